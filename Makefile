@@ -1,0 +1,54 @@
+# softgso: the two Quickstart commands are `make demo` and `make test`; each sets everything up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SAMPLE := samples/mpls_tcp_super.pcap
+
+.PHONY: all setup sysdeps demo test lint typecheck unit fuzz fuzz-long kernel-diff bench clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# System packages the tests use as independent checkers (tshark). Installed here, never assumed.
+sysdeps:
+	@if ! command -v tshark >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; \
+	  else echo "tshark missing and not root: tshark-based checks will be skipped"; fi; \
+	fi
+
+demo: $(STAMP)
+	@mkdir -p out
+	$(VENV)/bin/softgso segment $(SAMPLE) out/demo_segmented.pcap --action push-mpls:100:0:64:uc --device no-offload
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks tools
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP) sysdeps
+	$(PY) -m pytest -q
+
+test: lint typecheck unit
+
+fuzz: $(STAMP)
+	$(PY) -m pytest -q tests/fuzz -m 'not slow' -p no:cacheprovider
+
+fuzz-long: $(STAMP)
+	SOFTGSO_FUZZ_EXAMPLES=200000 $(PY) -m pytest -q tests/fuzz -m '' -p no:cacheprovider
+
+bench: $(STAMP)
+	$(VENV)/bin/softgso bench
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""Wire constants, named as the kernel and the RFCs name them."""
+
+ETH_ALEN = 6
+ETH_HLEN = 14
+ETH_TLEN = 2
+VLAN_HLEN = 4
+VLAN_MAX_DEPTH = 8
+MPLS_HLEN = 4
+
+ETH_P_IP = 0x0800
+ETH_P_ARP = 0x0806
+ETH_P_IPV6 = 0x86DD
+ETH_P_8021Q = 0x8100
+ETH_P_8021AD = 0x88A8
+ETH_P_MPLS_UC = 0x8847
+ETH_P_MPLS_MC = 0x8848
+ETH_P_TEB = 0x6558
+
+IPPROTO_HOPOPTS = 0
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+IPPROTO_ROUTING = 43
+IPPROTO_FRAGMENT = 44
+IPPROTO_ESP = 50
+IPPROTO_NONE = 59
+IPPROTO_DSTOPTS = 60
+
+IP_DF = 0x4000
+IP_MF = 0x2000
+IP_OFFSET = 0x1FFF
+IP6_MF = 0x0001
+
+IPV4_MIN_HLEN = 20
+IPV6_HLEN = 40
+TCP_MIN_HLEN = 20
+UDP_HLEN = 8
+FRAG6_HLEN = 8
+TCP_CHECK_OFFSET = 16
+UDP_CHECK_OFFSET = 6
+
+TCP_FLAG_FIN = 0x01
+TCP_FLAG_SYN = 0x02
+TCP_FLAG_RST = 0x04
+TCP_FLAG_PSH = 0x08
+TCP_FLAG_ACK = 0x10
+TCP_FLAG_URG = 0x20
+TCP_FLAG_ECE = 0x40
+TCP_FLAG_CWR = 0x80
+
+IPV6_TLV_JUMBO = 0xC2
+GSO_BY_FRAGS = 0xFFFF
+GRO_LEGACY_MAX_SIZE = 65536
+
+MPLS_LS_LABEL_SHIFT = 12
+MPLS_LS_TC_SHIFT = 9
+MPLS_LS_S_SHIFT = 8
+MPLS_LABEL_MAX = 0xFFFFF
+MPLS_LABEL_IMPLNULL = 3
+
+CSUM_MANGLED_0 = 0xFFFF
+
+
+def eth_p_mpls(ethertype: int) -> bool:
+    """True for the two MPLS ethertypes (the kernel's eth_p_mpls)."""
+    return ethertype in (ETH_P_MPLS_UC, ETH_P_MPLS_MC)
+
+
+def eth_type_vlan(ethertype: int) -> bool:
+    """True for 802.1Q and 802.1ad (the kernel's eth_type_vlan)."""
+    return ethertype in (ETH_P_8021Q, ETH_P_8021AD)

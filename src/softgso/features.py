@@ -1,0 +1,272 @@
+"""Netdev feature flags, GSO type flags and device profiles (Linux 6.1 values).
+
+The kernel's invariant ``NETIF_F_<x> == SKB_GSO_<x> << NETIF_F_GSO_SHIFT`` holds here too, which
+is what makes :func:`net_gso_ok` a shift and a mask.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from enum import IntEnum, IntFlag
+from pathlib import Path
+
+from .errors import UsageError
+
+
+class GsoType(IntFlag):
+    """SKB_GSO_* (include/linux/skbuff.h, Linux 6.1)."""
+
+    NONE = 0
+    TCPV4 = 1 << 0
+    DODGY = 1 << 1
+    TCP_ECN = 1 << 2
+    TCP_FIXEDID = 1 << 3
+    TCPV6 = 1 << 4
+    FCOE = 1 << 5
+    GRE = 1 << 6
+    GRE_CSUM = 1 << 7
+    IPXIP4 = 1 << 8
+    IPXIP6 = 1 << 9
+    UDP_TUNNEL = 1 << 10
+    UDP_TUNNEL_CSUM = 1 << 11
+    PARTIAL = 1 << 12
+    TUNNEL_REMCSUM = 1 << 13
+    SCTP = 1 << 14
+    ESP = 1 << 15
+    UDP = 1 << 16
+    UDP_L4 = 1 << 17
+    FRAGLIST = 1 << 18
+
+
+NETIF_F_GSO_SHIFT = 16
+NETIF_F_GSO_LAST_BIT = NETIF_F_GSO_SHIFT + 18  # GSO_FRAGLIST in 6.1
+
+
+class NetdevFeature(IntFlag):
+    """NETIF_F_* (include/linux/netdev_features.h, Linux 6.1)."""
+
+    NONE = 0
+    SG = 1 << 0
+    IP_CSUM = 1 << 1
+    HW_CSUM = 1 << 3
+    IPV6_CSUM = 1 << 4
+    HIGHDMA = 1 << 5
+    FRAGLIST = 1 << 6
+    HW_VLAN_CTAG_TX = 1 << 7
+    HW_VLAN_CTAG_RX = 1 << 8
+    HW_VLAN_CTAG_FILTER = 1 << 9
+    VLAN_CHALLENGED = 1 << 10
+    GSO = 1 << 11
+    LLTX = 1 << 12
+    NETNS_LOCAL = 1 << 13
+    GRO = 1 << 14
+    LRO = 1 << 15
+    TSO = 1 << 16
+    GSO_ROBUST = 1 << 17
+    TSO_ECN = 1 << 18
+    TSO_MANGLEID = 1 << 19
+    TSO6 = 1 << 20
+    FSO = 1 << 21
+    GSO_GRE = 1 << 22
+    GSO_GRE_CSUM = 1 << 23
+    GSO_IPXIP4 = 1 << 24
+    GSO_IPXIP6 = 1 << 25
+    GSO_UDP_TUNNEL = 1 << 26
+    GSO_UDP_TUNNEL_CSUM = 1 << 27
+    GSO_PARTIAL = 1 << 28
+    GSO_TUNNEL_REMCSUM = 1 << 29
+    GSO_SCTP = 1 << 30
+    GSO_ESP = 1 << 31
+    GSO_UDP = 1 << 32
+    GSO_UDP_L4 = 1 << 33
+    GSO_FRAGLIST = 1 << 34
+    FCOE_CRC = 1 << 35
+    SCTP_CRC = 1 << 36
+    FCOE_MTU = 1 << 37
+    NTUPLE = 1 << 38
+    RXHASH = 1 << 39
+    RXCSUM = 1 << 40
+    NOCACHE_COPY = 1 << 41
+    LOOPBACK = 1 << 42
+    RXFCS = 1 << 43
+    RXALL = 1 << 44
+    HW_VLAN_STAG_TX = 1 << 45
+    HW_VLAN_STAG_RX = 1 << 46
+    HW_VLAN_STAG_FILTER = 1 << 47
+
+
+F = NetdevFeature
+NETIF_F_CSUM_MASK = F.IP_CSUM | F.IPV6_CSUM | F.HW_CSUM
+NETIF_F_ALL_TSO = F.TSO | F.TSO6 | F.TSO_ECN | F.TSO_MANGLEID
+NETIF_F_GSO_SOFTWARE = NETIF_F_ALL_TSO | F.GSO_SCTP | F.GSO_UDP_L4 | F.GSO_FRAGLIST
+NETIF_F_GSO_ENCAP_ALL = (
+    F.GSO_GRE | F.GSO_GRE_CSUM | F.GSO_IPXIP4 | F.GSO_IPXIP6 | F.GSO_UDP_TUNNEL | F.GSO_UDP_TUNNEL_CSUM
+)
+NETIF_F_GSO_MASK = NetdevFeature(((1 << (NETIF_F_GSO_LAST_BIT + 1)) - 1) & ~((1 << NETIF_F_GSO_SHIFT) - 1))
+NETIF_F_VLAN_TX = F.HW_VLAN_CTAG_TX | F.HW_VLAN_STAG_TX
+
+
+class IpSummed(IntEnum):
+    """skb->ip_summed."""
+
+    NONE = 0
+    UNNECESSARY = 1
+    COMPLETE = 2
+    PARTIAL = 3
+
+
+def net_gso_ok(features: NetdevFeature, gso_type: GsoType) -> bool:
+    """Every bit of gso_type must be offered as a feature (the kernel's net_gso_ok)."""
+    wanted = int(gso_type) << NETIF_F_GSO_SHIFT
+    return (int(features) & wanted) == wanted
+
+
+def netdev_intersect_features(f1: NetdevFeature, f2: NetdevFeature) -> NetdevFeature:
+    """HW_CSUM on one side stands for IP_CSUM|IPV6_CSUM (the kernel's netdev_intersect_features)."""
+    if (f1 ^ f2) & F.HW_CSUM:
+        if f1 & F.HW_CSUM:
+            f1 |= F.IP_CSUM | F.IPV6_CSUM
+        else:
+            f2 |= F.IP_CSUM | F.IPV6_CSUM
+    return f1 & f2
+
+
+def parse_features(text: str | int | list[str]) -> NetdevFeature:
+    """Features from an int, a list of names, or names joined by '|' (with or without NETIF_F_)."""
+    if isinstance(text, int):
+        return NetdevFeature(text)
+    names = text if isinstance(text, list) else [n for n in text.replace(",", "|").split("|")]
+    masks = {
+        "CSUM_MASK": NETIF_F_CSUM_MASK,
+        "ALL_TSO": NETIF_F_ALL_TSO,
+        "GSO_SOFTWARE": NETIF_F_GSO_SOFTWARE,
+        "GSO_ENCAP_ALL": NETIF_F_GSO_ENCAP_ALL,
+        "VLAN_TX": NETIF_F_VLAN_TX,
+    }
+    value = NetdevFeature.NONE
+    for raw in names:
+        name = raw.strip().upper().removeprefix("NETIF_F_")
+        if not name:
+            continue
+        if name in masks:
+            value |= masks[name]
+        elif name in NetdevFeature.__members__:
+            value |= NetdevFeature[name]
+        else:
+            raise UsageError(f"unknown netdev feature {raw.strip()!r}")
+    return value
+
+
+def feature_names(features: NetdevFeature) -> list[str]:
+    """The NETIF_F_* names of the bits set, lowest bit first."""
+    return [m.name for m in NetdevFeature if m.value and (features & m) == m and m.name]
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """What the egress device can do, as net_device keeps it."""
+
+    name: str
+    features: NetdevFeature
+    mpls_features: NetdevFeature
+    vlan_features: NetdevFeature
+    hw_enc_features: NetdevFeature = NetdevFeature.NONE
+    gso_partial_features: NetdevFeature = NetdevFeature.NONE
+    mtu: int = 1500
+    gso_max_size: int = 65536
+    gso_max_segs: int = 65535
+    description: str = field(default="", compare=False)
+
+    def with_overrides(self, **changes: object) -> DeviceProfile:
+        """A copy with some fields replaced (e.g. mtu from --mtu)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+# veth (drivers/net/veth.c): the device the kernel vectors were captured on.
+_VETH_FEATURES = (
+    F.SG | F.FRAGLIST | F.HW_CSUM | F.RXCSUM | F.SCTP_CRC | F.HIGHDMA | NETIF_F_GSO_SOFTWARE | NETIF_F_GSO_ENCAP_ALL
+)
+_VETH_ALWAYS = F.LLTX | F.GSO | F.HW_VLAN_CTAG_TX | F.HW_VLAN_STAG_TX
+_VETH_MPLS = F.HW_CSUM | NETIF_F_GSO_SOFTWARE
+_NO_CSUM_OR_TSO = ~(NETIF_F_CSUM_MASK | NETIF_F_ALL_TSO | F.GSO_UDP_L4 | F.SCTP_CRC)
+
+_NIC_PLAIN = (
+    F.SG | F.IP_CSUM | F.IPV6_CSUM | F.HIGHDMA | F.TSO | F.TSO6 | F.TSO_ECN | F.RXCSUM | F.GSO | F.GRO
+    | F.HW_VLAN_CTAG_TX | F.HW_VLAN_CTAG_RX
+)
+
+PROFILES: dict[str, DeviceProfile] = {
+    p.name: p
+    for p in (
+        DeviceProfile(
+            "no-offload",
+            features=(_VETH_FEATURES | _VETH_ALWAYS) & _NO_CSUM_OR_TSO,
+            mpls_features=_VETH_MPLS,
+            vlan_features=_VETH_FEATURES,
+            hw_enc_features=_VETH_FEATURES,
+            description="no checksum offload, no TSO (ethtool tx off tso off): software GSO, full checksums",
+        ),
+        DeviceProfile(
+            "csum",
+            features=(_VETH_FEATURES | _VETH_ALWAYS) & ~(NETIF_F_ALL_TSO | F.GSO_UDP_L4),
+            mpls_features=_VETH_MPLS,
+            vlan_features=_VETH_FEATURES,
+            hw_enc_features=_VETH_FEATURES,
+            description="checksum offload, no TSO (tx on tso off): software GSO, L4 checksums left partial",
+        ),
+        DeviceProfile(
+            "tso",
+            features=_VETH_FEATURES | _VETH_ALWAYS,
+            mpls_features=_VETH_MPLS,
+            vlan_features=_VETH_FEATURES,
+            hw_enc_features=_VETH_FEATURES,
+            description="checksum offload and TSO/USO, also under MPLS (veth defaults): GSO packets leave whole",
+        ),
+        DeviceProfile(
+            "nic-tso-no-mpls-gso",
+            features=_NIC_PLAIN,
+            mpls_features=NetdevFeature.NONE,
+            vlan_features=F.SG | F.IP_CSUM | F.IPV6_CSUM | F.TSO | F.TSO6 | F.HIGHDMA,
+            description="the usual NIC: TSO and IP checksum offload, empty mpls_features (MPLS is segmented in software)",
+        ),
+        DeviceProfile(
+            "nic-mpls-tso",
+            features=_NIC_PLAIN,
+            mpls_features=F.SG | F.HW_CSUM | F.TSO | F.TSO6,
+            vlan_features=F.SG | F.IP_CSUM | F.IPV6_CSUM | F.TSO | F.TSO6 | F.HIGHDMA,
+            description="a NIC whose driver fills mpls_features with TSO and HW_CSUM: MPLS GSO in hardware",
+        ),
+    )
+}
+DEFAULT_PROFILE = "no-offload"
+
+
+def load_profile(spec: str) -> DeviceProfile:
+    """A named profile, or one read from a JSON/TOML file (keys: the DeviceProfile fields)."""
+    if spec in PROFILES:
+        return PROFILES[spec]
+    path = Path(spec)
+    if not path.exists():
+        raise UsageError(f"unknown device profile {spec!r}: use one of {', '.join(PROFILES)} or a .json/.toml file")
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            raw = tomllib.loads(path.read_text())
+        else:
+            raw = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read device profile {spec}: {exc}") from exc
+    base = PROFILES[raw.pop("base", DEFAULT_PROFILE)]
+    changes: dict[str, object] = {"name": raw.pop("name", path.stem)}
+    for key, value in raw.items():
+        if key in ("features", "mpls_features", "vlan_features", "hw_enc_features", "gso_partial_features"):
+            changes[key] = parse_features(value)
+        elif key in ("mtu", "gso_max_size", "gso_max_segs"):
+            changes[key] = int(value)
+        elif key == "description":
+            changes[key] = str(value)
+        else:
+            raise UsageError(f"device profile {spec}: unknown key {key!r}")
+    return base.with_overrides(**changes)

@@ -1,0 +1,118 @@
+"""The skb-like packet model: the frame bytes plus what the kernel keeps beside them.
+
+Offsets are counted from the first byte of the frame (the outermost MAC header, which is where
+the kernel's data pointer stands at transmit). ``None`` stands for the kernel's "unset" header
+offset (0xFFFF) and 0 for an inner offset that was never set.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from .constants import ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, VLAN_HLEN, eth_type_vlan
+from .features import GsoType, IpSummed
+
+
+@dataclass(eq=False)
+class Packet:
+    """One packet as an skb sees it."""
+
+    data: bytearray
+    protocol: int = 0
+    inner_protocol: int = 0
+    mac_header: int = 0
+    network_header: int | None = None
+    transport_header: int | None = None
+    inner_mac_header: int = 0
+    inner_network_header: int = 0
+    inner_transport_header: int = 0
+    mac_len: int = 0
+    vlan_tci: int | None = None
+    vlan_proto: int = 0
+    gso_size: int = 0
+    gso_type: GsoType = GsoType.NONE
+    gso_segs: int = 0
+    ip_summed: IpSummed = IpSummed.NONE
+    csum_start: int = 0
+    csum_offset: int = 0
+    encapsulation: bool = False
+    ip6_frag_id: int = 0
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_ethernet(cls, frame: bytes | bytearray, protocol: int | None = None) -> Packet:
+        """A frame as a packet socket or TAP hands it to the stack: MAC header at 0, L3 at 14."""
+        data = bytearray(frame)
+        if protocol is None:
+            protocol = int.from_bytes(data[12:14], "big") if len(data) >= ETH_HLEN else 0
+        return cls(data=data, protocol=protocol, mac_header=0, network_header=ETH_HLEN, mac_len=ETH_HLEN)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def is_gso(self) -> bool:
+        """skb_is_gso: gso_size is set."""
+        return self.gso_size != 0
+
+    @property
+    def vlan_tag_present(self) -> bool:
+        """An out-of-band (accelerated) VLAN tag is set."""
+        return self.vlan_tci is not None
+
+    def clone(self) -> Packet:
+        """A deep copy (own bytes, own metadata)."""
+        twin = copy.copy(self)
+        twin.data = bytearray(self.data)
+        twin.extras = dict(self.extras)
+        return twin
+
+    def reset_mac_len(self) -> None:
+        """skb_reset_mac_len: mac_len = network_header - mac_header."""
+        self.mac_len = (self.network_header or 0) - self.mac_header
+
+    def insert(self, offset: int, chunk: bytes) -> None:
+        """Insert bytes at ``offset``; every header offset at or past it moves with the bytes."""
+        self.data[offset:offset] = chunk
+        self._shift_offsets(offset, len(chunk))
+
+    def remove(self, offset: int, length: int) -> None:
+        """Remove ``length`` bytes at ``offset``; header offsets past them move back."""
+        del self.data[offset : offset + length]
+        self._shift_offsets(offset + length, -length)
+
+    def _shift_offsets(self, at: int, delta: int) -> None:
+        for name in ("network_header", "transport_header"):
+            value = getattr(self, name)
+            if value is not None and value >= at:
+                setattr(self, name, value + delta)
+        for name in ("inner_mac_header", "inner_network_header", "inner_transport_header"):
+            value = getattr(self, name)
+            if value and value >= at:
+                setattr(self, name, value + delta)
+        if self.ip_summed == IpSummed.PARTIAL and self.csum_start >= at:
+            self.csum_start += delta
+
+    def vlan_push_inside(self) -> None:
+        """Put the out-of-band tag into the bytes after the MAC addresses (__vlan_hwaccel_push_inside)."""
+        if self.vlan_tci is None:
+            return
+        tag = self.vlan_proto.to_bytes(2, "big") + self.vlan_tci.to_bytes(2, "big")
+        self.insert(2 * 6, tag)
+        self.protocol = self.vlan_proto
+        self.vlan_tci = None
+        self.vlan_proto = 0
+
+    def vlan_tags_in_bytes(self) -> int:
+        """How many 802.1Q/802.1ad tags follow the MAC addresses in the bytes."""
+        count, offset = 0, 12
+        while offset + 4 <= len(self.data) and eth_type_vlan(int.from_bytes(self.data[offset : offset + 2], "big")):
+            count += 1
+            offset += VLAN_HLEN
+        return count
+
+
+def vlan_proto_name(proto: int) -> str:
+    """'802.1Q' or '802.1ad'."""
+    return {ETH_P_8021Q: "802.1Q", ETH_P_8021AD: "802.1ad"}.get(proto, hex(proto))
