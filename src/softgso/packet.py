@@ -61,10 +61,10 @@ class Packet:
         """An out-of-band (accelerated) VLAN tag is set."""
         return self.vlan_tci is not None
 
-    def clone(self) -> Packet:
-        """A deep copy (own bytes, own metadata)."""
+    def clone(self, data: bytearray | None = None) -> Packet:
+        """A copy with its own metadata and its own bytes (``data`` if given, else a copy of ours)."""
         twin = copy.copy(self)
-        twin.data = bytearray(self.data)
+        twin.data = bytearray(self.data) if data is None else data
         twin.extras = dict(self.extras)
         return twin
 

@@ -1,0 +1,178 @@
+"""Kernel vectors: read a captured case and replay it through softgso.
+
+A case folder holds ``input.pcap`` (the super-packet), ``input_meta.json`` (its virtio_net_hdr or
+the equivalent fields, the tc actions, the device's ethtool settings), ``kernel_out.pcap`` (what
+the kernel transmitted) and ``meta.json`` (the kernel's decode, and ``sendto_error`` when it
+refused). :func:`run_case` builds the same packet and device for softgso and transmits it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .actions import Action, parse_action
+from .errors import SoftGSOError, UsageError
+from .features import PROFILES, DeviceProfile, GsoType, IpSummed, NetdevFeature
+from .packet import Packet
+from .virtio import VirtioNetHdr, virtio_net_hdr_to_skb
+from .xmit import transmit
+
+
+def read_pcap_frames(path: Path) -> list[bytes]:
+    """The frames of a small classic pcap (the vectors' own format; test data, not user input)."""
+    raw = path.read_bytes()
+    if len(raw) < 24:
+        return []
+    magic = raw[:4]
+    order = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    frames, offset = [], 24
+    while offset + 16 <= len(raw):
+        _, _, caplen, _ = struct.unpack_from(order + "IIII", raw, offset)
+        offset += 16
+        frames.append(raw[offset : offset + caplen])
+        offset += caplen
+    return frames
+
+
+@dataclass
+class KernelCase:
+    """One kernel vector, decoded."""
+
+    name: str
+    path: Path
+    frame: bytes
+    input_meta: dict[str, object]
+    meta: dict[str, object]
+    kernel_frames: list[bytes]
+    actions: list[Action] = field(default_factory=list)
+    device: DeviceProfile = PROFILES["no-offload"]
+
+    @property
+    def refused(self) -> bool:
+        """The kernel refused the packet (sendto failed, nothing transmitted)."""
+        return bool(self.meta.get("sendto_error"))
+
+    @property
+    def uses_virtio_header(self) -> bool:
+        """The super-packet came with a raw virtio_net_hdr (not built by a kernel socket)."""
+        return "virtio_net_hdr_bytes_le" in self.input_meta
+
+
+@dataclass
+class CaseResult:
+    """What softgso transmitted for a case, or why it refused."""
+
+    frames: list[bytes]
+    packets: list[Packet]
+    error: SoftGSOError | None = None
+
+
+def device_from_ethtool(settings: str) -> DeviceProfile:
+    """The profile an ``ethtool -K veth0 ...`` line gives veth."""
+    tokens = settings.split()
+    pairs = dict(zip(tokens[0::2], tokens[1::2], strict=False))
+    tx_on = pairs.get("tx", "on") == "on"
+    tso_on = pairs.get("tso", "on") == "on"
+    base = PROFILES["tso" if tx_on and tso_on else "csum" if tx_on else "no-offload"]
+    features = base.features
+    if pairs.get("txvlan") == "off":
+        features &= ~NetdevFeature.HW_VLAN_CTAG_TX
+    if pairs.get("tx-vlan-stag-hw-insert") == "off":
+        features &= ~NetdevFeature.HW_VLAN_STAG_TX
+    if pairs.get("tx-udp-segmentation") == "off":
+        features &= ~NetdevFeature.GSO_UDP_L4
+    if pairs.get("tx-udp-segmentation") == "on" and tx_on:
+        features |= NetdevFeature.GSO_UDP_L4
+    return base.with_overrides(name=f"veth[{settings}]", features=features)
+
+
+_TC_MPLS = re.compile(r"mpls push protocol (mpls_uc|mpls_mc) label (\d+) tc (\d+) ttl (\d+)")
+_TC_VLAN = re.compile(r"vlan push(?: protocol (802\.1ad|802\.1q))? id (\d+) priority (\d+)", re.IGNORECASE)
+
+
+def actions_from_tc(tc_action: str) -> list[Action]:
+    """The softgso actions for a tc filter's action list, in order."""
+    actions = []
+    for chunk in filter(None, (c.strip() for c in tc_action.split("action"))):
+        if m := _TC_MPLS.fullmatch(chunk):
+            cast = "uc" if m.group(1) == "mpls_uc" else "mc"
+            actions.append(parse_action(f"push-mpls:{m.group(2)}:{m.group(3)}:{m.group(4)}:{cast}"))
+        elif m := _TC_VLAN.fullmatch(chunk):
+            proto = "8021ad" if (m.group(1) or "").lower() == "802.1ad" else "8021q"
+            actions.append(parse_action(f"push-vlan:{m.group(2)}:{m.group(3)}:{proto}"))
+        else:
+            raise UsageError(f"unsupported tc action {chunk!r}")
+    return actions
+
+
+def load_case(path: str | Path) -> KernelCase:
+    """Read a case folder."""
+    folder = Path(path)
+    input_meta = json.loads((folder / "input_meta.json").read_text())
+    meta = json.loads((folder / "meta.json").read_text())
+    frames = read_pcap_frames(folder / "input.pcap")
+    kernel_frames = read_pcap_frames(folder / "kernel_out.pcap") if (folder / "kernel_out.pcap").exists() else []
+    actions: list[Action] = []
+    tx_device = str(input_meta.get("tx_device") or "")
+    if "." in tx_device:
+        proto = "8021q"
+        for command in input_meta.get("pre_commands") or []:  # type: ignore[attr-defined]
+            if "802.1ad" in str(command):
+                proto = "8021ad"
+        actions.append(parse_action(f"push-vlan:{tx_device.split('.')[1]}:0:{proto}"))
+    actions += actions_from_tc(str(input_meta.get("tc_action") or ""))
+    ethtool = str(input_meta.get("ethtool_veth0") or input_meta.get("ethtool_veth0_runB") or "tx off tso off")
+    device = device_from_ethtool(ethtool)
+    if input_meta.get("veth_mtu"):
+        device = device.with_overrides(mtu=int(input_meta["veth_mtu"]))  # type: ignore[call-overload]
+    return KernelCase(folder.name, folder, frames[0] if frames else b"", input_meta, meta, kernel_frames,
+                      actions, device)
+
+
+def ipv6_frag_id_of(case: KernelCase) -> int:
+    """The IPv6 fragment identification the kernel picked, read from its output."""
+    for seg in case.meta.get("segments") or []:  # type: ignore[attr-defined]
+        frag6 = seg.get("frag6") if isinstance(seg, dict) else None
+        if frag6:
+            text = str(frag6.get("raw") if isinstance(frag6, dict) else frag6).replace(" ", "")
+            if isinstance(frag6, dict) and "id" in frag6:
+                return int(str(frag6["id"]), 0)
+            return int(text[-8:], 16)
+    return 0
+
+
+def build_packet(case: KernelCase) -> Packet:
+    """The packet as the kernel had it before the tc actions."""
+    sll = case.input_meta.get("sll_protocol")
+    protocol = int(str(sll), 16) if sll else None
+    if case.uses_virtio_header:
+        hdr = VirtioNetHdr.unpack(bytes.fromhex(str(case.input_meta["virtio_net_hdr_bytes_le"])))
+        skb = virtio_net_hdr_to_skb(case.frame, hdr, protocol=protocol, kernel="6.1")
+    else:
+        fields = case.input_meta["virtio_net_hdr_equivalent"]
+        assert isinstance(fields, dict)
+        skb = Packet.from_ethernet(case.frame, protocol)
+        skb.gso_size = int(fields["gso_size"])
+        skb.gso_type = GsoType.UDP_L4 if int(fields["gso_type"]) == 5 else GsoType(int(fields["gso_type"]))
+        skb.ip_summed = IpSummed.PARTIAL
+        skb.csum_start = int(fields["csum_start"])
+        skb.csum_offset = int(fields["csum_offset"])
+        skb.transport_header = skb.csum_start
+    skb.ip6_frag_id = ipv6_frag_id_of(case)
+    return skb
+
+
+def run_case(case: KernelCase, device: DeviceProfile | None = None) -> CaseResult:
+    """Replay a case: build the packet, apply the actions, transmit on the case's device."""
+    try:
+        skb = build_packet(case)
+        for action in case.actions:
+            action(skb)
+        packets = transmit(skb, device or case.device)
+    except SoftGSOError as error:
+        return CaseResult([], [], error)
+    return CaseResult([bytes(p.data) for p in packets], packets)

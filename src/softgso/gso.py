@@ -1,0 +1,230 @@
+"""The software GSO core (net/core/gso.c and skb_segment in net/core/skbuff.c).
+
+Segmentation dispatches through one offload table, like the kernel's: :data:`ETHERTYPE_OFFLOADS`
+keyed by ethertype (IPv4, IPv6, MPLS, ...) and :data:`INET_OFFLOADS` / :data:`INET6_OFFLOADS`
+keyed by IP protocol (TCP, UDP, IPv6 extension headers). Each protocol lives in its own module
+under :mod:`softgso.offload` and registers itself with the decorators below; this module never
+names a protocol beyond what the dispatcher itself needs (VLAN tags, which the kernel's
+skb_network_protocol skips before looking up the table).
+
+Handlers mirror the kernel's ``gso_segment`` callbacks. Where the kernel pulls headers off
+``skb->data``, a handler here receives ``data``, the frame offset its header starts at. A handler
+returns the list of segments, or ``None`` when it only validated the packet (the GSO_ROBUST
+shortcut: the original goes to the device whole), or raises a :class:`KernelRefusal`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from .checksum import ones_sum
+from .constants import ETH_HLEN, ETH_P_TEB, VLAN_HLEN, VLAN_MAX_DEPTH, eth_type_vlan
+from .errors import InvalidPacketError, ProtocolNotSupportedError
+from .features import (
+    DeviceProfile,
+    GsoType,
+    IpSummed,
+    NetdevFeature,
+    net_gso_ok,
+)
+from .packet import Packet
+
+
+@dataclass
+class GsoContext:
+    """What the kernel keeps in SKB_GSO_CB plus the egress device (skb->dev)."""
+
+    device: DeviceProfile
+    mac_offset: int = 0
+    encap_level: int = 0
+    tx_path: bool = True
+
+
+Segments: TypeAlias = "list[Packet] | None"
+GsoHandler: TypeAlias = Callable[[Packet, int, NetdevFeature, GsoContext], "list[Packet] | None"]
+
+
+@dataclass(frozen=True)
+class InetOffload:
+    """An entry of inet_offloads / inet6_offloads: a handler, or an IPv6 extension-header marker."""
+
+    gso_segment: GsoHandler | None
+    ipv6_exthdr: bool = False
+
+
+ETHERTYPE_OFFLOADS: dict[int, GsoHandler] = {}
+INET_OFFLOADS: dict[int, InetOffload] = {}
+INET6_OFFLOADS: dict[int, InetOffload] = {}
+
+
+def register_ethertype(*ethertypes: int) -> Callable[[GsoHandler], GsoHandler]:
+    """Register a packet-offload handler (dev_add_offload) for these ethertypes."""
+
+    def decorate(handler: GsoHandler) -> GsoHandler:
+        for ethertype in ethertypes:
+            ETHERTYPE_OFFLOADS[ethertype] = handler
+        return handler
+
+    return decorate
+
+
+def register_inet(protocol: int, *, ipv4: bool = True, ipv6: bool = True) -> Callable[[GsoHandler], GsoHandler]:
+    """Register an IP-protocol handler (inet_add_offload / inet6_add_offload)."""
+
+    def decorate(handler: GsoHandler) -> GsoHandler:
+        if ipv4:
+            INET_OFFLOADS[protocol] = InetOffload(handler)
+        if ipv6:
+            INET6_OFFLOADS[protocol] = InetOffload(handler)
+        return handler
+
+    return decorate
+
+
+def register_ipv6_exthdr(protocol: int) -> None:
+    """Mark an IPv6 extension header that GSO walks over (INET6_PROTO_GSO_EXTHDR, no handler)."""
+    INET6_OFFLOADS[protocol] = InetOffload(None, ipv6_exthdr=True)
+
+
+_loaded = False
+
+
+def load_offloads() -> None:
+    """Import every module of :mod:`softgso.offload` once, so that each registers itself."""
+    global _loaded
+    if _loaded:
+        return
+    from . import offload
+
+    for module in pkgutil.iter_modules(offload.__path__):
+        importlib.import_module(f"{offload.__name__}.{module.name}")
+    _loaded = True
+
+
+# --- the MAC-level dispatcher --------------------------------------------------------------------
+
+
+def skb_network_protocol(skb: Packet) -> tuple[int, int]:
+    """(ethertype, L2 depth) with VLAN tags skipped, or (0, 0) when that fails (skb_network_protocol)."""
+    data = skb.data
+    start = skb.mac_header
+    ethertype = skb.protocol
+    if ethertype == ETH_P_TEB:
+        if len(data) - start < ETH_HLEN:
+            return 0, 0
+        ethertype = int.from_bytes(data[start + 12 : start + 14], "big")
+    depth = skb.mac_len
+    if eth_type_vlan(ethertype):
+        if depth:
+            if depth < VLAN_HLEN:
+                return 0, 0
+            depth -= VLAN_HLEN
+        else:
+            depth = ETH_HLEN
+        budget = VLAN_MAX_DEPTH
+        while True:
+            tag = start + depth
+            budget -= 1
+            if tag + VLAN_HLEN > len(data) or budget == 0:
+                return 0, 0
+            ethertype = int.from_bytes(data[tag + 2 : tag + 4], "big")
+            depth += VLAN_HLEN
+            if not eth_type_vlan(ethertype):
+                break
+    return ethertype, depth
+
+
+def skb_mac_gso_segment(skb: Packet, features: NetdevFeature, ctx: GsoContext) -> list[Packet] | None:
+    """Dispatch on the (VLAN-skipped) ethertype to its offload handler (skb_mac_gso_segment)."""
+    load_offloads()
+    ethertype, depth = skb_network_protocol(skb)
+    if not ethertype:
+        raise InvalidPacketError(
+            "cannot find the network protocol (VLAN tag truncated, too deep, or mac_len inconsistent)",
+            where="skb_mac_gso_segment",
+        )
+    handler = ETHERTYPE_OFFLOADS.get(ethertype)
+    if handler is None:
+        raise ProtocolNotSupportedError(f"no GSO handler for ethertype {ethertype:#06x}", where="skb_mac_gso_segment")
+    return handler(skb, skb.mac_header + depth, features, ctx)
+
+
+def skb_needs_check(skb: Packet, tx_path: bool) -> bool:
+    """The L4 checksum field will be initialised by GSO (skb_needs_check)."""
+    if tx_path:
+        return skb.ip_summed not in (IpSummed.PARTIAL, IpSummed.UNNECESSARY)
+    return skb.ip_summed == IpSummed.NONE
+
+
+def skb_gso_segment(
+    skb: Packet, features: NetdevFeature, device: DeviceProfile, *, tx_path: bool = True
+) -> list[Packet] | None:
+    """Segment a GSO packet in software (__skb_gso_segment): segments, or None if only validated."""
+    ctx = GsoContext(device=device, mac_offset=skb.mac_header, tx_path=tx_path)
+    if features & NetdevFeature.GSO_PARTIAL:
+        # a software engine never asks for GSO_PARTIAL's half-done super-segments
+        features &= ~NetdevFeature.GSO_PARTIAL
+    skb.reset_mac_len()
+    return skb_mac_gso_segment(skb, features, ctx)
+
+
+def skb_gso_ok(skb: Packet, features: NetdevFeature) -> bool:
+    """The device can take this GSO packet whole (skb_gso_ok; no frag_list in this model)."""
+    return net_gso_ok(features, skb.gso_type)
+
+
+# --- the generic segmenter -----------------------------------------------------------------------
+
+
+def can_checksum_protocol(features: NetdevFeature, ethertype: int) -> bool:
+    """HW_CSUM checksums anything; IP_CSUM only IPv4; IPV6_CSUM only IPv6 (can_checksum_protocol)."""
+    from .constants import ETH_P_IP, ETH_P_IPV6
+
+    if features & NetdevFeature.HW_CSUM:
+        return True
+    if ethertype == ETH_P_IP:
+        return bool(features & NetdevFeature.IP_CSUM)
+    if ethertype == ETH_P_IPV6:
+        return bool(features & NetdevFeature.IPV6_CSUM)
+    return False
+
+
+def skb_segment(skb: Packet, data: int, mss: int, features: NetdevFeature, ctx: GsoContext) -> list[Packet]:
+    """Cut the payload at ``data`` into ``mss``-sized pieces behind copies of every header (skb_segment).
+
+    Every byte from the outermost MAC header (``ctx.mac_offset``, so MPLS labels and outer L2
+    included) up to ``data`` is copied in front of each piece; the L3/L4 handlers fix the copies up
+    afterwards. A segment keeps ``ip_summed`` PARTIAL when the device can checksum the protocol seen
+    at this level; otherwise it becomes NONE and ``extras['payload_sum']`` holds the sum of its
+    payload, which the L4 handler folds into the final checksum (the kernel keeps it in
+    SKB_GSO_CB(skb)->csum).
+    """
+    ethertype, _ = skb_network_protocol(skb)
+    if not ethertype:
+        raise InvalidPacketError("cannot find the network protocol", where="skb_segment")
+    csum = can_checksum_protocol(features, ethertype)
+    headers = bytes(skb.data[ctx.mac_offset : data])
+    payload = memoryview(skb.data)[data:]
+    segments: list[Packet] = []
+    for start in range(0, len(payload), mss):
+        piece = payload[start : start + mss]
+        seg = _copy_metadata(skb, bytearray(headers) + piece)
+        if not csum:
+            seg.ip_summed = IpSummed.NONE
+            seg.extras["payload_sum"] = ones_sum(piece)
+            seg.extras["payload_offset"] = len(headers)
+        segments.append(seg)
+    return segments
+
+
+def _copy_metadata(skb: Packet, data: bytearray) -> Packet:
+    """A segment's metadata: the original's (__copy_skb_header), no longer GSO."""
+    seg = skb.clone(data)
+    seg.gso_size = 0
+    seg.gso_type = GsoType.NONE
+    seg.gso_segs = 0
+    return seg

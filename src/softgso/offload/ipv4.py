@@ -1,0 +1,76 @@
+"""IPv4 GSO (inet_gso_segment, net/ipv4/af_inet.c).
+
+Validates the header, hands the packet to the IP protocol's handler, then fixes every segment's
+IPv4 header: tot_len, the ID (incremented per segment from the original unless FIXEDID; one
+shared ID for UFO fragments, with fragment offsets and MF instead), and the header checksum.
+Everything else (TOS, TTL, DF, options) is copied unchanged.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..checksum import ipv4_header_checksum
+from ..constants import ETH_P_IP, IP_DF, IP_MF, IPV4_MIN_HLEN
+from ..errors import InvalidPacketError, ProtocolNotSupportedError
+from ..features import GsoType, NetdevFeature
+from ..gso import INET_OFFLOADS, GsoContext, register_ethertype
+from ..packet import Packet
+
+
+@register_ethertype(ETH_P_IP)
+def inet_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoContext) -> list[Packet] | None:
+    """Segment an IPv4 packet whose header starts at ``data``."""
+    skb.network_header = data
+    frame = skb.data
+    if len(frame) - data < IPV4_MIN_HLEN:
+        raise InvalidPacketError("fewer than 20 bytes of IPv4 header", where="inet_gso_segment")
+    ihl = (frame[data] & 0x0F) * 4
+    if ihl < IPV4_MIN_HLEN:
+        raise InvalidPacketError(f"IPv4 IHL {ihl // 4} is below 5", where="inet_gso_segment")
+    ip_id = int.from_bytes(frame[data + 4 : data + 6], "big")
+    protocol = frame[data + 9]
+    if len(frame) - data < ihl:
+        raise InvalidPacketError(f"packet ends inside the {ihl}-byte IPv4 header", where="inet_gso_segment")
+
+    encap = ctx.encap_level > 0
+    if encap:
+        features &= ctx.device.hw_enc_features
+    ctx.encap_level += ihl
+    skb.transport_header = data + ihl
+
+    udpfrag = fixedid = False
+    if not skb.encapsulation or encap:
+        udpfrag = bool(skb.gso_type & GsoType.UDP)
+        fixedid = bool(skb.gso_type & GsoType.TCP_FIXEDID)
+        if fixedid and not int.from_bytes(frame[data + 6 : data + 8], "big") & IP_DF:
+            raise ProtocolNotSupportedError("fixed IP ID (TCP_FIXEDID) asked for but DF is clear",
+                                            where="inet_gso_segment")
+
+    ops = INET_OFFLOADS.get(protocol)
+    if ops is None or ops.gso_segment is None:
+        raise ProtocolNotSupportedError(f"no GSO handler for IP protocol {protocol}", where="inet_gso_segment")
+    segments = ops.gso_segment(skb, data + ihl, features, ctx)
+    if segments is None:
+        skb.network_header = data
+        return None
+
+    fragment_offset = 0
+    last = len(segments) - 1
+    for index, seg in enumerate(segments):
+        header = seg.data
+        tot_len = len(header) - data
+        if udpfrag:
+            frag_off = fragment_offset >> 3
+            if index != last:
+                frag_off |= IP_MF
+            struct.pack_into("!H", header, data + 6, frag_off)
+            fragment_offset += tot_len - ihl
+        elif not fixedid:
+            struct.pack_into("!H", header, data + 4, ip_id)
+            ip_id = (ip_id + 1) & 0xFFFF
+        struct.pack_into("!H", header, data + 2, tot_len)
+        struct.pack_into("!H", header, data + 10, ipv4_header_checksum(header[data : data + ihl]))
+        seg.network_header = data
+        seg.reset_mac_len()
+    return segments

@@ -1,0 +1,61 @@
+"""MPLS unicast/multicast GSO (net/mpls/mpls_gso.c): strip the stack, delegate, restore.
+
+The label stack length is implicit: from the top label (the network header at this level) to
+``inner_network_header``, which the first push recorded. The inner packet is segmented with the
+device's ``mpls_features``; every segment then gets the original Ethernet header and the whole
+label stack back, byte for byte (skb_segment copied them in front of every segment already).
+"""
+
+from __future__ import annotations
+
+from ..constants import ETH_P_MPLS_MC, ETH_P_MPLS_UC, MPLS_HLEN
+from ..errors import InvalidPacketError, KernelRefusal
+from ..features import NetdevFeature
+from ..gso import GsoContext, register_ethertype, skb_mac_gso_segment
+from ..packet import Packet
+
+
+@register_ethertype(ETH_P_MPLS_UC, ETH_P_MPLS_MC)
+def mpls_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoContext) -> list[Packet] | None:
+    """Segment the packet under the label stack; copy the stack onto every segment."""
+    if not skb.inner_network_header:
+        raise InvalidPacketError("inner_network_header was never set (no label pushed by skb_mpls_push)",
+                                 where="mpls_gso_segment")
+    mac_offset, mac_len, mpls_protocol = skb.mac_header, skb.mac_len, skb.protocol
+    skb.network_header = data
+    mpls_hlen = skb.inner_network_header - data
+    if mpls_hlen <= 0 or mpls_hlen % MPLS_HLEN:
+        raise InvalidPacketError(f"label stack length {mpls_hlen} is not a positive multiple of 4",
+                                 where="mpls_gso_segment")
+    if len(skb.data) - data < mpls_hlen:
+        raise InvalidPacketError(f"packet ends inside the {mpls_hlen}-byte label stack", where="mpls_gso_segment")
+
+    skb.protocol = skb.inner_protocol
+    skb.mac_len = 0
+    skb.mac_header = data + mpls_hlen
+    try:
+        segments = skb_mac_gso_segment(skb, features & ctx.device.mpls_features, ctx)
+    except KernelRefusal:
+        _gso_error_unwind(skb, mpls_protocol, data, mac_offset, mac_len)
+        raise
+    if segments is None:
+        _gso_error_unwind(skb, mpls_protocol, data, mac_offset, mac_len)
+        return None
+
+    for seg in segments:
+        seg.mac_len = mac_len
+        seg.protocol = mpls_protocol
+        seg.inner_network_header = data + mpls_hlen
+        seg.mac_header = mac_offset
+        seg.network_header = mac_offset + mac_len
+    return segments
+
+
+def _gso_error_unwind(skb: Packet, protocol: int, top_label: int, mac_offset: int, mac_len: int) -> None:
+    """Put the original back as skb_gso_error_unwind leaves it (encapsulation set as a side effect)."""
+    skb.protocol = protocol
+    skb.encapsulation = True
+    skb.transport_header = top_label
+    skb.mac_header = mac_offset
+    skb.network_header = mac_offset + mac_len
+    skb.mac_len = mac_len

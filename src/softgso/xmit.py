@@ -1,0 +1,165 @@
+"""The transmit decision (netif_skb_features + validate_xmit_skb in net/core/dev.c).
+
+Given a packet and the egress device, work out which offloads apply to this packet, then either
+hand the GSO packet to the "hardware" whole, or segment it in software; resolve a pending
+checksum in software where the device cannot. The result is what the device puts on the wire: an
+out-of-band VLAN tag is in the bytes (the device inserts it), and a segment whose ``ip_summed`` is
+still PARTIAL carries the pseudo-header seed that a checksum-offloading device completes.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .checksum import csum_fold, ones_sum
+from .constants import (
+    ETH_P_8021AD,
+    ETH_P_8021Q,
+    IP_DF,
+    TCP_CHECK_OFFSET,
+    UDP_CHECK_OFFSET,
+    VLAN_HLEN,
+    eth_p_mpls,
+    eth_type_vlan,
+)
+from .errors import InvalidPacketError
+from .features import (
+    NETIF_F_CSUM_MASK,
+    NETIF_F_GSO_MASK,
+    NETIF_F_GSO_SOFTWARE,
+    DeviceProfile,
+    GsoType,
+    IpSummed,
+    NetdevFeature,
+    netdev_intersect_features,
+)
+from .gso import can_checksum_protocol, skb_gso_ok, skb_gso_segment, skb_network_protocol
+from .packet import Packet
+
+F = NetdevFeature
+
+
+def gso_features_check(skb: Packet, device: DeviceProfile, features: NetdevFeature) -> NetdevFeature:
+    """Drop GSO features this particular GSO packet cannot use (gso_features_check)."""
+    if skb.gso_segs > device.gso_max_segs or not skb.gso_type:
+        return features & ~NETIF_F_GSO_MASK
+    if not skb.gso_type & GsoType.PARTIAL:
+        features &= ~device.gso_partial_features
+    if skb.gso_type & GsoType.TCPV4:
+        # reads frag_off at the network header, whatever sits there (for MPLS: the label stack)
+        network = skb.inner_network_header if skb.encapsulation else (skb.network_header or 0)
+        frag_off = int.from_bytes(skb.data[network + 6 : network + 8], "big") if network + 8 <= len(skb.data) else 0
+        if not frag_off & IP_DF:
+            features &= ~F.TSO_MANGLEID
+    return features
+
+
+def skb_vlan_tagged(skb: Packet) -> bool:
+    """An out-of-band tag, or a VLAN ethertype as protocol (skb_vlan_tagged)."""
+    return skb.vlan_tag_present or eth_type_vlan(skb.protocol)
+
+
+def skb_vlan_tagged_multi(skb: Packet) -> bool:
+    """Two or more VLAN tags (skb_vlan_tagged_multi)."""
+    protocol = skb.protocol
+    if not skb.vlan_tag_present:
+        if not eth_type_vlan(protocol) or len(skb.data) < 18:
+            return False
+        protocol = int.from_bytes(skb.data[16:18], "big")
+    return eth_type_vlan(protocol)
+
+
+def netif_skb_features(skb: Packet, device: DeviceProfile) -> NetdevFeature:
+    """The device features that apply to this packet (netif_skb_features + harmonize_features)."""
+    features = device.features
+    if skb.is_gso:
+        features = gso_features_check(skb, device, features)
+    if skb.encapsulation:
+        features &= device.hw_enc_features
+    if skb_vlan_tagged(skb):
+        features = netdev_intersect_features(features, device.vlan_features | F.HW_VLAN_CTAG_TX | F.HW_VLAN_STAG_TX)
+    if skb_vlan_tagged_multi(skb):
+        # vlan_features_check: only HW_CSUM can checksum under two tags
+        features &= (
+            F.SG | F.HIGHDMA | F.HW_CSUM | F.FRAGLIST | NETIF_F_GSO_SOFTWARE | F.HW_VLAN_CTAG_TX | F.HW_VLAN_STAG_TX
+        )
+    ethertype, _ = skb_network_protocol(skb)
+    if eth_p_mpls(ethertype):
+        # net_mpls_features: under a label stack only mpls_features apply
+        features &= device.mpls_features
+    if skb.ip_summed != IpSummed.NONE and not can_checksum_protocol(features, ethertype):
+        features &= ~(NETIF_F_CSUM_MASK | NETIF_F_GSO_MASK)
+    return features
+
+
+def netif_needs_gso(skb: Packet, features: NetdevFeature) -> bool:
+    """Software GSO is needed (netif_needs_gso)."""
+    return skb.is_gso and (
+        not skb_gso_ok(skb, features) or skb.ip_summed not in (IpSummed.PARTIAL, IpSummed.UNNECESSARY)
+    )
+
+
+def vlan_hw_offload_capable(features: NetdevFeature, vlan_proto: int) -> bool:
+    """The device can insert a tag of this TPID itself."""
+    if vlan_proto == ETH_P_8021Q:
+        return bool(features & F.HW_VLAN_CTAG_TX)
+    if vlan_proto == ETH_P_8021AD:
+        return bool(features & F.HW_VLAN_STAG_TX)
+    return False
+
+
+def skb_checksum_help(skb: Packet) -> None:
+    """Complete a pending (PARTIAL) checksum in software (skb_checksum_help)."""
+    if skb.ip_summed == IpSummed.COMPLETE:
+        skb.ip_summed = IpSummed.NONE
+        return
+    if skb.is_gso:
+        raise InvalidPacketError("a GSO packet reached software checksumming", where="skb_checksum_help")
+    start = skb.csum_start
+    check_at = start + skb.csum_offset
+    if start >= len(skb.data) or check_at + 2 > len(skb.data):
+        raise InvalidPacketError(
+            f"checksum start {start} / offset {skb.csum_offset} outside the {len(skb.data)}-byte packet",
+            where="skb_checksum_help",
+        )
+    check = csum_fold(ones_sum(memoryview(skb.data)[start:]))
+    struct.pack_into("!H", skb.data, check_at, check or 0xFFFF)
+    skb.ip_summed = IpSummed.NONE
+
+
+def skb_csum_hwoffload_help(skb: Packet, features: NetdevFeature) -> None:
+    """Leave the checksum to the device if it can do it, else complete it (skb_csum_hwoffload_help)."""
+    if features & F.HW_CSUM:
+        return
+    if features & (F.IP_CSUM | F.IPV6_CSUM) and skb.csum_offset in (TCP_CHECK_OFFSET, UDP_CHECK_OFFSET):
+        return
+    skb_checksum_help(skb)
+
+
+def validate_xmit(skb: Packet, device: DeviceProfile) -> list[Packet]:
+    """validate_xmit_skb: the packets the device is handed (segments, or the packet itself).
+
+    Raises a KernelRefusal where the kernel drops the packet.
+    """
+    features = netif_skb_features(skb, device)
+    if skb.vlan_tag_present and not vlan_hw_offload_capable(features, skb.vlan_proto):
+        skb.vlan_push_inside()
+    if netif_needs_gso(skb, features):
+        segments = skb_gso_segment(skb, features, device)
+        return [skb] if segments is None else segments
+    if skb.ip_summed == IpSummed.PARTIAL:
+        skb.transport_header = skb.csum_start
+        skb_csum_hwoffload_help(skb, features)
+    return [skb]
+
+
+def transmit(skb: Packet, device: DeviceProfile) -> list[Packet]:
+    """What leaves the device for this packet: validate_xmit, then the device inserts any out-of-band tag."""
+    packets = validate_xmit(skb, device)
+    for packet in packets:
+        if packet.vlan_tag_present:
+            packet.vlan_push_inside()
+    return packets
+
+
+__all__ = ["transmit", "validate_xmit", "netif_skb_features", "netif_needs_gso", "VLAN_HLEN"]
