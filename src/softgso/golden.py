@@ -120,7 +120,7 @@ def load_case(path: str | Path) -> KernelCase:
     tx_device = str(input_meta.get("tx_device") or "")
     if "." in tx_device:
         proto = "8021q"
-        for command in input_meta.get("pre_commands") or []:  # type: ignore[attr-defined]
+        for command in list(input_meta.get("pre_commands") or []):
             if "802.1ad" in str(command):
                 proto = "8021ad"
         actions.append(parse_action(f"push-vlan:{tx_device.split('.')[1]}:0:{proto}"))
@@ -128,14 +128,14 @@ def load_case(path: str | Path) -> KernelCase:
     ethtool = str(input_meta.get("ethtool_veth0") or input_meta.get("ethtool_veth0_runB") or "tx off tso off")
     device = device_from_ethtool(ethtool)
     if input_meta.get("veth_mtu"):
-        device = device.with_overrides(mtu=int(input_meta["veth_mtu"]))  # type: ignore[call-overload]
+        device = device.with_overrides(mtu=int(input_meta["veth_mtu"]))
     return KernelCase(folder.name, folder, frames[0] if frames else b"", input_meta, meta, kernel_frames,
                       actions, device)
 
 
 def ipv6_frag_id_of(case: KernelCase) -> int:
     """The IPv6 fragment identification the kernel picked, read from its output."""
-    for seg in case.meta.get("segments") or []:  # type: ignore[attr-defined]
+    for seg in list(case.meta.get("segments") or []):  # type: ignore[call-overload]
         frag6 = seg.get("frag6") if isinstance(seg, dict) else None
         if frag6:
             text = str(frag6.get("raw") if isinstance(frag6, dict) else frag6).replace(" ", "")

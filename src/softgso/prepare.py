@@ -1,0 +1,275 @@
+"""From a captured frame to the packet its sender had: layout, checksum state, GSO metadata.
+
+A capture carries no GSO metadata of its own. This module reads what the frame says: where the
+link-layer header, VLAN tags, label stack, IP header (options, extension headers) and L4 header
+are; whether the L4 checksum field holds a full checksum or a CHECKSUM_PARTIAL seed; and, with
+the user's options, the gso_type and gso_size the sending stack would have set. It never segments:
+that is the engine's job (:func:`softgso.xmit.transmit`).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import Enum
+
+from .checksum import csum_fold, ones_sum, pseudo_header_sum
+from .constants import (
+    ETH_HLEN,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    IP_MF,
+    IP_OFFSET,
+    IPPROTO_DSTOPTS,
+    IPPROTO_HOPOPTS,
+    IPPROTO_ROUTING,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    IPV4_MIN_HLEN,
+    IPV6_HLEN,
+    MPLS_HLEN,
+    TCP_CHECK_OFFSET,
+    TCP_MIN_HLEN,
+    UDP_CHECK_OFFSET,
+    UDP_HLEN,
+    VLAN_HLEN,
+    eth_p_mpls,
+    eth_type_vlan,
+)
+from .features import GsoType, IpSummed
+from .packet import Packet
+
+
+class L4Checksum(Enum):
+    """What the L4 checksum field of a captured packet holds."""
+
+    COMPLETE = "complete"  # a valid full checksum
+    PARTIAL = "partial"  # the pseudo-header seed of CHECKSUM_PARTIAL (captured on the sending host)
+    ZERO = "zero"  # UDP over IPv4 without checksum
+    INVALID = "invalid"  # neither: a bad checksum
+
+
+@dataclass(frozen=True)
+class FrameLayout:
+    """Where each header of an Ethernet frame starts (offsets from the frame start)."""
+
+    vlan_tags: int
+    labels: int
+    network: int  # the IP header (below any label stack)
+    ip_version: int
+    l3_len: int  # IP header with options / extension headers
+    l4_proto: int
+    transport: int
+    l4_hdr_len: int
+    frame_len: int
+    jumbo: bool = False  # IPv6 BIG TCP hop-by-hop jumbo option
+    fragment: bool = False  # an IP fragment: no L4 header to speak of
+
+    @property
+    def payload(self) -> int:
+        """Offset of the L4 payload."""
+        return self.transport + self.l4_hdr_len
+
+    @property
+    def payload_len(self) -> int:
+        """Bytes of L4 payload."""
+        return self.frame_len - self.payload
+
+    @property
+    def l2_len(self) -> int:
+        """Ethernet header and VLAN tags."""
+        return ETH_HLEN + VLAN_HLEN * self.vlan_tags
+
+    @property
+    def ethertype(self) -> int:
+        """The IP version's ethertype."""
+        return ETH_P_IP if self.ip_version == 4 else ETH_P_IPV6
+
+
+def parse_layout(frame: bytes | bytearray | memoryview) -> FrameLayout | None:
+    """The layout of an Ethernet frame carrying TCP or UDP over IPv4/IPv6, or None for anything else.
+
+    Labels are walked to the bottom of the stack; what follows is IPv4 or IPv6 by its first nibble
+    (the capture has no inner_protocol to tell).
+    """
+    length = len(frame)
+    if length < ETH_HLEN:
+        return None
+    offset = 12
+    tags = 0
+    ethertype = int.from_bytes(frame[12:14], "big")
+    while eth_type_vlan(ethertype) and offset + 6 <= length:
+        tags += 1
+        offset += VLAN_HLEN
+        ethertype = int.from_bytes(frame[offset : offset + 2], "big")
+    offset += 2
+    labels = 0
+    if eth_p_mpls(ethertype):
+        while True:
+            if offset + MPLS_HLEN > length:
+                return None
+            labels += 1
+            bottom = frame[offset + 2] & 0x01
+            offset += MPLS_HLEN
+            if bottom:
+                break
+        if offset >= length:
+            return None
+        version = frame[offset] >> 4
+        ethertype = ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0
+    network = offset
+    jumbo = fragment = False
+    if ethertype == ETH_P_IP:
+        if network + IPV4_MIN_HLEN > length or frame[network] >> 4 != 4:
+            return None
+        l3_len = (frame[network] & 0x0F) * 4
+        if l3_len < IPV4_MIN_HLEN or network + l3_len > length:
+            return None
+        proto = frame[network + 9]
+        fragment = bool(int.from_bytes(frame[network + 6 : network + 8], "big") & (IP_MF | IP_OFFSET))
+        version = 4
+    elif ethertype == ETH_P_IPV6:
+        if network + IPV6_HLEN > length or frame[network] >> 4 != 6:
+            return None
+        proto = frame[network + 6]
+        at = network + IPV6_HLEN
+        jumbo = proto == IPPROTO_HOPOPTS and frame[network + 4 : network + 6] == b"\0\0" and at + 8 <= length \
+            and frame[at + 2] == 0xC2
+        while proto in (IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS):
+            if at + 8 > length:
+                return None
+            proto, at = frame[at], at + (frame[at + 1] + 1) * 8
+        if at > length:
+            return None
+        l3_len = at - network
+        version = 6
+        fragment = proto == 44
+    else:
+        return None
+    transport = network + l3_len
+    if proto == IPPROTO_TCP and not fragment:
+        if transport + TCP_MIN_HLEN > length:
+            return None
+        l4_hdr_len = (frame[transport + 12] >> 4) * 4
+        if l4_hdr_len < TCP_MIN_HLEN or transport + l4_hdr_len > length:
+            return None
+    elif proto == IPPROTO_UDP and not fragment:
+        if transport + UDP_HLEN > length:
+            return None
+        l4_hdr_len = UDP_HLEN
+    else:
+        return None
+    return FrameLayout(tags, labels, network, version, l3_len, proto, transport, l4_hdr_len, length, jumbo, fragment)
+
+
+def _addresses(frame: bytes | bytearray | memoryview, layout: FrameLayout) -> tuple[bytes, bytes]:
+    n = layout.network
+    if layout.ip_version == 6:
+        return bytes(frame[n + 8 : n + 24]), bytes(frame[n + 24 : n + 40])
+    return bytes(frame[n + 12 : n + 16]), bytes(frame[n + 16 : n + 20])
+
+
+def check_offset(layout: FrameLayout) -> int:
+    """Offset of the L4 checksum field."""
+    return layout.transport + (TCP_CHECK_OFFSET if layout.l4_proto == IPPROTO_TCP else UDP_CHECK_OFFSET)
+
+
+def pseudo_seed(frame: bytes | bytearray | memoryview, layout: FrameLayout) -> int:
+    """The CHECKSUM_PARTIAL seed: the folded pseudo-header sum for the whole L4 length."""
+    src, dst = _addresses(frame, layout)
+    return pseudo_header_sum(src, dst, layout.l4_proto, layout.frame_len - layout.transport)
+
+
+def classify_l4_checksum(frame: bytes | bytearray | memoryview, layout: FrameLayout) -> L4Checksum:
+    """Tell a full checksum from a partial seed (or neither)."""
+    at = check_offset(layout)
+    stored = int.from_bytes(frame[at : at + 2], "big")
+    if layout.l4_proto == IPPROTO_UDP and layout.ip_version == 4 and stored == 0:
+        return L4Checksum.ZERO
+    src, dst = _addresses(frame, layout)
+    l4_len = layout.frame_len - layout.transport
+    total = ones_sum(memoryview(bytes(frame))[layout.transport :], pseudo_header_sum(src, dst, layout.l4_proto, l4_len))
+    if total == 0xFFFF:
+        return L4Checksum.COMPLETE
+    if stored == pseudo_header_sum(src, dst, layout.l4_proto, l4_len):
+        return L4Checksum.PARTIAL
+    return L4Checksum.INVALID
+
+
+def packet_from_capture(frame: bytes | bytearray, layout: FrameLayout | None) -> Packet:
+    """The packet as the sending host's stack had it: outer tag out of band, labels recorded.
+
+    The outermost VLAN tag goes out of band as a receive path's skb_vlan_untag leaves it; a label
+    stack gets inner_protocol / inner_network_header as skb_mpls_push would have set them.
+    """
+    skb = Packet.from_ethernet(frame)
+    if eth_type_vlan(skb.protocol) and len(skb.data) >= ETH_HLEN + VLAN_HLEN:
+        tci = int.from_bytes(skb.data[14:16], "big")
+        proto = skb.protocol
+        skb.protocol = int.from_bytes(skb.data[16:18], "big")
+        skb.remove(12, VLAN_HLEN)
+        skb.network_header = ETH_HLEN
+        skb.vlan_tci, skb.vlan_proto = tci, proto
+    if layout is not None and layout.labels:
+        skb.inner_protocol = layout.ethertype
+        skb.inner_network_header = layout.network - (VLAN_HLEN if skb.vlan_tag_present else 0)
+    return skb
+
+
+def set_checksum_state(skb: Packet, layout: FrameLayout, state: L4Checksum) -> None:
+    """Mark the packet CHECKSUM_PARTIAL with a correct seed, as the sending stack had it.
+
+    A full checksum (or an invalid one) is replaced by the seed: the stack computes the seed from
+    the headers, and software GSO derives every segment's checksum from it.
+    """
+    shift = VLAN_HLEN if skb.vlan_tag_present else 0
+    transport = layout.transport - shift
+    at = check_offset(layout) - shift
+    if state != L4Checksum.PARTIAL:
+        struct.pack_into("!H", skb.data, at, pseudo_seed(skb.data[: layout.frame_len - shift], _shifted(layout, shift)))
+    skb.ip_summed = IpSummed.PARTIAL
+    skb.csum_start = transport
+    skb.csum_offset = at - transport
+    skb.transport_header = transport
+
+
+def _shifted(layout: FrameLayout, shift: int) -> FrameLayout:
+    if not shift:
+        return layout
+    return FrameLayout(layout.vlan_tags - 1, layout.labels, layout.network - shift, layout.ip_version, layout.l3_len,
+                       layout.l4_proto, layout.transport - shift, layout.l4_hdr_len, layout.frame_len - shift,
+                       layout.jumbo, layout.fragment)
+
+
+def gso_type_for(layout: FrameLayout, forced: str = "auto", *, tcp_ecn: bool = False, fixed_id: bool = False) -> GsoType:
+    """The SKB_GSO_* type for this layout (``forced``: auto, tcpv4, tcpv6, udp, udp_l4)."""
+    if forced == "auto":
+        if layout.l4_proto == IPPROTO_TCP:
+            gso_type = GsoType.TCPV4 if layout.ip_version == 4 else GsoType.TCPV6
+        else:
+            gso_type = GsoType.UDP_L4
+    else:
+        gso_type = {"tcpv4": GsoType.TCPV4, "tcpv6": GsoType.TCPV6, "udp": GsoType.UDP, "udp_l4": GsoType.UDP_L4}[forced]
+    if tcp_ecn:
+        gso_type |= GsoType.TCP_ECN
+    if fixed_id:
+        gso_type |= GsoType.TCP_FIXEDID
+    return gso_type
+
+
+def gso_size_for_mtu(layout: FrameLayout, mtu: int, gso_type: GsoType, extra_labels: int = 0) -> int:
+    """The largest gso_size whose segments fit ``mtu`` (everything after Ethernet and VLAN tags).
+
+    TCP and USO: MTU minus labels, L3 and L4 headers. UFO: IP payload per fragment, a multiple of 8
+    (and for IPv6 the Fragment header inserted counts as header).
+    """
+    labels = (layout.labels + extra_labels) * MPLS_HLEN
+    if gso_type & GsoType.UDP:
+        room = mtu - labels - layout.l3_len - (8 if layout.ip_version == 6 else 0)
+        return max(room // 8 * 8, 8)
+    return mtu - labels - layout.l3_len - layout.l4_hdr_len
+
+
+def fold_check(frame: bytes | bytearray) -> int:
+    """csum_fold of the ones'-complement sum of ``frame`` (0 means it verifies)."""
+    return csum_fold(ones_sum(frame))

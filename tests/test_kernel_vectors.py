@@ -1,0 +1,62 @@
+"""Every kernel vector reproduces byte for byte: the kernel's frames, or the kernel's refusal.
+
+Cases are discovered from tests/vectors/kernel/ (any folder with input_meta.json), never listed.
+Refusals are told by ``sendto_error`` / an empty kernel_out.pcap, never by a case's name.
+"""
+
+from __future__ import annotations
+
+import filecmp
+from pathlib import Path
+
+import pytest
+
+from softgso.errors import KernelRefusal
+from softgso.features import PROFILES
+from softgso.golden import load_case, read_pcap_frames, run_case
+
+VECTORS = Path(__file__).parent / "vectors" / "kernel"
+SHARED_GOLDEN = Path(__file__).parents[2] / "shared" / "golden" / "cases"
+CASES = sorted(p.parent for p in VECTORS.rglob("input_meta.json"))
+
+
+def test_vector_set_is_not_empty() -> None:
+    assert len(CASES) >= 59
+
+
+@pytest.mark.parametrize("case_dir", CASES, ids=[c.name for c in CASES])
+def test_kernel_vector_reproduced(case_dir: Path) -> None:
+    case = load_case(case_dir)
+    result = run_case(case)
+    if case.refused:
+        assert not case.kernel_frames
+        assert isinstance(result.error, KernelRefusal), f"kernel refused ({case.meta['sendto_error']}), softgso sent"
+        assert result.error.reason  # the report says which check refused, in words
+        return
+    assert result.error is None, f"softgso refused what the kernel sent: {result.error}"
+    assert len(result.frames) == len(case.kernel_frames), "segment count differs from the kernel's"
+    for index, (ours, kernels) in enumerate(zip(result.frames, case.kernel_frames, strict=True)):
+        assert ours == kernels, f"segment {index} differs from the kernel's at byte " + str(
+            next(i for i in range(min(len(ours), len(kernels)) + 1) if i >= min(len(ours), len(kernels)) or ours[i] != kernels[i])
+        )
+
+
+COMPLETED = sorted(p.parent for p in VECTORS.rglob("kernel_out_csum_completed.pcap"))
+
+
+@pytest.mark.parametrize("case_dir", COMPLETED, ids=[c.name for c in COMPLETED])
+def test_checksums_completed_on_a_device_without_checksum_offload(case_dir: Path) -> None:
+    """The derived no-offload output of the USO cases: same segments, checksums completed."""
+    case = load_case(case_dir)
+    result = run_case(case, PROFILES["no-offload"])
+    assert result.error is None
+    assert result.frames == read_pcap_frames(case_dir / "kernel_out_csum_completed.pcap")
+
+
+@pytest.mark.skipif(not SHARED_GOLDEN.exists(), reason="../shared/golden is not beside this checkout")
+def test_vector_copy_matches_shared_golden() -> None:
+    for source in SHARED_GOLDEN.iterdir():
+        copy = VECTORS / "cases" / source.name
+        assert copy.is_dir(), f"{source.name} not copied into tests/vectors/kernel/cases"
+        match, mismatch, errors = filecmp.cmpfiles(source, copy, [f.name for f in source.iterdir()], shallow=False)
+        assert not mismatch and not errors, f"{source.name}: {mismatch or errors} differ from ../shared/golden"
