@@ -8,7 +8,10 @@ host-order sums are the byte-swap of these, which folds to the same wire bytes.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def ones_sum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
@@ -28,6 +31,8 @@ def ones_sum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
 
 def ones_sum_np(data: np.ndarray) -> int:
     """Vectorised twin of :func:`ones_sum` for a uint8 array (tested against it)."""
+    import numpy as np
+
     n = data.size
     if n & 1:
         data = np.concatenate([data, np.zeros(1, dtype=np.uint8)])

@@ -10,7 +10,7 @@ that is the engine's job (:func:`softgso.xmit.transmit`).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from .checksum import csum_fold, ones_sum, pseudo_header_sum
@@ -220,25 +220,20 @@ def set_checksum_state(skb: Packet, layout: FrameLayout, state: L4Checksum) -> N
     """Mark the packet CHECKSUM_PARTIAL with a correct seed, as the sending stack had it.
 
     A full checksum (or an invalid one) is replaced by the seed: the stack computes the seed from
-    the headers, and software GSO derives every segment's checksum from it.
+    the headers, and software GSO derives every segment's checksum from it. Offsets are taken
+    from the end of the frame, so tags moved out of band and labels pushed since do not matter.
     """
-    shift = VLAN_HLEN if skb.vlan_tag_present else 0
-    transport = layout.transport - shift
-    at = check_offset(layout) - shift
+    tail = layout.frame_len
+    transport = len(skb.data) - (tail - layout.transport)
+    network = len(skb.data) - (tail - layout.network)
+    at = len(skb.data) - (tail - check_offset(layout))
     if state != L4Checksum.PARTIAL:
-        struct.pack_into("!H", skb.data, at, pseudo_seed(skb.data[: layout.frame_len - shift], _shifted(layout, shift)))
+        moved = replace(layout, network=network, transport=transport, frame_len=len(skb.data))
+        struct.pack_into("!H", skb.data, at, pseudo_seed(skb.data, moved))
     skb.ip_summed = IpSummed.PARTIAL
     skb.csum_start = transport
     skb.csum_offset = at - transport
     skb.transport_header = transport
-
-
-def _shifted(layout: FrameLayout, shift: int) -> FrameLayout:
-    if not shift:
-        return layout
-    return FrameLayout(layout.vlan_tags - 1, layout.labels, layout.network - shift, layout.ip_version, layout.l3_len,
-                       layout.l4_proto, layout.transport - shift, layout.l4_hdr_len, layout.frame_len - shift,
-                       layout.jumbo, layout.fragment)
 
 
 def gso_type_for(layout: FrameLayout, forced: str = "auto", *, tcp_ecn: bool = False, fixed_id: bool = False) -> GsoType:

@@ -1,0 +1,5 @@
+"""``python -m softgso``."""
+
+from .cli import main
+
+main()

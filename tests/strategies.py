@@ -1,0 +1,97 @@
+"""Hypothesis strategies for valid super-packets (shared by the property tests and the fuzz pass)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+from softgso.synth import SuperPacketSpec
+
+IPV4_OPTION_LENGTHS = st.sampled_from([0, 4, 8, 12, 20, 40])
+TCP_OPTION_LENGTHS = st.sampled_from([0, 4, 8, 12, 20, 40])
+
+
+@st.composite
+def ipv4_options(draw: st.DrawFn) -> bytes:
+    length = draw(IPV4_OPTION_LENGTHS)
+    if not length:
+        return b""
+    # NOPs then an end-of-list: valid options of any length the header allows
+    return b"\x01" * (length - 1) + b"\x00"
+
+
+@st.composite
+def tcp_options(draw: st.DrawFn) -> bytes:
+    length = draw(TCP_OPTION_LENGTHS)
+    if not length:
+        return b""
+    if length >= 12 and draw(st.booleans()):
+        stamp = b"\x01\x01\x08\x0a" + draw(st.binary(min_size=8, max_size=8))
+        return stamp + b"\x01" * (length - 12)
+    return b"\x01" * length
+
+
+@st.composite
+def ipv6_exthdrs(draw: st.DrawFn) -> tuple[tuple[int, bytes], ...]:
+    kinds = draw(st.lists(st.sampled_from([0, 43, 60]), max_size=3))
+    if 0 in kinds:  # hop-by-hop can only come first
+        kinds = [0] + [k for k in kinds if k != 0]
+    headers = []
+    for kind in kinds:
+        units = draw(st.integers(0, 2))
+        body_len = 8 * units + 6
+        if kind == 43:
+            body = bytes([0, 0]) + bytes(body_len - 2)  # routing type 0, segments left 0
+        else:
+            body = bytes([1, body_len - 2]) + bytes(body_len - 2)  # one PadN option
+        headers.append((kind, body))
+    return tuple(headers)
+
+
+@dataclass(frozen=True)
+class GsoCase:
+    """A super-packet, the labels and VLAN tags to push, and the segmentation parameters."""
+
+    spec: SuperPacketSpec
+    labels: tuple[tuple[int, int, int], ...]
+    multicast: bool
+    vlan: tuple[int, int] | None
+    gso_size: int
+    ecn: bool
+    fixed_id: bool
+
+
+@st.composite
+def gso_cases(draw: st.DrawFn, *, udp: bool | None = None, max_payload: int = 9000) -> GsoCase:
+    is_udp = draw(st.booleans()) if udp is None else udp
+    ipv6 = draw(st.booleans())
+    gso_size = draw(st.integers(8, 1500))
+    payload_len = draw(st.integers(gso_size + 1, max(gso_size + 1, min(max_payload, gso_size * 40))))
+    if payload_len < 64:
+        payload = draw(st.binary(min_size=payload_len, max_size=payload_len))
+    else:
+        seed = draw(st.integers(0, 255))
+        payload = bytes((i * 7 + seed) & 0xFF for i in range(payload_len))
+    spec = SuperPacketSpec(
+        ipv6=ipv6,
+        udp=is_udp,
+        payload=payload,
+        ip_options=b"" if ipv6 else draw(ipv4_options()),
+        ipv6_exthdrs=draw(ipv6_exthdrs()) if ipv6 else (),
+        tcp_options=b"" if is_udp else draw(tcp_options()),
+        tcp_flags=draw(st.integers(0, 255)) | 0x10 if not is_udp else 0,
+        seq=draw(st.integers(0, 2**32 - 1)),
+        ip_id=draw(st.integers(0, 0xFFFF)),
+        df=draw(st.booleans()),
+        tos=draw(st.integers(0, 255)),
+        ttl=draw(st.integers(1, 255)),
+        partial_checksum=True,
+    )
+    labels = tuple(
+        (draw(st.integers(0, 0xFFFFF).filter(lambda v: v != 3)), draw(st.integers(0, 7)), draw(st.integers(1, 255)))
+        for _ in range(draw(st.integers(0, 3)))
+    )
+    vlan = (draw(st.integers(1, 4094)), draw(st.integers(0, 7))) if draw(st.booleans()) else None
+    fixed_id = (not ipv6 and not is_udp and spec.df and draw(st.booleans()))
+    return GsoCase(spec, labels, draw(st.booleans()), vlan, gso_size, (not is_udp) and draw(st.booleans()), fixed_id)
