@@ -39,7 +39,8 @@ def ipv6_exthdrs(draw: st.DrawFn) -> tuple[tuple[int, bytes], ...]:
         kinds = [0] + [k for k in kinds if k != 0]
     headers = []
     for kind in kinds:
-        units = draw(st.integers(0, 2))
+        # a type-0 routing header holds whole 16-byte addresses: an even number of 8-byte units
+        units = draw(st.sampled_from([0, 2]) if kind == 43 else st.integers(0, 2))
         body_len = 8 * units + 6
         if kind == 43:
             body = bytes([0, 0]) + bytes(body_len - 2)  # routing type 0, segments left 0

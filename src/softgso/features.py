@@ -232,7 +232,8 @@ PROFILES: dict[str, DeviceProfile] = {
         ),
         DeviceProfile(
             "nic-mpls-tso",
-            features=_NIC_PLAIN,
+            # MPLS checksum offload needs HW_CSUM (can_checksum_protocol); the kernel drops IP_CSUM beside it
+            features=(_NIC_PLAIN & ~(F.IP_CSUM | F.IPV6_CSUM)) | F.HW_CSUM,
             mpls_features=F.SG | F.HW_CSUM | F.TSO | F.TSO6,
             vlan_features=F.SG | F.IP_CSUM | F.IPV6_CSUM | F.TSO | F.TSO6 | F.HIGHDMA,
             description="a NIC whose driver fills mpls_features with TSO and HW_CSUM: MPLS GSO in hardware",

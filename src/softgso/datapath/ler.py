@@ -1,0 +1,248 @@
+"""The forwarding plane: two label edge routers joined by an in-process MPLS link.
+
+Every packet, whatever the mode, takes the same path:
+
+    TAP read -> virtio_net_hdr_to_skb -> rewrite L2 for the link -> push_mpls (the LER's stack)
+      -> transmit(link profile)   [software GSO here when the link cannot carry MPLS GSO]
+      -> capture hook -> peer LER: check and pop_mpls each label -> rewrite L2 for the TAP
+      -> transmit(TAP profile)    [only when something is left to do: GSO or a pending checksum]
+      -> virtio_net_hdr_from_skb -> TAP write
+
+The LERs are symmetric; each pushes its own stack towards the link and pops the peer's stack from
+it, so the ACKs of a transfer cross the hop labelled too. All protocol work is the engine's; this
+module only moves packets and counts them. A packet is never lost silently: it is forwarded, or
+counted as a drop under a reason.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from ..actions import pop_mpls, push_mpls
+from ..constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_UC, MPLS_LS_LABEL_SHIFT
+from ..errors import KernelRefusal, SoftGSOError
+from ..features import DeviceProfile, IpSummed
+from ..packet import Packet
+from ..virtio import VirtioNetHdr, virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
+from ..xmit import transmit
+from .tap import Tap
+
+MPLS_LS_S_MASK = 0x00000100
+IP_VERSION_TO_ETHERTYPE = {4: ETH_P_IP, 6: ETH_P_IPV6}
+
+
+class DirectionStats:
+    """Counters for one direction of the hop (e.g. west->east)."""
+
+    __slots__ = ("name", "rx_packets", "rx_bytes", "rx_gso", "rx_gso_link_frames", "link_frames", "link_bytes",
+                 "tx_frames", "tx_bytes", "drops", "drop_examples")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.rx_packets = 0
+        self.rx_bytes = 0
+        self.rx_gso = 0
+        self.rx_gso_link_frames = 0
+        self.link_frames = 0
+        self.link_bytes = 0
+        self.tx_frames = 0
+        self.tx_bytes = 0
+        self.drops: Counter[str] = Counter()
+        self.drop_examples: dict[str, str] = {}
+
+    def drop(self, reason: str, example: str = "") -> None:
+        """Count a dropped packet under a short reason; keep one full message per reason."""
+        self.drops[reason] += 1
+        if example and reason not in self.drop_examples:
+            self.drop_examples[reason] = example
+
+    def as_dict(self) -> dict[str, object]:
+        """Counters as plain JSON values."""
+        return {
+            "rx_packets": self.rx_packets,
+            "rx_bytes": self.rx_bytes,
+            "rx_gso_packets": self.rx_gso,
+            "segments_per_gso_packet": round(self.rx_gso_link_frames / self.rx_gso, 2) if self.rx_gso else 0.0,
+            "link_frames": self.link_frames,
+            "link_bytes": self.link_bytes,
+            "tx_frames": self.tx_frames,
+            "tx_bytes": self.tx_bytes,
+            "drops": dict(self.drops),
+            "drop_examples": dict(self.drop_examples),
+        }
+
+
+def refusal_reason(exc: SoftGSOError) -> str:
+    """A low-cardinality drop reason for an engine refusal: where it was refused and the errno."""
+    where = exc.where or type(exc).__name__
+    return f"{where} (-{exc.errno_name})" if exc.errno_name else where
+
+
+CaptureHook = Callable[[bytearray], None]
+
+
+class MplsLink:
+    """The link between the LERs: a function call through ``transmit`` with the link's device profile."""
+
+    def __init__(self, profile: DeviceProfile, capture: CaptureHook | None = None) -> None:
+        self.profile = profile
+        self.capture = capture
+
+    def carry(self, pkt: Packet, receiver: LabelEdgeRouter, stats: DirectionStats) -> None:
+        """Put a labelled packet on the link: what the link device sends is what the peer receives."""
+        try:
+            frames = transmit(pkt, self.profile)
+        except KernelRefusal as exc:
+            stats.drop(refusal_reason(exc), str(exc))
+            return
+        stats.link_frames += len(frames)
+        if pkt.gso_size:
+            stats.rx_gso_link_frames += len(frames)
+        capture = self.capture
+        for frame in frames:
+            stats.link_bytes += len(frame.data)
+            if capture is not None:
+                capture(frame.data)
+            receiver.receive_from_link(frame, stats)
+
+
+class LabelEdgeRouter:
+    """One LER: from its TAP it pushes ``push_labels`` onto the link; from the link it pops ``pop_labels``."""
+
+    def __init__(
+        self,
+        name: str,
+        tap: Tap,
+        *,
+        push_labels: Sequence[int],
+        pop_labels: Sequence[int],
+        own_mac: bytes,
+        tap_peer_mac: bytes,
+        link_mac: bytes,
+        link_peer_mac: bytes,
+        tap_profile: DeviceProfile,
+        ttl: int = 64,
+    ) -> None:
+        self.name = name
+        self.tap = tap
+        # pushed bottom label first, so the first one in the list ends on top
+        self.push_order = tuple(reversed(push_labels))
+        self.pop_labels = tuple(pop_labels)
+        self.own_mac = own_mac
+        self.macs_to_tap = tap_peer_mac + own_mac
+        self.macs_to_link = link_peer_mac + link_mac
+        self.tap_profile = tap_profile
+        self.ttl = ttl
+        self.hdr_len = tap.vnet_hdr_len
+        self.zero_hdr = bytes(self.hdr_len)
+        self.hdr_pad = bytes(self.hdr_len - 10)
+        self.little_endian = tap.little_endian
+        self.link: MplsLink | None = None
+        self.peer: LabelEdgeRouter | None = None
+        self.ingress_stats = DirectionStats(f"{name} ingress")
+        self.egress_stats = self.ingress_stats
+
+    def connect(self, link: MplsLink, peer: LabelEdgeRouter, ingress: DirectionStats) -> None:
+        """Attach to the link and the LER at its other end; ``ingress`` counts traffic entering here."""
+        self.link = link
+        self.peer = peer
+        self.ingress_stats = ingress
+
+    def receive_from_tap(self, buf: bytes) -> None:
+        """One read from the TAP: a vnet header and a frame from the local kernel."""
+        stats = self.ingress_stats
+        hdr_len = self.hdr_len
+        if len(buf) < hdr_len + ETH_HLEN:
+            stats.drop("runt frame from the TAP")
+            return
+        if buf[hdr_len : hdr_len + 6] != self.own_mac:
+            # multicast and broadcast (IPv6 ND/MLD, ...): nothing in our FEC table addresses them
+            stats.drop("not addressed to the LER (no FEC)")
+            return
+        ethertype = int.from_bytes(buf[hdr_len + 12 : hdr_len + 14], "big")
+        if ethertype != ETH_P_IP and ethertype != ETH_P_IPV6:
+            stats.drop(f"no FEC for ethertype {ethertype:#06x}")
+            return
+        try:
+            hdr = VirtioNetHdr.unpack(buf[:hdr_len], little_endian=self.little_endian)
+            pkt = virtio_net_hdr_to_skb(memoryview(buf)[hdr_len:], hdr, kernel="mainline")  # type: ignore[arg-type]
+            stats.rx_packets += 1
+            stats.rx_bytes += len(pkt.data)
+            if pkt.gso_size:
+                stats.rx_gso += 1
+            pkt.data[0:12] = self.macs_to_link
+            for label in self.push_order:
+                push_mpls(pkt, label, ttl=self.ttl, ethertype=ETH_P_MPLS_UC)
+        except SoftGSOError as exc:
+            stats.drop(refusal_reason(exc), str(exc))
+            return
+        assert self.link is not None and self.peer is not None
+        self.link.carry(pkt, self.peer, stats)
+
+    def receive_from_link(self, pkt: Packet, stats: DirectionStats) -> None:
+        """A frame from the link: pop the expected labels, hand the inner packet to the local kernel."""
+        data = pkt.data
+        try:
+            for depth, expected in enumerate(self.pop_labels, start=1):
+                top = pkt.network_header or ETH_HLEN
+                if pkt.protocol != ETH_P_MPLS_UC or top + 5 > len(data):
+                    stats.drop("label stack shorter than expected")
+                    return
+                lse = int.from_bytes(data[top : top + 4], "big")
+                if lse >> MPLS_LS_LABEL_SHIFT != expected:
+                    stats.drop("unexpected label", f"label {lse >> MPLS_LS_LABEL_SHIFT}, expected {expected}")
+                    return
+                if lse & MPLS_LS_S_MASK:
+                    if depth != len(self.pop_labels):
+                        stats.drop("label stack shorter than expected")
+                        return
+                    # as af_mpls does for a route without a payload type: the IP version tells
+                    next_proto = IP_VERSION_TO_ETHERTYPE.get(data[top + 4] >> 4, 0)
+                    if not next_proto:
+                        stats.drop("not IP under the bottom label")
+                        return
+                elif depth == len(self.pop_labels):
+                    stats.drop("label stack deeper than expected")
+                    return
+                else:
+                    next_proto = ETH_P_MPLS_UC
+                pop_mpls(pkt, next_proto)
+        except SoftGSOError as exc:
+            stats.drop(refusal_reason(exc), str(exc))
+            return
+        data[0:12] = self.macs_to_tap
+        self.send_to_tap(pkt, stats)
+
+    def send_to_tap(self, pkt: Packet, stats: DirectionStats) -> None:
+        """Give a packet to the local kernel through the TAP, with the vnet header that describes it."""
+        packets: Sequence[Packet]
+        if pkt.gso_size or pkt.ip_summed == IpSummed.PARTIAL or pkt.vlan_tci is not None:
+            try:
+                packets = transmit(pkt, self.tap_profile)
+            except KernelRefusal as exc:
+                stats.drop(refusal_reason(exc), str(exc))
+                return
+        else:
+            # validate_xmit_skb has nothing to do for such a packet
+            packets = (pkt,)
+        fd = self.tap.fd
+        for out in packets:
+            if out.gso_size or out.ip_summed == IpSummed.PARTIAL or out.ip_summed == IpSummed.UNNECESSARY:
+                try:
+                    hdr = virtio_net_hdr_from_skb(out).pack(little_endian=self.little_endian) + self.hdr_pad
+                except SoftGSOError as exc:
+                    stats.drop(refusal_reason(exc), str(exc))
+                    continue
+            else:
+                hdr = self.zero_hdr
+            try:
+                os.writev(fd, (hdr, out.data))
+            except OSError as exc:
+                name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+                stats.drop(f"TAP write failed ({name})", str(exc))
+                continue
+            stats.tx_frames += 1
+            stats.tx_bytes += len(out.data)

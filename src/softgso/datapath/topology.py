@@ -1,0 +1,158 @@
+"""Two network namespaces, each with one TAP whose descriptor the datapath holds (pyroute2, no `ip`).
+
+    netns west: tap 10.200.1.1/24, fd00:5e:1::1/64, routes to east via the LER1 gateway (.254 / ::fe)
+    netns east: tap 10.200.2.1/24, fd00:5e:2::1/64, routes to west via the LER2 gateway
+
+The gateways exist only as permanent neighbour entries pointing at the LERs' MAC addresses, so no
+ARP or neighbour discovery has to cross the label-switched hop. Addresses live only inside the
+namespaces this run created; nothing is routed out of them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+
+from ..errors import SoftGSOError
+from .tap import Tap, TapError
+
+NUD_PERMANENT = 0x80
+IFA_F_NODAD = 0x02
+
+
+class TopologyError(SoftGSOError):
+    """Namespaces, links, addresses or routes could not be set up."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One end: its namespace, TAP name, addresses and the LER gateway it routes through."""
+
+    netns: str
+    tap_name: str
+    mac: str
+    gateway_mac: str
+    ipv4: str
+    ipv4_gateway: str
+    ipv6: str
+    ipv6_gateway: str
+
+    def mac_bytes(self) -> bytes:
+        """The TAP's MAC address as 6 bytes."""
+        return bytes.fromhex(self.mac.replace(":", ""))
+
+    def gateway_mac_bytes(self) -> bytes:
+        """The LER's MAC address on this side as 6 bytes."""
+        return bytes.fromhex(self.gateway_mac.replace(":", ""))
+
+
+def make_side(tag: str, index: int, run_id: str) -> Side:
+    """The addressing plan of side ``index`` (1 = west, 2 = east) for one run."""
+    return Side(
+        netns=f"sgso-{tag}-{run_id}",
+        tap_name=f"sg{tag[0]}{run_id}"[:15],
+        mac=f"02:5e:00:00:0{index}:01",
+        gateway_mac=f"02:5e:00:00:0{index}:fe",
+        ipv4=f"10.200.{index}.1",
+        ipv4_gateway=f"10.200.{index}.254",
+        ipv6=f"fd00:5e:{index}::1",
+        ipv6_gateway=f"fd00:5e:{index}::fe",
+    )
+
+
+@dataclass
+class Topology:
+    """West and east namespaces with their TAPs; a context manager that removes everything it made."""
+
+    run_id: str
+    offloads: int
+    mtu: int = 1500
+    vnet_hdr_len: int = 10
+    west: Side = field(init=False)
+    east: Side = field(init=False)
+    west_tap: Tap | None = field(default=None, init=False)
+    east_tap: Tap | None = field(default=None, init=False)
+    _created: list[str] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.west = make_side("west", 1, self.run_id)
+        self.east = make_side("east", 2, self.run_id)
+
+    def __enter__(self) -> Topology:
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def up(self) -> None:
+        """Create both namespaces and TAPs, move each TAP into its namespace, address and route it."""
+        from pyroute2 import netns
+
+        for side in (self.west, self.east):
+            try:
+                netns.create(side.netns)
+            except OSError as exc:
+                raise TopologyError(f"cannot create network namespace {side.netns}: {exc}") from exc
+            self._created.append(side.netns)
+        try:
+            self.west_tap = Tap.open(self.west.tap_name, vnet_hdr_len=self.vnet_hdr_len, offloads=self.offloads)
+            self.east_tap = Tap.open(self.east.tap_name, vnet_hdr_len=self.vnet_hdr_len, offloads=self.offloads)
+        except TapError as exc:
+            raise TopologyError(str(exc)) from exc
+        for side, peer in ((self.west, self.east), (self.east, self.west)):
+            self._configure(side, peer)
+
+    def _configure(self, side: Side, peer: Side) -> None:
+        from pyroute2 import IPRoute
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            with IPRoute() as ipr:
+                index = ipr.link_lookup(ifname=side.tap_name)[0]
+                ipr.link("set", index=index, net_ns_fd=side.netns)
+            with IPRoute(netns=side.netns) as ipr:
+                loopback = ipr.link_lookup(ifname="lo")[0]
+                ipr.link("set", index=loopback, state="up")
+                index = ipr.link_lookup(ifname=side.tap_name)[0]
+                ipr.link("set", index=index, address=side.mac, mtu=self.mtu)
+                ipr.link("set", index=index, state="up")
+                ipr.addr("add", index=index, address=side.ipv4, prefixlen=24)
+                ipr.addr("add", index=index, address=side.ipv6, prefixlen=64, flags=IFA_F_NODAD)
+                ipr.neigh("add", dst=side.ipv4_gateway, lladdr=side.gateway_mac, ifindex=index, state=NUD_PERMANENT)
+                ipr.neigh("add", dst=side.ipv6_gateway, lladdr=side.gateway_mac, ifindex=index, state=NUD_PERMANENT)
+                ipr.route("add", dst=str(ipaddress.ip_network(f"{peer.ipv4}/24", strict=False)),
+                          gateway=side.ipv4_gateway)
+                ipr.route("add", dst=str(ipaddress.ip_network(f"{peer.ipv6}/64", strict=False)),
+                          gateway=side.ipv6_gateway)
+        except (NetlinkError, OSError, IndexError) as exc:
+            raise TopologyError(f"cannot configure {side.tap_name} in {side.netns}: {exc}") from exc
+
+    def down(self) -> None:
+        """Close the TAPs (which deletes them) and remove the namespaces; safe to call twice."""
+        for tap in (self.west_tap, self.east_tap):
+            if tap is not None:
+                tap.close()
+        self.west_tap = self.east_tap = None
+        if self._created:
+            from pyroute2 import netns
+
+            for name in reversed(self._created):
+                try:
+                    netns.remove(name)
+                except OSError:
+                    if os.path.exists(f"/var/run/netns/{name}"):
+                        raise
+            self._created.clear()
+
+    @property
+    def taps(self) -> tuple[Tap, Tap]:
+        """(west TAP, east TAP); only valid between up() and down()."""
+        if self.west_tap is None or self.east_tap is None:
+            raise TopologyError("the topology is not up")
+        return self.west_tap, self.east_tap

@@ -1,0 +1,94 @@
+"""MPLS and VLAN actions keep the kernel's skb contract (spec §3.3, §10)."""
+
+from __future__ import annotations
+
+import pytest
+
+from softgso.actions import dec_ttl, parse_action, pop_mpls, pop_vlan, push_mpls, push_vlan, set_mpls
+from softgso.constants import ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_MPLS_MC, ETH_P_MPLS_UC
+from softgso.errors import ActionError, UsageError
+from softgso.packet import Packet
+from softgso.synth import SuperPacketSpec, build_frame
+
+FRAME = build_frame(SuperPacketSpec(payload=bytes(100)))
+
+
+def test_push_mpls_matches_the_spec_example() -> None:
+    skb = Packet.from_ethernet(FRAME)
+    push_mpls(skb, 100, 0, 64)
+    assert bytes(skb.data[12:18]) == bytes.fromhex("8847") + bytes.fromhex("00064140")
+    assert bytes(skb.data[18:]) == FRAME[14:]
+    assert (skb.protocol, skb.inner_protocol) == (ETH_P_MPLS_UC, ETH_P_IP)
+    assert (skb.mac_header, skb.network_header, skb.mac_len, skb.inner_network_header) == (0, 14, 14, 18)
+
+
+def test_second_push_leaves_inner_headers_and_clears_s_bit() -> None:
+    skb = Packet.from_ethernet(FRAME)
+    push_mpls(skb, 100, 0, 64)
+    push_mpls(skb, 200, 5, 33, ETH_P_MPLS_MC)
+    top, bottom = int.from_bytes(skb.data[14:18], "big"), int.from_bytes(skb.data[18:22], "big")
+    assert (top >> 12, (top >> 9) & 7, (top >> 8) & 1, top & 0xFF) == (200, 5, 0, 33)
+    assert (bottom >> 12, (bottom >> 8) & 1) == (100, 1)
+    assert skb.inner_network_header == 22 and skb.inner_protocol == ETH_P_IP
+    assert skb.protocol == ETH_P_MPLS_MC and bytes(skb.data[12:14]) == b"\x88\x48"
+
+
+def test_label_3_cannot_be_pushed() -> None:
+    with pytest.raises(UsageError, match="implicit null"):
+        push_mpls(Packet.from_ethernet(FRAME), 3)
+    with pytest.raises(UsageError, match="implicit null"):
+        parse_action("push-mpls:3:0:64:uc")
+
+
+def test_pop_restores_the_ethertype_and_bytes() -> None:
+    skb = Packet.from_ethernet(FRAME)
+    push_mpls(skb, 100, 0, 64)
+    pop_mpls(skb, ETH_P_IP)
+    assert bytes(skb.data) == FRAME and skb.protocol == ETH_P_IP
+
+
+def test_pop_on_a_non_mpls_packet_is_a_no_op() -> None:
+    skb = Packet.from_ethernet(FRAME)
+    pop_mpls(skb, ETH_P_IP)
+    assert bytes(skb.data) == FRAME
+
+
+def test_set_mpls_and_dec_ttl_touch_only_the_top_label() -> None:
+    skb = Packet.from_ethernet(FRAME)
+    push_mpls(skb, 100, 0, 2)
+    set_mpls(skb, label=4000)
+    dec_ttl(skb)
+    word = int.from_bytes(skb.data[14:18], "big")
+    assert (word >> 12, word & 0xFF, (word >> 8) & 1) == (4000, 1, 1)
+    with pytest.raises(ActionError, match="reach 0"):
+        dec_ttl(skb)
+
+
+def test_dec_ttl_on_a_non_mpls_packet_is_refused() -> None:
+    with pytest.raises(ActionError, match="not MPLS"):
+        dec_ttl(Packet.from_ethernet(FRAME))
+
+
+def test_push_vlan_keeps_the_tag_out_of_band_and_moves_an_older_one_in() -> None:
+    skb = Packet.from_ethernet(FRAME)
+    push_vlan(skb, 42, 5)
+    assert skb.vlan_tci == (5 << 13) | 42 and bytes(skb.data) == FRAME
+    push_vlan(skb, 1000, 3, ETH_P_8021AD)
+    assert bytes(skb.data[12:16]) == bytes.fromhex("8100") + ((5 << 13) | 42).to_bytes(2, "big")
+    assert (skb.vlan_proto, skb.protocol, skb.mac_len) == (ETH_P_8021AD, ETH_P_8021Q, 18)
+
+
+def test_push_then_pop_vlan_round_trips() -> None:
+    skb = Packet.from_ethernet(FRAME)
+    push_vlan(skb, 42, 5)
+    push_vlan(skb, 7, 1)
+    pop_vlan(skb)
+    pop_vlan(skb)
+    assert bytes(skb.data) == FRAME and not skb.vlan_tag_present
+
+
+@pytest.mark.parametrize("spec", ["push-mpls", "push-mpls:x", "push-vlan:5000", "frobnicate", "dec-ttl:3",
+                                  "push-mpls:1:8", "push-mpls:1:0:64:bc"])
+def test_bad_action_strings_are_usage_errors(spec: str) -> None:
+    with pytest.raises(UsageError):
+        parse_action(spec)

@@ -1,0 +1,124 @@
+"""virtio_net_hdr_to_skb's rules (spec §11, Linux 6.1 §15): what it accepts, marks GSO, and refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from softgso.errors import VirtioHeaderError
+from softgso.features import GsoType, IpSummed
+from softgso.synth import SuperPacketSpec, build_frame
+from softgso.virtio import VirtioNetHdr, virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
+
+TCP4 = build_frame(SuperPacketSpec(payload=bytes(3000)))
+UDP4 = build_frame(SuperPacketSpec(udp=True, payload=bytes(3000)))
+TCP6 = build_frame(SuperPacketSpec(ipv6=True, payload=bytes(3000)))
+
+
+def hdr(**fields: int) -> VirtioNetHdr:
+    base = {"flags": 1, "gso_type": 1, "hdr_len": 54, "gso_size": 1448, "csum_start": 34, "csum_offset": 16}
+    base.update(fields)
+    return VirtioNetHdr(**base)
+
+
+def test_header_round_trips_through_its_10_byte_little_endian_form() -> None:
+    raw = bytes.fromhex("01013600a80522001000")
+    decoded = VirtioNetHdr.unpack(raw)
+    assert (decoded.flags, decoded.gso_type, decoded.hdr_len, decoded.gso_size) == (1, 1, 54, 1448)
+    assert (decoded.csum_start, decoded.csum_offset) == (34, 16)
+    assert decoded.pack() == raw
+
+
+def test_needs_csum_sets_checksum_partial_and_transport_header_from_csum_start() -> None:
+    skb = virtio_net_hdr_to_skb(TCP4, hdr())
+    assert skb.ip_summed == IpSummed.PARTIAL
+    assert (skb.csum_start, skb.csum_offset, skb.transport_header) == (34, 16, 34)
+    assert skb.gso_type == GsoType.TCPV4 | GsoType.DODGY and skb.gso_size == 1448 and skb.gso_segs == 0
+
+
+def test_ecn_bit_adds_tcp_ecn() -> None:
+    assert virtio_net_hdr_to_skb(TCP4, hdr(gso_type=0x81)).gso_type & GsoType.TCP_ECN
+
+
+@pytest.mark.parametrize("gso_type", [2, 6, 7, 0x40])
+def test_unknown_gso_type_is_refused(gso_type: int) -> None:
+    with pytest.raises(VirtioHeaderError, match="unknown gso_type"):
+        virtio_net_hdr_to_skb(TCP4, hdr(gso_type=gso_type))
+
+
+def test_udp_l4_is_unknown_to_linux_6_1_but_accepted_by_mainline() -> None:
+    udp = hdr(gso_type=5, csum_offset=6, hdr_len=42, gso_size=1400)
+    with pytest.raises(VirtioHeaderError, match="unknown gso_type 5"):
+        virtio_net_hdr_to_skb(UDP4, udp, kernel="6.1")
+    assert virtio_net_hdr_to_skb(UDP4, udp, kernel="mainline").gso_type & GsoType.UDP_L4
+
+
+def test_udp_l4_with_tcp_checksum_offset_is_refused_by_mainline() -> None:
+    with pytest.raises(VirtioHeaderError, match="csum_offset 16"):
+        virtio_net_hdr_to_skb(UDP4, hdr(gso_type=5, csum_offset=16, gso_size=1400), kernel="mainline")
+
+
+def test_udp_l4_segment_limit_is_the_kernels() -> None:
+    big = build_frame(SuperPacketSpec(udp=True, payload=bytes(129 * 100)))
+    with pytest.raises(VirtioHeaderError, match="128 segments"):
+        virtio_net_hdr_to_skb(big, hdr(gso_type=5, csum_offset=6, gso_size=100), kernel="mainline")
+
+
+def test_gso_size_zero_with_a_gso_type_is_refused() -> None:
+    with pytest.raises(VirtioHeaderError, match="gso_size 0"):
+        virtio_net_hdr_to_skb(TCP4, hdr(gso_size=0))
+
+
+def test_gso_by_frags_is_refused() -> None:
+    with pytest.raises(VirtioHeaderError, match="GSO_BY_FRAGS"):
+        virtio_net_hdr_to_skb(TCP4, hdr(gso_size=0xFFFF))
+
+
+def test_tcp_with_udp_checksum_offset_is_refused() -> None:
+    with pytest.raises(VirtioHeaderError, match="csum_offset 6"):
+        virtio_net_hdr_to_skb(TCP4, hdr(csum_offset=6))
+
+
+def test_checksum_range_outside_the_packet_is_refused() -> None:
+    with pytest.raises(VirtioHeaderError):
+        virtio_net_hdr_to_skb(TCP4, hdr(csum_start=len(TCP4) - 4, hdr_len=0))
+
+
+def test_hdr_len_longer_than_the_packet_is_refused_by_the_caller() -> None:
+    with pytest.raises(VirtioHeaderError, match="hdr_len"):
+        virtio_net_hdr_to_skb(TCP4, hdr(hdr_len=len(TCP4) + 1))
+
+
+def test_payload_not_above_gso_size_by_the_fixed_header_rule_is_not_gso() -> None:
+    # 3000 bytes of payload after a 20-byte TCP header: gso_size 3000 is not exceeded
+    assert not virtio_net_hdr_to_skb(TCP4, hdr(gso_size=3000)).is_gso
+    assert virtio_net_hdr_to_skb(TCP4, hdr(gso_size=2999)).is_gso
+
+
+def test_without_needs_csum_the_dissector_finds_the_transport_header() -> None:
+    skb = virtio_net_hdr_to_skb(TCP4, hdr(flags=0))
+    assert skb.ip_summed == IpSummed.NONE and skb.transport_header == 34 and skb.is_gso
+
+
+def test_without_needs_csum_a_protocol_mismatch_is_refused() -> None:
+    with pytest.raises(VirtioHeaderError, match="does not match"):
+        virtio_net_hdr_to_skb(UDP4, hdr(flags=0))
+
+
+def test_6_1_has_no_minimum_transport_offset_check_but_mainline_does() -> None:
+    frame = bytes(14) + TCP4[14:]
+    header = hdr(csum_start=10, gso_size=1000, hdr_len=0)
+    virtio_net_hdr_to_skb(frame, header, kernel="6.1")
+    with pytest.raises(VirtioHeaderError, match="minimum L3"):
+        virtio_net_hdr_to_skb(frame, header, kernel="mainline")
+
+
+def test_from_skb_reports_tcpv6_gso_and_needs_csum() -> None:
+    skb = virtio_net_hdr_to_skb(TCP6, hdr(gso_type=4, csum_start=54, hdr_len=74))
+    out = virtio_net_hdr_from_skb(skb)
+    assert (out.gso_type, out.gso_size, out.flags, out.csum_start, out.csum_offset) == (4, 1448, 1, 54, 16)
+
+
+def test_from_skb_refuses_legacy_ufo() -> None:
+    skb = virtio_net_hdr_to_skb(UDP4, hdr(gso_type=3, csum_offset=6, hdr_len=42, gso_size=1400))
+    with pytest.raises(VirtioHeaderError):
+        virtio_net_hdr_from_skb(skb)

@@ -1,0 +1,51 @@
+"""The transmit decision (spec §4): which device segments, which checksums stay partial."""
+
+from __future__ import annotations
+
+from softgso.actions import push_mpls
+from softgso.features import PROFILES, GsoType, IpSummed, NetdevFeature, net_gso_ok
+from softgso.packet import Packet
+from softgso.synth import SuperPacketSpec, build_frame
+from softgso.xmit import netif_skb_features, transmit
+
+
+def gso_packet(labels: int = 1, dodgy: bool = False) -> Packet:
+    skb = Packet.from_ethernet(build_frame(SuperPacketSpec(payload=bytes(5000))))
+    skb.ip_summed, skb.csum_start, skb.csum_offset, skb.transport_header = IpSummed.PARTIAL, 34, 16, 34
+    skb.gso_size, skb.gso_type = 1448, GsoType.TCPV4 | (GsoType.DODGY if dodgy else 0)
+    for n in range(labels):
+        push_mpls(skb, 100 + n)
+    return skb
+
+
+def test_feature_bits_mirror_gso_bits() -> None:
+    assert NetdevFeature.TSO == GsoType.TCPV4 << 16 and NetdevFeature.GSO_UDP_L4 == GsoType.UDP_L4 << 16
+    assert net_gso_ok(NetdevFeature.TSO | NetdevFeature.GSO_ROBUST, GsoType.TCPV4 | GsoType.DODGY)
+    assert not net_gso_ok(NetdevFeature.TSO, GsoType.TCPV4 | GsoType.DODGY)
+
+
+def test_usual_nic_segments_mpls_in_software_with_full_checksums() -> None:
+    out = transmit(gso_packet(), PROFILES["nic-tso-no-mpls-gso"])
+    assert len(out) == 4 and all(p.ip_summed == IpSummed.NONE for p in out)
+    assert netif_skb_features(gso_packet(), PROFILES["nic-tso-no-mpls-gso"]) == NetdevFeature.NONE
+
+
+def test_usual_nic_takes_plain_tcp_whole() -> None:
+    out = transmit(gso_packet(labels=0), PROFILES["nic-tso-no-mpls-gso"])
+    assert len(out) == 1 and out[0].is_gso
+
+
+def test_mpls_tso_nic_takes_the_labelled_packet_whole() -> None:
+    out = transmit(gso_packet(), PROFILES["nic-mpls-tso"])
+    assert len(out) == 1 and out[0].is_gso and out[0].ip_summed == IpSummed.PARTIAL
+
+
+def test_untrusted_packet_on_tso_device_is_validated_then_sent_whole() -> None:
+    out = transmit(gso_packet(dodgy=True), PROFILES["tso"])
+    assert len(out) == 1 and out[0].gso_segs == 4
+
+
+def test_checksum_offload_device_gets_partial_segments() -> None:
+    out = transmit(gso_packet(), PROFILES["csum"])
+    assert len(out) == 4 and all(p.ip_summed == IpSummed.PARTIAL for p in out)
+    assert [p.csum_start for p in out] == [38] * 4
