@@ -26,9 +26,12 @@ sysdeps:
 	  else echo "tshark missing and not root: tshark-based checks will be skipped"; fi; \
 	fi
 
+# The main job on the bundled sample: MPLS-labelled TCP super-packets (partial checksums, as a
+# sending host captures them) mixed with ordinary traffic, segmented as a NIC without MPLS GSO would.
 demo: $(STAMP)
 	@mkdir -p out
-	$(VENV)/bin/softgso segment $(SAMPLE) out/demo_segmented.pcap --action push-mpls:100:0:64:uc --device no-offload
+	$(VENV)/bin/softgso segment $(SAMPLE) out/demo_segmented.pcap --device nic-tso-no-mpls-gso
+	$(VENV)/bin/softgso inspect out/demo_segmented.pcap
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks tools
