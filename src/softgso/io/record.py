@@ -1,0 +1,105 @@
+"""What every capture format reads into and writes from: records, interfaces, limits, errors.
+
+Timestamps are integer nanoseconds since the epoch (``timestamp_ns``). A file's own units
+(microseconds, nanoseconds, pcapng's ``if_tsresol`` powers of 10 or of 2) convert to nanoseconds
+and back with :func:`ticks_to_ns` / :func:`ns_to_ticks`, which round so that a record read from a
+file is written back in that file's resolution with the very same tick count (exact for every
+resolution up to 1 ns and for 2^-k with k <= 29; finer resolutions are floored to 1 ns).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import CaptureError
+
+# Link types, named as in the tcpdump.org LINKTYPE_ list.
+LINKTYPE_ETHERNET = 1
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_LINUX_SLL2 = 276
+
+# Nobody captures a 256 MiB packet: a longer record length is a corrupt file, not a packet.
+MAX_RECORD_LEN = 256 << 20
+# libpcap and Wireshark accept records up to this length whatever the file's snaplen says
+# (libpcap's max_snaplen_for_dlt, Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD).
+MAX_SNAPLEN_STANDARD = 262144
+
+NS_PER_SECOND = 1_000_000_000
+
+
+@dataclass(slots=True)
+class CaptureRecord:
+    """One packet record as read from (or to be written to) a capture file.
+
+    ``data`` may be a memoryview into the reader's buffer; it stays valid after the reader moves
+    on (buffers are never reused), so it can be kept or handed to a writer without copying.
+    """
+
+    index: int  # 0-based position among the file's packet records
+    timestamp_ns: int  # nanoseconds since the epoch
+    linktype: int
+    data: bytes | memoryview  # the captured bytes (caplen of them)
+    orig_len: int  # the packet's length on the wire; more than len(data) when snapped
+    interface_id: int = 0  # index into the reader's ``interfaces``
+    comment: str | None = None  # pcapng opt_comment
+
+    @property
+    def truncated(self) -> bool:
+        """The capture kept fewer bytes than the packet had (caplen < orig_len)."""
+        return len(self.data) < self.orig_len
+
+
+@dataclass(slots=True)
+class Interface:
+    """A capture interface: the pcap file header, or one pcapng Interface Description Block."""
+
+    linktype: int
+    snaplen: int
+    ticks_per_second: int  # 10**6 for microseconds, 10**9 for nanoseconds, 2**k for if_tsresol 2^-k
+    tsoffset_s: int = 0  # pcapng if_tsoffset: seconds added to every timestamp
+    name: str | None = None  # pcapng if_name
+    block: bytes | None = None  # the original pcapng IDB, written back unchanged when byte orders match
+    byte_order: str = "little"  # of ``block``
+
+
+def ticks_to_ns(ticks: int, ticks_per_second: int) -> int:
+    """A timestamp in 1/ticks_per_second units as integer nanoseconds (floored)."""
+    if ticks_per_second == NS_PER_SECOND:
+        return ticks
+    if NS_PER_SECOND % ticks_per_second == 0:
+        return ticks * (NS_PER_SECOND // ticks_per_second)
+    return ticks * NS_PER_SECOND // ticks_per_second
+
+
+def ns_to_ticks(timestamp_ns: int, ticks_per_second: int) -> int:
+    """Integer nanoseconds in 1/ticks_per_second units, the exact inverse of :func:`ticks_to_ns`.
+
+    Decimal resolutions floor (as tcpdump truncates); other resolutions round up, because
+    ``ticks_to_ns`` floored and ceil undoes that floor whenever one tick is longer than 1 ns.
+    """
+    if ticks_per_second == NS_PER_SECOND:
+        return timestamp_ns
+    if NS_PER_SECOND % ticks_per_second == 0:
+        return timestamp_ns // (NS_PER_SECOND // ticks_per_second)
+    return -(-timestamp_ns * ticks_per_second // NS_PER_SECOND)
+
+
+class RecordError(CaptureError):
+    """A capture file broken at one record: says which (0-based index) and where (byte offset)."""
+
+    def __init__(self, reason: str, *, path: str, index: int, offset: int) -> None:
+        self.index = index
+        self.offset = offset
+        super().__init__(f"record {index} (0-based) at byte offset {offset}: {reason}", where=path)
+
+
+class UnknownLinkTypeError(CaptureError):
+    """A record whose link type softgso cannot turn into Ethernet; ``record`` holds its bytes."""
+
+    def __init__(self, record: CaptureRecord) -> None:
+        self.linktype = record.linktype
+        self.record = record
+        super().__init__(
+            f"record {record.index} (0-based): unknown link type {record.linktype} "
+            "(softgso reads Ethernet 1, Linux cooked SLL 113 and SLL2 276)"
+        )

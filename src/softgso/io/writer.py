@@ -1,0 +1,273 @@
+"""Writing capture files: atomically, and by ``os.writev`` so that record pieces are never joined.
+
+Strategy: every record is a small header from the format's encoder, the caller's parts (bytes or
+memoryviews, e.g. a segment's headers and a slice of the input's payload), and a small trailer.
+They are queued as iovecs and written with one ``writev`` per few MiB (at most IOV_MAX at a
+time), so payload bytes are copied once, by the kernel, into the page cache. Output goes to a
+temporary file beside OUT that replaces OUT only when the writer is closed without error.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import weakref
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol
+
+from ..errors import CaptureError
+from .pcap import PcapReader, PcapRecordEncoder, pcap_file_header
+from .pcapng import PcapngReader, PcapngRecordEncoder, encode_shb
+from .record import LINKTYPE_ETHERNET, MAX_SNAPLEN_STANDARD, CaptureRecord, Interface
+from .source import CaptureReader
+
+try:
+    IOV_MAX = os.sysconf("SC_IOV_MAX")
+except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+    IOV_MAX = 1024
+# Write once this much is queued: large writes, and a bounded number of input chunks kept alive.
+FLUSH_BYTES = 4 << 20
+
+
+class RecordEncoder(Protocol):
+    """What a format gives the writer: the file's opening bytes and each record's framing."""
+
+    @property
+    def default_linktype(self) -> int: ...
+
+    def start(self) -> bytes: ...
+
+    def frame(
+        self, timestamp_ns: int, caplen: int, orig_len: int, interface_id: int, comment: str | None, linktype: int
+    ) -> tuple[bytes, bytes]: ...
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class CaptureWriter:
+    """An output capture file, committed onto its path by ``close()`` (or a clean ``with`` exit)."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], encoder: RecordEncoder, format: str, *, fsync: bool = True
+    ) -> None:
+        self.path = os.fspath(path)
+        self.fsync = fsync
+        self.format = format
+        self.records_written = 0
+        self.bytes_written = 0
+        self._encoder = encoder
+        directory, name = os.path.split(os.path.abspath(self.path))
+        self._fd, self._temp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+        # Whatever happens to this object, the temporary file does not outlive it.
+        self._cleanup = weakref.finalize(self, _remove_quietly, self._temp_path)
+        self._iov: list[bytes | memoryview] = []
+        self._pending = 0
+        try:
+            # mkstemp makes 0600 files; OUT gets the mode a plain open() would have given it.
+            os.fchmod(self._fd, 0o666 & ~_current_umask())
+            self._queue(encoder.start())
+        except BaseException:
+            self.abort()
+            raise
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def write(self, record: CaptureRecord, data: bytes | memoryview | None = None) -> None:
+        """Write ``record`` (or ``data`` in its place, with the record's timestamp, interface, comment)."""
+        if data is None:
+            self.write_record(
+                record.timestamp_ns, (record.data,), record.orig_len, interface_id=record.interface_id,
+                comment=record.comment, linktype=record.linktype,
+            )
+        else:
+            self.write_record(
+                record.timestamp_ns, (data,), None, interface_id=record.interface_id, comment=record.comment,
+                linktype=record.linktype,
+            )
+
+    def write_record(
+        self, timestamp_ns: int, parts: Sequence[bytes | memoryview], orig_len: int | None = None, *,
+        interface_id: int = 0, comment: str | None = None, linktype: int | None = None,
+    ) -> None:
+        """Write one record whose data is ``parts`` in order, without joining them."""
+        if self._fd < 0:
+            raise CaptureError("write to a closed capture writer", where=self.path)
+        caplen = len(parts[0]) if len(parts) == 1 else sum(len(part) for part in parts)
+        head, tail = self._encoder.frame(
+            timestamp_ns, caplen, caplen if orig_len is None or orig_len < caplen else orig_len, interface_id,
+            comment, self._encoder.default_linktype if linktype is None else linktype,
+        )
+        iov = self._iov
+        iov.append(head)
+        iov.extend(parts)
+        if tail:
+            iov.append(tail)
+        self._pending += len(head) + caplen + len(tail)
+        self.records_written += 1
+        if self._pending >= FLUSH_BYTES or len(iov) >= IOV_MAX:
+            self._flush()
+
+    def write_framed(self, parts: Sequence[bytes | memoryview], records: int) -> None:
+        """Write bytes that already are ``records`` whole records of this file's format, now.
+
+        For bulk frontends that frame many records at once (softgso.faststream): everything queued
+        and ``parts`` are on their way to the file when this returns, so the caller may reuse the
+        buffers ``parts`` point into.
+        """
+        if self._fd < 0:
+            raise CaptureError("write to a closed capture writer", where=self.path)
+        for part in parts:
+            self._iov.append(part)
+            self._pending += len(part)
+        self.records_written += records
+        self._flush()
+
+    def fileno(self) -> int:
+        """The temporary file's descriptor, everything queued written first (for bulk frontends).
+
+        What the caller writes on it lands in order after the records written so far, and is
+        committed or discarded with them.
+        """
+        if self._fd < 0:
+            raise CaptureError("write to a closed capture writer", where=self.path)
+        self._flush()
+        return self._fd
+
+    def _queue(self, data: bytes) -> None:
+        self._iov.append(data)
+        self._pending += len(data)
+
+    def _flush(self) -> None:
+        """Write every queued iovec, IOV_MAX at a time, resuming after short writes."""
+        iov = self._iov
+        fd = self._fd
+        start = 0
+        while start < len(iov):
+            batch = iov[start : start + IOV_MAX]
+            written = os.writev(fd, batch)
+            self.bytes_written += written
+            for item in batch:
+                size = len(item)
+                if written >= size:
+                    written -= size
+                    start += 1
+                else:
+                    iov[start] = memoryview(item)[written:]
+                    break
+        iov.clear()
+        self._pending = 0
+
+    # -- lifetime --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Flush, fsync and move the temporary file onto OUT (a no-op once closed or aborted)."""
+        if self._fd < 0:
+            return
+        try:
+            self._flush()
+            if self.fsync:
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            os.replace(self._temp_path, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        self._cleanup.detach()
+        if self.fsync:
+            self._sync_directory()
+
+    def abort(self) -> None:
+        """Discard everything: remove the temporary file and leave OUT as it was."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        self._iov.clear()
+        self._cleanup()
+
+    def _sync_directory(self) -> None:
+        # The rename is durable only once the directory entry is on disk.
+        try:
+            directory = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(directory)
+        except OSError:
+            pass
+        finally:
+            os.close(directory)
+
+    def __enter__(self) -> CaptureWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def open_writer(
+    path: str | os.PathLike[str], like: CaptureReader | None = None, *, format: str | None = None,
+    linktype: int | None = None, nanosecond: bool | None = None, byte_order: str | None = None,
+    snaplen: int | None = None, fsync: bool = True,
+) -> CaptureWriter:
+    """Open an atomic capture writer shaped like ``like`` (same format, byte order, resolution, IDBs).
+
+    ``fsync=False`` skips the fsync before the rename: still atomic for readers, but not durable
+    across a power cut (for scratch outputs and benchmarks).
+    """
+    format = format or (like.format if like is not None else "pcap")
+    if format not in ("pcap", "pcapng"):
+        raise CaptureError(f"unknown capture format {format!r} (pcap or pcapng)")
+    order = byte_order or (like.byte_order if like is not None else "little")
+    if like is not None and like.interfaces:
+        interfaces = like.interfaces
+    else:
+        interfaces = [Interface(LINKTYPE_ETHERNET, MAX_SNAPLEN_STANDARD, 1_000_000)]
+    overridden = linktype is not None or nanosecond is not None or snaplen is not None
+    if overridden:
+        # Fields the caller fixed replace those of ``like``'s interfaces (a byte order alone does
+        # not: encode_idb re-encodes an IDB in the output's order by itself).
+        interfaces = [
+            Interface(
+                interface.linktype if linktype is None else linktype,
+                interface.snaplen if snaplen is None else snaplen,
+                interface.ticks_per_second if nanosecond is None else (10**9 if nanosecond else 10**6),
+                interface.tsoffset_s, interface.name,
+            )
+            for interface in interfaces
+        ]
+    encoder: RecordEncoder
+    if format == "pcap":
+        ns = interfaces[0].ticks_per_second > 10**6
+        if isinstance(like, PcapReader) and not overridden and order == like.byte_order:
+            header = like.header
+        else:
+            field = interfaces[0].linktype
+            if isinstance(like, PcapReader) and linktype is None:
+                field = like.linktype_field
+            header = pcap_file_header(order, ns, max(i.snaplen for i in interfaces) or MAX_SNAPLEN_STANDARD, field)
+        encoder = PcapRecordEncoder(header, order, ns, interfaces[0].linktype)
+    else:
+        if isinstance(like, PcapngReader) and like.section_header and order == like.byte_order:
+            shb = like.section_header
+        else:
+            shb = encode_shb(order, like.comment if like is not None else None)
+        encoder = PcapngRecordEncoder(shb, interfaces, order)
+    return CaptureWriter(path, encoder, format, fsync=fsync)

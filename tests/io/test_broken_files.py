@@ -1,0 +1,154 @@
+"""Broken captures: a CaptureError names the record (0-based), the byte offset and the reason, and
+every record before the break has already been yielded."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from capture_helpers import png_epb, png_idb, png_shb, tcp_frames
+from scapy.utils import wrpcap
+
+from softgso.errors import CaptureError
+from softgso.io import RecordError, open_capture
+
+FRAMES = tcp_frames(4)
+
+
+def pcap_bytes(tmp_path: Path) -> bytes:
+    from scapy.layers.l2 import Ether
+
+    path = tmp_path / "good.pcap"
+    wrpcap(str(path), [Ether(f) for f in FRAMES])
+    return path.read_bytes()
+
+
+def read_until_error(path: Path) -> tuple[list[int], RecordError]:
+    seen: list[int] = []
+    with pytest.raises(RecordError) as caught, open_capture(path) as reader:
+        for record in reader:
+            seen.append(record.index)
+    return seen, caught.value
+
+
+def offset_of_record(index: int) -> int:
+    return 24 + sum(16 + len(f) for f in FRAMES[:index])
+
+
+@pytest.mark.parametrize("cut", [5, 16 + 20])
+def test_truncated_last_record_names_index_offset_and_reason(tmp_path: Path, cut: int) -> None:
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(pcap_bytes(tmp_path)[: offset_of_record(3) + cut])
+    seen, error = read_until_error(path)
+    assert seen == [0, 1, 2]
+    assert (error.index, error.offset) == (3, offset_of_record(3))
+    message = str(error)
+    assert "record 3 (0-based)" in message and f"byte offset {offset_of_record(3)}" in message
+    assert "cut short" in message and str(path) in message
+
+
+def test_bad_magic_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "bad.pcap"
+    path.write_bytes(b"\xde\xad\xbe\xef" + bytes(40))
+    with pytest.raises(CaptureError, match="bad magic 0xdeadbeef"):
+        open_capture(path)
+
+
+@pytest.mark.parametrize(("content", "reason"), [(b"", "empty"), (b"\x1f\x8b\x08\x00", "gzip")])
+def test_not_a_capture_says_what_it_is(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "x.pcap"
+    path.write_bytes(content)
+    with pytest.raises(CaptureError, match=reason):
+        open_capture(path)
+
+
+def test_absurd_record_length_is_refused(tmp_path: Path) -> None:
+    content = bytearray(pcap_bytes(tmp_path))
+    struct.pack_into("<I", content, offset_of_record(2) + 8, 300 << 20)
+    path = tmp_path / "absurd.pcap"
+    path.write_bytes(content)
+    seen, error = read_until_error(path)
+    assert seen == [0, 1]
+    assert error.index == 2 and "absurd" in str(error)
+
+
+def test_record_longer_than_snaplen_is_refused(tmp_path: Path) -> None:
+    content = bytearray(pcap_bytes(tmp_path))
+    struct.pack_into("<I", content, 16, 100)  # snaplen
+    struct.pack_into("<I", content, offset_of_record(1) + 8, 300_000)  # caplen beyond 262144 and snaplen
+    path = tmp_path / "long.pcap"
+    path.write_bytes(content)
+    seen, error = read_until_error(path)
+    assert seen == [0]
+    assert error.index == 1 and "exceeds the snaplen 100" in str(error)
+
+
+def pcapng_records() -> list[bytes]:
+    return [png_epb("<", 0, i, f) for i, f in enumerate(FRAMES)]
+
+
+@pytest.mark.parametrize(
+    ("length", "reason"), [(13, "broken pcapng block length 13"), (8, "broken pcapng block length 8")]
+)
+def test_broken_pcapng_block_length(tmp_path: Path, length: int, reason: str) -> None:
+    head = png_shb("<") + png_idb("<", 1)
+    blocks = pcapng_records()
+    broken = bytearray(blocks[2])
+    struct.pack_into("<I", broken, 4, length)
+    path = tmp_path / "broken.pcapng"
+    path.write_bytes(head + blocks[0] + blocks[1] + broken + blocks[3])
+    seen, error = read_until_error(path)
+    assert seen == [0, 1]
+    assert error.index == 2 and error.offset == len(head) + len(blocks[0]) + len(blocks[1])
+    assert reason in str(error) and "(0-based)" in str(error)
+
+
+def test_trailing_block_length_must_match(tmp_path: Path) -> None:
+    blocks = pcapng_records()
+    broken = bytearray(blocks[1])
+    struct.pack_into("<I", broken, len(broken) - 4, len(broken) + 4)
+    path = tmp_path / "trailer.pcapng"
+    path.write_bytes(png_shb("<") + png_idb("<", 1) + blocks[0] + broken)
+    seen, error = read_until_error(path)
+    assert seen == [0] and "trailing length" in str(error)
+
+
+def test_truncated_pcapng_block(tmp_path: Path) -> None:
+    content = png_shb("<") + png_idb("<", 1) + b"".join(pcapng_records())
+    path = tmp_path / "cut.pcapng"
+    path.write_bytes(content[:-10])
+    seen, error = read_until_error(path)
+    assert seen == [0, 1, 2] and error.index == 3 and "cut short" in str(error)
+
+
+def test_broken_first_packet_block_is_raised_by_iteration_not_open(tmp_path: Path) -> None:
+    broken = bytearray(pcapng_records()[0])
+    struct.pack_into("<I", broken, 4, 14)
+    path = tmp_path / "first.pcapng"
+    path.write_bytes(png_shb("<") + png_idb("<", 1) + broken)
+    seen, error = read_until_error(path)
+    assert seen == [] and error.index == 0
+
+
+def test_packet_on_undescribed_interface(tmp_path: Path) -> None:
+    path = tmp_path / "iface.pcapng"
+    path.write_bytes(png_shb("<") + png_idb("<", 1) + png_epb("<", 1, 0, FRAMES[0]))
+    seen, error = read_until_error(path)
+    assert seen == [] and "interface id 1" in str(error)
+
+
+def test_epb_captured_length_beyond_its_block(tmp_path: Path) -> None:
+    block = bytearray(pcapng_records()[0])
+    struct.pack_into("<I", block, 20, len(FRAMES[0]) + 64)
+    path = tmp_path / "caplen.pcapng"
+    path.write_bytes(png_shb("<") + png_idb("<", 1) + block)
+    seen, error = read_until_error(path)
+    assert "exceeds its block" in str(error)
+
+
+def test_packet_block_too_short_for_its_fields(tmp_path: Path) -> None:
+    path = tmp_path / "short.pcapng"
+    path.write_bytes(png_shb("<") + png_idb("<", 1) + struct.pack("<III", 6, 12, 12))
+    seen, error = read_until_error(path)
+    assert seen == [] and "enhanced packet block too short" in str(error)
