@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+
 from strategies import GsoCase, gso_cases
 from test_invariants import _segments
 

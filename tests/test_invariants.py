@@ -9,7 +9,6 @@ from __future__ import annotations
 import struct
 
 from hypothesis import HealthCheck, given, settings
-from strategies import GsoCase, gso_cases
 
 from softgso.actions import pop_mpls, push_mpls, push_vlan
 from softgso.checksum import ones_sum, pseudo_header_sum
@@ -19,6 +18,7 @@ from softgso.packet import Packet
 from softgso.prepare import parse_layout
 from softgso.synth import build_frame
 from softgso.xmit import transmit
+from strategies import GsoCase, gso_cases
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                          HealthCheck.data_too_large])
