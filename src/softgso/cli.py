@@ -113,7 +113,7 @@ def _stream(
     Records that are not Ethernet (after cooked-header conversion) or cannot be read as such are
     copied through unchanged and reported. Returns counters, reports and elapsed seconds.
     """
-    from .io import from_ethernet, open_capture, open_writer, to_ethernet
+    from .io import UnknownLinkTypeError, from_ethernet, open_capture, open_writer, to_ethernet
 
     counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
     reports: list[tuple[int, str]] = []
@@ -128,14 +128,21 @@ def _stream(
             for record in reader:
                 counts["in"] += 1
                 counts["bytes_in"] += len(record.data)
-                view = to_ethernet(record)
+                try:
+                    view = to_ethernet(record)
+                except UnknownLinkTypeError as error:
+                    reports.append((record.index, f"{error.reason}: passed through"))
+                    view = None
+                else:
+                    if view is None:
+                        reports.append((record.index, f"link type {record.linktype} record is not Ethernet: "
+                                                      "passed through"))
                 if view is None:
-                    reports.append((record.index, f"link type {record.linktype} record is not Ethernet: passed through"))
                     writer.write(record)
                     counts["out"] += 1
                     counts["bytes_out"] += len(record.data)
                     continue
-                frame = bytes(view.frame) if hasattr(view, "frame") else bytes(view)
+                frame = bytes(view.frame)
                 if record.orig_len > len(record.data):
                     reports.append((record.index, f"snapped record ({len(record.data)} of {record.orig_len} bytes): "
                                                   "passed through"))
@@ -470,13 +477,16 @@ def verify(case_dirs: tuple[Path, ...], as_json: bool) -> None:
 
 def iter_frames_of(path: Path) -> Iterator[tuple[int, bytes]]:
     """(index, Ethernet frame) for every Ethernet record of a capture (helper for inspect/diff)."""
-    from .io import open_capture, to_ethernet
+    from .io import UnknownLinkTypeError, open_capture, to_ethernet
 
     with open_capture(path) as reader:
         for record in reader:
-            view = to_ethernet(record)
+            try:
+                view = to_ethernet(record)
+            except UnknownLinkTypeError:
+                continue
             if view is not None:
-                yield record.index, bytes(view.frame) if hasattr(view, "frame") else bytes(view)
+                yield record.index, bytes(view.frame)
 
 
 if __name__ == "__main__":
