@@ -22,9 +22,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from ..actions import pop_mpls, push_mpls
-from ..constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_UC, MPLS_LS_LABEL_SHIFT
+from ..constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_UC, MPLS_LS_LABEL_SHIFT, UDP_HLEN
 from ..errors import KernelRefusal, SoftGSOError
-from ..features import DeviceProfile, IpSummed
+from ..features import DeviceProfile, GsoType, IpSummed
 from ..packet import Packet
 from ..virtio import VirtioNetHdr, virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
 from ..xmit import transmit
@@ -93,6 +93,10 @@ class MplsLink:
 
     def carry(self, pkt: Packet, receiver: LabelEdgeRouter, stats: DirectionStats) -> None:
         """Put a labelled packet on the link: what the link device sends is what the peer receives."""
+        if len(pkt.data) - pkt.mac_len > self.profile.mtu and not self.segments_fit(pkt):
+            stats.drop("too big for the link MTU (mpls_pkt_too_big)",
+                       f"{len(pkt.data) - pkt.mac_len}-byte packet, gso_size {pkt.gso_size}, link MTU {self.profile.mtu}")
+            return
         try:
             frames = transmit(pkt, self.profile)
         except KernelRefusal as exc:
@@ -106,7 +110,37 @@ class MplsLink:
             stats.link_bytes += len(frame.data)
             if capture is not None:
                 capture(frame.data)
-            receiver.receive_from_link(frame, stats)
+            receiver.receive_from_link(self.deliver(frame), stats)
+
+    def segments_fit(self, pkt: Packet) -> bool:
+        """Each segment of a GSO packet fits the link MTU (skb_gso_validate_network_len, as af_mpls checks)."""
+        if not pkt.gso_size:
+            return False
+        l4 = pkt.csum_start if pkt.ip_summed == IpSummed.PARTIAL else (pkt.transport_header or 0)
+        if pkt.gso_type & (GsoType.TCPV4 | GsoType.TCPV6):
+            l4_header = (pkt.data[l4 + 12] >> 4) * 4 if l4 + 13 <= len(pkt.data) else 0
+        else:
+            l4_header = UDP_HLEN
+        return l4 - pkt.mac_len + l4_header + pkt.gso_size <= self.profile.mtu
+
+    @staticmethod
+    def deliver(frame: Packet) -> Packet:
+        """The packet the peer receives: the frame's bytes, the headers found again (eth_type_trans).
+
+        Like a veth hop, the GSO and checksum state travel with the frame; nothing else does (the
+        sender's inner_* offsets and any side effect of its transmit path stay behind).
+        """
+        data = frame.data
+        received = Packet(data, protocol=int.from_bytes(data[12:14], "big"), network_header=ETH_HLEN, mac_len=ETH_HLEN)
+        if frame.gso_size:
+            received.gso_size = frame.gso_size
+            received.gso_type = frame.gso_type
+            received.gso_segs = frame.gso_segs
+        if frame.ip_summed == IpSummed.PARTIAL or frame.ip_summed == IpSummed.UNNECESSARY:
+            received.ip_summed = frame.ip_summed
+            received.csum_start = frame.csum_start
+            received.csum_offset = frame.csum_offset
+        return received
 
 
 class LabelEdgeRouter:

@@ -27,6 +27,7 @@ TUNSETVNETLE = 0x400454DC
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFF_VNET_HDR = 0x4000
+IFF_NAPI = 0x0010
 
 TUN_F_CSUM = 0x01
 TUN_F_TSO4 = 0x02
@@ -59,7 +60,8 @@ class Tap:
     little_endian: bool = True
 
     @classmethod
-    def open(cls, name: str, *, vnet_hdr_len: int = 10, offloads: int = 0, uso: bool = True) -> Tap:
+    def open(cls, name: str, *, vnet_hdr_len: int = 10, offloads: int = 0, uso: bool = True,
+             gro_flush_timeout_ns: int = 0) -> Tap:
         """Create the device (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR) and set its vnet header and offloads.
 
         With ``uso`` the USO bits are tried first and dropped if the kernel refuses them (before 6.2).
@@ -73,7 +75,11 @@ class Tap:
         except OSError as exc:
             raise TapError(f"cannot open /dev/net/tun: {exc.strerror}") from exc
         try:
-            fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI | IFF_VNET_HDR))
+            flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (IFF_NAPI if gro_flush_timeout_ns else 0)
+            fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), flags))
+            if gro_flush_timeout_ns:
+                with open(f"/sys/class/net/{name}/gro_flush_timeout", "w") as knob:
+                    knob.write(str(gro_flush_timeout_ns))
             fcntl.ioctl(fd, TUNSETVNETHDRSZ, struct.pack("i", vnet_hdr_len))
             little_endian = sys.byteorder == "little"
             if not little_endian:

@@ -69,11 +69,13 @@ class Topology:
     offloads: int
     mtu: int = 1500
     vnet_hdr_len: int = 10
+    gro_flush_timeout_ns: int = 0
     west: Side = field(init=False)
     east: Side = field(init=False)
     west_tap: Tap | None = field(default=None, init=False)
     east_tap: Tap | None = field(default=None, init=False)
     _created: list[str] = field(default_factory=list, init=False)
+    _owner: int = field(default_factory=os.getpid, init=False)
 
     def __post_init__(self) -> None:
         self.west = make_side("west", 1, self.run_id)
@@ -101,8 +103,11 @@ class Topology:
                 raise TopologyError(f"cannot create network namespace {side.netns}: {exc}") from exc
             self._created.append(side.netns)
         try:
-            self.west_tap = Tap.open(self.west.tap_name, vnet_hdr_len=self.vnet_hdr_len, offloads=self.offloads)
-            self.east_tap = Tap.open(self.east.tap_name, vnet_hdr_len=self.vnet_hdr_len, offloads=self.offloads)
+            self.west_tap, self.east_tap = (
+                Tap.open(side.tap_name, vnet_hdr_len=self.vnet_hdr_len, offloads=self.offloads,
+                         gro_flush_timeout_ns=self.gro_flush_timeout_ns)
+                for side in (self.west, self.east)
+            )
         except TapError as exc:
             raise TopologyError(str(exc)) from exc
         for side, peer in ((self.west, self.east), (self.east, self.west)):
@@ -134,7 +139,12 @@ class Topology:
             raise TopologyError(f"cannot configure {side.tap_name} in {side.netns}: {exc}") from exc
 
     def down(self) -> None:
-        """Close the TAPs (which deletes them) and remove the namespaces; safe to call twice."""
+        """Close the TAPs (which deletes them) and remove the namespaces; safe to call twice.
+
+        Only the process that built the topology tears it down, never a child forked from it.
+        """
+        if os.getpid() != self._owner:
+            return
         for tap in (self.west_tap, self.east_tap):
             if tap is not None:
                 tap.close()

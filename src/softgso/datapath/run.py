@@ -1,0 +1,327 @@
+"""`softgso datapath`: the event loop around the two LERs, and the command's entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+
+from ..errors import SoftGSOError, UsageError
+from ..features import PROFILES, DeviceProfile, load_profile
+from .ler import CaptureHook, DirectionStats, LabelEdgeRouter, MplsLink
+from .tap import READ_SIZE, TUN_F_TSO
+from .topology import Topology
+
+MODES = ("sw-gso", "hw-gso", "no-gso")
+# the link device of each mode: a NIC without MPLS GSO (so LER1 segments after the push), or one
+# whose mpls_features carry TSO/USO and checksum offload (veth defaults), so the GSO packet crosses whole
+LINK_PROFILE_BY_MODE = {"sw-gso": "nic-tso-no-mpls-gso", "hw-gso": "tso", "no-gso": "nic-tso-no-mpls-gso"}
+MPLS_HLEN = 4
+# MACs of the LERs' link-facing ports
+LINK_MAC_LER1 = bytes.fromhex("025e00000a01")
+LINK_MAC_LER2 = bytes.fromhex("025e00000a02")
+# reads per TAP before looking at the other one
+READ_BUDGET = 64
+
+
+class DatapathError(SoftGSOError):
+    """The datapath could not run (not root, no /dev/net/tun, a self-test endpoint failed...)."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM arrived: unwind, tearing everything down on the way."""
+
+
+@dataclass
+class DatapathOptions:
+    """Everything `softgso datapath` takes; the CLI fills it from its flags."""
+
+    mode: str = "sw-gso"
+    labels: tuple[int, ...] = (100,)
+    return_labels: tuple[int, ...] | None = None
+    link_profile: str | None = None
+    link_mtu: int | None = None
+    mtu: int = 1500
+    vnet_hdr_len: int = 10
+    ttl: int = 64
+    # experimental: TAPs in NAPI mode, receive-side GRO held this long (0: plain TAPs, no GRO batching)
+    gro_flush_timeout_ns: int = 0
+    capture: str | None = None
+    json: bool = False
+    live: bool = True
+    duration: float | None = None
+    # self-test
+    selftest: bool = False
+    modes: tuple[str, ...] = MODES
+    bytes: int = 64 << 20
+    ipv6: bool = True
+    udp: bool = True
+    timeout: float = 120.0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Refuse bad values with a UsageError."""
+        for mode in (self.mode, *self.modes):
+            if mode not in MODES:
+                raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        if not self.labels:
+            raise UsageError("at least one label to push")
+        for label in (*self.labels, *self.back_labels):
+            if not 16 <= label <= 0xFFFFF:
+                raise UsageError(f"label {label} is reserved or out of range (use 16..1048575)")
+        if len(self.back_labels) != len(self.labels):
+            raise UsageError("--return-labels must have as many labels as --labels")
+        if self.vnet_hdr_len not in (10, 12):
+            raise UsageError("--vnet-hdr-len is 10 or 12")
+        if not 0 <= self.gro_flush_timeout_ns <= 10_000_000:
+            raise UsageError("--gro-flush-timeout is 0..10000000 ns")
+        if not 576 <= self.mtu <= 9000:
+            raise UsageError(f"--mtu {self.mtu} out of range 576..9000")
+
+    @property
+    def back_labels(self) -> tuple[int, ...]:
+        """The stack LER2 pushes towards LER1 (default: each forward label + 1)."""
+        return self.return_labels if self.return_labels is not None else tuple(label + 1 for label in self.labels)
+
+    def link_device(self, mode: str) -> DeviceProfile:
+        """The MPLS link's device profile for a mode, its MTU leaving room for the label stack."""
+        profile = load_profile(self.link_profile) if self.link_profile else PROFILES[LINK_PROFILE_BY_MODE[mode]]
+        mtu = self.link_mtu or self.mtu + MPLS_HLEN * len(self.labels)
+        return profile.with_overrides(mtu=mtu, name=f"{profile.name}@mtu{mtu}")
+
+    def topology(self, run_id: str, mode: str) -> Topology:
+        """The west/east namespaces and TAPs for a mode (enter it to build them)."""
+        return Topology(run_id, self.tap_offloads(mode), self.mtu, self.vnet_hdr_len, self.gro_flush_timeout_ns)
+
+    @staticmethod
+    def tap_offloads(mode: str) -> int:
+        """TUN_F_* for the TAPs: checksum + TSO (+ USO where accepted), or nothing for no-gso."""
+        return 0 if mode == "no-gso" else TUN_F_TSO
+
+
+def parse_labels(text: str) -> tuple[int, ...]:
+    """'100,200' -> (100, 200): a label stack, top first."""
+    try:
+        labels = tuple(int(part, 0) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise UsageError(f"labels {text!r}: expected comma-separated numbers, top of stack first") from None
+    if not labels:
+        raise UsageError("at least one label to push")
+    return labels
+
+
+def parse_size(text: str) -> int:
+    """'64M' -> 67108864 (K, M, G are powers of 1024; a plain number is bytes)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    body = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = units.get(body[-1:], 1)
+    try:
+        value = float(body[:-1] if scale != 1 else body)
+    except ValueError:
+        raise UsageError(f"size {text!r}: expected a number with an optional K, M or G") from None
+    if value <= 0:
+        raise UsageError(f"size {text!r} must be positive")
+    return int(value * scale)
+
+
+class Datapath:
+    """LER1 (west TAP) and LER2 (east TAP) joined by the MPLS link; run() moves packets until told to stop."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        link_profile: DeviceProfile,
+        labels: Sequence[int],
+        return_labels: Sequence[int],
+        *,
+        capture: CaptureHook | None = None,
+        ttl: int = 64,
+    ) -> None:
+        west_tap, east_tap = topology.taps
+        west, east = topology.west, topology.east
+        self.topology = topology
+        self.link = MplsLink(link_profile, capture)
+        self.west_to_east = DirectionStats("west->east")
+        self.east_to_west = DirectionStats("east->west")
+        self.ler1 = LabelEdgeRouter(
+            "LER1", west_tap, push_labels=labels, pop_labels=return_labels,
+            own_mac=west.gateway_mac_bytes(), tap_peer_mac=west.mac_bytes(),
+            link_mac=LINK_MAC_LER1, link_peer_mac=LINK_MAC_LER2,
+            tap_profile=west_tap.egress_profile(topology.mtu), ttl=ttl,
+        )
+        self.ler2 = LabelEdgeRouter(
+            "LER2", east_tap, push_labels=return_labels, pop_labels=labels,
+            own_mac=east.gateway_mac_bytes(), tap_peer_mac=east.mac_bytes(),
+            link_mac=LINK_MAC_LER2, link_peer_mac=LINK_MAC_LER1,
+            tap_profile=east_tap.egress_profile(topology.mtu), ttl=ttl,
+        )
+        self.ler1.connect(self.link, self.ler2, self.west_to_east)
+        self.ler2.connect(self.link, self.ler1, self.east_to_west)
+        self.started = time.monotonic()
+
+    def run(
+        self,
+        should_stop: Callable[[], bool],
+        *,
+        on_tick: Callable[[], None] | None = None,
+        tick: float = 1.0,
+        check_every: float = 0.05,
+    ) -> None:
+        """Forward between the TAPs; call should_stop() every ``check_every`` s and on_tick() every ``tick`` s."""
+        routers = {self.ler1.tap.fd: self.ler1, self.ler2.tap.fd: self.ler2}
+        poller = select.epoll()
+        try:
+            for fd in routers:
+                poller.register(fd, select.EPOLLIN)
+            read = os.read
+            now = time.monotonic()
+            next_check, next_tick = now + check_every, now + tick
+            while True:
+                for fd, _ in poller.poll(check_every):
+                    receive = routers[fd].receive_from_tap
+                    for _ in range(READ_BUDGET):
+                        try:
+                            buf = read(fd, READ_SIZE)
+                        except BlockingIOError:
+                            break
+                        except OSError as exc:
+                            # EBADFD: the device went away under us (its namespace was removed)
+                            raise DatapathError(f"reading {routers[fd].tap.name}: {exc.strerror}") from exc
+                        receive(buf)
+                now = time.monotonic()
+                if now >= next_check:
+                    if should_stop():
+                        return
+                    next_check = now + check_every
+                if on_tick is not None and now >= next_tick:
+                    on_tick()
+                    next_tick = now + tick
+        finally:
+            poller.close()
+
+    def stats(self) -> dict[str, object]:
+        """Counters of both directions and the run's setup."""
+        return {
+            "link_profile": self.link.profile.name,
+            "link_mtu": self.link.profile.mtu,
+            "seconds": round(time.monotonic() - self.started, 3),
+            "west_to_east": self.west_to_east.as_dict(),
+            "east_to_west": self.east_to_west.as_dict(),
+        }
+
+
+def require_root() -> None:
+    """Refuse clearly when namespaces and TAPs cannot be made."""
+    if os.geteuid() != 0:
+        raise DatapathError("softgso datapath needs root (it creates network namespaces and TAP devices): "
+                            "run it with sudo")
+    if not os.path.exists("/dev/net/tun"):
+        raise DatapathError("/dev/net/tun is missing: load the tun module (modprobe tun)")
+
+
+@contextmanager
+def teardown_on_signals() -> Iterator[None]:
+    """Turn SIGTERM (and SIGHUP) into an exception so that every `with` block unwinds and cleans up."""
+
+    owner = os.getpid()
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != owner:
+            # a child forked by a library (pyroute2 stops its netns helpers with SIGTERM) must not
+            # run our teardown: it dies the default way
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_datapath(options: DatapathOptions) -> int:
+    """`softgso datapath`: set up west/east, forward until Ctrl-C (or --duration), tear down. Exit status."""
+    from rich.console import Console
+
+    from .display import StatsView
+
+    console = Console(stderr=True)
+    try:
+        options.validate()
+        require_root()
+    except SoftGSOError as exc:
+        console.print(f"[red]softgso datapath:[/] {exc}")
+        return 2
+    if options.selftest:
+        from .selftest import print_selftest, run_selftest
+
+        try:
+            with teardown_on_signals():
+                result = run_selftest(options)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            console.print("softgso datapath: interrupted; namespaces and TAPs removed")
+            return 143 if isinstance(exc, Interrupted) else 130
+        except SoftGSOError as exc:
+            console.print(f"[red]softgso datapath --selftest:[/] {exc}")
+            return 1
+        if options.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print_selftest(result, Console())
+        return 0 if result["verified"] else 1
+
+    mode = options.mode
+    link = options.link_device(mode)
+    capture = None
+    status = 0
+    stats: dict[str, object] = {}
+    try:
+        with teardown_on_signals(), options.topology(str(os.getpid()), mode) as topology:
+            if options.capture:
+                from .pcap import LinkCapture
+
+                capture = LinkCapture(options.capture)
+            datapath = Datapath(topology, link, options.labels, options.back_labels, capture=capture, ttl=options.ttl)
+            view = StatsView(datapath, topology, mode)
+            console.print(view.banner(), soft_wrap=True)
+            deadline = time.monotonic() + options.duration if options.duration else None
+
+            def should_stop() -> bool:
+                return deadline is not None and time.monotonic() >= deadline
+
+            try:
+                if options.live and console.is_terminal:
+                    with view.live(console) as refresh:
+                        datapath.run(should_stop, on_tick=refresh)
+                else:
+                    datapath.run(should_stop)
+            except KeyboardInterrupt:
+                pass
+            stats = {"mode": mode, "netns": [topology.west.netns, topology.east.netns], **datapath.stats()}
+    except Interrupted:
+        status = 143
+    except KeyboardInterrupt:
+        # Ctrl-C before forwarding started (during setup): everything made so far is gone already
+        status = 130
+    except SoftGSOError as exc:
+        console.print(f"[red]softgso datapath:[/] {exc}")
+        status = 1
+    finally:
+        if capture is not None:
+            capture.close()
+    if options.json and stats:
+        json.dump(stats, sys.stdout, indent=2)
+        print()
+    elif stats:
+        console.print(f"softgso datapath: stopped; {stats['seconds']} s, namespaces and TAPs removed")
+    return status

@@ -1,0 +1,172 @@
+"""The live datapath: real kernel TCP in two namespaces across the software MPLS hop.
+
+Needs root and /dev/net/tun (skipped otherwise). Expected values come from the run itself (hashes
+computed by the endpoints on both sides), from the link's MTU, and from Scapy decoding the capture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from softgso.datapath.run import DatapathOptions, run_datapath
+
+ROOT = os.geteuid() == 0 and os.path.exists("/dev/net/tun")
+
+
+def root_test(test: Callable[..., None]) -> Callable[..., None]:
+    """Marked root, skipped cleanly without root or /dev/net/tun, bounded in time."""
+    test = pytest.mark.timeout(120)(test)
+    test = pytest.mark.skipif(not ROOT, reason="needs root and /dev/net/tun (network namespaces, TAP devices)")(test)
+    return pytest.mark.root(test)
+
+MIB = 1 << 20
+BENIGN_DROPS = {"not addressed to the LER (no FEC)"}  # IPv6 MLD/RS multicast from the kernels
+
+
+def leftovers() -> tuple[list[str], list[str]]:
+    """Namespaces and links this process's runs could have left behind (checked with `ip`)."""
+    pid = str(os.getpid())
+    namespaces = [line.split()[0] for line in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                              text=True, check=True).stdout.splitlines()
+                  if line.startswith("sgso-") and pid in line]
+    links = [line for line in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                                             check=True).stdout.splitlines() if f"sgw{pid}" in line or f"sge{pid}" in line]
+    return namespaces, links
+
+
+def only_benign_drops(datapath_stats: dict) -> bool:
+    return all(set(datapath_stats[d]["drops"]) <= BENIGN_DROPS for d in ("west_to_east", "east_to_west"))
+
+
+@pytest.mark.parametrize("mode", ["sw-gso", "hw-gso", "no-gso"])
+@root_test
+def test_50mb_each_way_arrive_intact_in_every_mode(mode: str) -> None:
+    from softgso.datapath.selftest import run_mode
+
+    options = DatapathOptions(bytes=50 * MIB, modes=(mode,), ipv6=False, udp=False, timeout=90)
+    result = run_mode(options, mode, f"{os.getpid()}t{mode[0]}")
+    tcp = result["tcp4"]
+    assert tcp.get("error") is None
+    assert tcp["west_to_east"] == {**tcp["west_to_east"], "bytes": 50 * MIB, "verified": True}
+    assert tcp["east_to_west"] == {**tcp["east_to_west"], "bytes": 50 * MIB, "verified": True}
+    forward = tcp["datapath"]["west_to_east"]
+    assert only_benign_drops(tcp["datapath"])
+    if mode == "no-gso":
+        # the west kernel segmented before the datapath: nothing GSO reaches it
+        assert forward["rx_gso_packets"] == 0
+    elif mode == "sw-gso":
+        # super-packets in, segmented once labelled: several link frames per super-packet
+        assert forward["rx_gso_packets"] > 0 and forward["segments_per_gso_packet"] > 1
+    else:
+        # the link carries each labelled super-packet whole
+        assert forward["rx_gso_packets"] > 0 and forward["segments_per_gso_packet"] == 1
+        assert forward["link_frames"] == forward["rx_packets"]
+
+
+@root_test
+def test_ipv6_and_udp_cross_the_hop() -> None:
+    from softgso.datapath.selftest import run_mode, uso_available
+
+    udp = uso_available(DatapathOptions())
+    options = DatapathOptions(bytes=8 * MIB, modes=("sw-gso",), ipv6=True, udp=udp, timeout=60)
+    result = run_mode(options, "sw-gso", f"{os.getpid()}t6")
+    assert result["tcp6"]["verified"], result["tcp6"]
+    if udp:
+        # every datagram that arrived is intact; loss is reported, not failed on
+        assert result["udp4"]["verified"] and result["udp4"]["corrupt"] == 0, result["udp4"]
+        assert result["udp4"]["datapath"]["west_to_east"]["rx_gso_packets"] > 0
+
+
+@root_test
+def test_capture_frames_fit_the_link_mtu_and_carry_the_pushed_labels(tmp_path: Path) -> None:
+    from scapy.contrib.mpls import MPLS
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import rdpcap
+
+    from softgso.datapath.selftest import run_mode
+
+    capture = tmp_path / "link.pcap"
+    labels, back = (100, 2000), (101, 2001)
+    options = DatapathOptions(bytes=4 * MIB, labels=labels, return_labels=back, modes=("sw-gso",), ipv6=False,
+                              udp=False, capture=str(capture), timeout=60)
+    result = run_mode(options, "sw-gso", f"{os.getpid()}tc")
+    assert result["tcp4"]["verified"]
+    link_mtu = 1500 + 4 * len(labels)
+    frames = rdpcap(result["capture"])
+    assert len(frames) == sum(result["tcp4"]["datapath"][d]["link_frames"] for d in ("west_to_east", "east_to_west"))
+    stacks = set()
+    full_size = 0
+    for frame in frames:
+        ether = Ether(bytes(frame))
+        assert ether.type == 0x8847
+        assert len(bytes(frame)) - 14 <= link_mtu
+        full_size += len(bytes(frame)) - 14 == link_mtu
+        stack = []
+        layer = ether.payload
+        while isinstance(layer, MPLS):
+            stack.append((layer.label, layer.s, layer.ttl))
+            layer = layer.payload
+        stacks.add(tuple(stack))
+        inner = IP(bytes(layer)) if not isinstance(layer, IP) else layer
+        assert inner.version == 4 and TCP in inner
+    assert stacks == {((100, 0, 64), (2000, 1, 64)), ((101, 0, 64), (2001, 1, 64))}
+    # the software segments of the labelled super-packets fill the link MTU exactly
+    assert full_size > 1000
+
+
+@root_test
+def test_sigterm_tears_down_namespaces_and_taps(tmp_path: Path) -> None:
+    script = (
+        "import sys; from softgso.datapath.run import DatapathOptions, run_datapath; "
+        f"sys.exit(run_datapath(DatapathOptions(duration=60, live=False, json=True, capture={str(tmp_path / 'x.pcap')!r})))"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    names = [f"sgso-west-{process.pid}", f"sgso-east-{process.pid}"]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        if all(name in listed for name in names):
+            break
+        time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail(f"namespaces never appeared: {process.communicate()}")
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 143, err
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert not any(name in listed for name in names)
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert f"sgw{process.pid}" not in links and f"sge{process.pid}" not in links
+
+
+@root_test
+def test_duration_run_reports_json_stats_and_cleans_up(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_datapath(DatapathOptions(duration=0.5, live=False, json=True)) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["mode"] == "sw-gso" and stats["link_mtu"] == 1504
+    assert set(stats) >= {"west_to_east", "east_to_west", "netns"}
+
+
+@root_test
+def test_teardown_leaves_no_namespace_or_device() -> None:
+    assert leftovers() == ([], [])
+
+
+def test_not_root_is_refused_with_a_clear_message(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert run_datapath(DatapathOptions(duration=0.1, live=False)) == 2
+    assert "needs root" in capsys.readouterr().err
