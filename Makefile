@@ -44,8 +44,13 @@ unit: $(STAMP) sysdeps
 
 test: lint typecheck unit
 
+# The fuzz pass (tests/fuzz, hypothesis): SOFTGSO_FUZZ_EXAMPLES examples per target (the plain
+# `pytest` run uses a small default). `make fuzz` is bounded for CI; `make fuzz-long` digs deep.
+# Coverage-guided fuzzing: `$(PY) tests/fuzz/atheris_main.py TARGET -max_total_time=60` (see SECURITY.md).
+FUZZ_EXAMPLES ?= 1000
+
 fuzz: $(STAMP)
-	$(PY) -m pytest -q tests/fuzz -m 'not slow' -p no:cacheprovider
+	SOFTGSO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/fuzz -m 'not slow' -p no:cacheprovider
 
 fuzz-long: $(STAMP)
 	SOFTGSO_FUZZ_EXAMPLES=200000 $(PY) -m pytest -q tests/fuzz -m '' -p no:cacheprovider
@@ -55,3 +60,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+
+# Kernel in the loop (root): boot Debian's 6.1 kernel in QEMU once, run N random cases of SEED,
+# compare softgso with the kernel case by case; each disagreement is minimised and saved under
+# tests/vectors/kernel/generated/ (exit status 1). See tools/kernel_oracle/README.md.
+N ?= 100
+SEED ?= 1
+kernel-diff: $(STAMP)
+	$(PY) -m tools.kernel_oracle diff --count $(N) --seed $(SEED)

@@ -18,7 +18,7 @@ from .actions import Action, parse_action
 from .errors import SoftGSOError, UsageError
 from .features import PROFILES, DeviceProfile, GsoType, IpSummed, NetdevFeature
 from .packet import Packet
-from .virtio import VirtioNetHdr, virtio_net_hdr_to_skb
+from .virtio import VirtioNetHdr, packet_socket_skb
 from .xmit import transmit
 
 
@@ -148,10 +148,11 @@ def ipv6_frag_id_of(case: KernelCase) -> int:
 def build_packet(case: KernelCase) -> Packet:
     """The packet as the kernel had it before the tc actions."""
     sll = case.input_meta.get("sll_protocol")
-    protocol = int(str(sll), 16) if sll else None
+    frame_type = int.from_bytes(case.frame[12:14], "big") if len(case.frame) >= 14 else 0
+    protocol = int(str(sll), 16) if sll is not None else frame_type
     if case.uses_virtio_header:
         hdr = VirtioNetHdr.unpack(bytes.fromhex(str(case.input_meta["virtio_net_hdr_bytes_le"])))
-        skb = virtio_net_hdr_to_skb(case.frame, hdr, protocol=protocol, kernel="6.1")
+        skb = packet_socket_skb(case.frame, hdr, protocol, kernel="6.1")
     else:
         fields = case.input_meta["virtio_net_hdr_equivalent"]
         assert isinstance(fields, dict)

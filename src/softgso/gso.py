@@ -109,7 +109,11 @@ def load_offloads() -> None:
 
 
 def skb_network_protocol(skb: Packet) -> tuple[int, int]:
-    """(ethertype, L2 depth) with VLAN tags skipped, or (0, 0) when that fails (skb_network_protocol)."""
+    """(ethertype, L2 depth) with VLAN tags skipped, or (0, 0) when that fails (skb_network_protocol).
+
+    Tags are looked for ``mac_len`` bytes into the MAC header (at 14 when mac_len is 0), whatever
+    the bytes there are: the protocol field is trusted, as in the kernel.
+    """
     data = skb.data
     start = skb.mac_header
     ethertype = skb.protocol

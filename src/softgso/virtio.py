@@ -32,9 +32,11 @@ from .constants import (
     TCP_MIN_HLEN,
     UDP_CHECK_OFFSET,
     UDP_HLEN,
+    eth_type_vlan,
 )
 from .errors import UsageError, VirtioHeaderError
 from .features import GsoType, IpSummed
+from .gso import skb_network_protocol
 from .packet import Packet
 
 KERNELS = ("6.1", "mainline")
@@ -61,6 +63,11 @@ class VirtioGsoType(IntEnum):
 
 VIRTIO_NET_HDR_GSO_ECN = 0x80
 GSO_BY_FRAGS = 0xFFFF
+ETH_P_ALL = 0x0003
+# TCP_MIN_SND_MSS - MAX_TCP_OPTION_SPACE: Linux 6.1 treats a smaller TCP gso_size from a
+# virtio header as 8 (observed on the kernel: gso_size 1..7 gives 8-byte segments, and a payload of
+# 8 bytes or less is not GSO at all; vectors x_tcp_gso_7, x_tcp_gso_1_pay9, s5_*_odd_tiny_gso_size*)
+TCP_MIN_GSO_SIZE = 8
 
 
 def udp_max_segments(kernel: str) -> int:
@@ -121,6 +128,7 @@ def virtio_net_hdr_to_skb(
     protocol: int | None = None,
     kernel: str = "6.1",
     check_hdr_len: bool = True,
+    network_header: int = ETH_HLEN,
 ) -> Packet:
     """A packet from a frame and its header, refused exactly where the kernel refuses it.
 
@@ -131,6 +139,7 @@ def virtio_net_hdr_to_skb(
     if kernel not in KERNELS:
         raise UsageError(f"unknown kernel generation {kernel!r}: use one of {', '.join(KERNELS)}")
     skb = Packet.from_ethernet(frame, protocol)
+    skb.network_header = network_header
     length = len(skb.data)
     needs_csum = bool(hdr.flags & VirtioFlags.NEEDS_CSUM)
 
@@ -212,11 +221,56 @@ def virtio_net_hdr_to_skb(
                 raise _refuse(f"UDP_L4 payload needs more than {udp_max_segments(kernel)} segments")
         if hdr.gso_size == GSO_BY_FRAGS:
             raise _refuse("gso_size 0xFFFF (GSO_BY_FRAGS) is not for virtio")
+        gso_size = hdr.gso_size
+        if base_type in (GsoType.TCPV4, GsoType.TCPV6):
+            gso_size = max(gso_size, TCP_MIN_GSO_SIZE)
         # too small packets are not really GSO ones (judged with the fixed header length)
-        if length - nh_off > hdr.gso_size:
-            skb.gso_size = hdr.gso_size
+        if length - nh_off > gso_size:
+            skb.gso_size = gso_size
             skb.gso_type = gso_type | GsoType.DODGY
             skb.gso_segs = 0
+    return skb
+
+
+def packet_socket_skb(
+    frame: bytes | bytearray, hdr: VirtioNetHdr | None, sll_protocol: int, *, kernel: str = "6.1"
+) -> Packet:
+    """The packet AF_PACKET's packet_snd builds from a SOCK_RAW send with PACKET_VNET_HDR.
+
+    packet_parse_headers first: a protocol of 0 or ETH_P_ALL is replaced by the frame's own
+    ethertype, and a VLAN protocol moves the network header behind the tags it finds from offset 14
+    (so an untagged frame sent as 0x8100 gets a network header the GSO dispatcher cannot use, and
+    is dropped, as the kernel drops it: vector x_tcp_sll_8021q). Then the virtio header rules apply;
+    a protocol still 0 is taken from the GSO type (virtio_net_hdr_set_proto). mac_len stays 0:
+    nothing on this path computes it before GSO does.
+    """
+    protocol = sll_protocol
+    if protocol in (0, ETH_P_ALL):
+        protocol = int.from_bytes(frame[12:14], "big") if len(frame) >= ETH_HLEN else 0
+    network_header = ETH_HLEN
+    if eth_type_vlan(protocol):
+        # packet_parse_headers moves the network header behind the VLAN tags it finds, reading
+        # from offset 14 whatever the frame holds there (mac_len is still 0)
+        probe = Packet.from_ethernet(frame, protocol)
+        probe.mac_len = 0
+        found, depth = skb_network_protocol(probe)
+        if found and depth <= len(frame):
+            network_header = depth
+    if hdr is None:
+        skb = Packet.from_ethernet(frame, protocol)
+        skb.network_header = network_header
+    else:
+        skb = virtio_net_hdr_to_skb(frame, hdr, protocol=protocol, kernel=kernel, network_header=network_header)
+        if not skb.protocol:
+            base = hdr.gso_type & ~VIRTIO_NET_HDR_GSO_ECN
+            if base in (VirtioGsoType.TCPV4, VirtioGsoType.UDP, VirtioGsoType.UDP_L4):
+                skb.protocol = ETH_P_IP
+            elif base == VirtioGsoType.TCPV6:
+                skb.protocol = ETH_P_IPV6
+            else:
+                raise VirtioHeaderError("no protocol and no GSO type to guess it from",
+                                        where="virtio_net_hdr_set_proto")
+    skb.mac_len = 0
     return skb
 
 

@@ -1,0 +1,235 @@
+"""The kernel oracle's own rules, without a VM: generator, frames, comparison, minimisation, vectors.
+
+Frames are checked with Scapy (an independent decoder); the comparison is checked against the
+golden vectors with one byte changed; the recorded vectors under tests/vectors/kernel/generated
+are checked against the parameters they were drawn from.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tools.kernel_oracle import cases, compare, generate, wire  # noqa: E402
+from tools.kernel_oracle.initramfs import CpioWriter  # noqa: E402
+
+GOLDEN_CASES = REPO / "tests" / "vectors" / "kernel" / "cases"
+GENERATED = REPO / "tests" / "vectors" / "kernel" / "generated"
+GENERATED_CASES = sorted(p.parent for p in GENERATED.glob("*/meta.json"))
+GOLDEN_META_KEYS = {"case", "kernel", "gso_size", "gso_type", "paylen", "tc_action", "description", "sendto_result",
+                    "sendto_error", "n_segments", "segments", "input_l4check_seed"}
+GOLDEN_INPUT_META_KEYS = {"virtio_net_hdr", "virtio_net_hdr_bytes_le", "tc_action", "sll_protocol", "ethtool_veth0",
+                          "input_analysis"}
+ENGINE_MISSING = compare.engine_missing_reason()
+
+
+# -- generator ------------------------------------------------------------------------------------
+def test_plan_is_deterministic_and_a_longer_plan_extends_a_shorter_one() -> None:
+    short, long = generate.plan(5, 30), generate.plan(5, 60)
+    assert [s.to_json() for s in short] == [s.to_json() for s in generate.plan(5, 30)]
+    assert [s.to_json() for s in short] == [s.to_json() for s in long[:30]]
+    assert [s.to_json() for s in generate.plan(6, 30)] != [s.to_json() for s in short]
+
+
+def test_every_category_appears_within_one_cycle() -> None:
+    prefixes = {"invalid": "invalid", "odd": "odd_metadata"}
+    drawn = {prefixes.get(s.category.split("_")[0], s.category) for s in generate.plan(1, len(generate.CYCLE))}
+    assert drawn == set(generate.CATEGORIES) | {"invalid", "odd_metadata"}
+
+
+def test_every_invalid_and_odd_kind_is_drawn() -> None:
+    kinds = {s.category for s in generate.plan(3, 7 * len(generate.CYCLE))}
+    assert {"invalid_" + kind for kind in generate.INVALID_KINDS} <= kinds
+    assert {"odd_" + kind for kind in generate.ODD_KINDS} <= kinds
+
+
+def test_label_3_and_ttl_0_are_never_drawn() -> None:
+    """act_mpls refuses label 3 (implicit null) and tc refuses TTL 0; the frame would leave unlabelled."""
+    pushes = [label for spec in generate.plan(11, 600) for label in spec.labels]
+    assert 3 not in {label for label, _, _, _ in pushes} and 0 not in {ttl for _, _, ttl, _ in pushes}
+    assert {0, 1, 2, generate.MAX_LABEL} <= {label for label, _, _, _ in pushes}
+
+
+def test_deep_stacks_have_five_to_eight_labels() -> None:
+    depths = {len(s.labels) for s in generate.plan(2, 400) if s.category == "deep_stack"}
+    assert depths <= set(range(5, 9)) and len(depths) >= 3
+
+
+def test_segments_fit_the_veth_mtu() -> None:
+    """veth1 drops a frame over MTU + 18: the drawn MTU must take every segment."""
+    for spec in generate.plan(4, 210):
+        frame, vnet = cases.build_frame(spec)
+        if spec.gso_size == 0 or spec.gso_size >= 0xFFFF:
+            continue
+        tcp_header = 20 + len(bytes.fromhex(spec.tcp_options)) if spec.l4 == "tcp" else 0
+        segment = vnet["csum_start"] + tcp_header + min(spec.gso_size, spec.paylen)
+        tags = 4 * (len(spec.labels) + len(spec.vlan_pushes) + bool(spec.tx_vlan))
+        assert segment + tags <= spec.veth_mtu + 18, spec.name
+
+
+# -- frames, checked by Scapy -----------------------------------------------------------------------
+def scapy_layers():
+    return pytest.importorskip("scapy.all")
+
+
+@pytest.mark.parametrize("spec", generate.plan(7, 42), ids=lambda s: s.name)
+def test_built_frames_decode_with_scapy_as_drawn(spec: cases.CaseSpec) -> None:
+    scapy = scapy_layers()
+    frame, vnet = cases.build_frame(spec)
+    packet = scapy.Ether(frame)
+    ip_layer = scapy.IPv6 if spec.ip_version == 6 else scapy.IP
+    transport = scapy.TCP if spec.l4 == "tcp" else scapy.UDP
+    assert packet.haslayer(ip_layer) and packet.haslayer(transport)
+    assert len(bytes(packet[transport].payload)) == spec.paylen
+    if spec.ip_version == 4:
+        assert packet[scapy.IP].len == len(frame) - 14
+        rebuilt = scapy.IP(bytes(packet[scapy.IP]))
+        del rebuilt.chksum
+        assert packet[scapy.IP].chksum == scapy.IP(bytes(rebuilt)).chksum
+    else:
+        extension = {"hop": scapy.IPv6ExtHdrHopByHop, "rt": scapy.IPv6ExtHdrRouting, "dst": scapy.IPv6ExtHdrDestOpt}
+        for kind in spec.ext_headers:
+            assert packet.haslayer(extension[kind.split(":")[0]])
+        assert packet[scapy.IPv6].plen == len(frame) - 54
+    if spec.hdr_len is None:
+        assert vnet["hdr_len"] == len(frame) - spec.paylen
+
+
+def test_input_checksum_holds_the_folded_pseudo_header_sum() -> None:
+    scapy = scapy_layers()
+    for spec in generate.plan(9, 54):
+        if spec.l4_seed != "pseudo":
+            continue
+        frame, _ = cases.build_frame(spec)
+        packet = scapy.Ether(frame)
+        transport = packet[scapy.TCP] if spec.l4 == "tcp" else packet[scapy.UDP]
+        length = len(bytes(transport))
+        if spec.ip_version == 4:
+            pseudo = scapy.raw(packet[scapy.IP])[12:20] + struct.pack("!xBH", 6 if spec.l4 == "tcp" else 17, length)
+        else:
+            pseudo = (scapy.raw(packet[scapy.IPv6])[8:40] + struct.pack("!I3xB", length, 6 if spec.l4 == "tcp" else 17))
+        folded = scapy.checksum(pseudo) ^ 0xFFFF  # scapy complements; the seed is not complemented
+        assert transport.chksum == folded, spec.name
+
+
+def test_tc_actions_push_in_drawn_order() -> None:
+    spec = cases.CaseSpec(name="x", category="x", labels=[[16, 1, 2, "uc"], [17, 3, 4, "mc"]],
+                          vlan_pushes=[[5, 6, "802.1ad"]], vlan_after_mpls=False)
+    assert cases.tc_action_text(spec) == ("action vlan push protocol 802.1ad id 5 priority 6"
+                                          " action mpls push protocol mpls_uc label 16 tc 1 ttl 2"
+                                          " action mpls push protocol mpls_mc label 17 tc 3 ttl 4")
+
+
+# -- comparison and minimisation --------------------------------------------------------------------
+@pytest.mark.skipif(ENGINE_MISSING is not None, reason=ENGINE_MISSING or "")
+def test_comparison_agrees_on_a_golden_case_and_catches_one_changed_byte(tmp_path: Path) -> None:
+    source = GOLDEN_CASES / "ipv4_tcp_2labels"
+    case = tmp_path / "ipv4_tcp_2labels"
+    shutil.copytree(source, case)
+    assert compare.compare_case(case).agree
+    frames = wire.read_pcap(case / "kernel_out.pcap")
+    frames[2] = frames[2][:60] + bytes([frames[2][60] ^ 1]) + frames[2][61:]
+    wire.write_pcap(case / "kernel_out.pcap", frames)
+    verdict = compare.compare_case(case)
+    assert not verdict.agree and verdict.detail.startswith("frame 2 differs at byte 60")
+
+
+@pytest.mark.skipif(ENGINE_MISSING is not None, reason=ENGINE_MISSING or "")
+def test_comparison_counts_two_refusals_as_agreement() -> None:
+    verdict = compare.compare_case(GOLDEN_CASES / "neg_ipv4_gso_tcpv6")
+    assert verdict.agree and verdict.detail.startswith("both refused")
+
+
+def test_minimise_keeps_only_what_the_disagreement_needs() -> None:
+    """A fake oracle that disagrees whenever a label with tc 5 is pushed: the rest is shrunk away."""
+    spec = cases.CaseSpec(name="s1_000_x", category="x", paylen=9000, gso_size=1000, tcp_options="0101080a" + "00" * 8,
+                          ip_options="01010100", tcp_flags=0xB9, labels=[[16, 0, 1, "uc"], [17, 5, 1, "uc"],
+                                                                          [18, 0, 1, "mc"]],
+                          vlan_pushes=[[7, 0, "802.1Q"]], gso_type=cases.VIRTIO_NET_HDR_GSO_TCPV4 | 0x80)
+    calls = []
+
+    def fake(candidates: list[cases.CaseSpec]) -> list[bool]:
+        calls.append(len(candidates))
+        return [any(label[1] == 5 for label in c.labels) for c in candidates]
+
+    smallest, rounds = compare.minimise(spec, fake, max_rounds=20)
+    assert smallest.labels == [[17, 5, 1, "uc"]]
+    assert (smallest.paylen, smallest.tcp_options, smallest.ip_options, smallest.vlan_pushes) == (1001, "", "", [])
+    assert smallest.tcp_flags == 0x10 and smallest.gso_type == cases.VIRTIO_NET_HDR_GSO_TCPV4
+    assert smallest.name.startswith("s1_000_x__min") and rounds == len(calls)
+
+
+def test_cpio_entries_are_newc_and_four_byte_aligned() -> None:
+    archive = CpioWriter()
+    archive.add("init", 0o100755, b"#!/bin/sh\n")
+    data = archive.finish()
+    assert data[:6] == b"070701" and len(data) % 4 == 0
+    assert int(data[6 + 8 : 6 + 16], 16) == 0o100755 and int(data[6 + 48 : 6 + 56], 16) == len(b"#!/bin/sh\n")
+    assert data.endswith(b"TRAILER!!!\0" + b"\0" * (-(110 + 11) % 4))
+
+
+# -- the recorded vectors ---------------------------------------------------------------------------
+@pytest.mark.skipif(not GENERATED_CASES, reason="no recorded vectors under tests/vectors/kernel/generated")
+def test_recorded_vectors_have_the_golden_files_and_keys() -> None:
+    for folder in GENERATED_CASES:
+        assert {p.name for p in folder.iterdir()} >= {"input.pcap", "input_meta.json", "kernel_out.pcap", "meta.json"}
+        meta = json.loads((folder / "meta.json").read_text())
+        assert GOLDEN_META_KEYS <= set(meta), folder.name
+        assert GOLDEN_INPUT_META_KEYS <= set(json.loads((folder / "input_meta.json").read_text())), folder.name
+        assert meta["kernel_release"].startswith("6.1.")
+        assert len(wire.read_pcap(folder / "kernel_out.pcap")) == meta["n_segments"]
+
+
+@pytest.mark.skipif(not GENERATED_CASES, reason="no recorded vectors under tests/vectors/kernel/generated")
+def test_recorded_vectors_lost_nothing_in_capture_and_kept_the_label_stack() -> None:
+    """Every frame veth0 sent reached the capture, and every segment carries the drawn stack, top first."""
+    for folder in GENERATED_CASES:
+        meta = json.loads((folder / "meta.json").read_text())
+        spec = cases.CaseSpec.from_json(meta["random_params"])
+        assert meta["tc_error"] is None and meta["capture_drops"] == 0, folder.name
+        if meta["sendto_error"]:
+            continue  # refused in validate_xmit_skb, which also counts the drop on veth0
+        assert meta["veth0_tx_dropped"] == 0, folder.name
+        expected = [{"label": label, "tc": tc, "s": 0, "ttl": ttl} for label, tc, ttl, _ in reversed(spec.labels)]
+        if expected:
+            expected[-1]["s"] = 1
+        for segment in meta["segments"]:
+            assert segment.get("mpls", []) == expected, folder.name
+
+
+@pytest.mark.skipif(not GENERATED_CASES, reason="no recorded vectors under tests/vectors/kernel/generated")
+def test_recorded_software_segments_carry_the_whole_payload_with_valid_checksums() -> None:
+    """On a device without offloads every TCP segment is complete: checksums verify, payload adds up."""
+    checked = 0
+    for folder in GENERATED_CASES:
+        meta = json.loads((folder / "meta.json").read_text())
+        spec = cases.CaseSpec.from_json(meta["random_params"])
+        if meta["sendto_error"] or spec.l4 != "tcp" or not spec.ethtool_veth0.startswith("tx off"):
+            continue
+        if spec.l4_seed != "pseudo" and spec.vnet_flags & 1:
+            continue  # the kernel updates a wrong seed incrementally: wrong checksums, on purpose
+        segments = meta["segments"]
+        assert all(s["l4_csum_ok"] for s in segments), folder.name
+        assert all(s.get("ip_csum_ok", True) for s in segments), folder.name
+        assert sum(s["tcp_paylen"] for s in segments) == spec.paylen, folder.name
+        checked += 1
+    assert checked >= 10
+
+
+@pytest.mark.skipif(not GENERATED_CASES, reason="no recorded vectors under tests/vectors/kernel/generated")
+def test_recorded_inputs_are_rebuilt_exactly_from_their_parameters() -> None:
+    """meta.json's random_params is the whole case: the same frame and virtio_net_hdr come back."""
+    for folder in GENERATED_CASES:
+        spec = cases.CaseSpec.from_json(json.loads((folder / "meta.json").read_text())["random_params"])
+        frame, vnet = cases.build_frame(spec)
+        assert wire.read_pcap(folder / "input.pcap") == [frame], folder.name
+        assert json.loads((folder / "input_meta.json").read_text())["virtio_net_hdr"] == vnet, folder.name

@@ -1,0 +1,491 @@
+"""Random case generator: deterministic from (SEED, index), over what a 6.1 kernel accepts and refuses.
+
+Case ``i`` is drawn from ``random.Random(f"{seed}/{i}")`` in category ``CYCLE[i % len(CYCLE)]``, so
+``plan(seed, n)`` is a prefix of ``plan(seed, n + k)`` and every category appears within the first
+``len(CYCLE)`` cases. Categories the golden set covers thinly (IPv6 extension headers, 5-8 labels,
+VLAN + UFO, jumbo MTU, checksum-offload devices) appear twice in the cycle.
+
+Rules taken from the kernel (see README.md): label 3 and MPLS TTL 0 are never drawn (tc refuses
+them, and the frame would leave without the labels); the input's L4
+checksum holds the pseudo-header seed; the veth MTU is raised so that every segment is accepted by
+veth1 (a frame over MTU + 18 is dropped there, which says nothing about GSO); in-band VLAN tags in the
+injected frame are never drawn (the packet socket path drops them with ENOMEM), VLANs come from tc or
+a VLAN device instead.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Callable
+
+from .cases import (
+    VIRTIO_NET_HDR_GSO_ECN,
+    VIRTIO_NET_HDR_GSO_TCPV4,
+    VIRTIO_NET_HDR_GSO_TCPV6,
+    VIRTIO_NET_HDR_GSO_UDP,
+    VIRTIO_NET_HDR_GSO_UDP_L4,
+    CaseSpec,
+    build_frame,
+)
+
+FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+ETHTOOL_NO_OFFLOAD = "tx off tso off gso on txvlan on"
+ETHTOOL_CSUM = "tx on tso off gso on txvlan on"
+ETHTOOL_TSO = "tx on tso on gso on txvlan on"
+RESERVED_LABELS = (0, 1, 2, 4, 5, 7, 13, 14, 15)  # 3 (implicit null) is refused by act_mpls
+MAX_LABEL = 1048575
+VETH_MAX_MTU = 65535
+GSO_BY_FRAGS = 0xFFFF
+MAX_IP_PACKET = 65535
+
+
+# -- small draws -----------------------------------------------------------------------------------
+def draw_tcp_options(rng: random.Random) -> str:
+    """A valid mix of NOP/MSS/WS/SACK-permitted/SACK/timestamps, padded to 4 bytes, at most 40."""
+    if rng.random() < 0.25:
+        return ""
+    pool = [b"\x02\x04" + struct.pack("!H", rng.randint(536, 9000)),
+            b"\x03\x03" + bytes([rng.randint(0, 14)]),
+            b"\x04\x02",
+            b"\x08\x0a" + struct.pack("!II", rng.getrandbits(32), rng.getrandbits(32)),
+            b"\x05" + bytes([2 + 8 * rng.randint(1, 3)])]
+    pool[4] += bytes(rng.getrandbits(8) for _ in range(pool[4][1] - 2))
+    chosen = [option for option in pool if rng.random() < 0.45] or [pool[3]]
+    rng.shuffle(chosen)
+    out = b""
+    for option in chosen:
+        nops = b"\x01" * rng.choice((0, 0, 1, 2))
+        if len(out) + len(nops) + len(option) <= 40:
+            out += nops + option
+    pad = -len(out) % 4
+    out += (b"\x00" if rng.random() < 0.3 else b"\x01") * pad
+    return out.hex()
+
+
+def draw_ip_options(rng: random.Random) -> str:
+    """IPv4 options (NOP, record route, router alert, timestamp), EOL-padded, at most 40 bytes."""
+    out = b""
+    for _ in range(rng.randint(1, 3)):
+        kind = rng.choice(("nop", "rr", "ra", "ts"))
+        if kind == "nop":
+            option = b"\x01"
+        elif kind == "ra":
+            option = b"\x94\x04\x00\x00"
+        elif kind == "rr":
+            slots = rng.randint(1, 6)
+            option = bytes([7, 3 + 4 * slots, 4]) + b"\0" * (4 * slots)
+        else:
+            slots = rng.randint(1, 4)
+            option = bytes([68, 4 + 4 * slots, 5, 0]) + b"\0" * (4 * slots)
+        if len(out) + len(option) <= 40:
+            out += option
+    return (out + b"\0" * (-len(out) % 4)).hex()
+
+
+def draw_label(rng: random.Random) -> int:
+    """A label: reserved ones (never 3), the maximum, or anything from 16 up."""
+    roll = rng.random()
+    if roll < 0.15:
+        return rng.choice(RESERVED_LABELS)
+    if roll < 0.22:
+        return MAX_LABEL
+    return rng.randint(16, MAX_LABEL)
+
+
+def draw_labels(rng: random.Random, count: int) -> list[list]:
+    """``count`` label pushes, all unicast, all multicast or (rarely) mixed; TTL 1-255 (tc refuses 0)."""
+    mode = rng.choice(("uc", "uc", "mc", "mixed"))
+    return [[draw_label(rng), rng.randint(0, 7), rng.randint(1, 255),
+             rng.choice(("uc", "mc")) if mode == "mixed" else mode] for _ in range(count)]
+
+
+def draw_tcp_flags(rng: random.Random) -> int:
+    """ACK plus a random subset of the others (SYN/RST rarely)."""
+    flags = ACK
+    for flag, chance in ((FIN, 0.3), (PSH, 0.4), (URG, 0.2), (ECE, 0.25), (CWR, 0.25), (SYN, 0.05), (RST, 0.05)):
+        if rng.random() < chance:
+            flags |= flag
+    return flags
+
+
+def draw_ext_headers(rng: random.Random) -> list[str]:
+    """1-3 IPv6 extension headers in RFC 8200 order: hop-by-hop, destination, routing, destination."""
+    chain: list[str] = []
+    while not chain:
+        if rng.random() < 0.5:
+            chain.append(f"hop:{rng.randint(0, 2)}")
+        if rng.random() < 0.3:
+            chain.append(f"dst:{rng.randint(0, 1)}")
+        if rng.random() < 0.5:
+            chain.append(f"rt:{rng.randint(1, 3)}")
+        if rng.random() < 0.4:
+            chain.append(f"dst:{rng.randint(0, 2)}")
+    return chain[:3]
+
+
+def ip_ids(rng: random.Random) -> int:
+    """An IPv4 ID, often close to the 16-bit wrap."""
+    return rng.choice((rng.randint(0, 0xFFFF), 0xFFFF - rng.randint(0, 6)))
+
+
+# -- a base spec and the categories ------------------------------------------------------------------
+def base_spec(rng: random.Random, name: str, category: str, ip_version: int, l4: str) -> CaseSpec:
+    """Random headers for the given family and transport; GSO fields are the category's to set."""
+    spec = CaseSpec(name=name, category=category, ip_version=ip_version, l4=l4, payload_salt=rng.randint(0, 255))
+    if l4 == "tcp":
+        spec.tcp_options = draw_tcp_options(rng)
+        spec.tcp_flags = draw_tcp_flags(rng)
+        spec.urg_ptr = rng.randint(1, 65535) if spec.tcp_flags & URG else 0
+        spec.seq, spec.ack, spec.window = rng.getrandbits(32), rng.getrandbits(32), rng.randint(0, 65535)
+        spec.gso_type = VIRTIO_NET_HDR_GSO_TCPV6 if ip_version == 6 else VIRTIO_NET_HDR_GSO_TCPV4
+        if rng.random() < 0.25:
+            spec.gso_type |= VIRTIO_NET_HDR_GSO_ECN
+    else:
+        spec.gso_type = VIRTIO_NET_HDR_GSO_UDP
+    if ip_version == 4:
+        spec.df = rng.random() < 0.6
+        spec.ip_id, spec.tos, spec.ttl = ip_ids(rng), rng.randint(0, 255), rng.randint(1, 255)
+        if rng.random() < 0.25:
+            spec.ip_options = draw_ip_options(rng)
+    else:
+        spec.tclass, spec.flow_label, spec.hop_limit = rng.randint(0, 255), rng.randint(0, 0xFFFFF), rng.randint(1, 255)
+    spec.gso_size = rng.randint(64, 1400)
+    spec.paylen = payload_for(rng, spec.gso_size, max_segments=12)
+    spec.labels = draw_labels(rng, rng.choice((1, 1, 2, 2, 3, 4)))
+    return spec
+
+
+def payload_for(rng: random.Random, gso_size: int, max_segments: int) -> int:
+    """A payload of 2..max_segments segments, sometimes an exact multiple of gso_size."""
+    segments = rng.randint(2, max_segments)
+    if rng.random() < 0.25:
+        return gso_size * segments
+    return gso_size * (segments - 1) + rng.randint(1, gso_size)
+
+
+def family(rng: random.Random) -> int:
+    return 6 if rng.random() < 0.45 else 4
+
+
+def cat_ipv4_tcp(rng: random.Random, name: str) -> CaseSpec:
+    spec = base_spec(rng, name, "ipv4_tcp", 4, "tcp")
+    if rng.random() < 0.5:
+        spec.ip_options = draw_ip_options(rng)
+    return spec
+
+
+def cat_ipv6_tcp(rng: random.Random, name: str) -> CaseSpec:
+    return base_spec(rng, name, "ipv6_tcp", 6, "tcp")
+
+
+def cat_ipv6_tcp_exthdr(rng: random.Random, name: str) -> CaseSpec:
+    spec = base_spec(rng, name, "ipv6_tcp_exthdr", 6, "tcp")
+    spec.ext_headers = draw_ext_headers(rng)
+    return spec
+
+
+def cat_ipv6_udp_ufo_exthdr(rng: random.Random, name: str) -> CaseSpec:
+    spec = base_spec(rng, name, "ipv6_udp_ufo_exthdr", 6, "udp")
+    spec.ext_headers = draw_ext_headers(rng)
+    ufo_sizes(rng, spec)
+    return spec
+
+
+def cat_ipv4_udp_ufo(rng: random.Random, name: str) -> CaseSpec:
+    spec = base_spec(rng, name, "ipv4_udp_ufo", 4, "udp")
+    ufo_sizes(rng, spec)
+    return spec
+
+
+def cat_ipv6_udp_ufo(rng: random.Random, name: str) -> CaseSpec:
+    spec = base_spec(rng, name, "ipv6_udp_ufo", 6, "udp")
+    ufo_sizes(rng, spec)
+    return spec
+
+
+def ufo_sizes(rng: random.Random, spec: CaseSpec) -> None:
+    """UFO gso_size: usually a multiple of 8 (fragment offsets), sometimes not (the kernel does not check)."""
+    spec.gso_size = rng.randint(8, 175) * 8 if rng.random() < 0.75 else rng.randint(64, 1400)
+    spec.paylen = payload_for(rng, spec.gso_size, max_segments=8)
+
+
+def cat_deep_stack(rng: random.Random, name: str) -> CaseSpec:
+    l4 = "udp" if rng.random() < 0.25 else "tcp"
+    spec = base_spec(rng, name, "deep_stack", family(rng), l4)
+    if l4 == "udp":
+        ufo_sizes(rng, spec)
+    spec.labels = draw_labels(rng, rng.randint(5, 8))
+    return spec
+
+
+def draw_vlan(rng: random.Random) -> list:
+    return [rng.randint(1, 4094), rng.randint(0, 7), rng.choice(("802.1Q", "802.1Q", "802.1ad"))]
+
+
+def cat_vlan_tc(rng: random.Random, name: str) -> CaseSpec:
+    spec = base_spec(rng, name, "vlan_tc", family(rng), "tcp")
+    spec.vlan_pushes = [draw_vlan(rng) for _ in range(rng.choice((1, 1, 2)))]
+    spec.vlan_after_mpls = rng.random() < 0.6
+    spec.labels = draw_labels(rng, rng.choice((0, 1, 2, 3)))
+    if rng.random() < 0.5:
+        spec.ethtool_veth0 = ETHTOOL_NO_OFFLOAD.replace("txvlan on", "txvlan off")
+    return spec
+
+
+def cat_vlan_dev(rng: random.Random, name: str) -> CaseSpec:
+    spec = base_spec(rng, name, "vlan_dev", family(rng), "tcp")
+    spec.tx_vlan = [rng.randint(1, 4094), rng.choice(("802.1Q", "802.1ad"))]
+    spec.labels = draw_labels(rng, rng.choice((0, 1, 2)))
+    if rng.random() < 0.3:
+        spec.vlan_pushes = [draw_vlan(rng)]
+    if rng.random() < 0.4:
+        spec.ethtool_veth0 = ETHTOOL_NO_OFFLOAD.replace("txvlan on", "txvlan off")
+    return spec
+
+
+def cat_vlan_ufo(rng: random.Random, name: str) -> CaseSpec:
+    spec = base_spec(rng, name, "vlan_ufo", family(rng), "udp")
+    ufo_sizes(rng, spec)
+    if rng.random() < 0.6:
+        spec.vlan_pushes = [draw_vlan(rng) for _ in range(rng.choice((1, 1, 2)))]
+        spec.vlan_after_mpls = rng.random() < 0.6
+    else:
+        spec.tx_vlan = [rng.randint(1, 4094), rng.choice(("802.1Q", "802.1ad"))]
+    spec.labels = draw_labels(rng, rng.choice((0, 1, 2)))
+    if rng.random() < 0.3:
+        spec.ethtool_veth0 = ETHTOOL_NO_OFFLOAD.replace("txvlan on", "txvlan off")
+    return spec
+
+
+def cat_jumbo(rng: random.Random, name: str) -> CaseSpec:
+    l4 = "udp" if rng.random() < 0.3 else "tcp"
+    spec = base_spec(rng, name, "jumbo", family(rng), l4)
+    spec.veth_mtu = 9000
+    spec.gso_size = rng.randint(1500, 8800) // 8 * 8 if l4 == "udp" else rng.randint(1500, 8900)
+    spec.paylen = payload_for(rng, spec.gso_size, max_segments=4)
+    return spec
+
+
+def cat_csum_offload(rng: random.Random, name: str) -> CaseSpec:
+    l4 = "udp" if rng.random() < 0.3 else "tcp"
+    spec = base_spec(rng, name, "csum_offload", family(rng), l4)
+    if l4 == "udp":
+        ufo_sizes(rng, spec)
+    spec.ethtool_veth0 = rng.choice((ETHTOOL_CSUM, ETHTOOL_CSUM, ETHTOOL_TSO))
+    spec.labels = draw_labels(rng, rng.choice((0, 1, 1, 2)))
+    if rng.random() < 0.25:
+        spec.vlan_pushes = [draw_vlan(rng)]
+    return spec
+
+
+def cat_payload_edge(rng: random.Random, name: str) -> CaseSpec:
+    l4 = "udp" if rng.random() < 0.3 else "tcp"
+    spec = base_spec(rng, name, "payload_edge", family(rng), l4)
+    gso = spec.gso_size = rng.choice((rng.randint(1, 63), rng.randint(64, 1400), 1448, 1440))
+    # UFO judges "is this GSO" by payload + UDP header, TCP by payload alone
+    header = 8 if l4 == "udp" else 0
+    k = rng.randint(2, 6)
+    spec.paylen = max(1, rng.choice((k * gso, k * gso - 1, k * gso + 1, gso + 1, gso - header, gso - header + 1,
+                                     gso - header - 1, 1)))
+    if spec.l4 == "tcp" and spec.paylen <= gso < spec.paylen + len(bytes.fromhex(spec.tcp_options)):
+        spec.tcp_options = ""  # the optlen band has its own category
+    spec.labels = draw_labels(rng, rng.choice((0, 1, 2)))
+    return spec
+
+
+def cat_optlen_band(rng: random.Random, name: str) -> CaseSpec:
+    spec = base_spec(rng, name, "optlen_band", family(rng), "tcp")
+    while len(spec.tcp_options) < 8:
+        spec.tcp_options = draw_tcp_options(rng)
+    option_len = len(bytes.fromhex(spec.tcp_options))
+    spec.paylen = rng.randint(max(1, spec.gso_size - option_len + 1), spec.gso_size)
+    return spec
+
+
+def cat_no_needs_csum(rng: random.Random, name: str) -> CaseSpec:
+    l4 = "udp" if rng.random() < 0.3 else "tcp"
+    spec = base_spec(rng, name, "no_needs_csum", family(rng), l4)
+    if l4 == "udp":
+        ufo_sizes(rng, spec)
+    spec.vnet_flags = 0
+    return spec
+
+
+def cat_no_mpls(rng: random.Random, name: str) -> CaseSpec:
+    l4 = "udp" if rng.random() < 0.3 else "tcp"
+    spec = base_spec(rng, name, "no_mpls", family(rng), l4)
+    if l4 == "udp":
+        ufo_sizes(rng, spec)
+    spec.labels = []
+    spec.ethtool_veth0 = rng.choice((ETHTOOL_NO_OFFLOAD, ETHTOOL_NO_OFFLOAD, ETHTOOL_CSUM, ETHTOOL_TSO))
+    return spec
+
+
+INVALID_KINDS = ("wrong_family", "gso_size_0", "gso_by_frags", "csum_offset_udp_on_tcp", "csum_offset_beyond",
+                 "hdr_len_beyond_len", "csum_start_beyond", "gso_udp_l4", "gso_type_unknown", "ufo_on_tcp",
+                 "tcp_on_udp", "csum_start_in_ip_header")
+
+
+def cat_invalid(rng: random.Random, name: str, index: int) -> CaseSpec:
+    """Metadata the kernel must judge: most of it refused (virtio_net_hdr_to_skb, packet_snd, GSO)."""
+    slots = [position for position, name in enumerate(CYCLE) if name == "invalid"]
+    ordinal = (index // len(CYCLE)) * len(slots) + slots.index(index % len(CYCLE))
+    kind = INVALID_KINDS[ordinal % len(INVALID_KINDS)]
+    l4 = "udp" if kind == "tcp_on_udp" else "tcp"
+    spec = base_spec(rng, name, "invalid_" + kind, family(rng), l4)
+    spec.paylen = max(spec.paylen, spec.gso_size + 1)
+    frame, vnet = build_frame(spec)
+    tcp_type = VIRTIO_NET_HDR_GSO_TCPV6 if spec.ip_version == 6 else VIRTIO_NET_HDR_GSO_TCPV4
+    if kind == "wrong_family":
+        spec.gso_type = VIRTIO_NET_HDR_GSO_TCPV4 if spec.ip_version == 6 else VIRTIO_NET_HDR_GSO_TCPV6
+    elif kind == "gso_size_0":
+        spec.gso_size = 0
+    elif kind == "gso_by_frags":
+        spec.gso_size = GSO_BY_FRAGS
+    elif kind == "csum_offset_udp_on_tcp":
+        spec.csum_offset = 6
+    elif kind == "csum_offset_beyond":
+        spec.csum_offset = len(frame)
+    elif kind == "hdr_len_beyond_len":
+        spec.hdr_len = len(frame) + rng.randint(1, 64)
+    elif kind == "csum_start_beyond":
+        spec.csum_start = len(frame) + rng.randint(0, 64)
+    elif kind == "gso_udp_l4":
+        spec.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4
+    elif kind == "gso_type_unknown":
+        spec.gso_type = rng.choice((2, 6, 7))
+    elif kind == "ufo_on_tcp":
+        spec.gso_type = VIRTIO_NET_HDR_GSO_UDP
+    elif kind == "tcp_on_udp":
+        spec.gso_type, spec.csum_offset = tcp_type, 16
+    elif kind == "csum_start_in_ip_header":
+        spec.csum_start = vnet["csum_start"] - 20
+    return spec
+
+
+ODD_KINDS = ("hdr_len_short", "hdr_len_long", "flags_data_valid", "flags_needs_csum_data_valid", "ecn_on_ufo",
+             "sll_protocol_zero", "sll_protocol_all", "sll_protocol_other_family", "tiny_gso_size",
+             "no_needs_csum_exthdr", "csum_offload_exthdr", "seed_zero", "seed_full", "sll_protocol_vlan",
+             "sll_protocol_mpls")
+VIRTIO_NET_HDR_F_DATA_VALID = 2
+ETH_P_ALL = 0x0003
+
+
+def cat_odd_metadata(rng: random.Random, name: str, index: int) -> CaseSpec:
+    """Unusual but possibly valid metadata: hdr_len off, other virtio flags, sll_protocol, checksum seeds."""
+    slots = [position for position, category in enumerate(CYCLE) if category == "odd_metadata"]
+    kind = ODD_KINDS[((index // len(CYCLE)) * len(slots) + slots.index(index % len(CYCLE))) % len(ODD_KINDS)]
+    l4 = "udp" if kind == "ecn_on_ufo" or (kind != "tiny_gso_size" and rng.random() < 0.3) else "tcp"
+    ip_version = 6 if kind.endswith("exthdr") or kind == "sll_protocol_other_family" and rng.random() < 0.5 \
+        else family(rng)
+    spec = base_spec(rng, name, "odd_" + kind, ip_version, l4)
+    if l4 == "udp":
+        ufo_sizes(rng, spec)
+    frame, vnet = build_frame(spec)
+    if kind == "hdr_len_short":
+        spec.hdr_len = rng.randint(0, vnet["hdr_len"] - 1)
+    elif kind == "hdr_len_long":
+        spec.hdr_len = rng.randint(vnet["hdr_len"] + 1, len(frame))
+    elif kind == "flags_data_valid":
+        spec.vnet_flags = VIRTIO_NET_HDR_F_DATA_VALID
+    elif kind == "flags_needs_csum_data_valid":
+        spec.vnet_flags = VIRTIO_NET_HDR_F_DATA_VALID | 1
+    elif kind == "ecn_on_ufo":
+        spec.gso_type = VIRTIO_NET_HDR_GSO_UDP | VIRTIO_NET_HDR_GSO_ECN
+    elif kind == "sll_protocol_zero":
+        spec.sll_protocol = 0
+    elif kind == "sll_protocol_all":
+        spec.sll_protocol = ETH_P_ALL
+    elif kind == "sll_protocol_vlan":
+        spec.sll_protocol = rng.choice((0x8100, 0x88A8))
+    elif kind == "sll_protocol_mpls":
+        spec.sll_protocol = rng.choice((0x8847, 0x8848))
+    elif kind == "sll_protocol_other_family":
+        spec.sll_protocol = 0x0800 if spec.ip_version == 6 else 0x86DD
+    elif kind == "tiny_gso_size":
+        spec.gso_size = rng.randint(1, 16)
+        spec.paylen = payload_for(rng, spec.gso_size, max_segments=40)
+    elif kind == "no_needs_csum_exthdr":
+        spec.ext_headers, spec.vnet_flags = draw_ext_headers(rng), 0
+    elif kind == "csum_offload_exthdr":
+        spec.ext_headers, spec.ethtool_veth0 = draw_ext_headers(rng), rng.choice((ETHTOOL_CSUM, ETHTOOL_TSO))
+    elif kind in ("seed_zero", "seed_full"):
+        spec.l4_seed = kind[len("seed_"):]
+    return spec
+
+
+Category = Callable[[random.Random, str], CaseSpec]
+CATEGORIES: dict[str, Category] = {
+    "ipv4_tcp": cat_ipv4_tcp,
+    "ipv6_tcp": cat_ipv6_tcp,
+    "ipv6_tcp_exthdr": cat_ipv6_tcp_exthdr,
+    "ipv4_udp_ufo": cat_ipv4_udp_ufo,
+    "ipv6_udp_ufo": cat_ipv6_udp_ufo,
+    "ipv6_udp_ufo_exthdr": cat_ipv6_udp_ufo_exthdr,
+    "deep_stack": cat_deep_stack,
+    "vlan_tc": cat_vlan_tc,
+    "vlan_dev": cat_vlan_dev,
+    "vlan_ufo": cat_vlan_ufo,
+    "jumbo": cat_jumbo,
+    "csum_offload": cat_csum_offload,
+    "payload_edge": cat_payload_edge,
+    "optlen_band": cat_optlen_band,
+    "no_needs_csum": cat_no_needs_csum,
+    "no_mpls": cat_no_mpls,
+}
+THIN_IN_GOLDEN = ("ipv6_tcp_exthdr", "deep_stack", "vlan_ufo", "jumbo", "csum_offload", "ipv6_udp_ufo_exthdr")
+CYCLE: tuple[str, ...] = (*CATEGORIES, "invalid", "odd_metadata", *THIN_IN_GOLDEN, "invalid", "odd_metadata",
+                          "odd_metadata")
+
+
+def fit_mtu(spec: CaseSpec) -> None:
+    """Raise the veth MTU so that veth1 accepts every segment (it drops frames over MTU + 18)."""
+    frame, vnet = build_frame(spec)
+    headers = vnet["csum_start"] + (len(bytes.fromhex(spec.tcp_options)) + 20 if spec.l4 == "tcp" else 8)
+    if spec.l4 == "udp":  # UFO: IP fragments carry gso_size bytes of the UDP datagram (+ a fragment header on IPv6)
+        segment = vnet["csum_start"] + (8 if spec.ip_version == 6 else 0) + max(spec.gso_size, 8)
+    else:
+        segment = headers + max(0, min(spec.gso_size, spec.paylen))
+    if spec.gso_size == 0 or spec.gso_size >= GSO_BY_FRAGS or spec.paylen <= spec.gso_size:
+        segment = max(segment, len(frame))
+    tags = len(spec.vlan_pushes) + (1 if spec.tx_vlan else 0)
+    need = segment + 4 * len(spec.labels) + 4 * tags - 18
+    for mtu in (spec.veth_mtu, 9000, 16000, 32000, VETH_MAX_MTU):
+        if need <= mtu and mtu >= spec.veth_mtu:
+            spec.veth_mtu = mtu
+            return
+    spec.veth_mtu = VETH_MAX_MTU
+
+
+def clamp_to_ip_limit(spec: CaseSpec) -> None:
+    """Keep the super-packet within one IP packet (total length is a 16-bit field)."""
+    frame, vnet = build_frame(spec)
+    l3_len = len(frame) - 14
+    if l3_len > MAX_IP_PACKET - 64:
+        spec.paylen -= l3_len - (MAX_IP_PACKET - 64)
+
+
+def draw_case(seed: int, index: int, prefix: str = "") -> CaseSpec:
+    """Case ``index`` of the plan for ``seed``."""
+    rng = random.Random(f"{seed}/{index}")
+    category = CYCLE[index % len(CYCLE)]
+    name = f"{prefix}s{seed}_{index:03d}_"
+    if category == "invalid":
+        spec = cat_invalid(rng, name, index)
+    elif category == "odd_metadata":
+        spec = cat_odd_metadata(rng, name, index)
+    else:
+        spec = CATEGORIES[category](rng, name)
+    spec.name = name + spec.category
+    clamp_to_ip_limit(spec)
+    fit_mtu(spec)
+    return spec
+
+
+def plan(seed: int, count: int, prefix: str = "", categories: set[str] | None = None) -> list[CaseSpec]:
+    """The first ``count`` cases for ``seed`` (only those of ``categories`` when given, by name or prefix)."""
+    specs = [draw_case(seed, index, prefix) for index in range(count)]
+    if categories:
+        specs = [s for s in specs if s.category in categories or s.category.split("_")[0] in categories]
+    return specs

@@ -1,0 +1,60 @@
+"""Hand-written probes: single questions put to the kernel, next to the random plan.
+
+``python -m tools.kernel_oracle probes --out DIR`` records them. The ``x_*`` folders under
+tests/vectors/kernel/generated/ came from these; README.md reports what the kernel answered. The
+``evidence_*`` probes are the reasons some categories are left out of the random plan (they are
+not saved as vectors: tc or veth, not GSO, decides their outcome).
+"""
+
+from __future__ import annotations
+
+from .cases import CaseSpec
+from .generate import ETHTOOL_CSUM, ETHTOOL_TSO, fit_mtu
+
+LABEL = [[100, 0, 64, "uc"]]
+
+
+def probes() -> list[CaseSpec]:
+    """The probes, MTU fitted, in a fixed order."""
+    specs = [
+        # csum_start must be the transport header for TCP GSO (the kernel refuses anything else)
+        CaseSpec("x_csum_start_in_tcp", "probe", csum_start=38, csum_offset=12, labels=LABEL, paylen=3000),
+        CaseSpec("x_csum_start_in_tcp6", "probe", ip_version=6, gso_type=4, csum_start=58, csum_offset=12,
+                 labels=LABEL, paylen=3000),
+        # TSO devices under a VLAN device: the super-packet passes whole
+        CaseSpec("x_tso_on_vlandev", "probe", tx_vlan=[7, "802.1Q"], ethtool_veth0=ETHTOOL_TSO, labels=LABEL,
+                 paylen=3000),
+        CaseSpec("x_tso_on_vlandev_ad", "probe", tx_vlan=[7, "802.1ad"], ethtool_veth0=ETHTOOL_TSO, paylen=3000),
+        CaseSpec("x_csum_vlan_txvlan_off", "probe", vlan_pushes=[[9, 1, "802.1Q"]],
+                 ethtool_veth0="tx on tso off gso on txvlan off", labels=LABEL, paylen=3000),
+        # the smallest gso_size: TCP is raised to 8 (TCP_MIN_GSO_SIZE), UFO is not
+        CaseSpec("x_ufo_tiny_gso", "probe", l4="udp", gso_type=3, gso_size=3, paylen=40, labels=LABEL),
+        CaseSpec("x_ufo6_tiny_gso", "probe", ip_version=6, l4="udp", gso_type=3, gso_size=5, paylen=40),
+        CaseSpec("x_tcp_gso_8", "probe", gso_size=8, paylen=40),
+        CaseSpec("x_tcp_gso_7", "probe", gso_size=7, paylen=40),
+        CaseSpec("x_tcp_gso_1_pay9", "probe", gso_size=1, paylen=9),
+        # UFO corners
+        CaseSpec("x_ufo_df_clear", "probe", l4="udp", gso_type=3, gso_size=600, paylen=2000, df=False, ip_id=0xFFFF,
+                 labels=[[5, 1, 1, "mc"], [6, 2, 2, "uc"]]),
+        CaseSpec("x_ufo_tso_on", "probe", l4="udp", gso_type=3, gso_size=600, paylen=2000, ethtool_veth0=ETHTOOL_TSO),
+        CaseSpec("x_ufo6_csum", "probe", ip_version=6, l4="udp", gso_type=3, gso_size=600, paylen=2000,
+                 ethtool_veth0=ETHTOOL_CSUM, labels=[[5, 1, 1, "uc"]]),
+        CaseSpec("x_tcp_ecn_cwr", "probe", gso_type=0x81, tcp_flags=0xD8, paylen=5000, labels=LABEL),
+        CaseSpec("x_tso_on_nompls_v6ext", "probe", ip_version=6, gso_type=4, ext_headers=["hop:0"],
+                 ethtool_veth0=ETHTOOL_TSO, paylen=3000),
+        # sll_protocol naming something the frame is not
+        CaseSpec("x_tcp_sll_mpls", "probe", labels=LABEL, paylen=3000, sll_protocol=0x8847),
+        CaseSpec("x_tcp_sll_8021q", "probe", paylen=3000, sll_protocol=0x8100),
+        # a whole 64 KB super-packet
+        CaseSpec("x_big_64k", "probe", gso_size=1448, paylen=65000, labels=LABEL),
+        # evidence for the exclusions
+        CaseSpec("evidence_label_3", "evidence", labels=[[3, 0, 64, "uc"]], paylen=3000),
+        CaseSpec("evidence_ttl_0", "evidence", labels=[[100, 0, 0, "uc"]], paylen=3000),
+        CaseSpec("evidence_udp_l4_virtio", "evidence", l4="udp", gso_type=5, gso_size=1000, paylen=3000, labels=LABEL),
+    ]
+    for spec in specs:
+        fit_mtu(spec)
+    # over veth1's MTU on purpose: 3 extension headers + 1448-byte segments at MTU 1500
+    specs.append(CaseSpec("evidence_over_mtu", "evidence", ip_version=6, gso_type=4,
+                          ext_headers=["hop:0", "rt:1", "dst:1"], labels=LABEL, paylen=3000))
+    return specs
