@@ -63,7 +63,7 @@ def main(path: str) -> None:
     payload = bytes(rng.getrandbits(8) for _ in range(30000))
     body = tcp_segment(v6a, v6b, 5_000_000, 0x18, payload, partial=True)
     frames.append(MAC_B + MAC_A + b"\x88\x47" + lse(300, 5, True, 33) + ipv6(v6a, v6b, 6, body))
-    dns = struct.pack("!HHHH", 53000, 53, 8 + 17, 0) + b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x01"
+    dns = struct.pack("!HHHH", 53000, 53, 8 + 17, 0) + b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x01"
     frames.append(MAC_B + MAC_A + b"\x08\x00" + ipv4(v4a, v4b, 17, dns, 7))
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

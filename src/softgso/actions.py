@@ -69,6 +69,10 @@ def skb_mpls_push(skb: Packet, lse: int, mpls_proto: int, mac_len: int, ethernet
     if skb.encapsulation:
         raise ActionError("packet is tunnel-encapsulated: MPLS and tunnel GSO cannot mix", where="skb_mpls_push")
     network = skb.mac_header + mac_len
+    if network > len(skb.data):
+        # the kernel's skb always holds its MAC header here (eth_type_trans pulled it); ours may not
+        raise ActionError(f"the {len(skb.data)}-byte packet ends inside its {mac_len}-byte link-layer header",
+                          where="skb_mpls_push")
     if not skb.inner_protocol:
         skb.inner_network_header = network
         skb.inner_protocol = skb.protocol

@@ -8,6 +8,7 @@ error (unreadable, truncated, unknown link type under --strict, disk full).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -77,6 +78,8 @@ def _device(name: str, mtu: int | None, output_csum: str | None) -> Any:
 
 
 def _progress(enabled: bool, total: int) -> Any:
+    if not enabled:
+        return None
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -106,64 +109,118 @@ def _show_progress(quiet: bool) -> bool:
 
 def _stream(
     in_path: Path, out_path: Path, quiet: bool, per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]],
-    description: str,
+    description: str, bulk: Any = None,
 ) -> tuple[dict[str, int], list[tuple[int, str]], float]:
     """Read IN record by record, write what ``per_frame`` returns to OUT atomically.
 
     Records that are not Ethernet (after cooked-header conversion) or cannot be read as such are
-    copied through unchanged and reported. Returns counters, reports and elapsed seconds.
+    copied through unchanged and reported. With ``bulk`` (a :class:`softgso.faststream.BulkSegmentStream`)
+    a classic pcap of Ethernet goes through it instead, and the scalar loop takes over at the first
+    record it leaves (if any). Returns counters, reports and elapsed seconds.
     """
-    from .io import UnknownLinkTypeError, from_ethernet, open_capture, open_writer, to_ethernet
+    from .io import open_capture, open_writer
+
+    started = time.perf_counter()
+    header_info = None
+    if bulk is not None:
+        from .faststream import open_pcap_writer, pcap_ethernet_header
+
+        header_info = pcap_ethernet_header(in_path)
+    if bulk is not None and header_info is not None:
+        total = os.path.getsize(in_path)
+        with open_pcap_writer(out_path, header_info) as writer, _progress_bar(quiet, total, description) as bar:
+            result = bulk.run(in_path, writer, header_info, bar)
+            if result.resume_index is not None:
+                with open_capture(in_path) as reader:
+                    _scalar_records(reader, writer, per_frame, result.counts, result.reports, bar,
+                                    skip=result.resume_index)
+        return result.counts, result.reports, time.perf_counter() - started
 
     counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
     reports: list[tuple[int, str]] = []
-    started = time.perf_counter()
     with open_capture(in_path) as reader, open_writer(out_path, like=reader) as writer:
-        progress_info = _progress(_show_progress(quiet), int(getattr(reader, "file_size", 0) or 0))
-        progress = progress_info[0] if progress_info else None
-        task = progress.add_task(description, total=progress_info[1]) if progress else None
-        if progress:
-            progress.start()
-        try:
-            for record in reader:
-                counts["in"] += 1
-                counts["bytes_in"] += len(record.data)
-                try:
-                    view = to_ethernet(record)
-                except UnknownLinkTypeError as error:
-                    reports.append((record.index, f"{error.reason}: passed through"))
-                    view = None
-                else:
-                    if view is None:
-                        reports.append((record.index, f"link type {record.linktype} record is not Ethernet: "
-                                                      "passed through"))
-                if view is None:
-                    writer.write(record)
-                    counts["out"] += 1
-                    counts["bytes_out"] += len(record.data)
-                    continue
-                frame = bytes(view.frame)
-                if record.orig_len > len(record.data):
-                    reports.append((record.index, f"snapped record ({len(record.data)} of {record.orig_len} bytes): "
-                                                  "passed through"))
-                    writer.write(record)
-                    counts["out"] += 1
-                    counts["bytes_out"] += len(record.data)
-                    continue
-                frames, reason = per_frame(record.index, frame)
-                if reason:
-                    reports.append((record.index, reason))
-                for out in frames:
-                    data = from_ethernet(out, record)
-                    writer.write(record, data)
-                    counts["out"] += 1
-                    counts["bytes_out"] += len(data)
-                if progress and task is not None:
-                    progress.update(task, completed=int(getattr(reader, "bytes_read", 0) or 0))
-        finally:
-            if progress:
-                progress.stop()
+        total = int(getattr(reader, "file_size", 0) or 0)
+        with _progress_bar(quiet, total, description) as bar:
+            _scalar_records(reader, writer, per_frame, counts, reports, bar)
     return counts, reports, time.perf_counter() - started
+
+
+class _progress_bar:  # noqa: N801 - used as a context manager, named like one
+    """A rich progress bar on stderr (when it is a terminal), called with the bytes read so far."""
+
+    def __init__(self, quiet: bool, total: int, description: str) -> None:
+        info = _progress(_show_progress(quiet), total)
+        self.progress = info[0] if info else None
+        self.task = self.progress.add_task(description, total=info[1]) if self.progress and info else None
+
+    def __enter__(self) -> _progress_bar:
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress:
+            self.progress.stop()
+
+    def __call__(self, done: int) -> None:
+        if self.progress and self.task is not None:
+            self.progress.update(self.task, completed=done)
+
+
+def _scalar_records(
+    reader: Any, writer: Any, per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]],
+    counts: dict[str, int], reports: list[tuple[int, str]], bar: _progress_bar, skip: int = 0,
+) -> None:
+    """The record-by-record loop (from record ``skip`` on)."""
+    from .io import UnknownLinkTypeError, from_ethernet, to_ethernet
+
+    records = iter(reader)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            break
+        except CaptureError as error:
+            # a broken record ends the reading, not the run: what came before it is kept and
+            # written, the break is reported, and the command exits with the I/O status
+            reports.append((getattr(error, "index", counts["in"]), f"input broken, reading stopped: {error}"))
+            counts["read_error"] = 1
+            break
+        if record.index < skip:
+            continue
+        counts["in"] += 1
+        counts["bytes_in"] += len(record.data)
+        try:
+            view = to_ethernet(record)
+        except UnknownLinkTypeError as error:
+            reports.append((record.index, f"{error.reason}: passed through"))
+            view = None
+        else:
+            if view is None:
+                reports.append((record.index, f"link type {record.linktype} record is not Ethernet: "
+                                              "passed through"))
+        if view is None:
+            writer.write(record)
+            counts["out"] += 1
+            counts["bytes_out"] += len(record.data)
+            continue
+        frame = bytes(view.frame)
+        if record.orig_len > len(record.data):
+            reports.append((record.index, f"snapped record ({len(record.data)} of {record.orig_len} bytes): "
+                                          "passed through"))
+            writer.write(record)
+            counts["out"] += 1
+            counts["bytes_out"] += len(record.data)
+            continue
+        frames, reason = per_frame(record.index, frame)
+        if reason:
+            reports.append((record.index, reason))
+        for out in frames:
+            data = from_ethernet(out, record)
+            writer.write(record, data)
+            counts["out"] += 1
+            counts["bytes_out"] += len(data)
+        bar(int(getattr(reader, "bytes_read", 0) or 0))
 
 
 def _print_reports(reports: list[tuple[int, str]], limit: int = 20) -> None:
@@ -177,8 +234,8 @@ def _print_reports(reports: list[tuple[int, str]], limit: int = 20) -> None:
 
 
 @main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
-@click.argument("in_path", metavar="IN", type=click.Path(path_type=Path, dir_okay=False))
-@click.argument("out_path", metavar="OUT", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("in_path", metavar="IN", type=click.Path(path_type=Path))
+@click.argument("out_path", metavar="OUT", type=click.Path(path_type=Path))
 @click.option("--gso-size", type=click.IntRange(1, 65535), help="Payload bytes per segment (default: derived from --mtu).")
 @click.option("--gso-type", type=click.Choice(["auto", "tcpv4", "tcpv6", "udp", "udp_l4"]), default="auto",
               show_default=True, help="SKB_GSO type; auto infers it from the headers (UDP: udp_l4, i.e. USO).")
@@ -204,9 +261,19 @@ def _print_reports(reports: list[tuple[int, str]], limit: int = 20) -> None:
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any packet is refused.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary table.")
+@click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
+              help="auto: runs of same-shape super-packets in bulk (numpy), byte-identical to scalar: the "
+              "reference path, one packet at a time.")
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Processes for one capture: cut into N parts at record boundaries, output in order, "
+              "identical to one job (classic pcap of Ethernet; anything else runs as one job).")
+@click.option("--dask-scheduler", metavar="ADDRESS",
+              help="Segment many captures (IN a directory or a glob, OUT a directory) on a dask.distributed "
+              "cluster, one task per capture.")
 def segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
-            ip_id: str, ipv6_frag_id: str, kernel: str, strict: bool, as_json: bool, quiet: bool) -> None:
+            ip_id: str, ipv6_frag_id: str, kernel: str, strict: bool, as_json: bool, quiet: bool,
+            engine: str, jobs: int, dask_scheduler: str | None) -> None:
     """Segment every super-packet of IN exactly as Linux software GSO would; write OUT.
 
     A packet is a super-packet when it is longer than the device MTU (or than --gso-size), or when
@@ -220,38 +287,18 @@ def segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, 
       softgso segment in.pcap out.pcap --action push-mpls:100:0:64:uc --device nic-tso-no-mpls-gso
       softgso segment in.pcap out.pcap --vnet-hdr 01013600a80522001000 --action push-mpls:100:0:64:uc
     """
-    from .actions import parse_action
-    from .job import Outcome, SegmentOptions, Summary, process_frame
-    from .virtio import VirtioNetHdr
-
-    if vnet_hdr and (gso_size or gso_type != "auto" or tcp_ecn or input_csum != "auto"):
-        raise UsageError("--vnet-hdr replaces --gso-size, --gso-type, --tcp-ecn and --input-csum: give one or the other")
-    try:
-        frag_id = int(ipv6_frag_id, 0)
-    except ValueError:
-        raise UsageError(f"--ipv6-frag-id {ipv6_frag_id!r} is not a number") from None
-    options = SegmentOptions(
-        device=_device(device, mtu, output_csum),
-        gso_size=gso_size,
-        gso_type=gso_type,
-        tcp_ecn=tcp_ecn,
-        input_csum=input_csum,
-        vnet_hdr=VirtioNetHdr.from_hex(vnet_hdr) if vnet_hdr else None,
-        actions=tuple(parse_action(a) for a in actions),
-        ipv6_frag_id=frag_id,
-        fixed_id=ip_id == "fixed",
-        kernel=kernel,
-    )
-    summary = Summary()
-
-    def per_frame(index: int, frame: bytes) -> tuple[list[bytes], str | None]:
-        result = process_frame(frame, options)
-        summary.add(index, len(frame), result)
-        if result.outcome == Outcome.REFUSED:
-            return result.frames, f"refused, passed through unchanged: {result.error}"
-        return result.frames, None
-
-    counts, reports, elapsed = _stream(in_path, out_path, quiet, per_frame, "segment")
+    option_args: dict[str, Any] = {"device": device, "mtu": mtu, "output_csum": output_csum, "gso_size": gso_size,
+                   "gso_type": gso_type, "tcp_ecn": tcp_ecn, "input_csum": input_csum, "vnet_hdr": vnet_hdr,
+                   "actions": actions, "ip_id": ip_id, "ipv6_frag_id": ipv6_frag_id, "kernel": kernel}
+    options = _segment_options_from(**option_args)
+    inputs = _many_captures(in_path)
+    if inputs is not None:
+        _segment_many(inputs, out_path, option_args, engine, jobs, dask_scheduler, strict, as_json, quiet)
+        return
+    if dask_scheduler:
+        raise UsageError("--dask-scheduler segments many captures: give a directory or a glob as IN")
+    summary, counts, reports, elapsed = _segment_one(in_path, out_path, options, engine, jobs, quiet)
+    read_error = bool(counts.pop("read_error", 0))
     refused = summary.outcomes.get("refused", 0)
     other_reports = [r for r in reports if "refused" not in r[1]]
     if as_json:
@@ -264,7 +311,137 @@ def segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, 
         _print_reports(reports)
         if not quiet:
             _segment_table(summary, counts, elapsed, str(out_path))
+    if read_error:
+        sys.exit(EXIT_IO)
     if strict and (refused or other_reports):
+        sys.exit(EXIT_REFUSED)
+
+
+def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs: int,
+                 quiet: bool) -> tuple[Any, dict[str, int], list[tuple[int, str]], float]:
+    """Segment one capture: (summary, counts, reports, seconds)."""
+    from .faststream import BulkSegmentStream, segment_per_frame
+    from .job import Summary
+
+    if in_path.is_dir():
+        raise UsageError(f"{in_path} is a directory: give a capture file (or a directory for many captures and "
+                         "a directory as OUT)")
+    started = time.perf_counter()
+    if engine == "auto" and jobs > 1:
+        done = _segment_jobs(in_path, out_path, options, jobs)
+        if done is not None:
+            return (*done, time.perf_counter() - started)
+    summary = Summary()
+    per_frame = segment_per_frame(options, summary)
+    bulk = BulkSegmentStream(options, summary, per_frame) if engine == "auto" else None
+    counts, reports, elapsed = _stream(in_path, out_path, quiet, per_frame, "segment", bulk)
+    return summary, counts, reports, elapsed
+
+
+def _segment_jobs(in_path: Path, out_path: Path, options: Any,
+                  jobs: int) -> tuple[Any, dict[str, int], list[tuple[int, str]]] | None:
+    """--jobs: parts in parallel processes, concatenated in order; None when one job must do it."""
+    import multiprocessing
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .faststream import open_pcap_writer, pcap_ethernet_header, segment_part, split_points
+    from .job import Summary
+
+    header_info = pcap_ethernet_header(in_path)
+    if header_info is None:
+        return None
+    points = split_points(in_path, header_info, jobs)
+    spans = [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
+             for k, (offset, index) in enumerate(points)]
+    directory = os.path.dirname(os.path.abspath(out_path))
+    with tempfile.TemporaryDirectory(prefix=".softgso-jobs-", dir=directory) as scratch:
+        paths = [os.path.join(scratch, f"part{k}") for k in range(len(spans))]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=len(spans), mp_context=context) as pool:
+            futures = [pool.submit(segment_part, str(in_path), path, options, header_info, span)
+                       for path, span in zip(paths, spans, strict=True)]
+            results = [future.result() for future in futures]
+        if not all(finished for *_, finished in results):
+            return None
+        summary = Summary()
+        counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
+        reports: list[tuple[int, str]] = []
+        with open_pcap_writer(out_path, header_info) as writer:
+            fd = writer.fileno()
+            for path, (part_counts, part_reports, part_summary, _) in zip(paths, results, strict=True):
+                with open(path, "rb") as part:
+                    size = os.fstat(part.fileno()).st_size
+                    sent = 0
+                    while sent < size:
+                        sent += os.sendfile(fd, part.fileno(), sent, size - sent)
+                summary.merge(part_summary)
+                reports.extend(part_reports)
+                for key in counts:
+                    counts[key] += part_counts[key]
+    return summary, counts, reports
+
+
+def _many_captures(in_path: Path) -> list[Path] | None:
+    """The captures IN names when it is a directory or a glob, else None (one capture)."""
+    import glob
+
+    text = str(in_path)
+    if in_path.is_dir():
+        found = sorted(p for p in in_path.iterdir() if p.is_file() and p.suffix in (".pcap", ".pcapng", ".cap"))
+    elif any(char in text for char in "*?["):
+        found = sorted(Path(p) for p in glob.glob(text) if os.path.isfile(p))
+    else:
+        return None
+    if not found:
+        raise UsageError(f"no captures (.pcap, .pcapng, .cap) in {in_path}")
+    return found
+
+
+def segment_file(in_path: str, out_path: str, option_args: dict[str, Any], engine: str = "auto",
+                 jobs: int = 1) -> dict[str, Any]:
+    """Segment one capture as ``softgso segment`` would (a dask task); its JSON summary."""
+    options = _segment_options_from(**option_args)
+    summary, counts, reports, elapsed = _segment_one(Path(in_path), Path(out_path), options, engine, jobs, True)
+    payload = summary.as_dict()
+    other_reports = [r for r in reports if "refused" not in r[1]]
+    payload.update({"input": in_path, "records_in": counts["in"], "records_out": counts["out"],
+                    "seconds": round(elapsed, 6),
+                    "passed_through_unreadable": [{"index": i, "reason": r} for i, r in other_reports],
+                    "device": options.device.name, "output": out_path})
+    return payload
+
+
+def _segment_many(inputs: list[Path], out_dir: Path, option_args: dict[str, Any], engine: str, jobs: int,
+                  scheduler: str | None, strict: bool, as_json: bool, quiet: bool) -> None:
+    """Many captures into OUT (a directory), locally one after another or as dask tasks."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: OUT must be a directory when IN names many captures")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = [str(out_dir / p.name) for p in inputs]
+    if len(set(names)) != len(names):
+        raise UsageError("two captures of IN have the same file name: OUT would hold only one")
+    if scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise UsageError("--dask-scheduler needs dask.distributed (pip install 'softgso[dask]')") from None
+        with Client(scheduler) as client:
+            futures = client.map(segment_file, [str(p) for p in inputs], names, [option_args] * len(inputs),
+                                 [engine] * len(inputs), [jobs] * len(inputs), pure=False)
+            results = client.gather(futures)
+    else:
+        results = [segment_file(str(p), name, option_args, engine, jobs) for p, name in zip(inputs, names, strict=True)]
+    refused = sum(int(r["outcomes"].get("refused", 0)) for r in results)
+    unreadable = sum(len(r["passed_through_unreadable"]) for r in results)
+    if as_json:
+        click.echo(json.dumps({"captures": results, "refused": refused, "passed_through_unreadable": unreadable},
+                              indent=2))
+    elif not quiet:
+        for r in results:
+            click.echo(f"{r['input']} -> {r['output']}: {r['packets_in']} packets in, {r['packets_out']} out, "
+                       f"{r['outcomes'].get('refused', 0)} refused ({r['seconds']:.3f} s)")
+    if strict and (refused or unreadable):
         sys.exit(EXIT_REFUSED)
 
 
@@ -288,6 +465,65 @@ def _segment_table(summary: Any, counts: dict[str, int], elapsed: float, out: st
     _console().print(table)
 
 
+# --- bench ---------------------------------------------------------------------------------------
+
+
+@main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
+@click.option("--size", default="32M", show_default=True,
+              help="Capture size for segment vs cp (e.g. 512M for the issue's measurement).")
+@click.option("--mix", type=click.Choice(["issue", "tcp4", "tcp6", "mpls", "vlan", "uso", "all"]), default="issue",
+              show_default=True, help="Super-packet mix: issue = TCP/IPv4, TCP/IPv6, MPLS 1 and 3 labels.")
+@click.option("--repeat", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="Runs of each measurement; the fastest counts.")
+@click.option("--no-peers", is_flag=True, help="Skip tcprewrite and Scapy.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write a PNG of the ratios against their targets.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | None, as_json: bool) -> None:
+    """Measure softgso against cp, memcpy, tcprewrite and a naive Scapy segmenter, side by side.
+
+    Inputs are generated (64 KB super-packets with full checksums, on tmpfs); ratios from the same
+    run are the result, absolute numbers are noise on a shared machine. The default is quick
+    (well under a minute); --size 512M is the issue's measurement.
+
+    \b
+    Examples:
+      softgso bench
+      softgso bench --size 512M --json --plot bench.png
+    """
+    from .bench import parse_size, plot, run
+
+    try:
+        size_bytes = parse_size(size)
+    except ValueError:
+        raise UsageError(f"--size {size!r} is not a size (e.g. 64M, 1G)") from None
+    say = (lambda text: None) if as_json else (lambda text: click.echo(f"bench: {text}", err=True))
+    report = run(size_bytes, repeat=repeat, mix=mix, peers=not no_peers, progress=say)
+    if plot_path is not None:
+        plot(report, plot_path)
+        report["plot"] = str(plot_path)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    table_rows = [
+        ("segment / cp", "softgso_over_cp", ">= 0.75"),
+        ("engine / memcpy", "engine_over_memcpy", ">= 0.25"),
+        ("vs tcprewrite", "softgso_over_tcprewrite", ">= 10"),
+        ("vs naive Scapy", "softgso_over_scapy", ">= 300"),
+        ("passthrough packets/s", "passthrough_packets_per_s", ">= 1e6"),
+        ("segment peak RSS MiB", "softgso_max_rss_mib", "bounded"),
+    ]
+    from rich.table import Table
+
+    table = Table(title=f"softgso bench ({size_bytes >> 20} MiB, mix {mix})", header_style="bold")
+    for column in ("measure", "value", "target"):
+        table.add_column(column)
+    for name, key, target in table_rows:
+        value = report.get(key)
+        table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else str(value), target)
+    _console().print(table)
+
+
 # --- actions as commands of their own ------------------------------------------------------------
 
 
@@ -306,10 +542,13 @@ def _action_command(in_path: Path, out_path: Path, spec: str, quiet: bool, stric
         return [out], None
 
     counts, reports, elapsed = _stream(in_path, out_path, quiet, per_frame, spec.split(":")[0])
+    read_error = bool(counts.pop("read_error", 0))
     _print_reports(reports)
     if not quiet:
         click.echo(f"{spec}: {counts['in']} packets in, {counts['out']} out, {len(refused)} refused "
                    f"({elapsed:.3f} s) -> {out_path}", err=True)
+    if read_error:
+        sys.exit(EXIT_IO)
     if strict and reports:
         sys.exit(EXIT_REFUSED)
 
@@ -477,16 +716,333 @@ def verify(case_dirs: tuple[Path, ...], as_json: bool) -> None:
 
 def iter_frames_of(path: Path) -> Iterator[tuple[int, bytes]]:
     """(index, Ethernet frame) for every Ethernet record of a capture (helper for inspect/diff)."""
-    from .io import UnknownLinkTypeError, open_capture, to_ethernet
+    from .io import open_capture, to_ethernet
 
     with open_capture(path) as reader:
         for record in reader:
-            try:
-                view = to_ethernet(record)
-            except UnknownLinkTypeError:
-                continue
+            view = to_ethernet(record)
             if view is not None:
                 yield record.index, bytes(view.frame)
+
+
+# --- inspect and diff ----------------------------------------------------------------------------
+
+
+def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | None]]:
+    """(record, Ethernet frame or None when the record is not Ethernet) for every record of a reader."""
+    from .io import to_ethernet
+    from .io.record import UnknownLinkTypeError
+
+    for record in reader:
+        try:
+            view = to_ethernet(record)
+        except UnknownLinkTypeError:
+            view = None
+        yield record, None if view is None else bytes(view.frame)
+
+
+def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[tuple[Any, bytes | None]]:
+    """The reader's records, with a progress bar on stderr when it is a terminal."""
+    progress_info = _progress(_show_progress(quiet), int(getattr(reader, "file_size", 0) or 0))
+    if not progress_info:
+        yield from _records_as_ethernet(reader)
+        return
+    progress, total = progress_info
+    task = progress.add_task(description, total=total)
+    progress.start()
+    try:
+        for count, item in enumerate(_records_as_ethernet(reader)):
+            yield item
+            if count % 64 == 0:
+                progress.update(task, completed=int(getattr(reader, "bytes_read", 0) or 0))
+    finally:
+        progress.stop()
+
+
+def _segment_options_from(device: str, mtu: int | None, output_csum: str | None, gso_size: int | None,
+                          gso_type: str, tcp_ecn: bool, input_csum: str, vnet_hdr: str | None,
+                          actions: tuple[str, ...], ip_id: str, ipv6_frag_id: str, kernel: str) -> Any:
+    """The SegmentOptions ``segment`` would build from the same options."""
+    from .actions import parse_action
+    from .job import SegmentOptions
+    from .virtio import VirtioNetHdr
+
+    if vnet_hdr and (gso_size or gso_type != "auto" or tcp_ecn or input_csum != "auto"):
+        raise UsageError("--vnet-hdr replaces --gso-size, --gso-type, --tcp-ecn and --input-csum: give one or the other")
+    try:
+        frag_id = int(ipv6_frag_id, 0)
+    except ValueError:
+        raise UsageError(f"--ipv6-frag-id {ipv6_frag_id!r} is not a number") from None
+    return SegmentOptions(
+        device=_device(device, mtu, output_csum), gso_size=gso_size, gso_type=gso_type, tcp_ecn=tcp_ecn,
+        input_csum=input_csum, vnet_hdr=VirtioNetHdr.from_hex(vnet_hdr) if vnet_hdr else None,
+        actions=tuple(parse_action(a) for a in actions), ipv6_frag_id=frag_id, fixed_id=ip_id == "fixed",
+        kernel=kernel,
+    )
+
+
+def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
+    """The options of ``segment`` that decide what it would write (for ``inspect``)."""
+    options = [
+        click.option("--kernel", type=click.Choice(["6.1", "mainline"]), default="6.1", show_default=True,
+                     help="As for segment."),
+        click.option("--ipv6-frag-id", type=str, default="0", help="As for segment."),
+        click.option("--ip-id", type=click.Choice(["increment", "fixed"]), default="increment", show_default=True,
+                     help="As for segment."),
+        click.option("--output-csum", type=click.Choice(["complete", "partial"]), help="As for segment."),
+        click.option("--mtu", type=int, help="Override the profile's MTU (what 'over MTU' is measured against)."),
+        click.option("--device", default="no-offload", show_default=True,
+                     help="Egress device profile (see `softgso profiles`) or a .json/.toml file."),
+        click.option("--action", "actions", multiple=True, metavar="ACTION",
+                     help="As for segment: applied before the predicted transmit (repeatable)."),
+        click.option("--vnet-hdr", metavar="HEX", help="As for segment: GSO metadata as a raw virtio_net_hdr."),
+        click.option("--input-csum", type=click.Choice(["auto", "partial", "complete"]), default="auto",
+                     show_default=True, help="As for segment."),
+        click.option("--tcp-ecn", is_flag=True, help="As for segment."),
+        click.option("--gso-type", type=click.Choice(["auto", "tcpv4", "tcpv6", "udp", "udp_l4"]), default="auto",
+                     show_default=True, help="As for segment."),
+        click.option("--gso-size", type=click.IntRange(1, 65535), help="As for segment (default: from the MTU)."),
+    ]
+    for option in options:
+        function = option(function)
+    return function
+
+
+@main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
+@click.argument("in_path", metavar="IN", type=click.Path(path_type=Path, dir_okay=False))
+@_segment_like_options
+@click.option("--top", type=click.IntRange(0, 10000), default=10, show_default=True, help="Flows to list.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write a PNG of the frame-size distribution before and after segmentation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
+            vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
+            ip_id: str, ipv6_frag_id: str, kernel: str, top: int, plot_path: Path | None, as_json: bool,
+            quiet: bool) -> None:
+    """Report what IN holds and what `softgso segment` (same options) would make of it.
+
+    Packets, super-packets over the MTU, label stacks and VLAN tags seen, flows, checksum states
+    (complete, CHECKSUM_PARTIAL seed, invalid, zero), IPv4 tot_len 0 or not matching the frame,
+    IPv6 jumbograms, non-IP packets, and the segments `segment` would write, per outcome.
+
+    \b
+    Examples:
+      softgso inspect capture.pcap
+      softgso inspect capture.pcapng --device nic-tso-no-mpls-gso --action push-mpls:100:0:64:uc
+      softgso inspect capture.pcap --json --plot sizes.png
+    """
+    from .inspect import CaptureInspector
+    from .io import open_capture
+
+    options = _segment_options_from(device, mtu, output_csum, gso_size, gso_type, tcp_ecn, input_csum, vnet_hdr,
+                                    actions, ip_id, ipv6_frag_id, kernel)
+    inspector = CaptureInspector(options, top=top)
+    read_error: CaptureError | None = None
+    with open_capture(in_path) as reader:
+        try:
+            for record, frame in _with_progress(reader, quiet, "inspect"):
+                # orig_len counts the record's own link header (cooked: not the frame's Ethernet one)
+                wire_len = None if frame is None else len(frame) + record.orig_len - len(record.data)
+                inspector.add(record.index, frame, linktype=record.linktype, timestamp_ns=record.timestamp_ns,
+                              wire_len=wire_len, record_len=len(record.data))
+        except CaptureError as error:
+            read_error = error
+    report = inspector.as_dict()
+    report["file"] = str(in_path)
+    if read_error is not None:
+        report["read_error"] = str(read_error)
+    if plot_path is not None:
+        from .plot import plot_size_distribution
+
+        plot_size_distribution(inspector.sizes_in, inspector.sizes_out, inspector.mtu, plot_path,
+                               title=f"{in_path.name}: frame sizes (device {options.device.name})")
+        report["plot"] = str(plot_path)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _inspect_tables(report)
+    if read_error is not None:
+        click.echo(f"softgso: error: {read_error} (report covers the {inspector.packets} packets before it)",
+                   err=True)
+        sys.exit(EXIT_IO)
+
+
+def _counts_text(counts: Any) -> str:
+    return ", ".join(f"{name}: {count}" for name, count in counts.items() if count) or "-"
+
+
+def _inspect_tables(report: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = _console()
+    console.print(f"[bold]softgso inspect {escape(report['file'])}[/bold]")
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    duration = f" over {report['duration_s']:.3f} s" if report["duration_s"] else ""
+
+    def row(name: str, value: str) -> None:
+        table.add_row(escape(name), escape(value))
+
+    row("packets", f"{report['packets']:,} ({report['bytes']:,} bytes{duration})")
+    row("largest frame", f"{report['largest_frame']:,} bytes")
+    row(f"over MTU {report['mtu']}", f"{report['super_packets_over_mtu']:,} super-packets")
+    row("label stacks", _counts_text(report["label_stacks"]))
+    row("VLAN tags", _counts_text(report["vlan_tags"]))
+    row("IPv4 hdr checksums", _counts_text(report["ipv4_header_checksums"]))
+    row("TCP/UDP checksums", _counts_text(report["l4_checksums"]))
+    lengths = {"IPv4 tot_len 0": report["ipv4_tot_len_zero"],
+               "IPv4 tot_len != frame": report["ipv4_tot_len_mismatch"],
+               "IPv6 jumbo": report["ipv6_jumbograms"], "IPv6 plen 0": report["ipv6_payload_len_zero"],
+               "padded": report["ethernet_padding"], "fragments": report["ip_fragments"]}
+    row("IP lengths", _counts_text(lengths))
+    row("other IP protocols", _counts_text(report["other_ip_protocols"]))
+    row("non-IP", _counts_text({**report["non_ip"], **report["not_ethernet"]}))
+    if report["undecodable"]:
+        row("undecodable", str(report["undecodable"]))
+    seg = report["segment"]
+    row("segment would write", f"{seg['packets_out']:,} packets ({seg['bytes_out']:,} bytes) on device "
+        f"{report['device']}")
+    row("  per input packet", _counts_text(seg["outcomes"]))
+    if report.get("plot"):
+        row("plot", report["plot"])
+    console.print(table)
+    if report["flows_top"]:
+        flows = Table(title=f"top flows ({len(report['flows_top'])} of {report['flows_total']})",
+                      title_justify="left", header_style="bold", box=None, padding=(0, 1))
+        for name, justify in (("protocol", "left"), ("source", "left"), ("destination", "left"),
+                              ("packets", "right"), ("bytes", "right")):
+            flows.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for flow in report["flows_top"]:
+            def end(address: str, port: int, proto: str = flow["protocol"]) -> str:
+                if proto not in ("TCP", "UDP"):
+                    return address
+                return escape(f"[{address}]:{port}" if ":" in address else f"{address}:{port}")
+            flows.add_row(flow["protocol"], end(flow["src"], flow["sport"]), end(flow["dst"], flow["dport"]),
+                          f"{flow['packets']:,}", f"{flow['bytes']:,}")
+        console.print(flows)
+    for item in report["reports"]:
+        click.echo(f"softgso: packet {item['index']}: {item['reason']}", err=True)
+    if report["reports_total"] > len(report["reports"]):
+        click.echo(f"softgso: ... and {report['reports_total'] - len(report['reports'])} more reports", err=True)
+
+
+@main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
+@click.argument("a_path", metavar="A", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("b_path", metavar="B", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--max", "max_shown", type=click.IntRange(0, None), default=10, show_default=True,
+              help="Differing packets to describe.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No output: the exit status says it all.")
+def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool) -> None:
+    """Compare two captures packet by packet, field by field (e.g. softgso's output vs a kernel capture).
+
+    Frames are compared after Linux cooked headers become Ethernet; record timestamps are not
+    compared. Exit status: 0 identical (same count, same bytes), 1 any difference, 3 unreadable input.
+
+    \b
+    Examples:
+      softgso diff ours.pcap kernel_out.pcap
+      softgso diff ours.pcap kernel_out.pcap --max 3 --json
+    """
+    from itertools import zip_longest
+
+    from .capdiff import CaptureDiff
+    from .io import open_capture
+
+    result = CaptureDiff(keep=max_shown)
+    with open_capture(a_path) as reader_a, open_capture(b_path) as reader_b:
+        frames_a = (frame if frame is not None else bytes(record.data) for record, frame in _records_as_ethernet(reader_a))
+        frames_b = (frame if frame is not None else bytes(record.data) for record, frame in _records_as_ethernet(reader_b))
+        for index, (a, b) in enumerate(zip_longest(frames_a, frames_b)):
+            result.add(index, a, b)
+    if as_json:
+        payload = result.as_dict()
+        payload.update({"a": str(a_path), "b": str(b_path)})
+        click.echo(json.dumps(payload, indent=2))
+    elif not quiet:
+        for difference in result.differences:
+            click.echo(difference.text())
+        if result.differing > len(result.differences):
+            click.echo(f"... and {result.differing - len(result.differences)} more differing packets (--max)")
+        if (count := result.count_text()) is not None:
+            click.echo(count)
+        compared = min(result.packets_a, result.packets_b)
+        if result.same:
+            click.echo(f"identical: {compared} packets, byte for byte")
+        else:
+            click.echo(f"{result.differing} of {compared} compared packets differ "
+                       f"({result.packets_a} in A, {result.packets_b} in B)")
+            if result.field_counts:
+                common = sorted(result.field_counts.items(), key=lambda kv: -kv[1])[:6]
+                click.echo("fields differing most: " + ", ".join(f"{name} ({n})" for name, n in common))
+    if not result.same:
+        sys.exit(EXIT_REFUSED)
+
+
+
+@main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
+@click.option("--mode", type=click.Choice(["sw-gso", "hw-gso", "no-gso"]), default="sw-gso", show_default=True,
+              help="sw-gso: the link has no MPLS GSO, LER1 segments after the push; hw-gso: the link carries "
+                   "the GSO packet whole; no-gso: TAP offloads off, the west kernel segments (baseline).")
+@click.option("--labels", default="100", show_default=True, metavar="L[,L...]",
+              help="Label stack LER1 pushes towards east, top first.")
+@click.option("--return-labels", default=None, metavar="L[,L...]",
+              help="Label stack LER2 pushes towards west (default: each --labels value + 1).")
+@click.option("--link-profile", default=None, metavar="NAME|FILE",
+              help="Device profile of the MPLS link (default: nic-tso-no-mpls-gso, or tso for hw-gso).")
+@click.option("--link-mtu", type=int, default=None, help="MTU of the MPLS link (default: --mtu + 4 per label).")
+@click.option("--mtu", type=int, default=1500, show_default=True, help="MTU of the west and east TAPs.")
+@click.option("--vnet-hdr-len", type=click.Choice(["10", "12"]), default="10", show_default=True,
+              help="virtio_net_hdr size on the TAPs (TUNSETVNETHDRSZ).")
+@click.option("--gro-flush-timeout", type=int, default=0, show_default=True, metavar="NS",
+              help="Experimental: TAPs in NAPI mode with receive GRO held NS nanoseconds (0: off).")
+@click.option("--capture", type=click.Path(dir_okay=False), default=None, metavar="FILE.pcap",
+              help="Write what crosses the MPLS link (with --selftest: FILE-<mode>.pcap per mode).")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: Ctrl-C).")
+@click.option("--selftest", is_flag=True,
+              help="Verified bulk transfers (TCP/IPv4 both ways, TCP/IPv6, UDP with USO) in every mode.")
+@click.option("--modes", default="sw-gso,hw-gso,no-gso", show_default=True, help="With --selftest: modes to run.")
+@click.option("--bytes", "size", default="64M", show_default=True,
+              help="With --selftest: bytes per TCP transfer and direction (UDP sends a quarter).")
+@click.option("--no-ipv6", is_flag=True, help="With --selftest: skip the IPv6 transfer.")
+@click.option("--no-udp", is_flag=True, help="With --selftest: skip the UDP transfer.")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="With --selftest: seconds per transfer.")
+@click.option("--json", "as_json", is_flag=True, help="Statistics (or the self-test result) as JSON on exit.")
+@click.option("--no-live", is_flag=True, help="No live statistics table.")
+def datapath(mode: str, labels: str, return_labels: str | None, link_profile: str | None, link_mtu: int | None,
+             mtu: int, vnet_hdr_len: str, gro_flush_timeout: int, capture: str | None, duration: float | None,
+             selftest: bool, modes: str, size: str, no_ipv6: bool, no_udp: bool, timeout: float, as_json: bool,
+             no_live: bool) -> None:
+    """Live datapath: kernel TCP across a software MPLS hop between two network namespaces (root).
+
+    netns west --TAP--> LER1 (push labels) --MPLS link--> LER2 (pop) --TAP--> netns east, and back.
+    Namespaces, TAPs, addresses and routes are made by the command and removed on exit (Ctrl-C,
+    SIGTERM, error). Exit status: 0 ok; 1 self-test not verified or a runtime error; 2 usage error
+    or not root; 130 Ctrl-C during setup or --selftest, 143 SIGTERM.
+
+    \b
+    Examples:
+      sudo softgso datapath                                # forward until Ctrl-C
+      sudo softgso datapath --mode hw-gso --labels 100,200 --capture link.pcap
+      sudo softgso datapath --selftest                     # sw-gso / hw-gso / no-gso goodput side by side
+      sudo softgso datapath --selftest --bytes 256M --json
+    """
+    from .datapath import run_datapath
+    from .datapath.run import DatapathOptions, parse_labels, parse_size
+
+    options = DatapathOptions(
+        mode=mode, labels=parse_labels(labels),
+        return_labels=parse_labels(return_labels) if return_labels else None,
+        link_profile=link_profile, link_mtu=link_mtu, mtu=mtu, vnet_hdr_len=int(vnet_hdr_len),
+        gro_flush_timeout_ns=gro_flush_timeout, capture=capture, json=as_json, live=not no_live,
+        duration=duration, selftest=selftest,
+        modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
+        bytes=parse_size(size), ipv6=not no_ipv6, udp=not no_udp, timeout=timeout,
+    )
+    sys.exit(run_datapath(options))
 
 
 if __name__ == "__main__":

@@ -134,9 +134,16 @@ def netdev_intersect_features(f1: NetdevFeature, f2: NetdevFeature) -> NetdevFea
 
 def parse_features(text: str | int | list[str]) -> NetdevFeature:
     """Features from an int, a list of names, or names joined by '|' (with or without NETIF_F_)."""
-    if isinstance(text, int):
+    if isinstance(text, int) and not isinstance(text, bool):
+        if not 0 <= text < 1 << 64:
+            raise UsageError(f"netdev features {text} out of range 0..2^64-1")
         return NetdevFeature(text)
-    names = text if isinstance(text, list) else [n for n in text.replace(",", "|").split("|")]
+    if isinstance(text, list) and all(isinstance(n, str) for n in text):
+        names = text
+    elif isinstance(text, str):
+        names = text.replace(",", "|").split("|")
+    else:
+        raise UsageError(f"netdev features must be a number, a list of names or 'A|B' names, not {text!r}")
     masks = {
         "CSUM_MASK": NETIF_F_CSUM_MASK,
         "ALL_TSO": NETIF_F_ALL_TSO,
@@ -259,15 +266,30 @@ def load_profile(spec: str) -> DeviceProfile:
             raw = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read device profile {spec}: {exc}") from exc
-    base = PROFILES[raw.pop("base", DEFAULT_PROFILE)]
-    changes: dict[str, object] = {"name": raw.pop("name", path.stem)}
+    if not isinstance(raw, dict):
+        raise UsageError(f"device profile {spec}: expected a table of DeviceProfile fields, got {type(raw).__name__}")
+    base_name = raw.pop("base", DEFAULT_PROFILE)
+    if not isinstance(base_name, str) or base_name not in PROFILES:
+        raise UsageError(f"device profile {spec}: base {base_name!r} is not one of {', '.join(PROFILES)}")
+    base = PROFILES[base_name]
+    changes: dict[str, object] = {"name": str(raw.pop("name", path.stem))}
     for key, value in raw.items():
         if key in ("features", "mpls_features", "vlan_features", "hw_enc_features", "gso_partial_features"):
             changes[key] = parse_features(value)
-        elif key in ("mtu", "gso_max_size", "gso_max_segs"):
-            changes[key] = int(value)
+        elif key in _PROFILE_LIMITS:
+            low, high = _PROFILE_LIMITS[key]
+            if isinstance(value, str) and value.strip().isdigit():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise UsageError(f"device profile {spec}: {key} must be an integer in {low}..{high}, not {value!r}")
+            changes[key] = value
         elif key == "description":
             changes[key] = str(value)
         else:
             raise UsageError(f"device profile {spec}: unknown key {key!r}")
     return base.with_overrides(**changes)
+
+
+# what the kernel lets a net_device have (dev_validate_mtu for Ethernet; netif_set_tso_max_size;
+# GSO_MAX_SEGS), the ranges a profile file may set
+_PROFILE_LIMITS = {"mtu": (68, 65535), "gso_max_size": (1, 524280), "gso_max_segs": (1, 65535)}

@@ -83,6 +83,8 @@ def _with_virtio_header(frame: bytes, options: SegmentOptions) -> PacketResult:
     assert options.vnet_hdr is not None
     skb = virtio_net_hdr_to_skb(frame, options.vnet_hdr, kernel=options.kernel)
     skb.ip6_frag_id = options.ipv6_frag_id
+    for action in options.actions:  # as tc on the egress device: after the socket built the skb
+        action(skb)
     return _transmit(skb, options, input_csum=None)
 
 
@@ -164,6 +166,40 @@ class Summary:
         self.partial_out += sum(1 for p in result.packets if p.ip_summed == IpSummed.PARTIAL)
         if result.error is not None:
             self.errors.append((index, str(result.error)))
+
+    def add_run(self, packets: int, frame_len: int, segments: int, bytes_out: int, states: dict[str, int],
+                partial: bool) -> None:
+        """Count ``packets`` same-shape super-packets segmented in bulk, as ``add`` would one by one."""
+        self.packets_in += packets
+        self.bytes_in += packets * frame_len
+        self.packets_out += packets * segments
+        self.bytes_out += packets * bytes_out
+        self.outcomes[Outcome.SEGMENTED.value] += packets
+        for state, count in states.items():
+            self.input_checksums[state] += count
+        if partial:
+            self.partial_out += packets * segments
+
+    def add_untouched(self, packets: int, nbytes: int, states: dict[str, int]) -> None:
+        """Count ``packets`` frames passed through unchanged in bulk, as ``add`` would one by one."""
+        self.packets_in += packets
+        self.bytes_in += nbytes
+        self.packets_out += packets
+        self.bytes_out += nbytes
+        self.outcomes[Outcome.UNTOUCHED.value] += packets
+        for state, count in states.items():
+            self.input_checksums[state] += count
+
+    def merge(self, other: Summary) -> None:
+        """Add a later part's counts (as if its packets had been added here one by one, in order)."""
+        self.packets_in += other.packets_in
+        self.packets_out += other.packets_out
+        self.bytes_in += other.bytes_in
+        self.bytes_out += other.bytes_out
+        self.outcomes.update(other.outcomes)
+        self.input_checksums.update(other.input_checksums)
+        self.partial_out += other.partial_out
+        self.errors.extend(other.errors)
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready form."""

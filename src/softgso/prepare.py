@@ -259,10 +259,12 @@ def gso_size_for_mtu(layout: FrameLayout, mtu: int, gso_type: GsoType, extra_lab
     (and for IPv6 the Fragment header inserted counts as header).
     """
     labels = (layout.labels + extra_labels) * MPLS_HLEN
+    # a BIG TCP jumbo hop-by-hop header is the sender's, never on a segment (ipv6_hopbyhop_jumbo_remove)
+    l3_len = layout.l3_len - (8 if layout.jumbo else 0)
     if gso_type & GsoType.UDP:
-        room = mtu - labels - layout.l3_len - (8 if layout.ip_version == 6 else 0)
+        room = mtu - labels - l3_len - (8 if layout.ip_version == 6 else 0)
         return max(room // 8 * 8, 8)
-    return mtu - labels - layout.l3_len - layout.l4_hdr_len
+    return mtu - labels - l3_len - layout.l4_hdr_len
 
 
 def fold_check(frame: bytes | bytearray) -> int:

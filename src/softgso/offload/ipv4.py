@@ -59,13 +59,15 @@ def inet_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCo
     last = len(segments) - 1
     for index, seg in enumerate(segments):
         header = seg.data
-        tot_len = len(header) - data
+        # 16-bit fields are stored with htons, which keeps the low 16 bits: only a record longer
+        # than any IPv4 packet (a > 64 KB capture) can overflow them, and it wraps as in the kernel
+        tot_len = (len(header) - data) & 0xFFFF
         if udpfrag:
-            frag_off = fragment_offset >> 3
+            frag_off = (fragment_offset >> 3) & 0xFFFF
             if index != last:
                 frag_off |= IP_MF
             struct.pack_into("!H", header, data + 6, frag_off)
-            fragment_offset += tot_len - ihl
+            fragment_offset += len(header) - data - ihl
         elif not fixedid:
             struct.pack_into("!H", header, data + 4, ip_id)
             ip_id = (ip_id + 1) & 0xFFFF

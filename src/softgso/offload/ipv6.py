@@ -67,7 +67,9 @@ def ipv6_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCo
     for index, seg in enumerate(segments):
         header = seg.data
         payload_len = len(header) - data - IPV6_HLEN
-        struct.pack_into("!H", header, data + 4, payload_len)
+        # htons keeps the low 16 bits (a > 64 KB record, or UFO offsets run past 65535 with
+        # gso_size 1 behind extension headers): the kernel's fields wrap, they do not fail
+        struct.pack_into("!H", header, data + 4, payload_len & 0xFFFF)
         seg.network_header = data
         seg.reset_mac_len()
         if udpfrag:
@@ -75,9 +77,9 @@ def ipv6_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCo
             if frag_hdr < 0:
                 raise InvalidPacketError("cannot locate the Fragment header in a UFO segment",
                                          where="ipv6_gso_segment")
-            frag_off = fragment_offset | (IP6_MF if index != last else 0)
+            frag_off = (fragment_offset & 0xFFFF) | (IP6_MF if index != last else 0)
             struct.pack_into("!H", header, data + frag_hdr + 2, frag_off)
-            fragment_offset += payload_len - 8
+            fragment_offset += (payload_len & 0xFFFF) - 8  # ntohs(ipv6h->payload_len): the stored value
     return segments
 
 

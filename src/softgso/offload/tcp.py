@@ -84,7 +84,7 @@ def tcp_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCon
 
     segments = skb_segment(skb, data + thlen, mss, features, ctx)
     seed = int.from_bytes(frame[data + 16 : data + 18], "big")
-    old_len_complement = ~old_len & 0xFFFF
+    old_len_complement = ~old_len & 0xFFFFFFFF  # as tcp_gso_segment: 32-bit ~skb->len (BIG TCP exceeds 64K)
     seq = int.from_bytes(frame[data + 4 : data + 8], "big")
     last = len(segments) - 1
     for index, seg in enumerate(segments):

@@ -68,7 +68,7 @@ def udp_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCon
     old_len_field = int.from_bytes(frame[data + 4 : data + 6], "big")
     old_check = int.from_bytes(frame[data + 6 : data + 8], "big")
     for seg in segments:
-        new_len = len(seg.data) - data
+        new_len = (len(seg.data) - data) & 0xFFFF  # htons(): a > 64 KB record wraps, as in the kernel
         check = csum16_add(csum16_sub(old_check, old_len_field), new_len)
         struct.pack_into("!HH", seg.data, data + 4, new_len, check)
         finish_l4_checksum(seg, data, data + UDP_CHECK_OFFSET, mangle_zero=True)

@@ -1,0 +1,379 @@
+"""``softgso bench``: softgso against its anchors and peers, measured side by side in one run.
+
+Absolute numbers on a shared VM are noise; the ratios measured in the same run are the result:
+
+* ``segment`` (the whole command, in a child process, as a user runs it) against ``cp`` of the same
+  file, both tmpfs to tmpfs;
+* the engine alone, in memory (:class:`softgso.fastpath.FastSegmenter` writing every segment's
+  bytes into a contiguous buffer) against a numpy memcpy of the same bytes;
+* ``tcprewrite --fragroute`` with a ``tcp_seg`` config (Debian's tcpreplay) on the IPv4 part,
+  and a naive Scapy segmenter (benchmarks/scapy_segmenter.py), on smaller inputs;
+* small packets that need no segmentation, in packets per second;
+* the peak resident memory of ``segment`` (bounded by its buffers, whatever the file size).
+
+Inputs are generated here (:func:`write_capture`, from :mod:`softgso.synth`): 64 KB TCP/IPv4,
+TCP/IPv6 and MPLS (1 and 3 labels) super-packets with full checksums by default, sent in bursts
+per flow as a TSO stack sends them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .constants import ETH_P_MPLS_UC
+from .synth import SuperPacketSpec, build_frame
+
+MIXES: dict[str, list[dict[str, Any]]] = {
+    "tcp4": [dict(ipv6=False)],
+    "tcp6": [dict(ipv6=True)],
+    "mpls": [dict(ipv6=False, labels=1), dict(ipv6=False, labels=3)],
+    "issue": [dict(ipv6=False), dict(ipv6=True), dict(ipv6=False, labels=1), dict(ipv6=True, labels=3)],
+    "vlan": [dict(ipv6=False, vlan=True), dict(ipv6=True, vlan=True, labels=2)],
+    "uso": [dict(ipv6=False, udp=True), dict(ipv6=True, udp=True)],
+    "all": [dict(ipv6=False), dict(ipv6=True), dict(ipv6=False, labels=1), dict(ipv6=False, labels=3),
+            dict(ipv6=True, labels=2), dict(ipv6=False, vlan=True), dict(ipv6=False, udp=True),
+            dict(ipv6=True, udp=True)],
+}
+PAYLOAD = 64000
+BURST = 16
+TIMESTAMPS = b"\x01\x01\x08\x0a" + bytes(8)
+
+
+def parse_size(text: str) -> int:
+    """'512M', '64k', '1G' or a number of bytes."""
+    text = text.strip().upper().removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    return int(float(text[:-1] if scale > 1 else text) * scale)
+
+
+def _frames(mix: list[dict[str, Any]], payload_len: int, partial: bool = False) -> Iterator[bytes]:
+    """Super-packets flow by flow, BURST consecutive packets per flow (seq and IP ID advancing)."""
+    payloads = [os.urandom(payload_len) for _ in mix]
+    seqs = [1_000_000 * (i + 1) for i in range(len(mix))]
+    ids = [0x1000 * (i + 1) for i in range(len(mix))]
+    while True:
+        for flow, shape in enumerate(mix):
+            for _ in range(BURST):
+                spec = SuperPacketSpec(
+                    ipv6=bool(shape.get("ipv6")), udp=bool(shape.get("udp")), payload=payloads[flow],
+                    tcp_options=b"" if shape.get("udp") else TIMESTAMPS, seq=seqs[flow], ip_id=ids[flow],
+                    sport=40000 + flow, partial_checksum=partial,
+                    vlan_tags=((0x8100, 100 + flow),) if shape.get("vlan") else (),
+                )
+                frame = build_frame(spec)
+                labels = int(shape.get("labels", 0))
+                if labels:
+                    split = 12 + 4 * len(spec.vlan_tags)
+                    stack = b"".join(struct.pack("!I", ((100 + i) << 12) | (1 << 8 if i == labels - 1 else 0) | 64)
+                                     for i in range(labels))
+                    frame = frame[:split] + struct.pack("!H", ETH_P_MPLS_UC) + stack + frame[split + 2 :]
+                seqs[flow] = (seqs[flow] + payload_len) & 0xFFFFFFFF
+                ids[flow] = (ids[flow] + 1) & 0xFFFF
+                yield frame
+
+
+def write_capture(path: Path, size: int, mix: str = "issue", payload_len: int = PAYLOAD,
+                  frames: Iterator[bytes] | None = None) -> int:
+    """Write a classic pcap of about ``size`` bytes; returns the number of packets."""
+    source = frames if frames is not None else _frames(MIXES[mix], payload_len)
+    count = 0
+    written = 24
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+    with open(path, "wb") as handle:
+        handle.write(header)
+        batch: list[bytes] = []
+        while written < size:
+            frame = next(source)
+            batch.append(struct.pack("<IIII", 1_700_000_000 + count // 1000, count % 1000 * 1000, len(frame),
+                                     len(frame)))
+            batch.append(frame)
+            written += 16 + len(frame)
+            count += 1
+            if len(batch) > 256:
+                handle.write(b"".join(batch))
+                batch.clear()
+        handle.write(b"".join(batch))
+    return count
+
+
+def small_frames() -> Iterator[bytes]:
+    """Small TCP/IPv4 packets with full checksums: nothing to segment."""
+    base = [build_frame(SuperPacketSpec(payload=os.urandom(n), partial_checksum=False, seq=i * 7))
+            for i, n in enumerate((64, 200, 512, 1000))]
+    while True:
+        yield from base
+
+
+# --- timing helpers ------------------------------------------------------------------------------
+
+
+@dataclass
+class Timed:
+    """One child process: wall seconds and peak resident memory (KiB)."""
+
+    seconds: float
+    max_rss_kib: int
+
+
+def run_child(argv: list[str]) -> Timed:
+    """Run a command, measuring its wall time and its own peak RSS (wait4)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    if process.returncode not in (0,):
+        raise RuntimeError(f"{' '.join(argv)} failed ({process.returncode}): {stderr[-400:]}")
+    return Timed(elapsed, int(usage.ru_maxrss))
+
+
+def best(repeat: int, function: Callable[[], Timed]) -> Timed:
+    """The fastest of ``repeat`` runs (peak RSS: the largest seen)."""
+    runs = [function() for _ in range(repeat)]
+    return Timed(min(r.seconds for r in runs), max(r.max_rss_kib for r in runs))
+
+
+def scratch_dir() -> Path:
+    """A tmpfs directory when there is one (cp and softgso both write to memory)."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix="softgso-bench-", dir=base))
+
+
+# --- the measurements ----------------------------------------------------------------------------
+
+
+def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
+    """``softgso segment`` against ``cp`` on the same capture."""
+    capture = work / f"{mix}.pcap"
+    packets = write_capture(capture, size, mix)
+    actual = capture.stat().st_size
+    out = work / "out.pcap"
+    copy = work / "copy.pcap"
+    # alternated, so that both see the same machine; the fastest of each counts
+    cp_runs, softgso_runs = [], []
+    for _ in range(repeat):
+        cp_runs.append(run_child(["cp", str(capture), str(copy)]))
+        copy.unlink()
+        softgso_runs.append(run_child([sys.executable, "-m", "softgso", "segment", str(capture), str(out), "-q"]))
+        out.unlink()
+    cp, softgso = (Timed(min(r.seconds for r in runs), max(r.max_rss_kib for r in runs))
+                   for runs in (cp_runs, softgso_runs))
+    run_child([sys.executable, "-m", "softgso", "segment", str(capture), str(out), "-q"])
+    out_size = out.stat().st_size
+    for path in (out, copy):
+        path.unlink(missing_ok=True)
+    return {
+        "mix": mix, "input_bytes": actual, "packets": packets, "output_bytes": out_size,
+        "cp_seconds": cp.seconds, "softgso_seconds": softgso.seconds,
+        "cp_gbit_s": actual * 8 / cp.seconds / 1e9, "softgso_gbit_s": actual * 8 / softgso.seconds / 1e9,
+        "softgso_over_cp": cp.seconds / softgso.seconds, "softgso_max_rss_mib": softgso.max_rss_kib / 1024,
+        "capture": str(capture),
+    }
+
+
+def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: int = 64) -> dict[str, Any]:
+    """The engine alone on the capture's super-packets (in memory) against numpy memcpy of the same bytes.
+
+    Packets of one shape are handed to the engine ``batch`` at a time (the bulk API's unit of work);
+    every segment's bytes are written, contiguous, into preallocated output arrays.
+    """
+    import numpy as np
+
+    from .fastpath import FastSegmenter
+    from .features import PROFILES
+    from .job import SegmentOptions
+
+    raw = np.fromfile(capture, dtype=np.uint8, count=limit)
+    fast = FastSegmenter(SegmentOptions(device=PROFILES["no-offload"]))
+    by_plan: dict[Any, list[memoryview]] = {}
+    pos = 24
+    view = memoryview(raw)  # type: ignore[arg-type]
+    while pos + 16 <= raw.size:
+        caplen = int.from_bytes(view[pos + 8 : pos + 12], "little")
+        if pos + 16 + caplen > raw.size:
+            break
+        frame = view[pos + 16 : pos + 16 + caplen]
+        plan = fast.plan_for(frame)
+        if plan is None:
+            raise RuntimeError("a benchmark packet is not on the bulk path")
+        by_plan.setdefault(plan, []).append(frame)
+        pos += 16 + caplen
+    runs = []
+    for plan, frames in by_plan.items():
+        for start in range(0, len(frames), batch):
+            chunk = frames[start : start + batch]
+            runs.append((plan, np.frombuffer(b"".join(chunk), dtype=np.uint8).reshape(len(chunk), plan.frame_len)))
+    outs = [np.empty((frames.shape[0], plan.out_len()), dtype=np.uint8) for plan, frames in runs]
+    in_bytes = sum(frames.size for _, frames in runs)
+    out_bytes = sum(o.size for o in outs)
+    for out in outs:
+        out.fill(0)  # touch the pages once, outside the timing
+
+    def engine() -> float:
+        started = time.perf_counter()
+        for (plan, frames), out in zip(runs, outs, strict=True):
+            fast.segment_run(plan, frames, out)
+        return time.perf_counter() - started
+
+    source = raw[:in_bytes]
+    target = np.empty_like(source)
+    target.fill(0)
+
+    def memcpy() -> float:
+        started = time.perf_counter()
+        np.copyto(target, source)
+        return time.perf_counter() - started
+
+    # alternated, so that both see the same machine
+    engine_runs, memcpy_runs = [], []
+    for _ in range(repeat):
+        engine_runs.append(engine())
+        memcpy_runs.append(memcpy())
+    engine_s, memcpy_s = min(engine_runs), min(memcpy_runs)
+    segments = sum(frames.shape[0] * plan.segments for plan, frames in runs)
+    return {
+        "engine_input_bytes": in_bytes, "engine_output_bytes": out_bytes, "engine_segments": segments,
+        "engine_seconds": engine_s, "memcpy_seconds": memcpy_s,
+        "engine_gbyte_s": in_bytes / engine_s / 1e9, "memcpy_gbyte_s": in_bytes / memcpy_s / 1e9,
+        "engine_over_memcpy": memcpy_s / engine_s, "engine_segments_per_s": segments / engine_s,
+        "engine_batch": batch,
+    }
+
+
+def measure_passthrough(work: Path, size: int, repeat: int) -> dict[str, Any]:
+    """Small packets that need no segmentation, through the whole command: packets per second."""
+    capture = work / "small.pcap"
+    packets = write_capture(capture, size, frames=small_frames())
+    out = work / "small-out.pcap"
+    softgso = best(repeat, lambda: run_child([sys.executable, "-m", "softgso", "segment", str(capture), str(out),
+                                              "-q"]))
+    startup = best(repeat, lambda: run_child([sys.executable, "-c", "import softgso.cli, numpy"]))
+    out.unlink(missing_ok=True)
+    return {"passthrough_packets": packets, "passthrough_seconds": softgso.seconds,
+            "passthrough_packets_per_s": packets / softgso.seconds,
+            "passthrough_packets_per_s_excluding_startup": packets / max(softgso.seconds - startup.seconds, 1e-9),
+            "startup_seconds": startup.seconds}
+
+
+def ensure_tcprewrite() -> str | None:
+    """tcprewrite's path; installs Debian's tcpreplay with apt-get when root and it is missing."""
+    found = shutil.which("tcprewrite")
+    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "install", "-y", "tcpreplay"], env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=False)
+    return shutil.which("tcprewrite")
+
+
+def measure_tcprewrite(work: Path, size: int, repeat: int) -> dict[str, Any]:
+    """tcprewrite --fragroute (tcp_seg) against softgso on the same IPv4 capture (tcprewrite's case)."""
+    tool = ensure_tcprewrite()
+    if tool is None:
+        return {"tcprewrite": "not installed"}
+    capture = work / "tcp4.pcap"
+    write_capture(capture, size, "tcp4")
+    config = work / "fragroute.conf"
+    config.write_text("tcp_seg 1448\n")
+    out = work / "tcprewrite-out.pcap"
+    theirs = best(repeat, lambda: run_child([tool, f"--fragroute={config}", f"--infile={capture}",
+                                             f"--outfile={out}"]))
+    theirs_out = out.stat().st_size
+    ours = best(repeat, lambda: run_child([sys.executable, "-m", "softgso", "segment", str(capture), str(out),
+                                           "-q"]))
+    capture.unlink()
+    out.unlink(missing_ok=True)
+    return {"tcprewrite_input_bytes": size, "tcprewrite_seconds": theirs.seconds,
+            "tcprewrite_output_bytes": theirs_out, "softgso_seconds_tcp4": ours.seconds,
+            "softgso_over_tcprewrite": theirs.seconds / ours.seconds}
+
+
+def measure_scapy(work: Path, size: int, repeat: int, softgso_bytes_per_s: float | None = None) -> dict[str, Any]:
+    """A naive Scapy segmenter (benchmarks/scapy_segmenter.py) against softgso.
+
+    Scapy runs on a small capture (it is slow); the ratio of throughputs compares it with softgso's
+    throughput on the main capture (``softgso_bytes_per_s``), where softgso's start-up is paid once
+    for many bytes. The same-input ratio is reported too.
+    """
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "scapy_segmenter.py"
+    if not script.exists():
+        return {"scapy": f"{script} not found"}
+    try:
+        import scapy  # noqa: F401
+    except ImportError:
+        return {"scapy": "not installed"}
+    capture = work / "scapy-in.pcap"
+    write_capture(capture, size, "issue")
+    out = work / "scapy-out.pcap"
+    theirs = best(1, lambda: run_child([sys.executable, str(script), str(capture), str(out)]))
+    ours = best(repeat, lambda: run_child([sys.executable, "-m", "softgso", "segment", str(capture), str(out),
+                                           "-q"]))
+    scapy_rate = capture.stat().st_size / theirs.seconds
+    report = {"scapy_input_bytes": capture.stat().st_size, "scapy_seconds": theirs.seconds,
+              "scapy_bytes_per_s": scapy_rate, "softgso_seconds_same_input": ours.seconds,
+              "softgso_over_scapy_same_input": theirs.seconds / ours.seconds}
+    if softgso_bytes_per_s:
+        report["softgso_over_scapy"] = softgso_bytes_per_s / scapy_rate
+    return report
+
+
+def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, progress: Callable[[str], None] | None = None,
+        keep: bool = False) -> dict[str, Any]:
+    """Every measurement; a dict of numbers and ratios (the JSON of ``softgso bench``)."""
+    say = progress or (lambda _text: None)
+    work = scratch_dir()
+    report: dict[str, Any] = {"size_bytes": size, "repeat": repeat, "cpus": os.cpu_count(), "scratch": str(work)}
+    try:
+        say(f"segment vs cp ({size >> 20} MiB, mix {mix})")
+        cli = measure_cli(work, size, mix, repeat)
+        report.update(cli)
+        say("engine vs memcpy (in memory)")
+        report.update(measure_engine(Path(cli["capture"]), repeat))
+        Path(cli["capture"]).unlink()
+        say("small-packet passthrough")
+        report.update(measure_passthrough(work, max(size // 4, 4 << 20), repeat))
+        if peers:
+            say(f"tcprewrite --fragroute ({size >> 20} MiB IPv4)")
+            report.update(measure_tcprewrite(work, size, repeat))
+            scapy_size = max(min(size // 64, 8 << 20), 2 << 20)
+            say(f"naive Scapy segmenter ({scapy_size >> 20} MiB)")
+            report.update(measure_scapy(work, scapy_size, repeat, cli["input_bytes"] / cli["softgso_seconds"]))
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report.pop("capture", None)
+    return report
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """A bar chart of the ratios against their targets."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [("segment / cp", report.get("softgso_over_cp"), 0.75),
+            ("engine / memcpy", report.get("engine_over_memcpy"), 0.25),
+            ("vs tcprewrite (/10)", (report.get("softgso_over_tcprewrite") or 0) / 10, 1.0),
+            ("vs Scapy (/300)", (report.get("softgso_over_scapy") or 0) / 300, 1.0),
+            ("passthrough Mpps", (report.get("passthrough_packets_per_s") or 0) / 1e6, 1.0)]
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    names = [r[0] for r in rows]
+    axes.barh(names, [r[1] or 0 for r in rows], color="tab:blue", label="measured")
+    axes.scatter([r[2] for r in rows], names, color="tab:red", marker="|", s=400, label="target")
+    axes.set_title(f"softgso bench, {report['size_bytes'] >> 20} MiB, {report['cpus']} CPUs")
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

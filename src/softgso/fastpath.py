@@ -1,0 +1,639 @@
+"""The vectorised twin of the scalar engine for the common shapes: many super-packets at once.
+
+Strategy (as aioquic's C buffer stands behind the pure-Python one): the scalar path
+(:func:`softgso.job.process_frame`, hence :func:`softgso.xmit.transmit` and the offload table)
+stays the reference and decides everything; this module only repeats, in bulk, what it decided.
+
+* A *shape* is everything in a frame that can change a decision: its length and every header
+  byte except the per-packet fields (IPv4 ID and header checksum, TCP seq/ack/flags/window/
+  checksum/urgent pointer/options, UDP checksum). Packets of one shape get the same segment count,
+  sizes, outcome, checksum mode and header template.
+* The first packet of a shape is run through the scalar path; its segments become the shape's
+  :class:`SegmentPlan` (templates for a full and for the last segment). The plan is accepted only
+  if the bulk computation reproduces that packet's scalar output byte for byte; otherwise the
+  shape stays on the scalar path for good (``None`` plan). Refusals, UFO, devices that keep the
+  packet whole, actions, virtio headers: all scalar.
+* A run of packets of one shape, given as an ``(n, frame_len)`` uint8 array, is segmented with a
+  handful of numpy operations per run, none per segment: payload pieces are copied once into the
+  output, their ones'-complement sums are taken over native-endian 32-bit words (one fold and
+  byte swap per piece, see :func:`word_sums`), and every header field is derived from the input's
+  fields and the plan's constants by the kernel's own formulas (tcp_gso_segment, inet_gso_segment,
+  ipv6_gso_segment, __udp_gso_segment), incl. csum_fold's 0/0xFFFF edges.
+
+numpy is imported lazily: ``import softgso`` does not import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .checksum import ones_sum
+from .constants import IPPROTO_TCP, IPPROTO_UDP, TCP_FLAG_CWR, TCP_FLAG_FIN, TCP_FLAG_PSH
+from .features import IpSummed
+from .prepare import FrameLayout, L4Checksum, parse_layout, pseudo_seed
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .job import PacketResult, SegmentOptions
+
+# 0xFFFF: ones'-complement sums are kept modulo this (65536 == 1); the kernel's 0 and 0xFFFF are
+# told apart only where it can tell them apart (see _complement).
+ONES = 0xFFFF
+
+
+def word_sums(pieces: np.ndarray) -> np.ndarray:
+    """Sum of each row's big-endian 16-bit words modulo 0xFFFF (odd length zero-padded), as int64.
+
+    The bulk of a row is summed as native little-endian 32-bit words into 64 bits: a 32-bit word
+    is congruent to the sum of its two 16-bit halves, and a little-endian half is 256 times its
+    big-endian reading modulo 0xFFFF, so one multiplication by 256 per row is the byte swap.
+    """
+    import numpy as np
+
+    length = pieces.shape[-1]
+    main = length & ~3
+    total = np.zeros(pieces.shape[:-1], dtype=np.int64)
+    if main:
+        native = pieces[..., :main].view("<u4").sum(axis=-1, dtype=np.uint64)
+        total += ((native % ONES) * 256 % ONES).astype(np.int64)
+    tail = length - main
+    if tail >= 1:
+        total += pieces[..., main].astype(np.int64) << 8
+    if tail >= 2:
+        total += pieces[..., main + 1]
+    if tail >= 3:
+        total += pieces[..., main + 2].astype(np.int64) << 8
+    return total % ONES
+
+
+def _be16(array: np.ndarray, offset: int) -> np.ndarray:
+    """The big-endian 16-bit field at ``offset`` of every row, as int64."""
+    import numpy as np
+
+    return (array[..., offset].astype(np.int64) << 8) | array[..., offset + 1]
+
+
+def _complement(total: np.ndarray) -> np.ndarray:
+    """csum_fold of a sum whose integer value is known to be non-zero, given modulo 0xFFFF.
+
+    ones_sum gives 0xFFFF for a multiple of 0xFFFF, whose complement is 0; any other residue m
+    folds to ~m, i.e. 0xFFFF - m: both are (-m) mod 0xFFFF.
+    """
+    return (-total) % ONES
+
+
+def _field(headers: np.ndarray, offset: int, dtype: str) -> np.ndarray:
+    """The big-endian field at ``offset`` of every header row, as an assignable view."""
+    import numpy as np
+
+    size = np.dtype(dtype).itemsize
+    return headers[..., offset : offset + size].view(dtype)[..., 0]
+
+
+def _csum_add(a: Any, b: Any) -> Any:
+    """checksum.csum_add, elementwise: 0 only for 0 + 0."""
+    import numpy as np
+
+    total = np.asarray(a, dtype=np.int64) + b
+    folded = total % ONES
+    return np.where(folded == 0, np.where(total == 0, 0, ONES), folded)
+
+
+def _csum16_add(a: Any, b: Any) -> Any:
+    """checksum.csum16_add, elementwise: end-around carry on 16 bits."""
+    import numpy as np
+
+    b = np.asarray(b, dtype=np.int64)
+    value = (np.asarray(a, dtype=np.int64) + b) & 0xFFFF
+    return (value + (value < b)) & 0xFFFF
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentPlan:
+    """What the scalar path made of one shape, in the form the bulk computation needs."""
+
+    frame_len: int
+    payload_at: int  # input: first payload byte
+    header_len: int  # output: bytes of headers in front of every piece
+    mss: int
+    segments: int
+    last_len: int  # payload bytes of the last segment
+    template_full: bytes  # the output headers of a full segment (index 0's)
+    template_last: bytes
+    udp: bool
+    ipv4_at: int | None  # output offset of the IPv4 header (None: IPv6)
+    ipv4_in: int  # input offset of the IPv4 header
+    ipv4_base: Any  # per segment: template IPv4 header sum without ID and checksum
+    fixed_id: bool
+    l4_in: int  # input offset of the L4 header
+    l4_out: int  # output offset of the L4 header
+    l4_hdr_len: int
+    partial: bool  # checksums left for the device (CHECKSUM_PARTIAL out)
+    seed: int | None  # the seed the L4 checksum field holds (None: each packet's own field)
+    l4_const: Any  # per segment: TCP ~old_len + new L4 length; UDP new length
+    udp_len_out: int  # UDP: ~old length field
+    udp_sport_dport: int  # UDP: sum of the ports
+    seq_steps: Any  # per segment: k * mss
+    id_steps: Any  # per segment: k
+    flag_masks: Any  # per segment: the TCP flags kept
+    classify: bool  # count the input checksum states (input_csum auto)
+    forced_state: L4Checksum | None
+    ipv4: bool  # the input is IPv4 (UDP checksum 0 means "none")
+
+    def out_len(self, prefix: int = 0) -> int:
+        """Output bytes per input packet, with ``prefix`` bytes reserved before every segment."""
+        full = prefix + self.header_len + self.mss
+        return full * (self.segments - 1) + prefix + self.header_len + self.last_len
+
+    def segment_lengths(self) -> tuple[int, int]:
+        """(length of a full segment, length of the last one)."""
+        return self.header_len + self.mss, self.header_len + self.last_len
+
+
+@dataclass
+class RunResult:
+    """What one run produced, for the summary: input checksum states counted (and per packet)."""
+
+    packets: int
+    states: dict[str, int]
+    codes: Any = None  # per packet: index into CODE_STATES, when the states were counted
+
+
+def states_in_order(codes: np.ndarray) -> dict[str, int]:
+    """Counts of CODE_STATES codes, keyed in order of first appearance (as counting one by one inserts them)."""
+    import numpy as np
+
+    counts = np.bincount(codes, minlength=4)
+    present = [code for code in range(4) if counts[code]]
+    if len(present) > 1:
+        present.sort(key=lambda code: int(np.argmax(codes == code)))
+    return {CODE_STATES[code].value: int(counts[code]) for code in present}
+
+
+def shape_key(frame: bytes | memoryview, layout: FrameLayout) -> bytes:
+    """The shape of a frame: its length and header bytes with the per-packet fields zeroed."""
+    head = bytearray(frame[: layout.payload])
+    if layout.ip_version == 4:
+        n = layout.network
+        head[n + 4 : n + 6] = b"\0\0"
+        head[n + 10 : n + 12] = b"\0\0"
+    t = layout.transport
+    if layout.l4_proto == IPPROTO_TCP:
+        head[t + 4 : t + 12] = bytes(8)
+        head[t + 13 : layout.payload] = bytes(layout.payload - t - 13)
+    else:
+        head[t + 6 : t + 8] = b"\0\0"
+    head += layout.frame_len.to_bytes(4, "big")
+    return bytes(head)
+
+
+class FastSegmenter:
+    """Bulk segmentation of runs of same-shape frames, byte-identical to :func:`process_frame`."""
+
+    def __init__(self, options: SegmentOptions,
+                 oracle: Callable[[bytes], PacketResult] | None = None) -> None:
+        self.options = options
+        # the scalar reference a plan is learnt from and checked against
+        self.oracle: Callable[[bytes], PacketResult] = oracle or self._process_frame
+        self.enabled = options.gso_type != "udp"  # UFO: IP fragments, scalar
+        self._plans: dict[bytes, SegmentPlan | None] = {}
+
+    def _process_frame(self, frame: bytes) -> PacketResult:
+        from .job import process_frame
+
+        return process_frame(frame, self.options)
+
+    # -- plans -----------------------------------------------------------------------------------
+
+    def key_of(self, frame: bytes | memoryview) -> tuple[bytes, FrameLayout] | None:
+        """The shape key and layout of a frame the bulk path may handle, else None."""
+        if not self.enabled:
+            return None
+        layout = parse_layout(frame)
+        if layout is None or layout.fragment or layout.jumbo:
+            return None
+        return shape_key(frame, layout), layout
+
+    def plan_for(self, frame: bytes | memoryview, key: bytes | None = None,
+                 layout: FrameLayout | None = None) -> SegmentPlan | None:
+        """The plan of this frame's shape (built and verified on first sight), or None: scalar."""
+        if key is None or layout is None:
+            found = self.key_of(frame)
+            if found is None:
+                return None
+            key, layout = found
+        if key in self._plans:
+            return self._plans[key]
+        plan = self._build(bytes(frame), layout)
+        self._plans[key] = plan
+        return plan
+
+    def _build(self, frame: bytes, layout: FrameLayout) -> SegmentPlan | None:
+        from .job import Outcome
+
+        result = self.oracle(frame)
+        if result.outcome != Outcome.SEGMENTED or len(result.frames) < 2:
+            return None
+        plan = self._plan_from(frame, layout, result)
+        if plan is None:
+            return None
+        # accepted only if the bulk computation reproduces the scalar output of the template
+        try:
+            ours = self.segment_frames([frame], plan)[0]
+        except Exception:  # noqa: BLE001 - any surprise sends the shape to the scalar path
+            return None
+        return plan if ours == result.frames else None
+
+    def _plan_from(self, frame: bytes, layout: FrameLayout, result: PacketResult) -> SegmentPlan | None:
+        import numpy as np
+
+        first, last = result.frames[0], result.frames[-1]
+        out = parse_layout(first)
+        out_last = parse_layout(last)
+        if out is None or out_last is None or out.fragment or out_last.fragment or out.payload != out_last.payload:
+            return None
+        if out.l4_proto != layout.l4_proto or out.ip_version != layout.ip_version:
+            return None
+        header_len = out.payload
+        mss = len(first) - header_len
+        segments = len(result.frames)
+        payload = layout.frame_len - layout.payload
+        last_len = payload - mss * (segments - 1)
+        if not 1 <= last_len <= mss or len(last) != header_len + last_len:
+            return None
+        if any(len(f) != len(first) for f in result.frames[:-1]):
+            return None
+        partial = [p.ip_summed == IpSummed.PARTIAL for p in result.packets]
+        if len(set(partial)) != 1:
+            return None
+        udp = layout.l4_proto == IPPROTO_UDP
+        t = layout.transport
+        l4_lens = np.full(segments, header_len - out.transport + mss, dtype=np.int64)
+        l4_lens[-1] = header_len - out.transport + last_len
+        old_len = layout.frame_len - t
+        steps = np.arange(segments, dtype=np.int64)
+        masks = np.full(segments, 0xFF & ~(TCP_FLAG_FIN | TCP_FLAG_PSH) & ~TCP_FLAG_CWR, dtype=np.int64)
+        masks[0] |= TCP_FLAG_CWR
+        masks[-1] |= TCP_FLAG_FIN | TCP_FLAG_PSH
+        bases = np.zeros(segments, dtype=np.int64)
+        ipv4_at = out.network if out.ip_version == 4 else None
+        if ipv4_at is not None:
+            for index, template in ((0, first), (segments - 1, last)):
+                head = bytearray(template[ipv4_at : ipv4_at + out.l3_len])
+                head[4:6] = head[10:12] = b"\0\0"
+                bases[index] = ones_sum(head) % ONES
+            bases[1:-1] = bases[0]
+        forced = None
+        if self.options.vnet_hdr is None and self.options.input_csum != "auto":
+            forced = L4Checksum(self.options.input_csum)
+        return SegmentPlan(
+            frame_len=layout.frame_len, payload_at=layout.payload, header_len=header_len, mss=mss,
+            segments=segments, last_len=last_len, template_full=first[:header_len],
+            template_last=last[:header_len], udp=udp, ipv4_at=ipv4_at, ipv4_in=layout.network, ipv4_base=bases,
+            fixed_id=ipv4_at is not None and first[ipv4_at + 4 : ipv4_at + 6] == result.frames[1][ipv4_at + 4 : ipv4_at + 6],
+            l4_in=t, l4_out=out.transport, l4_hdr_len=layout.l4_hdr_len,
+            partial=partial[0], seed=self._seed(frame, layout, result),
+            l4_const=l4_lens if udp else (~old_len & 0xFFFF) + l4_lens,
+            udp_len_out=~int.from_bytes(frame[t + 4 : t + 6], "big") & 0xFFFF,
+            udp_sport_dport=ones_sum(frame[t : t + 4]) % ONES, seq_steps=steps * mss, id_steps=steps,
+            flag_masks=masks.astype(np.uint8), classify=self.options.vnet_hdr is None and forced is None,
+            forced_state=forced, ipv4=layout.ip_version == 4,
+        )
+
+    def _seed(self, frame: bytes, layout: FrameLayout, result: PacketResult) -> int | None:
+        """The seed every packet of the shape starts from, or None when each packet's own field is it.
+
+        From a capture the sending stack's seed is recomputed from the addresses (set_checksum_state),
+        the same for the whole shape; a virtio header or ``--input-csum partial`` keeps the field as
+        it came. Which one holds is asked of the scalar path: does another field value change the output?
+        """
+        seed = pseudo_seed(frame, layout)
+        if self.options.vnet_hdr is None and self.options.input_csum != "partial":
+            return seed
+        at = layout.transport + (6 if layout.l4_proto == IPPROTO_UDP else 16)
+        other = bytearray(frame)
+        other[at : at + 2] = ((int.from_bytes(frame[at : at + 2], "big") + 0x1111) & 0xFFFF).to_bytes(2, "big")
+        return seed if self.oracle(bytes(other)).frames == result.frames else None
+
+    # -- the bulk computation --------------------------------------------------------------------
+
+    def segment_headers(self, plan: SegmentPlan, frames: np.ndarray, headers: np.ndarray,
+                        prefix: int = 0) -> RunResult:
+        """Every segment's headers for ``frames`` (n, frame_len) into ``headers`` (n, segments, prefix + header_len).
+
+        The payload of segment k of packet p is ``frames[p, payload_at + k*mss :][:mss]`` (the last
+        one ``last_len`` bytes): a caller that writes files points at it instead of copying it.
+        ``prefix`` bytes are left free before each segment's headers (a frontend's record header).
+        """
+        import numpy as np
+
+        n = frames.shape[0]
+        mss, segs = plan.mss, plan.segments
+        sums = None
+        if not plan.partial or plan.classify:
+            payload = frames[:, plan.payload_at :]
+            sums = np.empty((n, segs), dtype=np.int64)
+            sums[:, :-1] = word_sums(payload[:, : (segs - 1) * mss].reshape(n, segs - 1, mss))
+            sums[:, -1] = word_sums(payload[:, (segs - 1) * mss :])
+        l4_in = frames[:, plan.l4_in : plan.l4_in + plan.l4_hdr_len]
+        ip_ids = _be16(frames, plan.ipv4_in + 4) if plan.ipv4_at is not None else None
+        return self.headers_from_fields(plan, l4_in, ip_ids, sums, headers, prefix)
+
+    def segment_scattered(self, plan: SegmentPlan, buffer: np.ndarray, starts: np.ndarray, headers: np.ndarray,
+                          prefix: int = 0) -> RunResult:
+        """segment_headers for frames of one shape lying anywhere in ``buffer`` (at ``starts``): no copy.
+
+        Payload sums from strided views of evenly spaced packets (a burst), header fields gathered.
+        """
+        import numpy as np
+        from numpy.lib.stride_tricks import as_strided
+
+        segs, mss = plan.segments, plan.mss
+        sums = None
+        if not plan.partial or plan.classify:
+            # evenly spaced packets (a burst of one flow, records back to back) as one strided 2D view
+            sums = np.empty((starts.size, segs), dtype=np.int64)
+            breaks = np.flatnonzero(np.diff(np.diff(starts)) != 0) + 2 if starts.size > 2 else np.zeros(0, int)
+            edges = [0, *breaks.tolist(), starts.size]
+            for first, stop in zip(edges[:-1], edges[1:], strict=True):
+                spacing = int(starts[first + 1] - starts[first]) if stop - first > 1 else plan.frame_len
+                if stop - first > 1 and spacing < plan.frame_len:
+                    raise ValueError("overlapping frames")
+                rows = as_strided(buffer[int(starts[first]) :], shape=(stop - first, plan.frame_len),
+                                  strides=(spacing, 1), writeable=False)
+                payload = rows[:, plan.payload_at :]
+                sums[first:stop, :-1] = word_sums(payload[:, : (segs - 1) * mss].reshape(stop - first, segs - 1, mss))
+                sums[first:stop, -1] = word_sums(payload[:, (segs - 1) * mss :])
+        l4_in = buffer[(starts + plan.l4_in)[:, None] + np.arange(plan.l4_hdr_len)[None, :]]
+        ip_ids = None
+        if plan.ipv4_at is not None:
+            at = starts + plan.ipv4_in + 4
+            ip_ids = (buffer[at].astype(np.int64) << 8) | buffer[at + 1]
+        return self.headers_from_fields(plan, l4_in, ip_ids, sums, headers, prefix)
+
+    def headers_from_fields(self, plan: SegmentPlan, l4_in: np.ndarray, ip_ids: np.ndarray | None,
+                            sums: np.ndarray | None, headers: np.ndarray, prefix: int = 0) -> RunResult:
+        """The headers from each packet's L4 header, IPv4 ID and per-segment payload sums (mod 0xFFFF)."""
+        import numpy as np
+
+        n = l4_in.shape[0]
+        hdr = headers[..., prefix:]
+        hdr[:, :-1] = np.frombuffer(plan.template_full, dtype=np.uint8)
+        hdr[:, -1] = np.frombuffer(plan.template_last, dtype=np.uint8)
+        seed: Any = plan.seed if plan.seed is not None else _be16(l4_in, 6 if plan.udp else 16)[:, None]
+        if plan.udp:
+            self._udp(plan, hdr, sums, seed)
+        else:
+            self._tcp(plan, l4_in, hdr, sums, seed)
+        if plan.ipv4_at is not None:
+            assert ip_ids is not None
+            self._ipv4(plan, ip_ids, hdr)
+        if plan.classify:
+            assert sums is not None
+            codes = self._classify(plan, l4_in, sums)
+            return RunResult(n, states_in_order(codes), codes)
+        if plan.forced_state is not None:
+            codes = np.full(n, CODE_STATES.index(plan.forced_state), dtype=np.int8)
+            return RunResult(n, {plan.forced_state.value: n}, codes)
+        return RunResult(n, {})
+
+    def segment_run(self, plan: SegmentPlan, frames: np.ndarray, out: np.ndarray, prefix: int = 0) -> RunResult:
+        """Segment ``frames`` (n, frame_len) into ``out`` (n, plan.out_len(prefix)): contiguous bytes.
+
+        Row p of ``out`` holds packet p's segments back to back, ``prefix`` bytes left free before
+        each one.
+        """
+        import numpy as np
+
+        n = frames.shape[0]
+        mss, segs, hlen = plan.mss, plan.segments, plan.header_len
+        headers = np.empty((n, segs, prefix + hlen), dtype=np.uint8)
+        result = self.segment_headers(plan, frames, headers, prefix)
+        stride = prefix + hlen + mss
+        full = out[:, : (segs - 1) * stride].reshape(n, segs - 1, stride)
+        tail = out[:, (segs - 1) * stride :]
+        payload = frames[:, plan.payload_at :]
+        full[:, :, prefix:stride - mss] = headers[:, :-1, prefix:]
+        tail[:, prefix : prefix + hlen] = headers[:, -1, prefix:]
+        # the payload, copied once
+        full[:, :, prefix + hlen :] = payload[:, : (segs - 1) * mss].reshape(n, segs - 1, mss)
+        tail[:, prefix + hlen :] = payload[:, (segs - 1) * mss :]
+        return result
+
+    def _tcp(self, plan: SegmentPlan, l4_in: np.ndarray, hdr: np.ndarray, sums: np.ndarray | None,
+             seed: Any) -> None:
+
+        t = plan.l4_out
+        # seq..options come from the packet itself
+        hdr[:, :, t + 4 : t + plan.l4_hdr_len] = l4_in[:, None, 4:]
+        seq = (_be16(l4_in, 4) << 16) | _be16(l4_in, 6)
+        seqs = (seq[:, None] + plan.seq_steps[None, :]) & 0xFFFFFFFF  # (n, segs)
+        _field(hdr, t + 4, ">u4")[...] = seqs
+        # as tcp_gso_segment: CWR only on the first segment, FIN and PSH only on the last
+        flags_in = l4_in[:, 13]
+        flags = flags_in[:, None] & plan.flag_masks[None, :]
+        hdr[:, :, t + 13] = flags
+        pseudo = _csum_add(seed, plan.l4_const)
+        if plan.partial:
+            checks = pseudo
+        else:
+            assert sums is not None
+            # the segment's header sum from the input's: seq, flags and check words swapped
+            base = word_sums(l4_in) - _be16(l4_in, 4) - _be16(l4_in, 6) - _be16(l4_in, 16) - flags_in
+            header = base[:, None] + (seqs >> 16) + (seqs & 0xFFFF) + flags + pseudo
+            checks = _complement((header + sums) % ONES)
+        _field(hdr, t + 16, ">u2")[...] = checks
+
+    def _udp(self, plan: SegmentPlan, hdr: np.ndarray, sums: np.ndarray | None, seed: Any) -> None:
+        import numpy as np
+
+        t = plan.l4_out
+        # as __udp_gso_segment: the old length out of the seed, the new one in (csum16 arithmetic)
+        check16 = _csum16_add(_csum16_add(seed, plan.udp_len_out), plan.l4_const)
+        if plan.partial:
+            _field(hdr, t + 6, ">u2")[...] = check16
+            return
+        assert sums is not None
+        check = _complement((sums + plan.udp_sport_dport + plan.l4_const + check16) % ONES)
+        # a computed 0 goes on the wire as 0xFFFF (CSUM_MANGLED_0)
+        _field(hdr, t + 6, ">u2")[...] = np.where(check == 0, ONES, check)
+
+    def _ipv4(self, plan: SegmentPlan, ip_ids: np.ndarray, hdr: np.ndarray) -> None:
+        import numpy as np
+
+        at = plan.ipv4_at
+        assert at is not None
+        ip_id = ip_ids[:, None]
+        # as inet_gso_segment: the ID counts up per segment unless TCP_FIXEDID
+        if plan.fixed_id:
+            ids = np.broadcast_to(ip_id, (ip_id.shape[0], plan.segments))
+        else:
+            ids = (ip_id + plan.id_steps[None, :]) & 0xFFFF
+        _field(hdr, at + 4, ">u2")[...] = ids
+        _field(hdr, at + 10, ">u2")[...] = _complement((ids + plan.ipv4_base[None, :]) % ONES)
+
+    def _classify(self, plan: SegmentPlan, l4_in: np.ndarray, sums: np.ndarray) -> np.ndarray:
+        """classify_l4_checksum for every packet of the run, from the sums already taken: CODE_STATES codes."""
+        import numpy as np
+
+        payload = sums
+        if plan.mss & 1:
+            payload = _odd_offsets(payload, plan.mss)
+        seed = plan.seed if plan.seed is not None else 0
+        total = (word_sums(l4_in) + payload.sum(axis=1) + seed) % ONES
+        stored = _be16(l4_in, 6 if plan.udp else 16)
+        complete = total == 0
+        partial = ~complete & (stored == seed)
+        zero = (stored == 0) if plan.udp and plan.ipv4 else np.zeros_like(complete)
+        # one code per packet, in classify_l4_checksum's order of tests
+        return np.where(zero, 0, np.where(complete, 1, np.where(partial, 2, 3))).astype(np.int8)
+
+    # -- conveniences ----------------------------------------------------------------------------
+
+    def segment_frames(self, frames: list[bytes], plan: SegmentPlan) -> list[list[bytes]]:
+        """Segment same-shape frames; each packet's segments as bytes (tests, small callers)."""
+        import numpy as np
+
+        batch = np.frombuffer(b"".join(frames), dtype=np.uint8).reshape(len(frames), plan.frame_len)
+        out = np.empty((len(frames), plan.out_len()), dtype=np.uint8)
+        self.segment_run(plan, batch, out)
+        full_len, last_len = plan.segment_lengths()
+        result = []
+        for row in out:
+            raw = row.tobytes()
+            segs = [raw[i * full_len : (i + 1) * full_len] for i in range(plan.segments - 1)]
+            segs.append(raw[(plan.segments - 1) * full_len :])
+            assert len(segs[-1]) == last_len
+            result.append(segs)
+        return result
+
+
+def range_sums(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Big-endian 16-bit word sums (mod 0xFFFF, odd length zero-padded) of many byte ranges of ``buffer``.
+
+    Each range is summed as native 16-bit words into 32 bits (ranges up to 128 KiB) from the view of
+    the buffer whose words start at the range's parity, then byte-swapped by one multiplication.
+    """
+    import numpy as np
+
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = np.zeros(starts.size, dtype=np.int64)
+    if not starts.size:
+        return total
+    # only the region the ranges cover (reduceat runs its last range to the end of the array)
+    low = int(starts.min()) & ~1
+    buffer = buffer[low : int((starts + lengths).max())]
+    starts = starts - low
+    for shift in (0, 1):
+        chosen = (starts & 1) == shift
+        if not chosen.any():
+            continue
+        native = buffer[shift : shift + (buffer.size - shift) // 2 * 2].view("<u2")
+        begin = (starts[chosen] - shift) // 2
+        stop = begin + lengths[chosen] // 2
+        bounds = np.empty(2 * begin.size, dtype=np.int64)
+        bounds[0::2] = np.minimum(begin, native.size - 1)
+        bounds[1::2] = np.minimum(stop, native.size - 1)
+        sums = np.add.reduceat(native, bounds, dtype=np.uint32)[0::2].astype(np.int64)
+        for last in np.flatnonzero(stop >= native.size):  # a range that ends the buffer
+            sums[last] = int(native[begin[last] : stop[last]].sum(dtype=np.uint64))
+        empty = stop == begin  # reduceat gives the element itself for an empty range
+        sums[empty] = 0
+        total[chosen] = sums % ONES * 256 % ONES
+    odd = (lengths & 1) == 1
+    total[odd] += buffer[starts[odd] + lengths[odd] - 1].astype(np.int64) << 8
+    return total % ONES
+
+
+# codes of classify_frames: an input checksum state, or what else the frame is
+CODE_ZERO, CODE_COMPLETE, CODE_PARTIAL, CODE_INVALID, CODE_NO_LAYOUT, CODE_SCALAR = range(6)
+CODE_STATES = (L4Checksum.ZERO, L4Checksum.COMPLETE, L4Checksum.PARTIAL, L4Checksum.INVALID)
+
+
+def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """parse_layout + classify_l4_checksum for many frames of one buffer at once: a code per frame.
+
+    ``starts``/``lengths`` locate each frame in ``buffer``. The code is an input checksum state (CODE_ZERO..CODE_INVALID), CODE_NO_LAYOUT
+    where parse_layout finds no TCP/UDP (or an IP fragment: no state, untouched), or CODE_SCALAR for
+    what is left to the scalar path (label stacks, two VLAN tags, IPv6 extension headers).
+    """
+    import numpy as np
+
+    starts = starts.astype(np.int64)
+    lengths = lengths.astype(np.int64)
+    count = starts.size
+    code = np.full(count, CODE_NO_LAYOUT, dtype=np.int8)
+    if not count:
+        return code
+    limit = buffer.size - 2
+
+    def byte(offset: np.ndarray, frames: np.ndarray = starts) -> np.ndarray:
+        return buffer[np.minimum(frames + offset, limit)].astype(np.int64)
+
+    def be16(offset: np.ndarray, frames: np.ndarray = starts) -> np.ndarray:
+        return (byte(offset, frames) << 8) | byte(offset + 1, frames)
+
+    ok = lengths >= 14
+    ethertype = be16(np.full(count, 12))
+    vlan = ((ethertype == 0x8100) | (ethertype == 0x88A8)) & (lengths >= 18)
+    network = np.where(vlan, 18, 14)
+    ethertype = np.where(vlan, be16(np.full(count, 16)), ethertype)
+    second_tag = vlan & ((ethertype == 0x8100) | (ethertype == 0x88A8))
+    mpls = (ethertype == 0x8847) | (ethertype == 0x8848)
+    scalar = ok & (second_tag | mpls)
+    first = byte(network)
+    v4 = ok & ~scalar & (ethertype == 0x0800) & (network + 20 <= lengths) & (first >> 4 == 4)
+    ihl = (first & 0x0F) * 4
+    v4 &= (ihl >= 20) & (network + ihl <= lengths)
+    v4 &= (be16(network + 6) & 0x3FFF) == 0  # IP fragments: no layout to speak of
+    v6 = ok & ~scalar & (ethertype == 0x86DD) & (network + 40 <= lengths) & (first >> 4 == 6)
+    next_header = np.where(v4, byte(network + 9), byte(network + 6))
+    scalar |= v6 & ((next_header == 0) | (next_header == 43) | (next_header == 60))
+    ip = (v4 | v6) & ~scalar
+    transport = network + np.where(v4, ihl, 40)
+    tcp = ip & (next_header == IPPROTO_TCP) & (transport + 20 <= lengths)
+    thlen = (byte(transport + 12) >> 4) * 4
+    tcp &= (thlen >= 20) & (transport + thlen <= lengths)
+    udp = ip & (next_header == IPPROTO_UDP) & (transport + 8 <= lengths)
+    parsed = tcp | udp
+    code[scalar] = CODE_SCALAR
+    if not parsed.any():
+        return code
+
+    idx = np.flatnonzero(parsed)
+    base = starts[idx]
+    net = network[idx]
+    t = transport[idx]
+    length = lengths[idx]
+    is_v4 = v4[idx]
+    is_udp = udp[idx]
+    # the pseudo-header: addresses, protocol, L4 length
+    pseudo = next_header[idx] + (length - t)
+    for word in range(16):
+        at = np.where(is_v4, net + 12 + 2 * word, net + 8 + 2 * word)
+        pseudo += np.where(is_v4 & (word >= 4), 0, be16(at, base))
+    pseudo %= ONES
+    pseudo = np.where(pseudo == 0, ONES, pseudo)
+    stored = be16(t + np.where(is_udp, 6, 16), base)
+    first_byte = base + t
+    words = range_sums(buffer, first_byte, length - t)
+    total = (words + pseudo) % ONES
+    state = np.where(is_udp & is_v4 & (stored == 0), CODE_ZERO,
+                     np.where(total == 0, CODE_COMPLETE, np.where(stored == pseudo, CODE_PARTIAL, CODE_INVALID)))
+    code[idx] = state
+    return code
+
+
+def _odd_offsets(payload: np.ndarray, mss: int) -> np.ndarray:
+    """Piece sums as seen from the payload start: odd-offset pieces have their words byte-swapped."""
+    import numpy as np
+
+    offsets = (mss * np.arange(payload.shape[1])) & 1
+    return (payload * (1 + 255 * offsets)[None, :]) % ONES
+
+
+__all__ = ["FastSegmenter", "RunResult", "SegmentPlan", "shape_key", "word_sums"]

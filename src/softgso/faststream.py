@@ -1,0 +1,572 @@
+"""``softgso segment`` for classic pcap files of Ethernet frames, in bulk: a thin frontend.
+
+Strategy: the file is read in chunks into a few reused buffers (fresh memory costs page faults,
+which on a small VM cost more than the copy itself); each chunk's records are walked once; runs
+of consecutive super-packets of one shape go to :class:`softgso.fastpath.FastSegmenter` as one
+2D array (a strided view of the chunk, no copy), which writes every segment, preceded by its pcap
+record header, into a reused output arena; everything else goes through the scalar
+:func:`softgso.job.process_frame` one record at a time. Reading, segmenting and writing overlap in
+three threads (the read, the numpy work and the write release the GIL). Resident memory is
+bounded by the buffers: :data:`INPUT_BUFFERS` input chunks and :data:`OUTPUT_ARENAS` arenas,
+whatever the file size.
+
+Anything unusual (pcapng, a link type other than Ethernet, a record longer than a chunk, a
+timestamp fraction beyond one second, a truncated file) is left to the general reader: from that
+record on, the scalar stream takes over, so its output and its error messages are the scalar
+path's own.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import queue
+import struct
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
+from .io.record import LINKTYPE_ETHERNET, MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD
+from .io.writer import CaptureWriter
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .fastpath import FastSegmenter, SegmentPlan
+    from .job import SegmentOptions, Summary
+
+CHUNK_SIZE = 8 << 20
+# the longest record taken in bulk; a longer one hands the file to the general reader
+MAX_FAST_RECORD = MAX_SNAPLEN_STANDARD + RECORD_HEADER_LEN
+HEADER_ARENAS = 4  # segmenting, queued for writing, being written, spare
+# a chunk's segment headers (with record headers): 8 MiB of 1448-byte segments need 0.6 MiB
+ARENA_SIZE = 2 << 20
+QUEUE_DEPTH = 1
+SWITCH_INTERVAL = 0.0002  # seconds; see _pipeline
+
+
+@dataclass
+class _Chunk:
+    """Complete records of one read: (offset, caplen, orig_len) each, and where they start in the file."""
+
+    buffer: np.ndarray
+    records: np.ndarray  # (records, 3): offset, caplen, orig_len
+    first_index: int
+    file_offset: int
+    stop_index: int | None = None  # the general reader takes over at this record
+
+
+@dataclass
+class StreamResult:
+    """What the bulk stream did, in the shape of ``cli._stream``'s return value."""
+
+    counts: dict[str, int]
+    reports: list[tuple[int, str]]
+    resume_index: int | None = None  # the scalar stream must continue from this record
+    resume_offset: int = 0
+    writer: CaptureWriter | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def pcap_ethernet_header(path: Path) -> tuple[bytes, str, bool, int] | None:
+    """(file header, byte order, nanosecond, snaplen) of a classic pcap of Ethernet, else None."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(FILE_HEADER_LEN)
+    except OSError:
+        return None
+    found = pcap_magic(header)
+    if found is None or len(header) < FILE_HEADER_LEN:
+        return None
+    order, nanosecond = found
+    prefix = "<" if order == "little" else ">"
+    _, _, _, _, _, snaplen, linktype_field = struct.unpack(prefix + "IHHiIII", header)
+    if linktype_field & 0xFFFF != LINKTYPE_ETHERNET:
+        return None
+    return header, order, nanosecond, snaplen
+
+
+class BulkSegmentStream:
+    """Segment one classic pcap file into another; the caller finishes with the scalar stream if told."""
+
+    def __init__(self, options: SegmentOptions, summary: Summary,
+                 per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]]) -> None:
+        from .fastpath import FastSegmenter
+
+        self.options = options
+        self.summary = summary
+        self.per_frame = per_frame
+        self.fast: FastSegmenter = FastSegmenter(options)
+        self.counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
+        self.reports: list[tuple[int, str]] = []
+        self.small_limit = options.device.mtu + 14 if options.gso_size is None else 0
+        # frames this short are never super-packets (payload > gso_size needs frame - L2 > MTU); without
+        # actions, a virtio header or a forced input checksum they leave untouched unless their checksum
+        # is a partial seed, so they are classified in bulk and copied through
+        self.bulk_small = (self.fast.enabled and options.gso_size is None and not options.actions
+                           and options.vnet_hdr is None and options.input_csum == "auto"
+                           and options.device.mtu > 120)
+
+    def run(self, in_path: Path, writer: CaptureWriter, header_info: tuple[bytes, str, bool, int],
+            progress: Callable[[int], None] | None = None, *, span: tuple[int, int | None, int] | None = None,
+            ) -> StreamResult:
+        """Stream IN through the engine into ``writer``; returns counts, reports and where to resume."""
+        import numpy as np
+
+        header, order, nanosecond, snaplen = header_info
+        self._prefix = "<" if order == "little" else ">"
+        self._record_header = struct.Struct(self._prefix + "IIII")
+        self._ticks = 1_000_000_000 if nanosecond else 1_000_000
+        self._snap_limit = min(max(snaplen, MAX_SNAPLEN_STANDARD) if snaplen else MAX_RECORD_LEN, MAX_FAST_RECORD - 16)
+        arenas = [np.empty(ARENA_SIZE, dtype=np.uint8) for _ in range(HEADER_ARENAS)]
+        self._span = span or (FILE_HEADER_LEN, None, 0)
+        with open(in_path, "rb") as handle:
+            # the file mapped, not read: no copy into a buffer of ours, payload written from the page cache
+            mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            if hasattr(mapping, "madvise"):
+                mapping.madvise(mmap.MADV_SEQUENTIAL)
+            return self._pipeline(mapping, arenas, writer, progress)
+        finally:
+            try:
+                mapping.close()
+            except BufferError:  # views still held by a caller's exception; the mapping goes with them
+                pass
+
+    # -- the three stages ------------------------------------------------------------------------
+
+    def _pipeline(self, mapping: mmap.mmap, arenas: list[np.ndarray], writer: CaptureWriter,
+                  progress: Callable[[int], None] | None) -> StreamResult:
+        chunks: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
+        writes: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
+        failure: list[BaseException] = []
+        stop = threading.Event()
+
+        def reader() -> None:
+            try:
+                for chunk in self._read_chunks(mapping):
+                    while not stop.is_set():
+                        try:
+                            chunks.put(chunk, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+            except BaseException as error:  # noqa: BLE001 - handed to the main thread
+                failure.append(error)
+            chunks.put(None)
+
+        released = 0
+
+        def write_out() -> None:
+            nonlocal released
+            while True:
+                item = writes.get()
+                if item is None:
+                    return
+                if failure:
+                    continue
+                parts, records, done_up_to = item
+                try:
+                    _write_parts(writer, parts, records)
+                    # the mapped pages written out leave our resident set (the page cache keeps them)
+                    upto = done_up_to // mmap.PAGESIZE * mmap.PAGESIZE
+                    if upto > released and hasattr(mapping, "madvise"):
+                        mapping.madvise(mmap.MADV_DONTNEED, released, upto - released)
+                        released = upto
+                except BaseException as error:  # noqa: BLE001 - handed to the main thread
+                    failure.append(error)
+                    stop.set()
+
+        threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=write_out, daemon=True)]
+        # the writer gives the GIL back for every writev of IOV_MAX vectors and needs it again right
+        # after: with the default 5 ms switch interval it waits on the segmenting thread far longer
+        # than it writes (measured: segment and write wall times 3x their CPU times)
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        for thread in threads:
+            thread.start()
+        result = StreamResult(self.counts, self.reports)
+        arena_turn = 0
+        try:
+            while True:
+                chunk = chunks.get()
+                if chunk is None or failure:
+                    break
+                arena = arenas[arena_turn % len(arenas)]
+                arena_turn += 1
+                parts, records = self._segment_chunk(chunk, arena)
+                writes.put((parts, records, chunk.file_offset))
+                if progress is not None:
+                    progress(chunk.file_offset)
+                if chunk.stop_index is not None:
+                    result.resume_index = chunk.stop_index
+                    result.resume_offset = chunk.file_offset
+                    break
+        finally:
+            stop.set()
+            writes.put(None)
+            while threads[0].is_alive():
+                try:
+                    chunks.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            for thread in threads:
+                thread.join()
+            sys.setswitchinterval(switch_interval)
+        if failure:
+            raise failure[0]
+        return result
+
+    def _read_chunks(self, mapping: mmap.mmap) -> Iterator[_Chunk]:
+        """Chunks of about CHUNK_SIZE bytes of complete records, as offsets into the mapped file.
+
+        The walk from record to record is the one per-record Python loop (it reads only caplen);
+        the other header fields are gathered and checked in bulk afterwards.
+        """
+        import numpy as np
+
+        caplen_at = struct.Struct(self._prefix + "8xI").unpack_from
+        buffer = np.frombuffer(mapping, dtype=np.uint8)
+        view = memoryview(mapping)
+        # (first byte, end byte or None for end of file, index of the first record): a --jobs part
+        pos, span_end, index = self._span
+        end = len(mapping) if span_end is None else span_end
+        order = "<u4" if self._prefix == "<" else ">u4"
+        fields = np.arange(4, 16, dtype=np.int64)
+        while True:
+            chunk_end = min(pos + CHUNK_SIZE, end)
+            starts: list[int] = []
+            append = starts.append
+            stop: int | None = None
+            first_index = index
+            while pos < chunk_end:
+                if end - pos < RECORD_HEADER_LEN:
+                    stop = index  # a record header cut short: the general reader reports it
+                    break
+                following = pos + RECORD_HEADER_LEN + caplen_at(view, pos)[0]
+                if following > end:
+                    stop = index  # a record cut short: the general reader reports it
+                    break
+                append(pos)
+                pos = following
+                index += 1
+            table = np.empty((len(starts), 3), dtype=np.int64)
+            if starts:
+                table[:, 0] = starts
+                # fraction, caplen, orig_len of every record at once
+                heads = np.ascontiguousarray(buffer[table[:, 0:1] + fields[None, :]]).view(order)
+                table[:, 1] = heads[:, 1]
+                table[:, 2] = heads[:, 2]
+                unusual = (heads[:, 1] > self._snap_limit) | (heads[:, 0] >= self._ticks)
+                if unusual.any():
+                    # unusual (absurd length, fraction beyond a second): the general reader takes it from here
+                    first_bad = int(np.argmax(unusual))
+                    table = table[:first_bad]
+                    stop = first_index + first_bad
+                    pos = int(starts[first_bad])
+            yield _Chunk(buffer, table, first_index, pos, stop)
+            if stop is not None or pos >= end:
+                return
+
+    def _segment_chunk(self, chunk: _Chunk, arena: np.ndarray) -> tuple[list[Any], int]:
+        """The output of one chunk: super-packets and untouched frames in bulk, the rest record by record.
+
+        Super-packets wait in ``pending`` until a record of another kind comes (or the chunk ends);
+        then all of them are segmented at once, one bulk computation per shape wherever its packets
+        lie in the chunk. Returns the parts to write, in order, and how many records they hold.
+        """
+        import numpy as np
+
+        from .fastpath import CODE_NO_LAYOUT, CODE_PARTIAL, CODE_SCALAR, classify_frames
+
+        buffer = chunk.buffer
+        view = memoryview(buffer)  # type: ignore[arg-type]
+        parts: list[Any] = []
+        written = 0
+        pack = self._record_header.pack
+        counts = self.counts
+        fast = self.fast
+        small_limit = self.small_limit
+        index = chunk.first_index
+        table = chunk.records
+        total = table.shape[0]
+        pending: list[tuple[SegmentPlan, int]] = []
+        arena_state = [0]
+
+        def flush_pending() -> None:
+            nonlocal written
+            if pending:
+                item, segments = self._bulk(pending, buffer, arena, arena_state)
+                parts.append(item)
+                written += segments
+                pending.clear()
+
+        # frames that leave untouched, found in bulk: a code per record (see fastpath.classify_frames)
+        passing = np.zeros(total, dtype=bool)
+        codes = np.full(total, CODE_NO_LAYOUT, dtype=np.int8)
+        if self.bulk_small and total:
+            small = (table[:, 1] <= small_limit) & (table[:, 2] == table[:, 1])
+            if small.any():
+                codes[small] = classify_frames(buffer, table[small, 0] + RECORD_HEADER_LEN, table[small, 1])
+                passing = small & (codes != CODE_PARTIAL) & (codes != CODE_SCALAR)
+        edges = (np.flatnonzero(np.diff(passing.astype(np.int8))) + 1).tolist()
+        for first, stop in zip([0, *edges], [*edges, total], strict=True):
+            if first == stop:
+                continue
+            if passing[first]:
+                # their records, byte for byte, in one piece
+                flush_pending()
+                start = int(table[first, 0])
+                end = int(table[stop - 1, 0] + RECORD_HEADER_LEN + table[stop - 1, 1])
+                parts.append(view[start:end])
+                self._count_untouched(codes[first:stop], int(table[first:stop, 1].sum()))
+                written += stop - first
+                index += stop - first
+                continue
+            for pos, caplen, orig_len in table[first:stop].tolist():
+                frame = view[pos + RECORD_HEADER_LEN : pos + RECORD_HEADER_LEN + caplen]
+                if caplen > small_limit and orig_len <= caplen:
+                    found = fast.key_of(frame)
+                    plan = fast.plan_for(frame, *found) if found is not None else None
+                    if plan is not None:
+                        pending.append((plan, pos))
+                        index += 1
+                        continue
+                flush_pending()
+                counts["in"] += 1
+                counts["bytes_in"] += caplen
+                if orig_len > caplen:
+                    self.reports.append((index, f"snapped record ({caplen} of {orig_len} bytes): passed through"))
+                    parts.append(view[pos : pos + RECORD_HEADER_LEN + caplen])
+                    counts["out"] += 1
+                    counts["bytes_out"] += caplen
+                    written += 1
+                    index += 1
+                    continue
+                seconds, fraction = self._record_header.unpack_from(view, pos)[:2]
+                frames, reason = self.per_frame(index, bytes(frame))
+                if reason:
+                    self.reports.append((index, reason))
+                for out_frame in frames:
+                    parts.append(pack(seconds, fraction, len(out_frame), len(out_frame)))
+                    parts.append(out_frame)
+                    counts["out"] += 1
+                    counts["bytes_out"] += len(out_frame)
+                    written += 1
+                index += 1
+        flush_pending()
+        return parts, written
+
+    def _count_untouched(self, codes: np.ndarray, nbytes: int) -> None:
+        """Summary and counters for frames copied through, states in order of first appearance."""
+        from .fastpath import CODE_NO_LAYOUT, states_in_order
+
+        with_state = codes[codes != CODE_NO_LAYOUT]
+        states = states_in_order(with_state) if with_state.size else {}
+        packets = codes.size
+        self.summary.add_untouched(packets, nbytes, states)
+        counts = self.counts
+        counts["in"] += packets
+        counts["out"] += packets
+        counts["bytes_in"] += nbytes
+        counts["bytes_out"] += nbytes
+
+    def _bulk(self, pending: list[tuple[SegmentPlan, int]], buffer: np.ndarray, arena: np.ndarray,
+              arena_state: list[int]) -> tuple[_Iovecs, int]:
+        """Segment the pending super-packets (plan, record offset), shape by shape; their writes in order.
+
+        Only the headers are built (in ``arena``, each behind its pcap record header); the write is
+        a list of iovecs, header then payload, the payload pointing into the mapped input.
+        """
+        import numpy as np
+
+        from .fastpath import states_in_order
+
+        by_plan: dict[SegmentPlan, list[int]] = {}
+        for number, (plan, _) in enumerate(pending):
+            by_plan.setdefault(plan, []).append(number)
+        blocks: list[Any] = [None] * len(pending)
+        codes = np.full(len(pending), -1, dtype=np.int8)
+        keep: list[Any] = [buffer]
+        segments_total = 0
+        for plan, numbers in by_plan.items():
+            count = len(numbers)
+            segs = plan.segments
+            head_len = RECORD_HEADER_LEN + plan.header_len
+            size = count * segs * head_len
+            used = arena_state[0]
+            if used + size <= arena.size:
+                space = arena[used : used + size]
+                arena_state[0] = used + size
+            else:
+                space = np.empty(size, dtype=np.uint8)
+                keep.append(space)
+            headers = space.reshape(count, segs, head_len)
+            records = np.fromiter((pending[n][1] for n in numbers), dtype=np.int64, count=count)
+            starts = records + RECORD_HEADER_LEN
+            result = self.fast.segment_scattered(plan, buffer, starts, headers, prefix=RECORD_HEADER_LEN)
+            full_len, last_len = plan.segment_lengths()
+            # every segment's record header: the input's timestamp, its own length as caplen and orig_len
+            headers[:, :, :8] = buffer[records[:, None] + np.arange(8)[None, :]][:, None, :]
+            headers[:, :-1, 8:16] = np.frombuffer(struct.pack(self._prefix + "II", full_len, full_len),
+                                                  dtype=np.uint8)
+            headers[:, -1, 8:16] = np.frombuffer(struct.pack(self._prefix + "II", last_len, last_len), dtype=np.uint8)
+            iov = np.empty((count, segs, 2, 2), dtype=np.uint64)
+            iov[:, :, 0, 0] = (space.ctypes.data
+                               + np.arange(count * segs, dtype=np.uint64).reshape(count, segs) * head_len)
+            iov[:, :, 0, 1] = head_len
+            payload = (buffer.ctypes.data + starts + plan.payload_at).astype(np.uint64)
+            iov[:, :, 1, 0] = payload[:, None] + plan.seq_steps.astype(np.uint64)[None, :]
+            iov[:, :-1, 1, 1] = plan.mss
+            iov[:, -1, 1, 1] = plan.last_len
+            vectors = iov.reshape(count, 2 * segs, 2)
+            for row, number in enumerate(numbers):
+                blocks[number] = vectors[row]
+            if result.codes is not None:
+                codes[numbers] = result.codes
+            bytes_out = full_len * (segs - 1) + last_len
+            self.summary.add_run(count, plan.frame_len, segs, bytes_out, {}, plan.partial)
+            counts = self.counts
+            counts["in"] += count
+            counts["out"] += count * segs
+            counts["bytes_in"] += count * plan.frame_len
+            counts["bytes_out"] += count * bytes_out
+            segments_total += count * segs
+        counted = codes[codes >= 0]
+        if counted.size:
+            # states in the order the packets came, whatever their shape
+            for state, number in states_in_order(counted).items():
+                self.summary.input_checksums[state] += number
+        return _Iovecs(np.concatenate(blocks), tuple(keep)), segments_total
+
+
+@dataclass
+class _Iovecs:
+    """(base, length) pairs to write in order, and the arrays they point into (kept alive until written)."""
+
+    vectors: np.ndarray
+    keep: tuple[Any, ...]
+
+
+_libc_writev: Any = None
+
+
+def _writev_array(fd: int, vectors: np.ndarray) -> None:
+    """writev(2) over an array of struct iovec, IOV_MAX at a time, resuming after short writes."""
+    import ctypes
+
+    import numpy as np
+
+    from .io.writer import IOV_MAX
+
+    global _libc_writev
+    if _libc_writev is None:
+        function = ctypes.CDLL(None, use_errno=True).writev
+        function.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+        function.restype = ctypes.c_ssize_t
+        _libc_writev = function
+    vectors = np.ascontiguousarray(vectors, dtype=np.uint64)
+    start, total = 0, vectors.shape[0]
+    while start < total:
+        batch = min(IOV_MAX, total - start)
+        lengths = vectors[start : start + batch, 1]
+        done = _libc_writev(fd, vectors.ctypes.data + start * 16, batch)
+        if done < 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+        if done == int(lengths.sum()):
+            start += batch
+            continue
+        # a short write: skip the vectors written whole, trim the one written in part
+        ends = np.cumsum(lengths)
+        whole = int(np.searchsorted(ends, done, side="right"))
+        already = done - (int(ends[whole - 1]) if whole else 0)
+        start += whole
+        vectors[start, 0] += already
+        vectors[start, 1] -= already
+
+
+def _write_parts(writer: CaptureWriter, parts: list[Any], records: int) -> None:
+    """Write a chunk's output in order: Python buffers through the writer, iovec arrays directly."""
+    plain: list[Any] = []
+    for part in parts:
+        if isinstance(part, _Iovecs):
+            if plain:
+                writer.write_framed(plain, 0)
+                plain = []
+            _writev_array(writer.fileno(), part.vectors)
+        else:
+            plain.append(part)
+    writer.write_framed(plain, records)
+
+
+def segment_per_frame(options: SegmentOptions, summary: Summary) -> Callable[[int, bytes], tuple[list[bytes], str | None]]:
+    """What ``segment`` does with one frame the bulk path leaves: process_frame, counted and reported."""
+    from .job import Outcome, process_frame
+
+    def per_frame(index: int, frame: bytes) -> tuple[list[bytes], str | None]:
+        result = process_frame(frame, options)
+        summary.add(index, len(frame), result)
+        if result.outcome == Outcome.REFUSED:
+            return result.frames, f"refused, passed through unchanged: {result.error}"
+        return result.frames, None
+
+    return per_frame
+
+
+def split_points(path: Path, header_info: tuple[bytes, str, bool, int], parts: int) -> list[tuple[int, int]]:
+    """(byte offset, record index) where each of ``parts`` pieces of the file starts, at record boundaries."""
+    size = os.path.getsize(path)
+    prefix = "<" if header_info[1] == "little" else ">"
+    unpack_from = struct.Struct(prefix + "IIII").unpack_from
+    targets = [FILE_HEADER_LEN + (size - FILE_HEADER_LEN) * k // parts for k in range(1, parts)]
+    points = [(FILE_HEADER_LEN, 0)]
+    offset, index = FILE_HEADER_LEN, 0
+    with open(path, "rb") as handle:
+        while targets and offset + RECORD_HEADER_LEN <= size:
+            if offset >= targets[0]:
+                points.append((offset, index))
+                targets.pop(0)
+                continue
+            handle.seek(offset)
+            header = handle.read(RECORD_HEADER_LEN)
+            if len(header) < RECORD_HEADER_LEN:
+                break
+            offset += RECORD_HEADER_LEN + unpack_from(header)[2]
+            index += 1
+    return points
+
+
+def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_info: tuple[bytes, str, bool, int],
+                 span: tuple[int, int | None, int]) -> tuple[dict[str, int], list[tuple[int, str]], Summary, bool]:
+    """One --jobs part: records of ``span`` segmented into ``part_path`` (records only, no file header).
+
+    Returns counts, reports, the part's summary and whether it finished (False: an unusual record
+    needs the general reader; the caller redoes the file in one job).
+    """
+    from .job import Summary
+
+    summary = Summary()
+    stream = BulkSegmentStream(options, summary, segment_per_frame(options, summary))
+    _, order, nanosecond, _ = header_info
+    writer = CaptureWriter(part_path, PcapRecordEncoder(b"", order, nanosecond, LINKTYPE_ETHERNET), "pcap",
+                           fsync=False)
+    with writer:
+        result = stream.run(Path(in_path), writer, header_info, span=span)
+    return result.counts, result.reports, summary, result.resume_index is None
+
+
+def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int]) -> CaptureWriter:
+    """An atomic writer whose file header is IN's, byte for byte (as ``open_writer(like=IN)`` makes it)."""
+    header, order, nanosecond, _ = header_info
+    return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, LINKTYPE_ETHERNET), "pcap")
+
+
+__all__ = ["BulkSegmentStream", "StreamResult", "open_pcap_writer", "pcap_ethernet_header", "segment_part",
+           "segment_per_frame", "split_points"]

@@ -1,0 +1,222 @@
+"""What a capture holds, and what ``softgso segment`` would make of it, without any file I/O.
+
+:class:`CaptureInspector` takes the records of a capture one at a time (index, link type, the
+Ethernet frame or None when the record is not Ethernet) and counts: super-packets over the MTU,
+label stacks and VLAN tags seen, flows, L4 checksum states (complete, CHECKSUM_PARTIAL seed,
+invalid, zero), IPv4 headers whose tot_len is 0 or disagrees with the frame, IPv6 jumbograms, and,
+through :func:`softgso.job.process_frame` with the very options ``segment`` takes, the segments
+that would come out. Memory is bounded by the number of distinct flows, stacks and frame sizes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+from .capdiff import IP_PROTO_NAMES, Decoded, decode_fields, ethertype_name
+from .checksum import csum_fold, ones_sum
+from .job import Outcome, SegmentOptions, process_frame
+from .prepare import L4Checksum, classify_l4_checksum, parse_layout
+
+ETH_ZLEN = 60  # the minimum Ethernet frame without FCS: shorter packets are padded on the wire
+MAX_REPORTS = 20
+
+FlowKey = tuple[str, str, int, str, int]  # protocol, source address, source port, destination, port
+
+
+def _stack_text(labels: list[tuple[int, int, int, int]]) -> str:
+    return "/".join(str(label) for label, _, _, _ in labels)
+
+
+def _vlan_text(tags: list[tuple[int, int]]) -> str:
+    names = {0x8100: "802.1Q", 0x88A8: "802.1ad", 0x9100: "QinQ 0x9100"}
+    return " / ".join(f"{names.get(tpid, hex(tpid))} {tci & 0xFFF}" for tpid, tci in tags)
+
+
+@dataclass
+class CaptureInspector:
+    """Counts over one capture; feed it with :meth:`add`, read it with :meth:`as_dict`."""
+
+    options: SegmentOptions
+    top: int = 10
+    packets: int = 0
+    bytes_in: int = 0
+    not_ethernet: Counter[str] = field(default_factory=Counter)  # link type -> records
+    non_ip: Counter[str] = field(default_factory=Counter)  # protocol name -> packets
+    other_ip: Counter[str] = field(default_factory=Counter)  # IP protocol other than TCP/UDP -> packets
+    over_mtu: int = 0
+    largest: int = 0
+    label_stacks: Counter[str] = field(default_factory=Counter)
+    vlan_tags: Counter[str] = field(default_factory=Counter)
+    flows: Counter[FlowKey] = field(default_factory=Counter)
+    flow_bytes: Counter[FlowKey] = field(default_factory=Counter)
+    ipv4_checksums: Counter[str] = field(default_factory=Counter)
+    l4_checksums: Counter[str] = field(default_factory=Counter)
+    ipv4_tot_len_zero: int = 0
+    ipv4_tot_len_mismatch: int = 0
+    ethernet_padding: int = 0
+    ipv6_jumbograms: int = 0
+    ipv6_payload_len_zero: int = 0  # payload_len 0 without a jumbo option (BIG TCP since Linux 6.11)
+    ip_fragments: int = 0
+    undecodable: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    segments_out: int = 0
+    bytes_out: int = 0
+    sizes_in: Counter[int] = field(default_factory=Counter)
+    sizes_out: Counter[int] = field(default_factory=Counter)
+    reports: list[tuple[int, str]] = field(default_factory=list)  # the first MAX_REPORTS
+    report_count: int = 0
+    first_ns: int | None = None
+    last_ns: int | None = None
+
+    @property
+    def mtu(self) -> int:
+        """The egress MTU the report measures against (the device profile's, or --mtu)."""
+        return self.options.device.mtu
+
+    def _report(self, index: int, reason: str) -> None:
+        self.report_count += 1
+        if len(self.reports) < MAX_REPORTS:
+            self.reports.append((index, reason))
+
+    def add(self, index: int, frame: bytes | None, *, linktype: int = 1, timestamp_ns: int | None = None,
+            wire_len: int | None = None, record_len: int = 0) -> None:
+        """Count one record; ``frame`` is its Ethernet frame, or None when it is not Ethernet.
+
+        ``record_len`` is the captured length of a record that is not Ethernet; ``wire_len`` the
+        packet's original length (more than the frame when the capture snapped it).
+        """
+        self.packets += 1
+        if timestamp_ns is not None:
+            self.first_ns = timestamp_ns if self.first_ns is None else min(self.first_ns, timestamp_ns)
+            self.last_ns = timestamp_ns if self.last_ns is None else max(self.last_ns, timestamp_ns)
+        if frame is None:
+            self.not_ethernet[f"link type {linktype}"] += 1
+            self.bytes_in += record_len
+            self.outcomes["not Ethernet"] += 1
+            self.segments_out += 1
+            self.bytes_out += record_len
+            self._report(index, f"link type {linktype} is not Ethernet: segment passes it through")
+            return
+        self.bytes_in += len(frame)
+        self.sizes_in[len(frame)] += 1
+        self.largest = max(self.largest, len(frame))
+        decoded = decode_fields(frame)
+        if len(frame) - 14 - 4 * len(decoded.vlan_tags) > self.mtu:
+            self.over_mtu += 1
+        if decoded.labels:
+            self.label_stacks[_stack_text(decoded.labels)] += 1
+        if decoded.vlan_tags:
+            self.vlan_tags[_vlan_text(decoded.vlan_tags)] += 1
+        self._count_ip(index, frame, decoded)
+        if wire_len is not None and wire_len > len(frame):
+            self.outcomes["snapped"] += 1
+            self.segments_out += 1
+            self.bytes_out += len(frame)
+            self.sizes_out[len(frame)] += 1
+            self._report(index, f"snapped record ({len(frame)} of {wire_len} bytes): segment passes it through")
+            return
+        result = process_frame(frame, self.options)
+        self.outcomes[result.outcome.value] += 1
+        self.segments_out += len(result.frames)
+        for out in result.frames:
+            self.bytes_out += len(out)
+            self.sizes_out[len(out)] += 1
+        if result.outcome == Outcome.REFUSED:
+            self._report(index, f"segment would refuse it (passed through unchanged): {result.error}")
+
+    def _count_ip(self, index: int, frame: bytes, decoded: Decoded) -> None:
+        if decoded.ip_version == 0:
+            if decoded.ethertype is None:
+                self.undecodable += 1
+                self._report(index, "; ".join(decoded.notes) or "not decodable")
+            elif decoded.labels:
+                self.non_ip["MPLS (payload neither IPv4 nor IPv6)"] += 1
+            else:
+                self.non_ip[ethertype_name(decoded.ethertype)] += 1
+            return
+        if decoded.notes:
+            self.undecodable += 1
+            self._report(index, "; ".join(decoded.notes))
+        assert decoded.network is not None
+        network = decoded.network
+        ip_end = len(frame)
+        if decoded.ip_version == 4:
+            ihl = (frame[network] & 0x0F) * 4
+            header = frame[network : network + ihl]
+            self.ipv4_checksums["valid" if len(header) >= 20 and csum_fold(ones_sum(header)) == 0 else "invalid"] += 1
+            tot_len = int.from_bytes(frame[network + 2 : network + 4], "big")
+            if tot_len == 0:
+                self.ipv4_tot_len_zero += 1
+            elif network + tot_len < len(frame) and len(frame) <= ETH_ZLEN:
+                self.ethernet_padding += 1
+                ip_end = network + tot_len
+            elif network + tot_len != len(frame):
+                self.ipv4_tot_len_mismatch += 1
+        else:
+            payload_len = int.from_bytes(frame[network + 4 : network + 6], "big")
+            if decoded.jumbo:
+                self.ipv6_jumbograms += 1
+            elif payload_len == 0 and len(frame) > network + 40:
+                self.ipv6_payload_len_zero += 1
+            elif payload_len and network + 40 + payload_len < len(frame) and len(frame) <= ETH_ZLEN:
+                self.ethernet_padding += 1
+                ip_end = network + 40 + payload_len
+        if decoded.fragment:
+            self.ip_fragments += 1
+        proto = decoded.l4_proto if decoded.l4_proto is not None else -1
+        name = IP_PROTO_NAMES.get(proto, f"IP protocol {proto}")
+        key: FlowKey = (name, decoded.ip_src, decoded.sport, decoded.ip_dst, decoded.dport)
+        self.flows[key] += 1
+        self.flow_bytes[key] += len(frame)
+        if proto not in (6, 17):
+            self.other_ip[name] += 1
+            return
+        layout = parse_layout(frame)
+        if layout is None:
+            return
+        if ip_end < len(frame):
+            layout = replace(layout, frame_len=ip_end)
+        self.l4_checksums[classify_l4_checksum(frame[:ip_end], layout).value] += 1
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready report."""
+        top = self.flows.most_common(self.top)
+        duration = (self.last_ns - self.first_ns) / 1e9 if self.first_ns is not None and self.last_ns is not None else 0.0
+        return {
+            "packets": self.packets,
+            "bytes": self.bytes_in,
+            "duration_s": round(duration, 9),
+            "largest_frame": self.largest,
+            "mtu": self.mtu,
+            "device": self.options.device.name,
+            "super_packets_over_mtu": self.over_mtu,
+            "label_stacks": dict(self.label_stacks.most_common()),
+            "vlan_tags": dict(self.vlan_tags.most_common()),
+            "flows_total": len(self.flows),
+            "flows_top": [
+                {"protocol": k[0], "src": k[1], "sport": k[2], "dst": k[3], "dport": k[4], "packets": n,
+                 "bytes": self.flow_bytes[k]}
+                for k, n in top
+            ],
+            "ipv4_header_checksums": dict(self.ipv4_checksums),
+            "l4_checksums": {state.value: self.l4_checksums.get(state.value, 0) for state in L4Checksum},
+            "ipv4_tot_len_zero": self.ipv4_tot_len_zero,
+            "ipv4_tot_len_mismatch": self.ipv4_tot_len_mismatch,
+            "ethernet_padding": self.ethernet_padding,
+            "ipv6_jumbograms": self.ipv6_jumbograms,
+            "ipv6_payload_len_zero": self.ipv6_payload_len_zero,
+            "ip_fragments": self.ip_fragments,
+            "other_ip_protocols": dict(self.other_ip.most_common()),
+            "non_ip": dict(self.non_ip.most_common()),
+            "not_ethernet": dict(self.not_ethernet),
+            "undecodable": self.undecodable,
+            "segment": {
+                "packets_out": self.segments_out,
+                "bytes_out": self.bytes_out,
+                "outcomes": {o.value: self.outcomes.get(o.value, 0) for o in Outcome}
+                | {name: self.outcomes[name] for name in ("snapped", "not Ethernet") if self.outcomes.get(name)},
+            },
+            "reports": [{"index": i, "reason": r} for i, r in self.reports],
+            "reports_total": self.report_count,
+        }

@@ -1,0 +1,125 @@
+"""Bad input through the CLI: a clear message naming the packet index and the reason; nothing
+silently dropped; exit status as cli.py documents (1 refused under --strict, 3 unreadable input)."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from cli_captures import mixed_capture, write_pcap, write_pcapng
+from conftest import run_cli, run_json
+from scapy_check import read_packets
+
+# virtio_net_hdr: NEEDS_CSUM, gso_type TCPV6, hdr_len 54, gso_size 1448, csum_start 34, csum_offset 16
+TCPV6_HEADER_FOR_IPV4 = "01043600a80522001000"
+
+
+def _record_offsets(path: Path) -> list[int]:
+    raw, offsets, at = path.read_bytes(), [], 24
+    while at < len(raw):
+        offsets.append(at)
+        at += 16 + struct.unpack_from("<I", raw, at + 8)[0]
+    return offsets
+
+
+def test_truncated_file_names_the_record_and_keeps_every_packet_before_it(tmp_path: Path) -> None:
+    frames = mixed_capture()
+    source = write_pcap(tmp_path / "in.pcap", frames)
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(source.read_bytes()[: _record_offsets(source)[3] + 1000])
+    whole_three = tmp_path / "three.pcap"
+    write_pcap(whole_three, frames[:3])
+    out, expected = tmp_path / "out.pcap", tmp_path / "expected.pcap"
+    result = run_cli("segment", cut, out, "-q")
+    assert result.exit_code == 3
+    assert "record 3 (0-based)" in result.stderr and "cut short" in result.stderr
+    assert run_cli("segment", whole_three, expected, "-q").exit_code == 0
+    assert out.read_bytes() == expected.read_bytes()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_broken_record_length_names_the_record(tmp_path: Path) -> None:
+    source = write_pcap(tmp_path / "in.pcap", mixed_capture())
+    broken = bytearray(source.read_bytes())
+    struct.pack_into("<I", broken, _record_offsets(source)[2] + 8, 0x7FFFFFFF)
+    (tmp_path / "broken.pcap").write_bytes(bytes(broken))
+    for command in (["segment", tmp_path / "broken.pcap", tmp_path / "out.pcap"], ["inspect", tmp_path / "broken.pcap"]):
+        result = run_cli(*command)
+        assert result.exit_code == 3, command
+        assert "record 2 (0-based)" in result.stderr
+
+
+def test_inspect_reports_what_it_read_before_a_truncation(tmp_path: Path) -> None:
+    source = write_pcap(tmp_path / "in.pcap", mixed_capture())
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(source.read_bytes()[: _record_offsets(source)[3] + 1000])
+    result, report = run_json("inspect", cut)
+    assert result.exit_code == 3
+    assert report["packets"] == 3 and "record 3" in report["read_error"]
+
+
+def test_not_a_capture_is_an_input_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"this is not a capture file at all")
+    for command in (["segment", junk, tmp_path / "o.pcap"], ["inspect", junk], ["diff", junk, junk]):
+        result = run_cli(*command)
+        assert result.exit_code == 3, command
+        assert "neither pcap nor pcapng" in result.stderr
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    for command in (["segment", tmp_path / "nope.pcap", tmp_path / "o.pcap"], ["inspect", tmp_path / "nope.pcap"]):
+        result = run_cli(*command)
+        assert result.exit_code == 3 and "nope.pcap" in result.stderr
+
+
+def test_headers_contradicting_the_gso_metadata_are_reported_and_passed_through(tmp_path: Path) -> None:
+    source = write_pcap(tmp_path / "in.pcap", mixed_capture())
+    out = tmp_path / "out.pcap"
+    result = run_cli("segment", source, out, "--vnet-hdr", TCPV6_HEADER_FOR_IPV4, "-q")
+    assert result.exit_code == 0
+    assert "packet 1: refused, passed through unchanged: tcp4_gso_segment: gso_type" in result.stderr
+    assert "lacks TCPV4 on an IPv4 packet (kernel: -EINVAL)" in result.stderr
+    # nothing lost: one record out per record in, the refused ones byte-identical
+    inputs, outputs = read_packets(source), read_packets(out)
+    assert len(outputs) == len(inputs)
+    assert bytes(outputs[1]) == bytes(inputs[1]) and bytes(outputs[3]) == bytes(inputs[3])
+    assert run_cli("segment", source, out, "--vnet-hdr", TCPV6_HEADER_FOR_IPV4, "--strict", "-q").exit_code == 1
+
+
+def test_summary_counts_refused_packets(tmp_path: Path) -> None:
+    source = write_pcap(tmp_path / "in.pcap", mixed_capture())
+    result, summary = run_json("segment", source, tmp_path / "out.pcap", "--vnet-hdr", TCPV6_HEADER_FOR_IPV4)
+    assert summary["outcomes"]["refused"] == len(summary["errors"]) > 0
+    assert {e["index"] for e in summary["errors"]} >= {1, 3}
+
+
+def test_inspect_counts_records_of_an_unknown_link_type(tmp_path: Path) -> None:
+    source = write_pcap(tmp_path / "in.pcap", mixed_capture()[:3], linktype=147)
+    result, report = run_json("inspect", source)
+    assert result.exit_code == 0
+    assert report["not_ethernet"] == {"link type 147": 3}
+    assert report["segment"]["packets_out"] == 3
+
+
+def test_unknown_link_type_is_passed_through_and_reported(tmp_path: Path) -> None:
+    frames = mixed_capture()[:4]
+    source = write_pcapng(tmp_path / "in.pcapng", [(1, "eth0"), (147, "user0")],
+                          [(i % 2, f, None) for i, f in enumerate(frames)])
+    out = tmp_path / "out.pcapng"
+    result = run_cli("segment", source, out, "-q")
+    assert result.exit_code == 0
+    assert "packet 1:" in result.stderr and "147" in result.stderr
+    assert bytes(read_packets(out)[-1]) == frames[3] or len(read_packets(out)) > 4
+    assert run_cli("segment", source, out, "--strict", "-q").exit_code in (1, 3)
+
+
+def test_snapped_records_are_passed_through_and_reported(tmp_path: Path) -> None:
+    frames = mixed_capture()[:3]
+    snapped = [frames[0], frames[1][:200], frames[2]]
+    source = write_pcap(tmp_path / "in.pcap", snapped, orig_lens=[len(f) for f in frames])
+    out = tmp_path / "out.pcap"
+    result = run_cli("segment", source, out, "-q")
+    assert result.exit_code == 0
+    assert "packet 1: snapped record (200 of" in result.stderr
+    assert [bytes(p) for p in read_packets(out)] == snapped

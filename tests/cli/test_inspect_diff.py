@@ -1,0 +1,190 @@
+"""``softgso inspect`` and ``softgso diff`` end to end, and the diff's decoder checked against Scapy."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from cli_captures import mixed_capture, tcp4_super, write_pcap
+from conftest import run_cli, run_json
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scapy_check import read_packets
+
+from softgso.capdiff import compare_frames, decode_fields
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "mpls_tcp_super.pcap"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "kernel" / "cases"
+
+
+# --- inspect -------------------------------------------------------------------------------------
+
+
+def test_inspect_sample_counts_what_the_sample_holds() -> None:
+    result, report = run_json("inspect", SAMPLE, "--device", "nic-tso-no-mpls-gso")
+    assert result.exit_code == 0
+    assert report["packets"] == 9
+    assert report["super_packets_over_mtu"] == 4
+    assert report["label_stacks"] == {"100": 1, "200/100": 1, "16": 1, "300": 1}
+    assert report["non_ip"] == {"ARP": 1}
+    assert report["l4_checksums"] == {"complete": 3, "partial": 4, "zero": 1, "invalid": 0}
+    assert report["segment"]["outcomes"]["segmented"] == 4
+
+
+def test_inspect_predicts_exactly_what_segment_writes(tmp_path: Path) -> None:
+    for args in ([], ["--action", "push-mpls:100:0:64:uc", "--mtu", "1400"], ["--device", "tso"]):
+        _, report = run_json("inspect", SAMPLE, *args)
+        out = tmp_path / "out.pcap"
+        _, summary = run_json("segment", SAMPLE, out, *args)
+        assert report["segment"]["packets_out"] == summary["packets_out"] == len(read_packets(out)), args
+        assert report["segment"]["bytes_out"] == summary["bytes_out"], args
+
+
+def test_inspect_counts_vlan_tags_and_flows(tmp_path: Path) -> None:
+    tagged = tmp_path / "tagged.pcap"
+    assert run_cli("push-vlan", SAMPLE, tagged, "--vid", "42", "-q").exit_code == 0
+    _, report = run_json("inspect", tagged, "--top", "2")
+    assert report["vlan_tags"] == {"802.1Q 42": 9}
+    assert len(report["flows_top"]) == 2 and report["flows_total"] == 4
+    assert report["flows_top"][0]["src"] == "10.0.0.1" and report["flows_top"][0]["packets"] == 3
+
+
+def test_inspect_tells_ethernet_padding_from_a_bad_length(tmp_path: Path) -> None:
+    ack = bytearray(mixed_capture()[2])  # a 66-byte ACK: make it a 54-byte one padded to 60
+    del ack[54:]
+    struct.pack_into("!H", ack, 16, 40)
+    struct.pack_into("!B", ack, 46, 0x50)
+    source = write_pcap(tmp_path / "in.pcap", [bytes(ack) + b"\0" * 6])
+    _, report = run_json("inspect", source)
+    assert report["ethernet_padding"] == 1 and report["ipv4_tot_len_mismatch"] == 0
+
+
+def test_inspect_text_report_and_plot(tmp_path: Path) -> None:
+    plot = tmp_path / "sizes.png"
+    result = run_cli("inspect", SAMPLE, "--plot", plot)
+    assert result.exit_code == 0
+    for words in ("over MTU 1500", "4 super-packets", "label stacks", "partial: 4", "segment would write", "top flows"):
+        assert words in result.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- diff ----------------------------------------------------------------------------------------
+
+
+def test_diff_identical_captures_exit_0(tmp_path: Path) -> None:
+    result = run_cli("diff", SAMPLE, SAMPLE)
+    assert result.exit_code == 0 and "identical: 9 packets" in result.stdout
+
+
+def test_diff_names_the_fields_that_differ_in_words(tmp_path: Path) -> None:
+    case = VECTORS / "ipv4_tcp_2labels"
+    ours = tmp_path / "ours.pcap"
+    # one label with a TTL of 63 instead of the kernel's two labels
+    run_cli("segment", case / "input.pcap", ours, "--vnet-hdr", "01013600a80522001000", "--action",
+            "push-mpls:100:0:63:uc", "-q")
+    result = run_cli("diff", ours, case / "kernel_out.pcap", "--max", "2")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("packet 0: frame length 1506 != 1510; label[0].label 100 != 200;")
+    assert "label[0].ttl 63 != 33" in lines[0] and "label[1] only in B (label 100 tc 0 s 1 ttl 64)" in lines[0]
+    assert lines[1].startswith("packet 1: ")
+    assert "... and 4 more differing packets" in result.stdout
+
+
+def test_diff_reports_seq_and_checksum_differences() -> None:
+    a = tcp4_super(100, partial=False, seq=1001448)
+    b = bytearray(tcp4_super(100, partial=False, seq=1001449))
+    b[24:26] = b"\x1c\x2e"
+    texts = [d.text() for d in compare_frames(a, bytes(b))]
+    assert "TCP seq 1001448 != 1001449" in texts
+    assert any(t.startswith("IPv4 checksum 0x") and t.endswith("!= 0x1c2e") for t in texts)
+
+
+def test_diff_packet_count_difference_and_json(tmp_path: Path) -> None:
+    frames = mixed_capture()
+    a = write_pcap(tmp_path / "a.pcap", frames)
+    b = write_pcap(tmp_path / "b.pcap", frames[:-2])
+    result, payload = run_json("diff", a, b)
+    assert result.exit_code == 1
+    assert payload["packets_a"] == 10 and payload["packets_b"] == 8 and payload["identical"] == 8
+    assert "2 packet(s) only in A (from packet 8)" in payload["count_difference"]
+
+
+def test_diff_compares_cooked_captures_as_ethernet(tmp_path: Path) -> None:
+    from cli_captures import sll
+
+    frames = mixed_capture()
+    plain = write_pcap(tmp_path / "plain.pcap", frames)
+    cooked = write_pcap(tmp_path / "cooked.pcap", [sll(f) for f in frames], linktype=113)
+    result, payload = run_json("diff", plain, cooked)
+    # a cooked header keeps no destination MAC: the one field that differs, on every packet
+    assert result.exit_code == 1
+    assert payload["fields_differing"] == {"Ethernet dst": 10}
+
+
+# --- the decoder against Scapy -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["ipv4_tcp_qinq_mpls", "ipv6_tcp_vlan_mpls_2labels", "ipv6_udp_ufo", "ipv4_udp_ufo",
+                                  "ipv4_tcp_ipopts", "ipv4_udp_uso_socket"])
+def test_decoder_agrees_with_scapy(case: str) -> None:
+    from scapy.contrib.mpls import MPLS
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Dot1Q
+
+    for packet in read_packets(VECTORS / case / "kernel_out.pcap"):
+        fields = decode_fields(bytes(packet)).as_dict()
+        vlans = [layer for layer in packet.iterpayloads() if isinstance(layer, Dot1Q)]
+        assert [fields[f"vlan[{i}].vid"] for i in range(len(vlans))] == [v.vlan for v in vlans]
+        labels = [layer for layer in packet.iterpayloads() if isinstance(layer, MPLS)]
+        assert [(fields[f"label[{i}].label"], fields[f"label[{i}].ttl"]) for i in range(len(labels))] == \
+            [(m.label, m.ttl) for m in labels]
+        if IP in packet:
+            assert (fields["IPv4 tot_len"], fields["IPv4 id"], fields["IPv4 checksum"]) == \
+                (packet[IP].len, packet[IP].id, packet[IP].chksum)
+        if IPv6 in packet:
+            assert fields["IPv6 payload_len"] == packet[IPv6].plen
+        if TCP in packet:
+            assert (fields["TCP seq"], fields["TCP checksum"]) == (packet[TCP].seq, packet[TCP].chksum)
+            assert fields["payload length"] == len(bytes(packet[TCP].payload))
+        elif UDP in packet and "UDP length" in fields:
+            assert (fields["UDP length"], fields["UDP checksum"]) == (packet[UDP].len, packet[UDP].chksum)
+
+
+@pytest.mark.parametrize("linktype", [113, 276])
+def test_inspect_reads_cooked_captures_like_ethernet(tmp_path: Path, linktype: int) -> None:
+    from cli_captures import sll, sll2
+
+    frames = mixed_capture()
+    plain = write_pcap(tmp_path / "plain.pcap", frames)
+    cooked = write_pcap(tmp_path / "cooked.pcap", [(sll if linktype == 113 else sll2)(f) for f in frames],
+                        linktype=linktype)
+    _, expected = run_json("inspect", plain)
+    _, report = run_json("inspect", cooked)
+    assert "snapped" not in report["segment"]["outcomes"]
+    assert report["segment"] == expected["segment"]
+    assert report["l4_checksums"] == expected["l4_checksums"]
+    assert report["ipv6_jumbograms"] == 1 and report["ipv4_tot_len_zero"] == 1
+
+
+def test_inspect_counts_snapped_records(tmp_path: Path) -> None:
+    frames = mixed_capture()[:3]
+    source = write_pcap(tmp_path / "in.pcap", [frames[0], frames[1][:200], frames[2]],
+                        orig_lens=[len(f) for f in frames])
+    _, report = run_json("inspect", source)
+    assert report["segment"]["outcomes"]["snapped"] == 1
+    assert report["reports"][0]["index"] == 1
+
+
+_FRAMES = st.one_of(st.binary(max_size=200), st.sampled_from(mixed_capture()[:6]).flatmap(
+    lambda f: st.integers(0, len(f)).map(lambda n: f[:n])))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_FRAMES, _FRAMES)
+def test_diff_never_fails_and_finds_every_byte_difference(a: bytes, b: bytes) -> None:
+    decode_fields(a)
+    differences = compare_frames(a, b)
+    assert (differences == []) == (a == b)

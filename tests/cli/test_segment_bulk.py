@@ -1,0 +1,144 @@
+"""``softgso segment`` through the bulk path writes what the scalar path writes, byte for byte.
+
+The reference is the same command with ``--engine scalar`` (one packet at a time through
+process_frame): output file, JSON summary (but for the elapsed seconds and the output name),
+reports and exit status must all be the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from softgso.bench import MIXES, _frames, small_frames, write_capture
+from softgso.synth import SuperPacketSpec, build_frame
+
+
+def mixed_frames(seed: int) -> Iterator[bytes]:
+    """Super-packets of every common shape, small packets, partial seeds, odd and refused packets."""
+    rng = random.Random(seed)
+    big = _frames(MIXES["all"], 6000)
+    small = small_frames()
+    odd = [
+        build_frame(SuperPacketSpec(payload=os.urandom(100), partial_checksum=True)),  # small, partial seed
+        bytes(60),  # not IP
+        build_frame(SuperPacketSpec(ipv6=True, udp=True, payload=os.urandom(3000), partial_checksum=False)),
+        build_frame(SuperPacketSpec(payload=os.urandom(5000), ip_options=b"\x01\x01\x01\x00", df=False)),
+        build_frame(SuperPacketSpec(ipv6=True, payload=os.urandom(4000), ipv6_exthdrs=((60, bytes([1, 4]) + bytes(4)),))),
+        build_frame(SuperPacketSpec(payload=os.urandom(4001), tcp_flags=0x19)),  # odd payload, FIN
+    ]
+    while True:
+        roll = rng.random()
+        if roll < 0.45:
+            for _ in range(rng.randint(1, 5)):
+                yield next(big)
+        elif roll < 0.55:
+            yield rng.choice(odd)
+        else:
+            yield next(small)
+
+
+def _summary(result_stdout: str) -> dict:
+    payload = json.loads(result_stdout)
+    payload.pop("seconds")
+    payload.pop("output")
+    return payload
+
+
+def _both(capture: Path, tmp: Path, *options: str) -> tuple[bytes, bytes, dict, dict]:
+    bulk = run_cli("segment", capture, tmp / "bulk.pcap", "--json", *options)
+    scalar = run_cli("segment", capture, tmp / "scalar.pcap", "--json", "--engine", "scalar", *options)
+    assert bulk.exit_code == scalar.exit_code
+    assert bulk.stderr == scalar.stderr
+    return ((tmp / "bulk.pcap").read_bytes(), (tmp / "scalar.pcap").read_bytes(), _summary(bulk.stdout),
+            _summary(scalar.stdout))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_bulk_segment_equals_scalar_segment_on_a_mixed_capture(tmp: Path, seed: int) -> None:
+    capture = tmp / "in.pcap"
+    write_capture(capture, 3 << 20, frames=mixed_frames(seed))
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert bulk_json["outcomes"]["segmented"] > 0 and bulk_json["outcomes"]["untouched"] > 0
+
+
+@pytest.mark.parametrize("options", [("--device", "csum"), ("--device", "nic-tso-no-mpls-gso"),
+                                     ("--gso-size", "1000"), ("--ip-id", "fixed"), ("--input-csum", "complete"),
+                                     ("--output-csum", "partial"), ("--action", "push-mpls:100:0:64:uc"),
+                                     ("--vnet-hdr", "01013600a80522001000"), ("--mtu", "9000")])
+def test_bulk_segment_equals_scalar_segment_under_options(tmp: Path, options: tuple[str, ...]) -> None:
+    capture = tmp / "in.pcap"
+    write_capture(capture, 1 << 20, frames=mixed_frames(7))
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, *options)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+
+
+def test_snapped_and_unusual_records_are_reported_alike(tmp: Path) -> None:
+    frames = [build_frame(SuperPacketSpec(payload=os.urandom(8000))) for _ in range(3)]
+    records = b""
+    for index, frame in enumerate(frames):
+        orig = len(frame) + (500 if index == 1 else 0)  # record 1 is snapped
+        records += struct.pack("<IIII", 100, 5, len(frame), orig) + frame
+    records += struct.pack("<IIII", 101, 2_000_000, len(frames[0]), len(frames[0])) + frames[0]  # usec >= 1 s
+    capture = tmp / "odd.pcap"
+    capture.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1) + records)
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+
+
+def test_truncated_capture_fails_alike(tmp: Path) -> None:
+    capture = tmp / "cut.pcap"
+    write_capture(capture, 1 << 20, frames=mixed_frames(4))
+    capture.write_bytes(capture.read_bytes()[:-300])
+    bulk = run_cli("segment", capture, tmp / "bulk.pcap")
+    scalar = run_cli("segment", capture, tmp / "scalar.pcap", "--engine", "scalar")
+    assert bulk.exit_code == scalar.exit_code == 3
+    assert bulk.stderr == scalar.stderr
+    assert (tmp / "bulk.pcap").read_bytes() == (tmp / "scalar.pcap").read_bytes()
+
+
+@pytest.mark.parametrize("jobs", ["2", "3"])
+def test_jobs_output_equals_one_job(tmp: Path, jobs: str) -> None:
+    capture = tmp / "in.pcap"
+    write_capture(capture, 2 << 20, frames=mixed_frames(5))
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, "--jobs", jobs)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+
+
+def test_many_captures_on_a_local_dask_cluster(tmp: Path) -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    folder = tmp / "captures"
+    folder.mkdir()
+    for seed in (1, 2):
+        write_capture(folder / f"c{seed}.pcap", 1 << 20, frames=mixed_frames(seed))
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        result = run_cli("segment", folder, tmp / "out", "--dask-scheduler", cluster.scheduler_address, "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [Path(c["input"]).name for c in report["captures"]] == ["c1.pcap", "c2.pcap"]
+    for seed in (1, 2):
+        run_cli("segment", folder / f"c{seed}.pcap", tmp / f"ref{seed}.pcap", "--engine", "scalar", "-q")
+        assert (tmp / "out" / f"c{seed}.pcap").read_bytes() == (tmp / f"ref{seed}.pcap").read_bytes()
+
+
+def test_bench_quick_mode_emits_its_json_keys() -> None:
+    result = run_cli("bench", "--size", "2M", "--repeat", "1", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in ("softgso_over_cp", "engine_over_memcpy", "passthrough_packets_per_s", "softgso_max_rss_mib",
+                "cp_seconds", "softgso_seconds", "memcpy_gbyte_s", "engine_gbyte_s"):
+        assert key in report, key
+    assert "softgso_over_scapy" in report or "scapy" in report
+    assert "softgso_over_tcprewrite" in report or "tcprewrite" in report

@@ -1,0 +1,236 @@
+"""The bulk path (softgso.fastpath) is byte-identical to the scalar path, shape by shape.
+
+The scalar path is the reference: every expected value here is what ``process_frame`` (or the
+kernel vectors' own replay) produces for the same packet, one packet at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from softgso.constants import ETH_P_MPLS_MC, ETH_P_MPLS_UC
+from softgso.fastpath import FastSegmenter, word_sums
+from softgso.features import PROFILES
+from softgso.golden import load_case, run_case
+from softgso.job import Outcome, PacketResult, SegmentOptions, process_frame
+from softgso.synth import build_frame
+from softgso.virtio import VirtioNetHdr
+from strategies import GsoCase, gso_cases
+
+np = pytest.importorskip("numpy")
+
+SETTINGS = settings(max_examples=80, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+VECTORS = Path(__file__).parent / "vectors" / "kernel"
+CASES = sorted(p.parent for p in VECTORS.rglob("input_meta.json"))
+
+
+def capture_frame(case: GsoCase, spec: object = None) -> bytes:
+    """The case's super-packet as a capture holds it: labels and VLAN tag in the bytes."""
+    frame = build_frame(spec or case.spec)  # type: ignore[arg-type]
+    if case.labels:
+        stack = b"".join(
+            struct.pack("!I", (label << 12) | (tc << 9) | (1 << 8 if i == len(case.labels) - 1 else 0) | ttl)
+            for i, (label, tc, ttl) in enumerate(case.labels)
+        )
+        ethertype = ETH_P_MPLS_MC if case.multicast else ETH_P_MPLS_UC
+        frame = frame[:12] + struct.pack("!H", ethertype) + stack + frame[14:]
+    if case.vlan:
+        vid, pcp = case.vlan
+        frame = frame[:12] + struct.pack("!HH", 0x8100, vid | pcp << 13) + frame[12:]
+    return frame
+
+
+def variants(case: GsoCase, data: st.DataObject) -> list[bytes]:
+    """Packets of the same shape as the case's: other seq, IP ID, flags, payload bytes, checksum state."""
+    frames = [capture_frame(case)]
+    for _ in range(3):
+        spec = dataclasses.replace(
+            case.spec,
+            seq=data.draw(st.integers(0, 2**32 - 1)),
+            ip_id=data.draw(st.integers(0, 0xFFFF)),
+            tcp_flags=case.spec.tcp_flags if case.spec.udp else data.draw(st.integers(0, 255)) | 0x10,
+            payload=data.draw(st.binary(min_size=len(case.spec.payload), max_size=len(case.spec.payload))),
+            partial_checksum=data.draw(st.booleans()),
+        )
+        frames.append(capture_frame(case, spec))
+    return frames
+
+
+def test_word_sums_equal_the_scalar_ones_sum() -> None:
+    from softgso.checksum import ones_sum
+
+    rng = np.random.default_rng(1)
+    for length in (1, 2, 3, 4, 5, 7, 8, 1447, 1448):
+        rows = rng.integers(0, 256, size=(5, length), dtype=np.uint8)
+        ours = word_sums(rows)
+        for row, value in zip(rows, ours, strict=True):
+            assert int(value) == ones_sum(row.tobytes()) % 0xFFFF
+
+
+@SETTINGS
+@given(gso_cases(), st.sampled_from(["no-offload", "csum", "nic-tso-no-mpls-gso"]), st.data())
+def test_bulk_output_equals_scalar_output_packet_by_packet(case: GsoCase, profile: str, data: st.DataObject) -> None:
+    options = SegmentOptions(device=PROFILES[profile], gso_size=case.gso_size, tcp_ecn=case.ecn,
+                             fixed_id=case.fixed_id)
+    frames = variants(case, data)
+    fast = FastSegmenter(options)
+    plan = fast.plan_for(frames[0])
+    scalar = [process_frame(f, options) for f in frames]
+    if plan is None:
+        assert scalar[0].outcome != Outcome.SEGMENTED, "a segmented TCP/USO shape fell back to the scalar path"
+        return
+    assert all(fast.plan_for(f) is plan for f in frames), "variants must share the shape"
+    ours = fast.segment_frames(frames, plan)
+    for index, (mine, reference) in enumerate(zip(ours, scalar, strict=True)):
+        assert mine == reference.frames, f"packet {index} differs from the scalar path"
+
+
+@SETTINGS
+@given(gso_cases(), st.data())
+def test_bulk_counts_the_same_input_checksum_states(case: GsoCase, data: st.DataObject) -> None:
+    options = SegmentOptions(device=PROFILES["no-offload"], gso_size=case.gso_size)
+    frames = variants(case, data)
+    fast = FastSegmenter(options)
+    plan = fast.plan_for(frames[0])
+    if plan is None:
+        return
+    batch = np.frombuffer(b"".join(frames), dtype=np.uint8).reshape(len(frames), -1)
+    headers = np.empty((len(frames), plan.segments, plan.header_len), dtype=np.uint8)
+    result = fast.segment_headers(plan, batch, headers)
+    expected: dict[str, int] = {}
+    for frame in frames:
+        state = process_frame(frame, options).input_csum
+        assert state is not None
+        expected[state.value] = expected.get(state.value, 0) + 1
+    assert result.states == expected
+    assert list(result.states) == list(expected), "states in order of first appearance"
+
+
+def test_common_shapes_take_the_bulk_path() -> None:
+    """TCP/IPv4, TCP/IPv6, under labels and VLAN tags, and USO: none of them falls back."""
+    from softgso.bench import MIXES, _frames
+
+    options = SegmentOptions(device=PROFILES["no-offload"])
+    fast = FastSegmenter(options)
+    for name in ("issue", "vlan", "uso", "all"):
+        source = _frames(MIXES[name], 9000)
+        for _ in range(len(MIXES[name]) * 16):
+            frame = next(source)
+            plan = fast.plan_for(frame)
+            assert plan is not None, f"mix {name}: a common shape fell back to the scalar path"
+            assert fast.segment_frames([frame], plan)[0] == process_frame(frame, options).frames
+
+
+def _oracle(case: object):  # type: ignore[no-untyped-def]
+    def replay(frame: bytes) -> PacketResult:
+        result = run_case(dataclasses.replace(case, frame=frame))  # type: ignore[type-var]
+        if result.error is not None:
+            return PacketResult(Outcome.REFUSED, [frame], result.error)
+        outcome = Outcome.SEGMENTED if len(result.frames) > 1 else Outcome.WHOLE
+        return PacketResult(outcome, result.frames, packets=result.packets)
+
+    return replay
+
+
+@pytest.mark.parametrize("case_dir", CASES, ids=[c.name for c in CASES])
+def test_kernel_vector_through_the_bulk_path(case_dir: Path) -> None:
+    """Each vector's input, and same-shape variants of it, give the scalar replay's frames in bulk."""
+    case = load_case(case_dir)
+    hdr = case.input_meta.get("virtio_net_hdr_bytes_le")
+    options = SegmentOptions(device=case.device, vnet_hdr=VirtioNetHdr.unpack(bytes.fromhex(str(hdr or "00" * 10))),
+                             actions=tuple(case.actions))
+    oracle = _oracle(case)
+    fast = FastSegmenter(options, oracle)
+    plan = fast.plan_for(case.frame)
+    if plan is None:
+        pytest.skip("this shape stays on the scalar path (refusal, UFO, whole, or odd shape)")
+    # the scalar replay is the reference (test_kernel_vectors holds it to the kernel's frames)
+    assert fast.segment_frames([case.frame], plan)[0] == oracle(case.frame).frames
+    # other packets of the same shape: payload bytes, seq and IP ID changed
+    layout_payload = plan.payload_at
+    others = []
+    for delta in (1, 77, 200):
+        frame = bytearray(case.frame)
+        frame[layout_payload:] = bytes((b + delta) & 0xFF for b in frame[layout_payload:])
+        seq_at = plan.l4_in + 4
+        if not plan.udp:
+            seq = (int.from_bytes(frame[seq_at : seq_at + 4], "big") + delta * 1_000_003) & 0xFFFFFFFF
+            frame[seq_at : seq_at + 4] = seq.to_bytes(4, "big")
+        if plan.ipv4_at is not None:
+            frame[plan.ipv4_in + 4 : plan.ipv4_in + 6] = (delta * 2999 & 0xFFFF).to_bytes(2, "big")
+        others.append(bytes(frame))
+    for frame in others:
+        assert fast.plan_for(frame) is plan
+    assert fast.segment_frames(others, plan) == [oracle(f).frames for f in others]
+
+
+def test_enough_kernel_vectors_take_the_bulk_path() -> None:
+    taken = 0
+    for case_dir in CASES:
+        case = load_case(case_dir)
+        hdr = case.input_meta.get("virtio_net_hdr_bytes_le")
+        options = SegmentOptions(device=case.device,
+                                 vnet_hdr=VirtioNetHdr.unpack(bytes.fromhex(str(hdr or "00" * 10))),
+                                 actions=tuple(case.actions))
+        taken += FastSegmenter(options, _oracle(case)).plan_for(case.frame) is not None
+    assert taken >= 20
+
+
+def test_range_sums_equal_the_scalar_ones_sum() -> None:
+    from softgso.checksum import ones_sum
+    from softgso.fastpath import range_sums
+
+    rng = np.random.default_rng(2)
+    buffer = rng.integers(0, 256, size=10001, dtype=np.uint8)
+    starts = np.concatenate([rng.integers(0, 9000, size=300), [9990, 10000, 10000 - 7, 0, 1]])
+    lengths = np.concatenate([rng.integers(0, 1000, size=300), [11, 1, 7, 10001, 10000]])
+    for start, length, value in zip(starts, lengths, range_sums(buffer, starts, lengths), strict=True):
+        assert int(value) == ones_sum(buffer[start : start + length].tobytes()) % 0xFFFF
+
+
+def test_bulk_classification_equals_parse_layout_and_classify_l4_checksum() -> None:
+    """Small frames of every kind, corrupted and cut short too: the same state (or none) as the scalar path."""
+    import os
+    import random
+
+    from softgso.fastpath import CODE_NO_LAYOUT, CODE_SCALAR, CODE_STATES, classify_frames
+    from softgso.prepare import classify_l4_checksum, parse_layout
+    from softgso.synth import SuperPacketSpec
+
+    rng = random.Random(3)
+    frames = []
+    for _ in range(1500):
+        spec = SuperPacketSpec(
+            ipv6=rng.random() < 0.4, udp=rng.random() < 0.3, payload=os.urandom(rng.randint(0, 300)),
+            partial_checksum=rng.random() < 0.3, ip_options=b"\x01\x01\x01\x00" if rng.random() < 0.1 else b"",
+            vlan_tags=((0x8100, 5),) * rng.choice([0, 0, 1, 2]),
+            tcp_options=b"\x01" * 4 if rng.random() < 0.2 else b"")
+        frame = bytearray(build_frame(spec))
+        roll = rng.random()
+        if roll < 0.05:
+            frame[rng.randrange(len(frame))] ^= 0xFF
+        elif roll > 0.97:
+            frame = frame[: rng.randrange(len(frame))]
+        frames.append(bytes(frame))
+    buffer, starts = bytearray(), []
+    for frame in frames:
+        buffer += os.urandom(rng.randint(0, 3))
+        starts.append(len(buffer))
+        buffer += frame
+    codes = classify_frames(np.frombuffer(bytes(buffer), dtype=np.uint8), np.array(starts),
+                            np.array([len(f) for f in frames]))
+    for frame, code in zip(frames, codes, strict=True):
+        if code == CODE_SCALAR:
+            continue
+        layout = parse_layout(frame)
+        if layout is None or layout.fragment:
+            assert code == CODE_NO_LAYOUT
+        else:
+            assert CODE_STATES[code] == classify_l4_checksum(frame, layout)
