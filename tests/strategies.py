@@ -64,16 +64,23 @@ class GsoCase:
 
 
 @st.composite
-def gso_cases(draw: st.DrawFn, *, udp: bool | None = None, max_payload: int = 9000) -> GsoCase:
+def gso_cases(draw: st.DrawFn, *, udp: bool | None = None, max_payload: int = 9000, ipv6: bool | None = None,
+              vlan: bool | None = None, labels: bool | None = None, odd: bool = False) -> GsoCase:
+    """A super-packet case; keyword arguments force one shape (``odd``: odd gso_size and payload length)."""
     is_udp = draw(st.booleans()) if udp is None else udp
-    ipv6 = draw(st.booleans())
+    is_ipv6 = draw(st.booleans()) if ipv6 is None else ipv6
     gso_size = draw(st.integers(8, 1500))
+    if odd:
+        gso_size |= 1
     payload_len = draw(st.integers(gso_size + 1, max(gso_size + 1, min(max_payload, gso_size * 40))))
+    if odd:
+        payload_len |= 1
     if payload_len < 64:
         payload = draw(st.binary(min_size=payload_len, max_size=payload_len))
     else:
         seed = draw(st.integers(0, 255))
         payload = bytes((i * 7 + seed) & 0xFF for i in range(payload_len))
+    ipv6 = is_ipv6
     spec = SuperPacketSpec(
         ipv6=ipv6,
         udp=is_udp,
@@ -89,10 +96,43 @@ def gso_cases(draw: st.DrawFn, *, udp: bool | None = None, max_payload: int = 90
         ttl=draw(st.integers(1, 255)),
         partial_checksum=True,
     )
-    labels = tuple(
+    label_count = draw(st.integers(0, 3) if labels is None else st.integers(1, 3) if labels else st.just(0))
+    label_stack = tuple(
         (draw(st.integers(0, 0xFFFFF).filter(lambda v: v != 3)), draw(st.integers(0, 7)), draw(st.integers(1, 255)))
-        for _ in range(draw(st.integers(0, 3)))
+        for _ in range(label_count)
     )
-    vlan = (draw(st.integers(1, 4094)), draw(st.integers(0, 7))) if draw(st.booleans()) else None
+    tagged = draw(st.booleans()) if vlan is None else vlan
+    vlan_tag = (draw(st.integers(1, 4094)), draw(st.integers(0, 7))) if tagged else None
     fixed_id = (not ipv6 and not is_udp and spec.df and draw(st.booleans()))
-    return GsoCase(spec, labels, draw(st.booleans()), vlan, gso_size, (not is_udp) and draw(st.booleans()), fixed_id)
+    return GsoCase(spec, label_stack, draw(st.booleans()), vlan_tag, gso_size, (not is_udp) and draw(st.booleans()),
+                   fixed_id)
+
+
+@dataclass(frozen=True)
+class UfoCase:
+    """A UDP datagram for legacy UFO (SKB_GSO_UDP): IP fragments of gso_size bytes, a multiple of 8."""
+
+    spec: SuperPacketSpec
+    labels: tuple[tuple[int, int, int], ...]
+    vlan: tuple[int, int] | None
+    gso_size: int
+    frag_id: int
+
+
+@st.composite
+def ufo_cases(draw: st.DrawFn, *, ipv6: bool | None = None) -> UfoCase:
+    """A UFO case: options or extension headers, labels and a tag sometimes."""
+    is_ipv6 = draw(st.booleans()) if ipv6 is None else ipv6
+    gso_size = 8 * draw(st.integers(1, 185))
+    payload_len = draw(st.integers(gso_size, min(20000, gso_size * 30)))
+    seed = draw(st.integers(0, 255))
+    spec = SuperPacketSpec(
+        ipv6=is_ipv6, udp=True, payload=bytes((i * 11 + seed) & 0xFF for i in range(payload_len)),
+        ip_options=b"" if is_ipv6 else draw(ipv4_options()),
+        ipv6_exthdrs=draw(ipv6_exthdrs()) if is_ipv6 else (),
+        ip_id=draw(st.integers(0, 0xFFFF)), df=draw(st.booleans()), ttl=draw(st.integers(1, 255)),
+        partial_checksum=draw(st.booleans()),
+    )
+    labels = tuple((draw(st.integers(16, 0xFFFFF)), 0, 64) for _ in range(draw(st.integers(0, 2))))
+    vlan = (draw(st.integers(1, 4094)), 0) if draw(st.booleans()) else None
+    return UfoCase(spec, labels, vlan, gso_size, draw(st.integers(0, 2**32 - 1)))

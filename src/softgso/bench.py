@@ -333,7 +333,10 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
     """Every measurement; a dict of numbers and ratios (the JSON of ``softgso bench``)."""
     say = progress or (lambda _text: None)
     work = scratch_dir()
-    report: dict[str, Any] = {"size_bytes": size, "repeat": repeat, "cpus": os.cpu_count(), "scratch": str(work)}
+    from .fastpath import _CSUM
+
+    report: dict[str, Any] = {"size_bytes": size, "repeat": repeat, "cpus": os.cpu_count(), "scratch": str(work),
+                              "c_accelerator": _CSUM is not None}
     try:
         say(f"segment vs cp ({size >> 20} MiB, mix {mix})")
         cli = measure_cli(work, size, mix, repeat)

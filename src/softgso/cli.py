@@ -2,7 +2,8 @@
 
 Exit status (every command): 0 success; 1 differences found (``diff``) or packets refused under
 ``--strict``; 2 usage error (bad option, unknown profile, label 3...); 3 input or output file
-error (unreadable, truncated, unknown link type under --strict, disk full).
+error (unreadable, truncated, disk full); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). An
+interrupted run leaves no output and no temporary file.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import click
 from .errors import CaptureError, UsageError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -39,6 +41,9 @@ class SoftGSOCommand(click.Command):
         except OSError as error:
             click.echo(f"softgso: error: {error.strerror or error}: {error.filename or ''}", err=True)
             ctx.exit(EXIT_IO)
+        except KeyboardInterrupt:
+            click.echo("softgso: interrupted; no output written", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 @click.group(context_settings=CONTEXT)
@@ -53,6 +58,14 @@ def main() -> None:
       softgso inspect capture.pcapng --json
       softgso diff ours.pcap kernel.pcap
     """
+    import signal
+
+    # SIGTERM unwinds like Ctrl-C, so an atomic writer removes its temporary file
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(EXIT_TERMINATED)
 
 
 # --- shared option plumbing ----------------------------------------------------------------------

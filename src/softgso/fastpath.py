@@ -44,20 +44,33 @@ if TYPE_CHECKING:
 ONES = 0xFFFF
 
 
-def word_sums(pieces: np.ndarray) -> np.ndarray:
+def word_sums(pieces: np.ndarray, native: np.ndarray | None = None) -> np.ndarray:
     """Sum of each row's big-endian 16-bit words modulo 0xFFFF (odd length zero-padded), as int64.
 
     The bulk of a row is summed as native little-endian 32-bit words into 64 bits: a 32-bit word
     is congruent to the sum of its two 16-bit halves, and a little-endian half is 256 times its
     big-endian reading modulo 0xFFFF, so one multiplication by 256 per row is the byte swap.
+    ``native``: those 64-bit sums of each row's ``length & ~3`` bytes, already taken (by the C
+    accelerator while copying the rows).
     """
     import numpy as np
 
     length = pieces.shape[-1]
-    main = length & ~3
+    # numpy sums an array of words in place only if every word is aligned (else it copies each
+    # block to an aligned buffer first, at half the speed): 16-bit words into 32 bits where the
+    # pieces lie at even addresses but not all at multiples of 4 (up to 128 KiB: no overflow)
+    word = 4 if native is not None or _CSUM is not None or _aligned(pieces, 4) or not _aligned(pieces, 2) or length > 1 << 17 else 2
+    main = length & -word
     total = np.zeros(pieces.shape[:-1], dtype=np.int64)
     if main:
-        native = pieces[..., :main].view("<u4").sum(axis=-1, dtype=np.uint64)
+        if native is not None:
+            pass  # the sums of the main words, taken by the caller (copy_u32_sums)
+        elif word == 4 and _CSUM is not None and pieces.strides[-1] == 1 and pieces.size >= 1 << 16:
+            native = _accelerated_sums(pieces, main)
+        elif word == 4:
+            native = pieces[..., :main].view("<u4").sum(axis=-1, dtype=np.uint64)
+        else:
+            native = pieces[..., :main].view("<u2").sum(axis=-1, dtype=np.uint32)
         total += ((native % ONES) * 256 % ONES).astype(np.int64)
     tail = length - main
     if tail >= 1:
@@ -67,6 +80,66 @@ def word_sums(pieces: np.ndarray) -> np.ndarray:
     if tail >= 3:
         total += pieces[..., main + 2].astype(np.int64) << 8
     return total % ONES
+
+
+def _load_accelerator() -> Any:
+    """softgso._csum (the optional C word summer) unless absent or SOFTGSO_NO_C is set: then numpy only."""
+    import os
+
+    if os.environ.get("SOFTGSO_NO_C"):
+        return None
+    try:
+        from . import _csum  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _csum
+
+
+_CSUM: Any = _load_accelerator()
+
+
+def _accelerated_sums(pieces: np.ndarray, main: int) -> np.ndarray:
+    """``pieces[..., :main].view("<u4").sum(axis=-1, dtype=np.uint64)``, by the C accelerator: same integers."""
+    import numpy as np
+
+    offsets = _row_offsets(pieces)
+    out = np.empty(offsets.shape, dtype=np.uint64)
+    _CSUM.u32_sums(pieces.ctypes.data, offsets, main, out)
+    return out
+
+
+def _row_offsets(pieces: np.ndarray) -> np.ndarray:
+    """The byte offset of every row (last axis) of ``pieces`` from its first byte, C-contiguous int64."""
+    import numpy as np
+
+    offsets = np.zeros(pieces.shape[:-1], dtype=np.int64)
+    for axis, (extent, stride) in enumerate(zip(pieces.shape[:-1], pieces.strides[:-1], strict=True)):
+        shape = [1] * offsets.ndim
+        shape[axis] = extent
+        offsets += (np.arange(extent, dtype=np.int64) * stride).reshape(shape)
+    return offsets
+
+
+def _copy_sums(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``target[...] = source`` (same shape, rows contiguous) and their native 32-bit word sums, in one pass (C)."""
+    import numpy as np
+
+    if source.shape != target.shape or source.strides[-1] != 1 or target.strides[-1] != 1:
+        raise ValueError("copy_sums: rows must be contiguous and of one shape")
+    if not target.flags.writeable:
+        raise ValueError("copy_sums: read-only target")
+    out = np.empty(source.shape[:-1], dtype=np.uint64)
+    _CSUM.copy_u32_sums(source.ctypes.data, _row_offsets(source), target.ctypes.data, _row_offsets(target),
+                        source.shape[-1], out)
+    return out
+
+
+def _aligned(array: np.ndarray, size: int) -> bool:
+    """Whether every element of ``array`` viewed as ``size``-byte words along its last axis is aligned."""
+    if array.ctypes.data % size:
+        return False
+    return all(stride % size == 0 for stride, extent in zip(array.strides[:-1], array.shape[:-1], strict=True)
+               if extent > 1)
 
 
 def _be16(array: np.ndarray, offset: int) -> np.ndarray:
@@ -321,7 +394,7 @@ class FastSegmenter:
     # -- the bulk computation --------------------------------------------------------------------
 
     def segment_headers(self, plan: SegmentPlan, frames: np.ndarray, headers: np.ndarray,
-                        prefix: int = 0) -> RunResult:
+                        prefix: int = 0, sums: np.ndarray | None = None) -> RunResult:
         """Every segment's headers for ``frames`` (n, frame_len) into ``headers`` (n, segments, prefix + header_len).
 
         The payload of segment k of packet p is ``frames[p, payload_at + k*mss :][:mss]`` (the last
@@ -332,8 +405,7 @@ class FastSegmenter:
 
         n = frames.shape[0]
         mss, segs = plan.mss, plan.segments
-        sums = None
-        if not plan.partial or plan.classify:
+        if sums is None and (not plan.partial or plan.classify):
             payload = frames[:, plan.payload_at :]
             sums = np.empty((n, segs), dtype=np.int64)
             sums[:, :-1] = word_sums(payload[:, : (segs - 1) * mss].reshape(n, segs - 1, mss))
@@ -411,16 +483,25 @@ class FastSegmenter:
         n = frames.shape[0]
         mss, segs, hlen = plan.mss, plan.segments, plan.header_len
         headers = np.empty((n, segs, prefix + hlen), dtype=np.uint8)
-        result = self.segment_headers(plan, frames, headers, prefix)
         stride = prefix + hlen + mss
         full = out[:, : (segs - 1) * stride].reshape(n, segs - 1, stride)
         tail = out[:, (segs - 1) * stride :]
         payload = frames[:, plan.payload_at :]
+        pieces = payload[:, : (segs - 1) * mss].reshape(n, segs - 1, mss)
+        sums = None
+        if _CSUM is not None and frames.strides[-1] == 1 and out.strides[-1] == 1:
+            # the payload copied once, its sums taken in the same pass (the C accelerator)
+            sums = np.empty((n, segs), dtype=np.int64)
+            sums[:, :-1] = word_sums(pieces, _copy_sums(pieces, full[:, :, prefix + hlen :]))
+            last = payload[:, (segs - 1) * mss :]
+            sums[:, -1] = word_sums(last, _copy_sums(last, tail[:, prefix + hlen :]))
+        else:
+            # the payload, copied once
+            full[:, :, prefix + hlen :] = pieces
+            tail[:, prefix + hlen :] = payload[:, (segs - 1) * mss :]
+        result = self.segment_headers(plan, frames, headers, prefix, sums)
         full[:, :, prefix:stride - mss] = headers[:, :-1, prefix:]
         tail[:, prefix : prefix + hlen] = headers[:, -1, prefix:]
-        # the payload, copied once
-        full[:, :, prefix + hlen :] = payload[:, : (segs - 1) * mss].reshape(n, segs - 1, mss)
-        tail[:, prefix + hlen :] = payload[:, (segs - 1) * mss :]
         return result
 
     def _tcp(self, plan: SegmentPlan, l4_in: np.ndarray, hdr: np.ndarray, sums: np.ndarray | None,
@@ -524,6 +605,9 @@ def range_sums(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> n
     total = np.zeros(starts.size, dtype=np.int64)
     if not starts.size:
         return total
+    if _CSUM is not None and buffer.ndim == 1 and buffer.strides[0] == 1:
+        _CSUM.range_sums(buffer, np.ascontiguousarray(starts), np.ascontiguousarray(lengths), total)
+        return total
     # only the region the ranges cover (reduceat runs its last range to the end of the array)
     low = int(starts.min()) & ~1
     buffer = buffer[low : int((starts + lengths).max())]
@@ -569,7 +653,7 @@ def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray)
     code = np.full(count, CODE_NO_LAYOUT, dtype=np.int8)
     if not count:
         return code
-    limit = buffer.size - 2
+    limit = buffer.size - 1  # clamp reads past the buffer; the last byte is a valid read
 
     def byte(offset: np.ndarray, frames: np.ndarray = starts) -> np.ndarray:
         return buffer[np.minimum(frames + offset, limit)].astype(np.int64)
@@ -612,11 +696,9 @@ def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray)
     is_v4 = v4[idx]
     is_udp = udp[idx]
     # the pseudo-header: addresses, protocol, L4 length
-    pseudo = next_header[idx] + (length - t)
-    for word in range(16):
-        at = np.where(is_v4, net + 12 + 2 * word, net + 8 + 2 * word)
-        pseudo += np.where(is_v4 & (word >= 4), 0, be16(at, base))
-    pseudo %= ONES
+    # (the addresses summed as one range each: 8 bytes at +12 of IPv4, 32 at +8 of IPv6)
+    addresses = range_sums(buffer, base + net + np.where(is_v4, 12, 8), np.where(is_v4, 8, 32))
+    pseudo = (next_header[idx] + (length - t) + addresses) % ONES
     pseudo = np.where(pseudo == 0, ONES, pseudo)
     stored = be16(t + np.where(is_udp, 6, 16), base)
     first_byte = base + t

@@ -239,13 +239,24 @@ class BulkSegmentStream:
         end = len(mapping) if span_end is None else span_end
         order = "<u4" if self._prefix == "<" else ">u4"
         fields = np.arange(4, 16, dtype=np.int64)
+        from .fastpath import _CSUM
+
+        walker = _CSUM.walk_records if _CSUM is not None else None
         while True:
             chunk_end = min(pos + CHUNK_SIZE, end)
-            starts: list[int] = []
+            starts: Any = []
             append = starts.append
             stop: int | None = None
             first_index = index
-            while pos < chunk_end:
+            if walker is not None:
+                # the same walk in C (softgso._csum); a chunk holds at most one record per 16 bytes, plus one
+                found = np.empty((chunk_end - pos) // RECORD_HEADER_LEN + 1, dtype=np.int64)
+                count, pos, cut = walker(mapping, pos, end, chunk_end, self._prefix == ">", found)
+                starts = found[:count]
+                index += count
+                if cut:
+                    stop = index
+            while walker is None and pos < chunk_end:
                 if end - pos < RECORD_HEADER_LEN:
                     stop = index  # a record header cut short: the general reader reports it
                     break
@@ -257,7 +268,7 @@ class BulkSegmentStream:
                 pos = following
                 index += 1
             table = np.empty((len(starts), 3), dtype=np.int64)
-            if starts:
+            if len(starts):
                 table[:, 0] = starts
                 # fraction, caplen, orig_len of every record at once
                 heads = np.ascontiguousarray(buffer[table[:, 0:1] + fields[None, :]]).view(order)

@@ -93,7 +93,10 @@ def _from_capture(frame: bytes, options: SegmentOptions) -> PacketResult:
     if layout is None or layout.fragment:
         if not options.actions:
             return PacketResult(Outcome.UNTOUCHED, [frame])
-        return _transmit(packet_from_capture(frame, layout), options, input_csum=None)
+        skb = packet_from_capture(frame, layout)
+        for action in options.actions:
+            action(skb)
+        return _transmit(skb, options, input_csum=None)
 
     state = classify_l4_checksum(frame, layout) if options.input_csum == "auto" else L4Checksum(options.input_csum)
     skb = packet_from_capture(frame, layout)

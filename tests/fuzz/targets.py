@@ -1,0 +1,661 @@
+"""Fuzz targets shared by the hypothesis fuzz tests, the atheris entry point and the crash corpus.
+
+Strategy: every target takes one *case* (a small dataclass of plain values, JSON-serialisable so
+that a crasher can be stored in ``corpus/`` and replayed) and drives one public entry point of the
+engine with it. The rule it checks is the project's error contract: a refusal is a
+:class:`softgso.errors.SoftGSOError`; anything else escaping (IndexError, struct.error,
+ValueError, ...) is a bug. On success a few cheap output bounds are checked too (no unbounded
+amplification, every segment is bytes).
+
+Each case can also be built from raw fuzzer bytes (``from_bytes``) so that atheris mutates the
+same structure hypothesis draws.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from softgso.actions import parse_action
+from softgso.errors import SoftGSOError, UsageError
+from softgso.features import PROFILES, GsoType, IpSummed, load_profile
+from softgso.job import Outcome, SegmentOptions, process_frame
+from softgso.packet import Packet
+from softgso.prepare import packet_from_capture, parse_layout
+from softgso.virtio import VirtioNetHdr, virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
+from softgso.xmit import transmit
+
+PROFILE_NAMES = tuple(PROFILES)
+ETHERTYPES = (0x0800, 0x86DD, 0x8847, 0x8848, 0x8100, 0x88A8, 0x6558, 0x0806, 0x0000)
+GSO_TYPE_NAMES = ("auto", "tcpv4", "tcpv6", "udp", "udp_l4")
+INPUT_CSUM = ("auto", "partial", "complete")
+KERNELS = ("6.1", "mainline")
+
+# Output bound: software GSO never makes more bytes than one header copy per payload byte.
+# A segment carries at least one payload byte, so the count is bounded by the input length and the
+# total by (headers + 1) * input length; in practice far below.
+MAX_HEADER_COPY = 65535 + 64
+
+
+class Unexpected(AssertionError):
+    """A target let through something other than a SoftGSOError (a bug in the engine)."""
+
+
+def _guard(call: Callable[[], Any]) -> Any:
+    """Run ``call``; a SoftGSOError is an answer (None), anything else is a bug."""
+    try:
+        return call()
+    except SoftGSOError:
+        return None
+
+
+def _check_outputs(frames: list[bytes] | list[bytearray], input_len: int) -> None:
+    """Segments are bytes and their number and total size stay bounded by the input."""
+    assert len(frames) <= max(1, input_len), f"{len(frames)} segments from a {input_len}-byte input"
+    total = sum(len(f) for f in frames)
+    assert total <= input_len * (1 + MAX_HEADER_COPY) + MAX_HEADER_COPY, "output amplification"
+
+
+# --- a byte consumer for atheris (a tiny FuzzedDataProvider that works without atheris) ---------
+
+
+class ByteReader:
+    """Consume integers, choices and byte strings from fuzzer input; zeros when it runs out."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def u(self, size: int) -> int:
+        """An unsigned big-endian integer of ``size`` bytes."""
+        chunk = self.data[self.pos : self.pos + size]
+        self.pos += size
+        return int.from_bytes(chunk.ljust(size, b"\0"), "big")
+
+    def choice(self, options: tuple[Any, ...]) -> Any:
+        """One of ``options``."""
+        return options[self.u(1) % len(options)]
+
+    def flag(self) -> bool:
+        """A boolean."""
+        return bool(self.u(1) & 1)
+
+    def maybe(self, size: int) -> int | None:
+        """None or an integer (a header offset that may be unset)."""
+        return None if self.u(1) & 0x80 else self.u(size)
+
+    def text(self, limit: int = 40) -> str:
+        """A short latin-1 string."""
+        length = self.u(1) % (limit + 1)
+        chunk = self.data[self.pos : self.pos + length]
+        self.pos += length
+        return chunk.decode("latin-1")
+
+    def rest(self) -> bytes:
+        """Everything not consumed yet."""
+        chunk = self.data[self.pos :]
+        self.pos = len(self.data)
+        return chunk
+
+    def frame(self) -> bytes:
+        """The rest as a frame: raw, or a valid super-packet patched by (offset, byte) pairs and cut."""
+        mode = self.u(1)
+        if mode < 64:
+            return self.rest()
+        frame = bytearray(templates()[mode % len(templates())])
+        cut = self.u(2)
+        patches = self.rest()
+        reach = min(len(frame), 160)
+        for i in range(0, len(patches) - 1, 2):
+            frame[patches[i] % reach] = patches[i + 1]
+        if cut < len(frame):
+            del frame[cut:]
+        return bytes(frame)
+
+
+_TEMPLATES: list[bytes] = []
+
+
+def templates() -> list[bytes]:
+    """Valid super-packets for the atheris byte decoder to start from (built once)."""
+    if not _TEMPLATES:
+        from softgso.synth import SuperPacketSpec, build_frame
+
+        payload = bytes(range(256)) * 12
+        specs = [
+            SuperPacketSpec(payload=payload),
+            SuperPacketSpec(payload=payload, ipv6=True),
+            SuperPacketSpec(payload=payload, udp=True),
+            SuperPacketSpec(payload=payload, udp=True, ipv6=True, ipv6_exthdrs=((0, bytes([1, 4]) + bytes(4)),)),
+            SuperPacketSpec(payload=payload, ip_options=b"\x01" * 7 + b"\x00", tcp_options=b"\x01" * 12),
+            SuperPacketSpec(payload=payload, vlan_tags=((0x88A8, 10), (0x8100, 20)), partial_checksum=False),
+        ]
+        _TEMPLATES.extend(build_frame(spec) for spec in specs)
+        labelled = bytearray(build_frame(SuperPacketSpec(payload=payload)))
+        labelled[12:14] = b"\x88\x47"
+        labelled[14:14] = ((100 << 12) | 64).to_bytes(4, "big") + ((126 << 12) | 0x100 | 64).to_bytes(4, "big")
+        _TEMPLATES.append(bytes(labelled))
+    return _TEMPLATES
+
+
+def _deflate(data: bytes) -> str:
+    import base64
+    import zlib
+
+    return base64.b64encode(zlib.compress(data, 9)).decode("ascii")
+
+
+def _inflate(text: str) -> bytes:
+    import base64
+    import zlib
+
+    return zlib.decompress(base64.b64decode(text))
+
+
+class Case:
+    """JSON round trip shared by every case type (bytes fields as hex)."""
+
+    target: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form (bytes as hex)."""
+        out: dict[str, Any] = {"target": self.target}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, bytes):
+                # long frames are stored deflated (base64), to keep corpus files small
+                value = value.hex() if len(value) <= 512 else {"zlib_b64": _deflate(value)}
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Any:
+        """The case a :meth:`to_json` dict describes."""
+        values = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            if f.name not in raw:
+                continue
+            value = raw[f.name]
+            if f.type in ("bytes",) and isinstance(value, str):
+                value = bytes.fromhex(value)
+            elif f.type in ("bytes",) and isinstance(value, dict):
+                value = _inflate(value["zlib_b64"])
+            if isinstance(value, list):
+                value = tuple(value)
+            values[f.name] = value
+        return cls(**values)
+
+
+# --- target: transmit with arbitrary skb metadata -----------------------------------------------
+
+
+@dataclass
+class SkbCase(Case):
+    """Arbitrary bytes plus arbitrary skb metadata, handed to :func:`softgso.xmit.transmit`."""
+
+    target = "transmit"
+    frame: bytes = b""
+    device: str = "no-offload"
+    protocol: int = 0x0800
+    inner_protocol: int = 0
+    mac_len: int = 14
+    network_header: int | None = 14
+    transport_header: int | None = None
+    inner_network_header: int = 0
+    vlan_tci: int | None = None
+    vlan_proto: int = 0
+    gso_size: int = 0
+    gso_type: int = 0
+    gso_segs: int = 0
+    ip_summed: int = 0
+    csum_start: int = 0
+    csum_offset: int = 0
+    encapsulation: bool = False
+    ip6_frag_id: int = 0
+    mtu: int = 1500
+
+    def packet(self) -> Packet:
+        """The skb this case describes."""
+        return Packet(
+            data=bytearray(self.frame), protocol=self.protocol, inner_protocol=self.inner_protocol,
+            network_header=self.network_header, transport_header=self.transport_header,
+            inner_network_header=self.inner_network_header, mac_len=self.mac_len, vlan_tci=self.vlan_tci,
+            vlan_proto=self.vlan_proto, gso_size=self.gso_size, gso_type=GsoType(self.gso_type),
+            gso_segs=self.gso_segs, ip_summed=IpSummed(self.ip_summed), csum_start=self.csum_start,
+            csum_offset=self.csum_offset, encapsulation=self.encapsulation, ip6_frag_id=self.ip6_frag_id,
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SkbCase:
+        """Decode fuzzer bytes into a case."""
+        r = ByteReader(data)
+        return cls(
+            device=r.choice(PROFILE_NAMES), protocol=r.choice(ETHERTYPES) if r.flag() else r.u(2),
+            inner_protocol=r.choice(ETHERTYPES) if r.flag() else r.u(2), mac_len=r.u(1) if r.flag() else 14,
+            network_header=r.maybe(2), transport_header=r.maybe(2), inner_network_header=r.u(1),
+            vlan_tci=r.maybe(2), vlan_proto=r.choice((0x8100, 0x88A8, 0, 0x0800)), gso_size=r.u(2),
+            gso_type=r.u(3) & ((1 << 19) - 1), gso_segs=r.u(2), ip_summed=r.u(1) % 4, csum_start=r.u(2),
+            csum_offset=r.u(2), encapsulation=r.flag(), ip6_frag_id=r.u(4), mtu=68 + r.u(2) % 65468,
+            frame=r.frame(),
+        )
+
+
+def run_transmit(case: SkbCase) -> None:
+    """transmit() refuses with a SoftGSOError or returns bounded segments."""
+    device = PROFILES[case.device].with_overrides(mtu=case.mtu)
+    packets = _guard(lambda: transmit(case.packet(), device))
+    if packets is not None:
+        assert packets, "transmit returned no packet at all"
+        _check_outputs([p.data for p in packets], len(case.frame))
+        for packet in packets:
+            assert isinstance(packet.data, bytearray)
+            assert packet.vlan_tci is None, "an out-of-band tag left on a transmitted packet"
+
+
+# --- target: process_frame with arbitrary options -----------------------------------------------
+
+
+@dataclass
+class FrameCase(Case):
+    """A captured frame and ``softgso segment``'s options, handed to :func:`softgso.job.process_frame`."""
+
+    target = "process_frame"
+    frame: bytes = b""
+    device: str = "no-offload"
+    mtu: int = 1500
+    gso_size: int | None = None
+    gso_type: str = "auto"
+    tcp_ecn: bool = False
+    input_csum: str = "auto"
+    vnet_hdr: bytes = b""  # empty: none
+    actions: tuple[str, ...] = ()
+    ipv6_frag_id: int = 0
+    fixed_id: bool = False
+    kernel: str = "6.1"
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FrameCase:
+        """Decode fuzzer bytes into a case."""
+        r = ByteReader(data)
+        return cls(
+            device=r.choice(PROFILE_NAMES), mtu=68 + r.u(2) % 65468,
+            gso_size=r.choice((None, 0, 1, 8, 536, 1448, 65535, r.u(2))), gso_type=r.choice(GSO_TYPE_NAMES),
+            tcp_ecn=r.flag(), input_csum=r.choice(INPUT_CSUM),
+            vnet_hdr=bytes(r.u(1) for _ in range(10)) if r.u(1) < 64 else b"",
+            actions=tuple(r.choice(ACTION_SAMPLES) for _ in range(r.u(1) % 4)), ipv6_frag_id=r.u(4),
+            fixed_id=r.flag(), kernel=r.choice(KERNELS), frame=r.frame(),
+        )
+
+
+ACTION_SAMPLES = (
+    "push-mpls:100", "push-mpls:16:7:1:mc", "push-mpls:0:0:0", "pop-mpls", "pop-mpls:ipv6", "pop-mpls:mpls_uc",
+    "pop-mpls:0x8100", "pop-mpls:0", "set-mpls:200::", "set-mpls::::", "set-mpls:::1", "dec-ttl", "push-vlan:42",
+    "push-vlan:0:7:8021ad", "pop-vlan",
+)
+
+
+def options_for(case: FrameCase) -> SegmentOptions | None:
+    """The SegmentOptions of a case, or None where the CLI would refuse them (UsageError)."""
+    def build() -> SegmentOptions:
+        device = PROFILES[case.device].with_overrides(mtu=case.mtu)
+        return SegmentOptions(
+            device=device, gso_size=case.gso_size, gso_type=case.gso_type, tcp_ecn=case.tcp_ecn,
+            input_csum=case.input_csum, vnet_hdr=VirtioNetHdr.unpack(case.vnet_hdr) if case.vnet_hdr else None,
+            actions=tuple(parse_action(a) for a in case.actions), ipv6_frag_id=case.ipv6_frag_id,
+            fixed_id=case.fixed_id, kernel=case.kernel,
+        )
+
+    try:
+        return build()
+    except UsageError:
+        return None
+
+
+def run_process_frame(case: FrameCase) -> None:
+    """process_frame never raises: every frame is segmented, passed, left untouched or refused."""
+    options = options_for(case)
+    if options is None:
+        return
+    result = process_frame(case.frame, options)  # must not raise at all
+    assert result.frames, "a packet vanished: no frame came out"
+    if result.outcome in (Outcome.REFUSED, Outcome.UNTOUCHED):
+        assert result.frames == [case.frame], "a refused/untouched packet must come out unchanged"
+    if result.outcome == Outcome.REFUSED:
+        assert isinstance(result.error, SoftGSOError) and str(result.error)
+    _check_outputs(result.frames, len(case.frame) + 4 * len(case.actions) + 8)
+
+
+# --- target: the virtio_net_hdr decoder, both kernels --------------------------------------------
+
+
+@dataclass
+class VirtioCase(Case):
+    """A frame and a raw 10-byte virtio_net_hdr, decoded by both kernel generations, then transmitted."""
+
+    target = "virtio"
+    frame: bytes = b""
+    header: bytes = bytes(10)
+    protocol: int | None = None
+    check_hdr_len: bool = True
+    device: str = "no-offload"
+    big_endian: bool = False  # a legacy (pre-1.0) virtio peer on a big-endian host
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> VirtioCase:
+        """Decode fuzzer bytes into a case."""
+        r = ByteReader(data)
+        header = bytes(r.u(1) for _ in range(r.choice((10, 10, 10, 12, 0, 11))))
+        return cls(header=header, protocol=r.choice((None, *ETHERTYPES)), check_hdr_len=r.flag(),
+                   device=r.choice(PROFILE_NAMES), frame=r.frame())
+
+
+def run_virtio(case: VirtioCase) -> None:
+    """virtio_net_hdr_to_skb refuses with VirtioHeaderError/UsageError; what it accepts transmits cleanly."""
+    hdr = _guard(lambda: VirtioNetHdr.unpack(case.header, little_endian=not case.big_endian))
+    if hdr is None:
+        assert len(case.header) not in (10, 12), "a 10- or 12-byte header always decodes"
+        return
+    assert VirtioNetHdr.unpack(hdr.pack(little_endian=not case.big_endian),
+                               little_endian=not case.big_endian) == hdr, "header does not round-trip"
+    for kernel in KERNELS:
+        skb = _guard(lambda k=kernel: virtio_net_hdr_to_skb(case.frame, hdr, protocol=case.protocol, kernel=k,
+                                                             check_hdr_len=case.check_hdr_len))
+        if skb is None:
+            continue
+        assert skb.gso_size == 0 or skb.gso_type & GsoType.DODGY, "a virtio GSO packet must be DODGY"
+        if skb.is_gso:
+            _guard(lambda s=skb: virtio_net_hdr_from_skb(s))
+        packets = _guard(lambda s=skb: transmit(s, PROFILES[case.device]))
+        if packets is not None:
+            _check_outputs([p.data for p in packets], len(case.frame))
+
+
+# --- target: MPLS/VLAN actions and parse_action --------------------------------------------------
+
+
+@dataclass
+class ActionCase(Case):
+    """Action strings (parsed with parse_action) applied to a captured frame, then transmitted."""
+
+    target = "actions"
+    frame: bytes = b""
+    actions: tuple[str, ...] = ()
+    gso_size: int = 0
+    gso_type: int = 0
+    device: str = "no-offload"
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ActionCase:
+        """Decode fuzzer bytes into a case."""
+        r = ByteReader(data)
+        count = r.u(1) % 5
+        actions = tuple(r.choice(ACTION_SAMPLES) if r.flag() else r.text() for _ in range(count))
+        return cls(actions=actions, gso_size=r.u(2), gso_type=r.u(3) & ((1 << 19) - 1), device=r.choice(PROFILE_NAMES),
+                   frame=r.frame())
+
+
+def run_actions(case: ActionCase) -> None:
+    """parse_action refuses bad text with UsageError; actions refuse packets with ActionError only."""
+    parsed = []
+    for text in case.actions:
+        action = _guard(lambda t=text: parse_action(t))
+        if action is not None:
+            assert parse_action(action.text) == action, "parse_action is not stable on its own text"
+            parsed.append(action)
+    skb = packet_from_capture(case.frame, parse_layout(case.frame))
+
+    def apply() -> list[Packet]:
+        for action in parsed:
+            action(skb)
+        skb.gso_size = case.gso_size
+        skb.gso_type = GsoType(case.gso_type)
+        return transmit(skb, PROFILES[case.device])
+
+    packets = _guard(apply)
+    if packets is not None:
+        _check_outputs([p.data for p in packets], len(case.frame) + 8 * len(parsed) + 8)
+
+
+# --- target: device profiles read from files -----------------------------------------------------
+
+
+@dataclass
+class ProfileCase(Case):
+    """The text of a device-profile file (JSON or TOML), read by :func:`softgso.features.load_profile`."""
+
+    target = "profile"
+    text: str = ""
+    suffix: str = ".json"
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ProfileCase:
+        """Decode fuzzer bytes into a case."""
+        r = ByteReader(data)
+        return cls(suffix=r.choice((".json", ".toml")), text=r.rest().decode("utf-8", "replace"))
+
+
+def run_profile(case: ProfileCase) -> None:
+    """A broken profile file is a UsageError, whatever it holds."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"profile{case.suffix}"
+        path.write_text(case.text, encoding="utf-8")
+        profile = _guard(lambda: load_profile(str(path)))
+    if profile is not None:
+        assert isinstance(profile.mtu, int) and isinstance(profile.features, int)
+
+
+# --- target: capture files -----------------------------------------------------------------------
+
+
+@dataclass
+class CaptureCase(Case):
+    """The bytes of a capture file (pcap or pcapng), read record by record and written back."""
+
+    target = "capture"
+    data: bytes = b""
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CaptureCase:
+        """Decode fuzzer bytes into a case."""
+        return cls(data=data)
+
+
+def io_available() -> bool:
+    """The capture reader/writer exists yet (softgso.io is being written alongside)."""
+    try:
+        from softgso.io import open_capture, open_writer  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_capture(case: CaptureCase) -> None:
+    """A broken capture is a CaptureError naming the record; what reads back writes back the same."""
+    from softgso import io
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "in.cap"
+        path.write_bytes(case.data)
+        out = Path(folder) / "out.cap"
+
+        def read_and_copy() -> int:
+            count = 0
+            with io.open_capture(path) as reader, io.open_writer(out, like=reader) as writer:
+                for record in reader:
+                    assert len(record.data) <= len(case.data)
+                    view = io.to_ethernet(record)
+                    if view is not None:
+                        # an unchanged frame converts back to the very record bytes (cooked headers kept)
+                        assert io.from_ethernet(view.frame, record) == bytes(record.data), "link-type round trip"
+                    writer.write(record)
+                    count += 1
+            return count
+
+        count = _guard(read_and_copy)
+        if count is not None:
+            # the copy must read back to the same records
+            with io.open_capture(out) as again:
+                assert sum(1 for _ in again) == count
+        leftovers = sorted(p.name for p in Path(folder).iterdir() if p.name not in ("in.cap", "out.cap"))
+        assert not leftovers, f"temporary files left behind: {leftovers}"
+
+
+# --- target: `softgso inspect` and `softgso diff` on hostile captures -----------------------------
+
+
+def run_inspect(case: CaptureCase) -> None:
+    """inspect and diff read any file to a report or a documented exit status (0/1 diff, 3 unreadable)."""
+    from click.testing import CliRunner
+
+    from softgso.cli import main
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "in.cap"
+        path.write_bytes(case.data)
+        for args, allowed in ((["inspect", str(path), "--json"], (0, 3)), (["diff", str(path), str(path)], (0, 1, 3))):
+            result = CliRunner().invoke(main, args)
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                raise result.exception
+            assert result.exit_code in allowed, f"{args[0]}: exit status {result.exit_code}"
+            if args[0] == "diff" and result.exit_code != 3:
+                assert result.exit_code == 0, "a file differs from itself"
+
+
+# --- target: the bulk (numpy) engine against the scalar reference, through the CLI ---------------
+
+
+@dataclass
+class EngineCase(Case):
+    """A classic pcap of frames, segmented by ``softgso segment`` with --engine scalar and auto."""
+
+    target = "engines"
+    frames: tuple[str, ...] = ()  # hex, one per record
+    device: str = "no-offload"
+    gso_size: int | None = None
+    mtu: int | None = None
+    output_csum: str | None = None
+    fixed_id: bool = False
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EngineCase:
+        """Decode fuzzer bytes: a template repeated with per-packet fields changed, and damaged copies."""
+        r = ByteReader(data)
+        device = r.choice(PROFILE_NAMES)
+        gso_size = r.choice((None, None, 1, 8, 100, 1448, r.u(2) or 1))
+        mtu = r.choice((None, 1500, 576, 9000, 68 + r.u(2) % 65468))
+        output_csum = r.choice((None, "complete", "partial"))
+        fixed_id = r.flag()
+        base = bytearray(templates()[r.u(1) % len(templates())])
+        frames = []
+        for _ in range(1 + r.u(1) % 12):
+            frame = bytearray(base)
+            for _ in range(r.u(1) % 3):
+                frame[r.u(2) % len(frame)] = r.u(1)
+            if r.u(1) < 32:
+                del frame[r.u(2) % len(frame):]
+            frames.append(bytes(frame).hex())
+        return cls(frames=tuple(frames), device=device, gso_size=gso_size, mtu=mtu, output_csum=output_csum,
+                   fixed_id=fixed_id)
+
+
+def run_engines(case: EngineCase) -> None:
+    """The bulk engine writes the very bytes the scalar engine writes, with the same exit status."""
+    import struct
+
+    data = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+    for index, text in enumerate(case.frames):
+        frame = bytes.fromhex(text)
+        data += struct.pack("<IIII", 1_700_000_000 + index, index, len(frame), len(frame)) + frame
+    _compare_engines(data, case)
+
+
+def run_engines_on_file(case: CaptureCase) -> None:
+    """Even on a damaged file (record headers, lengths, truncation) both engines agree, byte for byte."""
+    _compare_engines(case.data, EngineCase())
+
+
+def _compare_engines(data: bytes, case: EngineCase) -> None:
+    from click.testing import CliRunner
+
+    from softgso.cli import main
+
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "in.pcap"
+        source.write_bytes(data)
+        options = ["--device", case.device, "-q", "--json"]
+        if case.gso_size is not None:
+            options += ["--gso-size", str(case.gso_size)]
+        if case.mtu is not None:
+            options += ["--mtu", str(case.mtu)]
+        if case.output_csum is not None:
+            options += ["--output-csum", case.output_csum]
+        if case.fixed_id:
+            options += ["--ip-id", "fixed"]
+        answers = []
+        for engine in ("scalar", "auto"):
+            target = Path(folder) / f"{engine}.pcap"
+            result = CliRunner().invoke(main, ["segment", str(source), str(target), "--engine", engine, *options])
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                raise result.exception
+            summary = json.loads(result.stdout) if result.exit_code == 0 and result.stdout.strip() else {}
+            for volatile in ("seconds", "output"):
+                summary.pop(volatile, None)
+            answers.append((result.exit_code, target.read_bytes() if target.exists() else None, summary))
+        leftovers = sorted(p.name for p in Path(folder).iterdir() if p.name.endswith(".tmp"))
+        assert not leftovers, f"temporary files left behind: {leftovers}"
+        assert answers[0][0] == answers[1][0], f"exit status: scalar {answers[0][0]}, auto {answers[1][0]}"
+        assert answers[0][1] == answers[1][1], "the bulk engine's output differs from the scalar engine's"
+        assert answers[0][2] == answers[1][2], "the summaries differ"
+
+
+# --- the registry, and the corpus ----------------------------------------------------------------
+
+
+TARGETS: dict[str, tuple[type[Case], Callable[[Any], None]]] = {
+    "transmit": (SkbCase, run_transmit),
+    "process_frame": (FrameCase, run_process_frame),
+    "virtio": (VirtioCase, run_virtio),
+    "actions": (ActionCase, run_actions),
+    "profile": (ProfileCase, run_profile),
+    "capture": (CaptureCase, run_capture),
+    "engines": (EngineCase, run_engines),
+    "inspect": (CaptureCase, run_inspect),
+    "engines_file": (CaptureCase, run_engines_on_file),
+}
+
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def run_case(case: Case) -> None:
+    """Run a case through its target."""
+    TARGETS[case.target][1](case)
+
+
+def load_corpus_file(path: Path) -> Case:
+    """A corpus entry: ``NAME.json`` (a case's JSON form, with ``target``)."""
+    raw = json.loads(path.read_text())
+    case_type = TARGETS[raw["target"]][0]
+    return case_type.from_json({k: v for k, v in raw.items() if k not in ("target", "bug", "known_bug")})
+
+
+def save_crasher(case: Case, name: str, bug: str) -> Path:
+    """Store a crasher as a corpus entry (used when a fuzz run finds one)."""
+    CORPUS.mkdir(exist_ok=True)
+    path = CORPUS / f"{name}.json"
+    payload = case.to_json()
+    payload["bug"] = bug
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
+
+
+def run_bytes(target: str, data: bytes) -> None:
+    """Atheris entry: decode fuzzer bytes for ``target`` and run it."""
+    case_type, runner = TARGETS[target]
+    runner(case_type.from_bytes(data))  # type: ignore[attr-defined]
+
+
+__all__ = ["TARGETS", "run_case", "run_bytes", "load_corpus_file", "save_crasher"]
