@@ -49,3 +49,44 @@ def test_checksum_offload_device_gets_partial_segments() -> None:
     out = transmit(gso_packet(), PROFILES["csum"])
     assert len(out) == 4 and all(p.ip_summed == IpSummed.PARTIAL for p in out)
     assert [p.csum_start for p in out] == [38] * 4
+
+
+# --- the fast forms of the engine's inner loops agree with the plain ones ----------------------------
+
+
+def test_clone_copies_every_field_and_shares_nothing_mutable() -> None:
+    from dataclasses import fields
+
+    skb = gso_packet(labels=2)
+    skb.vlan_tci, skb.vlan_proto, skb.encapsulation, skb.ip6_frag_id = 5, 0x8100, True, 77
+    skb.extras["note"] = 1
+    twin = skb.clone()
+    for f in fields(Packet):
+        assert getattr(twin, f.name) == getattr(skb, f.name), f.name
+    assert twin.data is not skb.data and twin.extras is not skb.extras
+    assert skb.clone(bytearray(b"x")).data == b"x"
+
+
+def test_chunk_sums_match_one_sum_per_chunk() -> None:
+    import random
+
+    from softgso.checksum import ones_sum, ones_sums_of_chunks
+
+    rng = random.Random(7)
+    samples = [bytes(4000), b"\xff" * 4000, b"\xff\xff" * 1000 + b"\x00\x01", rng.randbytes(9001)]
+    for data in samples:
+        for size in (1, 2, 7, 8, 100, 1447, 1448, 3000, 9001, 20000):
+            expected = [ones_sum(data[start : start + size]) for start in range(0, len(data), size)]
+            assert ones_sums_of_chunks(data, size) == expected, (len(data), size)
+            assert ones_sums_of_chunks(memoryview(bytearray(data)), size) == expected
+    assert ones_sums_of_chunks(b"", 8) == []
+
+
+def test_feature_bits_match_the_enum_arithmetic_beyond_the_named_bits() -> None:
+    from softgso.features import DeviceProfile
+
+    # the enum's ~ keeps only the bits NetdevFeature spans: unnamed high bits fall off, as before
+    device = DeviceProfile("odd", NetdevFeature((1 << 63) | int(PROFILES["csum"].features)), NetdevFeature.NONE,
+                           NetdevFeature.NONE)
+    features = netif_skb_features(gso_packet(), device)
+    assert isinstance(features, NetdevFeature) and int(features) >> 48 == 0

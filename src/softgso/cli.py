@@ -30,6 +30,14 @@ class SoftGSOCommand(click.Command):
     """A command whose SoftGSOError becomes a clear message and the documented exit status."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        import signal
+
+        # SIGTERM unwinds like Ctrl-C while the command runs, so an atomic writer removes its
+        # temporary file; the caller's handler is back afterwards (the CLI also runs in-process)
+        try:
+            previous = signal.signal(signal.SIGTERM, _terminate)
+        except ValueError:  # not the main thread: leave signals to whoever runs us
+            previous = None
         try:
             return super().invoke(ctx)
         except UsageError as error:
@@ -44,6 +52,9 @@ class SoftGSOCommand(click.Command):
         except KeyboardInterrupt:
             click.echo("softgso: interrupted; no output written", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(context_settings=CONTEXT)
@@ -58,10 +69,6 @@ def main() -> None:
       softgso inspect capture.pcapng --json
       softgso diff ours.pcap kernel.pcap
     """
-    import signal
-
-    # SIGTERM unwinds like Ctrl-C, so an atomic writer removes its temporary file
-    signal.signal(signal.SIGTERM, _terminate)
 
 
 def _terminate(signum: int, frame: object) -> None:

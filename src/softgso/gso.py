@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from .checksum import ones_sum
-from .constants import ETH_HLEN, ETH_P_TEB, VLAN_HLEN, VLAN_MAX_DEPTH, eth_type_vlan
+from .checksum import ones_sums_of_chunks
+from .constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, VLAN_HLEN, VLAN_MAX_DEPTH, eth_type_vlan
 from .errors import InvalidPacketError, ProtocolNotSupportedError
 from .features import (
     DeviceProfile,
@@ -176,7 +176,7 @@ def skb_gso_segment(
     return skb_mac_gso_segment(skb, features, ctx)
 
 
-def skb_gso_ok(skb: Packet, features: NetdevFeature) -> bool:
+def skb_gso_ok(skb: Packet, features: int) -> bool:
     """The device can take this GSO packet whole (skb_gso_ok; no frag_list in this model)."""
     return net_gso_ok(features, skb.gso_type)
 
@@ -184,16 +184,18 @@ def skb_gso_ok(skb: Packet, features: NetdevFeature) -> bool:
 # --- the generic segmenter -----------------------------------------------------------------------
 
 
-def can_checksum_protocol(features: NetdevFeature, ethertype: int) -> bool:
-    """HW_CSUM checksums anything; IP_CSUM only IPv4; IPV6_CSUM only IPv6 (can_checksum_protocol)."""
-    from .constants import ETH_P_IP, ETH_P_IPV6
+_HW_CSUM, _IP_CSUM, _IPV6_CSUM = int(NetdevFeature.HW_CSUM), int(NetdevFeature.IP_CSUM), int(NetdevFeature.IPV6_CSUM)
 
-    if features & NetdevFeature.HW_CSUM:
+
+def can_checksum_protocol(features: int, ethertype: int) -> bool:
+    """HW_CSUM checksums anything; IP_CSUM only IPv4; IPV6_CSUM only IPv6 (can_checksum_protocol)."""
+    bits = int(features)  # plain-int arithmetic: this runs for every packet transmitted
+    if bits & _HW_CSUM:
         return True
     if ethertype == ETH_P_IP:
-        return bool(features & NetdevFeature.IP_CSUM)
+        return bool(bits & _IP_CSUM)
     if ethertype == ETH_P_IPV6:
-        return bool(features & NetdevFeature.IPV6_CSUM)
+        return bool(bits & _IPV6_CSUM)
     return False
 
 
@@ -213,15 +215,17 @@ def skb_segment(skb: Packet, data: int, mss: int, features: NetdevFeature, ctx: 
     csum = can_checksum_protocol(features, ethertype)
     headers = bytes(skb.data[ctx.mac_offset : data])
     payload = memoryview(skb.data)[data:]
+    # every piece's sum in one pass over the payload (the kernel sums each while copying it)
+    payload_sums = None if csum else ones_sums_of_chunks(payload, mss)
     segments: list[Packet] = []
-    for start in range(0, len(payload), mss):
-        piece = payload[start : start + mss]
-        seg = _copy_metadata(skb, bytearray(headers) + piece)
-        if not csum:
+    for index, start in enumerate(range(0, len(payload), mss)):
+        seg = _copy_metadata(skb, bytearray(headers) + payload[start : start + mss])
+        if payload_sums is not None:
             seg.ip_summed = IpSummed.NONE
-            seg.extras["payload_sum"] = ones_sum(piece)
+            seg.extras["payload_sum"] = payload_sums[index]
             seg.extras["payload_offset"] = len(headers)
         segments.append(seg)
+    payload.release()
     return segments
 
 

@@ -7,14 +7,13 @@ offset (0xFFFF) and 0 for an inner offset that was never set.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 from .constants import ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, VLAN_HLEN, eth_type_vlan
 from .features import GsoType, IpSummed
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Packet:
     """One packet as an skb sees it."""
 
@@ -41,7 +40,7 @@ class Packet:
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
-    def from_ethernet(cls, frame: bytes | bytearray, protocol: int | None = None) -> Packet:
+    def from_ethernet(cls, frame: bytes | bytearray | memoryview, protocol: int | None = None) -> Packet:
         """A frame as a packet socket or TAP hands it to the stack: MAC header at 0, L3 at 14."""
         data = bytearray(frame)
         if protocol is None:
@@ -63,10 +62,30 @@ class Packet:
 
     def clone(self, data: bytearray | None = None) -> Packet:
         """A copy with its own metadata and its own bytes (``data`` if given, else a copy of ours)."""
-        twin = copy.copy(self)
-        twin.data = bytearray(self.data) if data is None else data
-        twin.extras = dict(self.extras)
-        return twin
+        # every field spelled out: copy.copy costs ~20 us a call, and GSO clones once per segment
+        return Packet(
+            bytearray(self.data) if data is None else data,
+            self.protocol,
+            self.inner_protocol,
+            self.mac_header,
+            self.network_header,
+            self.transport_header,
+            self.inner_mac_header,
+            self.inner_network_header,
+            self.inner_transport_header,
+            self.mac_len,
+            self.vlan_tci,
+            self.vlan_proto,
+            self.gso_size,
+            self.gso_type,
+            self.gso_segs,
+            self.ip_summed,
+            self.csum_start,
+            self.csum_offset,
+            self.encapsulation,
+            self.ip6_frag_id,
+            dict(self.extras),
+        )
 
     def reset_mac_len(self) -> None:
         """skb_reset_mac_len: mac_len = network_header - mac_header."""
@@ -83,14 +102,17 @@ class Packet:
         self._shift_offsets(offset + length, -length)
 
     def _shift_offsets(self, at: int, delta: int) -> None:
-        for name in ("network_header", "transport_header"):
-            value = getattr(self, name)
-            if value is not None and value >= at:
-                setattr(self, name, value + delta)
-        for name in ("inner_mac_header", "inner_network_header", "inner_transport_header"):
-            value = getattr(self, name)
-            if value and value >= at:
-                setattr(self, name, value + delta)
+        # an unset network/transport header is None; an unset inner one is 0 (never moved)
+        if self.network_header is not None and self.network_header >= at:
+            self.network_header += delta
+        if self.transport_header is not None and self.transport_header >= at:
+            self.transport_header += delta
+        if self.inner_mac_header and self.inner_mac_header >= at:
+            self.inner_mac_header += delta
+        if self.inner_network_header and self.inner_network_header >= at:
+            self.inner_network_header += delta
+        if self.inner_transport_header and self.inner_transport_header >= at:
+            self.inner_transport_header += delta
         if self.ip_summed == IpSummed.PARTIAL and self.csum_start >= at:
             self.csum_start += delta
 

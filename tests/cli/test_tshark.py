@@ -48,9 +48,14 @@ def test_sample_segmented_through_mpls_decodes_clean(tmp_path: Path) -> None:
 
 
 def test_sample_with_pushed_labels_and_vlan_decodes_clean(tmp_path: Path) -> None:
+    # the sample's IP packets only: a label pushed on its ARP request is right (tc and OVS label
+    # any frame) but leaves tshark guessing what follows the label, and it guesses wrong
+    from softgso.golden import read_pcap_frames
+
+    ip_only = write_pcap(tmp_path / "ip.pcap", [f for f in read_pcap_frames(SAMPLE) if f[12:14] != b"\x08\x06"])
     out = tmp_path / "out.pcap"
-    result = run_cli("segment", SAMPLE, out, "--action", "push-mpls:1000:5:64:uc", "--action", "push-vlan:42:3:8021q",
-                     "-q")
+    result = run_cli("segment", ip_only, out, "--action", "push-mpls:1000:5:64:uc", "--action",
+                     "push-vlan:42:3:8021q", "-q")
     assert result.exit_code == 0, result.stderr
     assert_tshark_finds_no_problem(out)
     vids = tshark(out, "-T", "fields", "-e", "vlan.id", "-e", "mpls.label", "-Y", "tcp")

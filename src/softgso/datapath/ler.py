@@ -21,7 +21,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from ..actions import pop_mpls, push_mpls
+from ..actions import LabelStackEntry, check_label_values, pop_mpls, skb_mpls_push
 from ..constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_UC, MPLS_LS_LABEL_SHIFT, UDP_HLEN
 from ..errors import KernelRefusal, SoftGSOError
 from ..features import DeviceProfile, GsoType, IpSummed
@@ -97,11 +97,16 @@ class MplsLink:
             stats.drop("too big for the link MTU (mpls_pkt_too_big)",
                        f"{len(pkt.data) - pkt.mac_len}-byte packet, gso_size {pkt.gso_size}, link MTU {self.profile.mtu}")
             return
-        try:
-            frames = transmit(pkt, self.profile)
-        except KernelRefusal as exc:
-            stats.drop(refusal_reason(exc), str(exc))
-            return
+        frames: Sequence[Packet]
+        if pkt.gso_size or pkt.ip_summed == IpSummed.PARTIAL or pkt.vlan_tci is not None:
+            try:
+                frames = transmit(pkt, self.profile)
+            except KernelRefusal as exc:
+                stats.drop(refusal_reason(exc), str(exc))
+                return
+        else:
+            # validate_xmit_skb has nothing to do for such a packet (no-gso data, most ACKs)
+            frames = (pkt,)
         stats.link_frames += len(frames)
         if pkt.gso_size:
             stats.rx_gso_link_frames += len(frames)
@@ -164,6 +169,13 @@ class LabelEdgeRouter:
         self.tap = tap
         # pushed bottom label first, so the first one in the list ends on top
         self.push_order = tuple(reversed(push_labels))
+        for label in self.push_order:
+            check_label_values(label, 0, ttl)
+        # the label stack entries, encoded once: what reaches the push is always IP (receive_from_tap
+        # drops anything else), so only the first entry pushed has the bottom-of-stack bit
+        self.push_entries = tuple(
+            LabelStackEntry(label, 0, index == 0, ttl).encode() for index, label in enumerate(self.push_order)
+        )
         self.pop_labels = tuple(pop_labels)
         self.own_mac = own_mac
         self.macs_to_tap = tap_peer_mac + own_mac
@@ -201,15 +213,20 @@ class LabelEdgeRouter:
             stats.drop(f"no FEC for ethertype {ethertype:#06x}")
             return
         try:
-            hdr = VirtioNetHdr.unpack(buf[:hdr_len], little_endian=self.little_endian)
-            pkt = virtio_net_hdr_to_skb(memoryview(buf)[hdr_len:], hdr, kernel="mainline")  # type: ignore[arg-type]
+            if buf.startswith(self.zero_hdr):
+                # no GSO, no checksum flags: virtio_net_hdr_to_skb would only do eth_type_trans
+                pkt = Packet.from_ethernet(memoryview(buf)[hdr_len:])
+            else:
+                hdr = VirtioNetHdr.unpack(buf[:hdr_len], little_endian=self.little_endian)
+                pkt = virtio_net_hdr_to_skb(memoryview(buf)[hdr_len:], hdr, kernel="mainline")  # type: ignore[arg-type]
             stats.rx_packets += 1
             stats.rx_bytes += len(pkt.data)
             if pkt.gso_size:
                 stats.rx_gso += 1
             pkt.data[0:12] = self.macs_to_link
-            for label in self.push_order:
-                push_mpls(pkt, label, ttl=self.ttl, ethertype=ETH_P_MPLS_UC)
+            for lse in self.push_entries:
+                # push_mpls without re-validating and re-encoding the same labels per packet
+                skb_mpls_push(pkt, lse, ETH_P_MPLS_UC, (pkt.network_header or 0) - pkt.mac_header, ethernet=True)
         except SoftGSOError as exc:
             stats.drop(refusal_reason(exc), str(exc))
             return
