@@ -8,11 +8,6 @@ host-order sums are the byte-swap of these, which folds to the same wire bytes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import numpy as np
-
 
 def ones_sum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
     """Ones'-complement sum of ``data`` as big-endian 16-bit words (odd length padded with zero).
@@ -54,20 +49,6 @@ def ones_sums_of_chunks(data: bytes | bytearray | memoryview, size: int) -> list
     folded[(folded == 0) & (sums != 0)] = 0xFFFF
     result: list[int] = folded.tolist()
     return result
-
-
-def ones_sum_np(data: np.ndarray) -> int:
-    """Vectorised twin of :func:`ones_sum` for a uint8 array (tested against it)."""
-    import numpy as np
-
-    n = data.size
-    if n & 1:
-        data = np.concatenate([data, np.zeros(1, dtype=np.uint8)])
-    words = data.view(">u2").astype(np.uint64)
-    value = int(words.sum())
-    if value == 0:
-        return 0
-    return (value % 0xFFFF) or 0xFFFF
 
 
 def csum_add(a: int, b: int) -> int:

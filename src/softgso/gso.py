@@ -44,7 +44,6 @@ class GsoContext:
     tx_path: bool = True
 
 
-Segments: TypeAlias = "list[Packet] | None"
 GsoHandler: TypeAlias = Callable[[Packet, int, NetdevFeature, GsoContext], "list[Packet] | None"]
 
 

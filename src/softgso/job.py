@@ -103,7 +103,8 @@ def _from_capture(frame: bytes, options: SegmentOptions) -> PacketResult:
     skb.ip6_frag_id = options.ipv6_frag_id
     for action in options.actions:
         action(skb)
-    after = parse_layout(_wire_bytes(skb)) or layout
+    # actions may add or remove labels and tags: measure headers as they now are
+    after = (parse_layout(_wire_bytes(skb)) or layout) if options.actions else layout
     gso_type = gso_type_for(after, options.gso_type, tcp_ecn=options.tcp_ecn, fixed_id=options.fixed_id)
     gso_size = options.gso_size or gso_size_for_mtu(after, options.device.mtu, gso_type)
     payload = after.frame_len - after.transport if gso_type & gso_type.UDP else after.payload_len

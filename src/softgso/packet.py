@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .constants import ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, VLAN_HLEN, eth_type_vlan
+from .constants import ETH_HLEN
 from .features import GsoType, IpSummed
 
 
@@ -125,16 +125,3 @@ class Packet:
         self.protocol = self.vlan_proto
         self.vlan_tci = None
         self.vlan_proto = 0
-
-    def vlan_tags_in_bytes(self) -> int:
-        """How many 802.1Q/802.1ad tags follow the MAC addresses in the bytes."""
-        count, offset = 0, 12
-        while offset + 4 <= len(self.data) and eth_type_vlan(int.from_bytes(self.data[offset : offset + 2], "big")):
-            count += 1
-            offset += VLAN_HLEN
-        return count
-
-
-def vlan_proto_name(proto: int) -> str:
-    """'802.1Q' or '802.1ad'."""
-    return {ETH_P_8021Q: "802.1Q", ETH_P_8021AD: "802.1ad"}.get(proto, hex(proto))

@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from .checksum import csum_fold, ones_sum, pseudo_header_sum
+from .checksum import ones_sum, pseudo_header_sum
 from .constants import (
     ETH_HLEN,
     ETH_P_IP,
@@ -252,21 +252,16 @@ def gso_type_for(layout: FrameLayout, forced: str = "auto", *, tcp_ecn: bool = F
     return gso_type
 
 
-def gso_size_for_mtu(layout: FrameLayout, mtu: int, gso_type: GsoType, extra_labels: int = 0) -> int:
+def gso_size_for_mtu(layout: FrameLayout, mtu: int, gso_type: GsoType) -> int:
     """The largest gso_size whose segments fit ``mtu`` (everything after Ethernet and VLAN tags).
 
     TCP and USO: MTU minus labels, L3 and L4 headers. UFO: IP payload per fragment, a multiple of 8
     (and for IPv6 the Fragment header inserted counts as header).
     """
-    labels = (layout.labels + extra_labels) * MPLS_HLEN
+    labels = layout.labels * MPLS_HLEN
     # a BIG TCP jumbo hop-by-hop header is the sender's, never on a segment (ipv6_hopbyhop_jumbo_remove)
     l3_len = layout.l3_len - (8 if layout.jumbo else 0)
     if gso_type & GsoType.UDP:
         room = mtu - labels - l3_len - (8 if layout.ip_version == 6 else 0)
         return max(room // 8 * 8, 8)
     return mtu - labels - l3_len - layout.l4_hdr_len
-
-
-def fold_check(frame: bytes | bytearray) -> int:
-    """csum_fold of the ones'-complement sum of ``frame`` (0 means it verifies)."""
-    return csum_fold(ones_sum(frame))

@@ -18,7 +18,6 @@ from .constants import (
     IP_DF,
     TCP_CHECK_OFFSET,
     UDP_CHECK_OFFSET,
-    VLAN_HLEN,
     eth_p_mpls,
     eth_type_vlan,
 )
@@ -183,4 +182,4 @@ def transmit(skb: Packet, device: DeviceProfile) -> list[Packet]:
     return packets
 
 
-__all__ = ["transmit", "validate_xmit", "netif_skb_features", "netif_needs_gso", "VLAN_HLEN"]
+__all__ = ["transmit", "validate_xmit", "netif_skb_features", "netif_needs_gso"]

@@ -100,16 +100,17 @@ def gbps(byte_count: int, seconds: float) -> float:
     return round(byte_count * 8 / seconds / 1e9, 4) if seconds > 0 else 0.0
 
 
-def tcp_case(datapath: Datapath, topology: Topology, family: int, size: int, timeout: float) -> dict[str, Any]:
-    """One TCP transfer west->east, then the same amount east->west on the same connection."""
-    host = topology.east.ipv4 if family == 4 else topology.east.ipv6
-    server = spawn("tcp-server", topology.east.netns, host, "--back-bytes", str(size), timeout=timeout)
+def _transfer(
+    datapath: Datapath, topology: Topology, server_args: tuple[str, ...], client_args: tuple[str, ...],
+    timeout: float,
+) -> tuple[dict[str, Any], dict[str, Any]] | dict[str, Any]:
+    """Run a server in east and a client in west through the datapath: (east, west) results, or a failure."""
+    server = spawn(server_args[0], topology.east.netns, *server_args[1:], timeout=timeout)
     client = None
     try:
         wait_ready(server, 10)
-        client = spawn("tcp-client", topology.west.netns, host, "--bytes", str(size), timeout=timeout)
-        finished = run_pair(datapath, server, client, timeout)
-        if not finished:
+        client = spawn(client_args[0], topology.west.netns, *client_args[1:], timeout=timeout)
+        if not run_pair(datapath, server, client, timeout):
             return {"verified": False, "error": f"no completion within {timeout} s", "datapath": datapath.stats()}
         east, west = server.result(), client.result()
     finally:
@@ -118,6 +119,17 @@ def tcp_case(datapath: Datapath, topology: Topology, family: int, size: int, tim
             client.kill()
     if "error" in east or "error" in west:
         return {"verified": False, "error": east.get("error") or west.get("error"), "datapath": datapath.stats()}
+    return east, west
+
+
+def tcp_case(datapath: Datapath, topology: Topology, family: int, size: int, timeout: float) -> dict[str, Any]:
+    """One TCP transfer west->east, then the same amount east->west on the same connection."""
+    host = topology.east.ipv4 if family == 4 else topology.east.ipv6
+    outcome = _transfer(datapath, topology, ("tcp-server", host, "--back-bytes", str(size)),
+                        ("tcp-client", host, "--bytes", str(size)), timeout)
+    if isinstance(outcome, dict):
+        return outcome
+    east, west = outcome
     forward_ok = east["recv_bytes"] == west["sent_bytes"] == size and east["recv_sha256"] == west["sent_sha256"]
     back_ok = west["recv_bytes"] == east["sent_bytes"] == size and west["recv_sha256"] == east["sent_sha256"]
     return {
@@ -134,22 +146,11 @@ def udp_case(datapath: Datapath, topology: Topology, size: int, timeout: float) 
     """UDP west->east with UDP_SEGMENT: every datagram that arrives must be intact; loss is reported."""
     host = topology.east.ipv4
     datagram = 1400
-    server = spawn("udp-server", topology.east.netns, host, "--datagram", str(datagram), timeout=timeout)
-    client = None
-    try:
-        wait_ready(server, 10)
-        client = spawn("udp-client", topology.west.netns, host, "--bytes", str(size), "--datagram", str(datagram),
-                       timeout=timeout)
-        finished = run_pair(datapath, server, client, timeout)
-        if not finished:
-            return {"verified": False, "error": f"no completion within {timeout} s", "datapath": datapath.stats()}
-        east, west = server.result(), client.result()
-    finally:
-        server.kill()
-        if client is not None:
-            client.kill()
-    if "error" in east or "error" in west:
-        return {"verified": False, "error": east.get("error") or west.get("error"), "datapath": datapath.stats()}
+    outcome = _transfer(datapath, topology, ("udp-server", host, "--datagram", str(datagram)),
+                        ("udp-client", host, "--bytes", str(size), "--datagram", str(datagram)), timeout)
+    if isinstance(outcome, dict):
+        return outcome
+    east, west = outcome
     sent = west["sent"]
     return {
         "verified": east["corrupt"] == 0 and east["duplicate"] == 0 and east["intact"] > 0,
