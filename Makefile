@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@# bytecode up front: an editable install compiles nothing, and with PYTHONDONTWRITEBYTECODE set
+	@# every run would recompile softgso's modules (a third of `softgso segment`'s start-up)
+	$(PY) -m compileall -q src >/dev/null
 	@touch $(STAMP)
 
 setup: $(STAMP)

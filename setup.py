@@ -1,9 +1,13 @@
-"""The optional C accelerator (softgso._csum); everything else is in pyproject.toml.
+"""The optional C modules; everything else is in pyproject.toml.
 
-``optional=True``: where it cannot be built, softgso installs without it and word_sums stays on numpy.
+softgso._csum accelerates the numpy stream's sums and record walk; softgso._segment is the compiled
+stream of ``softgso segment`` (softgso.cstream). ``optional=True``: where they cannot be built,
+softgso installs without them and runs on numpy alone.
 """
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("softgso._csum", ["src/softgso/_csum.c"], optional=True,
-                             extra_compile_args=["-O3"])])
+setup(ext_modules=[
+    Extension("softgso._csum", ["src/softgso/_csum.c"], optional=True, extra_compile_args=["-O3"]),
+    Extension("softgso._segment", ["src/softgso/_segment.c"], optional=True, extra_compile_args=["-O3"]),
+])

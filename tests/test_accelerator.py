@@ -1,9 +1,13 @@
 """The optional C accelerator (softgso._csum) against the pure numpy path: the same integers, the same bytes.
 
 Skipped where the extension was not built; the numpy path is what every other test covers then.
+Each C function is also called directly with ranges outside its buffers: it must refuse them with a
+ValueError naming the check, before touching a byte.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -116,3 +120,113 @@ def test_walk_records_equal_the_python_walk(order: str) -> None:
     assert (count, pos, cut) == (100, expected[100], 0)
     count, pos, cut = fastpath._CSUM.walk_records(bytes(data), 24, len(data), len(data) - 3, order == ">", found)
     assert (count, cut) == (300, 1)
+
+
+# --- the C functions refuse every range outside their buffers (safe by construction) ------------
+
+
+def _i64(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.int64)
+
+
+@pytest.mark.parametrize(("offsets", "length", "check"), [
+    (_i64(0, 97), 4, "offsets[1] = 97 with length 4 reaches outside the buffer (100 bytes)"),
+    (_i64(-1), 4, "offsets[0] = -1"),
+    (_i64(0), 101, "offsets[0] = 0 with length 101 reaches outside"),
+    (_i64(2**62), 8, "offsets[0] = 4611686018427387904"),
+    (_i64(0), -4, "length -4 < 0"),
+])
+def test_u32_sums_refuses_ranges_outside_its_buffer(offsets: np.ndarray, length: int, check: str) -> None:
+    out = np.zeros(offsets.size, dtype=np.uint64)
+    with pytest.raises(ValueError, match=f"^u32_sums: {re.escape(check)}"):
+        fastpath._CSUM.u32_sums(bytes(100), offsets, length, out)
+    assert not out.any()
+
+
+def test_u32_sums_refuses_an_output_too_small_or_offsets_not_int64() -> None:
+    with pytest.raises(ValueError, match="u32_sums: out holds 8 bytes, fewer than the 16 for 2 results"):
+        fastpath._CSUM.u32_sums(bytes(100), _i64(0, 4), 4, np.zeros(1, dtype=np.uint64))
+    with pytest.raises(ValueError, match="u32_sums: offsets holds 7 bytes, not a whole number of int64"):
+        fastpath._CSUM.u32_sums(bytes(100), bytes(7), 4, np.zeros(1, dtype=np.uint64))
+
+
+def test_u32_sums_reads_up_to_the_last_byte_of_its_buffer() -> None:
+    out = np.zeros(2, dtype=np.uint64)
+    fastpath._CSUM.u32_sums(b"\x01\x00\x00\x00" * 25, _i64(0, 92), 8, out)
+    assert out.tolist() == [2, 2]
+
+
+@pytest.mark.parametrize(("source_at", "target_at", "length", "check"), [
+    (_i64(0, 60), _i64(0, 0), 8, "source_offsets[1] = 60 with length 8 reaches outside the source (64 bytes)"),
+    (_i64(0), _i64(25), 8, "target_offsets[0] = 25 with length 8 reaches outside the target (32 bytes)"),
+    (_i64(0), _i64(-8), 8, "target_offsets[0] = -8"),
+    (_i64(0), _i64(0), -1, "length -1 < 0"),
+    (_i64(0, 8), _i64(0), 8, "target_offsets holds 8 bytes, source_offsets 16"),
+])
+def test_copy_u32_sums_refuses_ranges_outside_either_buffer(source_at: np.ndarray, target_at: np.ndarray,
+                                                             length: int, check: str) -> None:
+    target = bytearray(32)
+    out = np.zeros(source_at.size, dtype=np.uint64)
+    with pytest.raises(ValueError, match=f"^copy_u32_sums: {re.escape(check)}"):
+        fastpath._CSUM.copy_u32_sums(bytes(range(64)), source_at, target, target_at, length, out)
+    assert target == bytearray(32), "nothing written before the checks"
+
+
+def test_copy_u32_sums_refuses_a_small_output_and_a_read_only_target() -> None:
+    with pytest.raises(ValueError, match="copy_u32_sums: out holds 0 bytes, fewer than the 8 for 1 results"):
+        fastpath._CSUM.copy_u32_sums(bytes(64), _i64(0), bytearray(32), _i64(0), 8, np.zeros(0, dtype=np.uint64))
+    with pytest.raises(TypeError):
+        fastpath._CSUM.copy_u32_sums(bytes(64), _i64(0), bytes(32), _i64(0), 8, np.zeros(1, dtype=np.uint64))
+
+
+@pytest.mark.parametrize(("starts", "lengths", "check"), [
+    (_i64(19999), _i64(2), "range 0 (start 19999, length 2) is not inside the buffer of 20000 bytes"),
+    (_i64(0, -1), _i64(1, 1), "range 1 (start -1, length 1)"),
+    (_i64(5), _i64(-1), "range 0 (start 5, length -1)"),
+    (_i64(8), _i64(2**63 - 4), "range 0 (start 8, length 9223372036854775804)"),  # start + length overflows
+    (_i64(0, 1), _i64(1), "lengths holds 8 bytes, starts 16"),
+])
+def test_range_sums_refuses_ranges_outside_its_buffer(starts: np.ndarray, lengths: np.ndarray, check: str) -> None:
+    out = np.zeros(2, dtype=np.int64)
+    with pytest.raises(ValueError, match=f"^range_sums: {re.escape(check)}"):
+        fastpath._CSUM.range_sums(np.zeros(20000, dtype=np.uint8), starts, lengths, out)
+    with pytest.raises(ValueError, match="range_sums: out holds 8 bytes, fewer than the 16 for 2 results"):
+        fastpath._CSUM.range_sums(bytes(10), _i64(0, 1), _i64(1, 1), np.zeros(1, dtype=np.int64))
+
+
+@pytest.mark.parametrize(("pos", "end", "chunk_end", "out_len", "check"), [
+    (-1, 100, 100, 8, "pos < 0"),
+    (0, 101, 100, 8, "end beyond the buffer"),
+    (0, 50, 60, 8, "chunk_end beyond end"),
+    (0, 100, 100, 12, "starts not a whole number of int64"),
+])
+def test_walk_records_refuses_bounds_outside_its_buffer(pos: int, end: int, chunk_end: int, out_len: int,
+                                                        check: str) -> None:
+    with pytest.raises(ValueError, match=f"^walk_records: {re.escape(check)}"):
+        fastpath._CSUM.walk_records(bytes(100), pos, end, chunk_end, False, bytearray(out_len))
+
+
+def test_walk_records_stops_at_a_record_claiming_4_gb() -> None:
+    import struct
+
+    data = bytes(24) + struct.pack("<IIII", 1, 0, 4, 4) + bytes(4) + struct.pack("<IIII", 1, 0, 0xFFFFFFFF, 0)
+    found = np.zeros(4, dtype=np.int64)
+    assert fastpath._CSUM.walk_records(data, 24, len(data), len(data), False, found) == (1, 44, 1)
+    assert found[0] == 24
+
+
+def test_the_callers_hand_over_buffers_views_of_any_layout() -> None:
+    """word_sums/_copy_sums find the buffer a strided view lies in; the C path and numpy agree."""
+    from numpy.lib.stride_tricks import as_strided
+
+    raw = np.random.default_rng(11).integers(0, 256, size=1 << 18, dtype=np.uint8)
+    rows = as_strided(raw[5:], shape=(100, 2000), strides=(2600, 1), writeable=False)
+    assert fastpath._memory_of(rows) is not None and fastpath._memory_of(rows)[1] == 5
+    assert np.array_equal(word_sums(rows), numpy_only(word_sums, rows))
+    # a view reaching past the memory it was made from: refused by C, never read
+    beyond = as_strided(raw[-4000:], shape=(40, 2000), strides=(2000, 1), writeable=False)
+    with pytest.raises(ValueError, match="reaches outside the buffer"):
+        fastpath._accelerated_sums(beyond, 2000)
+    # memory that is not one contiguous buffer: numpy does it
+    fortran = np.asfortranarray(raw[: 400 * 500].reshape(400, 500))[:, :400]
+    assert fastpath._memory_of(fortran) is None

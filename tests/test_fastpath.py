@@ -25,6 +25,20 @@ from strategies import GsoCase, gso_cases
 
 np = pytest.importorskip("numpy")
 
+# the two bulk computations, each held to the scalar path: numpy (softgso.fastpath) and C (softgso.cstream)
+ENGINES = ["numpy", "compiled"]
+
+
+def make_segmenter(engine: str, options: SegmentOptions, oracle=None) -> FastSegmenter:  # type: ignore[no-untyped-def]
+    """A FastSegmenter whose plans ``reproduce`` with the given engine's bulk computation."""
+    if engine == "numpy":
+        return FastSegmenter(options, oracle)
+    from softgso import cstream
+
+    if not cstream.available():
+        pytest.skip("softgso._segment not built (or SOFTGSO_NO_C set)")
+    return cstream.CompiledSegmenter(options, oracle).fast
+
 SETTINGS = settings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 VECTORS = Path(__file__).parent / "vectors" / "kernel"
@@ -74,20 +88,22 @@ def test_word_sums_equal_the_scalar_ones_sum() -> None:
             assert int(value) == ones_sum(row.tobytes()) % 0xFFFF
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @SETTINGS
 @given(gso_cases(), st.sampled_from(["no-offload", "csum", "nic-tso-no-mpls-gso"]), st.data())
-def test_bulk_output_equals_scalar_output_packet_by_packet(case: GsoCase, profile: str, data: st.DataObject) -> None:
+def test_bulk_output_equals_scalar_output_packet_by_packet(engine: str, case: GsoCase, profile: str,
+                                                           data: st.DataObject) -> None:
     options = SegmentOptions(device=PROFILES[profile], gso_size=case.gso_size, tcp_ecn=case.ecn,
                              fixed_id=case.fixed_id)
     frames = variants(case, data)
-    fast = FastSegmenter(options)
+    fast = make_segmenter(engine, options)
     plan = fast.plan_for(frames[0])
     scalar = [process_frame(f, options) for f in frames]
     if plan is None:
         assert scalar[0].outcome != Outcome.SEGMENTED, "a segmented TCP/USO shape fell back to the scalar path"
         return
     assert all(fast.plan_for(f) is plan for f in frames), "variants must share the shape"
-    ours = fast.segment_frames(frames, plan)
+    ours = fast.reproduce(frames, plan)
     for index, (mine, reference) in enumerate(zip(ours, scalar, strict=True)):
         assert mine == reference.frames, f"packet {index} differs from the scalar path"
 
@@ -113,19 +129,20 @@ def test_bulk_counts_the_same_input_checksum_states(case: GsoCase, data: st.Data
     assert list(result.states) == list(expected), "states in order of first appearance"
 
 
-def test_common_shapes_take_the_bulk_path() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_common_shapes_take_the_bulk_path(engine: str) -> None:
     """TCP/IPv4, TCP/IPv6, under labels and VLAN tags, and USO: none of them falls back."""
     from softgso.bench import MIXES, _frames
 
     options = SegmentOptions(device=PROFILES["no-offload"])
-    fast = FastSegmenter(options)
+    fast = make_segmenter(engine, options)
     for name in ("issue", "vlan", "uso", "all"):
         source = _frames(MIXES[name], 9000)
         for _ in range(len(MIXES[name]) * 16):
             frame = next(source)
             plan = fast.plan_for(frame)
             assert plan is not None, f"mix {name}: a common shape fell back to the scalar path"
-            assert fast.segment_frames([frame], plan)[0] == process_frame(frame, options).frames
+            assert fast.reproduce([frame], plan)[0] == process_frame(frame, options).frames
 
 
 def _oracle(case: object):  # type: ignore[no-untyped-def]
@@ -139,20 +156,21 @@ def _oracle(case: object):  # type: ignore[no-untyped-def]
     return replay
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("case_dir", CASES, ids=[c.name for c in CASES])
-def test_kernel_vector_through_the_bulk_path(case_dir: Path) -> None:
+def test_kernel_vector_through_the_bulk_path(case_dir: Path, engine: str) -> None:
     """Each vector's input, and same-shape variants of it, give the scalar replay's frames in bulk."""
     case = load_case(case_dir)
     hdr = case.input_meta.get("virtio_net_hdr_bytes_le")
     options = SegmentOptions(device=case.device, vnet_hdr=VirtioNetHdr.unpack(bytes.fromhex(str(hdr or "00" * 10))),
                              actions=tuple(case.actions))
     oracle = _oracle(case)
-    fast = FastSegmenter(options, oracle)
+    fast = make_segmenter(engine, options, oracle)
     plan = fast.plan_for(case.frame)
     if plan is None:
         pytest.skip("this shape stays on the scalar path (refusal, UFO, whole, or odd shape)")
     # the scalar replay is the reference (test_kernel_vectors holds it to the kernel's frames)
-    assert fast.segment_frames([case.frame], plan)[0] == oracle(case.frame).frames
+    assert fast.reproduce([case.frame], plan)[0] == oracle(case.frame).frames
     # other packets of the same shape: payload bytes, seq and IP ID changed
     layout_payload = plan.payload_at
     others = []
@@ -168,10 +186,11 @@ def test_kernel_vector_through_the_bulk_path(case_dir: Path) -> None:
         others.append(bytes(frame))
     for frame in others:
         assert fast.plan_for(frame) is plan
-    assert fast.segment_frames(others, plan) == [oracle(f).frames for f in others]
+    assert fast.reproduce(others, plan) == [oracle(f).frames for f in others]
 
 
-def test_enough_kernel_vectors_take_the_bulk_path() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_enough_kernel_vectors_take_the_bulk_path(engine: str) -> None:
     taken = 0
     for case_dir in CASES:
         case = load_case(case_dir)
@@ -179,7 +198,7 @@ def test_enough_kernel_vectors_take_the_bulk_path() -> None:
         options = SegmentOptions(device=case.device,
                                  vnet_hdr=VirtioNetHdr.unpack(bytes.fromhex(str(hdr or "00" * 10))),
                                  actions=tuple(case.actions))
-        taken += FastSegmenter(options, _oracle(case)).plan_for(case.frame) is not None
+        taken += make_segmenter(engine, options, _oracle(case)).plan_for(case.frame) is not None
     assert taken >= 20
 
 

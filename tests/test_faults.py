@@ -23,7 +23,8 @@ from click.testing import CliRunner, Result
 from softgso.cli import main
 from softgso.synth import SuperPacketSpec, build_frame
 
-ENGINES = ["scalar", "auto"]
+# auto is the compiled stream where softgso._segment is built; numpy the stream without it
+ENGINES = ["scalar", "numpy", "auto"]
 OLD_OUT = b"an older OUT that a failed run must leave alone"
 
 

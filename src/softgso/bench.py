@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,48 +183,65 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
     }
 
 
-def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: int = 64) -> dict[str, Any]:
+def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: int = 64,
+                   engine: str = "auto") -> dict[str, Any]:
     """The engine alone on the capture's super-packets (in memory) against numpy memcpy of the same bytes.
 
     Packets of one shape are handed to the engine ``batch`` at a time (the bulk API's unit of work);
-    every segment's bytes are written, contiguous, into preallocated output arrays.
+    every segment's bytes are written, contiguous, into preallocated output buffers: the compiled
+    engine (softgso._segment, the default where built) writes each segment behind its pcap record
+    header as ``segment`` does, the numpy one (softgso.fastpath) the segments alone.
     """
     import numpy as np
 
+    from . import cstream
     from .fastpath import FastSegmenter
     from .features import PROFILES
     from .job import SegmentOptions
 
+    compiled = engine == "compiled" or (engine == "auto" and cstream.available())
+    options = SegmentOptions(device=PROFILES["no-offload"])
     raw = np.fromfile(capture, dtype=np.uint8, count=limit)
-    fast = FastSegmenter(SegmentOptions(device=PROFILES["no-offload"]))
-    by_plan: dict[Any, list[memoryview]] = {}
+    segmenter = cstream.CompiledSegmenter(options) if compiled else None
+    fast = segmenter.fast if segmenter is not None else FastSegmenter(options)
+    by_plan: dict[Any, list[int]] = {}
     pos = 24
     view = memoryview(raw)  # type: ignore[arg-type]
     while pos + 16 <= raw.size:
         caplen = int.from_bytes(view[pos + 8 : pos + 12], "little")
         if pos + 16 + caplen > raw.size:
             break
-        frame = view[pos + 16 : pos + 16 + caplen]
-        plan = fast.plan_for(frame)
+        plan = fast.plan_for(view[pos + 16 : pos + 16 + caplen])
         if plan is None:
             raise RuntimeError("a benchmark packet is not on the bulk path")
-        by_plan.setdefault(plan, []).append(frame)
+        by_plan.setdefault(plan, []).append(pos)
         pos += 16 + caplen
-    runs = []
-    for plan, frames in by_plan.items():
-        for start in range(0, len(frames), batch):
-            chunk = frames[start : start + batch]
-            runs.append((plan, np.frombuffer(b"".join(chunk), dtype=np.uint8).reshape(len(chunk), plan.frame_len)))
-    outs = [np.empty((frames.shape[0], plan.out_len()), dtype=np.uint8) for plan, frames in runs]
-    in_bytes = sum(frames.size for _, frames in runs)
-    out_bytes = sum(o.size for o in outs)
-    for out in outs:
-        out.fill(0)  # touch the pages once, outside the timing
+    prefix = 16 if compiled else 0
+    runs: list[tuple[Any, Any, Any]] = []  # (plan, the engine's input, output buffer)
+    for plan, places in by_plan.items():
+        for start in range(0, len(places), batch):
+            chunk = places[start : start + batch]
+            out = np.zeros(len(chunk) * plan.out_len(prefix), dtype=np.uint8)  # pages touched outside the timing
+            if compiled:
+                jobs = array("q")
+                for number, at in enumerate(chunk):
+                    jobs.extend((at, number * plan.out_len(prefix), number))
+                runs.append((plan, jobs, out))
+            else:
+                frames = np.stack([raw[at + 16 : at + 16 + plan.frame_len] for at in chunk])
+                runs.append((plan, frames, out.reshape(len(chunk), plan.out_len())))
+    in_bytes = sum(len(places) * plan.frame_len for plan, places in by_plan.items())
+    out_bytes = sum(out.size for _, _, out in runs)
+    codes = bytearray(batch)
 
-    def engine() -> float:
+    def run_engine() -> float:
         started = time.perf_counter()
-        for (plan, frames), out in zip(runs, outs, strict=True):
-            fast.segment_run(plan, frames, out)
+        if segmenter is not None:
+            for plan, jobs, out in runs:
+                segmenter.segment_into(plan, raw, jobs, False, out, codes)
+        else:
+            for plan, frames, out in runs:
+                fast.segment_run(plan, frames, out)
         return time.perf_counter() - started
 
     source = raw[:in_bytes]
@@ -238,11 +256,12 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
     # alternated, so that both see the same machine
     engine_runs, memcpy_runs = [], []
     for _ in range(repeat):
-        engine_runs.append(engine())
+        engine_runs.append(run_engine())
         memcpy_runs.append(memcpy())
     engine_s, memcpy_s = min(engine_runs), min(memcpy_runs)
-    segments = sum(frames.shape[0] * plan.segments for plan, frames in runs)
+    segments = sum(len(places) * plan.segments for plan, places in by_plan.items())
     return {
+        "engine": "compiled" if compiled else "numpy",
         "engine_input_bytes": in_bytes, "engine_output_bytes": out_bytes, "engine_segments": segments,
         "engine_seconds": engine_s, "memcpy_seconds": memcpy_s,
         "engine_gbyte_s": in_bytes / engine_s / 1e9, "memcpy_gbyte_s": in_bytes / memcpy_s / 1e9,
@@ -258,7 +277,11 @@ def measure_passthrough(work: Path, size: int, repeat: int) -> dict[str, Any]:
     out = work / "small-out.pcap"
     softgso = best(repeat, lambda: run_child([sys.executable, "-m", "softgso", "segment", str(capture), str(out),
                                               "-q"]))
-    startup = best(repeat, lambda: run_child([sys.executable, "-c", "import softgso.cli, numpy"]))
+    # what the command imports before its first packet: numpy only where the compiled stream is not built
+    from . import cstream
+
+    imports = "import softgso.cli, softgso.cstream" if cstream.available() else "import softgso.cli, numpy"
+    startup = best(repeat, lambda: run_child([sys.executable, "-c", imports]))
     out.unlink(missing_ok=True)
     return {"passthrough_packets": packets, "passthrough_seconds": softgso.seconds,
             "passthrough_packets_per_s": packets / softgso.seconds,
@@ -333,10 +356,11 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
     """Every measurement; a dict of numbers and ratios (the JSON of ``softgso bench``)."""
     say = progress or (lambda _text: None)
     work = scratch_dir()
+    from . import cstream
     from .fastpath import _CSUM
 
     report: dict[str, Any] = {"size_bytes": size, "repeat": repeat, "cpus": os.cpu_count(), "scratch": str(work),
-                              "c_accelerator": _CSUM is not None}
+                              "c_accelerator": _CSUM is not None, "compiled_stream": cstream.available()}
     try:
         say(f"segment vs cp ({size >> 20} MiB, mix {mix})")
         cli = measure_cli(work, size, mix, repeat)

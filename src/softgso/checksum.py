@@ -8,6 +8,8 @@ host-order sums are the byte-swap of these, which folds to the same wire bytes.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def ones_sum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
     """Ones'-complement sum of ``data`` as big-endian 16-bit words (odd length padded with zero).
@@ -36,6 +38,9 @@ def ones_sums_of_chunks(data: bytes | bytearray | memoryview, size: int) -> list
     starts every other chunk mid-word (its sum would be byte-swapped), so those are summed one by one.
     """
     length = len(data)
+    if _COMPILED is not None and size > 0:
+        result: list[int] = _COMPILED.chunk_sums(data, size)
+        return result
     if size & 1 or length < _CHUNK_SUMS_NUMPY_MIN * size:
         return [ones_sum(data[start : start + size]) for start in range(0, length, size)]
     import numpy as np
@@ -47,8 +52,24 @@ def ones_sums_of_chunks(data: bytes | bytearray | memoryview, size: int) -> list
     folded = sums % 0xFFFF
     # as ones_sum: 0 only for an all-zero chunk, 0xFFFF for any other multiple of 0xFFFF
     folded[(folded == 0) & (sums != 0)] = 0xFFFF
-    result: list[int] = folded.tolist()
-    return result
+    sums_list: list[int] = folded.tolist()
+    return sums_list
+
+
+def _load_compiled() -> Any:
+    """softgso._segment's chunk_sums (the same integers, no numpy import) unless absent or SOFTGSO_NO_C is set."""
+    import os
+
+    if os.environ.get("SOFTGSO_NO_C"):
+        return None
+    try:
+        from . import _segment  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _segment
+
+
+_COMPILED: Any = _load_compiled()
 
 
 def csum_add(a: int, b: int) -> int:

@@ -254,8 +254,8 @@ def _print_reports(reports: list[tuple[int, str]], limit: int = 20) -> None:
 
 
 @main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
-@click.argument("in_path", metavar="IN", type=click.Path(path_type=Path))
-@click.argument("out_path", metavar="OUT", type=click.Path(path_type=Path))
+@click.argument("in_path", metavar="IN", type=click.Path(path_type=Path, allow_dash=True))
+@click.argument("out_path", metavar="OUT", type=click.Path(path_type=Path, allow_dash=True))
 @click.option("--gso-size", type=click.IntRange(1, 65535), help="Payload bytes per segment (default: derived from --mtu).")
 @click.option("--gso-type", type=click.Choice(["auto", "tcpv4", "tcpv6", "udp", "udp_l4"]), default="auto",
               show_default=True, help="SKB_GSO type; auto infers it from the headers (UDP: udp_l4, i.e. USO).")
@@ -279,11 +279,14 @@ def _print_reports(reports: list[tuple[int, str]], limit: int = 20) -> None:
 @click.option("--kernel", type=click.Choice(["6.1", "mainline"]), default="6.1", show_default=True,
               help="Kernel generation whose virtio rules apply.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any packet is refused.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (stderr with OUT -).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary table.")
-@click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
-              help="auto: runs of same-shape super-packets in bulk (numpy), byte-identical to scalar: the "
-              "reference path, one packet at a time.")
+@click.option("--engine", type=click.Choice(["auto", "compiled", "numpy", "scalar"]), default="auto",
+              show_default=True,
+              help="How classic pcap files of Ethernet are streamed; every engine writes the same bytes. "
+              "compiled: runs of same-shape super-packets in bulk in C (softgso._segment, built at install "
+              "where a C compiler exists); numpy: the same in numpy; auto: compiled where built, else numpy; "
+              "scalar: the reference path, one packet at a time.")
 @click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Processes for one capture: cut into N parts at record boundaries, output in order, "
               "identical to one job (classic pcap of Ethernet; anything else runs as one job).")
@@ -301,9 +304,15 @@ def segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, 
     as the device would). A packet the kernel would refuse is reported with its index and reason
     and passed through unchanged. OUT is written atomically, in IN's format.
 
+    IN may be a FIFO or - (standard input): it is read as a stream, front to back, by the scalar
+    engine (--engine and --jobs then make no difference). OUT - writes the capture to standard
+    output as it goes: not atomic (an error leaves the capture cut short there), and the summary
+    goes to standard error.
+
     \b
     Examples:
       softgso segment tso_capture.pcap wire.pcap
+      zcat tso_capture.pcap.gz | softgso segment - - | tshark -r -
       softgso segment in.pcap out.pcap --action push-mpls:100:0:64:uc --device nic-tso-no-mpls-gso
       softgso segment in.pcap out.pcap --vnet-hdr 01013600a80522001000 --action push-mpls:100:0:64:uc
     """
@@ -321,45 +330,57 @@ def segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, 
     read_error = bool(counts.pop("read_error", 0))
     refused = summary.outcomes.get("refused", 0)
     other_reports = [r for r in reports if "refused" not in r[1]]
+    summary_to_stderr = _is_dash(out_path)  # stdout carries the capture itself
     if as_json:
         payload = summary.as_dict()
         payload.update({"records_in": counts["in"], "records_out": counts["out"], "seconds": round(elapsed, 6),
                         "passed_through_unreadable": [{"index": i, "reason": r} for i, r in other_reports],
                         "device": options.device.name, "output": str(out_path)})
-        click.echo(json.dumps(payload, indent=2))
+        click.echo(json.dumps(payload, indent=2), err=summary_to_stderr)
     else:
         _print_reports(reports)
         if not quiet:
-            _segment_table(summary, counts, elapsed, str(out_path))
+            _segment_table(summary, counts, elapsed, str(out_path), stderr=summary_to_stderr)
     if read_error:
         sys.exit(EXIT_IO)
     if strict and (refused or other_reports):
         sys.exit(EXIT_REFUSED)
 
 
+def _is_dash(path: Path) -> bool:
+    """IN or OUT given as ``-``: standard input or output (softgso.io opens it as such)."""
+    return str(path) == "-"
+
+
 def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs: int,
                  quiet: bool) -> tuple[Any, dict[str, int], list[tuple[int, str]], float]:
     """Segment one capture: (summary, counts, reports, seconds)."""
-    from .faststream import BulkSegmentStream, segment_per_frame
+    from .faststream import make_bulk_stream, segment_per_frame
     from .job import Summary
 
     if in_path.is_dir():
         raise UsageError(f"{in_path} is a directory: give a capture file (or a directory for many captures and "
                          "a directory as OUT)")
     started = time.perf_counter()
-    if engine == "auto" and jobs > 1:
-        done = _segment_jobs(in_path, out_path, options, jobs)
+    if engine == "compiled":
+        from .cstream import available
+
+        if not available():
+            raise UsageError("--engine compiled: softgso._segment is not built here (no C compiler at install, "
+                             "or SOFTGSO_NO_C is set); use --engine numpy or auto")
+    if engine != "scalar" and jobs > 1:
+        done = _segment_jobs(in_path, out_path, options, jobs, engine)
         if done is not None:
             return (*done, time.perf_counter() - started)
     summary = Summary()
     per_frame = segment_per_frame(options, summary)
-    bulk = BulkSegmentStream(options, summary, per_frame) if engine == "auto" else None
+    bulk = make_bulk_stream(options, summary, per_frame, engine) if engine != "scalar" else None
     counts, reports, elapsed = _stream(in_path, out_path, quiet, per_frame, "segment", bulk)
     return summary, counts, reports, elapsed
 
 
-def _segment_jobs(in_path: Path, out_path: Path, options: Any,
-                  jobs: int) -> tuple[Any, dict[str, int], list[tuple[int, str]]] | None:
+def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int,
+                  engine: str = "auto") -> tuple[Any, dict[str, int], list[tuple[int, str]]] | None:
     """--jobs: parts in parallel processes, concatenated in order; None when one job must do it."""
     import multiprocessing
     import tempfile
@@ -374,12 +395,12 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any,
     points = split_points(in_path, header_info, jobs)
     spans = [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
              for k, (offset, index) in enumerate(points)]
-    directory = os.path.dirname(os.path.abspath(out_path))
+    directory = None if _is_dash(out_path) else os.path.dirname(os.path.abspath(out_path))
     with tempfile.TemporaryDirectory(prefix=".softgso-jobs-", dir=directory) as scratch:
         paths = [os.path.join(scratch, f"part{k}") for k in range(len(spans))]
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=len(spans), mp_context=context) as pool:
-            futures = [pool.submit(segment_part, str(in_path), path, options, header_info, span)
+            futures = [pool.submit(segment_part, str(in_path), path, options, header_info, span, engine)
                        for path, span in zip(paths, spans, strict=True)]
             results = [future.result() for future in futures]
         if not all(finished for *_, finished in results):
@@ -465,7 +486,7 @@ def _segment_many(inputs: list[Path], out_dir: Path, option_args: dict[str, Any]
         sys.exit(EXIT_REFUSED)
 
 
-def _segment_table(summary: Any, counts: dict[str, int], elapsed: float, out: str) -> None:
+def _segment_table(summary: Any, counts: dict[str, int], elapsed: float, out: str, stderr: bool = False) -> None:
     from rich.table import Table
 
     table = Table(title=f"softgso segment -> {out}", show_header=True, header_style="bold")
@@ -482,7 +503,7 @@ def _segment_table(summary: Any, counts: dict[str, int], elapsed: float, out: st
         table.add_row("  output checksums left partial", str(summary.partial_out), "")
     rate = counts["bytes_in"] * 8 / elapsed / 1e9 if elapsed > 0 else 0.0
     table.add_row("throughput", f"{elapsed:.3f} s", f"{rate:.2f} Gbit/s")
-    _console().print(table)
+    _console(stderr=stderr).print(table)
 
 
 # --- bench ---------------------------------------------------------------------------------------
@@ -573,11 +594,22 @@ def _action_command(in_path: Path, out_path: Path, spec: str, quiet: bool, stric
         sys.exit(EXIT_REFUSED)
 
 
+_DASH_HELP = """
+    IN may be a FIFO or - (standard input), read as a stream. OUT - writes to standard output as it
+    goes: not atomic (an error leaves the capture cut short there). Otherwise OUT is written atomically.
+"""
+
+
 def _io_arguments(function: Callable[..., None]) -> Callable[..., None]:
     function = click.option("--strict", is_flag=True, help="Exit with status 1 if any packet is refused.")(function)
     function = click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")(function)
-    function = click.argument("out_path", metavar="OUT", type=click.Path(path_type=Path, dir_okay=False))(function)
-    return click.argument("in_path", metavar="IN", type=click.Path(path_type=Path, dir_okay=False))(function)
+    function = click.argument("out_path", metavar="OUT",
+                              type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))(function)
+    # what IN and OUT may be, in every action command's --help, before its examples
+    summary, _, examples = (function.__doc__ or "").partition("\n\n    \b\n")
+    function.__doc__ = f"{summary}\n{_DASH_HELP}\n    \b\n{examples}" if examples else summary + _DASH_HELP
+    return click.argument("in_path", metavar="IN",
+                          type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))(function)
 
 
 @main.command("push-mpls", cls=SoftGSOCommand, context_settings=CONTEXT)
@@ -829,7 +861,7 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
 
 
 @main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
-@click.argument("in_path", metavar="IN", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("in_path", metavar="IN", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @_segment_like_options
 @click.option("--top", type=click.IntRange(0, 10000), default=10, show_default=True, help="Flows to list.")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
@@ -845,6 +877,7 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
     Packets, super-packets over the MTU, label stacks and VLAN tags seen, flows, checksum states
     (complete, CHECKSUM_PARTIAL seed, invalid, zero), IPv4 tot_len 0 or not matching the frame,
     IPv6 jumbograms, non-IP packets, and the segments `segment` would write, per outcome.
+    IN may be a FIFO or - (standard input).
 
     \b
     Examples:
@@ -950,8 +983,8 @@ def _inspect_tables(report: dict[str, Any]) -> None:
 
 
 @main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
-@click.argument("a_path", metavar="A", type=click.Path(path_type=Path, dir_okay=False))
-@click.argument("b_path", metavar="B", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("a_path", metavar="A", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
+@click.argument("b_path", metavar="B", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @click.option("--max", "max_shown", type=click.IntRange(0, None), default=10, show_default=True,
               help="Differing packets to describe.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON on stdout.")
@@ -961,6 +994,7 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool)
 
     Frames are compared after Linux cooked headers become Ethernet; record timestamps are not
     compared. Exit status: 0 identical (same count, same bytes), 1 any difference, 3 unreadable input.
+    Either of A and B may be a FIFO or - (standard input).
 
     \b
     Examples:
@@ -972,6 +1006,8 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool)
     from .capdiff import CaptureDiff
     from .io import open_capture
 
+    if _is_dash(a_path) and _is_dash(b_path):
+        raise UsageError("A and B cannot both be - (standard input holds one capture)")
     result = CaptureDiff(keep=max_shown)
     with open_capture(a_path) as reader_a, open_capture(b_path) as reader_b:
         frames_a = (frame if frame is not None else bytes(record.data) for record, frame in _records_as_ethernet(reader_a))
@@ -1032,21 +1068,27 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool)
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="With --selftest: seconds per transfer.")
 @click.option("--json", "as_json", is_flag=True, help="Statistics (or the self-test result) as JSON on exit.")
 @click.option("--no-live", is_flag=True, help="No live statistics table.")
+@click.option("--user", default=None, metavar="NAME|UID",
+              help="Once the namespaces and TAPs exist, forward as this unprivileged user (a child process "
+                   "with no groups and no capabilities); the root process only waits and tears down.")
 def datapath(mode: str, labels: str, return_labels: str | None, link_profile: str | None, link_mtu: int | None,
              mtu: int, vnet_hdr_len: str, gro_flush_timeout: int, capture: str | None, duration: float | None,
              selftest: bool, modes: str, size: str, no_ipv6: bool, no_udp: bool, timeout: float, as_json: bool,
-             no_live: bool) -> None:
+             no_live: bool, user: str | None) -> None:
     """Live datapath: kernel TCP across a software MPLS hop between two network namespaces (root).
 
     netns west --TAP--> LER1 (push labels) --MPLS link--> LER2 (pop) --TAP--> netns east, and back.
     Namespaces, TAPs, addresses and routes are made by the command and removed on exit (Ctrl-C,
-    SIGTERM, error). Exit status: 0 ok; 1 self-test not verified or a runtime error; 2 usage error
-    or not root; 130 Ctrl-C during setup or --selftest, 143 SIGTERM.
+    SIGTERM, error). Malformed frames are counted and dropped, with at most a few warning lines a
+    second. A TAP or namespace deleted underneath ends the run (status 1) after the teardown.
+    Exit status: 0 ok; 1 self-test not verified or a runtime error (a TAP went away); 2 usage error
+    (an unknown --user) or not root; 130 Ctrl-C during setup or --selftest, 143 SIGTERM.
 
     \b
     Examples:
       sudo softgso datapath                                # forward until Ctrl-C
       sudo softgso datapath --mode hw-gso --labels 100,200 --capture link.pcap
+      sudo softgso datapath --user nobody                  # forward unprivileged after the setup
       sudo softgso datapath --selftest                     # sw-gso / hw-gso / no-gso goodput side by side
       sudo softgso datapath --selftest --bytes 256M --json
     """
@@ -1060,7 +1102,7 @@ def datapath(mode: str, labels: str, return_labels: str | None, link_profile: st
         gro_flush_timeout_ns=gro_flush_timeout, capture=capture, json=as_json, live=not no_live,
         duration=duration, selftest=selftest,
         modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
-        bytes=parse_size(size), ipv6=not no_ipv6, udp=not no_udp, timeout=timeout,
+        bytes=parse_size(size), ipv6=not no_ipv6, udp=not no_udp, timeout=timeout, user=user,
     )
     sys.exit(run_datapath(options))
 

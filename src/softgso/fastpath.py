@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .checksum import ones_sum
@@ -102,10 +103,36 @@ def _accelerated_sums(pieces: np.ndarray, main: int) -> np.ndarray:
     """``pieces[..., :main].view("<u4").sum(axis=-1, dtype=np.uint64)``, by the C accelerator: same integers."""
     import numpy as np
 
-    offsets = _row_offsets(pieces)
+    found = _memory_of(pieces)
+    if found is None:
+        return pieces[..., :main].view("<u4").sum(axis=-1, dtype=np.uint64)
+    block, start = found
+    offsets = _row_offsets(pieces) + start
     out = np.empty(offsets.shape, dtype=np.uint64)
-    _CSUM.u32_sums(pieces.ctypes.data, offsets, main, out)
+    _CSUM.u32_sums(block, offsets, main, out)
     return out
+
+
+def _memory_of(array: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """The whole buffer ``array`` is a view of (flat uint8) and the offset of ``array``'s first byte in it.
+
+    The C accelerator is handed that buffer, never a raw address, so that it checks every range it
+    reads or writes against the buffer's length. None when the memory is not one contiguous buffer
+    (the caller then stays on numpy).
+    """
+    import numpy as np
+
+    owner: Any = array
+    # up the chain of views (as_strided's views hang on a DummyArray in between) to what owns the memory
+    while (base := getattr(owner, "base", None)) is not None:
+        owner = base
+        if not (isinstance(base, np.ndarray) or hasattr(base, "__array_interface__")):
+            break  # bytes, mmap, memoryview: the exporter itself
+    try:
+        block = np.frombuffer(owner, dtype=np.uint8)
+    except (TypeError, ValueError, BufferError):
+        return None
+    return block, array.ctypes.data - block.ctypes.data
 
 
 def _row_offsets(pieces: np.ndarray) -> np.ndarray:
@@ -128,9 +155,14 @@ def _copy_sums(source: np.ndarray, target: np.ndarray) -> np.ndarray:
         raise ValueError("copy_sums: rows must be contiguous and of one shape")
     if not target.flags.writeable:
         raise ValueError("copy_sums: read-only target")
+    source_found, target_found = _memory_of(source), _memory_of(target)
+    if source_found is None or target_found is None or not target_found[0].flags.writeable:
+        target[...] = source
+        return source[..., : source.shape[-1] & ~3].view("<u4").sum(axis=-1, dtype=np.uint64)
+    (source_block, source_start), (target_block, target_start) = source_found, target_found
     out = np.empty(source.shape[:-1], dtype=np.uint64)
-    _CSUM.copy_u32_sums(source.ctypes.data, _row_offsets(source), target.ctypes.data, _row_offsets(target),
-                        source.shape[-1], out)
+    _CSUM.copy_u32_sums(source_block, _row_offsets(source) + source_start, target_block,
+                        _row_offsets(target) + target_start, source.shape[-1], out)
     return out
 
 
@@ -199,22 +231,59 @@ class SegmentPlan:
     udp: bool
     ipv4_at: int | None  # output offset of the IPv4 header (None: IPv6)
     ipv4_in: int  # input offset of the IPv4 header
-    ipv4_base: Any  # per segment: template IPv4 header sum without ID and checksum
+    # the template IPv4 header sum without ID and checksum, of a full and of the last segment
+    ipv4_base_full: int
+    ipv4_base_last: int
     fixed_id: bool
     l4_in: int  # input offset of the L4 header
     l4_out: int  # output offset of the L4 header
     l4_hdr_len: int
     partial: bool  # checksums left for the device (CHECKSUM_PARTIAL out)
     seed: int | None  # the seed the L4 checksum field holds (None: each packet's own field)
-    l4_const: Any  # per segment: TCP ~old_len + new L4 length; UDP new length
+    # TCP ~old_len + new L4 length; UDP new length: of a full and of the last segment
+    l4_const_full: int
+    l4_const_last: int
     udp_len_out: int  # UDP: ~old length field
     udp_sport_dport: int  # UDP: sum of the ports
-    seq_steps: Any  # per segment: k * mss
-    id_steps: Any  # per segment: k
-    flag_masks: Any  # per segment: the TCP flags kept
     classify: bool  # count the input checksum states (input_csum auto)
     forced_state: L4Checksum | None
     ipv4: bool  # the input is IPv4 (UDP checksum 0 means "none")
+
+    # per-segment arrays of the numpy computation, made on first use (the compiled path needs none)
+    @cached_property
+    def ipv4_base(self) -> np.ndarray:
+        return self._per_segment(self.ipv4_base_full, self.ipv4_base_last)
+
+    @cached_property
+    def l4_const(self) -> np.ndarray:
+        return self._per_segment(self.l4_const_full, self.l4_const_last)
+
+    @cached_property
+    def id_steps(self) -> np.ndarray:
+        import numpy as np
+
+        return np.arange(self.segments, dtype=np.int64)
+
+    @cached_property
+    def seq_steps(self) -> np.ndarray:
+        return self.id_steps * self.mss
+
+    @cached_property
+    def flag_masks(self) -> np.ndarray:
+        import numpy as np
+
+        # as tcp_gso_segment: CWR kept only on the first segment, FIN and PSH only on the last
+        masks = np.full(self.segments, 0xFF & ~(TCP_FLAG_FIN | TCP_FLAG_PSH) & ~TCP_FLAG_CWR, dtype=np.uint8)
+        masks[0] |= TCP_FLAG_CWR
+        masks[-1] |= TCP_FLAG_FIN | TCP_FLAG_PSH
+        return masks
+
+    def _per_segment(self, full: int, last: int) -> np.ndarray:
+        import numpy as np
+
+        values = np.full(self.segments, full, dtype=np.int64)
+        values[-1] = last
+        return values
 
     def out_len(self, prefix: int = 0) -> int:
         """Output bytes per input packet, with ``prefix`` bytes reserved before every segment."""
@@ -267,10 +336,14 @@ class FastSegmenter:
     """Bulk segmentation of runs of same-shape frames, byte-identical to :func:`process_frame`."""
 
     def __init__(self, options: SegmentOptions,
-                 oracle: Callable[[bytes], PacketResult] | None = None) -> None:
+                 oracle: Callable[[bytes], PacketResult] | None = None,
+                 reproduce: Callable[[list[bytes], SegmentPlan], list[list[bytes]]] | None = None) -> None:
         self.options = options
         # the scalar reference a plan is learnt from and checked against
         self.oracle: Callable[[bytes], PacketResult] = oracle or self._process_frame
+        # the bulk computation a plan must reproduce the reference with: this class's numpy one,
+        # or the compiled one of softgso.cstream
+        self.reproduce = reproduce or self.segment_frames
         self.enabled = options.gso_type != "udp"  # UFO: IP fragments, scalar
         self._plans: dict[bytes, SegmentPlan | None] = {}
 
@@ -315,14 +388,12 @@ class FastSegmenter:
             return None
         # accepted only if the bulk computation reproduces the scalar output of the template
         try:
-            ours = self.segment_frames([frame], plan)[0]
+            ours = self.reproduce([frame], plan)[0]
         except Exception:  # noqa: BLE001 - any surprise sends the shape to the scalar path
             return None
         return plan if ours == result.frames else None
 
     def _plan_from(self, frame: bytes, layout: FrameLayout, result: PacketResult) -> SegmentPlan | None:
-        import numpy as np
-
         first, last = result.frames[0], result.frames[-1]
         out = parse_layout(first)
         out_last = parse_layout(last)
@@ -344,35 +415,32 @@ class FastSegmenter:
             return None
         udp = layout.l4_proto == IPPROTO_UDP
         t = layout.transport
-        l4_lens = np.full(segments, header_len - out.transport + mss, dtype=np.int64)
-        l4_lens[-1] = header_len - out.transport + last_len
+        l4_len_full = header_len - out.transport + mss
+        l4_len_last = header_len - out.transport + last_len
         old_len = layout.frame_len - t
-        steps = np.arange(segments, dtype=np.int64)
-        masks = np.full(segments, 0xFF & ~(TCP_FLAG_FIN | TCP_FLAG_PSH) & ~TCP_FLAG_CWR, dtype=np.int64)
-        masks[0] |= TCP_FLAG_CWR
-        masks[-1] |= TCP_FLAG_FIN | TCP_FLAG_PSH
-        bases = np.zeros(segments, dtype=np.int64)
+        bases = [0, 0]
         ipv4_at = out.network if out.ip_version == 4 else None
         if ipv4_at is not None:
-            for index, template in ((0, first), (segments - 1, last)):
+            for index, template in enumerate((first, last)):
                 head = bytearray(template[ipv4_at : ipv4_at + out.l3_len])
                 head[4:6] = head[10:12] = b"\0\0"
                 bases[index] = ones_sum(head) % ONES
-            bases[1:-1] = bases[0]
         forced = None
         if self.options.vnet_hdr is None and self.options.input_csum != "auto":
             forced = L4Checksum(self.options.input_csum)
         return SegmentPlan(
             frame_len=layout.frame_len, payload_at=layout.payload, header_len=header_len, mss=mss,
             segments=segments, last_len=last_len, template_full=first[:header_len],
-            template_last=last[:header_len], udp=udp, ipv4_at=ipv4_at, ipv4_in=layout.network, ipv4_base=bases,
+            template_last=last[:header_len], udp=udp, ipv4_at=ipv4_at, ipv4_in=layout.network,
+            ipv4_base_full=bases[0], ipv4_base_last=bases[1],
             fixed_id=ipv4_at is not None and first[ipv4_at + 4 : ipv4_at + 6] == result.frames[1][ipv4_at + 4 : ipv4_at + 6],
             l4_in=t, l4_out=out.transport, l4_hdr_len=layout.l4_hdr_len,
             partial=partial[0], seed=self._seed(frame, layout, result),
-            l4_const=l4_lens if udp else (~old_len & 0xFFFF) + l4_lens,
+            l4_const_full=l4_len_full if udp else (~old_len & 0xFFFF) + l4_len_full,
+            l4_const_last=l4_len_last if udp else (~old_len & 0xFFFF) + l4_len_last,
             udp_len_out=~int.from_bytes(frame[t + 4 : t + 6], "big") & 0xFFFF,
-            udp_sport_dport=ones_sum(frame[t : t + 4]) % ONES, seq_steps=steps * mss, id_steps=steps,
-            flag_masks=masks.astype(np.uint8), classify=self.options.vnet_hdr is None and forced is None,
+            udp_sport_dport=ones_sum(frame[t : t + 4]) % ONES,
+            classify=self.options.vnet_hdr is None and forced is None,
             forced_state=forced, ipv4=layout.ip_version == 4,
         )
 

@@ -73,7 +73,14 @@ class StreamResult:
 
 
 def pcap_ethernet_header(path: Path) -> tuple[bytes, str, bool, int] | None:
-    """(file header, byte order, nanosecond, snaplen) of a classic pcap of Ethernet, else None."""
+    """(file header, byte order, nanosecond, snaplen) of a classic pcap of Ethernet, else None.
+
+    None for anything but a regular file: the bulk path maps its input, and a FIFO or ``-``
+    (standard input) can be read only once, front to back, by the general reader (not even opened
+    here: that would consume its first bytes, or wait for a writer).
+    """
+    if str(path) == "-" or not os.path.isfile(path):
+        return None
     try:
         with open(path, "rb") as handle:
             header = handle.read(FILE_HEADER_LEN)
@@ -517,6 +524,16 @@ def _write_parts(writer: CaptureWriter, parts: list[Any], records: int) -> None:
     writer.write_framed(plain, records)
 
 
+def make_bulk_stream(options: SegmentOptions, summary: Summary,
+                     per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]], engine: str = "auto") -> Any:
+    """The bulk stream for ``segment --engine``: compiled (softgso._segment), numpy, or auto (compiled where built)."""
+    from . import cstream
+
+    if engine == "compiled" or (engine == "auto" and cstream.available()):
+        return cstream.CompiledSegmentStream(options, summary, per_frame)
+    return BulkSegmentStream(options, summary, per_frame)
+
+
 def segment_per_frame(options: SegmentOptions, summary: Summary) -> Callable[[int, bytes], tuple[list[bytes], str | None]]:
     """What ``segment`` does with one frame the bulk path leaves: process_frame, counted and reported."""
     from .job import Outcome, process_frame
@@ -555,7 +572,8 @@ def split_points(path: Path, header_info: tuple[bytes, str, bool, int], parts: i
 
 
 def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_info: tuple[bytes, str, bool, int],
-                 span: tuple[int, int | None, int]) -> tuple[dict[str, int], list[tuple[int, str]], Summary, bool]:
+                 span: tuple[int, int | None, int], engine: str = "auto",
+                 ) -> tuple[dict[str, int], list[tuple[int, str]], Summary, bool]:
     """One --jobs part: records of ``span`` segmented into ``part_path`` (records only, no file header).
 
     Returns counts, reports, the part's summary and whether it finished (False: an unusual record
@@ -564,7 +582,7 @@ def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_i
     from .job import Summary
 
     summary = Summary()
-    stream = BulkSegmentStream(options, summary, segment_per_frame(options, summary))
+    stream = make_bulk_stream(options, summary, segment_per_frame(options, summary), engine)
     _, order, nanosecond, _ = header_info
     writer = CaptureWriter(part_path, PcapRecordEncoder(b"", order, nanosecond, LINKTYPE_ETHERNET), "pcap",
                            fsync=False)
@@ -579,5 +597,5 @@ def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int]) 
     return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, LINKTYPE_ETHERNET), "pcap")
 
 
-__all__ = ["BulkSegmentStream", "StreamResult", "open_pcap_writer", "pcap_ethernet_header", "segment_part",
+__all__ = ["BulkSegmentStream", "StreamResult", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header", "segment_part",
            "segment_per_frame", "split_points"]

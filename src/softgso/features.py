@@ -6,7 +6,6 @@ is what makes :func:`net_gso_ok` a shift and a mask.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from enum import IntEnum, IntFlag
 from pathlib import Path
@@ -272,6 +271,8 @@ def load_profile(spec: str) -> DeviceProfile:
 
             raw = tomllib.loads(path.read_text())
         else:
+            import json
+
             raw = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read device profile {spec}: {exc}") from exc

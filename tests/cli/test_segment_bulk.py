@@ -2,7 +2,7 @@
 
 The reference is the same command with ``--engine scalar`` (one packet at a time through
 process_frame): output file, JSON summary (but for the elapsed seconds and the output name),
-reports and exit status must all be the same.
+reports and exit status must all be the same, for both bulk engines (compiled and numpy).
 """
 
 from __future__ import annotations
@@ -45,6 +45,16 @@ def mixed_frames(seed: int) -> Iterator[bytes]:
             yield next(small)
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """The bulk engine under test (compiled skipped where softgso._segment is not built)."""
+    from softgso import cstream
+
+    if request.param == "compiled" and not cstream.available():
+        pytest.skip("softgso._segment not built (or SOFTGSO_NO_C set)")
+    return str(request.param)
+
+
 def _summary(result_stdout: str) -> dict:
     payload = json.loads(result_stdout)
     payload.pop("seconds")
@@ -52,8 +62,8 @@ def _summary(result_stdout: str) -> dict:
     return payload
 
 
-def _both(capture: Path, tmp: Path, *options: str) -> tuple[bytes, bytes, dict, dict]:
-    bulk = run_cli("segment", capture, tmp / "bulk.pcap", "--json", *options)
+def _both(capture: Path, tmp: Path, engine: str, *options: str) -> tuple[bytes, bytes, dict, dict]:
+    bulk = run_cli("segment", capture, tmp / "bulk.pcap", "--json", "--engine", engine, *options)
     scalar = run_cli("segment", capture, tmp / "scalar.pcap", "--json", "--engine", "scalar", *options)
     assert bulk.exit_code == scalar.exit_code
     assert bulk.stderr == scalar.stderr
@@ -62,10 +72,10 @@ def _both(capture: Path, tmp: Path, *options: str) -> tuple[bytes, bytes, dict, 
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_bulk_segment_equals_scalar_segment_on_a_mixed_capture(tmp: Path, seed: int) -> None:
+def test_bulk_segment_equals_scalar_segment_on_a_mixed_capture(tmp: Path, seed: int, engine: str) -> None:
     capture = tmp / "in.pcap"
     write_capture(capture, 3 << 20, frames=mixed_frames(seed))
-    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp)
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
     assert bulk == scalar
     assert bulk_json == scalar_json
     assert bulk_json["outcomes"]["segmented"] > 0 and bulk_json["outcomes"]["untouched"] > 0
@@ -75,15 +85,15 @@ def test_bulk_segment_equals_scalar_segment_on_a_mixed_capture(tmp: Path, seed: 
                                      ("--gso-size", "1000"), ("--ip-id", "fixed"), ("--input-csum", "complete"),
                                      ("--output-csum", "partial"), ("--action", "push-mpls:100:0:64:uc"),
                                      ("--vnet-hdr", "01013600a80522001000"), ("--mtu", "9000")])
-def test_bulk_segment_equals_scalar_segment_under_options(tmp: Path, options: tuple[str, ...]) -> None:
+def test_bulk_segment_equals_scalar_segment_under_options(tmp: Path, options: tuple[str, ...], engine: str) -> None:
     capture = tmp / "in.pcap"
     write_capture(capture, 1 << 20, frames=mixed_frames(7))
-    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, *options)
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine, *options)
     assert bulk == scalar
     assert bulk_json == scalar_json
 
 
-def test_snapped_and_unusual_records_are_reported_alike(tmp: Path) -> None:
+def test_snapped_and_unusual_records_are_reported_alike(tmp: Path, engine: str) -> None:
     frames = [build_frame(SuperPacketSpec(payload=os.urandom(8000))) for _ in range(3)]
     records = b""
     for index, frame in enumerate(frames):
@@ -92,16 +102,16 @@ def test_snapped_and_unusual_records_are_reported_alike(tmp: Path) -> None:
     records += struct.pack("<IIII", 101, 2_000_000, len(frames[0]), len(frames[0])) + frames[0]  # usec >= 1 s
     capture = tmp / "odd.pcap"
     capture.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1) + records)
-    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp)
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
     assert bulk == scalar
     assert bulk_json == scalar_json
 
 
-def test_truncated_capture_fails_alike(tmp: Path) -> None:
+def test_truncated_capture_fails_alike(tmp: Path, engine: str) -> None:
     capture = tmp / "cut.pcap"
     write_capture(capture, 1 << 20, frames=mixed_frames(4))
     capture.write_bytes(capture.read_bytes()[:-300])
-    bulk = run_cli("segment", capture, tmp / "bulk.pcap")
+    bulk = run_cli("segment", capture, tmp / "bulk.pcap", "--engine", engine)
     scalar = run_cli("segment", capture, tmp / "scalar.pcap", "--engine", "scalar")
     assert bulk.exit_code == scalar.exit_code == 3
     assert bulk.stderr == scalar.stderr
@@ -109,10 +119,10 @@ def test_truncated_capture_fails_alike(tmp: Path) -> None:
 
 
 @pytest.mark.parametrize("jobs", ["2", "3"])
-def test_jobs_output_equals_one_job(tmp: Path, jobs: str) -> None:
+def test_jobs_output_equals_one_job(tmp: Path, jobs: str, engine: str) -> None:
     capture = tmp / "in.pcap"
     write_capture(capture, 2 << 20, frames=mixed_frames(5))
-    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, "--jobs", jobs)
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine, "--jobs", jobs)
     assert bulk == scalar
     assert bulk_json == scalar_json
 
@@ -131,6 +141,18 @@ def test_many_captures_on_a_local_dask_cluster(tmp: Path) -> None:
     for seed in (1, 2):
         run_cli("segment", folder / f"c{seed}.pcap", tmp / f"ref{seed}.pcap", "--engine", "scalar", "-q")
         assert (tmp / "out" / f"c{seed}.pcap").read_bytes() == (tmp / f"ref{seed}.pcap").read_bytes()
+
+
+def test_compiled_engine_where_not_built_is_a_usage_error(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from softgso import cstream
+
+    monkeypatch.setattr(cstream, "_SEGMENT", None)
+    capture = tmp / "in.pcap"
+    write_capture(capture, 1 << 16, frames=mixed_frames(1))
+    result = run_cli("segment", capture, tmp / "out.pcap", "--engine", "compiled")
+    assert result.exit_code == 2
+    assert "not built" in result.stderr
+    assert not (tmp / "out.pcap").exists()
 
 
 def test_bench_quick_mode_emits_its_json_keys() -> None:

@@ -9,38 +9,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from softgso.datapath.run import DatapathOptions, run_datapath
 
-ROOT = os.geteuid() == 0 and os.path.exists("/dev/net/tun")
-
-
-def root_test(test: Callable[..., None]) -> Callable[..., None]:
-    """Marked root, skipped cleanly without root or /dev/net/tun, bounded in time."""
-    test = pytest.mark.timeout(120)(test)
-    test = pytest.mark.skipif(not ROOT, reason="needs root and /dev/net/tun (network namespaces, TAP devices)")(test)
-    return pytest.mark.root(test)
+from .helpers import leftovers, root_test, start_datapath
 
 MIB = 1 << 20
 BENIGN_DROPS = {"not addressed to the LER (no FEC)"}  # IPv6 MLD/RS multicast from the kernels
-
-
-def leftovers() -> tuple[list[str], list[str]]:
-    """Namespaces and links this process's runs could have left behind (checked with `ip`)."""
-    pid = str(os.getpid())
-    namespaces = [line.split()[0] for line in subprocess.run(["ip", "netns", "list"], capture_output=True,
-                                                              text=True, check=True).stdout.splitlines()
-                  if line.startswith("sgso-") and pid in line]
-    links = [line for line in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
-                                             check=True).stdout.splitlines() if f"sgw{pid}" in line or f"sge{pid}" in line]
-    return namespaces, links
 
 
 def only_benign_drops(datapath_stats: dict) -> bool:
@@ -124,32 +102,14 @@ def test_capture_frames_fit_the_link_mtu_and_carry_the_pushed_labels(tmp_path: P
     assert full_size > 1000
 
 
+@pytest.mark.parametrize("user", [None, "nobody"])
 @root_test
-def test_sigterm_tears_down_namespaces_and_taps(tmp_path: Path) -> None:
-    script = (
-        "import sys; from softgso.datapath.run import DatapathOptions, run_datapath; "
-        f"sys.exit(run_datapath(DatapathOptions(duration=60, live=False, json=True, capture={str(tmp_path / 'x.pcap')!r})))"
-    )
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    names = [f"sgso-west-{process.pid}", f"sgso-east-{process.pid}"]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        if all(name in listed for name in names):
-            break
-        time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail(f"namespaces never appeared: {process.communicate()}")
-    time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=20)
-    assert process.returncode == 143, err
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert not any(name in listed for name in names)
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    assert f"sgw{process.pid}" not in links and f"sge{process.pid}" not in links
+def test_sigterm_tears_down_namespaces_and_taps(tmp_path: Path, user: str | None) -> None:
+    running = start_datapath("--duration", "60", "--capture", str(tmp_path / "x.pcap"),
+                             *(("--user", user) if user else ()))
+    status, _, err = running.stop(signal.SIGTERM)
+    assert status == 143, err
+    assert leftovers(running.pid) == ([], [])
 
 
 @root_test

@@ -261,6 +261,13 @@ def capture_files(draw: st.DrawFn) -> CaptureCase:
     for _ in range(draw(st.integers(0, 3))):
         if data:
             data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+    if len(data) >= 4 and draw(st.integers(0, 3)) == 0:
+        # a hostile 32-bit length (a record's caplen, a block's length) anywhere 4-aligned: up to 4 GB, or
+        # just around the longest frame the kernel builds (GSO_MAX_SIZE 524280 + 256 of link framing)
+        at = draw(st.integers(0, len(data) // 4 - 1)) * 4
+        value = draw(st.sampled_from([0xFFFFFFFF, 0xFFFFFFFC, 0x80000000, 200 << 20, 524536, 524537, 524540,
+                                      590072, 590076]))
+        data[at : at + 4] = value.to_bytes(4, draw(st.sampled_from(["little", "big"])))
     cut = draw(st.one_of(st.none(), st.integers(0, len(data))))
     if cut is not None:
         del data[cut:]

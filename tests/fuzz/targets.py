@@ -500,8 +500,48 @@ def run_capture(case: CaptureCase) -> None:
             # the copy must read back to the same records
             with io.open_capture(out) as again:
                 assert sum(1 for _ in again) == count
-        leftovers = sorted(p.name for p in Path(folder).iterdir() if p.name not in ("in.cap", "out.cap"))
+        # a FIFO (no seeking, the bytes handed over as the pipe delivers them) reads exactly like the file
+        assert _read_outcome(path) == _read_through_fifo(Path(folder) / "in.fifo", case.data), "FIFO != file"
+        leftovers = sorted(p.name for p in Path(folder).iterdir() if p.name not in ("in.cap", "out.cap", "in.fifo"))
         assert not leftovers, f"temporary files left behind: {leftovers}"
+
+
+def _read_outcome(path: Path) -> tuple[list[bytes], tuple[str, int | None, int | None] | None]:
+    """Every record's bytes and how the reading ended: None, or (error class, record index, byte offset)."""
+    from softgso import io
+
+    records: list[bytes] = []
+    try:
+        with io.open_capture(path) as reader:
+            for record in reader:
+                records.append(bytes(record.data))
+    except SoftGSOError as error:
+        return records, (type(error).__name__, getattr(error, "index", None), getattr(error, "offset", None))
+    return records, None
+
+
+def _read_through_fifo(fifo: Path, data: bytes) -> tuple[list[bytes], tuple[str, int | None, int | None] | None]:
+    """:func:`_read_outcome` of ``data`` written into a FIFO by another thread (a few bytes first, then the rest)."""
+    import os
+    import threading
+
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        try:
+            with open(fifo, "wb", buffering=0) as pipe:
+                pipe.write(data[:5])
+                pipe.write(data[5:])
+        except BrokenPipeError:
+            pass  # the reader stopped at a broken record
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    try:
+        return _read_outcome(fifo)
+    finally:
+        thread.join(10)
+        assert not thread.is_alive(), "the FIFO's writer is stuck"
 
 
 # --- target: `softgso inspect` and `softgso diff` on hostile captures -----------------------------
@@ -525,12 +565,12 @@ def run_inspect(case: CaptureCase) -> None:
                 assert result.exit_code == 0, "a file differs from itself"
 
 
-# --- target: the bulk (numpy) engine against the scalar reference, through the CLI ---------------
+# --- target: the bulk engines (numpy, compiled) against the scalar reference, through the CLI -----
 
 
 @dataclass
 class EngineCase(Case):
-    """A classic pcap of frames, segmented by ``softgso segment`` with --engine scalar and auto."""
+    """A classic pcap of frames, segmented by ``softgso segment`` with --engine scalar, numpy and compiled."""
 
     target = "engines"
     frames: tuple[str, ...] = ()  # hex, one per record
@@ -595,8 +635,12 @@ def _compare_engines(data: bytes, case: EngineCase) -> None:
             options += ["--output-csum", case.output_csum]
         if case.fixed_id:
             options += ["--ip-id", "fixed"]
+        from softgso import cstream
+
+        # the reference first, then each bulk stream (the compiled one where softgso._segment is built)
+        engines = ["scalar", "numpy", *(["compiled"] if cstream.available() else [])]
         answers = []
-        for engine in ("scalar", "auto"):
+        for engine in engines:
             target = Path(folder) / f"{engine}.pcap"
             result = CliRunner().invoke(main, ["segment", str(source), str(target), "--engine", engine, *options])
             if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -607,9 +651,10 @@ def _compare_engines(data: bytes, case: EngineCase) -> None:
             answers.append((result.exit_code, target.read_bytes() if target.exists() else None, summary))
         leftovers = sorted(p.name for p in Path(folder).iterdir() if p.name.endswith(".tmp"))
         assert not leftovers, f"temporary files left behind: {leftovers}"
-        assert answers[0][0] == answers[1][0], f"exit status: scalar {answers[0][0]}, auto {answers[1][0]}"
-        assert answers[0][1] == answers[1][1], "the bulk engine's output differs from the scalar engine's"
-        assert answers[0][2] == answers[1][2], "the summaries differ"
+        for engine, answer in zip(engines[1:], answers[1:], strict=True):
+            assert answers[0][0] == answer[0], f"exit status: scalar {answers[0][0]}, {engine} {answer[0]}"
+            assert answers[0][1] == answer[1], f"the {engine} engine's output differs from the scalar engine's"
+            assert answers[0][2] == answer[2], f"the {engine} engine's summary differs from the scalar engine's"
 
 
 # --- the registry, and the corpus ----------------------------------------------------------------

@@ -11,7 +11,8 @@ Every packet, whatever the mode, takes the same path:
 The LERs are symmetric; each pushes its own stack towards the link and pops the peer's stack from
 it, so the ACKs of a transfer cross the hop labelled too. All protocol work is the engine's; this
 module only moves packets and counts them. A packet is never lost silently: it is forwarded, or
-counted as a drop under a reason.
+counted as a drop under a reason and, unless ordinary traffic causes it (multicast without a FEC),
+reported through a rate-limited warning (softgso.datapath.ratelimit).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class DirectionStats:
     """Counters for one direction of the hop (e.g. west->east)."""
 
     __slots__ = ("name", "rx_packets", "rx_bytes", "rx_gso", "rx_gso_link_frames", "link_frames", "link_bytes",
-                 "tx_frames", "tx_bytes", "drops", "drop_examples")
+                 "tx_frames", "tx_bytes", "drops", "drop_examples", "warn")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -52,12 +53,19 @@ class DirectionStats:
         self.tx_bytes = 0
         self.drops: Counter[str] = Counter()
         self.drop_examples: dict[str, str] = {}
+        # where warnings about drops go (a RateLimitedLog: called with the message and its reason)
+        self.warn: Callable[[str, str], object] | None = None
 
-    def drop(self, reason: str, example: str = "") -> None:
-        """Count a dropped packet under a short reason; keep one full message per reason."""
+    def drop(self, reason: str, example: str = "", *, warn: bool = True) -> None:
+        """Count a dropped packet under a short reason; keep one full message per reason; warn.
+
+        ``warn=False`` for the drops that ordinary traffic causes (multicast the LER has no FEC for).
+        """
         self.drops[reason] += 1
         if example and reason not in self.drop_examples:
             self.drop_examples[reason] = example
+        if warn and self.warn is not None:
+            self.warn(f"{self.name}: dropped a packet: {(example or reason)[:300]}", reason)
 
     def as_dict(self) -> dict[str, object]:
         """Counters as plain JSON values."""
@@ -206,11 +214,11 @@ class LabelEdgeRouter:
             return
         if buf[hdr_len : hdr_len + 6] != self.own_mac:
             # multicast and broadcast (IPv6 ND/MLD, ...): nothing in our FEC table addresses them
-            stats.drop("not addressed to the LER (no FEC)")
+            stats.drop("not addressed to the LER (no FEC)", warn=False)
             return
         ethertype = int.from_bytes(buf[hdr_len + 12 : hdr_len + 14], "big")
         if ethertype != ETH_P_IP and ethertype != ETH_P_IPV6:
-            stats.drop(f"no FEC for ethertype {ethertype:#06x}")
+            stats.drop(f"no FEC for ethertype {ethertype:#06x}", warn=False)
             return
         try:
             if buf.startswith(self.zero_hdr):

@@ -27,6 +27,10 @@ class LinkCapture:
         self._writer.write_record(time.time_ns(), (bytes(frame),))
         self.frames += 1
 
+    def flush(self) -> int:
+        """Write out every queued record now; the file's descriptor (a process that forks hands it on)."""
+        return self._writer.fileno()
+
     def close(self) -> None:
         """Commit the file onto its path."""
         self._writer.close()

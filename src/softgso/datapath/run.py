@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import select
 import signal
@@ -12,12 +14,21 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SoftGSOError, UsageError
 from ..features import PROFILES, DeviceProfile, load_profile
 from .ler import CaptureHook, DirectionStats, LabelEdgeRouter, MplsLink
+from .privileges import Credentials, StopSignal, resolve_user, run_as
+from .ratelimit import RateLimitedLog
 from .tap import READ_SIZE, TUN_F_TSO
 from .topology import Topology
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .display import StatsView
+    from .pcap import LinkCapture
 
 MODES = ("sw-gso", "hw-gso", "no-gso")
 # the link device of each mode: a NIC without MPLS GSO (so LER1 segments after the push), or one
@@ -29,6 +40,11 @@ LINK_MAC_LER1 = bytes.fromhex("025e00000a01")
 LINK_MAC_LER2 = bytes.fromhex("025e00000a02")
 # reads per TAP before looking at the other one
 READ_BUDGET = 64
+# warnings about dropped packets: at most this many lines per second, plus one "suppressed N" line
+WARN_BURST = 10
+WARN_INTERVAL = 1.0
+
+log = logging.getLogger("softgso.datapath")
 
 
 class DatapathError(SoftGSOError):
@@ -64,6 +80,8 @@ class DatapathOptions:
     ipv6: bool = True
     udp: bool = True
     timeout: float = 120.0
+    # run the forwarding loop as this user (name or uid); None: in this process, as root
+    user: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -84,6 +102,15 @@ class DatapathOptions:
             raise UsageError("--gro-flush-timeout is 0..10000000 ns")
         if not 576 <= self.mtu <= 9000:
             raise UsageError(f"--mtu {self.mtu} out of range 576..9000")
+        if self.user is not None:
+            if self.selftest:
+                raise UsageError("--user applies to the forwarding run, not to --selftest "
+                                 "(whose traffic endpoints enter the namespaces as root)")
+            self.credentials()
+
+    def credentials(self) -> Credentials | None:
+        """Who the forwarding loop runs as (--user), or None for this process as it is."""
+        return resolve_user(self.user) if self.user is not None else None
 
     @property
     def back_labels(self) -> tuple[int, ...]:
@@ -143,6 +170,7 @@ class Datapath:
         *,
         capture: CaptureHook | None = None,
         ttl: int = 64,
+        warn: RateLimitedLog | None = None,
     ) -> None:
         west_tap, east_tap = topology.taps
         west, east = topology.west, topology.east
@@ -150,6 +178,10 @@ class Datapath:
         self.link = MplsLink(link_profile, capture)
         self.west_to_east = DirectionStats("west->east")
         self.east_to_west = DirectionStats("east->west")
+        # one bound for both directions: a flood of bad frames costs a few lines a second, not one per frame
+        self.warnings = warn if warn is not None else RateLimitedLog(
+            lambda line: log.warning("softgso datapath: %s", line), interval=WARN_INTERVAL, burst=WARN_BURST)
+        self.west_to_east.warn = self.east_to_west.warn = self.warnings
         self.ler1 = LabelEdgeRouter(
             "LER1", west_tap, push_labels=labels, pop_labels=return_labels,
             own_mac=west.gateway_mac_bytes(), tap_peer_mac=west.mac_bytes(),
@@ -174,7 +206,13 @@ class Datapath:
         tick: float = 1.0,
         check_every: float = 0.05,
     ) -> None:
-        """Forward between the TAPs; call should_stop() every ``check_every`` s and on_tick() every ``tick`` s."""
+        """Forward between the TAPs; call should_stop() every ``check_every`` s and on_tick() every ``tick`` s.
+
+        Whatever a frame holds, it is forwarded or counted as a drop: even an exception that is not
+        an engine refusal (a bug) is counted under "internal error" and warned about, and the loop
+        goes on. A TAP that goes away (its device deleted, or its namespace: the descriptor then
+        reports EBADFD) ends the loop with a DatapathError: one side of the hop is gone for good.
+        """
         routers = {self.ler1.tap.fd: self.ler1, self.ler2.tap.fd: self.ler2}
         poller = select.epoll()
         try:
@@ -185,18 +223,23 @@ class Datapath:
             next_check, next_tick = now + check_every, now + tick
             while True:
                 for fd, _ in poller.poll(check_every):
-                    receive = routers[fd].receive_from_tap
+                    router = routers[fd]
+                    receive = router.receive_from_tap
                     for _ in range(READ_BUDGET):
                         try:
                             buf = read(fd, READ_SIZE)
                         except BlockingIOError:
                             break
                         except OSError as exc:
-                            # EBADFD: the device went away under us (its namespace was removed)
-                            raise DatapathError(f"reading {routers[fd].tap.name}: {exc.strerror}") from exc
-                        receive(buf)
+                            raise tap_error(router.tap.name, exc) from exc
+                        try:
+                            receive(buf)
+                        except Exception as exc:  # a bad frame must never stop the datapath
+                            router.ingress_stats.drop(f"internal error ({type(exc).__name__})",
+                                                      f"internal error, please report: {exc!r}")
                 now = time.monotonic()
                 if now >= next_check:
+                    self.warnings.tick()
                     if should_stop():
                         return
                     next_check = now + check_every
@@ -205,6 +248,7 @@ class Datapath:
                     next_tick = now + tick
         finally:
             poller.close()
+            self.warnings.flush()
 
     def stats(self) -> dict[str, object]:
         """Counters of both directions and the run's setup."""
@@ -214,7 +258,22 @@ class Datapath:
             "seconds": round(time.monotonic() - self.started, 3),
             "west_to_east": self.west_to_east.as_dict(),
             "east_to_west": self.east_to_west.as_dict(),
+            "warnings": {"lines": self.warnings.lines, "suppressed": self.warnings.suppressed},
         }
+
+
+def tap_error(name: str, exc: OSError) -> DatapathError:
+    """The error that ends the loop when reading a TAP fails."""
+    if exc.errno in (errno.EBADFD, errno.ENODEV, errno.ENXIO):
+        return DatapathError(f"TAP {name} went away (its device or its network namespace was deleted); "
+                             "stopping, since one side of the hop is gone")
+    return DatapathError(f"reading TAP {name}: {exc.strerror}")
+
+
+def process_identity() -> dict[str, object]:
+    """Who the forwarding loop ran as: pid, real/effective/saved uids and gids, supplementary groups."""
+    return {"pid": os.getpid(), "uids": list(os.getresuid()), "gids": list(os.getresgid()),
+            "groups": os.getgroups()}
 
 
 def require_root() -> None:
@@ -252,6 +311,7 @@ def teardown_on_signals() -> Iterator[None]:
 def run_datapath(options: DatapathOptions) -> int:
     """`softgso datapath`: set up west/east, forward until Ctrl-C (or --duration), tear down. Exit status."""
     from rich.console import Console
+    from rich.markup import escape
 
     from .display import StatsView
 
@@ -284,7 +344,8 @@ def run_datapath(options: DatapathOptions) -> int:
     link = options.link_device(mode)
     capture = None
     status = 0
-    stats: dict[str, object] = {}
+    outcome: dict[str, Any] = {}
+    stats: dict[str, Any] = {}
     try:
         with teardown_on_signals(), options.topology(str(os.getpid()), mode) as topology:
             if options.capture:
@@ -294,34 +355,86 @@ def run_datapath(options: DatapathOptions) -> int:
             datapath = Datapath(topology, link, options.labels, options.back_labels, capture=capture, ttl=options.ttl)
             view = StatsView(datapath, topology, mode)
             console.print(view.banner(), soft_wrap=True)
-            deadline = time.monotonic() + options.duration if options.duration else None
-
-            def should_stop() -> bool:
-                return deadline is not None and time.monotonic() >= deadline
-
-            try:
-                if options.live and console.is_terminal:
-                    with view.live(console) as refresh:
-                        datapath.run(should_stop, on_tick=refresh)
-                else:
-                    datapath.run(should_stop)
-            except KeyboardInterrupt:
-                pass
-            stats = {"mode": mode, "netns": [topology.west.netns, topology.east.netns], **datapath.stats()}
+            credentials = options.credentials()
+            if credentials is None:
+                outcome = forward(datapath, options, console, view)
+            else:
+                outcome = forward_unprivileged(credentials, datapath, options, console, view, capture)
+            status = outcome["status"]
+            stats = {"mode": mode, "netns": [topology.west.netns, topology.east.netns], **outcome["stats"]}
     except Interrupted:
         status = 143
     except KeyboardInterrupt:
         # Ctrl-C before forwarding started (during setup): everything made so far is gone already
         status = 130
     except SoftGSOError as exc:
-        console.print(f"[red]softgso datapath:[/] {exc}")
+        console.print(f"[red]softgso datapath:[/] {escape(str(exc))}", soft_wrap=True)
         status = 1
     finally:
         if capture is not None:
             capture.close()
-    if options.json and stats:
-        json.dump(stats, sys.stdout, indent=2)
-        print()
-    elif stats:
-        console.print(f"softgso datapath: stopped; {stats['seconds']} s, namespaces and TAPs removed")
+    # the namespaces and TAPs are gone by now
+    if outcome.get("error"):
+        console.print(f"[red]softgso datapath:[/] {escape(outcome['error'])}; namespaces and TAPs removed",
+                      soft_wrap=True)
+    if stats and status in (0, 1):
+        if options.json:
+            json.dump(stats, sys.stdout, indent=2)
+            print()
+        elif not outcome.get("error"):
+            console.print(f"softgso datapath: stopped; {stats['seconds']} s, namespaces and TAPs removed")
     return status
+
+
+def forward(datapath: Datapath, options: DatapathOptions, console: Console, view: StatsView,
+            stop_signal: StopSignal = lambda: None) -> dict[str, Any]:
+    """The forwarding loop, until --duration, Ctrl-C, a stop signal or a TAP going away.
+
+    Returns ``{"status", "error", "stats"}`` in JSON values (it may come from the unprivileged
+    forwarder process): status 0 when stopped on purpose (143 when SIGTERM/SIGHUP asked through
+    ``stop_signal``), 1 with ``error`` when a TAP went away. In this process, SIGTERM arrives as
+    Interrupted and unwinds past it.
+    """
+    deadline = time.monotonic() + options.duration if options.duration else None
+
+    def should_stop() -> bool:
+        return stop_signal() is not None or (deadline is not None and time.monotonic() >= deadline)
+
+    error = None
+    try:
+        if options.live and console.is_terminal:
+            with view.live(console) as refresh:
+                datapath.run(should_stop, on_tick=refresh)
+        else:
+            datapath.run(should_stop)
+    except KeyboardInterrupt:
+        pass
+    except DatapathError as exc:
+        error = str(exc)
+    signum = stop_signal()
+    status = 1 if error else 143 if signum in (signal.SIGTERM, signal.SIGHUP) else 0
+    return {"status": status, "error": error, "stats": {**datapath.stats(), "forwarder": process_identity()}}
+
+
+def forward_unprivileged(credentials: Credentials, datapath: Datapath, options: DatapathOptions, console: Console,
+                         view: StatsView, capture: LinkCapture | None) -> dict[str, Any]:
+    """forward() in a child process running as ``credentials`` (softgso.datapath.privileges).
+
+    This process, still root, only waits and then tears down. The capture file was opened here and
+    is committed here (renaming it may need rights the user lacks); the child writes the records.
+    """
+    console.print(f"  forwarding as user {credentials.name} (uid {credentials.uid}, gid {credentials.gid}); "
+                  "this process stays root only to tear down", soft_wrap=True)
+    taps = datapath.topology.taps
+    keep = [tap.fd for tap in taps]
+    if capture is not None:
+        keep.append(capture.flush())  # nothing queued on either side of the fork: no record written twice
+
+    def work(stop_signal: StopSignal) -> dict[str, Any]:
+        try:
+            return forward(datapath, options, console, view, stop_signal)
+        finally:
+            if capture is not None:
+                capture.flush()
+
+    return run_as(credentials, work, keep_fds=keep)

@@ -3,6 +3,7 @@
 The public surface (everything else in this package may move):
 
     open_capture(path) -> CaptureReader
+        ``path`` a file, a FIFO or ``-`` (standard input): read front to back, never seeked.
         Context manager and iterator of CaptureRecord, one at a time, read in 1 MiB chunks;
         record data are memoryviews that stay valid after the reader moves on. Attributes:
         ``format`` ("pcap" | "pcapng"), ``interfaces`` (list of Interface), ``linktypes``,
@@ -11,7 +12,8 @@ The public surface (everything else in this package may move):
     open_writer(path, like=None, *, format=None, linktype=None, nanosecond=None, byte_order=None,
                 snaplen=None, fsync=True) -> CaptureWriter
         Atomic: writes ``.OUT.XXXX.tmp`` beside OUT and replaces OUT on a clean ``close()`` / ``with``
-        exit; an exception (or ``abort()``) removes it and leaves OUT untouched. Shaped like
+        exit; an exception (or ``abort()``) removes it and leaves OUT untouched (``-``: standard
+        output, streamed, not atomic). Shaped like
         ``like`` unless told otherwise: same format, byte order and resolution (pcap), same SHB and
         IDBs (pcapng). ``write(record, data=None)`` writes a record (or ``data`` with the record's
         timestamp, interface and comment); ``write_record(timestamp_ns, parts, orig_len=None, *,
@@ -25,8 +27,9 @@ The public surface (everything else in this package may move):
 
 Errors: CaptureError for files that cannot be opened as captures (bad magic); its subclass
 RecordError (``.index`` 0-based, ``.offset`` in bytes) for a file broken at a record: every
-record before it has been yielded. Snapped records (caplen < orig_len) are yielded, with
-``record.truncated`` true.
+record before it has been yielded; a length no kernel frame has (over GSO_MAX_SIZE + 256 bytes, see
+``record.MAX_RECORD_LEN``) is one such break, raised before anything is read for it. Snapped
+records (caplen < orig_len) are yielded, with ``record.truncated`` true.
 """
 
 from .cooked import EthernetView, from_ethernet, from_ethernet_parts, to_ethernet

@@ -65,8 +65,8 @@ class PcapReader(CaptureReader):
 
     format = "pcap"
 
-    def __init__(self, path: str, fd: int) -> None:
-        super().__init__(path, fd)
+    def __init__(self, path: str, fd: int, first_bytes: bytes = b"") -> None:
+        super().__init__(path, fd, first_bytes)
         header = bytes(self._take(FILE_HEADER_LEN))
         found = pcap_magic(header)
         if found is None:

@@ -30,7 +30,7 @@ from .record import (
     ns_to_ticks,
     ticks_to_ns,
 )
-from .source import CaptureReader
+from .source import CHUNK_SIZE, CaptureReader
 
 BT_SHB = 0x0A0D0D0A
 BT_IDB = 0x00000001
@@ -50,6 +50,9 @@ BLOCK_OVERHEAD = 12  # type, leading length, trailing length
 EPB_FIXED_LEN = 20  # interface id, timestamp high/low, caplen, orig_len
 PB_FIXED_LEN = 20
 MAX_BLOCK_LEN = MAX_RECORD_LEN + (1 << 16)  # a maximal packet plus room for its options
+# The blocks softgso reads and keeps; no longer than MAX_BLOCK_LEN. Any other block (name
+# resolution, statistics, decryption secrets, custom) may be longer: it is read past in pieces.
+KEPT_BLOCKS = (BT_SHB, BT_IDB, BT_PB, BT_SPB, BT_EPB)
 # Section length "not specified": a copied SHB gets it, since the section we write differs.
 SECTION_LENGTH_UNKNOWN = -1
 
@@ -145,10 +148,10 @@ class PcapngReader(CaptureReader):
 
     format = "pcapng"
 
-    def __init__(self, path: str, fd: int) -> None:
-        super().__init__(path, fd)
-        self._refill()
-        start = self._chunk[:12]
+    def __init__(self, path: str, fd: int, first_bytes: bytes = b"") -> None:
+        super().__init__(path, fd, first_bytes)
+        self._fill(12)
+        start = bytes(self._view[self._pos : self._pos + 12])
         if len(start) < 12 or int.from_bytes(start[:4], "little") != BT_SHB:
             raise CaptureError(f"bad magic 0x{start[:4].hex()}: not a pcapng file", where=path)
         byte_order = _SHB_MAGIC_BYTES.get(start[8:12])
@@ -180,39 +183,68 @@ class PcapngReader(CaptureReader):
 
     def _slow_block(self) -> tuple[int, int, bytes | memoryview, int] | None:
         """(type, length, block after its 8-byte header, file offset) of the next block, across
-        chunk boundaries; None at end of file."""
-        offset = self.bytes_read
-        head = self._take(8)
-        if not head:
-            return None
-        if len(head) < 8:
-            raise self._error(f"block header cut short: {len(head)} of 8 bytes before end of file", offset)
-        block_type, length = self._section.block_header.unpack_from(head)
-        if block_type == BT_SHB:
-            # A new section may switch byte order; its length is read in the new order.
-            magic = bytes(self._take(4))
-            byte_order = _SHB_MAGIC_BYTES.get(magic)
-            if byte_order is None:
-                raise self._error(f"bad section byte-order magic 0x{magic.hex()}", offset)
-            self._section = _Section(byte_order, len(self.interfaces))
-            length = self._section.length.unpack_from(head, 4)[0]
-            self._check_block_length(length, offset)
-            rest: bytes | memoryview = magic + self._take(length - 12)
-        else:
-            self._check_block_length(length, offset)
-            rest = self._take(length - 8)
-        if len(rest) < length - 8:
-            raise self._error(
-                f"block cut short: {len(rest) + 8} of {length} bytes (block type 0x{block_type:x}) before end of file",
-                offset,
-            )
-        return block_type, length, rest, offset
+        chunk boundaries; None at end of file. Long blocks softgso does not use are read past."""
+        while True:
+            offset = self.bytes_read
+            head = self._take(8)
+            if not head:
+                return None
+            if len(head) < 8:
+                raise self._error(f"block header cut short: {len(head)} of 8 bytes before end of file", offset)
+            block_type, length = self._section.block_header.unpack_from(head)
+            if block_type == BT_SHB:
+                # A new section may switch byte order; its length is read in the new order.
+                magic = bytes(self._take(4))
+                byte_order = _SHB_MAGIC_BYTES.get(magic)
+                if byte_order is None:
+                    raise self._error(f"bad section byte-order magic 0x{magic.hex()}", offset)
+                self._section = _Section(byte_order, len(self.interfaces))
+                length = self._section.length.unpack_from(head, 4)[0]
+                self._check_block_length(length, offset, block_type)
+                rest: bytes | memoryview = magic + self._take(length - 12)
+            elif length > MAX_BLOCK_LEN and block_type not in KEPT_BLOCKS:
+                self._skip_block(block_type, length, offset)
+                continue
+            else:
+                self._check_block_length(length, offset, block_type)
+                rest = self._take(length - 8)
+            if len(rest) < length - 8:
+                raise self._cut_short(block_type, len(rest) + 8, length, offset)
+            return block_type, length, rest, offset
 
-    def _check_block_length(self, length: int, offset: int) -> None:
+    def _cut_short(self, block_type: int, got: int, length: int, offset: int) -> RecordError:
+        return self._error(
+            f"block cut short: {got} of {length} bytes (block type 0x{block_type:x}) before end of file", offset
+        )
+
+    def _check_block_length(self, length: int, offset: int, block_type: int = BT_EPB) -> None:
         if length < BLOCK_OVERHEAD or length % 4:
             raise self._error(f"broken pcapng block length {length} (must be >= 12 and a multiple of 4)", offset)
         if length > MAX_BLOCK_LEN:
-            raise self._error(f"pcapng block length {length} is absurd (more than {MAX_BLOCK_LEN} bytes)", offset)
+            raise self._error(
+                f"pcapng block length {length} (block type 0x{block_type:x}) is longer than any such block can be "
+                f"(at most {MAX_BLOCK_LEN} bytes: a {MAX_RECORD_LEN}-byte frame, the longest the kernel builds, "
+                "and 64 KiB of options): corrupt or hostile file",
+                offset,
+            )
+
+    def _skip_block(self, block_type: int, length: int, offset: int) -> None:
+        """Read past a long block softgso does not use, a chunk at a time: its length costs time, not memory."""
+        if length % 4:
+            raise self._error(f"broken pcapng block length {length} (must be >= 12 and a multiple of 4)", offset)
+        remaining = length - 8
+        last = b""  # the block's last bytes seen so far: its trailing length at the end
+        while remaining:
+            piece = self._take(min(remaining, CHUNK_SIZE))
+            if not piece:
+                raise self._cut_short(block_type, length - remaining, length, offset)
+            remaining -= len(piece)
+            last = (last + bytes(piece[-4:]))[-4:]
+        trailing = self._section.length.unpack(last)[0]
+        if trailing != length:
+            raise self._error(
+                f"broken pcapng block: trailing length {trailing} differs from leading length {length}", offset
+            )
 
     def _parse(self) -> Iterator[CaptureRecord]:
         """Every packet record of the file, handling the blocks that describe them on the way."""

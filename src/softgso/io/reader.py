@@ -1,4 +1,8 @@
-"""Opening a capture file: the format is told by its magic number, never by its name."""
+"""Opening a capture file: the format is told by its magic number, never by its name.
+
+``-`` is standard input (as for tcpdump -r and Wireshark's tools). Any input is read front to back
+without seeking, so a pipe or a FIFO works like a regular file.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +14,40 @@ from .pcapng import BT_SHB, PcapngReader
 from .source import CaptureReader
 
 GZIP_MAGIC = b"\x1f\x8b"
+STDIN = "-"
+STDIN_NAME = "<stdin>"
 
 
 def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
-    """Open a pcap or pcapng file for streaming reading (a context manager and an iterator)."""
+    """Open a pcap or pcapng file (``-``: standard input) for streaming reading (a context manager and an iterator)."""
     name = os.fspath(path)
-    fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    if name == STDIN:
+        # a descriptor of our own: closing the reader leaves the process's stdin open
+        fd = os.dup(0)
+        name = STDIN_NAME
+    else:
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
-        magic = os.pread(fd, 4, 0)
+        magic = _read_magic(fd)
         if pcap_magic(magic) is not None:
-            return PcapReader(name, fd)
+            return PcapReader(name, fd, magic)
         if len(magic) == 4 and int.from_bytes(magic, "little") == BT_SHB:
-            return PcapngReader(name, fd)
+            return PcapngReader(name, fd, magic)
         raise CaptureError(_bad_magic(magic), where=name)
     except BaseException:
         os.close(fd)
         raise
+
+
+def _read_magic(fd: int) -> bytes:
+    """The first 4 bytes (fewer at end of file), read, not pread: a pipe cannot seek back."""
+    magic = b""
+    while len(magic) < 4:
+        more = os.read(fd, 4 - len(magic))
+        if not more:
+            break
+        magic += more
+    return magic
 
 
 def _bad_magic(magic: bytes) -> str:

@@ -18,8 +18,14 @@ LINKTYPE_ETHERNET = 1
 LINKTYPE_LINUX_SLL = 113
 LINKTYPE_LINUX_SLL2 = 276
 
-# Nobody captures a 256 MiB packet: a longer record length is a corrupt file, not a packet.
-MAX_RECORD_LEN = 256 << 20
+# The longest packet Linux builds: GSO_MAX_SIZE (8 * GSO_MAX_SEGS = 524280 bytes, the BIG TCP limit of
+# include/linux/netdevice.h; dev->gso_max_size and tso_max_size are capped there). A capture may add
+# link-layer framing the skb did not count (a cooked SLL2 header, radiotap, an FCS): MAX_LINK_FRAMING
+# bytes. A record longer than the sum is a corrupt or hostile file, never a packet, and is refused
+# before any of its bytes are read (no allocation in proportion to a claimed length).
+GSO_MAX_SIZE = 524280
+MAX_LINK_FRAMING = 256
+MAX_RECORD_LEN = GSO_MAX_SIZE + MAX_LINK_FRAMING
 # libpcap and Wireshark accept records up to this length whatever the file's snaplen says
 # (libpcap's max_snaplen_for_dlt, Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD).
 MAX_SNAPLEN_STANDARD = 262144

@@ -5,15 +5,29 @@ record's data is a memoryview slice of it. Chunks are never reused, so a view st
 long as somebody holds it (a writer's pending iovecs, a caller's list) and memory stays bounded
 by what the caller keeps. A record that straddles two chunks is the one place where bytes are
 copied (``_take``), at most one record per chunk.
+
+Nothing here seeks: a pipe, a FIFO or standard input reads like a file (the bytes the opener read
+to tell the format come in as ``first_bytes``). No read is sized by the file's own length fields before
+they are checked (:meth:`CaptureReader._check_length`), so a hostile length costs an error, never
+an allocation.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from types import TracebackType
 
-from .record import MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD, CaptureRecord, Interface, RecordError
+from .record import (
+    GSO_MAX_SIZE,
+    MAX_LINK_FRAMING,
+    MAX_RECORD_LEN,
+    MAX_SNAPLEN_STANDARD,
+    CaptureRecord,
+    Interface,
+    RecordError,
+)
 
 # 1 MiB, measured (benchmarks/io_readers.py, 64 KiB records, warm cache, best of 9): 256 KiB
 # 8.4 GB/s, 1 MiB 9.3, 2 MiB 8.8, 4 MiB 7.9, 8 MiB 4.9. Past a few MiB every chunk is a fresh mmap
@@ -27,19 +41,23 @@ class CaptureReader:
 
     format: str = ""
 
-    def __init__(self, path: str, fd: int) -> None:
+    def __init__(self, path: str, fd: int, first_bytes: bytes = b"") -> None:
+        """Read from ``fd`` (owned from now on), whose opening ``first_bytes`` were already read from it."""
         self.path = path
         self._fd = fd
-        self.file_size = os.fstat(fd).st_size
+        status = os.fstat(fd)
+        # a pipe, FIFO or terminal has no size (a progress bar shows bytes only) and takes no advice
+        regular = stat.S_ISREG(status.st_mode)
+        self.file_size = status.st_size if regular else 0
         self.byte_order = "little"
         self.interfaces: list[Interface] = []
         self.comment: str | None = None  # pcapng SHB opt_comment
-        self._chunk = b""
+        self._chunk = first_bytes
         self._view = memoryview(self._chunk)
         self._pos = 0
         self._chunk_offset = 0  # file offset of self._chunk[0]
         self._index = 0  # index of the next packet record
-        if hasattr(os, "posix_fadvise"):
+        if regular and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
 
     # -- attributes callers show -----------------------------------------------------------------
@@ -87,6 +105,20 @@ class CaptureReader:
         self._view = memoryview(self._chunk)
         self._pos = 0
 
+    def _fill(self, size: int) -> None:
+        """Have at least ``size`` unread bytes in the chunk (fewer only at end of file), consuming none.
+
+        For a format's opening bytes: a pipe may hand them over a few at a time.
+        """
+        while len(self._chunk) - self._pos < size:
+            more = os.read(self._fd, CHUNK_SIZE)
+            if not more:
+                return
+            self._chunk_offset += self._pos
+            self._chunk = bytes(self._view[self._pos :]) + more
+            self._view = memoryview(self._chunk)
+            self._pos = 0
+
     def _take(self, size: int) -> bytes | memoryview:
         """The next ``size`` bytes, fewer only at end of file; the slow path behind the parsers."""
         pos = self._pos
@@ -125,8 +157,12 @@ class CaptureReader:
         return RecordError(reason, path=self.path, index=self._index, offset=offset)
 
     def _check_length(self, caplen: int, snaplen: int, offset: int, what: str = "captured length") -> None:
-        """Refuse a record length that is absurd or beyond the snaplen as libpcap/Wireshark do."""
+        """Refuse a record length no kernel frame has, or beyond the snaplen as libpcap/Wireshark do."""
         if caplen > MAX_RECORD_LEN:
-            raise self._error(f"{what} {caplen} is absurd (more than {MAX_RECORD_LEN} bytes): corrupt file", offset)
+            raise self._error(
+                f"{what} {caplen} is longer than any frame the kernel builds (at most {MAX_RECORD_LEN} bytes: "
+                f"GSO_MAX_SIZE {GSO_MAX_SIZE} plus {MAX_LINK_FRAMING} of link-layer framing): corrupt or hostile file",
+                offset,
+            )
         if snaplen and caplen > max(snaplen, MAX_SNAPLEN_STANDARD):
             raise self._error(f"{what} {caplen} exceeds the snaplen {snaplen}", offset)

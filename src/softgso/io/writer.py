@@ -5,6 +5,9 @@ memoryviews, e.g. a segment's headers and a slice of the input's payload), and a
 They are queued as iovecs and written with one ``writev`` per few MiB (at most IOV_MAX at a
 time), so payload bytes are copied once, by the kernel, into the page cache. Output goes to a
 temporary file beside OUT that replaces OUT only when the writer is closed without error.
+
+``-`` is standard output, written as it comes: not atomic (what was written before an error stays
+written; the reader of the pipe sees the capture end there).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
     IOV_MAX = 1024
 # Write once this much is queued: large writes, and a bounded number of input chunks kept alive.
 FLUSH_BYTES = 4 << 20
+STDOUT = "-"
+STDOUT_NAME = "<stdout>"
 
 
 class RecordEncoder(Protocol):
@@ -44,6 +49,8 @@ class RecordEncoder(Protocol):
 
 
 def _remove_quietly(path: str) -> None:
+    if not path:  # streaming to stdout: no temporary file
+        return
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -57,26 +64,36 @@ def _current_umask() -> int:
 
 
 class CaptureWriter:
-    """An output capture file, committed onto its path by ``close()`` (or a clean ``with`` exit)."""
+    """An output capture file, committed onto its path by ``close()`` (or a clean ``with`` exit).
+
+    ``path`` ``-``: standard output, streamed (no temporary file, no rename, no fsync).
+    """
 
     def __init__(
         self, path: str | os.PathLike[str], encoder: RecordEncoder, format: str, *, fsync: bool = True
     ) -> None:
         self.path = os.fspath(path)
-        self.fsync = fsync
+        self.streaming = self.path == STDOUT
+        self.fsync = fsync and not self.streaming
         self.format = format
         self.records_written = 0
         self.bytes_written = 0
         self._encoder = encoder
-        directory, name = os.path.split(os.path.abspath(self.path))
-        self._fd, self._temp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-        # Whatever happens to this object, the temporary file does not outlive it.
-        self._cleanup = weakref.finalize(self, _remove_quietly, self._temp_path)
         self._iov: list[bytes | memoryview] = []
         self._pending = 0
+        if self.streaming:
+            # a descriptor of our own: closing the writer leaves the process's stdout open
+            self.path = STDOUT_NAME
+            self._fd, self._temp_path = os.dup(1), ""
+        else:
+            directory, name = os.path.split(os.path.abspath(self.path))
+            self._fd, self._temp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+        # Whatever happens to this object, the temporary file does not outlive it.
+        self._cleanup = weakref.finalize(self, _remove_quietly, self._temp_path)
         try:
-            # mkstemp makes 0600 files; OUT gets the mode a plain open() would have given it.
-            os.fchmod(self._fd, 0o666 & ~_current_umask())
+            if not self.streaming:
+                # mkstemp makes 0600 files; OUT gets the mode a plain open() would have given it.
+                os.fchmod(self._fd, 0o666 & ~_current_umask())
             self._queue(encoder.start())
         except BaseException:
             self.abort()
@@ -181,7 +198,8 @@ class CaptureWriter:
                 os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
-            os.replace(self._temp_path, self.path)
+            if not self.streaming:
+                os.replace(self._temp_path, self.path)
         except BaseException:
             self.abort()
             raise
@@ -190,7 +208,7 @@ class CaptureWriter:
             self._sync_directory()
 
     def abort(self) -> None:
-        """Discard everything: remove the temporary file and leave OUT as it was."""
+        """Discard everything: remove the temporary file and leave OUT as it was (stdout: stop writing)."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -229,6 +247,7 @@ def open_writer(
 ) -> CaptureWriter:
     """Open an atomic capture writer shaped like ``like`` (same format, byte order, resolution, IDBs).
 
+    ``path`` ``-`` writes to standard output as records come (not atomic).
     ``fsync=False`` skips the fsync before the rename: still atomic for readers, but not durable
     across a power cut (for scratch outputs and benchmarks).
     """

@@ -1,0 +1,565 @@
+/* Optional compiled stream for `softgso segment` on classic pcap files (softgso.cstream): plain C,
+ * no numpy headers, the GIL released while working.
+ *
+ * It decides nothing. The scalar engine (softgso.job.process_frame) decides, once per shape, and
+ * softgso.fastpath turns its answer into a plan; this module repeats that plan for every packet
+ * of the shape with the same formulas as fastpath's numpy code (residues modulo 0xFFFF, the
+ * kernel's 0/0xFFFF edges of csum_fold and csum_add), so its bytes are numpy's bytes: the tests
+ * hold all three paths (scalar, numpy, C) to one output.
+ *
+ * scan(buffer, pos, end, chunk_end, big_endian, ticks, snap_limit, small_limit, bulk_small,
+ *      offsets, codes) -> (records, pos, stop)
+ *   The pcap record walk of one chunk. Every complete record from pos (while pos < chunk_end) gets
+ *   its offset (int64) and a code (int8): 0-3 a short frame left untouched whose L4 checksum
+ *   state is ZERO/COMPLETE/PARTIAL-free/INVALID, 4 a short frame left untouched with no TCP/UDP
+ *   layout (fastpath.classify_frames' codes), 5 a super-packet candidate (longer than
+ *   small_limit, not snapped), 6 for the scalar path one record at a time. stop is 1 when the
+ *   walk ends at a record the general reader must take (cut short by end, caplen beyond
+ *   snap_limit, a timestamp fraction of ticks or more): pos is then that record's offset.
+ *
+ * segment(plan, template_full, template_last, buffer, jobs, big_endian, out, codes)
+ *   For every job (record offset in buffer, offset in out, packet number; int64 triples) the
+ *   packet's segments, contiguous from that offset of out: each one's pcap record header (the
+ *   input's timestamp, its own length), its protocol headers and its payload piece, the piece's
+ *   checksum summed in the same pass as its copy. With plan[CLASSIFY] the packet's input checksum
+ *   state code goes to codes[packet number].
+ *
+ * same_shape(buffer, offsets, walked, first, stop, chunk_stop, network, transport, payload, ipv4, tcp) -> n
+ *   How many records after record first (of the walked offsets scan found, the last one ending at
+ *   chunk_stop; first < stop <= walked) have its
+ *   shape: the same length and the same header bytes (to payload) but for the per-packet fields of
+ *   fastpath.shape_key (IPv4 ID and checksum; TCP seq, ack, flags, window, checksum, urgent
+ *   pointer, options; UDP checksum). The layout of record first is given (prepare.parse_layout,
+ *   which reads no per-packet field, so such records share its layout, key and plan).
+ *
+ * chunk_sums(data, size) -> list: checksum.ones_sum of every size-byte chunk of data (the last
+ *   may be shorter): 0 only for an all-zero chunk, 0xFFFF for any other multiple of 0xFFFF.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ONES 0xFFFF
+
+/* plan fields, in softgso.cstream.PLAN_FIELDS order */
+enum {
+    P_FRAME_LEN, P_PAYLOAD_AT, P_HEADER_LEN, P_MSS, P_SEGMENTS, P_LAST_LEN, P_UDP, P_IPV4_AT,
+    P_IPV4_IN, P_BASE_FULL, P_BASE_LAST, P_FIXED_ID, P_L4_IN, P_L4_OUT, P_L4_HDR_LEN, P_PARTIAL,
+    P_SEED, P_CONST_FULL, P_CONST_LAST, P_UDP_LEN_OUT, P_UDP_PORTS, P_CLASSIFY, P_IPV4, P_COUNT
+};
+
+static inline int64_t residue(int64_t x)
+{
+    x %= ONES;
+    return x < 0 ? x + ONES : x;
+}
+
+/* csum_fold of a sum known to be non-zero, given as a residue: (-x) mod 0xFFFF */
+static inline int64_t complement(int64_t x) { return residue(-x); }
+
+/* checksum.csum_add: 0 only for 0 + 0 */
+static inline int64_t csum_add(int64_t a, int64_t b)
+{
+    int64_t total = a + b, folded = residue(total);
+    return folded ? folded : (total ? ONES : 0);
+}
+
+/* checksum.csum16_add: end-around carry on 16 bits */
+static inline int64_t csum16_add(int64_t a, int64_t b)
+{
+    int64_t value = (a + b) & 0xFFFF;
+    return (value + (value < b)) & 0xFFFF;
+}
+
+static inline unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
+
+static inline void put16(unsigned char *p, unsigned v)
+{
+    p[0] = (unsigned char)(v >> 8);
+    p[1] = (unsigned char)v;
+}
+
+static inline uint32_t get32(const unsigned char *p, int big_endian)
+{
+    return big_endian ? ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3])
+                      : ((uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]);
+}
+
+static inline void put32(unsigned char *p, uint32_t v, int big_endian)
+{
+    if (big_endian) {
+        p[0] = (unsigned char)(v >> 24); p[1] = (unsigned char)(v >> 16);
+        p[2] = (unsigned char)(v >> 8); p[3] = (unsigned char)v;
+    } else {
+        p[3] = (unsigned char)(v >> 24); p[2] = (unsigned char)(v >> 16);
+        p[1] = (unsigned char)(v >> 8); p[0] = (unsigned char)v;
+    }
+}
+
+/* The big-endian 16-bit word sum of p[0:length] (odd length zero-padded), modulo 0xFFFF.
+ * A 32-bit word is congruent to the sum of its halves, and a byte-swapped half to 256 times the
+ * half: native 32-bit words summed into 64 bits, one reduction and (little-endian) one swap. */
+static int64_t word_sum(const unsigned char *p, Py_ssize_t length)
+{
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    Py_ssize_t words = length / 4, i = 0;
+    for (; i + 4 <= words; i += 4) {
+        uint32_t w[4];
+        memcpy(w, p + 4 * i, 16);
+        a += w[0];
+        b += w[1];
+        c += w[2];
+        d += w[3];
+    }
+    for (; i < words; i++) {
+        uint32_t w;
+        memcpy(&w, p + 4 * i, 4);
+        a += w;
+    }
+    int64_t total = (int64_t)((a + b + c + d) % ONES);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    total = total * 256 % ONES;
+#endif
+    Py_ssize_t main = 4 * words, tail = length - main;
+    if (tail >= 1)
+        total += (int64_t)p[main] << 8;
+    if (tail >= 2)
+        total += p[main + 1];
+    if (tail >= 3)
+        total += (int64_t)p[main + 2] << 8;
+    return total % ONES;
+}
+
+/* word_sum of p[0:length], copied to q in the same pass (the piece read once for both) */
+static int64_t copy_word_sum(unsigned char *q, const unsigned char *p, Py_ssize_t length)
+{
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    Py_ssize_t words = length / 4, i = 0;
+    for (; i + 4 <= words; i += 4) {
+        uint32_t w[4];
+        memcpy(w, p + 4 * i, 16);
+        memcpy(q + 4 * i, w, 16);
+        a += w[0];
+        b += w[1];
+        c += w[2];
+        d += w[3];
+    }
+    for (; i < words; i++) {
+        uint32_t w;
+        memcpy(&w, p + 4 * i, 4);
+        memcpy(q + 4 * i, &w, 4);
+        a += w;
+    }
+    Py_ssize_t main = 4 * words, tail = length - main;
+    memcpy(q + main, p + main, (size_t)tail);
+    int64_t total = (int64_t)((a + b + c + d) % ONES);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    total = total * 256 % ONES;
+#endif
+    if (tail >= 1)
+        total += (int64_t)p[main] << 8;
+    if (tail >= 2)
+        total += p[main + 1];
+    if (tail >= 3)
+        total += (int64_t)p[main + 2] << 8;
+    return total % ONES;
+}
+
+/* fastpath.classify_frames for one frame of buffer (data + start, length bytes; limit the last
+ * readable offset of the buffer: reads past the frame are clamped there, as numpy's are). */
+enum { C_ZERO, C_COMPLETE, C_PARTIAL, C_INVALID, C_NO_LAYOUT, C_SCALAR };
+
+static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_t start, Py_ssize_t length)
+{
+#define BYTE(off) ((unsigned)data[(start + (off)) < limit ? start + (off) : limit])
+#define BE16(off) (BYTE(off) << 8 | BYTE((off) + 1))
+    if (length < 14)
+        return C_NO_LAYOUT;
+    unsigned ethertype = BE16(12);
+    Py_ssize_t network = 14;
+    int vlan = (ethertype == 0x8100 || ethertype == 0x88A8) && length >= 18;
+    if (vlan) {
+        network = 18;
+        ethertype = BE16(16);
+        if (ethertype == 0x8100 || ethertype == 0x88A8)
+            return C_SCALAR;
+    }
+    if (ethertype == 0x8847 || ethertype == 0x8848)
+        return C_SCALAR;
+    unsigned first = BYTE(network), next_header;
+    int v4 = 0;
+    Py_ssize_t transport;
+    if (ethertype == 0x0800 && network + 20 <= length && first >> 4 == 4) {
+        Py_ssize_t ihl = (first & 0x0F) * 4;
+        if (ihl < 20 || network + ihl > length || (BE16(network + 6) & 0x3FFF))
+            return C_NO_LAYOUT;
+        v4 = 1;
+        next_header = BYTE(network + 9);
+        transport = network + ihl;
+    } else if (ethertype == 0x86DD && network + 40 <= length && first >> 4 == 6) {
+        next_header = BYTE(network + 6);
+        if (next_header == 0 || next_header == 43 || next_header == 60)
+            return C_SCALAR;
+        transport = network + 40;
+    } else {
+        return C_NO_LAYOUT;
+    }
+    int udp;
+    if (next_header == 6 && transport + 20 <= length) {
+        Py_ssize_t thlen = (BYTE(transport + 12) >> 4) * 4;
+        if (thlen < 20 || transport + thlen > length)
+            return C_NO_LAYOUT;
+        udp = 0;
+    } else if (next_header == 17 && transport + 8 <= length) {
+        udp = 1;
+    } else {
+        return C_NO_LAYOUT;
+    }
+    /* the pseudo-header: addresses, protocol, L4 length; then the L4 bytes */
+    const unsigned char *frame = data + start;
+    int64_t addresses = v4 ? word_sum(frame + network + 12, 8) : word_sum(frame + network + 8, 32);
+    int64_t pseudo = ((int64_t)next_header + (length - transport) + addresses) % ONES;
+    if (pseudo == 0)
+        pseudo = ONES;
+    unsigned stored = be16(frame + transport + (udp ? 6 : 16));
+    int64_t total = (word_sum(frame + transport, length - transport) + pseudo) % ONES;
+    if (udp && v4 && stored == 0)
+        return C_ZERO;
+    if (total == 0)
+        return C_COMPLETE;
+    return (int64_t)stored == pseudo ? C_PARTIAL : C_INVALID;
+#undef BE16
+#undef BYTE
+}
+
+enum { CODE_CANDIDATE = 5, CODE_SCALAR_RECORD = 6 };
+
+static PyObject *scan(PyObject *self, PyObject *args)
+{
+    Py_buffer buffer, offsets_buf, codes_buf;
+    Py_ssize_t pos, end, chunk_end, ticks, snap_limit, small_limit;
+    int big_endian, bulk_small;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnnpnnnpw*w*", &buffer, &pos, &end, &chunk_end, &big_endian, &ticks,
+                          &snap_limit, &small_limit, &bulk_small, &offsets_buf, &codes_buf))
+        return NULL;
+    if (pos < 0 || end > buffer.len || chunk_end > end || pos > end || offsets_buf.len % 8 ||
+        codes_buf.len < offsets_buf.len / 8 || buffer.len < 1) {
+        PyBuffer_Release(&buffer);
+        PyBuffer_Release(&offsets_buf);
+        PyBuffer_Release(&codes_buf);
+        PyErr_SetString(PyExc_ValueError, "scan: position, end or output sizes out of range");
+        return NULL;
+    }
+    const unsigned char *data = (const unsigned char *)buffer.buf;
+    int64_t *offsets = (int64_t *)offsets_buf.buf;
+    signed char *codes = (signed char *)codes_buf.buf;
+    Py_ssize_t capacity = offsets_buf.len / 8, count = 0, limit = buffer.len - 1;
+    int stop = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (pos < chunk_end && count < capacity) {
+        if (end - pos < 16) {
+            stop = 1;
+            break;
+        }
+        const unsigned char *head = data + pos;
+        uint32_t fraction = get32(head + 4, big_endian), caplen = get32(head + 8, big_endian);
+        uint32_t orig_len = get32(head + 12, big_endian);
+        if ((Py_ssize_t)caplen > snap_limit || (Py_ssize_t)fraction >= ticks || pos + 16 + (Py_ssize_t)caplen > end) {
+            stop = 1;
+            break;
+        }
+        int code;
+        if ((Py_ssize_t)caplen > small_limit && orig_len <= caplen) {
+            code = CODE_CANDIDATE;
+        } else if (bulk_small && orig_len == caplen) {
+            code = classify_frame(data, limit, pos + 16, caplen);
+            if (code == C_PARTIAL || code == C_SCALAR)
+                code = CODE_SCALAR_RECORD;
+        } else {
+            code = CODE_SCALAR_RECORD;
+        }
+        offsets[count] = pos;
+        codes[count] = (signed char)code;
+        count++;
+        pos += 16 + (Py_ssize_t)caplen;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&offsets_buf);
+    PyBuffer_Release(&codes_buf);
+    return Py_BuildValue("nni", count, pos, stop);
+}
+
+static PyObject *segment(PyObject *self, PyObject *args)
+{
+    Py_buffer plan_buf, full_buf, last_buf, buffer, jobs_buf, out_buf, codes_buf;
+    int big_endian;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*pw*w*", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
+                          &big_endian, &out_buf, &codes_buf))
+        return NULL;
+    const char *problem = NULL;
+    const int64_t *plan = (const int64_t *)plan_buf.buf;
+    const int64_t *jobs = (const int64_t *)jobs_buf.buf;
+    Py_ssize_t count = jobs_buf.len / 24;
+    if (plan_buf.len != P_COUNT * 8) {
+        problem = "segment: the plan has the wrong number of fields";
+    } else if (jobs_buf.len % 24) {
+        problem = "segment: jobs must be int64 triples";
+    }
+    int64_t hlen = 0, segs = 0, frame_len = 0, mss = 0, last_len = 0;
+    if (!problem) {
+        hlen = plan[P_HEADER_LEN];
+        segs = plan[P_SEGMENTS];
+        frame_len = plan[P_FRAME_LEN];
+        mss = plan[P_MSS];
+        last_len = plan[P_LAST_LEN];
+        int64_t l4_end = plan[P_L4_OUT] + (plan[P_UDP] ? 8 : 18);
+        if (segs < 2 || plan[P_PAYLOAD_AT] < 0 || plan[P_L4_IN] < 0 || plan[P_L4_OUT] < 0 || plan[P_IPV4_IN] < 0 || mss < 1 || last_len < 1 || last_len > mss || full_buf.len != hlen || last_buf.len != hlen ||
+            plan[P_PAYLOAD_AT] + (segs - 1) * mss + last_len != frame_len || plan[P_L4_IN] + plan[P_L4_HDR_LEN] > frame_len ||
+            l4_end > hlen || plan[P_L4_OUT] + plan[P_L4_HDR_LEN] > hlen || plan[P_L4_HDR_LEN] < (plan[P_UDP] ? 8 : 20) ||
+            (plan[P_IPV4_AT] >= 0 && (plan[P_IPV4_AT] + 12 > hlen || plan[P_IPV4_IN] + 6 > frame_len)))
+            problem = "segment: inconsistent plan";
+    }
+    if (!problem) {
+        /* a packet's output: every segment's record header and protocol headers, and its payload */
+        int64_t packet_out = segs * (16 + hlen) + (frame_len - plan[P_PAYLOAD_AT]);
+        for (Py_ssize_t k = 0; k < count && !problem; k++) {
+            int64_t at = jobs[3 * k], to = jobs[3 * k + 1], number = jobs[3 * k + 2];
+            if (at < 0 || at + 16 + frame_len > buffer.len)
+                problem = "segment: a record lies outside the buffer";
+            else if (to < 0 || to + packet_out > out_buf.len)
+                problem = "segment: a packet's output lies outside the output buffer";
+            else if (plan[P_CLASSIFY] && (number < 0 || number >= codes_buf.len))
+                problem = "segment: a packet number lies outside the codes buffer";
+        }
+    }
+    if (problem) {
+        PyBuffer_Release(&plan_buf); PyBuffer_Release(&full_buf); PyBuffer_Release(&last_buf);
+        PyBuffer_Release(&buffer); PyBuffer_Release(&jobs_buf); PyBuffer_Release(&out_buf);
+        PyBuffer_Release(&codes_buf);
+        PyErr_SetString(PyExc_ValueError, problem);
+        return NULL;
+    }
+    const unsigned char *data = (const unsigned char *)buffer.buf;
+    const unsigned char *template_full = (const unsigned char *)full_buf.buf;
+    const unsigned char *template_last = (const unsigned char *)last_buf.buf;
+    signed char *codes = (signed char *)codes_buf.buf;
+    const int udp = (int)plan[P_UDP], partial = (int)plan[P_PARTIAL], classify = (int)plan[P_CLASSIFY];
+    const int64_t ipv4_at = plan[P_IPV4_AT], l4_in = plan[P_L4_IN], l4_out = plan[P_L4_OUT];
+    const int64_t l4_hdr_len = plan[P_L4_HDR_LEN], payload_at = plan[P_PAYLOAD_AT];
+    const int need_sums = !partial || classify;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < count; k++) {
+        const unsigned char *record = data + jobs[3 * k];
+        const unsigned char *frame = record + 16;
+        const unsigned char *l4 = frame + l4_in;
+        unsigned char *out = (unsigned char *)out_buf.buf + jobs[3 * k + 1];
+        int64_t seed = plan[P_SEED] >= 0 ? plan[P_SEED] : (int64_t)be16(l4 + (udp ? 6 : 16));
+        unsigned ip_id = ipv4_at >= 0 ? be16(frame + plan[P_IPV4_IN] + 4) : 0;
+        uint32_t seq = (uint32_t)be16(l4 + 4) << 16 | be16(l4 + 6);
+        unsigned flags_in = l4[13];
+        int64_t header_words = (need_sums && !udp) || classify ? word_sum(l4, l4_hdr_len) : 0;
+        int64_t tcp_base = header_words - be16(l4 + 4) - be16(l4 + 6) - be16(l4 + 16) - flags_in;
+        int64_t payload_total = 0;
+        for (int64_t s = 0; s < segs; s++) {
+            int last = s == segs - 1;
+            int64_t piece_len = last ? last_len : mss, seg_len = hlen + piece_len;
+            const unsigned char *piece = frame + payload_at + s * mss;
+            unsigned char *hdr = out + 16;
+            int64_t sum = 0;
+            if (need_sums)
+                sum = copy_word_sum(hdr + hlen, piece, piece_len);
+            else
+                memcpy(hdr + hlen, piece, (size_t)piece_len);
+            if (classify)
+                payload_total += (mss * s) & 1 ? sum * 256 % ONES : sum;
+            memcpy(out, record, 8);
+            put32(out + 8, (uint32_t)seg_len, big_endian);
+            put32(out + 12, (uint32_t)seg_len, big_endian);
+            memcpy(hdr, last ? template_last : template_full, (size_t)hlen);
+            unsigned char *t = hdr + l4_out;
+            int64_t l4_const = last ? plan[P_CONST_LAST] : plan[P_CONST_FULL];
+            if (udp) {
+                int64_t check16 = csum16_add(csum16_add(seed, plan[P_UDP_LEN_OUT]), l4_const);
+                if (partial) {
+                    put16(t + 6, (unsigned)check16);
+                } else {
+                    int64_t check = complement((sum + plan[P_UDP_PORTS] + l4_const + check16) % ONES);
+                    put16(t + 6, (unsigned)(check ? check : ONES));
+                }
+            } else {
+                memcpy(t + 4, l4 + 4, (size_t)(l4_hdr_len - 4));
+                uint32_t seq_out = seq + (uint32_t)(s * mss);
+                /* as tcp_gso_segment: CWR only on the first segment, FIN and PSH only on the last */
+                unsigned mask = 0xFF & ~(0x01u | 0x08u | 0x80u);
+                if (s == 0)
+                    mask |= 0x80;
+                if (last)
+                    mask |= 0x01 | 0x08;
+                unsigned flags = flags_in & mask;
+                put16(t + 4, seq_out >> 16);
+                put16(t + 6, seq_out & 0xFFFF);
+                t[13] = (unsigned char)flags;
+                int64_t pseudo = csum_add(seed, l4_const);
+                if (partial) {
+                    put16(t + 16, (unsigned)pseudo);
+                } else {
+                    int64_t header = tcp_base + (seq_out >> 16) + (seq_out & 0xFFFF) + flags + pseudo;
+                    put16(t + 16, (unsigned)complement(residue(header + sum)));
+                }
+            }
+            if (ipv4_at >= 0) {
+                /* as inet_gso_segment: the ID counts up per segment unless TCP_FIXEDID */
+                unsigned id = plan[P_FIXED_ID] ? ip_id : (ip_id + (unsigned)s) & 0xFFFF;
+                int64_t base = last ? plan[P_BASE_LAST] : plan[P_BASE_FULL];
+                put16(hdr + ipv4_at + 4, id);
+                put16(hdr + ipv4_at + 10, (unsigned)complement((id + base) % ONES));
+            }
+            out += 16 + seg_len;
+        }
+        if (classify) {
+            /* classify_l4_checksum from the sums already taken */
+            int64_t seed0 = plan[P_SEED] >= 0 ? plan[P_SEED] : 0;
+            int64_t total = (header_words + payload_total % ONES + seed0) % ONES;
+            unsigned stored = be16(l4 + (udp ? 6 : 16));
+            int code;
+            if (udp && plan[P_IPV4] && stored == 0)
+                code = C_ZERO;
+            else if (total == 0)
+                code = C_COMPLETE;
+            else if ((int64_t)stored == seed0)
+                code = C_PARTIAL;
+            else
+                code = C_INVALID;
+            codes[jobs[3 * k + 2]] = (signed char)code;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&plan_buf); PyBuffer_Release(&full_buf); PyBuffer_Release(&last_buf);
+    PyBuffer_Release(&buffer); PyBuffer_Release(&jobs_buf); PyBuffer_Release(&out_buf);
+    PyBuffer_Release(&codes_buf);
+    Py_RETURN_NONE;
+}
+
+static PyObject *same_shape(PyObject *self, PyObject *args)
+{
+    Py_buffer buffer, offsets_buf;
+    Py_ssize_t walked, first, stop, chunk_stop, network, transport, payload;
+    int ipv4, tcp;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nnnnnnnpp", &buffer, &offsets_buf, &walked, &first, &stop, &chunk_stop,
+                          &network, &transport, &payload, &ipv4, &tcp))
+        return NULL;
+    const int64_t *offsets = (const int64_t *)offsets_buf.buf;
+    const char *problem = NULL;
+    if (walked < 0 || walked > offsets_buf.len / 8 || first < 0 || stop > walked || first >= stop ||
+        chunk_stop > buffer.len)
+        problem = "same_shape: record range out of bounds";
+    else if (network < 14 || transport < network + (ipv4 ? 20 : 40) || payload < transport + (tcp ? 20 : 8))
+        problem = "same_shape: inconsistent layout";
+    /* the header bytes compared: all to payload but the per-packet fields */
+    Py_ssize_t from[5], to[5];
+    int pieces = 0;
+    Py_ssize_t at = 0;
+    if (!problem && ipv4) {
+        from[pieces] = at; to[pieces++] = network + 4;
+        from[pieces] = network + 6; to[pieces++] = network + 10;
+        at = network + 12;
+    }
+    if (!problem && tcp) {
+        from[pieces] = at; to[pieces++] = transport + 4;
+        from[pieces] = transport + 12; to[pieces++] = transport + 13;
+    } else if (!problem) {
+        from[pieces] = at; to[pieces++] = transport + 6;
+        from[pieces] = transport + 8; to[pieces++] = payload;
+    }
+    Py_ssize_t same = 0;
+    if (!problem) {
+        Py_ssize_t base = offsets[first];
+        Py_ssize_t end0 = first + 1 < walked ? offsets[first + 1] : chunk_stop;
+        Py_ssize_t length = end0 - base;
+        if (base < 0 || end0 > buffer.len || length < 16 + payload)
+            problem = "same_shape: the first record is shorter than its layout";
+        const unsigned char *data = (const unsigned char *)buffer.buf;
+        for (Py_ssize_t j = first + 1; j < stop && !problem; j++) {
+            Py_ssize_t here = offsets[j], end = j + 1 < walked ? offsets[j + 1] : chunk_stop;
+            if (here < 0 || end > buffer.len || end - here != length)
+                break;
+            /* the record headers differ (timestamps): only their lengths must agree */
+            if (memcmp(data + base + 8, data + here + 8, 8))
+                break;
+            int equal = 1;
+            for (int k = 0; k < pieces && equal; k++)
+                equal = !memcmp(data + base + 16 + from[k], data + here + 16 + from[k], (size_t)(to[k] - from[k]));
+            if (!equal)
+                break;
+            same++;
+        }
+    }
+    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&offsets_buf);
+    if (problem) {
+        PyErr_SetString(PyExc_ValueError, problem);
+        return NULL;
+    }
+    return PyLong_FromSsize_t(same);
+}
+
+static PyObject *chunk_sums(PyObject *self, PyObject *args)
+{
+    Py_buffer data;
+    Py_ssize_t size;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*n", &data, &size))
+        return NULL;
+    if (size < 1) {
+        PyBuffer_Release(&data);
+        PyErr_SetString(PyExc_ValueError, "chunk_sums: the chunk size must be positive");
+        return NULL;
+    }
+    Py_ssize_t chunks = (data.len + size - 1) / size;
+    PyObject *result = PyList_New(chunks);
+    if (!result) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    const unsigned char *p = (const unsigned char *)data.buf;
+    for (Py_ssize_t k = 0; k < chunks; k++) {
+        Py_ssize_t start = k * size, length = data.len - start < size ? data.len - start : size;
+        int64_t sum = word_sum(p + start, length);
+        if (sum == 0) {
+            /* a multiple of 0xFFFF: 0 only when every byte is 0 */
+            Py_ssize_t i = 0;
+            while (i < length && p[start + i] == 0)
+                i++;
+            sum = i == length ? 0 : ONES;
+        }
+        PyObject *value = PyLong_FromLongLong(sum);
+        if (!value) {
+            Py_DECREF(result);
+            PyBuffer_Release(&data);
+            return NULL;
+        }
+        PyList_SET_ITEM(result, k, value);
+    }
+    PyBuffer_Release(&data);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"same_shape", same_shape, METH_VARARGS, "How many following records share a record's shape."},
+    {"chunk_sums", chunk_sums, METH_VARARGS, "ones_sum of every fixed-size chunk of a buffer."},
+    {"scan", scan, METH_VARARGS, "The pcap record walk and short-frame classification of one chunk."},
+    {"segment", segment, METH_VARARGS, "Segment packets of one plan into contiguous output."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_segment", NULL, -1, methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__segment(void)
+{
+    return PyModule_Create(&module);
+}

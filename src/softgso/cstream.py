@@ -1,0 +1,390 @@
+"""``softgso segment`` for classic pcap files of Ethernet frames, compiled: the bulk stream without numpy.
+
+The same stream as :mod:`softgso.faststream` (chunks of complete records, short frames left
+untouched found in bulk, runs of same-shape super-packets segmented by the plan the scalar engine
+taught :class:`softgso.fastpath.FastSegmenter`, the rest record by record through
+:func:`softgso.job.process_frame`), with its per-record and per-segment work in the optional C
+module ``softgso._segment`` instead of numpy. Where that module is built it is the default: it
+needs no numpy at all, so the command also starts faster (importing numpy costs more than
+segmenting a 100 MB capture). ``SOFTGSO_NO_C=1`` or a missing compiler leaves the numpy stream.
+
+Two threads: this one walks, classifies and builds headers (the C calls release the GIL), a
+writer hands header/payload iovecs to ``writev``. Resident memory is bounded by a few arenas of
+headers and the pages of the mapped input not yet written (given back with MADV_DONTNEED).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import queue
+import re
+import struct
+import sys
+import threading
+from array import array
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .constants import IPPROTO_TCP
+from .faststream import MAX_FAST_RECORD, StreamResult
+from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
+from .io.record import MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD
+from .io.writer import CaptureWriter
+
+if TYPE_CHECKING:
+    from .fastpath import FastSegmenter, SegmentPlan
+    from .job import PacketResult, SegmentOptions, Summary
+
+# the plan's integers in the order softgso/_segment.c reads them (its P_* enum)
+PLAN_FIELDS = ("frame_len", "payload_at", "header_len", "mss", "segments", "last_len", "udp", "ipv4_at",
+               "ipv4_in", "ipv4_base_full", "ipv4_base_last", "fixed_id", "l4_in", "l4_out", "l4_hdr_len",
+               "partial", "seed", "l4_const_full", "l4_const_last", "udp_len_out", "udp_sport_dport", "classify",
+               "ipv4")
+# scan()'s codes: 0-3 an untouched short frame's checksum state (fastpath.CODE_STATES order), 4 one
+# with no TCP/UDP layout, 5 a super-packet candidate, 6 a record for the scalar path
+CODE_NO_LAYOUT, CODE_CANDIDATE, CODE_SCALAR = 4, 5, 6
+_RUNS = re.compile(rb"[\x00-\x04]+|\x05+|\x06+")
+_NO_CODE = 0xFF
+# output is built contiguous (headers and payload copied, the copy and the checksum one pass) in
+# a few reused arenas, then written with one writev: the kernel copies large cache-warm blocks,
+# measured faster than writev of a header/payload iovec pair per segment pointing into the input
+CHUNK_SIZE = int(os.environ.get("X_CHUNK", 1 << 20))
+ARENAS = 4  # segmenting, queued for writing, being written, spare
+ARENA_SIZE = 2 * CHUNK_SIZE
+SWITCH_INTERVAL = 0.0002  # as faststream: the writer needs the GIL back right after each writev
+
+
+def load_compiled() -> Any:
+    """softgso._segment, unless it is not built or SOFTGSO_NO_C is set."""
+    if os.environ.get("SOFTGSO_NO_C"):
+        return None
+    try:
+        from . import _segment  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _segment
+
+
+_SEGMENT: Any = load_compiled()
+
+
+def available() -> bool:
+    """Whether the compiled stream can run here."""
+    return _SEGMENT is not None and struct.calcsize("P") == 8
+
+
+def plan_vector(plan: SegmentPlan) -> bytes:
+    """The plan's integers as _segment.c reads them (-1 for an absent IPv4 header or seed)."""
+    values = []
+    for name in PLAN_FIELDS:
+        value = getattr(plan, name)
+        values.append(-1 if value is None else int(value))
+    return array("q", values).tobytes()
+
+
+def state_counts(codes: bytes | bytearray) -> dict[str, int]:
+    """Counts of checksum state codes (0-3; others ignored), keyed in order of first appearance."""
+    from .fastpath import CODE_STATES
+
+    present = [(codes.find(code), code) for code in (b"\x00", b"\x01", b"\x02", b"\x03")]
+    return {CODE_STATES[code[0]].value: codes.count(code) for found, code in sorted(present) if found >= 0}
+
+
+class CompiledSegmenter:
+    """Bulk segmentation of same-shape super-packets by softgso._segment, byte-identical to the scalar path."""
+
+    def __init__(self, options: SegmentOptions, oracle: Callable[[bytes], PacketResult] | None = None) -> None:
+        from .fastpath import FastSegmenter
+
+        # plans learnt from the scalar path (or ``oracle``), accepted only if this class reproduces it
+        self.fast: FastSegmenter = FastSegmenter(options, oracle, reproduce=self.segment_frames)
+        self._vectors: dict[SegmentPlan, tuple[bytes, bytes, bytes]] = {}
+
+    def vector(self, plan: SegmentPlan) -> tuple[bytes, bytes, bytes]:
+        """(plan integers, full-segment template, last-segment template) for _segment.segment."""
+        found = self._vectors.get(plan)
+        if found is None:
+            found = self._vectors[plan] = (plan_vector(plan), plan.template_full, plan.template_last)
+        return found
+
+    def segment_into(self, plan: SegmentPlan, buffer: Any, jobs: array, big_endian: bool, out: Any,
+                     codes: bytearray) -> None:
+        """_segment.segment for one plan (see its comment): every job's segments into ``out``."""
+        vector, full, last = self.vector(plan)
+        _SEGMENT.segment(vector, full, last, buffer, jobs, big_endian, out, codes)
+
+    def segment_frames(self, frames: list[bytes], plan: SegmentPlan) -> list[list[bytes]]:
+        """Segment same-shape frames; each packet's segments as bytes (plan checks and tests)."""
+        buffer = b"".join(bytes(RECORD_HEADER_LEN) + bytes(frame) for frame in frames)
+        per_packet = plan.out_len(RECORD_HEADER_LEN)
+        jobs = array("q")
+        for number in range(len(frames)):
+            jobs.extend((number * (RECORD_HEADER_LEN + plan.frame_len), number * per_packet, number))
+        out = bytearray(len(frames) * per_packet)
+        self.segment_into(plan, buffer, jobs, False, out, bytearray(len(frames)))
+        full_len, last_len = plan.segment_lengths()
+        result = []
+        for number in range(len(frames)):
+            packet, at = [], number * per_packet
+            for s in range(plan.segments):
+                length = last_len if s == plan.segments - 1 else full_len
+                packet.append(bytes(out[at + RECORD_HEADER_LEN : at + RECORD_HEADER_LEN + length]))
+                at += RECORD_HEADER_LEN + length
+            result.append(packet)
+        return result
+
+
+class CompiledSegmentStream:
+    """Segment one classic pcap file into another; the caller finishes with the scalar stream if told.
+
+    The interface of :class:`softgso.faststream.BulkSegmentStream`.
+    """
+
+    def __init__(self, options: SegmentOptions, summary: Summary,
+                 per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]]) -> None:
+        self.options = options
+        self.summary = summary
+        self.per_frame = per_frame
+        self.compiled = CompiledSegmenter(options)
+        self.fast = self.compiled.fast
+        self.counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
+        self.reports: list[tuple[int, str]] = []
+        self.small_limit = options.device.mtu + 14 if options.gso_size is None else 0
+        # as faststream: short frames are classified in bulk only where nothing can change them
+        # but a partial checksum seed
+        self.bulk_small = (self.fast.enabled and options.gso_size is None and not options.actions
+                           and options.vnet_hdr is None and options.input_csum == "auto"
+                           and options.device.mtu > 120)
+
+    def run(self, in_path: Path, writer: CaptureWriter, header_info: tuple[bytes, str, bool, int],
+            progress: Callable[[int], None] | None = None, *, span: tuple[int, int | None, int] | None = None,
+            ) -> StreamResult:
+        """Stream IN through the engine into ``writer``; returns counts, reports and where to resume."""
+        _, order, nanosecond, snaplen = header_info
+        self._big_endian = order != "little"
+        self._record_header = struct.Struct((">" if self._big_endian else "<") + "IIII")
+        self._ticks = 1_000_000_000 if nanosecond else 1_000_000
+        self._snap_limit = min(max(snaplen, MAX_SNAPLEN_STANDARD) if snaplen else MAX_RECORD_LEN, MAX_FAST_RECORD - 16)
+        self._span = span or (FILE_HEADER_LEN, None, 0)
+        self._arenas = [bytearray(ARENA_SIZE) for _ in range(ARENAS)]
+        with open(in_path, "rb") as handle:
+            # mapped, not read: payload goes from the page cache to the output, never through a buffer of ours
+            mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            if hasattr(mapping, "madvise"):
+                mapping.madvise(mmap.MADV_SEQUENTIAL)
+            return self._pipeline(mapping, writer, progress)
+        finally:
+            try:
+                mapping.close()
+            except BufferError:  # views still held by a caller's exception; the mapping goes with them
+                pass
+
+    def _pipeline(self, mapping: mmap.mmap, writer: CaptureWriter,
+                  progress: Callable[[int], None] | None) -> StreamResult:
+        writes: queue.Queue[Any] = queue.Queue(1)
+        failure: list[BaseException] = []
+        released = 0
+
+        def write_out() -> None:
+            nonlocal released
+            while True:
+                item = writes.get()
+                if item is None:
+                    return
+                if failure:
+                    continue
+                parts, records, done_up_to = item
+                try:
+                    writer.write_framed(parts, records)
+                    # the mapped pages written out leave our resident set (the page cache keeps them)
+                    upto = done_up_to // mmap.PAGESIZE * mmap.PAGESIZE
+                    if upto > released and hasattr(mapping, "madvise"):
+                        mapping.madvise(mmap.MADV_DONTNEED, released, upto - released)
+                        released = upto
+                except BaseException as error:  # noqa: BLE001 - handed to the main thread
+                    failure.append(error)
+
+        thread = threading.Thread(target=write_out, daemon=True)
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        thread.start()
+        result = StreamResult(self.counts, self.reports)
+        pos, span_end, index = self._span
+        end = len(mapping) if span_end is None else span_end
+        capacity = CHUNK_SIZE // RECORD_HEADER_LEN + 1
+        offsets = bytearray(8 * capacity)
+        codes = bytearray(capacity)
+        turn = 0
+        try:
+            while pos < end and not failure:
+                chunk_end = min(pos + CHUNK_SIZE, end)
+                count, after, stop = _SEGMENT.scan(mapping, pos, end, chunk_end, self._big_endian, self._ticks,
+                                                   self._snap_limit, self.small_limit, self.bulk_small, offsets,
+                                                   codes)
+                arena = self._arenas[turn % ARENAS]
+                turn += 1
+                parts, records = self._segment_chunk(mapping, offsets, bytes(codes[:count]), index, after, arena)
+                index += count
+                while True:
+                    try:
+                        writes.put((parts, records, after), timeout=0.1)
+                        break
+                    except queue.Full:
+                        if failure or not thread.is_alive():
+                            break
+                if progress is not None:
+                    progress(after)
+                pos = after
+                if stop:
+                    result.resume_index = index
+                    result.resume_offset = pos
+                    break
+        finally:
+            writes.put(None)
+            thread.join()
+            sys.setswitchinterval(switch_interval)
+        if failure:
+            raise failure[0]
+        return result
+
+    def _segment_chunk(self, mapping: mmap.mmap, offsets_buffer: bytearray, codes: bytes, index: int,
+                       chunk_stop: int, arena: bytearray) -> tuple[list[Any], int]:
+        """The output of one chunk, in order, and how many records it holds."""
+        count = len(codes)
+        offsets = memoryview(offsets_buffer).cast("q")
+        view = memoryview(mapping)
+        parts: list[Any] = []
+        written = 0
+        counts = self.counts
+        fast = self.fast
+        pending: list[tuple[SegmentPlan, int]] = []
+        arena_state = [0]
+
+        def flush_pending() -> None:
+            nonlocal written
+            if pending:
+                item, segments = self._bulk(pending, mapping, arena, arena_state)
+                parts.append(item)
+                written += segments
+                pending.clear()
+
+        try:
+            for run in _RUNS.finditer(codes):
+                first, stop = run.span()
+                kind = codes[first]
+                if kind <= CODE_NO_LAYOUT:
+                    # short frames left untouched: their records, byte for byte, in one piece
+                    flush_pending()
+                    start = offsets[first]
+                    finish = offsets[stop] if stop < count else chunk_stop
+                    nbytes = finish - start - RECORD_HEADER_LEN * (stop - first)
+                    parts.append(view[start:finish])
+                    self.summary.add_untouched(stop - first, nbytes, state_counts(codes[first:stop]))
+                    counts["in"] += stop - first
+                    counts["out"] += stop - first
+                    counts["bytes_in"] += nbytes
+                    counts["bytes_out"] += nbytes
+                    written += stop - first
+                    continue
+                number = first
+                while number < stop:
+                    pos = offsets[number]
+                    following = offsets[number + 1] if number + 1 < count else chunk_stop
+                    frame = view[pos + RECORD_HEADER_LEN : following]
+                    if kind == CODE_CANDIDATE:
+                        found = fast.key_of(frame)
+                        plan = fast.plan_for(frame, *found) if found is not None else None
+                        if plan is not None and found is not None:
+                            # the packets that follow with this one's shape (a burst of one flow) share its plan
+                            layout = found[1]
+                            alike = _SEGMENT.same_shape(mapping, offsets_buffer, count, number, stop, chunk_stop,
+                                                        layout.network, layout.transport, layout.payload,
+                                                        layout.ip_version == 4, layout.l4_proto == IPPROTO_TCP)
+                            pending.extend((plan, offsets[other]) for other in range(number, number + 1 + alike))
+                            number += 1 + alike
+                            continue
+                    flush_pending()
+                    written += self._one_record(index + number, view, pos, following, frame, parts)
+                    number += 1
+            flush_pending()
+        finally:
+            offsets.release()
+        return parts, written
+
+    def _one_record(self, index: int, view: memoryview, pos: int, following: int, frame: memoryview,
+                    parts: list[Any]) -> int:
+        """A record for the scalar path (or a snapped one, passed through): its output appended; records out."""
+        counts = self.counts
+        seconds, fraction, caplen, orig_len = self._record_header.unpack_from(view, pos)
+        counts["in"] += 1
+        counts["bytes_in"] += caplen
+        if orig_len > caplen:
+            self.reports.append((index, f"snapped record ({caplen} of {orig_len} bytes): passed through"))
+            parts.append(view[pos:following])
+            counts["out"] += 1
+            counts["bytes_out"] += caplen
+            return 1
+        frames, reason = self.per_frame(index, bytes(frame))
+        if reason:
+            self.reports.append((index, reason))
+        pack = self._record_header.pack
+        for out_frame in frames:
+            parts.append(pack(seconds, fraction, len(out_frame), len(out_frame)))
+            parts.append(out_frame)
+            counts["out"] += 1
+            counts["bytes_out"] += len(out_frame)
+        return len(frames)
+
+    def _bulk(self, pending: list[tuple[SegmentPlan, int]], mapping: mmap.mmap, arena: bytearray,
+              arena_state: list[int]) -> tuple[memoryview, int]:
+        """Segment the pending super-packets (plan, record offset), plan by plan, into one block in input order."""
+        from .fastpath import CODE_STATES
+
+        by_plan: dict[SegmentPlan, list[int]] = {}
+        places = []
+        size = 0
+        for number, (plan, _) in enumerate(pending):
+            by_plan.setdefault(plan, []).append(number)
+            places.append(size)
+            size += plan.out_len(RECORD_HEADER_LEN)
+        target, at = arena, arena_state[0]
+        if at + size > len(arena):
+            target, at = bytearray(size), 0  # more output than the arena holds
+        else:
+            arena_state[0] = at + size
+        codes = bytearray([_NO_CODE]) * len(pending)
+        segments_total = 0
+        counted = False
+        for plan, numbers in by_plan.items():
+            segs = plan.segments
+            jobs = array("q")
+            for number in numbers:
+                jobs.extend((pending[number][1], at + places[number], number))
+            self.compiled.segment_into(plan, mapping, jobs, self._big_endian, target, codes)
+            if plan.classify:
+                counted = True
+            elif plan.forced_state is not None:
+                counted = True
+                state = CODE_STATES.index(plan.forced_state)
+                for number in numbers:
+                    codes[number] = state
+            full_len, last_len = plan.segment_lengths()
+            bytes_out = full_len * (segs - 1) + last_len
+            self.summary.add_run(len(numbers), plan.frame_len, segs, bytes_out, {}, plan.partial)
+            counts = self.counts
+            counts["in"] += len(numbers)
+            counts["out"] += len(numbers) * segs
+            counts["bytes_in"] += len(numbers) * plan.frame_len
+            counts["bytes_out"] += len(numbers) * bytes_out
+            segments_total += len(numbers) * segs
+        if counted:
+            # states in the order the packets came, whatever their shape
+            for name, packets in state_counts(codes).items():
+                self.summary.input_checksums[name] += packets
+        return memoryview(target)[at : at + size], segments_total
+
+
+__all__ = ["CompiledSegmentStream", "CompiledSegmenter", "available", "plan_vector", "state_counts"]

@@ -1,0 +1,215 @@
+"""The compiled stream's pieces (softgso._segment) against the scalar path and the spec's rules.
+
+Expected values come from the scalar engine (prepare.parse_layout, classify_l4_checksum,
+checksum.ones_sum, process_frame), never from the compiled code itself. The byte-for-byte
+comparisons of whole segments are in test_fastpath.py (engine "compiled") and
+tests/cli/test_segment_bulk.py (``--engine compiled``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+from array import array
+
+import pytest
+
+from softgso import cstream
+from softgso.checksum import ones_sum
+from softgso.fastpath import CODE_STATES
+from softgso.features import PROFILES
+from softgso.job import SegmentOptions, process_frame
+from softgso.prepare import classify_l4_checksum, parse_layout
+from softgso.synth import SuperPacketSpec, build_frame
+
+pytestmark = pytest.mark.skipif(not cstream.available(), reason="softgso._segment not built (or SOFTGSO_NO_C set)")
+SEGMENT = cstream._SEGMENT
+TICKS = 1_000_000
+
+
+def records(frames: list[bytes], orig_lens: list[int] | None = None, big_endian: bool = False) -> bytes:
+    """Little- or big-endian pcap records (no file header) holding ``frames``."""
+    order = ">" if big_endian else "<"
+    out = bytearray()
+    for number, frame in enumerate(frames):
+        orig = orig_lens[number] if orig_lens else len(frame)
+        out += struct.pack(order + "IIII", 1000 + number, number, len(frame), orig) + frame
+    return bytes(out)
+
+
+def scan(data: bytes, *, small_limit: int = 1514, bulk_small: bool = True, big_endian: bool = False,
+         snap_limit: int = 262144, pos: int = 0, chunk_end: int | None = None) -> tuple[list[int], list[int], int, int]:
+    capacity = len(data) // 16 + 1
+    offsets, codes = bytearray(8 * capacity), bytearray(capacity)
+    count, after, stop = SEGMENT.scan(data, pos, len(data), len(data) if chunk_end is None else chunk_end, big_endian,
+                                      TICKS, snap_limit, small_limit, bulk_small, offsets, codes)
+    return list(array("q", bytes(offsets))[:count]), list(codes[:count]), after, stop
+
+
+def small_frames(seed: int, count: int) -> list[bytes]:
+    """Short frames of every kind the classifier meets, some corrupted or cut short."""
+    rng = random.Random(seed)
+    frames = []
+    for _ in range(count):
+        spec = SuperPacketSpec(
+            ipv6=rng.random() < 0.4, udp=rng.random() < 0.3, payload=os.urandom(rng.randint(0, 300)),
+            partial_checksum=rng.random() < 0.3, ip_options=b"\x01\x01\x01\x00" if rng.random() < 0.1 else b"",
+            vlan_tags=((0x8100, 5),) * rng.choice([0, 0, 1, 2]),
+            tcp_options=b"\x01" * 4 if rng.random() < 0.2 else b"")
+        frame = bytearray(build_frame(spec))
+        roll = rng.random()
+        if roll < 0.05:
+            frame[rng.randrange(len(frame))] ^= 0xFF
+        elif roll > 0.97:
+            frame = frame[: rng.randrange(len(frame))]
+        frames.append(bytes(frame))
+    return frames
+
+
+def test_scan_classifies_short_frames_as_the_scalar_path_does() -> None:
+    """Each untouched short frame's code is classify_l4_checksum's state (or no layout); partial seeds,
+    label stacks, two tags and IPv6 extension headers go to the scalar path (code 6)."""
+    frames = small_frames(5, 1500)
+    offsets, codes, after, stop = scan(records(frames))
+    assert (after, stop) == (sum(16 + len(f) for f in frames), 0)
+    assert len(codes) == len(frames)
+    at = 0
+    for frame, offset, code in zip(frames, offsets, codes, strict=True):
+        assert offset == at
+        at += 16 + len(frame)
+        layout = parse_layout(frame)
+        if code == cstream.CODE_SCALAR:
+            continue
+        if layout is None or layout.fragment:
+            assert code == cstream.CODE_NO_LAYOUT
+        else:
+            assert layout.labels == 0 and layout.vlan_tags <= 1
+            assert CODE_STATES[code] == classify_l4_checksum(frame, layout)
+            assert CODE_STATES[code].value != "partial", "a partial seed is completed by the scalar path"
+
+
+def test_scan_codes_every_short_frame_for_the_scalar_path_unless_bulk_small() -> None:
+    frames = small_frames(6, 50)
+    _, codes, _, _ = scan(records(frames), bulk_small=False)
+    assert codes == [cstream.CODE_SCALAR] * len(frames)
+
+
+def test_scan_marks_long_and_snapped_records() -> None:
+    long_frame = build_frame(SuperPacketSpec(payload=os.urandom(4000)))
+    short = build_frame(SuperPacketSpec(payload=os.urandom(100)))
+    data = records([long_frame, short, long_frame], orig_lens=[len(long_frame), len(short) + 5, len(long_frame) + 1])
+    _, codes, _, _ = scan(data)
+    # a snapped long record is no candidate: it is reported and passed through by the scalar side
+    assert codes == [cstream.CODE_CANDIDATE, cstream.CODE_SCALAR, cstream.CODE_SCALAR]
+
+
+@pytest.mark.parametrize("big_endian", [False, True])
+def test_scan_stops_where_the_general_reader_must_take_over(big_endian: bool) -> None:
+    frame = build_frame(SuperPacketSpec(payload=os.urandom(60)))
+    data = records([frame] * 3, big_endian=big_endian)
+    record = 16 + len(frame)
+    # cut short by the end of the file
+    offsets, _, after, stop = scan(data[: 2 * record + 20], big_endian=big_endian)
+    assert (len(offsets), after, stop) == (2, 2 * record, 1)
+    # a caplen beyond the snap limit
+    bad = bytearray(data)
+    struct.pack_into((">" if big_endian else "<") + "I", bad, record + 8, 0xFFFFFFF0)
+    offsets, _, after, stop = scan(bytes(bad), big_endian=big_endian)
+    assert (len(offsets), after, stop) == (1, record, 1)
+    # a timestamp fraction of a second or more
+    bad = bytearray(data)
+    struct.pack_into((">" if big_endian else "<") + "I", bad, 2 * record + 4, TICKS)
+    offsets, _, after, stop = scan(bytes(bad), big_endian=big_endian)
+    assert (len(offsets), after, stop) == (2, 2 * record, 1)
+    # the chunk ends after the record that crosses chunk_end
+    offsets, _, after, stop = scan(data, big_endian=big_endian, chunk_end=record + 1)
+    assert (len(offsets), after, stop) == (2, 2 * record, 0)
+
+
+def test_same_shape_counts_packets_that_differ_only_in_per_packet_fields() -> None:
+    base = SuperPacketSpec(payload=os.urandom(3000), tcp_options=b"\x01\x01\x08\x0a" + bytes(8))
+    frames = [build_frame(base)]
+    for seq, ip_id in ((1, 2), (99, 7), (5000, 65535)):
+        frames.append(build_frame(SuperPacketSpec(payload=os.urandom(3000), seq=seq, ip_id=ip_id, tcp_flags=0x18,
+                                                  tcp_options=b"\x01\x01\x08\x0a" + os.urandom(8))))
+    different_ttl = bytearray(frames[0])
+    different_ttl[14 + 8] ^= 1  # TTL: part of the shape
+    frames.append(bytes(different_ttl))
+    frames.append(frames[0])
+    data = records(frames)
+    offsets, _, after, _ = scan(data)
+    layout = parse_layout(frames[0])
+    assert layout is not None
+    alike = SEGMENT.same_shape(data, array("q", offsets), len(offsets), 0, len(offsets), after, layout.network,
+                               layout.transport, layout.payload, True, True)
+    assert alike == 3
+    # never past stop
+    assert SEGMENT.same_shape(data, array("q", offsets), len(offsets), 0, 2, after, layout.network,
+                              layout.transport, layout.payload, True, True) == 1
+
+
+def test_chunk_sums_equal_ones_sum() -> None:
+    rng = random.Random(9)
+    for size in (1, 2, 3, 7, 8, 1447, 1448):
+        data = bytes(rng.randrange(256) for _ in range(size * 5 + 3))
+        assert SEGMENT.chunk_sums(data, size) == [ones_sum(data[i : i + size]) for i in range(0, len(data), size)]
+    # 0 only for an all-zero chunk, 0xFFFF for another multiple of 0xFFFF
+    assert SEGMENT.chunk_sums(bytes(4) + b"\xff\xff\x00\x00", 4) == [0, 0xFFFF]
+
+
+def test_segment_counts_the_input_checksum_state_of_every_packet() -> None:
+    options = SegmentOptions(device=PROFILES["no-offload"])
+    compiled = cstream.CompiledSegmenter(options)
+    frames = [build_frame(SuperPacketSpec(payload=os.urandom(4000), seq=n, partial_checksum=n % 2 == 1))
+              for n in range(6)]
+    broken = bytearray(frames[0])
+    broken[-1] ^= 0x55
+    frames.append(bytes(broken))
+    plan = compiled.fast.plan_for(frames[0])
+    assert plan is not None and all(compiled.fast.plan_for(f) is plan for f in frames)
+    data = records(frames)
+    per_packet = plan.out_len(16)
+    jobs = array("q")
+    for number in range(len(frames)):
+        jobs.extend((number * (16 + len(frames[0])), number * per_packet, number))
+    out, codes = bytearray(per_packet * len(frames)), bytearray(len(frames))
+    compiled.segment_into(plan, data, jobs, False, out, codes)
+    expected = [process_frame(f, options).input_csum for f in frames]
+    assert [CODE_STATES[c] for c in codes] == expected
+    assert expected[-1] is not None and expected[-1].value == "invalid"
+
+
+def test_segment_refuses_jobs_outside_its_buffers() -> None:
+    options = SegmentOptions(device=PROFILES["no-offload"])
+    compiled = cstream.CompiledSegmenter(options)
+    frame = build_frame(SuperPacketSpec(payload=os.urandom(4000)))
+    plan = compiled.fast.plan_for(frame)
+    assert plan is not None
+    data = records([frame])
+    per_packet = plan.out_len(16)
+    with pytest.raises(ValueError, match="outside the buffer"):
+        compiled.segment_into(plan, data, array("q", [1, 0, 0]), False, bytearray(per_packet), bytearray(1))
+    with pytest.raises(ValueError, match="outside the output buffer"):
+        compiled.segment_into(plan, data, array("q", [0, 1, 0]), False, bytearray(per_packet), bytearray(1))
+    with pytest.raises(ValueError, match="outside the codes buffer"):
+        compiled.segment_into(plan, data, array("q", [0, 0, 1]), False, bytearray(per_packet), bytearray(1))
+    with pytest.raises(ValueError, match="int64 triples"):
+        compiled.segment_into(plan, data, array("q", [0, 0]), False, bytearray(per_packet), bytearray(1))
+    vector, full, last = compiled.vector(plan)
+    with pytest.raises(ValueError, match="inconsistent plan"):
+        SEGMENT.segment(vector, full[:-1], last, data, array("q", [0, 0, 0]), False, bytearray(per_packet),
+                        bytearray(1))
+
+
+@pytest.mark.parametrize(("pos", "end", "chunk_end", "check"), [
+    (-1, 100, 100, "out of range"), (0, 101, 100, "out of range"), (0, 50, 60, "out of range"),
+])
+def test_scan_refuses_bounds_outside_its_buffer(pos: int, end: int, chunk_end: int, check: str) -> None:
+    with pytest.raises(ValueError, match=check):
+        SEGMENT.scan(bytes(100), pos, end, chunk_end, False, TICKS, 1000, 100, True, bytearray(80), bytearray(10))
+
+
+def test_same_shape_refuses_a_range_beyond_the_walked_records() -> None:
+    with pytest.raises(ValueError, match="out of bounds"):
+        SEGMENT.same_shape(bytes(200), array("q", [0, 100]), 3, 0, 3, 200, 14, 34, 54, True, True)
