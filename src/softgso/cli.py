@@ -8,7 +8,6 @@ interrupted run leaves no output and no temporary file.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -123,6 +122,13 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False)
 
 
+def _json_dumps(value: Any, **options: Any) -> str:
+    """json.dumps, imported on first use (json is not on the start-up path of a plain run)."""
+    import json
+
+    return json.dumps(value, **options)
+
+
 def _show_progress(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
@@ -134,7 +140,7 @@ def _stream(
     """Read IN record by record, write what ``per_frame`` returns to OUT atomically.
 
     Records that are not Ethernet (after cooked-header conversion) or cannot be read as such are
-    copied through unchanged and reported. With ``bulk`` (a :class:`softgso.faststream.BulkSegmentStream`)
+    copied through unchanged and reported. With ``bulk`` (a stream from :func:`softgso.bulkstream.make_bulk_stream`)
     a classic pcap of Ethernet goes through it instead, and the scalar loop takes over at the first
     record it leaves (if any). Returns counters, reports and elapsed seconds.
     """
@@ -143,7 +149,7 @@ def _stream(
     started = time.perf_counter()
     header_info = None
     if bulk is not None:
-        from .faststream import open_pcap_writer, pcap_ethernet_header
+        from .bulkstream import open_pcap_writer, pcap_ethernet_header
 
         header_info = pcap_ethernet_header(in_path)
     if bulk is not None and header_info is not None:
@@ -336,7 +342,7 @@ def segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, 
         payload.update({"records_in": counts["in"], "records_out": counts["out"], "seconds": round(elapsed, 6),
                         "passed_through_unreadable": [{"index": i, "reason": r} for i, r in other_reports],
                         "device": options.device.name, "output": str(out_path)})
-        click.echo(json.dumps(payload, indent=2), err=summary_to_stderr)
+        click.echo(_json_dumps(payload, indent=2), err=summary_to_stderr)
     else:
         _print_reports(reports)
         if not quiet:
@@ -355,7 +361,7 @@ def _is_dash(path: Path) -> bool:
 def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs: int,
                  quiet: bool) -> tuple[Any, dict[str, int], list[tuple[int, str]], float]:
     """Segment one capture: (summary, counts, reports, seconds)."""
-    from .faststream import make_bulk_stream, segment_per_frame
+    from .bulkstream import make_bulk_stream, segment_per_frame
     from .job import Summary
 
     if in_path.is_dir():
@@ -386,7 +392,7 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int,
     import tempfile
     from concurrent.futures import ProcessPoolExecutor
 
-    from .faststream import open_pcap_writer, pcap_ethernet_header, segment_part, split_points
+    from .bulkstream import open_pcap_writer, pcap_ethernet_header, segment_part, split_points
     from .job import Summary
 
     header_info = pcap_ethernet_header(in_path)
@@ -476,7 +482,7 @@ def _segment_many(inputs: list[Path], out_dir: Path, option_args: dict[str, Any]
     refused = sum(int(r["outcomes"].get("refused", 0)) for r in results)
     unreadable = sum(len(r["passed_through_unreadable"]) for r in results)
     if as_json:
-        click.echo(json.dumps({"captures": results, "refused": refused, "passed_through_unreadable": unreadable},
+        click.echo(_json_dumps({"captures": results, "refused": refused, "passed_through_unreadable": unreadable},
                               indent=2))
     elif not quiet:
         for r in results:
@@ -544,7 +550,7 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         plot(report, plot_path)
         report["plot"] = str(plot_path)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(_json_dumps(report, indent=2))
         return
     table_rows = [
         ("segment / cp", "softgso_over_cp", ">= 0.75"),
@@ -720,7 +726,7 @@ def profiles(as_json: bool) -> None:
         for name, p in PROFILES.items()
     }
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(_json_dumps(rows, indent=2))
         return
     for name, profile in PROFILES.items():
         click.echo(f"{name}: {profile.description}")
@@ -756,7 +762,7 @@ def verify(case_dirs: tuple[Path, ...], as_json: bool) -> None:
                         "segments": len(result.frames), "kernel_segments": len(case.kernel_frames)})
     disagreements = [r for r in results if not r["agree"]]
     if as_json:
-        click.echo(json.dumps({"cases": len(results), "disagreements": disagreements}, indent=2))
+        click.echo(_json_dumps({"cases": len(results), "disagreements": disagreements}, indent=2))
     else:
         for row in disagreements:
             click.echo(f"DISAGREE {row['case']}: softgso {row['segments']} segments / "
@@ -912,7 +918,7 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
                                title=f"{in_path.name}: frame sizes (device {options.device.name})")
         report["plot"] = str(plot_path)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(_json_dumps(report, indent=2))
     else:
         _inspect_tables(report)
     if read_error is not None:
@@ -1017,7 +1023,7 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool)
     if as_json:
         payload = result.as_dict()
         payload.update({"a": str(a_path), "b": str(b_path)})
-        click.echo(json.dumps(payload, indent=2))
+        click.echo(_json_dumps(payload, indent=2))
     elif not quiet:
         for difference in result.differences:
             click.echo(difference.text())
@@ -1027,7 +1033,7 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool)
             click.echo(count)
         compared = min(result.packets_a, result.packets_b)
         if result.same:
-            click.echo(f"identical: {compared} packets, byte for byte")
+            click.echo(f"identical: {compared} packet{'' if compared == 1 else 's'}, byte for byte")
         else:
             click.echo(f"{result.differing} of {compared} compared packets differ "
                        f"({result.packets_a} in A, {result.packets_b} in B)")

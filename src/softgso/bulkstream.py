@@ -1,0 +1,141 @@
+"""What the two bulk streams of ``softgso segment`` share, kept light for the command's start-up.
+
+The streams themselves are :mod:`softgso.cstream` (compiled, the default where built) and
+:mod:`softgso.faststream` (numpy); this module holds the gate that decides whether a file can take
+either (:func:`pcap_ethernet_header`), the choice between them, their result, the per-record
+fallback to the scalar engine, and the ``--jobs`` split. It imports neither numpy nor the engine.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
+from .io.record import LINKTYPE_ETHERNET, MAX_SNAPLEN_STANDARD
+from .io.writer import CaptureWriter
+
+if TYPE_CHECKING:
+    from .job import SegmentOptions, Summary
+
+# the longest record taken in bulk; a longer one hands the file to the general reader
+MAX_FAST_RECORD = MAX_SNAPLEN_STANDARD + RECORD_HEADER_LEN
+
+
+class StreamResult:
+    """What a bulk stream did, in the shape of ``cli._stream``'s return value."""
+
+    __slots__ = ("counts", "reports", "resume_index", "resume_offset")
+
+    def __init__(self, counts: dict[str, int], reports: list[tuple[int, str]]) -> None:
+        self.counts = counts
+        self.reports = reports
+        self.resume_index: int | None = None  # the scalar stream must continue from this record
+        self.resume_offset = 0
+
+
+def pcap_ethernet_header(path: Path) -> tuple[bytes, str, bool, int] | None:
+    """(file header, byte order, nanosecond, snaplen) of a classic pcap of Ethernet, else None.
+
+    None for anything but a regular file: the bulk path maps its input, and a FIFO or ``-``
+    (standard input) can be read only once, front to back, by the general reader (not even opened
+    here: that would consume its first bytes, or wait for a writer).
+    """
+    if str(path) == "-" or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(FILE_HEADER_LEN)
+    except OSError:
+        return None
+    found = pcap_magic(header)
+    if found is None or len(header) < FILE_HEADER_LEN:
+        return None
+    order, nanosecond = found
+    prefix = "<" if order == "little" else ">"
+    _, _, _, _, _, snaplen, linktype_field = struct.unpack(prefix + "IHHiIII", header)
+    if linktype_field & 0xFFFF != LINKTYPE_ETHERNET:
+        return None
+    return header, order, nanosecond, snaplen
+
+
+def make_bulk_stream(options: SegmentOptions, summary: Summary,
+                     per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]], engine: str = "auto") -> Any:
+    """The bulk stream for ``segment --engine``: compiled (softgso._segment), numpy, or auto (compiled where built)."""
+    from . import cstream
+
+    if engine == "compiled" or (engine == "auto" and cstream.available()):
+        return cstream.CompiledSegmentStream(options, summary, per_frame)
+    from .faststream import BulkSegmentStream
+
+    return BulkSegmentStream(options, summary, per_frame)
+
+
+def segment_per_frame(options: SegmentOptions, summary: Summary) -> Callable[[int, bytes], tuple[list[bytes], str | None]]:
+    """What ``segment`` does with one frame the bulk path leaves: process_frame, counted and reported."""
+    from .job import Outcome, process_frame
+
+    def per_frame(index: int, frame: bytes) -> tuple[list[bytes], str | None]:
+        result = process_frame(frame, options)
+        summary.add(index, len(frame), result)
+        if result.outcome == Outcome.REFUSED:
+            return result.frames, f"refused, passed through unchanged: {result.error}"
+        return result.frames, None
+
+    return per_frame
+
+
+def split_points(path: Path, header_info: tuple[bytes, str, bool, int], parts: int) -> list[tuple[int, int]]:
+    """(byte offset, record index) where each of ``parts`` pieces of the file starts, at record boundaries."""
+    size = os.path.getsize(path)
+    prefix = "<" if header_info[1] == "little" else ">"
+    unpack_from = struct.Struct(prefix + "IIII").unpack_from
+    targets = [FILE_HEADER_LEN + (size - FILE_HEADER_LEN) * k // parts for k in range(1, parts)]
+    points = [(FILE_HEADER_LEN, 0)]
+    offset, index = FILE_HEADER_LEN, 0
+    with open(path, "rb") as handle:
+        while targets and offset + RECORD_HEADER_LEN <= size:
+            if offset >= targets[0]:
+                points.append((offset, index))
+                targets.pop(0)
+                continue
+            handle.seek(offset)
+            header = handle.read(RECORD_HEADER_LEN)
+            if len(header) < RECORD_HEADER_LEN:
+                break
+            offset += RECORD_HEADER_LEN + unpack_from(header)[2]
+            index += 1
+    return points
+
+
+def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_info: tuple[bytes, str, bool, int],
+                 span: tuple[int, int | None, int], engine: str = "auto",
+                 ) -> tuple[dict[str, int], list[tuple[int, str]], Summary, bool]:
+    """One --jobs part: records of ``span`` segmented into ``part_path`` (records only, no file header).
+
+    Returns counts, reports, the part's summary and whether it finished (False: an unusual record
+    needs the general reader; the caller redoes the file in one job).
+    """
+    from .job import Summary
+
+    summary = Summary()
+    stream = make_bulk_stream(options, summary, segment_per_frame(options, summary), engine)
+    _, order, nanosecond, _ = header_info
+    writer = CaptureWriter(part_path, PcapRecordEncoder(b"", order, nanosecond, LINKTYPE_ETHERNET), "pcap",
+                           fsync=False)
+    with writer:
+        result = stream.run(Path(in_path), writer, header_info, span=span)
+    return result.counts, result.reports, summary, result.resume_index is None
+
+
+def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int]) -> CaptureWriter:
+    """An atomic writer whose file header is IN's, byte for byte (as ``open_writer(like=IN)`` makes it)."""
+    header, order, nanosecond, _ = header_info
+    return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, LINKTYPE_ETHERNET), "pcap")
+
+
+__all__ = ["MAX_FAST_RECORD", "StreamResult", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
+           "segment_part", "segment_per_frame", "split_points"]
