@@ -18,6 +18,7 @@ per flow as a TSO stack sends them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -161,16 +162,26 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
     actual = capture.stat().st_size
     out = work / "out.pcap"
     copy = work / "copy.pcap"
-    # alternated, so that both see the same machine; the fastest of each counts
-    cp_runs, softgso_runs = [], []
+    from . import cstream
+
+    # where the compiled stream runs by default, the numpy stream is timed beside it
+    numpy_too = cstream.available()
+    # alternated, so that all see the same machine; the fastest of each counts
+    cp_runs, softgso_runs, numpy_runs = [], [], []
+    segment = [sys.executable, "-m", "softgso", "segment", str(capture), str(out), "-q"]
     for _ in range(repeat):
         cp_runs.append(run_child(["cp", str(capture), str(copy)]))
         copy.unlink()
-        softgso_runs.append(run_child([sys.executable, "-m", "softgso", "segment", str(capture), str(out), "-q"]))
+        softgso_runs.append(run_child(segment))
         out.unlink()
+        if numpy_too:
+            numpy_runs.append(run_child([*segment, "--engine", "numpy"]))
+            out.unlink()
     cp, softgso = (Timed(min(r.seconds for r in runs), max(r.max_rss_kib for r in runs))
                    for runs in (cp_runs, softgso_runs))
-    run_child([sys.executable, "-m", "softgso", "segment", str(capture), str(out), "-q"])
+    # one more run for the output's size and segment count (its own summary, checked against the file)
+    summary = subprocess.run([*segment, "--json"], check=True, capture_output=True, text=True).stdout
+    segments_out = int(json.loads(summary)["packets_out"])
     out_size = out.stat().st_size
     for path in (out, copy):
         path.unlink(missing_ok=True)
@@ -178,8 +189,11 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
         "mix": mix, "input_bytes": actual, "packets": packets, "output_bytes": out_size,
         "cp_seconds": cp.seconds, "softgso_seconds": softgso.seconds,
         "cp_gbit_s": actual * 8 / cp.seconds / 1e9, "softgso_gbit_s": actual * 8 / softgso.seconds / 1e9,
+        "segments_out": segments_out, "softgso_mpps_out": segments_out / softgso.seconds / 1e6,
         "softgso_over_cp": cp.seconds / softgso.seconds, "softgso_max_rss_mib": softgso.max_rss_kib / 1024,
         "capture": str(capture),
+        **({"numpy_stream_seconds": min(r.seconds for r in numpy_runs),
+            "numpy_stream_over_cp": cp.seconds / min(r.seconds for r in numpy_runs)} if numpy_runs else {}),
     }
 
 

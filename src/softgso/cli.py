@@ -553,7 +553,11 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         click.echo(_json_dumps(report, indent=2))
         return
     table_rows = [
+        ("segment Gbit/s in", "softgso_gbit_s", ""),
+        ("segment Mpps out", "softgso_mpps_out", ""),
+        ("cp Gbit/s", "cp_gbit_s", ""),
         ("segment / cp", "softgso_over_cp", ">= 0.75"),
+        ("segment --engine numpy / cp", "numpy_stream_over_cp", ""),
         ("engine / memcpy", "engine_over_memcpy", ">= 0.25"),
         ("vs tcprewrite", "softgso_over_tcprewrite", ">= 10"),
         ("vs naive Scapy", "softgso_over_scapy", ">= 300"),
@@ -567,7 +571,8 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         table.add_column(column)
     for name, key, target in table_rows:
         value = report.get(key)
-        table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else str(value), target)
+        if value is not None:
+            table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else str(value), target)
     _console().print(table)
 
 
