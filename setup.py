@@ -8,6 +8,8 @@ softgso installs without them and runs on numpy alone.
 from setuptools import Extension, setup
 
 setup(ext_modules=[
-    Extension("softgso._csum", ["src/softgso/_csum.c"], optional=True, extra_compile_args=["-O3"]),
-    Extension("softgso._segment", ["src/softgso/_segment.c"], optional=True, extra_compile_args=["-O3"]),
+    Extension("softgso._csum", ["src/softgso/_csum.c"], depends=["src/softgso/_wordsum.h"], optional=True,
+              extra_compile_args=["-O3"]),
+    Extension("softgso._segment", ["src/softgso/_segment.c"], depends=["src/softgso/_wordsum.h"], optional=True,
+              extra_compile_args=["-O3"]),
 ])

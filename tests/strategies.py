@@ -1,12 +1,13 @@
-"""Hypothesis strategies for valid super-packets (shared by the property tests and the fuzz pass)."""
+"""Hypothesis strategies for valid super-packets (shared by the property tests and the fuzz pass), and seeded frame mixes."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from softgso.synth import SuperPacketSpec
+from softgso.synth import SuperPacketSpec, build_frame
 
 IPV4_OPTION_LENGTHS = st.sampled_from([0, 4, 8, 12, 20, 40])
 TCP_OPTION_LENGTHS = st.sampled_from([0, 4, 8, 12, 20, 40])
@@ -136,3 +137,23 @@ def ufo_cases(draw: st.DrawFn, *, ipv6: bool | None = None) -> UfoCase:
     labels = tuple((draw(st.integers(16, 0xFFFFF)), 0, 64) for _ in range(draw(st.integers(0, 2))))
     vlan = (draw(st.integers(1, 4094)), 0) if draw(st.booleans()) else None
     return UfoCase(spec, labels, vlan, gso_size, draw(st.integers(0, 2**32 - 1)))
+
+
+def small_frames(seed: int, count: int) -> list[bytes]:
+    """Short frames of every kind the classifier meets, some corrupted or cut short."""
+    rng = random.Random(seed)
+    frames = []
+    for _ in range(count):
+        spec = SuperPacketSpec(
+            ipv6=rng.random() < 0.4, udp=rng.random() < 0.3, payload=rng.randbytes(rng.randint(0, 300)),
+            partial_checksum=rng.random() < 0.3, ip_options=b"\x01\x01\x01\x00" if rng.random() < 0.1 else b"",
+            vlan_tags=((0x8100, 5),) * rng.choice([0, 0, 1, 2]),
+            tcp_options=b"\x01" * 4 if rng.random() < 0.2 else b"")
+        frame = bytearray(build_frame(spec))
+        roll = rng.random()
+        if roll < 0.05:
+            frame[rng.randrange(len(frame))] ^= 0xFF
+        elif roll > 0.97:
+            frame = frame[: rng.randrange(len(frame))]
+        frames.append(bytes(frame))
+    return frames

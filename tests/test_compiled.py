@@ -22,6 +22,7 @@ from softgso.features import PROFILES
 from softgso.job import SegmentOptions, process_frame
 from softgso.prepare import classify_l4_checksum, parse_layout
 from softgso.synth import SuperPacketSpec, build_frame
+from strategies import small_frames
 
 pytestmark = pytest.mark.skipif(not cstream.available(), reason="softgso._segment not built (or SOFTGSO_NO_C set)")
 SEGMENT = cstream._SEGMENT
@@ -45,26 +46,6 @@ def scan(data: bytes, *, small_limit: int = 1514, bulk_small: bool = True, big_e
     count, after, stop = SEGMENT.scan(data, pos, len(data), len(data) if chunk_end is None else chunk_end, big_endian,
                                       TICKS, snap_limit, small_limit, bulk_small, offsets, codes)
     return list(array("q", bytes(offsets))[:count]), list(codes[:count]), after, stop
-
-
-def small_frames(seed: int, count: int) -> list[bytes]:
-    """Short frames of every kind the classifier meets, some corrupted or cut short."""
-    rng = random.Random(seed)
-    frames = []
-    for _ in range(count):
-        spec = SuperPacketSpec(
-            ipv6=rng.random() < 0.4, udp=rng.random() < 0.3, payload=os.urandom(rng.randint(0, 300)),
-            partial_checksum=rng.random() < 0.3, ip_options=b"\x01\x01\x01\x00" if rng.random() < 0.1 else b"",
-            vlan_tags=((0x8100, 5),) * rng.choice([0, 0, 1, 2]),
-            tcp_options=b"\x01" * 4 if rng.random() < 0.2 else b"")
-        frame = bytearray(build_frame(spec))
-        roll = rng.random()
-        if roll < 0.05:
-            frame[rng.randrange(len(frame))] ^= 0xFF
-        elif roll > 0.97:
-            frame = frame[: rng.randrange(len(frame))]
-        frames.append(bytes(frame))
-    return frames
 
 
 def test_scan_classifies_short_frames_as_the_scalar_path_does() -> None:

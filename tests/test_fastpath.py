@@ -21,7 +21,7 @@ from softgso.golden import load_case, run_case
 from softgso.job import Outcome, PacketResult, SegmentOptions, process_frame
 from softgso.synth import build_frame
 from softgso.virtio import VirtioNetHdr
-from strategies import GsoCase, gso_cases
+from strategies import GsoCase, gso_cases, small_frames
 
 np = pytest.importorskip("numpy")
 
@@ -221,23 +221,9 @@ def test_bulk_classification_equals_parse_layout_and_classify_l4_checksum() -> N
 
     from softgso.fastpath import CODE_NO_LAYOUT, CODE_SCALAR, CODE_STATES, classify_frames
     from softgso.prepare import classify_l4_checksum, parse_layout
-    from softgso.synth import SuperPacketSpec
 
     rng = random.Random(3)
-    frames = []
-    for _ in range(1500):
-        spec = SuperPacketSpec(
-            ipv6=rng.random() < 0.4, udp=rng.random() < 0.3, payload=os.urandom(rng.randint(0, 300)),
-            partial_checksum=rng.random() < 0.3, ip_options=b"\x01\x01\x01\x00" if rng.random() < 0.1 else b"",
-            vlan_tags=((0x8100, 5),) * rng.choice([0, 0, 1, 2]),
-            tcp_options=b"\x01" * 4 if rng.random() < 0.2 else b"")
-        frame = bytearray(build_frame(spec))
-        roll = rng.random()
-        if roll < 0.05:
-            frame[rng.randrange(len(frame))] ^= 0xFF
-        elif roll > 0.97:
-            frame = frame[: rng.randrange(len(frame))]
-        frames.append(bytes(frame))
+    frames = small_frames(3, 1500)
     buffer, starts = bytearray(), []
     for frame in frames:
         buffer += os.urandom(rng.randint(0, 3))

@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_wordsum.h"
+
 static int64_t load_i64(const void *base, Py_ssize_t k)
 {
     int64_t value;
@@ -70,49 +72,6 @@ static int check_sizes(const char *function, const char *what, const Py_buffer *
         return 0;
     }
     return 1;
-}
-
-static uint64_t sum_words(const unsigned char *p, Py_ssize_t words)
-{
-    uint64_t a = 0, b = 0, c = 0, d = 0;
-    Py_ssize_t i = 0;
-    for (; i + 4 <= words; i += 4) {
-        uint32_t w[4];
-        memcpy(w, p + 4 * i, 16);
-        a += w[0];
-        b += w[1];
-        c += w[2];
-        d += w[3];
-    }
-    for (; i < words; i++) {
-        uint32_t w;
-        memcpy(&w, p + 4 * i, 4);
-        a += w;
-    }
-    return a + b + c + d;
-}
-
-static uint64_t copy_sum_words(unsigned char *q, const unsigned char *p, Py_ssize_t length)
-{
-    uint64_t a = 0, b = 0, c = 0, d = 0;
-    Py_ssize_t words = length / 4, i = 0;
-    for (; i + 4 <= words; i += 4) {
-        uint32_t w[4];
-        memcpy(w, p + 4 * i, 16);
-        memcpy(q + 4 * i, w, 16);
-        a += w[0];
-        b += w[1];
-        c += w[2];
-        d += w[3];
-    }
-    for (; i < words; i++) {
-        uint32_t w;
-        memcpy(&w, p + 4 * i, 4);
-        memcpy(q + 4 * i, &w, 4);
-        a += w;
-    }
-    memmove(q + 4 * words, p + 4 * words, (size_t)(length - 4 * words));
-    return a + b + c + d;
 }
 
 static PyObject *copy_u32_sums(PyObject *self, PyObject *args)

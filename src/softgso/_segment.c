@@ -40,6 +40,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_wordsum.h"
+
 #define ONES 0xFFFF
 
 /* plan fields, in softgso.cstream.PLAN_FIELDS order */
@@ -97,31 +99,17 @@ static inline void put32(unsigned char *p, uint32_t v, int big_endian)
     }
 }
 
-/* The big-endian 16-bit word sum of p[0:length] (odd length zero-padded), modulo 0xFFFF.
- * A 32-bit word is congruent to the sum of its halves, and a byte-swapped half to 256 times the
- * half: native 32-bit words summed into 64 bits, one reduction and (little-endian) one swap. */
-static int64_t word_sum(const unsigned char *p, Py_ssize_t length)
+/* The big-endian 16-bit word sums of a range (odd length zero-padded), modulo 0xFFFF, from the
+ * native 32-bit word sum of its whole words: a 32-bit word is congruent to the sum of its halves,
+ * and a byte-swapped half to 256 times the half, so one reduction and (little-endian) one swap
+ * give the big-endian sum; the 1-3 tail bytes are added as big-endian words. */
+static int64_t fold_with_tail(uint64_t native, const unsigned char *p, Py_ssize_t length)
 {
-    uint64_t a = 0, b = 0, c = 0, d = 0;
-    Py_ssize_t words = length / 4, i = 0;
-    for (; i + 4 <= words; i += 4) {
-        uint32_t w[4];
-        memcpy(w, p + 4 * i, 16);
-        a += w[0];
-        b += w[1];
-        c += w[2];
-        d += w[3];
-    }
-    for (; i < words; i++) {
-        uint32_t w;
-        memcpy(&w, p + 4 * i, 4);
-        a += w;
-    }
-    int64_t total = (int64_t)((a + b + c + d) % ONES);
+    int64_t total = (int64_t)(native % ONES);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     total = total * 256 % ONES;
 #endif
-    Py_ssize_t main = 4 * words, tail = length - main;
+    Py_ssize_t main = length & ~(Py_ssize_t)3, tail = length - main;
     if (tail >= 1)
         total += (int64_t)p[main] << 8;
     if (tail >= 2)
@@ -131,39 +119,16 @@ static int64_t word_sum(const unsigned char *p, Py_ssize_t length)
     return total % ONES;
 }
 
+/* the big-endian 16-bit word sum of p[0:length] (odd length zero-padded), modulo 0xFFFF */
+static int64_t word_sum(const unsigned char *p, Py_ssize_t length)
+{
+    return fold_with_tail(sum_words(p, length / 4), p, length);
+}
+
 /* word_sum of p[0:length], copied to q in the same pass (the piece read once for both) */
 static int64_t copy_word_sum(unsigned char *q, const unsigned char *p, Py_ssize_t length)
 {
-    uint64_t a = 0, b = 0, c = 0, d = 0;
-    Py_ssize_t words = length / 4, i = 0;
-    for (; i + 4 <= words; i += 4) {
-        uint32_t w[4];
-        memcpy(w, p + 4 * i, 16);
-        memcpy(q + 4 * i, w, 16);
-        a += w[0];
-        b += w[1];
-        c += w[2];
-        d += w[3];
-    }
-    for (; i < words; i++) {
-        uint32_t w;
-        memcpy(&w, p + 4 * i, 4);
-        memcpy(q + 4 * i, &w, 4);
-        a += w;
-    }
-    Py_ssize_t main = 4 * words, tail = length - main;
-    memcpy(q + main, p + main, (size_t)tail);
-    int64_t total = (int64_t)((a + b + c + d) % ONES);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    total = total * 256 % ONES;
-#endif
-    if (tail >= 1)
-        total += (int64_t)p[main] << 8;
-    if (tail >= 2)
-        total += p[main + 1];
-    if (tail >= 3)
-        total += (int64_t)p[main + 2] << 8;
-    return total % ONES;
+    return fold_with_tail(copy_sum_words(q, p, length), p, length);
 }
 
 /* fastpath.classify_frames for one frame of buffer (data + start, length bytes; limit the last

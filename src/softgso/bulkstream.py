@@ -8,6 +8,7 @@ fallback to the scalar engine, and the ``--jobs`` split. It imports neither nump
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
-from .io.record import LINKTYPE_ETHERNET, MAX_SNAPLEN_STANDARD
+from .io.record import LINKTYPE_ETHERNET, MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD
 from .io.writer import CaptureWriter
 
 if TYPE_CHECKING:
@@ -23,6 +24,59 @@ if TYPE_CHECKING:
 
 # the longest record taken in bulk; a longer one hands the file to the general reader
 MAX_FAST_RECORD = MAX_SNAPLEN_STANDARD + RECORD_HEADER_LEN
+
+
+def short_frames(options: SegmentOptions, bulk: bool) -> tuple[int, bool]:
+    """(length up to which a frame is never a super-packet, whether such frames are classified in bulk).
+
+    A frame no longer than MTU + 14 has a payload no longer than gso_size (payload > gso_size needs
+    frame - L2 > MTU). Without actions, a virtio header or a forced input checksum such a frame
+    leaves untouched unless its checksum is a partial seed, so a bulk stream may classify it and
+    copy it through; ``bulk`` is whether the stream segments in bulk at all.
+    """
+    small_limit = options.device.mtu + 14 if options.gso_size is None else 0
+    classify = (bulk and options.gso_size is None and not options.actions and options.vnet_hdr is None
+                and options.input_csum == "auto" and options.device.mtu > 120)
+    return small_limit, classify
+
+
+def record_limits(nanosecond: bool, snaplen: int) -> tuple[int, int]:
+    """(timestamp fraction ticks per second, longest caplen) a bulk stream takes; beyond, the general reader."""
+    ticks = 1_000_000_000 if nanosecond else 1_000_000
+    return ticks, min(max(snaplen, MAX_SNAPLEN_STANDARD) if snaplen else MAX_RECORD_LEN, MAX_FAST_RECORD - 16)
+
+
+def write_stage(take: Callable[[], Any], write: Callable[[Any, int], None], mapping: mmap.mmap,
+                failure: list[BaseException], on_failure: Callable[[], None] | None = None) -> Callable[[], None]:
+    """The writing thread of a bulk stream: ``write(parts, records)`` for every item ``take()`` hands over.
+
+    An item is (parts, records, input offset done up to), None to stop. The mapped input's pages
+    before that offset are given back once written (MADV_DONTNEED: the page cache keeps them, our
+    resident set does not). The first error goes to ``failure`` for the main thread; later items
+    are then taken and dropped, so the producer never blocks.
+    """
+
+    def run() -> None:
+        released = 0
+        while True:
+            item = take()
+            if item is None:
+                return
+            if failure:
+                continue
+            parts, records, done_up_to = item
+            try:
+                write(parts, records)
+                upto = done_up_to // mmap.PAGESIZE * mmap.PAGESIZE
+                if upto > released and hasattr(mapping, "madvise"):
+                    mapping.madvise(mmap.MADV_DONTNEED, released, upto - released)
+                    released = upto
+            except BaseException as error:  # noqa: BLE001 - handed to the main thread
+                failure.append(error)
+                if on_failure is not None:
+                    on_failure()
+
+    return run
 
 
 class StreamResult:
@@ -137,5 +191,5 @@ def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int]) 
     return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, LINKTYPE_ETHERNET), "pcap")
 
 
-__all__ = ["MAX_FAST_RECORD", "StreamResult", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
+__all__ = ["MAX_FAST_RECORD", "StreamResult", "record_limits", "short_frames", "write_stage", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
            "segment_part", "segment_per_frame", "split_points"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .native import load_extension
+
 
 def ones_sum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
     """Ones'-complement sum of ``data`` as big-endian 16-bit words (odd length padded with zero).
@@ -56,20 +58,8 @@ def ones_sums_of_chunks(data: bytes | bytearray | memoryview, size: int) -> list
     return sums_list
 
 
-def _load_compiled() -> Any:
-    """softgso._segment's chunk_sums (the same integers, no numpy import) unless absent or SOFTGSO_NO_C is set."""
-    import os
-
-    if os.environ.get("SOFTGSO_NO_C"):
-        return None
-    try:
-        from . import _segment  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return _segment
-
-
-_COMPILED: Any = _load_compiled()
+# softgso._segment's chunk_sums: the same integers without importing numpy
+_COMPILED: Any = load_extension("_segment")
 
 
 def csum_add(a: int, b: int) -> int:

@@ -16,7 +16,6 @@ headers and the pages of the mapped input not yet written (given back with MADV_
 from __future__ import annotations
 
 import mmap
-import os
 import re
 import struct
 import sys
@@ -26,11 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bulkstream import MAX_FAST_RECORD, StreamResult
+from .bulkstream import StreamResult, record_limits, short_frames, write_stage
 from .constants import IPPROTO_TCP
 from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
-from .io.record import MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD
 from .io.writer import CaptureWriter
+from .native import load_extension
 
 if TYPE_CHECKING:
     from .fastpath import FastSegmenter, SegmentPlan
@@ -56,18 +55,7 @@ ARENA_SIZE = 2 * CHUNK_SIZE
 SWITCH_INTERVAL = 0.0002  # as faststream: the writer needs the GIL back right after each writev
 
 
-def load_compiled() -> Any:
-    """softgso._segment, unless it is not built or SOFTGSO_NO_C is set."""
-    if os.environ.get("SOFTGSO_NO_C"):
-        return None
-    try:
-        from . import _segment  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return _segment
-
-
-_SEGMENT: Any = load_compiled()
+_SEGMENT: Any = load_extension("_segment")
 
 
 def available() -> bool:
@@ -177,12 +165,7 @@ class CompiledSegmentStream:
         self.fast = self.compiled.fast
         self.counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
         self.reports: list[tuple[int, str]] = []
-        self.small_limit = options.device.mtu + 14 if options.gso_size is None else 0
-        # as faststream: short frames are classified in bulk only where nothing can change them
-        # but a partial checksum seed
-        self.bulk_small = (self.fast.enabled and options.gso_size is None and not options.actions
-                           and options.vnet_hdr is None and options.input_csum == "auto"
-                           and options.device.mtu > 120)
+        self.small_limit, self.bulk_small = short_frames(options, self.fast.enabled)
 
     def run(self, in_path: Path, writer: CaptureWriter, header_info: tuple[bytes, str, bool, int],
             progress: Callable[[int], None] | None = None, *, span: tuple[int, int | None, int] | None = None,
@@ -191,8 +174,7 @@ class CompiledSegmentStream:
         _, order, nanosecond, snaplen = header_info
         self._big_endian = order != "little"
         self._record_header = struct.Struct((">" if self._big_endian else "<") + "IIII")
-        self._ticks = 1_000_000_000 if nanosecond else 1_000_000
-        self._snap_limit = min(max(snaplen, MAX_SNAPLEN_STANDARD) if snaplen else MAX_RECORD_LEN, MAX_FAST_RECORD - 16)
+        self._ticks, self._snap_limit = record_limits(nanosecond, snaplen)
         self._span = span or (FILE_HEADER_LEN, None, 0)
         self._arenas = [bytearray(ARENA_SIZE) for _ in range(ARENAS)]
         with open(in_path, "rb") as handle:
@@ -212,26 +194,7 @@ class CompiledSegmentStream:
                   progress: Callable[[int], None] | None) -> StreamResult:
         writes = _Handoff(QUEUE_DEPTH)
         failure: list[BaseException] = []
-        released = 0
-
-        def write_out() -> None:
-            nonlocal released
-            while True:
-                item = writes.get()
-                if item is None:
-                    return
-                if failure:
-                    continue
-                parts, records, done_up_to = item
-                try:
-                    writer.write_framed(parts, records)
-                    # the mapped pages written out leave our resident set (the page cache keeps them)
-                    upto = done_up_to // mmap.PAGESIZE * mmap.PAGESIZE
-                    if upto > released and hasattr(mapping, "madvise"):
-                        mapping.madvise(mmap.MADV_DONTNEED, released, upto - released)
-                        released = upto
-                except BaseException as error:  # noqa: BLE001 - handed to the main thread
-                    failure.append(error)
+        write_out = write_stage(writes.get, writer.write_framed, mapping, failure)
 
         thread = threading.Thread(target=write_out, daemon=True)
         switch_interval = sys.getswitchinterval()

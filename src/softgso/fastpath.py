@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from .checksum import ones_sum
 from .constants import IPPROTO_TCP, IPPROTO_UDP, TCP_FLAG_CWR, TCP_FLAG_FIN, TCP_FLAG_PSH
 from .features import IpSummed
+from .native import load_extension
 from .prepare import FrameLayout, L4Checksum, parse_layout, pseudo_seed
 
 if TYPE_CHECKING:
@@ -83,20 +84,8 @@ def word_sums(pieces: np.ndarray, native: np.ndarray | None = None) -> np.ndarra
     return total % ONES
 
 
-def _load_accelerator() -> Any:
-    """softgso._csum (the optional C word summer) unless absent or SOFTGSO_NO_C is set: then numpy only."""
-    import os
-
-    if os.environ.get("SOFTGSO_NO_C"):
-        return None
-    try:
-        from . import _csum  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return _csum
-
-
-_CSUM: Any = _load_accelerator()
+# softgso._csum: the optional C word summer (numpy alone without it)
+_CSUM: Any = load_extension("_csum")
 
 
 def _accelerated_sums(pieces: np.ndarray, main: int) -> np.ndarray:

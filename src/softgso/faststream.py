@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bulkstream import MAX_FAST_RECORD, StreamResult
+from .bulkstream import StreamResult, record_limits, short_frames, write_stage
 from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
-from .io.record import MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD
 from .io.writer import CaptureWriter
 
 if TYPE_CHECKING:
@@ -72,13 +71,7 @@ class BulkSegmentStream:
         self.fast: FastSegmenter = FastSegmenter(options)
         self.counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
         self.reports: list[tuple[int, str]] = []
-        self.small_limit = options.device.mtu + 14 if options.gso_size is None else 0
-        # frames this short are never super-packets (payload > gso_size needs frame - L2 > MTU); without
-        # actions, a virtio header or a forced input checksum they leave untouched unless their checksum
-        # is a partial seed, so they are classified in bulk and copied through
-        self.bulk_small = (self.fast.enabled and options.gso_size is None and not options.actions
-                           and options.vnet_hdr is None and options.input_csum == "auto"
-                           and options.device.mtu > 120)
+        self.small_limit, self.bulk_small = short_frames(options, self.fast.enabled)
 
     def run(self, in_path: Path, writer: CaptureWriter, header_info: tuple[bytes, str, bool, int],
             progress: Callable[[int], None] | None = None, *, span: tuple[int, int | None, int] | None = None,
@@ -89,8 +82,7 @@ class BulkSegmentStream:
         header, order, nanosecond, snaplen = header_info
         self._prefix = "<" if order == "little" else ">"
         self._record_header = struct.Struct(self._prefix + "IIII")
-        self._ticks = 1_000_000_000 if nanosecond else 1_000_000
-        self._snap_limit = min(max(snaplen, MAX_SNAPLEN_STANDARD) if snaplen else MAX_RECORD_LEN, MAX_FAST_RECORD - 16)
+        self._ticks, self._snap_limit = record_limits(nanosecond, snaplen)
         arenas = [np.empty(ARENA_SIZE, dtype=np.uint8) for _ in range(HEADER_ARENAS)]
         self._span = span or (FILE_HEADER_LEN, None, 0)
         with open(in_path, "rb") as handle:
@@ -130,27 +122,8 @@ class BulkSegmentStream:
                 failure.append(error)
             chunks.put(None)
 
-        released = 0
-
-        def write_out() -> None:
-            nonlocal released
-            while True:
-                item = writes.get()
-                if item is None:
-                    return
-                if failure:
-                    continue
-                parts, records, done_up_to = item
-                try:
-                    _write_parts(writer, parts, records)
-                    # the mapped pages written out leave our resident set (the page cache keeps them)
-                    upto = done_up_to // mmap.PAGESIZE * mmap.PAGESIZE
-                    if upto > released and hasattr(mapping, "madvise"):
-                        mapping.madvise(mmap.MADV_DONTNEED, released, upto - released)
-                        released = upto
-                except BaseException as error:  # noqa: BLE001 - handed to the main thread
-                    failure.append(error)
-                    stop.set()
+        write_out = write_stage(writes.get, lambda parts, records: _write_parts(writer, parts, records), mapping,
+                                failure, stop.set)
 
         threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=write_out, daemon=True)]
         # the writer gives the GIL back for every writev of IOV_MAX vectors and needs it again right
