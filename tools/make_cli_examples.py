@@ -1,7 +1,7 @@
 """Regenerate docs/cli-examples.md: run every example command and paste its real output.
 
 Run from anywhere with the project's venv: ``.venv/bin/python tools/make_cli_examples.py``
-(needs jq; writes scratch files under out/).
+(needs jq, mkfifo and dd; writes scratch files under out/).
 """
 
 import os
@@ -14,17 +14,29 @@ os.makedirs("out", exist_ok=True)
 env = dict(os.environ, PATH=f"{ROOT}/.venv/bin:" + os.environ["PATH"])
 env.pop("COLUMNS", None)
 
-def run(cmd, max_lines=None):
-    done = subprocess.run(cmd, shell=True, capture_output=True, text=True, env=env)
-    text = done.stdout + done.stderr
-    lines = text.rstrip("\n").splitlines()
-    if max_lines and len(lines) > max_lines:
-        lines = lines[:max_lines] + ["..."]
-    body = "\n".join(line.rstrip() for line in lines)
-    return f"```console\n$ {cmd}\n{body}\n```\nexit status {done.returncode}\n" if done.returncode else f"```console\n$ {cmd}\n{body}\n```\n"
+
+def run(*cmds: str, max_lines: int | None = None) -> str:
+    """One console block: each command (run by /bin/sh) and its output; the last one's exit status below it.
+
+    Every command but the last is a step the example builds on: it must succeed.
+    """
+    shown = []
+    returncode = 0
+    for number, cmd in enumerate(cmds, 1):
+        done = subprocess.run(cmd, shell=True, capture_output=True, text=True, env=env)
+        if done.returncode and number < len(cmds):
+            raise SystemExit(f"{cmd}: exit status {done.returncode}\n{done.stdout}{done.stderr}")
+        returncode = done.returncode
+        lines = (done.stdout + done.stderr).rstrip("\n").splitlines()
+        if max_lines and len(lines) > max_lines:
+            lines = lines[:max_lines] + ["..."]
+        shown += [f"$ {cmd}"] + [line.rstrip() for line in lines]
+    body = "\n".join(shown)
+    return f"```console\n{body}\n```\nexit status {returncode}\n" if returncode else f"```console\n{body}\n```\n"
+
 
 S = "samples/mpls_tcp_super.pcap"
-parts = []
+parts: list[str] = []
 add = parts.append
 add("""# softgso command line: worked examples
 
@@ -84,8 +96,27 @@ add(run(f"softgso pop-vlan out/tagged.pcap out/untagged.pcap && softgso diff {S}
 add("## `softgso profiles` and `softgso verify`\n")
 add(run("softgso profiles"))
 add(run("softgso verify tests/vectors/kernel"))
+add("## Pipes, FIFOs, standard input and output\n")
+add("""`-` as IN reads standard input, `-` as OUT writes standard output, and IN may be a FIFO: such an
+input is read once, front to back, by the general (scalar) reader. OUT `-` is not atomic (an error
+leaves the capture cut short there); `segment` then prints its summary on standard error.
+""")
+add(run(f"softgso segment {S} out/segmented.pcap -q", f"cat {S} | softgso segment - - -q | softgso diff - out/segmented.pcap"))
+Path("out/fifo").unlink(missing_ok=True)  # left by an earlier run; mkfifo would refuse it
+add(run(f"mkfifo out/fifo; cat {S} > out/fifo & softgso push-mpls out/fifo out/fifo_labelled.pcap --label 100"))
 add("## Bad input\n")
-add(run(f"head -c 30000 {S} > out/cut.pcap; softgso segment out/cut.pcap out/cut_out.pcap"))
-add(run("ls out/cut_out.pcap"))
+add("""A capture broken at a record is read up to that record: every record before it is processed and
+written, the break is reported with the record's index, and the exit status is 3.
+""")
+add(run(f"head -c 30000 {S} > out/cut.pcap; softgso segment out/cut.pcap out/cut_out.pcap -q"))
+add(run("softgso inspect out/cut_out.pcap --top 0 | head -3"))
 add(run("softgso diff out/cut.pcap " + S))
-open("docs/cli-examples.md", "w").write("\n".join(parts))
+add("""A length field no packet can have (here record 3's captured length patched to 4 GB) is refused
+before anything is read or allocated for it: no record is longer than the longest packet the
+kernel builds (GSO_MAX_SIZE, plus a little link-layer framing). The records before it are kept,
+as for a truncated file.
+""")
+# Record 3's header is at byte 20250 (24-byte file header, then records 0-2); its incl_len is 8
+# bytes in, little-endian. The bytes are in octal: /bin/sh's printf (dash, POSIX) has no \x escapes.
+add(run(f"cp {S} out/hostile.pcap; printf '\\374\\377\\377\\377' | dd of=out/hostile.pcap bs=1 seek=20258 conv=notrunc status=none; softgso segment out/hostile.pcap out/hostile_out.pcap -q"))
+Path("docs/cli-examples.md").write_text("\n".join(parts))
