@@ -14,6 +14,8 @@ import struct
 from array import array
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from softgso import cstream
 from softgso.checksum import ones_sum
@@ -194,3 +196,40 @@ def test_scan_refuses_bounds_outside_its_buffer(pos: int, end: int, chunk_end: i
 def test_same_shape_refuses_a_range_beyond_the_walked_records() -> None:
     with pytest.raises(ValueError, match="out of bounds"):
         SEGMENT.same_shape(bytes(200), array("q", [0, 100]), 3, 0, 3, 200, 14, 34, 54, True, True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_segment_and_same_shape_refuse_any_hostile_arguments_without_touching_memory_outside(
+        data: st.DataObject) -> None:
+    """Plans, jobs and layouts bent at random (huge, negative, overflowing values): a ValueError or a
+    run inside the buffers, never a crash (a bad read or write would kill the test process)."""
+    options = SegmentOptions(device=PROFILES["no-offload"])
+    compiled = cstream.CompiledSegmenter(options)
+    frame = build_frame(SuperPacketSpec(payload=bytes(range(256)) * 12))
+    plan = compiled.fast.plan_for(frame)
+    assert plan is not None
+    vector, full, last = compiled.vector(plan)
+    fields = list(array("q", vector))
+    extremes = st.sampled_from([-(2**63), -1, 0, 1, 2, 2**31, 2**40, 2**62, 2**63 - 1])
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(fields) - 1))
+        fields[at] = data.draw(st.one_of(extremes, st.integers(-5000, 5000)))
+    jobs = array("q", [data.draw(st.one_of(extremes, st.integers(-100, 3000))) for _ in range(3)])
+    records_buffer = records([frame])
+    out = bytearray(data.draw(st.integers(0, 2 * plan.out_len(16))))
+    codes = bytearray(data.draw(st.integers(0, 2)))
+    try:
+        SEGMENT.segment(array("q", fields).tobytes(), full, last, records_buffer, jobs, False, out, codes)
+    except ValueError as error:
+        assert str(error).startswith("segment: "), "a refusal names the check that failed"
+    offsets = array("q", [data.draw(st.one_of(extremes, st.integers(-50, 6000))) for _ in range(3)])
+    layout = [data.draw(st.one_of(extremes, st.integers(-10, 200))) for _ in range(3)]
+    try:
+        SEGMENT.same_shape(records_buffer, offsets, data.draw(st.integers(-1, 4)), data.draw(st.integers(-1, 3)),
+                           data.draw(st.integers(-1, 4)), data.draw(st.one_of(extremes, st.integers(0, 6000))),
+                           *layout, data.draw(st.booleans()), data.draw(st.booleans()))
+    except OverflowError:
+        pass  # a value beyond Py_ssize_t, refused by the argument parser itself
+    except ValueError as error:
+        assert str(error).startswith("same_shape: "), "a refusal names the check that failed"

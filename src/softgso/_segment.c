@@ -274,28 +274,38 @@ static PyObject *segment(PyObject *self, PyObject *args)
     } else if (jobs_buf.len % 24) {
         problem = "segment: jobs must be int64 triples";
     }
-    int64_t hlen = 0, segs = 0, frame_len = 0, mss = 0, last_len = 0;
+    int64_t hlen = 0, segs = 0, frame_len = 0, mss = 0, last_len = 0, packet_out = 0;
     if (!problem) {
         hlen = plan[P_HEADER_LEN];
         segs = plan[P_SEGMENTS];
         frame_len = plan[P_FRAME_LEN];
         mss = plan[P_MSS];
         last_len = plan[P_LAST_LEN];
-        int64_t l4_end = plan[P_L4_OUT] + (plan[P_UDP] ? 8 : 18);
-        if (segs < 2 || plan[P_PAYLOAD_AT] < 0 || plan[P_L4_IN] < 0 || plan[P_L4_OUT] < 0 || plan[P_IPV4_IN] < 0 || mss < 1 || last_len < 1 || last_len > mss || full_buf.len != hlen || last_buf.len != hlen ||
-            plan[P_PAYLOAD_AT] + (segs - 1) * mss + last_len != frame_len || plan[P_L4_IN] + plan[P_L4_HDR_LEN] > frame_len ||
-            l4_end > hlen || plan[P_L4_OUT] + plan[P_L4_HDR_LEN] > hlen || plan[P_L4_HDR_LEN] < (plan[P_UDP] ? 8 : 20) ||
+        /* every length and offset bounded first (by the buffer, or 64 KiB of headers), so that the
+         * sums below cannot overflow; the one product is checked */
+        int64_t pieces_len = 0;
+        const int64_t offsets[] = {plan[P_PAYLOAD_AT], plan[P_L4_IN], plan[P_L4_OUT], plan[P_L4_HDR_LEN],
+                                   plan[P_IPV4_IN], plan[P_IPV4_AT] >= 0 ? plan[P_IPV4_AT] : 0};
+        int bounded = frame_len >= 1 && frame_len <= buffer.len && hlen >= 0 && hlen <= 0x10000 &&
+                      segs >= 2 && segs <= frame_len && mss >= 1 && mss <= frame_len && last_len >= 1 && last_len <= mss;
+        for (size_t k = 0; k < sizeof offsets / sizeof offsets[0] && bounded; k++)
+            bounded = offsets[k] >= 0 && offsets[k] <= frame_len;
+        if (!bounded || __builtin_mul_overflow(segs - 1, mss, &pieces_len) ||
+            full_buf.len != hlen || last_buf.len != hlen ||
+            plan[P_PAYLOAD_AT] + pieces_len + last_len != frame_len || plan[P_L4_IN] + plan[P_L4_HDR_LEN] > frame_len ||
+            plan[P_L4_OUT] + (plan[P_UDP] ? 8 : 18) > hlen || plan[P_L4_OUT] + plan[P_L4_HDR_LEN] > hlen ||
+            plan[P_L4_HDR_LEN] < (plan[P_UDP] ? 8 : 20) ||
             (plan[P_IPV4_AT] >= 0 && (plan[P_IPV4_AT] + 12 > hlen || plan[P_IPV4_IN] + 6 > frame_len)))
             problem = "segment: inconsistent plan";
     }
     if (!problem) {
         /* a packet's output: every segment's record header and protocol headers, and its payload */
-        int64_t packet_out = segs * (16 + hlen) + (frame_len - plan[P_PAYLOAD_AT]);
+        packet_out = segs * (16 + hlen) + (frame_len - plan[P_PAYLOAD_AT]);
         for (Py_ssize_t k = 0; k < count && !problem; k++) {
             int64_t at = jobs[3 * k], to = jobs[3 * k + 1], number = jobs[3 * k + 2];
-            if (at < 0 || at + 16 + frame_len > buffer.len)
+            if (at < 0 || at > buffer.len - 16 - frame_len)
                 problem = "segment: a record lies outside the buffer";
-            else if (to < 0 || to + packet_out > out_buf.len)
+            else if (to < 0 || to > out_buf.len - packet_out)
                 problem = "segment: a packet's output lies outside the output buffer";
             else if (plan[P_CLASSIFY] && (number < 0 || number >= codes_buf.len))
                 problem = "segment: a packet number lies outside the codes buffer";
