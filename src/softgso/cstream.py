@@ -176,7 +176,9 @@ class CompiledSegmentStream:
         self._record_header = struct.Struct((">" if self._big_endian else "<") + "IIII")
         self._ticks, self._snap_limit = record_limits(nanosecond, snaplen)
         self._span = span or (FILE_HEADER_LEN, None, 0)
-        self._arenas = [bytearray(ARENA_SIZE) for _ in range(ARENAS)]
+        # anonymous mappings: their pages come on first write (a bytearray is zeroed up front, 8 MiB of
+        # page faults even for a capture with nothing to segment)
+        self._arenas = [mmap.mmap(-1, ARENA_SIZE) for _ in range(ARENAS)]
         with open(in_path, "rb") as handle:
             # mapped, not read: payload goes from the page cache to the output, never through a buffer of ours
             mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
@@ -236,7 +238,7 @@ class CompiledSegmentStream:
         return result
 
     def _segment_chunk(self, mapping: mmap.mmap, offsets_buffer: bytearray, codes: bytes, index: int,
-                       chunk_stop: int, arena: bytearray) -> tuple[list[Any], int]:
+                       chunk_stop: int, arena: mmap.mmap) -> tuple[list[Any], int]:
         """The output of one chunk, in order, and how many records it holds."""
         count = len(codes)
         offsets = memoryview(offsets_buffer).cast("q")
@@ -323,7 +325,7 @@ class CompiledSegmentStream:
             counts["bytes_out"] += len(out_frame)
         return len(frames)
 
-    def _bulk(self, pending: list[tuple[SegmentPlan, int]], mapping: mmap.mmap, arena: bytearray,
+    def _bulk(self, pending: list[tuple[SegmentPlan, int]], mapping: mmap.mmap, arena: mmap.mmap,
               arena_state: list[int]) -> tuple[memoryview, int]:
         """Segment the pending super-packets (plan, record offset), plan by plan, into one block in input order."""
         from .fastpath import CODE_STATES
@@ -335,7 +337,8 @@ class CompiledSegmentStream:
             by_plan.setdefault(plan, []).append(number)
             places.append(size)
             size += plan.out_len(RECORD_HEADER_LEN)
-        target, at = arena, arena_state[0]
+        target: mmap.mmap | bytearray = arena
+        at = arena_state[0]
         if at + size > len(arena):
             target, at = bytearray(size), 0  # more output than the arena holds
         else:
