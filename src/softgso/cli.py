@@ -1082,10 +1082,15 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool)
 @click.option("--user", default=None, metavar="NAME|UID",
               help="Once the namespaces and TAPs exist, forward as this unprivileged user (a child process "
                    "with no groups and no capabilities); the root process only waits and tears down.")
+@click.option("--engine", type=click.Choice(["auto", "compiled", "numpy", "scalar"]), default="auto",
+              show_default=True,
+              help="How the LERs segment super-packets from the TAPs; every engine puts the same frames on the "
+              "link. compiled/numpy: shapes learnt from the scalar path, then segmented in bulk; auto: compiled "
+              "where built, else numpy; scalar: every packet through the reference engine.")
 def datapath(mode: str, labels: str, return_labels: str | None, link_profile: str | None, link_mtu: int | None,
              mtu: int, vnet_hdr_len: str, gro_flush_timeout: int, capture: str | None, duration: float | None,
              selftest: bool, modes: str, size: str, no_ipv6: bool, no_udp: bool, timeout: float, as_json: bool,
-             no_live: bool, user: str | None) -> None:
+             no_live: bool, user: str | None, engine: str) -> None:
     """Live datapath: kernel TCP across a software MPLS hop between two network namespaces (root).
 
     netns west --TAP--> LER1 (push labels) --MPLS link--> LER2 (pop) --TAP--> netns east, and back.
@@ -1113,7 +1118,7 @@ def datapath(mode: str, labels: str, return_labels: str | None, link_profile: st
         gro_flush_timeout_ns=gro_flush_timeout, capture=capture, json=as_json, live=not no_live,
         duration=duration, selftest=selftest,
         modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
-        bytes=parse_size(size), ipv6=not no_ipv6, udp=not no_udp, timeout=timeout, user=user,
+        bytes=parse_size(size), ipv6=not no_ipv6, udp=not no_udp, timeout=timeout, user=user, engine=engine,
     )
     sys.exit(run_datapath(options))
 

@@ -8,6 +8,10 @@ Every packet, whatever the mode, takes the same path:
       -> transmit(TAP profile)    [only when something is left to do: GSO or a pending checksum]
       -> virtio_net_hdr_from_skb -> TAP write
 
+A GSO super-packet whose shape the LER has met before is segmented in bulk instead, by a plan the
+scalar path above taught and was checked against (softgso.datapath.bulk); its link frames then
+take the same way from the capture hook on.
+
 The LERs are symmetric; each pushes its own stack towards the link and pops the peer's stack from
 it, so the ACKs of a transfer cross the hop labelled too. All protocol work is the engine's; this
 module only moves packets and counts them. A packet is never lost silently: it is forwarded, or
@@ -21,6 +25,7 @@ import errno
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..actions import LabelStackEntry, check_label_values, pop_mpls, skb_mpls_push
 from ..constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_UC, MPLS_LS_LABEL_SHIFT, UDP_HLEN
@@ -30,6 +35,9 @@ from ..packet import Packet
 from ..virtio import VirtioNetHdr, virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
 from ..xmit import transmit
 from .tap import Tap
+
+if TYPE_CHECKING:
+    from .bulk import BulkIngress
 
 MPLS_LS_S_MASK = 0x00000100
 IP_VERSION_TO_ETHERTYPE = {4: ETH_P_IP, 6: ETH_P_IPV6}
@@ -92,6 +100,13 @@ def refusal_reason(exc: SoftGSOError) -> str:
 CaptureHook = Callable[[bytearray], None]
 
 
+class LinkDrop(NamedTuple):
+    """Why the link device sends nothing for a packet: a drop reason and its full message."""
+
+    reason: str
+    example: str
+
+
 class MplsLink:
     """The link between the LERs: a function call through ``transmit`` with the link's device profile."""
 
@@ -101,22 +116,31 @@ class MplsLink:
 
     def carry(self, pkt: Packet, receiver: LabelEdgeRouter, stats: DirectionStats) -> None:
         """Put a labelled packet on the link: what the link device sends is what the peer receives."""
-        if len(pkt.data) - pkt.mac_len > self.profile.mtu and not self.segments_fit(pkt):
-            stats.drop("too big for the link MTU (mpls_pkt_too_big)",
-                       f"{len(pkt.data) - pkt.mac_len}-byte packet, gso_size {pkt.gso_size}, link MTU {self.profile.mtu}")
+        frames = self.frames_for(pkt)
+        if isinstance(frames, LinkDrop):
+            stats.drop(frames.reason, frames.example)
             return
-        frames: Sequence[Packet]
+        self.send(frames, receiver, stats, gso=bool(pkt.gso_size))
+
+    def frames_for(self, pkt: Packet) -> Sequence[Packet] | LinkDrop:
+        """What the link device sends for a labelled packet, or why the packet goes no further."""
+        if len(pkt.data) - pkt.mac_len > self.profile.mtu and not self.segments_fit(pkt):
+            return LinkDrop("too big for the link MTU (mpls_pkt_too_big)",
+                            f"{len(pkt.data) - pkt.mac_len}-byte packet, gso_size {pkt.gso_size}, "
+                            f"link MTU {self.profile.mtu}")
         if pkt.gso_size or pkt.ip_summed == IpSummed.PARTIAL or pkt.vlan_tci is not None:
             try:
-                frames = transmit(pkt, self.profile)
+                return transmit(pkt, self.profile)
             except KernelRefusal as exc:
-                stats.drop(refusal_reason(exc), str(exc))
-                return
-        else:
-            # validate_xmit_skb has nothing to do for such a packet (no-gso data, most ACKs)
-            frames = (pkt,)
+                return LinkDrop(refusal_reason(exc), str(exc))
+        # validate_xmit_skb has nothing to do for such a packet (no-gso data, most ACKs)
+        return (pkt,)
+
+    def send(self, frames: Sequence[Packet], receiver: LabelEdgeRouter, stats: DirectionStats, *,
+             gso: bool) -> None:
+        """Count, capture and deliver the frames the link device sends for one packet (``gso``: a GSO one)."""
         stats.link_frames += len(frames)
-        if pkt.gso_size:
+        if gso:
             stats.rx_gso_link_frames += len(frames)
         capture = self.capture
         for frame in frames:
@@ -172,6 +196,7 @@ class LabelEdgeRouter:
         link_peer_mac: bytes,
         tap_profile: DeviceProfile,
         ttl: int = 64,
+        engine: str = "auto",
     ) -> None:
         self.name = name
         self.tap = tap
@@ -196,6 +221,10 @@ class LabelEdgeRouter:
         self.little_endian = tap.little_endian
         self.link: MplsLink | None = None
         self.peer: LabelEdgeRouter | None = None
+        # how super-packets towards the link are segmented: "scalar" always by the engine's scalar
+        # path; otherwise shapes it has a plan for in bulk (softgso.datapath.bulk), the same bytes
+        self.engine = engine
+        self.bulk: BulkIngress | None = None
         self.ingress_stats = DirectionStats(f"{name} ingress")
         self.egress_stats = self.ingress_stats
 
@@ -204,6 +233,11 @@ class LabelEdgeRouter:
         self.link = link
         self.peer = peer
         self.ingress_stats = ingress
+        self.bulk = None
+        if self.engine != "scalar":
+            from .bulk import BulkIngress, compiled_engine
+
+            self.bulk = BulkIngress(self, link, compiled=compiled_engine(self.engine))
 
     def receive_from_tap(self, buf: bytes) -> None:
         """One read from the TAP: a vnet header and a frame from the local kernel."""
@@ -220,26 +254,38 @@ class LabelEdgeRouter:
         if ethertype != ETH_P_IP and ethertype != ETH_P_IPV6:
             stats.drop(f"no FEC for ethertype {ethertype:#06x}", warn=False)
             return
+        bulk = self.bulk
+        if bulk is not None and buf[1] and bulk.forward(buf, stats):
+            # a GSO super-packet (gso_type, the header's second byte, set) of a shape with a plan
+            return
         try:
-            if buf.startswith(self.zero_hdr):
-                # no GSO, no checksum flags: virtio_net_hdr_to_skb would only do eth_type_trans
-                pkt = Packet.from_ethernet(memoryview(buf)[hdr_len:])
-            else:
-                hdr = VirtioNetHdr.unpack(buf[:hdr_len], little_endian=self.little_endian)
-                pkt = virtio_net_hdr_to_skb(memoryview(buf)[hdr_len:], hdr, kernel="mainline")  # type: ignore[arg-type]
+            pkt = self.skb_from_tap(buf)
             stats.rx_packets += 1
             stats.rx_bytes += len(pkt.data)
             if pkt.gso_size:
                 stats.rx_gso += 1
-            pkt.data[0:12] = self.macs_to_link
-            for lse in self.push_entries:
-                # push_mpls without re-validating and re-encoding the same labels per packet
-                skb_mpls_push(pkt, lse, ETH_P_MPLS_UC, (pkt.network_header or 0) - pkt.mac_header, ethernet=True)
+            self.label_for_link(pkt)
         except SoftGSOError as exc:
             stats.drop(refusal_reason(exc), str(exc))
             return
         assert self.link is not None and self.peer is not None
         self.link.carry(pkt, self.peer, stats)
+
+    def skb_from_tap(self, buf: bytes) -> Packet:
+        """The packet of one TAP read (virtio_net_hdr_to_skb); raises the engine's refusal."""
+        hdr_len = self.hdr_len
+        if buf.startswith(self.zero_hdr):
+            # no GSO, no checksum flags: virtio_net_hdr_to_skb would only do eth_type_trans
+            return Packet.from_ethernet(memoryview(buf)[hdr_len:])
+        hdr = VirtioNetHdr.unpack(buf[:hdr_len], little_endian=self.little_endian)
+        return virtio_net_hdr_to_skb(memoryview(buf)[hdr_len:], hdr, kernel="mainline")  # type: ignore[arg-type]
+
+    def label_for_link(self, pkt: Packet) -> None:
+        """Rewrite the MAC addresses for the link and push the LER's label stack; raises the engine's refusal."""
+        pkt.data[0:12] = self.macs_to_link
+        for lse in self.push_entries:
+            # push_mpls without re-validating and re-encoding the same labels per packet
+            skb_mpls_push(pkt, lse, ETH_P_MPLS_UC, (pkt.network_header or 0) - pkt.mac_header, ethernet=True)
 
     def receive_from_link(self, pkt: Packet, stats: DirectionStats) -> None:
         """A frame from the link: pop the expected labels, hand the inner packet to the local kernel."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import SoftGSOError, UsageError
 from ..features import PROFILES, DeviceProfile, load_profile
+from .bulk import check_engine
 from .ler import CaptureHook, DirectionStats, LabelEdgeRouter, MplsLink
 from .privileges import Credentials, StopSignal, resolve_user, run_as
 from .ratelimit import RateLimitedLog
@@ -82,6 +83,9 @@ class DatapathOptions:
     timeout: float = 120.0
     # run the forwarding loop as this user (name or uid); None: in this process, as root
     user: str | None = None
+    # how the LERs segment super-packets towards the link (softgso.datapath.bulk.ENGINES): auto
+    # (plans in C, else numpy), compiled, numpy, or scalar (the engine's reference path only)
+    engine: str = "auto"
     extra: dict[str, object] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -102,6 +106,7 @@ class DatapathOptions:
             raise UsageError("--gro-flush-timeout is 0..10000000 ns")
         if not 576 <= self.mtu <= 9000:
             raise UsageError(f"--mtu {self.mtu} out of range 576..9000")
+        check_engine(self.engine)
         if self.user is not None:
             if self.selftest:
                 raise UsageError("--user applies to the forwarding run, not to --selftest "
@@ -171,6 +176,7 @@ class Datapath:
         capture: CaptureHook | None = None,
         ttl: int = 64,
         warn: RateLimitedLog | None = None,
+        engine: str = "auto",
     ) -> None:
         west_tap, east_tap = topology.taps
         west, east = topology.west, topology.east
@@ -186,13 +192,13 @@ class Datapath:
             "LER1", west_tap, push_labels=labels, pop_labels=return_labels,
             own_mac=west.gateway_mac_bytes(), tap_peer_mac=west.mac_bytes(),
             link_mac=LINK_MAC_LER1, link_peer_mac=LINK_MAC_LER2,
-            tap_profile=west_tap.egress_profile(topology.mtu), ttl=ttl,
+            tap_profile=west_tap.egress_profile(topology.mtu), ttl=ttl, engine=engine,
         )
         self.ler2 = LabelEdgeRouter(
             "LER2", east_tap, push_labels=return_labels, pop_labels=labels,
             own_mac=east.gateway_mac_bytes(), tap_peer_mac=east.mac_bytes(),
             link_mac=LINK_MAC_LER2, link_peer_mac=LINK_MAC_LER1,
-            tap_profile=east_tap.egress_profile(topology.mtu), ttl=ttl,
+            tap_profile=east_tap.egress_profile(topology.mtu), ttl=ttl, engine=engine,
         )
         self.ler1.connect(self.link, self.ler2, self.west_to_east)
         self.ler2.connect(self.link, self.ler1, self.east_to_west)
@@ -352,7 +358,8 @@ def run_datapath(options: DatapathOptions) -> int:
                 from .pcap import LinkCapture
 
                 capture = LinkCapture(options.capture)
-            datapath = Datapath(topology, link, options.labels, options.back_labels, capture=capture, ttl=options.ttl)
+            datapath = Datapath(topology, link, options.labels, options.back_labels, capture=capture, ttl=options.ttl,
+                                engine=options.engine)
             view = StatsView(datapath, topology, mode)
             console.print(view.banner(), soft_wrap=True)
             credentials = options.credentials()

@@ -190,7 +190,7 @@ def run_mode(options: DatapathOptions, mode: str, run_id: str) -> dict[str, Any]
 
             def datapath() -> Datapath:
                 return Datapath(topology, options.link_device(mode), options.labels, options.back_labels,
-                                capture=capture, ttl=options.ttl)
+                                capture=capture, ttl=options.ttl, engine=options.engine)
 
             results["tcp4"] = tcp_case(datapath(), topology, 4, options.bytes, options.timeout)
             if options.ipv6:

@@ -1,0 +1,342 @@
+"""The LER's bulk path (softgso.datapath.bulk) changes nothing a frame, a counter or a capture shows.
+
+The reference is the same LER with ``engine="scalar"``: the same TAP reads go through a hop whose
+LERs learn plans (compiled or numpy) and through one whose LERs never do, and everything either
+hop produces is compared: the frames on the link (its capture), the frames written to each
+TAP (virtio header included) and the counters of both directions. The frames cover the shapes a
+kernel hands a TAP with offloads (TCP/IPv4 and TCP/IPv6 super-packets of many sizes, with
+timestamps, ECN and the per-packet fields varied within a shape; UDP with USO), the ones it does
+not (no NEEDS_CSUM, a checksum field that is not the seed) and the ones that are dropped.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import socket
+import struct
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from softgso import cstream
+from softgso.datapath import bulk
+from softgso.datapath.bulk import BulkIngress, check_engine
+from softgso.datapath.ler import LabelEdgeRouter
+from softgso.datapath.run import Datapath, DatapathOptions
+from softgso.datapath.tap import Tap, tap_profile
+from softgso.datapath.topology import Topology
+from softgso.errors import UsageError
+from softgso.features import PROFILES, DeviceProfile
+from softgso.features import NetdevFeature as F
+
+from .test_forwarding import (
+    ALL_OFFLOADS,
+    EAST_GW,
+    EAST_MAC,
+    HW_LINK,
+    SW_LINK,
+    WEST_GW,
+    WEST_MAC,
+    Hop,
+    build_hop,
+    mac,
+    ones_sum,
+)
+from .test_survival import SocketHop
+
+ENGINES = ["compiled", "numpy"]
+NEEDS_CSUM = 1
+GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, GSO_ECN = 1, 4, 5, 0x80
+TCP_ACK, TCP_PSH, TCP_FIN, TCP_URG, TCP_CWR = 0x10, 0x08, 0x01, 0x20, 0x80
+# the link MTU is the TAP's 1500 plus one label; with timestamps the MSS is 1448 (IPv4) / 1428 (IPv6)
+MSS4, MSS6 = 1448, 1428
+# a link whose mpls_features checksum but do not segment: the segments cross it CHECKSUM_PARTIAL
+CSUM_LINK = PROFILES["nic-mpls-tso"].with_overrides(mpls_features=F.SG | F.HW_CSUM, mtu=1504,
+                                                    name="csum-no-mpls-gso@mtu1504")
+
+
+def vnet_header(flags: int, gso_type: int, hdr_len: int, gso_size: int, csum_start: int, csum_offset: int) -> bytes:
+    return struct.pack("<BBHHHH", flags, gso_type, hdr_len, gso_size, csum_start, csum_offset)
+
+
+def tcp_super_packet(rng: random.Random, payload_len: int, *, ipv6: bool = False, gso_size: int | None = None,
+                     flags: int | None = None, needs_csum: bool = True, seed: bool = True, ecn: bool = False,
+                     to_east: bool = True, flow: int = 0, ip_id: int | None = None,
+                     seq: int | None = None) -> bytes:
+    """A TAP read: vnet header + TCP super-packet with timestamps; seq, ack, window, IDs, options at random."""
+    dst, src = (WEST_GW, WEST_MAC) if to_east else (EAST_GW, EAST_MAC)
+    ether = mac(dst) + mac(src) + struct.pack("!H", 0x86DD if ipv6 else 0x0800)
+    tcp_len = 32 + payload_len
+    if flags is None:
+        flags = rng.choice((TCP_ACK, TCP_ACK | TCP_PSH, TCP_ACK | TCP_PSH | TCP_FIN, TCP_ACK | TCP_URG))
+        if ecn and rng.random() < 0.5:
+            flags |= TCP_CWR
+    if ipv6:
+        source, dest = bytes.fromhex("fd00c8010000000000000000000000") + bytes([1 + flow]), \
+            bytes.fromhex("fd00c8020000000000000000000000") + bytes([1])
+        ip = struct.pack("!IHBB", 0x60000000 | flow, tcp_len, 6, 64) + source + dest
+        pseudo = source + dest + struct.pack("!IxxxB", tcp_len, 6)
+    else:
+        source, dest = bytes([10, 200, 1, 1 + flow]), bytes([10, 200, 2, 1])
+        ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + tcp_len, rng.randrange(1 << 16) if ip_id is None else ip_id,
+                         0x4000, 64, 6, 0) + source + dest
+        ip = ip[:10] + struct.pack("!H", ~ones_sum(ip) & 0xFFFF) + ip[12:]
+        pseudo = source + dest + struct.pack("!BBH", 0, 6, tcp_len)
+    # seq and ack anywhere, wrap-around included; the kernel's seed (or anything) in the checksum field
+    check = ones_sum(pseudo) if seed else rng.randrange(1 << 16)
+    tcp = struct.pack("!HHIIBBHHH", 40000 + flow, 5201, rng.randrange(1 << 32) if seq is None else seq,
+                      rng.randrange(1 << 32), 8 << 4,
+                      flags, rng.randrange(1 << 16), check, rng.randrange(1 << 16) if flags & TCP_URG else 0)
+    tcp += b"\x01\x01\x08\x0a" + struct.pack("!II", rng.randrange(1 << 32), rng.randrange(1 << 32))
+    frame = ether + ip + tcp + rng.randbytes(payload_len)
+    l4 = len(ether) + len(ip)
+    gso_type = (GSO_TCPV6 if ipv6 else GSO_TCPV4) | (GSO_ECN if ecn else 0)
+    size = gso_size if gso_size is not None else (MSS6 if ipv6 else MSS4)
+    header = vnet_header(NEEDS_CSUM if needs_csum else 0, gso_type, l4 + 32, size, l4, 16)
+    return header + frame
+
+
+def udp_super_packet(rng: random.Random, payload_len: int, gso_size: int = 1400, seed: bool = True) -> bytes:
+    """A TAP read: vnet header + UDP super-packet (USO, UDP_L4)."""
+    ether = mac(WEST_GW) + mac(WEST_MAC) + b"\x08\x00"
+    udp_len = 8 + payload_len
+    source, dest = bytes([10, 200, 1, 1]), bytes([10, 200, 2, 1])
+    ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + udp_len, rng.randrange(1 << 16), 0x4000, 64, 17, 0) + source + dest
+    check = ones_sum(source + dest + struct.pack("!BBH", 0, 17, udp_len)) if seed else rng.randrange(1 << 16)
+    udp = struct.pack("!HHHH", 41000, 5201, udp_len, check)
+    return vnet_header(NEEDS_CSUM, GSO_UDP_L4, 42, gso_size, 34, 6) + ether + ip + udp + rng.randbytes(payload_len)
+
+
+def plain_frame(rng: random.Random, *, needs_csum: bool, to_east: bool = True) -> bytes:
+    """A TAP read that is not GSO: an ACK, its checksum left to us (NEEDS_CSUM) or complete."""
+    read = tcp_super_packet(rng, rng.choice((0, 0, 1, 100)), to_east=to_east, flags=TCP_ACK)
+    header = vnet_header(NEEDS_CSUM, 0, 0, 0, 34, 16) if needs_csum else bytes(10)
+    return header + read[10:]
+
+
+def tap_reads(seed: int) -> list[tuple[str, bytes]]:
+    """(LER, TAP read) pairs: shapes repeating with fresh per-packet fields, interleaved with everything else."""
+    rng = random.Random(seed)
+    v4_sizes = (MSS4 + 1, 2 * MSS4, 3000, 10 * MSS4 + 7, 44 * MSS4, 65535 - 20 - 32)
+    v6_sizes = (MSS6 + 1, 5 * MSS6, 20000, 45 * MSS6 + 3)
+    makers: list[Callable[[], tuple[str, bytes]]] = [
+        lambda: ("LER1", tcp_super_packet(rng, rng.choice(v4_sizes))),
+        lambda: ("LER1", tcp_super_packet(rng, rng.choice(v4_sizes), flow=1)),
+        # the IPv4 ID and the sequence number wrap within the super-packet
+        lambda: ("LER1", tcp_super_packet(rng, rng.choice(v4_sizes), ip_id=0xFFFE, seq=(1 << 32) - 2000)),
+        lambda: ("LER1", tcp_super_packet(rng, rng.choice(v6_sizes), ipv6=True)),
+        lambda: ("LER1", tcp_super_packet(rng, rng.choice(v4_sizes), ecn=True)),
+        lambda: ("LER1", tcp_super_packet(rng, rng.choice(v6_sizes), ipv6=True, ecn=True, flow=2)),
+        # the checksum field holds no seed: each packet's own field is where its checksum starts
+        lambda: ("LER1", tcp_super_packet(rng, rng.choice(v4_sizes), seed=False)),
+        lambda: ("LER1", tcp_super_packet(rng, rng.choice(v6_sizes), ipv6=True, seed=False)),
+        # no NEEDS_CSUM: the kernel dissects for the L4 header (the scalar path's)
+        lambda: ("LER1", tcp_super_packet(rng, rng.choice(v4_sizes), needs_csum=False, seed=False)),
+        lambda: ("LER1", tcp_super_packet(rng, rng.choice((8, 100, 537, 1000)), gso_size=rng.choice((8, 100, 537)))),
+        lambda: ("LER1", udp_super_packet(rng, rng.choice((1401, 2800, 30000)))),
+        lambda: ("LER1", udp_super_packet(rng, rng.choice((1401, 2800)), seed=False)),
+        # segments too big for the link: dropped as mpls_pkt_too_big
+        lambda: ("LER1", tcp_super_packet(rng, 3000, gso_size=1460)),
+        # super-packets the other way, and ACKs both ways
+        lambda: ("LER2", tcp_super_packet(rng, rng.choice(v4_sizes), to_east=False)),
+        lambda: ("LER1", plain_frame(rng, needs_csum=True)),
+        lambda: ("LER1", plain_frame(rng, needs_csum=False)),
+        lambda: ("LER2", plain_frame(rng, needs_csum=True, to_east=False)),
+    ]
+    reads = [rng.choice(makers)() for _ in range(260)]
+    # refused by virtio_net_hdr_to_skb: gso_size 0; hdr_len past the packet; csum_start not the TCP header
+    refused = bytearray(tcp_super_packet(rng, 5000))
+    struct.pack_into("<H", refused, 4, 0)
+    too_long = bytearray(tcp_super_packet(rng, 5000))
+    struct.pack_into("<H", too_long, 2, 60000)
+    elsewhere = bytearray(tcp_super_packet(rng, 5000))
+    struct.pack_into("<H", elsewhere, 6, 38)
+    for position, read in ((5, refused), (50, too_long), (100, elsewhere), (150, elsewhere), (151, refused)):
+        reads.insert(position, ("LER1", bytes(read)))
+    return reads
+
+
+def set_engine(hop: Hop, engine: str) -> None:
+    """Both LERs of the hop segment with ``engine`` (connect builds the bulk path anew)."""
+    for ler in (hop.ler1, hop.ler2):
+        ler.engine = engine
+        assert ler.link is not None and ler.peer is not None
+        ler.connect(ler.link, ler.peer, ler.ingress_stats)
+
+
+def run_reads(hop: Hop, reads: list[tuple[str, bytes]]) -> dict[str, object]:
+    """Everything the hop produces for the reads, in order: link frames, TAP writes, counters."""
+    routers = {"LER1": hop.ler1, "LER2": hop.ler2}
+    east, west = [], []
+    for name, read in reads:
+        routers[name].receive_from_tap(read)
+        # drained after each read: a socketpair queue is not a TAP's
+        east += hop.received(hop.east_kernel)
+        west += hop.received(hop.west_kernel)
+    return {"link": list(hop.captured), "east_tap": east, "west_tap": west,
+            "west_to_east": hop.west_to_east.as_dict(), "east_to_west": hop.east_to_west.as_dict()}
+
+
+def bulk_paths(hop: Hop) -> list[BulkIngress]:
+    paths = [ler.bulk for ler in (hop.ler1, hop.ler2)]
+    assert all(path is not None for path in paths)
+    return [path for path in paths if path is not None]
+
+
+@pytest.fixture
+def make_hop() -> Iterator[Callable[..., Hop]]:
+    """test_forwarding's hop: the LERs on the link, socketpairs for TAPs, the link captured."""
+    sockets: list[socket.socket] = []
+    yield functools.partial(build_hop, sockets)
+    for sock in sockets:
+        sock.close()
+
+
+@pytest.fixture
+def socket_hop() -> Iterator[Callable[[], SocketHop]]:
+    """test_survival's hop: the whole Datapath and its forwarding loop over socketpairs."""
+    sockets: list[socket.socket] = []
+    yield lambda: SocketHop(sockets)
+    for sock in sockets:
+        sock.close()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    if request.param == "compiled" and not cstream.available():
+        pytest.skip("softgso._segment not built (or SOFTGSO_NO_C set)")
+    return str(request.param)
+
+
+@pytest.mark.parametrize("link", [SW_LINK, CSUM_LINK], ids=["link-csum-in-software", "link-csum-partial"])
+@pytest.mark.parametrize("labels", [(100,), (100, 2000, 3000)], ids=["one-label", "three-labels"])
+def test_the_bulk_path_sends_what_the_scalar_path_sends(make_hop: Callable[..., Hop], engine: str, link: DeviceProfile,
+                                                        labels: tuple[int, ...]) -> None:
+    mtu = link.mtu + 4 * (len(labels) - 1)
+    reads = tap_reads(seed=len(labels) * 10 + (link is CSUM_LINK))
+    scalar = make_hop(link.with_overrides(mtu=mtu), labels=labels)
+    set_engine(scalar, "scalar")
+    planned = make_hop(link.with_overrides(mtu=mtu), labels=labels)
+    set_engine(planned, engine)
+    expected = run_reads(scalar, reads)
+    got = run_reads(planned, reads)
+    assert got["link"] == expected["link"]
+    assert got["east_tap"] == expected["east_tap"]
+    assert got["west_tap"] == expected["west_tap"]
+    assert got["west_to_east"] == expected["west_to_east"]
+    assert got["east_to_west"] == expected["east_to_west"]
+    # not vacuous: most super-packets took the bulk path, and some shapes were left to the scalar one
+    ler1, ler2 = bulk_paths(planned)
+    assert ler1.planned > 100 and ler2.planned > 5
+    assert ler1.learnt < ler1.planned
+    assert expected["west_to_east"]["drops"]  # type: ignore[index]
+
+
+def test_shapes_without_a_plan_stay_on_the_scalar_path(make_hop: Callable[..., Hop], engine: str) -> None:
+    hop = make_hop(SW_LINK)
+    set_engine(hop, engine)
+    rng = random.Random(7)
+    path = bulk_paths(hop)[0]
+    refused = bytearray(tcp_super_packet(rng, 5000))
+    struct.pack_into("<H", refused, 4, 0)  # gso_size 0
+    for read in (bytes(refused),
+                 tcp_super_packet(rng, 3000, gso_size=1460),  # too big for the link
+                 tcp_super_packet(rng, 1000)):  # not more than one segment: no GSO after all
+        hop.ler1.receive_from_tap(read)
+        hop.ler1.receive_from_tap(read)
+        hop.received(hop.east_kernel)
+    assert path.planned == 0
+    assert sum(hop.west_to_east.drops.values()) == 4
+    for needs_csum in (True, False):
+        hop.ler1.receive_from_tap(tcp_super_packet(rng, 5000, needs_csum=needs_csum, seed=needs_csum))
+        hop.ler1.receive_from_tap(tcp_super_packet(rng, 5000, needs_csum=needs_csum, seed=needs_csum))
+    assert (path.learnt, path.planned) == (2, 4)
+
+
+def test_a_link_that_carries_gso_packets_whole_gets_no_plans(make_hop: Callable[..., Hop], engine: str) -> None:
+    hop = make_hop(HW_LINK)
+    set_engine(hop, engine)
+    rng = random.Random(11)
+    for _ in range(3):
+        hop.ler1.receive_from_tap(tcp_super_packet(rng, 5000))
+    assert bulk_paths(hop)[0].planned == 0
+    assert len(hop.captured) == 3
+
+
+def test_a_shape_is_learnt_once_per_virtio_header(make_hop: Callable[..., Hop], engine: str) -> None:
+    hop = make_hop(SW_LINK)
+    set_engine(hop, engine)
+    rng = random.Random(8)
+    path = bulk_paths(hop)[0]
+    for _ in range(5):
+        hop.ler1.receive_from_tap(tcp_super_packet(rng, 9000))
+        # the same frame shape under another gso_size: another header, another plan
+        hop.ler1.receive_from_tap(tcp_super_packet(rng, 9000, gso_size=1000))
+        hop.received(hop.east_kernel)
+    assert (path.learnt, path.planned) == (2, 10)
+
+
+def test_the_tables_are_bounded_and_learnt_again(make_hop: Callable[..., Hop], engine: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "MAX_SHAPES", 3)
+    rng = random.Random(9)
+    reads = [("LER1", tcp_super_packet(rng, rng.choice((3000, 4000, 5000, 6000, 7000)))) for _ in range(40)]
+    scalar = make_hop(SW_LINK)
+    set_engine(scalar, "scalar")
+    planned = make_hop(SW_LINK)
+    set_engine(planned, engine)
+    assert run_reads(planned, reads) == run_reads(scalar, reads)
+    path = bulk_paths(planned)[0]
+    assert path.planned == 40 and path.learnt > 5  # forgotten and learnt again
+    assert sum(len(table.shapes) for table in path._headers.values()) <= 3
+
+
+def test_the_forwarding_loop_gives_the_same_frames_with_either_engine(socket_hop: Callable[[], SocketHop]) -> None:
+    rng = random.Random(10)
+    sizes = [rng.choice((3000, 6000)) for _ in range(8)]
+    reads = [tcp_super_packet(rng, size) for size in sizes] + [plain_frame(rng, needs_csum=True)]
+    results = []
+    for engine in ("scalar", "auto"):
+        hop = socket_hop()
+        for ler in (hop.datapath.ler1, hop.datapath.ler2):
+            ler.engine = engine
+            assert ler.link is not None and ler.peer is not None
+            ler.connect(ler.link, ler.peer, ler.ingress_stats)
+        hop.flood(reads)
+        stats = hop.datapath.stats()
+        results.append((hop.east_frames(), stats["west_to_east"], stats["east_to_west"]))
+        assert (hop.datapath.ler1.bulk is None) == (engine == "scalar")
+    assert results[0] == results[1]
+    assert len(results[0][0]) == sum(-(-size // MSS4) for size in sizes) + 1
+
+
+def test_engines_are_checked_before_anything_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    for engine in ("auto", "numpy", "scalar"):
+        check_engine(engine)
+        DatapathOptions(engine=engine).validate()
+    with pytest.raises(UsageError, match="unknown datapath engine"):
+        DatapathOptions(engine="fast").validate()
+    monkeypatch.setattr(bulk, "available", lambda: False)
+    with pytest.raises(UsageError, match="softgso._segment is not built"):
+        DatapathOptions(engine="compiled").validate()
+    DatapathOptions(engine="auto").validate()  # falls back to numpy
+
+
+@pytest.mark.parametrize("engine", ["numpy", "auto", "scalar"])
+def test_the_datapath_hands_its_engine_to_both_lers(engine: str) -> None:
+    topology = Topology("t", ALL_OFFLOADS)  # never entered: no namespace, no device
+    topology.west_tap, topology.east_tap = Tap("w", -1, 10, ALL_OFFLOADS), Tap("e", -1, 10, ALL_OFFLOADS)
+    datapath = Datapath(topology, SW_LINK, (100,), (101,), engine=engine)
+    for ler in (datapath.ler1, datapath.ler2):
+        assert ler.engine == engine
+        assert (ler.bulk is None) == (engine == "scalar")
+        if ler.bulk is not None:
+            assert ler.bulk.compiled == (engine == "auto" and cstream.available())
+
+
+def test_a_ler_without_a_link_has_no_bulk_path() -> None:
+    ler = LabelEdgeRouter("LER", Tap("t", -1, 10, 0), push_labels=(100,), pop_labels=(101,), own_mac=bytes(6),
+                          tap_peer_mac=bytes(6), link_mac=bytes(6), link_peer_mac=bytes(6),
+                          tap_profile=tap_profile("t", 0, 1500))
+    assert ler.bulk is None and ler.engine == "auto"
