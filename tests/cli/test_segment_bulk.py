@@ -93,6 +93,37 @@ def test_bulk_segment_equals_scalar_segment_under_options(tmp: Path, options: tu
     assert bulk_json == scalar_json
 
 
+def _recoded(source: Path, target: Path, big_endian: bool, nanosecond: bool) -> None:
+    """The little-endian microsecond capture ``source`` as another classic pcap flavour, record for record."""
+    data = source.read_bytes()
+    order = ">" if big_endian else "<"
+    _, major, minor, zone, sigfigs, snaplen, linktype = struct.unpack_from("<IHHiIII", data)
+    magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
+    out = bytearray(struct.pack(order + "IHHiIII", magic, major, minor, zone, sigfigs, snaplen, linktype))
+    pos = 24
+    while pos + 16 <= len(data):
+        seconds, fraction, caplen, orig_len = struct.unpack_from("<IIII", data, pos)
+        out += struct.pack(order + "IIII", seconds, fraction * 1000 + 7 if nanosecond else fraction, caplen, orig_len)
+        out += data[pos + 16 : pos + 16 + caplen]
+        pos += 16 + caplen
+    target.write_bytes(bytes(out))
+
+
+@pytest.mark.parametrize(("big_endian", "nanosecond"), [(True, False), (False, True), (True, True)])
+def test_bulk_segment_equals_scalar_segment_in_every_pcap_flavour(tmp: Path, engine: str, big_endian: bool,
+                                                                  nanosecond: bool) -> None:
+    """Record headers in either byte order, µs or ns timestamps: the segments' record headers follow IN's."""
+    plain = tmp / "plain.pcap"
+    write_capture(plain, 1 << 20, frames=mixed_frames(11))
+    capture = tmp / "flavour.pcap"
+    _recoded(plain, capture, big_endian, nanosecond)
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert bulk_json["outcomes"]["segmented"] > 0
+    assert bulk[:4] == capture.read_bytes()[:4], "OUT keeps IN's magic (byte order, timestamp unit)"
+
+
 def test_snapped_and_unusual_records_are_reported_alike(tmp: Path, engine: str) -> None:
     frames = [build_frame(SuperPacketSpec(payload=os.urandom(8000))) for _ in range(3)]
     records = b""
