@@ -267,7 +267,10 @@ def load_profile(spec: str) -> DeviceProfile:
         raise UsageError(f"unknown device profile {spec!r}: use one of {', '.join(PROFILES)} or a .json/.toml file")
     try:
         if path.suffix == ".toml":
-            import tomllib
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10: the same parser, as a package (a dependency there)
+                import tomli as tomllib  # type: ignore[no-redef]
 
             raw = tomllib.loads(path.read_text())
         else:
