@@ -29,6 +29,8 @@ from softgso.datapath.topology import Topology
 from softgso.errors import UsageError
 from softgso.features import PROFILES, DeviceProfile
 from softgso.features import NetdevFeature as F
+from softgso.job import PacketResult
+from softgso.packet import Packet
 
 from .test_forwarding import (
     ALL_OFFLOADS,
@@ -340,3 +342,163 @@ def test_a_ler_without_a_link_has_no_bulk_path() -> None:
                           tap_peer_mac=bytes(6), link_mac=bytes(6), link_peer_mac=bytes(6),
                           tap_profile=tap_profile("t", 0, 1500))
     assert ler.bulk is None and ler.engine == "auto"
+
+
+# -- frames that are not GSO: whole-frame plans, both ways ------------------------------------------
+
+DATA_VALID = 2
+ETH_HLEN = 14
+
+
+def one_frame_read(rng: random.Random, payload_len: int, *, ipv6: bool = False, needs_csum: bool = True,
+                   data_valid: bool = False, to_east: bool = True, flow: int = 0) -> bytes:
+    """A TAP read that is not GSO: a TCP frame (an ACK when ``payload_len`` is 0), seq/ack/window/payload at random."""
+    read = tcp_super_packet(rng, payload_len, ipv6=ipv6, to_east=to_east, flow=flow, seed=needs_csum,
+                            flags=TCP_ACK if not payload_len else TCP_ACK | TCP_PSH)
+    l4 = ETH_HLEN + (40 if ipv6 else 20)
+    flags = (NEEDS_CSUM if needs_csum else 0) | (DATA_VALID if data_valid else 0)
+    header = vnet_header(flags, 0, 0, 0, l4, 16) if flags else bytes(10)
+    return header + read[10:]
+
+
+def one_frame_udp_read(rng: random.Random, payload_len: int) -> bytes:
+    """A TAP read that is not GSO: a UDP datagram, its checksum left to us."""
+    return vnet_header(NEEDS_CSUM, 0, 0, 0, 34, 6) + udp_super_packet(rng, payload_len)[10:]
+
+
+def one_frame_reads(seed: int) -> list[tuple[str, bytes]]:
+    """(LER, TAP read) pairs of frames that are not GSO, shapes repeating, with the ones the scalar path refuses."""
+    rng = random.Random(seed)
+    sizes = (0, 0, 0, 1, 100, 1000, MSS4)
+    makers: list[Callable[[], tuple[str, bytes]]] = [
+        lambda: ("LER1", one_frame_read(rng, 0)),
+        lambda: ("LER1", one_frame_read(rng, 0, needs_csum=False)),
+        lambda: ("LER2", one_frame_read(rng, 0, to_east=False)),
+        lambda: ("LER2", one_frame_read(rng, 0, to_east=False, needs_csum=False)),
+        lambda: ("LER1", one_frame_read(rng, rng.choice(sizes), flow=1)),
+        lambda: ("LER1", one_frame_read(rng, rng.choice((0, 1, 100, MSS6)), ipv6=True)),
+        lambda: ("LER2", one_frame_read(rng, 0, ipv6=True, needs_csum=False, to_east=False)),
+        lambda: ("LER1", one_frame_read(rng, rng.choice(sizes), data_valid=True, needs_csum=False)),
+        lambda: ("LER1", one_frame_read(rng, 0, data_valid=True)),
+        lambda: ("LER1", one_frame_udp_read(rng, rng.choice((0, 1, 31, 1400)))),
+        # super-packets in between: their frames cross the peer's receive path too
+        lambda: ("LER1", tcp_super_packet(rng, rng.choice((3000, 10 * MSS4 + 7)))),
+    ]
+    reads = [rng.choice(makers)() for _ in range(300)]
+    # refused: csum_start past the frame; csum_offset past it; too big for the link; a runt; no FEC
+    past = bytearray(one_frame_read(rng, 0))
+    struct.pack_into("<H", past, 6, 2000)
+    offset_past = bytearray(one_frame_read(rng, 0))
+    struct.pack_into("<H", offset_past, 8, 60)
+    too_big = one_frame_read(rng, 3000)
+    runt = one_frame_read(rng, 0)[:20]
+    arp = bytearray(one_frame_read(rng, 0))
+    arp[22:24] = b"\x08\x06"
+    for position, read in ((3, past), (40, offset_past), (41, offset_past), (90, too_big), (91, too_big),
+                           (120, runt), (121, arp), (200, past)):
+        reads.insert(position, ("LER1", bytes(read)))
+    return reads
+
+
+@pytest.mark.parametrize("link", [SW_LINK, CSUM_LINK], ids=["link-csum-in-software", "link-csum-partial"])
+@pytest.mark.parametrize("labels", [(100,), (100, 2000, 3000)], ids=["one-label", "three-labels"])
+def test_whole_frame_plans_send_what_the_scalar_path_sends(make_hop: Callable[..., Hop], engine: str,
+                                                           link: DeviceProfile, labels: tuple[int, ...]) -> None:
+    mtu = link.mtu + 4 * (len(labels) - 1)
+    reads = one_frame_reads(seed=len(labels) * 10 + (link is CSUM_LINK))
+    scalar = make_hop(link.with_overrides(mtu=mtu), labels=labels)
+    set_engine(scalar, "scalar")
+    planned = make_hop(link.with_overrides(mtu=mtu), labels=labels)
+    set_engine(planned, engine)
+    expected = run_reads(scalar, reads)
+    got = run_reads(planned, reads)
+    assert got["link"] == expected["link"]
+    assert got["east_tap"] == expected["east_tap"]
+    assert got["west_tap"] == expected["west_tap"]
+    assert got["west_to_east"] == expected["west_to_east"]
+    assert got["east_to_west"] == expected["east_to_west"]
+    # not vacuous: most frames took plans both ways, the refused ones were counted by the scalar path
+    ler1, ler2 = bulk_paths(planned)
+    assert ler1.one_frame_planned > 150 and ler2.one_frame_planned > 20
+    assert ler1.one_frame_learnt < ler1.one_frame_planned / 2
+    egress = planned.ler2.bulk_egress
+    assert egress is not None and egress.planned > 200
+    drops = expected["west_to_east"]["drops"]  # type: ignore[index]
+    assert sum(drops.values()) == 8  # type: ignore[attr-defined]
+
+
+def test_the_peer_refuses_what_the_scalar_receive_refuses(make_hop: Callable[..., Hop], engine: str) -> None:
+    rng = random.Random(12)
+    good = one_frame_read(rng, 0)
+    results = []
+    for mode in ("scalar", engine):
+        hop = make_hop(SW_LINK)
+        set_engine(hop, mode)
+        assert hop.ler1.link is not None
+        link_frame = bytearray(BulkIngress(hop.ler1, hop.ler1.link, compiled=False).link_result(good).frames[0])
+        wrong_label = bytearray(link_frame)
+        wrong_label[14] ^= 0x10
+        not_ip = bytearray(link_frame)
+        not_ip[18] = 0x25
+        no_bottom = bytearray(link_frame)
+        no_bottom[16] &= 0xFE
+        for data in (link_frame, wrong_label, not_ip, no_bottom, link_frame[:17]) * 2:
+            hop.ler1.link.send([Packet(bytearray(data))], hop.ler2, hop.west_to_east, gso=False)
+        results.append((hop.received(hop.east_kernel), hop.west_to_east.as_dict()))
+        if hop.ler2.bulk_egress is not None:
+            assert hop.ler2.bulk_egress.planned == 2 and hop.ler2.bulk_egress.learnt == 1
+    assert results[0] == results[1]
+    assert sum(results[0][1]["drops"].values()) == 8  # type: ignore[attr-defined]
+
+
+def test_a_whole_frame_plan_that_ignores_a_field_that_matters_is_refused(make_hop: Callable[..., Hop], engine: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # a link_result that, unlike the real one, changes the frame when the seq is not the first one it saw
+    real = BulkIngress.link_result
+    seen: list[int] = []
+    seq_at = 10 + ETH_HLEN + 20 + 4
+
+    def seq_dependent(self: BulkIngress, buf: bytes) -> PacketResult:
+        result = real(self, buf)
+        seen.append(buf[seq_at])
+        if buf[seq_at] != seen[0] and result.packets:
+            result.frames[0] = result.frames[0][:-1] + bytes([result.frames[0][-1] ^ 1])
+        return result
+
+    monkeypatch.setattr(BulkIngress, "link_result", seq_dependent)
+    hop = make_hop(SW_LINK)
+    set_engine(hop, engine)
+    rng = random.Random(13)
+    for _ in range(3):
+        hop.ler1.receive_from_tap(one_frame_read(rng, 0))
+    path = bulk_paths(hop)[0]
+    assert (path.one_frame_learnt, path.one_frame_planned) == (0, 0)
+    assert len(hop.captured) == 3
+
+
+def test_a_perturbed_read_changes_every_byte_the_key_leaves_out() -> None:
+    read = one_frame_read(random.Random(14), 100)
+    found = bulk.one_frame_key(read, 10)
+    assert found is not None
+    key, end = found
+    other = bulk.perturbed(read, 10, end)
+    changed = {at for at in range(len(read)) if read[at] != other[at]}
+    net = 10 + ETH_HLEN
+    assert changed == {*range(net + 4, net + 6), *range(net + 10, net + 12), *range(end, len(read))}
+    assert bulk.one_frame_key(other, 10) == (key, end)
+
+
+def test_whole_frame_plans_are_bounded(make_hop: Callable[..., Hop], engine: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "MAX_SHAPES", 3)
+    rng = random.Random(15)
+    reads = [("LER1", one_frame_read(rng, rng.choice((0, 1, 2, 3, 4, 5)))) for _ in range(40)]
+    scalar = make_hop(SW_LINK)
+    set_engine(scalar, "scalar")
+    planned = make_hop(SW_LINK)
+    set_engine(planned, engine)
+    assert run_reads(planned, reads) == run_reads(scalar, reads)
+    path = bulk_paths(planned)[0]
+    assert path.one_frame_planned == 40 and path.one_frame_learnt > 5
+    assert len(path._one_frame) <= 3
+    assert planned.ler2.bulk_egress is not None and len(planned.ler2.bulk_egress._plans) <= 3

@@ -13,6 +13,16 @@ call; its frames go through the same :meth:`MplsLink.send` as the scalar path's 
 captured, delivered to the peer LER one by one). Frames with no plan (not GSO, refused, whole on a
 link that takes GSO) keep the scalar path.
 
+Frames that are not GSO (the ACKs of every transfer, small data) and leave the LER as exactly one
+link frame get a *whole-frame plan* the same way (:class:`OneFramePlan`): per virtio header and
+shape (:func:`one_frame_key`), the link frame is the oracle's L2 + label prefix followed by the
+TAP frame from its network header on, its L4 checksum completed where the oracle's was. A plan is
+kept only if it gives the oracle's frame and checksum state byte for byte for the learning frame
+AND for a perturbed copy of it (every byte the key leaves out changed) that the oracle also sees.
+The peer's side has the same (:class:`BulkEgress`): a link frame that is not GSO becomes one TAP
+write (the oracle's vnet header, the TAP's MACs, the frame from its IP header on) instead of the
+pop and the TAP transmit, checked the same way against the LER's scalar receive.
+
 Plans are per LER and link (the MACs, labels and link profile are baked into the templates); the
 number of shapes remembered is bounded, then forgotten and learnt again.
 """
@@ -23,6 +33,8 @@ from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..checksum import csum_fold, ones_sum
+from ..constants import ETH_HLEN
 from ..cstream import CompiledSegmenter, available
 from ..errors import SoftGSOError, UsageError
 from ..fastpath import FastSegmenter, SegmentPlan
@@ -43,6 +55,77 @@ MAX_SHAPES = 4096
 # one job for softgso._segment.segment: the record at offset 0 of the buffer, output at 0, packet 0
 _ONE_JOB = array("q", (0, 0, 0))
 _NEEDS_CSUM = int(VirtioFlags.NEEDS_CSUM)
+_ETHERTYPE_IPV4 = b"\x08\x00"
+_ETHERTYPE_IPV6 = b"\x86\xdd"
+IPV6_HLEN = 40
+# what a perturbed copy XORs into every byte a whole-frame key leaves out
+_PERTURB = 0x5A
+
+
+def one_frame_key(buf: bytes, hdr_len: int) -> tuple[bytes, int] | None:
+    """The whole-frame shape of a TAP read and where its per-packet bytes start; None: no plan for it.
+
+    The key is the virtio header, the Ethernet header, the IP header but the IPv4 ID and header
+    checksum, the first 4 bytes past it (the ports) and the length. The rest (seq, ack, flags,
+    window, L4 checksum, options, payload) a plan copies or sums and never decides on; the
+    perturbed copy a plan must also reproduce proves it.
+    """
+    net = hdr_len + ETH_HLEN
+    ethertype = buf[net - 2 : net]
+    if ethertype == _ETHERTYPE_IPV4:
+        if len(buf) < net + 20:
+            return None
+        end = net + (buf[net] & 0x0F) * 4 + 4
+        if len(buf) < end:
+            return None
+        key = buf[: net + 4] + buf[net + 6 : net + 10] + buf[net + 12 : end]
+    elif ethertype == _ETHERTYPE_IPV6:
+        end = net + IPV6_HLEN + 4
+        if len(buf) < end:
+            return None
+        key = buf[:end]
+    else:
+        return None
+    return key + len(buf).to_bytes(4, "big"), end
+
+
+def perturbed(buf: bytes, hdr_len: int, end: int) -> bytes:
+    """A copy of a TAP read with every byte its whole-frame key leaves out changed."""
+    copy = bytearray(buf)
+    net = hdr_len + ETH_HLEN
+    skipped = [*range(end, len(copy))]
+    if buf[net - 2 : net] == _ETHERTYPE_IPV4:
+        skipped += [*range(net + 4, net + 6), *range(net + 10, net + 12)]
+    for at in skipped:
+        copy[at] ^= _PERTURB
+    return bytes(copy)
+
+
+class OneFramePlan:
+    """How one TAP read becomes its one link frame: a prefix, the read from ``copy_from`` on, a checksum."""
+
+    __slots__ = ("prefix", "copy_from", "checksum_start", "check_at", "ip_summed", "csum_start", "csum_offset")
+
+    def __init__(self, prefix: bytes, copy_from: int, checksum: tuple[int, int] | None,
+                 state: tuple[IpSummed, int, int]) -> None:
+        self.prefix = prefix
+        self.copy_from = copy_from
+        # where the L4 checksum is summed from and stored (link frame offsets); -1: left as it is
+        self.checksum_start, self.check_at = checksum if checksum is not None else (-1, -1)
+        self.ip_summed, self.csum_start, self.csum_offset = state
+
+    def frame(self, buf: bytes) -> Packet:
+        """The link frame of one TAP read of the shape, with the checksum state the oracle's had."""
+        data = bytearray(self.prefix)
+        data += memoryview(buf)[self.copy_from :]
+        start = self.checksum_start
+        if start >= 0:
+            # as skb_checksum_help: the sum from csum_start over the rest, the field's seed
+            # included, folded; a zero result goes out as CSUM_MANGLED_0
+            check = csum_fold(ones_sum(memoryview(data)[start:])) or 0xFFFF
+            at = self.check_at
+            data[at : at + 2] = check.to_bytes(2, "big")
+        return Packet(data, ip_summed=self.ip_summed, csum_start=self.csum_start, csum_offset=self.csum_offset)
 
 
 def check_engine(engine: str) -> None:
@@ -97,9 +180,13 @@ class BulkIngress:
         self._headers: dict[bytes, HeaderPlans] = {}
         self._known = 0
         self._taught: PacketResult | None = None
+        self._one_frame: dict[bytes, OneFramePlan | None] = {}
         # how many super-packets each path took (for tests and curiosity; not part of the counters)
         self.planned = 0
         self.learnt = 0
+        # the same for the frames that are not GSO (whole-frame plans)
+        self.one_frame_planned = 0
+        self.one_frame_learnt = 0
 
     # -- the oracle ------------------------------------------------------------------------------
 
@@ -150,6 +237,7 @@ class BulkIngress:
         self._known += 1
         if self._known > MAX_SHAPES:
             self._headers.clear()
+            self._one_frame.clear()
             self._known = 1
 
     def _learn(self, table: HeaderPlans, frame: memoryview, key: bytes, layout: Any) -> ShapePlan | None:
@@ -206,6 +294,74 @@ class BulkIngress:
         self.link.send(frames, ler.peer, stats, gso=True)
         return True
 
+    def forward_one(self, buf: bytes, stats: DirectionStats) -> bool:
+        """Send the one link frame of a read that is not GSO by its shape's plan; False: the scalar path's."""
+        found = one_frame_key(buf, self.hdr_len)
+        if found is None:
+            return False
+        key, end = found
+        try:
+            plan = self._one_frame[key]
+        except KeyError:
+            plan = self._one_frame[key] = self._learn_one(buf, key, end)
+        if plan is None:
+            return False
+        ler = self.ler
+        assert ler.peer is not None
+        # as receive_from_tap and carry count a frame that is not GSO
+        stats.rx_packets += 1
+        stats.rx_bytes += len(buf) - self.hdr_len
+        self.one_frame_planned += 1
+        self.link.send((plan.frame(buf),), ler.peer, stats, gso=False)
+        return True
+
+    def _learn_one(self, buf: bytes, key: bytes, end: int) -> OneFramePlan | None:
+        """The whole-frame plan of a new shape, checked against the oracle on the read and a perturbed copy."""
+        self._remember()
+        try:
+            plan = self._one_frame_plan(buf)
+            if plan is None or not self._reproduces(plan, buf):
+                return None
+            other = perturbed(buf, self.hdr_len, end)
+            found = one_frame_key(other, self.hdr_len)
+            if found is None or found[0] != key or not self._reproduces(plan, other):
+                return None
+        except Exception:  # noqa: BLE001 - a surprise in the scalar path: it meets it again, and counts it
+            return None
+        self.one_frame_learnt += 1
+        return plan
+
+    def _one_frame_plan(self, buf: bytes) -> OneFramePlan | None:
+        """The plan the oracle's treatment of one read suggests (not checked yet); None: not one plain frame."""
+        result = self.link_result(buf)
+        if result.outcome != Outcome.PASSED or len(result.packets) != 1:
+            return None
+        packet = result.packets[0]
+        out = result.frames[0]
+        copy_from = self.hdr_len + ETH_HLEN
+        prefix_len = len(out) - (len(buf) - copy_from)
+        if packet.gso_size or prefix_len < ETH_HLEN:
+            return None
+        checksum = None
+        if buf[0] & _NEEDS_CSUM and packet.ip_summed != IpSummed.PARTIAL:
+            # the link completed the checksum virtio_net_hdr_to_skb left pending, where csum_start said
+            vnet_hdr = VirtioNetHdr.unpack(buf[: self.hdr_len], little_endian=self.ler.little_endian)
+            start = vnet_hdr.csum_start + prefix_len - ETH_HLEN
+            checksum = (start, start + vnet_hdr.csum_offset)
+        return OneFramePlan(out[:prefix_len], copy_from, checksum,
+                            (packet.ip_summed, packet.csum_start, packet.csum_offset))
+
+    def _reproduces(self, plan: OneFramePlan, buf: bytes) -> bool:
+        """The plan gives the oracle's one link frame for ``buf``: its bytes and its checksum state."""
+        result = self.link_result(buf)
+        if result.outcome != Outcome.PASSED or len(result.packets) != 1:
+            return False
+        ours = plan.frame(buf)
+        theirs = result.packets[0]
+        return (bytes(ours.data) == result.frames[0] and not theirs.gso_size
+                and (ours.ip_summed, ours.csum_start, ours.csum_offset)
+                == (theirs.ip_summed, theirs.csum_start, theirs.csum_offset))
+
     def _frames(self, table: HeaderPlans, shape: ShapePlan, buf: bytes, frame: memoryview) -> list[Packet]:
         """The link frames of one super-packet of the shape, with the checksum state the oracle's had."""
         plan = shape.plan
@@ -226,3 +382,111 @@ class BulkIngress:
         for data, (ip_summed, csum_start, csum_offset) in zip(pieces, shape.checksums, strict=True):
             frames.append(Packet(data, ip_summed=ip_summed, csum_start=csum_start, csum_offset=csum_offset))
         return frames
+
+
+class EgressPlan:
+    """How one frame from the link becomes its one TAP write: a vnet header, an L2 prefix, the frame from ``copy_from`` on."""
+
+    __slots__ = ("hdr", "prefix", "copy_from")
+
+    def __init__(self, hdr: bytes, prefix: bytes, copy_from: int) -> None:
+        self.hdr = hdr
+        self.prefix = prefix
+        self.copy_from = copy_from
+
+    def write(self, data: bytearray) -> tuple[bytes, bytes, memoryview]:
+        """The pieces of the TAP write for a frame of the shape (vnet header, L2 header, the rest)."""
+        return self.hdr, self.prefix, memoryview(data)[self.copy_from :]
+
+
+class BulkEgress:
+    """One LER's bulk path from the link to its TAP: whole-frame plans for the frames that are not GSO.
+
+    The reference is the LER's own scalar receive (MplsLink.deliver, pop_for_tap, tap_writes); a
+    frame's shape is its checksum state as it crosses the link, the bytes up to the first one under
+    the label stack the LER pops (its IP version) and, where a checksum state travels, its length.
+    A plan is kept only if it gives the reference's one TAP write (vnet header and frame) for the
+    learning frame and for a copy with every other byte changed.
+    """
+
+    def __init__(self, ler: LabelEdgeRouter) -> None:
+        self.ler = ler
+        # the byte after the label stack the LER expects (the IP version nibble) ends the key
+        self.key_end = ETH_HLEN + 4 * len(ler.pop_labels) + 1
+        self._plans: dict[bytes, EgressPlan | None] = {}
+        # how many frames took a plan, how many plans were learnt (for tests; not part of the counters)
+        self.planned = 0
+        self.learnt = 0
+
+    def key_of(self, frame: Packet) -> bytes | None:
+        """The shape of a frame from the link, as the peer LER delivers it; None: not for a plan."""
+        if frame.gso_size:
+            return None
+        data = frame.data
+        end = self.key_end
+        if len(data) < end:
+            return None
+        ip_summed = frame.ip_summed
+        if ip_summed == IpSummed.PARTIAL or ip_summed == IpSummed.UNNECESSARY:
+            # as MplsLink.deliver: this checksum state travels with the frame, and the TAP is told it
+            state = (int(ip_summed), frame.csum_start, frame.csum_offset, len(data))
+            return b"".join(value.to_bytes(4, "big") for value in state) + data[12:end]
+        return b"\0" + data[12:end]
+
+    def forward(self, frame: Packet, stats: DirectionStats) -> bool:
+        """Write a frame from the link to the TAP by its shape's plan; False: the scalar receive's."""
+        key = self.key_of(frame)
+        if key is None:
+            return False
+        try:
+            plan = self._plans[key]
+        except KeyError:
+            if len(self._plans) >= MAX_SHAPES:
+                self._plans.clear()
+            plan = self._plans[key] = self._learn(frame, key)
+        if plan is None:
+            return False
+        data = frame.data
+        self.planned += 1
+        self.ler.write_to_tap(plan.write(data), len(plan.prefix) + len(data) - plan.copy_from, stats)
+        return True
+
+    def tap_write(self, frame: Packet) -> tuple[bytes, bytes] | None:
+        """The LER's scalar receive of a copy of one link frame: its one TAP write, else None; nothing counted or written."""
+        from .ler import DirectionStats, MplsLink
+
+        scratch = DirectionStats("oracle")
+        pkt = MplsLink.deliver(frame.clone())
+        if not self.ler.pop_for_tap(pkt, scratch):
+            return None
+        writes = self.ler.tap_writes(pkt, scratch)
+        if scratch.drops or len(writes) != 1:
+            return None
+        hdr, data = writes[0]
+        return bytes(hdr), bytes(data)
+
+    def _learn(self, frame: Packet, key: bytes) -> EgressPlan | None:
+        """The plan of a new shape, checked against the scalar receive on the frame and a perturbed copy."""
+        try:
+            taught = self.tap_write(frame)
+            if taught is None:
+                return None
+            hdr, out = taught
+            copy_from = self.key_end - 1
+            prefix_len = len(out) - (len(frame.data) - copy_from)
+            if prefix_len < 0:
+                return None
+            plan = EgressPlan(hdr, out[:prefix_len], copy_from)
+            other = frame.clone()
+            for at in (*range(12), *range(self.key_end, len(other.data))):
+                other.data[at] ^= _PERTURB
+            if self.key_of(other) != key:
+                return None
+            for probe, expected in ((frame, taught), (other, self.tap_write(other))):
+                ours = plan.write(probe.data)
+                if expected is None or (ours[0], ours[1] + bytes(ours[2])) != expected:
+                    return None
+        except Exception:  # noqa: BLE001 - a surprise in the scalar path: it meets it again, and counts it
+            return None
+        self.learnt += 1
+        return plan

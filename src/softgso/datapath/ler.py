@@ -10,7 +10,9 @@ Every packet, whatever the mode, takes the same path:
 
 A GSO super-packet whose shape the LER has met before is segmented in bulk instead, by a plan the
 scalar path above taught and was checked against (softgso.datapath.bulk); its link frames then
-take the same way from the capture hook on.
+take the same way from the capture hook on. A frame that is not GSO takes a whole-frame plan the
+same way when its shape has one: towards the link (one link frame), and from the link to the TAP
+(one TAP write, instead of the pop and transmit).
 
 The LERs are symmetric; each pushes its own stack towards the link and pops the peer's stack from
 it, so the ACKs of a transfer cross the hop labelled too. All protocol work is the engine's; this
@@ -37,7 +39,7 @@ from ..xmit import transmit
 from .tap import Tap
 
 if TYPE_CHECKING:
-    from .bulk import BulkIngress
+    from .bulk import BulkEgress, BulkIngress
 
 MPLS_LS_S_MASK = 0x00000100
 IP_VERSION_TO_ETHERTYPE = {4: ETH_P_IP, 6: ETH_P_IPV6}
@@ -143,11 +145,13 @@ class MplsLink:
         if gso:
             stats.rx_gso_link_frames += len(frames)
         capture = self.capture
+        egress = receiver.bulk_egress
         for frame in frames:
             stats.link_bytes += len(frame.data)
             if capture is not None:
                 capture(frame.data)
-            receiver.receive_from_link(self.deliver(frame), stats)
+            if egress is None or not egress.forward(frame, stats):
+                receiver.receive_from_link(self.deliver(frame), stats)
 
     def segments_fit(self, pkt: Packet) -> bool:
         """Each segment of a GSO packet fits the link MTU (skb_gso_validate_network_len, as af_mpls checks)."""
@@ -225,6 +229,7 @@ class LabelEdgeRouter:
         # path; otherwise shapes it has a plan for in bulk (softgso.datapath.bulk), the same bytes
         self.engine = engine
         self.bulk: BulkIngress | None = None
+        self.bulk_egress: BulkEgress | None = None
         self.ingress_stats = DirectionStats(f"{name} ingress")
         self.egress_stats = self.ingress_stats
 
@@ -234,10 +239,12 @@ class LabelEdgeRouter:
         self.peer = peer
         self.ingress_stats = ingress
         self.bulk = None
+        self.bulk_egress = None
         if self.engine != "scalar":
-            from .bulk import BulkIngress, compiled_engine
+            from .bulk import BulkEgress, BulkIngress, compiled_engine
 
             self.bulk = BulkIngress(self, link, compiled=compiled_engine(self.engine))
+            self.bulk_egress = BulkEgress(self)
 
     def receive_from_tap(self, buf: bytes) -> None:
         """One read from the TAP: a vnet header and a frame from the local kernel."""
@@ -255,8 +262,9 @@ class LabelEdgeRouter:
             stats.drop(f"no FEC for ethertype {ethertype:#06x}", warn=False)
             return
         bulk = self.bulk
-        if bulk is not None and buf[1] and bulk.forward(buf, stats):
-            # a GSO super-packet (gso_type, the header's second byte, set) of a shape with a plan
+        if bulk is not None and (bulk.forward(buf, stats) if buf[1] else bulk.forward_one(buf, stats)):
+            # a GSO super-packet (gso_type, the header's second byte, set), or a frame that is
+            # not, of a shape with a plan
             return
         try:
             pkt = self.skb_from_tap(buf)
@@ -289,51 +297,61 @@ class LabelEdgeRouter:
 
     def receive_from_link(self, pkt: Packet, stats: DirectionStats) -> None:
         """A frame from the link: pop the expected labels, hand the inner packet to the local kernel."""
+        if self.pop_for_tap(pkt, stats):
+            self.send_to_tap(pkt, stats)
+
+    def pop_for_tap(self, pkt: Packet, stats: DirectionStats) -> bool:
+        """Pop the expected labels and rewrite L2 for the TAP; False: dropped (counted)."""
         data = pkt.data
         try:
             for depth, expected in enumerate(self.pop_labels, start=1):
                 top = pkt.network_header or ETH_HLEN
                 if pkt.protocol != ETH_P_MPLS_UC or top + 5 > len(data):
                     stats.drop("label stack shorter than expected")
-                    return
+                    return False
                 lse = int.from_bytes(data[top : top + 4], "big")
                 if lse >> MPLS_LS_LABEL_SHIFT != expected:
                     stats.drop("unexpected label", f"label {lse >> MPLS_LS_LABEL_SHIFT}, expected {expected}")
-                    return
+                    return False
                 if lse & MPLS_LS_S_MASK:
                     if depth != len(self.pop_labels):
                         stats.drop("label stack shorter than expected")
-                        return
+                        return False
                     # as af_mpls does for a route without a payload type: the IP version tells
                     next_proto = IP_VERSION_TO_ETHERTYPE.get(data[top + 4] >> 4, 0)
                     if not next_proto:
                         stats.drop("not IP under the bottom label")
-                        return
+                        return False
                 elif depth == len(self.pop_labels):
                     stats.drop("label stack deeper than expected")
-                    return
+                    return False
                 else:
                     next_proto = ETH_P_MPLS_UC
                 pop_mpls(pkt, next_proto)
         except SoftGSOError as exc:
             stats.drop(refusal_reason(exc), str(exc))
-            return
+            return False
         data[0:12] = self.macs_to_tap
-        self.send_to_tap(pkt, stats)
+        return True
 
     def send_to_tap(self, pkt: Packet, stats: DirectionStats) -> None:
         """Give a packet to the local kernel through the TAP, with the vnet header that describes it."""
+        for hdr, data in self.tap_writes(pkt, stats):
+            self.write_to_tap((hdr, data), len(data), stats)
+
+    def tap_writes(self, pkt: Packet, stats: DirectionStats) -> list[tuple[bytes, bytearray]]:
+        """The (vnet header, frame) writes to the TAP for a packet; what cannot be written is counted as dropped."""
         packets: Sequence[Packet]
         if pkt.gso_size or pkt.ip_summed == IpSummed.PARTIAL or pkt.vlan_tci is not None:
             try:
                 packets = transmit(pkt, self.tap_profile)
             except KernelRefusal as exc:
                 stats.drop(refusal_reason(exc), str(exc))
-                return
+                return []
         else:
             # validate_xmit_skb has nothing to do for such a packet
             packets = (pkt,)
-        fd = self.tap.fd
+        writes = []
         for out in packets:
             if out.gso_size or out.ip_summed == IpSummed.PARTIAL or out.ip_summed == IpSummed.UNNECESSARY:
                 try:
@@ -343,11 +361,17 @@ class LabelEdgeRouter:
                     continue
             else:
                 hdr = self.zero_hdr
-            try:
-                os.writev(fd, (hdr, out.data))
-            except OSError as exc:
-                name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-                stats.drop(f"TAP write failed ({name})", str(exc))
-                continue
-            stats.tx_frames += 1
-            stats.tx_bytes += len(out.data)
+            writes.append((hdr, out.data))
+        return writes
+
+    def write_to_tap(self, pieces: Sequence[bytes | bytearray | memoryview], frame_len: int,
+                     stats: DirectionStats) -> None:
+        """Write one frame (vnet header first, then the frame's ``frame_len`` bytes in pieces) to the TAP; counted."""
+        try:
+            os.writev(self.tap.fd, pieces)
+        except OSError as exc:
+            name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+            stats.drop(f"TAP write failed ({name})", str(exc))
+            return
+        stats.tx_frames += 1
+        stats.tx_bytes += frame_len
