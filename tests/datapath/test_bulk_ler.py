@@ -211,23 +211,30 @@ def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.mark.parametrize("link", [SW_LINK, CSUM_LINK], ids=["link-csum-in-software", "link-csum-partial"])
-@pytest.mark.parametrize("labels", [(100,), (100, 2000, 3000)], ids=["one-label", "three-labels"])
-def test_the_bulk_path_sends_what_the_scalar_path_sends(make_hop: Callable[..., Hop], engine: str, link: DeviceProfile,
-                                                        labels: tuple[int, ...]) -> None:
+def same_as_scalar(make_hop: Callable[..., Hop], engine: str, link: DeviceProfile, labels: tuple[int, ...],
+                   reads: list[tuple[str, bytes]]) -> tuple[Hop, dict[str, object]]:
+    """The same TAP reads through a scalar hop and a planned one: link capture, TAP writes and counters equal.
+
+    Returns the planned hop (to check its plans were used) and the scalar run's results.
+    """
     mtu = link.mtu + 4 * (len(labels) - 1)
-    reads = tap_reads(seed=len(labels) * 10 + (link is CSUM_LINK))
     scalar = make_hop(link.with_overrides(mtu=mtu), labels=labels)
     set_engine(scalar, "scalar")
     planned = make_hop(link.with_overrides(mtu=mtu), labels=labels)
     set_engine(planned, engine)
     expected = run_reads(scalar, reads)
     got = run_reads(planned, reads)
-    assert got["link"] == expected["link"]
-    assert got["east_tap"] == expected["east_tap"]
-    assert got["west_tap"] == expected["west_tap"]
-    assert got["west_to_east"] == expected["west_to_east"]
-    assert got["east_to_west"] == expected["east_to_west"]
+    for key in ("link", "east_tap", "west_tap", "west_to_east", "east_to_west"):
+        assert got[key] == expected[key], f"{key} differs from the scalar path"
+    return planned, expected
+
+
+@pytest.mark.parametrize("link", [SW_LINK, CSUM_LINK], ids=["link-csum-in-software", "link-csum-partial"])
+@pytest.mark.parametrize("labels", [(100,), (100, 2000, 3000)], ids=["one-label", "three-labels"])
+def test_the_bulk_path_sends_what_the_scalar_path_sends(make_hop: Callable[..., Hop], engine: str, link: DeviceProfile,
+                                                        labels: tuple[int, ...]) -> None:
+    reads = tap_reads(seed=len(labels) * 10 + (link is CSUM_LINK))
+    planned, expected = same_as_scalar(make_hop, engine, link, labels, reads)
     # not vacuous: most super-packets took the bulk path, and some shapes were left to the scalar one
     ler1, ler2 = bulk_paths(planned)
     assert ler1.planned > 100 and ler2.planned > 5
@@ -404,19 +411,8 @@ def one_frame_reads(seed: int) -> list[tuple[str, bytes]]:
 @pytest.mark.parametrize("labels", [(100,), (100, 2000, 3000)], ids=["one-label", "three-labels"])
 def test_whole_frame_plans_send_what_the_scalar_path_sends(make_hop: Callable[..., Hop], engine: str,
                                                            link: DeviceProfile, labels: tuple[int, ...]) -> None:
-    mtu = link.mtu + 4 * (len(labels) - 1)
     reads = one_frame_reads(seed=len(labels) * 10 + (link is CSUM_LINK))
-    scalar = make_hop(link.with_overrides(mtu=mtu), labels=labels)
-    set_engine(scalar, "scalar")
-    planned = make_hop(link.with_overrides(mtu=mtu), labels=labels)
-    set_engine(planned, engine)
-    expected = run_reads(scalar, reads)
-    got = run_reads(planned, reads)
-    assert got["link"] == expected["link"]
-    assert got["east_tap"] == expected["east_tap"]
-    assert got["west_tap"] == expected["west_tap"]
-    assert got["west_to_east"] == expected["west_to_east"]
-    assert got["east_to_west"] == expected["east_to_west"]
+    planned, expected = same_as_scalar(make_hop, engine, link, labels, reads)
     # not vacuous: most frames took plans both ways, the refused ones were counted by the scalar path
     ler1, ler2 = bulk_paths(planned)
     assert ler1.one_frame_planned > 150 and ler2.one_frame_planned > 20
