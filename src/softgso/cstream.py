@@ -45,6 +45,7 @@ PLAN_FIELDS = ("frame_len", "payload_at", "header_len", "mss", "segments", "last
 CODE_NO_LAYOUT, CODE_CANDIDATE, CODE_SCALAR = 4, 5, 6
 _RUNS = re.compile(rb"[\x00-\x04]+|\x05+|\x06+")
 _NO_CODE = 0xFF
+_ONE_JOB = array("q", (0, 0, 0))  # one packet at offset 0, its output at 0, packet number 0
 # output is built contiguous (headers and payload copied, the copy and the checksum one pass) in
 # a few reused arenas, then written with one writev: the kernel copies large cache-warm blocks,
 # measured faster than writev of a header/payload iovec pair per segment pointing into the input
@@ -103,25 +104,23 @@ class CompiledSegmenter:
         vector, full, last = self.vector(plan)
         _SEGMENT.segment(vector, full, last, buffer, jobs, big_endian, out, codes)
 
+    def segment_packet(self, record: Any, plan: SegmentPlan) -> list[bytearray]:
+        """One packet's segments; ``record`` holds the frame behind 16 bytes whose values do not matter
+        (where a pcap record header would be: a caller may put its own header bytes there)."""
+        out = bytearray(plan.out_len(RECORD_HEADER_LEN))
+        self.segment_into(plan, record, _ONE_JOB, False, out, bytearray(1))
+        full_len, last_len = plan.segment_lengths()
+        pieces, at = [], RECORD_HEADER_LEN
+        for number in range(plan.segments):
+            length = last_len if number == plan.segments - 1 else full_len
+            pieces.append(out[at : at + length])
+            at += RECORD_HEADER_LEN + length
+        return pieces
+
     def segment_frames(self, frames: list[bytes], plan: SegmentPlan) -> list[list[bytes]]:
         """Segment same-shape frames; each packet's segments as bytes (plan checks and tests)."""
-        buffer = b"".join(bytes(RECORD_HEADER_LEN) + bytes(frame) for frame in frames)
-        per_packet = plan.out_len(RECORD_HEADER_LEN)
-        jobs = array("q")
-        for number in range(len(frames)):
-            jobs.extend((number * (RECORD_HEADER_LEN + plan.frame_len), number * per_packet, number))
-        out = bytearray(len(frames) * per_packet)
-        self.segment_into(plan, buffer, jobs, False, out, bytearray(len(frames)))
-        full_len, last_len = plan.segment_lengths()
-        result = []
-        for number in range(len(frames)):
-            packet, at = [], number * per_packet
-            for s in range(plan.segments):
-                length = last_len if s == plan.segments - 1 else full_len
-                packet.append(bytes(out[at + RECORD_HEADER_LEN : at + RECORD_HEADER_LEN + length]))
-                at += RECORD_HEADER_LEN + length
-            result.append(packet)
-        return result
+        return [[bytes(piece) for piece in self.segment_packet(bytes(RECORD_HEADER_LEN) + bytes(frame), plan)]
+                for frame in frames]
 
 
 class _Handoff:

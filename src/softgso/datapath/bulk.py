@@ -29,11 +29,9 @@ number of shapes remembered is bounded, then forgotten and learnt again.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..checksum import csum_fold, ones_sum
 from ..constants import ETH_HLEN
 from ..cstream import CompiledSegmenter, available
 from ..errors import SoftGSOError, UsageError
@@ -43,6 +41,7 @@ from ..io.pcap import RECORD_HEADER_LEN
 from ..job import Outcome, PacketResult, SegmentOptions
 from ..packet import Packet
 from ..virtio import VirtioFlags, VirtioNetHdr
+from ..xmit import skb_checksum_help
 from .ler import LinkDrop
 
 if TYPE_CHECKING:
@@ -53,7 +52,6 @@ ENGINES = ("auto", "compiled", "numpy", "scalar")
 # flows, or a TAP peer writing random headers, must not grow the tables without end
 MAX_SHAPES = 4096
 # one job for softgso._segment.segment: the record at offset 0 of the buffer, output at 0, packet 0
-_ONE_JOB = array("q", (0, 0, 0))
 _NEEDS_CSUM = int(VirtioFlags.NEEDS_CSUM)
 _ETHERTYPE_IPV4 = b"\x08\x00"
 _ETHERTYPE_IPV6 = b"\x86\xdd"
@@ -118,14 +116,13 @@ class OneFramePlan:
         """The link frame of one TAP read of the shape, with the checksum state the oracle's had."""
         data = bytearray(self.prefix)
         data += memoryview(buf)[self.copy_from :]
-        start = self.checksum_start
-        if start >= 0:
-            # as skb_checksum_help: the sum from csum_start over the rest, the field's seed
-            # included, folded; a zero result goes out as CSUM_MANGLED_0
-            check = csum_fold(ones_sum(memoryview(data)[start:])) or 0xFFFF
-            at = self.check_at
-            data[at : at + 2] = check.to_bytes(2, "big")
-        return Packet(data, ip_summed=self.ip_summed, csum_start=self.csum_start, csum_offset=self.csum_offset)
+        frame = Packet(data, ip_summed=IpSummed.PARTIAL, csum_start=self.checksum_start,
+                       csum_offset=self.check_at - self.checksum_start)
+        if self.checksum_start >= 0:
+            skb_checksum_help(frame)  # the checksum the scalar path completed, by the same helper
+        # then the checksum state the scalar path's frame had
+        frame.ip_summed, frame.csum_start, frame.csum_offset = self.ip_summed, self.csum_start, self.csum_offset
+        return frame
 
 
 def check_engine(engine: str) -> None:
@@ -146,12 +143,11 @@ def compiled_engine(engine: str) -> bool:
 class ShapePlan:
     """A learnt shape: its plan and the checksum state (ip_summed, csum_start, csum_offset) of each link frame."""
 
-    __slots__ = ("plan", "checksums", "full_len", "last_len")
+    __slots__ = ("plan", "checksums")
 
     def __init__(self, plan: SegmentPlan, checksums: tuple[tuple[IpSummed, int, int], ...]) -> None:
         self.plan = plan
         self.checksums = checksums
-        self.full_len, self.last_len = plan.segment_lengths()
 
 
 class HeaderPlans:
@@ -176,7 +172,6 @@ class BulkIngress:
         self.hdr_len = ler.hdr_len
         # the vnet header ends a 16-byte pcap record header in front of the frame (softgso._segment reads records)
         self._record_pad = bytes(RECORD_HEADER_LEN - ler.hdr_len)
-        self._codes = bytearray(1)
         self._headers: dict[bytes, HeaderPlans] = {}
         self._known = 0
         self._taught: PacketResult | None = None
@@ -367,15 +362,8 @@ class BulkIngress:
         plan = shape.plan
         pieces: list[bytearray]
         if isinstance(table.segmenter, CompiledSegmenter):
-            out = bytearray(plan.out_len(RECORD_HEADER_LEN))
-            table.segmenter.segment_into(plan, self._record_pad + buf, _ONE_JOB, False, out, self._codes)
-            pieces = []
-            at = RECORD_HEADER_LEN
-            full_len = shape.full_len
-            for _ in range(plan.segments - 1):
-                pieces.append(out[at : at + full_len])
-                at += RECORD_HEADER_LEN + full_len
-            pieces.append(out[at : at + shape.last_len])
+            # the virtio header stands where the record header would: no copy of the frame to move it
+            pieces = table.segmenter.segment_packet(self._record_pad + buf, plan)
         else:
             pieces = [bytearray(piece) for piece in table.segmenter.segment_frames([bytes(frame)], plan)[0]]
         frames = []
