@@ -79,6 +79,54 @@ def write_stage(take: Callable[[], Any], write: Callable[[Any, int], None], mapp
     return run
 
 
+class BulkStream:
+    """What both bulk streams keep and do alike: counters, reports, the short-frame policy, the scalar
+    fallback for one record, and the count of a run of records passed through."""
+
+    def __init__(self, options: SegmentOptions, summary: Summary,
+                 per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]], bulk: bool) -> None:
+        self.options = options
+        self.summary = summary
+        self.per_frame = per_frame
+        self.counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
+        self.reports: list[tuple[int, str]] = []
+        self.small_limit, self.bulk_small = short_frames(options, bulk)
+        self._record_header = struct.Struct("<IIII")  # the input's byte order, set by run()
+
+    def _one_record(self, index: int, view: memoryview, pos: int, following: int, frame: memoryview,
+                    parts: list[Any]) -> int:
+        """A record for the scalar path (or a snapped one, passed through): its output appended; records out."""
+        counts = self.counts
+        seconds, fraction, caplen, orig_len = self._record_header.unpack_from(view, pos)
+        counts["in"] += 1
+        counts["bytes_in"] += caplen
+        if orig_len > caplen:
+            self.reports.append((index, f"snapped record ({caplen} of {orig_len} bytes): passed through"))
+            parts.append(view[pos:following])
+            counts["out"] += 1
+            counts["bytes_out"] += caplen
+            return 1
+        frames, reason = self.per_frame(index, bytes(frame))
+        if reason:
+            self.reports.append((index, reason))
+        pack = self._record_header.pack
+        for out_frame in frames:
+            parts.append(pack(seconds, fraction, len(out_frame), len(out_frame)))
+            parts.append(out_frame)
+            counts["out"] += 1
+            counts["bytes_out"] += len(out_frame)
+        return len(frames)
+
+    def _count_untouched(self, packets: int, nbytes: int, states: dict[str, int]) -> None:
+        """Summary and counters for ``packets`` records copied through (``nbytes`` of frames)."""
+        self.summary.add_untouched(packets, nbytes, states)
+        counts = self.counts
+        counts["in"] += packets
+        counts["out"] += packets
+        counts["bytes_in"] += nbytes
+        counts["bytes_out"] += nbytes
+
+
 class StreamResult:
     """What a bulk stream did, in the shape of ``cli._stream``'s return value."""
 
@@ -191,5 +239,5 @@ def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int]) 
     return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, LINKTYPE_ETHERNET), "pcap")
 
 
-__all__ = ["MAX_FAST_RECORD", "StreamResult", "record_limits", "short_frames", "write_stage", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
+__all__ = ["MAX_FAST_RECORD", "BulkStream", "StreamResult", "record_limits", "short_frames", "write_stage", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
            "segment_part", "segment_per_frame", "split_points"]

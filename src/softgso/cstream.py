@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bulkstream import StreamResult, record_limits, short_frames, write_stage
+from .bulkstream import BulkStream, StreamResult, record_limits, write_stage
 from .constants import IPPROTO_TCP
 from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from .io.writer import CaptureWriter
@@ -149,7 +149,7 @@ class _Handoff:
             return item
 
 
-class CompiledSegmentStream:
+class CompiledSegmentStream(BulkStream):
     """Segment one classic pcap file into another; the caller finishes with the scalar stream if told.
 
     The interface of :class:`softgso.faststream.BulkSegmentStream` (the numpy stream).
@@ -157,14 +157,9 @@ class CompiledSegmentStream:
 
     def __init__(self, options: SegmentOptions, summary: Summary,
                  per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]]) -> None:
-        self.options = options
-        self.summary = summary
-        self.per_frame = per_frame
         self.compiled = CompiledSegmenter(options)
         self.fast = self.compiled.fast
-        self.counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
-        self.reports: list[tuple[int, str]] = []
-        self.small_limit, self.bulk_small = short_frames(options, self.fast.enabled)
+        super().__init__(options, summary, per_frame, self.fast.enabled)
 
     def run(self, in_path: Path, writer: CaptureWriter, header_info: tuple[bytes, str, bool, int],
             progress: Callable[[int], None] | None = None, *, span: tuple[int, int | None, int] | None = None,
@@ -244,7 +239,6 @@ class CompiledSegmentStream:
         view = memoryview(mapping)
         parts: list[Any] = []
         written = 0
-        counts = self.counts
         fast = self.fast
         pending: list[tuple[SegmentPlan, int]] = []
         arena_state = [0]
@@ -268,11 +262,7 @@ class CompiledSegmentStream:
                     finish = offsets[stop] if stop < count else chunk_stop
                     nbytes = finish - start - RECORD_HEADER_LEN * (stop - first)
                     parts.append(view[start:finish])
-                    self.summary.add_untouched(stop - first, nbytes, state_counts(codes[first:stop]))
-                    counts["in"] += stop - first
-                    counts["out"] += stop - first
-                    counts["bytes_in"] += nbytes
-                    counts["bytes_out"] += nbytes
+                    self._count_untouched(stop - first, nbytes, state_counts(codes[first:stop]))
                     written += stop - first
                     continue
                 number = first
@@ -299,30 +289,6 @@ class CompiledSegmentStream:
         finally:
             offsets.release()
         return parts, written
-
-    def _one_record(self, index: int, view: memoryview, pos: int, following: int, frame: memoryview,
-                    parts: list[Any]) -> int:
-        """A record for the scalar path (or a snapped one, passed through): its output appended; records out."""
-        counts = self.counts
-        seconds, fraction, caplen, orig_len = self._record_header.unpack_from(view, pos)
-        counts["in"] += 1
-        counts["bytes_in"] += caplen
-        if orig_len > caplen:
-            self.reports.append((index, f"snapped record ({caplen} of {orig_len} bytes): passed through"))
-            parts.append(view[pos:following])
-            counts["out"] += 1
-            counts["bytes_out"] += caplen
-            return 1
-        frames, reason = self.per_frame(index, bytes(frame))
-        if reason:
-            self.reports.append((index, reason))
-        pack = self._record_header.pack
-        for out_frame in frames:
-            parts.append(pack(seconds, fraction, len(out_frame), len(out_frame)))
-            parts.append(out_frame)
-            counts["out"] += 1
-            counts["bytes_out"] += len(out_frame)
-        return len(frames)
 
     def _bulk(self, pending: list[tuple[SegmentPlan, int]], mapping: mmap.mmap, arena: mmap.mmap,
               arena_state: list[int]) -> tuple[memoryview, int]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bulkstream import StreamResult, record_limits, short_frames, write_stage
+from .bulkstream import BulkStream, StreamResult, record_limits, write_stage
 from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from .io.writer import CaptureWriter
 
@@ -58,20 +58,15 @@ class _Chunk:
     stop_index: int | None = None  # the general reader takes over at this record
 
 
-class BulkSegmentStream:
+class BulkSegmentStream(BulkStream):
     """Segment one classic pcap file into another; the caller finishes with the scalar stream if told."""
 
     def __init__(self, options: SegmentOptions, summary: Summary,
                  per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]]) -> None:
         from .fastpath import FastSegmenter
 
-        self.options = options
-        self.summary = summary
-        self.per_frame = per_frame
         self.fast: FastSegmenter = FastSegmenter(options)
-        self.counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
-        self.reports: list[tuple[int, str]] = []
-        self.small_limit, self.bulk_small = short_frames(options, self.fast.enabled)
+        super().__init__(options, summary, per_frame, self.fast.enabled)
 
     def run(self, in_path: Path, writer: CaptureWriter, header_info: tuple[bytes, str, bool, int],
             progress: Callable[[int], None] | None = None, *, span: tuple[int, int | None, int] | None = None,
@@ -242,8 +237,6 @@ class BulkSegmentStream:
         view = memoryview(buffer)  # type: ignore[arg-type]
         parts: list[Any] = []
         written = 0
-        pack = self._record_header.pack
-        counts = self.counts
         fast = self.fast
         small_limit = self.small_limit
         index = chunk.first_index
@@ -278,7 +271,7 @@ class BulkSegmentStream:
                 start = int(table[first, 0])
                 end = int(table[stop - 1, 0] + RECORD_HEADER_LEN + table[stop - 1, 1])
                 parts.append(view[start:end])
-                self._count_untouched(codes[first:stop], int(table[first:stop, 1].sum()))
+                self._count_codes(codes[first:stop], int(table[first:stop, 1].sum()))
                 written += stop - first
                 index += stop - first
                 continue
@@ -292,43 +285,17 @@ class BulkSegmentStream:
                         index += 1
                         continue
                 flush_pending()
-                counts["in"] += 1
-                counts["bytes_in"] += caplen
-                if orig_len > caplen:
-                    self.reports.append((index, f"snapped record ({caplen} of {orig_len} bytes): passed through"))
-                    parts.append(view[pos : pos + RECORD_HEADER_LEN + caplen])
-                    counts["out"] += 1
-                    counts["bytes_out"] += caplen
-                    written += 1
-                    index += 1
-                    continue
-                seconds, fraction = self._record_header.unpack_from(view, pos)[:2]
-                frames, reason = self.per_frame(index, bytes(frame))
-                if reason:
-                    self.reports.append((index, reason))
-                for out_frame in frames:
-                    parts.append(pack(seconds, fraction, len(out_frame), len(out_frame)))
-                    parts.append(out_frame)
-                    counts["out"] += 1
-                    counts["bytes_out"] += len(out_frame)
-                    written += 1
+                written += self._one_record(index, view, pos, pos + RECORD_HEADER_LEN + caplen, frame, parts)
                 index += 1
         flush_pending()
         return parts, written
 
-    def _count_untouched(self, codes: np.ndarray, nbytes: int) -> None:
-        """Summary and counters for frames copied through, states in order of first appearance."""
+    def _count_codes(self, codes: np.ndarray, nbytes: int) -> None:
+        """_count_untouched for frames copied through, their states from the codes, in order of first appearance."""
         from .fastpath import CODE_NO_LAYOUT, states_in_order
 
         with_state = codes[codes != CODE_NO_LAYOUT]
-        states = states_in_order(with_state) if with_state.size else {}
-        packets = codes.size
-        self.summary.add_untouched(packets, nbytes, states)
-        counts = self.counts
-        counts["in"] += packets
-        counts["out"] += packets
-        counts["bytes_in"] += nbytes
-        counts["bytes_out"] += nbytes
+        self._count_untouched(codes.size, nbytes, states_in_order(with_state) if with_state.size else {})
 
     def _bulk(self, pending: list[tuple[SegmentPlan, int]], buffer: np.ndarray, arena: np.ndarray,
               arena_state: list[int]) -> tuple[_Iovecs, int]:
