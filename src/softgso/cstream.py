@@ -8,9 +8,10 @@ module ``softgso._segment`` instead of numpy. Where that module is built it is t
 needs no numpy at all, so the command also starts faster (importing numpy costs more than
 segmenting a 100 MB capture). ``SOFTGSO_NO_C=1`` or a missing compiler leaves the numpy stream.
 
-Two threads: this one walks, classifies and builds headers (the C calls release the GIL), a
-writer hands header/payload iovecs to ``writev``. Resident memory is bounded by a few arenas of
-headers and the pages of the mapped input not yet written (given back with MADV_DONTNEED).
+Two threads: this one walks, classifies and builds each chunk's output (segments contiguous in an
+arena; records passed through as views of the mapped input; the C calls release the GIL), a
+writer hands them to ``writev``. Resident memory is bounded by a few output arenas and the pages
+of the mapped input not yet written (given back with MADV_DONTNEED).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ _SEGMENT: Any = load_extension("_segment")
 
 
 def available() -> bool:
-    """Whether the compiled stream can run here."""
-    return _SEGMENT is not None and struct.calcsize("P") == 8
+    """Whether the compiled stream can run here (softgso._segment built, SOFTGSO_NO_C unset)."""
+    return _SEGMENT is not None
 
 
 def plan_vector(plan: SegmentPlan) -> bytes:
