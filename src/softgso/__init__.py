@@ -5,25 +5,58 @@ The engine is sans-I/O: bytes and metadata in, bytes and metadata out.
     >>> from softgso import Packet, PROFILES, transmit
     >>> from softgso.actions import push_mpls
 
-The public surface re-exported here is the stable one; everything else may move.
+The public surface re-exported here is the stable one; everything else may move. It is loaded on
+first use (PEP 562), so that ``softgso segment`` can start its work before the engine is imported.
 """
 
-from .errors import (
-    ActionError,
-    CaptureError,
-    InvalidPacketError,
-    KernelRefusal,
-    OutOfMemoryError,
-    ProtocolNotSupportedError,
-    SoftGSOError,
-    UsageError,
-    VirtioHeaderError,
-)
-from .features import PROFILES, DeviceProfile, GsoType, IpSummed, NetdevFeature, load_profile
-from .packet import Packet
-from .xmit import transmit
+from __future__ import annotations
+
+from importlib import import_module
+
+# typing itself costs start-up milliseconds; mypy reads this name as typing's
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .errors import (
+        ActionError,
+        CaptureError,
+        InvalidPacketError,
+        KernelRefusal,
+        OutOfMemoryError,
+        ProtocolNotSupportedError,
+        SoftGSOError,
+        UsageError,
+        VirtioHeaderError,
+    )
+    from .features import PROFILES, DeviceProfile, GsoType, IpSummed, NetdevFeature, load_profile
+    from .packet import Packet
+    from .xmit import transmit
 
 __version__ = "0.1.0"
+
+# each public name and the module that defines it
+_HOMES = {
+    **dict.fromkeys(("ActionError", "CaptureError", "InvalidPacketError", "KernelRefusal", "OutOfMemoryError",
+                     "ProtocolNotSupportedError", "SoftGSOError", "UsageError", "VirtioHeaderError"), "errors"),
+    **dict.fromkeys(("PROFILES", "DeviceProfile", "GsoType", "IpSummed", "NetdevFeature", "load_profile"), "features"),
+    "Packet": "packet",
+    "transmit": "xmit",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'softgso' has no attribute {name!r}")
+    value = getattr(import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "PROFILES",

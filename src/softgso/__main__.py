@@ -1,5 +1,5 @@
 """``python -m softgso``."""
 
-from .cli import main
+from .entry import main
 
 main()

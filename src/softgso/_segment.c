@@ -34,11 +34,21 @@
  *
  * chunk_sums(data, size) -> list: checksum.ones_sum of every size-byte chunk of data (the last
  *   may be shorter): 0 only for an all-zero chunk, 0xFFFF for any other multiple of 0xFFFF.
+ *
+ * reserve_space(fd, length, step, stop) -> bytes reserved
+ *   fallocate(FALLOC_FL_KEEP_SIZE) of the file's first length bytes, step bytes at a time, until
+ *   done, refused (any error: the writes that follow report real ones) or stop[0] is set by
+ *   another thread (softgso.outfile: space for OUT taken while the interpreter starts). The file's
+ *   size does not change; 0 where fallocate does not exist.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __linux__
+#include <fcntl.h>
+#include <linux/falloc.h>
+#endif
 
 #include "_wordsum.h"
 
@@ -524,7 +534,39 @@ static PyObject *chunk_sums(PyObject *self, PyObject *args)
     return result;
 }
 
+static PyObject *reserve_space(PyObject *self, PyObject *args)
+{
+    int fd;
+    long long length, step;
+    Py_buffer stop;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "iLLw*", &fd, &length, &step, &stop))
+        return NULL;
+    if (stop.len < 1 || step < 1) {
+        PyBuffer_Release(&stop);
+        PyErr_SetString(PyExc_ValueError, "reserve_space: stop needs a byte and step must be positive");
+        return NULL;
+    }
+    long long done = 0;
+#if defined(__linux__) && defined(FALLOC_FL_KEEP_SIZE)
+    volatile const unsigned char *flag = (volatile const unsigned char *)stop.buf;
+    Py_BEGIN_ALLOW_THREADS
+    while (done < length && !flag[0]) {
+        long long n = length - done < step ? length - done : step;
+        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)done, (off_t)n) != 0)
+            break;
+        done += n;
+    }
+    Py_END_ALLOW_THREADS
+#else
+    (void)fd; (void)length;
+#endif
+    PyBuffer_Release(&stop);
+    return PyLong_FromLongLong(done);
+}
+
 static PyMethodDef methods[] = {
+    {"reserve_space", reserve_space, METH_VARARGS, "Reserve a file's space step by step until told to stop."},
     {"same_shape", same_shape, METH_VARARGS, "How many following records share a record's shape."},
     {"chunk_sums", chunk_sums, METH_VARARGS, "ones_sum of every fixed-size chunk of a buffer."},
     {"scan", scan, METH_VARARGS, "The pcap record walk and short-frame classification of one chunk."},

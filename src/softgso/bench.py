@@ -140,6 +140,14 @@ def run_child(argv: list[str]) -> Timed:
     return Timed(elapsed, int(usage.ru_maxrss))
 
 
+def softgso_command() -> list[str]:
+    """The installed ``softgso`` script beside this interpreter (the command as a user runs it), else ``-m``."""
+    script = Path(sys.executable).parent / "softgso"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "softgso"]
+
+
 def best(repeat: int, function: Callable[[], Timed]) -> Timed:
     """The fastest of ``repeat`` runs (peak RSS: the largest seen)."""
     runs = [function() for _ in range(repeat)]
@@ -168,7 +176,7 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
     numpy_too = cstream.available()
     # alternated, so that all see the same machine; the fastest of each counts
     cp_runs, softgso_runs, numpy_runs = [], [], []
-    segment = [sys.executable, "-m", "softgso", "segment", str(capture), str(out), "-q"]
+    segment = [*softgso_command(), "segment", str(capture), str(out), "-q"]
     for _ in range(repeat):
         cp_runs.append(run_child(["cp", str(capture), str(copy)]))
         copy.unlink()
@@ -289,7 +297,7 @@ def measure_passthrough(work: Path, size: int, repeat: int) -> dict[str, Any]:
     capture = work / "small.pcap"
     packets = write_capture(capture, size, frames=small_frames())
     out = work / "small-out.pcap"
-    softgso = best(repeat, lambda: run_child([sys.executable, "-m", "softgso", "segment", str(capture), str(out),
+    softgso = best(repeat, lambda: run_child([*softgso_command(), "segment", str(capture), str(out),
                                               "-q"]))
     # what the command imports before its first packet: numpy only where the compiled stream is not built
     from . import cstream
@@ -327,7 +335,7 @@ def measure_tcprewrite(work: Path, size: int, repeat: int) -> dict[str, Any]:
     theirs = best(repeat, lambda: run_child([tool, f"--fragroute={config}", f"--infile={capture}",
                                              f"--outfile={out}"]))
     theirs_out = out.stat().st_size
-    ours = best(repeat, lambda: run_child([sys.executable, "-m", "softgso", "segment", str(capture), str(out),
+    ours = best(repeat, lambda: run_child([*softgso_command(), "segment", str(capture), str(out),
                                            "-q"]))
     capture.unlink()
     out.unlink(missing_ok=True)
@@ -354,7 +362,7 @@ def measure_scapy(work: Path, size: int, repeat: int, softgso_bytes_per_s: float
     write_capture(capture, size, "issue")
     out = work / "scapy-out.pcap"
     theirs = best(1, lambda: run_child([sys.executable, str(script), str(capture), str(out)]))
-    ours = best(repeat, lambda: run_child([sys.executable, "-m", "softgso", "segment", str(capture), str(out),
+    ours = best(repeat, lambda: run_child([*softgso_command(), "segment", str(capture), str(out),
                                            "-q"]))
     scapy_rate = capture.stat().st_size / theirs.seconds
     report = {"scapy_input_bytes": capture.stat().st_size, "scapy_seconds": theirs.seconds,

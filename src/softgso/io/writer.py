@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Protocol
 
 from ..errors import CaptureError
+from ..outfile import Reservation, claim, make_temporary, output_mode
 from .pcap import PcapReader, PcapRecordEncoder, pcap_file_header
 from .pcapng import PcapngReader, PcapngRecordEncoder, encode_shb
 from .record import LINKTYPE_ETHERNET, MAX_SNAPLEN_STANDARD, CaptureRecord, Interface
@@ -47,22 +48,6 @@ class RecordEncoder(Protocol):
     ) -> tuple[bytes, bytes]: ...
 
 
-def _make_temporary(directory: str, name: str) -> tuple[int, str]:
-    """A new file ``.NAME.XXXXXXXX.tmp`` in ``directory``, created exclusively with mode 0600 (as mkstemp).
-
-    Written out rather than taken from tempfile, whose imports (random, shutil) cost every run of
-    the CLI a few milliseconds of start-up.
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        path = os.path.join(directory, f".{name}.{os.urandom(4).hex()}.tmp")
-        try:
-            return os.open(path, flags, 0o600), path
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name for {name} in {directory}")
-
-
 def _remove_quietly(path: str) -> None:
     if not path:  # streaming to stdout: no temporary file
         return
@@ -70,12 +55,6 @@ def _remove_quietly(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 class CaptureWriter:
@@ -96,19 +75,26 @@ class CaptureWriter:
         self._encoder = encoder
         self._iov: list[bytes | memoryview] = []
         self._pending = 0
+        # OUT's temporary file when the command line made it early (softgso.outfile), space reserved
+        self._reservation: Reservation | None = None
         if self.streaming:
             # a descriptor of our own: closing the writer leaves the process's stdout open
             self.path = STDOUT_NAME
             self._fd, self._temp_path = os.dup(1), ""
         else:
-            directory, name = os.path.split(os.path.abspath(self.path))
-            self._fd, self._temp_path = _make_temporary(directory, name)
+            self._reservation = claim(self.path)
+            if self._reservation is not None:
+                self._fd, self._temp_path = self._reservation.fd, self._reservation.temp_path
+            else:
+                directory, name = os.path.split(os.path.abspath(self.path))
+                self._fd, self._temp_path = make_temporary(directory, name)
         # Whatever happens to this object, the temporary file does not outlive it.
         self._cleanup = weakref.finalize(self, _remove_quietly, self._temp_path)
         try:
-            if not self.streaming:
-                # the temporary file is made 0600; OUT gets the mode a plain open() would have given it.
-                os.fchmod(self._fd, 0o666 & ~_current_umask())
+            if not self.streaming and self._reservation is None:
+                # the temporary file is made 0600; OUT gets the mode a plain open() would have given it
+                # (a reservation's file has it already)
+                os.fchmod(self._fd, output_mode())
             self._queue(encoder.start())
         except BaseException:
             self.abort()
@@ -185,6 +171,8 @@ class CaptureWriter:
         """Write every queued iovec, IOV_MAX at a time, resuming after short writes."""
         iov = self._iov
         fd = self._fd
+        if self._reservation is not None:
+            self._reservation.stop()  # writing now: the reserving thread would only contend for the inode
         start = 0
         while start < len(iov):
             batch = iov[start : start + IOV_MAX]
@@ -209,6 +197,9 @@ class CaptureWriter:
             return
         try:
             self._flush()
+            if self._reservation is not None:
+                self._reservation.finish(trim=True)
+                self._reservation = None
             if self.fsync:
                 os.fsync(self._fd)
             os.close(self._fd)
@@ -224,6 +215,9 @@ class CaptureWriter:
 
     def abort(self) -> None:
         """Discard everything: remove the temporary file and leave OUT as it was (stdout: stop writing)."""
+        if self._reservation is not None:
+            self._reservation.finish()  # no thread may still use the descriptor's number
+            self._reservation = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
