@@ -35,14 +35,15 @@
  * chunk_sums(data, size) -> list: checksum.ones_sum of every size-byte chunk of data (the last
  *   may be shorter): 0 only for an all-zero chunk, 0xFFFF for any other multiple of 0xFFFF.
  *
- * reserve_space(fd, length, step, stop) -> bytes reserved
- *   fallocate(FALLOC_FL_KEEP_SIZE) of the file's first length bytes, step bytes at a time, until
+ * reserve_space(fd, start, length, step, stop) -> bytes reserved
+ *   fallocate(FALLOC_FL_KEEP_SIZE) of length bytes of the file from start, step bytes at a time, until
  *   done, refused (any error: the writes that follow report real ones) or stop[0] is set by
  *   another thread (softgso.outfile: space for OUT taken while the interpreter starts). The file's
  *   size does not change; 0 where fallocate does not exist.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #ifdef __linux__
@@ -537,14 +538,15 @@ static PyObject *chunk_sums(PyObject *self, PyObject *args)
 static PyObject *reserve_space(PyObject *self, PyObject *args)
 {
     int fd;
-    long long length, step;
+    long long start, length, step;
     Py_buffer stop;
     (void)self;
-    if (!PyArg_ParseTuple(args, "iLLw*", &fd, &length, &step, &stop))
+    if (!PyArg_ParseTuple(args, "iLLLw*", &fd, &start, &length, &step, &stop))
         return NULL;
-    if (stop.len < 1 || step < 1) {
+    if (stop.len < 1 || step < 1 || start < 0 || length < 0 || length > LLONG_MAX - start) {
         PyBuffer_Release(&stop);
-        PyErr_SetString(PyExc_ValueError, "reserve_space: stop needs a byte and step must be positive");
+        PyErr_SetString(PyExc_ValueError, "reserve_space: stop needs a byte, step must be positive and the range "
+                        "must be within the file's offsets");
         return NULL;
     }
     long long done = 0;
@@ -553,13 +555,13 @@ static PyObject *reserve_space(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     while (done < length && !flag[0]) {
         long long n = length - done < step ? length - done : step;
-        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)done, (off_t)n) != 0)
+        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)(start + done), (off_t)n) != 0)
             break;
         done += n;
     }
     Py_END_ALLOW_THREADS
 #else
-    (void)fd; (void)length;
+    (void)fd; (void)start; (void)length;
 #endif
     PyBuffer_Release(&stop);
     return PyLong_FromLongLong(done);

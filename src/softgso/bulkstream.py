@@ -46,20 +46,28 @@ def record_limits(nanosecond: bool, snaplen: int) -> tuple[int, int]:
     return ticks, min(max(snaplen, MAX_SNAPLEN_STANDARD) if snaplen else MAX_RECORD_LEN, MAX_FAST_RECORD - 16)
 
 
-def write_stage(take: Callable[[], Any], write: Callable[[Any, int], None], mapping: mmap.mmap,
-                failure: list[BaseException], on_failure: Callable[[], None] | None = None) -> Callable[[], None]:
+def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], mapping: mmap.mmap,
+                failure: list[BaseException], on_failure: Callable[[], None] | None = None,
+                reserve: Callable[[int, int], bool] | None = None) -> Callable[[], None]:
     """The writing thread of a bulk stream: ``write(parts, records)`` for every item ``take()`` hands over.
 
     An item is (parts, records, input offset done up to), None to stop. The mapped input's pages
     before that offset are given back once written (MADV_DONTNEED: the page cache keeps them, our
     resident set does not). The first error goes to ``failure`` for the main thread; later items
-    are then taken and dropped, so the producer never blocks.
+    are then taken and dropped, so the producer never blocks. With ``reserve`` (a writer's
+    reserve_ahead) the thread is taken by ``take(idle)``, ``idle()`` reserving output space while
+    nothing is there to write.
     """
+    done_up_to = 0
+
+    def idle() -> bool:
+        return reserve is not None and not failure and reserve(done_up_to, len(mapping))
 
     def run() -> None:
+        nonlocal done_up_to
         released = 0
         while True:
-            item = take()
+            item = take(idle) if reserve is not None else take()
             if item is None:
                 return
             if failure:

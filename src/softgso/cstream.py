@@ -141,9 +141,17 @@ class _Handoff:
             self._changed.notify_all()
             return True
 
-    def get(self) -> Any:
-        """The oldest item, waiting for one."""
+    def get(self, idle: Callable[[], bool] | None = None) -> Any:
+        """The oldest item, waiting for one; while there is none, ``idle()`` until it returns False."""
         with self._changed:
+            while not self._items and idle is not None:
+                self._changed.release()
+                try:
+                    busy = idle()
+                finally:
+                    self._changed.acquire()
+                if not busy:
+                    break
             self._changed.wait_for(lambda: bool(self._items))
             item = self._items.pop(0)
             self._changed.notify_all()
@@ -191,7 +199,8 @@ class CompiledSegmentStream(BulkStream):
                   progress: Callable[[int], None] | None) -> StreamResult:
         writes = _Handoff(QUEUE_DEPTH)
         failure: list[BaseException] = []
-        write_out = write_stage(writes.get, writer.write_framed, mapping, failure)
+        # while waiting for the next chunk, the writer reserves the output's next pages
+        write_out = write_stage(writes.get, writer.write_framed, mapping, failure, reserve=writer.reserve_ahead)
 
         thread = threading.Thread(target=write_out, daemon=True)
         switch_interval = sys.getswitchinterval()

@@ -13,17 +13,23 @@ write (from then on both would contend for the same inode lock) and trims what w
 the last byte written. A reservation nobody claims (a usage error, another command) is removed at
 exit. Nothing here changes a byte of any output: the file's size is never touched.
 
-Kept light (os and threading): it runs before the interpreter has loaded anything else.
+Kept light (os and _thread): it runs before the interpreter has loaded anything else.
 """
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import os
-import threading
 
-# Reserved per fallocate call: the longest a first write waits for the inode lock (~2-3 ms on tmpfs).
+TYPE_CHECKING = False  # typing and collections.abc cost start-up milliseconds; mypy reads this as typing's
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# Reserved per fallocate call by the head start: the longest a first write waits for the inode
+# lock (~2-3 ms on tmpfs); and per call in the writer's idle moments (well under a millisecond).
 STEP = 8 << 20
+IDLE_STEP = 1 << 20
 
 
 def make_temporary(directory: str, name: str) -> tuple[int, str]:
@@ -50,41 +56,72 @@ def output_mode() -> int:
 
 
 class Reservation:
-    """A temporary file made for OUT ahead of its writer, and the thread reserving its space."""
+    """Space reserved in an output file ahead of its writes: by a thread while the command starts,
+    then a step at a time while the writer waits for something to write (:meth:`ahead`)."""
 
-    def __init__(self, out_path: str, fd: int, temp_path: str) -> None:
+    def __init__(self, out_path: str, fd: int, temp_path: str, reserve_space: Callable[..., int]) -> None:
         self.out_path = out_path
         self.fd = fd
         self.temp_path = temp_path
-        self.reserved = 0
+        self.reserved = 0  # bytes reserved from offset 0 on
+        self._reserve_space = reserve_space
         self._stop = bytearray(1)  # set to 1: the reserving thread ends after its current step
-        self._thread: threading.Thread | None = None
+        self._never = bytearray(1)  # ahead()'s single steps need no stop
+        self._running: _thread.LockType | None = None  # held while the reserving thread runs
+        self._refused = False
 
-    def start(self, length: int, reserve_space: object) -> None:
-        """Reserve the file's first ``length`` bytes in the background (``reserve_space``: softgso._segment's)."""
+    def start(self, length: int) -> None:
+        """Reserve the file's first ``length`` bytes in a thread of its own."""
+
+        running = self._running = _thread.allocate_lock()
+        running.acquire()
 
         def run() -> None:
             try:
-                self.reserved = reserve_space(self.fd, length, STEP, self._stop)  # type: ignore[operator]
+                self.reserved = self._reserve_space(self.fd, 0, length, STEP, self._stop)
             except (OSError, ValueError):  # an optimisation only: the writes report real errors
                 pass
+            finally:
+                running.release()
 
-        self._thread = threading.Thread(target=run, name="softgso-reserve", daemon=True)
-        self._thread.start()
+        # _thread, not threading: importing threading would delay the start by milliseconds
+        _thread.start_new_thread(run, ())
+
+    def _join(self) -> None:
+        if self._running is not None:
+            self.stop()
+            self._running.acquire()
+            self._running.release()
+            self._running = None
 
     def stop(self) -> None:
         """Ask the reserving thread to end (at once: it finishes its current step on its own)."""
         self._stop[0] = 1
+
+    def ahead(self, upto: int) -> bool:
+        """Reserve one more step while less than ``upto`` bytes are reserved: False when there is nothing to do.
+
+        For the writer's idle moments: the inode's lock is free then, and a step (IDLE_STEP) holds it
+        for a fraction of a millisecond.
+        """
+        self._join()
+        if self._refused or self.reserved >= upto:
+            return False
+        length = min(IDLE_STEP, upto - self.reserved)
+        try:
+            done = self._reserve_space(self.fd, self.reserved, length, length, self._never)
+        except (OSError, ValueError):
+            done = 0
+        self.reserved += done
+        self._refused = done < length  # full, or not a file system that reserves: stop trying
+        return done > 0
 
     def finish(self, trim: bool = False) -> None:
         """Stop and wait for the reserving thread; with ``trim``, give back what was reserved past the end.
 
         After this the descriptor is the caller's alone (no thread still uses its number).
         """
-        self.stop()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._join()
         if trim and self.reserved:
             size = os.fstat(self.fd).st_size
             if self.reserved > size:
@@ -104,6 +141,21 @@ class Reservation:
             pass
 
 
+def _reserve_space() -> Callable[..., int] | None:
+    """softgso._segment.reserve_space, or None where the module is not built (or SOFTGSO_NO_C is set)."""
+    from .native import load_extension
+
+    module = load_extension("_segment")
+    return getattr(module, "reserve_space", None)
+
+
+def attach(out_path: str, fd: int, temp_path: str) -> Reservation | None:
+    """A reservation (nothing reserved yet) for a temporary file a writer made itself; None where
+    nothing can reserve."""
+    reserve_space = _reserve_space()
+    return None if reserve_space is None else Reservation(out_path, fd, temp_path, reserve_space)
+
+
 _unclaimed: dict[str, Reservation] = {}
 
 
@@ -113,10 +165,8 @@ def reserve(out_path: str, length: int) -> Reservation | None:
     None (and nothing made) when the compiled module that reserves is not built, or the file cannot
     be made: the writer then makes its own, as always.
     """
-    from .native import load_extension
-
-    module = load_extension("_segment")
-    if module is None or not hasattr(module, "reserve_space"):
+    reserve_space = _reserve_space()
+    if reserve_space is None:
         return None
     path = os.path.abspath(out_path)
     directory, name = os.path.split(path)
@@ -124,7 +174,7 @@ def reserve(out_path: str, length: int) -> Reservation | None:
         fd, temp_path = make_temporary(directory, name)
     except OSError:
         return None
-    reservation = Reservation(path, fd, temp_path)
+    reservation = Reservation(path, fd, temp_path, reserve_space)
     if not _unclaimed:
         atexit.register(_discard_unclaimed)
     _unclaimed[path] = reservation
@@ -134,7 +184,7 @@ def reserve(out_path: str, length: int) -> Reservation | None:
     except OSError:
         _unclaimed.pop(path).discard()
         return None
-    reservation.start(length, module.reserve_space)
+    reservation.start(length)
     return reservation
 
 
@@ -150,4 +200,4 @@ def _discard_unclaimed() -> None:
         _unclaimed.popitem()[1].discard()
 
 
-__all__ = ["STEP", "Reservation", "claim", "make_temporary", "output_mode", "reserve"]
+__all__ = ["IDLE_STEP", "STEP", "Reservation", "attach", "claim", "make_temporary", "output_mode", "reserve"]

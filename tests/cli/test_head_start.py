@@ -4,8 +4,11 @@ the temporary file it makes becomes OUT or is removed, and OUT's bytes do not de
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -89,39 +92,34 @@ def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
 
 
-def scratch_dirs(tmp_path: Path) -> list[Path]:
+@pytest.fixture
+def scratch_dirs(tmp_path: Path) -> Iterator[list[Path]]:
     """tmp_path, and a tmpfs directory where there is one (where the reservation matters most)."""
     dirs = [tmp_path]
     if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
-        shm = Path("/dev/shm") / f"softgso-test-{os.getpid()}-{tmp_path.name}"
-        shm.mkdir()
-        dirs.append(shm)
-    return dirs
+        dirs.append(Path(tempfile.mkdtemp(prefix="softgso-test-", dir="/dev/shm")))
+    yield dirs
+    for directory in dirs[1:]:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
-def test_a_claimed_reservation_becomes_out_with_nothing_reserved_left(tmp_path: Path) -> None:
-    for directory in scratch_dirs(tmp_path):
-        try:
-            out = directory / "out.pcap"
-            reservation = outfile.reserve(str(out), 64 << 20)
-            if reservation is None:
-                pytest.skip("softgso._segment is not built here")
-            with open_writer(out) as writer:
-                assert writer._reservation is reservation  # noqa: SLF001 - the claim is the point
-                for number in range(100):
-                    writer.write_record(number, [bytes([number]) * 1000])
-            data = out.read_bytes()
-            assert len(data) == 24 + 100 * (16 + 1000)
-            assert data[24 + 16 : 24 + 16 + 1000] == b"\x00" * 1000
-            # the space reserved beyond the last byte is given back
-            assert os.stat(out).st_blocks * 512 < 8 << 20
-            assert os.stat(out).st_mode & 0o777 == outfile.output_mode()
-            assert leftovers(directory) == [] and outfile.claim(str(out)) is None
-        finally:
-            if directory != tmp_path:
-                for path in directory.iterdir():
-                    path.unlink()
-                directory.rmdir()
+def test_a_claimed_reservation_becomes_out_with_nothing_reserved_left(scratch_dirs: list[Path]) -> None:
+    for directory in scratch_dirs:
+        out = directory / "out.pcap"
+        reservation = outfile.reserve(str(out), 64 << 20)
+        if reservation is None:
+            pytest.skip("softgso._segment is not built here")
+        with open_writer(out) as writer:
+            assert writer._reservation is reservation  # noqa: SLF001 - the claim is the point
+            for number in range(100):
+                writer.write_record(number, [bytes([number]) * 1000])
+        data = out.read_bytes()
+        assert len(data) == 24 + 100 * (16 + 1000)
+        assert data[24 + 16 : 24 + 16 + 1000] == b"\x00" * 1000
+        # the space reserved beyond the last byte is given back
+        assert os.stat(out).st_blocks * 512 < 8 << 20
+        assert os.stat(out).st_mode & 0o777 == outfile.output_mode()
+        assert leftovers(directory) == [] and outfile.claim(str(out)) is None
 
 
 def test_an_aborted_writer_removes_the_reserved_file(tmp_path: Path) -> None:
@@ -159,3 +157,25 @@ def test_a_command_that_fails_after_the_head_start_leaves_no_file(tmp_path: Path
     done = run_softgso("segment", capture, out, *bad)
     assert done.returncode == 2, done.stderr
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_idle_reservation_follows_the_projected_size_and_is_given_back(scratch_dirs: list[Path]) -> None:
+    for directory in scratch_dirs:
+        out = directory / "out.pcap"
+        writer = open_writer(out)
+        writer.write_framed([bytes(16) + b"\x01" * (1 << 20)], 1)  # written at once: 1 MiB and headers
+        written = writer.bytes_written
+        # a tenth of the input done: the output is projected at ten times what is written
+        steps = 0
+        while writer.reserve_ahead(100, 1000):
+            steps += 1
+        if steps == 0:
+            writer.abort()
+            pytest.skip("nothing reserves space here (softgso._segment not built, or no fallocate)")
+        blocks = os.stat(writer._temp_path).st_blocks * 512  # noqa: SLF001 - the reserved space is the point
+        assert 10 * written <= blocks < 10 * written + (2 << 20)
+        assert os.stat(writer._temp_path).st_size == written  # noqa: SLF001 - reserving never changes the size
+        writer.close()
+        assert os.stat(out).st_size == written and os.stat(out).st_blocks * 512 < written + (1 << 20)
+        assert out.read_bytes()[-(1 << 20):] == b"\x01" * (1 << 20)
+        assert leftovers(directory) == []

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Protocol
 
 from ..errors import CaptureError
-from ..outfile import Reservation, claim, make_temporary, output_mode
+from ..outfile import Reservation, attach, claim, make_temporary, output_mode
 from .pcap import PcapReader, PcapRecordEncoder, pcap_file_header
 from .pcapng import PcapngReader, PcapngRecordEncoder, encode_shb
 from .record import LINKTYPE_ETHERNET, MAX_SNAPLEN_STANDARD, CaptureRecord, Interface
@@ -31,6 +31,8 @@ except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
     IOV_MAX = 1024
 # Write once this much is queued: large writes, and a bounded number of input chunks kept alive.
 FLUSH_BYTES = 4 << 20
+# The most reserve_ahead() takes past the bytes written (the output's projected size bounds it first)
+RESERVE_LEAD = 256 << 20
 STDOUT = "-"
 STDOUT_NAME = "<stdout>"
 
@@ -77,6 +79,7 @@ class CaptureWriter:
         self._pending = 0
         # OUT's temporary file when the command line made it early (softgso.outfile), space reserved
         self._reservation: Reservation | None = None
+        self._no_reservation = False
         if self.streaming:
             # a descriptor of our own: closing the writer leaves the process's stdout open
             self.path = STDOUT_NAME
@@ -151,6 +154,27 @@ class CaptureWriter:
             self._pending += len(part)
         self.records_written += records
         self._flush()
+
+    def reserve_ahead(self, input_done: int, input_total: int) -> bool:
+        """Reserve one step of space for OUT's next bytes: for a bulk frontend's idle moments.
+
+        The costly half of a write to tmpfs is allocating the pages; done while the writer has
+        nothing to write, it is off the critical path. Space is reserved up to the output's size as
+        projected from the share of the input done (``input_done`` of ``input_total`` bytes), at
+        most RESERVE_LEAD past the bytes written; what ends up unused is given back at close. False
+        when there is nothing to do (all reserved, standard output, no softgso._segment, a refusal).
+        """
+        if self._fd < 0 or self.streaming or input_done <= 0:
+            return False
+        if self._reservation is None:
+            if self._no_reservation:
+                return False
+            self._reservation = attach(self.path, self._fd, self._temp_path)
+            self._no_reservation = self._reservation is None
+            if self._reservation is None:
+                return False
+        projected = self.bytes_written * input_total // input_done
+        return self._reservation.ahead(min(projected, self.bytes_written + RESERVE_LEAD))
 
     def fileno(self) -> int:
         """The temporary file's descriptor, everything queued written first (for bulk frontends).
