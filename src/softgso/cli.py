@@ -8,9 +8,7 @@ interrupted run leaves no output and no temporary file.
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +16,21 @@ from typing import Any
 import click
 
 from .errors import CaptureError, UsageError
-
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+from .runner import (
+    EXIT_IO,
+    EXIT_REFUSED,
+    error_status,
+    is_dash,
+    json_dumps,
+    print_reports,
+    progress_display,
+    rich_console,
+    run_segment,
+    segment_options_from,
+    show_progress,
+    sigterm_unwinds,
+    stream_records,
+)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -29,31 +39,13 @@ class SoftGSOCommand(click.Command):
     """A command whose SoftGSOError becomes a clear message and the documented exit status."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        import signal
-
-        # SIGTERM unwinds like Ctrl-C while the command runs, so an atomic writer removes its
-        # temporary file; the caller's handler is back afterwards (the CLI also runs in-process)
-        try:
-            previous = signal.signal(signal.SIGTERM, _terminate)
-        except ValueError:  # not the main thread: leave signals to whoever runs us
-            previous = None
-        try:
-            return super().invoke(ctx)
-        except UsageError as error:
-            click.echo(f"softgso: error: {error}", err=True)
-            ctx.exit(EXIT_USAGE)
-        except CaptureError as error:
-            click.echo(f"softgso: error: {error}", err=True)
-            ctx.exit(EXIT_IO)
-        except OSError as error:
-            click.echo(f"softgso: error: {error.strerror or error}: {error.filename or ''}", err=True)
-            ctx.exit(EXIT_IO)
-        except KeyboardInterrupt:
-            click.echo("softgso: interrupted; no output written", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+        with sigterm_unwinds():
+            try:
+                return super().invoke(ctx)
+            except (UsageError, CaptureError, OSError, KeyboardInterrupt) as error:
+                message, status = error_status(error) or ("", 1)
+                click.echo(message, err=True)
+                ctx.exit(status)
 
 
 @click.group(context_settings=CONTEXT)
@@ -68,192 +60,6 @@ def main() -> None:
       softgso inspect capture.pcapng --json
       softgso diff ours.pcap kernel.pcap
     """
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(EXIT_TERMINATED)
-
-
-# --- shared option plumbing ----------------------------------------------------------------------
-
-
-def _device(name: str, mtu: int | None, output_csum: str | None) -> Any:
-    from .features import NETIF_F_CSUM_MASK, NetdevFeature, load_profile
-
-    device = load_profile(name)
-    changes: dict[str, Any] = {}
-    if mtu is not None:
-        if not 68 <= mtu <= 65535:
-            raise UsageError(f"--mtu {mtu} out of range 68..65535")
-        changes["mtu"] = mtu
-    if output_csum == "partial":
-        changes["features"] = device.features | NetdevFeature.HW_CSUM
-        changes["mpls_features"] = device.mpls_features | NetdevFeature.HW_CSUM
-        changes["vlan_features"] = device.vlan_features | NetdevFeature.HW_CSUM
-    elif output_csum == "complete":
-        changes["features"] = device.features & ~NETIF_F_CSUM_MASK
-        changes["mpls_features"] = device.mpls_features & ~NETIF_F_CSUM_MASK
-    return device.with_overrides(**changes) if changes else device
-
-
-def _progress(enabled: bool, total: int) -> Any:
-    if not enabled:
-        return None
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    if not enabled:
-        return None
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        TimeRemainingColumn(), transient=True, console=_console(stderr=True),
-    ), total
-
-
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
-
-
-def _json_dumps(value: Any, **options: Any) -> str:
-    """json.dumps, imported on first use (json is not on the start-up path of a plain run)."""
-    import json
-
-    return json.dumps(value, **options)
-
-
-def _show_progress(quiet: bool) -> bool:
-    return not quiet and sys.stderr.isatty()
-
-
-def _stream(
-    in_path: Path, out_path: Path, quiet: bool, per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]],
-    description: str, bulk: Any = None,
-) -> tuple[dict[str, int], list[tuple[int, str]], float]:
-    """Read IN record by record, write what ``per_frame`` returns to OUT atomically.
-
-    Records that are not Ethernet (after cooked-header conversion) or cannot be read as such are
-    copied through unchanged and reported. With ``bulk`` (a stream from :func:`softgso.bulkstream.make_bulk_stream`)
-    a classic pcap of Ethernet goes through it instead, and the scalar loop takes over at the first
-    record it leaves (if any). Returns counters, reports and elapsed seconds.
-    """
-    from .io import open_capture, open_writer
-
-    started = time.perf_counter()
-    header_info = None
-    if bulk is not None:
-        from .bulkstream import open_pcap_writer, pcap_ethernet_header
-
-        header_info = pcap_ethernet_header(in_path)
-    if bulk is not None and header_info is not None:
-        total = os.path.getsize(in_path)
-        with open_pcap_writer(out_path, header_info) as writer, _progress_bar(quiet, total, description) as bar:
-            result = bulk.run(in_path, writer, header_info, bar)
-            if result.resume_index is not None:
-                with open_capture(in_path) as reader:
-                    _scalar_records(reader, writer, per_frame, result.counts, result.reports, bar,
-                                    skip=result.resume_index)
-        return result.counts, result.reports, time.perf_counter() - started
-
-    counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
-    reports: list[tuple[int, str]] = []
-    with open_capture(in_path) as reader, open_writer(out_path, like=reader) as writer:
-        total = int(getattr(reader, "file_size", 0) or 0)
-        with _progress_bar(quiet, total, description) as bar:
-            _scalar_records(reader, writer, per_frame, counts, reports, bar)
-    return counts, reports, time.perf_counter() - started
-
-
-class _progress_bar:  # noqa: N801 - used as a context manager, named like one
-    """A rich progress bar on stderr (when it is a terminal), called with the bytes read so far."""
-
-    def __init__(self, quiet: bool, total: int, description: str) -> None:
-        info = _progress(_show_progress(quiet), total)
-        self.progress = info[0] if info else None
-        self.task = self.progress.add_task(description, total=info[1]) if self.progress and info else None
-
-    def __enter__(self) -> _progress_bar:
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress:
-            self.progress.stop()
-
-    def __call__(self, done: int) -> None:
-        if self.progress and self.task is not None:
-            self.progress.update(self.task, completed=done)
-
-
-def _scalar_records(
-    reader: Any, writer: Any, per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]],
-    counts: dict[str, int], reports: list[tuple[int, str]], bar: _progress_bar, skip: int = 0,
-) -> None:
-    """The record-by-record loop (from record ``skip`` on)."""
-    from .io import UnknownLinkTypeError, from_ethernet, to_ethernet
-
-    records = iter(reader)
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            break
-        except CaptureError as error:
-            # a broken record ends the reading, not the run: what came before it is kept and
-            # written, the break is reported, and the command exits with the I/O status
-            reports.append((getattr(error, "index", counts["in"]), f"input broken, reading stopped: {error}"))
-            counts["read_error"] = 1
-            break
-        if record.index < skip:
-            continue
-        counts["in"] += 1
-        counts["bytes_in"] += len(record.data)
-        try:
-            view = to_ethernet(record)
-        except UnknownLinkTypeError as error:
-            reports.append((record.index, f"{error.reason}: passed through"))
-            view = None
-        else:
-            if view is None:
-                reports.append((record.index, f"link type {record.linktype} record is not Ethernet: "
-                                              "passed through"))
-        if view is None:
-            writer.write(record)
-            counts["out"] += 1
-            counts["bytes_out"] += len(record.data)
-            continue
-        frame = bytes(view.frame)
-        if record.orig_len > len(record.data):
-            reports.append((record.index, f"snapped record ({len(record.data)} of {record.orig_len} bytes): "
-                                          "passed through"))
-            writer.write(record)
-            counts["out"] += 1
-            counts["bytes_out"] += len(record.data)
-            continue
-        frames, reason = per_frame(record.index, frame)
-        if reason:
-            reports.append((record.index, reason))
-        for out in frames:
-            data = from_ethernet(out, record)
-            writer.write(record, data)
-            counts["out"] += 1
-            counts["bytes_out"] += len(data)
-        bar(int(getattr(reader, "bytes_read", 0) or 0))
-
-
-def _print_reports(reports: list[tuple[int, str]], limit: int = 20) -> None:
-    for index, reason in reports[:limit]:
-        click.echo(f"softgso: packet {index}: {reason}", err=True)
-    if len(reports) > limit:
-        click.echo(f"softgso: ... and {len(reports) - limit} more reports", err=True)
 
 
 # --- segment -------------------------------------------------------------------------------------
@@ -322,195 +128,8 @@ def segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, 
       softgso segment in.pcap out.pcap --action push-mpls:100:0:64:uc --device nic-tso-no-mpls-gso
       softgso segment in.pcap out.pcap --vnet-hdr 01013600a80522001000 --action push-mpls:100:0:64:uc
     """
-    option_args: dict[str, Any] = {"device": device, "mtu": mtu, "output_csum": output_csum, "gso_size": gso_size,
-                   "gso_type": gso_type, "tcp_ecn": tcp_ecn, "input_csum": input_csum, "vnet_hdr": vnet_hdr,
-                   "actions": actions, "ip_id": ip_id, "ipv6_frag_id": ipv6_frag_id, "kernel": kernel}
-    options = _segment_options_from(**option_args)
-    inputs = _many_captures(in_path)
-    if inputs is not None:
-        _segment_many(inputs, out_path, option_args, engine, jobs, dask_scheduler, strict, as_json, quiet)
-        return
-    if dask_scheduler:
-        raise UsageError("--dask-scheduler segments many captures: give a directory or a glob as IN")
-    summary, counts, reports, elapsed = _segment_one(in_path, out_path, options, engine, jobs, quiet)
-    read_error = bool(counts.pop("read_error", 0))
-    refused = summary.outcomes.get("refused", 0)
-    other_reports = [r for r in reports if "refused" not in r[1]]
-    summary_to_stderr = _is_dash(out_path)  # stdout carries the capture itself
-    if as_json:
-        payload = summary.as_dict()
-        payload.update({"records_in": counts["in"], "records_out": counts["out"], "seconds": round(elapsed, 6),
-                        "passed_through_unreadable": [{"index": i, "reason": r} for i, r in other_reports],
-                        "device": options.device.name, "output": str(out_path)})
-        click.echo(_json_dumps(payload, indent=2), err=summary_to_stderr)
-    else:
-        _print_reports(reports)
-        if not quiet:
-            _segment_table(summary, counts, elapsed, str(out_path), stderr=summary_to_stderr)
-    if read_error:
-        sys.exit(EXIT_IO)
-    if strict and (refused or other_reports):
-        sys.exit(EXIT_REFUSED)
-
-
-def _is_dash(path: Path) -> bool:
-    """IN or OUT given as ``-``: standard input or output (softgso.io opens it as such)."""
-    return str(path) == "-"
-
-
-def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs: int,
-                 quiet: bool) -> tuple[Any, dict[str, int], list[tuple[int, str]], float]:
-    """Segment one capture: (summary, counts, reports, seconds)."""
-    from .bulkstream import make_bulk_stream, segment_per_frame
-    from .job import Summary
-
-    if in_path.is_dir():
-        raise UsageError(f"{in_path} is a directory: give a capture file (or a directory for many captures and "
-                         "a directory as OUT)")
-    started = time.perf_counter()
-    if engine == "compiled":
-        from .cstream import available
-
-        if not available():
-            raise UsageError("--engine compiled: softgso._segment is not built here (no C compiler at install, "
-                             "or SOFTGSO_NO_C is set); use --engine numpy or auto")
-    if engine != "scalar" and jobs > 1:
-        done = _segment_jobs(in_path, out_path, options, jobs, engine)
-        if done is not None:
-            return (*done, time.perf_counter() - started)
-    summary = Summary()
-    per_frame = segment_per_frame(options, summary)
-    bulk = make_bulk_stream(options, summary, per_frame, engine) if engine != "scalar" else None
-    counts, reports, elapsed = _stream(in_path, out_path, quiet, per_frame, "segment", bulk)
-    return summary, counts, reports, elapsed
-
-
-def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int,
-                  engine: str = "auto") -> tuple[Any, dict[str, int], list[tuple[int, str]]] | None:
-    """--jobs: parts in parallel processes, concatenated in order; None when one job must do it."""
-    import multiprocessing
-    import tempfile
-    from concurrent.futures import ProcessPoolExecutor
-
-    from .bulkstream import open_pcap_writer, pcap_ethernet_header, segment_part, split_points
-    from .job import Summary
-
-    header_info = pcap_ethernet_header(in_path)
-    if header_info is None:
-        return None
-    points = split_points(in_path, header_info, jobs)
-    spans = [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
-             for k, (offset, index) in enumerate(points)]
-    directory = None if _is_dash(out_path) else os.path.dirname(os.path.abspath(out_path))
-    with tempfile.TemporaryDirectory(prefix=".softgso-jobs-", dir=directory) as scratch:
-        paths = [os.path.join(scratch, f"part{k}") for k in range(len(spans))]
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=len(spans), mp_context=context) as pool:
-            futures = [pool.submit(segment_part, str(in_path), path, options, header_info, span, engine)
-                       for path, span in zip(paths, spans, strict=True)]
-            results = [future.result() for future in futures]
-        if not all(finished for *_, finished in results):
-            return None
-        summary = Summary()
-        counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
-        reports: list[tuple[int, str]] = []
-        with open_pcap_writer(out_path, header_info) as writer:
-            fd = writer.fileno()
-            for path, (part_counts, part_reports, part_summary, _) in zip(paths, results, strict=True):
-                with open(path, "rb") as part:
-                    size = os.fstat(part.fileno()).st_size
-                    sent = 0
-                    while sent < size:
-                        sent += os.sendfile(fd, part.fileno(), sent, size - sent)
-                summary.merge(part_summary)
-                reports.extend(part_reports)
-                for key in counts:
-                    counts[key] += part_counts[key]
-    return summary, counts, reports
-
-
-def _many_captures(in_path: Path) -> list[Path] | None:
-    """The captures IN names when it is a directory or a glob, else None (one capture)."""
-    import glob
-
-    text = str(in_path)
-    if in_path.is_dir():
-        found = sorted(p for p in in_path.iterdir() if p.is_file() and p.suffix in (".pcap", ".pcapng", ".cap"))
-    elif any(char in text for char in "*?["):
-        found = sorted(Path(p) for p in glob.glob(text) if os.path.isfile(p))
-    else:
-        return None
-    if not found:
-        raise UsageError(f"no captures (.pcap, .pcapng, .cap) in {in_path}")
-    return found
-
-
-def segment_file(in_path: str, out_path: str, option_args: dict[str, Any], engine: str = "auto",
-                 jobs: int = 1) -> dict[str, Any]:
-    """Segment one capture as ``softgso segment`` would (a dask task); its JSON summary."""
-    options = _segment_options_from(**option_args)
-    summary, counts, reports, elapsed = _segment_one(Path(in_path), Path(out_path), options, engine, jobs, True)
-    payload = summary.as_dict()
-    other_reports = [r for r in reports if "refused" not in r[1]]
-    payload.update({"input": in_path, "records_in": counts["in"], "records_out": counts["out"],
-                    "seconds": round(elapsed, 6),
-                    "passed_through_unreadable": [{"index": i, "reason": r} for i, r in other_reports],
-                    "device": options.device.name, "output": out_path})
-    return payload
-
-
-def _segment_many(inputs: list[Path], out_dir: Path, option_args: dict[str, Any], engine: str, jobs: int,
-                  scheduler: str | None, strict: bool, as_json: bool, quiet: bool) -> None:
-    """Many captures into OUT (a directory), locally one after another or as dask tasks."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir}: OUT must be a directory when IN names many captures")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    names = [str(out_dir / p.name) for p in inputs]
-    if len(set(names)) != len(names):
-        raise UsageError("two captures of IN have the same file name: OUT would hold only one")
-    if scheduler:
-        try:
-            from dask.distributed import Client
-        except ImportError:
-            raise UsageError("--dask-scheduler needs dask.distributed (pip install 'softgso[dask]')") from None
-        with Client(scheduler) as client:
-            futures = client.map(segment_file, [str(p) for p in inputs], names, [option_args] * len(inputs),
-                                 [engine] * len(inputs), [jobs] * len(inputs), pure=False)
-            results = client.gather(futures)
-    else:
-        results = [segment_file(str(p), name, option_args, engine, jobs) for p, name in zip(inputs, names, strict=True)]
-    refused = sum(int(r["outcomes"].get("refused", 0)) for r in results)
-    unreadable = sum(len(r["passed_through_unreadable"]) for r in results)
-    if as_json:
-        click.echo(_json_dumps({"captures": results, "refused": refused, "passed_through_unreadable": unreadable},
-                              indent=2))
-    elif not quiet:
-        for r in results:
-            click.echo(f"{r['input']} -> {r['output']}: {r['packets_in']} packets in, {r['packets_out']} out, "
-                       f"{r['outcomes'].get('refused', 0)} refused ({r['seconds']:.3f} s)")
-    if strict and (refused or unreadable):
-        sys.exit(EXIT_REFUSED)
-
-
-def _segment_table(summary: Any, counts: dict[str, int], elapsed: float, out: str, stderr: bool = False) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"softgso segment -> {out}", show_header=True, header_style="bold")
-    table.add_column("")
-    table.add_column("packets", justify="right")
-    table.add_column("bytes", justify="right")
-    table.add_row("in", str(counts["in"]), f"{counts['bytes_in']:,}")
-    table.add_row("out", str(counts["out"]), f"{counts['bytes_out']:,}")
-    for name in ("segmented", "whole", "passed", "untouched", "refused"):
-        table.add_row(f"  {name}", str(summary.outcomes.get(name, 0)), "")
-    for name, count in sorted(summary.input_checksums.items()):
-        table.add_row(f"  input L4 checksum {name}", str(count), "")
-    if summary.partial_out:
-        table.add_row("  output checksums left partial", str(summary.partial_out), "")
-    rate = counts["bytes_in"] * 8 / elapsed / 1e9 if elapsed > 0 else 0.0
-    table.add_row("throughput", f"{elapsed:.3f} s", f"{rate:.2f} Gbit/s")
-    _console(stderr=stderr).print(table)
-
+    run_segment(in_path, out_path, gso_size, gso_type, tcp_ecn, input_csum, vnet_hdr, actions, device, mtu,
+                output_csum, ip_id, ipv6_frag_id, kernel, strict, as_json, quiet, engine, jobs, dask_scheduler)
 
 # --- bench ---------------------------------------------------------------------------------------
 
@@ -550,7 +169,7 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         plot(report, plot_path)
         report["plot"] = str(plot_path)
     if as_json:
-        click.echo(_json_dumps(report, indent=2))
+        click.echo(json_dumps(report, indent=2))
         return
     table_rows = [
         ("segment Gbit/s in", "softgso_gbit_s", ""),
@@ -573,7 +192,7 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         value = report.get(key)
         if value is not None:
             table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else str(value), target)
-    _console().print(table)
+    rich_console().print(table)
 
 
 # --- actions as commands of their own ------------------------------------------------------------
@@ -593,9 +212,9 @@ def _action_command(in_path: Path, out_path: Path, spec: str, quiet: bool, stric
             return [frame], f"{spec} refused, passed through unchanged: {error}"
         return [out], None
 
-    counts, reports, elapsed = _stream(in_path, out_path, quiet, per_frame, spec.split(":")[0])
+    counts, reports, elapsed = stream_records(in_path, out_path, quiet, per_frame, spec.split(":")[0])
     read_error = bool(counts.pop("read_error", 0))
-    _print_reports(reports)
+    print_reports(reports)
     if not quiet:
         click.echo(f"{spec}: {counts['in']} packets in, {counts['out']} out, {len(refused)} refused "
                    f"({elapsed:.3f} s) -> {out_path}", err=True)
@@ -731,7 +350,7 @@ def profiles(as_json: bool) -> None:
         for name, p in PROFILES.items()
     }
     if as_json:
-        click.echo(_json_dumps(rows, indent=2))
+        click.echo(json_dumps(rows, indent=2))
         return
     for name, profile in PROFILES.items():
         click.echo(f"{name}: {profile.description}")
@@ -767,7 +386,7 @@ def verify(case_dirs: tuple[Path, ...], as_json: bool) -> None:
                         "segments": len(result.frames), "kernel_segments": len(case.kernel_frames)})
     disagreements = [r for r in results if not r["agree"]]
     if as_json:
-        click.echo(_json_dumps({"cases": len(results), "disagreements": disagreements}, indent=2))
+        click.echo(json_dumps({"cases": len(results), "disagreements": disagreements}, indent=2))
     else:
         for row in disagreements:
             click.echo(f"DISAGREE {row['case']}: softgso {row['segments']} segments / "
@@ -806,7 +425,7 @@ def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | None]]:
 
 def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[tuple[Any, bytes | None]]:
     """The reader's records, with a progress bar on stderr when it is a terminal."""
-    progress_info = _progress(_show_progress(quiet), int(getattr(reader, "file_size", 0) or 0))
+    progress_info = progress_display(show_progress(quiet), int(getattr(reader, "file_size", 0) or 0))
     if not progress_info:
         yield from _records_as_ethernet(reader)
         return
@@ -820,28 +439,6 @@ def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[tuple
                 progress.update(task, completed=int(getattr(reader, "bytes_read", 0) or 0))
     finally:
         progress.stop()
-
-
-def _segment_options_from(device: str, mtu: int | None, output_csum: str | None, gso_size: int | None,
-                          gso_type: str, tcp_ecn: bool, input_csum: str, vnet_hdr: str | None,
-                          actions: tuple[str, ...], ip_id: str, ipv6_frag_id: str, kernel: str) -> Any:
-    """The SegmentOptions ``segment`` would build from the same options."""
-    from .actions import parse_action
-    from .job import SegmentOptions
-    from .virtio import VirtioNetHdr
-
-    if vnet_hdr and (gso_size or gso_type != "auto" or tcp_ecn or input_csum != "auto"):
-        raise UsageError("--vnet-hdr replaces --gso-size, --gso-type, --tcp-ecn and --input-csum: give one or the other")
-    try:
-        frag_id = int(ipv6_frag_id, 0)
-    except ValueError:
-        raise UsageError(f"--ipv6-frag-id {ipv6_frag_id!r} is not a number") from None
-    return SegmentOptions(
-        device=_device(device, mtu, output_csum), gso_size=gso_size, gso_type=gso_type, tcp_ecn=tcp_ecn,
-        input_csum=input_csum, vnet_hdr=VirtioNetHdr.from_hex(vnet_hdr) if vnet_hdr else None,
-        actions=tuple(parse_action(a) for a in actions), ipv6_frag_id=frag_id, fixed_id=ip_id == "fixed",
-        kernel=kernel,
-    )
 
 
 def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
@@ -899,7 +496,7 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
     from .inspect import CaptureInspector
     from .io import open_capture
 
-    options = _segment_options_from(device, mtu, output_csum, gso_size, gso_type, tcp_ecn, input_csum, vnet_hdr,
+    options = segment_options_from(device, mtu, output_csum, gso_size, gso_type, tcp_ecn, input_csum, vnet_hdr,
                                     actions, ip_id, ipv6_frag_id, kernel)
     inspector = CaptureInspector(options, top=top)
     read_error: CaptureError | None = None
@@ -923,7 +520,7 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
                                title=f"{in_path.name}: frame sizes (device {options.device.name})")
         report["plot"] = str(plot_path)
     if as_json:
-        click.echo(_json_dumps(report, indent=2))
+        click.echo(json_dumps(report, indent=2))
     else:
         _inspect_tables(report)
     if read_error is not None:
@@ -940,7 +537,7 @@ def _inspect_tables(report: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    console = _console()
+    console = rich_console()
     console.print(f"[bold]softgso inspect {escape(report['file'])}[/bold]")
     table = Table(show_header=False, box=None, padding=(0, 1))
     table.add_column(style="bold", no_wrap=True)
@@ -1017,7 +614,7 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool)
     from .capdiff import CaptureDiff
     from .io import open_capture
 
-    if _is_dash(a_path) and _is_dash(b_path):
+    if is_dash(a_path) and is_dash(b_path):
         raise UsageError("A and B cannot both be - (standard input holds one capture)")
     result = CaptureDiff(keep=max_shown)
     with open_capture(a_path) as reader_a, open_capture(b_path) as reader_b:
@@ -1028,7 +625,7 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool)
     if as_json:
         payload = result.as_dict()
         payload.update({"a": str(a_path), "b": str(b_path)})
-        click.echo(_json_dumps(payload, indent=2))
+        click.echo(json_dumps(payload, indent=2))
     elif not quiet:
         for difference in result.differences:
             click.echo(difference.text())

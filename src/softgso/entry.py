@@ -1,12 +1,14 @@
-"""The ``softgso`` command's entry point: a head start for ``segment``, then the click CLI.
+"""The ``softgso`` command's entry point: a plain ``segment`` runs at once, anything else goes to click.
 
-Interpreter start-up and imports take about 0.1 s, the time ``cp`` needs for a few hundred MB.
-When the command line is plainly ``softgso segment [OPTIONS] IN OUT`` with IN a regular file,
-OUT's temporary file is made first and its space reserved in the background while click and the
-engine load (softgso.outfile). This reading of the arguments is only a guess at what click will
-parse: anything it does not recognise (another command, --jobs, --help, ``-``, an unknown option)
-means no head start, and a guess click disagrees with costs an unused temporary file, removed at
-exit. The tests hold this table to the ``segment`` command's own options.
+Interpreter start-up and imports take about 0.1 s, the time ``cp`` needs for a few hundred MB,
+and click with the command declarations is a third of it. So a command line that is plainly
+``softgso segment [OPTIONS] IN OUT`` (IN a regular file, OUT a file, every option one of
+segment's own with a value it accepts) is parsed here, against a table of segment's options, and
+run by :func:`softgso.runner.run_segment` without importing click; OUT's temporary file is made
+first and its space reserved in the background while the engine loads (softgso.outfile).
+Anything else (another command, --help, --jobs, ``-``, an unknown option, a value click would
+refuse) goes to click, which parses it and reports errors as always. The tests hold the table to
+the ``segment`` command's own declaration, and this parser to click's on generated command lines.
 """
 
 from __future__ import annotations
@@ -15,67 +17,133 @@ import os
 import stat
 import sys
 
-# segment's options that take a value, and its flags; any other option: no head start
-SEGMENT_VALUE_OPTIONS = frozenset({
-    "--gso-size", "--gso-type", "--input-csum", "--vnet-hdr", "--action", "--device", "--mtu", "--output-csum",
-    "--ip-id", "--ipv6-frag-id", "--kernel", "--engine",
-})
-SEGMENT_FLAGS = frozenset({"--tcp-ecn", "--strict", "--json", "-q", "--quiet"})
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this as typing's
+if TYPE_CHECKING:
+    from typing import Any
+
+# segment's options: name -> (parameter, kind, accepted values). kind: "flag"; "str"; "multiple"
+# (a str, repeatable); "int" with an inclusive (low, high) range, None for no bounds; "choice".
+# Options absent here (--jobs, --dask-scheduler, --help) leave the command line to click.
+SEGMENT_OPTIONS: dict[str, tuple[str, str, Any]] = {
+    "--gso-size": ("gso_size", "int", (1, 65535)),
+    "--gso-type": ("gso_type", "choice", ("auto", "tcpv4", "tcpv6", "udp", "udp_l4")),
+    "--tcp-ecn": ("tcp_ecn", "flag", None),
+    "--input-csum": ("input_csum", "choice", ("auto", "partial", "complete")),
+    "--vnet-hdr": ("vnet_hdr", "str", None),
+    "--action": ("actions", "multiple", None),
+    "--device": ("device", "str", None),
+    "--mtu": ("mtu", "int", None),
+    "--output-csum": ("output_csum", "choice", ("complete", "partial")),
+    "--ip-id": ("ip_id", "choice", ("increment", "fixed")),
+    "--ipv6-frag-id": ("ipv6_frag_id", "str", None),
+    "--kernel": ("kernel", "choice", ("6.1", "mainline")),
+    "--strict": ("strict", "flag", None),
+    "--json": ("as_json", "flag", None),
+    "-q": ("quiet", "flag", None),
+    "--quiet": ("quiet", "flag", None),
+    "--engine": ("engine", "choice", ("auto", "compiled", "numpy", "scalar")),
+}
+# segment's defaults, as its click declaration has them
+SEGMENT_DEFAULTS: dict[str, Any] = {
+    "gso_size": None, "gso_type": "auto", "tcp_ecn": False, "input_csum": "auto", "vnet_hdr": None, "actions": (),
+    "device": "no-offload", "mtu": None, "output_csum": None, "ip_id": "increment", "ipv6_frag_id": "0",
+    "kernel": "6.1", "strict": False, "as_json": False, "quiet": False, "engine": "auto", "jobs": 1,
+    "dask_scheduler": None,
+}
 # what the output of a re-segmented capture may need beyond IN's size, reserved up front: 64 KB
 # super-packets at a 1500-byte MTU grow by 7-12% (headers and record headers per segment)
 RESERVE_FACTOR = 1.25
 
 
-def segment_paths(args: list[str]) -> tuple[str, str] | None:
-    """(IN, OUT) when ``args`` (the command line after the program name) is a plain ``segment`` run."""
+def _value(kind: str, accepted: Any, text: str) -> tuple[bool, Any]:
+    """(True, the value) when click would accept ``text`` for an option of this kind, else (False, None)."""
+    if kind == "int":
+        try:
+            number = int(text)
+        except ValueError:
+            return False, None
+        if accepted is not None and not accepted[0] <= number <= accepted[1]:
+            return False, None
+        return True, number
+    if kind == "choice":
+        return (True, text) if text in accepted else (False, None)
+    return True, text
+
+
+def parse_segment(args: list[str]) -> dict[str, Any] | None:
+    """run_segment's keyword arguments when ``args`` (after the program name) is a plain ``segment``
+    command line, with IN and OUT as given, strings (their files are not looked at); None otherwise."""
     if not args or args[0] != "segment":
         return None
+    params = dict(SEGMENT_DEFAULTS)
+    actions: list[str] = []
     positional: list[str] = []
     words = iter(args[1:])
     for word in words:
-        if word.startswith("-") and word != "-":
-            name = word.split("=", 1)[0] if word.startswith("--") else word
-            if name in SEGMENT_FLAGS and name == word:
-                continue
-            if name in SEGMENT_VALUE_OPTIONS:
-                if name == word and next(words, None) is None:
-                    return None
-                continue
+        if not word.startswith("-") or word == "-":
+            positional.append(word)
+            continue
+        name, equals, attached = word.partition("=") if word.startswith("--") else (word, "", "")
+        found = SEGMENT_OPTIONS.get(name)
+        if found is None:
             return None  # --jobs, --help, --, an unknown or clustered option
-        positional.append(word)
+        parameter, kind, accepted = found
+        if kind == "flag":
+            if equals:
+                return None
+            params[parameter] = True
+            continue
+        text = attached if equals else next(words, None)
+        if text is None:
+            return None
+        ok, value = _value(kind, accepted, text)
+        if not ok:
+            return None
+        if kind == "multiple":
+            actions.append(value)
+        else:
+            params[parameter] = value
     if len(positional) != 2 or "-" in positional:
         return None
-    return positional[0], positional[1]
+    params["actions"] = tuple(actions)
+    # as given: main() makes them Paths (as click does) after the head start (pathlib costs milliseconds)
+    params["in_path"], params["out_path"] = positional
+    return params
 
 
-def head_start(args: list[str]) -> None:
-    """Reserve OUT's space while the rest loads, when ``args`` is a plain ``segment`` of a regular file."""
-    paths = segment_paths(args)
-    if paths is None:
-        return
-    in_path, out_path = paths
+def head_start(in_path: str, out_path: str) -> bool:
+    """Reserve OUT's space while the rest loads; False (nothing done) unless IN is a regular file and
+    OUT not a directory."""
     try:
         found = os.stat(in_path)
-        size = found.st_size if stat.S_ISREG(found.st_mode) else -1
         directory = os.path.dirname(os.path.abspath(out_path))
         space = os.statvfs(directory)
     except (OSError, ValueError):
-        return
-    if size <= 0 or os.path.isdir(out_path):
-        return
+        return False
+    if not stat.S_ISREG(found.st_mode) or found.st_size <= 0 or os.path.isdir(out_path):
+        return False
     # never more than half the free space: the reservation must not be what fills the file system
-    length = min(int(size * RESERVE_FACTOR), space.f_bavail * space.f_frsize // 2)
+    length = min(int(found.st_size * RESERVE_FACTOR), space.f_bavail * space.f_frsize // 2)
     from .outfile import reserve
 
     reserve(out_path, length)
+    return True
 
 
 def main() -> None:
-    """``softgso``: the head start (if any), then the click command line."""
-    head_start(sys.argv[1:])
+    """``softgso``: a plain segment run straight away, anything else through the click command line."""
+    params = parse_segment(sys.argv[1:])
+    if params is not None and head_start(params["in_path"], params["out_path"]):
+        from pathlib import Path
+
+        from .runner import run_guarded, run_segment
+
+        params["in_path"], params["out_path"] = Path(params["in_path"]), Path(params["out_path"])
+        run_guarded(lambda: run_segment(**params))
+        return
     from .cli import main as cli_main
 
     cli_main()
 
 
-__all__ = ["RESERVE_FACTOR", "SEGMENT_FLAGS", "SEGMENT_VALUE_OPTIONS", "head_start", "main", "segment_paths"]
+__all__ = ["RESERVE_FACTOR", "SEGMENT_DEFAULTS", "SEGMENT_OPTIONS", "head_start", "main", "parse_segment"]

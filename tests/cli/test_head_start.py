@@ -19,62 +19,86 @@ from hypothesis import strategies as st
 
 from softgso import outfile
 from softgso.cli import segment as segment_command
-from softgso.entry import SEGMENT_FLAGS, SEGMENT_VALUE_OPTIONS, segment_paths
+from softgso.entry import SEGMENT_DEFAULTS, SEGMENT_OPTIONS, parse_segment
 from softgso.io import open_writer
 
-# options the head start declines on purpose (another output path, or no run at all)
+# options left to click on purpose (another output path, or no run at all)
 DECLINED = {"--jobs", "--dask-scheduler", "--help", "-h"}
 
 
-def option_names() -> tuple[set[str], set[str]]:
-    """segment's own (value-taking, flag) option names, as click declares them."""
-    values, flags = set(), set()
-    for param in segment_command.params:
-        if isinstance(param, click.Option):
-            (flags if param.is_flag else values).update(param.opts)
-    return values, flags
+def declared_kind(param: click.Option) -> tuple[str, object]:
+    """(kind, accepted values) of a click option, in softgso.entry.SEGMENT_OPTIONS' terms."""
+    if param.is_flag:
+        return "flag", None
+    if param.multiple:
+        return "multiple", None
+    if isinstance(param.type, click.Choice):
+        return "choice", tuple(param.type.choices)
+    if isinstance(param.type, click.IntRange):
+        return "int", (param.type.min, param.type.max)
+    if param.type is click.INT:
+        return "int", None
+    assert param.type is click.STRING, f"{param.name}: a type the plain-run parser does not know"
+    return "str", None
 
 
 def test_the_option_table_is_segment_s_own() -> None:
-    values, flags = option_names()
-    assert SEGMENT_VALUE_OPTIONS == values - DECLINED
-    assert SEGMENT_FLAGS == flags - DECLINED
-    # and no declined option slipped into the table
-    assert not (SEGMENT_VALUE_OPTIONS | SEGMENT_FLAGS) & DECLINED
+    seen = set()
+    for param in segment_command.params:
+        if not isinstance(param, click.Option):
+            continue
+        for name in param.opts + param.secondary_opts:
+            if name in DECLINED:
+                continue
+            seen.add(name)
+            assert SEGMENT_OPTIONS[name] == (param.name, *declared_kind(param)), name
+    assert seen == set(SEGMENT_OPTIONS)
+    # the defaults: what click passes for a command line with no options at all
+    defaults = segment_command.make_context("segment", ["in.pcap", "out.pcap"]).params
+    assert {k: v for k, v in defaults.items() if k not in ("in_path", "out_path")} == SEGMENT_DEFAULTS
 
 
-def click_paths(args: list[str]) -> tuple[str, str] | None:
-    """(IN, OUT) as click parses ``softgso ARGS``, None when it refuses the command line."""
-    if not args or args[0] != "segment":
-        return None
+def click_params(args: list[str]) -> dict[str, object] | None:
+    """segment's parameters as click parses ``softgso ARGS``, None when it refuses the command line."""
     try:
         context = segment_command.make_context("segment", list(args[1:]), resilient_parsing=False)
     except (click.exceptions.Exit, click.UsageError):
         return None
-    return str(context.params["in_path"]), str(context.params["out_path"])
+    return dict(context.params)
 
 
-VALUES = {"--gso-size": "1400", "--gso-type": "tcpv4", "--input-csum": "partial", "--vnet-hdr": "01013600a805220010",
-          "--action": "push-mpls:100:0:64:uc", "--device": "nic-tso-no-mpls-gso", "--mtu": "9000",
-          "--output-csum": "complete", "--ip-id": "fixed", "--ipv6-frag-id": "7", "--kernel": "mainline",
-          "--engine": "scalar", "--jobs": "2", "--dask-scheduler": "tcp://x:1"}
-WORDS = st.one_of(
-    st.sampled_from(sorted(SEGMENT_FLAGS | DECLINED | {"--unknown", "-qh", "--", "-"})).map(lambda w: [w]),
-    st.sampled_from(sorted(VALUES)).map(lambda o: [o, VALUES[o]]),
-    st.sampled_from(sorted(VALUES)).map(lambda o: [f"{o}={VALUES[o]}"]),
-    st.sampled_from(["in.pcap", "out.pcap", "x y.pcap", "dir/out.pcap"]).map(lambda w: [w]),
+VALUES = {"--gso-size": ["1400", "0", "70000", "x"], "--gso-type": ["tcpv4", "TCPV4", "bogus"],
+          "--input-csum": ["partial", "none"], "--vnet-hdr": ["01013600a805220010"],
+          "--action": ["push-mpls:100:0:64:uc", "dec-ttl"], "--device": ["nic-tso-no-mpls-gso", "x"],
+          "--mtu": ["9000", "-1", " 1500 ", "1_500", "1.5"], "--output-csum": ["complete", "full"],
+          "--ip-id": ["fixed"], "--ipv6-frag-id": ["7", "0x10"], "--kernel": ["mainline", "5.10"],
+          "--engine": ["scalar", "compiled", "fast"], "--jobs": ["2", "1"], "--dask-scheduler": ["tcp://x:1"]}
+FLAGS = ["--tcp-ecn", "--strict", "--json", "-q", "--quiet"]
+OPTION_WORDS = st.one_of(
+    st.sampled_from(FLAGS + sorted(DECLINED) + ["--unknown", "-qh", "--", "-", "--json=1"]).map(lambda w: [w]),
+    st.sampled_from(sorted(VALUES)).flatmap(lambda o: st.sampled_from(VALUES[o]).map(lambda v: [o, v])),
+    st.sampled_from(sorted(VALUES)).flatmap(lambda o: st.sampled_from(VALUES[o]).map(lambda v: [f"{o}={v}"])),
 )
+PATHS = st.sampled_from(["in.pcap", "out.pcap", "x y.pcap", "dir/out.pcap", "-"])
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(WORDS, max_size=7).map(lambda words: ["segment", *[w for ws in words for w in ws]]))
-def test_a_guess_is_what_click_parses(args: list[str]) -> None:
-    guess = segment_paths(args)
-    if guess is not None:
-        assert guess == click_paths(args)
+@settings(max_examples=800, deadline=None)
+@given(st.data())
+def test_a_plain_run_is_parsed_as_click_parses_it(data: st.DataObject) -> None:
+    groups = data.draw(st.lists(OPTION_WORDS, max_size=6))
+    # usually IN and OUT, now and then one or three paths, placed anywhere between the options
+    for _ in range(data.draw(st.sampled_from([2, 2, 2, 2, 1, 3]))):
+        groups.insert(data.draw(st.integers(0, len(groups))), [data.draw(PATHS)])
+    if data.draw(st.booleans()):
+        groups.append([data.draw(st.sampled_from(sorted(VALUES)))])  # an option without its value, at the end
+    args = ["segment", *[word for group in groups for word in group]]
+    params = parse_segment(args)
+    if params is not None:
+        params["in_path"], params["out_path"] = Path(params["in_path"]), Path(params["out_path"])
+        assert params == click_params(args)
 
 
-@pytest.mark.parametrize("args, expected", [
+@pytest.mark.parametrize("args, paths", [
     (["segment", "a.pcap", "b.pcap"], ("a.pcap", "b.pcap")),
     (["segment", "--device", "nic-tso", "a.pcap", "-q", "b.pcap", "--mtu=9000"], ("a.pcap", "b.pcap")),
     (["segment", "a.pcap", "b.pcap", "--jobs", "2"], None),
@@ -82,10 +106,12 @@ def test_a_guess_is_what_click_parses(args: list[str]) -> None:
     (["segment", "a.pcap", "b.pcap", "--help"], None),
     (["segment", "a.pcap"], None),
     (["segment", "a.pcap", "b.pcap", "--device"], None),
+    (["segment", "a.pcap", "b.pcap", "--gso-size", "0"], None),  # click reports that one
     (["inspect", "a.pcap", "b.pcap"], None),
 ])
-def test_plain_segment_runs_are_recognised(args: list[str], expected: tuple[str, str] | None) -> None:
-    assert segment_paths(args) == expected
+def test_plain_segment_runs_are_recognised(args: list[str], paths: tuple[str, str] | None) -> None:
+    params = parse_segment(args)
+    assert (None if params is None else (params["in_path"], params["out_path"])) == paths
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -150,13 +176,33 @@ def test_the_command_writes_the_same_bytes_with_a_head_start(tmp_path: Path) -> 
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("bad", [["--engine", "nonsense"], ["--gso-size", "0"], ["--device", "no-such-profile"]])
-def test_a_command_that_fails_after_the_head_start_leaves_no_file(tmp_path: Path, bad: list[str]) -> None:
+@pytest.mark.parametrize("bad, message", [
+    (["--device", "no-such-profile"], "no-such-profile"),  # refused by the run, after the head start
+    (["--vnet-hdr", "0101", "--gso-size", "1000"], "--vnet-hdr replaces"),
+    (["--engine", "nonsense"], "Invalid value for '--engine'"),  # refused by click
+    (["--gso-size", "0"], "Invalid value for '--gso-size'"),
+])
+def test_a_command_refused_leaves_no_file_and_says_why(tmp_path: Path, bad: list[str], message: str) -> None:
     capture = write_pcap(tmp_path / "in.pcap", [tcp4_super(30000, partial=False)] * 10)
     out = tmp_path / "out.pcap"
     done = run_softgso("segment", capture, out, *bad)
-    assert done.returncode == 2, done.stderr
+    assert done.returncode == 2 and message in done.stderr, done.stderr
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_a_plain_run_and_the_click_run_end_alike(tmp_path: Path) -> None:
+    """Same output, same JSON summary but for the timing, same exit status under --strict."""
+    import json
+
+    capture = write_pcap(tmp_path / "in.pcap", mixed_capture() + [tcp4_super(60000, partial=False)] * 5)
+    runs = []
+    for name, extra in (("plain.pcap", []), ("click.pcap", ["--jobs", "1"])):  # --jobs: click parses it
+        done = run_softgso("segment", capture, tmp_path / name, "--json", "--strict", "--mtu", "1400", *extra)
+        summary = json.loads(done.stdout)
+        for key in ("seconds", "output"):
+            summary.pop(key)
+        runs.append((done.returncode, summary, (tmp_path / name).read_bytes()))
+    assert runs[0] == runs[1]
 
 
 def test_idle_reservation_follows_the_projected_size_and_is_given_back(scratch_dirs: list[Path]) -> None:
