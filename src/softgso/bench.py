@@ -299,10 +299,12 @@ def measure_passthrough(work: Path, size: int, repeat: int) -> dict[str, Any]:
     out = work / "small-out.pcap"
     softgso = best(repeat, lambda: run_child([*softgso_command(), "segment", str(capture), str(out),
                                               "-q"]))
-    # what the command imports before its first packet: numpy only where the compiled stream is not built
+    # what a plain run imports before its first packet (softgso.entry's path, no click): numpy only
+    # where the compiled stream is not built
     from . import cstream
 
-    imports = "import softgso.cli, softgso.cstream" if cstream.available() else "import softgso.cli, numpy"
+    engine = "softgso.cstream" if cstream.available() else "softgso.faststream, numpy"
+    imports = f"import softgso.entry, softgso.runner, softgso.job, softgso.bulkstream, {engine}"
     startup = best(repeat, lambda: run_child([sys.executable, "-c", imports]))
     out.unlink(missing_ok=True)
     return {"passthrough_packets": packets, "passthrough_seconds": softgso.seconds,
