@@ -23,6 +23,7 @@ import sys
 import threading
 from array import array
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -250,13 +251,13 @@ class CompiledSegmentStream(BulkStream):
         parts: list[Any] = []
         written = 0
         fast = self.fast
-        pending: list[tuple[SegmentPlan, int]] = []
+        pending: list[tuple[SegmentPlan, int, int]] = []  # runs: plan, first record, records
         arena_state = [0]
 
         def flush_pending() -> None:
             nonlocal written
             if pending:
-                item, segments = self._bulk(pending, mapping, arena, arena_state)
+                item, segments = self._bulk(pending, offsets, mapping, arena, arena_state)
                 parts.append(item)
                 written += segments
                 pending.clear()
@@ -289,7 +290,7 @@ class CompiledSegmentStream(BulkStream):
                             alike = _SEGMENT.same_shape(mapping, offsets_buffer, count, number, stop, chunk_stop,
                                                         layout.network, layout.transport, layout.payload,
                                                         layout.ip_version == 4, layout.l4_proto == IPPROTO_TCP)
-                            pending.extend((plan, offsets[other]) for other in range(number, number + 1 + alike))
+                            pending.append((plan, number, 1 + alike))
                             number += 1 + alike
                             continue
                     flush_pending()
@@ -300,54 +301,53 @@ class CompiledSegmentStream(BulkStream):
             offsets.release()
         return parts, written
 
-    def _bulk(self, pending: list[tuple[SegmentPlan, int]], mapping: mmap.mmap, arena: mmap.mmap,
-              arena_state: list[int]) -> tuple[memoryview, int]:
-        """Segment the pending super-packets (plan, record offset), plan by plan, into one block in input order."""
+    def _bulk(self, runs: list[tuple[SegmentPlan, int, int]], offsets: memoryview, mapping: mmap.mmap,
+              arena: mmap.mmap, arena_state: list[int]) -> tuple[memoryview, int]:
+        """Segment runs of same-plan super-packets (plan, first record, records; records at ``offsets``)
+        into one block, in input order."""
         from .fastpath import CODE_STATES
 
-        by_plan: dict[SegmentPlan, list[int]] = {}
-        places = []
-        size = 0
-        for number, (plan, _) in enumerate(pending):
-            by_plan.setdefault(plan, []).append(number)
-            places.append(size)
-            size += plan.out_len(RECORD_HEADER_LEN)
+        size = sum(count * plan.out_len(RECORD_HEADER_LEN) for plan, _, count in runs)
         target: mmap.mmap | bytearray = arena
         at = arena_state[0]
         if at + size > len(arena):
             target, at = bytearray(size), 0  # more output than the arena holds
         else:
             arena_state[0] = at + size
-        codes = bytearray([_NO_CODE]) * len(pending)
+        packets = sum(count for _, _, count in runs)
+        codes = bytearray([_NO_CODE]) * packets
         segments_total = 0
         counted = False
-        for plan, numbers in by_plan.items():
-            segs = plan.segments
-            jobs = array("q")
-            for number in numbers:
-                jobs.extend((pending[number][1], at + places[number], number))
+        number = 0
+        counts = self.counts
+        for plan, first, count in runs:
+            per_packet = plan.out_len(RECORD_HEADER_LEN)
+            # (record offset, output offset, packet number) triples, built by C iterators
+            jobs = array("q", chain.from_iterable(zip(offsets[first : first + count],
+                                                      range(at, at + count * per_packet, per_packet),
+                                                      range(number, number + count), strict=True)))
             self.compiled.segment_into(plan, mapping, jobs, self._big_endian, target, codes)
             if plan.classify:
                 counted = True
             elif plan.forced_state is not None:
                 counted = True
-                state = CODE_STATES.index(plan.forced_state)
-                for number in numbers:
-                    codes[number] = state
+                codes[number : number + count] = bytes([CODE_STATES.index(plan.forced_state)]) * count
+            segs = plan.segments
             full_len, last_len = plan.segment_lengths()
             bytes_out = full_len * (segs - 1) + last_len
-            self.summary.add_run(len(numbers), plan.frame_len, segs, bytes_out, {}, plan.partial)
-            counts = self.counts
-            counts["in"] += len(numbers)
-            counts["out"] += len(numbers) * segs
-            counts["bytes_in"] += len(numbers) * plan.frame_len
-            counts["bytes_out"] += len(numbers) * bytes_out
-            segments_total += len(numbers) * segs
+            self.summary.add_run(count, plan.frame_len, segs, bytes_out, {}, plan.partial)
+            counts["in"] += count
+            counts["out"] += count * segs
+            counts["bytes_in"] += count * plan.frame_len
+            counts["bytes_out"] += count * bytes_out
+            segments_total += count * segs
+            at += count * per_packet
+            number += count
         if counted:
             # states in the order the packets came, whatever their shape
-            for name, packets in state_counts(codes).items():
-                self.summary.input_checksums[name] += packets
-        return memoryview(target)[at : at + size], segments_total
+            for name, packets_in_state in state_counts(codes).items():
+                self.summary.input_checksums[name] += packets_in_state
+        return memoryview(target)[at - size : at], segments_total
 
 
 __all__ = ["CompiledSegmentStream", "CompiledSegmenter", "available", "plan_vector", "state_counts"]
