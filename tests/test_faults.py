@@ -149,23 +149,6 @@ def test_disk_full_from_writev_is_an_io_error_with_no_partial_out(
     assert _leftovers(tmp_path, source) == []
 
 
-@pytest.fixture
-def tiny_filesystem(tmp_path: Path) -> Path:
-    """A 256 KiB tmpfs (needs root and mount(2)); skipped where that is not possible."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
-                          capture_output=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
-
-
 @pytest.mark.parametrize("engine", ENGINES)
 def test_real_disk_full_is_an_io_error_and_frees_the_space(tmp_path: Path, tiny_filesystem: Path, engine: str) -> None:
     source = _write_pcap(tmp_path / "in.pcap", 40)  # ~800 KB of output: more than the 256 KiB filesystem
