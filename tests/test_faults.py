@@ -149,6 +149,23 @@ def test_disk_full_from_writev_is_an_io_error_with_no_partial_out(
     assert _leftovers(tmp_path, source) == []
 
 
+@pytest.fixture
+def tiny_filesystem(tmp_path: Path) -> Path:
+    """A 256 KiB tmpfs (needs root and mount(2)); skipped where that is not possible."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_real_disk_full_is_an_io_error_and_frees_the_space(tmp_path: Path, tiny_filesystem: Path, engine: str) -> None:
     source = _write_pcap(tmp_path / "in.pcap", 40)  # ~800 KB of output: more than the 256 KiB filesystem
@@ -160,6 +177,22 @@ def test_real_disk_full_is_an_io_error_and_frees_the_space(tmp_path: Path, tiny_
     # the space is free again: a small run now fits
     small = _write_pcap(tmp_path / "small.pcap", 1, payload=1000)
     assert _run("segment", small, out, "-q", "--engine", engine).exit_code == 0
+
+
+def test_a_full_file_system_after_the_head_start_frees_the_space(tmp_path: Path, tiny_filesystem: Path) -> None:
+    """The command as a user runs it (softgso.entry: OUT's file made and space reserved first)."""
+    source = _write_pcap(tmp_path / "in.pcap", 40)
+    out = tiny_filesystem / "out.pcap"
+    code = "import sys; from softgso.entry import main; sys.argv[0] = 'softgso'; main()"
+    done = subprocess.run([sys.executable, "-c", code, "segment", str(source), str(out), "-q"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3 and "No space left on device" in done.stderr, done.stderr
+    assert list(tiny_filesystem.iterdir()) == [], "neither OUT nor the temporary file may remain"
+    small = _write_pcap(tmp_path / "small.pcap", 1, payload=1000)
+    done = subprocess.run([sys.executable, "-c", code, "segment", str(small), str(out), "-q"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_blocks * 512 < 16 << 10  # nothing reserved stays with it
 
 
 def test_unreadable_and_unwritable_paths_are_io_errors(tmp_path: Path) -> None:

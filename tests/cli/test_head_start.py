@@ -226,14 +226,3 @@ def test_idle_reservation_follows_the_projected_size_and_is_given_back(scratch_d
         assert out.read_bytes()[-(1 << 20):] == b"\x01" * (1 << 20)
         assert leftovers(directory) == []
 
-
-def test_a_full_file_system_after_the_head_start_is_an_io_error_and_frees_the_space(
-        tmp_path: Path, tiny_filesystem: Path) -> None:
-    capture = write_pcap(tmp_path / "in.pcap", [tcp4_super(60000, partial=False)] * 12)  # ~800 KB out
-    out = tiny_filesystem / "out.pcap"
-    done = run_softgso("segment", capture, out, "-q")
-    assert done.returncode == 3 and "No space left on device" in done.stderr, done.stderr
-    assert list(tiny_filesystem.iterdir()) == [], "neither OUT nor the temporary file may remain"
-    small = write_pcap(tmp_path / "small.pcap", [tcp4_super(3000, partial=False)])
-    assert run_softgso("segment", small, out, "-q").returncode == 0
-    assert out.stat().st_blocks * 512 < 16 << 10  # and nothing reserved stays with it
