@@ -8,10 +8,12 @@ thread is busy importing. On tmpfs that is the costly half of a write (allocatin
 page, measured at two thirds of ``write``'s time), and there it runs on the otherwise idle core;
 elsewhere it is cheap and keeps the file in few extents.
 
-The writer that opens OUT later :func:`claim`\\ s the file, stops the reservation at its first
-write (from then on both would contend for the same inode lock) and trims what was reserved beyond
-the last byte written. A reservation nobody claims (a usage error, another command) is removed at
-exit. Nothing here changes a byte of any output: the file's size is never touched.
+The writer that opens OUT later :func:`claim`\\ s the file and stops the thread at its first write
+(from then on both would contend for the same inode lock); while it waits for something to write,
+it reserves a step more itself (:meth:`Reservation.ahead`; :func:`attach` gives a writer that made
+its own file the same), and at close it trims what was reserved beyond the last byte written. A
+reservation nobody claims (a usage error, another command) is removed at exit. Nothing here
+changes a byte of any output: the file's size is never touched.
 
 Kept light (os and _thread): it runs before the interpreter has loaded anything else.
 """
