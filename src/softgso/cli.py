@@ -17,6 +17,7 @@ import click
 
 from .errors import CaptureError, UsageError
 from .runner import (
+    COMMAND_ERRORS,
     EXIT_IO,
     EXIT_REFUSED,
     error_status,
@@ -42,8 +43,8 @@ class SoftGSOCommand(click.Command):
         with sigterm_unwinds():
             try:
                 return super().invoke(ctx)
-            except (UsageError, CaptureError, OSError, KeyboardInterrupt) as error:
-                message, status = error_status(error) or ("", 1)
+            except COMMAND_ERRORS as error:
+                message, status = error_status(error)
                 click.echo(message, err=True)
                 ctx.exit(status)
 

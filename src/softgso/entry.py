@@ -112,8 +112,8 @@ def parse_segment(args: list[str]) -> dict[str, Any] | None:
 
 
 def head_start(in_path: str, out_path: str) -> bool:
-    """Reserve OUT's space while the rest loads; False (nothing done) unless IN is a regular file and
-    OUT not a directory."""
+    """Reserve OUT's space while the rest loads. True when the plain run may go ahead (IN a regular
+    file, OUT not a directory), even if the reservation itself is declined; False leaves it to click."""
     try:
         found = os.stat(in_path)
         directory = os.path.dirname(os.path.abspath(out_path))

@@ -32,17 +32,19 @@ def echo(text: str, err: bool = False) -> None:
     stream.flush()
 
 
-def error_status(error: BaseException) -> tuple[str, int] | None:
-    """The message and exit status a command ends with on ``error``; None for an error that is a bug."""
+# the errors a command ends with by a message and a status (any other exception is a bug: a traceback)
+COMMAND_ERRORS = (UsageError, CaptureError, OSError, KeyboardInterrupt)
+
+
+def error_status(error: BaseException) -> tuple[str, int]:
+    """The message and exit status a command ends with on one of COMMAND_ERRORS."""
     if isinstance(error, UsageError):
         return f"softgso: error: {error}", EXIT_USAGE
     if isinstance(error, CaptureError):
         return f"softgso: error: {error}", EXIT_IO
     if isinstance(error, OSError):
         return f"softgso: error: {error.strerror or error}: {error.filename or ''}", EXIT_IO
-    if isinstance(error, KeyboardInterrupt):
-        return "softgso: interrupted; no output written", EXIT_INTERRUPTED
-    return None
+    return "softgso: interrupted; no output written", EXIT_INTERRUPTED
 
 
 @contextmanager
@@ -67,8 +69,8 @@ def run_guarded(function: Callable[[], None]) -> None:
     with sigterm_unwinds():
         try:
             function()
-        except (UsageError, CaptureError, OSError, KeyboardInterrupt) as error:
-            message, status = error_status(error) or ("", 1)
+        except COMMAND_ERRORS as error:
+            message, status = error_status(error)
             echo(message, err=True)
             sys.exit(status)
 
