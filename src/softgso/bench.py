@@ -176,7 +176,8 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
     numpy_too = cstream.available()
     # alternated, so that all see the same machine; the fastest of each counts
     cp_runs, softgso_runs, numpy_runs = [], [], []
-    segment = [*softgso_command(), "segment", str(capture), str(out), "-q"]
+    # the command as a user types it: its summary table included (to a pipe, as from a script)
+    segment = [*softgso_command(), "segment", str(capture), str(out)]
     for _ in range(repeat):
         cp_runs.append(run_child(["cp", str(capture), str(copy)]))
         copy.unlink()

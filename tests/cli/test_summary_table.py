@@ -1,0 +1,185 @@
+"""segment's summary table and progress bar: drawn without rich unless there is something to watch.
+
+The table is held to rich's own rendering of the same table (rich as the independent renderer);
+a plain segment run is held to importing neither rich nor click; the progress bar to appearing
+only once the work has run PROGRESS_DELAY seconds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+from rich.table import Table
+
+from softgso import runner
+from softgso.texttable import ASCII, HEAVY_HEAD, print_table, render_table
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "samples" / "mpls_tcp_super.pcap"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+# cell text as the summary has it: words, numbers, separators, leading indentation
+words = st.text(st.sampled_from("abcxyzABC019,.:/-_ "), max_size=24).map(str.rstrip)
+justifies = st.sampled_from(["left", "right"])
+
+
+def rich_rendering(title: str, columns: list[tuple[str, str]], rows: list[list[str]], stream: io.TextIOBase,
+                   terminal: bool = False) -> None:
+    table = Table(title=title, show_header=True, header_style="bold")
+    for header, justify in columns:
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*row)
+    Console(file=stream, width=10_000, highlight=False, force_terminal=terminal).print(table)
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> tuple[str, list[tuple[str, str]], list[list[str]]]:
+    columns = draw(st.lists(st.tuples(words, justifies), min_size=1, max_size=4))
+    rows = draw(st.lists(st.lists(words, min_size=len(columns), max_size=len(columns)), max_size=6))
+    title = draw(words.filter(bool))
+    return title, columns, rows
+
+
+def table_width(title: str, columns: list[tuple[str, str]], rows: list[list[str]]) -> int:
+    return sum(max([len(h)] + [len(r[i]) for r in rows]) + 3 for i, (h, _) in enumerate(columns)) + 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(tables())
+def test_the_table_is_riches_table_where_the_title_fits(table: tuple[str, list[tuple[str, str]], list[list[str]]]) -> None:
+    title, columns, rows = table
+    stream = io.StringIO()
+    rich_rendering(title, columns, rows, stream)
+    ours = render_table(title, columns, rows)
+    if len(title) <= table_width(title, columns, rows):
+        assert ours == stream.getvalue()
+    else:
+        # a wide title stays whole on one line; rich wraps it: the boxes below are the same
+        assert ours.splitlines()[0] == title
+        assert ours.splitlines()[1:] == stream.getvalue().splitlines()[-(len(rows) + 4):]
+
+
+@settings(max_examples=40, deadline=None)
+@given(tables())
+def test_on_a_terminal_only_styles_are_added(table: tuple[str, list[tuple[str, str]], list[list[str]]]) -> None:
+    title, columns, rows = table
+    styled = render_table(title, columns, rows, styled=True)
+    assert ANSI.sub("", styled) == render_table(title, columns, rows)
+    assert styled.startswith("\x1b[3m")  # the title in italic, as rich draws it
+    header = styled.splitlines()[2]
+    assert header.count("\x1b[1m") == len(columns)  # every header cell bold
+    stream = io.StringIO()
+    rich_rendering(title, columns, rows, stream, terminal=True)
+    if len(title) <= table_width(title, columns, rows):
+        assert ANSI.sub("", stream.getvalue()) == ANSI.sub("", styled)
+
+
+def test_a_stream_without_box_characters_gets_riches_ascii_box() -> None:
+    columns, rows = [("", "left"), ("packets", "right")], [["in", "3"], ["  segmented", "12"]]
+    drawn = []
+    for draw in (lambda s: print_table("t", columns, rows, s), lambda s: rich_rendering("t", columns, rows, s)):
+        raw = io.BytesIO()
+        stream = io.TextIOWrapper(raw, encoding="ascii")
+        draw(stream)
+        stream.flush()
+        drawn.append(raw.getvalue())
+    ours, theirs = drawn
+    assert ours == theirs
+    assert b"+" in ours and b"\xe2" not in ours
+    assert len(HEAVY_HEAD) == len(ASCII)
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """The summary's rows by their first cell: the other cells, stripped."""
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("│"):
+            cells = [c.strip() for c in line.strip("│").split("│")]
+            found[cells[0]] = cells[1:]
+    return found
+
+
+def test_the_summary_says_what_the_json_summary_says(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "softgso", "segment", str(SAMPLE)]
+    table = subprocess.run([*command, str(tmp_path / "a.pcap")], check=True, capture_output=True, text=True).stdout
+    summary = json.loads(subprocess.run([*command, str(tmp_path / "b.pcap"), "--json"], check=True,
+                                        capture_output=True, text=True).stdout)
+    rows = table_rows(table)
+    # the capture's own bytes: a classic pcap is a 24-byte header and a 16-byte header per record
+    frame_bytes = SAMPLE.stat().st_size - 24 - 16 * summary["records_in"]
+    assert rows["in"] == [str(summary["records_in"]), f"{frame_bytes:,}"]
+    assert rows["out"] == [str(summary["records_out"]), f"{(tmp_path / 'a.pcap').stat().st_size - 24 - 16 * summary['records_out']:,}"]
+    for state, count in summary["input_checksums"].items():
+        assert rows[f"input L4 checksum {state}"] == [str(count), ""]
+    for outcome, count in summary["outcomes"].items():
+        assert rows[outcome] == [str(count), ""]
+    assert table.splitlines()[0].strip() == f"softgso segment -> {tmp_path / 'a.pcap'}"
+
+
+def test_a_plain_segment_run_imports_neither_rich_nor_click(tmp_path: Path) -> None:
+    probe = (
+        "import sys; sys.argv = ['softgso', 'segment', sys.argv[1], sys.argv[2]]\n"
+        "from softgso.entry import main\n"
+        "main()\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'rich', 'click', 'numpy'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(SAMPLE), str(tmp_path / "o.pcap")], check=True,
+                         capture_output=True, text=True).stdout
+    assert "softgso segment ->" in out  # the summary was drawn
+    assert out.splitlines()[-1] == "[]"
+
+
+class FakeProgress:
+    def __init__(self) -> None:
+        self.updates: list[int] = []
+        self.started = self.stopped = False
+
+    def add_task(self, description: str, total: int) -> int:
+        return 7
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def update(self, task: int, completed: int) -> None:
+        assert task == 7
+        self.updates.append(completed)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_progress_bar_appears_only_after_the_delay(monkeypatch: pytest.MonkeyPatch, quiet: bool) -> None:
+    made: list[FakeProgress] = []
+
+    def display(enabled: bool, total: int) -> tuple[FakeProgress, int]:
+        made.append(FakeProgress())
+        return made[-1], total
+
+    clock = [100.0]
+    monkeypatch.setattr(runner, "progress_display", display)
+    monkeypatch.setattr(runner, "show_progress", lambda q: not q)  # stderr a terminal
+    monkeypatch.setattr(runner.time, "perf_counter", lambda: clock[0])
+    with runner._progress_bar(quiet, 1000, "segment") as bar:
+        bar(10)
+        clock[0] += runner.PROGRESS_DELAY - 0.01
+        bar(20)
+        assert made == []  # nothing drawn, nothing imported, before the delay
+        clock[0] += 0.02
+        bar(30)
+        bar(40)
+    if quiet:
+        assert made == []
+    else:
+        assert len(made) == 1 and made[0].started and made[0].stopped
+        assert made[0].updates == [30, 40]
