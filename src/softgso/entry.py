@@ -19,7 +19,7 @@ import sys
 
 TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this as typing's
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NoReturn
 
 # segment's options: name -> (parameter, kind, accepted values). kind: "flag"; "str"; "multiple"
 # (a str, repeatable); "int" with an inclusive (low, high) range, None for no bounds; "choice".
@@ -130,6 +130,25 @@ def head_start(in_path: str, out_path: str) -> bool:
     return True
 
 
+def exit_now(status: int) -> NoReturn:
+    """End the process with ``status`` without the interpreter's teardown, which frees every module
+    and object one by one (10-15 ms after a plain run, for nothing). Exit handlers run and the
+    standard streams are flushed first; if a stream cannot be flushed, the normal exit takes over
+    (and reports it as Python does)."""
+    import atexit
+
+    run_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if run_handlers is None:
+        raise SystemExit(status)
+    run_handlers()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        raise SystemExit(status) from None
+    os._exit(status)
+
+
 def main() -> None:
     """``softgso``: a plain segment run straight away, anything else through the click command line."""
     params = parse_segment(sys.argv[1:])
@@ -139,11 +158,16 @@ def main() -> None:
         from .runner import run_guarded, run_segment
 
         params["in_path"], params["out_path"] = Path(params["in_path"]), Path(params["out_path"])
-        run_guarded(lambda: run_segment(**params))
-        return
+        try:
+            run_guarded(lambda: run_segment(**params))
+        except SystemExit as stop:
+            if not isinstance(stop.code, int):
+                raise
+            exit_now(stop.code)
+        exit_now(0)
     from .cli import main as cli_main
 
     cli_main()
 
 
-__all__ = ["RESERVE_FACTOR", "SEGMENT_DEFAULTS", "SEGMENT_OPTIONS", "head_start", "main", "parse_segment"]
+__all__ = ["RESERVE_FACTOR", "SEGMENT_DEFAULTS", "SEGMENT_OPTIONS", "exit_now", "head_start", "main", "parse_segment"]

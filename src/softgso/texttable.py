@@ -6,7 +6,8 @@ heavy-head box, a centred title, bold headers and an italic title on a terminal)
 strings. The tests hold its output to rich's own for the same table.
 
 A title wider than the table is printed whole on its own line (rich would wrap it, breaking an
-output path in two); cells are never wrapped or cut. A stream whose encoding has no box-drawing
+output path in two); cells are never wrapped or cut, and text is printed as it is (rich would read
+"[b]" as markup and ":a:" as an emoji code in an output path). A stream whose encoding has no box-drawing
 characters gets rich's ASCII box.
 """
 
