@@ -46,22 +46,23 @@ def record_limits(nanosecond: bool, snaplen: int) -> tuple[int, int]:
     return ticks, min(max(snaplen, MAX_SNAPLEN_STANDARD) if snaplen else MAX_RECORD_LEN, MAX_FAST_RECORD - 16)
 
 
-def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], mapping: mmap.mmap,
+def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], input_size: int,
                 failure: list[BaseException], on_failure: Callable[[], None] | None = None,
-                reserve: Callable[[int, int], bool] | None = None) -> Callable[[], None]:
+                reserve: Callable[[int, int], bool] | None = None,
+                mapping: mmap.mmap | None = None) -> Callable[[], None]:
     """The writing thread of a bulk stream: ``write(parts, records)`` for every item ``take()`` hands over.
 
-    An item is (parts, records, input offset done up to), None to stop. The mapped input's pages
-    before that offset are given back once written (MADV_DONTNEED: the page cache keeps them, our
-    resident set does not). The first error goes to ``failure`` for the main thread; later items
-    are then taken and dropped, so the producer never blocks. With ``reserve`` (a writer's
-    reserve_ahead) the thread is taken by ``take(idle)``, ``idle()`` reserving output space while
-    nothing is there to write.
+    An item is (parts, records, input offset done up to), None to stop; the input is
+    ``input_size`` bytes long. With ``mapping`` (the input, mapped) its pages before that offset
+    are given back once written (MADV_DONTNEED: the page cache keeps them, our resident set does
+    not). The first error goes to ``failure`` for the main thread; later items are then taken and
+    dropped, so the producer never blocks. With ``reserve`` (a writer's reserve_ahead) the thread
+    is taken by ``take(idle)``, ``idle()`` reserving output space while nothing is there to write.
     """
     done_up_to = 0
 
     def idle() -> bool:
-        return reserve is not None and not failure and reserve(done_up_to, len(mapping))
+        return reserve is not None and not failure and reserve(done_up_to, input_size)
 
     def run() -> None:
         nonlocal done_up_to
@@ -76,7 +77,7 @@ def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], map
             try:
                 write(parts, records)
                 upto = done_up_to // mmap.PAGESIZE * mmap.PAGESIZE
-                if upto > released and hasattr(mapping, "madvise"):
+                if mapping is not None and upto > released and hasattr(mapping, "madvise"):
                     mapping.madvise(mmap.MADV_DONTNEED, released, upto - released)
                     released = upto
             except BaseException as error:  # noqa: BLE001 - handed to the main thread

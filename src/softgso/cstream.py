@@ -8,15 +8,16 @@ module ``softgso._segment`` instead of numpy. Where that module is built it is t
 needs no numpy at all, so the command also starts faster (importing numpy costs more than
 segmenting a 100 MB capture). ``SOFTGSO_NO_C=1`` or a missing compiler leaves the numpy stream.
 
-Two threads: this one walks, classifies and builds each chunk's output (segments contiguous in an
-arena; records passed through as views of the mapped input; the C calls release the GIL), a
-writer hands them to ``writev``. Resident memory is bounded by a few output arenas and the pages
-of the mapped input not yet written (given back with MADV_DONTNEED).
+Two threads: this one reads the input a chunk at a time into a few reused buffers, walks,
+classifies and builds each chunk's output (segments contiguous in an arena; records passed
+through as views of the read buffer; the C calls release the GIL), a writer hands them to
+``writev``. Resident memory is bounded by the buffers and arenas.
 """
 
 from __future__ import annotations
 
 import mmap
+import os
 import re
 import struct
 import sys
@@ -27,7 +28,7 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bulkstream import BulkStream, StreamResult, record_limits, write_stage
+from .bulkstream import MAX_FAST_RECORD, BulkStream, StreamResult, record_limits, write_stage
 from .constants import IPPROTO_TCP
 from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from .io.writer import CaptureWriter
@@ -56,9 +57,28 @@ QUEUE_DEPTH = 1
 ARENAS = QUEUE_DEPTH + 3  # segmenting, queued for writing, being written, spare
 ARENA_SIZE = 2 * CHUNK_SIZE
 SWITCH_INTERVAL = 0.0002  # as faststream: the writer needs the GIL back right after each writev
+# read, not mapped: a mapped input costs page faults to map it and MADV_DONTNEED to give it back, the
+# latter on the writing thread and with TLB shootdowns to the segmenting one (measured 35 ms of a
+# 0.36 s run with the file's inode lock idle); read() copies it, cache-warm for the checksums
+READ_SIZE = CHUNK_SIZE + MAX_FAST_RECORD
 
 
 _SEGMENT: Any = load_extension("_segment")
+
+
+def _read_at(fd: int, buffer: mmap.mmap, pos: int, length: int) -> int:
+    """Read ``length`` bytes of the file from ``pos`` into the start of ``buffer``; fewer only at its end."""
+    view = memoryview(buffer)
+    got = 0
+    try:
+        while got < length:
+            step = os.preadv(fd, [view[got:length]], pos + got)
+            if step == 0:
+                break
+            got += step
+    finally:
+        view.release()
+    return got
 
 
 def available() -> bool:
@@ -183,25 +203,21 @@ class CompiledSegmentStream(BulkStream):
         # anonymous mappings: their pages come on first write (a bytearray is zeroed up front, 8 MiB of
         # page faults even for a capture with nothing to segment)
         self._arenas = [mmap.mmap(-1, ARENA_SIZE) for _ in range(ARENAS)]
-        with open(in_path, "rb") as handle:
-            # mapped, not read: payload goes from the page cache to the output, never through a buffer of ours
-            mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        self._buffers = [mmap.mmap(-1, READ_SIZE) for _ in range(ARENAS)]
+        fd = os.open(in_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
-            if hasattr(mapping, "madvise"):
-                mapping.madvise(mmap.MADV_SEQUENTIAL)
-            return self._pipeline(mapping, writer, progress)
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            return self._pipeline(fd, os.fstat(fd).st_size, writer, progress)
         finally:
-            try:
-                mapping.close()
-            except BufferError:  # views still held by a caller's exception; the mapping goes with them
-                pass
+            os.close(fd)
 
-    def _pipeline(self, mapping: mmap.mmap, writer: CaptureWriter,
+    def _pipeline(self, fd: int, size: int, writer: CaptureWriter,
                   progress: Callable[[int], None] | None) -> StreamResult:
         writes = _Handoff(QUEUE_DEPTH)
         failure: list[BaseException] = []
         # while waiting for the next chunk, the writer reserves the output's next pages
-        write_out = write_stage(writes.get, writer.write_framed, mapping, failure, reserve=writer.reserve_ahead)
+        write_out = write_stage(writes.get, writer.write_framed, size, failure, reserve=writer.reserve_ahead)
 
         thread = threading.Thread(target=write_out, daemon=True)
         switch_interval = sys.getswitchinterval()
@@ -209,28 +225,32 @@ class CompiledSegmentStream(BulkStream):
         thread.start()
         result = StreamResult(self.counts, self.reports)
         pos, span_end, index = self._span
-        end = len(mapping) if span_end is None else span_end
+        end = size if span_end is None else min(span_end, size)
         capacity = CHUNK_SIZE // RECORD_HEADER_LEN + 1
         offsets = bytearray(8 * capacity)
         codes = bytearray(capacity)
         turn = 0
         try:
             while pos < end and not failure:
-                chunk_end = min(pos + CHUNK_SIZE, end)
-                count, after, stop = _SEGMENT.scan(mapping, pos, end, chunk_end, self._big_endian, self._ticks,
-                                                   self._snap_limit, self.small_limit, self.bulk_small, offsets,
-                                                   codes)
+                # a chunk's records start in its first CHUNK_SIZE bytes; READ_SIZE holds the longest
+                # record a bulk stream takes beyond that, so only the input's end cuts one short
+                buffer = self._buffers[turn % ARENAS]
+                got = _read_at(fd, buffer, pos, min(READ_SIZE, end - pos))
+                data = memoryview(buffer)[:got]
+                count, after, stop = _SEGMENT.scan(data, 0, got, min(CHUNK_SIZE, got), self._big_endian,
+                                                   self._ticks, self._snap_limit, self.small_limit, self.bulk_small,
+                                                   offsets, codes)
                 arena = self._arenas[turn % ARENAS]
                 turn += 1
-                parts, records = self._segment_chunk(mapping, offsets, bytes(codes[:count]), index, after, arena)
+                parts, records = self._segment_chunk(data, offsets, bytes(codes[:count]), index, after, arena)
                 index += count
-                while not writes.put((parts, records, after), timeout=0.1):
+                pos += after
+                while not writes.put((parts, records, pos), timeout=0.1):
                     if failure or not thread.is_alive():
                         break
                 if progress is not None:
-                    progress(after)
-                pos = after
-                if stop:
+                    progress(pos)
+                if stop or got == 0:
                     result.resume_index = index
                     result.resume_offset = pos
                     break
@@ -242,12 +262,13 @@ class CompiledSegmentStream(BulkStream):
             raise failure[0]
         return result
 
-    def _segment_chunk(self, mapping: mmap.mmap, offsets_buffer: bytearray, codes: bytes, index: int,
+    def _segment_chunk(self, data: memoryview, offsets_buffer: bytearray, codes: bytes, index: int,
                        chunk_stop: int, arena: mmap.mmap) -> tuple[list[Any], int]:
-        """The output of one chunk, in order, and how many records it holds."""
+        """The output of one chunk (its records at ``offsets_buffer`` in ``data``), in order, and how
+        many records it holds."""
         count = len(codes)
         offsets = memoryview(offsets_buffer).cast("q")
-        view = memoryview(mapping)
+        view = data
         parts: list[Any] = []
         written = 0
         fast = self.fast
@@ -257,7 +278,7 @@ class CompiledSegmentStream(BulkStream):
         def flush_pending() -> None:
             nonlocal written
             if pending:
-                item, segments = self._bulk(pending, offsets, mapping, arena, arena_state)
+                item, segments = self._bulk(pending, offsets, data, arena, arena_state)
                 parts.append(item)
                 written += segments
                 pending.clear()
@@ -287,7 +308,7 @@ class CompiledSegmentStream(BulkStream):
                         if plan is not None and found is not None:
                             # the packets that follow with this one's shape (a burst of one flow) share its plan
                             layout = found[1]
-                            alike = _SEGMENT.same_shape(mapping, offsets_buffer, count, number, stop, chunk_stop,
+                            alike = _SEGMENT.same_shape(data, offsets_buffer, count, number, stop, chunk_stop,
                                                         layout.network, layout.transport, layout.payload,
                                                         layout.ip_version == 4, layout.l4_proto == IPPROTO_TCP)
                             pending.append((plan, number, 1 + alike))
@@ -301,7 +322,7 @@ class CompiledSegmentStream(BulkStream):
             offsets.release()
         return parts, written
 
-    def _bulk(self, runs: list[tuple[SegmentPlan, int, int]], offsets: memoryview, mapping: mmap.mmap,
+    def _bulk(self, runs: list[tuple[SegmentPlan, int, int]], offsets: memoryview, data: memoryview,
               arena: mmap.mmap, arena_state: list[int]) -> tuple[memoryview, int]:
         """Segment runs of same-plan super-packets (plan, first record, records; records at ``offsets``)
         into one block, in input order."""
@@ -326,7 +347,7 @@ class CompiledSegmentStream(BulkStream):
             jobs = array("q", chain.from_iterable(zip(offsets[first : first + count],
                                                       range(at, at + count * per_packet, per_packet),
                                                       range(number, number + count), strict=True)))
-            self.compiled.segment_into(plan, mapping, jobs, self._big_endian, target, codes)
+            self.compiled.segment_into(plan, data, jobs, self._big_endian, target, codes)
             if plan.classify:
                 counted = True
             elif plan.forced_state is not None:

@@ -117,8 +117,8 @@ class BulkSegmentStream(BulkStream):
                 failure.append(error)
             chunks.put(None)
 
-        write_out = write_stage(writes.get, lambda parts, records: _write_parts(writer, parts, records), mapping,
-                                failure, stop.set)
+        write_out = write_stage(writes.get, lambda parts, records: _write_parts(writer, parts, records), len(mapping),
+                                failure, stop.set, mapping=mapping)
 
         threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=write_out, daemon=True)]
         # the writer gives the GIL back for every writev of IOV_MAX vectors and needs it again right

@@ -7,6 +7,7 @@ reports and exit status must all be the same, for both bulk engines (compiled an
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -136,6 +137,38 @@ def test_snapped_and_unusual_records_are_reported_alike(tmp: Path, engine: str) 
     bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
     assert bulk == scalar
     assert bulk_json == scalar_json
+
+
+@pytest.mark.parametrize("chunk", [4096, 70_001, 300_000])
+def test_records_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled stream reads a chunk and the longest record a bulk stream takes beyond it: with
+    small chunks nearly every record crosses a chunk's end, some of them as long as the limit."""
+    from softgso import cstream
+
+    if not cstream.available():
+        pytest.skip("softgso._segment not built (or SOFTGSO_NO_C set)")
+    monkeypatch.setattr(cstream, "CHUNK_SIZE", chunk)
+    resumed = []
+    run = cstream.CompiledSegmentStream.run
+
+    def run_and_tell(self: cstream.CompiledSegmentStream, *args: object, **kwargs: object) -> object:
+        result = run(self, *args, **kwargs)  # type: ignore[arg-type]
+        resumed.append(result.resume_index)
+        return result
+
+    monkeypatch.setattr(cstream.CompiledSegmentStream, "run", run_and_tell)
+    frames = list(itertools.islice(mixed_frames(9), 300))
+    longest = 262144  # the capture's snaplen: the longest record the bulk stream takes
+    for at in (5, 77, 150, 299):
+        frames.insert(at, build_frame(SuperPacketSpec(payload=os.urandom(60000))) + os.urandom(200_000))
+        frames.insert(at + 1, bytes(range(256)) * (longest // 256))
+    capture = tmp / "in.pcap"
+    write_capture(capture, 24 + sum(16 + len(f) for f in frames), frames=iter(frames))
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, "compiled")
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert bulk_json["packets_in"] == len(frames)
+    assert resumed == [None], "every record read by the compiled stream, none left to the general reader"
 
 
 def test_truncated_capture_fails_alike(tmp: Path, engine: str) -> None:
