@@ -66,13 +66,13 @@ READ_SIZE = CHUNK_SIZE + MAX_FAST_RECORD
 _SEGMENT: Any = load_extension("_segment")
 
 
-def _read_at(fd: int, buffer: mmap.mmap, pos: int, length: int) -> int:
-    """Read ``length`` bytes of the file from ``pos`` into the start of ``buffer``; fewer only at its end."""
+def _read_at(fd: int, buffer: mmap.mmap, at: int, pos: int, length: int) -> int:
+    """Read ``length`` bytes of the file from ``pos`` into ``buffer`` from ``at``; fewer only at its end."""
     view = memoryview(buffer)
     got = 0
     try:
         while got < length:
-            step = os.preadv(fd, [view[got:length]], pos + got)
+            step = os.preadv(fd, [view[at + got : at + length]], pos + got)
             if step == 0:
                 break
             got += step
@@ -230,12 +230,15 @@ class CompiledSegmentStream(BulkStream):
         offsets = bytearray(8 * capacity)
         codes = bytearray(capacity)
         turn = 0
+        carried = b""  # the input from pos already read, past the last chunk's records
         try:
             while pos < end and not failure:
                 # a chunk's records start in its first CHUNK_SIZE bytes; READ_SIZE holds the longest
                 # record a bulk stream takes beyond that, so only the input's end cuts one short
                 buffer = self._buffers[turn % ARENAS]
-                got = _read_at(fd, buffer, pos, min(READ_SIZE, end - pos))
+                kept = len(carried)
+                buffer[:kept] = carried
+                got = kept + _read_at(fd, buffer, kept, pos + kept, min(READ_SIZE, end - pos) - kept)
                 data = memoryview(buffer)[:got]
                 count, after, stop = _SEGMENT.scan(data, 0, got, min(CHUNK_SIZE, got), self._big_endian,
                                                    self._ticks, self._snap_limit, self.small_limit, self.bulk_small,
@@ -245,6 +248,7 @@ class CompiledSegmentStream(BulkStream):
                 parts, records = self._segment_chunk(data, offsets, bytes(codes[:count]), index, after, arena)
                 index += count
                 pos += after
+                carried = data[after:]
                 while not writes.put((parts, records, pos), timeout=0.1):
                     if failure or not thread.is_alive():
                         break
