@@ -230,7 +230,7 @@ class CompiledSegmentStream(BulkStream):
         offsets = bytearray(8 * capacity)
         codes = bytearray(capacity)
         turn = 0
-        carried = b""  # the input from pos already read, past the last chunk's records
+        carried: bytes | memoryview = b""  # the input from pos already read, past the last chunk's records
         try:
             while pos < end and not failure:
                 # a chunk's records start in its first CHUNK_SIZE bytes; READ_SIZE holds the longest
