@@ -171,6 +171,38 @@ def test_records_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, mo
     assert resumed == [None], "every record read by the compiled stream, none left to the general reader"
 
 
+def test_input_cut_short_while_the_compiled_stream_reads_it_is_a_truncated_capture(
+        tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IN shorter than it was when the run started (truncated by another process): the compiled
+    stream reads, never maps, so what is there is segmented and the cut is reported, exit 3."""
+    from softgso import cstream
+
+    if not cstream.available():
+        pytest.skip("softgso._segment not built (or SOFTGSO_NO_C set)")
+    capture = tmp / "in.pcap"
+    write_capture(capture, 3 << 20, frames=mixed_frames(11))
+    cut = capture.stat().st_size - 100_000
+    whole = capture.read_bytes()
+    stat = os.fstat
+
+    def stat_before_the_cut(fd: int) -> os.stat_result:
+        found = stat(fd)
+        if os.path.realpath(f"/proc/self/fd/{fd}") == str(capture.resolve()):
+            capture.write_bytes(whole[:cut])  # cut after the stream learnt the size
+            fields = list(found)
+            fields[6] = len(whole)  # st_size
+            return os.stat_result(fields)
+        return found
+
+    monkeypatch.setattr(cstream.os, "fstat", stat_before_the_cut)
+    result = run_cli("segment", capture, tmp / "out.pcap", "--engine", "compiled")
+    monkeypatch.undo()
+    reference = run_cli("segment", capture, tmp / "reference.pcap", "--engine", "scalar")
+    assert result.exit_code == reference.exit_code == 3
+    assert result.stderr == reference.stderr and "cut short" in result.stderr
+    assert (tmp / "out.pcap").read_bytes() == (tmp / "reference.pcap").read_bytes()
+
+
 def test_truncated_capture_fails_alike(tmp: Path, engine: str) -> None:
     capture = tmp / "cut.pcap"
     write_capture(capture, 1 << 20, frames=mixed_frames(4))
