@@ -202,7 +202,7 @@ class _progress_bar:  # noqa: N801 - used as a context manager, named like one
             if not self.wanted or time.perf_counter() - self.since < PROGRESS_DELAY:
                 return
             progress, total = progress_display(True, self.total)
-            self.task = progress.add_task(self.description, total=total)
+            self.task = progress.add_task(self.description, total=total, completed=done)  # drawn from where it is
             progress.start()
             self.progress = progress
         self.progress.update(self.task, completed=done)

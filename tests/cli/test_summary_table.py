@@ -147,7 +147,8 @@ class FakeProgress:
         self.updates: list[int] = []
         self.started = self.stopped = False
 
-    def add_task(self, description: str, total: int) -> int:
+    def add_task(self, description: str, total: int, completed: int) -> int:
+        self.updates.append(completed)  # the bar starts where the work is
         return 7
 
     def start(self) -> None:
@@ -185,4 +186,4 @@ def test_the_progress_bar_appears_only_after_the_delay(monkeypatch: pytest.Monke
         assert made == []
     else:
         assert len(made) == 1 and made[0].started and made[0].stopped
-        assert made[0].updates == [30, 40]
+        assert made[0].updates == [30, 30, 40]
