@@ -127,17 +127,44 @@ class Timed:
     max_rss_kib: int
 
 
+# Linux keeps a process's peak resident set across exec, so a command forked from this process
+# (tens of MiB of Python) would report at least ours. A small launcher (a bare interpreter, about
+# 10 MiB) forks the command instead and reports its wall time and wait4 figures on a pipe.
+_LAUNCHER = """
+import os, sys, time
+report = int(sys.argv[1])
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.close(report)
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    except OSError as error:
+        os.write(2, f"{sys.argv[2]}: {error.strerror}\\n".encode())
+    os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+elapsed = time.perf_counter() - started
+os.write(report, f"{elapsed!r} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}".encode())
+"""
+
+
 def run_child(argv: list[str]) -> Timed:
-    """Run a command, measuring its wall time and its own peak RSS (wait4)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-    if process.returncode not in (0,):
-        raise RuntimeError(f"{' '.join(argv)} failed ({process.returncode}): {stderr[-400:]}")
-    return Timed(elapsed, int(usage.ru_maxrss))
+    """Run a command, measuring its wall time and its own peak RSS (wait4, in a small launcher)."""
+    read_end, write_end = os.pipe()
+    try:
+        process = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, str(write_end), *argv],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(write_end,))
+    finally:
+        os.close(write_end)
+    # stderr first, to its end (the command and the launcher gone), then the few bytes of the report
+    _, errors = process.communicate()
+    with os.fdopen(read_end, "rb") as report:
+        figures = report.read().decode().split()
+    stderr = errors.decode(errors="replace")
+    if len(figures) != 3 or process.returncode != 0 or figures[2] != "0":
+        raise RuntimeError(f"{' '.join(argv)} failed ({figures[2] if len(figures) == 3 else process.returncode}): "
+                           f"{stderr[-400:]}")
+    return Timed(float(figures[0]), int(figures[1]))
 
 
 def softgso_command() -> list[str]:

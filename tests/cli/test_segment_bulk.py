@@ -260,3 +260,20 @@ def test_bench_quick_mode_emits_its_json_keys() -> None:
         assert key in report, key
     assert "softgso_over_scapy" in report or "scapy" in report
     assert "softgso_over_tcprewrite" in report or "tcprewrite" in report
+
+
+def test_the_bench_reports_each_commands_own_peak_memory() -> None:
+    """A command forked from a big process would report that process's peak (kept across exec):
+    the bench's figure must be the command's own, small for a small command, large for a large one."""
+    import resource
+    import sys
+
+    from softgso.bench import run_child
+
+    ours_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    small = run_child(["true"])
+    large = run_child([sys.executable, "-c", "x = bytearray(80 << 20); x[::4096] = b'1' * len(x[::4096])"])
+    assert small.max_rss_kib < 16 * 1024 < ours_kib, (small, ours_kib)
+    assert large.max_rss_kib > 80 * 1024, large
+    with pytest.raises(RuntimeError, match="failed \\(3\\)"):
+        run_child(["sh", "-c", "exit 3"])
