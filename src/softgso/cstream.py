@@ -207,7 +207,10 @@ class CompiledSegmentStream(BulkStream):
         fd = os.open(in_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
             if hasattr(os, "posix_fadvise"):
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+                try:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # a hint: refused, nothing lost
+                except OSError:
+                    pass
             return self._pipeline(fd, os.fstat(fd).st_size, writer, progress)
         finally:
             os.close(fd)
