@@ -134,6 +134,8 @@ def segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, 
 
 # --- bench ---------------------------------------------------------------------------------------
 
+BENCH_TARGET_SIZE = 512 << 20  # the targets are set on a 512 MiB capture
+
 
 @main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
 @click.option("--size", default="32M", show_default=True,
@@ -182,12 +184,18 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("vs tcprewrite", "softgso_over_tcprewrite", ">= 10"),
         ("vs naive Scapy", "softgso_over_scapy", ">= 300"),
         ("passthrough packets/s", "passthrough_packets_per_s", ">= 1e6"),
+        ("  without start-up", "passthrough_packets_per_s_excluding_startup", ""),
+        ("start-up s (a plain run's imports)", "startup_seconds", ""),
         ("segment peak RSS MiB", "softgso_max_rss_mib", "bounded"),
     ]
     from rich.table import Table
 
-    table = Table(title=f"softgso bench ({size_bytes >> 20} MiB, mix {mix})", header_style="bold")
-    for column in ("measure", "value", "target"):
+    # the targets are the issue's, for 512 MiB: on a smaller capture every softgso run is mostly
+    # start-up (70-100 ms), which the ratios then measure
+    caption = (None if size_bytes >= BENCH_TARGET_SIZE else
+               f"The targets are for --size 512M: at {size_bytes >> 20} MiB, start-up is much of every softgso run.")
+    table = Table(title=f"softgso bench ({size_bytes >> 20} MiB, mix {mix})", header_style="bold", caption=caption)
+    for column in ("measure", "value", "target at 512 MiB"):
         table.add_column(column)
     for name, key, target in table_rows:
         value = report.get(key)
