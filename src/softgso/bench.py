@@ -18,6 +18,7 @@ per flow as a TSO stack sends them.
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import shutil
@@ -167,6 +168,25 @@ def run_child(argv: list[str]) -> Timed:
     return Timed(float(figures[0]), int(figures[1]))
 
 
+def _checked(tool: str, capture: Path, out: Path) -> dict[str, Any]:
+    """segcheck's verdict on a tool's output, as a dict; a RuntimeError if it fails (no time of a
+    wrong output counts)."""
+    from .segcheck import check_segmented
+
+    verdict = check_segmented(capture, out)
+    if not verdict.ok:
+        raise RuntimeError(f"{tool}: output fails the check ({verdict.problem_count} problems): "
+                           + "; ".join(verdict.problems[:3]))
+    return verdict.as_dict()
+
+
+def _peer_check(capture: Path, out: Path) -> dict[str, Any]:
+    """segcheck's verdict on a peer's output: reported either way (a failing peer's ratio is left out)."""
+    from .segcheck import check_segmented
+
+    return check_segmented(capture, out).as_dict()
+
+
 def softgso_command() -> list[str]:
     """The installed ``softgso`` script beside this interpreter (the command as a user runs it), else ``-m``."""
     script = Path(sys.executable).parent / "softgso"
@@ -205,23 +225,41 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
     cp_runs, softgso_runs, numpy_runs = [], [], []
     # the command as a user types it: its summary table included (to a pipe, as from a script)
     segment = [*softgso_command(), "segment", str(capture), str(out)]
-    for _ in range(repeat):
-        cp_runs.append(run_child(["cp", str(capture), str(copy)]))
+    # every tool's output is checked (softgso.segcheck, cmp for cp) on a first run, before any time counts
+    checks = {}
+    for turn in range(repeat + 1):
+        checking = turn == 0
+        cp_run = run_child(["cp", str(capture), str(copy)])
+        if checking and not filecmp.cmp(capture, copy, shallow=False):
+            raise RuntimeError("cp's copy differs from its input")
         copy.unlink()
-        softgso_runs.append(run_child(segment))
+        softgso_run = run_child(segment)
+        if checking:
+            checks["softgso_output_check"] = _checked("softgso segment", capture, out)
         out.unlink()
+        if not checking:
+            cp_runs.append(cp_run)
+            softgso_runs.append(softgso_run)
         if numpy_too:
-            numpy_runs.append(run_child([*segment, "--engine", "numpy"]))
+            numpy_run = run_child([*segment, "--engine", "numpy"])
+            if checking:
+                checks["numpy_stream_output_check"] = _checked("softgso segment --engine numpy", capture, out)
+            else:
+                numpy_runs.append(numpy_run)
             out.unlink()
     cp, softgso = (Timed(min(r.seconds for r in runs), max(r.max_rss_kib for r in runs))
                    for runs in (cp_runs, softgso_runs))
-    # one more run for the output's size and segment count (its own summary, checked against the file)
+    # one more run for the output's size and segment count (its own summary, held to the check's count)
     summary = subprocess.run([*segment, "--json"], check=True, capture_output=True, text=True).stdout
     segments_out = int(json.loads(summary)["packets_out"])
+    if segments_out != checks["softgso_output_check"]["packets_out"]:
+        raise RuntimeError(f"softgso's summary says {segments_out} packets out, its output holds "
+                           f"{checks['softgso_output_check']['packets_out']}")
     out_size = out.stat().st_size
     for path in (out, copy):
         path.unlink(missing_ok=True)
     return {
+        **checks, "cp_output_identical": True,
         "mix": mix, "input_bytes": actual, "packets": packets, "output_bytes": out_size,
         "cp_seconds": cp.seconds, "softgso_seconds": softgso.seconds,
         "cp_gbit_s": actual * 8 / cp.seconds / 1e9, "softgso_gbit_s": actual * 8 / softgso.seconds / 1e9,
@@ -309,8 +347,31 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
         engine_runs.append(run_engine())
         memcpy_runs.append(memcpy())
     engine_s, memcpy_s = min(engine_runs), min(memcpy_runs)
+    if not np.array_equal(target, source):
+        raise RuntimeError("memcpy's copy differs from its input")
     segments = sum(len(places) * plan.segments for plan, places in by_plan.items())
+    # what the engine wrote, as a capture, checked against the packets it was given
+    given, produced = capture.with_name("engine-in.pcap"), capture.with_name("engine-out.pcap")
+    try:
+        given.write_bytes(raw[:pos].tobytes())
+        with open(produced, "wb") as handle:
+            handle.write(bytes(raw[:24]))
+            for plan, _, out in runs:
+                if compiled:
+                    handle.write(out.tobytes())  # records, their headers written by the engine
+                    continue
+                full, _ = plan.segment_lengths()
+                for row in out:
+                    for start in range(0, row.size, full):
+                        length = min(full, row.size - start)
+                        handle.write(struct.pack("<IIII", 0, 0, length, length))
+                        handle.write(row[start : start + length].tobytes())
+        check = _checked(f"the {'compiled' if compiled else 'numpy'} engine", given, produced)
+    finally:
+        given.unlink(missing_ok=True)
+        produced.unlink(missing_ok=True)
     return {
+        "engine_output_check": check,
         "engine": "compiled" if compiled else "numpy",
         "engine_input_bytes": in_bytes, "engine_output_bytes": out_bytes, "engine_segments": segments,
         "engine_seconds": engine_s, "memcpy_seconds": memcpy_s,
@@ -327,6 +388,7 @@ def measure_passthrough(work: Path, size: int, repeat: int) -> dict[str, Any]:
     out = work / "small-out.pcap"
     softgso = best(repeat, lambda: run_child([*softgso_command(), "segment", str(capture), str(out),
                                               "-q"]))
+    check = _checked("softgso segment (small packets)", capture, out)
     # what a plain run imports before its first packet (softgso.entry's path, no click): numpy only
     # where the compiled stream is not built
     from . import cstream
@@ -335,7 +397,7 @@ def measure_passthrough(work: Path, size: int, repeat: int) -> dict[str, Any]:
     imports = f"import softgso.entry, softgso.runner, softgso.job, softgso.bulkstream, {engine}"
     startup = best(repeat, lambda: run_child([sys.executable, "-c", imports]))
     out.unlink(missing_ok=True)
-    return {"passthrough_packets": packets, "passthrough_seconds": softgso.seconds,
+    return {"passthrough_output_check": check, "passthrough_packets": packets, "passthrough_seconds": softgso.seconds,
             "passthrough_packets_per_s": packets / softgso.seconds,
             "passthrough_packets_per_s_excluding_startup": packets / max(softgso.seconds - startup.seconds, 1e-9),
             "startup_seconds": startup.seconds}
@@ -365,13 +427,18 @@ def measure_tcprewrite(work: Path, size: int, repeat: int) -> dict[str, Any]:
     theirs = best(repeat, lambda: run_child([tool, f"--fragroute={config}", f"--infile={capture}",
                                              f"--outfile={out}"]))
     theirs_out = out.stat().st_size
+    theirs_check = _peer_check(capture, out)
     ours = best(repeat, lambda: run_child([*softgso_command(), "segment", str(capture), str(out),
                                            "-q"]))
+    ours_check = _checked("softgso segment (IPv4)", capture, out)
     capture.unlink()
     out.unlink(missing_ok=True)
-    return {"tcprewrite_input_bytes": size, "tcprewrite_seconds": theirs.seconds,
-            "tcprewrite_output_bytes": theirs_out, "softgso_seconds_tcp4": ours.seconds,
-            "softgso_over_tcprewrite": theirs.seconds / ours.seconds}
+    report = {"tcprewrite_input_bytes": size, "tcprewrite_seconds": theirs.seconds,
+              "tcprewrite_output_bytes": theirs_out, "tcprewrite_output_check": theirs_check,
+              "softgso_seconds_tcp4": ours.seconds, "softgso_tcp4_output_check": ours_check}
+    if theirs_check["ok"]:  # a wrong output's time does not count
+        report["softgso_over_tcprewrite"] = theirs.seconds / ours.seconds
+    return report
 
 
 def measure_scapy(work: Path, size: int, repeat: int, softgso_bytes_per_s: float | None = None) -> dict[str, Any]:
@@ -392,14 +459,18 @@ def measure_scapy(work: Path, size: int, repeat: int, softgso_bytes_per_s: float
     write_capture(capture, size, "issue")
     out = work / "scapy-out.pcap"
     theirs = best(1, lambda: run_child([sys.executable, str(script), str(capture), str(out)]))
+    theirs_check = _peer_check(capture, out)
     ours = best(repeat, lambda: run_child([*softgso_command(), "segment", str(capture), str(out),
                                            "-q"]))
+    ours_check = _checked("softgso segment (Scapy's input)", capture, out)
     scapy_rate = capture.stat().st_size / theirs.seconds
     report = {"scapy_input_bytes": capture.stat().st_size, "scapy_seconds": theirs.seconds,
-              "scapy_bytes_per_s": scapy_rate, "softgso_seconds_same_input": ours.seconds,
-              "softgso_over_scapy_same_input": theirs.seconds / ours.seconds}
-    if softgso_bytes_per_s:
-        report["softgso_over_scapy"] = softgso_bytes_per_s / scapy_rate
+              "scapy_bytes_per_s": scapy_rate, "scapy_output_check": theirs_check,
+              "softgso_seconds_same_input": ours.seconds, "softgso_scapy_input_output_check": ours_check}
+    if theirs_check["ok"]:  # a wrong output's time does not count
+        report["softgso_over_scapy_same_input"] = theirs.seconds / ours.seconds
+        if softgso_bytes_per_s:
+            report["softgso_over_scapy"] = softgso_bytes_per_s / scapy_rate
     return report
 
 

@@ -1,0 +1,274 @@
+"""An independent check of a segmented capture: the bench's gate before a tool's time counts.
+
+It shares no code with the engine: its own record walk, header parse and ones'-complement sums
+(numpy, many segments at a time). Given the input capture and a tool's output it checks:
+
+* every output frame is Ethernet (VLAN tags, an MPLS label stack) over IPv4 or IPv6 over TCP or
+  UDP, and fits the MTU (everything after the Ethernet header and tags, labels included);
+* IPv4 header checksums, IPv4 total and IPv6 payload lengths, UDP lengths;
+* every TCP and UDP checksum (pseudo-header included; a UDP checksum of 0 over IPv4 means none);
+* per flow, that the segments carry the input's payload in order: each TCP segment starts where
+  the one before it ended, or at the next input packet's sequence number once that packet's bytes
+  are used up; no segment runs past its input packet's bytes; none are missing at the end;
+* the packet count: each input packet whose IP datagram and labels exceed the MTU becomes
+  ceil(payload / size) packets, size being the MTU less labels, L3 and L4 headers; others one.
+
+Made for the bench's inputs (no IPv6 extension headers, no IPv4 fragments); anything it cannot
+parse is a problem, never skipped.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_TAGS = (0x8100, 0x88A8)
+_MPLS = (0x8847, 0x8848)
+_IPV4, _IPV6 = 0x0800, 0x86DD
+_TCP, _UDP = 6, 17
+_BATCH = 4096  # segments summed per numpy call
+PROBLEMS_KEPT = 10
+
+
+@dataclass
+class _Frame:
+    """One parsed frame: where its layers start and what the checks need."""
+
+    offset: int  # of the frame in the file
+    length: int
+    labels: int
+    l3: int  # offsets within the frame
+    version: int
+    l4: int
+    proto: int
+    l4_len: int
+    flow: bytes
+    seq: int
+    flags: int
+    payload: int
+
+
+@dataclass
+class CaptureCheck:
+    """What the check found: counts, and the first problems (all of them counted)."""
+
+    packets_in: int = 0
+    packets_out: int = 0
+    expected_out: int = 0
+    flows: int = 0
+    problem_count: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, text: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < PROBLEMS_KEPT:
+            self.problems.append(text)
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "packets_in": self.packets_in, "packets_out": self.packets_out,
+                "expected_out": self.expected_out, "flows": self.flows, "problems": self.problem_count,
+                "first_problems": self.problems}
+
+
+def _records(data: Any) -> tuple[list[int], list[int], str]:
+    """Frame offsets and lengths of a classic pcap; the byte order's struct prefix."""
+    magic = bytes(data[:4])
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        order = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        order = ">"
+    else:
+        raise ValueError("not a classic pcap file")
+    caplen_at = struct.Struct(order + "8xI").unpack_from
+    offsets, lengths = [], []
+    pos, end = 24, len(data)
+    while pos + 16 <= end:
+        (caplen,) = caplen_at(data, pos)
+        if pos + 16 + caplen > end:
+            raise ValueError(f"record at byte {pos} cut short")
+        offsets.append(pos + 16)
+        lengths.append(caplen)
+        pos += 16 + caplen
+    return offsets, lengths, order
+
+
+def _parse(data: Any, offset: int, length: int) -> _Frame | str:
+    """The frame's layout, or why it has none the check knows."""
+    frame = data[offset : offset + length]
+    if length < 14:
+        return "shorter than an Ethernet header"
+    at, ethertype = 12, int.from_bytes(frame[12:14], "big")
+    while ethertype in _TAGS and at + 6 <= length:
+        at += 4
+        ethertype = int.from_bytes(frame[at : at + 2], "big")
+    at += 2
+    labels = 0
+    if ethertype in _MPLS:
+        while True:
+            if at + 4 > length:
+                return "label stack cut short"
+            labels += 1
+            bottom = frame[at + 2] & 1
+            at += 4
+            if bottom:
+                break
+        ethertype = {4: _IPV4, 6: _IPV6}.get(frame[at] >> 4 if at < length else 0, 0)
+    l3 = at
+    if ethertype == _IPV4 and l3 + 20 <= length:
+        ihl = (frame[l3] & 0x0F) * 4
+        total = int.from_bytes(frame[l3 + 2 : l3 + 4], "big")
+        if total != length - l3:
+            return f"IPv4 total length {total}, {length - l3} bytes there"
+        if int.from_bytes(frame[l3 + 6 : l3 + 8], "big") & 0x3FFF:
+            return "an IPv4 fragment"
+        version, l4, proto = 4, l3 + ihl, frame[l3 + 9]
+        addresses = frame[l3 + 12 : l3 + 20]
+    elif ethertype == _IPV6 and l3 + 40 <= length:
+        payload_len = int.from_bytes(frame[l3 + 4 : l3 + 6], "big")
+        if payload_len != length - l3 - 40:
+            return f"IPv6 payload length {payload_len}, {length - l3 - 40} bytes there"
+        version, l4, proto = 6, l3 + 40, frame[l3 + 6]
+        addresses = frame[l3 + 8 : l3 + 40]
+    else:
+        return f"not IPv4 or IPv6 (ethertype {ethertype:#06x})"
+    l4_len = length - l4
+    if proto == _TCP and l4_len >= 20:
+        header = (frame[l4 + 12] >> 4) * 4
+        seq = int.from_bytes(frame[l4 + 4 : l4 + 8], "big")
+        flags = frame[l4 + 13]
+    elif proto == _UDP and l4_len >= 8:
+        header, seq, flags = 8, 0, 0
+        if int.from_bytes(frame[l4 + 4 : l4 + 6], "big") != l4_len:
+            return f"UDP length {int.from_bytes(frame[l4 + 4 : l4 + 6], 'big')}, {l4_len} bytes there"
+    else:
+        return f"not TCP or UDP (protocol {proto})"
+    flow = bytes([proto]) + bytes(addresses) + bytes(frame[l4 : l4 + 4])
+    return _Frame(offset, length, labels, l3, version, l4, proto, l4_len, flow, seq, flags, l4_len - header)
+
+
+def _fold(sums: np.ndarray) -> np.ndarray:
+    for _ in range(4):
+        sums = (sums & 0xFFFF) + (sums >> 16)
+    return sums
+
+
+def _word_sums(array: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """The big-endian 16-bit word sums of ``length`` bytes from each start (an odd tail padded)."""
+    rows = array[starts[:, None] + np.arange(length)]
+    if length % 2:
+        rows = np.concatenate([rows, np.zeros((len(rows), 1), dtype=np.uint8)], axis=1)
+    return np.ascontiguousarray(rows).view(">u2").sum(axis=1, dtype=np.int64)
+
+
+def _check_sums(array: np.ndarray, frames: list[_Frame], report: CaptureCheck) -> None:
+    """IPv4 header checksums and L4 checksums, many frames at a time (frames grouped by layout)."""
+    groups: dict[tuple[int, int, int, int, int], list[_Frame]] = defaultdict(list)
+    for frame in frames:
+        groups[(frame.version, frame.l3, frame.l4, frame.l4_len, frame.proto)].append(frame)
+    for (version, l3, l4, l4_len, proto), members in groups.items():
+        for first in range(0, len(members), _BATCH):
+            batch = members[first : first + _BATCH]
+            base = np.array([f.offset for f in batch], dtype=np.int64)
+            if version == 4:
+                header = _fold(_word_sums(array, base + l3, l4 - l3))
+                for index in np.flatnonzero(header != 0xFFFF):
+                    report.problem(f"frame at byte {batch[index].offset}: bad IPv4 header checksum")
+                addresses = _word_sums(array, base + l3 + 12, 8)
+            else:
+                addresses = _word_sums(array, base + l3 + 8, 32)
+            total = _fold(addresses + proto + l4_len + _word_sums(array, base + l4, l4_len))
+            bad = total != 0xFFFF
+            if proto == _UDP and version == 4:  # 0: no checksum
+                bad &= array[base + l4 + 6].astype(np.int64) * 256 + array[base + l4 + 7] != 0
+            for index in np.flatnonzero(bad):
+                report.problem(f"frame at byte {batch[index].offset}: bad {'TCP' if proto == _TCP else 'UDP'} checksum")
+
+
+def _segment_size(frame: _Frame, mtu: int) -> int:
+    """The payload a segment of this packet carries: MTU less labels, L3 and L4 headers."""
+    return mtu - 4 * frame.labels - (frame.l4 - frame.l3) - (frame.l4_len - frame.payload)
+
+
+def check_segmented(in_path: Path, out_path: Path, mtu: int = 1500) -> CaptureCheck:
+    """Check ``out_path`` as the segmentation of ``in_path`` for a device of this MTU (see the module)."""
+    report = CaptureCheck()
+    # per flow, its input packets in order: (sequence number, payload bytes)
+    given: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
+    with open(in_path, "rb") as handle:
+        data = handle.read()
+    offsets, lengths, _ = _records(data)
+    report.packets_in = len(offsets)
+    for offset, length in zip(offsets, lengths, strict=True):
+        parsed = _parse(data, offset, length)
+        if isinstance(parsed, str):
+            report.expected_out += 1  # passes through: the check below reports it if it is still odd
+            continue
+        given[parsed.flow].append((parsed.seq, parsed.payload))
+        size = _segment_size(parsed, mtu)
+        fits = length - parsed.l3 + 4 * parsed.labels <= mtu
+        report.expected_out += 1 if fits or parsed.payload <= size else -(-parsed.payload // size)
+    del data
+    # per flow: the input packet being consumed (index of the next one), where its bytes stand, and
+    # how many of them are still to come
+    place: dict[bytes, list[int]] = defaultdict(lambda: [0, 0, 0])
+    with open(out_path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        view = memoryview(mapped)
+        try:
+            offsets, lengths, _ = _records(view)
+            report.packets_out = len(offsets)
+            frames: list[_Frame] = []
+            for offset, length in zip(offsets, lengths, strict=True):
+                parsed = _parse(view, offset, length)
+                if isinstance(parsed, str):
+                    report.problem(f"frame at byte {offset}: {parsed}")
+                    continue
+                frames.append(parsed)
+                if length - parsed.l3 + 4 * parsed.labels > mtu:
+                    report.problem(f"frame at byte {offset}: {length - parsed.l3} bytes of IP and "
+                                   f"{parsed.labels} labels exceed the MTU {mtu}")
+                _consume(parsed, given.get(parsed.flow, []), place[parsed.flow], report)
+            _check_sums(np.frombuffer(mapped, dtype=np.uint8), frames, report)
+            del frames
+        finally:
+            view.release()
+    report.flows = len(place)
+    for flow, packets in given.items():
+        following, _, remaining = place[flow]
+        if following < len(packets) or remaining:
+            report.problem(f"a flow's output ends {len(packets) - following} packets and {remaining} bytes "
+                           "short of its input")
+    if report.packets_out != report.expected_out:
+        report.problem(f"{report.packets_out} packets out, {report.expected_out} expected")
+    return report
+
+
+def _consume(frame: _Frame, packets: list[tuple[int, int]], place: list[int], report: CaptureCheck) -> None:
+    """One output segment against its flow's input: it must start where the flow's bytes stand (the
+    next input packet's first byte once the one before is used up) and not run past its packet."""
+    following, position, remaining = place
+    if remaining == 0:
+        if following >= len(packets):
+            report.problem(f"frame at byte {frame.offset}: more of its flow than the input holds")
+            return
+        position, remaining = packets[following]
+        following += 1
+    if frame.proto == _TCP and frame.seq != position:
+        report.problem(f"frame at byte {frame.offset}: TCP sequence {frame.seq}, {position} expected")
+    remaining -= frame.payload
+    if remaining < 0:
+        report.problem(f"frame at byte {frame.offset}: runs {-remaining} bytes past its input packet")
+        remaining = 0
+    place[:] = [following, (position + frame.payload) & 0xFFFFFFFF, remaining]
+
+
+__all__ = ["CaptureCheck", "check_segmented"]

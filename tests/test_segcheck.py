@@ -1,0 +1,184 @@
+"""softgso.segcheck, the bench's gate: it passes correct segmentations and catches every kind of damage.
+
+Correct outputs come from softgso and from the naive Scapy segmenter (an independent producer);
+each damage is made by hand on a copy, and the check must name it.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from softgso.bench import MIXES, _frames, write_capture
+from softgso.segcheck import check_segmented
+from softgso.synth import SuperPacketSpec, build_frame
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def records(path: Path) -> tuple[bytes, list[bytes]]:
+    """A little-endian classic pcap's file header and its records (header and frame, whole)."""
+    data = path.read_bytes()
+    found, pos = [], 24
+    while pos < len(data):
+        (caplen,) = struct.unpack_from("<I", data, pos + 8)
+        found.append(data[pos : pos + 16 + caplen])
+        pos += 16 + caplen
+    return data[:24], found
+
+
+def rewrite(path: Path, header: bytes, found: list[bytes]) -> None:
+    path.write_bytes(header + b"".join(found))
+
+
+def segment(capture: Path, out: Path) -> None:
+    subprocess.run([sys.executable, "-m", "softgso", "segment", str(capture), str(out), "-q"], check=True)
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Every shape the bench makes (IPv4, IPv6, MPLS 1-3 labels, VLAN, USO), segmented by softgso."""
+    work = tmp_path_factory.mktemp("segcheck")
+    capture, out = work / "in.pcap", work / "out.pcap"
+    write_capture(capture, 3 << 20, frames=_frames(MIXES["all"], 20000))
+    segment(capture, out)
+    return capture, out
+
+
+def test_a_correct_segmentation_passes_with_the_counts_it_expects(segmented: tuple[Path, Path]) -> None:
+    capture, out = segmented
+    verdict = check_segmented(capture, out)
+    assert verdict.ok, verdict.problems
+    assert verdict.packets_out == verdict.expected_out == len(records(out)[1])
+    assert verdict.flows == len(MIXES["all"])
+
+
+def test_the_expected_count_follows_the_mtu_rule_labels_included(tmp_path: Path) -> None:
+    # 5792 bytes of TCP payload with timestamps: 4 segments of 1448 over IPv4 (1500 - 20 - 32);
+    # under one label 1444 each, so 5; a packet that fits stays one
+    frames = [build_frame(SuperPacketSpec(payload=os.urandom(5792), tcp_options=b"\x01\x01\x08\x0a" + bytes(8))),
+              build_frame(SuperPacketSpec(payload=os.urandom(1000)))]
+    labelled = frames[0][:12] + b"\x88\x47" + struct.pack("!I", (100 << 12) | 0x100 | 64) + frames[0][14:]
+    for frame, expected in ((frames[0], 4), (labelled, 5), (frames[1], 1)):
+        capture = tmp_path / "one.pcap"
+        write_capture(capture, 24 + 16 + len(frame), frames=iter([frame]))
+        out = tmp_path / "one-out.pcap"
+        segment(capture, out)
+        verdict = check_segmented(capture, out)
+        assert verdict.ok, verdict.problems
+        assert verdict.expected_out == verdict.packets_out == expected
+
+
+def test_the_naive_scapy_segmenters_output_passes(tmp_path: Path) -> None:
+    pytest.importorskip("scapy")
+    capture, out = tmp_path / "in.pcap", tmp_path / "scapy.pcap"
+    write_capture(capture, 1 << 20, "issue")
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "scapy_segmenter.py"), str(capture), str(out)],
+                   check=True)
+    verdict = check_segmented(capture, out)
+    assert verdict.ok, verdict.problems
+
+
+def damaged(segmented: tuple[Path, Path], tmp_path: Path, change) -> list[str]:  # type: ignore[no-untyped-def]
+    capture, out = segmented
+    header, found = records(out)
+    change(found)
+    copy = tmp_path / "damaged.pcap"
+    rewrite(copy, header, found)
+    verdict = check_segmented(capture, copy)
+    assert not verdict.ok
+    return verdict.problems
+
+
+def index_of(found: list[bytes], ipv4: bool = True, udp: bool = False, labels: bool = False) -> int:
+    """A segment in the middle of a segmented packet of the kind asked."""
+    for index, record in enumerate(found[1:-1], start=1):
+        frame = record[16:]
+        mpls = frame[12:14] == b"\x88\x47"
+        if mpls != labels or frame[12:14] == b"\x81\x00":  # no VLAN: the IP header at a known place
+            continue
+        l3 = 14
+        while mpls and not frame[l3 + 2] & 1:
+            l3 += 4
+        l3 += 4 if mpls else 0
+        version = frame[l3] >> 4
+        proto = frame[l3 + 9] if version == 4 else frame[l3 + 6]
+        if version == (4 if ipv4 else 6) and proto == (17 if udp else 6) and len(frame) > 1000:
+            return index
+    raise AssertionError("no such segment")
+
+
+def flip(record: bytes, at_from_end: int) -> bytes:
+    spot = len(record) - at_from_end
+    return record[:spot] + bytes([record[spot] ^ 0x5A]) + record[spot + 1 :]
+
+
+def test_a_flipped_payload_byte_is_a_bad_tcp_checksum(segmented: tuple[Path, Path], tmp_path: Path) -> None:
+    def change(found: list[bytes]) -> None:
+        index = index_of(found)
+        found[index] = flip(found[index], 100)
+
+    problems = damaged(segmented, tmp_path, change)
+    assert len(problems) == 1 and "bad TCP checksum" in problems[0]
+
+
+def test_a_flipped_byte_under_labels_and_in_a_udp_datagram_are_caught(segmented: tuple[Path, Path],
+                                                                     tmp_path: Path) -> None:
+    for kind, words in (({"labels": True}, "bad TCP checksum"), ({"udp": True}, "bad UDP checksum"),
+                        ({"ipv4": False}, "bad TCP checksum")):
+        def change(found: list[bytes], kind: dict = kind) -> None:  # type: ignore[type-arg]
+            index = index_of(found, **kind)
+            found[index] = flip(found[index], 7)
+
+        problems = damaged(segmented, tmp_path, change)
+        assert len(problems) == 1 and words in problems[0], (kind, problems)
+
+
+def test_a_changed_ttl_is_a_bad_ipv4_header_checksum(segmented: tuple[Path, Path], tmp_path: Path) -> None:
+    def change(found: list[bytes]) -> None:
+        index = index_of(found)
+        record = bytearray(found[index])
+        record[16 + 14 + 8] ^= 0x01  # TTL: not in the pseudo-header, so the TCP checksum stays right
+        found[index] = bytes(record)
+
+    problems = damaged(segmented, tmp_path, change)
+    assert len(problems) == 1 and "bad IPv4 header checksum" in problems[0]
+
+
+def test_a_lost_segment_breaks_the_sequence_and_the_count(segmented: tuple[Path, Path], tmp_path: Path) -> None:
+    problems = damaged(segmented, tmp_path, lambda found: found.pop(index_of(found)))
+    assert any("TCP sequence" in p for p in problems)
+    assert any("packets out" in p for p in problems) or len(problems) == 10
+
+
+def test_swapped_segments_break_the_sequence(segmented: tuple[Path, Path], tmp_path: Path) -> None:
+    def change(found: list[bytes]) -> None:
+        index = index_of(found)
+        found[index], found[index + 1] = found[index + 1], found[index]
+
+    problems = damaged(segmented, tmp_path, change)
+    assert any("TCP sequence" in p for p in problems)
+
+
+def test_the_input_itself_is_not_a_segmentation(segmented: tuple[Path, Path]) -> None:
+    capture, _ = segmented
+    verdict = check_segmented(capture, capture)
+    assert not verdict.ok
+    assert any("exceed the MTU" in p for p in verdict.problems)
+    assert verdict.packets_out < verdict.expected_out
+
+
+def test_a_wrong_ip_length_is_named(segmented: tuple[Path, Path], tmp_path: Path) -> None:
+    def change(found: list[bytes]) -> None:
+        index = index_of(found)
+        record = bytearray(found[index])
+        record[16 + 14 + 3] ^= 0x04  # IPv4 total length
+        found[index] = bytes(record)
+
+    problems = damaged(segmented, tmp_path, change)
+    assert any("IPv4 total length" in p for p in problems)
