@@ -260,6 +260,11 @@ def test_bench_quick_mode_emits_its_json_keys() -> None:
         assert key in report, key
     assert "softgso_over_scapy" in report or "scapy" in report
     assert "softgso_over_tcprewrite" in report or "tcprewrite" in report
+    # every time reported was of an output that passed its check
+    assert report["cp_output_identical"] is True
+    for key in ("softgso_output_check", "engine_output_check", "passthrough_output_check"):
+        assert report[key]["ok"] and report[key]["packets_out"] == report[key]["expected_out"] > 0, key
+    assert report["softgso_output_check"]["packets_out"] == report["segments_out"]
 
 
 def test_the_bench_reports_each_commands_own_peak_memory() -> None:
