@@ -1,14 +1,14 @@
 """``softgso segment`` for classic pcap files of Ethernet frames, in bulk: a thin frontend.
 
-Strategy: the file is read in chunks into a few reused buffers (fresh memory costs page faults,
-which on a small VM cost more than the copy itself); each chunk's records are walked once; runs
-of consecutive super-packets of one shape go to :class:`softgso.fastpath.FastSegmenter` as one
-2D array (a strided view of the chunk, no copy), which writes every segment, preceded by its pcap
-record header, into a reused output arena; everything else goes through the scalar
+Strategy: the file is mapped and a reader thread walks it in chunks of about :data:`CHUNK_SIZE`
+bytes of complete records; runs of consecutive super-packets of one shape go to
+:class:`softgso.fastpath.FastSegmenter`, which builds every segment's headers (each behind its
+pcap record header) in a reused arena; the write is a list of iovecs, a header then its payload
+pointing into the mapped input, handed to ``writev``; everything else goes through the scalar
 :func:`softgso.job.process_frame` one record at a time. Reading, segmenting and writing overlap in
-three threads (the read, the numpy work and the write release the GIL). Resident memory is
-bounded by the buffers: :data:`INPUT_BUFFERS` input chunks and :data:`OUTPUT_ARENAS` arenas,
-whatever the file size.
+three threads (the walk, the numpy work and the write release the GIL). Resident memory is
+bounded by the :data:`HEADER_ARENAS` arenas and the pages of the mapped input not yet written
+(given back with MADV_DONTNEED), whatever the file size.
 
 Anything unusual (pcapng, a link type other than Ethernet, a record longer than a chunk, a
 timestamp fraction beyond one second, a truncated file) is left to the general reader: from that
