@@ -42,8 +42,11 @@ def error_status(error: BaseException) -> tuple[str, int]:
         return f"softgso: error: {error}", EXIT_USAGE
     if isinstance(error, CaptureError):
         return f"softgso: error: {error}", EXIT_IO
+    if isinstance(error, BrokenPipeError) and error.filename is None:
+        return "softgso: error: the reader of our output went away (broken pipe)", EXIT_IO
     if isinstance(error, OSError):
-        return f"softgso: error: {error.strerror or error}: {error.filename or ''}", EXIT_IO
+        where = f": {error.filename}" if error.filename else ""
+        return f"softgso: error: {error.strerror or error}{where}", EXIT_IO
     return "softgso: interrupted; no output written", EXIT_INTERRUPTED
 
 

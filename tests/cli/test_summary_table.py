@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -187,3 +188,27 @@ def test_the_progress_bar_appears_only_after_the_delay(monkeypatch: pytest.Monke
     else:
         assert len(made) == 1 and made[0].started and made[0].stopped
         assert made[0].updates == [30, 30, 40]
+
+
+def test_a_summary_nobody_reads_ends_with_a_clear_message_and_the_output_kept(tmp_path: Path) -> None:
+    """stdout's reader gone before the summary (``softgso segment IN OUT | true``): the capture is
+    written and renamed into place; the summary's loss is said plainly, with the I/O exit status."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    done = subprocess.run([sys.executable, "-m", "softgso", "segment", str(SAMPLE), str(tmp_path / "out.pcap")],
+                          stdout=write_end, stderr=subprocess.PIPE, text=True)
+    os.close(write_end)
+    assert done.returncode == 3
+    assert done.stderr.strip() == "softgso: error: the reader of our output went away (broken pipe)"
+    reference = subprocess.run([sys.executable, "-m", "softgso", "segment", str(SAMPLE), str(tmp_path / "ref.pcap"),
+                                "-q"], check=True)
+    assert reference.returncode == 0
+    assert (tmp_path / "out.pcap").read_bytes() == (tmp_path / "ref.pcap").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.pcap", "ref.pcap"]  # no temporary left
+
+
+def test_an_os_error_without_a_file_name_has_no_dangling_colon() -> None:
+    message, status = runner.error_status(OSError(28, "No space left on device"))
+    assert (message, status) == ("softgso: error: No space left on device", runner.EXIT_IO)
+    message, _ = runner.error_status(FileNotFoundError(2, "No such file or directory", "in.pcap"))
+    assert message == "softgso: error: No such file or directory: in.pcap"
