@@ -52,7 +52,8 @@ def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], inp
                 mapping: mmap.mmap | None = None) -> Callable[[], None]:
     """The writing thread of a bulk stream: ``write(parts, records)`` for every item ``take()`` hands over.
 
-    An item is (parts, records, input offset done up to), None to stop; the input is
+    An item is (parts, records, input offset done up to[, a callable to run once they are
+    written]), None to stop; the input is
     ``input_size`` bytes long. With ``mapping`` (the input, mapped) its pages before that offset
     are given back once written (MADV_DONTNEED: the page cache keeps them, our resident set does
     not). The first error goes to ``failure`` for the main thread; later items are then taken and
@@ -73,9 +74,11 @@ def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], inp
                 return
             if failure:
                 continue
-            parts, records, done_up_to = item
+            parts, records, done_up_to, *after_write = item
             try:
                 write(parts, records)
+                for release in after_write:  # e.g. the input buffer the parts point into, free again
+                    release()
                 upto = done_up_to // mmap.PAGESIZE * mmap.PAGESIZE
                 if mapping is not None and upto > released and hasattr(mapping, "madvise"):
                     mapping.madvise(mmap.MADV_DONTNEED, released, upto - released)
@@ -86,6 +89,21 @@ def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], inp
                     on_failure()
 
     return run
+
+
+def read_at(fd: int, buffer: Any, at: int, pos: int, length: int) -> int:
+    """Read ``length`` bytes of the file from ``pos`` into ``buffer`` from ``at``; fewer only at its end."""
+    view = memoryview(buffer).cast("B")
+    got = 0
+    try:
+        while got < length:
+            step = os.preadv(fd, [view[at + got : at + length]], pos + got)
+            if step == 0:
+                break
+            got += step
+    finally:
+        view.release()
+    return got
 
 
 class BulkStream:
@@ -248,5 +266,5 @@ def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int]) 
     return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, LINKTYPE_ETHERNET), "pcap")
 
 
-__all__ = ["MAX_FAST_RECORD", "BulkStream", "StreamResult", "record_limits", "short_frames", "write_stage", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
+__all__ = ["MAX_FAST_RECORD", "BulkStream", "read_at", "StreamResult", "record_limits", "short_frames", "write_stage", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
            "segment_part", "segment_per_frame", "split_points"]

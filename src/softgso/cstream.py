@@ -28,7 +28,7 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bulkstream import MAX_FAST_RECORD, BulkStream, StreamResult, record_limits, write_stage
+from .bulkstream import MAX_FAST_RECORD, BulkStream, StreamResult, read_at, record_limits, write_stage
 from .constants import IPPROTO_TCP
 from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from .io.writer import CaptureWriter
@@ -64,21 +64,6 @@ READ_SIZE = CHUNK_SIZE + MAX_FAST_RECORD
 
 
 _SEGMENT: Any = load_extension("_segment")
-
-
-def _read_at(fd: int, buffer: mmap.mmap, at: int, pos: int, length: int) -> int:
-    """Read ``length`` bytes of the file from ``pos`` into ``buffer`` from ``at``; fewer only at its end."""
-    view = memoryview(buffer)
-    got = 0
-    try:
-        while got < length:
-            step = os.preadv(fd, [view[at + got : at + length]], pos + got)
-            if step == 0:
-                break
-            got += step
-    finally:
-        view.release()
-    return got
 
 
 def available() -> bool:
@@ -241,7 +226,7 @@ class CompiledSegmentStream(BulkStream):
                 buffer = self._buffers[turn % ARENAS]
                 kept = len(carried)
                 buffer[:kept] = carried
-                got = kept + _read_at(fd, buffer, kept, pos + kept, min(READ_SIZE, end - pos) - kept)
+                got = kept + read_at(fd, buffer, kept, pos + kept, min(READ_SIZE, end - pos) - kept)
                 data = memoryview(buffer)[:got]
                 count, after, stop = _SEGMENT.scan(data, 0, got, min(CHUNK_SIZE, got), self._big_endian,
                                                    self._ticks, self._snap_limit, self.small_limit, self.bulk_small,

@@ -1,14 +1,14 @@
 """``softgso segment`` for classic pcap files of Ethernet frames, in bulk: a thin frontend.
 
-Strategy: the file is mapped and a reader thread walks it in chunks of about :data:`CHUNK_SIZE`
-bytes of complete records; runs of consecutive super-packets of one shape go to
+Strategy: a reader thread reads the file in chunks of about :data:`CHUNK_SIZE` bytes of complete
+records into a few reused buffers; runs of consecutive super-packets of one shape go to
 :class:`softgso.fastpath.FastSegmenter`, which builds every segment's headers (each behind its
 pcap record header) in a reused arena; the write is a list of iovecs, a header then its payload
-pointing into the mapped input, handed to ``writev``; everything else goes through the scalar
+pointing into the chunk's buffer, handed to ``writev``; everything else goes through the scalar
 :func:`softgso.job.process_frame` one record at a time. Reading, segmenting and writing overlap in
-three threads (the walk, the numpy work and the write release the GIL). Resident memory is
-bounded by the :data:`HEADER_ARENAS` arenas and the pages of the mapped input not yet written
-(given back with MADV_DONTNEED), whatever the file size.
+three threads (the read, the numpy work and the write release the GIL). A buffer goes back to the
+reader only once everything pointing into it is written. Resident memory is bounded by the
+:data:`INPUT_BUFFERS` buffers and :data:`HEADER_ARENAS` arenas, whatever the file size.
 
 Anything unusual (pcapng, a link type other than Ethernet, a record longer than a chunk, a
 timestamp fraction beyond one second, a truncated file) is left to the general reader: from that
@@ -18,7 +18,6 @@ path's own.
 
 from __future__ import annotations
 
-import mmap
 import os
 import queue
 import struct
@@ -26,10 +25,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bulkstream import BulkStream, StreamResult, record_limits, write_stage
+from .bulkstream import MAX_FAST_RECORD, BulkStream, StreamResult, read_at, record_limits, write_stage
 from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from .io.writer import CaptureWriter
 
@@ -40,10 +40,14 @@ if TYPE_CHECKING:
     from .job import SegmentOptions, Summary
 
 CHUNK_SIZE = 8 << 20
+# a chunk's records start in its first CHUNK_SIZE bytes; a buffer also holds the longest record a
+# bulk stream takes beyond that, so only the input's end cuts one short
+READ_SIZE = CHUNK_SIZE + MAX_FAST_RECORD
 HEADER_ARENAS = 4  # segmenting, queued for writing, being written, spare
 # a chunk's segment headers (with record headers): 8 MiB of 1448-byte segments need 0.6 MiB
 ARENA_SIZE = 2 << 20
 QUEUE_DEPTH = 1
+INPUT_BUFFERS = 2 * QUEUE_DEPTH + 3  # being read, queued, being segmented, queued for writing, being written
 SWITCH_INTERVAL = 0.0002  # seconds; see _pipeline
 
 
@@ -54,8 +58,9 @@ class _Chunk:
     buffer: np.ndarray
     records: np.ndarray  # (records, 3): offset, caplen, orig_len
     first_index: int
-    file_offset: int
+    file_offset: int  # where the input stands after the chunk's records
     stop_index: int | None = None  # the general reader takes over at this record
+    release: Callable[[], None] | None = None  # gives the buffer back, once written
 
 
 class BulkSegmentStream(BulkStream):
@@ -80,31 +85,36 @@ class BulkSegmentStream(BulkStream):
         self._ticks, self._snap_limit = record_limits(nanosecond, snaplen)
         arenas = [np.empty(ARENA_SIZE, dtype=np.uint8) for _ in range(HEADER_ARENAS)]
         self._span = span or (FILE_HEADER_LEN, None, 0)
-        with open(in_path, "rb") as handle:
-            # the file mapped, not read: no copy into a buffer of ours, payload written from the page cache
-            mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        # read, not mapped: a file truncated while it is read comes up short (the general reader then
+        # reports the cut record) where a mapping ends the process with SIGBUS
+        fd = os.open(in_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
-            if hasattr(mapping, "madvise"):
-                mapping.madvise(mmap.MADV_SEQUENTIAL)
-            return self._pipeline(mapping, arenas, writer, progress)
+            if hasattr(os, "posix_fadvise"):
+                try:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # a hint: refused, nothing lost
+                except OSError:
+                    pass
+            return self._pipeline(fd, os.fstat(fd).st_size, arenas, writer, progress)
         finally:
-            try:
-                mapping.close()
-            except BufferError:  # views still held by a caller's exception; the mapping goes with them
-                pass
+            os.close(fd)
 
     # -- the three stages ------------------------------------------------------------------------
 
-    def _pipeline(self, mapping: mmap.mmap, arenas: list[np.ndarray], writer: CaptureWriter,
+    def _pipeline(self, fd: int, size: int, arenas: list[np.ndarray], writer: CaptureWriter,
                   progress: Callable[[int], None] | None) -> StreamResult:
+        import numpy as np
+
         chunks: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
         writes: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
+        free: queue.Queue[Any] = queue.Queue()  # input buffers nothing points into any more
+        for _ in range(INPUT_BUFFERS):
+            free.put(np.empty(READ_SIZE, dtype=np.uint8))
         failure: list[BaseException] = []
         stop = threading.Event()
 
         def reader() -> None:
             try:
-                for chunk in self._read_chunks(mapping):
+                for chunk in self._read_chunks(fd, size, free, stop):
                     while not stop.is_set():
                         try:
                             chunks.put(chunk, timeout=0.1)
@@ -117,8 +127,8 @@ class BulkSegmentStream(BulkStream):
                 failure.append(error)
             chunks.put(None)
 
-        write_out = write_stage(writes.get, lambda parts, records: _write_parts(writer, parts, records), len(mapping),
-                                failure, stop.set, mapping=mapping)
+        write_out = write_stage(writes.get, lambda parts, records: _write_parts(writer, parts, records), size,
+                                failure, stop.set)
 
         threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=write_out, daemon=True)]
         # the writer gives the GIL back for every writev of IOV_MAX vectors and needs it again right
@@ -138,7 +148,7 @@ class BulkSegmentStream(BulkStream):
                 arena = arenas[arena_turn % len(arenas)]
                 arena_turn += 1
                 parts, records = self._segment_chunk(chunk, arena)
-                writes.put((parts, records, chunk.file_offset))
+                writes.put((parts, records, chunk.file_offset, chunk.release))
                 if progress is not None:
                     progress(chunk.file_offset)
                 if chunk.stop_index is not None:
@@ -160,49 +170,62 @@ class BulkSegmentStream(BulkStream):
             raise failure[0]
         return result
 
-    def _read_chunks(self, mapping: mmap.mmap) -> Iterator[_Chunk]:
-        """Chunks of about CHUNK_SIZE bytes of complete records, as offsets into the mapped file.
+    def _read_chunks(self, fd: int, size: int, free: queue.Queue[Any], stop: threading.Event) -> Iterator[_Chunk]:
+        """Chunks of about CHUNK_SIZE bytes of complete records, each read into a buffer from ``free``.
 
         The walk from record to record is the one per-record Python loop (it reads only caplen);
-        the other header fields are gathered and checked in bulk afterwards.
+        the other header fields are gathered and checked in bulk afterwards. The bytes after a
+        chunk's last record are carried to the next buffer, so each input byte is read once.
         """
         import numpy as np
 
         caplen_at = struct.Struct(self._prefix + "8xI").unpack_from
-        buffer = np.frombuffer(mapping, dtype=np.uint8)
-        view = memoryview(mapping)
         # (first byte, end byte or None for end of file, index of the first record): a --jobs part
         pos, span_end, index = self._span
-        end = len(mapping) if span_end is None else span_end
+        end = size if span_end is None else min(span_end, size)
         order = "<u4" if self._prefix == "<" else ">u4"
         fields = np.arange(4, 16, dtype=np.int64)
         from .fastpath import _CSUM
 
         walker = _CSUM.walk_records if _CSUM is not None else None
-        while True:
-            chunk_end = min(pos + CHUNK_SIZE, end)
+        carried = b""
+        while pos < end:
+            buffer = None
+            while buffer is None and not stop.is_set():
+                try:
+                    buffer = free.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+            if buffer is None:
+                return
+            kept = len(carried)
+            buffer[:kept] = np.frombuffer(carried, dtype=np.uint8)
+            got = kept + read_at(fd, buffer, kept, pos + kept, min(READ_SIZE, end - pos) - kept)
+            view = memoryview(buffer)
+            chunk_end = min(CHUNK_SIZE, got)
+            at = 0  # in the buffer; the file offset is pos + at
             starts: Any = []
             append = starts.append
-            stop: int | None = None
+            stopped: int | None = None
             first_index = index
             if walker is not None:
                 # the same walk in C (softgso._csum); a chunk holds at most one record per 16 bytes, plus one
-                found = np.empty((chunk_end - pos) // RECORD_HEADER_LEN + 1, dtype=np.int64)
-                count, pos, cut = walker(mapping, pos, end, chunk_end, self._prefix == ">", found)
+                found = np.empty(chunk_end // RECORD_HEADER_LEN + 1, dtype=np.int64)
+                count, at, cut = walker(buffer[:got], 0, got, chunk_end, self._prefix == ">", found)
                 starts = found[:count]
                 index += count
                 if cut:
-                    stop = index
-            while walker is None and pos < chunk_end:
-                if end - pos < RECORD_HEADER_LEN:
-                    stop = index  # a record header cut short: the general reader reports it
+                    stopped = index
+            while walker is None and at < chunk_end:
+                if got - at < RECORD_HEADER_LEN:
+                    stopped = index  # a record header cut short: the general reader reports it
                     break
-                following = pos + RECORD_HEADER_LEN + caplen_at(view, pos)[0]
-                if following > end:
-                    stop = index  # a record cut short: the general reader reports it
+                following = at + RECORD_HEADER_LEN + caplen_at(view, at)[0]
+                if following > got:
+                    stopped = index  # a record cut short: the general reader reports it
                     break
-                append(pos)
-                pos = following
+                append(at)
+                at = following
                 index += 1
             table = np.empty((len(starts), 3), dtype=np.int64)
             if len(starts):
@@ -216,10 +239,15 @@ class BulkSegmentStream(BulkStream):
                     # unusual (absurd length, fraction beyond a second): the general reader takes it from here
                     first_bad = int(np.argmax(unusual))
                     table = table[:first_bad]
-                    stop = first_index + first_bad
-                    pos = int(starts[first_bad])
-            yield _Chunk(buffer, table, first_index, pos, stop)
-            if stop is not None or pos >= end:
+                    stopped = first_index + first_bad
+                    at = int(starts[first_bad])
+            view.release()
+            carried = bytes(buffer[at:got])
+            pos += at
+            if got == 0:
+                stopped = index  # IN shorter than it was: the general reader tells what is there
+            yield _Chunk(buffer, table, first_index, pos, stopped, partial(free.put, buffer))
+            if stopped is not None or pos >= end:
                 return
 
     def _segment_chunk(self, chunk: _Chunk, arena: np.ndarray) -> tuple[list[Any], int]:

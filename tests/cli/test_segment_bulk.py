@@ -14,6 +14,7 @@ import random
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run_cli
@@ -139,24 +140,30 @@ def test_snapped_and_unusual_records_are_reported_alike(tmp: Path, engine: str) 
     assert bulk_json == scalar_json
 
 
+def stream_of(engine: str) -> tuple[Any, Any]:
+    """The bulk engine's module and stream class."""
+    from softgso import cstream, faststream
+
+    return (cstream, cstream.CompiledSegmentStream) if engine == "compiled" else (faststream,
+                                                                                 faststream.BulkSegmentStream)
+
+
 @pytest.mark.parametrize("chunk", [4096, 70_001, 300_000])
-def test_records_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The compiled stream reads a chunk and the longest record a bulk stream takes beyond it: with
-    small chunks nearly every record crosses a chunk's end, some of them as long as the limit."""
-    from softgso import cstream
-
-    if not cstream.available():
-        pytest.skip("softgso._segment not built (or SOFTGSO_NO_C set)")
-    monkeypatch.setattr(cstream, "CHUNK_SIZE", chunk)
+def test_records_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, engine: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bulk stream reads a chunk and the longest record a bulk stream takes beyond it: with small
+    chunks nearly every record crosses a chunk's end, some of them as long as the limit."""
+    module, stream = stream_of(engine)
+    monkeypatch.setattr(module, "CHUNK_SIZE", chunk)
     resumed = []
-    run = cstream.CompiledSegmentStream.run
+    run = stream.run
 
-    def run_and_tell(self: cstream.CompiledSegmentStream, *args: object, **kwargs: object) -> object:
-        result = run(self, *args, **kwargs)  # type: ignore[arg-type]
+    def run_and_tell(self: Any, *args: object, **kwargs: object) -> object:
+        result = run(self, *args, **kwargs)
         resumed.append(result.resume_index)
         return result
 
-    monkeypatch.setattr(cstream.CompiledSegmentStream, "run", run_and_tell)
+    monkeypatch.setattr(stream, "run", run_and_tell)
     frames = list(itertools.islice(mixed_frames(9), 300))
     longest = 262144  # the capture's snaplen: the longest record the bulk stream takes
     for at in (5, 77, 150, 299):
@@ -164,43 +171,40 @@ def test_records_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, mo
         frames.insert(at + 1, bytes(range(256)) * (longest // 256))
     capture = tmp / "in.pcap"
     write_capture(capture, 24 + sum(16 + len(f) for f in frames), frames=iter(frames))
-    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, "compiled")
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
     assert bulk == scalar
     assert bulk_json == scalar_json
     assert bulk_json["packets_in"] == len(frames)
-    assert resumed == [None], "every record read by the compiled stream, none left to the general reader"
+    assert resumed == [None], "every record read by the bulk stream, none left to the general reader"
 
 
-def test_input_cut_short_while_the_compiled_stream_reads_it_is_a_truncated_capture(
-        tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """IN shorter than it was when the run started (truncated by another process): the compiled
-    stream reads, never maps, so what is there is segmented and the cut is reported, exit 3."""
-    from softgso import cstream
-
-    if not cstream.available():
-        pytest.skip("softgso._segment not built (or SOFTGSO_NO_C set)")
+def test_input_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
+        tmp: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IN shorter than it was when the run started (truncated by another process): the bulk streams
+    read, never map, so what is there is segmented and the cut is reported, exit 3 (no SIGBUS)."""
+    module, _ = stream_of(engine)
     capture = tmp / "in.pcap"
     write_capture(capture, 3 << 20, frames=mixed_frames(11))
-    cut = capture.stat().st_size - 100_000
     whole = capture.read_bytes()
     stat = os.fstat
+    for cut in (len(whole) - 100_000, 9000):  # within the last chunk, and within the first
+        def stat_before_the_cut(fd: int, cut: int = cut) -> os.stat_result:
+            found = stat(fd)
+            if os.path.realpath(f"/proc/self/fd/{fd}") == str(capture.resolve()):
+                capture.write_bytes(whole[:cut])  # cut after the stream learnt the size
+                fields = list(found)
+                fields[6] = len(whole)  # st_size
+                return os.stat_result(fields)
+            return found
 
-    def stat_before_the_cut(fd: int) -> os.stat_result:
-        found = stat(fd)
-        if os.path.realpath(f"/proc/self/fd/{fd}") == str(capture.resolve()):
-            capture.write_bytes(whole[:cut])  # cut after the stream learnt the size
-            fields = list(found)
-            fields[6] = len(whole)  # st_size
-            return os.stat_result(fields)
-        return found
-
-    monkeypatch.setattr(cstream.os, "fstat", stat_before_the_cut)
-    result = run_cli("segment", capture, tmp / "out.pcap", "--engine", "compiled")
-    monkeypatch.undo()
-    reference = run_cli("segment", capture, tmp / "reference.pcap", "--engine", "scalar")
-    assert result.exit_code == reference.exit_code == 3
-    assert result.stderr == reference.stderr and "cut short" in result.stderr
-    assert (tmp / "out.pcap").read_bytes() == (tmp / "reference.pcap").read_bytes()
+        capture.write_bytes(whole)
+        monkeypatch.setattr(module.os, "fstat", stat_before_the_cut)
+        result = run_cli("segment", capture, tmp / "out.pcap", "--engine", engine)
+        monkeypatch.undo()
+        reference = run_cli("segment", capture, tmp / "reference.pcap", "--engine", "scalar")
+        assert result.exit_code == reference.exit_code == 3
+        assert result.stderr == reference.stderr and "cut short" in result.stderr
+        assert (tmp / "out.pcap").read_bytes() == (tmp / "reference.pcap").read_bytes()
 
 
 def test_truncated_capture_fails_alike(tmp: Path, engine: str) -> None:
