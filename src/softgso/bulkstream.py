@@ -8,7 +8,6 @@ fallback to the scalar engine, and the ``--jobs`` split. It imports neither nump
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from collections.abc import Callable
@@ -48,17 +47,14 @@ def record_limits(nanosecond: bool, snaplen: int) -> tuple[int, int]:
 
 def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], input_size: int,
                 failure: list[BaseException], on_failure: Callable[[], None] | None = None,
-                reserve: Callable[[int, int], bool] | None = None,
-                mapping: mmap.mmap | None = None) -> Callable[[], None]:
+                reserve: Callable[[int, int], bool] | None = None) -> Callable[[], None]:
     """The writing thread of a bulk stream: ``write(parts, records)`` for every item ``take()`` hands over.
 
     An item is (parts, records, input offset done up to[, a callable to run once they are
-    written]), None to stop; the input is
-    ``input_size`` bytes long. With ``mapping`` (the input, mapped) its pages before that offset
-    are given back once written (MADV_DONTNEED: the page cache keeps them, our resident set does
-    not). The first error goes to ``failure`` for the main thread; later items are then taken and
-    dropped, so the producer never blocks. With ``reserve`` (a writer's reserve_ahead) the thread
-    is taken by ``take(idle)``, ``idle()`` reserving output space while nothing is there to write.
+    written]), None to stop; the input is ``input_size`` bytes long. The first error goes to
+    ``failure`` for the main thread; later items are then taken and dropped, so the producer never
+    blocks. With ``reserve`` (a writer's reserve_ahead) the thread is taken by ``take(idle)``,
+    ``idle()`` reserving output space while nothing is there to write.
     """
     done_up_to = 0
 
@@ -67,7 +63,6 @@ def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], inp
 
     def run() -> None:
         nonlocal done_up_to
-        released = 0
         while True:
             item = take(idle) if reserve is not None else take()
             if item is None:
@@ -79,10 +74,6 @@ def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], inp
                 write(parts, records)
                 for release in after_write:  # e.g. the input buffer the parts point into, free again
                     release()
-                upto = done_up_to // mmap.PAGESIZE * mmap.PAGESIZE
-                if mapping is not None and upto > released and hasattr(mapping, "madvise"):
-                    mapping.madvise(mmap.MADV_DONTNEED, released, upto - released)
-                    released = upto
             except BaseException as error:  # noqa: BLE001 - handed to the main thread
                 failure.append(error)
                 if on_failure is not None:
@@ -91,13 +82,28 @@ def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], inp
     return run
 
 
-def read_at(fd: int, buffer: Any, at: int, pos: int, length: int) -> int:
-    """Read ``length`` bytes of the file from ``pos`` into ``buffer`` from ``at``; fewer only at its end."""
+def open_input(path: Path) -> int:
+    """A descriptor for reading IN front to back (the bulk streams read, never map: a file cut short
+    while it is read comes up short, where a mapping ends the process with SIGBUS)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    if hasattr(os, "posix_fadvise"):
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except OSError:  # a hint: refused, nothing lost
+            pass
+    return fd
+
+
+def fill(fd: int, buffer: Any, carried: bytes | memoryview, pos: int, length: int) -> int:
+    """Put ``length`` bytes of the file from ``pos`` at the start of ``buffer``: the first ones
+    ``carried`` over from the chunk before, the rest read. Fewer only at the file's end."""
     view = memoryview(buffer).cast("B")
-    got = 0
+    kept = len(carried)
+    view[:kept] = carried
+    got = kept
     try:
         while got < length:
-            step = os.preadv(fd, [view[at + got : at + length]], pos + got)
+            step = os.preadv(fd, [view[got:length]], pos + got)
             if step == 0:
                 break
             got += step
@@ -266,5 +272,5 @@ def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int]) 
     return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, LINKTYPE_ETHERNET), "pcap")
 
 
-__all__ = ["MAX_FAST_RECORD", "BulkStream", "read_at", "StreamResult", "record_limits", "short_frames", "write_stage", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
+__all__ = ["MAX_FAST_RECORD", "BulkStream", "StreamResult", "fill", "open_input", "record_limits", "short_frames", "write_stage", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
            "segment_part", "segment_per_frame", "split_points"]

@@ -28,7 +28,15 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bulkstream import MAX_FAST_RECORD, BulkStream, StreamResult, read_at, record_limits, write_stage
+from .bulkstream import (
+    MAX_FAST_RECORD,
+    BulkStream,
+    StreamResult,
+    fill,
+    open_input,
+    record_limits,
+    write_stage,
+)
 from .constants import IPPROTO_TCP
 from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from .io.writer import CaptureWriter
@@ -57,9 +65,10 @@ QUEUE_DEPTH = 1
 ARENAS = QUEUE_DEPTH + 3  # segmenting, queued for writing, being written, spare
 ARENA_SIZE = 2 * CHUNK_SIZE
 SWITCH_INTERVAL = 0.0002  # as faststream: the writer needs the GIL back right after each writev
-# read, not mapped: a mapped input costs page faults to map it and MADV_DONTNEED to give it back, the
-# latter on the writing thread and with TLB shootdowns to the segmenting one (measured 35 ms of a
-# 0.36 s run with the file's inode lock idle); read() copies it, cache-warm for the checksums
+# read (bulkstream.open_input), not mapped: a mapped input costs page faults to map it and
+# MADV_DONTNEED to give it back, the latter on the writing thread and with TLB shootdowns to the
+# segmenting one (measured 35 ms of a 0.36 s run with the file's inode lock idle); read() copies
+# it, cache-warm for the checksums
 READ_SIZE = CHUNK_SIZE + MAX_FAST_RECORD
 
 
@@ -189,13 +198,8 @@ class CompiledSegmentStream(BulkStream):
         # page faults even for a capture with nothing to segment)
         self._arenas = [mmap.mmap(-1, ARENA_SIZE) for _ in range(ARENAS)]
         self._buffers = [mmap.mmap(-1, READ_SIZE) for _ in range(ARENAS)]
-        fd = os.open(in_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = open_input(in_path)
         try:
-            if hasattr(os, "posix_fadvise"):
-                try:
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # a hint: refused, nothing lost
-                except OSError:
-                    pass
             return self._pipeline(fd, os.fstat(fd).st_size, writer, progress)
         finally:
             os.close(fd)
@@ -224,9 +228,7 @@ class CompiledSegmentStream(BulkStream):
                 # a chunk's records start in its first CHUNK_SIZE bytes; READ_SIZE holds the longest
                 # record a bulk stream takes beyond that, so only the input's end cuts one short
                 buffer = self._buffers[turn % ARENAS]
-                kept = len(carried)
-                buffer[:kept] = carried
-                got = kept + read_at(fd, buffer, kept, pos + kept, min(READ_SIZE, end - pos) - kept)
+                got = fill(fd, buffer, carried, pos, min(READ_SIZE, end - pos))
                 data = memoryview(buffer)[:got]
                 count, after, stop = _SEGMENT.scan(data, 0, got, min(CHUNK_SIZE, got), self._big_endian,
                                                    self._ticks, self._snap_limit, self.small_limit, self.bulk_small,
@@ -260,7 +262,6 @@ class CompiledSegmentStream(BulkStream):
         many records it holds."""
         count = len(codes)
         offsets = memoryview(offsets_buffer).cast("q")
-        view = data
         parts: list[Any] = []
         written = 0
         fast = self.fast
@@ -285,7 +286,7 @@ class CompiledSegmentStream(BulkStream):
                     start = offsets[first]
                     finish = offsets[stop] if stop < count else chunk_stop
                     nbytes = finish - start - RECORD_HEADER_LEN * (stop - first)
-                    parts.append(view[start:finish])
+                    parts.append(data[start:finish])
                     self._count_untouched(stop - first, nbytes, state_counts(codes[first:stop]))
                     written += stop - first
                     continue
@@ -293,7 +294,7 @@ class CompiledSegmentStream(BulkStream):
                 while number < stop:
                     pos = offsets[number]
                     following = offsets[number + 1] if number + 1 < count else chunk_stop
-                    frame = view[pos + RECORD_HEADER_LEN : following]
+                    frame = data[pos + RECORD_HEADER_LEN : following]
                     if kind == CODE_CANDIDATE:
                         found = fast.key_of(frame)
                         plan = fast.plan_for(frame, *found) if found is not None else None
@@ -307,7 +308,7 @@ class CompiledSegmentStream(BulkStream):
                             number += 1 + alike
                             continue
                     flush_pending()
-                    written += self._one_record(index + number, view, pos, following, frame, parts)
+                    written += self._one_record(index + number, data, pos, following, frame, parts)
                     number += 1
             flush_pending()
         finally:

@@ -29,7 +29,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bulkstream import MAX_FAST_RECORD, BulkStream, StreamResult, read_at, record_limits, write_stage
+from .bulkstream import (
+    MAX_FAST_RECORD,
+    BulkStream,
+    StreamResult,
+    fill,
+    open_input,
+    record_limits,
+    write_stage,
+)
 from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from .io.writer import CaptureWriter
 
@@ -59,8 +67,8 @@ class _Chunk:
     records: np.ndarray  # (records, 3): offset, caplen, orig_len
     first_index: int
     file_offset: int  # where the input stands after the chunk's records
+    release: Callable[[], None]  # gives the buffer back, once written
     stop_index: int | None = None  # the general reader takes over at this record
-    release: Callable[[], None] | None = None  # gives the buffer back, once written
 
 
 class BulkSegmentStream(BulkStream):
@@ -85,15 +93,8 @@ class BulkSegmentStream(BulkStream):
         self._ticks, self._snap_limit = record_limits(nanosecond, snaplen)
         arenas = [np.empty(ARENA_SIZE, dtype=np.uint8) for _ in range(HEADER_ARENAS)]
         self._span = span or (FILE_HEADER_LEN, None, 0)
-        # read, not mapped: a file truncated while it is read comes up short (the general reader then
-        # reports the cut record) where a mapping ends the process with SIGBUS
-        fd = os.open(in_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = open_input(in_path)
         try:
-            if hasattr(os, "posix_fadvise"):
-                try:
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # a hint: refused, nothing lost
-                except OSError:
-                    pass
             return self._pipeline(fd, os.fstat(fd).st_size, arenas, writer, progress)
         finally:
             os.close(fd)
@@ -198,9 +199,7 @@ class BulkSegmentStream(BulkStream):
                     continue
             if buffer is None:
                 return
-            kept = len(carried)
-            buffer[:kept] = np.frombuffer(carried, dtype=np.uint8)
-            got = kept + read_at(fd, buffer, kept, pos + kept, min(READ_SIZE, end - pos) - kept)
+            got = fill(fd, buffer, carried, pos, min(READ_SIZE, end - pos))
             view = memoryview(buffer)
             chunk_end = min(CHUNK_SIZE, got)
             at = 0  # in the buffer; the file offset is pos + at
@@ -246,7 +245,7 @@ class BulkSegmentStream(BulkStream):
             pos += at
             if got == 0:
                 stopped = index  # IN shorter than it was: the general reader tells what is there
-            yield _Chunk(buffer, table, first_index, pos, stopped, partial(free.put, buffer))
+            yield _Chunk(buffer, table, first_index, pos, partial(free.put, buffer), stopped)
             if stopped is not None or pos >= end:
                 return
 
