@@ -169,23 +169,20 @@ def run_child(argv: list[str]) -> Timed:
     return Timed(float(figures[0]), int(figures[1]))
 
 
-def _checked(tool: str, capture: Path, out: Path) -> dict[str, Any]:
-    """segcheck's verdict on a tool's output, as a dict; a RuntimeError if it fails (no time of a
-    wrong output counts)."""
-    from .segcheck import check_segmented
-
-    verdict = check_segmented(capture, out)
-    if not verdict.ok:
-        raise RuntimeError(f"{tool}: output fails the check ({verdict.problem_count} problems): "
-                           + "; ".join(verdict.problems[:3]))
-    return verdict.as_dict()
-
-
 def _peer_check(capture: Path, out: Path) -> dict[str, Any]:
     """segcheck's verdict on a peer's output: reported either way (a failing peer's ratio is left out)."""
     from .segcheck import check_segmented
 
     return check_segmented(capture, out).as_dict()
+
+
+def _checked(tool: str, capture: Path, out: Path) -> dict[str, Any]:
+    """segcheck's verdict on softgso's output; a RuntimeError if it fails (no time of a wrong output counts)."""
+    verdict = _peer_check(capture, out)
+    if not verdict["ok"]:
+        raise RuntimeError(f"{tool}: output fails the check ({verdict['problems']} problems): "
+                           + "; ".join(verdict["first_problems"][:3]))
+    return verdict
 
 
 def softgso_command() -> list[str]:

@@ -50,8 +50,12 @@ class _Frame:
     l4_len: int
     flow: bytes
     seq: int
-    flags: int
     payload: int
+
+    @property
+    def mtu_bytes(self) -> int:
+        """What counts toward the MTU: the IP datagram and the labels above it."""
+        return self.length - self.l3 + 4 * self.labels
 
 
 @dataclass
@@ -80,8 +84,8 @@ class CaptureCheck:
                 "first_problems": self.problems}
 
 
-def _records(data: Any) -> tuple[list[int], list[int], str]:
-    """Frame offsets and lengths of a classic pcap; the byte order's struct prefix."""
+def _records(data: Any) -> tuple[list[int], list[int]]:
+    """Frame offsets and lengths of a classic pcap."""
     magic = bytes(data[:4])
     if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
         order = "<"
@@ -99,7 +103,7 @@ def _records(data: Any) -> tuple[list[int], list[int], str]:
         offsets.append(pos + 16)
         lengths.append(caplen)
         pos += 16 + caplen
-    return offsets, lengths, order
+    return offsets, lengths
 
 
 def _parse(data: Any, offset: int, length: int) -> _Frame | str:
@@ -145,15 +149,14 @@ def _parse(data: Any, offset: int, length: int) -> _Frame | str:
     if proto == _TCP and l4_len >= 20:
         header = (frame[l4 + 12] >> 4) * 4
         seq = int.from_bytes(frame[l4 + 4 : l4 + 8], "big")
-        flags = frame[l4 + 13]
     elif proto == _UDP and l4_len >= 8:
-        header, seq, flags = 8, 0, 0
+        header, seq = 8, 0
         if int.from_bytes(frame[l4 + 4 : l4 + 6], "big") != l4_len:
             return f"UDP length {int.from_bytes(frame[l4 + 4 : l4 + 6], 'big')}, {l4_len} bytes there"
     else:
         return f"not TCP or UDP (protocol {proto})"
     flow = bytes([proto]) + bytes(addresses) + bytes(frame[l4 : l4 + 4])
-    return _Frame(offset, length, labels, l3, version, l4, proto, l4_len, flow, seq, flags, l4_len - header)
+    return _Frame(offset, length, labels, l3, version, l4, proto, l4_len, flow, seq, l4_len - header)
 
 
 def _fold(sums: np.ndarray) -> np.ndarray:
@@ -206,7 +209,7 @@ def check_segmented(in_path: Path, out_path: Path, mtu: int = 1500) -> CaptureCh
     given: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
     with open(in_path, "rb") as handle:
         data = handle.read()
-    offsets, lengths, _ = _records(data)
+    offsets, lengths = _records(data)
     report.packets_in = len(offsets)
     for offset, length in zip(offsets, lengths, strict=True):
         parsed = _parse(data, offset, length)
@@ -215,7 +218,7 @@ def check_segmented(in_path: Path, out_path: Path, mtu: int = 1500) -> CaptureCh
             continue
         given[parsed.flow].append((parsed.seq, parsed.payload))
         size = _segment_size(parsed, mtu)
-        fits = length - parsed.l3 + 4 * parsed.labels <= mtu
+        fits = parsed.mtu_bytes <= mtu
         report.expected_out += 1 if fits or parsed.payload <= size else -(-parsed.payload // size)
     del data
     # per flow: the input packet being consumed (index of the next one), where its bytes stand, and
@@ -224,7 +227,7 @@ def check_segmented(in_path: Path, out_path: Path, mtu: int = 1500) -> CaptureCh
     with open(out_path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         view = memoryview(mapped)
         try:
-            offsets, lengths, _ = _records(view)
+            offsets, lengths = _records(view)
             report.packets_out = len(offsets)
             frames: list[_Frame] = []
             for offset, length in zip(offsets, lengths, strict=True):
@@ -233,7 +236,7 @@ def check_segmented(in_path: Path, out_path: Path, mtu: int = 1500) -> CaptureCh
                     report.problem(f"frame at byte {offset}: {parsed}")
                     continue
                 frames.append(parsed)
-                if length - parsed.l3 + 4 * parsed.labels > mtu:
+                if parsed.mtu_bytes > mtu:
                     report.problem(f"frame at byte {offset}: {length - parsed.l3} bytes of IP and "
                                    f"{parsed.labels} labels exceed the MTU {mtu}")
                 _consume(parsed, given.get(parsed.flow, []), place[parsed.flow], report)
