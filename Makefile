@@ -64,10 +64,12 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
 
-# Kernel in the loop (root): boot Debian's 6.1 kernel in QEMU once, run N random cases of SEED,
-# compare softgso with the kernel case by case; each disagreement is minimised and saved under
-# tests/vectors/kernel/generated/ (exit status 1). See tools/kernel_oracle/README.md.
+# Kernel in the loop (root): boot Debian's KERNEL (6.1 or 6.12) in QEMU once, run N random cases of
+# SEED, compare softgso with the kernel case by case; each disagreement is minimised and saved under
+# tests/vectors/kernel/generated/ (6.1) or tests/vectors/kernel/6.12/generated/ (exit status 1).
+# See tools/kernel_oracle/README.md.
 N ?= 100
 SEED ?= 1
+KERNEL ?= 6.1
 kernel-diff: $(STAMP)
-	$(PY) -m tools.kernel_oracle diff --count $(N) --seed $(SEED)
+	$(PY) -m tools.kernel_oracle diff --count $(N) --seed $(SEED) --kernel $(KERNEL)

@@ -93,8 +93,9 @@ def test_word_sums_equal_the_scalar_ones_sum() -> None:
 @given(gso_cases(), st.sampled_from(["no-offload", "csum", "nic-tso-no-mpls-gso"]), st.data())
 def test_bulk_output_equals_scalar_output_packet_by_packet(engine: str, case: GsoCase, profile: str,
                                                            data: st.DataObject) -> None:
+    # gso_cases' UDP super-packets are USO: udp_l4 is their GSO metadata (a capture cannot say it)
     options = SegmentOptions(device=PROFILES[profile], gso_size=case.gso_size, tcp_ecn=case.ecn,
-                             fixed_id=case.fixed_id)
+                             fixed_id=case.fixed_id, udp_gso="udp_l4")
     frames = variants(case, data)
     fast = make_segmenter(engine, options)
     plan = fast.plan_for(frames[0])
@@ -111,7 +112,7 @@ def test_bulk_output_equals_scalar_output_packet_by_packet(engine: str, case: Gs
 @SETTINGS
 @given(gso_cases(), st.data())
 def test_bulk_counts_the_same_input_checksum_states(case: GsoCase, data: st.DataObject) -> None:
-    options = SegmentOptions(device=PROFILES["no-offload"], gso_size=case.gso_size)
+    options = SegmentOptions(device=PROFILES["no-offload"], gso_size=case.gso_size, udp_gso="udp_l4")  # USO cases
     frames = variants(case, data)
     fast = FastSegmenter(options)
     plan = fast.plan_for(frames[0])
@@ -134,7 +135,8 @@ def test_common_shapes_take_the_bulk_path(engine: str) -> None:
     """TCP/IPv4, TCP/IPv6, under labels and VLAN tags, and USO: none of them falls back."""
     from softgso.bench import MIXES, _frames
 
-    options = SegmentOptions(device=PROFILES["no-offload"])
+    # the bench's UDP super-packets are USO by construction: udp_l4 is their truthful GSO metadata
+    options = SegmentOptions(device=PROFILES["no-offload"], udp_gso="udp_l4")
     fast = make_segmenter(engine, options)
     for name in ("issue", "vlan", "uso", "all"):
         source = _frames(MIXES[name], 9000)

@@ -1,7 +1,10 @@
 """Every kernel vector reproduces byte for byte: the kernel's frames, or the kernel's refusal.
 
 Cases are discovered from tests/vectors/kernel/ (any folder with input_meta.json), never listed.
-Refusals are told by ``sendto_error`` / an empty kernel_out.pcap, never by a case's name.
+Refusals are told by ``sendto_error`` / an empty kernel_out.pcap, never by a case's name. Each
+vector is replayed with the rules of the kernel generation it was recorded on, read from its
+meta.json (``kernel_release``, else the first word of ``kernel``): 6.1 for the golden set and
+generated/, 6.12 for 6.12/ (the same injections replayed on Linux 6.12, plus its own probes).
 """
 
 from __future__ import annotations
@@ -13,18 +16,20 @@ import pytest
 
 from softgso.errors import KernelRefusal
 from softgso.features import PROFILES
-from softgso.golden import load_case, read_pcap_frames, run_case
+from softgso.golden import load_case, read_pcap_frames, recorded_generation, run_case
 
 VECTORS = Path(__file__).parent / "vectors" / "kernel"
 SHARED_GOLDEN = Path(__file__).parents[2] / "shared" / "golden" / "cases"
 CASES = sorted(p.parent for p in VECTORS.rglob("input_meta.json"))
+IDS = [str(c.relative_to(VECTORS)) for c in CASES]
+REPLAYED_ON_6_12 = VECTORS / "6.12"
 
 
 def test_vector_set_is_not_empty() -> None:
     assert len(CASES) >= 59
 
 
-@pytest.mark.parametrize("case_dir", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case_dir", CASES, ids=IDS)
 def test_kernel_vector_reproduced(case_dir: Path) -> None:
     case = load_case(case_dir)
     result = run_case(case)
@@ -39,6 +44,23 @@ def test_kernel_vector_reproduced(case_dir: Path) -> None:
         assert ours == kernels, f"segment {index} differs from the kernel's at byte " + str(
             next(i for i in range(min(len(ours), len(kernels)) + 1) if i >= min(len(ours), len(kernels)) or ours[i] != kernels[i])
         )
+
+
+def test_vectors_are_replayed_with_the_generation_they_were_recorded_on() -> None:
+    generations = {str(c.relative_to(VECTORS)): load_case(c).kernel for c in CASES}
+    assert {g for name, g in generations.items() if name.startswith("6.12/")} == {"6.12"}
+    assert {g for name, g in generations.items() if not name.startswith("6.12/")} == {"6.1"}
+    assert recorded_generation({"kernel_release": "6.12.118+deb12-amd64"}) == "6.12"
+    assert recorded_generation({"kernel": "6.1.0-56-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2"}) == "6.1"
+
+
+@pytest.mark.skipif(not REPLAYED_ON_6_12.exists(), reason="no 6.12 replays")
+def test_every_recorded_vector_was_replayed_on_6_12() -> None:
+    """`python -m tools.kernel_oracle replay --kernel 6.12` ran every 6.1 vector (the socket-made ones too)."""
+    recorded = {str(c.relative_to(VECTORS)) for c in CASES if not str(c.relative_to(VECTORS)).startswith("6.12/")}
+    replayed = {str(c.relative_to(REPLAYED_ON_6_12)) for c in CASES if c.is_relative_to(REPLAYED_ON_6_12)}
+    missing = {name for name in recorded if name not in replayed and not name.startswith("generated/g_")}
+    assert not missing, f"not replayed on 6.12: {sorted(missing)[:10]}"
 
 
 COMPLETED = sorted(p.parent for p in VECTORS.rglob("kernel_out_csum_completed.pcap"))

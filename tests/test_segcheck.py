@@ -37,7 +37,9 @@ def rewrite(path: Path, header: bytes, found: list[bytes]) -> None:
 
 
 def segment(capture: Path, out: Path) -> None:
-    subprocess.run([sys.executable, "-m", "softgso", "segment", str(capture), str(out), "-q"], check=True)
+    # the bench's UDP super-packets are USO by construction: udp_l4 is their truthful GSO metadata
+    subprocess.run([sys.executable, "-m", "softgso", "segment", str(capture), str(out), "--udp-gso", "udp_l4", "-q"],
+                   check=True)
 
 
 @pytest.fixture(scope="module")

@@ -83,13 +83,25 @@ add("## `softgso diff`: packet by packet, field by field\n")
 add("Our output with one label of TTL 63, against the kernel's two labels:\n")
 add(run(f"softgso segment {C}/input.pcap out/1label.pcap --vnet-hdr 01013600a80522001000 --action push-mpls:100:0:63:uc -q && softgso diff out/1label.pcap {C}/kernel_out.pcap --max 2"))
 add(run(f"softgso diff out/1label.pcap {C}/kernel_out.pcap --max 1 --json | jq '{{same, packets_a, packets_b, differing, differences: [.differences[0].fields[:3]]}}'"))
+add("""Before and after: what became of each frame of the sample once segmented. The counts differ, so
+frames are paired by flow and TCP sequence (`--pair-by flow`); `--map` writes every frame's fate as JSON:
+""")
+add(run(f"softgso segment {S} out/wire.pcap -q && softgso diff {S} out/wire.pcap --map out/map.json",
+        "head -c 300 out/map.json"))
+add("A byte of OUT changed on the way is caught, and the frames of A and B it touches are named:\n")
+add(run("cp out/wire.pcap out/damaged.pcap; printf '\\377' | dd of=out/damaged.pcap bs=1 seek=$(($(stat -c %s out/wire.pcap) - 2000)) conv=notrunc status=none; "
+        f"softgso diff {S} out/damaged.pcap"))
 add("## Actions as commands of their own\n")
+V = "tests/vectors/kernel/cases/ipv4_tcp_psh_ack/input.pcap"
 add(run(f"softgso push-mpls {S} out/labelled.pcap --label 100 --tc 0 --ttl 64"))
 add(run("softgso set-mpls out/labelled.pcap out/relabelled.pcap --label 200 --ttl 63"))
 add(run("softgso dec-ttl out/relabelled.pcap out/hop.pcap"))
 add(run("softgso pop-mpls out/labelled.pcap out/popped.pcap --ethertype ipv4"))
+add("Several labels are one stack, written top first as tcpdump prints it (here a TTL per label); S on the bottom one:\n")
+add(run(f"softgso push-mpls {V} out/stack.pcap --labels 100,200 --ttl 64,33 -q && softgso diff {V} out/stack.pcap"))
+add("tc's and Open vSwitch's spellings write the same bytes as softgso's own:\n")
+add(run(f"softgso segment {S} out/tc.pcap --action 'mpls push label 1000 tc 0 ttl 64' -q && softgso segment {S} out/ovs.pcap --action push-mpls:1000:0:64:0x8847 -q && cmp out/tc.pcap out/ovs.pcap && echo same bytes"))
 add("Push then pop gives the original bytes back (one kernel vector's IPv4 super-packet):\n")
-V = "tests/vectors/kernel/cases/ipv4_tcp_psh_ack/input.pcap"
 add(run(f"softgso push-mpls {V} out/v.pcap --label 999 -q && softgso pop-mpls out/v.pcap out/v_back.pcap --ethertype ipv4 -q && softgso diff {V} out/v_back.pcap"))
 add(run(f"softgso push-vlan {S} out/tagged.pcap --vid 42 --pcp 5"))
 add(run(f"softgso pop-vlan out/tagged.pcap out/untagged.pcap && softgso diff {S} out/untagged.pcap"))

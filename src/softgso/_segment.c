@@ -165,7 +165,7 @@ static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_
         return C_SCALAR;
     unsigned first = BYTE(network), next_header;
     int v4 = 0;
-    Py_ssize_t transport;
+    Py_ssize_t transport, end;
     if (ethertype == 0x0800 && network + 20 <= length && first >> 4 == 4) {
         Py_ssize_t ihl = (first & 0x0F) * 4;
         if (ihl < 20 || network + ihl > length || (BE16(network + 6) & 0x3FFF))
@@ -173,11 +173,22 @@ static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_
         v4 = 1;
         next_header = BYTE(network + 9);
         transport = network + ihl;
+        /* the packet ends where its total length says (a trailer or padding follows); a length of 0
+         * (the BIG TCP marker) or one the frame contradicts, and a header checksum left 0 by a
+         * sender's offload (completed), are the scalar path's to judge */
+        Py_ssize_t total_len = BE16(network + 2);
+        if (total_len < ihl || network + total_len > length || BE16(network + 10) == 0)
+            return C_SCALAR;
+        end = network + total_len;
     } else if (ethertype == 0x86DD && network + 40 <= length && first >> 4 == 6) {
         next_header = BYTE(network + 6);
         if (next_header == 0 || next_header == 43 || next_header == 60)
             return C_SCALAR;
         transport = network + 40;
+        Py_ssize_t payload_len = BE16(network + 4);
+        if (payload_len == 0 || transport + payload_len > length)
+            return C_SCALAR;
+        end = transport + payload_len;
     } else {
         return C_NO_LAYOUT;
     }
@@ -186,25 +197,32 @@ static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_
         Py_ssize_t thlen = (BYTE(transport + 12) >> 4) * 4;
         if (thlen < 20 || transport + thlen > length)
             return C_NO_LAYOUT;
+        if (transport + thlen > end)
+            return C_SCALAR;
         udp = 0;
     } else if (next_header == 17 && transport + 8 <= length) {
+        Py_ssize_t udp_len = BE16(transport + 4);
+        if (transport + 8 > end || (udp_len != 0 && udp_len != end - transport))
+            return C_SCALAR;
         udp = 1;
     } else {
         return C_NO_LAYOUT;
     }
-    /* the pseudo-header: addresses, protocol, L4 length; then the L4 bytes */
+    /* the pseudo-header: addresses, protocol, L4 length; then the L4 bytes up to the packet's end */
     const unsigned char *frame = data + start;
     int64_t addresses = v4 ? word_sum(frame + network + 12, 8) : word_sum(frame + network + 8, 32);
-    int64_t pseudo = ((int64_t)next_header + (length - transport) + addresses) % ONES;
+    int64_t pseudo = ((int64_t)next_header + (end - transport) + addresses) % ONES;
     if (pseudo == 0)
         pseudo = ONES;
     unsigned stored = be16(frame + transport + (udp ? 6 : 16));
-    int64_t total = (word_sum(frame + transport, length - transport) + pseudo) % ONES;
+    int64_t total = (word_sum(frame + transport, end - transport) + pseudo) % ONES;
     if (udp && v4 && stored == 0)
         return C_ZERO;
     if (total == 0)
         return C_COMPLETE;
-    return (int64_t)stored == pseudo ? C_PARTIAL : C_INVALID;
+    /* a seed (completed by the scalar path), or a value the scalar path names (seed without the
+     * length, zero, invalid) */
+    return (int64_t)stored == pseudo ? C_PARTIAL : C_SCALAR;
 #undef BE16
 #undef BYTE
 }

@@ -5,6 +5,9 @@ as tc act_mpls / act_vlan and Open vSwitch call them).
 the label after the link-layer header (``mac_len`` bytes), rewrites the Ethernet type and sets
 ``protocol``; later pushes only grow the stack. ``push_vlan`` keeps the outermost tag out of band,
 as skb_vlan_push does, moving a tag already there into the bytes first.
+
+The ``--action`` grammar (:func:`parse_action`: softgso's, tc's and Open vSwitch's spellings, label
+lists top first) is a separate section of pure functions of text, kept apart from the packet code.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from .constants import (
     ETH_HLEN,
     ETH_P_8021AD,
     ETH_P_8021Q,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    ETH_P_MPLS_MC,
     ETH_P_MPLS_UC,
     MPLS_HLEN,
     MPLS_LABEL_IMPLNULL,
@@ -29,6 +35,7 @@ from .constants import (
 )
 from .errors import ActionError, UsageError
 from .packet import Packet
+from .virtio import kernel_of
 
 
 @dataclass(frozen=True)
@@ -156,7 +163,15 @@ def push_vlan(skb: Packet, vid: int, pcp: int = 0, vlan_proto: int = ETH_P_8021Q
         raise UsageError(f"VLAN protocol {vlan_proto:#06x} is neither 802.1Q nor 802.1ad")
     if skb.vlan_tag_present:
         skb.vlan_push_inside()
-        skb.mac_len += VLAN_HLEN
+        if kernel_of(skb) == "6.1":
+            skb.mac_len += VLAN_HLEN
+        else:
+            # since v6.12 ("tc: adjust network header after 2nd vlan push"): the network header moves
+            # back onto the tag just put in the bytes, mac_len is left alone; an MPLS GSO skb then
+            # restores its segments mac_len bytes before the top label, VLAN_HLEN bytes too late
+            # (docs/kernel-notes.md; vectors 6.12/cases/ipv4_tcp_qinq_mpls*)
+            assert skb.network_header is not None
+            skb.network_header -= VLAN_HLEN
     skb.vlan_tci = (pcp << 13) | vid
     skb.vlan_proto = vlan_proto
 
@@ -191,9 +206,6 @@ def _pop_in_band_tag(skb: Packet) -> None:
     skb.protocol = inner
 
 
-VLAN_PROTOCOLS = {"8021q": ETH_P_8021Q, "802.1q": ETH_P_8021Q, "8021ad": ETH_P_8021AD, "802.1ad": ETH_P_8021AD}
-
-
 # --- the --action pipeline -----------------------------------------------------------------------
 
 
@@ -207,8 +219,12 @@ class Action:
 
     def __call__(self, skb: Packet) -> None:
         if self.kind == "push-mpls":
-            label, tc, ttl, ethertype = self.args
-            push_mpls(skb, label or 0, tc or 0, 64 if ttl is None else ttl, ethertype or ETH_P_MPLS_UC)
+            # (label, tc, ttl) per label, top of the stack first, then the ethertype: the bottom label
+            # goes first, since each push lands on top (skb_mpls_push)
+            *entries, ethertype = self.args
+            for at in range(len(entries) - 3, -1, -3):
+                label, tc, ttl = entries[at : at + 3]
+                push_mpls(skb, label or 0, tc or 0, 64 if ttl is None else ttl, ethertype or ETH_P_MPLS_UC)
         elif self.kind == "pop-mpls":
             pop_mpls(skb, self.args[0] or 0)
         elif self.kind == "set-mpls":
@@ -223,14 +239,106 @@ class Action:
             pop_vlan(skb)
 
 
+# --- the --action grammar: text -> Action ----------------------------------------------------------
+#
+# Pure functions of text (no packet is touched here), so that the grammar can live apart from the
+# engine. One meaning, three spellings: softgso's own (push-mpls:100:0:64:uc), tc's as `tc filter
+# ... action` takes it (mpls push label 100 tc 0 ttl 64) and Open vSwitch's where it means the same
+# (pop_mpls:0x0800, dec_mpls_ttl, set_mpls_ttl:9, strip_vlan; the ethertypes 0x8847/0x8848 and
+# 0x8100/0x88a8 in the protocol fields). Each --action is one step, and repeated steps apply in
+# order as successive tc actions do (every push lands on top); a label stack written as a list
+# (push-mpls:100/200) is read top first, the way tcpdump and `softgso inspect` print a stack.
+
 ACTION_SYNTAX = {
-    "push-mpls": "push-mpls:LABEL[:TC[:TTL[:uc|mc]]]",
-    "pop-mpls": "pop-mpls[:ETHERTYPE] (default 0x0800; ipv4, ipv6 or a number)",
+    "push-mpls": "push-mpls:LABEL[/LABEL...][:TC[:TTL[:uc|mc]]] (a list is a stack, top first)",
+    "pop-mpls": "pop-mpls[:ETHERTYPE] (default ipv4; ipv4, ipv6, mpls_uc, mpls_mc or a number)",
     "set-mpls": "set-mpls:[LABEL]:[TC]:[TTL] (empty keeps the field)",
     "dec-ttl": "dec-ttl",
     "push-vlan": "push-vlan:VID[:PCP[:8021q|8021ad]]",
     "pop-vlan": "pop-vlan",
 }
+TC_ACTION_SYNTAX = (
+    "mpls push [protocol mpls_uc|mpls_mc] label L [tc T] [ttl N] (ttl default 255, as act_mpls)",
+    "mpls pop protocol ipv4|ipv6|mpls_uc|mpls_mc|ETHERTYPE",
+    "mpls modify [label L] [tc T] [ttl N]",
+    "mpls dec_ttl",
+    "vlan push [protocol 802.1Q|802.1ad] [priority P] id V",
+    "vlan pop",
+)
+OVS_ACTION_SYNTAX = ("pop_mpls:ETHERTYPE", "set_mpls_label:L", "set_mpls_tc:T", "set_mpls_ttl:N", "dec_mpls_ttl",
+                     "strip_vlan", "pop_vlan")
+
+# the ethertype of a pushed label and of a pushed tag, each spelling to its value
+MPLS_ETHERTYPES = {"uc": ETH_P_MPLS_UC, "mc": ETH_P_MPLS_MC, "mpls_uc": ETH_P_MPLS_UC, "mpls_mc": ETH_P_MPLS_MC,
+                   "0x8847": ETH_P_MPLS_UC, "0x8848": ETH_P_MPLS_MC}
+MPLS_ETHERTYPE_FORMS = "uc or mc (softgso), mpls_uc or mpls_mc (tc), 0x8847 or 0x8848 (the ethertype, as OVS writes it)"
+VLAN_PROTOCOLS = {"8021q": ETH_P_8021Q, "8021ad": ETH_P_8021AD, "802.1q": ETH_P_8021Q, "802.1ad": ETH_P_8021AD,
+                  "0x8100": ETH_P_8021Q, "0x88a8": ETH_P_8021AD}
+VLAN_PROTOCOL_FORMS = ("8021q or 8021ad (softgso), 802.1Q or 802.1ad (tc), 0x8100 or 0x88a8 (the ethertype, as OVS "
+                       "writes it)")
+# what a popped label leaves (pop-mpls, tc's `mpls pop protocol`, OVS's pop_mpls)
+NEXT_PROTOCOLS = {"ipv4": ETH_P_IP, "ip": ETH_P_IP, "ipv6": ETH_P_IPV6, "mpls": ETH_P_MPLS_UC,
+                  "mpls_uc": ETH_P_MPLS_UC, "mpls_mc": ETH_P_MPLS_MC}
+# Open vSwitch's names for our actions, where they mean the same
+OVS_NAMES = {"push_mpls": "push-mpls", "pop_mpls": "pop-mpls", "set_mpls": "set-mpls", "dec_mpls_ttl": "dec-ttl",
+             "push_vlan": "push-vlan", "pop_vlan": "pop-vlan", "strip_vlan": "pop-vlan"}
+OVS_SET_MPLS_FIELD = {"set_mpls_label": 0, "set_mpls_tc": 1, "set_mpls_ttl": 2}
+TC_CONTROLS = ("pipe", "reclassify", "drop", "continue", "pass", "ok", "shot", "trap", "goto", "jump")
+# act_mpls: a push without ttl gets net.mpls.default_ttl, else ACT_MPLS_TTL_DEFAULT
+TC_MPLS_TTL_DEFAULT = 255
+LIST_SEPARATORS = "/,"
+
+
+def accepted_forms() -> str:
+    """Every spelling parse_action takes, for error messages and --help."""
+    return (f"softgso's: {', '.join(ACTION_SYNTAX.values())}; tc's (one string): {'; '.join(TC_ACTION_SYNTAX)}; "
+            f"Open vSwitch's: {', '.join(OVS_ACTION_SYNTAX)}")
+
+
+def mpls_ethertype(text: str) -> int | None:
+    """The ethertype of a pushed label from any of its spellings (None when it is none of them)."""
+    return MPLS_ETHERTYPES.get(text.strip().lower())
+
+
+def vlan_protocol(text: str) -> int | None:
+    """The TPID of a pushed tag from any of its spellings (None when it is none of them)."""
+    return VLAN_PROTOCOLS.get(text.strip().lower())
+
+
+def split_list(text: str) -> list[str]:
+    """``100/200`` or ``100,200`` -> ["100", "200"] (a label stack, and per-label TC and TTL)."""
+    for separator in LIST_SEPARATORS[1:]:
+        text = text.replace(separator, LIST_SEPARATORS[0])
+    return [item.strip() for item in text.split(LIST_SEPARATORS[0])]
+
+
+def label_stack_spec(labels: tuple[str, ...] | list[str], tcs: tuple[str, ...] | list[str] = (),
+                     ttls: tuple[str, ...] | list[str] = (), ethertype: str = "uc") -> str:
+    """The push-mpls action string for a label stack given as list-style options, top first.
+
+    ``labels``, ``tcs`` and ``ttls`` are option values, each one value or a list (``100,200``); TC
+    and TTL are one value for every label or one per label (default 0 and 64). The string is checked
+    (parse_action) before it is returned: a wrong count or value is a UsageError.
+    """
+    stack = [item for value in labels for item in split_list(value)]
+    if not stack:
+        raise UsageError("push-mpls needs at least one label")
+    columns = []
+    for values, what, default in ((tcs, "TC", "0"), (ttls, "TTL", "64")):
+        items = [item for value in values for item in split_list(value)] or [default]
+        if len(items) not in (1, len(stack)):
+            raise UsageError(f"{len(items)} {what} values for {_labels(len(stack))}: give one {what} for every label, "
+                             "or one per label in the order of the labels (top first)")
+        columns.append("/".join(items))
+    if mpls_ethertype(ethertype) is None:
+        raise UsageError(f"MPLS ethertype {ethertype!r}: give {MPLS_ETHERTYPE_FORMS}")
+    spec = f"push-mpls:{'/'.join(stack)}:{columns[0]}:{columns[1]}:{ethertype}"
+    parse_action(spec)
+    return spec
+
+
+def _labels(count: int) -> str:
+    return f"{count} label" + ("" if count == 1 else "s")
 
 
 def _number(text: str, what: str, spec: str) -> int:
@@ -240,49 +348,195 @@ def _number(text: str, what: str, spec: str) -> int:
         raise UsageError(f"action {spec!r}: {what} {text!r} is not a number") from None
 
 
-def parse_action(spec: str) -> Action:
-    """Parse one ``--action`` string (see :data:`ACTION_SYNTAX`)."""
-    from .constants import ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_MC
+def _numbers(text: str, what: str, spec: str) -> list[int]:
+    return [_number(item, what, spec) for item in split_list(text)]
 
+
+def _per_label(values: list[int], count: int, what: str, spec: str) -> list[int]:
+    """One value for every label, or one per label."""
+    if len(values) == 1:
+        return values * count
+    if len(values) != count:
+        raise UsageError(f"action {spec!r}: {len(values)} {what} values for {_labels(count)}: give one {what} for "
+                         "every label, or one per label (top first)")
+    return values
+
+
+def parse_action(spec: str) -> Action:
+    """Parse one ``--action`` string, in softgso's, tc's or Open vSwitch's spelling (:func:`accepted_forms`)."""
+    words = spec.split()
+    if len(words) > 1 and words[0].lower() in ("mpls", "vlan", "action"):
+        return parse_tc_action(spec)
     kind, _, rest = spec.strip().partition(":")
     kind = kind.lower()
     fields = rest.split(":") if rest else []
+    if kind in OVS_SET_MPLS_FIELD:
+        if len(fields) != 1 or not fields[0]:
+            raise UsageError(f"action {spec!r}: expected {kind}:VALUE")
+        values: list[int | None] = [None, None, None]
+        values[OVS_SET_MPLS_FIELD[kind]] = _number(fields[0], kind.rpartition("_")[2], spec)
+        return _set_mpls(spec, values)
+    if kind == "dec_ttl":
+        raise UsageError(f"action {spec!r}: dec_ttl is Open vSwitch's IP TTL decrement; the MPLS one is dec-ttl "
+                         "(softgso), dec_mpls_ttl (Open vSwitch) or 'mpls dec_ttl' (tc)")
+    kind = OVS_NAMES.get(kind, kind)
     if kind not in ACTION_SYNTAX:
-        raise UsageError(f"unknown action {spec!r}; actions: {', '.join(ACTION_SYNTAX.values())}")
+        raise UsageError(f"unknown action {spec!r}; accepted: {accepted_forms()}")
+    if kind == "push-mpls":
+        return _push_mpls(spec, fields)
+    if kind == "pop-mpls":
+        return Action(spec, kind, (_next_protocol(fields[0] if fields else "ipv4", spec),))
+    if kind == "set-mpls":
+        return _set_mpls(spec, [(_number(f, "field", spec) if f not in ("", "-") else None) for f in fields])
+    if kind == "push-vlan":
+        return _push_vlan(spec, fields)
+    if fields:
+        raise UsageError(f"action {spec!r} takes no arguments")
+    return Action(spec, kind, ())
+
+
+def _push_mpls(spec: str, fields: list[str]) -> Action:
+    if not 1 <= len(fields) <= 4:
+        raise UsageError(f"action {spec!r}: expected {ACTION_SYNTAX['push-mpls']}")
+    if len(fields) == 1 and fields[0].strip().lower() in ("0x8847", "0x8848"):
+        # OVS's push_mpls:ETHERTYPE reads as label 34887 or 34888 here: never push that silently
+        raise UsageError(f"action {spec!r} reads as Open vSwitch's push_mpls:ETHERTYPE, which takes its label "
+                         "from a later set_mpls_label; softgso needs the label: push-mpls:LABEL[:TC[:TTL[:0x8847|"
+                         "0x8848]]] (label 34887 or 34888 itself: write it in decimal)")
+    labels = _numbers(fields[0], "label", spec)
+    tcs = _per_label(_numbers(fields[1], "TC", spec) if len(fields) > 1 and fields[1] else [0], len(labels), "TC", spec)
+    ttls = _per_label(_numbers(fields[2], "TTL", spec) if len(fields) > 2 and fields[2] else [64], len(labels), "TTL",
+                      spec)
+    ethertype = mpls_ethertype(fields[3]) if len(fields) > 3 else ETH_P_MPLS_UC
+    if ethertype is None:
+        raise UsageError(f"action {spec!r}: the last field is the MPLS ethertype: {MPLS_ETHERTYPE_FORMS}")
+    entries: list[int | None] = []
+    for label, tc, ttl in zip(labels, tcs, ttls, strict=True):
+        check_label_values(label, tc, ttl)
+        entries += [label, tc, ttl]
+    return Action(spec, "push-mpls", (*entries, ethertype))
+
+
+def _next_protocol(text: str, spec: str) -> int:
+    value = text.strip().lower()
+    return NEXT_PROTOCOLS[value] if value in NEXT_PROTOCOLS else _number(value, "ethertype", spec)
+
+
+def _set_mpls(spec: str, values: list[int | None]) -> Action:
+    return Action(spec, "set-mpls", tuple((values + [None] * 3)[:3]))
+
+
+def _push_vlan(spec: str, fields: list[str]) -> Action:
+    if not 1 <= len(fields) <= 3:
+        raise UsageError(f"action {spec!r}: expected {ACTION_SYNTAX['push-vlan']}")
+    if len(fields) == 1 and fields[0].strip().lower() in ("0x8100", "0x88a8"):
+        raise UsageError(f"action {spec!r} reads as Open vSwitch's push_vlan:ETHERTYPE, which takes no VLAN id; "
+                         "give it: push-vlan:VID[:PCP[:0x8100|0x88a8]]")
+    vid = _number(fields[0], "VLAN id", spec)
+    pcp = _number(fields[1], "priority", spec) if len(fields) > 1 and fields[1] else 0
+    proto = vlan_protocol(fields[2]) if len(fields) > 2 else ETH_P_8021Q
+    if proto is None:
+        raise UsageError(f"action {spec!r}: VLAN protocol must be {VLAN_PROTOCOL_FORMS}")
+    if not 0 <= vid <= 4095 or not 0 <= pcp <= 7:
+        raise UsageError(f"action {spec!r}: VLAN id 0..4095 and priority 0..7")
+    return Action(spec, "push-vlan", (vid, pcp, proto))
+
+
+def _c_number(text: str, what: str, spec: str) -> int:
+    """A number as tc reads it (strtoul with base 0: 0x hex, a leading 0 octal)."""
+    if len(text) > 1 and text[0] == "0" and text.isdigit():
+        try:
+            return int(text, 8)
+        except ValueError:
+            pass
     try:
-        if kind == "push-mpls":
-            if not 1 <= len(fields) <= 4:
-                raise UsageError(f"action {spec!r}: expected {ACTION_SYNTAX[kind]}")
-            label = _number(fields[0], "label", spec)
-            tc = _number(fields[1], "TC", spec) if len(fields) > 1 and fields[1] else 0
-            ttl = _number(fields[2], "TTL", spec) if len(fields) > 2 and fields[2] else 64
-            cast = fields[3].lower() if len(fields) > 3 else "uc"
-            if cast not in ("uc", "mc"):
-                raise UsageError(f"action {spec!r}: last field must be uc or mc")
-            check_label_values(label, tc, ttl)
-            return Action(spec, kind, (label, tc, ttl, ETH_P_MPLS_UC if cast == "uc" else ETH_P_MPLS_MC))
-        if kind == "pop-mpls":
-            names = {"ipv4": ETH_P_IP, "ip": ETH_P_IP, "ipv6": ETH_P_IPV6, "mpls": ETH_P_MPLS_UC, "mpls_uc": ETH_P_MPLS_UC,
-                     "mpls_mc": ETH_P_MPLS_MC}
-            value = fields[0].lower() if fields else "ipv4"
-            ethertype = names[value] if value in names else _number(value, "ethertype", spec)
-            return Action(spec, kind, (ethertype,))
-        if kind == "set-mpls":
-            values = [(_number(f, "field", spec) if f not in ("", "-") else None) for f in fields] + [None] * 3
-            return Action(spec, kind, tuple(values[:3]))
-        if kind == "push-vlan":
-            if not 1 <= len(fields) <= 3:
-                raise UsageError(f"action {spec!r}: expected {ACTION_SYNTAX[kind]}")
-            vid = _number(fields[0], "VLAN id", spec)
-            pcp = _number(fields[1], "priority", spec) if len(fields) > 1 and fields[1] else 0
-            proto_name = fields[2].lower() if len(fields) > 2 else "8021q"
-            if proto_name not in VLAN_PROTOCOLS:
-                raise UsageError(f"action {spec!r}: VLAN protocol must be 8021q or 8021ad")
-            if not 0 <= vid <= 4095 or not 0 <= pcp <= 7:
-                raise UsageError(f"action {spec!r}: VLAN id 0..4095 and priority 0..7")
-            return Action(spec, kind, (vid, pcp, VLAN_PROTOCOLS[proto_name]))
-        if fields:
-            raise UsageError(f"action {spec!r} takes no arguments")
-        return Action(spec, kind, ())
-    except UsageError:
-        raise
+        return int(text, 0)
+    except ValueError:
+        raise _tc_error(spec, f"{what} {text!r} is not a number") from None
+
+
+def _tc_error(spec: str, problem: str) -> UsageError:
+    return UsageError(f"tc action {spec!r}: {problem}; tc's forms: {'; '.join(TC_ACTION_SYNTAX)}")
+
+
+def parse_tc_action(spec: str) -> Action:
+    """One tc action as ``tc filter ... action`` takes it (``mpls push label 100 tc 0 ttl 64``), with
+    act_mpls's and act_vlan's defaults and refusals (tcf_mpls_init, tcf_vlan_init)."""
+    words = spec.split()
+    if words and words[0].lower() == "action":
+        words = words[1:]
+    if len(words) > 2 and words[-1].lower() in TC_CONTROLS:
+        control = words.pop().lower()
+        if control != "pipe":
+            raise _tc_error(spec, f"control {control!r} decides a packet's fate, not its bytes: softgso runs every "
+                            "action in turn (pipe, tc's default)")
+    if len(words) < 2:
+        raise _tc_error(spec, "expected a module (mpls or vlan) and a command")
+    module, command, rest = words[0].lower(), words[1].lower(), words[2:]
+    if len(rest) % 2:
+        raise _tc_error(spec, f"{rest[-1]!r} needs a value")
+    params: dict[str, str] = {}
+    for key, value in zip(rest[::2], rest[1::2], strict=True):
+        key = key.lower()
+        if key in params:
+            raise _tc_error(spec, f"{key} given twice")
+        params[key] = value
+
+    def only(*allowed: str) -> None:
+        extra = [key for key in params if key not in allowed]
+        if extra:
+            raise _tc_error(spec, f"{extra[0]} cannot be used with {module} {command}")
+
+    def number(key: str, what: str, low: int, high: int) -> int | None:
+        if key not in params:
+            return None
+        value = _c_number(params[key], what, spec)
+        if not low <= value <= high:
+            raise _tc_error(spec, f"{what} {value} out of range {low}..{high}")
+        return value
+
+    if module == "mpls":
+        if command == "push":
+            if "bos" in params:
+                raise _tc_error(spec, "bos is not supported: the S bit is set as skb_mpls_push sets it")
+            only("protocol", "label", "tc", "ttl")
+            label = number("label", "label", 0, 0xFFFFF)
+            if label is None:
+                raise _tc_error(spec, "label is required for MPLS push")
+            ethertype = mpls_ethertype(params.get("protocol", "mpls_uc"))
+            if ethertype is None:
+                raise _tc_error(spec, f"protocol must be an MPLS type for MPLS push: {MPLS_ETHERTYPE_FORMS}")
+            tc = number("tc", "tc", 0, 7)
+            ttl = number("ttl", "ttl", 1, 255)  # TCA_MPLS_TTL's policy: at least 1
+            check_label_values(label, tc or 0, TC_MPLS_TTL_DEFAULT if ttl is None else ttl)
+            return Action(spec, "push-mpls", (label, tc or 0, TC_MPLS_TTL_DEFAULT if ttl is None else ttl, ethertype))
+        if command == "pop":
+            only("protocol")
+            if "protocol" not in params:
+                raise _tc_error(spec, "protocol must be set for MPLS pop")
+            return Action(spec, "pop-mpls", (_next_protocol(params["protocol"], spec),))
+        if command == "modify":
+            only("label", "tc", "ttl")
+            label = number("label", "label", 0, 0xFFFFF)
+            return Action(spec, "set-mpls", (label, number("tc", "tc", 0, 7), number("ttl", "ttl", 1, 255)))
+        if command == "dec_ttl":
+            only()
+            return Action(spec, "dec-ttl", ())
+        if command == "mac_push":
+            raise _tc_error(spec, "mac_push (a label before the Ethernet header) is not supported")
+    elif module == "vlan":
+        if command == "push":
+            only("protocol", "priority", "id")
+            vid = number("id", "VLAN id", 0, 4095)
+            if vid is None:
+                raise _tc_error(spec, "id is required for vlan push")
+            proto = vlan_protocol(params.get("protocol", "802.1Q"))
+            if proto is None:
+                raise _tc_error(spec, f"VLAN protocol must be {VLAN_PROTOCOL_FORMS}")
+            return Action(spec, "push-vlan", (vid, number("priority", "priority", 0, 7) or 0, proto))
+        if command == "pop":
+            only()
+            return Action(spec, "pop-vlan", ())
+        if command in ("modify", "pop_eth", "push_eth"):
+            raise _tc_error(spec, f"vlan {command} is not supported")
+    raise _tc_error(spec, f"unknown action {module} {command}")

@@ -53,6 +53,11 @@ BURST = 16
 TIMESTAMPS = b"\x01\x01\x08\x0a" + bytes(8)
 
 
+def udp_gso_args(mix: str) -> list[str]:
+    """segment's option that says the mix's UDP super-packets are USO (a capture cannot say it)."""
+    return ["--udp-gso", "udp_l4"] if any(shape.get("udp") for shape in MIXES[mix]) else []
+
+
 def parse_size(text: str) -> int:
     """'512M', '64k', '1G' or a number of bytes."""
     text = text.strip().upper().removesuffix("B")
@@ -222,7 +227,7 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
     # alternated, so that all see the same machine; the fastest of each counts
     cp_runs, softgso_runs, numpy_runs = [], [], []
     # the command as a user types it: its summary table included (to a pipe, as from a script)
-    segment = [*softgso_command(), "segment", str(capture), str(out)]
+    segment = [*softgso_command(), "segment", str(capture), str(out), *udp_gso_args(mix)]
     # every tool's output is checked (softgso.segcheck, cmp for cp) on a first run, before any time counts
     checks = {}
     for turn in range(repeat + 1):
@@ -249,7 +254,7 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
                    for runs in (cp_runs, softgso_runs))
     # one more run for the output's size and segment count (its own summary, held to the check's count)
     summary = subprocess.run([*segment, "--json"], check=True, capture_output=True, text=True).stdout
-    segments_out = int(json.loads(summary)["packets_out"])
+    segments_out = int(json.loads(summary)["records_out"])
     if segments_out != checks["softgso_output_check"]["packets_out"]:
         raise RuntimeError(f"softgso's summary says {segments_out} packets out, its output holds "
                            f"{checks['softgso_output_check']['packets_out']}")
@@ -286,7 +291,7 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
     from .job import SegmentOptions
 
     compiled = engine == "compiled" or (engine == "auto" and cstream.available())
-    options = SegmentOptions(device=PROFILES["no-offload"])
+    options = SegmentOptions(device=PROFILES["no-offload"], udp_gso="udp_l4")  # the bench's UDP super-packets are USO
     raw = np.fromfile(capture, dtype=np.uint8, count=limit)
     segmenter = cstream.CompiledSegmenter(options) if compiled else None
     fast = segmenter.fast if segmenter is not None else FastSegmenter(options)
@@ -504,8 +509,9 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
     return report
 
 
-def plot(report: dict[str, Any], path: Path) -> None:
-    """A bar chart of the ratios against their targets."""
+def plot(report: dict[str, Any], path: Path) -> str | None:
+    """A bar chart of the ratios against their targets, written by softgso.plot.save_figure (the rule
+    of every output); its note (None when written atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -523,5 +529,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     axes.set_title(f"softgso bench, {report['size_bytes'] >> 20} MiB, {report['cpus']} CPUs")
     axes.legend(loc="lower right")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    from .plot import save_figure
+
+    try:
+        return save_figure(figure, path, dpi=100)
+    finally:
+        plt.close(figure)

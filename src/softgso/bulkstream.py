@@ -134,7 +134,7 @@ class BulkStream:
         counts["in"] += 1
         counts["bytes_in"] += caplen
         if orig_len > caplen:
-            self.reports.append((index, f"snapped record ({caplen} of {orig_len} bytes): passed through"))
+            self.summary.add_passthrough(index, caplen, *snapped_report(frame, caplen, orig_len, self.options.device.mtu))
             parts.append(view[pos:following])
             counts["out"] += 1
             counts["bytes_out"] += caplen
@@ -152,7 +152,7 @@ class BulkStream:
 
     def _count_untouched(self, packets: int, nbytes: int, states: dict[str, int]) -> None:
         """Summary and counters for ``packets`` records copied through (``nbytes`` of frames)."""
-        self.summary.add_untouched(packets, nbytes, states)
+        self.summary.add_unchanged(packets, nbytes, states)
         counts = self.counts
         counts["in"] += packets
         counts["out"] += packets
@@ -177,7 +177,8 @@ def pcap_ethernet_header(path: Path) -> tuple[bytes, str, bool, int] | None:
 
     None for anything but a regular file: the bulk path maps its input, and a FIFO or ``-``
     (standard input) can be read only once, front to back, by the general reader (not even opened
-    here: that would consume its first bytes, or wait for a writer).
+    here: that would consume its first bytes, or wait for a writer). A gzip or zstd file is not one
+    either (its magic is not pcap's): the general reader decompresses it as it reads.
     """
     if str(path) == "-" or not os.path.isfile(path):
         return None
@@ -209,18 +210,41 @@ def make_bulk_stream(options: SegmentOptions, summary: Summary,
     return BulkSegmentStream(options, summary, per_frame)
 
 
-def segment_per_frame(options: SegmentOptions, summary: Summary) -> Callable[[int, bytes], tuple[list[bytes], str | None]]:
+class SegmentPerFrame:
     """What ``segment`` does with one frame the bulk path leaves: process_frame, counted and reported."""
-    from .job import Outcome, process_frame
 
-    def per_frame(index: int, frame: bytes) -> tuple[list[bytes], str | None]:
-        result = process_frame(frame, options)
-        summary.add(index, len(frame), result)
-        if result.outcome == Outcome.REFUSED:
-            return result.frames, f"refused, passed through unchanged: {result.error}"
+    def __init__(self, options: SegmentOptions, summary: Summary) -> None:
+        self.options = options
+        self.summary = summary
+        self._last: tuple[int, int, Any] | None = None
+
+    def __call__(self, index: int, frame: bytes) -> tuple[list[bytes], str | None]:
+        from .job import process_frame
+
+        result = process_frame(frame, self.options)
+        self.summary.add(index, len(frame), result)  # with its report, if any
+        self._last = (index, len(frame), result)
         return result.frames, None
 
-    return per_frame
+    def unwritable(self, index: int, nbytes: int, reason: str) -> None:
+        """The record's output cannot be written in its link type: it passes through instead, reported."""
+        if self._last is not None and self._last[0] == index:
+            self.summary.retract(*self._last)
+        self.summary.add_passthrough(index, nbytes, "result not expressible in the link type", reason, False)
+
+
+def segment_per_frame(options: SegmentOptions, summary: Summary) -> SegmentPerFrame:
+    """What ``segment`` does with one frame the bulk path leaves."""
+    return SegmentPerFrame(options, summary)
+
+
+def snapped_report(frame: bytes | memoryview, caplen: int, orig_len: int, mtu: int) -> tuple[str, str, bool]:
+    """(kind, reason, over the MTU) of a record stored shorter than it was on the wire: passed through."""
+    from .prepare import link_header_len
+
+    # the frame on the wire: the bytes kept plus those cut (a cooked header is not the frame's)
+    over = len(frame) + orig_len - caplen - link_header_len(frame) > mtu
+    return "snapped record", f"snapped record ({caplen} of {orig_len} bytes): nothing to segment", over
 
 
 def split_points(path: Path, header_info: tuple[bytes, str, bool, int], parts: int) -> list[tuple[int, int]]:

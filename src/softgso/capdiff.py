@@ -336,13 +336,7 @@ def compare_frames(a: bytes | bytearray | memoryview, b: bytes | bytearray | mem
     if a_bytes == b_bytes:
         return []
     left, right = decode_fields(a_bytes), decode_fields(b_bytes)
-    left_fields, right_fields = left.as_dict(), right.as_dict()
-    differences = []
-    for item in left.fields:
-        if item.name in right_fields and right_fields[item.name] != item.value:
-            differences.append(FieldDifference(item.name, item.text(), Field(item.name, right_fields[item.name]).text()))
-    differences += _one_sided([f for f in left.fields if f.name not in right_fields], "A")
-    differences += _one_sided([f for f in right.fields if f.name not in left_fields], "B")
+    differences = header_differences(left, right)
     payload_a, payload_b = a_bytes[left.payload_offset :], b_bytes[right.payload_offset :]
     if payload_a != payload_b:
         at = next((i for i, (x, y) in enumerate(zip(payload_a, payload_b, strict=False)) if x != y), None)
@@ -356,16 +350,28 @@ def compare_frames(a: bytes | bytearray | memoryview, b: bytes | bytearray | mem
     return differences
 
 
+def header_differences(left: Decoded, right: Decoded) -> list[FieldDifference]:
+    """The header fields that differ between two decoded frames, in wire order (payload bytes not compared)."""
+    left_fields, right_fields = left.as_dict(), right.as_dict()
+    differences = []
+    for item in left.fields:
+        if item.name in right_fields and right_fields[item.name] != item.value:
+            differences.append(FieldDifference(item.name, item.text(), Field(item.name, right_fields[item.name]).text()))
+    differences += _one_sided([f for f in left.fields if f.name not in right_fields], "A")
+    differences += _one_sided([f for f in right.fields if f.name not in left_fields], "B")
+    return differences
+
+
 @dataclass
 class PacketDifference:
-    """One packet index whose frames differ."""
+    """One position whose frames differ (``index`` counts from 0; messages number frames from 1)."""
 
     index: int
     fields: list[FieldDifference]
 
     def text(self) -> str:
-        """``packet 3: TCP seq 1 != 2; IPv4 checksum 0x1c2d != 0x1c2e``."""
-        return f"packet {self.index}: " + "; ".join(f.text() for f in self.fields)
+        """``frame 4: TCP seq 1 != 2; IPv4 checksum 0x1c2d != 0x1c2e`` (numbered from 1, as tshark does)."""
+        return f"frame {self.index + 1}: " + "; ".join(f.text() for f in self.fields)
 
 
 @dataclass
@@ -418,7 +424,7 @@ class CaptureDiff:
             ("B", self.packets_b - self.packets_a)
         first = min(self.packets_a, self.packets_b)
         return (f"packet count {self.packets_a} != {self.packets_b}: {extra} packet(s) only in {longer} "
-                f"(from packet {first})")
+                f"(from frame {first + 1})")
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready form."""
@@ -431,7 +437,7 @@ class CaptureDiff:
             "count_difference": self.count_text(),
             "fields_differing": dict(sorted(self.field_counts.items(), key=lambda kv: -kv[1])),
             "differences": [
-                {"index": d.index, "fields": [{"field": f.name, "a": f.a, "b": f.b} for f in d.fields]}
+                {"frame": d.index + 1, "fields": [{"field": f.name, "a": f.a, "b": f.b} for f in d.fields]}
                 for d in self.differences
             ],
         }

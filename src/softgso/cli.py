@@ -2,8 +2,9 @@
 
 Exit status (every command): 0 success; 1 differences found (``diff``) or packets refused under
 ``--strict``; 2 usage error (bad option, unknown profile, label 3...); 3 input or output file
-error (unreadable, truncated, disk full); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). An
-interrupted run leaves no output and no temporary file.
+error (unreadable, truncated, disk full); 130 interrupted (Ctrl-C); 141 standard output's reader
+went away (``| head``: no message, as cat ends); 143 terminated (SIGTERM). An interrupted run
+leaves no output and no temporary file.
 """
 
 from __future__ import annotations
@@ -18,19 +19,17 @@ import click
 from .errors import CaptureError, UsageError
 from .runner import (
     COMMAND_ERRORS,
+    EXIT_BROKEN_PIPE,
     EXIT_IO,
     EXIT_REFUSED,
     error_status,
-    is_dash,
     json_dumps,
-    print_reports,
-    progress_display,
+    reader_gone,
     rich_console,
+    run_action,
     run_segment,
     segment_options_from,
-    show_progress,
     sigterm_unwinds,
-    stream_records,
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -45,7 +44,10 @@ class SoftGSOCommand(click.Command):
                 return super().invoke(ctx)
             except COMMAND_ERRORS as error:
                 message, status = error_status(error)
-                click.echo(message, err=True)
+                if status == EXIT_BROKEN_PIPE:
+                    reader_gone()  # quietly, as cat ends when its reader does
+                else:
+                    click.echo(message, err=True)
                 ctx.exit(status)
 
 
@@ -63,6 +65,13 @@ def main() -> None:
     """
 
 
+def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
+    """-F, as editcap and tshark have it: OUT's capture format (default: IN's)."""
+    return click.option("-F", "--output-format", "output_format", type=click.Choice(["pcap", "pcapng"]),
+                        help="OUT's format (as editcap -F): pcap or pcapng; default: IN's. pcap holds one "
+                        "link type: a pcapng IN whose interfaces differ is refused.")(function)
+
+
 # --- segment -------------------------------------------------------------------------------------
 
 
@@ -72,24 +81,37 @@ def main() -> None:
 @click.option("--gso-size", type=click.IntRange(1, 65535), help="Payload bytes per segment (default: derived from --mtu).")
 @click.option("--gso-type", type=click.Choice(["auto", "tcpv4", "tcpv6", "udp", "udp_l4"]), default="auto",
               show_default=True, help="SKB_GSO type; auto infers it from the headers (UDP: udp_l4, i.e. USO).")
+@click.option("--udp-gso", type=click.Choice(["off", "udp_l4", "udp"]), default="off", show_default=True,
+              help="UDP datagrams over the MTU are GSO super-packets of this type: udp_l4 (USO, UDP_SEGMENT) or "
+              "udp (UFO); off: a capture does not say so, they pass through unchanged and are reported.")
+@click.option("--tunnel-port", "tunnel_ports", multiple=True, metavar="KIND:PORT",
+              help="Also treat UDP to PORT as a tunnel of KIND (vxlan, vxlan-gpe, geneve, mpls-in-udp), "
+              "besides the standard ports (4789, 8472, 4790, 6081, 6635) (repeatable).")
 @click.option("--tcp-ecn", is_flag=True, help="Set SKB_GSO_TCP_ECN (CWR stays on the first segment only).")
 @click.option("--input-csum", type=click.Choice(["auto", "partial", "complete"]), default="auto", show_default=True,
               help="What the L4 checksum field holds: a CHECKSUM_PARTIAL seed, a full checksum, or detect.")
 @click.option("--vnet-hdr", metavar="HEX", help="GSO metadata as a raw 10-byte little-endian virtio_net_hdr, "
               "checked with virtio_net_hdr_to_skb's rules (replaces --gso-size/--gso-type/--tcp-ecn/--input-csum).")
 @click.option("--action", "actions", multiple=True, metavar="ACTION",
-              help="Apply before transmit, in order (repeatable): push-mpls:LABEL:TC:TTL:uc|mc, "
-              "push-vlan:VID:PCP:8021q|8021ad, pop-mpls:ETHERTYPE, set-mpls:LABEL:TC:TTL, dec-ttl, pop-vlan.")
+              help="Apply before transmit, in order, as successive tc actions (repeatable; each push lands on "
+              "top): push-mpls:LABEL[/LABEL...]:TC:TTL:uc|mc (a list is one stack, top first), "
+              "push-vlan:VID:PCP:8021q|8021ad, pop-mpls:ETHERTYPE, set-mpls:LABEL:TC:TTL, dec-ttl, pop-vlan. "
+              "tc's words as one string also: 'mpls push label L tc T ttl N' (TTL 255 when left out, as tc), "
+              "'mpls pop protocol ipv4', 'mpls modify label L', 'mpls dec_ttl', 'vlan push id V priority P "
+              "protocol 802.1Q|802.1ad', 'vlan pop'; and Open vSwitch's names: pop_mpls:0x0800, "
+              "set_mpls_label:L, set_mpls_tc:T, set_mpls_ttl:N, dec_mpls_ttl, strip_vlan, with 0x8847/0x8848 "
+              "and 0x8100/0x88a8 for uc/mc and 8021q/8021ad.")
 @click.option("--device", default="no-offload", show_default=True,
               help="Egress device profile (see `softgso profiles`) or a .json/.toml file.")
-@click.option("--mtu", type=int, help="Override the profile's MTU (also the basis of the derived gso_size).")
+@click.option("--mtu", type=click.IntRange(68, 65535),
+              help="Override the profile's MTU (also the basis of the derived gso_size).")
 @click.option("--output-csum", type=click.Choice(["complete", "partial"]),
               help="Override the profile: complete checksums (the wire) or partial (as a NIC-offload tap shows).")
 @click.option("--ip-id", type=click.Choice(["increment", "fixed"]), default="increment", show_default=True,
               help="IPv4 ID per segment: increment (kernel default) or fixed (SKB_GSO_TCP_FIXEDID; needs DF).")
 @click.option("--ipv6-frag-id", type=str, default="0", help="IPv6 fragment identification for UFO (the kernel "
               "picks one at random).")
-@click.option("--kernel", type=click.Choice(["6.1", "mainline"]), default="6.1", show_default=True,
+@click.option("--kernel", type=click.Choice(["6.1", "6.12", "mainline"]), default="6.1", show_default=True,
               help="Kernel generation whose virtio rules apply.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any packet is refused.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (stderr with OUT -).")
@@ -106,31 +128,54 @@ def main() -> None:
 @click.option("--dask-scheduler", metavar="ADDRESS",
               help="Segment many captures (IN a directory or a glob, OUT a directory) on a dask.distributed "
               "cluster, one task per capture.")
+@_output_format_option
 def segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, strict: bool, as_json: bool, quiet: bool,
-            engine: str, jobs: int, dask_scheduler: str | None) -> None:
+            engine: str, jobs: int, dask_scheduler: str | None, udp_gso: str = "off",
+            tunnel_ports: tuple[str, ...] = (), output_format: str | None = None) -> None:
     """Segment every super-packet of IN exactly as Linux software GSO would; write OUT.
 
-    A packet is a super-packet when it is longer than the device MTU (or than --gso-size), or when
-    --vnet-hdr says so. Other packets pass through byte-identical (a partial checksum is completed
-    as the device would). A packet the kernel would refuse is reported with its index and reason
-    and passed through unchanged. OUT is written atomically, in IN's format.
+    A TCP packet is a super-packet when its IP packet is longer than the device MTU (or its payload
+    than --gso-size), or when --vnet-hdr says so; a UDP datagram only with GSO metadata (--udp-gso,
+    --gso-type udp_l4|udp, --vnet-hdr). Other packets pass through byte-identical (a partial
+    checksum is completed as the device would). Every record lands in one summary row. What is
+    passed through over the MTU (tunnels, UDP without GSO metadata, other protocols, snapped records,
+    lengths the frame contradicts) and what the kernel would refuse is reported (a line per reason,
+    frames numbered from 1 as tshark numbers them; exit 1 under --strict). OUT is written in IN's
+    format unless -F says otherwise.
 
-    IN may be a FIFO or - (standard input): it is read as a stream, front to back, by the scalar
-    engine (--engine and --jobs then make no difference). OUT - writes the capture to standard
-    output as it goes: not atomic (an error leaves the capture cut short there), and the summary
-    goes to standard error.
+    OUT a regular file or a new name is written atomically: to a temporary file beside it, renamed
+    onto it at the end (through a symbolic link: the link's target, where it is; the link stays).
+    A character device, a FIFO or a socket is written straight through as it is, not atomically (an
+    error leaves the capture cut short there), and the summary says so. A directory or a block
+    device as OUT is refused.
+
+    IN may be a FIFO or - (standard input), and gzip- or zstd-compressed (told by its magic, as
+    tshark tells it): it is then read as a stream, front to back, by the scalar engine (--engine
+    and --jobs then make no difference). OUT - writes the capture to standard output as it goes:
+    not atomic, and the summary goes to standard error; a reader that stops early (| head) ends
+    the run quietly with status 141, as cat's.
+
+    Many captures: IN a directory (its .pcap, .pcapng and .cap files, compressed or not) or a
+    quoted glob, OUT a directory (made if missing) that receives one output per capture under the
+    same file name (without .gz or .zst; with -F, its format's suffix); --dask-scheduler spreads
+    them over a cluster. An OUT named like a capture file (.pcap, .pcapng,
+    .cap, .gz, .zst) is refused there: give a directory as OUT.
 
     \b
     Examples:
       softgso segment tso_capture.pcap wire.pcap
-      zcat tso_capture.pcap.gz | softgso segment - - | tshark -r -
+      softgso segment tso_capture.pcap.gz wire.pcapng -F pcapng
+      softgso segment tso_capture.pcap - | tshark -r - -c 2
+      softgso segment captures/ segmented/
+      softgso segment 'captures/*.pcapng' segmented/ --json
       softgso segment in.pcap out.pcap --action push-mpls:100:0:64:uc --device nic-tso-no-mpls-gso
       softgso segment in.pcap out.pcap --vnet-hdr 01013600a80522001000 --action push-mpls:100:0:64:uc
     """
     run_segment(in_path, out_path, gso_size, gso_type, tcp_ecn, input_csum, vnet_hdr, actions, device, mtu,
-                output_csum, ip_id, ipv6_frag_id, kernel, strict, as_json, quiet, engine, jobs, dask_scheduler)
+                output_csum, ip_id, ipv6_frag_id, kernel, strict, as_json, quiet, engine, jobs, dask_scheduler,
+                tunnel_ports, udp_gso, output_format)
 
 # --- bench ---------------------------------------------------------------------------------------
 
@@ -166,11 +211,17 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         size_bytes = parse_size(size)
     except ValueError:
         raise UsageError(f"--size {size!r} is not a size (e.g. 64M, 1G)") from None
+    if plot_path is not None:
+        from .plot import check_plot_path
+
+        check_plot_path(plot_path)  # refused before the measurements, not after them
     say = (lambda text: None) if as_json else (lambda text: click.echo(f"bench: {text}", err=True))
     report = run(size_bytes, repeat=repeat, mix=mix, peers=not no_peers, progress=say)
     if plot_path is not None:
-        plot(report, plot_path)
+        note = plot(report, plot_path)
         report["plot"] = str(plot_path)
+        if note:
+            report["plot_written"] = note
     if as_json:
         click.echo(json_dumps(report, indent=2))
         return
@@ -208,39 +259,42 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
 
 
 def _action_command(in_path: Path, out_path: Path, spec: str, quiet: bool, strict: bool) -> None:
-    from .actions import parse_action
-    from .job import apply_actions
-
-    action = parse_action(spec)
-    refused: list[int] = []
-
-    def per_frame(index: int, frame: bytes) -> tuple[list[bytes], str | None]:
-        out, error = apply_actions(frame, (action,))
-        if error is not None:
-            refused.append(index)
-            return [frame], f"{spec} refused, passed through unchanged: {error}"
-        return [out], None
-
-    counts, reports, elapsed = stream_records(in_path, out_path, quiet, per_frame, spec.split(":")[0])
-    read_error = bool(counts.pop("read_error", 0))
-    print_reports(reports)
-    if not quiet:
-        click.echo(f"{spec}: {counts['in']} packets in, {counts['out']} out, {len(refused)} refused "
-                   f"({elapsed:.3f} s) -> {out_path}", err=True)
-    if read_error:
-        sys.exit(EXIT_IO)
-    if strict and reports:
-        sys.exit(EXIT_REFUSED)
+    """Run an action command (softgso.runner.run_action) with the --json and -F that _io_arguments took."""
+    as_json, output_format = click.get_current_context().meta.get(_ACTION_OUTPUT, (False, None))
+    run_action(in_path, out_path, spec, quiet, strict, as_json, output_format)
 
 
 _DASH_HELP = """
-    IN may be a FIFO or - (standard input), read as a stream. OUT - writes to standard output as it
-    goes: not atomic (an error leaves the capture cut short there). Otherwise OUT is written atomically.
+    IN may be a FIFO or - (standard input), read as a stream, gzip- or zstd-compressed or not. OUT
+    is in IN's format unless -F says otherwise. OUT - is written to standard output as records come,
+    not atomically (an error leaves the capture cut short there), and the summary then goes to
+    standard error; a character device, a FIFO or a socket is written straight through too.
+    Otherwise OUT is written atomically (through a symbolic link: its target, where it is). Every
+    record counts as changed, unchanged or refused; what is refused or is no packet passes through
+    unchanged and is reported.
 """
 
 
+# where _io_arguments leaves an action command's --json and -F for _action_command (click's context)
+_ACTION_OUTPUT = "softgso.action_output"
+
+
 def _io_arguments(function: Callable[..., None]) -> Callable[..., None]:
-    function = click.option("--strict", is_flag=True, help="Exit with status 1 if any packet is refused.")(function)
+    """IN, OUT and the options every action command shares. --json and -F are taken here and handed
+    to _action_command through click's context: the commands' own signatures name only their action."""
+    command = function
+
+    def with_output(*args: Any, as_json: bool, output_format: str | None, **kwargs: Any) -> None:
+        click.get_current_context().meta[_ACTION_OUTPUT] = (as_json, output_format)
+        command(*args, **kwargs)
+
+    with_output.__name__, with_output.__doc__ = command.__name__, command.__doc__
+    with_output.__click_params__ = getattr(command, "__click_params__", [])  # type: ignore[attr-defined]
+    function = _output_format_option(with_output)
+    function = click.option("--json", "as_json", is_flag=True,
+                            help="Print the summary as JSON on stdout (stderr with OUT -).")(function)
+    function = click.option("--strict", is_flag=True,
+                            help="Exit with status 1 if any record is reported (refused or passed through).")(function)
     function = click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")(function)
     function = click.argument("out_path", metavar="OUT",
                               type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))(function)
@@ -253,19 +307,38 @@ def _io_arguments(function: Callable[..., None]) -> Callable[..., None]:
 
 @main.command("push-mpls", cls=SoftGSOCommand, context_settings=CONTEXT)
 @_io_arguments
-@click.option("--label", type=click.IntRange(0, 0xFFFFF), required=True, help="Label (3, implicit null, is refused).")
-@click.option("--tc", type=click.IntRange(0, 7), default=0, show_default=True)
-@click.option("--ttl", type=click.IntRange(0, 255), default=64, show_default=True)
-@click.option("--multicast", is_flag=True, help="Ethertype 0x8848 instead of 0x8847.")
-def push_mpls_command(in_path: Path, out_path: Path, quiet: bool, strict: bool, label: int, tc: int, ttl: int,
-                      multicast: bool) -> None:
-    """Push one MPLS label on every packet (skb_mpls_push: S bit on the first label of a stack only).
+@click.option("--label", "--labels", "labels", multiple=True, required=True, metavar="L[,L...]",
+              help="Label to push; several (repeated, or a list) make a stack, written top first as tcpdump and "
+              "`softgso inspect` print it: --label 100 --label 200 = --labels 100,200 = 100 on top, 200 at the "
+              "bottom (S bit). Label 3 (implicit null) is refused.")
+@click.option("--tc", "tcs", multiple=True, metavar="T[,T...]",
+              help="Traffic class: one for every label, or one per label in the order of the labels.  [default: 0]")
+@click.option("--ttl", "ttls", multiple=True, metavar="N[,N...]",
+              help="TTL: one for every label, or one per label in the order of the labels.  [default: 64]")
+@click.option("--ethertype", default=None, metavar="ETHERTYPE",
+              help="Ethertype of the labelled packet: uc or mc (softgso's), mpls_uc or mpls_mc (tc's protocol), "
+              "0x8847 or 0x8848 (Open vSwitch's push_mpls:ETHERTYPE).  [default: uc]")
+@click.option("--multicast", is_flag=True, help="Ethertype 0x8848 instead of 0x8847 (--ethertype mc).")
+def push_mpls_command(in_path: Path, out_path: Path, quiet: bool, strict: bool, labels: tuple[str, ...],
+                      tcs: tuple[str, ...], ttls: tuple[str, ...], ethertype: str | None, multicast: bool) -> None:
+    """Push MPLS labels on every packet (skb_mpls_push: S bit on the first label of a stack only).
+
+    Several labels are one stack, listed top first (the order a stack is read in); the same stack as
+    --action push-mpls:100/200. Repeated --action push-mpls:L steps of `segment` are successive
+    pushes instead, as successive tc actions: each lands on top, so the last one is the top.
 
     \b
-    Example:
+    Examples:
       softgso push-mpls in.pcap labelled.pcap --label 100 --tc 0 --ttl 64
+      softgso push-mpls in.pcap stacked.pcap --labels 100,200 --ttl 64,33    # 100 on top, TTL 64; 200 TTL 33
     """
-    _action_command(in_path, out_path, f"push-mpls:{label}:{tc}:{ttl}:{'mc' if multicast else 'uc'}", quiet, strict)
+    from .actions import label_stack_spec, mpls_ethertype
+    from .constants import ETH_P_MPLS_MC
+
+    if multicast and ethertype is not None and mpls_ethertype(ethertype) != ETH_P_MPLS_MC:
+        raise UsageError(f"--multicast and --ethertype {ethertype} disagree: give one of them")
+    spec = label_stack_spec(labels, tcs, ttls, ethertype or ("mc" if multicast else "uc"))
+    _action_command(in_path, out_path, spec, quiet, strict)
 
 
 @main.command("pop-mpls", cls=SoftGSOCommand, context_settings=CONTEXT)
@@ -306,8 +379,9 @@ def dec_ttl_command(in_path: Path, out_path: Path, quiet: bool, strict: bool) ->
     """Decrement the top label's TTL (skb_mpls_dec_ttl); TTL 1 is refused (the kernel drops it).
 
     \b
-    Example:
+    Examples:
       softgso dec-ttl labelled.pcap hop.pcap
+      softgso dec-ttl labelled.pcap.gz hop.pcapng -F pcapng --json
     """
     _action_command(in_path, out_path, "dec-ttl", quiet, strict)
 
@@ -316,7 +390,10 @@ def dec_ttl_command(in_path: Path, out_path: Path, quiet: bool, strict: bool) ->
 @_io_arguments
 @click.option("--vid", type=click.IntRange(0, 4095), required=True)
 @click.option("--pcp", type=click.IntRange(0, 7), default=0, show_default=True)
-@click.option("--proto", type=click.Choice(["8021q", "8021ad"]), default="8021q", show_default=True)
+@click.option("--proto", "--protocol", "proto", type=click.Choice(["8021q", "8021ad", "802.1Q", "802.1ad", "0x8100",
+              "0x88a8"], case_sensitive=False), default="8021q", show_default=True,
+              help="Tag protocol: 8021q or 8021ad (softgso's), 802.1Q or 802.1ad (tc's vlan push protocol), 0x8100 "
+              "or 0x88a8 (the ethertype, as Open vSwitch writes it).")
 def push_vlan_command(in_path: Path, out_path: Path, quiet: bool, strict: bool, vid: int, pcp: int, proto: str) -> None:
     """Push a VLAN tag as the outermost tag (tc vlan push).
 
@@ -368,20 +445,27 @@ def profiles(as_json: bool) -> None:
 
 
 @main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
-@click.argument("case_dirs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.argument("case_dirs", metavar="[CASES]...", nargs=-1,
+                type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--builtin", is_flag=True, help="Replay the kernel vectors installed with softgso.")
 @click.option("--json", "as_json", is_flag=True)
-def verify(case_dirs: tuple[Path, ...], as_json: bool) -> None:
+def verify(case_dirs: tuple[Path, ...], builtin: bool, as_json: bool) -> None:
     """Replay kernel vectors (input.pcap + input_meta.json + kernel_out.pcap) and compare, byte for byte.
 
-    Each CASE_DIR is one case or a folder of cases. Exit status 1 if any case disagrees.
+    Each of CASES is one case or a folder of cases; --builtin adds the cases installed with softgso
+    (some of a source checkout's tests/vectors/kernel, which `softgso verify tests/vectors/kernel`
+    replays whole there). Exit status 1 if any case disagrees.
 
     \b
-    Example:
-      softgso verify tests/vectors/kernel
+    Examples:
+      softgso verify --builtin
+      softgso verify --builtin --json
     """
-    from .golden import load_case, run_case
+    from .golden import BUILTIN_VECTORS, case_folders, load_case, run_case
 
-    folders = sorted({p.parent for d in case_dirs for p in Path(d).rglob("input_meta.json")})
+    if not case_dirs and not builtin:
+        raise UsageError("give folders of kernel cases, or --builtin for those installed with softgso")
+    folders = case_folders([*case_dirs, *([BUILTIN_VECTORS] if builtin else [])])
     results = []
     for folder in folders:
         case = load_case(folder)
@@ -433,33 +517,31 @@ def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | None]]:
 
 
 def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[tuple[Any, bytes | None]]:
-    """The reader's records, with a progress bar on stderr when it is a terminal."""
-    progress_info = progress_display(show_progress(quiet), int(getattr(reader, "file_size", 0) or 0))
-    if not progress_info:
-        yield from _records_as_ethernet(reader)
-        return
-    progress, total = progress_info
-    task = progress.add_task(description, total=total)
-    progress.start()
-    try:
+    """The reader's records, with segment's progress bar on stderr when it is a terminal (drawn once
+    the work has run for half a second: short runs never draw one)."""
+    from .runner import _progress_bar
+
+    with _progress_bar(quiet, int(getattr(reader, "file_size", 0) or 0), description) as bar:
         for count, item in enumerate(_records_as_ethernet(reader)):
             yield item
             if count % 64 == 0:
-                progress.update(task, completed=int(getattr(reader, "bytes_read", 0) or 0))
-    finally:
-        progress.stop()
+                bar(int(getattr(reader, "bytes_read", 0) or 0))
 
 
 def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
     """The options of ``segment`` that decide what it would write (for ``inspect``)."""
     options = [
-        click.option("--kernel", type=click.Choice(["6.1", "mainline"]), default="6.1", show_default=True,
+        click.option("--tunnel-port", "tunnel_ports", multiple=True, metavar="KIND:PORT", help="As for segment."),
+        click.option("--udp-gso", type=click.Choice(["off", "udp_l4", "udp"]), default="off", show_default=True,
+                     help="As for segment."),
+        click.option("--kernel", type=click.Choice(["6.1", "6.12", "mainline"]), default="6.1", show_default=True,
                      help="As for segment."),
         click.option("--ipv6-frag-id", type=str, default="0", help="As for segment."),
         click.option("--ip-id", type=click.Choice(["increment", "fixed"]), default="increment", show_default=True,
                      help="As for segment."),
         click.option("--output-csum", type=click.Choice(["complete", "partial"]), help="As for segment."),
-        click.option("--mtu", type=int, help="Override the profile's MTU (what 'over MTU' is measured against)."),
+        click.option("--mtu", type=click.IntRange(68, 65535),
+                     help="Override the profile's MTU (what 'over MTU' is measured against)."),
         click.option("--device", default="no-offload", show_default=True,
                      help="Egress device profile (see `softgso profiles`) or a .json/.toml file."),
         click.option("--action", "actions", multiple=True, metavar="ACTION",
@@ -488,13 +570,13 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
 def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, top: int, plot_path: Path | None, as_json: bool,
-            quiet: bool) -> None:
+            quiet: bool, udp_gso: str = "off", tunnel_ports: tuple[str, ...] = ()) -> None:
     """Report what IN holds and what `softgso segment` (same options) would make of it.
 
     Packets, super-packets over the MTU, label stacks and VLAN tags seen, flows, checksum states
     (complete, CHECKSUM_PARTIAL seed, invalid, zero), IPv4 tot_len 0 or not matching the frame,
     IPv6 jumbograms, non-IP packets, and the segments `segment` would write, per outcome.
-    IN may be a FIFO or - (standard input).
+    IN may be a FIFO or - (standard input), gzip- or zstd-compressed or not.
 
     \b
     Examples:
@@ -506,7 +588,11 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
     from .io import open_capture
 
     options = segment_options_from(device, mtu, output_csum, gso_size, gso_type, tcp_ecn, input_csum, vnet_hdr,
-                                    actions, ip_id, ipv6_frag_id, kernel)
+                                    actions, ip_id, ipv6_frag_id, kernel, tunnel_ports, udp_gso)
+    if plot_path is not None:
+        from .plot import check_plot_path
+
+        check_plot_path(plot_path)  # a directory, a block device, an unknown format: refused before the work
     inspector = CaptureInspector(options, top=top)
     read_error: CaptureError | None = None
     with open_capture(in_path) as reader:
@@ -515,7 +601,7 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
                 # orig_len counts the record's own link header (cooked: not the frame's Ethernet one)
                 wire_len = None if frame is None else len(frame) + record.orig_len - len(record.data)
                 inspector.add(record.index, frame, linktype=record.linktype, timestamp_ns=record.timestamp_ns,
-                              wire_len=wire_len, record_len=len(record.data))
+                              wire_len=wire_len, record_len=len(record.data), record=record)
         except CaptureError as error:
             read_error = error
     report = inspector.as_dict()
@@ -525,9 +611,11 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
     if plot_path is not None:
         from .plot import plot_size_distribution
 
-        plot_size_distribution(inspector.sizes_in, inspector.sizes_out, inspector.mtu, plot_path,
-                               title=f"{in_path.name}: frame sizes (device {options.device.name})")
+        note = plot_size_distribution(inspector.sizes_in, inspector.sizes_out, inspector.mtu, plot_path,
+                                      title=f"{in_path.name}: frame sizes (device {options.device.name})")
         report["plot"] = str(plot_path)
+        if note:
+            report["plot_written"] = note
     if as_json:
         click.echo(json_dumps(report, indent=2))
     else:
@@ -577,7 +665,7 @@ def _inspect_tables(report: dict[str, Any]) -> None:
         f"{report['device']}")
     row("  per input packet", _counts_text(seg["outcomes"]))
     if report.get("plot"):
-        row("plot", report["plot"])
+        row("plot", report["plot"] + (f" ({report['plot_written']})" if report.get("plot_written") else ""))
     console.print(table)
     if report["flows_top"]:
         flows = Table(title=f"top flows ({len(report['flows_top'])} of {report['flows_total']})",
@@ -594,7 +682,7 @@ def _inspect_tables(report: dict[str, Any]) -> None:
                           f"{flow['packets']:,}", f"{flow['bytes']:,}")
         console.print(flows)
     for item in report["reports"]:
-        click.echo(f"softgso: packet {item['index']}: {item['reason']}", err=True)
+        click.echo(f"softgso: frame {item['index'] + 1}: {item['reason']}", err=True)
     if report["reports_total"] > len(report["reports"]):
         click.echo(f"softgso: ... and {report['reports_total'] - len(report['reports'])} more reports", err=True)
 
@@ -602,57 +690,42 @@ def _inspect_tables(report: dict[str, Any]) -> None:
 @main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
 @click.argument("a_path", metavar="A", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @click.argument("b_path", metavar="B", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
+@click.option("--pair-by", "--mode", "pair_by", type=click.Choice(["auto", "position", "flow"]), default="auto",
+              show_default=True,
+              help="How frames of A meet frames of B. position: frame N with frame N. flow: each frame of A with "
+              "what it became in B, by flow and TCP sequence or UDP datagram (segmented into frames N..M, "
+              "unchanged, checksum completed, changed, merged, missing). auto: position when A and B have as "
+              "many frames, else flow.")
+@click.option("--map", "map_path", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Write every frame of A's fate and its frames of B as JSON to FILE (atomically, as every "
+              "output).")
 @click.option("--max", "max_shown", type=click.IntRange(0, None), default=10, show_default=True,
-              help="Differing packets to describe.")
+              help="Frames to describe (by flow: those that differ, else the first ones).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No output: the exit status says it all.")
-def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool) -> None:
-    """Compare two captures packet by packet, field by field (e.g. softgso's output vs a kernel capture).
+@click.option("-q", "--quiet", is_flag=True, help="No output and no progress bar: the exit status says it all.")
+def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool, pair_by: str = "auto",
+         map_path: Path | None = None) -> None:
+    """Compare two captures field by field: A before and B after (segment IN OUT), or ours and the kernel's.
 
-    Frames are compared after Linux cooked headers become Ethernet; record timestamps are not
-    compared. Exit status: 0 identical (same count, same bytes), 1 any difference, 3 unreadable input.
-    Either of A and B may be a FIFO or - (standard input).
+    Frames are numbered from 1 everywhere (messages, --json, --map), as tshark numbers them. They are
+    compared after Linux cooked and raw-IP headers become Ethernet; record timestamps are not
+    compared. By position, exit status 0 means the same frames byte for byte. By flow, 0 means B is
+    what A becomes: every frame of A is segmented with its payload intact (only lengths, IDs,
+    sequence numbers, checksums and the flags segmentation moves differ), unchanged, or changed only
+    in checksums that verify in B (or hold the seed a device with checksum offload fills them from);
+    and every frame of B comes from one of them. 1 is any other difference; 3 an unreadable input. Either of A and B may be a FIFO or - (standard input). A
+    progress bar appears on a terminal once the work has run for half a second.
 
     \b
     Examples:
       softgso diff ours.pcap kernel_out.pcap
-      softgso diff ours.pcap kernel_out.pcap --max 3 --json
+      softgso diff in.pcap segmented.pcap                 # by flow: what became of each frame of IN
+      softgso diff in.pcap segmented.pcap --map map.json --json
+      softgso diff ours.pcap kernel_out.pcap --max 3 --pair-by position
     """
-    from itertools import zip_longest
+    from .diffrun import run_diff
 
-    from .capdiff import CaptureDiff
-    from .io import open_capture
-
-    if is_dash(a_path) and is_dash(b_path):
-        raise UsageError("A and B cannot both be - (standard input holds one capture)")
-    result = CaptureDiff(keep=max_shown)
-    with open_capture(a_path) as reader_a, open_capture(b_path) as reader_b:
-        frames_a = (frame if frame is not None else bytes(record.data) for record, frame in _records_as_ethernet(reader_a))
-        frames_b = (frame if frame is not None else bytes(record.data) for record, frame in _records_as_ethernet(reader_b))
-        for index, (a, b) in enumerate(zip_longest(frames_a, frames_b)):
-            result.add(index, a, b)
-    if as_json:
-        payload = result.as_dict()
-        payload.update({"a": str(a_path), "b": str(b_path)})
-        click.echo(json_dumps(payload, indent=2))
-    elif not quiet:
-        for difference in result.differences:
-            click.echo(difference.text())
-        if result.differing > len(result.differences):
-            click.echo(f"... and {result.differing - len(result.differences)} more differing packets (--max)")
-        if (count := result.count_text()) is not None:
-            click.echo(count)
-        compared = min(result.packets_a, result.packets_b)
-        if result.same:
-            click.echo(f"identical: {compared} packet{'' if compared == 1 else 's'}, byte for byte")
-        else:
-            click.echo(f"{result.differing} of {compared} compared packets differ "
-                       f"({result.packets_a} in A, {result.packets_b} in B)")
-            if result.field_counts:
-                common = sorted(result.field_counts.items(), key=lambda kv: -kv[1])[:6]
-                click.echo("fields differing most: " + ", ".join(f"{name} ({n})" for name, n in common))
-    if not result.same:
-        sys.exit(EXIT_REFUSED)
+    run_diff(a_path, b_path, max_shown, as_json, quiet, pair_by, map_path)
 
 
 
@@ -667,10 +740,11 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool)
 @click.option("--link-profile", default=None, metavar="NAME|FILE",
               help="Device profile of the MPLS link (default: nic-tso-no-mpls-gso, or tso for hw-gso).")
 @click.option("--link-mtu", type=int, default=None, help="MTU of the MPLS link (default: --mtu + 4 per label).")
-@click.option("--mtu", type=int, default=1500, show_default=True, help="MTU of the west and east TAPs.")
+@click.option("--mtu", type=click.IntRange(576, 9000), default=1500, show_default=True,
+              help="MTU of the west and east TAPs.")
 @click.option("--vnet-hdr-len", type=click.Choice(["10", "12"]), default="10", show_default=True,
               help="virtio_net_hdr size on the TAPs (TUNSETVNETHDRSZ).")
-@click.option("--gro-flush-timeout", type=int, default=0, show_default=True, metavar="NS",
+@click.option("--gro-flush-timeout", type=click.IntRange(0, 10_000_000), default=0, show_default=True, metavar="NS",
               help="Experimental: TAPs in NAPI mode with receive GRO held NS nanoseconds (0: off).")
 @click.option("--capture", type=click.Path(dir_okay=False), default=None, metavar="FILE.pcap",
               help="Write what crosses the MPLS link (with --selftest: FILE-<mode>.pcap per mode).")

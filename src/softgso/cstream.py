@@ -319,8 +319,11 @@ class CompiledSegmentStream(BulkStream):
               arena: mmap.mmap, arena_state: list[int]) -> tuple[memoryview, int]:
         """Segment runs of same-plan super-packets (plan, first record, records; records at ``offsets``)
         into one block, in input order."""
-        from .fastpath import CODE_STATES
+        from collections import Counter
 
+        from .fastpath import CODE_INVALID, CODE_STATES, name_invalid
+
+        renamed: Counter[str] = Counter()  # packets the bulk code calls invalid, named by the scalar path
         size = sum(count * plan.out_len(RECORD_HEADER_LEN) for plan, _, count in runs)
         target: mmap.mmap | bytearray = arena
         at = arena_state[0]
@@ -341,6 +344,11 @@ class CompiledSegmentStream(BulkStream):
                                                       range(at, at + count * per_packet, per_packet),
                                                       range(number, number + count), strict=True)))
             self.compiled.segment_into(plan, data, jobs, self._big_endian, target, codes)
+            for offset in range(number, number + count):
+                if codes[offset] == CODE_INVALID:  # named by the scalar path: rare
+                    at_record = offsets[first + offset - number] + RECORD_HEADER_LEN
+                    renamed[name_invalid(data[at_record : at_record + plan.frame_len])] += 1
+                    codes[offset] = _NO_CODE
             if plan.classify:
                 counted = True
             elif plan.forced_state is not None:
@@ -361,6 +369,7 @@ class CompiledSegmentStream(BulkStream):
             # states in the order the packets came, whatever their shape
             for name, packets_in_state in state_counts(codes).items():
                 self.summary.input_checksums[name] += packets_in_state
+            self.summary.input_checksums.update(renamed)
         return memoryview(target)[at - size : at], segments_total
 
 

@@ -5,7 +5,9 @@ and click with the command declarations is a third of it. So a command line that
 ``softgso segment [OPTIONS] IN OUT`` (IN a regular file, OUT a file, every option one of
 segment's own with a value it accepts) is parsed here, against a table of segment's options, and
 run by :func:`softgso.runner.run_segment` without importing click; OUT's temporary file is made
-first and its space reserved in the background while the engine loads (softgso.outfile).
+first and its space reserved in the background while the engine loads (softgso.outfile), when OUT
+is written atomically at all (a regular file or a new name, through a symbolic link its target's
+folder): nothing is made beside a device, a FIFO or a socket, and the writer refuses a block device.
 Anything else (another command, --help, --jobs, ``-``, an unknown option, a value click would
 refuse) goes to click, which parses it and reports errors as always. The tests hold the table to
 the ``segment`` command's own declaration, and this parser to click's on generated command lines.
@@ -32,23 +34,27 @@ SEGMENT_OPTIONS: dict[str, tuple[str, str, Any]] = {
     "--vnet-hdr": ("vnet_hdr", "str", None),
     "--action": ("actions", "multiple", None),
     "--device": ("device", "str", None),
-    "--mtu": ("mtu", "int", None),
+    "--mtu": ("mtu", "int", (68, 65535)),
     "--output-csum": ("output_csum", "choice", ("complete", "partial")),
     "--ip-id": ("ip_id", "choice", ("increment", "fixed")),
     "--ipv6-frag-id": ("ipv6_frag_id", "str", None),
-    "--kernel": ("kernel", "choice", ("6.1", "mainline")),
+    "--kernel": ("kernel", "choice", ("6.1", "6.12", "mainline")),
     "--strict": ("strict", "flag", None),
     "--json": ("as_json", "flag", None),
     "-q": ("quiet", "flag", None),
     "--quiet": ("quiet", "flag", None),
     "--engine": ("engine", "choice", ("auto", "compiled", "numpy", "scalar")),
+    "--udp-gso": ("udp_gso", "choice", ("off", "udp_l4", "udp")),
+    "--tunnel-port": ("tunnel_ports", "multiple", None),
+    "-F": ("output_format", "choice", ("pcap", "pcapng")),
+    "--output-format": ("output_format", "choice", ("pcap", "pcapng")),
 }
 # segment's defaults, as its click declaration has them
 SEGMENT_DEFAULTS: dict[str, Any] = {
     "gso_size": None, "gso_type": "auto", "tcp_ecn": False, "input_csum": "auto", "vnet_hdr": None, "actions": (),
     "device": "no-offload", "mtu": None, "output_csum": None, "ip_id": "increment", "ipv6_frag_id": "0",
     "kernel": "6.1", "strict": False, "as_json": False, "quiet": False, "engine": "auto", "jobs": 1,
-    "dask_scheduler": None,
+    "dask_scheduler": None, "udp_gso": "off", "tunnel_ports": (), "output_format": None,
 }
 # what the output of a re-segmented capture may need beyond IN's size, reserved up front: 64 KB
 # super-packets at a 1500-byte MTU grow by 7-12% (headers and record headers per segment)
@@ -76,7 +82,7 @@ def parse_segment(args: list[str]) -> dict[str, Any] | None:
     if not args or args[0] != "segment":
         return None
     params = dict(SEGMENT_DEFAULTS)
-    actions: list[str] = []
+    repeated: dict[str, list[str]] = {"actions": [], "tunnel_ports": []}
     positional: list[str] = []
     words = iter(args[1:])
     for word in words:
@@ -100,12 +106,12 @@ def parse_segment(args: list[str]) -> dict[str, Any] | None:
         if not ok:
             return None
         if kind == "multiple":
-            actions.append(value)
+            repeated[parameter].append(value)
         else:
             params[parameter] = value
     if len(positional) != 2 or "-" in positional:
         return None
-    params["actions"] = tuple(actions)
+    params.update({parameter: tuple(values) for parameter, values in repeated.items()})
     # as given: main() makes them Paths (as click does) after the head start (pathlib costs milliseconds)
     params["in_path"], params["out_path"] = positional
     return params
@@ -113,7 +119,8 @@ def parse_segment(args: list[str]) -> dict[str, Any] | None:
 
 def head_start(in_path: str, out_path: str) -> bool:
     """Reserve OUT's space while the rest loads. True when the plain run may go ahead (IN a regular
-    file, OUT not a directory), even if the reservation itself is declined; False leaves it to click."""
+    file, OUT not a directory), even if the reservation itself is declined (softgso.outfile.reserve
+    makes nothing unless OUT is a regular file or a new name); False leaves it to click."""
     try:
         found = os.stat(in_path)
         directory = os.path.dirname(os.path.abspath(out_path))

@@ -34,7 +34,7 @@ from .checksum import ones_sum
 from .constants import IPPROTO_TCP, IPPROTO_UDP, TCP_FLAG_CWR, TCP_FLAG_FIN, TCP_FLAG_PSH
 from .features import IpSummed
 from .native import load_extension
-from .prepare import FrameLayout, L4Checksum, parse_layout, pseudo_seed
+from .prepare import FrameLayout, L4Checksum, classify_l4_checksum, parse_layout, pseudo_seed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -333,7 +333,7 @@ class FastSegmenter:
         # the bulk computation a plan must reproduce the reference with: this class's numpy one,
         # or the compiled one of softgso.cstream
         self.reproduce = reproduce or self.segment_frames
-        self.enabled = options.gso_type != "udp"  # UFO: IP fragments, scalar
+        self.enabled = options.gso_type != "udp" and options.udp_gso != "udp"  # UFO: IP fragments, scalar
         self._plans: dict[bytes, SegmentPlan | None] = {}
 
     def _process_frame(self, frame: bytes) -> PacketResult:
@@ -348,7 +348,7 @@ class FastSegmenter:
         if not self.enabled:
             return None
         layout = parse_layout(frame)
-        if layout is None or layout.fragment or layout.jumbo:
+        if layout is None or layout.fragment or layout.jumbo or layout.length_problem or layout.trailer_len:
             return None
         return shape_key(frame, layout), layout
 
@@ -695,6 +695,14 @@ CODE_ZERO, CODE_COMPLETE, CODE_PARTIAL, CODE_INVALID, CODE_NO_LAYOUT, CODE_SCALA
 CODE_STATES = (L4Checksum.ZERO, L4Checksum.COMPLETE, L4Checksum.PARTIAL, L4Checksum.INVALID)
 
 
+def name_invalid(frame: bytes | memoryview) -> str:
+    """The scalar path's name for a checksum the bulk code calls invalid (a seed without the length,
+    zero or invalid): rare, so asked of classify_l4_checksum frame by frame."""
+    layout = parse_layout(frame)
+    assert layout is not None
+    return classify_l4_checksum(frame, layout).value
+
+
 def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """parse_layout + classify_l4_checksum for many frames of one buffer at once: a code per frame.
 
@@ -734,12 +742,25 @@ def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray)
     v6 = ok & ~scalar & (ethertype == 0x86DD) & (network + 40 <= lengths) & (first >> 4 == 6)
     next_header = np.where(v4, byte(network + 9), byte(network + 6))
     scalar |= v6 & ((next_header == 0) | (next_header == 43) | (next_header == 60))
-    ip = (v4 | v6) & ~scalar
     transport = network + np.where(v4, ihl, 40)
+    # the packet ends where its length field says (a trailer or padding follows); a length of 0 (the
+    # BIG TCP marker) or one the frame contradicts, and an IPv4 header checksum left 0 by a sender's
+    # offload (completed), are the scalar path's to judge
+    total_len = be16(network + 2)
+    payload_len = be16(network + 4)
+    end = np.where(v4, network + total_len, transport + payload_len)
+    scalar |= v4 & ((total_len < ihl) | (end > lengths) | (be16(network + 10) == 0))
+    scalar |= v6 & ((payload_len == 0) | (end > lengths))
+    ip = (v4 | v6) & ~scalar
     tcp = ip & (next_header == IPPROTO_TCP) & (transport + 20 <= lengths)
     thlen = (byte(transport + 12) >> 4) * 4
     tcp &= (thlen >= 20) & (transport + thlen <= lengths)
     udp = ip & (next_header == IPPROTO_UDP) & (transport + 8 <= lengths)
+    udp_len = be16(transport + 4)
+    scalar |= tcp & (transport + thlen > end)
+    scalar |= udp & ((transport + 8 > end) | ((udp_len != 0) & (udp_len != end - transport)))
+    tcp &= ~scalar
+    udp &= ~scalar
     parsed = tcp | udp
     code[scalar] = CODE_SCALAR
     if not parsed.any():
@@ -749,7 +770,7 @@ def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray)
     base = starts[idx]
     net = network[idx]
     t = transport[idx]
-    length = lengths[idx]
+    length = end[idx]  # the L4 bytes end with the IP packet
     is_v4 = v4[idx]
     is_udp = udp[idx]
     # the pseudo-header: addresses, protocol, L4 length
@@ -761,8 +782,9 @@ def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray)
     first_byte = base + t
     words = range_sums(buffer, first_byte, length - t)
     total = (words + pseudo) % ONES
+    # a value that is neither complete nor a seed is named by the scalar path (seed without the length, zero, invalid)
     state = np.where(is_udp & is_v4 & (stored == 0), CODE_ZERO,
-                     np.where(total == 0, CODE_COMPLETE, np.where(stored == pseudo, CODE_PARTIAL, CODE_INVALID)))
+                     np.where(total == 0, CODE_COMPLETE, np.where(stored == pseudo, CODE_PARTIAL, CODE_SCALAR)))
     code[idx] = state
     return code
 

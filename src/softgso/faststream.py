@@ -331,10 +331,13 @@ class BulkSegmentStream(BulkStream):
         Only the headers are built (in ``arena``, each behind its pcap record header); the write is
         a list of iovecs, header then payload, the payload pointing into the mapped input.
         """
+        from collections import Counter
+
         import numpy as np
 
-        from .fastpath import states_in_order
+        from .fastpath import CODE_INVALID, name_invalid, states_in_order
 
+        renamed: Counter[str] = Counter()  # packets the bulk code calls invalid, named by the scalar path
         by_plan: dict[SegmentPlan, list[int]] = {}
         for number, (plan, _) in enumerate(pending):
             by_plan.setdefault(plan, []).append(number)
@@ -377,6 +380,10 @@ class BulkSegmentStream(BulkStream):
                 blocks[number] = vectors[row]
             if result.codes is not None:
                 codes[numbers] = result.codes
+                for row in np.flatnonzero(result.codes == CODE_INVALID).tolist():
+                    start = int(starts[row])
+                    renamed[name_invalid(buffer[start : start + plan.frame_len].tobytes())] += 1
+                    codes[numbers[row]] = -1
             bytes_out = full_len * (segs - 1) + last_len
             self.summary.add_run(count, plan.frame_len, segs, bytes_out, {}, plan.partial)
             counts = self.counts
@@ -390,6 +397,7 @@ class BulkSegmentStream(BulkStream):
             # states in the order the packets came, whatever their shape
             for state, number in states_in_order(counted).items():
                 self.summary.input_checksums[state] += number
+        self.summary.input_checksums.update(renamed)
         return _Iovecs(np.concatenate(blocks), tuple(keep)), segments_total
 
 

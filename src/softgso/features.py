@@ -192,6 +192,10 @@ class DeviceProfile:
     gso_max_size: int = 65536
     gso_max_segs: int = 65535
     description: str = field(default="", compare=False)
+    # ndo_features_check: "" (dflt_features_check) or "vxlan-port" (a driver that offloads only VXLAN
+    # to its configured UDP port, as be2net's be_features_check does)
+    features_check: str = ""
+    vxlan_port: int = 4789
 
     def with_overrides(self, **changes: object) -> DeviceProfile:
         """A copy with some fields replaced (e.g. mtu from --mtu)."""
@@ -252,6 +256,18 @@ PROFILES: dict[str, DeviceProfile] = {
             mpls_features=F.SG | F.HW_CSUM | F.TSO | F.TSO6,
             vlan_features=F.SG | F.IP_CSUM | F.IPV6_CSUM | F.TSO | F.TSO6 | F.HIGHDMA,
             description="a NIC whose driver fills mpls_features with TSO and HW_CSUM: MPLS GSO in hardware",
+        ),
+        DeviceProfile(
+            "nic-vxlan-tso",
+            # be2net with VXLAN offloads on (be_enable_vxlan_offloads): TSO inside VXLAN to its port
+            # only; be_features_check strips checksum and GSO from every other UDP tunnel (Geneve)
+            features=_NIC_PLAIN | F.GSO_UDP_TUNNEL,
+            mpls_features=NetdevFeature.NONE,
+            vlan_features=F.SG | F.IP_CSUM | F.IPV6_CSUM | F.TSO | F.TSO6 | F.HIGHDMA,
+            hw_enc_features=F.SG | F.IP_CSUM | F.IPV6_CSUM | F.TSO | F.TSO6 | F.GSO_UDP_TUNNEL,
+            features_check="vxlan-port",
+            description="a NIC with VXLAN TSO (port 4789, no outer UDP checksum) but not Geneve or GRE "
+                        "(be2net): other tunnels are segmented in software",
         ),
     )
 }

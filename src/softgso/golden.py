@@ -9,17 +9,24 @@ refused). :func:`run_case` builds the same packet and device for softgso and tra
 from __future__ import annotations
 
 import json
-import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .actions import Action, parse_action
+from .actions import Action, parse_action, parse_tc_action
 from .errors import SoftGSOError, UsageError
-from .features import PROFILES, DeviceProfile, GsoType, IpSummed, NetdevFeature
+from .features import NETIF_F_CSUM_MASK, PROFILES, DeviceProfile, GsoType, IpSummed, NetdevFeature
 from .packet import Packet
-from .virtio import VirtioNetHdr, packet_socket_skb
-from .xmit import transmit
+from .virtio import VirtioNetHdr, kernel_generation_of_release, packet_socket_skb
+from .xmit import transmit, validate_xmit
+
+# the vectors installed with the package (softgso verify --builtin): some of tests/vectors/kernel/cases
+BUILTIN_VECTORS = Path(__file__).resolve().parent / "vectors" / "kernel"
+
+
+def case_folders(paths: list[Path]) -> list[Path]:
+    """Every case folder (one holding input_meta.json) at or under ``paths``, sorted."""
+    return sorted({p.parent for d in paths for p in Path(d).rglob("input_meta.json")})
 
 
 def read_pcap_frames(path: Path) -> list[bytes]:
@@ -50,6 +57,8 @@ class KernelCase:
     kernel_frames: list[bytes]
     actions: list[Action] = field(default_factory=list)
     device: DeviceProfile = PROFILES["no-offload"]
+    kernel: str = "6.1"  # the generation the case was recorded on (meta.json's kernel_release)
+    through_vlan_device: bool = False  # sent on a VLAN device: actions[0] is its tag, the rest are tc's
 
     @property
     def refused(self) -> bool:
@@ -90,23 +99,18 @@ def device_from_ethtool(settings: str) -> DeviceProfile:
     return base.with_overrides(name=f"veth[{settings}]", features=features)
 
 
-_TC_MPLS = re.compile(r"mpls push protocol (mpls_uc|mpls_mc) label (\d+) tc (\d+) ttl (\d+)")
-_TC_VLAN = re.compile(r"vlan push(?: protocol (802\.1ad|802\.1q))? id (\d+) priority (\d+)", re.IGNORECASE)
-
-
 def actions_from_tc(tc_action: str) -> list[Action]:
-    """The softgso actions for a tc filter's action list, in order."""
-    actions = []
-    for chunk in filter(None, (c.strip() for c in tc_action.split("action"))):
-        if m := _TC_MPLS.fullmatch(chunk):
-            cast = "uc" if m.group(1) == "mpls_uc" else "mc"
-            actions.append(parse_action(f"push-mpls:{m.group(2)}:{m.group(3)}:{m.group(4)}:{cast}"))
-        elif m := _TC_VLAN.fullmatch(chunk):
-            proto = "8021ad" if (m.group(1) or "").lower() == "802.1ad" else "8021q"
-            actions.append(parse_action(f"push-vlan:{m.group(2)}:{m.group(3)}:{proto}"))
-        else:
-            raise UsageError(f"unsupported tc action {chunk!r}")
-    return actions
+    """The softgso actions for a tc filter's action list, in order (each one in tc's own spelling, as
+    ``--action`` takes it)."""
+    return [parse_tc_action(chunk) for chunk in filter(None, (c.strip() for c in tc_action.split("action")))]
+
+
+def recorded_generation(meta: dict[str, object]) -> str:
+    """The kernel generation a vector was recorded on: ``kernel_release``, else the first word of ``kernel``."""
+    release = str(meta.get("kernel_release") or str(meta.get("kernel") or "").split(" ")[0])
+    if not release:
+        raise UsageError("the vector's meta.json names no kernel (kernel_release / kernel)")
+    return kernel_generation_of_release(release)
 
 
 def load_case(path: str | Path) -> KernelCase:
@@ -118,7 +122,8 @@ def load_case(path: str | Path) -> KernelCase:
     kernel_frames = read_pcap_frames(folder / "kernel_out.pcap") if (folder / "kernel_out.pcap").exists() else []
     actions: list[Action] = []
     tx_device = str(input_meta.get("tx_device") or "")
-    if "." in tx_device:
+    through_vlan_device = "." in tx_device
+    if through_vlan_device:
         proto = "8021q"
         for command in list(input_meta.get("pre_commands") or []):
             if "802.1ad" in str(command):
@@ -130,7 +135,7 @@ def load_case(path: str | Path) -> KernelCase:
     if input_meta.get("veth_mtu"):
         device = device.with_overrides(mtu=int(input_meta["veth_mtu"]))
     return KernelCase(folder.name, folder, frames[0] if frames else b"", input_meta, meta, kernel_frames,
-                      actions, device)
+                      actions, device, recorded_generation(meta), through_vlan_device)
 
 
 def ipv6_frag_id_of(case: KernelCase) -> int:
@@ -152,7 +157,7 @@ def build_packet(case: KernelCase) -> Packet:
     protocol = int(str(sll), 16) if sll is not None else frame_type
     if case.uses_virtio_header:
         hdr = VirtioNetHdr.unpack(bytes.fromhex(str(case.input_meta["virtio_net_hdr_bytes_le"])))
-        skb = packet_socket_skb(case.frame, hdr, protocol, kernel="6.1")
+        skb = packet_socket_skb(case.frame, hdr, protocol, kernel=case.kernel)
     else:
         fields = case.input_meta["virtio_net_hdr_equivalent"]
         assert isinstance(fields, dict)
@@ -169,11 +174,24 @@ def build_packet(case: KernelCase) -> Packet:
 
 def run_case(case: KernelCase, device: DeviceProfile | None = None) -> CaseResult:
     """Replay a case: build the packet, apply the actions, transmit on the case's device."""
+    device = device or case.device
     try:
         skb = build_packet(case)
-        for action in case.actions:
-            action(skb)
-        packets = transmit(skb, device or case.device)
+        if case.through_vlan_device and not device.features & NETIF_F_CSUM_MASK:
+            # the VLAN device transmits first. It keeps GSO_SOFTWARE from its lower device only with
+            # a checksum feature (vlan_dev_fix_features, netdev_fix_features: no checksum, no TSO):
+            # under `tx off` it segments the super-packet itself, then vlan_dev_hard_start_xmit tags
+            # each segment and veth0's tc actions run on it (6.12 vector g_vlandev_csum_mpls_vlan
+            # shows the other side: with `tx on` the super-packet reaches veth0's tc whole)
+            packets = []
+            for packet in validate_xmit(skb, device):
+                for action in case.actions:
+                    action(packet)
+                packets += transmit(packet, device)
+        else:
+            for action in case.actions:
+                action(skb)
+            packets = transmit(skb, device)
     except SoftGSOError as error:
         return CaseResult([], [], error)
     return CaseResult([bytes(p.data) for p in packets], packets)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from .checksum import ones_sums_of_chunks
+from .checksum import ones_sum, ones_sums_of_chunks
 from .constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, VLAN_HLEN, VLAN_MAX_DEPTH, eth_type_vlan
 from .errors import InvalidPacketError, ProtocolNotSupportedError
 from .features import (
@@ -223,6 +223,7 @@ def skb_segment(skb: Packet, data: int, mss: int, features: NetdevFeature, ctx: 
             seg.ip_summed = IpSummed.NONE
             seg.extras["payload_sum"] = payload_sums[index]
             seg.extras["payload_offset"] = len(headers)
+            seg.extras[GSO_CB] = (payload_sums[index], len(headers))
         segments.append(seg)
     payload.release()
     return segments
@@ -235,3 +236,21 @@ def _copy_metadata(skb: Packet, data: bytearray) -> Packet:
     seg.gso_type = GsoType.NONE
     seg.gso_segs = 0
     return seg
+
+
+# --- SKB_GSO_CB checksum chaining (include/net/gso.h) --------------------------------------------
+
+GSO_CB = "gso_cb"  # extras key: (SKB_GSO_CB(skb)->csum, SKB_GSO_CB(skb)->csum_start)
+
+
+def gso_make_checksum(seg: Packet, start: int, res: int) -> int:
+    """The folded checksum from ``start`` to where the level below left its sum (gso_make_checksum).
+
+    Sums the bytes from ``start`` up to SKB_GSO_CB's csum_start, adds SKB_GSO_CB's csum (the sum
+    the inner L4 handler left: the complement of its segment's seed), stores ``res`` and ``start``
+    in their place for the next outer level, and returns the complemented fold.
+    """
+    cb_csum, cb_start = seg.extras.get(GSO_CB, (0, start))  # type: ignore[misc]
+    partial = ones_sum(memoryview(seg.data)[start:cb_start], cb_csum)
+    seg.extras[GSO_CB] = (res, start)
+    return ~partial & 0xFFFF

@@ -6,6 +6,11 @@ label stacks and VLAN tags seen, flows, L4 checksum states (complete, CHECKSUM_P
 invalid, zero), IPv4 headers whose tot_len is 0 or disagrees with the frame, IPv6 jumbograms, and,
 through :func:`softgso.job.process_frame` with the very options ``segment`` takes, the segments
 that would come out. Memory is bounded by the number of distinct flows, stacks and frame sizes.
+
+Every link type is judged on its L3 size (:func:`softgso.io.link_payload_length`, the bytes after
+the link-layer header; for Ethernet frames less their VLAN tags): a super-packet is an L3 packet
+over the MTU, whatever the capture's link type. Checksums over bytes a snapped record did not keep
+are counted as "snapped, not checked", never as invalid.
 """
 
 from __future__ import annotations
@@ -15,10 +20,15 @@ from dataclasses import dataclass, field, replace
 
 from .capdiff import IP_PROTO_NAMES, Decoded, decode_fields, ethertype_name
 from .checksum import csum_fold, ones_sum
+from .constants import ETH_HLEN, IPPROTO_HOPOPTS, IPV6_TLV_JUMBO
+from .io import CaptureRecord, link_payload_length
 from .job import Outcome, SegmentOptions, process_frame
 from .prepare import L4Checksum, classify_l4_checksum, parse_layout
 
 ETH_ZLEN = 60  # the minimum Ethernet frame without FCS: shorter packets are padded on the wire
+IPV6_HLEN = 40
+IPV6_TLV_PAD1 = 0
+SNAPPED_NOT_CHECKED = "snapped, not checked"  # a checksum over bytes the capture did not keep
 MAX_REPORTS = 20
 
 FlowKey = tuple[str, str, int, str, int]  # protocol, source address, source port, destination, port
@@ -33,6 +43,23 @@ def _vlan_text(tags: list[tuple[int, int]]) -> str:
     return " / ".join(f"{names.get(tpid, hex(tpid))} {tci & 0xFFF}" for tpid, tci in tags)
 
 
+def _has_jumbo_option(frame: bytes, network: int) -> bool:
+    """A Jumbo Payload option (0xC2) in the Hop-by-Hop header right after the IPv6 header (RFC 2675)."""
+    if frame[network + 6] != IPPROTO_HOPOPTS:
+        return False
+    start = network + IPV6_HLEN
+    if start + 2 > len(frame):
+        return False
+    end = min(start + (frame[start + 1] + 1) * 8, len(frame))
+    at = start + 2
+    # the options are TLVs, except Pad1, a lone zero byte (RFC 8200 4.2)
+    while at < end:
+        if frame[at] == IPV6_TLV_JUMBO:
+            return True
+        at += 1 if frame[at] == IPV6_TLV_PAD1 else 2 + (frame[at + 1] if at + 1 < end else 0)
+    return False
+
+
 @dataclass
 class CaptureInspector:
     """Counts over one capture; feed it with :meth:`add`, read it with :meth:`as_dict`."""
@@ -45,7 +72,8 @@ class CaptureInspector:
     non_ip: Counter[str] = field(default_factory=Counter)  # protocol name -> packets
     other_ip: Counter[str] = field(default_factory=Counter)  # IP protocol other than TCP/UDP -> packets
     over_mtu: int = 0
-    largest: int = 0
+    largest: int = 0  # the largest frame as the engine sees it (L3 size + 14 for link types it does not)
+    largest_l3: int = 0
     label_stacks: Counter[str] = field(default_factory=Counter)
     vlan_tags: Counter[str] = field(default_factory=Counter)
     flows: Counter[FlowKey] = field(default_factory=Counter)
@@ -55,8 +83,8 @@ class CaptureInspector:
     ipv4_tot_len_zero: int = 0
     ipv4_tot_len_mismatch: int = 0
     ethernet_padding: int = 0
-    ipv6_jumbograms: int = 0
-    ipv6_payload_len_zero: int = 0  # payload_len 0 without a jumbo option (BIG TCP since Linux 6.11)
+    ipv6_jumbograms: int = 0  # with a Hop-by-Hop Jumbo Payload option
+    ipv6_payload_len_zero: int = 0  # "IPv6 payload length 0 without jumbo option" (BIG TCP since Linux 6.11)
     ip_fragments: int = 0
     undecodable: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -79,18 +107,28 @@ class CaptureInspector:
         if len(self.reports) < MAX_REPORTS:
             self.reports.append((index, reason))
 
+    def _count_size(self, l3_len: int, frame_len: int) -> None:
+        self.largest = max(self.largest, frame_len)
+        self.largest_l3 = max(self.largest_l3, l3_len)
+        if l3_len > self.mtu:
+            self.over_mtu += 1
+
     def add(self, index: int, frame: bytes | None, *, linktype: int = 1, timestamp_ns: int | None = None,
-            wire_len: int | None = None, record_len: int = 0) -> None:
+            wire_len: int | None = None, record_len: int = 0, record: CaptureRecord | None = None) -> None:
         """Count one record; ``frame`` is its Ethernet frame, or None when it is not Ethernet.
 
         ``record_len`` is the captured length of a record that is not Ethernet; ``wire_len`` the
-        packet's original length (more than the frame when the capture snapped it).
+        packet's original length (more than the frame when the capture snapped it); ``record``
+        the record itself, which gives the L3 size of link types that are not converted (PPP...).
         """
         self.packets += 1
         if timestamp_ns is not None:
             self.first_ns = timestamp_ns if self.first_ns is None else min(self.first_ns, timestamp_ns)
             self.last_ns = timestamp_ns if self.last_ns is None else max(self.last_ns, timestamp_ns)
         if frame is None:
+            l3_len = None if record is None else link_payload_length(record)
+            if l3_len is not None:
+                self._count_size(l3_len, l3_len + ETH_HLEN)
             self.not_ethernet[f"link type {linktype}"] += 1
             self.bytes_in += record_len
             self.outcomes["not Ethernet"] += 1
@@ -100,16 +138,16 @@ class CaptureInspector:
             return
         self.bytes_in += len(frame)
         self.sizes_in[len(frame)] += 1
-        self.largest = max(self.largest, len(frame))
         decoded = decode_fields(frame)
-        if len(frame) - 14 - 4 * len(decoded.vlan_tags) > self.mtu:
-            self.over_mtu += 1
+        # VLAN tags do not count toward the MTU
+        self._count_size(max(len(frame) - ETH_HLEN - 4 * len(decoded.vlan_tags), 0), len(frame))
         if decoded.labels:
             self.label_stacks[_stack_text(decoded.labels)] += 1
         if decoded.vlan_tags:
             self.vlan_tags[_vlan_text(decoded.vlan_tags)] += 1
-        self._count_ip(index, frame, decoded)
-        if wire_len is not None and wire_len > len(frame):
+        snapped = wire_len is not None and wire_len > len(frame)
+        self._count_ip(index, frame, decoded, wire_len if snapped and wire_len is not None else len(frame))
+        if snapped:
             self.outcomes["snapped"] += 1
             self.segments_out += 1
             self.bytes_out += len(frame)
@@ -125,7 +163,8 @@ class CaptureInspector:
         if result.outcome == Outcome.REFUSED:
             self._report(index, f"segment would refuse it (passed through unchanged): {result.error}")
 
-    def _count_ip(self, index: int, frame: bytes, decoded: Decoded) -> None:
+    def _count_ip(self, index: int, frame: bytes, decoded: Decoded, wire_len: int) -> None:
+        """IP-level counts; ``wire_len`` is the frame's length on the wire (more than ``frame`` when snapped)."""
         if decoded.ip_version == 0:
             if decoded.ethertype is None:
                 self.undecodable += 1
@@ -140,28 +179,33 @@ class CaptureInspector:
             self._report(index, "; ".join(decoded.notes))
         assert decoded.network is not None
         network = decoded.network
+        snapped = wire_len > len(frame)
         ip_end = len(frame)
         if decoded.ip_version == 4:
             ihl = (frame[network] & 0x0F) * 4
             header = frame[network : network + ihl]
-            self.ipv4_checksums["valid" if len(header) >= 20 and csum_fold(ones_sum(header)) == 0 else "invalid"] += 1
+            if snapped and len(header) < max(ihl, 20):
+                self.ipv4_checksums[SNAPPED_NOT_CHECKED] += 1
+            else:
+                self.ipv4_checksums["valid" if len(header) >= 20 and csum_fold(ones_sum(header)) == 0
+                                    else "invalid"] += 1
             tot_len = int.from_bytes(frame[network + 2 : network + 4], "big")
             if tot_len == 0:
                 self.ipv4_tot_len_zero += 1
-            elif network + tot_len < len(frame) and len(frame) <= ETH_ZLEN:
+            elif network + tot_len < wire_len and wire_len <= ETH_ZLEN:
                 self.ethernet_padding += 1
-                ip_end = network + tot_len
-            elif network + tot_len != len(frame):
+                ip_end = min(network + tot_len, ip_end)
+            elif network + tot_len != wire_len:
                 self.ipv4_tot_len_mismatch += 1
         else:
             payload_len = int.from_bytes(frame[network + 4 : network + 6], "big")
-            if decoded.jumbo:
+            if _has_jumbo_option(frame, network):
                 self.ipv6_jumbograms += 1
-            elif payload_len == 0 and len(frame) > network + 40:
+            elif payload_len == 0 and wire_len > network + IPV6_HLEN:
                 self.ipv6_payload_len_zero += 1
-            elif payload_len and network + 40 + payload_len < len(frame) and len(frame) <= ETH_ZLEN:
+            elif payload_len and network + IPV6_HLEN + payload_len < wire_len and wire_len <= ETH_ZLEN:
                 self.ethernet_padding += 1
-                ip_end = network + 40 + payload_len
+                ip_end = min(network + IPV6_HLEN + payload_len, ip_end)
         if decoded.fragment:
             self.ip_fragments += 1
         proto = decoded.l4_proto if decoded.l4_proto is not None else -1
@@ -171,6 +215,9 @@ class CaptureInspector:
         self.flow_bytes[key] += len(frame)
         if proto not in (6, 17):
             self.other_ip[name] += 1
+            return
+        if snapped:
+            self.l4_checksums[SNAPPED_NOT_CHECKED] += 1
             return
         layout = parse_layout(frame)
         if layout is None:
@@ -188,6 +235,7 @@ class CaptureInspector:
             "bytes": self.bytes_in,
             "duration_s": round(duration, 9),
             "largest_frame": self.largest,
+            "largest_l3": self.largest_l3,
             "mtu": self.mtu,
             "device": self.options.device.name,
             "super_packets_over_mtu": self.over_mtu,
@@ -200,7 +248,9 @@ class CaptureInspector:
                 for k, n in top
             ],
             "ipv4_header_checksums": dict(self.ipv4_checksums),
-            "l4_checksums": {state.value: self.l4_checksums.get(state.value, 0) for state in L4Checksum},
+            "l4_checksums": {state.value: self.l4_checksums.get(state.value, 0) for state in L4Checksum}
+            | ({SNAPPED_NOT_CHECKED: self.l4_checksums[SNAPPED_NOT_CHECKED]}
+               if self.l4_checksums.get(SNAPPED_NOT_CHECKED) else {}),
             "ipv4_tot_len_zero": self.ipv4_tot_len_zero,
             "ipv4_tot_len_mismatch": self.ipv4_tot_len_mismatch,
             "ethernet_padding": self.ethernet_padding,

@@ -8,21 +8,33 @@ Nothing is ever dropped silently: a refused packet comes back as its input bytes
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from .actions import Action
+from .checksum import ipv4_header_checksum, ones_sum, pseudo_header_sum
+from .constants import ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP
 from .errors import SoftGSOError
-from .features import DeviceProfile, IpSummed
-from .packet import Packet
+from .features import DeviceProfile, GsoType, IpSummed
+from .offload.tunnels import TunnelLayout, TunnelNotSegmented, parse_tunnel, tunnel_of
+from .packet import ENCAP_TYPE_ETHER, Packet
 from .prepare import (
+    MAX_TRAILER,
+    FrameLayout,
     L4Checksum,
     classify_l4_checksum,
     gso_size_for_mtu,
     gso_type_for,
+    link_header_len,
+    mtu_bytes,
+    network_end,
+    not_segmentable,
     packet_from_capture,
     parse_layout,
+    pseudo_seed,
     set_checksum_state,
 )
 from .virtio import VirtioNetHdr, virtio_net_hdr_to_skb
@@ -30,13 +42,18 @@ from .xmit import transmit
 
 
 class Outcome(Enum):
-    """What happened to one input packet."""
+    """What happened to one input record: every record has exactly one outcome."""
 
     SEGMENTED = "segmented"  # software GSO cut it into segments
-    WHOLE = "whole"  # a GSO packet the device takes whole (TSO profile)
-    PASSED = "passed"  # not a super-packet: sent as one frame (checksum completed if it was partial)
-    UNTOUCHED = "untouched"  # nothing to do: the input bytes, unchanged
-    REFUSED = "refused"  # the kernel would drop it: the input bytes, unchanged, plus the reason
+    WHOLE = "whole"  # a GSO packet the device takes whole (a TSO device profile): asked for
+    CHANGED = "changed"  # sent as one frame that differs from the input (checksums completed, actions)
+    UNCHANGED = "unchanged"  # nothing to do: the input bytes
+    REFUSED = "refused"  # the kernel would drop it: the input bytes, reported with the kernel's check
+    NOT_SEGMENTED = "not_segmented"  # softgso cannot or will not cut it: the input bytes, reported
+
+
+# outcomes whose output is the input record's bytes
+PASSED_THROUGH = (Outcome.UNCHANGED, Outcome.REFUSED, Outcome.NOT_SEGMENTED)
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,15 @@ class SegmentOptions:
     ipv6_frag_id: int = 0
     fixed_id: bool = False
     kernel: str = "6.1"
+    tunnel_ports: tuple[tuple[int, str], ...] = ()  # --tunnel-port KIND:PORT, as (port, kind)
+    udp_gso: str = "off"  # --udp-gso: UDP datagrams over the MTU are GSO super-packets of this type (udp_l4, udp)
+
+    @property
+    def udp_gso_type(self) -> str | None:
+        """The gso_type a UDP datagram over the MTU is given (None: passed through and reported)."""
+        if self.gso_type in ("udp", "udp_l4"):
+            return self.gso_type
+        return None if self.udp_gso == "off" else self.udp_gso
 
 
 @dataclass
@@ -66,6 +92,22 @@ class PacketResult:
     gso_size: int = 0
     labels: int = 0
     packets: list[Packet] = field(default_factory=list)
+    kind: str = ""  # the report's short reason (refused and not_segmented)
+    over_mtu: bool = False  # an output frame over the MTU that the device did not take whole
+    note: str = ""  # a remark on a packet that was handled (segmented) but whose rules no kernel vector proves
+
+    @property
+    def reason(self) -> str:
+        """The report's full text."""
+        return str(self.error) if self.error is not None else self.kind
+
+
+class NotSegmented(SoftGSOError):
+    """A packet softgso passes through and reports: not a kernel refusal, a limit of the capture or of softgso."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        self.kind = kind
+        super().__init__(detail)
 
 
 def process_frame(frame: bytes, options: SegmentOptions) -> PacketResult:
@@ -73,10 +115,19 @@ def process_frame(frame: bytes, options: SegmentOptions) -> PacketResult:
     original = bytes(frame)
     try:
         if options.vnet_hdr is not None:
-            return _with_virtio_header(original, options)
-        return _from_capture(original, options)
+            result = _with_virtio_header(original, options)
+        else:
+            result = _from_capture(original, options)
+    except NotSegmented as error:
+        result = PacketResult(Outcome.NOT_SEGMENTED, [original], error, kind=error.kind)
     except SoftGSOError as error:
-        return PacketResult(Outcome.REFUSED, [original], error)
+        result = PacketResult(Outcome.REFUSED, [original], error, kind="refused by the kernel's checks")
+    if result.outcome not in (Outcome.SEGMENTED, Outcome.WHOLE):
+        mtu = options.device.mtu
+        result.over_mtu = any(mtu_bytes(f) > mtu for f in result.frames)
+        if result.over_mtu and not result.kind:
+            result.kind = "over the MTU after the actions"
+    return result
 
 
 def _with_virtio_header(frame: bytes, options: SegmentOptions) -> PacketResult:
@@ -88,39 +139,208 @@ def _with_virtio_header(frame: bytes, options: SegmentOptions) -> PacketResult:
     return _transmit(skb, options, input_csum=None)
 
 
-def _from_capture(frame: bytes, options: SegmentOptions) -> PacketResult:
-    layout = parse_layout(frame)
+def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
+    """A captured frame: what its sender's stack had (layout, checksum state, GSO metadata), then transmit."""
+    over = mtu_bytes(original) > options.device.mtu
+    behind = len(original) - network_end(original)
+    if over and behind > MAX_TRAILER:
+        raise NotSegmented("bytes behind the IP packet (capture check, not the kernel's)",
+                           f"{behind} bytes behind the IP packet: more than a trailer or padding")
+    if not options.actions:
+        try:
+            tunnel = parse_tunnel(original, dict(options.tunnel_ports))
+        except TunnelNotSegmented as refusal:
+            if over:
+                raise NotSegmented(refusal.kind, str(refusal)) from None
+            return PacketResult(Outcome.UNCHANGED, [original])
+        if tunnel is not None:
+            return _tunnel_from_capture(original, tunnel, options, over)
+    layout = parse_layout(original)
     if layout is None or layout.fragment:
-        if not options.actions:
-            return PacketResult(Outcome.UNTOUCHED, [frame])
-        skb = packet_from_capture(frame, layout)
-        for action in options.actions:
-            action(skb)
-        return _transmit(skb, options, input_csum=None)
-
+        if options.actions:
+            skb = packet_from_capture(original, layout)
+            for action in options.actions:
+                action(skb)
+            return _transmit(skb, options, input_csum=None)
+        if over:
+            raise NotSegmented(*not_segmentable(original))
+        return PacketResult(Outcome.UNCHANGED, [original])
+    if layout.length_problem is not None:
+        if over or options.actions:
+            raise NotSegmented("lengths contradict (capture check, not the kernel's)", layout.length_problem)
+        return PacketResult(Outcome.UNCHANGED, [original], labels=layout.labels)
+    trailer = b""
+    frame = original
+    if layout.trailer_len:
+        # link padding or a trailer (an FCS, a capture appliance's): never payload; the kernel's
+        # ip_rcv trims it (pskb_trim_rcsum) before anything sees the packet
+        frame, trailer = original[: layout.ip_end], original[layout.ip_end :]
+        layout = parse_layout(frame)
+        assert layout is not None
     state = classify_l4_checksum(frame, layout) if options.input_csum == "auto" else L4Checksum(options.input_csum)
+    udp = layout.l4_proto == IPPROTO_UDP
+    dport = int.from_bytes(frame[layout.transport + 2 : layout.transport + 4], "big") if udp else None
+    tunnel = tunnel_of(layout.l4_proto, dport, dict(options.tunnel_ports))
+    if tunnel is not None and not options.actions:
+        if over:
+            raise NotSegmented(f"tunnel GSO ({tunnel}) not supported",
+                               f"a {tunnel} super-packet: tunnel GSO is not supported yet")
+        return PacketResult(Outcome.UNCHANGED, [original], input_csum=state, labels=layout.labels)
     skb = packet_from_capture(frame, layout)
     skb.ip6_frag_id = options.ipv6_frag_id
     for action in options.actions:
         action(skb)
     # actions may add or remove labels and tags: measure headers as they now are
     after = (parse_layout(_wire_bytes(skb)) or layout) if options.actions else layout
-    gso_type = gso_type_for(after, options.gso_type, tcp_ecn=options.tcp_ecn, fixed_id=options.fixed_id)
+    forced = options.udp_gso_type if udp and options.gso_type == "auto" and options.udp_gso_type else options.gso_type
+    gso_type = gso_type_for(after, forced, tcp_ecn=options.tcp_ecn, fixed_id=options.fixed_id)
     gso_size = options.gso_size or gso_size_for_mtu(after, options.device.mtu, gso_type)
     payload = after.frame_len - after.transport if gso_type & gso_type.UDP else after.payload_len
     if gso_size <= 0:
         raise SoftGSOError(f"MTU {options.device.mtu} leaves no room for payload behind the headers")
+    if payload > gso_size and udp and options.udp_gso_type is None and not over:
+        payload = 0  # not over the MTU: a datagram like any other (--gso-size alone says nothing of UDP)
+    if payload > gso_size and udp and options.udp_gso_type is None:
+        # no guessing: a datagram is cut only when its sender asked for it (UDP_SEGMENT, UFO), and a
+        # capture does not say so (a checksum seed says CHECKSUM_PARTIAL, not GSO)
+        raise NotSegmented("UDP datagram over the MTU without GSO metadata",
+                           "a UDP datagram over the MTU without GSO metadata (--udp-gso udp_l4 or --vnet-hdr "
+                           "to segment it)")
     if payload > gso_size:
         set_checksum_state(skb, layout, state)
         skb.gso_size = gso_size
         skb.gso_type = gso_type
-    elif state == L4Checksum.PARTIAL:
-        set_checksum_state(skb, layout, state)
-    elif not options.actions:
-        return PacketResult(Outcome.UNTOUCHED, [frame], input_csum=state, labels=layout.labels)
+    else:
+        # sent as one frame: what its NIC fills is filled (an IPv4 header checksum left 0, an L4 field
+        # holding what offloading senders leave: a seed, a seed without the length, 0; any other
+        # value only beside an IPv4 header left to the NIC); anything else leaves as it came
+        completed = _complete_ipv4_header(skb, layout)
+        offloaded = state in (L4Checksum.PARTIAL, L4Checksum.SEED_NOLEN) or (completed and state == L4Checksum.INVALID)
+        if state == L4Checksum.ZERO and not (udp and layout.ip_version == 4):  # UDP over IPv4: 0 is "none"
+            offloaded = True
+        if offloaded:
+            set_checksum_state(skb, layout, state)
+        elif not options.actions and not completed:
+            return PacketResult(Outcome.UNCHANGED, [original], input_csum=state, labels=layout.labels)
     result = _transmit(skb, options, input_csum=state)
     result.labels = after.labels
+    if trailer and result.outcome == Outcome.CHANGED:
+        result.frames = [result.frames[0] + trailer]  # sent as one frame: its trailer stays
     return result
+
+
+def _tunnel_from_capture(original: bytes, tunnel: TunnelLayout, options: SegmentOptions, over: bool) -> PacketResult:
+    """A tunnel super-packet as the sending host's tunnel driver built it, then transmitted (spec 2.5).
+
+    The inner checksum is classified as the plain path classifies it and replaced by the seed; the
+    outer UDP checksum field says which tunnel bit the driver set: 0 -> UDP_TUNNEL (copied to every
+    segment), anything else -> UDP_TUNNEL_CSUM with the seed udp_set_csum writes (the pseudo-header
+    sum over the 32-bit UDP length). A GRE C bit means GRE_CSUM; IP-in-IP gets IPXIP4 / IPXIP6.
+    """
+    frame = original[: tunnel.ip_end]
+    trailer = original[tunnel.ip_end :]
+    inner = _inner_layout(frame, tunnel)
+    state = classify_l4_checksum(inner.sub, inner.layout) if options.input_csum == "auto" else \
+        L4Checksum(options.input_csum)
+    l2_len = link_header_len(frame)
+    udp_inner = tunnel.inner_l4_proto == IPPROTO_UDP
+    big = _big_lengths(frame, tunnel)
+    if udp_inner:
+        gso_type = GsoType.UDP_L4 if options.udp_gso_type == "udp_l4" else None
+    else:
+        gso_type = GsoType.TCPV4 if tunnel.inner_version == 4 else GsoType.TCPV6
+        if options.tcp_ecn:
+            gso_type |= GsoType.TCP_ECN
+        if options.fixed_id:
+            gso_type |= GsoType.TCP_FIXEDID
+    gso_size = options.gso_size or options.device.mtu - (tunnel.payload - l2_len)
+    payload = len(frame) - tunnel.payload
+    if not over and not options.gso_size or payload <= gso_size:
+        return PacketResult(Outcome.UNCHANGED, [original], input_csum=state)
+    if gso_type is None:
+        kind = ("UDP datagram over the MTU without GSO metadata" if options.udp_gso_type is None
+                else "UFO inside a tunnel: not supported")
+        raise NotSegmented(kind, f"a UDP datagram inside a {tunnel.kind} tunnel over the MTU without GSO "
+                                 "metadata (--udp-gso udp_l4 to segment it)")
+    if gso_size <= 0:
+        raise SoftGSOError(f"MTU {options.device.mtu} leaves no room for payload behind the tunnel headers")
+    skb = packet_from_capture(frame, None)
+    shift = len(skb.data) - len(frame)  # an outer tag moved out of band
+    skb.encapsulation = True
+    skb.inner_protocol = tunnel.inner_protocol
+    skb.inner_protocol_type = ENCAP_TYPE_ETHER
+    skb.inner_mac_header = tunnel.inner_mac + shift
+    skb.inner_network_header = tunnel.inner_network + shift
+    skb.inner_transport_header = tunnel.inner_transport + shift
+    skb.transport_header = tunnel.outer_l4 + shift
+    if tunnel.tunnel_bits & (GsoType.UDP_TUNNEL_CSUM):
+        udp = tunnel.outer_l4 + shift
+        struct.pack_into("!H", skb.data, udp + 6, _outer_udp_seed(skb.data, tunnel.outer_network + shift,
+                                                                   tunnel.outer_version, udp))
+    # the inner checksum as the sending stack left it: CHECKSUM_PARTIAL with the seed
+    check_at = tunnel.inner_transport + shift + (16 if not udp_inner else 6)
+    if state != L4Checksum.PARTIAL:
+        struct.pack_into("!H", skb.data, check_at, pseudo_seed(inner.sub, inner.layout))
+    skb.ip_summed = IpSummed.PARTIAL
+    skb.csum_start = tunnel.inner_transport + shift
+    skb.csum_offset = check_at - skb.csum_start
+    skb.gso_size = gso_size
+    skb.gso_type = gso_type | tunnel.tunnel_bits
+    result = _transmit(skb, options, input_csum=state)
+    if big:
+        result.note = "BIG TCP inside a tunnel: segmented by the upstream rules (no kernel vector proves it)"
+    if trailer and result.outcome == Outcome.CHANGED:
+        result.frames = [result.frames[0] + trailer]
+    return result
+
+
+@dataclass(frozen=True)
+class _InnerView:
+    """The inner packet as a frame of its own (a synthetic Ethernet header in front) and its layout."""
+
+    sub: bytes
+    layout: FrameLayout
+
+
+def _inner_layout(frame: bytes, tunnel: TunnelLayout) -> _InnerView:
+    ethertype = ETH_P_IP if tunnel.inner_version == 4 else ETH_P_IPV6
+    sub = bytes(12) + ethertype.to_bytes(2, "big") + frame[tunnel.inner_network :]
+    layout = parse_layout(sub)
+    if layout is None:
+        raise NotSegmented("lengths contradict (capture check, not the kernel's)",
+                           f"the packet inside the {tunnel.kind} tunnel cannot be parsed")
+    return _InnerView(sub, layout)
+
+
+def _big_lengths(frame: bytes, tunnel: TunnelLayout) -> bool:
+    """The outer IP length (or the outer UDP length) is 0: BIG TCP inside a tunnel, as 2026 kernels build it."""
+    n = tunnel.outer_network
+    if tunnel.outer_version == 4:
+        zero_ip = frame[n + 2 : n + 4] == b"\0\0"
+    else:
+        zero_ip = frame[n + 4 : n + 6] == b"\0\0"
+    return zero_ip and len(frame) - n > 65535
+
+
+def _outer_udp_seed(data: bytearray, network: int, version: int, udp: int) -> int:
+    """What udp_set_csum writes on a GSO packet: the pseudo-header sum over the 32-bit UDP length."""
+    if version == 4:
+        src, dst = bytes(data[network + 12 : network + 16]), bytes(data[network + 16 : network + 20])
+    else:
+        src, dst = bytes(data[network + 8 : network + 24]), bytes(data[network + 24 : network + 40])
+    return pseudo_header_sum(src, dst, IPPROTO_UDP, len(data) - udp)
+
+
+def _complete_ipv4_header(skb: Packet, layout: FrameLayout) -> bool:
+    """Fill an IPv4 header checksum a sender's IP checksum offload left 0, as its NIC would; True if filled."""
+    if layout.ip_version != 4:
+        return False
+    network = len(skb.data) - (layout.frame_len - layout.network)
+    header = skb.data[network : network + layout.l3_len]
+    if header[10:12] != b"\0\0" or ones_sum(bytes(header)) == 0xFFFF:
+        return False
+    struct.pack_into("!H", skb.data, network + 10, ipv4_header_checksum(header))
+    return True
 
 
 def _wire_bytes(skb: Packet) -> bytes:
@@ -140,43 +360,103 @@ def _transmit(skb: Packet, options: SegmentOptions, *, input_csum: L4Checksum | 
     elif was_gso:
         outcome = Outcome.WHOLE
     else:
-        outcome = Outcome.PASSED
+        outcome = Outcome.CHANGED
     return PacketResult(outcome, [bytes(p.data) for p in packets], input_csum=input_csum, gso_size=gso_size,
                         packets=packets)
 
 
+# reports listed one by one (a capture of millions of records of a link type not segmented would
+# otherwise list millions); past this they are counted by kind only
+REPORT_LIMIT = 10_000
+
+
 @dataclass
 class Summary:
-    """Counts for the closing table."""
+    """Counts for the closing table: every input record lands in exactly one outcome."""
 
-    packets_in: int = 0
-    packets_out: int = 0
+    records_in: int = 0
+    records_out: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     input_checksums: Counter[str] = field(default_factory=Counter)
     partial_out: int = 0
-    errors: list[tuple[int, str]] = field(default_factory=list)
+    over_mtu: int = 0  # records passed through with a frame over the MTU (each one reported)
+    # the first REPORT_LIMIT reports, (0-based index, kind, reason); every one counted by kind
+    reports: list[tuple[int, str, str]] = field(default_factory=list)
+    reports_omitted: int = 0
+    # kind -> [count, first 0-based index, first reason], in order of first appearance
+    kinds: dict[str, list[Any]] = field(default_factory=dict)
+    # remarks on records that were handled, by text (e.g. BIG TCP inside a tunnel: no kernel vector)
+    notes: Counter[str] = field(default_factory=Counter)
+
+    def report(self, index: int, kind: str, reason: str) -> None:
+        """Keep one record's report: counted by kind, listed while fewer than REPORT_LIMIT are."""
+        entry = self.kinds.setdefault(kind, [0, index, reason])
+        entry[0] += 1
+        if len(self.reports) < REPORT_LIMIT:
+            self.reports.append((index, kind, reason))
+        else:
+            self.reports_omitted += 1
+
+    @property
+    def reported(self) -> int:
+        """Records reported (refused or not segmented)."""
+        return len(self.reports) + self.reports_omitted
 
     def add(self, index: int, in_len: int, result: PacketResult) -> None:
-        """Count one input packet and what came out for it."""
-        self.packets_in += 1
+        """Count one input record and what came out for it."""
+        self.records_in += 1
         self.bytes_in += in_len
-        self.packets_out += len(result.frames)
+        self.records_out += len(result.frames)
         self.bytes_out += sum(len(f) for f in result.frames)
         self.outcomes[result.outcome.value] += 1
         if result.input_csum is not None:
             self.input_checksums[result.input_csum.value] += 1
         self.partial_out += sum(1 for p in result.packets if p.ip_summed == IpSummed.PARTIAL)
-        if result.error is not None:
-            self.errors.append((index, str(result.error)))
+        self.over_mtu += result.over_mtu
+        if result.note:
+            self.notes[result.note] += 1
+        if result.kind:
+            self.report(index, result.kind, result.reason)
+
+    def retract(self, index: int, in_len: int, result: PacketResult) -> None:
+        """Take back ``add(index, in_len, result)``: the frontend could not write what came out."""
+        self.records_in -= 1
+        self.bytes_in -= in_len
+        self.records_out -= len(result.frames)
+        self.bytes_out -= sum(len(f) for f in result.frames)
+        self.outcomes[result.outcome.value] -= 1
+        if result.input_csum is not None:
+            self.input_checksums[result.input_csum.value] -= 1
+        self.partial_out -= sum(1 for p in result.packets if p.ip_summed == IpSummed.PARTIAL)
+        self.over_mtu -= result.over_mtu
+        if result.note:
+            self.notes[result.note] -= 1
+        if result.kind and self.reports and self.reports[-1][0] == index:
+            self.reports.pop()
+            entry = self.kinds[result.kind]
+            entry[0] -= 1
+            if not entry[0]:
+                del self.kinds[result.kind]
+
+    def add_passthrough(self, index: int, nbytes: int, kind: str, reason: str, over_mtu: bool) -> None:
+        """Count a record no engine could read as a packet (snapped, of a link type not segmented):
+        passed through unchanged and reported."""
+        self.records_in += 1
+        self.records_out += 1
+        self.bytes_in += nbytes
+        self.bytes_out += nbytes
+        self.outcomes[Outcome.NOT_SEGMENTED.value] += 1
+        self.over_mtu += over_mtu
+        self.report(index, kind, reason)
 
     def add_run(self, packets: int, frame_len: int, segments: int, bytes_out: int, states: dict[str, int],
                 partial: bool) -> None:
         """Count ``packets`` same-shape super-packets segmented in bulk, as ``add`` would one by one."""
-        self.packets_in += packets
+        self.records_in += packets
         self.bytes_in += packets * frame_len
-        self.packets_out += packets * segments
+        self.records_out += packets * segments
         self.bytes_out += packets * bytes_out
         self.outcomes[Outcome.SEGMENTED.value] += packets
         for state, count in states.items():
@@ -184,38 +464,55 @@ class Summary:
         if partial:
             self.partial_out += packets * segments
 
-    def add_untouched(self, packets: int, nbytes: int, states: dict[str, int]) -> None:
+    def add_unchanged(self, packets: int, nbytes: int, states: dict[str, int]) -> None:
         """Count ``packets`` frames passed through unchanged in bulk, as ``add`` would one by one."""
-        self.packets_in += packets
+        self.records_in += packets
         self.bytes_in += nbytes
-        self.packets_out += packets
+        self.records_out += packets
         self.bytes_out += nbytes
-        self.outcomes[Outcome.UNTOUCHED.value] += packets
+        self.outcomes[Outcome.UNCHANGED.value] += packets
         for state, count in states.items():
             self.input_checksums[state] += count
 
     def merge(self, other: Summary) -> None:
         """Add a later part's counts (as if its packets had been added here one by one, in order)."""
-        self.packets_in += other.packets_in
-        self.packets_out += other.packets_out
+        self.records_in += other.records_in
+        self.records_out += other.records_out
         self.bytes_in += other.bytes_in
         self.bytes_out += other.bytes_out
         self.outcomes.update(other.outcomes)
         self.input_checksums.update(other.input_checksums)
         self.partial_out += other.partial_out
-        self.errors.extend(other.errors)
+        self.over_mtu += other.over_mtu
+        self.notes.update(other.notes)
+        for index, kind, reason in other.reports:
+            self.report(index, kind, reason)
+        self.reports_omitted += other.reports_omitted
+        for kind, (count, first, reason) in other.kinds.items():
+            listed = sum(1 for _, k, _ in other.reports if k == kind)
+            entry = self.kinds.setdefault(kind, [0, first, reason])
+            entry[0] += count - listed  # the listed ones were counted by report() above
+
+    def reports_by_kind(self) -> list[tuple[str, int, int, str]]:
+        """(kind, count, first 0-based index, first reason) per kind of report, in order of first appearance."""
+        return [(kind, count, first, reason) for kind, (count, first, reason) in self.kinds.items()]
 
     def as_dict(self) -> dict[str, object]:
-        """A JSON-ready form."""
+        """A JSON-ready form (frames numbered from 1, as tshark numbers them)."""
         return {
-            "packets_in": self.packets_in,
-            "packets_out": self.packets_out,
+            "records_in": self.records_in,
+            "records_out": self.records_out,
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
-            "outcomes": dict(self.outcomes),
+            "outcomes": {o.value: self.outcomes.get(o.value, 0) for o in Outcome},
+            "over_mtu_not_segmented": self.over_mtu,
             "input_checksums": dict(self.input_checksums),
             "partial_checksums_out": self.partial_out,
-            "errors": [{"index": i, "reason": r} for i, r in self.errors],
+            "reports": [{"frame": i + 1, "kind": k, "reason": r} for i, k, r in self.reports],
+            "reports_omitted": self.reports_omitted,
+            "notes": {text: count for text, count in self.notes.items() if count},
+            "report_kinds": [{"kind": k, "count": c, "first_frame": i + 1, "first_reason": r}
+                             for k, c, i, r in self.reports_by_kind()],
         }
 
 

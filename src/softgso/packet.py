@@ -3,6 +3,12 @@
 Offsets are counted from the first byte of the frame (the outermost MAC header, which is where
 the kernel's data pointer stands at transmit). ``None`` stands for the kernel's "unset" header
 offset (0xFFFF) and 0 for an inner offset that was never set.
+
+Tunnels use the fields the kernel keeps for them: ``encapsulation``, the three inner header
+offsets, ``inner_protocol`` with its ``inner_protocol_type`` (ENCAP_TYPE_ETHER: an ethertype, the
+TEB 0x6558 for an inner Ethernet frame; ENCAP_TYPE_IPPROTO: ``inner_ipproto``, an IP protocol, for
+FOU/GUE carrying IP-in-IP), and the two flags a tunnel handler sets while segmenting
+(``encap_hdr_csum``: the outer header has a checksum GSO computes; ``remcsum_offload``).
 """
 
 from __future__ import annotations
@@ -11,6 +17,10 @@ from dataclasses import dataclass, field
 
 from .constants import ETH_HLEN
 from .features import GsoType, IpSummed
+
+# skb->inner_protocol_type (include/linux/skbuff.h)
+ENCAP_TYPE_ETHER = 0
+ENCAP_TYPE_IPPROTO = 1
 
 
 @dataclass(eq=False, slots=True)
@@ -38,6 +48,10 @@ class Packet:
     encapsulation: bool = False
     ip6_frag_id: int = 0
     extras: dict[str, object] = field(default_factory=dict)
+    inner_protocol_type: int = ENCAP_TYPE_ETHER
+    inner_ipproto: int = 0
+    encap_hdr_csum: bool = False
+    remcsum_offload: bool = False
 
     @classmethod
     def from_ethernet(cls, frame: bytes | bytearray | memoryview, protocol: int | None = None) -> Packet:
@@ -85,7 +99,17 @@ class Packet:
             self.encapsulation,
             self.ip6_frag_id,
             dict(self.extras),
+            self.inner_protocol_type,
+            self.inner_ipproto,
+            self.encap_hdr_csum,
+            self.remcsum_offload,
         )
+
+    def reset_inner_headers(self) -> None:
+        """skb_reset_inner_headers: the inner offsets become this level's mac/network/transport."""
+        self.inner_mac_header = self.mac_header
+        self.inner_network_header = self.network_header or 0
+        self.inner_transport_header = self.transport_header or 0
 
     def reset_mac_len(self) -> None:
         """skb_reset_mac_len: mac_len = network_header - mac_header."""

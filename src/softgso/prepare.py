@@ -44,9 +44,10 @@ class L4Checksum(Enum):
     """What the L4 checksum field of a captured packet holds."""
 
     COMPLETE = "complete"  # a valid full checksum
-    PARTIAL = "partial"  # the pseudo-header seed of CHECKSUM_PARTIAL (captured on the sending host)
-    ZERO = "zero"  # UDP over IPv4 without checksum
-    INVALID = "invalid"  # neither: a bad checksum
+    PARTIAL = "partial"  # the pseudo-header seed of CHECKSUM_PARTIAL (captured on a sending Linux host)
+    ZERO = "zero"  # 0: UDP over IPv4 without checksum, or a field a sender left empty
+    SEED_NOLEN = "seed-nolen"  # the pseudo-header sum without the length (Windows large-send offload)
+    INVALID = "invalid"  # none of these: a bad checksum
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,13 @@ class FrameLayout:
     frame_len: int
     jumbo: bool = False  # IPv6 BIG TCP hop-by-hop jumbo option
     fragment: bool = False  # an IP fragment: no L4 header to speak of
+    ip_end: int = -1  # where the IP packet ends by its length fields (-1: at the frame's end)
+    length_problem: str | None = None  # length fields the frame contradicts (a capture-sanity check)
+
+    @property
+    def trailer_len(self) -> int:
+        """Bytes behind the IP packet: link padding or a trailer, never payload."""
+        return 0 if self.ip_end < 0 else self.frame_len - self.ip_end
 
     @property
     def payload(self) -> int:
@@ -147,6 +155,7 @@ def parse_layout(frame: bytes | bytearray | memoryview) -> FrameLayout | None:
     else:
         return None
     transport = network + l3_len
+    ip_end, problem = _ip_end(frame, network, version, l3_len, jumbo)
     if proto == IPPROTO_TCP and not fragment:
         if transport + TCP_MIN_HLEN > length:
             return None
@@ -157,9 +166,50 @@ def parse_layout(frame: bytes | bytearray | memoryview) -> FrameLayout | None:
         if transport + UDP_HLEN > length:
             return None
         l4_hdr_len = UDP_HLEN
+        udp_len = int.from_bytes(frame[transport + 4 : transport + 6], "big")
+        end = length if ip_end < 0 else ip_end
+        # 0 stands for "too long for the field" (BIG UDP inside tunnels); any other value must agree
+        if problem is None and udp_len and udp_len != end - transport:
+            problem = f"UDP length {udp_len} disagrees with the {end - transport} bytes of the IP payload"
     else:
         return None
-    return FrameLayout(tags, labels, network, version, l3_len, proto, transport, l4_hdr_len, length, jumbo, fragment)
+    if problem is None and ip_end >= 0 and ip_end < transport + l4_hdr_len:
+        problem = f"the IP length ends the packet inside its {'TCP' if proto == IPPROTO_TCP else 'UDP'} header"
+    return FrameLayout(tags, labels, network, version, l3_len, proto, transport, l4_hdr_len, length, jumbo, fragment,
+                       -1 if ip_end == length else ip_end, problem)
+
+
+def _ip_end(frame: bytes | bytearray | memoryview, network: int, version: int, l3_len: int,
+            jumbo: bool) -> tuple[int, str | None]:
+    """Where the IP packet ends by its own length field, and what the frame contradicts (or None).
+
+    A length of 0 is the BIG TCP marker (IPv4 tot_len 0 as ip_rcv accepts it for GSO packets;
+    IPv6 payload length 0, with or without a jumbo option) and also how Windows large-send frames
+    are captured: the packet then ends with the frame. Bytes behind the end are a trailer.
+    """
+    length = len(frame)
+    if version == 4:
+        total = int.from_bytes(frame[network + 2 : network + 4], "big")
+        if total == 0:
+            return length, None
+        if total < l3_len:
+            return length, f"IPv4 total length {total} is shorter than its {l3_len}-byte header"
+        end = network + total
+        if end > length:
+            return length, f"IPv4 total length {total} claims more than the {length - network} bytes of IP in the frame"
+        return end, None
+    payload = int.from_bytes(frame[network + 4 : network + 6], "big")
+    if payload == 0:
+        if not jumbo:
+            return length, None
+        # the Jumbo Payload option's value (RFC 2675): the length after the fixed header
+        payload = int.from_bytes(frame[network + IPV6_HLEN + 4 : network + IPV6_HLEN + 8], "big")
+    end = network + IPV6_HLEN + payload
+    if end > length:
+        return length, f"IPv6 payload length {payload} claims more than the {length - network - IPV6_HLEN} bytes in the frame"
+    if end < network + l3_len:
+        return length, f"IPv6 payload length {payload} ends inside its extension headers"
+    return end, None
 
 
 def _addresses(frame: bytes | bytearray | memoryview, layout: FrameLayout) -> tuple[bytes, bytes]:
@@ -187,12 +237,17 @@ def classify_l4_checksum(frame: bytes | bytearray | memoryview, layout: FrameLay
     if layout.l4_proto == IPPROTO_UDP and layout.ip_version == 4 and stored == 0:
         return L4Checksum.ZERO
     src, dst = _addresses(frame, layout)
-    l4_len = layout.frame_len - layout.transport
-    total = ones_sum(memoryview(bytes(frame))[layout.transport :], pseudo_header_sum(src, dst, layout.l4_proto, l4_len))
+    end = layout.frame_len if layout.ip_end < 0 else layout.ip_end  # a trailer is no checksummed byte
+    l4_len = end - layout.transport
+    total = ones_sum(memoryview(bytes(frame))[layout.transport : end], pseudo_header_sum(src, dst, layout.l4_proto, l4_len))
     if total == 0xFFFF:
         return L4Checksum.COMPLETE
     if stored == pseudo_header_sum(src, dst, layout.l4_proto, l4_len):
         return L4Checksum.PARTIAL
+    if stored == pseudo_header_sum(src, dst, layout.l4_proto, 0):
+        return L4Checksum.SEED_NOLEN
+    if stored == 0:
+        return L4Checksum.ZERO
     return L4Checksum.INVALID
 
 
@@ -265,3 +320,98 @@ def gso_size_for_mtu(layout: FrameLayout, mtu: int, gso_type: GsoType) -> int:
         room = mtu - labels - l3_len - (8 if layout.ip_version == 6 else 0)
         return max(room // 8 * 8, 8)
     return mtu - labels - l3_len - layout.l4_hdr_len
+
+
+def link_header_len(frame: bytes | bytearray | memoryview) -> int:
+    """The Ethernet header and VLAN tags: what does not count toward the MTU (labels do)."""
+    offset = 12
+    while offset + 6 <= len(frame) and eth_type_vlan(int.from_bytes(frame[offset : offset + 2], "big")):
+        offset += VLAN_HLEN
+    return min(offset + 2, len(frame))
+
+
+# IP protocols named in reports (the rest by number)
+_IP_PROTOCOL_NAMES = {1: "ICMP", 2: "IGMP", 4: "IP-in-IP", 41: "IPv6-in-IP", 47: "GRE", 50: "ESP", 51: "AH",
+                      58: "ICMPv6", 59: "no next header", 89: "OSPF", 103: "PIM", 112: "VRRP", 132: "SCTP",
+                      137: "MPLS-in-IP"}
+
+
+def not_segmentable(frame: bytes | bytearray | memoryview) -> tuple[str, str]:
+    """Why software GSO has nothing to cut in a frame that is not TCP/UDP over IP: (kind, detail).
+
+    Walks tags and labels as parse_layout does; for the kernel, only TCP and UDP (with GSO
+    metadata) are segmented, and a frame without GSO metadata is sent as it is.
+    """
+    length = len(frame)
+    offset, ethertype = _network_start(frame)
+    if ethertype == ETH_P_IP and offset + IPV4_MIN_HLEN <= length:
+        if int.from_bytes(frame[offset + 6 : offset + 8], "big") & (IP_MF | IP_OFFSET):
+            return "IP fragment", "an IPv4 fragment is sent as it is"
+        proto = frame[offset + 9]
+    elif ethertype == ETH_P_IPV6 and offset + IPV6_HLEN <= length:
+        proto = frame[offset + 6]
+        at = offset + IPV6_HLEN
+        if proto == IPPROTO_HOPOPTS and frame[offset + 4 : offset + 6] == b"\0\0" and at + 8 <= length \
+                and frame[at + 2] == 0xC2:
+            return "IPv6 jumbogram", "an IPv6 jumbogram (RFC 2675) has no software GSO"
+        while proto in (IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS) and at + 8 <= length:
+            proto, at = frame[at], at + (frame[at + 1] + 1) * 8
+        if proto == 44:
+            return "IP fragment", "an IPv6 fragment is sent as it is"
+    elif ethertype in (ETH_P_IP, ETH_P_IPV6):
+        return "lengths contradict", "the IP header is cut short"
+    else:
+        return "not IP", f"ethertype 0x{ethertype:04x} is not IP: no software GSO"
+    name = _IP_PROTOCOL_NAMES.get(proto, f"IP protocol {proto}")
+    if proto in (4, 41, 47):
+        return f"tunnel GSO ({name}) not supported", f"a {name} tunnel's GSO is not supported yet"
+    if proto in (IPPROTO_TCP, IPPROTO_UDP):
+        return "lengths contradict", f"the {'TCP' if proto == IPPROTO_TCP else 'UDP'} header is cut short"
+    return f"{name}: no software GSO", f"{name} over IP has no software GSO"
+
+
+def _network_start(frame: bytes | bytearray | memoryview) -> tuple[int, int]:
+    """(offset, ethertype) of what lies under the tags and labels: IPv4/IPv6 under labels by version nibble."""
+    length = len(frame)
+    offset = link_header_len(frame)
+    ethertype = int.from_bytes(frame[offset - 2 : offset], "big") if length >= ETH_HLEN else 0
+    if eth_p_mpls(ethertype):
+        while offset + MPLS_HLEN <= length:
+            offset += MPLS_HLEN
+            if frame[offset - 2] & 0x01:
+                break
+        version = frame[offset] >> 4 if offset < length else 0
+        ethertype = ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0
+    return offset, ethertype
+
+
+def network_end(frame: bytes | bytearray | memoryview) -> int:
+    """Where the frame's IP packet ends by its length field; the frame's end when it is not IP or the
+    field cannot be trusted (0, the BIG TCP and large-send marker, or more than the frame holds)."""
+    length = len(frame)
+    offset, ethertype = _network_start(frame)
+    if ethertype == ETH_P_IP and offset + IPV4_MIN_HLEN <= length:
+        total = int.from_bytes(frame[offset + 2 : offset + 4], "big")
+        end = offset + total if total >= IPV4_MIN_HLEN else length
+    elif ethertype == ETH_P_IPV6 and offset + IPV6_HLEN <= length:
+        payload = int.from_bytes(frame[offset + 4 : offset + 6], "big")
+        end = offset + IPV6_HLEN + payload if payload else length
+    else:
+        return length
+    return end if end <= length else length
+
+
+# More bytes than this behind an IP packet are no trailer or padding (an FCS is 4, an appliance's
+# trailer a few dozen): a sender with GSO_PARTIAL may have written one segment's lengths on a frame
+# of many, so such a frame is measured whole and never cut by its lengths
+MAX_TRAILER = 64
+
+
+def mtu_bytes(frame: bytes | bytearray | memoryview) -> int:
+    """What counts toward the MTU: everything after the Ethernet header and VLAN tags (labels
+    included) up to the end of the IP packet; a trailer or padding of at most MAX_TRAILER bytes is
+    not part of the packet, more than that is measured with it."""
+    end = network_end(frame)
+    if len(frame) - end > MAX_TRAILER:
+        end = len(frame)
+    return end - link_header_len(frame)

@@ -5,8 +5,8 @@ softgso.cli declares the commands (click) on top of this; softgso.entry runs a p
 from here directly, so that it starts without importing click.
 
 Exit status (every command): 0 success; 1 differences found (``diff``) or packets refused under
-``--strict``; 2 usage error; 3 input or output file error; 130 interrupted (Ctrl-C); 143
-terminated (SIGTERM).
+``--strict``; 2 usage error; 3 input or output file error; 130 interrupted (Ctrl-C); 141 the
+reader of standard output went away (a broken pipe, quietly, as cat ends); 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from typing import Any
 from .errors import CaptureError, UsageError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+# 128 + the signal, as a shell reports a process the signal ended; SIGPIPE's: the reader of our
+# standard output went away (``softgso segment IN - | head -c 100``), an ordinary end, said by nothing else
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE, EXIT_TERMINATED = 130, 141, 143
 
 
 def echo(text: str, err: bool = False) -> None:
@@ -43,7 +45,8 @@ def error_status(error: BaseException) -> tuple[str, int]:
     if isinstance(error, CaptureError):
         return f"softgso: error: {error}", EXIT_IO
     if isinstance(error, BrokenPipeError) and error.filename is None:
-        return "softgso: error: the reader of our output went away (broken pipe)", EXIT_IO
+        # as cat and tcpdump end when their reader does: quietly (no message), status 128 + SIGPIPE
+        return "", EXIT_BROKEN_PIPE
     if isinstance(error, OSError):
         where = f": {error.filename}" if error.filename else ""
         return f"softgso: error: {error.strerror or error}{where}", EXIT_IO
@@ -74,8 +77,27 @@ def run_guarded(function: Callable[[], None]) -> None:
             function()
         except COMMAND_ERRORS as error:
             message, status = error_status(error)
-            echo(message, err=True)
+            if status == EXIT_BROKEN_PIPE:
+                reader_gone()
+            else:
+                echo(message, err=True)
             sys.exit(status)
+
+
+def reader_gone() -> None:
+    """Standard output's reader went away: point stdout at /dev/null, so that what is still buffered
+    for it goes nowhere at exit instead of failing again ("Exception ignored ... BrokenPipeError"),
+    as the Python documentation's note on SIGPIPE does. Nothing is said: a pipe's reader stopping
+    early (``| head``) is normal use."""
+    try:
+        stdout = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real stream (run in-process, e.g. by a test)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, stdout)
+    finally:
+        os.close(devnull)
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -125,7 +147,17 @@ def progress_display(enabled: bool, total: int) -> Any:
 def rich_console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    console = Console(stderr=stderr, highlight=False)
+    # rich ends the process (status 1) when the reader of its output goes away; let the command end
+    # as every softgso command does then (quietly, status 141)
+    console.on_broken_pipe = _broken_pipe  # type: ignore[method-assign]
+    return console
+
+
+def _broken_pipe() -> None:
+    import errno
+
+    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 def json_dumps(value: Any, **options: Any) -> str:
@@ -139,22 +171,29 @@ def show_progress(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
+# what a command is told of a record no engine reads as a packet: (index, bytes, kind, reason, over the MTU)
+Passthrough = Callable[[int, int, str, str, bool], None]
+
+
 def stream_records(
     in_path: Path, out_path: Path, quiet: bool, per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]],
-    description: str, bulk: Any = None,
+    description: str, bulk: Any = None, passthrough: Passthrough | None = None, mtu: int = 1500,
+    output_format: str | None = None,
 ) -> tuple[dict[str, int], list[tuple[int, str]], float]:
     """Read IN record by record, write what ``per_frame`` returns to OUT atomically.
 
     Records that are not Ethernet (after cooked-header conversion) or cannot be read as such are
     copied through unchanged and reported. With ``bulk`` (a stream from :func:`softgso.bulkstream.make_bulk_stream`)
     a classic pcap of Ethernet goes through it instead, and the scalar loop takes over at the first
-    record it leaves (if any). Returns counters, reports and elapsed seconds.
+    record it leaves (if any). OUT is in IN's format unless ``output_format`` ("pcap", "pcapng": -F)
+    says otherwise. Returns counters, reports and elapsed seconds.
     """
     from .io import open_capture, open_writer
 
     started = time.perf_counter()
     header_info = None
-    if bulk is not None:
+    # the bulk streams write classic pcap with IN's own file header: -F pcapng takes the scalar loop
+    if bulk is not None and output_format != "pcapng":
         from .bulkstream import open_pcap_writer, pcap_ethernet_header
 
         header_info = pcap_ethernet_header(in_path)
@@ -165,16 +204,36 @@ def stream_records(
             if result.resume_index is not None:
                 with open_capture(in_path) as reader:
                     _scalar_records(reader, writer, per_frame, result.counts, result.reports, bar,
-                                    skip=result.resume_index)
+                                    skip=result.resume_index, passthrough=passthrough, mtu=mtu)
         return result.counts, result.reports, time.perf_counter() - started
 
     counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
     reports: list[tuple[int, str]] = []
-    with open_capture(in_path) as reader, open_writer(out_path, like=reader) as writer:
-        total = int(getattr(reader, "file_size", 0) or 0)
-        with _progress_bar(quiet, total, description) as bar:
-            _scalar_records(reader, writer, per_frame, counts, reports, bar)
+    with open_capture(in_path) as reader:
+        _check_output_format(reader, output_format)
+        with open_writer(out_path, like=reader, format=output_format) as writer:
+            total = int(getattr(reader, "file_size", 0) or 0)
+            with _progress_bar(quiet, total, description) as bar:
+                try:
+                    _scalar_records(reader, writer, per_frame, counts, reports, bar, passthrough=passthrough,
+                                    mtu=mtu)
+                except CaptureError:
+                    _check_output_format(reader, output_format)  # an interface described late, in pcapng
+                    raise
     return counts, reports, time.perf_counter() - started
+
+
+def _check_output_format(reader: Any, output_format: str | None) -> None:
+    """-F pcap: refused (a usage error) when IN's interfaces have link types a pcap file cannot hold together."""
+    if output_format != "pcap" or reader.format == "pcap":
+        return
+    from .io import LINKTYPE_NAMES
+
+    linktypes = sorted(set(reader.linktypes))
+    if len(linktypes) > 1:
+        names = ", ".join(f"{t} ({LINKTYPE_NAMES.get(t, 'unknown')})" for t in linktypes)
+        raise UsageError(f"-F pcap: {reader.path}'s interfaces have different link types ({names}), and a pcap "
+                         "file holds one; write pcapng (-F pcapng, or no -F)")
 
 
 # a progress bar appears once the work has run this long: short runs never draw one (nor pay
@@ -214,9 +273,31 @@ class _progress_bar:  # noqa: N801 - used as a context manager, named like one
 def _scalar_records(
     reader: Any, writer: Any, per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]],
     counts: dict[str, int], reports: list[tuple[int, str]], bar: _progress_bar, skip: int = 0,
+    passthrough: Passthrough | None = None, mtu: int = 1500,
 ) -> None:
-    """The record-by-record loop (from record ``skip`` on)."""
-    from .io import UnknownLinkTypeError, from_ethernet, to_ethernet
+    """The record-by-record loop (from record ``skip`` on).
+
+    A record that is not read as a packet (a link type not segmented, a snapped record) is copied
+    through and told to ``passthrough`` (else added to ``reports``).
+    """
+    from .bulkstream import snapped_report
+    from .io import (
+        LINKTYPE_NAMES,
+        UnknownLinkTypeError,
+        UnrepresentableFrameError,
+        from_ethernet,
+        link_payload_length,
+        to_ethernet,
+    )
+
+    def pass_through(record: Any, kind: str, reason: str, over: bool) -> None:
+        if passthrough is not None:
+            passthrough(record.index, len(record.data), kind, reason, over)
+        else:
+            reports.append((record.index, f"{reason}: passed through"))
+        writer.write(record)
+        counts["out"] += 1
+        counts["bytes_out"] += len(record.data)
 
     records = iter(reader)
     while True:
@@ -236,31 +317,37 @@ def _scalar_records(
         counts["bytes_in"] += len(record.data)
         try:
             view = to_ethernet(record)
-        except UnknownLinkTypeError as error:
-            reports.append((record.index, f"{error.reason}: passed through"))
-            view = None
-        else:
-            if view is None:
-                reports.append((record.index, f"link type {record.linktype} record is not Ethernet: "
-                                              "passed through"))
+        except UnknownLinkTypeError:
+            size = link_payload_length(record)
+            name = LINKTYPE_NAMES.get(record.linktype)
+            what = f"link type {record.linktype} ({name})" if name else f"unknown link type {record.linktype}"
+            pass_through(record, f"link type {record.linktype} not segmented",
+                         f"{what}: not segmented (softgso segments Ethernet, Linux cooked SLL/SLL2, NULL, LOOP "
+                         "and raw IP)", size is not None and size > mtu)
+            continue
         if view is None:
-            writer.write(record)
-            counts["out"] += 1
-            counts["bytes_out"] += len(record.data)
+            size = len(record.data)
+            pass_through(record, f"link type {record.linktype} record not IP or Ethernet",
+                         f"link type {record.linktype} record that is neither IP nor Ethernet", size > mtu)
             continue
         frame = bytes(view.frame)
         if record.orig_len > len(record.data):
-            reports.append((record.index, f"snapped record ({len(record.data)} of {record.orig_len} bytes): "
-                                          "passed through"))
-            writer.write(record)
-            counts["out"] += 1
-            counts["bytes_out"] += len(record.data)
+            pass_through(record, *snapped_report(frame, len(record.data), record.orig_len, mtu))
             continue
         frames, reason = per_frame(record.index, frame)
+        try:
+            converted = [from_ethernet(out, record) for out in frames]
+        except UnrepresentableFrameError as error:
+            # e.g. a label pushed on a raw-IP record: the link type has no ethertype to say so
+            unwritable = getattr(per_frame, "unwritable", None)
+            if unwritable is not None:
+                unwritable(record.index, len(record.data), error.reason)
+            else:
+                reports.append((record.index, f"{error.reason}: passed through"))
+            converted, reason = [bytes(record.data)], None
         if reason:
             reports.append((record.index, reason))
-        for out in frames:
-            data = from_ethernet(out, record)
+        for data in converted:
             writer.write(record, data)
             counts["out"] += 1
             counts["bytes_out"] += len(data)
@@ -268,11 +355,107 @@ def _scalar_records(
 
 
 def print_reports(reports: list[tuple[int, str]], limit: int = 20) -> None:
+    """Reports of the file commands, one line each (at most ``limit``); frames numbered from 1, as tshark does."""
     for index, reason in reports[:limit]:
-        echo(f"softgso: packet {index}: {reason}", err=True)
+        echo(f"softgso: frame {index + 1}: {reason}", err=True)
     if len(reports) > limit:
         echo(f"softgso: ... and {len(reports) - limit} more reports", err=True)
 
+
+def print_report_kinds(summary: Any) -> None:
+    """segment's reports, a line per kind: how many records, the first one's frame number and reason."""
+    for kind, count, first, reason in summary.reports_by_kind():
+        records = "record" if count == 1 else "records"
+        echo(f"softgso: {kind}: {count:,} {records} passed through unchanged (first: frame {first + 1}: {reason})",
+             err=True)
+
+
+# --- the action commands (push-mpls, pop-mpls, set-mpls, dec-ttl, push-vlan, pop-vlan) ---
+
+
+class ActionPerFrame:
+    """One action on every frame, each input record counted in exactly one outcome: changed,
+    unchanged (the action left it as it was, or it is no packet: reported) or refused (the kernel's
+    check refused it, or its result has no form in the record's link type: passed through, reported)."""
+
+    def __init__(self, spec: str) -> None:
+        from .actions import parse_action
+
+        self.spec = spec
+        self.action = parse_action(spec)
+        self.outcomes = {"changed": 0, "unchanged": 0, "refused": 0}
+        self.reports: list[tuple[int, str]] = []
+        self._last: tuple[int, str] | None = None
+
+    def __call__(self, index: int, frame: bytes) -> tuple[list[bytes], str | None]:
+        from .job import apply_actions
+
+        out, error = apply_actions(frame, (self.action,))
+        if error is not None:
+            self._count(index, "refused")
+            self.reports.append((index, f"{self.spec} refused, passed through unchanged: {error}"))
+            return [frame], None
+        self._count(index, "changed" if out != frame else "unchanged")
+        return [out], None
+
+    def _count(self, index: int, outcome: str) -> None:
+        self.outcomes[outcome] += 1
+        self._last = (index, outcome)
+
+    def unwritable(self, index: int, nbytes: int, reason: str) -> None:
+        """The frame's result cannot be written in its record's link type: passed through instead, reported."""
+        if self._last is not None and self._last[0] == index:
+            self.outcomes[self._last[1]] -= 1
+        self._count(index, "refused")
+        self.reports.append((index, f"{reason}: passed through"))
+
+    def passthrough(self, index: int, nbytes: int, kind: str, reason: str, over_mtu: bool) -> None:
+        """A record that is no packet the action applies to (a link type not converted, a snapped record)."""
+        self._count(index, "unchanged")
+        self.reports.append((index, f"{reason}: passed through"))
+
+
+def run_action(in_path: Path, out_path: Path, spec: str, quiet: bool, strict: bool, as_json: bool = False,
+               output_format: str | None = None) -> None:
+    """An action command's whole run: ``spec`` (an --action string) on every packet of IN, written to OUT.
+
+    The summary (a line, or JSON with --json) goes to stdout, to stderr when OUT is where stdout
+    goes; the exit statuses are segment's."""
+    from .outfile import output_target
+
+    per_frame = ActionPerFrame(spec)
+    # how OUT is written (softgso.outfile's rule, as the writer applies it): a directory or a block
+    # device is refused here, before IN is read
+    target = None if is_dash(out_path) else output_target(str(out_path))
+    counts, stream_reports, elapsed = stream_records(in_path, out_path, quiet, per_frame, spec.split(":")[0],
+                                                     passthrough=per_frame.passthrough,
+                                                     output_format=output_format)
+    read_error = bool(counts.pop("read_error", 0))
+    # the stream's own reports: only a broken input (the reading stops there)
+    input_errors = [{"frame": index + 1, "reason": reason} for index, reason in stream_reports]
+    reports = sorted(per_frame.reports)
+    summary_to_stderr = is_dash(out_path) or (target is not None and target.shares_stdout())
+    note = "written to standard output as it came (not atomic)" if target is None else target.note()
+    if as_json:
+        payload = {"action": spec, "records_in": counts["in"], "records_out": counts["out"],
+                   "bytes_in": counts["bytes_in"], "bytes_out": counts["bytes_out"], "outcomes": per_frame.outcomes,
+                   "reports": [{"frame": index + 1, "reason": reason} for index, reason in reports],
+                   "input_errors": input_errors, "atomic": note is None, "output_written": note,
+                   "seconds": round(elapsed, 6), "output": str(out_path)}
+        echo(json_dumps(payload, indent=2), err=summary_to_stderr)
+    else:
+        print_reports(reports + stream_reports)
+        if not quiet:
+            outcomes = per_frame.outcomes
+            echo(f"{spec}: {counts['in']} packets in, {counts['out']} out: {outcomes['changed']} changed, "
+                 f"{outcomes['unchanged']} unchanged, {outcomes['refused']} refused ({elapsed:.3f} s) -> {out_path}",
+                 err=summary_to_stderr)
+            if note and target is not None:
+                echo(f"{spec}: {note}", err=summary_to_stderr)
+    if read_error:
+        sys.exit(EXIT_IO)
+    if strict and reports:
+        sys.exit(EXIT_REFUSED)
 
 
 # --- segment ---
@@ -280,37 +463,59 @@ def print_reports(reports: list[tuple[int, str]], limit: int = 20) -> None:
 def run_segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, strict: bool, as_json: bool, quiet: bool,
-            engine: str, jobs: int, dask_scheduler: str | None) -> None:
-    """``softgso segment``'s whole run, from its parsed options (softgso.cli's, or softgso.entry's for a plain one)."""
+            engine: str, jobs: int, dask_scheduler: str | None, tunnel_ports: tuple[str, ...] = (),
+            udp_gso: str = "off", output_format: str | None = None) -> None:
+    """``softgso segment``'s whole run, from its parsed options (softgso.cli's, or softgso.entry's for a plain one).
+
+    ``output_format`` (-F): "pcap" or "pcapng" for OUT, None for IN's format."""
     option_args: dict[str, Any] = {"device": device, "mtu": mtu, "output_csum": output_csum, "gso_size": gso_size,
                    "gso_type": gso_type, "tcp_ecn": tcp_ecn, "input_csum": input_csum, "vnet_hdr": vnet_hdr,
-                   "actions": actions, "ip_id": ip_id, "ipv6_frag_id": ipv6_frag_id, "kernel": kernel}
+                   "actions": actions, "ip_id": ip_id, "ipv6_frag_id": ipv6_frag_id, "kernel": kernel,
+                   "tunnel_ports": tunnel_ports, "udp_gso": udp_gso}
     options = segment_options_from(**option_args)
     inputs = _many_captures(in_path)
     if inputs is not None:
-        _segment_many(inputs, out_path, option_args, engine, jobs, dask_scheduler, strict, as_json, quiet)
+        _segment_many(inputs, out_path, option_args, engine, jobs, dask_scheduler, strict, as_json, quiet,
+                      output_format)
         return
     if dask_scheduler:
         raise UsageError("--dask-scheduler segments many captures: give a directory or a glob as IN")
-    summary, counts, reports, elapsed = _segment_one(in_path, out_path, options, engine, jobs, quiet)
+    from .outfile import output_target
+
+    # what OUT is decides how it is written (a directory or a block device is refused before IN is read)
+    target = None if is_dash(out_path) else output_target(str(out_path))
+    summary, counts, reports, elapsed = _segment_one(in_path, out_path, options, engine, jobs, quiet, output_format)
     read_error = bool(counts.pop("read_error", 0))
-    refused = summary.outcomes.get("refused", 0)
-    other_reports = [r for r in reports if "refused" not in r[1]]
-    summary_to_stderr = is_dash(out_path)  # stdout carries the capture itself
+    # stdout carries the capture itself when OUT is -, /dev/stdout or where stdout goes
+    summary_to_stderr = is_dash(out_path) or (target is not None and target.shares_stdout())
+    note = "written to standard output as it came (not atomic)" if target is None else target.note()
     if as_json:
-        payload = summary.as_dict()
-        payload.update({"records_in": counts["in"], "records_out": counts["out"], "seconds": round(elapsed, 6),
-                        "passed_through_unreadable": [{"index": i, "reason": r} for i, r in other_reports],
-                        "device": options.device.name, "output": str(out_path)})
+        payload = segment_payload(summary, counts, reports, elapsed, options, str(out_path))
+        payload["atomic"] = note is None
+        payload["output_written"] = note
         echo(json_dumps(payload, indent=2), err=summary_to_stderr)
     else:
         print_reports(reports)
+        print_report_kinds(summary)
         if not quiet:
             _segment_table(summary, counts, elapsed, str(out_path), stderr=summary_to_stderr)
+            if note and target is not None:
+                echo(f"softgso: {note}", err=summary_to_stderr)
     if read_error:
         sys.exit(EXIT_IO)
-    if strict and (refused or other_reports):
+    if strict and summary.reported:
         sys.exit(EXIT_REFUSED)
+
+
+def segment_payload(summary: Any, counts: dict[str, int], reports: list[tuple[int, str]], elapsed: float,
+                    options: Any, output: str) -> dict[str, Any]:
+    """segment's JSON summary: the summary's facts, the input's breaks, and what ran."""
+    payload = summary.as_dict()
+    payload.update({"records_in": counts["in"], "records_out": counts["out"], "bytes_in": counts["bytes_in"],
+                    "bytes_out": counts["bytes_out"], "input_errors": [{"frame": i + 1, "reason": r} for i, r in reports],
+                    "seconds": round(elapsed, 6), "device": options.device.name, "mtu": options.device.mtu,
+                    "output": output})
+    return payload
 
 
 def is_dash(path: Path) -> bool:
@@ -318,8 +523,8 @@ def is_dash(path: Path) -> bool:
     return str(path) == "-"
 
 
-def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs: int,
-                 quiet: bool) -> tuple[Any, dict[str, int], list[tuple[int, str]], float]:
+def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs: int, quiet: bool,
+                 output_format: str | None = None) -> tuple[Any, dict[str, int], list[tuple[int, str]], float]:
     """Segment one capture: (summary, counts, reports, seconds)."""
     from .bulkstream import make_bulk_stream, segment_per_frame
     from .job import Summary
@@ -334,14 +539,16 @@ def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs:
         if not available():
             raise UsageError("--engine compiled: softgso._segment is not built here (no C compiler at install, "
                              "or SOFTGSO_NO_C is set); use --engine numpy or auto")
-    if engine != "scalar" and jobs > 1:
+    if engine != "scalar" and jobs > 1 and output_format != "pcapng":  # the parts are classic pcap
         done = _segment_jobs(in_path, out_path, options, jobs, engine)
         if done is not None:
             return (*done, time.perf_counter() - started)
     summary = Summary()
     per_frame = segment_per_frame(options, summary)
     bulk = make_bulk_stream(options, summary, per_frame, engine) if engine != "scalar" else None
-    counts, reports, elapsed = stream_records(in_path, out_path, quiet, per_frame, "segment", bulk)
+    counts, reports, elapsed = stream_records(in_path, out_path, quiet, per_frame, "segment", bulk,
+                                              passthrough=summary.add_passthrough, mtu=options.device.mtu,
+                                              output_format=output_format)
     return summary, counts, reports, elapsed
 
 
@@ -361,7 +568,12 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int,
     points = split_points(in_path, header_info, jobs)
     spans = [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
              for k, (offset, index) in enumerate(points)]
-    directory = None if is_dash(out_path) else os.path.dirname(os.path.abspath(out_path))
+    from .outfile import output_target
+
+    # the parts beside where OUT lands (one file system for the final copy); a device, FIFO or
+    # socket OUT has no such place: the system's temporary folder
+    target = None if is_dash(out_path) else output_target(str(out_path))
+    directory = os.path.dirname(target.location) if target is not None and target.atomic else None
     with tempfile.TemporaryDirectory(prefix=".softgso-jobs-", dir=directory) as scratch:
         paths = [os.path.join(scratch, f"part{k}") for k in range(len(spans))]
         context = multiprocessing.get_context("fork")
@@ -389,43 +601,72 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int,
     return summary, counts, reports
 
 
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
+COMPRESSED_SUFFIXES = (".gz", ".zst")  # read decompressed (softgso.io.compressed)
+
+
+def _is_capture_name(name: str) -> bool:
+    """A file name a directory IN contributes: a capture's suffix, compressed or not (a.pcap, a.pcapng.gz)."""
+    lowered = name.lower()
+    for suffix in COMPRESSED_SUFFIXES:
+        lowered = lowered.removesuffix(suffix)
+    return lowered.endswith(CAPTURE_SUFFIXES)
+
+
+def output_name(name: str, output_format: str | None) -> str:
+    """The name a capture of many gets in OUT: its own, without a compression suffix (OUT is written
+    plain), with -F's format as its suffix when -F is given (a.pcap -F pcapng: a.pcapng)."""
+    for suffix in COMPRESSED_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    if output_format is None:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if dot and f".{suffix.lower()}" in CAPTURE_SUFFIXES:
+        name = stem
+    return f"{name}.{output_format}"
+
+
 def _many_captures(in_path: Path) -> list[Path] | None:
     """The captures IN names when it is a directory or a glob, else None (one capture)."""
     import glob
 
     text = str(in_path)
     if in_path.is_dir():
-        found = sorted(p for p in in_path.iterdir() if p.is_file() and p.suffix in (".pcap", ".pcapng", ".cap"))
+        found = sorted(p for p in in_path.iterdir() if p.is_file() and _is_capture_name(p.name))
     elif any(char in text for char in "*?["):
         found = sorted(Path(p) for p in glob.glob(text) if os.path.isfile(p))
     else:
         return None
     if not found:
-        raise UsageError(f"no captures (.pcap, .pcapng, .cap) in {in_path}")
+        raise UsageError(f"no captures (.pcap, .pcapng, .cap, compressed or not) in {in_path}")
     return found
 
 
 def segment_file(in_path: str, out_path: str, option_args: dict[str, Any], engine: str = "auto",
-                 jobs: int = 1) -> dict[str, Any]:
+                 jobs: int = 1, output_format: str | None = None) -> dict[str, Any]:
     """Segment one capture as ``softgso segment`` would (a dask task); its JSON summary."""
     options = segment_options_from(**option_args)
-    summary, counts, reports, elapsed = _segment_one(Path(in_path), Path(out_path), options, engine, jobs, True)
-    payload = summary.as_dict()
-    other_reports = [r for r in reports if "refused" not in r[1]]
-    payload.update({"input": in_path, "records_in": counts["in"], "records_out": counts["out"],
-                    "seconds": round(elapsed, 6),
-                    "passed_through_unreadable": [{"index": i, "reason": r} for i, r in other_reports],
-                    "device": options.device.name, "output": out_path})
+    summary, counts, reports, elapsed = _segment_one(Path(in_path), Path(out_path), options, engine, jobs, True,
+                                                     output_format)
+    counts.pop("read_error", None)
+    payload = segment_payload(summary, counts, reports, elapsed, options, out_path)
+    payload["input"] = in_path
     return payload
 
 
 def _segment_many(inputs: list[Path], out_dir: Path, option_args: dict[str, Any], engine: str, jobs: int,
-                  scheduler: str | None, strict: bool, as_json: bool, quiet: bool) -> None:
-    """Many captures into OUT (a directory), locally one after another or as dask tasks."""
+                  scheduler: str | None, strict: bool, as_json: bool, quiet: bool,
+                  output_format: str | None = None) -> None:
+    """Many captures into OUT (a directory, made if missing), locally one after another or as dask tasks."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir}: OUT must be a directory when IN names many captures")
+    # `segment DIR o.pcap` meant one capture: a directory named like a capture file would only surprise
+    if not out_dir.is_dir() and out_dir.name.lower().endswith((".pcap", ".pcapng", ".cap", ".gz", ".zst")):
+        raise UsageError(f"{out_dir}: IN names many captures, and OUT looks like a capture file; "
+                         "give a directory as OUT (one output per capture is written there)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = [str(out_dir / p.name) for p in inputs]
+    names = [str(out_dir / output_name(p.name, output_format)) for p in inputs]
     if len(set(names)) != len(names):
         raise UsageError("two captures of IN have the same file name: OUT would hold only one")
     if scheduler:
@@ -435,37 +676,50 @@ def _segment_many(inputs: list[Path], out_dir: Path, option_args: dict[str, Any]
             raise UsageError("--dask-scheduler needs dask.distributed (pip install 'softgso[dask]')") from None
         with Client(scheduler) as client:
             futures = client.map(segment_file, [str(p) for p in inputs], names, [option_args] * len(inputs),
-                                 [engine] * len(inputs), [jobs] * len(inputs), pure=False)
+                                 [engine] * len(inputs), [jobs] * len(inputs), [output_format] * len(inputs),
+                                 pure=False)
             results = client.gather(futures)
     else:
-        results = [segment_file(str(p), name, option_args, engine, jobs) for p, name in zip(inputs, names, strict=True)]
+        results = [segment_file(str(p), name, option_args, engine, jobs, output_format)
+                   for p, name in zip(inputs, names, strict=True)]
     refused = sum(int(r["outcomes"].get("refused", 0)) for r in results)
-    unreadable = sum(len(r["passed_through_unreadable"]) for r in results)
+    reported = sum(len(r["reports"]) + r["reports_omitted"] + len(r["input_errors"]) for r in results)
     if as_json:
-        echo(json_dumps({"captures": results, "refused": refused, "passed_through_unreadable": unreadable},
+        echo(json_dumps({"captures": results, "refused": refused, "reported": reported},
                               indent=2))
     elif not quiet:
         for r in results:
-            echo(f"{r['input']} -> {r['output']}: {r['packets_in']} packets in, {r['packets_out']} out, "
-                       f"{r['outcomes'].get('refused', 0)} refused ({r['seconds']:.3f} s)")
-    if strict and (refused or unreadable):
+            echo(f"{r['input']} -> {r['output']}: {r['records_in']:,} records in, {r['records_out']:,} out, "
+                 f"{len(r['reports']) + r['reports_omitted']:,} reported ({r['seconds']:.3f} s)")
+    if strict and reported:
         sys.exit(EXIT_REFUSED)
 
 
 # segment's summary: drawn by softgso.texttable (rich's look without rich's 35 ms import, after the work)
-SEGMENT_TABLE_COLUMNS = (("", "left"), ("packets", "right"), ("bytes", "right"))
+SEGMENT_TABLE_COLUMNS = (("", "left"), ("records", "right"), ("bytes", "right"))
+# the outcome rows: every input record is counted in exactly one, and they add up to "in"
+OUTCOME_ROWS = (
+    ("segmented", "segmented"),
+    ("whole", "sent whole (the device segments)"),
+    ("changed", "changed (checksums completed, actions)"),
+    ("unchanged", "unchanged"),
+    ("refused", "refused by the kernel's checks (unchanged)"),
+    ("not_segmented", "not segmented (unchanged, reported)"),
+)
 
 
 def _segment_table(summary: Any, counts: dict[str, int], elapsed: float, out: str, stderr: bool = False) -> None:
     from .texttable import print_table
 
-    rows = [["in", str(counts["in"]), f"{counts['bytes_in']:,}"], ["out", str(counts["out"]), f"{counts['bytes_out']:,}"]]
-    for name in ("segmented", "whole", "passed", "untouched", "refused"):
-        rows.append([f"  {name}", str(summary.outcomes.get(name, 0)), ""])
+    rows = [["in", f"{counts['in']:,}", f"{counts['bytes_in']:,}"],
+            ["out", f"{counts['out']:,}", f"{counts['bytes_out']:,}"]]
+    for name, label in OUTCOME_ROWS:
+        rows.append([f"  {label}", f"{summary.outcomes.get(name, 0):,}", ""])
+    rows.append(["over MTU, not segmented", f"{summary.over_mtu:,}", ""])
     for name, count in sorted(summary.input_checksums.items()):
-        rows.append([f"  input L4 checksum {name}", str(count), ""])
+        rows.append([f"input L4 checksum {name}", f"{count:,}", ""])
     if summary.partial_out:
-        rows.append(["  output checksums left partial", str(summary.partial_out), ""])
+        rows.append(["output checksums left partial", f"{summary.partial_out:,}", ""])
     rate = counts["bytes_in"] * 8 / elapsed / 1e9 if elapsed > 0 else 0.0
     rows.append(["throughput", f"{elapsed:.3f} s", f"{rate:.2f} Gbit/s"])
     print_table(f"softgso segment -> {out}", SEGMENT_TABLE_COLUMNS, rows, sys.stderr if stderr else sys.stdout)
@@ -473,7 +727,8 @@ def _segment_table(summary: Any, counts: dict[str, int], elapsed: float, out: st
 
 def segment_options_from(device: str, mtu: int | None, output_csum: str | None, gso_size: int | None,
                           gso_type: str, tcp_ecn: bool, input_csum: str, vnet_hdr: str | None,
-                          actions: tuple[str, ...], ip_id: str, ipv6_frag_id: str, kernel: str) -> Any:
+                          actions: tuple[str, ...], ip_id: str, ipv6_frag_id: str, kernel: str,
+                          tunnel_ports: tuple[str, ...] = (), udp_gso: str = "off") -> Any:
     """The SegmentOptions ``segment`` would build from the same options."""
     from .actions import parse_action
     from .job import SegmentOptions
@@ -485,10 +740,16 @@ def segment_options_from(device: str, mtu: int | None, output_csum: str | None, 
         frag_id = int(ipv6_frag_id, 0)
     except ValueError:
         raise UsageError(f"--ipv6-frag-id {ipv6_frag_id!r} is not a number") from None
+    from .offload.tunnels import parse_tunnel_port
+
+    try:
+        ports = tuple(parse_tunnel_port(text) for text in tunnel_ports)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     return SegmentOptions(
         device=_device(device, mtu, output_csum), gso_size=gso_size, gso_type=gso_type, tcp_ecn=tcp_ecn,
         input_csum=input_csum, vnet_hdr=VirtioNetHdr.from_hex(vnet_hdr) if vnet_hdr else None,
         actions=tuple(parse_action(a) for a in actions), ipv6_frag_id=frag_id, fixed_id=ip_id == "fixed",
-        kernel=kernel,
+        kernel=kernel, tunnel_ports=ports, udp_gso=udp_gso,
     )
 

@@ -15,7 +15,11 @@ from .checksum import csum_fold, ones_sum
 from .constants import (
     ETH_P_8021AD,
     ETH_P_8021Q,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    ETH_P_TEB,
     IP_DF,
+    IPPROTO_UDP,
     TCP_CHECK_OFFSET,
     UDP_CHECK_OFFSET,
     eth_p_mpls,
@@ -33,7 +37,7 @@ from .features import (
     intersect_feature_bits,
 )
 from .gso import can_checksum_protocol, skb_gso_ok, skb_gso_segment, skb_network_protocol
-from .packet import Packet
+from .packet import ENCAP_TYPE_ETHER, Packet
 
 F = NetdevFeature
 
@@ -101,7 +105,9 @@ def _skb_feature_bits(skb: Packet, device: DeviceProfile) -> int:
         features &= int(device.hw_enc_features)
     if skb_vlan_tagged(skb):
         features = intersect_feature_bits(features, int(device.vlan_features) | _VLAN_CTAG_TX | _VLAN_STAG_TX)
-    if skb_vlan_tagged_multi(skb):
+    if device.features_check:
+        features = ndo_features_check(skb, device, features)
+    elif skb_vlan_tagged_multi(skb):
         features &= _VLAN_MULTI_FEATURES
     ethertype, _ = skb_network_protocol(skb)
     if eth_p_mpls(ethertype):
@@ -109,6 +115,39 @@ def _skb_feature_bits(skb: Packet, device: DeviceProfile) -> int:
         features &= int(device.mpls_features)
     if skb.ip_summed != IpSummed.NONE and not can_checksum_protocol(features, ethertype):
         features &= _WITHOUT_CSUM_OR_GSO
+    return features
+
+
+_WITHOUT_CSUM_MASK_OR_GSO = _WITHOUT_CSUM_OR_GSO
+_VXLAN_TNL_HLEN = 16  # sizeof(struct udphdr) + sizeof(struct vxlanhdr)
+
+
+def ndo_features_check(skb: Packet, device: DeviceProfile, features: int) -> int:
+    """The driver's ndo_features_check; "vxlan-port" is be2net's be_features_check (tunnel part).
+
+    Such a driver also runs vlan_features_check first (two tags: only HW_CSUM checksums), then,
+    for an encapsulated packet whose outer L4 is UDP, keeps checksum and GSO features only for
+    VXLAN to the configured port: an inner Ethernet frame behind exactly UDP + VXLAN headers.
+    """
+    if skb_vlan_tagged_multi(skb):
+        features &= _VLAN_MULTI_FEATURES
+    if device.features_check != "vxlan-port" or not skb.encapsulation:
+        return features
+    ethertype, _ = skb_network_protocol(skb)
+    network = skb.network_header or 0
+    if ethertype == ETH_P_IP:
+        l4_proto = skb.data[network + 9]
+    elif ethertype == ETH_P_IPV6:
+        l4_proto = skb.data[network + 6]
+    else:
+        return features
+    if l4_proto != IPPROTO_UDP:
+        return features
+    udp = skb.transport_header or 0
+    dport = int.from_bytes(skb.data[udp + 2 : udp + 4], "big")
+    if (skb.inner_protocol_type != ENCAP_TYPE_ETHER or skb.inner_protocol != ETH_P_TEB
+            or skb.inner_mac_header - udp != _VXLAN_TNL_HLEN or dport != device.vxlan_port):
+        return features & _WITHOUT_CSUM_MASK_OR_GSO
     return features
 
 
@@ -168,7 +207,10 @@ def validate_xmit(skb: Packet, device: DeviceProfile) -> list[Packet]:
         segments = skb_gso_segment(skb, NetdevFeature(features), device)
         return [skb] if segments is None else segments
     if skb.ip_summed == IpSummed.PARTIAL:
-        skb.transport_header = skb.csum_start
+        if skb.encapsulation:
+            skb.inner_transport_header = skb.csum_start
+        else:
+            skb.transport_header = skb.csum_start
         skb_csum_hwoffload_help(skb, features)
     return [skb]
 

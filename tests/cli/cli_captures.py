@@ -106,7 +106,7 @@ def udp4(size: int = 100, *, partial: bool = False) -> bytes:
 
 
 def arp() -> bytes:
-    """An ARP request (not IP: passes through untouched)."""
+    """An ARP request (not IP: passes through unchanged)."""
     return b"\xff" * 6 + MAC_SRC + b"\x08\x06" + bytes.fromhex("0001080006040001") + MAC_SRC + bytes([192, 0, 2, 1]) \
         + b"\0" * 6 + bytes([198, 51, 100, 2])
 
@@ -142,6 +142,6 @@ MIXED_FLOW_PAYLOADS = {
     ("2001:db8::1", 40001): payload(66000, 3),
 }
 # Input packets of mixed_capture() that need nothing and must come out byte-identical.
-MIXED_UNTOUCHED = (0, 2, 4, 5, 7)
+MIXED_UNCHANGED = (0, 2, 4, 5, 7)
 
 

@@ -1,5 +1,5 @@
 """Bad input through the CLI: a clear message naming the packet index and the reason; nothing
-silently dropped; exit status as cli.py documents (1 refused under --strict, 3 unreadable input)."""
+silently dropped; exit status as cli.py documents (1 reported under --strict, 3 unreadable input)."""
 
 from __future__ import annotations
 
@@ -73,13 +73,19 @@ def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
         assert result.exit_code == 3 and "nope.pcap" in result.stderr
 
 
+REFUSED = "refused by the kernel's checks"
+
+
 def test_headers_contradicting_the_gso_metadata_are_reported_and_passed_through(tmp_path: Path) -> None:
     source = write_pcap(tmp_path / "in.pcap", mixed_capture())
     out = tmp_path / "out.pcap"
     result = run_cli("segment", source, out, "--vnet-hdr", TCPV6_HEADER_FOR_IPV4, "-q")
     assert result.exit_code == 0
-    assert "packet 1: refused, passed through unchanged: tcp4_gso_segment: gso_type" in result.stderr
-    assert "lacks TCPV4 on an IPv4 packet (kernel: -EINVAL)" in result.stderr
+    # one line per kind of report, naming the first frame (numbered from 1) and its reason: frame 1 is
+    # the 42-byte ARP request, shorter than the header's hdr_len 54 (virtio_net_hdr_to_skb refuses it)
+    assert (f"softgso: {REFUSED}: " in result.stderr and " records passed through unchanged (first: frame 1: "
+            "packet_snd/tun_get_user: hdr_len 54 is longer than the 42-byte packet (kernel: -EINVAL))"
+            in result.stderr)
     # nothing lost: one record out per record in, the refused ones byte-identical
     inputs, outputs = read_packets(source), read_packets(out)
     assert len(outputs) == len(inputs)
@@ -87,11 +93,24 @@ def test_headers_contradicting_the_gso_metadata_are_reported_and_passed_through(
     assert run_cli("segment", source, out, "--vnet-hdr", TCPV6_HEADER_FOR_IPV4, "--strict", "-q").exit_code == 1
 
 
+def test_each_refused_record_is_reported_with_its_frame_and_the_check(tmp_path: Path) -> None:
+    source = write_pcap(tmp_path / "in.pcap", mixed_capture())
+    _, summary = run_json("segment", source, tmp_path / "out.pcap", "--vnet-hdr", TCPV6_HEADER_FOR_IPV4)
+    reasons = {r["frame"]: r["reason"] for r in summary["reports"] if r["kind"] == REFUSED}
+    for frame in (2, 4):  # the IPv4 TCP super-packets (records 1 and 3) under a TCPV6 header
+        assert reasons[frame].startswith("tcp4_gso_segment: gso_type"), reasons
+        assert reasons[frame].endswith("lacks TCPV4 on an IPv4 packet (kernel: -EINVAL)"), reasons
+
+
 def test_summary_counts_refused_packets(tmp_path: Path) -> None:
     source = write_pcap(tmp_path / "in.pcap", mixed_capture())
     result, summary = run_json("segment", source, tmp_path / "out.pcap", "--vnet-hdr", TCPV6_HEADER_FOR_IPV4)
-    assert summary["outcomes"]["refused"] == len(summary["errors"]) > 0
-    assert {e["index"] for e in summary["errors"]} >= {1, 3}
+    refused = [r for r in summary["reports"] if r["kind"] == REFUSED]
+    assert summary["outcomes"]["refused"] == len(refused) > 0
+    assert {r["frame"] for r in refused} >= {2, 4}
+    assert summary["report_kinds"] == [{"kind": REFUSED, "count": len(refused), "first_frame": refused[0]["frame"],
+                                        "first_reason": refused[0]["reason"]}]
+    assert summary["input_errors"] == []
 
 
 def test_inspect_counts_records_of_an_unknown_link_type(tmp_path: Path) -> None:
@@ -104,14 +123,17 @@ def test_inspect_counts_records_of_an_unknown_link_type(tmp_path: Path) -> None:
 
 def test_unknown_link_type_is_passed_through_and_reported(tmp_path: Path) -> None:
     frames = mixed_capture()[:4]
+    # records 0 and 2 on an Ethernet interface, 1 and 3 (frames 2 and 4) on one of link type 147
     source = write_pcapng(tmp_path / "in.pcapng", [(1, "eth0"), (147, "user0")],
                           [(i % 2, f, None) for i, f in enumerate(frames)])
     out = tmp_path / "out.pcapng"
     result = run_cli("segment", source, out, "-q")
     assert result.exit_code == 0
-    assert "packet 1:" in result.stderr and "147" in result.stderr
-    assert bytes(read_packets(out)[-1]) == frames[3] or len(read_packets(out)) > 4
-    assert run_cli("segment", source, out, "--strict", "-q").exit_code in (1, 3)
+    assert ("softgso: link type 147 not segmented: 2 records passed through unchanged (first: frame 2: "
+            in result.stderr)
+    # the ARP and the ACK need nothing; the two super-packets of link type 147 pass through as they came
+    assert [bytes(p) for p in read_packets(out)] == frames
+    assert run_cli("segment", source, out, "--strict", "-q").exit_code == 1
 
 
 def test_snapped_records_are_passed_through_and_reported(tmp_path: Path) -> None:
@@ -121,5 +143,7 @@ def test_snapped_records_are_passed_through_and_reported(tmp_path: Path) -> None
     out = tmp_path / "out.pcap"
     result = run_cli("segment", source, out, "-q")
     assert result.exit_code == 0
-    assert "packet 1: snapped record (200 of" in result.stderr
+    assert (f"softgso: snapped record: 1 record passed through unchanged (first: frame 2: snapped record (200 of "
+            f"{len(frames[1])} bytes)") in result.stderr
     assert [bytes(p) for p in read_packets(out)] == snapped
+    assert run_cli("segment", source, out, "--strict", "-q").exit_code == 1

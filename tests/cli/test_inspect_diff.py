@@ -28,7 +28,7 @@ def test_inspect_sample_counts_what_the_sample_holds() -> None:
     assert report["super_packets_over_mtu"] == 4
     assert report["label_stacks"] == {"100": 1, "200/100": 1, "16": 1, "300": 1}
     assert report["non_ip"] == {"ARP": 1}
-    assert report["l4_checksums"] == {"complete": 3, "partial": 4, "zero": 1, "invalid": 0}
+    assert report["l4_checksums"] == {"complete": 3, "partial": 4, "seed-nolen": 0, "zero": 1, "invalid": 0}
     assert report["segment"]["outcomes"]["segmented"] == 4
 
 
@@ -37,8 +37,9 @@ def test_inspect_predicts_exactly_what_segment_writes(tmp_path: Path) -> None:
         _, report = run_json("inspect", SAMPLE, *args)
         out = tmp_path / "out.pcap"
         _, summary = run_json("segment", SAMPLE, out, *args)
-        assert report["segment"]["packets_out"] == summary["packets_out"] == len(read_packets(out)), args
+        assert report["segment"]["packets_out"] == summary["records_out"] == len(read_packets(out)), args
         assert report["segment"]["bytes_out"] == summary["bytes_out"], args
+        assert report["segment"]["outcomes"] == summary["outcomes"], args
 
 
 def test_inspect_counts_vlan_tags_and_flows(tmp_path: Path) -> None:
@@ -86,10 +87,10 @@ def test_diff_names_the_fields_that_differ_in_words(tmp_path: Path) -> None:
     result = run_cli("diff", ours, case / "kernel_out.pcap", "--max", "2")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("packet 0: frame length 1506 != 1510; label[0].label 100 != 200;")
+    assert lines[0].startswith("frame 1: frame length 1506 != 1510; label[0].label 100 != 200;")
     assert "label[0].ttl 63 != 33" in lines[0] and "label[1] only in B (label 100 tc 0 s 1 ttl 64)" in lines[0]
-    assert lines[1].startswith("packet 1: ")
-    assert "... and 4 more differing packets" in result.stdout
+    assert lines[1].startswith("frame 2: ")
+    assert "... and 4 more differing frames" in result.stdout
 
 
 def test_diff_reports_seq_and_checksum_differences() -> None:
@@ -105,10 +106,10 @@ def test_diff_packet_count_difference_and_json(tmp_path: Path) -> None:
     frames = mixed_capture()
     a = write_pcap(tmp_path / "a.pcap", frames)
     b = write_pcap(tmp_path / "b.pcap", frames[:-2])
-    result, payload = run_json("diff", a, b)
+    result, payload = run_json("diff", a, b, "--pair-by", "position")  # by flow is the default here
     assert result.exit_code == 1
     assert payload["packets_a"] == 10 and payload["packets_b"] == 8 and payload["identical"] == 8
-    assert "2 packet(s) only in A (from packet 8)" in payload["count_difference"]
+    assert "2 packet(s) only in A (from frame 9)" in payload["count_difference"]
 
 
 def test_diff_compares_cooked_captures_as_ethernet(tmp_path: Path) -> None:
@@ -188,3 +189,73 @@ def test_diff_never_fails_and_finds_every_byte_difference(a: bytes, b: bytes) ->
     decode_fields(a)
     differences = compare_frames(a, b)
     assert (differences == []) == (a == b)
+
+
+# --- inspect on every link type, snapped records, IPv6 jumbo rules -------------------------------
+
+CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "captures"
+
+
+@pytest.mark.parametrize(("linktype", "header"), [(228, b""), (101, b""), (0, b"\x02\x00\x00\x00"),
+                                                  (108, b"\x00\x00\x00\x02")])
+def test_inspect_judges_non_ethernet_links_on_their_l3_size(tmp_path: Path, linktype: int, header: bytes) -> None:
+    from cli_captures import ack4
+
+    big, small = tcp4_super(9000, partial=False), ack4()
+    source = write_pcap(tmp_path / "in.pcap", [header + big[14:], header + small[14:]], linktype=linktype)
+    _, report = run_json("inspect", source)
+    assert report["not_ethernet"] == {}
+    assert report["super_packets_over_mtu"] == 1
+    assert report["largest_l3"] == len(big) - 14
+    assert report["segment"]["outcomes"]["segmented"] == 1
+
+
+def test_inspect_judges_unconverted_link_types_on_their_l3_size() -> None:
+    from softgso.features import load_profile
+    from softgso.inspect import CaptureInspector
+    from softgso.io import CaptureRecord
+    from softgso.job import SegmentOptions
+
+    ip_packet = tcp4_super(3000, partial=False)[14:]
+    inspector = CaptureInspector(SegmentOptions(device=load_profile("no-offload")))
+    for index, (linktype, header) in enumerate([(9, b"\xff\x03\x00\x21"), (104, b"\x0f\x00\x08\x00")]):
+        data = header + ip_packet
+        record = CaptureRecord(index, 0, linktype, data, len(data))
+        inspector.add(index, None, linktype=linktype, record_len=len(data), record=record)
+    report = inspector.as_dict()
+    assert report["super_packets_over_mtu"] == 2 and report["largest_l3"] == len(ip_packet)
+    assert report["segment"]["outcomes"]["not Ethernet"] == 2
+
+
+def test_inspect_counts_snapped_checksums_as_not_checked(tmp_path: Path) -> None:
+    whole = tcp4_super(3000, partial=False)
+    source = write_pcap(tmp_path / "in.pcap", [whole[:200]], orig_lens=[len(whole)])
+    _, report = run_json("inspect", source)
+    assert report["l4_checksums"]["invalid"] == 0
+    assert report["l4_checksums"]["snapped, not checked"] == 1
+    assert report["ipv4_header_checksums"] == {"valid": 1}  # the IPv4 header itself was kept whole
+    assert report["ipv4_tot_len_mismatch"] == 0
+
+
+def _ipv6_hop_by_hop_frame(options: bytes) -> bytes:
+    """Ethernet, IPv6 with payload_len 0, a Hop-by-Hop header holding ``options``, then a UDP header."""
+    ipv6 = struct.pack("!IHBB16s16s", 6 << 28, 0, 0, 64, bytes(15) + b"\x01", bytes(15) + b"\x02")
+    hop_by_hop = bytes([17, (2 + len(options)) // 8 - 1]) + options
+    return bytes(12) + b"\x86\xdd" + ipv6 + hop_by_hop + struct.pack("!HHHH", 1, 2, 8, 0)
+
+
+def test_inspect_counts_ipv6_jumbo_only_with_the_jumbo_option(tmp_path: Path) -> None:
+    padding_only = _ipv6_hop_by_hop_frame(bytes(6))  # six Pad1 options (RFC 8200 4.2)
+    # PadN of 2, Jumbo Payload (0xC2, length 4) at 4n+2 as RFC 2675 asks, PadN of 2
+    jumbo = _ipv6_hop_by_hop_frame(b"\x01\x02\x00\x00" + b"\xc2\x04" + struct.pack("!I", 24) + b"\x01\x02\x00\x00")
+    source = write_pcap(tmp_path / "in.pcap", [padding_only, jumbo])
+    _, report = run_json("inspect", source)
+    assert report["ipv6_jumbograms"] == 1
+    assert report["ipv6_payload_len_zero"] == 1  # "IPv6 payload length 0 without jumbo option"
+
+
+@pytest.mark.skipif(not CAPTURES.is_dir(), reason="../shared/captures is not here")
+def test_inspect_counts_tcpdump_missing_jumbo_option_capture_as_payload_length_0() -> None:
+    # ../shared/captures/INDEX.md: "IPv6 plen 0 (no jumbo opt) x1", snapped at 198 bytes
+    _, report = run_json("inspect", CAPTURES / "tcpdump" / "ipv6_missing_jumbo_payload_option.pcap")
+    assert report["ipv6_jumbograms"] == 0 and report["ipv6_payload_len_zero"] == 1

@@ -2,7 +2,7 @@
 
 A capture taken on the sending host: TCP super-packets whose checksum field holds the
 CHECKSUM_PARTIAL seed, IPv4 tot_len 0 (BIG TCP), IPv6 BIG TCP jumbograms (with and without the
-hop-by-hop jumbo option), among ARP, ICMP, UDP and pure ACKs that must pass untouched; in every
+hop-by-hop jumbo option), among ARP, ICMP, UDP and pure ACKs that must pass unchanged; in every
 container a user's tcpdump writes: classic pcap in both byte orders and both resolutions, pcapng
 with several interfaces and comments, Linux cooked v1 and v2.
 """
@@ -17,7 +17,7 @@ from cli_captures import (
     LINKTYPE_LINUX_SLL,
     LINKTYPE_LINUX_SLL2,
     MIXED_FLOW_PAYLOADS,
-    MIXED_UNTOUCHED,
+    MIXED_UNCHANGED,
     mixed_capture,
     sll,
     sll2,
@@ -79,7 +79,7 @@ def test_ordinary_packets_pass_through_byte_identical(segmented: tuple[str, Path
     _, source, out, _ = segmented
     inputs, outputs = read_packets(source), read_packets(out)
     output_bytes = [bytes(p) for p in outputs]
-    for index in MIXED_UNTOUCHED:
+    for index in MIXED_UNCHANGED:
         assert bytes(inputs[index]) in output_bytes, f"input packet {index}"
     assert bytes(outputs[0]) == bytes(inputs[0])  # ARP first, as in the input
 
@@ -90,7 +90,17 @@ def test_summary_says_partial_checksums_were_found_and_output_is_complete(
     assert summary["input_checksums"]["partial"] == 5
     assert summary["partial_checksums_out"] == 0
     assert summary["outcomes"]["segmented"] == 4
-    assert summary["packets_in"] == 10 and summary["errors"] == []
+    assert summary["records_in"] == 10 and summary["reports"] == [] and summary["input_errors"] == []
+
+
+def test_every_record_lands_in_exactly_one_outcome(segmented: tuple[str, Path, Path, dict]) -> None:
+    _, _, _, summary = segmented
+    # 4 super-packets cut; the 1068-byte TCP packet with a seed sent as one, its checksum completed;
+    # ARP, the two ACKs, ICMP and the small UDP datagram need nothing; on every link type
+    assert summary["outcomes"] == {"segmented": 4, "whole": 0, "changed": 1, "unchanged": len(MIXED_UNCHANGED),
+                                   "refused": 0, "not_segmented": 0}
+    assert sum(summary["outcomes"].values()) == summary["records_in"]
+    assert summary["over_mtu_not_segmented"] == 0
 
 
 def test_output_keeps_the_input_container(segmented: tuple[str, Path, Path, dict]) -> None:
@@ -128,19 +138,127 @@ def test_derived_gso_size_ignores_the_jumbo_hop_by_hop_header(tmp_path: Path) ->
     assert len(sizes) == -(-70000 // (MTU - 40 - 20))
 
 
-def test_ipv4_tot_len_not_matching_the_frame_is_segmented_from_the_frame(tmp_path: Path) -> None:
-    from cli_captures import payload, tcp4_super, with_ipv4_tot_len
+def test_inspect_counts_ipv4_tot_len_not_matching_the_frame(tmp_path: Path) -> None:
+    from cli_captures import tcp4_super, with_ipv4_tot_len
 
     frames = [with_ipv4_tot_len(tcp4_super(30000), 0xFFFF), with_ipv4_tot_len(tcp4_super(5000, seq=1_030_000), 1500)]
-    source = write_pcap(tmp_path / "in.pcap", frames)
-    out = tmp_path / "out.pcap"
-    result, report = run_json("inspect", source)
+    _, report = run_json("inspect", write_pcap(tmp_path / "in.pcap", frames))
     assert report["ipv4_tot_len_mismatch"] == 2
-    assert run_cli("segment", source, out, "-q").exit_code == 0
+
+
+def test_ipv4_tot_len_claiming_more_than_the_frame_holds_is_reported_and_passed_through(tmp_path: Path) -> None:
+    from cli_captures import tcp4_super, with_ipv4_tot_len
+
+    frame = with_ipv4_tot_len(tcp4_super(30000), 0xFFFF)  # 30052 bytes of IP, tot_len claims 65535
+    source, out = write_pcap(tmp_path / "in.pcap", [frame]), tmp_path / "out.pcap"
+    result, summary = run_json("segment", source, out)
+    assert result.exit_code == 0
+    assert summary["outcomes"]["not_segmented"] == 1 and summary["over_mtu_not_segmented"] == 1
+    assert [(r["frame"], r["kind"]) for r in summary["reports"]] == [
+        (1, "lengths contradict (capture check, not the kernel's)")]
+    assert [bytes(p) for p in read_packets(out)] == [frame]
+    assert run_cli("segment", source, out, "--strict", "-q").exit_code == 1
+
+
+def test_more_than_a_trailer_behind_an_ip_packet_over_the_mtu_is_reported_and_passed_through(tmp_path: Path) -> None:
+    from cli_captures import tcp4_super, with_ipv4_tot_len
+
+    frame = with_ipv4_tot_len(tcp4_super(5000, seq=1_030_000), 1500)  # a 1500-byte IP packet in a 5066-byte frame
+    behind = len(frame) - 14 - 1500
+    assert behind > 64
+    source, out = write_pcap(tmp_path / "in.pcap", [frame]), tmp_path / "out.pcap"
+    result, summary = run_json("segment", source, out)
+    assert result.exit_code == 0
+    assert summary["outcomes"]["not_segmented"] == 1 and summary["over_mtu_not_segmented"] == 1
+    assert [(r["frame"], r["kind"]) for r in summary["reports"]] == [
+        (1, "bytes behind the IP packet (capture check, not the kernel's)")]
+    assert f"{behind} bytes behind the IP packet" in summary["reports"][0]["reason"]
+    assert [bytes(p) for p in read_packets(out)] == [frame]
+
+
+def test_lengths_contradicting_a_frame_under_the_mtu_pass_through_unreported(tmp_path: Path) -> None:
+    from cli_captures import ack4, with_ipv4_tot_len
+
+    frame = with_ipv4_tot_len(ack4(), 1000)  # claims 1000 bytes of IP in a frame of 66: nothing to segment
+    source, out = write_pcap(tmp_path / "in.pcap", [frame]), tmp_path / "out.pcap"
+    result, summary = run_json("segment", source, out)
+    assert result.exit_code == 0
+    assert summary["outcomes"]["unchanged"] == 1 and summary["reports"] == []
+    assert [bytes(p) for p in read_packets(out)] == [frame]
+
+
+def test_a_udp_length_disagreeing_with_the_ip_payload_is_reported_even_with_gso_metadata(tmp_path: Path) -> None:
+    from cli_captures import udp4
+
+    frame = bytearray(udp4(3000))
+    struct.pack_into("!H", frame, 14 + 20 + 4, 8 + 2000)  # the UDP length says 2000 bytes of the 3000
+    source, out = write_pcap(tmp_path / "in.pcap", [bytes(frame)]), tmp_path / "out.pcap"
+    result, summary = run_json("segment", source, out, "--udp-gso", "udp_l4")
+    assert result.exit_code == 0
+    assert summary["outcomes"]["not_segmented"] == 1 and summary["over_mtu_not_segmented"] == 1
+    assert [(r["frame"], r["kind"]) for r in summary["reports"]] == [
+        (1, "lengths contradict (capture check, not the kernel's)")]
+    assert [bytes(p) for p in read_packets(out)] == [bytes(frame)]
+
+
+def test_a_udp_datagram_over_the_mtu_without_gso_metadata_is_reported_not_guessed(tmp_path: Path) -> None:
+    from cli_captures import udp4
+
+    frame = udp4(3000)
+    source, out = write_pcap(tmp_path / "in.pcap", [frame]), tmp_path / "out.pcap"
+    result, summary = run_json("segment", source, out)
+    assert result.exit_code == 0
+    assert summary["outcomes"]["not_segmented"] == 1 and summary["over_mtu_not_segmented"] == 1
+    assert [(r["frame"], r["kind"]) for r in summary["reports"]] == [
+        (1, "UDP datagram over the MTU without GSO metadata")]
+    assert [bytes(p) for p in read_packets(out)] == [frame]
+    assert run_cli("segment", source, out, "--strict", "-q").exit_code == 1
+
+
+def test_a_udp_datagram_over_the_mtu_with_uso_metadata_is_segmented(tmp_path: Path) -> None:
+    from cli_captures import udp4
+
+    source, out = write_pcap(tmp_path / "in.pcap", [udp4(3000)]), tmp_path / "out.pcap"
+    result, summary = run_json("segment", source, out, "--udp-gso", "udp_l4")
+    assert result.exit_code == 0 and summary["reports"] == []
+    assert summary["outcomes"]["segmented"] == 1
+    packets = read_packets(out)
+    assert len(packets) == -(-3000 // (MTU - 20 - 8))  # USO: datagrams of gso_size = MTU - IPv4 - UDP header
+    for packet in packets:
+        assert_on_the_wire(packet, MTU)
+
+
+TRAILER = bytes.fromhex("deadbeef")  # 4 bytes behind the IP packet, as an FCS a capture kept
+
+
+def test_a_short_trailer_behind_a_super_packet_is_not_payload(tmp_path: Path) -> None:
+    from cli_captures import payload, tcp4_super
+
+    source, out = write_pcap(tmp_path / "in.pcap", [tcp4_super(20000) + TRAILER]), tmp_path / "out.pcap"
+    result, summary = run_json("segment", source, out)
+    assert result.exit_code == 0 and summary["reports"] == []
+    assert summary["outcomes"]["segmented"] == 1
     packets = read_packets(out)
     for packet in packets:
         assert_on_the_wire(packet, MTU)
-    assert tcp_payload_by_flow(packets)[("192.0.2.1", 40000)] == payload(30000) + payload(5000)
+    assert tcp_payload_by_flow(packets)[("192.0.2.1", 40000)] == payload(20000)
+    # segmented from the IP packet: the segments hold its headers and payload, not one trailer byte
+    gso_size = MTU - 20 - 32  # IPv4 header, TCP header with timestamps
+    segments = -(-20000 // gso_size)
+    assert len(packets) == segments
+    assert sum(len(bytes(p)) for p in packets) == segments * (14 + 20 + 32) + 20000
+
+
+def test_a_frame_sent_as_one_keeps_its_trailer(tmp_path: Path) -> None:
+    from cli_captures import tcp4_super
+
+    frame = tcp4_super(1000)  # under the MTU, its checksum field the seed: completed as the NIC would
+    source, out = write_pcap(tmp_path / "in.pcap", [frame + TRAILER]), tmp_path / "out.pcap"
+    result, summary = run_json("segment", source, out)
+    assert result.exit_code == 0 and summary["outcomes"]["changed"] == 1
+    (written,) = [bytes(p) for p in read_packets(out)]
+    assert len(written) == len(frame) + len(TRAILER) and written.endswith(TRAILER)
+    assert_on_the_wire(read_packets(out)[0].__class__(written[:-len(TRAILER)]), MTU)
 
 
 def test_a_long_sending_host_capture_is_valid_on_the_wire(tmp_path: Path) -> None:
@@ -149,9 +267,9 @@ def test_a_long_sending_host_capture_is_valid_on_the_wire(tmp_path: Path) -> Non
     out = tmp_path / "out.pcap"
     result, summary = run_json("segment", source, out)
     assert result.exit_code == 0
-    assert summary["packets_in"] == 400 and summary["outcomes"]["segmented"] == 160
+    assert summary["records_in"] == 400 and summary["outcomes"]["segmented"] == 160
     assert summary["input_checksums"]["partial"] == 200 and summary["partial_checksums_out"] == 0
     packets = read_packets(out)
-    assert len(packets) == summary["packets_out"]
+    assert len(packets) == summary["records_out"]
     for packet in packets[::7]:
         assert_on_the_wire(packet, MTU)

@@ -21,6 +21,7 @@ from targets import (
     INPUT_CSUM,
     KERNELS,
     PROFILE_NAMES,
+    UDP_GSO,
     ActionCase,
     CaptureCase,
     EngineCase,
@@ -180,6 +181,7 @@ def frame_cases(draw: st.DrawFn) -> FrameCase:
         ipv6_frag_id=draw(st.integers(0, 2**32 - 1)),
         fixed_id=draw(st.booleans()),
         kernel=draw(st.sampled_from(KERNELS)),
+        udp_gso=draw(st.sampled_from(UDP_GSO)),
     )
 
 
@@ -354,6 +356,7 @@ def engine_cases(draw: st.DrawFn) -> EngineCase:
         gso_size=draw(st.one_of(st.none(), st.none(), st.sampled_from([100, 536, 1448]), st.integers(64, 65535))),
         mtu=draw(st.one_of(st.none(), st.sampled_from([576, 1500, 9000]), st.integers(68, 65535))),
         output_csum=draw(st.sampled_from([None, "complete", "partial"])), fixed_id=draw(st.booleans()),
+        udp_gso=draw(st.sampled_from(UDP_GSO)),
     )
 
 

@@ -25,7 +25,7 @@ from softgso.errors import SoftGSOError, UsageError
 from softgso.features import PROFILES, GsoType, IpSummed, load_profile
 from softgso.job import Outcome, SegmentOptions, process_frame
 from softgso.packet import Packet
-from softgso.prepare import packet_from_capture, parse_layout
+from softgso.prepare import mtu_bytes, packet_from_capture, parse_layout
 from softgso.virtio import VirtioNetHdr, virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
 from softgso.xmit import transmit
 
@@ -34,6 +34,7 @@ ETHERTYPES = (0x0800, 0x86DD, 0x8847, 0x8848, 0x8100, 0x88A8, 0x6558, 0x0806, 0x
 GSO_TYPE_NAMES = ("auto", "tcpv4", "tcpv6", "udp", "udp_l4")
 INPUT_CSUM = ("auto", "partial", "complete")
 KERNELS = ("6.1", "mainline")
+UDP_GSO = ("off", "udp_l4", "udp")  # --udp-gso
 
 # Output bound: software GSO never makes more bytes than one header copy per payload byte.
 # A segment carries at least one payload byte, so the count is bounded by the input length and the
@@ -276,6 +277,7 @@ class FrameCase(Case):
     ipv6_frag_id: int = 0
     fixed_id: bool = False
     kernel: str = "6.1"
+    udp_gso: str = "off"
 
     @classmethod
     def from_bytes(cls, data: bytes) -> FrameCase:
@@ -287,7 +289,7 @@ class FrameCase(Case):
             tcp_ecn=r.flag(), input_csum=r.choice(INPUT_CSUM),
             vnet_hdr=bytes(r.u(1) for _ in range(10)) if r.u(1) < 64 else b"",
             actions=tuple(r.choice(ACTION_SAMPLES) for _ in range(r.u(1) % 4)), ipv6_frag_id=r.u(4),
-            fixed_id=r.flag(), kernel=r.choice(KERNELS), frame=r.frame(),
+            fixed_id=r.flag(), kernel=r.choice(KERNELS), udp_gso=r.choice(UDP_GSO), frame=r.frame(),
         )
 
 
@@ -306,7 +308,7 @@ def options_for(case: FrameCase) -> SegmentOptions | None:
             device=device, gso_size=case.gso_size, gso_type=case.gso_type, tcp_ecn=case.tcp_ecn,
             input_csum=case.input_csum, vnet_hdr=VirtioNetHdr.unpack(case.vnet_hdr) if case.vnet_hdr else None,
             actions=tuple(parse_action(a) for a in case.actions), ipv6_frag_id=case.ipv6_frag_id,
-            fixed_id=case.fixed_id, kernel=case.kernel,
+            fixed_id=case.fixed_id, kernel=case.kernel, udp_gso=case.udp_gso,
         )
 
     try:
@@ -316,16 +318,22 @@ def options_for(case: FrameCase) -> SegmentOptions | None:
 
 
 def run_process_frame(case: FrameCase) -> None:
-    """process_frame never raises: every frame is segmented, passed, left untouched or refused."""
+    """process_frame never raises: every frame lands in one outcome (segmented, whole, changed,
+    unchanged, refused, not segmented); what passes through unchanged is the input record, and what is
+    refused or not segmented, or leaves over the MTU without the device taking it whole, is reported."""
     options = options_for(case)
     if options is None:
         return
     result = process_frame(case.frame, options)  # must not raise at all
     assert result.frames, "a packet vanished: no frame came out"
-    if result.outcome in (Outcome.REFUSED, Outcome.UNTOUCHED):
-        assert result.frames == [case.frame], "a refused/untouched packet must come out unchanged"
-    if result.outcome == Outcome.REFUSED:
-        assert isinstance(result.error, SoftGSOError) and str(result.error)
+    if result.outcome in (Outcome.REFUSED, Outcome.UNCHANGED, Outcome.NOT_SEGMENTED):
+        assert result.frames == [case.frame], "a refused, unchanged or not segmented packet must come out as it came"
+    if result.outcome in (Outcome.REFUSED, Outcome.NOT_SEGMENTED):
+        assert isinstance(result.error, SoftGSOError) and str(result.error), "a report without its reason"
+        assert result.kind, "refused or not segmented, but not reported"
+    if result.outcome not in (Outcome.SEGMENTED, Outcome.WHOLE) and any(
+            mtu_bytes(f) > options.device.mtu for f in result.frames):
+        assert result.kind, "a frame over the MTU left silently (never a silent wrong output)"
     _check_outputs(result.frames, len(case.frame) + 4 * len(case.actions) + 8)
 
 
@@ -579,6 +587,7 @@ class EngineCase(Case):
     mtu: int | None = None
     output_csum: str | None = None
     fixed_id: bool = False
+    udp_gso: str = "off"
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EngineCase:
@@ -589,6 +598,7 @@ class EngineCase(Case):
         mtu = r.choice((None, 1500, 576, 9000, 68 + r.u(2) % 65468))
         output_csum = r.choice((None, "complete", "partial"))
         fixed_id = r.flag()
+        udp_gso = r.choice(UDP_GSO)
         base = bytearray(templates()[r.u(1) % len(templates())])
         frames = []
         for _ in range(1 + r.u(1) % 12):
@@ -599,7 +609,7 @@ class EngineCase(Case):
                 del frame[r.u(2) % len(frame):]
             frames.append(bytes(frame).hex())
         return cls(frames=tuple(frames), device=device, gso_size=gso_size, mtu=mtu, output_csum=output_csum,
-                   fixed_id=fixed_id)
+                   fixed_id=fixed_id, udp_gso=udp_gso)
 
 
 def run_engines(case: EngineCase) -> None:
@@ -635,6 +645,8 @@ def _compare_engines(data: bytes, case: EngineCase) -> None:
             options += ["--output-csum", case.output_csum]
         if case.fixed_id:
             options += ["--ip-id", "fixed"]
+        if case.udp_gso != "off":
+            options += ["--udp-gso", case.udp_gso]
         from softgso import cstream
 
         # the reference first, then each bulk stream (the compiled one where softgso._segment is built)

@@ -130,3 +130,66 @@ def test_write_replaces_data_and_keeps_record_metadata(tmp_path: Path) -> None:
     decoded, original = scapy_decode(out), scapy_decode(source)
     assert [d.data for d in decoded] == [p for f in frames for p in (f[:60], f[60:] + b"tail")]
     assert [d.timestamp_ns for d in decoded] == [o.timestamp_ns for o in original for _ in range(2)]
+
+
+# --- what OUT is decides how it is written (softgso.outfile.output_target) ------------------------
+
+
+def test_a_regular_file_or_a_new_name_is_written_atomically(tmp_path: Path) -> None:
+    existing, new = tmp_path / "existing.pcap", tmp_path / "new.pcap"
+    existing.write_bytes(b"previous result")
+    for out, kind in ((existing, "regular file"), (new, "new file")):
+        writer = open_writer(out)
+        assert (writer.atomic, writer.kind, writer.note()) == (True, kind, None)
+        writer.write_record(0, [b"z" * 60])
+        assert leftovers(tmp_path)  # the temporary file beside OUT, as always
+        writer.close()
+        assert len(out.read_bytes()) == 24 + 16 + 60
+    assert leftovers(tmp_path) == []
+
+
+def test_a_fifo_is_written_straight_through_and_says_so(tmp_path: Path) -> None:
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    writer = open_writer(fifo)
+    assert (writer.atomic, writer.kind) == (False, "FIFO")
+    assert writer.note() == "written straight through (not atomic): OUT is a FIFO"
+    assert leftovers(tmp_path) == []  # nothing beside a FIFO
+    writer.write_record(0, [b"f" * 60])
+    writer.close()
+    reader.join(timeout=30)
+    assert len(received[0]) == 24 + 16 + 60 and os.path.exists(fifo) and not os.path.isfile(fifo)
+
+
+def test_a_link_is_resolved_and_its_target_replaced_where_it_is(tmp_path: Path) -> None:
+    (tmp_path / "there").mkdir()
+    target, link = tmp_path / "there" / "out.pcap", tmp_path / "link.pcap"
+    target.write_bytes(b"previous result")
+    link.symlink_to(target)
+    writer = open_writer(link)
+    assert (writer.atomic, writer.kind) == (True, "link to regular file")
+    writer.write_record(0, [b"l" * 60])
+    assert leftovers(tmp_path / "there") and leftovers(tmp_path) == []  # beside the target
+    writer.close()
+    assert link.is_symlink() and len(target.read_bytes()) == 24 + 16 + 60
+
+
+def test_a_directory_out_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    from softgso.errors import UsageError
+
+    with pytest.raises(UsageError, match="is a directory"):
+        open_writer(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_cannot_be_made_is_reported_by_the_user_s_path(tmp_path: Path) -> None:
+    out = tmp_path / "nodir" / "out.pcap"
+    with pytest.raises(CaptureError) as raised:
+        open_writer(out)
+    message = str(raised.value)
+    assert message == f"cannot write {out}: No such file or directory (folder {out.parent} does not exist)"

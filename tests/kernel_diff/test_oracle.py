@@ -233,3 +233,98 @@ def test_recorded_inputs_are_rebuilt_exactly_from_their_parameters() -> None:
         frame, vnet = cases.build_frame(spec)
         assert wire.read_pcap(folder / "input.pcap") == [frame], folder.name
         assert json.loads((folder / "input_meta.json").read_text())["virtio_net_hdr"] == vnet, folder.name
+
+
+# -- two generations (6.1, 6.12) ------------------------------------------------------------------
+SIX_TWELVE = REPO / "tests" / "vectors" / "kernel" / "6.12"
+
+
+def test_a_6_12_plan_keeps_6_1s_first_cycle_and_adds_uso_through_virtio() -> None:
+    """6.12's cycle is 6.1's 27 slots plus udp_l4, udp_l4, invalid_udp_l4: a 6.1 plan never moves."""
+    assert generate.CYCLE_6_12[: len(generate.CYCLE)] == generate.CYCLE
+    first = [s.to_json() for s in generate.plan(9, len(generate.CYCLE))]
+    assert first == [s.to_json() for s in generate.plan(9, len(generate.CYCLE), generation="6.12")]
+    drawn = {s.category for s in generate.plan(9, 5 * len(generate.CYCLE_6_12), generation="6.12")}
+    assert "udp_l4" in drawn and {"invalid_udp_l4_" + k for k in generate.USO_INVALID_KINDS} <= drawn
+    assert not any(s.category.startswith(("udp_l4", "invalid_udp_l4")) for s in generate.plan(9, 300))
+
+
+def test_uso_segments_fit_the_veth_mtu() -> None:
+    for spec in generate.plan(4, 300, generation="6.12", categories={"udp_l4"}):
+        frame, vnet = cases.build_frame(spec)
+        segment = vnet["csum_start"] + 8 + min(spec.gso_size, spec.paylen)
+        tags = 4 * (len(spec.labels) + len(spec.vlan_pushes) + bool(spec.tx_vlan))
+        assert segment + tags <= spec.veth_mtu + 18 and len(frame) - 14 <= 65535, spec.name
+
+
+def test_kernel_releases_map_to_their_generation() -> None:
+    from tools.kernel_oracle import install
+
+    assert install.generation_of_release("6.1.0-56-amd64") == "6.1"
+    assert install.generation_of_release("6.12.118+deb12-amd64") == "6.12"
+    assert install.generation_of_release("6.12.118+deb12-cloud-amd64") is None
+    assert install.GENERATIONS["6.12"].release == "6.12.118+deb12-amd64"
+
+
+def test_compressed_modules_are_decompressed_for_busybox_insmod(tmp_path: Path) -> None:
+    """6.12's modules are .ko.xz; busybox insmod wants plain ELF, so the initramfs holds them decompressed."""
+    import lzma
+
+    from tools.kernel_oracle.initramfs import module_bytes
+
+    module = tmp_path / "veth.ko.xz"
+    module.write_bytes(lzma.compress(b"\x7fELF module", check=lzma.CHECK_CRC32))
+    assert module_bytes(module) == b"\x7fELF module"
+
+
+def test_a_recorded_vector_replays_as_the_same_injection() -> None:
+    from tools.kernel_oracle import replay
+
+    folder = GOLDEN_CASES / "ipv4_tcp_in_vlan_dev_mpls"
+    case = replay.guest_case_of(folder, "6.12")
+    assert case is not None
+    meta = json.loads((folder / "input_meta.json").read_text())
+    assert bytes.fromhex(case["frame_hex"]) == wire.read_pcap(folder / "input.pcap")[0]
+    assert case["virtio_net_hdr"] == meta["virtio_net_hdr"] and case["tc_action"] == meta["tc_action"]
+    assert case["tx_vlan"] == {"id": 7, "protocol": "802.1Q"}
+    socket_made = GOLDEN_CASES / "ipv4_udp_uso_socket"
+    assert replay.guest_case_of(socket_made, "6.1") is None  # 6.1's virtio header has no UDP_L4
+    assert replay.guest_case_of(socket_made, "6.12")["virtio_net_hdr"]["gso_type"] == 5  # type: ignore[index]
+
+
+def test_ipv6_fragment_ids_are_masked_when_two_kernels_are_compared() -> None:
+    from tools.kernel_oracle import replay
+
+    frames = wire.read_pcap(GOLDEN_CASES / "ipv6_udp_ufo" / "kernel_out.pcap")
+    changed = bytearray(frames[0])
+    offset = 14 + 4 + 40  # Ethernet, one label, the IPv6 header: the fragment header
+    assert changed[offset - 40 + 6] == 44
+    changed[offset + 4] ^= 0xFF
+    assert replay.mask_random_fields(bytes(changed)) == replay.mask_random_fields(frames[0])
+    changed[offset + 8] ^= 0xFF  # the UDP header behind it is not masked
+    assert replay.mask_random_fields(bytes(changed)) != replay.mask_random_fields(frames[0])
+
+
+@pytest.mark.skipif(not SIX_TWELVE.exists(), reason="no 6.12 vectors")
+def test_6_12_vectors_name_their_kernel_release_and_package() -> None:
+    for meta_path in SIX_TWELVE.rglob("meta.json"):
+        meta = json.loads(meta_path.read_text())
+        assert meta["kernel_release"].startswith("6.12."), meta_path
+        assert meta["kernel_package"] == "linux-image-" + meta["kernel_release"], meta_path
+        assert meta["kernel_package_version"].startswith("6.12."), meta_path
+
+
+def test_a_vanished_pin_falls_back_to_the_newest_image_of_its_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from tools.kernel_oracle import install
+
+    listing = ("linux-image-6.12.100+deb12-amd64 - Linux 6.12 for 64-bit PCs (signed)\n"
+               "linux-image-6.12.117+deb12-amd64 - Linux 6.12 for 64-bit PCs (signed)\n"
+               "linux-image-6.12.117+deb12-cloud-amd64 - Linux 6.12 for x86-64 cloud (signed)\n")
+
+    def fake_run(command: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(command, 0, stdout=listing, stderr="")
+
+    monkeypatch.setattr(install.subprocess, "run", fake_run)
+    assert install.newest_offered(install.GENERATIONS["6.12"]) == "linux-image-6.12.117+deb12-amd64"

@@ -1,8 +1,10 @@
-"""Random case generator: deterministic from (SEED, index), over what a 6.1 kernel accepts and refuses.
+"""Random case generator: deterministic from (SEED, index, generation), over what the kernel accepts and refuses.
 
-Case ``i`` is drawn from ``random.Random(f"{seed}/{i}")`` in category ``CYCLE[i % len(CYCLE)]``, so
+Case ``i`` is drawn from ``random.Random(f"{seed}/{i}")`` in category ``cycle[i % len(cycle)]``, so
 ``plan(seed, n)`` is a prefix of ``plan(seed, n + k)`` and every category appears within the first
-``len(CYCLE)`` cases. Categories the golden set covers thinly (IPv6 extension headers, 5-8 labels,
+``len(cycle)`` cases. The cycle depends on the generation: 6.1 uses :data:`CYCLE` (27 slots); 6.12,
+whose virtio header carries UDP_L4 (USO), uses :data:`CYCLE_6_12`, the same 27 slots plus three USO
+slots (``udp_l4``, ``udp_l4``, ``invalid_udp_l4``). A 6.1 plan is therefore unchanged by 6.12. Categories the golden set covers thinly (IPv6 extension headers, 5-8 labels,
 VLAN + UFO, jumbo MTU, checksum-offload devices) appear twice in the cycle.
 
 Rules taken from the kernel (see README.md): label 3 and MPLS TTL 0 are never drawn (tc refuses
@@ -20,6 +22,7 @@ import struct
 from collections.abc import Callable
 
 from .cases import (
+    VIRTIO_NET_HDR_F_NEEDS_CSUM,
     VIRTIO_NET_HDR_GSO_ECN,
     VIRTIO_NET_HDR_GSO_TCPV4,
     VIRTIO_NET_HDR_GSO_TCPV6,
@@ -327,10 +330,11 @@ INVALID_KINDS = ("wrong_family", "gso_size_0", "gso_by_frags", "csum_offset_udp_
                  "tcp_on_udp", "csum_start_in_ip_header")
 
 
-def cat_invalid(rng: random.Random, name: str, index: int) -> CaseSpec:
+def cat_invalid(rng: random.Random, name: str, index: int, cycle: tuple[str, ...] | None = None) -> CaseSpec:
     """Metadata the kernel must judge: most of it refused (virtio_net_hdr_to_skb, packet_snd, GSO)."""
-    slots = [position for position, name in enumerate(CYCLE) if name == "invalid"]
-    ordinal = (index // len(CYCLE)) * len(slots) + slots.index(index % len(CYCLE))
+    cycle = cycle or CYCLE
+    slots = [position for position, name in enumerate(cycle) if name == "invalid"]
+    ordinal = (index // len(cycle)) * len(slots) + slots.index(index % len(cycle))
     kind = INVALID_KINDS[ordinal % len(INVALID_KINDS)]
     l4 = "udp" if kind == "tcp_on_udp" else "tcp"
     spec = base_spec(rng, name, "invalid_" + kind, family(rng), l4)
@@ -372,10 +376,11 @@ VIRTIO_NET_HDR_F_DATA_VALID = 2
 ETH_P_ALL = 0x0003
 
 
-def cat_odd_metadata(rng: random.Random, name: str, index: int) -> CaseSpec:
+def cat_odd_metadata(rng: random.Random, name: str, index: int, cycle: tuple[str, ...] | None = None) -> CaseSpec:
     """Unusual but possibly valid metadata: hdr_len off, other virtio flags, sll_protocol, checksum seeds."""
-    slots = [position for position, category in enumerate(CYCLE) if category == "odd_metadata"]
-    kind = ODD_KINDS[((index // len(CYCLE)) * len(slots) + slots.index(index % len(CYCLE))) % len(ODD_KINDS)]
+    cycle = cycle or CYCLE
+    slots = [position for position, category in enumerate(cycle) if category == "odd_metadata"]
+    kind = ODD_KINDS[((index // len(cycle)) * len(slots) + slots.index(index % len(cycle))) % len(ODD_KINDS)]
     l4 = "udp" if kind == "ecn_on_ufo" or (kind != "tiny_gso_size" and rng.random() < 0.3) else "tcp"
     ip_version = 6 if kind.endswith("exthdr") or kind == "sll_protocol_other_family" and rng.random() < 0.5 \
         else family(rng)
@@ -434,16 +439,66 @@ CATEGORIES: dict[str, Category] = {
     "no_needs_csum": cat_no_needs_csum,
     "no_mpls": cat_no_mpls,
 }
+USO_INVALID_KINDS = ("ecn", "csum_offset_tcp", "no_needs_csum", "too_many_segments", "gso_size_0")
+UDP_MAX_SEGMENTS_6_12 = 128  # include/linux/udp.h since v6.10 (was 64)
+
+
+def cat_udp_l4(rng: random.Random, name: str) -> CaseSpec:
+    """USO through the virtio header (gso_type 5, 6.2 and later): UDP datagrams of gso_size each."""
+    spec = base_spec(rng, name, "udp_l4", family(rng), "udp")
+    spec.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4
+    spec.gso_size = rng.choice((rng.randint(1, 63), rng.randint(64, 1472), rng.randint(64, 1472)))
+    spec.paylen = min(payload_for(rng, spec.gso_size, max_segments=rng.choice((8, 8, 40, 64))), 60000)
+    if spec.ip_version == 6 and rng.random() < 0.3:
+        spec.ext_headers = draw_ext_headers(rng)
+    spec.labels = draw_labels(rng, rng.choice((0, 0, 1, 2, 3)))
+    roll = rng.random()
+    if roll < 0.2:
+        spec.vlan_pushes = [draw_vlan(rng)]
+    elif roll < 0.3:
+        spec.tx_vlan = [rng.randint(1, 4094), rng.choice(("802.1Q", "802.1ad"))]
+    spec.ethtool_veth0 = rng.choice((ETHTOOL_NO_OFFLOAD, ETHTOOL_NO_OFFLOAD, ETHTOOL_CSUM + " tx-udp-segmentation off",
+                                     ETHTOOL_CSUM + " tx-udp-segmentation on", ETHTOOL_TSO))
+    if rng.random() < 0.1:
+        spec.vnet_flags |= VIRTIO_NET_HDR_F_DATA_VALID
+    return spec
+
+
+def cat_invalid_udp_l4(rng: random.Random, name: str, index: int) -> CaseSpec:
+    """USO metadata the 6.2+ virtio path must judge (its UDP_L4 checks)."""
+    kind = USO_INVALID_KINDS[(index // len(CYCLE_6_12)) % len(USO_INVALID_KINDS)]
+    spec = cat_udp_l4(rng, name)
+    spec.category = "invalid_udp_l4_" + kind
+    spec.ext_headers, spec.vlan_pushes, spec.tx_vlan = [], [], None
+    spec.vnet_flags = VIRTIO_NET_HDR_F_NEEDS_CSUM
+    if kind == "ecn":
+        spec.gso_type |= VIRTIO_NET_HDR_GSO_ECN
+    elif kind == "csum_offset_tcp":
+        spec.csum_offset = 16
+    elif kind == "no_needs_csum":
+        spec.vnet_flags = 0
+    elif kind == "too_many_segments":
+        spec.gso_size = rng.randint(8, 400)
+        spec.paylen = spec.gso_size * UDP_MAX_SEGMENTS_6_12 + rng.randint(1, spec.gso_size)
+    elif kind == "gso_size_0":
+        spec.gso_size = 0
+    return spec
+
+
 THIN_IN_GOLDEN = ("ipv6_tcp_exthdr", "deep_stack", "vlan_ufo", "jumbo", "csum_offload", "ipv6_udp_ufo_exthdr")
 CYCLE: tuple[str, ...] = (*CATEGORIES, "invalid", "odd_metadata", *THIN_IN_GOLDEN, "invalid", "odd_metadata",
                           "odd_metadata")
+CYCLE_6_12: tuple[str, ...] = (*CYCLE, "udp_l4", "udp_l4", "invalid_udp_l4")
+CYCLES: dict[str, tuple[str, ...]] = {"6.1": CYCLE, "6.12": CYCLE_6_12}
 
 
 def fit_mtu(spec: CaseSpec) -> None:
     """Raise the veth MTU so that veth1 accepts every segment (it drops frames over MTU + 18)."""
     frame, vnet = build_frame(spec)
     headers = vnet["csum_start"] + (len(bytes.fromhex(spec.tcp_options)) + 20 if spec.l4 == "tcp" else 8)
-    if spec.l4 == "udp":  # UFO: IP fragments carry gso_size bytes of the UDP datagram (+ a fragment header on IPv6)
+    if spec.l4 == "udp" and spec.gso_type & ~VIRTIO_NET_HDR_GSO_ECN == VIRTIO_NET_HDR_GSO_UDP_L4:
+        segment = headers + max(0, min(spec.gso_size, spec.paylen))  # USO: whole UDP datagrams of gso_size
+    elif spec.l4 == "udp":  # UFO: IP fragments carry gso_size bytes of the UDP datagram (+ a fragment header on IPv6)
         segment = vnet["csum_start"] + (8 if spec.ip_version == 6 else 0) + max(spec.gso_size, 8)
     else:
         segment = headers + max(0, min(spec.gso_size, spec.paylen))
@@ -466,15 +521,20 @@ def clamp_to_ip_limit(spec: CaseSpec) -> None:
         spec.paylen -= l3_len - (MAX_IP_PACKET - 64)
 
 
-def draw_case(seed: int, index: int, prefix: str = "") -> CaseSpec:
-    """Case ``index`` of the plan for ``seed``."""
+def draw_case(seed: int, index: int, prefix: str = "", generation: str = "6.1") -> CaseSpec:
+    """Case ``index`` of the plan for ``seed`` on a kernel generation."""
     rng = random.Random(f"{seed}/{index}")
-    category = CYCLE[index % len(CYCLE)]
+    cycle = CYCLES[generation]
+    category = cycle[index % len(cycle)]
     name = f"{prefix}s{seed}_{index:03d}_"
-    if category == "invalid":
-        spec = cat_invalid(rng, name, index)
+    if category == "udp_l4":
+        spec = cat_udp_l4(rng, name)
+    elif category == "invalid_udp_l4":
+        spec = cat_invalid_udp_l4(rng, name, index)
+    elif category == "invalid":
+        spec = cat_invalid(rng, name, index, cycle)
     elif category == "odd_metadata":
-        spec = cat_odd_metadata(rng, name, index)
+        spec = cat_odd_metadata(rng, name, index, cycle)
     else:
         spec = CATEGORIES[category](rng, name)
     spec.name = name + spec.category
@@ -483,9 +543,10 @@ def draw_case(seed: int, index: int, prefix: str = "") -> CaseSpec:
     return spec
 
 
-def plan(seed: int, count: int, prefix: str = "", categories: set[str] | None = None) -> list[CaseSpec]:
+def plan(seed: int, count: int, prefix: str = "", categories: set[str] | None = None,
+         generation: str = "6.1") -> list[CaseSpec]:
     """The first ``count`` cases for ``seed`` (only those of ``categories`` when given, by name or prefix)."""
-    specs = [draw_case(seed, index, prefix) for index in range(count)]
+    specs = [draw_case(seed, index, prefix, generation) for index in range(count)]
     if categories:
         specs = [s for s in specs if s.category in categories or s.category.split("_")[0] in categories]
     return specs

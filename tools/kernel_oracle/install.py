@@ -1,9 +1,11 @@
-"""Install what the oracle needs with apt-get: QEMU, a pinned 6.1 kernel, busybox-static, the net tools.
+"""Install what the oracle needs with apt-get: QEMU, the pinned kernels, busybox-static, the net tools.
 
-The kernel is pinned to an exact ``linux-image-6.1.0-N-amd64`` package so that results do not move
-when ``linux-image-amd64`` does (it is 6.1 on Debian 12 bookworm, newer elsewhere). The default pin is
-the kernel the golden set was recorded with; if the archive no longer offers it, the newest 6.1.0
-image it offers is used instead.
+Two kernel generations, each pinned to an exact Debian package so that results do not move when
+``linux-image-amd64`` does: 6.1 (``linux-image-6.1.0-N-amd64``, the golden set's kernel) and 6.12
+(``linux-image-6.12.N+deb12-amd64``, which Debian 12's configured sources carry beside 6.1). If the
+archive no longer offers a pinned package, the newest image of the same generation it offers is
+installed instead, with a warning; every vector records the release and package version that ran.
+No apt source is ever added: the packages come from the machine's own Debian entries.
 """
 
 from __future__ import annotations
@@ -11,10 +13,39 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
+from dataclasses import dataclass
 
-PINNED_KERNEL_PACKAGE = "linux-image-6.1.0-56-amd64"  # Debian 6.1.192-2, the golden set's kernel
 TOOL_PACKAGES = ("qemu-system-x86", "busybox-static", "ethtool", "iproute2", "kmod")
 APT_ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+
+
+@dataclass(frozen=True)
+class KernelPin:
+    """One kernel generation: the exact package pinned, and the pattern of its fallbacks."""
+
+    generation: str
+    package: str
+    fallback_pattern: str  # a regular expression over package names; group 1 orders them (newest = largest)
+
+    @property
+    def release(self) -> str:
+        """``uname -r`` of the pinned package."""
+        return kernel_release_of(self.package)
+
+    def matches_release(self, release: str) -> bool:
+        """Whether a kernel release belongs to this generation's package family."""
+        return re.fullmatch(self.fallback_pattern, "linux-image-" + release) is not None
+
+
+GENERATIONS: dict[str, KernelPin] = {
+    # Debian 6.1.192-2, the golden set's kernel
+    "6.1": KernelPin("6.1", "linux-image-6.1.0-56-amd64", r"linux-image-6\.1\.0-(\d+)-amd64"),
+    # Debian 6.12.118-1~deb12u1, the newest 6.12 LTS image in bookworm's own sources on 2026-12-06
+    "6.12": KernelPin("6.12", "linux-image-6.12.118+deb12-amd64", r"linux-image-6\.12\.(\d+)\+deb12-amd64"),
+}
+DEFAULT_GENERATION = "6.1"
+PINNED_KERNEL_PACKAGE = GENERATIONS[DEFAULT_GENERATION].package
 
 
 class InstallError(RuntimeError):
@@ -27,6 +58,13 @@ def is_installed(package: str) -> bool:
     return done.returncode == 0 and done.stdout.endswith("install ok installed")
 
 
+def installed_version(package: str) -> str | None:
+    """The Debian version dpkg has installed for ``package`` (``6.12.118-1~deb12u1``), or None."""
+    done = subprocess.run(["dpkg-query", "-W", "-f", "${Status}|${Version}", package], capture_output=True, text=True)
+    status, _, version = done.stdout.partition("|")
+    return version if done.returncode == 0 and status.endswith("install ok installed") and version else None
+
+
 def has_candidate(package: str) -> bool:
     """Whether apt can install the package (after ``apt-get update``)."""
     done = subprocess.run(["apt-cache", "policy", package], capture_output=True, text=True)
@@ -34,38 +72,53 @@ def has_candidate(package: str) -> bool:
     return match is not None and match.group(1) != "(none)"
 
 
-def newest_61_kernel_package() -> str | None:
-    """The newest ``linux-image-6.1.0-N-amd64`` the archive offers."""
-    done = subprocess.run(["apt-cache", "search", "--names-only", r"^linux-image-6\.1\.0-[0-9]+-amd64$"],
+def newest_offered(pin: KernelPin) -> str | None:
+    """The newest package of the pin's generation that the archive offers."""
+    done = subprocess.run(["apt-cache", "search", "--names-only", "^" + pin.fallback_pattern + "$"],
                           capture_output=True, text=True)
-    names = re.findall(r"^(linux-image-6\.1\.0-(\d+)-amd64) ", done.stdout, flags=re.MULTILINE)
-    return max(names, key=lambda name: int(name[1]))[0] if names else None
+    names = [(line.split()[0], re.fullmatch(pin.fallback_pattern, line.split()[0]))
+             for line in done.stdout.splitlines() if line.split()]
+    offered = [(name, int(match.group(1))) for name, match in names if match]
+    return max(offered, key=lambda item: item[1])[0] if offered else None
 
 
 def kernel_release_of(package: str) -> str:
-    """``linux-image-6.1.0-56-amd64`` -> ``6.1.0-56-amd64``."""
+    """``linux-image-6.12.118+deb12-amd64`` -> ``6.12.118+deb12-amd64``."""
     return package[len("linux-image-"):]
 
 
-def install(kernel_package: str = PINNED_KERNEL_PACKAGE) -> str:
-    """Install the tools and the pinned kernel (skipping apt when all are present); returns the release."""
-    wanted = [*TOOL_PACKAGES, kernel_package]
+def generation_of_release(release: str) -> str | None:
+    """The generation (``6.1``, ``6.12``) of a kernel release, or None when no pin covers it."""
+    return next((pin.generation for pin in GENERATIONS.values() if pin.matches_release(release)), None)
+
+
+def install(generations: tuple[str, ...] = tuple(GENERATIONS), packages: dict[str, str] | None = None) -> dict[str, str]:
+    """Install the tools and one kernel per generation (apt is skipped when all are present).
+
+    ``packages`` overrides a generation's pinned package. Returns ``{generation: kernel release}``.
+    """
+    chosen = {gen: (packages or {}).get(gen, GENERATIONS[gen].package) for gen in generations}
+    wanted = [*TOOL_PACKAGES, *chosen.values()]
     if all(is_installed(p) for p in wanted):
-        return kernel_release_of(kernel_package)
+        return {gen: kernel_release_of(package) for gen, package in chosen.items()}
     if os.geteuid() != 0:
         raise InstallError("installing packages needs root: " + " ".join(p for p in wanted if not is_installed(p)))
     update = subprocess.run(["apt-get", "update"], env=APT_ENV, capture_output=True, text=True)
     if update.returncode or "Err:" in update.stdout:
         raise InstallError("apt-get update failed (no network to the Debian archive?):\n" + update.stdout[-2000:]
                            + update.stderr[-2000:])
-    if not has_candidate(kernel_package):
-        fallback = newest_61_kernel_package()
+    for gen, package in list(chosen.items()):
+        if is_installed(package) or has_candidate(package):
+            continue
+        fallback = newest_offered(GENERATIONS[gen])
         if fallback is None:
-            raise InstallError(f"{kernel_package} is not in the archive and no linux-image-6.1.0-*-amd64 is")
-        kernel_package = fallback
-        wanted[-1] = kernel_package
+            raise InstallError(f"{package} is not in the archive and no other {gen} image is")
+        print(f"kernel-oracle: warning: {package} is no longer offered; installing {fallback} for {gen}"
+              " (vectors record the release that ran)", file=sys.stderr, flush=True)
+        chosen[gen] = fallback
+    wanted = [*TOOL_PACKAGES, *chosen.values()]
     done = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *wanted], env=APT_ENV,
                           capture_output=True, text=True)
     if done.returncode:
         raise InstallError("apt-get install failed:\n" + done.stdout[-2000:] + done.stderr[-2000:])
-    return kernel_release_of(kernel_package)
+    return {gen: kernel_release_of(package) for gen, package in chosen.items()}

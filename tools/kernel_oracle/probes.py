@@ -12,6 +12,7 @@ from .cases import CaseSpec
 from .generate import ETHTOOL_CSUM, ETHTOOL_TSO, fit_mtu
 
 LABEL = [[100, 0, 64, "uc"]]
+QTAG, STAG = [42, 5, "802.1Q"], [1000, 3, "802.1ad"]
 
 
 def probes() -> list[CaseSpec]:
@@ -47,6 +48,33 @@ def probes() -> list[CaseSpec]:
         CaseSpec("x_tcp_sll_8021q", "probe", paylen=3000, sll_protocol=0x8100),
         # a whole 64 KB super-packet
         CaseSpec("x_big_64k", "probe", gso_size=1448, paylen=65000, labels=LABEL),
+        # generations (g_*): tc VLAN pushes that move a tag into the bytes after an MPLS push, then
+        # MPLS GSO (6.12's skb_vlan_push moves the network header onto the tag: segments start late)
+        CaseSpec("g_mpls_2vlan", "probe", labels=LABEL, vlan_pushes=[QTAG, STAG], paylen=3000, gso_size=1000),
+        CaseSpec("g_mpls_3vlan", "probe", labels=LABEL, vlan_pushes=[QTAG, STAG, [77, 0, "802.1Q"]], paylen=3000,
+                 gso_size=1000),
+        CaseSpec("g_mpls_2vlan_ufo", "probe", l4="udp", gso_type=3, labels=LABEL, vlan_pushes=[QTAG, STAG],
+                 paylen=3000, gso_size=1000),
+        CaseSpec("g_2mpls_2vlan_v6", "probe", ip_version=6, gso_type=4, labels=[*LABEL, [200, 1, 9, "uc"]],
+                 vlan_pushes=[QTAG, QTAG], paylen=3000, gso_size=1000),
+        CaseSpec("g_mpls_2vlan_not_gso", "probe", labels=LABEL, vlan_pushes=[QTAG, STAG], paylen=500, gso_size=1000),
+        CaseSpec("g_mpls_2vlan_tso", "probe", labels=LABEL, vlan_pushes=[QTAG, STAG], ethtool_veth0=ETHTOOL_TSO,
+                 paylen=3000, gso_size=1000),
+        CaseSpec("g_nompls_2vlan", "probe", vlan_pushes=[QTAG, STAG], paylen=3000, gso_size=1000),
+        CaseSpec("g_vlandev_mpls_2vlan", "probe", labels=LABEL, vlan_pushes=[QTAG, STAG], tx_vlan=[7, "802.1Q"],
+                 paylen=3000, gso_size=1000),
+        CaseSpec("g_vlandev_csum_mpls_vlan", "probe", labels=LABEL, vlan_pushes=[QTAG], tx_vlan=[7, "802.1Q"],
+                 ethtool_veth0=ETHTOOL_CSUM, paylen=3000, gso_size=1000),
+        CaseSpec("g_vlandev_tso_mpls_vlan", "probe", labels=LABEL, vlan_pushes=[QTAG], tx_vlan=[7, "802.1Q"],
+                 ethtool_veth0=ETHTOOL_TSO, paylen=3000, gso_size=1000),
+        # USO through the virtio header (6.2+), and its segment limit (64 on 6.1's socket path, 128 later)
+        CaseSpec("g_uso_virtio", "probe", l4="udp", gso_type=5, gso_size=1000, paylen=3000, labels=LABEL),
+        CaseSpec("g_uso_virtio_128_segments", "probe", l4="udp", gso_type=5, gso_size=100, paylen=12800),
+        CaseSpec("g_uso_virtio_129_segments", "probe", l4="udp", gso_type=5, gso_size=100, paylen=12801),
+        CaseSpec("g_uso_virtio_v6_exthdr", "probe", ip_version=6, l4="udp", gso_type=5, gso_size=700, paylen=2500,
+                 ext_headers=["hop:0", "dst:1"]),
+        # csum_start below the minimum network header (virtio_net_hdr_to_skb's nh_min_len check)
+        CaseSpec("g_csum_start_in_ip_header", "probe", csum_start=20, paylen=3000),
         # evidence for the exclusions
         CaseSpec("evidence_label_3", "evidence", labels=[[3, 0, 64, "uc"]], paylen=3000),
         CaseSpec("evidence_ttl_0", "evidence", labels=[[100, 0, 0, "uc"]], paylen=3000),

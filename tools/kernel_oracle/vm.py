@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .initramfs import build_initramfs
+from .install import DEFAULT_GENERATION, GENERATIONS, installed_version
 
 PACKAGE_DIR = Path(__file__).parent
 GUEST_FILES = ("__init__.py", "wire.py", "guest.py")
@@ -43,16 +44,32 @@ def installed_kernels() -> list[str]:
 
 
 def pick_kernel(requested: str | None = None) -> str:
-    """The requested kernel release, else the newest 6.1 one, else the newest installed."""
+    """The kernel release to boot: ``requested`` names a generation (``6.1``, ``6.12``) or a release.
+
+    A generation picks its pinned release when installed, else the newest installed release of that
+    generation; no request means the default generation (6.1). A release is taken as given.
+    """
     kernels = installed_kernels()
-    if requested:
-        if requested not in kernels:
-            raise OracleError(f"kernel {requested} is not installed (have: {kernels or 'none'})")
-        return requested
     if not kernels:
         raise OracleError("no /boot/vmlinuz-* with /lib/modules: run `python -m tools.kernel_oracle setup` as root")
-    six_one = [k for k in kernels if k.startswith("6.1.")]
-    return (six_one or kernels)[-1]
+    generation = requested or DEFAULT_GENERATION
+    if generation in GENERATIONS:
+        pin = GENERATIONS[generation]
+        if pin.release in kernels:
+            return pin.release
+        same = [k for k in kernels if pin.matches_release(k)]
+        if not same:
+            raise OracleError(f"no {generation} kernel is installed (have: {kernels}): run setup as root")
+        return same[-1]
+    if requested not in kernels:
+        raise OracleError(f"kernel {requested} is not installed (have: {kernels})")
+    return str(requested)
+
+
+def package_of(release: str) -> tuple[str, str | None]:
+    """The Debian package that ships a kernel release, and its installed version."""
+    package = f"linux-image-{release}"
+    return package, installed_version(package)
 
 
 def kvm_usable() -> bool:
@@ -68,6 +85,10 @@ def kvm_usable() -> bool:
 class KernelVM:
     """One booted guest kernel that runs batches of cases."""
 
+    # the guest program and the files it needs (tunnel_cases.py boots its own: tunnel_guest)
+    guest_module = "kernel_oracle.guest"
+    guest_files: tuple[str, ...] = GUEST_FILES
+
     def __init__(self, kernel: str | None = None, accel: str = "auto", console_log: Path | None = None,
                  memory_mb: int = 1024) -> None:
         self.kernel_release = pick_kernel(kernel)
@@ -79,6 +100,7 @@ class KernelVM:
         self.next_request = 0
         self.kernel = ""                # `uname -r` and `uname -v` of the guest, as meta.json records it
         self.kernel_release_guest = ""
+        self.kernel_package, self.kernel_package_version = package_of(self.kernel_release)
         self.boot_seconds = 0.0
         self._log: BinaryIO | None = None
 
@@ -108,7 +130,7 @@ class KernelVM:
         initrd = build_initramfs(self.kernel_release)
         code = self.share / "kernel_oracle"
         code.mkdir()
-        for name in GUEST_FILES:
+        for name in self.guest_files:
             shutil.copyfile(PACKAGE_DIR / name, code / name)
         (self.share / "requests").mkdir()
         (self.share / "out").mkdir()
@@ -116,7 +138,7 @@ class KernelVM:
         python = os.path.realpath(shutil.which("python3", path="/usr/bin:/bin") or sys.executable)
         (self.share / "job.sh").write_text(
             "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PYTHONDONTWRITEBYTECODE=1\n"
-            f"cd /run/kernel-oracle && exec {python} -m kernel_oracle.guest /run/kernel-oracle\n")
+            f"cd /run/kernel-oracle && exec {python} -m {self.guest_module} /run/kernel-oracle\n")
         if self.console_log:
             self.console_log.parent.mkdir(parents=True, exist_ok=True)
         log = self._log = open(self.console_log or os.devnull, "wb")  # noqa: SIM115 (closed in close())
@@ -168,10 +190,20 @@ class KernelVM:
         for summary in summaries:
             source, target = results / summary["name"], out_dir / summary["name"]
             if source.is_dir():
+                self._stamp_package(source / "meta.json")
                 shutil.rmtree(target, ignore_errors=True)
                 shutil.move(str(source), str(target))
         shutil.rmtree(results, ignore_errors=True)
         return summaries
+
+    def _stamp_package(self, meta_path: Path) -> None:
+        """Add the exact Debian package and version of the booted kernel to a case's meta.json."""
+        if not meta_path.exists():
+            return
+        meta = json.loads(meta_path.read_text())
+        meta["kernel_package"] = self.kernel_package
+        meta["kernel_package_version"] = self.kernel_package_version
+        meta_path.write_text(json.dumps(meta, indent=1) + "\n")
 
     def _write_request(self, request: dict) -> None:
         """Publish the next request atomically (the guest polls for it by number)."""

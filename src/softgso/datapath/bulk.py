@@ -201,7 +201,7 @@ class BulkIngress:
         if gso_size and (len(frames) > 1 or frames[0] is not pkt):
             outcome = Outcome.SEGMENTED
         else:
-            outcome = Outcome.WHOLE if gso_size else Outcome.PASSED
+            outcome = Outcome.WHOLE if gso_size else Outcome.CHANGED
         return PacketResult(outcome, [bytes(f.data) for f in frames], gso_size=gso_size, packets=list(frames))
 
     def _oracle(self, raw_hdr: bytes) -> Callable[[bytes], PacketResult]:
@@ -329,7 +329,7 @@ class BulkIngress:
     def _one_frame_plan(self, buf: bytes) -> OneFramePlan | None:
         """The plan the oracle's treatment of one read suggests (not checked yet); None: not one plain frame."""
         result = self.link_result(buf)
-        if result.outcome != Outcome.PASSED or len(result.packets) != 1:
+        if result.outcome != Outcome.CHANGED or len(result.packets) != 1:
             return None
         packet = result.packets[0]
         out = result.frames[0]
@@ -349,7 +349,7 @@ class BulkIngress:
     def _reproduces(self, plan: OneFramePlan, buf: bytes) -> bool:
         """The plan gives the oracle's one link frame for ``buf``: its bytes and its checksum state."""
         result = self.link_result(buf)
-        if result.outcome != Outcome.PASSED or len(result.packets) != 1:
+        if result.outcome != Outcome.CHANGED or len(result.packets) != 1:
             return False
         ours = plan.frame(buf)
         theirs = result.packets[0]

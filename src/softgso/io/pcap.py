@@ -17,7 +17,7 @@ it were whole, and its writer sets caplen = orig_len and joins header and data p
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..errors import CaptureError
 from .record import MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD, NS_PER_SECOND, CaptureRecord, Interface, ns_to_ticks
@@ -65,8 +65,11 @@ class PcapReader(CaptureReader):
 
     format = "pcap"
 
-    def __init__(self, path: str, fd: int, first_bytes: bytes = b"") -> None:
-        super().__init__(path, fd, first_bytes)
+    def __init__(
+        self, path: str, fd: int, first_bytes: bytes = b"", read: Callable[[int], bytes] | None = None,
+        compression: str | None = None,
+    ) -> None:
+        super().__init__(path, fd, first_bytes, read, compression)
         header = bytes(self._take(FILE_HEADER_LEN))
         found = pcap_magic(header)
         if found is None:

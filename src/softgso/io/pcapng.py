@@ -16,7 +16,7 @@ equal to the file's own ids when it has a single section.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain
 
 from ..errors import CaptureError
@@ -148,8 +148,11 @@ class PcapngReader(CaptureReader):
 
     format = "pcapng"
 
-    def __init__(self, path: str, fd: int, first_bytes: bytes = b"") -> None:
-        super().__init__(path, fd, first_bytes)
+    def __init__(
+        self, path: str, fd: int, first_bytes: bytes = b"", read: Callable[[int], bytes] | None = None,
+        compression: str | None = None,
+    ) -> None:
+        super().__init__(path, fd, first_bytes, read, compression)
         self._fill(12)
         start = bytes(self._view[self._pos : self._pos + 12])
         if len(start) < 12 or int.from_bytes(start[:4], "little") != BT_SHB:

@@ -1,25 +1,29 @@
 """Opening a capture file: the format is told by its magic number, never by its name.
 
 ``-`` is standard input (as for tcpdump -r and Wireshark's tools). Any input is read front to back
-without seeking, so a pipe or a FIFO works like a regular file.
+without seeking, so a pipe or a FIFO works like a regular file. A gzip or zstd file (told by its
+magic too) is decompressed as it is read (softgso.io.compressed), as tshark and tcpreplay read it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from functools import partial
 
 from ..errors import CaptureError
+from .compressed import compression_of, decompressing_read
 from .pcap import KUZNETZOV_TCPDUMP_MAGIC, PcapReader, pcap_magic
 from .pcapng import BT_SHB, PcapngReader
 from .source import CaptureReader
 
-GZIP_MAGIC = b"\x1f\x8b"
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 
 
 def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
-    """Open a pcap or pcapng file (``-``: standard input) for streaming reading (a context manager and an iterator)."""
+    """Open a pcap or pcapng file, gzip- or zstd-compressed or not (``-``: standard input), for
+    streaming reading (a context manager and an iterator)."""
     name = os.fspath(path)
     if name == STDIN:
         # a descriptor of our own: closing the reader leaves the process's stdin open
@@ -28,22 +32,29 @@ def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
     else:
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
-        magic = _read_magic(fd)
+        magic = _read_magic(partial(os.read, fd))
+        compression = compression_of(magic)
+        read = None
+        if compression is not None:
+            # the capture's own magic comes from the decompressed stream
+            read = decompressing_read(fd, magic, compression, name)
+            magic = _read_magic(read)
         if pcap_magic(magic) is not None:
-            return PcapReader(name, fd, magic)
+            return PcapReader(name, fd, magic, read, compression)
         if len(magic) == 4 and int.from_bytes(magic, "little") == BT_SHB:
-            return PcapngReader(name, fd, magic)
-        raise CaptureError(_bad_magic(magic), where=name)
+            return PcapngReader(name, fd, magic, read, compression)
+        inside = f" (inside its {compression} compression)" if compression else ""
+        raise CaptureError(_bad_magic(magic) + inside, where=name)
     except BaseException:
         os.close(fd)
         raise
 
 
-def _read_magic(fd: int) -> bytes:
+def _read_magic(read: Callable[[int], bytes]) -> bytes:
     """The first 4 bytes (fewer at end of file), read, not pread: a pipe cannot seek back."""
     magic = b""
     while len(magic) < 4:
-        more = os.read(fd, 4 - len(magic))
+        more = read(4 - len(magic))
         if not more:
             break
         magic += more
@@ -55,8 +66,6 @@ def _bad_magic(magic: bytes) -> str:
         return "empty file: not a capture"
     if len(magic) < 4:
         return f"file of {len(magic)} bytes: too short for a capture file header"
-    if magic.startswith(GZIP_MAGIC):
-        return "gzip-compressed file: decompress it first"
     if KUZNETZOV_TCPDUMP_MAGIC in (int.from_bytes(magic, "little"), int.from_bytes(magic, "big")):
         return "modified (Kuznetzov) pcap format is not supported: convert it with editcap -F pcap"
     return f"bad magic 0x{magic.hex()}: neither pcap nor pcapng"

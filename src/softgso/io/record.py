@@ -14,9 +14,29 @@ from dataclasses import dataclass
 from ..errors import CaptureError
 
 # Link types, named as in the tcpdump.org LINKTYPE_ list.
+LINKTYPE_NULL = 0  # BSD loopback: a 4-byte address family in the capturing host's byte order
 LINKTYPE_ETHERNET = 1
+LINKTYPE_PPP = 9
+# DLT_RAW is 12 on most platforms and 14 on OpenBSD; old files carry either value (libpcap reads
+# both as LINKTYPE_RAW).
+LINKTYPE_RAW_12 = 12
+LINKTYPE_RAW_14 = 14
+LINKTYPE_PPP_HDLC = 50
+LINKTYPE_RAW = 101  # raw IPv4 or IPv6, told apart by the version nibble
+LINKTYPE_C_HDLC = 104  # Cisco HDLC
+LINKTYPE_LOOP = 108  # OpenBSD loopback: LINKTYPE_NULL's header in network byte order
 LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_NFLOG = 239
 LINKTYPE_LINUX_SLL2 = 276
+
+LINKTYPE_NAMES = {
+    LINKTYPE_NULL: "NULL", LINKTYPE_ETHERNET: "Ethernet", LINKTYPE_PPP: "PPP", LINKTYPE_RAW_12: "raw IP (12)",
+    LINKTYPE_RAW_14: "raw IP (14)", LINKTYPE_PPP_HDLC: "PPP_HDLC", LINKTYPE_RAW: "RAW", LINKTYPE_C_HDLC: "C_HDLC",
+    LINKTYPE_LOOP: "LOOP", LINKTYPE_LINUX_SLL: "Linux cooked SLL", LINKTYPE_IPV4: "IPV4", LINKTYPE_IPV6: "IPV6",
+    LINKTYPE_NFLOG: "NFLOG", LINKTYPE_LINUX_SLL2: "Linux cooked SLL2",
+}
 
 # The longest packet Linux builds: GSO_MAX_SIZE (8 * GSO_MAX_SEGS = 524280 bytes, the BIG TCP limit of
 # include/linux/netdevice.h; dev->gso_max_size and tso_max_size are capped there). A capture may add
@@ -105,7 +125,27 @@ class UnknownLinkTypeError(CaptureError):
     def __init__(self, record: CaptureRecord) -> None:
         self.linktype = record.linktype
         self.record = record
+        name = LINKTYPE_NAMES.get(record.linktype)
+        what = f"link type {record.linktype} ({name}) is not converted" if name else f"unknown link type {record.linktype}"
         super().__init__(
-            f"record {record.index} (0-based): unknown link type {record.linktype} "
-            "(softgso reads Ethernet 1, Linux cooked SLL 113 and SLL2 276)"
+            f"record {record.index} (0-based): {what} (softgso reads Ethernet 1, NULL 0, LOOP 108, "
+            "raw IP 12/14/101/228/229, Linux cooked SLL 113 and SLL2 276)"
+        )
+
+
+class UnrepresentableFrameError(CaptureError):
+    """An output frame whose ethertype the record's link type has no way to carry (MPLS on NULL...).
+
+    ``record`` is the input record whose link type the frame was to be written in, ``ethertype``
+    the output frame's.
+    """
+
+    def __init__(self, record: CaptureRecord, ethertype: int, *, carries: str) -> None:
+        self.linktype = record.linktype
+        self.record = record
+        self.ethertype = ethertype
+        name = LINKTYPE_NAMES.get(record.linktype, str(record.linktype))
+        super().__init__(
+            f"record {record.index} (0-based): the {name} link type ({record.linktype}) cannot carry "
+            f"ethertype 0x{ethertype:04x} (it carries {carries} only)"
         )

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from types import TracebackType
 
 from .record import (
@@ -41,14 +42,21 @@ class CaptureReader:
 
     format: str = ""
 
-    def __init__(self, path: str, fd: int, first_bytes: bytes = b"") -> None:
-        """Read from ``fd`` (owned from now on), whose opening ``first_bytes`` were already read from it."""
+    def __init__(
+        self, path: str, fd: int, first_bytes: bytes = b"", read: Callable[[int], bytes] | None = None,
+        compression: str | None = None,
+    ) -> None:
+        """Read from ``fd`` (owned from now on), whose opening ``first_bytes`` were already read from it;
+        through ``read`` when given (a compressed file's decompressed bytes: ``compression`` says which)."""
         self.path = path
         self._fd = fd
+        self._read: Callable[[int], bytes] = read if read is not None else partial(os.read, fd)
+        self.compression = compression  # "gzip" or "zstd": read through a decompressor, like a FIFO
         status = os.fstat(fd)
-        # a pipe, FIFO or terminal has no size (a progress bar shows bytes only) and takes no advice
+        # a pipe, FIFO or terminal has no size (a progress bar shows bytes only) and takes no advice;
+        # nor has a compressed file's content
         regular = stat.S_ISREG(status.st_mode)
-        self.file_size = status.st_size if regular else 0
+        self.file_size = status.st_size if regular and compression is None else 0
         self.byte_order = "little"
         self.interfaces: list[Interface] = []
         self.comment: str | None = None  # pcapng SHB opt_comment
@@ -101,7 +109,7 @@ class CaptureReader:
     def _refill(self) -> None:
         """Replace the (fully consumed) chunk with the next CHUNK_SIZE bytes of the file."""
         self._chunk_offset += len(self._chunk)
-        self._chunk = os.read(self._fd, CHUNK_SIZE)
+        self._chunk = self._read(CHUNK_SIZE)
         self._view = memoryview(self._chunk)
         self._pos = 0
 
@@ -111,7 +119,7 @@ class CaptureReader:
         For a format's opening bytes: a pipe may hand them over a few at a time.
         """
         while len(self._chunk) - self._pos < size:
-            more = os.read(self._fd, CHUNK_SIZE)
+            more = self._read(CHUNK_SIZE)
             if not more:
                 return
             self._chunk_offset += self._pos
@@ -136,7 +144,7 @@ class CaptureReader:
                 self._chunk = b""
                 self._view = memoryview(self._chunk)
                 self._pos = 0
-                piece = os.read(self._fd, missing)
+                piece = self._read(missing)
                 if not piece:
                     break
                 self._chunk_offset += len(piece)

@@ -6,8 +6,11 @@ They are queued as iovecs and written with one ``writev`` per few MiB (at most I
 time), so payload bytes are copied once, by the kernel, into the page cache. Output goes to a
 temporary file beside OUT that replaces OUT only when the writer is closed without error.
 
-``-`` is standard output, written as it comes: not atomic (what was written before an error stays
-written; the reader of the pipe sees the capture end there).
+That is for OUT a regular file or a new name (through a symbolic link: its target, replaced where
+it is). ``-`` (standard output), a character device, a FIFO or a socket is written straight
+through, as records come: not atomic (what was written before an error stays written; the reader
+sees the capture end there). A directory or a block device is refused. The rule is
+softgso.outfile.output_target's; the writer says which applied (``atomic``, ``kind``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from types import TracebackType
 from typing import Protocol
 
 from ..errors import CaptureError
-from ..outfile import Reservation, attach, claim, make_temporary, output_mode
+from ..outfile import Reservation, attach, claim, output_mode, output_target
 from .pcap import PcapReader, PcapRecordEncoder, pcap_file_header
 from .pcapng import PcapngReader, PcapngRecordEncoder, encode_shb
 from .record import LINKTYPE_ETHERNET, MAX_SNAPLEN_STANDARD, CaptureRecord, Interface
@@ -62,15 +65,23 @@ def _remove_quietly(path: str) -> None:
 class CaptureWriter:
     """An output capture file, committed onto its path by ``close()`` (or a clean ``with`` exit).
 
-    ``path`` ``-``: standard output, streamed (no temporary file, no rename, no fsync).
+    ``path`` ``-``: standard output, streamed (no temporary file, no rename, no fsync); so is a
+    character device, a FIFO or a socket (opened as it is). ``atomic`` says which: False when
+    written straight through; ``kind`` what OUT is ("new file", "regular file", "character device",
+    "FIFO", "socket", "standard output", "link to ..."); ``note()`` the line a summary shows for a
+    straight-through output. A directory or a block device OUT raises softgso.errors.UsageError; a
+    file that cannot be made, CaptureError naming OUT (never the temporary file).
     """
 
     def __init__(
         self, path: str | os.PathLike[str], encoder: RecordEncoder, format: str, *, fsync: bool = True
     ) -> None:
         self.path = os.fspath(path)
-        self.streaming = self.path == STDOUT
-        self.fsync = fsync and not self.streaming
+        self._target = output_target(self.path)  # refuses a directory or a block device before anything is made
+        self.atomic = self._target.atomic
+        self.kind = self._target.kind
+        self.streaming = not self.atomic  # written as records come (standard output or straight through)
+        self.fsync = fsync and self.atomic
         self.format = format
         self.records_written = 0
         self.bytes_written = 0
@@ -80,21 +91,23 @@ class CaptureWriter:
         # OUT's temporary file when the command line made it early (softgso.outfile), space reserved
         self._reservation: Reservation | None = None
         self._no_reservation = False
-        if self.streaming:
+        if self.path == STDOUT:
             # a descriptor of our own: closing the writer leaves the process's stdout open
             self.path = STDOUT_NAME
             self._fd, self._temp_path = os.dup(1), ""
+        elif not self.atomic:
+            # a device, a FIFO (this waits for its reader), a socket: opened as it is, never replaced
+            self._fd, self._temp_path = self._target.open_through(), ""
         else:
-            self._reservation = claim(self.path)
+            self._reservation = claim(self._target.location)
             if self._reservation is not None:
                 self._fd, self._temp_path = self._reservation.fd, self._reservation.temp_path
             else:
-                directory, name = os.path.split(os.path.abspath(self.path))
-                self._fd, self._temp_path = make_temporary(directory, name)
+                self._fd, self._temp_path = self._target.make_temporary()
         # Whatever happens to this object, the temporary file does not outlive it.
         self._cleanup = weakref.finalize(self, _remove_quietly, self._temp_path)
         try:
-            if not self.streaming and self._reservation is None:
+            if self.atomic and self._reservation is None:
                 # the temporary file is made 0600; OUT gets the mode a plain open() would have given it
                 # (a reservation's file has it already)
                 os.fchmod(self._fd, output_mode())
@@ -155,6 +168,11 @@ class CaptureWriter:
         self.records_written += records
         self._flush()
 
+    def note(self) -> str | None:
+        """What a summary says of this output when it is written straight through (e.g. "written
+        straight through (not atomic): OUT is a FIFO"); None when it is written atomically."""
+        return self._target.note()
+
     def reserve_ahead(self, input_done: int, input_total: int) -> bool:
         """Reserve one step of space for OUT's next bytes: for a bulk frontend's idle moments.
 
@@ -162,9 +180,9 @@ class CaptureWriter:
         nothing to write, it is off the critical path. Space is reserved up to the output's size as
         projected from the share of the input done (``input_done`` of ``input_total`` bytes), at
         most RESERVE_LEAD past the bytes written; what ends up unused is given back at close. False
-        when there is nothing to do (all reserved, standard output, no softgso._segment, a refusal).
+        when there is nothing to do (all reserved, not atomic, no softgso._segment, a refusal).
         """
-        if self._fd < 0 or self.streaming or input_done <= 0:
+        if self._fd < 0 or not self.atomic or input_done <= 0:
             return False
         if self._reservation is None:
             if self._no_reservation:
@@ -177,7 +195,7 @@ class CaptureWriter:
         return self._reservation.ahead(min(projected, self.bytes_written + RESERVE_LEAD))
 
     def fileno(self) -> int:
-        """The temporary file's descriptor, everything queued written first (for bulk frontends).
+        """The output's descriptor (the temporary file's, when atomic), everything queued written first.
 
         What the caller writes on it lands in order after the records written so far, and is
         committed or discarded with them.
@@ -216,7 +234,9 @@ class CaptureWriter:
     # -- lifetime --------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Flush, fsync and move the temporary file onto OUT (a no-op once closed or aborted)."""
+        """Flush, fsync and move the temporary file onto OUT (a no-op once closed or aborted).
+
+        Straight through (not atomic): flush and close; nothing to move."""
         if self._fd < 0:
             return
         try:
@@ -228,8 +248,8 @@ class CaptureWriter:
                 os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
-            if not self.streaming:
-                os.replace(self._temp_path, self.path)
+            if self.atomic:
+                self._target.commit(self._temp_path)
         except BaseException:
             self.abort()
             raise
@@ -238,7 +258,7 @@ class CaptureWriter:
             self._sync_directory()
 
     def abort(self) -> None:
-        """Discard everything: remove the temporary file and leave OUT as it was (stdout: stop writing)."""
+        """Discard everything: remove the temporary file and leave OUT as it was (straight through: stop writing)."""
         if self._reservation is not None:
             self._reservation.finish()  # no thread may still use the descriptor's number
             self._reservation = None
@@ -251,7 +271,7 @@ class CaptureWriter:
     def _sync_directory(self) -> None:
         # The rename is durable only once the directory entry is on disk.
         try:
-            directory = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+            directory = os.open(os.path.dirname(self._target.location), os.O_RDONLY)
         except OSError:
             return
         try:
@@ -280,7 +300,8 @@ def open_writer(
 ) -> CaptureWriter:
     """Open an atomic capture writer shaped like ``like`` (same format, byte order, resolution, IDBs).
 
-    ``path`` ``-`` writes to standard output as records come (not atomic).
+    ``path`` ``-`` writes to standard output as records come (not atomic); so does a character
+    device, a FIFO or a socket (see :class:`CaptureWriter`).
     ``fsync=False`` skips the fsync before the rename: still atomic for readers, but not durable
     across a power cut (for scratch outputs and benchmarks).
     """

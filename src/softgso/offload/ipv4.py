@@ -73,6 +73,8 @@ def inet_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCo
             ip_id = (ip_id + 1) & 0xFFFF
         struct.pack_into("!H", header, data + 2, tot_len)
         struct.pack_into("!H", header, data + 10, ipv4_header_checksum(header[data : data + ihl]))
+        if encap:
+            seg.reset_inner_headers()  # before the network header moves: the inner headers stay the inner ones
         seg.network_header = data
         seg.reset_mac_len()
     return segments

@@ -52,7 +52,10 @@ def ipv6_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCo
     ctx.encap_level += IPV6_HLEN
 
     protocol, l4_offset = ipv6_gso_pull_exthdrs(frame, data + IPV6_HLEN, frame[data + 6])
-    udpfrag = protocol == IPPROTO_UDP and not skb.encapsulation and bool(skb.gso_type & GsoType.UDP)
+    if skb.encapsulation and skb.gso_type & (GsoType.IPXIP4 | GsoType.IPXIP6):
+        udpfrag = protocol == IPPROTO_UDP and encap and bool(skb.gso_type & GsoType.UDP)
+    else:
+        udpfrag = protocol == IPPROTO_UDP and not skb.encapsulation and bool(skb.gso_type & GsoType.UDP)
     ops = INET6_OFFLOADS.get(protocol)
     if ops is None or ops.gso_segment is None:
         raise ProtocolNotSupportedError(f"no GSO handler for IPv6 next header {protocol}", where="ipv6_gso_segment")
@@ -80,6 +83,8 @@ def ipv6_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCo
             frag_off = (fragment_offset & 0xFFFF) | (IP6_MF if index != last else 0)
             struct.pack_into("!H", header, data + frag_hdr + 2, frag_off)
             fragment_offset += (payload_len & 0xFFFF) - 8  # ntohs(ipv6h->payload_len): the stored value
+        if encap:
+            seg.reset_inner_headers()
     return segments
 
 

@@ -42,10 +42,17 @@ def mpls_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCo
         _gso_error_unwind(skb, mpls_protocol, data, mac_offset, mac_len)
         return None
 
+    # mpls_gso_segment pushes mpls_hlen + mac_len back from the inner network header: a segment
+    # starts mac_len bytes before the top label. mac_len is the network offset __skb_gso_segment
+    # found, which counts VLAN tags put in the bytes before the label on 6.1 but not on 6.12 (its
+    # skb_vlan_push moves the network header onto such a tag): there the first bytes are lost.
+    lost = data - mac_offset - mac_len
     for seg in segments:
+        if lost > 0:
+            seg.remove(mac_offset, lost)
         seg.mac_len = mac_len
         seg.protocol = mpls_protocol
-        seg.inner_network_header = data + mpls_hlen
+        seg.inner_network_header = data - max(lost, 0) + mpls_hlen
         seg.mac_header = mac_offset
         seg.network_header = mac_offset + mac_len
     return segments

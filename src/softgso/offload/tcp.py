@@ -16,7 +16,7 @@ from ..checksum import csum_add, csum_fold, ones_sum, pseudo_header_sum
 from ..constants import IPPROTO_TCP, TCP_CHECK_OFFSET, TCP_FLAG_CWR, TCP_FLAG_FIN, TCP_FLAG_PSH, TCP_MIN_HLEN
 from ..errors import InvalidPacketError
 from ..features import GsoType, IpSummed, NetdevFeature
-from ..gso import GsoContext, register_inet, skb_gso_ok, skb_segment
+from ..gso import GSO_CB, GsoContext, register_inet, skb_gso_ok, skb_segment
 from ..packet import Packet
 
 
@@ -103,15 +103,29 @@ def tcp_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCon
     return segments
 
 
+# SKB_GSO_CB(skb)->csum / csum_start as the L4 handler leaves them for an outer (tunnel) handler:
+# the complement of the segment's L4 seed, and the L4 header it starts at (gso_make_checksum and
+# gso_reset_checksum both store ``~check``); the key lives in softgso.gso
+
+
+def gso_cb_seed(seed: int) -> int:
+    """``(__wsum)~th->check``: C promotes the 16-bit field to int before the complement."""
+    return 0xFFFF0000 | (~seed & 0xFFFF)
+
+
 def finish_l4_checksum(seg: Packet, l4: int, check_at: int, *, mangle_zero: bool) -> None:
     """Leave the seed for the device (PARTIAL), or fold header + payload into the final checksum.
 
     The check field holds the segment's pseudo-header sum; gso_make_checksum sums the L4 header
     (with that field) and the payload sum skb_segment kept.
     """
+    seed = int.from_bytes(seg.data[check_at : check_at + 2], "big")
     if seg.ip_summed == IpSummed.PARTIAL:
         seg.csum_start = l4
+        if not seg.remcsum_offload:  # gso_reset_checksum leaves SKB_GSO_CB alone under remote checksum offload
+            seg.extras[GSO_CB] = (gso_cb_seed(seed), l4)
         return
+    seg.extras[GSO_CB] = (gso_cb_seed(seed), l4)
     payload_offset = int(seg.extras.pop("payload_offset", len(seg.data)))  # type: ignore[call-overload]
     payload_sum = int(seg.extras.pop("payload_sum", 0))  # type: ignore[call-overload]
     total = ones_sum(memoryview(seg.data)[l4:payload_offset], payload_sum)

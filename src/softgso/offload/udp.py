@@ -19,6 +19,7 @@ from ..gso import GsoContext, register_inet, skb_gso_ok, skb_segment
 from ..packet import Packet
 from .ipv6 import ip6_find_1stfragopt
 from .tcp import finish_l4_checksum, ip_addresses
+from .udp_tunnel import skb_udp_tunnel_segment
 
 
 @register_inet(IPPROTO_UDP, ipv6=False)
@@ -37,6 +38,11 @@ def _udp_gso_entry(
     skb: Packet, data: int, features: NetdevFeature, ctx: GsoContext, *, ipv6: bool
 ) -> list[Packet] | None:
     where = "udp6_ufo_fragment" if ipv6 else "udp4_ufo_fragment"
+    if skb.encapsulation and skb.gso_type & (GsoType.UDP_TUNNEL | GsoType.UDP_TUNNEL_CSUM):
+        if ipv6 and len(skb.data) - data <= skb.gso_size:  # udp6_ufo_fragment checks skb->len first
+            raise InvalidPacketError(f"UDP packet of {len(skb.data) - data} bytes fits in gso_size {skb.gso_size}",
+                                     where=where)
+        return skb_udp_tunnel_segment(skb, data, features, ctx, ipv6=ipv6)
     if not skb.gso_type & (GsoType.UDP | GsoType.UDP_L4):
         raise InvalidPacketError("gso_type has neither UDP nor UDP_L4 on a UDP packet", where=where)
     if len(skb.data) - data < UDP_HLEN:
@@ -90,8 +96,10 @@ def _ufo_fragment(
     check = csum_fold(ones_sum(memoryview(frame)[data:], pseudo_header_sum(src, dst, IPPROTO_UDP, udp_len)))
     struct.pack_into("!H", frame, data + 6, check or CSUM_MANGLED_0)
     skb.ip_summed = IpSummed.UNNECESSARY
-    # the checksum is done: the fragments need none from the device
-    features |= NetdevFeature.HW_CSUM
+    # the checksum is done: the fragments need none from the device, unless an outer (tunnel)
+    # checksum still has to sum them (udp4_ufo_fragment: only without encap_hdr_csum)
+    if not skb.encap_hdr_csum:
+        features |= NetdevFeature.HW_CSUM
 
     if ipv6:
         data = _insert_fragment_header(skb, network, data, where)

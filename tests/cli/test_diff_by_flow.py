@@ -1,0 +1,452 @@
+"""``softgso diff`` before and after (issue 21, part B): frames paired by flow and TCP sequence / UDP
+datagram, each frame of A's fate, ``--map``, frames numbered from 1, the progress bar.
+
+The expected fates come from the inputs alone, read with Scapy: a TCP packet whose IP packet
+(labels included) is over the MTU is cut into ceil(payload / MSS) frames, MSS being the MTU less the
+label stack and the IP and TCP headers; a UDP datagram over the MTU with --udp-gso udp_l4 into
+ceil(payload / (MTU - IP header - 8)); any other frame stays one frame, unchanged, or
+checksum-completed when its TCP/UDP checksum does not verify (a CHECKSUM_PARTIAL seed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from pathlib import Path
+
+import pytest
+from cli_captures import mixed_capture, write_pcap
+from conftest import run_cli, run_json
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from softgso.synth import SuperPacketSpec, build_frame
+
+scapy_all = pytest.importorskip("scapy.all")
+from scapy.contrib.mpls import MPLS  # noqa: E402
+from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
+from scapy.layers.inet6 import IPv6  # noqa: E402
+from scapy.layers.l2 import Ether  # noqa: E402
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "mpls_tcp_super.pcap"
+
+
+# --- captures as records, and what the inputs say should become of them -------------------------
+
+
+def records(path: Path) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """(file header, [(record header, data)]) of a classic little-endian pcap."""
+    data = path.read_bytes()
+    out, at = [], 24
+    while at < len(data):
+        caplen = struct.unpack_from("<I", data, at + 8)[0]
+        out.append((data[at : at + 16], data[at + 16 : at + 16 + caplen]))
+        at += 16 + caplen
+    return data[:24], out
+
+
+def write_records(path: Path, header: bytes, items: list[tuple[bytes, bytes]]) -> Path:
+    path.write_bytes(header + b"".join(head + data for head, data in items))
+    return path
+
+
+def l4_checksum_verifies(packet: scapy_all.Packet) -> bool:
+    layer = TCP if TCP in packet else UDP
+    if layer is UDP and IP in packet and packet[UDP].chksum == 0:
+        return True  # UDP over IPv4 without a checksum
+    clone = Ether(bytes(packet))
+    del clone[layer].chksum
+    return bool(Ether(bytes(clone))[layer].chksum == packet[layer].chksum)
+
+
+def expected_fates(frames: list[bytes], mtu: int = 1500, udp_gso: bool = False) -> list[tuple[str, int]]:
+    """(fate, frames of B) for each input frame, from the input's headers (see the module docstring)."""
+    out = []
+    for frame in frames:
+        packet = Ether(frame)
+        ip = packet[IP] if IP in packet else packet[IPv6] if IPv6 in packet else None
+        if ip is None or (TCP not in packet and UDP not in packet):
+            out.append(("unchanged", 1))
+            continue
+        labels = len([layer for layer in packet.iterpayloads() if isinstance(layer, MPLS)])
+        ip_packet_len = 4 * labels + len(bytes(ip))
+        ip_header = ip.ihl * 4 if IP in packet else len(bytes(ip)) - len(bytes(ip[TCP if TCP in packet else UDP]))
+        if TCP in packet:
+            l4_header, payload = packet[TCP].dataofs * 4, len(bytes(packet[TCP].payload))
+        else:
+            l4_header, payload = 8, len(bytes(packet[UDP].payload))
+        if ip_packet_len > mtu and (TCP in packet or udp_gso):
+            out.append(("segmented", math.ceil(payload / (mtu - 4 * labels - ip_header - l4_header))))
+        else:
+            out.append(("unchanged" if l4_checksum_verifies(packet) else "checksum-completed", 1))
+    return out
+
+
+def synthetic_frames() -> list[bytes]:
+    """Super-packets and small frames of every shape synth.py builds, checksums complete or seeded."""
+    timestamps = b"\x01\x01\x08\x0a" + bytes(range(8))
+    dest_options = (60, b"\x01\x04\x00\x00\x00\x00")  # PadN to 8 bytes
+    specs = [
+        SuperPacketSpec(payload=bytes(range(256)) * 80, ip_options=b"\x01\x01\x01\x00", tcp_options=timestamps),
+        SuperPacketSpec(payload=b"\x00" * 40, tcp_flags=0x10, seq=1, ack=20481, sport=5201, dport=40000,
+                        partial_checksum=False),
+        SuperPacketSpec(ipv6=True, payload=bytes(range(7, 256)) * 36, ipv6_exthdrs=(dest_options,),
+                        partial_checksum=False, seq=7),
+        SuperPacketSpec(payload=b"v" * 5000, vlan_tags=((0x8100, 42),), seq=90_000),
+        SuperPacketSpec(payload=b"small", seq=95_000),  # a seed under the MTU: the device completes it
+        SuperPacketSpec(udp=True, payload=b"d" * 100, partial_checksum=False, sport=53000, dport=53),
+        SuperPacketSpec(udp=True, payload=bytes(range(256)) * 16, sport=53001, dport=4433),
+        SuperPacketSpec(payload=b"", tcp_flags=0x11, seq=100_000),  # FIN, no payload
+    ]
+    return [build_frame(spec) for spec in specs]
+
+
+def diff_map(tmp_path: Path, a: Path, b: Path, *options: str) -> tuple[object, dict, dict]:
+    """(result, --json report, --map document) of ``softgso diff A B``."""
+    mapped = tmp_path / "map.json"
+    result, report = run_json("diff", a, b, "--map", mapped, *options)
+    return result, report, json.loads(mapped.read_text())
+
+
+def assert_fates(document: dict, expected: list[tuple[str, int]], frames_b: int) -> None:
+    assert [(f["fate"], len(f["b_frames"])) for f in document["frames"]] == expected
+    assert all(f["ok"] for f in document["frames"])
+    # B's frames, numbered from 1, each the fate of exactly one frame of A, in A's order
+    assert [n for f in document["frames"] for n in f["b_frames"]] == list(range(1, frames_b + 1))
+    assert document["only_in_b"] == []
+
+
+# --- what became of each frame ------------------------------------------------------------------
+
+
+def test_the_sample_segmented_reports_each_input_frames_fate(tmp_path: Path) -> None:
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", SAMPLE, out, "-q").exit_code == 0
+    _, inputs = records(SAMPLE)
+    expected = expected_fates([data for _, data in inputs])
+    assert {fate for fate, _ in expected} == {"segmented", "unchanged"} and len(expected) == 9
+    result, report, document = diff_map(tmp_path, SAMPLE, out)
+    assert result.exit_code == 0
+    assert report["pair_by"] == "flow" and report["accounted"] is True
+    assert (report["frames_a"], report["frames_b"]) == (9, len(records(out)[1]))
+    assert_fates(document, expected, report["frames_b"])
+    assert document["numbering"] == "frames numbered from 1, as tshark numbers them"
+    text = run_cli("diff", SAMPLE, out).stdout
+    assert "frame 1: unchanged -> frame 1\n" in text
+    first = document["frames"][1]["b_frames"]
+    assert f"frame 2: segmented -> frames {first[0]}..{first[-1]} ({len(first)} frames), payload intact\n" in text
+    assert "B is what A becomes" in text
+
+
+@pytest.mark.parametrize("options", [[], ["--mtu", "1400"], ["--device", "csum"], ["--engine", "scalar"]])
+def test_synthetic_captures_segmented_are_what_the_inputs_become(tmp_path: Path, options: list[str]) -> None:
+    frames = synthetic_frames()
+    source = write_pcap(tmp_path / "in.pcap", frames)
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", source, out, "--udp-gso", "udp_l4", *options, "-q").exit_code == 0
+    mtu = int(options[1]) if options[:1] == ["--mtu"] else 1500
+    expected = expected_fates(frames, mtu, udp_gso=True)
+    if "csum" in options:  # a device with checksum offload leaves a seed as it is
+        expected = [("unchanged", 1) if fate == "checksum-completed" else (fate, n) for fate, n in expected]
+    assert ("checksum-completed", 1) in expected_fates(frames) and ("segmented", 3) in expected
+    result, report, document = diff_map(tmp_path, source, out)
+    assert result.exit_code == 0, result.stdout
+    assert_fates(document, expected, report["frames_b"])
+
+
+def test_a_capture_from_a_sending_host_with_big_tcp(tmp_path: Path) -> None:
+    """tot_len 0, jumbograms with and without the hop-by-hop option, ARP, ICMP, UDP: all accounted for."""
+    source = write_pcap(tmp_path / "in.pcap", mixed_capture())
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", source, out, "-q").exit_code == 0
+    result, report, document = diff_map(tmp_path, source, out)
+    assert result.exit_code == 0, result.stdout
+    assert report["fates"]["segmented"] == 4 and sum(report["fates"].values()) == 10
+
+
+def test_ufo_fragments_are_put_together_for_the_datagram(tmp_path: Path) -> None:
+    frames = [build_frame(SuperPacketSpec(udp=True, payload=bytes(range(256)) * 16)),
+              build_frame(SuperPacketSpec(udp=True, ipv6=True, payload=bytes(range(256)) * 20, partial_checksum=False))]
+    source = write_pcap(tmp_path / "in.pcap", frames)
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", source, out, "--udp-gso", "udp", "-q").exit_code == 0
+    result, report, document = diff_map(tmp_path, source, out)
+    assert result.exit_code == 0, result.stdout
+    assert [f["fate"] for f in document["frames"]] == ["segmented", "segmented"]
+    assert report["frames_b"] == len(document["frames"][0]["b_frames"]) + len(document["frames"][1]["b_frames"])
+
+
+def test_flow_pairing_of_a_capture_with_itself_finds_every_frame_unchanged(tmp_path: Path) -> None:
+    source = write_pcap(tmp_path / "in.pcap", mixed_capture() + synthetic_frames() + mixed_capture())
+    result, report, document = diff_map(tmp_path, source, source, "--pair-by", "flow")
+    assert result.exit_code == 0
+    assert report["fates"] == {"unchanged": len(document["frames"])}
+    assert [f["b_frames"] for f in document["frames"]] == [[f["a_frame"]] for f in document["frames"]]
+
+
+# --- real differences: exit 1, naming the frames -------------------------------------------------
+
+
+def segmented_sample(tmp_path: Path) -> tuple[Path, bytes, list[tuple[bytes, bytes]], dict]:
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", SAMPLE, out, "-q").exit_code == 0
+    header, items = records(out)
+    _, _, document = diff_map(tmp_path, SAMPLE, out)
+    return out, header, items, document
+
+
+def test_a_corrupted_payload_byte_of_out_is_caught_naming_the_frames(tmp_path: Path) -> None:
+    _, header, items, document = segmented_sample(tmp_path)
+    fate = document["frames"][3]  # the second super-packet
+    victim = fate["b_frames"][4]  # one of its segments, numbered from 1
+    head, data = items[victim - 1]
+    items[victim - 1] = (head, data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
+    bad = write_records(tmp_path / "bad.pcap", header, items)
+    result = run_cli("diff", SAMPLE, bad)
+    assert result.exit_code == 1
+    line = next(line for line in result.stdout.splitlines() if line.startswith(f"frame {fate['a_frame']}:"))
+    assert f"differs in frame {victim}" in line and "payload intact" not in line
+    assert f"frame {victim}: TCP checksum" in line  # and its checksum no longer verifies
+    _, _, mapped = diff_map(tmp_path, SAMPLE, bad)
+    assert [f["a_frame"] for f in mapped["frames"] if not f["ok"]] == [fate["a_frame"]]
+    assert "1 frame of A differs" in result.stdout
+
+
+def test_a_changed_header_field_of_a_segment_is_named(tmp_path: Path) -> None:
+    _, header, items, document = segmented_sample(tmp_path)
+    fate = document["frames"][1]
+    victim = fate["b_frames"][2]
+    head, data = items[victim - 1]
+    ttl_at = 14 + 4 + 8  # Ethernet, one label, then the IPv4 TTL
+    assert data[12:14] == b"\x88\x47" and data[ttl_at] == 64
+    items[victim - 1] = (head, data[:ttl_at] + b"\x3f" + data[ttl_at + 1 :])
+    result = run_cli("diff", SAMPLE, write_records(tmp_path / "bad.pcap", header, items))
+    assert result.exit_code == 1
+    assert f"frame {fate['a_frame']}: segmented -> " in result.stdout
+    assert "changed: IPv4 ttl 64 != 63" in result.stdout
+    assert f"frame {victim}: IPv4 header checksum" in result.stdout
+
+
+def test_a_lost_segment_and_an_extra_frame(tmp_path: Path) -> None:
+    _, header, items, document = segmented_sample(tmp_path)
+    fate = document["frames"][5]
+    lost = fate["b_frames"][-1]
+    kept = [item for number, item in enumerate(items, 1) if number != lost] + [items[0]]  # and frame 1 twice
+    result, report, mapped = diff_map(tmp_path, SAMPLE, write_records(tmp_path / "bad.pcap", header, kept))
+    assert result.exit_code == 1 and report["accounted"] is False
+    broken = mapped["frames"][5]
+    assert not broken["ok"] and "are in no frame of B" in broken["problems"][0]
+    assert mapped["only_in_b"] == [len(kept)]
+    assert report["only_in_b_count"] == 1
+
+
+def test_before_and_after_the_other_way_round_is_merged_not_the_same(tmp_path: Path) -> None:
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", SAMPLE, out, "-q").exit_code == 0
+    result, report, _ = diff_map(tmp_path, out, SAMPLE)
+    assert result.exit_code == 1
+    assert report["fates"]["merged"] == report["frames_a"] - report["fates"]["unchanged"]
+    assert "merged -> frame 2: its payload is bytes 0.." in run_cli("diff", out, SAMPLE).stdout
+
+
+def test_pushed_labels_are_changes_by_flow(tmp_path: Path) -> None:
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", SAMPLE, out, "--action", "push-mpls:1000", "-q").exit_code == 0
+    result, report, document = diff_map(tmp_path, SAMPLE, out)
+    assert result.exit_code == 1 and report["differing"] == 9
+    assert all(any(c["field"].startswith("label[") for c in f["changes"]) for f in document["frames"])
+
+
+# --- numbering, pairing, options -----------------------------------------------------------------
+
+
+def test_by_position_frames_are_numbered_from_1(tmp_path: Path) -> None:
+    frames = mixed_capture()
+    changed = bytearray(frames[0])
+    changed[-1] ^= 1
+    a = write_pcap(tmp_path / "a.pcap", frames)
+    b = write_pcap(tmp_path / "b.pcap", [bytes(changed)] + frames[1:])
+    result = run_cli("diff", a, b)
+    assert result.exit_code == 1 and result.stdout.startswith("frame 1: ")
+    _, report = run_json("diff", a, b)
+    assert report["pair_by"] == "position" and report["differences"][0]["frame"] == 1
+    _, report = run_json("diff", a, write_pcap(tmp_path / "c.pcap", frames[:-2]), "--pair-by", "position")
+    assert "(from frame 9)" in report["count_difference"]
+
+
+def test_auto_pairs_by_position_when_the_counts_agree_else_by_flow(tmp_path: Path) -> None:
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", SAMPLE, out, "-q").exit_code == 0
+    assert run_json("diff", SAMPLE, SAMPLE)[1]["pair_by"] == "position"
+    assert run_json("diff", SAMPLE, out)[1]["pair_by"] == "flow"
+    assert run_json("diff", SAMPLE, out, "--pair-by", "position")[0].exit_code == 1
+    assert run_json("diff", SAMPLE, out, "--mode", "flow")[1]["pair_by"] == "flow"
+
+
+def test_flow_pairing_reads_standard_input(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", SAMPLE, out, "-q").exit_code == 0
+    # standard input is read once: counted (auto) and kept, then paired
+    done = subprocess.run([sys.executable, "-m", "softgso", "diff", "-", str(out), "--json"], input=SAMPLE.read_bytes(),
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["accounted"] is True
+
+
+def test_map_is_written_as_every_output_and_refused_where_no_file_can_be(tmp_path: Path) -> None:
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", SAMPLE, out, "-q").exit_code == 0
+    assert run_cli("diff", SAMPLE, out, "--map", "-").exit_code == 2
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert run_cli("diff", SAMPLE, out, "--map", folder).exit_code == 2
+    result = run_cli("diff", SAMPLE, out, "--map", tmp_path / "nowhere" / "map.json")
+    assert result.exit_code == 3 and "nowhere" in result.stderr
+    # atomic: written beside its name and renamed, nothing else left there
+    target = tmp_path / "maps" / "m.json"
+    target.parent.mkdir()
+    assert run_cli("diff", SAMPLE, out, "--map", target, "-q").exit_code == 0
+    assert [p.name for p in target.parent.iterdir()] == ["m.json"]
+    assert json.loads(target.read_text())["pair_by"] == "flow"
+
+
+def test_max_limits_the_lines_and_differences_come_first(tmp_path: Path) -> None:
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", SAMPLE, out, "--action", "dec-ttl", "-q").exit_code == 0  # labelled frames change
+    lines = run_cli("diff", SAMPLE, out, "--max", "2").stdout.splitlines()
+    assert lines[0].startswith("frame 2: ") and "label[0].ttl" in lines[0]
+    assert lines[2].startswith("... and 2 more differing frames of A")
+
+
+def test_help_says_frames_are_numbered_from_1() -> None:
+    text = " ".join(run_cli("diff", "--help").stdout.split())
+    assert "numbered from 1" in text and "--pair-by" in text and "--map" in text
+    assert "segmented into frames N..M" in text
+
+
+class FakeProgress:
+    """Stands for rich's Progress: records what the bar was told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def add_task(self, description: str, total: int, completed: int = 0) -> int:
+        self.calls.append(("add_task", (description, total)))
+        return 0
+
+    def start(self) -> None:
+        self.calls.append(("start", None))
+
+    def update(self, task: int, completed: int) -> None:
+        self.calls.append(("update", completed))
+
+    def stop(self) -> None:
+        self.calls.append(("stop", None))
+
+
+@pytest.mark.parametrize("command", [["diff", SAMPLE, SAMPLE], ["inspect", SAMPLE]])
+def test_diff_and_inspect_draw_segments_progress_bar(monkeypatch: pytest.MonkeyPatch, command: list) -> None:
+    import softgso.runner as runner
+
+    bars: list[FakeProgress] = []
+
+    def display(enabled: bool, total: int) -> tuple[FakeProgress, int]:
+        bars.append(FakeProgress())
+        return bars[-1], total
+
+    monkeypatch.setattr(runner, "show_progress", lambda quiet: not quiet)
+    monkeypatch.setattr(runner, "progress_display", display)
+    monkeypatch.setattr(runner, "PROGRESS_DELAY", 0.0)
+    assert run_cli(*command).exit_code == 0
+    assert len(bars) == 1
+    description, total = bars[0].calls[0][1]  # type: ignore[misc]
+    assert description == command[0] and total >= SAMPLE.stat().st_size
+    assert bars[0].calls[-1] == ("stop", None)
+    bars.clear()
+    assert run_cli(*command, "-q").exit_code == 0
+    assert not bars, "-q: no bar"
+
+
+# --- properties: what the engine writes is what its input becomes; one byte changed never is -------
+
+
+@st.composite
+def segmentations(draw: st.DrawFn) -> tuple[list[bytes], list[bytes]]:
+    """(input frames, what softgso's engine transmits for them): TCP and UDP, IPv4 and IPv6, under
+    labels and tags or not, seeds or full checksums, through devices with and without offloads."""
+    from softgso.actions import parse_action
+    from softgso.features import PROFILES
+    from softgso.job import SegmentOptions, apply_actions, process_frame
+
+    frames = []
+    for _ in range(draw(st.integers(1, 3))):
+        udp = draw(st.booleans())
+        size = draw(st.integers(0, 6000))
+        spec = SuperPacketSpec(
+            ipv6=draw(st.booleans()), udp=udp, payload=bytes((i * 13 + size) & 0xFF for i in range(size)),
+            seq=draw(st.integers(0, 2**32 - 1)), sport=draw(st.integers(1, 65535)),
+            tcp_flags=0 if udp else draw(st.sampled_from([0x10, 0x18, 0x19, 0x98, 0x11])),
+            partial_checksum=draw(st.booleans()), ip_id=draw(st.integers(0, 0xFFFF)),
+            vlan_tags=((0x8100, draw(st.integers(1, 4094))),) if draw(st.booleans()) else (),
+        )
+        frame = build_frame(spec)
+        labels = draw(st.sampled_from(["", "push-mpls:100", "push-mpls:100/200:1/2:64/3"]))
+        if labels:
+            frame, error = apply_actions(frame, (parse_action(labels),))
+            assert error is None
+        frames.append(frame)
+    device = PROFILES[draw(st.sampled_from(["no-offload", "csum", "nic-tso-no-mpls-gso"]))]
+    options = SegmentOptions(device=device.with_overrides(mtu=draw(st.integers(600, 1500))),
+                             udp_gso=draw(st.sampled_from(["udp_l4", "udp"])))
+    out = [segment for frame in frames for segment in process_frame(frame, options).frames]
+    return frames, out
+
+
+def flow_fates(frames_a: list[bytes], frames_b: list[bytes]) -> tuple[list, list[int]]:
+    from softgso.flowdiff import FlowDiff
+
+    flow = FlowDiff((index, frame, True) for index, frame in enumerate(frames_b))
+    fates = [flow.add(index, frame) for index, frame in enumerate(frames_a)]
+    return fates, flow.only_in_b()
+
+
+@settings(max_examples=60, deadline=None)
+@given(segmentations())
+def test_what_the_engine_transmits_is_what_its_input_becomes(case: tuple[list[bytes], list[bytes]]) -> None:
+    frames, out = case
+    fates, only_in_b = flow_fates(frames, out)
+    assert [fate.text() for fate in fates if not fate.ok] == [] and only_in_b == []
+    assert [n for fate in fates for n in fate.b_frames] == list(range(1, len(out) + 1))
+
+
+@settings(max_examples=80, deadline=None)
+@given(segmentations(), st.data())
+def test_any_byte_of_b_changed_is_a_difference(case: tuple[list[bytes], list[bytes]], data: st.DataObject) -> None:
+    frames, out = case
+    victim = data.draw(st.integers(0, len(out) - 1))
+    at = data.draw(st.integers(0, len(out[victim]) - 1))
+    damaged = list(out)
+    damaged[victim] = out[victim][:at] + bytes([out[victim][at] ^ data.draw(st.integers(1, 255))]) + out[victim][at + 1 :]
+    fates, only_in_b = flow_fates(frames, damaged)
+    assert not all(fate.ok for fate in fates) or only_in_b, (victim + 1, at)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([b"\x08\x00\x45", b"\x08\x00\x46", b"\x86\xdd\x60", b"\x88\x47\x00",
+                                           b"\x81\x00\x00", b"\x08\x06\x00", b""]), st.binary(max_size=120)),
+                max_size=14), st.randoms(use_true_random=False))
+def test_any_frames_pair_with_themselves_and_never_break_the_pairing(items: list[tuple[bytes, bytes]],
+                                                                     rnd: object) -> None:
+    import random
+
+    assert isinstance(rnd, random.Random)
+    frames = [(bytes(12) + head + body) if head else body for head, body in items]
+    fates, only_in_b = flow_fates(frames, frames)
+    assert [fate.fate for fate in fates] == ["unchanged"] * len(frames) and only_in_b == []
+    other = list(frames)
+    rnd.shuffle(other)
+    flow_fates(frames, other[: len(other) // 2])  # whatever it says, it says it without an exception

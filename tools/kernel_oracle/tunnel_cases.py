@@ -1,0 +1,271 @@
+"""Tunnel vectors, host side: the designed cases, the injected frames, and the recorded vectors.
+
+Every vector comes from the kernel's own tunnel devices (spec tunnels-gso.md section 12): the
+super-packet is what the tunnel driver built (captured through a tc mirror of the underlay
+egress to a dummy device), the output is what veth0's software GSO sent. Nothing here runs
+softgso code; the frames injected are built with the standard library.
+
+    .venv/bin/python -m tools.kernel_oracle.tunnel_cases --out tests/vectors/kernel/tunnels
+
+Each case folder: ``input.pcap`` (the super-packet), ``kernel_out.pcap`` (the segments, in the order
+veth1 received them), ``meta.json`` (the tunnel device, veth0's ethtool settings, the softgso device
+profile that models them, the super-packet's gso_size and inner gso type, the kernel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import struct
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .vm import KernelVM
+
+V4_LOCAL, V4_REMOTE = "192.0.2.1", "192.0.2.2"
+V6_LOCAL, V6_REMOTE = "2001:db8::1", "2001:db8::2"
+INNER_V4 = (bytes([10, 1, 0, 1]), bytes([10, 1, 0, 2]))
+INNER_V6 = (bytes.fromhex("fd000000000000000000000000000001"), bytes.fromhex("fd000000000000000000000000000002"))
+INNER_ETH = bytes.fromhex("0200000000aa0200000000bb")
+ETHTOOL = {"tx_off": ("tx off", "no-offload"), "tso_off": ("tx on tso off", "csum")}
+VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
+VIRTIO_GSO_TCPV4, VIRTIO_GSO_TCPV6, VIRTIO_GSO_ECN = 1, 4, 0x80
+
+
+@dataclass
+class TunnelCase:
+    """One designed case: the tunnel device, the inner packet, veth0's settings."""
+
+    name: str
+    device: str  # the `ip link add tnl0 type ...` arguments after "type"
+    outer_v6: bool
+    l2: bool  # the tunnel carries Ethernet frames (vxlan, geneve, gretap, ip6gretap)
+    inner_v6: bool
+    ethtool: str  # a key of ETHTOOL
+    gso_size: int = 1000
+    segments: int = 3
+    remainder: int = 300  # payload bytes of the last segment (0: an exact multiple)
+    flags: int = 0x18  # ACK|PSH
+    ecn: bool = False
+    df: bool = True
+    ip_id: int = 0x1234
+    timestamps: bool = True
+    extra_setup: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def inner_packet(self) -> bytes:
+        """The inner IP packet: TCP with the CHECKSUM_PARTIAL seed in its checksum field."""
+        payload_len = self.gso_size * self.segments + self.remainder
+        payload = bytes((i * 7 + 3) & 0xFF for i in range(payload_len))
+        options = (b"\x01\x01\x08\x0a" + struct.pack("!II", 0x01020304, 0x0A0B0C0D)) if self.timestamps else b""
+        doff = (20 + len(options)) // 4
+        tcp = struct.pack("!HHIIBBHHH", 40000, 5001, 0x10000000, 0x20000000, doff << 4, self.flags, 502, 0, 0)
+        tcp += options
+        l4_len = len(tcp) + payload_len
+        if self.inner_v6:
+            src, dst = INNER_V6
+            ip = struct.pack("!IHBB", 0x60012345, l4_len, 6, 64) + src + dst
+            pseudo = src + dst + struct.pack("!IxxxB", l4_len, 6)
+        else:
+            src, dst = INNER_V4
+            ip = struct.pack("!BBHHHBBH", 0x45, 0x02 if self.ecn else 0, 20 + l4_len, self.ip_id,
+                             0x4000 if self.df else 0, 64, 6, 0) + src + dst
+            ip = ip[:10] + struct.pack("!H", _fold_complement(_ones(ip))) + ip[12:]
+            pseudo = src + dst + struct.pack("!BBH", 0, 6, l4_len)
+        seed = _fold(_ones(pseudo))
+        tcp = tcp[:16] + struct.pack("!H", seed) + tcp[18:]
+        return ip + tcp + payload
+
+    def frame(self) -> bytes:
+        """What the packet socket on tnl0 sends: an Ethernet frame (L2 tunnels) or the IP packet."""
+        packet = self.inner_packet()
+        if self.l2:
+            return INNER_ETH + struct.pack("!H", 0x86DD if self.inner_v6 else 0x0800) + packet
+        return packet
+
+    def vnet(self) -> dict[str, int]:
+        """The virtio_net_hdr: NEEDS_CSUM at the inner TCP header, the inner TCP gso type."""
+        l2 = 14 if self.l2 else 0
+        l3 = 40 if self.inner_v6 else 20
+        doff = 32 if self.timestamps else 20
+        gso_type = (VIRTIO_GSO_TCPV6 if self.inner_v6 else VIRTIO_GSO_TCPV4) | (VIRTIO_GSO_ECN if self.ecn else 0)
+        return {"flags": VIRTIO_NET_HDR_F_NEEDS_CSUM, "gso_type": gso_type, "hdr_len": l2 + l3 + doff,
+                "gso_size": self.gso_size, "csum_start": l2 + l3, "csum_offset": 16}
+
+    def guest_form(self) -> dict[str, object]:
+        """The request the guest runs."""
+        ethtool = ETHTOOL[self.ethtool][0]
+        setup = [
+            "ip link del tnl0 2>/dev/null; ip link del veth0 2>/dev/null; ip link del dum0 2>/dev/null; true",
+            "ip link add veth0 type veth peer name veth1",
+            "sysctl -qw net.ipv6.conf.veth1.disable_ipv6=1",
+            f"sysctl -qw net.ipv6.conf.veth0.disable_ipv6={0 if self.outer_v6 else 1}",
+            "ip link set veth0 mtu 1500 up; ip link set veth1 mtu 1500 up",
+            f"ethtool -K veth1 gro off; ethtool -K veth0 {ethtool}",
+            f"ip addr add {V4_LOCAL}/24 dev veth0",
+            f"ip neigh replace {V4_REMOTE} lladdr 02:00:00:00:00:02 dev veth0 nud permanent",
+        ]
+        if self.outer_v6:
+            setup += [f"ip -6 addr add {V6_LOCAL}/64 dev veth0 nodad",
+                      f"ip -6 neigh replace {V6_REMOTE} lladdr 02:00:00:00:00:02 dev veth0 nud permanent"]
+        setup += [
+            "ip link add dum0 type dummy; sysctl -qw net.ipv6.conf.dum0.disable_ipv6=1; ip link set dum0 up",
+            "tc qdisc add dev veth0 clsact",
+            "tc filter add dev veth0 egress matchall action mirred egress mirror dev dum0",
+            f"ip link add tnl0 type {self.device}",
+            "sysctl -qw net.ipv6.conf.tnl0.disable_ipv6=1",
+            *self.extra_setup,
+            "ip link set tnl0 up",
+        ]
+        return {"name": self.name, "setup": setup, "teardown": ["ip link del tnl0; ip link del veth0; ip link del dum0"],
+                "tx_device": "tnl0", "sll_protocol": 0x86DD if self.inner_v6 else 0x0800,
+                "frame": self.frame().hex(), "vnet": self.vnet()}
+
+
+def _ones(data: bytes) -> int:
+    if len(data) & 1:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    return total
+
+
+def _fold(total: int) -> int:
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+def _fold_complement(total: int) -> int:
+    return ~_fold(total) & 0xFFFF
+
+
+def designed_cases() -> list[TunnelCase]:
+    """The designed matrix: every kind, outer IPv4/IPv6, outer checksum on/off, options, inner
+    IPv4/IPv6, TCP flags and ECN, IDs at the wrap and DF clear, both software-GSO checksum modes."""
+    v4 = f"local {V4_LOCAL} remote {V4_REMOTE}"
+    v6 = f"local {V6_LOCAL} remote {V6_REMOTE}"
+    geneve_opts = ["tc qdisc add dev tnl0 clsact",
+                   f"tc filter add dev tnl0 egress matchall action tunnel_key set src_ip {V4_LOCAL} dst_ip {V4_REMOTE} "
+                   "id 42 dst_port 6081 geneve_opts 0102:80:00880022,0103:01:0000000100000002 csum"]
+    shapes: list[dict] = [
+        dict(name="vxlan4_nocsum_in4", device=f"vxlan id 42 {v4} dstport 4789 noudpcsum", outer_v6=False, l2=True,
+             inner_v6=False),
+        dict(name="vxlan4_udpcsum_in4_idwrap", device=f"vxlan id 42 {v4} dstport 4789 udpcsum", outer_v6=False,
+             l2=True, inner_v6=False, ip_id=0xFFFE, segments=4),
+        dict(name="vxlan4_udpcsum_in6", device=f"vxlan id 42 {v4} dstport 4789 udpcsum", outer_v6=False, l2=True,
+             inner_v6=True, gso_size=1200, remainder=0),
+        dict(name="vxlan4_nocsum_in6_ecn_cwr", device=f"vxlan id 7 {v4} dstport 8472 noudpcsum", outer_v6=False,
+             l2=True, inner_v6=True, ecn=True, flags=0x98, gso_size=800),
+        dict(name="vxlan6_csum_in4_fin", device=f"vxlan id 42 {v6} dstport 4789", outer_v6=True, l2=True,
+             inner_v6=False, flags=0x19),
+        dict(name="vxlan6_zerocsum_in6", device=f"vxlan id 42 {v6} dstport 4789 udp6zerocsumtx", outer_v6=True,
+             l2=True, inner_v6=True, gso_size=600, segments=2, timestamps=False),
+        dict(name="geneve4_nocsum_in4", device=f"geneve id 42 remote {V4_REMOTE}", outer_v6=False, l2=True,
+             inner_v6=False, df=False),
+        dict(name="geneve4_udpcsum_in6", device=f"geneve id 42 remote {V4_REMOTE} udpcsum", outer_v6=False, l2=True,
+             inner_v6=True),
+        dict(name="geneve6_csum_in4", device=f"geneve id 42 remote {V6_REMOTE}", outer_v6=True, l2=True,
+             inner_v6=False, gso_size=900),
+        dict(name="geneve4_options_csum_in4", device="geneve external", outer_v6=False, l2=True, inner_v6=False,
+             extra_setup=geneve_opts, note="collect_md geneve, tunnel_key with two Geneve options"),
+        dict(name="gretap4_in4", device=f"gretap {v4}", outer_v6=False, l2=True, inner_v6=False),
+        dict(name="gretap4_key_csum_in6", device=f"gretap {v4} key 7 csum", outer_v6=False, l2=True, inner_v6=True),
+        dict(name="gretap4_csum_in4_idwrap", device=f"gretap {v4} csum", outer_v6=False, l2=True, inner_v6=False,
+             ip_id=0xFFFF, segments=4, remainder=0),
+        dict(name="gre4_in4", device=f"gre {v4}", outer_v6=False, l2=False, inner_v6=False),
+        dict(name="gre4_key_csum_in6", device=f"gre {v4} key 1234 csum", outer_v6=False, l2=False, inner_v6=True),
+        dict(name="gre4_key_in4_fin", device=f"gre {v4} key 99", outer_v6=False, l2=False, inner_v6=False,
+             flags=0x11, df=False),
+        dict(name="ip6gre_encaplimit_in4", device=f"ip6gre {v6}", outer_v6=True, l2=False, inner_v6=False),
+        dict(name="ip6gre_noencap_csum_in6", device=f"ip6gre {v6} encaplimit none csum", outer_v6=True, l2=False,
+             inner_v6=True),
+        dict(name="ip6gretap_csum_in4", device=f"ip6gretap {v6} csum", outer_v6=True, l2=True, inner_v6=False,
+             gso_size=1100),
+        dict(name="ipip_in4_dfclear_idwrap", device=f"ipip {v4}", outer_v6=False, l2=False, inner_v6=False,
+             df=False, ip_id=0xFFFE),
+        dict(name="sit_in6", device=f"sit {v4}", outer_v6=False, l2=False, inner_v6=True),
+        dict(name="ip6tnl_4in6_encaplimit", device=f"ip6tnl mode ipip6 {v6}", outer_v6=True, l2=False,
+             inner_v6=False),
+        dict(name="ip6tnl_6in6_noencap", device=f"ip6tnl mode ip6ip6 {v6} encaplimit none", outer_v6=True,
+             l2=False, inner_v6=True, ecn=True, flags=0x98),
+    ]
+    cases = []
+    for ethtool in ETHTOOL:
+        for shape in shapes:
+            name = f"{shape['name']}__{ethtool}"
+            cases.append(TunnelCase(**{**shape, "name": name, "ethtool": ethtool}))
+    # negative control: a GRE device with output sequence numbers never builds a super-packet (spec 3.9)
+    cases.append(TunnelCase(name="gre4_oseq_control__tx_off", device=f"gre {v4} oseq", outer_v6=False, l2=False,
+                            inner_v6=False, ethtool="tx_off", note="negative control: no tunnel GSO expected"))
+    return cases
+
+
+def write_pcap(path: Path, frames: list[bytes]) -> None:
+    """A little-endian pcap, Ethernet, synthetic timestamps (1700000000 + index)."""
+    with open(path, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for index, frame in enumerate(frames):
+            out.write(struct.pack("<IIII", 1700000000 + index, 0, len(frame), len(frame)))
+            out.write(frame)
+
+
+def record(out_dir: Path, kernel: str | None, only: str | None) -> int:
+    """Boot the kernel, run every case, write the vectors; the number written."""
+    cases = [c for c in designed_cases() if only is None or only in c.name]
+
+    class TunnelVM(KernelVM):
+        guest_module = "kernel_oracle.tunnel_guest"
+        guest_files = ("__init__.py", "tunnel_guest.py")
+
+    written = 0
+    scratch = out_dir.parent / f".{out_dir.name}.scratch"
+    with TunnelVM(kernel=kernel, console_log=Path("out/kernel-oracle-tunnels/console.log")) as vm:
+        vm.run_batch([c.guest_form() for c in cases], scratch)
+        results = json.loads((scratch / "results" / "results.json").read_text())
+        for case, result in zip(cases, results, strict=True):
+            supers = [bytes.fromhex(h) for h in result["supers"]]
+            segments = [bytes.fromhex(h) for h in result["segments"]]
+            # link noise (MLD, neighbour discovery) is small; every frame of a case is over 200 bytes
+            supers = [f for f in supers if len(f) > 200]
+            segments = [f for f in segments if len(f) > 200]
+            folder = out_dir / case.name
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            write_pcap(folder / "input.pcap", supers)
+            write_pcap(folder / "kernel_out.pcap", segments)
+            meta = {
+                "kernel": vm.kernel, "kernel_release": vm.kernel_release_guest,
+                "tunnel_device": f"ip link add tnl0 type {case.device}", "extra_setup": case.extra_setup,
+                "ethtool_veth0": ETHTOOL[case.ethtool][0], "softgso_profile": ETHTOOL[case.ethtool][1],
+                "gso_size": case.gso_size, "inner_gso_type": case.vnet()["gso_type"], "vnet_hdr": case.vnet(),
+                "injected_on": "tnl0 (AF_PACKET SOCK_RAW, PACKET_VNET_HDR)", "sendto_error": result["sendto_error"],
+                "veth0_tx_dropped": result["veth0_tx_dropped"], "super_packets": len(supers),
+                "segments": len(segments), "note": case.note, "guest_log": result["log"],
+                "ethtool_k_veth0": result["ethtool_veth0"],
+                "capture": "input: AF_PACKET on dum0 (outgoing), fed by tc matchall mirred egress mirror of veth0; "
+                           "output: AF_PACKET on veth1 (rx), GRO off",
+            }
+            (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+            print(f"{case.name}: {len(supers)} super-packet(s), {len(segments)} segment(s)"
+                  f"{' ERROR ' + result['sendto_error'] if result['sendto_error'] else ''}"
+                  f"{' LOG ' + '; '.join(result['log']) if result['log'] else ''}")
+            written += 1
+    shutil.rmtree(scratch, ignore_errors=True)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.kernel_oracle.tunnel_cases")
+    parser.add_argument("--out", type=Path, default=Path("tests/vectors/kernel/tunnels"))
+    parser.add_argument("--kernel", default=None, help="6.1 (default), 6.12, or a release")
+    parser.add_argument("--only", default=None, help="only the cases whose name contains this")
+    args = parser.parse_args(argv)
+    count = record(args.out, args.kernel, args.only)
+    print(f"{count} cases written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Tunnel vectors, guest side (standard library only, no softgso code): runs in the oracle VM.
+
+Per case (tools/kernel_oracle/tunnel_cases.py builds them): a fresh veth0 <-> veth1 pair with the
+case's ethtool settings on veth0, a dummy dum0 fed by a tc mirror of veth0's egress (the tc egress
+hook runs before validate_xmit_skb, so dum0 gets the unsegmented super-packet and keeps it whole),
+a real tunnel device T whose remote sits behind veth0, and a packet socket with PACKET_VNET_HDR on
+T that sends one TCP super-packet. T's driver encapsulates it; veth0 segments it in software. The
+guest records the super-packet seen on dum0 and the frames veth1 receives.
+
+Request protocol as guest.py: ``requests/<n>.json`` -> ``responses/<n>.json`` and ``out/<dir>/<case>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_VNET_HDR = 15
+SO_RCVBUFFORCE = 33
+MODULES = ("veth", "dummy", "sch_ingress", "cls_matchall", "act_mirred", "vxlan", "geneve", "ip_gre", "ip6_gre",
+           "ipip", "sit", "ip6_tunnel", "act_tunnel_key")
+
+
+def shell(command: str) -> str:
+    done = subprocess.run(command, shell=True, capture_output=True, text=True)
+    return done.stdout + done.stderr
+
+
+def sock_on(device: str) -> socket.socket:
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock.bind((device, ETH_P_ALL))
+    sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 64 << 20)
+    while select.select([sock], [], [], 0.05)[0]:
+        sock.recv(262144)
+    return sock
+
+
+def drain(sock: socket.socket, outgoing: bool, quiet: float = 0.4) -> list[str]:
+    frames: list[str] = []
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        if not select.select([sock], [], [], quiet)[0]:
+            break
+        data, address = sock.recvfrom(262144)
+        if (address[2] == socket.PACKET_OUTGOING) == outgoing:
+            frames.append(data.hex())
+    return frames
+
+
+def run_case(case: dict) -> dict:
+    log: list[str] = []
+    for command in case["setup"]:
+        out = shell(command)
+        if out.strip():
+            log.append(f"{command}: {out.strip()}")
+    time.sleep(0.3)  # link-up noise (MLD, router solicitations) goes before the capture starts
+    veth1, dum0 = sock_on("veth1"), sock_on("dum0")
+    sender = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    sender.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+    vnet = case["vnet"]
+    header = struct.pack("<BBHHHH", vnet["flags"], vnet["gso_type"], vnet["hdr_len"], vnet["gso_size"],
+                         vnet["csum_start"], vnet["csum_offset"])
+    error = None
+    try:
+        sender.sendto(header + bytes.fromhex(case["frame"]), (case["tx_device"], case["sll_protocol"]))
+    except OSError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    segments = drain(veth1, outgoing=False)
+    supers = drain(dum0, outgoing=True, quiet=0.05)
+    stats = {dev: shell(f"cat /sys/class/net/{dev}/statistics/tx_dropped").strip() for dev in ("veth0",)}
+    ethtool = shell("ethtool -k veth0")
+    for sock in (veth1, dum0, sender):
+        sock.close()
+    for command in case["teardown"]:
+        shell(command)
+    return {"name": case["name"], "sendto_error": error, "segments": segments, "supers": supers,
+            "veth0_tx_dropped": stats["veth0"], "ethtool_veth0": ethtool, "log": log}
+
+
+def serve(share: Path) -> None:
+    for module in MODULES:
+        shell(f"modprobe {module}")
+    shell("sysctl -w net.ipv6.conf.default.accept_ra=0 net.ipv6.conf.default.autoconf=0 "
+          "net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.default.dad_transmits=0")
+    uname = os.uname()
+    (share / "ready.json").write_text(json.dumps({"kernel": f"{uname.release} {uname.version}",
+                                                  "kernel_release": uname.release}))
+    requests, responses = share / "requests", share / "responses"
+    responses.mkdir(exist_ok=True)
+    number = 0
+    while True:
+        path = requests / f"{number}.json"
+        if not path.exists():
+            time.sleep(0.05)
+            continue
+        request = json.loads(path.read_text())
+        if request.get("quit"):
+            return
+        out = share / "out" / request["out"] / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        results = [run_case(case) for case in request["cases"]]
+        (out / "results.json").write_text(json.dumps(results))
+        tmp = responses / f"{number}.tmp"
+        tmp.write_text(json.dumps([{"name": "results"}]))
+        tmp.replace(responses / f"{number}.json")
+        number += 1
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]))
