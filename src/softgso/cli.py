@@ -644,7 +644,7 @@ def _inspect_tables(report: dict[str, Any]) -> None:
     def row(name: str, value: str) -> None:
         table.add_row(escape(name), escape(value))
 
-    row("packets", f"{report['packets']:,} ({report['bytes']:,} bytes{duration})")
+    row("records", f"{report['records']:,} ({report['bytes']:,} bytes{duration})")
     row("largest frame", f"{report['largest_frame']:,} bytes")
     row(f"over MTU {report['mtu']}", f"{report['super_packets_over_mtu']:,} super-packets")
     row("label stacks", _counts_text(report["label_stacks"]))
@@ -661,9 +661,10 @@ def _inspect_tables(report: dict[str, Any]) -> None:
     if report["undecodable"]:
         row("undecodable", str(report["undecodable"]))
     seg = report["segment"]
-    row("segment would write", f"{seg['packets_out']:,} packets ({seg['bytes_out']:,} bytes) on device "
+    row("segment would write", f"{seg['records_out']:,} records ({seg['bytes_out']:,} bytes) on device "
         f"{report['device']}")
-    row("  per input packet", _counts_text(seg["outcomes"]))
+    row("  per input record", _counts_text(seg["outcomes"]))
+    row("  over MTU, not segmented", f"{seg['over_mtu_not_segmented']:,}")
     if report.get("plot"):
         row("plot", report["plot"] + (f" ({report['plot_written']})" if report.get("plot_written") else ""))
     console.print(table)
@@ -682,7 +683,7 @@ def _inspect_tables(report: dict[str, Any]) -> None:
                           f"{flow['packets']:,}", f"{flow['bytes']:,}")
         console.print(flows)
     for item in report["reports"]:
-        click.echo(f"softgso: frame {item['index'] + 1}: {item['reason']}", err=True)
+        click.echo(f"softgso: frame {item['frame']}: {item['reason']}", err=True)
     if report["reports_total"] > len(report["reports"]):
         click.echo(f"softgso: ... and {report['reports_total'] - len(report['reports'])} more reports", err=True)
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
+from .bulkstream import link_type_report, snapped_report
 from .capdiff import IP_PROTO_NAMES, Decoded, decode_fields, ethertype_name
 from .checksum import csum_fold, ones_sum
 from .constants import ETH_HLEN, IPPROTO_HOPOPTS, IPV6_TLV_JUMBO
 from .io import CaptureRecord, link_payload_length
-from .job import Outcome, SegmentOptions, process_frame
+from .io.cooked import CONVERTED_LINKTYPES
+from .job import Outcome, SegmentOptions, Summary, process_frame
 from .prepare import L4Checksum, classify_l4_checksum, parse_layout
 
 ETH_ZLEN = 60  # the minimum Ethernet frame without FCS: shorter packets are padded on the wire
@@ -87,7 +89,7 @@ class CaptureInspector:
     ipv6_payload_len_zero: int = 0  # "IPv6 payload length 0 without jumbo option" (BIG TCP since Linux 6.11)
     ip_fragments: int = 0
     undecodable: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
+    summary: Summary = field(default_factory=Summary)  # segment's accounting of the same records
     segments_out: int = 0
     bytes_out: int = 0
     sizes_in: Counter[int] = field(default_factory=Counter)
@@ -131,10 +133,14 @@ class CaptureInspector:
                 self._count_size(l3_len, l3_len + ETH_HLEN)
             self.not_ethernet[f"link type {linktype}"] += 1
             self.bytes_in += record_len
-            self.outcomes["not Ethernet"] += 1
+            if record is not None:  # segment's own account of it (softgso.bulkstream.link_type_report)
+                kind, reason, over = link_type_report(record, linktype in CONVERTED_LINKTYPES, self.mtu)
+            else:
+                kind, reason, over = f"link type {linktype} not segmented", f"link type {linktype}", False
+            self.summary.add_passthrough(index, record_len, kind, reason, over)
             self.segments_out += 1
             self.bytes_out += record_len
-            self._report(index, f"link type {linktype} is not Ethernet: segment passes it through")
+            self._report(index, f"{reason}: segment passes it through")
             return
         self.bytes_in += len(frame)
         self.sizes_in[len(frame)] += 1
@@ -148,20 +154,23 @@ class CaptureInspector:
         snapped = wire_len is not None and wire_len > len(frame)
         self._count_ip(index, frame, decoded, wire_len if snapped and wire_len is not None else len(frame))
         if snapped:
-            self.outcomes["snapped"] += 1
+            assert wire_len is not None
+            self.summary.add_passthrough(index, len(frame), *snapped_report(frame, len(frame), wire_len, self.mtu))
             self.segments_out += 1
             self.bytes_out += len(frame)
             self.sizes_out[len(frame)] += 1
             self._report(index, f"snapped record ({len(frame)} of {wire_len} bytes): segment passes it through")
             return
         result = process_frame(frame, self.options)
-        self.outcomes[result.outcome.value] += 1
+        self.summary.add(index, len(frame), result)
         self.segments_out += len(result.frames)
         for out in result.frames:
             self.bytes_out += len(out)
             self.sizes_out[len(out)] += 1
         if result.outcome == Outcome.REFUSED:
             self._report(index, f"segment would refuse it (passed through unchanged): {result.error}")
+        elif result.kind:
+            self._report(index, f"segment would pass it through unchanged: {result.reason}")
 
     def _count_ip(self, index: int, frame: bytes, decoded: Decoded, wire_len: int) -> None:
         """IP-level counts; ``wire_len`` is the frame's length on the wire (more than ``frame`` when snapped)."""
@@ -231,7 +240,7 @@ class CaptureInspector:
         top = self.flows.most_common(self.top)
         duration = (self.last_ns - self.first_ns) / 1e9 if self.first_ns is not None and self.last_ns is not None else 0.0
         return {
-            "packets": self.packets,
+            "records": self.packets,
             "bytes": self.bytes_in,
             "duration_s": round(duration, 9),
             "largest_frame": self.largest,
@@ -261,12 +270,16 @@ class CaptureInspector:
             "non_ip": dict(self.non_ip.most_common()),
             "not_ethernet": dict(self.not_ethernet),
             "undecodable": self.undecodable,
+            # what segment (same options) would write: its own accounting, every record in one outcome
             "segment": {
-                "packets_out": self.segments_out,
+                "records_out": self.segments_out,
                 "bytes_out": self.bytes_out,
-                "outcomes": {o.value: self.outcomes.get(o.value, 0) for o in Outcome}
-                | {name: self.outcomes[name] for name in ("snapped", "not Ethernet") if self.outcomes.get(name)},
+                "outcomes": {o.value: self.summary.outcomes.get(o.value, 0) for o in Outcome},
+                "over_mtu_not_segmented": self.summary.over_mtu,
+                "input_checksums": dict(self.summary.input_checksums),
+                "report_kinds": [{"kind": k, "count": c, "first_frame": i + 1, "first_reason": r}
+                                 for k, c, i, r in self.summary.reports_by_kind()],
             },
-            "reports": [{"index": i, "reason": r} for i, r in self.reports],
+            "reports": [{"frame": i + 1, "reason": r} for i, r in self.reports],
             "reports_total": self.report_count,
         }

@@ -280,15 +280,8 @@ def _scalar_records(
     A record that is not read as a packet (a link type not segmented, a snapped record) is copied
     through and told to ``passthrough`` (else added to ``reports``).
     """
-    from .bulkstream import snapped_report
-    from .io import (
-        LINKTYPE_NAMES,
-        UnknownLinkTypeError,
-        UnrepresentableFrameError,
-        from_ethernet,
-        link_payload_length,
-        to_ethernet,
-    )
+    from .bulkstream import link_type_report, snapped_report
+    from .io import UnknownLinkTypeError, UnrepresentableFrameError, from_ethernet, to_ethernet
 
     def pass_through(record: Any, kind: str, reason: str, over: bool) -> None:
         if passthrough is not None:
@@ -318,17 +311,10 @@ def _scalar_records(
         try:
             view = to_ethernet(record)
         except UnknownLinkTypeError:
-            size = link_payload_length(record)
-            name = LINKTYPE_NAMES.get(record.linktype)
-            what = f"link type {record.linktype} ({name})" if name else f"unknown link type {record.linktype}"
-            pass_through(record, f"link type {record.linktype} not segmented",
-                         f"{what}: not segmented (softgso segments Ethernet, Linux cooked SLL/SLL2, NULL, LOOP "
-                         "and raw IP)", size is not None and size > mtu)
+            pass_through(record, *link_type_report(record, False, mtu))
             continue
         if view is None:
-            size = len(record.data)
-            pass_through(record, f"link type {record.linktype} record not IP or Ethernet",
-                         f"link type {record.linktype} record that is neither IP nor Ethernet", size > mtu)
+            pass_through(record, *link_type_report(record, True, mtu))
             continue
         frame = bytes(view.frame)
         if record.orig_len > len(record.data):

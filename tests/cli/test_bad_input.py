@@ -55,7 +55,7 @@ def test_inspect_reports_what_it_read_before_a_truncation(tmp_path: Path) -> Non
     cut.write_bytes(source.read_bytes()[: _record_offsets(source)[3] + 1000])
     result, report = run_json("inspect", cut)
     assert result.exit_code == 3
-    assert report["packets"] == 3 and "record 3" in report["read_error"]
+    assert report["records"] == 3 and "record 3" in report["read_error"]
 
 
 def test_not_a_capture_is_an_input_error(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_inspect_counts_records_of_an_unknown_link_type(tmp_path: Path) -> None:
     result, report = run_json("inspect", source)
     assert result.exit_code == 0
     assert report["not_ethernet"] == {"link type 147": 3}
-    assert report["segment"]["packets_out"] == 3
+    assert report["segment"]["records_out"] == 3
 
 
 def test_unknown_link_type_is_passed_through_and_reported(tmp_path: Path) -> None:

@@ -106,7 +106,7 @@ def test_action_commands_and_inspect_stop_at_the_same_record(tmp_path: Path, kin
     result = run_cli("inspect", path, "--json")
     assert result.exit_code == 3
     report = json.loads(result.stdout)
-    assert report["packets"] == 3 and "record 3 (0-based)" in report["read_error"]
+    assert report["records"] == 3 and "record 3 (0-based)" in report["read_error"]
 
 
 @pytest.mark.parametrize("kind", ["pcap-le", "pcapng-be"])

@@ -24,7 +24,7 @@ VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "kernel" / "cases"
 def test_inspect_sample_counts_what_the_sample_holds() -> None:
     result, report = run_json("inspect", SAMPLE, "--device", "nic-tso-no-mpls-gso")
     assert result.exit_code == 0
-    assert report["packets"] == 9
+    assert report["records"] == 9
     assert report["super_packets_over_mtu"] == 4
     assert report["label_stacks"] == {"100": 1, "200/100": 1, "16": 1, "300": 1}
     assert report["non_ip"] == {"ARP": 1}
@@ -37,7 +37,7 @@ def test_inspect_predicts_exactly_what_segment_writes(tmp_path: Path) -> None:
         _, report = run_json("inspect", SAMPLE, *args)
         out = tmp_path / "out.pcap"
         _, summary = run_json("segment", SAMPLE, out, *args)
-        assert report["segment"]["packets_out"] == summary["records_out"] == len(read_packets(out)), args
+        assert report["segment"]["records_out"] == summary["records_out"] == len(read_packets(out)), args
         assert report["segment"]["bytes_out"] == summary["bytes_out"], args
         assert report["segment"]["outcomes"] == summary["outcomes"], args
 
@@ -175,8 +175,9 @@ def test_inspect_counts_snapped_records(tmp_path: Path) -> None:
     source = write_pcap(tmp_path / "in.pcap", [frames[0], frames[1][:200], frames[2]],
                         orig_lens=[len(f) for f in frames])
     _, report = run_json("inspect", source)
-    assert report["segment"]["outcomes"]["snapped"] == 1
-    assert report["reports"][0]["index"] == 1
+    assert report["segment"]["outcomes"]["not_segmented"] == 1
+    assert report["segment"]["report_kinds"][0]["kind"] == "snapped record"
+    assert report["reports"][0]["frame"] == 2
 
 
 _FRAMES = st.one_of(st.binary(max_size=200), st.sampled_from(mixed_capture()[:6]).flatmap(
@@ -224,7 +225,11 @@ def test_inspect_judges_unconverted_link_types_on_their_l3_size() -> None:
         inspector.add(index, None, linktype=linktype, record_len=len(data), record=record)
     report = inspector.as_dict()
     assert report["super_packets_over_mtu"] == 2 and report["largest_l3"] == len(ip_packet)
-    assert report["segment"]["outcomes"]["not Ethernet"] == 2
+    # segment passes them through, reported and counted over the MTU, as it does itself
+    assert report["segment"]["outcomes"]["not_segmented"] == 2
+    assert report["segment"]["over_mtu_not_segmented"] == 2
+    assert [k["kind"] for k in report["segment"]["report_kinds"]] == ["link type 9 not segmented",
+                                                                       "link type 104 not segmented"]
 
 
 def test_inspect_counts_snapped_checksums_as_not_checked(tmp_path: Path) -> None:

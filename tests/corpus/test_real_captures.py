@@ -586,3 +586,21 @@ def test_inspect_reads_every_capture(corpus: Corpus, capture_name: str) -> None:
                 f"{capture_name}, rule '{rule}': inspect's '{key}' is {run.summary[key]}, "
                 f"the file holds {len(source.records)} records" + (" before its break" if source.broken else ""))
             break
+
+
+def test_inspect_predicts_what_segment_reports(corpus: Corpus, capture_name: str) -> None:
+    """inspect's prediction is segment's own account of the same records: the same outcome counts, the
+    same count over the MTU and the same kinds of report (one decoder for what a record holds)."""
+    rule = "inspect predicts what segment reports"
+    inspected = corpus.inspect(capture_name)
+    run, _ = corpus.segment(capture_name, "scalar")
+    assert inspected.summary is not None and run.summary is not None, f"{capture_name}, rule '{rule}': no JSON"
+    predicted = inspected.summary["segment"]
+    assert predicted["outcomes"] == run.summary["outcomes"], (
+        f"{capture_name}, rule '{rule}': inspect predicts {predicted['outcomes']}, segment did "
+        f"{run.summary['outcomes']}")
+    assert predicted["over_mtu_not_segmented"] == run.summary["over_mtu_not_segmented"], (
+        f"{capture_name}, rule '{rule}': over the MTU, not segmented: inspect {predicted['over_mtu_not_segmented']}, "
+        f"segment {run.summary['over_mtu_not_segmented']}")
+    assert [(k["kind"], k["count"]) for k in predicted["report_kinds"]] == \
+        [(k["kind"], k["count"]) for k in run.summary["report_kinds"]], f"{capture_name}, rule '{rule}'"

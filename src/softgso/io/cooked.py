@@ -185,6 +185,10 @@ _LINK_HEADERS: dict[int, Callable[[memoryview], _LinkHeader]] = {
 }
 
 
+# the link types to_ethernet converts (the rest raise UnknownLinkTypeError)
+CONVERTED_LINKTYPES = frozenset((LINKTYPE_ETHERNET, *_LINK_HEADERS))
+
+
 def to_ethernet(record: CaptureRecord) -> EthernetView | None:
     """The record as an Ethernet frame; None when its header names no L3 protocol we can express.
 
