@@ -122,7 +122,7 @@ def test_truncated_input_is_an_io_error_that_keeps_every_whole_record(tmp_path: 
     out.write_bytes(OLD_OUT)
     result = _run("segment", source, out, "-q", "--engine", engine)
     assert result.exit_code == 3, result.output
-    assert "record 4 (0-based)" in result.stderr and "cut short" in result.stderr
+    assert "frame 5" in result.stderr and "cut short" in result.stderr
     assert _run("segment", whole, expected, "-q", "--engine", engine).exit_code == 0
     assert out.read_bytes() == expected.read_bytes()  # the four readable records, segmented
     assert _leftovers(tmp_path, source, out, whole, expected) == []

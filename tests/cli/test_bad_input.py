@@ -32,7 +32,7 @@ def test_truncated_file_names_the_record_and_keeps_every_packet_before_it(tmp_pa
     out, expected = tmp_path / "out.pcap", tmp_path / "expected.pcap"
     result = run_cli("segment", cut, out, "-q")
     assert result.exit_code == 3
-    assert "record 3 (0-based)" in result.stderr and "cut short" in result.stderr
+    assert "frame 4" in result.stderr and "cut short" in result.stderr
     assert run_cli("segment", whole_three, expected, "-q").exit_code == 0
     assert out.read_bytes() == expected.read_bytes()
     assert not list(tmp_path.glob("*.tmp"))
@@ -46,7 +46,7 @@ def test_broken_record_length_names_the_record(tmp_path: Path) -> None:
     for command in (["segment", tmp_path / "broken.pcap", tmp_path / "out.pcap"], ["inspect", tmp_path / "broken.pcap"]):
         result = run_cli(*command)
         assert result.exit_code == 3, command
-        assert "record 2 (0-based)" in result.stderr
+        assert "frame 3" in result.stderr
 
 
 def test_inspect_reports_what_it_read_before_a_truncation(tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_inspect_reports_what_it_read_before_a_truncation(tmp_path: Path) -> Non
     cut.write_bytes(source.read_bytes()[: _record_offsets(source)[3] + 1000])
     result, report = run_json("inspect", cut)
     assert result.exit_code == 3
-    assert report["records"] == 3 and "record 3" in report["read_error"]
+    assert report["records"] == 3 and "frame 4" in report["read_error"]
 
 
 def test_not_a_capture_is_an_input_error(tmp_path: Path) -> None:

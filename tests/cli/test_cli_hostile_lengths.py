@@ -1,7 +1,7 @@
 """Hostile record lengths through the CLI: a record header or pcapng block claiming up to 4 GB, or a frame
 longer than the kernel ever builds (GSO_MAX_SIZE, 524280 bytes, plus 256 of link-layer framing).
 
-Rule: handled as a truncated file is: the command names the record (0-based) and the reason, keeps
+Rule: handled as a truncated file is: the command names the frame (numbered from 1, as tshark does) and the reason, keeps
 and writes every record before it, exits with status 3, and neither allocates nor hangs in
 proportion to the claimed length (peak memory is measured in a child process).
 """
@@ -87,7 +87,7 @@ def test_segment_names_the_record_keeps_what_came_before_and_exits_3(tmp_path: P
     segment_or_skip(first_three, expected, "-q", "--engine", engine)
     result = run_cli("segment", path, out, "-q", "--engine", engine)
     assert result.exit_code == 3
-    assert "record 3 (0-based)" in result.stderr
+    assert "frame 4" in result.stderr
     reason = "longer than any such block can be" if kind.startswith("pcapng") else (
         f"captured length {claim} is longer than any frame the kernel builds")
     assert reason in result.stderr
@@ -101,12 +101,12 @@ def test_action_commands_and_inspect_stop_at_the_same_record(tmp_path: Path, kin
     out, expected = tmp_path / "out", tmp_path / "expected"
     assert run_cli("push-mpls", first_three, expected, "--label", "16", "-q").exit_code == 0
     result = run_cli("push-mpls", path, out, "--label", "16", "-q")
-    assert result.exit_code == 3 and "record 3 (0-based)" in result.stderr
+    assert result.exit_code == 3 and "frame 4" in result.stderr
     assert out.read_bytes() == expected.read_bytes()
     result = run_cli("inspect", path, "--json")
     assert result.exit_code == 3
     report = json.loads(result.stdout)
-    assert report["records"] == 3 and "record 3 (0-based)" in report["read_error"]
+    assert report["records"] == 3 and "frame 4" in report["read_error"]
 
 
 @pytest.mark.parametrize("kind", ["pcap-le", "pcapng-be"])
@@ -116,7 +116,7 @@ def test_a_hostile_length_on_stdin_ends_the_stream_the_same_way(tmp_path: Path, 
     assert run_cli("segment", first_three, expected, "-q").exit_code == 0
     done = subprocess.run([sys.executable, "-m", "softgso", "segment", "-", "-", "-q"], input=path.read_bytes(),
                           capture_output=True, timeout=TIMEOUT)
-    assert done.returncode == 3 and b"<stdin>: record 3 (0-based)" in done.stderr
+    assert done.returncode == 3 and b"<stdin>: frame 4" in done.stderr
     assert done.stdout == expected.read_bytes()
 
 
@@ -146,7 +146,7 @@ def test_a_present_200_mib_record_costs_no_memory(tmp_path: Path, kind: str, eng
     measured = json.loads(done.stderr.splitlines()[-1])
     if measured["status"] == 2 and "not built" in done.stderr:
         pytest.skip("engine not built here")
-    assert measured["status"] == 3 and "record 3 (0-based)" in done.stderr
+    assert measured["status"] == 3 and "frame 4" in done.stderr
     assert measured["max_rss_kib"] < RSS_LIMIT_KIB, measured
 
 
@@ -169,6 +169,6 @@ def test_a_frame_longer_than_the_kernel_builds_is_refused_like_a_broken_record(t
     segment_or_skip(first_three, expected, "-q", "--engine", engine)
     result = run_cli("segment", path, out, "-q", "--engine", engine)
     assert result.exit_code == 3
-    assert f"record 3 (0-based) at byte offset {len(first_three.read_bytes())}" in result.stderr
+    assert f"frame 4 (at byte offset {len(first_three.read_bytes())}" in result.stderr
     assert f"captured length {LIMIT + 4} is longer than any frame the kernel builds" in result.stderr
     assert out.read_bytes() == expected.read_bytes()

@@ -194,5 +194,5 @@ def test_a_broken_capture_on_stdin_keeps_every_record_before_the_break(tmp_path:
     cut = data[: len(write_pcap(tmp_path / "first4.pcap", frames[:4]).read_bytes()) - 10]
     done = softgso("segment", "-", "-", "-q", stdin=cut)
     assert done.returncode == 3
-    assert b"<stdin>: record 3 (0-based)" in done.stderr and b"cut short" in done.stderr
+    assert b"<stdin>: frame 4" in done.stderr and b"cut short" in done.stderr
     assert done.stdout == expected

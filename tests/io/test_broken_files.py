@@ -1,4 +1,4 @@
-"""Broken captures: a CaptureError names the record (0-based), the byte offset and the reason, and
+"""Broken captures: a CaptureError names the frame (numbered from 1, as tshark does), the byte offset and the reason, and
 every record before the break has already been yielded."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def test_truncated_last_record_names_index_offset_and_reason(tmp_path: Path, cut
     assert seen == [0, 1, 2]
     assert (error.index, error.offset) == (3, offset_of_record(3))
     message = str(error)
-    assert "record 3 (0-based)" in message and f"byte offset {offset_of_record(3)}" in message
+    assert "frame 4" in message and f"byte offset {offset_of_record(3)}" in message
     assert "cut short" in message and str(path) in message
 
 
@@ -101,7 +101,7 @@ def test_broken_pcapng_block_length(tmp_path: Path, length: int, reason: str) ->
     seen, error = read_until_error(path)
     assert seen == [0, 1]
     assert error.index == 2 and error.offset == len(head) + len(blocks[0]) + len(blocks[1])
-    assert reason in str(error) and "(0-based)" in str(error)
+    assert reason in str(error) and "frame " in str(error)
 
 
 def test_trailing_block_length_must_match(tmp_path: Path) -> None:

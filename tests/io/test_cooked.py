@@ -99,14 +99,14 @@ def test_ethernet_records_are_their_own_frame_without_copy() -> None:
 
 def test_unknown_link_type_names_it_and_carries_the_record() -> None:
     user0 = record(147, bytes(INNER))
-    with pytest.raises(UnknownLinkTypeError, match="record 7 .*unknown link type 147") as caught:
+    with pytest.raises(UnknownLinkTypeError, match="frame 8: .*unknown link type 147") as caught:
         to_ethernet(user0)
     assert caught.value.record is user0 and caught.value.linktype == 147
 
 
 @pytest.mark.parametrize(("linktype", "name"), [(9, "PPP"), (50, "PPP_HDLC"), (104, "C_HDLC"), (239, "NFLOG")])
 def test_link_types_not_converted_are_named_and_refused(linktype: int, name: str) -> None:
-    with pytest.raises(UnknownLinkTypeError, match=f"record 7 .*link type {linktype} \\({name}\\) is not converted"):
+    with pytest.raises(UnknownLinkTypeError, match=f"frame 8: .*link type {linktype} \\({name}\\) is not converted"):
         to_ethernet(record(linktype, b"\xff\x03\x00\x21" + bytes(INNER)))
 
 
@@ -223,7 +223,7 @@ def test_null_family_follows_a_change_of_ip_version_in_the_input_byte_order(link
 def test_null_and_loop_cannot_carry_mpls_and_say_so(linktype: int) -> None:
     original = record(linktype, (2).to_bytes(4, "big") + IPV4_PACKET)
     name = {0: "NULL", 108: "LOOP"}[linktype]
-    with pytest.raises(UnrepresentableFrameError, match=f"record 7 .*{name} link type .*cannot carry ethertype "
+    with pytest.raises(UnrepresentableFrameError, match=f"frame 8: .*{name} link type .*cannot carry ethertype "
                                                         "0x8847") as caught:
         from_ethernet_parts(MPLS_FRAME, original)
     assert caught.value.record is original and caught.value.ethertype == ETH_P_MPLS_UC
@@ -253,7 +253,7 @@ def test_ipv4_and_ipv6_link_types_fix_the_ethertype(linktype: int, ethertype: in
 @pytest.mark.parametrize("linktype", [12, 14, 101, 228, 229])
 def test_raw_ip_cannot_carry_mpls_and_says_so(linktype: int) -> None:
     original = record(linktype, IPV4_PACKET if linktype != 229 else IPV6_PACKET)
-    with pytest.raises(UnrepresentableFrameError, match="record 7 .*cannot carry ethertype 0x8847"):
+    with pytest.raises(UnrepresentableFrameError, match="frame 8: .*cannot carry ethertype 0x8847"):
         from_ethernet(MPLS_FRAME, original)
 
 

@@ -214,7 +214,7 @@ def _loopback_family_word(ethertype: int, like: CaptureRecord) -> bytes | memory
     found = _loopback_family(like.data, like.linktype)
     if found is None:
         name = LINKTYPE_NAMES[like.linktype]
-        raise CaptureError(f"record {like.index} (0-based): its {name} header names no IPv4/IPv6 address family, "
+        raise CaptureError(f"frame {like.index + 1}: its {name} header names no IPv4/IPv6 address family, "
                            "so no frame can be written back in its link type")
     family, order = found
     if ethertype == _FAMILY_ETHERTYPES[family]:
@@ -237,7 +237,7 @@ def from_ethernet_parts(frame: bytes | memoryview, like: CaptureRecord) -> tuple
     if linktype == LINKTYPE_ETHERNET:
         return (frame,)
     if len(frame) < ETH_HLEN:
-        raise CaptureError(f"record {like.index} (0-based): a {len(frame)}-byte frame has no Ethernet header")
+        raise CaptureError(f"frame {like.index + 1}: a {len(frame)}-byte frame has no Ethernet header")
     view = memoryview(frame)
     if linktype == LINKTYPE_LINUX_SLL:
         # Bytes 0..13 of the cooked header, then the protocol, which sits where the ethertype does.

@@ -116,7 +116,7 @@ class RecordError(CaptureError):
     def __init__(self, reason: str, *, path: str, index: int, offset: int) -> None:
         self.index = index
         self.offset = offset
-        super().__init__(f"record {index} (0-based) at byte offset {offset}: {reason}", where=path)
+        super().__init__(f"frame {index + 1} (at byte offset {offset}): {reason}", where=path)
 
 
 class UnknownLinkTypeError(CaptureError):
@@ -128,7 +128,7 @@ class UnknownLinkTypeError(CaptureError):
         name = LINKTYPE_NAMES.get(record.linktype)
         what = f"link type {record.linktype} ({name}) is not converted" if name else f"unknown link type {record.linktype}"
         super().__init__(
-            f"record {record.index} (0-based): {what} (softgso reads Ethernet 1, NULL 0, LOOP 108, "
+            f"frame {record.index + 1}: {what} (softgso reads Ethernet 1, NULL 0, LOOP 108, "
             "raw IP 12/14/101/228/229, Linux cooked SLL 113 and SLL2 276)"
         )
 
@@ -146,6 +146,6 @@ class UnrepresentableFrameError(CaptureError):
         self.ethertype = ethertype
         name = LINKTYPE_NAMES.get(record.linktype, str(record.linktype))
         super().__init__(
-            f"record {record.index} (0-based): the {name} link type ({record.linktype}) cannot carry "
+            f"frame {record.index + 1}: the {name} link type ({record.linktype}) cannot carry "
             f"ethertype 0x{ethertype:04x} (it carries {carries} only)"
         )
