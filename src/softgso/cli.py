@@ -789,6 +789,12 @@ def datapath(mode: str, labels: str, return_labels: str | None, link_profile: st
       sudo softgso datapath --selftest                     # sw-gso / hw-gso / no-gso goodput side by side
       sudo softgso datapath --selftest --bytes 256M --json
     """
+    import importlib.util
+
+    if importlib.util.find_spec("pyroute2") is None:
+        # an optional extra: say which to install (exit 2), never a ModuleNotFoundError traceback
+        raise UsageError("softgso datapath needs pyroute2 (netlink for the namespaces and TAPs): "
+                         "pip install 'softgso[datapath]'")
     from .datapath import run_datapath
     from .datapath.run import DatapathOptions, parse_labels, parse_size
 
