@@ -689,6 +689,48 @@ def _inspect_tables(report: dict[str, Any]) -> None:
 
 
 @main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
+@click.argument("in_path", metavar="IN", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
+@click.argument("out_path", metavar="OUT", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
+@click.option("--batch", type=click.IntRange(1, 1 << 20), default=64, show_default=True,
+              help="Frames per NAPI poll: GRO flushes everything it holds after every N frames (64: the NAPI weight).")
+@click.option("--gro-max-size", type=click.IntRange(1, 524280), default=65536, show_default=True,
+              help="The device's gro_max_size (and gro_ipv4_max_size): above 65536 is BIG TCP "
+              "(IPv6 only on 6.1, IPv4 too from 6.3).")
+@click.option("--kernel", type=click.Choice(["6.1", "6.12", "mainline"]), default="mainline", show_default=True,
+              help="Kernel generation whose GRO rules apply (CWR, fixed IP IDs without DF, BIG TCP).")
+@click.option("--mpls", is_flag=True, help="Beyond the kernel (which has no MPLS GRO): coalesce labelled "
+              "frames under identical label stacks by the inner rules.")
+@click.option("--udp-gro-forwarding", is_flag=True,
+              help="The device has rx-udp-gro-forwarding on: forwarded UDP coalesces (off, as in the kernel).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (stderr with OUT -).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 if a frame could not be read by GRO "
+              "(truncated, bad checksum, not Ethernet).")
+@_output_format_option
+def coalesce(in_path: Path, out_path: Path, batch: int, gro_max_size: int, kernel: str, mpls: bool,
+             udp_gro_forwarding: bool, as_json: bool, quiet: bool, strict: bool,
+             output_format: str | None = None) -> None:
+    """Coalesce received frames as Linux GRO does: OUT holds what the receiving host's stack (and its
+    tcpdump) sees, one record per packet, in order, each with its first segment's timestamp.
+
+    IN is frames as a NIC receives them (no flow hash: every frame hashes to 0, as frames injected on a
+    veth do). OUT is in IN's format unless -F says otherwise; pcapng OUT carries each coalesced packet's GSO metadata as a comment
+    "gso_size=N gso_type=tcpv4|tcpv6[,ecn|,accecn][,fixedid] segs=K". Checksums are verified as for a
+    device without receive checksum offload: a frame with a bad one is passed up unchanged.
+
+    \b
+    Examples:
+      softgso coalesce wire.pcap stack.pcapng -F pcapng
+      softgso coalesce wire.pcap stack.pcap --batch 8 --kernel 6.1 --json
+    """
+    from .coalescerun import run_coalesce
+
+    run_coalesce(in_path, out_path, batch=batch, gro_max_size=gro_max_size, kernel=kernel, mpls=mpls,
+                 as_json=as_json, quiet=quiet, strict=strict, udp_gro_forwarding=udp_gro_forwarding,
+                 output_format=output_format)
+
+
+@main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
 @click.argument("a_path", metavar="A", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @click.argument("b_path", metavar="B", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @click.option("--pair-by", "--mode", "pair_by", type=click.Choice(["auto", "position", "flow"]), default="auto",

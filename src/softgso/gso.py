@@ -250,7 +250,8 @@ def gso_make_checksum(seg: Packet, start: int, res: int) -> int:
     the inner L4 handler left: the complement of its segment's seed), stores ``res`` and ``start``
     in their place for the next outer level, and returns the complemented fold.
     """
-    cb_csum, cb_start = seg.extras.get(GSO_CB, (0, start))  # type: ignore[misc]
+    cb = seg.extras.get(GSO_CB)
+    cb_csum, cb_start = cb if isinstance(cb, tuple) else (0, start)
     partial = ones_sum(memoryview(seg.data)[start:cb_start], cb_csum)
     seg.extras[GSO_CB] = (res, start)
     return ~partial & 0xFFFF

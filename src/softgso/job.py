@@ -148,13 +148,13 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
                            f"{behind} bytes behind the IP packet: more than a trailer or padding")
     if not options.actions:
         try:
-            tunnel = parse_tunnel(original, dict(options.tunnel_ports))
+            tunnel_layout = parse_tunnel(original, dict(options.tunnel_ports))
         except TunnelNotSegmented as refusal:
             if over:
                 raise NotSegmented(refusal.kind, str(refusal)) from None
             return PacketResult(Outcome.UNCHANGED, [original])
-        if tunnel is not None:
-            return _tunnel_from_capture(original, tunnel, options, over)
+        if tunnel_layout is not None:
+            return _tunnel_from_capture(original, tunnel_layout, options, over)
     layout = parse_layout(original)
     if layout is None or layout.fragment:
         if options.actions:
@@ -183,8 +183,8 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
     tunnel = tunnel_of(layout.l4_proto, dport, dict(options.tunnel_ports))
     if tunnel is not None and not options.actions:
         if over:
-            raise NotSegmented(f"tunnel GSO ({tunnel}) not supported",
-                               f"a {tunnel} super-packet: tunnel GSO is not supported yet")
+            raise NotSegmented(f"{tunnel} payload not TCP/UDP over IP: not segmented",
+                               f"a {tunnel} packet over the MTU whose payload is not TCP or UDP over IP")
         return PacketResult(Outcome.UNCHANGED, [original], input_csum=state, labels=layout.labels)
     skb = packet_from_capture(frame, layout)
     skb.ip6_frag_id = options.ipv6_frag_id

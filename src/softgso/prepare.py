@@ -364,7 +364,9 @@ def not_segmentable(frame: bytes | bytearray | memoryview) -> tuple[str, str]:
         return "not IP", f"ethertype 0x{ethertype:04x} is not IP: no software GSO"
     name = _IP_PROTOCOL_NAMES.get(proto, f"IP protocol {proto}")
     if proto in (4, 41, 47):
-        return f"tunnel GSO ({name}) not supported", f"a {name} tunnel's GSO is not supported yet"
+        return (f"{name} payload not TCP/UDP over IP: not segmented",
+                f"a {name} packet over the MTU whose payload is not TCP or UDP over IP (or a GRE version or "
+                "flag Linux has no GSO for)")
     if proto in (IPPROTO_TCP, IPPROTO_UDP):
         return "lengths contradict", f"the {'TCP' if proto == IPPROTO_TCP else 'UDP'} header is cut short"
     return f"{name}: no software GSO", f"{name} over IP has no software GSO"

@@ -59,6 +59,8 @@ def compare_case(case_dir: Path) -> Verdict:
     try:
         case = golden.load_case(case_dir)
         result = golden.run_case(case)
+    except (ImportError, SyntaxError):
+        raise  # a half-edited tree, not softgso's answer: stop rather than "minimise" every case
     except Exception as error:  # a crash is a disagreement, reported, not a harness failure
         return Verdict(name, False, f"softgso raised {type(error).__name__}: {error}")
     kernel_frames: list[bytes] = list(case.kernel_frames)

@@ -29,7 +29,8 @@ V6_LOCAL, V6_REMOTE = "2001:db8::1", "2001:db8::2"
 INNER_V4 = (bytes([10, 1, 0, 1]), bytes([10, 1, 0, 2]))
 INNER_V6 = (bytes.fromhex("fd000000000000000000000000000001"), bytes.fromhex("fd000000000000000000000000000002"))
 INNER_ETH = bytes.fromhex("0200000000aa0200000000bb")
-ETHTOOL = {"tx_off": ("tx off", "no-offload"), "tso_off": ("tx on tso off", "csum")}
+ETHTOOL = {"tx_off": ("tx off", "no-offload"), "tso_off": ("tx on tso off", "csum"),
+           "uso_off": ("tx on tso off tx-udp-segmentation off", "csum")}
 VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
 VIRTIO_GSO_TCPV4, VIRTIO_GSO_TCPV6, VIRTIO_GSO_ECN = 1, 4, 0x80
 
@@ -54,6 +55,12 @@ class TunnelCase:
     timestamps: bool = True
     extra_setup: list[str] = field(default_factory=list)
     note: str = ""
+    uso: bool = False  # sent by a UDP socket with UDP_SEGMENT over tnl0 (inner IPv4 USO) instead
+
+    @property
+    def payload_len(self) -> int:
+        """Inner L4 payload bytes."""
+        return self.gso_size * self.segments + self.remainder
 
     def inner_packet(self) -> bytes:
         """The inner IP packet: TCP with the CHECKSUM_PARTIAL seed in its checksum field."""
@@ -119,7 +126,13 @@ class TunnelCase:
             *self.extra_setup,
             "ip link set tnl0 up",
         ]
-        return {"name": self.name, "setup": setup, "teardown": ["ip link del tnl0; ip link del veth0; ip link del dum0"],
+        udp_send = None
+        if self.uso:
+            setup += ["ip addr add 10.1.0.1/24 dev tnl0",
+                      "ip neigh replace 10.1.0.2 lladdr 02:00:00:00:00:aa dev tnl0 nud permanent" if self.l2 else
+                      "true"]
+            udp_send = {"dst": "10.1.0.2", "port": 5001, "gso_size": self.gso_size, "payload_len": self.payload_len}
+        return {"name": self.name, "setup": setup, "udp_send": udp_send, "teardown": ["ip link del tnl0; ip link del veth0; ip link del dum0"],
                 "tx_device": "tnl0", "sll_protocol": 0x86DD if self.inner_v6 else 0x0800,
                 "frame": self.frame().hex(), "vnet": self.vnet()}
 
@@ -192,10 +205,23 @@ def designed_cases() -> list[TunnelCase]:
              l2=False, inner_v6=True, ecn=True, flags=0x98),
     ]
     cases = []
-    for ethtool in ETHTOOL:
+    for ethtool in ("tx_off", "tso_off"):
         for shape in shapes:
             name = f"{shape['name']}__{ethtool}"
             cases.append(TunnelCase(**{**shape, "name": name, "ethtool": ethtool}))
+    # inner USO (UDP_SEGMENT socket) through the tunnel devices: the super-packet is UDP_L4 | tunnel bits
+    uso_shapes = [
+        dict(name="uso_vxlan4_udpcsum", device=f"vxlan id 42 {v4} dstport 4789 udpcsum", outer_v6=False, l2=True),
+        dict(name="uso_vxlan4_nocsum", device=f"vxlan id 42 {v4} dstport 4789 noudpcsum", outer_v6=False, l2=True),
+        dict(name="uso_geneve6_csum", device=f"geneve id 42 remote {V6_REMOTE}", outer_v6=True, l2=True),
+        dict(name="uso_gretap4_csum", device=f"gretap {v4} csum", outer_v6=False, l2=True),
+        dict(name="uso_gre4_key", device=f"gre {v4} key 5", outer_v6=False, l2=False),
+        dict(name="uso_ipip", device=f"ipip {v4}", outer_v6=False, l2=False),
+    ]
+    for ethtool in ("tx_off", "uso_off"):  # tx-udp-segmentation stays on with tso off: USO would leave whole
+        for shape in uso_shapes:
+            cases.append(TunnelCase(**{**shape, "name": f"{shape['name']}__{ethtool}", "ethtool": ethtool,
+                                       "inner_v6": False, "uso": True, "note": "UDP socket with UDP_SEGMENT"}))
     # negative control: a GRE device with output sequence numbers never builds a super-packet (spec 3.9)
     cases.append(TunnelCase(name="gre4_oseq_control__tx_off", device=f"gre {v4} oseq", outer_v6=False, l2=False,
                             inner_v6=False, ethtool="tx_off", note="negative control: no tunnel GSO expected"))
@@ -239,8 +265,11 @@ def record(out_dir: Path, kernel: str | None, only: str | None) -> int:
                 "kernel": vm.kernel, "kernel_release": vm.kernel_release_guest,
                 "tunnel_device": f"ip link add tnl0 type {case.device}", "extra_setup": case.extra_setup,
                 "ethtool_veth0": ETHTOOL[case.ethtool][0], "softgso_profile": ETHTOOL[case.ethtool][1],
-                "gso_size": case.gso_size, "inner_gso_type": case.vnet()["gso_type"], "vnet_hdr": case.vnet(),
-                "injected_on": "tnl0 (AF_PACKET SOCK_RAW, PACKET_VNET_HDR)", "sendto_error": result["sendto_error"],
+                "gso_size": case.gso_size,
+                "inner_gso_type": "udp_l4" if case.uso else case.vnet()["gso_type"],
+                "vnet_hdr": None if case.uso else case.vnet(),
+                "injected_on": "a UDP socket with UDP_SEGMENT, routed over tnl0" if case.uso else
+                               "tnl0 (AF_PACKET SOCK_RAW, PACKET_VNET_HDR)", "sendto_error": result["sendto_error"],
                 "veth0_tx_dropped": result["veth0_tx_dropped"], "super_packets": len(supers),
                 "segments": len(segments), "note": case.note, "guest_log": result["log"],
                 "ethtool_k_veth0": result["ethtool_veth0"],

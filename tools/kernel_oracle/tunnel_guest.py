@@ -26,6 +26,7 @@ ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_VNET_HDR = 15
 SO_RCVBUFFORCE = 33
+UDP_SEGMENT = 103
 MODULES = ("veth", "dummy", "sch_ingress", "cls_matchall", "act_mirred", "vxlan", "geneve", "ip_gre", "ip6_gre",
            "ipip", "sit", "ip6_tunnel", "act_tunnel_key")
 
@@ -64,16 +65,27 @@ def run_case(case: dict) -> dict:
             log.append(f"{command}: {out.strip()}")
     time.sleep(0.3)  # link-up noise (MLD, router solicitations) goes before the capture starts
     veth1, dum0 = sock_on("veth1"), sock_on("dum0")
-    sender = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    sender.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
-    vnet = case["vnet"]
-    header = struct.pack("<BBHHHH", vnet["flags"], vnet["gso_type"], vnet["hdr_len"], vnet["gso_size"],
-                         vnet["csum_start"], vnet["csum_offset"])
     error = None
-    try:
-        sender.sendto(header + bytes.fromhex(case["frame"]), (case["tx_device"], case["sll_protocol"]))
-    except OSError as exc:
-        error = f"{type(exc).__name__}: {exc}"
+    udp_send = case.get("udp_send")
+    if udp_send:
+        # a UDP socket with UDP_SEGMENT routed over tnl0: the tunnel driver builds UDP_L4 | tunnel bits
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.setsockopt(socket.IPPROTO_UDP, UDP_SEGMENT, udp_send["gso_size"])
+        payload = bytes((i * 11 + 1) & 0xFF for i in range(udp_send["payload_len"]))
+        try:
+            sender.sendto(payload, (udp_send["dst"], udp_send["port"]))
+        except OSError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+    else:
+        sender = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        sender.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+        vnet = case["vnet"]
+        header = struct.pack("<BBHHHH", vnet["flags"], vnet["gso_type"], vnet["hdr_len"], vnet["gso_size"],
+                             vnet["csum_start"], vnet["csum_offset"])
+        try:
+            sender.sendto(header + bytes.fromhex(case["frame"]), (case["tx_device"], case["sll_protocol"]))
+        except OSError as exc:
+            error = f"{type(exc).__name__}: {exc}"
     segments = drain(veth1, outgoing=False)
     supers = drain(dum0, outgoing=True, quiet=0.05)
     stats = {dev: shell(f"cat /sys/class/net/{dev}/statistics/tx_dropped").strip() for dev in ("veth0",)}

@@ -1,0 +1,111 @@
+"""``softgso coalesce``'s whole run without click: read IN, run Linux GRO over its frames in polls of
+``--batch`` frames (softgso.gro), write one record per packet GRO hands to the stack to OUT (atomically,
+through open_writer), print the summary, exit with the documented status.
+
+Frames are numbered from 1 in every message, as tshark numbers them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import CaptureError, UsageError
+from .runner import EXIT_REFUSED, _progress_bar, echo, is_dash, json_dumps
+
+# why a frame passed up unchanged is worth a report (and exit 1 under --strict): GRO could not read it
+REPORTED = ("truncated", "bad ", "snapped", "not an Ethernet", "tunnel GRO not modelled", "shorter than")
+
+
+def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: int = 65536,
+                 kernel: str = "mainline", mpls: bool = False, as_json: bool = False, quiet: bool = False,
+                 strict: bool = False, udp_gro_forwarding: bool = False,
+                 output_format: str | None = None) -> None:
+    """Coalesce IN into OUT as the receiving kernel's GRO would; exit 1 under --strict on a report."""
+    from .gro import GRO_MAX_SIZE, KERNELS, CoalesceSummary, GroDevice, coalesce_frames, gso_comment
+    from .io import from_ethernet_parts, open_capture, open_writer, to_ethernet
+    from .io.record import UnknownLinkTypeError, UnrepresentableFrameError
+
+    if kernel not in KERNELS:
+        raise UsageError(f"--kernel {kernel}: one of {', '.join(KERNELS)}")
+    if not 1 <= batch <= 1 << 20:
+        raise UsageError(f"--batch {batch}: 1..{1 << 20}")
+    if not 1 <= gro_max_size <= GRO_MAX_SIZE:
+        raise UsageError(f"--gro-max-size {gro_max_size}: 1..{GRO_MAX_SIZE} (GRO_MAX_SIZE)")
+    device = GroDevice(kernel=kernel, gro_max_size=gro_max_size, gro_ipv4_max_size=gro_max_size, mpls=mpls,
+                       udp_gro_forwarding=udp_gro_forwarding)
+    summary = CoalesceSummary()
+    started = time.perf_counter()
+    bytes_in = bytes_out = 0
+    with open_capture(in_path) as reader, open_writer(out_path, like=reader, format=output_format) as writer, \
+            _progress_bar(quiet, int(getattr(reader, "file_size", 0) or 0), "coalesce") as bar:
+        pcapng = writer.format == "pcapng"
+        passed_up: dict[int, str] = {}
+
+        def frames() -> Iterator[tuple[bytes | None, Any]]:
+            nonlocal bytes_in
+            for record in reader:
+                bytes_in += len(record.data)
+                bar(int(getattr(reader, "bytes_read", 0) or 0))
+                if record.truncated:
+                    passed_up[record.index] = "snapped record"
+                    yield None, record
+                    continue
+                try:
+                    view = to_ethernet(record)
+                except UnknownLinkTypeError:
+                    view = None
+                if view is None:
+                    passed_up[record.index] = "not an Ethernet frame (link type)"
+                    yield None, record
+                    continue
+                yield bytes(view.frame), record
+
+        for packet in coalesce_frames(frames(), device, batch, summary, unreadable=passed_up):
+            record = packet.meta
+            if packet.segs == 1 and not packet.held and record.index in passed_up:
+                writer.write(record)
+                bytes_out += len(record.data)
+                continue
+            try:
+                parts = from_ethernet_parts(packet.data, record)
+            except UnrepresentableFrameError as error:  # cannot happen for frames GRO left as they came
+                raise CaptureError(f"frame {record.index + 1}: {error.reason}") from error
+            comment = gso_comment(packet) if pcapng else None
+            writer.write_record(record.timestamp_ns, parts, None, interface_id=record.interface_id,
+                                comment=comment if comment is not None else record.comment,
+                                linktype=record.linktype)
+            bytes_out += sum(len(part) for part in parts)
+    elapsed = time.perf_counter() - started
+    reports = {reason: (count, summary.first_passed.get(reason, 0)) for reason, count in summary.passed.items()
+               if reason.startswith(REPORTED)}
+    payload = {**summary.as_dict(), "bytes_in": bytes_in, "bytes_out": bytes_out, "kernel": kernel,
+               "batch": batch, "gro_max_size": gro_max_size, "mpls": mpls,
+               "reports": {reason: {"frames": count, "first_frame": first + 1}
+                           for reason, (count, first) in reports.items()},
+               "elapsed_s": round(elapsed, 6), "out": str(out_path)}
+    to_stderr = is_dash(out_path)
+    for reason, (count, first) in sorted(reports.items()):
+        frames_word = "frame" if count == 1 else "frames"
+        echo(f"softgso: {reason}: {count:,} {frames_word} passed up unchanged (first: frame {first + 1})", err=True)
+    if as_json:
+        echo(json_dumps(payload, indent=2), err=to_stderr)
+    elif not quiet:
+        _print_summary(payload, to_stderr)
+    if strict and reports:
+        sys.exit(EXIT_REFUSED)
+
+
+def _print_summary(payload: dict[str, Any], err: bool) -> None:
+    echo(f"frames in {payload['frames_in']:,}, packets out {payload['packets_out']:,}: "
+         f"{payload['coalesced']:,} coalesced from {payload['frames_merged']:,} frames "
+         f"({payload['polls']:,} polls of up to {payload['batch']}, kernel {payload['kernel']})", err=err)
+    for title, key in (("held packets completed", "flushes"), ("frames passed up at once", "passed")):
+        if payload[key]:
+            echo(f"{title}:", err=err)
+            for reason, count in sorted(payload[key].items(), key=lambda item: (-item[1], item[0])):
+                echo(f"  {count:>10,}  {reason}", err=err)
+    echo(f"wrote {payload['out']}", err=err)

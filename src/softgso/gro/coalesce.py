@@ -1,0 +1,115 @@
+"""The coalesce run, sans-I/O: frames in, in polls of ``batch`` frames, each poll ending in a full flush
+(napi_complete_done with no gro_flush_timeout), and the packets GRO hands to the stack out, in order."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .dev import NAPI_POLL_WEIGHT, GroDevice, GroNode, GroPacket
+
+
+@dataclass(slots=True)
+class CoalesceSummary:
+    """What a coalesce run did. ``frames_in`` = the sum of ``segs`` over every packet out."""
+
+    frames_in: int = 0
+    packets_out: int = 0
+    coalesced: int = 0  # packets out made of 2 or more frames
+    frames_merged: int = 0  # frames inside those packets
+    polls: int = 0
+    flushes: Counter[str] = field(default_factory=Counter)  # why a held packet left GRO
+    passed: Counter[str] = field(default_factory=Counter)  # why a frame was passed up without being held
+    first_passed: dict[str, int] = field(default_factory=dict)  # reason -> first frame index (from 0)
+
+    def count(self, packet: GroPacket, index: int | None = None) -> None:
+        """Account for one packet out."""
+        self.packets_out += 1
+        if packet.segs > 1:
+            self.coalesced += 1
+            self.frames_merged += packet.segs
+        if packet.held:
+            self.flushes[packet.reason] += 1
+        else:
+            self.passed[packet.reason] += 1
+            if index is not None:
+                self.first_passed.setdefault(packet.reason, index)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready values."""
+        return {
+            "frames_in": self.frames_in, "packets_out": self.packets_out, "coalesced": self.coalesced,
+            "frames_merged": self.frames_merged, "polls": self.polls,
+            "flushes": dict(sorted(self.flushes.items())), "passed": dict(sorted(self.passed.items())),
+        }
+
+
+def coalesce_frames(frames: Iterable[tuple[bytes | None, Any]], device: GroDevice | None = None,
+                    batch: int = NAPI_POLL_WEIGHT, summary: CoalesceSummary | None = None,
+                    unreadable: dict[int, str] | None = None) -> Iterator[GroPacket]:
+    """GRO over ``frames`` (each ``(ethernet_frame, tag)``), ``batch`` frames a poll; yields what the stack
+    receives, in order. ``tag`` travels with the first segment of each packet (e.g. its record). A frame
+    of None (a record with no Ethernet form) is passed up at its place, its reason in ``unreadable``
+    under the tag's index."""
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    node = GroNode(device)
+    summary = summary if summary is not None else CoalesceSummary()
+    in_poll = 0
+    for frame, tag in frames:
+        summary.frames_in += 1
+        if frame is None:
+            index = _index(tag)
+            reason = (unreadable or {}).get(index, "unreadable") if index is not None else "unreadable"
+            packet = GroPacket(b"", tag, 1, 0, 0, (), "", reason, False)
+            summary.count(packet, index)
+            yield packet
+        for packet in node.receive(frame, tag) if frame is not None else ():
+            summary.count(packet, _index(packet.meta))
+            yield packet
+        in_poll += 1
+        if in_poll == batch:
+            in_poll = 0
+            summary.polls += 1
+            for packet in node.flush("poll end"):
+                summary.count(packet, _index(packet.meta))
+                yield packet
+    if in_poll:
+        summary.polls += 1
+    for packet in node.flush("poll end"):
+        summary.count(packet, _index(packet.meta))
+        yield packet
+
+
+def _index(meta: Any) -> int | None:
+    index = getattr(meta, "index", meta)
+    return index if isinstance(index, int) else None
+
+
+def gso_comment(packet: GroPacket) -> str | None:
+    """The pcapng comment for a coalesced packet: ``gso_size=N gso_type=tcpv4[,ecn][,fixedid] segs=K``."""
+    if packet.segs < 2:
+        return None
+    kind = ",".join((packet.family, *packet.gso_flags))
+    return f"gso_size={packet.gso_size} gso_type={kind} segs={packet.segs}"
+
+
+def parse_gso_comment(comment: str | None) -> dict[str, Any] | None:
+    """The GSO metadata of a comment written by :func:`gso_comment`, or None when it holds none."""
+    if not comment:
+        return None
+    fields: dict[str, str] = {}
+    for word in comment.split():
+        key, sep, value = word.partition("=")
+        if sep:
+            fields[key] = value
+    if not {"gso_size", "gso_type", "segs"} <= fields.keys():
+        return None
+    try:
+        kinds = fields["gso_type"].split(",")
+        return {"gso_size": int(fields["gso_size"]), "gso_type": kinds[0], "flags": tuple(kinds[1:]),
+                "segs": int(fields["segs"])}
+    except ValueError:
+        return None

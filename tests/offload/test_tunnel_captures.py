@@ -1,0 +1,127 @@
+"""From a capture to a tunnel super-packet (job.py's tunnel branch, offload/tunnels.py's detection).
+
+Frames are built with Scapy as a sending host's tcpdump would show them; outcomes and bytes are
+judged by Scapy. The rules: every tunnelled TCP super-packet over the MTU is segmented with full
+outer headers and valid inner segments; what Linux never builds or what a capture cannot tell
+with certainty is passed through and reported, never called a kernel refusal.
+"""
+
+from __future__ import annotations
+
+from scapy.all import GRE, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw, raw  # type: ignore[attr-defined]
+from scapy.layers.vxlan import VXLAN
+from tunnel_frames import checksums_verify, inner_tcp
+
+from softgso.features import PROFILES
+from softgso.job import Outcome, SegmentOptions, process_frame
+
+OPTIONS = SegmentOptions(device=PROFILES["no-offload"])
+ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+INNER_ETH = Ether(src="02:00:00:00:00:bb", dst="02:00:00:00:00:aa")
+
+
+def _complete(packet) -> bytes:
+    """Every checksum filled in by Scapy: what a capture of a checksummed packet shows."""
+    return raw(packet)
+
+
+def _vxlan(inner, *, udp_chksum=None, outer=None, dport=4789, vxlan_flags="Instance") -> bytes:
+    outer = outer if outer is not None else IP(src="192.0.2.1", dst="192.0.2.2")
+    udp = UDP(sport=51234, dport=dport) if udp_chksum is None else UDP(sport=51234, dport=dport, chksum=udp_chksum)
+    return _complete(ETH / outer / udp / VXLAN(vni=42, flags=vxlan_flags) / INNER_ETH / inner)
+
+
+def test_a_checksummed_vxlan_super_packet_is_segmented_with_valid_checksums() -> None:
+    result = process_frame(_vxlan(inner_tcp()), OPTIONS)
+    assert result.outcome == Outcome.SEGMENTED
+    assert all(len(f) - 14 <= 1500 and checksums_verify(f) for f in result.frames)
+    assert all(Ether(f)[UDP].chksum != 0 for f in result.frames)
+
+
+def test_a_zero_outer_udp_checksum_stays_zero() -> None:
+    result = process_frame(_vxlan(inner_tcp(), udp_chksum=0), OPTIONS)
+    assert result.outcome == Outcome.SEGMENTED
+    assert {Ether(f)[UDP].chksum for f in result.frames} == {0}
+    assert all(checksums_verify(f) for f in result.frames)
+
+
+def test_segments_fill_the_mtu_behind_all_headers() -> None:
+    result = process_frame(_vxlan(inner_tcp(v6=True), outer=IPv6(src="2001:db8::1", dst="2001:db8::2")), OPTIONS)
+    assert result.outcome == Outcome.SEGMENTED
+    assert [len(f) - 14 for f in result.frames[:-1]] == [1500] * (len(result.frames) - 1)
+    assert all(checksums_verify(f) for f in result.frames)
+
+
+def test_an_outer_vlan_tag_is_kept_on_every_segment() -> None:
+    frame = _complete(ETH / Dot1Q(vlan=10) / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=1, dport=4789) /
+                      VXLAN(vni=5) / INNER_ETH / inner_tcp())
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.SEGMENTED
+    assert all(Ether(f)[Dot1Q].vlan == 10 and checksums_verify(f) for f in result.frames)
+
+
+def test_gre_and_ipip_super_packets_are_segmented() -> None:
+    gre = _complete(ETH / IP(src="192.0.2.1", dst="192.0.2.2") / GRE(proto=0x0800, key_present=1, key=9) /
+                    inner_tcp())
+    ipip = _complete(ETH / IP(src="192.0.2.1", dst="192.0.2.2", proto=4) / inner_tcp())
+    for frame in (gre, ipip):
+        result = process_frame(frame, OPTIONS)
+        assert result.outcome == Outcome.SEGMENTED
+        assert all(checksums_verify(f) for f in result.frames)
+
+
+def test_a_tunnel_frame_within_the_mtu_is_unchanged() -> None:
+    frame = _vxlan(inner_tcp(payload=b"x" * 200))
+    assert process_frame(frame, OPTIONS).frames == [frame]
+
+
+def test_gtp_u_is_reported_not_segmented() -> None:
+    frame = _complete(ETH / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=2152, dport=2152) /
+                      Raw(b"\x30\xff" + (3320).to_bytes(2, "big") + b"\0\0\0\1") / inner_tcp())
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.NOT_SEGMENTED and "GTP-U" in result.kind
+    assert result.frames == [frame]
+
+
+def test_inner_udp_without_gso_metadata_is_reported_not_segmented() -> None:
+    inner = IP(src="10.1.0.1", dst="10.1.0.2") / UDP(sport=5000, dport=5001) / Raw(b"u" * 3000)
+    result = process_frame(_vxlan(inner), OPTIONS)
+    assert result.outcome == Outcome.NOT_SEGMENTED and "without GSO metadata" in result.kind
+
+
+def test_inner_udp_is_cut_into_datagrams_with_udp_gso() -> None:
+    inner = IP(src="10.1.0.1", dst="10.1.0.2") / UDP(sport=5000, dport=5001) / Raw(b"u" * 3000)
+    options = SegmentOptions(device=PROFILES["no-offload"], udp_gso="udp_l4")
+    result = process_frame(_vxlan(inner), options)
+    assert result.outcome == Outcome.SEGMENTED
+    assert all(checksums_verify(f) for f in result.frames)
+    assert b"".join(bytes(Ether(f).getlayer(UDP, 2).payload) for f in result.frames) == b"u" * 3000
+
+
+def test_vxlan_remote_checksum_offload_is_not_supported_never_a_kernel_refusal() -> None:
+    frame = bytearray(_vxlan(inner_tcp()))
+    frame[42] |= 0x20  # VXLAN_HF_RCO
+    result = process_frame(bytes(frame), OPTIONS)
+    assert result.outcome == Outcome.NOT_SEGMENTED
+    assert "not supported" in result.kind and "kernel" not in result.kind
+
+
+def test_gre_with_sequence_numbers_is_reported_not_segmented() -> None:
+    frame = _complete(ETH / IP(src="192.0.2.1", dst="192.0.2.2") / GRE(proto=0x0800, seqnum_present=1, sequence_number=5)
+                      / inner_tcp())
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.NOT_SEGMENTED and "sequence" in result.kind
+
+
+def test_big_tcp_inside_a_tunnel_is_segmented_with_a_note() -> None:
+    """Outer tot_len 0 and UDP length 0 (BIG TCP for UDP tunnels): no length field is read (spec 11)."""
+    payload = bytes(i & 0xFF for i in range(70000))
+    inner = IP(src="10.1.0.1", dst="10.1.0.2", len=0) / TCP(sport=1, dport=2, flags="PA", chksum=0x1234) / \
+        Raw(payload)
+    frame = raw(ETH / IP(src="192.0.2.1", dst="192.0.2.2", len=0) / UDP(sport=3, dport=4789, len=0, chksum=0) /
+                VXLAN(vni=1) / INNER_ETH / inner)
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.SEGMENTED
+    assert "BIG TCP" in result.note and "no kernel vector" in result.note
+    assert all(checksums_verify(f) for f in result.frames)
+    assert b"".join(bytes(Ether(f)[TCP].payload) for f in result.frames) == payload
