@@ -5,8 +5,9 @@ tools/kernel_oracle/tunnel_cases.py: a real tunnel device (vxlan, geneve, gretap
 ip6gretap, ipip, sit, ip6tnl) built the super-packet, a tc mirror of the underlay's egress caught
 it whole (``input.pcap``), and veth0's software GSO sent ``kernel_out.pcap``. softgso gets the
 super-packet as a capture (the plain ``segment`` path: tunnel recognised from the bytes, checksum
-state classified) with the case's gso_size and the device profile that models veth0's ethtool
-settings; nothing else. Cases are discovered, never listed.
+state classified) with the case's gso_size, the device profile that models veth0's ethtool
+settings and, for the inner-USO cases (a UDP socket with UDP_SEGMENT over the tunnel device),
+``--udp-gso udp_l4``; nothing else. Cases are discovered, never listed.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def test_tunnel_vector_reproduced(case: Path) -> None:
     inputs = read_pcap_frames(case / "input.pcap")
     expected = read_pcap_frames(case / "kernel_out.pcap")
     assert len(inputs) == 1 and len(expected) >= 2, "the vector holds one super-packet and its segments"
-    options = SegmentOptions(device=PROFILES[meta["softgso_profile"]], gso_size=meta["gso_size"],
+    # a USO super-packet (a UDP_SEGMENT socket) is cut only when asked: the capture carries no GSO metadata
+    udp_gso = "udp_l4" if meta["inner_gso_type"] == "udp_l4" else "off"
+    options = SegmentOptions(device=PROFILES[meta["softgso_profile"]], gso_size=meta["gso_size"], udp_gso=udp_gso,
                              kernel=kernel_generation_of_release(meta["kernel_release"]))
     result = process_frame(inputs[0], options)
     assert result.outcome == Outcome.SEGMENTED, result.reason

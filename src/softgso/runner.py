@@ -320,6 +320,8 @@ def _scalar_records(
         if record.orig_len > len(record.data):
             pass_through(record, *snapped_report(frame, len(record.data), record.orig_len, mtu))
             continue
+        if hasattr(per_frame, "comment"):
+            per_frame.comment = record.comment  # pcapng: GSO metadata `coalesce` wrote (SegmentPerFrame)
         frames, reason = per_frame(record.index, frame)
         try:
             converted = [from_ethernet(out, record) for out in frames]

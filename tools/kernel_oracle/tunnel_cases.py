@@ -18,6 +18,7 @@ import argparse
 import json
 import shutil
 import struct
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,7 @@ class TunnelCase:
     extra_setup: list[str] = field(default_factory=list)
     note: str = ""
     uso: bool = False  # sent by a UDP socket with UDP_SEGMENT over tnl0 (inner IPv4 USO) instead
+    bpf: dict[str, int] | None = None  # MPLS encapsulation by tc BPF on veth0 (OUTER_V6, USE_GRE, LABELS); no tnl0
 
     @property
     def payload_len(self) -> int:
@@ -120,12 +122,14 @@ class TunnelCase:
         setup += [
             "ip link add dum0 type dummy; sysctl -qw net.ipv6.conf.dum0.disable_ipv6=1; ip link set dum0 up",
             "tc qdisc add dev veth0 clsact",
-            "tc filter add dev veth0 egress matchall action mirred egress mirror dev dum0",
-            f"ip link add tnl0 type {self.device}",
-            "sysctl -qw net.ipv6.conf.tnl0.disable_ipv6=1",
-            *self.extra_setup,
-            "ip link set tnl0 up",
         ]
+        if self.bpf is not None:
+            # the encapsulation runs first (pref 1, returns TC_ACT_UNSPEC), the mirror sees its result
+            setup.append(f"tc filter add dev veth0 egress pref 1 bpf da obj {bpf_object(self.bpf)} sec tc")
+        setup.append("tc filter add dev veth0 egress pref 2 matchall action mirred egress mirror dev dum0")
+        if self.bpf is None:
+            setup += [f"ip link add tnl0 type {self.device}", "sysctl -qw net.ipv6.conf.tnl0.disable_ipv6=1",
+                      *self.extra_setup, "ip link set tnl0 up"]
         udp_send = None
         if self.uso:
             setup += ["ip addr add 10.1.0.1/24 dev tnl0",
@@ -133,8 +137,27 @@ class TunnelCase:
                       "true"]
             udp_send = {"dst": "10.1.0.2", "port": 5001, "gso_size": self.gso_size, "payload_len": self.payload_len}
         return {"name": self.name, "setup": setup, "udp_send": udp_send, "teardown": ["ip link del tnl0; ip link del veth0; ip link del dum0"],
-                "tx_device": "tnl0", "sll_protocol": 0x86DD if self.inner_v6 else 0x0800,
+                "tx_device": "veth0" if self.bpf is not None else "tnl0", "sll_protocol": 0x86DD if self.inner_v6 else 0x0800,
                 "frame": self.frame().hex(), "vnet": self.vnet()}
+
+
+BPF_SOURCE = Path(__file__).parent / "bpf" / "mpls_encap.c"
+BPF_BUILD = Path("out/kernel-oracle-tunnels/bpf")
+
+
+def bpf_object(variant: dict[str, int]) -> Path:
+    """The compiled tc object of one variant (built by :func:`build_bpf`), as an absolute path."""
+    name = "mpls_encap_" + "_".join(f"{key.lower()}{value}" for key, value in sorted(variant.items())) + ".o"
+    return (BPF_BUILD / name).resolve()
+
+
+def build_bpf(variants: list[dict[str, int]]) -> None:
+    """clang -target bpf for every variant (Debian: clang, llvm, libbpf-dev)."""
+    BPF_BUILD.mkdir(parents=True, exist_ok=True)
+    for variant in variants:
+        defines = [f"-D{key}={value}" for key, value in variant.items()]
+        subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", *defines, "-c",
+                        str(BPF_SOURCE), "-o", str(bpf_object(variant))], check=True)
 
 
 def _ones(data: bytes) -> int:
@@ -222,6 +245,19 @@ def designed_cases() -> list[TunnelCase]:
         for shape in uso_shapes:
             cases.append(TunnelCase(**{**shape, "name": f"{shape['name']}__{ethtool}", "ethtool": ethtool,
                                        "inner_v6": False, "uso": True, "note": "UDP socket with UDP_SEGMENT"}))
+    # MPLS in UDP and in GRE as a tc BPF program builds them (spec 7.2): the one route on which Linux
+    # segments MPLS inside a tunnel; the labels are the inner MAC header
+    for ethtool in ("tx_off", "tso_off"):
+        for v6 in (0, 1):
+            for gre in (0, 1):
+                for labels in (1, 3):
+                    kind = "mpls_in_gre" if gre else "mpls_in_udp"
+                    cases.append(TunnelCase(
+                        name=f"bpf_{kind}{6 if v6 else 4}_{labels}label{'s' if labels > 1 else ''}__{ethtool}",
+                        device="(none: tc bpf on veth0)", outer_v6=bool(v6), l2=True, inner_v6=bool(v6),
+                        ethtool=ethtool, gso_size=1300 if not v6 else 1200, ip_id=0xFFFD if labels == 3 else 0x1234,
+                        bpf={"OUTER_V6": v6, "USE_GRE": gre, "LABELS": labels},
+                        note="bpf_skb_adjust_room(FIXED_GSO | ENCAP_L3 | ENCAP_L4_UDP/GRE | ENCAP_L2(4n))"))
     # negative control: a GRE device with output sequence numbers never builds a super-packet (spec 3.9)
     cases.append(TunnelCase(name="gre4_oseq_control__tx_off", device=f"gre {v4} oseq", outer_v6=False, l2=False,
                             inner_v6=False, ethtool="tx_off", note="negative control: no tunnel GSO expected"))
@@ -245,6 +281,7 @@ def record(out_dir: Path, kernel: str | None, only: str | None) -> int:
         guest_module = "kernel_oracle.tunnel_guest"
         guest_files = ("__init__.py", "tunnel_guest.py")
 
+    build_bpf([dict(v) for v in {tuple(sorted(c.bpf.items())) for c in cases if c.bpf is not None}])
     written = 0
     scratch = out_dir.parent / f".{out_dir.name}.scratch"
     with TunnelVM(kernel=kernel, console_log=Path("out/kernel-oracle-tunnels/console.log")) as vm:
@@ -263,7 +300,9 @@ def record(out_dir: Path, kernel: str | None, only: str | None) -> int:
             write_pcap(folder / "kernel_out.pcap", segments)
             meta = {
                 "kernel": vm.kernel, "kernel_release": vm.kernel_release_guest,
-                "tunnel_device": f"ip link add tnl0 type {case.device}", "extra_setup": case.extra_setup,
+                "tunnel_device": f"ip link add tnl0 type {case.device}" if case.bpf is None else
+                                 f"tc egress bpf on veth0: tools/kernel_oracle/bpf/mpls_encap.c {case.bpf}",
+                "extra_setup": case.extra_setup,
                 "ethtool_veth0": ETHTOOL[case.ethtool][0], "softgso_profile": ETHTOOL[case.ethtool][1],
                 "gso_size": case.gso_size,
                 "inner_gso_type": "udp_l4" if case.uso else case.vnet()["gso_type"],

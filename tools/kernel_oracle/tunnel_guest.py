@@ -28,7 +28,7 @@ PACKET_VNET_HDR = 15
 SO_RCVBUFFORCE = 33
 UDP_SEGMENT = 103
 MODULES = ("veth", "dummy", "sch_ingress", "cls_matchall", "act_mirred", "vxlan", "geneve", "ip_gre", "ip6_gre",
-           "ipip", "sit", "ip6_tunnel", "act_tunnel_key")
+           "ipip", "sit", "ip6_tunnel", "act_tunnel_key", "cls_bpf")
 
 
 def shell(command: str) -> str:
