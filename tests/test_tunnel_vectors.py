@@ -33,12 +33,15 @@ def _meta(case: Path) -> dict:
     return json.loads((case / "meta.json").read_text())
 
 
-def test_the_designed_matrix_is_there() -> None:
-    on_6_1 = [c for c in SEGMENTED if c.parent.name == "6.1"]
-    assert len(on_6_1) >= 40
-    kinds = {c.name.split("_")[0] for c in on_6_1}
+@pytest.mark.parametrize("generation", ["6.1", "6.12"])
+def test_the_designed_matrix_is_there(generation: str) -> None:
+    designed = [c for c in SEGMENTED if c.parent.name == generation and not c.name.startswith("random_")]
+    assert len(designed) >= 40
+    kinds = {c.name.split("_")[0] for c in designed}
     assert kinds >= {"vxlan4", "vxlan6", "geneve4", "geneve6", "gretap4", "gre4", "ip6gre", "ip6gretap", "ipip",
-                     "sit", "ip6tnl"}
+                     "sit", "ip6tnl", "uso", "bpf"}
+    assert any(c.name.startswith("bpf_mpls_in_udp") for c in designed)
+    assert any(c.name.startswith("bpf_mpls_in_gre") for c in designed)
 
 
 @pytest.mark.parametrize("case", SEGMENTED, ids=IDS)

@@ -384,6 +384,40 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
     }
 
 
+def measure_coalesce(work: Path, size: int, repeat: int) -> dict[str, Any]:
+    """``softgso coalesce`` against ``cp`` on MTU-sized TCP segments as ``segment`` writes them (plain TCP
+    over IPv4, the tcp4 mix), its output checked by softgso.grocheck before any time counts."""
+    from .grocheck import check_coalesced
+
+    supers, segments, out, copy = (work / name for name in ("gro_in.pcap", "gro_segments.pcap", "gro_out.pcap",
+                                                            "gro_copy.pcap"))
+    write_capture(supers, size, "tcp4")
+    subprocess.run([*softgso_command(), "segment", str(supers), str(segments), "-q"], check=True)
+    supers.unlink()
+    actual = segments.stat().st_size
+    coalesce = [*softgso_command(), "coalesce", str(segments), str(out), "-q"]
+    cp_runs, runs = [], []
+    verdict: dict[str, Any] = {}
+    for turn in range(repeat + 1):
+        cp_run = run_child(["cp", str(segments), str(copy)])
+        copy.unlink()
+        run = run_child(coalesce)
+        if turn == 0:
+            verdict = check_coalesced(segments, out).as_dict()
+            if not verdict["ok"]:
+                raise RuntimeError("softgso coalesce: output fails the check: " + "; ".join(verdict["first_problems"]))
+        else:
+            cp_runs.append(cp_run)
+            runs.append(run)
+        out.unlink()
+    segments.unlink()
+    cp_seconds = min(r.seconds for r in cp_runs)
+    seconds = min(r.seconds for r in runs)
+    return {"coalesce_output_check": verdict, "coalesce_input_bytes": actual, "coalesce_seconds": seconds,
+            "coalesce_gbit_s": actual * 8 / seconds / 1e9, "coalesce_over_cp": cp_seconds / seconds,
+            "coalesce_cp_seconds": cp_seconds}
+
+
 def measure_passthrough(work: Path, size: int, repeat: int) -> dict[str, Any]:
     """Small packets that need no segmentation, through the whole command: packets per second."""
     capture = work / "small.pcap"
@@ -494,6 +528,8 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
         say("engine vs memcpy (in memory)")
         report.update(measure_engine(Path(cli["capture"]), repeat))
         Path(cli["capture"]).unlink()
+        say(f"coalesce vs cp ({size >> 20} MiB of TCP segments)")
+        report.update(measure_coalesce(work, size, repeat))
         say("small-packet passthrough")
         report.update(measure_passthrough(work, max(size // 4, 4 << 20), repeat))
         if peers:

@@ -267,9 +267,8 @@ def link_type_report(record: Any, convertible: bool, mtu: int) -> tuple[str, str
 
     linktype = record.linktype
     if convertible:
-        size = len(record.data)
         return (f"link type {linktype} record not IP or Ethernet",
-                f"link type {linktype} record that is neither IP nor Ethernet", size > mtu)
+                f"link type {linktype} record that is neither IP nor Ethernet", len(record.data) > mtu)
     size = link_payload_length(record)
     name = LINKTYPE_NAMES.get(linktype)
     what = f"link type {linktype} ({name})" if name else f"unknown link type {linktype}"

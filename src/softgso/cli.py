@@ -87,6 +87,9 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("--tunnel-port", "tunnel_ports", multiple=True, metavar="KIND:PORT",
               help="Also treat UDP to PORT as a tunnel of KIND (vxlan, vxlan-gpe, geneve, mpls-in-udp), "
               "besides the standard ports (4789, 8472, 4790, 6081, 6635) (repeatable).")
+@click.option("--tunnel-under-labels", is_flag=True,
+              help="Beyond the kernel: segment a tunnel found under an MPLS label stack (Linux refuses it; "
+              "by default it is passed through and reported), the labels and outer headers on every segment.")
 @click.option("--tcp-ecn", is_flag=True, help="Set SKB_GSO_TCP_ECN (CWR stays on the first segment only).")
 @click.option("--input-csum", type=click.Choice(["auto", "partial", "complete"]), default="auto", show_default=True,
               help="What the L4 checksum field holds: a CHECKSUM_PARTIAL seed, a full checksum, or detect.")
@@ -133,7 +136,8 @@ def segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, 
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, strict: bool, as_json: bool, quiet: bool,
             engine: str, jobs: int, dask_scheduler: str | None, udp_gso: str = "off",
-            tunnel_ports: tuple[str, ...] = (), output_format: str | None = None) -> None:
+            tunnel_ports: tuple[str, ...] = (), output_format: str | None = None,
+            tunnel_under_labels: bool = False) -> None:
     """Segment every super-packet of IN exactly as Linux software GSO would; write OUT.
 
     A TCP packet is a super-packet when its IP packet is longer than the device MTU (or its payload
@@ -175,7 +179,8 @@ def segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, 
     """
     run_segment(in_path, out_path, gso_size, gso_type, tcp_ecn, input_csum, vnet_hdr, actions, device, mtu,
                 output_csum, ip_id, ipv6_frag_id, kernel, strict, as_json, quiet, engine, jobs, dask_scheduler,
-                tunnel_ports, udp_gso, output_format)
+                tunnel_ports=tunnel_ports, udp_gso=udp_gso, tunnel_under_labels=tunnel_under_labels,
+                output_format=output_format)
 
 # --- bench ---------------------------------------------------------------------------------------
 
@@ -234,6 +239,8 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("engine / memcpy", "engine_over_memcpy", ">= 0.25"),
         ("vs tcprewrite", "softgso_over_tcprewrite", ">= 10"),
         ("vs naive Scapy", "softgso_over_scapy", ">= 300"),
+        ("coalesce Gbit/s in", "coalesce_gbit_s", ""),
+        ("coalesce / cp", "coalesce_over_cp", ">= 0.75"),
         ("passthrough packets/s", "passthrough_packets_per_s", ">= 1e6"),
         ("  without start-up", "passthrough_packets_per_s_excluding_startup", ""),
         ("start-up s (a plain run's imports)", "startup_seconds", ""),
@@ -594,6 +601,9 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
 
         check_plot_path(plot_path)  # a directory, a block device, an unknown format: refused before the work
     inspector = CaptureInspector(options, top=top)
+    from .gro import CoalescePreview, GroDevice
+
+    gro_preview = CoalescePreview(GroDevice(kernel=kernel))  # what `coalesce` (defaults) would do
     read_error: CaptureError | None = None
     with open_capture(in_path) as reader:
         try:
@@ -602,9 +612,11 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
                 wire_len = None if frame is None else len(frame) + record.orig_len - len(record.data)
                 inspector.add(record.index, frame, linktype=record.linktype, timestamp_ns=record.timestamp_ns,
                               wire_len=wire_len, record_len=len(record.data), record=record)
+                gro_preview.add(None if frame is None or record.truncated else bytes(frame), record.index)
         except CaptureError as error:
             read_error = error
     report = inspector.as_dict()
+    report["coalesce"] = gro_preview.as_dict()
     report["file"] = str(in_path)
     if read_error is not None:
         report["read_error"] = str(read_error)
@@ -665,6 +677,10 @@ def _inspect_tables(report: dict[str, Any]) -> None:
         f"{report['device']}")
     row("  per input record", _counts_text(seg["outcomes"]))
     row("  over MTU, not segmented", f"{seg['over_mtu_not_segmented']:,}")
+    if "coalesce" in report:
+        gro = report["coalesce"]
+        row("coalesce would write", f"{gro['packets_out']:,} packets, {gro['coalesced']:,} coalesced from "
+            f"{gro['frames_merged']:,} frames (GRO of kernel {gro['kernel']}, polls of {gro['batch']})")
     if report.get("plot"):
         row("plot", report["plot"] + (f" ({report['plot_written']})" if report.get("plot_written") else ""))
     console.print(table)
@@ -696,8 +712,9 @@ def _inspect_tables(report: dict[str, Any]) -> None:
 @click.option("--gro-max-size", type=click.IntRange(1, 524280), default=65536, show_default=True,
               help="The device's gro_max_size (and gro_ipv4_max_size): above 65536 is BIG TCP "
               "(IPv6 only on 6.1, IPv4 too from 6.3).")
-@click.option("--kernel", type=click.Choice(["6.1", "6.12", "mainline"]), default="mainline", show_default=True,
-              help="Kernel generation whose GRO rules apply (CWR, fixed IP IDs without DF, BIG TCP).")
+@click.option("--kernel", type=click.Choice(["6.1", "6.12", "mainline"]), default="6.1", show_default=True,
+              help="Kernel generation whose GRO rules apply, as segment's --kernel (CWR, fixed IP IDs without DF, "
+              "IPv4 BIG TCP); the current kernel GRO selftest expects mainline's.")
 @click.option("--mpls", is_flag=True, help="Beyond the kernel (which has no MPLS GRO): coalesce labelled "
               "frames under identical label stacks by the inner rules.")
 @click.option("--udp-gro-forwarding", is_flag=True,
@@ -715,7 +732,7 @@ def coalesce(in_path: Path, out_path: Path, batch: int, gro_max_size: int, kerne
 
     IN is frames as a NIC receives them (no flow hash: every frame hashes to 0, as frames injected on a
     veth do). OUT is in IN's format unless -F says otherwise; pcapng OUT carries each coalesced packet's GSO metadata as a comment
-    "gso_size=N gso_type=tcpv4|tcpv6[,ecn|,accecn][,fixedid] segs=K". Checksums are verified as for a
+    "gso_size=N gso_type=tcpv4|tcpv6|udp_l4[,ecn|,accecn][,ipxip4|,ipxip6|,gre][,fixedid][,fixedid_inner] segs=K". Checksums are verified as for a
     device without receive checksum offload: a frame with a bad one is passed up unchanged.
 
     \b

@@ -17,11 +17,11 @@ from .errors import CaptureError, UsageError
 from .runner import EXIT_REFUSED, _progress_bar, echo, is_dash, json_dumps
 
 # why a frame passed up unchanged is worth a report (and exit 1 under --strict): GRO could not read it
-REPORTED = ("truncated", "bad ", "snapped", "not an Ethernet", "tunnel GRO not modelled", "shorter than")
+REPORTED = ("truncated", "bad ", "snapped", "not an Ethernet", "shorter than")
 
 
 def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: int = 65536,
-                 kernel: str = "mainline", mpls: bool = False, as_json: bool = False, quiet: bool = False,
+                 kernel: str = "6.1", mpls: bool = False, as_json: bool = False, quiet: bool = False,
                  strict: bool = False, udp_gro_forwarding: bool = False,
                  output_format: str | None = None) -> None:
     """Coalesce IN into OUT as the receiving kernel's GRO would; exit 1 under --strict on a report."""

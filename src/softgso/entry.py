@@ -46,6 +46,7 @@ SEGMENT_OPTIONS: dict[str, tuple[str, str, Any]] = {
     "--engine": ("engine", "choice", ("auto", "compiled", "numpy", "scalar")),
     "--udp-gso": ("udp_gso", "choice", ("off", "udp_l4", "udp")),
     "--tunnel-port": ("tunnel_ports", "multiple", None),
+    "--tunnel-under-labels": ("tunnel_under_labels", "flag", None),
     "-F": ("output_format", "choice", ("pcap", "pcapng")),
     "--output-format": ("output_format", "choice", ("pcap", "pcapng")),
 }
@@ -54,7 +55,7 @@ SEGMENT_DEFAULTS: dict[str, Any] = {
     "gso_size": None, "gso_type": "auto", "tcp_ecn": False, "input_csum": "auto", "vnet_hdr": None, "actions": (),
     "device": "no-offload", "mtu": None, "output_csum": None, "ip_id": "increment", "ipv6_frag_id": "0",
     "kernel": "6.1", "strict": False, "as_json": False, "quiet": False, "engine": "auto", "jobs": 1,
-    "dask_scheduler": None, "udp_gso": "off", "tunnel_ports": (), "output_format": None,
+    "dask_scheduler": None, "udp_gso": "off", "tunnel_ports": (), "tunnel_under_labels": False, "output_format": None,
 }
 # what the output of a re-segmented capture may need beyond IN's size, reserved up front: 64 KB
 # super-packets at a 1500-byte MTU grow by 7-12% (headers and record headers per segment)

@@ -16,7 +16,7 @@ from typing import Any
 
 from .actions import Action
 from .checksum import ipv4_header_checksum, ones_sum, pseudo_header_sum
-from .constants import ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP
+from .constants import ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, eth_p_mpls
 from .errors import SoftGSOError
 from .features import DeviceProfile, GsoType, IpSummed
 from .offload.tunnels import TunnelLayout, TunnelNotSegmented, parse_tunnel, tunnel_of
@@ -72,6 +72,9 @@ class SegmentOptions:
     kernel: str = "6.1"
     tunnel_ports: tuple[tuple[int, str], ...] = ()  # --tunnel-port KIND:PORT, as (port, kind)
     udp_gso: str = "off"  # --udp-gso: UDP datagrams over the MTU are GSO super-packets of this type (udp_l4, udp)
+    # beyond the kernel: a tunnel super-packet under a label stack is segmented (Linux refuses it),
+    # the labels copied with the outer headers onto every segment
+    tunnel_in_labels: bool = False
 
     @property
     def udp_gso_type(self) -> str | None:
@@ -148,7 +151,7 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
                            f"{behind} bytes behind the IP packet: more than a trailer or padding")
     if not options.actions:
         try:
-            tunnel_layout = parse_tunnel(original, dict(options.tunnel_ports))
+            tunnel_layout = parse_tunnel(original, dict(options.tunnel_ports), options.tunnel_in_labels)
         except TunnelNotSegmented as refusal:
             if over:
                 raise NotSegmented(refusal.kind, str(refusal)) from None
@@ -264,8 +267,16 @@ def _tunnel_from_capture(original: bytes, tunnel: TunnelLayout, options: Segment
                                  "metadata (--udp-gso udp_l4 to segment it)")
     if gso_size <= 0:
         raise SoftGSOError(f"MTU {options.device.mtu} leaves no room for payload behind the tunnel headers")
+    if inner.layout.length_problem is not None or inner.layout.trailer_len:
+        # GSO never reads these fields, but bytes behind the inner packet would be cut as its payload
+        raise NotSegmented("lengths contradict (capture check, not the kernel's)",
+                           f"inside the {tunnel.kind} tunnel: {inner.layout.length_problem or 'bytes behind the packet'}")
     skb = packet_from_capture(frame, None)
     shift = len(skb.data) - len(frame)  # an outer tag moved out of band
+    if eth_p_mpls(skb.protocol):
+        # beyond the kernel (tunnel_in_labels): the labels are outer L2 bytes, copied onto every segment
+        skb.protocol = ETH_P_IP if tunnel.outer_version == 4 else ETH_P_IPV6
+        skb.network_header = tunnel.outer_network + shift
     skb.encapsulation = True
     skb.inner_protocol = tunnel.inner_protocol
     skb.inner_protocol_type = ENCAP_TYPE_ETHER

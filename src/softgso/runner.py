@@ -351,11 +351,15 @@ def print_reports(reports: list[tuple[int, str]], limit: int = 20) -> None:
 
 
 def print_report_kinds(summary: Any) -> None:
-    """segment's reports, a line per kind: how many records, the first one's frame number and reason."""
+    """segment's reports, a line per kind: how many records, the first one's frame number and reason;
+    then its notes (what was done beyond what a kernel vector proves), a line each."""
     for kind, count, first, reason in summary.reports_by_kind():
         records = "record" if count == 1 else "records"
         echo(f"softgso: {kind}: {count:,} {records} passed through unchanged (first: frame {first + 1}: {reason})",
              err=True)
+    for text, count in getattr(summary, "notes", {}).items():
+        if count:
+            echo(f"softgso: note: {text}: {count:,} {'record' if count == 1 else 'records'}", err=True)
 
 
 # --- the action commands (push-mpls, pop-mpls, set-mpls, dec-ttl, push-vlan, pop-vlan) ---
@@ -452,14 +456,14 @@ def run_segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: s
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, strict: bool, as_json: bool, quiet: bool,
             engine: str, jobs: int, dask_scheduler: str | None, tunnel_ports: tuple[str, ...] = (),
-            udp_gso: str = "off", output_format: str | None = None) -> None:
+            udp_gso: str = "off", tunnel_under_labels: bool = False, output_format: str | None = None) -> None:
     """``softgso segment``'s whole run, from its parsed options (softgso.cli's, or softgso.entry's for a plain one).
 
     ``output_format`` (-F): "pcap" or "pcapng" for OUT, None for IN's format."""
     option_args: dict[str, Any] = {"device": device, "mtu": mtu, "output_csum": output_csum, "gso_size": gso_size,
                    "gso_type": gso_type, "tcp_ecn": tcp_ecn, "input_csum": input_csum, "vnet_hdr": vnet_hdr,
                    "actions": actions, "ip_id": ip_id, "ipv6_frag_id": ipv6_frag_id, "kernel": kernel,
-                   "tunnel_ports": tunnel_ports, "udp_gso": udp_gso}
+                   "tunnel_ports": tunnel_ports, "udp_gso": udp_gso, "tunnel_under_labels": tunnel_under_labels}
     options = segment_options_from(**option_args)
     inputs = _many_captures(in_path)
     if inputs is not None:
@@ -716,7 +720,8 @@ def _segment_table(summary: Any, counts: dict[str, int], elapsed: float, out: st
 def segment_options_from(device: str, mtu: int | None, output_csum: str | None, gso_size: int | None,
                           gso_type: str, tcp_ecn: bool, input_csum: str, vnet_hdr: str | None,
                           actions: tuple[str, ...], ip_id: str, ipv6_frag_id: str, kernel: str,
-                          tunnel_ports: tuple[str, ...] = (), udp_gso: str = "off") -> Any:
+                          tunnel_ports: tuple[str, ...] = (), udp_gso: str = "off",
+                          tunnel_under_labels: bool = False) -> Any:
     """The SegmentOptions ``segment`` would build from the same options."""
     from .actions import parse_action
     from .job import SegmentOptions
@@ -738,6 +743,6 @@ def segment_options_from(device: str, mtu: int | None, output_csum: str | None, 
         device=_device(device, mtu, output_csum), gso_size=gso_size, gso_type=gso_type, tcp_ecn=tcp_ecn,
         input_csum=input_csum, vnet_hdr=VirtioNetHdr.from_hex(vnet_hdr) if vnet_hdr else None,
         actions=tuple(parse_action(a) for a in actions), ipv6_frag_id=frag_id, fixed_id=ip_id == "fixed",
-        kernel=kernel, tunnel_ports=ports, udp_gso=udp_gso,
+        kernel=kernel, tunnel_ports=ports, udp_gso=udp_gso, tunnel_in_labels=tunnel_under_labels,
     )
 

@@ -78,10 +78,11 @@ class Case:
 class Sender:
     """gro_sender for one run: ``-4`` or ``-6``; static buffers start zeroed, as in a fresh process."""
 
-    def __init__(self, ipv6: bool) -> None:
+    def __init__(self, ipv6: bool, ipip: bool = False) -> None:
         self.ipv6 = ipv6
-        self.tcp_offset = ETH_HLEN + (40 if ipv6 else 20)
-        # main(): total_hdr_len = MAX_HDR_LEN (74) for IPv6, tcp_offset + 20 for IPv4
+        # main(): --ipip puts an outer IPv4 header (protocol IPIP) before the IPv4 one
+        self.tcp_offset = ETH_HLEN + (40 if ipv6 or ipip else 20)
+        # total_hdr_len = MAX_HDR_LEN (74) for IPv6, tcp_offset + 20 for IPv4 and IPIP
         self.total_hdr_len = ETH_HLEN + 40 + 20 if ipv6 else self.tcp_offset + 20
         self.statics: dict[str, bytearray] = {}
 
@@ -135,7 +136,10 @@ class Sender:
         buf[0 : self.total_hdr_len] = bytes(self.total_hdr_len)
         buf[self.total_hdr_len : self.total_hdr_len + payload_len] = b"a" * payload_len
         self.fill_transportlayer(buf, self.tcp_offset, seq_offset, ack_offset, payload_len, fin)
-        self.fill_networklayer(buf, ETH_HLEN, payload_len, 6)
+        inner_ip_off = self.tcp_offset - (40 if self.ipv6 else 20)
+        self.fill_networklayer(buf, inner_ip_off, payload_len, 6)
+        if inner_ip_off > ETH_HLEN:
+            self.fill_networklayer(buf, ETH_HLEN, payload_len + 20, 4)  # IPPROTO_IPIP
         buf[0:6] = DMAC
         buf[6:12] = SMAC
         buf[12:14] = struct.pack("!H", 0x86DD if self.ipv6 else 0x0800)
@@ -391,9 +395,9 @@ class Sender:
         return frames
 
 
-def build_case(name: str, ipv6: bool) -> Case:
+def build_case(name: str, ipv6: bool, ipip: bool = False) -> Case:
     """The frames and the receiver's expectation of one sub-test (gro_sender / gro_receiver)."""
-    s = Sender(ipv6)
+    s = Sender(ipv6, ipip)
     P = PAYLOAD_LEN
     fin = s.fin()
     if name in ("data_same", "data_lrg_sml", "data_lrg_1byte", "data_sml_lrg"):
@@ -459,9 +463,9 @@ def build_case(name: str, ipv6: bool) -> Case:
     raise KeyError(name)
 
 
-def received_payloads(frames: list[bytes], ipv6: bool) -> list[int]:
+def received_payloads(frames: list[bytes], ipv6: bool, ipip: bool = False) -> list[int]:
     """check_recv_pkts: the payload length of each packet read until the first FIN."""
-    tcp_offset = ETH_HLEN + (40 if ipv6 else 20)
+    tcp_offset = ETH_HLEN + (40 if ipv6 or ipip else 20)
     total_hdr_len = ETH_HLEN + 40 + 20 if ipv6 else tcp_offset + 20
     lengths = []
     for frame in frames:

@@ -77,3 +77,11 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert invoke(str(tmp_path / "in.pcap"), str(tmp_path / "o.pcap"), "--batch", "0")[0] == 2
     assert invoke(str(tmp_path / "in.pcap"), str(tmp_path / "o.pcap"), "--gro-max-size", "600000")[0] == 2
     assert invoke(str(tmp_path / "in.pcap"), str(tmp_path / "o.pcap"), "--kernel", "5.4")[0] == 2
+
+
+def test_inspect_says_what_coalesce_would_do(tmp_path: Path) -> None:
+    write_pcap(tmp_path / "in.pcap", stream(5))
+    result = CliRunner().invoke(main, ["inspect", str(tmp_path / "in.pcap"), "--json"])
+    assert result.exit_code == 0, result.output
+    gro = json.loads(result.stdout)["coalesce"]
+    assert gro["frames_in"] == 5 and gro["packets_out"] == 1 and gro["coalesced"] == 1 and gro["kernel"] == "6.1"

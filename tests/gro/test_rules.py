@@ -7,6 +7,7 @@ by field; expected values are the kernel's rules, computed here independently of
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -392,3 +393,45 @@ def test_node_is_sans_io() -> None:
     assert node.receive(x[0]) == [] and node.receive(x[1]) == [] and node.held == 1
     (packet,) = node.flush()
     assert packet.segs == 2
+
+
+# --- tunnels: IP-in-IP and GRE (net/ipv4/gre_offload.c) --------------------------------------------------
+
+TUNNELS = Path(__file__).resolve().parents[1] / "vectors" / "kernel" / "tunnels" / "6.1"
+
+
+def tunnel_frames(name: str) -> list[bytearray]:
+    from softgso.io import open_capture
+
+    with open_capture(TUNNELS / name / "kernel_out.pcap") as reader:
+        return [bytearray(record.data) for record in reader]
+
+
+def test_gre_key_is_part_of_the_flow() -> None:
+    x = tunnel_frames("gre4_key_in4_fin__tx_off")  # Ethernet, IPv4, GRE with K (8 bytes), IPv4, TCP
+    assert x[0][34:36] == b"\x20\x00"
+    assert [p.segs for p in run([bytes(f) for f in x])] == [len(x)]
+    x[2][38] ^= 1  # another key: another tunnel, another flow
+    packets = run([bytes(f) for f in x])
+    assert sorted(p.segs for p in packets) != [len(x)] and sum(p.segs for p in packets) == len(x)
+
+
+def test_gre_with_a_sequence_number_is_passed_up() -> None:
+    x = tunnel_frames("gre4_in4__tx_off")
+    for frame in x:
+        frame[34] |= 0x10  # S: GRE's GRO takes only K and C
+    packets = run([bytes(f) for f in x])
+    assert {p.reason for p in packets} == {"GRE with sequence numbers, routing or a version other than 0"}
+
+
+def test_bad_gre_checksum_is_passed_up() -> None:
+    x = tunnel_frames("gretap4_csum_in4_idwrap__tx_off")
+    assert x[0][34] & 0x80  # C
+    x[1][38] ^= 1  # the GRE checksum (flags, protocol, checksum, reserved)
+    packets = run([bytes(f) for f in x])
+    assert packets[0].reason == "bad GRE checksum" and packets[0].data == bytes(x[1])
+
+
+def test_ipip_marks_the_aggregate() -> None:
+    (packet,) = run([bytes(f) for f in tunnel_frames("ipip_in4_dfclear_idwrap__tx_off")])
+    assert packet.gso_flags[0] == "ipxip4" and gso_comment(packet).startswith("gso_size=")  # type: ignore[union-attr]

@@ -125,3 +125,31 @@ def test_big_tcp_inside_a_tunnel_is_segmented_with_a_note() -> None:
     assert "BIG TCP" in result.note and "no kernel vector" in result.note
     assert all(checksums_verify(f) for f in result.frames)
     assert b"".join(bytes(Ether(f)[TCP].payload) for f in result.frames) == payload
+
+
+def _vxlan_under_labels() -> bytes:
+    from scapy.contrib.mpls import MPLS
+
+    return _complete(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02", type=0x8847) /
+                     MPLS(label=100, s=0, ttl=64) / MPLS(label=200, s=1, ttl=64) /
+                     IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=1, dport=4789) / VXLAN(vni=3) / INNER_ETH /
+                     inner_tcp())
+
+
+def test_a_tunnel_inside_a_label_stack_is_reported_as_linux_refuses_it() -> None:
+    """Spec 7.4: Linux keeps MPLS GSO and tunnel GSO apart; by default softgso does what Linux does."""
+    frame = _vxlan_under_labels()
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.NOT_SEGMENTED and "label stack" in result.kind
+    assert result.frames == [frame]
+
+
+def test_beyond_the_kernel_a_tunnel_inside_labels_keeps_labels_and_outer_headers_on_every_segment() -> None:
+    frame = _vxlan_under_labels()
+    options = SegmentOptions(device=PROFILES["no-offload"], tunnel_in_labels=True)
+    result = process_frame(frame, options)
+    assert result.outcome == Outcome.SEGMENTED and len(result.frames) == 3
+    for segment in result.frames:
+        assert segment[:22] == frame[:22]  # Ethernet and both labels, byte for byte
+        assert len(segment) - 14 <= 1500 and checksums_verify(segment)
+    assert b"".join(bytes(Ether(f)[TCP].payload) for f in result.frames) == bytes(Ether(frame)[TCP].payload)

@@ -177,9 +177,8 @@ def _fold_complement(total: int) -> int:
     return ~_fold(total) & 0xFFFF
 
 
-def designed_cases() -> list[TunnelCase]:
-    """The designed matrix: every kind, outer IPv4/IPv6, outer checksum on/off, options, inner
-    IPv4/IPv6, TCP flags and ECN, IDs at the wrap and DF clear, both software-GSO checksum modes."""
+def tcp_shapes() -> list[dict]:
+    """The tunnel devices and inner packets of the designed TCP cases (TunnelCase keyword arguments)."""
     v4 = f"local {V4_LOCAL} remote {V4_REMOTE}"
     v6 = f"local {V6_LOCAL} remote {V6_REMOTE}"
     geneve_opts = ["tc qdisc add dev tnl0 clsact",
@@ -227,6 +226,15 @@ def designed_cases() -> list[TunnelCase]:
         dict(name="ip6tnl_6in6_noencap", device=f"ip6tnl mode ip6ip6 {v6} encaplimit none", outer_v6=True,
              l2=False, inner_v6=True, ecn=True, flags=0x98),
     ]
+    return shapes
+
+
+def designed_cases() -> list[TunnelCase]:
+    """The designed matrix: every kind, outer IPv4/IPv6, outer checksum on/off, options, inner
+    IPv4/IPv6, TCP flags and ECN, IDs at the wrap and DF clear, both software-GSO checksum modes."""
+    v4 = f"local {V4_LOCAL} remote {V4_REMOTE}"
+    v6 = f"local {V6_LOCAL} remote {V6_REMOTE}"
+    shapes = tcp_shapes()
     cases = []
     for ethtool in ("tx_off", "tso_off"):
         for shape in shapes:
@@ -264,6 +272,67 @@ def designed_cases() -> list[TunnelCase]:
     return cases
 
 
+FLAG_CHOICES = (0x10, 0x18, 0x11, 0x19, 0x90, 0x98, 0x30, 0x38)  # ACK, PSH, FIN, CWR, URG combinations
+
+
+def random_cases(seed: int, count: int) -> list[TunnelCase]:
+    """``count`` cases drawn from ``seed``: a designed device (or a BPF MPLS variant) with a random
+    inner packet (family, gso_size, segment count, last-segment size, flags, ECN, DF, ID, options)
+    and a random software-GSO checksum mode. Case i depends only on (seed, i)."""
+    import random
+
+    shapes = tcp_shapes()
+    cases = []
+    for index in range(count):
+        rng = random.Random(f"{seed}/{index}")
+        if rng.random() < 0.2:
+            v6, gre, labels = rng.randint(0, 1), rng.randint(0, 1), rng.randint(1, 3)
+            shape = dict(name=f"bpf_{'gre' if gre else 'udp'}{6 if v6 else 4}_{labels}", device="(none: tc bpf)",
+                         outer_v6=bool(v6), l2=True, inner_v6=bool(v6),
+                         bpf={"OUTER_V6": v6, "USE_GRE": gre, "LABELS": labels})
+        else:
+            shape = dict(rng.choice(shapes))
+            if "inner_v6" in shape and shape["name"].split("_")[0] not in ("sit", "ip6tnl", "ipip"):
+                shape["inner_v6"] = rng.random() < 0.5
+            for key in ("gso_size", "segments", "remainder", "flags", "ecn", "df", "ip_id", "timestamps"):
+                shape.pop(key, None)
+        # room for the biggest tunnel overhead (ip6gretap with dst-opt and csum: 70) plus inner headers
+        inner_room = 1500 - 70 - (40 if shape["inner_v6"] else 20) - 32 - 12
+        gso_size = rng.choice([rng.randint(100, inner_room), inner_room, rng.randint(500, 1000)])
+        flags = rng.choice(FLAG_CHOICES)
+        case = TunnelCase(**{**shape,
+                             "name": f"random_s{seed}_{index:03d}_{shape['name'].split('_in')[0]}_in"
+                                     f"{6 if shape['inner_v6'] else 4}",
+                             "ethtool": rng.choice(("tx_off", "tso_off")),
+                             "gso_size": gso_size, "segments": rng.randint(1, 6),
+                             "remainder": rng.choice([0, 1, rng.randint(1, gso_size - 1)]),
+                             "flags": flags, "ecn": bool(flags & 0x80) or rng.random() < 0.2,
+                             "df": rng.random() < 0.7, "ip_id": rng.choice([rng.randint(0, 0xFFFF), 0xFFFF, 0xFFFE]),
+                             "timestamps": rng.random() < 0.6,
+                             "note": f"random case {index} of seed {seed}"})
+        if case.segments == 1 and case.remainder == 0:
+            case.remainder = 1  # at least two segments: a payload of one gso_size is no GSO packet
+        cases.append(case)
+    return cases
+
+
+def expected_remote(case: TunnelCase) -> bytes:
+    """The outer destination address every frame of the case carries (link noise carries others)."""
+    if case.bpf is not None:
+        return INNER_V6[1] if case.inner_v6 else INNER_V4[1]
+    return bytes.fromhex("20010db8000000000000000000000002") if case.outer_v6 else bytes([192, 0, 2, 2])
+
+
+def is_case_frame(frame: bytes, case: TunnelCase) -> bool:
+    """An outer IPv4/IPv6 frame to the case's remote (MLD, neighbour discovery and the like are not)."""
+    ethertype = int.from_bytes(frame[12:14], "big")
+    if ethertype == 0x0800 and len(frame) >= 34:
+        return frame[30:34] == expected_remote(case)
+    if ethertype == 0x86DD and len(frame) >= 54:
+        return frame[38:54] == expected_remote(case)
+    return False
+
+
 def write_pcap(path: Path, frames: list[bytes]) -> None:
     """A little-endian pcap, Ethernet, synthetic timestamps (1700000000 + index)."""
     with open(path, "wb") as out:
@@ -273,9 +342,12 @@ def write_pcap(path: Path, frames: list[bytes]) -> None:
             out.write(frame)
 
 
-def record(out_dir: Path, kernel: str | None, only: str | None) -> int:
-    """Boot the kernel, run every case, write the vectors; the number written."""
-    cases = [c for c in designed_cases() if only is None or only in c.name]
+def record(out_dir: Path, kernel: str | None, only: str | None, random_seed: int | None = None,
+           random_count: int = 0) -> int:
+    """Boot the kernel, run every case (designed, or ``random_count`` drawn from ``random_seed``),
+    write the vectors; the number written."""
+    drawn = designed_cases() if random_seed is None else random_cases(random_seed, random_count)
+    cases = [c for c in drawn if only is None or only in c.name]
 
     class TunnelVM(KernelVM):
         guest_module = "kernel_oracle.tunnel_guest"
@@ -290,9 +362,8 @@ def record(out_dir: Path, kernel: str | None, only: str | None) -> int:
         for case, result in zip(cases, results, strict=True):
             supers = [bytes.fromhex(h) for h in result["supers"]]
             segments = [bytes.fromhex(h) for h in result["segments"]]
-            # link noise (MLD, neighbour discovery) is small; every frame of a case is over 200 bytes
-            supers = [f for f in supers if len(f) > 200]
-            segments = [f for f in segments if len(f) > 200]
+            supers = [f for f in supers if is_case_frame(f, case)]
+            segments = [f for f in segments if is_case_frame(f, case)]
             folder = out_dir / case.name
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
@@ -329,8 +400,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("tests/vectors/kernel/tunnels"))
     parser.add_argument("--kernel", default=None, help="6.1 (default), 6.12, or a release")
     parser.add_argument("--only", default=None, help="only the cases whose name contains this")
+    parser.add_argument("--random", type=int, default=0, metavar="N", help="N random cases instead of the designed")
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    count = record(args.out, args.kernel, args.only)
+    count = record(args.out, args.kernel, args.only, args.seed if args.random else None, args.random)
     print(f"{count} cases written to {args.out}")
     return 0
 

@@ -7,17 +7,17 @@
     tcp.py      net/ipv4/tcp_offload.c, net/ipv6/tcpv6_offload.c
     udp.py      net/ipv4/udp_offload.c: forwarded UDP, only with UDP GRO forwarding on
     mpls.py     beyond the kernel: MPLS under identical label stacks (``GroDevice.mpls``)
-    tunnels.py  IPIP/GRE: not modelled, passed up
+    tunnels.py  IP-in-IP (ipip, sit, ip4ip6, ip6ip6), GRE and TEB (eth_gro_receive)
     coalesce.py the coalesce run: polls of N frames, the summary
 
 Sans-I/O: bytes in, bytes plus metadata out. See docs/kernel-notes.md ("GRO") for the kernel evidence.
 """
 
 from . import inet, ipv6, mpls, tcp, tunnels, udp, vlan  # noqa: F401 - each registers its handlers
-from .coalesce import CoalesceSummary, coalesce_frames, gso_comment, parse_gso_comment
+from .coalesce import CoalescePreview, CoalesceSummary, coalesce_frames, gso_comment, parse_gso_comment
 from .dev import GENERATIONS, GRO_MAX_SIZE, KERNELS, GroDevice, GroNode, GroPacket
 
 __all__ = [
-    "GENERATIONS", "GRO_MAX_SIZE", "KERNELS", "CoalesceSummary", "GroDevice", "GroNode", "GroPacket",
+    "GENERATIONS", "GRO_MAX_SIZE", "KERNELS", "CoalescePreview", "CoalesceSummary", "GroDevice", "GroNode", "GroPacket",
     "coalesce_frames", "gso_comment", "parse_gso_comment",
 ]

@@ -52,9 +52,13 @@ SKB_GSO_TCPV4 = 1 << 0
 SKB_GSO_TCP_ECN = 1 << 2
 SKB_GSO_TCP_FIXEDID_OLD = 1 << 3
 SKB_GSO_TCPV6 = 1 << 4
+SKB_GSO_GRE = 1 << 6
+SKB_GSO_IPXIP4 = 1 << 8
+SKB_GSO_IPXIP6 = 1 << 9
 SKB_GSO_UDP_L4 = 1 << 17
 SKB_GSO_TCP_ACCECN = 1 << 19  # mainline (AccECN series)
 SKB_GSO_TCP_FIXEDID_NEW = 1 << 30  # mainline ("net: gso: restore ids of outer ip headers correctly")
+SKB_GSO_TCP_FIXEDID_INNER = 1 << 31  # mainline: the inner header of a tunnel
 
 GENERATIONS = {
     "6.1": GroGeneration("6.1", True, True, False, True, SKB_GSO_TCP_ECN, "ecn", SKB_GSO_TCP_FIXEDID_OLD),
@@ -68,7 +72,7 @@ GENERATIONS = {
 class GroDevice:
     """The receiving device's GRO settings (what `ethtool -K` / `ip link set` would say)."""
 
-    kernel: str = "mainline"
+    kernel: str = "6.1"  # as segment's default
     gro_max_size: int = GRO_LEGACY_MAX_SIZE  # dev->gro_max_size (IPv6; every protocol on 6.1)
     gro_ipv4_max_size: int = GRO_LEGACY_MAX_SIZE  # dev->gro_ipv4_max_size (6.3+)
     udp_gro_forwarding: bool = False  # NETIF_F_GRO_UDP_FWD (rx-udp-gro-forwarding), off by default
@@ -88,7 +92,7 @@ class GroSkb:
     __slots__ = (
         "data", "meta", "hash", "data_offset", "flush", "same_flow", "count", "gso_size", "gso_type",
         "ip_fixedid", "age", "network_offset", "transport_offset", "proto", "chain", "csum_verified",
-        "recursion", "why", "l3_flush_why", "protocol",
+        "recursion", "why", "protocol", "encap_mark", "outer_network_offset",
     )
 
     def __init__(self, frame: bytes, meta: Any, hash_value: int) -> None:
@@ -102,7 +106,9 @@ class GroSkb:
         self.count = 1
         self.gso_size = 0
         self.gso_type = 0
-        self.ip_fixedid = False
+        self.ip_fixedid = 0  # bit 0: the outer (or only) IPv4 header's IDs are fixed; bit 1: the inner's
+        self.encap_mark = False  # an IP-in-IP tunnel header was passed (one level only)
+        self.outer_network_offset = 0  # the tunnel's outer IP header, when encap_mark
         self.age = 0
         self.network_offset = 0
         self.transport_offset = 0
@@ -112,7 +118,6 @@ class GroSkb:
         self.csum_verified = False
         self.recursion = 0
         self.why = ""  # why this frame was passed up (or why its held packet was completed)
-        self.l3_flush_why = ""
 
     @property
     def len(self) -> int:
@@ -168,6 +173,8 @@ def skb_gro_receive(p: GroSkb, skb: GroSkb, device: GroDevice) -> str | None:
         return "new frame not mergeable"
     if p.len + length >= GRO_LEGACY_MAX_SIZE:
         # BIG TCP: TCP only, not encapsulated; 6.1 also wants plain IPv6 with TCP right after it
+        if p.encap_mark:
+            return "size limit (64 KiB, encapsulated)"
         if generation.ipv4_big_tcp:
             if skb.proto != 6:
                 return "size limit (64 KiB, not TCP)"
@@ -202,6 +209,9 @@ class GroPacket:
     family: str  # "tcpv4" | "tcpv6" | "udp_l4" | "" (a single frame)
     reason: str  # why it left GRO (a flush reason, or why the frame was never held)
     held: bool  # True when it went through the flow table (held or merged), False when passed up at once
+    # ip_summed as it leaves GRO: "partial" (an aggregate: the TCP checksum is the seed), "unnecessary"
+    # (GRO verified its L4 checksum), "none"; what a PACKET_VNET_HDR tap says as NEEDS_CSUM / DATA_VALID / 0
+    ip_summed: str = "none"
 
 
 class GroNode:
@@ -273,7 +283,6 @@ class GroNode:
         mac = skb.data[:ETH_HLEN]
         for p in head:
             p.flush = 0
-            p.l3_flush_why = ""
             p.same_flow = p.hash == skb.hash and p.data[:ETH_HLEN] == mac
 
     # -- output -----------------------------------------------------------------------------------
@@ -292,10 +301,18 @@ class GroNode:
                 family = "udp_l4"
             if p.gso_type & generation.gso_ecn_bit:
                 flags.append(generation.gso_ecn_name)
+            if p.gso_type & (SKB_GSO_IPXIP4 | SKB_GSO_IPXIP6):
+                flags.append("ipxip4" if p.gso_type & SKB_GSO_IPXIP4 else "ipxip6")
+            if p.gso_type & SKB_GSO_GRE:
+                flags.append("gre")
             if p.gso_type & generation.gso_fixedid_bit:
                 flags.append("fixedid")
+            if generation.name == "mainline" and p.gso_type & SKB_GSO_TCP_FIXEDID_INNER:
+                flags.append("fixedid_inner")
+        summed = "partial" if p.count > 1 else "unnecessary" if p.csum_verified else "none"
         self.out.append(GroPacket(bytes(p.data), p.meta, p.count, p.gso_size if p.count > 1 else 0,
-                                  p.gso_type if p.count > 1 else 0, tuple(flags), family, reason, True))
+                                  p.gso_type if p.count > 1 else 0, tuple(flags), family, reason, True, summed))
 
     def _emit_normal(self, skb: GroSkb, reason: str) -> None:
-        self.out.append(GroPacket(bytes(skb.data), skb.meta, 1, 0, 0, (), "", reason, False))
+        self.out.append(GroPacket(bytes(skb.data), skb.meta, 1, 0, 0, (), "", reason, False,
+                                  "unnecessary" if skb.csum_verified else "none"))

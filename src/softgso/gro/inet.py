@@ -57,9 +57,12 @@ def _bail(skb: GroSkb, why: str) -> GroSkb | None:
     return None
 
 
-def inet_gro_flush(iph: memoryview | bytes, iph2: bytes | bytearray, p: GroSkb, device: GroDevice) -> str:
+def inet_gro_flush(iph: memoryview | bytes, iph2: bytes | bytearray, p: GroSkb, device: GroDevice,
+                   inner: bool = False, tunnel_outer: bool = False) -> str:
     """inet_gro_flush (6.10+; the same outcome as 6.1's flush/flush_id/is_atomic): why ``p`` cannot take
-    the new frame, or "" when the IPv4 fields allow it. Records fixed-ID mode on ``p`` at its 2nd segment."""
+    the new frame, or "" when the IPv4 fields allow it. Records fixed-ID mode on ``p`` at its 2nd segment:
+    mainline keeps one bit per header (``inner``: a tunnel's inner header); before it one bit, DF
+    required, and a tunnel's outer header with DF has no ID rule at all (``tunnel_outer``)."""
     if iph[8] != iph2[8]:
         return "IPv4 TTL differs"
     if iph[1] != iph2[1]:
@@ -69,11 +72,38 @@ def inet_gro_flush(iph: memoryview | bytes, iph2: bytes | bytearray, p: GroSkb, 
         return "IPv4 DF differs"
     ipid_offset = (int.from_bytes(iph[4:6], "big") - int.from_bytes(iph2[4:6], "big")) & 0xFFFF
     count = p.count
-    if count == 1 and ipid_offset == 0 and (df or not device.generation.fixedid_needs_df):
-        p.ip_fixedid = True
-    if ipid_offset ^ (0 if p.ip_fixedid else count) & 0xFFFF:
-        return "IPv4 ID neither fixed nor incrementing"
+    if device.generation.fixedid_needs_df:
+        if tunnel_outer and df:
+            return ""
+        bit = 1
+        if count == 1 and ipid_offset == 0 and df:
+            p.ip_fixedid |= bit
+    else:
+        bit = 2 if inner else 1
+        if count == 1 and ipid_offset == 0:
+            p.ip_fixedid |= bit
+    if ipid_offset ^ (0 if p.ip_fixedid & bit else count) & 0xFFFF:
+        return "IPv4 ID neither fixed nor incrementing" + (" (inner header)" if inner else "")
     return ""
+
+
+def gro_receive_network_flush(skb: GroSkb, p: GroSkb, device: GroDevice) -> str:
+    """gro_receive_network_flush: the IP header rules against ``p``, the outer header of an IP-in-IP
+    tunnel then the inner one (both evaluated, as the kernel ORs them)."""
+    from .ipv6 import ipv6_gro_flush
+
+    def one(offset: int, inner: bool, tunnel_outer: bool) -> str:
+        iph = memoryview(skb.data)[offset : offset + 40]
+        iph2 = p.data[offset : offset + 40]
+        if iph[0] >> 4 == 6:
+            return ipv6_gro_flush(iph, iph2)
+        return inet_gro_flush(iph, iph2, p, device, inner, tunnel_outer)
+
+    if p.encap_mark:
+        outer = one(p.outer_network_offset, False, True)
+        inner = one(p.network_offset, True, False)
+        return outer or inner
+    return one(p.network_offset, False, False)
 
 
 def inet_gro_complete(skb: GroSkb, offset: int, device: GroDevice) -> None:
@@ -88,6 +118,14 @@ def inet_gro_complete(skb: GroSkb, offset: int, device: GroDevice) -> None:
     check = ~csum16_add(csum16_sub(~check & 0xFFFF, old), new) & 0xFFFF
     data[offset + 10 : offset + 12] = check.to_bytes(2, "big")
     inet_offloads[data[offset + 9]][1](skb, offset + 20, device)
+
+
+def inet_gso_type_fixedid(skb: GroSkb, device: GroDevice) -> int:
+    """The fixed-ID gso_type bits completion sets (tcp4_gro_complete: ip_fixedid * SKB_GSO_TCP_FIXEDID)."""
+    generation = device.generation
+    if generation.fixedid_needs_df:
+        return generation.gso_fixedid_bit if skb.ip_fixedid else 0
+    return skb.ip_fixedid * generation.gso_fixedid_bit  # bit 1 lands on SKB_GSO_TCP_FIXEDID_INNER
 
 
 dev_add_offload(ETH_P_IP, inet_gro_receive, inet_gro_complete)

@@ -13,8 +13,7 @@ from .dev import (
     inet_offloads,
     skb_gro_receive,
 )
-from .inet import inet_gro_flush
-from .ipv6 import ipv6_gro_flush
+from .inet import gro_receive_network_flush, inet_gso_type_fixedid
 
 IPPROTO_TCP = 6
 TCP_FLAG_CWR = 0x00800000
@@ -116,10 +115,7 @@ def _flush_reason(skb: GroSkb, p: GroSkb, th: bytes, flags: int, device: GroDevi
         return "TCP ACK number differs"
     if th[20:] != th2[20 : len(th)]:
         return "TCP options differ"
-    nh = skb.network_offset
-    iph = memoryview(skb.data)[nh : nh + 40]
-    iph2 = p.data[nh : nh + 40]
-    why = ipv6_gro_flush(iph, iph2) if iph[0] >> 4 == 6 else inet_gro_flush(iph, iph2, p, device)
+    why = gro_receive_network_flush(skb, p, device)
     if why:
         return why
     length = skb.gro_len()
@@ -181,7 +177,7 @@ def tcp_gro_complete(skb: GroSkb, thoff: int, device: GroDevice) -> None:
 def tcp4_gro_complete(skb: GroSkb, thoff: int, device: GroDevice) -> None:
     """tcp4_gro_complete: the checksum becomes the pseudo-header seed; TCPV4, FIXEDID in fixed-ID mode."""
     _seed(skb, thoff)
-    skb.gso_type |= SKB_GSO_TCPV4 | (device.generation.gso_fixedid_bit if skb.ip_fixedid else 0)
+    skb.gso_type |= SKB_GSO_TCPV4 | inet_gso_type_fixedid(skb, device)
     tcp_gro_complete(skb, thoff, device)
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from ..checksum import ones_sum, pseudo_header_sum
 from .dev import SKB_GSO_UDP_L4, GroDevice, GroSkb, inet6_offloads, inet_offloads, skb_gro_receive
-from .inet import inet_gro_flush
-from .ipv6 import ipv6_gro_flush
+from .inet import gro_receive_network_flush
 from .tcp import _addresses
 
 IPPROTO_UDP = 17
@@ -57,10 +56,7 @@ def udp_gro_receive_segment(head: list[GroSkb], skb: GroSkb, uh: bytes, device: 
         if uh2[0:4] != uh[0:4]:
             p.same_flow = False
             continue
-        nh = skb.network_offset
-        iph = memoryview(skb.data)[nh : nh + 40]
-        iph2 = p.data[nh : nh + 40]
-        why = ipv6_gro_flush(iph, iph2) if iph[0] >> 4 == 6 else inet_gro_flush(iph, iph2, p, device)
+        why = gro_receive_network_flush(skb, p, device)
         ulen2 = int.from_bytes(uh2[4:6], "big")
         refused = ""
         if ulen > ulen2 or why:

@@ -33,6 +33,7 @@ from ..constants import (
     IPV6_HLEN,
     MPLS_HLEN,
     VLAN_HLEN,
+    eth_p_mpls,
     eth_type_vlan,
 )
 from ..features import GsoType
@@ -151,10 +152,14 @@ def _ip_header(frame: bytes, at: int, end: int) -> tuple[int, int, int, int] | N
     return None
 
 
-def parse_tunnel(frame: bytes, extra_ports: dict[int, str] | None = None) -> TunnelLayout | None:
+def parse_tunnel(frame: bytes, extra_ports: dict[int, str] | None = None,
+                 through_labels: bool = False) -> TunnelLayout | None:
     """The tunnel layout of an Ethernet frame, None when it carries no tunnel softgso knows.
 
-    Raises :class:`TunnelNotSegmented` for a tunnel it recognises but does not segment.
+    Raises :class:`TunnelNotSegmented` for a tunnel it recognises but does not segment. A tunnel
+    under a label stack is one Linux refuses (spec 7.4: MPLS GSO and tunnel GSO share
+    inner_protocol; skb_mpls_push refuses an encapsulated packet); ``through_labels`` (beyond the
+    kernel) lays it out anyway, the labels then being part of the outer L2 header.
     """
     length = len(frame)
     if length < ETH_HLEN:
@@ -165,8 +170,26 @@ def parse_tunnel(frame: bytes, extra_ports: dict[int, str] | None = None) -> Tun
         offset += VLAN_HLEN
         ethertype = int.from_bytes(frame[offset : offset + 2], "big")
     network = offset + 2
+    labelled = eth_p_mpls(ethertype)
+    if labelled:
+        while network + MPLS_HLEN <= length:
+            network += MPLS_HLEN
+            if frame[network - 2] & 0x01:
+                break
+        version = frame[network] >> 4 if network < length else 0
+        ethertype = ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0
     if ethertype not in (ETH_P_IP, ETH_P_IPV6):
         return None
+    layout = _outer(frame, network, length, extra_ports)
+    if layout is not None and labelled and not through_labels:
+        raise TunnelNotSegmented("tunnel inside a label stack: Linux refuses it",
+                                 f"a {layout.kind} super-packet under an MPLS label stack: Linux keeps MPLS GSO "
+                                 "and tunnel GSO apart (one inner_protocol) and refuses it; beyond the kernel, "
+                                 "the tunnel-in-labels option segments it")
+    return layout
+
+
+def _outer(frame: bytes, network: int, length: int, extra_ports: dict[int, str] | None) -> TunnelLayout | None:
     outer = _ip_header(frame, network, length)
     if outer is None:
         return None

@@ -21,6 +21,7 @@ from ..gso import (
     INET6_OFFLOADS,
     INET_OFFLOADS,
     GsoContext,
+    GsoHandler,
     gso_make_checksum,
     skb_mac_gso_segment,
 )
@@ -50,7 +51,7 @@ def skb_udp_tunnel_segment(
 
 
 def _udp_tunnel_segment(
-    skb: Packet, data: int, features: NetdevFeature, ctx: GsoContext, inet_handler: object,
+    skb: Packet, data: int, features: NetdevFeature, ctx: GsoContext, inet_handler: GsoHandler | None,
     new_protocol: int, ipv6: bool,
 ) -> list[Packet] | None:
     """__skb_udp_tunnel_segment: ``data`` is the outer UDP header (the outer IP handler pulled its own)."""
@@ -97,7 +98,7 @@ def _udp_tunnel_segment(
         if inet_handler is None:
             segments = skb_mac_gso_segment(skb, features, ctx)
         else:
-            segments = inet_handler(skb, skb.mac_header, features, ctx)  # type: ignore[operator]
+            segments = inet_handler(skb, skb.mac_header, features, ctx)
     except SoftGSOError:
         _unwind(skb, protocol, data, mac_offset, mac_len)
         raise

@@ -1,0 +1,240 @@
+"""GRO vectors, host side: frames injected into a veth whose receiving end runs GRO, and what GRO handed
+to the stack (with its virtio_net_hdr), on a real kernel (the oracle VM, gro_guest.py in the guest).
+
+Cases: the kernel GRO selftest's (tools/testing/selftests/net/lib/gro.c, built by
+tests/gro/selftest_sender.py: -4, -6, --ipip; each sleep of its sender is a burst boundary) and
+designed ones (more than 8 interleaved flows for the flow-hash model, more than 64 frames in a burst
+for the NAPI budget, VLAN/QinQ, MPLS, UDP, Ethernet padding, CWR, window changes).
+
+    python -m tools.kernel_oracle.gro_cases --kernel 6.1 [--only NAME] [--out tests/vectors/kernel/gro]
+
+Each vector: ``input.pcap`` (the injected frames; a record's timestamp second counts its burst),
+``kernel_out.pcap`` (what the stack received, in order), ``meta.json`` (bursts, every output's
+virtio_net_hdr, the receiver's settings, the kernel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shutil
+import struct
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .vm import KernelVM
+
+ROOT = Path(__file__).resolve().parents[2]
+DST_MAC = "aa:00:00:00:00:01"
+
+
+@dataclass
+class GroCase:
+    name: str
+    bursts: list[list[bytes]]
+    note: str = ""
+    extra_setup: list[str] = field(default_factory=list)
+
+    def guest_form(self) -> dict[str, Any]:
+        return {"name": self.name, "dst_mac": DST_MAC, "mtu": 9000, "extra_setup": self.extra_setup,
+                "bursts": [[frame.hex() for frame in burst] for burst in self.bursts]}
+
+
+def _selftest_module() -> Any:
+    path = ROOT / "tests" / "gro" / "selftest_sender.py"
+    spec = importlib.util.spec_from_file_location("gro_selftest_sender", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gro_selftest_sender"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def selftest_cases() -> list[GroCase]:
+    sender = _selftest_module()
+    cases = []
+    for mode, names in (("v4", sender.CASES_BOTH + sender.CASES_V4), ("v6", sender.CASES_BOTH + sender.CASES_V6),
+                        ("ipip", [n for n in sender.CASES_BOTH + sender.CASES_V4 if n != "capacity"])):
+        for name in names:
+            case = sender.build_case(name, mode == "v6", mode == "ipip")
+            cases.append(GroCase(f"selftest_{mode}_{name}", case.polls, f"gro.c {mode} {name}"))
+    return cases
+
+
+def _stream(count: int, mss: int = 1000, **spec: Any) -> list[bytes]:
+    from softgso.job import SegmentOptions, process_frame
+    from softgso.runner import _device
+    from softgso.synth import SuperPacketSpec, build_frame
+
+    spec.setdefault("tcp_flags", 0x10)
+    frame = build_frame(SuperPacketSpec(payload=bytes(i * 7 & 0xFF for i in range(count * mss)), **spec))
+    frames = process_frame(frame, SegmentOptions(device=_device("no-offload", 9000, None), gso_size=mss)).frames
+    return [bytes.fromhex(DST_MAC.replace(":", "")) + f[6:] for f in frames]
+
+
+def _long_stream(count: int, mss: int = 1000, **spec: Any) -> list[bytes]:
+    """Past 64 KiB: super-packets back to back, sequence numbers and IP IDs running on."""
+    frames: list[bytes] = []
+    while len(frames) < count:
+        chunk = min(50, count - len(frames))
+        frames += _stream(chunk, mss, seq=1_000_000 + len(frames) * mss, ip_id=(0x1234 + len(frames)) & 0xFFFF,
+                          **spec)
+    return frames
+
+
+def _fix_ipv4(frame: bytearray, ip: int = 14) -> None:
+    frame[ip + 10 : ip + 12] = b"\0\0"
+    total = sum(struct.unpack("!10H", bytes(frame[ip : ip + 20])))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    frame[ip + 10 : ip + 12] = struct.pack("!H", ~total & 0xFFFF)
+
+
+def _fix_tcp(frame: bytearray, ip: int = 14) -> None:
+    v6 = frame[ip] >> 4 == 6
+    tcp = ip + (40 if v6 else 20)
+    frame[tcp + 16 : tcp + 18] = b"\0\0"
+    seg = bytes(frame[tcp:])
+    pseudo = (bytes(frame[ip + 8 : ip + 40]) + struct.pack("!IxxxB", len(seg), 6)) if v6 else \
+        (bytes(frame[ip + 12 : ip + 20]) + struct.pack("!xBH", 6, len(seg)))
+    data = pseudo + seg + (b"\0" if len(seg) & 1 else b"")
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    frame[tcp + 16 : tcp + 18] = struct.pack("!H", ~total & 0xFFFF)
+
+
+def designed_cases() -> list[GroCase]:
+    sender = _selftest_module()
+    cases = []
+    for flows in (8, 9, 12, 16):
+        s = sender.Sender(False)
+        cases.append(GroCase(f"flows_{flows}_interleaved", [s.send_capacity(flows) + [s.fin()]],
+                             f"{flows} flows, first segments then second ones: the flow table's capacity"))
+    cases.append(GroCase("budget_100_segments", [_long_stream(100)], "100 frames in one burst: NAPI weight 64"))
+    cases.append(GroCase("budget_64_then_36", [_stream(64), _stream(36, seq=1_000_000 + 64_000, ip_id=0x1234 + 64)],
+                         "two bursts"))
+    cases.append(GroCase("vlan_8021q", [_stream(4, vlan_tags=((0x8100, 7),))]))
+    cases.append(GroCase("qinq", [_stream(4, vlan_tags=((0x88A8, 10), (0x8100, 20)))]))
+    cases.append(GroCase("ipv6_stream", [_stream(6, ipv6=True)]))
+    mpls = [f[:12] + bytes.fromhex("8847000641ff") + f[14:] for f in _stream(3)]
+    cases.append(GroCase("mpls_passes", [mpls], "the kernel has no MPLS GRO"))
+    cwr = [bytearray(f) for f in _stream(4)]
+    cwr[0][47] |= 0x80
+    _fix_tcp(cwr[0])
+    cases.append(GroCase("cwr_first", [[bytes(f) for f in cwr]]))
+    cwr_all = [bytearray(f) for f in _stream(4)]
+    for frame in cwr_all:
+        frame[47] |= 0x80
+        _fix_tcp(frame)
+    cases.append(GroCase("cwr_all", [[bytes(f) for f in cwr_all]]))
+    window = [bytearray(f) for f in _stream(4)]
+    window[2][48:50] = b"\x10\x00"
+    _fix_tcp(window[2])
+    cases.append(GroCase("window_change", [[bytes(f) for f in window]]))
+    two = _stream(2)
+    tiny = _stream(1, mss=2, seq=1_000_000 + 2000, ip_id=0x1236)[0]
+    padded_tiny = tiny + bytes(60 - len(tiny))
+    cases.append(GroCase("ethernet_padding", [two + [padded_tiny]], "a 56-byte frame padded to 60"))
+    fixed_nodf = [bytearray(f) for f in _stream(4, df=False)]
+    for frame in fixed_nodf:
+        frame[18:20] = fixed_nodf[0][18:20]
+        _fix_ipv4(frame)
+    cases.append(GroCase("fixed_id_no_df", [[bytes(f) for f in fixed_nodf]]))
+    udp = _udp_stream(3)
+    cases.append(GroCase("udp_passes", [udp], "forwarded UDP without rx-udp-gro-forwarding"))
+    cases.append(GroCase("udp_gro_forwarding", [udp], "rx-udp-gro-forwarding on",
+                         ["ethtool -K veth1 rx-udp-gro-forwarding on"]))
+    big = _long_stream(80)
+    cases.append(GroCase("big_tcp_ipv4_185000", [big], "gro_ipv4_max_size (6.3+) and gro_max_size 185000",
+                         ["ip link set veth1 gro_max_size 185000", "ip link set veth1 gro_ipv4_max_size 185000"]))
+    big6 = _long_stream(80, ipv6=True)
+    cases.append(GroCase("big_tcp_ipv6_185000", [big6], "gro_max_size 185000",
+                         ["ip link set veth1 gro_max_size 185000"]))
+    return cases
+
+
+def _udp_stream(count: int) -> list[bytes]:
+    from softgso.job import SegmentOptions, process_frame
+    from softgso.runner import _device
+    from softgso.synth import SuperPacketSpec, build_frame
+
+    frame = build_frame(SuperPacketSpec(udp=True, payload=bytes(count * 1000)))
+    options = SegmentOptions(device=_device("no-offload", 9000, None), gso_size=1000, gso_type="udp_l4")
+    return [bytes.fromhex(DST_MAC.replace(":", "")) + f[6:] for f in process_frame(frame, options).frames]
+
+
+def write_pcap(path: Path, frames: list[tuple[int, bytes]]) -> None:
+    with path.open("wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for index, (second, frame) in enumerate(frames):
+            out.write(struct.pack("<IIII", 1_700_000_000 + second, index, len(frame), len(frame)))
+            out.write(frame)
+
+
+def decode_vnet(text: str | None) -> dict[str, Any] | None:
+    if text is None or text.startswith("error"):
+        return {"error": text} if text else None
+    header = bytes.fromhex(text)
+    flags, gso_type, hdr_len, gso_size, csum_start, csum_offset = struct.unpack("<BBHHHH", header)
+    return {"flags": flags, "gso_type": gso_type, "hdr_len": hdr_len, "gso_size": gso_size,
+            "csum_start": csum_start, "csum_offset": csum_offset}
+
+
+def record(out_dir: Path, kernel: str | None, only: str | None) -> int:
+    cases = [c for c in selftest_cases() + designed_cases() if only is None or only in c.name]
+
+    class GroVM(KernelVM):
+        guest_module = "kernel_oracle.gro_guest"
+        guest_files = ("__init__.py", "gro_guest.py")
+
+    written = 0
+    with GroVM(kernel=kernel, console_log=Path("out/kernel-oracle-gro/console.log")) as vm:
+        generation = "6.12" if vm.kernel_release_guest.startswith("6.12") else "6.1"
+        target = out_dir / generation
+        scratch = out_dir / f".scratch-{generation}"
+        vm.run_batch([c.guest_form() for c in cases], scratch)
+        results = json.loads((scratch / "results" / "results.json").read_text())
+        for case, result in zip(cases, results, strict=True):
+            folder = target / case.name
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            write_pcap(folder / "input.pcap", [(b, f) for b, burst in enumerate(case.bursts) for f in burst])
+            outputs = [(0, bytes.fromhex(r["frame"])) for r in result["received"]]
+            write_pcap(folder / "kernel_out.pcap", outputs)
+            meta = {
+                "kernel": vm.kernel, "kernel_release": vm.kernel_release_guest, "case": case.name, "note": case.note,
+                "bursts": [len(burst) for burst in case.bursts],
+                "outputs": [decode_vnet(r["vnet"]) for r in result["received"]],
+                "receiver": {"sysfs": result["sysfs"], "ethtool": result["ethtool_veth1"],
+                             "setup": ["ethtool -K veth0 tso off", "ethtool -K veth1 gro on",
+                                       "gro_flush_timeout 10 ms", "napi_defer_hard_irqs 1", *case.extra_setup]},
+                "send_errors": result["send_errors"], "guest_log": result["log"],
+                "capture": "AF_PACKET on veth1 (rx), frames; a second one with PACKET_VNET_HDR, their headers (an error "
+                           "where virtio_net_hdr_from_skb refuses the gso_type); each burst led by a frame of ethertype "
+                           "0x88b5 (dropped from the capture) and followed by 80 ms of quiet",
+            }
+            (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+            print(f"{case.name}: {sum(len(b) for b in case.bursts)} frames in, {len(outputs)} out"
+                  f"{' ERRORS ' + '; '.join(result['send_errors']) if result['send_errors'] else ''}"
+                  f"{' LOG ' + '; '.join(result['log']) if result['log'] else ''}")
+            written += 1
+        shutil.rmtree(scratch, ignore_errors=True)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.kernel_oracle.gro_cases")
+    parser.add_argument("--out", type=Path, default=Path("tests/vectors/kernel/gro"))
+    parser.add_argument("--kernel", default=None, help="6.1 (default), 6.12, or a release")
+    parser.add_argument("--only", default=None, help="only the cases whose name contains this")
+    args = parser.parse_args(argv)
+    print(f"{record(args.out, args.kernel, args.only)} cases written under {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
