@@ -233,3 +233,109 @@ def test_segment_and_same_shape_refuse_any_hostile_arguments_without_touching_me
         pass  # a value beyond Py_ssize_t, refused by the argument parser itself
     except ValueError as error:
         assert str(error).startswith("same_shape: "), "a refusal names the check that failed"
+
+
+def _tunnelled(inner_spec: SuperPacketSpec, **tunnel: object) -> bytes:
+    from softgso.synth import TunnelSpec, encapsulate
+
+    return encapsulate(build_frame(inner_spec), TunnelSpec(**tunnel))  # type: ignore[arg-type]
+
+
+def test_same_bytes_counts_tunnelled_packets_that_differ_only_in_per_packet_fields() -> None:
+    """Outer and inner IPv4 IDs, the inner TCP fields, payload and the outer UDP checksum's value are
+    per packet; the VNI, a TTL and the outer UDP checksum's being 0 or not are the shape."""
+    from softgso.fastpath import tunnel_key
+    from softgso.offload.tunnels import parse_tunnel
+
+    options = b"\x01\x01\x08\x0a" + bytes(8)
+    first = _tunnelled(SuperPacketSpec(payload=os.urandom(3000), tcp_options=options), udp_csum=True)
+    frames = [first]
+    for seq, ip_id in ((1, 2), (99, 7), (5000, 65535)):
+        frames.append(_tunnelled(SuperPacketSpec(payload=os.urandom(3000), seq=seq, ip_id=ip_id,
+                                                 tcp_options=b"\x01\x01\x08\x0a" + os.urandom(8)),
+                                 udp_csum=True, ip_id=ip_id ^ 0x5555))
+    other_vni = _tunnelled(SuperPacketSpec(payload=os.urandom(3000), tcp_options=options), udp_csum=True, vni=43)
+    no_csum = bytearray(first)
+    no_csum[14 + 20 + 6 : 14 + 20 + 8] = b"\0\0"
+    frames += [other_vni, bytes(no_csum), first]
+    data = records(frames)
+    offsets, _, after, _ = scan(data)
+    tunnel = parse_tunnel(first)
+    assert tunnel is not None
+    found = tunnel_key(first, tunnel)
+    assert found is not None
+    key, shape = found
+    for frame in frames[1:4]:
+        other = parse_tunnel(frame)
+        assert other is not None and tunnel_key(frame, other)[0] == key  # type: ignore[index]
+    ranges = cstream._ranges(shape)
+    assert SEGMENT.same_bytes(data, array("q", offsets), len(offsets), 0, len(offsets), after, ranges,
+                              shape.nonzero_at) == 3
+    assert SEGMENT.same_bytes(data, array("q", offsets), len(offsets), 0, 2, after, ranges, shape.nonzero_at) == 1
+    # the outer UDP checksum's being 0 is another shape, found by both
+    assert SEGMENT.same_bytes(data, array("q", offsets), len(offsets), 4, len(offsets), after, ranges,
+                              shape.nonzero_at) == 0
+    other = parse_tunnel(bytes(no_csum))
+    assert other is not None and tunnel_key(bytes(no_csum), other)[0] != key  # type: ignore[index]
+
+
+def test_scan_leaves_short_tunnelled_frames_to_the_scalar_path() -> None:
+    """Their inner packet's checksum state is what the scalar path counts: GRE, IP-in-IP and the UDP
+    encapsulations' ports are never classified in bulk."""
+    from softgso.fastpath import TUNNEL_PORTS
+
+    inner = SuperPacketSpec(payload=os.urandom(200), partial_checksum=False)
+    frames = [_tunnelled(inner, kind=kind) for kind in ("vxlan", "geneve", "gretap", "gre", "ipip")]
+    frames += [build_frame(SuperPacketSpec(udp=True, dport=port, payload=os.urandom(100), partial_checksum=False))
+               for port in TUNNEL_PORTS]
+    _, codes, _, _ = scan(records(frames))
+    assert codes == [cstream.CODE_SCALAR] * len(frames)
+    assert scan(records([build_frame(SuperPacketSpec(udp=True, dport=4788, payload=bytes(100),
+                                                     partial_checksum=False))]))[1] == [1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_tunnel_plans_and_same_bytes_refuse_any_hostile_arguments_without_touching_memory_outside(
+        data: st.DataObject) -> None:
+    """A tunnel plan (outer IPv4, outer UDP checksum) and same_bytes ranges bent at random: a ValueError
+    or a run inside the buffers, never a crash."""
+    options = SegmentOptions(device=PROFILES["no-offload"])
+    compiled = cstream.CompiledSegmenter(options)
+    frame = _tunnelled(SuperPacketSpec(payload=bytes(range(256)) * 12), udp_csum=True)
+    plan = compiled.fast.plan_for(frame)
+    assert plan is not None and plan.csum_at is not None and plan.outer_ipv4_at is not None
+    vector, full, last = compiled.vector(plan)
+    fields = list(array("q", vector))
+    extremes = st.sampled_from([-(2**63), -1, 0, 1, 2, 2**31, 2**40, 2**62, 2**63 - 1])
+    tunnel_fields = [cstream.PLAN_FIELDS.index(name) for name in cstream.PLAN_FIELDS[23:]]
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.sampled_from(tunnel_fields) | st.integers(0, len(fields) - 1))
+        fields[at] = data.draw(st.one_of(extremes, st.integers(-5000, 5000)))
+    jobs = array("q", [0, 0, 0])
+    records_buffer = records([frame])
+    out = bytearray(data.draw(st.integers(0, 2 * plan.out_len(16))))
+    try:
+        SEGMENT.segment(array("q", fields).tobytes(), full, last, records_buffer, jobs, False, out, bytearray(1))
+    except ValueError as error:
+        assert str(error).startswith("segment: "), "a refusal names the check that failed"
+    offsets = array("q", [data.draw(st.one_of(extremes, st.integers(-50, 6000))) for _ in range(3)])
+    ranges = array("q", [data.draw(st.one_of(extremes, st.integers(-10, 5000))) for _ in range(data.draw(
+        st.sampled_from([0, 1, 2, 4, 5])))])
+    try:
+        SEGMENT.same_bytes(records_buffer, offsets, data.draw(st.integers(-1, 4)), data.draw(st.integers(-1, 3)),
+                           data.draw(st.integers(-1, 4)), data.draw(st.one_of(extremes, st.integers(0, 6000))),
+                           ranges, data.draw(st.one_of(extremes, st.integers(-3, 6000))))
+    except OverflowError:
+        pass
+    except ValueError as error:
+        assert str(error).startswith("same_bytes: "), "a refusal names the check that failed"
+
+
+def test_tunnel_plan_fields_are_read_in_cstream_order() -> None:
+    """The plan vector's tunnel fields sit where _segment.c's P_* enum reads them (after the 23 plain ones)."""
+    assert cstream.PLAN_FIELDS[23:] == ("outer_ipv4_at", "outer_ipv4_in", "outer_base_full", "outer_base_last",
+                                        "outer_fixed_id", "csum_at", "csum_field", "csum_const_full",
+                                        "csum_const_last", "csum_mangle")
+    with pytest.raises(ValueError, match="wrong number of fields"):
+        SEGMENT.segment(bytes(8 * 23), b"", b"", bytes(100), b"", False, bytearray(10), bytearray(1))

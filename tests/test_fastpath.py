@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from softgso.constants import ETH_P_MPLS_MC, ETH_P_MPLS_UC
 from softgso.fastpath import FastSegmenter, word_sums
-from softgso.features import PROFILES
+from softgso.features import PROFILES, GsoType
 from softgso.golden import load_case, run_case
 from softgso.job import Outcome, PacketResult, SegmentOptions, process_frame
 from softgso.synth import build_frame
@@ -138,7 +138,7 @@ def test_common_shapes_take_the_bulk_path(engine: str) -> None:
     # the bench's UDP super-packets are USO by construction: udp_l4 is their truthful GSO metadata
     options = SegmentOptions(device=PROFILES["no-offload"], udp_gso="udp_l4")
     fast = make_segmenter(engine, options)
-    for name in ("issue", "vlan", "uso", "all"):
+    for name in ("issue", "vlan", "uso", "all", "vxlan", "geneve", "gre", "ipip"):
         source = _frames(MIXES[name], 9000)
         for _ in range(len(MIXES[name]) * 16):
             frame = next(source)
@@ -189,6 +189,77 @@ def test_kernel_vector_through_the_bulk_path(case_dir: Path, engine: str) -> Non
     for frame in others:
         assert fast.plan_for(frame) is plan
     assert fast.reproduce(others, plan) == [oracle(f).frames for f in others]
+
+
+TUNNEL_VECTORS = sorted(p for p in (VECTORS / "tunnels").glob("*/*") if (p / "input.pcap").exists())
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("profile", ["no-offload", "csum", "nic-vxlan-tso"])
+@pytest.mark.parametrize("case_dir", TUNNEL_VECTORS, ids=[f"{c.parent.name}/{c.name}" for c in TUNNEL_VECTORS])
+def test_tunnel_vector_through_the_bulk_path(case_dir: Path, engine: str, profile: str) -> None:
+    """A super-packet a real tunnel device built, as captured (no virtio header), and same-shape variants
+    of it (payload bytes, inner seq and flags, inner and outer IPv4 IDs, the outer UDP checksum's
+    value), give the scalar path's frames in bulk; its shape is not taken for another's."""
+    from softgso.golden import read_pcap_frames
+    from softgso.offload.tunnels import parse_tunnel
+
+    kernel = "6.12" if case_dir.parent.name == "6.12" else "6.1"
+    options = SegmentOptions(device=dataclasses.replace(PROFILES[profile], mtu=1500), gso_size=1000, kernel=kernel,
+                             udp_gso="udp_l4")
+    frame = read_pcap_frames(case_dir / "input.pcap")[0]
+    fast = make_segmenter(engine, options)
+    plan = fast.plan_for(frame)
+    expected = process_frame(frame, options)
+    if plan is None:
+        assert expected.outcome != Outcome.SEGMENTED or len(expected.frames) < 2, \
+            "a segmented tunnel shape fell back to the scalar path"
+        return
+    assert fast.reproduce([frame], plan)[0] == expected.frames
+    tunnel = parse_tunnel(frame)
+    assert tunnel is not None
+    others = []
+    for delta in (1, 77, 200):
+        other = bytearray(frame)
+        other[plan.payload_at :] = bytes((b + delta) & 0xFF for b in other[plan.payload_at :])
+        if not plan.udp:
+            seq_at = plan.l4_in + 4
+            seq = (int.from_bytes(other[seq_at : seq_at + 4], "big") + delta * 1_000_003) & 0xFFFFFFFF
+            other[seq_at : seq_at + 4] = seq.to_bytes(4, "big")
+            other[plan.l4_in + 13] = (other[plan.l4_in + 13] ^ (delta & 0x09)) | 0x10
+        if plan.ipv4_at is not None:
+            other[plan.ipv4_in + 4 : plan.ipv4_in + 6] = (delta * 2999 & 0xFFFF).to_bytes(2, "big")
+        if tunnel.outer_version == 4:
+            n = tunnel.outer_network
+            other[n + 4 : n + 6] = (0xFFFF - delta).to_bytes(2, "big")  # across the wrap
+        if plan.csum_at is not None and plan.csum_mangle:
+            other[tunnel.outer_l4 + 6 : tunnel.outer_l4 + 8] = (delta * 7919 & 0xFFFF or 1).to_bytes(2, "big")
+        others.append(bytes(other))
+    for other in others:
+        assert fast.plan_for(other) is plan
+    assert fast.reproduce(others, plan) == [process_frame(f, options).frames for f in others]
+    # the outer UDP checksum's being 0 or not is part of the shape (UDP_TUNNEL against UDP_TUNNEL_CSUM)
+    if tunnel.tunnel_bits & (GsoType.UDP_TUNNEL | GsoType.UDP_TUNNEL_CSUM):
+        flipped = bytearray(frame)
+        at = tunnel.outer_l4 + 6
+        flipped[at : at + 2] = b"\0\0" if flipped[at : at + 2] != b"\0\0" else b"\x12\x34"
+        if tunnel.outer_version == 6 and flipped[at : at + 2] == b"\0\0":
+            return
+        assert fast.plan_for(bytes(flipped)) is not plan
+        other_plan = fast.plan_for(bytes(flipped))
+        if other_plan is not None:
+            assert fast.reproduce([bytes(flipped)], other_plan)[0] == process_frame(bytes(flipped), options).frames
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_enough_tunnel_vectors_take_the_bulk_path(engine: str) -> None:
+    options = SegmentOptions(device=dataclasses.replace(PROFILES["no-offload"], mtu=1500), gso_size=1000)
+    from softgso.golden import read_pcap_frames
+
+    fast = make_segmenter(engine, options)
+    taken = sum(fast.plan_for(read_pcap_frames(case / "input.pcap")[0]) is not None
+                for case in TUNNEL_VECTORS if case.parent.name == "6.1")
+    assert taken >= 100
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -184,3 +185,109 @@ def test_a_wrong_ip_length_is_named(segmented: tuple[Path, Path], tmp_path: Path
 
     problems = damaged(segmented, tmp_path, change)
     assert any("IPv4 total length" in p for p in problems)
+
+
+# --- tunnels ------------------------------------------------------------------------------------
+
+TUNNEL_VECTORS = sorted(p for p in (REPO / "tests" / "vectors" / "kernel" / "tunnels").glob("*/*__tx_off")
+                        if not p.name.startswith(("bpf_", "uso_")) and "control" not in p.name)
+
+
+@pytest.mark.parametrize("case", TUNNEL_VECTORS, ids=[f"{c.parent.name}/{c.name}" for c in TUNNEL_VECTORS])
+def test_what_real_tunnel_devices_put_on_the_wire_passes(case: Path) -> None:
+    """The kernel's own segments of each tunnel super-packet (full checksums: veth tx off) pass the check:
+    outer and inner headers, lengths, checksums, the inner flow's payload in order, the count."""
+    import json
+
+    from softgso.golden import read_pcap_frames
+    from softgso.offload.tunnels import parse_tunnel
+
+    meta = json.loads((case / "meta.json").read_text())
+    frame = read_pcap_frames(case / "input.pcap")[0]
+    tunnel = parse_tunnel(frame)
+    assert tunnel is not None
+    # the MTU whose segments carry gso_size bytes: every header from the outer IP to the inner payload
+    mtu = int(meta["gso_size"]) + tunnel.payload - tunnel.outer_network
+    verdict = check_segmented(case / "input.pcap", case / "kernel_out.pcap", mtu=mtu)
+    assert verdict.ok, verdict.problems
+    assert verdict.packets_out == int(meta["segments"])
+
+
+@pytest.fixture(scope="module")
+def tunnelled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The bench's tunnel mixes (VXLAN, Geneve, GRE/gretap, IP-in-IP over IPv4 and IPv6), segmented by softgso."""
+    work = tmp_path_factory.mktemp("segcheck-tunnels")
+    capture, out = work / "in.pcap", work / "out.pcap"
+    mixes = [shape for name in ("vxlan", "geneve", "gre", "ipip") for shape in MIXES[name]]
+    write_capture(capture, 6 << 20, frames=_frames(mixes, 20000))
+    segment(capture, out)
+    return capture, out
+
+
+def test_a_correct_tunnelled_segmentation_passes(tunnelled: tuple[Path, Path]) -> None:
+    capture, out = tunnelled
+    verdict = check_segmented(capture, out)
+    assert verdict.ok, verdict.problems
+    assert verdict.packets_out == verdict.expected_out == len(records(out)[1])
+    assert verdict.flows == 15  # one inner flow per shape
+
+
+def _damaged(tunnelled: tuple[Path, Path], tmp_path: Path, pick: Any, change: Any) -> list[str]:
+    capture, out = tunnelled
+    header, found = records(out)
+    index = next(i for i, record in enumerate(found) if pick(record[16:]))
+    record = bytearray(found[index])
+    change(record, 16)
+    found[index] = bytes(record)
+    damaged = tmp_path / "damaged.pcap"
+    rewrite(damaged, header, found)
+    verdict = check_segmented(capture, damaged)
+    assert not verdict.ok
+    return verdict.problems
+
+
+def _outer(kind: int, version: int) -> Any:
+    """A frame with this outer IP version and outer protocol (17 UDP, 47 GRE, 4/41 IP-in-IP)."""
+    def pick(frame: bytes) -> bool:
+        if version == 4:
+            return frame[12:14] == b"\x08\x00" and frame[23] == kind
+        return frame[12:14] == b"\x86\xdd" and frame[20] == kind
+    return pick
+
+
+def test_tunnel_header_damage_is_named(tunnelled: tuple[Path, Path], tmp_path: Path) -> None:
+    def flip(at: int) -> Any:
+        def change(record: bytearray, base: int) -> None:
+            record[base + at] ^= 0x01
+        return change
+
+    # the outer IPv4 TTL: the outer header checksum
+    assert "bad outer IPv4 header checksum" in _damaged(tunnelled, tmp_path, _outer(17, 4), flip(14 + 8))[0]
+    # a byte of the VXLAN header over IPv6 (outer UDP checksum required)
+    assert "bad outer UDP checksum" in _damaged(tunnelled, tmp_path, _outer(17, 6), flip(14 + 40 + 8 + 5))[0]
+    # a GRE checksum
+    problems = _damaged(tunnelled, tmp_path, lambda f: _outer(47, 4)(f) and f[14 + 20] & 0x80, flip(14 + 20 + 5))
+    assert "bad GRE checksum" in problems[0]
+    # the outer UDP length
+    assert "outer UDP length" in _damaged(tunnelled, tmp_path, _outer(17, 4), flip(14 + 20 + 5))[0]
+    # the inner IPv4 total length inside IP-in-IP
+    assert "inside the tunnel: IPv4 total length" in _damaged(tunnelled, tmp_path, _outer(4, 4), flip(14 + 20 + 3))[0]
+    # a payload byte: the inner TCP checksum
+    assert "bad TCP checksum" in _damaged(tunnelled, tmp_path, _outer(17, 4), flip(500))[0]
+
+
+def test_a_lost_tunnelled_segment_breaks_the_inner_sequence(tunnelled: tuple[Path, Path], tmp_path: Path) -> None:
+    capture, out = tunnelled
+    header, found = records(out)
+    del found[3]
+    damaged = tmp_path / "lost.pcap"
+    rewrite(damaged, header, found)
+    problems = check_segmented(capture, damaged).problems
+    assert any("TCP sequence" in p for p in problems) and any("expected" in p for p in problems)
+
+
+def test_a_tunnelled_segment_over_the_mtu_counts_the_outer_headers(tunnelled: tuple[Path, Path]) -> None:
+    """The same output checked for an MTU 50 bytes smaller: every full segment exceeds it (outer headers count)."""
+    capture, out = tunnelled
+    problems = check_segmented(capture, out, mtu=1450).problems
+    assert any("exceed the MTU 1450" in p for p in problems)

@@ -113,6 +113,27 @@ add("Push then pop gives the original bytes back (one kernel vector's IPv4 super
 add(run(f"softgso push-mpls {V} out/v.pcap --label 999 -q && softgso pop-mpls out/v.pcap out/v_back.pcap --ethertype ipv4 -q && softgso diff {V} out/v_back.pcap"))
 add(run(f"softgso push-vlan {S} out/tagged.pcap --vid 42 --pcp 5"))
 add(run(f"softgso pop-vlan out/tagged.pcap out/untagged.pcap && softgso diff {S} out/untagged.pcap"))
+add("## Tunnels: inspect, diff, push and pop\n")
+T = "tests/vectors/kernel/tunnels/6.1/vxlan4_udpcsum_in4_idwrap__tx_off"
+add(f"""A VXLAN super-packet a Linux 6.1 vxlan device built (`udpcsum`, VNI 42; the kernel vector `{T}`):
+`inspect` names the tunnel, its VNI, the outer and the inner flow:
+""")
+add(run(f"softgso inspect {T}/input.pcap --top 3"))
+add("`diff` pairs the kernel's segments with the super-packet by the inner flow and sequence, and checks the "
+    "outer lengths and checksums of every segment:\n")
+add(run(f"softgso diff {T}/input.pcap {T}/kernel_out.pcap"))
+add("Tunnel test traffic from a plain capture: push VXLAN (outer addresses, VNI, outer UDP checksum), "
+    "segment it as tunnel GSO, check it, and pop it off again:\n")
+add(run(f"softgso push-vxlan {V} out/vxlan.pcap --src 192.0.2.10 --dst 192.0.2.20 --vni 42 --csum"))
+add(run("softgso segment out/vxlan.pcap out/vxlan_wire.pcap -q && softgso diff out/vxlan.pcap out/vxlan_wire.pcap"))
+add(run(f"softgso pop-vxlan out/vxlan.pcap out/vxlan_back.pcap -q && cmp {V} out/vxlan_back.pcap && echo same bytes"))
+add("Field by field, tunnel fields are named as outer, tunnel and inner ones:\n")
+add(run(f"softgso push-vxlan {V} out/vni43.pcap --src 192.0.2.10 --dst 192.0.2.20 --vni 43 --csum -q && "
+        "softgso diff out/vxlan.pcap out/vni43.pcap"))
+add("The same as one `--action` of `segment` (GRE with a key and checksum; tc's `tunnel_key` names work too):\n")
+add(run(f"softgso segment {V} out/gre_wire.pcap --action push-gre:src=192.0.2.10,dst=192.0.2.20,key=7,csum=on --json | "
+        "jq '{records_in, records_out, outcomes}'"))
+add(run("softgso inspect out/gre_wire.pcap --top 1 | tail -3"))
 add("## `softgso profiles` and `softgso verify`\n")
 add(run("softgso profiles"))
 add(run("softgso verify tests/vectors/kernel"))

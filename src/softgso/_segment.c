@@ -32,6 +32,11 @@
  *   pointer, options; UDP checksum). The layout of record first is given (prepare.parse_layout,
  *   which reads no per-packet field, so such records share its layout, key and plan).
  *
+ * same_bytes(buffer, offsets, walked, first, stop, chunk_stop, ranges, nonzero_at) -> n
+ *   same_shape for a shape given as the header bytes that must be equal (ranges: int64 (from, to)
+ *   pairs of frame offsets, up to 64 KiB) and a 16-bit field whose being 0 or not must agree
+ *   (nonzero_at, -1: none): tunnelled shapes (fastpath.TunnelShape).
+ *
  * chunk_sums(data, size) -> list: checksum.ones_sum of every size-byte chunk of data (the last
  *   may be shorter): 0 only for an all-zero chunk, 0xFFFF for any other multiple of 0xFFFF.
  *
@@ -59,7 +64,10 @@
 enum {
     P_FRAME_LEN, P_PAYLOAD_AT, P_HEADER_LEN, P_MSS, P_SEGMENTS, P_LAST_LEN, P_UDP, P_IPV4_AT,
     P_IPV4_IN, P_BASE_FULL, P_BASE_LAST, P_FIXED_ID, P_L4_IN, P_L4_OUT, P_L4_HDR_LEN, P_PARTIAL,
-    P_SEED, P_CONST_FULL, P_CONST_LAST, P_UDP_LEN_OUT, P_UDP_PORTS, P_CLASSIFY, P_IPV4, P_COUNT
+    P_SEED, P_CONST_FULL, P_CONST_LAST, P_UDP_LEN_OUT, P_UDP_PORTS, P_CLASSIFY, P_IPV4,
+    /* tunnels: the outer IPv4 header, and the outer checksum over the segment from P_CSUM_AT */
+    P_OUTER_IPV4_AT, P_OUTER_IPV4_IN, P_OUTER_BASE_FULL, P_OUTER_BASE_LAST, P_OUTER_FIXED_ID,
+    P_CSUM_AT, P_CSUM_FIELD, P_CSUM_CONST_FULL, P_CSUM_CONST_LAST, P_CSUM_MANGLE, P_COUNT
 };
 
 static inline int64_t residue(int64_t x)
@@ -192,6 +200,15 @@ static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_
     } else {
         return C_NO_LAYOUT;
     }
+    /* a tunnel (GRE, IP-in-IP, a UDP encapsulation's port): the scalar path reads the inner packet's
+     * checksum state, and judges what the tunnel carries */
+    if (next_header == 47 || next_header == 4 || next_header == 41)
+        return C_SCALAR;
+    if (next_header == 17 && transport + 4 <= length) {
+        unsigned dport = BE16(transport + 2);
+        if (dport == 4789 || dport == 8472 || dport == 4790 || dport == 6081 || dport == 6635 || dport == 2152)
+            return C_SCALAR;
+    }
     int udp;
     if (next_header == 6 && transport + 20 <= length) {
         Py_ssize_t thlen = (BYTE(transport + 12) >> 4) * 4;
@@ -314,17 +331,26 @@ static PyObject *segment(PyObject *self, PyObject *args)
          * sums below cannot overflow; the one product is checked */
         int64_t pieces_len = 0;
         const int64_t offsets[] = {plan[P_PAYLOAD_AT], plan[P_L4_IN], plan[P_L4_OUT], plan[P_L4_HDR_LEN],
-                                   plan[P_IPV4_IN], plan[P_IPV4_AT] >= 0 ? plan[P_IPV4_AT] : 0};
+                                   plan[P_IPV4_IN], plan[P_IPV4_AT] >= 0 ? plan[P_IPV4_AT] : 0,
+                                   plan[P_OUTER_IPV4_IN], plan[P_OUTER_IPV4_AT] >= 0 ? plan[P_OUTER_IPV4_AT] : 0};
+        /* sums kept as residues */
+        const int64_t residues[] = {plan[P_OUTER_BASE_FULL], plan[P_OUTER_BASE_LAST], plan[P_CSUM_CONST_FULL],
+                                    plan[P_CSUM_CONST_LAST]};
         int bounded = frame_len >= 1 && frame_len <= buffer.len && hlen >= 0 && hlen <= 0x10000 &&
                       segs >= 2 && segs <= frame_len && mss >= 1 && mss <= frame_len && last_len >= 1 && last_len <= mss;
         for (size_t k = 0; k < sizeof offsets / sizeof offsets[0] && bounded; k++)
             bounded = offsets[k] >= 0 && offsets[k] <= frame_len;
+        for (size_t k = 0; k < sizeof residues / sizeof residues[0] && bounded; k++)
+            bounded = residues[k] >= 0 && residues[k] <= ONES;
         if (!bounded || __builtin_mul_overflow(segs - 1, mss, &pieces_len) ||
             full_buf.len != hlen || last_buf.len != hlen ||
             plan[P_PAYLOAD_AT] + pieces_len + last_len != frame_len || plan[P_L4_IN] + plan[P_L4_HDR_LEN] > frame_len ||
             plan[P_L4_OUT] + (plan[P_UDP] ? 8 : 18) > hlen || plan[P_L4_OUT] + plan[P_L4_HDR_LEN] > hlen ||
             plan[P_L4_HDR_LEN] < (plan[P_UDP] ? 8 : 20) ||
-            (plan[P_IPV4_AT] >= 0 && (plan[P_IPV4_AT] + 12 > hlen || plan[P_IPV4_IN] + 6 > frame_len)))
+            (plan[P_IPV4_AT] >= 0 && (plan[P_IPV4_AT] + 12 > hlen || plan[P_IPV4_IN] + 6 > frame_len)) ||
+            (plan[P_OUTER_IPV4_AT] >= 0 && (plan[P_OUTER_IPV4_AT] + 12 > hlen || plan[P_OUTER_IPV4_IN] + 6 > frame_len)) ||
+            (plan[P_CSUM_AT] >= 0 && (plan[P_CSUM_AT] > hlen || plan[P_CSUM_FIELD] < plan[P_CSUM_AT] ||
+                                      plan[P_CSUM_FIELD] + 2 > hlen || plan[P_L4_OUT] < plan[P_CSUM_AT])))
             problem = "segment: inconsistent plan";
     }
     if (!problem) {
@@ -354,6 +380,7 @@ static PyObject *segment(PyObject *self, PyObject *args)
     const int udp = (int)plan[P_UDP], partial = (int)plan[P_PARTIAL], classify = (int)plan[P_CLASSIFY];
     const int64_t ipv4_at = plan[P_IPV4_AT], l4_in = plan[P_L4_IN], l4_out = plan[P_L4_OUT];
     const int64_t l4_hdr_len = plan[P_L4_HDR_LEN], payload_at = plan[P_PAYLOAD_AT];
+    const int64_t outer_ipv4_at = plan[P_OUTER_IPV4_AT], csum_at = plan[P_CSUM_AT];
     const int need_sums = !partial || classify;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t k = 0; k < count; k++) {
@@ -363,6 +390,7 @@ static PyObject *segment(PyObject *self, PyObject *args)
         unsigned char *out = (unsigned char *)out_buf.buf + jobs[3 * k + 1];
         int64_t seed = plan[P_SEED] >= 0 ? plan[P_SEED] : (int64_t)be16(l4 + (udp ? 6 : 16));
         unsigned ip_id = ipv4_at >= 0 ? be16(frame + plan[P_IPV4_IN] + 4) : 0;
+        unsigned outer_id = outer_ipv4_at >= 0 ? be16(frame + plan[P_OUTER_IPV4_IN] + 4) : 0;
         uint32_t seq = (uint32_t)be16(l4 + 4) << 16 | be16(l4 + 6);
         unsigned flags_in = l4[13];
         int64_t header_words = (need_sums && !udp) || classify ? word_sum(l4, l4_hdr_len) : 0;
@@ -421,6 +449,34 @@ static PyObject *segment(PyObject *self, PyObject *args)
                 int64_t base = last ? plan[P_BASE_LAST] : plan[P_BASE_FULL];
                 put16(hdr + ipv4_at + 4, id);
                 put16(hdr + ipv4_at + 10, (unsigned)complement((id + base) % ONES));
+            }
+            if (outer_ipv4_at >= 0) {
+                /* a tunnel's outer IPv4 header: its own ID, counting up the same way */
+                unsigned id = plan[P_OUTER_FIXED_ID] ? outer_id : (outer_id + (unsigned)s) & 0xFFFF;
+                int64_t base = last ? plan[P_OUTER_BASE_LAST] : plan[P_OUTER_BASE_FULL];
+                put16(hdr + outer_ipv4_at + 4, id);
+                put16(hdr + outer_ipv4_at + 10, (unsigned)complement((id + base) % ONES));
+            }
+            if (csum_at >= 0) {
+                /* a tunnel's outer checksum (UDP_TUNNEL_CSUM, GRE_CSUM) over the finished headers from
+                 * csum_at, the payload piece and the constant (the outer pseudo-header for UDP) */
+                put16(hdr + plan[P_CSUM_FIELD], 0);
+                int64_t constant = last ? plan[P_CSUM_CONST_LAST] : plan[P_CSUM_CONST_FULL], total;
+                if (partial) {
+                    /* the inner checksum left to the device: the outer one is summed as if it were
+                     * filled (gso_make_checksum from the inner seed's complement, local checksum
+                     * offload): the headers up to the inner L4 header, then ~seed */
+                    int64_t span = l4_out - csum_at;
+                    int64_t inner = complement(be16(t + (udp ? 6 : 16)));
+                    total = word_sum(hdr + csum_at, span) + (span & 1 ? inner * 256 % ONES : inner);
+                } else {
+                    int64_t span = hlen - csum_at;
+                    total = word_sum(hdr + csum_at, span) + (span & 1 ? sum * 256 % ONES : sum);
+                }
+                int64_t check = complement((total + constant) % ONES);
+                if (check == 0 && plan[P_CSUM_MANGLE])
+                    check = ONES;
+                put16(hdr + plan[P_CSUM_FIELD], (unsigned)check);
             }
             out += 16 + seg_len;
         }
@@ -512,6 +568,70 @@ static PyObject *same_shape(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(same);
 }
 
+static PyObject *same_bytes(PyObject *self, PyObject *args)
+{
+    Py_buffer buffer, offsets_buf, ranges_buf;
+    Py_ssize_t walked, first, stop, chunk_stop, nonzero_at;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nnnny*n", &buffer, &offsets_buf, &walked, &first, &stop, &chunk_stop,
+                          &ranges_buf, &nonzero_at))
+        return NULL;
+    const int64_t *offsets = (const int64_t *)offsets_buf.buf;
+    const int64_t *ranges = (const int64_t *)ranges_buf.buf;
+    Py_ssize_t pairs = ranges_buf.len / 16;
+    const char *problem = NULL;
+    if (walked < 0 || walked > offsets_buf.len / 8 || first < 0 || stop > walked || first >= stop ||
+        chunk_stop > buffer.len)
+        problem = "same_bytes: record range out of bounds";
+    else if (ranges_buf.len % 16)
+        problem = "same_bytes: ranges must be int64 pairs";
+    /* the bytes compared end where the first record's headers end */
+    int64_t reach = nonzero_at >= 0 ? (int64_t)nonzero_at + 2 : 0;
+    for (Py_ssize_t k = 0; k < pairs && !problem; k++) {
+        if (ranges[2 * k] < 0 || ranges[2 * k] > ranges[2 * k + 1] || ranges[2 * k + 1] > 0x10000)
+            problem = "same_bytes: inconsistent ranges";
+        else if (ranges[2 * k + 1] > reach)
+            reach = ranges[2 * k + 1];
+    }
+    if (!problem && (nonzero_at < -1 || nonzero_at > 0x10000))
+        problem = "same_bytes: inconsistent ranges";
+    Py_ssize_t same = 0;
+    if (!problem) {
+        Py_ssize_t base = offsets[first];
+        Py_ssize_t end0 = first + 1 < walked ? offsets[first + 1] : chunk_stop;
+        Py_ssize_t length = end0 - base;
+        if (base < 0 || end0 > buffer.len || length < 16 + reach)
+            problem = "same_bytes: the first record is shorter than its ranges";
+        const unsigned char *data = (const unsigned char *)buffer.buf;
+        int flag = 0;
+        if (!problem && nonzero_at >= 0)
+            flag = be16(data + base + 16 + nonzero_at) != 0;
+        for (Py_ssize_t j = first + 1; j < stop && !problem; j++) {
+            Py_ssize_t here = offsets[j], end = j + 1 < walked ? offsets[j + 1] : chunk_stop;
+            if (here < 0 || end > buffer.len || end - here != length)
+                break;
+            /* the record headers differ (timestamps): only their lengths must agree */
+            if (memcmp(data + base + 8, data + here + 8, 8))
+                break;
+            int equal = nonzero_at < 0 || (be16(data + here + 16 + nonzero_at) != 0) == flag;
+            for (Py_ssize_t k = 0; k < pairs && equal; k++)
+                equal = !memcmp(data + base + 16 + ranges[2 * k], data + here + 16 + ranges[2 * k],
+                                (size_t)(ranges[2 * k + 1] - ranges[2 * k]));
+            if (!equal)
+                break;
+            same++;
+        }
+    }
+    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&offsets_buf);
+    PyBuffer_Release(&ranges_buf);
+    if (problem) {
+        PyErr_SetString(PyExc_ValueError, problem);
+        return NULL;
+    }
+    return PyLong_FromSsize_t(same);
+}
+
 static PyObject *chunk_sums(PyObject *self, PyObject *args)
 {
     Py_buffer data;
@@ -588,6 +708,7 @@ static PyObject *reserve_space(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"reserve_space", reserve_space, METH_VARARGS, "Reserve a file's space step by step until told to stop."},
     {"same_shape", same_shape, METH_VARARGS, "How many following records share a record's shape."},
+    {"same_bytes", same_bytes, METH_VARARGS, "How many following records have a record's bytes in the given ranges."},
     {"chunk_sums", chunk_sums, METH_VARARGS, "ones_sum of every fixed-size chunk of a buffer."},
     {"scan", scan, METH_VARARGS, "The pcap record walk and short-frame classification of one chunk."},
     {"segment", segment, METH_VARARGS, "Segment packets of one plan into contiguous output."},

@@ -15,7 +15,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from .checksum import csum_fold, ipv4_header_checksum, ones_sum, pseudo_header_sum
 from .constants import (
+    CSUM_MANGLED_0,
     ETH_HLEN,
     ETH_P_8021AD,
     ETH_P_8021Q,
@@ -23,6 +25,10 @@ from .constants import (
     ETH_P_IPV6,
     ETH_P_MPLS_MC,
     ETH_P_MPLS_UC,
+    ETH_P_TEB,
+    IPPROTO_UDP,
+    IPV4_MIN_HLEN,
+    IPV6_HLEN,
     MPLS_HLEN,
     MPLS_LABEL_IMPLNULL,
     MPLS_LABEL_MAX,
@@ -33,8 +39,9 @@ from .constants import (
     eth_p_mpls,
     eth_type_vlan,
 )
-from .errors import ActionError, UsageError
-from .packet import Packet
+from .errors import ActionError, SoftGSOError, UsageError
+from .features import GsoType, IpSummed
+from .packet import ENCAP_TYPE_ETHER, Packet
 from .virtio import kernel_of
 
 
@@ -206,6 +213,271 @@ def _pop_in_band_tag(skb: Packet) -> None:
     skb.protocol = inner
 
 
+# --- tunnels: push and pop VXLAN, Geneve and GRE as the kernel's tunnel drivers do ---------------
+
+VXLAN_PORT = 4789
+GENEVE_PORT = 6081
+IPPROTO_GRE = 47
+VXLAN_FLAG_VNI = 0x08  # VXLAN_HF_VNI: the I flag, "the VNI is valid"
+GRE_FLAG_CSUM, GRE_FLAG_KEY = 0x8000, 0x2000
+IPV4_FLAG_DF = 0x4000
+# the kernel picks the outer UDP source port from the flow hash (udp_flow_src_port); a capture has
+# no hash, so one fixed port from the ephemeral range stands for it unless the user gives one
+TUNNEL_SOURCE_PORT = 49152
+# what each push-* kind builds: its parse_tunnel kinds (which a pop-* of the same name removes)
+TUNNEL_LAYOUT_KINDS = {"vxlan": ("VXLAN",), "geneve": ("Geneve",),
+                       "gre": ("GRE", "ip6gre", "gretap", "ip6gretap", "MPLS-in-GRE")}
+TUNNEL_ACTION_KINDS = frozenset({"push-vxlan", "push-geneve", "push-gre", "pop-vxlan", "pop-geneve", "pop-gre"})
+
+
+@dataclass(frozen=True)
+class TunnelPush:
+    """One encapsulation as a tunnel device builds it: VXLAN (vxlan_xmit_one), Geneve (geneve_xmit_skb),
+    GRE carrying the L3 packet (ipgre_xmit) or the whole Ethernet frame (gretap, gre_tap_xmit)."""
+
+    kind: str  # "vxlan", "geneve" or "gre"
+    src: bytes  # outer source address, 4 or 16 bytes
+    dst: bytes
+    vni: int | None = None  # VXLAN/Geneve VNI; the GRE key (None: no K bit)
+    csum: bool | None = None  # None: the driver's default (UDP over IPv6: on, as udp6zerocsumtx unset; else off)
+    sport: int = TUNNEL_SOURCE_PORT
+    dport: int | None = None  # None: 4789 (VXLAN), 6081 (Geneve)
+    src_mac: bytes | None = None  # None: the frame's own addresses become the outer ones
+    dst_mac: bytes | None = None
+    ttl: int = 64
+    tos: int = 0
+    df: bool = False  # VXLAN and Geneve "df unset", the drivers' default
+    options: bytes = b""  # Geneve options (TLVs, a multiple of 4 bytes)
+    ethernet: bool = True  # GRE: gretap (the Ethernet frame inside) or ipgre (the L3 packet inside)
+
+    @property
+    def udp(self) -> bool:
+        """A UDP tunnel (VXLAN, Geneve), not GRE."""
+        return self.kind != "gre"
+
+    @property
+    def ipv6(self) -> bool:
+        """The outer header is IPv6."""
+        return len(self.src) == 16
+
+    @property
+    def checksum(self) -> bool:
+        """The outer UDP checksum or the GRE C bit is on."""
+        return self.csum if self.csum is not None else (self.udp and self.ipv6)
+
+    @property
+    def port(self) -> int:
+        """The outer UDP destination port."""
+        return self.dport if self.dport is not None else GENEVE_PORT if self.kind == "geneve" else VXLAN_PORT
+
+    @property
+    def carries_ethernet(self) -> bool:
+        """The whole Ethernet frame goes inside (inner_protocol ETH_P_TEB)."""
+        return self.udp or self.ethernet
+
+    def __call__(self, skb: Packet) -> None:
+        push_tunnel(skb, self)
+
+
+@dataclass(frozen=True)
+class TunnelPop:
+    """Take off one tunnel of a kind (vxlan_rcv, geneve_rx, gre_rcv): the inner frame, or for GRE
+    carrying an L3 packet, the frame's L2 header with the GRE protocol as its ethertype."""
+
+    kind: str  # "vxlan", "geneve" or "gre"
+    dport: int | None = None  # a UDP tunnel on another port than the IANA one
+
+    def __call__(self, skb: Packet) -> None:
+        pop_tunnel(skb, self)
+
+
+def _iptunnel_handle_offloads(skb: Packet, bits: GsoType) -> None:
+    """iptunnel_handle_offloads: the inner headers recorded on the first encapsulation, the tunnel's
+    GSO bits on a GSO packet; a packet neither GSO nor CHECKSUM_PARTIAL carries no encapsulation."""
+    if not skb.encapsulation:
+        skb.reset_inner_headers()
+        skb.encapsulation = True
+    if skb.is_gso:
+        skb.gso_type |= bits
+    elif skb.ip_summed != IpSummed.PARTIAL:
+        skb.ip_summed = IpSummed.NONE
+        skb.encapsulation = False
+
+
+def _lco_sum(skb: Packet, l4: int) -> int:
+    """lco_csum: the outer L4 bytes up to the inner checksum start, plus the complement of the inner seed
+    (local checksum offload: the sum the packet will have once the device fills the inner checksum)."""
+    at = skb.csum_start + skb.csum_offset
+    seed = int.from_bytes(skb.data[at : at + 2], "big")
+    return ones_sum(bytes(skb.data[l4 : skb.csum_start]), ~seed & 0xFFFF)
+
+
+def _outer_sum(skb: Packet, l4: int) -> int:
+    """The sum a non-GSO packet's outer checksum covers: all of it, or (CHECKSUM_PARTIAL inside) lco_csum."""
+    if skb.ip_summed == IpSummed.PARTIAL and skb.csum_start > l4:
+        return _lco_sum(skb, l4)
+    return ones_sum(bytes(skb.data[l4:]))
+
+
+def push_tunnel(skb: Packet, tunnel: TunnelPush) -> None:
+    """Encapsulate ``skb`` as the tunnel driver does: iptunnel_handle_offloads, the tunnel header,
+    udp_tunnel_xmit_skb + udp_set_csum (VXLAN, Geneve) or gre_build_header (GRE), the outer IP header
+    (iptunnel_xmit, ip6tunnel_xmit) with its checksum as ip_local_out writes it."""
+    if tunnel.carries_ethernet:
+        skb.vlan_push_inside()  # vlan_hwaccel_push_inside: the inner frame carries its tag
+        at = skb.mac_header
+        inner_protocol = ETH_P_TEB
+    else:
+        if eth_type_vlan(skb.protocol):
+            # no errno: the kernel never gets there (a route hands an ipgre device IP or MPLS packets only)
+            raise SoftGSOError("GRE carrying the L3 packet of a frame with an in-band VLAN tag: push it with "
+                               "gretap (the Ethernet frame inside)", where="ipgre_xmit")
+        if skb.protocol not in (ETH_P_IP, ETH_P_IPV6) and not eth_p_mpls(skb.protocol):
+            raise SoftGSOError(f"GRE carrying the L3 packet takes what a route sends (IPv4, IPv6, MPLS), not "
+                               f"ethertype {skb.protocol:#06x}: gretap carries the Ethernet frame", where="ipgre_xmit")
+        at = skb.network_header if skb.network_header is not None else ETH_HLEN
+        inner_protocol = skb.protocol
+    if at > len(skb.data):
+        raise ActionError(f"the {len(skb.data)}-byte packet ends inside its link-layer header", where="ip_tunnel_xmit")
+    if tunnel.udp:
+        bits = GsoType.UDP_TUNNEL_CSUM if tunnel.checksum else GsoType.UDP_TUNNEL
+    else:
+        bits = GsoType.GRE_CSUM if tunnel.checksum else GsoType.GRE
+    if not skb.encapsulation:
+        # the inner headers are the packet as it is now (mac_header: the inner MAC, or for ipgre the L3)
+        mac_header = skb.mac_header
+        skb.mac_header = at
+        _iptunnel_handle_offloads(skb, bits)
+        skb.mac_header = mac_header
+    else:
+        _iptunnel_handle_offloads(skb, bits)
+    skb.inner_protocol = inner_protocol  # skb_set_inner_protocol
+    skb.inner_protocol_type = ENCAP_TYPE_ETHER
+
+    tunnel_header = _tunnel_header(tunnel, inner_protocol)
+    outer_ip_len = IPV6_HLEN if tunnel.ipv6 else IPV4_MIN_HLEN
+    l4_len = len(tunnel_header) + len(skb.data) - at
+    outer_l2 = b""
+    if tunnel.carries_ethernet:
+        dst_mac = tunnel.dst_mac or bytes(skb.data[0:6])
+        src_mac = tunnel.src_mac or bytes(skb.data[6:12])
+        outer_l2 = dst_mac + src_mac + (ETH_P_IPV6 if tunnel.ipv6 else ETH_P_IP).to_bytes(2, "big")
+    headers = outer_l2 + _outer_ip_header(tunnel, l4_len) + tunnel_header
+    inner_start = at + len(headers)
+    moved = {name: getattr(skb, name) for name in ("inner_mac_header", "inner_network_header", "inner_transport_header")}
+    skb.insert(at, headers)
+    if skb.encapsulation and not moved["inner_mac_header"]:
+        # _shift_offsets never moves an inner offset of 0 (unset): the inner MAC header was at 0
+        skb.inner_mac_header = inner_start
+    network = at + len(outer_l2)
+    l4 = network + outer_ip_len
+    if not tunnel.carries_ethernet and skb.mac_len >= ETH_HLEN:
+        struct.pack_into("!H", skb.data, at - 2, ETH_P_IPV6 if tunnel.ipv6 else ETH_P_IP)
+        if tunnel.dst_mac:
+            skb.data[skb.mac_header : skb.mac_header + 6] = tunnel.dst_mac
+        if tunnel.src_mac:
+            skb.data[skb.mac_header + 6 : skb.mac_header + 12] = tunnel.src_mac
+    skb.network_header = network
+    skb.transport_header = l4
+    skb.protocol = ETH_P_IPV6 if tunnel.ipv6 else ETH_P_IP
+    skb.reset_mac_len()
+    _outer_checksums(skb, tunnel, network, l4)
+
+
+def _tunnel_header(tunnel: TunnelPush, inner_protocol: int) -> bytes:
+    """The UDP header and the VXLAN or Geneve header (lengths and checksum filled later), or the GRE header."""
+    vni = tunnel.vni or 0
+    if tunnel.kind == "vxlan":
+        header = bytes((VXLAN_FLAG_VNI, 0, 0, 0)) + struct.pack("!I", vni << 8)
+    elif tunnel.kind == "geneve":
+        # version 0, options length in 4-byte words, O and C clear, the inner protocol, VNI
+        header = bytes((len(tunnel.options) // 4, 0)) + struct.pack("!HI", ETH_P_TEB, vni << 8) + tunnel.options
+    else:
+        flags = (GRE_FLAG_CSUM if tunnel.checksum else 0) | (GRE_FLAG_KEY if tunnel.vni is not None else 0)
+        header = struct.pack("!HH", flags, inner_protocol)
+        if tunnel.checksum:
+            header += bytes(4)  # checksum and reserved1, written once the header is in place
+        if tunnel.vni is not None:
+            header += struct.pack("!I", tunnel.vni)
+        return header
+    return struct.pack("!HHHH", tunnel.sport, tunnel.port, 0, 0) + header
+
+
+def _outer_ip_header(tunnel: TunnelPush, l4_len: int) -> bytes:
+    """The outer IPv4 or IPv6 header (iptunnel_xmit / ip6tunnel_xmit); a length over 65535 is 0, as BIG TCP."""
+    proto = IPPROTO_UDP if tunnel.udp else IPPROTO_GRE
+    if tunnel.ipv6:
+        payload = l4_len if l4_len <= 0xFFFF else 0
+        return struct.pack("!IHBB", (6 << 28) | (tunnel.tos << 20), payload, proto, tunnel.ttl) + tunnel.src + tunnel.dst
+    total = IPV4_MIN_HLEN + l4_len
+    header = struct.pack("!BBHHHBBH", 0x45, tunnel.tos, total if total <= 0xFFFF else 0, 0,
+                         IPV4_FLAG_DF if tunnel.df else 0, tunnel.ttl, proto, 0) + tunnel.src + tunnel.dst
+    return header[:10] + struct.pack("!H", ipv4_header_checksum(header)) + header[12:]
+
+
+def _outer_checksums(skb: Packet, tunnel: TunnelPush, network: int, l4: int) -> None:
+    """The outer UDP length and checksum (udp_tunnel_xmit_skb, udp_set_csum) or the GRE checksum
+    (gre_build_header: left to GSO on a GSO packet)."""
+    data = skb.data
+    length = len(data) - l4
+    if not tunnel.udp:
+        if tunnel.checksum and not skb.is_gso:
+            struct.pack_into("!H", data, l4 + 4, csum_fold(_outer_sum(skb, l4)))
+        return
+    struct.pack_into("!H", data, l4 + 4, length if length <= 0xFFFF else 0)
+    if not tunnel.checksum:
+        return  # nocheck: 0
+    pseudo = pseudo_header_sum(tunnel.src, tunnel.dst, IPPROTO_UDP, length)
+    if skb.is_gso:
+        check = pseudo  # the seed __skb_udp_tunnel_segment derives every segment's checksum from
+    else:
+        check = csum_fold(ones_sum(b"", pseudo + _outer_sum(skb, l4))) or CSUM_MANGLED_0
+    struct.pack_into("!H", data, l4 + 6, check)
+
+
+def pop_tunnel(skb: Packet, pop: TunnelPop) -> None:
+    """Remove one tunnel of ``pop.kind`` (found by softgso.offload.tunnels.parse_tunnel, whatever it
+    carries); a packet that carries no such tunnel is left alone."""
+    from .offload.tunnels import TunnelNotSegmented, parse_tunnel
+
+    names = {"vxlan": "VXLAN", "geneve": "Geneve"}
+    ports = {pop.dport: names[pop.kind]} if pop.dport is not None and pop.kind in names else None
+    try:
+        layout = parse_tunnel(bytes(skb.data), ports, any_inner=True)
+    except TunnelNotSegmented:
+        return
+    if layout is None or layout.kind not in TUNNEL_LAYOUT_KINDS[pop.kind]:
+        return
+    if pop.dport is not None and pop.kind in names:
+        if int.from_bytes(skb.data[layout.outer_l4 + 2 : layout.outer_l4 + 4], "big") != pop.dport:
+            return
+    ethernet = layout.kind in ("VXLAN", "Geneve", "gretap", "ip6gretap")
+    if ethernet:
+        start, length = skb.mac_header, layout.inner_mac - skb.mac_header
+    else:
+        start, length = layout.outer_network, layout.inner_mac - layout.outer_network
+        protocol = int.from_bytes(skb.data[layout.outer_l4 + 2 : layout.outer_l4 + 4], "big")
+    skb.remove(start, length)
+    if skb.ip_summed == IpSummed.PARTIAL and skb.csum_start < start:
+        skb.ip_summed = IpSummed.NONE
+    skb.encapsulation = False
+    skb.inner_mac_header = skb.inner_network_header = skb.inner_transport_header = 0
+    skb.inner_protocol = 0
+    skb.gso_type &= ~(GsoType.UDP_TUNNEL | GsoType.UDP_TUNNEL_CSUM | GsoType.GRE | GsoType.GRE_CSUM)
+    skb.transport_header = layout.inner_transport - length if layout.inner_l4_proto >= 0 else None
+    if ethernet:
+        # the underlay's tag is gone with the outer frame; the inner frame is what the tunnel device receives
+        skb.vlan_tci, skb.vlan_proto = None, 0
+        skb.protocol = int.from_bytes(skb.data[skb.mac_header + 12 : skb.mac_header + 14], "big")
+        skb.network_header = skb.mac_header + ETH_HLEN
+    else:
+        if layout.outer_network - skb.mac_header >= ETH_HLEN:
+            struct.pack_into("!H", skb.data, layout.outer_network - 2, protocol)
+        skb.protocol = protocol
+        skb.network_header = layout.outer_network
+    skb.reset_mac_len()
+
+
 # --- the --action pipeline -----------------------------------------------------------------------
 
 
@@ -216,6 +488,7 @@ class Action:
     text: str
     kind: str
     args: tuple[int | None, ...]
+    tunnel: TunnelPush | TunnelPop | None = None  # push-vxlan/-geneve/-gre and their pops
 
     def __call__(self, skb: Packet) -> None:
         if self.kind == "push-mpls":
@@ -237,6 +510,8 @@ class Action:
             push_vlan(skb, vid or 0, pcp or 0, proto or ETH_P_8021Q)
         elif self.kind == "pop-vlan":
             pop_vlan(skb)
+        elif self.tunnel is not None:
+            self.tunnel(skb)
 
 
 # --- the --action grammar: text -> Action ----------------------------------------------------------
@@ -256,6 +531,14 @@ ACTION_SYNTAX = {
     "dec-ttl": "dec-ttl",
     "push-vlan": "push-vlan:VID[:PCP[:8021q|8021ad]]",
     "pop-vlan": "pop-vlan",
+    "push-vxlan": "push-vxlan:src=IP,dst=IP,vni=N[,sport=N][,dport=4789][,csum=on|off][,smac=MAC][,dmac=MAC]"
+                  "[,ttl=N][,tos=N][,df=on|off]",
+    "push-geneve": "push-geneve:src=IP,dst=IP,vni=N[,options=HEX][, and push-vxlan's others; dport 6081]",
+    "push-gre": "push-gre:src=IP,dst=IP[,key=N][,csum=on|off][,inner=ip|eth][,smac=MAC][,dmac=MAC][,ttl=N]"
+                "[,tos=N][,df=on|off] (push-gretap: inner=eth)",
+    "pop-vxlan": "pop-vxlan[:dport=N]",
+    "pop-geneve": "pop-geneve[:dport=N]",
+    "pop-gre": "pop-gre",
 }
 TC_ACTION_SYNTAX = (
     "mpls push [protocol mpls_uc|mpls_mc] label L [tc T] [ttl N] (ttl default 255, as act_mpls)",
@@ -380,6 +663,8 @@ def parse_action(spec: str) -> Action:
         raise UsageError(f"action {spec!r}: dec_ttl is Open vSwitch's IP TTL decrement; the MPLS one is dec-ttl "
                          "(softgso), dec_mpls_ttl (Open vSwitch) or 'mpls dec_ttl' (tc)")
     kind = OVS_NAMES.get(kind, kind)
+    if kind in TUNNEL_ACTION_KINDS or kind == "push-gretap":
+        return parse_tunnel_action(spec)
     if kind not in ACTION_SYNTAX:
         raise UsageError(f"unknown action {spec!r}; accepted: {accepted_forms()}")
     if kind == "push-mpls":
@@ -540,3 +825,136 @@ def parse_tc_action(spec: str) -> Action:
         if command in ("modify", "pop_eth", "push_eth"):
             raise _tc_error(spec, f"vlan {command} is not supported")
     raise _tc_error(spec, f"unknown action {module} {command}")
+
+
+# --- the tunnel actions' grammar: push-vxlan:src=10.0.0.1,dst=10.0.0.2,vni=42 ----------------------
+#
+# KEY=VALUE pairs, comma-separated (IPv6 addresses and MACs hold colons). The keys take softgso's
+# names and tc tunnel_key's (src_ip, dst_ip, id, dst_port, nocsum) and Open vSwitch's (tun_id,
+# remote_ip, local_ip), which mean the same.
+
+TUNNEL_KEYS = {"src": "src", "src_ip": "src", "local": "src", "local_ip": "src",
+               "dst": "dst", "dst_ip": "dst", "remote": "dst", "remote_ip": "dst",
+               "vni": "vni", "id": "vni", "tun_id": "vni", "key": "vni",
+               "sport": "sport", "src_port": "sport", "dport": "dport", "dst_port": "dport",
+               "csum": "csum", "smac": "smac", "src_mac": "smac", "dmac": "dmac", "dst_mac": "dmac",
+               "ttl": "ttl", "tos": "tos", "df": "df", "options": "options", "opts": "options", "inner": "inner"}
+_SWITCH = {"on": True, "yes": True, "1": True, "true": True, "off": False, "no": False, "0": False, "false": False}
+
+
+def _tunnel_pairs(spec: str, rest: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in (part.strip() for part in rest.split(",") if part.strip()):
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if not sep and key in ("csum", "nocsum"):  # tc tunnel_key's words
+            key, value = "csum", "on" if key == "csum" else "off"
+        if key not in TUNNEL_KEYS or (not sep and key != "csum"):
+            raise UsageError(f"action {spec!r}: {item!r} is not KEY=VALUE with KEY one of "
+                             f"{', '.join(sorted(set(TUNNEL_KEYS.values())))} (or tc's/Open vSwitch's names)")
+        name = TUNNEL_KEYS[key]
+        if name in pairs:
+            raise UsageError(f"action {spec!r}: {name} given twice")
+        pairs[name] = value.strip()
+    return pairs
+
+
+def _address(text: str, what: str, spec: str) -> bytes:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(text).packed
+    except ValueError:
+        raise UsageError(f"action {spec!r}: {what} {text!r} is not an IPv4 or IPv6 address") from None
+
+
+def _mac(text: str, what: str, spec: str) -> bytes:
+    digits = text.replace(":", "").replace("-", "")
+    try:
+        value = bytes.fromhex(digits)
+    except ValueError:
+        value = b""
+    if len(value) != 6:
+        raise UsageError(f"action {spec!r}: {what} {text!r} is not a MAC address (aa:bb:cc:dd:ee:ff)")
+    return value
+
+
+def _bounded(pairs: dict[str, str], key: str, low: int, high: int, spec: str) -> int | None:
+    if key not in pairs:
+        return None
+    value = _number(pairs[key], key, spec)
+    if not low <= value <= high:
+        raise UsageError(f"action {spec!r}: {key} {value} out of range {low}..{high}")
+    return value
+
+
+def _switch(pairs: dict[str, str], key: str, spec: str) -> bool | None:
+    if key not in pairs:
+        return None
+    value = _SWITCH.get(pairs[key].lower())
+    if value is None:
+        raise UsageError(f"action {spec!r}: {key} takes on or off, not {pairs[key]!r}")
+    return value
+
+
+def parse_tunnel_action(spec: str) -> Action:
+    """push-vxlan / push-geneve / push-gre (push-gretap) and pop-vxlan / pop-geneve / pop-gre."""
+    kind, _, rest = spec.strip().partition(":")
+    kind = kind.lower()
+    pairs = _tunnel_pairs(spec, rest)
+    tunnel = kind.split("-", 1)[1]
+    if kind.startswith("pop-"):
+        allowed = {"dport"} if tunnel != "gre" else set()
+        extra = sorted(set(pairs) - allowed)
+        if extra:
+            raise UsageError(f"action {spec!r}: {kind} takes {'dport=N only' if allowed else 'no arguments'}")
+        return Action(spec, kind, (), TunnelPop(tunnel, _bounded(pairs, "dport", 1, 65535, spec)))
+    if kind == "push-gretap":
+        if pairs.setdefault("inner", "eth") != "eth":
+            raise UsageError(f"action {spec!r}: push-gretap carries the Ethernet frame (inner=eth)")
+        kind, tunnel = "push-gre", "gre"
+    missing = [key for key in ("src", "dst") if key not in pairs]
+    if tunnel != "gre" and "vni" not in pairs:
+        missing.append("vni")
+    if missing:
+        raise UsageError(f"action {spec!r}: {', '.join(missing)} required; expected {ACTION_SYNTAX[kind]}")
+    src, dst = _address(pairs["src"], "src", spec), _address(pairs["dst"], "dst", spec)
+    if len(src) != len(dst):
+        raise UsageError(f"action {spec!r}: src and dst must both be IPv4 or both IPv6")
+    not_here = {"gre": ("sport", "dport", "options"), "vxlan": ("options", "inner"), "geneve": ("inner",)}[tunnel]
+    for key in not_here:
+        if key in pairs:
+            raise UsageError(f"action {spec!r}: {key} does not apply to {kind}")
+    options = b""
+    if "options" in pairs:
+        try:
+            options = bytes.fromhex(pairs["options"])
+        except ValueError:
+            raise UsageError(f"action {spec!r}: options {pairs['options']!r} is not hexadecimal") from None
+        if len(options) % 4 or len(options) > 252:
+            raise UsageError(f"action {spec!r}: Geneve options are 4-byte words, at most 252 bytes")
+    inner = pairs.get("inner", "ip").lower()
+    if inner not in ("ip", "eth"):
+        raise UsageError(f"action {spec!r}: inner is ip (GRE, the L3 packet) or eth (gretap, the Ethernet frame)")
+    push = TunnelPush(
+        tunnel, src, dst,
+        vni=_bounded(pairs, "vni", 0, 0xFFFFFFFF if tunnel == "gre" else 0xFFFFFF, spec),
+        csum=_switch(pairs, "csum", spec),
+        sport=_bounded(pairs, "sport", 0, 65535, spec) or TUNNEL_SOURCE_PORT,
+        dport=_bounded(pairs, "dport", 1, 65535, spec),
+        src_mac=_mac(pairs["smac"], "smac", spec) if "smac" in pairs else None,
+        dst_mac=_mac(pairs["dmac"], "dmac", spec) if "dmac" in pairs else None,
+        ttl=_bounded(pairs, "ttl", 1, 255, spec) or 64,
+        tos=_bounded(pairs, "tos", 0, 255, spec) or 0,
+        df=bool(_switch(pairs, "df", spec)),
+        options=options,
+        ethernet=inner == "eth",
+    )
+    return Action(spec, kind, (), push)
+
+
+def tunnel_ports(actions: tuple[Action, ...] | list[Action]) -> tuple[tuple[int, str], ...]:
+    """The UDP ports pushed tunnels use, as (port, kind) for softgso.offload.tunnels.parse_tunnel."""
+    names = {"vxlan": "VXLAN", "geneve": "Geneve"}
+    return tuple((action.tunnel.port, names[action.tunnel.kind]) for action in actions
+                 if isinstance(action.tunnel, TunnelPush) and action.tunnel.udp)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .constants import ETH_P_MPLS_UC
-from .synth import SuperPacketSpec, build_frame
+from .synth import SuperPacketSpec, TunnelSpec, build_frame, encapsulate
 
 MIXES: dict[str, list[dict[str, Any]]] = {
     "tcp4": [dict(ipv6=False)],
@@ -47,6 +47,15 @@ MIXES: dict[str, list[dict[str, Any]]] = {
     "all": [dict(ipv6=False), dict(ipv6=True), dict(ipv6=False, labels=1), dict(ipv6=False, labels=3),
             dict(ipv6=True, labels=2), dict(ipv6=False, vlan=True), dict(ipv6=False, udp=True),
             dict(ipv6=True, udp=True)],
+    # tunnels (synth.encapsulate: outer headers as the Linux device writes them): inner TCP/IPv4 and
+    # TCP/IPv6, over outer IPv4 (UDP checksum 0, the default) and outer IPv6 (checksum required)
+    "vxlan": [dict(ipv6=False, tunnel="vxlan"), dict(ipv6=True, tunnel="vxlan"),
+              dict(ipv6=False, tunnel="vxlan", outer6=True), dict(ipv6=True, tunnel="vxlan", outer6=True)],
+    "geneve": [dict(ipv6=False, tunnel="geneve"), dict(ipv6=True, tunnel="geneve"),
+               dict(ipv6=False, tunnel="geneve", outer6=True), dict(ipv6=True, tunnel="geneve", outer6=True)],
+    "gre": [dict(ipv6=False, tunnel="gretap"), dict(ipv6=True, tunnel="gre", gre_key=7, gre_csum=True),
+            dict(ipv6=False, tunnel="gretap", outer6=True, gre_csum=True), dict(ipv6=True, tunnel="gre", outer6=True)],
+    "ipip": [dict(ipv6=False, tunnel="ipip"), dict(ipv6=True, tunnel="ipip"), dict(ipv6=False, tunnel="ipip", outer6=True)],
 }
 PAYLOAD = 64000
 BURST = 16
@@ -86,6 +95,10 @@ def _frames(mix: list[dict[str, Any]], payload_len: int, partial: bool = False) 
                     stack = b"".join(struct.pack("!I", ((100 + i) << 12) | (1 << 8 if i == labels - 1 else 0) | 64)
                                      for i in range(labels))
                     frame = frame[:split] + struct.pack("!H", ETH_P_MPLS_UC) + stack + frame[split + 2 :]
+                if shape.get("tunnel"):
+                    frame = encapsulate(frame, TunnelSpec(
+                        kind=shape["tunnel"], outer_ipv6=bool(shape.get("outer6")), gre_key=shape.get("gre_key"),
+                        gre_csum=bool(shape.get("gre_csum")), ip_id=(ids[flow] + 0x4000) & 0xFFFF))
                 seqs[flow] = (seqs[flow] + payload_len) & 0xFFFFFFFF
                 ids[flow] = (ids[flow] + 1) & 0xFFFF
                 yield frame
@@ -132,6 +145,7 @@ class Timed:
 
     seconds: float
     max_rss_kib: int
+    cpu_seconds: float = 0.0  # user + system (wait4)
 
 
 # Linux keeps a process's peak resident set across exec, so a command forked from this process
@@ -151,7 +165,8 @@ if pid == 0:
     os._exit(127)
 _, status, usage = os.wait4(pid, 0)
 elapsed = time.perf_counter() - started
-os.write(report, f"{elapsed!r} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}".encode())
+os.write(report, f"{elapsed!r} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)} "
+               f"{usage.ru_utime + usage.ru_stime!r}".encode())
 """
 
 
@@ -168,10 +183,10 @@ def run_child(argv: list[str]) -> Timed:
     with os.fdopen(read_end, "rb") as report:
         figures = report.read().decode().split()
     stderr = errors.decode(errors="replace")
-    if len(figures) != 3 or process.returncode != 0 or figures[2] != "0":
-        raise RuntimeError(f"{' '.join(argv)} failed ({figures[2] if len(figures) == 3 else process.returncode}): "
+    if len(figures) != 4 or process.returncode != 0 or figures[2] != "0":
+        raise RuntimeError(f"{' '.join(argv)} failed ({figures[2] if len(figures) == 4 else process.returncode}): "
                            f"{stderr[-400:]}")
-    return Timed(float(figures[0]), int(figures[1]))
+    return Timed(float(figures[0]), int(figures[1]), float(figures[3]))
 
 
 def _peer_check(capture: Path, out: Path) -> dict[str, Any]:
@@ -269,6 +284,11 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
         "segments_out": segments_out, "softgso_mpps_out": segments_out / softgso.seconds / 1e6,
         "softgso_over_cp": cp.seconds / softgso.seconds, "softgso_max_rss_mib": softgso.max_rss_kib / 1024,
         "capture": str(capture),
+        # every timed run, alternated (wall, user + system CPU seconds), and the CPU of the fastest
+        "cp_runs": [[r.seconds, r.cpu_seconds] for r in cp_runs],
+        "softgso_runs": [[r.seconds, r.cpu_seconds] for r in softgso_runs],
+        "cp_cpu_seconds": min(cp_runs, key=lambda r: r.seconds).cpu_seconds,
+        "softgso_cpu_seconds": min(softgso_runs, key=lambda r: r.seconds).cpu_seconds,
         **({"numpy_stream_seconds": min(r.seconds for r in numpy_runs),
             "numpy_stream_over_cp": cp.seconds / min(r.seconds for r in numpy_runs)} if numpy_runs else {}),
     }

@@ -3,7 +3,11 @@
 :func:`decode_fields` is a small, independent decoder: it reads an Ethernet frame (VLAN tags, MPLS
 label stack, IPv4 / IPv6 with options and extension headers, TCP / UDP) into named fields, in wire
 order, straight from the bytes. It shares no code with the engine on purpose: a diff between
-softgso's output and a kernel capture must not inherit softgso's own reading of a header.
+softgso's output and a kernel capture must not inherit softgso's own reading of a header. The one
+exception is where a tunnel's headers are: softgso.offload.tunnels.parse_tunnel (one reader of what
+a record holds) says where the outer, tunnel and inner headers start; every field is still read
+here, outer ones named ``outer ...``, inner ones ``inner ...``, the tunnel's own by its kind
+(``VXLAN VNI``, ``Geneve options``, ``GRE key``, ``GRE checksum``).
 :func:`compare_frames` says in words which fields of two frames differ; :class:`CaptureDiff` adds
 up a whole pair of captures.
 """
@@ -23,6 +27,7 @@ ETH_P_8021AD = 0x88A8
 ETH_P_QINQ_LEGACY = 0x9100
 ETH_P_MPLS_UC = 0x8847
 ETH_P_MPLS_MC = 0x8848
+ETH_P_TEB = 0x6558
 IPPROTO_HOPOPTS = 0
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
@@ -41,7 +46,10 @@ IP_PROTO_NAMES = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 41: "IPv6-in-IP", 4
 TCP_FLAG_NAMES = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR")
 
 # Fields shown in hexadecimal (checksums, identifiers, ethertypes, flag words).
-_HEX_SUFFIXES = ("checksum", "type", " id", "tpid", "ident", "next_header", "flow_label", "tos", "traffic_class")
+_HEX_SUFFIXES = ("checksum", "type", " id", "tpid", "ident", "next_header", "flow_label", "tos", "traffic_class",
+                 " flags")
+# IP protocols that may carry a tunnel: UDP (VXLAN, Geneve...), GRE, IP-in-IP
+TUNNEL_IP_PROTOCOLS = (IPPROTO_UDP, 47, 4, 41)
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ class Decoded:
     jumbo: bool = False  # IPv6 hop-by-hop jumbo option present
     fragment: bool = False
     notes: list[str] = field(default_factory=list)  # what could not be decoded, in words
+    tunnel: str = ""  # the tunnel kind the frame carries (the attributes above stay the outer packet's)
 
     def add(self, name: str, value: int | str | bytes) -> None:
         """Append a field."""
@@ -150,6 +159,7 @@ def decode_fields(frame: bytes | bytearray | memoryview) -> Decoded:
         nibble = data[offset] >> 4 if offset < len(data) else 0
         ethertype = ETH_P_IP if nibble == 4 else ETH_P_IPV6 if nibble == 6 else 0
         out.ethertype = ethertype or None
+    first_l3 = len(out.fields)
     if ethertype == ETH_P_IP:
         offset = _ipv4(data, offset, out)
     elif ethertype == ETH_P_IPV6:
@@ -158,9 +168,72 @@ def decode_fields(frame: bytes | bytearray | memoryview) -> Decoded:
         offset = _tcp(data, offset, out)
     elif out.l4_proto == IPPROTO_UDP and not out.fragment:
         offset = _udp(data, offset, out)
+    if out.l4_proto in TUNNEL_IP_PROTOCOLS and not out.fragment and not out.notes:
+        offset = _tunnel(data, out, first_l3, offset)
     out.payload_offset = min(offset, len(data))
     out.add("payload length", len(data) - out.payload_offset)
     return out
+
+
+def _tunnel(data: bytes, out: Decoded, first_l3: int, offset: int) -> int:
+    """A tunnel's fields (where parse_tunnel says its headers are); returns where the inner payload starts."""
+    from .offload.tunnels import TunnelNotSegmented, parse_tunnel, tunnel_id
+
+    try:
+        layout = parse_tunnel(data, through_labels=True, any_inner=True)
+    except TunnelNotSegmented:
+        return offset
+    if layout is None:
+        return offset
+    out.tunnel = layout.kind
+    # everything outside the tunnel is "outer" (the frame's Ethernet header, tags and labels included)
+    out.fields[1:] = [Field(f"outer {f.name}", f.value) for f in out.fields[1:]]
+    l4 = layout.outer_l4
+    identifier = tunnel_id(data, layout)
+    if layout.kind in ("VXLAN", "VXLAN-GPE", "Geneve"):
+        header = l4 + 8
+        kind = layout.kind
+        if kind == "Geneve":
+            out.add("Geneve version", data[header] >> 6)
+            out.add("Geneve options length", (data[header] & 0x3F) * 4)
+            out.add("Geneve flags", data[header + 1])
+            out.add("Geneve ethertype", int.from_bytes(data[header + 2 : header + 4], "big"))
+        else:
+            out.add(f"{kind} flags", data[header])
+            if kind == "VXLAN-GPE":
+                out.add("VXLAN-GPE next protocol", data[header + 3])
+        if identifier is not None:
+            out.add(f"{kind} VNI", identifier[1])
+        if kind == "Geneve":
+            out.add("Geneve options", data[header + 8 : layout.inner_mac])
+    elif l4 < layout.inner_mac and layout.kind not in ("MPLS-in-UDP",):  # GRE, gretap, ip6gre, MPLS-in-GRE
+        flags = int.from_bytes(data[l4 : l4 + 2], "big")
+        out.add("GRE flags", flags)
+        out.add("GRE ethertype", int.from_bytes(data[l4 + 2 : l4 + 4], "big"))
+        if flags & 0x8000:
+            out.add("GRE checksum", int.from_bytes(data[l4 + 4 : l4 + 6], "big"))
+        if identifier is not None:
+            out.add("GRE key", identifier[1])
+    # the inner packet, decoded as a frame of its own (a zeroed Ethernet header stands in where it has none)
+    skip: tuple[str, ...] = ()
+    if layout.inner_protocol == ETH_P_TEB:  # an Ethernet frame inside (VXLAN, Geneve, gretap)
+        base, inner_frame = layout.inner_mac, data[layout.inner_mac :]
+    elif layout.kind in ("MPLS-in-UDP", "MPLS-in-GRE"):  # a label stack inside
+        base = layout.inner_mac - ETH_HLEN
+        inner_frame = bytes(12) + ETH_P_MPLS_UC.to_bytes(2, "big") + data[layout.inner_mac :]
+        skip = ("Ethernet dst", "Ethernet src", "Ethernet type")
+    else:
+        nibble = data[layout.inner_network] >> 4 if layout.inner_network < len(data) else 0
+        ethertype = ETH_P_IP if layout.inner_version == 4 or nibble == 4 else ETH_P_IPV6
+        base = layout.inner_network - ETH_HLEN
+        inner_frame = bytes(12) + ethertype.to_bytes(2, "big") + data[layout.inner_network :]
+        skip = ("Ethernet dst", "Ethernet src", "Ethernet type")
+    inner = decode_fields(inner_frame)
+    for item in inner.fields:
+        if item.name not in ("frame length", "payload length", *skip):
+            out.fields.append(Field(f"inner {item.name}", item.value))
+    out.notes += [f"inside the {layout.kind} tunnel: {note}" for note in inner.notes]
+    return base + inner.payload_offset
 
 
 def _mac(raw: bytes) -> str:
@@ -300,7 +373,12 @@ class FieldDifference:
 
 
 def _layer_of(name: str) -> tuple[str, str]:
-    """(layer, field) of a field name: ``label[1].ttl`` -> (label[1], ttl), ``TCP seq`` -> (TCP, seq)."""
+    """(layer, field) of a field name: ``label[1].ttl`` -> (label[1], ttl), ``TCP seq`` -> (TCP, seq),
+    ``inner TCP seq`` -> (inner TCP, seq)."""
+    for side in ("outer ", "inner "):
+        if name.startswith(side):
+            layer, rest = _layer_of(name[len(side) :])
+            return side + layer, rest
     if "." in name and name.split(".", 1)[0].endswith("]"):
         layer, rest = name.split(".", 1)
         return layer, rest
@@ -318,7 +396,7 @@ def _one_sided(fields: list[Field], side: str) -> list[FieldDifference]:
         layers.setdefault(_layer_of(item.name)[0], []).append(item)
     out = []
     for layer, items in layers.items():
-        if layer.startswith(("label[", "vlan[")):
+        if layer.removeprefix("inner ").startswith(("label[", "vlan[")):
             shown = " ".join(f"{_layer_of(i.name)[1]} {i.text()}" for i in items)
         else:
             layer, shown = f"{layer} header", ""
@@ -352,6 +430,8 @@ def compare_frames(a: bytes | bytearray | memoryview, b: bytes | bytearray | mem
 
 def header_differences(left: Decoded, right: Decoded) -> list[FieldDifference]:
     """The header fields that differ between two decoded frames, in wire order (payload bytes not compared)."""
+    if bool(left.tunnel) != bool(right.tunnel):
+        left, right = _as_inner(left, right), _as_inner(right, left)
     left_fields, right_fields = left.as_dict(), right.as_dict()
     differences = []
     for item in left.fields:
@@ -360,6 +440,18 @@ def header_differences(left: Decoded, right: Decoded) -> list[FieldDifference]:
     differences += _one_sided([f for f in left.fields if f.name not in right_fields], "A")
     differences += _one_sided([f for f in right.fields if f.name not in left_fields], "B")
     return differences
+
+
+def _as_inner(plain: Decoded, tunnelled: Decoded) -> Decoded:
+    """A frame without a tunnel, compared with one inside a tunnel: its fields named as the tunnel's
+    inner ones where the other frame has them (so a pop or a push shows as the outer headers only)."""
+    if plain.tunnel:
+        return plain
+    names = {item.name for item in tunnelled.fields}
+    renamed = Decoded(**{**plain.__dict__, "fields": []})
+    renamed.fields = [Field(f"inner {item.name}", item.value) if f"inner {item.name}" in names else item
+                      for item in plain.fields]
+    return renamed
 
 
 @dataclass

@@ -103,7 +103,11 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
               "'mpls pop protocol ipv4', 'mpls modify label L', 'mpls dec_ttl', 'vlan push id V priority P "
               "protocol 802.1Q|802.1ad', 'vlan pop'; and Open vSwitch's names: pop_mpls:0x0800, "
               "set_mpls_label:L, set_mpls_tc:T, set_mpls_ttl:N, dec_mpls_ttl, strip_vlan, with 0x8847/0x8848 "
-              "and 0x8100/0x88a8 for uc/mc and 8021q/8021ad.")
+              "and 0x8100/0x88a8 for uc/mc and 8021q/8021ad. Tunnels, KEY=VALUE comma-separated: "
+              "push-vxlan:src=IP,dst=IP,vni=N[,csum=on|off,sport=N,dport=N,smac=MAC,dmac=MAC,ttl=N], "
+              "push-geneve:... (options=HEX), push-gre:src=IP,dst=IP[,key=N,csum=on,inner=eth] (push-gretap), "
+              "pop-vxlan, pop-geneve, pop-gre (tc tunnel_key's src_ip/dst_ip/id/dst_port/nocsum and OVS's "
+              "tun_id/remote_ip/local_ip too): a pushed super-packet is segmented as tunnel GSO.")
 @click.option("--device", default="no-offload", show_default=True,
               help="Egress device profile (see `softgso profiles`) or a .json/.toml file.")
 @click.option("--mtu", type=click.IntRange(68, 65535),
@@ -190,8 +194,10 @@ BENCH_TARGET_SIZE = 512 << 20  # the issue's targets are set on a 512 MiB captur
 @main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
 @click.option("--size", default="32M", show_default=True,
               help="Capture size for segment vs cp (e.g. 512M for the issue's measurement).")
-@click.option("--mix", type=click.Choice(["issue", "tcp4", "tcp6", "mpls", "vlan", "uso", "all"]), default="issue",
-              show_default=True, help="Super-packet mix: issue = TCP/IPv4, TCP/IPv6, MPLS 1 and 3 labels.")
+@click.option("--mix", type=click.Choice(["issue", "tcp4", "tcp6", "mpls", "vlan", "uso", "all", "vxlan", "geneve",
+                                          "gre", "ipip"]), default="issue",
+              show_default=True, help="Super-packet mix: issue = TCP/IPv4, TCP/IPv6, MPLS 1 and 3 labels; vxlan, "
+                                      "geneve, gre, ipip = TCP/IPv4 and TCP/IPv6 inside those tunnels.")
 @click.option("--repeat", type=click.IntRange(1, 20), default=3, show_default=True,
               help="Runs of each measurement; the fastest counts.")
 @click.option("--no-peers", is_flag=True, help="Skip tcprewrite and Scapy.")
@@ -423,6 +429,167 @@ def pop_vlan_command(in_path: Path, out_path: Path, quiet: bool, strict: bool) -
     _action_command(in_path, out_path, "pop-vlan", quiet, strict)
 
 
+# --- tunnels as commands: push-vxlan / push-geneve / push-gre and their pops -----------------------
+
+
+def _tunnel_push_options(function: Callable[..., None]) -> Callable[..., None]:
+    """The outer headers every push-* tunnel command takes (softgso.actions.TunnelPush)."""
+    for decorator in reversed((
+        click.option("--src", "--local", "src", required=True, metavar="IP",
+                     help="Outer source address, IPv4 or IPv6 (ip link's local)."),
+        click.option("--dst", "--remote", "dst", required=True, metavar="IP",
+                     help="Outer destination address, the same family (ip link's remote)."),
+        click.option("--csum/--no-csum", default=None,
+                     help="Outer checksum (UDP checksum; GRE: the C bit). [default: the driver's: on for UDP "
+                     "over IPv6, off otherwise]"),
+        click.option("--src-mac", metavar="MAC", help="Outer Ethernet source.  [default: the frame's own]"),
+        click.option("--dst-mac", metavar="MAC", help="Outer Ethernet destination.  [default: the frame's own]"),
+        click.option("--ttl", type=click.IntRange(1, 255), default=64, show_default=True, help="Outer TTL / hop limit."),
+        click.option("--tos", type=click.IntRange(0, 255), default=0, show_default=True,
+                     help="Outer TOS / traffic class."),
+        click.option("--df", is_flag=True, help="Set the outer IPv4 DF bit (the drivers' default: df unset)."),
+    )):
+        function = decorator(function)
+    return function
+
+
+def _tunnel_spec(kind: str, pairs: dict[str, object]) -> str:
+    """The --action string of a tunnel command (parsed, so a bad value is a usage error here)."""
+    from .actions import parse_action
+
+    items = []
+    for key, value in pairs.items():
+        if value is None or value is False:
+            if key == "csum" and value is False:
+                items.append("csum=off")
+            continue
+        items.append(f"{key}=on" if value is True else f"{key}={value}")
+    spec = f"{kind}:{','.join(items)}" if items else kind
+    parse_action(spec)
+    return spec
+
+
+def _outer_pairs(src: str, dst: str, csum: bool | None, src_mac: str | None, dst_mac: str | None, ttl: int,
+                 tos: int, df: bool) -> dict[str, object]:
+    return {"src": src, "dst": dst, "csum": csum, "smac": src_mac, "dmac": dst_mac,
+            "ttl": ttl if ttl != 64 else None, "tos": tos or None, "df": df}
+
+
+@main.command("push-vxlan", cls=SoftGSOCommand, context_settings=CONTEXT)
+@_io_arguments
+@_tunnel_push_options
+@click.option("--vni", type=click.IntRange(0, 0xFFFFFF), required=True, help="VXLAN network identifier.")
+@click.option("--sport", type=click.IntRange(0, 65535), help="Outer UDP source port (the kernel hashes the flow "
+              "into one).  [default: 49152]")
+@click.option("--dport", type=click.IntRange(1, 65535), default=4789, show_default=True,
+              help="Outer UDP destination port (Linux's own default is 8472).")
+def push_vxlan_command(in_path: Path, out_path: Path, quiet: bool, strict: bool, src: str, dst: str,
+                       csum: bool | None, src_mac: str | None, dst_mac: str | None, ttl: int, tos: int, df: bool,
+                       vni: int, sport: int | None, dport: int) -> None:
+    """Put every frame in VXLAN as a vxlan device does (vxlan_xmit_one, udp_tunnel_xmit_skb).
+
+    The whole Ethernet frame goes inside (a tag out of band pushed into it); outer Ethernet, IPv4 or
+    IPv6, UDP and VXLAN headers go in front, the outer checksums filled as the wire carries them.
+    `softgso segment` then segments a super-packet so wrapped as tunnel GSO (the same as --action).
+
+    \b
+    Examples:
+      softgso push-vxlan in.pcap vxlan.pcap --src 192.0.2.1 --dst 192.0.2.2 --vni 42
+      softgso push-vxlan in.pcap vxlan6.pcap --src 2001:db8::1 --dst 2001:db8::2 --vni 42 --no-csum
+    """
+    pairs = {"vni": vni} | _outer_pairs(src, dst, csum, src_mac, dst_mac, ttl, tos, df)
+    pairs |= {"sport": sport, "dport": dport if dport != 4789 else None}
+    _action_command(in_path, out_path, _tunnel_spec("push-vxlan", pairs), quiet, strict)
+
+
+@main.command("push-geneve", cls=SoftGSOCommand, context_settings=CONTEXT)
+@_io_arguments
+@_tunnel_push_options
+@click.option("--vni", type=click.IntRange(0, 0xFFFFFF), required=True, help="Geneve virtual network identifier.")
+@click.option("--options", "geneve_options", metavar="HEX",
+              help="Geneve options as they go on the wire (TLVs, a multiple of 4 bytes, at most 252).")
+@click.option("--sport", type=click.IntRange(0, 65535), help="Outer UDP source port.  [default: 49152]")
+@click.option("--dport", type=click.IntRange(1, 65535), default=6081, show_default=True,
+              help="Outer UDP destination port.")
+def push_geneve_command(in_path: Path, out_path: Path, quiet: bool, strict: bool, src: str, dst: str,
+                        csum: bool | None, src_mac: str | None, dst_mac: str | None, ttl: int, tos: int, df: bool,
+                        vni: int, geneve_options: str | None, sport: int | None, dport: int) -> None:
+    """Put every frame in Geneve as a geneve device does (geneve_xmit_skb, udp_tunnel_xmit_skb).
+
+    \b
+    Examples:
+      softgso push-geneve in.pcap geneve.pcap --src 192.0.2.1 --dst 192.0.2.2 --vni 7 --csum
+      softgso push-geneve in.pcap geneve.pcap --src 192.0.2.1 --dst 192.0.2.2 --vni 7 --options 0101020100000001
+    """
+    pairs = {"vni": vni} | _outer_pairs(src, dst, csum, src_mac, dst_mac, ttl, tos, df)
+    pairs |= {"options": geneve_options, "sport": sport, "dport": dport if dport != 6081 else None}
+    _action_command(in_path, out_path, _tunnel_spec("push-geneve", pairs), quiet, strict)
+
+
+@main.command("push-gre", cls=SoftGSOCommand, context_settings=CONTEXT)
+@_io_arguments
+@_tunnel_push_options
+@click.option("--key", type=click.IntRange(0, 0xFFFFFFFF), help="GRE key (the K bit); none by default.")
+@click.option("--ethernet", is_flag=True, help="gretap: the whole Ethernet frame inside (protocol 0x6558); "
+              "without it, GRE carries the L3 packet (ipgre) and the frame's L2 header stays outside.")
+def push_gre_command(in_path: Path, out_path: Path, quiet: bool, strict: bool, src: str, dst: str,
+                     csum: bool | None, src_mac: str | None, dst_mac: str | None, ttl: int, tos: int, df: bool,
+                     key: int | None, ethernet: bool) -> None:
+    """Put every frame in GRE as a gre or gretap device does (ipgre_xmit, gre_tap_xmit, gre_build_header).
+
+    \b
+    Examples:
+      softgso push-gre in.pcap gre.pcap --src 192.0.2.1 --dst 192.0.2.2 --key 7 --csum
+      softgso push-gre in.pcap gretap.pcap --src 192.0.2.1 --dst 192.0.2.2 --ethernet
+    """
+    pairs = {"key": key} | _outer_pairs(src, dst, csum, src_mac, dst_mac, ttl, tos, df)
+    pairs |= {"inner": "eth" if ethernet else None}
+    _action_command(in_path, out_path, _tunnel_spec("push-gre", pairs), quiet, strict)
+
+
+def _pop_tunnel(kind: str, in_path: Path, out_path: Path, quiet: bool, strict: bool, dport: int | None) -> None:
+    _action_command(in_path, out_path, _tunnel_spec(kind, {"dport": dport}), quiet, strict)
+
+
+@main.command("pop-vxlan", cls=SoftGSOCommand, context_settings=CONTEXT)
+@_io_arguments
+@click.option("--dport", type=click.IntRange(1, 65535), help="VXLAN on this UDP port.  [default: 4789 and 8472]")
+def pop_vxlan_command(in_path: Path, out_path: Path, quiet: bool, strict: bool, dport: int | None) -> None:
+    """Take the VXLAN tunnel off every VXLAN frame (the inner frame is what remains); others pass unchanged.
+
+    \b
+    Example:
+      softgso pop-vxlan vxlan.pcap plain.pcap
+    """
+    _pop_tunnel("pop-vxlan", in_path, out_path, quiet, strict, dport)
+
+
+@main.command("pop-geneve", cls=SoftGSOCommand, context_settings=CONTEXT)
+@_io_arguments
+@click.option("--dport", type=click.IntRange(1, 65535), help="Geneve on this UDP port.  [default: 6081]")
+def pop_geneve_command(in_path: Path, out_path: Path, quiet: bool, strict: bool, dport: int | None) -> None:
+    """Take the Geneve tunnel off every Geneve frame; others pass unchanged.
+
+    \b
+    Example:
+      softgso pop-geneve geneve.pcap plain.pcap
+    """
+    _pop_tunnel("pop-geneve", in_path, out_path, quiet, strict, dport)
+
+
+@main.command("pop-gre", cls=SoftGSOCommand, context_settings=CONTEXT)
+@_io_arguments
+def pop_gre_command(in_path: Path, out_path: Path, quiet: bool, strict: bool) -> None:
+    """Take the GRE tunnel off every GRE or gretap frame (GRE carrying L3: the frame's L2 header
+    gets the GRE protocol as its ethertype); others pass unchanged.
+
+    \b
+    Example:
+      softgso pop-gre gre.pcap plain.pcap
+    """
+    _pop_tunnel("pop-gre", in_path, out_path, quiet, strict, None)
+
+
 # --- profiles and verify -------------------------------------------------------------------------
 
 
@@ -569,7 +736,8 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
 @main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
 @click.argument("in_path", metavar="IN", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @_segment_like_options
-@click.option("--top", type=click.IntRange(0, 10000), default=10, show_default=True, help="Flows to list.")
+@click.option("--top", type=click.IntRange(0, 10000), default=10, show_default=True,
+              help="Flows to list, and tunnels (each kind, outer flow, VNI or key, inner flow).")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write a PNG of the frame-size distribution before and after segmentation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
@@ -580,7 +748,8 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
             quiet: bool, udp_gso: str = "off", tunnel_ports: tuple[str, ...] = ()) -> None:
     """Report what IN holds and what `softgso segment` (same options) would make of it.
 
-    Packets, super-packets over the MTU, label stacks and VLAN tags seen, flows, checksum states
+    Packets, super-packets over the MTU, label stacks and VLAN tags seen, flows, tunnels (kind,
+    outer flow, VNI or GRE key, inner flow), checksum states
     (complete, CHECKSUM_PARTIAL seed, invalid, zero), IPv4 tot_len 0 or not matching the frame,
     IPv6 jumbograms, non-IP packets, and the segments `segment` would write, per outcome.
     IN may be a FIFO or - (standard input), gzip- or zstd-compressed or not.
@@ -642,6 +811,33 @@ def _counts_text(counts: Any) -> str:
     return ", ".join(f"{name}: {count}" for name, count in counts.items() if count) or "-"
 
 
+def _flow_text(flow: dict[str, Any] | None) -> str:
+    """``TCP 10.0.0.1:40000 > 10.0.0.2:5201`` (addresses only for other protocols)."""
+    if flow is None:
+        return "not TCP/UDP over IP"
+
+    def end(address: str, port: int) -> str:
+        if flow["protocol"] not in ("TCP", "UDP"):
+            return address
+        return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+    return f"{flow['protocol']} {end(flow['src'], flow['sport'])} > {end(flow['dst'], flow['dport'])}"
+
+
+def _tunnel_table(console: Any, report: dict[str, Any]) -> None:
+    """inspect's tunnels section, two lines a tunnel: kind, VNI or key, outer flow; inner flow and counts."""
+    from rich.markup import escape
+
+    console.print(f"[bold]tunnels[/bold] ({len(report['tunnels'])} of {report['tunnels_total']}, "
+                  f"{report['tunnel_packets']:,} packets)", soft_wrap=True)
+    for tunnel in report["tunnels"]:
+        identifier = (f" VNI {tunnel['vni']}" if tunnel["vni"] is not None
+                      else f" key {tunnel['key']}" if tunnel["key"] is not None else "")
+        console.print(escape(f" {tunnel['kind']}{identifier}: outer {_flow_text(tunnel['outer'])}"), soft_wrap=True)
+        console.print(escape(f"   inner {_flow_text(tunnel['inner'])}: {tunnel['packets']:,} packets, "
+                             f"{tunnel['bytes']:,} bytes, {tunnel['super_packets']:,} super-packets"), soft_wrap=True)
+
+
 def _inspect_tables(report: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -698,6 +894,8 @@ def _inspect_tables(report: dict[str, Any]) -> None:
             flows.add_row(flow["protocol"], end(flow["src"], flow["sport"]), end(flow["dst"], flow["dport"]),
                           f"{flow['packets']:,}", f"{flow['bytes']:,}")
         console.print(flows)
+    if report.get("tunnels"):
+        _tunnel_table(console, report)
     for item in report["reports"]:
         click.echo(f"softgso: frame {item['frame']}: {item['reason']}", err=True)
     if report["reports_total"] > len(report["reports"]):

@@ -38,6 +38,7 @@ from .bulkstream import (
     write_stage,
 )
 from .constants import IPPROTO_TCP
+from .fastpath import TunnelShape
 from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from .io.writer import CaptureWriter
 from .native import load_extension
@@ -50,7 +51,8 @@ if TYPE_CHECKING:
 PLAN_FIELDS = ("frame_len", "payload_at", "header_len", "mss", "segments", "last_len", "udp", "ipv4_at",
                "ipv4_in", "ipv4_base_full", "ipv4_base_last", "fixed_id", "l4_in", "l4_out", "l4_hdr_len",
                "partial", "seed", "l4_const_full", "l4_const_last", "udp_len_out", "udp_sport_dport", "classify",
-               "ipv4")
+               "ipv4", "outer_ipv4_at", "outer_ipv4_in", "outer_base_full", "outer_base_last", "outer_fixed_id",
+               "csum_at", "csum_field", "csum_const_full", "csum_const_last", "csum_mangle")
 # scan()'s codes: 0-3 an untouched short frame's checksum state (fastpath.CODE_STATES order), 4 one
 # with no TCP/UDP layout, 5 a super-packet candidate, 6 a record for the scalar path
 CODE_NO_LAYOUT, CODE_CANDIDATE, CODE_SCALAR = 4, 5, 6
@@ -95,6 +97,19 @@ def state_counts(codes: bytes | bytearray) -> dict[str, int]:
 
     present = [(codes.find(code), code) for code in (b"\x00", b"\x01", b"\x02", b"\x03")]
     return {CODE_STATES[code[0]].value: codes.count(code) for found, code in sorted(present) if found >= 0}
+
+
+_RANGES: dict[TunnelShape, array] = {}
+
+
+def _ranges(shape: TunnelShape) -> array:
+    """A tunnelled shape's compared header bytes as _segment.same_bytes reads them (int64 pairs)."""
+    found = _RANGES.get(shape)
+    if found is None:
+        if len(_RANGES) > 4096:
+            _RANGES.clear()
+        found = _RANGES[shape] = array("q", chain.from_iterable(shape.ranges))
+    return found
 
 
 class CompiledSegmenter:
@@ -301,9 +316,13 @@ class CompiledSegmentStream(BulkStream):
                         if plan is not None and found is not None:
                             # the packets that follow with this one's shape (a burst of one flow) share its plan
                             layout = found[1]
-                            alike = _SEGMENT.same_shape(data, offsets_buffer, count, number, stop, chunk_stop,
-                                                        layout.network, layout.transport, layout.payload,
-                                                        layout.ip_version == 4, layout.l4_proto == IPPROTO_TCP)
+                            if isinstance(layout, TunnelShape):
+                                alike = _SEGMENT.same_bytes(data, offsets_buffer, count, number, stop, chunk_stop,
+                                                            _ranges(layout), layout.nonzero_at)
+                            else:
+                                alike = _SEGMENT.same_shape(data, offsets_buffer, count, number, stop, chunk_stop,
+                                                            layout.network, layout.transport, layout.payload,
+                                                            layout.ip_version == 4, layout.l4_proto == IPPROTO_TCP)
                             pending.append((plan, number, 1 + alike))
                             number += 1 + alike
                             continue
@@ -357,7 +376,7 @@ class CompiledSegmentStream(BulkStream):
             segs = plan.segments
             full_len, last_len = plan.segment_lengths()
             bytes_out = full_len * (segs - 1) + last_len
-            self.summary.add_run(count, plan.frame_len, segs, bytes_out, {}, plan.partial)
+            self.summary.add_run(count, plan.frame_len, segs, bytes_out, {}, plan.partial or plan.outer_left)
             counts["in"] += count
             counts["out"] += count * segs
             counts["bytes_in"] += count * plan.frame_len

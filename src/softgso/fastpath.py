@@ -26,14 +26,15 @@ numpy is imported lazily: ``import softgso`` does not import it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .checksum import ones_sum
 from .constants import IPPROTO_TCP, IPPROTO_UDP, TCP_FLAG_CWR, TCP_FLAG_FIN, TCP_FLAG_PSH
-from .features import IpSummed
+from .features import GsoType, IpSummed
 from .native import load_extension
+from .offload.tunnels import GTP_U_PORT, UDP_TUNNEL_PORTS, TunnelLayout, TunnelNotSegmented, parse_tunnel
 from .prepare import FrameLayout, L4Checksum, classify_l4_checksum, parse_layout, pseudo_seed
 
 if TYPE_CHECKING:
@@ -237,6 +238,27 @@ class SegmentPlan:
     classify: bool  # count the input checksum states (input_csum auto)
     forced_state: L4Checksum | None
     ipv4: bool  # the input is IPv4 (UDP checksum 0 means "none")
+    # tunnels (the fields above then describe the inner packet): the outer IPv4 header (output and
+    # input offsets, template sums without ID and checksum, fixed ID), and the outer checksum that
+    # covers the segment from csum_at to its end (outer UDP with UDP_TUNNEL_CSUM, GRE with its C
+    # bit): its field's offset, the constant added (the outer pseudo-header for UDP, 0 for GRE) of a
+    # full and of the last segment, and whether a computed 0 goes out as 0xFFFF (UDP)
+    outer_ipv4_at: int | None = None
+    outer_ipv4_in: int = 0
+    outer_base_full: int = 0
+    outer_base_last: int = 0
+    outer_fixed_id: bool = False
+    csum_at: int | None = None
+    csum_field: int = 0
+    csum_const_full: int = 0
+    csum_const_last: int = 0
+    csum_mangle: bool = False
+    outer_left: bool = False  # the outer UDP checksum left to the device (its seed in the templates)
+
+    @property
+    def need_sums(self) -> bool:
+        """Whether the payload pieces must be summed (a checksum computed, or the input classified)."""
+        return not self.partial or self.classify
 
     # per-segment arrays of the numpy computation, made on first use (the compiled path needs none)
     @cached_property
@@ -246,6 +268,14 @@ class SegmentPlan:
     @cached_property
     def l4_const(self) -> np.ndarray:
         return self._per_segment(self.l4_const_full, self.l4_const_last)
+
+    @cached_property
+    def outer_base(self) -> np.ndarray:
+        return self._per_segment(self.outer_base_full, self.outer_base_last)
+
+    @cached_property
+    def csum_const(self) -> np.ndarray:
+        return self._per_segment(self.csum_const_full, self.csum_const_last)
 
     @cached_property
     def id_steps(self) -> np.ndarray:
@@ -321,6 +351,75 @@ def shape_key(frame: bytes | memoryview, layout: FrameLayout) -> bytes:
     return bytes(head)
 
 
+@dataclass(frozen=True)
+class TunnelShape:
+    """The layout of a tunnelled frame for the bulk path: the tunnel's, the inner packet's (in frame
+    offsets), and the header bytes a frame of the same shape has equal (``ranges``, (from, to) pairs;
+    the rest are per-packet fields) beside ``nonzero_at``, a 16-bit field (the outer UDP checksum)
+    of which only being 0 or not is shape (-1: none)."""
+
+    tunnel: TunnelLayout
+    inner: FrameLayout
+    ranges: tuple[tuple[int, int], ...]
+    nonzero_at: int
+
+
+def tunnel_key(frame: bytes | memoryview, tunnel: TunnelLayout) -> tuple[bytes, TunnelShape] | None:
+    """The shape key and :class:`TunnelShape` of a tunnelled frame, or None where the bulk path leaves it to
+    the scalar one (a trailer, length fields of 0 or that the frame contradicts, inner options the
+    plain bulk path does not take either)."""
+    length = len(frame)
+    if tunnel.ip_end != length:
+        return None
+    n = tunnel.outer_network
+    outer_len = int.from_bytes(frame[n + 2 : n + 4] if tunnel.outer_version == 4 else frame[n + 4 : n + 6], "big")
+    if outer_len == 0:
+        return None  # BIG TCP inside a tunnel: the scalar path notes it
+    per_packet = []
+    if tunnel.outer_version == 4:
+        per_packet += [(n + 4, n + 6), (n + 10, n + 12)]
+    nonzero_at = -1
+    u = tunnel.outer_l4
+    if tunnel.tunnel_bits & (GsoType.UDP_TUNNEL | GsoType.UDP_TUNNEL_CSUM):
+        if int.from_bytes(frame[u + 4 : u + 6], "big") != length - u:
+            return None
+        per_packet.append((u + 6, u + 8))
+        nonzero_at = u + 6
+    elif tunnel.gre_csum:
+        per_packet.append((u + 4, u + 6))
+    # the inner packet: its length fields must end it with the frame (no trailer, no BIG TCP marker,
+    # nothing the frame contradicts), IPv6 without extension headers
+    i, t = tunnel.inner_network, tunnel.inner_transport
+    if tunnel.inner_version == 4:
+        if int.from_bytes(frame[i + 2 : i + 4], "big") != length - i:
+            return None
+    elif t != i + 40 or int.from_bytes(frame[i + 4 : i + 6], "big") != length - t:
+        return None
+    if tunnel.inner_l4_proto == IPPROTO_UDP and int.from_bytes(frame[t + 4 : t + 6], "big") != length - t:
+        return None
+    inner = FrameLayout(0, 0, i, tunnel.inner_version, t - i, tunnel.inner_l4_proto, t, tunnel.inner_l4_hdr_len,
+                        length)
+    if inner.ip_version == 4:
+        per_packet += [(i + 4, i + 6), (i + 10, i + 12)]
+    if inner.l4_proto == IPPROTO_TCP:
+        per_packet += [(t + 4, t + 12), (t + 13, inner.payload)]
+    else:
+        per_packet.append((t + 6, t + 8))
+    per_packet.sort()
+    head = bytearray(frame[: inner.payload])
+    ranges, at = [], 0
+    for start, stop in per_packet:
+        head[start:stop] = bytes(stop - start)
+        if start > at:
+            ranges.append((at, start))
+        at = max(at, stop)
+    if at < inner.payload:
+        ranges.append((at, inner.payload))
+    flag = b"\1" if nonzero_at >= 0 and frame[nonzero_at : nonzero_at + 2] != b"\0\0" else b"\0"
+    key = b"T" + bytes(head) + flag + length.to_bytes(4, "big")
+    return key, TunnelShape(tunnel, inner, tuple(ranges), nonzero_at)
+
+
 class FastSegmenter:
     """Bulk segmentation of runs of same-shape frames, byte-identical to :func:`process_frame`."""
 
@@ -335,6 +434,9 @@ class FastSegmenter:
         self.reproduce = reproduce or self.segment_frames
         self.enabled = options.gso_type != "udp" and options.udp_gso != "udp"  # UFO: IP fragments, scalar
         self._plans: dict[bytes, SegmentPlan | None] = {}
+        # tunnelled frames are recognised as the scalar path recognises them: from a capture, no actions
+        self.tunnels = options.vnet_hdr is None and not options.actions
+        self._tunnel_ports = dict(options.tunnel_ports)
 
     def _process_frame(self, frame: bytes) -> PacketResult:
         from .job import process_frame
@@ -343,17 +445,28 @@ class FastSegmenter:
 
     # -- plans -----------------------------------------------------------------------------------
 
-    def key_of(self, frame: bytes | memoryview) -> tuple[bytes, FrameLayout] | None:
-        """The shape key and layout of a frame the bulk path may handle, else None."""
+    def key_of(self, frame: bytes | memoryview) -> tuple[bytes, FrameLayout | TunnelShape] | None:
+        """The shape key and layout of a frame the bulk path may handle, else None.
+
+        A tunnelled frame (as the scalar path recognises it: a capture, no actions) has a
+        :class:`TunnelShape` for its layout.
+        """
         if not self.enabled:
             return None
+        if self.tunnels:
+            try:
+                tunnel = parse_tunnel(frame, self._tunnel_ports, self.options.tunnel_in_labels)  # type: ignore[arg-type]
+            except TunnelNotSegmented:
+                return None
+            if tunnel is not None:
+                return tunnel_key(frame, tunnel)
         layout = parse_layout(frame)
         if layout is None or layout.fragment or layout.jumbo or layout.length_problem or layout.trailer_len:
             return None
         return shape_key(frame, layout), layout
 
     def plan_for(self, frame: bytes | memoryview, key: bytes | None = None,
-                 layout: FrameLayout | None = None) -> SegmentPlan | None:
+                 layout: FrameLayout | TunnelShape | None = None) -> SegmentPlan | None:
         """The plan of this frame's shape (built and verified on first sight), or None: scalar."""
         if key is None or layout is None:
             found = self.key_of(frame)
@@ -366,21 +479,26 @@ class FastSegmenter:
         self._plans[key] = plan
         return plan
 
-    def _build(self, frame: bytes, layout: FrameLayout) -> SegmentPlan | None:
+    def _build(self, frame: bytes, layout: FrameLayout | TunnelShape) -> SegmentPlan | None:
         from .job import Outcome
 
         result = self.oracle(frame)
         if result.outcome != Outcome.SEGMENTED or len(result.frames) < 2:
             return None
-        plan = self._plan_from(frame, layout, result)
-        if plan is None:
-            return None
-        # accepted only if the bulk computation reproduces the scalar output of the template
-        try:
-            ours = self.reproduce([frame], plan)[0]
-        except Exception:  # noqa: BLE001 - any surprise sends the shape to the scalar path
-            return None
-        return plan if ours == result.frames else None
+        if isinstance(layout, TunnelShape):
+            candidates = self._tunnel_plans(frame, layout, result)
+        else:
+            plan = self._plan_from(frame, layout, result)
+            candidates = [] if plan is None else [plan]
+        for plan in candidates:
+            # accepted only if the bulk computation reproduces the scalar output of the template
+            try:
+                ours = self.reproduce([frame], plan)[0]
+            except Exception:  # noqa: BLE001 - any surprise sends the shape to the scalar path
+                continue
+            if ours == result.frames:
+                return plan
+        return None
 
     def _plan_from(self, frame: bytes, layout: FrameLayout, result: PacketResult) -> SegmentPlan | None:
         first, last = result.frames[0], result.frames[-1]
@@ -433,6 +551,98 @@ class FastSegmenter:
             forced_state=forced, ipv4=layout.ip_version == 4,
         )
 
+    def _tunnel_plans(self, frame: bytes, shape: TunnelShape, result: PacketResult) -> list[SegmentPlan]:
+        """The plans a tunnelled shape may have, most likely first: its outer checksum (UDP_TUNNEL_CSUM,
+        GRE_CSUM) computed per segment, or (a device that fills it) constant as the template has it."""
+        tunnel, inner = shape.tunnel, shape.inner
+        first, last = result.frames[0], result.frames[-1]
+        try:
+            out = parse_tunnel(first, self._tunnel_ports, self.options.tunnel_in_labels)
+            out_last = parse_tunnel(last, self._tunnel_ports, self.options.tunnel_in_labels)
+        except TunnelNotSegmented:
+            return []
+        if out is None or out_last is None or out.payload != out_last.payload or out.kind != tunnel.kind:
+            return []
+        if (out.inner_l4_proto, out.inner_version, out.outer_version) != \
+                (tunnel.inner_l4_proto, tunnel.inner_version, tunnel.outer_version):
+            return []
+        header_len = out.payload
+        mss = len(first) - header_len
+        segments = len(result.frames)
+        last_len = len(frame) - tunnel.payload - mss * (segments - 1)
+        if mss < 1 or not 1 <= last_len <= mss or len(last) != header_len + last_len:
+            return []
+        if any(len(f) != len(first) for f in result.frames[:-1]):
+            return []
+        # which checksum the device is left: the inner one (its seed in the inner L4 header) or, with
+        # UDP_TUNNEL_CSUM on a device that fills it, the outer one (a constant seed: the template's)
+        left = set()
+        for packet, out_frame in zip(result.packets, result.frames, strict=True):
+            shift = len(out_frame) - len(packet.data)  # an outer tag moved out of band
+            left.add(packet.csum_start + shift if packet.ip_summed == IpSummed.PARTIAL else None)
+        if len(left) != 1 or left - {None, out.inner_transport, out.outer_l4}:
+            return []
+        partial = [next(iter(left)) == out.inner_transport]
+        outer_left = next(iter(left)) == out.outer_l4
+        udp = tunnel.inner_l4_proto == IPPROTO_UDP
+        t_in, t_out = tunnel.inner_transport, out.inner_transport
+        l4_len_full = header_len - t_out + mss
+        l4_len_last = header_len - t_out + last_len
+        old_len = len(frame) - t_in
+
+        def ipv4_sums(at: int) -> tuple[int, int, bool]:
+            sums = []
+            for template in (first, last):
+                head = bytearray(template[at : at + (template[at] & 0x0F) * 4])
+                head[4:6] = head[10:12] = b"\0\0"
+                sums.append(ones_sum(head) % ONES)
+            return sums[0], sums[1], first[at + 4 : at + 6] == result.frames[1][at + 4 : at + 6]
+
+        ipv4_at = out.inner_network if out.inner_version == 4 else None
+        base_full = base_last = 0
+        fixed = False
+        if ipv4_at is not None:
+            base_full, base_last, fixed = ipv4_sums(ipv4_at)
+        outer_at = out.outer_network if out.outer_version == 4 else None
+        outer_full = outer_last = 0
+        outer_fixed = False
+        if outer_at is not None:
+            outer_full, outer_last, outer_fixed = ipv4_sums(outer_at)
+        forced = None
+        if self.options.input_csum != "auto":
+            forced = L4Checksum(self.options.input_csum)
+        plan = SegmentPlan(
+            frame_len=len(frame), payload_at=tunnel.payload, header_len=header_len, mss=mss,
+            segments=segments, last_len=last_len, template_full=first[:header_len],
+            template_last=last[:header_len], udp=udp, ipv4_at=ipv4_at, ipv4_in=tunnel.inner_network,
+            ipv4_base_full=base_full, ipv4_base_last=base_last, fixed_id=fixed,
+            l4_in=t_in, l4_out=t_out, l4_hdr_len=tunnel.inner_l4_hdr_len,
+            partial=partial[0], seed=self._seed(frame, inner, result),
+            l4_const_full=l4_len_full if udp else (~old_len & 0xFFFF) + l4_len_full,
+            l4_const_last=l4_len_last if udp else (~old_len & 0xFFFF) + l4_len_last,
+            udp_len_out=~int.from_bytes(frame[t_in + 4 : t_in + 6], "big") & 0xFFFF,
+            udp_sport_dport=ones_sum(frame[t_in : t_in + 4]) % ONES,
+            classify=forced is None, forced_state=forced, ipv4=tunnel.inner_version == 4,
+            outer_ipv4_at=outer_at, outer_ipv4_in=tunnel.outer_network, outer_base_full=outer_full,
+            outer_base_last=outer_last, outer_fixed_id=outer_fixed,
+        )
+        at = out.outer_l4
+        if outer_left:
+            return [replace(plan, outer_left=True)]
+        if out.tunnel_bits & (GsoType.UDP_TUNNEL | GsoType.UDP_TUNNEL_CSUM):
+            if first[at + 6 : at + 8] == b"\0\0":
+                return [plan]  # UDP_TUNNEL: 0 on every segment, as the template has it
+            n = out.outer_network
+            addresses = first[n + 12 : n + 20] if out.outer_version == 4 else first[n + 8 : n + 40]
+            pseudo = ones_sum(addresses) + IPPROTO_UDP
+            computed = replace(plan, csum_at=at, csum_field=at + 6, csum_mangle=True,
+                               csum_const_full=(pseudo + header_len - at + mss) % ONES,
+                               csum_const_last=(pseudo + header_len - at + last_len) % ONES)
+            return [computed, plan]
+        if out.gre_csum:
+            return [replace(plan, csum_at=at, csum_field=at + 4), plan]
+        return [plan]
+
     def _seed(self, frame: bytes, layout: FrameLayout, result: PacketResult) -> int | None:
         """The seed every packet of the shape starts from, or None when each packet's own field is it.
 
@@ -462,14 +672,15 @@ class FastSegmenter:
 
         n = frames.shape[0]
         mss, segs = plan.mss, plan.segments
-        if sums is None and (not plan.partial or plan.classify):
+        if sums is None and plan.need_sums:
             payload = frames[:, plan.payload_at :]
             sums = np.empty((n, segs), dtype=np.int64)
             sums[:, :-1] = word_sums(payload[:, : (segs - 1) * mss].reshape(n, segs - 1, mss))
             sums[:, -1] = word_sums(payload[:, (segs - 1) * mss :])
         l4_in = frames[:, plan.l4_in : plan.l4_in + plan.l4_hdr_len]
         ip_ids = _be16(frames, plan.ipv4_in + 4) if plan.ipv4_at is not None else None
-        return self.headers_from_fields(plan, l4_in, ip_ids, sums, headers, prefix)
+        outer_ids = _be16(frames, plan.outer_ipv4_in + 4) if plan.outer_ipv4_at is not None else None
+        return self.headers_from_fields(plan, l4_in, ip_ids, sums, headers, prefix, outer_ids)
 
     def segment_scattered(self, plan: SegmentPlan, buffer: np.ndarray, starts: np.ndarray, headers: np.ndarray,
                           prefix: int = 0) -> RunResult:
@@ -482,7 +693,7 @@ class FastSegmenter:
 
         segs, mss = plan.segments, plan.mss
         sums = None
-        if not plan.partial or plan.classify:
+        if plan.need_sums:
             # evenly spaced packets (a burst of one flow, records back to back) as one strided 2D view
             sums = np.empty((starts.size, segs), dtype=np.int64)
             breaks = np.flatnonzero(np.diff(np.diff(starts)) != 0) + 2 if starts.size > 2 else np.zeros(0, int)
@@ -497,15 +708,20 @@ class FastSegmenter:
                 sums[first:stop, :-1] = word_sums(payload[:, : (segs - 1) * mss].reshape(stop - first, segs - 1, mss))
                 sums[first:stop, -1] = word_sums(payload[:, (segs - 1) * mss :])
         l4_in = buffer[(starts + plan.l4_in)[:, None] + np.arange(plan.l4_hdr_len)[None, :]]
-        ip_ids = None
+        ip_ids = outer_ids = None
         if plan.ipv4_at is not None:
             at = starts + plan.ipv4_in + 4
             ip_ids = (buffer[at].astype(np.int64) << 8) | buffer[at + 1]
-        return self.headers_from_fields(plan, l4_in, ip_ids, sums, headers, prefix)
+        if plan.outer_ipv4_at is not None:
+            at = starts + plan.outer_ipv4_in + 4
+            outer_ids = (buffer[at].astype(np.int64) << 8) | buffer[at + 1]
+        return self.headers_from_fields(plan, l4_in, ip_ids, sums, headers, prefix, outer_ids)
 
     def headers_from_fields(self, plan: SegmentPlan, l4_in: np.ndarray, ip_ids: np.ndarray | None,
-                            sums: np.ndarray | None, headers: np.ndarray, prefix: int = 0) -> RunResult:
-        """The headers from each packet's L4 header, IPv4 ID and per-segment payload sums (mod 0xFFFF)."""
+                            sums: np.ndarray | None, headers: np.ndarray, prefix: int = 0,
+                            outer_ids: np.ndarray | None = None) -> RunResult:
+        """The headers from each packet's L4 header, IPv4 ID and per-segment payload sums (mod 0xFFFF);
+        a tunnel's outer IPv4 ID (``outer_ids``) and outer checksum too."""
         import numpy as np
 
         n = l4_in.shape[0]
@@ -520,6 +736,11 @@ class FastSegmenter:
         if plan.ipv4_at is not None:
             assert ip_ids is not None
             self._ipv4(plan, ip_ids, hdr)
+        if plan.outer_ipv4_at is not None:
+            assert outer_ids is not None
+            self._ipv4(plan, outer_ids, hdr, outer=True)
+        if plan.csum_at is not None:
+            self._outer_checksum(plan, hdr, sums)
         if plan.classify:
             assert sums is not None
             codes = self._classify(plan, l4_in, sums)
@@ -599,19 +820,42 @@ class FastSegmenter:
         # a computed 0 goes on the wire as 0xFFFF (CSUM_MANGLED_0)
         _field(hdr, t + 6, ">u2")[...] = np.where(check == 0, ONES, check)
 
-    def _ipv4(self, plan: SegmentPlan, ip_ids: np.ndarray, hdr: np.ndarray) -> None:
+    def _ipv4(self, plan: SegmentPlan, ip_ids: np.ndarray, hdr: np.ndarray, outer: bool = False) -> None:
         import numpy as np
 
-        at = plan.ipv4_at
+        at = plan.outer_ipv4_at if outer else plan.ipv4_at
         assert at is not None
         ip_id = ip_ids[:, None]
         # as inet_gso_segment: the ID counts up per segment unless TCP_FIXEDID
-        if plan.fixed_id:
+        if plan.outer_fixed_id if outer else plan.fixed_id:
             ids = np.broadcast_to(ip_id, (ip_id.shape[0], plan.segments))
         else:
             ids = (ip_id + plan.id_steps[None, :]) & 0xFFFF
+        base = plan.outer_base if outer else plan.ipv4_base
         _field(hdr, at + 4, ">u2")[...] = ids
-        _field(hdr, at + 10, ">u2")[...] = _complement((ids + plan.ipv4_base[None, :]) % ONES)
+        _field(hdr, at + 10, ">u2")[...] = _complement((ids + base[None, :]) % ONES)
+
+    def _outer_checksum(self, plan: SegmentPlan, hdr: np.ndarray, sums: np.ndarray | None) -> None:
+        """A tunnel's outer checksum (UDP with UDP_TUNNEL_CSUM, GRE with its C bit) over the finished
+        headers from csum_at, the payload and the constant (the outer pseudo-header for UDP)."""
+        import numpy as np
+
+        at = plan.csum_at
+        assert at is not None
+        field = _field(hdr, plan.csum_field, ">u2")
+        field[...] = 0
+        if plan.partial:
+            # the inner checksum left to the device: the outer one is summed as if it were filled
+            # (gso_make_checksum from the inner seed's complement: local checksum offload)
+            end = plan.l4_out
+            inner = _complement(_field(hdr, plan.l4_out + (6 if plan.udp else 16), ">u2").astype(np.int64))
+        else:
+            assert sums is not None
+            end, inner = plan.header_len, sums
+        inner = inner if not (end - at) & 1 else inner * 256 % ONES
+        total = word_sums(np.ascontiguousarray(hdr[:, :, at:end])) + inner + plan.csum_const[None, :]
+        check = _complement(total % ONES)
+        field[...] = np.where(check == 0, ONES, check) if plan.csum_mangle else check
 
     def _classify(self, plan: SegmentPlan, l4_in: np.ndarray, sums: np.ndarray) -> np.ndarray:
         """classify_l4_checksum for every packet of the run, from the sums already taken: CODE_STATES codes."""
@@ -690,6 +934,9 @@ def range_sums(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> n
     return total % ONES
 
 
+# UDP ports whose frames classify_frames leaves to the scalar path: the tunnels' (offload.tunnels) and GTP-U
+TUNNEL_PORTS = (*UDP_TUNNEL_PORTS, GTP_U_PORT)
+
 # codes of classify_frames: an input checksum state, or what else the frame is
 CODE_ZERO, CODE_COMPLETE, CODE_PARTIAL, CODE_INVALID, CODE_NO_LAYOUT, CODE_SCALAR = range(6)
 CODE_STATES = (L4Checksum.ZERO, L4Checksum.COMPLETE, L4Checksum.PARTIAL, L4Checksum.INVALID)
@@ -751,6 +998,11 @@ def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray)
     end = np.where(v4, network + total_len, transport + payload_len)
     scalar |= v4 & ((total_len < ihl) | (end > lengths) | (be16(network + 10) == 0))
     scalar |= v6 & ((payload_len == 0) | (end > lengths))
+    # a tunnel (GRE, IP-in-IP, a UDP encapsulation's port): the scalar path reads the inner packet's
+    # checksum state, and judges what the tunnel carries
+    scalar |= (v4 | v6) & ((next_header == 47) | (next_header == 4) | (next_header == 41))
+    dport = be16(transport + 2)
+    scalar |= (v4 | v6) & (next_header == IPPROTO_UDP) & (transport + 4 <= lengths) & np.isin(dport, TUNNEL_PORTS)
     ip = (v4 | v6) & ~scalar
     tcp = ip & (next_header == IPPROTO_TCP) & (transport + 20 <= lengths)
     thlen = (byte(transport + 12) >> 4) * 4
@@ -797,4 +1049,4 @@ def _odd_offsets(payload: np.ndarray, mss: int) -> np.ndarray:
     return (payload * (1 + 255 * offsets)[None, :]) % ONES
 
 
-__all__ = ["FastSegmenter", "RunResult", "SegmentPlan", "shape_key", "word_sums"]
+__all__ = ["FastSegmenter", "RunResult", "SegmentPlan", "TunnelShape", "shape_key", "tunnel_key", "word_sums"]

@@ -385,7 +385,7 @@ class BulkSegmentStream(BulkStream):
                     renamed[name_invalid(buffer[start : start + plan.frame_len].tobytes())] += 1
                     codes[numbers[row]] = -1
             bytes_out = full_len * (segs - 1) + last_len
-            self.summary.add_run(count, plan.frame_len, segs, bytes_out, {}, plan.partial)
+            self.summary.add_run(count, plan.frame_len, segs, bytes_out, {}, plan.partial or plan.outer_left)
             counts = self.counts
             counts["in"] += count
             counts["out"] += count * segs

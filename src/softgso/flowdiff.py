@@ -12,7 +12,11 @@ no frame of A.
 It walks headers with its own code (offsets and pairing keys, nothing more) and does its own
 checksum arithmetic: like capdiff's decoder it shares nothing with the engine, so that a diff of
 softgso's output does not inherit softgso's reading of a header. Field names and values in its
-reports are capdiff's.
+reports are capdiff's. The exception, as in capdiff, is where a tunnel's headers are (one reader of
+what a record holds: softgso.offload.tunnels.parse_tunnel): a tunnelled frame pairs by its inner
+flow and sequence (a tunnel field that changed is named as a change), and its outer lengths, IDs
+and checksums are what segmentation gives every segment, checked here (outer IPv4 header checksum,
+outer UDP and GRE checksums verify; an outer UDP checksum of 0 stays 0).
 """
 
 from __future__ import annotations
@@ -56,6 +60,15 @@ SEGMENT_FIELDS = frozenset({"frame length", "payload length", "IPv4 tot_len", "I
 # BIG TCP: ipv6_gso_segment leaves the hop-by-hop jumbo option out of every segment
 JUMBO_FIELDS = frozenset({"IPv6 next_header", "IPv6 ext[0] header"})
 CHECKSUM_FIELDS = frozenset({"IPv4 checksum", "TCP checksum", "UDP checksum"})
+# a tunnel's segments: the inner fields as above, and the outer lengths, IDs and checksums
+# (__skb_udp_tunnel_segment, gre_gso_segment, the outer inet/ipv6 handler)
+OUTER_SEGMENT_FIELDS = frozenset({"outer IPv4 tot_len", "outer IPv4 id", "outer IPv4 checksum",
+                                  "outer IPv6 payload_len", "outer UDP length", "outer UDP checksum", "GRE checksum"})
+OUTER_CHECKSUM_FIELDS = frozenset({"outer IPv4 checksum", "outer UDP checksum", "GRE checksum"})
+TUNNEL_SEGMENT_FIELDS = (frozenset({"frame length", "payload length"}) | OUTER_SEGMENT_FIELDS
+                         | frozenset(f"inner {name}" for name in SEGMENT_FIELDS))
+TUNNEL_CHECKSUM_FIELDS = OUTER_CHECKSUM_FIELDS | frozenset(f"inner {name}" for name in CHECKSUM_FIELDS)
+GRE_FLAG_CSUM = 0x8000
 # UFO: what fragmenting sets (inet_gso_segment writes frag_off whole: offset and MF, DF cleared;
 # ipv6_gso_segment adds a fragment header); a fragment past the first has no UDP header
 FRAGMENT_FIELDS = frozenset({"IPv4 DF", "IPv4 MF", "IPv4 fragment offset", "IPv6 next_header", "IPv6 ext[0] header",
@@ -101,6 +114,11 @@ class Unit:
     more_fragments: bool = False
     taken: bool = False  # a fragment of B paired already
     parts: list[Unit] | None = None  # a datagram of B put together from these fragments (UFO)
+    tunnel: str = ""  # the tunnel kind around the packet the other fields describe ("": none)
+    outer_network: int = -1  # the outer IP header
+    outer_l4: int = -1  # the outer UDP or GRE header (IP-in-IP: the inner IP header)
+    outer_version: int = 0
+    tunnel_id: str = ""  # "VNI 42", "key 7"
 
     @property
     def payload_len(self) -> int:
@@ -111,8 +129,18 @@ class Unit:
         """The L4 payload."""
         return self.frame[self.payload_at : self.payload_end]
 
+    @property
+    def field_prefix(self) -> str:
+        """How capdiff names this unit's fields: ``inner `` inside a tunnel."""
+        return "inner " if self.tunnel else ""
+
     def describe(self) -> str:
-        """The frame in words, for a frame that is missing: ``TCP 10.0.0.1:40000 > 10.0.0.2:5201 seq 1, 1448 bytes``."""
+        """The frame in words, for a frame that is missing: ``TCP 10.0.0.1:40000 > 10.0.0.2:5201 seq 1, 1448 bytes``
+        (in a tunnel: ``VXLAN VNI 42: TCP ...``)."""
+        text = self._describe_packet()
+        return f"{self.tunnel}{' ' + self.tunnel_id if self.tunnel_id else ''}: {text}" if self.tunnel else text
+
+    def _describe_packet(self) -> str:
         if self.kind in ("TCP", "UDP"):
             ends = f"{_address(self.src)}:{self.sport} > {_address(self.dst)}:{self.dport}"
             seq = f" seq {self.seq}" if self.kind == "TCP" else ""
@@ -128,10 +156,36 @@ def _address(raw: bytes) -> str:
     return str(ipaddress.ip_address(raw)) if len(raw) in (4, 16) else raw.hex()
 
 
+def _tunnel_unit(index: int, frame: bytes) -> Unit | None:
+    """A tunnelled TCP/UDP packet, as its inner flow within its tunnel; None for any other frame."""
+    from .offload.tunnels import TunnelNotSegmented, parse_tunnel, tunnel_id
+
+    try:
+        layout = parse_tunnel(frame, through_labels=True)
+    except TunnelNotSegmented:
+        return None
+    if layout is None:
+        return None
+    inner = _ipv4_unit(index, frame, layout.inner_network) if layout.inner_version == 4 else \
+        _ipv6_unit(index, frame, layout.inner_network)
+    if inner.kind not in ("TCP", "UDP"):
+        return None
+    identifier = tunnel_id(frame, layout)
+    inner.tunnel = layout.kind
+    inner.tunnel_id = f"{identifier[0]} {identifier[1]}" if identifier else ""
+    inner.outer_network, inner.outer_l4, inner.outer_version = layout.outer_network, layout.outer_l4, layout.outer_version
+    # paired by the inner flow alone: a segment whose tunnel fields changed (a VNI, an outer address)
+    # is the same packet, with those fields named as changes
+    return inner
+
+
 def parse_unit(index: int, frame: bytes, ethernet: bool = True) -> Unit:
     """Where the headers of a frame are and what pairs it: never raises, whatever the bytes."""
     if not ethernet:
         return Unit(index, frame, "record", ("record",))
+    tunnelled = _tunnel_unit(index, frame)
+    if tunnelled is not None:
+        return tunnelled
     size = len(frame)
     if size < ETH_HLEN:
         return Unit(index, frame, "L2", ("L2",))
@@ -275,7 +329,100 @@ def masked_header(unit: Unit) -> bytes:
         header[unit.transport + 16 : unit.transport + 18] = bytes(2)  # checksum
     elif unit.kind == "UDP":
         header[unit.transport + 4 : unit.transport + 8] = bytes(4)  # length, checksum
+    if unit.tunnel:
+        if unit.outer_version == 4:
+            header[unit.outer_network + 2 : unit.outer_network + 6] = bytes(4)  # tot_len, id
+            header[unit.outer_network + 10 : unit.outer_network + 12] = bytes(2)  # checksum
+        else:
+            header[unit.outer_network + 4 : unit.outer_network + 6] = bytes(2)  # payload_len
+        if _outer_udp(unit):
+            header[unit.outer_l4 + 4 : unit.outer_l4 + 8] = bytes(4)  # length, checksum
+        elif _gre_csum(unit):
+            header[unit.outer_l4 + 4 : unit.outer_l4 + 8] = bytes(4)  # checksum, reserved1 (gre_gso_segment)
     return bytes(header)
+
+
+def _outer_udp(unit: Unit) -> bool:
+    """The tunnel runs over UDP (VXLAN, Geneve, MPLS-in-UDP...)."""
+    return unit.tunnel in ("VXLAN", "VXLAN-GPE", "Geneve", "MPLS-in-UDP")
+
+
+def _is_gre(unit: Unit) -> bool:
+    return unit.tunnel in ("GRE", "ip6gre", "gretap", "ip6gretap", "MPLS-in-GRE")
+
+
+def _gre_csum(unit: Unit) -> bool:
+    return _is_gre(unit) and bool(int.from_bytes(unit.frame[unit.outer_l4 : unit.outer_l4 + 2], "big") & GRE_FLAG_CSUM)
+
+
+def outer_problems(unit: Unit, a: Unit | None = None) -> list[str]:
+    """What a tunnel frame's outer headers get wrong as a frame on the wire: an outer IPv4 header
+    checksum or a GRE checksum that does not verify, an outer UDP checksum that neither verifies nor
+    holds the seed (nor stays 0 where A's was 0), outer lengths that disagree with the frame."""
+    if not unit.tunnel:
+        return []
+    number, problems = unit.index + 1, []
+    # an inner checksum left to the device (the seed) counts as completed: the outer checksum was
+    # computed for the packet as it will leave (lco_csum, gso_make_checksum)
+    frame = _inner_checksum_completed(unit)
+    end = unit.payload_end
+    if unit.outer_version == 4:
+        ihl = (frame[unit.outer_network] & 0x0F) * 4
+        if _sum16(frame[unit.outer_network : unit.outer_network + ihl]) != 0:
+            problems.append(f"frame {number}: outer IPv4 header checksum does not verify")
+        tot_len = int.from_bytes(frame[unit.outer_network + 2 : unit.outer_network + 4], "big")
+        if tot_len not in (0, end - unit.outer_network):
+            problems.append(f"frame {number}: outer IPv4 tot_len {tot_len} != the {end - unit.outer_network} bytes "
+                            "of its packet")
+    else:
+        payload_len = int.from_bytes(frame[unit.outer_network + 4 : unit.outer_network + 6], "big")
+        if payload_len not in (0, end - unit.outer_network - 40):
+            problems.append(f"frame {number}: outer IPv6 payload_len {payload_len} != the "
+                            f"{end - unit.outer_network - 40} bytes behind its header")
+    if _outer_udp(unit):
+        udp = unit.outer_l4
+        length = int.from_bytes(frame[udp + 4 : udp + 6], "big")
+        if length not in (0, end - udp):
+            problems.append(f"frame {number}: outer UDP length {length} != the {end - udp} bytes of its datagram")
+        check = int.from_bytes(frame[udp + 6 : udp + 8], "big")
+        a_zero = a is not None and a.frame[a.outer_l4 + 6 : a.outer_l4 + 8] == b"\0\0"
+        if check == 0:
+            if a is not None and not a_zero:
+                problems.append(f"frame {number}: outer UDP checksum 0 where A's has one")
+        else:
+            if a_zero:
+                problems.append(f"frame {number}: outer UDP checksum {check:#06x} where A's is 0 (none)")
+            pseudo = _outer_pseudo(unit, end - udp)
+            if (pseudo + _sum16(frame[udp:end])) % 0xFFFF != 0 and check != (pseudo or 0xFFFF):
+                problems.append(f"frame {number}: outer UDP checksum {check:#06x} does not verify")
+    elif _gre_csum(unit) and _sum16(frame[unit.outer_l4 : end]) != 0:
+        check = int.from_bytes(frame[unit.outer_l4 + 4 : unit.outer_l4 + 6], "big")
+        problems.append(f"frame {number}: GRE checksum {check:#06x} does not verify")
+    return problems
+
+
+def _inner_checksum_completed(unit: Unit) -> bytes:
+    """The frame with its inner L4 checksum as the device fills it, when it holds a seed."""
+    if l4_checksum_state(unit) not in ("partial", "partial-nolen"):
+        return unit.frame
+    check_at = unit.transport + (16 if unit.kind == "TCP" else 6)
+    frame = bytearray(unit.frame)
+    frame[check_at : check_at + 2] = b"\0\0"
+    length = unit.payload_end - unit.transport
+    if unit.ip_version == 4:
+        pseudo = unit.src + unit.dst + bytes((0, unit.proto)) + length.to_bytes(2, "big")
+    else:
+        pseudo = unit.src + unit.dst + length.to_bytes(4, "big") + bytes((0, 0, 0, unit.proto))
+    total = (_sum16(pseudo) + _sum16(bytes(frame[unit.transport : unit.payload_end]))) % 0xFFFF
+    frame[check_at : check_at + 2] = (0xFFFF - total).to_bytes(2, "big")
+    return bytes(frame)
+
+
+def _outer_pseudo(unit: Unit, length: int) -> int:
+    frame, at = unit.frame, unit.outer_network
+    if unit.outer_version == 4:
+        return _sum16(frame[at + 12 : at + 20] + bytes((0, IPPROTO_UDP)) + length.to_bytes(2, "big"))
+    return _sum16(frame[at + 8 : at + 40] + length.to_bytes(4, "big") + bytes((0, 0, 0, IPPROTO_UDP)))
 
 
 # --- fates ---------------------------------------------------------------------------------------
@@ -560,6 +707,14 @@ class FlowDiff:
             return Fate(a.index + 1, UNCHANGED, [b.index + 1])
         changes = compare_frames(a.frame, b.frame)
         names = {change.name for change in changes}
+        if b.tunnel and names <= TUNNEL_CHECKSUM_FIELDS:
+            problems = outer_problems(b, a) + _checksum_problems(
+                b, {name.removeprefix("inner ") for name in names - OUTER_CHECKSUM_FIELDS},
+                {"complete", "partial", "partial-nolen"})
+            if not problems:
+                inner_done = "inner IPv4 checksum" in names or l4_checksum_state(b) == "complete"
+                return Fate(a.index + 1, CHECKSUM_COMPLETED if inner_done else CHANGED, [b.index + 1], changes=changes)
+            return Fate(a.index + 1, CHANGED, [b.index + 1], ok=False, changes=changes, problems=problems)
         if names <= CHECKSUM_FIELDS:
             # a frame sent whole gets the checksum its NIC fills, or, where the device offloads checksums,
             # the seed it fills from (the GSO one, without the length, where it takes a super-packet whole)
@@ -597,6 +752,7 @@ class FlowDiff:
                         changes.setdefault((change.name, change.a, change.b), change)
             problems += _checksum_problems(piece, {"IPv4 checksum", f"{piece.kind} checksum"}, _segment_states(a))
             problems += _length_problems(piece)
+            problems += outer_problems(piece, a)
         if a.kind == "TCP":
             problems += _flag_problems(a, pieces)
         ok = not problems and not changes
@@ -670,12 +826,13 @@ def _reassembled(group: list[Unit]) -> Unit | None:
 def _segmentation_changes(change: FieldDifference, a: Unit, piece: Unit) -> bool:
     """A field a segmentation gives each segment (a length, an ID, a sequence number, a checksum, the
     flags tcp_gso_segment moves, BIG TCP's jumbo option left out)."""
-    if change.name in SEGMENT_FIELDS:
+    prefix = a.field_prefix or piece.field_prefix  # a push or a pop between A and B: compared as inner fields
+    if change.name in (TUNNEL_SEGMENT_FIELDS if prefix else SEGMENT_FIELDS):
         return True
-    if change.name == "TCP flags":
+    if change.name == f"{prefix}TCP flags":
         moved = a.frame[a.transport + 13] ^ piece.frame[piece.transport + 13]
         return not moved & ~TCP_FLAGS_SEGMENTATION_MOVES
-    return a.jumbo and change.name in JUMBO_FIELDS
+    return a.jumbo and change.name.removeprefix(prefix) in JUMBO_FIELDS
 
 
 def _flag_problems(a: Unit, pieces: list[Unit]) -> list[str]:

@@ -15,6 +15,7 @@ are counted as "snapped, not checked", never as invalid.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
@@ -25,6 +26,7 @@ from .constants import ETH_HLEN, IPPROTO_HOPOPTS, IPV6_TLV_JUMBO
 from .io import CaptureRecord, link_payload_length
 from .io.cooked import CONVERTED_LINKTYPES
 from .job import Outcome, SegmentOptions, Summary, process_frame
+from .offload.tunnels import TunnelLayout, TunnelNotSegmented, parse_tunnel, tunnel_id
 from .prepare import L4Checksum, classify_l4_checksum, parse_layout
 
 ETH_ZLEN = 60  # the minimum Ethernet frame without FCS: shorter packets are padded on the wire
@@ -34,6 +36,38 @@ SNAPPED_NOT_CHECKED = "snapped, not checked"  # a checksum over bytes the captur
 MAX_REPORTS = 20
 
 FlowKey = tuple[str, str, int, str, int]  # protocol, source address, source port, destination, port
+# kind, outer flow, identifier ("VNI"/"key" and its value, or None), inner flow (None: not TCP/UDP over IP)
+TunnelKey = tuple[str, FlowKey, tuple[str, int] | None, FlowKey | None]
+# the outer header's protocol per tunnel kind (an outer IPv6 header may have extension headers first)
+OUTER_PROTOCOL = {"GRE": 47, "ip6gre": 47, "gretap": 47, "ip6gretap": 47, "MPLS-in-GRE": 47, "IPIP": 4, "4in6": 4,
+                  "SIT": 41, "ip6ip6": 41}
+
+
+def _ip_text(frame: bytes, network: int, version: int, which: int) -> str:
+    """The source (``which`` 0) or destination (1) address of the IP header at ``network``."""
+    size = 4 if version == 4 else 16
+    start = network + (12 if version == 4 else 8) + which * size
+    return str(ipaddress.ip_address(frame[start : start + size]))
+
+
+def tunnel_key(frame: bytes, layout: TunnelLayout) -> TunnelKey:
+    """What the tunnels section lists a tunnel frame under: kind, outer flow, VNI or key, inner flow."""
+    outer_proto = OUTER_PROTOCOL.get(layout.kind, 17)  # a --tunnel-port kind is a UDP one
+    ports = (0, 0)
+    if outer_proto == 17:
+        at = layout.outer_l4
+        ports = (int.from_bytes(frame[at : at + 2], "big"), int.from_bytes(frame[at + 2 : at + 4], "big"))
+    outer: FlowKey = (IP_PROTO_NAMES.get(outer_proto, f"IP protocol {outer_proto}"),
+                      _ip_text(frame, layout.outer_network, layout.outer_version, 0), ports[0],
+                      _ip_text(frame, layout.outer_network, layout.outer_version, 1), ports[1])
+    inner: FlowKey | None = None
+    if layout.inner_l4_proto in (6, 17):
+        at = layout.inner_transport
+        inner = (IP_PROTO_NAMES[layout.inner_l4_proto],
+                 _ip_text(frame, layout.inner_network, layout.inner_version, 0), int.from_bytes(frame[at : at + 2], "big"),
+                 _ip_text(frame, layout.inner_network, layout.inner_version, 1),
+                 int.from_bytes(frame[at + 2 : at + 4], "big"))
+    return layout.kind, outer, tunnel_id(frame, layout), inner
 
 
 def _stack_text(labels: list[tuple[int, int, int, int]]) -> str:
@@ -80,6 +114,10 @@ class CaptureInspector:
     vlan_tags: Counter[str] = field(default_factory=Counter)
     flows: Counter[FlowKey] = field(default_factory=Counter)
     flow_bytes: Counter[FlowKey] = field(default_factory=Counter)
+    # tunnelled frames, read by softgso.offload.tunnels.parse_tunnel (segment's own reader)
+    tunnels: Counter[TunnelKey] = field(default_factory=Counter)
+    tunnel_bytes: Counter[TunnelKey] = field(default_factory=Counter)
+    tunnel_super: Counter[TunnelKey] = field(default_factory=Counter)
     ipv4_checksums: Counter[str] = field(default_factory=Counter)
     l4_checksums: Counter[str] = field(default_factory=Counter)
     ipv4_tot_len_zero: int = 0
@@ -146,7 +184,9 @@ class CaptureInspector:
         self.sizes_in[len(frame)] += 1
         decoded = decode_fields(frame)
         # VLAN tags do not count toward the MTU
-        self._count_size(max(len(frame) - ETH_HLEN - 4 * len(decoded.vlan_tags), 0), len(frame))
+        l3_len = max(len(frame) - ETH_HLEN - 4 * len(decoded.vlan_tags), 0)
+        self._count_size(l3_len, len(frame))
+        self._count_tunnel(bytes(frame), l3_len > self.mtu)
         if decoded.labels:
             self.label_stacks[_stack_text(decoded.labels)] += 1
         if decoded.vlan_tags:
@@ -171,6 +211,19 @@ class CaptureInspector:
             self._report(index, f"segment would refuse it (passed through unchanged): {result.error}")
         elif result.kind:
             self._report(index, f"segment would pass it through unchanged: {result.reason}")
+
+    def _count_tunnel(self, frame: bytes, over_mtu: bool) -> None:
+        """Count a tunnel frame under its kind, outer flow, VNI or key and inner flow."""
+        try:
+            layout = parse_tunnel(frame, dict(self.options.tunnel_ports), through_labels=True, any_inner=True)
+        except TunnelNotSegmented:
+            return  # GTP-U, ERSPAN, GRE with sequence numbers...: segment's report names them
+        if layout is None:
+            return
+        key = tunnel_key(frame, layout)
+        self.tunnels[key] += 1
+        self.tunnel_bytes[key] += len(frame)
+        self.tunnel_super[key] += over_mtu
 
     def _count_ip(self, index: int, frame: bytes, decoded: Decoded, wire_len: int) -> None:
         """IP-level counts; ``wire_len`` is the frame's length on the wire (more than ``frame`` when snapped)."""
@@ -256,6 +309,10 @@ class CaptureInspector:
                  "bytes": self.flow_bytes[k]}
                 for k, n in top
             ],
+            "tunnel_packets": sum(self.tunnels.values()),
+            "tunnels_total": len(self.tunnels),
+            "tunnels": [_tunnel_entry(key, count, self.tunnel_bytes[key], self.tunnel_super[key])
+                        for key, count in self.tunnels.most_common(self.top)],
             "ipv4_header_checksums": dict(self.ipv4_checksums),
             "l4_checksums": {state.value: self.l4_checksums.get(state.value, 0) for state in L4Checksum}
             | ({SNAPPED_NOT_CHECKED: self.l4_checksums[SNAPPED_NOT_CHECKED]}
@@ -283,3 +340,19 @@ class CaptureInspector:
             "reports": [{"frame": i + 1, "reason": r} for i, r in self.reports],
             "reports_total": self.report_count,
         }
+
+
+def _flow_entry(flow: FlowKey | None) -> dict[str, object] | None:
+    if flow is None:
+        return None
+    return {"protocol": flow[0], "src": flow[1], "sport": flow[2], "dst": flow[3], "dport": flow[4]}
+
+
+def _tunnel_entry(key: TunnelKey, packets: int, nbytes: int, super_packets: int) -> dict[str, object]:
+    """One line of the tunnels section, JSON-ready."""
+    kind, outer, identifier, inner = key
+    entry: dict[str, object] = {"kind": kind, "outer": _flow_entry(outer)}
+    entry["vni"] = identifier[1] if identifier and identifier[0] == "VNI" else None
+    entry["key"] = identifier[1] if identifier and identifier[0] == "key" else None
+    entry |= {"inner": _flow_entry(inner), "packets": packets, "bytes": nbytes, "super_packets": super_packets}
+    return entry

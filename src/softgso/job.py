@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from .actions import Action
+from .actions import TUNNEL_ACTION_KINDS, Action, tunnel_ports
 from .checksum import ipv4_header_checksum, ones_sum, pseudo_header_sum
 from .constants import ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, eth_p_mpls
 from .errors import SoftGSOError
@@ -149,6 +149,8 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
     if over and behind > MAX_TRAILER:
         raise NotSegmented("bytes behind the IP packet (capture check, not the kernel's)",
                            f"{behind} bytes behind the IP packet: more than a trailer or padding")
+    if any(action.kind in TUNNEL_ACTION_KINDS for action in options.actions):
+        return _after_tunnel_actions(original, options)
     if not options.actions:
         try:
             tunnel_layout = parse_tunnel(original, dict(options.tunnel_ports), options.tunnel_in_labels)
@@ -302,6 +304,25 @@ def _tunnel_from_capture(original: bytes, tunnel: TunnelLayout, options: Segment
         result.note = "BIG TCP inside a tunnel: segmented by the upstream rules (no kernel vector proves it)"
     if trailer and result.outcome == Outcome.CHANGED:
         result.frames = [result.frames[0] + trailer]
+    return result
+
+
+def _after_tunnel_actions(original: bytes, options: SegmentOptions) -> PacketResult:
+    """Actions that push or pop a tunnel, then the frame they make as a capture of it (spec 2.5).
+
+    A capture's packet gets its GSO metadata only after the actions (what fits the MTU then), so a
+    frame a push-vxlan/-geneve/-gre leaves is read the way a tunnel frame captured on the sending host
+    is: the tunnel driver's state (encapsulation, inner offsets, inner_protocol, the tunnel's GSO
+    bits from the outer checksum) taken from the bytes the push wrote, as _tunnel_from_capture does.
+    """
+    skb = packet_from_capture(original, parse_layout(original))
+    for action in options.actions:
+        action(skb)
+    wire = _wire_bytes(skb)
+    ports = options.tunnel_ports + tunnel_ports(options.actions)
+    result = _from_capture(wire, replace(options, actions=(), tunnel_ports=ports))
+    if result.outcome == Outcome.UNCHANGED and result.frames != [original]:
+        result.outcome = Outcome.CHANGED  # the actions' frame, sent as it is
     return result
 
 

@@ -267,7 +267,12 @@ def packet_from_capture(frame: bytes | bytearray, layout: FrameLayout | None) ->
         skb.vlan_tci, skb.vlan_proto = tci, proto
     if layout is not None and layout.labels:
         skb.inner_protocol = layout.ethertype
-        skb.inner_network_header = layout.network - (VLAN_HLEN if skb.vlan_tag_present else 0)
+        moved = VLAN_HLEN if skb.vlan_tag_present else 0
+        skb.inner_network_header = layout.network - moved
+        # as skb_mpls_push leaves it: the network header on the top label, mac_len every byte before it
+        # (in-band VLAN tags included), so that mpls_gso_segment puts all of them back on each segment
+        skb.network_header = layout.l2_len - moved
+        skb.reset_mac_len()
     return skb
 
 

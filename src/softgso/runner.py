@@ -362,7 +362,7 @@ def print_report_kinds(summary: Any) -> None:
             echo(f"softgso: note: {text}: {count:,} {'record' if count == 1 else 'records'}", err=True)
 
 
-# --- the action commands (push-mpls, pop-mpls, set-mpls, dec-ttl, push-vlan, pop-vlan) ---
+# --- the action commands (push-mpls, pop-mpls, set-mpls, dec-ttl, push-vlan, pop-vlan, push-/pop-vxlan, -geneve, -gre) ---
 
 
 class ActionPerFrame:

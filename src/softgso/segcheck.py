@@ -4,7 +4,12 @@ It shares no code with the engine: its own record walk, header parse and ones'-c
 (numpy, many segments at a time). Given the input capture and a tool's output it checks:
 
 * every output frame is Ethernet (VLAN tags, an MPLS label stack) over IPv4 or IPv6 over TCP or
-  UDP, and fits the MTU (everything after the Ethernet header and tags, labels included);
+  UDP, or such a packet inside a tunnel (VXLAN on UDP 4789/8472 and Geneve on 6081 carrying
+  Ethernet or IP, GRE and gretap with their checksum, key and sequence options, IP-in-IP), and
+  fits the MTU (everything after the Ethernet header and tags, labels and outer headers included);
+* a tunnel's outer headers: outer IPv4 header checksum and total length, IPv6 payload length,
+  outer UDP length and checksum (0: none), GRE checksum; then the inner packet is checked as any
+  other (its lengths, checksums, flow and payload continuity);
 * IPv4 header checksums, IPv4 total and IPv6 payload lengths, UDP lengths;
 * every TCP and UDP checksum (pseudo-header included; a UDP checksum of 0 over IPv4 means none);
 * per flow, that the segments carry the input's payload in order: each TCP segment starts where
@@ -13,8 +18,8 @@ It shares no code with the engine: its own record walk, header parse and ones'-c
 * the packet count: each input packet whose IP datagram and labels exceed the MTU becomes
   ceil(payload / size) packets, size being the MTU less labels, L3 and L4 headers; others one.
 
-Made for the bench's inputs (no IPv6 extension headers, no IPv4 fragments); anything it cannot
-parse is a problem, never skipped.
+Made for the bench's inputs (no IPv4 fragments; IPv6 extension headers walked, as an ip6tnl
+device's encapsulation limit needs); anything it cannot parse is a problem, never skipped.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ _TAGS = (0x8100, 0x88A8)
 _MPLS = (0x8847, 0x8848)
 _IPV4, _IPV6 = 0x0800, 0x86DD
 _TCP, _UDP = 6, 17
+# tunnels, by the check's own reading: UDP ports (IANA's and Linux's VXLAN default), GRE, IP-in-IP
+_UDP_TUNNELS = {4789: "VXLAN", 8472: "VXLAN", 6081: "Geneve"}
+_GRE, _IPIP, _IPV6_IN_IP, _TEB = 47, 4, 41, 0x6558
 _BATCH = 4096  # segments summed per numpy call
 PROBLEMS_KEPT = 10
 
@@ -51,11 +59,14 @@ class _Frame:
     flow: bytes
     seq: int
     payload: int
+    net: int = -1  # the outermost IP header (a tunnel's outer one; else l3)
+    # a tunnel: (kind "udp"/"gre"/"ip", outer IP version, outer IP offset, tunnel header offset, GRE checksum present)
+    outer: tuple[str, int, int, int, bool] | None = None
 
     @property
     def mtu_bytes(self) -> int:
-        """What counts toward the MTU: the IP datagram and the labels above it."""
-        return self.length - self.l3 + 4 * self.labels
+        """What counts toward the MTU: the (outermost) IP datagram and the labels above it."""
+        return self.length - (self.l3 if self.net < 0 else self.net) + 4 * self.labels
 
 
 @dataclass
@@ -106,6 +117,78 @@ def _records(data: Any) -> tuple[list[int], list[int]]:
     return offsets, lengths
 
 
+def _ip(frame: Any, l3: int, ethertype: int, length: int, where: str = "") -> tuple[int, int, int, Any] | str:
+    """(version, L4 offset, protocol, addresses) of the IP header at ``l3``, whose packet must end
+    with the frame, or why not."""
+    if ethertype == _IPV4 and l3 + 20 <= length:
+        ihl = (frame[l3] & 0x0F) * 4
+        total = int.from_bytes(frame[l3 + 2 : l3 + 4], "big")
+        if total != length - l3:
+            return f"{where}IPv4 total length {total}, {length - l3} bytes there"
+        if int.from_bytes(frame[l3 + 6 : l3 + 8], "big") & 0x3FFF:
+            return f"{where}an IPv4 fragment"
+        return 4, l3 + ihl, frame[l3 + 9], frame[l3 + 12 : l3 + 20]
+    if ethertype == _IPV6 and l3 + 40 <= length:
+        payload_len = int.from_bytes(frame[l3 + 4 : l3 + 6], "big")
+        if payload_len != length - l3 - 40:
+            return f"{where}IPv6 payload length {payload_len}, {length - l3 - 40} bytes there"
+        proto, l4 = frame[l3 + 6], l3 + 40
+        while proto in (0, 43, 60):  # hop-by-hop, routing, destination options (ip6tnl's encapsulation limit)
+            if l4 + 8 > length:
+                return f"{where}IPv6 extension header cut short"
+            proto, l4 = frame[l4], l4 + (frame[l4 + 1] + 1) * 8
+        return 6, l4, proto, frame[l3 + 8 : l3 + 40]
+    return f"{where}not IPv4 or IPv6 (ethertype {ethertype:#06x})"
+
+
+def _tunnel(frame: Any, l4: int, proto: int, length: int) -> tuple[tuple[str, int, bool], int, int] | str | None:
+    """The tunnel behind an outer IP header whose L4 header is at ``l4``: (its kind, where its header
+    starts, whether a GRE checksum is present), where the inner IP header starts and its ethertype;
+    None for no tunnel, a string for one it cannot read."""
+    inner_eth = -1
+    if proto == _UDP and l4 + 8 <= length and int.from_bytes(frame[l4 + 2 : l4 + 4], "big") in _UDP_TUNNELS:
+        kind = _UDP_TUNNELS[int.from_bytes(frame[l4 + 2 : l4 + 4], "big")]
+        if int.from_bytes(frame[l4 + 4 : l4 + 6], "big") != length - l4:
+            return f"outer UDP length {int.from_bytes(frame[l4 + 4 : l4 + 6], 'big')}, {length - l4} bytes there"
+        header = l4 + 8
+        if header + 8 > length:
+            return f"{kind} header cut short"
+        if kind == "VXLAN":
+            if not frame[header] & 0x08:
+                return "VXLAN header without its I flag"
+            inner_eth = header + 8
+        else:  # Geneve
+            inner = header + 8 + (frame[header] & 0x3F) * 4
+            ptype = int.from_bytes(frame[header + 2 : header + 4], "big")
+            if ptype == _TEB:
+                inner_eth = inner
+            elif ptype in (_IPV4, _IPV6):
+                return ("udp", l4, False), inner, ptype
+            else:
+                return f"Geneve carrying protocol {ptype:#06x}"
+        outer = ("udp", l4, False)
+    elif proto == _GRE and l4 + 4 <= length:
+        flags, ptype = int.from_bytes(frame[l4 : l4 + 2], "big"), int.from_bytes(frame[l4 + 2 : l4 + 4], "big")
+        if flags & 0x4007:
+            return "GRE with routing or a version other than 0"
+        inner = l4 + 4 + 4 * sum(1 for bit in (0x8000, 0x2000, 0x1000) if flags & bit)
+        outer = ("gre", l4, bool(flags & 0x8000))
+        if ptype != _TEB:
+            return outer, inner, ptype
+        inner_eth = inner
+    elif proto in (_IPIP, _IPV6_IN_IP):
+        return ("ip", l4, False), l4, _IPV4 if proto == _IPIP else _IPV6
+    else:
+        return None
+    if inner_eth + 14 > length:
+        return "inner Ethernet header cut short"
+    at, ethertype = inner_eth + 12, int.from_bytes(frame[inner_eth + 12 : inner_eth + 14], "big")
+    while ethertype in _TAGS and at + 6 <= length:
+        at += 4
+        ethertype = int.from_bytes(frame[at : at + 2], "big")
+    return outer, at + 2, ethertype
+
+
 def _parse(data: Any, offset: int, length: int) -> _Frame | str:
     """The frame's layout, or why it has none the check knows."""
     frame = data[offset : offset + length]
@@ -127,24 +210,26 @@ def _parse(data: Any, offset: int, length: int) -> _Frame | str:
             if bottom:
                 break
         ethertype = {4: _IPV4, 6: _IPV6}.get(frame[at] >> 4 if at < length else 0, 0)
-    l3 = at
-    if ethertype == _IPV4 and l3 + 20 <= length:
-        ihl = (frame[l3] & 0x0F) * 4
-        total = int.from_bytes(frame[l3 + 2 : l3 + 4], "big")
-        if total != length - l3:
-            return f"IPv4 total length {total}, {length - l3} bytes there"
-        if int.from_bytes(frame[l3 + 6 : l3 + 8], "big") & 0x3FFF:
-            return "an IPv4 fragment"
-        version, l4, proto = 4, l3 + ihl, frame[l3 + 9]
-        addresses = frame[l3 + 12 : l3 + 20]
-    elif ethertype == _IPV6 and l3 + 40 <= length:
-        payload_len = int.from_bytes(frame[l3 + 4 : l3 + 6], "big")
-        if payload_len != length - l3 - 40:
-            return f"IPv6 payload length {payload_len}, {length - l3 - 40} bytes there"
-        version, l4, proto = 6, l3 + 40, frame[l3 + 6]
-        addresses = frame[l3 + 8 : l3 + 40]
-    else:
-        return f"not IPv4 or IPv6 (ethertype {ethertype:#06x})"
+    l3 = net = at
+    found = _ip(frame, l3, ethertype, length)
+    if isinstance(found, str):
+        return found
+    version, l4, proto, addresses = found
+    outer = None
+    tunnel = _tunnel(frame, l4, proto, length)
+    if isinstance(tunnel, str):
+        return tunnel
+    if tunnel is not None:
+        # the checks below are the inner packet's; the outer headers are checked beside them
+        (kind, header, gre_csum), l3, ethertype = tunnel
+        outer = (kind, version, net, header, gre_csum)
+        found = _ip(frame, l3, ethertype, length, "inside the tunnel: ")
+        if isinstance(found, str):
+            return found
+        version, l4, proto, addresses = found
+        if proto in (_GRE, _IPIP, _IPV6_IN_IP) or (proto == _UDP and l4 + 4 <= length and
+                                                   int.from_bytes(frame[l4 + 2 : l4 + 4], "big") in _UDP_TUNNELS):
+            return "a tunnel inside a tunnel"
     l4_len = length - l4
     if proto == _TCP and l4_len >= 20:
         header = (frame[l4 + 12] >> 4) * 4
@@ -156,7 +241,7 @@ def _parse(data: Any, offset: int, length: int) -> _Frame | str:
     else:
         return f"not TCP or UDP (protocol {proto})"
     flow = bytes([proto]) + bytes(addresses) + bytes(frame[l4 : l4 + 4])
-    return _Frame(offset, length, labels, l3, version, l4, proto, l4_len, flow, seq, l4_len - header)
+    return _Frame(offset, length, labels, l3, version, l4, proto, l4_len, flow, seq, l4_len - header, net, outer)
 
 
 def _fold(sums: np.ndarray) -> np.ndarray:
@@ -175,13 +260,15 @@ def _word_sums(array: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray
 
 def _check_sums(array: np.ndarray, frames: list[_Frame], report: CaptureCheck) -> None:
     """IPv4 header checksums and L4 checksums, many frames at a time (frames grouped by layout)."""
-    groups: dict[tuple[int, int, int, int, int], list[_Frame]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], list[_Frame]] = defaultdict(list)
     for frame in frames:
-        groups[(frame.version, frame.l3, frame.l4, frame.l4_len, frame.proto)].append(frame)
-    for (version, l3, l4, l4_len, proto), members in groups.items():
+        groups[(frame.version, frame.l3, frame.l4, frame.l4_len, frame.proto, frame.outer, frame.length)].append(frame)
+    for (version, l3, l4, l4_len, proto, outer, length), members in groups.items():
         for first in range(0, len(members), _BATCH):
             batch = members[first : first + _BATCH]
             base = np.array([f.offset for f in batch], dtype=np.int64)
+            if outer is not None:
+                _check_outer(array, base, batch, outer, length, report)
             if version == 4:
                 header = _fold(_word_sums(array, base + l3, l4 - l3))
                 for index in np.flatnonzero(header != 0xFFFF):
@@ -197,9 +284,35 @@ def _check_sums(array: np.ndarray, frames: list[_Frame], report: CaptureCheck) -
                 report.problem(f"frame at byte {batch[index].offset}: bad {'TCP' if proto == _TCP else 'UDP'} checksum")
 
 
+def _check_outer(array: np.ndarray, base: np.ndarray, batch: list[_Frame], outer: tuple[str, int, int, int, bool],
+                 length: int, report: CaptureCheck) -> None:
+    """A tunnel's outer headers: the outer IPv4 header checksum, the outer UDP checksum (0: none), the
+    GRE checksum (over the GRE header and all behind it, no pseudo-header) where its C bit says so."""
+    kind, version, net, header, gre_csum = outer
+    if version == 4:
+        ihl = int(array[base[0] + net] & 0x0F) * 4
+        for index in np.flatnonzero(_fold(_word_sums(array, base + net, ihl)) != 0xFFFF):
+            report.problem(f"frame at byte {batch[index].offset}: bad outer IPv4 header checksum")
+        addresses = _word_sums(array, base + net + 12, 8)
+    else:
+        addresses = _word_sums(array, base + net + 8, 32)
+    if kind == "udp":
+        udp_len = length - header
+        total = _fold(addresses + _UDP + udp_len + _word_sums(array, base + header, udp_len))
+        stored = array[base + header + 6].astype(np.int64) * 256 + array[base + header + 7]
+        for index in np.flatnonzero((total != 0xFFFF) & (stored != 0)):
+            report.problem(f"frame at byte {batch[index].offset}: bad outer UDP checksum")
+    elif kind == "gre" and gre_csum:
+        total = _fold(_word_sums(array, base + header, length - header))
+        for index in np.flatnonzero(total != 0xFFFF):
+            report.problem(f"frame at byte {batch[index].offset}: bad GRE checksum")
+
+
 def _segment_size(frame: _Frame, mtu: int) -> int:
-    """The payload a segment of this packet carries: MTU less labels, L3 and L4 headers."""
-    return mtu - 4 * frame.labels - (frame.l4 - frame.l3) - (frame.l4_len - frame.payload)
+    """The payload a segment of this packet carries: MTU less labels, and every header from the
+    outermost IP header to the payload (a tunnel's outer ones included)."""
+    net = frame.l3 if frame.net < 0 else frame.net
+    return mtu - 4 * frame.labels - (frame.l4 + frame.l4_len - frame.payload - net)
 
 
 def check_segmented(in_path: Path, out_path: Path, mtu: int = 1500) -> CaptureCheck:

@@ -90,3 +90,98 @@ def build_frame(spec: SuperPacketSpec) -> bytes:
         ethertype = ETH_P_IP
     tags = b"".join(struct.pack("!HH", tpid, tci) for tpid, tci in spec.vlan_tags)
     return MAC_DST + MAC_SRC + tags + struct.pack("!H", ethertype) + l3
+
+
+# --- tunnels: the outer headers a Linux tunnel device writes in front of the inner frame -------------
+
+OUTER_MAC_DST = bytes.fromhex("020000000012")
+OUTER_MAC_SRC = bytes.fromhex("020000000011")
+OUTER_IPV4_SRC, OUTER_IPV4_DST = bytes([203, 0, 113, 1]), bytes([203, 0, 113, 2])
+OUTER_IPV6_SRC = bytes.fromhex("fd000000000000000000000000000001")
+OUTER_IPV6_DST = bytes.fromhex("fd000000000000000000000000000002")
+TUNNEL_UDP_PORTS = {"vxlan": 4789, "geneve": 6081}
+IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6_IN_IP = 47, 4, 41
+ETH_P_TEB = 0x6558
+GRE_CSUM, GRE_KEY = 0x8000, 0x2000
+
+
+@dataclass(frozen=True)
+class TunnelSpec:
+    """The outer headers of one tunnelled super-packet, as a Linux tunnel device builds them.
+
+    ``kind``: vxlan, geneve (UDP, inner Ethernet), gretap (GRE carrying Ethernet), gre (GRE carrying
+    the inner IP packet), ipip (IP-in-IP or SIT by the inner version). The outer UDP checksum is 0
+    over IPv4 unless ``udp_csum`` (the vxlan/geneve default), and a CHECKSUM_PARTIAL seed over IPv6
+    (udp6zerocsumtx off, the default) or with ``udp_csum``; the source port comes from the inner
+    flow (udp_flow_src_port's range 32768-60999); DF is clear (the devices' default ``df unset``),
+    TTL 64. A GRE checksum (``gre_csum``) is left 0 in a super-packet (``gso``), as gre_build_header
+    leaves it for GRE GSO; filled otherwise.
+    """
+
+    kind: str = "vxlan"
+    outer_ipv6: bool = False
+    udp_csum: bool = False
+    vni: int = 42
+    gre_key: int | None = None
+    gre_csum: bool = False
+    ip_id: int = 0x4000
+    ttl: int = 64
+    gso: bool = True  # a super-packet: gre_build_header leaves a GRE checksum 0 for GRE GSO to fill
+
+
+def flow_source_port(inner: bytes) -> int:
+    """A VXLAN/Geneve source port from the inner flow, in udp_flow_src_port's default range."""
+    import zlib
+
+    ip = inner[14:]
+    if ip[0] >> 4 == 6:
+        addresses, ports = ip[8:40], ip[40:44]
+    else:
+        addresses, ports = ip[12:20], ip[(ip[0] & 0x0F) * 4 :][:4]
+    return 32768 + zlib.crc32(bytes(addresses + ports)) % (61000 - 32768)
+
+
+def encapsulate(inner: bytes, tunnel: TunnelSpec) -> bytes:
+    """The Ethernet frame ``inner`` (Ethernet + IP + L4) inside the tunnel ``tunnel`` describes."""
+    kind = tunnel.kind
+    inner_ip = inner[14:]
+    inner_v6 = inner_ip[0] >> 4 == 6
+    if kind in TUNNEL_UDP_PORTS:
+        if kind == "vxlan":
+            header = struct.pack("!II", 0x08000000, tunnel.vni << 8)
+        else:  # Geneve, no options, carrying Ethernet
+            header = struct.pack("!HHI", 0, ETH_P_TEB, tunnel.vni << 8)
+        length = 8 + len(header) + len(inner)
+        body = bytearray(struct.pack("!HHHH", flow_source_port(inner), TUNNEL_UDP_PORTS[kind], length, 0)
+                         + header + inner)
+        proto = IPPROTO_UDP
+        if tunnel.outer_ipv6 or tunnel.udp_csum:
+            src, dst = (OUTER_IPV6_SRC, OUTER_IPV6_DST) if tunnel.outer_ipv6 else (OUTER_IPV4_SRC, OUTER_IPV4_DST)
+            struct.pack_into("!H", body, 6, pseudo_header_sum(src, dst, IPPROTO_UDP, length))
+    elif kind in ("gretap", "gre"):
+        flags = (GRE_CSUM if tunnel.gre_csum else 0) | (GRE_KEY if tunnel.gre_key is not None else 0)
+        protocol = ETH_P_TEB if kind == "gretap" else (ETH_P_IPV6 if inner_v6 else ETH_P_IP)
+        gre = bytearray(struct.pack("!HH", flags, protocol))
+        if tunnel.gre_csum:
+            gre += bytes(4)
+        if tunnel.gre_key is not None:
+            gre += struct.pack("!I", tunnel.gre_key)
+        body = gre + (inner if kind == "gretap" else inner_ip)
+        if tunnel.gre_csum and not tunnel.gso:
+            struct.pack_into("!H", body, 4, csum_fold(ones_sum(bytes(body))))
+        proto = IPPROTO_GRE
+    elif kind == "ipip":
+        body = bytearray(inner_ip)
+        proto = IPPROTO_IPV6_IN_IP if inner_v6 else IPPROTO_IPIP
+    else:
+        raise ValueError(f"unknown tunnel kind {kind!r}")
+    if tunnel.outer_ipv6:
+        l3 = struct.pack("!IHBB16s16s", 6 << 28, len(body), proto, tunnel.ttl, OUTER_IPV6_SRC, OUTER_IPV6_DST)
+        ethertype = ETH_P_IPV6
+    else:
+        outer = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), tunnel.ip_id, 0, tunnel.ttl, proto,
+                                      0, OUTER_IPV4_SRC, OUTER_IPV4_DST))
+        struct.pack_into("!H", outer, 10, ipv4_header_checksum(outer))
+        l3 = bytes(outer)
+        ethertype = ETH_P_IP
+    return OUTER_MAC_DST + OUTER_MAC_SRC + struct.pack("!H", ethertype) + l3 + bytes(body)

@@ -19,7 +19,10 @@ from softgso.golden import read_pcap_frames
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "kernel" / "tunnels" / "6.1"
 SHAPES = ["vxlan4_udpcsum_in4_idwrap__tx_off", "geneve6_csum_in4__tso_off", "gretap4_key_csum_in6__tx_off",
-          "ipip_in4_dfclear_idwrap__tx_off", "sit_in6__tso_off"]
+          "ipip_in4_dfclear_idwrap__tx_off", "sit_in6__tso_off", "vxlan6_zerocsum_in6__tx_off",
+          "vxlan4_nocsum_in6_ecn_cwr__tx_off", "geneve4_options_csum_in4__tx_off", "gre4_key_in4_fin__tso_off",
+          "ip6gre_noencap_csum_in6__tx_off", "ip6gretap_csum_in4__tso_off", "ip6tnl_4in6_encaplimit__tx_off",
+          "bpf_mpls_in_udp6_3labels__tx_off", "bpf_mpls_in_gre4_1label__tso_off"]
 ENGINES = ("scalar", "numpy", "compiled", "auto")
 
 
@@ -56,3 +59,19 @@ def test_every_engine_gives_the_same_bytes(shape: str, tmp_path: Path) -> None:
     assert len(outputs["scalar"]) > 40
     for engine in ENGINES[1:]:
         assert outputs[engine] == outputs["scalar"], f"--engine {engine} differs from the scalar path"
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_bulk_engines_take_the_shape(shape: str) -> None:
+    """Not by falling back to the scalar path: the shape has a plan, checked against the scalar output."""
+    import dataclasses
+
+    from softgso.fastpath import FastSegmenter
+    from softgso.features import PROFILES
+    from softgso.job import SegmentOptions
+
+    options = SegmentOptions(device=dataclasses.replace(PROFILES["no-offload"], mtu=1500), gso_size=1000)
+    frames = _variants(read_pcap_frames(VECTORS / shape / "input.pcap")[0], 3)
+    fast = FastSegmenter(options)
+    plans = {id(fast.plan_for(frame)) for frame in frames}
+    assert len(plans) == 1 and fast.plan_for(frames[0]) is not None

@@ -4,7 +4,8 @@ to the stack (with its virtio_net_hdr), on a real kernel (the oracle VM, gro_gue
 Cases: the kernel GRO selftest's (tools/testing/selftests/net/lib/gro.c, built by
 tests/gro/selftest_sender.py: -4, -6, --ipip; each sleep of its sender is a burst boundary) and
 designed ones (more than 8 interleaved flows for the flow-hash model, more than 64 frames in a burst
-for the NAPI budget, VLAN/QinQ, MPLS, UDP, Ethernet padding, CWR, window changes).
+for the NAPI budget, VLAN/QinQ, MPLS, UDP, Ethernet padding, CWR, window changes), and the tunnel
+vectors' wire segments (IP-in-IP, GRE, GRETAP).
 
     python -m tools.kernel_oracle.gro_cases --kernel 6.1 [--only NAME] [--out tests/vectors/kernel/gro]
 
@@ -79,7 +80,7 @@ def _long_stream(count: int, mss: int = 1000, **spec: Any) -> list[bytes]:
     """Past 64 KiB: super-packets back to back, sequence numbers and IP IDs running on."""
     frames: list[bytes] = []
     while len(frames) < count:
-        chunk = min(50, count - len(frames))
+        chunk = min(60000 // mss, count - len(frames))
         frames += _stream(chunk, mss, seq=1_000_000 + len(frames) * mss, ip_id=(0x1234 + len(frames)) & 0xFFFF,
                           **spec)
     return frames
@@ -148,12 +149,31 @@ def designed_cases() -> list[GroCase]:
     cases.append(GroCase("udp_passes", [udp], "forwarded UDP without rx-udp-gro-forwarding"))
     cases.append(GroCase("udp_gro_forwarding", [udp], "rx-udp-gro-forwarding on",
                          ["ethtool -K veth1 rx-udp-gro-forwarding on"]))
-    big = _long_stream(80)
+    big = _long_stream(30, mss=4000)  # 120000 bytes: past 64 KiB within one poll
     cases.append(GroCase("big_tcp_ipv4_185000", [big], "gro_ipv4_max_size (6.3+) and gro_max_size 185000",
                          ["ip link set veth1 gro_max_size 185000", "ip link set veth1 gro_ipv4_max_size 185000"]))
-    big6 = _long_stream(80, ipv6=True)
+    big6 = _long_stream(30, mss=4000, ipv6=True)
     cases.append(GroCase("big_tcp_ipv6_185000", [big6], "gro_max_size 185000",
                          ["ip link set veth1 gro_max_size 185000"]))
+    return cases
+
+
+def tunnel_cases() -> list[GroCase]:
+    """The tunnel vectors' wire segments (IP-in-IP, GRE, GRETAP over IPv4/IPv6; full checksums) as one
+    burst each, addressed to the receiver: what GRO makes of a tunnel's segments."""
+    from softgso.io import open_capture
+
+    cases = []
+    for folder in sorted((ROOT / "tests" / "vectors" / "kernel" / "tunnels" / "6.1").iterdir()):
+        name = folder.name
+        if not name.endswith("__tx_off") and "gretap4_key_csum" not in name:
+            continue
+        if not any(kind in name for kind in ("ipip", "sit", "ip6tnl", "gre")) or name.startswith("uso_"):
+            continue
+        with open_capture(folder / "kernel_out.pcap") as reader:
+            frames = [bytes.fromhex(DST_MAC.replace(":", "")) + bytes(record.data)[6:] for record in reader]
+        if len(frames) > 1:
+            cases.append(GroCase(f"tunnel_{name}", [frames], f"the segments of tests/vectors/kernel/tunnels/6.1/{name}"))
     return cases
 
 
@@ -185,7 +205,7 @@ def decode_vnet(text: str | None) -> dict[str, Any] | None:
 
 
 def record(out_dir: Path, kernel: str | None, only: str | None) -> int:
-    cases = [c for c in selftest_cases() + designed_cases() if only is None or only in c.name]
+    cases = [c for c in selftest_cases() + designed_cases() + tunnel_cases() if only is None or only in c.name]
 
     class GroVM(KernelVM):
         guest_module = "kernel_oracle.gro_guest"

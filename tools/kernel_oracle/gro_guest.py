@@ -115,6 +115,7 @@ def run_case(case: dict) -> dict:
     sysfs = {name: shell(f"cat /sys/class/net/veth1/{name}").strip()
              for name in ("gro_flush_timeout", "napi_defer_hard_irqs", "gro_max_size")}
     ethtool = shell("ethtool -k veth1 | grep -E 'generic-receive|rx-gro|rx-udp-gro'")
+    sysfs["ip_link"] = shell("ip -d link show veth1 | grep -oE '(gro|gso|tso)[a-z_0-9]* [0-9]+' | tr '\\n' ' '").strip()
     for sock in (receiver, vnet_receiver, sender):
         sock.close()
     shell("ip link del veth0")
@@ -128,8 +129,10 @@ def serve(share: Path) -> None:
           "net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.default.dad_transmits=0")
     uname = os.uname()
     hz = shell("grep -E '^CONFIG_HZ=' /boot/config-$(uname -r) 2>/dev/null").strip()
-    (share / "ready.json").write_text(json.dumps({"kernel": f"{uname.release} {uname.version}",
-                                                  "kernel_release": uname.release, "hz": hz}))
+    # atomically: the host reads it as soon as it exists
+    (share / "ready.tmp").write_text(json.dumps({"kernel": f"{uname.release} {uname.version}",
+                                                 "kernel_release": uname.release, "hz": hz}))
+    (share / "ready.tmp").replace(share / "ready.json")
     requests, responses = share / "requests", share / "responses"
     responses.mkdir(exist_ok=True)
     number = 0

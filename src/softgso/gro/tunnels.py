@@ -80,6 +80,8 @@ def gre_gro_receive(head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroSk
     if flags & GRE_CSUM and not skb.flush and ones_sum(memoryview(skb.data)[offset:]) != 0xFFFF:
         return _gre_flush(skb, "bad GRE checksum")
     header = bytes(skb.data[offset : offset + 4])
+    # as the kernel: the 4 bytes after the base header are compared as the key, which is the checksum
+    # word when C is set too (so segments with K and C and different checksums are different flows)
     key = bytes(skb.data[offset + 4 : offset + 8]) if flags & GRE_KEY else b""
     for p in head:
         if not p.same_flow:

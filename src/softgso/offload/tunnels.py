@@ -153,13 +153,16 @@ def _ip_header(frame: bytes, at: int, end: int) -> tuple[int, int, int, int] | N
 
 
 def parse_tunnel(frame: bytes, extra_ports: dict[int, str] | None = None,
-                 through_labels: bool = False) -> TunnelLayout | None:
+                 through_labels: bool = False, *, any_inner: bool = False) -> TunnelLayout | None:
     """The tunnel layout of an Ethernet frame, None when it carries no tunnel softgso knows.
 
     Raises :class:`TunnelNotSegmented` for a tunnel it recognises but does not segment. A tunnel
     under a label stack is one Linux refuses (spec 7.4: MPLS GSO and tunnel GSO share
     inner_protocol; skb_mpls_push refuses an encapsulated packet); ``through_labels`` (beyond the
     kernel) lays it out anyway, the labels then being part of the outer L2 header.
+    ``any_inner`` (readers that only take a tunnel off, never segment it: pop-vxlan & co.) lays out
+    a tunnel whatever it carries, a nested tunnel included: when the inner packet is not TCP/UDP
+    over IP, ``inner_l4_proto`` is -1 and the inner offsets stop where the reading did.
     """
     length = len(frame)
     if length < ETH_HLEN:
@@ -180,7 +183,7 @@ def parse_tunnel(frame: bytes, extra_ports: dict[int, str] | None = None,
         ethertype = ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0
     if ethertype not in (ETH_P_IP, ETH_P_IPV6):
         return None
-    layout = _outer(frame, network, length, extra_ports)
+    layout = _outer(frame, network, length, extra_ports, any_inner)
     if layout is not None and labelled and not through_labels:
         raise TunnelNotSegmented("tunnel inside a label stack: Linux refuses it",
                                  f"a {layout.kind} super-packet under an MPLS label stack: Linux keeps MPLS GSO "
@@ -189,7 +192,8 @@ def parse_tunnel(frame: bytes, extra_ports: dict[int, str] | None = None,
     return layout
 
 
-def _outer(frame: bytes, network: int, length: int, extra_ports: dict[int, str] | None) -> TunnelLayout | None:
+def _outer(frame: bytes, network: int, length: int, extra_ports: dict[int, str] | None,
+           any_inner: bool = False) -> TunnelLayout | None:
     outer = _ip_header(frame, network, length)
     if outer is None:
         return None
@@ -206,21 +210,21 @@ def _outer(frame: bytes, network: int, length: int, extra_ports: dict[int, str] 
             return None
         csum = frame[l4 + 6 : l4 + 8] != b"\0\0"
         bits = GsoType.UDP_TUNNEL_CSUM if csum else GsoType.UDP_TUNNEL
-        return _udp_tunnel(frame, kind, network, version, l4, ip_end, bits)
+        return _udp_tunnel(frame, kind, network, version, l4, ip_end, bits, any_inner)
     if proto == IPPROTO_GRE:
-        return _gre(frame, network, version, l4, ip_end)
+        return _gre(frame, network, version, l4, ip_end, any_inner)
     if proto in (IPPROTO_IPIP, IPPROTO_IPV6_IN_IP):
         names = {(4, 4): "IPIP", (4, 41): "SIT", (6, 4): "4in6", (6, 41): "ip6ip6"}
         bits = GsoType.IPXIP4 if version == 4 else GsoType.IPXIP6
         want = 4 if proto == IPPROTO_IPIP else 6
         if l4 >= ip_end or frame[l4] >> 4 != want:
             return None
-        return _inner(frame, names[(version, proto)], network, version, l4, l4, l4, 0, ip_end, bits)
+        return _inner(frame, names[(version, proto)], network, version, l4, l4, l4, 0, ip_end, bits, any_inner)
     return None
 
 
 def _udp_tunnel(frame: bytes, kind: str, network: int, version: int, udp: int, ip_end: int,
-                bits: GsoType) -> TunnelLayout | None:
+                bits: GsoType, any_inner: bool = False) -> TunnelLayout | None:
     header = udp + 8
     if kind == "VXLAN":
         if header + VXLAN_HLEN > ip_end:
@@ -229,7 +233,8 @@ def _udp_tunnel(frame: bytes, kind: str, network: int, version: int, udp: int, i
             raise TunnelNotSegmented("remote checksum offload: not supported",
                                      "a VXLAN super-packet with remote checksum offload (RCO): not supported")
         inner_mac = header + VXLAN_HLEN
-        return _inner(frame, kind, network, version, udp, inner_mac, inner_mac + ETH_HLEN, ETH_P_TEB, ip_end, bits)
+        return _inner(frame, kind, network, version, udp, inner_mac, inner_mac + ETH_HLEN, ETH_P_TEB, ip_end, bits,
+                      any_inner)
     if kind == "VXLAN-GPE":
         if header + VXLAN_HLEN > ip_end:
             return None
@@ -239,7 +244,7 @@ def _udp_tunnel(frame: bytes, kind: str, network: int, version: int, udp: int, i
                                      f"a VXLAN-GPE super-packet carrying next protocol {frame[header + 3]}")
         inner_mac = header + VXLAN_HLEN
         nh = inner_mac + (ETH_HLEN if inner_type == ETH_P_TEB else 0)
-        return _inner(frame, kind, network, version, udp, inner_mac, nh, inner_type, ip_end, bits)
+        return _inner(frame, kind, network, version, udp, inner_mac, nh, inner_type, ip_end, bits, any_inner)
     if kind == "Geneve":
         if header + GENEVE_HLEN > ip_end or frame[header] >> 6 != 0:
             return None
@@ -249,13 +254,13 @@ def _udp_tunnel(frame: bytes, kind: str, network: int, version: int, udp: int, i
             raise TunnelNotSegmented("Geneve payload not IP or Ethernet: not segmented",
                                      f"a Geneve super-packet carrying protocol {inner_type:#06x}")
         nh = inner_mac + (ETH_HLEN if inner_type == ETH_P_TEB else 0)
-        return _inner(frame, kind, network, version, udp, inner_mac, nh, inner_type, ip_end, bits)
+        return _inner(frame, kind, network, version, udp, inner_mac, nh, inner_type, ip_end, bits, any_inner)
     if kind == "MPLS-in-UDP":
-        return _labels(frame, kind, network, version, udp, header, ip_end, bits)
+        return _labels(frame, kind, network, version, udp, header, ip_end, bits, any_inner)
     return None
 
 
-def _gre(frame: bytes, network: int, version: int, gre: int, ip_end: int) -> TunnelLayout | None:
+def _gre(frame: bytes, network: int, version: int, gre: int, ip_end: int, any_inner: bool = False) -> TunnelLayout | None:
     if gre + 4 > ip_end:
         return None
     flags = int.from_bytes(frame[gre : gre + 2], "big")
@@ -274,12 +279,13 @@ def _gre(frame: bytes, network: int, version: int, gre: int, ip_end: int) -> Tun
     bits = GsoType.GRE_CSUM if csum else GsoType.GRE
     if protocol == ETH_P_TEB:
         kind = "gretap" if version == 4 else "ip6gretap"
-        layout = _inner(frame, kind, network, version, gre, inner, inner + ETH_HLEN, ETH_P_TEB, ip_end, bits)
+        layout = _inner(frame, kind, network, version, gre, inner, inner + ETH_HLEN, ETH_P_TEB, ip_end, bits,
+                        any_inner)
     elif protocol in (ETH_P_IP, ETH_P_IPV6):
         kind = "GRE" if version == 4 else "ip6gre"
-        layout = _inner(frame, kind, network, version, gre, inner, inner, protocol, ip_end, bits)
+        layout = _inner(frame, kind, network, version, gre, inner, inner, protocol, ip_end, bits, any_inner)
     elif protocol == ETH_P_MPLS_UC:
-        layout = _labels(frame, "MPLS-in-GRE", network, version, gre, inner, ip_end, bits)
+        layout = _labels(frame, "MPLS-in-GRE", network, version, gre, inner, ip_end, bits, any_inner)
     else:
         return None
     return None if layout is None else _with_gre_csum(layout, csum)
@@ -290,7 +296,7 @@ def _with_gre_csum(layout: TunnelLayout, csum: bool) -> TunnelLayout:
 
 
 def _labels(frame: bytes, kind: str, network: int, version: int, l4: int, first_label: int, ip_end: int,
-            bits: GsoType) -> TunnelLayout | None:
+            bits: GsoType, any_inner: bool = False) -> TunnelLayout | None:
     """A label stack the BPF route declares as the inner MAC header; the inner protocol is the IP below it."""
     at = first_label
     while True:
@@ -302,12 +308,20 @@ def _labels(frame: bytes, kind: str, network: int, version: int, l4: int, first_
     if at >= ip_end or frame[at] >> 4 not in (4, 6):
         return None
     inner_type = ETH_P_IP if frame[at] >> 4 == 4 else ETH_P_IPV6
-    return _inner(frame, kind, network, version, l4, first_label, at, inner_type, ip_end, bits)
+    return _inner(frame, kind, network, version, l4, first_label, at, inner_type, ip_end, bits, any_inner)
 
 
 def _inner(frame: bytes, kind: str, network: int, version: int, l4: int, inner_mac: int, inner_network: int,
-           inner_protocol: int, ip_end: int, bits: GsoType) -> TunnelLayout | None:
-    """The inner IP and L4 headers behind the tunnel; None when they are not TCP/UDP over IP."""
+           inner_protocol: int, ip_end: int, bits: GsoType, any_inner: bool = False) -> TunnelLayout | None:
+    """The inner IP and L4 headers behind the tunnel; None when they are not TCP/UDP over IP
+    (``any_inner``: the tunnel's layout all the same, inner_l4_proto -1)."""
+    if inner_mac > ip_end:
+        return None
+    if any_inner:
+        found = _inner(frame, kind, network, version, l4, inner_mac, inner_network, inner_protocol, ip_end, bits) \
+            if not _carries_tunnel(frame, inner_protocol, inner_network, ip_end) else None
+        return found or TunnelLayout(kind, network, version, l4, inner_mac, min(inner_network, ip_end), 0, -1,
+                                     min(inner_network, ip_end), 0, inner_protocol, bits, ip_end)
     if inner_protocol == ETH_P_TEB:
         if inner_network > ip_end:
             return None
@@ -343,6 +357,29 @@ def _inner(frame: bytes, kind: str, network: int, version: int, l4: int, inner_m
                         l4_hdr_len, inner_protocol, bits, ip_end)
 
 
+def _carries_tunnel(frame: bytes, inner_protocol: int, inner_network: int, ip_end: int) -> bool:
+    """The inner packet is itself a tunnel (what _inner refuses as nested), told without raising."""
+    try:
+        _inner(frame, "", 0, 0, 0, 0, inner_network, inner_protocol, ip_end, GsoType(0))
+    except TunnelNotSegmented:
+        return True
+    return False
+
+
+def tunnel_id(frame: bytes, layout: TunnelLayout) -> tuple[str, int] | None:
+    """The tunnel's identifier as its header carries it: ("VNI", n) for VXLAN, VXLAN-GPE and Geneve,
+    ("key", n) for GRE with the K bit; None for a tunnel without one (IP-in-IP, GRE without key)."""
+    header = layout.outer_l4 + 8  # behind the outer UDP header
+    if layout.kind in ("VXLAN", "VXLAN-GPE", "Geneve"):
+        return "VNI", int.from_bytes(frame[header + 4 : header + 7], "big")
+    if layout.kind in ("GRE", "ip6gre", "gretap", "ip6gretap", "MPLS-in-GRE"):
+        flags = int.from_bytes(frame[layout.outer_l4 : layout.outer_l4 + 2], "big")
+        if flags & GRE_FLAG_KEY:
+            at = layout.outer_l4 + 4 + (4 if flags & GRE_FLAG_CSUM else 0)
+            return "key", int.from_bytes(frame[at : at + 4], "big")
+    return None
+
+
 def _nested(frame: bytes, proto: int, transport: int, ip_end: int) -> bool:
     if proto != IPPROTO_UDP:
         return True
@@ -353,4 +390,4 @@ def _nested(frame: bytes, proto: int, transport: int, ip_end: int) -> bool:
 
 
 __all__ = ["IP_TUNNEL_PROTOCOLS", "TUNNEL_KINDS", "UDP_TUNNEL_PORTS", "TunnelLayout", "TunnelNotSegmented",
-           "parse_tunnel", "parse_tunnel_port", "tunnel_of"]
+           "parse_tunnel", "parse_tunnel_port", "tunnel_id", "tunnel_of"]
