@@ -135,15 +135,19 @@ def ndo_features_check(skb: Packet, device: DeviceProfile, features: int) -> int
         return features
     ethertype, _ = skb_network_protocol(skb)
     network = skb.network_header or 0
-    if ethertype == ETH_P_IP:
+    # metadata pointing past the bytes (fuzzed skbs): the kernel would read beyond the header it
+    # pulled; taken as "not UDP", the driver's features stand
+    if ethertype == ETH_P_IP and network + 9 < len(skb.data):
         l4_proto = skb.data[network + 9]
-    elif ethertype == ETH_P_IPV6:
+    elif ethertype == ETH_P_IPV6 and network + 6 < len(skb.data):
         l4_proto = skb.data[network + 6]
     else:
         return features
     if l4_proto != IPPROTO_UDP:
         return features
     udp = skb.transport_header or 0
+    if udp + 4 > len(skb.data):
+        return features & _WITHOUT_CSUM_MASK_OR_GSO  # no UDP header to show the VXLAN port
     dport = int.from_bytes(skb.data[udp + 2 : udp + 4], "big")
     if (skb.inner_protocol_type != ENCAP_TYPE_ETHER or skb.inner_protocol != ETH_P_TEB
             or skb.inner_mac_header - udp != _VXLAN_TNL_HLEN or dport != device.vxlan_port):
