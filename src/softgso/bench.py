@@ -12,7 +12,8 @@ Absolute numbers on a shared VM are noise; the ratios measured in the same run a
 * the peak resident memory of ``segment`` (bounded by its buffers, whatever the file size).
 
 Inputs are generated here (:func:`write_capture`, from :mod:`softgso.synth`): 64 KB TCP/IPv4,
-TCP/IPv6 and MPLS (1 and 3 labels) super-packets with full checksums by default, sent in bursts
+TCP/IPv6 and MPLS (1 and 3 labels) super-packets with full checksums by default (or inside VXLAN,
+Geneve, GRE or IP-in-IP tunnels: the vxlan, geneve, gre and ipip mixes), sent in bursts
 per flow as a TSO stack sends them. No time counts unless the tool's output is right: copies are
 compared with their input, segmentations checked by :mod:`softgso.segcheck`.
 """

@@ -8,6 +8,12 @@ stays the reference and decides everything; this module only repeats, in bulk, w
   byte except the per-packet fields (IPv4 ID and header checksum, TCP seq/ack/flags/window/
   checksum/urgent pointer/options, UDP checksum). Packets of one shape get the same segment count,
   sizes, outcome, checksum mode and header template.
+* A tunnelled frame (as the scalar path recognises it, offload.tunnels.parse_tunnel) has a
+  :class:`TunnelShape`: its key keeps every header byte to the inner payload but the outer and
+  inner per-packet fields (outer IPv4 ID and checksum, the outer UDP checksum's value but not its
+  being 0, a GRE checksum, the inner ones above); its plan adds the outer IPv4 ID and checksum and
+  the outer UDP or GRE checksum to the inner packet's fields (__skb_udp_tunnel_segment,
+  gre_gso_segment, and inet_gso_segment for both IP headers).
 * The first packet of a shape is run through the scalar path; its segments become the shape's
   :class:`SegmentPlan` (templates for a full and for the last segment). The plan is accepted only
   if the bulk computation reproduces that packet's scalar output byte for byte; otherwise the

@@ -49,15 +49,18 @@ def test_every_engine_gives_the_same_bytes(shape: str, tmp_path: Path) -> None:
     super_packet = read_pcap_frames(VECTORS / shape / "input.pcap")[0]
     source = tmp_path / "in.pcap"
     _write_pcap(source, _variants(super_packet, 40))
+    from softgso import cstream
+
+    engines = [engine for engine in ENGINES if engine != "compiled" or cstream.available()]
     outputs = {}
-    for engine in ENGINES:
+    for engine in engines:
         target = tmp_path / f"{engine}.pcap"
         result = CliRunner().invoke(softgso_main, ["segment", str(source), str(target), "--mtu", "1500",
                                                    "--gso-size", "1000", "--engine", engine, "-q"])
         assert result.exit_code == 0, result.output
         outputs[engine] = read_pcap_frames(target)
     assert len(outputs["scalar"]) > 40
-    for engine in ENGINES[1:]:
+    for engine in engines[1:]:
         assert outputs[engine] == outputs["scalar"], f"--engine {engine} differs from the scalar path"
 
 
