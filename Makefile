@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SAMPLE := samples/mpls_tcp_super.pcap
 
-.PHONY: all setup sysdeps demo test lint typecheck unit fuzz fuzz-long kernel-diff bench clean
+.PHONY: all setup sysdeps demo test lint typecheck unit fuzz fuzz-long kernel-diff kernel-diff-tunnels bench clean
 
 all: test
 
@@ -81,3 +81,8 @@ SEED ?= 1
 KERNEL ?= 6.1
 kernel-diff: $(STAMP)
 	$(PY) -m tools.kernel_oracle diff --count $(N) --seed $(SEED) --kernel $(KERNEL)
+
+# Tunnel GSO in the loop (root): N random tunnel cases of SEED (vxlan, geneve, gre/gretap, ip6gre,
+# ipip, sit, ip6tnl devices over veth, inner TCP/USO) recorded on KERNEL and compared with softgso.
+kernel-diff-tunnels: $(STAMP)
+	$(PY) -m tools.kernel_oracle.tunnel_cases --diff --random $(N) --seed $(SEED) --kernel $(KERNEL)

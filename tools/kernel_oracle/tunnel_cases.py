@@ -395,6 +395,32 @@ def record(out_dir: Path, kernel: str | None, only: str | None, random_seed: int
     return written
 
 
+def compare(folder: Path) -> str | None:
+    """softgso against one recorded case, as tests/test_tunnel_vectors.py replays it: None when they
+    agree byte for byte, else what differs. The case's super-packet goes in as a capture, with the
+    case's gso_size, the profile modelling veth0 and, for inner USO, --udp-gso udp_l4; nothing else."""
+    from softgso.features import PROFILES
+    from softgso.golden import read_pcap_frames
+    from softgso.job import Outcome, SegmentOptions, process_frame
+    from softgso.virtio import kernel_generation_of_release
+
+    meta = json.loads((folder / "meta.json").read_text())
+    inputs = read_pcap_frames(folder / "input.pcap")
+    expected = read_pcap_frames(folder / "kernel_out.pcap")
+    if "control" in folder.name or len(inputs) != 1 or len(expected) < 2:
+        return None if len(inputs) == len(expected) else f"{len(inputs)} super-packets, {len(expected)} frames out"
+    udp_gso = "udp_l4" if meta.get("inner_gso_type") == "udp_l4" else "off"
+    options = SegmentOptions(device=PROFILES[meta["softgso_profile"]], gso_size=meta["gso_size"], udp_gso=udp_gso,
+                             kernel=kernel_generation_of_release(meta["kernel_release"]))
+    result = process_frame(inputs[0], options)
+    if result.outcome != Outcome.SEGMENTED:
+        return f"softgso did not segment it: {result.outcome.value} {result.reason}"
+    if result.frames != expected:
+        differing = [i for i, (a, b) in enumerate(zip(result.frames, expected, strict=False)) if a != b]
+        return f"{len(result.frames)} segments against the kernel's {len(expected)}; differing: {differing[:5]}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.kernel_oracle.tunnel_cases")
     parser.add_argument("--out", type=Path, default=Path("tests/vectors/kernel/tunnels"))
@@ -402,10 +428,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="only the cases whose name contains this")
     parser.add_argument("--random", type=int, default=0, metavar="N", help="N random cases instead of the designed")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--diff", action="store_true",
+                        help="the differential run: record into out/kernel-diff/tunnels-<kernel>-seed<SEED>/ and "
+                             "compare softgso with every case (exit 1 on a disagreement; the case folder is kept)")
     args = parser.parse_args(argv)
-    count = record(args.out, args.kernel, args.only, args.seed if args.random else None, args.random)
-    print(f"{count} cases written to {args.out}")
-    return 0
+    out = args.out
+    if args.diff:
+        out = Path("out/kernel-diff") / f"tunnels-{args.kernel or '6.1'}-seed{args.seed}"
+        shutil.rmtree(out, ignore_errors=True)
+    count = record(out, args.kernel, args.only, args.seed if args.random else None, args.random)
+    print(f"{count} cases written to {out}")
+    if not args.diff:
+        return 0
+    disagreements = 0
+    for folder in sorted(p.parent for p in out.rglob("meta.json")):
+        problem = compare(folder)
+        print(f"{'DISAGREE' if problem else 'agree'} {folder.name}" + (f": {problem}" if problem else ""))
+        disagreements += problem is not None
+    print(f"{count - disagreements} of {count} agree")
+    return 1 if disagreements else 0
 
 
 if __name__ == "__main__":
