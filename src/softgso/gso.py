@@ -255,3 +255,15 @@ def gso_make_checksum(seg: Packet, start: int, res: int) -> int:
     partial = ones_sum(memoryview(seg.data)[start:cb_start], cb_csum)
     seg.extras[GSO_CB] = (res, start)
     return ~partial & 0xFFFF
+
+
+def skb_gso_error_unwind(skb: Packet, protocol: int, transport: int, mac_offset: int, mac_len: int) -> None:
+    """Put a super-packet back as skb_gso_error_unwind (include/net/gso.h) leaves it when a handler
+    gives up: its protocol and headers restored, the transport header at the header that handler
+    pulled, and ``encapsulation`` set as the kernel's side effect."""
+    skb.protocol = protocol
+    skb.encapsulation = True
+    skb.transport_header = transport
+    skb.mac_header = mac_offset
+    skb.network_header = mac_offset + mac_len
+    skb.mac_len = mac_len

@@ -15,7 +15,14 @@ import struct
 
 from ..errors import InvalidPacketError, SoftGSOError
 from ..features import GsoType, IpSummed, NetdevFeature
-from ..gso import GSO_CB, GsoContext, gso_make_checksum, register_inet, skb_mac_gso_segment
+from ..gso import (
+    GSO_CB,
+    GsoContext,
+    gso_make_checksum,
+    register_inet,
+    skb_gso_error_unwind,
+    skb_mac_gso_segment,
+)
 from ..packet import Packet
 
 GRE_BASE_HLEN = 4
@@ -53,10 +60,10 @@ def gre_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCon
     try:
         segments = skb_mac_gso_segment(skb, features, ctx)
     except SoftGSOError:
-        _unwind(skb, protocol, data, mac_offset, mac_len)
+        skb_gso_error_unwind(skb, protocol, data, mac_offset, mac_len)
         raise
     if segments is None:
-        _unwind(skb, protocol, data, mac_offset, mac_len)
+        skb_gso_error_unwind(skb, protocol, data, mac_offset, mac_len)
         return None
 
     for seg in segments:
@@ -80,13 +87,3 @@ def gre_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCon
             seg.csum_offset = GRE_BASE_HLEN
             seg.extras.pop(GSO_CB, None)
     return segments
-
-
-def _unwind(skb: Packet, protocol: int, gre: int, mac_offset: int, mac_len: int) -> None:
-    """skb_gso_error_unwind."""
-    skb.protocol = protocol
-    skb.encapsulation = True
-    skb.transport_header = gre
-    skb.mac_header = mac_offset
-    skb.network_header = mac_offset + mac_len
-    skb.mac_len = mac_len

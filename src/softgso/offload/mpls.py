@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..constants import ETH_P_MPLS_MC, ETH_P_MPLS_UC, MPLS_HLEN
 from ..errors import InvalidPacketError, KernelRefusal
 from ..features import NetdevFeature
-from ..gso import GsoContext, register_ethertype, skb_mac_gso_segment
+from ..gso import GsoContext, register_ethertype, skb_gso_error_unwind, skb_mac_gso_segment
 from ..packet import Packet
 
 
@@ -36,10 +36,10 @@ def mpls_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCo
     try:
         segments = skb_mac_gso_segment(skb, features & ctx.device.mpls_features, ctx)
     except KernelRefusal:
-        _gso_error_unwind(skb, mpls_protocol, data, mac_offset, mac_len)
+        skb_gso_error_unwind(skb, mpls_protocol, data, mac_offset, mac_len)
         raise
     if segments is None:
-        _gso_error_unwind(skb, mpls_protocol, data, mac_offset, mac_len)
+        skb_gso_error_unwind(skb, mpls_protocol, data, mac_offset, mac_len)
         return None
 
     # mpls_gso_segment pushes mpls_hlen + mac_len back from the inner network header: a segment
@@ -56,13 +56,3 @@ def mpls_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCo
         seg.mac_header = mac_offset
         seg.network_header = mac_offset + mac_len
     return segments
-
-
-def _gso_error_unwind(skb: Packet, protocol: int, top_label: int, mac_offset: int, mac_len: int) -> None:
-    """Put the original back as skb_gso_error_unwind leaves it (encapsulation set as a side effect)."""
-    skb.protocol = protocol
-    skb.encapsulation = True
-    skb.transport_header = top_label
-    skb.mac_header = mac_offset
-    skb.network_header = mac_offset + mac_len
-    skb.mac_len = mac_len

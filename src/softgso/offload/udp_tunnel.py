@@ -23,6 +23,7 @@ from ..gso import (
     GsoContext,
     GsoHandler,
     gso_make_checksum,
+    skb_gso_error_unwind,
     skb_mac_gso_segment,
 )
 from ..packet import ENCAP_TYPE_ETHER, ENCAP_TYPE_IPPROTO, Packet
@@ -79,7 +80,7 @@ def _udp_tunnel_segment(
     remcsum = bool(skb.gso_type & GsoType.TUNNEL_REMCSUM)
     skb.remcsum_offload = remcsum
     if remcsum and need_csum:
-        _unwind(skb, protocol, data, mac_offset, mac_len)
+        skb_gso_error_unwind(skb, protocol, data, mac_offset, mac_len)
         raise RemoteChecksumNotSupported(
             "remote checksum offload with an outer UDP checksum: not supported", where="__skb_udp_tunnel_segment")
     # no xfrm (IPsec) in this model: only the device's own checksum features decide
@@ -100,10 +101,10 @@ def _udp_tunnel_segment(
         else:
             segments = inet_handler(skb, skb.mac_header, features, ctx)
     except SoftGSOError:
-        _unwind(skb, protocol, data, mac_offset, mac_len)
+        skb_gso_error_unwind(skb, protocol, data, mac_offset, mac_len)
         raise
     if segments is None:
-        _unwind(skb, protocol, data, mac_offset, mac_len)
+        skb_gso_error_unwind(skb, protocol, data, mac_offset, mac_len)
         return None
 
     for seg in segments:
@@ -133,16 +134,6 @@ def _udp_tunnel_segment(
             seg.csum_offset = 6
             seg.extras.pop(GSO_CB, None)
     return segments
-
-
-def _unwind(skb: Packet, protocol: int, outer_l4: int, mac_offset: int, mac_len: int) -> None:
-    """skb_gso_error_unwind: the super-packet as it was, ``encapsulation`` set, transport at the UDP header."""
-    skb.protocol = protocol
-    skb.encapsulation = True
-    skb.transport_header = outer_l4
-    skb.mac_header = mac_offset
-    skb.network_header = mac_offset + mac_len
-    skb.mac_len = mac_len
 
 
 def _csum_sub(check: int, length: int) -> int:
