@@ -504,6 +504,41 @@ static PyObject *segment(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* How many records after ``first`` (up to ``stop``) have the first one's length and its bytes in
+ * each [from, to) range of ``ranges`` (int64 pairs); with ``nonzero_at`` >= 0 also the same answer
+ * to "is the 16-bit field there non-zero". Sets ``*problem`` when the first record is too short. */
+static Py_ssize_t count_alike(const unsigned char *data, Py_ssize_t buffer_len, const int64_t *offsets,
+                              Py_ssize_t walked, Py_ssize_t first, Py_ssize_t stop, Py_ssize_t chunk_stop,
+                              const int64_t *ranges, Py_ssize_t pairs, Py_ssize_t nonzero_at, int64_t reach,
+                              const char **problem)
+{
+    Py_ssize_t base = offsets[first];
+    Py_ssize_t end0 = first + 1 < walked ? offsets[first + 1] : chunk_stop;
+    Py_ssize_t length = end0 - base;
+    if (base < 0 || end0 > buffer_len || length < 16 + reach) {
+        *problem = "the first record is shorter than its layout";
+        return 0;
+    }
+    int flag = nonzero_at >= 0 && be16(data + base + 16 + nonzero_at) != 0;
+    Py_ssize_t same = 0;
+    for (Py_ssize_t j = first + 1; j < stop; j++) {
+        Py_ssize_t here = offsets[j], end = j + 1 < walked ? offsets[j + 1] : chunk_stop;
+        if (here < 0 || end > buffer_len || end - here != length)
+            break;
+        /* the record headers differ (timestamps): only their lengths must agree */
+        if (memcmp(data + base + 8, data + here + 8, 8))
+            break;
+        int equal = nonzero_at < 0 || (be16(data + here + 16 + nonzero_at) != 0) == flag;
+        for (Py_ssize_t k = 0; k < pairs && equal; k++)
+            equal = !memcmp(data + base + 16 + ranges[2 * k], data + here + 16 + ranges[2 * k],
+                            (size_t)(ranges[2 * k + 1] - ranges[2 * k]));
+        if (!equal)
+            break;
+        same++;
+    }
+    return same;
+}
+
 static PyObject *same_shape(PyObject *self, PyObject *args)
 {
     Py_buffer buffer, offsets_buf;
@@ -513,7 +548,6 @@ static PyObject *same_shape(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*y*nnnnnnnpp", &buffer, &offsets_buf, &walked, &first, &stop, &chunk_stop,
                           &network, &transport, &payload, &ipv4, &tcp))
         return NULL;
-    const int64_t *offsets = (const int64_t *)offsets_buf.buf;
     const char *problem = NULL;
     if (walked < 0 || walked > offsets_buf.len / 8 || first < 0 || stop > walked || first >= stop ||
         chunk_stop > buffer.len)
@@ -521,43 +555,28 @@ static PyObject *same_shape(PyObject *self, PyObject *args)
     else if (network < 14 || transport < network + (ipv4 ? 20 : 40) || payload < transport + (tcp ? 20 : 8))
         problem = "same_shape: inconsistent layout";
     /* the header bytes compared: all to payload but the per-packet fields */
-    Py_ssize_t from[5], to[5];
-    int pieces = 0;
-    Py_ssize_t at = 0;
+    int64_t ranges[8];
+    Py_ssize_t pairs = 0;
+    int64_t at = 0;
     if (!problem && ipv4) {
-        from[pieces] = at; to[pieces++] = network + 4;
-        from[pieces] = network + 6; to[pieces++] = network + 10;
+        ranges[2 * pairs] = at; ranges[2 * pairs++ + 1] = network + 4;
+        ranges[2 * pairs] = network + 6; ranges[2 * pairs++ + 1] = network + 10;
         at = network + 12;
     }
     if (!problem && tcp) {
-        from[pieces] = at; to[pieces++] = transport + 4;
-        from[pieces] = transport + 12; to[pieces++] = transport + 13;
+        ranges[2 * pairs] = at; ranges[2 * pairs++ + 1] = transport + 4;
+        ranges[2 * pairs] = transport + 12; ranges[2 * pairs++ + 1] = transport + 13;
     } else if (!problem) {
-        from[pieces] = at; to[pieces++] = transport + 6;
-        from[pieces] = transport + 8; to[pieces++] = payload;
+        ranges[2 * pairs] = at; ranges[2 * pairs++ + 1] = transport + 6;
+        ranges[2 * pairs] = transport + 8; ranges[2 * pairs++ + 1] = payload;
     }
     Py_ssize_t same = 0;
     if (!problem) {
-        Py_ssize_t base = offsets[first];
-        Py_ssize_t end0 = first + 1 < walked ? offsets[first + 1] : chunk_stop;
-        Py_ssize_t length = end0 - base;
-        if (base < 0 || end0 > buffer.len || length < 16 + payload)
+        const char *short_record = NULL;
+        same = count_alike((const unsigned char *)buffer.buf, buffer.len, (const int64_t *)offsets_buf.buf, walked,
+                           first, stop, chunk_stop, ranges, pairs, -1, payload, &short_record);
+        if (short_record)
             problem = "same_shape: the first record is shorter than its layout";
-        const unsigned char *data = (const unsigned char *)buffer.buf;
-        for (Py_ssize_t j = first + 1; j < stop && !problem; j++) {
-            Py_ssize_t here = offsets[j], end = j + 1 < walked ? offsets[j + 1] : chunk_stop;
-            if (here < 0 || end > buffer.len || end - here != length)
-                break;
-            /* the record headers differ (timestamps): only their lengths must agree */
-            if (memcmp(data + base + 8, data + here + 8, 8))
-                break;
-            int equal = 1;
-            for (int k = 0; k < pieces && equal; k++)
-                equal = !memcmp(data + base + 16 + from[k], data + here + 16 + from[k], (size_t)(to[k] - from[k]));
-            if (!equal)
-                break;
-            same++;
-        }
     }
     PyBuffer_Release(&buffer);
     PyBuffer_Release(&offsets_buf);
@@ -576,7 +595,6 @@ static PyObject *same_bytes(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*y*nnnny*n", &buffer, &offsets_buf, &walked, &first, &stop, &chunk_stop,
                           &ranges_buf, &nonzero_at))
         return NULL;
-    const int64_t *offsets = (const int64_t *)offsets_buf.buf;
     const int64_t *ranges = (const int64_t *)ranges_buf.buf;
     Py_ssize_t pairs = ranges_buf.len / 16;
     const char *problem = NULL;
@@ -597,30 +615,11 @@ static PyObject *same_bytes(PyObject *self, PyObject *args)
         problem = "same_bytes: inconsistent ranges";
     Py_ssize_t same = 0;
     if (!problem) {
-        Py_ssize_t base = offsets[first];
-        Py_ssize_t end0 = first + 1 < walked ? offsets[first + 1] : chunk_stop;
-        Py_ssize_t length = end0 - base;
-        if (base < 0 || end0 > buffer.len || length < 16 + reach)
+        const char *short_record = NULL;
+        same = count_alike((const unsigned char *)buffer.buf, buffer.len, (const int64_t *)offsets_buf.buf, walked,
+                           first, stop, chunk_stop, ranges, pairs, nonzero_at, reach, &short_record);
+        if (short_record)
             problem = "same_bytes: the first record is shorter than its ranges";
-        const unsigned char *data = (const unsigned char *)buffer.buf;
-        int flag = 0;
-        if (!problem && nonzero_at >= 0)
-            flag = be16(data + base + 16 + nonzero_at) != 0;
-        for (Py_ssize_t j = first + 1; j < stop && !problem; j++) {
-            Py_ssize_t here = offsets[j], end = j + 1 < walked ? offsets[j + 1] : chunk_stop;
-            if (here < 0 || end > buffer.len || end - here != length)
-                break;
-            /* the record headers differ (timestamps): only their lengths must agree */
-            if (memcmp(data + base + 8, data + here + 8, 8))
-                break;
-            int equal = nonzero_at < 0 || (be16(data + here + 16 + nonzero_at) != 0) == flag;
-            for (Py_ssize_t k = 0; k < pairs && equal; k++)
-                equal = !memcmp(data + base + 16 + ranges[2 * k], data + here + 16 + ranges[2 * k],
-                                (size_t)(ranges[2 * k + 1] - ranges[2 * k]));
-            if (!equal)
-                break;
-            same++;
-        }
     }
     PyBuffer_Release(&buffer);
     PyBuffer_Release(&offsets_buf);
