@@ -23,7 +23,7 @@ from typing import TypeAlias
 
 from .checksum import ones_sum, ones_sums_of_chunks
 from .constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, VLAN_HLEN, VLAN_MAX_DEPTH, eth_type_vlan
-from .errors import InvalidPacketError, ProtocolNotSupportedError
+from .errors import InvalidPacketError, ProtocolNotSupportedError, SoftGSOError
 from .features import (
     DeviceProfile,
     GsoType,
@@ -255,6 +255,21 @@ def gso_make_checksum(seg: Packet, start: int, res: int) -> int:
     partial = ones_sum(memoryview(seg.data)[start:cb_start], cb_csum)
     seg.extras[GSO_CB] = (res, start)
     return ~partial & 0xFFFF
+
+
+def segment_or_unwind(skb: Packet, segment: Callable[[], list[Packet] | None], protocol: int, transport: int,
+                      mac_offset: int, mac_len: int) -> list[Packet] | None:
+    """An outer handler's call to the inner one: its segments; when it gives up (a refusal, or None for
+    the GSO_ROBUST shortcut) the super-packet is put back first, as each handler's error path calls
+    skb_gso_error_unwind."""
+    try:
+        segments = segment()
+    except SoftGSOError:
+        skb_gso_error_unwind(skb, protocol, transport, mac_offset, mac_len)
+        raise
+    if segments is None:
+        skb_gso_error_unwind(skb, protocol, transport, mac_offset, mac_len)
+    return segments
 
 
 def skb_gso_error_unwind(skb: Packet, protocol: int, transport: int, mac_offset: int, mac_len: int) -> None:

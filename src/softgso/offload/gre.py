@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import struct
 
-from ..errors import InvalidPacketError, SoftGSOError
+from ..errors import InvalidPacketError
 from ..features import GsoType, IpSummed, NetdevFeature
 from ..gso import (
     GSO_CB,
     GsoContext,
     gso_make_checksum,
     register_inet,
-    skb_gso_error_unwind,
+    segment_or_unwind,
     skb_mac_gso_segment,
 )
 from ..packet import Packet
@@ -57,13 +57,9 @@ def gre_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCon
     # no xfrm in this model; only HW_CSUM can checksum a GRE header (IP_CSUM cannot)
     offload_csum = need_csum and bool(ctx.device.features & NetdevFeature.HW_CSUM)
 
-    try:
-        segments = skb_mac_gso_segment(skb, features, ctx)
-    except SoftGSOError:
-        skb_gso_error_unwind(skb, protocol, data, mac_offset, mac_len)
-        raise
+    segments = segment_or_unwind(skb, lambda: skb_mac_gso_segment(skb, features, ctx), protocol, data, mac_offset,
+                                 mac_len)
     if segments is None:
-        skb_gso_error_unwind(skb, protocol, data, mac_offset, mac_len)
         return None
 
     for seg in segments:

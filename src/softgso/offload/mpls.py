@@ -9,9 +9,9 @@ label stack back, byte for byte (skb_segment copied them in front of every segme
 from __future__ import annotations
 
 from ..constants import ETH_P_MPLS_MC, ETH_P_MPLS_UC, MPLS_HLEN
-from ..errors import InvalidPacketError, KernelRefusal
+from ..errors import InvalidPacketError
 from ..features import NetdevFeature
-from ..gso import GsoContext, register_ethertype, skb_gso_error_unwind, skb_mac_gso_segment
+from ..gso import GsoContext, register_ethertype, segment_or_unwind, skb_mac_gso_segment
 from ..packet import Packet
 
 
@@ -33,13 +33,9 @@ def mpls_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCo
     skb.protocol = skb.inner_protocol
     skb.mac_len = 0
     skb.mac_header = data + mpls_hlen
-    try:
-        segments = skb_mac_gso_segment(skb, features & ctx.device.mpls_features, ctx)
-    except KernelRefusal:
-        skb_gso_error_unwind(skb, mpls_protocol, data, mac_offset, mac_len)
-        raise
+    segments = segment_or_unwind(skb, lambda: skb_mac_gso_segment(skb, features & ctx.device.mpls_features, ctx),
+                                 mpls_protocol, data, mac_offset, mac_len)
     if segments is None:
-        skb_gso_error_unwind(skb, mpls_protocol, data, mac_offset, mac_len)
         return None
 
     # mpls_gso_segment pushes mpls_hlen + mac_len back from the inner network header: a segment

@@ -23,6 +23,7 @@ from ..gso import (
     GsoContext,
     GsoHandler,
     gso_make_checksum,
+    segment_or_unwind,
     skb_gso_error_unwind,
     skb_mac_gso_segment,
 )
@@ -95,16 +96,13 @@ def _udp_tunnel_segment(
         if not need_csum or offload_csum:
             features |= _F.HW_CSUM
 
-    try:
+    def inner() -> list[Packet] | None:
         if inet_handler is None:
-            segments = skb_mac_gso_segment(skb, features, ctx)
-        else:
-            segments = inet_handler(skb, skb.mac_header, features, ctx)
-    except SoftGSOError:
-        skb_gso_error_unwind(skb, protocol, data, mac_offset, mac_len)
-        raise
+            return skb_mac_gso_segment(skb, features, ctx)
+        return inet_handler(skb, skb.mac_header, features, ctx)
+
+    segments = segment_or_unwind(skb, inner, protocol, data, mac_offset, mac_len)
     if segments is None:
-        skb_gso_error_unwind(skb, protocol, data, mac_offset, mac_len)
         return None
 
     for seg in segments:
