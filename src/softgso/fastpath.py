@@ -442,7 +442,7 @@ class FastSegmenter:
         self._plans: dict[bytes, SegmentPlan | None] = {}
         # tunnelled frames are recognised as the scalar path recognises them: from a capture, no actions
         self.tunnels = options.vnet_hdr is None and not options.actions
-        self._tunnel_ports = dict(options.tunnel_ports)
+        self._tunnel_ports = options.tunnel_port_kinds
 
     def _process_frame(self, frame: bytes) -> PacketResult:
         from .job import process_frame

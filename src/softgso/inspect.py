@@ -215,7 +215,7 @@ class CaptureInspector:
     def _count_tunnel(self, frame: bytes, over_mtu: bool) -> None:
         """Count a tunnel frame under its kind, outer flow, VNI or key and inner flow."""
         try:
-            layout = parse_tunnel(frame, dict(self.options.tunnel_ports), through_labels=True, any_inner=True)
+            layout = parse_tunnel(frame, self.options.tunnel_port_kinds, through_labels=True, any_inner=True)
         except TunnelNotSegmented:
             return  # GTP-U, ERSPAN, GRE with sequence numbers...: segment's report names them
         if layout is None:

@@ -12,6 +12,7 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 from .actions import TUNNEL_ACTION_KINDS, Action, tunnel_ports
@@ -75,6 +76,11 @@ class SegmentOptions:
     # beyond the kernel: a tunnel super-packet under a label stack is segmented (Linux refuses it),
     # the labels copied with the outer headers onto every segment
     tunnel_in_labels: bool = False
+
+    @cached_property
+    def tunnel_port_kinds(self) -> dict[int, str]:
+        """--tunnel-port as port -> kind, made once (read for every packet)."""
+        return dict(self.tunnel_ports)
 
     @property
     def udp_gso_type(self) -> str | None:
@@ -144,8 +150,9 @@ def _with_virtio_header(frame: bytes, options: SegmentOptions) -> PacketResult:
 
 def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
     """A captured frame: what its sender's stack had (layout, checksum state, GSO metadata), then transmit."""
-    over = mtu_bytes(original) > options.device.mtu
-    behind = len(original) - network_end(original)
+    end = network_end(original)
+    over = mtu_bytes(original, end) > options.device.mtu
+    behind = len(original) - end
     if over and behind > MAX_TRAILER:
         raise NotSegmented("bytes behind the IP packet (capture check, not the kernel's)",
                            f"{behind} bytes behind the IP packet: more than a trailer or padding")
@@ -153,7 +160,7 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
         return _after_tunnel_actions(original, options)
     if not options.actions:
         try:
-            tunnel_layout = parse_tunnel(original, dict(options.tunnel_ports), options.tunnel_in_labels)
+            tunnel_layout = parse_tunnel(original, options.tunnel_port_kinds, options.tunnel_in_labels)
         except TunnelNotSegmented as refusal:
             if over:
                 raise NotSegmented(refusal.kind, str(refusal)) from None
@@ -185,7 +192,7 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
     state = classify_l4_checksum(frame, layout) if options.input_csum == "auto" else L4Checksum(options.input_csum)
     udp = layout.l4_proto == IPPROTO_UDP
     dport = int.from_bytes(frame[layout.transport + 2 : layout.transport + 4], "big") if udp else None
-    tunnel = tunnel_of(layout.l4_proto, dport, dict(options.tunnel_ports))
+    tunnel = tunnel_of(layout.l4_proto, dport, options.tunnel_port_kinds)
     if tunnel is not None and not options.actions:
         if over:
             raise NotSegmented(f"{tunnel} payload not TCP/UDP over IP: not segmented",

@@ -414,11 +414,12 @@ def network_end(frame: bytes | bytearray | memoryview) -> int:
 MAX_TRAILER = 64
 
 
-def mtu_bytes(frame: bytes | bytearray | memoryview) -> int:
+def mtu_bytes(frame: bytes | bytearray | memoryview, end: int | None = None) -> int:
     """What counts toward the MTU: everything after the Ethernet header and VLAN tags (labels
     included) up to the end of the IP packet; a trailer or padding of at most MAX_TRAILER bytes is
-    not part of the packet, more than that is measured with it."""
-    end = network_end(frame)
+    not part of the packet, more than that is measured with it. ``end``: network_end(frame), if known."""
+    if end is None:
+        end = network_end(frame)
     if len(frame) - end > MAX_TRAILER:
         end = len(frame)
     return end - link_header_len(frame)

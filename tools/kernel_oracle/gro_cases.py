@@ -209,7 +209,7 @@ def record(out_dir: Path, kernel: str | None, only: str | None) -> int:
 
     class GroVM(KernelVM):
         guest_module = "kernel_oracle.gro_guest"
-        guest_files = ("__init__.py", "gro_guest.py")
+        guest_files = ("__init__.py", "guest_batches.py", "gro_guest.py")
 
     written = 0
     with GroVM(kernel=kernel, console_log=Path("out/kernel-oracle-gro/console.log")) as vm:

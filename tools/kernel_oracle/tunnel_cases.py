@@ -351,7 +351,7 @@ def record(out_dir: Path, kernel: str | None, only: str | None, random_seed: int
 
     class TunnelVM(KernelVM):
         guest_module = "kernel_oracle.tunnel_guest"
-        guest_files = ("__init__.py", "tunnel_guest.py")
+        guest_files = ("__init__.py", "guest_batches.py", "tunnel_guest.py")
 
     build_bpf([dict(v) for v in {tuple(sorted(c.bpf.items())) for c in cases if c.bpf is not None}])
     written = 0

@@ -12,7 +12,6 @@ Request protocol as guest.py: ``requests/<n>.json`` -> ``responses/<n>.json`` an
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import socket
@@ -21,6 +20,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from .guest_batches import announce_ready, answer_batches
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -104,28 +105,8 @@ def serve(share: Path) -> None:
     shell("sysctl -w net.ipv6.conf.default.accept_ra=0 net.ipv6.conf.default.autoconf=0 "
           "net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.default.dad_transmits=0")
     uname = os.uname()
-    (share / "ready.json").write_text(json.dumps({"kernel": f"{uname.release} {uname.version}",
-                                                  "kernel_release": uname.release}))
-    requests, responses = share / "requests", share / "responses"
-    responses.mkdir(exist_ok=True)
-    number = 0
-    while True:
-        path = requests / f"{number}.json"
-        if not path.exists():
-            time.sleep(0.05)
-            continue
-        request = json.loads(path.read_text())
-        if request.get("quit"):
-            return
-        out = share / "out" / request["out"] / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        results = [run_case(case) for case in request["cases"]]
-        (out / "results.json").write_text(json.dumps(results))
-        tmp = responses / f"{number}.tmp"
-        tmp.write_text(json.dumps([{"name": "results"}]))
-        tmp.replace(responses / f"{number}.json")
-        number += 1
-
+    announce_ready(share, {"kernel": f"{uname.release} {uname.version}", "kernel_release": uname.release})
+    answer_batches(share, run_case)
 
 if __name__ == "__main__":
     serve(Path(sys.argv[1]))
