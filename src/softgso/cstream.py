@@ -363,11 +363,14 @@ class CompiledSegmentStream(BulkStream):
                                                       range(at, at + count * per_packet, per_packet),
                                                       range(number, number + count), strict=True)))
             self.compiled.segment_into(plan, data, jobs, self._big_endian, target, codes)
-            for offset in range(number, number + count):
-                if codes[offset] == CODE_INVALID:  # named by the scalar path: rare
-                    at_record = offsets[first + offset - number] + RECORD_HEADER_LEN
-                    renamed[name_invalid(data[at_record : at_record + plan.frame_len])] += 1
-                    codes[offset] = _NO_CODE
+            # a checksum the bulk code calls invalid is named by the scalar path: rare, so found by
+            # bytearray.find (C) rather than a Python loop over every packet of the run
+            offset = codes.find(CODE_INVALID, number, number + count)
+            while offset != -1:
+                at_record = offsets[first + offset - number] + RECORD_HEADER_LEN
+                renamed[name_invalid(data[at_record : at_record + plan.frame_len])] += 1
+                codes[offset] = _NO_CODE
+                offset = codes.find(CODE_INVALID, offset + 1, number + count)
             if plan.classify:
                 counted = True
             elif plan.forced_state is not None:
