@@ -524,13 +524,11 @@ class Summary:
         self.partial_out += other.partial_out
         self.over_mtu += other.over_mtu
         self.notes.update(other.notes)
-        for index, kind, reason in other.reports:
-            self.report(index, kind, reason)
-        self.reports_omitted += other.reports_omitted
         for kind, (count, first, reason) in other.kinds.items():
-            listed = sum(1 for _, k, _ in other.reports if k == kind)
-            entry = self.kinds.setdefault(kind, [0, first, reason])
-            entry[0] += count - listed  # the listed ones were counted by report() above
+            self.kinds.setdefault(kind, [0, first, reason])[0] += count
+        room = max(REPORT_LIMIT - len(self.reports), 0)
+        self.reports.extend(other.reports[:room])
+        self.reports_omitted += other.reports_omitted + len(other.reports[room:])
 
     def reports_by_kind(self) -> list[tuple[str, int, int, str]]:
         """(kind, count, first 0-based index, first reason) per kind of report, in order of first appearance."""

@@ -357,7 +357,7 @@ def print_report_kinds(summary: Any) -> None:
         records = "record" if count == 1 else "records"
         echo(f"softgso: {kind}: {count:,} {records} passed through unchanged (first: frame {first + 1}: {reason})",
              err=True)
-    for text, count in getattr(summary, "notes", {}).items():
+    for text, count in summary.notes.items():
         if count:
             echo(f"softgso: note: {text}: {count:,} {'record' if count == 1 else 'records'}", err=True)
 
