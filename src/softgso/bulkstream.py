@@ -136,6 +136,8 @@ class BulkStream:
         counts["in"] += 1
         counts["bytes_in"] += caplen
         if orig_len > caplen:
+            from .job import snapped_report
+
             self.summary.add_passthrough(index, caplen, *snapped_report(frame, caplen, orig_len, self.options.device.mtu))
             parts.append(view[pos:following])
             counts["out"] += 1
@@ -260,32 +262,6 @@ def options_from_gso_comment(options: SegmentOptions, comment: str) -> SegmentOp
 def segment_per_frame(options: SegmentOptions, summary: Summary) -> SegmentPerFrame:
     """What ``segment`` does with one frame the bulk path leaves."""
     return SegmentPerFrame(options, summary)
-
-
-def link_type_report(record: Any, convertible: bool, mtu: int) -> tuple[str, str, bool]:
-    """(kind, reason, over the MTU) of a record not read as a packet: of a link type softgso does not
-    segment (``convertible`` False), or of one it does but not IP or Ethernet (a cooked record's own codes)."""
-    from .io import LINKTYPE_NAMES, link_payload_length
-
-    linktype = record.linktype
-    if convertible:
-        return (f"link type {linktype} record not IP or Ethernet",
-                f"link type {linktype} record that is neither IP nor Ethernet", len(record.data) > mtu)
-    size = link_payload_length(record)
-    name = LINKTYPE_NAMES.get(linktype)
-    what = f"link type {linktype} ({name})" if name else f"unknown link type {linktype}"
-    return (f"link type {linktype} not segmented",
-            f"{what}: not segmented (softgso segments Ethernet, Linux cooked SLL/SLL2, NULL, LOOP and raw IP)",
-            size is not None and size > mtu)
-
-
-def snapped_report(frame: bytes | memoryview, caplen: int, orig_len: int, mtu: int) -> tuple[str, str, bool]:
-    """(kind, reason, over the MTU) of a record stored shorter than it was on the wire: passed through."""
-    from .prepare import link_header_len
-
-    # the frame on the wire: the bytes kept plus those cut (a cooked header is not the frame's)
-    over = len(frame) + orig_len - caplen - link_header_len(frame) > mtu
-    return "snapped record", f"snapped record ({caplen} of {orig_len} bytes): nothing to segment", over
 
 
 def split_points(path: Path, header_info: tuple[bytes, str, bool, int], parts: int) -> list[tuple[int, int]]:

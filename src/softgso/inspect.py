@@ -19,13 +19,12 @@ import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from .bulkstream import link_type_report, snapped_report
 from .capdiff import IP_PROTO_NAMES, Decoded, decode_fields, ethertype_name
 from .checksum import csum_fold, ones_sum
 from .constants import ETH_HLEN, IPPROTO_HOPOPTS, IPV6_TLV_JUMBO
 from .io import CaptureRecord, link_payload_length
 from .io.cooked import CONVERTED_LINKTYPES
-from .job import Outcome, SegmentOptions, Summary, process_frame
+from .job import Outcome, SegmentOptions, Summary, link_type_report, process_frame, snapped_report
 from .offload.tunnels import TunnelLayout, TunnelNotSegmented, parse_tunnel, tunnel_id
 from .prepare import L4Checksum, classify_l4_checksum, parse_layout
 
@@ -171,7 +170,7 @@ class CaptureInspector:
                 self._count_size(l3_len, l3_len + ETH_HLEN)
             self.not_ethernet[f"link type {linktype}"] += 1
             self.bytes_in += record_len
-            if record is not None:  # segment's own account of it (softgso.bulkstream.link_type_report)
+            if record is not None:  # segment's own account of it (softgso.job.link_type_report)
                 kind, reason, over = link_type_report(record, linktype in CONVERTED_LINKTYPES, self.mtu)
             else:
                 kind, reason, over = f"link type {linktype} not segmented", f"link type {linktype}", False

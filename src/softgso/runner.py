@@ -280,8 +280,8 @@ def _scalar_records(
     A record that is not read as a packet (a link type not segmented, a snapped record) is copied
     through and told to ``passthrough`` (else added to ``reports``).
     """
-    from .bulkstream import link_type_report, snapped_report
     from .io import UnknownLinkTypeError, UnrepresentableFrameError, from_ethernet, to_ethernet
+    from .job import link_type_report, snapped_report
 
     def pass_through(record: Any, kind: str, reason: str, over: bool) -> None:
         if passthrough is not None:
