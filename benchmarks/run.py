@@ -1,6 +1,6 @@
 """The fuller benchmark suite: every mix at one or more sizes, softgso against its anchors and peers.
 
-Each run is ``softgso.bench.run`` (the same measurements as ``softgso bench``): segment vs cp,
+Each run is ``softgso.cli.bench.run`` (the same measurements as ``softgso bench``): segment vs cp,
 engine vs memcpy, small-packet passthrough, tcprewrite --fragroute and the naive Scapy segmenter
 (benchmarks/scapy_segmenter.py). Results go to one JSON file (and a PNG per run with --plot).
 
@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from softgso.bench import parse_size, plot, run
+from softgso.cli.bench import parse_size, plot, run
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ What a user would write with Scapy in a few lines: read every packet, and for a 
 payload exceeds the MSS, copy the packet per piece of payload, advance seq and IP ID, drop the
 lengths and checksums and let Scapy rebuild them. MPLS labels and VLAN tags are kept because
 Scapy rebuilds the whole stack; labels count toward the MTU, as softgso counts them. Not a
-reference for correctness (softgso's tests are); the bench checks its output (softgso.segcheck)
+reference for correctness (softgso's tests are); the bench checks its output (softgso.check.segcheck)
 before its time counts.
 
     python benchmarks/scapy_segmenter.py IN.pcap OUT.pcap [--mtu 1500]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from softgso.synth import SuperPacketSpec, build_frame
+from softgso.check.synth import SuperPacketSpec, build_frame
 
 IPV4_OPTION_LENGTHS = st.sampled_from([0, 4, 8, 12, 20, 40])
 TCP_OPTION_LENGTHS = st.sampled_from([0, 4, 8, 12, 20, 40])

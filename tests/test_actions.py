@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from softgso.actions import dec_ttl, parse_action, pop_mpls, pop_vlan, push_mpls, push_vlan, set_mpls
+from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.constants import ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_MPLS_MC, ETH_P_MPLS_UC
 from softgso.errors import ActionError, UsageError
 from softgso.packet import Packet
-from softgso.synth import SuperPacketSpec, build_frame
 
 FRAME = build_frame(SuperPacketSpec(payload=bytes(100)))
 

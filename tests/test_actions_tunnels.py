@@ -10,11 +10,11 @@ import pytest
 
 from softgso import PROFILES, transmit
 from softgso.actions import TunnelPop, TunnelPush, parse_action, pop_tunnel, push_tunnel
+from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.checksum import pseudo_header_sum
 from softgso.constants import ETH_P_IP, ETH_P_TEB
 from softgso.features import GsoType, IpSummed
 from softgso.packet import Packet
-from softgso.synth import SuperPacketSpec, build_frame
 from softgso.virtio import VirtioNetHdr, virtio_net_hdr_to_skb
 
 scapy_all = pytest.importorskip("scapy.all")

@@ -8,9 +8,9 @@ import struct
 
 import pytest
 
+from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.features import PROFILES
 from softgso.job import Outcome, SegmentOptions, process_frame
-from softgso.synth import SuperPacketSpec, build_frame
 
 scapy_all = pytest.importorskip("scapy.all")
 scapy_mpls = pytest.importorskip("scapy.contrib.mpls")

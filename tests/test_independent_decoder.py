@@ -16,7 +16,7 @@ from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment  # noqa: E402
 from scapy.layers.l2 import Dot1Q, Ether  # noqa: E402
 
-from softgso.golden import load_case, run_case  # noqa: E402
+from softgso.check.golden import load_case, run_case  # noqa: E402
 
 VECTORS = Path(__file__).parent / "vectors" / "kernel"
 

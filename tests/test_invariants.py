@@ -11,12 +11,12 @@ import struct
 from hypothesis import HealthCheck, given, settings
 
 from softgso.actions import pop_mpls, push_mpls, push_vlan
+from softgso.check.synth import build_frame
 from softgso.checksum import ones_sum, pseudo_header_sum
 from softgso.constants import ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_MC, ETH_P_MPLS_UC
 from softgso.features import PROFILES, GsoType, IpSummed
 from softgso.packet import Packet
 from softgso.prepare import parse_layout
-from softgso.synth import build_frame
 from softgso.xmit import transmit
 from strategies import GsoCase, UfoCase, gso_cases, ufo_cases
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 
 from softgso.actions import push_mpls, push_vlan
+from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.constants import ETH_P_8021AD, ETH_P_8021Q
 from softgso.errors import VirtioHeaderError
 from softgso.features import PROFILES
-from softgso.synth import SuperPacketSpec, build_frame
 from softgso.virtio import KERNELS, VirtioNetHdr, kernel_of, packet_socket_skb, virtio_net_hdr_to_skb
 from softgso.xmit import transmit
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from softgso.check.golden import load_case, read_pcap_frames, recorded_generation, run_case
 from softgso.errors import KernelRefusal
 from softgso.features import PROFILES
-from softgso.golden import load_case, read_pcap_frames, recorded_generation, run_case
 
 VECTORS = Path(__file__).parent / "vectors" / "kernel"
 SHARED_GOLDEN = Path(__file__).parents[2] / "shared" / "golden" / "cases"

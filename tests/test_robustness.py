@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from softgso.actions import parse_action, push_mpls
+from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.errors import ActionError, UsageError, VirtioHeaderError
 from softgso.features import PROFILES, GsoType, IpSummed, load_profile
 from softgso.packet import Packet
 from softgso.prepare import packet_from_capture, parse_layout
-from softgso.synth import SuperPacketSpec, build_frame
 from softgso.virtio import VirtioNetHdr, virtio_net_hdr_to_skb
 from softgso.xmit import transmit
 

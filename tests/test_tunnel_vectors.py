@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from softgso.check.golden import read_pcap_frames
 from softgso.features import PROFILES
-from softgso.golden import read_pcap_frames
 from softgso.job import Outcome, SegmentOptions, process_frame
 from softgso.virtio import kernel_generation_of_release
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.errors import VirtioHeaderError
 from softgso.features import GsoType, IpSummed
-from softgso.synth import SuperPacketSpec, build_frame
 from softgso.virtio import VirtioNetHdr, virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
 
 TCP4 = build_frame(SuperPacketSpec(payload=bytes(3000)))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from softgso.actions import push_mpls
+from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.features import PROFILES, GsoType, IpSummed, NetdevFeature, net_gso_ok
 from softgso.packet import Packet
-from softgso.synth import SuperPacketSpec, build_frame
 from softgso.xmit import netif_skb_features, transmit
 
 

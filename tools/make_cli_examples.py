@@ -79,7 +79,7 @@ add("### What is not segmented is passed through and reported, never guessed\n")
 add("A UDP datagram over the MTU is cut only when metadata says its sender asked for it: a capture does not "
     "say so. Without it the datagrams pass through unchanged, reported once per kind with the count and the first "
     "frame; `--udp-gso udp_l4` says they are USO super-packets (here the bench's USO mix, generated):\n")
-add(run("python -c \"from pathlib import Path; from softgso.bench import write_capture; "
+add(run("python -c \"from pathlib import Path; from softgso.cli.bench import write_capture; "
         "write_capture(Path('out/uso.pcap'), 100000, 'uso', payload_len=4000)\" && "
         "softgso segment out/uso.pcap out/uso-reported.pcap --json | jq '{records_in, outcomes, over_mtu_not_segmented, report_kinds}'"))
 add(run("softgso segment out/uso.pcap out/uso-wire.pcap --udp-gso udp_l4 --json | jq '{records_in, records_out, outcomes}'"))

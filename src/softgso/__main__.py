@@ -1,5 +1,5 @@
 """``python -m softgso``."""
 
-from .entry import main
+from .cli.entry import main
 
 main()

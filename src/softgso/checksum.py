@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .native import load_extension
+from .bulk.native import load_extension
 
 
 def ones_sum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
@@ -58,7 +58,7 @@ def ones_sums_of_chunks(data: bytes | bytearray | memoryview, size: int) -> list
     return sums_list
 
 
-# softgso._segment's chunk_sums: the same integers without importing numpy
+# softgso.bulk._segment's chunk_sums: the same integers without importing numpy
 _COMPILED: Any = load_extension("_segment")
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+from softgso.check.synth import IPV6_DST, IPV6_SRC, MAC_DST, MAC_SRC, SuperPacketSpec, build_frame, l4_bytes
 from softgso.checksum import ipv4_header_checksum
-from softgso.synth import IPV6_DST, IPV6_SRC, MAC_DST, MAC_SRC, SuperPacketSpec, build_frame, l4_bytes
 
 LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2 = 1, 113, 276
 SNAPLEN = 262144

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from softgso.cli import main
+from softgso.cli.commands import main
 
 
 def run_cli(*args: str | Path) -> Result:

@@ -24,7 +24,7 @@ LIMIT = 524280 + 256
 
 def _engines() -> list[str]:
     """Every ``segment --engine`` choice: the bulk engines hand a long record to the general reader."""
-    from softgso.cli import segment
+    from softgso.cli.commands import segment
 
     return list(next(p.type.choices for p in segment.params if p.name == "engine"))  # type: ignore[attr-defined]
 
@@ -124,7 +124,7 @@ def test_a_hostile_length_on_stdin_ends_the_stream_the_same_way(tmp_path: Path, 
 
 CHILD = """
 import json, sys
-from softgso.cli import main
+from softgso.cli.commands import main
 try:
     main(sys.argv[1:])
 except SystemExit as done:

@@ -27,7 +27,7 @@ TIMEOUT = 60
 
 def _engines() -> list[str]:
     """Every ``segment --engine`` choice: each must leave a FIFO or stdin to the general reader."""
-    from softgso.cli import segment
+    from softgso.cli.commands import segment
 
     return list(next(p.type.choices for p in segment.params if p.name == "engine"))  # type: ignore[attr-defined]
 

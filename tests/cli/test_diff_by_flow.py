@@ -21,7 +21,7 @@ from conftest import run_cli, run_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from softgso.synth import SuperPacketSpec, build_frame
+from softgso.check.synth import SuperPacketSpec, build_frame
 
 scapy_all = pytest.importorskip("scapy.all")
 from scapy.contrib.mpls import MPLS  # noqa: E402
@@ -350,7 +350,7 @@ class FakeProgress:
 
 @pytest.mark.parametrize("command", [["diff", SAMPLE, SAMPLE], ["inspect", SAMPLE]])
 def test_diff_and_inspect_draw_segments_progress_bar(monkeypatch: pytest.MonkeyPatch, command: list) -> None:
-    import softgso.runner as runner
+    import softgso.cli.runner as runner
 
     bars: list[FakeProgress] = []
 
@@ -407,7 +407,7 @@ def segmentations(draw: st.DrawFn) -> tuple[list[bytes], list[bytes]]:
 
 
 def flow_fates(frames_a: list[bytes], frames_b: list[bytes]) -> tuple[list, list[int]]:
-    from softgso.flowdiff import FlowDiff
+    from softgso.check.flowdiff import FlowDiff
 
     flow = FlowDiff((index, frame, True) for index, frame in enumerate(frames_b))
     fates = [flow.add(index, frame) for index, frame in enumerate(frames_a)]

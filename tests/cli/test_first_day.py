@@ -25,9 +25,9 @@ from cli_captures import mixed_capture, write_pcap, write_pcapng
 from click.testing import Result
 from conftest import run_cli
 
-from softgso.bulkstream import pcap_ethernet_header
-from softgso.cli import main
-from softgso.golden import BUILTIN_VECTORS
+from softgso.bulk.stream import pcap_ethernet_header
+from softgso.check.golden import BUILTIN_VECTORS
+from softgso.cli.commands import main
 from softgso.io import open_capture
 
 scapy_all = pytest.importorskip("scapy.all")
@@ -161,7 +161,7 @@ def test_a_summary_nobody_reads_ends_quietly_with_141_and_the_output_kept(tmp_pa
 
 def _engine_or_skip(result: Result) -> None:
     if result.exit_code == 2 and "not built" in result.stderr:
-        pytest.skip(result.stderr.strip())  # --engine compiled where softgso._segment is not built
+        pytest.skip(result.stderr.strip())  # --engine compiled where softgso.bulk._segment is not built
 
 
 @pytest.mark.parametrize("options", [["--engine", "auto"], ["--engine", "compiled"], ["--engine", "numpy"],
@@ -224,7 +224,7 @@ def test_F_on_every_action_command(tmp_path: Path, command: str, output_format: 
 
 
 def test_F_in_a_plain_run_is_taken_without_click(tmp_path: Path) -> None:
-    from softgso.entry import parse_segment
+    from softgso.cli.entry import parse_segment
 
     assert parse_segment(["segment", "a.pcap", "b.pcapng", "-F", "pcapng"])["output_format"] == "pcapng"
     capture = write_pcap(tmp_path / "in.pcap", mixed_capture())
@@ -451,7 +451,7 @@ def _example_param(command: str, line: str) -> object:
         marks.append(pytest.mark.skip(reason="datapath needs root and network namespaces"))
     elif command == "bench":
         size = re.search(r"--size\s+(\S+)", line)
-        from softgso.bench import parse_size
+        from softgso.cli.bench import parse_size
 
         if size and parse_size(size.group(1)) >= LARGE_BENCH:
             marks.append(pytest.mark.skip(reason="bench at the issue's size takes minutes"))

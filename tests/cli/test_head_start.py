@@ -17,17 +17,16 @@ from cli_captures import mixed_capture, tcp4_super, write_pcap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from softgso import outfile
-from softgso.cli import segment as segment_command
-from softgso.entry import SEGMENT_DEFAULTS, SEGMENT_OPTIONS, parse_segment
-from softgso.io import open_writer
+from softgso.cli.commands import segment as segment_command
+from softgso.cli.entry import SEGMENT_DEFAULTS, SEGMENT_OPTIONS, parse_segment
+from softgso.io import open_writer, outfile
 
 # options left to click on purpose (another output path, or no run at all)
 DECLINED = {"--jobs", "--dask-scheduler", "--help", "-h"}
 
 
 def declared_kind(param: click.Option) -> tuple[str, object]:
-    """(kind, accepted values) of a click option, in softgso.entry.SEGMENT_OPTIONS' terms."""
+    """(kind, accepted values) of a click option, in softgso.cli.entry.SEGMENT_OPTIONS' terms."""
     if param.is_flag:
         return "flag", None
     if param.multiple:
@@ -134,7 +133,7 @@ def test_a_claimed_reservation_becomes_out_with_nothing_reserved_left(scratch_di
         out = directory / "out.pcap"
         reservation = outfile.reserve(str(out), 64 << 20)
         if reservation is None:
-            pytest.skip("softgso._segment is not built here")
+            pytest.skip("softgso.bulk._segment is not built here")
         with open_writer(out) as writer:
             assert writer._reservation is reservation  # noqa: SLF001 - the claim is the point
             for number in range(100):
@@ -152,7 +151,7 @@ def test_an_aborted_writer_removes_the_reserved_file(tmp_path: Path) -> None:
     out = tmp_path / "out.pcap"
     out.write_bytes(b"previous result")
     if outfile.reserve(str(out), 32 << 20) is None:
-        pytest.skip("softgso._segment is not built here")
+        pytest.skip("softgso.bulk._segment is not built here")
     with pytest.raises(RuntimeError), open_writer(out) as writer:
         writer.write_record(0, [b"x" * 60])
         raise RuntimeError("caller gives up")
@@ -161,7 +160,7 @@ def test_an_aborted_writer_removes_the_reserved_file(tmp_path: Path) -> None:
 
 def run_softgso(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """``softgso ARGS`` as a user runs it: a process through the entry point."""
-    code = "import sys; from softgso.entry import main; sys.argv[0] = 'softgso'; main()"
+    code = "import sys; from softgso.cli.entry import main; sys.argv[0] = 'softgso'; main()"
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
@@ -217,7 +216,7 @@ def test_idle_reservation_follows_the_projected_size_and_is_given_back(scratch_d
             steps += 1
         if steps == 0:
             writer.abort()
-            pytest.skip("nothing reserves space here (softgso._segment not built, or no fallocate)")
+            pytest.skip("nothing reserves space here (softgso.bulk._segment not built, or no fallocate)")
         blocks = os.stat(writer._temp_path).st_blocks * 512  # noqa: SLF001 - the reserved space is the point
         assert 10 * written <= blocks < 10 * written + (2 << 20)
         assert os.stat(writer._temp_path).st_size == written  # noqa: SLF001 - reserving never changes the size

@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import run_cli
 
-from softgso.cli import main
+from softgso.cli.commands import main
 
 COMMANDS = sorted(main.commands)
 
@@ -29,9 +29,9 @@ def test_help_shows_an_example(command: str) -> None:
 def test_top_level_help_lists_examples_and_exit_codes_are_documented() -> None:
     result = run_cli("--help")
     assert result.exit_code == 0 and "Examples:" in result.stdout
-    import softgso.cli
+    import softgso.cli.commands
 
-    assert "Exit status" in (softgso.cli.__doc__ or "")
+    assert "Exit status" in (softgso.cli.commands.__doc__ or "")
 
 
 def test_python_dash_m_softgso_help() -> None:

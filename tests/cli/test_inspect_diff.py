@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy_check import read_packets
 
-from softgso.capdiff import compare_frames, decode_fields
+from softgso.check.capdiff import compare_frames, decode_fields
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "mpls_tcp_super.pcap"
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "kernel" / "cases"
@@ -212,8 +212,8 @@ def test_inspect_judges_non_ethernet_links_on_their_l3_size(tmp_path: Path, link
 
 
 def test_inspect_judges_unconverted_link_types_on_their_l3_size() -> None:
+    from softgso.cli.inspect import CaptureInspector
     from softgso.features import load_profile
-    from softgso.inspect import CaptureInspector
     from softgso.io import CaptureRecord
     from softgso.job import SegmentOptions
 

@@ -1,6 +1,6 @@
 """Outputs never clobber: what OUT is decides how every command that writes a file writes it.
 
-The rule (softgso.outfile.output_target): a regular file or a name that does not exist yet is
+The rule (softgso.io.outfile.output_target): a regular file or a name that does not exist yet is
 written atomically (a temporary file beside it, renamed onto it); a symbolic link is resolved and
 its target treated by the same rule (the link stays a link); a character device, a FIFO or a
 socket is written straight through as it is; a directory or a block device is refused (exit 2); a
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from softgso import outfile
+from softgso.io import outfile
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "mpls_tcp_super.pcap"
 
@@ -295,12 +295,12 @@ def test_a_plot_is_not_written_where_the_report_goes(tmp_path: Path) -> None:
     assert done.stdout == ""  # refused before the work: no report, no image
 
 
-# --- the plain run (softgso.entry) makes nothing beside a device ---------------------------------
+# --- the plain run (softgso.cli.entry) makes nothing beside a device ---------------------------------
 
 
 def run_softgso(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """``softgso ARGS`` as a user runs it: a process through the entry point (its head start included)."""
-    code = "import sys; from softgso.entry import main; sys.argv[0] = 'softgso'; main()"
+    code = "import sys; from softgso.cli.entry import main; sys.argv[0] = 'softgso'; main()"
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=120)
 
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from conftest import run_cli
 
-from softgso.bench import MIXES, _frames, small_frames, write_capture
-from softgso.synth import SuperPacketSpec, build_frame
+from softgso.check.synth import SuperPacketSpec, build_frame
+from softgso.cli.bench import MIXES, _frames, small_frames, write_capture
 
 
 def mixed_frames(seed: int) -> Iterator[bytes]:
@@ -54,7 +54,7 @@ def tunnel_frames(seed: int) -> Iterator[bytes]:
     """Tunnelled super-packets of every bench tunnel mix, small tunnelled packets (full checksums and
     seeds), and odd ones: outer UDP checksum computed (UDP_TUNNEL_CSUM), a GRE key and checksum,
     inner FIN/odd payload, fixed outer ID, a trailer, a tunnel under a label stack, GTP-U."""
-    from softgso.synth import TunnelSpec, encapsulate
+    from softgso.check.synth import TunnelSpec, encapsulate
 
     rng = random.Random(seed)
     big = [_frames(MIXES[name], 5000, partial=bool(index % 2)) for index, name in enumerate(TUNNEL_MIXES)]
@@ -113,11 +113,11 @@ def test_bulk_segment_equals_scalar_segment_on_tunnels_under_options(tmp: Path, 
 
 @pytest.fixture(params=["compiled", "numpy"])
 def engine(request: pytest.FixtureRequest) -> str:
-    """The bulk engine under test (compiled skipped where softgso._segment is not built)."""
-    from softgso import cstream
+    """The bulk engine under test (compiled skipped where softgso.bulk._segment is not built)."""
+    from softgso.bulk import compiled_stream as cstream
 
     if request.param == "compiled" and not cstream.available():
-        pytest.skip("softgso._segment not built (or SOFTGSO_NO_C set)")
+        pytest.skip("softgso.bulk._segment not built (or SOFTGSO_NO_C set)")
     return str(request.param)
 
 
@@ -213,7 +213,8 @@ def test_snapped_and_unusual_records_are_reported_alike(tmp: Path, engine: str) 
 
 def stream_of(engine: str) -> tuple[Any, Any]:
     """The bulk engine's module and stream class."""
-    from softgso import cstream, faststream
+    from softgso.bulk import compiled_stream as cstream
+    from softgso.bulk import numpy_stream as faststream
 
     return (cstream, cstream.CompiledSegmentStream) if engine == "compiled" else (faststream,
                                                                                  faststream.BulkSegmentStream)
@@ -315,7 +316,7 @@ def test_many_captures_on_a_local_dask_cluster(tmp: Path) -> None:
 
 
 def test_compiled_engine_where_not_built_is_a_usage_error(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from softgso import cstream
+    from softgso.bulk import compiled_stream as cstream
 
     monkeypatch.setattr(cstream, "_SEGMENT", None)
     capture = tmp / "in.pcap"
@@ -348,7 +349,7 @@ def test_the_bench_reports_each_commands_own_peak_memory() -> None:
     import resource
     import sys
 
-    from softgso.bench import run_child
+    from softgso.cli.bench import run_child
 
     ours_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     small = run_child(["true"])

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.table import Table
 
-from softgso import runner
-from softgso.texttable import ASCII, HEAVY_HEAD, print_table, render_table
+from softgso.cli import runner
+from softgso.cli.texttable import ASCII, HEAVY_HEAD, print_table, render_table
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "mpls_tcp_super.pcap"
@@ -162,7 +162,7 @@ def test_the_summary_says_what_the_json_summary_says(tmp_path: Path, device: str
 
 
 def test_the_summary_numbers_have_thousands_separators(tmp_path: Path) -> None:
-    from softgso.bench import small_frames, write_capture
+    from softgso.cli.bench import small_frames, write_capture
 
     capture = tmp_path / "many.pcap"
     write_capture(capture, 1 << 20, frames=small_frames())
@@ -180,7 +180,7 @@ def test_a_plain_segment_run_imports_neither_rich_nor_click(tmp_path: Path) -> N
     probe = (
         "import atexit, sys; sys.argv = ['softgso', 'segment', sys.argv[1], sys.argv[2]]\n"
         "atexit.register(lambda: print(sorted({m.split('.')[0] for m in sys.modules} & {'rich', 'click', 'numpy'})))\n"
-        "from softgso.entry import main\n"
+        "from softgso.cli.entry import main\n"
         "main()\n"
     )
     out = subprocess.run([sys.executable, "-c", probe, str(SAMPLE), str(tmp_path / "o.pcap")], check=True,

@@ -50,7 +50,7 @@ def test_sample_segmented_through_mpls_decodes_clean(tmp_path: Path) -> None:
 def test_sample_with_pushed_labels_and_vlan_decodes_clean(tmp_path: Path) -> None:
     # the sample's IP packets only: a label pushed on its ARP request is right (tc and OVS label
     # any frame) but leaves tshark guessing what follows the label, and it guesses wrong
-    from softgso.golden import read_pcap_frames
+    from softgso.check.golden import read_pcap_frames
 
     ip_only = write_pcap(tmp_path / "ip.pcap", [f for f in read_pcap_frames(SAMPLE) if f[12:14] != b"\x08\x06"])
     out = tmp_path / "out.pcap"

@@ -17,7 +17,7 @@ from cli_captures import ack4, icmp4, mixed_capture, payload, tcp4_super, tcp6_j
 from conftest import run_cli
 from scapy_check import assert_on_the_wire, read_packets, tcp_payload_by_flow
 
-from softgso.synth import MAC_DST, MAC_SRC
+from softgso.check.synth import MAC_DST, MAC_SRC
 
 scapy_all = pytest.importorskip("scapy.all")
 from scapy.contrib.geneve import GENEVE  # noqa: E402

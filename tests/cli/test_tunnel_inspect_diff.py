@@ -18,7 +18,7 @@ import pytest
 from cli_captures import write_pcap
 from conftest import run_cli, run_json
 
-from softgso.golden import read_pcap_frames
+from softgso.check.golden import read_pcap_frames
 
 scapy_all = pytest.importorskip("scapy.all")
 from scapy.contrib.geneve import GENEVE  # noqa: E402

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from softgso.cli import main as softgso_main
+from softgso.cli.commands import main as softgso_main
 
 from .decoder import (
     LINKTYPE_ETHERNET,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from softgso import cstream
+from softgso.bulk import compiled_stream as cstream
 from softgso.datapath import bulk
 from softgso.datapath.bulk import BulkIngress, check_engine
 from softgso.datapath.ler import LabelEdgeRouter
@@ -207,7 +207,7 @@ def socket_hop() -> Iterator[Callable[[], SocketHop]]:
 @pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest) -> str:
     if request.param == "compiled" and not cstream.available():
-        pytest.skip("softgso._segment not built (or SOFTGSO_NO_C set)")
+        pytest.skip("softgso.bulk._segment not built (or SOFTGSO_NO_C set)")
     return str(request.param)
 
 
@@ -327,7 +327,7 @@ def test_engines_are_checked_before_anything_runs(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(UsageError, match="unknown datapath engine"):
         DatapathOptions(engine="fast").validate()
     monkeypatch.setattr(bulk, "available", lambda: False)
-    with pytest.raises(UsageError, match="softgso._segment is not built"):
+    with pytest.raises(UsageError, match="softgso.bulk._segment is not built"):
         DatapathOptions(engine="compiled").validate()
     DatapathOptions(engine="auto").validate()  # falls back to numpy
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from softgso.cli import main
+from softgso.cli.commands import main
 from softgso.datapath.privileges import Credentials, resolve_user
 from softgso.datapath.run import DatapathOptions
 from softgso.errors import UsageError

@@ -31,8 +31,8 @@ from targets import (
     VirtioCase,
 )
 
+from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.prepare import parse_layout
-from softgso.synth import SuperPacketSpec, build_frame
 from strategies import ipv4_options, ipv6_exthdrs, tcp_options
 
 U16 = st.integers(0, 0xFFFF)

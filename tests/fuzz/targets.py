@@ -124,7 +124,7 @@ _TEMPLATES: list[bytes] = []
 def templates() -> list[bytes]:
     """Valid super-packets for the atheris byte decoder to start from (built once)."""
     if not _TEMPLATES:
-        from softgso.synth import SuperPacketSpec, build_frame
+        from softgso.check.synth import SuperPacketSpec, build_frame
 
         payload = bytes(range(256)) * 12
         specs = [
@@ -559,7 +559,7 @@ def run_inspect(case: CaptureCase) -> None:
     """inspect and diff read any file to a report or a documented exit status (0/1 diff, 3 unreadable)."""
     from click.testing import CliRunner
 
-    from softgso.cli import main
+    from softgso.cli.commands import main
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "in.cap"
@@ -631,7 +631,7 @@ def run_engines_on_file(case: CaptureCase) -> None:
 def _compare_engines(data: bytes, case: EngineCase) -> None:
     from click.testing import CliRunner
 
-    from softgso.cli import main
+    from softgso.cli.commands import main
 
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "in.pcap"
@@ -647,9 +647,9 @@ def _compare_engines(data: bytes, case: EngineCase) -> None:
             options += ["--ip-id", "fixed"]
         if case.udp_gso != "off":
             options += ["--udp-gso", case.udp_gso]
-        from softgso import cstream
+        from softgso.bulk import compiled_stream as cstream
 
-        # the reference first, then each bulk stream (the compiled one where softgso._segment is built)
+        # the reference first, then each bulk stream (the compiled one where softgso.bulk._segment is built)
         engines = ["scalar", "numpy", *(["compiled"] if cstream.available() else [])]
         answers = []
         for engine in engines:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from softgso.cli import main
+from softgso.cli.commands import main
 
 from .selftest_sender import CASES_BOTH, CASES_V4, CASES_V6, build_case, received_payloads
 

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from softgso.check.synth import SuperPacketSpec, build_frame
+from softgso.cli.runner import _device
 from softgso.gro import GroDevice, GroPacket, coalesce_frames
 from softgso.io import open_capture
 from softgso.job import Outcome, SegmentOptions, process_frame
-from softgso.runner import _device
-from softgso.synth import SuperPacketSpec, build_frame
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "kernel"
 # plain, labelled and tunnelled TCP/UDP GSO outputs (IP-in-IP coalesces; GRE and UDP tunnels pass)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from softgso.check.synth import SuperPacketSpec, build_frame
+from softgso.cli.runner import _device
 from softgso.gro import GroDevice, coalesce_frames
 from softgso.job import SegmentOptions, process_frame
-from softgso.runner import _device
-from softgso.synth import SuperPacketSpec, build_frame
 
 
 def _valid_stream(ipv6: bool, vlan: bool, udp: bool) -> list[bytes]:

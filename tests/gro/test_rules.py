@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.checksum import ones_sum
+from softgso.cli.runner import _device
 from softgso.gro import GroDevice, GroNode, GroPacket, coalesce_frames, gso_comment, parse_gso_comment
 from softgso.job import SegmentOptions, process_frame
-from softgso.runner import _device
-from softgso.synth import SuperPacketSpec, build_frame
 
 MSS = 1000
 

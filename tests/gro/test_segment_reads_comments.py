@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from softgso.cli import main
+from softgso.cli.commands import main
 from softgso.io import open_capture
 
 CASE = Path(__file__).resolve().parents[1] / "vectors" / "kernel" / "cases" / "ipv4_tcp_exact_multiple"

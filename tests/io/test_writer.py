@@ -132,7 +132,7 @@ def test_write_replaces_data_and_keeps_record_metadata(tmp_path: Path) -> None:
     assert [d.timestamp_ns for d in decoded] == [o.timestamp_ns for o in original for _ in range(2)]
 
 
-# --- what OUT is decides how it is written (softgso.outfile.output_target) ------------------------
+# --- what OUT is decides how it is written (softgso.io.outfile.output_target) ------------------------
 
 
 def test_a_regular_file_or_a_new_name_is_written_atomically(tmp_path: Path) -> None:

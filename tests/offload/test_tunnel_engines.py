@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from softgso.cli import main as softgso_main
-from softgso.golden import read_pcap_frames
+from softgso.check.golden import read_pcap_frames
+from softgso.cli.commands import main as softgso_main
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "kernel" / "tunnels" / "6.1"
 SHAPES = ["vxlan4_udpcsum_in4_idwrap__tx_off", "geneve6_csum_in4__tso_off", "gretap4_key_csum_in6__tx_off",
@@ -49,7 +49,7 @@ def test_every_engine_gives_the_same_bytes(shape: str, tmp_path: Path) -> None:
     super_packet = read_pcap_frames(VECTORS / shape / "input.pcap")[0]
     source = tmp_path / "in.pcap"
     _write_pcap(source, _variants(super_packet, 40))
-    from softgso import cstream
+    from softgso.bulk import compiled_stream as cstream
 
     engines = [engine for engine in ENGINES if engine != "compiled" or cstream.available()]
     outputs = {}
@@ -69,7 +69,7 @@ def test_the_bulk_engines_take_the_shape(shape: str) -> None:
     """Not by falling back to the scalar path: the shape has a plan, checked against the scalar output."""
     import dataclasses
 
-    from softgso.fastpath import FastSegmenter
+    from softgso.bulk.fastpath import FastSegmenter
     from softgso.features import PROFILES
     from softgso.job import SegmentOptions
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from softgso.golden import read_pcap_frames
+from softgso.check.golden import read_pcap_frames
 from softgso.offload.tunnels import parse_tunnel, tunnel_id
 
 TUNNELS = Path(__file__).parents[1] / "vectors" / "kernel" / "tunnels" / "6.1"

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from scapy.all import TCP, UDP, Ether, raw, rdpcap  # type: ignore[attr-defined]
 from tunnel_frames import checksums_verify
 
-from softgso.cli import main as softgso_main
+from softgso.cli.commands import main as softgso_main
 from softgso.features import PROFILES
 from softgso.job import Outcome, SegmentOptions, process_frame
 

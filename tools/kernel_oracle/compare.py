@@ -4,7 +4,7 @@ Agreement means the same frame bytes in the same order, or both refusing. A kern
 nothing without a sendto error (a frame dropped after segmentation) counts as refusing: the sender
 observes the same thing, no frame.
 
-softgso is reached only through ``softgso.golden`` (``load_case`` / ``run_case``), the same
+softgso is reached only through ``softgso.check.golden`` (``load_case`` / ``run_case``), the same
 contract the kernel-vector tests use.
 """
 
@@ -37,11 +37,11 @@ class Verdict:
 def engine_missing_reason() -> str | None:
     """Why softgso's comparison entry point cannot be used, or None when it can."""
     try:
-        golden = importlib.import_module("softgso.golden")
+        golden = importlib.import_module("softgso.check.golden")
     except ImportError as error:
-        return f"softgso.golden is not importable ({error}); cannot compare"
+        return f"softgso.check.golden is not importable ({error}); cannot compare"
     missing = [name for name in ("load_case", "run_case") if not hasattr(golden, name)]
-    return f"softgso.golden lacks {', '.join(missing)}" if missing else None
+    return f"softgso.check.golden lacks {', '.join(missing)}" if missing else None
 
 
 def first_difference(ours: bytes, theirs: bytes) -> int:
@@ -51,7 +51,7 @@ def first_difference(ours: bytes, theirs: bytes) -> int:
 
 def compare_case(case_dir: Path) -> Verdict:
     """Run softgso on a recorded case and judge it against the kernel's frames."""
-    golden = importlib.import_module("softgso.golden")
+    golden = importlib.import_module("softgso.check.golden")
     name = case_dir.name
     tc_error = json.loads((case_dir / "meta.json").read_text()).get("tc_error")
     if tc_error:

@@ -66,9 +66,9 @@ def selftest_cases() -> list[GroCase]:
 
 
 def _stream(count: int, mss: int = 1000, **spec: Any) -> list[bytes]:
+    from softgso.check.synth import SuperPacketSpec, build_frame
+    from softgso.cli.runner import _device
     from softgso.job import SegmentOptions, process_frame
-    from softgso.runner import _device
-    from softgso.synth import SuperPacketSpec, build_frame
 
     spec.setdefault("tcp_flags", 0x10)
     frame = build_frame(SuperPacketSpec(payload=bytes(i * 7 & 0xFF for i in range(count * mss)), **spec))
@@ -178,9 +178,9 @@ def tunnel_cases() -> list[GroCase]:
 
 
 def _udp_stream(count: int) -> list[bytes]:
+    from softgso.check.synth import SuperPacketSpec, build_frame
+    from softgso.cli.runner import _device
     from softgso.job import SegmentOptions, process_frame
-    from softgso.runner import _device
-    from softgso.synth import SuperPacketSpec, build_frame
 
     frame = build_frame(SuperPacketSpec(udp=True, payload=bytes(count * 1000)))
     options = SegmentOptions(device=_device("no-offload", 9000, None), gso_size=1000, gso_type="udp_l4")

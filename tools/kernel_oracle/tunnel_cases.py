@@ -399,8 +399,8 @@ def compare(folder: Path) -> str | None:
     """softgso against one recorded case, as tests/test_tunnel_vectors.py replays it: None when they
     agree byte for byte, else what differs. The case's super-packet goes in as a capture, with the
     case's gso_size, the profile modelling veth0 and, for inner USO, --udp-gso udp_l4; nothing else."""
+    from softgso.check.golden import read_pcap_frames
     from softgso.features import PROFILES
-    from softgso.golden import read_pcap_frames
     from softgso.job import Outcome, SegmentOptions, process_frame
     from softgso.virtio import kernel_generation_of_release
 

@@ -1,11 +1,11 @@
 """The LER's bulk path for super-packets from the TAP: segmentation plans learnt from its own scalar path.
 
-Strategy (softgso.fastpath's, applied to the hop): the scalar treatment of a TAP read (the LER's
+Strategy (softgso.bulk.fastpath's, applied to the hop): the scalar treatment of a TAP read (the LER's
 virtio_net_hdr_to_skb, link MACs and label push, then MplsLink.frames_for: transmit over the link
 profile) stays the reference and decides everything. For each virtio header (its exact bytes) and
 frame shape (fastpath.shape_key: length and header bytes but the per-packet fields), the first
 super-packet is handed to that treatment as the *oracle* of a
-:class:`softgso.cstream.CompiledSegmenter` (a numpy :class:`softgso.fastpath.FastSegmenter` where
+:class:`softgso.bulk.compiled_stream.CompiledSegmenter` (a numpy :class:`softgso.bulk.fastpath.FastSegmenter` where
 the C module is not built): the shape's plan is kept only if the bulk computation reproduces the
 oracle's link frames byte for byte, and the checksum state each frame crosses the link with is
 taken from the oracle's frames too. Every later super-packet of the shape is segmented in one
@@ -32,10 +32,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..bulk.compiled_stream import CompiledSegmenter, available
+from ..bulk.fastpath import FastSegmenter, SegmentPlan
 from ..constants import ETH_HLEN
-from ..cstream import CompiledSegmenter, available
 from ..errors import SoftGSOError, UsageError
-from ..fastpath import FastSegmenter, SegmentPlan
 from ..features import IpSummed
 from ..io.pcap import RECORD_HEADER_LEN
 from ..job import Outcome, PacketResult, SegmentOptions
@@ -51,7 +51,7 @@ ENGINES = ("auto", "compiled", "numpy", "scalar")
 # shapes (and virtio headers) remembered per LER before all are forgotten: a long run with many
 # flows, or a TAP peer writing random headers, must not grow the tables without end
 MAX_SHAPES = 4096
-# one job for softgso._segment.segment: the record at offset 0 of the buffer, output at 0, packet 0
+# one job for softgso.bulk._segment.segment: the record at offset 0 of the buffer, output at 0, packet 0
 _NEEDS_CSUM = int(VirtioFlags.NEEDS_CSUM)
 _ETHERTYPE_IPV4 = b"\x08\x00"
 _ETHERTYPE_IPV6 = b"\x86\xdd"
@@ -130,12 +130,12 @@ def check_engine(engine: str) -> None:
     if engine not in ENGINES:
         raise UsageError(f"unknown datapath engine {engine!r}: use one of {', '.join(ENGINES)}")
     if engine == "compiled" and not available():
-        raise UsageError("engine compiled: softgso._segment is not built here (no C compiler at install, "
+        raise UsageError("engine compiled: softgso.bulk._segment is not built here (no C compiler at install, "
                          "or SOFTGSO_NO_C is set); use auto, numpy or scalar")
 
 
 def compiled_engine(engine: str) -> bool:
-    """Whether a bulk ``engine`` segments with softgso._segment (else with numpy)."""
+    """Whether a bulk ``engine`` segments with softgso.bulk._segment (else with numpy)."""
     check_engine(engine)
     return engine == "compiled" or (engine == "auto" and available())
 
@@ -170,7 +170,7 @@ class BulkIngress:
         self.link = link
         self.compiled = compiled
         self.hdr_len = ler.hdr_len
-        # the vnet header ends a 16-byte pcap record header in front of the frame (softgso._segment reads records)
+        # the vnet header ends a 16-byte pcap record header in front of the frame (softgso.bulk._segment reads records)
         self._record_pad = bytes(RECORD_HEADER_LEN - ler.hdr_len)
         self._headers: dict[bytes, HeaderPlans] = {}
         self._known = 0

@@ -10,7 +10,7 @@ That is for OUT a regular file or a new name (through a symbolic link: its targe
 it is). ``-`` (standard output), a character device, a FIFO or a socket is written straight
 through, as records come: not atomic (what was written before an error stays written; the reader
 sees the capture end there). A directory or a block device is refused. The rule is
-softgso.outfile.output_target's; the writer says which applied (``atomic``, ``kind``).
+softgso.io.outfile.output_target's; the writer says which applied (``atomic``, ``kind``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Protocol
 
 from ..errors import CaptureError
-from ..outfile import Reservation, attach, claim, output_mode, output_target
+from .outfile import Reservation, attach, claim, output_mode, output_target
 from .pcap import PcapReader, PcapRecordEncoder, pcap_file_header
 from .pcapng import PcapngReader, PcapngRecordEncoder, encode_shb
 from .record import LINKTYPE_ETHERNET, MAX_SNAPLEN_STANDARD, CaptureRecord, Interface
@@ -88,7 +88,7 @@ class CaptureWriter:
         self._encoder = encoder
         self._iov: list[bytes | memoryview] = []
         self._pending = 0
-        # OUT's temporary file when the command line made it early (softgso.outfile), space reserved
+        # OUT's temporary file when the command line made it early (softgso.io.outfile), space reserved
         self._reservation: Reservation | None = None
         self._no_reservation = False
         if self.path == STDOUT:
@@ -156,7 +156,7 @@ class CaptureWriter:
     def write_framed(self, parts: Sequence[bytes | memoryview], records: int) -> None:
         """Write bytes that already are ``records`` whole records of this file's format, now.
 
-        For bulk frontends that frame many records at once (softgso.faststream): everything queued
+        For bulk frontends that frame many records at once (softgso.bulk.numpy_stream): everything queued
         and ``parts`` are on their way to the file when this returns, so the caller may reuse the
         buffers ``parts`` point into.
         """
@@ -180,7 +180,7 @@ class CaptureWriter:
         nothing to write, it is off the critical path. Space is reserved up to the output's size as
         projected from the share of the input done (``input_done`` of ``input_total`` bytes), at
         most RESERVE_LEAD past the bytes written; what ends up unused is given back at close. False
-        when there is nothing to do (all reserved, not atomic, no softgso._segment, a refusal).
+        when there is nothing to do (all reserved, not atomic, no softgso.bulk._segment, a refusal).
         """
         if self._fd < 0 or not self.atomic or input_done <= 0:
             return False

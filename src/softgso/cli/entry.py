@@ -4,8 +4,8 @@ Interpreter start-up and imports take about 0.1 s, the time ``cp`` needs for a f
 and click with the command declarations is a third of it. So a command line that is plainly
 ``softgso segment [OPTIONS] IN OUT`` (IN a regular file, OUT a file, every option one of
 segment's own with a value it accepts) is parsed here, against a table of segment's options, and
-run by :func:`softgso.runner.run_segment` without importing click; OUT's temporary file is made
-first and its space reserved in the background while the engine loads (softgso.outfile), when OUT
+run by :func:`softgso.cli.runner.run_segment` without importing click; OUT's temporary file is made
+first and its space reserved in the background while the engine loads (softgso.io.outfile), when OUT
 is written atomically at all (a regular file or a new name, through a symbolic link its target's
 folder): nothing is made beside a device, a FIFO or a socket, and the writer refuses a block device.
 Anything else (another command, --help, --jobs, ``-``, an unknown option, a value click would
@@ -120,7 +120,7 @@ def parse_segment(args: list[str]) -> dict[str, Any] | None:
 
 def head_start(in_path: str, out_path: str) -> bool:
     """Reserve OUT's space while the rest loads. True when the plain run may go ahead (IN a regular
-    file, OUT not a directory), even if the reservation itself is declined (softgso.outfile.reserve
+    file, OUT not a directory), even if the reservation itself is declined (softgso.io.outfile.reserve
     makes nothing unless OUT is a regular file or a new name); False leaves it to click."""
     try:
         found = os.stat(in_path)
@@ -132,7 +132,7 @@ def head_start(in_path: str, out_path: str) -> bool:
         return False
     # never more than half the free space: the reservation must not be what fills the file system
     length = min(int(found.st_size * RESERVE_FACTOR), space.f_bavail * space.f_frsize // 2)
-    from .outfile import reserve
+    from ..io.outfile import reserve
 
     reserve(out_path, length)
     return True
@@ -173,7 +173,7 @@ def main() -> None:
                 raise
             exit_now(stop.code)
         exit_now(0)
-    from .cli import main as cli_main
+    from .commands import main as cli_main
 
     cli_main()
 

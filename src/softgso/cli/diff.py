@@ -1,5 +1,5 @@
 """``softgso diff``'s whole run without click: read both captures, pair their frames (by position with
-softgso.capdiff, or by flow with softgso.flowdiff), print the report, write --map, exit with the
+softgso.check.capdiff, or by flow with softgso.check.flowdiff), print the report, write --map, exit with the
 documented status (0: B is A, or what A becomes; 1: differences; 3: unreadable input).
 
 Frames are numbered from 1 in every message, the map and the JSON, as tshark numbers them.
@@ -14,7 +14,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import UsageError
+from ..errors import UsageError
 from .runner import EXIT_REFUSED, _progress_bar, echo, is_dash, json_dumps
 
 PAIRINGS = ("auto", "position", "flow")
@@ -25,8 +25,8 @@ FrameItem = tuple[int, bytes, bool]  # (record index from 0, frame, True when an
 def ethernet_frames(reader: Any) -> Iterator[FrameItem]:
     """Every record of a reader as an Ethernet frame (a Linux cooked or raw-IP record converted), or
     its bytes as they are when it has no Ethernet form."""
-    from .io import to_ethernet
-    from .io.record import UnknownLinkTypeError
+    from ..io import to_ethernet
+    from ..io.record import UnknownLinkTypeError
 
     for record in reader:
         try:
@@ -50,7 +50,7 @@ class Capture:
 
     def count(self) -> int:
         """Its records (a FIFO or standard input is kept in memory for the pairing that follows)."""
-        from .io import open_capture
+        from ..io import open_capture
 
         if self.stream:
             with open_capture(self.path) as reader:
@@ -62,7 +62,7 @@ class Capture:
     @contextmanager
     def frames(self) -> Iterator[tuple[Iterator[FrameItem], Callable[[], int], int]]:
         """(its frames, bytes read so far, file size: 0 when unknown)."""
-        from .io import open_capture
+        from ..io import open_capture
 
         if self.kept is not None:
             yield iter(self.kept), lambda: 0, 0
@@ -82,7 +82,7 @@ def run_diff(a_path: Path, b_path: Path, max_shown: int = 10, as_json: bool = Fa
     if map_path is not None:
         if is_dash(map_path):
             raise UsageError("--map -: give a file name (standard output carries the report)")
-        from .outfile import output_target
+        from ..io.outfile import output_target
 
         output_target(str(map_path))  # a directory or a block device is refused before the work
     a, b = Capture(a_path), Capture(b_path)
@@ -111,7 +111,7 @@ def run_diff(a_path: Path, b_path: Path, max_shown: int = 10, as_json: bool = Fa
 def _by_position(frames_a: Iterator[FrameItem], frames_b: Iterator[FrameItem], max_shown: int, keep_all: bool,
                  progress: Callable[[], None]) -> tuple[dict[str, Any], list[dict[str, Any]], list[int], bool]:
     """Frame N of A against frame N of B."""
-    from .capdiff import CaptureDiff
+    from ..check.capdiff import CaptureDiff
 
     result = CaptureDiff(keep=max_shown)
     fates: list[dict[str, Any]] = []
@@ -148,8 +148,8 @@ def _by_position(frames_a: Iterator[FrameItem], frames_b: Iterator[FrameItem], m
 
 def _by_flow(frames_a: Iterator[FrameItem], frames_b: Iterator[FrameItem], max_shown: int, keep_all: bool,
              progress: Callable[[], None]) -> tuple[dict[str, Any], list[dict[str, Any]], list[int], bool]:
-    """Each frame of A against what it became in B (softgso.flowdiff)."""
-    from .flowdiff import FATES, SEGMENTED, Fate, FlowDiff
+    """Each frame of A against what it became in B (softgso.check.flowdiff)."""
+    from ..check.flowdiff import FATES, SEGMENTED, Fate, FlowDiff
 
     flow = FlowDiff(frames_b)
     first: list[Fate] = []  # the first fates of A, shown when none differs
@@ -198,14 +198,14 @@ def _by_flow(frames_a: Iterator[FrameItem], frames_b: Iterator[FrameItem], max_s
 
 
 def _ranges(frames: list[int]) -> str:
-    from .flowdiff import frame_ranges
+    from ..check.flowdiff import frame_ranges
 
     return frame_ranges(frames)
 
 
 def _write_map(path: Path, report: dict[str, Any], fates: list[dict[str, Any]], only_in_b: list[int]) -> None:
-    """The A-frame -> B-frames map, as JSON, written by the rule of every output (softgso.outfile)."""
-    from .outfile import write_file
+    """The A-frame -> B-frames map, as JSON, written by the rule of every output (softgso.io.outfile)."""
+    from ..io.outfile import write_file
 
     head = {"a": report["a"], "b": report["b"], "pair_by": report["pair_by"], "numbering": NUMBERING}
     # one frame of A a line: readable, greppable, and a fraction of an indented document's size

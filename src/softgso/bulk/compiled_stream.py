@@ -1,10 +1,10 @@
 """``softgso segment`` for classic pcap files of Ethernet frames, compiled: the bulk stream without numpy.
 
-The same stream as :mod:`softgso.faststream` (chunks of complete records, short frames left
+The same stream as :mod:`softgso.bulk.numpy_stream` (chunks of complete records, short frames left
 untouched found in bulk, runs of same-shape super-packets segmented by the plan the scalar engine
-taught :class:`softgso.fastpath.FastSegmenter`, the rest record by record through
+taught :class:`softgso.bulk.fastpath.FastSegmenter`, the rest record by record through
 :func:`softgso.job.process_frame`), with its per-record and per-segment work in the optional C
-module ``softgso._segment`` instead of numpy. Where that module is built it is the default: it
+module ``softgso.bulk._segment`` instead of numpy. Where that module is built it is the default: it
 needs no numpy at all, so the command also starts faster (importing numpy costs more than
 segmenting a 100 MB capture). ``SOFTGSO_NO_C=1`` or a missing compiler leaves the numpy stream.
 
@@ -28,7 +28,12 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bulkstream import (
+from ..constants import IPPROTO_TCP
+from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
+from ..io.writer import CaptureWriter
+from .fastpath import TunnelShape
+from .native import load_extension
+from .stream import (
     MAX_FAST_RECORD,
     BulkStream,
     StreamResult,
@@ -37,15 +42,10 @@ from .bulkstream import (
     record_limits,
     write_stage,
 )
-from .constants import IPPROTO_TCP
-from .fastpath import TunnelShape
-from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
-from .io.writer import CaptureWriter
-from .native import load_extension
 
 if TYPE_CHECKING:
+    from ..job import PacketResult, SegmentOptions, Summary
     from .fastpath import FastSegmenter, SegmentPlan
-    from .job import PacketResult, SegmentOptions, Summary
 
 # the plan's integers in the order softgso/_segment.c reads them (its P_* enum)
 PLAN_FIELDS = ("frame_len", "payload_at", "header_len", "mss", "segments", "last_len", "udp", "ipv4_at",
@@ -78,7 +78,7 @@ _SEGMENT: Any = load_extension("_segment")
 
 
 def available() -> bool:
-    """Whether the compiled stream can run here (softgso._segment built, SOFTGSO_NO_C unset)."""
+    """Whether the compiled stream can run here (softgso.bulk._segment built, SOFTGSO_NO_C unset)."""
     return _SEGMENT is not None
 
 
@@ -113,7 +113,7 @@ def _ranges(shape: TunnelShape) -> array:
 
 
 class CompiledSegmenter:
-    """Bulk segmentation of same-shape super-packets by softgso._segment, byte-identical to the scalar path."""
+    """Bulk segmentation of same-shape super-packets by softgso.bulk._segment, byte-identical to the scalar path."""
 
     def __init__(self, options: SegmentOptions, oracle: Callable[[bytes], PacketResult] | None = None) -> None:
         from .fastpath import FastSegmenter
@@ -191,7 +191,7 @@ class _Handoff:
 class CompiledSegmentStream(BulkStream):
     """Segment one classic pcap file into another; the caller finishes with the scalar stream if told.
 
-    The interface of :class:`softgso.faststream.BulkSegmentStream` (the numpy stream).
+    The interface of :class:`softgso.bulk.numpy_stream.BulkSegmentStream` (the numpy stream).
     """
 
     def __init__(self, options: SegmentOptions, summary: Summary,

@@ -1,4 +1,4 @@
-"""The bulk path (softgso.fastpath) is byte-identical to the scalar path, shape by shape.
+"""The bulk path (softgso.bulk.fastpath) is byte-identical to the scalar path, shape by shape.
 
 The scalar path is the reference: every expected value here is what ``process_frame`` (or the
 kernel vectors' own replay) produces for the same packet, one packet at a time.
@@ -14,18 +14,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from softgso.bulk.fastpath import FastSegmenter, word_sums
+from softgso.check.golden import load_case, run_case
+from softgso.check.synth import build_frame
 from softgso.constants import ETH_P_MPLS_MC, ETH_P_MPLS_UC
-from softgso.fastpath import FastSegmenter, word_sums
 from softgso.features import PROFILES, GsoType
-from softgso.golden import load_case, run_case
 from softgso.job import Outcome, PacketResult, SegmentOptions, process_frame
-from softgso.synth import build_frame
 from softgso.virtio import VirtioNetHdr
 from strategies import GsoCase, gso_cases, small_frames
 
 np = pytest.importorskip("numpy")
 
-# the two bulk computations, each held to the scalar path: numpy (softgso.fastpath) and C (softgso.cstream)
+# the two bulk computations, each held to the scalar path: numpy (softgso.bulk.fastpath) and C (softgso.bulk.compiled_stream)
 ENGINES = ["numpy", "compiled"]
 
 
@@ -33,15 +33,15 @@ def make_segmenter(engine: str, options: SegmentOptions, oracle=None) -> FastSeg
     """A FastSegmenter whose plans ``reproduce`` with the given engine's bulk computation."""
     if engine == "numpy":
         return FastSegmenter(options, oracle)
-    from softgso import cstream
+    from softgso.bulk import compiled_stream as cstream
 
     if not cstream.available():
-        pytest.skip("softgso._segment not built (or SOFTGSO_NO_C set)")
+        pytest.skip("softgso.bulk._segment not built (or SOFTGSO_NO_C set)")
     return cstream.CompiledSegmenter(options, oracle).fast
 
 SETTINGS = settings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-VECTORS = Path(__file__).parent / "vectors" / "kernel"
+VECTORS = Path(__file__).parent.parent / "vectors" / "kernel"
 CASES = sorted(p.parent for p in VECTORS.rglob("input_meta.json"))
 
 
@@ -133,7 +133,7 @@ def test_bulk_counts_the_same_input_checksum_states(case: GsoCase, data: st.Data
 @pytest.mark.parametrize("engine", ENGINES)
 def test_common_shapes_take_the_bulk_path(engine: str) -> None:
     """TCP/IPv4, TCP/IPv6, under labels and VLAN tags, and USO: none of them falls back."""
-    from softgso.bench import MIXES, _frames
+    from softgso.cli.bench import MIXES, _frames
 
     # the bench's UDP super-packets are USO by construction: udp_l4 is their truthful GSO metadata
     options = SegmentOptions(device=PROFILES["no-offload"], udp_gso="udp_l4")
@@ -201,7 +201,7 @@ def test_tunnel_vector_through_the_bulk_path(case_dir: Path, engine: str, profil
     """A super-packet a real tunnel device built, as captured (no virtio header), and same-shape variants
     of it (payload bytes, inner seq and flags, inner and outer IPv4 IDs, the outer UDP checksum's
     value), give the scalar path's frames in bulk; its shape is not taken for another's."""
-    from softgso.golden import read_pcap_frames
+    from softgso.check.golden import read_pcap_frames
     from softgso.offload.tunnels import parse_tunnel
 
     kernel = "6.12" if case_dir.parent.name == "6.12" else "6.1"
@@ -254,7 +254,7 @@ def test_tunnel_vector_through_the_bulk_path(case_dir: Path, engine: str, profil
 @pytest.mark.parametrize("engine", ENGINES)
 def test_enough_tunnel_vectors_take_the_bulk_path(engine: str) -> None:
     options = SegmentOptions(device=dataclasses.replace(PROFILES["no-offload"], mtu=1500), gso_size=1000)
-    from softgso.golden import read_pcap_frames
+    from softgso.check.golden import read_pcap_frames
 
     fast = make_segmenter(engine, options)
     taken = sum(fast.plan_for(read_pcap_frames(case / "input.pcap")[0]) is not None
@@ -276,8 +276,8 @@ def test_enough_kernel_vectors_take_the_bulk_path(engine: str) -> None:
 
 
 def test_range_sums_equal_the_scalar_ones_sum() -> None:
+    from softgso.bulk.fastpath import range_sums
     from softgso.checksum import ones_sum
-    from softgso.fastpath import range_sums
 
     rng = np.random.default_rng(2)
     buffer = rng.integers(0, 256, size=10001, dtype=np.uint8)
@@ -292,7 +292,7 @@ def test_bulk_classification_equals_parse_layout_and_classify_l4_checksum() -> N
     import os
     import random
 
-    from softgso.fastpath import CODE_NO_LAYOUT, CODE_SCALAR, CODE_STATES, classify_frames
+    from softgso.bulk.fastpath import CODE_NO_LAYOUT, CODE_SCALAR, CODE_STATES, classify_frames
     from softgso.prepare import classify_l4_checksum, parse_layout
 
     rng = random.Random(3)

@@ -1,7 +1,7 @@
 """What the file commands do, without click: ``segment``'s whole run, the record loop and the
 progress bar the file commands share, summaries and exit statuses.
 
-softgso.cli declares the commands (click) on top of this; softgso.entry runs a plain ``segment``
+softgso.cli.commands declares the commands (click) on top of this; softgso.cli.entry runs a plain ``segment``
 from here directly, so that it starts without importing click.
 
 Exit status (every command): 0 success; 1 differences found (``diff``) or packets refused under
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import CaptureError, UsageError
+from ..errors import CaptureError, UsageError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
 # 128 + the signal, as a shell reports a process the signal ended; SIGPIPE's: the reader of our
@@ -108,7 +108,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def _device(name: str, mtu: int | None, output_csum: str | None) -> Any:
-    from .features import NETIF_F_CSUM_MASK, NetdevFeature, load_profile
+    from ..features import NETIF_F_CSUM_MASK, NetdevFeature, load_profile
 
     device = load_profile(name)
     changes: dict[str, Any] = {}
@@ -183,18 +183,18 @@ def stream_records(
     """Read IN record by record, write what ``per_frame`` returns to OUT atomically.
 
     Records that are not Ethernet (after cooked-header conversion) or cannot be read as such are
-    copied through unchanged and reported. With ``bulk`` (a stream from :func:`softgso.bulkstream.make_bulk_stream`)
+    copied through unchanged and reported. With ``bulk`` (a stream from :func:`softgso.bulk.stream.make_bulk_stream`)
     a classic pcap of Ethernet goes through it instead, and the scalar loop takes over at the first
     record it leaves (if any). OUT is in IN's format unless ``output_format`` ("pcap", "pcapng": -F)
     says otherwise. Returns counters, reports and elapsed seconds.
     """
-    from .io import open_capture, open_writer
+    from ..io import open_capture, open_writer
 
     started = time.perf_counter()
     header_info = None
     # the bulk streams write classic pcap with IN's own file header: -F pcapng takes the scalar loop
     if bulk is not None and output_format != "pcapng":
-        from .bulkstream import open_pcap_writer, pcap_ethernet_header
+        from ..bulk.stream import open_pcap_writer, pcap_ethernet_header
 
         header_info = pcap_ethernet_header(in_path)
     if bulk is not None and header_info is not None:
@@ -227,7 +227,7 @@ def _check_output_format(reader: Any, output_format: str | None) -> None:
     """-F pcap: refused (a usage error) when IN's interfaces have link types a pcap file cannot hold together."""
     if output_format != "pcap" or reader.format == "pcap":
         return
-    from .io import LINKTYPE_NAMES
+    from ..io import LINKTYPE_NAMES
 
     linktypes = sorted(set(reader.linktypes))
     if len(linktypes) > 1:
@@ -280,8 +280,8 @@ def _scalar_records(
     A record that is not read as a packet (a link type not segmented, a snapped record) is copied
     through and told to ``passthrough`` (else added to ``reports``).
     """
-    from .io import UnknownLinkTypeError, UnrepresentableFrameError, from_ethernet, to_ethernet
-    from .job import link_type_report, snapped_report
+    from ..io import UnknownLinkTypeError, UnrepresentableFrameError, from_ethernet, to_ethernet
+    from ..job import link_type_report, snapped_report
 
     def pass_through(record: Any, kind: str, reason: str, over: bool) -> None:
         if passthrough is not None:
@@ -371,7 +371,7 @@ class ActionPerFrame:
     check refused it, or its result has no form in the record's link type: passed through, reported)."""
 
     def __init__(self, spec: str) -> None:
-        from .actions import parse_action
+        from ..actions import parse_action
 
         self.spec = spec
         self.action = parse_action(spec)
@@ -380,7 +380,7 @@ class ActionPerFrame:
         self._last: tuple[int, str] | None = None
 
     def __call__(self, index: int, frame: bytes) -> tuple[list[bytes], str | None]:
-        from .job import apply_actions
+        from ..job import apply_actions
 
         out, error = apply_actions(frame, (self.action,))
         if error is not None:
@@ -413,10 +413,10 @@ def run_action(in_path: Path, out_path: Path, spec: str, quiet: bool, strict: bo
 
     The summary (a line, or JSON with --json) goes to stdout, to stderr when OUT is where stdout
     goes; the exit statuses are segment's."""
-    from .outfile import output_target
+    from ..io.outfile import output_target
 
     per_frame = ActionPerFrame(spec)
-    # how OUT is written (softgso.outfile's rule, as the writer applies it): a directory or a block
+    # how OUT is written (softgso.io.outfile's rule, as the writer applies it): a directory or a block
     # device is refused here, before IN is read
     target = None if is_dash(out_path) else output_target(str(out_path))
     counts, stream_reports, elapsed = stream_records(in_path, out_path, quiet, per_frame, spec.split(":")[0],
@@ -457,7 +457,7 @@ def run_segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: s
             ip_id: str, ipv6_frag_id: str, kernel: str, strict: bool, as_json: bool, quiet: bool,
             engine: str, jobs: int, dask_scheduler: str | None, tunnel_ports: tuple[str, ...] = (),
             udp_gso: str = "off", tunnel_under_labels: bool = False, output_format: str | None = None) -> None:
-    """``softgso segment``'s whole run, from its parsed options (softgso.cli's, or softgso.entry's for a plain one).
+    """``softgso segment``'s whole run, from its parsed options (softgso.cli.commands's, or softgso.cli.entry's for a plain one).
 
     ``output_format`` (-F): "pcap" or "pcapng" for OUT, None for IN's format."""
     option_args: dict[str, Any] = {"device": device, "mtu": mtu, "output_csum": output_csum, "gso_size": gso_size,
@@ -472,7 +472,7 @@ def run_segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: s
         return
     if dask_scheduler:
         raise UsageError("--dask-scheduler segments many captures: give a directory or a glob as IN")
-    from .outfile import output_target
+    from ..io.outfile import output_target
 
     # what OUT is decides how it is written (a directory or a block device is refused before IN is read)
     target = None if is_dash(out_path) else output_target(str(out_path))
@@ -518,18 +518,18 @@ def is_dash(path: Path) -> bool:
 def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs: int, quiet: bool,
                  output_format: str | None = None) -> tuple[Any, dict[str, int], list[tuple[int, str]], float]:
     """Segment one capture: (summary, counts, reports, seconds)."""
-    from .bulkstream import make_bulk_stream, segment_per_frame
-    from .job import Summary
+    from ..bulk.stream import make_bulk_stream, segment_per_frame
+    from ..job import Summary
 
     if in_path.is_dir():
         raise UsageError(f"{in_path} is a directory: give a capture file (or a directory for many captures and "
                          "a directory as OUT)")
     started = time.perf_counter()
     if engine == "compiled":
-        from .cstream import available
+        from ..bulk.compiled_stream import available
 
         if not available():
-            raise UsageError("--engine compiled: softgso._segment is not built here (no C compiler at install, "
+            raise UsageError("--engine compiled: softgso.bulk._segment is not built here (no C compiler at install, "
                              "or SOFTGSO_NO_C is set); use --engine numpy or auto")
     if engine != "scalar" and jobs > 1 and output_format != "pcapng":  # the parts are classic pcap
         done = _segment_jobs(in_path, out_path, options, jobs, engine)
@@ -551,8 +551,8 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int,
     import tempfile
     from concurrent.futures import ProcessPoolExecutor
 
-    from .bulkstream import open_pcap_writer, pcap_ethernet_header, segment_part, split_points
-    from .job import Summary
+    from ..bulk.stream import open_pcap_writer, pcap_ethernet_header, segment_part, split_points
+    from ..job import Summary
 
     header_info = pcap_ethernet_header(in_path)
     if header_info is None:
@@ -560,7 +560,7 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int,
     points = split_points(in_path, header_info, jobs)
     spans = [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
              for k, (offset, index) in enumerate(points)]
-    from .outfile import output_target
+    from ..io.outfile import output_target
 
     # the parts beside where OUT lands (one file system for the final copy); a device, FIFO or
     # socket OUT has no such place: the system's temporary folder
@@ -687,7 +687,7 @@ def _segment_many(inputs: list[Path], out_dir: Path, option_args: dict[str, Any]
         sys.exit(EXIT_REFUSED)
 
 
-# segment's summary: drawn by softgso.texttable (rich's look without rich's 35 ms import, after the work)
+# segment's summary: drawn by softgso.cli.texttable (rich's look without rich's 35 ms import, after the work)
 SEGMENT_TABLE_COLUMNS = (("", "left"), ("records", "right"), ("bytes", "right"))
 # the outcome rows: every input record is counted in exactly one, and they add up to "in"
 OUTCOME_ROWS = (
@@ -723,9 +723,9 @@ def segment_options_from(device: str, mtu: int | None, output_csum: str | None, 
                           tunnel_ports: tuple[str, ...] = (), udp_gso: str = "off",
                           tunnel_under_labels: bool = False) -> Any:
     """The SegmentOptions ``segment`` would build from the same options."""
-    from .actions import parse_action
-    from .job import SegmentOptions
-    from .virtio import VirtioNetHdr
+    from ..actions import parse_action
+    from ..job import SegmentOptions
+    from ..virtio import VirtioNetHdr
 
     if vnet_hdr and (gso_size or gso_type != "auto" or tcp_ecn or input_csum != "auto"):
         raise UsageError("--vnet-hdr replaces --gso-size, --gso-type, --tcp-ecn and --input-csum: give one or the other")
@@ -733,7 +733,7 @@ def segment_options_from(device: str, mtu: int | None, output_csum: str | None, 
         frag_id = int(ipv6_frag_id, 0)
     except ValueError:
         raise UsageError(f"--ipv6-frag-id {ipv6_frag_id!r} is not a number") from None
-    from .offload.tunnels import parse_tunnel_port
+    from ..offload.tunnels import parse_tunnel_port
 
     try:
         ports = tuple(parse_tunnel_port(text) for text in tunnel_ports)

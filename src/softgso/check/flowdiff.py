@@ -1,7 +1,7 @@
 """What became of each frame of one capture in another: frames paired by flow and by TCP sequence
 or UDP datagram, not by position (``softgso diff --pair-by flow``).
 
-Sans-I/O, like softgso.capdiff: :class:`FlowDiff` is given the frames of A one at a time and an
+Sans-I/O, like softgso.check.capdiff: :class:`FlowDiff` is given the frames of A one at a time and an
 iterator of B's frames, which it reads only as far as it needs. A segmenter writes in the order of
 its input, so B is held in memory only as far as it runs ahead of A (all of it only when a frame of
 A is nowhere in B). For every frame of A it says what became of it (:class:`Fate`): unchanged,
@@ -158,7 +158,7 @@ def _address(raw: bytes) -> str:
 
 def _tunnel_unit(index: int, frame: bytes) -> Unit | None:
     """A tunnelled TCP/UDP packet, as its inner flow within its tunnel; None for any other frame."""
-    from .offload.tunnels import TunnelNotSegmented, parse_tunnel, tunnel_id
+    from ..offload.tunnels import TunnelNotSegmented, parse_tunnel, tunnel_id
 
     try:
         layout = parse_tunnel(frame, through_labels=True)

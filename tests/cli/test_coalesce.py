@@ -8,11 +8,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from softgso.cli import main
+from softgso.check.synth import SuperPacketSpec, build_frame
+from softgso.cli.commands import main
+from softgso.cli.runner import _device
 from softgso.io import open_capture
 from softgso.job import SegmentOptions, process_frame
-from softgso.runner import _device
-from softgso.synth import SuperPacketSpec, build_frame
 
 
 def stream(count: int = 4, mss: int = 1000) -> list[bytes]:

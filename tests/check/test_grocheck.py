@@ -7,11 +7,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from softgso.cli import main
-from softgso.grocheck import check_coalesced
+from softgso.check.grocheck import check_coalesced
+from softgso.check.synth import SuperPacketSpec, build_frame
+from softgso.cli.commands import main
+from softgso.cli.runner import _device
 from softgso.job import SegmentOptions, process_frame
-from softgso.runner import _device
-from softgso.synth import SuperPacketSpec, build_frame
 
 
 def write_pcap(path: Path, frames: list[bytes]) -> None:

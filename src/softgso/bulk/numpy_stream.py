@@ -2,7 +2,7 @@
 
 Strategy: a reader thread reads the file in chunks of about :data:`CHUNK_SIZE` bytes of complete
 records into a few reused buffers; runs of consecutive super-packets of one shape go to
-:class:`softgso.fastpath.FastSegmenter`, which builds every segment's headers (each behind its
+:class:`softgso.bulk.fastpath.FastSegmenter`, which builds every segment's headers (each behind its
 pcap record header) in a reused arena; the write is a list of iovecs, a header then its payload
 pointing into the chunk's buffer, handed to ``writev``; everything else goes through the scalar
 :func:`softgso.job.process_frame` one record at a time. Reading, segmenting and writing overlap in
@@ -29,7 +29,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bulkstream import (
+from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
+from ..io.writer import CaptureWriter
+from .stream import (
     MAX_FAST_RECORD,
     BulkStream,
     StreamResult,
@@ -38,14 +40,12 @@ from .bulkstream import (
     record_limits,
     write_stage,
 )
-from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
-from .io.writer import CaptureWriter
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..job import SegmentOptions, Summary
     from .fastpath import FastSegmenter, SegmentPlan
-    from .job import SegmentOptions, Summary
 
 CHUNK_SIZE = 8 << 20
 # a chunk's records start in its first CHUNK_SIZE bytes; a buffer also holds the longest record a
@@ -208,7 +208,7 @@ class BulkSegmentStream(BulkStream):
             stopped: int | None = None
             first_index = index
             if walker is not None:
-                # the same walk in C (softgso._csum); a chunk holds at most one record per 16 bytes, plus one
+                # the same walk in C (softgso.bulk._csum); a chunk holds at most one record per 16 bytes, plus one
                 found = np.empty(chunk_end // RECORD_HEADER_LEN + 1, dtype=np.int64)
                 count, at, cut = walker(buffer[:got], 0, got, chunk_end, self._prefix == ">", found)
                 starts = found[:count]
@@ -418,7 +418,7 @@ def _writev_array(fd: int, vectors: np.ndarray) -> None:
 
     import numpy as np
 
-    from .io.writer import IOV_MAX
+    from ..io.writer import IOV_MAX
 
     global _libc_writev
     if _libc_writev is None:

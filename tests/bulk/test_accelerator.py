@@ -1,4 +1,4 @@
-"""The optional C accelerator (softgso._csum) against the pure numpy path: the same integers, the same bytes.
+"""The optional C accelerator (softgso.bulk._csum) against the pure numpy path: the same integers, the same bytes.
 
 Skipped where the extension was not built; the numpy path is what every other test covers then.
 Each C function is also called directly with ranges outside its buffers: it must refuse them with a
@@ -12,13 +12,13 @@ import re
 import numpy as np
 import pytest
 
-from softgso import fastpath
-from softgso.bench import MIXES, _frames
-from softgso.fastpath import FastSegmenter, word_sums
+from softgso.bulk import fastpath
+from softgso.bulk.fastpath import FastSegmenter, word_sums
+from softgso.cli.bench import MIXES, _frames
 from softgso.features import PROFILES
 from softgso.job import SegmentOptions
 
-pytestmark = pytest.mark.skipif(fastpath._CSUM is None, reason="softgso._csum not built (or SOFTGSO_NO_C set)")
+pytestmark = pytest.mark.skipif(fastpath._CSUM is None, reason="softgso.bulk._csum not built (or SOFTGSO_NO_C set)")
 
 
 def numpy_only(function, *args):  # type: ignore[no-untyped-def]

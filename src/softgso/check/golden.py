@@ -13,15 +13,15 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .actions import Action, parse_action, parse_tc_action
-from .errors import SoftGSOError, UsageError
-from .features import NETIF_F_CSUM_MASK, PROFILES, DeviceProfile, GsoType, IpSummed, NetdevFeature
-from .packet import Packet
-from .virtio import VirtioNetHdr, kernel_generation_of_release, packet_socket_skb
-from .xmit import transmit, validate_xmit
+from ..actions import Action, parse_action, parse_tc_action
+from ..errors import SoftGSOError, UsageError
+from ..features import NETIF_F_CSUM_MASK, PROFILES, DeviceProfile, GsoType, IpSummed, NetdevFeature
+from ..packet import Packet
+from ..virtio import VirtioNetHdr, kernel_generation_of_release, packet_socket_skb
+from ..xmit import transmit, validate_xmit
 
 # the vectors installed with the package (softgso verify --builtin): some of tests/vectors/kernel/cases
-BUILTIN_VECTORS = Path(__file__).resolve().parent / "vectors" / "kernel"
+BUILTIN_VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "kernel"
 
 
 def case_folders(paths: list[Path]) -> list[Path]:

@@ -36,17 +36,17 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from .checksum import ones_sum
-from .constants import IPPROTO_TCP, IPPROTO_UDP, TCP_FLAG_CWR, TCP_FLAG_FIN, TCP_FLAG_PSH
-from .features import GsoType, IpSummed
+from ..checksum import ones_sum
+from ..constants import IPPROTO_TCP, IPPROTO_UDP, TCP_FLAG_CWR, TCP_FLAG_FIN, TCP_FLAG_PSH
+from ..features import GsoType, IpSummed
+from ..offload.tunnels import GTP_U_PORT, UDP_TUNNEL_PORTS, TunnelLayout, TunnelNotSegmented, parse_tunnel
+from ..prepare import FrameLayout, L4Checksum, classify_l4_checksum, parse_layout, pseudo_seed
 from .native import load_extension
-from .offload.tunnels import GTP_U_PORT, UDP_TUNNEL_PORTS, TunnelLayout, TunnelNotSegmented, parse_tunnel
-from .prepare import FrameLayout, L4Checksum, classify_l4_checksum, parse_layout, pseudo_seed
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from .job import PacketResult, SegmentOptions
+    from ..job import PacketResult, SegmentOptions
 
 # 0xFFFF: ones'-complement sums are kept modulo this (65536 == 1); the kernel's 0 and 0xFFFF are
 # told apart only where it can tell them apart (see _complement).
@@ -91,7 +91,7 @@ def word_sums(pieces: np.ndarray, native: np.ndarray | None = None) -> np.ndarra
     return total % ONES
 
 
-# softgso._csum: the optional C word summer (numpy alone without it)
+# softgso.bulk._csum: the optional C word summer (numpy alone without it)
 _CSUM: Any = load_extension("_csum")
 
 
@@ -436,7 +436,7 @@ class FastSegmenter:
         # the scalar reference a plan is learnt from and checked against
         self.oracle: Callable[[bytes], PacketResult] = oracle or self._process_frame
         # the bulk computation a plan must reproduce the reference with: this class's numpy one,
-        # or the compiled one of softgso.cstream
+        # or the compiled one of softgso.bulk.compiled_stream
         self.reproduce = reproduce or self.segment_frames
         self.enabled = options.gso_type != "udp" and options.udp_gso != "udp"  # UFO: IP fragments, scalar
         self._plans: dict[bytes, SegmentPlan | None] = {}
@@ -445,7 +445,7 @@ class FastSegmenter:
         self._tunnel_ports = options.tunnel_port_kinds
 
     def _process_frame(self, frame: bytes) -> PacketResult:
-        from .job import process_frame
+        from ..job import process_frame
 
         return process_frame(frame, self.options)
 
@@ -486,7 +486,7 @@ class FastSegmenter:
         return plan
 
     def _build(self, frame: bytes, layout: FrameLayout | TunnelShape) -> SegmentPlan | None:
-        from .job import Outcome
+        from ..job import Outcome
 
         result = self.oracle(frame)
         if result.outcome != Outcome.SEGMENTED or len(result.frames) < 2:

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .errors import CaptureError, UsageError
+from ..errors import CaptureError, UsageError
 from .runner import (
     COMMAND_ERRORS,
     EXIT_BROKEN_PIPE,
@@ -126,7 +126,7 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("--engine", type=click.Choice(["auto", "compiled", "numpy", "scalar"]), default="auto",
               show_default=True,
               help="How classic pcap files of Ethernet are streamed; every engine writes the same bytes. "
-              "compiled: runs of same-shape super-packets in bulk in C (softgso._segment, built at install "
+              "compiled: runs of same-shape super-packets in bulk in C (softgso.bulk._segment, built at install "
               "where a C compiler exists); numpy: the same in numpy; auto: compiled where built, else numpy; "
               "scalar: the reference path, one packet at a time.")
 @click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
@@ -272,7 +272,7 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
 
 
 def _action_command(in_path: Path, out_path: Path, spec: str, quiet: bool, strict: bool) -> None:
-    """Run an action command (softgso.runner.run_action) with the --json and -F that _io_arguments took."""
+    """Run an action command (softgso.cli.runner.run_action) with the --json and -F that _io_arguments took."""
     as_json, output_format = click.get_current_context().meta.get(_ACTION_OUTPUT, (False, None))
     run_action(in_path, out_path, spec, quiet, strict, as_json, output_format)
 
@@ -345,8 +345,8 @@ def push_mpls_command(in_path: Path, out_path: Path, quiet: bool, strict: bool, 
       softgso push-mpls in.pcap labelled.pcap --label 100 --tc 0 --ttl 64
       softgso push-mpls in.pcap stacked.pcap --labels 100,200 --ttl 64,33    # 100 on top, TTL 64; 200 TTL 33
     """
-    from .actions import label_stack_spec, mpls_ethertype
-    from .constants import ETH_P_MPLS_MC
+    from ..actions import label_stack_spec, mpls_ethertype
+    from ..constants import ETH_P_MPLS_MC
 
     if multicast and ethertype is not None and mpls_ethertype(ethertype) != ETH_P_MPLS_MC:
         raise UsageError(f"--multicast and --ethertype {ethertype} disagree: give one of them")
@@ -455,7 +455,7 @@ def _tunnel_push_options(function: Callable[..., None]) -> Callable[..., None]:
 
 def _tunnel_spec(kind: str, pairs: dict[str, object]) -> str:
     """The --action string of a tunnel command (parsed, so a bad value is a usage error here)."""
-    from .actions import parse_action
+    from ..actions import parse_action
 
     items = []
     for key, value in pairs.items():
@@ -602,7 +602,7 @@ def profiles(as_json: bool) -> None:
     Example:
       softgso profiles --json
     """
-    from .features import PROFILES, feature_names
+    from ..features import PROFILES, feature_names
 
     rows = {
         name: {"description": p.description, "mtu": p.mtu, "features": feature_names(p.features),
@@ -635,7 +635,7 @@ def verify(case_dirs: tuple[Path, ...], builtin: bool, as_json: bool) -> None:
       softgso verify --builtin
       softgso verify --builtin --json
     """
-    from .golden import BUILTIN_VECTORS, case_folders, load_case, run_case
+    from ..check.golden import BUILTIN_VECTORS, case_folders, load_case, run_case
 
     if not case_dirs and not builtin:
         raise UsageError("give folders of kernel cases, or --builtin for those installed with softgso")
@@ -665,7 +665,7 @@ def verify(case_dirs: tuple[Path, ...], builtin: bool, as_json: bool) -> None:
 
 def iter_frames_of(path: Path) -> Iterator[tuple[int, bytes]]:
     """(index, Ethernet frame) for every Ethernet record of a capture (helper for inspect/diff)."""
-    from .io import open_capture, to_ethernet
+    from ..io import open_capture, to_ethernet
 
     with open_capture(path) as reader:
         for record in reader:
@@ -679,8 +679,8 @@ def iter_frames_of(path: Path) -> Iterator[tuple[int, bytes]]:
 
 def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | None]]:
     """(record, Ethernet frame or None when the record is not Ethernet) for every record of a reader."""
-    from .io import to_ethernet
-    from .io.record import UnknownLinkTypeError
+    from ..io import to_ethernet
+    from ..io.record import UnknownLinkTypeError
 
     for record in reader:
         try:
@@ -760,8 +760,8 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
       softgso inspect capture.pcapng --device nic-tso-no-mpls-gso --action push-mpls:100:0:64:uc
       softgso inspect capture.pcap --json --plot sizes.png
     """
+    from ..io import open_capture
     from .inspect import CaptureInspector
-    from .io import open_capture
 
     options = segment_options_from(device, mtu, output_csum, gso_size, gso_type, tcp_ecn, input_csum, vnet_hdr,
                                     actions, ip_id, ipv6_frag_id, kernel, tunnel_ports, udp_gso)
@@ -770,7 +770,7 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
 
         check_plot_path(plot_path)  # a directory, a block device, an unknown format: refused before the work
     inspector = CaptureInspector(options, top=top)
-    from .gro import CoalescePreview, GroDevice
+    from ..gro import CoalescePreview, GroDevice
 
     gro_preview = CoalescePreview(GroDevice(kernel=kernel))  # what `coalesce` (defaults) would do
     read_error: CaptureError | None = None
@@ -938,7 +938,7 @@ def coalesce(in_path: Path, out_path: Path, batch: int, gro_max_size: int, kerne
       softgso coalesce wire.pcap stack.pcapng -F pcapng
       softgso coalesce wire.pcap stack.pcap --batch 8 --kernel 6.1 --json
     """
-    from .coalescerun import run_coalesce
+    from .coalesce import run_coalesce
 
     run_coalesce(in_path, out_path, batch=batch, gro_max_size=gro_max_size, kernel=kernel, mpls=mpls,
                  as_json=as_json, quiet=quiet, strict=strict, udp_gro_forwarding=udp_gro_forwarding,
@@ -981,7 +981,7 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool,
       softgso diff in.pcap segmented.pcap --map map.json --json
       softgso diff ours.pcap kernel_out.pcap --max 3 --pair-by position
     """
-    from .diffrun import run_diff
+    from .diff import run_diff
 
     run_diff(a_path, b_path, max_shown, as_json, quiet, pair_by, map_path)
 
@@ -1052,8 +1052,8 @@ def datapath(mode: str, labels: str, return_labels: str | None, link_profile: st
         # an optional extra: say which to install (exit 2), never a ModuleNotFoundError traceback
         raise UsageError("softgso datapath needs pyroute2 (netlink for the namespaces and TAPs): "
                          "pip install 'softgso[datapath]'")
-    from .datapath import run_datapath
-    from .datapath.run import DatapathOptions, parse_labels, parse_size
+    from ..datapath import run_datapath
+    from ..datapath.run import DatapathOptions, parse_labels, parse_size
 
     options = DatapathOptions(
         mode=mode, labels=parse_labels(labels),

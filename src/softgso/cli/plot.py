@@ -1,7 +1,7 @@
 """``softgso inspect --plot``: the frame-size distribution before and after segmentation (matplotlib).
 
 Every figure softgso writes (this one, ``bench --plot``'s) goes through :func:`save_figure`, which
-writes it by the rule of every output (softgso.outfile.output_target): atomically onto a regular
+writes it by the rule of every output (softgso.io.outfile.output_target): atomically onto a regular
 file or a new name, straight through onto a device, a FIFO or a socket, never over a directory or
 a block device.
 """
@@ -14,8 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .outfile import output_target, write_file
+from ..errors import UsageError
+from ..io.outfile import output_target, write_file
 
 MATPLOTLIB_MISSING = "--plot needs matplotlib: pip install 'softgso[plot]'"
 
@@ -51,7 +51,7 @@ def check_plot_path(path: str | os.PathLike[str]) -> None:
 
 
 def save_figure(figure: Any, path: str | os.PathLike[str], **options: Any) -> str | None:
-    """``figure.savefig`` onto ``path`` by the rule of every output (softgso.outfile.write_file), in
+    """``figure.savefig`` onto ``path`` by the rule of every output (softgso.io.outfile.write_file), in
     the format its suffix names (PNG without one); the summary's note when it was written straight
     through (None when atomically)."""
     text = os.fspath(path)

@@ -19,14 +19,14 @@ import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from .capdiff import IP_PROTO_NAMES, Decoded, decode_fields, ethertype_name
-from .checksum import csum_fold, ones_sum
-from .constants import ETH_HLEN, IPPROTO_HOPOPTS, IPV6_TLV_JUMBO
-from .io import CaptureRecord, link_payload_length
-from .io.cooked import CONVERTED_LINKTYPES
-from .job import Outcome, SegmentOptions, Summary, link_type_report, process_frame, snapped_report
-from .offload.tunnels import TunnelLayout, TunnelNotSegmented, parse_tunnel, tunnel_id
-from .prepare import L4Checksum, classify_l4_checksum, parse_layout
+from ..check.capdiff import IP_PROTO_NAMES, Decoded, decode_fields, ethertype_name
+from ..checksum import csum_fold, ones_sum
+from ..constants import ETH_HLEN, IPPROTO_HOPOPTS, IPV6_TLV_JUMBO
+from ..io import CaptureRecord, link_payload_length
+from ..io.cooked import CONVERTED_LINKTYPES
+from ..job import Outcome, SegmentOptions, Summary, link_type_report, process_frame, snapped_report
+from ..offload.tunnels import TunnelLayout, TunnelNotSegmented, parse_tunnel, tunnel_id
+from ..prepare import L4Checksum, classify_l4_checksum, parse_layout
 
 ETH_ZLEN = 60  # the minimum Ethernet frame without FCS: shorter packets are padded on the wire
 IPV6_HLEN = 40

@@ -4,18 +4,18 @@ Absolute numbers on a shared VM are noise; the ratios measured in the same run a
 
 * ``segment`` (the whole command, in a child process, as a user runs it) against ``cp`` of the same
   file, both tmpfs to tmpfs;
-* the engine alone, in memory (:class:`softgso.fastpath.FastSegmenter` writing every segment's
+* the engine alone, in memory (:class:`softgso.bulk.fastpath.FastSegmenter` writing every segment's
   bytes into a contiguous buffer) against a numpy memcpy of the same bytes;
 * ``tcprewrite --fragroute`` with a ``tcp_seg`` config (Debian's tcpreplay) on the IPv4 part,
   and a naive Scapy segmenter (benchmarks/scapy_segmenter.py), on smaller inputs;
 * small packets that need no segmentation, in packets per second;
 * the peak resident memory of ``segment`` (bounded by its buffers, whatever the file size).
 
-Inputs are generated here (:func:`write_capture`, from :mod:`softgso.synth`): 64 KB TCP/IPv4,
+Inputs are generated here (:func:`write_capture`, from :mod:`softgso.check.synth`): 64 KB TCP/IPv4,
 TCP/IPv6 and MPLS (1 and 3 labels) super-packets with full checksums by default (or inside VXLAN,
 Geneve, GRE or IP-in-IP tunnels: the vxlan, geneve, gre and ipip mixes), sent in bursts
 per flow as a TSO stack sends them. No time counts unless the tool's output is right: copies are
-compared with their input, segmentations checked by :mod:`softgso.segcheck`.
+compared with their input, segmentations checked by :mod:`softgso.check.segcheck`.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .constants import ETH_P_MPLS_UC
-from .synth import SuperPacketSpec, TunnelSpec, build_frame, encapsulate
+from ..check.synth import SuperPacketSpec, TunnelSpec, build_frame, encapsulate
+from ..constants import ETH_P_MPLS_UC
 
 MIXES: dict[str, list[dict[str, Any]]] = {
     "tcp4": [dict(ipv6=False)],
@@ -192,7 +192,7 @@ def run_child(argv: list[str]) -> Timed:
 
 def _peer_check(capture: Path, out: Path) -> dict[str, Any]:
     """segcheck's verdict on a peer's output: reported either way (a failing peer's ratio is left out)."""
-    from .segcheck import check_segmented
+    from ..check.segcheck import check_segmented
 
     return check_segmented(capture, out).as_dict()
 
@@ -236,7 +236,7 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
     actual = capture.stat().st_size
     out = work / "out.pcap"
     copy = work / "copy.pcap"
-    from . import cstream
+    from ..bulk import compiled_stream as cstream
 
     # where the compiled stream runs by default, the numpy stream is timed beside it
     numpy_too = cstream.available()
@@ -244,7 +244,7 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
     cp_runs, softgso_runs, numpy_runs = [], [], []
     # the command as a user types it: its summary table included (to a pipe, as from a script)
     segment = [*softgso_command(), "segment", str(capture), str(out), *udp_gso_args(mix)]
-    # every tool's output is checked (softgso.segcheck, cmp for cp) on a first run, before any time counts
+    # every tool's output is checked (softgso.check.segcheck, cmp for cp) on a first run, before any time counts
     checks = {}
     for turn in range(repeat + 1):
         checking = turn == 0
@@ -301,15 +301,15 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
 
     Packets of one shape are handed to the engine ``batch`` at a time (the bulk API's unit of work);
     every segment's bytes are written, contiguous, into preallocated output buffers: the compiled
-    engine (softgso._segment, the default where built) writes each segment behind its pcap record
-    header as ``segment`` does, the numpy one (softgso.fastpath) the segments alone.
+    engine (softgso.bulk._segment, the default where built) writes each segment behind its pcap record
+    header as ``segment`` does, the numpy one (softgso.bulk.fastpath) the segments alone.
     """
     import numpy as np
 
-    from . import cstream
-    from .fastpath import FastSegmenter
-    from .features import PROFILES
-    from .job import SegmentOptions
+    from ..bulk import compiled_stream as cstream
+    from ..bulk.fastpath import FastSegmenter
+    from ..features import PROFILES
+    from ..job import SegmentOptions
 
     compiled = engine == "compiled" or (engine == "auto" and cstream.available())
     options = SegmentOptions(device=PROFILES["no-offload"], udp_gso="udp_l4")  # the bench's UDP super-packets are USO
@@ -407,8 +407,8 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
 
 def measure_coalesce(work: Path, size: int, repeat: int) -> dict[str, Any]:
     """``softgso coalesce`` against ``cp`` on MTU-sized TCP segments as ``segment`` writes them (plain TCP
-    over IPv4, the tcp4 mix), its output checked by softgso.grocheck before any time counts."""
-    from .grocheck import check_coalesced
+    over IPv4, the tcp4 mix), its output checked by softgso.check.grocheck before any time counts."""
+    from ..check.grocheck import check_coalesced
 
     supers, segments, out, copy = (work / name for name in ("gro_in.pcap", "gro_segments.pcap", "gro_out.pcap",
                                                             "gro_copy.pcap"))
@@ -447,12 +447,12 @@ def measure_passthrough(work: Path, size: int, repeat: int) -> dict[str, Any]:
     softgso = best(repeat, lambda: run_child([*softgso_command(), "segment", str(capture), str(out),
                                               "-q"]))
     check = _checked("softgso segment (small packets)", capture, out)
-    # what a plain run imports before its first packet (softgso.entry's path, no click): numpy only
+    # what a plain run imports before its first packet (softgso.cli.entry's path, no click): numpy only
     # where the compiled stream is not built
-    from . import cstream
+    from ..bulk import compiled_stream as cstream
 
-    engine = "softgso.cstream" if cstream.available() else "softgso.faststream, numpy"
-    imports = f"import softgso.entry, softgso.runner, softgso.job, softgso.bulkstream, {engine}"
+    engine = "softgso.bulk.compiled_stream" if cstream.available() else "softgso.bulk.numpy_stream, numpy"
+    imports = f"import softgso.cli.entry, softgso.cli.runner, softgso.job, softgso.bulk.stream, {engine}"
     startup = best(repeat, lambda: run_child([sys.executable, "-c", imports]))
     out.unlink(missing_ok=True)
     return {"passthrough_output_check": check, "passthrough_packets": packets, "passthrough_seconds": softgso.seconds,
@@ -506,7 +506,7 @@ def measure_scapy(work: Path, size: int, repeat: int, softgso_bytes_per_s: float
     throughput on the main capture (``softgso_bytes_per_s``), where softgso's start-up is paid once
     for many bytes. The same-input ratio is reported too.
     """
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "scapy_segmenter.py"
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "scapy_segmenter.py"
     if not script.exists():
         return {"scapy": f"{script} not found"}
     try:
@@ -537,8 +537,8 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
     """Every measurement; a dict of numbers and ratios (the JSON of ``softgso bench``)."""
     say = progress or (lambda _text: None)
     work = scratch_dir()
-    from . import cstream
-    from .fastpath import _CSUM
+    from ..bulk import compiled_stream as cstream
+    from ..bulk.fastpath import _CSUM
 
     report: dict[str, Any] = {"size_bytes": size, "repeat": repeat, "cpus": os.cpu_count(), "scratch": str(work),
                               "c_accelerator": _CSUM is not None, "compiled_stream": cstream.available()}
@@ -567,7 +567,7 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
 
 
 def plot(report: dict[str, Any], path: Path) -> str | None:
-    """A bar chart of the ratios against their targets, written by softgso.plot.save_figure (the rule
+    """A bar chart of the ratios against their targets, written by softgso.cli.plot.save_figure (the rule
     of every output); its note (None when written atomically)."""
     import matplotlib
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import CaptureError, UsageError
+from ..errors import CaptureError, UsageError
 from .runner import EXIT_REFUSED, _progress_bar, echo, is_dash, json_dumps
 
 # why a frame passed up unchanged is worth a report (and exit 1 under --strict): GRO could not read it
@@ -25,9 +25,9 @@ def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: i
                  strict: bool = False, udp_gro_forwarding: bool = False,
                  output_format: str | None = None) -> None:
     """Coalesce IN into OUT as the receiving kernel's GRO would; exit 1 under --strict on a report."""
-    from .gro import GRO_MAX_SIZE, KERNELS, CoalesceSummary, GroDevice, coalesce_frames, gso_comment
-    from .io import from_ethernet_parts, open_capture, open_writer, to_ethernet
-    from .io.record import UnknownLinkTypeError, UnrepresentableFrameError
+    from ..gro import GRO_MAX_SIZE, KERNELS, CoalesceSummary, GroDevice, coalesce_frames, gso_comment
+    from ..io import from_ethernet_parts, open_capture, open_writer, to_ethernet
+    from ..io.record import UnknownLinkTypeError, UnrepresentableFrameError
 
     if kernel not in KERNELS:
         raise UsageError(f"--kernel {kernel}: one of {', '.join(KERNELS)}")

@@ -1,4 +1,4 @@
-"""The compiled stream's pieces (softgso._segment) against the scalar path and the spec's rules.
+"""The compiled stream's pieces (softgso.bulk._segment) against the scalar path and the spec's rules.
 
 Expected values come from the scalar engine (prepare.parse_layout, classify_l4_checksum,
 checksum.ones_sum, process_frame), never from the compiled code itself. The byte-for-byte
@@ -17,16 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from softgso import cstream
+from softgso.bulk import compiled_stream as cstream
+from softgso.bulk.fastpath import CODE_STATES
+from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.checksum import ones_sum
-from softgso.fastpath import CODE_STATES
 from softgso.features import PROFILES
 from softgso.job import SegmentOptions, process_frame
 from softgso.prepare import classify_l4_checksum, parse_layout
-from softgso.synth import SuperPacketSpec, build_frame
 from strategies import small_frames
 
-pytestmark = pytest.mark.skipif(not cstream.available(), reason="softgso._segment not built (or SOFTGSO_NO_C set)")
+pytestmark = pytest.mark.skipif(not cstream.available(), reason="softgso.bulk._segment not built (or SOFTGSO_NO_C set)")
 SEGMENT = cstream._SEGMENT
 TICKS = 1_000_000
 
@@ -236,7 +236,7 @@ def test_segment_and_same_shape_refuse_any_hostile_arguments_without_touching_me
 
 
 def _tunnelled(inner_spec: SuperPacketSpec, **tunnel: object) -> bytes:
-    from softgso.synth import TunnelSpec, encapsulate
+    from softgso.check.synth import TunnelSpec, encapsulate
 
     return encapsulate(build_frame(inner_spec), TunnelSpec(**tunnel))  # type: ignore[arg-type]
 
@@ -244,7 +244,7 @@ def _tunnelled(inner_spec: SuperPacketSpec, **tunnel: object) -> bytes:
 def test_same_bytes_counts_tunnelled_packets_that_differ_only_in_per_packet_fields() -> None:
     """Outer and inner IPv4 IDs, the inner TCP fields, payload and the outer UDP checksum's value are
     per packet; the VNI, a TTL and the outer UDP checksum's being 0 or not are the shape."""
-    from softgso.fastpath import tunnel_key
+    from softgso.bulk.fastpath import tunnel_key
     from softgso.offload.tunnels import parse_tunnel
 
     options = b"\x01\x01\x08\x0a" + bytes(8)
@@ -282,7 +282,7 @@ def test_same_bytes_counts_tunnelled_packets_that_differ_only_in_per_packet_fiel
 def test_scan_leaves_short_tunnelled_frames_to_the_scalar_path() -> None:
     """Their inner packet's checksum state is what the scalar path counts: GRE, IP-in-IP and the UDP
     encapsulations' ports are never classified in bulk."""
-    from softgso.fastpath import TUNNEL_PORTS
+    from softgso.bulk.fastpath import TUNNEL_PORTS
 
     inner = SuperPacketSpec(payload=os.urandom(200), partial_checksum=False)
     frames = [_tunnelled(inner, kind=kind) for kind in ("vxlan", "geneve", "gretap", "gre", "ipip")]

@@ -1,7 +1,7 @@
 """What the two bulk streams of ``softgso segment`` share, kept light for the command's start-up.
 
-The streams themselves are :mod:`softgso.cstream` (compiled, the default where built) and
-:mod:`softgso.faststream` (numpy); this module holds the gate that decides whether a file can take
+The streams themselves are :mod:`softgso.bulk.compiled_stream` (compiled, the default where built) and
+:mod:`softgso.bulk.numpy_stream` (numpy); this module holds the gate that decides whether a file can take
 either (:func:`pcap_ethernet_header`), the choice between them, their result, the per-record
 fallback to the scalar engine, and the ``--jobs`` split. It imports neither numpy nor the engine.
 """
@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
-from .io.record import LINKTYPE_ETHERNET, MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD
-from .io.writer import CaptureWriter
+from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
+from ..io.record import LINKTYPE_ETHERNET, MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD
+from ..io.writer import CaptureWriter
 
 if TYPE_CHECKING:
-    from .job import SegmentOptions, Summary
+    from ..job import SegmentOptions, Summary
 
 # the longest record taken in bulk; a longer one hands the file to the general reader
 MAX_FAST_RECORD = MAX_SNAPLEN_STANDARD + RECORD_HEADER_LEN
@@ -136,7 +136,7 @@ class BulkStream:
         counts["in"] += 1
         counts["bytes_in"] += caplen
         if orig_len > caplen:
-            from .job import snapped_report
+            from ..job import snapped_report
 
             self.summary.add_passthrough(index, caplen, *snapped_report(frame, caplen, orig_len, self.options.device.mtu))
             parts.append(view[pos:following])
@@ -204,12 +204,12 @@ def pcap_ethernet_header(path: Path) -> tuple[bytes, str, bool, int] | None:
 
 def make_bulk_stream(options: SegmentOptions, summary: Summary,
                      per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]], engine: str = "auto") -> Any:
-    """The bulk stream for ``segment --engine``: compiled (softgso._segment), numpy, or auto (compiled where built)."""
-    from . import cstream
+    """The bulk stream for ``segment --engine``: compiled (softgso.bulk._segment), numpy, or auto (compiled where built)."""
+    from . import compiled_stream as cstream
 
     if engine == "compiled" or (engine == "auto" and cstream.available()):
         return cstream.CompiledSegmentStream(options, summary, per_frame)
-    from .faststream import BulkSegmentStream
+    from .numpy_stream import BulkSegmentStream
 
     return BulkSegmentStream(options, summary, per_frame)
 
@@ -224,7 +224,7 @@ class SegmentPerFrame:
         self.comment: str | None = None  # the record's pcapng comment, set by the record loop
 
     def __call__(self, index: int, frame: bytes) -> tuple[list[bytes], str | None]:
-        from .job import process_frame
+        from ..job import process_frame
 
         options = self.options
         if self.comment is not None:
@@ -248,7 +248,7 @@ def options_from_gso_comment(options: SegmentOptions, comment: str) -> SegmentOp
     (--gso-size, --gso-type, --vnet-hdr win); without such a comment, ``options`` as they are."""
     from dataclasses import replace
 
-    from .gro import parse_gso_comment
+    from ..gro import parse_gso_comment
 
     meta = parse_gso_comment(comment)
     if meta is None or options.vnet_hdr is not None or meta["gso_type"] not in ("tcpv4", "tcpv6", "udp_l4"):
@@ -295,7 +295,7 @@ def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_i
     Returns counts, reports, the part's summary and whether it finished (False: an unusual record
     needs the general reader; the caller redoes the file in one job).
     """
-    from .job import Summary
+    from ..job import Summary
 
     summary = Summary()
     stream = make_bulk_stream(options, summary, segment_per_frame(options, summary), engine)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from .checksum import csum_fold, ipv4_header_checksum, ones_sum, pseudo_header_sum
-from .constants import ETH_P_IP, ETH_P_IPV6, IP_DF, IPPROTO_TCP, IPPROTO_UDP
+from ..checksum import csum_fold, ipv4_header_checksum, ones_sum, pseudo_header_sum
+from ..constants import ETH_P_IP, ETH_P_IPV6, IP_DF, IPPROTO_TCP, IPPROTO_UDP
 
 MAC_DST = bytes.fromhex("020000000002")
 MAC_SRC = bytes.fromhex("020000000001")

@@ -1,4 +1,4 @@
-"""softgso.segcheck, the bench's gate: it passes correct segmentations and catches every kind of damage.
+"""softgso.check.segcheck, the bench's gate: it passes correct segmentations and catches every kind of damage.
 
 Correct outputs come from softgso and from the naive Scapy segmenter (an independent producer);
 each damage is made by hand on a copy, and the check must name it.
@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from softgso.bench import MIXES, _frames, write_capture
-from softgso.segcheck import check_segmented
-from softgso.synth import SuperPacketSpec, build_frame
+from softgso.check.segcheck import check_segmented
+from softgso.check.synth import SuperPacketSpec, build_frame
+from softgso.cli.bench import MIXES, _frames, write_capture
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def records(path: Path) -> tuple[bytes, list[bytes]]:
@@ -199,7 +199,7 @@ def test_what_real_tunnel_devices_put_on_the_wire_passes(case: Path) -> None:
     outer and inner headers, lengths, checksums, the inner flow's payload in order, the count."""
     import json
 
-    from softgso.golden import read_pcap_frames
+    from softgso.check.golden import read_pcap_frames
     from softgso.offload.tunnels import parse_tunnel
 
     meta = json.loads((case / "meta.json").read_text())

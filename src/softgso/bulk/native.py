@@ -12,11 +12,11 @@ from types import ModuleType
 
 
 def load_extension(name: str) -> ModuleType | None:
-    """softgso.NAME (``_csum`` or ``_segment``), or None where it is not built or SOFTGSO_NO_C is set."""
+    """softgso.bulk.NAME (``_csum`` or ``_segment``), or None where it is not built or SOFTGSO_NO_C is set."""
     if os.environ.get("SOFTGSO_NO_C"):
         return None
     try:
-        return importlib.import_module(f"softgso.{name}")
+        return importlib.import_module(f"softgso.bulk.{name}")
     except ImportError:
         return None
 

@@ -177,7 +177,7 @@ def decode_fields(frame: bytes | bytearray | memoryview) -> Decoded:
 
 def _tunnel(data: bytes, out: Decoded, first_l3: int, offset: int) -> int:
     """A tunnel's fields (where parse_tunnel says its headers are); returns where the inner payload starts."""
-    from .offload.tunnels import TunnelNotSegmented, parse_tunnel, tunnel_id
+    from ..offload.tunnels import TunnelNotSegmented, parse_tunnel, tunnel_id
 
     try:
         layout = parse_tunnel(data, through_labels=True, any_inner=True)

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from softgso.cli import main
-from softgso.synth import SuperPacketSpec, build_frame
+from softgso.check.synth import SuperPacketSpec, build_frame
+from softgso.cli.commands import main
 
-# auto is the compiled stream where softgso._segment is built; numpy the stream without it
+# auto is the compiled stream where softgso.bulk._segment is built; numpy the stream without it
 ENGINES = ["scalar", "numpy", "auto"]
 OLD_OUT = b"an older OUT that a failed run must leave alone"
 
@@ -180,10 +180,10 @@ def test_real_disk_full_is_an_io_error_and_frees_the_space(tmp_path: Path, tiny_
 
 
 def test_a_full_file_system_after_the_head_start_frees_the_space(tmp_path: Path, tiny_filesystem: Path) -> None:
-    """The command as a user runs it (softgso.entry: OUT's file made and space reserved first)."""
+    """The command as a user runs it (softgso.cli.entry: OUT's file made and space reserved first)."""
     source = _write_pcap(tmp_path / "in.pcap", 40)
     out = tiny_filesystem / "out.pcap"
-    code = "import sys; from softgso.entry import main; sys.argv[0] = 'softgso'; main()"
+    code = "import sys; from softgso.cli.entry import main; sys.argv[0] = 'softgso'; main()"
     done = subprocess.run([sys.executable, "-c", code, "segment", str(source), str(out), "-q"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 3 and "No space left on device" in done.stderr, done.stderr

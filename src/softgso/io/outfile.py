@@ -2,8 +2,8 @@
 
 Every capture softgso writes goes to ``.OUT.XXXXXXXX.tmp`` beside OUT first (softgso.io.writer
 renames it onto OUT when done). The command line can make that file before it has even imported
-the engine (:func:`reserve`, from softgso.entry): a thread then reserves the output's space
-(``fallocate`` with FALLOC_FL_KEEP_SIZE, in softgso._segment, without the GIL) while the main
+the engine (:func:`reserve`, from softgso.cli.entry): a thread then reserves the output's space
+(``fallocate`` with FALLOC_FL_KEEP_SIZE, in softgso.bulk._segment, without the GIL) while the main
 thread is busy importing. On tmpfs that is the costly half of a write (allocating and charging each
 page, measured at two thirds of ``write``'s time), and there it runs on the otherwise idle core;
 elsewhere it is cheap and keeps the file in few extents.
@@ -105,7 +105,7 @@ class OutputTarget:
 
         ``creating``: the error came from making or renaming a file in OUT's folder.
         """
-        from .errors import CaptureError
+        from ..errors import CaptureError
 
         reason = error.strerror or str(error)
         folder = os.path.dirname(self.location if self.linked else self.path) or "."
@@ -186,7 +186,7 @@ def output_target(path: str) -> OutputTarget:
     kind = STRAIGHT_THROUGH.get(stat.S_IFMT(found.st_mode))
     if kind is not None:
         return OutputTarget(path, path, False, prefix + kind, linked)
-    from .errors import UsageError
+    from ..errors import UsageError
 
     if stat.S_ISDIR(found.st_mode):
         raise UsageError(f"cannot write {path}: it is a directory (OUT is a directory only when IN names many "
@@ -314,8 +314,8 @@ class Reservation:
 
 
 def _reserve_space() -> Callable[..., int] | None:
-    """softgso._segment.reserve_space, or None where the module is not built (or SOFTGSO_NO_C is set)."""
-    from .native import load_extension
+    """softgso.bulk._segment.reserve_space, or None where the module is not built (or SOFTGSO_NO_C is set)."""
+    from ..bulk.native import load_extension
 
     module = load_extension("_segment")
     return getattr(module, "reserve_space", None)
