@@ -15,12 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..constants import ETH_HLEN
+from ..constants import ETH_HLEN, ETH_P_IPV6, GRO_LEGACY_MAX_SIZE, eth_p_mpls
 
 # include/net/gro.h, net/core/gro.c
 GRO_HASH_BUCKETS = 8
 MAX_GRO_SKBS = 8
-GRO_LEGACY_MAX_SIZE = 65536
 GRO_MAX_SIZE = 8 * 65535  # 524280: the most `ip link set DEV gro_max_size` accepts
 GRO_RECURSION_LIMIT = 15
 NAPI_POLL_WEIGHT = 64
@@ -148,6 +147,14 @@ def dev_add_offload(ethertype: int, receive: Receive, complete: Complete) -> Non
     packet_offloads[ethertype] = (receive, complete)
 
 
+def gro_offload(ethertype: int, device: GroDevice) -> tuple[Receive, Complete] | None:
+    """The GRO handlers registered for ``ethertype``; None where there are none, or for MPLS on a device
+    without MPLS GRO (``GroDevice.mpls``: beyond the kernel, off by default)."""
+    if eth_p_mpls(ethertype) and not device.mpls:
+        return None
+    return packet_offloads.get(ethertype)
+
+
 def call_gro_receive(receive: Receive, head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroSkb | None:
     """call_gro_receive: at most GRO_RECURSION_LIMIT nested handlers, then the frame is flushed."""
     skb.recursion += 1
@@ -163,7 +170,7 @@ def skb_gro_receive(p: GroSkb, skb: GroSkb, device: GroDevice) -> str | None:
     length = skb.gro_len()
     generation = device.generation
     # netif_get_gro_max_size: gro_ipv4_max_size for anything not IPv6, from 6.3
-    if generation.ipv4_big_tcp and p.protocol != 0x86DD:
+    if generation.ipv4_big_tcp and p.protocol != ETH_P_IPV6:
         limit = device.gro_ipv4_max_size
     else:
         limit = device.gro_max_size
@@ -178,7 +185,7 @@ def skb_gro_receive(p: GroSkb, skb: GroSkb, device: GroDevice) -> str | None:
         if generation.ipv4_big_tcp:
             if skb.proto != 6:
                 return "size limit (64 KiB, not TCP)"
-        elif p.protocol != 0x86DD or p.data[ETH_HLEN + 6] != 6:
+        elif p.protocol != ETH_P_IPV6 or p.data[ETH_HLEN + 6] != 6:
             return "size limit (64 KiB, BIG TCP is IPv6 with TCP only on 6.1)"
     # headers of the new frame are dropped; its payload follows p's
     p.data += skb.data[skb.data_offset :]
@@ -257,8 +264,8 @@ class GroNode:
         bucket_index = skb.hash & (GRO_HASH_BUCKETS - 1)
         head = self.buckets[bucket_index]
         self.gro_list_prepare(head, skb)
-        offload = packet_offloads.get(skb.protocol)
-        if offload is None or (skb.protocol in (0x8847, 0x8848) and not device.mpls):
+        offload = gro_offload(skb.protocol, device)
+        if offload is None:
             self._emit_normal(skb, f"no GRO for ethertype {skb.protocol:#06x}")
             return "GRO_NORMAL"
         pp = call_gro_receive(offload[0], head, skb, device)

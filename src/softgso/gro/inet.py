@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from ..checksum import csum16_add, csum16_sub, ones_sum
+from ..constants import ETH_P_IP, IP_DF, IP_MF, IP_OFFSET
 from .dev import GroDevice, GroSkb, call_gro_receive, dev_add_offload, inet_offloads
 
-ETH_P_IP = 0x0800
-IP_DF = 0x4000
-IP_MF = 0x2000
-IP_OFFSET = 0x1FFF
 IP_MAX_MTU = 0xFFFF
 
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+from ..constants import ETH_P_IPV6, IPV6_HLEN, IPV6_TLV_JUMBO
 from .dev import GroDevice, GroSkb, call_gro_receive, dev_add_offload, inet6_offloads
 
-ETH_P_IPV6 = 0x86DD
-IPV6_HLEN = 40
 NEXTHDR_HOP = 0
 NEXTHDR_ROUTING = 43
 NEXTHDR_DEST = 60
 # ipv6_gso_pull_exthdrs walks hop-by-hop and the headers registered with INET6_PROTO_GSO_EXTHDR
 GSO_EXTHDRS = (NEXTHDR_HOP, NEXTHDR_ROUTING, NEXTHDR_DEST)
 IPV6_MAXPLEN = 65535
-IPV6_TLV_JUMBO = 0xC2
 
 
 def ipv6_gro_receive(head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroSkb | None:

@@ -6,11 +6,9 @@ and TCP rules; completion leaves the labels as they are and completes the inner 
 
 from __future__ import annotations
 
+from ..constants import ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_MC, ETH_P_MPLS_UC, MPLS_HLEN
 from .dev import GroDevice, GroSkb, call_gro_receive, dev_add_offload, packet_offloads
 
-ETH_P_MPLS_UC = 0x8847
-ETH_P_MPLS_MC = 0x8848
-MPLS_HLEN = 4
 MPLS_BOS = 0x100  # bottom-of-stack bit in the label entry's low 16 bits
 
 
@@ -28,7 +26,7 @@ def mpls_gro_receive(head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroS
             break
     first = skb.header(offset, 1)
     version = first[0] >> 4 if first is not None else 0
-    inner = {4: 0x0800, 6: 0x86DD}.get(version)
+    inner = {4: ETH_P_IP, 6: ETH_P_IPV6}.get(version)
     if inner is None:
         skb.flush |= 1
         skb.why = "MPLS payload is not IPv4/IPv6"

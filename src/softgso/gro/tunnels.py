@@ -7,6 +7,7 @@ SKB_GSO_IPXIP4 / SKB_GSO_IPXIP6 by the outer family. GRE (net/ipv4/gre_offload.c
 from __future__ import annotations
 
 from ..checksum import ones_sum
+from ..constants import ETH_HLEN, ETH_P_TEB
 from .dev import (
     SKB_GSO_GRE,
     SKB_GSO_IPXIP4,
@@ -15,6 +16,7 @@ from .dev import (
     GroSkb,
     call_gro_receive,
     dev_add_offload,
+    gro_offload,
     inet6_offloads,
     inet_offloads,
     packet_offloads,
@@ -70,8 +72,8 @@ def gre_gro_receive(head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroSk
     if flags & ~(GRE_KEY | GRE_CSUM):
         return _gre_flush(skb, "GRE with sequence numbers, routing or a version other than 0")
     protocol = int.from_bytes(greh[2:4], "big")
-    offload = packet_offloads.get(protocol)
-    if offload is None or (protocol in (0x8847, 0x8848) and not device.mpls):
+    offload = gro_offload(protocol, device)
+    if offload is None:
         return _gre_flush(skb, f"no GRO for ethertype {protocol:#06x} inside GRE")
     grehlen = GRE_HEADER_SECTION * (1 + bool(flags & GRE_KEY) + bool(flags & GRE_CSUM))
     if skb.header(offset, grehlen) is None:
@@ -108,10 +110,6 @@ def gre_gro_complete(skb: GroSkb, nhoff: int, device: GroDevice) -> None:
     packet_offloads[protocol][1](skb, nhoff + grehlen, device)
 
 
-ETH_P_TEB = 0x6558
-ETH_HLEN = 14
-
-
 def eth_gro_receive(head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroSkb | None:
     """eth_gro_receive (net/ethernet/eth.c, ETH_P_TEB): the inner Ethernet header is part of the flow."""
     offset = skb.data_offset
@@ -122,8 +120,8 @@ def eth_gro_receive(head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroSk
         if p.same_flow and p.data[offset : offset + ETH_HLEN] != eh:
             p.same_flow = False
     protocol = int.from_bytes(eh[12:14], "big")
-    offload = packet_offloads.get(protocol)
-    if offload is None or (protocol in (0x8847, 0x8848) and not device.mpls):
+    offload = gro_offload(protocol, device)
+    if offload is None:
         return _gre_flush(skb, f"no GRO for inner ethertype {protocol:#06x}")
     skb.data_offset += ETH_HLEN
     return call_gro_receive(offload[0], head, skb, device)

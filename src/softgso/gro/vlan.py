@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from .dev import GroDevice, GroSkb, call_gro_receive, dev_add_offload, packet_offloads
-
-ETH_P_8021Q = 0x8100
-ETH_P_8021AD = 0x88A8
-VLAN_HLEN = 4
+from ..constants import ETH_P_8021AD, ETH_P_8021Q, VLAN_HLEN
+from .dev import GroDevice, GroSkb, call_gro_receive, dev_add_offload, gro_offload
 
 
 def vlan_gro_receive(head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroSkb | None:
@@ -18,8 +15,8 @@ def vlan_gro_receive(head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroS
         skb.why = "truncated VLAN tag"
         return None
     encapsulated = int.from_bytes(tag[2:4], "big")
-    offload = packet_offloads.get(encapsulated)
-    if offload is None or (encapsulated in (0x8847, 0x8848) and not device.mpls):
+    offload = gro_offload(encapsulated, device)
+    if offload is None:
         skb.flush |= 1
         skb.why = f"no GRO for ethertype {encapsulated:#06x} inside the VLAN tag"
         return None
