@@ -2,7 +2,7 @@
 
 Each run is ``softgso.cli.bench.run`` (the same measurements as ``softgso bench``): segment vs cp,
 engine vs memcpy, small-packet passthrough, tcprewrite --fragroute and the naive Scapy segmenter
-(benchmarks/scapy_segmenter.py). Results go to one JSON file (and a PNG per run with --plot).
+(softgso.check.scapy_segmenter). Results go to one JSON file (and a PNG per run with --plot).
 
     python benchmarks/run.py --sizes 64M,512M --mixes issue,vlan,uso,all --out bench.json --plot
 """
@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 from softgso.cli.bench import parse_size, plot, run
+from softgso.cli.plot import pyplot
+from softgso.errors import UsageError
 
 
 def main() -> None:
@@ -26,6 +28,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench.json"))
     parser.add_argument("--plot", action="store_true", help="a PNG per run beside --out")
     args = parser.parse_args()
+    if args.plot:
+        try:
+            pyplot()  # matplotlib missing: said now, not after the first run
+        except UsageError as error:
+            parser.error(str(error))
     results = []
     for size_text in args.sizes.split(","):
         for mix in args.mixes.split(","):

@@ -81,8 +81,7 @@ def test_the_naive_scapy_segmenters_output_passes(tmp_path: Path) -> None:
     pytest.importorskip("scapy")
     capture, out = tmp_path / "in.pcap", tmp_path / "scapy.pcap"
     write_capture(capture, 1 << 20, "issue")
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "scapy_segmenter.py"), str(capture), str(out)],
-                   check=True)
+    subprocess.run([sys.executable, "-m", "softgso.check.scapy_segmenter", str(capture), str(out)], check=True)
     verdict = check_segmented(capture, out)
     assert verdict.ok, verdict.problems
 

@@ -7,7 +7,9 @@ Absolute numbers on a shared VM are noise; the ratios measured in the same run a
 * the engine alone, in memory (:class:`softgso.bulk.fastpath.FastSegmenter` writing every segment's
   bytes into a contiguous buffer) against a numpy memcpy of the same bytes;
 * ``tcprewrite --fragroute`` with a ``tcp_seg`` config (Debian's tcpreplay) on the IPv4 part,
-  and a naive Scapy segmenter (benchmarks/scapy_segmenter.py), on smaller inputs;
+  and a naive Scapy segmenter (:mod:`softgso.check.scapy_segmenter`, Scapy being the optional
+  extra ``softgso[bench]``), on smaller inputs; a peer that is not installed is left out with a
+  message (its key in the JSON, its row in the table);
 * small packets that need no segmentation, in packets per second;
 * the peak resident memory of ``segment`` (bounded by its buffers, whatever the file size).
 
@@ -21,6 +23,7 @@ compared with their input, segmentations checked by :mod:`softgso.check.segcheck
 from __future__ import annotations
 
 import filecmp
+import importlib.util
 import json
 import os
 import shutil
@@ -59,6 +62,9 @@ MIXES: dict[str, list[dict[str, Any]]] = {
     "ipip": [dict(ipv6=False, tunnel="ipip"), dict(ipv6=True, tunnel="ipip"), dict(ipv6=False, tunnel="ipip", outer6=True)],
 }
 PAYLOAD = 64000
+# a peer that is missing: the message in the JSON (its key "tcprewrite" or "scapy") and in the table
+TCPREWRITE_MISSING = "left out: tcprewrite is not installed (Debian's tcpreplay)"
+SCAPY_MISSING = "left out: Scapy is not installed (pip install 'softgso[bench]')"
 BURST = 16
 TIMESTAMPS = b"\x01\x01\x08\x0a" + bytes(8)
 
@@ -476,7 +482,7 @@ def measure_tcprewrite(work: Path, size: int, repeat: int) -> dict[str, Any]:
     """tcprewrite --fragroute (tcp_seg) against softgso on the same IPv4 capture (tcprewrite's case)."""
     tool = ensure_tcprewrite()
     if tool is None:
-        return {"tcprewrite": "not installed"}
+        return {"tcprewrite": TCPREWRITE_MISSING}
     capture = work / "tcp4.pcap"
     write_capture(capture, size, "tcp4")
     config = work / "fragroute.conf"
@@ -500,19 +506,16 @@ def measure_tcprewrite(work: Path, size: int, repeat: int) -> dict[str, Any]:
 
 
 def measure_scapy(work: Path, size: int, repeat: int, softgso_bytes_per_s: float | None = None) -> dict[str, Any]:
-    """A naive Scapy segmenter (benchmarks/scapy_segmenter.py) against softgso.
+    """A naive Scapy segmenter (softgso.check.scapy_segmenter) against softgso.
 
     Scapy runs on a small capture (it is slow); the ratio of throughputs compares it with softgso's
     throughput on the main capture (``softgso_bytes_per_s``), where softgso's start-up is paid once
     for many bytes. The same-input ratio is reported too.
     """
-    script = Path(__file__).resolve().parents[3] / "benchmarks" / "scapy_segmenter.py"
-    if not script.exists():
-        return {"scapy": f"{script} not found"}
-    try:
-        import scapy  # noqa: F401
-    except ImportError:
-        return {"scapy": "not installed"}
+    if importlib.util.find_spec("scapy") is None:
+        return {"scapy": SCAPY_MISSING}
+    # run as a script, by its path: the peer's time holds Scapy's start-up, not softgso's package
+    script = Path(__file__).resolve().parents[1] / "check" / "scapy_segmenter.py"
     capture = work / "scapy-in.pcap"
     write_capture(capture, size, "issue")
     out = work / "scapy-out.pcap"
@@ -569,11 +572,9 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
 def plot(report: dict[str, Any], path: Path) -> str | None:
     """A bar chart of the ratios against their targets, written by softgso.cli.plot.save_figure (the rule
     of every output); its note (None when written atomically)."""
-    import matplotlib
+    from .plot import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = [("segment / cp", report.get("softgso_over_cp"), 0.75),
             ("engine / memcpy", report.get("engine_over_memcpy"), 0.25),
             ("vs tcprewrite (/10)", (report.get("softgso_over_tcprewrite") or 0) / 10, 1.0),
@@ -586,8 +587,6 @@ def plot(report: dict[str, Any], path: Path) -> str | None:
     axes.set_title(f"softgso bench, {report['size_bytes'] >> 20} MiB, {report['cpus']} CPUs")
     axes.legend(loc="lower right")
     figure.tight_layout()
-    from .plot import save_figure
-
     try:
         return save_figure(figure, path, dpi=100)
     finally:

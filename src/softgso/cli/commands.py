@@ -252,6 +252,7 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("start-up s (a plain run's imports)", "startup_seconds", ""),
         ("segment peak RSS MiB", "softgso_max_rss_mib", "bounded"),
     ]
+    from rich.markup import escape
     from rich.table import Table
 
     # the targets are the issue's, for 512 MiB: on a smaller capture every softgso run is mostly
@@ -261,10 +262,13 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
     table = Table(title=f"softgso bench ({size_bytes >> 20} MiB, mix {mix})", header_style="bold", caption=caption)
     for column in ("measure", "value", "target at 512 MiB"):
         table.add_column(column)
+    # a peer that is not installed has no ratio: its row says why (the message in its JSON key)
+    left_out = {"softgso_over_tcprewrite": report.get("tcprewrite"), "softgso_over_scapy": report.get("scapy")}
     for name, key, target in table_rows:
-        value = report.get(key)
+        value = report.get(key, left_out.get(key))
         if value is not None:
-            table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else str(value), target)
+            # escaped: a message's brackets ('softgso[bench]') are text, not rich markup
+            table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else escape(str(value)), target)
     rich_console().print(table)
 
 
@@ -661,17 +665,6 @@ def verify(case_dirs: tuple[Path, ...], builtin: bool, as_json: bool) -> None:
         click.echo(f"{len(results) - len(disagreements)} of {len(results)} kernel cases reproduced byte for byte")
     if disagreements or not results:
         sys.exit(EXIT_REFUSED)
-
-
-def iter_frames_of(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(index, Ethernet frame) for every Ethernet record of a capture (helper for inspect/diff)."""
-    from ..io import open_capture, to_ethernet
-
-    with open_capture(path) as reader:
-        for record in reader:
-            view = to_ethernet(record)
-            if view is not None:
-                yield record.index, bytes(view.frame)
 
 
 # --- inspect and diff ----------------------------------------------------------------------------

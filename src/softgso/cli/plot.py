@@ -36,6 +36,19 @@ def _image_format(path: str) -> str:
     return suffix
 
 
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (figures to files, no display); without matplotlib a
+    UsageError that names the extra."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise UsageError(MATPLOTLIB_MISSING) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def check_plot_path(path: str | os.PathLike[str]) -> None:
     """Refuse a plot's path that no figure could be written to (a directory, a block device, ``-``, an
     unknown format, no matplotlib) before the work that draws the figure."""
@@ -65,12 +78,8 @@ def plot_size_distribution(sizes_in: Counter[int], sizes_out: Counter[int], mtu:
                            title: str = "") -> str | None:
     """Write a PNG with two histograms (frames in the capture, frames segment would write) to ``path``;
     the note of :func:`save_figure` (None when written atomically)."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise UsageError(MATPLOTLIB_MISSING) from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
+    import matplotlib.ticker
     import numpy as np
 
     largest = max([*sizes_in, *sizes_out, mtu + 14, 128])

@@ -5,20 +5,25 @@ payload exceeds the MSS, copy the packet per piece of payload, advance seq and I
 lengths and checksums and let Scapy rebuild them. MPLS labels and VLAN tags are kept because
 Scapy rebuilds the whole stack; labels count toward the MTU, as softgso counts them. Not a
 reference for correctness (softgso's tests are); the bench checks its output (softgso.check.segcheck)
-before its time counts.
+before its time counts, and the tests use it as an independent producer of segmentations.
 
-    python benchmarks/scapy_segmenter.py IN.pcap OUT.pcap [--mtu 1500]
+Scapy is the optional extra ``softgso[bench]``: nothing else in softgso imports this module (the
+bench runs it as a script, in a child process, once it has found Scapy).
+
+    python -m softgso.check.scapy_segmenter IN.pcap OUT.pcap [--mtu 1500]
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from scapy.all import IP, TCP, UDP, IPv6, PcapReader, PcapWriter, Raw  # type: ignore[attr-defined]
 from scapy.contrib.mpls import MPLS  # also binds MPLS to its ethertypes
+from scapy.packet import Packet
 
 
-def segment(packet, mtu: int):  # type: ignore[no-untyped-def]
+def segment(packet: Packet, mtu: int) -> list[Packet]:
     """The packet's segments (the packet itself when it fits)."""
     ip = packet.getlayer(IP) or packet.getlayer(IPv6)
     l4 = packet.getlayer(TCP) or packet.getlayer(UDP)
@@ -33,8 +38,9 @@ def segment(packet, mtu: int):  # type: ignore[no-untyped-def]
     segments = []
     for index, start in enumerate(range(0, len(payload), mss)):
         seg = packet.copy()
-        seg_ip = seg.getlayer(IP) or seg.getlayer(IPv6)
-        seg_l4 = seg.getlayer(TCP) or seg.getlayer(UDP)
+        # the copy has the layers the original has
+        seg_ip: Any = seg.getlayer(IP) or seg.getlayer(IPv6)
+        seg_l4: Any = seg.getlayer(TCP) or seg.getlayer(UDP)
         seg_l4[Raw].load = payload[start : start + mss]
         if isinstance(seg_l4, TCP):
             seg_l4.seq = (l4.seq + start) & 0xFFFFFFFF
@@ -56,6 +62,7 @@ def segment(packet, mtu: int):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
+    """Segment IN.pcap into OUT.pcap."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("infile")
     parser.add_argument("outfile")
