@@ -68,3 +68,15 @@ def eth_p_mpls(ethertype: int) -> bool:
 def eth_type_vlan(ethertype: int) -> bool:
     """True for 802.1Q and 802.1ad (the kernel's eth_type_vlan)."""
     return ethertype in (ETH_P_8021Q, ETH_P_8021AD)
+
+
+__all__ = [
+    "CSUM_MANGLED_0", "ETH_ALEN", "ETH_HLEN", "ETH_P_8021AD", "ETH_P_8021Q", "ETH_P_ARP", "ETH_P_IP", "ETH_P_IPV6",
+    "ETH_P_MPLS_MC", "ETH_P_MPLS_UC", "ETH_P_TEB", "ETH_TLEN", "FRAG6_HLEN", "GRO_LEGACY_MAX_SIZE", "GSO_BY_FRAGS",
+    "IP6_MF", "IPPROTO_DSTOPTS", "IPPROTO_ESP", "IPPROTO_FRAGMENT", "IPPROTO_HOPOPTS", "IPPROTO_NONE", "IPPROTO_ROUTING",
+    "IPPROTO_TCP", "IPPROTO_UDP", "IPV4_MIN_HLEN", "IPV6_HLEN", "IPV6_TLV_JUMBO", "IP_DF", "IP_MF", "IP_OFFSET",
+    "MPLS_HLEN", "MPLS_LABEL_IMPLNULL", "MPLS_LABEL_MAX", "MPLS_LS_LABEL_SHIFT", "MPLS_LS_S_SHIFT", "MPLS_LS_TC_SHIFT",
+    "TCP_CHECK_OFFSET", "TCP_FLAG_ACK", "TCP_FLAG_CWR", "TCP_FLAG_ECE", "TCP_FLAG_FIN", "TCP_FLAG_PSH", "TCP_FLAG_RST",
+    "TCP_FLAG_SYN", "TCP_FLAG_URG", "TCP_MIN_HLEN", "UDP_CHECK_OFFSET", "UDP_HLEN", "VLAN_HLEN", "VLAN_MAX_DEPTH",
+    "eth_p_mpls", "eth_type_vlan",
+]

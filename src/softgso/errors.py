@@ -71,3 +71,9 @@ class UsageError(SoftGSOError):
 
 class CaptureError(SoftGSOError):
     """A capture file that cannot be read or written (truncated, unknown link type, ...)."""
+
+
+__all__ = [
+    "ActionError", "CaptureError", "InvalidPacketError", "KernelRefusal", "OutOfMemoryError", "ProtocolNotSupportedError",
+    "SoftGSOError", "UsageError", "VirtioHeaderError",
+]

@@ -282,3 +282,11 @@ def skb_gso_error_unwind(skb: Packet, protocol: int, transport: int, mac_offset:
     skb.mac_header = mac_offset
     skb.network_header = mac_offset + mac_len
     skb.mac_len = mac_len
+
+
+__all__ = [
+    "ETHERTYPE_OFFLOADS", "GSO_CB", "INET6_OFFLOADS", "INET_OFFLOADS", "GsoContext", "GsoHandler", "InetOffload",
+    "can_checksum_protocol", "gso_make_checksum", "load_offloads", "register_ethertype", "register_inet",
+    "register_ipv6_exthdr", "segment_or_unwind", "skb_gso_error_unwind", "skb_gso_ok", "skb_gso_segment",
+    "skb_mac_gso_segment", "skb_needs_check", "skb_network_protocol", "skb_segment",
+]

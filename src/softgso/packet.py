@@ -149,3 +149,6 @@ class Packet:
         self.protocol = self.vlan_proto
         self.vlan_tci = None
         self.vlan_proto = 0
+
+
+__all__ = ["ENCAP_TYPE_ETHER", "ENCAP_TYPE_IPPROTO", "Packet"]

@@ -21,6 +21,7 @@ from .constants import (
     ETH_P_8021Q,
     ETH_P_IP,
     ETH_P_IPV6,
+    GSO_BY_FRAGS,
     IP_MF,
     IP_OFFSET,
     IPPROTO_DSTOPTS,
@@ -72,7 +73,6 @@ class VirtioGsoType(IntEnum):
 
 
 VIRTIO_NET_HDR_GSO_ECN = 0x80
-GSO_BY_FRAGS = 0xFFFF
 ETH_P_ALL = 0x0003
 # TCP_MIN_SND_MSS - MAX_TCP_OPTION_SPACE: Linux 6.1 treats a smaller TCP gso_size from a
 # virtio header as 8 (observed on the kernel: gso_size 1..7 gives 8-byte segments, and a payload of
@@ -369,3 +369,10 @@ def virtio_net_hdr_from_skb(skb: Packet, *, vlan_hlen: int = 0) -> VirtioNetHdr:
     elif skb.ip_summed == IpSummed.UNNECESSARY:
         flags = VirtioFlags.DATA_VALID
     return VirtioNetHdr(int(flags), int(gso_type), hdr_len, gso_size, csum_start, csum_offset)
+
+
+__all__ = [
+    "ETH_P_ALL", "KERNELS", "KERNEL_KEY", "TCP_MIN_GSO_SIZE", "VIRTIO_NET_HDR_GSO_ECN", "VirtioFlags", "VirtioGsoType",
+    "VirtioNetHdr", "kernel_generation_of_release", "kernel_of", "packet_socket_skb", "udp_max_segments",
+    "virtio_net_hdr_from_skb", "virtio_net_hdr_to_skb",
+]

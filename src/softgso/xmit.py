@@ -228,4 +228,8 @@ def transmit(skb: Packet, device: DeviceProfile) -> list[Packet]:
     return packets
 
 
-__all__ = ["transmit", "validate_xmit", "netif_skb_features", "netif_needs_gso"]
+__all__ = [
+    "gso_features_check", "ndo_features_check", "netif_needs_gso", "netif_skb_features", "skb_checksum_help",
+    "skb_csum_hwoffload_help", "skb_vlan_tagged", "skb_vlan_tagged_multi", "transmit", "validate_xmit",
+    "vlan_hw_offload_capable",
+]
