@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .capdiff import ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6
+
 
 def _records(data: bytes) -> list[bytes]:
     magic = data[:4]
@@ -49,11 +51,11 @@ class _Tcp:
 def _parse(frame: bytes) -> _Tcp | None:
     offset = 12
     ethertype = struct.unpack_from("!H", frame, offset)[0] if len(frame) >= 14 else 0
-    while ethertype in (0x8100, 0x88A8) and len(frame) >= offset + 6:
+    while ethertype in (ETH_P_8021Q, ETH_P_8021AD) and len(frame) >= offset + 6:
         offset += 4
         ethertype = struct.unpack_from("!H", frame, offset)[0]
     ip = offset + 2
-    if ethertype == 0x0800 and len(frame) >= ip + 20 and frame[ip] == 0x45 and frame[ip + 9] == 6:
+    if ethertype == ETH_P_IP and len(frame) >= ip + 20 and frame[ip] == 0x45 and frame[ip + 9] == 6:
         tcp = ip + 20
         length = struct.unpack_from("!H", frame, ip + 2)[0] or len(frame) - ip  # 0: IPv4 BIG TCP
         pseudo = frame[ip + 12 : ip + 20]
@@ -63,7 +65,7 @@ def _parse(frame: bytes) -> _Tcp | None:
         if length != len(frame) - ip:
             problem = problem or "IPv4 total length"
         pseudo_sum = _sum16(pseudo, 6 + (l4_len >> 16) + (l4_len & 0xFFFF))
-    elif ethertype == 0x86DD and len(frame) >= ip + 40 and frame[ip + 6] == 6:
+    elif ethertype == ETH_P_IPV6 and len(frame) >= ip + 40 and frame[ip + 6] == 6:
         tcp = ip + 40
         length = struct.unpack_from("!H", frame, ip + 4)[0]
         addresses = frame[ip + 8 : ip + 40]

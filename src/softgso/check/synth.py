@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ..checksum import csum_fold, ipv4_header_checksum, ones_sum, pseudo_header_sum
-from ..constants import ETH_P_IP, ETH_P_IPV6, IP_DF, IPPROTO_TCP, IPPROTO_UDP
+from ..constants import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, IP_DF, IPPROTO_TCP, IPPROTO_UDP
 
 MAC_DST = bytes.fromhex("020000000002")
 MAC_SRC = bytes.fromhex("020000000001")
@@ -101,7 +101,6 @@ OUTER_IPV6_SRC = bytes.fromhex("fd000000000000000000000000000001")
 OUTER_IPV6_DST = bytes.fromhex("fd000000000000000000000000000002")
 TUNNEL_UDP_PORTS = {"vxlan": 4789, "geneve": 6081}
 IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6_IN_IP = 47, 4, 41
-ETH_P_TEB = 0x6558
 GRE_CSUM, GRE_KEY = 0x8000, 0x2000
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..check.synth import SuperPacketSpec, TunnelSpec, build_frame, encapsulate
-from ..constants import ETH_P_MPLS_UC
+from ..constants import ETH_P_8021Q, ETH_P_MPLS_UC
 
 MIXES: dict[str, list[dict[str, Any]]] = {
     "tcp4": [dict(ipv6=False)],
@@ -93,7 +93,7 @@ def _frames(mix: list[dict[str, Any]], payload_len: int, partial: bool = False) 
                     ipv6=bool(shape.get("ipv6")), udp=bool(shape.get("udp")), payload=payloads[flow],
                     tcp_options=b"" if shape.get("udp") else TIMESTAMPS, seq=seqs[flow], ip_id=ids[flow],
                     sport=40000 + flow, partial_checksum=partial,
-                    vlan_tags=((0x8100, 100 + flow),) if shape.get("vlan") else (),
+                    vlan_tags=((ETH_P_8021Q, 100 + flow),) if shape.get("vlan") else (),
                 )
                 frame = build_frame(spec)
                 labels = int(shape.get("labels", 0))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 from ..check.capdiff import IP_PROTO_NAMES, Decoded, decode_fields, ethertype_name
 from ..checksum import csum_fold, ones_sum
-from ..constants import ETH_HLEN, IPPROTO_HOPOPTS, IPV6_TLV_JUMBO
+from ..constants import ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_QINQ1, IPPROTO_HOPOPTS, IPV6_TLV_JUMBO
 from ..io import CaptureRecord, link_payload_length
 from ..io.cooked import CONVERTED_LINKTYPES
 from ..job import Outcome, SegmentOptions, Summary, link_type_report, process_frame, snapped_report
@@ -74,7 +74,7 @@ def _stack_text(labels: list[tuple[int, int, int, int]]) -> str:
 
 
 def _vlan_text(tags: list[tuple[int, int]]) -> str:
-    names = {0x8100: "802.1Q", 0x88A8: "802.1ad", 0x9100: "QinQ 0x9100"}
+    names = {ETH_P_8021Q: "802.1Q", ETH_P_8021AD: "802.1ad", ETH_P_QINQ1: "QinQ 0x9100"}
     return " / ".join(f"{names.get(tpid, hex(tpid))} {tci & 0xFFF}" for tpid, tci in tags)
 
 
