@@ -122,3 +122,19 @@ def test_from_skb_refuses_legacy_ufo() -> None:
     skb = virtio_net_hdr_to_skb(UDP4, hdr(gso_type=3, csum_offset=6, hdr_len=42, gso_size=1400))
     with pytest.raises(VirtioHeaderError):
         virtio_net_hdr_from_skb(skb)
+
+
+# --- regressions: 64 KB super-packets the fuzz pass built ---------------------------------------
+
+
+def test_gso_size_0_with_a_gso_type_from_virtio_is_refused() -> None:
+    frame = build_frame(SuperPacketSpec(payload=bytes(65000)))
+    with pytest.raises(VirtioHeaderError, match="gso_size 0 with a GSO type"):
+        virtio_net_hdr_to_skb(frame, VirtioNetHdr(1, 1, 54, 0, 34, 16))
+
+
+def test_virtio_uso_with_gso_size_1_is_refused_for_too_many_segments() -> None:
+    # virtio_net_hdr_to_skb caps USO at UDP_MAX_SEGMENTS: the kernel never segments this
+    frame = build_frame(SuperPacketSpec(udp=True, payload=bytes(60000)))
+    with pytest.raises(VirtioHeaderError, match="more than 128 segments"):
+        virtio_net_hdr_to_skb(frame, VirtioNetHdr(1, 5, 42, 1, 34, 6), kernel="mainline")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from test_invariants import _segments
 
 from strategies import GsoCase, gso_cases
-from test_invariants import _segments
 
 scapy_all = pytest.importorskip("scapy.all")
 from scapy.contrib.mpls import MPLS  # noqa: E402
@@ -18,7 +18,7 @@ from scapy.layers.l2 import Dot1Q, Ether  # noqa: E402
 
 from softgso.check.golden import load_case, run_case  # noqa: E402
 
-VECTORS = Path(__file__).parent / "vectors" / "kernel"
+VECTORS = Path(__file__).parents[1] / "vectors" / "kernel"
 
 
 def _bind_mpls() -> None:

@@ -1,7 +1,7 @@
 """UDP tunnel GSO rules (spec tunnels-gso.md 4.3, 5.3-5.6, 5.10, 7.2), one test per rule.
 
 Inputs are built with Scapy; every expectation is the spec's rule checked by Scapy on the output.
-The byte-exact proof against a real kernel is tests/test_tunnel_vectors.py.
+The byte-exact proof against a real kernel is tests/vectors/test_tunnel_vectors.py.
 """
 
 from __future__ import annotations

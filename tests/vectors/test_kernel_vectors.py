@@ -18,8 +18,8 @@ from softgso.check.golden import load_case, read_pcap_frames, recorded_generatio
 from softgso.errors import KernelRefusal
 from softgso.features import PROFILES
 
-VECTORS = Path(__file__).parent / "vectors" / "kernel"
-SHARED_GOLDEN = Path(__file__).parents[2] / "shared" / "golden" / "cases"
+VECTORS = Path(__file__).parent / "kernel"
+SHARED_GOLDEN = Path(__file__).parents[3] / "shared" / "golden" / "cases"
 CASES = sorted(p.parent for p in VECTORS.rglob("input_meta.json"))
 IDS = [str(c.relative_to(VECTORS)) for c in CASES]
 REPLAYED_ON_6_12 = VECTORS / "6.12"

@@ -22,7 +22,7 @@ from softgso.features import PROFILES
 from softgso.job import Outcome, SegmentOptions, process_frame
 from softgso.virtio import kernel_generation_of_release
 
-TUNNELS = Path(__file__).parent / "vectors" / "kernel" / "tunnels"
+TUNNELS = Path(__file__).parent / "kernel" / "tunnels"
 CASES = sorted(p.parent for p in TUNNELS.rglob("meta.json"))
 SEGMENTED = [c for c in CASES if "control" not in c.name]
 CONTROLS = [c for c in CASES if "control" in c.name]

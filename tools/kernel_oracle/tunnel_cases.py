@@ -396,7 +396,7 @@ def record(out_dir: Path, kernel: str | None, only: str | None, random_seed: int
 
 
 def compare(folder: Path) -> str | None:
-    """softgso against one recorded case, as tests/test_tunnel_vectors.py replays it: None when they
+    """softgso against one recorded case, as tests/vectors/test_tunnel_vectors.py replays it: None when they
     agree byte for byte, else what differs. The case's super-packet goes in as a capture, with the
     case's gso_size, the profile modelling veth0 and, for inner USO, --udp-gso udp_l4; nothing else."""
     from softgso.check.golden import read_pcap_frames
