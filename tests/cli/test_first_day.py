@@ -445,18 +445,20 @@ CAPTURE_NAME = re.compile(r".*\.(pcap|pcapng|cap)(\.gz|\.zst)?$", re.IGNORECASE)
 LARGE_BENCH = 64 << 20
 
 
-def _example_param(command: str, line: str) -> object:
-    marks = []
+def _runs_for_minutes(command: str, line: str) -> bool:
+    """The live datapath forwards until Ctrl-C (or measures for minutes) as root; a bench at the issue's size
+    takes minutes. These examples are parsed, not run: tests/datapath runs the datapath itself."""
     if line.startswith("sudo ") or command == "datapath":
-        marks.append(pytest.mark.skip(reason="datapath needs root and network namespaces"))
-    elif command == "bench":
-        size = re.search(r"--size\s+(\S+)", line)
-        from softgso.cli.bench import parse_size
+        return True
+    size = re.search(r"--size\s+(\S+)", line)
+    from softgso.cli.bench import parse_size
 
-        if size and parse_size(size.group(1)) >= LARGE_BENCH:
-            marks.append(pytest.mark.skip(reason="bench at the issue's size takes minutes"))
-        else:
-            marks.append(pytest.mark.slow)  # a real measurement, tens of seconds on a shared machine
+    return command == "bench" and size is not None and parse_size(size.group(1)) >= LARGE_BENCH
+
+
+def _example_param(command: str, line: str) -> object:
+    # a bench measurement takes tens of seconds on a shared machine
+    marks = [pytest.mark.slow] if command == "bench" else []
     return pytest.param(line, marks=marks, id=f"{command}: {line}")
 
 
@@ -499,7 +501,18 @@ def make_inputs(line: str, folder: Path) -> None:
                     make_capture(directory / name)
 
 
-@pytest.mark.parametrize("line", [_example_param(command, line) for command, line in HELP_EXAMPLES])
+@pytest.mark.parametrize("line", [pytest.param(line, id=f"{command}: {line}") for command, line in HELP_EXAMPLES
+                                  if _runs_for_minutes(command, line)])
+def test_every_long_running_help_example_parses_as_written(line: str) -> None:
+    """Every softgso command of the line: click accepts its options and values as the command would."""
+    for part in line.split("|"):
+        words = shlex.split(part.removeprefix("sudo ").strip(), comments=True)
+        assert words[0] == "softgso" and words[1] in main.commands, part
+        main.commands[words[1]].make_context(words[1], words[2:])
+
+
+@pytest.mark.parametrize("line", [_example_param(command, line) for command, line in HELP_EXAMPLES
+                                  if not _runs_for_minutes(command, line)])
 def test_every_help_example_runs_as_written(tmp_path: Path, line: str) -> None:
     """Run in an empty folder (not the checkout) with the installed ``softgso`` first on PATH;
     every program of the line must exit 0 (a softgso whose reader stops early: 141)."""

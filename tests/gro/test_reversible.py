@@ -40,6 +40,10 @@ def frames_of(path: Path) -> list[bytes]:
         return [bytes(record.data) for record in reader]
 
 
+# the cases where the kernel sent segments (a refusal leaves kernel_out.pcap empty: nothing to coalesce)
+SENT = [case for case in CASES if frames_of(case / "kernel_out.pcap")]
+
+
 def profile_of(case: Path) -> tuple[str, int]:
     if not (case / "input_meta.json").exists():  # a tunnel vector: its meta.json names the profile
         meta = json.loads((case / "meta.json").read_text())
@@ -85,12 +89,10 @@ def test_vectors_found() -> None:
     assert len(CASES) > 100
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: str(case.relative_to(VECTORS)))
+@pytest.mark.parametrize("case", SENT, ids=lambda case: str(case.relative_to(VECTORS)))
 def test_kernel_vector_reversible_by_gso(case: Path) -> None:
     """segment(coalesce(kernel_out)) == kernel_out, with the generation the vector was recorded on."""
     x = frames_of(case / "kernel_out.pcap")
-    if not x:
-        pytest.skip("the kernel refused the packet: no output")
     profile, mtu = profile_of(case)
     kernel = generation_of(case)
     # UDP GRO forwarding on: USO outputs coalesce too (at most 64 segments a packet, UDP_GRO_CNT_MAX);
