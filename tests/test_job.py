@@ -1,4 +1,4 @@
-"""From a capture to a tunnel super-packet (job.py's tunnel branch, offload/tunnels.py's detection).
+"""process_frame's tunnel branch: from a captured frame to a tunnel super-packet (offload/tunnels.py detects it).
 
 Frames are built with Scapy as a sending host's tcpdump would show them; outcomes and bytes are
 judged by Scapy. The rules: every tunnelled TCP super-packet over the MTU is segmented with full
