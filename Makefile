@@ -29,12 +29,25 @@ $(STAMP): $(BASE_STAMP)
 
 setup: $(STAMP)
 
-# System packages the tests use as independent checkers (tshark). Installed here, never assumed.
+# System tools the tests use, installed here (root, apt-get), never assumed: tshark, the independent
+# decoder; tcprewrite (Debian's tcpreplay), the bench's peer; a C compiler, for softgso's optional C
+# modules (without one the compiled engine's tests skip), which are then built in place. Without root
+# each missing tool is named, and the tests that need it skip saying so. QEMU and the kernel images are
+# the kernel-in-the-loop tests' own set-up (tools/kernel_oracle/install.py).
+SYSDEPS := tshark:tshark tcprewrite:tcpreplay cc:gcc
+
 sysdeps:
-	@if ! command -v tshark >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; \
-	  else echo "tshark missing and not root: tshark-based checks will be skipped"; fi; \
+	@missing=""; for tool in $(SYSDEPS); do \
+	  command -v $${tool%%:*} >/dev/null 2>&1 || missing="$$missing $${tool#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "sysdeps: apt-get install$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    $$missing >/dev/null; \
+	else echo "sysdeps: missing$$missing (needs root and apt-get): the tests that use them will skip"; fi
+	@if [ -x $(PY) ] && command -v cc >/dev/null 2>&1 && ! $(PY) -c "import softgso.bulk._segment" 2>/dev/null; then \
+	  echo "sysdeps: building softgso's C modules"; $(PY) setup.py build_ext --inplace -q >/dev/null; \
 	fi
 
 # The main job on the bundled sample: MPLS-labelled TCP super-packets (partial checksums, as a
