@@ -276,8 +276,15 @@ def skb_gso_error_unwind(skb: Packet, protocol: int, transport: int, mac_offset:
     """Put a super-packet back as skb_gso_error_unwind (include/net/gso.h) leaves it when a handler
     gives up: its protocol and headers restored, the transport header at the header that handler
     pulled, and ``encapsulation`` set as the kernel's side effect."""
-    skb.protocol = protocol
+    restore_outer_headers(skb, protocol, transport, mac_offset, mac_len)
     skb.encapsulation = True
+
+
+def restore_outer_headers(skb: Packet, protocol: int, transport: int, mac_offset: int, mac_len: int) -> None:
+    """The outer headers a tunnel handler pulled, pushed back (as gre_gso_segment and
+    __skb_udp_tunnel_segment do on every segment): protocol, mac_len and the mac, network and
+    transport header offsets."""
+    skb.protocol = protocol
     skb.transport_header = transport
     skb.mac_header = mac_offset
     skb.network_header = mac_offset + mac_len
@@ -287,6 +294,6 @@ def skb_gso_error_unwind(skb: Packet, protocol: int, transport: int, mac_offset:
 __all__ = [
     "ETHERTYPE_OFFLOADS", "GSO_CB", "INET6_OFFLOADS", "INET_OFFLOADS", "GsoContext", "GsoHandler", "InetOffload",
     "can_checksum_protocol", "gso_make_checksum", "load_offloads", "register_ethertype", "register_inet",
-    "register_ipv6_exthdr", "segment_or_unwind", "skb_gso_error_unwind", "skb_gso_ok", "skb_gso_segment",
+    "register_ipv6_exthdr", "restore_outer_headers", "segment_or_unwind", "skb_gso_error_unwind", "skb_gso_ok", "skb_gso_segment",
     "skb_mac_gso_segment", "skb_needs_check", "skb_network_protocol", "skb_segment",
 ]

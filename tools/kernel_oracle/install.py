@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass
 
 TOOL_PACKAGES = ("qemu-system-x86", "busybox-static", "ethtool", "iproute2", "kmod")
+# the tunnel cases' tc BPF programs (MPLS in UDP/GRE) are compiled on the host: clang -target bpf
+BPF_PACKAGES = ("clang", "llvm", "libbpf-dev")
 APT_ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
 
 
@@ -122,3 +124,20 @@ def install(generations: tuple[str, ...] = tuple(GENERATIONS), packages: dict[st
     if done.returncode:
         raise InstallError("apt-get install failed:\n" + done.stdout[-2000:] + done.stderr[-2000:])
     return {gen: kernel_release_of(package) for gen, package in chosen.items()}
+
+
+def install_tools(packages: tuple[str, ...]) -> None:
+    """apt-get install PACKAGES unless all are present (root; the Debian archive)."""
+    missing = [p for p in packages if not is_installed(p)]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise InstallError("installing packages needs root: " + " ".join(missing))
+    update = subprocess.run(["apt-get", "update"], env=APT_ENV, capture_output=True, text=True)
+    if update.returncode or "Err:" in update.stdout:
+        raise InstallError("apt-get update failed (no network to the Debian archive?):\n" + update.stdout[-2000:]
+                           + update.stderr[-2000:])
+    done = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=APT_ENV,
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise InstallError("apt-get install failed:\n" + done.stdout[-2000:] + done.stderr[-2000:])

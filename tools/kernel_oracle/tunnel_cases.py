@@ -152,7 +152,12 @@ def bpf_object(variant: dict[str, int]) -> Path:
 
 
 def build_bpf(variants: list[dict[str, int]]) -> None:
-    """clang -target bpf for every variant (Debian: clang, llvm, libbpf-dev)."""
+    """clang -target bpf for every variant (Debian: clang, llvm, libbpf-dev, installed when missing)."""
+    if not variants:
+        return
+    from .install import BPF_PACKAGES, install_tools
+
+    install_tools(BPF_PACKAGES)
     BPF_BUILD.mkdir(parents=True, exist_ok=True)
     for variant in variants:
         defines = [f"-D{key}={value}" for key, value in variant.items()]

@@ -155,6 +155,14 @@ def gro_offload(ethertype: int, device: GroDevice) -> tuple[Receive, Complete] |
     return packet_offloads.get(ethertype)
 
 
+def inner_gro_complete(skb: GroSkb, offset: int, device: GroDevice) -> None:
+    """Complete the handler that followed the one that stood at ``offset`` (a header GRO leaves as it
+    is, the VLAN tag or the label stack): the encapsulated protocol completes."""
+    index = next(i for i, (_, at) in enumerate(skb.chain) if at == offset)
+    handler, inner = skb.chain[index + 1]
+    handler(skb, inner, device)
+
+
 def call_gro_receive(receive: Receive, head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroSkb | None:
     """call_gro_receive: at most GRO_RECURSION_LIMIT nested handlers, then the frame is flushed."""
     skb.recursion += 1

@@ -7,7 +7,7 @@ and TCP rules; completion leaves the labels as they are and completes the inner 
 from __future__ import annotations
 
 from ..constants import ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_MC, ETH_P_MPLS_UC, MPLS_HLEN
-from .dev import GroDevice, GroSkb, call_gro_receive, dev_add_offload, packet_offloads
+from .dev import GroDevice, GroSkb, call_gro_receive, dev_add_offload, inner_gro_complete, packet_offloads
 
 MPLS_BOS = 0x100  # bottom-of-stack bit in the label entry's low 16 bits
 
@@ -42,9 +42,7 @@ def mpls_gro_receive(head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroS
 
 def mpls_gro_complete(skb: GroSkb, offset: int, device: GroDevice) -> None:
     """The labels stay; the inner packet completes."""
-    index = next(i for i, (_, at) in enumerate(skb.chain) if at == offset)
-    handler, inner = skb.chain[index + 1]
-    handler(skb, inner, device)
+    inner_gro_complete(skb, offset, device)
 
 
 dev_add_offload(ETH_P_MPLS_UC, mpls_gro_receive, mpls_gro_complete)

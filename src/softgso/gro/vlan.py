@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..constants import ETH_P_8021AD, ETH_P_8021Q, VLAN_HLEN
-from .dev import GroDevice, GroSkb, call_gro_receive, dev_add_offload, gro_offload
+from .dev import GroDevice, GroSkb, call_gro_receive, dev_add_offload, gro_offload, inner_gro_complete
 
 
 def vlan_gro_receive(head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroSkb | None:
@@ -31,9 +31,7 @@ def vlan_gro_receive(head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroS
 
 def vlan_gro_complete(skb: GroSkb, offset: int, device: GroDevice) -> None:
     """vlan_gro_complete: the tag is left as it is; the encapsulated protocol completes."""
-    index = next(i for i, (_, at) in enumerate(skb.chain) if at == offset)
-    handler, inner = skb.chain[index + 1]
-    handler(skb, inner, device)
+    inner_gro_complete(skb, offset, device)
 
 
 dev_add_offload(ETH_P_8021Q, vlan_gro_receive, vlan_gro_complete)

@@ -20,6 +20,7 @@ from ..gso import (
     GsoContext,
     gso_make_checksum,
     register_inet,
+    restore_outer_headers,
     segment_or_unwind,
     skb_mac_gso_segment,
 )
@@ -66,11 +67,7 @@ def gre_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCon
         if seg.ip_summed == IpSummed.PARTIAL:
             seg.reset_inner_headers()
             seg.encapsulation = True
-        seg.mac_len = mac_len
-        seg.protocol = protocol
-        seg.mac_header = mac_offset
-        seg.network_header = mac_offset + mac_len
-        seg.transport_header = data
+        restore_outer_headers(seg, protocol, data, mac_offset, mac_len)
         if not need_csum:
             continue
         # checksum and reserved1 at GRE offset 4, whatever the C bit says

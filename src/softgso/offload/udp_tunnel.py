@@ -23,6 +23,7 @@ from ..gso import (
     GsoContext,
     GsoHandler,
     gso_make_checksum,
+    restore_outer_headers,
     segment_or_unwind,
     skb_gso_error_unwind,
     skb_mac_gso_segment,
@@ -112,11 +113,7 @@ def _udp_tunnel_segment(
             # the inner checksum stays with the device: it needs to find the inner headers
             seg.reset_inner_headers()
             seg.encapsulation = True
-        seg.mac_len = mac_len
-        seg.protocol = protocol
-        seg.mac_header = mac_offset
-        seg.network_header = mac_offset + mac_len
-        seg.transport_header = data
+        restore_outer_headers(seg, protocol, data, mac_offset, mac_len)
         length = len(seg.data) - data
         struct.pack_into("!H", seg.data, data + 4, length & 0xFFFF)
         if not need_csum:
