@@ -80,3 +80,20 @@ def test_bench_table_says_why_a_peer_is_left_out(monkeypatch: pytest.MonkeyPatch
     assert result.exit_code == 0
     assert bench.SCAPY_MISSING in result.stdout
     assert bench.TCPREWRITE_MISSING in result.stdout
+
+
+def test_only_the_bench_peer_imports_scapy() -> None:
+    # Scapy is the bench's extra: no module of the product imports it, only the peer the bench runs as a script
+    import ast
+
+    import softgso
+
+    package = Path(softgso.__file__).parent
+    importers = set()
+    for module in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name.split(".")[0] == "scapy" for name in names):
+                importers.add(module.relative_to(package).as_posix())
+    assert importers == {"check/scapy_segmenter.py"}
