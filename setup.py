@@ -1,15 +1,20 @@
 """The optional C modules; everything else is in pyproject.toml.
 
-softgso.bulk._csum accelerates the numpy stream's sums and record walk; softgso.bulk._segment is the compiled
-stream of ``softgso segment`` (softgso.bulk.compiled_stream). ``optional=True``: where they cannot be built,
-softgso installs without them and runs on numpy alone.
+softgso._checksum gives the scalar engine's per-segment payload sums (softgso.checksum) without numpy;
+softgso.bulk._csum accelerates the numpy primitive of the bulk pipeline (sums, record walk);
+softgso.bulk._segment is its compiled primitive (softgso.bulk.compiled_primitive). ``optional=True``:
+where they cannot be built, softgso installs without them and runs on Python and numpy alone.
 """
 
 from setuptools import Extension, setup
 
+WORDSUM = ["src/softgso/_wordsum.h"]
+
 setup(ext_modules=[
-    Extension("softgso.bulk._csum", ["src/softgso/bulk/_csum.c"], depends=["src/softgso/bulk/_wordsum.h"], optional=True,
+    Extension("softgso._checksum", ["src/softgso/_checksum.c"], depends=WORDSUM, optional=True,
               extra_compile_args=["-O3"]),
-    Extension("softgso.bulk._segment", ["src/softgso/bulk/_segment.c"], depends=["src/softgso/bulk/_wordsum.h"], optional=True,
+    Extension("softgso.bulk._csum", ["src/softgso/bulk/_csum.c"], depends=WORDSUM, optional=True,
+              extra_compile_args=["-O3"]),
+    Extension("softgso.bulk._segment", ["src/softgso/bulk/_segment.c"], depends=WORDSUM, optional=True,
               extra_compile_args=["-O3"]),
 ])

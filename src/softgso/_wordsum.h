@@ -1,4 +1,4 @@
-/* The word-sum loops both C extensions share (softgso._csum, softgso._segment): plain C.
+/* The word-sum loops the C extensions share (softgso._checksum, softgso.bulk._csum, softgso.bulk._segment): plain C.
  *
  * sum_words(p, words): the sum of `words` native-endian unsigned 32-bit words at p, in 64 bits.
  * copy_sum_words(q, p, length): the same sum of p's length / 4 whole words, and all length bytes

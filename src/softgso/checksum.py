@@ -8,9 +8,8 @@ host-order sums are the byte-swap of these, which folds to the same wire bytes.
 
 from __future__ import annotations
 
+import os
 from typing import Any
-
-from .bulk.native import load_extension
 
 
 def ones_sum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
@@ -58,8 +57,19 @@ def ones_sums_of_chunks(data: bytes | bytearray | memoryview, size: int) -> list
     return sums_list
 
 
-# softgso.bulk._segment's chunk_sums: the same integers without importing numpy
-_COMPILED: Any = load_extension("_segment")
+def _compiled_sums() -> Any:
+    """softgso._checksum (chunk_sums: the same integers without numpy), or None where it is not built
+    or SOFTGSO_NO_C is set (as softgso.bulk.native loads the fast path's extensions)."""
+    if os.environ.get("SOFTGSO_NO_C"):
+        return None
+    try:
+        from . import _checksum
+    except ImportError:
+        return None
+    return _checksum
+
+
+_COMPILED: Any = _compiled_sums()
 
 
 def csum_add(a: int, b: int) -> int:

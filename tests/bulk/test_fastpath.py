@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from softgso.bulk import compiled_primitive
 from softgso.bulk.fastpath import FastSegmenter, word_sums
 from softgso.check.golden import load_case, run_case
 from softgso.check.synth import build_frame
@@ -25,19 +26,16 @@ from strategies import GsoCase, gso_cases, small_frames
 
 np = pytest.importorskip("numpy")
 
-# the two bulk computations, each held to the scalar path: numpy (softgso.bulk.fastpath) and C (softgso.bulk.compiled_stream)
-ENGINES = ["numpy", "compiled"]
+# the two bulk computations, each held to the scalar path: numpy (softgso.bulk.fastpath) and C
+# (softgso.bulk.compiled_primitive, only where softgso.bulk._segment is built)
+ENGINES = ["numpy", *(["compiled"] if compiled_primitive.available() else [])]
 
 
 def make_segmenter(engine: str, options: SegmentOptions, oracle=None) -> FastSegmenter:  # type: ignore[no-untyped-def]
     """A FastSegmenter whose plans ``reproduce`` with the given engine's bulk computation."""
     if engine == "numpy":
         return FastSegmenter(options, oracle)
-    from softgso.bulk import compiled_stream as cstream
-
-    if not cstream.available():
-        pytest.skip("softgso.bulk._segment not built (or SOFTGSO_NO_C set)")
-    return cstream.CompiledSegmenter(options, oracle).fast
+    return compiled_primitive.CompiledSegmenter(options, oracle).fast
 
 SETTINGS = settings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -158,19 +156,37 @@ def _oracle(case: object):  # type: ignore[no-untyped-def]
     return replay
 
 
+def _case_options(case: object) -> SegmentOptions:
+    hdr = case.input_meta.get("virtio_net_hdr_bytes_le")  # type: ignore[attr-defined]
+    return SegmentOptions(device=case.device,  # type: ignore[attr-defined]
+                          vnet_hdr=VirtioNetHdr.unpack(bytes.fromhex(str(hdr or "00" * 10))),
+                          actions=tuple(case.actions))  # type: ignore[attr-defined]
+
+
+def _bulk_cases() -> list[Path]:
+    """The vectors whose shape the bulk path takes (numpy's plans); the rest stay on the scalar path
+    (refusal, UFO, whole, or odd shape), the same for both engines
+    (test_the_same_kernel_vectors_take_the_bulk_path_with_either_engine)."""
+    taken = []
+    for case_dir in CASES:
+        case = load_case(case_dir)
+        if FastSegmenter(_case_options(case), _oracle(case)).plan_for(case.frame) is not None:
+            taken.append(case_dir)
+    return taken
+
+
+BULK_CASES = _bulk_cases()
+
+
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("case_dir", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case_dir", BULK_CASES, ids=[c.name for c in BULK_CASES])
 def test_kernel_vector_through_the_bulk_path(case_dir: Path, engine: str) -> None:
     """Each vector's input, and same-shape variants of it, give the scalar replay's frames in bulk."""
     case = load_case(case_dir)
-    hdr = case.input_meta.get("virtio_net_hdr_bytes_le")
-    options = SegmentOptions(device=case.device, vnet_hdr=VirtioNetHdr.unpack(bytes.fromhex(str(hdr or "00" * 10))),
-                             actions=tuple(case.actions))
     oracle = _oracle(case)
-    fast = make_segmenter(engine, options, oracle)
+    fast = make_segmenter(engine, _case_options(case), oracle)
     plan = fast.plan_for(case.frame)
-    if plan is None:
-        pytest.skip("this shape stays on the scalar path (refusal, UFO, whole, or odd shape)")
+    assert plan is not None
     # the scalar replay is the reference (test_kernel_vectors holds it to the kernel's frames)
     assert fast.reproduce([case.frame], plan)[0] == oracle(case.frame).frames
     # other packets of the same shape: payload bytes, seq and IP ID changed
@@ -262,17 +278,18 @@ def test_enough_tunnel_vectors_take_the_bulk_path(engine: str) -> None:
     assert taken >= 100
 
 
+def test_enough_kernel_vectors_take_the_bulk_path() -> None:
+    assert len(BULK_CASES) >= 20
+
+
 @pytest.mark.parametrize("engine", ENGINES)
-def test_enough_kernel_vectors_take_the_bulk_path(engine: str) -> None:
-    taken = 0
+def test_the_same_kernel_vectors_take_the_bulk_path_with_either_engine(engine: str) -> None:
+    taken = []
     for case_dir in CASES:
         case = load_case(case_dir)
-        hdr = case.input_meta.get("virtio_net_hdr_bytes_le")
-        options = SegmentOptions(device=case.device,
-                                 vnet_hdr=VirtioNetHdr.unpack(bytes.fromhex(str(hdr or "00" * 10))),
-                                 actions=tuple(case.actions))
-        taken += make_segmenter(engine, options, _oracle(case)).plan_for(case.frame) is not None
-    assert taken >= 20
+        if make_segmenter(engine, _case_options(case), _oracle(case)).plan_for(case.frame) is not None:
+            taken.append(case_dir)
+    assert taken == BULK_CASES
 
 
 def test_range_sums_equal_the_scalar_ones_sum() -> None:

@@ -1,34 +1,48 @@
-"""The compiled stream's pieces (softgso.bulk._segment) against the scalar path and the spec's rules.
+"""The bulk pipeline's two primitives (numpy, and C where softgso.bulk._segment is built), held to one
+output by the same tests, against the scalar path and the spec's rules.
 
 Expected values come from the scalar engine (prepare.parse_layout, classify_l4_checksum,
-checksum.ones_sum, process_frame), never from the compiled code itself. The byte-for-byte
-comparisons of whole segments are in test_fastpath.py (engine "compiled") and
-tests/cli/test_segment_bulk.py (``--engine compiled``).
+process_frame), never from a primitive itself. The byte-for-byte comparisons of whole files are in
+tests/cli/test_segment_bulk.py; the compiled module's own refusals of out-of-range arguments close
+this file.
 """
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
-import random
 import struct
 from array import array
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from softgso.bulk import compiled_stream as cstream
-from softgso.bulk.fastpath import CODE_STATES
+from softgso.bulk import compiled_primitive
+from softgso.bulk.compiled_primitive import PLAN_FIELDS, CompiledPrimitive, CompiledSegmenter
+from softgso.bulk.fastpath import CODE_CANDIDATE, CODE_NO_LAYOUT, CODE_SCALAR, CODE_STATES
+from softgso.bulk.numpy_primitive import NumpyPrimitive
+from softgso.bulk.pipeline import NO_CODE, Iovecs
 from softgso.check.synth import SuperPacketSpec, build_frame
-from softgso.checksum import ones_sum
 from softgso.features import PROFILES
 from softgso.job import SegmentOptions, process_frame
 from softgso.prepare import classify_l4_checksum, parse_layout
 from strategies import small_frames
 
-pytestmark = pytest.mark.skipif(not cstream.available(), reason="softgso.bulk._segment not built (or SOFTGSO_NO_C set)")
-SEGMENT = cstream._SEGMENT
 TICKS = 1_000_000
+NO_OFFLOAD = SegmentOptions(device=PROFILES["no-offload"])
+# the primitives that can run here: the compiled one only where softgso.bulk._segment is built
+PRIMITIVES = {"numpy": NumpyPrimitive, **({"compiled": CompiledPrimitive} if compiled_primitive.available() else {})}
+SEGMENT = compiled_primitive._SEGMENT
+compiled_only = pytest.mark.skipif(SEGMENT is None, reason="softgso.bulk._segment not built (or SOFTGSO_NO_C set)")
+
+
+@pytest.fixture(params=list(PRIMITIVES))
+def primitive(request: pytest.FixtureRequest) -> Any:
+    """A primitive for the no-offload device."""
+    return PRIMITIVES[request.param](NO_OFFLOAD)
 
 
 def records(frames: list[bytes], orig_lens: list[int] | None = None, big_endian: bool = False) -> bytes:
@@ -41,76 +55,91 @@ def records(frames: list[bytes], orig_lens: list[int] | None = None, big_endian:
     return bytes(out)
 
 
-def scan(data: bytes, *, small_limit: int = 1514, bulk_small: bool = True, big_endian: bool = False,
-         snap_limit: int = 262144, pos: int = 0, chunk_end: int | None = None) -> tuple[list[int], list[int], int, int]:
+def scan(primitive: Any, data: bytes, *, small_limit: int = 1514, bulk_small: bool = True, big_endian: bool = False,
+         snap_limit: int = 262144, chunk_end: int | None = None) -> tuple[list[int], list[int], int, bool, bytearray]:
+    """(offsets, codes, bytes walked, stop, the offsets buffer) of primitive.scan over ``data``."""
     capacity = len(data) // 16 + 1
     offsets, codes = bytearray(8 * capacity), bytearray(capacity)
-    count, after, stop = SEGMENT.scan(data, pos, len(data), len(data) if chunk_end is None else chunk_end, big_endian,
-                                      TICKS, snap_limit, small_limit, bulk_small, offsets, codes)
-    return list(array("q", bytes(offsets))[:count]), list(codes[:count]), after, stop
+    count, after, stop = primitive.scan(memoryview(data), len(data) if chunk_end is None else chunk_end, big_endian,
+                                        TICKS, snap_limit, small_limit, bulk_small, offsets, codes)
+    return list(array("q", bytes(offsets))[:count]), list(codes[:count]), after, stop, offsets
 
 
-def test_scan_classifies_short_frames_as_the_scalar_path_does() -> None:
+def materialize(part: Any) -> bytes:
+    """The bytes a part of the pipeline's output stands for (a buffer, or iovecs pointing into buffers)."""
+    if isinstance(part, Iovecs):
+        return b"".join(ctypes.string_at(int(base), int(length)) for base, length in part.vectors)
+    return bytes(part)
+
+
+def test_scan_classifies_short_frames_as_the_scalar_path_does(primitive: Any) -> None:
     """Each untouched short frame's code is classify_l4_checksum's state (or no layout); partial seeds,
-    label stacks, two tags and IPv6 extension headers go to the scalar path (code 6)."""
+    label stacks, two tags and IPv6 extension headers go to the scalar path."""
     frames = small_frames(5, 1500)
-    offsets, codes, after, stop = scan(records(frames))
-    assert (after, stop) == (sum(16 + len(f) for f in frames), 0)
+    offsets, codes, after, stop, _ = scan(primitive, records(frames))
+    assert (after, stop) == (sum(16 + len(f) for f in frames), False)
     assert len(codes) == len(frames)
     at = 0
     for frame, offset, code in zip(frames, offsets, codes, strict=True):
         assert offset == at
         at += 16 + len(frame)
         layout = parse_layout(frame)
-        if code == cstream.CODE_SCALAR:
+        if code == CODE_SCALAR:
             continue
         if layout is None or layout.fragment:
-            assert code == cstream.CODE_NO_LAYOUT
+            assert code == CODE_NO_LAYOUT
         else:
             assert layout.labels == 0 and layout.vlan_tags <= 1
             assert CODE_STATES[code] == classify_l4_checksum(frame, layout)
             assert CODE_STATES[code].value != "partial", "a partial seed is completed by the scalar path"
 
 
-def test_scan_codes_every_short_frame_for_the_scalar_path_unless_bulk_small() -> None:
+def test_both_primitives_code_short_frames_alike() -> None:
+    frames = small_frames(7, 2000)
+    data = records(frames)
+    found = {name: scan(make(NO_OFFLOAD), data)[:4] for name, make in PRIMITIVES.items()}
+    assert len(set(map(repr, found.values()))) == 1, found
+
+
+def test_scan_codes_every_short_frame_for_the_scalar_path_unless_bulk_small(primitive: Any) -> None:
     frames = small_frames(6, 50)
-    _, codes, _, _ = scan(records(frames), bulk_small=False)
-    assert codes == [cstream.CODE_SCALAR] * len(frames)
+    _, codes, _, _, _ = scan(primitive, records(frames), bulk_small=False)
+    assert codes == [CODE_SCALAR] * len(frames)
 
 
-def test_scan_marks_long_and_snapped_records() -> None:
+def test_scan_marks_long_and_snapped_records(primitive: Any) -> None:
     long_frame = build_frame(SuperPacketSpec(payload=os.urandom(4000)))
     short = build_frame(SuperPacketSpec(payload=os.urandom(100)))
     data = records([long_frame, short, long_frame], orig_lens=[len(long_frame), len(short) + 5, len(long_frame) + 1])
-    _, codes, _, _ = scan(data)
+    _, codes, _, _, _ = scan(primitive, data)
     # a snapped long record is no candidate: it is reported and passed through by the scalar side
-    assert codes == [cstream.CODE_CANDIDATE, cstream.CODE_SCALAR, cstream.CODE_SCALAR]
+    assert codes == [CODE_CANDIDATE, CODE_SCALAR, CODE_SCALAR]
 
 
 @pytest.mark.parametrize("big_endian", [False, True])
-def test_scan_stops_where_the_general_reader_must_take_over(big_endian: bool) -> None:
+def test_scan_stops_where_the_general_reader_must_take_over(primitive: Any, big_endian: bool) -> None:
     frame = build_frame(SuperPacketSpec(payload=os.urandom(60)))
     data = records([frame] * 3, big_endian=big_endian)
     record = 16 + len(frame)
     # cut short by the end of the file
-    offsets, _, after, stop = scan(data[: 2 * record + 20], big_endian=big_endian)
-    assert (len(offsets), after, stop) == (2, 2 * record, 1)
+    offsets, _, after, stop, _ = scan(primitive, data[: 2 * record + 20], big_endian=big_endian)
+    assert (len(offsets), after, stop) == (2, 2 * record, True)
     # a caplen beyond the snap limit
     bad = bytearray(data)
     struct.pack_into((">" if big_endian else "<") + "I", bad, record + 8, 0xFFFFFFF0)
-    offsets, _, after, stop = scan(bytes(bad), big_endian=big_endian)
-    assert (len(offsets), after, stop) == (1, record, 1)
+    offsets, _, after, stop, _ = scan(primitive, bytes(bad), big_endian=big_endian)
+    assert (len(offsets), after, stop) == (1, record, True)
     # a timestamp fraction of a second or more
     bad = bytearray(data)
     struct.pack_into((">" if big_endian else "<") + "I", bad, 2 * record + 4, TICKS)
-    offsets, _, after, stop = scan(bytes(bad), big_endian=big_endian)
-    assert (len(offsets), after, stop) == (2, 2 * record, 1)
+    offsets, _, after, stop, _ = scan(primitive, bytes(bad), big_endian=big_endian)
+    assert (len(offsets), after, stop) == (2, 2 * record, True)
     # the chunk ends after the record that crosses chunk_end
-    offsets, _, after, stop = scan(data, big_endian=big_endian, chunk_end=record + 1)
-    assert (len(offsets), after, stop) == (2, 2 * record, 0)
+    offsets, _, after, stop, _ = scan(primitive, data, big_endian=big_endian, chunk_end=record + 1)
+    assert (len(offsets), after, stop) == (2, 2 * record, False)
 
 
-def test_same_shape_counts_packets_that_differ_only_in_per_packet_fields() -> None:
+def test_alike_counts_packets_that_differ_only_in_per_packet_fields(primitive: Any) -> None:
     base = SuperPacketSpec(payload=os.urandom(3000), tcp_options=b"\x01\x01\x08\x0a" + bytes(8))
     frames = [build_frame(base)]
     for seq, ip_id in ((1, 2), (99, 7), (5000, 65535)):
@@ -121,118 +150,12 @@ def test_same_shape_counts_packets_that_differ_only_in_per_packet_fields() -> No
     frames.append(bytes(different_ttl))
     frames.append(frames[0])
     data = records(frames)
-    offsets, _, after, _ = scan(data)
+    offsets, _, after, _, buffer = scan(primitive, data)
     layout = parse_layout(frames[0])
     assert layout is not None
-    alike = SEGMENT.same_shape(data, array("q", offsets), len(offsets), 0, len(offsets), after, layout.network,
-                               layout.transport, layout.payload, True, True)
-    assert alike == 3
+    assert primitive.alike(memoryview(data), buffer, len(offsets), 0, len(offsets), after, layout) == 3
     # never past stop
-    assert SEGMENT.same_shape(data, array("q", offsets), len(offsets), 0, 2, after, layout.network,
-                              layout.transport, layout.payload, True, True) == 1
-
-
-def test_chunk_sums_equal_ones_sum() -> None:
-    rng = random.Random(9)
-    for size in (1, 2, 3, 7, 8, 1447, 1448):
-        data = bytes(rng.randrange(256) for _ in range(size * 5 + 3))
-        assert SEGMENT.chunk_sums(data, size) == [ones_sum(data[i : i + size]) for i in range(0, len(data), size)]
-    # 0 only for an all-zero chunk, 0xFFFF for another multiple of 0xFFFF
-    assert SEGMENT.chunk_sums(bytes(4) + b"\xff\xff\x00\x00", 4) == [0, 0xFFFF]
-
-
-def test_segment_counts_the_input_checksum_state_of_every_packet() -> None:
-    options = SegmentOptions(device=PROFILES["no-offload"])
-    compiled = cstream.CompiledSegmenter(options)
-    frames = [build_frame(SuperPacketSpec(payload=os.urandom(4000), seq=n, partial_checksum=n % 2 == 1))
-              for n in range(6)]
-    broken = bytearray(frames[0])
-    broken[-1] ^= 0x55
-    frames.append(bytes(broken))
-    plan = compiled.fast.plan_for(frames[0])
-    assert plan is not None and all(compiled.fast.plan_for(f) is plan for f in frames)
-    data = records(frames)
-    per_packet = plan.out_len(16)
-    jobs = array("q")
-    for number in range(len(frames)):
-        jobs.extend((number * (16 + len(frames[0])), number * per_packet, number))
-    out, codes = bytearray(per_packet * len(frames)), bytearray(len(frames))
-    compiled.segment_into(plan, data, jobs, False, out, codes)
-    expected = [process_frame(f, options).input_csum for f in frames]
-    assert [CODE_STATES[c] for c in codes] == expected
-    assert expected[-1] is not None and expected[-1].value == "invalid"
-
-
-def test_segment_refuses_jobs_outside_its_buffers() -> None:
-    options = SegmentOptions(device=PROFILES["no-offload"])
-    compiled = cstream.CompiledSegmenter(options)
-    frame = build_frame(SuperPacketSpec(payload=os.urandom(4000)))
-    plan = compiled.fast.plan_for(frame)
-    assert plan is not None
-    data = records([frame])
-    per_packet = plan.out_len(16)
-    with pytest.raises(ValueError, match="outside the buffer"):
-        compiled.segment_into(plan, data, array("q", [1, 0, 0]), False, bytearray(per_packet), bytearray(1))
-    with pytest.raises(ValueError, match="outside the output buffer"):
-        compiled.segment_into(plan, data, array("q", [0, 1, 0]), False, bytearray(per_packet), bytearray(1))
-    with pytest.raises(ValueError, match="outside the codes buffer"):
-        compiled.segment_into(plan, data, array("q", [0, 0, 1]), False, bytearray(per_packet), bytearray(1))
-    with pytest.raises(ValueError, match="int64 triples"):
-        compiled.segment_into(plan, data, array("q", [0, 0]), False, bytearray(per_packet), bytearray(1))
-    vector, full, last = compiled.vector(plan)
-    with pytest.raises(ValueError, match="inconsistent plan"):
-        SEGMENT.segment(vector, full[:-1], last, data, array("q", [0, 0, 0]), False, bytearray(per_packet),
-                        bytearray(1))
-
-
-@pytest.mark.parametrize(("pos", "end", "chunk_end", "check"), [
-    (-1, 100, 100, "out of range"), (0, 101, 100, "out of range"), (0, 50, 60, "out of range"),
-])
-def test_scan_refuses_bounds_outside_its_buffer(pos: int, end: int, chunk_end: int, check: str) -> None:
-    with pytest.raises(ValueError, match=check):
-        SEGMENT.scan(bytes(100), pos, end, chunk_end, False, TICKS, 1000, 100, True, bytearray(80), bytearray(10))
-
-
-def test_same_shape_refuses_a_range_beyond_the_walked_records() -> None:
-    with pytest.raises(ValueError, match="out of bounds"):
-        SEGMENT.same_shape(bytes(200), array("q", [0, 100]), 3, 0, 3, 200, 14, 34, 54, True, True)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.data())
-def test_segment_and_same_shape_refuse_any_hostile_arguments_without_touching_memory_outside(
-        data: st.DataObject) -> None:
-    """Plans, jobs and layouts bent at random (huge, negative, overflowing values): a ValueError or a
-    run inside the buffers, never a crash (a bad read or write would kill the test process)."""
-    options = SegmentOptions(device=PROFILES["no-offload"])
-    compiled = cstream.CompiledSegmenter(options)
-    frame = build_frame(SuperPacketSpec(payload=bytes(range(256)) * 12))
-    plan = compiled.fast.plan_for(frame)
-    assert plan is not None
-    vector, full, last = compiled.vector(plan)
-    fields = list(array("q", vector))
-    extremes = st.sampled_from([-(2**63), -1, 0, 1, 2, 2**31, 2**40, 2**62, 2**63 - 1])
-    for _ in range(data.draw(st.integers(1, 4))):
-        at = data.draw(st.integers(0, len(fields) - 1))
-        fields[at] = data.draw(st.one_of(extremes, st.integers(-5000, 5000)))
-    jobs = array("q", [data.draw(st.one_of(extremes, st.integers(-100, 3000))) for _ in range(3)])
-    records_buffer = records([frame])
-    out = bytearray(data.draw(st.integers(0, 2 * plan.out_len(16))))
-    codes = bytearray(data.draw(st.integers(0, 2)))
-    try:
-        SEGMENT.segment(array("q", fields).tobytes(), full, last, records_buffer, jobs, False, out, codes)
-    except ValueError as error:
-        assert str(error).startswith("segment: "), "a refusal names the check that failed"
-    offsets = array("q", [data.draw(st.one_of(extremes, st.integers(-50, 6000))) for _ in range(3)])
-    layout = [data.draw(st.one_of(extremes, st.integers(-10, 200))) for _ in range(3)]
-    try:
-        SEGMENT.same_shape(records_buffer, offsets, data.draw(st.integers(-1, 4)), data.draw(st.integers(-1, 3)),
-                           data.draw(st.integers(-1, 4)), data.draw(st.one_of(extremes, st.integers(0, 6000))),
-                           *layout, data.draw(st.booleans()), data.draw(st.booleans()))
-    except OverflowError:
-        pass  # a value beyond Py_ssize_t, refused by the argument parser itself
-    except ValueError as error:
-        assert str(error).startswith("same_shape: "), "a refusal names the check that failed"
+    assert primitive.alike(memoryview(data), buffer, len(offsets), 0, 2, after, layout) == 1
 
 
 def _tunnelled(inner_spec: SuperPacketSpec, **tunnel: object) -> bytes:
@@ -241,7 +164,7 @@ def _tunnelled(inner_spec: SuperPacketSpec, **tunnel: object) -> bytes:
     return encapsulate(build_frame(inner_spec), TunnelSpec(**tunnel))  # type: ignore[arg-type]
 
 
-def test_same_bytes_counts_tunnelled_packets_that_differ_only_in_per_packet_fields() -> None:
+def test_alike_counts_tunnelled_packets_that_differ_only_in_per_packet_fields(primitive: Any) -> None:
     """Outer and inner IPv4 IDs, the inner TCP fields, payload and the outer UDP checksum's value are
     per packet; the VNI, a TTL and the outer UDP checksum's being 0 or not are the shape."""
     from softgso.bulk.fastpath import tunnel_key
@@ -259,7 +182,7 @@ def test_same_bytes_counts_tunnelled_packets_that_differ_only_in_per_packet_fiel
     no_csum[14 + 20 + 6 : 14 + 20 + 8] = b"\0\0"
     frames += [other_vni, bytes(no_csum), first]
     data = records(frames)
-    offsets, _, after, _ = scan(data)
+    offsets, _, after, _, buffer = scan(primitive, data)
     tunnel = parse_tunnel(first)
     assert tunnel is not None
     found = tunnel_key(first, tunnel)
@@ -268,18 +191,16 @@ def test_same_bytes_counts_tunnelled_packets_that_differ_only_in_per_packet_fiel
     for frame in frames[1:4]:
         other = parse_tunnel(frame)
         assert other is not None and tunnel_key(frame, other)[0] == key  # type: ignore[index]
-    ranges = cstream._ranges(shape)
-    assert SEGMENT.same_bytes(data, array("q", offsets), len(offsets), 0, len(offsets), after, ranges,
-                              shape.nonzero_at) == 3
-    assert SEGMENT.same_bytes(data, array("q", offsets), len(offsets), 0, 2, after, ranges, shape.nonzero_at) == 1
+    view = memoryview(data)
+    assert primitive.alike(view, buffer, len(offsets), 0, len(offsets), after, shape) == 3
+    assert primitive.alike(view, buffer, len(offsets), 0, 2, after, shape) == 1
     # the outer UDP checksum's being 0 is another shape, found by both
-    assert SEGMENT.same_bytes(data, array("q", offsets), len(offsets), 4, len(offsets), after, ranges,
-                              shape.nonzero_at) == 0
+    assert primitive.alike(view, buffer, len(offsets), 4, len(offsets), after, shape) == 0
     other = parse_tunnel(bytes(no_csum))
     assert other is not None and tunnel_key(bytes(no_csum), other)[0] != key  # type: ignore[index]
 
 
-def test_scan_leaves_short_tunnelled_frames_to_the_scalar_path() -> None:
+def test_scan_leaves_short_tunnelled_frames_to_the_scalar_path(primitive: Any) -> None:
     """Their inner packet's checksum state is what the scalar path counts: GRE, IP-in-IP and the UDP
     encapsulations' ports are never classified in bulk."""
     from softgso.bulk.fastpath import TUNNEL_PORTS
@@ -288,37 +209,186 @@ def test_scan_leaves_short_tunnelled_frames_to_the_scalar_path() -> None:
     frames = [_tunnelled(inner, kind=kind) for kind in ("vxlan", "geneve", "gretap", "gre", "ipip")]
     frames += [build_frame(SuperPacketSpec(udp=True, dport=port, payload=os.urandom(100), partial_checksum=False))
                for port in TUNNEL_PORTS]
-    _, codes, _, _ = scan(records(frames))
-    assert codes == [cstream.CODE_SCALAR] * len(frames)
-    assert scan(records([build_frame(SuperPacketSpec(udp=True, dport=4788, payload=bytes(100),
-                                                     partial_checksum=False))]))[1] == [1]
+    _, codes, _, _, _ = scan(primitive, records(frames))
+    assert codes == [CODE_SCALAR] * len(frames)
+    assert scan(primitive, records([build_frame(SuperPacketSpec(udp=True, dport=4788, payload=bytes(100),
+                                                                partial_checksum=False))]))[1] == [1]
 
 
+@pytest.mark.parametrize("big_endian", [False, True])
+def test_segment_runs_write_the_scalar_segments_behind_their_record_headers(primitive: Any, big_endian: bool) -> None:
+    """Runs of two shapes, interleaved: every segment of every packet, in input order, each behind a
+    record header with its packet's timestamp and its own length; the input checksum state of
+    every packet (a broken checksum: INVALID, for the pipeline to have named)."""
+    first = [build_frame(SuperPacketSpec(payload=os.urandom(4000), seq=n, partial_checksum=n % 2 == 1))
+             for n in range(4)]
+    second = [build_frame(SuperPacketSpec(udp=True, payload=os.urandom(3100), partial_checksum=False))
+              for _ in range(3)]
+    broken = bytearray(first[0])
+    broken[-1] ^= 0x55
+    frames = [*first[:2], *second[:2], *first[2:], bytes(broken), second[2]]
+    options = SegmentOptions(device=PROFILES["no-offload"], udp_gso="udp_l4")
+    tool = type(primitive)(options)
+    data = records(frames, big_endian=big_endian)
+    offsets, _, _, _, buffer = scan(tool, data, big_endian=big_endian)
+    plans = [tool.fast.plan_for(frame) for frame in frames]
+    assert all(plan is not None for plan in plans)
+    runs = [(plans[0], 0, 2), (plans[2], 2, 2), (plans[4], 4, 3), (plans[7], 7, 1)]
+    codes = bytearray([NO_CODE]) * len(frames)
+    arena = mmap.mmap(-1, 1 << 20)
+    part = tool.segment_runs(runs, memoryview(data), memoryview(buffer).cast("q"), big_endian, arena, [0], codes)
+    order = ">" if big_endian else "<"
+    expected = b""
+    for number, frame in enumerate(frames):
+        for segment in process_frame(frame, options).frames:
+            expected += struct.pack(order + "IIII", 1000 + number, number, len(segment), len(segment)) + segment
+    assert materialize(part) == expected
+    states = [process_frame(frame, options).input_csum for frame in frames]
+    assert [CODE_STATES[code] for code in codes] == states
+    assert states[6] is not None and states[6].value == "invalid"
+
+
+# -- the compiled module's own checks: out-of-range arguments are refused before a byte is touched --
+
+
+@compiled_only
+def test_segment_takes_frames_as_they_are() -> None:
+    """The engine's shapes: a plan and a frame (no record header around it) give process_frame's segments."""
+    compiled = CompiledSegmenter(NO_OFFLOAD)
+    frame = build_frame(SuperPacketSpec(payload=os.urandom(5000)))
+    plan = compiled.fast.plan_for(frame)
+    assert plan is not None
+    assert [bytes(piece) for piece in compiled.segment_packet(frame, plan)] == process_frame(frame, NO_OFFLOAD).frames
+
+
+@compiled_only
+def test_segment_refuses_jobs_outside_its_buffers() -> None:
+    compiled = CompiledSegmenter(NO_OFFLOAD)
+    frame = build_frame(SuperPacketSpec(payload=os.urandom(4000)))
+    plan = compiled.fast.plan_for(frame)
+    assert plan is not None
+    per_packet = plan.out_len()
+    with pytest.raises(ValueError, match="a frame lies outside the buffer"):
+        compiled.segment_into(plan, frame, array("q", [1, 0, 0]), bytearray(per_packet), bytearray(1))
+    with pytest.raises(ValueError, match="outside the output buffer"):
+        compiled.segment_into(plan, frame, array("q", [0, 1, 0]), bytearray(per_packet), bytearray(1))
+    with pytest.raises(ValueError, match="outside the output buffer"):
+        compiled.segment_into(plan, frame, array("q", [0, 0, 0]), bytearray(per_packet), bytearray(1), gap=1)
+    with pytest.raises(ValueError, match="outside the codes buffer"):
+        compiled.segment_into(plan, frame, array("q", [0, 0, 1]), bytearray(per_packet), bytearray(1))
+    with pytest.raises(ValueError, match="int64 triples"):
+        compiled.segment_into(plan, frame, array("q", [0, 0]), bytearray(per_packet), bytearray(1))
+    with pytest.raises(ValueError, match="gap before each segment is out of range"):
+        compiled.segment_into(plan, frame, array("q", [0, 0, 0]), bytearray(per_packet), bytearray(1), gap=-1)
+    vector, full, last = compiled.vector(plan)
+    with pytest.raises(ValueError, match="inconsistent plan"):
+        SEGMENT.segment(vector, full[:-1], last, frame, array("q", [0, 0, 0]), 0, bytearray(per_packet), bytearray(1))
+
+
+@compiled_only
+def test_record_headers_refuse_jobs_outside_their_buffers() -> None:
+    compiled = CompiledSegmenter(NO_OFFLOAD)
+    frame = build_frame(SuperPacketSpec(payload=os.urandom(4000)))
+    plan = compiled.fast.plan_for(frame)
+    assert plan is not None
+    data = records([frame])
+    out = bytearray(plan.out_len(16))
+    compiled_primitive.record_headers(plan, data, array("q", [16, 0, 0]), False, out)
+    with pytest.raises(ValueError, match="record header lies outside the buffer"):
+        compiled_primitive.record_headers(plan, data, array("q", [15, 0, 0]), False, out)
+    with pytest.raises(ValueError, match="outside the output buffer"):
+        compiled_primitive.record_headers(plan, data, array("q", [16, 1, 0]), False, out)
+    with pytest.raises(ValueError, match="int64 triples"):
+        compiled_primitive.record_headers(plan, data, array("q", [16]), False, out)
+    with pytest.raises(ValueError, match="segment count or lengths out of range"):
+        SEGMENT.record_headers(data, array("q", [16, 0, 0]), 2**62, 2**32 - 1, 1, False, out)
+
+
+@compiled_only
+@pytest.mark.parametrize(("pos", "end", "chunk_end", "check"), [
+    (-1, 100, 100, "out of range"), (0, 101, 100, "out of range"), (0, 50, 60, "out of range"),
+])
+def test_scan_refuses_bounds_outside_its_buffer(pos: int, end: int, chunk_end: int, check: str) -> None:
+    with pytest.raises(ValueError, match=check):
+        SEGMENT.scan(bytes(100), pos, end, chunk_end, False, TICKS, 1000, 100, True, bytearray(80), bytearray(10))
+
+
+@compiled_only
+def test_same_shape_refuses_a_range_beyond_the_walked_records() -> None:
+    with pytest.raises(ValueError, match="out of bounds"):
+        SEGMENT.same_shape(bytes(200), array("q", [0, 100]), 3, 0, 3, 200, 14, 34, 54, True, True)
+
+
+@compiled_only
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_segment_and_same_shape_refuse_any_hostile_arguments_without_touching_memory_outside(
+        data: st.DataObject) -> None:
+    """Plans, jobs and layouts bent at random (huge, negative, overflowing values): a ValueError or a
+    run inside the buffers, never a crash (a bad read or write would kill the test process)."""
+    compiled = CompiledSegmenter(NO_OFFLOAD)
+    frame = build_frame(SuperPacketSpec(payload=bytes(range(256)) * 12))
+    plan = compiled.fast.plan_for(frame)
+    assert plan is not None
+    vector, full, last = compiled.vector(plan)
+    fields = list(array("q", vector))
+    extremes = st.sampled_from([-(2**63), -1, 0, 1, 2, 2**31, 2**40, 2**62, 2**63 - 1])
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(fields) - 1))
+        fields[at] = data.draw(st.one_of(extremes, st.integers(-5000, 5000)))
+    jobs = array("q", [data.draw(st.one_of(extremes, st.integers(-100, 3000))) for _ in range(3)])
+    records_buffer = records([frame])
+    out = bytearray(data.draw(st.integers(0, 2 * plan.out_len(16))))
+    codes = bytearray(data.draw(st.integers(0, 2)))
+    gap = data.draw(st.sampled_from([0, 16, -1, 0x10001]))
+    try:
+        SEGMENT.segment(array("q", fields).tobytes(), full, last, records_buffer, jobs, gap, out, codes)
+    except ValueError as error:
+        assert str(error).startswith("segment: "), "a refusal names the check that failed"
+    try:
+        SEGMENT.record_headers(records_buffer, jobs, *[data.draw(st.one_of(extremes, st.integers(-5, 5000)))
+                                                       for _ in range(3)], False, out)
+    except OverflowError:
+        pass  # a value beyond Py_ssize_t, refused by the argument parser itself
+    except ValueError as error:
+        assert str(error).startswith("record_headers: "), "a refusal names the check that failed"
+    offsets = array("q", [data.draw(st.one_of(extremes, st.integers(-50, 6000))) for _ in range(3)])
+    layout = [data.draw(st.one_of(extremes, st.integers(-10, 200))) for _ in range(3)]
+    try:
+        SEGMENT.same_shape(records_buffer, offsets, data.draw(st.integers(-1, 4)), data.draw(st.integers(-1, 3)),
+                           data.draw(st.integers(-1, 4)), data.draw(st.one_of(extremes, st.integers(0, 6000))),
+                           *layout, data.draw(st.booleans()), data.draw(st.booleans()))
+    except OverflowError:
+        pass
+    except ValueError as error:
+        assert str(error).startswith("same_shape: "), "a refusal names the check that failed"
+
+
+@compiled_only
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_tunnel_plans_and_same_bytes_refuse_any_hostile_arguments_without_touching_memory_outside(
         data: st.DataObject) -> None:
     """A tunnel plan (outer IPv4, outer UDP checksum) and same_bytes ranges bent at random: a ValueError
     or a run inside the buffers, never a crash."""
-    options = SegmentOptions(device=PROFILES["no-offload"])
-    compiled = cstream.CompiledSegmenter(options)
+    compiled = CompiledSegmenter(NO_OFFLOAD)
     frame = _tunnelled(SuperPacketSpec(payload=bytes(range(256)) * 12), udp_csum=True)
     plan = compiled.fast.plan_for(frame)
     assert plan is not None and plan.csum_at is not None and plan.outer_ipv4_at is not None
     vector, full, last = compiled.vector(plan)
     fields = list(array("q", vector))
     extremes = st.sampled_from([-(2**63), -1, 0, 1, 2, 2**31, 2**40, 2**62, 2**63 - 1])
-    tunnel_fields = [cstream.PLAN_FIELDS.index(name) for name in cstream.PLAN_FIELDS[23:]]
+    tunnel_fields = [PLAN_FIELDS.index(name) for name in PLAN_FIELDS[23:]]
     for _ in range(data.draw(st.integers(1, 4))):
         at = data.draw(st.sampled_from(tunnel_fields) | st.integers(0, len(fields) - 1))
         fields[at] = data.draw(st.one_of(extremes, st.integers(-5000, 5000)))
     jobs = array("q", [0, 0, 0])
-    records_buffer = records([frame])
-    out = bytearray(data.draw(st.integers(0, 2 * plan.out_len(16))))
+    out = bytearray(data.draw(st.integers(0, 2 * plan.out_len())))
     try:
-        SEGMENT.segment(array("q", fields).tobytes(), full, last, records_buffer, jobs, False, out, bytearray(1))
+        SEGMENT.segment(array("q", fields).tobytes(), full, last, frame, jobs, 0, out, bytearray(1))
     except ValueError as error:
         assert str(error).startswith("segment: "), "a refusal names the check that failed"
+    records_buffer = records([frame])
     offsets = array("q", [data.draw(st.one_of(extremes, st.integers(-50, 6000))) for _ in range(3)])
     ranges = array("q", [data.draw(st.one_of(extremes, st.integers(-10, 5000))) for _ in range(data.draw(
         st.sampled_from([0, 1, 2, 4, 5])))])
@@ -332,10 +402,11 @@ def test_tunnel_plans_and_same_bytes_refuse_any_hostile_arguments_without_touchi
         assert str(error).startswith("same_bytes: "), "a refusal names the check that failed"
 
 
-def test_tunnel_plan_fields_are_read_in_cstream_order() -> None:
+@compiled_only
+def test_tunnel_plan_fields_are_read_in_the_c_enum_order() -> None:
     """The plan vector's tunnel fields sit where _segment.c's P_* enum reads them (after the 23 plain ones)."""
-    assert cstream.PLAN_FIELDS[23:] == ("outer_ipv4_at", "outer_ipv4_in", "outer_base_full", "outer_base_last",
-                                        "outer_fixed_id", "csum_at", "csum_field", "csum_const_full",
-                                        "csum_const_last", "csum_mangle")
+    assert PLAN_FIELDS[23:] == ("outer_ipv4_at", "outer_ipv4_in", "outer_base_full", "outer_base_last",
+                                "outer_fixed_id", "csum_at", "csum_field", "csum_const_full", "csum_const_last",
+                                "csum_mangle")
     with pytest.raises(ValueError, match="wrong number of fields"):
-        SEGMENT.segment(bytes(8 * 23), b"", b"", bytes(100), b"", False, bytearray(10), bytearray(1))
+        SEGMENT.segment(bytes(8 * 23), b"", b"", bytes(100), b"", 0, bytearray(10), bytearray(1))

@@ -111,13 +111,16 @@ def test_bulk_segment_equals_scalar_segment_on_tunnels_under_options(tmp: Path, 
     assert bulk_json == scalar_json
 
 
-@pytest.fixture(params=["compiled", "numpy"])
-def engine(request: pytest.FixtureRequest) -> str:
-    """The bulk engine under test (compiled skipped where softgso.bulk._segment is not built)."""
-    from softgso.bulk import compiled_stream as cstream
+def _bulk_engines() -> list[str]:
+    """The bulk engines that can run here: compiled only where softgso.bulk._segment is built."""
+    from softgso.bulk import compiled_primitive
 
-    if request.param == "compiled" and not cstream.available():
-        pytest.skip("softgso.bulk._segment not built (or SOFTGSO_NO_C set)")
+    return [*(["compiled"] if compiled_primitive.available() else []), "numpy"]
+
+
+@pytest.fixture(params=_bulk_engines())
+def engine(request: pytest.FixtureRequest) -> str:
+    """The bulk engine under test."""
     return str(request.param)
 
 
@@ -212,12 +215,12 @@ def test_snapped_and_unusual_records_are_reported_alike(tmp: Path, engine: str) 
 
 
 def stream_of(engine: str) -> tuple[Any, Any]:
-    """The bulk engine's module and stream class."""
-    from softgso.bulk import compiled_stream as cstream
-    from softgso.bulk import numpy_stream as faststream
+    """The bulk engine's primitive class (its tuned constants) and the pipeline's stream class."""
+    from softgso.bulk.compiled_primitive import CompiledPrimitive
+    from softgso.bulk.numpy_primitive import NumpyPrimitive
+    from softgso.bulk.pipeline import SegmentStream
 
-    return (cstream, cstream.CompiledSegmentStream) if engine == "compiled" else (faststream,
-                                                                                 faststream.BulkSegmentStream)
+    return (CompiledPrimitive if engine == "compiled" else NumpyPrimitive), SegmentStream
 
 
 @pytest.mark.parametrize("chunk", [4096, 70_001, 300_000])
@@ -225,8 +228,8 @@ def test_records_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, en
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """A bulk stream reads a chunk and the longest record a bulk stream takes beyond it: with small
     chunks nearly every record crosses a chunk's end, some of them as long as the limit."""
-    module, stream = stream_of(engine)
-    monkeypatch.setattr(module, "CHUNK_SIZE", chunk)
+    primitive, stream = stream_of(engine)
+    monkeypatch.setattr(primitive, "CHUNK_SIZE", chunk)
     resumed = []
     run = stream.run
 
@@ -254,7 +257,8 @@ def test_input_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
         tmp: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """IN shorter than it was when the run started (truncated by another process): the bulk streams
     read, never map, so what is there is segmented and the cut is reported, exit 3 (no SIGBUS)."""
-    module, _ = stream_of(engine)
+    from softgso.bulk import pipeline
+
     capture = tmp / "in.pcap"
     write_capture(capture, 3 << 20, frames=mixed_frames(11))
     whole = capture.read_bytes()
@@ -270,7 +274,7 @@ def test_input_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
             return found
 
         capture.write_bytes(whole)
-        monkeypatch.setattr(module.os, "fstat", stat_before_the_cut)
+        monkeypatch.setattr(pipeline.os, "fstat", stat_before_the_cut)
         result = run_cli("segment", capture, tmp / "out.pcap", "--engine", engine, *USO)
         monkeypatch.undo()
         reference = run_cli("segment", capture, tmp / "reference.pcap", "--engine", "scalar", *USO)
@@ -316,9 +320,9 @@ def test_many_captures_on_a_local_dask_cluster(tmp: Path) -> None:
 
 
 def test_compiled_engine_where_not_built_is_a_usage_error(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from softgso.bulk import compiled_stream as cstream
+    from softgso.bulk import compiled_primitive
 
-    monkeypatch.setattr(cstream, "_SEGMENT", None)
+    monkeypatch.setattr(compiled_primitive, "_SEGMENT", None)
     capture = tmp / "in.pcap"
     write_capture(capture, 1 << 16, frames=mixed_frames(1))
     result = run_cli("segment", capture, tmp / "out.pcap", "--engine", "compiled")

@@ -15,6 +15,7 @@ from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import ARP, Ether
 
+from softgso.datapath.bulk import accelerate
 from softgso.datapath.ler import DirectionStats, LabelEdgeRouter, MplsLink
 from softgso.datapath.tap import TUN_F_TSO, TUN_F_USO, Tap, tap_profile
 from softgso.features import PROFILES, DeviceProfile
@@ -87,6 +88,8 @@ def build_hop(sockets: list[socket.socket], link_profile: DeviceProfile = SW_LIN
     w2e, e2w = DirectionStats("west->east"), DirectionStats("east->west")
     ler1.connect(link, ler2, w2e)
     ler2.connect(link, ler1, e2w)
+    for ler in (ler1, ler2):
+        accelerate(ler, "auto")  # as the datapath does by default
     return Hop(ler1, ler2, west_kernel, east_kernel, captured, w2e, e2w)
 
 

@@ -647,10 +647,10 @@ def _compare_engines(data: bytes, case: EngineCase) -> None:
             options += ["--ip-id", "fixed"]
         if case.udp_gso != "off":
             options += ["--udp-gso", case.udp_gso]
-        from softgso.bulk import compiled_stream as cstream
+        from softgso.bulk import compiled_primitive
 
-        # the reference first, then each bulk stream (the compiled one where softgso.bulk._segment is built)
-        engines = ["scalar", "numpy", *(["compiled"] if cstream.available() else [])]
+        # the reference first, then the bulk stream with each primitive (the compiled one where softgso.bulk._segment is built)
+        engines = ["scalar", "numpy", *(["compiled"] if compiled_primitive.available() else [])]
         answers = []
         for engine in engines:
             target = Path(folder) / f"{engine}.pcap"

@@ -49,9 +49,9 @@ def test_every_engine_gives_the_same_bytes(shape: str, tmp_path: Path) -> None:
     super_packet = read_pcap_frames(VECTORS / shape / "input.pcap")[0]
     source = tmp_path / "in.pcap"
     _write_pcap(source, _variants(super_packet, 40))
-    from softgso.bulk import compiled_stream as cstream
+    from softgso.bulk import compiled_primitive
 
-    engines = [engine for engine in ENGINES if engine != "compiled" or cstream.available()]
+    engines = [engine for engine in ENGINES if engine != "compiled" or compiled_primitive.available()]
     outputs = {}
     for engine in engines:
         target = tmp_path / f"{engine}.pcap"

@@ -25,7 +25,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "_wordsum.h"
+#include "../_wordsum.h"
 
 static int64_t load_i64(const void *base, Py_ssize_t k)
 {

@@ -1,28 +1,36 @@
-/* Optional compiled stream for `softgso segment` on classic pcap files (softgso.cstream): plain C,
- * no numpy headers, the GIL released while working.
+/* Optional compiled primitive of the bulk pipeline (softgso.bulk.pipeline, through
+ * softgso.bulk.compiled_primitive): plain C, no numpy headers, the GIL released while working.
  *
  * It decides nothing. The scalar engine (softgso.job.process_frame) decides, once per shape, and
- * softgso.fastpath turns its answer into a plan; this module repeats that plan for every packet
+ * softgso.bulk.fastpath turns its answer into a plan; this module repeats that plan for every packet
  * of the shape with the same formulas as fastpath's numpy code (residues modulo 0xFFFF, the
  * kernel's 0/0xFFFF edges of csum_fold and csum_add), so its bytes are numpy's bytes: the tests
  * hold all three paths (scalar, numpy, C) to one output.
  *
+ * segment(plan, template_full, template_last, buffer, jobs, gap, out, codes)
+ *   The engine's shapes: frames and a plan. For every job (frame offset in buffer, offset in out,
+ *   packet number; int64 triples) the packet's segments, contiguous from that offset of out, each
+ *   behind gap bytes left as they are (0 for bare frames; a file stream puts its record headers
+ *   there): its protocol headers and its payload piece, the piece's checksum summed in the same
+ *   pass as its copy. With plan[CLASSIFY] the packet's input checksum state code goes to
+ *   codes[packet number].
+ *
+ * The pcap file stream's own steps (the frames it hands to segment lie in pcap records):
+ *
  * scan(buffer, pos, end, chunk_end, big_endian, ticks, snap_limit, small_limit, bulk_small,
  *      offsets, codes) -> (records, pos, stop)
  *   The pcap record walk of one chunk. Every complete record from pos (while pos < chunk_end) gets
- *   its offset (int64) and a code (int8): 0-3 a short frame left untouched whose L4 checksum
- *   state is ZERO/COMPLETE/PARTIAL-free/INVALID, 4 a short frame left untouched with no TCP/UDP
- *   layout (fastpath.classify_frames' codes), 5 a super-packet candidate (longer than
- *   small_limit, not snapped), 6 for the scalar path one record at a time. stop is 1 when the
- *   walk ends at a record the general reader must take (cut short by end, caplen beyond
- *   snap_limit, a timestamp fraction of ticks or more): pos is then that record's offset.
+ *   its offset (int64) and a code (int8, fastpath's CODE_*): 0-3 a short frame left untouched whose
+ *   L4 checksum state is ZERO/COMPLETE/PARTIAL-free/INVALID, 4 a short frame left untouched with no
+ *   TCP/UDP layout (fastpath.classify_frames' codes), 5 for the scalar path one record at a time,
+ *   6 a super-packet candidate (longer than small_limit, not snapped). stop is 1 when the walk
+ *   ends at a record the general reader must take (cut short by end, caplen beyond snap_limit, a
+ *   timestamp fraction of ticks or more): pos is then that record's offset.
  *
- * segment(plan, template_full, template_last, buffer, jobs, big_endian, out, codes)
- *   For every job (record offset in buffer, offset in out, packet number; int64 triples) the
- *   packet's segments, contiguous from that offset of out: each one's pcap record header (the
- *   input's timestamp, its own length), its protocol headers and its payload piece, the piece's
- *   checksum summed in the same pass as its copy. With plan[CLASSIFY] the packet's input checksum
- *   state code goes to codes[packet number].
+ * record_headers(buffer, jobs, segments, full_len, last_len, big_endian, out)
+ *   For the jobs segment wrote with a 16-byte gap: each segment's pcap record header in its gap
+ *   (the timestamp of the record the frame came in, the 8 bytes 16 before the frame in buffer;
+ *   the segment's length as caplen and orig_len).
  *
  * same_shape(buffer, offsets, walked, first, stop, chunk_stop, network, transport, payload, ipv4, tcp) -> n
  *   How many records after record first (of the walked offsets scan found, the last one ending at
@@ -36,9 +44,6 @@
  *   same_shape for a shape given as the header bytes that must be equal (ranges: int64 (from, to)
  *   pairs of frame offsets, up to 64 KiB) and a 16-bit field whose being 0 or not must agree
  *   (nonzero_at, -1: none): tunnelled shapes (fastpath.TunnelShape).
- *
- * chunk_sums(data, size) -> list: checksum.ones_sum of every size-byte chunk of data (the last
- *   may be shorter): 0 only for an all-zero chunk, 0xFFFF for any other multiple of 0xFFFF.
  *
  * reserve_space(fd, start, length, step, stop) -> bytes reserved
  *   fallocate(FALLOC_FL_KEEP_SIZE) of length bytes of the file from start, step bytes at a time, until
@@ -56,11 +61,11 @@
 #include <linux/falloc.h>
 #endif
 
-#include "_wordsum.h"
+#include "../_wordsum.h"
 
 #define ONES 0xFFFF
 
-/* plan fields, in softgso.cstream.PLAN_FIELDS order */
+/* plan fields, in softgso.bulk.compiled_primitive.PLAN_FIELDS order */
 enum {
     P_FRAME_LEN, P_PAYLOAD_AT, P_HEADER_LEN, P_MSS, P_SEGMENTS, P_LAST_LEN, P_UDP, P_IPV4_AT,
     P_IPV4_IN, P_BASE_FULL, P_BASE_LAST, P_FIXED_ID, P_L4_IN, P_L4_OUT, P_L4_HDR_LEN, P_PARTIAL,
@@ -152,7 +157,8 @@ static int64_t copy_word_sum(unsigned char *q, const unsigned char *p, Py_ssize_
 
 /* fastpath.classify_frames for one frame of buffer (data + start, length bytes; limit the last
  * readable offset of the buffer: reads past the frame are clamped there, as numpy's are). */
-enum { C_ZERO, C_COMPLETE, C_PARTIAL, C_INVALID, C_NO_LAYOUT, C_SCALAR };
+/* fastpath.CODE_*: a checksum state, no layout, the scalar path's, a super-packet candidate (scan) */
+enum { C_ZERO, C_COMPLETE, C_PARTIAL, C_INVALID, C_NO_LAYOUT, C_SCALAR, C_CANDIDATE };
 
 static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_t start, Py_ssize_t length)
 {
@@ -244,8 +250,6 @@ static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_
 #undef BYTE
 }
 
-enum { CODE_CANDIDATE = 5, CODE_SCALAR_RECORD = 6 };
-
 static PyObject *scan(PyObject *self, PyObject *args)
 {
     Py_buffer buffer, offsets_buf, codes_buf;
@@ -283,13 +287,13 @@ static PyObject *scan(PyObject *self, PyObject *args)
         }
         int code;
         if ((Py_ssize_t)caplen > small_limit && orig_len <= caplen) {
-            code = CODE_CANDIDATE;
+            code = C_CANDIDATE;
         } else if (bulk_small && orig_len == caplen) {
             code = classify_frame(data, limit, pos + 16, caplen);
-            if (code == C_PARTIAL || code == C_SCALAR)
-                code = CODE_SCALAR_RECORD;
+            if (code == C_PARTIAL)
+                code = C_SCALAR;
         } else {
-            code = CODE_SCALAR_RECORD;
+            code = C_SCALAR;
         }
         offsets[count] = pos;
         codes[count] = (signed char)code;
@@ -306,10 +310,10 @@ static PyObject *scan(PyObject *self, PyObject *args)
 static PyObject *segment(PyObject *self, PyObject *args)
 {
     Py_buffer plan_buf, full_buf, last_buf, buffer, jobs_buf, out_buf, codes_buf;
-    int big_endian;
+    Py_ssize_t gap;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*pw*w*", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
-                          &big_endian, &out_buf, &codes_buf))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*nw*w*", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
+                          &gap, &out_buf, &codes_buf))
         return NULL;
     const char *problem = NULL;
     const int64_t *plan = (const int64_t *)plan_buf.buf;
@@ -319,6 +323,8 @@ static PyObject *segment(PyObject *self, PyObject *args)
         problem = "segment: the plan has the wrong number of fields";
     } else if (jobs_buf.len % 24) {
         problem = "segment: jobs must be int64 triples";
+    } else if (gap < 0 || gap > 0x10000) {
+        problem = "segment: the gap before each segment is out of range";
     }
     int64_t hlen = 0, segs = 0, frame_len = 0, mss = 0, last_len = 0, packet_out = 0;
     if (!problem) {
@@ -342,6 +348,9 @@ static PyObject *segment(PyObject *self, PyObject *args)
             bounded = offsets[k] >= 0 && offsets[k] <= frame_len;
         for (size_t k = 0; k < sizeof residues / sizeof residues[0] && bounded; k++)
             bounded = residues[k] >= 0 && residues[k] <= ONES;
+        /* the outer checksum's offsets (output headers, at most 64 KiB) */
+        if (bounded && plan[P_CSUM_AT] >= 0)
+            bounded = plan[P_CSUM_AT] <= 0x10000 && plan[P_CSUM_FIELD] >= 0 && plan[P_CSUM_FIELD] <= 0x10000;
         if (!bounded || __builtin_mul_overflow(segs - 1, mss, &pieces_len) ||
             full_buf.len != hlen || last_buf.len != hlen ||
             plan[P_PAYLOAD_AT] + pieces_len + last_len != frame_len || plan[P_L4_IN] + plan[P_L4_HDR_LEN] > frame_len ||
@@ -354,12 +363,12 @@ static PyObject *segment(PyObject *self, PyObject *args)
             problem = "segment: inconsistent plan";
     }
     if (!problem) {
-        /* a packet's output: every segment's record header and protocol headers, and its payload */
-        packet_out = segs * (16 + hlen) + (frame_len - plan[P_PAYLOAD_AT]);
+        /* a packet's output: every segment's gap and protocol headers, and its payload */
+        packet_out = segs * (gap + hlen) + (frame_len - plan[P_PAYLOAD_AT]);
         for (Py_ssize_t k = 0; k < count && !problem; k++) {
             int64_t at = jobs[3 * k], to = jobs[3 * k + 1], number = jobs[3 * k + 2];
-            if (at < 0 || at > buffer.len - 16 - frame_len)
-                problem = "segment: a record lies outside the buffer";
+            if (at < 0 || at > buffer.len - frame_len)
+                problem = "segment: a frame lies outside the buffer";
             else if (to < 0 || to > out_buf.len - packet_out)
                 problem = "segment: a packet's output lies outside the output buffer";
             else if (plan[P_CLASSIFY] && (number < 0 || number >= codes_buf.len))
@@ -384,8 +393,7 @@ static PyObject *segment(PyObject *self, PyObject *args)
     const int need_sums = !partial || classify;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t k = 0; k < count; k++) {
-        const unsigned char *record = data + jobs[3 * k];
-        const unsigned char *frame = record + 16;
+        const unsigned char *frame = data + jobs[3 * k];
         const unsigned char *l4 = frame + l4_in;
         unsigned char *out = (unsigned char *)out_buf.buf + jobs[3 * k + 1];
         int64_t seed = plan[P_SEED] >= 0 ? plan[P_SEED] : (int64_t)be16(l4 + (udp ? 6 : 16));
@@ -400,7 +408,7 @@ static PyObject *segment(PyObject *self, PyObject *args)
             int last = s == segs - 1;
             int64_t piece_len = last ? last_len : mss, seg_len = hlen + piece_len;
             const unsigned char *piece = frame + payload_at + s * mss;
-            unsigned char *hdr = out + 16;
+            unsigned char *hdr = out + gap;
             int64_t sum = 0;
             if (need_sums)
                 sum = copy_word_sum(hdr + hlen, piece, piece_len);
@@ -408,9 +416,6 @@ static PyObject *segment(PyObject *self, PyObject *args)
                 memcpy(hdr + hlen, piece, (size_t)piece_len);
             if (classify)
                 payload_total += (mss * s) & 1 ? sum * 256 % ONES : sum;
-            memcpy(out, record, 8);
-            put32(out + 8, (uint32_t)seg_len, big_endian);
-            put32(out + 12, (uint32_t)seg_len, big_endian);
             memcpy(hdr, last ? template_last : template_full, (size_t)hlen);
             unsigned char *t = hdr + l4_out;
             int64_t l4_const = last ? plan[P_CONST_LAST] : plan[P_CONST_FULL];
@@ -478,7 +483,7 @@ static PyObject *segment(PyObject *self, PyObject *args)
                     check = ONES;
                 put16(hdr + plan[P_CSUM_FIELD], (unsigned)check);
             }
-            out += 16 + seg_len;
+            out += gap + seg_len;
         }
         if (classify) {
             /* classify_l4_checksum from the sums already taken */
@@ -631,45 +636,54 @@ static PyObject *same_bytes(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(same);
 }
 
-static PyObject *chunk_sums(PyObject *self, PyObject *args)
+static PyObject *record_headers(PyObject *self, PyObject *args)
 {
-    Py_buffer data;
-    Py_ssize_t size;
+    Py_buffer buffer, jobs_buf, out_buf;
+    Py_ssize_t segs, full_len, last_len;
+    int big_endian;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*n", &data, &size))
+    if (!PyArg_ParseTuple(args, "y*y*nnnpw*", &buffer, &jobs_buf, &segs, &full_len, &last_len, &big_endian,
+                          &out_buf))
         return NULL;
-    if (size < 1) {
-        PyBuffer_Release(&data);
-        PyErr_SetString(PyExc_ValueError, "chunk_sums: the chunk size must be positive");
+    const char *problem = NULL;
+    const int64_t *jobs = (const int64_t *)jobs_buf.buf;
+    Py_ssize_t count = jobs_buf.len / 24;
+    /* a packet's output: every segment behind its record header; its length checked for overflow */
+    int64_t packet_out = 0;
+    if (jobs_buf.len % 24)
+        problem = "record_headers: jobs must be int64 triples";
+    else if (segs < 1 || full_len < 0 || full_len > 0xFFFFFFFF || last_len < 0 || last_len > 0xFFFFFFFF ||
+             __builtin_mul_overflow((int64_t)segs - 1, (int64_t)full_len + 16, &packet_out) ||
+             __builtin_add_overflow(packet_out, (int64_t)last_len + 16, &packet_out))
+        problem = "record_headers: segment count or lengths out of range";
+    for (Py_ssize_t k = 0; k < count && !problem; k++) {
+        int64_t at = jobs[3 * k], to = jobs[3 * k + 1];
+        if (at < 16 || at > buffer.len)
+            problem = "record_headers: a frame's record header lies outside the buffer";
+        else if (to < 0 || to > out_buf.len - packet_out)
+            problem = "record_headers: a packet's output lies outside the output buffer";
+    }
+    if (problem) {
+        PyBuffer_Release(&buffer); PyBuffer_Release(&jobs_buf); PyBuffer_Release(&out_buf);
+        PyErr_SetString(PyExc_ValueError, problem);
         return NULL;
     }
-    Py_ssize_t chunks = (data.len + size - 1) / size;
-    PyObject *result = PyList_New(chunks);
-    if (!result) {
-        PyBuffer_Release(&data);
-        return NULL;
-    }
-    const unsigned char *p = (const unsigned char *)data.buf;
-    for (Py_ssize_t k = 0; k < chunks; k++) {
-        Py_ssize_t start = k * size, length = data.len - start < size ? data.len - start : size;
-        int64_t sum = word_sum(p + start, length);
-        if (sum == 0) {
-            /* a multiple of 0xFFFF: 0 only when every byte is 0 */
-            Py_ssize_t i = 0;
-            while (i < length && p[start + i] == 0)
-                i++;
-            sum = i == length ? 0 : ONES;
+    const unsigned char *data = (const unsigned char *)buffer.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < count; k++) {
+        const unsigned char *record = data + jobs[3 * k] - 16;
+        unsigned char *out = (unsigned char *)out_buf.buf + jobs[3 * k + 1];
+        for (Py_ssize_t s = 0; s < segs; s++) {
+            uint32_t length = (uint32_t)(s == segs - 1 ? last_len : full_len);
+            memcpy(out, record, 8);
+            put32(out + 8, length, big_endian);
+            put32(out + 12, length, big_endian);
+            out += 16 + length;
         }
-        PyObject *value = PyLong_FromLongLong(sum);
-        if (!value) {
-            Py_DECREF(result);
-            PyBuffer_Release(&data);
-            return NULL;
-        }
-        PyList_SET_ITEM(result, k, value);
     }
-    PyBuffer_Release(&data);
-    return result;
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buffer); PyBuffer_Release(&jobs_buf); PyBuffer_Release(&out_buf);
+    Py_RETURN_NONE;
 }
 
 static PyObject *reserve_space(PyObject *self, PyObject *args)
@@ -708,9 +722,9 @@ static PyMethodDef methods[] = {
     {"reserve_space", reserve_space, METH_VARARGS, "Reserve a file's space step by step until told to stop."},
     {"same_shape", same_shape, METH_VARARGS, "How many following records share a record's shape."},
     {"same_bytes", same_bytes, METH_VARARGS, "How many following records have a record's bytes in the given ranges."},
-    {"chunk_sums", chunk_sums, METH_VARARGS, "ones_sum of every fixed-size chunk of a buffer."},
+    {"record_headers", record_headers, METH_VARARGS, "Each segment's pcap record header, in the gap segment left."},
     {"scan", scan, METH_VARARGS, "The pcap record walk and short-frame classification of one chunk."},
-    {"segment", segment, METH_VARARGS, "Segment packets of one plan into contiguous output."},
+    {"segment", segment, METH_VARARGS, "Segment frames of one plan into contiguous output."},
     {NULL, NULL, 0, NULL},
 };
 

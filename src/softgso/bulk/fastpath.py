@@ -436,7 +436,7 @@ class FastSegmenter:
         # the scalar reference a plan is learnt from and checked against
         self.oracle: Callable[[bytes], PacketResult] = oracle or self._process_frame
         # the bulk computation a plan must reproduce the reference with: this class's numpy one,
-        # or the compiled one of softgso.bulk.compiled_stream
+        # or the compiled one of softgso.bulk.compiled_primitive
         self.reproduce = reproduce or self.segment_frames
         self.enabled = options.gso_type != "udp" and options.udp_gso != "udp"  # UFO: IP fragments, scalar
         self._plans: dict[bytes, SegmentPlan | None] = {}
@@ -943,8 +943,9 @@ def range_sums(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> n
 # UDP ports whose frames classify_frames leaves to the scalar path: the tunnels' (offload.tunnels) and GTP-U
 TUNNEL_PORTS = (*UDP_TUNNEL_PORTS, GTP_U_PORT)
 
-# codes of classify_frames: an input checksum state, or what else the frame is
-CODE_ZERO, CODE_COMPLETE, CODE_PARTIAL, CODE_INVALID, CODE_NO_LAYOUT, CODE_SCALAR = range(6)
+# codes of classify_frames and of the bulk pipeline's chunk scan (both primitives, and _segment.c's
+# C_* enum): an input checksum state, or what else the frame is; CODE_CANDIDATE only from the scan
+CODE_ZERO, CODE_COMPLETE, CODE_PARTIAL, CODE_INVALID, CODE_NO_LAYOUT, CODE_SCALAR, CODE_CANDIDATE = range(7)
 CODE_STATES = (L4Checksum.ZERO, L4Checksum.COMPLETE, L4Checksum.PARTIAL, L4Checksum.INVALID)
 
 

@@ -1,7 +1,9 @@
-"""The optional C extensions (built by setup.py where a compiler exists), found in one place.
+"""The fast path's optional C extensions (built by setup.py where a compiler exists), found in one place.
 
 ``SOFTGSO_NO_C=1`` in the environment hides them all: softgso then runs on Python and numpy
-alone, writing the same bytes (the tests run both ways).
+alone, writing the same bytes (the tests run both ways). The engine's own extension,
+softgso._checksum, is loaded by softgso.checksum under the same rule: the reference path imports
+nothing of softgso.bulk.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""What the two bulk streams of ``softgso segment`` share, kept light for the command's start-up.
+"""The bulk stream of ``softgso segment``: what its frontends need, kept light for the command's start-up.
 
-The streams themselves are :mod:`softgso.bulk.compiled_stream` (compiled, the default where built) and
-:mod:`softgso.bulk.numpy_stream` (numpy); this module holds the gate that decides whether a file can take
-either (:func:`pcap_ethernet_header`), the choice between them, their result, the per-record
+The stream itself is :mod:`softgso.bulk.pipeline`, with its per-chunk primitive in C
+(:mod:`softgso.bulk.compiled_primitive`, the default where built) or numpy
+(:mod:`softgso.bulk.numpy_primitive`); this module holds the gate that decides whether a file can take
+it (:func:`pcap_ethernet_header`), the choice of primitive, the stream's result, the per-record
 fallback to the scalar engine, and the ``--jobs`` split. It imports neither numpy nor the engine.
 """
 
@@ -47,125 +48,8 @@ def record_limits(nanosecond: bool, snaplen: int) -> tuple[int, int]:
     return ticks, min(max(snaplen, MAX_SNAPLEN_STANDARD) if snaplen else MAX_RECORD_LEN, MAX_FAST_RECORD - 16)
 
 
-def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], input_size: int,
-                failure: list[BaseException], on_failure: Callable[[], None] | None = None,
-                reserve: Callable[[int, int], bool] | None = None) -> Callable[[], None]:
-    """The writing thread of a bulk stream: ``write(parts, records)`` for every item ``take()`` hands over.
-
-    An item is (parts, records, input offset done up to[, a callable to run once they are
-    written]), None to stop; the input is ``input_size`` bytes long. The first error goes to
-    ``failure`` for the main thread; later items are then taken and dropped, so the producer never
-    blocks. With ``reserve`` (a writer's reserve_ahead) the thread is taken by ``take(idle)``,
-    ``idle()`` reserving output space while nothing is there to write.
-    """
-    done_up_to = 0
-
-    def idle() -> bool:
-        return reserve is not None and not failure and reserve(done_up_to, input_size)
-
-    def run() -> None:
-        nonlocal done_up_to
-        while True:
-            item = take(idle) if reserve is not None else take()
-            if item is None:
-                return
-            if failure:
-                continue
-            parts, records, done_up_to, *after_write = item
-            try:
-                write(parts, records)
-                for release in after_write:  # e.g. the input buffer the parts point into, free again
-                    release()
-            except BaseException as error:  # noqa: BLE001 - handed to the main thread
-                failure.append(error)
-                if on_failure is not None:
-                    on_failure()
-
-    return run
-
-
-def open_input(path: Path) -> int:
-    """A descriptor for reading IN front to back (the bulk streams read, never map: a file cut short
-    while it is read comes up short, where a mapping ends the process with SIGBUS)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    if hasattr(os, "posix_fadvise"):
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        except OSError:  # a hint: refused, nothing lost
-            pass
-    return fd
-
-
-def fill(fd: int, buffer: Any, carried: bytes | memoryview, pos: int, length: int) -> int:
-    """Put ``length`` bytes of the file from ``pos`` at the start of ``buffer``: the first ones
-    ``carried`` over from the chunk before, the rest read. Fewer only at the file's end."""
-    view = memoryview(buffer).cast("B")
-    kept = len(carried)
-    view[:kept] = carried
-    got = kept
-    try:
-        while got < length:
-            step = os.preadv(fd, [view[got:length]], pos + got)
-            if step == 0:
-                break
-            got += step
-    finally:
-        view.release()
-    return got
-
-
-class BulkStream:
-    """What both bulk streams keep and do alike: counters, reports, the short-frame policy, the scalar
-    fallback for one record, and the count of a run of records passed through."""
-
-    def __init__(self, options: SegmentOptions, summary: Summary,
-                 per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]], bulk: bool) -> None:
-        self.options = options
-        self.summary = summary
-        self.per_frame = per_frame
-        self.counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
-        self.reports: list[tuple[int, str]] = []
-        self.small_limit, self.bulk_small = short_frames(options, bulk)
-        self._record_header = struct.Struct("<IIII")  # the input's byte order, set by run()
-
-    def _one_record(self, index: int, view: memoryview, pos: int, following: int, frame: memoryview,
-                    parts: list[Any]) -> int:
-        """A record for the scalar path (or a snapped one, passed through): its output appended; records out."""
-        counts = self.counts
-        seconds, fraction, caplen, orig_len = self._record_header.unpack_from(view, pos)
-        counts["in"] += 1
-        counts["bytes_in"] += caplen
-        if orig_len > caplen:
-            from ..job import snapped_report
-
-            self.summary.add_passthrough(index, caplen, *snapped_report(frame, caplen, orig_len, self.options.device.mtu))
-            parts.append(view[pos:following])
-            counts["out"] += 1
-            counts["bytes_out"] += caplen
-            return 1
-        frames, reason = self.per_frame(index, bytes(frame))
-        if reason:
-            self.reports.append((index, reason))
-        pack = self._record_header.pack
-        for out_frame in frames:
-            parts.append(pack(seconds, fraction, len(out_frame), len(out_frame)))
-            parts.append(out_frame)
-            counts["out"] += 1
-            counts["bytes_out"] += len(out_frame)
-        return len(frames)
-
-    def _count_untouched(self, packets: int, nbytes: int, states: dict[str, int]) -> None:
-        """Summary and counters for ``packets`` records copied through (``nbytes`` of frames)."""
-        self.summary.add_unchanged(packets, nbytes, states)
-        counts = self.counts
-        counts["in"] += packets
-        counts["out"] += packets
-        counts["bytes_in"] += nbytes
-        counts["bytes_out"] += nbytes
-
-
 class StreamResult:
-    """What a bulk stream did, in the shape of ``cli._stream``'s return value."""
+    """What the bulk stream did, in the shape of ``cli._stream``'s return value."""
 
     __slots__ = ("counts", "reports", "resume_index", "resume_offset")
 
@@ -204,14 +88,19 @@ def pcap_ethernet_header(path: Path) -> tuple[bytes, str, bool, int] | None:
 
 def make_bulk_stream(options: SegmentOptions, summary: Summary,
                      per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]], engine: str = "auto") -> Any:
-    """The bulk stream for ``segment --engine``: compiled (softgso.bulk._segment), numpy, or auto (compiled where built)."""
-    from . import compiled_stream as cstream
+    """The bulk stream for ``segment --engine``: the pipeline with the compiled primitive
+    (softgso.bulk._segment), the numpy one, or auto (compiled where built)."""
+    from . import compiled_primitive
+    from .pipeline import Primitive, SegmentStream
 
-    if engine == "compiled" or (engine == "auto" and cstream.available()):
-        return cstream.CompiledSegmentStream(options, summary, per_frame)
-    from .numpy_stream import BulkSegmentStream
+    primitive: Primitive
+    if engine == "compiled" or (engine == "auto" and compiled_primitive.available()):
+        primitive = compiled_primitive.CompiledPrimitive(options)
+    else:
+        from .numpy_primitive import NumpyPrimitive
 
-    return BulkSegmentStream(options, summary, per_frame)
+        primitive = NumpyPrimitive(options)
+    return SegmentStream(options, summary, per_frame, primitive)
 
 
 class SegmentPerFrame:
@@ -313,5 +202,5 @@ def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int]) 
     return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, LINKTYPE_ETHERNET), "pcap")
 
 
-__all__ = ["MAX_FAST_RECORD", "BulkStream", "StreamResult", "fill", "open_input", "record_limits", "short_frames", "write_stage", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
+__all__ = ["MAX_FAST_RECORD", "StreamResult", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
            "segment_part", "segment_per_frame", "split_points"]

@@ -242,7 +242,7 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
     actual = capture.stat().st_size
     out = work / "out.pcap"
     copy = work / "copy.pcap"
-    from ..bulk import compiled_stream as cstream
+    from ..bulk import compiled_primitive as cstream
 
     # where the compiled stream runs by default, the numpy stream is timed beside it
     numpy_too = cstream.available()
@@ -312,7 +312,7 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
     """
     import numpy as np
 
-    from ..bulk import compiled_stream as cstream
+    from ..bulk import compiled_primitive as cstream
     from ..bulk.fastpath import FastSegmenter
     from ..features import PROFILES
     from ..job import SegmentOptions
@@ -343,7 +343,7 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
             if compiled:
                 jobs = array("q")
                 for number, at in enumerate(chunk):
-                    jobs.extend((at, number * plan.out_len(prefix), number))
+                    jobs.extend((at + 16, number * plan.out_len(prefix), number))  # the frame, behind its record header
                 runs.append((plan, jobs, out))
             else:
                 frames = np.stack([raw[at + 16 : at + 16 + plan.frame_len] for at in chunk])
@@ -356,7 +356,8 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
         started = time.perf_counter()
         if segmenter is not None:
             for plan, jobs, out in runs:
-                segmenter.segment_into(plan, raw, jobs, False, out, codes)
+                segmenter.segment_into(plan, raw, jobs, out, codes, prefix)
+                cstream.record_headers(plan, raw, jobs, False, out)
         else:
             for plan, frames, out in runs:
                 fast.segment_run(plan, frames, out)
@@ -455,10 +456,10 @@ def measure_passthrough(work: Path, size: int, repeat: int) -> dict[str, Any]:
     check = _checked("softgso segment (small packets)", capture, out)
     # what a plain run imports before its first packet (softgso.cli.entry's path, no click): numpy only
     # where the compiled stream is not built
-    from ..bulk import compiled_stream as cstream
+    from ..bulk import compiled_primitive as cstream
 
-    engine = "softgso.bulk.compiled_stream" if cstream.available() else "softgso.bulk.numpy_stream, numpy"
-    imports = f"import softgso.cli.entry, softgso.cli.runner, softgso.job, softgso.bulk.stream, {engine}"
+    engine = "softgso.bulk.compiled_primitive" if cstream.available() else "softgso.bulk.numpy_primitive, numpy"
+    imports = f"import softgso.cli.entry, softgso.cli.runner, softgso.job, softgso.bulk.stream, softgso.bulk.pipeline, {engine}"
     startup = best(repeat, lambda: run_child([sys.executable, "-c", imports]))
     out.unlink(missing_ok=True)
     return {"passthrough_output_check": check, "passthrough_packets": packets, "passthrough_seconds": softgso.seconds,
@@ -540,11 +541,11 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
     """Every measurement; a dict of numbers and ratios (the JSON of ``softgso bench``)."""
     say = progress or (lambda _text: None)
     work = scratch_dir()
-    from ..bulk import compiled_stream as cstream
-    from ..bulk.fastpath import _CSUM
+    from ..bulk import compiled_primitive as cstream
+    from ..bulk.native import load_extension
 
     report: dict[str, Any] = {"size_bytes": size, "repeat": repeat, "cpus": os.cpu_count(), "scratch": str(work),
-                              "c_accelerator": _CSUM is not None, "compiled_stream": cstream.available()}
+                              "c_accelerator": load_extension("_csum") is not None, "compiled_stream": cstream.available()}
     try:
         say(f"segment vs cp ({size >> 20} MiB, mix {mix})")
         cli = measure_cli(work, size, mix, repeat)

@@ -526,7 +526,7 @@ def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs:
                          "a directory as OUT)")
     started = time.perf_counter()
     if engine == "compiled":
-        from ..bulk.compiled_stream import available
+        from ..bulk.compiled_primitive import available
 
         if not available():
             raise UsageError("--engine compiled: softgso.bulk._segment is not built here (no C compiler at install, "

@@ -5,7 +5,7 @@ virtio_net_hdr_to_skb, link MACs and label push, then MplsLink.frames_for: trans
 profile) stays the reference and decides everything. For each virtio header (its exact bytes) and
 frame shape (fastpath.shape_key: length and header bytes but the per-packet fields), the first
 super-packet is handed to that treatment as the *oracle* of a
-:class:`softgso.bulk.compiled_stream.CompiledSegmenter` (a numpy :class:`softgso.bulk.fastpath.FastSegmenter` where
+:class:`softgso.bulk.compiled_primitive.CompiledSegmenter` (a numpy :class:`softgso.bulk.fastpath.FastSegmenter` where
 the C module is not built): the shape's plan is kept only if the bulk computation reproduces the
 oracle's link frames byte for byte, and the checksum state each frame crosses the link with is
 taken from the oracle's frames too. Every later super-packet of the shape is segmented in one
@@ -24,34 +24,31 @@ write (the oracle's vnet header, the TAP's MACs, the frame from its IP header on
 pop and the TAP transmit, checked the same way against the LER's scalar receive.
 
 Plans are per LER and link (the MACs, labels and link profile are baked into the templates); the
-number of shapes remembered is bounded, then forgotten and learnt again.
+number of shapes remembered is bounded, then forgotten and learnt again. The reference router
+(softgso.datapath.ler) knows nothing of this module: its caller (softgso.datapath.run) gives each
+connected LER its bulk paths with :func:`accelerate`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..bulk.compiled_stream import CompiledSegmenter, available
+from ..bulk.compiled_primitive import CompiledSegmenter, available
 from ..bulk.fastpath import FastSegmenter, SegmentPlan
 from ..constants import ETH_HLEN
 from ..errors import SoftGSOError, UsageError
 from ..features import IpSummed
-from ..io.pcap import RECORD_HEADER_LEN
 from ..job import Outcome, PacketResult, SegmentOptions
 from ..packet import Packet
 from ..virtio import VirtioFlags, VirtioNetHdr
 from ..xmit import skb_checksum_help
-from .ler import LinkDrop
-
-if TYPE_CHECKING:
-    from .ler import DirectionStats, LabelEdgeRouter, MplsLink
+from .ler import DirectionStats, LabelEdgeRouter, LinkDrop, MplsLink
 
 ENGINES = ("auto", "compiled", "numpy", "scalar")
 # shapes (and virtio headers) remembered per LER before all are forgotten: a long run with many
 # flows, or a TAP peer writing random headers, must not grow the tables without end
 MAX_SHAPES = 4096
-# one job for softgso.bulk._segment.segment: the record at offset 0 of the buffer, output at 0, packet 0
 _NEEDS_CSUM = int(VirtioFlags.NEEDS_CSUM)
 _ETHERTYPE_IPV4 = b"\x08\x00"
 _ETHERTYPE_IPV6 = b"\x86\xdd"
@@ -170,8 +167,6 @@ class BulkIngress:
         self.link = link
         self.compiled = compiled
         self.hdr_len = ler.hdr_len
-        # the vnet header ends a 16-byte pcap record header in front of the frame (softgso.bulk._segment reads records)
-        self._record_pad = bytes(RECORD_HEADER_LEN - ler.hdr_len)
         self._headers: dict[bytes, HeaderPlans] = {}
         self._known = 0
         self._taught: PacketResult | None = None
@@ -362,8 +357,7 @@ class BulkIngress:
         plan = shape.plan
         pieces: list[bytearray]
         if isinstance(table.segmenter, CompiledSegmenter):
-            # the virtio header stands where the record header would: no copy of the frame to move it
-            pieces = table.segmenter.segment_packet(self._record_pad + buf, plan)
+            pieces = table.segmenter.segment_packet(frame, plan)
         else:
             pieces = [bytearray(piece) for piece in table.segmenter.segment_frames([bytes(frame)], plan)[0]]
         frames = []
@@ -441,8 +435,6 @@ class BulkEgress:
 
     def tap_write(self, frame: Packet) -> tuple[bytes, bytes] | None:
         """The LER's scalar receive of a copy of one link frame: its one TAP write, else None; nothing counted or written."""
-        from .ler import DirectionStats, MplsLink
-
         scratch = DirectionStats("oracle")
         pkt = MplsLink.deliver(frame.clone())
         if not self.ler.pop_for_tap(pkt, scratch):
@@ -478,3 +470,13 @@ class BulkEgress:
             return None
         self.learnt += 1
         return plan
+
+
+def accelerate(ler: LabelEdgeRouter, engine: str) -> None:
+    """Give a connected LER the bulk paths of ``engine`` both ways (none for "scalar"), built afresh:
+    plans are per link, so a LER connected again is accelerated again."""
+    if engine == "scalar" or ler.link is None:
+        ler.bulk = ler.bulk_egress = None
+        return
+    ler.bulk = BulkIngress(ler, ler.link, compiled=compiled_engine(engine))
+    ler.bulk_egress = BulkEgress(ler)

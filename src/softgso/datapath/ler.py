@@ -8,8 +8,9 @@ Every packet, whatever the mode, takes the same path:
       -> transmit(TAP profile)    [only when something is left to do: GSO or a pending checksum]
       -> virtio_net_hdr_from_skb -> TAP write
 
-A GSO super-packet whose shape the LER has met before is segmented in bulk instead, by a plan the
-scalar path above taught and was checked against (softgso.datapath.bulk); its link frames then
+Given bulk paths by its caller (softgso.datapath.bulk.accelerate; this module imports nothing of
+them), a GSO super-packet whose shape the LER has met before is segmented in bulk instead, by a plan
+the scalar path above taught and was checked against; its link frames then
 take the same way from the capture hook on. A frame that is not GSO takes a whole-frame plan the
 same way when its shape has one: towards the link (one link frame), and from the link to the TAP
 (one TAP write, instead of the pop and transmit).
@@ -27,7 +28,7 @@ import errno
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from ..actions import LabelStackEntry, check_label_values, pop_mpls, skb_mpls_push
 from ..constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_UC, MPLS_LS_LABEL_SHIFT, UDP_HLEN
@@ -37,9 +38,6 @@ from ..packet import Packet
 from ..virtio import VirtioNetHdr, virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
 from ..xmit import transmit
 from .tap import Tap
-
-if TYPE_CHECKING:
-    from .bulk import BulkEgress, BulkIngress
 
 MPLS_LS_S_MASK = 0x00000100
 IP_VERSION_TO_ETHERTYPE = {4: ETH_P_IP, 6: ETH_P_IPV6}
@@ -100,6 +98,20 @@ def refusal_reason(exc: SoftGSOError) -> str:
 
 
 CaptureHook = Callable[[bytearray], None]
+
+
+class IngressPath(Protocol):
+    """A LER's bulk path towards the link (softgso.datapath.bulk.BulkIngress): True when it took the read."""
+
+    def forward(self, buf: bytes, stats: DirectionStats) -> bool: ...
+
+    def forward_one(self, buf: bytes, stats: DirectionStats) -> bool: ...
+
+
+class EgressPath(Protocol):
+    """A LER's bulk path from the link to its TAP (softgso.datapath.bulk.BulkEgress): True when it took the frame."""
+
+    def forward(self, frame: Packet, stats: DirectionStats) -> bool: ...
 
 
 class LinkDrop(NamedTuple):
@@ -200,7 +212,6 @@ class LabelEdgeRouter:
         link_peer_mac: bytes,
         tap_profile: DeviceProfile,
         ttl: int = 64,
-        engine: str = "auto",
     ) -> None:
         self.name = name
         self.tap = tap
@@ -225,11 +236,10 @@ class LabelEdgeRouter:
         self.little_endian = tap.little_endian
         self.link: MplsLink | None = None
         self.peer: LabelEdgeRouter | None = None
-        # how super-packets towards the link are segmented: "scalar" always by the engine's scalar
-        # path; otherwise shapes it has a plan for in bulk (softgso.datapath.bulk), the same bytes
-        self.engine = engine
-        self.bulk: BulkIngress | None = None
-        self.bulk_egress: BulkEgress | None = None
+        # the bulk paths its caller gives it once connected (softgso.datapath.bulk.accelerate), the
+        # same bytes as the scalar path; None: every packet takes the scalar path
+        self.bulk: IngressPath | None = None
+        self.bulk_egress: EgressPath | None = None
         self.ingress_stats = DirectionStats(f"{name} ingress")
         self.egress_stats = self.ingress_stats
 
@@ -238,13 +248,9 @@ class LabelEdgeRouter:
         self.link = link
         self.peer = peer
         self.ingress_stats = ingress
+        # plans learnt for another link do not hold here
         self.bulk = None
         self.bulk_egress = None
-        if self.engine != "scalar":
-            from .bulk import BulkEgress, BulkIngress, compiled_engine
-
-            self.bulk = BulkIngress(self, link, compiled=compiled_engine(self.engine))
-            self.bulk_egress = BulkEgress(self)
 
     def receive_from_tap(self, buf: bytes) -> None:
         """One read from the TAP: a vnet header and a frame from the local kernel."""

@@ -17,8 +17,9 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SoftGSOError, UsageError
-from ..features import PROFILES, DeviceProfile, load_profile
-from .bulk import check_engine
+from ..features import PROFILES, DeviceProfile
+from ..io.profile import load_profile
+from .bulk import accelerate, check_engine
 from .ler import CaptureHook, DirectionStats, LabelEdgeRouter, MplsLink
 from .privileges import Credentials, StopSignal, resolve_user, run_as
 from .ratelimit import RateLimitedLog
@@ -192,16 +193,20 @@ class Datapath:
             "LER1", west_tap, push_labels=labels, pop_labels=return_labels,
             own_mac=west.gateway_mac_bytes(), tap_peer_mac=west.mac_bytes(),
             link_mac=LINK_MAC_LER1, link_peer_mac=LINK_MAC_LER2,
-            tap_profile=west_tap.egress_profile(topology.mtu), ttl=ttl, engine=engine,
+            tap_profile=west_tap.egress_profile(topology.mtu), ttl=ttl,
         )
         self.ler2 = LabelEdgeRouter(
             "LER2", east_tap, push_labels=return_labels, pop_labels=labels,
             own_mac=east.gateway_mac_bytes(), tap_peer_mac=east.mac_bytes(),
             link_mac=LINK_MAC_LER2, link_peer_mac=LINK_MAC_LER1,
-            tap_profile=east_tap.egress_profile(topology.mtu), ttl=ttl, engine=engine,
+            tap_profile=east_tap.egress_profile(topology.mtu), ttl=ttl,
         )
         self.ler1.connect(self.link, self.ler2, self.west_to_east)
         self.ler2.connect(self.link, self.ler1, self.east_to_west)
+        # the reference routers build no accelerator of their own: the bulk paths are handed in
+        self.engine = engine
+        for ler in (self.ler1, self.ler2):
+            accelerate(ler, engine)
         self.started = time.monotonic()
 
     def run(

@@ -1,0 +1,476 @@
+"""``softgso segment`` for classic pcap files of Ethernet frames, in bulk: the one pipeline.
+
+Strategy: one reader, one planner, one writer; what numpy and C do differently is the per-chunk
+*primitive* behind them (as aioquic's ``_buffer.c`` stands behind ``_buffer.py``'s API), held equal
+by the same tests (tests/bulk/test_primitives.py). A primitive
+(:class:`softgso.bulk.numpy_primitive.NumpyPrimitive`, :class:`softgso.bulk.compiled_primitive.CompiledPrimitive`)
+is built from the options and has:
+
+* ``fast``: the :class:`softgso.bulk.fastpath.FastSegmenter` whose plans it reproduces;
+* ``scan(data, chunk_end, big_endian, ticks, snap_limit, small_limit, bulk_small, offsets, codes)``
+  -> (records, bytes walked, stop): the pcap record walk of one chunk, every record's offset
+  (int64 into ``offsets``) and code (int8 into ``codes``, fastpath's CODE_*: a short frame left
+  untouched with its checksum state or CODE_NO_LAYOUT, CODE_SCALAR, CODE_CANDIDATE); stop where
+  the general reader must take over;
+* ``alike(data, offsets, records, first, stop, chunk_stop, layout)`` -> how many records after
+  ``first`` (before ``stop``) have its shape (fastpath.shape_key, or a TunnelShape's bytes);
+* ``segment_runs(runs, data, offsets, big_endian, arena, arena_state, codes)`` -> one part to
+  write: runs of same-plan super-packets (plan, first record, records) segmented, each segment
+  behind its pcap record header, in input order; a classified packet's checksum state code in
+  ``codes`` (one per packet of the runs);
+* its tuned constants: CHUNK_SIZE, QUEUE_DEPTH, ARENA_SIZE, SWITCH_INTERVAL.
+
+This thread reads the input a chunk at a time into a few reused buffers, scans it, plans it
+(short frames left untouched pass through as views of the read buffer; runs of same-shape
+super-packets go to the primitive; the rest record by record through
+:func:`softgso.job.process_frame`); a writer thread hands each chunk's parts to ``writev``. The
+primitives' C calls and numpy's work release the GIL. Resident memory is bounded by the buffers and
+arenas, whatever the file size.
+
+Anything unusual (a record longer than the longest a bulk stream takes, a timestamp fraction beyond
+one second, a truncated file) is left to the general reader: from that record on, the scalar
+stream takes over, so its output and its error messages are the scalar path's own.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import struct
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..constants import IPPROTO_TCP
+from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
+from ..io.writer import CaptureWriter
+from .fastpath import (
+    CODE_CANDIDATE,
+    CODE_INVALID,
+    CODE_NO_LAYOUT,
+    CODE_STATES,
+    FastSegmenter,
+    SegmentPlan,
+    TunnelShape,
+)
+from .stream import MAX_FAST_RECORD, StreamResult, record_limits, short_frames
+
+if TYPE_CHECKING:
+    from ..job import SegmentOptions, Summary
+    from ..prepare import FrameLayout
+
+# a run of codes the planner takes as one: frames left untouched, records for the scalar path, candidates
+_RUNS = re.compile(rb"[\x00-\x04]+|\x05+|\x06+")
+NO_CODE = 0xFF  # a packet of a run whose checksum state is not counted
+
+
+class Primitive(Protocol):
+    """What the pipeline asks of a per-chunk primitive (see the module docstring)."""
+
+    CHUNK_SIZE: int
+    QUEUE_DEPTH: int
+    ARENA_SIZE: int
+    SWITCH_INTERVAL: float
+    fast: FastSegmenter
+
+    def scan(self, data: memoryview, chunk_end: int, big_endian: bool, ticks: int, snap_limit: int,
+             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray) -> tuple[int, int, bool]: ...
+
+    def alike(self, data: memoryview, offsets: bytearray, records: int, first: int, stop: int, chunk_stop: int,
+              layout: FrameLayout | TunnelShape) -> int: ...
+
+    def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
+                     big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray) -> Any: ...
+
+
+def state_counts(codes: bytes | bytearray) -> dict[str, int]:
+    """Counts of checksum state codes (0-3; others ignored), keyed in order of first appearance."""
+    present = [(codes.find(code), code) for code in (b"\x00", b"\x01", b"\x02", b"\x03")]
+    return {CODE_STATES[code[0]].value: codes.count(code) for found, code in sorted(present) if found >= 0}
+
+
+def layout_ranges(layout: FrameLayout | TunnelShape) -> tuple[tuple[tuple[int, int], ...], int]:
+    """The header bytes records of ``layout``'s shape have equal ((from, to) frame offsets) and the
+    16-bit field whose being 0 or not is shape (-1: none): all to the payload but shape_key's
+    per-packet fields (IPv4 ID and checksum; TCP seq to window, checksum, urgent pointer, options;
+    UDP checksum), as _segment.c's same_shape compares them."""
+    if isinstance(layout, TunnelShape):
+        return layout.ranges, layout.nonzero_at
+    network, transport = layout.network, layout.transport
+    at = 0
+    ranges = []
+    if layout.ip_version == 4:
+        ranges += [(0, network + 4), (network + 6, network + 10)]
+        at = network + 12
+    if layout.l4_proto == IPPROTO_TCP:
+        ranges += [(at, transport + 4), (transport + 12, transport + 13)]
+    else:
+        ranges += [(at, transport + 6), (transport + 8, layout.payload)]
+    return tuple(ranges), -1
+
+
+def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], input_size: int,
+                failure: list[BaseException], reserve: Callable[[int, int], bool] | None = None) -> Callable[[], None]:
+    """The writing thread: ``write(parts, records)`` for every item ``take()`` hands over.
+
+    An item is (parts, records, input offset done up to), None to stop; the input is
+    ``input_size`` bytes long. The first error goes to
+    ``failure`` for the main thread; later items are then taken and dropped, so the producer never
+    blocks. With ``reserve`` (a writer's reserve_ahead) the thread is taken by ``take(idle)``,
+    ``idle()`` reserving output space while nothing is there to write.
+    """
+    done_up_to = 0
+
+    def idle() -> bool:
+        return reserve is not None and not failure and reserve(done_up_to, input_size)
+
+    def run() -> None:
+        nonlocal done_up_to
+        while True:
+            item = take(idle) if reserve is not None else take()
+            if item is None:
+                return
+            if failure:
+                continue
+            parts, records, done_up_to = item
+            try:
+                write(parts, records)
+            except BaseException as error:  # noqa: BLE001 - handed to the main thread
+                failure.append(error)
+
+    return run
+
+
+def open_input(path: Path) -> int:
+    """A descriptor for reading IN front to back (the bulk stream reads, never maps: a file cut short
+    while it is read comes up short, where a mapping ends the process with SIGBUS)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    if hasattr(os, "posix_fadvise"):
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except OSError:  # a hint: refused, nothing lost
+            pass
+    return fd
+
+
+def fill(fd: int, buffer: Any, carried: bytes | memoryview, pos: int, length: int) -> int:
+    """Put ``length`` bytes of the file from ``pos`` at the start of ``buffer``: the first ones
+    ``carried`` over from the chunk before, the rest read. Fewer only at the file's end."""
+    view = memoryview(buffer).cast("B")
+    kept = len(carried)
+    view[:kept] = carried
+    got = kept
+    try:
+        while got < length:
+            step = os.preadv(fd, [view[got:length]], pos + got)
+            if step == 0:
+                break
+            got += step
+    finally:
+        view.release()
+    return got
+
+
+class _Handoff:
+    """A bounded hand-over between two threads: queue.Queue's put and get, without importing queue."""
+
+    def __init__(self, depth: int) -> None:
+        self._depth = depth
+        self._items: list[Any] = []
+        self._changed = threading.Condition()
+
+    def put(self, item: Any, timeout: float | None = None) -> bool:
+        """Add ``item`` once there is room; False if ``timeout`` seconds pass first."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self._items) < self._depth, timeout):
+                return False
+            self._items.append(item)
+            self._changed.notify_all()
+            return True
+
+    def get(self, idle: Callable[[], bool] | None = None) -> Any:
+        """The oldest item, waiting for one; while there is none, ``idle()`` until it returns False."""
+        with self._changed:
+            while not self._items and idle is not None:
+                self._changed.release()
+                try:
+                    busy = idle()
+                finally:
+                    self._changed.acquire()
+                if not busy:
+                    break
+            self._changed.wait_for(lambda: bool(self._items))
+            item = self._items.pop(0)
+            self._changed.notify_all()
+            return item
+
+
+class Iovecs:
+    """A part to write as (base, length) pairs in order (a numpy uint64 array), and what they point into."""
+
+    __slots__ = ("vectors", "keep")
+
+    def __init__(self, vectors: Any, keep: tuple[Any, ...]) -> None:
+        self.vectors = vectors
+        self.keep = keep  # the arrays the vectors point into, alive until written
+
+
+def write_parts(writer: CaptureWriter, parts: list[Any], records: int) -> None:
+    """Write a chunk's parts in order: buffers through the writer, :class:`Iovecs` by writev of their array."""
+    start = 0
+    for at, part in enumerate(parts):
+        if type(part) is Iovecs:
+            if at > start:
+                writer.write_framed(parts[start:at], 0)
+            from .numpy_primitive import writev_array
+
+            writev_array(writer.fileno(), part.vectors)
+            start = at + 1
+    writer.write_framed(parts[start:] if start else parts, records)
+
+
+class SegmentStream:
+    """Segment one classic pcap file into another; the caller finishes with the scalar stream if told."""
+
+    def __init__(self, options: SegmentOptions, summary: Summary,
+                 per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]], primitive: Primitive) -> None:
+        self.options = options
+        self.summary = summary
+        self.per_frame = per_frame
+        self.primitive = primitive
+        self.fast = primitive.fast
+        self.counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
+        self.reports: list[tuple[int, str]] = []
+        self.small_limit, self.bulk_small = short_frames(options, self.fast.enabled)
+        self._record_header = struct.Struct("<IIII")  # the input's byte order, set by run()
+
+    def run(self, in_path: Path, writer: CaptureWriter, header_info: tuple[bytes, str, bool, int],
+            progress: Callable[[int], None] | None = None, *, span: tuple[int, int | None, int] | None = None,
+            ) -> StreamResult:
+        """Stream IN through the engine into ``writer``; returns counts, reports and where to resume."""
+        _, order, nanosecond, snaplen = header_info
+        self._big_endian = order != "little"
+        self._record_header = struct.Struct((">" if self._big_endian else "<") + "IIII")
+        self._ticks, self._snap_limit = record_limits(nanosecond, snaplen)
+        self._span = span or (FILE_HEADER_LEN, None, 0)
+        fd = open_input(in_path)
+        try:
+            return self._pipeline(fd, os.fstat(fd).st_size, writer, progress)
+        finally:
+            os.close(fd)
+
+    def _pipeline(self, fd: int, size: int, writer: CaptureWriter,
+                  progress: Callable[[int], None] | None) -> StreamResult:
+        primitive = self.primitive
+        chunk_size = primitive.CHUNK_SIZE
+        # read (open_input), not mapped: a mapped input costs page faults to map it and
+        # MADV_DONTNEED to give it back, the latter on the writing thread and with TLB shootdowns to
+        # the segmenting one (measured 35 ms of a 0.36 s run with the file's inode lock idle); read()
+        # copies it, cache-warm for the checksums. A chunk's records start in its first chunk_size
+        # bytes; a buffer also holds the longest record a bulk stream takes beyond that, so only the
+        # input's end cuts one short.
+        read_size = chunk_size + MAX_FAST_RECORD
+        # segmenting, queued for writing, being written, spare: a buffer (and the arena its output
+        # went to) is used again only once everything pointing into it is written. Anonymous
+        # mappings: their pages come on first write (a bytearray is zeroed up front)
+        turns = primitive.QUEUE_DEPTH + 3
+        buffers = [mmap.mmap(-1, read_size) for _ in range(turns)]
+        arenas = [mmap.mmap(-1, primitive.ARENA_SIZE) for _ in range(turns)]
+        writes = _Handoff(primitive.QUEUE_DEPTH)
+        failure: list[BaseException] = []
+        # while waiting for the next chunk, the writer reserves the output's next pages
+        write_out = write_stage(writes.get, lambda parts, records: write_parts(writer, parts, records), size,
+                                failure, reserve=writer.reserve_ahead)
+
+        thread = threading.Thread(target=write_out, daemon=True)
+        # the writer gives the GIL back for every writev and needs it again right after: with the
+        # default 5 ms switch interval it waits on the segmenting thread far longer than it writes
+        # (measured: segment and write wall times 3x their CPU times)
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(primitive.SWITCH_INTERVAL)
+        thread.start()
+        result = StreamResult(self.counts, self.reports)
+        pos, span_end, index = self._span
+        end = size if span_end is None else min(span_end, size)
+        capacity = chunk_size // RECORD_HEADER_LEN + 1
+        offsets = bytearray(8 * capacity)
+        codes = bytearray(capacity)
+        turn = 0
+        carried: bytes | memoryview = b""  # the input from pos already read, past the last chunk's records
+        try:
+            while pos < end and not failure:
+                buffer = buffers[turn % turns]
+                got = fill(fd, buffer, carried, pos, min(read_size, end - pos))
+                data = memoryview(buffer)[:got]
+                count, after, stop = primitive.scan(data, min(chunk_size, got), self._big_endian, self._ticks,
+                                                    self._snap_limit, self.small_limit, self.bulk_small, offsets,
+                                                    codes)
+                arena = arenas[turn % turns]
+                turn += 1
+                parts, records = self._plan_chunk(data, offsets, bytes(codes[:count]), index, after, arena)
+                index += count
+                pos += after
+                carried = data[after:]
+                while not writes.put((parts, records, pos), timeout=0.1):
+                    if failure or not thread.is_alive():
+                        break
+                if progress is not None:
+                    progress(pos)
+                if stop or got == 0:
+                    result.resume_index = index
+                    result.resume_offset = pos
+                    break
+        finally:
+            writes.put(None)
+            thread.join()
+            sys.setswitchinterval(switch_interval)
+        if failure:
+            raise failure[0]
+        return result
+
+    def _plan_chunk(self, data: memoryview, offsets_buffer: bytearray, codes: bytes, index: int,
+                    chunk_stop: int, arena: mmap.mmap) -> tuple[list[Any], int]:
+        """The output of one chunk (its records at ``offsets_buffer`` in ``data``), in order, and how
+        many records it holds.
+
+        Super-packets wait in ``pending`` as runs (plan, first record, records) until a record of
+        another kind comes (or the chunk ends); then the primitive segments all of them at once.
+        """
+        count = len(codes)
+        offsets = memoryview(offsets_buffer).cast("q")
+        parts: list[Any] = []
+        written = 0
+        fast = self.fast
+        alike = self.primitive.alike
+        pending: list[tuple[SegmentPlan, int, int]] = []
+        arena_state = [0]
+
+        def flush_pending() -> None:
+            nonlocal written
+            if pending:
+                item, segments = self._bulk(pending, offsets, data, arena, arena_state)
+                parts.append(item)
+                written += segments
+                pending.clear()
+
+        try:
+            for run in _RUNS.finditer(codes):
+                first, stop = run.span()
+                kind = codes[first]
+                if kind <= CODE_NO_LAYOUT:
+                    # short frames left untouched: their records, byte for byte, in one piece
+                    flush_pending()
+                    start = offsets[first]
+                    finish = offsets[stop] if stop < count else chunk_stop
+                    nbytes = finish - start - RECORD_HEADER_LEN * (stop - first)
+                    parts.append(data[start:finish])
+                    self._count_untouched(stop - first, nbytes, state_counts(codes[first:stop]))
+                    written += stop - first
+                    continue
+                number = first
+                while number < stop:
+                    pos = offsets[number]
+                    following = offsets[number + 1] if number + 1 < count else chunk_stop
+                    frame = data[pos + RECORD_HEADER_LEN : following]
+                    if kind == CODE_CANDIDATE:
+                        found = fast.key_of(frame)
+                        plan = fast.plan_for(frame, *found) if found is not None else None
+                        if plan is not None and found is not None:
+                            # the packets that follow with this one's shape (a burst of one flow) share its plan
+                            same = alike(data, offsets_buffer, count, number, stop, chunk_stop, found[1])
+                            pending.append((plan, number, 1 + same))
+                            number += 1 + same
+                            continue
+                    flush_pending()
+                    written += self._one_record(index + number, data, pos, following, frame, parts)
+                    number += 1
+            flush_pending()
+        finally:
+            offsets.release()
+        return parts, written
+
+    def _bulk(self, runs: list[tuple[SegmentPlan, int, int]], offsets: memoryview, data: memoryview,
+              arena: mmap.mmap, arena_state: list[int]) -> tuple[Any, int]:
+        """Segment runs of same-plan super-packets by the primitive, counted; (the part to write, segments)."""
+        from .fastpath import name_invalid
+
+        packets = sum(count for _, _, count in runs)
+        codes = bytearray([NO_CODE]) * packets
+        part = self.primitive.segment_runs(runs, data, offsets, self._big_endian, arena, arena_state, codes)
+        renamed: Counter[str] = Counter()  # packets the bulk code calls invalid, named by the scalar path
+        segments_total = 0
+        counted = False
+        number = 0
+        counts = self.counts
+        for plan, first, count in runs:
+            # a checksum the bulk code calls invalid is named by the scalar path: rare, so found by
+            # bytearray.find (C) rather than a Python loop over every packet of the run
+            offset = codes.find(CODE_INVALID, number, number + count)
+            while offset != -1:
+                at_frame = offsets[first + offset - number] + RECORD_HEADER_LEN
+                renamed[name_invalid(data[at_frame : at_frame + plan.frame_len])] += 1
+                codes[offset] = NO_CODE
+                offset = codes.find(CODE_INVALID, offset + 1, number + count)
+            if plan.classify:
+                counted = True
+            elif plan.forced_state is not None:
+                counted = True
+                codes[number : number + count] = bytes([CODE_STATES.index(plan.forced_state)]) * count
+            segs = plan.segments
+            full_len, last_len = plan.segment_lengths()
+            bytes_out = full_len * (segs - 1) + last_len
+            self.summary.add_run(count, plan.frame_len, segs, bytes_out, {}, plan.partial or plan.outer_left)
+            counts["in"] += count
+            counts["out"] += count * segs
+            counts["bytes_in"] += count * plan.frame_len
+            counts["bytes_out"] += count * bytes_out
+            segments_total += count * segs
+            number += count
+        if counted:
+            # states in the order the packets came, whatever their shape
+            for name, packets_in_state in state_counts(codes).items():
+                self.summary.input_checksums[name] += packets_in_state
+            self.summary.input_checksums.update(renamed)
+        return part, segments_total
+
+    def _one_record(self, index: int, view: memoryview, pos: int, following: int, frame: memoryview,
+                    parts: list[Any]) -> int:
+        """A record for the scalar path (or a snapped one, passed through): its output appended; records out."""
+        counts = self.counts
+        seconds, fraction, caplen, orig_len = self._record_header.unpack_from(view, pos)
+        counts["in"] += 1
+        counts["bytes_in"] += caplen
+        if orig_len > caplen:
+            from ..job import snapped_report
+
+            self.summary.add_passthrough(index, caplen, *snapped_report(frame, caplen, orig_len, self.options.device.mtu))
+            parts.append(view[pos:following])
+            counts["out"] += 1
+            counts["bytes_out"] += caplen
+            return 1
+        frames, reason = self.per_frame(index, bytes(frame))
+        if reason:
+            self.reports.append((index, reason))
+        pack = self._record_header.pack
+        for out_frame in frames:
+            parts.append(pack(seconds, fraction, len(out_frame), len(out_frame)))
+            parts.append(out_frame)
+            counts["out"] += 1
+            counts["bytes_out"] += len(out_frame)
+        return len(frames)
+
+    def _count_untouched(self, packets: int, nbytes: int, states: dict[str, int]) -> None:
+        """Summary and counters for ``packets`` records copied through (``nbytes`` of frames)."""
+        self.summary.add_unchanged(packets, nbytes, states)
+        counts = self.counts
+        counts["in"] += packets
+        counts["out"] += packets
+        counts["bytes_in"] += nbytes
+        counts["bytes_out"] += nbytes
+
+
+__all__ = ["Iovecs", "NO_CODE", "Primitive", "SegmentStream", "layout_ranges", "state_counts", "write_parts"]
