@@ -40,6 +40,8 @@ from typing import Any
 
 from ..check.synth import SuperPacketSpec, TunnelSpec, build_frame, encapsulate
 from ..constants import ETH_P_8021Q, ETH_P_MPLS_UC
+from ..io.pcap import pcap_file_header
+from ..io.record import LINKTYPE_ETHERNET
 
 MIXES: dict[str, list[dict[str, Any]]] = {
     "tcp4": [dict(ipv6=False)],
@@ -117,7 +119,7 @@ def write_capture(path: Path, size: int, mix: str = "issue", payload_len: int = 
     source = frames if frames is not None else _frames(MIXES[mix], payload_len)
     count = 0
     written = 24
-    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+    header = pcap_file_header("little", nanosecond=False, snaplen=262144, linktype_field=LINKTYPE_ETHERNET)
     with open(path, "wb") as handle:
         handle.write(header)
         batch: list[bytes] = []
