@@ -244,10 +244,10 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
     actual = capture.stat().st_size
     out = work / "out.pcap"
     copy = work / "copy.pcap"
-    from ..bulk import compiled_primitive as cstream
+    from ..bulk import compiled_primitive
 
     # where the compiled stream runs by default, the numpy stream is timed beside it
-    numpy_too = cstream.available()
+    numpy_too = compiled_primitive.available()
     # alternated, so that all see the same machine; the fastest of each counts
     cp_runs, softgso_runs, numpy_runs = [], [], []
     # the command as a user types it: its summary table included (to a pipe, as from a script)
@@ -314,15 +314,15 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
     """
     import numpy as np
 
-    from ..bulk import compiled_primitive as cstream
+    from ..bulk import compiled_primitive
     from ..bulk.fastpath import FastSegmenter
     from ..features import PROFILES
     from ..job import SegmentOptions
 
-    compiled = engine == "compiled" or (engine == "auto" and cstream.available())
+    compiled = engine == "compiled" or (engine == "auto" and compiled_primitive.available())
     options = SegmentOptions(device=PROFILES["no-offload"], udp_gso="udp_l4")  # the bench's UDP super-packets are USO
     raw = np.fromfile(capture, dtype=np.uint8, count=limit)
-    segmenter = cstream.CompiledSegmenter(options) if compiled else None
+    segmenter = compiled_primitive.CompiledSegmenter(options) if compiled else None
     fast = segmenter.fast if segmenter is not None else FastSegmenter(options)
     by_plan: dict[Any, list[int]] = {}
     pos = 24
@@ -359,7 +359,7 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
         if segmenter is not None:
             for plan, jobs, out in runs:
                 segmenter.segment_into(plan, raw, jobs, out, codes, prefix)
-                cstream.record_headers(plan, raw, jobs, False, out)
+                compiled_primitive.record_headers(plan, raw, jobs, False, out)
         else:
             for plan, frames, out in runs:
                 fast.segment_run(plan, frames, out)
@@ -458,9 +458,9 @@ def measure_passthrough(work: Path, size: int, repeat: int) -> dict[str, Any]:
     check = _checked("softgso segment (small packets)", capture, out)
     # what a plain run imports before its first packet (softgso.cli.entry's path, no click): numpy only
     # where the compiled stream is not built
-    from ..bulk import compiled_primitive as cstream
+    from ..bulk import compiled_primitive
 
-    engine = "softgso.bulk.compiled_primitive" if cstream.available() else "softgso.bulk.numpy_primitive, numpy"
+    engine = "softgso.bulk.compiled_primitive" if compiled_primitive.available() else "softgso.bulk.numpy_primitive, numpy"
     imports = f"import softgso.cli.entry, softgso.cli.runner, softgso.job, softgso.bulk.stream, softgso.bulk.pipeline, {engine}"
     startup = best(repeat, lambda: run_child([sys.executable, "-c", imports]))
     out.unlink(missing_ok=True)
@@ -543,11 +543,11 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
     """Every measurement; a dict of numbers and ratios (the JSON of ``softgso bench``)."""
     say = progress or (lambda _text: None)
     work = scratch_dir()
-    from ..bulk import compiled_primitive as cstream
+    from ..bulk import compiled_primitive
     from ..bulk.native import load_extension
 
     report: dict[str, Any] = {"size_bytes": size, "repeat": repeat, "cpus": os.cpu_count(), "scratch": str(work),
-                              "c_accelerator": load_extension("_csum") is not None, "compiled_stream": cstream.available()}
+                              "c_accelerator": load_extension("_csum") is not None, "compiled_stream": compiled_primitive.available()}
     try:
         say(f"segment vs cp ({size >> 20} MiB, mix {mix})")
         cli = measure_cli(work, size, mix, repeat)
