@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from softgso.actions import dec_ttl, parse_action, pop_mpls, pop_vlan, push_mpls, push_vlan, set_mpls
+from softgso.actions import (
+    Action,
+    DecTtl,
+    PopMpls,
+    PopVlan,
+    PushMpls,
+    PushVlan,
+    SetMpls,
+    apply_action,
+    dec_ttl,
+    pop_mpls,
+    pop_vlan,
+    push_mpls,
+    push_vlan,
+    set_mpls,
+)
 from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.constants import ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_MPLS_MC, ETH_P_MPLS_UC
 from softgso.errors import ActionError, UsageError
@@ -37,7 +54,7 @@ def test_label_3_cannot_be_pushed() -> None:
     with pytest.raises(UsageError, match="implicit null"):
         push_mpls(Packet.from_ethernet(FRAME), 3)
     with pytest.raises(UsageError, match="implicit null"):
-        parse_action("push-mpls:3:0:64:uc")
+        apply_action(Packet.from_ethernet(FRAME), PushMpls(3))
 
 
 def test_pop_restores_the_ethertype_and_bytes() -> None:
@@ -87,8 +104,44 @@ def test_push_then_pop_vlan_round_trips() -> None:
     assert bytes(skb.data) == FRAME and not skb.vlan_tag_present
 
 
-@pytest.mark.parametrize("spec", ["push-mpls", "push-mpls:x", "push-vlan:5000", "frobnicate", "dec-ttl:3",
-                                  "push-mpls:1:8", "push-mpls:1:0:64:bc"])
-def test_bad_action_strings_are_usage_errors(spec: str) -> None:
-    with pytest.raises(UsageError):
-        parse_action(spec)
+def _applied(action: Action) -> Packet:
+    skb = Packet.from_ethernet(FRAME)
+    push_mpls(skb, 100, 1, 9)
+    apply_action(skb, action)
+    return skb
+
+
+def _called(function: Callable[[Packet], None]) -> Packet:
+    skb = Packet.from_ethernet(FRAME)
+    push_mpls(skb, 100, 1, 9)
+    function(skb)
+    return skb
+
+
+@pytest.mark.parametrize("action, function", [
+    (PushMpls(200, 5, 33), lambda skb: push_mpls(skb, 200, 5, 33)),
+    (PushMpls(200, multicast=True), lambda skb: push_mpls(skb, 200, 0, 64, ETH_P_MPLS_MC)),
+    (PopMpls(ETH_P_IP), lambda skb: pop_mpls(skb, ETH_P_IP)),
+    (SetMpls(ttl=7), lambda skb: set_mpls(skb, ttl=7)),
+    (SetMpls(label=300, tc=2), lambda skb: set_mpls(skb, label=300, tc=2)),
+    (DecTtl(), dec_ttl),
+    (PushVlan(42, 5, ETH_P_8021AD), lambda skb: push_vlan(skb, 42, 5, ETH_P_8021AD)),
+    (PopVlan(), pop_vlan),
+])
+def test_an_action_value_does_what_its_kernel_function_does(action: Action, function: Callable[[Packet], None]) -> None:
+    applied, called = _applied(action), _called(function)
+    assert bytes(applied.data) == bytes(called.data)
+    assert (applied.protocol, applied.vlan_tci, applied.vlan_proto, applied.network_header) == (
+        called.protocol, called.vlan_tci, called.vlan_proto, called.network_header)
+
+
+def test_push_mpls_defaults_are_tc_and_ovs_defaults() -> None:
+    assert PushMpls(100) == PushMpls(100, 0, 64, False) and PushMpls(100).ethertype == ETH_P_MPLS_UC
+    assert PushMpls(100, multicast=True).ethertype == ETH_P_MPLS_MC
+    assert PushVlan(5).protocol == ETH_P_8021Q
+
+
+def test_actions_are_frozen_values() -> None:
+    with pytest.raises(AttributeError):
+        PushMpls(100).label = 200  # type: ignore[misc]
+    assert {PopVlan(), PopVlan(), DecTtl()} == {PopVlan(), DecTtl()}

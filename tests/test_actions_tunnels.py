@@ -9,9 +9,10 @@ import struct
 import pytest
 
 from softgso import PROFILES, transmit
-from softgso.actions import TunnelPop, TunnelPush, parse_action, pop_tunnel, push_tunnel
+from softgso.actions import TunnelPop, TunnelPush, apply_action, pop_tunnel, push_tunnel
 from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.checksum import pseudo_header_sum
+from softgso.cli.action_grammar import parse_action
 from softgso.constants import ETH_P_IP, ETH_P_TEB
 from softgso.features import GsoType, IpSummed
 from softgso.packet import Packet
@@ -75,7 +76,8 @@ def test_push_gre_with_checksum_on_a_gso_packet_leaves_the_checksum_to_gso() -> 
                                   "push-gretap:src=192.0.2.10,dst=192.0.2.20,key=7"])
 def test_a_pushed_gso_packet_is_segmented_as_tunnel_gso(spec: str) -> None:
     skb = _gso_skb(4000)
-    parse_action(spec)(skb)
+    (action,) = parse_action(spec)
+    apply_action(skb, action)
     segments = [Ether(bytes(p.data)) for p in transmit(skb, PROFILES["no-offload"])]
     assert len(segments) == 4
     for packet in segments:
@@ -112,7 +114,8 @@ def test_an_outer_checksum_over_an_inner_one_left_to_the_device_is_local_checksu
     one the packet has once the device fills the inner checksum."""
     frame = build_frame(SuperPacketSpec(payload=bytes(range(200)), partial_checksum=True))
     skb = virtio_net_hdr_to_skb(frame, VirtioNetHdr(flags=1, csum_start=34, csum_offset=16))
-    parse_action(spec)(skb)
+    (action,) = parse_action(spec)
+    apply_action(skb, action)
     assert skb.ip_summed == IpSummed.PARTIAL and skb.encapsulation  # iptunnel_handle_offloads keeps both
     written = Ether(bytes(skb.data))
     filled = written.copy()

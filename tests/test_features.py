@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from softgso.errors import UsageError
-from softgso.features import GsoType, NetdevFeature, load_profile, net_gso_ok
+from softgso.features import GsoType, NetdevFeature, net_gso_ok
+from softgso.io.profile import load_profile
 
 
 def test_feature_bits_mirror_gso_bits() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from softgso.actions import parse_action, push_mpls
+from softgso.actions import PushMpls, push_mpls
 from softgso.errors import ActionError
 from softgso.prepare import packet_from_capture
 
@@ -21,6 +21,6 @@ def test_push_mpls_on_a_frame_shorter_than_its_link_header_is_an_action_error(le
 def test_push_mpls_action_on_a_runt_record_is_refused_not_crashed() -> None:
     from softgso.job import apply_actions
 
-    frame, error = apply_actions(b"\x00\x06A@", (parse_action("push-mpls:100"),))
+    frame, error = apply_actions(b"\x00\x06A@", (PushMpls(100),))
     assert frame == b"\x00\x06A@" and isinstance(error, ActionError)
     assert "skb_mpls_push" in str(error)

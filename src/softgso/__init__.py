@@ -29,7 +29,8 @@ if TYPE_CHECKING:
         UsageError,
         VirtioHeaderError,
     )
-    from .features import PROFILES, DeviceProfile, GsoType, IpSummed, NetdevFeature, load_profile
+    from .features import PROFILES, DeviceProfile, GsoType, IpSummed, NetdevFeature
+    from .io.profile import load_profile
     from .packet import Packet
     from .xmit import transmit
 
@@ -39,7 +40,8 @@ __version__ = "0.1.0"
 _HOMES = {
     **dict.fromkeys(("ActionError", "CaptureError", "InvalidPacketError", "KernelRefusal", "OutOfMemoryError",
                      "ProtocolNotSupportedError", "SoftGSOError", "UsageError", "VirtioHeaderError"), "errors"),
-    **dict.fromkeys(("PROFILES", "DeviceProfile", "GsoType", "IpSummed", "NetdevFeature", "load_profile"), "features"),
+    **dict.fromkeys(("PROFILES", "DeviceProfile", "GsoType", "IpSummed", "NetdevFeature"), "features"),
+    "load_profile": "io.profile",  # the file side of a profile (the engine builds it from the decoded table)
     "Packet": "packet",
     "transmit": "xmit",
 }

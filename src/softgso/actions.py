@@ -6,8 +6,10 @@ the label after the link-layer header (``mac_len`` bytes), rewrites the Ethernet
 ``protocol``; later pushes only grow the stack. ``push_vlan`` keeps the outermost tag out of band,
 as skb_vlan_push does, moving a tag already there into the bytes first.
 
-The ``--action`` grammar (:func:`parse_action`: softgso's, tc's and Open vSwitch's spellings, label
-lists top first) is a separate section of pure functions of text, kept apart from the packet code.
+Each action is also a small frozen value (:class:`PushMpls`, :class:`PopMpls`, :class:`SetMpls`,
+:class:`DecTtl`, :class:`PushVlan`, :class:`PopVlan`, :class:`TunnelPush`, :class:`TunnelPop`) that
+:func:`apply_action` applies to a packet. Their text (``--action push-mpls:100:0:64:uc``, tc's and
+Open vSwitch's spellings) is the command line's: softgso.cli.action_grammar.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from .checksum import csum_fold, ipv4_header_checksum, ones_sum, pseudo_header_s
 from .constants import (
     CSUM_MANGLED_0,
     ETH_HLEN,
-    ETH_P_8021AD,
     ETH_P_8021Q,
     ETH_P_IP,
     ETH_P_IPV6,
@@ -224,10 +225,9 @@ IPV4_FLAG_DF = 0x4000
 # the kernel picks the outer UDP source port from the flow hash (udp_flow_src_port); a capture has
 # no hash, so one fixed port from the ephemeral range stands for it unless the user gives one
 TUNNEL_SOURCE_PORT = 49152
-# what each push-* kind builds: its parse_tunnel kinds (which a pop-* of the same name removes)
+# what each tunnel kind pushes: its parse_tunnel kinds (which a pop of the same kind removes)
 TUNNEL_LAYOUT_KINDS = {"vxlan": ("VXLAN",), "geneve": ("Geneve",),
                        "gre": ("GRE", "ip6gre", "gretap", "ip6gretap", "MPLS-in-GRE")}
-TUNNEL_ACTION_KINDS = frozenset({"push-vxlan", "push-geneve", "push-gre", "pop-vxlan", "pop-geneve", "pop-gre"})
 
 
 @dataclass(frozen=True)
@@ -275,9 +275,6 @@ class TunnelPush:
         """The whole Ethernet frame goes inside (inner_protocol ETH_P_TEB)."""
         return self.udp or self.ethernet
 
-    def __call__(self, skb: Packet) -> None:
-        push_tunnel(skb, self)
-
 
 @dataclass(frozen=True)
 class TunnelPop:
@@ -286,9 +283,6 @@ class TunnelPop:
 
     kind: str  # "vxlan", "geneve" or "gre"
     dport: int | None = None  # a UDP tunnel on another port than the IANA one
-
-    def __call__(self, skb: Packet) -> None:
-        pop_tunnel(skb, self)
 
 
 def _iptunnel_handle_offloads(skb: Packet, bits: GsoType) -> None:
@@ -478,483 +472,116 @@ def pop_tunnel(skb: Packet, pop: TunnelPop) -> None:
     skb.reset_mac_len()
 
 
-# --- the --action pipeline -----------------------------------------------------------------------
+# --- the actions as values, and the one function that applies them ------------------------------
 
 
 @dataclass(frozen=True)
-class Action:
-    """One parsed ``--action`` step; calling it applies it to a packet."""
+class PushMpls:
+    """Push one label on top of the stack (tc mpls push, OVS push_mpls)."""
 
-    text: str
-    kind: str
-    args: tuple[int | None, ...]
-    tunnel: TunnelPush | TunnelPop | None = None  # push-vxlan/-geneve/-gre and their pops
+    label: int
+    tc: int = 0
+    ttl: int = 64
+    multicast: bool = False  # ethertype 0x8848 (ETH_P_MPLS_MC) instead of 0x8847
 
-    def __call__(self, skb: Packet) -> None:
-        if self.kind == "push-mpls":
-            # (label, tc, ttl) per label, top of the stack first, then the ethertype: the bottom label
-            # goes first, since each push lands on top (skb_mpls_push)
-            *entries, ethertype = self.args
-            for at in range(len(entries) - 3, -1, -3):
-                label, tc, ttl = entries[at : at + 3]
-                push_mpls(skb, label or 0, tc or 0, 64 if ttl is None else ttl, ethertype or ETH_P_MPLS_UC)
-        elif self.kind == "pop-mpls":
-            pop_mpls(skb, self.args[0] or 0)
-        elif self.kind == "set-mpls":
-            label, tc, ttl = self.args
-            set_mpls(skb, label=label, tc=tc, ttl=ttl)
-        elif self.kind == "dec-ttl":
+    @property
+    def ethertype(self) -> int:
+        """The labelled packet's ethertype."""
+        return ETH_P_MPLS_MC if self.multicast else ETH_P_MPLS_UC
+
+
+@dataclass(frozen=True)
+class PopMpls:
+    """Pop the top label (tc mpls pop, OVS pop_mpls); ``ethertype`` is what the packet carries below it."""
+
+    ethertype: int = ETH_P_IP
+
+
+@dataclass(frozen=True)
+class SetMpls:
+    """Rewrite fields of the top label (tc mpls modify, OVS set_mpls); None keeps a field."""
+
+    label: int | None = None
+    tc: int | None = None
+    ttl: int | None = None
+
+
+@dataclass(frozen=True)
+class DecTtl:
+    """Decrement the top label's TTL (tc mpls dec_ttl, OVS dec_mpls_ttl)."""
+
+
+@dataclass(frozen=True)
+class PushVlan:
+    """Push a tag as the outermost one (tc vlan push, OVS push_vlan)."""
+
+    vid: int
+    pcp: int = 0
+    protocol: int = ETH_P_8021Q  # the TPID: 802.1Q or 802.1ad
+
+
+@dataclass(frozen=True)
+class PopVlan:
+    """Pop the outermost tag (tc vlan pop, OVS pop_vlan / strip_vlan)."""
+
+
+Action = PushMpls | PopMpls | SetMpls | DecTtl | PushVlan | PopVlan | TunnelPush | TunnelPop
+
+
+def apply_action(skb: Packet, action: Action) -> None:
+    """Apply one action to ``skb`` as tc's act_mpls / act_vlan or a tunnel device would."""
+    match action:
+        case PushMpls():
+            push_mpls(skb, action.label, action.tc, action.ttl, action.ethertype)
+        case PopMpls():
+            pop_mpls(skb, action.ethertype)
+        case SetMpls():
+            set_mpls(skb, label=action.label, tc=action.tc, ttl=action.ttl)
+        case DecTtl():
             dec_ttl(skb)
-        elif self.kind == "push-vlan":
-            vid, pcp, proto = self.args
-            push_vlan(skb, vid or 0, pcp or 0, proto or ETH_P_8021Q)
-        elif self.kind == "pop-vlan":
+        case PushVlan():
+            push_vlan(skb, action.vid, action.pcp, action.protocol)
+        case PopVlan():
             pop_vlan(skb)
-        elif self.tunnel is not None:
-            self.tunnel(skb)
-
-
-# --- the --action grammar: text -> Action ----------------------------------------------------------
-#
-# Pure functions of text (no packet is touched here), so that the grammar can live apart from the
-# engine. One meaning, three spellings: softgso's own (push-mpls:100:0:64:uc), tc's as `tc filter
-# ... action` takes it (mpls push label 100 tc 0 ttl 64) and Open vSwitch's where it means the same
-# (pop_mpls:0x0800, dec_mpls_ttl, set_mpls_ttl:9, strip_vlan; the ethertypes 0x8847/0x8848 and
-# 0x8100/0x88a8 in the protocol fields). Each --action is one step, and repeated steps apply in
-# order as successive tc actions do (every push lands on top); a label stack written as a list
-# (push-mpls:100/200) is read top first, the way tcpdump and `softgso inspect` print a stack.
-
-ACTION_SYNTAX = {
-    "push-mpls": "push-mpls:LABEL[/LABEL...][:TC[:TTL[:uc|mc]]] (a list is a stack, top first)",
-    "pop-mpls": "pop-mpls[:ETHERTYPE] (default ipv4; ipv4, ipv6, mpls_uc, mpls_mc or a number)",
-    "set-mpls": "set-mpls:[LABEL]:[TC]:[TTL] (empty keeps the field)",
-    "dec-ttl": "dec-ttl",
-    "push-vlan": "push-vlan:VID[:PCP[:8021q|8021ad]]",
-    "pop-vlan": "pop-vlan",
-    "push-vxlan": "push-vxlan:src=IP,dst=IP,vni=N[,sport=N][,dport=4789][,csum=on|off][,smac=MAC][,dmac=MAC]"
-                  "[,ttl=N][,tos=N][,df=on|off]",
-    "push-geneve": "push-geneve:src=IP,dst=IP,vni=N[,options=HEX][, and push-vxlan's others; dport 6081]",
-    "push-gre": "push-gre:src=IP,dst=IP[,key=N][,csum=on|off][,inner=ip|eth][,smac=MAC][,dmac=MAC][,ttl=N]"
-                "[,tos=N][,df=on|off] (push-gretap: inner=eth)",
-    "pop-vxlan": "pop-vxlan[:dport=N]",
-    "pop-geneve": "pop-geneve[:dport=N]",
-    "pop-gre": "pop-gre",
-}
-TC_ACTION_SYNTAX = (
-    "mpls push [protocol mpls_uc|mpls_mc] label L [tc T] [ttl N] (ttl default 255, as act_mpls)",
-    "mpls pop protocol ipv4|ipv6|mpls_uc|mpls_mc|ETHERTYPE",
-    "mpls modify [label L] [tc T] [ttl N]",
-    "mpls dec_ttl",
-    "vlan push [protocol 802.1Q|802.1ad] [priority P] id V",
-    "vlan pop",
-)
-OVS_ACTION_SYNTAX = ("pop_mpls:ETHERTYPE", "set_mpls_label:L", "set_mpls_tc:T", "set_mpls_ttl:N", "dec_mpls_ttl",
-                     "strip_vlan", "pop_vlan")
-
-# the ethertype of a pushed label and of a pushed tag, each spelling to its value
-MPLS_ETHERTYPES = {"uc": ETH_P_MPLS_UC, "mc": ETH_P_MPLS_MC, "mpls_uc": ETH_P_MPLS_UC, "mpls_mc": ETH_P_MPLS_MC,
-                   "0x8847": ETH_P_MPLS_UC, "0x8848": ETH_P_MPLS_MC}
-MPLS_ETHERTYPE_FORMS = "uc or mc (softgso), mpls_uc or mpls_mc (tc), 0x8847 or 0x8848 (the ethertype, as OVS writes it)"
-VLAN_PROTOCOLS = {"8021q": ETH_P_8021Q, "8021ad": ETH_P_8021AD, "802.1q": ETH_P_8021Q, "802.1ad": ETH_P_8021AD,
-                  "0x8100": ETH_P_8021Q, "0x88a8": ETH_P_8021AD}
-VLAN_PROTOCOL_FORMS = ("8021q or 8021ad (softgso), 802.1Q or 802.1ad (tc), 0x8100 or 0x88a8 (the ethertype, as OVS "
-                       "writes it)")
-# what a popped label leaves (pop-mpls, tc's `mpls pop protocol`, OVS's pop_mpls)
-NEXT_PROTOCOLS = {"ipv4": ETH_P_IP, "ip": ETH_P_IP, "ipv6": ETH_P_IPV6, "mpls": ETH_P_MPLS_UC,
-                  "mpls_uc": ETH_P_MPLS_UC, "mpls_mc": ETH_P_MPLS_MC}
-# Open vSwitch's names for our actions, where they mean the same
-OVS_NAMES = {"push_mpls": "push-mpls", "pop_mpls": "pop-mpls", "set_mpls": "set-mpls", "dec_mpls_ttl": "dec-ttl",
-             "push_vlan": "push-vlan", "pop_vlan": "pop-vlan", "strip_vlan": "pop-vlan"}
-OVS_SET_MPLS_FIELD = {"set_mpls_label": 0, "set_mpls_tc": 1, "set_mpls_ttl": 2}
-TC_CONTROLS = ("pipe", "reclassify", "drop", "continue", "pass", "ok", "shot", "trap", "goto", "jump")
-# act_mpls: a push without ttl gets net.mpls.default_ttl, else ACT_MPLS_TTL_DEFAULT
-TC_MPLS_TTL_DEFAULT = 255
-LIST_SEPARATORS = "/,"
-
-
-def accepted_forms() -> str:
-    """Every spelling parse_action takes, for error messages and --help."""
-    return (f"softgso's: {', '.join(ACTION_SYNTAX.values())}; tc's (one string): {'; '.join(TC_ACTION_SYNTAX)}; "
-            f"Open vSwitch's: {', '.join(OVS_ACTION_SYNTAX)}")
-
-
-def mpls_ethertype(text: str) -> int | None:
-    """The ethertype of a pushed label from any of its spellings (None when it is none of them)."""
-    return MPLS_ETHERTYPES.get(text.strip().lower())
-
-
-def vlan_protocol(text: str) -> int | None:
-    """The TPID of a pushed tag from any of its spellings (None when it is none of them)."""
-    return VLAN_PROTOCOLS.get(text.strip().lower())
-
-
-def split_list(text: str) -> list[str]:
-    """``100/200`` or ``100,200`` -> ["100", "200"] (a label stack, and per-label TC and TTL)."""
-    for separator in LIST_SEPARATORS[1:]:
-        text = text.replace(separator, LIST_SEPARATORS[0])
-    return [item.strip() for item in text.split(LIST_SEPARATORS[0])]
-
-
-def label_stack_spec(labels: tuple[str, ...] | list[str], tcs: tuple[str, ...] | list[str] = (),
-                     ttls: tuple[str, ...] | list[str] = (), ethertype: str = "uc") -> str:
-    """The push-mpls action string for a label stack given as list-style options, top first.
-
-    ``labels``, ``tcs`` and ``ttls`` are option values, each one value or a list (``100,200``); TC
-    and TTL are one value for every label or one per label (default 0 and 64). The string is checked
-    (parse_action) before it is returned: a wrong count or value is a UsageError.
-    """
-    stack = [item for value in labels for item in split_list(value)]
-    if not stack:
-        raise UsageError("push-mpls needs at least one label")
-    columns = []
-    for values, what, default in ((tcs, "TC", "0"), (ttls, "TTL", "64")):
-        items = [item for value in values for item in split_list(value)] or [default]
-        if len(items) not in (1, len(stack)):
-            raise UsageError(f"{len(items)} {what} values for {_labels(len(stack))}: give one {what} for every label, "
-                             "or one per label in the order of the labels (top first)")
-        columns.append("/".join(items))
-    if mpls_ethertype(ethertype) is None:
-        raise UsageError(f"MPLS ethertype {ethertype!r}: give {MPLS_ETHERTYPE_FORMS}")
-    spec = f"push-mpls:{'/'.join(stack)}:{columns[0]}:{columns[1]}:{ethertype}"
-    parse_action(spec)
-    return spec
-
-
-def _labels(count: int) -> str:
-    return f"{count} label" + ("" if count == 1 else "s")
-
-
-def _number(text: str, what: str, spec: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise UsageError(f"action {spec!r}: {what} {text!r} is not a number") from None
-
-
-def _numbers(text: str, what: str, spec: str) -> list[int]:
-    return [_number(item, what, spec) for item in split_list(text)]
-
-
-def _per_label(values: list[int], count: int, what: str, spec: str) -> list[int]:
-    """One value for every label, or one per label."""
-    if len(values) == 1:
-        return values * count
-    if len(values) != count:
-        raise UsageError(f"action {spec!r}: {len(values)} {what} values for {_labels(count)}: give one {what} for "
-                         "every label, or one per label (top first)")
-    return values
-
-
-def parse_action(spec: str) -> Action:
-    """Parse one ``--action`` string, in softgso's, tc's or Open vSwitch's spelling (:func:`accepted_forms`)."""
-    words = spec.split()
-    if len(words) > 1 and words[0].lower() in ("mpls", "vlan", "action"):
-        return parse_tc_action(spec)
-    kind, _, rest = spec.strip().partition(":")
-    kind = kind.lower()
-    fields = rest.split(":") if rest else []
-    if kind in OVS_SET_MPLS_FIELD:
-        if len(fields) != 1 or not fields[0]:
-            raise UsageError(f"action {spec!r}: expected {kind}:VALUE")
-        values: list[int | None] = [None, None, None]
-        values[OVS_SET_MPLS_FIELD[kind]] = _number(fields[0], kind.rpartition("_")[2], spec)
-        return _set_mpls(spec, values)
-    if kind == "dec_ttl":
-        raise UsageError(f"action {spec!r}: dec_ttl is Open vSwitch's IP TTL decrement; the MPLS one is dec-ttl "
-                         "(softgso), dec_mpls_ttl (Open vSwitch) or 'mpls dec_ttl' (tc)")
-    kind = OVS_NAMES.get(kind, kind)
-    if kind in TUNNEL_ACTION_KINDS or kind == "push-gretap":
-        return parse_tunnel_action(spec)
-    if kind not in ACTION_SYNTAX:
-        raise UsageError(f"unknown action {spec!r}; accepted: {accepted_forms()}")
-    if kind == "push-mpls":
-        return _push_mpls(spec, fields)
-    if kind == "pop-mpls":
-        return Action(spec, kind, (_next_protocol(fields[0] if fields else "ipv4", spec),))
-    if kind == "set-mpls":
-        return _set_mpls(spec, [(_number(f, "field", spec) if f not in ("", "-") else None) for f in fields])
-    if kind == "push-vlan":
-        return _push_vlan(spec, fields)
-    if fields:
-        raise UsageError(f"action {spec!r} takes no arguments")
-    return Action(spec, kind, ())
-
-
-def _push_mpls(spec: str, fields: list[str]) -> Action:
-    if not 1 <= len(fields) <= 4:
-        raise UsageError(f"action {spec!r}: expected {ACTION_SYNTAX['push-mpls']}")
-    if len(fields) == 1 and fields[0].strip().lower() in ("0x8847", "0x8848"):
-        # OVS's push_mpls:ETHERTYPE reads as label 34887 or 34888 here: never push that silently
-        raise UsageError(f"action {spec!r} reads as Open vSwitch's push_mpls:ETHERTYPE, which takes its label "
-                         "from a later set_mpls_label; softgso needs the label: push-mpls:LABEL[:TC[:TTL[:0x8847|"
-                         "0x8848]]] (label 34887 or 34888 itself: write it in decimal)")
-    labels = _numbers(fields[0], "label", spec)
-    tcs = _per_label(_numbers(fields[1], "TC", spec) if len(fields) > 1 and fields[1] else [0], len(labels), "TC", spec)
-    ttls = _per_label(_numbers(fields[2], "TTL", spec) if len(fields) > 2 and fields[2] else [64], len(labels), "TTL",
-                      spec)
-    ethertype = mpls_ethertype(fields[3]) if len(fields) > 3 else ETH_P_MPLS_UC
-    if ethertype is None:
-        raise UsageError(f"action {spec!r}: the last field is the MPLS ethertype: {MPLS_ETHERTYPE_FORMS}")
-    entries: list[int | None] = []
-    for label, tc, ttl in zip(labels, tcs, ttls, strict=True):
-        check_label_values(label, tc, ttl)
-        entries += [label, tc, ttl]
-    return Action(spec, "push-mpls", (*entries, ethertype))
-
-
-def _next_protocol(text: str, spec: str) -> int:
-    value = text.strip().lower()
-    return NEXT_PROTOCOLS[value] if value in NEXT_PROTOCOLS else _number(value, "ethertype", spec)
-
-
-def _set_mpls(spec: str, values: list[int | None]) -> Action:
-    return Action(spec, "set-mpls", tuple((values + [None] * 3)[:3]))
-
-
-def _push_vlan(spec: str, fields: list[str]) -> Action:
-    if not 1 <= len(fields) <= 3:
-        raise UsageError(f"action {spec!r}: expected {ACTION_SYNTAX['push-vlan']}")
-    if len(fields) == 1 and fields[0].strip().lower() in ("0x8100", "0x88a8"):
-        raise UsageError(f"action {spec!r} reads as Open vSwitch's push_vlan:ETHERTYPE, which takes no VLAN id; "
-                         "give it: push-vlan:VID[:PCP[:0x8100|0x88a8]]")
-    vid = _number(fields[0], "VLAN id", spec)
-    pcp = _number(fields[1], "priority", spec) if len(fields) > 1 and fields[1] else 0
-    proto = vlan_protocol(fields[2]) if len(fields) > 2 else ETH_P_8021Q
-    if proto is None:
-        raise UsageError(f"action {spec!r}: VLAN protocol must be {VLAN_PROTOCOL_FORMS}")
-    if not 0 <= vid <= 4095 or not 0 <= pcp <= 7:
-        raise UsageError(f"action {spec!r}: VLAN id 0..4095 and priority 0..7")
-    return Action(spec, "push-vlan", (vid, pcp, proto))
-
-
-def _c_number(text: str, what: str, spec: str) -> int:
-    """A number as tc reads it (strtoul with base 0: 0x hex, a leading 0 octal)."""
-    if len(text) > 1 and text[0] == "0" and text.isdigit():
-        try:
-            return int(text, 8)
-        except ValueError:
-            pass
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise _tc_error(spec, f"{what} {text!r} is not a number") from None
-
-
-def _tc_error(spec: str, problem: str) -> UsageError:
-    return UsageError(f"tc action {spec!r}: {problem}; tc's forms: {'; '.join(TC_ACTION_SYNTAX)}")
-
-
-def parse_tc_action(spec: str) -> Action:
-    """One tc action as ``tc filter ... action`` takes it (``mpls push label 100 tc 0 ttl 64``), with
-    act_mpls's and act_vlan's defaults and refusals (tcf_mpls_init, tcf_vlan_init)."""
-    words = spec.split()
-    if words and words[0].lower() == "action":
-        words = words[1:]
-    if len(words) > 2 and words[-1].lower() in TC_CONTROLS:
-        control = words.pop().lower()
-        if control != "pipe":
-            raise _tc_error(spec, f"control {control!r} decides a packet's fate, not its bytes: softgso runs every "
-                            "action in turn (pipe, tc's default)")
-    if len(words) < 2:
-        raise _tc_error(spec, "expected a module (mpls or vlan) and a command")
-    module, command, rest = words[0].lower(), words[1].lower(), words[2:]
-    if len(rest) % 2:
-        raise _tc_error(spec, f"{rest[-1]!r} needs a value")
-    params: dict[str, str] = {}
-    for key, value in zip(rest[::2], rest[1::2], strict=True):
-        key = key.lower()
-        if key in params:
-            raise _tc_error(spec, f"{key} given twice")
-        params[key] = value
-
-    def only(*allowed: str) -> None:
-        extra = [key for key in params if key not in allowed]
-        if extra:
-            raise _tc_error(spec, f"{extra[0]} cannot be used with {module} {command}")
-
-    def number(key: str, what: str, low: int, high: int) -> int | None:
-        if key not in params:
-            return None
-        value = _c_number(params[key], what, spec)
-        if not low <= value <= high:
-            raise _tc_error(spec, f"{what} {value} out of range {low}..{high}")
-        return value
-
-    if module == "mpls":
-        if command == "push":
-            if "bos" in params:
-                raise _tc_error(spec, "bos is not supported: the S bit is set as skb_mpls_push sets it")
-            only("protocol", "label", "tc", "ttl")
-            label = number("label", "label", 0, 0xFFFFF)
-            if label is None:
-                raise _tc_error(spec, "label is required for MPLS push")
-            ethertype = mpls_ethertype(params.get("protocol", "mpls_uc"))
-            if ethertype is None:
-                raise _tc_error(spec, f"protocol must be an MPLS type for MPLS push: {MPLS_ETHERTYPE_FORMS}")
-            tc = number("tc", "tc", 0, 7)
-            ttl = number("ttl", "ttl", 1, 255)  # TCA_MPLS_TTL's policy: at least 1
-            check_label_values(label, tc or 0, TC_MPLS_TTL_DEFAULT if ttl is None else ttl)
-            return Action(spec, "push-mpls", (label, tc or 0, TC_MPLS_TTL_DEFAULT if ttl is None else ttl, ethertype))
-        if command == "pop":
-            only("protocol")
-            if "protocol" not in params:
-                raise _tc_error(spec, "protocol must be set for MPLS pop")
-            return Action(spec, "pop-mpls", (_next_protocol(params["protocol"], spec),))
-        if command == "modify":
-            only("label", "tc", "ttl")
-            label = number("label", "label", 0, 0xFFFFF)
-            return Action(spec, "set-mpls", (label, number("tc", "tc", 0, 7), number("ttl", "ttl", 1, 255)))
-        if command == "dec_ttl":
-            only()
-            return Action(spec, "dec-ttl", ())
-        if command == "mac_push":
-            raise _tc_error(spec, "mac_push (a label before the Ethernet header) is not supported")
-    elif module == "vlan":
-        if command == "push":
-            only("protocol", "priority", "id")
-            vid = number("id", "VLAN id", 0, 4095)
-            if vid is None:
-                raise _tc_error(spec, "id is required for vlan push")
-            proto = vlan_protocol(params.get("protocol", "802.1Q"))
-            if proto is None:
-                raise _tc_error(spec, f"VLAN protocol must be {VLAN_PROTOCOL_FORMS}")
-            return Action(spec, "push-vlan", (vid, number("priority", "priority", 0, 7) or 0, proto))
-        if command == "pop":
-            only()
-            return Action(spec, "pop-vlan", ())
-        if command in ("modify", "pop_eth", "push_eth"):
-            raise _tc_error(spec, f"vlan {command} is not supported")
-    raise _tc_error(spec, f"unknown action {module} {command}")
-
-
-# --- the tunnel actions' grammar: push-vxlan:src=10.0.0.1,dst=10.0.0.2,vni=42 ----------------------
-#
-# KEY=VALUE pairs, comma-separated (IPv6 addresses and MACs hold colons). The keys take softgso's
-# names and tc tunnel_key's (src_ip, dst_ip, id, dst_port, nocsum) and Open vSwitch's (tun_id,
-# remote_ip, local_ip), which mean the same.
-
-TUNNEL_KEYS = {"src": "src", "src_ip": "src", "local": "src", "local_ip": "src",
-               "dst": "dst", "dst_ip": "dst", "remote": "dst", "remote_ip": "dst",
-               "vni": "vni", "id": "vni", "tun_id": "vni", "key": "vni",
-               "sport": "sport", "src_port": "sport", "dport": "dport", "dst_port": "dport",
-               "csum": "csum", "smac": "smac", "src_mac": "smac", "dmac": "dmac", "dst_mac": "dmac",
-               "ttl": "ttl", "tos": "tos", "df": "df", "options": "options", "opts": "options", "inner": "inner"}
-_SWITCH = {"on": True, "yes": True, "1": True, "true": True, "off": False, "no": False, "0": False, "false": False}
-
-
-def _tunnel_pairs(spec: str, rest: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in (part.strip() for part in rest.split(",") if part.strip()):
-        key, sep, value = item.partition("=")
-        key = key.strip().lower()
-        if not sep and key in ("csum", "nocsum"):  # tc tunnel_key's words
-            key, value = "csum", "on" if key == "csum" else "off"
-        if key not in TUNNEL_KEYS or (not sep and key != "csum"):
-            raise UsageError(f"action {spec!r}: {item!r} is not KEY=VALUE with KEY one of "
-                             f"{', '.join(sorted(set(TUNNEL_KEYS.values())))} (or tc's/Open vSwitch's names)")
-        name = TUNNEL_KEYS[key]
-        if name in pairs:
-            raise UsageError(f"action {spec!r}: {name} given twice")
-        pairs[name] = value.strip()
-    return pairs
-
-
-def _address(text: str, what: str, spec: str) -> bytes:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(text).packed
-    except ValueError:
-        raise UsageError(f"action {spec!r}: {what} {text!r} is not an IPv4 or IPv6 address") from None
-
-
-def _mac(text: str, what: str, spec: str) -> bytes:
-    digits = text.replace(":", "").replace("-", "")
-    try:
-        value = bytes.fromhex(digits)
-    except ValueError:
-        value = b""
-    if len(value) != 6:
-        raise UsageError(f"action {spec!r}: {what} {text!r} is not a MAC address (aa:bb:cc:dd:ee:ff)")
-    return value
-
-
-def _bounded(pairs: dict[str, str], key: str, low: int, high: int, spec: str) -> int | None:
-    if key not in pairs:
-        return None
-    value = _number(pairs[key], key, spec)
-    if not low <= value <= high:
-        raise UsageError(f"action {spec!r}: {key} {value} out of range {low}..{high}")
-    return value
-
-
-def _switch(pairs: dict[str, str], key: str, spec: str) -> bool | None:
-    if key not in pairs:
-        return None
-    value = _SWITCH.get(pairs[key].lower())
-    if value is None:
-        raise UsageError(f"action {spec!r}: {key} takes on or off, not {pairs[key]!r}")
-    return value
-
-
-def parse_tunnel_action(spec: str) -> Action:
-    """push-vxlan / push-geneve / push-gre (push-gretap) and pop-vxlan / pop-geneve / pop-gre."""
-    kind, _, rest = spec.strip().partition(":")
-    kind = kind.lower()
-    pairs = _tunnel_pairs(spec, rest)
-    tunnel = kind.split("-", 1)[1]
-    if kind.startswith("pop-"):
-        allowed = {"dport"} if tunnel != "gre" else set()
-        extra = sorted(set(pairs) - allowed)
-        if extra:
-            raise UsageError(f"action {spec!r}: {kind} takes {'dport=N only' if allowed else 'no arguments'}")
-        return Action(spec, kind, (), TunnelPop(tunnel, _bounded(pairs, "dport", 1, 65535, spec)))
-    if kind == "push-gretap":
-        if pairs.setdefault("inner", "eth") != "eth":
-            raise UsageError(f"action {spec!r}: push-gretap carries the Ethernet frame (inner=eth)")
-        kind, tunnel = "push-gre", "gre"
-    missing = [key for key in ("src", "dst") if key not in pairs]
-    if tunnel != "gre" and "vni" not in pairs:
-        missing.append("vni")
-    if missing:
-        raise UsageError(f"action {spec!r}: {', '.join(missing)} required; expected {ACTION_SYNTAX[kind]}")
-    src, dst = _address(pairs["src"], "src", spec), _address(pairs["dst"], "dst", spec)
-    if len(src) != len(dst):
-        raise UsageError(f"action {spec!r}: src and dst must both be IPv4 or both IPv6")
-    not_here = {"gre": ("sport", "dport", "options"), "vxlan": ("options", "inner"), "geneve": ("inner",)}[tunnel]
-    for key in not_here:
-        if key in pairs:
-            raise UsageError(f"action {spec!r}: {key} does not apply to {kind}")
-    options = b""
-    if "options" in pairs:
-        try:
-            options = bytes.fromhex(pairs["options"])
-        except ValueError:
-            raise UsageError(f"action {spec!r}: options {pairs['options']!r} is not hexadecimal") from None
-        if len(options) % 4 or len(options) > 252:
-            raise UsageError(f"action {spec!r}: Geneve options are 4-byte words, at most 252 bytes")
-    inner = pairs.get("inner", "ip").lower()
-    if inner not in ("ip", "eth"):
-        raise UsageError(f"action {spec!r}: inner is ip (GRE, the L3 packet) or eth (gretap, the Ethernet frame)")
-    push = TunnelPush(
-        tunnel, src, dst,
-        vni=_bounded(pairs, "vni", 0, 0xFFFFFFFF if tunnel == "gre" else 0xFFFFFF, spec),
-        csum=_switch(pairs, "csum", spec),
-        sport=_bounded(pairs, "sport", 0, 65535, spec) or TUNNEL_SOURCE_PORT,
-        dport=_bounded(pairs, "dport", 1, 65535, spec),
-        src_mac=_mac(pairs["smac"], "smac", spec) if "smac" in pairs else None,
-        dst_mac=_mac(pairs["dmac"], "dmac", spec) if "dmac" in pairs else None,
-        ttl=_bounded(pairs, "ttl", 1, 255, spec) or 64,
-        tos=_bounded(pairs, "tos", 0, 255, spec) or 0,
-        df=bool(_switch(pairs, "df", spec)),
-        options=options,
-        ethernet=inner == "eth",
-    )
-    return Action(spec, kind, (), push)
+        case TunnelPush():
+            push_tunnel(skb, action)
+        case TunnelPop():
+            pop_tunnel(skb, action)
+        case _:
+            raise TypeError(f"{action!r} is not an action")
 
 
 def tunnel_ports(actions: tuple[Action, ...] | list[Action]) -> tuple[tuple[int, str], ...]:
     """The UDP ports pushed tunnels use, as (port, kind) for softgso.offload.tunnels.parse_tunnel."""
     names = {"vxlan": "VXLAN", "geneve": "Geneve"}
-    return tuple((action.tunnel.port, names[action.tunnel.kind]) for action in actions
-                 if isinstance(action.tunnel, TunnelPush) and action.tunnel.udp)
+    return tuple((action.port, names[action.kind]) for action in actions
+                 if isinstance(action, TunnelPush) and action.udp)
+
+
+__all__ = [
+    "GENEVE_PORT",
+    "TUNNEL_SOURCE_PORT",
+    "VXLAN_PORT",
+    "Action",
+    "DecTtl",
+    "LabelStackEntry",
+    "PopMpls",
+    "PopVlan",
+    "PushMpls",
+    "PushVlan",
+    "SetMpls",
+    "TunnelPop",
+    "TunnelPush",
+    "apply_action",
+    "check_label_values",
+    "dec_ttl",
+    "pop_mpls",
+    "pop_tunnel",
+    "pop_vlan",
+    "push_mpls",
+    "push_tunnel",
+    "push_vlan",
+    "set_mpls",
+    "skb_mpls_push",
+    "tunnel_ports",
+]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import IntEnum, IntFlag
-from pathlib import Path
 
 from .errors import UsageError
 
@@ -274,34 +273,18 @@ PROFILES: dict[str, DeviceProfile] = {
 DEFAULT_PROFILE = "no-offload"
 
 
-def load_profile(spec: str) -> DeviceProfile:
-    """A named profile, or one read from a JSON/TOML file (keys: the DeviceProfile fields)."""
-    if spec in PROFILES:
-        return PROFILES[spec]
-    path = Path(spec)
-    if not path.exists():
-        raise UsageError(f"unknown device profile {spec!r}: use one of {', '.join(PROFILES)} or a .json/.toml file")
-    try:
-        if path.suffix == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10: the same parser, as a package (a dependency there)
-                import tomli as tomllib  # type: ignore[no-redef]
-
-            raw = tomllib.loads(path.read_text())
-        else:
-            import json
-
-            raw = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read device profile {spec}: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise UsageError(f"device profile {spec}: expected a table of DeviceProfile fields, got {type(raw).__name__}")
+def profile_from_mapping(fields: object, source: str, name: str) -> DeviceProfile:
+    """A DeviceProfile from a profile file's decoded table: ``base`` (a profile name, default no-offload),
+    ``name`` (default ``name``) and any DeviceProfile field, checked as the kernel bounds a net_device.
+    ``source`` names the table in the UsageError that refuses it."""
+    if not isinstance(fields, dict):
+        raise UsageError(f"device profile {source}: expected a table of DeviceProfile fields, got {type(fields).__name__}")
+    raw = dict(fields)
     base_name = raw.pop("base", DEFAULT_PROFILE)
     if not isinstance(base_name, str) or base_name not in PROFILES:
-        raise UsageError(f"device profile {spec}: base {base_name!r} is not one of {', '.join(PROFILES)}")
+        raise UsageError(f"device profile {source}: base {base_name!r} is not one of {', '.join(PROFILES)}")
     base = PROFILES[base_name]
-    changes: dict[str, object] = {"name": str(raw.pop("name", path.stem))}
+    changes: dict[str, object] = {"name": str(raw.pop("name", name))}
     for key, value in raw.items():
         if key in ("features", "mpls_features", "vlan_features", "hw_enc_features", "gso_partial_features"):
             changes[key] = parse_features(value)
@@ -310,15 +293,39 @@ def load_profile(spec: str) -> DeviceProfile:
             if isinstance(value, str) and value.strip().isdigit():
                 value = int(value)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise UsageError(f"device profile {spec}: {key} must be an integer in {low}..{high}, not {value!r}")
+                raise UsageError(f"device profile {source}: {key} must be an integer in {low}..{high}, not {value!r}")
             changes[key] = value
         elif key == "description":
             changes[key] = str(value)
         else:
-            raise UsageError(f"device profile {spec}: unknown key {key!r}")
+            raise UsageError(f"device profile {source}: unknown key {key!r}")
     return base.with_overrides(**changes)
 
 
 # what the kernel lets a net_device have (dev_validate_mtu for Ethernet; netif_set_tso_max_size;
 # GSO_MAX_SEGS), the ranges a profile file may set
 _PROFILE_LIMITS = {"mtu": (68, 65535), "gso_max_size": (1, 524280), "gso_max_segs": (1, 65535)}
+
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "NETIF_F_ALL_TSO",
+    "NETIF_F_CSUM_MASK",
+    "NETIF_F_GSO_ENCAP_ALL",
+    "NETIF_F_GSO_LAST_BIT",
+    "NETIF_F_GSO_MASK",
+    "NETIF_F_GSO_SHIFT",
+    "NETIF_F_GSO_SOFTWARE",
+    "NETIF_F_VLAN_TX",
+    "PROFILES",
+    "DeviceProfile",
+    "GsoType",
+    "IpSummed",
+    "NetdevFeature",
+    "feature_names",
+    "intersect_feature_bits",
+    "net_gso_ok",
+    "netdev_intersect_features",
+    "parse_features",
+    "profile_from_mapping",
+]

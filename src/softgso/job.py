@@ -13,9 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .actions import TUNNEL_ACTION_KINDS, Action, tunnel_ports
 from .checksum import ipv4_header_checksum, ones_sum, pseudo_header_sum
 from .constants import ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, eth_p_mpls
 from .errors import SoftGSOError
@@ -40,6 +39,9 @@ from .prepare import (
 )
 from .virtio import VirtioNetHdr, virtio_net_hdr_to_skb
 from .xmit import transmit
+
+if TYPE_CHECKING:
+    from .actions import Action
 
 
 class Outcome(Enum):
@@ -81,6 +83,15 @@ class SegmentOptions:
     def tunnel_port_kinds(self) -> dict[int, str]:
         """--tunnel-port as port -> kind, made once (read for every packet)."""
         return dict(self.tunnel_ports)
+
+    @cached_property
+    def tunnel_actions(self) -> bool:
+        """An action pushes or pops a tunnel (the frame it makes is then read as a capture of it), made once."""
+        if not self.actions:
+            return False
+        from .actions import TunnelPop, TunnelPush
+
+        return any(isinstance(action, (TunnelPush, TunnelPop)) for action in self.actions)
 
     @property
     def udp_gso_type(self) -> str | None:
@@ -139,12 +150,22 @@ def process_frame(frame: bytes, options: SegmentOptions) -> PacketResult:
     return result
 
 
+def _run_actions(skb: Packet, actions: tuple[Action, ...]) -> None:
+    """The actions in order, as tc runs them; softgso.actions is loaded by a run that has actions only
+    (a plain ``segment`` starts without it)."""
+    if not actions:
+        return
+    from .actions import apply_action
+
+    for action in actions:
+        apply_action(skb, action)
+
+
 def _with_virtio_header(frame: bytes, options: SegmentOptions) -> PacketResult:
     assert options.vnet_hdr is not None
     skb = virtio_net_hdr_to_skb(frame, options.vnet_hdr, kernel=options.kernel)
     skb.ip6_frag_id = options.ipv6_frag_id
-    for action in options.actions:  # as tc on the egress device: after the socket built the skb
-        action(skb)
+    _run_actions(skb, options.actions)  # as tc on the egress device: after the socket built the skb
     return _transmit(skb, options, input_csum=None)
 
 
@@ -156,7 +177,7 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
     if over and behind > MAX_TRAILER:
         raise NotSegmented("bytes behind the IP packet (capture check, not the kernel's)",
                            f"{behind} bytes behind the IP packet: more than a trailer or padding")
-    if any(action.kind in TUNNEL_ACTION_KINDS for action in options.actions):
+    if options.tunnel_actions:
         return _after_tunnel_actions(original, options)
     if not options.actions:
         try:
@@ -171,8 +192,7 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
     if layout is None or layout.fragment:
         if options.actions:
             skb = packet_from_capture(original, layout)
-            for action in options.actions:
-                action(skb)
+            _run_actions(skb, options.actions)
             return _transmit(skb, options, input_csum=None)
         if over:
             raise NotSegmented(*not_segmentable(original))
@@ -200,8 +220,7 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
         return PacketResult(Outcome.UNCHANGED, [original], input_csum=state, labels=layout.labels)
     skb = packet_from_capture(frame, layout)
     skb.ip6_frag_id = options.ipv6_frag_id
-    for action in options.actions:
-        action(skb)
+    _run_actions(skb, options.actions)
     # actions may add or remove labels and tags: measure headers as they now are
     after = (parse_layout(_wire_bytes(skb)) or layout) if options.actions else layout
     forced = options.udp_gso_type if udp and options.gso_type == "auto" and options.udp_gso_type else options.gso_type
@@ -322,9 +341,10 @@ def _after_tunnel_actions(original: bytes, options: SegmentOptions) -> PacketRes
     is: the tunnel driver's state (encapsulation, inner offsets, inner_protocol, the tunnel's GSO
     bits from the outer checksum) taken from the bytes the push wrote, as _tunnel_from_capture does.
     """
+    from .actions import tunnel_ports
+
     skb = packet_from_capture(original, parse_layout(original))
-    for action in options.actions:
-        action(skb)
+    _run_actions(skb, options.actions)
     wire = _wire_bytes(skb)
     ports = options.tunnel_ports + tunnel_ports(options.actions)
     result = _from_capture(wire, replace(options, actions=(), tunnel_ports=ports))
@@ -586,8 +606,21 @@ def apply_actions(frame: bytes, actions: tuple[Action, ...]) -> tuple[bytes, Sof
     layout = parse_layout(frame)
     skb = packet_from_capture(frame, layout)
     try:
-        for action in actions:
-            action(skb)
+        _run_actions(skb, actions)
     except SoftGSOError as error:
         return frame, error
     return _wire_bytes(skb), None
+
+
+__all__ = [
+    "PASSED_THROUGH",
+    "NotSegmented",
+    "Outcome",
+    "PacketResult",
+    "SegmentOptions",
+    "Summary",
+    "apply_actions",
+    "link_type_report",
+    "process_frame",
+    "snapped_report",
+]

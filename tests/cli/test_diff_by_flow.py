@@ -378,7 +378,7 @@ def test_diff_and_inspect_draw_segments_progress_bar(monkeypatch: pytest.MonkeyP
 def segmentations(draw: st.DrawFn) -> tuple[list[bytes], list[bytes]]:
     """(input frames, what softgso's engine transmits for them): TCP and UDP, IPv4 and IPv6, under
     labels and tags or not, seeds or full checksums, through devices with and without offloads."""
-    from softgso.actions import parse_action
+    from softgso.cli.action_grammar import parse_action
     from softgso.features import PROFILES
     from softgso.job import SegmentOptions, apply_actions, process_frame
 
@@ -396,7 +396,7 @@ def segmentations(draw: st.DrawFn) -> tuple[list[bytes], list[bytes]]:
         frame = build_frame(spec)
         labels = draw(st.sampled_from(["", "push-mpls:100", "push-mpls:100/200:1/2:64/3"]))
         if labels:
-            frame, error = apply_actions(frame, (parse_action(labels),))
+            frame, error = apply_actions(frame, parse_action(labels))
             assert error is None
         frames.append(frame)
     device = PROFILES[draw(st.sampled_from(["no-offload", "csum", "nic-tso-no-mpls-gso"]))]

@@ -213,8 +213,8 @@ def test_inspect_judges_non_ethernet_links_on_their_l3_size(tmp_path: Path, link
 
 def test_inspect_judges_unconverted_link_types_on_their_l3_size() -> None:
     from softgso.cli.inspect import CaptureInspector
-    from softgso.features import load_profile
     from softgso.io import CaptureRecord
+    from softgso.io.profile import load_profile
     from softgso.job import SegmentOptions
 
     ip_packet = tcp4_super(3000, partial=False)[14:]

@@ -20,9 +20,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from softgso.actions import parse_action
+from softgso.actions import Action, apply_action
+from softgso.cli.action_grammar import parse_action
 from softgso.errors import SoftGSOError, UsageError
-from softgso.features import PROFILES, GsoType, IpSummed, load_profile
+from softgso.features import PROFILES, GsoType, IpSummed
+from softgso.io.profile import load_profile
 from softgso.job import Outcome, SegmentOptions, process_frame
 from softgso.packet import Packet
 from softgso.prepare import mtu_bytes, packet_from_capture, parse_layout
@@ -307,7 +309,7 @@ def options_for(case: FrameCase) -> SegmentOptions | None:
         return SegmentOptions(
             device=device, gso_size=case.gso_size, gso_type=case.gso_type, tcp_ecn=case.tcp_ecn,
             input_csum=case.input_csum, vnet_hdr=VirtioNetHdr.unpack(case.vnet_hdr) if case.vnet_hdr else None,
-            actions=tuple(parse_action(a) for a in case.actions), ipv6_frag_id=case.ipv6_frag_id,
+            actions=tuple(action for text in case.actions for action in parse_action(text)), ipv6_frag_id=case.ipv6_frag_id,
             fixed_id=case.fixed_id, kernel=case.kernel, udp_gso=case.udp_gso,
         )
 
@@ -408,17 +410,18 @@ class ActionCase(Case):
 
 def run_actions(case: ActionCase) -> None:
     """parse_action refuses bad text with UsageError; actions refuse packets with ActionError only."""
-    parsed = []
+    parsed: list[tuple[Action, ...]] = []
     for text in case.actions:
-        action = _guard(lambda t=text: parse_action(t))
-        if action is not None:
-            assert parse_action(action.text) == action, "parse_action is not stable on its own text"
-            parsed.append(action)
+        actions = _guard(lambda t=text: parse_action(t))
+        if actions is not None:
+            assert actions and all(isinstance(action, Action) for action in actions), "not the engine's actions"
+            parsed.append(actions)
     skb = packet_from_capture(case.frame, parse_layout(case.frame))
 
     def apply() -> list[Packet]:
-        for action in parsed:
-            action(skb)
+        for actions in parsed:
+            for action in actions:
+                apply_action(skb, action)
         skb.gso_size = case.gso_size
         skb.gso_type = GsoType(case.gso_type)
         return transmit(skb, PROFILES[case.device])
@@ -433,7 +436,7 @@ def run_actions(case: ActionCase) -> None:
 
 @dataclass
 class ProfileCase(Case):
-    """The text of a device-profile file (JSON or TOML), read by :func:`softgso.features.load_profile`."""
+    """The text of a device-profile file (JSON or TOML), read by :func:`softgso.io.profile.load_profile`."""
 
     target = "profile"
     text: str = ""

@@ -42,7 +42,7 @@ from targets import (
     run_virtio,
 )
 
-from softgso.actions import parse_action
+from softgso.cli.action_grammar import parse_action
 from softgso.errors import UsageError
 
 

@@ -13,7 +13,8 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..actions import Action, parse_action, parse_tc_action
+from ..actions import Action, apply_action
+from ..cli.action_grammar import parse_action, parse_tc_action
 from ..errors import SoftGSOError, UsageError
 from ..features import NETIF_F_CSUM_MASK, PROFILES, DeviceProfile, GsoType, IpSummed, NetdevFeature
 from ..packet import Packet
@@ -128,7 +129,7 @@ def load_case(path: str | Path) -> KernelCase:
         for command in list(input_meta.get("pre_commands") or []):
             if "802.1ad" in str(command):
                 proto = "8021ad"
-        actions.append(parse_action(f"push-vlan:{tx_device.split('.')[1]}:0:{proto}"))
+        actions += parse_action(f"push-vlan:{tx_device.split('.')[1]}:0:{proto}")
     actions += actions_from_tc(str(input_meta.get("tc_action") or ""))
     ethtool = str(input_meta.get("ethtool_veth0") or input_meta.get("ethtool_veth0_runB") or "tx off tso off")
     device = device_from_ethtool(ethtool)
@@ -186,11 +187,11 @@ def run_case(case: KernelCase, device: DeviceProfile | None = None) -> CaseResul
             packets = []
             for packet in validate_xmit(skb, device):
                 for action in case.actions:
-                    action(packet)
+                    apply_action(packet, action)
                 packets += transmit(packet, device)
         else:
             for action in case.actions:
-                action(skb)
+                apply_action(skb, action)
             packets = transmit(skb, device)
     except SoftGSOError as error:
         return CaseResult([], [], error)

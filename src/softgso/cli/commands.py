@@ -22,6 +22,7 @@ from .runner import (
     EXIT_BROKEN_PIPE,
     EXIT_IO,
     EXIT_REFUSED,
+    SegmentRequest,
     error_status,
     json_dumps,
     reader_gone,
@@ -181,10 +182,8 @@ def segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, 
       softgso segment in.pcap out.pcap --action push-mpls:100:0:64:uc --device nic-tso-no-mpls-gso
       softgso segment in.pcap out.pcap --vnet-hdr 01013600a80522001000 --action push-mpls:100:0:64:uc
     """
-    run_segment(in_path, out_path, gso_size, gso_type, tcp_ecn, input_csum, vnet_hdr, actions, device, mtu,
-                output_csum, ip_id, ipv6_frag_id, kernel, strict, as_json, quiet, engine, jobs, dask_scheduler,
-                tunnel_ports=tunnel_ports, udp_gso=udp_gso, tunnel_under_labels=tunnel_under_labels,
-                output_format=output_format)
+    # the parameters above are SegmentRequest's fields, name for name
+    run_segment(SegmentRequest(**click.get_current_context().params))
 
 # --- bench ---------------------------------------------------------------------------------------
 
@@ -349,8 +348,8 @@ def push_mpls_command(in_path: Path, out_path: Path, quiet: bool, strict: bool, 
       softgso push-mpls in.pcap labelled.pcap --label 100 --tc 0 --ttl 64
       softgso push-mpls in.pcap stacked.pcap --labels 100,200 --ttl 64,33    # 100 on top, TTL 64; 200 TTL 33
     """
-    from ..actions import label_stack_spec, mpls_ethertype
     from ..constants import ETH_P_MPLS_MC
+    from .action_grammar import label_stack_spec, mpls_ethertype
 
     if multicast and ethertype is not None and mpls_ethertype(ethertype) != ETH_P_MPLS_MC:
         raise UsageError(f"--multicast and --ethertype {ethertype} disagree: give one of them")
@@ -459,7 +458,7 @@ def _tunnel_push_options(function: Callable[..., None]) -> Callable[..., None]:
 
 def _tunnel_spec(kind: str, pairs: dict[str, object]) -> str:
     """The --action string of a tunnel command (parsed, so a bad value is a usage error here)."""
-    from ..actions import parse_action
+    from .action_grammar import parse_action
 
     items = []
     for key, value in pairs.items():

@@ -4,7 +4,7 @@ Interpreter start-up and imports take about 0.1 s, the time ``cp`` needs for a f
 and click with the command declarations is a third of it. So a command line that is plainly
 ``softgso segment [OPTIONS] IN OUT`` (IN a regular file, OUT a file, every option one of
 segment's own with a value it accepts) is parsed here, against a table of segment's options, and
-run by :func:`softgso.cli.runner.run_segment` without importing click; OUT's temporary file is made
+run by :func:`softgso.cli.runner.run_segment` (a SegmentRequest) without importing click; OUT's temporary file is made
 first and its space reserved in the background while the engine loads (softgso.io.outfile), when OUT
 is written atomically at all (a regular file or a new name, through a symbolic link its target's
 folder): nothing is made beside a device, a FIFO or a socket, and the writer refuses a block device.
@@ -50,7 +50,8 @@ SEGMENT_OPTIONS: dict[str, tuple[str, str, Any]] = {
     "-F": ("output_format", "choice", ("pcap", "pcapng")),
     "--output-format": ("output_format", "choice", ("pcap", "pcapng")),
 }
-# segment's defaults, as its click declaration has them
+# segment's defaults, as its click declaration has them (and softgso.cli.runner.SegmentRequest's, which
+# this module does not import before the head start)
 SEGMENT_DEFAULTS: dict[str, Any] = {
     "gso_size": None, "gso_type": "auto", "tcp_ecn": False, "input_csum": "auto", "vnet_hdr": None, "actions": (),
     "device": "no-offload", "mtu": None, "output_csum": None, "ip_id": "increment", "ipv6_frag_id": "0",
@@ -78,7 +79,7 @@ def _value(kind: str, accepted: Any, text: str) -> tuple[bool, Any]:
 
 
 def parse_segment(args: list[str]) -> dict[str, Any] | None:
-    """run_segment's keyword arguments when ``args`` (after the program name) is a plain ``segment``
+    """SegmentRequest's fields when ``args`` (after the program name) is a plain ``segment``
     command line, with IN and OUT as given, strings (their files are not looked at); None otherwise."""
     if not args or args[0] != "segment":
         return None
@@ -163,11 +164,12 @@ def main() -> None:
     if params is not None and head_start(params["in_path"], params["out_path"]):
         from pathlib import Path
 
-        from .runner import run_guarded, run_segment
+        from .runner import SegmentRequest, run_guarded, run_segment
 
         params["in_path"], params["out_path"] = Path(params["in_path"]), Path(params["out_path"])
+        request = SegmentRequest(**params)
         try:
-            run_guarded(lambda: run_segment(**params))
+            run_guarded(lambda: run_segment(request))
         except SystemExit as stop:
             if not isinstance(stop.code, int):
                 raise

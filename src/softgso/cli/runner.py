@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def _device(name: str, mtu: int | None, output_csum: str | None) -> Any:
-    from ..features import NETIF_F_CSUM_MASK, NetdevFeature, load_profile
+    from ..features import NETIF_F_CSUM_MASK, NetdevFeature
+    from ..io.profile import load_profile
 
     device = load_profile(name)
     changes: dict[str, Any] = {}
@@ -371,10 +373,10 @@ class ActionPerFrame:
     check refused it, or its result has no form in the record's link type: passed through, reported)."""
 
     def __init__(self, spec: str) -> None:
-        from ..actions import parse_action
+        from .action_grammar import parse_action
 
         self.spec = spec
-        self.action = parse_action(spec)
+        self.actions = parse_action(spec)
         self.outcomes = {"changed": 0, "unchanged": 0, "refused": 0}
         self.reports: list[tuple[int, str]] = []
         self._last: tuple[int, str] | None = None
@@ -382,7 +384,7 @@ class ActionPerFrame:
     def __call__(self, index: int, frame: bytes) -> tuple[list[bytes], str | None]:
         from ..job import apply_actions
 
-        out, error = apply_actions(frame, (self.action,))
+        out, error = apply_actions(frame, self.actions)
         if error is not None:
             self._count(index, "refused")
             self.reports.append((index, f"{self.spec} refused, passed through unchanged: {error}"))
@@ -452,36 +454,69 @@ def run_action(in_path: Path, out_path: Path, spec: str, quiet: bool, strict: bo
 
 # --- segment ---
 
-def run_segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
-            vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
-            ip_id: str, ipv6_frag_id: str, kernel: str, strict: bool, as_json: bool, quiet: bool,
-            engine: str, jobs: int, dask_scheduler: str | None, tunnel_ports: tuple[str, ...] = (),
-            udp_gso: str = "off", tunnel_under_labels: bool = False, output_format: str | None = None) -> None:
-    """``softgso segment``'s whole run, from its parsed options (softgso.cli.commands's, or softgso.cli.entry's for a plain one).
+@dataclass(frozen=True)
+class SegmentRequest:
+    """``softgso segment``'s command line, parsed (by softgso.cli.commands's click command, or by
+    softgso.cli.entry for a plain run); the defaults are the command's. ``output_format`` (-F):
+    "pcap" or "pcapng" for OUT, None for IN's format."""
 
-    ``output_format`` (-F): "pcap" or "pcapng" for OUT, None for IN's format."""
-    option_args: dict[str, Any] = {"device": device, "mtu": mtu, "output_csum": output_csum, "gso_size": gso_size,
-                   "gso_type": gso_type, "tcp_ecn": tcp_ecn, "input_csum": input_csum, "vnet_hdr": vnet_hdr,
-                   "actions": actions, "ip_id": ip_id, "ipv6_frag_id": ipv6_frag_id, "kernel": kernel,
-                   "tunnel_ports": tunnel_ports, "udp_gso": udp_gso, "tunnel_under_labels": tunnel_under_labels}
+    in_path: Path
+    out_path: Path
+    gso_size: int | None = None
+    gso_type: str = "auto"
+    tcp_ecn: bool = False
+    input_csum: str = "auto"
+    vnet_hdr: str | None = None
+    actions: tuple[str, ...] = ()
+    device: str = "no-offload"
+    mtu: int | None = None
+    output_csum: str | None = None
+    ip_id: str = "increment"
+    ipv6_frag_id: str = "0"
+    kernel: str = "6.1"
+    strict: bool = False
+    as_json: bool = False
+    quiet: bool = False
+    engine: str = "auto"
+    jobs: int = 1
+    dask_scheduler: str | None = None
+    udp_gso: str = "off"
+    tunnel_ports: tuple[str, ...] = ()
+    tunnel_under_labels: bool = False
+    output_format: str | None = None
+
+    def option_args(self) -> dict[str, Any]:
+        """segment_options_from's arguments: what decides each packet's fate (each capture of many is given them)."""
+        return {"device": self.device, "mtu": self.mtu, "output_csum": self.output_csum, "gso_size": self.gso_size,
+                "gso_type": self.gso_type, "tcp_ecn": self.tcp_ecn, "input_csum": self.input_csum,
+                "vnet_hdr": self.vnet_hdr, "actions": self.actions, "ip_id": self.ip_id,
+                "ipv6_frag_id": self.ipv6_frag_id, "kernel": self.kernel, "tunnel_ports": self.tunnel_ports,
+                "udp_gso": self.udp_gso, "tunnel_under_labels": self.tunnel_under_labels}
+
+
+def run_segment(request: SegmentRequest) -> None:
+    """``softgso segment``'s whole run."""
+    in_path, out_path = request.in_path, request.out_path
+    option_args = request.option_args()
     options = segment_options_from(**option_args)
     inputs = _many_captures(in_path)
     if inputs is not None:
-        _segment_many(inputs, out_path, option_args, engine, jobs, dask_scheduler, strict, as_json, quiet,
-                      output_format)
+        _segment_many(inputs, out_path, option_args, request.engine, request.jobs, request.dask_scheduler,
+                      request.strict, request.as_json, request.quiet, request.output_format)
         return
-    if dask_scheduler:
+    if request.dask_scheduler:
         raise UsageError("--dask-scheduler segments many captures: give a directory or a glob as IN")
     from ..io.outfile import output_target
 
     # what OUT is decides how it is written (a directory or a block device is refused before IN is read)
     target = None if is_dash(out_path) else output_target(str(out_path))
-    summary, counts, reports, elapsed = _segment_one(in_path, out_path, options, engine, jobs, quiet, output_format)
+    summary, counts, reports, elapsed = _segment_one(in_path, out_path, options, request.engine, request.jobs,
+                                                     request.quiet, request.output_format)
     read_error = bool(counts.pop("read_error", 0))
     # stdout carries the capture itself when OUT is -, /dev/stdout or where stdout goes
     summary_to_stderr = is_dash(out_path) or (target is not None and target.shares_stdout())
     note = "written to standard output as it came (not atomic)" if target is None else target.note()
-    if as_json:
+    if request.as_json:
         payload = segment_payload(summary, counts, reports, elapsed, options, str(out_path))
         payload["atomic"] = note is None
         payload["output_written"] = note
@@ -489,13 +524,13 @@ def run_segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: s
     else:
         print_reports(reports)
         print_report_kinds(summary)
-        if not quiet:
+        if not request.quiet:
             _segment_table(summary, counts, elapsed, str(out_path), stderr=summary_to_stderr)
             if note and target is not None:
                 echo(f"softgso: {note}", err=summary_to_stderr)
     if read_error:
         sys.exit(EXIT_IO)
-    if strict and summary.reported:
+    if request.strict and summary.reported:
         sys.exit(EXIT_REFUSED)
 
 
@@ -723,7 +758,6 @@ def segment_options_from(device: str, mtu: int | None, output_csum: str | None, 
                           tunnel_ports: tuple[str, ...] = (), udp_gso: str = "off",
                           tunnel_under_labels: bool = False) -> Any:
     """The SegmentOptions ``segment`` would build from the same options."""
-    from ..actions import parse_action
     from ..job import SegmentOptions
     from ..virtio import VirtioNetHdr
 
@@ -742,7 +776,16 @@ def segment_options_from(device: str, mtu: int | None, output_csum: str | None, 
     return SegmentOptions(
         device=_device(device, mtu, output_csum), gso_size=gso_size, gso_type=gso_type, tcp_ecn=tcp_ecn,
         input_csum=input_csum, vnet_hdr=VirtioNetHdr.from_hex(vnet_hdr) if vnet_hdr else None,
-        actions=tuple(parse_action(a) for a in actions), ipv6_frag_id=frag_id, fixed_id=ip_id == "fixed",
+        actions=_parse_actions(actions), ipv6_frag_id=frag_id, fixed_id=ip_id == "fixed",
         kernel=kernel, tunnel_ports=ports, udp_gso=udp_gso, tunnel_in_labels=tunnel_under_labels,
     )
 
+
+def _parse_actions(specs: tuple[str, ...]) -> tuple[Any, ...]:
+    """The engine's actions for the --action strings, in order; the grammar (and the actions with it)
+    is loaded only when there are some, so that a plain run starts without them."""
+    if not specs:
+        return ()
+    from .action_grammar import parse_action
+
+    return tuple(action for spec in specs for action in parse_action(spec))
