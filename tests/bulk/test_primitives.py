@@ -272,36 +272,29 @@ def test_segment_refuses_jobs_outside_its_buffers() -> None:
         compiled.segment_into(plan, frame, array("q", [1, 0, 0]), bytearray(per_packet), bytearray(1))
     with pytest.raises(ValueError, match="outside the output buffer"):
         compiled.segment_into(plan, frame, array("q", [0, 1, 0]), bytearray(per_packet), bytearray(1))
-    with pytest.raises(ValueError, match="outside the output buffer"):
-        compiled.segment_into(plan, frame, array("q", [0, 0, 0]), bytearray(per_packet), bytearray(1), gap=1)
     with pytest.raises(ValueError, match="outside the codes buffer"):
         compiled.segment_into(plan, frame, array("q", [0, 0, 1]), bytearray(per_packet), bytearray(1))
     with pytest.raises(ValueError, match="int64 triples"):
         compiled.segment_into(plan, frame, array("q", [0, 0]), bytearray(per_packet), bytearray(1))
-    with pytest.raises(ValueError, match="gap before each segment is out of range"):
-        compiled.segment_into(plan, frame, array("q", [0, 0, 0]), bytearray(per_packet), bytearray(1), gap=-1)
     vector, full, last = compiled.vector(plan)
     with pytest.raises(ValueError, match="inconsistent plan"):
-        SEGMENT.segment(vector, full[:-1], last, frame, array("q", [0, 0, 0]), 0, bytearray(per_packet), bytearray(1))
+        SEGMENT.segment(vector, full[:-1], last, frame, array("q", [0, 0, 0]), bytearray(per_packet), bytearray(1))
 
 
 @compiled_only
-def test_record_headers_refuse_jobs_outside_their_buffers() -> None:
+def test_segment_records_refuse_jobs_outside_their_buffers() -> None:
+    """The file stream's entry (frames in pcap records, each segment behind its record header)."""
     compiled = CompiledSegmenter(NO_OFFLOAD)
     frame = build_frame(SuperPacketSpec(payload=os.urandom(4000)))
     plan = compiled.fast.plan_for(frame)
     assert plan is not None
     data = records([frame])
-    out = bytearray(plan.out_len(16))
-    compiled_primitive.record_headers(plan, data, array("q", [16, 0, 0]), False, out)
-    with pytest.raises(ValueError, match="record header lies outside the buffer"):
-        compiled_primitive.record_headers(plan, data, array("q", [15, 0, 0]), False, out)
+    per_packet = plan.out_len(16)
+    compiled.segment_records(plan, data, array("q", [0, 0, 0]), False, bytearray(per_packet), bytearray(1))
+    with pytest.raises(ValueError, match="a record lies outside the buffer"):
+        compiled.segment_records(plan, data, array("q", [1, 0, 0]), False, bytearray(per_packet), bytearray(1))
     with pytest.raises(ValueError, match="outside the output buffer"):
-        compiled_primitive.record_headers(plan, data, array("q", [16, 1, 0]), False, out)
-    with pytest.raises(ValueError, match="int64 triples"):
-        compiled_primitive.record_headers(plan, data, array("q", [16]), False, out)
-    with pytest.raises(ValueError, match="segment count or lengths out of range"):
-        SEGMENT.record_headers(data, array("q", [16, 0, 0]), 2**62, 2**32 - 1, 1, False, out)
+        compiled.segment_records(plan, data, array("q", [0, 0, 0]), False, bytearray(per_packet - 1), bytearray(1))
 
 
 @compiled_only
@@ -340,18 +333,13 @@ def test_segment_and_same_shape_refuse_any_hostile_arguments_without_touching_me
     records_buffer = records([frame])
     out = bytearray(data.draw(st.integers(0, 2 * plan.out_len(16))))
     codes = bytearray(data.draw(st.integers(0, 2)))
-    gap = data.draw(st.sampled_from([0, 16, -1, 0x10001]))
-    try:
-        SEGMENT.segment(array("q", fields).tobytes(), full, last, records_buffer, jobs, gap, out, codes)
-    except ValueError as error:
-        assert str(error).startswith("segment: "), "a refusal names the check that failed"
-    try:
-        SEGMENT.record_headers(records_buffer, jobs, *[data.draw(st.one_of(extremes, st.integers(-5, 5000)))
-                                                       for _ in range(3)], False, out)
-    except OverflowError:
-        pass  # a value beyond Py_ssize_t, refused by the argument parser itself
-    except ValueError as error:
-        assert str(error).startswith("record_headers: "), "a refusal names the check that failed"
+    for call in (lambda: SEGMENT.segment(array("q", fields).tobytes(), full, last, records_buffer, jobs, out, codes),
+                 lambda: SEGMENT.segment_records(array("q", fields).tobytes(), full, last, records_buffer, jobs,
+                                                 False, out, codes)):
+        try:
+            call()
+        except ValueError as error:
+            assert str(error).startswith("segment: "), "a refusal names the check that failed"
     offsets = array("q", [data.draw(st.one_of(extremes, st.integers(-50, 6000))) for _ in range(3)])
     layout = [data.draw(st.one_of(extremes, st.integers(-10, 200))) for _ in range(3)]
     try:
@@ -385,7 +373,7 @@ def test_tunnel_plans_and_same_bytes_refuse_any_hostile_arguments_without_touchi
     jobs = array("q", [0, 0, 0])
     out = bytearray(data.draw(st.integers(0, 2 * plan.out_len())))
     try:
-        SEGMENT.segment(array("q", fields).tobytes(), full, last, frame, jobs, 0, out, bytearray(1))
+        SEGMENT.segment(array("q", fields).tobytes(), full, last, frame, jobs, out, bytearray(1))
     except ValueError as error:
         assert str(error).startswith("segment: "), "a refusal names the check that failed"
     records_buffer = records([frame])
@@ -409,4 +397,4 @@ def test_tunnel_plan_fields_are_read_in_the_c_enum_order() -> None:
                                 "outer_fixed_id", "csum_at", "csum_field", "csum_const_full", "csum_const_last",
                                 "csum_mangle")
     with pytest.raises(ValueError, match="wrong number of fields"):
-        SEGMENT.segment(bytes(8 * 23), b"", b"", bytes(100), b"", 0, bytearray(10), bytearray(1))
+        SEGMENT.segment(bytes(8 * 23), b"", b"", bytes(100), b"", bytearray(10), bytearray(1))

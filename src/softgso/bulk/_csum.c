@@ -11,7 +11,7 @@
  * buffer[starts[k] : starts[k] + lengths[k]] (odd length zero-padded) modulo 0xFFFF, into out's
  * int64: fastpath.range_sums' integers.
  * walk_records(buffer, pos, end, chunk_end, big_endian, starts): the pcap record walk of
- * faststream._read_chunks: from pos, while pos < chunk_end, each record (16-byte header whose
+ * softgso.bulk.numpy_primitive (NumpyPrimitive.scan): from pos, while pos < chunk_end, each record (16-byte header whose
  * caplen is at +8, then caplen bytes) that ends by end has its offset stored in starts (int64);
  * returns (records, pos after them, 1 if a record or header is cut short by end else 0).
  *

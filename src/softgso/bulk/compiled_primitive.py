@@ -5,8 +5,8 @@
 by ``_segment.segment`` (the datapath hands it a TAP read's frame, the pipeline frames inside its
 read buffer). :class:`CompiledPrimitive` is :mod:`softgso.bulk.pipeline`'s per-chunk primitive over
 the same module: the pcap record walk (``scan``), runs of one shape (``same_shape``,
-``same_bytes``), and segments written contiguous in an arena behind the record headers
-(``record_headers``) the file stream frames them with. It needs no numpy at all, so where the module
+``same_bytes``), and segments written contiguous in an arena, each behind the record header the
+file stream frames it with (``segment_records``, the same work in the same pass). It needs no numpy at all, so where the module
 is built it is the default: ``segment`` also starts faster (importing numpy costs more than
 segmenting a 100 MB capture). ``SOFTGSO_NO_C=1`` or a missing compiler leaves the numpy primitive.
 """
@@ -55,13 +55,6 @@ def plan_vector(plan: SegmentPlan) -> bytes:
     return array("q", values).tobytes()
 
 
-def record_headers(plan: SegmentPlan, buffer: Any, jobs: array, big_endian: bool, out: Any) -> None:
-    """Every segment's pcap record header in the 16-byte gap segment_into left before it: the
-    timestamp of the record its frame came in (the 8 bytes 16 before the frame), its own length."""
-    full_len, last_len = plan.segment_lengths()
-    _SEGMENT.record_headers(buffer, jobs, plan.segments, full_len, last_len, big_endian, out)
-
-
 _RANGES: dict[TunnelShape, array] = {}
 
 
@@ -90,13 +83,20 @@ class CompiledSegmenter:
             found = self._vectors[plan] = (plan_vector(plan), plan.template_full, plan.template_last)
         return found
 
-    def segment_into(self, plan: SegmentPlan, buffer: Any, jobs: array, out: Any, codes: bytearray,
-                     gap: int = 0) -> None:
+    def segment_into(self, plan: SegmentPlan, buffer: Any, jobs: array, out: Any, codes: bytearray) -> None:
         """_segment.segment for one plan: for every job (frame offset in ``buffer``, offset in ``out``,
-        packet number) the frame's segments contiguous in ``out``, each behind ``gap`` bytes left as
-        they are; with plan.classify each packet's input checksum state code in ``codes``."""
+        packet number) the frame's segments back to back in ``out``; with plan.classify each
+        packet's input checksum state code in ``codes``."""
         vector, full, last = self.vector(plan)
-        _SEGMENT.segment(vector, full, last, buffer, jobs, gap, out, codes)
+        _SEGMENT.segment(vector, full, last, buffer, jobs, out, codes)
+
+    def segment_records(self, plan: SegmentPlan, buffer: Any, jobs: array, big_endian: bool, out: Any,
+                        codes: bytearray) -> None:
+        """segment_into for frames in pcap records (a job's first offset is its record's): each
+        segment written behind its own record header (the record's timestamp, its own length), as
+        the file stream writes them."""
+        vector, full, last = self.vector(plan)
+        _SEGMENT.segment_records(vector, full, last, buffer, jobs, big_endian, out, codes)
 
     def segment_packet(self, frame: Any, plan: SegmentPlan) -> list[bytearray]:
         """One frame's segments."""
@@ -155,18 +155,17 @@ class CompiledPrimitive:
         else:
             arena_state[0] = at + size
         number = 0
-        segment_into = self.compiled.segment_into
+        segment_records = self.compiled.segment_records
         for plan, first, count in runs:
             per_packet = plan.out_len(RECORD_HEADER_LEN)
-            # (frame offset, output offset, packet number) triples, built by C iterators
-            jobs = array("q", chain.from_iterable(zip(
-                map(RECORD_HEADER_LEN.__add__, offsets[first : first + count]),
-                range(at, at + count * per_packet, per_packet), range(number, number + count), strict=True)))
-            segment_into(plan, data, jobs, target, codes, RECORD_HEADER_LEN)
-            record_headers(plan, data, jobs, big_endian, target)
+            # (record offset, output offset, packet number) triples, built by C iterators
+            jobs = array("q", chain.from_iterable(zip(offsets[first : first + count],
+                                                      range(at, at + count * per_packet, per_packet),
+                                                      range(number, number + count), strict=True)))
+            segment_records(plan, data, jobs, big_endian, target, codes)
             at += count * per_packet
             number += count
         return memoryview(target)[at - size : at]
 
 
-__all__ = ["CompiledPrimitive", "CompiledSegmenter", "PLAN_FIELDS", "available", "plan_vector", "record_headers"]
+__all__ = ["CompiledPrimitive", "CompiledSegmenter", "PLAN_FIELDS", "available", "plan_vector"]

@@ -56,6 +56,7 @@ from .fastpath import (
     FastSegmenter,
     SegmentPlan,
     TunnelShape,
+    name_invalid,
 )
 from .stream import MAX_FAST_RECORD, StreamResult, record_limits, short_frames
 
@@ -396,8 +397,6 @@ class SegmentStream:
     def _bulk(self, runs: list[tuple[SegmentPlan, int, int]], offsets: memoryview, data: memoryview,
               arena: mmap.mmap, arena_state: list[int]) -> tuple[Any, int]:
         """Segment runs of same-plan super-packets by the primitive, counted; (the part to write, segments)."""
-        from .fastpath import name_invalid
-
         packets = sum(count for _, _, count in runs)
         codes = bytearray([NO_CODE]) * packets
         part = self.primitive.segment_runs(runs, data, offsets, self._big_endian, arena, arena_state, codes)

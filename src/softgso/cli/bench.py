@@ -345,7 +345,7 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
             if compiled:
                 jobs = array("q")
                 for number, at in enumerate(chunk):
-                    jobs.extend((at + 16, number * plan.out_len(prefix), number))  # the frame, behind its record header
+                    jobs.extend((at, number * plan.out_len(prefix), number))
                 runs.append((plan, jobs, out))
             else:
                 frames = np.stack([raw[at + 16 : at + 16 + plan.frame_len] for at in chunk])
@@ -358,8 +358,7 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
         started = time.perf_counter()
         if segmenter is not None:
             for plan, jobs, out in runs:
-                segmenter.segment_into(plan, raw, jobs, out, codes, prefix)
-                compiled_primitive.record_headers(plan, raw, jobs, False, out)
+                segmenter.segment_records(plan, raw, jobs, False, out, codes)
         else:
             for plan, frames, out in runs:
                 fast.segment_run(plan, frames, out)
