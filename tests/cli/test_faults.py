@@ -50,26 +50,28 @@ def _leftovers(folder: Path, *keep: Path) -> list[str]:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_sigint_mid_run_leaves_no_partial_out_and_no_temp_file(tmp_path: Path, engine: str) -> None:
-    source = _write_pcap(tmp_path / "in.pcap", 30)
+    records = _write_pcap(tmp_path / "records.pcap", 30).read_bytes()
+    source = tmp_path / "in.pcap"
+    os.mkfifo(source)  # the run cannot end while the FIFO stays open: the signal lands mid-run on every engine
     out = tmp_path / "out.pcap"
     out.write_bytes(OLD_OUT)
-    # gso_size 8: ~75,000 segments, seconds of work, so the signal lands mid-run
     command = [sys.executable, "-m", "softgso", "segment", str(source), str(out), "--gso-size", "8", "-q",
                "--engine", engine]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        temps = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp") and p.stat().st_size > 4096]
-        if temps:
-            break
-        time.sleep(0.02)
-    if process.poll() is not None:
-        pytest.skip("the run finished before it could be interrupted")
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    with source.open("wb") as feed:
+        feed.write(records)  # returns once the run has read them: ~75,000 segments written or being written
+        feed.flush()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if any(p.name.endswith(".tmp") and p.stat().st_size > 4096 for p in tmp_path.iterdir()):
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, process.communicate()[1]
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
     assert process.returncode != 0, stderr
     assert out.read_bytes() == OLD_OUT, "an interrupted run must not touch OUT"
-    assert _leftovers(tmp_path, source, out) == []
+    assert _leftovers(tmp_path, tmp_path / "records.pcap", source, out) == []
 
 
 def test_sigterm_mid_run_leaves_no_temp_file(tmp_path: Path) -> None:
