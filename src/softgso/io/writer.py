@@ -156,7 +156,7 @@ class CaptureWriter:
     def write_framed(self, parts: Sequence[bytes | memoryview], records: int) -> None:
         """Write bytes that already are ``records`` whole records of this file's format, now.
 
-        For bulk frontends that frame many records at once (softgso.bulk.numpy_stream): everything queued
+        For bulk frontends that frame many records at once (softgso.bulk.pipeline): everything queued
         and ``parts`` are on their way to the file when this returns, so the caller may reuse the
         buffers ``parts`` point into.
         """
