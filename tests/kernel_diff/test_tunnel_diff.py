@@ -3,7 +3,7 @@
 The tunnel counterpart of test_kernel_diff.py: each generation's kernel boots once in QEMU, COUNT
 random cases of the fixed SEED (vxlan, geneve, gretap, gre, ip6gre, ipip, sit, ip6tnl and the tc BPF
 MPLS-in-UDP/GRE encapsulations, with random inner TCP packets) are sent through real tunnel devices
-and softgso segments each recorded super-packet as tests/test_tunnel_vectors.py replays the designed
+and softgso segments each recorded super-packet as tests/vectors/test_tunnel_vectors.py replays the designed
 ones. Needs root (apt-get installs QEMU, the kernels and clang for the BPF programs); skipped with
 the reason otherwise. The deep run is `make kernel-diff-tunnels N= SEED= KERNEL=`.
 """
