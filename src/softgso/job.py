@@ -612,15 +612,64 @@ def apply_actions(frame: bytes, actions: tuple[Action, ...]) -> tuple[bytes, Sof
     return _wire_bytes(skb), None
 
 
+class SegmentPerFrame:
+    """What ``segment`` does with one frame the bulk path leaves: process_frame, counted and reported."""
+
+    def __init__(self, options: SegmentOptions, summary: Summary) -> None:
+        self.options = options
+        self.summary = summary
+        self._last: tuple[int, int, Any] | None = None
+        self.comment: str | None = None  # the record's pcapng comment, set by the record loop
+
+    def __call__(self, index: int, frame: bytes) -> tuple[list[bytes], str | None]:
+        options = self.options
+        if self.comment is not None:
+            options = options_from_gso_comment(options, self.comment)
+            self.comment = None
+        result = process_frame(frame, options)
+        self.summary.add(index, len(frame), result)  # with its report, if any
+        self._last = (index, len(frame), result)
+        return result.frames, None
+
+    def unwritable(self, index: int, nbytes: int, reason: str) -> None:
+        """The record's output cannot be written in its link type: it passes through instead, reported."""
+        if self._last is not None and self._last[0] == index:
+            self.summary.retract(*self._last)
+        self.summary.add_passthrough(index, nbytes, "result not expressible in the link type", reason, False)
+
+
+def options_from_gso_comment(options: SegmentOptions, comment: str) -> SegmentOptions:
+    """A packet's GSO metadata from the pcapng comment `softgso coalesce` writes
+    (``gso_size=N gso_type=tcpv4|tcpv6|udp_l4[,ecn][,fixedid] segs=K``), unless the user gave it
+    (--gso-size, --gso-type, --vnet-hdr win); without such a comment, ``options`` as they are."""
+    from .gro import parse_gso_comment
+
+    meta = parse_gso_comment(comment)
+    if meta is None or options.vnet_hdr is not None or meta["gso_type"] not in ("tcpv4", "tcpv6", "udp_l4"):
+        return options
+    return replace(options, gso_size=options.gso_size or meta["gso_size"],
+                   gso_type=meta["gso_type"] if options.gso_type == "auto" else options.gso_type,
+                   tcp_ecn=options.tcp_ecn or "ecn" in meta["flags"],
+                   fixed_id=options.fixed_id or "fixedid" in meta["flags"])
+
+
+def segment_per_frame(options: SegmentOptions, summary: Summary) -> SegmentPerFrame:
+    """What ``segment`` does with one frame the bulk path leaves."""
+    return SegmentPerFrame(options, summary)
+
+
 __all__ = [
     "PASSED_THROUGH",
     "NotSegmented",
     "Outcome",
     "PacketResult",
     "SegmentOptions",
+    "SegmentPerFrame",
     "Summary",
     "apply_actions",
     "link_type_report",
+    "options_from_gso_comment",
     "process_frame",
+    "segment_per_frame",
     "snapped_report",
 ]

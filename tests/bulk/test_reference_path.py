@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +56,32 @@ def test_chunk_sums_are_ones_sum_of_each_chunk_compiled_or_not(monkeypatch: pyte
             expected = [ones_sum(chunk[at : at + size]) for at in range(0, len(chunk), size)]
             assert ones_sums_of_chunks(chunk, size) == expected
     assert ones_sums_of_chunks(bytes(4) + b"\xff\xff\x00\x00", 4) == [0, 0xFFFF]
+
+
+
+def imported_softgso_modules(stderr: str) -> list[str]:
+    """The softgso modules `python -X importtime` reports as imported (printed as they load, so also
+    for a command that ends with os._exit)."""
+    names = [line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")]
+    return [name for name in names if name.startswith("softgso")]
+
+
+@pytest.mark.parametrize("engine", ["scalar", "auto"])
+def test_the_scalar_engine_of_the_command_imports_no_bulk_module(tmp_path: Path, engine: str) -> None:
+    """`softgso segment IN OUT --engine scalar` on TSO super-packets writes its segments without
+    loading one softgso.bulk module; the same run on the default engine does load them (the check
+    sees them)."""
+    from cli_captures import write_pcap
+
+    capture, out = tmp_path / "in.pcap", tmp_path / f"{engine}.pcap"
+    write_pcap(capture, [build_frame(SuperPacketSpec(payload=os.urandom(9000), seq=seq * 9000)) for seq in range(3)])
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "softgso", "segment", str(capture), str(out),
+                           "-q", "--engine", engine], capture_output=True, text=True, check=True)
+    modules = imported_softgso_modules(done.stderr)
+    assert "softgso.job" in modules
+    bulk = [name for name in modules if name.startswith("softgso.bulk")]
+    if engine == "scalar":
+        assert bulk == []
+    else:
+        assert "softgso.bulk.pipeline" in bulk
+    assert out.stat().st_size > capture.stat().st_size  # 3 super-packets became 21 segments, each with headers

@@ -103,56 +103,6 @@ def make_bulk_stream(options: SegmentOptions, summary: Summary,
     return SegmentStream(options, summary, per_frame, primitive)
 
 
-class SegmentPerFrame:
-    """What ``segment`` does with one frame the bulk path leaves: process_frame, counted and reported."""
-
-    def __init__(self, options: SegmentOptions, summary: Summary) -> None:
-        self.options = options
-        self.summary = summary
-        self._last: tuple[int, int, Any] | None = None
-        self.comment: str | None = None  # the record's pcapng comment, set by the record loop
-
-    def __call__(self, index: int, frame: bytes) -> tuple[list[bytes], str | None]:
-        from ..job import process_frame
-
-        options = self.options
-        if self.comment is not None:
-            options = options_from_gso_comment(options, self.comment)
-            self.comment = None
-        result = process_frame(frame, options)
-        self.summary.add(index, len(frame), result)  # with its report, if any
-        self._last = (index, len(frame), result)
-        return result.frames, None
-
-    def unwritable(self, index: int, nbytes: int, reason: str) -> None:
-        """The record's output cannot be written in its link type: it passes through instead, reported."""
-        if self._last is not None and self._last[0] == index:
-            self.summary.retract(*self._last)
-        self.summary.add_passthrough(index, nbytes, "result not expressible in the link type", reason, False)
-
-
-def options_from_gso_comment(options: SegmentOptions, comment: str) -> SegmentOptions:
-    """A packet's GSO metadata from the pcapng comment `softgso coalesce` writes
-    (``gso_size=N gso_type=tcpv4|tcpv6|udp_l4[,ecn][,fixedid] segs=K``), unless the user gave it
-    (--gso-size, --gso-type, --vnet-hdr win); without such a comment, ``options`` as they are."""
-    from dataclasses import replace
-
-    from ..gro import parse_gso_comment
-
-    meta = parse_gso_comment(comment)
-    if meta is None or options.vnet_hdr is not None or meta["gso_type"] not in ("tcpv4", "tcpv6", "udp_l4"):
-        return options
-    return replace(options, gso_size=options.gso_size or meta["gso_size"],
-                   gso_type=meta["gso_type"] if options.gso_type == "auto" else options.gso_type,
-                   tcp_ecn=options.tcp_ecn or "ecn" in meta["flags"],
-                   fixed_id=options.fixed_id or "fixedid" in meta["flags"])
-
-
-def segment_per_frame(options: SegmentOptions, summary: Summary) -> SegmentPerFrame:
-    """What ``segment`` does with one frame the bulk path leaves."""
-    return SegmentPerFrame(options, summary)
-
-
 def split_points(path: Path, header_info: tuple[bytes, str, bool, int], parts: int) -> list[tuple[int, int]]:
     """(byte offset, record index) where each of ``parts`` pieces of the file starts, at record boundaries."""
     size = os.path.getsize(path)
@@ -184,7 +134,7 @@ def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_i
     Returns counts, reports, the part's summary and whether it finished (False: an unusual record
     needs the general reader; the caller redoes the file in one job).
     """
-    from ..job import Summary
+    from ..job import Summary, segment_per_frame
 
     summary = Summary()
     stream = make_bulk_stream(options, summary, segment_per_frame(options, summary), engine)
@@ -203,4 +153,4 @@ def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int]) 
 
 
 __all__ = ["MAX_FAST_RECORD", "StreamResult", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
-           "segment_part", "segment_per_frame", "split_points"]
+           "segment_part", "split_points"]

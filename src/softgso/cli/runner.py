@@ -553,8 +553,7 @@ def is_dash(path: Path) -> bool:
 def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs: int, quiet: bool,
                  output_format: str | None = None) -> tuple[Any, dict[str, int], list[tuple[int, str]], float]:
     """Segment one capture: (summary, counts, reports, seconds)."""
-    from ..bulk.stream import make_bulk_stream, segment_per_frame
-    from ..job import Summary
+    from ..job import Summary, segment_per_frame
 
     if in_path.is_dir():
         raise UsageError(f"{in_path} is a directory: give a capture file (or a directory for many captures and "
@@ -572,7 +571,11 @@ def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs:
             return (*done, time.perf_counter() - started)
     summary = Summary()
     per_frame = segment_per_frame(options, summary)
-    bulk = make_bulk_stream(options, summary, per_frame, engine) if engine != "scalar" else None
+    bulk = None
+    if engine != "scalar":  # the reference path alone imports nothing of softgso.bulk
+        from ..bulk.stream import make_bulk_stream
+
+        bulk = make_bulk_stream(options, summary, per_frame, engine)
     counts, reports, elapsed = stream_records(in_path, out_path, quiet, per_frame, "segment", bulk,
                                               passthrough=summary.add_passthrough, mtu=options.device.mtu,
                                               output_format=output_format)

@@ -314,11 +314,14 @@ class Reservation:
 
 
 def _reserve_space() -> Callable[..., int] | None:
-    """softgso.bulk._segment.reserve_space, or None where the module is not built (or SOFTGSO_NO_C is set)."""
-    from ..bulk.native import load_extension
-
-    module = load_extension("_segment")
-    return getattr(module, "reserve_space", None)
+    """softgso.io._reserve.reserve_space, or None where the module is not built (or SOFTGSO_NO_C is set)."""
+    if os.environ.get("SOFTGSO_NO_C"):
+        return None
+    try:
+        from ._reserve import reserve_space
+    except ImportError:
+        return None
+    return reserve_space
 
 
 def attach(out_path: str, fd: int, temp_path: str) -> Reservation | None:
