@@ -26,6 +26,7 @@ from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.constants import ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_MPLS_MC, ETH_P_MPLS_UC
 from softgso.errors import ActionError, UsageError
 from softgso.packet import Packet
+from softgso.prepare import packet_from_capture
 
 FRAME = build_frame(SuperPacketSpec(payload=bytes(100)))
 
@@ -145,3 +146,21 @@ def test_actions_are_frozen_values() -> None:
     with pytest.raises(AttributeError):
         PushMpls(100).label = 200  # type: ignore[misc]
     assert {PopVlan(), PopVlan(), DecTtl()} == {PopVlan(), DecTtl()}
+
+
+# --- runt records: an ActionError naming the kernel check, never a crash (the fuzz pass found these) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("length", [0, 1, 4, 13])
+def test_push_mpls_on_a_frame_shorter_than_its_link_header_is_an_action_error(length: int) -> None:
+    skb = packet_from_capture(bytes(length), None)  # a runt Ethernet record (was: struct.error)
+    with pytest.raises(ActionError, match="ends inside its 14-byte link-layer header"):
+        push_mpls(skb, 100)
+
+
+def test_push_mpls_action_on_a_runt_record_is_refused_not_crashed() -> None:
+    from softgso.job import apply_actions
+
+    frame, error = apply_actions(b"\x00\x06A@", (PushMpls(100),))
+    assert frame == b"\x00\x06A@" and isinstance(error, ActionError)
+    assert "skb_mpls_push" in str(error)

@@ -275,7 +275,9 @@ def test_segment_cuts_a_pushed_super_packet_as_tunnel_gso(tmp_path: Path, push: 
 def test_every_engine_writes_the_same_bytes_for_a_pushed_capture(tmp_path: Path) -> None:
     source = write_pcap(tmp_path / "in.pcap", mixed_capture())
     outputs = set()
-    for engine in ("scalar", "numpy", "compiled", "auto"):
+    from softgso.bulk.compiled_primitive import available
+
+    for engine in ("scalar", "numpy", "auto", *(("compiled",) if available() else ())):
         out = tmp_path / f"{engine}.pcap"
         result = run_cli("segment", source, out, "--action", "push-geneve:src=192.0.2.10,dst=192.0.2.20,vni=7,csum=on",
                          "--engine", engine, "-q")
