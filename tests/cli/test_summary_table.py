@@ -224,7 +224,7 @@ def test_the_progress_bar_appears_only_after_the_delay(monkeypatch: pytest.Monke
     monkeypatch.setattr(runner, "progress_display", display)
     monkeypatch.setattr(runner, "show_progress", lambda q: not q)  # stderr a terminal
     monkeypatch.setattr(runner.time, "perf_counter", lambda: clock[0])
-    with runner._progress_bar(quiet, 1000, "segment") as bar:
+    with runner.progress_bar(quiet, 1000, "segment") as bar:
         bar(10)
         clock[0] += runner.PROGRESS_DELAY - 0.01
         bar(20)

@@ -1,4 +1,4 @@
-/* Optional accelerator for softgso.fastpath.word_sums: plain C, no numpy headers.
+/* Optional accelerator for softgso.bulk.fastpath.word_sums: plain C, no numpy headers.
  *
  * u32_sums(buffer, offsets, length, out): for every int64 offset, the sum of the length // 4
  * native-endian (little-endian on every platform softgso runs on) unsigned 32-bit words at

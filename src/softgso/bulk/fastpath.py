@@ -37,7 +37,22 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..checksum import ones_sum
-from ..constants import IPPROTO_TCP, IPPROTO_UDP, TCP_FLAG_CWR, TCP_FLAG_FIN, TCP_FLAG_PSH
+from ..constants import (
+    ETH_P_8021AD,
+    ETH_P_8021Q,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    ETH_P_MPLS_MC,
+    ETH_P_MPLS_UC,
+    IPPROTO_DSTOPTS,
+    IPPROTO_HOPOPTS,
+    IPPROTO_ROUTING,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    TCP_FLAG_CWR,
+    TCP_FLAG_FIN,
+    TCP_FLAG_PSH,
+)
 from ..features import GsoType, IpSummed
 from ..offload.tunnels import GTP_U_PORT, UDP_TUNNEL_PORTS, TunnelLayout, TunnelNotSegmented, parse_tunnel
 from ..prepare import FrameLayout, L4Checksum, classify_l4_checksum, parse_layout, pseudo_seed
@@ -982,20 +997,20 @@ def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray)
 
     ok = lengths >= 14
     ethertype = be16(np.full(count, 12))
-    vlan = ((ethertype == 0x8100) | (ethertype == 0x88A8)) & (lengths >= 18)
+    vlan = ((ethertype == ETH_P_8021Q) | (ethertype == ETH_P_8021AD)) & (lengths >= 18)
     network = np.where(vlan, 18, 14)
     ethertype = np.where(vlan, be16(np.full(count, 16)), ethertype)
-    second_tag = vlan & ((ethertype == 0x8100) | (ethertype == 0x88A8))
-    mpls = (ethertype == 0x8847) | (ethertype == 0x8848)
+    second_tag = vlan & ((ethertype == ETH_P_8021Q) | (ethertype == ETH_P_8021AD))
+    mpls = (ethertype == ETH_P_MPLS_UC) | (ethertype == ETH_P_MPLS_MC)
     scalar = ok & (second_tag | mpls)
     first = byte(network)
-    v4 = ok & ~scalar & (ethertype == 0x0800) & (network + 20 <= lengths) & (first >> 4 == 4)
+    v4 = ok & ~scalar & (ethertype == ETH_P_IP) & (network + 20 <= lengths) & (first >> 4 == 4)
     ihl = (first & 0x0F) * 4
     v4 &= (ihl >= 20) & (network + ihl <= lengths)
     v4 &= (be16(network + 6) & 0x3FFF) == 0  # IP fragments: no layout to speak of
-    v6 = ok & ~scalar & (ethertype == 0x86DD) & (network + 40 <= lengths) & (first >> 4 == 6)
+    v6 = ok & ~scalar & (ethertype == ETH_P_IPV6) & (network + 40 <= lengths) & (first >> 4 == 6)
     next_header = np.where(v4, byte(network + 9), byte(network + 6))
-    scalar |= v6 & ((next_header == 0) | (next_header == 43) | (next_header == 60))
+    scalar |= v6 & ((next_header == IPPROTO_HOPOPTS) | (next_header == IPPROTO_ROUTING) | (next_header == IPPROTO_DSTOPTS))
     transport = network + np.where(v4, ihl, 40)
     # the packet ends where its length field says (a trailer or padding follows); a length of 0 (the
     # BIG TCP marker) or one the frame contradicts, and an IPv4 header checksum left 0 by a sender's

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CaptureError, UsageError
-from .runner import EXIT_REFUSED, _progress_bar, echo, is_dash, json_dumps
+from .runner import EXIT_REFUSED, echo, is_dash, json_dumps, progress_bar
 
 # why a frame passed up unchanged is worth a report (and exit 1 under --strict): GRO could not read it
 REPORTED = ("truncated", "bad ", "snapped", "not an Ethernet", "shorter than")
@@ -41,7 +41,7 @@ def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: i
     started = time.perf_counter()
     bytes_in = bytes_out = 0
     with open_capture(in_path) as reader, open_writer(out_path, like=reader, format=output_format) as writer, \
-            _progress_bar(quiet, int(getattr(reader, "file_size", 0) or 0), "coalesce") as bar:
+            progress_bar(quiet, int(getattr(reader, "file_size", 0) or 0), "coalesce") as bar:
         pcapng = writer.format == "pcapng"
         passed_up: dict[int, str] = {}
 

@@ -685,9 +685,9 @@ def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | None]]:
 def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[tuple[Any, bytes | None]]:
     """The reader's records, with segment's progress bar on stderr when it is a terminal (drawn once
     the work has run for half a second: short runs never draw one)."""
-    from .runner import _progress_bar
+    from .runner import progress_bar
 
-    with _progress_bar(quiet, int(getattr(reader, "file_size", 0) or 0), description) as bar:
+    with progress_bar(quiet, int(getattr(reader, "file_size", 0) or 0), description) as bar:
         for count, item in enumerate(_records_as_ethernet(reader)):
             yield item
             if count % 64 == 0:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import UsageError
-from .runner import EXIT_REFUSED, _progress_bar, echo, is_dash, json_dumps
+from .runner import EXIT_REFUSED, echo, is_dash, json_dumps, progress_bar
 
 PAIRINGS = ("auto", "position", "flow")
 NUMBERING = "frames numbered from 1, as tshark numbers them"
@@ -89,7 +89,7 @@ def run_diff(a_path: Path, b_path: Path, max_shown: int = 10, as_json: bool = Fa
     if pair_by == "auto":
         pair_by = "position" if a.count() == b.count() else "flow"
     with a.frames() as (frames_a, read_a, size_a), b.frames() as (frames_b, read_b, size_b), \
-            _progress_bar(quiet, size_a + size_b, "diff") as bar:
+            progress_bar(quiet, size_a + size_b, "diff") as bar:
         def progress() -> None:
             bar(read_a() + read_b())
 

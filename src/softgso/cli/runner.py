@@ -201,7 +201,7 @@ def stream_records(
         header_info = pcap_ethernet_header(in_path)
     if bulk is not None and header_info is not None:
         total = os.path.getsize(in_path)
-        with open_pcap_writer(out_path, header_info) as writer, _progress_bar(quiet, total, description) as bar:
+        with open_pcap_writer(out_path, header_info) as writer, progress_bar(quiet, total, description) as bar:
             result = bulk.run(in_path, writer, header_info, bar)
             if result.resume_index is not None:
                 with open_capture(in_path) as reader:
@@ -215,7 +215,7 @@ def stream_records(
         _check_output_format(reader, output_format)
         with open_writer(out_path, like=reader, format=output_format) as writer:
             total = int(getattr(reader, "file_size", 0) or 0)
-            with _progress_bar(quiet, total, description) as bar:
+            with progress_bar(quiet, total, description) as bar:
                 try:
                     _scalar_records(reader, writer, per_frame, counts, reports, bar, passthrough=passthrough,
                                     mtu=mtu)
@@ -243,7 +243,7 @@ def _check_output_format(reader: Any, output_format: str | None) -> None:
 PROGRESS_DELAY = 0.5
 
 
-class _progress_bar:  # noqa: N801 - used as a context manager, named like one
+class progress_bar:  # noqa: N801 - used as a context manager, named like one
     """A rich progress bar on stderr (when it is a terminal), called with the bytes read so far;
     drawn from the first call PROGRESS_DELAY seconds or more after the bar was made."""
 
@@ -254,7 +254,7 @@ class _progress_bar:  # noqa: N801 - used as a context manager, named like one
         self.progress: Any = None
         self.task: Any = None
 
-    def __enter__(self) -> _progress_bar:
+    def __enter__(self) -> progress_bar:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -274,7 +274,7 @@ class _progress_bar:  # noqa: N801 - used as a context manager, named like one
 
 def _scalar_records(
     reader: Any, writer: Any, per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]],
-    counts: dict[str, int], reports: list[tuple[int, str]], bar: _progress_bar, skip: int = 0,
+    counts: dict[str, int], reports: list[tuple[int, str]], bar: progress_bar, skip: int = 0,
     passthrough: Passthrough | None = None, mtu: int = 1500,
 ) -> None:
     """The record-by-record loop (from record ``skip`` on).

@@ -36,7 +36,7 @@ from typing import Any
 
 from ..bulk.compiled_primitive import CompiledSegmenter, available
 from ..bulk.fastpath import FastSegmenter, SegmentPlan
-from ..constants import ETH_HLEN
+from ..constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, IPV6_HLEN
 from ..errors import SoftGSOError, UsageError
 from ..features import IpSummed
 from ..job import Outcome, PacketResult, SegmentOptions
@@ -50,9 +50,8 @@ ENGINES = ("auto", "compiled", "numpy", "scalar")
 # flows, or a TAP peer writing random headers, must not grow the tables without end
 MAX_SHAPES = 4096
 _NEEDS_CSUM = int(VirtioFlags.NEEDS_CSUM)
-_ETHERTYPE_IPV4 = b"\x08\x00"
-_ETHERTYPE_IPV6 = b"\x86\xdd"
-IPV6_HLEN = 40
+_ETHERTYPE_IPV4 = ETH_P_IP.to_bytes(2, "big")
+_ETHERTYPE_IPV6 = ETH_P_IPV6.to_bytes(2, "big")
 # what a perturbed copy XORs into every byte a whole-frame key leaves out
 _PERTURB = 0x5A
 

@@ -324,6 +324,7 @@ def run_datapath(options: DatapathOptions) -> int:
     from rich.console import Console
     from rich.markup import escape
 
+    from ..cli.runner import EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_TERMINATED, EXIT_USAGE
     from .display import StatsView
 
     console = Console(stderr=True)
@@ -332,7 +333,7 @@ def run_datapath(options: DatapathOptions) -> int:
         require_root()
     except SoftGSOError as exc:
         console.print(f"[red]softgso datapath:[/] {exc}")
-        return 2
+        return EXIT_USAGE
     if options.selftest:
         from .selftest import print_selftest, run_selftest
 
@@ -341,10 +342,10 @@ def run_datapath(options: DatapathOptions) -> int:
                 result = run_selftest(options)
         except (KeyboardInterrupt, Interrupted) as exc:
             console.print("softgso datapath: interrupted; namespaces and TAPs removed")
-            return 143 if isinstance(exc, Interrupted) else 130
+            return EXIT_TERMINATED if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
         except SoftGSOError as exc:
             console.print(f"[red]softgso datapath --selftest:[/] {exc}")
-            return 1
+            return EXIT_REFUSED
         if options.json:
             print(json.dumps(result, indent=2))
         else:
