@@ -12,23 +12,10 @@
 
 #define ONES 0xFFFF
 
-/* the big-endian 16-bit word sum of p[0:length] (odd length zero-padded), modulo 0xFFFF: the
- * native 32-bit words summed, one reduction and (little-endian) one byte swap (x 256), then the
- * 1-3 tail bytes as big-endian words */
+/* the big-endian 16-bit word sum of p[0:length] (odd length zero-padded), modulo 0xFFFF */
 static int64_t word_sum(const unsigned char *p, Py_ssize_t length)
 {
-    int64_t total = (int64_t)(sum_words(p, length / 4) % ONES);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    total = total * 256 % ONES;
-#endif
-    Py_ssize_t main = length & ~(Py_ssize_t)3, tail = length - main;
-    if (tail >= 1)
-        total += (int64_t)p[main] << 8;
-    if (tail >= 2)
-        total += p[main + 1];
-    if (tail >= 3)
-        total += (int64_t)p[main + 2] << 8;
-    return total % ONES;
+    return fold_with_tail(sum_words(p, length / 4), p, length);
 }
 
 static PyObject *chunk_sums(PyObject *self, PyObject *args)

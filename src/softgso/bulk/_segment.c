@@ -112,26 +112,6 @@ static inline void put32(unsigned char *p, uint32_t v, int big_endian)
     }
 }
 
-/* The big-endian 16-bit word sums of a range (odd length zero-padded), modulo 0xFFFF, from the
- * native 32-bit word sum of its whole words: a 32-bit word is congruent to the sum of its halves,
- * and a byte-swapped half to 256 times the half, so one reduction and (little-endian) one swap
- * give the big-endian sum; the 1-3 tail bytes are added as big-endian words. */
-static int64_t fold_with_tail(uint64_t native, const unsigned char *p, Py_ssize_t length)
-{
-    int64_t total = (int64_t)(native % ONES);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    total = total * 256 % ONES;
-#endif
-    Py_ssize_t main = length & ~(Py_ssize_t)3, tail = length - main;
-    if (tail >= 1)
-        total += (int64_t)p[main] << 8;
-    if (tail >= 2)
-        total += p[main + 1];
-    if (tail >= 3)
-        total += (int64_t)p[main + 2] << 8;
-    return total % ONES;
-}
-
 /* the big-endian 16-bit word sum of p[0:length] (odd length zero-padded), modulo 0xFFFF */
 static int64_t word_sum(const unsigned char *p, Py_ssize_t length)
 {
