@@ -94,6 +94,22 @@ def generation_of_release(release: str) -> str | None:
     return next((pin.generation for pin in GENERATIONS.values() if pin.matches_release(release)), None)
 
 
+def apt_update() -> None:
+    """apt-get update, or InstallError with apt's words (no network to the Debian archive?)."""
+    update = subprocess.run(["apt-get", "update"], env=APT_ENV, capture_output=True, text=True)
+    if update.returncode or "Err:" in update.stdout:
+        raise InstallError("apt-get update failed (no network to the Debian archive?):\n" + update.stdout[-2000:]
+                           + update.stderr[-2000:])
+
+
+def apt_install(packages: list[str]) -> None:
+    """apt-get install PACKAGES without recommends, or InstallError with apt's words."""
+    done = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *packages], env=APT_ENV,
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise InstallError("apt-get install failed:\n" + done.stdout[-2000:] + done.stderr[-2000:])
+
+
 def install(generations: tuple[str, ...] = tuple(GENERATIONS), packages: dict[str, str] | None = None) -> dict[str, str]:
     """Install the tools and one kernel per generation (apt is skipped when all are present).
 
@@ -105,10 +121,7 @@ def install(generations: tuple[str, ...] = tuple(GENERATIONS), packages: dict[st
         return {gen: kernel_release_of(package) for gen, package in chosen.items()}
     if os.geteuid() != 0:
         raise InstallError("installing packages needs root: " + " ".join(p for p in wanted if not is_installed(p)))
-    update = subprocess.run(["apt-get", "update"], env=APT_ENV, capture_output=True, text=True)
-    if update.returncode or "Err:" in update.stdout:
-        raise InstallError("apt-get update failed (no network to the Debian archive?):\n" + update.stdout[-2000:]
-                           + update.stderr[-2000:])
+    apt_update()
     for gen, package in list(chosen.items()):
         if is_installed(package) or has_candidate(package):
             continue
@@ -119,10 +132,7 @@ def install(generations: tuple[str, ...] = tuple(GENERATIONS), packages: dict[st
               " (vectors record the release that ran)", file=sys.stderr, flush=True)
         chosen[gen] = fallback
     wanted = [*TOOL_PACKAGES, *chosen.values()]
-    done = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *wanted], env=APT_ENV,
-                          capture_output=True, text=True)
-    if done.returncode:
-        raise InstallError("apt-get install failed:\n" + done.stdout[-2000:] + done.stderr[-2000:])
+    apt_install(wanted)
     return {gen: kernel_release_of(package) for gen, package in chosen.items()}
 
 
@@ -133,11 +143,5 @@ def install_tools(packages: tuple[str, ...]) -> None:
         return
     if os.geteuid() != 0:
         raise InstallError("installing packages needs root: " + " ".join(missing))
-    update = subprocess.run(["apt-get", "update"], env=APT_ENV, capture_output=True, text=True)
-    if update.returncode or "Err:" in update.stdout:
-        raise InstallError("apt-get update failed (no network to the Debian archive?):\n" + update.stdout[-2000:]
-                           + update.stderr[-2000:])
-    done = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=APT_ENV,
-                          capture_output=True, text=True)
-    if done.returncode:
-        raise InstallError("apt-get install failed:\n" + done.stdout[-2000:] + done.stderr[-2000:])
+    apt_update()
+    apt_install(missing)
