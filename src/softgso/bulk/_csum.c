@@ -140,17 +140,8 @@ static PyObject *range_sums(PyObject *self, PyObject *args)
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t k = 0; k < count; k++) {
             const unsigned char *p = data + load_i64(starts_buf.buf, k);
-            Py_ssize_t length = (Py_ssize_t)load_i64(lengths_buf.buf, k), words = length / 4;
-            /* little-endian 32-bit words: 256 times the big-endian 16-bit reading, modulo 0xFFFF */
-            uint64_t native = sum_words(p, words) % 0xFFFF * 256;
-            const unsigned char *t = p + 4 * words;
-            switch (length - 4 * words) {
-            case 3: native += (uint64_t)t[2] << 8; /* fall through */
-            case 2: native += t[1]; /* fall through */
-            case 1: native += (uint64_t)t[0] << 8; /* fall through */
-            default: break;
-            }
-            store_u64(out.buf, k, native % 0xFFFF);
+            Py_ssize_t length = (Py_ssize_t)load_i64(lengths_buf.buf, k);
+            store_u64(out.buf, k, (uint64_t)fold_with_tail(sum_words(p, length / 4), p, length));
         }
         Py_END_ALLOW_THREADS
     }
