@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from softgso.gro import GroDevice, GroNode, GroPacket
+from softgso.gro import GroDevice, GroNode, GroPacket, coalesce_poll
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "kernel" / "gro"
 CASES = sorted(path.parent for path in VECTORS.glob("*/*/kernel_out.pcap"))
@@ -55,20 +55,34 @@ def device_of(meta: dict) -> GroDevice:
     return device
 
 
-def replay(case: Path) -> tuple[list[GroPacket], dict]:
-    meta = json.loads((case / "meta.json").read_text())
-    node = GroNode(device_of(meta))
-    packets: list[GroPacket] = []
-    frames = records(case / "input.pcap")
+def polls(frames: list[tuple[int, bytes]]) -> list[list[bytes]]:
+    """The frames of each poll: every burst apart, and within a burst every 64 frames."""
+    out: list[list[bytes]] = []
     for burst in sorted({b for b, _ in frames}):
-        in_poll = 0
-        for _, frame in (item for item in frames if item[0] == burst):
-            packets += node.receive(frame)
-            in_poll += 1
-            if in_poll == 64:
-                packets += node.flush()
-                in_poll = 0
-        packets += node.flush()
+        in_burst = [frame for b, frame in frames if b == burst]
+        out += [in_burst[start : start + 64] for start in range(0, len(in_burst), 64)]
+    return out
+
+
+def node_poll(frames: list[bytes], device: GroDevice) -> list[GroPacket]:
+    """A poll through GroNode frame by frame, then its flush."""
+    node = GroNode(device)
+    packets: list[GroPacket] = []
+    for frame in frames:
+        packets += node.receive(frame)
+    return packets + node.flush()
+
+
+# every way a poll is coalesced, each held to the kernel's output
+POLL_RUNNERS = {"node": node_poll, "coalesce_poll": coalesce_poll}
+
+
+def replay(case: Path, run_poll=node_poll) -> tuple[list[GroPacket], dict]:
+    meta = json.loads((case / "meta.json").read_text())
+    device = device_of(meta)
+    packets: list[GroPacket] = []
+    for frames in polls(records(case / "input.pcap")):
+        packets += run_poll(frames, device)
     return packets, meta
 
 
@@ -94,11 +108,12 @@ def test_vectors_found() -> None:
 BIG_TCP_ON_VETH = {"big_tcp_ipv6_185000"}
 
 
+@pytest.mark.parametrize("runner", POLL_RUNNERS)
 @pytest.mark.parametrize("case", CASES, ids=lambda case: str(case.relative_to(VECTORS)))
-def test_gro_kernel_vector(case: Path) -> None:
+def test_gro_kernel_vector(case: Path, runner: str) -> None:
     if case.name in BIG_TCP_ON_VETH:
         pytest.xfail("IPv6 BIG TCP: the veth receiver stopped at 64 KiB (cause not established)")
-    packets, meta = replay(case)
+    packets, meta = replay(case, POLL_RUNNERS[runner])
     kernel = [frame for _, frame in records(case / "kernel_out.pcap")]
     assert [as_tapped(p.data) for p in packets] == kernel
     for packet, vnet in zip(packets, meta["outputs"], strict=True):

@@ -83,6 +83,18 @@ def coalesce_frames(frames: Iterable[tuple[bytes | None, Any]], device: GroDevic
         yield packet
 
 
+def coalesce_poll(frames: Iterable[bytes], device: GroDevice | None = None) -> list[GroPacket]:
+    """One NAPI poll: GRO over ``frames`` (Ethernet, in arrival order), then the poll-end flush; what the
+    stack receives, in order. Each packet's ``meta`` is its first frame's index in ``frames``. A live
+    receiver (the datapath's far edge) calls this once per batch it read."""
+    node = GroNode(device)
+    out: list[GroPacket] = []
+    for index, frame in enumerate(frames):
+        out += node.receive(frame, index)
+    out += node.flush("poll end")
+    return out
+
+
 def _index(meta: Any) -> int | None:
     index = getattr(meta, "index", meta)
     return index if isinstance(index, int) else None
