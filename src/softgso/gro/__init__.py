@@ -14,7 +14,14 @@ Sans-I/O: bytes in, bytes plus metadata out. See docs/kernel-notes.md ("GRO") fo
 """
 
 from . import inet, ipv6, mpls, tcp, tunnels, udp, vlan  # noqa: F401 - each registers its handlers
-from .coalesce import CoalescePreview, CoalesceSummary, coalesce_frames, coalesce_poll, gso_comment, parse_gso_comment
+from .coalesce import (
+    CoalescePreview,
+    CoalesceSummary,
+    coalesce_frames,
+    coalesce_poll,
+    gso_comment,
+    parse_gso_comment,
+)
 from .dev import GENERATIONS, GRO_MAX_SIZE, KERNELS, GroDevice, GroNode, GroPacket
 
 __all__ = [
