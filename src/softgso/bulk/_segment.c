@@ -26,7 +26,19 @@
  *   ends at a record the general reader must take (cut short by end, caplen beyond snap_limit, a
  *   timestamp fraction of ticks or more): pos is then that record's offset.
  *
- * segment_records(plan, template_full, template_last, buffer, jobs, big_endian, out, codes)
+ * scan_blocks(buffer, pos, end, chunk_end, big_endian, kinds, spb_snaplen, snap_limit, small_limit,
+ *             bulk_small, offsets, codes, lengths) -> (records, pos, stop)
+ *   scan for the blocks of a pcapng section (softgso.io.pcapng): an Enhanced Packet Block's offset is
+ *   its start + 12, where its timestamp, caplen and orig_len lie as a pcap record header does (so
+ *   same_shape, same_bytes and segment_records read it as one); a Simple Packet Block's is its start
+ *   + 12 too (its frame: never a candidate); lengths (uint32) get each frame's caplen. kinds[interface id] is 1 for an interface whose records
+ *   may be segmented in bulk (Ethernet, timestamps written back exactly), 0 for one whose records all
+ *   go to the scalar path; an EPB with an opt_comment goes there too (GSO metadata). Blocks the
+ *   general reader skips (statistics, name resolution, ...) get code 7 (dropped); a section header,
+ *   an interface description, an obsolete Packet Block, a broken or cut block, an unknown interface
+ *   or a length beyond snap_limit stop the walk there.
+ *
+ * segment_records(plan, template_full, template_last, buffer, jobs, big_endian, out, codes[, pcapng])
  *   segment for frames in pcap records (a job's first offset is its record's), each segment
  *   written behind its own record header (the input record's timestamp, the segment's length as
  *   caplen and orig_len) in the same pass: a second pass over the output to frame it was measured
@@ -127,7 +139,7 @@ static int64_t copy_word_sum(unsigned char *q, const unsigned char *p, Py_ssize_
 /* fastpath.classify_frames for one frame of buffer (data + start, length bytes; limit the last
  * readable offset of the buffer: reads past the frame are clamped there, as numpy's are). */
 /* fastpath.CODE_*: a checksum state, no layout, the scalar path's, a super-packet candidate (scan) */
-enum { C_ZERO, C_COMPLETE, C_PARTIAL, C_INVALID, C_NO_LAYOUT, C_SCALAR, C_CANDIDATE };
+enum { C_ZERO, C_COMPLETE, C_PARTIAL, C_INVALID, C_NO_LAYOUT, C_SCALAR, C_CANDIDATE, C_DROPPED };
 
 static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_t start, Py_ssize_t length)
 {
@@ -276,19 +288,152 @@ static PyObject *scan(PyObject *self, PyObject *args)
     return Py_BuildValue("nni", count, pos, stop);
 }
 
+/* pcapng block types (softgso.io.pcapng.BT_*) */
+#define BT_SHB 0x0A0D0D0Au
+#define BT_IDB 1u
+#define BT_PB 2u
+#define BT_SPB 3u
+#define BT_EPB 6u
+
+/* whether an EPB's options (from p to end) hold an opt_comment, read as PcapngReader reads them */
+static int has_comment(const unsigned char *p, const unsigned char *end, int big_endian)
+{
+    while (end - p >= 4) {
+        unsigned code = big_endian ? be16(p) : (unsigned)(p[1] << 8 | p[0]);
+        unsigned length = big_endian ? be16(p + 2) : (unsigned)(p[3] << 8 | p[2]);
+        if (code == 0)
+            return 0;
+        if (code == 1)
+            return 1;
+        p += 4 + length + (-length & 3);
+    }
+    return 0;
+}
+
+static PyObject *scan_blocks(PyObject *self, PyObject *args)
+{
+    Py_buffer buffer, kinds_buf, offsets_buf, codes_buf, lengths_buf;
+    Py_ssize_t pos, end, chunk_end, spb_snaplen, snap_limit, small_limit;
+    int big_endian, bulk_small;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnnpy*nnnpw*w*w*", &buffer, &pos, &end, &chunk_end, &big_endian, &kinds_buf,
+                          &spb_snaplen, &snap_limit, &small_limit, &bulk_small, &offsets_buf, &codes_buf,
+                          &lengths_buf))
+        return NULL;
+    if (pos < 0 || end > buffer.len || chunk_end > end || pos > end || offsets_buf.len % 8 ||
+        codes_buf.len < offsets_buf.len / 8 || lengths_buf.len < offsets_buf.len / 2 || buffer.len < 1) {
+        PyBuffer_Release(&buffer);
+        PyBuffer_Release(&kinds_buf);
+        PyBuffer_Release(&offsets_buf);
+        PyBuffer_Release(&codes_buf);
+        PyBuffer_Release(&lengths_buf);
+        PyErr_SetString(PyExc_ValueError, "scan_blocks: position, end or output sizes out of range");
+        return NULL;
+    }
+    const unsigned char *data = (const unsigned char *)buffer.buf;
+    const unsigned char *kinds = (const unsigned char *)kinds_buf.buf;
+    Py_ssize_t interfaces = kinds_buf.len;
+    int64_t *offsets = (int64_t *)offsets_buf.buf;
+    signed char *codes = (signed char *)codes_buf.buf;
+    uint32_t *lengths = (uint32_t *)lengths_buf.buf;
+    Py_ssize_t capacity = offsets_buf.len / 8, count = 0, limit = buffer.len - 1;
+    int stop = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (pos < chunk_end && count < capacity) {
+        Py_ssize_t frame_len = 0;
+        if (end - pos < 12) {
+            stop = 1;
+            break;
+        }
+        const unsigned char *block = data + pos;
+        uint32_t type = get32(block, big_endian), length = get32(block + 4, big_endian);
+        if (length < 12 || length % 4 || (Py_ssize_t)length > end - pos ||
+            get32(block + length - 4, big_endian) != length) {
+            stop = 1;
+            break;
+        }
+        int code;
+        if (type == BT_EPB) {
+            if (length < 32) {
+                stop = 1;
+                break;
+            }
+            uint32_t interface = get32(block + 8, big_endian), caplen = get32(block + 20, big_endian);
+            uint32_t orig_len = get32(block + 24, big_endian);
+            if ((Py_ssize_t)interface >= interfaces || caplen > length - 32 || (Py_ssize_t)caplen > snap_limit) {
+                stop = 1;
+                break;
+            }
+            frame_len = caplen;
+            const unsigned char *options = block + 28 + caplen + (-caplen & 3);
+            if (!kinds[interface] || has_comment(options, block + length - 4, big_endian))
+                code = C_SCALAR;
+            else if ((Py_ssize_t)caplen > small_limit && orig_len <= caplen)
+                code = C_CANDIDATE;
+            else if (bulk_small && orig_len == caplen) {
+                code = classify_frame(data, limit, pos + 28, caplen);
+                if (code == C_PARTIAL)
+                    code = C_SCALAR;
+            } else
+                code = C_SCALAR;
+        } else if (type == BT_SPB) {
+            if (length < 16 || interfaces < 1) {
+                stop = 1;
+                break;
+            }
+            uint32_t orig_len = get32(block + 8, big_endian);
+            Py_ssize_t caplen = (Py_ssize_t)length - 16 < (Py_ssize_t)orig_len ? (Py_ssize_t)length - 16 : (Py_ssize_t)orig_len;
+            if (spb_snaplen > 0 && caplen > spb_snaplen)
+                caplen = spb_snaplen;
+            if (caplen > snap_limit) {
+                stop = 1;
+                break;
+            }
+            frame_len = caplen;
+            if (kinds[0] && bulk_small && (Py_ssize_t)orig_len == caplen && caplen <= small_limit) {
+                code = classify_frame(data, limit, pos + 12, caplen);
+                if (code == C_PARTIAL)
+                    code = C_SCALAR;
+            } else
+                code = C_SCALAR;
+        } else if (type == BT_SHB || type == BT_IDB || type == BT_PB) {
+            stop = 1;
+            break;
+        } else {
+            code = C_DROPPED;
+        }
+        offsets[count] = pos + 12;
+        codes[count] = (signed char)code;
+        lengths[count] = (uint32_t)frame_len;
+        count++;
+        pos += length;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&kinds_buf);
+    PyBuffer_Release(&offsets_buf);
+    PyBuffer_Release(&codes_buf);
+    PyBuffer_Release(&lengths_buf);
+    return Py_BuildValue("nni", count, pos, stop);
+}
+
+/* the bytes a pcapng EPB adds after a frame of ``length`` bytes: padding to 32 bits, trailing length */
+static inline int64_t epb_tail(int64_t length) { return (-length & 3) + 4; }
+
 /* segment (records 0) and segment_records (records 1: a job's frame 16 bytes into its record, each
- * segment written behind a record header) */
+ * segment written behind a record header; with pcapng, a job's record is the timestamp of an EPB
+ * (scan_blocks' offset), each segment written as an EPB of the same interface and timestamp) */
 static PyObject *segment_jobs(PyObject *args, int records)
 {
     Py_buffer plan_buf, full_buf, last_buf, buffer, jobs_buf, out_buf, codes_buf;
-    int big_endian = 0;
-    if (records ? !PyArg_ParseTuple(args, "y*y*y*y*y*pw*w*", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
-                                    &big_endian, &out_buf, &codes_buf)
+    int big_endian = 0, pcapng = 0;
+    if (records ? !PyArg_ParseTuple(args, "y*y*y*y*y*pw*w*|p", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
+                                    &big_endian, &out_buf, &codes_buf, &pcapng)
                 : !PyArg_ParseTuple(args, "y*y*y*y*y*w*w*", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
                                     &out_buf, &codes_buf))
         return NULL;
-    /* the record header in front of a frame and of every segment */
-    const Py_ssize_t head = records ? 16 : 0;
+    /* the record header in front of a frame, and in front of every segment (an EPB's 28 bytes) */
+    const Py_ssize_t head = records ? 16 : 0, out_head = pcapng ? 28 : head;
     const char *problem = NULL;
     const int64_t *plan = (const int64_t *)plan_buf.buf;
     const int64_t *jobs = (const int64_t *)jobs_buf.buf;
@@ -336,10 +481,12 @@ static PyObject *segment_jobs(PyObject *args, int records)
     }
     if (!problem) {
         /* a packet's output: every segment's record header (if any) and protocol headers, and its payload */
-        packet_out = segs * (head + hlen) + (frame_len - plan[P_PAYLOAD_AT]);
+        packet_out = segs * (out_head + hlen) + (frame_len - plan[P_PAYLOAD_AT]);
+        if (pcapng)
+            packet_out += (segs - 1) * epb_tail(hlen + mss) + epb_tail(hlen + last_len);
         for (Py_ssize_t k = 0; k < count && !problem; k++) {
             int64_t at = jobs[3 * k], to = jobs[3 * k + 1], number = jobs[3 * k + 2];
-            if (at < 0 || at > buffer.len - head - frame_len)
+            if (at < (pcapng ? 12 : 0) || at > buffer.len - head - frame_len)
                 problem = records ? "segment: a record lies outside the buffer" : "segment: a frame lies outside the buffer";
             else if (to < 0 || to > out_buf.len - packet_out)
                 problem = "segment: a packet's output lies outside the output buffer";
@@ -381,7 +528,7 @@ static PyObject *segment_jobs(PyObject *args, int records)
             int last = s == segs - 1;
             int64_t piece_len = last ? last_len : mss, seg_len = hlen + piece_len;
             const unsigned char *piece = frame + payload_at + s * mss;
-            unsigned char *hdr = out + head;
+            unsigned char *hdr = out + out_head;
             int64_t sum = 0;
             if (need_sums)
                 sum = copy_word_sum(hdr + hlen, piece, piece_len);
@@ -389,7 +536,18 @@ static PyObject *segment_jobs(PyObject *args, int records)
                 memcpy(hdr + hlen, piece, (size_t)piece_len);
             if (classify)
                 payload_total += (mss * s) & 1 ? sum * 256 % ONES : sum;
-            if (records) {
+            if (pcapng) {
+                /* an EPB: type, length, the input's interface and timestamp, caplen, orig_len; the
+                 * segment; padding and the trailing length */
+                uint32_t block_len = (uint32_t)(out_head + seg_len + epb_tail(seg_len));
+                put32(out, BT_EPB, big_endian);
+                put32(out + 4, block_len, big_endian);
+                memcpy(out + 8, record - 4, 12);
+                put32(out + 20, (uint32_t)seg_len, big_endian);
+                put32(out + 24, (uint32_t)seg_len, big_endian);
+                memset(hdr + seg_len, 0, (size_t)(-seg_len & 3));
+                put32(hdr + seg_len + (-seg_len & 3), block_len, big_endian);
+            } else if (records) {
                 memcpy(out, record, 8);
                 put32(out + 8, (uint32_t)seg_len, big_endian);
                 put32(out + 12, (uint32_t)seg_len, big_endian);
@@ -461,7 +619,7 @@ static PyObject *segment_jobs(PyObject *args, int records)
                     check = ONES;
                 put16(hdr + plan[P_CSUM_FIELD], (unsigned)check);
             }
-            out += head + seg_len;
+            out += out_head + seg_len + (pcapng ? epb_tail(seg_len) : 0);
         }
         if (classify) {
             /* classify_l4_checksum from the sums already taken */
@@ -631,6 +789,7 @@ static PyMethodDef methods[] = {
     {"same_bytes", same_bytes, METH_VARARGS, "How many following records have a record's bytes in the given ranges."},
     {"segment_records", segment_records, METH_VARARGS, "segment for frames in pcap records, each segment behind its own."},
     {"scan", scan, METH_VARARGS, "The pcap record walk and short-frame classification of one chunk."},
+    {"scan_blocks", scan_blocks, METH_VARARGS, "scan for the blocks of a pcapng section."},
     {"segment", segment, METH_VARARGS, "Segment frames of one plan into contiguous output."},
     {NULL, NULL, 0, NULL},
 };

@@ -47,7 +47,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..constants import IPPROTO_TCP
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
-from ..io.writer import CaptureWriter
+from ..io.pcapng import BLOCK_OVERHEAD
+from ..io.record import MAX_SNAPLEN_STANDARD, CaptureRecord
+from ..io.writer import CaptureWriter, record_parts
 from .fastpath import (
     CODE_CANDIDATE,
     CODE_INVALID,
@@ -58,14 +60,19 @@ from .fastpath import (
     TunnelShape,
     name_invalid,
 )
-from .stream import MAX_FAST_RECORD, StreamResult, record_limits, short_frames
+from .stream import MAX_FAST_RECORD, PcapngInput, StreamResult, record_limits, short_frames
 
 if TYPE_CHECKING:
     from ..job import SegmentOptions, Summary
     from ..prepare import FrameLayout
 
-# a run of codes the planner takes as one: frames left untouched, records for the scalar path, candidates
-_RUNS = re.compile(rb"[\x00-\x04]+|\x05+|\x06+")
+# a run of codes the planner takes as one: frames left untouched, records for the scalar path,
+# candidates, pcapng blocks the general reader skips
+_RUNS = re.compile(rb"[\x00-\x04]+|\x05+|\x06+|\x07+")
+CODE_DROPPED = 7  # _segment.c's C_DROPPED
+# pcapng: a block's offset in the walk is its start + 12, where an EPB's timestamp, caplen and
+# orig_len lie as a pcap record header does (_segment.scan_blocks)
+BLOCK_SHIFT = 12
 NO_CODE = 0xFF  # a packet of a run whose checksum state is not counted
 
 
@@ -85,7 +92,12 @@ class Primitive(Protocol):
               layout: FrameLayout | TunnelShape) -> int: ...
 
     def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
-                     big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray) -> Any: ...
+                     big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
+                     pcapng: bool = False) -> Any: ...
+
+    def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes, spb_snaplen: int,
+                    snap_limit: int, small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+                    lengths: bytearray) -> tuple[int, int, bool]: ...
 
 
 def state_counts(codes: bytes | bytearray) -> dict[str, int]:
@@ -234,6 +246,19 @@ def write_parts(writer: CaptureWriter, parts: list[Any], records: int) -> None:
     writer.write_framed(parts[start:] if start else parts, records)
 
 
+class _PartsSink:
+    """A writer for :func:`softgso.cli.runner.segment_record` that appends what it writes to a chunk's parts."""
+
+    __slots__ = ("encoder", "parts")
+
+    def __init__(self, encoder: Any, parts: list[Any]) -> None:
+        self.encoder = encoder
+        self.parts = parts
+
+    def write(self, record: CaptureRecord, data: bytes | memoryview | None = None) -> None:
+        self.parts.extend(record_parts(self.encoder, record, data))
+
+
 class SegmentStream:
     """Segment one classic pcap file into another; the caller finishes with the scalar stream if told."""
 
@@ -248,6 +273,8 @@ class SegmentStream:
         self.reports: list[tuple[int, str]] = []
         self.small_limit, self.bulk_small = short_frames(options, self.fast.enabled)
         self._record_header = struct.Struct("<IIII")  # the input's byte order, set by run()
+        self._blocks: PcapngInput | None = None  # a pcapng input (run_pcapng)
+        self._encoder: Any = None
 
     def run(self, in_path: Path, writer: CaptureWriter, header_info: tuple[bytes, str, bool, int],
             progress: Callable[[int], None] | None = None, *, span: tuple[int, int | None, int] | None = None,
@@ -258,6 +285,21 @@ class SegmentStream:
         self._record_header = struct.Struct((">" if self._big_endian else "<") + "IIII")
         self._ticks, self._snap_limit = record_limits(nanosecond, snaplen)
         self._span = span or (FILE_HEADER_LEN, None, 0)
+        fd = open_input(in_path)
+        try:
+            return self._pipeline(fd, os.fstat(fd).st_size, writer, progress)
+        finally:
+            os.close(fd)
+
+    def run_pcapng(self, in_path: Path, writer: CaptureWriter, header: PcapngInput,
+                   progress: Callable[[int], None] | None = None) -> StreamResult:
+        """Stream a pcapng file's first section through the engine into ``writer`` (open_writer shaped
+        like ``header.reader``); returns counts, reports and where the scalar stream resumes."""
+        self._blocks = header
+        self._big_endian = header.big_endian
+        self._snap_limit = MAX_SNAPLEN_STANDARD
+        self._span = (header.start, None, 0)
+        self._encoder = writer.encoder
         fd = open_input(in_path)
         try:
             return self._pipeline(fd, os.fstat(fd).st_size, writer, progress)
@@ -279,7 +321,8 @@ class SegmentStream:
         # went to) is used again only once everything pointing into it is written. Anonymous
         # mappings: their pages come on first write (a bytearray is zeroed up front)
         turns = primitive.QUEUE_DEPTH + 3
-        buffers = [mmap.mmap(-1, read_size) for _ in range(turns)]
+        # (a pcapng walk's offsets run BLOCK_SHIFT bytes past a block's start: room for the last one's end)
+        buffers = [mmap.mmap(-1, read_size + BLOCK_SHIFT) for _ in range(turns)]
         arenas = [mmap.mmap(-1, primitive.ARENA_SIZE) for _ in range(turns)]
         writes = _Handoff(primitive.QUEUE_DEPTH)
         failure: list[BaseException] = []
@@ -297,9 +340,12 @@ class SegmentStream:
         result = StreamResult(self.counts, self.reports)
         pos, span_end, index = self._span
         end = size if span_end is None else min(span_end, size)
-        capacity = chunk_size // RECORD_HEADER_LEN + 1
+        blocks = self._blocks
+        shift = BLOCK_SHIFT if blocks is not None else 0
+        capacity = chunk_size // (BLOCK_OVERHEAD if blocks is not None else RECORD_HEADER_LEN) + 1
         offsets = bytearray(8 * capacity)
         codes = bytearray(capacity)
+        lengths = bytearray(4 * capacity) if blocks is not None else None
         turn = 0
         carried: bytes | memoryview = b""  # the input from pos already read, past the last chunk's records
         try:
@@ -307,13 +353,20 @@ class SegmentStream:
                 buffer = buffers[turn % turns]
                 got = fill(fd, buffer, carried, pos, min(read_size, end - pos))
                 data = memoryview(buffer)[:got]
-                count, after, stop = primitive.scan(data, min(chunk_size, got), self._big_endian, self._ticks,
-                                                    self._snap_limit, self.small_limit, self.bulk_small, offsets,
-                                                    codes)
+                if blocks is not None and lengths is not None:
+                    count, after, stop = primitive.scan_blocks(
+                        data, min(chunk_size, got), self._big_endian, blocks.kinds, blocks.spb_snaplen,
+                        self._snap_limit, self.small_limit, self.bulk_small, offsets, codes, lengths)
+                else:
+                    count, after, stop = primitive.scan(data, min(chunk_size, got), self._big_endian, self._ticks,
+                                                        self._snap_limit, self.small_limit, self.bulk_small, offsets,
+                                                        codes)
                 arena = arenas[turn % turns]
                 turn += 1
-                parts, records = self._plan_chunk(data, offsets, bytes(codes[:count]), index, after, arena)
-                index += count
+                chunk_codes = bytes(codes[:count])
+                parts, records = self._plan_chunk(memoryview(buffer)[: got + shift], offsets, chunk_codes, index,
+                                                  after + shift, arena, lengths)
+                index += count - (chunk_codes.count(CODE_DROPPED) if blocks is not None else 0)
                 pos += after
                 carried = data[after:]
                 while not writes.put((parts, records, pos), timeout=0.1):
@@ -334,14 +387,21 @@ class SegmentStream:
         return result
 
     def _plan_chunk(self, data: memoryview, offsets_buffer: bytearray, codes: bytes, index: int,
-                    chunk_stop: int, arena: mmap.mmap) -> tuple[list[Any], int]:
+                    chunk_stop: int, arena: mmap.mmap, lengths_buffer: bytearray | None = None,
+                    ) -> tuple[list[Any], int]:
         """The output of one chunk (its records at ``offsets_buffer`` in ``data``), in order, and how
         many records it holds.
 
         Super-packets wait in ``pending`` as runs (plan, first record, records) until a record of
         another kind comes (or the chunk ends); then the primitive segments all of them at once.
+        pcapng: offsets are BLOCK_SHIFT past each block's start (chunk_stop too), ``lengths_buffer``
+        holds every record's caplen (uint32), and dropped blocks (CODE_DROPPED) are no records.
         """
         count = len(codes)
+        pcapng = lengths_buffer is not None
+        shift = BLOCK_SHIFT if pcapng else 0
+        lengths = memoryview(lengths_buffer).cast("I") if lengths_buffer is not None else None
+        dropped = pcapng and CODE_DROPPED in codes
         offsets = memoryview(offsets_buffer).cast("q")
         parts: list[Any] = []
         written = 0
@@ -353,7 +413,7 @@ class SegmentStream:
         def flush_pending() -> None:
             nonlocal written
             if pending:
-                item, segments = self._bulk(pending, offsets, data, arena, arena_state)
+                item, segments = self._bulk(pending, offsets, data, arena, arena_state, pcapng)
                 parts.append(item)
                 written += segments
                 pending.clear()
@@ -362,12 +422,17 @@ class SegmentStream:
             for run in _RUNS.finditer(codes):
                 first, stop = run.span()
                 kind = codes[first]
+                if kind == CODE_DROPPED:
+                    continue  # blocks the general reader skips: not written
                 if kind <= CODE_NO_LAYOUT:
-                    # short frames left untouched: their records, byte for byte, in one piece
+                    # short frames left untouched: their records (blocks), byte for byte, in one piece
                     flush_pending()
-                    start = offsets[first]
-                    finish = offsets[stop] if stop < count else chunk_stop
-                    nbytes = finish - start - RECORD_HEADER_LEN * (stop - first)
+                    start = offsets[first] - shift
+                    finish = (offsets[stop] if stop < count else chunk_stop) - shift
+                    if lengths is not None:
+                        nbytes = sum(lengths[first:stop])
+                    else:
+                        nbytes = finish - start - RECORD_HEADER_LEN * (stop - first)
                     parts.append(data[start:finish])
                     self._count_untouched(stop - first, nbytes, state_counts(codes[first:stop]))
                     written += stop - first
@@ -376,7 +441,16 @@ class SegmentStream:
                 while number < stop:
                     pos = offsets[number]
                     following = offsets[number + 1] if number + 1 < count else chunk_stop
-                    frame = data[pos + RECORD_HEADER_LEN : following]
+                    if lengths is not None:
+                        if kind != CODE_CANDIDATE:
+                            flush_pending()
+                            skipped = codes.count(CODE_DROPPED, 0, number) if dropped else 0
+                            written += self._one_block(index + number - skipped, data, pos - shift, parts)
+                            number += 1
+                            continue
+                        frame = data[pos + RECORD_HEADER_LEN : pos + RECORD_HEADER_LEN + lengths[number]]
+                    else:
+                        frame = data[pos + RECORD_HEADER_LEN : following]
                     if kind == CODE_CANDIDATE:
                         found = fast.key_of(frame)
                         plan = fast.plan_for(frame, *found) if found is not None else None
@@ -387,19 +461,26 @@ class SegmentStream:
                             number += 1 + same
                             continue
                     flush_pending()
-                    written += self._one_record(index + number, data, pos, following, frame, parts)
+                    if lengths is not None:
+                        skipped = codes.count(CODE_DROPPED, 0, number) if dropped else 0
+                        written += self._one_block(index + number - skipped, data, pos - shift, parts)
+                    else:
+                        written += self._one_record(index + number, data, pos, following, frame, parts)
                     number += 1
             flush_pending()
         finally:
             offsets.release()
+            if lengths is not None:
+                lengths.release()
         return parts, written
 
     def _bulk(self, runs: list[tuple[SegmentPlan, int, int]], offsets: memoryview, data: memoryview,
-              arena: mmap.mmap, arena_state: list[int]) -> tuple[Any, int]:
+              arena: mmap.mmap, arena_state: list[int], pcapng: bool = False) -> tuple[Any, int]:
         """Segment runs of same-plan super-packets by the primitive, counted; (the part to write, segments)."""
         packets = sum(count for _, _, count in runs)
         codes = bytearray([NO_CODE]) * packets
-        part = self.primitive.segment_runs(runs, data, offsets, self._big_endian, arena, arena_state, codes)
+        part = self.primitive.segment_runs(runs, data, offsets, self._big_endian, arena, arena_state, codes,
+                                           pcapng)
         renamed: Counter[str] = Counter()  # packets the bulk code calls invalid, named by the scalar path
         segments_total = 0
         counted = False
@@ -462,6 +543,35 @@ class SegmentStream:
             counts["bytes_out"] += len(out_frame)
         return len(frames)
 
+    def _one_block(self, index: int, view: memoryview, start: int, parts: list[Any]) -> int:
+        """A pcapng packet block (at ``start``) for the scalar path, as the general reader reads it and
+        the scalar stream writes it (softgso.cli.runner.segment_record): its output appended; records out."""
+        from ..cli.runner import segment_record
+        from ..io.pcapng import BT_EPB, EPB_FIXED_LEN, packet_record, simple_packet_caplen
+        from ..io.record import CaptureRecord
+
+        blocks = self._blocks
+        assert blocks is not None
+        prefix = ">" if self._big_endian else "<"
+        block_type, length = struct.unpack_from(prefix + "II", view, start)
+        block = view[start : start + length]
+        body = block[8 : length - 4]
+        interfaces = blocks.reader.interfaces
+        if block_type == BT_EPB:
+            fields = struct.unpack_from(prefix + "IIIII", body)
+            record = packet_record(index, interfaces[fields[0]], fields[0], body, fields, EPB_FIXED_LEN, prefix,
+                                   block)
+        else:
+            (orig_len,) = struct.unpack_from(prefix + "I", body)
+            interface = interfaces[0]
+            caplen = simple_packet_caplen(orig_len, len(body), interface.snaplen)
+            record = CaptureRecord(index, 0, interface.linktype, body[4 : 4 + caplen], orig_len, 0, block=block)
+        sink = _PartsSink(self._encoder, parts)
+        before = self.counts["out"]
+        segment_record(record, sink, self.per_frame, self.counts, self.reports, self.summary.add_passthrough,
+                       self.options.device.mtu)
+        return self.counts["out"] - before
+
     def _count_untouched(self, packets: int, nbytes: int, states: dict[str, int]) -> None:
         """Summary and counters for ``packets`` records copied through (``nbytes`` of frames)."""
         self.summary.add_unchanged(packets, nbytes, states)
@@ -472,4 +582,4 @@ class SegmentStream:
         counts["bytes_out"] += nbytes
 
 
-__all__ = ["Iovecs", "NO_CODE", "Primitive", "SegmentStream", "layout_ranges", "state_counts", "write_parts"]
+__all__ = ["BLOCK_SHIFT", "CODE_DROPPED", "Iovecs", "NO_CODE", "Primitive", "SegmentStream", "layout_ranges", "state_counts", "write_parts"]

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
-from ..io.record import LINKTYPE_ETHERNET, MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD
+from ..errors import CaptureError
+from ..io.record import LINKTYPE_ETHERNET, MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD, NS_PER_SECOND
 from ..io.writer import CaptureWriter
 
 if TYPE_CHECKING:
@@ -86,6 +87,76 @@ def pcap_ethernet_header(path: Path) -> tuple[bytes, str, bool, int] | None:
     return header, order, nanosecond, snaplen
 
 
+class PcapngInput:
+    """What the bulk stream needs of a pcapng file (see :func:`pcapng_header`)."""
+
+    __slots__ = ("reader", "start", "big_endian", "kinds", "spb_snaplen")
+
+    def __init__(self, reader: Any, start: int, kinds: bytes) -> None:
+        self.reader = reader  # the general reader, read up to the first packet: the output's SHB and IDBs
+        self.start = start  # the offset of the first block after the SHB and IDBs before the first packet
+        self.big_endian = reader.byte_order == "big"
+        self.kinds = kinds  # per interface: 1 its records may be segmented in bulk, 0 the scalar path's
+        self.spb_snaplen = reader.interfaces[0].snaplen if reader.interfaces else 0
+
+
+def exact_timestamps(ticks_per_second: int) -> bool:
+    """Whether a timestamp of this resolution read and written back (through nanoseconds, softgso.io.record)
+    comes out the same: decimal resolutions up to 1 ns, binary ones up to 2^-29 s."""
+    if ticks_per_second <= 0:
+        return False
+    if ticks_per_second & (ticks_per_second - 1) == 0:
+        return ticks_per_second <= 1 << 29
+    return ticks_per_second <= NS_PER_SECOND and NS_PER_SECOND % ticks_per_second == 0
+
+
+def pcapng_header(path: Path) -> PcapngInput | None:
+    """The bulk stream's view of a pcapng file (a regular file, not compressed), else None.
+
+    Its first section's header and the interfaces described before the first packet are read by the
+    general reader (so the output starts as the scalar path's does); the bulk walk starts at the
+    first block after them. None when the file is not pcapng or its head cannot be read: the
+    general reader takes it, and says what is wrong.
+    """
+    if str(path) == "-" or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"\x0a\x0d\x0d\x0a":
+                return None
+            from ..io.reader import open_capture
+
+            with open_capture(path) as reader:
+                pass
+            start = _first_packet_block(handle, reader.byte_order)
+    except (OSError, CaptureError):
+        return None
+    if start is None or not reader.section_header:
+        return None
+    kinds = bytes(int(i.linktype == LINKTYPE_ETHERNET and exact_timestamps(i.ticks_per_second))
+                  for i in reader.interfaces)
+    return PcapngInput(reader, start, kinds)
+
+
+def _first_packet_block(handle: Any, byte_order: str) -> int | None:
+    """The offset of the first block after the first section's header and the blocks before its first
+    packet block (or of the file's end); None when a block length there is broken."""
+    from ..io.pcapng import BT_EPB, BT_PB, BT_SHB, BT_SPB
+
+    header = struct.Struct(("<" if byte_order == "little" else ">") + "II")
+    size = os.fstat(handle.fileno()).st_size
+    offset = 0
+    while offset + 8 <= size:
+        handle.seek(offset)
+        block_type, length = header.unpack(handle.read(8))
+        if offset and block_type in (BT_EPB, BT_SPB, BT_PB, BT_SHB):
+            return offset
+        if length < 12 or length % 4:
+            return None
+        offset += length
+    return offset if offset == size else None
+
+
 def make_bulk_stream(options: SegmentOptions, summary: Summary,
                      per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]], engine: str = "auto") -> Any:
     """The bulk stream for ``segment --engine``: the pipeline with the compiled primitive
@@ -152,5 +223,5 @@ def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int]) 
     return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, LINKTYPE_ETHERNET), "pcap")
 
 
-__all__ = ["MAX_FAST_RECORD", "StreamResult", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
+__all__ = ["MAX_FAST_RECORD", "PcapngInput", "StreamResult", "exact_timestamps", "pcapng_header", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
            "segment_part", "split_points"]

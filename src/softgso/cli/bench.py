@@ -113,22 +113,43 @@ def _frames(mix: list[dict[str, Any]], payload_len: int, partial: bool = False) 
                 yield frame
 
 
+# a pcapng file's opening: a Section Header Block (little-endian, version 1.0, length not given) and
+# one Interface Description Block (Ethernet, snaplen 262144, microseconds), as pcapng's spec lays them out
+PCAPNG_START = (struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
+                + struct.pack("<IIHHII", 1, 20, LINKTYPE_ETHERNET, 0, 262144, 20))
+
+
+def record_bytes(frame: bytes, count: int, capture_format: str) -> bytes:
+    """Record ``count``'s framing before ``frame`` (pcap's record header, or an EPB's first 28 bytes on
+    interface 0) and after it (an EPB's padding and trailing length), the timestamp ``count`` ms in."""
+    seconds, micros = 1_700_000_000 + count // 1000, count % 1000 * 1000
+    if capture_format == "pcap":
+        return struct.pack("<IIII", seconds, micros, len(frame), len(frame)) + frame
+    ticks = seconds * 1_000_000 + micros
+    padding = -len(frame) % 4
+    length = 32 + len(frame) + padding
+    return (struct.pack("<IIIIIII", 6, length, 0, ticks >> 32, ticks & 0xFFFFFFFF, len(frame), len(frame)) + frame
+            + bytes(padding) + struct.pack("<I", length))
+
+
 def write_capture(path: Path, size: int, mix: str = "issue", payload_len: int = PAYLOAD,
-                  frames: Iterator[bytes] | None = None) -> int:
-    """Write a classic pcap of about ``size`` bytes; returns the number of packets."""
+                  frames: Iterator[bytes] | None = None, capture_format: str = "pcap") -> int:
+    """Write a classic pcap (or a pcapng: ``capture_format``) of about ``size`` bytes; returns the
+    number of packets."""
     source = frames if frames is not None else _frames(MIXES[mix], payload_len)
     count = 0
-    written = 24
-    header = pcap_file_header("little", nanosecond=False, snaplen=262144, linktype_field=LINKTYPE_ETHERNET)
+    if capture_format == "pcap":
+        header = pcap_file_header("little", nanosecond=False, snaplen=262144, linktype_field=LINKTYPE_ETHERNET)
+    else:
+        header = PCAPNG_START
+    written = len(header)
     with open(path, "wb") as handle:
         handle.write(header)
         batch: list[bytes] = []
         while written < size:
-            frame = next(source)
-            batch.append(struct.pack("<IIII", 1_700_000_000 + count // 1000, count % 1000 * 1000, len(frame),
-                                     len(frame)))
-            batch.append(frame)
-            written += 16 + len(frame)
+            record = record_bytes(next(source), count, capture_format)
+            batch.append(record)
+            written += len(record)
             count += 1
             if len(batch) > 256:
                 handle.write(b"".join(batch))
