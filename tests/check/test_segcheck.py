@@ -61,6 +61,20 @@ def test_a_correct_segmentation_passes_with_the_counts_it_expects(segmented: tup
     assert verdict.flows == len(MIXES["all"])
 
 
+def test_a_pcapng_segmentation_is_walked_block_by_block(tmp_path: Path) -> None:
+    """The same packets in pcapng (EPBs) pass; a flipped payload byte in one of OUT's EPBs is caught."""
+    capture, out = tmp_path / "in.pcapng", tmp_path / "out.pcapng"
+    write_capture(capture, 1 << 20, frames=_frames(MIXES["issue"], 20000), capture_format="pcapng")
+    segment(capture, out)
+    verdict = check_segmented(capture, out)
+    assert verdict.ok, verdict.problems
+    assert verdict.packets_in > 10 and verdict.packets_out > 10 * verdict.packets_in
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    out.write_bytes(bytes(data))
+    assert not check_segmented(capture, out).ok
+
+
 def test_the_expected_count_follows_the_mtu_rule_labels_included(tmp_path: Path) -> None:
     # 5792 bytes of TCP payload with timestamps: 4 segments of 1448 over IPv4 (1500 - 20 - 32);
     # under one label 1444 each, so 5; a packet that fits stays one

@@ -17,7 +17,17 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from ..io.pcap import RECORD_HEADER_LEN
-from ..io.pcapng import BT_EPB, BT_IDB, BT_PB, BT_SHB, BT_SPB, EPB_FIXED_LEN, OPT_COMMENT, iter_options, simple_packet_caplen
+from ..io.pcapng import (
+    BT_EPB,
+    BT_IDB,
+    BT_PB,
+    BT_SHB,
+    BT_SPB,
+    EPB_FIXED_LEN,
+    OPT_COMMENT,
+    iter_options,
+    simple_packet_caplen,
+)
 from .fastpath import CODE_CANDIDATE, CODE_PARTIAL, CODE_SCALAR, FastSegmenter, TunnelShape, classify_frames
 from .native import load_extension
 from .pipeline import CODE_DROPPED, Iovecs, layout_ranges
@@ -174,14 +184,14 @@ class NumpyPrimitive:
             frame_lens.append(frame_len)
             pos += length
         count = len(starts)
-        code = np.array(code_list, dtype=np.int8)
+        block_codes = np.array(code_list, dtype=np.int8)
         if small:
             classified = classify_frames(np.frombuffer(data, dtype=np.uint8), np.array(frame_at, dtype=np.int64),
                                          np.array(frame_lens, dtype=np.int64)[small])
             classified[classified == CODE_PARTIAL] = CODE_SCALAR  # a partial seed is completed by the scalar path
-            code[small] = classified
+            block_codes[small] = classified
         np.frombuffer(offsets, dtype=np.int64, count=count)[:] = starts
-        np.frombuffer(codes, dtype=np.int8, count=count)[:] = code
+        np.frombuffer(codes, dtype=np.int8, count=count)[:] = block_codes
         np.frombuffer(lengths, dtype=np.uint32, count=count)[:] = frame_lens
         return count, pos, stop
 

@@ -1,4 +1,4 @@
-"""``softgso segment`` for classic pcap files of Ethernet frames, in bulk: the one pipeline.
+"""``softgso segment`` for classic pcap and pcapng files of Ethernet frames, in bulk: the one pipeline.
 
 Strategy: one reader, one planner, one writer; what numpy and C do differently is the per-chunk
 *primitive* behind them (as aioquic's ``_buffer.c`` stands behind ``_buffer.py``'s API), held equal
@@ -12,11 +12,17 @@ is built from the options and has:
   (int64 into ``offsets``) and code (int8 into ``codes``, fastpath's CODE_*: a short frame left
   untouched with its checksum state or CODE_NO_LAYOUT, CODE_SCALAR, CODE_CANDIDATE); stop where
   the general reader must take over;
+* ``scan_blocks(data, chunk_end, big_endian, kinds, spb_snaplen, snap_limit, small_limit, bulk_small,
+  offsets, codes, lengths)``: the same for the packet blocks of a pcapng section (_segment.c's
+  scan_blocks: an offset is a block's start + BLOCK_SHIFT, where an EPB's timestamp and lengths lie
+  as a pcap record header does; each frame's caplen into ``lengths``; CODE_DROPPED for a block the
+  general reader skips);
 * ``alike(data, offsets, records, first, stop, chunk_stop, layout)`` -> how many records after
   ``first`` (before ``stop``) have its shape (fastpath.shape_key, or a TunnelShape's bytes);
-* ``segment_runs(runs, data, offsets, big_endian, arena, arena_state, codes)`` -> one part to
+* ``segment_runs(runs, data, offsets, big_endian, arena, arena_state, codes, pcapng)`` -> one part to
   write: runs of same-plan super-packets (plan, first record, records) segmented, each segment
-  behind its pcap record header, in input order; a classified packet's checksum state code in
+  behind its pcap record header (or, ``pcapng``, as an EPB of its input's interface and timestamp), in
+  input order; a classified packet's checksum state code in
   ``codes`` (one per packet of the runs);
 * its tuned constants: CHUNK_SIZE, QUEUE_DEPTH, ARENA_SIZE, SWITCH_INTERVAL.
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
 from ..errors import CaptureError
+from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
 from ..io.record import LINKTYPE_ETHERNET, MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD, NS_PER_SECOND
 from ..io.writer import CaptureWriter
 
@@ -131,7 +131,7 @@ def pcapng_header(path: Path) -> PcapngInput | None:
             start = _first_packet_block(handle, reader.byte_order)
     except (OSError, CaptureError):
         return None
-    if start is None or not reader.section_header:
+    if start is None or not getattr(reader, "section_header", b""):
         return None
     kinds = bytes(int(i.linktype == LINKTYPE_ETHERNET and exact_timestamps(i.ticks_per_second))
                   for i in reader.interfaces)

@@ -96,14 +96,16 @@ class CaptureCheck:
 
 
 def _records(data: Any) -> tuple[list[int], list[int]]:
-    """Frame offsets and lengths of a classic pcap."""
+    """Frame offsets and lengths of a classic pcap (or a pcapng file: _blocks)."""
     magic = bytes(data[:4])
     if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
         order = "<"
     elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
         order = ">"
+    elif magic == b"\x0a\x0d\x0d\x0a":
+        return _blocks(data)
     else:
-        raise ValueError("not a classic pcap file")
+        raise ValueError("neither a classic pcap nor a pcapng file")
     caplen_at = struct.Struct(order + "8xI").unpack_from
     offsets, lengths = [], []
     pos, end = 24, len(data)
@@ -114,6 +116,43 @@ def _records(data: Any) -> tuple[list[int], list[int]]:
         offsets.append(pos + 16)
         lengths.append(caplen)
         pos += 16 + caplen
+    return offsets, lengths
+
+
+def _blocks(data: Any) -> tuple[list[int], list[int]]:
+    """Frame offsets and lengths of a pcapng file's Enhanced and Simple Packet Blocks (pcapng spec,
+    draft-ietf-opsawg-pcapng): sections in either byte order, every interface Ethernet; other blocks
+    are stepped over."""
+    offsets, lengths = [], []
+    pos, end = 0, len(data)
+    order = "<"
+    snaplens: list[int] = []
+    while pos + 12 <= end:
+        if bytes(data[pos : pos + 4]) == b"\x0a\x0d\x0d\x0a":
+            order = "<" if bytes(data[pos + 8 : pos + 12]) == b"\x4d\x3c\x2b\x1a" else ">"
+            snaplens = []
+        block_type, length = struct.unpack_from(order + "II", data, pos)
+        if length < 12 or length % 4 or pos + length > end:
+            raise ValueError(f"block at byte {pos} broken or cut short")
+        if block_type == 1:
+            linktype, _, snaplen = struct.unpack_from(order + "HHI", data, pos + 8)
+            if linktype != 1:
+                raise ValueError(f"interface at byte {pos}: link type {linktype}, not Ethernet")
+            snaplens.append(snaplen)
+        elif block_type == 6:
+            interface, _, _, caplen = struct.unpack_from(order + "IIII", data, pos + 8)
+            if interface >= len(snaplens) or 32 + caplen > length:
+                raise ValueError(f"packet block at byte {pos} names no interface or overruns its block")
+            offsets.append(pos + 28)
+            lengths.append(caplen)
+        elif block_type == 3:
+            (orig_len,) = struct.unpack_from(order + "I", data, pos + 8)
+            caplen = min(orig_len, length - 16, snaplens[0] if snaplens and snaplens[0] else orig_len)
+            offsets.append(pos + 12)
+            lengths.append(caplen)
+        elif block_type == 2:
+            raise ValueError(f"obsolete packet block at byte {pos}")
+        pos += length
     return offsets, lengths
 
 
