@@ -141,13 +141,16 @@ static int64_t copy_word_sum(unsigned char *q, const unsigned char *p, Py_ssize_
 /* fastpath.CODE_*: a checksum state, no layout, the scalar path's, a super-packet candidate (scan) */
 enum { C_ZERO, C_COMPLETE, C_PARTIAL, C_INVALID, C_NO_LAYOUT, C_SCALAR, C_CANDIDATE, C_DROPPED };
 
-static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_t start, Py_ssize_t length)
+static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_t start, Py_ssize_t length,
+                          int link_ethertype)
 {
 #define BYTE(off) ((unsigned)data[(start + (off)) < limit ? start + (off) : limit])
 #define BE16(off) (BYTE(off) << 8 | BYTE((off) + 1))
     if (length < 14)
         return C_NO_LAYOUT;
-    unsigned ethertype = BE16(12);
+    /* another link type's frame is read as the Ethernet frame to_ethernet makes of it: its L3 bytes
+     * 14 bytes into the frame, behind the ethertype its link header names */
+    unsigned ethertype = link_ethertype >= 0 ? (unsigned)link_ethertype : BE16(12);
     Py_ssize_t network = 14;
     int vlan = (ethertype == 0x8100 || ethertype == 0x88A8) && length >= 18;
     if (vlan) {
@@ -231,14 +234,70 @@ static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_
 #undef BYTE
 }
 
+/* link kinds: softgso.bulk.stream.LINK_KINDS (0: every record to the scalar path) */
+enum { L_SCALAR, L_ETHERNET, L_SLL, L_SLL2, L_NULL, L_LOOP, L_RAW, L_IPV4, L_IPV6, L_KINDS };
+static const Py_ssize_t link_header_len[L_KINDS] = {0, 14, 16, 20, 4, 4, 0, 0, 0};
+
+/* the ethertype of an address family in a NULL/LOOP header (softgso.io.cooked), 0: not IP */
+static unsigned family_ethertype(uint32_t family)
+{
+    if (family == 2)
+        return 0x0800;
+    return family == 10 || family == 24 || family == 28 || family == 30 ? 0x86DD : 0;
+}
+
+/* the ethertype softgso.io.cooked.to_ethernet gives a frame of another link kind than Ethernet
+ * (0: it gives none, the record is the scalar path's) */
+static unsigned link_ethertype(const unsigned char *frame, Py_ssize_t length, int link)
+{
+    unsigned found = 0;
+    if (link == L_SLL && length >= 16)
+        found = be16(frame + 14);
+    else if (link == L_SLL2 && length >= 20)
+        found = be16(frame);
+    else if ((link == L_NULL || link == L_LOOP) && length >= 4) {
+        /* NULL: the writer's byte order, little-endian tried first; LOOP: network order */
+        found = link == L_NULL ? family_ethertype(get32(frame, 0)) : 0;
+        return found ? found : family_ethertype(get32(frame, 1));
+    } else if (link == L_RAW && length >= 1)
+        return frame[0] >> 4 == 4 ? 0x0800 : frame[0] >> 4 == 6 ? 0x86DD : 0;
+    else if (link == L_IPV4 || link == L_IPV6)
+        return link == L_IPV4 ? 0x0800 : 0x86DD;
+    return found >= 0x0600 ? found : 0; /* a cooked header's own codes are no ethertype */
+}
+
+/* a record's code (C_*) in a walk: its frame at data + start, of link kind ``link`` */
+static int record_code(const unsigned char *data, Py_ssize_t limit, Py_ssize_t start, Py_ssize_t caplen,
+                       Py_ssize_t orig_len, int link, Py_ssize_t small_limit, int bulk_small)
+{
+    if (link <= L_SCALAR || link >= L_KINDS)
+        return C_SCALAR;
+    int ethertype = -1;
+    Py_ssize_t head = link_header_len[link];
+    if (link != L_ETHERNET) {
+        ethertype = (int)link_ethertype(data + start, caplen, link);
+        if (!ethertype)
+            return C_SCALAR;
+    }
+    /* the frame's length as the Ethernet frame the engine sees */
+    Py_ssize_t length = link == L_ETHERNET ? caplen : caplen - head + 14;
+    if (length > small_limit && orig_len <= caplen)
+        return C_CANDIDATE;
+    if (!bulk_small || orig_len != caplen)
+        return C_SCALAR;
+    int code = classify_frame(data, limit, start + head - (link == L_ETHERNET ? head : 14), length, ethertype);
+    /* a partial seed is completed by the scalar path; so is a frame of no layout on another link type */
+    return code == C_PARTIAL || (code == C_NO_LAYOUT && link != L_ETHERNET) ? C_SCALAR : code;
+}
+
 static PyObject *scan(PyObject *self, PyObject *args)
 {
     Py_buffer buffer, offsets_buf, codes_buf;
     Py_ssize_t pos, end, chunk_end, ticks, snap_limit, small_limit;
-    int big_endian, bulk_small;
+    int big_endian, bulk_small, link = L_ETHERNET;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnnpnnnpw*w*", &buffer, &pos, &end, &chunk_end, &big_endian, &ticks,
-                          &snap_limit, &small_limit, &bulk_small, &offsets_buf, &codes_buf))
+    if (!PyArg_ParseTuple(args, "y*nnnpnnnpw*w*|i", &buffer, &pos, &end, &chunk_end, &big_endian, &ticks,
+                          &snap_limit, &small_limit, &bulk_small, &offsets_buf, &codes_buf, &link))
         return NULL;
     if (pos < 0 || end > buffer.len || chunk_end > end || pos > end || offsets_buf.len % 8 ||
         codes_buf.len < offsets_buf.len / 8 || buffer.len < 1) {
@@ -266,16 +325,7 @@ static PyObject *scan(PyObject *self, PyObject *args)
             stop = 1;
             break;
         }
-        int code;
-        if ((Py_ssize_t)caplen > small_limit && orig_len <= caplen) {
-            code = C_CANDIDATE;
-        } else if (bulk_small && orig_len == caplen) {
-            code = classify_frame(data, limit, pos + 16, caplen);
-            if (code == C_PARTIAL)
-                code = C_SCALAR;
-        } else {
-            code = C_SCALAR;
-        }
+        int code = record_code(data, limit, pos + 16, caplen, orig_len, link, small_limit, bulk_small);
         offsets[count] = pos;
         codes[count] = (signed char)code;
         count++;
@@ -366,16 +416,9 @@ static PyObject *scan_blocks(PyObject *self, PyObject *args)
             }
             frame_len = caplen;
             const unsigned char *options = block + 28 + caplen + (-caplen & 3);
-            if (!kinds[interface] || has_comment(options, block + length - 4, big_endian))
-                code = C_SCALAR;
-            else if ((Py_ssize_t)caplen > small_limit && orig_len <= caplen)
-                code = C_CANDIDATE;
-            else if (bulk_small && orig_len == caplen) {
-                code = classify_frame(data, limit, pos + 28, caplen);
-                if (code == C_PARTIAL)
-                    code = C_SCALAR;
-            } else
-                code = C_SCALAR;
+            code = has_comment(options, block + length - 4, big_endian)
+                       ? C_SCALAR
+                       : record_code(data, limit, pos + 28, caplen, orig_len, kinds[interface], small_limit, bulk_small);
         } else if (type == BT_SPB) {
             if (length < 16 || interfaces < 1) {
                 stop = 1;
@@ -390,11 +433,9 @@ static PyObject *scan_blocks(PyObject *self, PyObject *args)
                 break;
             }
             frame_len = caplen;
-            if (kinds[0] && bulk_small && (Py_ssize_t)orig_len == caplen && caplen <= small_limit) {
-                code = classify_frame(data, limit, pos + 12, caplen);
-                if (code == C_PARTIAL)
-                    code = C_SCALAR;
-            } else
+            /* never a candidate: a segment of it would need a timestamp it does not have */
+            code = record_code(data, limit, pos + 12, caplen, orig_len, kinds[0], small_limit, bulk_small);
+            if (code == C_CANDIDATE)
                 code = C_SCALAR;
         } else if (type == BT_SHB || type == BT_IDB || type == BT_PB) {
             stop = 1;

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..constants import IPPROTO_TCP
 from ..io.pcap import RECORD_HEADER_LEN
 from ..io.pcapng import BLOCK_OVERHEAD, EPB_FIXED_LEN
-from .fastpath import FastSegmenter, TunnelShape
+from .fastpath import FastSegmenter, LinkShape, TunnelShape
 from .native import load_extension
 
 if TYPE_CHECKING:
@@ -57,10 +57,10 @@ def plan_vector(plan: SegmentPlan) -> bytes:
     return array("q", values).tobytes()
 
 
-_RANGES: dict[TunnelShape, array] = {}
+_RANGES: dict[TunnelShape | LinkShape, array] = {}
 
 
-def _ranges(shape: TunnelShape) -> array:
+def _ranges(shape: TunnelShape | LinkShape) -> array:
     """A tunnelled shape's compared header bytes as _segment.same_bytes reads them (int64 pairs)."""
     found = _RANGES.get(shape)
     if found is None:
@@ -139,10 +139,11 @@ class CompiledPrimitive:
         self.fast = self.compiled.fast
 
     def scan(self, data: memoryview, chunk_end: int, big_endian: bool, ticks: int, snap_limit: int,
-             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray) -> tuple[int, int, bool]:
-        """The pcap record walk and short-frame codes of one chunk (_segment.scan)."""
+             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+             link: int = 1) -> tuple[int, int, bool]:
+        """The pcap record walk and short-frame codes of one chunk of link kind ``link`` (_segment.scan)."""
         count, after, stop = _SEGMENT.scan(data, 0, len(data), chunk_end, big_endian, ticks, snap_limit, small_limit,
-                                           bulk_small, offsets, codes)
+                                           bulk_small, offsets, codes, link)
         return count, after, bool(stop)
 
     def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes, spb_snaplen: int,
@@ -154,9 +155,10 @@ class CompiledPrimitive:
         return count, after, bool(stop)
 
     def alike(self, data: memoryview, offsets: bytearray, records: int, first: int, stop: int, chunk_stop: int,
-              layout: FrameLayout | TunnelShape) -> int:
-        """How many records after ``first`` have its shape (_segment.same_shape, same_bytes for a tunnel)."""
-        if isinstance(layout, TunnelShape):
+              layout: FrameLayout | TunnelShape | LinkShape) -> int:
+        """How many records after ``first`` have its shape (_segment.same_shape, same_bytes for a
+        tunnel or another link type)."""
+        if isinstance(layout, TunnelShape | LinkShape):
             return int(_SEGMENT.same_bytes(data, offsets, records, first, stop, chunk_stop, _ranges(layout),
                                            layout.nonzero_at))
         return int(_SEGMENT.same_shape(data, offsets, records, first, stop, chunk_stop, layout.network,

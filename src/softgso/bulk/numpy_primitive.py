@@ -16,6 +16,7 @@ import os
 import struct
 from typing import TYPE_CHECKING, Any
 
+from ..constants import ETH_HLEN
 from ..io.pcap import RECORD_HEADER_LEN
 from ..io.pcapng import (
     BT_EPB,
@@ -28,9 +29,19 @@ from ..io.pcapng import (
     iter_options,
     simple_packet_caplen,
 )
-from .fastpath import CODE_CANDIDATE, CODE_PARTIAL, CODE_SCALAR, FastSegmenter, TunnelShape, classify_frames
+from .fastpath import (
+    CODE_CANDIDATE,
+    CODE_NO_LAYOUT,
+    CODE_PARTIAL,
+    CODE_SCALAR,
+    FastSegmenter,
+    LinkShape,
+    TunnelShape,
+    classify_frames,
+)
 from .native import load_extension
-from .pipeline import CODE_DROPPED, Iovecs, layout_ranges
+from .pipeline import CODE_DROPPED, LINK_ETHERNET, Iovecs, layout_ranges
+from .stream import KIND_LINKTYPE
 
 if TYPE_CHECKING:
     import mmap
@@ -60,7 +71,8 @@ class NumpyPrimitive:
         self._ranges: dict[Any, tuple[tuple[tuple[int, int], ...], int]] = {}
 
     def scan(self, data: memoryview, chunk_end: int, big_endian: bool, ticks: int, snap_limit: int,
-             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray) -> tuple[int, int, bool]:
+             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+             link: int = 1) -> tuple[int, int, bool]:
         """The pcap record walk and short-frame codes of one chunk, as _segment.scan gives them.
 
         The walk from record to record is the one per-record step (it reads only caplen); the other
@@ -104,14 +116,8 @@ class NumpyPrimitive:
                 at = int(starts[count])
                 cut = True
                 starts, caplen, orig_len, code = starts[:count], caplen[:count], orig_len[:count], code[:count]
-            code[(caplen > small_limit) & (orig_len <= caplen)] = CODE_CANDIDATE
-            if bulk_small:
-                small = (caplen <= small_limit) & (orig_len == caplen)
-                if small.any():
-                    classified = classify_frames(buffer, starts[small] + RECORD_HEADER_LEN, caplen[small])
-                    # a partial seed is completed by the scalar path
-                    classified[classified == CODE_PARTIAL] = CODE_SCALAR
-                    code[small] = classified
+            code = record_codes(buffer, starts + RECORD_HEADER_LEN, caplen, orig_len, np.full(count, link),
+                                small_limit, bulk_small)
             np.frombuffer(codes, dtype=np.int8, count=count)[:] = code
         return count, at, cut
 
@@ -128,10 +134,12 @@ class NumpyPrimitive:
         epb_fields = struct.Struct(prefix + "IIIII").unpack_from
         got, capacity = len(data), len(offsets) // 8
         starts: list[int] = []
-        code_list: list[int] = []
-        frame_lens: list[int] = []
-        small: list[int] = []  # the records to classify, and their frames' offsets
+        dropped: list[bool] = []
+        # per record: its frame's offset, caplen, orig_len and link kind (0: the scalar path's)
         frame_at: list[int] = []
+        frame_lens: list[int] = []
+        orig_lens: list[int] = []
+        links: list[int] = []
         pos, stop = 0, False
         while pos < chunk_end and len(starts) < capacity:
             if got - pos < 12:
@@ -141,28 +149,20 @@ class NumpyPrimitive:
             if length < 12 or length % 4 or length > got - pos or word(data, pos + length - 4)[0] != length:
                 stop = True
                 break
-            code, frame_len = CODE_DROPPED, 0
+            at, frame_len, orig_len, link = pos + 12, 0, 0, 0
             if block_type == BT_EPB:
                 if length < 32:
                     stop = True
                     break
-                interface, _, _, caplen, orig_len = epb_fields(data, pos + 8)
-                if interface >= len(kinds) or caplen > length - 32 or caplen > snap_limit:
+                interface, _, _, frame_len, orig_len = epb_fields(data, pos + 8)
+                if interface >= len(kinds) or frame_len > length - 32 or frame_len > snap_limit:
                     stop = True
                     break
-                frame_len = caplen
+                at = pos + 28
                 body = data[pos + 8 : pos + length - 4]
-                options_at = EPB_FIXED_LEN + caplen + -caplen % 4
-                if not kinds[interface] or any(option == OPT_COMMENT for option, _ in iter_options(body, options_at,
-                                                                                                   prefix)):
-                    code = CODE_SCALAR
-                elif caplen > small_limit and orig_len <= caplen:
-                    code = CODE_CANDIDATE
-                elif bulk_small and orig_len == caplen:
-                    small.append(len(starts))
-                    frame_at.append(pos + 28)
-                else:
-                    code = CODE_SCALAR
+                options_at = EPB_FIXED_LEN + frame_len + -frame_len % 4
+                comment = any(option == OPT_COMMENT for option, _ in iter_options(body, options_at, prefix))
+                link = 0 if comment else kinds[interface]
             elif block_type == BT_SPB:
                 if length < 16 or not kinds:
                     stop = True
@@ -172,31 +172,31 @@ class NumpyPrimitive:
                 if frame_len > snap_limit:
                     stop = True
                     break
-                code = CODE_SCALAR
-                if kinds[0] and bulk_small and orig_len == frame_len and frame_len <= small_limit:
-                    small.append(len(starts))
-                    frame_at.append(pos + 12)
+                link = kinds[0] | SIMPLE  # never a candidate
             elif block_type in (BT_SHB, BT_IDB, BT_PB):
                 stop = True
                 break
             starts.append(pos + 12)
-            code_list.append(code)
+            dropped.append(block_type not in (BT_EPB, BT_SPB))
+            frame_at.append(at)
             frame_lens.append(frame_len)
+            orig_lens.append(orig_len)
+            links.append(link)
             pos += length
         count = len(starts)
-        block_codes = np.array(code_list, dtype=np.int8)
-        if small:
-            classified = classify_frames(np.frombuffer(data, dtype=np.uint8), np.array(frame_at, dtype=np.int64),
-                                         np.array(frame_lens, dtype=np.int64)[small])
-            classified[classified == CODE_PARTIAL] = CODE_SCALAR  # a partial seed is completed by the scalar path
-            block_codes[small] = classified
+        lens = np.array(frame_lens, dtype=np.int64)
+        link_kinds = np.array(links, dtype=np.int64)
+        block_codes = record_codes(np.frombuffer(data, dtype=np.uint8), np.array(frame_at, dtype=np.int64), lens,
+                                   np.array(orig_lens, dtype=np.int64), link_kinds & ~SIMPLE, small_limit, bulk_small)
+        block_codes[(block_codes == CODE_CANDIDATE) & (link_kinds & SIMPLE != 0)] = CODE_SCALAR
+        block_codes[np.array(dropped, dtype=bool)] = CODE_DROPPED
         np.frombuffer(offsets, dtype=np.int64, count=count)[:] = starts
         np.frombuffer(codes, dtype=np.int8, count=count)[:] = block_codes
         np.frombuffer(lengths, dtype=np.uint32, count=count)[:] = frame_lens
         return count, pos, stop
 
     def alike(self, data: memoryview, offsets: bytearray, records: int, first: int, stop: int, chunk_stop: int,
-              layout: FrameLayout | TunnelShape) -> int:
+              layout: FrameLayout | TunnelShape | LinkShape) -> int:
         """How many records after ``first`` have its shape: the same record lengths and the same bytes
         in the shape's ranges (pipeline.layout_ranges), as _segment.same_shape counts them."""
         found = self._ranges.get(layout)
@@ -306,6 +306,47 @@ class NumpyPrimitive:
                     code_view[numbers[position] : numbers[position] + run_count] = result.codes[row : row + run_count]
                 row += run_count
         return Iovecs(np.concatenate(blocks), tuple(keep))
+
+
+SIMPLE = 0x100  # a link kind's flag in scan_blocks: the record is a Simple Packet Block
+
+
+def record_codes(buffer: np.ndarray, starts: np.ndarray, caplen: np.ndarray, orig_len: np.ndarray,
+                 links: np.ndarray, small_limit: int, bulk_small: bool) -> np.ndarray:
+    """Every record's code as _segment.c's record_code gives it: frames at ``starts`` of ``links``
+    link kinds (softgso.bulk.stream.LINK_KINDS; 0: the scalar path's). A frame of another link type
+    than Ethernet is read as the Ethernet frame to_ethernet makes of it (its ethertype and header
+    length found by softgso.io.cooked.link_header, one record at a time)."""
+    import numpy as np
+
+    from ..io.cooked import link_header
+
+    count = starts.size
+    code = np.full(count, CODE_SCALAR, dtype=np.int8)
+    ethernet = links == LINK_ETHERNET
+    ethertypes = np.zeros(count, dtype=np.int64)
+    heads = np.full(count, ETH_HLEN, dtype=np.int64)
+    for number in np.flatnonzero((links > 0) & ~ethernet):
+        start = int(starts[number])
+        found = link_header(buffer[start : start + int(caplen[number])].data, KIND_LINKTYPE[int(links[number])])
+        if found is not None:
+            ethertypes[number], heads[number] = found
+    convertible = ethernet | (ethertypes > 0)
+    length = caplen - heads + ETH_HLEN  # as the Ethernet frame the engine sees
+    candidate = convertible & (length > small_limit) & (orig_len <= caplen)
+    code[candidate] = CODE_CANDIDATE
+    if bulk_small:
+        for kind in (ethernet, ~ethernet):
+            small = kind & convertible & ~candidate & (orig_len == caplen)
+            if not small.any():
+                continue
+            classified = classify_frames(buffer, (starts + heads - ETH_HLEN)[small], length[small],
+                                         None if kind is ethernet else ethertypes[small])
+            # a partial seed is completed by the scalar path; so is a frame of no layout on another link type
+            classified[(classified == CODE_PARTIAL) | ((classified == CODE_NO_LAYOUT) & (kind is not ethernet))] = (
+                CODE_SCALAR)
+            code[small] = classified
+    return code
 
 
 _libc_writev: Any = None

@@ -49,12 +49,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..constants import IPPROTO_TCP
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
-from ..io.pcapng import BLOCK_OVERHEAD
-from ..io.record import MAX_SNAPLEN_STANDARD, CaptureRecord
+from ..io.pcapng import BLOCK_OVERHEAD, BT_EPB
+from ..io.record import LINKTYPE_ETHERNET, MAX_SNAPLEN_STANDARD, NS_PER_SECOND, CaptureRecord
 from ..io.writer import CaptureWriter, record_parts
 from .fastpath import (
     CODE_CANDIDATE,
@@ -62,11 +62,25 @@ from .fastpath import (
     CODE_NO_LAYOUT,
     CODE_STATES,
     FastSegmenter,
+    LinkShape,
     SegmentPlan,
     TunnelShape,
+    link_plan,
+    link_shape,
     name_invalid,
 )
-from .stream import MAX_FAST_RECORD, PcapngInput, StreamResult, record_limits, short_frames
+from .stream import (
+    KIND_LINKTYPE,
+    LINK_HEADER_LEN,
+    LINK_KINDS,
+    MAX_FAST_RECORD,
+    PcapngInput,
+    StreamResult,
+    record_limits,
+    short_frames,
+)
+
+LINK_ETHERNET = LINK_KINDS[LINKTYPE_ETHERNET]
 
 if TYPE_CHECKING:
     from ..job import SegmentOptions, Summary
@@ -92,10 +106,11 @@ class Primitive(Protocol):
     fast: FastSegmenter
 
     def scan(self, data: memoryview, chunk_end: int, big_endian: bool, ticks: int, snap_limit: int,
-             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray) -> tuple[int, int, bool]: ...
+             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+             link: int = 1) -> tuple[int, int, bool]: ...
 
     def alike(self, data: memoryview, offsets: bytearray, records: int, first: int, stop: int, chunk_stop: int,
-              layout: FrameLayout | TunnelShape) -> int: ...
+              layout: FrameLayout | TunnelShape | LinkShape) -> int: ...
 
     def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
                      big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
@@ -112,12 +127,12 @@ def state_counts(codes: bytes | bytearray) -> dict[str, int]:
     return {CODE_STATES[code[0]].value: codes.count(code) for found, code in sorted(present) if found >= 0}
 
 
-def layout_ranges(layout: FrameLayout | TunnelShape) -> tuple[tuple[tuple[int, int], ...], int]:
+def layout_ranges(layout: FrameLayout | TunnelShape | LinkShape) -> tuple[tuple[tuple[int, int], ...], int]:
     """The header bytes records of ``layout``'s shape have equal ((from, to) frame offsets) and the
     16-bit field whose being 0 or not is shape (-1: none): all to the payload but shape_key's
     per-packet fields (IPv4 ID and checksum; TCP seq to window, checksum, urgent pointer, options;
     UDP checksum), as _segment.c's same_shape compares them."""
-    if isinstance(layout, TunnelShape):
+    if isinstance(layout, TunnelShape | LinkShape):
         return layout.ranges, layout.nonzero_at
     network, transport = layout.network, layout.transport
     at = 0
@@ -281,12 +296,19 @@ class SegmentStream:
         self._record_header = struct.Struct("<IIII")  # the input's byte order, set by run()
         self._blocks: PcapngInput | None = None  # a pcapng input (run_pcapng)
         self._encoder: Any = None
+        self._link, self._linktype = LINK_ETHERNET, LINKTYPE_ETHERNET  # a pcap input's link kind and type
+        # link plans by (Ethernet shape key, link header), and the Ethernet plan each one moves
+        self._link_plans: dict[tuple[bytes, bytes], tuple[SegmentPlan | None, LinkShape | None]] = {}
+        self._ethernet_plans: dict[SegmentPlan, SegmentPlan] = {}
 
     def run(self, in_path: Path, writer: CaptureWriter, header_info: tuple[bytes, str, bool, int],
             progress: Callable[[int], None] | None = None, *, span: tuple[int, int | None, int] | None = None,
-            ) -> StreamResult:
-        """Stream IN through the engine into ``writer``; returns counts, reports and where to resume."""
+            linktype: int = LINKTYPE_ETHERNET) -> StreamResult:
+        """Stream IN (a classic pcap of ``linktype``, one of LINK_KINDS) through the engine into
+        ``writer``; returns counts, reports and where to resume."""
         _, order, nanosecond, snaplen = header_info
+        self._link, self._linktype = LINK_KINDS[linktype], linktype
+        self._encoder = writer.encoder
         self._big_endian = order != "little"
         self._record_header = struct.Struct((">" if self._big_endian else "<") + "IIII")
         self._ticks, self._snap_limit = record_limits(nanosecond, snaplen)
@@ -366,7 +388,7 @@ class SegmentStream:
                 else:
                     count, after, stop = primitive.scan(data, min(chunk_size, got), self._big_endian, self._ticks,
                                                         self._snap_limit, self.small_limit, self.bulk_small, offsets,
-                                                        codes)
+                                                        codes, self._link)
                 arena = arenas[turn % turns]
                 turn += 1
                 chunk_codes = bytes(codes[:count])
@@ -440,7 +462,8 @@ class SegmentStream:
                     else:
                         nbytes = finish - start - RECORD_HEADER_LEN * (stop - first)
                     parts.append(data[start:finish])
-                    self._count_untouched(stop - first, nbytes, state_counts(codes[first:stop]))
+                    self._count_untouched(stop - first, nbytes, state_counts(codes[first:stop]),
+                                          nbytes + self._link_framing(data, offsets, first, stop))
                     written += stop - first
                     continue
                 number = first
@@ -458,11 +481,18 @@ class SegmentStream:
                     else:
                         frame = data[pos + RECORD_HEADER_LEN : following]
                     if kind == CODE_CANDIDATE:
-                        found = fast.key_of(frame)
-                        plan = fast.plan_for(frame, *found) if found is not None else None
-                        if plan is not None and found is not None:
+                        link = self._link if self._blocks is None else self._blocks.kinds[
+                            int.from_bytes(data[pos - 4 : pos], "big" if self._big_endian else "little")]
+                        shape: FrameLayout | TunnelShape | LinkShape | None
+                        if link == LINK_ETHERNET:
+                            found = fast.key_of(frame)
+                            plan = fast.plan_for(frame, *found) if found is not None else None
+                            shape = found[1] if found is not None else None
+                        else:
+                            plan, shape = self._link_plan(frame, link)
+                        if plan is not None and shape is not None:
                             # the packets that follow with this one's shape (a burst of one flow) share its plan
-                            same = alike(data, offsets_buffer, count, number, stop, chunk_stop, found[1])
+                            same = alike(data, offsets_buffer, count, number, stop, chunk_stop, shape)
                             pending.append((plan, number, 1 + same))
                             number += 1 + same
                             continue
@@ -470,6 +500,8 @@ class SegmentStream:
                     if lengths is not None:
                         skipped = codes.count(CODE_DROPPED, 0, number) if dropped else 0
                         written += self._one_block(index + number - skipped, data, pos - shift, parts)
+                    elif self._link != LINK_ETHERNET:
+                        written += self._one_link_record(index + number, data, pos, frame, parts)
                     else:
                         written += self._one_record(index + number, data, pos, following, frame, parts)
                     number += 1
@@ -509,7 +541,11 @@ class SegmentStream:
             segs = plan.segments
             full_len, last_len = plan.segment_lengths()
             bytes_out = full_len * (segs - 1) + last_len
-            self.summary.add_run(count, plan.frame_len, segs, bytes_out, {}, plan.partial or plan.outer_left)
+            # the summary counts the Ethernet frames the engine sees (as the scalar path's does)
+            seen = self._ethernet_plans.get(plan, plan)
+            seen_full, seen_last = seen.segment_lengths()
+            self.summary.add_run(count, seen.frame_len, segs, seen_full * (segs - 1) + seen_last, {},
+                                 plan.partial or plan.outer_left)
             counts["in"] += count
             counts["out"] += count * segs
             counts["bytes_in"] += count * plan.frame_len
@@ -549,10 +585,80 @@ class SegmentStream:
             counts["bytes_out"] += len(out_frame)
         return len(frames)
 
+    def _link_framing(self, data: memoryview, offsets: memoryview, first: int, stop: int) -> int:
+        """How many bytes longer the Ethernet frames the engine sees of records ``first`` to ``stop``
+        are than the records' frames (14 less each one's link header)."""
+        blocks = self._blocks
+        if blocks is None:
+            return (14 - LINK_HEADER_LEN[self._link]) * (stop - first)
+        kinds = blocks.kinds
+        if kinds.count(kinds[0]) == len(kinds):
+            return (14 - LINK_HEADER_LEN[kinds[0]]) * (stop - first)
+        # interfaces of several link kinds: each record's own (an SPB's is interface 0's)
+        order: Literal["big", "little"] = "big" if self._big_endian else "little"
+        extra = 0
+        for number in range(first, stop):
+            at = offsets[number] - BLOCK_SHIFT
+            epb = int.from_bytes(data[at : at + 4], order) == BT_EPB
+            interface = int.from_bytes(data[at + 8 : at + 12], order) if epb else 0
+            extra += 14 - LINK_HEADER_LEN[kinds[interface]]
+        return extra
+
+    def _link_plan(self, frame: memoryview, link: int) -> tuple[SegmentPlan | None, LinkShape | None]:
+        """The plan and shape of a super-packet of another link kind than Ethernet: the plan of the
+        Ethernet frame softgso.io.cooked.to_ethernet makes of it (as the scalar path segments it),
+        moved behind the record's own link header (link_plan); (None, None): the scalar path's."""
+        from ..io.cooked import to_ethernet
+        from ..io.record import CaptureRecord
+
+        view = to_ethernet(CaptureRecord(0, 0, KIND_LINKTYPE[link], frame, len(frame)))
+        if view is None:
+            return None, None
+        ethernet = bytes(view.frame)
+        fast = self.fast
+        found = fast.key_of(ethernet)
+        plan = fast.plan_for(ethernet, *found) if found is not None else None
+        if plan is None or found is None:
+            return None, None
+        header = bytes(frame[: LINK_HEADER_LEN[link]])
+        key = (found[0], header)
+        known = self._link_plans.get(key)
+        if known is None:
+            if len(self._link_plans) > 4096:
+                self._link_plans.clear()
+            moved = link_plan(plan, header, ethernet)
+            # accepted only if it writes what the Ethernet plan writes, in the record's link type
+            if moved is not None and fast.reproduce([bytes(frame)], moved)[0] != [
+                    header + piece[14:] for piece in fast.reproduce([ethernet], plan)[0]]:
+                moved = None
+            shape = link_shape(found[1], len(header)) if moved is not None else None
+            known = self._link_plans[key] = (moved, shape)
+            if moved is not None:
+                self._ethernet_plans[moved] = plan
+        return known
+
+    def _one_link_record(self, index: int, view: memoryview, pos: int, frame: memoryview, parts: list[Any]) -> int:
+        """A pcap record of another link type than Ethernet for the scalar path, as the general reader
+        reads it and the scalar stream writes it: its output appended; records out."""
+        from ..io.record import CaptureRecord
+
+        seconds, fraction, _, orig_len = self._record_header.unpack_from(view, pos)
+        scale = NS_PER_SECOND // self._ticks
+        record = CaptureRecord(index, seconds * NS_PER_SECOND + fraction * scale, self._linktype, frame, orig_len)
+        return self._scalar_record(record, parts)
+
+    def _scalar_record(self, record: CaptureRecord, parts: list[Any]) -> int:
+        """``record`` through softgso.cli.runner.segment_record, its output appended; records out."""
+        from ..cli.runner import segment_record
+
+        before = self.counts["out"]
+        segment_record(record, _PartsSink(self._encoder, parts), self.per_frame, self.counts, self.reports,
+                       self.summary.add_passthrough, self.options.device.mtu)
+        return self.counts["out"] - before
+
     def _one_block(self, index: int, view: memoryview, start: int, parts: list[Any]) -> int:
         """A pcapng packet block (at ``start``) for the scalar path, as the general reader reads it and
         the scalar stream writes it (softgso.cli.runner.segment_record): its output appended; records out."""
-        from ..cli.runner import segment_record
         from ..io.pcapng import BT_EPB, EPB_FIXED_LEN, packet_record, simple_packet_caplen
         from ..io.record import CaptureRecord
 
@@ -572,15 +678,13 @@ class SegmentStream:
             interface = interfaces[0]
             caplen = simple_packet_caplen(orig_len, len(body), interface.snaplen)
             record = CaptureRecord(index, 0, interface.linktype, body[4 : 4 + caplen], orig_len, 0, block=block)
-        sink = _PartsSink(self._encoder, parts)
-        before = self.counts["out"]
-        segment_record(record, sink, self.per_frame, self.counts, self.reports, self.summary.add_passthrough,
-                       self.options.device.mtu)
-        return self.counts["out"] - before
+        return self._scalar_record(record, parts)
 
-    def _count_untouched(self, packets: int, nbytes: int, states: dict[str, int]) -> None:
-        """Summary and counters for ``packets`` records copied through (``nbytes`` of frames)."""
-        self.summary.add_unchanged(packets, nbytes, states)
+    def _count_untouched(self, packets: int, nbytes: int, states: dict[str, int], seen_bytes: int | None = None,
+                         ) -> None:
+        """Summary and counters for ``packets`` records copied through (``nbytes`` of frames; the
+        summary counts ``seen_bytes``, the Ethernet frames the engine sees, when they differ)."""
+        self.summary.add_unchanged(packets, nbytes if seen_bytes is None else seen_bytes, states)
         counts = self.counts
         counts["in"] += packets
         counts["out"] += packets

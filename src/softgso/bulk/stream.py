@@ -17,7 +17,21 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CaptureError
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
-from ..io.record import LINKTYPE_ETHERNET, MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD, NS_PER_SECOND
+from ..io.record import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    LINKTYPE_RAW_12,
+    LINKTYPE_RAW_14,
+    MAX_RECORD_LEN,
+    MAX_SNAPLEN_STANDARD,
+    NS_PER_SECOND,
+)
 from ..io.writer import CaptureWriter
 
 if TYPE_CHECKING:
@@ -61,8 +75,26 @@ class StreamResult:
         self.resume_offset = 0
 
 
+# the link types a bulk stream takes, as _segment.c's link kinds (L_*): a plan keys on the link
+# header's shape like it keys on Ethernet's (0, in a pcapng's kinds: every record to the scalar path)
+LINK_KINDS = {LINKTYPE_ETHERNET: 1, LINKTYPE_LINUX_SLL: 2, LINKTYPE_LINUX_SLL2: 3, LINKTYPE_NULL: 4, LINKTYPE_LOOP: 5,
+              LINKTYPE_RAW_12: 6, LINKTYPE_RAW_14: 6, LINKTYPE_RAW: 6, LINKTYPE_IPV4: 7, LINKTYPE_IPV6: 8}
+# per kind: the link header's length, and a link type of the kind (for softgso.io.cooked)
+LINK_HEADER_LEN = (0, 14, 16, 20, 4, 4, 0, 0, 0)
+KIND_LINKTYPE = (0, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NULL, LINKTYPE_LOOP,
+                 LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6)
+
+
 def pcap_ethernet_header(path: Path) -> tuple[bytes, str, bool, int] | None:
-    """(file header, byte order, nanosecond, snaplen) of a classic pcap of Ethernet, else None.
+    """(file header, byte order, nanosecond, snaplen) of a classic pcap of Ethernet, else None (the
+    --jobs split takes Ethernet alone)."""
+    found = pcap_header(path)
+    return found[0] if found is not None and found[1] == LINKTYPE_ETHERNET else None
+
+
+def pcap_header(path: Path) -> tuple[tuple[bytes, str, bool, int], int] | None:
+    """((file header, byte order, nanosecond, snaplen), link type) of a classic pcap of a link type
+    in LINK_KINDS, else None.
 
     None for anything but a regular file: the bulk path maps its input, and a FIFO or ``-``
     (standard input) can be read only once, front to back, by the general reader (not even opened
@@ -82,9 +114,10 @@ def pcap_ethernet_header(path: Path) -> tuple[bytes, str, bool, int] | None:
     order, nanosecond = found
     prefix = "<" if order == "little" else ">"
     _, _, _, _, _, snaplen, linktype_field = struct.unpack(prefix + "IHHiIII", header)
-    if linktype_field & 0xFFFF != LINKTYPE_ETHERNET:
+    linktype = linktype_field & 0xFFFF
+    if linktype not in LINK_KINDS:
         return None
-    return header, order, nanosecond, snaplen
+    return (header, order, nanosecond, snaplen), linktype
 
 
 class PcapngInput:
@@ -133,7 +166,7 @@ def pcapng_header(path: Path) -> PcapngInput | None:
         return None
     if start is None or not getattr(reader, "section_header", b""):
         return None
-    kinds = bytes(int(i.linktype == LINKTYPE_ETHERNET and exact_timestamps(i.ticks_per_second))
+    kinds = bytes(LINK_KINDS.get(i.linktype, 0) if exact_timestamps(i.ticks_per_second) else 0
                   for i in reader.interfaces)
     return PcapngInput(reader, start, kinds)
 
@@ -217,11 +250,12 @@ def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_i
     return result.counts, result.reports, summary, result.resume_index is None
 
 
-def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int]) -> CaptureWriter:
+def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int],
+                     linktype: int = LINKTYPE_ETHERNET) -> CaptureWriter:
     """An atomic writer whose file header is IN's, byte for byte (as ``open_writer(like=IN)`` makes it)."""
     header, order, nanosecond, _ = header_info
-    return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, LINKTYPE_ETHERNET), "pcap")
+    return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, linktype), "pcap")
 
 
-__all__ = ["MAX_FAST_RECORD", "PcapngInput", "StreamResult", "exact_timestamps", "pcapng_header", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
+__all__ = ["KIND_LINKTYPE", "LINK_HEADER_LEN", "LINK_KINDS", "MAX_FAST_RECORD", "PcapngInput", "pcap_header", "StreamResult", "exact_timestamps", "pcapng_header", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
            "segment_part", "split_points"]

@@ -196,10 +196,13 @@ def stream_records(
     header_info = None
     # the bulk streams write IN's own format (a pcap's file header, a pcapng's SHB and IDBs): -F to
     # the other one takes the scalar loop
+    linktype = 1
     if bulk is not None and output_format != "pcapng":
-        from ..bulk.stream import open_pcap_writer, pcap_ethernet_header
+        from ..bulk.stream import open_pcap_writer, pcap_header
 
-        header_info = pcap_ethernet_header(in_path)
+        found = pcap_header(in_path)
+        if found is not None:
+            header_info, linktype = found
     if bulk is not None and header_info is None and output_format != "pcap":
         from ..bulk.stream import pcapng_header
 
@@ -216,8 +219,9 @@ def stream_records(
             return result.counts, result.reports, time.perf_counter() - started
     if bulk is not None and header_info is not None:
         total = os.path.getsize(in_path)
-        with open_pcap_writer(out_path, header_info) as writer, progress_bar(quiet, total, description) as bar:
-            result = bulk.run(in_path, writer, header_info, bar)
+        with open_pcap_writer(out_path, header_info, linktype) as writer, \
+                progress_bar(quiet, total, description) as bar:
+            result = bulk.run(in_path, writer, header_info, bar, linktype=linktype)
             if result.resume_index is not None:
                 with open_capture(in_path) as reader:
                     _scalar_records(reader, writer, per_frame, result.counts, result.reports, bar,
