@@ -349,9 +349,21 @@ def test_bench_quick_mode_emits_its_json_keys() -> None:
     assert "softgso_over_tcprewrite" in report or "tcprewrite" in report
     # every time reported was of an output that passed its check
     assert report["cp_output_identical"] is True
-    for key in ("softgso_output_check", "engine_output_check", "passthrough_output_check"):
+    for key in ("softgso_output_check", "engine_output_check", "passthrough_output_check", "pcapng_output_check",
+                "sll2_output_check", "raw_output_check"):
         assert report[key]["ok"] and report[key]["packets_out"] == report[key]["expected_out"] > 0, key
     assert report["softgso_output_check"]["packets_out"] == report["segments_out"]
+    # CPU beside wall, the other formats and link types, start-up on its own
+    for key in ("softgso_cpu_over_cp", "pcapng_over_cp", "pcapng_cpu_over_cp", "sll2_over_cp", "raw_over_cp",
+                "startup_empty_seconds", "startup_one_packet_seconds"):
+        assert report[key] > 0, key
+
+
+def test_bench_takes_a_pcapng_main_capture() -> None:
+    result = run_cli("bench", "--size", "2M", "--repeat", "1", "--json", "--no-peers", "--format", "pcapng")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["format"] == "pcapng" and report["softgso_output_check"]["ok"]
 
 
 def test_the_bench_reports_each_commands_own_peak_memory() -> None:
