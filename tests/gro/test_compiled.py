@@ -58,7 +58,7 @@ def streams(draw: st.DrawFn) -> tuple[list[bytes], GroDevice]:
     device = GroDevice(kernel=kernel, gro_max_size=limit, gro_ipv4_max_size=limit)
     flows = draw(st.integers(1, 10))
     state = []
-    for flow in range(flows):
+    for _ in range(flows):
         v6 = draw(st.booleans())
         mss = draw(st.sampled_from((100, 536, 1448, 1460)))
         timestamps = draw(st.booleans())
