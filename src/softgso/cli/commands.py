@@ -913,10 +913,15 @@ def _inspect_tables(report: dict[str, Any]) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if a frame could not be read by GRO "
               "(truncated, bad checksum, not Ethernet).")
+@click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
+              help="How a classic pcap of Ethernet is read; both write the same bytes. auto: in bulk, each poll of "
+              "the common shape (IPv4/IPv6 TCP, ACK/PSH, checksums valid) through the compiled GRO "
+              "(softgso.gro._coalesce, built at install where a C compiler exists), every other poll through the "
+              "scalar engine; scalar: every record through the scalar engine.")
 @_output_format_option
 def coalesce(in_path: Path, out_path: Path, batch: int, gro_max_size: int, kernel: str, mpls: bool,
              udp_gro_forwarding: bool, as_json: bool, quiet: bool, strict: bool,
-             output_format: str | None = None) -> None:
+             output_format: str | None = None, engine: str = "auto") -> None:
     """Coalesce received frames as Linux GRO does: OUT holds what the receiving host's stack (and its
     tcpdump) sees, one record per packet, in order, each with its first segment's timestamp.
 
@@ -934,7 +939,7 @@ def coalesce(in_path: Path, out_path: Path, batch: int, gro_max_size: int, kerne
 
     run_coalesce(in_path, out_path, batch=batch, gro_max_size=gro_max_size, kernel=kernel, mpls=mpls,
                  as_json=as_json, quiet=quiet, strict=strict, udp_gro_forwarding=udp_gro_forwarding,
-                 output_format=output_format)
+                 output_format=output_format, engine=engine)
 
 
 @main.command(cls=SoftGSOCommand, context_settings=CONTEXT)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,10 +21,19 @@ from .dev import (
     gso_names,
 )
 
-try:  # the compiled GRO of the common shape (optional: built where a C compiler is)
-    from . import _coalesce as compiled_gro
-except ImportError:  # pragma: no cover - exercised where the C module is not built
-    compiled_gro = None  # type: ignore[assignment]
+
+def _load_compiled() -> Any:
+    """softgso.gro._coalesce, the compiled GRO of the common shape (built where a C compiler is), or None
+    where it is not built or SOFTGSO_NO_C is set (as softgso.checksum loads its extension)."""
+    if os.environ.get("SOFTGSO_NO_C"):
+        return None
+    try:
+        return importlib.import_module("softgso.gro._coalesce")
+    except ImportError:
+        return None
+
+
+compiled_gro = _load_compiled()
 
 # why a packet left the compiled GRO, by its code: the scalar engine's words (_coalesce.c's enum reason)
 COMPILED_REASONS = (
