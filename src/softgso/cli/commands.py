@@ -200,10 +200,13 @@ BENCH_TARGET_SIZE = 512 << 20  # the issue's targets are set on a 512 MiB captur
 @click.option("--repeat", type=click.IntRange(1, 20), default=3, show_default=True,
               help="Runs of each measurement; the fastest counts.")
 @click.option("--no-peers", is_flag=True, help="Skip tcprewrite and Scapy.")
+@click.option("--only", type=click.Choice(["segment", "coalesce"]),
+              help="One measurement: segment (vs cp, the engine vs memcpy, passthrough, the peers) or coalesce (vs cp).")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write a PNG of the ratios against their targets.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | None, as_json: bool) -> None:
+def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | None, as_json: bool,
+          only: str | None = None) -> None:
     """Measure softgso against cp, memcpy, tcprewrite and a naive Scapy segmenter, side by side.
 
     Inputs are generated (64 KB super-packets with full checksums, on tmpfs); ratios from the same
@@ -226,7 +229,7 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
 
         check_plot_path(plot_path)  # refused before the measurements, not after them
     say = (lambda text: None) if as_json else (lambda text: click.echo(f"bench: {text}", err=True))
-    report = run(size_bytes, repeat=repeat, mix=mix, peers=not no_peers, progress=say)
+    report = run(size_bytes, repeat=repeat, mix=mix, peers=not no_peers, progress=say, only=only)
     if plot_path is not None:
         note = plot(report, plot_path)
         report["plot"] = str(plot_path)
@@ -246,6 +249,7 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("vs naive Scapy", "softgso_over_scapy", ">= 300"),
         ("coalesce Gbit/s in", "coalesce_gbit_s", ""),
         ("coalesce / cp", "coalesce_over_cp", ">= 0.75"),
+        ("coalesce CPU s / cp's", "coalesce_cpu_over_cp", ""),
         ("passthrough packets/s", "passthrough_packets_per_s", ">= 1e6"),
         ("  without start-up", "passthrough_packets_per_s_excluding_startup", ""),
         ("start-up s (a plain run's imports)", "startup_seconds", ""),
