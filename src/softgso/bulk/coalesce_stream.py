@@ -25,7 +25,7 @@ from ..gro.dev import GroDevice
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from ..io.record import NS_PER_SECOND, CaptureRecord
 from ..io.writer import CaptureWriter
-from .pipeline import _Handoff, fill, open_input, write_stage
+from .chunks import Handoff, fill, open_input, write_stage
 from .stream import record_limits
 
 CHUNK_SIZE = 4 << 20  # read at a time (grown when one poll does not fit)
@@ -113,7 +113,7 @@ class CoalesceStream:
         buffer = bytearray(chunk)
         # being filled, queued, being written, spare: a buffer is filled again only once written
         outs = [bytearray(chunk) for _ in range(QUEUE_DEPTH + 3)]
-        writes = _Handoff(QUEUE_DEPTH)
+        writes = Handoff(QUEUE_DEPTH)
         failure: list[BaseException] = []
 
         def write(parts: Any, records: int) -> None:
