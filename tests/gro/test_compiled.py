@@ -85,7 +85,8 @@ def passed_frames(draw: st.DrawFn) -> bytes:
 
 
 CHANGES = ("none", "ttl", "tos", "df", "id_jump", "id_fixed", "window", "ack", "options", "psh", "gap", "short",
-           "empty", "bad_checksum", "mac")
+           "empty", "bad_checksum", "mac", "fin", "syn", "rst", "urg", "ece", "cwr", "fin_psh")
+FLAGS = {"psh": 0x18, "fin": 0x11, "syn": 0x12, "rst": 0x14, "urg": 0x30, "ece": 0x50, "cwr": 0x90, "fin_psh": 0x19}
 
 
 @st.composite
@@ -120,7 +121,7 @@ def streams(draw: st.DrawFn) -> tuple[list[bytes], GroDevice]:
             ttl=63 if change == "ttl" else 64, tos=4 if change == "tos" else 0, df=change != "df",
             window=1024 if change == "window" else 512, ack=2 if change == "ack" else 1,
             options=(s["options"][:-1] + b"\x05") if change == "options" and s["options"] else s["options"],
-            flags=0x18 if change == "psh" else 0x10, bad_checksum=change == "bad_checksum",
+            flags=FLAGS.get(change, 0x10), bad_checksum=change == "bad_checksum",
             mac=1 if change == "mac" else 0))
         s["seq"] = seq + size
         if not (s["fixed"] or change == "id_fixed"):
@@ -166,12 +167,12 @@ def test_compiled_gro_takes_a_clean_stream_and_merges() -> None:
 
 
 def test_compiled_gro_hands_other_shapes_back() -> None:
-    """A bad TCP checksum, a VLAN tag, a FIN: the poll is the scalar engine's (auto gives its result)."""
+    """A bad TCP checksum, a VLAN tag, CWR: the poll is the scalar engine's (auto gives its result)."""
     good = tcp_frame(False, 0, 1, 1, b"x" * 100)
     bad = tcp_frame(False, 0, 101, 2, b"y" * 100, bad_checksum=True)
     tagged = good[:12] + b"\x81\x00\x00\x05" + good[12:]
-    fin = tcp_frame(False, 0, 101, 2, b"y" * 100, flags=0x11)
-    for frames in ([good, bad], [good, tagged], [good, fin]):
+    cwr = tcp_frame(False, 0, 101, 2, b"y" * 100, flags=0x90)
+    for frames in ([good, bad], [good, tagged], [good, cwr]):
         with pytest.raises(ValueError):
             coalesce_poll(frames, GroDevice(), engine="compiled")
         assert fields(coalesce_poll(frames, GroDevice())) == fields(coalesce_poll(frames, GroDevice(), engine="scalar"))
