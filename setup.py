@@ -19,4 +19,6 @@ setup(ext_modules=[
     Extension("softgso.bulk._segment", ["src/softgso/bulk/_segment.c"], depends=WORDSUM, optional=True,
               extra_compile_args=["-O3"]),
     Extension("softgso.io._reserve", ["src/softgso/io/_reserve.c"], optional=True, extra_compile_args=["-O3"]),
+    Extension("softgso.datapath._batchio", ["src/softgso/datapath/_batchio.c"], optional=True,
+              extra_compile_args=["-O2"]),
 ])

@@ -10,7 +10,6 @@ can verify each one that arrives and count the missing ones.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import hashlib
 import json
 import os
@@ -19,7 +18,8 @@ import struct
 import sys
 import time
 
-CLONE_NEWNET = 0x40000000
+from .netns import setns
+
 SOL_UDP = 17
 UDP_SEGMENT = 103
 CHUNK = 1 << 20
@@ -32,14 +32,7 @@ def enter_netns(name: str) -> None:
     """Move this process into the named network namespace."""
     fd = os.open(f"/var/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        setns = getattr(os, "setns", None)
-        if setns is not None:
-            setns(fd, CLONE_NEWNET)
-        else:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.setns(fd, CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err))
+        setns(fd)
     finally:
         os.close(fd)
 

@@ -14,6 +14,7 @@ import select
 import subprocess
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -190,13 +191,16 @@ def run_mode(options: DatapathOptions, mode: str, run_id: str) -> dict[str, Any]
 
             def datapath() -> Datapath:
                 return Datapath(topology, options.link_device(mode), options.labels, options.back_labels,
-                                capture=capture, ttl=options.ttl, engine=options.engine)
+                                capture=capture, ttl=options.ttl, engine=options.engine, gro=options.gro)
 
-            results["tcp4"] = tcp_case(datapath(), topology, 4, options.bytes, options.timeout)
+            with closing(datapath()) as hop:
+                results["tcp4"] = tcp_case(hop, topology, 4, options.bytes, options.timeout)
             if options.ipv6:
-                results["tcp6"] = tcp_case(datapath(), topology, 6, options.bytes, options.timeout)
+                with closing(datapath()) as hop:
+                    results["tcp6"] = tcp_case(hop, topology, 6, options.bytes, options.timeout)
             if options.udp:
-                results["udp4"] = udp_case(datapath(), topology, options.bytes // 4, options.timeout)
+                with closing(datapath()) as hop:
+                    results["udp4"] = udp_case(hop, topology, options.bytes // 4, options.timeout)
         finally:
             if writer is not None:
                 writer.close()
