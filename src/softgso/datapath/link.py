@@ -16,6 +16,7 @@ LER is completed first (skb_checksum_help), as a device without checksum offload
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -75,6 +76,13 @@ def socket_drops(sock: socket.socket) -> int:
     return int.from_bytes(raw[4:8], "little")
 
 
+class LinkGone(SoftGSOError):
+    """A packet socket on the link failed for good: its device (or the namespace it was in) went away."""
+
+
+LINK_GONE_ERRNOS = (errno.ENETDOWN, errno.ENXIO, errno.ENODEV)
+
+
 class VethLink(MplsLink):
     """The link device is a veth: what ``frames_for`` decides leaves through the sending LER's packet socket.
 
@@ -110,7 +118,7 @@ class VethLink(MplsLink):
                 continue
             stats = self.queue_stats[name]
             fd = self.sockets[name].fileno()
-            start = 0
+            start = delivered = 0
             while start < len(queue):
                 try:
                     sent, calls, failure = batchio.send_batch(fd, queue[start:] if start else queue)
@@ -118,6 +126,10 @@ class VethLink(MplsLink):
                     sent, calls, failure = 0, 1, exc.errno or 0
                 stats.syscalls["sendmmsg" if batchio.COMPILED else "send"] += calls
                 start += sent
+                delivered += sent
+                if failure in LINK_GONE_ERRNOS:
+                    queue.clear()
+                    raise LinkGone(f"sending on the link: {os.strerror(failure)}")
                 if failure:
                     reason = errno.errorcode.get(failure, str(failure))
                     if failure == errno.EMSGSIZE:
@@ -126,7 +138,7 @@ class VethLink(MplsLink):
                     else:
                         stats.drop(f"link send failed ({reason})", f"sendmmsg: {reason}")
                     start += 1
-            stats.link_sent += start
+            stats.link_sent += delivered
             queue.clear()
 
 
@@ -153,7 +165,10 @@ class FarEdge:
         """Take what waits on the link (up to ``budget`` batches) to the TAP."""
         fd = self.sock.fileno()
         for _ in range(budget):
-            frames, truncated, calls = batchio.recv_batch(fd, LINK_BATCH, self.frame_size)
+            try:
+                frames, truncated, calls = batchio.recv_batch(fd, LINK_BATCH, self.frame_size)
+            except OSError as exc:
+                raise LinkGone(f"receiving from the link: {exc.strerror}") from exc
             stats.syscalls["recvmmsg" if batchio.COMPILED else "recv"] += calls
             for _ in range(truncated):
                 stats.drop("longer than the link MTU allows")

@@ -24,7 +24,7 @@ from ..io.profile import load_profile
 from . import batchio
 from .bulk import accelerate, check_engine
 from .ler import CaptureHook, DirectionStats, LabelEdgeRouter, MplsLink
-from .link import ETH_P_ALL, LINK_BATCH, FarEdge, VethLink, open_link_socket, socket_drops
+from .link import ETH_P_ALL, LINK_BATCH, FarEdge, LinkGone, VethLink, open_link_socket, socket_drops
 from .privileges import Credentials, StopSignal, resolve_user, run_as
 from .ratelimit import RateLimitedLog
 from .tap import READ_SIZE, TUN_F_TSO
@@ -91,6 +91,8 @@ class DatapathOptions:
     bytes: int = 64 << 20
     ipv6: bool = True
     udp: bool = True
+    # the ceiling: the same transfers over a plain veth, the kernel's own GSO/GRO (kernel_gbps)
+    kernel_ceiling: bool = True
     timeout: float = 120.0
     # run the forwarding loop as this user (name or uid); None: in this process, as root
     user: str | None = None
@@ -264,7 +266,10 @@ class Datapath:
         assert self.capture_socket is not None and self.capture is not None
         fd = self.capture_socket.fileno()
         while True:
-            frames, _, _ = batchio.recv_batch(fd, LINK_BATCH, READ_SIZE)
+            try:
+                frames, _, _ = batchio.recv_batch(fd, LINK_BATCH, READ_SIZE)
+            except OSError:
+                return  # the link is gone: the forwarding side says so
             for frame in frames:
                 self.capture(frame)  # type: ignore[arg-type]
             self.capture_frames += len(frames)
@@ -303,7 +308,10 @@ class Datapath:
                 for fd, _ in events:
                     if fd in far_edges:
                         edge, edge_stats = far_edges[fd]
-                        edge.receive(edge_stats)
+                        try:
+                            edge.receive(edge_stats)
+                        except LinkGone as exc:
+                            raise self.link_error(exc) from exc
                         continue
                     if fd == capture_fd:
                         self.read_capture()
@@ -322,7 +330,10 @@ class Datapath:
                             router.ingress_stats.drop(f"internal error ({type(exc).__name__})",
                                                       f"internal error, please report: {exc!r}")
                     if veth:
-                        self.link.flush()  # type: ignore[attr-defined]
+                        try:
+                            self.link.flush()  # type: ignore[attr-defined]
+                        except LinkGone as exc:
+                            raise self.link_error(exc) from exc
                 now = time.monotonic()
                 if now >= next_check:
                     self.warnings.tick()
@@ -337,6 +348,11 @@ class Datapath:
             if capture_fd >= 0:
                 self.read_capture()
             self.warnings.flush()
+
+    def link_error(self, exc: LinkGone) -> DatapathError:
+        """The error that ends the loop when the veth link fails."""
+        return DatapathError(f"the link {'/'.join(self.topology.link_ends)} went away ({exc}; its device or "
+                             "its network namespace was deleted); stopping, since the hop is cut")
 
     def stats(self) -> dict[str, object]:
         """Counters of both directions and the run's setup."""
