@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
@@ -129,10 +128,9 @@ def test_without_gro_each_segment_is_one_write_with_complete_checksums(veth_hop:
 
 def labelled(inner: bytes, stack: list[tuple[int, int]], ttl: int = 64) -> bytes:
     """An Ethernet frame from the link: LER1's MACs, the stack (label, bottom-of-stack bit) over ``inner``."""
-    frame = Ether(dst=LINK2, src=LINK1)
-    for label, bottom in stack:
-        frame = frame / MPLS(label=label, s=bottom, ttl=ttl)
-    return bytes(frame) + inner
+    # the label stack entries packed by hand (RFC 3032), whatever Scapy's layer bindings are at the time
+    entries = b"".join(struct.pack("!I", label << 12 | bottom << 8 | ttl) for label, bottom in stack)
+    return bytes(Ether(dst=LINK2, src=LINK1, type=0x8847)) + entries + inner
 
 
 def scalar_receive(edge: FarEdge, frame: bytes) -> tuple[bytes | None, dict[str, int]]:
