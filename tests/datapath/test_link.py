@@ -59,7 +59,7 @@ class VethHop:
 def veth_hop(make_hop: Callable[..., Hop]) -> Iterator[Callable[..., VethHop]]:
     sockets: list[socket.socket] = []
 
-    def build(gro: bool = True, labels: tuple[int, ...] = (100,)) -> VethHop:
+    def build(gro: bool = True, labels: tuple[int, ...] = (100,), engine: str = "auto") -> VethHop:
         hop = make_hop(SW_LINK, labels=labels)
         ler1_end, ler2_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         for end in (ler1_end, ler2_end):
@@ -70,7 +70,7 @@ def veth_hop(make_hop: Callable[..., Hop]) -> Iterator[Callable[..., VethHop]]:
         hop.ler1.connect(link, hop.ler2, hop.west_to_east)
         hop.ler2.connect(link, hop.ler1, hop.east_to_west)
         for ler in (hop.ler1, hop.ler2):
-            accelerate(ler, "auto")
+            accelerate(ler, engine)
         return VethHop(hop, link, FarEdge(hop.ler2, ler2_end, SW_LINK.mtu, gro=gro),
                        FarEdge(hop.ler1, ler1_end, SW_LINK.mtu, gro=gro), sockets)
 
@@ -87,6 +87,22 @@ def test_the_link_frames_of_a_super_packet_leave_in_one_batch(veth_hop: Callable
     stats = hop.hop.west_to_east
     assert stats.link_sent == 14 and stats.syscalls["sendmmsg" if "sendmmsg" in stats.syscalls else "send"] >= 1
     assert hop.link.queues["LER2"] == []
+
+
+def test_the_bulk_path_puts_the_scalar_paths_bytes_on_the_link(veth_hop: Callable[..., VethHop]) -> None:
+    queued = {}
+    for engine in ("scalar", "auto"):
+        hop = veth_hop(engine=engine)
+        for length in (3000, 5000, 3000, 5000, 3000):
+            hop.hop.ler1.receive_from_tap(tso_frame(payload=PAYLOAD[:length]))
+        assert (hop.hop.ler1.bulk is not None and hop.hop.ler1.bulk.planned > 0) == (engine == "auto")
+        queued[engine] = [bytes(frame) for frame in hop.link.queues["LER2"]]
+        stats = hop.hop.west_to_east
+        queued[engine + " counters"] = (stats.link_frames, stats.link_bytes, stats.rx_gso_link_frames)
+    # 3000 bytes are 3 segments of the MSS, 5000 bytes 4
+    assert len(queued["scalar"]) == 3 * 3 + 2 * 4
+    assert queued["scalar"] == queued["auto"]
+    assert queued["scalar counters"] == queued["auto counters"]
 
 
 def test_with_gro_the_segments_reach_east_as_one_write_with_a_tso_vnet_header(
