@@ -15,7 +15,8 @@ BASE_STAMP := $(VENV)/.installed-base
 
 $(BASE_STAMP): pyproject.toml setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	@# setuptools 77+ as pyproject's build requires: `make sysdeps` builds the C modules in place with it
+	$(PY) -m pip install --quiet --upgrade pip "setuptools>=77" wheel
 	$(PY) -m pip install --quiet -e .
 	@# bytecode up front: an editable install compiles nothing, and with PYTHONDONTWRITEBYTECODE set
 	@# every run would recompile softgso's modules (a third of `softgso segment`'s start-up)

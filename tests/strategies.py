@@ -1,13 +1,16 @@
-"""Hypothesis strategies for valid super-packets (shared by the property tests and the fuzz pass), and seeded frame mixes."""
+"""Hypothesis strategies for valid super-packets (shared by the property tests and the fuzz pass), seeded frame
+mixes, and TCP segments as a receiver sees them (tcp_frame, for GRO)."""
 
 from __future__ import annotations
 
 import random
+import struct
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
 from softgso.check.synth import SuperPacketSpec, build_frame
+from softgso.checksum import csum_fold, ipv4_header_checksum, ones_sum, pseudo_header_sum
 
 IPV4_OPTION_LENGTHS = st.sampled_from([0, 4, 8, 12, 20, 40])
 TCP_OPTION_LENGTHS = st.sampled_from([0, 4, 8, 12, 20, 40])
@@ -157,3 +160,30 @@ def small_frames(seed: int, count: int) -> list[bytes]:
             frame = frame[: rng.randrange(len(frame))]
         frames.append(bytes(frame))
     return frames
+
+
+MACS = (bytes.fromhex("020000000001020000000002"), bytes.fromhex("020000000003020000000002"))
+
+
+def tcp_frame(v6: bool, flow: int, seq: int, ip_id: int, payload: bytes, *, ttl: int = 64, tos: int = 0,
+              df: bool = True, window: int = 512, ack: int = 1, options: bytes = b"", flags: int = 0x10,
+              bad_checksum: bool = False, mac: int = 0) -> bytes:
+    """An Ethernet/IP/TCP frame with valid checksums (or a TCP checksum off by one)."""
+    sport, dport = 40000 + flow, 5001
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack, (5 + len(options) // 4) << 4, flags,
+                      window, 0, 0) + options
+    segment = tcp + payload
+    if v6:
+        src, dst = bytes(15) + bytes([1 + flow % 3]), bytes(15) + bytes([9])
+        header = struct.pack("!IHBB", (6 << 28) | (tos << 20) | 0x12345, len(segment), 6, ttl) + src + dst
+        ethertype = b"\x86\xdd"
+    else:
+        src, dst = bytes([10, 0, 0, 1 + flow % 3]), bytes([10, 0, 0, 9])
+        header = bytearray(struct.pack("!BBHHHBBH", 0x45, tos, 20 + len(segment), ip_id & 0xFFFF,
+                                       0x4000 if df else 0, ttl, 6, 0) + src + dst)
+        header[10:12] = ipv4_header_checksum(header).to_bytes(2, "big")
+        ethertype = b"\x08\x00"
+    check = csum_fold(ones_sum(segment, pseudo_header_sum(src, dst, 6, len(segment))))
+    check = (check + (1 if bad_checksum else 0)) & 0xFFFF
+    segment = segment[:16] + check.to_bytes(2, "big") + segment[18:]
+    return MACS[mac] + ethertype + bytes(header) + segment

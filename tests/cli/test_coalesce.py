@@ -6,13 +6,16 @@ import json
 import struct
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.cli.commands import main
 from softgso.cli.runner import _device
+from softgso.gro.coalesce import compiled_gro
 from softgso.io import open_capture
 from softgso.job import SegmentOptions, process_frame
+from strategies import tcp_frame
 
 
 def stream(count: int = 4, mss: int = 1000) -> list[bytes]:
@@ -85,3 +88,71 @@ def test_inspect_says_what_coalesce_would_do(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     gro = json.loads(result.stdout)["coalesce"]
     assert gro["frames_in"] == 5 and gro["packets_out"] == 1 and gro["coalesced"] == 1 and gro["kernel"] == "6.1"
+
+
+needs_compiled_gro = pytest.mark.skipif(compiled_gro is None, reason="the compiled GRO (softgso.gro._coalesce) is not "
+                                        "built (no C compiler) or SOFTGSO_NO_C is set")
+
+
+def _engines(tmp_path: Path, frames: list[bytes], *options: str) -> tuple[dict, dict]:
+    """The same IN through --engine auto and --engine scalar: both JSON summaries, the outputs compared."""
+    write_pcap(tmp_path / "in.pcap", frames)
+    summaries = []
+    for engine in ("auto", "scalar"):
+        code, out, err = invoke(str(tmp_path / "in.pcap"), str(tmp_path / f"{engine}.pcap"), "--json", "--engine", engine,
+                                *options)
+        assert code == 0, err
+        summaries.append({key: value for key, value in json.loads(out).items() if key not in ("elapsed_s", "out")})
+    assert (tmp_path / "auto.pcap").read_bytes() == (tmp_path / "scalar.pcap").read_bytes()
+    return summaries[0], summaries[1]
+
+
+def _mixed_traffic() -> list[bytes]:
+    """Polls of plain TCP segments (the compiled GRO's) and polls with an ARP frame, a VLAN-tagged segment,
+    a bad checksum, a FIN (the scalar engine's)."""
+    frames = [tcp_frame(flow % 2 == 1, flow, 1000 + 1448 * k, k, bytes([k]) * 1448) for k in range(40) for flow in (0, 1)]
+    arp = bytes.fromhex("ffffffffffff020000000001" "0806") + bytes(28)
+    tagged = frames[3][:12] + b"\x81\x00\x00\x07" + frames[3][12:]
+    bad = bytearray(frames[5])
+    bad[-1] ^= 0xFF
+    fin = tcp_frame(False, 3, 5, 5, b"end", flags=0x11)
+    return frames[:70] + [arp, tagged, bytes(bad), fin] + frames[70:] + frames[:16]
+
+
+@needs_compiled_gro
+def test_compiled_gro_writes_what_the_scalar_engine_writes(tmp_path: Path) -> None:
+    """--engine auto (the compiled GRO poll by poll, the scalar engine for the polls it does not take) and
+    --engine scalar: the same bytes and the same summary, at several poll sizes and kernel generations."""
+    frames = _mixed_traffic()
+    for options in (("--batch", "64"), ("--batch", "7", "--kernel", "mainline"), ("--batch", "1"),
+                    ("--batch", "16", "--gro-max-size", "9000", "--kernel", "6.12")):
+        auto, scalar = _engines(tmp_path, frames, *options)
+        assert auto["compiled_polls"] > 0 and scalar["compiled_polls"] == 0  # the compiled GRO did run
+        assert {**auto, "compiled_polls": 0} == scalar
+        assert auto["coalesced"] > 0 or options == ("--batch", "1")  # one frame a poll never merges
+
+
+@needs_compiled_gro
+def test_compiled_stream_hands_a_cut_file_to_the_reader(tmp_path: Path) -> None:
+    """A file cut inside its last record: the same error and exit status from both engines."""
+    frames = _mixed_traffic()
+    write_pcap(tmp_path / "in.pcap", frames)
+    data = (tmp_path / "in.pcap").read_bytes()
+    (tmp_path / "cut.pcap").write_bytes(data[:-700])
+    results = [invoke(str(tmp_path / "cut.pcap"), str(tmp_path / f"{engine}.pcap"), "-q", "--engine", engine)
+               for engine in ("auto", "scalar")]
+    assert results[0][0] == results[1][0] != 0
+    assert results[0][2] == results[1][2] and "cut short" in results[0][2]
+
+
+@needs_compiled_gro
+def test_compiled_stream_reads_on_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks smaller than a poll (the buffer grows) and polls cut by a chunk's end (carried over): the
+    same bytes as the scalar engine."""
+    from softgso.bulk import coalesce_stream
+
+    monkeypatch.setattr(coalesce_stream, "CHUNK_SIZE", 1 << 16)  # a poll of 64 segments is ~95 KiB
+    frames = _mixed_traffic() * 3
+    for batch in ("64", "5"):
+        auto, scalar = _engines(tmp_path, frames, "--batch", batch)
+        assert auto["compiled_polls"] > 0 and {**auto, "compiled_polls": 0} == scalar

@@ -440,11 +440,17 @@ def measure_coalesce(work: Path, size: int, repeat: int) -> dict[str, Any]:
             runs.append(run)
         out.unlink()
     segments.unlink()
-    cp_seconds = min(r.seconds for r in cp_runs)
-    seconds = min(r.seconds for r in runs)
+    cp_best = min(cp_runs, key=lambda r: r.seconds)
+    best_run = min(runs, key=lambda r: r.seconds)
+    cp_seconds, seconds = cp_best.seconds, best_run.seconds
     return {"coalesce_output_check": verdict, "coalesce_input_bytes": actual, "coalesce_seconds": seconds,
             "coalesce_gbit_s": actual * 8 / seconds / 1e9, "coalesce_over_cp": cp_seconds / seconds,
-            "coalesce_cp_seconds": cp_seconds}
+            "coalesce_cp_seconds": cp_seconds,
+            # every timed run, alternated (wall, user + system CPU seconds), and the CPU of the fastest
+            "coalesce_cp_runs": [[r.seconds, r.cpu_seconds] for r in cp_runs],
+            "coalesce_runs": [[r.seconds, r.cpu_seconds] for r in runs],
+            "coalesce_cp_cpu_seconds": cp_best.cpu_seconds, "coalesce_cpu_seconds": best_run.cpu_seconds,
+            "coalesce_cpu_over_cp": best_run.cpu_seconds / cp_best.cpu_seconds if cp_best.cpu_seconds else None}
 
 
 def measure_passthrough(work: Path, size: int, repeat: int) -> dict[str, Any]:
@@ -538,8 +544,9 @@ def measure_scapy(work: Path, size: int, repeat: int, softgso_bytes_per_s: float
 
 
 def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, progress: Callable[[str], None] | None = None,
-        keep: bool = False) -> dict[str, Any]:
-    """Every measurement; a dict of numbers and ratios (the JSON of ``softgso bench``)."""
+        keep: bool = False, only: str | None = None) -> dict[str, Any]:
+    """Every measurement (``only``: "segment" or "coalesce" and what goes with it); a dict of numbers and
+    ratios (the JSON of ``softgso bench``)."""
     say = progress or (lambda _text: None)
     work = scratch_dir()
     from ..bulk import compiled_primitive
@@ -548,17 +555,20 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
     report: dict[str, Any] = {"size_bytes": size, "repeat": repeat, "cpus": os.cpu_count(), "scratch": str(work),
                               "c_accelerator": load_extension("_csum") is not None, "compiled_stream": compiled_primitive.available()}
     try:
-        say(f"segment vs cp ({size >> 20} MiB, mix {mix})")
-        cli = measure_cli(work, size, mix, repeat)
-        report.update(cli)
-        say("engine vs memcpy (in memory)")
-        report.update(measure_engine(Path(cli["capture"]), repeat))
-        Path(cli["capture"]).unlink()
-        say(f"coalesce vs cp ({size >> 20} MiB of TCP segments)")
-        report.update(measure_coalesce(work, size, repeat))
-        say("small-packet passthrough")
-        report.update(measure_passthrough(work, max(size // 4, 4 << 20), repeat))
-        if peers:
+        if only in (None, "segment"):
+            say(f"segment vs cp ({size >> 20} MiB, mix {mix})")
+            cli = measure_cli(work, size, mix, repeat)
+            report.update(cli)
+            say("engine vs memcpy (in memory)")
+            report.update(measure_engine(Path(cli["capture"]), repeat))
+            Path(cli["capture"]).unlink()
+        if only in (None, "coalesce"):
+            say(f"coalesce vs cp ({size >> 20} MiB of TCP segments)")
+            report.update(measure_coalesce(work, size, repeat))
+        if only in (None, "segment"):
+            say("small-packet passthrough")
+            report.update(measure_passthrough(work, max(size // 4, 4 << 20), repeat))
+        if peers and only in (None, "segment"):
             say(f"tcprewrite --fragroute ({size >> 20} MiB IPv4)")
             report.update(measure_tcprewrite(work, size, repeat))
             scapy_size = max(min(size // 64, 8 << 20), 2 << 20)

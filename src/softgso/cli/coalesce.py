@@ -1,6 +1,8 @@
 """``softgso coalesce``'s whole run without click: read IN, run Linux GRO over its frames in polls of
 ``--batch`` frames (softgso.gro), write one record per packet GRO hands to the stack to OUT (atomically,
-through open_writer), print the summary, exit with the documented status.
+through open_writer), print the summary, exit with the documented status. A classic pcap of Ethernet
+streams in bulk (softgso.bulk.coalesce_stream: the compiled GRO poll by poll, :class:`PollWriter` for
+the polls it does not take); everything else goes record by record through :class:`PollWriter`.
 
 Frames are numbered from 1 in every message, as tshark numbers them.
 """
@@ -9,12 +11,18 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CaptureError, UsageError
 from .runner import EXIT_REFUSED, echo, is_dash, json_dumps, progress_bar
+
+if TYPE_CHECKING:
+    from ..gro import CoalesceSummary, GroDevice
+    from ..io.record import CaptureRecord
+    from ..io.writer import CaptureWriter
 
 # why a frame passed up unchanged is worth a report (and exit 1 under --strict): GRO could not read it
 REPORTED = ("truncated", "bad ", "snapped", "not an Ethernet", "shorter than")
@@ -23,11 +31,16 @@ REPORTED = ("truncated", "bad ", "snapped", "not an Ethernet", "shorter than")
 def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: int = 65536,
                  kernel: str = "6.1", mpls: bool = False, as_json: bool = False, quiet: bool = False,
                  strict: bool = False, udp_gro_forwarding: bool = False,
-                 output_format: str | None = None) -> None:
-    """Coalesce IN into OUT as the receiving kernel's GRO would; exit 1 under --strict on a report."""
-    from ..gro import GRO_MAX_SIZE, KERNELS, CoalesceSummary, GroDevice, coalesce_frames, gso_comment
-    from ..io import from_ethernet_parts, open_capture, open_writer, to_ethernet
-    from ..io.record import UnknownLinkTypeError, UnrepresentableFrameError
+                 output_format: str | None = None, engine: str = "auto") -> None:
+    """Coalesce IN into OUT as the receiving kernel's GRO would; exit 1 under --strict on a report.
+
+    ``engine``: "auto" streams a classic pcap of Ethernet through the compiled GRO where it is built
+    (softgso.bulk.coalesce_stream; polls of other shapes through the scalar engine), "scalar" reads
+    every record through the scalar engine; both write the same bytes."""
+    from ..bulk.coalesce_stream import CoalesceStream, stream_applies
+    from ..bulk.stream import pcap_ethernet_header
+    from ..gro import GRO_MAX_SIZE, KERNELS, CoalesceSummary, GroDevice
+    from ..io import open_capture, open_writer
 
     if kernel not in KERNELS:
         raise UsageError(f"--kernel {kernel}: one of {', '.join(KERNELS)}")
@@ -35,54 +48,35 @@ def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: i
         raise UsageError(f"--batch {batch}: 1..{1 << 20}")
     if not 1 <= gro_max_size <= GRO_MAX_SIZE:
         raise UsageError(f"--gro-max-size {gro_max_size}: 1..{GRO_MAX_SIZE} (GRO_MAX_SIZE)")
+    if engine not in ("auto", "scalar"):
+        raise UsageError(f"--engine {engine}: auto or scalar")
     device = GroDevice(kernel=kernel, gro_max_size=gro_max_size, gro_ipv4_max_size=gro_max_size, mpls=mpls,
                        udp_gro_forwarding=udp_gro_forwarding)
     summary = CoalesceSummary()
     started = time.perf_counter()
-    bytes_in = bytes_out = 0
     with open_capture(in_path) as reader, open_writer(out_path, like=reader, format=output_format) as writer, \
             progress_bar(quiet, int(getattr(reader, "file_size", 0) or 0), "coalesce") as bar:
-        pcapng = writer.format == "pcapng"
-        passed_up: dict[int, str] = {}
+        polls = PollWriter(device, summary, writer)
+        header_info = pcap_ethernet_header(in_path) if reader.format == "pcap" and engine == "auto" else None
+        if stream_applies(device, batch, header_info, writer.format):
+            assert header_info is not None
+            stream = CoalesceStream(device, batch, summary)
 
-        def frames() -> Iterator[tuple[bytes | None, Any]]:
-            nonlocal bytes_in
-            for record in reader:
-                bytes_in += len(record.data)
-                bar(int(getattr(reader, "bytes_read", 0) or 0))
-                if record.truncated:
-                    passed_up[record.index] = "snapped record"
-                    yield None, record
-                    continue
-                try:
-                    view = to_ethernet(record)
-                except UnknownLinkTypeError:
-                    view = None
-                if view is None:
-                    passed_up[record.index] = "not an Ethernet frame (link type)"
-                    yield None, record
-                    continue
-                yield bytes(view.frame), record
+            def rest(index: int) -> None:
+                with open_capture(in_path) as again:
+                    polls.run(islice(again, index, None), batch, lambda: bar(int(again.bytes_read)))
 
-        for packet in coalesce_frames(frames(), device, batch, summary, unreadable=passed_up):
-            record = packet.meta
-            if packet.segs == 1 and not packet.held and record.index in passed_up:
-                writer.write(record)
-                bytes_out += len(record.data)
-                continue
-            try:
-                parts = from_ethernet_parts(packet.data, record)
-            except UnrepresentableFrameError as error:  # cannot happen for frames GRO left as they came
-                raise CaptureError(f"frame {record.index + 1}: {error.reason}") from error
-            comment = gso_comment(packet) if pcapng else None
-            writer.write_record(record.timestamp_ns, parts, None, interface_id=record.interface_id,
-                                comment=comment if comment is not None else record.comment,
-                                linktype=record.linktype)
-            bytes_out += sum(len(part) for part in parts)
+            stream.run(in_path, writer, header_info, polls.poll, rest, bar)
+            bytes_in, bytes_out = stream.bytes_in + polls.bytes_in, stream.bytes_out + polls.bytes_out
+            compiled_polls = stream.compiled_polls
+        else:
+            polls.run(reader, batch, lambda: bar(int(getattr(reader, "bytes_read", 0) or 0)))
+            bytes_in, bytes_out = polls.bytes_in, polls.bytes_out
+            compiled_polls = 0
     elapsed = time.perf_counter() - started
     reports = {reason: (count, summary.first_passed.get(reason, 0)) for reason, count in summary.passed.items()
                if reason.startswith(REPORTED)}
-    payload = {**summary.as_dict(), "bytes_in": bytes_in, "bytes_out": bytes_out, "kernel": kernel,
+    payload = {**summary.as_dict(), "compiled_polls": compiled_polls, "bytes_in": bytes_in, "bytes_out": bytes_out, "kernel": kernel,
                "batch": batch, "gro_max_size": gro_max_size, "mpls": mpls,
                "reports": {reason: {"frames": count, "first_frame": first + 1}
                            for reason, (count, first) in reports.items()},
@@ -99,10 +93,79 @@ def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: i
         sys.exit(EXIT_REFUSED)
 
 
+class PollWriter:
+    """The scalar step of a coalesce run: one poll's records through softgso.gro, its packets written."""
+
+    def __init__(self, device: GroDevice, summary: CoalesceSummary, writer: CaptureWriter) -> None:
+        self.device = device
+        self.summary = summary
+        self.writer = writer
+        self.pcapng = writer.format == "pcapng"
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    def run(self, records: Iterable[CaptureRecord], batch: int, progress: Callable[[], None]) -> None:
+        """Every record, ``batch`` to a poll (the last may hold fewer)."""
+        poll: list[CaptureRecord] = []
+        for record in records:
+            poll.append(record)
+            if len(poll) == batch:
+                self.poll(poll)
+                poll = []
+                progress()
+        if poll:
+            self.poll(poll)
+        progress()
+
+    def poll(self, records: list[CaptureRecord], sink: Any = None) -> None:
+        """One poll: GRO over the records' Ethernet frames, then the flush; what leaves, written in order
+        (to ``sink``, a stand-in with the writer's write/write_record, when given)."""
+        from ..gro import coalesce_frames, gso_comment
+        from ..io import from_ethernet_parts, to_ethernet
+        from ..io.record import UnknownLinkTypeError, UnrepresentableFrameError
+
+        passed_up: dict[int, str] = {}
+        writer = sink if sink is not None else self.writer
+
+        def frames() -> Iterator[tuple[bytes | None, Any]]:
+            for record in records:
+                self.bytes_in += len(record.data)
+                if record.truncated:
+                    passed_up[record.index] = "snapped record"
+                    yield None, record
+                    continue
+                try:
+                    view = to_ethernet(record)
+                except UnknownLinkTypeError:
+                    view = None
+                if view is None:
+                    passed_up[record.index] = "not an Ethernet frame (link type)"
+                    yield None, record
+                    continue
+                yield bytes(view.frame), record
+
+        for packet in coalesce_frames(frames(), self.device, len(records), self.summary, unreadable=passed_up):
+            record = packet.meta
+            if packet.segs == 1 and not packet.held and record.index in passed_up:
+                writer.write(record)
+                self.bytes_out += len(record.data)
+                continue
+            try:
+                parts = from_ethernet_parts(packet.data, record)
+            except UnrepresentableFrameError as error:  # cannot happen for frames GRO left as they came
+                raise CaptureError(f"frame {record.index + 1}: {error.reason}") from error
+            comment = gso_comment(packet) if self.pcapng else None
+            writer.write_record(record.timestamp_ns, parts, None, interface_id=record.interface_id,
+                                comment=comment if comment is not None else record.comment,
+                                linktype=record.linktype)
+            self.bytes_out += sum(len(part) for part in parts)
+
+
 def _print_summary(payload: dict[str, Any], err: bool) -> None:
     echo(f"frames in {payload['frames_in']:,}, packets out {payload['packets_out']:,}: "
          f"{payload['coalesced']:,} coalesced from {payload['frames_merged']:,} frames "
-         f"({payload['polls']:,} polls of up to {payload['batch']}, kernel {payload['kernel']})", err=err)
+         f"({payload['polls']:,} polls of up to {payload['batch']}, {payload['compiled_polls']:,} of them through the "
+         f"compiled GRO; kernel {payload['kernel']})", err=err)
     for title, key in (("held packets completed", "flushes"), ("frames passed up at once", "passed")):
         if payload[key]:
             echo(f"{title}:", err=err)

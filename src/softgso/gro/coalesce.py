@@ -3,12 +3,47 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dev import NAPI_POLL_WEIGHT, GroDevice, GroNode, GroPacket
+from ..constants import GRO_LEGACY_MAX_SIZE
+from .dev import (
+    NAPI_POLL_WEIGHT,
+    SKB_GSO_TCPV4,
+    SKB_GSO_TCPV6,
+    GroDevice,
+    GroNode,
+    GroPacket,
+    gso_names,
+)
+
+
+def _load_compiled() -> Any:
+    """softgso.gro._coalesce, the compiled GRO of the common shape (built where a C compiler is), or None
+    where it is not built or SOFTGSO_NO_C is set (as softgso.checksum loads its extension)."""
+    if os.environ.get("SOFTGSO_NO_C"):
+        return None
+    try:
+        return importlib.import_module("softgso.gro._coalesce")
+    except ImportError:
+        return None
+
+
+compiled_gro = _load_compiled()
+
+# why a packet left the compiled GRO, by its code: the scalar engine's words (_coalesce.c's enum reason)
+COMPILED_REASONS = (
+    "poll end", "flow table full (8 held in the bucket)", "TCP window differs", "TCP header length differs",
+    "TCP flags differ", "TCP ACK number differs", "TCP options differ", "IPv4 TTL differs", "IPv4 TOS/ECN differs",
+    "IPv4 DF differs", "IPv4 ID neither fixed nor incrementing", "IPv6 traffic class differs",
+    "IPv6 hop limit differs", "segment larger than the first", "no payload", "TCP sequence gap",
+    "size limit (gro_max_size)", "last segment (short)", "last segment (PSH)", "PSH", "short",
+)
+_DEFAULT_FLOW_HASH = GroDevice.__dataclass_fields__["flow_hash"].default
 
 
 @dataclass(slots=True)
@@ -83,10 +118,41 @@ def coalesce_frames(frames: Iterable[tuple[bytes | None, Any]], device: GroDevic
         yield packet
 
 
-def coalesce_poll(frames: Iterable[bytes], device: GroDevice | None = None) -> list[GroPacket]:
+def compiled_params(device: GroDevice, batch: int) -> tuple[int, int, int, bool, int, int, int] | None:
+    """The compiled GRO's settings for ``device`` and polls of ``batch`` frames, or None where only the
+    scalar engine applies: no C module, limits above 64 KiB (BIG TCP), a flow hash other than 0."""
+    if compiled_gro is None or device.flow_hash is not _DEFAULT_FLOW_HASH or not 1 <= batch <= 1 << 20:
+        return None
+    generation = device.generation
+    limit_v4 = device.gro_ipv4_max_size if generation.ipv4_big_tcp else device.gro_max_size
+    if max(limit_v4, device.gro_max_size) > GRO_LEGACY_MAX_SIZE:
+        return None
+    return (batch, limit_v4, device.gro_max_size, generation.fixedid_needs_df, generation.gso_fixedid_bit,
+            SKB_GSO_TCPV4, SKB_GSO_TCPV6)
+
+
+def coalesce_poll(frames: Sequence[bytes], device: GroDevice | None = None, engine: str = "auto") -> list[GroPacket]:
     """One NAPI poll: GRO over ``frames`` (Ethernet, in arrival order), then the poll-end flush; what the
     stack receives, in order. Each packet's ``meta`` is its first frame's index in ``frames``. A live
-    receiver (the datapath's far edge) calls this once per batch it read."""
+    receiver (the datapath's far edge) calls this once per batch it read.
+
+    ``engine``: "auto" runs the compiled GRO where it applies (a poll of the common shape, see
+    _coalesce.c) and the scalar engine otherwise, with the same results; "scalar" the scalar engine
+    only; "compiled" the compiled GRO or ValueError (for tests that must know which ran)."""
+    device = device or GroDevice()
+    if engine != "scalar":
+        params = compiled_params(device, max(len(frames), 1))
+        found = compiled_gro.coalesce_frames(frames, params) if params is not None else None
+        if found is not None:
+            generation = device.generation
+            packets = []
+            for data, first, segs, gso_size, gso_type, why, held in found:
+                family, flags = gso_names(gso_type, generation) if segs > 1 else ("", ())
+                packets.append(GroPacket(data, first, segs, gso_size, gso_type, flags, family, COMPILED_REASONS[why],
+                                         bool(held), "partial" if segs > 1 else "unnecessary"))
+            return packets
+        if engine == "compiled":
+            raise ValueError("the compiled GRO does not take this poll (see softgso/gro/_coalesce.c)")
     node = GroNode(device)
     out: list[GroPacket] = []
     for index, frame in enumerate(frames):

@@ -229,6 +229,30 @@ class GroPacket:
     ip_summed: str = "none"
 
 
+def gso_names(gso_type: int, generation: GroGeneration) -> tuple[str, tuple[str, ...]]:
+    """An aggregate's family ("tcpv4", "tcpv6", "udp_l4") and flags ("ecn" | "accecn", "ipxip4" | "ipxip6",
+    "gre", "fixedid", "fixedid_inner") from its gso_type, as the pcapng comment spells them."""
+    family = ""
+    if gso_type & SKB_GSO_TCPV4:
+        family = "tcpv4"
+    elif gso_type & SKB_GSO_TCPV6:
+        family = "tcpv6"
+    elif gso_type & SKB_GSO_UDP_L4:
+        family = "udp_l4"
+    flags: list[str] = []
+    if gso_type & generation.gso_ecn_bit:
+        flags.append(generation.gso_ecn_name)
+    if gso_type & (SKB_GSO_IPXIP4 | SKB_GSO_IPXIP6):
+        flags.append("ipxip4" if gso_type & SKB_GSO_IPXIP4 else "ipxip6")
+    if gso_type & SKB_GSO_GRE:
+        flags.append("gre")
+    if gso_type & generation.gso_fixedid_bit:
+        flags.append("fixedid")
+    if generation.name == "mainline" and gso_type & SKB_GSO_TCP_FIXEDID_INNER:
+        flags.append("fixedid_inner")
+    return family, tuple(flags)
+
+
 class GroNode:
     """The GRO state of one NAPI instance (struct gro_node): buckets of held packets, newest first."""
 
@@ -304,29 +328,10 @@ class GroNode:
 
     def _emit_complete(self, p: GroSkb, reason: str) -> None:
         gro_complete(p, self.device)
-        flags: list[str] = []
-        family = ""
-        if p.count > 1:
-            generation = self.device.generation
-            if p.gso_type & SKB_GSO_TCPV4:
-                family = "tcpv4"
-            elif p.gso_type & SKB_GSO_TCPV6:
-                family = "tcpv6"
-            elif p.gso_type & SKB_GSO_UDP_L4:
-                family = "udp_l4"
-            if p.gso_type & generation.gso_ecn_bit:
-                flags.append(generation.gso_ecn_name)
-            if p.gso_type & (SKB_GSO_IPXIP4 | SKB_GSO_IPXIP6):
-                flags.append("ipxip4" if p.gso_type & SKB_GSO_IPXIP4 else "ipxip6")
-            if p.gso_type & SKB_GSO_GRE:
-                flags.append("gre")
-            if p.gso_type & generation.gso_fixedid_bit:
-                flags.append("fixedid")
-            if generation.name == "mainline" and p.gso_type & SKB_GSO_TCP_FIXEDID_INNER:
-                flags.append("fixedid_inner")
+        family, flags = gso_names(p.gso_type, self.device.generation) if p.count > 1 else ("", ())
         summed = "partial" if p.count > 1 else "unnecessary" if p.csum_verified else "none"
         self.out.append(GroPacket(bytes(p.data), p.meta, p.count, p.gso_size if p.count > 1 else 0,
-                                  p.gso_type if p.count > 1 else 0, tuple(flags), family, reason, True, summed))
+                                  p.gso_type if p.count > 1 else 0, flags, family, reason, True, summed))
 
     def _emit_normal(self, skb: GroSkb, reason: str) -> None:
         self.out.append(GroPacket(bytes(skb.data), skb.meta, 1, 0, 0, (), "", reason, False,

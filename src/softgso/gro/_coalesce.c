@@ -1,0 +1,694 @@
+/* The compiled GRO of softgso.gro.coalesce_poll and softgso.bulk.coalesce_stream: one NAPI poll
+ * at a time, for the common shape only (Ethernet, IPv4 without options or IPv6 without extension
+ * headers, TCP whose flags are at most ACK and PSH, checksums valid, nothing snapped); a poll holding
+ * anything else is handed back whole to the scalar engine (softgso.gro), which is proven on kernel
+ * vectors. Each step mirrors that engine, which mirrors the kernel:
+ *
+ *   dev_gro_receive / gro_list_prepare   net/core/gro.c     (one bucket: a capture carries no flow hash)
+ *   inet_gro_receive, inet_gro_flush     net/ipv4/af_inet.c, include/net/gro.h
+ *   ipv6_gro_receive, ipv6_gro_flush     net/ipv6/ip6_offload.c
+ *   tcp_gro_receive / tcp_gro_lookup     net/ipv4/tcp_offload.c
+ *   skb_gro_receive (the size limit)     net/core/gro.c (legacy limit only: no BIG TCP here)
+ *   inet/ipv6/tcp4/tcp6_gro_complete     tot_len and csum_replace2, payload_len, the pseudo-header seed
+ *
+ * Checksums are validated as GRO does for a device without receive checksum offload
+ * (skb_gro_checksum_validate): the TCP sum is taken while each payload is copied out, and a poll with
+ * a bad one is given back to the scalar engine (which passes that frame up, naming it).
+ *
+ * coalesce_pcap(data, start, end, big_endian, ticks, max_caplen, final, params, out, counters, first_index)
+ *     -> (status, position, out_length, records): classic pcap records from data[start:end], poll by poll
+ *     (params[0] frames each), each poll's packets written to out as pcap records (the first
+ *     segment's timestamp, caplen = orig_len). status: DONE (all of [start, end) done), MORE (the next
+ *     poll is not whole before end: read on from position), POLL (the poll at position is one for the
+ *     scalar engine), REST (from position on, the records are for the general reader: cut short,
+ *     longer than max_caplen); records: how many were done. counters (int64) add up what the polls did (see COUNTER_*).
+ * coalesce_frames(frames, params) -> list of (bytes, first frame, segs, gso_size, gso_type, reason,
+ *     held) for one poll of Ethernet frames, or None when the poll is one for the scalar engine.
+ *
+ * params: (batch, limit_v4, limit_v6, fixedid_needs_df, fixedid_bit, tcpv4_bit, tcpv6_bit).
+ * Safe by construction: buffers are Python buffer objects, every offset is checked before a byte is
+ * touched; the GIL is released while a pcap chunk is worked.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../_wordsum.h"
+
+#define ETH_HLEN 14
+#define MAX_HELD 8 /* MAX_GRO_SKBS */
+#define TCP_FLAG_PSH 0x08
+#define TCP_FLAG_ACK 0x10
+#define TCP_FLAG_FIN 0x01
+#define IP_DF 0x4000
+
+enum status { STATUS_DONE, STATUS_MORE, STATUS_POLL, STATUS_REST };
+
+/* why a packet left GRO: the scalar engine's words (softgso.gro.coalesce.COMPILED_REASONS, same order) */
+enum reason {
+    R_POLL_END, R_TABLE_FULL, R_WINDOW, R_THLEN, R_FLAGS, R_ACK, R_OPTIONS, R_TTL, R_TOS, R_DF, R_ID,
+    R_TCLASS, R_HOPLIMIT, R_LARGER, R_NO_PAYLOAD, R_SEQ_GAP, R_SIZE_LIMIT, R_LAST_SHORT, R_LAST_PSH,
+    R_PSH, R_SHORT, R_COUNT
+};
+
+enum counter {
+    COUNTER_FRAMES_IN, COUNTER_PACKETS_OUT, COUNTER_COALESCED, COUNTER_FRAMES_MERGED, COUNTER_POLLS,
+    COUNTER_BYTES_IN, COUNTER_BYTES_OUT, COUNTER_FLUSHES, /* R_COUNT of them, then R_COUNT passed, then
+    R_COUNT first passed frame indexes (-1: none) */
+};
+#define COUNTERS (COUNTER_FLUSHES + 3 * R_COUNT)
+
+typedef struct {
+    Py_ssize_t batch;
+    Py_ssize_t limit_v4, limit_v6; /* skb_gro_receive: p->len + len >= limit refuses */
+    int fixedid_needs_df;
+    int64_t fixedid_bit, tcpv4_bit, tcpv6_bit;
+} Params;
+
+typedef struct {
+    const unsigned char *frame;
+    const unsigned char *record; /* its pcap record header, or NULL */
+    Py_ssize_t len;
+    int l4, payload, v6;
+    int next; /* the next frame merged behind this one, -1 */
+    uint32_t pseudo; /* the pseudo-header sum without the length */
+} Frame;
+
+typedef struct {
+    int first, last; /* frames of the packet, linked by Frame.next */
+    Py_ssize_t len; /* skb->len: bytes after the Ethernet header */
+    Py_ssize_t gso_size; /* the first segment's payload */
+    int count;
+    int fixedid;
+    unsigned char or_flags; /* FIN and PSH of every merged segment */
+    int why;
+} Held;
+
+typedef struct {
+    int64_t c[COUNTERS];
+} Counts;
+
+typedef struct {
+    const Params *params;
+    Frame *frames;
+    Held held[MAX_HELD]; /* newest first, as the bucket's list */
+    int n_held;
+    unsigned char *out;
+    Py_ssize_t out_pos, out_size;
+    int big_endian;
+    Counts counts;
+    int64_t first_index;
+    int bad; /* a checksum failed: the poll goes to the scalar engine */
+    /* coalesce_frames: one entry per packet out */
+    PyObject *list;
+} Poll;
+
+static inline unsigned be16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
+static inline uint32_t be32(const unsigned char *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline void put16(unsigned char *p, unsigned v) { p[0] = (unsigned char)(v >> 8); p[1] = (unsigned char)v; }
+static inline uint32_t load32(const unsigned char *p, int big_endian)
+{
+    return big_endian ? be32(p) : ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
+}
+static inline void store32(unsigned char *p, uint32_t v, int big_endian)
+{
+    if (big_endian) {
+        p[0] = (unsigned char)(v >> 24); p[1] = (unsigned char)(v >> 16); p[2] = (unsigned char)(v >> 8); p[3] = (unsigned char)v;
+    } else {
+        p[3] = (unsigned char)(v >> 24); p[2] = (unsigned char)(v >> 16); p[1] = (unsigned char)(v >> 8); p[0] = (unsigned char)v;
+    }
+}
+
+/* the big-endian 16-bit word sum of n bytes (n even), not folded */
+static inline uint64_t words16(const unsigned char *p, int n)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i + 1 < n; i += 2)
+        sum += be16(p + i);
+    return sum;
+}
+
+/* csum16_add / csum16_sub (the kernel's, on 16-bit values) */
+static inline unsigned csum16_add(unsigned a, unsigned b)
+{
+    unsigned v = (a + b) & 0xFFFF;
+    return (v + (v < b)) & 0xFFFF;
+}
+static inline unsigned csum16_sub(unsigned a, unsigned b) { return csum16_add(a, ~b & 0xFFFF); }
+
+/* The common shape, or 0: the poll is one for the scalar engine. Sets l4, payload, v6, pseudo. */
+static int classify(Frame *f)
+{
+    const unsigned char *d = f->frame;
+    Py_ssize_t len = f->len;
+    if (len < ETH_HLEN + 40)
+        return 0;
+    unsigned type = be16(d + 12);
+    const unsigned char *ip = d + ETH_HLEN;
+    if (type == 0x0800) {
+        if (ip[0] != 0x45 || ip[9] != 6)
+            return 0;
+        if (be16(ip + 6) & ~IP_DF) /* MF, fragment offset, reserved bit */
+            return 0;
+        if ((Py_ssize_t)be16(ip + 2) != len - ETH_HLEN) /* trailing bytes: the frame is flushed */
+            return 0;
+        if (words16(ip, 20) % 0xFFFF) /* ip_fast_csum */
+            return 0;
+        f->v6 = 0;
+        f->l4 = ETH_HLEN + 20;
+        f->pseudo = (uint32_t)(words16(ip + 12, 8) + 6);
+    } else if (type == 0x86DD) {
+        if (ip[0] >> 4 != 6 || ip[6] != 6)
+            return 0;
+        if ((Py_ssize_t)be16(ip + 4) != len - ETH_HLEN - 40 || be16(ip + 4) == 0)
+            return 0;
+        f->v6 = 1;
+        f->l4 = ETH_HLEN + 40;
+        f->pseudo = (uint32_t)(words16(ip + 8, 32) + 6);
+    } else {
+        return 0;
+    }
+    const unsigned char *th = d + f->l4;
+    if (len < f->l4 + 20)
+        return 0;
+    int thlen = (th[12] >> 4) * 4;
+    if (thlen < 20 || len < f->l4 + thlen)
+        return 0;
+    if (th[13] & ~(TCP_FLAG_ACK | TCP_FLAG_PSH)) /* FIN, SYN, RST, URG, ECE, CWR: the scalar engine */
+        return 0;
+    f->payload = f->l4 + thlen;
+    f->next = -1;
+    return 1;
+}
+
+/* ones_sum's folding: 0 only for 0, else 1..0xFFFF */
+static inline unsigned fold(uint64_t sum) { return sum ? (unsigned)(sum % 0xFFFF ? sum % 0xFFFF : 0xFFFF) : 0; }
+
+/* -- output ----------------------------------------------------------------------------------- */
+
+static void count_out(Poll *poll, int segs, int held, int why, int64_t first, Py_ssize_t length)
+{
+    int64_t *c = poll->counts.c;
+    c[COUNTER_PACKETS_OUT]++;
+    c[COUNTER_BYTES_OUT] += length;
+    if (segs > 1) {
+        c[COUNTER_COALESCED]++;
+        c[COUNTER_FRAMES_MERGED] += segs;
+    }
+    if (held) {
+        c[COUNTER_FLUSHES + why]++;
+    } else {
+        c[COUNTER_FLUSHES + R_COUNT + why]++;
+        if (c[COUNTER_FLUSHES + 2 * R_COUNT + why] < 0)
+            c[COUNTER_FLUSHES + 2 * R_COUNT + why] = poll->first_index + first;
+    }
+}
+
+/* Copy a frame's bytes from `from` on to q, summing the TCP part for validation; 0 when the frame's
+ * TCP checksum is bad. `from` is 0 (the whole frame) or its payload offset. */
+static int copy_checked(Poll *poll, unsigned char *q, const Frame *f, int from)
+{
+    const unsigned char *d = f->frame;
+    Py_ssize_t tcp_len = f->len - f->l4;
+    uint64_t sum = f->pseudo + (uint64_t)(tcp_len >> 16) + (uint64_t)(tcp_len & 0xFFFF);
+    if (from == 0)
+        memcpy(q, d, (size_t)f->payload);
+    sum += words16(d + f->l4, f->payload - f->l4);
+    Py_ssize_t payload = f->len - f->payload;
+    unsigned char *target = q + (from == 0 ? f->payload : 0);
+    uint64_t native = copy_sum_words(target, d + f->payload, payload);
+    sum += (uint64_t)fold_with_tail(native, d + f->payload, payload);
+    if (sum % 0xFFFF) { /* skb_gro_checksum_validate: the segment and its pseudo-header fold to 0xFFFF */
+        poll->bad = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* Emit one packet: the frames from `first` along next (one frame when segs == 1), completed as
+ * gro_complete does when segs > 1. */
+static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t gso_size, int fixedid,
+                 unsigned char or_flags, int why, int held)
+{
+    if (poll->bad)
+        return;
+    const Params *params = poll->params;
+    Frame *frames = poll->frames;
+    const Frame *f = &frames[first];
+    Py_ssize_t length = skb_len + ETH_HLEN;
+    Py_ssize_t header = f->record != NULL ? 16 : 0;
+    unsigned char *q;
+    PyObject *bytes = NULL;
+    if (poll->list != NULL) {
+        bytes = PyBytes_FromStringAndSize(NULL, length);
+        if (bytes == NULL) {
+            poll->bad = -1;
+            return;
+        }
+        q = (unsigned char *)PyBytes_AS_STRING(bytes);
+    } else {
+        if (poll->out_pos + header + length > poll->out_size) { /* cannot happen: out is as large as the input */
+            poll->bad = 1;
+            return;
+        }
+        q = poll->out + poll->out_pos;
+        if (header) {
+            memcpy(q, f->record, 8);
+            store32(q + 8, (uint32_t)length, poll->big_endian);
+            store32(q + 12, (uint32_t)length, poll->big_endian);
+            q += 16;
+        }
+    }
+    unsigned char *packet = q;
+    if (!copy_checked(poll, q, f, 0))
+        goto fail;
+    q += f->len;
+    for (int k = f->next; segs > 1 && k >= 0; k = frames[k].next) {
+        const Frame *g = &frames[k];
+        if (!copy_checked(poll, q, g, g->payload))
+            goto fail;
+        q += g->len - g->payload;
+    }
+    int64_t gso_type = 0;
+    if (segs > 1) {
+        unsigned char *ip = packet + ETH_HLEN, *th = packet + f->l4;
+        Py_ssize_t tcp_len = length - f->l4;
+        if (!f->v6) { /* inet_gro_complete: tot_len, csum_replace2 */
+            unsigned old = be16(ip + 2), total = (unsigned)(length - ETH_HLEN);
+            put16(ip + 2, total);
+            unsigned check = be16(ip + 10);
+            put16(ip + 10, ~csum16_add(csum16_sub(~check & 0xFFFF, old), total) & 0xFFFF);
+            gso_type = params->tcpv4_bit | (fixedid ? params->fixedid_bit : 0);
+        } else { /* ipv6_gro_complete: payload_len */
+            put16(ip + 4, (unsigned)(length - ETH_HLEN - 40));
+            gso_type = params->tcpv6_bit;
+        }
+        th[13] |= or_flags;
+        /* tcp4/6_gro_complete: the check field becomes the pseudo-header seed */
+        put16(th + 16, fold(f->pseudo + (uint64_t)(tcp_len >> 16) + (uint64_t)(tcp_len & 0xFFFF)));
+    }
+    count_out(poll, segs, held, why, first, length);
+    if (poll->list != NULL) {
+        PyObject *entry = Py_BuildValue("(Niinnii)", bytes, first, segs, segs > 1 ? gso_size : 0,
+                                        (Py_ssize_t)(segs > 1 ? gso_type : 0), why, held);
+        bytes = NULL;
+        if (entry == NULL || PyList_Append(poll->list, entry) < 0)
+            poll->bad = -1;
+        Py_XDECREF(entry);
+    } else {
+        poll->out_pos += header + length;
+    }
+    return;
+fail:
+    Py_XDECREF(bytes);
+}
+
+static void complete(Poll *poll, const Held *p, int why)
+{
+    emit(poll, p->first, p->count, p->len, p->gso_size, p->fixedid, p->or_flags, why, 1);
+}
+
+/* -- the flow rules ------------------------------------------------------------------------- */
+
+/* inet_gro_flush (IPv4) or ipv6_gro_flush: why p cannot take the frame, or -1 */
+static int network_flush(Poll *poll, Held *p, const Frame *f, const Frame *pf)
+{
+    const unsigned char *iph = f->frame + ETH_HLEN, *iph2 = pf->frame + ETH_HLEN;
+    if (f->v6) {
+        if ((be32(iph) ^ be32(iph2)) & 0x0FF00000)
+            return R_TCLASS;
+        if (iph[7] != iph2[7])
+            return R_HOPLIMIT;
+        return -1;
+    }
+    if (iph[8] != iph2[8])
+        return R_TTL;
+    if (iph[1] != iph2[1])
+        return R_TOS;
+    unsigned df = be16(iph + 6) & IP_DF;
+    if (df != (be16(iph2 + 6) & IP_DF))
+        return R_DF;
+    unsigned offset = (be16(iph + 4) - be16(iph2 + 4)) & 0xFFFF;
+    if (p->count == 1 && offset == 0 && (df || !poll->params->fixedid_needs_df))
+        p->fixedid = 1;
+    if (offset ^ ((p->fixedid ? 0 : (unsigned)p->count) & 0xFFFF))
+        return R_ID;
+    return -1;
+}
+
+/* tcp_gro_receive's flush conditions in the scalar engine's order: why, or -1 */
+static int flush_reason(Poll *poll, Held *p, const Frame *f)
+{
+    const Frame *pf = &poll->frames[p->first];
+    const unsigned char *th = f->frame + f->l4, *th2 = pf->frame + pf->l4;
+    /* flags word: CWR (6.1/6.12), FIN and PSH ignored; no CWR ever reaches here */
+    uint32_t differs = (be32(th + 12) ^ be32(th2 + 12)) & ~(uint32_t)0x00890000;
+    if (differs) {
+        if (differs & 0xFFFF)
+            return R_WINDOW;
+        if (differs & 0xF0000000)
+            return R_THLEN;
+        return R_FLAGS;
+    }
+    if (memcmp(th + 8, th2 + 8, 4))
+        return R_ACK;
+    int thlen = f->payload - f->l4;
+    if (memcmp(th + 20, th2 + 20, (size_t)(thlen - 20)))
+        return R_OPTIONS;
+    int why = network_flush(poll, p, f, pf);
+    if (why >= 0)
+        return why;
+    Py_ssize_t length = f->len - f->payload;
+    if ((uint32_t)(length - 1) >= (uint64_t)p->gso_size)
+        return length ? R_LARGER : R_NO_PAYLOAD;
+    Py_ssize_t payload2 = p->len + ETH_HLEN - pf->payload;
+    if ((uint32_t)(be32(th2 + 4) + (uint32_t)payload2) != be32(th + 4))
+        return R_SEQ_GAP;
+    return -1;
+}
+
+/* One frame through dev_gro_receive */
+static void receive(Poll *poll, int index)
+{
+    Frame *frames = poll->frames, *f = &frames[index];
+    const unsigned char *d = f->frame, *th = d + f->l4;
+    Held *held = poll->held;
+    int n = poll->n_held, p_at = -1;
+    /* gro_list_prepare + inet/ipv6_gro_receive + tcp_gro_lookup: the newest held packet of the flow */
+    for (int i = 0; i < n; i++) {
+        const Frame *pf = &frames[held[i].first];
+        const unsigned char *e = pf->frame;
+        if (memcmp(e, d, ETH_HLEN))
+            continue;
+        if (f->v6) {
+            if ((be32(e + ETH_HLEN) ^ be32(d + ETH_HLEN)) & 0xF00FFFFF || memcmp(e + ETH_HLEN + 8, d + ETH_HLEN + 8, 32)
+                || e[ETH_HLEN + 6] != d[ETH_HLEN + 6])
+                continue;
+        } else if (memcmp(e + ETH_HLEN + 12, d + ETH_HLEN + 12, 8)) {
+            continue;
+        }
+        if (memcmp(e + pf->l4, th, 4))
+            continue;
+        p_at = i;
+        break;
+    }
+    Py_ssize_t length = f->len - f->payload;
+    unsigned flags = th[13];
+    Py_ssize_t mss = 1;
+    int merged = 0, pp = -1;
+    if (p_at >= 0) {
+        Held *p = &held[p_at];
+        int why = flush_reason(poll, p, f);
+        mss = p->gso_size;
+        if (why < 0) { /* skb_gro_receive */
+            Py_ssize_t limit = f->v6 ? poll->params->limit_v6 : poll->params->limit_v4;
+            if (p->len + length >= limit)
+                why = R_SIZE_LIMIT;
+        }
+        if (why >= 0) {
+            mss = 1;
+            p->why = why;
+        } else {
+            frames[p->last].next = index;
+            p->last = index;
+            p->len += length;
+            p->count++;
+            p->or_flags |= (unsigned char)(flags & (TCP_FLAG_FIN | TCP_FLAG_PSH));
+            merged = 1;
+        }
+    }
+    int final = length < mss || (flags & TCP_FLAG_PSH);
+    if (p_at >= 0 && (!merged || final)) {
+        if (merged)
+            held[p_at].why = length < mss ? R_LAST_SHORT : R_LAST_PSH;
+        pp = p_at;
+    }
+    if (pp >= 0) {
+        Held done = held[pp];
+        memmove(&held[pp], &held[pp + 1], sizeof(Held) * (size_t)(n - pp - 1));
+        poll->n_held = --n;
+        complete(poll, &done, done.why);
+    }
+    if (merged)
+        return;
+    if (final) { /* passed up now */
+        int why = (length == 0 && !(flags & TCP_FLAG_PSH)) ? R_NO_PAYLOAD : (flags & TCP_FLAG_PSH) ? R_PSH : R_SHORT;
+        emit(poll, index, 1, f->len - ETH_HLEN, 0, 0, 0, why, 0);
+        return;
+    }
+    if (n >= MAX_HELD) { /* gro_flush_oldest */
+        Held oldest = held[n - 1];
+        poll->n_held = --n;
+        complete(poll, &oldest, R_TABLE_FULL);
+    }
+    memmove(&held[1], &held[0], sizeof(Held) * (size_t)n);
+    held[0] = (Held){index, index, f->len - ETH_HLEN, length, 1, 0, 0, -1};
+    poll->n_held = n + 1;
+}
+
+/* One poll of `count` classified frames; 0 if it must go to the scalar engine (nothing kept). */
+static int run_poll(Poll *poll, int count)
+{
+    Py_ssize_t out_at = poll->out_pos;
+    Counts before = poll->counts;
+    poll->n_held = 0;
+    poll->bad = 0;
+    for (int i = 0; i < count && !poll->bad; i++) {
+        poll->counts.c[COUNTER_FRAMES_IN]++;
+        poll->counts.c[COUNTER_BYTES_IN] += poll->frames[i].len;
+        receive(poll, i);
+    }
+    /* napi_gro_flush: the bucket's oldest first */
+    while (poll->n_held > 0 && !poll->bad) {
+        poll->n_held--;
+        complete(poll, &poll->held[poll->n_held], R_POLL_END);
+    }
+    if (poll->bad) {
+        poll->out_pos = out_at;
+        poll->counts = before;
+        return 0;
+    }
+    poll->counts.c[COUNTER_POLLS]++;
+    return 1;
+}
+
+static int parse_params(PyObject *tuple, Params *params)
+{
+    int needs_df;
+    long long fixedid_bit, v4_bit, v6_bit;
+    if (!PyArg_ParseTuple(tuple, "nnnpLLL", &params->batch, &params->limit_v4, &params->limit_v6, &needs_df,
+                          &fixedid_bit, &v4_bit, &v6_bit))
+        return 0;
+    if (params->batch < 1 || params->batch > (1 << 20)) {
+        PyErr_SetString(PyExc_ValueError, "params: batch must be 1..2**20");
+        return 0;
+    }
+    if (params->limit_v4 > 65536 || params->limit_v6 > 65536) {
+        PyErr_SetString(PyExc_ValueError, "params: limits above 65536 (BIG TCP) are the scalar engine's");
+        return 0;
+    }
+    params->fixedid_needs_df = needs_df;
+    params->fixedid_bit = fixedid_bit;
+    params->tcpv4_bit = v4_bit;
+    params->tcpv6_bit = v6_bit;
+    return 1;
+}
+
+static PyObject *coalesce_pcap(PyObject *self, PyObject *args)
+{
+    Py_buffer data, out, counters;
+    Py_ssize_t start, end, max_caplen;
+    int big_endian, final;
+    unsigned long ticks;
+    long long first_index;
+    PyObject *params_tuple;
+    Params params;
+    if (!PyArg_ParseTuple(args, "y*nnpknpOw*w*L", &data, &start, &end, &big_endian, &ticks, &max_caplen, &final,
+                          &params_tuple, &out, &counters, &first_index))
+        return NULL;
+    PyObject *result = NULL;
+    Frame *frames = NULL;
+    if (!parse_params(params_tuple, &params))
+        goto done;
+    if (start < 0 || end < start || end > data.len) {
+        PyErr_Format(PyExc_ValueError, "coalesce_pcap: [%zd, %zd) is not inside the data (%zd bytes)", start, end,
+                     data.len);
+        goto done;
+    }
+    if (counters.len < (Py_ssize_t)sizeof(int64_t) * COUNTERS) {
+        PyErr_Format(PyExc_ValueError, "coalesce_pcap: counters needs %d int64", COUNTERS);
+        goto done;
+    }
+    if (out.len < end - start) {
+        PyErr_Format(PyExc_ValueError, "coalesce_pcap: out (%zd bytes) is smaller than the input range (%zd)",
+                     out.len, end - start);
+        goto done;
+    }
+    frames = PyMem_Malloc(sizeof(Frame) * (size_t)params.batch);
+    if (frames == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Poll poll = {0};
+    poll.params = &params;
+    poll.frames = frames;
+    poll.out = out.buf;
+    poll.out_size = out.len;
+    poll.big_endian = big_endian;
+    memcpy(poll.counts.c, counters.buf, sizeof(poll.counts.c));
+    poll.first_index = first_index;
+    const unsigned char *buf = data.buf;
+    Py_ssize_t pos = start;
+    int status = STATUS_DONE;
+    Py_BEGIN_ALLOW_THREADS
+    for (;;) {
+        Py_ssize_t at = pos;
+        int count = 0, cut = 0, odd = 0;
+        while (count < params.batch) {
+            if (at == end)
+                break;
+            if (end - at < 16) {
+                cut = 1;
+                break;
+            }
+            const unsigned char *h = buf + at;
+            uint32_t fraction = load32(h + 4, big_endian);
+            uint32_t caplen = load32(h + 8, big_endian), orig_len = load32(h + 12, big_endian);
+            if ((Py_ssize_t)caplen > max_caplen) {
+                odd = 2; /* the general reader's */
+                break;
+            }
+            if ((Py_ssize_t)caplen > end - at - 16) {
+                cut = 1;
+                break;
+            }
+            Frame *f = &frames[count];
+            f->record = h;
+            f->frame = h + 16;
+            f->len = caplen;
+            if (caplen != orig_len || fraction >= ticks || !classify(f))
+                odd = odd ? odd : 1;
+            at += 16 + (Py_ssize_t)caplen;
+            count++;
+        }
+        if (odd == 2 || (cut && final)) {
+            status = STATUS_REST;
+            break;
+        }
+        if (count == 0) {
+            status = cut ? STATUS_MORE : STATUS_DONE;
+            break;
+        }
+        if (count < params.batch && !final) {
+            status = STATUS_MORE;
+            break;
+        }
+        if (odd || !run_poll(&poll, count)) {
+            status = STATUS_POLL;
+            break;
+        }
+        poll.first_index += count;
+        pos = at;
+    }
+    Py_END_ALLOW_THREADS
+    memcpy(counters.buf, poll.counts.c, sizeof(poll.counts.c));
+    result = Py_BuildValue("(innL)", status, pos, poll.out_pos, (long long)(poll.first_index - first_index));
+done:
+    PyMem_Free(frames);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&counters);
+    return result;
+}
+
+static PyObject *coalesce_frames(PyObject *self, PyObject *args)
+{
+    PyObject *sequence, *params_tuple;
+    Params params;
+    if (!PyArg_ParseTuple(args, "OO", &sequence, &params_tuple))
+        return NULL;
+    if (!parse_params(params_tuple, &params))
+        return NULL;
+    PyObject *items = PySequence_Fast(sequence, "coalesce_frames: frames must be a sequence");
+    if (items == NULL)
+        return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(items);
+    if (count > params.batch) {
+        Py_DECREF(items);
+        PyErr_SetString(PyExc_ValueError, "coalesce_frames: more frames than one poll holds");
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Frame *frames = PyMem_Malloc(sizeof(Frame) * (size_t)(count ? count : 1));
+    Py_buffer *views = PyMem_Calloc((size_t)(count ? count : 1), sizeof(Py_buffer));
+    Py_ssize_t got = 0;
+    if (frames == NULL || views == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int odd = 0;
+    for (; got < count; got++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(items, got), &views[got], PyBUF_SIMPLE) < 0)
+            goto done;
+        frames[got].frame = views[got].buf;
+        frames[got].record = NULL;
+        frames[got].len = views[got].len;
+        if (!classify(&frames[got]))
+            odd = 1;
+    }
+    if (odd) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    Poll poll = {0};
+    poll.params = &params;
+    poll.frames = frames;
+    for (int r = 0; r < R_COUNT; r++)
+        poll.counts.c[COUNTER_FLUSHES + 2 * R_COUNT + r] = -1;
+    poll.list = PyList_New(0);
+    if (poll.list == NULL)
+        goto done;
+    if (!run_poll(&poll, (int)count)) {
+        if (poll.bad < 0) {
+            Py_DECREF(poll.list);
+            goto done;
+        }
+        Py_DECREF(poll.list);
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    result = poll.list;
+done:
+    for (Py_ssize_t k = 0; k < got; k++)
+        PyBuffer_Release(&views[k]);
+    PyMem_Free(views);
+    PyMem_Free(frames);
+    Py_DECREF(items);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"coalesce_pcap", coalesce_pcap, METH_VARARGS, "GRO over classic pcap records, poll by poll."},
+    {"coalesce_frames", coalesce_frames, METH_VARARGS, "GRO over one poll of Ethernet frames."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_coalesce", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__coalesce(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddIntConstant(m, "COUNTERS", COUNTERS) < 0 || PyModule_AddIntConstant(m, "REASONS", R_COUNT) < 0
+        || PyModule_AddIntConstant(m, "DONE", STATUS_DONE) < 0 || PyModule_AddIntConstant(m, "MORE", STATUS_MORE) < 0
+        || PyModule_AddIntConstant(m, "POLL", STATUS_POLL) < 0 || PyModule_AddIntConstant(m, "REST", STATUS_REST) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
