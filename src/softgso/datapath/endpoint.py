@@ -60,6 +60,8 @@ def send_random(sock: socket.socket, total: int) -> tuple[int, str]:
     The bytes come from numpy's PCG64 seeded from os.urandom: five times faster than os.urandom
     (360 MB/s on this kind of machine, which would make the sender the bottleneck of a fast path).
     """
+    # numpy's BLAS would start a thread per core at import, which spin for a while and take CPU from the transfer
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import numpy as np
 
     generator = np.random.default_rng(int.from_bytes(os.urandom(16), "little"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import logging
 import os
@@ -296,6 +297,9 @@ class Datapath:
         veth = far_edges and isinstance(self.link, VethLink)
         capture_fd = self.capture_socket.fileno() if self.capture_socket is not None else -1
         poller = select.epoll()
+        # everything built so far lives as long as the loop: keep the collector from walking it again
+        # and again as the loop allocates (a full collection walks every imported module's objects)
+        gc.freeze()
         try:
             for fd in (*routers, *far_edges, *([capture_fd] if capture_fd >= 0 else [])):
                 poller.register(fd, select.EPOLLIN)
@@ -344,6 +348,7 @@ class Datapath:
                     on_tick()
                     next_tick = now + tick
         finally:
+            gc.unfreeze()
             poller.close()
             if capture_fd >= 0:
                 self.read_capture()
