@@ -344,7 +344,7 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
 def run_kernel_ceiling(options: DatapathOptions, run_id: str) -> dict[str, Any]:
     """The same TCP transfers over a plain veth between west and east: the kernel's own GSO/GRO, no hop."""
     results: dict[str, Any] = {"link": "plain veth, default offloads (TSO, GRO, checksum)"}
-    with KernelTopology(run_id, options.mtu) as topology:
+    with KernelTopology(run_id, mtu=options.mtu) as topology:
         results["tcp4"] = tcp_case(None, topology, 4, options.bytes, options.timeout)
         if options.ipv6:
             results["tcp6"] = tcp_case(None, topology, 6, options.bytes, options.timeout)

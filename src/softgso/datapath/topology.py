@@ -108,14 +108,7 @@ class Topology:
 
     def up(self) -> None:
         """Create both namespaces and TAPs, move each TAP into its namespace, address and route it."""
-        from pyroute2 import netns
-
-        for side in (self.west, self.east):
-            try:
-                netns.create(side.netns)
-            except OSError as exc:
-                raise TopologyError(f"cannot create network namespace {side.netns}: {exc}") from exc
-            self._created.append(side.netns)
+        create_namespaces((self.west.netns, self.east.netns), self._created)
         try:
             self.west_tap, self.east_tap = (
                 Tap.open(side.tap_name, vnet_hdr_len=self.vnet_hdr_len, offloads=self.offloads,
@@ -131,17 +124,13 @@ class Topology:
 
     def _link_up(self, mtu: int) -> None:
         """The veth pair between the LERs' namespaces, up, and a packet socket on each end."""
-        from pyroute2 import IPRoute, netns
+        from pyroute2 import IPRoute
         from pyroute2.netlink.exceptions import NetlinkError
 
         from .link import open_link_socket
 
+        create_namespaces(self.link_netns, self._created)
         for name in self.link_netns:
-            try:
-                netns.create(name)
-            except OSError as exc:
-                raise TopologyError(f"cannot create network namespace {name}: {exc}") from exc
-            self._created.append(name)
             # no IPv6 on the link: nothing but the LERs' labelled frames crosses it
             with in_netns(name):
                 for scope in ("all", "default"):
@@ -149,10 +138,7 @@ class Topology:
                         knob.write("1")
         first, second = self.link_ends
         try:
-            with IPRoute() as ipr:
-                ipr.link("add", ifname=first, kind="veth", peer=second)
-                for end, name in zip(self.link_ends, self.link_netns, strict=True):
-                    ipr.link("set", index=ipr.link_lookup(ifname=end)[0], net_ns_fd=name)
+            add_veth(self.link_ends, self.link_netns)
             for end, name, mac in zip(self.link_ends, self.link_netns, self.link_macs, strict=True):
                 with IPRoute(netns=name) as ipr:
                     index = ipr.link_lookup(ifname=end)[0]
@@ -207,16 +193,7 @@ class Topology:
         self.link_sockets = None
         if self.link_mtu is not None and self._created:
             _delete_stray_link(self.link_ends[0])
-        if self._created:
-            from pyroute2 import netns
-
-            for name in reversed(self._created):
-                try:
-                    netns.remove(name)
-                except OSError:
-                    if os.path.exists(f"/var/run/netns/{name}"):
-                        raise
-            self._created.clear()
+        remove_namespaces(self._created)
 
     @property
     def taps(self) -> tuple[Tap, Tap]:
@@ -224,6 +201,43 @@ class Topology:
         if self.west_tap is None or self.east_tap is None:
             raise TopologyError("the topology is not up")
         return self.west_tap, self.east_tap
+
+
+def create_namespaces(names: tuple[str, ...], created: list[str]) -> None:
+    """Create the named network namespaces, each added to ``created`` as soon as it exists."""
+    from pyroute2 import netns
+
+    for name in names:
+        try:
+            netns.create(name)
+        except OSError as exc:
+            raise TopologyError(f"cannot create network namespace {name}: {exc}") from exc
+        created.append(name)
+
+
+def remove_namespaces(created: list[str]) -> None:
+    """Remove the namespaces in ``created``, newest first (one already gone is fine), and empty it."""
+    if not created:
+        return
+    from pyroute2 import netns
+
+    for name in reversed(created):
+        try:
+            netns.remove(name)
+        except OSError:
+            if os.path.exists(f"/var/run/netns/{name}"):
+                raise
+    created.clear()
+
+
+def add_veth(ends: tuple[str, str], namespaces: tuple[str, str]) -> None:
+    """A veth pair made here, each end moved into its namespace."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=ends[0], kind="veth", peer=ends[1])
+        for end, name in zip(ends, namespaces, strict=True):
+            ipr.link("set", index=ipr.link_lookup(ifname=end)[0], net_ns_fd=name)
 
 
 def _delete_stray_link(name: str) -> None:
@@ -241,48 +255,20 @@ def _delete_stray_link(name: str) -> None:
 
 
 @dataclass
-class KernelTopology:
+class KernelTopology(Topology):
     """The ceiling: west and east (the same addresses as :class:`Topology`) joined by a plain veth with
     its default offloads (TSO, GRO, checksum), every route on the link; removes everything it made."""
 
-    run_id: str
-    mtu: int = 1500
-    west: Side = field(init=False)
-    east: Side = field(init=False)
-    _created: list[str] = field(default_factory=list, init=False)
-    _owner: int = field(default_factory=os.getpid, init=False)
-
-    def __post_init__(self) -> None:
-        self.west = make_side("west", 1, self.run_id)
-        self.east = make_side("east", 2, self.run_id)
-
-    def __enter__(self) -> KernelTopology:
-        try:
-            self.up()
-        except BaseException:
-            self.down()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.down()
+    offloads: int = 0
 
     def up(self) -> None:
         """Both namespaces, the veth between them (named as the TAPs would be), addresses and routes."""
-        from pyroute2 import IPRoute, netns
+        from pyroute2 import IPRoute
         from pyroute2.netlink.exceptions import NetlinkError
 
-        for side in (self.west, self.east):
-            try:
-                netns.create(side.netns)
-            except OSError as exc:
-                raise TopologyError(f"cannot create network namespace {side.netns}: {exc}") from exc
-            self._created.append(side.netns)
+        create_namespaces((self.west.netns, self.east.netns), self._created)
         try:
-            with IPRoute() as ipr:
-                ipr.link("add", ifname=self.west.tap_name, kind="veth", peer=self.east.tap_name)
-                for side in (self.west, self.east):
-                    ipr.link("set", index=ipr.link_lookup(ifname=side.tap_name)[0], net_ns_fd=side.netns)
+            add_veth((self.west.tap_name, self.east.tap_name), (self.west.netns, self.east.netns))
             for side, peer in ((self.west, self.east), (self.east, self.west)):
                 with IPRoute(netns=side.netns) as ipr:
                     ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
@@ -302,12 +288,4 @@ class KernelTopology:
             return
         if self._created:
             _delete_stray_link(self.west.tap_name)
-            from pyroute2 import netns
-
-            for name in reversed(self._created):
-                try:
-                    netns.remove(name)
-                except OSError:
-                    if os.path.exists(f"/var/run/netns/{name}"):
-                        raise
-            self._created.clear()
+        remove_namespaces(self._created)
