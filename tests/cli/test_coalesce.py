@@ -108,15 +108,17 @@ def _engines(tmp_path: Path, frames: list[bytes], *options: str) -> tuple[dict, 
 
 
 def _mixed_traffic() -> list[bytes]:
-    """Polls of plain TCP segments (the compiled GRO's) and polls with an ARP frame, a VLAN-tagged segment,
-    a bad checksum, a FIN (the scalar engine's)."""
+    """Polls of plain TCP segments (the compiled GRO's), polls with a VLAN-tagged segment, a bad checksum,
+    a FIN (the scalar engine's), and ARP and LLDP frames among segments (passed up at once, by either)."""
     frames = [tcp_frame(flow % 2 == 1, flow, 1000 + 1448 * k, k, bytes([k]) * 1448) for k in range(40) for flow in (0, 1)]
     arp = bytes.fromhex("ffffffffffff020000000001" "0806") + bytes(28)
     tagged = frames[3][:12] + b"\x81\x00\x00\x07" + frames[3][12:]
     bad = bytearray(frames[5])
     bad[-1] ^= 0xFF
     fin = tcp_frame(False, 3, 5, 5, b"end", flags=0x11)
-    return frames[:70] + [arp, tagged, bytes(bad), fin] + frames[70:] + frames[:16]
+    lldp = bytes.fromhex("0180c200000e020000000001" "88cc") + bytes(46)
+    # then polls of segments and frames GRO passes up at once (ARP, LLDP: the compiled GRO's too)
+    return frames[:70] + [arp, tagged, bytes(bad), fin] + frames[70:] + frames[:16] + [arp, lldp] + frames[16:60] + [lldp]
 
 
 @needs_compiled_gro

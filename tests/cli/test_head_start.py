@@ -225,3 +225,50 @@ def test_idle_reservation_follows_the_projected_size_and_is_given_back(scratch_d
         assert out.read_bytes()[-(1 << 20):] == b"\x01" * (1 << 20)
         assert leftovers(directory) == []
 
+
+
+def test_coalesce_s_option_sets_are_its_own() -> None:
+    """coalesce's head start finds IN and OUT by knowing which of its options take a value: the sets are
+    the command's declaration, every option in one of them."""
+    from softgso.cli.commands import coalesce as coalesce_command
+    from softgso.cli.entry import COALESCE_FLAGS, COALESCE_VALUE_OPTIONS
+
+    values, flags = set(), set()
+    for param in coalesce_command.params:
+        if isinstance(param, click.Option):
+            names = {name for name in param.opts + param.secondary_opts if name not in DECLINED}
+            (flags if param.is_flag else values).update(names)
+    assert (values, flags) == (set(COALESCE_VALUE_OPTIONS), set(COALESCE_FLAGS))
+
+
+@pytest.mark.parametrize("args, paths", [
+    (["coalesce", "a.pcap", "b.pcap"], ("a.pcap", "b.pcap")),
+    (["coalesce", "--batch", "8", "a.pcap", "-q", "b.pcap", "--kernel", "mainline"], ("a.pcap", "b.pcap")),
+    (["coalesce", "--batch=8", "a.pcap", "b.pcap"], ("a.pcap", "b.pcap")),
+    (["coalesce", "a.pcap", "-"], None),
+    (["coalesce", "a.pcap", "b.pcap", "--help"], None),
+    (["coalesce", "a.pcap"], None),
+    (["segment", "a.pcap", "b.pcap"], None),
+])
+def test_coalesce_paths_for_the_head_start(args: list[str], paths: tuple[str, str] | None) -> None:
+    from softgso.cli.entry import coalesce_paths
+
+    assert coalesce_paths(args) == paths
+
+
+def test_coalesce_writes_the_same_bytes_with_a_head_start(tmp_path: Path) -> None:
+    """Through the entry point (OUT's space reserved first) and through click alone: the same bytes, no
+    temporary file left behind."""
+    from click.testing import CliRunner
+
+    from softgso.cli.commands import main as cli_main
+
+    segmented = tmp_path / "segmented.pcap"
+    capture = write_pcap(tmp_path / "in.pcap", mixed_capture() + [tcp4_super(60000, partial=False)] * 20)
+    assert run_softgso("segment", capture, segmented, "-q").returncode == 0
+    with_start, without = tmp_path / "a.pcap", tmp_path / "b.pcap"
+    done = run_softgso("coalesce", segmented, with_start, "-q", "--batch", "32")
+    assert done.returncode == 0, done.stderr
+    assert CliRunner().invoke(cli_main, ["coalesce", str(segmented), str(without), "-q", "--batch", "32"]).exit_code == 0
+    assert with_start.read_bytes() == without.read_bytes()
+    assert leftovers(tmp_path) == []

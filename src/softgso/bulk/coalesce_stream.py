@@ -20,12 +20,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..gro.coalesce import COMPILED_REASONS, CoalesceSummary, compiled_gro, compiled_params
+from ..gro.coalesce import (
+    COMPILED_REASONS,
+    HELD_NUMBERED_REASONS,
+    CoalesceSummary,
+    compiled_gro,
+    compiled_params,
+    compiled_reason,
+)
 from ..gro.dev import GroDevice
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from ..io.record import NS_PER_SECOND, CaptureRecord
 from ..io.writer import CaptureWriter
-from .pipeline import _Handoff, fill, open_input, write_stage
+from .chunks import Handoff, fill, open_input, write_stage
 from .stream import record_limits
 
 CHUNK_SIZE = 4 << 20  # read at a time (grown when one poll does not fit)
@@ -103,7 +110,9 @@ class CoalesceStream:
         counters = array("q", bytes(8 * compiled_gro.COUNTERS))
         reasons = compiled_gro.REASONS
         for code in range(reasons):
-            counters[len(counters) - reasons + code] = -1
+            counters[7 + 2 * reasons + code] = -1  # no first passed frame yet
+        # (the table of passes naming a number fills with the file's first 64 kinds; a poll holding a
+        # 65th goes to the scalar engine)
         fd = open_input(in_path)
         size = os.fstat(fd).st_size
         # a small file gets buffers its size (zeroing several chunks would be most of its run)
@@ -111,7 +120,7 @@ class CoalesceStream:
         buffer = bytearray(chunk)
         # being filled, queued, being written, spare: a buffer is filled again only once written
         outs = [bytearray(chunk) for _ in range(QUEUE_DEPTH + 3)]
-        writes = _Handoff(QUEUE_DEPTH)
+        writes = Handoff(QUEUE_DEPTH)
         failure: list[BaseException] = []
 
         def write(parts: Any, records: int) -> None:
@@ -210,10 +219,17 @@ class CoalesceStream:
         self.bytes_out += bytes_out
         count = len(COMPILED_REASONS)
         flushes, passed, firsts = counters[7 : 7 + count], counters[7 + count : 7 + 2 * count], counters[7 + 2 * count :]
-        for code, reason in enumerate(COMPILED_REASONS):
+        numbered = [(code, 0, passed[code], firsts[code]) for code in range(count) if passed[code]]
+        table = 7 + 3 * count  # the reasons naming a number: (reason, number, packets, first frame) each
+        numbered += [tuple(counters[at : at + 4]) for at in range(table + 1, table + 1 + 4 * counters[table], 4)]
+        for code in range(count):
             if flushes[code]:
-                summary.flushes[reason] += flushes[code]
-            if passed[code]:
-                summary.passed[reason] += passed[code]
-                first = summary.first_passed.get(reason)
-                summary.first_passed[reason] = firsts[code] if first is None else min(first, firsts[code])
+                summary.flushes[COMPILED_REASONS[code]] += flushes[code]
+        for code, number, frames, first_frame in numbered:
+            reason = compiled_reason(code, number)
+            if code in HELD_NUMBERED_REASONS:
+                summary.flushes[reason] += frames
+                continue
+            summary.passed[reason] += frames
+            first = summary.first_passed.get(reason)
+            summary.first_passed[reason] = first_frame if first is None else min(first, first_frame)

@@ -119,10 +119,36 @@ def parse_segment(args: list[str]) -> dict[str, Any] | None:
     return params
 
 
-def head_start(in_path: str, out_path: str) -> bool:
-    """Reserve OUT's space while the rest loads. True when the plain run may go ahead (IN a regular
-    file, OUT not a directory), even if the reservation itself is declined (softgso.io.outfile.reserve
-    makes nothing unless OUT is a regular file or a new name); False leaves it to click."""
+# coalesce's options that take a value; every other option of it is a flag (the tests hold both sets to
+# the command's declaration): enough to find IN and OUT for its head start
+COALESCE_VALUE_OPTIONS = frozenset({"--batch", "--gro-max-size", "--kernel", "--engine", "-F", "--output-format"})
+COALESCE_FLAGS = frozenset({"--mpls", "--udp-gro-forwarding", "--json", "-q", "--quiet", "--strict"})
+
+
+def coalesce_paths(args: list[str]) -> tuple[str, str] | None:
+    """IN and OUT of a ``coalesce`` command line, for its head start only (click then parses the whole
+    line as always); None when it is not one or anything is unclear (--help, an unknown option)."""
+    if not args or args[0] != "coalesce":
+        return None
+    positional: list[str] = []
+    words = iter(args[1:])
+    for word in words:
+        if not word.startswith("-") or word == "-":
+            positional.append(word)
+        elif word in COALESCE_VALUE_OPTIONS:
+            next(words, None)
+        elif word.partition("=")[0] not in COALESCE_VALUE_OPTIONS | COALESCE_FLAGS:
+            return None
+    if len(positional) != 2 or "-" in positional:
+        return None
+    return positional[0], positional[1]
+
+
+def head_start(in_path: str, out_path: str, factor: float = RESERVE_FACTOR) -> bool:
+    """Reserve OUT's space (IN's size times ``factor``) while the rest loads. True when the plain run may
+    go ahead (IN a regular file, OUT not a directory), even if the reservation itself is declined
+    (softgso.io.outfile.reserve makes nothing unless OUT is a regular file or a new name); False leaves
+    it to click."""
     try:
         found = os.stat(in_path)
         directory = os.path.dirname(os.path.abspath(out_path))
@@ -132,7 +158,7 @@ def head_start(in_path: str, out_path: str) -> bool:
     if not stat.S_ISREG(found.st_mode) or found.st_size <= 0 or os.path.isdir(out_path):
         return False
     # never more than half the free space: the reservation must not be what fills the file system
-    length = min(int(found.st_size * RESERVE_FACTOR), space.f_bavail * space.f_frsize // 2)
+    length = min(int(found.st_size * factor), space.f_bavail * space.f_frsize // 2)
     from ..io.outfile import reserve
 
     reserve(out_path, length)
@@ -175,9 +201,15 @@ def main() -> None:
                 raise
             exit_now(stop.code)
         exit_now(0)
+    paths = coalesce_paths(sys.argv[1:])
+    if paths is not None:
+        # coalesce's OUT is at most IN's size (headers go, records merge): its space reserved while click and
+        # the GRO load, the writer claims it (click still parses and runs the command)
+        head_start(*paths, factor=1.0)
     from .commands import main as cli_main
 
     cli_main()
 
 
-__all__ = ["RESERVE_FACTOR", "SEGMENT_DEFAULTS", "SEGMENT_OPTIONS", "exit_now", "head_start", "main", "parse_segment"]
+__all__ = ["COALESCE_FLAGS", "COALESCE_VALUE_OPTIONS", "RESERVE_FACTOR", "SEGMENT_DEFAULTS", "SEGMENT_OPTIONS",
+           "coalesce_paths", "exit_now", "head_start", "main", "parse_segment"]

@@ -1,8 +1,10 @@
 /* The compiled GRO of softgso.gro.coalesce_poll and softgso.bulk.coalesce_stream: one NAPI poll
- * at a time, for the common shape only (Ethernet, IPv4 without options or IPv6 without extension
- * headers, TCP whose flags are at most ACK and PSH, checksums valid, nothing snapped); a poll holding
- * anything else is handed back whole to the scalar engine (softgso.gro), which is proven on kernel
- * vectors. Each step mirrors that engine, which mirrors the kernel:
+ * at a time, for the common shape (Ethernet, IPv4 without options or IPv6 without extension headers,
+ * TCP without CWR, checksums valid, nothing snapped) and the frames GRO passes
+ * up at once without touching its flow table (another ethertype or IP protocol, UDP without UDP GRO
+ * forwarding, a bad IPv4 header...); a poll holding anything else is handed back whole to the scalar
+ * engine (softgso.gro), which is proven on kernel vectors. Each step mirrors that engine, which mirrors
+ * the kernel:
  *
  *   dev_gro_receive / gro_list_prepare   net/core/gro.c     (one bucket: a capture carries no flow hash)
  *   inet_gro_receive, inet_gro_flush     net/ipv4/af_inet.c, include/net/gro.h
@@ -23,9 +25,12 @@
  *     scalar engine), REST (from position on, the records are for the general reader: cut short,
  *     longer than max_caplen); records: how many were done. counters (int64) add up what the polls did (see COUNTER_*).
  * coalesce_frames(frames, params) -> list of (bytes, first frame, segs, gso_size, gso_type, reason,
- *     held) for one poll of Ethernet frames, or None when the poll is one for the scalar engine.
+ *     held, number, verified) for one poll of Ethernet frames, or None when the poll is one for the
+ *     scalar engine (number: what a reason naming one names; verified: the L4 checksum was).
  *
- * params: (batch, limit_v4, limit_v6, fixedid_needs_df, fixedid_bit, tcpv4_bit, tcpv6_bit).
+ * params: (batch, limit_v4, limit_v6, fixedid_needs_df, fixedid_bit, tcpv4_bit, tcpv6_bit,
+ * udp_gro_forwarding, inet protocols (256 bytes, 1 where GRO has a handler), inet6 protocols, the
+ * other ethertypes with a handler).
  * Safe by construction: buffers are Python buffer objects, every offset is checked before a byte is
  * touched; the GIL is released while a pcap chunk is worked.
  */
@@ -48,22 +53,37 @@ enum status { STATUS_DONE, STATUS_MORE, STATUS_POLL, STATUS_REST };
 /* why a packet left GRO: the scalar engine's words (softgso.gro.coalesce.COMPILED_REASONS, same order) */
 enum reason {
     R_POLL_END, R_TABLE_FULL, R_WINDOW, R_THLEN, R_FLAGS, R_ACK, R_OPTIONS, R_TTL, R_TOS, R_DF, R_ID,
-    R_TCLASS, R_HOPLIMIT, R_LARGER, R_NO_PAYLOAD, R_SEQ_GAP, R_SIZE_LIMIT, R_LAST_SHORT, R_LAST_PSH,
-    R_PSH, R_SHORT, R_COUNT
+    R_TCLASS, R_HOPLIMIT, R_LARGER, R_NO_PAYLOAD, R_SEQ_GAP, R_SIZE_LIMIT, R_LAST_SHORT, R_SHORT,
+    /* frames passed up at once without touching the flow table (never held, nothing completed) */
+    R_SHORTER_THAN_ETH, R_TRUNC_IPV4, R_IPV4_OPTIONS, R_NOT_IPV4, R_IPV4_FRAGMENT, R_BAD_IPV4_CSUM, R_IPV4_TOTLEN,
+    R_IPV4_RESERVED, R_TRUNC_IPV6, R_IPV6_PAYLOAD_LEN, R_IPV6_FRAGMENT, R_TRUNC_UDP, R_BAD_UDP_CSUM, R_UDP_NO_FWD,
+    /* reasons naming a number (TCP flags, an ethertype...): counted per (reason, number) in the
+     * counters' table; the first one is a held packet's, the others passes */
+    R_LAST_FLAGS, R_FINAL_FLAGS, R_NO_GRO_ETHERTYPE, R_NO_GRO_IPPROTO, R_NO_GRO_IPV6,
+    R_COUNT
 };
+#define R_FIRST_PARAM R_LAST_FLAGS
+#define TCP_FINAL_FLAGS 0x2F /* URG, PSH, RST, SYN, FIN: tcp_gro_receive ends the aggregate on them */
 
 enum counter {
     COUNTER_FRAMES_IN, COUNTER_PACKETS_OUT, COUNTER_COALESCED, COUNTER_FRAMES_MERGED, COUNTER_POLLS,
     COUNTER_BYTES_IN, COUNTER_BYTES_OUT, COUNTER_FLUSHES, /* R_COUNT of them, then R_COUNT passed, then
-    R_COUNT first passed frame indexes (-1: none) */
+    R_COUNT first passed frame indexes (-1: none), then the table of passes naming a number: its
+    length, then PARAMS_MAX entries (reason, number, frames, first frame) */
 };
-#define COUNTERS (COUNTER_FLUSHES + 3 * R_COUNT)
+#define PARAMS_MAX 64
+#define COUNTER_PARAMS (COUNTER_FLUSHES + 3 * R_COUNT)
+#define COUNTERS (COUNTER_PARAMS + 1 + 4 * PARAMS_MAX)
 
 typedef struct {
     Py_ssize_t batch;
     Py_ssize_t limit_v4, limit_v6; /* skb_gro_receive: p->len + len >= limit refuses */
     int fixedid_needs_df;
     int64_t fixedid_bit, tcpv4_bit, tcpv6_bit;
+    int udp_gro_forwarding;
+    unsigned char inet_protocols[256], inet6_protocols[256]; /* 1: a GRO handler is registered */
+    unsigned scalar_ethertypes[16]; /* ethertypes other than IPv4 and IPv6 with a GRO handler */
+    int n_scalar_ethertypes;
 } Params;
 
 typedef struct {
@@ -73,6 +93,9 @@ typedef struct {
     int l4, payload, v6;
     int next; /* the next frame merged behind this one, -1 */
     uint32_t pseudo; /* the pseudo-header sum without the length */
+    int pass; /* passed up at once: its reason (R_*), else -1 */
+    int param; /* the number a pass's reason names */
+    int verified; /* its L4 checksum was verified (ip_summed CHECKSUM_UNNECESSARY) */
 } Frame;
 
 typedef struct {
@@ -82,7 +105,7 @@ typedef struct {
     int count;
     int fixedid;
     unsigned char or_flags; /* FIN and PSH of every merged segment */
-    int why;
+    int why, why_param;
 } Held;
 
 typedef struct {
@@ -140,49 +163,109 @@ static inline unsigned csum16_add(unsigned a, unsigned b)
 }
 static inline unsigned csum16_sub(unsigned a, unsigned b) { return csum16_add(a, ~b & 0xFFFF); }
 
-/* The common shape, or 0: the poll is one for the scalar engine. Sets l4, payload, v6, pseudo. */
-static int classify(Frame *f)
+enum kind { KIND_SCALAR, KIND_TCP, KIND_PASS };
+
+static int pass(Frame *f, int why, int param)
+{
+    f->pass = why;
+    f->param = param;
+    return KIND_PASS;
+}
+
+/* udp4/udp6_gro_receive without UDP GRO forwarding (softgso.gro.udp): the frame is passed up, its
+ * checksum verified unless the network layer flushed it or it is 0. `flushed` is the network layer's
+ * reason (the first one named wins), or -1. */
+static int classify_udp(Frame *f, int flushed, const unsigned char *addresses, int address_len)
+{
+    const unsigned char *d = f->frame;
+    if (f->len < f->l4 + 8)
+        return pass(f, flushed >= 0 ? flushed : R_TRUNC_UDP, 0);
+    unsigned check = be16(d + f->l4 + 6);
+    if (flushed < 0 && check) { /* skb_gro_checksum_validate_zero_check */
+        Py_ssize_t udp_len = f->len - f->l4;
+        uint64_t sum = words16(addresses, address_len) + 17 + (uint64_t)(udp_len >> 16) + (uint64_t)(udp_len & 0xFFFF);
+        sum += (uint64_t)fold_with_tail(sum_words(d + f->l4, udp_len / 4), d + f->l4, udp_len);
+        if (sum % 0xFFFF)
+            return pass(f, R_BAD_UDP_CSUM, 0);
+        f->verified = 1;
+    }
+    return pass(f, flushed >= 0 ? flushed : R_UDP_NO_FWD, 0);
+}
+
+/* What the compiled GRO does with a frame: KIND_TCP (the common shape: l4, payload, v6, pseudo set),
+ * KIND_PASS (passed up at once for a reason that leaves the flow table as it was: pass, param,
+ * verified set), or KIND_SCALAR (its poll is the scalar engine's). Each check in the scalar engine's
+ * order (softgso.gro.dev, inet, ipv6, udp, tcp). */
+static int classify(Frame *f, const Params *params)
 {
     const unsigned char *d = f->frame;
     Py_ssize_t len = f->len;
-    if (len < ETH_HLEN + 40)
-        return 0;
+    f->next = -1;
+    f->pass = -1;
+    f->verified = 0;
+    if (len < ETH_HLEN)
+        return pass(f, R_SHORTER_THAN_ETH, 0);
     unsigned type = be16(d + 12);
     const unsigned char *ip = d + ETH_HLEN;
-    if (type == 0x0800) {
-        if (ip[0] != 0x45 || ip[9] != 6)
-            return 0;
-        if (be16(ip + 6) & ~IP_DF) /* MF, fragment offset, reserved bit */
-            return 0;
-        if ((Py_ssize_t)be16(ip + 2) != len - ETH_HLEN) /* trailing bytes: the frame is flushed */
-            return 0;
+    int proto, flushed = -1;
+    if (type == 0x0800) { /* inet_gro_receive */
+        if (len < ETH_HLEN + 20)
+            return pass(f, R_TRUNC_IPV4, 0);
+        proto = ip[9];
+        if (!params->inet_protocols[proto])
+            return pass(f, R_NO_GRO_IPPROTO, proto);
+        if (ip[0] != 0x45)
+            return pass(f, ip[0] >> 4 == 4 ? R_IPV4_OPTIONS : R_NOT_IPV4, 0);
+        unsigned frag_off = be16(ip + 6);
+        if (frag_off & 0x3FFF & ~IP_DF) /* MF, fragment offset */
+            return pass(f, R_IPV4_FRAGMENT, 0);
         if (words16(ip, 20) % 0xFFFF) /* ip_fast_csum */
-            return 0;
+            return pass(f, R_BAD_IPV4_CSUM, 0);
+        if ((be16(ip + 2) ^ (unsigned)(len - ETH_HLEN)) & 0xFFFF) /* (u16)(tot_len ^ gro_len) */
+            flushed = R_IPV4_TOTLEN;
+        else if (frag_off & ~IP_DF)
+            flushed = R_IPV4_RESERVED;
         f->v6 = 0;
         f->l4 = ETH_HLEN + 20;
+        if (proto == 17 && !params->udp_gro_forwarding)
+            return classify_udp(f, flushed, ip + 12, 8);
+        if (proto != 6 || flushed >= 0)
+            return KIND_SCALAR;
         f->pseudo = (uint32_t)(words16(ip + 12, 8) + 6);
-    } else if (type == 0x86DD) {
-        if (ip[0] >> 4 != 6 || ip[6] != 6)
-            return 0;
-        if ((Py_ssize_t)be16(ip + 4) != len - ETH_HLEN - 40 || be16(ip + 4) == 0)
-            return 0;
+    } else if (type == 0x86DD) { /* ipv6_gro_receive */
+        if (len < ETH_HLEN + 40)
+            return pass(f, R_TRUNC_IPV6, 0);
+        proto = ip[6];
+        if (!params->inet6_protocols[proto]) {
+            if (proto == 0 || proto == 43 || proto == 60) /* extension headers: the scalar engine walks them */
+                return KIND_SCALAR;
+            return proto == 44 ? pass(f, R_IPV6_FRAGMENT, 0) : pass(f, R_NO_GRO_IPV6, proto);
+        }
+        if ((Py_ssize_t)be16(ip + 4) != len - ETH_HLEN - 40)
+            flushed = R_IPV6_PAYLOAD_LEN;
         f->v6 = 1;
         f->l4 = ETH_HLEN + 40;
+        if (proto == 17 && !params->udp_gro_forwarding)
+            return classify_udp(f, flushed, ip + 8, 32);
+        if (proto != 6 || flushed >= 0 || ip[0] >> 4 != 6)
+            return KIND_SCALAR;
         f->pseudo = (uint32_t)(words16(ip + 8, 32) + 6);
     } else {
-        return 0;
+        for (int k = 0; k < params->n_scalar_ethertypes; k++)
+            if (params->scalar_ethertypes[k] == type)
+                return KIND_SCALAR; /* VLAN tags, TEB, MPLS under --mpls: handlers of the scalar engine's */
+        return pass(f, R_NO_GRO_ETHERTYPE, (int)type);
     }
     const unsigned char *th = d + f->l4;
-    if (len < f->l4 + 20)
-        return 0;
+    if (len < f->l4 + 20 || len - ETH_HLEN > 0xFFFF)
+        return KIND_SCALAR;
     int thlen = (th[12] >> 4) * 4;
     if (thlen < 20 || len < f->l4 + thlen)
-        return 0;
-    if (th[13] & ~(TCP_FLAG_ACK | TCP_FLAG_PSH)) /* FIN, SYN, RST, URG, ECE, CWR: the scalar engine */
-        return 0;
+        return KIND_SCALAR;
+    if (th[13] & 0x80) /* CWR: its rules differ by kernel generation; the scalar engine */
+        return KIND_SCALAR;
     f->payload = f->l4 + thlen;
-    f->next = -1;
-    return 1;
+    return KIND_TCP;
 }
 
 /* ones_sum's folding: 0 only for 0, else 1..0xFFFF */
@@ -190,7 +273,7 @@ static inline unsigned fold(uint64_t sum) { return sum ? (unsigned)(sum % 0xFFFF
 
 /* -- output ----------------------------------------------------------------------------------- */
 
-static void count_out(Poll *poll, int segs, int held, int why, int64_t first, Py_ssize_t length)
+static void count_out(Poll *poll, int segs, int held, int why, int param, int64_t first, Py_ssize_t length)
 {
     int64_t *c = poll->counts.c;
     c[COUNTER_PACKETS_OUT]++;
@@ -199,7 +282,25 @@ static void count_out(Poll *poll, int segs, int held, int why, int64_t first, Py
         c[COUNTER_COALESCED]++;
         c[COUNTER_FRAMES_MERGED] += segs;
     }
-    if (held) {
+    if (why >= R_FIRST_PARAM) { /* one entry per (reason, number) */
+        int64_t n = c[COUNTER_PARAMS], k = 0;
+        int64_t *entry = &c[COUNTER_PARAMS + 1];
+        for (; k < n; k++, entry += 4)
+            if (entry[0] == why && entry[1] == param)
+                break;
+        if (k == n) {
+            if (n == PARAMS_MAX) { /* too many kinds for the table: the scalar engine counts this poll */
+                poll->bad = 1;
+                return;
+            }
+            c[COUNTER_PARAMS] = n + 1;
+            entry[0] = why;
+            entry[1] = param;
+            entry[2] = 0;
+            entry[3] = poll->first_index + first;
+        }
+        entry[2]++;
+    } else if (held) {
         c[COUNTER_FLUSHES + why]++;
     } else {
         c[COUNTER_FLUSHES + R_COUNT + why]++;
@@ -232,7 +333,7 @@ static int copy_checked(Poll *poll, unsigned char *q, const Frame *f, int from)
 /* Emit one packet: the frames from `first` along next (one frame when segs == 1), completed as
  * gro_complete does when segs > 1. */
 static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t gso_size, int fixedid,
-                 unsigned char or_flags, int why, int held)
+                 unsigned char or_flags, int why, int param, int held)
 {
     if (poll->bad)
         return;
@@ -264,7 +365,9 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
         }
     }
     unsigned char *packet = q;
-    if (!copy_checked(poll, q, f, 0))
+    if (f->pass >= 0)
+        memcpy(q, f->frame, (size_t)f->len); /* passed up as it came (its checksum, if any, checked before) */
+    else if (!copy_checked(poll, q, f, 0))
         goto fail;
     q += f->len;
     for (int k = f->next; segs > 1 && k >= 0; k = frames[k].next) {
@@ -291,10 +394,11 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
         /* tcp4/6_gro_complete: the check field becomes the pseudo-header seed */
         put16(th + 16, fold(f->pseudo + (uint64_t)(tcp_len >> 16) + (uint64_t)(tcp_len & 0xFFFF)));
     }
-    count_out(poll, segs, held, why, first, length);
+    count_out(poll, segs, held, why, param, first, length);
     if (poll->list != NULL) {
-        PyObject *entry = Py_BuildValue("(Niinnii)", bytes, first, segs, segs > 1 ? gso_size : 0,
-                                        (Py_ssize_t)(segs > 1 ? gso_type : 0), why, held);
+        PyObject *entry = Py_BuildValue("(Niinniiii)", bytes, first, segs, segs > 1 ? gso_size : 0,
+                                        (Py_ssize_t)(segs > 1 ? gso_type : 0), why, held, param,
+                                        f->pass >= 0 ? f->verified : 1);
         bytes = NULL;
         if (entry == NULL || PyList_Append(poll->list, entry) < 0)
             poll->bad = -1;
@@ -309,7 +413,7 @@ fail:
 
 static void complete(Poll *poll, const Held *p, int why)
 {
-    emit(poll, p->first, p->count, p->len, p->gso_size, p->fixedid, p->or_flags, why, 1);
+    emit(poll, p->first, p->count, p->len, p->gso_size, p->fixedid, p->or_flags, why, p->why_param, 1);
 }
 
 /* -- the flow rules ------------------------------------------------------------------------- */
@@ -375,6 +479,10 @@ static int flush_reason(Poll *poll, Held *p, const Frame *f)
 static void receive(Poll *poll, int index)
 {
     Frame *frames = poll->frames, *f = &frames[index];
+    if (f->pass >= 0) { /* passed up at once; gro_list_prepare's marks are all it touched */
+        emit(poll, index, 1, f->len - ETH_HLEN, 0, 0, 0, f->pass, f->param, 0);
+        return;
+    }
     const unsigned char *d = f->frame, *th = d + f->l4;
     Held *held = poll->held;
     int n = poll->n_held, p_at = -1;
@@ -412,6 +520,7 @@ static void receive(Poll *poll, int index)
         if (why >= 0) {
             mss = 1;
             p->why = why;
+            p->why_param = 0;
         } else {
             frames[p->last].next = index;
             p->last = index;
@@ -421,23 +530,26 @@ static void receive(Poll *poll, int index)
             merged = 1;
         }
     }
-    int final = length < mss || (flags & TCP_FLAG_PSH);
+    int final = length < mss || (flags & TCP_FINAL_FLAGS);
     if (p_at >= 0 && (!merged || final)) {
-        if (merged)
-            held[p_at].why = length < mss ? R_LAST_SHORT : R_LAST_PSH;
+        if (merged) {
+            held[p_at].why = length < mss ? R_LAST_SHORT : R_LAST_FLAGS;
+            held[p_at].why_param = (int)(flags & TCP_FINAL_FLAGS);
+        }
         pp = p_at;
     }
     if (pp >= 0) {
         Held done = held[pp];
         memmove(&held[pp], &held[pp + 1], sizeof(Held) * (size_t)(n - pp - 1));
         poll->n_held = --n;
-        complete(poll, &done, done.why);
+        complete(poll, &done, done.why);  /* (a flush rule's why names no number) */
     }
     if (merged)
         return;
     if (final) { /* passed up now */
-        int why = (length == 0 && !(flags & TCP_FLAG_PSH)) ? R_NO_PAYLOAD : (flags & TCP_FLAG_PSH) ? R_PSH : R_SHORT;
-        emit(poll, index, 1, f->len - ETH_HLEN, 0, 0, 0, why, 0);
+        int final_flags = (int)(flags & TCP_FINAL_FLAGS);
+        int why = (length == 0 && !final_flags) ? R_NO_PAYLOAD : final_flags ? R_FINAL_FLAGS : R_SHORT;
+        emit(poll, index, 1, f->len - ETH_HLEN, 0, 0, 0, why, final_flags, 0);
         return;
     }
     if (n >= MAX_HELD) { /* gro_flush_oldest */
@@ -446,7 +558,7 @@ static void receive(Poll *poll, int index)
         complete(poll, &oldest, R_TABLE_FULL);
     }
     memmove(&held[1], &held[0], sizeof(Held) * (size_t)n);
-    held[0] = (Held){index, index, f->len - ETH_HLEN, length, 1, 0, 0, -1};
+    held[0] = (Held){index, index, f->len - ETH_HLEN, length, 1, 0, 0, -1, 0};
     poll->n_held = n + 1;
 }
 
@@ -478,11 +590,44 @@ static int run_poll(Poll *poll, int count)
 
 static int parse_params(PyObject *tuple, Params *params)
 {
-    int needs_df;
+    int needs_df, udp_forwarding;
     long long fixedid_bit, v4_bit, v6_bit;
-    if (!PyArg_ParseTuple(tuple, "nnnpLLL", &params->batch, &params->limit_v4, &params->limit_v6, &needs_df,
-                          &fixedid_bit, &v4_bit, &v6_bit))
+    Py_buffer inet, inet6;
+    PyObject *ethertypes;
+    if (!PyArg_ParseTuple(tuple, "nnnpLLLpy*y*O", &params->batch, &params->limit_v4, &params->limit_v6, &needs_df,
+                          &fixedid_bit, &v4_bit, &v6_bit, &udp_forwarding, &inet, &inet6, &ethertypes))
         return 0;
+    int sizes_ok = inet.len == 256 && inet6.len == 256;
+    if (sizes_ok) {
+        memcpy(params->inet_protocols, inet.buf, 256);
+        memcpy(params->inet6_protocols, inet6.buf, 256);
+    }
+    PyBuffer_Release(&inet);
+    PyBuffer_Release(&inet6);
+    if (!sizes_ok) {
+        PyErr_SetString(PyExc_ValueError, "params: the protocol tables hold 256 bytes each");
+        return 0;
+    }
+    PyObject *types = PySequence_Fast(ethertypes, "params: ethertypes must be a sequence");
+    if (types == NULL)
+        return 0;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(types);
+    if (n > 16) {
+        Py_DECREF(types);
+        PyErr_SetString(PyExc_ValueError, "params: at most 16 ethertypes");
+        return 0;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        long value = PyLong_AsLong(PySequence_Fast_GET_ITEM(types, k));
+        if (value == -1 && PyErr_Occurred()) {
+            Py_DECREF(types);
+            return 0;
+        }
+        params->scalar_ethertypes[k] = (unsigned)value;
+    }
+    Py_DECREF(types);
+    params->n_scalar_ethertypes = (int)n;
+    params->udp_gro_forwarding = udp_forwarding;
     if (params->batch < 1 || params->batch > (1 << 20)) {
         PyErr_SetString(PyExc_ValueError, "params: batch must be 1..2**20");
         return 0;
@@ -570,7 +715,7 @@ static PyObject *coalesce_pcap(PyObject *self, PyObject *args)
             f->record = h;
             f->frame = h + 16;
             f->len = caplen;
-            if (caplen != orig_len || fraction >= ticks || !classify(f))
+            if (caplen != orig_len || fraction >= ticks || classify(f, &params) == KIND_SCALAR)
                 odd = odd ? odd : 1;
             at += 16 + (Py_ssize_t)caplen;
             count++;
@@ -637,7 +782,7 @@ static PyObject *coalesce_frames(PyObject *self, PyObject *args)
         frames[got].frame = views[got].buf;
         frames[got].record = NULL;
         frames[got].len = views[got].len;
-        if (!classify(&frames[got]))
+        if (classify(&frames[got], &params) == KIND_SCALAR)
             odd = 1;
     }
     if (odd) {

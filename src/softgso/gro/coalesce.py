@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..constants import GRO_LEGACY_MAX_SIZE
+from ..constants import ETH_P_IP, ETH_P_IPV6, GRO_LEGACY_MAX_SIZE
 from .dev import (
     NAPI_POLL_WEIGHT,
     SKB_GSO_TCPV4,
@@ -18,7 +18,11 @@ from .dev import (
     GroDevice,
     GroNode,
     GroPacket,
+    gro_offload,
     gso_names,
+    inet6_offloads,
+    inet_offloads,
+    packet_offloads,
 )
 
 
@@ -41,8 +45,30 @@ COMPILED_REASONS = (
     "TCP flags differ", "TCP ACK number differs", "TCP options differ", "IPv4 TTL differs", "IPv4 TOS/ECN differs",
     "IPv4 DF differs", "IPv4 ID neither fixed nor incrementing", "IPv6 traffic class differs",
     "IPv6 hop limit differs", "segment larger than the first", "no payload", "TCP sequence gap",
-    "size limit (gro_max_size)", "last segment (short)", "last segment (PSH)", "PSH", "short",
+    "size limit (gro_max_size)", "last segment (short)", "short",
+    # passed up at once
+    "shorter than an Ethernet header", "truncated IPv4 header", "IPv4 options", "not IPv4 (version)", "IPv4 fragment",
+    "bad IPv4 header checksum", "IPv4 total length is not the frame's", "IPv4 reserved flag", "truncated IPv6 header",
+    "IPv6 payload length is not the frame's", "IPv6 fragment header", "truncated UDP header", "bad UDP checksum",
+    "UDP (no GRO: UDP GRO forwarding is off)",
+    # naming a number: the TCP flags that ended a held packet (URG/PSH/RST/SYN/FIN), or a passed frame's
+    "last segment ({})", "{}", "no GRO for ethertype {:#06x}", "no GRO for IP protocol {}",
+    "no GRO for IPv6 next header {}",
 )
+FIRST_NUMBERED_REASON = COMPILED_REASONS.index("last segment ({})")
+HELD_NUMBERED_REASONS = frozenset({FIRST_NUMBERED_REASON})  # the others are passes
+_FLAG_REASONS = (FIRST_NUMBERED_REASON, FIRST_NUMBERED_REASON + 1)
+_FLAG_NAMES = ((0x20, "URG"), (0x08, "PSH"), (0x04, "RST"), (0x02, "SYN"), (0x01, "FIN"))
+
+
+def compiled_reason(code: int, number: int) -> str:
+    """The scalar engine's words for a compiled GRO's reason code (and the number it names: TCP flags, an
+    ethertype, an IP protocol)."""
+    if code in _FLAG_REASONS:
+        return COMPILED_REASONS[code].format("/".join(name for bit, name in _FLAG_NAMES if number & bit))
+    return COMPILED_REASONS[code].format(number) if code >= FIRST_NUMBERED_REASON else COMPILED_REASONS[code]
+
+
 _DEFAULT_FLOW_HASH = GroDevice.__dataclass_fields__["flow_hash"].default
 
 
@@ -118,7 +144,7 @@ def coalesce_frames(frames: Iterable[tuple[bytes | None, Any]], device: GroDevic
         yield packet
 
 
-def compiled_params(device: GroDevice, batch: int) -> tuple[int, int, int, bool, int, int, int] | None:
+def compiled_params(device: GroDevice, batch: int) -> tuple[Any, ...] | None:
     """The compiled GRO's settings for ``device`` and polls of ``batch`` frames, or None where only the
     scalar engine applies: no C module, limits above 64 KiB (BIG TCP), a flow hash other than 0."""
     if compiled_gro is None or device.flow_hash is not _DEFAULT_FLOW_HASH or not 1 <= batch <= 1 << 20:
@@ -127,8 +153,12 @@ def compiled_params(device: GroDevice, batch: int) -> tuple[int, int, int, bool,
     limit_v4 = device.gro_ipv4_max_size if generation.ipv4_big_tcp else device.gro_max_size
     if max(limit_v4, device.gro_max_size) > GRO_LEGACY_MAX_SIZE:
         return None
+    inet = bytes(1 if proto in inet_offloads else 0 for proto in range(256))
+    inet6 = bytes(1 if proto in inet6_offloads else 0 for proto in range(256))
+    others = tuple(ethertype for ethertype in packet_offloads if ethertype not in (ETH_P_IP, ETH_P_IPV6)
+                   and gro_offload(ethertype, device) is not None)
     return (batch, limit_v4, device.gro_max_size, generation.fixedid_needs_df, generation.gso_fixedid_bit,
-            SKB_GSO_TCPV4, SKB_GSO_TCPV6)
+            SKB_GSO_TCPV4, SKB_GSO_TCPV6, device.udp_gro_forwarding, inet, inet6, others)
 
 
 def coalesce_poll(frames: Sequence[bytes], device: GroDevice | None = None, engine: str = "auto") -> list[GroPacket]:
@@ -146,10 +176,11 @@ def coalesce_poll(frames: Sequence[bytes], device: GroDevice | None = None, engi
         if found is not None:
             generation = device.generation
             packets = []
-            for data, first, segs, gso_size, gso_type, why, held in found:
+            for data, first, segs, gso_size, gso_type, why, held, number, verified in found:
                 family, flags = gso_names(gso_type, generation) if segs > 1 else ("", ())
-                packets.append(GroPacket(data, first, segs, gso_size, gso_type, flags, family, COMPILED_REASONS[why],
-                                         bool(held), "partial" if segs > 1 else "unnecessary"))
+                summed = "partial" if segs > 1 else "unnecessary" if verified else "none"
+                packets.append(GroPacket(data, first, segs, gso_size, gso_type, flags, family,
+                                         compiled_reason(why, number), bool(held), summed))
             return packets
         if engine == "compiled":
             raise ValueError("the compiled GRO does not take this poll (see softgso/gro/_coalesce.c)")
