@@ -1001,8 +1001,9 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool,
 
 @main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
 @click.option("--mode", type=click.Choice(["sw-gso", "hw-gso", "no-gso"]), default="sw-gso", show_default=True,
-              help="sw-gso: the link has no MPLS GSO, LER1 segments after the push; hw-gso: the link carries "
-                   "the GSO packet whole; no-gso: TAP offloads off, the west kernel segments (baseline).")
+              help="sw-gso: the link (a veth pair) has no MPLS GSO, LER1 segments after the push; hw-gso: a NIC "
+                   "with MPLS TSO, the GSO packet crosses whole (in-process: no kernel device here carries MPLS "
+                   "super-packets); no-gso: TAP offloads off, the west kernel segments (baseline).")
 @click.option("--labels", default="100", show_default=True, metavar="L[,L...]",
               help="Label stack LER1 pushes towards east, top first.")
 @click.option("--return-labels", default=None, metavar="L[,L...]",
@@ -1016,8 +1017,11 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool,
               help="virtio_net_hdr size on the TAPs (TUNSETVNETHDRSZ).")
 @click.option("--gro-flush-timeout", type=click.IntRange(0, 10_000_000), default=0, show_default=True, metavar="NS",
               help="Experimental: TAPs in NAPI mode with receive GRO held NS nanoseconds (0: off).")
+@click.option("--gro", type=click.Choice(["on", "off"]), default="on", show_default=True,
+              help="GRO at the receiving LER: the link frames of each batch coalesce into super-packets, one "
+                   "TAP write each (off: one write per frame).")
 @click.option("--capture", type=click.Path(dir_okay=False), default=None, metavar="FILE.pcap",
-              help="Write what crosses the MPLS link (with --selftest: FILE-<mode>.pcap per mode).")
+              help="Write what crosses the MPLS link, read from the link (with --selftest: FILE-<mode>.pcap per mode).")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: Ctrl-C).")
 @click.option("--selftest", is_flag=True,
               help="Verified bulk transfers (TCP/IPv4 both ways, TCP/IPv6, UDP with USO) in every mode.")
@@ -1038,12 +1042,13 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool,
               "link. compiled/numpy: shapes learnt from the scalar path, then segmented in bulk; auto: compiled "
               "where built, else numpy; scalar: every packet through the reference engine.")
 def datapath(mode: str, labels: str, return_labels: str | None, link_profile: str | None, link_mtu: int | None,
-             mtu: int, vnet_hdr_len: str, gro_flush_timeout: int, capture: str | None, duration: float | None,
+             mtu: int, vnet_hdr_len: str, gro_flush_timeout: int, gro: str, capture: str | None,
+             duration: float | None,
              selftest: bool, modes: str, size: str, no_ipv6: bool, no_udp: bool, timeout: float, as_json: bool,
              no_live: bool, user: str | None, engine: str) -> None:
     """Live datapath: kernel TCP across a software MPLS hop between two network namespaces (root).
 
-    netns west --TAP--> LER1 (push labels) --MPLS link--> LER2 (pop) --TAP--> netns east, and back.
+    netns west --TAP--> LER1 (push labels) --veth--> LER2 (pop, GRO) --TAP--> netns east, and back.
     Namespaces, TAPs, addresses and routes are made by the command and removed on exit (Ctrl-C,
     SIGTERM, error). Malformed frames are counted and dropped, with at most a few warning lines a
     second. A TAP or namespace deleted underneath ends the run (status 1) after the teardown.
@@ -1071,7 +1076,7 @@ def datapath(mode: str, labels: str, return_labels: str | None, link_profile: st
         mode=mode, labels=parse_labels(labels),
         return_labels=parse_labels(return_labels) if return_labels else None,
         link_profile=link_profile, link_mtu=link_mtu, mtu=mtu, vnet_hdr_len=int(vnet_hdr_len),
-        gro_flush_timeout_ns=gro_flush_timeout, capture=capture, json=as_json, live=not no_live,
+        gro_flush_timeout_ns=gro_flush_timeout, gro=gro == "on", capture=capture, json=as_json, live=not no_live,
         duration=duration, selftest=selftest,
         modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
         bytes=parse_size(size), ipv6=not no_ipv6, udp=not no_udp, timeout=timeout, user=user, engine=engine,
