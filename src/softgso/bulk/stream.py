@@ -3,7 +3,8 @@
 The stream itself is :mod:`softgso.bulk.pipeline`, with its per-chunk primitive in C
 (:mod:`softgso.bulk.compiled_primitive`, the default where built) or numpy
 (:mod:`softgso.bulk.numpy_primitive`); this module holds the gate that decides whether a file can take
-it (:func:`pcap_ethernet_header`), the choice of primitive, the stream's result, the per-record
+it (:func:`pcap_header` for a classic pcap of a link type in LINK_KINDS, :func:`pcapng_header`;
+:func:`pcap_ethernet_header` for ``--jobs``), the choice of primitive, the stream's result, the per-record
 fallback to the scalar engine, and the ``--jobs`` split. It imports neither numpy nor the engine.
 """
 

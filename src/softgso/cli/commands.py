@@ -126,7 +126,7 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary table.")
 @click.option("--engine", type=click.Choice(["auto", "compiled", "numpy", "scalar"]), default="auto",
               show_default=True,
-              help="How classic pcap and pcapng files of Ethernet are streamed; every engine writes the same bytes. "
+              help="How classic pcap and pcapng files are streamed; every engine writes the same bytes. "
               "compiled: runs of same-shape super-packets in bulk in C (softgso.bulk._segment, built at install "
               "where a C compiler exists); numpy: the same in numpy; auto: compiled where built, else numpy; "
               "scalar: the reference path, one packet at a time.")
