@@ -221,3 +221,30 @@ def test_broken_pcapng_fails_alike(tmp: Path, engine: str, damage: str) -> None:
     capture.write_bytes(bytes(content))
     bulk, scalar, _, _ = both(capture, tmp, engine, *USO)
     assert bulk == scalar
+
+
+@pytest.mark.parametrize("jobs", ["2", "3"])
+def test_jobs_on_pcapng_equal_one_job(tmp: Path, engine: str, jobs: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--jobs cuts a pcapng's first section at block boundaries: the same bytes and summary as the
+    scalar path; with a late interface (a part cannot finish) the file is done in one job, the same."""
+    from softgso.cli import runner
+
+    in_parts: list[bool] = []
+    segment_jobs = runner._segment_jobs
+
+    def jobs_and_tell(*args: Any) -> Any:
+        done = segment_jobs(*args)
+        in_parts.append(done is not None)
+        return done
+
+    monkeypatch.setattr(runner, "_segment_jobs", jobs_and_tell)
+    for content, whole in ((pcapng_capture("<", 9, records=1500), True),
+                           (pcapng_capture(">", 9, records=600) + png_idb(">", 1) + pcapng_capture(">", 10, 20)[-2000:],
+                            False)):
+        capture = tmp / "in.pcapng"
+        capture.write_bytes(content)
+        in_parts.clear()
+        bulk, scalar, bulk_json, scalar_json = both(capture, tmp, engine, *USO, "--jobs", jobs)
+        assert bulk == scalar
+        assert bulk_json == scalar_json
+        assert in_parts == [whole], "done in parts, or (a part cannot finish) in one job"

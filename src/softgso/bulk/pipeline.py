@@ -225,13 +225,15 @@ class SegmentStream:
             os.close(fd)
 
     def run_pcapng(self, in_path: Path, writer: CaptureWriter, header: PcapngInput,
-                   progress: Callable[[int], None] | None = None) -> StreamResult:
-        """Stream a pcapng file's first section through the engine into ``writer`` (open_writer shaped
-        like ``header.reader``); returns counts, reports and where the scalar stream resumes."""
+                   progress: Callable[[int], None] | None = None, *,
+                   span: tuple[int, int | None, int] | None = None) -> StreamResult:
+        """Stream a pcapng file's first section (or ``span``: from offset, to offset, first record
+        index) through the engine into ``writer`` (open_writer shaped like ``header.reader``);
+        returns counts, reports and where the scalar stream resumes."""
         self._blocks = header
         self._big_endian = header.big_endian
         self._snap_limit = MAX_SNAPLEN_STANDARD
-        self._span = (header.start, None, 0)
+        self._span = span or (header.start, None, 0)
         self._encoder = writer.encoder
         fd = open_input(in_path)
         try:

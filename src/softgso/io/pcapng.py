@@ -412,14 +412,16 @@ def packet_record(index: int, interface: Interface, interface_id: int, body: mem
 class PcapngRecordEncoder:
     """Enhanced Packet Blocks (and the SHB/IDBs before them) for a pcapng output file."""
 
-    def __init__(self, section_header: bytes, interfaces: list[Interface], byte_order: str) -> None:
+    def __init__(self, section_header: bytes, interfaces: list[Interface], byte_order: str,
+                 interfaces_written: int = 0) -> None:
         self.section_header = section_header
         self.interfaces = interfaces  # may be a reader's live list: IDBs found later are written later
         self.byte_order = byte_order
         self._prefix = _ORDER_PREFIX[byte_order]
         self._pack_header = struct.Struct(self._prefix + "IIIIIII").pack
         self._pack_length = struct.Struct(self._prefix + "I").pack
-        self._interfaces_written = 0
+        # IDBs already in the file (a part of a file written elsewhere: none of its own)
+        self._interfaces_written = interfaces_written
         # records' own blocks are written back as they are (open_writer: shaped like their reader)
         self.keeps_blocks = False
 
