@@ -256,11 +256,16 @@ def block_split_points(path: Path, header: PcapngInput, parts: int) -> list[tupl
     return points
 
 
+# --jobs: the bytes each part has read (a shared array the parent sets before forking its workers)
+part_progress: Any = None
+
+
 def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_info: tuple[bytes, str, bool, int] | None,
                  span: tuple[int, int | None, int], engine: str = "auto", linktype: int = LINKTYPE_ETHERNET,
-                 ) -> tuple[dict[str, int], list[tuple[int, str]], Summary, bool]:
-    """One --jobs part: records of ``span`` segmented into ``part_path`` (records only, no file header;
-    ``header_info`` None: IN is a pcapng file, its first section's packet blocks).
+                 number: int = 0) -> tuple[dict[str, int], list[tuple[int, str]], Summary, bool]:
+    """One --jobs part (the ``number``-th): records of ``span`` segmented into ``part_path`` (records
+    only, no file header; ``header_info`` None: IN is a pcapng file, its first section's packet
+    blocks), its bytes read so far in ``part_progress[number]`` when there is one.
 
     Returns counts, reports, the part's summary and whether it finished (False: an unusual record
     needs the general reader; the caller redoes the file in one job).
@@ -269,6 +274,12 @@ def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_i
 
     summary = Summary()
     stream = make_bulk_stream(options, summary, segment_per_frame(options, summary), engine)
+    shared = part_progress
+
+    def progress(position: int) -> None:
+        if shared is not None and number < len(shared):
+            shared[number] = position - span[0]
+
     if header_info is None:
         from ..io.pcapng import PcapngRecordEncoder
 
@@ -279,12 +290,12 @@ def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_i
         encoder = PcapngRecordEncoder(b"", interfaces, blocks.reader.byte_order, interfaces_written=len(interfaces))
         encoder.keeps_blocks = True  # the records' own blocks, as open_writer(like=IN) keeps them
         with CaptureWriter(part_path, encoder, "pcapng", fsync=False) as writer:
-            result = stream.run_pcapng(Path(in_path), writer, blocks, span=span)
+            result = stream.run_pcapng(Path(in_path), writer, blocks, progress, span=span)
     else:
         _, order, nanosecond, _ = header_info
         writer = CaptureWriter(part_path, PcapRecordEncoder(b"", order, nanosecond, linktype), "pcap", fsync=False)
         with writer:
-            result = stream.run(Path(in_path), writer, header_info, span=span, linktype=linktype)
+            result = stream.run(Path(in_path), writer, header_info, progress, span=span, linktype=linktype)
     return result.counts, result.reports, summary, result.resume_index is None
 
 

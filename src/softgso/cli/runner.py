@@ -598,7 +598,7 @@ def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs:
             raise UsageError("--engine compiled: softgso.bulk._segment is not built here (no C compiler at install, "
                              "or SOFTGSO_NO_C is set); use --engine numpy or auto")
     if engine != "scalar" and jobs > 1:
-        done = _segment_jobs(in_path, out_path, options, jobs, engine, output_format)
+        done = _segment_jobs(in_path, out_path, options, jobs, engine, output_format, quiet)
         if done is not None:
             return (*done, time.perf_counter() - started)
     summary = Summary()
@@ -615,13 +615,16 @@ def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs:
 
 
 def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int, engine: str = "auto",
-                  output_format: str | None = None) -> tuple[Any, dict[str, int], list[tuple[int, str]]] | None:
+                  output_format: str | None = None, quiet: bool = True,
+                  ) -> tuple[Any, dict[str, int], list[tuple[int, str]]] | None:
     """--jobs: parts in parallel processes, concatenated in order; None when one job must do it
-    (a file the bulk stream does not take, or -F to the other format: the parts are IN's)."""
+    (a file the bulk stream does not take, or -F to the other format: the parts are IN's). The
+    progress bar adds up the bytes each part has read (softgso.bulk.stream.part_progress)."""
     import multiprocessing
     import tempfile
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
+    from ..bulk import stream
     from ..bulk.stream import (
         block_split_points,
         open_pcap_writer,
@@ -653,10 +656,17 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int, engine
     with tempfile.TemporaryDirectory(prefix=".softgso-jobs-", dir=directory) as scratch:
         paths = [os.path.join(scratch, f"part{k}") for k in range(len(spans))]
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=len(spans), mp_context=context) as pool:
-            futures = [pool.submit(segment_part, str(in_path), path, options, header_info, span, engine, linktype)
-                       for path, span in zip(paths, spans, strict=True)]
+        # each part's bytes read so far, in memory the forked workers share with this process
+        stream.part_progress = context.RawArray("q", len(spans))
+        with ProcessPoolExecutor(max_workers=len(spans), mp_context=context) as pool, \
+                progress_bar(quiet, os.path.getsize(in_path), "segment") as bar:
+            futures = [pool.submit(segment_part, str(in_path), path, options, header_info, span, engine, linktype,
+                                   number)
+                       for number, (path, span) in enumerate(zip(paths, spans, strict=True))]
+            while wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION).not_done:
+                bar(sum(stream.part_progress))
             results = [future.result() for future in futures]
+            bar(sum(stream.part_progress))
         if not all(finished for *_, finished in results):
             return None
         summary = Summary()
