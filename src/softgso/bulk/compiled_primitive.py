@@ -147,7 +147,7 @@ class CompiledPrimitive:
                                            bulk_small, offsets, codes, *((link,) if link != 1 else ()))
         return count, after, bool(stop)
 
-    def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes, spb_snaplen: int,
+    def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes | bytearray, spb_snaplen: int,
                     snap_limit: int, small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
                     lengths: bytearray) -> tuple[int, int, bool]:
         """The pcapng block walk and short-frame codes of one chunk (_segment.scan_blocks)."""
