@@ -225,14 +225,14 @@ def parse_gso_comment(comment: str | None) -> dict[str, Any] | None:
 
 
 class CoalescePreview:
-    """What ``coalesce`` would make of frames fed one at a time (for ``inspect``): the same polls, the
-    summary only (no packet kept)."""
+    """What ``coalesce`` would make of frames fed one at a time (for ``inspect``): the same polls, each run
+    by :func:`coalesce_poll` (the compiled GRO where it takes the poll), the summary only (no packet kept)."""
 
     def __init__(self, device: GroDevice | None = None, batch: int = NAPI_POLL_WEIGHT) -> None:
         self.device = device or GroDevice()
         self.batch = batch
         self.summary = CoalesceSummary()
-        self._node = GroNode(self.device)
+        self._frames: list[bytes] = []
         self._in_poll = 0
 
     def add(self, frame: bytes | None, index: int) -> None:
@@ -242,8 +242,7 @@ class CoalescePreview:
         if frame is None:
             summary.count(GroPacket(b"", index, 1, 0, 0, (), "", "not an Ethernet frame (link type)", False), index)
         else:
-            for packet in self._node.receive(frame, index):
-                summary.count(packet, _index(packet.meta))
+            self._frames.append(frame)
         self._in_poll += 1
         if self._in_poll == self.batch:
             self._end_poll()
@@ -251,11 +250,12 @@ class CoalescePreview:
     def _end_poll(self) -> None:
         self._in_poll = 0
         self.summary.polls += 1
-        for packet in self._node.flush("poll end"):
-            self.summary.count(packet, _index(packet.meta))
+        for packet in coalesce_poll(self._frames, self.device):
+            self.summary.count(packet)
+        self._frames = []
 
     def as_dict(self) -> dict[str, Any]:
         """The summary after the last poll's flush, with the settings it ran under."""
-        if self._in_poll or self._node.held:
+        if self._in_poll:
             self._end_poll()
         return {**self.summary.as_dict(), "kernel": self.device.kernel, "batch": self.batch}
