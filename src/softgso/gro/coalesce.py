@@ -169,6 +169,13 @@ def coalesce_poll(frames: Sequence[bytes], device: GroDevice | None = None, engi
     ``engine``: "auto" runs the compiled GRO where it applies (a poll of the common shape, see
     _coalesce.c) and the scalar engine otherwise, with the same results; "scalar" the scalar engine
     only; "compiled" the compiled GRO or ValueError (for tests that must know which ran)."""
+    return [packet for _, packet in coalesce_poll_at(frames, device, engine)]
+
+
+def coalesce_poll_at(frames: Sequence[bytes], device: GroDevice | None = None,
+                     engine: str = "auto") -> list[tuple[int, GroPacket]]:
+    """:func:`coalesce_poll`, each packet with the index of the frame whose arrival sent it up
+    (``len(frames)``: the poll-end flush), for a caller that places other records among them."""
     device = device or GroDevice()
     if engine != "scalar":
         params = compiled_params(device, max(len(frames), 1))
@@ -176,19 +183,19 @@ def coalesce_poll(frames: Sequence[bytes], device: GroDevice | None = None, engi
         if found is not None:
             generation = device.generation
             packets = []
-            for data, first, segs, gso_size, gso_type, why, held, number, verified in found:
+            for data, first, segs, gso_size, gso_type, why, held, number, verified, at in found:
                 family, flags = gso_names(gso_type, generation) if segs > 1 else ("", ())
                 summed = "partial" if segs > 1 else "unnecessary" if verified else "none"
-                packets.append(GroPacket(data, first, segs, gso_size, gso_type, flags, family,
-                                         compiled_reason(why, number), bool(held), summed))
+                packets.append((at, GroPacket(data, first, segs, gso_size, gso_type, flags, family,
+                                              compiled_reason(why, number), bool(held), summed)))
             return packets
         if engine == "compiled":
             raise ValueError("the compiled GRO does not take this poll (see softgso/gro/_coalesce.c)")
     node = GroNode(device)
-    out: list[GroPacket] = []
+    out: list[tuple[int, GroPacket]] = []
     for index, frame in enumerate(frames):
-        out += node.receive(frame, index)
-    out += node.flush("poll end")
+        out += [(index, packet) for packet in node.receive(frame, index)]
+    out += [(len(frames), packet) for packet in node.flush("poll end")]
     return out
 
 
