@@ -21,4 +21,6 @@ setup(ext_modules=[
     Extension("softgso.gro._coalesce", ["src/softgso/gro/_coalesce.c"], depends=WORDSUM, optional=True,
               extra_compile_args=["-O3"]),
     Extension("softgso.io._reserve", ["src/softgso/io/_reserve.c"], optional=True, extra_compile_args=["-O3"]),
+    Extension("softgso.datapath._batchio", ["src/softgso/datapath/_batchio.c"], optional=True,
+              extra_compile_args=["-O2"]),
 ])

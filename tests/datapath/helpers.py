@@ -33,7 +33,8 @@ def leftovers(pid: int | None = None) -> tuple[list[str], list[str]]:
                                                               text=True, check=True).stdout.splitlines()
                   if line.startswith("sgso-") and tag in line]
     links = [line for line in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
-                                             check=True).stdout.splitlines() if f"sgw{tag}" in line or f"sge{tag}" in line]
+                                             check=True).stdout.splitlines()
+             if any(f"{prefix}{tag}" in line for prefix in ("sgw", "sge", "sga", "sgb"))]
     return namespaces, links
 
 
@@ -58,6 +59,10 @@ class RunningDatapath:
     @property
     def east(self) -> str:
         return f"sgso-east-{self.pid}"
+
+    @property
+    def link_netns(self) -> tuple[str, str]:
+        return f"sgso-l1-{self.pid}", f"sgso-l2-{self.pid}"
 
     @property
     def west_tap(self) -> str:

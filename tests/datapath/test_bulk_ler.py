@@ -313,7 +313,10 @@ def test_the_forwarding_loop_gives_the_same_frames_with_either_engine(socket_hop
             accelerate(ler, engine)
         hop.flood(reads)
         stats = hop.datapath.stats()
-        results.append((hop.east_frames(), stats["west_to_east"], stats["east_to_west"]))
+        # the system calls the loop made depend on timing (a read that finds nothing), not on the engine
+        directions = [{key: value for key, value in stats[d].items() if key != "syscalls"}
+                      for d in ("west_to_east", "east_to_west")]
+        results.append((hop.east_frames(), *directions))
         assert (hop.datapath.ler1.bulk is None) == (engine == "scalar")
     assert results[0] == results[1]
     assert len(results[0][0]) == sum(-(-size // MSS4) for size in sizes) + 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,10 @@ def test_capture_frames_fit_the_link_mtu_and_carry_the_pushed_labels(tmp_path: P
     assert result["tcp4"]["verified"]
     link_mtu = 1500 + 4 * len(labels)
     frames = rdpcap(result["capture"])
-    assert len(frames) == sum(result["tcp4"]["datapath"][d]["link_frames"] for d in ("west_to_east", "east_to_west"))
+    # read from the link itself (a packet socket on LER1's end), nothing lost on the way
+    stats = result["tcp4"]["datapath"]
+    assert stats["capture"] == {"frames": len(frames), "dropped": 0}
+    assert len(frames) == sum(stats[d]["link_sent"] for d in ("west_to_east", "east_to_west"))
     stacks = set()
     full_size = 0
     for frame in frames:
@@ -130,3 +134,58 @@ def test_not_root_is_refused_with_a_clear_message(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert run_datapath(DatapathOptions(duration=0.1, live=False)) == 2
     assert "needs root" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("labels", [(100,), (100, 2000)])
+@root_test
+def test_the_link_is_a_veth_whose_mtu_leaves_room_for_the_labels_and_the_kernel_enforces_it(
+        labels: tuple[int, ...]) -> None:
+    from softgso.datapath.link import VethLink
+    from softgso.datapath.run import Datapath
+    from softgso.packet import Packet
+
+    options = DatapathOptions(labels=labels)
+    with options.topology(f"{os.getpid()}m{len(labels)}", "sw-gso") as topology:
+        shown = json.loads(subprocess.run(["ip", "-n", topology.link_netns[0], "-j", "link", "show",
+                                           topology.link_ends[0]], capture_output=True, text=True,
+                                          check=True).stdout)[0]
+        assert (shown["mtu"], shown["link_type"], shown["address"]) == (1500 + 4 * len(labels), "ether",
+                                                                        "02:5e:00:00:0a:01")
+        datapath = Datapath(topology, options.link_device("sw-gso"), options.labels, options.back_labels)
+        link = datapath.link
+        assert isinstance(link, VethLink)
+        stats = datapath.west_to_east
+        header = bytes.fromhex("025e00000a02" "025e00000a01" "8847")
+        for size in (1500 + 4 * len(labels), 1501 + 4 * len(labels)):
+            link.send([Packet(bytearray(header + bytes(size)))], datapath.ler2, stats, gso=False)
+        link.flush()
+        # the frame one byte over the link MTU is the kernel's to refuse, not ours
+        assert stats.link_sent == 1
+        assert stats.drops == {"too big for the link MTU (EMSGSIZE)": 1}
+        datapath.close()
+    assert leftovers() == ([], [])
+
+
+@root_test
+def test_selftest_reports_the_kernel_ceiling_cpu_and_system_calls_beside_the_modes() -> None:
+    from softgso.datapath.selftest import run_selftest
+
+    result = run_selftest(DatapathOptions(bytes=2 * MIB, modes=("sw-gso", "no-gso"), udp=False, timeout=60))
+    assert result["verified"]
+    for key in ("sw_gso_gbps", "nogso_gbps", "kernel_gbps", "sw_gso_gbps_ipv6", "kernel_gbps_ipv6"):
+        assert result[key] > 0, key
+    assert result["kernel_link"]["tcp4"]["verified"] and result["kernel_link"]["tcp6"]["verified"]
+    for mode in ("sw-gso", "no-gso"):
+        cost = result["modes"][mode]["cost"]
+        assert cost["bytes"] == 8 * MIB
+        assert cost["datapath_cpu_s_per_gb"] > 0 and cost["ler_syscalls_per_mb"] > 0
+        stats = result["modes"][mode]["tcp4"]["datapath"]
+        assert stats["link"].startswith("veth ") and stats["gro"] is True
+        forward = stats["west_to_east"]
+        # every frame the sender put on the link reached the far edge, and GRO saw each of them
+        assert forward["link_sent"] == forward["link_received"] == forward["gro"]["frames_in"]
+    sw, nogso = (result["modes"][m]["cost"]["ler_syscalls_per_mb"] for m in ("sw-gso", "no-gso"))
+    # a super-packet is one TAP read where no-gso pays one per frame
+    assert sw < nogso
+    assert set(result["targets"]["ipv4"]) == {"sw_over_nogso", "sw_over_nogso_met", "sw_over_kernel",
+                                              "sw_over_kernel_met"}

@@ -116,4 +116,7 @@ def test_the_forwarder_does_not_outlive_a_killed_root_process() -> None:
         links = subprocess.run(["ip", "-n", name, "-o", "link"], capture_output=True, text=True, check=True).stdout
         assert "lo" in links and tap not in links
         subprocess.run(["ip", "netns", "del", name], check=True)
+    # the link's namespaces stay too, with the veth between them (no process holds it any more)
+    for name in running.link_netns:
+        subprocess.run(["ip", "netns", "del", name], check=True)
     assert leftovers(running.pid) == ([], [])

@@ -277,3 +277,17 @@ def test_a_tap_or_namespace_deleted_underneath_ends_the_run_and_nothing_is_left(
     assert "namespaces and TAPs removed" in err
     assert json_stats(out)["forwarder"]["uids"] == ([65534] * 3 if user else [0] * 3)
     assert leftovers(running.pid) == ([], [])
+
+
+@pytest.mark.parametrize("user", [None, "nobody"])
+@root_test
+def test_the_link_deleted_underneath_ends_the_run_and_nothing_is_left(user: str | None) -> None:
+    running = start_datapath("--duration", "60", *(("--user", user) if user else ()))
+    first_ns = running.link_netns[0]
+    subprocess.run(["ip", "-n", first_ns, "link", "del", f"sga{running.pid}"[:15]], check=True, capture_output=True)
+    status, out, err = running.wait()
+    assert status == 1, err
+    assert f"the link sga{running.pid}/sgb{running.pid} went away" in err
+    assert "namespaces and TAPs removed" in err
+    assert json_stats(out)["forwarder"]["uids"] == ([65534] * 3 if user else [0] * 3)
+    assert leftovers(running.pid) == ([], [])

@@ -20,12 +20,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..gro.coalesce import COMPILED_REASONS, CoalesceSummary, compiled_gro, compiled_params, compiled_reason
+from ..gro.coalesce import (
+    COMPILED_REASONS,
+    HELD_NUMBERED_REASONS,
+    CoalesceSummary,
+    compiled_gro,
+    compiled_params,
+    compiled_reason,
+)
 from ..gro.dev import GroDevice
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from ..io.record import NS_PER_SECOND, CaptureRecord
 from ..io.writer import CaptureWriter
-from .pipeline import _Handoff, fill, open_input, write_stage
+from .chunks import Handoff, fill, open_input, write_stage
 from .stream import record_limits
 
 CHUNK_SIZE = 4 << 20  # read at a time (grown when one poll does not fit)
@@ -113,7 +120,7 @@ class CoalesceStream:
         buffer = bytearray(chunk)
         # being filled, queued, being written, spare: a buffer is filled again only once written
         outs = [bytearray(chunk) for _ in range(QUEUE_DEPTH + 3)]
-        writes = _Handoff(QUEUE_DEPTH)
+        writes = Handoff(QUEUE_DEPTH)
         failure: list[BaseException] = []
 
         def write(parts: Any, records: int) -> None:
@@ -213,13 +220,16 @@ class CoalesceStream:
         count = len(COMPILED_REASONS)
         flushes, passed, firsts = counters[7 : 7 + count], counters[7 + count : 7 + 2 * count], counters[7 + 2 * count :]
         numbered = [(code, 0, passed[code], firsts[code]) for code in range(count) if passed[code]]
-        table = 7 + 3 * count  # the passes naming a number: (reason, number, frames, first frame) each
+        table = 7 + 3 * count  # the reasons naming a number: (reason, number, packets, first frame) each
         numbered += [tuple(counters[at : at + 4]) for at in range(table + 1, table + 1 + 4 * counters[table], 4)]
         for code in range(count):
             if flushes[code]:
                 summary.flushes[COMPILED_REASONS[code]] += flushes[code]
         for code, number, frames, first_frame in numbered:
             reason = compiled_reason(code, number)
+            if code in HELD_NUMBERED_REASONS:
+                summary.flushes[reason] += frames
+                continue
             summary.passed[reason] += frames
             first = summary.first_passed.get(reason)
             summary.first_passed[reason] = first_frame if first is None else min(first, first_frame)

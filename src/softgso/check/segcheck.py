@@ -3,10 +3,11 @@
 It shares no code with the engine: its own record walk, header parse and ones'-complement sums
 (numpy, many segments at a time). Given the input capture and a tool's output it checks:
 
-* every output frame is Ethernet (VLAN tags, an MPLS label stack) over IPv4 or IPv6 over TCP or
-  UDP, or such a packet inside a tunnel (VXLAN on UDP 4789/8472, VXLAN-GPE on 4790 and Geneve on
-  6081 carrying Ethernet or IP, FOU and GUE on the ports the caller names carrying IP-in-IP or GRE,
-  GRE and gretap with their checksum, key and sequence options, IP-in-IP), and
+* every output frame is Ethernet (VLAN tags, an MPLS label stack), or Linux cooked SLL/SLL2, NULL/LOOP
+  or raw IP, over IPv4 or IPv6 over TCP or UDP, or such a packet inside a tunnel (VXLAN on UDP
+  4789/8472, VXLAN-GPE on 4790 and Geneve on 6081 carrying Ethernet or IP, FOU and GUE on the ports
+  the caller names carrying IP-in-IP or GRE, GRE and gretap with their checksum, key and sequence
+  options, IP-in-IP), and
   fits the MTU (everything after the Ethernet header and tags, labels and outer headers included);
 * a tunnel's outer headers: outer IPv4 header checksum and total length, IPv6 payload length,
   outer UDP length and checksum (0: none), GRE checksum; then the inner packet is checked as any
@@ -97,16 +98,19 @@ class CaptureCheck:
                 "first_problems": self.problems}
 
 
-def _records(data: Any) -> tuple[list[int], list[int]]:
-    """Frame offsets and lengths of a classic pcap."""
+def _records(data: Any) -> tuple[list[int], list[int], list[int]]:
+    """Frame offsets, lengths and link types of a classic pcap (or a pcapng file: _blocks)."""
     magic = bytes(data[:4])
     if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
         order = "<"
     elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
         order = ">"
+    elif magic == b"\x0a\x0d\x0d\x0a":
+        return _blocks(data)
     else:
-        raise ValueError("not a classic pcap file")
+        raise ValueError("neither a classic pcap nor a pcapng file")
     caplen_at = struct.Struct(order + "8xI").unpack_from
+    (linktype,) = struct.unpack_from(order + "20xI", data)
     offsets, lengths = [], []
     pos, end = 24, len(data)
     while pos + 16 <= end:
@@ -116,7 +120,65 @@ def _records(data: Any) -> tuple[list[int], list[int]]:
         offsets.append(pos + 16)
         lengths.append(caplen)
         pos += 16 + caplen
-    return offsets, lengths
+    return offsets, lengths, [linktype & 0xFFFF] * len(offsets)
+
+
+def _blocks(data: Any) -> tuple[list[int], list[int], list[int]]:
+    """Frame offsets, lengths and link types of a pcapng file's Enhanced and Simple Packet Blocks
+    (pcapng spec, draft-ietf-opsawg-pcapng): sections in either byte order; other blocks are stepped over."""
+    offsets, lengths, links = [], [], []
+    pos, end = 0, len(data)
+    order = "<"
+    snaplens: list[int] = []
+    linktypes: list[int] = []
+    while pos + 12 <= end:
+        if bytes(data[pos : pos + 4]) == b"\x0a\x0d\x0d\x0a":
+            order = "<" if bytes(data[pos + 8 : pos + 12]) == b"\x4d\x3c\x2b\x1a" else ">"
+            snaplens, linktypes = [], []
+        block_type, length = struct.unpack_from(order + "II", data, pos)
+        if length < 12 or length % 4 or pos + length > end:
+            raise ValueError(f"block at byte {pos} broken or cut short")
+        if block_type == 1:
+            linktype, _, snaplen = struct.unpack_from(order + "HHI", data, pos + 8)
+            linktypes.append(linktype)
+            snaplens.append(snaplen)
+        elif block_type == 6:
+            interface, _, _, caplen = struct.unpack_from(order + "IIII", data, pos + 8)
+            if interface >= len(snaplens) or 32 + caplen > length:
+                raise ValueError(f"packet block at byte {pos} names no interface or overruns its block")
+            offsets.append(pos + 28)
+            lengths.append(caplen)
+            links.append(linktypes[interface])
+        elif block_type == 3:
+            (orig_len,) = struct.unpack_from(order + "I", data, pos + 8)
+            caplen = min(orig_len, length - 16, snaplens[0] if snaplens and snaplens[0] else orig_len)
+            offsets.append(pos + 12)
+            lengths.append(caplen)
+            links.append(linktypes[0] if linktypes else -1)
+        elif block_type == 2:
+            raise ValueError(f"obsolete packet block at byte {pos}")
+        pos += length
+    return offsets, lengths, links
+
+
+# link types other than Ethernet (the tcpdump.org LINKTYPE_ list): where the L3 header starts, and
+# the ethertype their header names (SLL, SLL2: a protocol field; NULL/LOOP: an address family in
+# either byte order; raw IP: the version nibble)
+_FAMILIES = {2: _IPV4, 10: _IPV6, 24: _IPV6, 28: _IPV6, 30: _IPV6}
+
+
+def _link_l3(frame: Any, length: int, linktype: int) -> tuple[int, int] | str:
+    """(L3 offset, ethertype) of a frame of a link type other than Ethernet, or why there is none."""
+    if linktype == 113 and length >= 16:
+        return 16, int.from_bytes(frame[14:16], "big")
+    if linktype == 276 and length >= 20:
+        return 20, int.from_bytes(frame[0:2], "big")
+    if linktype in (0, 108) and length >= 4:
+        family = _FAMILIES.get(int.from_bytes(frame[0:4], "little")) or _FAMILIES.get(int.from_bytes(frame[0:4], "big"))
+        return (4, family) if family else "no IP address family"
+    if linktype in (12, 14, 101, 228, 229) and length >= 1:
+        return 0, {4: _IPV4, 6: _IPV6}.get(frame[0] >> 4, 0)
+    return f"link type {linktype} not read"
 
 
 def _ip(frame: Any, l3: int, ethertype: int, length: int, where: str = "") -> tuple[int, int, int, Any] | str:
@@ -240,12 +302,19 @@ def _fou(frame: Any, kind: str, udp: int, header: int,
     return (outer, inner, ptype) if ptype != _TEB else _inner_ethernet(frame, outer, inner, length)
 
 
-def _parse(data: Any, offset: int, length: int, udp_tunnels: dict[int, str]) -> _Frame | str:
+def _parse(data: Any, offset: int, length: int, linktype: int = 1,
+           udp_tunnels: dict[int, str] = _UDP_TUNNELS) -> _Frame | str:
     """The frame's layout, or why it has none the check knows."""
     frame = data[offset : offset + length]
-    if length < 14:
+    if linktype != 1:
+        link = _link_l3(frame, length, linktype)
+        if isinstance(link, str):
+            return link
+        at, ethertype = link[0] - 2, link[1]
+    elif length < 14:
         return "shorter than an Ethernet header"
-    at, ethertype = 12, int.from_bytes(frame[12:14], "big")
+    else:
+        at, ethertype = 12, int.from_bytes(frame[12:14], "big")
     while ethertype in _TAGS and at + 6 <= length:
         at += 4
         ethertype = int.from_bytes(frame[at : at + 2], "big")
@@ -377,10 +446,10 @@ def check_segmented(in_path: Path, out_path: Path, mtu: int = 1500,
     given: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
     with open(in_path, "rb") as handle:
         data = handle.read()
-    offsets, lengths = _records(data)
+    offsets, lengths, links = _records(data)
     report.packets_in = len(offsets)
-    for offset, length in zip(offsets, lengths, strict=True):
-        parsed = _parse(data, offset, length, ports)
+    for offset, length, linktype in zip(offsets, lengths, links, strict=True):
+        parsed = _parse(data, offset, length, linktype, ports)
         if isinstance(parsed, str):
             report.expected_out += 1  # passes through: the check below reports it if it is still odd
             continue
@@ -395,11 +464,11 @@ def check_segmented(in_path: Path, out_path: Path, mtu: int = 1500,
     with open(out_path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         view = memoryview(mapped)
         try:
-            offsets, lengths = _records(view)
+            offsets, lengths, links = _records(view)
             report.packets_out = len(offsets)
             frames: list[_Frame] = []
-            for offset, length in zip(offsets, lengths, strict=True):
-                parsed = _parse(view, offset, length, ports)
+            for offset, length, linktype in zip(offsets, lengths, links, strict=True):
+                parsed = _parse(view, offset, length, linktype, ports)
                 if isinstance(parsed, str):
                     report.problem(f"frame at byte {offset}: {parsed}")
                     continue

@@ -126,7 +126,7 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary table.")
 @click.option("--engine", type=click.Choice(["auto", "compiled", "numpy", "scalar"]), default="auto",
               show_default=True,
-              help="How classic pcap files of Ethernet are streamed; every engine writes the same bytes. "
+              help="How classic pcap and pcapng files of Ethernet are streamed; every engine writes the same bytes. "
               "compiled: runs of same-shape super-packets in bulk in C (softgso.bulk._segment, built at install "
               "where a C compiler exists); numpy: the same in numpy; auto: compiled where built, else numpy; "
               "scalar: the reference path, one packet at a time.")
@@ -200,13 +200,15 @@ BENCH_TARGET_SIZE = 512 << 20  # the issue's targets are set on a 512 MiB captur
 @click.option("--repeat", type=click.IntRange(1, 20), default=3, show_default=True,
               help="Runs of each measurement; the fastest counts.")
 @click.option("--no-peers", is_flag=True, help="Skip tcprewrite and Scapy.")
+@click.option("--format", "capture_format", type=click.Choice(["pcap", "pcapng"]), default="pcap", show_default=True,
+              help="The main capture's format (segment vs cp; pcapng, SLL2 and raw IP have rows of their own).")
 @click.option("--only", type=click.Choice(["segment", "coalesce"]),
               help="One measurement: segment (vs cp, the engine vs memcpy, passthrough, the peers) or coalesce (vs cp).")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write a PNG of the ratios against their targets.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | None, as_json: bool,
-          only: str | None = None) -> None:
+          capture_format: str = "pcap", only: str | None = None) -> None:
     """Measure softgso against cp, memcpy, tcprewrite and a naive Scapy segmenter, side by side.
 
     Inputs are generated (64 KB super-packets with full checksums, on tmpfs); ratios from the same
@@ -229,7 +231,8 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
 
         check_plot_path(plot_path)  # refused before the measurements, not after them
     say = (lambda text: None) if as_json else (lambda text: click.echo(f"bench: {text}", err=True))
-    report = run(size_bytes, repeat=repeat, mix=mix, peers=not no_peers, progress=say, only=only)
+    report = run(size_bytes, repeat=repeat, mix=mix, peers=not no_peers, progress=say, only=only,
+                 capture_format=capture_format)
     if plot_path is not None:
         note = plot(report, plot_path)
         report["plot"] = str(plot_path)
@@ -243,6 +246,11 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("segment Mpps out", "softgso_mpps_out", ""),
         ("cp Gbit/s", "cp_gbit_s", ""),
         ("segment / cp", "softgso_over_cp", ">= 0.75"),
+        ("segment CPU s / cp CPU s", "softgso_cpu_over_cp", "<= 1.5"),
+        ("segment / cp, pcapng", "pcapng_over_cp", ">= 0.75"),
+        ("  CPU s / cp CPU s", "pcapng_cpu_over_cp", "<= 1.5"),
+        ("segment / cp, SLL2", "sll2_over_cp", ">= 0.75"),
+        ("segment / cp, raw IP", "raw_over_cp", ">= 0.75"),
         ("segment --engine numpy / cp", "numpy_stream_over_cp", ""),
         ("engine / memcpy", "engine_over_memcpy", ">= 0.25"),
         ("vs tcprewrite", "softgso_over_tcprewrite", ">= 10"),
@@ -253,6 +261,8 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("passthrough packets/s", "passthrough_packets_per_s", ">= 1e6"),
         ("  without start-up", "passthrough_packets_per_s_excluding_startup", ""),
         ("start-up s (a plain run's imports)", "startup_seconds", ""),
+        ("start-up s: segment of an empty capture", "startup_empty_seconds", ""),
+        ("start-up s: segment of one packet", "startup_one_packet_seconds", "reported"),
         ("segment peak RSS MiB", "softgso_max_rss_mib", "bounded"),
     ]
     from rich.markup import escape
@@ -262,7 +272,8 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
     # start-up (70-100 ms), which the ratios then measure
     caption = (None if size_bytes >= BENCH_TARGET_SIZE else
                f"The targets are for --size 512M: at {size_bytes >> 20} MiB, start-up is much of every softgso run.")
-    table = Table(title=f"softgso bench ({size_bytes >> 20} MiB, mix {mix})", header_style="bold", caption=caption)
+    table = Table(title=f"softgso bench ({size_bytes >> 20} MiB, mix {mix}, {capture_format})", header_style="bold",
+                  caption=caption)
     for column in ("measure", "value", "target at 512 MiB"):
         table.add_column(column)
     # a peer that is not installed has no ratio: its row says why (the message in its JSON key)
@@ -919,7 +930,7 @@ def _inspect_tables(report: dict[str, Any]) -> None:
               "(truncated, bad checksum, not Ethernet).")
 @click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
               help="How a classic pcap of Ethernet is read; both write the same bytes. auto: in bulk, each poll of "
-              "the common shape (IPv4/IPv6 TCP, ACK/PSH, checksums valid) through the compiled GRO "
+              "the common shape (IPv4/IPv6 TCP without CWR, checksums valid; ARP, UDP and the like passed up) through the compiled GRO "
               "(softgso.gro._coalesce, built at install where a C compiler exists), every other poll through the "
               "scalar engine; scalar: every record through the scalar engine.")
 @_output_format_option
@@ -990,8 +1001,9 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool,
 
 @main.command(cls=SoftGSOCommand, context_settings=CONTEXT)
 @click.option("--mode", type=click.Choice(["sw-gso", "hw-gso", "no-gso"]), default="sw-gso", show_default=True,
-              help="sw-gso: the link has no MPLS GSO, LER1 segments after the push; hw-gso: the link carries "
-                   "the GSO packet whole; no-gso: TAP offloads off, the west kernel segments (baseline).")
+              help="sw-gso: the link (a veth pair) has no MPLS GSO, LER1 segments after the push; hw-gso: a NIC "
+                   "with MPLS TSO, the GSO packet crosses whole (in-process: no kernel device here carries MPLS "
+                   "super-packets); no-gso: TAP offloads off, the west kernel segments (baseline).")
 @click.option("--labels", default="100", show_default=True, metavar="L[,L...]",
               help="Label stack LER1 pushes towards east, top first.")
 @click.option("--return-labels", default=None, metavar="L[,L...]",
@@ -1005,8 +1017,11 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool,
               help="virtio_net_hdr size on the TAPs (TUNSETVNETHDRSZ).")
 @click.option("--gro-flush-timeout", type=click.IntRange(0, 10_000_000), default=0, show_default=True, metavar="NS",
               help="Experimental: TAPs in NAPI mode with receive GRO held NS nanoseconds (0: off).")
+@click.option("--gro", type=click.Choice(["on", "off"]), default="on", show_default=True,
+              help="GRO at the receiving LER: the link frames of each batch coalesce into super-packets, one "
+                   "TAP write each (off: one write per frame).")
 @click.option("--capture", type=click.Path(dir_okay=False), default=None, metavar="FILE.pcap",
-              help="Write what crosses the MPLS link (with --selftest: FILE-<mode>.pcap per mode).")
+              help="Write what crosses the MPLS link, read from the link (with --selftest: FILE-<mode>.pcap per mode).")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: Ctrl-C).")
 @click.option("--selftest", is_flag=True,
               help="Verified bulk transfers (TCP/IPv4 both ways, TCP/IPv6, UDP with USO) in every mode.")
@@ -1027,12 +1042,13 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool,
               "link. compiled/numpy: shapes learnt from the scalar path, then segmented in bulk; auto: compiled "
               "where built, else numpy; scalar: every packet through the reference engine.")
 def datapath(mode: str, labels: str, return_labels: str | None, link_profile: str | None, link_mtu: int | None,
-             mtu: int, vnet_hdr_len: str, gro_flush_timeout: int, capture: str | None, duration: float | None,
+             mtu: int, vnet_hdr_len: str, gro_flush_timeout: int, gro: str, capture: str | None,
+             duration: float | None,
              selftest: bool, modes: str, size: str, no_ipv6: bool, no_udp: bool, timeout: float, as_json: bool,
              no_live: bool, user: str | None, engine: str) -> None:
     """Live datapath: kernel TCP across a software MPLS hop between two network namespaces (root).
 
-    netns west --TAP--> LER1 (push labels) --MPLS link--> LER2 (pop) --TAP--> netns east, and back.
+    netns west --TAP--> LER1 (push labels) --veth--> LER2 (pop, GRO) --TAP--> netns east, and back.
     Namespaces, TAPs, addresses and routes are made by the command and removed on exit (Ctrl-C,
     SIGTERM, error). Malformed frames are counted and dropped, with at most a few warning lines a
     second. A TAP or namespace deleted underneath ends the run (status 1) after the teardown.
@@ -1060,7 +1076,7 @@ def datapath(mode: str, labels: str, return_labels: str | None, link_profile: st
         mode=mode, labels=parse_labels(labels),
         return_labels=parse_labels(return_labels) if return_labels else None,
         link_profile=link_profile, link_mtu=link_mtu, mtu=mtu, vnet_hdr_len=int(vnet_hdr_len),
-        gro_flush_timeout_ns=gro_flush_timeout, capture=capture, json=as_json, live=not no_live,
+        gro_flush_timeout_ns=gro_flush_timeout, gro=gro == "on", capture=capture, json=as_json, live=not no_live,
         duration=duration, selftest=selftest,
         modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
         bytes=parse_size(size), ipv6=not no_ipv6, udp=not no_udp, timeout=timeout, user=user, engine=engine,

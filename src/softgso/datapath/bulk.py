@@ -44,6 +44,7 @@ from ..packet import Packet
 from ..virtio import VirtioFlags, VirtioNetHdr
 from ..xmit import skb_checksum_help
 from .ler import DirectionStats, LabelEdgeRouter, LinkDrop, MplsLink
+from .link import VethLink
 
 ENGINES = ("auto", "compiled", "numpy", "scalar")
 # shapes (and virtio headers) remembered per LER before all are forgotten: a long run with many
@@ -139,11 +140,13 @@ def compiled_engine(engine: str) -> bool:
 class ShapePlan:
     """A learnt shape: its plan and the checksum state (ip_summed, csum_start, csum_offset) of each link frame."""
 
-    __slots__ = ("plan", "checksums")
+    __slots__ = ("plan", "checksums", "complete")
 
     def __init__(self, plan: SegmentPlan, checksums: tuple[tuple[IpSummed, int, int], ...]) -> None:
         self.plan = plan
         self.checksums = checksums
+        # no link frame leaves with a checksum pending: a kernel link can take the bytes alone
+        self.complete = all(state[0] != IpSummed.PARTIAL for state in checksums)
 
 
 class HeaderPlans:
@@ -272,7 +275,6 @@ class BulkIngress:
             shape = table.shapes[key] = self._learn(table, frame, key, layout)
         if shape is None:
             return False
-        frames = self._frames(table, shape, buf, frame)
         ler = self.ler
         assert ler.peer is not None
         # as receive_from_tap and carry count a super-packet the scalar path segments
@@ -280,7 +282,11 @@ class BulkIngress:
         stats.rx_bytes += len(frame)
         stats.rx_gso += 1
         self.planned += 1
-        self.link.send(frames, ler.peer, stats, gso=True)
+        if shape.complete and isinstance(self.link, VethLink):
+            # a kernel link carries bytes only, and these need nothing more: no Packet per segment
+            self.link.send_data(self._pieces(table, shape.plan, frame), ler.peer, stats, gso=True)
+        else:
+            self.link.send(self._frames(table, shape, buf, frame), ler.peer, stats, gso=True)
         return True
 
     def forward_one(self, buf: bytes, stats: DirectionStats) -> bool:
@@ -351,14 +357,16 @@ class BulkIngress:
                 and (ours.ip_summed, ours.csum_start, ours.csum_offset)
                 == (theirs.ip_summed, theirs.csum_start, theirs.csum_offset))
 
+    @staticmethod
+    def _pieces(table: HeaderPlans, plan: SegmentPlan, frame: memoryview) -> list[bytearray]:
+        """The bytes of the link frames of one super-packet by its shape's plan."""
+        if isinstance(table.segmenter, CompiledSegmenter):
+            return table.segmenter.segment_packet(frame, plan)
+        return [bytearray(piece) for piece in table.segmenter.segment_frames([bytes(frame)], plan)[0]]
+
     def _frames(self, table: HeaderPlans, shape: ShapePlan, buf: bytes, frame: memoryview) -> list[Packet]:
         """The link frames of one super-packet of the shape, with the checksum state the oracle's had."""
-        plan = shape.plan
-        pieces: list[bytearray]
-        if isinstance(table.segmenter, CompiledSegmenter):
-            pieces = table.segmenter.segment_packet(frame, plan)
-        else:
-            pieces = [bytearray(piece) for piece in table.segmenter.segment_frames([bytes(frame)], plan)[0]]
+        pieces = self._pieces(table, shape.plan, frame)
         frames = []
         for data, (ip_summed, csum_start, csum_offset) in zip(pieces, shape.checksums, strict=True):
             frames.append(Packet(data, ip_summed=ip_summed, csum_start=csum_start, csum_offset=csum_offset))

@@ -40,9 +40,20 @@ class StatsView:
             f"[bold]softgso datapath[/] mode [cyan]{self.mode}[/], link [cyan]{link.name}[/] (MTU {link.mtu})\n"
             f"  west: netns {west.netns}, {west.tap_name} {west.ipv4}/24 {west.ipv6}/64\n"
             f"  east: netns {east.netns}, {east.tap_name} {east.ipv4}/24 {east.ipv6}/64\n"
+            f"{self.link_line()}"
             f"  try:  ip netns exec {east.netns} iperf3 -s  |  ip netns exec {west.netns} iperf3 -c {east.ipv4}\n"
             "  Ctrl-C stops and removes the namespaces."
         )
+
+    def link_line(self) -> str:
+        """Where the link is and how to watch it (a veth), or why there is no kernel link."""
+        topology = self.topology
+        if topology.link_sockets is None:
+            return "  link: in-process (no kernel device here carries MPLS super-packets)\n"
+        (first, second), (first_ns, _) = topology.link_ends, topology.link_netns
+        gro = "on" if self.datapath.gro else "off"
+        return (f"  link: veth {first} (netns {first_ns}) <-> {second}; GRO at the receiving LER {gro}\n"
+                f"  watch: ip netns exec {first_ns} tcpdump -ni {first} mpls\n")
 
     def render(self) -> Group:
         """The table for the current counters."""

@@ -47,7 +47,8 @@ class DirectionStats:
     """Counters for one direction of the hop (e.g. west->east)."""
 
     __slots__ = ("name", "rx_packets", "rx_bytes", "rx_gso", "rx_gso_link_frames", "link_frames", "link_bytes",
-                 "tx_frames", "tx_bytes", "drops", "drop_examples", "warn")
+                 "tx_frames", "tx_bytes", "drops", "drop_examples", "warn", "syscalls", "link_sent", "link_received",
+                 "gro_frames_in", "gro_packets_out")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -61,6 +62,14 @@ class DirectionStats:
         self.tx_bytes = 0
         self.drops: Counter[str] = Counter()
         self.drop_examples: dict[str, str] = {}
+        # system calls the LERs made for this direction, by name (a kernel link only)
+        self.syscalls: Counter[str] = Counter()
+        # frames a kernel link took from the sender, and gave the receiver
+        self.link_sent = 0
+        self.link_received = 0
+        # the far edge's GRO: frames into it, packets out of it
+        self.gro_frames_in = 0
+        self.gro_packets_out = 0
         # where warnings about drops go (a RateLimitedLog: called with the message and its reason)
         self.warn: Callable[[str, str], object] | None = None
 
@@ -88,6 +97,11 @@ class DirectionStats:
             "tx_bytes": self.tx_bytes,
             "drops": dict(self.drops),
             "drop_examples": dict(self.drop_examples),
+            **({"link_sent": self.link_sent, "link_received": self.link_received,
+                "syscalls": dict(sorted(self.syscalls.items()))} if self.syscalls else {}),
+            **({"gro": {"frames_in": self.gro_frames_in, "packets_out": self.gro_packets_out,
+                        "frames_per_packet": round(self.gro_frames_in / self.gro_packets_out, 2)}}
+               if self.gro_packets_out else {}),
         }
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import logging
 import os
 import select
 import signal
+import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import SoftGSOError, UsageError
 from ..features import PROFILES, DeviceProfile
 from ..io.profile import load_profile
+from . import batchio
 from .bulk import accelerate, check_engine
 from .ler import CaptureHook, DirectionStats, LabelEdgeRouter, MplsLink
+from .link import ETH_P_ALL, LINK_BATCH, FarEdge, LinkGone, VethLink, open_link_socket, socket_drops
 from .privileges import Credentials, StopSignal, resolve_user, run_as
 from .ratelimit import RateLimitedLog
 from .tap import READ_SIZE, TUN_F_TSO
@@ -36,6 +41,10 @@ MODES = ("sw-gso", "hw-gso", "no-gso")
 # the link device of each mode: a NIC without MPLS GSO (so LER1 segments after the push), or one
 # whose mpls_features carry TSO/USO and checksum offload (veth defaults), so the GSO packet crosses whole
 LINK_PROFILE_BY_MODE = {"sw-gso": "nic-tso-no-mpls-gso", "hw-gso": "tso", "no-gso": "nic-tso-no-mpls-gso"}
+# the modes whose link is a kernel device (a veth pair); hw-gso's super-packets cross whole, which no
+# kernel device here can carry under MPLS (no MPLS GSO), so that mode joins the LERs in-process
+VETH_MODES = ("sw-gso", "no-gso")
+IN_PROCESS_LINK = "in-process: a NIC with MPLS TSO stands for it (no kernel device here carries MPLS super-packets)"
 MPLS_HLEN = 4
 # MACs of the LERs' link-facing ports
 LINK_MAC_LER1 = bytes.fromhex("025e00000a01")
@@ -71,6 +80,8 @@ class DatapathOptions:
     ttl: int = 64
     # experimental: TAPs in NAPI mode, receive-side GRO held this long (0: plain TAPs, no GRO batching)
     gro_flush_timeout_ns: int = 0
+    # GRO at the receiving LER (a veth link only): the link frames of a batch coalesce before the TAP
+    gro: bool = True
     capture: str | None = None
     json: bool = False
     live: bool = True
@@ -81,6 +92,8 @@ class DatapathOptions:
     bytes: int = 64 << 20
     ipv6: bool = True
     udp: bool = True
+    # the ceiling: the same transfers over a plain veth, the kernel's own GSO/GRO (kernel_gbps)
+    kernel_ceiling: bool = True
     timeout: float = 120.0
     # run the forwarding loop as this user (name or uid); None: in this process, as root
     user: str | None = None
@@ -130,13 +143,20 @@ class DatapathOptions:
         return profile.with_overrides(mtu=mtu, name=f"{profile.name}@mtu{mtu}")
 
     def topology(self, run_id: str, mode: str) -> Topology:
-        """The west/east namespaces and TAPs for a mode (enter it to build them)."""
-        return Topology(run_id, self.tap_offloads(mode), self.mtu, self.vnet_hdr_len, self.gro_flush_timeout_ns)
+        """The west/east namespaces and TAPs for a mode, and the veth link where it has one (enter it to build them)."""
+        link_mtu = self.link_device(mode).mtu if mode in VETH_MODES else None
+        return Topology(run_id, self.tap_offloads(mode), self.mtu, self.vnet_hdr_len, self.gro_flush_timeout_ns,
+                        link_mtu=link_mtu, link_macs=(mac_text(LINK_MAC_LER1), mac_text(LINK_MAC_LER2)))
 
     @staticmethod
     def tap_offloads(mode: str) -> int:
         """TUN_F_* for the TAPs: checksum + TSO (+ USO where accepted), or nothing for no-gso."""
         return 0 if mode == "no-gso" else TUN_F_TSO
+
+
+def mac_text(mac: bytes) -> str:
+    """b'\\x02^...' -> '02:5e:...'."""
+    return ":".join(f"{byte:02x}" for byte in mac)
 
 
 def parse_labels(text: str) -> tuple[int, ...]:
@@ -178,11 +198,20 @@ class Datapath:
         ttl: int = 64,
         warn: RateLimitedLog | None = None,
         engine: str = "auto",
+        gro: bool = True,
     ) -> None:
         west_tap, east_tap = topology.taps
         west, east = topology.west, topology.east
         self.topology = topology
-        self.link = MplsLink(link_profile, capture)
+        self.gro = gro
+        link_sockets = topology.link_sockets
+        self.link: MplsLink = (MplsLink(link_profile, capture) if link_sockets is None
+                               else VethLink(link_profile, {"LER2": link_sockets[0], "LER1": link_sockets[1]}))
+        self.capture = capture
+        self.capture_socket: socket.socket | None = None
+        self.capture_frames = 0
+        self.polls = 0
+        self.socket_drops: Counter[str] = Counter()
         self.west_to_east = DirectionStats("west->east")
         self.east_to_west = DirectionStats("east->west")
         # one bound for both directions: a flood of bad frames costs a few lines a second, not one per frame
@@ -207,7 +236,46 @@ class Datapath:
         self.engine = engine
         for ler in (self.ler1, self.ler2):
             accelerate(ler, engine)
+        self.far_edges: dict[int, tuple[FarEdge, DirectionStats]] = {}
+        if link_sockets is not None:
+            mtu = link_profile.mtu
+            self.far_edges = {
+                link_sockets[0].fileno(): (FarEdge(self.ler1, link_sockets[0], mtu, gro=gro), self.east_to_west),
+                link_sockets[1].fileno(): (FarEdge(self.ler2, link_sockets[1], mtu, gro=gro), self.west_to_east),
+            }
+            if capture is not None:
+                # the capture reads the link: every frame on LER1's end, both ways, as tcpdump -i would
+                self.capture_socket = open_link_socket(topology.link_netns[0], topology.link_ends[0], ETH_P_ALL)
         self.started = time.monotonic()
+
+    def descriptors(self) -> list[int]:
+        """Every descriptor the forwarding loop uses (a forwarder process keeps them)."""
+        fds = [tap.fd for tap in self.topology.taps]
+        fds += list(self.far_edges)
+        if self.capture_socket is not None:
+            fds.append(self.capture_socket.fileno())
+        return fds
+
+    def close(self) -> None:
+        """Close what the datapath opened itself (the capture socket); the topology closes the rest."""
+        if self.capture_socket is not None:
+            self.capture_socket.close()
+            self.capture_socket = None
+
+    def read_capture(self) -> None:
+        """Hand every frame waiting on the capture socket to the capture."""
+        assert self.capture_socket is not None and self.capture is not None
+        fd = self.capture_socket.fileno()
+        while True:
+            try:
+                frames, _, _ = batchio.recv_batch(fd, LINK_BATCH, READ_SIZE)
+            except OSError:
+                return  # the link is gone: the forwarding side says so
+            for frame in frames:
+                self.capture(frame)  # type: ignore[arg-type]
+            self.capture_frames += len(frames)
+            if len(frames) < LINK_BATCH:
+                return
 
     def run(
         self,
@@ -225,29 +293,51 @@ class Datapath:
         reports EBADFD) ends the loop with a DatapathError: one side of the hop is gone for good.
         """
         routers = {self.ler1.tap.fd: self.ler1, self.ler2.tap.fd: self.ler2}
+        far_edges = self.far_edges
+        veth = far_edges and isinstance(self.link, VethLink)
+        capture_fd = self.capture_socket.fileno() if self.capture_socket is not None else -1
         poller = select.epoll()
+        # everything built so far lives as long as the loop: keep the collector from walking it again
+        # and again as the loop allocates (a full collection walks every imported module's objects)
+        gc.freeze()
         try:
-            for fd in routers:
+            for fd in (*routers, *far_edges, *([capture_fd] if capture_fd >= 0 else [])):
                 poller.register(fd, select.EPOLLIN)
-            read = os.read
+            read_batch = batchio.read_batch
             now = time.monotonic()
             next_check, next_tick = now + check_every, now + tick
             while True:
-                for fd, _ in poller.poll(check_every):
+                events = poller.poll(check_every)
+                self.polls += 1
+                for fd, _ in events:
+                    if fd in far_edges:
+                        edge, edge_stats = far_edges[fd]
+                        try:
+                            edge.receive(edge_stats)
+                        except LinkGone as exc:
+                            raise self.link_error(exc) from exc
+                        continue
+                    if fd == capture_fd:
+                        self.read_capture()
+                        continue
                     router = routers[fd]
                     receive = router.receive_from_tap
-                    for _ in range(READ_BUDGET):
-                        try:
-                            buf = read(fd, READ_SIZE)
-                        except BlockingIOError:
-                            break
-                        except OSError as exc:
-                            raise tap_error(router.tap.name, exc) from exc
+                    try:
+                        reads, calls = read_batch(fd, READ_BUDGET, READ_SIZE)
+                    except OSError as exc:
+                        raise tap_error(router.tap.name, exc) from exc
+                    router.ingress_stats.syscalls["read"] += calls
+                    for buf in reads:
                         try:
                             receive(buf)
                         except Exception as exc:  # a bad frame must never stop the datapath
                             router.ingress_stats.drop(f"internal error ({type(exc).__name__})",
                                                       f"internal error, please report: {exc!r}")
+                    if veth:
+                        try:
+                            self.link.flush()  # type: ignore[attr-defined]
+                        except LinkGone as exc:
+                            raise self.link_error(exc) from exc
                 now = time.monotonic()
                 if now >= next_check:
                     self.warnings.tick()
@@ -258,19 +348,43 @@ class Datapath:
                     on_tick()
                     next_tick = now + tick
         finally:
+            gc.unfreeze()
             poller.close()
+            if capture_fd >= 0:
+                self.read_capture()
             self.warnings.flush()
+
+    def link_error(self, exc: LinkGone) -> DatapathError:
+        """The error that ends the loop when the veth link fails."""
+        return DatapathError(f"the link {'/'.join(self.topology.link_ends)} went away ({exc}; its device or "
+                             "its network namespace was deleted); stopping, since the hop is cut")
 
     def stats(self) -> dict[str, object]:
         """Counters of both directions and the run's setup."""
-        return {
+        link_sockets = self.topology.link_sockets if isinstance(self.link, VethLink) else None
+        stats: dict[str, object] = {
             "link_profile": self.link.profile.name,
             "link_mtu": self.link.profile.mtu,
+            "link": (f"veth {'/'.join(self.topology.link_ends)} (netns {', '.join(self.topology.link_netns)})"
+                     if link_sockets is not None else IN_PROCESS_LINK),
+            "gro": self.gro if link_sockets is not None else None,
+            "batched_io": "sendmmsg/recvmmsg (softgso.datapath._batchio)" if batchio.COMPILED
+            else "one system call per frame (softgso.datapath._batchio not built)",
             "seconds": round(time.monotonic() - self.started, 3),
+            "epoll_waits": self.polls,
             "west_to_east": self.west_to_east.as_dict(),
             "east_to_west": self.east_to_west.as_dict(),
             "warnings": {"lines": self.warnings.lines, "suppressed": self.warnings.suppressed},
         }
+        if link_sockets is not None:
+            # PACKET_STATISTICS counts from the last read: add up
+            self.socket_drops["LER1"] += socket_drops(link_sockets[0])
+            self.socket_drops["LER2"] += socket_drops(link_sockets[1])
+            stats["link_socket_drops"] = {"LER1": self.socket_drops["LER1"], "LER2": self.socket_drops["LER2"]}
+        if self.capture_socket is not None:
+            self.socket_drops["capture"] += socket_drops(self.capture_socket)
+            stats["capture"] = {"frames": self.capture_frames, "dropped": self.socket_drops["capture"]}
+        return stats
 
 
 def tap_error(name: str, exc: OSError) -> DatapathError:
@@ -365,7 +479,7 @@ def run_datapath(options: DatapathOptions) -> int:
 
                 capture = LinkCapture(options.capture)
             datapath = Datapath(topology, link, options.labels, options.back_labels, capture=capture, ttl=options.ttl,
-                                engine=options.engine)
+                                engine=options.engine, gro=options.gro)
             view = StatsView(datapath, topology, mode)
             console.print(view.banner(), soft_wrap=True)
             credentials = options.credentials()
@@ -373,6 +487,7 @@ def run_datapath(options: DatapathOptions) -> int:
                 outcome = forward(datapath, options, console, view)
             else:
                 outcome = forward_unprivileged(credentials, datapath, options, console, view, capture)
+            datapath.close()
             status = outcome["status"]
             stats = {"mode": mode, "netns": [topology.west.netns, topology.east.netns], **outcome["stats"]}
     except Interrupted:
@@ -438,8 +553,7 @@ def forward_unprivileged(credentials: Credentials, datapath: Datapath, options: 
     """
     console.print(f"  forwarding as user {credentials.name} (uid {credentials.uid}, gid {credentials.gid}); "
                   "this process stays root only to tear down", soft_wrap=True)
-    taps = datapath.topology.taps
-    keep = [tap.fd for tap in taps]
+    keep = datapath.descriptors()
     if capture is not None:
         keep.append(capture.flush())  # nothing queued on either side of the fork: no record written twice
 

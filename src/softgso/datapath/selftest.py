@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import select
 import subprocess
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -22,7 +24,7 @@ from rich.table import Table
 
 from .ler import CaptureHook
 from .run import Datapath, DatapathError, DatapathOptions, require_root
-from .topology import Topology
+from .topology import KernelTopology, Topology
 
 PORT = 5201
 
@@ -74,8 +76,9 @@ def wait_ready(endpoint: Endpoint, timeout: float) -> None:
     endpoint.lines.append(line)
 
 
-def run_pair(datapath: Datapath, server: Endpoint, client: Endpoint, timeout: float) -> bool:
-    """Forward until both endpoints have exited; False when the deadline passed first."""
+def run_pair(datapath: Datapath | None, server: Endpoint, client: Endpoint, timeout: float) -> bool:
+    """Forward until both endpoints have exited (without a datapath, the kernel forwards: only wait);
+    False when the deadline passed first."""
     deadline = time.monotonic() + timeout
     timed_out = False
 
@@ -87,7 +90,11 @@ def run_pair(datapath: Datapath, server: Endpoint, client: Endpoint, timeout: fl
         return timed_out
 
     try:
-        datapath.run(done)
+        if datapath is None:
+            while not done():
+                time.sleep(0.005)
+        else:
+            datapath.run(done)
     finally:
         if timed_out:
             server.kill()
@@ -100,9 +107,38 @@ def gbps(byte_count: int, seconds: float) -> float:
     return round(byte_count * 8 / seconds / 1e9, 4) if seconds > 0 else 0.0
 
 
+class CpuMeter:
+    """CPU time spent between its creation and :meth:`read`: this process (the datapath), its reaped
+    children (the endpoints), and the whole machine (/proc/stat: softirq work lands wherever it runs)."""
+
+    def __init__(self) -> None:
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float, float]:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal: busy is all but idle and iowait
+        busy = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+        return (time.monotonic(), own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime, busy)
+
+    def read(self) -> dict[str, float]:
+        """Seconds since creation: wall, datapath (user+sys), endpoints (user+sys), machine busy."""
+        end = self._sample()
+        wall, datapath, endpoints, machine = (after - before for after, before in zip(end, self.start, strict=True))
+        return {"wall_s": round(wall, 3), "datapath_cpu_s": round(datapath, 3),
+                "endpoints_cpu_s": round(endpoints, 3), "machine_busy_cpu_s": round(machine, 3)}
+
+
+def _stats(datapath: Datapath | None) -> dict[str, Any]:
+    return datapath.stats() if datapath is not None else {"link": "kernel: a plain veth, its default offloads"}
+
+
 def _transfer(
-    datapath: Datapath, topology: Topology, server_args: tuple[str, ...], client_args: tuple[str, ...],
-    timeout: float,
+    datapath: Datapath | None, topology: Topology | KernelTopology, server_args: tuple[str, ...],
+    client_args: tuple[str, ...], timeout: float,
 ) -> tuple[dict[str, Any], dict[str, Any]] | dict[str, Any]:
     """Run a server in east and a client in west through the datapath: (east, west) results, or a failure."""
     server = spawn(server_args[0], topology.east.netns, *server_args[1:], timeout=timeout)
@@ -111,22 +147,26 @@ def _transfer(
         wait_ready(server, 10)
         client = spawn(client_args[0], topology.west.netns, *client_args[1:], timeout=timeout)
         if not run_pair(datapath, server, client, timeout):
-            return {"verified": False, "error": f"no completion within {timeout} s", "datapath": datapath.stats()}
+            return {"verified": False, "error": f"no completion within {timeout} s", "datapath": _stats(datapath)}
         east, west = server.result(), client.result()
     finally:
         server.kill()
         if client is not None:
             client.kill()
     if "error" in east or "error" in west:
-        return {"verified": False, "error": east.get("error") or west.get("error"), "datapath": datapath.stats()}
+        return {"verified": False, "error": east.get("error") or west.get("error"), "datapath": _stats(datapath)}
     return east, west
 
 
-def tcp_case(datapath: Datapath, topology: Topology, family: int, size: int, timeout: float) -> dict[str, Any]:
-    """One TCP transfer west->east, then the same amount east->west on the same connection."""
+def tcp_case(datapath: Datapath | None, topology: Topology | KernelTopology, family: int, size: int,
+             timeout: float) -> dict[str, Any]:
+    """One TCP transfer west->east, then the same amount east->west on the same connection (without a
+    datapath: across the kernel's own veth)."""
     host = topology.east.ipv4 if family == 4 else topology.east.ipv6
+    meter = CpuMeter()
     outcome = _transfer(datapath, topology, ("tcp-server", host, "--back-bytes", str(size)),
                         ("tcp-client", host, "--bytes", str(size)), timeout)
+    cpu = meter.read()
     if isinstance(outcome, dict):
         return outcome
     east, west = outcome
@@ -138,7 +178,8 @@ def tcp_case(datapath: Datapath, topology: Topology, family: int, size: int, tim
                          "gbps": gbps(east["recv_bytes"], east["recv_seconds"])},
         "east_to_west": {"bytes": west["recv_bytes"], "verified": back_ok,
                          "gbps": gbps(west["recv_bytes"], west["recv_seconds"])},
-        "datapath": datapath.stats(),
+        "cpu": cpu,
+        "datapath": _stats(datapath),
     }
 
 
@@ -190,13 +231,16 @@ def run_mode(options: DatapathOptions, mode: str, run_id: str) -> dict[str, Any]
 
             def datapath() -> Datapath:
                 return Datapath(topology, options.link_device(mode), options.labels, options.back_labels,
-                                capture=capture, ttl=options.ttl, engine=options.engine)
+                                capture=capture, ttl=options.ttl, engine=options.engine, gro=options.gro)
 
-            results["tcp4"] = tcp_case(datapath(), topology, 4, options.bytes, options.timeout)
+            with closing(datapath()) as hop:
+                results["tcp4"] = tcp_case(hop, topology, 4, options.bytes, options.timeout)
             if options.ipv6:
-                results["tcp6"] = tcp_case(datapath(), topology, 6, options.bytes, options.timeout)
+                with closing(datapath()) as hop:
+                    results["tcp6"] = tcp_case(hop, topology, 6, options.bytes, options.timeout)
             if options.udp:
-                results["udp4"] = udp_case(datapath(), topology, options.bytes // 4, options.timeout)
+                with closing(datapath()) as hop:
+                    results["udp4"] = udp_case(hop, topology, options.bytes // 4, options.timeout)
         finally:
             if writer is not None:
                 writer.close()
@@ -241,8 +285,70 @@ def run_selftest(options: DatapathOptions) -> dict[str, Any]:
         tcp4 = mode_result["tcp4"]
         key = {"sw-gso": "sw_gso_gbps", "hw-gso": "hw_gso_gbps", "no-gso": "nogso_gbps"}[mode]
         result[key] = tcp4.get("west_to_east", {}).get("gbps", 0.0)
+        if options.ipv6:
+            result[key.replace("_gbps", "_gbps_ipv6")] = mode_result["tcp6"].get("west_to_east", {}).get("gbps", 0.0)
+        mode_result["cost"] = mode_cost(mode_result)
+    if options.kernel_ceiling:
+        kernel = run_kernel_ceiling(run_options, f"{os.getpid()}k")
+        result["kernel_link"] = kernel
+        verified = verified and all(kernel[c]["verified"] for c in ("tcp4", "tcp6") if c in kernel)
+        result["kernel_gbps"] = kernel["tcp4"].get("west_to_east", {}).get("gbps", 0.0)
+        if options.ipv6:
+            result["kernel_gbps_ipv6"] = kernel["tcp6"].get("west_to_east", {}).get("gbps", 0.0)
+        kernel["cost"] = mode_cost(kernel)
+    result["targets"] = targets(result)
     result["verified"] = verified
     return result
+
+
+def mode_cost(mode_result: dict[str, Any]) -> dict[str, Any]:
+    """CPU seconds per GB moved (TCP cases, both directions) and the LERs' system calls per MB."""
+    cases = [mode_result[c] for c in ("tcp4", "tcp6") if "cpu" in mode_result.get(c, {})]
+    moved = sum(case[d]["bytes"] for case in cases for d in ("west_to_east", "east_to_west"))
+    if not moved:
+        return {}
+    gigabytes, megabytes = moved / 1e9, moved / 1e6
+    cost: dict[str, Any] = {"bytes": moved}
+    for key in ("datapath_cpu_s", "endpoints_cpu_s", "machine_busy_cpu_s"):
+        cost[key.replace("_s", "_s_per_gb")] = round(sum(case["cpu"][key] for case in cases) / gigabytes, 3)
+    calls = 0
+    for case in cases:
+        stats = case["datapath"]
+        if "epoll_waits" in stats:
+            calls += stats["epoll_waits"]
+            calls += sum(sum(stats[d].get("syscalls", {}).values()) for d in ("west_to_east", "east_to_west"))
+    if calls:
+        cost["ler_syscalls_per_mb"] = round(calls / megabytes, 2)
+    return cost
+
+
+def targets(result: dict[str, Any]) -> dict[str, Any]:
+    """The self-test's targets, measured in this run: sw-gso >= 3x no-gso, sw-gso >= 0.3x the kernel's own."""
+    out: dict[str, Any] = {}
+    for family, suffix in (("ipv4", ""), ("ipv6", "_ipv6")):
+        sw = result.get(f"sw_gso_gbps{suffix}")
+        nogso = result.get(f"nogso_gbps{suffix}")
+        kernel = result.get(f"kernel_gbps{suffix}")
+        entry: dict[str, Any] = {}
+        if sw is not None and nogso:
+            entry["sw_over_nogso"] = round(sw / nogso, 2)
+            entry["sw_over_nogso_met"] = sw >= 3 * nogso
+        if sw is not None and kernel:
+            entry["sw_over_kernel"] = round(sw / kernel, 3)
+            entry["sw_over_kernel_met"] = sw >= 0.3 * kernel
+        if entry:
+            out[family] = entry
+    return out
+
+
+def run_kernel_ceiling(options: DatapathOptions, run_id: str) -> dict[str, Any]:
+    """The same TCP transfers over a plain veth between west and east: the kernel's own GSO/GRO, no hop."""
+    results: dict[str, Any] = {"link": "plain veth, default offloads (TSO, GRO, checksum)"}
+    with KernelTopology(run_id, mtu=options.mtu) as topology:
+        results["tcp4"] = tcp_case(None, topology, 4, options.bytes, options.timeout)
+        if options.ipv6:
+            results["tcp6"] = tcp_case(None, topology, 6, options.bytes, options.timeout)
+    return results
 
 
 def print_selftest(result: dict[str, Any], console: Console) -> None:
@@ -274,6 +380,24 @@ def print_selftest(result: dict[str, Any], console: Console) -> None:
     table.add_row("segments per super-packet (TCP/IPv4 w->e)", *(
         str(result["modes"][m]["tcp4"].get("datapath", {}).get("west_to_east", {}).get("segments_per_gso_packet", "-"))
         for m in modes))
+    if "kernel_gbps" in result:
+        table.add_row("kernel's own veth (ceiling), TCP/IPv4 w->e", *(f"{result['kernel_gbps']:.3f} Gbit/s"
+                                                                       for _ in modes))
+    table.add_row("CPU s per GB (datapath / whole machine)", *(
+        f"{cost.get('datapath_cpu_s_per_gb', 0):.2f} / {cost.get('machine_busy_cpu_s_per_gb', 0):.2f}"
+        if (cost := result["modes"][m].get("cost")) else "-" for m in modes))
+    table.add_row("LER system calls per MB", *(
+        str(result["modes"][m].get("cost", {}).get("ler_syscalls_per_mb", "-")) for m in modes))
+    table.add_row("link", *(
+        "veth" if str(result["modes"][m]["tcp4"].get("datapath", {}).get("link", "")).startswith("veth")
+        else "in-process (no kernel device carries MPLS super-packets)" for m in modes))
     console.print(table)
+    for family, entry in result.get("targets", {}).items():
+        parts = []
+        if "sw_over_nogso" in entry:
+            parts.append(f"sw-gso / no-gso {entry['sw_over_nogso']} (target 3)")
+        if "sw_over_kernel" in entry:
+            parts.append(f"sw-gso / kernel {entry['sw_over_kernel']} (target 0.3)")
+        console.print(f"{family}: " + ", ".join(parts))
     verdict = "[green]every byte verified[/]" if result["verified"] else "[red]VERIFICATION FAILED[/]"
     console.print(f"{verdict}; bytes per mode: {result['bytes']}" + ("" if result["uso"] else "; no USO on this kernel"))

@@ -1,6 +1,6 @@
 /* The compiled GRO of softgso.gro.coalesce_poll and softgso.bulk.coalesce_stream: one NAPI poll
  * at a time, for the common shape (Ethernet, IPv4 without options or IPv6 without extension headers,
- * TCP whose flags are at most ACK and PSH, checksums valid, nothing snapped) and the frames GRO passes
+ * TCP without CWR, checksums valid, nothing snapped) and the frames GRO passes
  * up at once without touching its flow table (another ethertype or IP protocol, UDP without UDP GRO
  * forwarding, a bad IPv4 header...); a poll holding anything else is handed back whole to the scalar
  * engine (softgso.gro), which is proven on kernel vectors. Each step mirrors that engine, which mirrors
@@ -53,16 +53,17 @@ enum status { STATUS_DONE, STATUS_MORE, STATUS_POLL, STATUS_REST };
 /* why a packet left GRO: the scalar engine's words (softgso.gro.coalesce.COMPILED_REASONS, same order) */
 enum reason {
     R_POLL_END, R_TABLE_FULL, R_WINDOW, R_THLEN, R_FLAGS, R_ACK, R_OPTIONS, R_TTL, R_TOS, R_DF, R_ID,
-    R_TCLASS, R_HOPLIMIT, R_LARGER, R_NO_PAYLOAD, R_SEQ_GAP, R_SIZE_LIMIT, R_LAST_SHORT, R_LAST_PSH,
-    R_PSH, R_SHORT,
+    R_TCLASS, R_HOPLIMIT, R_LARGER, R_NO_PAYLOAD, R_SEQ_GAP, R_SIZE_LIMIT, R_LAST_SHORT, R_SHORT,
     /* frames passed up at once without touching the flow table (never held, nothing completed) */
     R_SHORTER_THAN_ETH, R_TRUNC_IPV4, R_IPV4_OPTIONS, R_NOT_IPV4, R_IPV4_FRAGMENT, R_BAD_IPV4_CSUM, R_IPV4_TOTLEN,
     R_IPV4_RESERVED, R_TRUNC_IPV6, R_IPV6_PAYLOAD_LEN, R_IPV6_FRAGMENT, R_TRUNC_UDP, R_BAD_UDP_CSUM, R_UDP_NO_FWD,
-    /* the same, the reason naming a number: counted per (reason, number) in the counters' table */
-    R_NO_GRO_ETHERTYPE, R_NO_GRO_IPPROTO, R_NO_GRO_IPV6,
+    /* reasons naming a number (TCP flags, an ethertype...): counted per (reason, number) in the
+     * counters' table; the first one is a held packet's, the others passes */
+    R_LAST_FLAGS, R_FINAL_FLAGS, R_NO_GRO_ETHERTYPE, R_NO_GRO_IPPROTO, R_NO_GRO_IPV6,
     R_COUNT
 };
-#define R_FIRST_PARAM R_NO_GRO_ETHERTYPE
+#define R_FIRST_PARAM R_LAST_FLAGS
+#define TCP_FINAL_FLAGS 0x2F /* URG, PSH, RST, SYN, FIN: tcp_gro_receive ends the aggregate on them */
 
 enum counter {
     COUNTER_FRAMES_IN, COUNTER_PACKETS_OUT, COUNTER_COALESCED, COUNTER_FRAMES_MERGED, COUNTER_POLLS,
@@ -104,7 +105,7 @@ typedef struct {
     int count;
     int fixedid;
     unsigned char or_flags; /* FIN and PSH of every merged segment */
-    int why;
+    int why, why_param;
 } Held;
 
 typedef struct {
@@ -261,7 +262,7 @@ static int classify(Frame *f, const Params *params)
     int thlen = (th[12] >> 4) * 4;
     if (thlen < 20 || len < f->l4 + thlen)
         return KIND_SCALAR;
-    if (th[13] & ~(TCP_FLAG_ACK | TCP_FLAG_PSH)) /* FIN, SYN, RST, URG, ECE, CWR: the scalar engine */
+    if (th[13] & 0x80) /* CWR: its rules differ by kernel generation; the scalar engine */
         return KIND_SCALAR;
     f->payload = f->l4 + thlen;
     return KIND_TCP;
@@ -272,7 +273,7 @@ static inline unsigned fold(uint64_t sum) { return sum ? (unsigned)(sum % 0xFFFF
 
 /* -- output ----------------------------------------------------------------------------------- */
 
-static void count_out(Poll *poll, int segs, int held, int why, int64_t first, Py_ssize_t length)
+static void count_out(Poll *poll, int segs, int held, int why, int param, int64_t first, Py_ssize_t length)
 {
     int64_t *c = poll->counts.c;
     c[COUNTER_PACKETS_OUT]++;
@@ -281,10 +282,7 @@ static void count_out(Poll *poll, int segs, int held, int why, int64_t first, Py
         c[COUNTER_COALESCED]++;
         c[COUNTER_FRAMES_MERGED] += segs;
     }
-    if (held) {
-        c[COUNTER_FLUSHES + why]++;
-    } else if (why >= R_FIRST_PARAM) { /* one entry per (reason, number) */
-        int param = poll->frames[first].param;
+    if (why >= R_FIRST_PARAM) { /* one entry per (reason, number) */
         int64_t n = c[COUNTER_PARAMS], k = 0;
         int64_t *entry = &c[COUNTER_PARAMS + 1];
         for (; k < n; k++, entry += 4)
@@ -302,6 +300,8 @@ static void count_out(Poll *poll, int segs, int held, int why, int64_t first, Py
             entry[3] = poll->first_index + first;
         }
         entry[2]++;
+    } else if (held) {
+        c[COUNTER_FLUSHES + why]++;
     } else {
         c[COUNTER_FLUSHES + R_COUNT + why]++;
         if (c[COUNTER_FLUSHES + 2 * R_COUNT + why] < 0)
@@ -333,7 +333,7 @@ static int copy_checked(Poll *poll, unsigned char *q, const Frame *f, int from)
 /* Emit one packet: the frames from `first` along next (one frame when segs == 1), completed as
  * gro_complete does when segs > 1. */
 static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t gso_size, int fixedid,
-                 unsigned char or_flags, int why, int held)
+                 unsigned char or_flags, int why, int param, int held)
 {
     if (poll->bad)
         return;
@@ -394,10 +394,10 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
         /* tcp4/6_gro_complete: the check field becomes the pseudo-header seed */
         put16(th + 16, fold(f->pseudo + (uint64_t)(tcp_len >> 16) + (uint64_t)(tcp_len & 0xFFFF)));
     }
-    count_out(poll, segs, held, why, first, length);
+    count_out(poll, segs, held, why, param, first, length);
     if (poll->list != NULL) {
         PyObject *entry = Py_BuildValue("(Niinniiii)", bytes, first, segs, segs > 1 ? gso_size : 0,
-                                        (Py_ssize_t)(segs > 1 ? gso_type : 0), why, held, f->param,
+                                        (Py_ssize_t)(segs > 1 ? gso_type : 0), why, held, param,
                                         f->pass >= 0 ? f->verified : 1);
         bytes = NULL;
         if (entry == NULL || PyList_Append(poll->list, entry) < 0)
@@ -413,7 +413,7 @@ fail:
 
 static void complete(Poll *poll, const Held *p, int why)
 {
-    emit(poll, p->first, p->count, p->len, p->gso_size, p->fixedid, p->or_flags, why, 1);
+    emit(poll, p->first, p->count, p->len, p->gso_size, p->fixedid, p->or_flags, why, p->why_param, 1);
 }
 
 /* -- the flow rules ------------------------------------------------------------------------- */
@@ -480,7 +480,7 @@ static void receive(Poll *poll, int index)
 {
     Frame *frames = poll->frames, *f = &frames[index];
     if (f->pass >= 0) { /* passed up at once; gro_list_prepare's marks are all it touched */
-        emit(poll, index, 1, f->len - ETH_HLEN, 0, 0, 0, f->pass, 0);
+        emit(poll, index, 1, f->len - ETH_HLEN, 0, 0, 0, f->pass, f->param, 0);
         return;
     }
     const unsigned char *d = f->frame, *th = d + f->l4;
@@ -520,6 +520,7 @@ static void receive(Poll *poll, int index)
         if (why >= 0) {
             mss = 1;
             p->why = why;
+            p->why_param = 0;
         } else {
             frames[p->last].next = index;
             p->last = index;
@@ -529,23 +530,26 @@ static void receive(Poll *poll, int index)
             merged = 1;
         }
     }
-    int final = length < mss || (flags & TCP_FLAG_PSH);
+    int final = length < mss || (flags & TCP_FINAL_FLAGS);
     if (p_at >= 0 && (!merged || final)) {
-        if (merged)
-            held[p_at].why = length < mss ? R_LAST_SHORT : R_LAST_PSH;
+        if (merged) {
+            held[p_at].why = length < mss ? R_LAST_SHORT : R_LAST_FLAGS;
+            held[p_at].why_param = (int)(flags & TCP_FINAL_FLAGS);
+        }
         pp = p_at;
     }
     if (pp >= 0) {
         Held done = held[pp];
         memmove(&held[pp], &held[pp + 1], sizeof(Held) * (size_t)(n - pp - 1));
         poll->n_held = --n;
-        complete(poll, &done, done.why);
+        complete(poll, &done, done.why);  /* (a flush rule's why names no number) */
     }
     if (merged)
         return;
     if (final) { /* passed up now */
-        int why = (length == 0 && !(flags & TCP_FLAG_PSH)) ? R_NO_PAYLOAD : (flags & TCP_FLAG_PSH) ? R_PSH : R_SHORT;
-        emit(poll, index, 1, f->len - ETH_HLEN, 0, 0, 0, why, 0);
+        int final_flags = (int)(flags & TCP_FINAL_FLAGS);
+        int why = (length == 0 && !final_flags) ? R_NO_PAYLOAD : final_flags ? R_FINAL_FLAGS : R_SHORT;
+        emit(poll, index, 1, f->len - ETH_HLEN, 0, 0, 0, why, final_flags, 0);
         return;
     }
     if (n >= MAX_HELD) { /* gro_flush_oldest */
@@ -554,7 +558,7 @@ static void receive(Poll *poll, int index)
         complete(poll, &oldest, R_TABLE_FULL);
     }
     memmove(&held[1], &held[0], sizeof(Held) * (size_t)n);
-    held[0] = (Held){index, index, f->len - ETH_HLEN, length, 1, 0, 0, -1};
+    held[0] = (Held){index, index, f->len - ETH_HLEN, length, 1, 0, 0, -1, 0};
     poll->n_held = n + 1;
 }
 

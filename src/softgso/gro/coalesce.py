@@ -45,21 +45,30 @@ COMPILED_REASONS = (
     "TCP flags differ", "TCP ACK number differs", "TCP options differ", "IPv4 TTL differs", "IPv4 TOS/ECN differs",
     "IPv4 DF differs", "IPv4 ID neither fixed nor incrementing", "IPv6 traffic class differs",
     "IPv6 hop limit differs", "segment larger than the first", "no payload", "TCP sequence gap",
-    "size limit (gro_max_size)", "last segment (short)", "last segment (PSH)", "PSH", "short",
+    "size limit (gro_max_size)", "last segment (short)", "short",
     # passed up at once
     "shorter than an Ethernet header", "truncated IPv4 header", "IPv4 options", "not IPv4 (version)", "IPv4 fragment",
     "bad IPv4 header checksum", "IPv4 total length is not the frame's", "IPv4 reserved flag", "truncated IPv6 header",
     "IPv6 payload length is not the frame's", "IPv6 fragment header", "truncated UDP header", "bad UDP checksum",
     "UDP (no GRO: UDP GRO forwarding is off)",
-    # the same, naming a number
-    "no GRO for ethertype {:#06x}", "no GRO for IP protocol {}", "no GRO for IPv6 next header {}",
+    # naming a number: the TCP flags that ended a held packet (URG/PSH/RST/SYN/FIN), or a passed frame's
+    "last segment ({})", "{}", "no GRO for ethertype {:#06x}", "no GRO for IP protocol {}",
+    "no GRO for IPv6 next header {}",
 )
-FIRST_NUMBERED_REASON = COMPILED_REASONS.index("no GRO for ethertype {:#06x}")
+FIRST_NUMBERED_REASON = COMPILED_REASONS.index("last segment ({})")
+HELD_NUMBERED_REASONS = frozenset({FIRST_NUMBERED_REASON})  # the others are passes
+_FLAG_REASONS = (FIRST_NUMBERED_REASON, FIRST_NUMBERED_REASON + 1)
+_FLAG_NAMES = ((0x20, "URG"), (0x08, "PSH"), (0x04, "RST"), (0x02, "SYN"), (0x01, "FIN"))
 
 
 def compiled_reason(code: int, number: int) -> str:
-    """The scalar engine's words for a compiled GRO's reason code (and the number it names)."""
+    """The scalar engine's words for a compiled GRO's reason code (and the number it names: TCP flags, an
+    ethertype, an IP protocol)."""
+    if code in _FLAG_REASONS:
+        return COMPILED_REASONS[code].format("/".join(name for bit, name in _FLAG_NAMES if number & bit))
     return COMPILED_REASONS[code].format(number) if code >= FIRST_NUMBERED_REASON else COMPILED_REASONS[code]
+
+
 _DEFAULT_FLOW_HASH = GroDevice.__dataclass_fields__["flow_hash"].default
 
 

@@ -1,0 +1,292 @@
+"""The link between the label edge routers as a kernel device: a veth pair, one end in each LER's namespace.
+
+Each LER holds a packet socket bound to its end for the labelled frames (ETH_P_MPLS_UC). Towards the
+link, the frames a LER makes out of one burst of TAP reads are queued and leave in one sendmmsg
+(:class:`VethLink`); the kernel enforces the link's MTU (a longer frame is refused with EMSGSIZE and
+counted as a drop). From the link, the far edge (:class:`FarEdge`) takes a batch per recvmmsg, pops
+the label stack, hands the batch to GRO as one NAPI poll (softgso.gro.coalesce_poll) and writes each
+packet GRO gives back to its TAP, with the virtio_net_hdr that describes it: a coalesced packet
+crosses as one write of up to 64 KB, as a NIC with GRO hands a host its traffic. With GRO off, each
+frame is one write.
+
+Nothing but frames crosses the link: a frame whose checksum is still pending when it leaves the
+LER is completed first (skb_checksum_help), as a device without checksum offload would need.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_UC, MPLS_LS_LABEL_SHIFT
+from ..errors import SoftGSOError
+from ..features import DeviceProfile, GsoType, IpSummed
+from ..gro import GroDevice, GroPacket, coalesce_poll
+from ..packet import Packet
+from ..virtio import virtio_net_hdr_from_skb
+from ..xmit import skb_checksum_help
+from . import batchio
+from .ler import MPLS_LS_S_MASK, DirectionStats, MplsLink
+from .netns import in_netns
+
+if TYPE_CHECKING:
+    from .ler import LabelEdgeRouter
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_STATISTICS = 6
+SO_RCVBUFFORCE = 33
+SO_SNDBUFFORCE = 32
+# room for a few hundred thousand link frames in flight: a burst of TAP reads is many frames at once
+LINK_RCVBUF = 32 << 20
+LINK_SNDBUF = 8 << 20
+# frames per recvmmsg, and recvmmsg calls per readiness before the loop looks at the TAPs again
+LINK_BATCH = 256
+LINK_BUDGET = 8
+# GRO's generation (softgso.gro.GENERATIONS): the newest one modelled
+GRO_KERNEL = "6.12"
+_MPLS_ETHERTYPE = ETH_P_MPLS_UC.to_bytes(2, "big")
+_ETHERTYPE_OF_VERSION = {4: ETH_P_IP.to_bytes(2, "big"), 6: ETH_P_IPV6.to_bytes(2, "big")}
+_GSO_TYPE_OF_FAMILY = {"tcpv4": GsoType.TCPV4, "tcpv6": GsoType.TCPV6, "udp_l4": GsoType.UDP_L4}
+_IPV6_EXTENSIONS = {0, 43, 60}  # hop-by-hop, routing, destination options: (len + 1) * 8 bytes each
+TCP_CSUM_OFFSET, UDP_CSUM_OFFSET = 16, 6
+
+
+def open_link_socket(netns: str, ifname: str, protocol: int = ETH_P_MPLS_UC) -> socket.socket:
+    """A non-blocking packet socket on ``ifname`` inside ``netns`` for ``protocol`` frames, big buffers."""
+    with in_netns(netns):
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(protocol))
+    try:
+        sock.bind((ifname, protocol))
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, LINK_RCVBUF)
+        sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, LINK_SNDBUF)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def socket_drops(sock: socket.socket) -> int:
+    """Frames the kernel dropped for a packet socket since the last call (PACKET_STATISTICS tp_drops)."""
+    raw = sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8)
+    return int.from_bytes(raw[4:8], "little")
+
+
+class LinkGone(SoftGSOError):
+    """A packet socket on the link failed for good: its device (or the namespace it was in) went away."""
+
+
+LINK_GONE_ERRNOS = (errno.ENETDOWN, errno.ENXIO, errno.ENODEV)
+
+
+class VethLink(MplsLink):
+    """The link device is a veth: what ``frames_for`` decides leaves through the sending LER's packet socket.
+
+    ``send`` only queues; :meth:`flush` puts a direction's queue on the link in one sendmmsg (more
+    where the queue is longer than a call takes).
+    """
+
+    def __init__(self, profile: DeviceProfile, sockets: dict[str, socket.socket]) -> None:
+        super().__init__(profile)
+        # the socket each receiving LER's frames leave by (the sender's end), by receiver name
+        self.sockets = sockets
+        self.queues: dict[str, list[bytes | bytearray]] = {name: [] for name in sockets}
+        self.queue_stats: dict[str, DirectionStats] = {}
+
+    def send(self, frames: Sequence[Packet], receiver: LabelEdgeRouter, stats: DirectionStats, *,
+             gso: bool) -> None:
+        """Count the frames the link device sends for one packet and queue them for the next flush."""
+        stats.link_frames += len(frames)
+        if gso:
+            stats.rx_gso_link_frames += len(frames)
+        queue = self.queues[receiver.name]
+        self.queue_stats[receiver.name] = stats
+        for frame in frames:
+            if frame.ip_summed == IpSummed.PARTIAL:
+                skb_checksum_help(frame)
+            stats.link_bytes += len(frame.data)
+            queue.append(frame.data)
+
+    def send_data(self, frames: Sequence[bytearray], receiver: LabelEdgeRouter, stats: DirectionStats, *,
+                  gso: bool) -> None:
+        """``send`` for frames known to need nothing more (no checksum pending): their bytes, queued."""
+        stats.link_frames += len(frames)
+        if gso:
+            stats.rx_gso_link_frames += len(frames)
+        stats.link_bytes += sum(map(len, frames))
+        self.queue_stats[receiver.name] = stats
+        self.queues[receiver.name] += frames
+
+    def flush(self) -> None:
+        """Send every queued frame, one sendmmsg per batch; a frame the kernel refuses is counted as a drop."""
+        for name, queue in self.queues.items():
+            if not queue:
+                continue
+            stats = self.queue_stats[name]
+            fd = self.sockets[name].fileno()
+            start = delivered = 0
+            while start < len(queue):
+                try:
+                    sent, calls, failure = batchio.send_batch(fd, queue[start:] if start else queue)
+                except OSError as exc:
+                    sent, calls, failure = 0, 1, exc.errno or 0
+                stats.syscalls["sendmmsg" if batchio.COMPILED else "send"] += calls
+                start += sent
+                delivered += sent
+                if failure in LINK_GONE_ERRNOS:
+                    queue.clear()
+                    raise LinkGone(f"sending on the link: {os.strerror(failure)}")
+                if failure:
+                    reason = errno.errorcode.get(failure, str(failure))
+                    if failure == errno.EMSGSIZE:
+                        stats.drop("too big for the link MTU (EMSGSIZE)",
+                                   f"{len(queue[start])}-byte frame, link MTU {self.profile.mtu}")
+                    else:
+                        stats.drop(f"link send failed ({reason})", f"sendmmsg: {reason}")
+                    start += 1
+            stats.link_sent += delivered
+            queue.clear()
+
+
+class FarEdge:
+    """The LER's receive side on the veth link: recvmmsg, pop, GRO (one poll per batch), one TAP write per packet."""
+
+    def __init__(self, ler: LabelEdgeRouter, sock: socket.socket, link_mtu: int, *, gro: bool) -> None:
+        self.ler = ler
+        self.sock = sock
+        self.frame_size = link_mtu + ETH_HLEN + 64
+        self.gro = gro
+        self.device = GroDevice(kernel=GRO_KERNEL)
+        labels = ler.pop_labels
+        self.stack_end = ETH_HLEN + 4 * len(labels)
+        # the header bytes up to the end of the stack of the last frame that passed the check in full:
+        # a frame that starts with them passes too (what differs from frame to frame lies after them)
+        self.usual_header: bytes | None = None
+        # the label and bottom-of-stack bits every frame from the peer carries (TC and TTL may be anything)
+        self.stack_mask = 0
+        self.stack_value = 0
+        for depth, label in enumerate(labels, start=1):
+            self.stack_mask = (self.stack_mask << 32) | 0xFFFFF100
+            bottom = MPLS_LS_S_MASK if depth == len(labels) else 0
+            self.stack_value = (self.stack_value << 32) | (label << MPLS_LS_LABEL_SHIFT) | bottom
+
+    def receive(self, stats: DirectionStats, budget: int = LINK_BUDGET) -> None:
+        """Take what waits on the link (up to ``budget`` batches) to the TAP."""
+        fd = self.sock.fileno()
+        for _ in range(budget):
+            try:
+                frames, truncated, calls = batchio.recv_batch(fd, LINK_BATCH, self.frame_size)
+            except OSError as exc:
+                raise LinkGone(f"receiving from the link: {exc.strerror}") from exc
+            stats.syscalls["recvmmsg" if batchio.COMPILED else "recv"] += calls
+            for _ in range(truncated):
+                stats.drop("longer than the link MTU allows")
+            if not frames:
+                return
+            self.forward(frames, stats)
+            if len(frames) + truncated < LINK_BATCH:
+                return
+
+    def forward(self, frames: Sequence[bytes], stats: DirectionStats) -> None:
+        """One batch of link frames: popped, coalesced (with GRO on), written to the TAP."""
+        stats.link_received += len(frames)
+        inner = []
+        for frame in frames:
+            popped = self.pop(frame)
+            if popped is None:
+                popped = self.pop_slowly(frame, stats)
+                if popped is None:
+                    continue
+            inner.append(popped)
+        ler = self.ler
+        writes: list[bytes]
+        if self.gro:
+            packets = coalesce_poll(inner, self.device)
+            stats.gro_frames_in += len(inner)
+            stats.gro_packets_out += len(packets)
+            writes = []
+            for packet in packets:
+                try:
+                    writes.append(self.vnet_header(packet) + packet.data)
+                except SoftGSOError as exc:
+                    stats.drop("no virtio_net_hdr for a GRO packet", str(exc))
+        else:
+            zero = ler.zero_hdr
+            writes = [zero + frame for frame in inner]
+        self.write(writes, stats)
+
+    def pop(self, frame: bytes) -> bytes | None:
+        """The frame for the TAP (labels popped, MACs rewritten) when it has exactly the expected stack over IP."""
+        end = self.stack_end
+        if len(frame) <= end:
+            return None
+        usual = self.usual_header
+        if usual is None or not frame.startswith(usual):
+            if (frame[12:14] != _MPLS_ETHERTYPE
+                    or int.from_bytes(frame[ETH_HLEN:end], "big") & self.stack_mask != self.stack_value):
+                return None
+            # the MACs, TC and TTL bits are not checked: whatever the peer sends, the next frames likely share
+            self.usual_header = frame[:end]
+        ethertype = _ETHERTYPE_OF_VERSION.get(frame[end] >> 4)
+        if ethertype is None:
+            return None
+        return self.ler.macs_to_tap + ethertype + frame[end:]
+
+    def pop_slowly(self, frame: bytes, stats: DirectionStats) -> bytes | None:
+        """The LER's own pop (softgso.datapath.ler), which counts why a frame goes no further."""
+        pkt = MplsLink.deliver(Packet(bytearray(frame), protocol=int.from_bytes(frame[12:14], "big"),
+                                      network_header=ETH_HLEN, mac_len=ETH_HLEN))
+        if not self.ler.pop_for_tap(pkt, stats):
+            return None
+        return bytes(pkt.data)
+
+    def vnet_header(self, packet: GroPacket) -> bytes:
+        """The virtio_net_hdr of a packet GRO hands up (virtio_net_hdr_from_skb of the skb it stands for)."""
+        ler = self.ler
+        if packet.ip_summed == "none" and packet.segs == 1:
+            return ler.zero_hdr
+        skb = Packet.from_ethernet(packet.data)
+        if packet.ip_summed == "unnecessary":
+            skb.ip_summed = IpSummed.UNNECESSARY
+        elif packet.ip_summed == "partial":
+            skb.ip_summed = IpSummed.PARTIAL
+            skb.csum_start = transport_offset(packet.data)
+            skb.csum_offset = UDP_CSUM_OFFSET if packet.family == "udp_l4" else TCP_CSUM_OFFSET
+        if packet.segs > 1:
+            skb.gso_size = packet.gso_size
+            skb.gso_segs = packet.segs
+            skb.gso_type = _GSO_TYPE_OF_FAMILY[packet.family]
+            if "ecn" in packet.gso_flags:
+                skb.gso_type |= GsoType.TCP_ECN
+        return virtio_net_hdr_from_skb(skb).pack(little_endian=ler.little_endian) + ler.hdr_pad
+
+    def write(self, writes: Sequence[bytes], stats: DirectionStats) -> None:
+        """One write per packet to the TAP; a failed one is counted as a drop and the rest still go."""
+        fd = self.ler.tap.fd
+        hdr_len = self.ler.hdr_len
+        start = 0
+        while start < len(writes):
+            written, failure = batchio.write_each(fd, writes[start:] if start else writes)
+            stats.syscalls["write"] += written + (1 if failure else 0)
+            for frame in writes[start : start + written]:
+                stats.tx_frames += 1
+                stats.tx_bytes += len(frame) - hdr_len
+            start += written
+            if failure:
+                reason = errno.errorcode.get(failure, str(failure))
+                stats.drop(f"TAP write failed ({reason})", f"write to {self.ler.tap.name}: {reason}")
+                start += 1
+
+
+def transport_offset(frame: bytes) -> int:
+    """Where the L4 header of an Ethernet + IPv4/IPv6 frame starts (IPv6 extension headers walked)."""
+    if frame[ETH_HLEN] >> 4 == 4:
+        return ETH_HLEN + (frame[ETH_HLEN] & 0x0F) * 4
+    offset, next_header = ETH_HLEN + 40, frame[ETH_HLEN + 6]
+    while next_header in _IPV6_EXTENSIONS and offset + 2 <= len(frame):
+        next_header, offset = frame[offset], offset + (frame[offset + 1] + 1) * 8
+    return offset

@@ -1,0 +1,217 @@
+"""The veth link's two sides without root: VethLink queues the LER's link frames and sends them in a batch,
+FarEdge takes a batch, pops the labels, coalesces (GRO) and writes to the TAP. Socketpairs stand in for
+the link's packet sockets and the TAPs; frames are built and checked with Scapy, and the pop is held
+to the LER's own scalar receive.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+
+from softgso.datapath.bulk import accelerate
+from softgso.datapath.ler import DirectionStats, MplsLink
+from softgso.datapath.link import FarEdge, VethLink, transport_offset
+from softgso.packet import Packet
+
+from .test_forwarding import (
+    EAST_GW,
+    EAST_MAC,
+    LINK1,
+    LINK2,
+    MSS,
+    PAYLOAD,
+    SW_LINK,
+    Hop,
+    checksums_verify,
+    ones_sum,
+    tso_frame,
+)
+from .test_forwarding import make_hop as make_hop  # noqa: F401 - the fixture
+
+NEEDS_CSUM, DATA_VALID = 1, 2
+GSO_TCPV4, GSO_TCPV6 = 1, 4
+
+
+@dataclass
+class VethHop:
+    hop: Hop
+    link: VethLink
+    east_edge: FarEdge
+    west_edge: FarEdge
+    sockets: list[socket.socket]
+
+    def cross(self) -> None:
+        """Flush what LER1/LER2 queued and let both far edges take it."""
+        self.link.flush()
+        self.east_edge.receive(self.hop.west_to_east)
+        self.west_edge.receive(self.hop.east_to_west)
+
+
+@pytest.fixture
+def veth_hop(make_hop: Callable[..., Hop]) -> Iterator[Callable[..., VethHop]]:
+    sockets: list[socket.socket] = []
+
+    def build(gro: bool = True, labels: tuple[int, ...] = (100,), engine: str = "auto") -> VethHop:
+        hop = make_hop(SW_LINK, labels=labels)
+        ler1_end, ler2_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        for end in (ler1_end, ler2_end):
+            end.setblocking(False)
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+            sockets.append(end)
+        link = VethLink(SW_LINK, {"LER2": ler1_end, "LER1": ler2_end})
+        hop.ler1.connect(link, hop.ler2, hop.west_to_east)
+        hop.ler2.connect(link, hop.ler1, hop.east_to_west)
+        for ler in (hop.ler1, hop.ler2):
+            accelerate(ler, engine)
+        return VethHop(hop, link, FarEdge(hop.ler2, ler2_end, SW_LINK.mtu, gro=gro),
+                       FarEdge(hop.ler1, ler1_end, SW_LINK.mtu, gro=gro), sockets)
+
+    yield build
+    for sock in sockets:
+        sock.close()
+
+
+def test_the_link_frames_of_a_super_packet_leave_in_one_batch(veth_hop: Callable[..., VethHop]) -> None:
+    hop = veth_hop()
+    hop.hop.ler1.receive_from_tap(tso_frame())
+    assert len(hop.link.queues["LER2"]) == 14
+    hop.link.flush()
+    stats = hop.hop.west_to_east
+    assert stats.link_sent == 14 and stats.syscalls["sendmmsg" if "sendmmsg" in stats.syscalls else "send"] >= 1
+    assert hop.link.queues["LER2"] == []
+
+
+def test_the_bulk_path_puts_the_scalar_paths_bytes_on_the_link(veth_hop: Callable[..., VethHop]) -> None:
+    queued = {}
+    for engine in ("scalar", "auto"):
+        hop = veth_hop(engine=engine)
+        for length in (3000, 5000, 3000, 5000, 3000):
+            hop.hop.ler1.receive_from_tap(tso_frame(payload=PAYLOAD[:length]))
+        assert (hop.hop.ler1.bulk is not None and hop.hop.ler1.bulk.planned > 0) == (engine == "auto")
+        queued[engine] = [bytes(frame) for frame in hop.link.queues["LER2"]]
+        stats = hop.hop.west_to_east
+        queued[engine + " counters"] = (stats.link_frames, stats.link_bytes, stats.rx_gso_link_frames)
+    # 3000 bytes are 3 segments of the MSS, 5000 bytes 4
+    assert len(queued["scalar"]) == 3 * 3 + 2 * 4
+    assert queued["scalar"] == queued["auto"]
+    assert queued["scalar counters"] == queued["auto counters"]
+
+
+def test_with_gro_the_segments_reach_east_as_one_write_with_a_tso_vnet_header(
+        veth_hop: Callable[..., VethHop]) -> None:
+    hop = veth_hop(gro=True)
+    hop.hop.ler1.receive_from_tap(tso_frame())
+    hop.cross()
+    [(header, frame)] = hop.hop.received(hop.hop.east_kernel)
+    flags, gso_type, _, gso_size, csum_start, csum_offset = struct.unpack("<BBHHHH", header)
+    # as a TAP is handed a TSO packet: the checksum pending from the TCP header on (virtio spec 5.1.6.2)
+    assert (flags, gso_type, gso_size, csum_start, csum_offset) == (NEEDS_CSUM, GSO_TCPV4, MSS, 34, 16)
+    packet = Ether(frame)
+    assert (packet.dst, packet.src, packet.type) == (EAST_MAC, EAST_GW, 0x0800)
+    assert (packet[IP].id, packet[IP].len, packet[TCP].seq, str(packet[TCP].flags)) == (7, 40 + len(PAYLOAD), 1000,
+                                                                                          "PA")
+    assert bytes(packet[TCP].payload) == PAYLOAD
+    # the TCP checksum field holds the pseudo-header seed of the whole packet, the IP checksum is complete
+    seed = ones_sum(bytes([10, 200, 1, 1, 10, 200, 2, 1]) + struct.pack("!HH", 6, 20 + len(PAYLOAD)))
+    assert packet[TCP].chksum == seed
+    ip = packet[IP]
+    stored = ip.chksum
+    del ip.chksum
+    assert IP(bytes(ip)).chksum == stored
+    gro = hop.hop.west_to_east.as_dict()["gro"]
+    assert gro == {"frames_in": 14, "packets_out": 1, "frames_per_packet": 14.0}
+
+
+def test_without_gro_each_segment_is_one_write_with_complete_checksums(veth_hop: Callable[..., VethHop]) -> None:
+    hop = veth_hop(gro=False)
+    hop.hop.ler1.receive_from_tap(tso_frame())
+    hop.cross()
+    received = hop.hop.received(hop.hop.east_kernel)
+    assert len(received) == 14
+    assert all(header == bytes(10) and checksums_verify(frame) for header, frame in received)
+    assert b"".join(bytes(Ether(frame)[TCP].payload) for _, frame in received) == PAYLOAD
+    assert hop.hop.west_to_east.syscalls["write"] == 14
+    assert "gro" not in hop.hop.west_to_east.as_dict()
+
+
+def labelled(inner: bytes, stack: list[tuple[int, int]], ttl: int = 64) -> bytes:
+    """An Ethernet frame from the link: LER1's MACs, the stack (label, bottom-of-stack bit) over ``inner``."""
+    # the label stack entries packed by hand (RFC 3032), whatever Scapy's layer bindings are at the time
+    entries = b"".join(struct.pack("!I", label << 12 | bottom << 8 | ttl) for label, bottom in stack)
+    return bytes(Ether(dst=LINK2, src=LINK1, type=0x8847)) + entries + inner
+
+
+def scalar_receive(edge: FarEdge, frame: bytes) -> tuple[bytes | None, dict[str, int]]:
+    """The LER's scalar receive of a link frame: its one TAP write's frame (or None) and the drops it counted."""
+    stats = DirectionStats("reference")
+    pkt = MplsLink.deliver(Packet(bytearray(frame), protocol=int.from_bytes(frame[12:14], "big"),
+                                  network_header=14, mac_len=14))
+    if not edge.ler.pop_for_tap(pkt, stats):
+        return None, dict(stats.drops)
+    writes = edge.ler.tap_writes(pkt, stats)
+    assert [header for header, _ in writes] == [bytes(10)]
+    return bytes(writes[0][1]), dict(stats.drops)
+
+
+IPV4_TCP = bytes(IP(src="10.200.1.1", dst="10.200.2.1") / TCP(sport=1, dport=2, flags="A") / (b"x" * 30))
+IPV6_TCP = bytes(IPv6(src="fd00:5e:1::1", dst="fd00:5e:2::1") / TCP(sport=1, dport=2) / (b"y" * 30))
+LINK_FRAMES = {
+    "ipv4 one label": labelled(IPV4_TCP, [(100, 1)]),
+    "ipv6 one label": labelled(IPV6_TCP, [(100, 1)]),
+    "another ttl": labelled(IPV4_TCP, [(100, 1)], ttl=3),
+    "unexpected label": labelled(IPV4_TCP, [(999, 1)]),
+    "stack deeper than expected": labelled(IPV4_TCP, [(100, 0), (200, 1)]),
+    "not ip under the label": labelled(b"\x00" * 40, [(100, 1)]),
+    "not mpls": bytes(Ether(dst=LINK2, src=LINK1) / IP()),
+    "runt": labelled(b"", [(100, 1)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINK_FRAMES))
+def test_the_far_edge_pops_as_the_ler_does(veth_hop: Callable[..., VethHop], name: str) -> None:
+    edge = veth_hop().east_edge
+    frame = LINK_FRAMES[name]
+    expected, expected_drops = scalar_receive(edge, frame)
+    fast = edge.pop(frame)
+    if fast is not None:
+        assert fast == expected
+    else:
+        stats = DirectionStats("fast")
+        assert edge.pop_slowly(frame, stats) == expected
+        assert dict(stats.drops) == expected_drops
+    # the frames the fast pop takes are exactly the ones the LER forwards
+    assert (fast is not None) == (expected is not None)
+
+
+def test_a_two_label_stack_is_popped_whole(veth_hop: Callable[..., VethHop]) -> None:
+    edge = veth_hop(labels=(100, 2000)).east_edge
+    frame = labelled(IPV6_TCP, [(100, 0), (2000, 1)])
+    assert edge.pop(frame) == scalar_receive(edge, frame)[0] == bytes.fromhex(
+        EAST_MAC.replace(":", "") + EAST_GW.replace(":", "")) + b"\x86\xdd" + IPV6_TCP
+
+
+def test_a_frame_gro_does_not_hold_crosses_with_the_header_its_checksum_state_calls_for(
+        veth_hop: Callable[..., VethHop]) -> None:
+    hop = veth_hop(gro=True)
+    hop.hop.ler1.receive_from_tap(tso_frame(payload=PAYLOAD[:100]))
+    hop.cross()
+    [(header, frame)] = hop.hop.received(hop.hop.east_kernel)
+    # one segment alone: GRO checked its TCP checksum (DATA_VALID) and hands it up as it came
+    assert header == bytes([DATA_VALID]) + bytes(9) and checksums_verify(frame)
+    assert bytes(Ether(frame)[TCP].payload) == PAYLOAD[:100]
+
+
+def test_transport_offset_walks_ipv6_extension_headers() -> None:
+    from scapy.layers.inet6 import IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop
+
+    assert transport_offset(bytes(Ether() / IP(options=b"\x01" * 4) / TCP())) == 14 + 24
+    assert transport_offset(bytes(Ether() / IPv6() / TCP())) == 54
+    assert transport_offset(bytes(Ether() / IPv6() / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() / TCP())) == 54 + 16
