@@ -108,11 +108,11 @@ def _engines(tmp_path: Path, frames: list[bytes], *options: str) -> tuple[dict, 
 
 
 def _mixed_traffic() -> list[bytes]:
-    """Polls of plain TCP segments (the compiled GRO's), polls with a VLAN-tagged segment, a bad checksum,
+    """Polls of plain TCP segments (the compiled GRO's), polls with a doubly tagged segment, a bad checksum,
     a FIN (the scalar engine's), and ARP and LLDP frames among segments (passed up at once, by either)."""
     frames = [tcp_frame(flow % 2 == 1, flow, 1000 + 1448 * k, k, bytes([k]) * 1448) for k in range(40) for flow in (0, 1)]
     arp = bytes.fromhex("ffffffffffff020000000001" "0806") + bytes(28)
-    tagged = frames[3][:12] + b"\x81\x00\x00\x07" + frames[3][12:]
+    tagged = frames[3][:12] + b"\x88\xa8\x00\x05\x81\x00\x00\x07" + frames[3][12:]  # two tags
     bad = bytearray(frames[5])
     bad[-1] ^= 0xFF
     fin = tcp_frame(False, 3, 5, 5, b"end", flags=0x11)
