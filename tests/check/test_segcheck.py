@@ -61,6 +61,42 @@ def test_a_correct_segmentation_passes_with_the_counts_it_expects(segmented: tup
     assert verdict.flows == len(MIXES["all"])
 
 
+def test_a_pcapng_segmentation_is_walked_block_by_block(tmp_path: Path) -> None:
+    """The same packets in pcapng (EPBs) pass; a flipped payload byte in one of OUT's EPBs is caught."""
+    capture, out = tmp_path / "in.pcapng", tmp_path / "out.pcapng"
+    write_capture(capture, 1 << 20, frames=_frames(MIXES["issue"], 20000), capture_format="pcapng")
+    segment(capture, out)
+    verdict = check_segmented(capture, out)
+    assert verdict.ok, verdict.problems
+    assert verdict.packets_in > 10 and verdict.packets_out > 10 * verdict.packets_in
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    out.write_bytes(bytes(data))
+    assert not check_segmented(capture, out).ok
+
+
+@pytest.mark.parametrize("linktype", [113, 276, 0, 101])
+def test_other_link_types_are_read_by_their_own_headers(tmp_path: Path, linktype: int) -> None:
+    """SLL, SLL2, NULL and raw IP captures of the same packets pass; a flipped payload byte is caught."""
+    frames = [build_frame(SuperPacketSpec(payload=os.urandom(9000), seq=9000 * k)) for k in range(5)]
+    headers = {113: lambda f: struct.pack("!HHH8sH", 0, 1, 6, f[6:12] + bytes(2), 0x0800),
+               276: lambda f: struct.pack("!HHIHBB8s", 0x0800, 0, 2, 1, 0, 6, f[6:12] + bytes(2)),
+               0: lambda f: (2).to_bytes(4, "little"), 101: lambda f: b""}
+    records = b"".join(struct.pack("<IIII", 1, k, len(f) - 14 + len(headers[linktype](f)),
+                                   len(f) - 14 + len(headers[linktype](f))) + headers[linktype](f) + f[14:]
+                       for k, f in enumerate(frames))
+    capture, out = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    capture.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype) + records)
+    segment(capture, out)
+    verdict = check_segmented(capture, out)
+    assert verdict.ok, verdict.problems
+    assert verdict.packets_out == verdict.expected_out == 5 * 7
+    data = bytearray(out.read_bytes())
+    data[-100] ^= 0x01
+    out.write_bytes(bytes(data))
+    assert not check_segmented(capture, out).ok
+
+
 def test_the_expected_count_follows_the_mtu_rule_labels_included(tmp_path: Path) -> None:
     # 5792 bytes of TCP payload with timestamps: 4 segments of 1448 over IPv4 (1500 - 20 - 32);
     # under one label 1444 each, so 5; a packet that fits stays one
@@ -199,15 +235,16 @@ def test_what_real_tunnel_devices_put_on_the_wire_passes(case: Path) -> None:
     import json
 
     from softgso.check.golden import read_pcap_frames
-    from softgso.offload.tunnels import parse_tunnel
+    from softgso.offload.tunnels import parse_tunnel, parse_tunnel_port
 
     meta = json.loads((case / "meta.json").read_text())
     frame = read_pcap_frames(case / "input.pcap")[0]
-    tunnel = parse_tunnel(frame)
+    ports = dict(parse_tunnel_port(text) for text in meta.get("softgso_tunnel_ports", []))  # FOU/GUE: no port
+    tunnel = parse_tunnel(frame, ports)
     assert tunnel is not None
     # the MTU whose segments carry gso_size bytes: every header from the outer IP to the inner payload
     mtu = int(meta["gso_size"]) + tunnel.payload - tunnel.outer_network
-    verdict = check_segmented(case / "input.pcap", case / "kernel_out.pcap", mtu=mtu)
+    verdict = check_segmented(case / "input.pcap", case / "kernel_out.pcap", mtu=mtu, udp_tunnels=ports)
     assert verdict.ok, verdict.problems
     assert verdict.packets_out == int(meta["segments"])
 

@@ -108,11 +108,11 @@ def _engines(tmp_path: Path, frames: list[bytes], *options: str) -> tuple[dict, 
 
 
 def _mixed_traffic() -> list[bytes]:
-    """Polls of plain TCP segments (the compiled GRO's), polls with a VLAN-tagged segment, a bad checksum,
+    """Polls of plain TCP segments (the compiled GRO's), polls with a doubly tagged segment, a bad checksum,
     a FIN (the scalar engine's), and ARP and LLDP frames among segments (passed up at once, by either)."""
     frames = [tcp_frame(flow % 2 == 1, flow, 1000 + 1448 * k, k, bytes([k]) * 1448) for k in range(40) for flow in (0, 1)]
     arp = bytes.fromhex("ffffffffffff020000000001" "0806") + bytes(28)
-    tagged = frames[3][:12] + b"\x81\x00\x00\x07" + frames[3][12:]
+    tagged = frames[3][:12] + b"\x88\xa8\x00\x05\x81\x00\x00\x07" + frames[3][12:]  # two tags
     bad = bytearray(frames[5])
     bad[-1] ^= 0xFF
     fin = tcp_frame(False, 3, 5, 5, b"end", flags=0x11)
@@ -158,3 +158,14 @@ def test_compiled_stream_reads_on_across_chunks(tmp_path: Path, monkeypatch: pyt
     for batch in ("64", "5"):
         auto, scalar = _engines(tmp_path, frames, "--batch", batch)
         assert auto["compiled_polls"] > 0 and {**auto, "compiled_polls": 0} == scalar
+
+
+def test_inspect_s_preview_is_coalesce_s_summary(tmp_path: Path) -> None:
+    """inspect's "coalesce" block counts what `coalesce` (its defaults) reports, poll for poll."""
+    write_pcap(tmp_path / "in.pcap", _mixed_traffic())
+    preview = json.loads(CliRunner().invoke(main, ["inspect", str(tmp_path / "in.pcap"), "--json"]).stdout)["coalesce"]
+    code, out, _ = invoke(str(tmp_path / "in.pcap"), str(tmp_path / "out.pcap"), "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["coalesced"] > 0
+    keys = ("frames_in", "packets_out", "coalesced", "frames_merged", "polls", "flushes", "passed")
+    assert {key: preview[key] for key in keys} == {key: summary[key] for key in keys}

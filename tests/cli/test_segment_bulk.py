@@ -257,13 +257,20 @@ def test_input_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
         tmp: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """IN shorter than it was when the run started (truncated by another process): the bulk streams
     read, never map, so what is there is segmented and the cut is reported, exit 3 (no SIGBUS)."""
-    from softgso.bulk import pipeline
-
     capture = tmp / "in.pcap"
     write_capture(capture, 3 << 20, frames=mixed_frames(11))
+    cut_while_read_like_reference(tmp, capture, engine, monkeypatch)
+
+
+def cut_while_read_like_reference(tmp: Path, capture: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``capture`` cut short (in its last chunk, in its first) once a bulk stream has learnt its size:
+    exit 3, the scalar path's message, and what came before the cut written as the scalar path writes it."""
+    from softgso.bulk import pipeline
+
     whole = capture.read_bytes()
     stat = os.fstat
-    for cut in (len(whole) - 100_000, 9000):  # within the last chunk, and within the first
+    suffix = capture.suffix
+    for cut in (len(whole) - 100_001, 9001):
         def stat_before_the_cut(fd: int, cut: int = cut) -> os.stat_result:
             found = stat(fd)
             if os.path.realpath(f"/proc/self/fd/{fd}") == str(capture.resolve()):
@@ -275,12 +282,12 @@ def test_input_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
 
         capture.write_bytes(whole)
         monkeypatch.setattr(pipeline.os, "fstat", stat_before_the_cut)
-        result = run_cli("segment", capture, tmp / "out.pcap", "--engine", engine, *USO)
+        result = run_cli("segment", capture, tmp / f"out{suffix}", "--engine", engine, *USO)
         monkeypatch.undo()
-        reference = run_cli("segment", capture, tmp / "reference.pcap", "--engine", "scalar", *USO)
+        reference = run_cli("segment", capture, tmp / f"reference{suffix}", "--engine", "scalar", *USO)
         assert result.exit_code == reference.exit_code == 3
         assert result.stderr == reference.stderr and "cut short" in result.stderr
-        assert (tmp / "out.pcap").read_bytes() == (tmp / "reference.pcap").read_bytes()
+        assert (tmp / f"out{suffix}").read_bytes() == (tmp / f"reference{suffix}").read_bytes()
 
 
 def test_truncated_capture_fails_alike(tmp: Path, engine: str) -> None:
@@ -342,9 +349,21 @@ def test_bench_quick_mode_emits_its_json_keys() -> None:
     assert "softgso_over_tcprewrite" in report or "tcprewrite" in report
     # every time reported was of an output that passed its check
     assert report["cp_output_identical"] is True
-    for key in ("softgso_output_check", "engine_output_check", "passthrough_output_check"):
+    for key in ("softgso_output_check", "engine_output_check", "passthrough_output_check", "pcapng_output_check",
+                "sll2_output_check", "raw_output_check"):
         assert report[key]["ok"] and report[key]["packets_out"] == report[key]["expected_out"] > 0, key
     assert report["softgso_output_check"]["packets_out"] == report["segments_out"]
+    # CPU beside wall, the other formats and link types, start-up on its own
+    for key in ("softgso_cpu_over_cp", "pcapng_over_cp", "pcapng_cpu_over_cp", "sll2_over_cp", "raw_over_cp",
+                "startup_empty_seconds", "startup_one_packet_seconds"):
+        assert report[key] > 0, key
+
+
+def test_bench_takes_a_pcapng_main_capture() -> None:
+    result = run_cli("bench", "--size", "2M", "--repeat", "1", "--json", "--no-peers", "--format", "pcapng")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["format"] == "pcapng" and report["softgso_output_check"]["ok"]
 
 
 def test_the_bench_reports_each_commands_own_peak_memory() -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from softgso.checksum import csum_fold, ipv4_header_checksum, ones_sum, pseudo_header_sum
 from softgso.gro import GroDevice, GroPacket, coalesce_poll
-from softgso.gro.coalesce import compiled_params
+from softgso.gro.coalesce import coalesce_poll_at, compiled_params
 from strategies import MACS, tcp_frame
 
 pytestmark = pytest.mark.skipif(compiled_params(GroDevice(), 64) is None,
@@ -44,7 +44,8 @@ def passed_frames(draw: st.DrawFn) -> bytes:
     """A frame GRO passes up at once without touching its flow table, or one the compiled GRO hands back."""
     kind = draw(st.sampled_from(("arp", "mpls", "icmp", "udp", "udp6", "udp_bad", "udp_zero", "udp_trailer",
                                  "ipv4_options", "fragment", "bad_ip_checksum", "short", "truncated_ipv4",
-                                 "truncated_ipv6", "ipv6_fragment", "ipv6_other", "vlan", "ipv6_hop_by_hop")))
+                                 "truncated_ipv6", "ipv6_fragment", "ipv6_other", "vlan", "ipv6_hop_by_hop",
+                                 "vlan_arp", "qinq", "vlan_cut")))
     good = tcp_frame(False, 0, 1, 1, b"z" * 10)
     good6 = tcp_frame(True, 0, 1, 1, b"z" * 10)
     payload = draw(st.binary(min_size=0, max_size=40))
@@ -81,12 +82,23 @@ def passed_frames(draw: st.DrawFn) -> bytes:
         frame = bytearray(good6)
         frame[20] = {"ipv6_fragment": 44, "ipv6_other": 58, "ipv6_hop_by_hop": 0}[kind]
         return bytes(frame)
+    if kind == "vlan_arp":
+        return MACS[0] + b"\x81\x00\x00\x07\x08\x06" + bytes(28)
+    if kind == "qinq":
+        return good[:12] + b"\x88\xa8\x00\x05\x81\x00\x00\x07" + good[12:]
+    if kind == "vlan_cut":
+        return (MACS[0] + b"\x81\x00\x00\x07")[: draw(st.integers(14, 17))]
     return good[:12] + b"\x81\x00\x00\x07" + good[12:]  # vlan
 
 
 CHANGES = ("none", "ttl", "tos", "df", "id_jump", "id_fixed", "window", "ack", "options", "psh", "gap", "short",
-           "empty", "bad_checksum", "mac", "fin", "syn", "rst", "urg", "ece", "cwr", "fin_psh")
+           "empty", "bad_checksum", "mac", "fin", "syn", "rst", "urg", "ece", "cwr", "fin_psh", "vlan_id")
 FLAGS = {"psh": 0x18, "fin": 0x11, "syn": 0x12, "rst": 0x14, "urg": 0x30, "ece": 0x50, "cwr": 0x90, "fin_psh": 0x19}
+
+
+def other_tag(tag: bytes) -> bytes:
+    """The same TPID with another VLAN ID (a tag where there was none)."""
+    return tag[:2] + b"\x00\x08" if tag else b"\x81\x00\x00\x08"
 
 
 @st.composite
@@ -104,7 +116,8 @@ def streams(draw: st.DrawFn) -> tuple[list[bytes], GroDevice]:
         timestamps = draw(st.booleans())
         options = b"\x01\x01\x08\x0a" + bytes(8) if timestamps else b""
         state.append({"v6": v6, "mss": mss, "seq": draw(st.integers(0, 2**32 - 1)), "id": draw(st.integers(0, 65535)),
-                      "options": options, "fixed": draw(st.booleans())})
+                      "options": options, "fixed": draw(st.booleans()),
+                      "vlan": draw(st.sampled_from((b"", b"", b"\x81\x00\x00\x07", b"\x88\xa8\x20\x07")))})
     frames = []
     for _ in range(draw(st.integers(1, 64))):
         if draw(st.integers(0, 15)) == 0:
@@ -122,7 +135,7 @@ def streams(draw: st.DrawFn) -> tuple[list[bytes], GroDevice]:
             window=1024 if change == "window" else 512, ack=2 if change == "ack" else 1,
             options=(s["options"][:-1] + b"\x05") if change == "options" and s["options"] else s["options"],
             flags=FLAGS.get(change, 0x10), bad_checksum=change == "bad_checksum",
-            mac=1 if change == "mac" else 0))
+            mac=1 if change == "mac" else 0, vlan=other_tag(s["vlan"]) if change == "vlan_id" else s["vlan"]))
         s["seq"] = seq + size
         if not (s["fixed"] or change == "id_fixed"):
             s["id"] += 1
@@ -141,17 +154,18 @@ def test_compiled_gro_equals_the_scalar_engine() -> None:
     @given(streams())
     def check(stream: tuple[list[bytes], GroDevice]) -> None:
         frames, device = stream
-        scalar = coalesce_poll(frames, device, engine="scalar")
+        scalar = coalesce_poll_at(frames, device, engine="scalar")
         try:
-            compiled = coalesce_poll(frames, device, engine="compiled")
+            compiled = coalesce_poll_at(frames, device, engine="compiled")
         except ValueError:  # a poll the compiled GRO hands back: a bad TCP checksum, a shape it does not take
             took.append(False)
             return
         took.append(True)
-        assert fields(compiled) == fields(scalar)
+        # the same packets, and each sent up on the arrival of the same frame
+        assert [(at, *fields([packet])) for at, packet in compiled] == [(at, *fields([packet])) for at, packet in scalar]
 
     check()
-    assert sum(took) >= len(took) // 2, f"the compiled GRO took {sum(took)} of {len(took)} streams"
+    assert sum(took) >= len(took) // 4, f"the compiled GRO took {sum(took)} of {len(took)} streams"
 
 
 def test_compiled_gro_takes_a_clean_stream_and_merges() -> None:
@@ -166,11 +180,20 @@ def test_compiled_gro_takes_a_clean_stream_and_merges() -> None:
     assert fields(packets) == fields(coalesce_poll(frames, GroDevice(), engine="scalar"))
 
 
+def test_compiled_gro_keeps_vlans_apart() -> None:
+    """Two flows alike but for their VLAN ID (or their tag's TPID) are two flows, as vlan_gro_receive has it."""
+    for first, second in ((b"\x81\x00\x00\x07", b"\x81\x00\x00\x08"), (b"\x81\x00\x00\x07", b"\x88\xa8\x00\x07")):
+        frames = [tcp_frame(False, 0, 1000 + 500 * k, k, bytes(500), vlan=(first, second)[k % 2]) for k in range(12)]
+        packets = coalesce_poll(frames, GroDevice(), engine="compiled")
+        assert fields(packets) == fields(coalesce_poll(frames, GroDevice(), engine="scalar"))
+        assert len(packets) == 12  # no two merge: each flow's sequence jumps over the other's payload
+
+
 def test_compiled_gro_hands_other_shapes_back() -> None:
-    """A bad TCP checksum, a VLAN tag, CWR: the poll is the scalar engine's (auto gives its result)."""
+    """A bad TCP checksum, two VLAN tags, CWR: the poll is the scalar engine's (auto gives its result)."""
     good = tcp_frame(False, 0, 1, 1, b"x" * 100)
     bad = tcp_frame(False, 0, 101, 2, b"y" * 100, bad_checksum=True)
-    tagged = good[:12] + b"\x81\x00\x00\x05" + good[12:]
+    tagged = good[:12] + b"\x88\xa8\x00\x05\x81\x00\x00\x05" + good[12:]
     cwr = tcp_frame(False, 0, 101, 2, b"y" * 100, flags=0x90)
     for frames in ([good, bad], [good, tagged], [good, cwr]):
         with pytest.raises(ValueError):

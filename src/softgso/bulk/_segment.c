@@ -26,7 +26,19 @@
  *   ends at a record the general reader must take (cut short by end, caplen beyond snap_limit, a
  *   timestamp fraction of ticks or more): pos is then that record's offset.
  *
- * segment_records(plan, template_full, template_last, buffer, jobs, big_endian, out, codes)
+ * scan_blocks(buffer, pos, end, chunk_end, big_endian, kinds, spb_snaplen, snap_limit, small_limit,
+ *             bulk_small, offsets, codes, lengths) -> (records, pos, stop)
+ *   scan for the blocks of a pcapng section (softgso.io.pcapng): an Enhanced Packet Block's offset is
+ *   its start + 12, where its timestamp, caplen and orig_len lie as a pcap record header does (so
+ *   same_shape, same_bytes and segment_records read it as one); a Simple Packet Block's is its start
+ *   + 12 too (its frame: never a candidate); lengths (uint32) get each frame's caplen. kinds[interface id] is 1 for an interface whose records
+ *   may be segmented in bulk (Ethernet, timestamps written back exactly), 0 for one whose records all
+ *   go to the scalar path; an EPB with an opt_comment goes there too (GSO metadata). Blocks the
+ *   general reader skips (statistics, name resolution, ...) get code 7 (dropped); a section header,
+ *   an interface description, an obsolete Packet Block, a broken or cut block, an unknown interface
+ *   or a length beyond snap_limit stop the walk there.
+ *
+ * segment_records(plan, template_full, template_last, buffer, jobs, big_endian, out, codes[, pcapng])
  *   segment for frames in pcap records (a job's first offset is its record's), each segment
  *   written behind its own record header (the input record's timestamp, the segment's length as
  *   caplen and orig_len) in the same pass: a second pass over the output to frame it was measured
@@ -127,15 +139,18 @@ static int64_t copy_word_sum(unsigned char *q, const unsigned char *p, Py_ssize_
 /* fastpath.classify_frames for one frame of buffer (data + start, length bytes; limit the last
  * readable offset of the buffer: reads past the frame are clamped there, as numpy's are). */
 /* fastpath.CODE_*: a checksum state, no layout, the scalar path's, a super-packet candidate (scan) */
-enum { C_ZERO, C_COMPLETE, C_PARTIAL, C_INVALID, C_NO_LAYOUT, C_SCALAR, C_CANDIDATE };
+enum { C_ZERO, C_COMPLETE, C_PARTIAL, C_INVALID, C_NO_LAYOUT, C_SCALAR, C_CANDIDATE, C_DROPPED };
 
-static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_t start, Py_ssize_t length)
+static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_t start, Py_ssize_t length,
+                          int link_ethertype)
 {
 #define BYTE(off) ((unsigned)data[(start + (off)) < limit ? start + (off) : limit])
 #define BE16(off) (BYTE(off) << 8 | BYTE((off) + 1))
     if (length < 14)
         return C_NO_LAYOUT;
-    unsigned ethertype = BE16(12);
+    /* another link type's frame is read as the Ethernet frame to_ethernet makes of it: its L3 bytes
+     * 14 bytes into the frame, behind the ethertype its link header names */
+    unsigned ethertype = link_ethertype >= 0 ? (unsigned)link_ethertype : BE16(12);
     Py_ssize_t network = 14;
     int vlan = (ethertype == 0x8100 || ethertype == 0x88A8) && length >= 18;
     if (vlan) {
@@ -219,14 +234,70 @@ static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_
 #undef BYTE
 }
 
+/* link kinds: softgso.bulk.stream.LINK_KINDS (0: every record to the scalar path) */
+enum { L_SCALAR, L_ETHERNET, L_SLL, L_SLL2, L_NULL, L_LOOP, L_RAW, L_IPV4, L_IPV6, L_KINDS };
+static const Py_ssize_t link_header_len[L_KINDS] = {0, 14, 16, 20, 4, 4, 0, 0, 0};
+
+/* the ethertype of an address family in a NULL/LOOP header (softgso.io.cooked), 0: not IP */
+static unsigned family_ethertype(uint32_t family)
+{
+    if (family == 2)
+        return 0x0800;
+    return family == 10 || family == 24 || family == 28 || family == 30 ? 0x86DD : 0;
+}
+
+/* the ethertype softgso.io.cooked.to_ethernet gives a frame of another link kind than Ethernet
+ * (0: it gives none, the record is the scalar path's) */
+static unsigned link_ethertype(const unsigned char *frame, Py_ssize_t length, int link)
+{
+    unsigned found = 0;
+    if (link == L_SLL && length >= 16)
+        found = be16(frame + 14);
+    else if (link == L_SLL2 && length >= 20)
+        found = be16(frame);
+    else if ((link == L_NULL || link == L_LOOP) && length >= 4) {
+        /* NULL: the writer's byte order, little-endian tried first; LOOP: network order */
+        found = link == L_NULL ? family_ethertype(get32(frame, 0)) : 0;
+        return found ? found : family_ethertype(get32(frame, 1));
+    } else if (link == L_RAW && length >= 1)
+        return frame[0] >> 4 == 4 ? 0x0800 : frame[0] >> 4 == 6 ? 0x86DD : 0;
+    else if (link == L_IPV4 || link == L_IPV6)
+        return link == L_IPV4 ? 0x0800 : 0x86DD;
+    return found >= 0x0600 ? found : 0; /* a cooked header's own codes are no ethertype */
+}
+
+/* a record's code (C_*) in a walk: its frame at data + start, of link kind ``link`` */
+static int record_code(const unsigned char *data, Py_ssize_t limit, Py_ssize_t start, Py_ssize_t caplen,
+                       Py_ssize_t orig_len, int link, Py_ssize_t small_limit, int bulk_small)
+{
+    if (link <= L_SCALAR || link >= L_KINDS)
+        return C_SCALAR;
+    int ethertype = -1;
+    Py_ssize_t head = link_header_len[link];
+    if (link != L_ETHERNET) {
+        ethertype = (int)link_ethertype(data + start, caplen, link);
+        if (!ethertype)
+            return C_SCALAR;
+    }
+    /* the frame's length as the Ethernet frame the engine sees */
+    Py_ssize_t length = link == L_ETHERNET ? caplen : caplen - head + 14;
+    if (length > small_limit && orig_len <= caplen)
+        return C_CANDIDATE;
+    if (!bulk_small || orig_len != caplen)
+        return C_SCALAR;
+    int code = classify_frame(data, limit, start + head - (link == L_ETHERNET ? head : 14), length, ethertype);
+    /* a partial seed is completed by the scalar path; so is a frame of no layout on another link type */
+    return code == C_PARTIAL || (code == C_NO_LAYOUT && link != L_ETHERNET) ? C_SCALAR : code;
+}
+
 static PyObject *scan(PyObject *self, PyObject *args)
 {
     Py_buffer buffer, offsets_buf, codes_buf;
     Py_ssize_t pos, end, chunk_end, ticks, snap_limit, small_limit;
-    int big_endian, bulk_small;
+    int big_endian, bulk_small, link = L_ETHERNET;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnnpnnnpw*w*", &buffer, &pos, &end, &chunk_end, &big_endian, &ticks,
-                          &snap_limit, &small_limit, &bulk_small, &offsets_buf, &codes_buf))
+    if (!PyArg_ParseTuple(args, "y*nnnpnnnpw*w*|i", &buffer, &pos, &end, &chunk_end, &big_endian, &ticks,
+                          &snap_limit, &small_limit, &bulk_small, &offsets_buf, &codes_buf, &link))
         return NULL;
     if (pos < 0 || end > buffer.len || chunk_end > end || pos > end || offsets_buf.len % 8 ||
         codes_buf.len < offsets_buf.len / 8 || buffer.len < 1) {
@@ -254,16 +325,7 @@ static PyObject *scan(PyObject *self, PyObject *args)
             stop = 1;
             break;
         }
-        int code;
-        if ((Py_ssize_t)caplen > small_limit && orig_len <= caplen) {
-            code = C_CANDIDATE;
-        } else if (bulk_small && orig_len == caplen) {
-            code = classify_frame(data, limit, pos + 16, caplen);
-            if (code == C_PARTIAL)
-                code = C_SCALAR;
-        } else {
-            code = C_SCALAR;
-        }
+        int code = record_code(data, limit, pos + 16, caplen, orig_len, link, small_limit, bulk_small);
         offsets[count] = pos;
         codes[count] = (signed char)code;
         count++;
@@ -276,19 +338,143 @@ static PyObject *scan(PyObject *self, PyObject *args)
     return Py_BuildValue("nni", count, pos, stop);
 }
 
+/* pcapng block types (softgso.io.pcapng.BT_*) */
+#define BT_SHB 0x0A0D0D0Au
+#define BT_IDB 1u
+#define BT_PB 2u
+#define BT_SPB 3u
+#define BT_EPB 6u
+
+/* whether an EPB's options (from p to end) hold an opt_comment, read as PcapngReader reads them */
+static int has_comment(const unsigned char *p, const unsigned char *end, int big_endian)
+{
+    while (end - p >= 4) {
+        unsigned code = big_endian ? be16(p) : (unsigned)(p[1] << 8 | p[0]);
+        unsigned length = big_endian ? be16(p + 2) : (unsigned)(p[3] << 8 | p[2]);
+        if (code == 0)
+            return 0;
+        if (code == 1)
+            return 1;
+        p += 4 + length + (-length & 3);
+    }
+    return 0;
+}
+
+static PyObject *scan_blocks(PyObject *self, PyObject *args)
+{
+    Py_buffer buffer, kinds_buf, offsets_buf, codes_buf, lengths_buf;
+    Py_ssize_t pos, end, chunk_end, spb_snaplen, snap_limit, small_limit;
+    int big_endian, bulk_small;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnnpy*nnnpw*w*w*", &buffer, &pos, &end, &chunk_end, &big_endian, &kinds_buf,
+                          &spb_snaplen, &snap_limit, &small_limit, &bulk_small, &offsets_buf, &codes_buf,
+                          &lengths_buf))
+        return NULL;
+    if (pos < 0 || end > buffer.len || chunk_end > end || pos > end || offsets_buf.len % 8 ||
+        codes_buf.len < offsets_buf.len / 8 || lengths_buf.len < offsets_buf.len / 2 || buffer.len < 1) {
+        PyBuffer_Release(&buffer);
+        PyBuffer_Release(&kinds_buf);
+        PyBuffer_Release(&offsets_buf);
+        PyBuffer_Release(&codes_buf);
+        PyBuffer_Release(&lengths_buf);
+        PyErr_SetString(PyExc_ValueError, "scan_blocks: position, end or output sizes out of range");
+        return NULL;
+    }
+    const unsigned char *data = (const unsigned char *)buffer.buf;
+    const unsigned char *kinds = (const unsigned char *)kinds_buf.buf;
+    Py_ssize_t interfaces = kinds_buf.len;
+    int64_t *offsets = (int64_t *)offsets_buf.buf;
+    signed char *codes = (signed char *)codes_buf.buf;
+    uint32_t *lengths = (uint32_t *)lengths_buf.buf;
+    Py_ssize_t capacity = offsets_buf.len / 8, count = 0, limit = buffer.len - 1;
+    int stop = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (pos < chunk_end && count < capacity) {
+        Py_ssize_t frame_len = 0;
+        if (end - pos < 12) {
+            stop = 1;
+            break;
+        }
+        const unsigned char *block = data + pos;
+        uint32_t type = get32(block, big_endian), length = get32(block + 4, big_endian);
+        if (length < 12 || length % 4 || (Py_ssize_t)length > end - pos ||
+            get32(block + length - 4, big_endian) != length) {
+            stop = 1;
+            break;
+        }
+        int code;
+        if (type == BT_EPB) {
+            if (length < 32) {
+                stop = 1;
+                break;
+            }
+            uint32_t interface = get32(block + 8, big_endian), caplen = get32(block + 20, big_endian);
+            uint32_t orig_len = get32(block + 24, big_endian);
+            if ((Py_ssize_t)interface >= interfaces || caplen > length - 32 || (Py_ssize_t)caplen > snap_limit) {
+                stop = 1;
+                break;
+            }
+            frame_len = caplen;
+            const unsigned char *options = block + 28 + caplen + (-caplen & 3);
+            code = has_comment(options, block + length - 4, big_endian)
+                       ? C_SCALAR
+                       : record_code(data, limit, pos + 28, caplen, orig_len, kinds[interface], small_limit, bulk_small);
+        } else if (type == BT_SPB) {
+            if (length < 16 || interfaces < 1) {
+                stop = 1;
+                break;
+            }
+            uint32_t orig_len = get32(block + 8, big_endian);
+            Py_ssize_t caplen = (Py_ssize_t)length - 16 < (Py_ssize_t)orig_len ? (Py_ssize_t)length - 16 : (Py_ssize_t)orig_len;
+            if (spb_snaplen > 0 && caplen > spb_snaplen)
+                caplen = spb_snaplen;
+            if (caplen > snap_limit) {
+                stop = 1;
+                break;
+            }
+            frame_len = caplen;
+            /* never a candidate: a segment of it would need a timestamp it does not have */
+            code = record_code(data, limit, pos + 12, caplen, orig_len, kinds[0], small_limit, bulk_small);
+            if (code == C_CANDIDATE)
+                code = C_SCALAR;
+        } else if (type == BT_SHB || type == BT_IDB || type == BT_PB) {
+            stop = 1;
+            break;
+        } else {
+            code = C_DROPPED;
+        }
+        offsets[count] = pos + 12;
+        codes[count] = (signed char)code;
+        lengths[count] = (uint32_t)frame_len;
+        count++;
+        pos += length;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&kinds_buf);
+    PyBuffer_Release(&offsets_buf);
+    PyBuffer_Release(&codes_buf);
+    PyBuffer_Release(&lengths_buf);
+    return Py_BuildValue("nni", count, pos, stop);
+}
+
+/* the bytes a pcapng EPB adds after a frame of ``length`` bytes: padding to 32 bits, trailing length */
+static inline int64_t epb_tail(int64_t length) { return (-length & 3) + 4; }
+
 /* segment (records 0) and segment_records (records 1: a job's frame 16 bytes into its record, each
- * segment written behind a record header) */
+ * segment written behind a record header; with pcapng, a job's record is the timestamp of an EPB
+ * (scan_blocks' offset), each segment written as an EPB of the same interface and timestamp) */
 static PyObject *segment_jobs(PyObject *args, int records)
 {
     Py_buffer plan_buf, full_buf, last_buf, buffer, jobs_buf, out_buf, codes_buf;
-    int big_endian = 0;
-    if (records ? !PyArg_ParseTuple(args, "y*y*y*y*y*pw*w*", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
-                                    &big_endian, &out_buf, &codes_buf)
+    int big_endian = 0, pcapng = 0;
+    if (records ? !PyArg_ParseTuple(args, "y*y*y*y*y*pw*w*|p", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
+                                    &big_endian, &out_buf, &codes_buf, &pcapng)
                 : !PyArg_ParseTuple(args, "y*y*y*y*y*w*w*", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
                                     &out_buf, &codes_buf))
         return NULL;
-    /* the record header in front of a frame and of every segment */
-    const Py_ssize_t head = records ? 16 : 0;
+    /* the record header in front of a frame, and in front of every segment (an EPB's 28 bytes) */
+    const Py_ssize_t head = records ? 16 : 0, out_head = pcapng ? 28 : head;
     const char *problem = NULL;
     const int64_t *plan = (const int64_t *)plan_buf.buf;
     const int64_t *jobs = (const int64_t *)jobs_buf.buf;
@@ -336,10 +522,12 @@ static PyObject *segment_jobs(PyObject *args, int records)
     }
     if (!problem) {
         /* a packet's output: every segment's record header (if any) and protocol headers, and its payload */
-        packet_out = segs * (head + hlen) + (frame_len - plan[P_PAYLOAD_AT]);
+        packet_out = segs * (out_head + hlen) + (frame_len - plan[P_PAYLOAD_AT]);
+        if (pcapng)
+            packet_out += (segs - 1) * epb_tail(hlen + mss) + epb_tail(hlen + last_len);
         for (Py_ssize_t k = 0; k < count && !problem; k++) {
             int64_t at = jobs[3 * k], to = jobs[3 * k + 1], number = jobs[3 * k + 2];
-            if (at < 0 || at > buffer.len - head - frame_len)
+            if (at < (pcapng ? 12 : 0) || at > buffer.len - head - frame_len)
                 problem = records ? "segment: a record lies outside the buffer" : "segment: a frame lies outside the buffer";
             else if (to < 0 || to > out_buf.len - packet_out)
                 problem = "segment: a packet's output lies outside the output buffer";
@@ -381,7 +569,7 @@ static PyObject *segment_jobs(PyObject *args, int records)
             int last = s == segs - 1;
             int64_t piece_len = last ? last_len : mss, seg_len = hlen + piece_len;
             const unsigned char *piece = frame + payload_at + s * mss;
-            unsigned char *hdr = out + head;
+            unsigned char *hdr = out + out_head;
             int64_t sum = 0;
             if (need_sums)
                 sum = copy_word_sum(hdr + hlen, piece, piece_len);
@@ -389,7 +577,18 @@ static PyObject *segment_jobs(PyObject *args, int records)
                 memcpy(hdr + hlen, piece, (size_t)piece_len);
             if (classify)
                 payload_total += (mss * s) & 1 ? sum * 256 % ONES : sum;
-            if (records) {
+            if (pcapng) {
+                /* an EPB: type, length, the input's interface and timestamp, caplen, orig_len; the
+                 * segment; padding and the trailing length */
+                uint32_t block_len = (uint32_t)(out_head + seg_len + epb_tail(seg_len));
+                put32(out, BT_EPB, big_endian);
+                put32(out + 4, block_len, big_endian);
+                memcpy(out + 8, record - 4, 12);
+                put32(out + 20, (uint32_t)seg_len, big_endian);
+                put32(out + 24, (uint32_t)seg_len, big_endian);
+                memset(hdr + seg_len, 0, (size_t)(-seg_len & 3));
+                put32(hdr + seg_len + (-seg_len & 3), block_len, big_endian);
+            } else if (records) {
                 memcpy(out, record, 8);
                 put32(out + 8, (uint32_t)seg_len, big_endian);
                 put32(out + 12, (uint32_t)seg_len, big_endian);
@@ -461,7 +660,7 @@ static PyObject *segment_jobs(PyObject *args, int records)
                     check = ONES;
                 put16(hdr + plan[P_CSUM_FIELD], (unsigned)check);
             }
-            out += head + seg_len;
+            out += out_head + seg_len + (pcapng ? epb_tail(seg_len) : 0);
         }
         if (classify) {
             /* classify_l4_checksum from the sums already taken */
@@ -631,6 +830,7 @@ static PyMethodDef methods[] = {
     {"same_bytes", same_bytes, METH_VARARGS, "How many following records have a record's bytes in the given ranges."},
     {"segment_records", segment_records, METH_VARARGS, "segment for frames in pcap records, each segment behind its own."},
     {"scan", scan, METH_VARARGS, "The pcap record walk and short-frame classification of one chunk."},
+    {"scan_blocks", scan_blocks, METH_VARARGS, "scan for the blocks of a pcapng section."},
     {"segment", segment, METH_VARARGS, "Segment frames of one plan into contiguous output."},
     {NULL, NULL, 0, NULL},
 };

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..constants import IPPROTO_TCP
 from ..io.pcap import RECORD_HEADER_LEN
-from .fastpath import FastSegmenter, TunnelShape
+from ..io.pcapng import BLOCK_OVERHEAD, EPB_FIXED_LEN
+from .fastpath import FastSegmenter, LinkShape, TunnelShape
 from .native import load_extension
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ PLAN_FIELDS = ("frame_len", "payload_at", "header_len", "mss", "segments", "last
                "partial", "seed", "l4_const_full", "l4_const_last", "udp_len_out", "udp_sport_dport", "classify",
                "ipv4", "outer_ipv4_at", "outer_ipv4_in", "outer_base_full", "outer_base_last", "outer_fixed_id",
                "csum_at", "csum_field", "csum_const_full", "csum_const_last", "csum_mangle")
+EPB_LEN = BLOCK_OVERHEAD + EPB_FIXED_LEN  # an Enhanced Packet Block without its packet and options
 _ONE_JOB = array("q", (0, 0, 0))  # one frame at offset 0, its output at 0, packet number 0
 
 _SEGMENT: Any = load_extension("_segment")
@@ -55,10 +57,10 @@ def plan_vector(plan: SegmentPlan) -> bytes:
     return array("q", values).tobytes()
 
 
-_RANGES: dict[TunnelShape, array] = {}
+_RANGES: dict[TunnelShape | LinkShape, array] = {}
 
 
-def _ranges(shape: TunnelShape) -> array:
+def _ranges(shape: TunnelShape | LinkShape) -> array:
     """A tunnelled shape's compared header bytes as _segment.same_bytes reads them (int64 pairs)."""
     found = _RANGES.get(shape)
     if found is None:
@@ -66,6 +68,15 @@ def _ranges(shape: TunnelShape) -> array:
             _RANGES.clear()
         found = _RANGES[shape] = array("q", chain.from_iterable(shape.ranges))
     return found
+
+
+def packet_out_len(plan: SegmentPlan, pcapng: bool) -> int:
+    """Output bytes per input packet of ``plan`` in a file: each segment behind its pcap record
+    header, or (``pcapng``) each one an Enhanced Packet Block (EPB_FIXED_LEN + 12 bytes, padding)."""
+    if not pcapng:
+        return plan.out_len(RECORD_HEADER_LEN)
+    full_len, last_len = plan.segment_lengths()
+    return ((plan.segments - 1) * (EPB_LEN + full_len + -full_len % 4) + EPB_LEN + last_len + -last_len % 4)
 
 
 class CompiledSegmenter:
@@ -91,12 +102,13 @@ class CompiledSegmenter:
         _SEGMENT.segment(vector, full, last, buffer, jobs, out, codes)
 
     def segment_records(self, plan: SegmentPlan, buffer: Any, jobs: array, big_endian: bool, out: Any,
-                        codes: bytearray) -> None:
+                        codes: bytearray, pcapng: bool = False) -> None:
         """segment_into for frames in pcap records (a job's first offset is its record's): each
         segment written behind its own record header (the record's timestamp, its own length), as
-        the file stream writes them."""
+        the file stream writes them. ``pcapng``: the records are EPBs (a job's offset is
+        _segment.scan_blocks'), each segment written as an EPB of the record's interface and timestamp."""
         vector, full, last = self.vector(plan)
-        _SEGMENT.segment_records(vector, full, last, buffer, jobs, big_endian, out, codes)
+        _SEGMENT.segment_records(vector, full, last, buffer, jobs, big_endian, out, codes, pcapng)
 
     def segment_packet(self, frame: Any, plan: SegmentPlan) -> list[bytearray]:
         """One frame's segments."""
@@ -127,16 +139,26 @@ class CompiledPrimitive:
         self.fast = self.compiled.fast
 
     def scan(self, data: memoryview, chunk_end: int, big_endian: bool, ticks: int, snap_limit: int,
-             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray) -> tuple[int, int, bool]:
-        """The pcap record walk and short-frame codes of one chunk (_segment.scan)."""
+             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+             link: int = 1) -> tuple[int, int, bool]:
+        """The pcap record walk and short-frame codes of one chunk of link kind ``link`` (_segment.scan)."""
         count, after, stop = _SEGMENT.scan(data, 0, len(data), chunk_end, big_endian, ticks, snap_limit, small_limit,
-                                           bulk_small, offsets, codes)
+                                           bulk_small, offsets, codes, link)
+        return count, after, bool(stop)
+
+    def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes, spb_snaplen: int,
+                    snap_limit: int, small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+                    lengths: bytearray) -> tuple[int, int, bool]:
+        """The pcapng block walk and short-frame codes of one chunk (_segment.scan_blocks)."""
+        count, after, stop = _SEGMENT.scan_blocks(data, 0, len(data), chunk_end, big_endian, kinds, spb_snaplen,
+                                                  snap_limit, small_limit, bulk_small, offsets, codes, lengths)
         return count, after, bool(stop)
 
     def alike(self, data: memoryview, offsets: bytearray, records: int, first: int, stop: int, chunk_stop: int,
-              layout: FrameLayout | TunnelShape) -> int:
-        """How many records after ``first`` have its shape (_segment.same_shape, same_bytes for a tunnel)."""
-        if isinstance(layout, TunnelShape):
+              layout: FrameLayout | TunnelShape | LinkShape) -> int:
+        """How many records after ``first`` have its shape (_segment.same_shape, same_bytes for a
+        tunnel or another link type)."""
+        if isinstance(layout, TunnelShape | LinkShape):
             return int(_SEGMENT.same_bytes(data, offsets, records, first, stop, chunk_stop, _ranges(layout),
                                            layout.nonzero_at))
         return int(_SEGMENT.same_shape(data, offsets, records, first, stop, chunk_stop, layout.network,
@@ -144,10 +166,11 @@ class CompiledPrimitive:
                                        layout.l4_proto == IPPROTO_TCP))
 
     def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
-                     big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray) -> memoryview:
-        """The runs' segments, each behind its record header, contiguous in ``arena`` (or a new buffer
-        when it is full), in input order."""
-        size = sum(count * plan.out_len(RECORD_HEADER_LEN) for plan, _, count in runs)
+                     big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
+                     pcapng: bool = False) -> memoryview:
+        """The runs' segments, each behind its record header (each an EPB with ``pcapng``), contiguous
+        in ``arena`` (or a new buffer when it is full), in input order."""
+        size = sum(count * packet_out_len(plan, pcapng) for plan, _, count in runs)
         target: mmap.mmap | bytearray = arena
         at = arena_state[0]
         if at + size > len(arena):
@@ -157,15 +180,15 @@ class CompiledPrimitive:
         number = 0
         segment_records = self.compiled.segment_records
         for plan, first, count in runs:
-            per_packet = plan.out_len(RECORD_HEADER_LEN)
+            per_packet = packet_out_len(plan, pcapng)
             # (record offset, output offset, packet number) triples, built by C iterators
             jobs = array("q", chain.from_iterable(zip(offsets[first : first + count],
                                                       range(at, at + count * per_packet, per_packet),
                                                       range(number, number + count), strict=True)))
-            segment_records(plan, data, jobs, big_endian, target, codes)
+            segment_records(plan, data, jobs, big_endian, target, codes, pcapng)
             at += count * per_packet
             number += count
         return memoryview(target)[at - size : at]
 
 
-__all__ = ["CompiledPrimitive", "CompiledSegmenter", "PLAN_FIELDS", "available", "plan_vector"]
+__all__ = ["CompiledPrimitive", "CompiledSegmenter", "PLAN_FIELDS", "available", "packet_out_len", "plan_vector"]

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..checksum import ones_sum
 from ..constants import (
+    ETH_HLEN,
     ETH_P_8021AD,
     ETH_P_8021Q,
     ETH_P_IP,
@@ -383,6 +384,52 @@ class TunnelShape:
     inner: FrameLayout
     ranges: tuple[tuple[int, int], ...]
     nonzero_at: int
+
+
+@dataclass(frozen=True)
+class LinkShape:
+    """The shape of a frame of another link type than Ethernet for the bulk path: the header bytes a
+    frame of the same shape has equal (``ranges``, (from, to) pairs of the record's own frame, its
+    link header included) and ``nonzero_at`` as TunnelShape has them."""
+
+    ranges: tuple[tuple[int, int], ...]
+    nonzero_at: int
+
+
+def link_shape(layout: FrameLayout | TunnelShape, header_len: int) -> LinkShape:
+    """The shape of the Ethernet frame to_ethernet makes (``layout``) as ranges of the record's frame
+    behind a ``header_len``-byte link header: that header whole, then the Ethernet ranges moved."""
+    from .pipeline import layout_ranges
+
+    ranges, nonzero_at = layout_ranges(layout)
+    shift = header_len - ETH_HLEN
+    moved = [(0, header_len)] + [(max(start + shift, 0), end + shift) for start, end in ranges if end + shift > 0]
+    return LinkShape(tuple(moved), nonzero_at + shift if nonzero_at >= 0 else -1)
+
+
+def link_plan(plan: SegmentPlan, header: bytes, ethernet: bytes) -> SegmentPlan | None:
+    """``plan`` (of the Ethernet frame ``ethernet`` that to_ethernet made of a record) for the record
+    itself, behind its own link header ``header``: every offset moved by the headers' difference,
+    the templates led by ``header`` (from_ethernet writes a segment back so when its Ethernet header
+    is the input's). None when the plan changes the Ethernet header (an action): the scalar path's."""
+    head = ethernet[:ETH_HLEN]
+    if plan.template_full[:ETH_HLEN] != head or plan.template_last[:ETH_HLEN] != head:
+        return None
+    shift = len(header) - ETH_HLEN
+
+    def moved(offset: int | None) -> int | None:
+        return None if offset is None else offset + shift
+
+    outer = plan.outer_ipv4_at is not None
+    checksum = plan.csum_at is not None
+    return replace(
+        plan, frame_len=plan.frame_len + shift, payload_at=plan.payload_at + shift,
+        header_len=plan.header_len + shift, template_full=header + plan.template_full[ETH_HLEN:],
+        template_last=header + plan.template_last[ETH_HLEN:], ipv4_at=moved(plan.ipv4_at),
+        ipv4_in=plan.ipv4_in + shift if plan.ipv4_at is not None else plan.ipv4_in,
+        l4_in=plan.l4_in + shift, l4_out=plan.l4_out + shift, outer_ipv4_at=moved(plan.outer_ipv4_at),
+        outer_ipv4_in=plan.outer_ipv4_in + shift if outer else plan.outer_ipv4_in, csum_at=moved(plan.csum_at),
+        csum_field=plan.csum_field + shift if checksum else plan.csum_field)
 
 
 def tunnel_key(frame: bytes | memoryview, tunnel: TunnelLayout) -> tuple[bytes, TunnelShape] | None:
@@ -972,10 +1019,13 @@ def name_invalid(frame: bytes | memoryview) -> str:
     return classify_l4_checksum(frame, layout).value
 
 
-def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                    ethertypes: np.ndarray | None = None) -> np.ndarray:
     """parse_layout + classify_l4_checksum for many frames of one buffer at once: a code per frame.
 
-    ``starts``/``lengths`` locate each frame in ``buffer``. The code is an input checksum state (CODE_ZERO..CODE_INVALID), CODE_NO_LAYOUT
+    ``starts``/``lengths`` locate each frame in ``buffer``; ``ethertypes``, when given, replace the
+    ones the frames' bytes 12-13 hold (another link type's frames, read 14 bytes before their L3
+    header: the Ethernet frames softgso.io.cooked.to_ethernet makes of them). The code is an input checksum state (CODE_ZERO..CODE_INVALID), CODE_NO_LAYOUT
     where parse_layout finds no TCP/UDP (or an IP fragment: no state, untouched), or CODE_SCALAR for
     what is left to the scalar path (label stacks, two VLAN tags, IPv6 extension headers).
     """
@@ -996,7 +1046,7 @@ def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray)
         return (byte(offset, frames) << 8) | byte(offset + 1, frames)
 
     ok = lengths >= 14
-    ethertype = be16(np.full(count, 12))
+    ethertype = be16(np.full(count, 12)) if ethertypes is None else ethertypes.astype(np.int64)
     vlan = ((ethertype == ETH_P_8021Q) | (ethertype == ETH_P_8021AD)) & (lengths >= 18)
     network = np.where(vlan, 18, 14)
     ethertype = np.where(vlan, be16(np.full(count, 16)), ethertype)
@@ -1071,4 +1121,4 @@ def _odd_offsets(payload: np.ndarray, mss: int) -> np.ndarray:
     return (payload * (1 + 255 * offsets)[None, :]) % ONES
 
 
-__all__ = ["FastSegmenter", "RunResult", "SegmentPlan", "TunnelShape", "shape_key", "tunnel_key", "word_sums"]
+__all__ = ["FastSegmenter", "LinkShape", "RunResult", "SegmentPlan", "TunnelShape", "link_plan", "link_shape", "shape_key", "tunnel_key", "word_sums"]

@@ -16,10 +16,32 @@ import os
 import struct
 from typing import TYPE_CHECKING, Any
 
+from ..constants import ETH_HLEN
 from ..io.pcap import RECORD_HEADER_LEN
-from .fastpath import CODE_CANDIDATE, CODE_PARTIAL, CODE_SCALAR, FastSegmenter, TunnelShape, classify_frames
+from ..io.pcapng import (
+    BT_EPB,
+    BT_IDB,
+    BT_PB,
+    BT_SHB,
+    BT_SPB,
+    EPB_FIXED_LEN,
+    OPT_COMMENT,
+    iter_options,
+    simple_packet_caplen,
+)
+from .fastpath import (
+    CODE_CANDIDATE,
+    CODE_NO_LAYOUT,
+    CODE_PARTIAL,
+    CODE_SCALAR,
+    FastSegmenter,
+    LinkShape,
+    TunnelShape,
+    classify_frames,
+)
 from .native import load_extension
-from .pipeline import Iovecs, layout_ranges
+from .pipeline import CODE_DROPPED, LINK_ETHERNET, Iovecs, layout_ranges
+from .stream import KIND_LINKTYPE
 
 if TYPE_CHECKING:
     import mmap
@@ -30,6 +52,7 @@ if TYPE_CHECKING:
     from ..prepare import FrameLayout
     from .fastpath import SegmentPlan
 
+EPB_HEAD_LEN = 8 + EPB_FIXED_LEN  # an Enhanced Packet Block up to its packet
 # softgso.bulk._csum's record walk (numpy and Python alone without it)
 _CSUM: Any = load_extension("_csum")
 
@@ -48,7 +71,8 @@ class NumpyPrimitive:
         self._ranges: dict[Any, tuple[tuple[tuple[int, int], ...], int]] = {}
 
     def scan(self, data: memoryview, chunk_end: int, big_endian: bool, ticks: int, snap_limit: int,
-             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray) -> tuple[int, int, bool]:
+             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+             link: int = 1) -> tuple[int, int, bool]:
         """The pcap record walk and short-frame codes of one chunk, as _segment.scan gives them.
 
         The walk from record to record is the one per-record step (it reads only caplen); the other
@@ -92,19 +116,87 @@ class NumpyPrimitive:
                 at = int(starts[count])
                 cut = True
                 starts, caplen, orig_len, code = starts[:count], caplen[:count], orig_len[:count], code[:count]
-            code[(caplen > small_limit) & (orig_len <= caplen)] = CODE_CANDIDATE
-            if bulk_small:
-                small = (caplen <= small_limit) & (orig_len == caplen)
-                if small.any():
-                    classified = classify_frames(buffer, starts[small] + RECORD_HEADER_LEN, caplen[small])
-                    # a partial seed is completed by the scalar path
-                    classified[classified == CODE_PARTIAL] = CODE_SCALAR
-                    code[small] = classified
+            code = record_codes(buffer, starts + RECORD_HEADER_LEN, caplen, orig_len, np.full(count, link),
+                                small_limit, bulk_small)
             np.frombuffer(codes, dtype=np.int8, count=count)[:] = code
         return count, at, cut
 
+    def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes, spb_snaplen: int,
+                    snap_limit: int, small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+                    lengths: bytearray) -> tuple[int, int, bool]:
+        """The pcapng block walk and short-frame codes of one chunk, as _segment.scan_blocks gives them
+        (one Python step per block; short frames classified in bulk afterwards)."""
+        import numpy as np
+
+        prefix = ">" if big_endian else "<"
+        block_header = struct.Struct(prefix + "II").unpack_from
+        word = struct.Struct(prefix + "I").unpack_from
+        epb_fields = struct.Struct(prefix + "IIIII").unpack_from
+        got, capacity = len(data), len(offsets) // 8
+        starts: list[int] = []
+        dropped: list[bool] = []
+        # per record: its frame's offset, caplen, orig_len and link kind (0: the scalar path's)
+        frame_at: list[int] = []
+        frame_lens: list[int] = []
+        orig_lens: list[int] = []
+        links: list[int] = []
+        pos, stop = 0, False
+        while pos < chunk_end and len(starts) < capacity:
+            if got - pos < 12:
+                stop = True
+                break
+            block_type, length = block_header(data, pos)
+            if length < 12 or length % 4 or length > got - pos or word(data, pos + length - 4)[0] != length:
+                stop = True
+                break
+            at, frame_len, orig_len, link = pos + 12, 0, 0, 0
+            if block_type == BT_EPB:
+                if length < 32:
+                    stop = True
+                    break
+                interface, _, _, frame_len, orig_len = epb_fields(data, pos + 8)
+                if interface >= len(kinds) or frame_len > length - 32 or frame_len > snap_limit:
+                    stop = True
+                    break
+                at = pos + 28
+                body = data[pos + 8 : pos + length - 4]
+                options_at = EPB_FIXED_LEN + frame_len + -frame_len % 4
+                comment = any(option == OPT_COMMENT for option, _ in iter_options(body, options_at, prefix))
+                link = 0 if comment else kinds[interface]
+            elif block_type == BT_SPB:
+                if length < 16 or not kinds:
+                    stop = True
+                    break
+                (orig_len,) = word(data, pos + 8)
+                frame_len = simple_packet_caplen(orig_len, length - 12, spb_snaplen)
+                if frame_len > snap_limit:
+                    stop = True
+                    break
+                link = kinds[0] | SIMPLE  # never a candidate
+            elif block_type in (BT_SHB, BT_IDB, BT_PB):
+                stop = True
+                break
+            starts.append(pos + 12)
+            dropped.append(block_type not in (BT_EPB, BT_SPB))
+            frame_at.append(at)
+            frame_lens.append(frame_len)
+            orig_lens.append(orig_len)
+            links.append(link)
+            pos += length
+        count = len(starts)
+        lens = np.array(frame_lens, dtype=np.int64)
+        link_kinds = np.array(links, dtype=np.int64)
+        block_codes = record_codes(np.frombuffer(data, dtype=np.uint8), np.array(frame_at, dtype=np.int64), lens,
+                                   np.array(orig_lens, dtype=np.int64), link_kinds & ~SIMPLE, small_limit, bulk_small)
+        block_codes[(block_codes == CODE_CANDIDATE) & (link_kinds & SIMPLE != 0)] = CODE_SCALAR
+        block_codes[np.array(dropped, dtype=bool)] = CODE_DROPPED
+        np.frombuffer(offsets, dtype=np.int64, count=count)[:] = starts
+        np.frombuffer(codes, dtype=np.int8, count=count)[:] = block_codes
+        np.frombuffer(lengths, dtype=np.uint32, count=count)[:] = frame_lens
+        return count, pos, stop
+
     def alike(self, data: memoryview, offsets: bytearray, records: int, first: int, stop: int, chunk_stop: int,
-              layout: FrameLayout | TunnelShape) -> int:
+              layout: FrameLayout | TunnelShape | LinkShape) -> int:
         """How many records after ``first`` have its shape: the same record lengths and the same bytes
         in the shape's ranges (pipeline.layout_ranges), as _segment.same_shape counts them."""
         found = self._ranges.get(layout)
@@ -140,10 +232,12 @@ class NumpyPrimitive:
             at.release()
 
     def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
-                     big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray) -> Iovecs:
-        """The runs' segments as iovecs in input order: headers (behind their record headers) built in
-        ``arena`` (or a new array when it is full), payloads pointing into ``data``; one
-        segment_scattered call per plan, wherever its packets lie in the chunk."""
+                     big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
+                     pcapng: bool = False) -> Iovecs:
+        """The runs' segments as iovecs in input order: headers (behind their record headers, or
+        pcapng EPB headers) built in ``arena`` (or a new array when it is full), payloads pointing
+        into ``data`` (each EPB's padding and trailing length after it); one segment_scattered call
+        per plan, wherever its packets lie in the chunk."""
         import numpy as np
 
         buffer = np.frombuffer(data, dtype=np.uint8)
@@ -161,7 +255,8 @@ class NumpyPrimitive:
             records = np.concatenate([record_at[runs[p][1] : runs[p][1] + runs[p][2]] for p in positions])
             count = records.size
             segs = plan.segments
-            head_len = RECORD_HEADER_LEN + plan.header_len
+            prefix_len = EPB_HEAD_LEN if pcapng else RECORD_HEADER_LEN
+            head_len = prefix_len + plan.header_len
             size = count * segs * head_len
             used = arena_state[0]
             if used + size <= space_all.size:
@@ -172,13 +267,29 @@ class NumpyPrimitive:
                 keep.append(space)
             headers = space.reshape(count, segs, head_len)
             starts = records + RECORD_HEADER_LEN
-            result = self.fast.segment_scattered(plan, buffer, starts, headers, prefix=RECORD_HEADER_LEN)
+            result = self.fast.segment_scattered(plan, buffer, starts, headers, prefix=prefix_len)
             full_len, last_len = plan.segment_lengths()
-            # every segment's record header: the input's timestamp, its own length as caplen and orig_len
-            headers[:, :, :8] = buffer[records[:, None] + np.arange(8)[None, :]][:, None, :]
-            headers[:, :-1, 8:16] = np.frombuffer(struct.pack(prefix + "II", full_len, full_len), dtype=np.uint8)
-            headers[:, -1, 8:16] = np.frombuffer(struct.pack(prefix + "II", last_len, last_len), dtype=np.uint8)
-            iov = np.empty((count, segs, 2, 2), dtype=np.uint64)
+            pieces = 3 if pcapng else 2
+            iov = np.empty((count, segs, pieces, 2), dtype=np.uint64)
+            if pcapng:
+                # every segment an EPB: its length, the input's interface and timestamp, its own
+                # length as caplen and orig_len; after it, padding and the trailing length
+                tails = []
+                for at, seg_len in ((slice(None, -1), full_len), (-1, last_len)):
+                    block_len = EPB_HEAD_LEN + seg_len + -seg_len % 4 + 4
+                    headers[:, at, :8] = np.frombuffer(struct.pack(prefix + "II", BT_EPB, block_len), dtype=np.uint8)
+                    headers[:, at, 20:28] = np.frombuffer(struct.pack(prefix + "II", seg_len, seg_len), dtype=np.uint8)
+                    tail = np.frombuffer(bytes(-seg_len % 4) + struct.pack(prefix + "I", block_len), dtype=np.uint8)
+                    tails.append(tail)
+                    iov[:, at, 2, 0] = tail.ctypes.data
+                    iov[:, at, 2, 1] = tail.size
+                keep.extend(tails)
+                headers[:, :, 8:20] = buffer[records[:, None] - 4 + np.arange(12)[None, :]][:, None, :]
+            else:
+                # every segment's record header: the input's timestamp, its own length as caplen and orig_len
+                headers[:, :, :8] = buffer[records[:, None] + np.arange(8)[None, :]][:, None, :]
+                headers[:, :-1, 8:16] = np.frombuffer(struct.pack(prefix + "II", full_len, full_len), dtype=np.uint8)
+                headers[:, -1, 8:16] = np.frombuffer(struct.pack(prefix + "II", last_len, last_len), dtype=np.uint8)
             iov[:, :, 0, 0] = (space.ctypes.data
                                + np.arange(count * segs, dtype=np.uint64).reshape(count, segs) * head_len)
             iov[:, :, 0, 1] = head_len
@@ -186,15 +297,56 @@ class NumpyPrimitive:
             iov[:, :, 1, 0] = payload[:, None] + plan.seq_steps.astype(np.uint64)[None, :]
             iov[:, :-1, 1, 1] = plan.mss
             iov[:, -1, 1, 1] = plan.last_len
-            vectors = iov.reshape(count * 2 * segs, 2)
+            vectors = iov.reshape(count * pieces * segs, 2)
             row = 0
             for position in positions:
                 run_count = runs[position][2]
-                blocks[position] = vectors[row * 2 * segs : (row + run_count) * 2 * segs]
+                blocks[position] = vectors[row * pieces * segs : (row + run_count) * pieces * segs]
                 if result.codes is not None and plan.classify:
                     code_view[numbers[position] : numbers[position] + run_count] = result.codes[row : row + run_count]
                 row += run_count
         return Iovecs(np.concatenate(blocks), tuple(keep))
+
+
+SIMPLE = 0x100  # a link kind's flag in scan_blocks: the record is a Simple Packet Block
+
+
+def record_codes(buffer: np.ndarray, starts: np.ndarray, caplen: np.ndarray, orig_len: np.ndarray,
+                 links: np.ndarray, small_limit: int, bulk_small: bool) -> np.ndarray:
+    """Every record's code as _segment.c's record_code gives it: frames at ``starts`` of ``links``
+    link kinds (softgso.bulk.stream.LINK_KINDS; 0: the scalar path's). A frame of another link type
+    than Ethernet is read as the Ethernet frame to_ethernet makes of it (its ethertype and header
+    length found by softgso.io.cooked.link_header, one record at a time)."""
+    import numpy as np
+
+    from ..io.cooked import link_header
+
+    count = starts.size
+    code = np.full(count, CODE_SCALAR, dtype=np.int8)
+    ethernet = links == LINK_ETHERNET
+    ethertypes = np.zeros(count, dtype=np.int64)
+    heads = np.full(count, ETH_HLEN, dtype=np.int64)
+    for number in np.flatnonzero((links > 0) & ~ethernet):
+        start = int(starts[number])
+        found = link_header(buffer[start : start + int(caplen[number])].data, KIND_LINKTYPE[int(links[number])])
+        if found is not None:
+            ethertypes[number], heads[number] = found
+    convertible = ethernet | (ethertypes > 0)
+    length = caplen - heads + ETH_HLEN  # as the Ethernet frame the engine sees
+    candidate = convertible & (length > small_limit) & (orig_len <= caplen)
+    code[candidate] = CODE_CANDIDATE
+    if bulk_small:
+        for kind in (ethernet, ~ethernet):
+            small = kind & convertible & ~candidate & (orig_len == caplen)
+            if not small.any():
+                continue
+            classified = classify_frames(buffer, (starts + heads - ETH_HLEN)[small], length[small],
+                                         None if kind is ethernet else ethertypes[small])
+            # a partial seed is completed by the scalar path; so is a frame of no layout on another link type
+            classified[(classified == CODE_PARTIAL) | ((classified == CODE_NO_LAYOUT) & (kind is not ethernet))] = (
+                CODE_SCALAR)
+            code[small] = classified
+    return code
 
 
 _libc_writev: Any = None

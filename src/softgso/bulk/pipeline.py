@@ -1,4 +1,4 @@
-"""``softgso segment`` for classic pcap files of Ethernet frames, in bulk: the one pipeline.
+"""``softgso segment`` for classic pcap and pcapng files of Ethernet frames, in bulk: the one pipeline.
 
 Strategy: one reader, one planner, one writer; what numpy and C do differently is the per-chunk
 *primitive* behind them (as aioquic's ``_buffer.c`` stands behind ``_buffer.py``'s API), held equal
@@ -12,11 +12,17 @@ is built from the options and has:
   (int64 into ``offsets``) and code (int8 into ``codes``, fastpath's CODE_*: a short frame left
   untouched with its checksum state or CODE_NO_LAYOUT, CODE_SCALAR, CODE_CANDIDATE); stop where
   the general reader must take over;
+* ``scan_blocks(data, chunk_end, big_endian, kinds, spb_snaplen, snap_limit, small_limit, bulk_small,
+  offsets, codes, lengths)``: the same for the packet blocks of a pcapng section (_segment.c's
+  scan_blocks: an offset is a block's start + BLOCK_SHIFT, where an EPB's timestamp and lengths lie
+  as a pcap record header does; each frame's caplen into ``lengths``; CODE_DROPPED for a block the
+  general reader skips);
 * ``alike(data, offsets, records, first, stop, chunk_stop, layout)`` -> how many records after
   ``first`` (before ``stop``) have its shape (fastpath.shape_key, or a TunnelShape's bytes);
-* ``segment_runs(runs, data, offsets, big_endian, arena, arena_state, codes)`` -> one part to
+* ``segment_runs(runs, data, offsets, big_endian, arena, arena_state, codes, pcapng)`` -> one part to
   write: runs of same-plan super-packets (plan, first record, records) segmented, each segment
-  behind its pcap record header, in input order; a classified packet's checksum state code in
+  behind its pcap record header (or, ``pcapng``, as an EPB of its input's interface and timestamp), in
+  input order; a classified packet's checksum state code in
   ``codes`` (one per packet of the runs);
 * its tuned constants: CHUNK_SIZE, QUEUE_DEPTH, ARENA_SIZE, SWITCH_INTERVAL.
 
@@ -43,11 +49,13 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..constants import IPPROTO_TCP
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
-from ..io.writer import CaptureWriter
+from ..io.pcapng import BLOCK_OVERHEAD, BT_EPB
+from ..io.record import LINKTYPE_ETHERNET, MAX_SNAPLEN_STANDARD, NS_PER_SECOND, CaptureRecord
+from ..io.writer import CaptureWriter, record_parts
 from .chunks import Handoff, fill, open_input, write_stage
 from .fastpath import (
     CODE_CANDIDATE,
@@ -55,18 +63,37 @@ from .fastpath import (
     CODE_NO_LAYOUT,
     CODE_STATES,
     FastSegmenter,
+    LinkShape,
     SegmentPlan,
     TunnelShape,
+    link_plan,
+    link_shape,
     name_invalid,
 )
-from .stream import MAX_FAST_RECORD, StreamResult, record_limits, short_frames
+from .stream import (
+    KIND_LINKTYPE,
+    LINK_HEADER_LEN,
+    LINK_KINDS,
+    MAX_FAST_RECORD,
+    PcapngInput,
+    StreamResult,
+    record_limits,
+    short_frames,
+)
+
+LINK_ETHERNET = LINK_KINDS[LINKTYPE_ETHERNET]
 
 if TYPE_CHECKING:
     from ..job import SegmentOptions, Summary
     from ..prepare import FrameLayout
 
-# a run of codes the planner takes as one: frames left untouched, records for the scalar path, candidates
-_RUNS = re.compile(rb"[\x00-\x04]+|\x05+|\x06+")
+# a run of codes the planner takes as one: frames left untouched, records for the scalar path,
+# candidates, pcapng blocks the general reader skips
+_RUNS = re.compile(rb"[\x00-\x04]+|\x05+|\x06+|\x07+")
+CODE_DROPPED = 7  # _segment.c's C_DROPPED
+# pcapng: a block's offset in the walk is its start + 12, where an EPB's timestamp, caplen and
+# orig_len lie as a pcap record header does (_segment.scan_blocks)
+BLOCK_SHIFT = 12
 NO_CODE = 0xFF  # a packet of a run whose checksum state is not counted
 
 
@@ -80,13 +107,19 @@ class Primitive(Protocol):
     fast: FastSegmenter
 
     def scan(self, data: memoryview, chunk_end: int, big_endian: bool, ticks: int, snap_limit: int,
-             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray) -> tuple[int, int, bool]: ...
+             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+             link: int = 1) -> tuple[int, int, bool]: ...
 
     def alike(self, data: memoryview, offsets: bytearray, records: int, first: int, stop: int, chunk_stop: int,
-              layout: FrameLayout | TunnelShape) -> int: ...
+              layout: FrameLayout | TunnelShape | LinkShape) -> int: ...
 
     def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
-                     big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray) -> Any: ...
+                     big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
+                     pcapng: bool = False) -> Any: ...
+
+    def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes, spb_snaplen: int,
+                    snap_limit: int, small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+                    lengths: bytearray) -> tuple[int, int, bool]: ...
 
 
 def state_counts(codes: bytes | bytearray) -> dict[str, int]:
@@ -95,12 +128,12 @@ def state_counts(codes: bytes | bytearray) -> dict[str, int]:
     return {CODE_STATES[code[0]].value: codes.count(code) for found, code in sorted(present) if found >= 0}
 
 
-def layout_ranges(layout: FrameLayout | TunnelShape) -> tuple[tuple[tuple[int, int], ...], int]:
+def layout_ranges(layout: FrameLayout | TunnelShape | LinkShape) -> tuple[tuple[tuple[int, int], ...], int]:
     """The header bytes records of ``layout``'s shape have equal ((from, to) frame offsets) and the
     16-bit field whose being 0 or not is shape (-1: none): all to the payload but shape_key's
     per-packet fields (IPv4 ID and checksum; TCP seq to window, checksum, urgent pointer, options;
     UDP checksum), as _segment.c's same_shape compares them."""
-    if isinstance(layout, TunnelShape):
+    if isinstance(layout, TunnelShape | LinkShape):
         return layout.ranges, layout.nonzero_at
     network, transport = layout.network, layout.transport
     at = 0
@@ -139,6 +172,19 @@ def write_parts(writer: CaptureWriter, parts: list[Any], records: int) -> None:
     writer.write_framed(parts[start:] if start else parts, records)
 
 
+class _PartsSink:
+    """A writer for :func:`softgso.cli.runner.segment_record` that appends what it writes to a chunk's parts."""
+
+    __slots__ = ("encoder", "parts")
+
+    def __init__(self, encoder: Any, parts: list[Any]) -> None:
+        self.encoder = encoder
+        self.parts = parts
+
+    def write(self, record: CaptureRecord, data: bytes | memoryview | None = None) -> None:
+        self.parts.extend(record_parts(self.encoder, record, data))
+
+
 class SegmentStream:
     """Segment one classic pcap file into another; the caller finishes with the scalar stream if told."""
 
@@ -153,16 +199,40 @@ class SegmentStream:
         self.reports: list[tuple[int, str]] = []
         self.small_limit, self.bulk_small = short_frames(options, self.fast.enabled)
         self._record_header = struct.Struct("<IIII")  # the input's byte order, set by run()
+        self._blocks: PcapngInput | None = None  # a pcapng input (run_pcapng)
+        self._encoder: Any = None
+        self._link, self._linktype = LINK_ETHERNET, LINKTYPE_ETHERNET  # a pcap input's link kind and type
+        # link plans by (Ethernet shape key, link header), and the Ethernet plan each one moves
+        self._link_plans: dict[tuple[bytes, bytes], tuple[SegmentPlan | None, LinkShape | None]] = {}
+        self._ethernet_plans: dict[SegmentPlan, SegmentPlan] = {}
 
     def run(self, in_path: Path, writer: CaptureWriter, header_info: tuple[bytes, str, bool, int],
             progress: Callable[[int], None] | None = None, *, span: tuple[int, int | None, int] | None = None,
-            ) -> StreamResult:
-        """Stream IN through the engine into ``writer``; returns counts, reports and where to resume."""
+            linktype: int = LINKTYPE_ETHERNET) -> StreamResult:
+        """Stream IN (a classic pcap of ``linktype``, one of LINK_KINDS) through the engine into
+        ``writer``; returns counts, reports and where to resume."""
         _, order, nanosecond, snaplen = header_info
+        self._link, self._linktype = LINK_KINDS[linktype], linktype
+        self._encoder = writer.encoder
         self._big_endian = order != "little"
         self._record_header = struct.Struct((">" if self._big_endian else "<") + "IIII")
         self._ticks, self._snap_limit = record_limits(nanosecond, snaplen)
         self._span = span or (FILE_HEADER_LEN, None, 0)
+        fd = open_input(in_path)
+        try:
+            return self._pipeline(fd, os.fstat(fd).st_size, writer, progress)
+        finally:
+            os.close(fd)
+
+    def run_pcapng(self, in_path: Path, writer: CaptureWriter, header: PcapngInput,
+                   progress: Callable[[int], None] | None = None) -> StreamResult:
+        """Stream a pcapng file's first section through the engine into ``writer`` (open_writer shaped
+        like ``header.reader``); returns counts, reports and where the scalar stream resumes."""
+        self._blocks = header
+        self._big_endian = header.big_endian
+        self._snap_limit = MAX_SNAPLEN_STANDARD
+        self._span = (header.start, None, 0)
+        self._encoder = writer.encoder
         fd = open_input(in_path)
         try:
             return self._pipeline(fd, os.fstat(fd).st_size, writer, progress)
@@ -184,7 +254,8 @@ class SegmentStream:
         # went to) is used again only once everything pointing into it is written. Anonymous
         # mappings: their pages come on first write (a bytearray is zeroed up front)
         turns = primitive.QUEUE_DEPTH + 3
-        buffers = [mmap.mmap(-1, read_size) for _ in range(turns)]
+        # (a pcapng walk's offsets run BLOCK_SHIFT bytes past a block's start: room for the last one's end)
+        buffers = [mmap.mmap(-1, read_size + BLOCK_SHIFT) for _ in range(turns)]
         arenas = [mmap.mmap(-1, primitive.ARENA_SIZE) for _ in range(turns)]
         writes = Handoff(primitive.QUEUE_DEPTH)
         failure: list[BaseException] = []
@@ -202,9 +273,12 @@ class SegmentStream:
         result = StreamResult(self.counts, self.reports)
         pos, span_end, index = self._span
         end = size if span_end is None else min(span_end, size)
-        capacity = chunk_size // RECORD_HEADER_LEN + 1
+        blocks = self._blocks
+        shift = BLOCK_SHIFT if blocks is not None else 0
+        capacity = chunk_size // (BLOCK_OVERHEAD if blocks is not None else RECORD_HEADER_LEN) + 1
         offsets = bytearray(8 * capacity)
         codes = bytearray(capacity)
+        lengths = bytearray(4 * capacity) if blocks is not None else None
         turn = 0
         carried: bytes | memoryview = b""  # the input from pos already read, past the last chunk's records
         try:
@@ -212,13 +286,20 @@ class SegmentStream:
                 buffer = buffers[turn % turns]
                 got = fill(fd, buffer, carried, pos, min(read_size, end - pos))
                 data = memoryview(buffer)[:got]
-                count, after, stop = primitive.scan(data, min(chunk_size, got), self._big_endian, self._ticks,
-                                                    self._snap_limit, self.small_limit, self.bulk_small, offsets,
-                                                    codes)
+                if blocks is not None and lengths is not None:
+                    count, after, stop = primitive.scan_blocks(
+                        data, min(chunk_size, got), self._big_endian, blocks.kinds, blocks.spb_snaplen,
+                        self._snap_limit, self.small_limit, self.bulk_small, offsets, codes, lengths)
+                else:
+                    count, after, stop = primitive.scan(data, min(chunk_size, got), self._big_endian, self._ticks,
+                                                        self._snap_limit, self.small_limit, self.bulk_small, offsets,
+                                                        codes, self._link)
                 arena = arenas[turn % turns]
                 turn += 1
-                parts, records = self._plan_chunk(data, offsets, bytes(codes[:count]), index, after, arena)
-                index += count
+                chunk_codes = bytes(codes[:count])
+                parts, records = self._plan_chunk(memoryview(buffer)[: got + shift], offsets, chunk_codes, index,
+                                                  after + shift, arena, lengths)
+                index += count - (chunk_codes.count(CODE_DROPPED) if blocks is not None else 0)
                 pos += after
                 carried = data[after:]
                 while not writes.put((parts, records, pos), timeout=0.1):
@@ -239,14 +320,21 @@ class SegmentStream:
         return result
 
     def _plan_chunk(self, data: memoryview, offsets_buffer: bytearray, codes: bytes, index: int,
-                    chunk_stop: int, arena: mmap.mmap) -> tuple[list[Any], int]:
+                    chunk_stop: int, arena: mmap.mmap, lengths_buffer: bytearray | None = None,
+                    ) -> tuple[list[Any], int]:
         """The output of one chunk (its records at ``offsets_buffer`` in ``data``), in order, and how
         many records it holds.
 
         Super-packets wait in ``pending`` as runs (plan, first record, records) until a record of
         another kind comes (or the chunk ends); then the primitive segments all of them at once.
+        pcapng: offsets are BLOCK_SHIFT past each block's start (chunk_stop too), ``lengths_buffer``
+        holds every record's caplen (uint32), and dropped blocks (CODE_DROPPED) are no records.
         """
         count = len(codes)
+        pcapng = lengths_buffer is not None
+        shift = BLOCK_SHIFT if pcapng else 0
+        lengths = memoryview(lengths_buffer).cast("I") if lengths_buffer is not None else None
+        dropped = pcapng and CODE_DROPPED in codes
         offsets = memoryview(offsets_buffer).cast("q")
         parts: list[Any] = []
         written = 0
@@ -258,7 +346,7 @@ class SegmentStream:
         def flush_pending() -> None:
             nonlocal written
             if pending:
-                item, segments = self._bulk(pending, offsets, data, arena, arena_state)
+                item, segments = self._bulk(pending, offsets, data, arena, arena_state, pcapng)
                 parts.append(item)
                 written += segments
                 pending.clear()
@@ -267,44 +355,75 @@ class SegmentStream:
             for run in _RUNS.finditer(codes):
                 first, stop = run.span()
                 kind = codes[first]
+                if kind == CODE_DROPPED:
+                    continue  # blocks the general reader skips: not written
                 if kind <= CODE_NO_LAYOUT:
-                    # short frames left untouched: their records, byte for byte, in one piece
+                    # short frames left untouched: their records (blocks), byte for byte, in one piece
                     flush_pending()
-                    start = offsets[first]
-                    finish = offsets[stop] if stop < count else chunk_stop
-                    nbytes = finish - start - RECORD_HEADER_LEN * (stop - first)
+                    start = offsets[first] - shift
+                    finish = (offsets[stop] if stop < count else chunk_stop) - shift
+                    if lengths is not None:
+                        nbytes = sum(lengths[first:stop])
+                    else:
+                        nbytes = finish - start - RECORD_HEADER_LEN * (stop - first)
                     parts.append(data[start:finish])
-                    self._count_untouched(stop - first, nbytes, state_counts(codes[first:stop]))
+                    self._count_untouched(stop - first, nbytes, state_counts(codes[first:stop]),
+                                          nbytes + self._link_framing(data, offsets, first, stop))
                     written += stop - first
                     continue
                 number = first
                 while number < stop:
                     pos = offsets[number]
                     following = offsets[number + 1] if number + 1 < count else chunk_stop
-                    frame = data[pos + RECORD_HEADER_LEN : following]
+                    if lengths is not None:
+                        if kind != CODE_CANDIDATE:
+                            flush_pending()
+                            skipped = codes.count(CODE_DROPPED, 0, number) if dropped else 0
+                            written += self._one_block(index + number - skipped, data, pos - shift, parts)
+                            number += 1
+                            continue
+                        frame = data[pos + RECORD_HEADER_LEN : pos + RECORD_HEADER_LEN + lengths[number]]
+                    else:
+                        frame = data[pos + RECORD_HEADER_LEN : following]
                     if kind == CODE_CANDIDATE:
-                        found = fast.key_of(frame)
-                        plan = fast.plan_for(frame, *found) if found is not None else None
-                        if plan is not None and found is not None:
+                        link = self._link if self._blocks is None else self._blocks.kinds[
+                            int.from_bytes(data[pos - 4 : pos], "big" if self._big_endian else "little")]
+                        shape: FrameLayout | TunnelShape | LinkShape | None
+                        if link == LINK_ETHERNET:
+                            found = fast.key_of(frame)
+                            plan = fast.plan_for(frame, *found) if found is not None else None
+                            shape = found[1] if found is not None else None
+                        else:
+                            plan, shape = self._link_plan(frame, link)
+                        if plan is not None and shape is not None:
                             # the packets that follow with this one's shape (a burst of one flow) share its plan
-                            same = alike(data, offsets_buffer, count, number, stop, chunk_stop, found[1])
+                            same = alike(data, offsets_buffer, count, number, stop, chunk_stop, shape)
                             pending.append((plan, number, 1 + same))
                             number += 1 + same
                             continue
                     flush_pending()
-                    written += self._one_record(index + number, data, pos, following, frame, parts)
+                    if lengths is not None:
+                        skipped = codes.count(CODE_DROPPED, 0, number) if dropped else 0
+                        written += self._one_block(index + number - skipped, data, pos - shift, parts)
+                    elif self._link != LINK_ETHERNET:
+                        written += self._one_link_record(index + number, data, pos, frame, parts)
+                    else:
+                        written += self._one_record(index + number, data, pos, following, frame, parts)
                     number += 1
             flush_pending()
         finally:
             offsets.release()
+            if lengths is not None:
+                lengths.release()
         return parts, written
 
     def _bulk(self, runs: list[tuple[SegmentPlan, int, int]], offsets: memoryview, data: memoryview,
-              arena: mmap.mmap, arena_state: list[int]) -> tuple[Any, int]:
+              arena: mmap.mmap, arena_state: list[int], pcapng: bool = False) -> tuple[Any, int]:
         """Segment runs of same-plan super-packets by the primitive, counted; (the part to write, segments)."""
         packets = sum(count for _, _, count in runs)
         codes = bytearray([NO_CODE]) * packets
-        part = self.primitive.segment_runs(runs, data, offsets, self._big_endian, arena, arena_state, codes)
+        part = self.primitive.segment_runs(runs, data, offsets, self._big_endian, arena, arena_state, codes,
+                                           pcapng)
         renamed: Counter[str] = Counter()  # packets the bulk code calls invalid, named by the scalar path
         segments_total = 0
         counted = False
@@ -327,7 +446,11 @@ class SegmentStream:
             segs = plan.segments
             full_len, last_len = plan.segment_lengths()
             bytes_out = full_len * (segs - 1) + last_len
-            self.summary.add_run(count, plan.frame_len, segs, bytes_out, {}, plan.partial or plan.outer_left)
+            # the summary counts the Ethernet frames the engine sees (as the scalar path's does)
+            seen = self._ethernet_plans.get(plan, plan)
+            seen_full, seen_last = seen.segment_lengths()
+            self.summary.add_run(count, seen.frame_len, segs, seen_full * (segs - 1) + seen_last, {},
+                                 plan.partial or plan.outer_left)
             counts["in"] += count
             counts["out"] += count * segs
             counts["bytes_in"] += count * plan.frame_len
@@ -367,9 +490,106 @@ class SegmentStream:
             counts["bytes_out"] += len(out_frame)
         return len(frames)
 
-    def _count_untouched(self, packets: int, nbytes: int, states: dict[str, int]) -> None:
-        """Summary and counters for ``packets`` records copied through (``nbytes`` of frames)."""
-        self.summary.add_unchanged(packets, nbytes, states)
+    def _link_framing(self, data: memoryview, offsets: memoryview, first: int, stop: int) -> int:
+        """How many bytes longer the Ethernet frames the engine sees of records ``first`` to ``stop``
+        are than the records' frames (14 less each one's link header)."""
+        blocks = self._blocks
+        if blocks is None:
+            return (14 - LINK_HEADER_LEN[self._link]) * (stop - first)
+        kinds = blocks.kinds
+        if kinds.count(kinds[0]) == len(kinds):
+            return (14 - LINK_HEADER_LEN[kinds[0]]) * (stop - first)
+        # interfaces of several link kinds: each record's own (an SPB's is interface 0's)
+        order: Literal["big", "little"] = "big" if self._big_endian else "little"
+        extra = 0
+        for number in range(first, stop):
+            at = offsets[number] - BLOCK_SHIFT
+            epb = int.from_bytes(data[at : at + 4], order) == BT_EPB
+            interface = int.from_bytes(data[at + 8 : at + 12], order) if epb else 0
+            extra += 14 - LINK_HEADER_LEN[kinds[interface]]
+        return extra
+
+    def _link_plan(self, frame: memoryview, link: int) -> tuple[SegmentPlan | None, LinkShape | None]:
+        """The plan and shape of a super-packet of another link kind than Ethernet: the plan of the
+        Ethernet frame softgso.io.cooked.to_ethernet makes of it (as the scalar path segments it),
+        moved behind the record's own link header (link_plan); (None, None): the scalar path's."""
+        from ..io.cooked import to_ethernet
+        from ..io.record import CaptureRecord
+
+        view = to_ethernet(CaptureRecord(0, 0, KIND_LINKTYPE[link], frame, len(frame)))
+        if view is None:
+            return None, None
+        ethernet = bytes(view.frame)
+        fast = self.fast
+        found = fast.key_of(ethernet)
+        plan = fast.plan_for(ethernet, *found) if found is not None else None
+        if plan is None or found is None:
+            return None, None
+        header = bytes(frame[: LINK_HEADER_LEN[link]])
+        key = (found[0], header)
+        known = self._link_plans.get(key)
+        if known is None:
+            if len(self._link_plans) > 4096:
+                self._link_plans.clear()
+            moved = link_plan(plan, header, ethernet)
+            # accepted only if it writes what the Ethernet plan writes, in the record's link type
+            if moved is not None and fast.reproduce([bytes(frame)], moved)[0] != [
+                    header + piece[14:] for piece in fast.reproduce([ethernet], plan)[0]]:
+                moved = None
+            shape = link_shape(found[1], len(header)) if moved is not None else None
+            known = self._link_plans[key] = (moved, shape)
+            if moved is not None:
+                self._ethernet_plans[moved] = plan
+        return known
+
+    def _one_link_record(self, index: int, view: memoryview, pos: int, frame: memoryview, parts: list[Any]) -> int:
+        """A pcap record of another link type than Ethernet for the scalar path, as the general reader
+        reads it and the scalar stream writes it: its output appended; records out."""
+        from ..io.record import CaptureRecord
+
+        seconds, fraction, _, orig_len = self._record_header.unpack_from(view, pos)
+        scale = NS_PER_SECOND // self._ticks
+        record = CaptureRecord(index, seconds * NS_PER_SECOND + fraction * scale, self._linktype, frame, orig_len)
+        return self._scalar_record(record, parts)
+
+    def _scalar_record(self, record: CaptureRecord, parts: list[Any]) -> int:
+        """``record`` through softgso.cli.runner.segment_record, its output appended; records out."""
+        from ..cli.runner import segment_record
+
+        before = self.counts["out"]
+        segment_record(record, _PartsSink(self._encoder, parts), self.per_frame, self.counts, self.reports,
+                       self.summary.add_passthrough, self.options.device.mtu)
+        return self.counts["out"] - before
+
+    def _one_block(self, index: int, view: memoryview, start: int, parts: list[Any]) -> int:
+        """A pcapng packet block (at ``start``) for the scalar path, as the general reader reads it and
+        the scalar stream writes it (softgso.cli.runner.segment_record): its output appended; records out."""
+        from ..io.pcapng import BT_EPB, EPB_FIXED_LEN, packet_record, simple_packet_caplen
+        from ..io.record import CaptureRecord
+
+        blocks = self._blocks
+        assert blocks is not None
+        prefix = ">" if self._big_endian else "<"
+        block_type, length = struct.unpack_from(prefix + "II", view, start)
+        block = view[start : start + length]
+        body = block[8 : length - 4]
+        interfaces = blocks.reader.interfaces
+        if block_type == BT_EPB:
+            fields = struct.unpack_from(prefix + "IIIII", body)
+            record = packet_record(index, interfaces[fields[0]], fields[0], body, fields, EPB_FIXED_LEN, prefix,
+                                   block)
+        else:
+            (orig_len,) = struct.unpack_from(prefix + "I", body)
+            interface = interfaces[0]
+            caplen = simple_packet_caplen(orig_len, len(body), interface.snaplen)
+            record = CaptureRecord(index, 0, interface.linktype, body[4 : 4 + caplen], orig_len, 0, block=block)
+        return self._scalar_record(record, parts)
+
+    def _count_untouched(self, packets: int, nbytes: int, states: dict[str, int], seen_bytes: int | None = None,
+                         ) -> None:
+        """Summary and counters for ``packets`` records copied through (``nbytes`` of frames; the
+        summary counts ``seen_bytes``, the Ethernet frames the engine sees, when they differ)."""
+        self.summary.add_unchanged(packets, nbytes if seen_bytes is None else seen_bytes, states)
         counts = self.counts
         counts["in"] += packets
         counts["out"] += packets
@@ -377,4 +597,4 @@ class SegmentStream:
         counts["bytes_out"] += nbytes
 
 
-__all__ = ["Iovecs", "NO_CODE", "Primitive", "SegmentStream", "layout_ranges", "state_counts", "write_parts"]
+__all__ = ["BLOCK_SHIFT", "CODE_DROPPED", "Iovecs", "NO_CODE", "Primitive", "SegmentStream", "layout_ranges", "state_counts", "write_parts"]

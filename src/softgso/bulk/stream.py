@@ -15,8 +15,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import CaptureError
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
-from ..io.record import LINKTYPE_ETHERNET, MAX_RECORD_LEN, MAX_SNAPLEN_STANDARD
+from ..io.record import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    LINKTYPE_RAW_12,
+    LINKTYPE_RAW_14,
+    MAX_RECORD_LEN,
+    MAX_SNAPLEN_STANDARD,
+    NS_PER_SECOND,
+)
 from ..io.writer import CaptureWriter
 
 if TYPE_CHECKING:
@@ -60,8 +75,26 @@ class StreamResult:
         self.resume_offset = 0
 
 
+# the link types a bulk stream takes, as _segment.c's link kinds (L_*): a plan keys on the link
+# header's shape like it keys on Ethernet's (0, in a pcapng's kinds: every record to the scalar path)
+LINK_KINDS = {LINKTYPE_ETHERNET: 1, LINKTYPE_LINUX_SLL: 2, LINKTYPE_LINUX_SLL2: 3, LINKTYPE_NULL: 4, LINKTYPE_LOOP: 5,
+              LINKTYPE_RAW_12: 6, LINKTYPE_RAW_14: 6, LINKTYPE_RAW: 6, LINKTYPE_IPV4: 7, LINKTYPE_IPV6: 8}
+# per kind: the link header's length, and a link type of the kind (for softgso.io.cooked)
+LINK_HEADER_LEN = (0, 14, 16, 20, 4, 4, 0, 0, 0)
+KIND_LINKTYPE = (0, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NULL, LINKTYPE_LOOP,
+                 LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6)
+
+
 def pcap_ethernet_header(path: Path) -> tuple[bytes, str, bool, int] | None:
-    """(file header, byte order, nanosecond, snaplen) of a classic pcap of Ethernet, else None.
+    """(file header, byte order, nanosecond, snaplen) of a classic pcap of Ethernet, else None (the
+    --jobs split takes Ethernet alone)."""
+    found = pcap_header(path)
+    return found[0] if found is not None and found[1] == LINKTYPE_ETHERNET else None
+
+
+def pcap_header(path: Path) -> tuple[tuple[bytes, str, bool, int], int] | None:
+    """((file header, byte order, nanosecond, snaplen), link type) of a classic pcap of a link type
+    in LINK_KINDS, else None.
 
     None for anything but a regular file: the bulk path maps its input, and a FIFO or ``-``
     (standard input) can be read only once, front to back, by the general reader (not even opened
@@ -81,9 +114,80 @@ def pcap_ethernet_header(path: Path) -> tuple[bytes, str, bool, int] | None:
     order, nanosecond = found
     prefix = "<" if order == "little" else ">"
     _, _, _, _, _, snaplen, linktype_field = struct.unpack(prefix + "IHHiIII", header)
-    if linktype_field & 0xFFFF != LINKTYPE_ETHERNET:
+    linktype = linktype_field & 0xFFFF
+    if linktype not in LINK_KINDS:
         return None
-    return header, order, nanosecond, snaplen
+    return (header, order, nanosecond, snaplen), linktype
+
+
+class PcapngInput:
+    """What the bulk stream needs of a pcapng file (see :func:`pcapng_header`)."""
+
+    __slots__ = ("reader", "start", "big_endian", "kinds", "spb_snaplen")
+
+    def __init__(self, reader: Any, start: int, kinds: bytes) -> None:
+        self.reader = reader  # the general reader, read up to the first packet: the output's SHB and IDBs
+        self.start = start  # the offset of the first block after the SHB and IDBs before the first packet
+        self.big_endian = reader.byte_order == "big"
+        self.kinds = kinds  # per interface: 1 its records may be segmented in bulk, 0 the scalar path's
+        self.spb_snaplen = reader.interfaces[0].snaplen if reader.interfaces else 0
+
+
+def exact_timestamps(ticks_per_second: int) -> bool:
+    """Whether a timestamp of this resolution read and written back (through nanoseconds, softgso.io.record)
+    comes out the same: decimal resolutions up to 1 ns, binary ones up to 2^-29 s."""
+    if ticks_per_second <= 0:
+        return False
+    if ticks_per_second & (ticks_per_second - 1) == 0:
+        return ticks_per_second <= 1 << 29
+    return ticks_per_second <= NS_PER_SECOND and NS_PER_SECOND % ticks_per_second == 0
+
+
+def pcapng_header(path: Path) -> PcapngInput | None:
+    """The bulk stream's view of a pcapng file (a regular file, not compressed), else None.
+
+    Its first section's header and the interfaces described before the first packet are read by the
+    general reader (so the output starts as the scalar path's does); the bulk walk starts at the
+    first block after them. None when the file is not pcapng or its head cannot be read: the
+    general reader takes it, and says what is wrong.
+    """
+    if str(path) == "-" or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"\x0a\x0d\x0d\x0a":
+                return None
+            from ..io.reader import open_capture
+
+            with open_capture(path) as reader:
+                pass
+            start = _first_packet_block(handle, reader.byte_order)
+    except (OSError, CaptureError):
+        return None
+    if start is None or not getattr(reader, "section_header", b""):
+        return None
+    kinds = bytes(LINK_KINDS.get(i.linktype, 0) if exact_timestamps(i.ticks_per_second) else 0
+                  for i in reader.interfaces)
+    return PcapngInput(reader, start, kinds)
+
+
+def _first_packet_block(handle: Any, byte_order: str) -> int | None:
+    """The offset of the first block after the first section's header and the blocks before its first
+    packet block (or of the file's end); None when a block length there is broken."""
+    from ..io.pcapng import BT_EPB, BT_PB, BT_SHB, BT_SPB
+
+    header = struct.Struct(("<" if byte_order == "little" else ">") + "II")
+    size = os.fstat(handle.fileno()).st_size
+    offset = 0
+    while offset + 8 <= size:
+        handle.seek(offset)
+        block_type, length = header.unpack(handle.read(8))
+        if offset and block_type in (BT_EPB, BT_SPB, BT_PB, BT_SHB):
+            return offset
+        if length < 12 or length % 4:
+            return None
+        offset += length
+    return offset if offset == size else None
 
 
 def make_bulk_stream(options: SegmentOptions, summary: Summary,
@@ -146,11 +250,12 @@ def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_i
     return result.counts, result.reports, summary, result.resume_index is None
 
 
-def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int]) -> CaptureWriter:
+def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int],
+                     linktype: int = LINKTYPE_ETHERNET) -> CaptureWriter:
     """An atomic writer whose file header is IN's, byte for byte (as ``open_writer(like=IN)`` makes it)."""
     header, order, nanosecond, _ = header_info
-    return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, LINKTYPE_ETHERNET), "pcap")
+    return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, linktype), "pcap")
 
 
-__all__ = ["MAX_FAST_RECORD", "StreamResult", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
+__all__ = ["KIND_LINKTYPE", "LINK_HEADER_LEN", "LINK_KINDS", "MAX_FAST_RECORD", "PcapngInput", "pcap_header", "StreamResult", "exact_timestamps", "pcapng_header", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
            "segment_part", "split_points"]

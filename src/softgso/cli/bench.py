@@ -113,22 +113,56 @@ def _frames(mix: list[dict[str, Any]], payload_len: int, partial: bool = False) 
                 yield frame
 
 
+def pcapng_start(linktype: int = LINKTYPE_ETHERNET) -> bytes:
+    """A pcapng file's opening: a Section Header Block (little-endian, version 1.0, length not given)
+    and one Interface Description Block (snaplen 262144, microseconds), as pcapng's spec lays them out."""
+    return (struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
+            + struct.pack("<IIHHII", 1, 20, linktype, 0, 262144, 20))
+
+
+# link types the bench writes besides Ethernet (tcpdump.org's LINKTYPE_ list): the number, and the
+# record an Ethernet frame of IPv4 or IPv6 becomes (SLL2: protocol, interface 2, ARPHRD_ETHER,
+# outgoing, the source MAC as its address; raw IP: the IP packet alone)
+LINK_TYPES: dict[str, tuple[int, Callable[[bytes], bytes]]] = {
+    "ethernet": (LINKTYPE_ETHERNET, lambda frame: frame),
+    "sll2": (276, lambda frame: struct.pack("!HHIHBB8s", int.from_bytes(frame[12:14], "big"), 0, 2, 1, 4, 6,
+                                            frame[6:12] + bytes(2)) + frame[14:]),
+    "raw": (101, lambda frame: frame[14:]),
+}
+
+
+def record_bytes(frame: bytes, count: int, capture_format: str) -> bytes:
+    """Record ``count``'s framing before ``frame`` (pcap's record header, or an EPB's first 28 bytes on
+    interface 0) and after it (an EPB's padding and trailing length), the timestamp ``count`` ms in."""
+    seconds, micros = 1_700_000_000 + count // 1000, count % 1000 * 1000
+    if capture_format == "pcap":
+        return struct.pack("<IIII", seconds, micros, len(frame), len(frame)) + frame
+    ticks = seconds * 1_000_000 + micros
+    padding = -len(frame) % 4
+    length = 32 + len(frame) + padding
+    return (struct.pack("<IIIIIII", 6, length, 0, ticks >> 32, ticks & 0xFFFFFFFF, len(frame), len(frame)) + frame
+            + bytes(padding) + struct.pack("<I", length))
+
+
 def write_capture(path: Path, size: int, mix: str = "issue", payload_len: int = PAYLOAD,
-                  frames: Iterator[bytes] | None = None) -> int:
-    """Write a classic pcap of about ``size`` bytes; returns the number of packets."""
-    source = frames if frames is not None else _frames(MIXES[mix], payload_len)
+                  frames: Iterator[bytes] | None = None, capture_format: str = "pcap", link: str = "ethernet") -> int:
+    """Write a classic pcap (or a pcapng: ``capture_format``) of about ``size`` bytes, its frames in
+    link type ``link`` (LINK_TYPES; IP frames only for another than Ethernet); returns the number of packets."""
+    linktype, convert = LINK_TYPES[link]
+    source = map(convert, frames if frames is not None else _frames(MIXES[mix], payload_len))
     count = 0
-    written = 24
-    header = pcap_file_header("little", nanosecond=False, snaplen=262144, linktype_field=LINKTYPE_ETHERNET)
+    if capture_format == "pcap":
+        header = pcap_file_header("little", nanosecond=False, snaplen=262144, linktype_field=linktype)
+    else:
+        header = pcapng_start(linktype)
+    written = len(header)
     with open(path, "wb") as handle:
         handle.write(header)
         batch: list[bytes] = []
         while written < size:
-            frame = next(source)
-            batch.append(struct.pack("<IIII", 1_700_000_000 + count // 1000, count % 1000 * 1000, len(frame),
-                                     len(frame)))
-            batch.append(frame)
-            written += 16 + len(frame)
+            record = record_bytes(next(source), count, capture_format)
+            batch.append(record)
+            written += len(record)
             count += 1
             if len(batch) > 256:
                 handle.write(b"".join(batch))
@@ -237,13 +271,13 @@ def scratch_dir() -> Path:
 # --- the measurements ----------------------------------------------------------------------------
 
 
-def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
-    """``softgso segment`` against ``cp`` on the same capture."""
-    capture = work / f"{mix}.pcap"
-    packets = write_capture(capture, size, mix)
+def measure_cli(work: Path, size: int, mix: str, repeat: int, capture_format: str = "pcap") -> dict[str, Any]:
+    """``softgso segment`` against ``cp`` on the same capture (classic pcap or pcapng)."""
+    capture = work / f"{mix}.{capture_format}"
+    packets = write_capture(capture, size, mix, capture_format=capture_format)
     actual = capture.stat().st_size
-    out = work / "out.pcap"
-    copy = work / "copy.pcap"
+    out = work / f"out.{capture_format}"
+    copy = work / f"copy.{capture_format}"
     from ..bulk import compiled_primitive
 
     # where the compiled stream runs by default, the numpy stream is timed beside it
@@ -286,7 +320,7 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
     for path in (out, copy):
         path.unlink(missing_ok=True)
     return {
-        **checks, "cp_output_identical": True,
+        **checks, "cp_output_identical": True, "format": capture_format,
         "mix": mix, "input_bytes": actual, "packets": packets, "output_bytes": out_size,
         "cp_seconds": cp.seconds, "softgso_seconds": softgso.seconds,
         "cp_gbit_s": actual * 8 / cp.seconds / 1e9, "softgso_gbit_s": actual * 8 / softgso.seconds / 1e9,
@@ -298,6 +332,9 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int) -> dict[str, Any]:
         "softgso_runs": [[r.seconds, r.cpu_seconds] for r in softgso_runs],
         "cp_cpu_seconds": min(cp_runs, key=lambda r: r.seconds).cpu_seconds,
         "softgso_cpu_seconds": min(softgso_runs, key=lambda r: r.seconds).cpu_seconds,
+        # CPU seconds (user + system) of softgso over cp's, the median of the alternated pairs
+        "softgso_cpu_over_cp": sorted(s.cpu_seconds / max(c.cpu_seconds, 1e-9)
+                                      for s, c in zip(softgso_runs, cp_runs, strict=True))[len(cp_runs) // 2],
         **({"numpy_stream_seconds": min(r.seconds for r in numpy_runs),
             "numpy_stream_over_cp": cp.seconds / min(r.seconds for r in numpy_runs)} if numpy_runs else {}),
     }
@@ -453,6 +490,61 @@ def measure_coalesce(work: Path, size: int, repeat: int) -> dict[str, Any]:
             "coalesce_cpu_over_cp": best_run.cpu_seconds / cp_best.cpu_seconds if cp_best.cpu_seconds else None}
 
 
+# the inputs of measure_formats: name, format, link type (LINK_TYPES); 64 KB TCP/IPv4 super-packets
+FORMAT_ROWS = (("pcapng", "pcapng", "ethernet"), ("sll2", "pcap", "sll2"), ("raw", "pcap", "raw"))
+
+
+def measure_formats(work: Path, size: int, repeat: int) -> dict[str, Any]:
+    """``softgso segment`` against ``cp`` on the same super-packets in pcapng and in other link types
+    (SLL2, raw IP), wall and CPU seconds (user + system) of each, alternated; each output checked by
+    softgso.check.segcheck before any time counts. Keys ``{name}_over_cp`` (wall, cp's time over
+    softgso's), ``{name}_cpu_over_cp`` (CPU, softgso's over cp's) and their seconds."""
+    report: dict[str, Any] = {}
+    for name, capture_format, link in FORMAT_ROWS:
+        capture, out, copy = (work / f"{name}{suffix}.{capture_format}" for suffix in ("", "-out", "-copy"))
+        write_capture(capture, size, "tcp4", capture_format=capture_format, link=link)
+        cp_runs, runs = [], []
+        for turn in range(repeat + 1):
+            cp_run = run_child(["cp", str(capture), str(copy)])
+            copy.unlink()
+            run = run_child([*softgso_command(), "segment", str(capture), str(out)])
+            if turn == 0:
+                report[f"{name}_output_check"] = _checked(f"softgso segment ({name})", capture, out)
+            else:
+                cp_runs.append(cp_run)
+                runs.append(run)
+            out.unlink()
+        capture.unlink()
+        cp = min(cp_runs, key=lambda r: r.seconds)
+        softgso = min(runs, key=lambda r: r.seconds)
+        report.update({f"{name}_seconds": softgso.seconds, f"{name}_cpu_seconds": softgso.cpu_seconds,
+                       f"{name}_cp_seconds": cp.seconds, f"{name}_cp_cpu_seconds": cp.cpu_seconds,
+                       f"{name}_over_cp": cp.seconds / softgso.seconds,
+                       f"{name}_cpu_over_cp": softgso.cpu_seconds / max(cp.cpu_seconds, 1e-9),
+                       f"{name}_runs": [[r.seconds, r.cpu_seconds] for r in runs],
+                       f"{name}_cp_runs": [[r.seconds, r.cpu_seconds] for r in cp_runs]})
+    return report
+
+
+def measure_startup(work: Path, repeat: int) -> dict[str, Any]:
+    """Start-up on its own: a plain ``softgso segment IN OUT`` (as typed, its summary to a pipe) of an
+    empty capture (a file header alone) and of a one-packet capture, wall and CPU seconds, the
+    fastest of ``repeat`` runs (at least 5)."""
+    report: dict[str, Any] = {}
+    one = build_frame(SuperPacketSpec(payload=os.urandom(200), partial_checksum=False))
+    for name, frames in (("empty", []), ("one_packet", [one])):
+        capture, out = work / f"startup-{name}.pcap", work / f"startup-{name}-out.pcap"
+        write_capture(capture, 24 + sum(16 + len(f) for f in frames), frames=iter(frames))
+        runs = [run_child([*softgso_command(), "segment", str(capture), str(out)]) for _ in range(max(repeat, 5))]
+        fastest = min(runs, key=lambda r: r.seconds)
+        report[f"startup_{name}_seconds"] = fastest.seconds
+        report[f"startup_{name}_cpu_seconds"] = fastest.cpu_seconds
+        report[f"startup_{name}_runs"] = [[r.seconds, r.cpu_seconds] for r in runs]
+        capture.unlink()
+        out.unlink(missing_ok=True)
+    return report
+
+
 def measure_passthrough(work: Path, size: int, repeat: int) -> dict[str, Any]:
     """Small packets that need no segmentation, through the whole command: packets per second."""
     capture = work / "small.pcap"
@@ -544,9 +636,9 @@ def measure_scapy(work: Path, size: int, repeat: int, softgso_bytes_per_s: float
 
 
 def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, progress: Callable[[str], None] | None = None,
-        keep: bool = False, only: str | None = None) -> dict[str, Any]:
-    """Every measurement (``only``: "segment" or "coalesce" and what goes with it); a dict of numbers and
-    ratios (the JSON of ``softgso bench``)."""
+        keep: bool = False, only: str | None = None, capture_format: str = "pcap") -> dict[str, Any]:
+    """Every measurement (``only``: "segment" or "coalesce" and what goes with it; ``capture_format``:
+    the main capture's); a dict of numbers and ratios (the JSON of ``softgso bench``)."""
     say = progress or (lambda _text: None)
     work = scratch_dir()
     from ..bulk import compiled_primitive
@@ -556,18 +648,27 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
                               "c_accelerator": load_extension("_csum") is not None, "compiled_stream": compiled_primitive.available()}
     try:
         if only in (None, "segment"):
-            say(f"segment vs cp ({size >> 20} MiB, mix {mix})")
-            cli = measure_cli(work, size, mix, repeat)
+            say(f"segment vs cp ({size >> 20} MiB, mix {mix}, {capture_format})")
+            cli = measure_cli(work, size, mix, repeat, capture_format)
             report.update(cli)
             say("engine vs memcpy (in memory)")
-            report.update(measure_engine(Path(cli["capture"]), repeat))
-            Path(cli["capture"]).unlink()
+            engine_input = Path(cli["capture"])
+            if capture_format != "pcap":  # the engine's measurement reads classic pcap
+                engine_input.unlink()
+                engine_input = work / f"{mix}-engine.pcap"
+                write_capture(engine_input, min(size, 256 << 20), mix)
+            report.update(measure_engine(engine_input, repeat))
+            engine_input.unlink()
         if only in (None, "coalesce"):
             say(f"coalesce vs cp ({size >> 20} MiB of TCP segments)")
             report.update(measure_coalesce(work, size, repeat))
         if only in (None, "segment"):
             say("small-packet passthrough")
             report.update(measure_passthrough(work, max(size // 4, 4 << 20), repeat))
+            say(f"segment vs cp in pcapng, SLL2 and raw IP ({size >> 20} MiB of TCP/IPv4 each)")
+            report.update(measure_formats(work, size, repeat))
+            say("start-up: segment of an empty and of a one-packet capture")
+            report.update(measure_startup(work, repeat))
         if peers and only in (None, "segment"):
             say(f"tcprewrite --fragroute ({size >> 20} MiB IPv4)")
             report.update(measure_tcprewrite(work, size, repeat))

@@ -86,8 +86,8 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
               help="UDP datagrams over the MTU are GSO super-packets of this type: udp_l4 (USO, UDP_SEGMENT) or "
               "udp (UFO); off: a capture does not say so, they pass through unchanged and are reported.")
 @click.option("--tunnel-port", "tunnel_ports", multiple=True, metavar="KIND:PORT",
-              help="Also treat UDP to PORT as a tunnel of KIND (vxlan, vxlan-gpe, geneve, mpls-in-udp), "
-              "besides the standard ports (4789, 8472, 4790, 6081, 6635) (repeatable).")
+              help="Also treat UDP to PORT as a tunnel of KIND (vxlan, vxlan-gpe, geneve, mpls-in-udp, fou, gue), "
+              "besides the standard ports (4789, 8472, 4790, 6081, 6635); FOU and GUE have none (repeatable).")
 @click.option("--tunnel-under-labels", is_flag=True,
               help="Beyond the kernel: segment a tunnel found under an MPLS label stack (Linux refuses it; "
               "by default it is passed through and reported), the labels and outer headers on every segment.")
@@ -126,7 +126,7 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary table.")
 @click.option("--engine", type=click.Choice(["auto", "compiled", "numpy", "scalar"]), default="auto",
               show_default=True,
-              help="How classic pcap files of Ethernet are streamed; every engine writes the same bytes. "
+              help="How classic pcap and pcapng files of Ethernet are streamed; every engine writes the same bytes. "
               "compiled: runs of same-shape super-packets in bulk in C (softgso.bulk._segment, built at install "
               "where a C compiler exists); numpy: the same in numpy; auto: compiled where built, else numpy; "
               "scalar: the reference path, one packet at a time.")
@@ -200,13 +200,15 @@ BENCH_TARGET_SIZE = 512 << 20  # the issue's targets are set on a 512 MiB captur
 @click.option("--repeat", type=click.IntRange(1, 20), default=3, show_default=True,
               help="Runs of each measurement; the fastest counts.")
 @click.option("--no-peers", is_flag=True, help="Skip tcprewrite and Scapy.")
+@click.option("--format", "capture_format", type=click.Choice(["pcap", "pcapng"]), default="pcap", show_default=True,
+              help="The main capture's format (segment vs cp; pcapng, SLL2 and raw IP have rows of their own).")
 @click.option("--only", type=click.Choice(["segment", "coalesce"]),
               help="One measurement: segment (vs cp, the engine vs memcpy, passthrough, the peers) or coalesce (vs cp).")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write a PNG of the ratios against their targets.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | None, as_json: bool,
-          only: str | None = None) -> None:
+          capture_format: str = "pcap", only: str | None = None) -> None:
     """Measure softgso against cp, memcpy, tcprewrite and a naive Scapy segmenter, side by side.
 
     Inputs are generated (64 KB super-packets with full checksums, on tmpfs); ratios from the same
@@ -229,7 +231,8 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
 
         check_plot_path(plot_path)  # refused before the measurements, not after them
     say = (lambda text: None) if as_json else (lambda text: click.echo(f"bench: {text}", err=True))
-    report = run(size_bytes, repeat=repeat, mix=mix, peers=not no_peers, progress=say, only=only)
+    report = run(size_bytes, repeat=repeat, mix=mix, peers=not no_peers, progress=say, only=only,
+                 capture_format=capture_format)
     if plot_path is not None:
         note = plot(report, plot_path)
         report["plot"] = str(plot_path)
@@ -243,6 +246,11 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("segment Mpps out", "softgso_mpps_out", ""),
         ("cp Gbit/s", "cp_gbit_s", ""),
         ("segment / cp", "softgso_over_cp", ">= 0.75"),
+        ("segment CPU s / cp CPU s", "softgso_cpu_over_cp", "<= 1.5"),
+        ("segment / cp, pcapng", "pcapng_over_cp", ">= 0.75"),
+        ("  CPU s / cp CPU s", "pcapng_cpu_over_cp", "<= 1.5"),
+        ("segment / cp, SLL2", "sll2_over_cp", ">= 0.75"),
+        ("segment / cp, raw IP", "raw_over_cp", ">= 0.75"),
         ("segment --engine numpy / cp", "numpy_stream_over_cp", ""),
         ("engine / memcpy", "engine_over_memcpy", ">= 0.25"),
         ("vs tcprewrite", "softgso_over_tcprewrite", ">= 10"),
@@ -253,6 +261,8 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("passthrough packets/s", "passthrough_packets_per_s", ">= 1e6"),
         ("  without start-up", "passthrough_packets_per_s_excluding_startup", ""),
         ("start-up s (a plain run's imports)", "startup_seconds", ""),
+        ("start-up s: segment of an empty capture", "startup_empty_seconds", ""),
+        ("start-up s: segment of one packet", "startup_one_packet_seconds", "reported"),
         ("segment peak RSS MiB", "softgso_max_rss_mib", "bounded"),
     ]
     from rich.markup import escape
@@ -262,7 +272,8 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
     # start-up (70-100 ms), which the ratios then measure
     caption = (None if size_bytes >= BENCH_TARGET_SIZE else
                f"The targets are for --size 512M: at {size_bytes >> 20} MiB, start-up is much of every softgso run.")
-    table = Table(title=f"softgso bench ({size_bytes >> 20} MiB, mix {mix})", header_style="bold", caption=caption)
+    table = Table(title=f"softgso bench ({size_bytes >> 20} MiB, mix {mix}, {capture_format})", header_style="bold",
+                  caption=caption)
     for column in ("measure", "value", "target at 512 MiB"):
         table.add_column(column)
     # a peer that is not installed has no ratio: its row says why (the message in its JSON key)

@@ -194,15 +194,34 @@ def stream_records(
 
     started = time.perf_counter()
     header_info = None
-    # the bulk streams write classic pcap with IN's own file header: -F pcapng takes the scalar loop
+    # the bulk streams write IN's own format (a pcap's file header, a pcapng's SHB and IDBs): -F to
+    # the other one takes the scalar loop
+    linktype = 1
     if bulk is not None and output_format != "pcapng":
-        from ..bulk.stream import open_pcap_writer, pcap_ethernet_header
+        from ..bulk.stream import open_pcap_writer, pcap_header
 
-        header_info = pcap_ethernet_header(in_path)
+        found = pcap_header(in_path)
+        if found is not None:
+            header_info, linktype = found
+    if bulk is not None and header_info is None and output_format != "pcap":
+        from ..bulk.stream import pcapng_header
+
+        blocks = pcapng_header(in_path)
+        if blocks is not None:
+            total = os.path.getsize(in_path)
+            with open_writer(out_path, like=blocks.reader) as writer, progress_bar(quiet, total, description) as bar:
+                result = bulk.run_pcapng(in_path, writer, blocks, bar)
+                if result.resume_index is not None:
+                    with open_capture(in_path) as reader:
+                        writer.encoder.interfaces = reader.interfaces  # type: ignore[attr-defined]
+                        _scalar_records(reader, writer, per_frame, result.counts, result.reports, bar,
+                                        skip=result.resume_index, passthrough=passthrough, mtu=mtu)
+            return result.counts, result.reports, time.perf_counter() - started
     if bulk is not None and header_info is not None:
         total = os.path.getsize(in_path)
-        with open_pcap_writer(out_path, header_info) as writer, progress_bar(quiet, total, description) as bar:
-            result = bulk.run(in_path, writer, header_info, bar)
+        with open_pcap_writer(out_path, header_info, linktype) as writer, \
+                progress_bar(quiet, total, description) as bar:
+            result = bulk.run(in_path, writer, header_info, bar, linktype=linktype)
             if result.resume_index is not None:
                 with open_capture(in_path) as reader:
                     _scalar_records(reader, writer, per_frame, result.counts, result.reports, bar,
@@ -277,23 +296,7 @@ def _scalar_records(
     counts: dict[str, int], reports: list[tuple[int, str]], bar: progress_bar, skip: int = 0,
     passthrough: Passthrough | None = None, mtu: int = 1500,
 ) -> None:
-    """The record-by-record loop (from record ``skip`` on).
-
-    A record that is not read as a packet (a link type not segmented, a snapped record) is copied
-    through and told to ``passthrough`` (else added to ``reports``).
-    """
-    from ..io import UnknownLinkTypeError, UnrepresentableFrameError, from_ethernet, to_ethernet
-    from ..job import link_type_report, snapped_report
-
-    def pass_through(record: Any, kind: str, reason: str, over: bool) -> None:
-        if passthrough is not None:
-            passthrough(record.index, len(record.data), kind, reason, over)
-        else:
-            reports.append((record.index, f"{reason}: passed through"))
-        writer.write(record)
-        counts["out"] += 1
-        counts["bytes_out"] += len(record.data)
-
+    """The record-by-record loop (from record ``skip`` on): :func:`segment_record` for each."""
     records = iter(reader)
     while True:
         try:
@@ -308,40 +311,69 @@ def _scalar_records(
             break
         if record.index < skip:
             continue
-        counts["in"] += 1
-        counts["bytes_in"] += len(record.data)
-        try:
-            view = to_ethernet(record)
-        except UnknownLinkTypeError:
-            pass_through(record, *link_type_report(record, False, mtu))
-            continue
-        if view is None:
-            pass_through(record, *link_type_report(record, True, mtu))
-            continue
-        frame = bytes(view.frame)
-        if record.orig_len > len(record.data):
-            pass_through(record, *snapped_report(frame, len(record.data), record.orig_len, mtu))
-            continue
-        if hasattr(per_frame, "comment"):
-            per_frame.comment = record.comment  # pcapng: GSO metadata `coalesce` wrote (SegmentPerFrame)
-        frames, reason = per_frame(record.index, frame)
-        try:
-            converted = [from_ethernet(out, record) for out in frames]
-        except UnrepresentableFrameError as error:
-            # e.g. a label pushed on a raw-IP record: the link type has no ethertype to say so
-            unwritable = getattr(per_frame, "unwritable", None)
-            if unwritable is not None:
-                unwritable(record.index, len(record.data), error.reason)
-            else:
-                reports.append((record.index, f"{error.reason}: passed through"))
-            converted, reason = [bytes(record.data)], None
-        if reason:
-            reports.append((record.index, reason))
-        for data in converted:
-            writer.write(record, data)
-            counts["out"] += 1
-            counts["bytes_out"] += len(data)
+        segment_record(record, writer, per_frame, counts, reports, passthrough, mtu)
         bar(int(getattr(reader, "bytes_read", 0) or 0))
+
+
+def segment_record(record: Any, writer: Any, per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]],
+                   counts: dict[str, int], reports: list[tuple[int, str]], passthrough: Passthrough | None = None,
+                   mtu: int = 1500) -> None:
+    """One record through ``per_frame``, its output to ``writer`` (``write(record, data=None)``), counted.
+
+    A record that is not read as a packet (a link type not segmented, a snapped record) is copied
+    through and told to ``passthrough`` (else added to ``reports``); one that comes out as it came
+    is written as the record itself (a pcapng record keeps its block, options included).
+    """
+    from ..io import UnknownLinkTypeError, UnrepresentableFrameError, from_ethernet, to_ethernet
+    from ..job import link_type_report, snapped_report
+
+    def pass_through(kind: str, reason: str, over: bool) -> None:
+        if passthrough is not None:
+            passthrough(record.index, len(record.data), kind, reason, over)
+        else:
+            reports.append((record.index, f"{reason}: passed through"))
+        writer.write(record)
+        counts["out"] += 1
+        counts["bytes_out"] += len(record.data)
+
+    counts["in"] += 1
+    counts["bytes_in"] += len(record.data)
+    try:
+        view = to_ethernet(record)
+    except UnknownLinkTypeError:
+        pass_through(*link_type_report(record, False, mtu))
+        return
+    if view is None:
+        pass_through(*link_type_report(record, True, mtu))
+        return
+    frame = bytes(view.frame)
+    if record.orig_len > len(record.data):
+        pass_through(*snapped_report(frame, len(record.data), record.orig_len, mtu))
+        return
+    if hasattr(per_frame, "comment"):
+        per_frame.comment = record.comment  # pcapng: GSO metadata `coalesce` wrote (SegmentPerFrame)
+    frames, reason = per_frame(record.index, frame)
+    try:
+        converted = [from_ethernet(out, record) for out in frames]
+    except UnrepresentableFrameError as error:
+        # e.g. a label pushed on a raw-IP record: the link type has no ethertype to say so
+        unwritable = getattr(per_frame, "unwritable", None)
+        if unwritable is not None:
+            unwritable(record.index, len(record.data), error.reason)
+        else:
+            reports.append((record.index, f"{error.reason}: passed through"))
+        converted, reason = [bytes(record.data)], None
+    if reason:
+        reports.append((record.index, reason))
+    if record.block is not None and len(converted) == 1 and converted[0] == record.data:
+        writer.write(record)  # unchanged: its own block
+        counts["out"] += 1
+        counts["bytes_out"] += len(record.data)
+        return
+    for data in converted:
+        writer.write(record, data)
+        counts["out"] += 1
+        counts["bytes_out"] += len(data)
 
 
 def print_reports(reports: list[tuple[int, str]], limit: int = 20) -> None:

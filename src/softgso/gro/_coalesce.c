@@ -1,5 +1,5 @@
 /* The compiled GRO of softgso.gro.coalesce_poll and softgso.bulk.coalesce_stream: one NAPI poll
- * at a time, for the common shape (Ethernet, IPv4 without options or IPv6 without extension headers,
+ * at a time, for the common shape (Ethernet, one VLAN tag or none, IPv4 without options or IPv6 without extension headers,
  * TCP without CWR, checksums valid, nothing snapped) and the frames GRO passes
  * up at once without touching its flow table (another ethertype or IP protocol, UDP without UDP GRO
  * forwarding, a bad IPv4 header...); a poll holding anything else is handed back whole to the scalar
@@ -25,8 +25,9 @@
  *     scalar engine), REST (from position on, the records are for the general reader: cut short,
  *     longer than max_caplen); records: how many were done. counters (int64) add up what the polls did (see COUNTER_*).
  * coalesce_frames(frames, params) -> list of (bytes, first frame, segs, gso_size, gso_type, reason,
- *     held, number, verified) for one poll of Ethernet frames, or None when the poll is one for the
- *     scalar engine (number: what a reason naming one names; verified: the L4 checksum was).
+ *     held, number, verified, at) for one poll of Ethernet frames, or None when the poll is one for the
+ *     scalar engine (number: what a reason naming one names; verified: the L4 checksum was; at: the
+ *     frame whose arrival sent it up, the poll's length for the poll-end flush).
  *
  * params: (batch, limit_v4, limit_v6, fixedid_needs_df, fixedid_bit, tcpv4_bit, tcpv6_bit,
  * udp_gro_forwarding, inet protocols (256 bytes, 1 where GRO has a handler), inet6 protocols, the
@@ -57,9 +58,10 @@ enum reason {
     /* frames passed up at once without touching the flow table (never held, nothing completed) */
     R_SHORTER_THAN_ETH, R_TRUNC_IPV4, R_IPV4_OPTIONS, R_NOT_IPV4, R_IPV4_FRAGMENT, R_BAD_IPV4_CSUM, R_IPV4_TOTLEN,
     R_IPV4_RESERVED, R_TRUNC_IPV6, R_IPV6_PAYLOAD_LEN, R_IPV6_FRAGMENT, R_TRUNC_UDP, R_BAD_UDP_CSUM, R_UDP_NO_FWD,
+    R_TRUNC_VLAN,
     /* reasons naming a number (TCP flags, an ethertype...): counted per (reason, number) in the
      * counters' table; the first one is a held packet's, the others passes */
-    R_LAST_FLAGS, R_FINAL_FLAGS, R_NO_GRO_ETHERTYPE, R_NO_GRO_IPPROTO, R_NO_GRO_IPV6,
+    R_LAST_FLAGS, R_FINAL_FLAGS, R_NO_GRO_ETHERTYPE, R_NO_GRO_IPPROTO, R_NO_GRO_IPV6, R_NO_GRO_INSIDE_VLAN,
     R_COUNT
 };
 #define R_FIRST_PARAM R_LAST_FLAGS
@@ -90,7 +92,7 @@ typedef struct {
     const unsigned char *frame;
     const unsigned char *record; /* its pcap record header, or NULL */
     Py_ssize_t len;
-    int l4, payload, v6;
+    int l3, l4, payload, v6; /* l3: 14, or 18 behind one VLAN tag */
     int next; /* the next frame merged behind this one, -1 */
     uint32_t pseudo; /* the pseudo-header sum without the length */
     int pass; /* passed up at once: its reason (R_*), else -1 */
@@ -123,8 +125,9 @@ typedef struct {
     Counts counts;
     int64_t first_index;
     int bad; /* a checksum failed: the poll goes to the scalar engine */
-    /* coalesce_frames: one entry per packet out */
+    /* coalesce_frames: one entry per packet out; the frame being received (the poll's length at its end) */
     PyObject *list;
+    int at;
 } Poll;
 
 static inline unsigned be16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
@@ -206,10 +209,24 @@ static int classify(Frame *f, const Params *params)
     if (len < ETH_HLEN)
         return pass(f, R_SHORTER_THAN_ETH, 0);
     unsigned type = be16(d + 12);
-    const unsigned char *ip = d + ETH_HLEN;
+    int l3 = ETH_HLEN;
+    if (type == 0x8100 || type == 0x88A8) { /* vlan_gro_receive: one tag, then the protocol it names */
+        if (len < ETH_HLEN + 4)
+            return pass(f, R_TRUNC_VLAN, 0);
+        type = be16(d + 16);
+        l3 += 4;
+        if (type != 0x0800 && type != 0x86DD) {
+            for (int k = 0; k < params->n_scalar_ethertypes; k++)
+                if (params->scalar_ethertypes[k] == type)
+                    return KIND_SCALAR; /* a second tag, TEB, MPLS under --mpls */
+            return pass(f, R_NO_GRO_INSIDE_VLAN, (int)type);
+        }
+    }
+    f->l3 = l3;
+    const unsigned char *ip = d + l3;
     int proto, flushed = -1;
     if (type == 0x0800) { /* inet_gro_receive */
-        if (len < ETH_HLEN + 20)
+        if (len < l3 + 20)
             return pass(f, R_TRUNC_IPV4, 0);
         proto = ip[9];
         if (!params->inet_protocols[proto])
@@ -221,19 +238,19 @@ static int classify(Frame *f, const Params *params)
             return pass(f, R_IPV4_FRAGMENT, 0);
         if (words16(ip, 20) % 0xFFFF) /* ip_fast_csum */
             return pass(f, R_BAD_IPV4_CSUM, 0);
-        if ((be16(ip + 2) ^ (unsigned)(len - ETH_HLEN)) & 0xFFFF) /* (u16)(tot_len ^ gro_len) */
+        if ((be16(ip + 2) ^ (unsigned)(len - l3)) & 0xFFFF) /* (u16)(tot_len ^ gro_len) */
             flushed = R_IPV4_TOTLEN;
         else if (frag_off & ~IP_DF)
             flushed = R_IPV4_RESERVED;
         f->v6 = 0;
-        f->l4 = ETH_HLEN + 20;
+        f->l4 = l3 + 20;
         if (proto == 17 && !params->udp_gro_forwarding)
             return classify_udp(f, flushed, ip + 12, 8);
         if (proto != 6 || flushed >= 0)
             return KIND_SCALAR;
         f->pseudo = (uint32_t)(words16(ip + 12, 8) + 6);
     } else if (type == 0x86DD) { /* ipv6_gro_receive */
-        if (len < ETH_HLEN + 40)
+        if (len < l3 + 40)
             return pass(f, R_TRUNC_IPV6, 0);
         proto = ip[6];
         if (!params->inet6_protocols[proto]) {
@@ -241,10 +258,10 @@ static int classify(Frame *f, const Params *params)
                 return KIND_SCALAR;
             return proto == 44 ? pass(f, R_IPV6_FRAGMENT, 0) : pass(f, R_NO_GRO_IPV6, proto);
         }
-        if ((Py_ssize_t)be16(ip + 4) != len - ETH_HLEN - 40)
+        if ((Py_ssize_t)be16(ip + 4) != len - l3 - 40)
             flushed = R_IPV6_PAYLOAD_LEN;
         f->v6 = 1;
-        f->l4 = ETH_HLEN + 40;
+        f->l4 = l3 + 40;
         if (proto == 17 && !params->udp_gro_forwarding)
             return classify_udp(f, flushed, ip + 8, 32);
         if (proto != 6 || flushed >= 0 || ip[0] >> 4 != 6)
@@ -378,16 +395,16 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
     }
     int64_t gso_type = 0;
     if (segs > 1) {
-        unsigned char *ip = packet + ETH_HLEN, *th = packet + f->l4;
+        unsigned char *ip = packet + f->l3, *th = packet + f->l4;
         Py_ssize_t tcp_len = length - f->l4;
         if (!f->v6) { /* inet_gro_complete: tot_len, csum_replace2 */
-            unsigned old = be16(ip + 2), total = (unsigned)(length - ETH_HLEN);
+            unsigned old = be16(ip + 2), total = (unsigned)(length - f->l3);
             put16(ip + 2, total);
             unsigned check = be16(ip + 10);
             put16(ip + 10, ~csum16_add(csum16_sub(~check & 0xFFFF, old), total) & 0xFFFF);
             gso_type = params->tcpv4_bit | (fixedid ? params->fixedid_bit : 0);
         } else { /* ipv6_gro_complete: payload_len */
-            put16(ip + 4, (unsigned)(length - ETH_HLEN - 40));
+            put16(ip + 4, (unsigned)(length - f->l3 - 40));
             gso_type = params->tcpv6_bit;
         }
         th[13] |= or_flags;
@@ -396,9 +413,9 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
     }
     count_out(poll, segs, held, why, param, first, length);
     if (poll->list != NULL) {
-        PyObject *entry = Py_BuildValue("(Niinniiii)", bytes, first, segs, segs > 1 ? gso_size : 0,
+        PyObject *entry = Py_BuildValue("(Niinniiiii)", bytes, first, segs, segs > 1 ? gso_size : 0,
                                         (Py_ssize_t)(segs > 1 ? gso_type : 0), why, held, param,
-                                        f->pass >= 0 ? f->verified : 1);
+                                        f->pass >= 0 ? f->verified : 1, poll->at);
         bytes = NULL;
         if (entry == NULL || PyList_Append(poll->list, entry) < 0)
             poll->bad = -1;
@@ -421,7 +438,7 @@ static void complete(Poll *poll, const Held *p, int why)
 /* inet_gro_flush (IPv4) or ipv6_gro_flush: why p cannot take the frame, or -1 */
 static int network_flush(Poll *poll, Held *p, const Frame *f, const Frame *pf)
 {
-    const unsigned char *iph = f->frame + ETH_HLEN, *iph2 = pf->frame + ETH_HLEN;
+    const unsigned char *iph = f->frame + f->l3, *iph2 = pf->frame + pf->l3;
     if (f->v6) {
         if ((be32(iph) ^ be32(iph2)) & 0x0FF00000)
             return R_TCLASS;
@@ -490,13 +507,15 @@ static void receive(Poll *poll, int index)
     for (int i = 0; i < n; i++) {
         const Frame *pf = &frames[held[i].first];
         const unsigned char *e = pf->frame;
-        if (memcmp(e, d, ETH_HLEN))
+        /* the MAC header (gro_list_prepare) and a VLAN tag (compare_vlan_header): the same ethertype at
+         * byte 12 gives both frames the same l3 */
+        int l3 = f->l3;
+        if (memcmp(e, d, ETH_HLEN) || memcmp(e + ETH_HLEN, d + ETH_HLEN, (size_t)(l3 - ETH_HLEN)))
             continue;
         if (f->v6) {
-            if ((be32(e + ETH_HLEN) ^ be32(d + ETH_HLEN)) & 0xF00FFFFF || memcmp(e + ETH_HLEN + 8, d + ETH_HLEN + 8, 32)
-                || e[ETH_HLEN + 6] != d[ETH_HLEN + 6])
+            if ((be32(e + l3) ^ be32(d + l3)) & 0xF00FFFFF || memcmp(e + l3 + 8, d + l3 + 8, 32) || e[l3 + 6] != d[l3 + 6])
                 continue;
-        } else if (memcmp(e + ETH_HLEN + 12, d + ETH_HLEN + 12, 8)) {
+        } else if (memcmp(e + l3 + 12, d + l3 + 12, 8)) {
             continue;
         }
         if (memcmp(e + pf->l4, th, 4))
@@ -570,11 +589,13 @@ static int run_poll(Poll *poll, int count)
     poll->n_held = 0;
     poll->bad = 0;
     for (int i = 0; i < count && !poll->bad; i++) {
+        poll->at = i;
         poll->counts.c[COUNTER_FRAMES_IN]++;
         poll->counts.c[COUNTER_BYTES_IN] += poll->frames[i].len;
         receive(poll, i);
     }
     /* napi_gro_flush: the bucket's oldest first */
+    poll->at = count;
     while (poll->n_held > 0 && !poll->bad) {
         poll->n_held--;
         complete(poll, &poll->held[poll->n_held], R_POLL_END);

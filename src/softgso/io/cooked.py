@@ -185,6 +185,15 @@ _LINK_HEADERS: dict[int, Callable[[memoryview], _LinkHeader]] = {
 }
 
 
+def link_header(data: bytes | memoryview, linktype: int) -> tuple[int, int] | None:
+    """(ethertype, link-layer header length) to_ethernet reads in a record of ``linktype`` (not
+    Ethernet) holding ``data``; None where it makes no Ethernet frame of it (or for a link type it
+    does not convert)."""
+    parse = _LINK_HEADERS.get(linktype)
+    found = parse(memoryview(data)) if parse is not None else None
+    return None if found is None else (found[0], found[2])
+
+
 # the link types to_ethernet converts (the rest raise UnknownLinkTypeError)
 CONVERTED_LINKTYPES = frozenset((LINKTYPE_ETHERNET, *_LINK_HEADERS))
 

@@ -68,6 +68,9 @@ class CaptureRecord:
     orig_len: int  # the packet's length on the wire; more than len(data) when snapped
     interface_id: int = 0  # index into the reader's ``interfaces``
     comment: str | None = None  # pcapng opt_comment
+    # pcapng: the record's whole Enhanced or Simple Packet Block, options and padding byte for byte,
+    # when a writer shaped like its reader may write it back as it is (the file's first section)
+    block: bytes | memoryview | None = None
 
     @property
     def truncated(self) -> bool:

@@ -53,6 +53,31 @@ class RecordEncoder(Protocol):
     ) -> tuple[bytes, bytes]: ...
 
 
+def kept_block(encoder: RecordEncoder, record: CaptureRecord, data: bytes | memoryview | None) -> bytes | memoryview | None:
+    """The bytes that write ``record`` as it is (``data`` None), its own pcapng block, where
+    ``encoder`` keeps blocks; None when the record is to be framed anew."""
+    if data is not None or record.block is None:
+        return None
+    keep = getattr(encoder, "kept_block", None)
+    return keep(record) if keep is not None else None
+
+
+def record_parts(encoder: RecordEncoder, record: CaptureRecord,
+                 data: bytes | memoryview | None = None) -> list[bytes | memoryview]:
+    """What :meth:`CaptureWriter.write` writes for ``record`` (or ``data`` in its place), in pieces."""
+    block = kept_block(encoder, record, data)
+    if block is not None:
+        return [block]
+    if data is None:
+        data, orig_len = record.data, record.orig_len
+    else:
+        orig_len = len(data)
+    caplen = len(data)
+    head, tail = encoder.frame(record.timestamp_ns, caplen, max(orig_len, caplen), record.interface_id,
+                               record.comment, record.linktype)
+    return [head, data, tail] if tail else [head, data]
+
+
 def _remove_quietly(path: str) -> None:
     if not path:  # streaming to stdout: no temporary file
         return
@@ -119,8 +144,19 @@ class CaptureWriter:
     # -- writing ---------------------------------------------------------------------------------
 
     def write(self, record: CaptureRecord, data: bytes | memoryview | None = None) -> None:
-        """Write ``record`` (or ``data`` in its place, with the record's timestamp, interface, comment)."""
-        if data is None:
+        """Write ``record`` (or ``data`` in its place, with the record's timestamp, interface, comment).
+
+        A pcapng record written as it is keeps its own block, options included, where its encoder
+        allows (PcapngRecordEncoder.kept_block)."""
+        block = kept_block(self._encoder, record, data)
+        if block is not None:
+            if self._fd < 0:
+                raise CaptureError("write to a closed capture writer", where=self.path)
+            self._queue(block)
+            self.records_written += 1
+            if self._pending >= FLUSH_BYTES or len(self._iov) >= IOV_MAX:
+                self._flush()
+        elif data is None:
             self.write_record(
                 record.timestamp_ns, (record.data,), record.orig_len, interface_id=record.interface_id,
                 comment=record.comment, linktype=record.linktype,
@@ -168,6 +204,11 @@ class CaptureWriter:
         self.records_written += records
         self._flush()
 
+    @property
+    def encoder(self) -> RecordEncoder:
+        """The format's framing of this file's records (for bulk frontends that frame records themselves)."""
+        return self._encoder
+
     def note(self) -> str | None:
         """What a summary says of this output when it is written straight through (e.g. "written
         straight through (not atomic): OUT is a FIFO"); None when it is written atomically."""
@@ -205,7 +246,7 @@ class CaptureWriter:
         self._flush()
         return self._fd
 
-    def _queue(self, data: bytes) -> None:
+    def _queue(self, data: bytes | memoryview) -> None:
         self._iov.append(data)
         self._pending += len(data)
 
@@ -343,4 +384,5 @@ def open_writer(
         else:
             shb = encode_shb(order, like.comment if like is not None else None)
         encoder = PcapngRecordEncoder(shb, interfaces, order)
+        encoder.keeps_blocks = isinstance(like, PcapngReader) and order == like.byte_order and not overridden
     return CaptureWriter(path, encoder, format, fsync=fsync)
