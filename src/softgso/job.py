@@ -20,7 +20,7 @@ from .constants import ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, eth_p_mpls
 from .errors import SoftGSOError
 from .features import DeviceProfile, GsoType, IpSummed
 from .offload.tunnels import TunnelLayout, TunnelNotSegmented, parse_tunnel, tunnel_of
-from .packet import ENCAP_TYPE_ETHER, Packet
+from .packet import ENCAP_TYPE_ETHER, ENCAP_TYPE_IPPROTO, Packet
 from .prepare import (
     MAX_TRAILER,
     FrameLayout,
@@ -308,6 +308,9 @@ def _tunnel_from_capture(original: bytes, tunnel: TunnelLayout, options: Segment
     skb.encapsulation = True
     skb.inner_protocol = tunnel.inner_protocol
     skb.inner_protocol_type = ENCAP_TYPE_ETHER
+    if tunnel.inner_ipproto:  # IP-in-IP under FOU/GUE: skb_set_inner_ipproto (ipip, sit, ip6tnl)
+        skb.inner_protocol_type = ENCAP_TYPE_IPPROTO
+        skb.inner_ipproto = tunnel.inner_ipproto
     skb.inner_mac_header = tunnel.inner_mac + shift
     skb.inner_network_header = tunnel.inner_network + shift
     skb.inner_transport_header = tunnel.inner_transport + shift

@@ -7,6 +7,7 @@ kernel vectors' own replay) produces for the same packet, one packet at a time.
 from __future__ import annotations
 
 import dataclasses
+import json
 import struct
 from pathlib import Path
 
@@ -218,11 +219,13 @@ def test_tunnel_vector_through_the_bulk_path(case_dir: Path, engine: str, profil
     of it (payload bytes, inner seq and flags, inner and outer IPv4 IDs, the outer UDP checksum's
     value), give the scalar path's frames in bulk; its shape is not taken for another's."""
     from softgso.check.golden import read_pcap_frames
-    from softgso.offload.tunnels import parse_tunnel
+    from softgso.offload.tunnels import parse_tunnel, parse_tunnel_port
 
     kernel = "6.12" if case_dir.parent.name == "6.12" else "6.1"
+    meta = json.loads((case_dir / "meta.json").read_text())
+    ports = tuple(parse_tunnel_port(text) for text in meta.get("softgso_tunnel_ports", []))  # FOU/GUE: no port
     options = SegmentOptions(device=dataclasses.replace(PROFILES[profile], mtu=1500), gso_size=1000, kernel=kernel,
-                             udp_gso="udp_l4")
+                             udp_gso="udp_l4", tunnel_ports=ports)
     frame = read_pcap_frames(case_dir / "input.pcap")[0]
     fast = make_segmenter(engine, options)
     plan = fast.plan_for(frame)
@@ -232,7 +235,7 @@ def test_tunnel_vector_through_the_bulk_path(case_dir: Path, engine: str, profil
             "a segmented tunnel shape fell back to the scalar path"
         return
     assert fast.reproduce([frame], plan)[0] == expected.frames
-    tunnel = parse_tunnel(frame)
+    tunnel = parse_tunnel(frame, dict(ports))
     assert tunnel is not None
     others = []
     for delta in (1, 77, 200):

@@ -235,15 +235,16 @@ def test_what_real_tunnel_devices_put_on_the_wire_passes(case: Path) -> None:
     import json
 
     from softgso.check.golden import read_pcap_frames
-    from softgso.offload.tunnels import parse_tunnel
+    from softgso.offload.tunnels import parse_tunnel, parse_tunnel_port
 
     meta = json.loads((case / "meta.json").read_text())
     frame = read_pcap_frames(case / "input.pcap")[0]
-    tunnel = parse_tunnel(frame)
+    ports = dict(parse_tunnel_port(text) for text in meta.get("softgso_tunnel_ports", []))  # FOU/GUE: no port
+    tunnel = parse_tunnel(frame, ports)
     assert tunnel is not None
     # the MTU whose segments carry gso_size bytes: every header from the outer IP to the inner payload
     mtu = int(meta["gso_size"]) + tunnel.payload - tunnel.outer_network
-    verdict = check_segmented(case / "input.pcap", case / "kernel_out.pcap", mtu=mtu)
+    verdict = check_segmented(case / "input.pcap", case / "kernel_out.pcap", mtu=mtu, udp_tunnels=ports)
     assert verdict.ok, verdict.problems
     assert verdict.packets_out == int(meta["segments"])
 

@@ -35,10 +35,12 @@ scapy_all.bind_layers(GRE, MPLS, proto=0x8847)
 TUNNELS = Path(__file__).parents[1] / "vectors" / "kernel" / "tunnels" / "6.1"
 DESIGNED = sorted(p for p in TUNNELS.iterdir() if (p / "meta.json").exists() and not p.name.startswith("random_")
                   and "control" not in p.name) if TUNNELS.is_dir() else []
-# every segmented vector of both generations, random ones included (a control builds no super-packet)
-EVERY = sorted(p.parent for p in TUNNELS.parent.rglob("meta.json") if "control" not in p.parent.name)
+# every segmented vector of both generations, random ones included (a control builds no super-packet), but
+# FOU and GUE, which have no port of their own: diff reads tunnels on the standard ports only
+EVERY = sorted(p.parent for p in TUNNELS.parent.rglob("meta.json") if "control" not in p.parent.name
+               and not json.loads(p.read_text()).get("softgso_tunnel_ports"))
 # the kind each case's tunnel device builds, from the case's name (the order matters: longest first)
-KIND_OF_NAME = [("bpf_mpls_in_udp", "MPLS-in-UDP"), ("bpf_mpls_in_gre", "MPLS-in-GRE"), ("ip6gretap", "ip6gretap"),
+KIND_OF_NAME = [("fou", "FOU"), ("gue", "GUE"), ("gpe", "VXLAN-GPE"), ("bpf_mpls_in_udp", "MPLS-in-UDP"), ("bpf_mpls_in_gre", "MPLS-in-GRE"), ("ip6gretap", "ip6gretap"),
                 ("ip6gre", "ip6gre"), ("gretap", "gretap"), ("gre", "GRE"), ("vxlan", "VXLAN"), ("geneve", "Geneve"),
                 ("ipip", "IPIP"), ("sit", "SIT"), ("ip6tnl_4in6", "4in6"), ("ip6tnl_6in6", "ip6ip6")]
 
@@ -72,12 +74,35 @@ def _scapy_identifier(packet: scapy_all.Packet) -> tuple[int | None, int | None]
     return None, None
 
 
+def _decoded(case: Path, frame: bytes) -> scapy_all.Packet:
+    """Scapy's reading of the frame; FOU and GUE (no port Scapy knows) with their UDP payload decoded as
+    what the case's tunnel device carries (ipip: IPv4, sit: IPv6, gre/gretap/ip6gre: GRE), a GUE
+    header (4 bytes and its hlen words) skipped."""
+    packet = Ether(frame)
+    kind = _kind(case)
+    if kind not in ("FOU", "GUE"):
+        return packet
+    words = json.loads((case / "meta.json").read_text())["tunnel_device"].split()
+    device = words[words.index("type") + 1]
+    carried = {"ipip": IP, "sit": IPv6, "gre": GRE, "gretap": GRE, "ip6gre": GRE}.get(device)
+    if device == "ip6tnl":
+        carried = IP if "ipip6" in words else IPv6
+    payload = bytes(packet[UDP].payload)
+    if kind == "GUE":
+        payload = payload[4 + (payload[0] & 0x1F) * 4 :]
+    packet[UDP].remove_payload()
+    return packet / carried(payload)  # type: ignore[misc]
+
+
 @pytest.mark.skipif(not DESIGNED, reason="no tunnel vectors here")
 @pytest.mark.parametrize("case", DESIGNED, ids=_ids)
 def test_inspect_names_the_tunnel_its_vni_or_key_and_both_flows(case: Path) -> None:
-    result, report = run_json("inspect", case / "input.pcap", "--device", "no-offload", "-q")
+    ports = [arg for text in json.loads((case / "meta.json").read_text()).get("softgso_tunnel_ports", [])
+             for arg in ("--tunnel-port", text)]
+    result, report = run_json("inspect", case / "input.pcap", "--device", "no-offload", "-q", *ports)
     assert result.exit_code == 0, result.stderr
-    packet = Ether(read_pcap_frames(case / "input.pcap")[0])
+    frame = read_pcap_frames(case / "input.pcap")[0]
+    packet = _decoded(case, frame)
     outer = packet.payload  # the outer IP header, right behind the Ethernet header
     inner = _innermost_ip(packet)
     vni, key = _scapy_identifier(packet)
@@ -93,7 +118,7 @@ def test_inspect_names_the_tunnel_its_vni_or_key_and_both_flows(case: Path) -> N
     assert tunnel["inner"]["protocol"] == ("TCP" if TCP in inner else "UDP")
     assert (tunnel["inner"]["sport"], tunnel["inner"]["dport"]) == (l4.sport, l4.dport)
     assert (tunnel["packets"], tunnel["super_packets"]) == (1, 1)
-    assert tunnel["bytes"] == len(bytes(packet))
+    assert tunnel["bytes"] == len(frame)
 
 
 def test_inspect_text_has_a_tunnels_section() -> None:

@@ -1,18 +1,23 @@
 """Every tunnel vector reproduces byte for byte: the frames a real kernel's tunnel GSO sent.
 
 Vectors live in tests/vectors/kernel/tunnels/<generation>/ and were recorded by
-tools/kernel_oracle/tunnel_cases.py: a real tunnel device (vxlan, geneve, gretap, gre, ip6gre,
-ip6gretap, ipip, sit, ip6tnl) built the super-packet, a tc mirror of the underlay's egress caught
-it whole (``input.pcap``), and veth0's software GSO sent ``kernel_out.pcap``. softgso gets the
-super-packet as a capture (the plain ``segment`` path: tunnel recognised from the bytes, checksum
-state classified) with the case's gso_size, the device profile that models veth0's ethtool
-settings and, for the inner-USO cases (a UDP socket with UDP_SEGMENT over the tunnel device),
-``--udp-gso udp_l4``; nothing else. Cases are discovered, never listed.
+tools/kernel_oracle/tunnel_cases.py: a real tunnel device (vxlan and VXLAN-GPE, geneve, gretap, gre,
+ip6gre, ip6gretap, ipip, sit, ip6tnl, and ipip/sit/gre/gretap/ip6tnl/ip6gre with FOU or GUE
+encapsulation) built the super-packet, a tc mirror of the underlay's egress caught it whole
+(``input.pcap``), and veth0's software GSO sent ``kernel_out.pcap``. softgso gets the super-packet
+as a capture (the plain ``segment`` path: tunnel recognised from the bytes, checksum state
+classified) with the case's gso_size, the device profile that models veth0's ethtool settings, for
+the inner-USO cases (a UDP socket with UDP_SEGMENT over the tunnel device) ``--udp-gso udp_l4``,
+and for FOU/GUE (no assigned port) the ``--tunnel-port`` naming the device's port; nothing else.
+Control cases (``control`` in meta.json) record what the kernel does instead: the tunnel device
+segments before it encapsulates (no super-packet is ever built), or veth0 takes the super-packet
+whole. Cases are discovered, never listed.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +25,7 @@ import pytest
 from softgso.check.golden import read_pcap_frames
 from softgso.features import PROFILES
 from softgso.job import Outcome, SegmentOptions, process_frame
+from softgso.offload.tunnels import parse_tunnel, parse_tunnel_port
 from softgso.virtio import kernel_generation_of_release
 
 TUNNELS = Path(__file__).parent / "kernel" / "tunnels"
@@ -33,13 +39,27 @@ def _meta(case: Path) -> dict:
     return json.loads((case / "meta.json").read_text())
 
 
+def _options(meta: dict, **changes: object) -> SegmentOptions:
+    """What softgso is told of a case: nothing the capture itself does not say, but the device profile
+    modelling veth0, gso_size, USO when a UDP_SEGMENT socket sent it, and a FOU/GUE device's port."""
+    udp_gso = "udp_l4" if meta["inner_gso_type"] == "udp_l4" else "off"
+    ports = tuple(parse_tunnel_port(text) for text in meta.get("softgso_tunnel_ports", []))
+    options = SegmentOptions(device=PROFILES[meta["softgso_profile"]], gso_size=meta["gso_size"], udp_gso=udp_gso,
+                             kernel=kernel_generation_of_release(meta["kernel_release"]), tunnel_ports=ports)
+    return replace(options, **changes)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("generation", ["6.1", "6.12"])
 def test_the_designed_matrix_is_there(generation: str) -> None:
     designed = [c for c in SEGMENTED if c.parent.name == generation and not c.name.startswith("random_")]
     assert len(designed) >= 40
     kinds = {c.name.split("_")[0] for c in designed}
     assert kinds >= {"vxlan4", "vxlan6", "geneve4", "geneve6", "gretap4", "gre4", "ip6gre", "ip6gretap", "ipip",
-                     "sit", "ip6tnl", "uso", "bpf"}
+                     "sit", "ip6tnl", "uso", "bpf", "fou", "gue", "fou6", "gue6", "gpe4", "gpe6"}
+    # FOU and GUE over each tunnel they carry
+    assert {tuple(c.name.split("_")[:2]) for c in designed if c.name.startswith(("fou", "gue"))} >= {
+        ("fou", "ipip"), ("fou", "sit"), ("fou", "gre"), ("fou", "gretap"), ("gue", "ipip"), ("gue", "sit"),
+        ("gue", "gre"), ("gue", "gretap"), ("fou6", "ip6tnl"), ("gue6", "ip6gre")}
     assert any(c.name.startswith("bpf_mpls_in_udp") for c in designed)
     assert any(c.name.startswith("bpf_mpls_in_gre") for c in designed)
 
@@ -51,10 +71,7 @@ def test_tunnel_vector_reproduced(case: Path) -> None:
     expected = read_pcap_frames(case / "kernel_out.pcap")
     assert len(inputs) == 1 and len(expected) >= 2, "the vector holds one super-packet and its segments"
     # a USO super-packet (a UDP_SEGMENT socket) is cut only when asked: the capture carries no GSO metadata
-    udp_gso = "udp_l4" if meta["inner_gso_type"] == "udp_l4" else "off"
-    options = SegmentOptions(device=PROFILES[meta["softgso_profile"]], gso_size=meta["gso_size"], udp_gso=udp_gso,
-                             kernel=kernel_generation_of_release(meta["kernel_release"]))
-    result = process_frame(inputs[0], options)
+    result = process_frame(inputs[0], _options(meta))
     assert result.outcome == Outcome.SEGMENTED, result.reason
     assert len(result.frames) == len(expected), "segment count differs from the kernel's"
     for index, (ours, kernels) in enumerate(zip(result.frames, expected, strict=True)):
@@ -63,13 +80,69 @@ def test_tunnel_vector_reproduced(case: Path) -> None:
                                 f"first byte {first})"
 
 
-@pytest.mark.parametrize("case", CONTROLS, ids=[str(c.relative_to(TUNNELS)) for c in CONTROLS])
-def test_gre_with_sequence_numbers_is_never_a_super_packet(case: Path) -> None:
-    """Spec 3.9: a GRE device with oseq withholds GSO; every packet leaves encapsulated on its own."""
+def _control(case: Path) -> str:
+    return _meta(case).get("control") or "segmented before encapsulation"  # the first control (oseq) says none
+
+
+FIRST = [c for c in CONTROLS if _control(c) == "segmented before encapsulation"]
+WHOLE = [c for c in CONTROLS if _control(c) == "passed whole"]
+
+
+def test_the_controls_are_there() -> None:
+    """Each generation shows both: devices that never build a super-packet, and a veth0 that takes it whole."""
+    for generation in ("6.1", "6.12"):
+        names = {c.name for c in CONTROLS if c.parent.name == generation}
+        assert names >= {"gre4_oseq_control__tx_off", "fou_gre_ocsum_control__tx_off", "erspan_control__tx_off",
+                         "vxlan4_tnl0_tso_off_control__tx_off", "ufo_vxlan4_control__tx_off",
+                         "ufo_ipip_control__tx_off", "vxlan4_udpcsum_passed_whole_control__tunnel_on",
+                         "gre4_key_passed_whole_control__tunnel_on", "fou_ipip_passed_whole_control__tunnel_on"}
+
+
+def _sequence(frame: bytes, gre: int) -> int:
+    """The GRE sequence number of a GRE header at ``gre`` (C and K words before it when present)."""
+    flags = int.from_bytes(frame[gre : gre + 2], "big")
+    at = gre + 4 + 4 * bool(flags & 0x8000) + 4 * bool(flags & 0x2000)
+    assert flags & 0x1000, "no S bit"
+    return int.from_bytes(frame[at : at + 4], "big")
+
+
+@pytest.mark.parametrize("case", FIRST, ids=[str(c.relative_to(TUNNELS)) for c in FIRST])
+def test_a_device_without_gso_sends_every_packet_encapsulated_on_its_own(case: Path) -> None:
+    """Spec 3.9: GRE with sequence numbers, GRE checksums under FOU, ERSPAN, tso off on the tunnel device,
+    and inner UFO (no tunnel device has it) never make a tunnel super-packet: tnl0 segments (or
+    fragments) first, the mirror sees N packets, each fits; softgso leaves each alone."""
+    meta = _meta(case)
     supers = read_pcap_frames(case / "input.pcap")
     sent = read_pcap_frames(case / "kernel_out.pcap")
     assert len(supers) == len(sent) >= 2  # the mirror saw N packets, not one super-packet
-    sequence_numbers = [int.from_bytes(f[14 + 20 + 4 : 14 + 20 + 8], "big") for f in supers]
-    assert sequence_numbers == list(range(sequence_numbers[0], sequence_numbers[0] + len(supers)))
+    assert all(len(frame) - 14 <= 1500 for frame in sent)
+    if case.name.startswith(("gre4_oseq", "erspan")):  # one sequence number each, consecutive
+        numbers = [_sequence(f, 14 + 20) for f in supers]
+        assert numbers == list(range(numbers[0], numbers[0] + len(supers)))
+    if case.name.startswith("fou_gre_ocsum"):  # GRE with its C bit inside FOU: per-packet checksums
+        assert all(f[23] == 17 and f[42] & 0x80 for f in sent)
+    if case.name.startswith("ufo_"):  # the inner datagram left as IP fragments, each one encapsulated
+        inner = [parse_tunnel(f, any_inner=True) for f in sent]
+        assert all(layout is not None for layout in inner)
+        offsets = [int.from_bytes(f[lay.inner_network + 6 : lay.inner_network + 8], "big")  # type: ignore[union-attr]
+                   for f, lay in zip(sent, inner, strict=True)]
+        assert offsets[0] == 0x2000 and offsets[-1] & 0x2000 == 0 and offsets[-1] & 0x1FFF
+    options = _options(meta)
     for frame in sent:  # each already fits: softgso leaves it alone
-        assert process_frame(frame, SegmentOptions(device=PROFILES["no-offload"])).outcome == Outcome.UNCHANGED
+        assert process_frame(frame, options).outcome == Outcome.UNCHANGED
+
+
+@pytest.mark.parametrize("case", WHOLE, ids=[str(c.relative_to(TUNNELS)) for c in WHOLE])
+def test_a_device_with_the_tunnel_feature_takes_the_super_packet_whole(case: Path) -> None:
+    """Spec 6.2: veth0 with its tunnel segmentation features (veth's defaults) passes the super-packet to
+    its peer whole; softgso with the profile modelling it (``tso``) sends the same bytes, uncut."""
+    meta = _meta(case)
+    supers = read_pcap_frames(case / "input.pcap")
+    sent = read_pcap_frames(case / "kernel_out.pcap")
+    assert len(supers) == len(sent) == 1 and len(sent[0]) - 14 > 1500
+    result = process_frame(supers[0], _options(meta))
+    assert result.outcome == Outcome.WHOLE, result.reason
+    assert result.frames == sent
+    # the same super-packet on a veth0 without them is cut (the tunnel was recognised, not missed)
+    cut = process_frame(supers[0], _options(meta, device=PROFILES["no-offload"]))
+    assert cut.outcome == Outcome.SEGMENTED and len(cut.frames) >= 2

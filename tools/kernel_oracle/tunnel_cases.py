@@ -9,7 +9,11 @@ softgso code; the frames injected are built with the standard library.
 
 Each case folder: ``input.pcap`` (the super-packet), ``kernel_out.pcap`` (the segments, in the order
 veth1 received them), ``meta.json`` (the tunnel device, veth0's ethtool settings, the softgso device
-profile that models them, the super-packet's gso_size and inner gso type, the kernel).
+profile that models them, the super-packet's gso_size and inner gso type, the kernel, the
+``--tunnel-port`` softgso needs for FOU/GUE, and for a control case what it shows instead of a
+super-packet cut by veth0: ``segmented before encapsulation`` or ``passed whole``).
+
+    .venv/bin/python -m tools.kernel_oracle.tunnel_cases --kernel 6.12 --only fou,gue,gpe,control --out DIR
 """
 
 from __future__ import annotations
@@ -31,9 +35,14 @@ INNER_V4 = (bytes([10, 1, 0, 1]), bytes([10, 1, 0, 2]))
 INNER_V6 = (bytes.fromhex("fd000000000000000000000000000001"), bytes.fromhex("fd000000000000000000000000000002"))
 INNER_ETH = bytes.fromhex("0200000000aa0200000000bb")
 ETHTOOL = {"tx_off": ("tx off", "no-offload"), "tso_off": ("tx on tso off", "csum"),
-           "uso_off": ("tx on tso off tx-udp-segmentation off", "csum")}
+           "uso_off": ("tx on tso off tx-udp-segmentation off", "csum"),
+           "tunnel_on": ("tx on tso on", "tso")}  # veth's defaults: every tunnel segmentation feature on
 VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
-VIRTIO_GSO_TCPV4, VIRTIO_GSO_TCPV6, VIRTIO_GSO_ECN = 1, 4, 0x80
+VIRTIO_GSO_TCPV4, VIRTIO_GSO_UDP, VIRTIO_GSO_TCPV6, VIRTIO_GSO_ECN = 1, 3, 4, 0x80
+FOU_PORT, GUE_PORT, GPE_PORT = 5555, 5556, 4790
+# what a control case shows instead of one super-packet cut by veth0 (tests/vectors/test_tunnel_vectors.py)
+CONTROL_SEGMENTED_FIRST = "segmented before encapsulation"  # tnl0 never builds a super-packet
+CONTROL_PASSED_WHOLE = "passed whole"  # veth0 has the tunnel's segmentation feature: the super-packet leaves whole
 
 
 @dataclass
@@ -58,6 +67,9 @@ class TunnelCase:
     note: str = ""
     uso: bool = False  # sent by a UDP socket with UDP_SEGMENT over tnl0 (inner IPv4 USO) instead
     bpf: dict[str, int] | None = None  # MPLS encapsulation by tc BPF on veth0 (OUTER_V6, USE_GRE, LABELS); no tnl0
+    ufo: bool = False  # the inner packet is one UDP datagram with the virtio header's UFO type (GSO_UDP)
+    control: str = ""  # a CONTROL_* outcome: no super-packet for veth0 to cut (the name then says "control")
+    tunnel_ports: tuple[str, ...] = ()  # softgso's --tunnel-port for a UDP encapsulation without a known port
 
     @property
     def payload_len(self) -> int:
@@ -70,22 +82,26 @@ class TunnelCase:
         payload = bytes((i * 7 + 3) & 0xFF for i in range(payload_len))
         options = (b"\x01\x01\x08\x0a" + struct.pack("!II", 0x01020304, 0x0A0B0C0D)) if self.timestamps else b""
         doff = (20 + len(options)) // 4
-        tcp = struct.pack("!HHIIBBHHH", 40000, 5001, 0x10000000, 0x20000000, doff << 4, self.flags, 502, 0, 0)
-        tcp += options
-        l4_len = len(tcp) + payload_len
+        proto, check_at = (17, 6) if self.ufo else (6, 16)
+        if self.ufo:
+            l4 = struct.pack("!HHHH", 40000, 5001, 8 + payload_len, 0)
+        else:
+            l4 = struct.pack("!HHIIBBHHH", 40000, 5001, 0x10000000, 0x20000000, doff << 4, self.flags, 502, 0, 0)
+            l4 += options
+        l4_len = len(l4) + payload_len
         if self.inner_v6:
             src, dst = INNER_V6
-            ip = struct.pack("!IHBB", 0x60012345, l4_len, 6, 64) + src + dst
-            pseudo = src + dst + struct.pack("!IxxxB", l4_len, 6)
+            ip = struct.pack("!IHBB", 0x60012345, l4_len, proto, 64) + src + dst
+            pseudo = src + dst + struct.pack("!IxxxB", l4_len, proto)
         else:
             src, dst = INNER_V4
             ip = struct.pack("!BBHHHBBH", 0x45, 0x02 if self.ecn else 0, 20 + l4_len, self.ip_id,
-                             0x4000 if self.df else 0, 64, 6, 0) + src + dst
+                             0x4000 if self.df else 0, 64, proto, 0) + src + dst
             ip = ip[:10] + struct.pack("!H", _fold_complement(_ones(ip))) + ip[12:]
-            pseudo = src + dst + struct.pack("!BBH", 0, 6, l4_len)
+            pseudo = src + dst + struct.pack("!BBH", 0, proto, l4_len)
         seed = _fold(_ones(pseudo))
-        tcp = tcp[:16] + struct.pack("!H", seed) + tcp[18:]
-        return ip + tcp + payload
+        l4 = l4[:check_at] + struct.pack("!H", seed) + l4[check_at + 2 :]
+        return ip + l4 + payload
 
     def frame(self) -> bytes:
         """What the packet socket on tnl0 sends: an Ethernet frame (L2 tunnels) or the IP packet."""
@@ -98,6 +114,9 @@ class TunnelCase:
         """The virtio_net_hdr: NEEDS_CSUM at the inner TCP header, the inner TCP gso type."""
         l2 = 14 if self.l2 else 0
         l3 = 40 if self.inner_v6 else 20
+        if self.ufo:
+            return {"flags": VIRTIO_NET_HDR_F_NEEDS_CSUM, "gso_type": VIRTIO_GSO_UDP, "hdr_len": l2 + l3 + 8,
+                    "gso_size": self.gso_size, "csum_start": l2 + l3, "csum_offset": 6}
         doff = 32 if self.timestamps else 20
         gso_type = (VIRTIO_GSO_TCPV6 if self.inner_v6 else VIRTIO_GSO_TCPV4) | (VIRTIO_GSO_ECN if self.ecn else 0)
         return {"flags": VIRTIO_NET_HDR_F_NEEDS_CSUM, "gso_type": gso_type, "hdr_len": l2 + l3 + doff,
@@ -231,7 +250,93 @@ def tcp_shapes() -> list[dict]:
         dict(name="ip6tnl_6in6_noencap", device=f"ip6tnl mode ip6ip6 {v6} encaplimit none", outer_v6=True,
              l2=False, inner_v6=True, ecn=True, flags=0x98),
     ]
-    return shapes
+    return shapes + encap_shapes()
+
+
+def encap_shapes() -> list[dict]:
+    """FOU and GUE (an ipip/sit/gre/gretap/ip6tnl/ip6gre device with ``encap fou|gue``: UDP_TUNNEL over the
+    carried tunnel's own bits, spec 2.5.5) and VXLAN-GPE (an L3 VXLAN in metadata mode, a tc tunnel_key
+    naming the remote); the FOU and GUE ports have no IANA number, so softgso is told them."""
+    v4 = f"local {V4_LOCAL} remote {V4_REMOTE}"
+    v6 = f"local {V6_LOCAL} remote {V6_REMOTE}"
+    fou, gue = f"encap fou encap-sport auto encap-dport {FOU_PORT}", f"encap gue encap-sport auto encap-dport {GUE_PORT}"
+    ports = {"tunnel_ports": (f"fou:{FOU_PORT}", f"gue:{GUE_PORT}")}
+
+    def gpe_key(remote: tuple[str, str], csum: str) -> list[str]:
+        return ["tc qdisc add dev tnl0 clsact",
+                f"tc filter add dev tnl0 egress matchall action tunnel_key set src_ip {remote[0]} dst_ip {remote[1]} "
+                f"id 42 dst_port {GPE_PORT} {csum}"]
+
+    return [
+        dict(name="fou_ipip_in4", device=f"ipip {v4} {fou} noencap-csum", outer_v6=False, l2=False, inner_v6=False,
+             **ports),
+        dict(name="fou_ipip_csum_in4_idwrap", device=f"ipip {v4} {fou} encap-csum", outer_v6=False, l2=False,
+             inner_v6=False, ip_id=0xFFFE, segments=4, **ports),
+        dict(name="fou_sit_csum_in6", device=f"sit {v4} {fou} encap-csum", outer_v6=False, l2=False, inner_v6=True,
+             **ports),
+        dict(name="fou_gre_in4", device=f"gre {v4} {fou} noencap-csum", outer_v6=False, l2=False, inner_v6=False,
+             **ports),
+        dict(name="fou_gre_key_csum_in6", device=f"gre {v4} key 77 {fou} encap-csum", outer_v6=False, l2=False,
+             inner_v6=True, **ports),
+        dict(name="fou_gretap_csum_in4", device=f"gretap {v4} {fou} encap-csum", outer_v6=False, l2=True,
+             inner_v6=False, gso_size=1100, **ports),
+        dict(name="gue_ipip_csum_in4_dfclear", device=f"ipip {v4} {gue} encap-csum", outer_v6=False, l2=False,
+             inner_v6=False, df=False, **ports),
+        dict(name="gue_sit_in6", device=f"sit {v4} {gue} noencap-csum", outer_v6=False, l2=False, inner_v6=True,
+             **ports),
+        dict(name="gue_gre_key_csum_in4_fin", device=f"gre {v4} key 5 {gue} encap-csum", outer_v6=False, l2=False,
+             inner_v6=False, flags=0x11, **ports),
+        dict(name="gue_gretap_in6", device=f"gretap {v4} {gue} noencap-csum", outer_v6=False, l2=True,
+             inner_v6=True, **ports),
+        dict(name="fou6_ip6tnl_4in6_noencap_csum", device=f"ip6tnl mode ipip6 {v6} encaplimit none {fou} encap-csum",
+             outer_v6=True, l2=False, inner_v6=False, **ports),
+        dict(name="fou6_ip6tnl_6in6_encaplimit_csum", device=f"ip6tnl mode ip6ip6 {v6} {fou} encap-csum",
+             outer_v6=True, l2=False, inner_v6=True, **ports),
+        dict(name="gue6_ip6gre_noencap_csum_in4", device=f"ip6gre {v6} encaplimit none {gue} encap-csum",
+             outer_v6=True, l2=False, inner_v6=False, **ports),
+        dict(name="gpe4_csum_in4", device=f"vxlan gpe external dstport {GPE_PORT}", outer_v6=False, l2=False,
+             inner_v6=False, extra_setup=gpe_key((V4_LOCAL, V4_REMOTE), "csum"),
+             note="VXLAN-GPE (metadata mode), tunnel_key with the UDP checksum"),
+        dict(name="gpe4_nocsum_in6", device=f"vxlan gpe external dstport {GPE_PORT}", outer_v6=False, l2=False,
+             inner_v6=True, extra_setup=gpe_key((V4_LOCAL, V4_REMOTE), "nocsum"),
+             note="VXLAN-GPE (metadata mode), tunnel_key without the UDP checksum"),
+        dict(name="gpe6_csum_in4", device=f"vxlan gpe external dstport {GPE_PORT}", outer_v6=True, l2=False,
+             inner_v6=False, extra_setup=gpe_key((V6_LOCAL, V6_REMOTE), "csum"),
+             note="VXLAN-GPE over IPv6 (metadata mode)"),
+    ]
+
+
+def control_cases() -> list[TunnelCase]:
+    """What the kernel does instead of cutting a tunnel super-packet on veth0 (spec 3.9, 6.2): devices that
+    withhold GSO, so tnl0 segments before it encapsulates, inner UFO, and a veth0 that takes the
+    super-packet whole."""
+    v4 = f"local {V4_LOCAL} remote {V4_REMOTE}"
+    fou = f"encap fou encap-sport auto encap-dport {FOU_PORT}"
+    first, whole = CONTROL_SEGMENTED_FIRST, CONTROL_PASSED_WHOLE
+    common = dict(outer_v6=False, inner_v6=False, ethtool="tx_off", control=first)
+    return [
+        TunnelCase(name="fou_gre_ocsum_control__tx_off", device=f"gre {v4} csum {fou} encap-csum", l2=False,
+                   tunnel_ports=(f"fou:{FOU_PORT}",), note="GRE checksum under FOU: the device withholds GSO",
+                   **common),  # type: ignore[arg-type]
+        TunnelCase(name="erspan_control__tx_off", device=f"erspan {v4} seq key 10 erspan_ver 1 erspan 123", l2=True,
+                   note="ERSPAN: the device never has GSO", **common),  # type: ignore[arg-type]
+        TunnelCase(name="vxlan4_tnl0_tso_off_control__tx_off", device=f"vxlan id 42 {v4} dstport 4789 udpcsum",
+                   l2=True, extra_setup=["ethtool -K tnl0 tso off"], note="tso off on the tunnel device",
+                   **common),  # type: ignore[arg-type]
+        TunnelCase(name="ufo_vxlan4_control__tx_off", device=f"vxlan id 42 {v4} dstport 4789 udpcsum", l2=True,
+                   ufo=True, note="inner UFO (virtio GSO_UDP): no tunnel device has UFO", **common),  # type: ignore[arg-type]
+        TunnelCase(name="ufo_ipip_control__tx_off", device=f"ipip {v4}", l2=False, ufo=True,
+                   note="inner UFO (virtio GSO_UDP) over ipip", **common),  # type: ignore[arg-type]
+        TunnelCase(name="vxlan4_udpcsum_passed_whole_control__tunnel_on", device=f"vxlan id 42 {v4} dstport 4789 "
+                   "udpcsum", outer_v6=False, l2=True, inner_v6=False, ethtool="tunnel_on", control=whole,
+                   note="veth0 has tx-udp_tnl-csum-segmentation: the super-packet leaves whole"),
+        TunnelCase(name="gre4_key_passed_whole_control__tunnel_on", device=f"gre {v4} key 3", outer_v6=False,
+                   l2=False, inner_v6=True, ethtool="tunnel_on", control=whole,
+                   note="veth0 has tx-gre-segmentation: the super-packet leaves whole"),
+        TunnelCase(name="fou_ipip_passed_whole_control__tunnel_on", device=f"ipip {v4} {fou} encap-csum",
+                   outer_v6=False, l2=False, inner_v6=False, ethtool="tunnel_on", control=whole,
+                   tunnel_ports=(f"fou:{FOU_PORT}",), note="veth0 has the UDP tunnel and IPXIP4 features"),
+    ]
 
 
 def designed_cases() -> list[TunnelCase]:
@@ -273,8 +378,9 @@ def designed_cases() -> list[TunnelCase]:
                         note="bpf_skb_adjust_room(FIXED_GSO | ENCAP_L3 | ENCAP_L4_UDP/GRE | ENCAP_L2(4n))"))
     # negative control: a GRE device with output sequence numbers never builds a super-packet (spec 3.9)
     cases.append(TunnelCase(name="gre4_oseq_control__tx_off", device=f"gre {v4} oseq", outer_v6=False, l2=False,
-                            inner_v6=False, ethtool="tx_off", note="negative control: no tunnel GSO expected"))
-    return cases
+                            inner_v6=False, ethtool="tx_off", control=CONTROL_SEGMENTED_FIRST,
+                            note="negative control: no tunnel GSO expected"))
+    return cases + control_cases()
 
 
 FLAG_CHOICES = (0x10, 0x18, 0x11, 0x19, 0x90, 0x98, 0x30, 0x38)  # ACK, PSH, FIN, CWR, URG combinations
@@ -297,7 +403,7 @@ def random_cases(seed: int, count: int) -> list[TunnelCase]:
                          bpf={"OUTER_V6": v6, "USE_GRE": gre, "LABELS": labels})
         else:
             shape = dict(rng.choice(shapes))
-            if "inner_v6" in shape and shape["name"].split("_")[0] not in ("sit", "ip6tnl", "ipip"):
+            if not {"sit", "ip6tnl", "ipip"} & set(shape["name"].split("_")):  # these carry one family
                 shape["inner_v6"] = rng.random() < 0.5
             for key in ("gso_size", "segments", "remainder", "flags", "ecn", "df", "ip_id", "timestamps"):
                 shape.pop(key, None)
@@ -352,7 +458,8 @@ def record(out_dir: Path, kernel: str | None, only: str | None, random_seed: int
     """Boot the kernel, run every case (designed, or ``random_count`` drawn from ``random_seed``),
     write the vectors; the number written."""
     drawn = designed_cases() if random_seed is None else random_cases(random_seed, random_count)
-    cases = [c for c in drawn if only is None or only in c.name]
+    wanted = None if only is None else only.split(",")
+    cases = [c for c in drawn if wanted is None or any(part in c.name for part in wanted)]
 
     class TunnelVM(KernelVM):
         guest_module = "kernel_oracle.tunnel_guest"
@@ -381,12 +488,13 @@ def record(out_dir: Path, kernel: str | None, only: str | None, random_seed: int
                 "extra_setup": case.extra_setup,
                 "ethtool_veth0": ETHTOOL[case.ethtool][0], "softgso_profile": ETHTOOL[case.ethtool][1],
                 "gso_size": case.gso_size,
-                "inner_gso_type": "udp_l4" if case.uso else case.vnet()["gso_type"],
+                "inner_gso_type": "udp_l4" if case.uso else "ufo" if case.ufo else case.vnet()["gso_type"],
                 "vnet_hdr": None if case.uso else case.vnet(),
                 "injected_on": "a UDP socket with UDP_SEGMENT, routed over tnl0" if case.uso else
                                "tnl0 (AF_PACKET SOCK_RAW, PACKET_VNET_HDR)", "sendto_error": result["sendto_error"],
                 "veth0_tx_dropped": result["veth0_tx_dropped"], "super_packets": len(supers),
                 "segments": len(segments), "note": case.note, "guest_log": result["log"],
+                "control": case.control or None, "softgso_tunnel_ports": list(case.tunnel_ports),
                 "ethtool_k_veth0": result["ethtool_veth0"],
                 "capture": "input: AF_PACKET on dum0 (outgoing), fed by tc matchall mirred egress mirror of veth0; "
                            "output: AF_PACKET on veth1 (rx), GRO off",
@@ -403,10 +511,12 @@ def record(out_dir: Path, kernel: str | None, only: str | None, random_seed: int
 def compare(folder: Path) -> str | None:
     """softgso against one recorded case, as tests/vectors/test_tunnel_vectors.py replays it: None when they
     agree byte for byte, else what differs. The case's super-packet goes in as a capture, with the
-    case's gso_size, the profile modelling veth0 and, for inner USO, --udp-gso udp_l4; nothing else."""
+    case's gso_size, the profile modelling veth0, for inner USO --udp-gso udp_l4, for FOU/GUE the
+    device's --tunnel-port; nothing else."""
     from softgso.check.golden import read_pcap_frames
     from softgso.features import PROFILES
     from softgso.job import Outcome, SegmentOptions, process_frame
+    from softgso.offload.tunnels import parse_tunnel_port
     from softgso.virtio import kernel_generation_of_release
 
     meta = json.loads((folder / "meta.json").read_text())
@@ -415,8 +525,9 @@ def compare(folder: Path) -> str | None:
     if "control" in folder.name or len(inputs) != 1 or len(expected) < 2:
         return None if len(inputs) == len(expected) else f"{len(inputs)} super-packets, {len(expected)} frames out"
     udp_gso = "udp_l4" if meta.get("inner_gso_type") == "udp_l4" else "off"
+    ports = tuple(parse_tunnel_port(text) for text in meta.get("softgso_tunnel_ports", []))
     options = SegmentOptions(device=PROFILES[meta["softgso_profile"]], gso_size=meta["gso_size"], udp_gso=udp_gso,
-                             kernel=kernel_generation_of_release(meta["kernel_release"]))
+                             kernel=kernel_generation_of_release(meta["kernel_release"]), tunnel_ports=ports)
     result = process_frame(inputs[0], options)
     if result.outcome != Outcome.SEGMENTED:
         return f"softgso did not segment it: {result.outcome.value} {result.reason}"
@@ -430,7 +541,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.kernel_oracle.tunnel_cases")
     parser.add_argument("--out", type=Path, default=Path("tests/vectors/kernel/tunnels"))
     parser.add_argument("--kernel", default=None, help="6.1 (default), 6.12, or a release")
-    parser.add_argument("--only", default=None, help="only the cases whose name contains this")
+    parser.add_argument("--only", default=None, help="only the cases whose name contains this (or one of these, "
+                                                     "comma-separated)")
     parser.add_argument("--random", type=int, default=0, metavar="N", help="N random cases instead of the designed")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--diff", action="store_true",

@@ -29,7 +29,7 @@ PACKET_VNET_HDR = 15
 SO_RCVBUFFORCE = 33
 UDP_SEGMENT = 103
 MODULES = ("veth", "dummy", "sch_ingress", "cls_matchall", "act_mirred", "vxlan", "geneve", "ip_gre", "ip6_gre",
-           "ipip", "sit", "ip6_tunnel", "act_tunnel_key", "cls_bpf")
+           "ipip", "sit", "ip6_tunnel", "act_tunnel_key", "cls_bpf", "fou", "fou6")
 
 
 def shell(command: str) -> str:

@@ -4,9 +4,10 @@ It shares no code with the engine: its own record walk, header parse and ones'-c
 (numpy, many segments at a time). Given the input capture and a tool's output it checks:
 
 * every output frame is Ethernet (VLAN tags, an MPLS label stack), or Linux cooked SLL/SLL2, NULL/LOOP
-  or raw IP, over IPv4 or IPv6 over TCP or
-  UDP, or such a packet inside a tunnel (VXLAN on UDP 4789/8472 and Geneve on 6081 carrying
-  Ethernet or IP, GRE and gretap with their checksum, key and sequence options, IP-in-IP), and
+  or raw IP, over IPv4 or IPv6 over TCP or UDP, or such a packet inside a tunnel (VXLAN on UDP
+  4789/8472, VXLAN-GPE on 4790 and Geneve on 6081 carrying Ethernet or IP, FOU and GUE on the ports
+  the caller names carrying IP-in-IP or GRE, GRE and gretap with their checksum, key and sequence
+  options, IP-in-IP), and
   fits the MTU (everything after the Ethernet header and tags, labels and outer headers included);
 * a tunnel's outer headers: outer IPv4 header checksum and total length, IPv6 payload length,
   outer UDP length and checksum (0: none), GRE checksum; then the inner packet is checked as any
@@ -39,7 +40,8 @@ _MPLS = (0x8847, 0x8848)
 _IPV4, _IPV6 = 0x0800, 0x86DD
 _TCP, _UDP = 6, 17
 # tunnels, by the check's own reading: UDP ports (IANA's and Linux's VXLAN default), GRE, IP-in-IP
-_UDP_TUNNELS = {4789: "VXLAN", 8472: "VXLAN", 6081: "Geneve"}
+_UDP_TUNNELS = {4789: "VXLAN", 8472: "VXLAN", 4790: "VXLAN-GPE", 6081: "Geneve"}
+_GPE_NEXT = {1: 0x0800, 2: 0x86DD, 3: 0x6558}  # VXLAN-GPE next protocol -> ethertype
 _GRE, _IPIP, _IPV6_IN_IP, _TEB = 47, 4, 41, 0x6558
 _BATCH = 4096  # segments summed per numpy call
 PROBLEMS_KEPT = 10
@@ -203,19 +205,27 @@ def _ip(frame: Any, l3: int, ethertype: int, length: int, where: str = "") -> tu
     return f"{where}not IPv4 or IPv6 (ethertype {ethertype:#06x})"
 
 
-def _tunnel(frame: Any, l4: int, proto: int, length: int) -> tuple[tuple[str, int, bool], int, int] | str | None:
+def _tunnel(frame: Any, l4: int, proto: int, length: int,
+            udp_tunnels: dict[int, str]) -> tuple[tuple[str, int, bool], int, int] | str | None:
     """The tunnel behind an outer IP header whose L4 header is at ``l4``: (its kind, where its header
     starts, whether a GRE checksum is present), where the inner IP header starts and its ethertype;
     None for no tunnel, a string for one it cannot read."""
     inner_eth = -1
-    if proto == _UDP and l4 + 8 <= length and int.from_bytes(frame[l4 + 2 : l4 + 4], "big") in _UDP_TUNNELS:
-        kind = _UDP_TUNNELS[int.from_bytes(frame[l4 + 2 : l4 + 4], "big")]
+    if proto == _UDP and l4 + 8 <= length and int.from_bytes(frame[l4 + 2 : l4 + 4], "big") in udp_tunnels:
+        kind = udp_tunnels[int.from_bytes(frame[l4 + 2 : l4 + 4], "big")]
         if int.from_bytes(frame[l4 + 4 : l4 + 6], "big") != length - l4:
             return f"outer UDP length {int.from_bytes(frame[l4 + 4 : l4 + 6], 'big')}, {length - l4} bytes there"
         header = l4 + 8
+        if kind in ("FOU", "GUE"):
+            return _fou(frame, kind, l4, header, length)
         if header + 8 > length:
             return f"{kind} header cut short"
-        if kind == "VXLAN":
+        if kind == "VXLAN-GPE":
+            ptype = _GPE_NEXT.get(frame[header + 3], 0)
+            if ptype != _TEB:
+                return ("udp", l4, False), header + 8, ptype
+            inner_eth = header + 8
+        elif kind == "VXLAN":
             if not frame[header] & 0x08:
                 return "VXLAN header without its I flag"
             inner_eth = header + 8
@@ -230,11 +240,10 @@ def _tunnel(frame: Any, l4: int, proto: int, length: int) -> tuple[tuple[str, in
                 return f"Geneve carrying protocol {ptype:#06x}"
         outer = ("udp", l4, False)
     elif proto == _GRE and l4 + 4 <= length:
-        flags, ptype = int.from_bytes(frame[l4 : l4 + 2], "big"), int.from_bytes(frame[l4 + 2 : l4 + 4], "big")
-        if flags & 0x4007:
-            return "GRE with routing or a version other than 0"
-        inner = l4 + 4 + 4 * sum(1 for bit in (0x8000, 0x2000, 0x1000) if flags & bit)
-        outer = ("gre", l4, bool(flags & 0x8000))
+        gre = _gre(frame, l4, length)
+        if isinstance(gre, str):
+            return gre
+        outer, inner, ptype = gre
         if ptype != _TEB:
             return outer, inner, ptype
         inner_eth = inner
@@ -242,6 +251,20 @@ def _tunnel(frame: Any, l4: int, proto: int, length: int) -> tuple[tuple[str, in
         return ("ip", l4, False), l4, _IPV4 if proto == _IPIP else _IPV6
     else:
         return None
+    return _inner_ethernet(frame, outer, inner_eth, length)
+
+
+def _gre(frame: Any, gre: int, length: int) -> tuple[tuple[str, int, bool], int, int] | str:
+    """A GRE header at ``gre``: ("gre", gre, C bit), where its payload starts, its protocol."""
+    flags, ptype = int.from_bytes(frame[gre : gre + 2], "big"), int.from_bytes(frame[gre + 2 : gre + 4], "big")
+    if flags & 0x4007:
+        return "GRE with routing or a version other than 0"
+    inner = gre + 4 + 4 * sum(1 for bit in (0x8000, 0x2000, 0x1000) if flags & bit)
+    return ("gre", gre, bool(flags & 0x8000)), inner, ptype
+
+
+def _inner_ethernet(frame: Any, outer: tuple[str, int, bool], inner_eth: int,
+                    length: int) -> tuple[tuple[str, int, bool], int, int] | str:
     if inner_eth + 14 > length:
         return "inner Ethernet header cut short"
     at, ethertype = inner_eth + 12, int.from_bytes(frame[inner_eth + 12 : inner_eth + 14], "big")
@@ -251,7 +274,36 @@ def _tunnel(frame: Any, l4: int, proto: int, length: int) -> tuple[tuple[str, in
     return outer, at + 2, ethertype
 
 
-def _parse(data: Any, offset: int, length: int, linktype: int = 1) -> _Frame | str:
+def _fou(frame: Any, kind: str, udp: int, header: int,
+         length: int) -> tuple[tuple[str, int, bool], int, int] | str:
+    """FOU (the UDP payload is an IP packet or a GRE header) or GUE (a 4-byte header, its optional words,
+    then the IP protocol it names): the outer UDP checksum covers everything; a GRE checksum inside
+    is no shape Linux sends whole, but each packet's is checked as for GRE."""
+    at, carried = header, -1
+    if kind == "GUE":
+        if header + 4 > length or frame[header] & 0xE0:
+            return "GUE header cut short, or not a version 0 data message"
+        at, carried = header + 4 + (frame[header] & 0x1F) * 4, frame[header + 1]
+    elif at < length:
+        carried = {4: _IPIP, 6: _IPV6_IN_IP}.get(frame[at] >> 4, _GRE)
+    if at >= length:
+        return f"{kind} payload cut short"
+    if carried in (_IPIP, _IPV6_IN_IP):
+        return ("udp", udp, False), at, _IPV4 if carried == _IPIP else _IPV6
+    if carried != _GRE or at + 4 > length:
+        return f"{kind} carrying IP protocol {carried}"
+    gre = _gre(frame, at, length)
+    if isinstance(gre, str):
+        return gre
+    (_, _, gre_csum), inner, ptype = gre
+    if gre_csum:
+        return f"a GRE checksum inside {kind}"
+    outer = ("udp", udp, False)
+    return (outer, inner, ptype) if ptype != _TEB else _inner_ethernet(frame, outer, inner, length)
+
+
+def _parse(data: Any, offset: int, length: int, linktype: int = 1,
+           udp_tunnels: dict[int, str] = _UDP_TUNNELS) -> _Frame | str:
     """The frame's layout, or why it has none the check knows."""
     frame = data[offset : offset + length]
     if linktype != 1:
@@ -284,7 +336,7 @@ def _parse(data: Any, offset: int, length: int, linktype: int = 1) -> _Frame | s
         return found
     version, l4, proto, addresses = found
     outer = None
-    tunnel = _tunnel(frame, l4, proto, length)
+    tunnel = _tunnel(frame, l4, proto, length, udp_tunnels)
     if isinstance(tunnel, str):
         return tunnel
     if tunnel is not None:
@@ -296,7 +348,7 @@ def _parse(data: Any, offset: int, length: int, linktype: int = 1) -> _Frame | s
             return found
         version, l4, proto, addresses = found
         if proto in (_GRE, _IPIP, _IPV6_IN_IP) or (proto == _UDP and l4 + 4 <= length and
-                                                   int.from_bytes(frame[l4 + 2 : l4 + 4], "big") in _UDP_TUNNELS):
+                                                   int.from_bytes(frame[l4 + 2 : l4 + 4], "big") in udp_tunnels):
             return "a tunnel inside a tunnel"
     l4_len = length - l4
     if proto == _TCP and l4_len >= 20:
@@ -383,8 +435,12 @@ def _segment_size(frame: _Frame, mtu: int) -> int:
     return mtu - 4 * frame.labels - (frame.l4 + frame.l4_len - frame.payload - net)
 
 
-def check_segmented(in_path: Path, out_path: Path, mtu: int = 1500) -> CaptureCheck:
-    """Check ``out_path`` as the segmentation of ``in_path`` for a device of this MTU (see the module)."""
+def check_segmented(in_path: Path, out_path: Path, mtu: int = 1500,
+                    udp_tunnels: dict[int, str] | None = None) -> CaptureCheck:
+    """Check ``out_path`` as the segmentation of ``in_path`` for a device of this MTU (see the module);
+    ``udp_tunnels`` adds UDP ports of tunnels to the standard ones, as {port: "VXLAN"|"VXLAN-GPE"|"Geneve"|
+    "FOU"|"GUE"} (FOU and GUE have no port of their own)."""
+    ports = {**_UDP_TUNNELS, **(udp_tunnels or {})}
     report = CaptureCheck()
     # per flow, its input packets in order: (sequence number, payload bytes)
     given: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
@@ -393,7 +449,7 @@ def check_segmented(in_path: Path, out_path: Path, mtu: int = 1500) -> CaptureCh
     offsets, lengths, links = _records(data)
     report.packets_in = len(offsets)
     for offset, length, linktype in zip(offsets, lengths, links, strict=True):
-        parsed = _parse(data, offset, length, linktype)
+        parsed = _parse(data, offset, length, linktype, ports)
         if isinstance(parsed, str):
             report.expected_out += 1  # passes through: the check below reports it if it is still odd
             continue
@@ -412,7 +468,7 @@ def check_segmented(in_path: Path, out_path: Path, mtu: int = 1500) -> CaptureCh
             report.packets_out = len(offsets)
             frames: list[_Frame] = []
             for offset, length, linktype in zip(offsets, lengths, links, strict=True):
-                parsed = _parse(view, offset, length, linktype)
+                parsed = _parse(view, offset, length, linktype, ports)
                 if isinstance(parsed, str):
                     report.problem(f"frame at byte {offset}: {parsed}")
                     continue

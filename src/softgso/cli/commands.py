@@ -86,8 +86,8 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
               help="UDP datagrams over the MTU are GSO super-packets of this type: udp_l4 (USO, UDP_SEGMENT) or "
               "udp (UFO); off: a capture does not say so, they pass through unchanged and are reported.")
 @click.option("--tunnel-port", "tunnel_ports", multiple=True, metavar="KIND:PORT",
-              help="Also treat UDP to PORT as a tunnel of KIND (vxlan, vxlan-gpe, geneve, mpls-in-udp), "
-              "besides the standard ports (4789, 8472, 4790, 6081, 6635) (repeatable).")
+              help="Also treat UDP to PORT as a tunnel of KIND (vxlan, vxlan-gpe, geneve, mpls-in-udp, fou, gue), "
+              "besides the standard ports (4789, 8472, 4790, 6081, 6635); FOU and GUE have none (repeatable).")
 @click.option("--tunnel-under-labels", is_flag=True,
               help="Beyond the kernel: segment a tunnel found under an MPLS label stack (Linux refuses it; "
               "by default it is passed through and reported), the labels and outer headers on every segment.")

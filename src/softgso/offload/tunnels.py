@@ -56,7 +56,8 @@ IP_TUNNEL_PROTOCOLS: dict[int, str] = {
     IPPROTO_GRE: "GRE",
 }
 
-TUNNEL_KINDS = ("VXLAN", "VXLAN-GPE", "Geneve", "MPLS-in-UDP")
+# FOU and GUE (net/ipv4/fou_core.c) have no assigned port: a capture's are named with --tunnel-port
+TUNNEL_KINDS = ("VXLAN", "VXLAN-GPE", "Geneve", "MPLS-in-UDP", "FOU", "GUE")
 
 
 def tunnel_of(ip_proto: int, dport: int | None, extra_ports: dict[int, str] | None = None) -> str | None:
@@ -87,6 +88,9 @@ VXLAN_RCO_BIT = 0x20  # VXLAN_HF_RCO, in the first flags byte
 GENEVE_HLEN = 8
 # VXLAN-GPE next protocol -> inner ethertype (RFC draft-ietf-nvo3-vxlan-gpe)
 _GPE_NEXT = {1: ETH_P_IP, 2: ETH_P_IPV6, 3: ETH_P_TEB}
+GUE_HLEN = 4  # struct guehdr (include/net/gue.h): version:2 control:1 hlen:5, proto_ctype, flags
+GUE_FLAG_PRIV = 0x0001  # the private flags word follows the header
+GUE_PFLAG_REMCSUM = 0x80000000  # remote checksum offload, in the private flags word
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,9 @@ class TunnelLayout:
     tunnel_bits: GsoType
     ip_end: int  # where the outer IP packet ends (a trailer behind it is no packet)
     gre_csum: bool = False
+    # FOU/GUE carrying IP-in-IP: the IP protocol skb_set_inner_ipproto recorded (inner_protocol_type
+    # ENCAP_TYPE_IPPROTO, 4 or 41); 0 for every other tunnel (ENCAP_TYPE_ETHER, inner_protocol)
+    inner_ipproto: int = 0
 
     @property
     def payload(self) -> int:
@@ -257,10 +264,53 @@ def _udp_tunnel(frame: bytes, kind: str, network: int, version: int, udp: int, i
         return _inner(frame, kind, network, version, udp, inner_mac, nh, inner_type, ip_end, bits, any_inner)
     if kind == "MPLS-in-UDP":
         return _labels(frame, kind, network, version, udp, header, ip_end, bits, any_inner)
+    if kind in ("FOU", "GUE"):
+        return _fou(frame, kind, network, version, udp, header, ip_end, bits, any_inner)
     return None
 
 
-def _gre(frame: bytes, network: int, version: int, gre: int, ip_end: int, any_inner: bool = False) -> TunnelLayout | None:
+def _fou(frame: bytes, kind: str, network: int, version: int, udp: int, header: int, ip_end: int, bits: GsoType,
+         any_inner: bool = False) -> TunnelLayout | None:
+    """FOU/GUE as an ipip, sit, ip6tnl, gre or ip6gre device with ``encap fou|gue`` builds it (spec 2.5.5):
+    the carried tunnel set its own GSO bit and inner fields first (IPXIP4/IPXIP6 and inner_ipproto,
+    or GRE and inner_protocol), then fou_build_header added UDP_TUNNEL(_CSUM); the inner offsets
+    stay on the carried packet, so the UDP handler's tunnel header spans UDP, GUE and GRE."""
+    at = header
+    if kind == "GUE":
+        if header + GUE_HLEN > ip_end:
+            return None
+        if frame[header] & 0xE0:
+            return None  # version 1 (direct IP) or a control message: __gue_build_header sends neither
+        at = header + GUE_HLEN + (frame[header] & 0x1F) * 4
+        carried = frame[header + 1]
+        flags = int.from_bytes(frame[header + 2 : header + 4], "big")
+        private = header + GUE_HLEN  # the private flags word, first of the optional fields
+        if flags & GUE_FLAG_PRIV and at >= private + 4 and private + 4 <= ip_end and \
+                int.from_bytes(frame[private : private + 4], "big") & GUE_PFLAG_REMCSUM:
+            raise TunnelNotSegmented("remote checksum offload: not supported",
+                                     "a GUE super-packet with remote checksum offload: not supported")
+    else:
+        if at >= ip_end:
+            return None
+        nibble = frame[at] >> 4  # FOU has no header: the port's one protocol, told from the packet itself
+        carried = IPPROTO_IPIP if nibble == 4 else IPPROTO_IPV6_IN_IP if nibble == 6 else IPPROTO_GRE
+    if at > ip_end:
+        return None
+    if carried == IPPROTO_GRE:
+        layout = _gre(frame, network, version, at, ip_end, any_inner, encap=kind)
+        return None if layout is None else replace(layout, kind=kind, outer_l4=udp, tunnel_bits=bits | layout.tunnel_bits)
+    if carried not in (IPPROTO_IPIP, IPPROTO_IPV6_IN_IP) or at >= ip_end or \
+            frame[at] >> 4 != (4 if carried == IPPROTO_IPIP else 6):
+        return None
+    inner_type = ETH_P_IP if carried == IPPROTO_IPIP else ETH_P_IPV6
+    bits |= GsoType.IPXIP4 if version == 4 else GsoType.IPXIP6
+    layout = _inner(frame, kind, network, version, udp, at, at, inner_type, ip_end, bits, any_inner)
+    return None if layout is None else replace(layout, inner_ipproto=carried)
+
+
+def _gre(frame: bytes, network: int, version: int, gre: int, ip_end: int, any_inner: bool = False,
+         encap: str = "") -> TunnelLayout | None:
+    """A GRE header at ``gre`` (``encap``: the FOU/GUE it travels in, whose device rules differ)."""
     if gre + 4 > ip_end:
         return None
     flags = int.from_bytes(frame[gre : gre + 2], "big")
@@ -276,6 +326,11 @@ def _gre(frame: bytes, network: int, version: int, gre: int, ip_end: int, any_in
     hlen = 4 + 4 * sum(1 for bit in (GRE_FLAG_CSUM, GRE_FLAG_KEY) if flags & bit)
     inner = gre + hlen
     csum = bool(flags & GRE_FLAG_CSUM)
+    if csum and encap:
+        # __gre_tunnel_init: no GSO_SOFTWARE with output checksums under FOU/GUE (two checksums to update)
+        raise TunnelNotSegmented(f"GRE checksum inside {encap}: no tunnel GSO in Linux",
+                                 f"a GRE-in-{encap} super-packet with a GRE checksum: Linux never builds one (the "
+                                 "device withholds GSO, so every packet gets its own checksums)")
     bits = GsoType.GRE_CSUM if csum else GsoType.GRE
     if protocol == ETH_P_TEB:
         kind = "gretap" if version == 4 else "ip6gretap"
@@ -368,14 +423,18 @@ def _carries_tunnel(frame: bytes, inner_protocol: int, inner_network: int, ip_en
 
 def tunnel_id(frame: bytes, layout: TunnelLayout) -> tuple[str, int] | None:
     """The tunnel's identifier as its header carries it: ("VNI", n) for VXLAN, VXLAN-GPE and Geneve,
-    ("key", n) for GRE with the K bit; None for a tunnel without one (IP-in-IP, GRE without key)."""
+    ("key", n) for GRE with the K bit (inside FOU/GUE too); None for a tunnel without one (IP-in-IP,
+    GRE without key)."""
     header = layout.outer_l4 + 8  # behind the outer UDP header
     if layout.kind in ("VXLAN", "VXLAN-GPE", "Geneve"):
         return "VNI", int.from_bytes(frame[header + 4 : header + 7], "big")
-    if layout.kind in ("GRE", "ip6gre", "gretap", "ip6gretap", "MPLS-in-GRE"):
-        flags = int.from_bytes(frame[layout.outer_l4 : layout.outer_l4 + 2], "big")
+    gre = layout.outer_l4 if layout.kind in ("GRE", "ip6gre", "gretap", "ip6gretap", "MPLS-in-GRE") else None
+    if layout.kind in ("FOU", "GUE") and not layout.inner_ipproto:
+        gre = header + (GUE_HLEN + (frame[header] & 0x1F) * 4 if layout.kind == "GUE" else 0)
+    if gre is not None:
+        flags = int.from_bytes(frame[gre : gre + 2], "big")
         if flags & GRE_FLAG_KEY:
-            at = layout.outer_l4 + 4 + (4 if flags & GRE_FLAG_CSUM else 0)
+            at = gre + 4 + (4 if flags & GRE_FLAG_CSUM else 0)
             return "key", int.from_bytes(frame[at : at + 4], "big")
     return None
 
