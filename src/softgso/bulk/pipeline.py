@@ -447,7 +447,7 @@ class SegmentStream:
             seen = self._ethernet_plans.get(plan)
             while offset != -1:
                 at_frame = offsets[first + offset - number] + RECORD_HEADER_LEN
-                frame = data[at_frame : at_frame + plan.frame_len]
+                frame: bytes | memoryview = data[at_frame : at_frame + plan.frame_len]
                 if seen is not None:
                     # another link type: named as the Ethernet frame the scalar path sees (its header
                     # the Ethernet plan's, the link header's length the plans' difference)
