@@ -158,3 +158,14 @@ def test_compiled_stream_reads_on_across_chunks(tmp_path: Path, monkeypatch: pyt
     for batch in ("64", "5"):
         auto, scalar = _engines(tmp_path, frames, "--batch", batch)
         assert auto["compiled_polls"] > 0 and {**auto, "compiled_polls": 0} == scalar
+
+
+def test_inspect_s_preview_is_coalesce_s_summary(tmp_path: Path) -> None:
+    """inspect's "coalesce" block counts what `coalesce` (its defaults) reports, poll for poll."""
+    write_pcap(tmp_path / "in.pcap", _mixed_traffic())
+    preview = json.loads(CliRunner().invoke(main, ["inspect", str(tmp_path / "in.pcap"), "--json"]).stdout)["coalesce"]
+    code, out, _ = invoke(str(tmp_path / "in.pcap"), str(tmp_path / "out.pcap"), "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["coalesced"] > 0
+    keys = ("frames_in", "packets_out", "coalesced", "frames_merged", "polls", "flushes", "passed")
+    assert {key: preview[key] for key in keys} == {key: summary[key] for key in keys}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +56,7 @@ def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: i
     started = time.perf_counter()
     with open_capture(in_path) as reader, open_writer(out_path, like=reader, format=output_format) as writer, \
             progress_bar(quiet, int(getattr(reader, "file_size", 0) or 0), "coalesce") as bar:
-        polls = PollWriter(device, summary, writer)
+        polls = PollWriter(device, summary, writer, engine)
         header_info = pcap_ethernet_header(in_path) if reader.format == "pcap" and engine == "auto" else None
         if stream_applies(device, batch, header_info, writer.format):
             assert header_info is not None
@@ -94,10 +94,13 @@ def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: i
 
 
 class PollWriter:
-    """The scalar step of a coalesce run: one poll's records through softgso.gro, its packets written."""
+    """A coalesce run poll by poll over records (any format, any link type): each poll's Ethernet frames
+    through softgso.gro.coalesce_poll_at (``engine``: "auto", the compiled GRO where it takes the poll;
+    "scalar"), its packets written in the order the stack gets them."""
 
-    def __init__(self, device: GroDevice, summary: CoalesceSummary, writer: CaptureWriter) -> None:
+    def __init__(self, device: GroDevice, summary: CoalesceSummary, writer: CaptureWriter, engine: str = "auto") -> None:
         self.device = device
+        self.engine = engine
         self.summary = summary
         self.writer = writer
         self.pcapng = writer.format == "pcapng"
@@ -118,38 +121,40 @@ class PollWriter:
         progress()
 
     def poll(self, records: list[CaptureRecord], sink: Any = None) -> None:
-        """One poll: GRO over the records' Ethernet frames, then the flush; what leaves, written in order
-        (to ``sink``, a stand-in with the writer's write/write_record, when given)."""
-        from ..gro import coalesce_frames, gso_comment
+        """One poll: GRO over the records' Ethernet frames (softgso.gro.coalesce_poll_at: the compiled GRO
+        where it takes them), then the flush; what leaves, written in order (to ``sink``, a stand-in with
+        the writer's write/write_record, when given). A record with no Ethernet frame (snapped, another
+        link type) is passed up at its place, as coalesce_frames has it."""
+        from ..gro import GroPacket, coalesce_poll_at, gso_comment
         from ..io import from_ethernet_parts, to_ethernet
         from ..io.record import UnknownLinkTypeError, UnrepresentableFrameError
 
-        passed_up: dict[int, str] = {}
         writer = sink if sink is not None else self.writer
-
-        def frames() -> Iterator[tuple[bytes | None, Any]]:
-            for record in records:
-                self.bytes_in += len(record.data)
-                if record.truncated:
-                    passed_up[record.index] = "snapped record"
-                    yield None, record
-                    continue
-                try:
-                    view = to_ethernet(record)
-                except UnknownLinkTypeError:
-                    view = None
-                if view is None:
-                    passed_up[record.index] = "not an Ethernet frame (link type)"
-                    yield None, record
-                    continue
-                yield bytes(view.frame), record
-
-        for packet in coalesce_frames(frames(), self.device, len(records), self.summary, unreadable=passed_up):
-            record = packet.meta
-            if packet.segs == 1 and not packet.held and record.index in passed_up:
-                writer.write(record)
-                self.bytes_out += len(record.data)
+        summary = self.summary
+        summary.frames_in += len(records)
+        summary.polls += 1
+        frames: list[bytes] = []
+        owners: list[CaptureRecord] = []  # the record of each Ethernet frame
+        passed_up: dict[int, str] = {}  # position in the poll -> why its record has no frame
+        for position, record in enumerate(records):
+            self.bytes_in += len(record.data)
+            if record.truncated:
+                passed_up[position] = "snapped record"
                 continue
+            try:
+                view = to_ethernet(record)
+            except UnknownLinkTypeError:
+                view = None
+            if view is None:
+                passed_up[position] = "not an Ethernet frame (link type)"
+                continue
+            frames.append(bytes(view.frame))
+            owners.append(record)
+        left = coalesce_poll_at(frames, self.device, self.engine)
+
+        def write(packet: GroPacket) -> None:
+            record = owners[packet.meta]
+            summary.count(packet, record.index)
             try:
                 parts = from_ethernet_parts(packet.data, record)
             except UnrepresentableFrameError as error:  # cannot happen for frames GRO left as they came
@@ -159,6 +164,21 @@ class PollWriter:
                                 comment=comment if comment is not None else record.comment,
                                 linktype=record.linktype)
             self.bytes_out += sum(len(part) for part in parts)
+
+        at = 0  # the next packet of ``left``
+        received = 0  # Ethernet frames received so far
+        for position, record in enumerate(records):
+            if position in passed_up:
+                summary.count(GroPacket(b"", record, 1, 0, 0, (), "", passed_up[position], False), record.index)
+                writer.write(record)
+                self.bytes_out += len(record.data)
+                continue
+            while at < len(left) and left[at][0] == received:
+                write(left[at][1])
+                at += 1
+            received += 1
+        for _, packet in left[at:]:  # the poll-end flush
+            write(packet)
 
 
 def _print_summary(payload: dict[str, Any], err: bool) -> None:

@@ -166,6 +166,8 @@ class FarEdge:
         # the header bytes up to the end of the stack of the last frame that passed the check in full:
         # a frame that starts with them passes too (what differs from frame to frame lies after them)
         self.usual_header: bytes | None = None
+        # the TAP's MACs and the ethertype, by the IP version under the bottom label
+        self.tap_prefix = {version: ler.macs_to_tap + ethertype for version, ethertype in _ETHERTYPE_OF_VERSION.items()}
         # the label and bottom-of-stack bits every frame from the peer carries (TC and TTL may be anything)
         self.stack_mask = 0
         self.stack_value = 0
@@ -231,10 +233,10 @@ class FarEdge:
                 return None
             # the MACs, TC and TTL bits are not checked: whatever the peer sends, the next frames likely share
             self.usual_header = frame[:end]
-        ethertype = _ETHERTYPE_OF_VERSION.get(frame[end] >> 4)
-        if ethertype is None:
+        prefix = self.tap_prefix.get(frame[end] >> 4)
+        if prefix is None:
             return None
-        return self.ler.macs_to_tap + ethertype + frame[end:]
+        return prefix + memoryview(frame)[end:]
 
     def pop_slowly(self, frame: bytes, stats: DirectionStats) -> bytes | None:
         """The LER's own pop (softgso.datapath.ler), which counts why a frame goes no further."""

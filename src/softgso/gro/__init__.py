@@ -19,6 +19,7 @@ from .coalesce import (
     CoalesceSummary,
     coalesce_frames,
     coalesce_poll,
+    coalesce_poll_at,
     gso_comment,
     parse_gso_comment,
 )
@@ -26,5 +27,5 @@ from .dev import GENERATIONS, GRO_MAX_SIZE, KERNELS, GroDevice, GroNode, GroPack
 
 __all__ = [
     "GENERATIONS", "GRO_MAX_SIZE", "KERNELS", "CoalescePreview", "CoalesceSummary", "GroDevice", "GroNode", "GroPacket",
-    "coalesce_frames", "coalesce_poll", "gso_comment", "parse_gso_comment",
+    "coalesce_frames", "coalesce_poll", "coalesce_poll_at", "gso_comment", "parse_gso_comment",
 ]

@@ -25,8 +25,9 @@
  *     scalar engine), REST (from position on, the records are for the general reader: cut short,
  *     longer than max_caplen); records: how many were done. counters (int64) add up what the polls did (see COUNTER_*).
  * coalesce_frames(frames, params) -> list of (bytes, first frame, segs, gso_size, gso_type, reason,
- *     held, number, verified) for one poll of Ethernet frames, or None when the poll is one for the
- *     scalar engine (number: what a reason naming one names; verified: the L4 checksum was).
+ *     held, number, verified, at) for one poll of Ethernet frames, or None when the poll is one for the
+ *     scalar engine (number: what a reason naming one names; verified: the L4 checksum was; at: the
+ *     frame whose arrival sent it up, the poll's length for the poll-end flush).
  *
  * params: (batch, limit_v4, limit_v6, fixedid_needs_df, fixedid_bit, tcpv4_bit, tcpv6_bit,
  * udp_gro_forwarding, inet protocols (256 bytes, 1 where GRO has a handler), inet6 protocols, the
@@ -124,8 +125,9 @@ typedef struct {
     Counts counts;
     int64_t first_index;
     int bad; /* a checksum failed: the poll goes to the scalar engine */
-    /* coalesce_frames: one entry per packet out */
+    /* coalesce_frames: one entry per packet out; the frame being received (the poll's length at its end) */
     PyObject *list;
+    int at;
 } Poll;
 
 static inline unsigned be16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
@@ -411,9 +413,9 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
     }
     count_out(poll, segs, held, why, param, first, length);
     if (poll->list != NULL) {
-        PyObject *entry = Py_BuildValue("(Niinniiii)", bytes, first, segs, segs > 1 ? gso_size : 0,
+        PyObject *entry = Py_BuildValue("(Niinniiiii)", bytes, first, segs, segs > 1 ? gso_size : 0,
                                         (Py_ssize_t)(segs > 1 ? gso_type : 0), why, held, param,
-                                        f->pass >= 0 ? f->verified : 1);
+                                        f->pass >= 0 ? f->verified : 1, poll->at);
         bytes = NULL;
         if (entry == NULL || PyList_Append(poll->list, entry) < 0)
             poll->bad = -1;
@@ -587,11 +589,13 @@ static int run_poll(Poll *poll, int count)
     poll->n_held = 0;
     poll->bad = 0;
     for (int i = 0; i < count && !poll->bad; i++) {
+        poll->at = i;
         poll->counts.c[COUNTER_FRAMES_IN]++;
         poll->counts.c[COUNTER_BYTES_IN] += poll->frames[i].len;
         receive(poll, i);
     }
     /* napi_gro_flush: the bucket's oldest first */
+    poll->at = count;
     while (poll->n_held > 0 && !poll->bad) {
         poll->n_held--;
         complete(poll, &poll->held[poll->n_held], R_POLL_END);

@@ -169,6 +169,13 @@ def coalesce_poll(frames: Sequence[bytes], device: GroDevice | None = None, engi
     ``engine``: "auto" runs the compiled GRO where it applies (a poll of the common shape, see
     _coalesce.c) and the scalar engine otherwise, with the same results; "scalar" the scalar engine
     only; "compiled" the compiled GRO or ValueError (for tests that must know which ran)."""
+    return [packet for _, packet in coalesce_poll_at(frames, device, engine)]
+
+
+def coalesce_poll_at(frames: Sequence[bytes], device: GroDevice | None = None,
+                     engine: str = "auto") -> list[tuple[int, GroPacket]]:
+    """:func:`coalesce_poll`, each packet with the index of the frame whose arrival sent it up
+    (``len(frames)``: the poll-end flush), for a caller that places other records among them."""
     device = device or GroDevice()
     if engine != "scalar":
         params = compiled_params(device, max(len(frames), 1))
@@ -176,19 +183,19 @@ def coalesce_poll(frames: Sequence[bytes], device: GroDevice | None = None, engi
         if found is not None:
             generation = device.generation
             packets = []
-            for data, first, segs, gso_size, gso_type, why, held, number, verified in found:
+            for data, first, segs, gso_size, gso_type, why, held, number, verified, at in found:
                 family, flags = gso_names(gso_type, generation) if segs > 1 else ("", ())
                 summed = "partial" if segs > 1 else "unnecessary" if verified else "none"
-                packets.append(GroPacket(data, first, segs, gso_size, gso_type, flags, family,
-                                         compiled_reason(why, number), bool(held), summed))
+                packets.append((at, GroPacket(data, first, segs, gso_size, gso_type, flags, family,
+                                              compiled_reason(why, number), bool(held), summed)))
             return packets
         if engine == "compiled":
             raise ValueError("the compiled GRO does not take this poll (see softgso/gro/_coalesce.c)")
     node = GroNode(device)
-    out: list[GroPacket] = []
+    out: list[tuple[int, GroPacket]] = []
     for index, frame in enumerate(frames):
-        out += node.receive(frame, index)
-    out += node.flush("poll end")
+        out += [(index, packet) for packet in node.receive(frame, index)]
+    out += [(len(frames), packet) for packet in node.flush("poll end")]
     return out
 
 
@@ -225,14 +232,14 @@ def parse_gso_comment(comment: str | None) -> dict[str, Any] | None:
 
 
 class CoalescePreview:
-    """What ``coalesce`` would make of frames fed one at a time (for ``inspect``): the same polls, the
-    summary only (no packet kept)."""
+    """What ``coalesce`` would make of frames fed one at a time (for ``inspect``): the same polls, each run
+    by :func:`coalesce_poll` (the compiled GRO where it takes the poll), the summary only (no packet kept)."""
 
     def __init__(self, device: GroDevice | None = None, batch: int = NAPI_POLL_WEIGHT) -> None:
         self.device = device or GroDevice()
         self.batch = batch
         self.summary = CoalesceSummary()
-        self._node = GroNode(self.device)
+        self._frames: list[bytes] = []
         self._in_poll = 0
 
     def add(self, frame: bytes | None, index: int) -> None:
@@ -242,8 +249,7 @@ class CoalescePreview:
         if frame is None:
             summary.count(GroPacket(b"", index, 1, 0, 0, (), "", "not an Ethernet frame (link type)", False), index)
         else:
-            for packet in self._node.receive(frame, index):
-                summary.count(packet, _index(packet.meta))
+            self._frames.append(frame)
         self._in_poll += 1
         if self._in_poll == self.batch:
             self._end_poll()
@@ -251,11 +257,12 @@ class CoalescePreview:
     def _end_poll(self) -> None:
         self._in_poll = 0
         self.summary.polls += 1
-        for packet in self._node.flush("poll end"):
-            self.summary.count(packet, _index(packet.meta))
+        for packet in coalesce_poll(self._frames, self.device):
+            self.summary.count(packet)
+        self._frames = []
 
     def as_dict(self) -> dict[str, Any]:
         """The summary after the last poll's flush, with the settings it ran under."""
-        if self._in_poll or self._node.held:
+        if self._in_poll:
             self._end_poll()
         return {**self.summary.as_dict(), "kernel": self.device.kernel, "batch": self.batch}
