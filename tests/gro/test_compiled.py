@@ -188,7 +188,7 @@ def test_compiled_gro_passes_padded_acks_of_the_other_direction() -> None:
     One that meets its flow's held packet sends the poll to the scalar engine."""
     data = [tcp_frame(False, 0, 1000 + 1000 * k, k, bytes(1000)) for k in range(10)]
     acks = [tcp_frame(False, 5, 77, k, b"", trailer=bytes(6)) for k in range(5)]  # another flow, nothing held
-    frames = [frame for pair in zip(data, acks + acks) for frame in pair]
+    frames = [frame for pair in zip(data, acks + acks, strict=True) for frame in pair]
     packets = coalesce_poll(frames, GroDevice(), engine="compiled")
     assert fields(packets) == fields(coalesce_poll(frames, GroDevice(), engine="scalar"))
     assert [p.segs for p in packets if p.held] == [10]
