@@ -126,13 +126,13 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary table.")
 @click.option("--engine", type=click.Choice(["auto", "compiled", "numpy", "scalar"]), default="auto",
               show_default=True,
-              help="How classic pcap and pcapng files of Ethernet are streamed; every engine writes the same bytes. "
+              help="How classic pcap and pcapng files are streamed; every engine writes the same bytes. "
               "compiled: runs of same-shape super-packets in bulk in C (softgso.bulk._segment, built at install "
               "where a C compiler exists); numpy: the same in numpy; auto: compiled where built, else numpy; "
               "scalar: the reference path, one packet at a time.")
 @click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Processes for one capture: cut into N parts at record boundaries, output in order, "
-              "identical to one job (classic pcap of Ethernet; anything else runs as one job).")
+              "identical to one job (classic pcap, or a pcapng's first section; anything else runs as one job).")
 @click.option("--dask-scheduler", metavar="ADDRESS",
               help="Segment many captures (IN a directory or a glob, OUT a directory) on a dask.distributed "
               "cluster, one task per capture.")
