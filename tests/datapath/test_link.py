@@ -301,3 +301,35 @@ def test_the_forwarding_loop_over_a_link_of_socketpairs_survives_a_far_edge_that
     finally:
         for sock in sockets:
             sock.close()
+
+
+def test_random_frames_from_the_link_are_each_popped_or_counted_and_never_stop_the_far_edge(
+        veth_hop: Callable[..., VethHop]) -> None:
+    import random
+
+    rng = random.Random(19)
+    hop = veth_hop(gro=True)
+    good = labelled(IPV4_TCP, [(100, 1)])
+    frames = []
+    for _ in range(3000):
+        kind = rng.randrange(4)
+        if kind == 0:  # anything at all
+            frames.append(rng.randbytes(rng.randrange(0, 200)))
+        elif kind == 1:  # the expected stack over random bytes (an IP version nibble or not)
+            frames.append(good[:18] + rng.randbytes(rng.randrange(0, 120)))
+        elif kind == 2:  # a good frame with one byte changed anywhere
+            frame = bytearray(good)
+            frame[rng.randrange(len(frame))] ^= 1 << rng.randrange(8)
+            frames.append(bytes(frame))
+        else:  # a good frame cut short
+            frames.append(good[: rng.randrange(len(good))])
+    stats = hop.hop.west_to_east
+    for start in range(0, len(frames), 256):
+        hop.east_edge.forward(frames[start : start + 256], stats)
+    assert not any(reason.startswith("internal error") for reason in stats.drops), stats.drops
+    # every frame is popped into GRO or counted as a drop at the pop; every packet GRO hands up is written
+    popped = stats.gro_frames_in
+    pop_drops = sum(stats.drops.values())
+    assert popped + pop_drops == len(frames)
+    assert stats.tx_frames == stats.gro_packets_out == len(hop.hop.received(hop.hop.east_kernel))
+    assert popped > 500 and pop_drops > 500
