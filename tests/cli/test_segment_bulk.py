@@ -310,6 +310,34 @@ def test_jobs_output_equals_one_job(tmp: Path, jobs: str, engine: str) -> None:
     assert bulk_json == scalar_json
 
 
+def test_jobs_keep_the_progress_bar(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--jobs: the bar is told the bytes all parts have read, up to every byte after the file header."""
+    from softgso.cli import runner
+
+    told: list[int] = []
+
+    class Bar:
+        def __init__(self, quiet: bool, total: int, description: str) -> None:
+            self.total = total
+
+        def __enter__(self) -> Any:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def __call__(self, done: int) -> None:
+            told.append(done)
+
+    monkeypatch.setattr(runner, "progress_bar", Bar)
+    capture = tmp / "in.pcap"
+    write_capture(capture, 2 << 20, frames=mixed_frames(5))
+    result = run_cli("segment", capture, tmp / "out.pcap", "--jobs", "2", *USO)
+    assert result.exit_code == 0, result.stderr
+    assert told and told[-1] == capture.stat().st_size - 24
+    assert told == sorted(told)
+
+
 def test_many_captures_on_a_local_dask_cluster(tmp: Path) -> None:
     distributed = pytest.importorskip("dask.distributed")
     folder = tmp / "captures"

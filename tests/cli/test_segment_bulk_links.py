@@ -178,3 +178,12 @@ def test_super_packets_across_chunk_ends_on_sll2(tmp: Path, engine: str, monkeyp
     assert bulk == scalar
     assert bulk_json == scalar_json
     assert bulk_json["outcomes"]["segmented"] == len(frames)
+
+
+@pytest.mark.parametrize("name", ["sll2", "raw"])
+def test_jobs_on_other_link_types_equal_one_job(tmp: Path, engine: str, name: str) -> None:
+    capture = tmp / "in.pcap"
+    capture.write_bytes(pcap(LINKS[name][0], link_frames(name, 4, 600)))
+    bulk, scalar, bulk_json, scalar_json = both(capture, tmp, engine, *USO, "--jobs", "3")
+    assert bulk == scalar
+    assert bulk_json == scalar_json

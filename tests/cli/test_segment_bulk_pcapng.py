@@ -155,10 +155,9 @@ def test_gso_comment_is_read_on_the_bulk_path_too(tmp: Path, engine: str) -> Non
     assert bulk_json["records_out"] == 3
 
 
-def test_a_second_section_and_a_late_interface_are_left_to_the_general_reader(
-        tmp: Path, engine: str, resumed: list[Any]) -> None:
-    """The bulk stream reads the first section up to a block it does not take (an interface described
-    after the first packet, a new section): the scalar stream writes the rest, as it would have."""
+def test_a_second_section_is_left_to_the_general_reader(tmp: Path, engine: str, resumed: list[Any]) -> None:
+    """The bulk stream reads the first section (an interface described late included) up to a block it
+    does not take (a new section): the scalar stream writes the rest, as it would have."""
     first = pcapng_capture("<", 3, records=120)
     late = png_idb("<", 276, name="late") + png_epb("<", 3, TICKS, next(mixed_frames(4)))
     second = pcapng_capture(">", 5, records=120)
@@ -168,6 +167,23 @@ def test_a_second_section_and_a_late_interface_are_left_to_the_general_reader(
     assert bulk == scalar
     assert bulk_json == scalar_json
     assert resumed and resumed[0] is not None and resumed[0] > 100
+
+
+def test_an_interface_described_late_is_taken_on_the_way(tmp: Path, engine: str, resumed: list[Any]) -> None:
+    """IDBs after the first packet (Ethernet and SLL2): the bulk stream goes on; the new interfaces'
+    records take the scalar path, their IDBs written where the scalar stream writes them."""
+    first = pcapng_capture("<", 12, records=150)
+    frames = list(itertools.islice(mixed_frames(13), 80))
+    late = [png_idb("<", 1, name="late-eth"), png_idb("<", 276, name="late-sll2")]
+    on_eth = b"".join(png_epb("<", 3 if k % 3 else 0, TICKS + k, f) for k, f in enumerate(frames[:40]))
+    on_sll2 = b"".join(png_epb("<", 4 if k % 2 else 0, TICKS + k, struct.pack("!HHIHBB8s", int.from_bytes(
+        f[12:14], "big"), 0, 2, 1, 4, 6, f[6:12] + bytes(2)) + f[14:] if k % 2 else f) for k, f in enumerate(frames[40:]))
+    capture = tmp / "in.pcapng"
+    capture.write_bytes(first + late[0] + on_eth + late[1] + on_sll2)
+    bulk, scalar, bulk_json, scalar_json = both(capture, tmp, engine, *USO)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert resumed == [None]
 
 
 @pytest.mark.parametrize("chunk", [4096, 70_001])
@@ -221,3 +237,30 @@ def test_broken_pcapng_fails_alike(tmp: Path, engine: str, damage: str) -> None:
     capture.write_bytes(bytes(content))
     bulk, scalar, _, _ = both(capture, tmp, engine, *USO)
     assert bulk == scalar
+
+
+@pytest.mark.parametrize("jobs", ["2", "3"])
+def test_jobs_on_pcapng_equal_one_job(tmp: Path, engine: str, jobs: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--jobs cuts a pcapng's first section at block boundaries: the same bytes and summary as the
+    scalar path; with a late interface (a part cannot finish) the file is done in one job, the same."""
+    from softgso.cli import runner
+
+    in_parts: list[bool] = []
+    segment_jobs = runner._segment_jobs
+
+    def jobs_and_tell(*args: Any) -> Any:
+        done = segment_jobs(*args)
+        in_parts.append(done is not None)
+        return done
+
+    monkeypatch.setattr(runner, "_segment_jobs", jobs_and_tell)
+    for content, whole in ((pcapng_capture("<", 9, records=1500), True),
+                           (pcapng_capture(">", 9, records=600) + png_idb(">", 1) + pcapng_capture(">", 10, 20)[-2000:],
+                            False)):
+        capture = tmp / "in.pcapng"
+        capture.write_bytes(content)
+        in_parts.clear()
+        bulk, scalar, bulk_json, scalar_json = both(capture, tmp, engine, *USO, "--jobs", jobs)
+        assert bulk == scalar
+        assert bulk_json == scalar_json
+        assert in_parts == [whole], "done in parts, or (a part cannot finish) in one job"

@@ -108,7 +108,8 @@ class CompiledSegmenter:
         the file stream writes them. ``pcapng``: the records are EPBs (a job's offset is
         _segment.scan_blocks'), each segment written as an EPB of the record's interface and timestamp."""
         vector, full, last = self.vector(plan)
-        _SEGMENT.segment_records(vector, full, last, buffer, jobs, big_endian, out, codes, pcapng)
+        # (the pcapng flag given only when set: a module built before it takes pcap's arguments alone)
+        _SEGMENT.segment_records(vector, full, last, buffer, jobs, big_endian, out, codes, *((True,) if pcapng else ()))
 
     def segment_packet(self, frame: Any, plan: SegmentPlan) -> list[bytearray]:
         """One frame's segments."""
@@ -143,10 +144,10 @@ class CompiledPrimitive:
              link: int = 1) -> tuple[int, int, bool]:
         """The pcap record walk and short-frame codes of one chunk of link kind ``link`` (_segment.scan)."""
         count, after, stop = _SEGMENT.scan(data, 0, len(data), chunk_end, big_endian, ticks, snap_limit, small_limit,
-                                           bulk_small, offsets, codes, link)
+                                           bulk_small, offsets, codes, *((link,) if link != 1 else ()))
         return count, after, bool(stop)
 
-    def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes, spb_snaplen: int,
+    def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes | bytearray, spb_snaplen: int,
                     snap_limit: int, small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
                     lengths: bytearray) -> tuple[int, int, bool]:
         """The pcapng block walk and short-frame codes of one chunk (_segment.scan_blocks)."""

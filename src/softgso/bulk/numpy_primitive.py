@@ -121,7 +121,7 @@ class NumpyPrimitive:
             np.frombuffer(codes, dtype=np.int8, count=count)[:] = code
         return count, at, cut
 
-    def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes, spb_snaplen: int,
+    def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes | bytearray, spb_snaplen: int,
                     snap_limit: int, small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
                     lengths: bytearray) -> tuple[int, int, bool]:
         """The pcapng block walk and short-frame codes of one chunk, as _segment.scan_blocks gives them

@@ -117,7 +117,7 @@ class Primitive(Protocol):
                      big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
                      pcapng: bool = False) -> Any: ...
 
-    def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes, spb_snaplen: int,
+    def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes | bytearray, spb_snaplen: int,
                     snap_limit: int, small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
                     lengths: bytearray) -> tuple[int, int, bool]: ...
 
@@ -200,6 +200,7 @@ class SegmentStream:
         self.small_limit, self.bulk_small = short_frames(options, self.fast.enabled)
         self._record_header = struct.Struct("<IIII")  # the input's byte order, set by run()
         self._blocks: PcapngInput | None = None  # a pcapng input (run_pcapng)
+        self._kinds = bytearray()  # its interfaces' link kinds (LINK_KINDS, 0: the scalar path's)
         self._encoder: Any = None
         self._link, self._linktype = LINK_ETHERNET, LINKTYPE_ETHERNET  # a pcap input's link kind and type
         # link plans by (Ethernet shape key, link header), and the Ethernet plan each one moves
@@ -225,13 +226,16 @@ class SegmentStream:
             os.close(fd)
 
     def run_pcapng(self, in_path: Path, writer: CaptureWriter, header: PcapngInput,
-                   progress: Callable[[int], None] | None = None) -> StreamResult:
-        """Stream a pcapng file's first section through the engine into ``writer`` (open_writer shaped
-        like ``header.reader``); returns counts, reports and where the scalar stream resumes."""
+                   progress: Callable[[int], None] | None = None, *,
+                   span: tuple[int, int | None, int] | None = None) -> StreamResult:
+        """Stream a pcapng file's first section (or ``span``: from offset, to offset, first record
+        index) through the engine into ``writer`` (open_writer shaped like ``header.reader``);
+        returns counts, reports and where the scalar stream resumes."""
         self._blocks = header
+        self._kinds = bytearray(header.kinds)  # interfaces described later are added (_interface_block)
         self._big_endian = header.big_endian
         self._snap_limit = MAX_SNAPLEN_STANDARD
-        self._span = (header.start, None, 0)
+        self._span = span or (header.start, None, 0)
         self._encoder = writer.encoder
         fd = open_input(in_path)
         try:
@@ -288,7 +292,7 @@ class SegmentStream:
                 data = memoryview(buffer)[:got]
                 if blocks is not None and lengths is not None:
                     count, after, stop = primitive.scan_blocks(
-                        data, min(chunk_size, got), self._big_endian, blocks.kinds, blocks.spb_snaplen,
+                        data, min(chunk_size, got), self._big_endian, self._kinds, blocks.spb_snaplen,
                         self._snap_limit, self.small_limit, self.bulk_small, offsets, codes, lengths)
                 else:
                     count, after, stop = primitive.scan(data, min(chunk_size, got), self._big_endian, self._ticks,
@@ -307,6 +311,13 @@ class SegmentStream:
                         break
                 if progress is not None:
                     progress(pos)
+                if stop and blocks is not None:
+                    # an interface described after the first packet: taken, and the walk goes on
+                    described = self._interface_block(fd, pos)
+                    if described:
+                        pos += described
+                        carried = b""
+                        continue
                 if stop or got == 0:
                     result.resume_index = index
                     result.resume_offset = pos
@@ -386,7 +397,7 @@ class SegmentStream:
                     else:
                         frame = data[pos + RECORD_HEADER_LEN : following]
                     if kind == CODE_CANDIDATE:
-                        link = self._link if self._blocks is None else self._blocks.kinds[
+                        link = self._link if self._blocks is None else self._kinds[
                             int.from_bytes(data[pos - 4 : pos], "big" if self._big_endian else "little")]
                         shape: FrameLayout | TunnelShape | LinkShape | None
                         if link == LINK_ETHERNET:
@@ -490,15 +501,40 @@ class SegmentStream:
             counts["bytes_out"] += len(out_frame)
         return len(frames)
 
+    def _interface_block(self, fd: int, offset: int) -> int:
+        """Take the Interface Description Block at ``offset`` of IN, if there is one there, as the
+        general reader does (softgso.io.pcapng.interface_of, into the interfaces the output's encoder
+        writes IDBs from, when a record first needs them); its length, or 0 (not one, or broken: the
+        general reader takes over there). Its records go to the scalar path (kind 0): their IDB is
+        written where the scalar stream writes it."""
+        from ..io.pcapng import BT_IDB, MAX_BLOCK_LEN, interface_of
+
+        blocks = self._blocks
+        assert blocks is not None
+        order: Literal["big", "little"] = "big" if self._big_endian else "little"
+        head = os.pread(fd, 8, offset)
+        if len(head) < 8 or int.from_bytes(head[:4], order) != BT_IDB:
+            return 0
+        length = int.from_bytes(head[4:], order)
+        if not 20 <= length <= MAX_BLOCK_LEN or length % 4:
+            return 0
+        block = os.pread(fd, length, offset)
+        if len(block) < length or int.from_bytes(block[-4:], order) != length:
+            return 0
+        blocks.reader.interfaces.append(interface_of(block, memoryview(block)[8:-4], order))
+        self._kinds.append(0)
+        return length
+
     def _link_framing(self, data: memoryview, offsets: memoryview, first: int, stop: int) -> int:
         """How many bytes longer the Ethernet frames the engine sees of records ``first`` to ``stop``
         are than the records' frames (14 less each one's link header)."""
         blocks = self._blocks
         if blocks is None:
             return (14 - LINK_HEADER_LEN[self._link]) * (stop - first)
-        kinds = blocks.kinds
-        if kinds.count(kinds[0]) == len(kinds):
-            return (14 - LINK_HEADER_LEN[kinds[0]]) * (stop - first)
+        kinds = self._kinds
+        taken = set(kinds) - {0}  # (records of kind 0 are never copied through in bulk)
+        if len(taken) == 1:
+            return (14 - LINK_HEADER_LEN[taken.pop()]) * (stop - first)
         # interfaces of several link kinds: each record's own (an SPB's is interface 0's)
         order: Literal["big", "little"] = "big" if self._big_endian else "little"
         extra = 0

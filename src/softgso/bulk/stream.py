@@ -3,7 +3,8 @@
 The stream itself is :mod:`softgso.bulk.pipeline`, with its per-chunk primitive in C
 (:mod:`softgso.bulk.compiled_primitive`, the default where built) or numpy
 (:mod:`softgso.bulk.numpy_primitive`); this module holds the gate that decides whether a file can take
-it (:func:`pcap_ethernet_header`), the choice of primitive, the stream's result, the per-record
+it (:func:`pcap_header` for a classic pcap of a link type in LINK_KINDS, :func:`pcapng_header`;
+:func:`pcap_ethernet_header` for ``--jobs``), the choice of primitive, the stream's result, the per-record
 fallback to the scalar engine, and the ``--jobs`` split. It imports neither numpy nor the engine.
 """
 
@@ -230,10 +231,41 @@ def split_points(path: Path, header_info: tuple[bytes, str, bool, int], parts: i
     return points
 
 
-def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_info: tuple[bytes, str, bool, int],
-                 span: tuple[int, int | None, int], engine: str = "auto",
-                 ) -> tuple[dict[str, int], list[tuple[int, str]], Summary, bool]:
-    """One --jobs part: records of ``span`` segmented into ``part_path`` (records only, no file header).
+def block_split_points(path: Path, header: PcapngInput, parts: int) -> list[tuple[int, int]]:
+    """split_points for a pcapng file's first section: (byte offset, packet record index) at block
+    boundaries from ``header.start`` (blocks the bulk stream does not take end the walk there)."""
+    from ..io.pcapng import BT_EPB, BT_PB, BT_SPB
+
+    size = os.path.getsize(path)
+    block_header = struct.Struct((">" if header.big_endian else "<") + "II").unpack
+    targets = [header.start + (size - header.start) * k // parts for k in range(1, parts)]
+    points = [(header.start, 0)]
+    offset, index = header.start, 0
+    with open(path, "rb") as handle:
+        while targets and offset + 8 <= size:
+            if offset >= targets[0]:
+                points.append((offset, index))
+                targets.pop(0)
+                continue
+            handle.seek(offset)
+            block_type, length = block_header(handle.read(8))
+            if length < 12 or length % 4:
+                break
+            offset += length
+            index += block_type in (BT_EPB, BT_SPB, BT_PB)
+    return points
+
+
+# --jobs: the bytes each part has read (a shared array the parent sets before forking its workers)
+part_progress: Any = None
+
+
+def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_info: tuple[bytes, str, bool, int] | None,
+                 span: tuple[int, int | None, int], engine: str = "auto", linktype: int = LINKTYPE_ETHERNET,
+                 number: int = 0) -> tuple[dict[str, int], list[tuple[int, str]], Summary, bool]:
+    """One --jobs part (the ``number``-th): records of ``span`` segmented into ``part_path`` (records
+    only, no file header; ``header_info`` None: IN is a pcapng file, its first section's packet
+    blocks), its bytes read so far in ``part_progress[number]`` when there is one.
 
     Returns counts, reports, the part's summary and whether it finished (False: an unusual record
     needs the general reader; the caller redoes the file in one job).
@@ -242,11 +274,28 @@ def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_i
 
     summary = Summary()
     stream = make_bulk_stream(options, summary, segment_per_frame(options, summary), engine)
-    _, order, nanosecond, _ = header_info
-    writer = CaptureWriter(part_path, PcapRecordEncoder(b"", order, nanosecond, LINKTYPE_ETHERNET), "pcap",
-                           fsync=False)
-    with writer:
-        result = stream.run(Path(in_path), writer, header_info, span=span)
+    shared = part_progress
+
+    def progress(position: int) -> None:
+        if shared is not None and number < len(shared):
+            shared[number] = position - span[0]
+
+    if header_info is None:
+        from ..io.pcapng import PcapngRecordEncoder
+
+        blocks = pcapng_header(Path(in_path))
+        if blocks is None:
+            return {}, [], summary, False
+        interfaces = blocks.reader.interfaces
+        encoder = PcapngRecordEncoder(b"", interfaces, blocks.reader.byte_order, interfaces_written=len(interfaces))
+        encoder.keeps_blocks = True  # the records' own blocks, as open_writer(like=IN) keeps them
+        with CaptureWriter(part_path, encoder, "pcapng", fsync=False) as writer:
+            result = stream.run_pcapng(Path(in_path), writer, blocks, progress, span=span)
+    else:
+        _, order, nanosecond, _ = header_info
+        writer = CaptureWriter(part_path, PcapRecordEncoder(b"", order, nanosecond, linktype), "pcap", fsync=False)
+        with writer:
+            result = stream.run(Path(in_path), writer, header_info, progress, span=span, linktype=linktype)
     return result.counts, result.reports, summary, result.resume_index is None
 
 
@@ -258,4 +307,4 @@ def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int],
 
 
 __all__ = ["KIND_LINKTYPE", "LINK_HEADER_LEN", "LINK_KINDS", "MAX_FAST_RECORD", "PcapngInput", "pcap_header", "StreamResult", "exact_timestamps", "pcapng_header", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
-           "segment_part", "split_points"]
+           "block_split_points", "segment_part", "split_points"]

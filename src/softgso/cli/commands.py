@@ -126,13 +126,13 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary table.")
 @click.option("--engine", type=click.Choice(["auto", "compiled", "numpy", "scalar"]), default="auto",
               show_default=True,
-              help="How classic pcap and pcapng files of Ethernet are streamed; every engine writes the same bytes. "
+              help="How classic pcap and pcapng files are streamed; every engine writes the same bytes. "
               "compiled: runs of same-shape super-packets in bulk in C (softgso.bulk._segment, built at install "
               "where a C compiler exists); numpy: the same in numpy; auto: compiled where built, else numpy; "
               "scalar: the reference path, one packet at a time.")
 @click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Processes for one capture: cut into N parts at record boundaries, output in order, "
-              "identical to one job (classic pcap of Ethernet; anything else runs as one job).")
+              "identical to one job (classic pcap, or a pcapng's first section; anything else runs as one job).")
 @click.option("--dask-scheduler", metavar="ADDRESS",
               help="Segment many captures (IN a directory or a glob, OUT a directory) on a dask.distributed "
               "cluster, one task per capture.")
@@ -973,8 +973,11 @@ def coalesce(in_path: Path, out_path: Path, batch: int, gro_max_size: int, kerne
               help="Frames to describe (by flow: those that differ, else the first ones).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No output and no progress bar: the exit status says it all.")
+@click.option("--tunnel-port", "tunnel_ports", multiple=True, metavar="KIND:PORT",
+              help="Also read UDP to PORT as a tunnel of KIND, as for segment (FOU and GUE have no port of their "
+              "own) (repeatable).")
 def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool, pair_by: str = "auto",
-         map_path: Path | None = None) -> None:
+         map_path: Path | None = None, tunnel_ports: tuple[str, ...] = ()) -> None:
     """Compare two captures field by field: A before and B after (segment IN OUT), or ours and the kernel's.
 
     Frames are numbered from 1 everywhere (messages, --json, --map), as tshark numbers them. They are
@@ -995,7 +998,7 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool,
     """
     from .diff import run_diff
 
-    run_diff(a_path, b_path, max_shown, as_json, quiet, pair_by, map_path)
+    run_diff(a_path, b_path, max_shown, as_json, quiet, pair_by, map_path, tunnel_ports)
 
 
 

@@ -597,8 +597,8 @@ def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs:
         if not available():
             raise UsageError("--engine compiled: softgso.bulk._segment is not built here (no C compiler at install, "
                              "or SOFTGSO_NO_C is set); use --engine numpy or auto")
-    if engine != "scalar" and jobs > 1 and output_format != "pcapng":  # the parts are classic pcap
-        done = _segment_jobs(in_path, out_path, options, jobs, engine)
+    if engine != "scalar" and jobs > 1:
+        done = _segment_jobs(in_path, out_path, options, jobs, engine, output_format, quiet)
         if done is not None:
             return (*done, time.perf_counter() - started)
     summary = Summary()
@@ -614,20 +614,37 @@ def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs:
     return summary, counts, reports, elapsed
 
 
-def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int,
-                  engine: str = "auto") -> tuple[Any, dict[str, int], list[tuple[int, str]]] | None:
-    """--jobs: parts in parallel processes, concatenated in order; None when one job must do it."""
+def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int, engine: str = "auto",
+                  output_format: str | None = None, quiet: bool = True,
+                  ) -> tuple[Any, dict[str, int], list[tuple[int, str]]] | None:
+    """--jobs: parts in parallel processes, concatenated in order; None when one job must do it
+    (a file the bulk stream does not take, or -F to the other format: the parts are IN's). The
+    progress bar adds up the bytes each part has read (softgso.bulk.stream.part_progress)."""
     import multiprocessing
     import tempfile
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
-    from ..bulk.stream import open_pcap_writer, pcap_ethernet_header, segment_part, split_points
+    from ..bulk import stream
+    from ..bulk.stream import (
+        block_split_points,
+        open_pcap_writer,
+        pcap_header,
+        pcapng_header,
+        segment_part,
+        split_points,
+    )
+    from ..io import open_writer
     from ..job import Summary
 
-    header_info = pcap_ethernet_header(in_path)
-    if header_info is None:
+    found = pcap_header(in_path) if output_format != "pcapng" else None
+    blocks = pcapng_header(in_path) if found is None and output_format != "pcap" else None
+    header_info, linktype = found if found is not None else (None, 1)
+    if header_info is not None:
+        points = split_points(in_path, header_info, jobs)
+    elif blocks is not None:
+        points = block_split_points(in_path, blocks, jobs)
+    else:
         return None
-    points = split_points(in_path, header_info, jobs)
     spans = [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
              for k, (offset, index) in enumerate(points)]
     from ..io.outfile import output_target
@@ -639,16 +656,25 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int,
     with tempfile.TemporaryDirectory(prefix=".softgso-jobs-", dir=directory) as scratch:
         paths = [os.path.join(scratch, f"part{k}") for k in range(len(spans))]
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=len(spans), mp_context=context) as pool:
-            futures = [pool.submit(segment_part, str(in_path), path, options, header_info, span, engine)
-                       for path, span in zip(paths, spans, strict=True)]
+        # each part's bytes read so far, in memory the forked workers share with this process
+        stream.part_progress = context.RawArray("q", len(spans))
+        with ProcessPoolExecutor(max_workers=len(spans), mp_context=context) as pool, \
+                progress_bar(quiet, os.path.getsize(in_path), "segment") as bar:
+            futures = [pool.submit(segment_part, str(in_path), path, options, header_info, span, engine, linktype,
+                                   number)
+                       for number, (path, span) in enumerate(zip(paths, spans, strict=True))]
+            while wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION).not_done:
+                bar(sum(stream.part_progress))
             results = [future.result() for future in futures]
+            bar(sum(stream.part_progress))
         if not all(finished for *_, finished in results):
             return None
         summary = Summary()
         counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
         reports: list[tuple[int, str]] = []
-        with open_pcap_writer(out_path, header_info) as writer:
+        whole = (open_pcap_writer(out_path, header_info, linktype) if header_info is not None
+                 else open_writer(out_path, like=blocks.reader if blocks is not None else None))
+        with whole as writer:
             fd = writer.fileno()
             for path, (part_counts, part_reports, part_summary, _) in zip(paths, results, strict=True):
                 with open(path, "rb") as part:

@@ -352,16 +352,7 @@ class PcapngReader(CaptureReader):
     def _interface(self, block: bytes, body: memoryview) -> None:
         """Record an Interface Description Block."""
         section = self._section
-        linktype, _reserved, snaplen = struct.unpack_from(section.prefix + "HHI", body)
-        interface = Interface(linktype, snaplen, 1_000_000, block=block, byte_order=section.byte_order)
-        for code, value in iter_options(body, 8, section.prefix):
-            if code == IF_TSRESOL and len(value) >= 1:
-                interface.ticks_per_second = tsresol_ticks_per_second(value[0])
-            elif code == IF_TSOFFSET and len(value) >= 8:
-                interface.tsoffset_s = struct.unpack_from(section.prefix + "q", value)[0]
-            elif code == IF_NAME:
-                interface.name = bytes(value).decode("utf-8", "replace")
-        self.interfaces.append(interface)
+        self.interfaces.append(interface_of(block, body, section.byte_order))
         section.interface_count += 1
 
     def _section_header(self, block: bytes, body: memoryview, offset: int) -> None:
@@ -380,6 +371,22 @@ class PcapngReader(CaptureReader):
             if code == OPT_COMMENT:
                 self.comment = bytes(value).decode("utf-8", "replace")
                 break
+
+
+def interface_of(block: bytes, body: memoryview, byte_order: str) -> Interface:
+    """The interface an Interface Description Block (``block`` whole, ``body`` its body, at least 8
+    bytes) of a section in ``byte_order`` describes."""
+    prefix = _ORDER_PREFIX[byte_order]
+    linktype, _reserved, snaplen = struct.unpack_from(prefix + "HHI", body)
+    interface = Interface(linktype, snaplen, 1_000_000, block=block, byte_order=byte_order)
+    for code, value in iter_options(body, 8, prefix):
+        if code == IF_TSRESOL and len(value) >= 1:
+            interface.ticks_per_second = tsresol_ticks_per_second(value[0])
+        elif code == IF_TSOFFSET and len(value) >= 8:
+            interface.tsoffset_s = struct.unpack_from(prefix + "q", value)[0]
+        elif code == IF_NAME:
+            interface.name = bytes(value).decode("utf-8", "replace")
+    return interface
 
 
 def simple_packet_caplen(orig_len: int, body_len: int, snaplen: int) -> int:
@@ -412,14 +419,16 @@ def packet_record(index: int, interface: Interface, interface_id: int, body: mem
 class PcapngRecordEncoder:
     """Enhanced Packet Blocks (and the SHB/IDBs before them) for a pcapng output file."""
 
-    def __init__(self, section_header: bytes, interfaces: list[Interface], byte_order: str) -> None:
+    def __init__(self, section_header: bytes, interfaces: list[Interface], byte_order: str,
+                 interfaces_written: int = 0) -> None:
         self.section_header = section_header
         self.interfaces = interfaces  # may be a reader's live list: IDBs found later are written later
         self.byte_order = byte_order
         self._prefix = _ORDER_PREFIX[byte_order]
         self._pack_header = struct.Struct(self._prefix + "IIIIIII").pack
         self._pack_length = struct.Struct(self._prefix + "I").pack
-        self._interfaces_written = 0
+        # IDBs already in the file (a part of a file written elsewhere: none of its own)
+        self._interfaces_written = interfaces_written
         # records' own blocks are written back as they are (open_writer: shaped like their reader)
         self.keeps_blocks = False
 
