@@ -167,9 +167,9 @@ MACS = (bytes.fromhex("020000000001020000000002"), bytes.fromhex("02000000000302
 
 def tcp_frame(v6: bool, flow: int, seq: int, ip_id: int, payload: bytes, *, ttl: int = 64, tos: int = 0,
               df: bool = True, window: int = 512, ack: int = 1, options: bytes = b"", flags: int = 0x10,
-              bad_checksum: bool = False, mac: int = 0, vlan: bytes = b"") -> bytes:
+              bad_checksum: bool = False, mac: int = 0, vlan: bytes = b"", trailer: bytes = b"") -> bytes:
     """An Ethernet/IP/TCP frame with valid checksums (or a TCP checksum off by one), behind a VLAN tag
-    (``vlan``: its 4 bytes, TPID and TCI) if given."""
+    (``vlan``: its 4 bytes, TPID and TCI) if given, ``trailer`` behind the IP packet (padding, an FCS)."""
     sport, dport = 40000 + flow, 5001
     tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack, (5 + len(options) // 4) << 4, flags,
                       window, 0, 0) + options
@@ -187,4 +187,4 @@ def tcp_frame(v6: bool, flow: int, seq: int, ip_id: int, payload: bytes, *, ttl:
     check = csum_fold(ones_sum(segment, pseudo_header_sum(src, dst, 6, len(segment))))
     check = (check + (1 if bad_checksum else 0)) & 0xFFFF
     segment = segment[:16] + check.to_bytes(2, "big") + segment[18:]
-    return MACS[mac] + vlan + ethertype + bytes(header) + segment
+    return MACS[mac] + vlan + ethertype + bytes(header) + segment + trailer

@@ -100,7 +100,7 @@ def test_inner_udp_is_cut_into_datagrams_with_udp_gso() -> None:
 
 def test_vxlan_remote_checksum_offload_is_not_supported_never_a_kernel_refusal() -> None:
     frame = bytearray(_vxlan(inner_tcp()))
-    frame[42] |= 0x20  # VXLAN_HF_RCO
+    frame[43] |= 0x20  # VXLAN_HF_RCO: BIT(21) of the flags word, the second byte (as in the vxlan4_rco_control vectors)
     result = process_frame(bytes(frame), OPTIONS)
     assert result.outcome == Outcome.NOT_SEGMENTED
     assert "not supported" in result.kind and "kernel" not in result.kind

@@ -35,10 +35,8 @@ scapy_all.bind_layers(GRE, MPLS, proto=0x8847)
 TUNNELS = Path(__file__).parents[1] / "vectors" / "kernel" / "tunnels" / "6.1"
 DESIGNED = sorted(p for p in TUNNELS.iterdir() if (p / "meta.json").exists() and not p.name.startswith("random_")
                   and "control" not in p.name) if TUNNELS.is_dir() else []
-# every segmented vector of both generations, random ones included (a control builds no super-packet), but
-# FOU and GUE, which have no port of their own: diff reads tunnels on the standard ports only
-EVERY = sorted(p.parent for p in TUNNELS.parent.rglob("meta.json") if "control" not in p.parent.name
-               and not json.loads(p.read_text()).get("softgso_tunnel_ports"))
+# every segmented vector of both generations, random ones included (a control builds no super-packet)
+EVERY = sorted(p.parent for p in TUNNELS.parent.rglob("meta.json") if "control" not in p.parent.name)
 # the kind each case's tunnel device builds, from the case's name (the order matters: longest first)
 KIND_OF_NAME = [("fou", "FOU"), ("gue", "GUE"), ("gpe", "VXLAN-GPE"), ("bpf_mpls_in_udp", "MPLS-in-UDP"), ("bpf_mpls_in_gre", "MPLS-in-GRE"), ("ip6gretap", "ip6gretap"),
                 ("ip6gre", "ip6gre"), ("gretap", "gretap"), ("gre", "GRE"), ("vxlan", "VXLAN"), ("geneve", "Geneve"),
@@ -145,13 +143,15 @@ def test_inspect_of_a_capture_without_tunnels_has_no_tunnels_section(tmp_path: P
 @pytest.mark.skipif(not EVERY, reason="no tunnel vectors here")
 @pytest.mark.parametrize("case", EVERY, ids=lambda case: f"{case.parent.name}/{case.name}")
 def test_diff_pairs_every_kernel_segment_with_its_super_packet(case: Path) -> None:
-    segments = json.loads((case / "meta.json").read_text())["segments"]
-    result, report = run_json("diff", case / "input.pcap", case / "kernel_out.pcap", "--pair-by", "flow")
+    meta = json.loads((case / "meta.json").read_text())
+    segments = meta["segments"]
+    ports = [arg for text in meta.get("softgso_tunnel_ports", []) for arg in ("--tunnel-port", text)]  # FOU/GUE
+    result, report = run_json("diff", case / "input.pcap", case / "kernel_out.pcap", "--pair-by", "flow", *ports)
     assert result.exit_code == 0, result.stdout
     assert report["fates"]["segmented"] == 1 and report["only_in_b_count"] == 0
     (frame,) = report["frames"]
     assert frame["b_frames"] == list(range(1, segments + 1)) and frame["payload_intact"] and frame["ok"]
-    text = run_cli("diff", case / "input.pcap", case / "kernel_out.pcap").stdout
+    text = run_cli("diff", case / "input.pcap", case / "kernel_out.pcap", *ports).stdout
     assert f"frame 1: segmented -> frames 1..{segments} ({segments} frames), payload intact" in text
 
 
@@ -229,3 +229,32 @@ def test_positional_diff_names_outer_tunnel_and_inner_fields(tmp_path: Path) -> 
     assert fields[3] == {"inner IPv4 id"}
     assert fields[4] == {"inner TCP seq"}
     assert "frame 2: VXLAN VNI 42 != 7" in run_cli("diff", a, b, "--pair-by", "position").stdout
+
+
+def test_diff_reads_fou_on_the_port_it_is_told() -> None:
+    """FOU has no port of its own: without --tunnel-port its segments are UDP datagrams to port 5555, not
+    what the super-packet became; with it, each pairs by the inner flow, and a changed inner field is named."""
+    case = TUNNELS / "fou_ipip_in4__tx_off"
+    if not case.is_dir():
+        pytest.skip("no tunnel vectors here")
+    a, b = case / "input.pcap", case / "kernel_out.pcap"
+    blind, _ = run_json("diff", a, b, "--pair-by", "flow")
+    assert blind.exit_code == 1
+    told, report = run_json("diff", a, b, "--pair-by", "flow", "--tunnel-port", "fou:5555")
+    assert told.exit_code == 0 and report["fates"]["segmented"] == 1
+
+
+def test_positional_diff_names_the_inner_fields_of_a_fou_frame(tmp_path: Path) -> None:
+    folder = TUNNELS / "fou_ipip_in4__tx_off"
+    if not folder.is_dir():
+        pytest.skip("no tunnel vectors here")
+    good = read_pcap_frames(folder / "kernel_out.pcap")
+    bad = [bytearray(f) for f in good]
+    inner_tcp = 14 + 20 + 8 + 20  # Ethernet, outer IPv4, UDP (FOU: no header of its own), inner IPv4
+    struct.pack_into("!I", bad[1], inner_tcp + 4, 7)
+    a = write_pcap(tmp_path / "a.pcap", good)
+    b = write_pcap(tmp_path / "b.pcap", [bytes(f) for f in bad])
+    result, report = run_json("diff", a, b, "--pair-by", "position", "--tunnel-port", "fou:5555")
+    assert result.exit_code == 1
+    (difference,) = report["differences"]
+    assert "inner TCP seq" in {change["field"] for change in difference["fields"]}

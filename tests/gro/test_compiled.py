@@ -92,7 +92,8 @@ def passed_frames(draw: st.DrawFn) -> bytes:
 
 
 CHANGES = ("none", "ttl", "tos", "df", "id_jump", "id_fixed", "window", "ack", "options", "psh", "gap", "short",
-           "empty", "bad_checksum", "mac", "fin", "syn", "rst", "urg", "ece", "cwr", "fin_psh", "vlan_id")
+           "empty", "bad_checksum", "mac", "fin", "syn", "rst", "urg", "ece", "cwr", "fin_psh", "vlan_id",
+           "trailer", "padded_ack")
 FLAGS = {"psh": 0x18, "fin": 0x11, "syn": 0x12, "rst": 0x14, "urg": 0x30, "ece": 0x50, "cwr": 0x90, "fin_psh": 0x19}
 
 
@@ -126,7 +127,7 @@ def streams(draw: st.DrawFn) -> tuple[list[bytes], GroDevice]:
         flow = draw(st.integers(0, flows - 1))
         s = state[flow]
         change = draw(st.sampled_from(CHANGES)) if draw(st.integers(0, 4)) == 0 else "none"
-        size = {"short": s["mss"] // 2, "empty": 0}.get(change, s["mss"])
+        size = {"short": s["mss"] // 2, "empty": 0, "padded_ack": 0}.get(change, s["mss"])
         payload = bytes((s["seq"] + i) & 0xFF for i in range(size))
         seq = s["seq"] + (1000 if change == "gap" else 0)
         frames.append(tcp_frame(
@@ -135,7 +136,8 @@ def streams(draw: st.DrawFn) -> tuple[list[bytes], GroDevice]:
             window=1024 if change == "window" else 512, ack=2 if change == "ack" else 1,
             options=(s["options"][:-1] + b"\x05") if change == "options" and s["options"] else s["options"],
             flags=FLAGS.get(change, 0x10), bad_checksum=change == "bad_checksum",
-            mac=1 if change == "mac" else 0, vlan=other_tag(s["vlan"]) if change == "vlan_id" else s["vlan"]))
+            mac=1 if change == "mac" else 0, vlan=other_tag(s["vlan"]) if change == "vlan_id" else s["vlan"],
+            trailer=bytes(6) if change in ("trailer", "padded_ack") else b""))
         s["seq"] = seq + size
         if not (s["fixed"] or change == "id_fixed"):
             s["id"] += 1
@@ -178,6 +180,22 @@ def test_compiled_gro_takes_a_clean_stream_and_merges() -> None:
     assert [(p.segs, p.family, p.gso_size, p.reason) for p in packets] == [
         (20, "tcpv4", 1448, "poll end"), (20, "tcpv6", 1448, "poll end")]
     assert fields(packets) == fields(coalesce_poll(frames, GroDevice(), engine="scalar"))
+
+
+def test_compiled_gro_passes_padded_acks_of_the_other_direction() -> None:
+    """ACKs padded to 60 bytes on the wire (bytes behind the IP packet: the network layer flushes them) of a
+    flow that holds nothing pass up at once with the network layer's reason; the data segments still merge.
+    One that meets its flow's held packet sends the poll to the scalar engine."""
+    data = [tcp_frame(False, 0, 1000 + 1000 * k, k, bytes(1000)) for k in range(10)]
+    acks = [tcp_frame(False, 5, 77, k, b"", trailer=bytes(6)) for k in range(5)]  # another flow, nothing held
+    frames = [frame for pair in zip(data, acks + acks, strict=True) for frame in pair]
+    packets = coalesce_poll(frames, GroDevice(), engine="compiled")
+    assert fields(packets) == fields(coalesce_poll(frames, GroDevice(), engine="scalar"))
+    assert [p.segs for p in packets if p.held] == [10]
+    assert [p.reason for p in packets if not p.held] == ["IPv4 total length is not the frame's"] * 10
+    padded_data = data[:3] + [tcp_frame(False, 0, 4000, 3, bytes(1000), trailer=bytes(4))]
+    with pytest.raises(ValueError):
+        coalesce_poll(padded_data, GroDevice(), engine="compiled")
 
 
 def test_compiled_gro_keeps_vlans_apart() -> None:

@@ -126,3 +126,16 @@ def test_a_gre_checksum_inside_fou_is_never_a_super_packet() -> None:
     assert keyed is not None and keyed.inner_ipproto == 0 and keyed.inner_protocol == 0x0800
     assert keyed.tunnel_bits == GsoType.UDP_TUNNEL | GsoType.GRE
     assert tunnel_id(_udp4(struct.pack("!HHI", 0x2000, 0x0800, 99) + _inner_ipv4_tcp(), 5555), keyed) == ("key", 99)
+
+
+@pytest.mark.skipif(not TUNNELS.is_dir(), reason="no tunnel vectors here")
+def test_remote_checksum_offload_is_read_where_the_kernel_writes_it() -> None:
+    """VXLAN_HF_RCO is BIT(21) of the big-endian flags word (the header's second byte): the frames a
+    vxlan device with remcsumtx sent carry it; softgso names such a frame, and none without it."""
+    frames = read_pcap_frames(TUNNELS / "vxlan4_rco_control__tx_off" / "kernel_out.pcap")
+    assert all(f[14 + 20 + 8 + 1] & 0x20 for f in frames)
+    for frame in frames:
+        with pytest.raises(TunnelNotSegmented, match="remote checksum offload"):
+            parse_tunnel(frame)
+    plain = read_pcap_frames(TUNNELS / "vxlan4_nocsum_in4__tx_off" / "kernel_out.pcap")
+    assert all(parse_tunnel(f) is not None for f in plain)

@@ -70,6 +70,7 @@ class TunnelCase:
     ufo: bool = False  # the inner packet is one UDP datagram with the virtio header's UFO type (GSO_UDP)
     control: str = ""  # a CONTROL_* outcome: no super-packet for veth0 to cut (the name then says "control")
     tunnel_ports: tuple[str, ...] = ()  # softgso's --tunnel-port for a UDP encapsulation without a known port
+    tx_device: str = "tnl0"  # where the packet socket sends (tnl1: a tunnel routed through tnl0, set up by extra_setup)
 
     @property
     def payload_len(self) -> int:
@@ -126,7 +127,8 @@ class TunnelCase:
         """The request the guest runs."""
         ethtool = ETHTOOL[self.ethtool][0]
         setup = [
-            "ip link del tnl0 2>/dev/null; ip link del veth0 2>/dev/null; ip link del dum0 2>/dev/null; true",
+            "ip link del tnl1 2>/dev/null; ip link del tnl0 2>/dev/null; ip link del veth0 2>/dev/null; "
+            "ip link del dum0 2>/dev/null; true",
             "ip link add veth0 type veth peer name veth1",
             "sysctl -qw net.ipv6.conf.veth1.disable_ipv6=1",
             f"sysctl -qw net.ipv6.conf.veth0.disable_ipv6={0 if self.outer_v6 else 1}",
@@ -155,8 +157,9 @@ class TunnelCase:
                       "ip neigh replace 10.1.0.2 lladdr 02:00:00:00:00:aa dev tnl0 nud permanent" if self.l2 else
                       "true"]
             udp_send = {"dst": "10.1.0.2", "port": 5001, "gso_size": self.gso_size, "payload_len": self.payload_len}
-        return {"name": self.name, "setup": setup, "udp_send": udp_send, "teardown": ["ip link del tnl0; ip link del veth0; ip link del dum0"],
-                "tx_device": "veth0" if self.bpf is not None else "tnl0", "sll_protocol": 0x86DD if self.inner_v6 else 0x0800,
+        teardown = ["ip link del tnl1 2>/dev/null; ip link del tnl0; ip link del veth0; ip link del dum0"]
+        return {"name": self.name, "setup": setup, "udp_send": udp_send, "teardown": teardown,
+                "tx_device": "veth0" if self.bpf is not None else self.tx_device, "sll_protocol": 0x86DD if self.inner_v6 else 0x0800,
                 "frame": self.frame().hex(), "vnet": self.vnet()}
 
 
@@ -306,6 +309,17 @@ def encap_shapes() -> list[dict]:
     ]
 
 
+def option_shapes() -> list[dict]:
+    """Geneve options over an outer IPv6 header."""
+    geneve6_opts = ["tc qdisc add dev tnl0 clsact",
+                    f"tc filter add dev tnl0 egress matchall action tunnel_key set src_ip {V6_LOCAL} dst_ip "
+                    f"{V6_REMOTE} id 43 dst_port 6081 geneve_opts 0102:80:00880022,0103:01:0000000100000002 csum"]
+    return [
+        dict(name="geneve6_options_csum_in6", device="geneve external", outer_v6=True, l2=True, inner_v6=True,
+             extra_setup=geneve6_opts, note="collect_md geneve over IPv6, tunnel_key with two Geneve options"),
+    ]
+
+
 def control_cases() -> list[TunnelCase]:
     """What the kernel does instead of cutting a tunnel super-packet on veth0 (spec 3.9, 6.2): devices that
     withhold GSO, so tnl0 segments before it encapsulates, inner UFO, and a veth0 that takes the
@@ -336,6 +350,20 @@ def control_cases() -> list[TunnelCase]:
         TunnelCase(name="fou_ipip_passed_whole_control__tunnel_on", device=f"ipip {v4} {fou} encap-csum",
                    outer_v6=False, l2=False, inner_v6=False, ethtool="tunnel_on", control=whole,
                    tunnel_ports=(f"fou:{FOU_PORT}",), note="veth0 has the UDP tunnel and IPXIP4 features"),
+        TunnelCase(name="vxlan4_rco_control__tx_off", device=f"vxlan id 42 {v4} dstport 4789 noudpcsum remcsumtx",
+                   l2=True, note="VXLAN remote checksum offload (remcsumtx): each packet carries the RCO bit",
+                   **common),  # type: ignore[arg-type]
+        TunnelCase(name="vxlan4_rco_udpcsum_in6_control__tx_off", device=f"vxlan id 42 {v4} dstport 4789 udpcsum "
+                   "remcsumtx", l2=True, outer_v6=False, inner_v6=True, ethtool="tx_off", control=first,
+                   note="VXLAN remote checksum offload with udpcsum, inner IPv6"),
+        TunnelCase(name="gre_over_vxlan_nested_control__tx_off", device=f"vxlan id 42 {v4} dstport 4789 udpcsum",
+                   l2=False, tx_device="tnl1", extra_setup=[
+                       "ip addr add 10.9.0.1/24 dev tnl0", "ip link set tnl0 up",
+                       "ip neigh replace 10.9.0.2 lladdr 02:00:00:00:00:cc dev tnl0 nud permanent",
+                       "ip link add tnl1 type gre local 10.9.0.1 remote 10.9.0.2",
+                       "sysctl -qw net.ipv6.conf.tnl1.disable_ipv6=1", "ip link set tnl1 up"],
+                   note="a gre device routed through a vxlan device: nested tunnel GSO is never kept (spec 3.9)",
+                   **common),  # type: ignore[arg-type]
     ]
 
 
@@ -347,7 +375,7 @@ def designed_cases() -> list[TunnelCase]:
     shapes = tcp_shapes()
     cases = []
     for ethtool in ("tx_off", "tso_off"):
-        for shape in shapes:
+        for shape in shapes + option_shapes():
             name = f"{shape['name']}__{ethtool}"
             cases.append(TunnelCase(**{**shape, "name": name, "ethtool": ethtool}))
     # inner USO (UDP_SEGMENT socket) through the tunnel devices: the super-packet is UDP_L4 | tunnel bits

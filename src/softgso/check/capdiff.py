@@ -111,8 +111,9 @@ class Decoded:
         return {f.name: f.value for f in self.fields}
 
 
-def decode_fields(frame: bytes | bytearray | memoryview) -> Decoded:
-    """Decode an Ethernet frame into named fields, as far as its headers go (never raises)."""
+def decode_fields(frame: bytes | bytearray | memoryview, tunnel_ports: dict[int, str] | None = None) -> Decoded:
+    """Decode an Ethernet frame into named fields, as far as its headers go (never raises); ``tunnel_ports``
+    names UDP tunnels on other ports, as segment's --tunnel-port does (FOU and GUE have none)."""
     data = bytes(frame)
     out = Decoded()
     out.add("frame length", len(data))
@@ -169,18 +170,18 @@ def decode_fields(frame: bytes | bytearray | memoryview) -> Decoded:
     elif out.l4_proto == IPPROTO_UDP and not out.fragment:
         offset = _udp(data, offset, out)
     if out.l4_proto in TUNNEL_IP_PROTOCOLS and not out.fragment and not out.notes:
-        offset = _tunnel(data, out, first_l3, offset)
+        offset = _tunnel(data, out, first_l3, offset, tunnel_ports)
     out.payload_offset = min(offset, len(data))
     out.add("payload length", len(data) - out.payload_offset)
     return out
 
 
-def _tunnel(data: bytes, out: Decoded, first_l3: int, offset: int) -> int:
+def _tunnel(data: bytes, out: Decoded, first_l3: int, offset: int, tunnel_ports: dict[int, str] | None) -> int:
     """A tunnel's fields (where parse_tunnel says its headers are); returns where the inner payload starts."""
     from ..offload.tunnels import TunnelNotSegmented, parse_tunnel, tunnel_id
 
     try:
-        layout = parse_tunnel(data, through_labels=True, any_inner=True)
+        layout = parse_tunnel(data, tunnel_ports, through_labels=True, any_inner=True)
     except TunnelNotSegmented:
         return offset
     if layout is None:
@@ -404,7 +405,8 @@ def _one_sided(fields: list[Field], side: str) -> list[FieldDifference]:
     return out
 
 
-def compare_frames(a: bytes | bytearray | memoryview, b: bytes | bytearray | memoryview) -> list[FieldDifference]:
+def compare_frames(a: bytes | bytearray | memoryview, b: bytes | bytearray | memoryview,
+                   tunnel_ports: dict[int, str] | None = None) -> list[FieldDifference]:
     """The fields that differ between two frames, in wire order (empty when the bytes are equal).
 
     Fields both frames have are compared value by value; a header only one frame has (a label,
@@ -413,7 +415,7 @@ def compare_frames(a: bytes | bytearray | memoryview, b: bytes | bytearray | mem
     a_bytes, b_bytes = bytes(a), bytes(b)
     if a_bytes == b_bytes:
         return []
-    left, right = decode_fields(a_bytes), decode_fields(b_bytes)
+    left, right = decode_fields(a_bytes, tunnel_ports), decode_fields(b_bytes, tunnel_ports)
     differences = header_differences(left, right)
     payload_a, payload_b = a_bytes[left.payload_offset :], b_bytes[right.payload_offset :]
     if payload_a != payload_b:
@@ -477,6 +479,7 @@ class CaptureDiff:
     differing: int = 0
     differences: list[PacketDifference] = field(default_factory=list)
     field_counts: dict[str, int] = field(default_factory=dict)  # field name -> packets where it differs
+    tunnel_ports: dict[int, str] | None = None  # UDP tunnels on other ports (--tunnel-port)
 
     def add(self, index: int, a: bytes | bytearray | memoryview | None, b: bytes | bytearray | memoryview | None) -> None:
         """Compare the packets at one index (``None``: that capture has ended)."""
@@ -486,7 +489,7 @@ class CaptureDiff:
             self.packets_b += 1
         if a is None or b is None:
             return
-        fields = compare_frames(a, b)
+        fields = compare_frames(a, b, self.tunnel_ports)
         if not fields:
             self.identical += 1
             return

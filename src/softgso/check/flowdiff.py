@@ -156,12 +156,12 @@ def _address(raw: bytes) -> str:
     return str(ipaddress.ip_address(raw)) if len(raw) in (4, 16) else raw.hex()
 
 
-def _tunnel_unit(index: int, frame: bytes) -> Unit | None:
+def _tunnel_unit(index: int, frame: bytes, tunnel_ports: dict[int, str] | None = None) -> Unit | None:
     """A tunnelled TCP/UDP packet, as its inner flow within its tunnel; None for any other frame."""
     from ..offload.tunnels import TunnelNotSegmented, parse_tunnel, tunnel_id
 
     try:
-        layout = parse_tunnel(frame, through_labels=True)
+        layout = parse_tunnel(frame, tunnel_ports, through_labels=True)
     except TunnelNotSegmented:
         return None
     if layout is None:
@@ -179,11 +179,12 @@ def _tunnel_unit(index: int, frame: bytes) -> Unit | None:
     return inner
 
 
-def parse_unit(index: int, frame: bytes, ethernet: bool = True) -> Unit:
-    """Where the headers of a frame are and what pairs it: never raises, whatever the bytes."""
+def parse_unit(index: int, frame: bytes, ethernet: bool = True, tunnel_ports: dict[int, str] | None = None) -> Unit:
+    """Where the headers of a frame are and what pairs it: never raises, whatever the bytes (``tunnel_ports``:
+    UDP tunnels on other ports, as segment's --tunnel-port names them)."""
     if not ethernet:
         return Unit(index, frame, "record", ("record",))
-    tunnelled = _tunnel_unit(index, frame)
+    tunnelled = _tunnel_unit(index, frame, tunnel_ports)
     if tunnelled is not None:
         return tunnelled
     size = len(frame)
@@ -490,8 +491,9 @@ class Fate:
 class FlowDiff:
     """Pairs the frames of A with those of B by flow, TCP sequence and UDP datagram (see the module)."""
 
-    def __init__(self, frames_b: Iterable[FrameItem]) -> None:
+    def __init__(self, frames_b: Iterable[FrameItem], tunnel_ports: dict[int, str] | None = None) -> None:
         self._source: Iterator[FrameItem] = iter(frames_b)
+        self._ports = tunnel_ports
         self._exhausted = False
         self.frames_a = 0
         self.frames_b = 0  # read so far (all of B after :meth:`only_in_b`)
@@ -519,7 +521,7 @@ class FlowDiff:
         if item is None:
             self._exhausted = True
             return None
-        unit = parse_unit(*item)
+        unit = parse_unit(*item, tunnel_ports=self._ports)
         self.frames_b += 1
         if unit.kind == "TCP":
             table = self._tcp_data if unit.payload_len else self._tcp_bare
@@ -580,7 +582,7 @@ class FlowDiff:
 
     def add(self, index: int, frame: bytes, ethernet: bool = True) -> Fate:
         """What became of this frame of A (record ``index``, from 0)."""
-        unit = parse_unit(index, frame, ethernet)
+        unit = parse_unit(index, frame, ethernet, self._ports)
         self.frames_a += 1
         if unit.kind == "TCP":
             fate = self._tcp(unit) if unit.payload_len else self._tcp_bare_fate(unit)
@@ -705,7 +707,7 @@ class FlowDiff:
     def _one_to_one(self, a: Unit, b: Unit) -> Fate:
         if a.frame == b.frame:
             return Fate(a.index + 1, UNCHANGED, [b.index + 1])
-        changes = compare_frames(a.frame, b.frame)
+        changes = compare_frames(a.frame, b.frame, self._ports)
         names = {change.name for change in changes}
         if b.tunnel and names <= TUNNEL_CHECKSUM_FIELDS:
             problems = outer_problems(b, a) + _checksum_problems(
@@ -746,8 +748,8 @@ class FlowDiff:
         changes: dict[tuple[str, str | None, str | None], FieldDifference] = {}
         for piece in pieces:
             if masked_header(piece) != a_header:
-                a_fields = a_fields or decode_fields(a.frame)
-                for change in header_differences(a_fields, decode_fields(piece.frame)):
+                a_fields = a_fields or decode_fields(a.frame, self._ports)
+                for change in header_differences(a_fields, decode_fields(piece.frame, self._ports)):
                     if not _segmentation_changes(change, a, piece):
                         changes.setdefault((change.name, change.a, change.b), change)
             problems += _checksum_problems(piece, {"IPv4 checksum", f"{piece.kind} checksum"}, _segment_states(a))
@@ -777,10 +779,10 @@ class FlowDiff:
             problems.append(f"payload byte {at} differs in frame {holder.index + 1} (a fragment)")
         if l4_checksum_state(datagram) == "invalid":
             problems.append("the UDP checksum of the datagram put together from the fragments does not verify")
-        a_fields = decode_fields(a.frame)
+        a_fields = decode_fields(a.frame, self._ports)
         changes: dict[tuple[str, str | None, str | None], FieldDifference] = {}
         for part in parts:
-            for change in header_differences(a_fields, decode_fields(part.frame)):
+            for change in header_differences(a_fields, decode_fields(part.frame, self._ports)):
                 if not (change.name in SEGMENT_FIELDS or change.name in FRAGMENT_FIELDS
                         or (a.jumbo and change.name in JUMBO_FIELDS)):
                     changes.setdefault((change.name, change.a, change.b), change)

@@ -973,8 +973,11 @@ def coalesce(in_path: Path, out_path: Path, batch: int, gro_max_size: int, kerne
               help="Frames to describe (by flow: those that differ, else the first ones).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No output and no progress bar: the exit status says it all.")
+@click.option("--tunnel-port", "tunnel_ports", multiple=True, metavar="KIND:PORT",
+              help="Also read UDP to PORT as a tunnel of KIND, as for segment (FOU and GUE have no port of their "
+              "own) (repeatable).")
 def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool, pair_by: str = "auto",
-         map_path: Path | None = None) -> None:
+         map_path: Path | None = None, tunnel_ports: tuple[str, ...] = ()) -> None:
     """Compare two captures field by field: A before and B after (segment IN OUT), or ours and the kernel's.
 
     Frames are numbered from 1 everywhere (messages, --json, --map), as tshark numbers them. They are
@@ -995,7 +998,7 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool,
     """
     from .diff import run_diff
 
-    run_diff(a_path, b_path, max_shown, as_json, quiet, pair_by, map_path)
+    run_diff(a_path, b_path, max_shown, as_json, quiet, pair_by, map_path, tunnel_ports)
 
 
 

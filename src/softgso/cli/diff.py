@@ -73,8 +73,14 @@ class Capture:
 
 
 def run_diff(a_path: Path, b_path: Path, max_shown: int = 10, as_json: bool = False, quiet: bool = False,
-             pair_by: str = "auto", map_path: Path | None = None) -> None:
+             pair_by: str = "auto", map_path: Path | None = None, tunnel_ports: tuple[str, ...] = ()) -> None:
     """Compare A and B; exit status 1 when B is not A (by position) or not what A becomes (by flow)."""
+    from ..offload.tunnels import parse_tunnel_port
+
+    try:
+        ports = dict(parse_tunnel_port(text) for text in tunnel_ports) or None
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     if is_dash(a_path) and is_dash(b_path):
         raise UsageError("A and B cannot both be - (standard input holds one capture)")
     if pair_by not in PAIRINGS:
@@ -94,7 +100,7 @@ def run_diff(a_path: Path, b_path: Path, max_shown: int = 10, as_json: bool = Fa
             bar(read_a() + read_b())
 
         pair = _by_position if pair_by == "position" else _by_flow
-        report, fates, only_in_b, same = pair(frames_a, frames_b, max_shown, map_path is not None, progress)
+        report, fates, only_in_b, same = pair(frames_a, frames_b, max_shown, map_path is not None, progress, ports)
     report.update({"a": str(a_path), "b": str(b_path)})
     if map_path is not None:
         _write_map(map_path, report, fates, only_in_b)
@@ -109,11 +115,12 @@ def run_diff(a_path: Path, b_path: Path, max_shown: int = 10, as_json: bool = Fa
 
 
 def _by_position(frames_a: Iterator[FrameItem], frames_b: Iterator[FrameItem], max_shown: int, keep_all: bool,
-                 progress: Callable[[], None]) -> tuple[dict[str, Any], list[dict[str, Any]], list[int], bool]:
+                 progress: Callable[[], None], ports: dict[int, str] | None = None,
+                 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[int], bool]:
     """Frame N of A against frame N of B."""
     from ..check.capdiff import CaptureDiff
 
-    result = CaptureDiff(keep=max_shown)
+    result = CaptureDiff(keep=max_shown, tunnel_ports=ports)
     fates: list[dict[str, Any]] = []
     only_in_b: list[int] = []
     for count, (a, b) in enumerate(zip_longest(frames_a, frames_b)):
@@ -147,11 +154,12 @@ def _by_position(frames_a: Iterator[FrameItem], frames_b: Iterator[FrameItem], m
 
 
 def _by_flow(frames_a: Iterator[FrameItem], frames_b: Iterator[FrameItem], max_shown: int, keep_all: bool,
-             progress: Callable[[], None]) -> tuple[dict[str, Any], list[dict[str, Any]], list[int], bool]:
+             progress: Callable[[], None], ports: dict[int, str] | None = None,
+             ) -> tuple[dict[str, Any], list[dict[str, Any]], list[int], bool]:
     """Each frame of A against what it became in B (softgso.check.flowdiff)."""
     from ..check.flowdiff import FATES, SEGMENTED, Fate, FlowDiff
 
-    flow = FlowDiff(frames_b)
+    flow = FlowDiff(frames_b, ports)
     first: list[Fate] = []  # the first fates of A, shown when none differs
     differing: list[Fate] = []  # the first that differ, shown instead when there are some
     fates: list[dict[str, Any]] = []

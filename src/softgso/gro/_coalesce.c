@@ -96,6 +96,7 @@ typedef struct {
     int next; /* the next frame merged behind this one, -1 */
     uint32_t pseudo; /* the pseudo-header sum without the length */
     int pass; /* passed up at once: its reason (R_*), else -1 */
+    int flushed; /* TCP the network layer flushed (its reason): passed up unless its flow holds a packet */
     int param; /* the number a pass's reason names */
     int verified; /* its L4 checksum was verified (ip_summed CHECKSUM_UNNECESSARY) */
 } Frame;
@@ -195,6 +196,23 @@ static int classify_udp(Frame *f, int flushed, const unsigned char *addresses, i
     return pass(f, flushed >= 0 ? flushed : R_UDP_NO_FWD, 0);
 }
 
+/* tcp4/6_gro_receive of a frame the network layer flushed (bytes behind the IP packet, the reserved
+ * bit): no checksum is verified; a header that cannot be pulled passes it up at once, else
+ * tcp_gro_receive looks its flow up (receive(): with no held packet of the flow it is passed up, the
+ * network layer's reason named; with one, the poll is the scalar engine's). */
+static int classify_flushed_tcp(Frame *f, int flushed)
+{
+    const unsigned char *th = f->frame + f->l4;
+    if (f->len < f->l4 + 20)
+        return pass(f, flushed, 0);
+    int thlen = (th[12] >> 4) * 4;
+    if (thlen < 20 || f->len < f->l4 + thlen)
+        return pass(f, flushed, 0);
+    f->payload = f->l4 + thlen;
+    f->flushed = flushed;
+    return KIND_TCP;
+}
+
 /* What the compiled GRO does with a frame: KIND_TCP (the common shape: l4, payload, v6, pseudo set),
  * KIND_PASS (passed up at once for a reason that leaves the flow table as it was: pass, param,
  * verified set), or KIND_SCALAR (its poll is the scalar engine's). Each check in the scalar engine's
@@ -205,6 +223,7 @@ static int classify(Frame *f, const Params *params)
     Py_ssize_t len = f->len;
     f->next = -1;
     f->pass = -1;
+    f->flushed = -1;
     f->verified = 0;
     if (len < ETH_HLEN)
         return pass(f, R_SHORTER_THAN_ETH, 0);
@@ -246,8 +265,10 @@ static int classify(Frame *f, const Params *params)
         f->l4 = l3 + 20;
         if (proto == 17 && !params->udp_gro_forwarding)
             return classify_udp(f, flushed, ip + 12, 8);
-        if (proto != 6 || flushed >= 0)
+        if (proto != 6)
             return KIND_SCALAR;
+        if (flushed >= 0)
+            return classify_flushed_tcp(f, flushed);
         f->pseudo = (uint32_t)(words16(ip + 12, 8) + 6);
     } else if (type == 0x86DD) { /* ipv6_gro_receive */
         if (len < l3 + 40)
@@ -264,8 +285,10 @@ static int classify(Frame *f, const Params *params)
         f->l4 = l3 + 40;
         if (proto == 17 && !params->udp_gro_forwarding)
             return classify_udp(f, flushed, ip + 8, 32);
-        if (proto != 6 || flushed >= 0 || ip[0] >> 4 != 6)
+        if (proto != 6 || ip[0] >> 4 != 6)
             return KIND_SCALAR;
+        if (flushed >= 0)
+            return classify_flushed_tcp(f, flushed);
         f->pseudo = (uint32_t)(words16(ip + 8, 32) + 6);
     } else {
         for (int k = 0; k < params->n_scalar_ethertypes; k++)
@@ -282,6 +305,7 @@ static int classify(Frame *f, const Params *params)
     if (th[13] & 0x80) /* CWR: its rules differ by kernel generation; the scalar engine */
         return KIND_SCALAR;
     f->payload = f->l4 + thlen;
+    f->verified = 1; /* validated as it is copied out (a bad sum sends the poll to the scalar engine) */
     return KIND_TCP;
 }
 
@@ -382,7 +406,7 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
         }
     }
     unsigned char *packet = q;
-    if (f->pass >= 0)
+    if (f->pass >= 0 || f->flushed >= 0)
         memcpy(q, f->frame, (size_t)f->len); /* passed up as it came (its checksum, if any, checked before) */
     else if (!copy_checked(poll, q, f, 0))
         goto fail;
@@ -415,7 +439,7 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
     if (poll->list != NULL) {
         PyObject *entry = Py_BuildValue("(Niinniiiii)", bytes, first, segs, segs > 1 ? gso_size : 0,
                                         (Py_ssize_t)(segs > 1 ? gso_type : 0), why, held, param,
-                                        f->pass >= 0 ? f->verified : 1, poll->at);
+                                        f->verified, poll->at);
         bytes = NULL;
         if (entry == NULL || PyList_Append(poll->list, entry) < 0)
             poll->bad = -1;
@@ -522,6 +546,14 @@ static void receive(Poll *poll, int index)
             continue;
         p_at = i;
         break;
+    }
+    if (f->flushed >= 0) {
+        if (p_at >= 0) { /* its flow's held packet would meet tcp_gro_receive's rules: the scalar engine */
+            poll->bad = 1;
+            return;
+        }
+        emit(poll, index, 1, f->len - ETH_HLEN, 0, 0, 0, f->flushed, 0, 0);
+        return;
     }
     Py_ssize_t length = f->len - f->payload;
     unsigned flags = th[13];

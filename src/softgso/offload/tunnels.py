@@ -84,7 +84,7 @@ GRE_FLAG_CSUM, GRE_FLAG_ROUTING, GRE_FLAG_KEY, GRE_FLAG_SEQ = 0x8000, 0x4000, 0x
 GRE_VERSION_MASK = 0x0007
 ETH_P_ERSPAN, ETH_P_ERSPAN2 = 0x88BE, 0x22EB
 VXLAN_HLEN = 8
-VXLAN_RCO_BIT = 0x20  # VXLAN_HF_RCO, in the first flags byte
+VXLAN_RCO_BIT = 0x20  # VXLAN_HF_RCO (BIT(21) of the big-endian flags word): the second byte
 GENEVE_HLEN = 8
 # VXLAN-GPE next protocol -> inner ethertype (RFC draft-ietf-nvo3-vxlan-gpe)
 _GPE_NEXT = {1: ETH_P_IP, 2: ETH_P_IPV6, 3: ETH_P_TEB}
@@ -236,7 +236,7 @@ def _udp_tunnel(frame: bytes, kind: str, network: int, version: int, udp: int, i
     if kind == "VXLAN":
         if header + VXLAN_HLEN > ip_end:
             return None
-        if frame[header] & VXLAN_RCO_BIT:
+        if frame[header + 1] & VXLAN_RCO_BIT:
             raise TunnelNotSegmented("remote checksum offload: not supported",
                                      "a VXLAN super-packet with remote checksum offload (RCO): not supported")
         inner_mac = header + VXLAN_HLEN
