@@ -73,12 +73,12 @@ class DirectionStats:
         # where warnings about drops go (a RateLimitedLog: called with the message and its reason)
         self.warn: Callable[[str, str], object] | None = None
 
-    def drop(self, reason: str, example: str = "", *, warn: bool = True) -> None:
-        """Count a dropped packet under a short reason; keep one full message per reason; warn.
+    def drop(self, reason: str, example: str = "", *, warn: bool = True, count: int = 1) -> None:
+        """Count ``count`` dropped packets under a short reason; keep one full message per reason; warn.
 
         ``warn=False`` for the drops that ordinary traffic causes (multicast the LER has no FEC for).
         """
-        self.drops[reason] += 1
+        self.drops[reason] += count
         if example and reason not in self.drop_examples:
             self.drop_examples[reason] = example
         if warn and self.warn is not None:

@@ -19,6 +19,7 @@ import errno
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_UC, MPLS_LS_LABEL_SHIFT
@@ -189,13 +190,17 @@ class FarEdge:
                 stats.drop("longer than the link MTU allows")
             if not frames:
                 return
-            self.forward(frames, stats)
+            stats.link_received += len(frames)
+            try:
+                self.forward(frames, stats)
+            except Exception as exc:  # noqa: BLE001 - a bad frame must never stop the datapath: the batch is lost
+                stats.drop(f"internal error ({type(exc).__name__})",
+                           f"internal error at the far edge, please report: {exc!r}", count=len(frames))
             if len(frames) + truncated < LINK_BATCH:
                 return
 
     def forward(self, frames: Sequence[bytes], stats: DirectionStats) -> None:
         """One batch of link frames: popped, coalesced (with GRO on), written to the TAP."""
-        stats.link_received += len(frames)
         inner = []
         for frame in frames:
             popped = self.pop(frame)
@@ -214,8 +219,8 @@ class FarEdge:
             for packet in packets:
                 try:
                     writes.append(self.vnet_header(packet) + packet.data)
-                except SoftGSOError as exc:
-                    stats.drop("no virtio_net_hdr for a GRO packet", str(exc))
+                except (SoftGSOError, KeyError, IndexError) as exc:
+                    stats.drop("no virtio_net_hdr for a GRO packet", f"{type(exc).__name__}: {exc}")
         else:
             zero = ler.zero_hdr
             writes = [zero + frame for frame in inner]
@@ -264,7 +269,12 @@ class FarEdge:
             skb.gso_type = _GSO_TYPE_OF_FAMILY[packet.family]
             if "ecn" in packet.gso_flags:
                 skb.gso_type |= GsoType.TCP_ECN
-        return virtio_net_hdr_from_skb(skb).pack(little_endian=ler.little_endian) + ler.hdr_pad
+        header = virtio_net_hdr_from_skb(skb)
+        if header.hdr_len > 0xFFFF:
+            # hdr_len is skb_headlen: for the kernel's GRO packet, built of page frags, the headers only; an
+            # aggregate up to 64 KB of IP plus the Ethernet header can be longer than the 16-bit field
+            header = replace(header, hdr_len=skb.csum_start + (packet.data[skb.csum_start + 12] >> 4) * 4)
+        return header.pack(little_endian=ler.little_endian) + ler.hdr_pad
 
     def write(self, writes: Sequence[bytes], stats: DirectionStats) -> None:
         """One write per packet to the TAP; a failed one is counted as a drop and the rest still go."""
