@@ -63,6 +63,7 @@ def test_the_designed_matrix_is_there(generation: str) -> None:
     assert any(c.name.startswith("bpf_mpls_in_udp") for c in designed)
     assert any(c.name.startswith("bpf_mpls_in_gre") for c in designed)
     assert any(c.name.startswith("geneve6_options") for c in designed)  # options over an outer IPv6 header
+    assert len([c for c in designed if c.name.startswith("uso6_")]) >= 10  # inner IPv6 USO, both outer families
 
 
 @pytest.mark.parametrize("case", SEGMENTED, ids=IDS)

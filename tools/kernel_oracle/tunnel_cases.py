@@ -152,7 +152,13 @@ class TunnelCase:
             setup += [f"ip link add tnl0 type {self.device}", "sysctl -qw net.ipv6.conf.tnl0.disable_ipv6=1",
                       *self.extra_setup, "ip link set tnl0 up"]
         udp_send = None
-        if self.uso:
+        if self.uso and self.inner_v6:
+            # IPv6 on tnl0 for the sender; its link-up multicast listener reports go before the capture
+            setup += ["sysctl -qw net.ipv6.conf.tnl0.disable_ipv6=0", "ip -6 addr add fd01::1/64 dev tnl0 nodad",
+                      "ip -6 neigh replace fd01::2 lladdr 02:00:00:00:00:aa dev tnl0 nud permanent" if self.l2 else
+                      "true", "sleep 2.5"]
+            udp_send = {"dst": "fd01::2", "port": 5001, "gso_size": self.gso_size, "payload_len": self.payload_len}
+        elif self.uso:
             setup += ["ip addr add 10.1.0.1/24 dev tnl0",
                       "ip neigh replace 10.1.0.2 lladdr 02:00:00:00:00:aa dev tnl0 nud permanent" if self.l2 else
                       "true"]
@@ -391,6 +397,18 @@ def designed_cases() -> list[TunnelCase]:
         for shape in uso_shapes:
             cases.append(TunnelCase(**{**shape, "name": f"{shape['name']}__{ethtool}", "ethtool": ethtool,
                                        "inner_v6": False, "uso": True, "note": "UDP socket with UDP_SEGMENT"}))
+    # inner IPv6 USO (an AF_INET6 UDP socket with UDP_SEGMENT) through tunnels of both outer families
+    uso6_shapes = [
+        dict(name="uso6_vxlan6_csum", device=f"vxlan id 42 {v6} dstport 4789", outer_v6=True, l2=True),
+        dict(name="uso6_gretap4_csum", device=f"gretap {v4} csum", outer_v6=False, l2=True),
+        dict(name="uso6_gre4", device=f"gre {v4}", outer_v6=False, l2=False),
+        dict(name="uso6_sit", device=f"sit {v4}", outer_v6=False, l2=False),
+        dict(name="uso6_ip6tnl_6in6", device=f"ip6tnl mode ip6ip6 {v6} encaplimit none", outer_v6=True, l2=False),
+    ]
+    for ethtool in ("tx_off", "uso_off"):
+        for shape in uso6_shapes:
+            cases.append(TunnelCase(**{**shape, "name": f"{shape['name']}__{ethtool}", "ethtool": ethtool,
+                                       "inner_v6": True, "uso": True, "note": "AF_INET6 UDP socket with UDP_SEGMENT"}))
     # MPLS in UDP and in GRE as a tc BPF program builds them (spec 7.2): the one route on which Linux
     # segments MPLS inside a tunnel; the labels are the inner MAC header
     for ethtool in ("tx_off", "tso_off"):

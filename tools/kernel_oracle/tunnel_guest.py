@@ -70,7 +70,8 @@ def run_case(case: dict) -> dict:
     udp_send = case.get("udp_send")
     if udp_send:
         # a UDP socket with UDP_SEGMENT routed over tnl0: the tunnel driver builds UDP_L4 | tunnel bits
-        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        family = socket.AF_INET6 if ":" in udp_send["dst"] else socket.AF_INET
+        sender = socket.socket(family, socket.SOCK_DGRAM)
         sender.setsockopt(socket.IPPROTO_UDP, UDP_SEGMENT, udp_send["gso_size"])
         payload = bytes((i * 11 + 1) & 0xFF for i in range(udp_send["payload_len"]))
         try:
