@@ -384,7 +384,8 @@ def designed_cases() -> list[TunnelCase]:
         for shape in shapes + option_shapes():
             name = f"{shape['name']}__{ethtool}"
             cases.append(TunnelCase(**{**shape, "name": name, "ethtool": ethtool}))
-    # inner USO (UDP_SEGMENT socket) through the tunnel devices: the super-packet is UDP_L4 | tunnel bits
+    # inner USO (a UDP socket with UDP_SEGMENT, AF_INET or AF_INET6) through the tunnel devices: the
+    # super-packet is UDP_L4 | tunnel bits
     uso_shapes = [
         dict(name="uso_vxlan4_udpcsum", device=f"vxlan id 42 {v4} dstport 4789 udpcsum", outer_v6=False, l2=True),
         dict(name="uso_vxlan4_nocsum", device=f"vxlan id 42 {v4} dstport 4789 noudpcsum", outer_v6=False, l2=True),
@@ -392,23 +393,19 @@ def designed_cases() -> list[TunnelCase]:
         dict(name="uso_gretap4_csum", device=f"gretap {v4} csum", outer_v6=False, l2=True),
         dict(name="uso_gre4_key", device=f"gre {v4} key 5", outer_v6=False, l2=False),
         dict(name="uso_ipip", device=f"ipip {v4}", outer_v6=False, l2=False),
-    ]
-    for ethtool in ("tx_off", "uso_off"):  # tx-udp-segmentation stays on with tso off: USO would leave whole
-        for shape in uso_shapes:
-            cases.append(TunnelCase(**{**shape, "name": f"{shape['name']}__{ethtool}", "ethtool": ethtool,
-                                       "inner_v6": False, "uso": True, "note": "UDP socket with UDP_SEGMENT"}))
-    # inner IPv6 USO (an AF_INET6 UDP socket with UDP_SEGMENT) through tunnels of both outer families
-    uso6_shapes = [
         dict(name="uso6_vxlan6_csum", device=f"vxlan id 42 {v6} dstport 4789", outer_v6=True, l2=True),
         dict(name="uso6_gretap4_csum", device=f"gretap {v4} csum", outer_v6=False, l2=True),
         dict(name="uso6_gre4", device=f"gre {v4}", outer_v6=False, l2=False),
         dict(name="uso6_sit", device=f"sit {v4}", outer_v6=False, l2=False),
         dict(name="uso6_ip6tnl_6in6", device=f"ip6tnl mode ip6ip6 {v6} encaplimit none", outer_v6=True, l2=False),
     ]
-    for ethtool in ("tx_off", "uso_off"):
-        for shape in uso6_shapes:
+    for ethtool in ("tx_off", "uso_off"):  # tx-udp-segmentation stays on with tso off: USO would leave whole
+        for shape in uso_shapes:
+            inner_v6 = str(shape["name"]).startswith("uso6_")
             cases.append(TunnelCase(**{**shape, "name": f"{shape['name']}__{ethtool}", "ethtool": ethtool,
-                                       "inner_v6": True, "uso": True, "note": "AF_INET6 UDP socket with UDP_SEGMENT"}))
+                                       "inner_v6": inner_v6, "uso": True,
+                                       "note": "AF_INET6 UDP socket with UDP_SEGMENT" if inner_v6 else
+                                               "UDP socket with UDP_SEGMENT"}))
     # MPLS in UDP and in GRE as a tc BPF program builds them (spec 7.2): the one route on which Linux
     # segments MPLS inside a tunnel; the labels are the inner MAC header
     for ethtool in ("tx_off", "tso_off"):
