@@ -23,6 +23,7 @@ compared with their input, segmentations checked by :mod:`softgso.check.segcheck
 from __future__ import annotations
 
 import filecmp
+import functools
 import importlib.util
 import json
 import os
@@ -450,44 +451,65 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
     }
 
 
+def alternate_with_cp(capture: Path, out: Path, command: list[str], repeat: int,
+                      check: Callable[[], dict[str, Any]]) -> tuple[list[Timed], list[Timed], dict[str, Any]]:
+    """``cp`` of ``capture`` and ``command`` (which writes ``out``) alternated ``repeat + 1`` times, so that
+    both see the same machine; the first turn is not timed: its output goes to ``check()``, which raises on
+    a wrong one (no time of a wrong output counts). The timed runs of cp and of the command, the verdict."""
+    copy = out.with_name(out.name + ".cp")
+    cp_runs: list[Timed] = []
+    runs: list[Timed] = []
+    verdict: dict[str, Any] = {}
+    for turn in range(repeat + 1):
+        cp_run = run_child(["cp", str(capture), str(copy)])
+        copy.unlink()
+        run = run_child(command)
+        if turn == 0:
+            verdict = check()
+        else:
+            cp_runs.append(cp_run)
+            runs.append(run)
+        out.unlink()
+    return cp_runs, runs, verdict
+
+
+def against_cp(name: str, cp_runs: list[Timed], runs: list[Timed]) -> dict[str, Any]:
+    """``{name}_seconds``, ``_cpu_seconds`` (user + system) and cp's, of the fastest of each;
+    ``{name}_over_cp`` (wall: cp's time over the command's), ``{name}_cpu_over_cp`` (CPU: the command's over
+    cp's); every timed run, alternated (wall, CPU)."""
+    cp = min(cp_runs, key=lambda r: r.seconds)
+    fastest = min(runs, key=lambda r: r.seconds)
+    return {f"{name}_seconds": fastest.seconds, f"{name}_cpu_seconds": fastest.cpu_seconds,
+            f"{name}_cp_seconds": cp.seconds, f"{name}_cp_cpu_seconds": cp.cpu_seconds,
+            f"{name}_over_cp": cp.seconds / fastest.seconds,
+            f"{name}_cpu_over_cp": fastest.cpu_seconds / max(cp.cpu_seconds, 1e-9),
+            f"{name}_runs": [[r.seconds, r.cpu_seconds] for r in runs],
+            f"{name}_cp_runs": [[r.seconds, r.cpu_seconds] for r in cp_runs]}
+
+
 def measure_coalesce(work: Path, size: int, repeat: int) -> dict[str, Any]:
     """``softgso coalesce`` against ``cp`` on MTU-sized TCP segments as ``segment`` writes them (plain TCP
     over IPv4, the tcp4 mix), its output checked by softgso.check.grocheck before any time counts."""
     from ..check.grocheck import check_coalesced
 
-    supers, segments, out, copy = (work / name for name in ("gro_in.pcap", "gro_segments.pcap", "gro_out.pcap",
-                                                            "gro_copy.pcap"))
+    supers, segments, out = (work / name for name in ("gro_in.pcap", "gro_segments.pcap", "gro_out.pcap"))
     write_capture(supers, size, "tcp4")
     subprocess.run([*softgso_command(), "segment", str(supers), str(segments), "-q"], check=True)
     supers.unlink()
     actual = segments.stat().st_size
-    coalesce = [*softgso_command(), "coalesce", str(segments), str(out), "-q"]
-    cp_runs, runs = [], []
-    verdict: dict[str, Any] = {}
-    for turn in range(repeat + 1):
-        cp_run = run_child(["cp", str(segments), str(copy)])
-        copy.unlink()
-        run = run_child(coalesce)
-        if turn == 0:
-            verdict = check_coalesced(segments, out).as_dict()
-            if not verdict["ok"]:
-                raise RuntimeError("softgso coalesce: output fails the check: " + "; ".join(verdict["first_problems"]))
-        else:
-            cp_runs.append(cp_run)
-            runs.append(run)
-        out.unlink()
+
+    def check() -> dict[str, Any]:
+        verdict = check_coalesced(segments, out).as_dict()
+        if not verdict["ok"]:
+            raise RuntimeError("softgso coalesce: output fails the check: " + "; ".join(verdict["first_problems"]))
+        return verdict
+
+    cp_runs, runs, verdict = alternate_with_cp(
+        segments, out, [*softgso_command(), "coalesce", str(segments), str(out), "-q"], repeat, check)
     segments.unlink()
-    cp_best = min(cp_runs, key=lambda r: r.seconds)
-    best_run = min(runs, key=lambda r: r.seconds)
-    cp_seconds, seconds = cp_best.seconds, best_run.seconds
-    return {"coalesce_output_check": verdict, "coalesce_input_bytes": actual, "coalesce_seconds": seconds,
-            "coalesce_gbit_s": actual * 8 / seconds / 1e9, "coalesce_over_cp": cp_seconds / seconds,
-            "coalesce_cp_seconds": cp_seconds,
-            # every timed run, alternated (wall, user + system CPU seconds), and the CPU of the fastest
-            "coalesce_cp_runs": [[r.seconds, r.cpu_seconds] for r in cp_runs],
-            "coalesce_runs": [[r.seconds, r.cpu_seconds] for r in runs],
-            "coalesce_cp_cpu_seconds": cp_best.cpu_seconds, "coalesce_cpu_seconds": best_run.cpu_seconds,
-            "coalesce_cpu_over_cp": best_run.cpu_seconds / cp_best.cpu_seconds if cp_best.cpu_seconds else None}
+    report = {"coalesce_output_check": verdict, "coalesce_input_bytes": actual, **against_cp("coalesce", cp_runs, runs)}
+    report["coalesce_gbit_s"] = actual * 8 / report["coalesce_seconds"] / 1e9
+    return report
 
 
 # the inputs of measure_formats: name, format, link type (LINK_TYPES); 64 KB TCP/IPv4 super-packets
@@ -501,28 +523,14 @@ def measure_formats(work: Path, size: int, repeat: int) -> dict[str, Any]:
     softgso's), ``{name}_cpu_over_cp`` (CPU, softgso's over cp's) and their seconds."""
     report: dict[str, Any] = {}
     for name, capture_format, link in FORMAT_ROWS:
-        capture, out, copy = (work / f"{name}{suffix}.{capture_format}" for suffix in ("", "-out", "-copy"))
+        capture, out = (work / f"{name}{suffix}.{capture_format}" for suffix in ("", "-out"))
         write_capture(capture, size, "tcp4", capture_format=capture_format, link=link)
-        cp_runs, runs = [], []
-        for turn in range(repeat + 1):
-            cp_run = run_child(["cp", str(capture), str(copy)])
-            copy.unlink()
-            run = run_child([*softgso_command(), "segment", str(capture), str(out)])
-            if turn == 0:
-                report[f"{name}_output_check"] = _checked(f"softgso segment ({name})", capture, out)
-            else:
-                cp_runs.append(cp_run)
-                runs.append(run)
-            out.unlink()
+        cp_runs, runs, verdict = alternate_with_cp(
+            capture, out, [*softgso_command(), "segment", str(capture), str(out)], repeat,
+            functools.partial(_checked, f"softgso segment ({name})", capture, out))
         capture.unlink()
-        cp = min(cp_runs, key=lambda r: r.seconds)
-        softgso = min(runs, key=lambda r: r.seconds)
-        report.update({f"{name}_seconds": softgso.seconds, f"{name}_cpu_seconds": softgso.cpu_seconds,
-                       f"{name}_cp_seconds": cp.seconds, f"{name}_cp_cpu_seconds": cp.cpu_seconds,
-                       f"{name}_over_cp": cp.seconds / softgso.seconds,
-                       f"{name}_cpu_over_cp": softgso.cpu_seconds / max(cp.cpu_seconds, 1e-9),
-                       f"{name}_runs": [[r.seconds, r.cpu_seconds] for r in runs],
-                       f"{name}_cp_runs": [[r.seconds, r.cpu_seconds] for r in cp_runs]})
+        report[f"{name}_output_check"] = verdict
+        report.update(against_cp(name, cp_runs, runs))
     return report
 
 
