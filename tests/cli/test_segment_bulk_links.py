@@ -187,3 +187,25 @@ def test_jobs_on_other_link_types_equal_one_job(tmp: Path, engine: str, name: st
     bulk, scalar, bulk_json, scalar_json = both(capture, tmp, engine, *USO, "--jobs", "3")
     assert bulk == scalar
     assert bulk_json == scalar_json
+
+
+@pytest.mark.parametrize("name", ["sll2", "raw", "null-le"])
+def test_invalid_checksums_are_named_as_the_scalar_path_names_them(tmp: Path, engine: str, name: str) -> None:
+    """Super-packets whose TCP checksum is wrong (a payload byte changed after it was computed), in
+    runs the bulk path segments: each one named in the summary as the scalar path names it."""
+    frames = []
+    for k in range(12):
+        frame = bytearray(build_frame(SuperPacketSpec(payload=os.urandom(5000), seq=5000 * k, partial_checksum=False)))
+        if k % 3:
+            frame[-1] ^= 0x5A  # the checksum no longer matches
+        converted = LINKS[name][1](bytes(frame))
+        assert converted is not None
+        frames.append(converted)
+    capture = tmp / "in.pcap"
+    capture.write_bytes(pcap(LINKS[name][0], frames))
+    bulk, scalar, bulk_json, scalar_json = both(capture, tmp, engine)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert bulk_json["outcomes"]["segmented"] == len(frames)
+    assert sum(bulk_json["input_checksums"].values()) == len(frames)
+    assert len(bulk_json["input_checksums"]) == 2  # complete, and the scalar path's name for the others

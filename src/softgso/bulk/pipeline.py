@@ -444,9 +444,15 @@ class SegmentStream:
             # a checksum the bulk code calls invalid is named by the scalar path: rare, so found by
             # bytearray.find (C) rather than a Python loop over every packet of the run
             offset = codes.find(CODE_INVALID, number, number + count)
+            seen = self._ethernet_plans.get(plan)
             while offset != -1:
                 at_frame = offsets[first + offset - number] + RECORD_HEADER_LEN
-                renamed[name_invalid(data[at_frame : at_frame + plan.frame_len])] += 1
+                frame: bytes | memoryview = data[at_frame : at_frame + plan.frame_len]
+                if seen is not None:
+                    # another link type: named as the Ethernet frame the scalar path sees (its header
+                    # the Ethernet plan's, the link header's length the plans' difference)
+                    frame = seen.template_full[:14] + frame[plan.frame_len - seen.frame_len + 14 :]
+                renamed[name_invalid(frame)] += 1
                 codes[offset] = NO_CODE
                 offset = codes.find(CODE_INVALID, offset + 1, number + count)
             if plan.classify:
