@@ -89,14 +89,19 @@ clean:
 # Kernel in the loop (root): boot Debian's KERNEL (6.1 or 6.12) in QEMU once, run N random cases of
 # SEED, compare softgso with the kernel case by case; each disagreement is minimised and saved under
 # tests/vectors/kernel/generated/ (6.1) or tests/vectors/kernel/6.12/generated/ (exit status 1).
-# See tools/kernel_oracle/README.md.
+# See tools/kernel_oracle/README.md. Then TUNNEL_N random tunnel cases of SEED (a second boot; 0 skips
+# them), as kernel-diff-tunnels runs them.
 N ?= 100
 SEED ?= 1
 KERNEL ?= 6.1
+TUNNEL_N ?= 24
 kernel-diff: $(STAMP)
 	$(PY) -m tools.kernel_oracle diff --count $(N) --seed $(SEED) --kernel $(KERNEL)
+	if [ "$(TUNNEL_N)" != 0 ]; then \
+		$(PY) -m tools.kernel_oracle.tunnel_cases --diff --random $(TUNNEL_N) --seed $(SEED) --kernel $(KERNEL); fi
 
-# Tunnel GSO in the loop (root): N random tunnel cases of SEED (vxlan, geneve, gre/gretap, ip6gre,
-# ipip, sit, ip6tnl devices over veth, inner TCP/USO) recorded on KERNEL and compared with softgso.
+# Tunnel GSO in the loop (root): N random tunnel cases of SEED (vxlan, VXLAN-GPE, geneve, gre/gretap,
+# ip6gre, ipip, sit, ip6tnl devices and FOU/GUE over veth, inner TCP, tc BPF MPLS-in-UDP/GRE)
+# recorded on KERNEL and compared with softgso.
 kernel-diff-tunnels: $(STAMP)
 	$(PY) -m tools.kernel_oracle.tunnel_cases --diff --random $(N) --seed $(SEED) --kernel $(KERNEL)
