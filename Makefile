@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SAMPLE := samples/mpls_tcp_super.pcap
 
-.PHONY: all setup sysdeps demo test lint typecheck unit fuzz fuzz-long kernel-diff kernel-diff-tunnels bench clean
+.PHONY: all setup sysdeps demo test lint typecheck unit fuzz fuzz-long kernel-diff kernel-diff-tunnels kernel-diff-gro bench clean
 
 all: test
 
@@ -105,3 +105,8 @@ kernel-diff: $(STAMP)
 # recorded on KERNEL and compared with softgso.
 kernel-diff-tunnels: $(STAMP)
 	$(PY) -m tools.kernel_oracle.tunnel_cases --diff --random $(N) --seed $(SEED) --kernel $(KERNEL)
+
+# GRO in the loop (root): N random receive-path cases of SEED (interleaved TCP flows, IPv4/IPv6, tags,
+# changes where the flush rules look) injected into a veth with GRO on under KERNEL, compared with softgso.
+kernel-diff-gro: $(STAMP)
+	$(PY) -m tools.kernel_oracle.gro_cases --diff --random $(N) --seed $(SEED) --kernel $(KERNEL)

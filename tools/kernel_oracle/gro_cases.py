@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import random
 import shutil
 import struct
 import sys
@@ -204,8 +205,98 @@ def decode_vnet(text: str | None) -> dict[str, Any] | None:
             "csum_start": csum_start, "csum_offset": csum_offset}
 
 
-def record(out_dir: Path, kernel: str | None, only: str | None) -> int:
-    cases = [c for c in selftest_cases() + designed_cases() + tunnel_cases() if only is None or only in c.name]
+def random_cases(seed: int, count: int) -> list[GroCase]:
+    """``count`` random cases of ``seed``: 1-2 bursts, each 1-4 TCP flows (IPv4 or IPv6, a VLAN tag or none,
+    timestamps or no options, MSS 200-1448, 1-12 segments) interleaved at random, one flow in three changed
+    where a flush rule looks (window, PSH, TTL/hop limit, a segment left out, a short last one)."""
+    rng = random.Random(seed)
+    cases = []
+    for number in range(count):
+        bursts = []
+        for _ in range(rng.randint(1, 2)):
+            flows = []
+            for flow in range(rng.randint(1, 4)):
+                tagged = rng.random() < 0.2
+                spec: dict[str, Any] = {"ipv6": rng.random() < 0.3, "sport": 40000 + flow,
+                                        "seq": rng.randrange(1 << 31), "ip_id": rng.randrange(1 << 16),
+                                        "df": rng.random() < 0.9}
+                if tagged:
+                    spec["vlan_tags"] = ((0x8100, rng.randint(1, 20)),)
+                if rng.random() < 0.3:
+                    spec["tcp_options"] = bytes.fromhex("0101080a") + rng.randbytes(8)
+                frames = [bytearray(f) for f in _stream(rng.randint(1, 12), rng.choice((200, 536, 1000, 1448)), **spec)]
+                ip = 18 if tagged else 14
+                change = rng.choice(("none", "none", "none", "window", "psh", "ttl", "gap", "short"))
+                at = rng.randrange(len(frames))
+                if change == "gap" and len(frames) > 2:
+                    del frames[at]
+                elif change == "short" and len(frames) > 1:
+                    frames[-1] = frames[-1][: len(frames[-1]) - rng.randint(1, 100)]
+                    if spec["ipv6"]:
+                        frames[-1][ip + 4 : ip + 6] = struct.pack("!H", len(frames[-1]) - ip - 40)
+                    else:
+                        frames[-1][ip + 2 : ip + 4] = struct.pack("!H", len(frames[-1]) - ip)
+                        _fix_ipv4(frames[-1], ip)
+                    _fix_tcp(frames[-1], ip)
+                elif change in ("window", "psh"):
+                    tcp = ip + (40 if spec["ipv6"] else 20)
+                    if change == "window":
+                        frames[at][tcp + 14 : tcp + 16] = b"\x10\x00"
+                    else:
+                        frames[at][tcp + 13] |= 0x08
+                    _fix_tcp(frames[at], ip)
+                elif change == "ttl":
+                    frames[at][ip + (7 if spec["ipv6"] else 8)] -= 1
+                    if not spec["ipv6"]:
+                        _fix_ipv4(frames[at], ip)
+                flows.append([bytes(f) for f in frames])
+            burst: list[bytes] = []
+            while any(flows):
+                burst.append(rng.choice([f for f in flows if f]).pop(0))
+            bursts.append(burst)
+        cases.append(GroCase(f"random_s{seed}_{number:03d}", bursts, f"random case {number} of seed {seed}"))
+    return cases
+
+
+def compare(folder: Path) -> str | None:
+    """softgso's GRO on a recorded case against what the kernel handed up: None when they agree (the same
+    packets, byte for byte, in order, with the same gso_size), else what differs. Polls as the vectors'
+    test has them: every burst apart, every 64 frames within one."""
+    from softgso.gro import GroDevice, coalesce_poll
+
+    meta = json.loads((folder / "meta.json").read_text())
+    device = GroDevice(kernel="6.12" if meta["kernel_release"].startswith("6.12") else "6.1")
+    frames = _read_pcap(folder / "input.pcap")
+    packets = []
+    for burst in sorted({b for b, _ in frames}):
+        in_burst = [f for b, f in frames if b == burst]
+        for start in range(0, len(in_burst), 64):
+            packets += coalesce_poll(in_burst[start : start + 64], device)
+    # the receiver's packet socket sees an outer 802.1Q/802.1ad tag in the metadata, not the bytes
+    ours = [p.data[:12] + p.data[16:] if p.data[12:14] in (b"\x81\x00", b"\x88\xa8") else p.data for p in packets]
+    kernel = [f for _, f in _read_pcap(folder / "kernel_out.pcap")]
+    if ours != kernel:
+        first = next((i for i, (a, b) in enumerate(zip(ours, kernel, strict=False)) if a != b), min(len(ours), len(kernel)))
+        return f"{len(ours)} packets against the kernel's {len(kernel)}; first difference at packet {first + 1}"
+    for number, (packet, vnet) in enumerate(zip(packets, meta["outputs"], strict=True)):
+        if vnet and "error" not in vnet and vnet["gso_size"] != packet.gso_size:
+            return f"packet {number + 1}: gso_size {packet.gso_size} against the kernel's {vnet['gso_size']}"
+    return None
+
+
+def _read_pcap(path: Path) -> list[tuple[int, bytes]]:
+    data = path.read_bytes()
+    out, offset = [], 24
+    while offset < len(data):
+        seconds, _, caplen, _ = struct.unpack_from("<IIII", data, offset)
+        out.append((seconds - 1_700_000_000, data[offset + 16 : offset + 16 + caplen]))
+        offset += 16 + caplen
+    return out
+
+
+def record(out_dir: Path, kernel: str | None, only: str | None, cases: list[GroCase] | None = None) -> int:
+    if cases is None:
+        cases = [c for c in selftest_cases() + designed_cases() + tunnel_cases() if only is None or only in c.name]
 
     class GroVM(KernelVM):
         guest_module = "kernel_oracle.gro_guest"
@@ -251,9 +342,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("tests/vectors/kernel/gro"))
     parser.add_argument("--kernel", default=None, help="6.1 (default), 6.12, or a release")
     parser.add_argument("--only", default=None, help="only the cases whose name contains this")
+    parser.add_argument("--random", type=int, default=0, metavar="N", help="N random cases of --seed instead")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--diff", action="store_true",
+                        help="compare softgso with the kernel on each case recorded (exit 1 on a disagreement)")
     args = parser.parse_args(argv)
-    print(f"{record(args.out, args.kernel, args.only)} cases written under {args.out}")
-    return 0
+    cases = random_cases(args.seed, args.random) if args.random else None
+    out = Path("out/kernel-diff/gro") if args.diff and args.out == Path("tests/vectors/kernel/gro") else args.out
+    written = record(out, args.kernel, args.only, cases)
+    print(f"{written} cases written under {out}")
+    if not args.diff:
+        return 0
+    folders = sorted(p.parent for p in out.rglob("meta.json"))
+    problems = {folder.name: compare(folder) for folder in folders}
+    disagreements = {name: problem for name, problem in problems.items() if problem is not None}
+    for name, problem in disagreements.items():
+        print(f"DISAGREE {name}: {problem}")
+    print(f"{len(folders) - len(disagreements)} of {len(folders)} cases agree")
+    return 1 if disagreements else 0
 
 
 if __name__ == "__main__":
