@@ -30,7 +30,7 @@ from ..gro.coalesce import (
 )
 from ..gro.dev import GroDevice
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
-from ..io.record import NS_PER_SECOND, CaptureRecord
+from ..io.record import LINKTYPE_ETHERNET, NS_PER_SECOND, CaptureRecord
 from ..io.writer import CaptureWriter
 from .chunks import Handoff, fill, open_input, write_stage
 from .stream import record_limits
@@ -38,7 +38,6 @@ from .stream import record_limits
 CHUNK_SIZE = 4 << 20  # read at a time (grown when one poll does not fit)
 QUEUE_DEPTH = 2  # chunks of packets waiting for the writing thread
 SWITCH_INTERVAL = 0.0002  # seconds, as segment's pipeline (see softgso.bulk.pipeline)
-LINKTYPE_ETHERNET = 1
 
 
 
