@@ -976,8 +976,13 @@ def coalesce(in_path: Path, out_path: Path, batch: int, gro_max_size: int, kerne
 @click.option("--tunnel-port", "tunnel_ports", multiple=True, metavar="KIND:PORT",
               help="Also read UDP to PORT as a tunnel of KIND, as for segment (FOU and GUE have no port of their "
               "own) (repeatable).")
+@click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
+              help="How A and B are read; both give the same report. auto: a pcap or pcapng file of Ethernet "
+              "frames a chunk at a time by the bulk reader, the segments of a TCP frame of A that are plainly "
+              "its segments (payload intact, nothing else to say) taken as a run in compiled code "
+              "(softgso.bulk._records), every other frame by the per-frame code; scalar: record by record.")
 def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool, pair_by: str = "auto",
-         map_path: Path | None = None, tunnel_ports: tuple[str, ...] = ()) -> None:
+         map_path: Path | None = None, tunnel_ports: tuple[str, ...] = (), engine: str = "auto") -> None:
     """Compare two captures field by field: A before and B after (segment IN OUT), or ours and the kernel's.
 
     Frames are numbered from 1 everywhere (messages, --json, --map), as tshark numbers them. They are
@@ -998,7 +1003,7 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool,
     """
     from .diff import run_diff
 
-    run_diff(a_path, b_path, max_shown, as_json, quiet, pair_by, map_path, tunnel_ports)
+    run_diff(a_path, b_path, max_shown, as_json, quiet, pair_by, map_path, tunnel_ports, engine)
 
 
 
