@@ -696,16 +696,17 @@ static Py_ssize_t count_alike(const unsigned char *data, Py_ssize_t buffer_len, 
 {
     Py_ssize_t base = offsets[first];
     Py_ssize_t end0 = first + 1 < walked ? offsets[first + 1] : chunk_stop;
-    Py_ssize_t length = end0 - base;
-    if (base < 0 || end0 > buffer_len || length < 16 + reach) {
+    /* each bound checked on its own: with hostile offsets, end0 - base can wrap to a plausible length */
+    if (base < 0 || base > buffer_len || end0 < base || end0 > buffer_len || end0 - base < 16 + reach) {
         *problem = "the first record is shorter than its layout";
         return 0;
     }
+    Py_ssize_t length = end0 - base;
     int flag = nonzero_at >= 0 && be16(data + base + 16 + nonzero_at) != 0;
     Py_ssize_t same = 0;
     for (Py_ssize_t j = first + 1; j < stop; j++) {
         Py_ssize_t here = offsets[j], end = j + 1 < walked ? offsets[j + 1] : chunk_stop;
-        if (here < 0 || end > buffer_len || end - here != length)
+        if (here < 0 || here > buffer_len || end < here || end > buffer_len || end - here != length)
             break;
         /* the record headers differ (timestamps): only their lengths must agree */
         if (memcmp(data + base + 8, data + here + 8, 8))
