@@ -68,8 +68,8 @@ static PyObject *frame_spans(PyObject *self, PyObject *args)
                           &big_endian, &heads_buf, &starts_buf, &spans_buf))
         return NULL;
     PyObject *result = NULL;
-    if (count < 0 || offsets_buf.len < 8 * count || codes_buf.len < count || (pcapng && lengths_buf.len < 4 * count) ||
-        heads_buf.len < 8 * count || starts_buf.len < 8 * count || spans_buf.len < 8 * count) {
+    if (count < 0 || count > offsets_buf.len / 8 || count > codes_buf.len || (pcapng && count > lengths_buf.len / 4) ||
+        count > heads_buf.len / 8 || count > starts_buf.len / 8 || count > spans_buf.len / 8) {
         PyErr_SetString(PyExc_ValueError, "frame_spans: array sizes out of range");
         goto done;
     }
@@ -85,7 +85,7 @@ static PyObject *frame_spans(PyObject *self, PyObject *args)
         int64_t offset = offsets[i], head, start, length;
         if (pcapng) {
             /* an offset is the block's start + 12: an EPB's frame lies 16 bytes on, an SPB's right there */
-            if (offset < 12 || offset > buffer.len) {
+            if (offset < 12 || offset > buffer.len - 4) {
                 bad = 1;
                 break;
             }
@@ -93,7 +93,7 @@ static PyObject *frame_spans(PyObject *self, PyObject *args)
             start = get32(data + head, big_endian) == BT_EPB ? offset + 16 : offset;
             length = lengths[i];
         } else {
-            if (offset < 0 || offset + 16 > buffer.len) {
+            if (offset < 0 || offset > buffer.len - 16) {
                 bad = 1;
                 break;
             }
@@ -101,7 +101,7 @@ static PyObject *frame_spans(PyObject *self, PyObject *args)
             start = offset + 16;
             length = get32(data + offset + 8, big_endian);
         }
-        if (start + length > buffer.len) {
+        if (start > buffer.len || length > buffer.len - start) {
             bad = 1;
             break;
         }
@@ -227,7 +227,7 @@ static PyObject *tcp_segments(PyObject *self, PyObject *args)
                           &version, &seq_arg, &buffer, &starts_buf, &spans_buf, &first, &count, &more))
         return NULL;
     PyObject *result = NULL;
-    if (first < 0 || count < first || starts_buf.len < 8 * count || spans_buf.len < 8 * count) {
+    if (first < 0 || count < first || count > starts_buf.len / 8 || count > spans_buf.len / 8) {
         PyErr_SetString(PyExc_ValueError, "tcp_segments: frame range out of range");
         goto done;
     }
@@ -254,7 +254,7 @@ static PyObject *tcp_segments(PyObject *self, PyObject *args)
             beyond = 1;
             break;
         }
-        if (starts[j] < 0 || spans[j] < 0 || starts[j] + spans[j] > buffer.len) {
+        if (starts[j] < 0 || spans[j] < 0 || starts[j] > buffer.len || spans[j] > buffer.len - starts[j]) {
             n = 0;
             remaining = 1;
             break;
