@@ -749,10 +749,14 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
               help="Write a PNG of the frame-size distribution before and after segmentation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
+              help="How what segment would write is worked out; both give the same report. auto: a super-packet "
+              "of a shape seen before from its shape's plan (the one segment's bulk stream uses, where the "
+              "compiled modules are built); scalar: every frame through the engine.")
 def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, top: int, plot_path: Path | None, as_json: bool,
-            quiet: bool, udp_gso: str = "off", tunnel_ports: tuple[str, ...] = ()) -> None:
+            quiet: bool, udp_gso: str = "off", tunnel_ports: tuple[str, ...] = (), engine: str = "auto") -> None:
     """Report what IN holds and what `softgso segment` (same options) would make of it.
 
     Packets, super-packets over the MTU, label stacks and VLAN tags seen, flows, tunnels (kind,
@@ -777,6 +781,13 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
 
         check_plot_path(plot_path)  # a directory, a block device, an unknown format: refused before the work
     inspector = CaptureInspector(options, top=top)
+    if engine == "auto":
+        from ..bulk import compiled_primitive
+
+        if compiled_primitive.available():
+            from .inspect import SegmentPlanner
+
+            inspector.planner = SegmentPlanner(options)
     from ..gro import CoalescePreview, GroDevice
 
     gro_preview = CoalescePreview(GroDevice(kernel=kernel))  # what `coalesce` (defaults) would do
