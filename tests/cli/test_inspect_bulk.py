@@ -116,3 +116,16 @@ def test_truncated_capture_same_report_and_error(tmp_path: Path) -> None:
     cut.write_bytes(raw[: len(raw) // 2 + 5])
     auto, scalar = _inspect(cut, "auto", "--json"), _inspect(cut, "scalar", "--json")
     assert auto == scalar and auto[0] == 3
+
+
+def test_bench_measures_inspect_and_diff_against_segment() -> None:
+    import json
+
+    result = run_cli("bench", "--only", "checkers", "--size", "2M", "--repeat", "1", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in ("inspect_over_segment", "inspect_cpu_over_segment", "diff_over_segment", "diff_cpu_over_segment",
+                "inspect_seconds", "diff_cpu_seconds", "checkers_segment_seconds"):
+        assert report[key] > 0, key
+    for name in ("segment", "inspect", "diff"):
+        assert len(report[f"checkers_{name}_runs"]) == 1

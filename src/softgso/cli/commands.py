@@ -202,8 +202,9 @@ BENCH_TARGET_SIZE = 512 << 20  # the issue's targets are set on a 512 MiB captur
 @click.option("--no-peers", is_flag=True, help="Skip tcprewrite and Scapy.")
 @click.option("--format", "capture_format", type=click.Choice(["pcap", "pcapng"]), default="pcap", show_default=True,
               help="The main capture's format (segment vs cp; pcapng, SLL2 and raw IP have rows of their own).")
-@click.option("--only", type=click.Choice(["segment", "coalesce"]),
-              help="One measurement: segment (vs cp, the engine vs memcpy, passthrough, the peers) or coalesce (vs cp).")
+@click.option("--only", type=click.Choice(["segment", "coalesce", "checkers"]),
+              help="One measurement: segment (vs cp, the engine vs memcpy, passthrough, the peers), coalesce (vs cp) "
+              "or checkers (inspect and diff vs segment, pcapng).")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write a PNG of the ratios against their targets.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
@@ -264,6 +265,10 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("start-up s: segment of an empty capture", "startup_empty_seconds", ""),
         ("start-up s: segment of one packet", "startup_one_packet_seconds", "reported"),
         ("segment peak RSS MiB", "softgso_max_rss_mib", "bounded"),
+        ("inspect / segment (time), pcapng", "inspect_over_segment", "<= 1.5"),
+        ("  CPU s / segment CPU s", "inspect_cpu_over_segment", ""),
+        ("diff IN OUT / segment (time), pcapng", "diff_over_segment", "<= 3"),
+        ("  CPU s / segment CPU s", "diff_cpu_over_segment", ""),
     ]
     from rich.markup import escape
     from rich.table import Table
