@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_captures import payload, write_pcap, write_pcapng
+from cli_captures import CAPTURES, payload, real_captures, write_pcap, write_pcapng
 from conftest import run_cli
 
 import softgso.bulk.frames as bulk_frames
@@ -21,7 +21,6 @@ from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.io import open_capture
 
 ROOT = Path(__file__).resolve().parents[2]
-CAPTURES = ROOT.parent / "shared" / "captures"
 VECTORS = ROOT / "tests" / "vectors" / "kernel" / "cases"
 COMPILED = load_extension("_segment") is not None and load_extension("_records") is not None
 needs_compiled = pytest.mark.skipif(not COMPILED, reason="softgso.bulk._segment/_records not built (or SOFTGSO_NO_C)")
@@ -52,15 +51,10 @@ def _segmented(source: Path, tmp_path: Path, *args: str) -> Path | None:
     return out if result.exit_code == 0 and out.exists() else None
 
 
-def _real_captures() -> list[Path]:
-    if not CAPTURES.is_dir():
-        return []
-    return sorted(p for p in CAPTURES.rglob("*") if p.suffix in (".pcap", ".pcapng"))
-
 
 @needs_compiled
-@pytest.mark.skipif(not _real_captures(), reason="../shared/captures is not beside the clone")
-@pytest.mark.parametrize("capture", _real_captures(), ids=lambda p: str(p.relative_to(CAPTURES)))
+@pytest.mark.skipif(not real_captures(), reason="../shared/captures is not beside the clone")
+@pytest.mark.parametrize("capture", real_captures(), ids=lambda p: str(p.relative_to(CAPTURES)))
 def test_real_capture_same_report(capture: Path, tmp_path: Path) -> None:
     out = _segmented(capture, tmp_path)
     assert_same_diff(capture, capture, tmp_path)

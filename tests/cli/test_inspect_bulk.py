@@ -8,7 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_captures import mixed_capture, payload, tcp4_super, tcp6_jumbogram, write_pcap, write_pcapng
+from cli_captures import (
+    CAPTURES,
+    mixed_capture,
+    payload,
+    real_captures,
+    tcp4_super,
+    tcp6_jumbogram,
+    write_pcap,
+    write_pcapng,
+)
 from conftest import run_cli
 
 import softgso.cli.inspect as inspect_module
@@ -16,7 +25,6 @@ from softgso.bulk import compiled_primitive
 from softgso.check.synth import SuperPacketSpec, build_frame
 
 ROOT = Path(__file__).resolve().parents[2]
-CAPTURES = ROOT.parent / "shared" / "captures"
 VECTORS = ROOT / "tests" / "vectors" / "kernel" / "cases"
 needs_compiled = pytest.mark.skipif(not compiled_primitive.available(),
                                     reason="softgso.bulk._segment not built (or SOFTGSO_NO_C)")
@@ -36,15 +44,10 @@ def assert_same_inspect(capture: Path, option_sets: tuple[list[str], ...] = OPTI
                 (capture.name, options, form)
 
 
-def _real_captures() -> list[Path]:
-    if not CAPTURES.is_dir():
-        return []
-    return sorted(p for p in CAPTURES.rglob("*") if p.suffix in (".pcap", ".pcapng"))
-
 
 @needs_compiled
-@pytest.mark.skipif(not _real_captures(), reason="../shared/captures is not beside the clone")
-@pytest.mark.parametrize("capture", _real_captures(), ids=lambda p: str(p.relative_to(CAPTURES)))
+@pytest.mark.skipif(not real_captures(), reason="../shared/captures is not beside the clone")
+@pytest.mark.parametrize("capture", real_captures(), ids=lambda p: str(p.relative_to(CAPTURES)))
 def test_real_capture_same_report(capture: Path) -> None:
     assert_same_inspect(capture, (OPTION_SETS[0], OPTION_SETS[1]))
 
