@@ -85,6 +85,21 @@ def repaired_tcp_socket(spec: dict) -> socket.socket:
     return sock
 
 
+def drain_cooked(sock: socket.socket, quiet: float = 0.05) -> list[dict]:
+    """Incoming frames with what AF_PACKET said of each (protocol, packet type, ARPHRD type, address):
+    the fields of a Linux cooked (SLL) capture header."""
+    frames: list[dict] = []
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        if not select.select([sock], [], [], quiet)[0]:
+            break
+        data, address = sock.recvfrom(262144)
+        if address[2] != socket.PACKET_OUTGOING:
+            frames.append({"data": data.hex(), "protocol": address[1], "pkttype": address[2], "hatype": address[3],
+                           "addr": address[4].hex()})
+    return frames
+
+
 def run_case(case: dict) -> dict:
     log: list[str] = []
     for command in case["setup"]:
@@ -134,7 +149,7 @@ def run_case(case: dict) -> dict:
     segments = drain(veth1, outgoing=False)
     supers = drain(dum0, outgoing=True, quiet=0.05)
     # dum1 is fed by a mirror to its ingress (a dummy's egress would cut an MPLS super-packet: mpls_features)
-    also_frames = {device: drain(sock, outgoing=False, quiet=0.05) for device, sock in also.items()}
+    also_frames = {device: drain_cooked(sock) for device, sock in also.items()}
     after = {command: shell(command) for command in case.get("after", [])}  # counters, tc stats, dmesg
     stats = {dev: shell(f"cat /sys/class/net/{dev}/statistics/tx_dropped").strip() for dev in ("veth0",)}
     ethtool = shell("ethtool -k veth0")
