@@ -52,16 +52,19 @@ def sock_on(device: str) -> socket.socket:
     return sock
 
 
-def drain(sock: socket.socket, outgoing: bool, quiet: float = 0.4) -> list[str]:
-    frames: list[str] = []
+def received(sock: socket.socket, quiet: float) -> list[tuple[bytes, tuple]]:
+    """Every (frame, AF_PACKET address) until the socket stays quiet for ``quiet`` s (3 s at most)."""
+    frames: list[tuple[bytes, tuple]] = []
     deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline:
         if not select.select([sock], [], [], quiet)[0]:
             break
-        data, address = sock.recvfrom(262144)
-        if (address[2] == socket.PACKET_OUTGOING) == outgoing:
-            frames.append(data.hex())
+        frames.append(sock.recvfrom(262144))
     return frames
+
+
+def drain(sock: socket.socket, outgoing: bool, quiet: float = 0.4) -> list[str]:
+    return [data.hex() for data, address in received(sock, quiet) if (address[2] == socket.PACKET_OUTGOING) == outgoing]
 
 
 def repaired_tcp_socket(spec: dict) -> socket.socket:
@@ -88,16 +91,9 @@ def repaired_tcp_socket(spec: dict) -> socket.socket:
 def drain_cooked(sock: socket.socket, quiet: float = 0.05) -> list[dict]:
     """Incoming frames with what AF_PACKET said of each (protocol, packet type, ARPHRD type, address):
     the fields of a Linux cooked (SLL) capture header."""
-    frames: list[dict] = []
-    deadline = time.monotonic() + 3.0
-    while time.monotonic() < deadline:
-        if not select.select([sock], [], [], quiet)[0]:
-            break
-        data, address = sock.recvfrom(262144)
-        if address[2] != socket.PACKET_OUTGOING:
-            frames.append({"data": data.hex(), "protocol": address[1], "pkttype": address[2], "hatype": address[3],
-                           "addr": address[4].hex()})
-    return frames
+    return [{"data": data.hex(), "protocol": address[1], "pkttype": address[2], "hatype": address[3],
+             "addr": address[4].hex()} for data, address in received(sock, quiet)
+            if address[2] != socket.PACKET_OUTGOING]
 
 
 def run_case(case: dict) -> dict:
