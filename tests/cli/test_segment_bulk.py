@@ -410,3 +410,18 @@ def test_the_bench_reports_each_commands_own_peak_memory() -> None:
     assert large.max_rss_kib > 80 * 1024, large
     with pytest.raises(RuntimeError, match="failed \\(3\\)"):
         run_child(["sh", "-c", "exit 3"])
+
+
+def test_bulk_segment_equals_scalar_segment_on_the_bench_fou_mix(tmp: Path, engine: str) -> None:
+    """The bench's FOU/GUE mix with its --tunnel-port options: the bulk stream takes it (plans), as the scalar path cuts it."""
+    from softgso.cli.bench import udp_gso_args
+
+    capture = tmp / "in.pcap"
+    write_capture(capture, 2 << 20, "fou")
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine, *udp_gso_args("fou"))
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert bulk_json["outcomes"]["segmented"] == bulk_json["records_in"] > 0
+    report = json.loads(run_cli("segment", capture, tmp / "again.pcap", "--json", "--engine", engine,
+                                *udp_gso_args("fou")).stdout)
+    assert report["engine"] == {"name": engine, "records_in_bulk": report["records_in"], "records_one_by_one": 0}
