@@ -395,6 +395,20 @@ def test_bench_takes_a_pcapng_main_capture() -> None:
     assert report["format"] == "pcapng" and report["softgso_output_check"]["ok"]
 
 
+def test_bench_only_command_measures_the_fou_mix_against_cp_alone() -> None:
+    """--only command: the whole segment command vs cp, nothing else; the fou mix's outputs pass segcheck
+    (told its FOU and GUE ports) and the command is told them too (--tunnel-port)."""
+    result = run_cli("bench", "--size", "4M", "--repeat", "1", "--json", "--mix", "fou", "--only", "command")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["mix"] == "fou" and report["cp_output_identical"] is True
+    for key in ("softgso_output_check", "numpy_stream_output_check"):
+        if key in report:
+            assert report[key]["ok"] and report[key]["flows"] == 4, key
+    assert report["softgso_output_check"]["packets_out"] == report["segments_out"] > 4 * report["packets"]
+    assert not {"engine_over_memcpy", "passthrough_packets_per_s", "pcapng_over_cp", "coalesce_over_cp"} & set(report)
+
+
 def test_the_bench_reports_each_commands_own_peak_memory() -> None:
     """A command forked from a big process would report that process's peak (kept across exec):
     the bench's figure must be the command's own, small for a small command, large for a large one."""

@@ -15,7 +15,7 @@ Absolute numbers on a shared VM are noise; the ratios measured in the same run a
 
 Inputs are generated here (:func:`write_capture`, from :mod:`softgso.check.synth`): 64 KB TCP/IPv4,
 TCP/IPv6 and MPLS (1 and 3 labels) super-packets with full checksums by default (or inside VXLAN,
-Geneve, GRE or IP-in-IP tunnels: the vxlan, geneve, gre and ipip mixes), sent in bursts
+Geneve, GRE, IP-in-IP or FOU/GUE tunnels: the vxlan, geneve, gre, ipip and fou mixes), sent in bursts
 per flow as a TSO stack sends them. No time counts unless the tool's output is right: copies are
 compared with their input, segmentations checked by :mod:`softgso.check.segcheck`.
 """
