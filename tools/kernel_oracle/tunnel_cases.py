@@ -431,9 +431,17 @@ def mpls_tunnel_cases() -> list[TunnelCase]:
                 "ip neigh replace 10.1.0.2 lladdr 02:00:00:00:00:aa dev tnl0 nud permanent" if l2 else "true",
                 f"ip route add 10.2.0.2/32 encap mpls {labels} via 10.1.0.2 dev tnl0"]
 
-    def tcp(mss_clamp: int, payload_len: int) -> dict[str, object]:
-        return {"src": "10.1.0.1", "dst": "10.2.0.2", "port": 5001, "mss_clamp": mss_clamp,
-                "payload_len": payload_len}
+    def tcp(mss_clamp: int, payload_len: int, v6: bool = False) -> dict[str, object]:
+        return {"src": "fd01::1" if v6 else "10.1.0.1", "dst": "fd02::2" if v6 else "10.2.0.2", "port": 5001,
+                "mss_clamp": mss_clamp, "payload_len": payload_len}
+
+    def routed6(labels: str) -> list[str]:
+        # IPv6 on tnl0 for the sender; no router solicitations, and its listener reports go before the capture
+        return [*mirror_dum1, "tc filter add dev tnl0 egress pref 1 matchall action mirred ingress mirror dev dum1",
+                "ip link set tnl0 up", "sysctl -qw net.ipv6.conf.tnl0.router_solicitations=0",
+                "sysctl -qw net.ipv6.conf.tnl0.disable_ipv6=0", "ip -6 addr add fd01::1/64 dev tnl0 nodad",
+                "ip -6 neigh replace fd01::2 lladdr 02:00:00:00:00:aa dev tnl0 nud permanent",
+                f"ip -6 route add fd02::2/128 encap mpls {labels} via fd01::2 dev tnl0", "sleep 2.5"]
 
     push_note = "tc mpls push on tnl0's egress: MPLS GSO at tnl0 (mpls_features), then each segment encapsulated"
     route_note = ("an encap mpls route out of tnl0, a local TCP socket (TCP_REPAIR) sending: MPLS GSO at tnl0, "
@@ -458,6 +466,9 @@ def mpls_tunnel_cases() -> list[TunnelCase]:
         TunnelCase(name="mplsroute_gretap4_2labels_control__tx_off", device=f"gretap {v4} csum", l2=True,
                    inner_v6=False, extra_setup=routed("100/200", True), tcp_send=tcp(32767, 4000),
                    note=route_note + " (the route's MSS)", **common),  # type: ignore[arg-type]
+        TunnelCase(name="mplsroute_gretap4_in6_control__tx_off", device=f"gretap {v4}", l2=True, inner_v6=True,
+                   extra_setup=routed6("100"), tcp_send=tcp(32767, 4000, v6=True),
+                   note=route_note + " (an IPv6 route and socket, the route's MSS)", **common),  # type: ignore[arg-type]
         TunnelCase(name="mplsroute_vxlan4_udpcsum_control__tx_off", device=f"vxlan id 42 {v4} dstport 4789 udpcsum",
                    l2=True, inner_v6=False, extra_setup=routed("100", True), tcp_send=tcp(1000, 3300),
                    note=route_note, **common),  # type: ignore[arg-type]
@@ -488,6 +499,14 @@ def mpls_tunnel_cases() -> list[TunnelCase]:
                    complete_csum=True, segments=0, remainder=500,
                    **{**refused, "control": CONTROL_PUSHED, "note": "one packet, inner checksum complete (virtio "
                       "flags 0), then tc mpls push on veth0's egress"}),  # type: ignore[arg-type]
+        TunnelCase(name="mplspush_underlay_gre4_single_partial_refused_control__tx_off", device=f"gre {v4} key 9",
+                   l2=False, inner_v6=False, extra_setup=underlay_push, no_gso=True, segments=0, remainder=500,
+                   **{**refused, "note": "one packet, inner checksum left to the device (NEEDS_CSUM), then tc mpls "
+                      "push on veth0's egress"}),  # type: ignore[arg-type]
+        TunnelCase(name="mplspush_underlay_gre4_single_complete_control__tx_off", device=f"gre {v4} key 9", l2=False,
+                   inner_v6=False, extra_setup=underlay_push, no_gso=True, complete_csum=True, segments=0,
+                   remainder=500, **{**refused, "control": CONTROL_PUSHED, "note": "one packet, inner checksum "
+                                     "complete (virtio flags 0), then tc mpls push on veth0's egress"}),  # type: ignore[arg-type]
     ]
     return cases
 
@@ -637,10 +656,13 @@ def is_case_frame(frame: bytes, case: TunnelCase) -> bool:
     return False
 
 
-def write_pcap(path: Path, frames: list[bytes]) -> None:
-    """A little-endian pcap, Ethernet, synthetic timestamps (1700000000 + index)."""
+LINKTYPE_LINUX_SLL = 113
+
+
+def write_pcap(path: Path, frames: list[bytes], linktype: int = 1) -> None:
+    """A little-endian pcap, Ethernet (or ``linktype``), synthetic timestamps (1700000000 + index)."""
     with open(path, "wb") as out:
-        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
         for index, frame in enumerate(frames):
             out.write(struct.pack("<IIII", 1700000000 + index, 0, len(frame), len(frame)))
             out.write(frame)
@@ -648,11 +670,12 @@ def write_pcap(path: Path, frames: list[bytes]) -> None:
 
 def _add_mpls_results(folder: Path, case: TunnelCase, result: dict, meta: dict) -> None:
     """What the MPLS-and-tunnel cases record besides input and output: the frames dum1 saw (tnl0's egress
-    after the labels were pushed: ``before_tunnel.pcap``, for an Ethernet tunnel device; an L3 device's
-    frames have no Ethernet header and are kept as hex), the TCP sender's MSS, the commands of ``after``."""
+    after the labels were pushed: ``before_tunnel.pcap``, Ethernet for an Ethernet tunnel device, Linux
+    cooked (SLL) with AF_PACKET's fields for an L3 one, whose packets have no Ethernet header), the TCP
+    sender's MSS, the commands of ``after``."""
     if case.also_capture:
-        before = [bytes.fromhex(h) for h in result.get("also", {}).get("dum1", [])]
-        before = [f for f in before if len(f) > 14 + 20]  # no IPv6 or ARP link noise: dum1 has neither address
+        cooked = [f for f in result.get("also", {}).get("dum1", []) if len(f["data"]) > 2 * (14 + 20)]  # no link noise
+        before = [bytes.fromhex(f["data"]) for f in cooked]
         if case.control == CONTROL_LABELS_ABOVE:  # veth0's egress: the labelled tunnel super-packet is the input
             write_pcap(folder / "input.pcap", before)
             meta["super_packets"] = len(before)
@@ -662,8 +685,11 @@ def _add_mpls_results(folder: Path, case: TunnelCase, result: dict, meta: dict) 
             return _add_mpls_meta(case, result, meta)
         if case.l2:
             write_pcap(folder / "before_tunnel.pcap", before)
-        else:
-            meta["before_tunnel_hex"] = [f.hex() for f in before]
+        else:  # an L3 device's packet has no Ethernet header: a cooked capture, AF_PACKET's own fields
+            write_pcap(folder / "before_tunnel.pcap", [
+                struct.pack("!HHH", f["pkttype"], f["hatype"], len(f["addr"]) // 2) +
+                bytes.fromhex(f["addr"]).ljust(8, b"\0")[:8] + struct.pack("!H", f["protocol"]) +
+                bytes.fromhex(f["data"]) for f in cooked], LINKTYPE_LINUX_SLL)
         meta["before_tunnel"] = ("dum1: AF_PACKET (incoming), fed by a tc matchall mirred ingress mirror of tnl0's "
                                  "egress, after the labels were pushed (a dummy's egress would cut an MPLS "
                                  "super-packet: its mpls_features have no GSO)")
