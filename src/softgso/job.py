@@ -495,6 +495,10 @@ class Summary:
     kinds: dict[str, list[Any]] = field(default_factory=dict)
     # remarks on records that were handled, by text (e.g. BIG TCP inside a tunnel: no kernel vector)
     notes: Counter[str] = field(default_factory=Counter)
+    # which engine ran (softgso.bulk.stream.make_bulk_stream names a bulk one) and how many records its
+    # bulk code took itself (segmented by a plan, or copied through in a run); the rest went one by one
+    engine: str = "scalar"
+    bulk_records: int = 0
 
     def report(self, index: int, kind: str, reason: str) -> None:
         """Keep one record's report: counted by kind, listed while fewer than REPORT_LIMIT are."""
@@ -565,6 +569,7 @@ class Summary:
         self.records_out += packets * segments
         self.bytes_out += packets * bytes_out
         self.outcomes[Outcome.SEGMENTED.value] += packets
+        self.bulk_records += packets
         for state, count in states.items():
             self.input_checksums[state] += count
         if partial:
@@ -577,6 +582,7 @@ class Summary:
         self.records_out += packets
         self.bytes_out += nbytes
         self.outcomes[Outcome.UNCHANGED.value] += packets
+        self.bulk_records += packets
         for state, count in states.items():
             self.input_checksums[state] += count
 
@@ -591,6 +597,9 @@ class Summary:
         self.partial_out += other.partial_out
         self.over_mtu += other.over_mtu
         self.notes.update(other.notes)
+        self.bulk_records += other.bulk_records
+        if other.engine != "scalar":
+            self.engine = other.engine
         for kind, (count, first, reason) in other.kinds.items():
             self.kinds.setdefault(kind, [0, first, reason])[0] += count
         room = max(REPORT_LIMIT - len(self.reports), 0)
@@ -617,6 +626,8 @@ class Summary:
             "notes": {text: count for text, count in self.notes.items() if count},
             "report_kinds": [{"kind": k, "count": c, "first_frame": i + 1, "first_reason": r}
                              for k, c, i, r in self.reports_by_kind()],
+            "engine": {"name": self.engine, "records_in_bulk": self.bulk_records,
+                       "records_one_by_one": self.records_in - self.bulk_records},
         }
 
 

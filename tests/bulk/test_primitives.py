@@ -391,6 +391,15 @@ def test_tunnel_plans_and_same_bytes_refuse_any_hostile_arguments_without_touchi
 
 
 @compiled_only
+def test_same_bytes_refuses_a_first_record_whose_bounds_wrap_round() -> None:
+    """The first record's start and end are each checked against the buffer: a start near 2**63 and an end
+    near -2**63, whose difference wraps round to a plausible length (101), are refused instead of read (a
+    crash the random test above met)."""
+    with pytest.raises(ValueError, match="same_bytes: the first record is shorter than its ranges"):
+        SEGMENT.same_bytes(bytes(200), array("q", [2**63 - 1]).tobytes(), 1, 0, 1, -(2**63) + 100, b"", 0)
+
+
+@compiled_only
 def test_tunnel_plan_fields_are_read_in_the_c_enum_order() -> None:
     """The plan vector's tunnel fields sit where _segment.c's P_* enum reads them (after the 23 plain ones)."""
     assert PLAN_FIELDS[23:] == ("outer_ipv4_at", "outer_ipv4_in", "outer_base_full", "outer_base_last",

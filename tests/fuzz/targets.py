@@ -661,7 +661,7 @@ def _compare_engines(data: bytes, case: EngineCase) -> None:
             if result.exception is not None and not isinstance(result.exception, SystemExit):
                 raise result.exception
             summary = json.loads(result.stdout) if result.exit_code == 0 and result.stdout.strip() else {}
-            for volatile in ("seconds", "output"):
+            for volatile in ("seconds", "output", "engine"):
                 summary.pop(volatile, None)
             answers.append((result.exit_code, target.read_bytes() if target.exists() else None, summary))
         leftovers = sorted(p.name for p in Path(folder).iterdir() if p.name.endswith(".tmp"))

@@ -17,17 +17,19 @@
  * The pcap file stream's own steps (its frames lie in pcap records):
  *
  * scan(buffer, pos, end, chunk_end, big_endian, ticks, snap_limit, small_limit, bulk_small,
- *      offsets, codes) -> (records, pos, stop)
+ *      offsets, codes[, link[, port_map]]) -> (records, pos, stop)
  *   The pcap record walk of one chunk. Every complete record from pos (while pos < chunk_end) gets
  *   its offset (int64) and a code (int8, fastpath's CODE_*): 0-3 a short frame left untouched whose
  *   L4 checksum state is ZERO/COMPLETE/PARTIAL-free/INVALID, 4 a short frame left untouched with no
  *   TCP/UDP layout (fastpath.classify_frames' codes), 5 for the scalar path one record at a time,
  *   6 a super-packet candidate (longer than small_limit, not snapped). stop is 1 when the walk
  *   ends at a record the general reader must take (cut short by end, caplen beyond snap_limit, a
- *   timestamp fraction of ticks or more): pos is then that record's offset.
+ *   timestamp fraction of ticks or more): pos is then that record's offset. port_map (8192 bytes, a
+ *   bit per UDP port, bit (port & 7) of byte port >> 3) names the UDP ports of --tunnel-port: a short
+ *   frame to one of them is the scalar path's, as one to a tunnel's own port is.
  *
  * scan_blocks(buffer, pos, end, chunk_end, big_endian, kinds, spb_snaplen, snap_limit, small_limit,
- *             bulk_small, offsets, codes, lengths) -> (records, pos, stop)
+ *             bulk_small, offsets, codes, lengths[, port_map]) -> (records, pos, stop)
  *   scan for the blocks of a pcapng section (softgso.io.pcapng): an Enhanced Packet Block's offset is
  *   its start + 12, where its timestamp, caplen and orig_len lie as a pcap record header does (so
  *   same_shape, same_bytes and segment_records read it as one); a Simple Packet Block's is its start
@@ -141,8 +143,15 @@ static int64_t copy_word_sum(unsigned char *q, const unsigned char *p, Py_ssize_
 /* fastpath.CODE_*: a checksum state, no layout, the scalar path's, a super-packet candidate (scan) */
 enum { C_ZERO, C_COMPLETE, C_PARTIAL, C_INVALID, C_NO_LAYOUT, C_SCALAR, C_CANDIDATE, C_DROPPED };
 
+#define PORT_MAP_LEN 8192 /* a bit per UDP port: scan's port_map */
+
+static inline int port_in(const unsigned char *port_map, unsigned port)
+{
+    return port_map != NULL && (port_map[port >> 3] >> (port & 7) & 1);
+}
+
 static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_t start, Py_ssize_t length,
-                          int link_ethertype)
+                          int link_ethertype, const unsigned char *port_map)
 {
 #define BYTE(off) ((unsigned)data[(start + (off)) < limit ? start + (off) : limit])
 #define BE16(off) (BYTE(off) << 8 | BYTE((off) + 1))
@@ -196,7 +205,8 @@ static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_
         return C_SCALAR;
     if (next_header == 17 && transport + 4 <= length) {
         unsigned dport = BE16(transport + 2);
-        if (dport == 4789 || dport == 8472 || dport == 4790 || dport == 6081 || dport == 6635 || dport == 2152)
+        if (dport == 4789 || dport == 8472 || dport == 4790 || dport == 6081 || dport == 6635 || dport == 2152 ||
+            port_in(port_map, dport))
             return C_SCALAR;
     }
     int udp;
@@ -268,7 +278,8 @@ static unsigned link_ethertype(const unsigned char *frame, Py_ssize_t length, in
 
 /* a record's code (C_*) in a walk: its frame at data + start, of link kind ``link`` */
 static int record_code(const unsigned char *data, Py_ssize_t limit, Py_ssize_t start, Py_ssize_t caplen,
-                       Py_ssize_t orig_len, int link, Py_ssize_t small_limit, int bulk_small)
+                       Py_ssize_t orig_len, int link, Py_ssize_t small_limit, int bulk_small,
+                       const unsigned char *port_map)
 {
     if (link <= L_SCALAR || link >= L_KINDS)
         return C_SCALAR;
@@ -285,28 +296,31 @@ static int record_code(const unsigned char *data, Py_ssize_t limit, Py_ssize_t s
         return C_CANDIDATE;
     if (!bulk_small || orig_len != caplen)
         return C_SCALAR;
-    int code = classify_frame(data, limit, start + head - (link == L_ETHERNET ? head : 14), length, ethertype);
+    int code = classify_frame(data, limit, start + head - (link == L_ETHERNET ? head : 14), length, ethertype, port_map);
     /* a partial seed is completed by the scalar path; so is a frame of no layout on another link type */
     return code == C_PARTIAL || (code == C_NO_LAYOUT && link != L_ETHERNET) ? C_SCALAR : code;
 }
 
 static PyObject *scan(PyObject *self, PyObject *args)
 {
-    Py_buffer buffer, offsets_buf, codes_buf;
+    Py_buffer buffer, offsets_buf, codes_buf, ports_buf = {0};
     Py_ssize_t pos, end, chunk_end, ticks, snap_limit, small_limit;
     int big_endian, bulk_small, link = L_ETHERNET;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnnpnnnpw*w*|i", &buffer, &pos, &end, &chunk_end, &big_endian, &ticks,
-                          &snap_limit, &small_limit, &bulk_small, &offsets_buf, &codes_buf, &link))
+    if (!PyArg_ParseTuple(args, "y*nnnpnnnpw*w*|iy*", &buffer, &pos, &end, &chunk_end, &big_endian, &ticks,
+                          &snap_limit, &small_limit, &bulk_small, &offsets_buf, &codes_buf, &link, &ports_buf))
         return NULL;
     if (pos < 0 || end > buffer.len || chunk_end > end || pos > end || offsets_buf.len % 8 ||
-        codes_buf.len < offsets_buf.len / 8 || buffer.len < 1) {
+        codes_buf.len < offsets_buf.len / 8 || buffer.len < 1 || (ports_buf.obj && ports_buf.len != PORT_MAP_LEN)) {
         PyBuffer_Release(&buffer);
         PyBuffer_Release(&offsets_buf);
         PyBuffer_Release(&codes_buf);
-        PyErr_SetString(PyExc_ValueError, "scan: position, end or output sizes out of range");
+        if (ports_buf.obj)
+            PyBuffer_Release(&ports_buf);
+        PyErr_SetString(PyExc_ValueError, "scan: position, end, output or port map sizes out of range");
         return NULL;
     }
+    const unsigned char *port_map = ports_buf.obj ? (const unsigned char *)ports_buf.buf : NULL;
     const unsigned char *data = (const unsigned char *)buffer.buf;
     int64_t *offsets = (int64_t *)offsets_buf.buf;
     signed char *codes = (signed char *)codes_buf.buf;
@@ -325,7 +339,8 @@ static PyObject *scan(PyObject *self, PyObject *args)
             stop = 1;
             break;
         }
-        int code = record_code(data, limit, pos + 16, caplen, orig_len, link, small_limit, bulk_small);
+        int code = record_code(data, limit, pos + 16, caplen, orig_len, link, small_limit, bulk_small,
+                               port_map);
         offsets[count] = pos;
         codes[count] = (signed char)code;
         count++;
@@ -335,6 +350,8 @@ static PyObject *scan(PyObject *self, PyObject *args)
     PyBuffer_Release(&buffer);
     PyBuffer_Release(&offsets_buf);
     PyBuffer_Release(&codes_buf);
+    if (ports_buf.obj)
+        PyBuffer_Release(&ports_buf);
     return Py_BuildValue("nni", count, pos, stop);
 }
 
@@ -362,24 +379,28 @@ static int has_comment(const unsigned char *p, const unsigned char *end, int big
 
 static PyObject *scan_blocks(PyObject *self, PyObject *args)
 {
-    Py_buffer buffer, kinds_buf, offsets_buf, codes_buf, lengths_buf;
+    Py_buffer buffer, kinds_buf, offsets_buf, codes_buf, lengths_buf, ports_buf = {0};
     Py_ssize_t pos, end, chunk_end, spb_snaplen, snap_limit, small_limit;
     int big_endian, bulk_small;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnnpy*nnnpw*w*w*", &buffer, &pos, &end, &chunk_end, &big_endian, &kinds_buf,
+    if (!PyArg_ParseTuple(args, "y*nnnpy*nnnpw*w*w*|y*", &buffer, &pos, &end, &chunk_end, &big_endian, &kinds_buf,
                           &spb_snaplen, &snap_limit, &small_limit, &bulk_small, &offsets_buf, &codes_buf,
-                          &lengths_buf))
+                          &lengths_buf, &ports_buf))
         return NULL;
     if (pos < 0 || end > buffer.len || chunk_end > end || pos > end || offsets_buf.len % 8 ||
-        codes_buf.len < offsets_buf.len / 8 || lengths_buf.len < offsets_buf.len / 2 || buffer.len < 1) {
+        codes_buf.len < offsets_buf.len / 8 || lengths_buf.len < offsets_buf.len / 2 || buffer.len < 1 ||
+        (ports_buf.obj && ports_buf.len != PORT_MAP_LEN)) {
         PyBuffer_Release(&buffer);
         PyBuffer_Release(&kinds_buf);
         PyBuffer_Release(&offsets_buf);
         PyBuffer_Release(&codes_buf);
         PyBuffer_Release(&lengths_buf);
-        PyErr_SetString(PyExc_ValueError, "scan_blocks: position, end or output sizes out of range");
+        if (ports_buf.obj)
+            PyBuffer_Release(&ports_buf);
+        PyErr_SetString(PyExc_ValueError, "scan_blocks: position, end, output or port map sizes out of range");
         return NULL;
     }
+    const unsigned char *port_map = ports_buf.obj ? (const unsigned char *)ports_buf.buf : NULL;
     const unsigned char *data = (const unsigned char *)buffer.buf;
     const unsigned char *kinds = (const unsigned char *)kinds_buf.buf;
     Py_ssize_t interfaces = kinds_buf.len;
@@ -418,7 +439,8 @@ static PyObject *scan_blocks(PyObject *self, PyObject *args)
             const unsigned char *options = block + 28 + caplen + (-caplen & 3);
             code = has_comment(options, block + length - 4, big_endian)
                        ? C_SCALAR
-                       : record_code(data, limit, pos + 28, caplen, orig_len, kinds[interface], small_limit, bulk_small);
+                       : record_code(data, limit, pos + 28, caplen, orig_len, kinds[interface], small_limit, bulk_small,
+                                     port_map);
         } else if (type == BT_SPB) {
             if (length < 16 || interfaces < 1) {
                 stop = 1;
@@ -434,7 +456,7 @@ static PyObject *scan_blocks(PyObject *self, PyObject *args)
             }
             frame_len = caplen;
             /* never a candidate: a segment of it would need a timestamp it does not have */
-            code = record_code(data, limit, pos + 12, caplen, orig_len, kinds[0], small_limit, bulk_small);
+            code = record_code(data, limit, pos + 12, caplen, orig_len, kinds[0], small_limit, bulk_small, port_map);
             if (code == C_CANDIDATE)
                 code = C_SCALAR;
         } else if (type == BT_SHB || type == BT_IDB || type == BT_PB) {
@@ -455,6 +477,8 @@ static PyObject *scan_blocks(PyObject *self, PyObject *args)
     PyBuffer_Release(&offsets_buf);
     PyBuffer_Release(&codes_buf);
     PyBuffer_Release(&lengths_buf);
+    if (ports_buf.obj)
+        PyBuffer_Release(&ports_buf);
     return Py_BuildValue("nni", count, pos, stop);
 }
 
@@ -696,16 +720,17 @@ static Py_ssize_t count_alike(const unsigned char *data, Py_ssize_t buffer_len, 
 {
     Py_ssize_t base = offsets[first];
     Py_ssize_t end0 = first + 1 < walked ? offsets[first + 1] : chunk_stop;
-    Py_ssize_t length = end0 - base;
-    if (base < 0 || end0 > buffer_len || length < 16 + reach) {
+    /* each bound checked on its own: with hostile offsets, end0 - base can wrap to a plausible length */
+    if (base < 0 || base > buffer_len || end0 < base || end0 > buffer_len || end0 - base < 16 + reach) {
         *problem = "the first record is shorter than its layout";
         return 0;
     }
+    Py_ssize_t length = end0 - base;
     int flag = nonzero_at >= 0 && be16(data + base + 16 + nonzero_at) != 0;
     Py_ssize_t same = 0;
     for (Py_ssize_t j = first + 1; j < stop; j++) {
         Py_ssize_t here = offsets[j], end = j + 1 < walked ? offsets[j + 1] : chunk_stop;
-        if (here < 0 || end > buffer_len || end - here != length)
+        if (here < 0 || here > buffer_len || end < here || end > buffer_len || end - here != length)
             break;
         /* the record headers differ (timestamps): only their lengths must agree */
         if (memcmp(data + base + 8, data + here + 8, 8))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..constants import IPPROTO_TCP
 from ..io.pcap import RECORD_HEADER_LEN
 from ..io.pcapng import BLOCK_OVERHEAD, EPB_FIXED_LEN
-from .fastpath import FastSegmenter, LinkShape, TunnelShape
+from .fastpath import TUNNEL_PORTS, FastSegmenter, LinkShape, TunnelShape, scalar_ports
 from .native import load_extension
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ PLAN_FIELDS = ("frame_len", "payload_at", "header_len", "mss", "segments", "last
                "ipv4", "outer_ipv4_at", "outer_ipv4_in", "outer_base_full", "outer_base_last", "outer_fixed_id",
                "csum_at", "csum_field", "csum_const_full", "csum_const_last", "csum_mangle")
 EPB_LEN = BLOCK_OVERHEAD + EPB_FIXED_LEN  # an Enhanced Packet Block without its packet and options
+PORT_MAP_LEN = 8192  # _segment.scan's port map: a bit per UDP port
 _ONE_JOB = array("q", (0, 0, 0))  # one frame at offset 0, its output at 0, packet number 0
 
 _SEGMENT: Any = load_extension("_segment")
@@ -138,13 +139,23 @@ class CompiledPrimitive:
     def __init__(self, options: SegmentOptions) -> None:
         self.compiled = CompiledSegmenter(options)
         self.fast = self.compiled.fast
+        # --tunnel-port's UDP ports as _segment.scan's port map (a bit per port), given only when
+        # there are any: their short frames are the scalar path's, as a tunnel's own port's are
+        extra = set(scalar_ports(options)) - set(TUNNEL_PORTS)
+        self._port_map: tuple[bytearray, ...] = ()
+        if extra:
+            port_map = bytearray(PORT_MAP_LEN)
+            for port in extra:
+                port_map[port >> 3] |= 1 << (port & 7)
+            self._port_map = (port_map,)
 
     def scan(self, data: memoryview, chunk_end: int, big_endian: bool, ticks: int, snap_limit: int,
              small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
              link: int = 1) -> tuple[int, int, bool]:
         """The pcap record walk and short-frame codes of one chunk of link kind ``link`` (_segment.scan)."""
+        extra = (link, *self._port_map) if link != 1 or self._port_map else ()
         count, after, stop = _SEGMENT.scan(data, 0, len(data), chunk_end, big_endian, ticks, snap_limit, small_limit,
-                                           bulk_small, offsets, codes, *((link,) if link != 1 else ()))
+                                           bulk_small, offsets, codes, *extra)
         return count, after, bool(stop)
 
     def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes | bytearray, spb_snaplen: int,
@@ -152,7 +163,8 @@ class CompiledPrimitive:
                     lengths: bytearray) -> tuple[int, int, bool]:
         """The pcapng block walk and short-frame codes of one chunk (_segment.scan_blocks)."""
         count, after, stop = _SEGMENT.scan_blocks(data, 0, len(data), chunk_end, big_endian, kinds, spb_snaplen,
-                                                  snap_limit, small_limit, bulk_small, offsets, codes, lengths)
+                                                  snap_limit, small_limit, bulk_small, offsets, codes, lengths,
+                                                  *self._port_map)
         return count, after, bool(stop)
 
     def alike(self, data: memoryview, offsets: bytearray, records: int, first: int, stop: int, chunk_stop: int,

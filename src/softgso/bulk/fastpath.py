@@ -1005,6 +1005,12 @@ def range_sums(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> n
 # UDP ports whose frames classify_frames leaves to the scalar path: the tunnels' (offload.tunnels) and GTP-U
 TUNNEL_PORTS = (*UDP_TUNNEL_PORTS, GTP_U_PORT)
 
+
+def scalar_ports(options: SegmentOptions) -> tuple[int, ...]:
+    """The UDP ports whose short frames the scalar path reads: TUNNEL_PORTS and those of ``--tunnel-port``
+    (parse_tunnel lays a frame to one of them out as a tunnel, and its inner checksum state is what counts)."""
+    return (*TUNNEL_PORTS, *sorted(set(options.tunnel_port_kinds) - set(TUNNEL_PORTS)))
+
 # codes of classify_frames and of the bulk pipeline's chunk scan (both primitives, and _segment.c's
 # C_* enum): an input checksum state, or what else the frame is; CODE_CANDIDATE only from the scan
 CODE_ZERO, CODE_COMPLETE, CODE_PARTIAL, CODE_INVALID, CODE_NO_LAYOUT, CODE_SCALAR, CODE_CANDIDATE = range(7)
@@ -1020,14 +1026,15 @@ def name_invalid(frame: bytes | memoryview) -> str:
 
 
 def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
-                    ethertypes: np.ndarray | None = None) -> np.ndarray:
+                    ethertypes: np.ndarray | None = None, ports: tuple[int, ...] = TUNNEL_PORTS) -> np.ndarray:
     """parse_layout + classify_l4_checksum for many frames of one buffer at once: a code per frame.
 
     ``starts``/``lengths`` locate each frame in ``buffer``; ``ethertypes``, when given, replace the
     ones the frames' bytes 12-13 hold (another link type's frames, read 14 bytes before their L3
     header: the Ethernet frames softgso.io.cooked.to_ethernet makes of them). The code is an input checksum state (CODE_ZERO..CODE_INVALID), CODE_NO_LAYOUT
     where parse_layout finds no TCP/UDP (or an IP fragment: no state, untouched), or CODE_SCALAR for
-    what is left to the scalar path (label stacks, two VLAN tags, IPv6 extension headers).
+    what is left to the scalar path (label stacks, two VLAN tags, IPv6 extension headers, tunnels:
+    GRE, IP-in-IP and UDP to one of ``ports``, scalar_ports' for a run with ``--tunnel-port``).
     """
     import numpy as np
 
@@ -1074,7 +1081,7 @@ def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
     # checksum state, and judges what the tunnel carries
     scalar |= (v4 | v6) & ((next_header == 47) | (next_header == 4) | (next_header == 41))
     dport = be16(transport + 2)
-    scalar |= (v4 | v6) & (next_header == IPPROTO_UDP) & (transport + 4 <= lengths) & np.isin(dport, TUNNEL_PORTS)
+    scalar |= (v4 | v6) & (next_header == IPPROTO_UDP) & (transport + 4 <= lengths) & np.isin(dport, ports)
     ip = (v4 | v6) & ~scalar
     tcp = ip & (next_header == IPPROTO_TCP) & (transport + 20 <= lengths)
     thlen = (byte(transport + 12) >> 4) * 4
@@ -1121,4 +1128,4 @@ def _odd_offsets(payload: np.ndarray, mss: int) -> np.ndarray:
     return (payload * (1 + 255 * offsets)[None, :]) % ONES
 
 
-__all__ = ["FastSegmenter", "LinkShape", "RunResult", "SegmentPlan", "TunnelShape", "link_plan", "link_shape", "shape_key", "tunnel_key", "word_sums"]
+__all__ = ["FastSegmenter", "LinkShape", "RunResult", "SegmentPlan", "TunnelShape", "link_plan", "link_shape", "scalar_ports", "shape_key", "tunnel_key", "word_sums"]

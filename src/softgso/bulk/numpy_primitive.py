@@ -34,10 +34,12 @@ from .fastpath import (
     CODE_NO_LAYOUT,
     CODE_PARTIAL,
     CODE_SCALAR,
+    TUNNEL_PORTS,
     FastSegmenter,
     LinkShape,
     TunnelShape,
     classify_frames,
+    scalar_ports,
 )
 from .native import load_extension
 from .pipeline import CODE_DROPPED, LINK_ETHERNET, Iovecs, layout_ranges
@@ -68,6 +70,7 @@ class NumpyPrimitive:
 
     def __init__(self, options: SegmentOptions) -> None:
         self.fast = FastSegmenter(options)
+        self._ports = scalar_ports(options)  # UDP ports whose short frames are the scalar path's
         self._ranges: dict[Any, tuple[tuple[tuple[int, int], ...], int]] = {}
 
     def scan(self, data: memoryview, chunk_end: int, big_endian: bool, ticks: int, snap_limit: int,
@@ -117,7 +120,7 @@ class NumpyPrimitive:
                 cut = True
                 starts, caplen, orig_len, code = starts[:count], caplen[:count], orig_len[:count], code[:count]
             code = record_codes(buffer, starts + RECORD_HEADER_LEN, caplen, orig_len, np.full(count, link),
-                                small_limit, bulk_small)
+                                small_limit, bulk_small, self._ports)
             np.frombuffer(codes, dtype=np.int8, count=count)[:] = code
         return count, at, cut
 
@@ -187,7 +190,8 @@ class NumpyPrimitive:
         lens = np.array(frame_lens, dtype=np.int64)
         link_kinds = np.array(links, dtype=np.int64)
         block_codes = record_codes(np.frombuffer(data, dtype=np.uint8), np.array(frame_at, dtype=np.int64), lens,
-                                   np.array(orig_lens, dtype=np.int64), link_kinds & ~SIMPLE, small_limit, bulk_small)
+                                   np.array(orig_lens, dtype=np.int64), link_kinds & ~SIMPLE, small_limit, bulk_small,
+                                   self._ports)
         block_codes[(block_codes == CODE_CANDIDATE) & (link_kinds & SIMPLE != 0)] = CODE_SCALAR
         block_codes[np.array(dropped, dtype=bool)] = CODE_DROPPED
         np.frombuffer(offsets, dtype=np.int64, count=count)[:] = starts
@@ -312,9 +316,11 @@ SIMPLE = 0x100  # a link kind's flag in scan_blocks: the record is a Simple Pack
 
 
 def record_codes(buffer: np.ndarray, starts: np.ndarray, caplen: np.ndarray, orig_len: np.ndarray,
-                 links: np.ndarray, small_limit: int, bulk_small: bool) -> np.ndarray:
+                 links: np.ndarray, small_limit: int, bulk_small: bool,
+                 ports: tuple[int, ...] = TUNNEL_PORTS) -> np.ndarray:
     """Every record's code as _segment.c's record_code gives it: frames at ``starts`` of ``links``
-    link kinds (softgso.bulk.stream.LINK_KINDS; 0: the scalar path's). A frame of another link type
+    link kinds (softgso.bulk.stream.LINK_KINDS; 0: the scalar path's); a short frame to a UDP port of
+    ``ports`` (fastpath.scalar_ports) is the scalar path's. A frame of another link type
     than Ethernet is read as the Ethernet frame to_ethernet makes of it (its ethertype and header
     length found by softgso.io.cooked.link_header, one record at a time)."""
     import numpy as np
@@ -341,7 +347,7 @@ def record_codes(buffer: np.ndarray, starts: np.ndarray, caplen: np.ndarray, ori
             if not small.any():
                 continue
             classified = classify_frames(buffer, (starts + heads - ETH_HLEN)[small], length[small],
-                                         None if kind is ethernet else ethertypes[small])
+                                         None if kind is ethernet else ethertypes[small], ports)
             # a partial seed is completed by the scalar path; so is a frame of no layout on another link type
             classified[(classified == CODE_PARTIAL) | ((classified == CODE_NO_LAYOUT) & (kind is not ethernet))] = (
                 CODE_SCALAR)

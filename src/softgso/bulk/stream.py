@@ -48,13 +48,13 @@ def short_frames(options: SegmentOptions, bulk: bool) -> tuple[int, bool]:
     A frame no longer than MTU + 14 has a payload no longer than gso_size (payload > gso_size needs
     frame - L2 > MTU). Without actions, a virtio header or a forced input checksum such a frame
     leaves untouched unless its checksum is a partial seed, so a bulk stream may classify it and
-    copy it through (tunnelled frames, whose inner state counts, go to the scalar path; with
-    ``--tunnel-port`` ports no frame is classified in bulk); ``bulk`` is whether the stream segments
-    in bulk at all.
+    copy it through (tunnelled frames, whose inner state counts, go to the scalar path: GRE, IP-in-IP,
+    UDP to a tunnel's port or one of ``--tunnel-port``, fastpath.scalar_ports); ``bulk`` is whether the
+    stream segments in bulk at all.
     """
     small_limit = options.device.mtu + 14 if options.gso_size is None else 0
     classify = (bulk and options.gso_size is None and not options.actions and options.vnet_hdr is None
-                and options.input_csum == "auto" and options.device.mtu > 120 and not options.tunnel_ports)
+                and options.input_csum == "auto" and options.device.mtu > 120)
     return small_limit, classify
 
 
@@ -201,10 +201,12 @@ def make_bulk_stream(options: SegmentOptions, summary: Summary,
     primitive: Primitive
     if engine == "compiled" or (engine == "auto" and compiled_primitive.available()):
         primitive = compiled_primitive.CompiledPrimitive(options)
+        summary.engine = "compiled"
     else:
         from .numpy_primitive import NumpyPrimitive
 
         primitive = NumpyPrimitive(options)
+        summary.engine = "numpy"
     return SegmentStream(options, summary, per_frame, primitive)
 
 

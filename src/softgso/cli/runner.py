@@ -808,6 +808,7 @@ def _segment_table(summary: Any, counts: dict[str, int], elapsed: float, out: st
         rows.append([f"input L4 checksum {name}", f"{count:,}", ""])
     if summary.partial_out:
         rows.append(["output checksums left partial", f"{summary.partial_out:,}", ""])
+    rows.append([f"taken in bulk ({summary.engine} engine)", f"{summary.bulk_records:,}", ""])
     rate = counts["bytes_in"] * 8 / elapsed / 1e9 if elapsed > 0 else 0.0
     rows.append(["throughput", f"{elapsed:.3f} s", f"{rate:.2f} Gbit/s"])
     print_table(f"softgso segment -> {out}", SEGMENT_TABLE_COLUMNS, rows, sys.stderr if stderr else sys.stdout)
