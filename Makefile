@@ -47,7 +47,7 @@ sysdeps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    $$missing >/dev/null; \
 	else echo "sysdeps: missing$$missing (needs root and apt-get): the tests that use them will skip"; fi
-	@if [ -x $(PY) ] && command -v cc >/dev/null 2>&1 && ! $(PY) -c "import softgso.bulk._segment" 2>/dev/null; then \
+	@if [ -x $(PY) ] && command -v cc >/dev/null 2>&1 && ! $(PY) -c "import softgso.bulk._segment, softgso.bulk._records" 2>/dev/null; then \
 	  echo "sysdeps: building softgso's C modules"; $(PY) setup.py build_ext --inplace -q >/dev/null; \
 	fi
 

@@ -6,6 +6,8 @@ import ipaddress
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scapy.all import IP, TCP, UDP, IPv6, Raw, raw  # type: ignore[attr-defined]
 
 from softgso.checksum import (
@@ -70,3 +72,14 @@ def test_chunk_sums_match_one_sum_per_chunk() -> None:
             assert ones_sums_of_chunks(data, size) == expected, (len(data), size)
             assert ones_sums_of_chunks(memoryview(bytearray(data)), size) == expected
     assert ones_sums_of_chunks(b"", 8) == []
+
+
+@given(st.binary(min_size=500, max_size=3000), st.integers(0, 0x3FFFF))
+def test_ones_sum_of_a_long_buffer_is_the_big_numbers_remainder(data: bytes, initial: int) -> None:
+    """ones_sum (softgso._checksum for long buffers where built) against the definition: the big-endian
+    number the bytes make (odd length zero-padded), plus ``initial``, modulo 0xFFFF; 0 only for 0."""
+    padded = data + b"\0" if len(data) % 2 else data
+    value = int.from_bytes(padded, "big") + initial
+    expected = 0 if value == 0 else (value % 0xFFFF) or 0xFFFF
+    assert ones_sum(data, initial) == expected
+    assert ones_sum(bytes(len(data)), initial) == ((initial % 0xFFFF) or 0xFFFF if initial else 0)

@@ -14,6 +14,7 @@ import mmap
 import os
 import struct
 from array import array
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +35,16 @@ from strategies import small_frames
 TICKS = 1_000_000
 NO_OFFLOAD = SegmentOptions(device=PROFILES["no-offload"])
 # the primitives that can run here: the compiled one only where softgso.bulk._segment is built
-PRIMITIVES = {"numpy": NumpyPrimitive, **({"compiled": CompiledPrimitive} if compiled_primitive.available() else {})}
+
+
+class ContiguousCompiledPrimitive(CompiledPrimitive):
+    """The compiled primitive with its output built whole in the arena (payload copied), not as iovecs."""
+
+    SCATTER = False
+
+
+PRIMITIVES = {"numpy": NumpyPrimitive, **({"compiled": CompiledPrimitive, "compiled-contiguous": ContiguousCompiledPrimitive}
+                                          if compiled_primitive.available() else {})}
 SEGMENT = compiled_primitive._SEGMENT
 compiled_only = pytest.mark.skipif(SEGMENT is None, reason="softgso.bulk._segment not built (or SOFTGSO_NO_C set)")
 
@@ -68,6 +78,9 @@ def scan(primitive: Any, data: bytes, *, small_limit: int = 1514, bulk_small: bo
 def materialize(part: Any) -> bytes:
     """The bytes a part of the pipeline's output stands for (a buffer, or iovecs pointing into buffers)."""
     if isinstance(part, Iovecs):
+        if part.writev is not None:  # a buffer of (base, length) uint64 pairs, ``pairs`` long
+            flat = array("Q", bytes(part.vectors)[: 16 * part.pairs])
+            return b"".join(ctypes.string_at(base, length) for base, length in zip(flat[::2], flat[1::2], strict=True))
         return b"".join(ctypes.string_at(int(base), int(length)) for base, length in part.vectors)
     return bytes(part)
 
@@ -295,6 +308,33 @@ def test_segment_records_refuse_jobs_outside_their_buffers() -> None:
         compiled.segment_records(plan, data, array("q", [1, 0, 0]), False, bytearray(per_packet), bytearray(1))
     with pytest.raises(ValueError, match="outside the output buffer"):
         compiled.segment_records(plan, data, array("q", [0, 0, 0]), False, bytearray(per_packet - 1), bytearray(1))
+    # with vectors: headers alone in out, room for two pairs a segment and one more
+    headers = per_packet - (plan.frame_len - plan.payload_at)
+    pairs = 2 * plan.segments + 1
+    assert compiled.segment_records(plan, data, array("q", [0, 0, 0]), False, bytearray(headers), bytearray(1),
+                                    vectors=bytearray(16 * pairs)) == 2 * plan.segments
+    with pytest.raises(ValueError, match="outside the output buffer"):
+        compiled.segment_records(plan, data, array("q", [0, 0, 0]), False, bytearray(headers - 1), bytearray(1),
+                                 vectors=bytearray(16 * pairs))
+    with pytest.raises(ValueError, match="vectors must be room"):
+        compiled.segment_records(plan, data, array("q", [0, 0, 0]), False, bytearray(headers), bytearray(1),
+                                 vectors=bytearray(16 * pairs - 16))
+
+
+@compiled_only
+def test_writev_all_writes_every_pair_in_order_and_refuses_a_count_beyond_its_vectors(tmp_path: Path) -> None:
+    pieces = [os.urandom(n) for n in (5000, 1, 0, 70000, 3)] * 300  # more pairs than IOV_MAX
+    keep = [ctypes.create_string_buffer(piece, len(piece)) for piece in pieces]
+    vectors = array("Q", [value for buffer, piece in zip(keep, pieces, strict=True)
+                          for value in (ctypes.addressof(buffer), len(piece))])
+    path = tmp_path / "out"
+    with open(path, "wb") as handle:
+        assert SEGMENT.writev_all(handle.fileno(), vectors, len(pieces)) == sum(map(len, pieces))
+    assert path.read_bytes() == b"".join(pieces)
+    with pytest.raises(ValueError, match="pairs out of range"):
+        SEGMENT.writev_all(1, vectors, len(pieces) + 1)
+    with pytest.raises(OSError):
+        SEGMENT.writev_all(-1, vectors, 1)
 
 
 @compiled_only

@@ -11,6 +11,8 @@ from softgso.check.synth import IPV6_DST, IPV6_SRC, MAC_DST, MAC_SRC, SuperPacke
 from softgso.checksum import ipv4_header_checksum
 
 LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2 = 1, 113, 276
+# the real captures of ../shared/captures (beside the clone), when they are there
+CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "captures"
 SNAPLEN = 262144
 
 
@@ -145,3 +147,10 @@ MIXED_FLOW_PAYLOADS = {
 MIXED_UNCHANGED = (0, 2, 4, 5, 7)
 
 
+
+
+def real_captures() -> list[Path]:
+    """Every pcap and pcapng file of ../shared/captures (none when it is not beside the clone)."""
+    if not CAPTURES.is_dir():
+        return []
+    return sorted(p for p in CAPTURES.rglob("*") if p.suffix in (".pcap", ".pcapng"))

@@ -291,6 +291,54 @@ def cut_while_read_like_reference(tmp: Path, capture: Path, engine: str, monkeyp
         assert (tmp / f"out{suffix}").read_bytes() == (tmp / f"reference{suffix}").read_bytes()
 
 
+def cut_during_the_run_like_reference(tmp: Path, capture: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``capture`` cut short by another writer while a bulk stream is under way (after its second chunk
+    is read; the chunks small, the payloads of segmented packets written from the read buffers as
+    iovecs): exit 3 and the scalar path's message, no crash; OUT holds every record the scalar path
+    writes from the file as it is left (the scalar output of the cut file is a prefix of it), and
+    nothing but what the scalar path writes from the whole file (it is a prefix of that: records read
+    before the cut may be there too, whole)."""
+    from softgso.bulk import pipeline
+
+    whole = capture.read_bytes()
+    suffix = capture.suffix
+    assert run_cli("segment", capture, tmp / f"whole{suffix}", "--engine", "scalar", *USO).exit_code == 0
+    from_whole = (tmp / f"whole{suffix}").read_bytes()
+    primitive, _ = stream_of(engine)
+    monkeypatch.setattr(primitive, "CHUNK_SIZE", 128 << 10)
+    fill = pipeline.fill
+    for cut in (len(whole) - 100_001, 300_001):
+        reads: list[int] = []
+
+        def fill_then_cut(*args: Any, cut: int = cut, reads: list[int] = reads) -> int:
+            got = fill(*args)
+            reads.append(got)
+            if len(reads) == 2:
+                os.truncate(capture, cut)  # as another process would, the stream's size already taken
+            return got
+
+        capture.write_bytes(whole)
+        monkeypatch.setattr(pipeline, "fill", fill_then_cut)
+        result = run_cli("segment", capture, tmp / f"out{suffix}", "--engine", engine, *USO)
+        monkeypatch.setattr(pipeline, "fill", fill)
+        assert len(reads) > 2, "the cut came while the stream was reading"
+        reference = run_cli("segment", capture, tmp / f"reference{suffix}", "--engine", "scalar", *USO)
+        assert result.exit_code == reference.exit_code == 3
+        assert result.stderr == reference.stderr and "cut short" in result.stderr
+        out = (tmp / f"out{suffix}").read_bytes()
+        from_cut = (tmp / f"reference{suffix}").read_bytes()
+        assert len(from_cut) > 300_001 // 2
+        assert out.startswith(from_cut)
+        assert from_whole.startswith(out)
+
+
+def test_input_cut_short_during_a_bulk_run_keeps_every_record_before_the_cut(
+        tmp: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    capture = tmp / "in.pcap"
+    write_capture(capture, 3 << 20, frames=mixed_frames(12))
+    cut_during_the_run_like_reference(tmp, capture, engine, monkeypatch)
+
+
 def test_truncated_capture_fails_alike(tmp: Path, engine: str) -> None:
     capture = tmp / "cut.pcap"
     write_capture(capture, 1 << 20, frames=mixed_frames(4))

@@ -219,6 +219,19 @@ def test_pcapng_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
     assert len(scapy_decode(tmp / "out.pcapng")) > 0
 
 
+def test_pcapng_cut_short_during_a_bulk_run_keeps_every_record_before_the_cut(
+        tmp: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IN cut by another writer after the stream read its first chunks: exit 3, what came before the
+    cut written as the scalar path writes it (no SIGBUS)."""
+    from test_segment_bulk import cut_during_the_run_like_reference
+
+    capture = tmp / "in.pcapng"
+    capture.write_bytes(pcapng_capture("<", 7, records=2500))
+    assert capture.stat().st_size > 2 << 20
+    cut_during_the_run_like_reference(tmp, capture, engine, monkeypatch)
+    assert len(scapy_decode(tmp / "out.pcapng")) > 0
+
+
 @pytest.mark.parametrize("damage", ["cut", "trailing length", "caplen", "interface"])
 def test_broken_pcapng_fails_alike(tmp: Path, engine: str, damage: str) -> None:
     content = bytearray(pcapng_capture("<", 8, records=300))

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..job import PacketResult, SegmentOptions
     from ..prepare import FrameLayout
     from .fastpath import SegmentPlan
+    from .pipeline import Iovecs
 
 # the plan's integers in the order softgso/bulk/_segment.c reads them (its P_* enum)
 PLAN_FIELDS = ("frame_len", "payload_at", "header_len", "mss", "segments", "last_len", "udp", "ipv4_at",
@@ -71,13 +72,15 @@ def _ranges(shape: TunnelShape | LinkShape) -> array:
     return found
 
 
-def packet_out_len(plan: SegmentPlan, pcapng: bool) -> int:
+def packet_out_len(plan: SegmentPlan, pcapng: bool, payload: bool = True) -> int:
     """Output bytes per input packet of ``plan`` in a file: each segment behind its pcap record
-    header, or (``pcapng``) each one an Enhanced Packet Block (EPB_FIXED_LEN + 12 bytes, padding)."""
+    header, or (``pcapng``) each one an Enhanced Packet Block (EPB_FIXED_LEN + 12 bytes, padding);
+    without ``payload``, those bytes but the payload pieces (what segment_records writes with vectors)."""
     if not pcapng:
-        return plan.out_len(RECORD_HEADER_LEN)
+        return plan.out_len(RECORD_HEADER_LEN) - (0 if payload else plan.frame_len - plan.payload_at)
     full_len, last_len = plan.segment_lengths()
-    return ((plan.segments - 1) * (EPB_LEN + full_len + -full_len % 4) + EPB_LEN + last_len + -last_len % 4)
+    out = (plan.segments - 1) * (EPB_LEN + full_len + -full_len % 4) + EPB_LEN + last_len + -last_len % 4
+    return out - (0 if payload else plan.frame_len - plan.payload_at)
 
 
 class CompiledSegmenter:
@@ -103,14 +106,20 @@ class CompiledSegmenter:
         _SEGMENT.segment(vector, full, last, buffer, jobs, out, codes)
 
     def segment_records(self, plan: SegmentPlan, buffer: Any, jobs: array, big_endian: bool, out: Any,
-                        codes: bytearray, pcapng: bool = False) -> None:
+                        codes: bytearray, pcapng: bool = False, vectors: Any = None) -> int:
         """segment_into for frames in pcap records (a job's first offset is its record's): each
         segment written behind its own record header (the record's timestamp, its own length), as
         the file stream writes them. ``pcapng``: the records are EPBs (a job's offset is
-        _segment.scan_blocks'), each segment written as an EPB of the record's interface and timestamp."""
+        _segment.scan_blocks'), each segment written as an EPB of the record's interface and timestamp.
+        With ``vectors``, ``out`` gets the framing and headers alone and ``vectors`` the iovecs that
+        write the segments, payloads pointing into ``buffer``: returns how many (base, length) pairs."""
         vector, full, last = self.vector(plan)
+        if vectors is not None:
+            return int(_SEGMENT.segment_records(vector, full, last, buffer, jobs, big_endian, out, codes, pcapng,
+                                                vectors))
         # (the pcapng flag given only when set: a module built before it takes pcap's arguments alone)
         _SEGMENT.segment_records(vector, full, last, buffer, jobs, big_endian, out, codes, *((True,) if pcapng else ()))
+        return 0
 
     def segment_packet(self, frame: Any, plan: SegmentPlan) -> list[bytearray]:
         """One frame's segments."""
@@ -128,12 +137,18 @@ class CompiledSegmenter:
 class CompiledPrimitive:
     """The bulk pipeline's per-chunk work in C (see softgso.bulk.pipeline for the signature)."""
 
-    # output is built contiguous (headers and payload copied, the copy and the checksum one pass) in
-    # a few reused arenas, then written with one writev: the kernel copies large cache-warm blocks,
-    # measured faster than writev of a header/payload iovec pair per segment pointing into the input
-    CHUNK_SIZE = 1 << 20  # measured against 0.5, 2, 4 and 8 MiB (and queue depths 1-3) on 512 MiB: no better
+    # the segments' framing and headers are built in a few reused arenas; their payload stays in the
+    # read buffer, summed there, and goes to OUT by writev of a header/payload iovec pair per
+    # segment (_segment.writev_all, on the writing thread): the kernel's copy is the only one
+    # after the read (SCATTER False: headers and payload copied into the arena, one writev)
+    SCATTER = True
+    # measured (wall) against 0.5, 2, 4 and 8 MiB and queue depths 1-3 on 512 MiB: no better than 1
+    # MiB; in CPU seconds 4 MiB chunks cost less (a quarter of the per-chunk Python work)
+    CHUNK_SIZE = 4 << 20
     QUEUE_DEPTH = 1
-    ARENA_SIZE = 2 * CHUNK_SIZE
+    # the segments' framing and headers (the payload's copy, with SCATTER False; a bigger output
+    # goes to a buffer of its own)
+    ARENA_SIZE = CHUNK_SIZE // 2
     SWITCH_INTERVAL = 0.0002  # seconds; see pipeline._pipeline
 
     def __init__(self, options: SegmentOptions) -> None:
@@ -180,10 +195,12 @@ class CompiledPrimitive:
 
     def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
                      big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
-                     pcapng: bool = False) -> memoryview:
-        """The runs' segments, each behind its record header (each an EPB with ``pcapng``), contiguous
-        in ``arena`` (or a new buffer when it is full), in input order."""
-        size = sum(count * packet_out_len(plan, pcapng) for plan, _, count in runs)
+                     pcapng: bool = False) -> memoryview | Iovecs:
+        """The runs' segments, each behind its record header (each an EPB with ``pcapng``), in input
+        order: with SCATTER iovecs (headers in ``arena``, payloads in ``data``), else contiguous in
+        ``arena`` (or a new buffer when it is full)."""
+        scatter = self.SCATTER
+        size = sum(count * packet_out_len(plan, pcapng, not scatter) for plan, _, count in runs)
         target: mmap.mmap | bytearray = arena
         at = arena_state[0]
         if at + size > len(arena):
@@ -192,15 +209,25 @@ class CompiledPrimitive:
             arena_state[0] = at + size
         number = 0
         segment_records = self.compiled.segment_records
+        vectors = bytearray(16 * sum(2 * plan.segments * count + 1 for plan, _, count in runs)) if scatter else None
+        pairs = 0
         for plan, first, count in runs:
-            per_packet = packet_out_len(plan, pcapng)
+            per_packet = packet_out_len(plan, pcapng, not scatter)
             # (record offset, output offset, packet number) triples, built by C iterators
             jobs = array("q", chain.from_iterable(zip(offsets[first : first + count],
                                                       range(at, at + count * per_packet, per_packet),
                                                       range(number, number + count), strict=True)))
-            segment_records(plan, data, jobs, big_endian, target, codes, pcapng)
+            if vectors is not None:
+                with memoryview(vectors) as rest:
+                    pairs += segment_records(plan, data, jobs, big_endian, target, codes, pcapng, rest[16 * pairs :])
+            else:
+                segment_records(plan, data, jobs, big_endian, target, codes, pcapng)
             at += count * per_packet
             number += count
+        if vectors is not None:
+            from .pipeline import Iovecs
+
+            return Iovecs(vectors, (target, data), _SEGMENT.writev_all, pairs)
         return memoryview(target)[at - size : at]
 
 

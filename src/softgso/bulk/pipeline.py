@@ -149,13 +149,19 @@ def layout_ranges(layout: FrameLayout | TunnelShape | LinkShape) -> tuple[tuple[
 
 
 class Iovecs:
-    """A part to write as (base, length) pairs in order (a numpy uint64 array), and what they point into."""
+    """A part to write as (base, length) pairs in order, and what they point into.
 
-    __slots__ = ("vectors", "keep")
+    ``vectors`` is a numpy uint64 array of pairs, or (``writev`` given: a function that writes them,
+    returning the bytes written) any buffer of them, ``pairs`` long."""
 
-    def __init__(self, vectors: Any, keep: tuple[Any, ...]) -> None:
+    __slots__ = ("vectors", "keep", "writev", "pairs")
+
+    def __init__(self, vectors: Any, keep: tuple[Any, ...], writev: Callable[[int, Any, int], int] | None = None,
+                 pairs: int = 0) -> None:
         self.vectors = vectors
         self.keep = keep  # the arrays the vectors point into, alive until written
+        self.writev = writev
+        self.pairs = pairs
 
 
 def write_parts(writer: CaptureWriter, parts: list[Any], records: int) -> None:
@@ -165,9 +171,12 @@ def write_parts(writer: CaptureWriter, parts: list[Any], records: int) -> None:
         if type(part) is Iovecs:
             if at > start:
                 writer.write_framed(parts[start:at], 0)
-            from .numpy_primitive import writev_array
+            if part.writev is not None:
+                writer.count_written(part.writev(writer.fileno(), part.vectors, part.pairs))
+            else:
+                from .numpy_primitive import writev_array
 
-            writev_array(writer.fileno(), part.vectors)
+                writev_array(writer.fileno(), part.vectors)
             start = at + 1
     writer.write_framed(parts[start:] if start else parts, records)
 

@@ -493,6 +493,9 @@ class FlowDiff:
 
     def __init__(self, frames_b: Iterable[FrameItem], tunnel_ports: dict[int, str] | None = None) -> None:
         self._source: Iterator[FrameItem] = iter(frames_b)
+        # a bulk reader of B (softgso.bulk.frames.BulkFrames) hands over a run of frames that are
+        # plainly a frame of A's segments at once: what the per-frame pairing would find and judge
+        self._runs: Callable[[Unit], list[int] | None] | None = getattr(frames_b, "tcp_segments", None)
         self._ports = tunnel_ports
         self._exhausted = False
         self.frames_a = 0
@@ -585,7 +588,7 @@ class FlowDiff:
         unit = parse_unit(index, frame, ethernet, self._ports)
         self.frames_a += 1
         if unit.kind == "TCP":
-            fate = self._tcp(unit) if unit.payload_len else self._tcp_bare_fate(unit)
+            fate = (self._run(unit) or self._tcp(unit)) if unit.payload_len else self._tcp_bare_fate(unit)
         elif unit.kind == "UDP":
             fate = self._udp(unit)
         elif unit.frag_offset >= 0:
@@ -597,6 +600,17 @@ class FlowDiff:
             self.segments += len(fate.b_frames)
         self.not_ok += not fate.ok
         return fate
+
+    def _run(self, a: Unit) -> Fate | None:
+        """A's segments taken as one run from the bulk reader, where :meth:`_tcp` would read them
+        next from B (nothing of A's flow waits unpaired) and judge them intact without a word."""
+        if self._runs is None or a.tunnel or a.key in self._tcp_data or self._exhausted:
+            return None
+        taken = self._runs(a)
+        if taken is None:
+            return None
+        self.frames_b += len(taken)
+        return Fate(a.index + 1, SEGMENTED, [index + 1 for index in taken])
 
     def _tcp(self, a: Unit) -> Fate:
         pieces: list[Unit] = []

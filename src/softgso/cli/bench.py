@@ -534,6 +534,51 @@ def measure_formats(work: Path, size: int, repeat: int) -> dict[str, Any]:
     return report
 
 
+def measure_checkers(work: Path, size: int, repeat: int) -> dict[str, Any]:
+    """``softgso inspect IN`` and ``softgso diff IN OUT`` (OUT: segment's output) against ``segment IN OUT`` on
+    64 KB TCP/IPv4 super-packets in pcapng, alternated in each of ``repeat`` turns (after one untimed turn
+    whose outputs are checked: segment's by softgso.check.segcheck, diff's exit status 0, B what A
+    becomes, inspect's prediction segment's own count). Keys ``inspect_over_segment`` and
+    ``diff_over_segment`` (the median turn's wall-time ratio: the command's time over segment's),
+    ``*_cpu_over_segment`` (CPU seconds, user + system) and every run's wall and CPU seconds."""
+    import statistics
+
+    capture, out = work / "checkers.pcapng", work / "checkers-out.pcapng"
+    write_capture(capture, size, "tcp4", capture_format="pcapng")
+    segment = [*softgso_command(), "segment", str(capture), str(out)]
+    inspect = [*softgso_command(), "inspect", str(capture)]
+    diff = [*softgso_command(), "diff", str(capture), str(out)]
+    try:
+        run_child(segment)
+        _checked("softgso segment (pcapng)", capture, out)
+        predicted = json.loads(subprocess.run([*inspect, "--json"], check=True, capture_output=True).stdout)
+        written = json.loads(subprocess.run([*segment, "--json"], check=True, capture_output=True).stdout)
+        if predicted["segment"]["records_out"] != written["records_out"]:
+            raise RuntimeError("softgso inspect: its prediction is not what segment writes")
+        run_child(diff)  # exit status 0: B is what A becomes (run_child raises on any other)
+        runs: dict[str, list[Timed]] = {"segment": [], "inspect": [], "diff": []}
+        for _ in range(repeat):
+            runs["segment"].append(run_child(segment))
+            runs["inspect"].append(run_child(inspect))
+            runs["diff"].append(run_child(diff))
+    finally:
+        capture.unlink(missing_ok=True)
+        out.unlink(missing_ok=True)
+    report: dict[str, Any] = {"checkers_input_bytes": size}
+    for name, timed in runs.items():
+        report[f"checkers_{name}_runs"] = [[r.seconds, r.cpu_seconds] for r in timed]
+    for name in ("inspect", "diff"):
+        turns = list(zip(runs[name], runs["segment"], strict=True))
+        report[f"{name}_seconds"] = statistics.median(r.seconds for r in runs[name])
+        report[f"{name}_cpu_seconds"] = statistics.median(r.cpu_seconds for r in runs[name])
+        report[f"{name}_over_segment"] = statistics.median(r.seconds / s.seconds for r, s in turns)
+        report[f"{name}_cpu_over_segment"] = statistics.median(r.cpu_seconds / max(s.cpu_seconds, 1e-9)
+                                                               for r, s in turns)
+    report["checkers_segment_seconds"] = statistics.median(r.seconds for r in runs["segment"])
+    report["checkers_segment_cpu_seconds"] = statistics.median(r.cpu_seconds for r in runs["segment"])
+    return report
+
+
 def measure_startup(work: Path, repeat: int) -> dict[str, Any]:
     """Start-up on its own: a plain ``softgso segment IN OUT`` (as typed, its summary to a pipe) of an
     empty capture (a file header alone) and of a one-packet capture, wall and CPU seconds, the
@@ -645,7 +690,7 @@ def measure_scapy(work: Path, size: int, repeat: int, softgso_bytes_per_s: float
 
 def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, progress: Callable[[str], None] | None = None,
         keep: bool = False, only: str | None = None, capture_format: str = "pcap") -> dict[str, Any]:
-    """Every measurement (``only``: "segment" or "coalesce" and what goes with it; ``capture_format``:
+    """Every measurement (``only``: "segment", "coalesce" or "checkers" and what goes with it; ``capture_format``:
     the main capture's); a dict of numbers and ratios (the JSON of ``softgso bench``)."""
     say = progress or (lambda _text: None)
     work = scratch_dir()
@@ -677,6 +722,9 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
             report.update(measure_formats(work, size, repeat))
             say("start-up: segment of an empty and of a one-packet capture")
             report.update(measure_startup(work, repeat))
+        if only in (None, "checkers"):
+            say(f"inspect and diff vs segment ({size >> 20} MiB of TCP/IPv4 super-packets, pcapng)")
+            report.update(measure_checkers(work, size, repeat))
         if peers and only in (None, "segment"):
             say(f"tcprewrite --fragroute ({size >> 20} MiB IPv4)")
             report.update(measure_tcprewrite(work, size, repeat))

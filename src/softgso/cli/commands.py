@@ -204,8 +204,9 @@ BENCH_TARGET_SIZE = 512 << 20  # the issue's targets are set on a 512 MiB captur
 @click.option("--no-peers", is_flag=True, help="Skip tcprewrite and Scapy.")
 @click.option("--format", "capture_format", type=click.Choice(["pcap", "pcapng"]), default="pcap", show_default=True,
               help="The main capture's format (segment vs cp; pcapng, SLL2 and raw IP have rows of their own).")
-@click.option("--only", type=click.Choice(["segment", "coalesce"]),
-              help="One measurement: segment (vs cp, the engine vs memcpy, passthrough, the peers) or coalesce (vs cp).")
+@click.option("--only", type=click.Choice(["segment", "coalesce", "checkers"]),
+              help="One measurement: segment (vs cp, the engine vs memcpy, passthrough, the peers), coalesce (vs cp) "
+              "or checkers (inspect and diff vs segment, pcapng).")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write a PNG of the ratios against their targets.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
@@ -266,6 +267,10 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("start-up s: segment of an empty capture", "startup_empty_seconds", ""),
         ("start-up s: segment of one packet", "startup_one_packet_seconds", "reported"),
         ("segment peak RSS MiB", "softgso_max_rss_mib", "bounded"),
+        ("inspect / segment (time), pcapng", "inspect_over_segment", "<= 1.5"),
+        ("  CPU s / segment CPU s", "inspect_cpu_over_segment", ""),
+        ("diff IN OUT / segment (time), pcapng", "diff_over_segment", "<= 3"),
+        ("  CPU s / segment CPU s", "diff_cpu_over_segment", ""),
     ]
     from rich.markup import escape
     from rich.table import Table
@@ -752,10 +757,14 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
               help="Write a PNG of the frame-size distribution before and after segmentation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
+              help="How what segment would write is worked out; both give the same report. auto: a super-packet "
+              "of a shape seen before from its shape's plan (the one segment's bulk stream uses, where the "
+              "compiled modules are built); scalar: every frame through the engine.")
 def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, top: int, plot_path: Path | None, as_json: bool,
-            quiet: bool, udp_gso: str = "off", tunnel_ports: tuple[str, ...] = ()) -> None:
+            quiet: bool, udp_gso: str = "off", tunnel_ports: tuple[str, ...] = (), engine: str = "auto") -> None:
     """Report what IN holds and what `softgso segment` (same options) would make of it.
 
     Packets, super-packets over the MTU, label stacks and VLAN tags seen, flows, tunnels (kind,
@@ -780,6 +789,13 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
 
         check_plot_path(plot_path)  # a directory, a block device, an unknown format: refused before the work
     inspector = CaptureInspector(options, top=top)
+    if engine == "auto":
+        from ..bulk import compiled_primitive
+
+        if compiled_primitive.available():
+            from .inspect import SegmentPlanner
+
+            inspector.planner = SegmentPlanner(options)
     from ..gro import CoalescePreview, GroDevice
 
     gro_preview = CoalescePreview(GroDevice(kernel=kernel))  # what `coalesce` (defaults) would do
@@ -979,8 +995,13 @@ def coalesce(in_path: Path, out_path: Path, batch: int, gro_max_size: int, kerne
 @click.option("--tunnel-port", "tunnel_ports", multiple=True, metavar="KIND:PORT",
               help="Also read UDP to PORT as a tunnel of KIND, as for segment (FOU and GUE have no port of their "
               "own) (repeatable).")
+@click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
+              help="How A and B are read; both give the same report. auto: a pcap or pcapng file of Ethernet "
+              "frames a chunk at a time by the bulk reader, the segments of a TCP frame of A that are plainly "
+              "its segments (payload intact, nothing else to say) taken as a run in compiled code "
+              "(softgso.bulk._records), every other frame by the per-frame code; scalar: record by record.")
 def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool, pair_by: str = "auto",
-         map_path: Path | None = None, tunnel_ports: tuple[str, ...] = ()) -> None:
+         map_path: Path | None = None, tunnel_ports: tuple[str, ...] = (), engine: str = "auto") -> None:
     """Compare two captures field by field: A before and B after (segment IN OUT), or ours and the kernel's.
 
     Frames are numbered from 1 everywhere (messages, --json, --map), as tshark numbers them. They are
@@ -1001,7 +1022,7 @@ def diff(a_path: Path, b_path: Path, max_shown: int, as_json: bool, quiet: bool,
     """
     from .diff import run_diff
 
-    run_diff(a_path, b_path, max_shown, as_json, quiet, pair_by, map_path, tunnel_ports)
+    run_diff(a_path, b_path, max_shown, as_json, quiet, pair_by, map_path, tunnel_ports, engine)
 
 
 

@@ -22,50 +22,47 @@ NUMBERING = "frames numbered from 1, as tshark numbers them"
 FrameItem = tuple[int, bytes, bool]  # (record index from 0, frame, True when an Ethernet frame)
 
 
-def ethernet_frames(reader: Any) -> Iterator[FrameItem]:
-    """Every record of a reader as an Ethernet frame (a Linux cooked or raw-IP record converted), or
-    its bytes as they are when it has no Ethernet form."""
-    from ..io import to_ethernet
-    from ..io.record import UnknownLinkTypeError
-
-    for record in reader:
-        try:
-            view = to_ethernet(record)
-        except UnknownLinkTypeError:
-            view = None
-        if view is None:
-            yield record.index, bytes(record.data), False
-        else:
-            yield record.index, bytes(view.frame), True
-
-
 class Capture:
     """One side of the diff: read once from a FIFO or standard input (kept in memory when it must be
-    counted first), as often as needed from a file."""
+    counted first), as often as needed from a file (a pcap or pcapng of Ethernet frames by the bulk
+    reader, softgso.bulk.frames, unless ``bulk`` is False)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, bulk: bool = True) -> None:
         self.path = path
         self.stream = is_dash(path) or not path.is_file()
+        self.bulk = bulk and not self.stream
         self.kept: list[FrameItem] | None = None
 
     def count(self) -> int:
         """Its records (a FIFO or standard input is kept in memory for the pairing that follows)."""
+        from ..bulk.frames import count_records, ethernet_frames
         from ..io import open_capture
 
         if self.stream:
             with open_capture(self.path) as reader:
                 self.kept = list(ethernet_frames(reader))
             return len(self.kept)
+        counted = count_records(self.path) if self.bulk else None
+        if counted is not None:
+            return counted
         with open_capture(self.path) as reader:
             return sum(1 for _ in reader)
 
     @contextmanager
     def frames(self) -> Iterator[tuple[Iterator[FrameItem], Callable[[], int], int]]:
         """(its frames, bytes read so far, file size: 0 when unknown)."""
+        from ..bulk.frames import ethernet_frames, open_bulk_frames
         from ..io import open_capture
 
         if self.kept is not None:
             yield iter(self.kept), lambda: 0, 0
+            return
+        bulk = open_bulk_frames(self.path) if self.bulk else None
+        if bulk is not None:
+            try:
+                yield bulk, lambda: bulk.bytes_read, bulk.file_size
+            finally:
+                bulk.close()
             return
         with open_capture(self.path) as reader:
             yield (ethernet_frames(reader), lambda: int(getattr(reader, "bytes_read", 0) or 0),
@@ -73,8 +70,11 @@ class Capture:
 
 
 def run_diff(a_path: Path, b_path: Path, max_shown: int = 10, as_json: bool = False, quiet: bool = False,
-             pair_by: str = "auto", map_path: Path | None = None, tunnel_ports: tuple[str, ...] = ()) -> None:
-    """Compare A and B; exit status 1 when B is not A (by position) or not what A becomes (by flow)."""
+             pair_by: str = "auto", map_path: Path | None = None, tunnel_ports: tuple[str, ...] = (),
+             engine: str = "auto") -> None:
+    """Compare A and B; exit status 1 when B is not A (by position) or not what A becomes (by flow).
+    ``engine`` "scalar": both read record by record by the general reader, every frame paired by
+    flowdiff's per-frame code (the same report: the bulk reader is checked against it)."""
     from ..offload.tunnels import parse_tunnel_port
 
     try:
@@ -91,7 +91,9 @@ def run_diff(a_path: Path, b_path: Path, max_shown: int = 10, as_json: bool = Fa
         from ..io.outfile import output_target
 
         output_target(str(map_path))  # a directory or a block device is refused before the work
-    a, b = Capture(a_path), Capture(b_path)
+    if engine not in ("auto", "scalar"):
+        raise UsageError(f"--engine {engine}: one of auto, scalar")
+    a, b = Capture(a_path, engine == "auto"), Capture(b_path, engine == "auto")
     if pair_by == "auto":
         pair_by = "position" if a.count() == b.count() else "flow"
     with a.frames() as (frames_a, read_a, size_a), b.frames() as (frames_b, read_b, size_b), \

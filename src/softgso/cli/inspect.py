@@ -18,15 +18,28 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ..check.capdiff import IP_PROTO_NAMES, Decoded, decode_fields, ethertype_name
 from ..checksum import csum_fold, ones_sum
 from ..constants import ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_QINQ1, IPPROTO_HOPOPTS, IPV6_TLV_JUMBO
+from ..features import IpSummed
 from ..io import CaptureRecord, link_payload_length
 from ..io.cooked import CONVERTED_LINKTYPES
-from ..job import Outcome, SegmentOptions, Summary, link_type_report, process_frame, snapped_report
+from ..job import (
+    Outcome,
+    PacketResult,
+    SegmentOptions,
+    Summary,
+    link_type_report,
+    process_frame,
+    snapped_report,
+)
 from ..offload.tunnels import TunnelLayout, TunnelNotSegmented, parse_tunnel, tunnel_id
-from ..prepare import L4Checksum, classify_l4_checksum, parse_layout
+from ..prepare import FrameLayout, L4Checksum, classify_l4_checksum, parse_layout
+
+if TYPE_CHECKING:
+    from ..bulk.fastpath import SegmentPlan
 
 ETH_ZLEN = 60  # the minimum Ethernet frame without FCS: shorter packets are padded on the wire
 IPV6_HLEN = 40
@@ -95,6 +108,82 @@ def _has_jumbo_option(frame: bytes, network: int) -> bool:
     return False
 
 
+class SegmentPlanner:
+    """What ``segment`` writes for a super-packet, from the plan of its shape (softgso.bulk.fastpath,
+    the one segment's bulk stream uses) instead of process_frame: the segments' count and lengths,
+    the checksum state of the input, whether the segments leave checksums to the device.
+
+    A shape's plan is learnt from process_frame on the first frame of the shape (built and checked
+    as segment's bulk stream builds and checks it) and used here only if that frame's own result is
+    plainly the plan's: segmented, nothing reported or noted, its input checksum state the one the
+    plan's classification gives. Tunnelled shapes go through process_frame.
+    """
+
+    def __init__(self, options: SegmentOptions) -> None:
+        from ..bulk.compiled_primitive import CompiledSegmenter
+        from ..bulk.stream import short_frames
+
+        self.options = options
+        self._learnt: list[PacketResult] = []
+        self.fast = CompiledSegmenter(options, self._oracle).fast
+        self.small_limit = short_frames(options, self.fast.enabled)[0]
+        self._usable: dict[int, bool] = {}  # id of a plan -> its first frame's result agreed with it
+
+    def _oracle(self, frame: bytes) -> PacketResult:
+        result = process_frame(frame, self.options)
+        self._learnt.append(result)
+        return result
+
+    def predict(self, inspector: CaptureInspector, frame: bytes) -> bool:
+        """Count ``frame`` as segment would write it, from its shape's plan; False when it has none
+        (the caller asks process_frame)."""
+        found = self.fast.key_of(frame)
+        if found is None or not isinstance(found[1], FrameLayout):
+            return False
+        self._learnt.clear()
+        plan = self.fast.plan_for(frame, *found)
+        if plan is None:
+            return False
+        state = self._input_state(plan, frame, found[1], inspector.frame_state)
+        usable = self._usable.get(id(plan))
+        if usable is None:
+            if not self._learnt:  # a plan learnt elsewhere: not used here
+                self._usable[id(plan)] = False
+                return False
+            usable = self._usable[id(plan)] = self._agrees(plan, self._learnt[-1], state)
+        if not usable:
+            return False
+        segments = plan.segments
+        full_len, last_len = plan.segment_lengths()
+        bytes_out = full_len * (segments - 1) + last_len
+        inspector.summary.add_run(1, len(frame), segments, bytes_out, {} if state is None else {state: 1},
+                                  plan.partial or plan.outer_left)
+        inspector.segments_out += segments
+        inspector.bytes_out += bytes_out
+        inspector.sizes_out[full_len] += segments - 1
+        inspector.sizes_out[last_len] += 1
+        return True
+
+    @staticmethod
+    def _input_state(plan: SegmentPlan, frame: bytes, layout: FrameLayout, known: str | None) -> str | None:
+        """The input checksum state segment counts for a frame of this plan (None: none counted;
+        ``known``: the frame's state as the inspector classified it, None when it did not)."""
+        if plan.classify:
+            return known if known is not None else classify_l4_checksum(frame, layout).value
+        return None if plan.forced_state is None else plan.forced_state.value
+
+    @staticmethod
+    def _agrees(plan: SegmentPlan, result: PacketResult, state: str | None) -> bool:
+        """The first frame's own result is what the plan says of every frame of its shape."""
+        full_len, last_len = plan.segment_lengths()
+        lengths = [len(out) for out in result.frames]
+        partial = sum(1 for packet in result.packets if packet.ip_summed == IpSummed.PARTIAL)
+        return (result.outcome == Outcome.SEGMENTED and not result.kind and not result.note and not result.over_mtu
+                and lengths == [full_len] * (plan.segments - 1) + [last_len]
+                and partial == (plan.segments if plan.partial or plan.outer_left else 0)
+                and (None if result.input_csum is None else result.input_csum.value) == state)
+
+
 @dataclass
 class CaptureInspector:
     """Counts over one capture; feed it with :meth:`add`, read it with :meth:`as_dict`."""
@@ -135,6 +224,10 @@ class CaptureInspector:
     report_count: int = 0
     first_ns: int | None = None
     last_ns: int | None = None
+    # segment's bulk plans (softgso.bulk.fastpath), for super-packets of a shape seen before: None,
+    # every frame through process_frame
+    planner: SegmentPlanner | None = None
+    frame_state: str | None = None  # the L4 checksum state of the frame being added, once classified whole
 
     @property
     def mtu(self) -> int:
@@ -181,6 +274,7 @@ class CaptureInspector:
             return
         self.bytes_in += len(frame)
         self.sizes_in[len(frame)] += 1
+        self.frame_state = None
         decoded = decode_fields(frame)
         # VLAN tags do not count toward the MTU
         l3_len = max(len(frame) - ETH_HLEN - 4 * len(decoded.vlan_tags), 0)
@@ -199,6 +293,8 @@ class CaptureInspector:
             self.bytes_out += len(frame)
             self.sizes_out[len(frame)] += 1
             self._report(index, f"snapped record ({len(frame)} of {wire_len} bytes): segment passes it through")
+            return
+        if self.planner is not None and len(frame) > self.planner.small_limit and self.planner.predict(self, frame):
             return
         result = process_frame(frame, self.options)
         self.summary.add(index, len(frame), result)
@@ -285,7 +381,10 @@ class CaptureInspector:
             return
         if ip_end < len(frame):
             layout = replace(layout, frame_len=ip_end)
-        self.l4_checksums[classify_l4_checksum(frame[:ip_end], layout).value] += 1
+        state = classify_l4_checksum(frame[:ip_end], layout).value
+        self.l4_checksums[state] += 1
+        if ip_end == len(frame):
+            self.frame_state = state
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready report."""

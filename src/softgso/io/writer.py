@@ -204,6 +204,10 @@ class CaptureWriter:
         self.records_written += records
         self._flush()
 
+    def count_written(self, nbytes: int) -> None:
+        """Count ``nbytes`` a bulk frontend wrote on :meth:`fileno` itself (the space reserved ahead follows them)."""
+        self.bytes_written += nbytes
+
     @property
     def encoder(self) -> RecordEncoder:
         """The format's framing of this file's records (for bulk frontends that frame records themselves)."""

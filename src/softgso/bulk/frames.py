@@ -1,0 +1,265 @@
+"""The frames of a capture a chunk at a time, for the checkers (``softgso diff``): the bulk reader's
+record walk (softgso.bulk._segment's scan and scan_blocks) without the segmenting.
+
+:class:`BulkFrames` reads a classic pcap or a pcapng file of Ethernet frames in chunks and hands
+out its frames as the general reader does (``(record index, frame bytes, True)``, one at a time),
+or, asked through :meth:`BulkFrames.tcp_segments`, takes a whole run of them at once: the segments
+of one frame of A that softgso.check.flowdiff would judge intact without a word, recognised by
+the compiled walk softgso.bulk._records (see there). Whatever the walk does not take (a record cut
+short, a broken block, a second section, an interface described late...) is read by the general
+reader from that record on, so that every frame, and every error, is the general reader's.
+
+:func:`count_records` counts a file's records with the same walk (the general reader's count
+where the walk stops). :func:`open_bulk_frames` is None for a file the walk does not take (a FIFO,
+standard input, a compressed file, a link type other than Ethernet) or where the compiled modules
+are not built: the caller reads it with the general reader.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ..io.record import LINKTYPE_ETHERNET
+from .chunks import fill, open_input
+from .native import load_extension
+from .stream import MAX_FAST_RECORD, pcap_header, pcapng_header, record_limits
+
+if TYPE_CHECKING:
+    from ..check.flowdiff import Unit
+
+CHUNK_SIZE = 4 << 20
+BLOCK_SHIFT = 12  # a pcapng walk's offsets are its blocks' starts + 12 (_segment.scan_blocks)
+MIN_RECORD = 16  # a pcap record header, or the least an SPB takes
+CODE_DROPPED = 7  # a pcapng block that holds no packet (_segment.scan_blocks)
+
+FrameItem = tuple[int, bytes, bool]
+
+
+def ethernet_frames(reader: Any, skip: int = 0) -> Iterator[FrameItem]:
+    """Every record of a reader (from record ``skip`` on) as an Ethernet frame (a Linux cooked or
+    raw-IP record converted), or its bytes as they are when it has no Ethernet form."""
+    from ..io import to_ethernet
+    from ..io.record import UnknownLinkTypeError
+
+    for record in reader:
+        if record.index < skip:
+            continue
+        try:
+            view = to_ethernet(record)
+        except UnknownLinkTypeError:
+            view = None
+        if view is None:
+            yield record.index, bytes(record.data), False
+        else:
+            yield record.index, bytes(view.frame), True
+
+
+def _modules() -> tuple[ModuleType, ModuleType] | None:
+    segment, records = load_extension("_segment"), load_extension("_records")
+    return None if segment is None or records is None else (segment, records)
+
+
+class BulkFrames:
+    """A capture's frames read a chunk at a time (see the module); an iterator of FrameItem."""
+
+    def __init__(self, path: Path, modules: tuple[ModuleType, ModuleType], walk: Callable[..., tuple[int, int, int]],
+                 start: int, pcapng: bool, big_endian: bool) -> None:
+        self.path = path
+        self._records = modules[1]
+        self._walk = walk  # (buffer, chunk_end, offsets, codes, lengths) -> (records, end of the last, stop)
+        self._pcapng = pcapng
+        self._big_endian = big_endian
+        self._fd = open_input(path)
+        self.file_size = os.fstat(self._fd).st_size
+        self._pos = start  # the file offset of the buffer's first byte
+        # two buffers, taken in turn: the bytes carried over to the next come from the other one
+        # (anonymous mappings: their pages come on first write, where a bytearray is zeroed up front)
+        self._buffers = [mmap.mmap(-1, CHUNK_SIZE + MAX_FAST_RECORD + BLOCK_SHIFT) for _ in range(2)]
+        self._buffer = self._buffers[0]
+        capacity = CHUNK_SIZE // MIN_RECORD + 1
+        self._offsets, self._codes, self._lengths = bytearray(8 * capacity), bytearray(capacity), bytearray(4 * capacity)
+        # per frame: where its record starts, where its frame starts, its length (int64)
+        self._heads, self._starts, self._spans = (memoryview(bytearray(8 * capacity)).cast("q") for _ in range(3))
+        self._view = memoryview(b"")
+        self._count = 0  # frames in the buffer
+        self._next = 0  # the next of them to hand out
+        self._index = 0  # its record index
+        self._after = 0  # the end of the buffer's last walked record
+        self._stopped = False  # the walk ended at a record the general reader takes
+        self._general: Iterator[FrameItem] | None = None
+        self._reader: Any = None
+        self._load(b"")
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def _load(self, carried: bytes | memoryview) -> None:
+        """Fill the next buffer from ``self._pos`` (its first bytes ``carried`` over) and walk it."""
+        self._buffer = self._buffers[self._buffers[0] is self._buffer]
+        got = fill(self._fd, self._buffer, carried, self._pos,
+                   min(len(self._buffer) - BLOCK_SHIFT, self.file_size - self._pos))
+        view = memoryview(self._buffer)[:got]
+        if got:
+            count, after, stop = self._walk(view, min(CHUNK_SIZE, got), self._offsets, self._codes, self._lengths)
+        else:  # nothing more to read: the end, or a file cut short underneath (the general reader's)
+            count, after, stop = 0, 0, self._pos < self.file_size
+        self._view = view
+        self._after = after
+        self._stopped = bool(stop)
+        self._count = self._records.frame_spans(self._buffer, self._offsets, self._codes, self._lengths, count,
+                                                self._pcapng, self._big_endian, self._heads, self._starts,
+                                                self._spans)
+        self._next = 0
+
+    @property
+    def _at_end(self) -> bool:
+        """The walk took every record to the file's end."""
+        return not self._stopped and self._pos + self._after >= self.file_size
+
+    def _advance(self) -> bool:
+        """The next chunk, once the buffer's frames are handed out; False at the walk's end."""
+        while not self._stopped and not self._at_end:
+            self._pos += self._after
+            self._load(self._view[self._after :])
+            if self._count:
+                return True
+        return False
+
+    def _reload_from_next(self) -> bool:
+        """Read on from the next frame's record, so that the frames after it come into the buffer;
+        False when that cannot bring more."""
+        if self._stopped or self._at_end or self._next == 0:
+            return False
+        start = self._heads[self._next]
+        self._pos += start
+        self._load(self._view[start:])
+        return self._count > 0
+
+    def __iter__(self) -> BulkFrames:
+        return self
+
+    def __next__(self) -> FrameItem:
+        if self._general is not None:
+            return next(self._general)
+        if self._next >= self._count and not self._advance():
+            if self._at_end:
+                raise StopIteration
+            self._general = self._general_reader()
+            return next(self._general)
+        start, span = self._starts[self._next], self._spans[self._next]
+        item = (self._index, bytes(self._view[start : start + span]), True)
+        self._next += 1
+        self._index += 1
+        return item
+
+    def _general_reader(self) -> Iterator[FrameItem]:
+        """The general reader from the next record on (it says what is wrong with one the walk left)."""
+        from ..io import open_capture
+
+        self._reader = open_capture(self.path)
+        return ethernet_frames(self._reader, skip=self._index)
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the file read so far (for a progress bar against ``file_size``)."""
+        if self._reader is not None:
+            return int(getattr(self._reader, "bytes_read", 0) or 0)
+        return self._pos + self._after
+
+    def close(self) -> None:
+        """Close the file (and the general reader, where it took over)."""
+        if self._reader is not None:
+            self._reader.close()
+        os.close(self._fd)
+
+    # -- a run of frames at once ------------------------------------------------------------------
+
+    def tcp_segments(self, a: Unit) -> list[int] | None:
+        """The record indexes of the next frames, when they are the segments of ``a`` (a TCP frame of
+        A with payload, no tunnel) that flowdiff judges "segmented, payload intact", without a
+        problem or a change (softgso.bulk._records.tcp_segments); they are then taken. None
+        otherwise (nothing taken)."""
+        if self._general is not None:
+            return None
+        if self._next >= self._count and not self._advance():
+            return None
+        taken = 0
+        for _ in range(2):
+            taken = self._records.tcp_segments(a.frame, a.network, a.transport, a.payload_at, a.payload_end,
+                                               a.ip_version, a.seq, self._buffer, self._starts, self._spans,
+                                               self._next, self._count, not self._stopped)
+            if taken >= 0:
+                break
+            if not self._reload_from_next():  # the segments run past the buffer: read on from the first
+                return None
+        if taken <= 0:
+            return None
+        first = self._index
+        self._next += taken
+        self._index += taken
+        return list(range(first, first + taken))
+
+
+def open_bulk_frames(path: Path) -> BulkFrames | None:
+    """The bulk reader of ``path`` (a regular file, a pcap or pcapng of Ethernet frames), else None."""
+    modules = _modules()
+    if modules is None:
+        return None
+    scan = modules[0]
+    found = pcap_header(path)
+    if found is not None:
+        (header, order, nanosecond, snaplen), linktype = found
+        if linktype != LINKTYPE_ETHERNET:
+            return None
+        big_endian = order != "little"
+        ticks, snap_limit = record_limits(nanosecond, snaplen)
+
+        def walk_records(data: memoryview, chunk_end: int, offsets: bytearray, codes: bytearray,
+                         lengths: bytearray) -> tuple[int, int, int]:
+            result: tuple[int, int, int] = scan.scan(data, 0, len(data), chunk_end, big_endian, ticks, snap_limit,
+                                                     0, False, offsets, codes)
+            return result
+
+        return BulkFrames(path, modules, walk_records, len(header), False, big_endian)
+    blocks = pcapng_header(path)
+    if blocks is None or not blocks.reader.interfaces or any(
+            interface.linktype != LINKTYPE_ETHERNET for interface in blocks.reader.interfaces):
+        return None
+    kinds = bytes(1 for _ in blocks.reader.interfaces)
+    spb_snaplen = blocks.spb_snaplen
+
+    def walk_blocks(data: memoryview, chunk_end: int, offsets: bytearray, codes: bytearray,
+                    lengths: bytearray) -> tuple[int, int, int]:
+        result: tuple[int, int, int] = scan.scan_blocks(data, 0, len(data), chunk_end, blocks.big_endian, kinds,
+                                                        spb_snaplen, MAX_FAST_RECORD - 16, 0, False, offsets, codes,
+                                                        lengths)
+        return result
+
+    return BulkFrames(path, modules, walk_blocks, blocks.start, True, blocks.big_endian)
+
+
+def count_records(path: Path) -> int | None:
+    """The number of records in ``path`` by the bulk walk (the general reader's count from where the
+    walk stops); None for a file the walk does not take."""
+    frames = open_bulk_frames(path)
+    if frames is None:
+        return None
+    try:
+        total = frames._count
+        while frames._advance():
+            total += frames._count
+        if not frames._at_end:
+            from ..io import open_capture
+
+            with open_capture(path) as reader:
+                total = sum(1 for _ in reader)
+        return total
+    finally:
+        frames.close()
+
+
+__all__ = ["BulkFrames", "count_records", "ethernet_frames", "open_bulk_frames"]
