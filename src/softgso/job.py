@@ -76,7 +76,7 @@ class SegmentOptions:
     kernel: str = "6.1"
     tunnel_ports: tuple[tuple[int, str], ...] = ()  # --tunnel-port KIND:PORT, as (port, kind)
     udp_gso: str = "off"  # --udp-gso: UDP datagrams over the MTU are GSO super-packets of this type (udp_l4, udp)
-    # beyond the kernel: a tunnel super-packet under a label stack is segmented (Linux refuses it),
+    # beyond the kernel: a tunnel super-packet under a label stack is segmented (Linux drops it),
     # the labels copied with the outer headers onto every segment
     tunnel_in_labels: bool = False
 
@@ -198,6 +198,7 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
     if layout is None or layout.fragment:
         if options.actions:
             skb = packet_from_capture(original, layout)
+            skb.encapsulation = _left_encapsulated(original, options, over)
             _run_actions(skb, options.actions)
             return _transmit(skb, options, input_csum=None)
         if over:
@@ -226,6 +227,8 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
         return PacketResult(Outcome.UNCHANGED, [original], input_csum=state, labels=layout.labels)
     skb = packet_from_capture(frame, layout)
     skb.ip6_frag_id = options.ipv6_frag_id
+    if options.actions:
+        skb.encapsulation = _left_encapsulated(frame, options, over)
     _run_actions(skb, options.actions)
     # actions may add or remove labels and tags: measure headers as they now are
     after = (parse_layout(_wire_bytes(skb)) or layout) if options.actions else layout
@@ -354,6 +357,26 @@ def _tunnel_from_capture(original: bytes, tunnel: TunnelLayout, options: Segment
     if trailer and result.outcome == Outcome.CHANGED:
         result.frames = [result.frames[0] + trailer]
     return result
+
+
+def _left_encapsulated(frame: bytes, options: SegmentOptions, over: bool) -> bool:
+    """Whether the tunnel driver that built this captured frame left skb->encapsulation set, so that
+    an MPLS push on it is refused (skb_mpls_push; spec 7.4, kernel vectors mplspush_underlay_*).
+
+    iptunnel_handle_offloads sets it on every tunnel packet and clears it again only for a packet
+    that is not GSO and whose inner checksum is not left to the device: a tunnel super-packet, or
+    one packet with its inner checksum still a CHECKSUM_PARTIAL seed, stays encapsulated.
+    """
+    try:
+        tunnel = parse_tunnel(frame, options.tunnel_port_kinds, True)
+    except TunnelNotSegmented:
+        return over  # a tunnel Linux never builds super-packets of: only its size says GSO
+    if tunnel is None:
+        return False
+    if over:
+        return True
+    inner = _inner_layout(frame[: tunnel.ip_end], tunnel)
+    return classify_l4_checksum(inner.sub, inner.layout) in (L4Checksum.PARTIAL, L4Checksum.SEED_NOLEN)
 
 
 def _after_tunnel_actions(original: bytes, options: SegmentOptions) -> PacketResult:

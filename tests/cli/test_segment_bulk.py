@@ -72,7 +72,7 @@ def tunnel_frames(seed: int) -> Iterator[bytes]:
         encapsulate(small4, TunnelSpec("gretap", gre_csum=True, gso=False)), encapsulate(small6, TunnelSpec("ipip")),
         encapsulate(inner4, TunnelSpec("vxlan")) + bytes(4),  # a trailer
         encapsulate(inner4, TunnelSpec("vxlan"))[:12] + b"\x88\x47\x00\x06\x41\x40"
-        + encapsulate(inner4, TunnelSpec("vxlan"))[14:],  # under a label stack: Linux refuses it
+        + encapsulate(inner4, TunnelSpec("vxlan"))[14:],  # under a label stack: Linux drops it
         build_frame(SuperPacketSpec(udp=True, dport=2152, payload=os.urandom(3000), partial_checksum=False)),
     ]
     while True:

@@ -18,6 +18,14 @@ net_dev_start_xmit trace showed (``skb_gso_type``, ``gro_forward``).
 
     .venv/bin/python -m tools.kernel_oracle.tunnel_cases --kernel 6.12 --only fou,gue,gpe,control --out DIR
     .venv/bin/python -m tools.kernel_oracle.tunnel_cases --kernel 6.1 --only fixedid
+
+MPLS with a tunnel outside the BPF route (spec 7.3, 7.4; :func:`mpls_tunnel_cases`): labels pushed above
+tnl0 (tc ``mpls push`` on its egress, or an ``encap mpls`` route out of it with a local TCP socket
+sending), and ``mpls push`` on veth0's egress of a tunnel packet; the labels-on-a-tunnel-super-packet
+state of an ``encap mpls`` underlay route, one case per boot:
+
+    .venv/bin/python -m tools.kernel_oracle.tunnel_cases --kernel 6.12 --only mplspush_,mplsroute_
+    .venv/bin/python -m tools.kernel_oracle.tunnel_cases --kernel 6.12 --underlay-route mplsroute_underlay_gre4_control__tx_off
 """
 
 from __future__ import annotations
@@ -49,6 +57,10 @@ FOU_PORT, GUE_PORT, GPE_PORT = 5555, 5556, 4790
 # what a control case shows instead of one super-packet cut by veth0 (tests/vectors/test_tunnel_vectors.py)
 CONTROL_SEGMENTED_FIRST = "segmented before encapsulation"  # tnl0 never builds a super-packet
 CONTROL_PASSED_WHOLE = "passed whole"  # veth0 has the tunnel's segmentation feature: the super-packet leaves whole
+CONTROL_MPLS_FIRST = "MPLS GSO before encapsulation"  # spec 7.3: labels pushed above tnl0, cut there, each encapsulated
+CONTROL_REFUSED = "refused"  # spec 7.4: the kernel drops it, nothing leaves veth0
+CONTROL_PUSHED = "labels pushed"  # spec 7.4's refusal does not apply: the packet is no longer encapsulated
+CONTROL_LABELS_ABOVE = "labels above a tunnel super-packet"  # spec 7.4's last row: what veth0 does with that state
 
 
 @dataclass
@@ -77,6 +89,12 @@ class TunnelCase:
     control: str = ""  # a CONTROL_* outcome: no super-packet for veth0 to cut (the name then says "control")
     tunnel_ports: tuple[str, ...] = ()  # softgso's --tunnel-port for a UDP encapsulation without a known port
     tx_device: str = "tnl0"  # where the packet socket sends (tnl1: a tunnel routed through tnl0, set up by extra_setup)
+    tcp_send: dict[str, object] | None = None  # a local TCP socket (TCP_REPAIR, no peer) sends instead: src, dst, port,
+    # mss_clamp, payload_len (the MPLS-and-tunnel routes of spec 7.3: the stack routes it)
+    also_capture: tuple[str, ...] = ()  # more devices whose outgoing frames are recorded (dum1: what tnl0's egress saw)
+    after: tuple[str, ...] = ()  # commands whose output is recorded once the frames are in (tc -s, counters, dmesg)
+    no_gso: bool = False  # one packet, no GSO type in the virtio header (payload = remainder)
+    complete_csum: bool = False  # with no_gso: the inner checksum complete, virtio flags 0 (else NEEDS_CSUM and the seed)
 
     @property
     def payload_len(self) -> int:
@@ -107,6 +125,8 @@ class TunnelCase:
             ip = ip[:10] + struct.pack("!H", _fold_complement(_ones(ip))) + ip[12:]
             pseudo = src + dst + struct.pack("!BBH", 0, proto, l4_len)
         seed = _fold(_ones(pseudo))
+        if self.complete_csum:  # the whole checksum, as a stack that did not offload it
+            seed = _fold_complement(_ones(pseudo + l4 + payload))
         l4 = l4[:check_at] + struct.pack("!H", seed) + l4[check_at + 2 :]
         return ip + l4 + payload
 
@@ -125,6 +145,10 @@ class TunnelCase:
             return {"flags": VIRTIO_NET_HDR_F_NEEDS_CSUM, "gso_type": VIRTIO_GSO_UDP, "hdr_len": l2 + l3 + 8,
                     "gso_size": self.gso_size, "csum_start": l2 + l3, "csum_offset": 6}
         doff = 32 if self.timestamps else 20
+        if self.no_gso:
+            return {"flags": 0 if self.complete_csum else VIRTIO_NET_HDR_F_NEEDS_CSUM, "gso_type": 0, "hdr_len": 0,
+                    "gso_size": 0, "csum_start": 0 if self.complete_csum else l2 + l3,
+                    "csum_offset": 0 if self.complete_csum else 16}
         gso_type = (VIRTIO_GSO_TCPV6 if self.inner_v6 else VIRTIO_GSO_TCPV4) | (VIRTIO_GSO_ECN if self.ecn else 0)
         return {"flags": VIRTIO_NET_HDR_F_NEEDS_CSUM, "gso_type": gso_type, "hdr_len": l2 + l3 + doff,
                 "gso_size": self.gso_size, "csum_start": l2 + l3, "csum_offset": 16}
@@ -178,7 +202,10 @@ class TunnelCase:
                       "true"]
             udp_send = {"dst": "10.1.0.2", "port": 5001, "gso_size": self.gso_size, "payload_len": self.payload_len}
         teardown = ["ip link del tnl1 2>/dev/null; ip link del tnl0; ip link del veth0; ip link del dum0"]
+        if self.also_capture:
+            teardown.append("; ".join(f"ip link del {device} 2>/dev/null" for device in self.also_capture) + "; true")
         return {"name": self.name, "setup": setup, "udp_send": udp_send, "teardown": teardown,
+                "tcp_send": self.tcp_send, "also_capture": list(self.also_capture), "after": list(self.after),
                 "tx_device": "veth0" if self.bpf is not None else self.tx_device, "sll_protocol": 0x86DD if self.inner_v6 else 0x0800,
                 "frame": self.frame().hex(), "vnet": self.vnet()}
 
@@ -537,6 +564,124 @@ def gro_forward_cases() -> list[TunnelCase]:
     return cases
 
 
+
+
+MPLS_AFTER = ("tc -s filter show dev tnl0 egress", "tc -s filter show dev veth0 egress", "ip -s link show tnl0",
+              "ip -s link show veth0", "dmesg -c")
+
+
+def mpls_tunnel_cases() -> list[TunnelCase]:
+    """MPLS with a tunnel device on the routes Linux keeps apart (spec 7.3, 7.4), as controls.
+
+    7.3: labels pushed on a packet whose next device is the tunnel (tc ``mpls push`` on tnl0's egress
+    for a super-packet injected on tnl0; an ``encap mpls`` route out of tnl0 for a local TCP socket):
+    tnl0 does software MPLS GSO and encapsulates each segment, so veth0 never sees a tunnel
+    super-packet. dum1, a mirror of tnl0's egress after the push, holds the MPLS super-packet.
+    7.4: tc ``mpls push`` on veth0's egress for a tunnel super-packet (skb_mpls_push refuses an
+    encapsulated skb). The underlay-route case (labels on top of a tunnel super-packet) is in
+    :func:`mpls_underlay_route_cases`, one per boot."""
+    v4 = f"local {V4_LOCAL} remote {V4_REMOTE}"
+    mirror_dum1 = ["ip link del dum1 2>/dev/null; ip link add dum1 type dummy", "sysctl -qw net.ipv6.conf.dum1.disable_ipv6=1",
+                   "ip link set dum1 up", "tc qdisc add dev tnl0 clsact"]
+    common = dict(outer_v6=False, ethtool="tx_off", control=CONTROL_MPLS_FIRST, also_capture=("dum1",),
+                  after=MPLS_AFTER)
+
+    def pushed(*labels: int) -> list[str]:
+        actions = " ".join(f"action mpls push label {label} ttl 64 pipe" for label in labels)
+        return [*mirror_dum1, f"tc filter add dev tnl0 egress pref 1 matchall {actions} "
+                              "action mirred ingress mirror dev dum1"]
+
+    def routed(labels: str, l2: bool) -> list[str]:
+        return [*mirror_dum1, "tc filter add dev tnl0 egress pref 1 matchall action mirred ingress mirror dev dum1",
+                "ip link set tnl0 up", "ip addr add 10.1.0.1/24 dev tnl0",
+                "ip neigh replace 10.1.0.2 lladdr 02:00:00:00:00:aa dev tnl0 nud permanent" if l2 else "true",
+                f"ip route add 10.2.0.2/32 encap mpls {labels} via 10.1.0.2 dev tnl0"]
+
+    def tcp(mss_clamp: int, payload_len: int) -> dict[str, object]:
+        return {"src": "10.1.0.1", "dst": "10.2.0.2", "port": 5001, "mss_clamp": mss_clamp,
+                "payload_len": payload_len}
+
+    push_note = "tc mpls push on tnl0's egress: MPLS GSO at tnl0 (mpls_features), then each segment encapsulated"
+    route_note = ("an encap mpls route out of tnl0, a local TCP socket (TCP_REPAIR) sending: MPLS GSO at tnl0, "
+                  "then each segment encapsulated")
+    cases = [
+        TunnelCase(name="mplspush_gre4_control__tx_off", device=f"gre {v4}", l2=False, inner_v6=False,
+                   extra_setup=pushed(100), note=push_note, **common),  # type: ignore[arg-type]
+        TunnelCase(name="mplspush_gretap4_2labels_control__tx_off", device=f"gretap {v4} key 7", l2=True,
+                   inner_v6=False, extra_setup=pushed(100, 200), note=push_note, **common),  # type: ignore[arg-type]
+        TunnelCase(name="mplspush_vxlan4_udpcsum_in6_control__tx_off", device=f"vxlan id 42 {v4} dstport 4789 udpcsum",
+                   l2=True, inner_v6=True, gso_size=1200, extra_setup=pushed(100), note=push_note,
+                   **common),  # type: ignore[arg-type]
+        TunnelCase(name="mplspush_ip6gre_in4_control__tx_off", device=f"ip6gre local {V6_LOCAL} remote {V6_REMOTE}",
+                   l2=False, inner_v6=False, extra_setup=pushed(100), note=push_note + " (over IPv6)",
+                   **{**common, "outer_v6": True}),  # type: ignore[arg-type]
+        TunnelCase(name="mplspush_ipip_mplsip_control__tx_off", device=f"ipip mode mplsip {v4}", l2=False,
+                   inner_v6=False, extra_setup=pushed(100), note=push_note + " (ipip mode mplsip: IP protocol 137)",
+                   **common),  # type: ignore[arg-type]
+        TunnelCase(name="mplsroute_gre4_control__tx_off", device=f"gre {v4}", l2=False, inner_v6=False,
+                   extra_setup=routed("100", False), tcp_send=tcp(32767, 4000), note=route_note + " (the route's MSS)",
+                   **common),  # type: ignore[arg-type]
+        TunnelCase(name="mplsroute_gretap4_2labels_control__tx_off", device=f"gretap {v4} csum", l2=True,
+                   inner_v6=False, extra_setup=routed("100/200", True), tcp_send=tcp(32767, 4000),
+                   note=route_note + " (the route's MSS)", **common),  # type: ignore[arg-type]
+        TunnelCase(name="mplsroute_vxlan4_udpcsum_control__tx_off", device=f"vxlan id 42 {v4} dstport 4789 udpcsum",
+                   l2=True, inner_v6=False, extra_setup=routed("100", True), tcp_send=tcp(1000, 3300),
+                   note=route_note, **common),  # type: ignore[arg-type]
+        TunnelCase(name="mplsroute_ipip_mplsip_control__tx_off", device=f"ipip mode mplsip {v4}", l2=False,
+                   inner_v6=False, extra_setup=routed("100", False), tcp_send=tcp(1000, 3300),
+                   note=route_note + " (ipip mode mplsip)", **common),  # type: ignore[arg-type]
+    ]
+    # 7.4: a tunnel super-packet, then tc mpls push on the underlay's egress (after the mirror to dum0)
+    refused = dict(outer_v6=False, ethtool="tx_off", control=CONTROL_REFUSED, after=MPLS_AFTER,
+                   note="tc mpls push on veth0's egress of a tunnel super-packet: skb_mpls_push refuses an "
+                        "encapsulated skb")
+    underlay_push = ["tc filter del dev veth0 egress pref 2",
+                     "tc filter add dev veth0 egress pref 2 matchall action mirred egress mirror dev dum0 pipe "
+                     "action mpls push label 300 ttl 64"]
+    cases += [
+        TunnelCase(name="mplspush_underlay_vxlan4_refused_control__tx_off", device=f"vxlan id 42 {v4} dstport 4789 "
+                   "udpcsum", l2=True, inner_v6=False, extra_setup=underlay_push, **refused),  # type: ignore[arg-type]
+        TunnelCase(name="mplspush_underlay_gre4_refused_control__tx_off", device=f"gre {v4} key 9", l2=False,
+                   inner_v6=False, extra_setup=underlay_push, **refused),  # type: ignore[arg-type]
+        # one packet, no GSO: iptunnel_handle_offloads keeps skb->encapsulation only while the inner
+        # checksum is left to the device (CHECKSUM_PARTIAL)
+        TunnelCase(name="mplspush_underlay_vxlan4_single_partial_refused_control__tx_off", device=f"vxlan id 42 {v4} "
+                   "dstport 4789 udpcsum", l2=True, inner_v6=False, extra_setup=underlay_push, no_gso=True,
+                   segments=0, remainder=500, **{**refused, "note": "one packet, inner checksum left to the device "
+                   "(NEEDS_CSUM), then tc mpls push on veth0's egress"}),  # type: ignore[arg-type]
+        TunnelCase(name="mplspush_underlay_vxlan4_single_complete_control__tx_off", device=f"vxlan id 42 {v4} "
+                   "dstport 4789 udpcsum", l2=True, inner_v6=False, extra_setup=underlay_push, no_gso=True,
+                   complete_csum=True, segments=0, remainder=500,
+                   **{**refused, "control": CONTROL_PUSHED, "note": "one packet, inner checksum complete (virtio "
+                      "flags 0), then tc mpls push on veth0's egress"}),  # type: ignore[arg-type]
+    ]
+    return cases
+
+
+def mpls_underlay_route_cases() -> list[TunnelCase]:
+    """Spec 7.4's last row: an ``encap mpls`` route to the tunnel's remote, so the tunnel super-packet
+    gets labels on top (mpls_xmit resets inner_protocol and inner_network_header to the outer IP
+    header, ``encapsulation`` stays 1). Unverified in the spec; recorded one case per boot
+    (``--underlay-route NAME``), the console kept, since the guest may not survive it."""
+    v4 = f"local {V4_LOCAL} remote {V4_REMOTE}"
+    # the labelled super-packet is caught by a mirror to dum1's ingress (dum0's egress would cut it)
+    route = ["ip link del dum1 2>/dev/null; ip link add dum1 type dummy", "sysctl -qw net.ipv6.conf.dum1.disable_ipv6=1",
+             "ip link set dum1 up", "tc filter del dev veth0 egress pref 2",
+             "tc filter add dev veth0 egress pref 2 matchall action mirred egress mirror dev dum0 pipe "
+             "action mirred ingress mirror dev dum1",
+             "ip neigh replace 192.0.2.254 lladdr 02:00:00:00:00:fe dev veth0 nud permanent",
+             f"ip route add {V4_REMOTE}/32 encap mpls 200 via 192.0.2.254 dev veth0"]
+    common = dict(outer_v6=False, inner_v6=False, ethtool="tx_off", control=CONTROL_LABELS_ABOVE,
+                  extra_setup=route, after=MPLS_AFTER, also_capture=("dum1",),
+                  note="an encap mpls route to the tunnel's remote: labels on top of a tunnel super-packet")
+    return [
+        TunnelCase(name="mplsroute_underlay_vxlan4_control__tx_off", device=f"vxlan id 42 {v4} dstport 4789 udpcsum",
+                   l2=True, **common),  # type: ignore[arg-type]
+        TunnelCase(name="mplsroute_underlay_gre4_control__tx_off", device=f"gre {v4}", l2=False,
+                   **common),  # type: ignore[arg-type]
+    ]
+
+
 def designed_cases() -> list[TunnelCase]:
     """The designed matrix: every kind, outer IPv4/IPv6, outer checksum on/off, options, inner
     IPv4/IPv6, TCP flags and ECN, IDs at the wrap and DF clear, both software-GSO checksum modes."""
@@ -587,7 +732,7 @@ def designed_cases() -> list[TunnelCase]:
     cases.append(TunnelCase(name="gre4_oseq_control__tx_off", device=f"gre {v4} oseq", outer_v6=False, l2=False,
                             inner_v6=False, ethtool="tx_off", control=CONTROL_SEGMENTED_FIRST,
                             note="negative control: no tunnel GSO expected"))
-    return cases + control_cases() + gro_forward_cases()
+    return cases + control_cases() + mpls_tunnel_cases() + gro_forward_cases()
 
 
 FLAG_CHOICES = (0x10, 0x18, 0x11, 0x19, 0x90, 0x98, 0x30, 0x38)  # ACK, PSH, FIN, CWR, URG combinations
@@ -660,6 +805,13 @@ def expected_remote(case: TunnelCase) -> bytes:
 def is_case_frame(frame: bytes, case: TunnelCase) -> bool:
     """An outer IPv4/IPv6 frame to the case's remote (MLD, neighbour discovery and the like are not)."""
     ethertype = int.from_bytes(frame[12:14], "big")
+    if ethertype in (0x8847, 0x8848):  # labels on top (spec 7.4's underlay route): the IP header under them
+        at = 14
+        while at + 4 <= len(frame) and not frame[at + 2] & 0x01:
+            at += 4
+        frame = frame[:12] + (b"\x08\x00" if at + 4 < len(frame) and frame[at + 4] >> 4 == 4 else b"\x86\xdd") + \
+            frame[at + 4 :]
+        ethertype = int.from_bytes(frame[12:14], "big")
     if ethertype == 0x0800 and len(frame) >= 34:
         return frame[30:34] == expected_remote(case)
     if ethertype == 0x86DD and len(frame) >= 54:
@@ -676,59 +828,140 @@ def write_pcap(path: Path, frames: list[bytes]) -> None:
             out.write(frame)
 
 
+def _add_mpls_results(folder: Path, case: TunnelCase, result: dict, meta: dict) -> None:
+    """What the MPLS-and-tunnel cases record besides input and output: the frames dum1 saw (tnl0's egress
+    after the labels were pushed: ``before_tunnel.pcap``, for an Ethernet tunnel device; an L3 device's
+    frames have no Ethernet header and are kept as hex), the TCP sender's MSS, the commands of ``after``."""
+    if case.also_capture:
+        before = [bytes.fromhex(h) for h in result.get("also", {}).get("dum1", [])]
+        before = [f for f in before if len(f) > 14 + 20]  # no IPv6 or ARP link noise: dum1 has neither address
+        if case.control == CONTROL_LABELS_ABOVE:  # veth0's egress: the labelled tunnel super-packet is the input
+            write_pcap(folder / "input.pcap", before)
+            meta["super_packets"] = len(before)
+            meta["capture"] = ("input: AF_PACKET on dum1 (incoming), fed by a tc matchall mirred ingress mirror of "
+                               "veth0's egress (dum0, an egress mirror, cuts an MPLS super-packet before its capture "
+                               "sees it); output: AF_PACKET on veth1 (rx), GRO off")
+            return _add_mpls_meta(case, result, meta)
+        if case.l2:
+            write_pcap(folder / "before_tunnel.pcap", before)
+        else:
+            meta["before_tunnel_hex"] = [f.hex() for f in before]
+        meta["before_tunnel"] = ("dum1: AF_PACKET (incoming), fed by a tc matchall mirred ingress mirror of tnl0's "
+                                 "egress, after the labels were pushed (a dummy's egress would cut an MPLS "
+                                 "super-packet: its mpls_features have no GSO)")
+    _add_mpls_meta(case, result, meta)
+
+
+def _add_mpls_meta(case: TunnelCase, result: dict, meta: dict) -> None:
+    if case.tcp_send is not None:
+        meta["tcp_send"] = case.tcp_send
+        meta["tcp_mss"] = result.get("tcp_mss")
+        meta["injected_on"] = "a local TCP socket (TCP_REPAIR: established without a peer), routed over tnl0"
+        meta["vnet_hdr"] = None
+    if case.after:
+        meta["after"] = result.get("after", {})
+
+
+class TunnelVM(KernelVM):
+    guest_module = "kernel_oracle.tunnel_guest"
+    guest_files = ("__init__.py", "guest_batches.py", "tunnel_guest.py")
+
+
 def record(out_dir: Path, kernel: str | None, only: str | None, random_seed: int | None = None,
-           random_count: int = 0) -> int:
-    """Boot the kernel, run every case (designed, or ``random_count`` drawn from ``random_seed``),
-    write the vectors; the number written."""
+           random_count: int = 0, underlay_route: str | None = None) -> int:
+    """Boot the kernel, run every case (designed, or ``random_count`` drawn from ``random_seed``, or
+    the one underlay-route case named), write the vectors; the number written."""
     drawn = designed_cases() if random_seed is None else random_cases(random_seed, random_count)
+    if underlay_route is not None:
+        drawn = [c for c in mpls_underlay_route_cases() if c.name == underlay_route]
+        if not drawn:
+            raise SystemExit(f"no underlay-route case {underlay_route!r}: "
+                             f"{', '.join(c.name for c in mpls_underlay_route_cases())}")
+        return record_disposable(out_dir, kernel, drawn[0])
     wanted = None if only is None else only.split(",")
     cases = [c for c in drawn if wanted is None or any(part in c.name for part in wanted)]
 
-    class TunnelVM(KernelVM):
-        guest_module = "kernel_oracle.tunnel_guest"
-        guest_files = ("__init__.py", "guest_batches.py", "tunnel_guest.py")
-
     build_bpf([dict(v) for v in {tuple(sorted(c.bpf.items())) for c in cases if c.bpf is not None}])
-    written = 0
     scratch = out_dir.parent / f".{out_dir.name}.scratch"
     with TunnelVM(kernel=kernel, console_log=Path("out/kernel-oracle-tunnels/console.log")) as vm:
         vm.run_batch([c.guest_form() for c in cases], scratch)
         results = json.loads((scratch / "results" / "results.json").read_text())
-        for case, result in zip(cases, results, strict=True):
-            supers = [bytes.fromhex(h) for h in result["supers"]]
-            segments = [bytes.fromhex(h) for h in result["segments"]]
-            supers = [f for f in supers if case.keeps(f)]
-            segments = [f for f in segments if case.keeps(f)]
-            folder = out_dir / case.name
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
-            write_pcap(folder / "input.pcap", supers)
-            write_pcap(folder / "kernel_out.pcap", segments)
-            meta = {
-                "kernel": vm.kernel, "kernel_release": vm.kernel_release_guest,
-                "tunnel_device": f"ip link add tnl0 type {case.device}" if case.bpf is None else
-                                 f"tc egress bpf on veth0: tools/kernel_oracle/bpf/mpls_encap.c {case.bpf}",
-                "extra_setup": case.extra_setup,
-                "ethtool_veth0": ETHTOOL[case.ethtool][0], "softgso_profile": ETHTOOL[case.ethtool][1],
-                "gso_size": case.gso_size,
-                "inner_gso_type": "udp_l4" if case.uso else "ufo" if case.ufo else case.vnet()["gso_type"],
-                "vnet_hdr": None if case.uso else case.vnet(),
-                "injected_on": "a UDP socket with UDP_SEGMENT, routed over tnl0" if case.uso else
-                               "tnl0 (AF_PACKET SOCK_RAW, PACKET_VNET_HDR)", "sendto_error": result["sendto_error"],
-                "veth0_tx_dropped": result["veth0_tx_dropped"], "super_packets": len(supers),
-                "segments": len(segments), "note": case.note, "guest_log": result["log"],
-                "control": case.control or None, "softgso_tunnel_ports": list(case.tunnel_ports),
-                "ethtool_k_veth0": result["ethtool_veth0"],
-                "capture": "input: AF_PACKET on dum0 (outgoing), fed by tc matchall mirred egress mirror of veth0; "
-                           "output: AF_PACKET on veth1 (rx), GRO off",
-            }
-            meta.update(case.extra_meta(result))
-            (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-            print(f"{case.name}: {len(supers)} super-packet(s), {len(segments)} segment(s)"
-                  f"{' ERROR ' + result['sendto_error'] if result['sendto_error'] else ''}"
-                  f"{' LOG ' + '; '.join(result['log']) if result['log'] else ''}")
-            written += 1
+        written = write_results(out_dir, vm, cases, results)
     shutil.rmtree(scratch, ignore_errors=True)
+    return written
+
+
+def record_disposable(out_dir: Path, kernel: str | None, case: TunnelCase) -> int:
+    """One case in its own boot, for a state the kernel may not survive: the console is kept beside the
+    vector (``console.log``); when the guest dies or hangs, meta.json says so and no frames are written."""
+    from .vm import OracleError
+
+    console = Path("out/kernel-oracle-tunnels") / f"console-{case.name}.log"
+    scratch = out_dir.parent / f".{out_dir.name}.scratch"
+    folder = out_dir / case.name
+    vm = TunnelVM(kernel=kernel, console_log=console)
+    vm.boot()
+    try:
+        vm.run_batch([case.guest_form()], scratch)
+        results = json.loads((scratch / "results" / "results.json").read_text())
+        written = write_results(out_dir, vm, [case], results)
+        failure = None
+    except OracleError as exc:
+        failure, written = str(exc), 0
+    finally:
+        vm.close()
+    shutil.rmtree(scratch, ignore_errors=True)
+    if failure is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        meta = {"kernel": vm.kernel, "kernel_release": vm.kernel_release_guest, "control": case.control,
+                "tunnel_device": f"ip link add tnl0 type {case.device}", "extra_setup": case.extra_setup,
+                "note": case.note, "guest_failure": failure}
+        (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        written = 1
+    shutil.copyfile(console, folder / "console.log")
+    print(f"{case.name}: {failure or 'guest survived'} (console: {folder / 'console.log'})")
+    return written
+
+
+def write_results(out_dir: Path, vm: KernelVM, cases: list[TunnelCase], results: list[dict]) -> int:
+    """Each case's folder from the guest's results; the number written."""
+    written = 0
+    for case, result in zip(cases, results, strict=True):
+        supers = [bytes.fromhex(h) for h in result["supers"]]
+        segments = [bytes.fromhex(h) for h in result["segments"]]
+        supers = [f for f in supers if case.keeps(f)]
+        segments = [f for f in segments if case.keeps(f)]
+        folder = out_dir / case.name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        write_pcap(folder / "input.pcap", supers)
+        write_pcap(folder / "kernel_out.pcap", segments)
+        meta = {
+            "kernel": vm.kernel, "kernel_release": vm.kernel_release_guest,
+            "tunnel_device": f"ip link add tnl0 type {case.device}" if case.bpf is None else
+                             f"tc egress bpf on veth0: tools/kernel_oracle/bpf/mpls_encap.c {case.bpf}",
+            "extra_setup": case.extra_setup,
+            "ethtool_veth0": ETHTOOL[case.ethtool][0], "softgso_profile": ETHTOOL[case.ethtool][1],
+            "gso_size": case.gso_size,
+            "inner_gso_type": "udp_l4" if case.uso else "ufo" if case.ufo else case.vnet()["gso_type"],
+            "vnet_hdr": None if case.uso else case.vnet(),
+            "injected_on": "a UDP socket with UDP_SEGMENT, routed over tnl0" if case.uso else
+                           "tnl0 (AF_PACKET SOCK_RAW, PACKET_VNET_HDR)", "sendto_error": result["sendto_error"],
+            "veth0_tx_dropped": result["veth0_tx_dropped"], "super_packets": len(supers),
+            "segments": len(segments), "note": case.note, "guest_log": result["log"],
+            "control": case.control or None, "softgso_tunnel_ports": list(case.tunnel_ports),
+            "ethtool_k_veth0": result["ethtool_veth0"],
+            "capture": "input: AF_PACKET on dum0 (outgoing), fed by tc matchall mirred egress mirror of veth0; "
+                       "output: AF_PACKET on veth1 (rx), GRO off",
+        }
+        _add_mpls_results(folder, case, result, meta)
+        meta.update(case.extra_meta(result))
+        (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        print(f"{case.name}: {len(supers)} super-packet(s), {len(segments)} segment(s)"
+              f"{' ERROR ' + result['sendto_error'] if result['sendto_error'] else ''}"
+              f"{' LOG ' + '; '.join(result['log']) if result['log'] else ''}")
+        written += 1
     return written
 
 
@@ -770,6 +1003,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="only the cases whose name contains this (or one of these, "
                                                      "comma-separated)")
     parser.add_argument("--random", type=int, default=0, metavar="N", help="N random cases instead of the designed")
+    parser.add_argument("--underlay-route", default=None, metavar="NAME",
+                        help="instead: the one spec 7.4 underlay-route case NAME, in a boot of its own")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--diff", action="store_true",
                         help="the differential run: record into out/kernel-diff/tunnels-<kernel>-seed<SEED>/ and "
@@ -779,7 +1014,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.diff:
         out = Path("out/kernel-diff") / f"tunnels-{args.kernel or '6.1'}-seed{args.seed}"
         shutil.rmtree(out, ignore_errors=True)
-    count = record(out, args.kernel, args.only, args.seed if args.random else None, args.random)
+    count = record(out, args.kernel, args.only, args.seed if args.random else None, args.random, args.underlay_route)
     print(f"{count} cases written to {out}")
     if not args.diff:
         return 0

@@ -33,6 +33,12 @@ UDP_SEGMENT = 103
 LEAD_ETHERTYPE = 0x88B5  # IEEE local experimental: no GRO handler
 MODULES = ("veth", "dummy", "sch_ingress", "cls_matchall", "act_mirred", "vxlan", "geneve", "ip_gre", "ip6_gre",
            "ipip", "sit", "ip6_tunnel", "act_tunnel_key", "cls_bpf", "fou", "fou6")
+MPLS_MODULES = ("mpls_router", "mpls_iptunnel", "act_mpls")  # the MPLS-and-tunnel cases (spec 7.3, 7.4)
+# TCP repair (include/uapi/linux/tcp.h): an established connection without a handshake, so that a
+# local TCP socket sends a TSO super-packet down a route nobody answers on
+TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, TCP_REPAIR_OPTIONS, TCP_REPAIR_WINDOW = 19, 20, 21, 22, 29
+TCP_RECV_QUEUE, TCP_SEND_QUEUE = 1, 2
+TCPOPT_MSS, TCPOPT_TIMESTAMP = 2, 8
 
 
 def shell(command: str) -> str:
@@ -86,17 +92,54 @@ def traced_xmits(devices: list[str]) -> list[str]:
     return [line.strip() for line in lines if any(f"dev={device} " in line for device in devices)]
 
 
+def repaired_tcp_socket(spec: dict) -> socket.socket:
+    """A TCP socket put in the established state by TCP_REPAIR (no handshake; the peer is never asked),
+    with the MSS and timestamp options a SYN-ACK would have given and a 64 KiB send window. Leaving
+    repair mode sends one window probe: the caller waits before its capture starts."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE)
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ, 0x10000000)
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ, 0x20000000)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, spec["mss_clamp"])  # the clamp connect() syncs the MSS with
+    sock.bind((spec["src"], 40000))
+    sock.connect((spec["dst"], spec["port"]))
+    options = struct.pack("=II", TCPOPT_MSS, spec["mss_clamp"]) + struct.pack("=II", TCPOPT_TIMESTAMP, 0)
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_OPTIONS, options)
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_WINDOW,
+                    struct.pack("=IIIII", 0x20000000, 65535, 65535, 65535, 0x20000000))
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 0)
+    return sock
+
+
 def run_case(case: dict) -> dict:
     log: list[str] = []
     for command in case["setup"]:
         out = shell(command)
         if out.strip():
             log.append(f"{command}: {out.strip()}")
+    tcp_send = case.get("tcp_send")
+    tcp_sender, tcp_mss, sender = None, None, None
+    error = None
+    if tcp_send:
+        try:
+            tcp_sender = repaired_tcp_socket(tcp_send)
+            tcp_mss = tcp_sender.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+        except OSError as exc:
+            error = f"TCP repair: {type(exc).__name__}: {exc}"
     time.sleep(0.3)  # link-up noise (MLD, router solicitations) goes before the capture starts
     veth1, dum0 = sock_on("veth1"), sock_on("dum0")
-    error = None
+    also = {device: sock_on(device) for device in case.get("also_capture", [])}
     udp_send = case.get("udp_send")
-    if udp_send:
+    if tcp_send:
+        if tcp_sender is not None:
+            payload = bytes((i * 7 + 3) & 0xFF for i in range(tcp_send["payload_len"]))
+            try:
+                tcp_sender.send(payload)
+            except OSError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+    elif udp_send:
         # a UDP socket with UDP_SEGMENT routed over tnl0: the tunnel driver builds UDP_L4 | tunnel bits
         family = socket.AF_INET6 if ":" in udp_send["dst"] else socket.AF_INET
         sender = socket.socket(family, socket.SOCK_DGRAM)
@@ -120,19 +163,26 @@ def run_case(case: dict) -> dict:
             error = f"{type(exc).__name__}: {exc}"
     segments = drain(veth1, outgoing=False)
     supers = drain(dum0, outgoing=True, quiet=0.05)
+    # dum1 is fed by a mirror to its ingress (a dummy's egress would cut an MPLS super-packet: mpls_features)
+    also_frames = {device: drain(sock, outgoing=False, quiet=0.05) for device, sock in also.items()}
+    after = {command: shell(command) for command in case.get("after", [])}  # counters, tc stats, dmesg
     stats = {dev: shell(f"cat /sys/class/net/{dev}/statistics/tx_dropped").strip() for dev in ("veth0",)}
     ethtool = shell("ethtool -k veth0")
     trace = traced_xmits(case.get("trace_devices", []))
-    for sock in (veth1, dum0, sender):
+    for sock in (veth1, dum0, *also.values(), *([sender] if sender is not None else [])):
         sock.close()
+    if tcp_sender is not None:
+        tcp_sender.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # no FIN
+        tcp_sender.close()
     for command in case["teardown"]:
         shell(command)
     return {"name": case["name"], "sendto_error": error, "segments": segments, "supers": supers,
-            "veth0_tx_dropped": stats["veth0"], "ethtool_veth0": ethtool, "log": log, "trace": trace}
+            "veth0_tx_dropped": stats["veth0"], "ethtool_veth0": ethtool, "log": log, "also": also_frames,
+            "after": after, "tcp_mss": tcp_mss, "trace": trace}
 
 
 def serve(share: Path) -> None:
-    for module in MODULES:
+    for module in MODULES + MPLS_MODULES:
         shell(f"modprobe {module}")
     shell("sysctl -w net.ipv6.conf.default.accept_ra=0 net.ipv6.conf.default.autoconf=0 "
           "net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.default.dad_transmits=0")

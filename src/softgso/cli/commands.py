@@ -89,7 +89,7 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
               help="Also treat UDP to PORT as a tunnel of KIND (vxlan, vxlan-gpe, geneve, mpls-in-udp, fou, gue), "
               "besides the standard ports (4789, 8472, 4790, 6081, 6635); FOU and GUE have none (repeatable).")
 @click.option("--tunnel-under-labels", is_flag=True,
-              help="Beyond the kernel: segment a tunnel found under an MPLS label stack (Linux refuses it; "
+              help="Beyond the kernel: segment a tunnel found under an MPLS label stack (Linux drops it; "
               "by default it is passed through and reported), the labels and outer headers on every segment.")
 @click.option("--tcp-ecn", is_flag=True, help="Set SKB_GSO_TCP_ECN (CWR stays on the first segment only).")
 @click.option("--input-csum", type=click.Choice(["auto", "partial", "complete"]), default="auto", show_default=True,

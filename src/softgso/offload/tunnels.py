@@ -164,9 +164,11 @@ def parse_tunnel(frame: bytes, extra_ports: dict[int, str] | None = None,
     """The tunnel layout of an Ethernet frame, None when it carries no tunnel softgso knows.
 
     Raises :class:`TunnelNotSegmented` for a tunnel it recognises but does not segment. A tunnel
-    under a label stack is one Linux refuses (spec 7.4: MPLS GSO and tunnel GSO share
-    inner_protocol; skb_mpls_push refuses an encapsulated packet); ``through_labels`` (beyond the
-    kernel) lays it out anyway, the labels then being part of the outer L2 header.
+    super-packet under a label stack is one Linux drops (spec 7.4, last row; kernel vectors
+    ``mplsroute_underlay_*``: an encap mpls route on the underlay labels it, mpls_xmit points
+    inner_protocol and the inner network header at the outer IP header while the skb stays
+    encapsulated, and the device's GSO fails); ``through_labels`` (beyond the kernel) lays it out
+    anyway, the labels then being part of the outer L2 header.
     ``any_inner`` (readers that only take a tunnel off, never segment it: pop-vxlan & co.) lays out
     a tunnel whatever it carries, a nested tunnel included: when the inner packet is not TCP/UDP
     over IP, ``inner_l4_proto`` is -1 and the inner offsets stop where the reading did.
@@ -192,10 +194,11 @@ def parse_tunnel(frame: bytes, extra_ports: dict[int, str] | None = None,
         return None
     layout = _outer(frame, network, length, extra_ports, any_inner)
     if layout is not None and labelled and not through_labels:
-        raise TunnelNotSegmented("tunnel inside a label stack: Linux refuses it",
-                                 f"a {layout.kind} super-packet under an MPLS label stack: Linux keeps MPLS GSO "
-                                 "and tunnel GSO apart (one inner_protocol) and refuses it; beyond the kernel, "
-                                 "the tunnel-in-labels option segments it")
+        raise TunnelNotSegmented("tunnel inside a label stack: Linux drops it",
+                                 f"a {layout.kind} super-packet under an MPLS label stack: Linux cannot segment it "
+                                 "(MPLS GSO and tunnel GSO share one inner_protocol) and the device drops it, "
+                                 "sending nothing (6.1, 6.12); beyond the kernel, the tunnel-in-labels option "
+                                 "segments it")
     return layout
 
 
