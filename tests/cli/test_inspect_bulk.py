@@ -1,7 +1,9 @@
-"""``softgso inspect`` with segment's bulk plans (the default) against the per-frame reference
-(``--engine scalar``, process_frame on every frame, proven by the other inspect tests): the same
-report, text and JSON, and the same exit status on every real capture, every kernel vector and
-generated super-packet captures, under the options that change what segment writes."""
+"""``softgso inspect`` with segment's bulk plans and coalesce's preview counted by the compiled GRO
+without building packets (the default) against the per-frame reference (``--engine scalar``,
+process_frame on every frame, every preview packet built: proven by the other inspect tests and
+the GRO vectors): the same report, text and JSON, and the same exit status on every real capture,
+every kernel vector and generated super-packet captures, under the options that change what
+segment writes."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from pathlib import Path
 import pytest
 from cli_captures import (
     CAPTURES,
+    ack4,
+    arp,
     mixed_capture,
     payload,
     real_captures,
@@ -22,6 +26,7 @@ from conftest import run_cli
 
 import softgso.cli.inspect as inspect_module
 from softgso.bulk import compiled_primitive
+from softgso.gro.coalesce import compiled_gro
 from softgso.check.synth import SuperPacketSpec, build_frame
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +42,20 @@ def _inspect(capture: Path, engine: str, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def spy_on_counting(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each poll inspect's preview offers the compiled GRO's counting (True: taken)."""
+    taken: list[bool] = []
+    original = compiled_gro.count_frames
+
+    def count_frames(*args: object) -> bool:
+        found = bool(original(*args))
+        taken.append(found)
+        return found
+
+    monkeypatch.setattr(compiled_gro, "count_frames", count_frames)
+    return taken
+
+
 def assert_same_inspect(capture: Path, option_sets: tuple[list[str], ...] = OPTION_SETS) -> None:
     for options in option_sets:
         for form in (["--json"], []):
@@ -50,6 +69,20 @@ def assert_same_inspect(capture: Path, option_sets: tuple[list[str], ...] = OPTI
 @pytest.mark.parametrize("capture", real_captures(), ids=lambda p: str(p.relative_to(CAPTURES)))
 def test_real_capture_same_report(capture: Path) -> None:
     assert_same_inspect(capture, (OPTION_SETS[0], OPTION_SETS[1]))
+
+
+@needs_compiled
+@pytest.mark.skipif(not real_captures(), reason="../shared/captures is not beside the clone")
+def test_real_captures_counted_by_the_compiled_gro(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not vacuous: the comparisons above hold the compiled GRO's counting to the built preview on many
+    of the real captures' polls."""
+    taken = spy_on_counting(monkeypatch)
+    counted = 0
+    for capture in real_captures():
+        before = sum(taken)
+        run_cli("inspect", capture, "--json")
+        counted += sum(taken) > before
+    assert counted >= 10 and sum(taken) >= 20, (counted, sum(taken), len(taken))
 
 
 @needs_compiled
@@ -109,6 +142,28 @@ def test_generated_super_packets_same_report(container: str, tmp_path: Path, mon
     assert_same_inspect(capture, (*OPTION_SETS, ["--udp-gso", "udp_l4"], ["--tcp-ecn"]))
     # the plans counted most super-packets (the test compares them, not the reference twice)
     assert sum(planned) > len(frames) // 2
+
+
+@needs_compiled
+@pytest.mark.parametrize("container", ["pcap", "pcapng"])
+def test_counted_preview_same_report(container: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several polls of super-packets, small frames, a frame too short for Ethernet and a record of
+    another link type among them: the compiled GRO counts the polls, the report is the reference's."""
+    # (a seed checksum fails GRO's validation: its poll is the scalar engine's)
+    frames = [tcp4_super(20000 + 7 * index, partial=index == 100, seq=1000 + 30000 * index, sport=40000 + index % 3)
+              for index in range(150)]
+    for at in range(5, len(frames), 17):
+        frames[at : at] = [arp(), ack4()]
+    frames.insert(70, b"\x00" * 10)
+    if container == "pcap":
+        capture = write_pcap(tmp_path / "in.pcap", frames)
+    else:
+        records = [(0, frame, None) for frame in frames]
+        records.insert(33, (1, b"\x45" + bytes(19), None))  # raw IP behind a second interface
+        capture = write_pcapng(tmp_path / "in.pcapng", [(1, "eth0"), (101, "raw")], records)
+    polls = spy_on_counting(monkeypatch)
+    assert_same_inspect(capture, (OPTION_SETS[0],))
+    assert sum(polls) >= 3, polls
 
 
 @needs_compiled

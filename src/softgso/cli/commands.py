@@ -757,7 +757,8 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
               help="How what segment would write is worked out; both give the same report. auto: a super-packet "
               "of a shape seen before from its shape's plan (the one segment's bulk stream uses, where the "
-              "compiled modules are built); scalar: every frame through the engine.")
+              "compiled modules are built), and coalesce's preview counted by the compiled GRO without building "
+              "its packets; scalar: every frame through the engine, every preview packet built.")
 def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, top: int, plot_path: Path | None, as_json: bool,
@@ -795,7 +796,8 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
             inspector.planner = SegmentPlanner(options)
     from ..gro import CoalescePreview, GroDevice
 
-    gro_preview = CoalescePreview(GroDevice(kernel=kernel))  # what `coalesce` (defaults) would do
+    # what `coalesce` (defaults) would do; scalar: each poll's packets built and counted one by one
+    gro_preview = CoalescePreview(GroDevice(kernel=kernel), counting=engine == "auto")
     read_error: CaptureError | None = None
     with open_capture(in_path) as reader:
         try:
