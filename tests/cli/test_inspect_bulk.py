@@ -26,8 +26,8 @@ from conftest import run_cli
 
 import softgso.cli.inspect as inspect_module
 from softgso.bulk import compiled_primitive
-from softgso.gro.coalesce import compiled_gro
 from softgso.check.synth import SuperPacketSpec, build_frame
+from softgso.gro.coalesce import compiled_gro
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors" / "kernel" / "cases"
