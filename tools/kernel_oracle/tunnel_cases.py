@@ -488,6 +488,14 @@ def mpls_tunnel_cases() -> list[TunnelCase]:
                    complete_csum=True, segments=0, remainder=500,
                    **{**refused, "control": CONTROL_PUSHED, "note": "one packet, inner checksum complete (virtio "
                       "flags 0), then tc mpls push on veth0's egress"}),  # type: ignore[arg-type]
+        TunnelCase(name="mplspush_underlay_gre4_single_partial_refused_control__tx_off", device=f"gre {v4} key 9",
+                   l2=False, inner_v6=False, extra_setup=underlay_push, no_gso=True, segments=0, remainder=500,
+                   **{**refused, "note": "one packet, inner checksum left to the device (NEEDS_CSUM), then tc mpls "
+                      "push on veth0's egress"}),  # type: ignore[arg-type]
+        TunnelCase(name="mplspush_underlay_gre4_single_complete_control__tx_off", device=f"gre {v4} key 9", l2=False,
+                   inner_v6=False, extra_setup=underlay_push, no_gso=True, complete_csum=True, segments=0,
+                   remainder=500, **{**refused, "control": CONTROL_PUSHED, "note": "one packet, inner checksum "
+                                     "complete (virtio flags 0), then tc mpls push on veth0's egress"}),  # type: ignore[arg-type]
     ]
     return cases
 
@@ -637,10 +645,13 @@ def is_case_frame(frame: bytes, case: TunnelCase) -> bool:
     return False
 
 
-def write_pcap(path: Path, frames: list[bytes]) -> None:
-    """A little-endian pcap, Ethernet, synthetic timestamps (1700000000 + index)."""
+LINKTYPE_LINUX_SLL = 113
+
+
+def write_pcap(path: Path, frames: list[bytes], linktype: int = 1) -> None:
+    """A little-endian pcap, Ethernet (or ``linktype``), synthetic timestamps (1700000000 + index)."""
     with open(path, "wb") as out:
-        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
         for index, frame in enumerate(frames):
             out.write(struct.pack("<IIII", 1700000000 + index, 0, len(frame), len(frame)))
             out.write(frame)
@@ -648,11 +659,12 @@ def write_pcap(path: Path, frames: list[bytes]) -> None:
 
 def _add_mpls_results(folder: Path, case: TunnelCase, result: dict, meta: dict) -> None:
     """What the MPLS-and-tunnel cases record besides input and output: the frames dum1 saw (tnl0's egress
-    after the labels were pushed: ``before_tunnel.pcap``, for an Ethernet tunnel device; an L3 device's
-    frames have no Ethernet header and are kept as hex), the TCP sender's MSS, the commands of ``after``."""
+    after the labels were pushed: ``before_tunnel.pcap``, Ethernet for an Ethernet tunnel device, Linux
+    cooked (SLL) with AF_PACKET's fields for an L3 one, whose packets have no Ethernet header), the TCP
+    sender's MSS, the commands of ``after``."""
     if case.also_capture:
-        before = [bytes.fromhex(h) for h in result.get("also", {}).get("dum1", [])]
-        before = [f for f in before if len(f) > 14 + 20]  # no IPv6 or ARP link noise: dum1 has neither address
+        cooked = [f for f in result.get("also", {}).get("dum1", []) if len(f["data"]) > 2 * (14 + 20)]  # no link noise
+        before = [bytes.fromhex(f["data"]) for f in cooked]
         if case.control == CONTROL_LABELS_ABOVE:  # veth0's egress: the labelled tunnel super-packet is the input
             write_pcap(folder / "input.pcap", before)
             meta["super_packets"] = len(before)
@@ -662,8 +674,11 @@ def _add_mpls_results(folder: Path, case: TunnelCase, result: dict, meta: dict) 
             return _add_mpls_meta(case, result, meta)
         if case.l2:
             write_pcap(folder / "before_tunnel.pcap", before)
-        else:
-            meta["before_tunnel_hex"] = [f.hex() for f in before]
+        else:  # an L3 device's packet has no Ethernet header: a cooked capture, AF_PACKET's own fields
+            write_pcap(folder / "before_tunnel.pcap", [
+                struct.pack("!HHH", f["pkttype"], f["hatype"], len(f["addr"]) // 2) +
+                bytes.fromhex(f["addr"]).ljust(8, b"\0")[:8] + struct.pack("!H", f["protocol"]) +
+                bytes.fromhex(f["data"]) for f in cooked], LINKTYPE_LINUX_SLL)
         meta["before_tunnel"] = ("dum1: AF_PACKET (incoming), fed by a tc matchall mirred ingress mirror of tnl0's "
                                  "egress, after the labels were pushed (a dummy's egress would cut an MPLS "
                                  "super-packet: its mpls_features have no GSO)")
