@@ -187,3 +187,69 @@ def test_bench_measures_inspect_and_diff_against_segment() -> None:
         assert report[key] > 0, key
     for name in ("segment", "inspect", "diff"):
         assert len(report[f"checkers_{name}_runs"]) == 1
+
+
+def _same_shapes() -> list[bytes]:
+    """Super-packets that share their shapes (length, addresses, ports, header lengths) but not their
+    per-packet fields: IP IDs, sequence and ACK numbers, flags (PSH, FIN, CWR, URG), windows, urgent
+    pointers, TCP options of the same length; complete, seed and invalid TCP checksums, an IPv4 header
+    checksum broken; over IPv4 and IPv6, with and without a VLAN tag, among small frames."""
+    frames: list[bytes] = []
+    for index in range(60):
+        kind = index % 5
+        spec = SuperPacketSpec(
+            ipv6=index % 2 == 1, payload=payload(12000, index), seq=1000 + 12000 * index, ack=7 + index,
+            ip_id=index * 3, tcp_flags=(0x10, 0x18, 0x19, 0x98, 0x30)[index % 5], window=1000 + index,
+            urg_ptr=index % 3, tcp_options=bytes.fromhex("0101080a") + index.to_bytes(4, "big") + bytes(4),
+            partial_checksum=kind == 1, vlan_tags=((0x8100, 7),) if index % 4 == 0 else ())
+        frame = bytearray(build_frame(spec))
+        if kind == 2:
+            frame[-1] ^= 0x5A  # the TCP checksum no longer verifies
+        elif kind == 3 and not spec.ipv6:
+            at = 14 + 4 * len(spec.vlan_tags) + 10
+            frame[at] ^= 0x11  # nor the IPv4 header's
+        frames.append(bytes(frame))
+        if index % 7 == 0:
+            frames.extend(mixed_capture()[:3])
+    return frames
+
+
+@needs_compiled
+@pytest.mark.parametrize("container", ["pcap", "pcapng"])
+def test_shapes_seen_before_same_report(container: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames of a plain TCP shape seen before are counted from what its first frame counted (their own
+    checksum states): the report is the reference's, and most frames were counted that way."""
+    frames = _same_shapes()
+    if container == "pcap":
+        capture = write_pcap(tmp_path / "in.pcap", frames)
+    else:
+        capture = write_pcapng(tmp_path / "in.pcapng", [(1, "eth0")], [(0, frame, None) for frame in frames])
+    shaped: list[int] = []
+    original = inspect_module.CaptureInspector._add_shaped
+
+    def counting(self: inspect_module.CaptureInspector, *args: object) -> None:
+        shaped.append(1)
+        original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inspect_module.CaptureInspector, "_add_shaped", counting)
+    assert_same_inspect(capture, (*OPTION_SETS, ["--tcp-ecn"], ["--kernel", "6.12"]))
+    runs = 2 * (len(OPTION_SETS) + 2)
+    assert len(shaped) > runs * 40, len(shaped) / runs  # of 60 super-packets a run
+
+
+def test_tcp_shape_leaves_out_only_per_packet_fields() -> None:
+    """Two frames share a shape exactly when they differ in nothing but the IPv4 ID and header checksum
+    and the TCP sequence/ACK numbers, flags, window, checksum, urgent pointer and options."""
+    base = SuperPacketSpec(payload=payload(3000), tcp_options=bytes(12), vlan_tags=((0x8100, 5),))
+    shape = inspect_module.tcp_shape(build_frame(base))
+    assert shape is not None
+    from dataclasses import replace
+
+    for same in (dict(ip_id=9), dict(seq=5), dict(ack=5), dict(tcp_flags=0x11), dict(window=3),
+                 dict(urg_ptr=1), dict(tcp_options=bytes(11) + b"\x01"), dict(partial_checksum=False)):
+        assert inspect_module.tcp_shape(build_frame(replace(base, **same))) == shape, same
+    for other in (dict(ttl=3), dict(tos=4), dict(df=False), dict(sport=1), dict(dport=1), dict(tcp_options=bytes(8)),
+                  dict(payload=payload(3001)), dict(vlan_tags=((0x8100, 6),)), dict(vlan_tags=()),
+                  dict(ip_options=bytes(4))):
+        assert inspect_module.tcp_shape(build_frame(replace(base, **other))) != shape, other
+    assert inspect_module.tcp_shape(build_frame(replace(base, udp=True))) is None

@@ -689,8 +689,9 @@ def verify(case_dirs: tuple[Path, ...], builtin: bool, as_json: bool) -> None:
 # --- inspect and diff ----------------------------------------------------------------------------
 
 
-def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | None]]:
-    """(record, Ethernet frame or None when the record is not Ethernet) for every record of a reader."""
+def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | memoryview | None]]:
+    """(record, Ethernet frame or None when the record is not Ethernet) for every record of a reader; a
+    frame may be a view of the reader's chunk (which it keeps alive: the reader never reuses one)."""
     from ..io import to_ethernet
     from ..io.record import UnknownLinkTypeError
 
@@ -699,10 +700,10 @@ def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | None]]:
             view = to_ethernet(record)
         except UnknownLinkTypeError:
             view = None
-        yield record, None if view is None else bytes(view.frame)
+        yield record, None if view is None else view.frame
 
 
-def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[tuple[Any, bytes | None]]:
+def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[tuple[Any, bytes | memoryview | None]]:
     """The reader's records, with segment's progress bar on stderr when it is a terminal (drawn once
     the work has run for half a second: short runs never draw one)."""
     from .runner import progress_bar
@@ -806,7 +807,7 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
                 wire_len = None if frame is None else len(frame) + record.orig_len - len(record.data)
                 inspector.add(record.index, frame, linktype=record.linktype, timestamp_ns=record.timestamp_ns,
                               wire_len=wire_len, record_len=len(record.data), record=record)
-                gro_preview.add(None if frame is None or record.truncated else bytes(frame), record.index)
+                gro_preview.add(None if frame is None or record.truncated else frame, record.index)
         except CaptureError as error:
             read_error = error
     report = inspector.as_dict()

@@ -280,13 +280,14 @@ class CoalescePreview:
         self.device = device or GroDevice()
         self.batch = batch
         self.summary = CoalesceSummary()
-        self._frames: list[bytes] = []
+        self._frames: list[bytes | memoryview] = []
         self._in_poll = 0
         self._params = compiled_params(self.device, batch) if counting else None
         self._counters = new_counters() if self._params is not None else None
 
-    def add(self, frame: bytes | None, index: int) -> None:
-        """One record's Ethernet frame (None: a record with no Ethernet form, passed up)."""
+    def add(self, frame: bytes | memoryview | None, index: int) -> None:
+        """One record's Ethernet frame (None: a record with no Ethernet form, passed up); a view must stay
+        valid until the poll ends."""
         summary = self.summary
         summary.frames_in += 1
         if frame is None:
@@ -303,7 +304,7 @@ class CoalescePreview:
         if self._counters is not None and compiled_gro.count_frames(self._frames, self._params, self._counters, 0):
             self._frames = []
             return
-        for packet in coalesce_poll(self._frames, self.device):
+        for packet in coalesce_poll([bytes(frame) for frame in self._frames], self.device):
             self.summary.count(packet)
         self._frames = []
 
