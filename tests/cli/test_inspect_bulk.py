@@ -42,6 +42,13 @@ def _inspect(capture: Path, engine: str, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def write_capture(folder: Path, container: str, frames: list[bytes]) -> Path:
+    """``frames`` as in.pcap or in.pcapng (one Ethernet interface) in ``folder``."""
+    if container == "pcap":
+        return write_pcap(folder / "in.pcap", frames)
+    return write_pcapng(folder / "in.pcapng", [(1, "eth0")], [(0, frame, None) for frame in frames])
+
+
 def spy_on_counting(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Each poll inspect's preview offers the compiled GRO's counting (True: taken)."""
     taken: list[bool] = []
@@ -125,10 +132,7 @@ def _supers() -> list[bytes]:
 @pytest.mark.parametrize("container", ["pcap", "pcapng"])
 def test_generated_super_packets_same_report(container: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     frames = _supers()
-    if container == "pcap":
-        capture = write_pcap(tmp_path / "in.pcap", frames)
-    else:
-        capture = write_pcapng(tmp_path / "in.pcapng", [(1, "eth0")], [(0, frame, None) for frame in frames])
+    capture = write_capture(tmp_path, container, frames)
     planned: list[bool] = []
     original = inspect_module.SegmentPlanner.predict
 
@@ -220,10 +224,7 @@ def test_shapes_seen_before_same_report(container: str, tmp_path: Path, monkeypa
     """Frames of a plain TCP shape seen before are counted from what its first frame counted (their own
     checksum states): the report is the reference's, and most frames were counted that way."""
     frames = _same_shapes()
-    if container == "pcap":
-        capture = write_pcap(tmp_path / "in.pcap", frames)
-    else:
-        capture = write_pcapng(tmp_path / "in.pcapng", [(1, "eth0")], [(0, frame, None) for frame in frames])
+    capture = write_capture(tmp_path, container, frames)
     shaped: list[int] = []
     original = inspect_module.CaptureInspector._add_shaped
 
