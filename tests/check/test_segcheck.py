@@ -327,3 +327,37 @@ def test_a_tunnelled_segment_over_the_mtu_counts_the_outer_headers(tunnelled: tu
     capture, out = tunnelled
     problems = check_segmented(capture, out, mtu=1450).problems
     assert any("exceed the MTU 1450" in p for p in problems)
+
+
+def test_the_fou_mix_segmented_passes_and_a_lost_segment_is_caught(tmp_path: Path) -> None:
+    """The bench's FOU/GUE mix, segmented with its --tunnel-port options, passes when segcheck is told the
+    ports (mix_tunnel_ports), and a segment removed from it is caught."""
+    from softgso.cli.bench import mix_tunnel_ports, udp_gso_args
+
+    capture, out = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    write_capture(capture, 4 << 20, "fou")  # 16 packets a flow in turn: 4 MiB reaches all four flows
+    subprocess.run([sys.executable, "-m", "softgso", "segment", str(capture), str(out), "-q", *udp_gso_args("fou")],
+                   check=True)
+    verdict = check_segmented(capture, out, udp_tunnels=mix_tunnel_ports("fou"))
+    assert verdict.ok, verdict.problems
+    assert verdict.flows == 4 and verdict.packets_out == verdict.expected_out > 4 * verdict.packets_in
+    header, found = records(out)
+    rewrite(tmp_path / "lost.pcap", header, found[:7] + found[8:])
+    assert not check_segmented(capture, tmp_path / "lost.pcap", udp_tunnels=mix_tunnel_ports("fou")).ok
+
+
+@pytest.mark.parametrize(("case", "kind"), [("fou_ipip_in4__tx_off", "fou"), ("fou_sit_csum_in6__tx_off", "fou"),
+                                            ("gue_ipip_csum_in4_dfclear__tx_off", "gue"), ("gue_sit_in6__tx_off", "gue")])
+def test_the_bench_builds_fou_and_gue_as_the_kernel_does(case: str, kind: str) -> None:
+    """synth.encapsulate's FOU/GUE layout is the one the kernel's ipip/sit devices with ``encap fou|gue``
+    wrote (tests/vectors/kernel/tunnels): the inner IP packet right behind the UDP header, or behind a
+    4-byte GUE header (version 0, no options) naming IPPROTO_IPIP or IPPROTO_IPV6."""
+    from softgso.check.golden import read_pcap_frames
+    from softgso.check.synth import TunnelSpec, encapsulate
+
+    kernel = read_pcap_frames(REPO / "tests" / "vectors" / "kernel" / "tunnels" / "6.12" / case / "input.pcap")[0]
+    inner_ip = kernel[42 + (4 if kind == "gue" else 0) :]
+    ours = encapsulate(kernel[:14] + inner_ip, TunnelSpec(kind))
+    assert ours[23] == kernel[23] == 17  # outer IPv4 carrying UDP
+    assert ours[38:40] == (len(ours) - 34).to_bytes(2, "big") and kernel[38:40] == (len(kernel) - 34).to_bytes(2, "big")
+    assert ours[42:] == kernel[42:]  # the GUE header (if any) and the inner packet, byte for byte

@@ -443,6 +443,20 @@ def test_bench_takes_a_pcapng_main_capture() -> None:
     assert report["format"] == "pcapng" and report["softgso_output_check"]["ok"]
 
 
+def test_bench_only_command_measures_the_fou_mix_against_cp_alone() -> None:
+    """--only command: the whole segment command vs cp, nothing else; the fou mix's outputs pass segcheck
+    (told its FOU and GUE ports) and the command is told them too (--tunnel-port)."""
+    result = run_cli("bench", "--size", "4M", "--repeat", "1", "--json", "--mix", "fou", "--only", "command")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["mix"] == "fou" and report["cp_output_identical"] is True
+    for key in ("softgso_output_check", "numpy_stream_output_check"):
+        if key in report:
+            assert report[key]["ok"] and report[key]["flows"] == 4, key
+    assert report["softgso_output_check"]["packets_out"] == report["segments_out"] > 4 * report["packets"]
+    assert not {"engine_over_memcpy", "passthrough_packets_per_s", "pcapng_over_cp", "coalesce_over_cp"} & set(report)
+
+
 def test_the_bench_reports_each_commands_own_peak_memory() -> None:
     """A command forked from a big process would report that process's peak (kept across exec):
     the bench's figure must be the command's own, small for a small command, large for a large one."""
@@ -458,3 +472,18 @@ def test_the_bench_reports_each_commands_own_peak_memory() -> None:
     assert large.max_rss_kib > 80 * 1024, large
     with pytest.raises(RuntimeError, match="failed \\(3\\)"):
         run_child(["sh", "-c", "exit 3"])
+
+
+def test_bulk_segment_equals_scalar_segment_on_the_bench_fou_mix(tmp: Path, engine: str) -> None:
+    """The bench's FOU/GUE mix with its --tunnel-port options: the bulk stream takes it (plans), as the scalar path cuts it."""
+    from softgso.cli.bench import udp_gso_args
+
+    capture = tmp / "in.pcap"
+    write_capture(capture, 2 << 20, "fou")
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine, *udp_gso_args("fou"))
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert bulk_json["outcomes"]["segmented"] == bulk_json["records_in"] > 0
+    report = json.loads(run_cli("segment", capture, tmp / "again.pcap", "--json", "--engine", engine,
+                                *udp_gso_args("fou")).stdout)
+    assert report["engine"] == {"name": engine, "records_in_bulk": report["records_in"], "records_one_by_one": 0}

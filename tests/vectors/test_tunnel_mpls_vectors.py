@@ -158,6 +158,7 @@ def test_the_mpls_tunnel_cases_are_there() -> None:
             "mplspush_vxlan4_udpcsum_in6_control__tx_off", "mplspush_ipip_mplsip_control__tx_off",
             "mplspush_ip6gre_in4_control__tx_off", "mplsroute_gre4_control__tx_off",
             "mplsroute_gretap4_2labels_control__tx_off", "mplsroute_vxlan4_udpcsum_control__tx_off",
+            "mplsroute_gretap4_in6_control__tx_off",
             "mplsroute_ipip_mplsip_control__tx_off", "mplspush_underlay_vxlan4_refused_control__tx_off",
             "mplspush_underlay_gre4_refused_control__tx_off", "mplsroute_underlay_vxlan4_control__tx_off",
             "mplsroute_underlay_gre4_control__tx_off", "mplspush_underlay_vxlan4_single_partial_refused_control__tx_off",

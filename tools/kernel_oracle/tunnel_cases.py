@@ -431,9 +431,17 @@ def mpls_tunnel_cases() -> list[TunnelCase]:
                 "ip neigh replace 10.1.0.2 lladdr 02:00:00:00:00:aa dev tnl0 nud permanent" if l2 else "true",
                 f"ip route add 10.2.0.2/32 encap mpls {labels} via 10.1.0.2 dev tnl0"]
 
-    def tcp(mss_clamp: int, payload_len: int) -> dict[str, object]:
-        return {"src": "10.1.0.1", "dst": "10.2.0.2", "port": 5001, "mss_clamp": mss_clamp,
-                "payload_len": payload_len}
+    def tcp(mss_clamp: int, payload_len: int, v6: bool = False) -> dict[str, object]:
+        return {"src": "fd01::1" if v6 else "10.1.0.1", "dst": "fd02::2" if v6 else "10.2.0.2", "port": 5001,
+                "mss_clamp": mss_clamp, "payload_len": payload_len}
+
+    def routed6(labels: str) -> list[str]:
+        # IPv6 on tnl0 for the sender; no router solicitations, and its listener reports go before the capture
+        return [*mirror_dum1, "tc filter add dev tnl0 egress pref 1 matchall action mirred ingress mirror dev dum1",
+                "ip link set tnl0 up", "sysctl -qw net.ipv6.conf.tnl0.router_solicitations=0",
+                "sysctl -qw net.ipv6.conf.tnl0.disable_ipv6=0", "ip -6 addr add fd01::1/64 dev tnl0 nodad",
+                "ip -6 neigh replace fd01::2 lladdr 02:00:00:00:00:aa dev tnl0 nud permanent",
+                f"ip -6 route add fd02::2/128 encap mpls {labels} via fd01::2 dev tnl0", "sleep 2.5"]
 
     push_note = "tc mpls push on tnl0's egress: MPLS GSO at tnl0 (mpls_features), then each segment encapsulated"
     route_note = ("an encap mpls route out of tnl0, a local TCP socket (TCP_REPAIR) sending: MPLS GSO at tnl0, "
@@ -458,6 +466,9 @@ def mpls_tunnel_cases() -> list[TunnelCase]:
         TunnelCase(name="mplsroute_gretap4_2labels_control__tx_off", device=f"gretap {v4} csum", l2=True,
                    inner_v6=False, extra_setup=routed("100/200", True), tcp_send=tcp(32767, 4000),
                    note=route_note + " (the route's MSS)", **common),  # type: ignore[arg-type]
+        TunnelCase(name="mplsroute_gretap4_in6_control__tx_off", device=f"gretap {v4}", l2=True, inner_v6=True,
+                   extra_setup=routed6("100"), tcp_send=tcp(32767, 4000, v6=True),
+                   note=route_note + " (an IPv6 route and socket, the route's MSS)", **common),  # type: ignore[arg-type]
         TunnelCase(name="mplsroute_vxlan4_udpcsum_control__tx_off", device=f"vxlan id 42 {v4} dstport 4789 udpcsum",
                    l2=True, inner_v6=False, extra_setup=routed("100", True), tcp_send=tcp(1000, 3300),
                    note=route_note, **common),  # type: ignore[arg-type]

@@ -71,7 +71,7 @@ def repaired_tcp_socket(spec: dict) -> socket.socket:
     """A TCP socket put in the established state by TCP_REPAIR (no handshake; the peer is never asked),
     with the MSS and timestamp options a SYN-ACK would have given and a 64 KiB send window. Leaving
     repair mode sends one window probe: the caller waits before its capture starts."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET6 if ":" in spec["dst"] else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE)
     sock.setsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ, 0x10000000)

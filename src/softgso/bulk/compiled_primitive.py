@@ -140,8 +140,9 @@ class CompiledPrimitive:
     # the segments' framing and headers are built in a few reused arenas; their payload stays in the
     # read buffer, summed there, and goes to OUT by writev of a header/payload iovec pair per
     # segment (_segment.writev_all, on the writing thread): the kernel's copy is the only one
-    # after the read (SCATTER False: headers and payload copied into the arena, one writev)
-    SCATTER = True
+    # after the read (SCATTER False: headers and payload copied into the arena, one writev; so
+    # with a module built before vectors existed, which lacks writev_all)
+    SCATTER = hasattr(_SEGMENT, "writev_all")
     # measured (wall) against 0.5, 2, 4 and 8 MiB and queue depths 1-3 on 512 MiB: no better than 1
     # MiB; in CPU seconds 4 MiB chunks cost less (a quarter of the per-chunk Python work)
     CHUNK_SIZE = 4 << 20

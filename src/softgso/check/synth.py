@@ -100,6 +100,8 @@ OUTER_IPV4_SRC, OUTER_IPV4_DST = bytes([203, 0, 113, 1]), bytes([203, 0, 113, 2]
 OUTER_IPV6_SRC = bytes.fromhex("fd000000000000000000000000000001")
 OUTER_IPV6_DST = bytes.fromhex("fd000000000000000000000000000002")
 TUNNEL_UDP_PORTS = {"vxlan": 4789, "geneve": 6081}
+# FOU and GUE have no port of their own (``--tunnel-port fou:PORT``): the ports the kernel vectors' devices use
+FOU_UDP_PORTS = {"fou": 5555, "gue": 5556}
 IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6_IN_IP = 47, 4, 41
 GRE_CSUM, GRE_KEY = 0x8000, 0x2000
 
@@ -109,7 +111,9 @@ class TunnelSpec:
     """The outer headers of one tunnelled super-packet, as a Linux tunnel device builds them.
 
     ``kind``: vxlan, geneve (UDP, inner Ethernet), gretap (GRE carrying Ethernet), gre (GRE carrying
-    the inner IP packet), ipip (IP-in-IP or SIT by the inner version). The outer UDP checksum is 0
+    the inner IP packet), ipip (IP-in-IP or SIT by the inner version), fou and gue (an ipip/sit device
+    with ``encap fou`` or ``encap gue``: the inner IP packet behind the UDP header, GUE's 4-byte header
+    naming its protocol between them; UDP port FOU_UDP_PORTS'). The outer UDP checksum is 0
     over IPv4 unless ``udp_csum`` (the vxlan/geneve default), and a CHECKSUM_PARTIAL seed over IPv6
     (udp6zerocsumtx off, the default) or with ``udp_csum``; the source port comes from the inner
     flow (udp_flow_src_port's range 32768-60999); DF is clear (the devices' default ``df unset``),
@@ -145,14 +149,18 @@ def encapsulate(inner: bytes, tunnel: TunnelSpec) -> bytes:
     kind = tunnel.kind
     inner_ip = inner[14:]
     inner_v6 = inner_ip[0] >> 4 == 6
-    if kind in TUNNEL_UDP_PORTS:
+    if kind in TUNNEL_UDP_PORTS or kind in FOU_UDP_PORTS:
+        carried = inner
         if kind == "vxlan":
             header = struct.pack("!II", 0x08000000, tunnel.vni << 8)
-        else:  # Geneve, no options, carrying Ethernet
+        elif kind == "geneve":  # no options, carrying Ethernet
             header = struct.pack("!HHI", 0, ETH_P_TEB, tunnel.vni << 8)
-        length = 8 + len(header) + len(inner)
-        body = bytearray(struct.pack("!HHHH", flow_source_port(inner), TUNNEL_UDP_PORTS[kind], length, 0)
-                         + header + inner)
+        else:  # fou_build_header / gue_build_header: the IP packet, behind a GUE header (version 0, no options)
+            carried = inner_ip
+            header = b"" if kind == "fou" else struct.pack("!BBH", 0, IPPROTO_IPV6_IN_IP if inner_v6 else IPPROTO_IPIP, 0)
+        length = 8 + len(header) + len(carried)
+        port = TUNNEL_UDP_PORTS.get(kind) or FOU_UDP_PORTS[kind]
+        body = bytearray(struct.pack("!HHHH", flow_source_port(inner), port, length, 0) + header + carried)
         proto = IPPROTO_UDP
         if tunnel.outer_ipv6 or tunnel.udp_csum:
             src, dst = (OUTER_IPV6_SRC, OUTER_IPV6_DST) if tunnel.outer_ipv6 else (OUTER_IPV4_SRC, OUTER_IPV4_DST)

@@ -15,7 +15,7 @@ Absolute numbers on a shared VM are noise; the ratios measured in the same run a
 
 Inputs are generated here (:func:`write_capture`, from :mod:`softgso.check.synth`): 64 KB TCP/IPv4,
 TCP/IPv6 and MPLS (1 and 3 labels) super-packets with full checksums by default (or inside VXLAN,
-Geneve, GRE or IP-in-IP tunnels: the vxlan, geneve, gre and ipip mixes), sent in bursts
+Geneve, GRE, IP-in-IP or FOU/GUE tunnels: the vxlan, geneve, gre, ipip and fou mixes), sent in bursts
 per flow as a TSO stack sends them. No time counts unless the tool's output is right: copies are
 compared with their input, segmentations checked by :mod:`softgso.check.segcheck`.
 """
@@ -63,6 +63,9 @@ MIXES: dict[str, list[dict[str, Any]]] = {
     "gre": [dict(ipv6=False, tunnel="gretap"), dict(ipv6=True, tunnel="gre", gre_key=7, gre_csum=True),
             dict(ipv6=False, tunnel="gretap", outer6=True, gre_csum=True), dict(ipv6=True, tunnel="gre", outer6=True)],
     "ipip": [dict(ipv6=False, tunnel="ipip"), dict(ipv6=True, tunnel="ipip"), dict(ipv6=False, tunnel="ipip", outer6=True)],
+    # FOU and GUE over ipip/sit (no port of their own: segment and segcheck are told synth.FOU_UDP_PORTS')
+    "fou": [dict(ipv6=False, tunnel="fou"), dict(ipv6=True, tunnel="fou"), dict(ipv6=False, tunnel="gue"),
+            dict(ipv6=True, tunnel="gue", outer6=True)],
 }
 PAYLOAD = 64000
 # a peer that is missing: the message in the JSON (its key "tcprewrite" or "scapy") and in the table
@@ -73,8 +76,20 @@ TIMESTAMPS = b"\x01\x01\x08\x0a" + bytes(8)
 
 
 def udp_gso_args(mix: str) -> list[str]:
-    """segment's option that says the mix's UDP super-packets are USO (a capture cannot say it)."""
-    return ["--udp-gso", "udp_l4"] if any(shape.get("udp") for shape in MIXES[mix]) else []
+    """segment's options for the mix: its UDP super-packets are USO (a capture cannot say it), and the
+    ports of its FOU and GUE tunnels (``--tunnel-port``: they have none of their own)."""
+    args = ["--udp-gso", "udp_l4"] if any(shape.get("udp") for shape in MIXES[mix]) else []
+    for port, kind in sorted(mix_tunnel_ports(mix).items()):
+        args += ["--tunnel-port", f"{kind.lower()}:{port}"]
+    return args
+
+
+def mix_tunnel_ports(mix: str) -> dict[int, str]:
+    """The UDP tunnel ports of the mix's FOU and GUE shapes, as segcheck's ``udp_tunnels`` takes them."""
+    from ..check.synth import FOU_UDP_PORTS
+
+    kinds = {shape["tunnel"] for shape in MIXES[mix] if shape.get("tunnel") in FOU_UDP_PORTS}
+    return {FOU_UDP_PORTS[kind]: kind.upper() for kind in sorted(kinds)}
 
 
 def parse_size(text: str) -> int:
@@ -233,16 +248,17 @@ def run_child(argv: list[str]) -> Timed:
     return Timed(float(figures[0]), int(figures[1]), float(figures[3]))
 
 
-def _peer_check(capture: Path, out: Path) -> dict[str, Any]:
+def _peer_check(capture: Path, out: Path, udp_tunnels: dict[int, str] | None = None) -> dict[str, Any]:
     """segcheck's verdict on a peer's output: reported either way (a failing peer's ratio is left out)."""
     from ..check.segcheck import check_segmented
 
-    return check_segmented(capture, out).as_dict()
+    return check_segmented(capture, out, udp_tunnels=udp_tunnels).as_dict()
 
 
-def _checked(tool: str, capture: Path, out: Path) -> dict[str, Any]:
-    """segcheck's verdict on softgso's output; a RuntimeError if it fails (no time of a wrong output counts)."""
-    verdict = _peer_check(capture, out)
+def _checked(tool: str, capture: Path, out: Path, udp_tunnels: dict[int, str] | None = None) -> dict[str, Any]:
+    """segcheck's verdict on softgso's output (``udp_tunnels``: FOU/GUE ports, mix_tunnel_ports); a
+    RuntimeError if it fails (no time of a wrong output counts)."""
+    verdict = _peer_check(capture, out, udp_tunnels)
     if not verdict["ok"]:
         raise RuntimeError(f"{tool}: output fails the check ({verdict['problems']} problems): "
                            + "; ".join(verdict["first_problems"][:3]))
@@ -297,7 +313,7 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int, capture_format: st
         copy.unlink()
         softgso_run = run_child(segment)
         if checking:
-            checks["softgso_output_check"] = _checked("softgso segment", capture, out)
+            checks["softgso_output_check"] = _checked("softgso segment", capture, out, mix_tunnel_ports(mix))
         out.unlink()
         if not checking:
             cp_runs.append(cp_run)
@@ -305,7 +321,8 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int, capture_format: st
         if numpy_too:
             numpy_run = run_child([*segment, "--engine", "numpy"])
             if checking:
-                checks["numpy_stream_output_check"] = _checked("softgso segment --engine numpy", capture, out)
+                checks["numpy_stream_output_check"] = _checked("softgso segment --engine numpy", capture, out,
+                                                               mix_tunnel_ports(mix))
             else:
                 numpy_runs.append(numpy_run)
             out.unlink()
@@ -342,13 +359,14 @@ def measure_cli(work: Path, size: int, mix: str, repeat: int, capture_format: st
 
 
 def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: int = 64,
-                   engine: str = "auto") -> dict[str, Any]:
+                   engine: str = "auto", mix: str = "issue") -> dict[str, Any]:
     """The engine alone on the capture's super-packets (in memory) against numpy memcpy of the same bytes.
 
     Packets of one shape are handed to the engine ``batch`` at a time (the bulk API's unit of work);
     every segment's bytes are written, contiguous, into preallocated output buffers: the compiled
     engine (softgso.bulk._segment, the default where built) writes each segment behind its pcap record
-    header as ``segment`` does, the numpy one (softgso.bulk.fastpath) the segments alone.
+    header as ``segment`` does, the numpy one (softgso.bulk.fastpath) the segments alone. ``mix``: the
+    capture's (its FOU/GUE ports are the engine's tunnel ports, as ``segment --tunnel-port``'s).
     """
     import numpy as np
 
@@ -358,7 +376,10 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
     from ..job import SegmentOptions
 
     compiled = engine == "compiled" or (engine == "auto" and compiled_primitive.available())
-    options = SegmentOptions(device=PROFILES["no-offload"], udp_gso="udp_l4")  # the bench's UDP super-packets are USO
+    ports = mix_tunnel_ports(mix)
+    # the bench's UDP super-packets are USO
+    options = SegmentOptions(device=PROFILES["no-offload"], udp_gso="udp_l4",
+                             tunnel_ports=tuple((port, kind) for port, kind in ports.items()))
     raw = np.fromfile(capture, dtype=np.uint8, count=limit)
     segmenter = compiled_primitive.CompiledSegmenter(options) if compiled else None
     fast = segmenter.fast if segmenter is not None else FastSegmenter(options)
@@ -436,7 +457,7 @@ def measure_engine(capture: Path, repeat: int, limit: int = 256 << 20, batch: in
                         length = min(full, row.size - start)
                         handle.write(struct.pack("<IIII", 0, 0, length, length))
                         handle.write(row[start : start + length].tobytes())
-        check = _checked(f"the {'compiled' if compiled else 'numpy'} engine", given, produced)
+        check = _checked(f"the {'compiled' if compiled else 'numpy'} engine", given, produced, ports)
     finally:
         given.unlink(missing_ok=True)
         produced.unlink(missing_ok=True)
@@ -690,8 +711,9 @@ def measure_scapy(work: Path, size: int, repeat: int, softgso_bytes_per_s: float
 
 def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, progress: Callable[[str], None] | None = None,
         keep: bool = False, only: str | None = None, capture_format: str = "pcap") -> dict[str, Any]:
-    """Every measurement (``only``: "segment", "coalesce" or "checkers" and what goes with it; ``capture_format``:
-    the main capture's); a dict of numbers and ratios (the JSON of ``softgso bench``)."""
+    """Every measurement (``only``: "segment", "coalesce" or "checkers" and what goes with it, or
+    "command": the whole segment command against cp alone; ``capture_format``: the main capture's); a
+    dict of numbers and ratios (the JSON of ``softgso bench``)."""
     say = progress or (lambda _text: None)
     work = scratch_dir()
     from ..bulk import compiled_primitive
@@ -700,17 +722,18 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
     report: dict[str, Any] = {"size_bytes": size, "repeat": repeat, "cpus": os.cpu_count(), "scratch": str(work),
                               "c_accelerator": load_extension("_csum") is not None, "compiled_stream": compiled_primitive.available()}
     try:
-        if only in (None, "segment"):
+        if only in (None, "segment", "command"):
             say(f"segment vs cp ({size >> 20} MiB, mix {mix}, {capture_format})")
             cli = measure_cli(work, size, mix, repeat, capture_format)
             report.update(cli)
+        if only in (None, "segment"):
             say("engine vs memcpy (in memory)")
             engine_input = Path(cli["capture"])
             if capture_format != "pcap":  # the engine's measurement reads classic pcap
                 engine_input.unlink()
                 engine_input = work / f"{mix}-engine.pcap"
                 write_capture(engine_input, min(size, 256 << 20), mix)
-            report.update(measure_engine(engine_input, repeat))
+            report.update(measure_engine(engine_input, repeat, mix=mix))
             engine_input.unlink()
         if only in (None, "coalesce"):
             say(f"coalesce vs cp ({size >> 20} MiB of TCP segments)")

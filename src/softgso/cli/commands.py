@@ -194,17 +194,19 @@ BENCH_TARGET_SIZE = 512 << 20  # the issue's targets are set on a 512 MiB captur
 @click.option("--size", default="32M", show_default=True,
               help="Capture size for segment vs cp (e.g. 512M for the issue's measurement).")
 @click.option("--mix", type=click.Choice(["issue", "tcp4", "tcp6", "mpls", "vlan", "uso", "all", "vxlan", "geneve",
-                                          "gre", "ipip"]), default="issue",
+                                          "gre", "ipip", "fou"]), default="issue",
               show_default=True, help="Super-packet mix: issue = TCP/IPv4, TCP/IPv6, MPLS 1 and 3 labels; vxlan, "
-                                      "geneve, gre, ipip = TCP/IPv4 and TCP/IPv6 inside those tunnels.")
+                                      "geneve, gre, ipip = TCP/IPv4 and TCP/IPv6 inside those tunnels; fou = "
+                                      "the same inside FOU and GUE (ports 5555 and 5556, given as --tunnel-port).")
 @click.option("--repeat", type=click.IntRange(1, 20), default=3, show_default=True,
               help="Runs of each measurement; the fastest counts.")
 @click.option("--no-peers", is_flag=True, help="Skip tcprewrite and Scapy.")
 @click.option("--format", "capture_format", type=click.Choice(["pcap", "pcapng"]), default="pcap", show_default=True,
               help="The main capture's format (segment vs cp; pcapng, SLL2 and raw IP have rows of their own).")
-@click.option("--only", type=click.Choice(["segment", "coalesce", "checkers"]),
-              help="One measurement: segment (vs cp, the engine vs memcpy, passthrough, the peers), coalesce (vs cp) "
-              "or checkers (inspect and diff vs segment, pcapng).")
+@click.option("--only", type=click.Choice(["segment", "coalesce", "checkers", "command"]),
+              help="One measurement: segment (vs cp, the engine vs memcpy, passthrough, the peers), coalesce (vs cp), "
+                   "checkers (inspect and diff vs segment, pcapng), or command (the whole segment command vs cp "
+                   "alone, e.g. for a tunnel mix).")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write a PNG of the ratios against their targets.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
