@@ -7,7 +7,7 @@ SKB_GSO_IPXIP4 / SKB_GSO_IPXIP6 by the outer family. GRE (net/ipv4/gre_offload.c
 from __future__ import annotations
 
 from ..checksum import ones_sum
-from ..constants import ETH_HLEN, ETH_P_TEB
+from ..constants import ETH_HLEN, ETH_P_TEB, eth_p_mpls
 from .dev import (
     SKB_GSO_GRE,
     SKB_GSO_IPXIP4,
@@ -120,6 +120,11 @@ def eth_gro_receive(head: list[GroSkb], skb: GroSkb, device: GroDevice) -> GroSk
         if p.same_flow and p.data[offset : offset + ETH_HLEN] != eh:
             p.same_flow = False
     protocol = int.from_bytes(eh[12:14], "big")
+    if eth_p_mpls(protocol):
+        # the beyond-the-kernel MPLS GRO stops here: no Linux route builds labels behind a tunnel's
+        # inner Ethernet header as tunnel GSO, and softgso's GSO cuts that payload only as TCP/UDP
+        # over IP, so an aggregate could not be cut back
+        return _gre_flush(skb, "MPLS inside a tunnel's Ethernet frame")
     offload = gro_offload(protocol, device)
     if offload is None:
         return _gre_flush(skb, f"no GRO for inner ethertype {protocol:#06x}")
