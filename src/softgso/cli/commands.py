@@ -115,8 +115,10 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
               help="Override the profile's MTU (also the basis of the derived gso_size).")
 @click.option("--output-csum", type=click.Choice(["complete", "partial"]),
               help="Override the profile: complete checksums (the wire) or partial (as a NIC-offload tap shows).")
-@click.option("--ip-id", type=click.Choice(["increment", "fixed"]), default="increment", show_default=True,
-              help="IPv4 ID per segment: increment (kernel default) or fixed (SKB_GSO_TCP_FIXEDID; needs DF).")
+@click.option("--ip-id", type=click.Choice(["increment", "fixed", "fixed-outer", "fixed-both"]), default="increment",
+              show_default=True, help="IPv4 ID per segment: increment (kernel default) or fixed (SKB_GSO_TCP_FIXEDID; "
+              "needs DF up to 6.17): the inner (or only) header's; with --kernel mainline also fixed-outer (a "
+              "tunnel's outer header: 6.18's SKB_GSO_TCP_FIXEDID) and fixed-both.")
 @click.option("--ipv6-frag-id", type=str, default="0", help="IPv6 fragment identification for UFO (the kernel "
               "picks one at random).")
 @click.option("--kernel", type=click.Choice(["6.1", "6.12", "mainline"]), default="6.1", show_default=True,
@@ -726,7 +728,8 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
         click.option("--kernel", type=click.Choice(["6.1", "6.12", "mainline"]), default="6.1", show_default=True,
                      help="As for segment."),
         click.option("--ipv6-frag-id", type=str, default="0", help="As for segment."),
-        click.option("--ip-id", type=click.Choice(["increment", "fixed"]), default="increment", show_default=True,
+        click.option("--ip-id", type=click.Choice(["increment", "fixed", "fixed-outer", "fixed-both"]),
+                     default="increment", show_default=True,
                      help="As for segment."),
         click.option("--output-csum", type=click.Choice(["complete", "partial"]), help="As for segment."),
         click.option("--mtu", type=click.IntRange(68, 65535),
