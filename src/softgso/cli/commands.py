@@ -693,8 +693,9 @@ def verify(case_dirs: tuple[Path, ...], builtin: bool, as_json: bool) -> None:
 # --- inspect and diff ----------------------------------------------------------------------------
 
 
-def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | None]]:
-    """(record, Ethernet frame or None when the record is not Ethernet) for every record of a reader."""
+def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | memoryview | None]]:
+    """(record, Ethernet frame or None when the record is not Ethernet) for every record of a reader; a
+    frame may be a view of the reader's chunk (which it keeps alive: the reader never reuses one)."""
     from ..io import to_ethernet
     from ..io.record import UnknownLinkTypeError
 
@@ -703,10 +704,10 @@ def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | None]]:
             view = to_ethernet(record)
         except UnknownLinkTypeError:
             view = None
-        yield record, None if view is None else bytes(view.frame)
+        yield record, None if view is None else view.frame
 
 
-def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[tuple[Any, bytes | None]]:
+def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[tuple[Any, bytes | memoryview | None]]:
     """The reader's records, with segment's progress bar on stderr when it is a terminal (drawn once
     the work has run for half a second: short runs never draw one)."""
     from .runner import progress_bar
@@ -762,7 +763,8 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
               help="How what segment would write is worked out; both give the same report. auto: a super-packet "
               "of a shape seen before from its shape's plan (the one segment's bulk stream uses, where the "
-              "compiled modules are built); scalar: every frame through the engine.")
+              "compiled modules are built), and coalesce's preview counted by the compiled GRO without building "
+              "its packets; scalar: every frame through the engine, every preview packet built.")
 def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, top: int, plot_path: Path | None, as_json: bool,
@@ -800,7 +802,8 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
             inspector.planner = SegmentPlanner(options)
     from ..gro import CoalescePreview, GroDevice
 
-    gro_preview = CoalescePreview(GroDevice(kernel=kernel))  # what `coalesce` (defaults) would do
+    # what `coalesce` (defaults) would do; scalar: each poll's packets built and counted one by one
+    gro_preview = CoalescePreview(GroDevice(kernel=kernel), counting=engine == "auto")
     read_error: CaptureError | None = None
     with open_capture(in_path) as reader:
         try:
@@ -809,7 +812,7 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
                 wire_len = None if frame is None else len(frame) + record.orig_len - len(record.data)
                 inspector.add(record.index, frame, linktype=record.linktype, timestamp_ns=record.timestamp_ns,
                               wire_len=wire_len, record_len=len(record.data), record=record)
-                gro_preview.add(None if frame is None or record.truncated else bytes(frame), record.index)
+                gro_preview.add(None if frame is None or record.truncated else frame, record.index)
         except CaptureError as error:
             read_error = error
     report = inspector.as_dict()
