@@ -35,6 +35,14 @@ class GsoType(IntFlag):
     UDP = 1 << 16
     UDP_L4 = 1 << 17
     FRAGLIST = 1 << 18
+    # mainline (from 6.18, 3271f19bf7b9 "net: gso: restore ids of outer ip headers correctly"): bit 3
+    # becomes a feature alias only, and fixed IDs are asked for per header level
+    TCP_FIXEDID_OUTER = 1 << 30  # mainline's SKB_GSO_TCP_FIXEDID: the outer (or only) IPv4 header
+    TCP_FIXEDID_INNER = 1 << 31  # SKB_GSO_TCP_FIXEDID_INNER: the IPv4 header of an encapsulated level
+
+
+# either mainline bit maps onto NETIF_F_TSO_MANGLEID (net_gso_ok: gso_type |= __SKB_GSO_TCP_FIXEDID)
+GSO_FIXEDID_SPLIT = GsoType.TCP_FIXEDID_OUTER | GsoType.TCP_FIXEDID_INNER
 
 
 NETIF_F_GSO_SHIFT = 16
@@ -114,9 +122,15 @@ class IpSummed(IntEnum):
     PARTIAL = 3
 
 
+_GSO_FIXEDID_SPLIT = int(GSO_FIXEDID_SPLIT)
+
+
 def net_gso_ok(features: int, gso_type: int) -> bool:
     """Every bit of gso_type must be offered as a feature (the kernel's net_gso_ok)."""
-    wanted = int(gso_type) << NETIF_F_GSO_SHIFT
+    gso_type = int(gso_type)
+    if gso_type & _GSO_FIXEDID_SPLIT:  # mainline: both fixed-ID bits ask for TSO_MANGLEID alone
+        gso_type = (gso_type & ~_GSO_FIXEDID_SPLIT) | int(GsoType.TCP_FIXEDID)
+    wanted = gso_type << NETIF_F_GSO_SHIFT
     return (int(features) & wanted) == wanted
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .checksum import ipv4_header_checksum, ones_sum, pseudo_header_sum
 from .constants import ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, eth_p_mpls
-from .errors import SoftGSOError
+from .errors import SoftGSOError, UsageError
 from .features import DeviceProfile, GsoType, IpSummed
 from .offload.tunnels import TunnelLayout, TunnelNotSegmented, parse_tunnel, tunnel_of
 from .packet import ENCAP_TYPE_ETHER, ENCAP_TYPE_IPPROTO, Packet
@@ -71,13 +71,19 @@ class SegmentOptions:
     vnet_hdr: VirtioNetHdr | None = None
     actions: tuple[Action, ...] = ()
     ipv6_frag_id: int = 0
-    fixed_id: bool = False
+    fixed_id: bool = False  # SKB_GSO_TCP_FIXEDID: the IPv4 ID of the inner (or only) header stays fixed
+    fixed_outer_id: bool = False  # mainline only: the outer IPv4 header's too (SKB_GSO_TCP_FIXEDID from 6.18)
     kernel: str = "6.1"
     tunnel_ports: tuple[tuple[int, str], ...] = ()  # --tunnel-port KIND:PORT, as (port, kind)
     udp_gso: str = "off"  # --udp-gso: UDP datagrams over the MTU are GSO super-packets of this type (udp_l4, udp)
     # beyond the kernel: a tunnel super-packet under a label stack is segmented (Linux drops it),
     # the labels copied with the outer headers onto every segment
     tunnel_in_labels: bool = False
+
+    def __post_init__(self) -> None:
+        if self.fixed_outer_id and self.kernel != "mainline":
+            raise UsageError(f"a fixed outer IPv4 ID needs --kernel mainline: {self.kernel} never fixes an outer "
+                             "ID (its one FIXEDID bit is read at the inner level only)")
 
     @cached_property
     def tunnel_port_kinds(self) -> dict[int, str]:
@@ -227,7 +233,7 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
     # actions may add or remove labels and tags: measure headers as they now are
     after = (parse_layout(_wire_bytes(skb)) or layout) if options.actions else layout
     forced = options.udp_gso_type if udp and options.gso_type == "auto" and options.udp_gso_type else options.gso_type
-    gso_type = gso_type_for(after, forced, tcp_ecn=options.tcp_ecn, fixed_id=options.fixed_id)
+    gso_type = gso_type_for(after, forced, tcp_ecn=options.tcp_ecn) | fixed_id_bits(options, tunnel=False)
     gso_size = options.gso_size or gso_size_for_mtu(after, options.device.mtu, gso_type)
     payload = after.frame_len - after.transport if gso_type & gso_type.UDP else after.payload_len
     if gso_size <= 0:
@@ -263,6 +269,21 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
     return result
 
 
+def fixed_id_bits(options: SegmentOptions, *, tunnel: bool) -> GsoType:
+    """The fixed-ID gso_type bits the options ask for, as the chosen generation spells them: 6.1-6.17 have
+    one bit (TCP_FIXEDID, read at the inner or only level, so an outer ID cannot be fixed); mainline has
+    TCP_FIXEDID_OUTER for the outer or only header and TCP_FIXEDID_INNER for a tunnel's inner header, as
+    tcp4_gro_complete sets them (ip_fixedid * SKB_GSO_TCP_FIXEDID)."""
+    if options.kernel != "mainline":
+        return GsoType.TCP_FIXEDID if options.fixed_id else GsoType.NONE
+    bits = GsoType.NONE
+    if options.fixed_outer_id or (options.fixed_id and not tunnel):
+        bits |= GsoType.TCP_FIXEDID_OUTER
+    if options.fixed_id and tunnel:
+        bits |= GsoType.TCP_FIXEDID_INNER
+    return bits
+
+
 def _tunnel_from_capture(original: bytes, tunnel: TunnelLayout, options: SegmentOptions, over: bool) -> PacketResult:
     """A tunnel super-packet as the sending host's tunnel driver built it, then transmitted (spec 2.5).
 
@@ -285,8 +306,7 @@ def _tunnel_from_capture(original: bytes, tunnel: TunnelLayout, options: Segment
         gso_type = GsoType.TCPV4 if tunnel.inner_version == 4 else GsoType.TCPV6
         if options.tcp_ecn:
             gso_type |= GsoType.TCP_ECN
-        if options.fixed_id:
-            gso_type |= GsoType.TCP_FIXEDID
+        gso_type |= fixed_id_bits(options, tunnel=True)
     gso_size = options.gso_size or options.device.mtu - (tunnel.payload - l2_len)
     payload = len(frame) - tunnel.payload
     if not over and not options.gso_size or payload <= gso_size:
@@ -684,10 +704,15 @@ def options_from_gso_comment(options: SegmentOptions, comment: str) -> SegmentOp
     meta = parse_gso_comment(comment)
     if meta is None or options.vnet_hdr is not None or meta["gso_type"] not in ("tcpv4", "tcpv6", "udp_l4"):
         return options
+    flags = set(meta["flags"])
+    fixed_id, fixed_outer_id = "fixedid" in flags, False
+    if options.kernel == "mainline" and flags & {"ipxip4", "ipxip6", "gre"}:
+        # mainline GRO marks each header of a tunnel aggregate: fixedid the outer, fixedid_inner the inner
+        fixed_id, fixed_outer_id = "fixedid_inner" in flags, "fixedid" in flags
     return replace(options, gso_size=options.gso_size or meta["gso_size"],
                    gso_type=meta["gso_type"] if options.gso_type == "auto" else options.gso_type,
-                   tcp_ecn=options.tcp_ecn or "ecn" in meta["flags"],
-                   fixed_id=options.fixed_id or "fixedid" in meta["flags"])
+                   tcp_ecn=options.tcp_ecn or "ecn" in flags, fixed_id=options.fixed_id or fixed_id,
+                   fixed_outer_id=options.fixed_outer_id or fixed_outer_id)
 
 
 def segment_per_frame(options: SegmentOptions, summary: Summary) -> SegmentPerFrame:

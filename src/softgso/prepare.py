@@ -239,7 +239,7 @@ def classify_l4_checksum(frame: bytes | bytearray | memoryview, layout: FrameLay
     src, dst = _addresses(frame, layout)
     end = layout.frame_len if layout.ip_end < 0 else layout.ip_end  # a trailer is no checksummed byte
     l4_len = end - layout.transport
-    total = ones_sum(memoryview(bytes(frame))[layout.transport : end], pseudo_header_sum(src, dst, layout.l4_proto, l4_len))
+    total = ones_sum(memoryview(frame)[layout.transport : end], pseudo_header_sum(src, dst, layout.l4_proto, l4_len))
     if total == 0xFFFF:
         return L4Checksum.COMPLETE
     if stored == pseudo_header_sum(src, dst, layout.l4_proto, l4_len):

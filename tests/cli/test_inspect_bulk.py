@@ -1,7 +1,9 @@
-"""``softgso inspect`` with segment's bulk plans (the default) against the per-frame reference
-(``--engine scalar``, process_frame on every frame, proven by the other inspect tests): the same
-report, text and JSON, and the same exit status on every real capture, every kernel vector and
-generated super-packet captures, under the options that change what segment writes."""
+"""``softgso inspect`` with segment's bulk plans and coalesce's preview counted by the compiled GRO
+without building packets (the default) against the per-frame reference (``--engine scalar``,
+process_frame on every frame, every preview packet built: proven by the other inspect tests and
+the GRO vectors): the same report, text and JSON, and the same exit status on every real capture,
+every kernel vector and generated super-packet captures, under the options that change what
+segment writes."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from pathlib import Path
 import pytest
 from cli_captures import (
     CAPTURES,
+    ack4,
+    arp,
     mixed_capture,
     payload,
     real_captures,
@@ -23,6 +27,7 @@ from conftest import run_cli
 import softgso.cli.inspect as inspect_module
 from softgso.bulk import compiled_primitive
 from softgso.check.synth import SuperPacketSpec, build_frame
+from softgso.gro.coalesce import compiled_gro
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors" / "kernel" / "cases"
@@ -35,6 +40,27 @@ OPTION_SETS = ([], ["--device", "tso"], ["--mtu", "1400", "--ip-id", "fixed"], [
 def _inspect(capture: Path, engine: str, *args: str) -> tuple[int, str, str]:
     result = run_cli("inspect", capture, "--engine", engine, *args)
     return result.exit_code, result.stdout, result.stderr
+
+
+def write_capture(folder: Path, container: str, frames: list[bytes]) -> Path:
+    """``frames`` as in.pcap or in.pcapng (one Ethernet interface) in ``folder``."""
+    if container == "pcap":
+        return write_pcap(folder / "in.pcap", frames)
+    return write_pcapng(folder / "in.pcapng", [(1, "eth0")], [(0, frame, None) for frame in frames])
+
+
+def spy_on_counting(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each poll inspect's preview offers the compiled GRO's counting (True: taken)."""
+    taken: list[bool] = []
+    original = compiled_gro.count_frames
+
+    def count_frames(*args: object) -> bool:
+        found = bool(original(*args))
+        taken.append(found)
+        return found
+
+    monkeypatch.setattr(compiled_gro, "count_frames", count_frames)
+    return taken
 
 
 def assert_same_inspect(capture: Path, option_sets: tuple[list[str], ...] = OPTION_SETS) -> None:
@@ -50,6 +76,20 @@ def assert_same_inspect(capture: Path, option_sets: tuple[list[str], ...] = OPTI
 @pytest.mark.parametrize("capture", real_captures(), ids=lambda p: str(p.relative_to(CAPTURES)))
 def test_real_capture_same_report(capture: Path) -> None:
     assert_same_inspect(capture, (OPTION_SETS[0], OPTION_SETS[1]))
+
+
+@needs_compiled
+@pytest.mark.skipif(not real_captures(), reason="../shared/captures is not beside the clone")
+def test_real_captures_counted_by_the_compiled_gro(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not vacuous: the comparisons above hold the compiled GRO's counting to the built preview on many
+    of the real captures' polls."""
+    taken = spy_on_counting(monkeypatch)
+    counted = 0
+    for capture in real_captures():
+        before = sum(taken)
+        run_cli("inspect", capture, "--json")
+        counted += sum(taken) > before
+    assert counted >= 10 and sum(taken) >= 20, (counted, sum(taken), len(taken))
 
 
 @needs_compiled
@@ -92,10 +132,7 @@ def _supers() -> list[bytes]:
 @pytest.mark.parametrize("container", ["pcap", "pcapng"])
 def test_generated_super_packets_same_report(container: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     frames = _supers()
-    if container == "pcap":
-        capture = write_pcap(tmp_path / "in.pcap", frames)
-    else:
-        capture = write_pcapng(tmp_path / "in.pcapng", [(1, "eth0")], [(0, frame, None) for frame in frames])
+    capture = write_capture(tmp_path, container, frames)
     planned: list[bool] = []
     original = inspect_module.SegmentPlanner.predict
 
@@ -109,6 +146,28 @@ def test_generated_super_packets_same_report(container: str, tmp_path: Path, mon
     assert_same_inspect(capture, (*OPTION_SETS, ["--udp-gso", "udp_l4"], ["--tcp-ecn"]))
     # the plans counted most super-packets (the test compares them, not the reference twice)
     assert sum(planned) > len(frames) // 2
+
+
+@needs_compiled
+@pytest.mark.parametrize("container", ["pcap", "pcapng"])
+def test_counted_preview_same_report(container: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several polls of super-packets, small frames, a frame too short for Ethernet and a record of
+    another link type among them: the compiled GRO counts the polls, the report is the reference's."""
+    # (a seed checksum fails GRO's validation: its poll is the scalar engine's)
+    frames = [tcp4_super(20000 + 7 * index, partial=index == 100, seq=1000 + 30000 * index, sport=40000 + index % 3)
+              for index in range(150)]
+    for at in range(5, len(frames), 17):
+        frames[at : at] = [arp(), ack4()]
+    frames.insert(70, b"\x00" * 10)
+    if container == "pcap":
+        capture = write_pcap(tmp_path / "in.pcap", frames)
+    else:
+        records = [(0, frame, None) for frame in frames]
+        records.insert(33, (1, b"\x45" + bytes(19), None))  # raw IP behind a second interface
+        capture = write_pcapng(tmp_path / "in.pcapng", [(1, "eth0"), (101, "raw")], records)
+    polls = spy_on_counting(monkeypatch)
+    assert_same_inspect(capture, (OPTION_SETS[0],))
+    assert sum(polls) >= 3, polls
 
 
 @needs_compiled
@@ -132,3 +191,66 @@ def test_bench_measures_inspect_and_diff_against_segment() -> None:
         assert report[key] > 0, key
     for name in ("segment", "inspect", "diff"):
         assert len(report[f"checkers_{name}_runs"]) == 1
+
+
+def _same_shapes() -> list[bytes]:
+    """Super-packets that share their shapes (length, addresses, ports, header lengths) but not their
+    per-packet fields: IP IDs, sequence and ACK numbers, flags (PSH, FIN, CWR, URG), windows, urgent
+    pointers, TCP options of the same length; complete, seed and invalid TCP checksums, an IPv4 header
+    checksum broken; over IPv4 and IPv6, with and without a VLAN tag, among small frames."""
+    frames: list[bytes] = []
+    for index in range(60):
+        kind = index % 5
+        spec = SuperPacketSpec(
+            ipv6=index % 2 == 1, payload=payload(12000, index), seq=1000 + 12000 * index, ack=7 + index,
+            ip_id=index * 3, tcp_flags=(0x10, 0x18, 0x19, 0x98, 0x30)[index % 5], window=1000 + index,
+            urg_ptr=index % 3, tcp_options=bytes.fromhex("0101080a") + index.to_bytes(4, "big") + bytes(4),
+            partial_checksum=kind == 1, vlan_tags=((0x8100, 7),) if index % 4 == 0 else ())
+        frame = bytearray(build_frame(spec))
+        if kind == 2:
+            frame[-1] ^= 0x5A  # the TCP checksum no longer verifies
+        elif kind == 3 and not spec.ipv6:
+            at = 14 + 4 * len(spec.vlan_tags) + 10
+            frame[at] ^= 0x11  # nor the IPv4 header's
+        frames.append(bytes(frame))
+        if index % 7 == 0:
+            frames.extend(mixed_capture()[:3])
+    return frames
+
+
+@needs_compiled
+@pytest.mark.parametrize("container", ["pcap", "pcapng"])
+def test_shapes_seen_before_same_report(container: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames of a plain TCP shape seen before are counted from what its first frame counted (their own
+    checksum states): the report is the reference's, and most frames were counted that way."""
+    frames = _same_shapes()
+    capture = write_capture(tmp_path, container, frames)
+    shaped: list[int] = []
+    original = inspect_module.CaptureInspector._add_shaped
+
+    def counting(self: inspect_module.CaptureInspector, *args: object) -> None:
+        shaped.append(1)
+        original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inspect_module.CaptureInspector, "_add_shaped", counting)
+    assert_same_inspect(capture, (*OPTION_SETS, ["--tcp-ecn"], ["--kernel", "6.12"]))
+    runs = 2 * (len(OPTION_SETS) + 2)
+    assert len(shaped) > runs * 40, len(shaped) / runs  # of 60 super-packets a run
+
+
+def test_tcp_shape_leaves_out_only_per_packet_fields() -> None:
+    """Two frames share a shape exactly when they differ in nothing but the IPv4 ID and header checksum
+    and the TCP sequence/ACK numbers, flags, window, checksum, urgent pointer and options."""
+    base = SuperPacketSpec(payload=payload(3000), tcp_options=bytes(12), vlan_tags=((0x8100, 5),))
+    shape = inspect_module.tcp_shape(build_frame(base))
+    assert shape is not None
+    from dataclasses import replace
+
+    for same in (dict(ip_id=9), dict(seq=5), dict(ack=5), dict(tcp_flags=0x11), dict(window=3),
+                 dict(urg_ptr=1), dict(tcp_options=bytes(11) + b"\x01"), dict(partial_checksum=False)):
+        assert inspect_module.tcp_shape(build_frame(replace(base, **same))) == shape, same
+    for other in (dict(ttl=3), dict(tos=4), dict(df=False), dict(sport=1), dict(dport=1), dict(tcp_options=bytes(8)),
+                  dict(payload=payload(3001)), dict(vlan_tags=((0x8100, 6),)), dict(vlan_tags=()),
+                  dict(ip_options=bytes(4))):
+        assert inspect_module.tcp_shape(build_frame(replace(base, **other))) != shape, other
+    assert inspect_module.tcp_shape(build_frame(replace(base, udp=True))) is None

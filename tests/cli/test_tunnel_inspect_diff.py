@@ -44,7 +44,7 @@ KIND_OF_NAME = [("fou", "FOU"), ("gue", "GUE"), ("gpe", "VXLAN-GPE"), ("bpf_mpls
 
 
 def _kind(case: Path) -> str:
-    name = re.sub(r"^uso6?_", "", case.name)
+    name = re.sub(r"^(uso6?|fixedid)_", "", case.name)
     return next(kind for prefix, kind in KIND_OF_NAME if name.startswith(prefix))
 
 

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from softgso.checksum import csum_fold, ipv4_header_checksum, ones_sum, pseudo_header_sum
-from softgso.gro import GroDevice, GroPacket, coalesce_poll
-from softgso.gro.coalesce import coalesce_poll_at, compiled_params
+from softgso.gro import CoalescePreview, CoalesceSummary, GroDevice, GroPacket, coalesce_poll
+from softgso.gro.coalesce import add_counted, coalesce_poll_at, compiled_params, new_counters
 from strategies import MACS, tcp_frame
 
 pytestmark = pytest.mark.skipif(compiled_params(GroDevice(), 64) is None,
@@ -272,3 +272,90 @@ def test_compiled_pcap_walk_survives_any_bytes(data: bytes, start: int, end: int
         data, start, end, big_endian, 10**6, max_caplen, final, params, out, counters, 0)
     assert status in (compiled_gro.DONE, compiled_gro.MORE, compiled_gro.POLL, compiled_gro.REST)
     assert start <= position <= end and 0 <= out_len <= end - start and records >= 0
+
+
+# -- count_frames: the compiled GRO counting a poll without building its packets (inspect's preview) --------
+
+
+def counted(frames: list[bytes], device: GroDevice) -> CoalesceSummary | None:
+    """The summary count_frames gives of one poll (None: it hands the poll to the scalar engine)."""
+    from softgso.gro.coalesce import compiled_gro
+
+    counters = new_counters()
+    before = counters.tobytes()
+    if not compiled_gro.count_frames(frames, compiled_params(device, 64), counters, 0):
+        assert counters.tobytes() == before  # a poll handed back leaves the counts as they were
+        return None
+    summary = CoalesceSummary(frames_in=counters[0], polls=counters[4])
+    add_counted(summary, counters)
+    return summary
+
+
+def built(frames: list[bytes], device: GroDevice, engine: str) -> CoalesceSummary:
+    """The summary of the same poll's packets, built by ``engine`` and counted one by one."""
+    summary = CoalesceSummary(frames_in=len(frames), polls=1)
+    for packet in coalesce_poll(frames, device, engine=engine):
+        summary.count(packet, packet.meta)
+    return summary
+
+
+def assert_counts_are_the_built_packets(frames: list[bytes], device: GroDevice) -> bool:
+    """count_frames takes a poll exactly when coalesce_frames does, and counts what it builds (and what the
+    scalar engine builds); True when it took the poll."""
+    summary = counted(frames, device)
+    try:
+        full = built(frames, device, "compiled")
+    except ValueError:
+        assert summary is None
+        return False
+    assert summary == full == built(frames, device, "scalar")
+    return True
+
+
+def test_counted_polls_are_the_built_ones() -> None:
+    took: list[bool] = []
+
+    @settings(max_examples=400, deadline=None)
+    @given(streams())
+    def check(stream: tuple[list[bytes], GroDevice]) -> None:
+        took.append(assert_counts_are_the_built_packets(*stream))
+
+    check()
+    assert sum(took) >= len(took) // 4, f"count_frames took {sum(took)} of {len(took)} streams"
+
+
+@settings(max_examples=300, deadline=None)
+@given(damaged_streams(), st.sampled_from(("6.1", "mainline")))
+def test_counted_damaged_polls_are_the_built_ones(frames: list[bytes], kernel: str) -> None:
+    assert_counts_are_the_built_packets(frames, GroDevice(kernel=kernel))
+
+
+def test_counting_validates_every_checksum() -> None:
+    """A bad TCP checksum in the middle of an aggregate hands the poll back as coalesce_frames does (the
+    count-only run sums each segment though it copies nothing)."""
+    frames = [tcp_frame(False, 0, 1000 + 500 * k, k, bytes([k]) * 500, bad_checksum=k == 5) for k in range(10)]
+    assert counted(frames, GroDevice()) is None
+    frames[5] = tcp_frame(False, 0, 1000 + 500 * 5, 5, bytes([5]) * 500)
+    summary = counted(frames, GroDevice())
+    assert summary is not None and (summary.packets_out, summary.coalesced, summary.frames_merged) == (1, 1, 10)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(streams(), min_size=1, max_size=4), st.integers(1, 64), st.data())
+def test_preview_counting_equals_the_preview_building(parts: list[tuple[list[bytes], GroDevice]], batch: int,
+                                                      data: st.DataObject) -> None:
+    """inspect's preview (CoalescePreview) over several polls, records with no Ethernet form among the frames:
+    the same report counting (count_frames, the scalar engine for the polls it hands back) as building."""
+    device = parts[0][1]
+    records: list[bytes | None] = []
+    for frames, _ in parts:
+        for frame in frames:
+            records.append(frame)
+            if data.draw(st.integers(0, 20)) == 0:
+                records.append(None)
+    counting, building = CoalescePreview(device, batch), CoalescePreview(device, batch, counting=False)
+    for index, frame in enumerate(records):
+        counting.add(frame, index)
+        building.add(frame, index)
+    assert counting.as_dict() == building.as_dict()
+    assert counting.as_dict()["frames_in"] == len(records)

@@ -161,3 +161,39 @@ def test_vectors_coalesce() -> None:
         pytest.skip("no GRO kernel vectors recorded")
     merged = sum(any(p.segs > 1 for p in replay(case)[0]) for case in CASES)
     assert merged >= len(CASES) // 2
+
+
+def test_compiled_counts_of_vectors() -> None:
+    """inspect's preview counts a poll without building it (_coalesce.count_frames): on every kernel poll it
+    takes, the counts are those of the packets the scalar engine builds (held to the kernel above), and it
+    takes the polls coalesce_frames takes."""
+    if not CASES:
+        pytest.skip("no GRO kernel vectors recorded")
+    if compiled_params(GroDevice(), 64) is None:
+        pytest.skip("the compiled GRO (softgso.gro._coalesce) is not built: no C compiler")
+    from softgso.gro import CoalesceSummary
+    from softgso.gro.coalesce import add_counted, compiled_gro, new_counters
+
+    took = aggregates = 0
+    for case in CASES:
+        device = device_of(json.loads((case / "meta.json").read_text()))
+        params = compiled_params(device, 64)
+        for frames in polls(records(case / "input.pcap")):
+            counters = new_counters()
+            taken = params is not None and compiled_gro.count_frames(frames, params, counters, 0)
+            try:
+                coalesce_poll(frames, device, engine="compiled")
+                assert taken, case
+            except ValueError:
+                assert not taken, case
+            if not taken:
+                continue
+            expected = CoalesceSummary(frames_in=len(frames), polls=1)
+            for packet in coalesce_poll(frames, device, engine="scalar"):  # meta: the first frame's index
+                expected.count(packet, packet.meta)
+            summary = CoalesceSummary(frames_in=counters[0], polls=counters[4])
+            add_counted(summary, counters)
+            assert summary == expected, case
+            took += 1
+            aggregates += summary.coalesced
+    assert took >= 40 and aggregates >= 40, (took, aggregates)

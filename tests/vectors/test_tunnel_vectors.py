@@ -8,7 +8,9 @@ encapsulation) built the super-packet, a tc mirror of the underlay's egress caug
 as a capture (the plain ``segment`` path: tunnel recognised from the bytes, checksum state
 classified) with the case's gso_size, the device profile that models veth0's ethtool settings, for
 the inner-USO cases (a UDP socket with UDP_SEGMENT over the tunnel device) ``--udp-gso udp_l4``,
-and for FOU/GUE (no assigned port) the ``--tunnel-port`` naming the device's port; nothing else.
+for FOU/GUE (no assigned port) the ``--tunnel-port`` naming the device's port, and for a GRO aggregate
+forwarded into the tunnel (``fixedid_*``) ``--fixed-id`` when the gso_type the kernel traced has
+SKB_GSO_TCP_FIXEDID; nothing else.
 Control cases (``control`` in meta.json) record what the kernel does instead: the tunnel device
 segments before it encapsulates (no super-packet is ever built), or veth0 takes the super-packet
 whole. Cases are discovered, never listed.
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from softgso.check.golden import read_pcap_frames
-from softgso.features import PROFILES
+from softgso.features import PROFILES, GsoType
 from softgso.job import Outcome, SegmentOptions, process_frame
 from softgso.offload.tunnels import parse_tunnel, parse_tunnel_port
 from softgso.virtio import kernel_generation_of_release
@@ -45,7 +47,8 @@ def _options(meta: dict, **changes: object) -> SegmentOptions:
     udp_gso = "udp_l4" if meta["inner_gso_type"] == "udp_l4" else "off"
     ports = tuple(parse_tunnel_port(text) for text in meta.get("softgso_tunnel_ports", []))
     options = SegmentOptions(device=PROFILES[meta["softgso_profile"]], gso_size=meta["gso_size"], udp_gso=udp_gso,
-                             kernel=kernel_generation_of_release(meta["kernel_release"]), tunnel_ports=ports)
+                             kernel=kernel_generation_of_release(meta["kernel_release"]), tunnel_ports=ports,
+                             fixed_id=bool((meta.get("skb_gso_type") or 0) & GsoType.TCP_FIXEDID))
     return replace(options, **changes)  # type: ignore[arg-type]
 
 
@@ -155,3 +158,51 @@ def test_a_device_with_the_tunnel_feature_takes_the_super_packet_whole(case: Pat
     # the same super-packet on a veth0 without them is cut (the tunnel was recognised, not missed)
     cut = process_frame(supers[0], _options(meta, device=PROFILES["no-offload"]))
     assert cut.outcome == Outcome.SEGMENTED and len(cut.frames) >= 2
+
+
+GRO_FORWARD = [c for c in SEGMENTED if "gro_forward" in _meta(c)]
+
+
+def test_the_gro_forward_cases_are_there() -> None:
+    """A GRO aggregate forwarded into a tunnel, each generation: fixed IDs (FIXEDID) over UDP tunnels, GRE and
+    IP-in-IP, outer IPv4 and IPv6; the same routes with IDs counting up; inner IPv6."""
+    for generation in ("6.1", "6.12"):
+        names = {c.name for c in GRO_FORWARD if c.parent.name == generation}
+        assert len(names) >= 10
+        for part in ("vxlan4_udpcsum_in4_", "vxlan6", "geneve4", "gre4", "gretap4", "ip6gre", "ipip_in4_",
+                     "ip6tnl_4in6", "_incrementing", "_in6_", "sit_in6"):
+            assert any(part in name for name in names), part
+
+
+def _ipv4_ids(frames: list[bytes], at: int) -> list[int]:
+    return [int.from_bytes(frame[at + 4 : at + 6], "big") for frame in frames]
+
+
+@pytest.mark.parametrize("case", GRO_FORWARD, ids=[str(c.relative_to(TUNNELS)) for c in GRO_FORWARD])
+def test_a_forwarded_gro_aggregate_keeps_its_ip_id_rule(case: Path) -> None:
+    """What the kernel did (read from its trace and its output, not from softgso): GRO gave the aggregate
+    SKB_GSO_TCP_FIXEDID exactly when the wire segments had DF and one IPv4 ID; the tunnel driver added its
+    bits; veth0's GSO kept that one ID on every inner header and counted the outer IPv4 ID up (6.1 and 6.12
+    apply FIXEDID at the inner level only); without FIXEDID the inner IDs count up from the first."""
+    meta = _meta(case)
+    forward = meta["gro_forward"]
+    aggregate, encapsulated = forward["aggregate_gso"], forward["super_gso"]
+    supers = read_pcap_frames(case / "input.pcap")
+    sent = read_pcap_frames(case / "kernel_out.pcap")
+    layout = parse_tunnel(supers[0], any_inner=True)
+    assert layout is not None
+    inner_v4 = layout.inner_version == 4
+    fixed = bool(aggregate["gso_type"] & GsoType.TCP_FIXEDID)
+    assert fixed == (inner_v4 and forward["fixed_ids"])
+    assert aggregate["gso_type"] & (GsoType.TCPV4 if inner_v4 else GsoType.TCPV6)
+    assert encapsulated["gso_type"] & 0x1F == aggregate["gso_type"]  # the tunnel adds its bits, keeps these
+    assert encapsulated["gso_type"] & ~0x1F, "no tunnel bit"
+    assert meta["skb_gso_type"] == encapsulated["gso_type"] and aggregate["gso_size"] == meta["gso_size"]
+    assert len(sent) == forward["wire_segments"]
+    if inner_v4:
+        first = _ipv4_ids(supers, layout.inner_network)[0]
+        inner = _ipv4_ids(sent, layout.inner_network)
+        assert inner == ([first] * len(sent) if fixed else [(first + i) & 0xFFFF for i in range(len(sent))])
+    if layout.outer_version == 4:
+        first = _ipv4_ids(supers, layout.outer_network)[0]
+        assert _ipv4_ids(sent, layout.outer_network) == [(first + i) & 0xFFFF for i in range(len(sent))]

@@ -11,9 +11,13 @@ Each case folder: ``input.pcap`` (the super-packet), ``kernel_out.pcap`` (the se
 veth1 received them), ``meta.json`` (the tunnel device, veth0's ethtool settings, the softgso device
 profile that models them, the super-packet's gso_size and inner gso type, the kernel, the
 ``--tunnel-port`` softgso needs for FOU/GUE, and for a control case what it shows instead of a
-super-packet cut by veth0: ``segmented before encapsulation`` or ``passed whole``).
+super-packet cut by veth0: ``segmented before encapsulation`` or ``passed whole``). The ``fixedid_*``
+cases (:class:`GroForwardCase`) make the super-packet from a GRO aggregate forwarded into the tunnel,
+the route on which the kernel sets SKB_GSO_TCP_FIXEDID; their meta.json adds the gso_type the
+net_dev_start_xmit trace showed (``skb_gso_type``, ``gro_forward``).
 
     .venv/bin/python -m tools.kernel_oracle.tunnel_cases --kernel 6.12 --only fou,gue,gpe,control --out DIR
+    .venv/bin/python -m tools.kernel_oracle.tunnel_cases --kernel 6.1 --only fixedid
 
 MPLS with a tunnel outside the BPF route (spec 7.3, 7.4; :func:`mpls_tunnel_cases`): labels pushed above
 tnl0 (tc ``mpls push`` on its egress, or an ``encap mpls`` route out of it with a local TCP socket
@@ -27,7 +31,9 @@ state of an ``encap mpls`` underlay route, one case per boot:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import random
 import shutil
 import struct
 import subprocess
@@ -146,6 +152,14 @@ class TunnelCase:
         gso_type = (VIRTIO_GSO_TCPV6 if self.inner_v6 else VIRTIO_GSO_TCPV4) | (VIRTIO_GSO_ECN if self.ecn else 0)
         return {"flags": VIRTIO_NET_HDR_F_NEEDS_CSUM, "gso_type": gso_type, "hdr_len": l2 + l3 + doff,
                 "gso_size": self.gso_size, "csum_start": l2 + l3, "csum_offset": 16}
+
+    def keeps(self, frame: bytes) -> bool:
+        """A captured frame that belongs to the case (link noise does not)."""
+        return is_case_frame(frame, self)
+
+    def extra_meta(self, result: dict) -> dict[str, object]:
+        """What meta.json says beyond the common keys (:class:`GroForwardCase` adds the GRO route)."""
+        return {}
 
     def guest_form(self) -> dict[str, object]:
         """The request the guest runs."""
@@ -400,6 +414,158 @@ def control_cases() -> list[TunnelCase]:
     ]
 
 
+GRO_SENDER_MAC, GRO_RECEIVER_MAC = "0200000000a0", "0200000000b0"
+SKB_GSO_TCP_FIXEDID = 1 << 3  # 6.1-6.17 (include/linux/skbuff.h)
+GRO_FLUSH_TIMEOUT_NS = 10_000_000
+TRACE = "/sys/kernel/tracing"
+
+
+@dataclass
+class GroForwardCase(TunnelCase):
+    """A tunnel super-packet made of a GRO aggregate being forwarded: the only route on which 6.1 and
+    6.12 build one with SKB_GSO_TCP_FIXEDID (neither local TCP nor the virtio header sets it).
+
+    The inner TCP segments are injected on vethA (TSO off, so its peer runs NAPI); vethB receives them
+    with GRO on and one poll per burst (gro_flush_timeout, napi_defer_hard_irqs, a leading frame GRO
+    passes straight up, as gro_guest.py does); inet_gro_receive / tcp_gro_receive merge them and
+    tcp4_gro_complete marks the aggregate SKB_GSO_TCP_FIXEDID when every segment has DF and one ID
+    (``fixed_ids``), or leaves it incrementing when the IDs count up. ip_forward routes it into tnl0,
+    whose driver adds its tunnel bits; veth0 segments it in software as for the other cases. The
+    net_dev_start_xmit trace on tnl0 (the aggregate) and dum0 (the encapsulated super-packet) records
+    the gso_type the kernel gave it."""
+
+    fixed_ids: bool = True
+
+    def wire_segments(self) -> list[bytes]:
+        """The segments a sender put on the wire: full checksums, consecutive sequence numbers, the
+        case's flags on the last (ACK before it), one IPv4 ID or IDs counting up."""
+        options = (b"\x01\x01\x08\x0a" + struct.pack("!II", 0x01020304, 0x0A0B0C0D)) if self.timestamps else b""
+        doff = (20 + len(options)) // 4
+        sizes = [self.gso_size] * self.segments + ([self.remainder] if self.remainder else [])
+        frames, offset = [], 0
+        for index, size in enumerate(sizes):
+            payload = bytes((i * 7 + 3) & 0xFF for i in range(offset, offset + size))
+            flags = self.flags if index == len(sizes) - 1 else self.flags & ~0x09  # FIN/PSH on the last only
+            tcp = struct.pack("!HHIIBBHHH", 40000, 5001, (0x10000000 + offset) & 0xFFFFFFFF, 0x20000000, doff << 4,
+                              flags, 502, 0, 0) + options + payload
+            if self.inner_v6:
+                src, dst = INNER_V6
+                pseudo = src + dst + struct.pack("!IxxxB", len(tcp), 6)
+                ip = struct.pack("!IHBB", 0x60012345, len(tcp), 6, 64) + src + dst
+            else:
+                src, dst = INNER_V4
+                pseudo = src + dst + struct.pack("!BBH", 0, 6, len(tcp))
+                ip_id = (self.ip_id + (0 if self.fixed_ids else index)) & 0xFFFF
+                ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(tcp), ip_id, 0x4000 if self.df else 0, 64, 6, 0)
+                ip = ip + src + dst
+                ip = ip[:10] + struct.pack("!H", _fold_complement(_ones(ip))) + ip[12:]
+            tcp = tcp[:16] + struct.pack("!H", _fold_complement(_ones(pseudo + tcp))) + tcp[18:]
+            ethertype = 0x86DD if self.inner_v6 else 0x0800
+            frames.append(bytes.fromhex(GRO_RECEIVER_MAC + GRO_SENDER_MAC) + struct.pack("!H", ethertype) + ip + tcp)
+            offset += size
+        return frames
+
+    def keeps(self, frame: bytes) -> bool:
+        # the forwarded flow only: with IPv6 on tnl0 its link-up reports travel the tunnel too
+        return is_case_frame(frame, self) and struct.pack("!HH", 40000, 5001) in frame
+
+    def guest_form(self) -> dict[str, object]:
+        form = super().guest_form()
+        inner = "fd00::2/128" if self.inner_v6 else "10.1.0.2/32"
+        family = "-6 " if self.inner_v6 else ""
+        setup = [
+            "ip link del vethA 2>/dev/null; true",
+            "ip link add vethA type veth peer name vethB",
+            f"ip link set vethB address {':'.join(GRO_RECEIVER_MAC[i:i + 2] for i in range(0, 12, 2))}",
+            "sysctl -qw net.ipv6.conf.vethA.disable_ipv6=1",
+            f"sysctl -qw net.ipv6.conf.vethB.disable_ipv6={0 if self.inner_v6 else 1}",
+            "ethtool -K vethA tso off; ethtool -K vethB gro on",
+            f"echo {GRO_FLUSH_TIMEOUT_NS} > /sys/class/net/vethB/gro_flush_timeout",
+            "echo 1 > /sys/class/net/vethB/napi_defer_hard_irqs",
+            "ip link set vethA up; ip link set vethB up",
+            "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.vethB.rp_filter=0",
+        ]
+        if self.inner_v6:
+            setup += ["sysctl -qw net.ipv6.conf.all.forwarding=1", "sysctl -qw net.ipv6.conf.tnl0.disable_ipv6=0"]
+        setup.append(f"ip {family}route replace {inner} dev tnl0")
+        if self.l2:
+            setup.append(f"ip {family}neigh replace {inner.split('/')[0]} lladdr 02:00:00:00:00:aa dev tnl0 "
+                         "nud permanent")
+        setup += [f"mountpoint -q {TRACE} || mount -t tracefs nodev {TRACE}",
+                  f"echo 0 > {TRACE}/tracing_on; echo > {TRACE}/trace",
+                  f"echo 1 > {TRACE}/events/net/net_dev_start_xmit/enable; echo 1 > {TRACE}/tracing_on"]
+        form["setup"] = [*form["setup"], *setup]  # type: ignore[list-item]
+        form["teardown"] = [f"echo 0 > {TRACE}/events/net/net_dev_start_xmit/enable",
+                            "sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0",
+                            "ip link del vethA", *form["teardown"]]  # type: ignore[misc]
+        form["gro_burst"] = {"device": "vethA", "frames": [f.hex() for f in self.wire_segments()]}
+        form["trace_devices"] = ["tnl0", "dum0"]
+        return form
+
+    def extra_meta(self, result: dict) -> dict[str, object]:
+        trace = result.get("trace", [])
+        aggregate, encapsulated = (_traced_gso(trace, device) for device in ("tnl0", "dum0"))
+        return {"vnet_hdr": None, "inner_gso_type": VIRTIO_GSO_TCPV6 if self.inner_v6 else VIRTIO_GSO_TCPV4,
+                "injected_on": f"{len(self.wire_segments())} TCP segments on vethA (AF_PACKET), GRO on vethB "
+                               f"({'one IPv4 ID' if self.fixed_ids else 'IPv4 IDs counting up'}"
+                               f"{', DF' if self.df else ''}), ip_forward into tnl0",
+                "gro_forward": {"fixed_ids": self.fixed_ids, "wire_segments": len(self.wire_segments()),
+                                "aggregate_gso": aggregate, "super_gso": encapsulated},
+                "skb_gso_type": None if encapsulated is None else encapsulated["gso_type"],
+                "trace": trace}
+
+
+def _traced_gso(trace: list[str], device: str) -> dict[str, int] | None:
+    """gso_type/gso_size/len of the GSO skb net_dev_start_xmit saw on ``device`` (None: none was)."""
+    for line in trace:
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        if fields.get("dev") == device and int(fields.get("gso_size", "0")):
+            return {"gso_type": int(fields["gso_type"], 16), "gso_size": int(fields["gso_size"]),
+                    "len": int(fields["len"])}
+    return None
+
+
+def gro_forward_cases() -> list[TunnelCase]:
+    """GRO then forwarding into a tunnel (GroForwardCase): the inner TCP with SKB_GSO_TCP_FIXEDID on each
+    tunnel kind and outer family, with the UDP checksum on and off; the same route with IDs counting
+    up (no FIXEDID); inner IPv6 (no ID at all)."""
+    v4 = f"local {V4_LOCAL} remote {V4_REMOTE}"
+    v6 = f"local {V6_LOCAL} remote {V6_REMOTE}"
+    shapes: list[dict] = [
+        dict(name="vxlan4_udpcsum_in4", device=f"vxlan id 42 {v4} dstport 4789 udpcsum", outer_v6=False, l2=True,
+             inner_v6=False),
+        dict(name="vxlan4_nocsum_in4_idwrap", device=f"vxlan id 42 {v4} dstport 4789 noudpcsum", outer_v6=False,
+             l2=True, inner_v6=False, ip_id=0xFFFF),
+        dict(name="vxlan4_udpcsum_in4_incrementing", device=f"vxlan id 42 {v4} dstport 4789 udpcsum",
+             outer_v6=False, l2=True, inner_v6=False, fixed_ids=False, ip_id=0xFFFE),
+        dict(name="vxlan6_csum_in4", device=f"vxlan id 42 {v6} dstport 4789", outer_v6=True, l2=True,
+             inner_v6=False),
+        dict(name="geneve4_nocsum_in4", device=f"geneve id 42 remote {V4_REMOTE}", outer_v6=False, l2=True,
+             inner_v6=False),
+        dict(name="gre4_key_csum_in4", device=f"gre {v4} key 1234 csum", outer_v6=False, l2=False, inner_v6=False),
+        dict(name="gretap4_in4", device=f"gretap {v4}", outer_v6=False, l2=True, inner_v6=False, flags=0x19),
+        dict(name="gretap4_in4_incrementing", device=f"gretap {v4}", outer_v6=False, l2=True, inner_v6=False,
+             fixed_ids=False),
+        dict(name="ip6gre_in4", device=f"ip6gre {v6}", outer_v6=True, l2=False, inner_v6=False),
+        dict(name="ipip_in4", device=f"ipip {v4}", outer_v6=False, l2=False, inner_v6=False),
+        dict(name="ipip_in4_incrementing", device=f"ipip {v4}", outer_v6=False, l2=False, inner_v6=False,
+             fixed_ids=False),
+        dict(name="ip6tnl_4in6", device=f"ip6tnl mode ipip6 {v6}", outer_v6=True, l2=False, inner_v6=False),
+        dict(name="vxlan4_udpcsum_in6", device=f"vxlan id 42 {v4} dstport 4789 udpcsum", outer_v6=False, l2=True,
+             inner_v6=True),
+        dict(name="sit_in6", device=f"sit {v4}", outer_v6=False, l2=False, inner_v6=True),
+    ]
+    cases: list[TunnelCase] = []
+    for shape in shapes:
+        for ethtool in ("tx_off", "tso_off") if shape["name"] in ("vxlan4_udpcsum_in4", "ipip_in4") else ("tx_off",):
+            cases.append(GroForwardCase(**{"segments": 3, "remainder": 400, **shape,
+                                           "name": f"fixedid_{shape['name']}__{ethtool}", "ethtool": ethtool,
+                                           "note": "GRO aggregate forwarded into the tunnel"}))
+    return cases
+
+
+
+
 MPLS_AFTER = ("tc -s filter show dev tnl0 egress", "tc -s filter show dev veth0 egress", "ip -s link show tnl0",
               "ip -s link show veth0", "dmesg -c")
 
@@ -585,7 +751,7 @@ def designed_cases() -> list[TunnelCase]:
     cases.append(TunnelCase(name="gre4_oseq_control__tx_off", device=f"gre {v4} oseq", outer_v6=False, l2=False,
                             inner_v6=False, ethtool="tx_off", control=CONTROL_SEGMENTED_FIRST,
                             note="negative control: no tunnel GSO expected"))
-    return cases + control_cases() + mpls_tunnel_cases()
+    return cases + control_cases() + mpls_tunnel_cases() + gro_forward_cases()
 
 
 FLAG_CHOICES = (0x10, 0x18, 0x11, 0x19, 0x90, 0x98, 0x30, 0x38)  # ACK, PSH, FIN, CWR, URG combinations
@@ -594,9 +760,8 @@ FLAG_CHOICES = (0x10, 0x18, 0x11, 0x19, 0x90, 0x98, 0x30, 0x38)  # ACK, PSH, FIN
 def random_cases(seed: int, count: int) -> list[TunnelCase]:
     """``count`` cases drawn from ``seed``: a designed device (or a BPF MPLS variant) with a random
     inner packet (family, gso_size, segment count, last-segment size, flags, ECN, DF, ID, options)
-    and a random software-GSO checksum mode. Case i depends only on (seed, i)."""
-    import random
-
+    and a random software-GSO checksum mode; about one in five takes the GRO route
+    (:func:`gro_forward_variant`). Case i depends only on (seed, i)."""
     shapes = tcp_shapes()
     cases = []
     for index in range(count):
@@ -628,8 +793,25 @@ def random_cases(seed: int, count: int) -> list[TunnelCase]:
                              "note": f"random case {index} of seed {seed}"})
         if case.segments == 1 and case.remainder == 0:
             case.remainder = 1  # at least two segments: a payload of one gso_size is no GSO packet
-        cases.append(case)
+        cases.append(gro_forward_variant(case, random.Random(f"{seed}/{index}/gro")))
     return cases
+
+
+def gro_forward_variant(case: TunnelCase, rng: random.Random) -> TunnelCase:
+    """About one drawn device case in five takes the GRO route instead (:class:`GroForwardCase`), decided
+    by a stream of its own so that every other parameter stays as drawn: the same segments arrive on
+    vethB, with one IPv4 ID (and DF: GRO sets FIXEDID) or IDs counting up (DF as drawn), without the
+    flags GRO will not merge (URG, ECE, CWR), and small enough for the tunnel's MTU when forwarded."""
+    if case.bpf is not None or rng.random() >= 0.2:
+        return case
+    fixed_ids = rng.random() < 0.6
+    gso_size = min(case.gso_size, 1200 - (20 if case.inner_v6 else 0))
+    fields = {f.name: getattr(case, f.name) for f in dataclasses.fields(TunnelCase)}
+    return GroForwardCase(**{**fields, "name": f"{case.name}_gro{'fixed' if fixed_ids else 'inc'}",
+                             "gso_size": gso_size, "remainder": case.remainder % gso_size or (0 if case.segments > 1
+                                                                                             else 1),
+                             "flags": case.flags & ~0xE0, "ecn": False, "df": case.df or fixed_ids,
+                             "fixed_ids": fixed_ids, "note": case.note + ", GRO aggregate forwarded into the tunnel"})
 
 
 def expected_remote(case: TunnelCase) -> bytes:
@@ -774,8 +956,8 @@ def write_results(out_dir: Path, vm: KernelVM, cases: list[TunnelCase], results:
     for case, result in zip(cases, results, strict=True):
         supers = [bytes.fromhex(h) for h in result["supers"]]
         segments = [bytes.fromhex(h) for h in result["segments"]]
-        supers = [f for f in supers if is_case_frame(f, case)]
-        segments = [f for f in segments if is_case_frame(f, case)]
+        supers = [f for f in supers if case.keeps(f)]
+        segments = [f for f in segments if case.keeps(f)]
         folder = out_dir / case.name
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -800,6 +982,7 @@ def write_results(out_dir: Path, vm: KernelVM, cases: list[TunnelCase], results:
                        "output: AF_PACKET on veth1 (rx), GRO off",
         }
         _add_mpls_results(folder, case, result, meta)
+        meta.update(case.extra_meta(result))
         (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
         print(f"{case.name}: {len(supers)} super-packet(s), {len(segments)} segment(s)"
               f"{' ERROR ' + result['sendto_error'] if result['sendto_error'] else ''}"
@@ -812,7 +995,8 @@ def compare(folder: Path) -> str | None:
     """softgso against one recorded case, as tests/vectors/test_tunnel_vectors.py replays it: None when they
     agree byte for byte, else what differs. The case's super-packet goes in as a capture, with the
     case's gso_size, the profile modelling veth0, for inner USO --udp-gso udp_l4, for FOU/GUE the
-    device's --tunnel-port; nothing else."""
+    device's --tunnel-port, for a GRO aggregate the FIXEDID bit of the gso_type the kernel traced
+    (--fixed-id); nothing else."""
     from softgso.check.golden import read_pcap_frames
     from softgso.features import PROFILES
     from softgso.job import Outcome, SegmentOptions, process_frame
@@ -827,7 +1011,8 @@ def compare(folder: Path) -> str | None:
     udp_gso = "udp_l4" if meta.get("inner_gso_type") == "udp_l4" else "off"
     ports = tuple(parse_tunnel_port(text) for text in meta.get("softgso_tunnel_ports", []))
     options = SegmentOptions(device=PROFILES[meta["softgso_profile"]], gso_size=meta["gso_size"], udp_gso=udp_gso,
-                             kernel=kernel_generation_of_release(meta["kernel_release"]), tunnel_ports=ports)
+                             kernel=kernel_generation_of_release(meta["kernel_release"]), tunnel_ports=ports,
+                             fixed_id=bool((meta.get("skb_gso_type") or 0) & SKB_GSO_TCP_FIXEDID))
     result = process_frame(inputs[0], options)
     if result.outcome != Outcome.SEGMENTED:
         return f"softgso did not segment it: {result.outcome.value} {result.reason}"

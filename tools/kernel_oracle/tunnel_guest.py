@@ -5,7 +5,9 @@ case's ethtool settings on veth0, a dummy dum0 fed by a tc mirror of veth0's egr
 hook runs before validate_xmit_skb, so dum0 gets the unsegmented super-packet and keeps it whole),
 a real tunnel device T whose remote sits behind veth0, and a packet socket with PACKET_VNET_HDR on
 T that sends one TCP super-packet. T's driver encapsulates it; veth0 segments it in software. The
-guest records the super-packet seen on dum0 and the frames veth1 receives.
+guest records the super-packet seen on dum0 and the frames veth1 receives. A case with ``gro_burst``
+sends plain TCP segments on vethA instead, which vethB's GRO merges and IP forwarding routes into T;
+``trace_devices`` asks for the net_dev_start_xmit trace lines of those devices (gso_type, gso_size).
 
 Request protocol as guest.py: ``requests/<n>.json`` -> ``responses/<n>.json`` and ``out/<dir>/<case>/``.
 """
@@ -28,6 +30,7 @@ SOL_PACKET = 263
 PACKET_VNET_HDR = 15
 SO_RCVBUFFORCE = 33
 UDP_SEGMENT = 103
+LEAD_ETHERTYPE = 0x88B5  # IEEE local experimental: no GRO handler
 MODULES = ("veth", "dummy", "sch_ingress", "cls_matchall", "act_mirred", "vxlan", "geneve", "ip_gre", "ip6_gre",
            "ipip", "sit", "ip6_tunnel", "act_tunnel_key", "cls_bpf", "fou", "fou6")
 MPLS_MODULES = ("mpls_router", "mpls_iptunnel", "act_mpls")  # the MPLS-and-tunnel cases (spec 7.3, 7.4)
@@ -65,6 +68,31 @@ def received(sock: socket.socket, quiet: float) -> list[tuple[bytes, tuple]]:
 
 def drain(sock: socket.socket, outgoing: bool, quiet: float = 0.4) -> list[str]:
     return [data.hex() for data, address in received(sock, quiet) if (address[2] == socket.PACKET_OUTGOING) == outgoing]
+
+
+def send_gro_burst(burst: dict) -> tuple[socket.socket, str | None]:
+    """The segments of one TCP flow into a veth whose peer runs GRO, in one NAPI poll: a leading frame
+    GRO passes straight up, then the burst, which waits for gro_flush_timeout (as gro_guest.py)."""
+    sender = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    sender.bind((burst["device"], 0))
+    frames = [bytes.fromhex(frame) for frame in burst["frames"]]
+    error = None
+    try:
+        sender.send(frames[0][:12] + LEAD_ETHERTYPE.to_bytes(2, "big") + bytes(46))
+        for frame in frames:
+            sender.send(frame)
+    except OSError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    time.sleep(0.1)
+    return sender, error
+
+
+def traced_xmits(devices: list[str]) -> list[str]:
+    """The net_dev_start_xmit trace lines of ``devices`` (gso_type, gso_size, len of each skb sent)."""
+    if not devices:
+        return []
+    lines = shell("cat /sys/kernel/tracing/trace").splitlines()
+    return [line.strip() for line in lines if any(f"dev={device} " in line for device in devices)]
 
 
 def repaired_tcp_socket(spec: dict) -> socket.socket:
@@ -132,6 +160,8 @@ def run_case(case: dict) -> dict:
             sender.sendto(payload, (udp_send["dst"], udp_send["port"]))
         except OSError as exc:
             error = f"{type(exc).__name__}: {exc}"
+    elif case.get("gro_burst"):
+        sender, error = send_gro_burst(case["gro_burst"])
     else:
         sender = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         sender.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
@@ -149,6 +179,7 @@ def run_case(case: dict) -> dict:
     after = {command: shell(command) for command in case.get("after", [])}  # counters, tc stats, dmesg
     stats = {dev: shell(f"cat /sys/class/net/{dev}/statistics/tx_dropped").strip() for dev in ("veth0",)}
     ethtool = shell("ethtool -k veth0")
+    trace = traced_xmits(case.get("trace_devices", []))
     for sock in (veth1, dum0, *also.values(), *([sender] if sender is not None else [])):
         sock.close()
     if tcp_sender is not None:
@@ -158,7 +189,7 @@ def run_case(case: dict) -> dict:
         shell(command)
     return {"name": case["name"], "sendto_error": error, "segments": segments, "supers": supers,
             "veth0_tx_dropped": stats["veth0"], "ethtool_veth0": ethtool, "log": log, "also": also_frames,
-            "after": after, "tcp_mss": tcp_mss}
+            "after": after, "tcp_mss": tcp_mss, "trace": trace}
 
 
 def serve(share: Path) -> None:

@@ -20,14 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..gro.coalesce import (
-    COMPILED_REASONS,
-    HELD_NUMBERED_REASONS,
-    CoalesceSummary,
-    compiled_gro,
-    compiled_params,
-    compiled_reason,
-)
+from ..gro.coalesce import CoalesceSummary, add_counted, compiled_gro, compiled_params, new_counters
 from ..gro.dev import GroDevice
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from ..io.record import LINKTYPE_ETHERNET, NS_PER_SECOND, CaptureRecord
@@ -106,10 +99,7 @@ class CoalesceStream:
         run_chunk = compiled_gro.coalesce_pcap
         unpack_header = struct.Struct((">" if big_endian else "<") + "IIII").unpack_from
         ns_per_tick = NS_PER_SECOND // ticks
-        counters = array("q", bytes(8 * compiled_gro.COUNTERS))
-        reasons = compiled_gro.REASONS
-        for code in range(reasons):
-            counters[7 + 2 * reasons + code] = -1  # no first passed frame yet
+        counters = new_counters()
         # (the table of passes naming a number fills with the file's first 64 kinds; a poll holding a
         # 65th goes to the scalar engine)
         fd = open_input(in_path)
@@ -207,28 +197,10 @@ class CoalesceStream:
     def _merge(self, counters: array) -> None:
         """Add the compiled GRO's counts to the summary (its first passed frames where they come first)."""
         summary = self.summary
-        frames_in, packets_out, coalesced, merged, polls, bytes_in, bytes_out = counters[:7]
+        frames_in, _, _, _, polls, bytes_in, bytes_out = counters[:7]
         summary.frames_in += frames_in
-        summary.packets_out += packets_out
-        summary.coalesced += coalesced
-        summary.frames_merged += merged
         summary.polls += polls
         self.compiled_polls += polls
         self.bytes_in += bytes_in
         self.bytes_out += bytes_out
-        count = len(COMPILED_REASONS)
-        flushes, passed, firsts = counters[7 : 7 + count], counters[7 + count : 7 + 2 * count], counters[7 + 2 * count :]
-        numbered = [(code, 0, passed[code], firsts[code]) for code in range(count) if passed[code]]
-        table = 7 + 3 * count  # the reasons naming a number: (reason, number, packets, first frame) each
-        numbered += [tuple(counters[at : at + 4]) for at in range(table + 1, table + 1 + 4 * counters[table], 4)]
-        for code in range(count):
-            if flushes[code]:
-                summary.flushes[COMPILED_REASONS[code]] += flushes[code]
-        for code, number, frames, first_frame in numbered:
-            reason = compiled_reason(code, number)
-            if code in HELD_NUMBERED_REASONS:
-                summary.flushes[reason] += frames
-                continue
-            summary.passed[reason] += frames
-            first = summary.first_passed.get(reason)
-            summary.first_passed[reason] = first_frame if first is None else min(first, first_frame)
+        add_counted(summary, counters)

@@ -115,8 +115,10 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
               help="Override the profile's MTU (also the basis of the derived gso_size).")
 @click.option("--output-csum", type=click.Choice(["complete", "partial"]),
               help="Override the profile: complete checksums (the wire) or partial (as a NIC-offload tap shows).")
-@click.option("--ip-id", type=click.Choice(["increment", "fixed"]), default="increment", show_default=True,
-              help="IPv4 ID per segment: increment (kernel default) or fixed (SKB_GSO_TCP_FIXEDID; needs DF).")
+@click.option("--ip-id", type=click.Choice(["increment", "fixed", "fixed-outer", "fixed-both"]), default="increment",
+              show_default=True, help="IPv4 ID per segment: increment (kernel default) or fixed (SKB_GSO_TCP_FIXEDID; "
+              "needs DF up to 6.17): the inner (or only) header's; with --kernel mainline also fixed-outer (a "
+              "tunnel's outer header: 6.18's SKB_GSO_TCP_FIXEDID) and fixed-both.")
 @click.option("--ipv6-frag-id", type=str, default="0", help="IPv6 fragment identification for UFO (the kernel "
               "picks one at random).")
 @click.option("--kernel", type=click.Choice(["6.1", "6.12", "mainline"]), default="6.1", show_default=True,
@@ -691,8 +693,9 @@ def verify(case_dirs: tuple[Path, ...], builtin: bool, as_json: bool) -> None:
 # --- inspect and diff ----------------------------------------------------------------------------
 
 
-def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | None]]:
-    """(record, Ethernet frame or None when the record is not Ethernet) for every record of a reader."""
+def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | memoryview | None]]:
+    """(record, Ethernet frame or None when the record is not Ethernet) for every record of a reader; a
+    frame may be a view of the reader's chunk (which it keeps alive: the reader never reuses one)."""
     from ..io import to_ethernet
     from ..io.record import UnknownLinkTypeError
 
@@ -701,10 +704,10 @@ def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | None]]:
             view = to_ethernet(record)
         except UnknownLinkTypeError:
             view = None
-        yield record, None if view is None else bytes(view.frame)
+        yield record, None if view is None else view.frame
 
 
-def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[tuple[Any, bytes | None]]:
+def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[tuple[Any, bytes | memoryview | None]]:
     """The reader's records, with segment's progress bar on stderr when it is a terminal (drawn once
     the work has run for half a second: short runs never draw one)."""
     from .runner import progress_bar
@@ -725,7 +728,8 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
         click.option("--kernel", type=click.Choice(["6.1", "6.12", "mainline"]), default="6.1", show_default=True,
                      help="As for segment."),
         click.option("--ipv6-frag-id", type=str, default="0", help="As for segment."),
-        click.option("--ip-id", type=click.Choice(["increment", "fixed"]), default="increment", show_default=True,
+        click.option("--ip-id", type=click.Choice(["increment", "fixed", "fixed-outer", "fixed-both"]),
+                     default="increment", show_default=True,
                      help="As for segment."),
         click.option("--output-csum", type=click.Choice(["complete", "partial"]), help="As for segment."),
         click.option("--mtu", type=click.IntRange(68, 65535),
@@ -759,7 +763,8 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
               help="How what segment would write is worked out; both give the same report. auto: a super-packet "
               "of a shape seen before from its shape's plan (the one segment's bulk stream uses, where the "
-              "compiled modules are built); scalar: every frame through the engine.")
+              "compiled modules are built), and coalesce's preview counted by the compiled GRO without building "
+              "its packets; scalar: every frame through the engine, every preview packet built.")
 def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, top: int, plot_path: Path | None, as_json: bool,
@@ -797,7 +802,8 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
             inspector.planner = SegmentPlanner(options)
     from ..gro import CoalescePreview, GroDevice
 
-    gro_preview = CoalescePreview(GroDevice(kernel=kernel))  # what `coalesce` (defaults) would do
+    # what `coalesce` (defaults) would do; scalar: each poll's packets built and counted one by one
+    gro_preview = CoalescePreview(GroDevice(kernel=kernel), counting=engine == "auto")
     read_error: CaptureError | None = None
     with open_capture(in_path) as reader:
         try:
@@ -806,7 +812,7 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
                 wire_len = None if frame is None else len(frame) + record.orig_len - len(record.data)
                 inspector.add(record.index, frame, linktype=record.linktype, timestamp_ns=record.timestamp_ns,
                               wire_len=wire_len, record_len=len(record.data), record=record)
-                gro_preview.add(None if frame is None or record.truncated else bytes(frame), record.index)
+                gro_preview.add(None if frame is None or record.truncated else frame, record.index)
         except CaptureError as error:
             read_error = error
     report = inspector.as_dict()

@@ -36,7 +36,7 @@ SEGMENT_OPTIONS: dict[str, tuple[str, str, Any]] = {
     "--device": ("device", "str", None),
     "--mtu": ("mtu", "int", (68, 65535)),
     "--output-csum": ("output_csum", "choice", ("complete", "partial")),
-    "--ip-id": ("ip_id", "choice", ("increment", "fixed")),
+    "--ip-id": ("ip_id", "choice", ("increment", "fixed", "fixed-outer", "fixed-both")),
     "--ipv6-frag-id": ("ipv6_frag_id", "str", None),
     "--kernel": ("kernel", "choice", ("6.1", "6.12", "mainline")),
     "--strict": ("strict", "flag", None),

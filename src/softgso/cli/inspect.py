@@ -108,6 +108,63 @@ def _has_jumbo_option(frame: bytes, network: int) -> bool:
     return False
 
 
+def ipv4_header_state(frame: bytes | memoryview, network: int) -> str:
+    """"valid" when the IPv4 header at ``network`` (whole in the frame) checks, else "invalid"."""
+    header = frame[network : network + (frame[network] & 0x0F) * 4]
+    return "valid" if len(header) >= 20 and csum_fold(ones_sum(header)) == 0 else "invalid"
+
+
+def tcp_shape(frame: bytes | memoryview) -> bytes | None:
+    """The bytes that decide everything inspect counts of a plain TCP frame but its checksums: its
+    length and headers (Ethernet, 802.1Q/802.1ad tags, IPv4 or IPv6 with TCP right behind, TCP) with
+    the per-packet fields left out as segment's plans leave them (softgso.bulk.fastpath.shape_key: the
+    IPv4 ID and header checksum, the TCP sequence and ACK numbers, flags, window, checksum, urgent
+    pointer and options); None for any other frame. The parts are read in order, each one's place
+    given by the bytes before it, so frames of different headers never share a shape."""
+    length = len(frame)
+    if length < ETH_HLEN:
+        return None
+    at = 12
+    ethertype = frame[12] << 8 | frame[13]
+    while ethertype in (ETH_P_8021Q, ETH_P_8021AD) and at + 6 <= length:
+        at += 4
+        ethertype = frame[at] << 8 | frame[at + 1]
+    network = at + 2
+    if ethertype == 0x0800:
+        if network + 20 > length or frame[network + 9] != 6:
+            return None
+        transport = network + (frame[network] & 0x0F) * 4
+        parts = [frame[: network + 4], frame[network + 6 : network + 10], frame[network + 12 : transport]]
+    elif ethertype == 0x86DD:
+        if network + IPV6_HLEN > length or frame[network + 6] != 6:
+            return None
+        transport = network + IPV6_HLEN
+        parts = [frame[:transport]]
+    else:
+        return None
+    if transport < network + 20 or transport + 20 > length:
+        return None
+    parts += (frame[transport : transport + 4], frame[transport + 12 : transport + 13], length.to_bytes(4, "big"))
+    return b"".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class TcpShape:
+    """What a frame of a seen :func:`tcp_shape` counts as the first frame of the shape did (see
+    CaptureInspector.add): everything but its checksum states."""
+
+    l3_len: int
+    label_stack: str | None
+    vlan_tags: str | None
+    ipv4_network: int | None  # the IPv4 header, whose checksum each frame has its own; None: IPv6
+    flow: FlowKey
+    layout: FrameLayout
+    plan: SegmentPlan
+
+
+MAX_SHAPES = 4096  # shapes kept; frames of other shapes are counted one by one
+
+
 class SegmentPlanner:
     """What ``segment`` writes for a super-packet, from the plan of its shape (softgso.bulk.fastpath,
     the one segment's bulk stream uses) instead of process_frame: the segments' count and lengths,
@@ -128,6 +185,7 @@ class SegmentPlanner:
         self.fast = CompiledSegmenter(options, self._oracle).fast
         self.small_limit = short_frames(options, self.fast.enabled)[0]
         self._usable: dict[int, bool] = {}  # id of a plan -> its first frame's result agreed with it
+        self.last_plan: SegmentPlan | None = None
 
     def _oracle(self, frame: bytes) -> PacketResult:
         result = process_frame(frame, self.options)
@@ -136,7 +194,7 @@ class SegmentPlanner:
 
     def predict(self, inspector: CaptureInspector, frame: bytes) -> bool:
         """Count ``frame`` as segment would write it, from its shape's plan; False when it has none
-        (the caller asks process_frame)."""
+        (the caller asks process_frame). ``last_plan``: the plan it was counted from."""
         found = self.fast.key_of(frame)
         if found is None or not isinstance(found[1], FrameLayout):
             return False
@@ -153,6 +211,14 @@ class SegmentPlanner:
             usable = self._usable[id(plan)] = self._agrees(plan, self._learnt[-1], state)
         if not usable:
             return False
+        self.count(inspector, frame, plan, found[1])
+        self.last_plan = plan
+        return True
+
+    def count(self, inspector: CaptureInspector, frame: bytes | memoryview, plan: SegmentPlan,
+              layout: FrameLayout) -> None:
+        """Count what segment writes of ``frame`` by ``plan`` (a usable plan of its shape)."""
+        state = self._input_state(plan, frame, layout, inspector.frame_state)
         segments = plan.segments
         full_len, last_len = plan.segment_lengths()
         bytes_out = full_len * (segments - 1) + last_len
@@ -162,10 +228,9 @@ class SegmentPlanner:
         inspector.bytes_out += bytes_out
         inspector.sizes_out[full_len] += segments - 1
         inspector.sizes_out[last_len] += 1
-        return True
 
     @staticmethod
-    def _input_state(plan: SegmentPlan, frame: bytes, layout: FrameLayout, known: str | None) -> str | None:
+    def _input_state(plan: SegmentPlan, frame: bytes | memoryview, layout: FrameLayout, known: str | None) -> str | None:
         """The input checksum state segment counts for a frame of this plan (None: none counted;
         ``known``: the frame's state as the inspector classified it, None when it did not)."""
         if plan.classify:
@@ -227,6 +292,8 @@ class CaptureInspector:
     # segment's bulk plans (softgso.bulk.fastpath), for super-packets of a shape seen before: None,
     # every frame through process_frame
     planner: SegmentPlanner | None = None
+    # with the plans: plain TCP shapes seen (tcp_shape -> what their first frame counted)
+    shapes: dict[bytes, TcpShape] = field(default_factory=dict)
     frame_state: str | None = None  # the L4 checksum state of the frame being added, once classified whole
 
     @property
@@ -245,7 +312,7 @@ class CaptureInspector:
         if l3_len > self.mtu:
             self.over_mtu += 1
 
-    def add(self, index: int, frame: bytes | None, *, linktype: int = 1, timestamp_ns: int | None = None,
+    def add(self, index: int, frame: bytes | memoryview | None, *, linktype: int = 1, timestamp_ns: int | None = None,
             wire_len: int | None = None, record_len: int = 0, record: CaptureRecord | None = None) -> None:
         """Count one record; ``frame`` is its Ethernet frame, or None when it is not Ethernet.
 
@@ -275,16 +342,26 @@ class CaptureInspector:
         self.bytes_in += len(frame)
         self.sizes_in[len(frame)] += 1
         self.frame_state = None
+        snapped = wire_len is not None and wire_len > len(frame)
+        shape_key = None
+        if self.planner is not None and not snapped:
+            shape_key = tcp_shape(frame)
+            if shape_key is not None:
+                shape = self.shapes.get(shape_key)
+                if shape is not None:
+                    self._add_shaped(frame, shape, self.planner)
+                    return
+                watched = self._watched()
+        frame = bytes(frame)  # (a view of the reader's chunk is copied for the per-frame code)
         decoded = decode_fields(frame)
         # VLAN tags do not count toward the MTU
         l3_len = max(len(frame) - ETH_HLEN - 4 * len(decoded.vlan_tags), 0)
         self._count_size(l3_len, len(frame))
-        self._count_tunnel(bytes(frame), l3_len > self.mtu)
+        tunnelled = self._count_tunnel(bytes(frame), l3_len > self.mtu)
         if decoded.labels:
             self.label_stacks[_stack_text(decoded.labels)] += 1
         if decoded.vlan_tags:
             self.vlan_tags[_vlan_text(decoded.vlan_tags)] += 1
-        snapped = wire_len is not None and wire_len > len(frame)
         self._count_ip(index, frame, decoded, wire_len if snapped and wire_len is not None else len(frame))
         if snapped:
             assert wire_len is not None
@@ -295,6 +372,18 @@ class CaptureInspector:
             self._report(index, f"snapped record ({len(frame)} of {wire_len} bytes): segment passes it through")
             return
         if self.planner is not None and len(frame) > self.planner.small_limit and self.planner.predict(self, frame):
+            # the first frame of a plain TCP shape: its like are counted from what it counted
+            if (shape_key is not None and not tunnelled and self.frame_state is not None and not decoded.labels
+                    and decoded.l4_proto == 6 and decoded.network is not None and self._watched() == watched
+                    and len(self.shapes) < MAX_SHAPES and self.planner.last_plan is not None):
+                layout = parse_layout(frame)
+                assert layout is not None  # (the frame's L4 checksum state was classified on it)
+                self.shapes[shape_key] = TcpShape(
+                    l3_len, _stack_text(decoded.labels) if decoded.labels else None,
+                    _vlan_text(decoded.vlan_tags) if decoded.vlan_tags else None,
+                    decoded.network if decoded.ip_version == 4 else None,
+                    (IP_PROTO_NAMES[6], decoded.ip_src, decoded.sport, decoded.ip_dst, decoded.dport), layout,
+                    self.planner.last_plan)
             return
         result = process_frame(frame, self.options)
         self.summary.add(index, len(frame), result)
@@ -307,18 +396,40 @@ class CaptureInspector:
         elif result.kind:
             self._report(index, f"segment would pass it through unchanged: {result.reason}")
 
-    def _count_tunnel(self, frame: bytes, over_mtu: bool) -> None:
-        """Count a tunnel frame under its kind, outer flow, VNI or key and inner flow."""
+    def _watched(self) -> tuple[int, ...]:
+        """The counts a frame of a :class:`TcpShape` leaves as they are (its first frame must, too)."""
+        return (self.ipv4_tot_len_zero, self.ipv4_tot_len_mismatch, self.ethernet_padding, self.ipv6_jumbograms,
+                self.ipv6_payload_len_zero, self.ip_fragments, self.undecodable, self.report_count)
+
+    def _add_shaped(self, frame: bytes | memoryview, shape: TcpShape, planner: SegmentPlanner) -> None:
+        """:meth:`add`'s counts of a frame of a shape seen before (the same counts, in the same order, as
+        its first frame's; its own checksum states)."""
+        self._count_size(shape.l3_len, len(frame))
+        if shape.label_stack is not None:
+            self.label_stacks[shape.label_stack] += 1
+        if shape.vlan_tags is not None:
+            self.vlan_tags[shape.vlan_tags] += 1
+        if shape.ipv4_network is not None:
+            self.ipv4_checksums[ipv4_header_state(frame, shape.ipv4_network)] += 1
+        self.flows[shape.flow] += 1
+        self.flow_bytes[shape.flow] += len(frame)
+        state = self.frame_state = classify_l4_checksum(frame, shape.layout).value
+        self.l4_checksums[state] += 1
+        planner.count(self, frame, shape.plan, shape.layout)
+
+    def _count_tunnel(self, frame: bytes, over_mtu: bool) -> bool:
+        """Count a tunnel frame under its kind, outer flow, VNI or key and inner flow; False: no tunnel."""
         try:
             layout = parse_tunnel(frame, self.options.tunnel_port_kinds, through_labels=True, any_inner=True)
         except TunnelNotSegmented:
-            return  # GTP-U, ERSPAN, GRE with sequence numbers...: segment's report names them
+            return True  # GTP-U, ERSPAN, GRE with sequence numbers...: segment's report names them
         if layout is None:
-            return
+            return False
         key = tunnel_key(frame, layout)
         self.tunnels[key] += 1
         self.tunnel_bytes[key] += len(frame)
         self.tunnel_super[key] += over_mtu
+        return True
 
     def _count_ip(self, index: int, frame: bytes, decoded: Decoded, wire_len: int) -> None:
         """IP-level counts; ``wire_len`` is the frame's length on the wire (more than ``frame`` when snapped)."""
@@ -340,12 +451,10 @@ class CaptureInspector:
         ip_end = len(frame)
         if decoded.ip_version == 4:
             ihl = (frame[network] & 0x0F) * 4
-            header = frame[network : network + ihl]
-            if snapped and len(header) < max(ihl, 20):
+            if snapped and len(frame[network : network + ihl]) < max(ihl, 20):
                 self.ipv4_checksums[SNAPPED_NOT_CHECKED] += 1
             else:
-                self.ipv4_checksums["valid" if len(header) >= 20 and csum_fold(ones_sum(header)) == 0
-                                    else "invalid"] += 1
+                self.ipv4_checksums[ipv4_header_state(frame, network)] += 1
             tot_len = int.from_bytes(frame[network + 2 : network + 4], "big")
             if tot_len == 0:
                 self.ipv4_tot_len_zero += 1

@@ -838,7 +838,8 @@ def segment_options_from(device: str, mtu: int | None, output_csum: str | None, 
     return SegmentOptions(
         device=_device(device, mtu, output_csum), gso_size=gso_size, gso_type=gso_type, tcp_ecn=tcp_ecn,
         input_csum=input_csum, vnet_hdr=VirtioNetHdr.from_hex(vnet_hdr) if vnet_hdr else None,
-        actions=_parse_actions(actions), ipv6_frag_id=frag_id, fixed_id=ip_id == "fixed",
+        actions=_parse_actions(actions), ipv6_frag_id=frag_id,
+        fixed_id=ip_id in ("fixed", "fixed-both"), fixed_outer_id=ip_id in ("fixed-outer", "fixed-both"),
         kernel=kernel, tunnel_ports=ports, udp_gso=udp_gso, tunnel_in_labels=tunnel_under_labels,
     )
 

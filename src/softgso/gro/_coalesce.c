@@ -28,6 +28,10 @@
  *     held, number, verified, at) for one poll of Ethernet frames, or None when the poll is one for the
  *     scalar engine (number: what a reason naming one names; verified: the L4 checksum was; at: the
  *     frame whose arrival sent it up, the poll's length for the poll-end flush).
+ * count_frames(frames, params, counters, first_index) -> bool: coalesce_frames' poll with its packets
+ *     only counted (the same decisions and the same checksum validations; no packet built, nothing
+ *     copied): the counts added to counters (as coalesce_pcap's, the poll's frames numbered from
+ *     first_index), True; False, counters untouched, when the poll is one for the scalar engine.
  *
  * params: (batch, limit_v4, limit_v6, fixedid_needs_df, fixedid_bit, tcpv4_bit, tcpv6_bit,
  * udp_gro_forwarding, inet protocols (256 bytes, 1 where GRO has a handler), inet6 protocols, the
@@ -129,6 +133,7 @@ typedef struct {
     /* coalesce_frames: one entry per packet out; the frame being received (the poll's length at its end) */
     PyObject *list;
     int at;
+    int count_only; /* count_frames: packets counted, their bytes neither built nor copied */
 } Poll;
 
 static inline unsigned be16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
@@ -350,23 +355,44 @@ static void count_out(Poll *poll, int segs, int held, int why, int param, int64_
     }
 }
 
+/* skb_gro_checksum_validate: the TCP segment and its pseudo-header fold to 0xFFFF, given the native
+ * word sum of its payload (sum_words or copy_sum_words); 0, and the poll the scalar engine's, when not. */
+static int tcp_sum_valid(Poll *poll, const Frame *f, uint64_t payload_native)
+{
+    const unsigned char *d = f->frame;
+    Py_ssize_t tcp_len = f->len - f->l4;
+    uint64_t sum = f->pseudo + (uint64_t)(tcp_len >> 16) + (uint64_t)(tcp_len & 0xFFFF);
+    sum += words16(d + f->l4, f->payload - f->l4);
+    sum += (uint64_t)fold_with_tail(payload_native, d + f->payload, f->len - f->payload);
+    if (sum % 0xFFFF) {
+        poll->bad = 1;
+        return 0;
+    }
+    return 1;
+}
+
 /* Copy a frame's bytes from `from` on to q, summing the TCP part for validation; 0 when the frame's
  * TCP checksum is bad. `from` is 0 (the whole frame) or its payload offset. */
 static int copy_checked(Poll *poll, unsigned char *q, const Frame *f, int from)
 {
     const unsigned char *d = f->frame;
-    Py_ssize_t tcp_len = f->len - f->l4;
-    uint64_t sum = f->pseudo + (uint64_t)(tcp_len >> 16) + (uint64_t)(tcp_len & 0xFFFF);
     if (from == 0)
         memcpy(q, d, (size_t)f->payload);
-    sum += words16(d + f->l4, f->payload - f->l4);
-    Py_ssize_t payload = f->len - f->payload;
     unsigned char *target = q + (from == 0 ? f->payload : 0);
-    uint64_t native = copy_sum_words(target, d + f->payload, payload);
-    sum += (uint64_t)fold_with_tail(native, d + f->payload, payload);
-    if (sum % 0xFFFF) { /* skb_gro_checksum_validate: the segment and its pseudo-header fold to 0xFFFF */
-        poll->bad = 1;
+    return tcp_sum_valid(poll, f, copy_sum_words(target, d + f->payload, f->len - f->payload));
+}
+
+/* count_frames' emit: each frame's TCP checksum validated as copy_checked does, nothing copied */
+static int frames_checked(Poll *poll, const Frame *f, int segs)
+{
+    const Frame *frames = poll->frames;
+    if (f->pass < 0 && f->flushed < 0
+        && !tcp_sum_valid(poll, f, sum_words(f->frame + f->payload, (f->len - f->payload) / 4)))
         return 0;
+    for (int k = f->next; segs > 1 && k >= 0; k = frames[k].next) {
+        const Frame *g = &frames[k];
+        if (!tcp_sum_valid(poll, g, sum_words(g->frame + g->payload, (g->len - g->payload) / 4)))
+            return 0;
     }
     return 1;
 }
@@ -382,6 +408,11 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
     Frame *frames = poll->frames;
     const Frame *f = &frames[first];
     Py_ssize_t length = skb_len + ETH_HLEN;
+    if (poll->count_only) {
+        if (frames_checked(poll, f, segs))
+            count_out(poll, segs, held, why, param, first, length);
+        return;
+    }
     Py_ssize_t header = f->record != NULL ? 16 : 0;
     unsigned char *q;
     PyObject *bytes = NULL;
@@ -803,14 +834,17 @@ done:
     return result;
 }
 
-static PyObject *coalesce_frames(PyObject *self, PyObject *args)
+/* One poll of Ethernet frames (a sequence of buffers): coalesce_frames when counters is NULL, else
+ * count_frames (its counters, int64, in and out). */
+static PyObject *frames_poll(PyObject *sequence, PyObject *params_tuple, Py_buffer *counters, long long first_index)
 {
-    PyObject *sequence, *params_tuple;
     Params params;
-    if (!PyArg_ParseTuple(args, "OO", &sequence, &params_tuple))
-        return NULL;
     if (!parse_params(params_tuple, &params))
         return NULL;
+    if (counters != NULL && counters->len < (Py_ssize_t)sizeof(int64_t) * COUNTERS) {
+        PyErr_Format(PyExc_ValueError, "count_frames: counters needs %d int64", COUNTERS);
+        return NULL;
+    }
     PyObject *items = PySequence_Fast(sequence, "coalesce_frames: frames must be a sequence");
     if (items == NULL)
         return NULL;
@@ -839,12 +873,22 @@ static PyObject *coalesce_frames(PyObject *self, PyObject *args)
             odd = 1;
     }
     if (odd) {
-        result = Py_NewRef(Py_None);
+        result = counters != NULL ? Py_NewRef(Py_False) : Py_NewRef(Py_None);
         goto done;
     }
     Poll poll = {0};
     poll.params = &params;
     poll.frames = frames;
+    if (counters != NULL) {
+        poll.count_only = 1;
+        poll.first_index = first_index;
+        memcpy(poll.counts.c, counters->buf, sizeof(poll.counts.c));
+        int taken = run_poll(&poll, (int)count);
+        if (taken)
+            memcpy(counters->buf, poll.counts.c, sizeof(poll.counts.c));
+        result = Py_NewRef(taken ? Py_True : Py_False);
+        goto done;
+    }
     for (int r = 0; r < R_COUNT; r++)
         poll.counts.c[COUNTER_FLUSHES + 2 * R_COUNT + r] = -1;
     poll.list = PyList_New(0);
@@ -869,9 +913,30 @@ done:
     return result;
 }
 
+static PyObject *coalesce_frames(PyObject *self, PyObject *args)
+{
+    PyObject *sequence, *params_tuple;
+    if (!PyArg_ParseTuple(args, "OO", &sequence, &params_tuple))
+        return NULL;
+    return frames_poll(sequence, params_tuple, NULL, 0);
+}
+
+static PyObject *count_frames(PyObject *self, PyObject *args)
+{
+    PyObject *sequence, *params_tuple;
+    Py_buffer counters;
+    long long first_index;
+    if (!PyArg_ParseTuple(args, "OOw*L", &sequence, &params_tuple, &counters, &first_index))
+        return NULL;
+    PyObject *result = frames_poll(sequence, params_tuple, &counters, first_index);
+    PyBuffer_Release(&counters);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"coalesce_pcap", coalesce_pcap, METH_VARARGS, "GRO over classic pcap records, poll by poll."},
     {"coalesce_frames", coalesce_frames, METH_VARARGS, "GRO over one poll of Ethernet frames."},
+    {"count_frames", count_frames, METH_VARARGS, "GRO over one poll of Ethernet frames, its packets counted only."},
     {NULL, NULL, 0, NULL},
 };
 

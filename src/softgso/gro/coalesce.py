@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import importlib
 import os
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..constants import ETH_P_IP, ETH_P_IPV6, GRO_LEGACY_MAX_SIZE
@@ -161,6 +162,43 @@ def compiled_params(device: GroDevice, batch: int) -> tuple[Any, ...] | None:
             SKB_GSO_TCPV4, SKB_GSO_TCPV6, device.udp_gro_forwarding, inet, inet6, others)
 
 
+def new_counters() -> array:
+    """The compiled GRO's counters (coalesce_pcap's and count_frames'), zero, no first passed frame yet."""
+    assert compiled_gro is not None
+    counters = array("q", bytes(8 * compiled_gro.COUNTERS))
+    reasons = compiled_gro.REASONS
+    for code in range(reasons):
+        counters[7 + 2 * reasons + code] = -1
+    return counters
+
+
+def add_counted(summary: CoalesceSummary, counters: array, first_passed: bool = True) -> None:
+    """Add the packets the compiled GRO counted in ``counters`` (out, coalesced, merged, flush and pass
+    reasons in the scalar engine's words; with ``first_passed``, the first passed frame of each reason
+    where it comes first) to ``summary``. Frames in and polls are the caller's."""
+    _, packets_out, coalesced, merged = counters[:4]
+    summary.packets_out += packets_out
+    summary.coalesced += coalesced
+    summary.frames_merged += merged
+    count = len(COMPILED_REASONS)
+    flushes, passed, firsts = counters[7 : 7 + count], counters[7 + count : 7 + 2 * count], counters[7 + 2 * count :]
+    numbered = [(code, 0, passed[code], firsts[code]) for code in range(count) if passed[code]]
+    table = 7 + 3 * count  # the reasons naming a number: (reason, number, packets, first frame) each
+    numbered += [tuple(counters[at : at + 4]) for at in range(table + 1, table + 1 + 4 * counters[table], 4)]
+    for code in range(count):
+        if flushes[code]:
+            summary.flushes[COMPILED_REASONS[code]] += flushes[code]
+    for code, number, frames, first_frame in numbered:
+        reason = compiled_reason(code, number)
+        if code in HELD_NUMBERED_REASONS:
+            summary.flushes[reason] += frames
+            continue
+        summary.passed[reason] += frames
+        if first_passed:
+            first = summary.first_passed.get(reason)
+            summary.first_passed[reason] = first_frame if first is None else min(first, first_frame)
+
+
 def coalesce_poll(frames: Sequence[bytes], device: GroDevice | None = None, engine: str = "auto") -> list[GroPacket]:
     """One NAPI poll: GRO over ``frames`` (Ethernet, in arrival order), then the poll-end flush; what the
     stack receives, in order. Each packet's ``meta`` is its first frame's index in ``frames``. A live
@@ -232,18 +270,24 @@ def parse_gso_comment(comment: str | None) -> dict[str, Any] | None:
 
 
 class CoalescePreview:
-    """What ``coalesce`` would make of frames fed one at a time (for ``inspect``): the same polls, each run
-    by :func:`coalesce_poll` (the compiled GRO where it takes the poll), the summary only (no packet kept)."""
+    """What ``coalesce`` would make of frames fed one at a time (for ``inspect``): the same polls, the
+    summary only (no packet kept). ``counting`` (where the compiled GRO is built and takes the device):
+    a poll the compiled GRO takes is counted by it without building its packets
+    (``_coalesce.count_frames``: the same decisions and checksum validations); else, and for the polls
+    it does not take, each poll is run by :func:`coalesce_poll` and its packets counted here."""
 
-    def __init__(self, device: GroDevice | None = None, batch: int = NAPI_POLL_WEIGHT) -> None:
+    def __init__(self, device: GroDevice | None = None, batch: int = NAPI_POLL_WEIGHT, counting: bool = True) -> None:
         self.device = device or GroDevice()
         self.batch = batch
         self.summary = CoalesceSummary()
-        self._frames: list[bytes] = []
+        self._frames: list[bytes | memoryview] = []
         self._in_poll = 0
+        self._params = compiled_params(self.device, batch) if counting else None
+        self._counters = new_counters() if self._params is not None else None
 
-    def add(self, frame: bytes | None, index: int) -> None:
-        """One record's Ethernet frame (None: a record with no Ethernet form, passed up)."""
+    def add(self, frame: bytes | memoryview | None, index: int) -> None:
+        """One record's Ethernet frame (None: a record with no Ethernet form, passed up); a view must stay
+        valid until the poll ends."""
         summary = self.summary
         summary.frames_in += 1
         if frame is None:
@@ -257,7 +301,10 @@ class CoalescePreview:
     def _end_poll(self) -> None:
         self._in_poll = 0
         self.summary.polls += 1
-        for packet in coalesce_poll(self._frames, self.device):
+        if self._counters is not None and compiled_gro.count_frames(self._frames, self._params, self._counters, 0):
+            self._frames = []
+            return
+        for packet in coalesce_poll([bytes(frame) for frame in self._frames], self.device):
             self.summary.count(packet)
         self._frames = []
 
@@ -265,4 +312,8 @@ class CoalescePreview:
         """The summary after the last poll's flush, with the settings it ran under."""
         if self._in_poll:
             self._end_poll()
-        return {**self.summary.as_dict(), "kernel": self.device.kernel, "batch": self.batch}
+        summary = self.summary
+        if self._counters is not None:  # the counted polls' packets (the preview names no first frames)
+            summary = replace(summary, flushes=Counter(summary.flushes), passed=Counter(summary.passed))
+            add_counted(summary, self._counters, first_passed=False)
+        return {**summary.as_dict(), "kernel": self.device.kernel, "batch": self.batch}

@@ -3,6 +3,8 @@
 Validates the header, hands the packet to the IP protocol's handler, then fixes every segment's
 IPv4 header: tot_len, the ID (incremented per segment from the original unless FIXEDID; one
 shared ID for UFO fragments, with fragment offsets and MF instead), and the header checksum.
+FIXEDID follows the generation the gso_type was built for: 6.1-6.17's one bit (TCP_FIXEDID, the inner
+or only header, DF required), or mainline's two (TCP_FIXEDID_OUTER / TCP_FIXEDID_INNER by level).
 Everything else (TOS, TTL, DF, options) is copied unchanged.
 """
 
@@ -13,7 +15,7 @@ import struct
 from ..checksum import ipv4_header_checksum
 from ..constants import ETH_P_IP, IP_DF, IP_MF, IPV4_MIN_HLEN
 from ..errors import InvalidPacketError, ProtocolNotSupportedError
-from ..features import GsoType, NetdevFeature
+from ..features import GSO_FIXEDID_SPLIT, GsoType, NetdevFeature
 from ..gso import INET_OFFLOADS, GsoContext, register_ethertype
 from ..packet import Packet
 
@@ -40,12 +42,18 @@ def inet_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoCo
     skb.transport_header = data + ihl
 
     udpfrag = fixedid = False
+    if skb.gso_type & GSO_FIXEDID_SPLIT:
+        # mainline: the outer (or only) level reads SKB_GSO_TCP_FIXEDID, an encapsulated level (IP-in-IP)
+        # FIXEDID_INNER, whatever `encapsulation` says (UDP and GRE tunnels reset encap_level, so their
+        # inner header reads the outer bit); no DF test since f095a358 ("net: gro: remove unnecessary df checks")
+        fixedid = bool(skb.gso_type & (GsoType.TCP_FIXEDID_INNER if encap else GsoType.TCP_FIXEDID_OUTER))
     if not skb.encapsulation or encap:
         udpfrag = bool(skb.gso_type & GsoType.UDP)
-        fixedid = bool(skb.gso_type & GsoType.TCP_FIXEDID)
-        if fixedid and not int.from_bytes(frame[data + 6 : data + 8], "big") & IP_DF:
-            raise ProtocolNotSupportedError("fixed IP ID (TCP_FIXEDID) asked for but DF is clear",
-                                            where="inet_gso_segment")
+        if skb.gso_type & GsoType.TCP_FIXEDID:  # 6.1-6.17: one bit, read at the inner (or only) level
+            fixedid = True
+            if not int.from_bytes(frame[data + 6 : data + 8], "big") & IP_DF:
+                raise ProtocolNotSupportedError("fixed IP ID (TCP_FIXEDID) asked for but DF is clear",
+                                                where="inet_gso_segment")
 
     ops = INET_OFFLOADS.get(protocol)
     if ops is None or ops.gso_segment is None:
