@@ -143,13 +143,14 @@ class CompiledPrimitive:
     # after the read (SCATTER False: headers and payload copied into the arena, one writev; so
     # with a module built before vectors existed, which lacks writev_all)
     SCATTER = hasattr(_SEGMENT, "writev_all")
-    # measured (wall) against 0.5, 2, 4 and 8 MiB and queue depths 1-3 on 512 MiB: no better than 1
-    # MiB; in CPU seconds 4 MiB chunks cost less (a quarter of the per-chunk Python work)
-    CHUNK_SIZE = 4 << 20
+    # measured (wall) against 0.5, 2, 4 and 8 MiB and queue depths 1-3 on 512 MiB: no better; in
+    # CPU seconds, 2 and 4 MiB save Python work per chunk and lose as much in the kernel's copies
+    # out of a buffer no longer in cache (alternated three times: no gain, 11 MiB more memory)
+    CHUNK_SIZE = 1 << 20
     QUEUE_DEPTH = 1
-    # the segments' framing and headers (the payload's copy, with SCATTER False; a bigger output
-    # goes to a buffer of its own)
-    ARENA_SIZE = CHUNK_SIZE // 2
+    # the segments' framing and headers (and their payload, with SCATTER False; a bigger output goes
+    # to a buffer of its own)
+    ARENA_SIZE = CHUNK_SIZE // 2 if SCATTER else 2 * CHUNK_SIZE
     SWITCH_INTERVAL = 0.0002  # seconds; see pipeline._pipeline
 
     def __init__(self, options: SegmentOptions) -> None:
