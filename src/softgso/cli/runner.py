@@ -306,7 +306,14 @@ def _scalar_records(
         except CaptureError as error:
             # a broken record ends the reading, not the run: what came before it is kept and
             # written, the break is reported, and the command exits with the I/O status
-            reports.append((getattr(error, "index", counts["in"]), f"input broken, reading stopped: {error}"))
+            index = getattr(error, "index", counts["in"])
+            if index < skip:
+                # IN was cut underneath a bulk run: records up to skip were read and written before the
+                # cut, so the first one missing is skip, not the record the cut file now ends in
+                reports.append((skip, "input changed underneath (cut short after the records before this one "
+                                      f"were read and written), reading stopped: {error}"))
+            else:
+                reports.append((index, f"input broken, reading stopped: {error}"))
             counts["read_error"] = 1
             break
         if record.index < skip:
