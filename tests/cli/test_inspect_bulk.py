@@ -7,6 +7,7 @@ segment writes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,8 @@ from cli_captures import (
     write_pcapng,
 )
 from conftest import run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import softgso.cli.inspect as inspect_module
 from softgso.bulk import compiled_primitive
@@ -244,8 +247,6 @@ def test_tcp_shape_leaves_out_only_per_packet_fields() -> None:
     base = SuperPacketSpec(payload=payload(3000), tcp_options=bytes(12), vlan_tags=((0x8100, 5),))
     shape = inspect_module.tcp_shape(build_frame(base))
     assert shape is not None
-    from dataclasses import replace
-
     for same in (dict(ip_id=9), dict(seq=5), dict(ack=5), dict(tcp_flags=0x11), dict(window=3),
                  dict(urg_ptr=1), dict(tcp_options=bytes(11) + b"\x01"), dict(partial_checksum=False)):
         assert inspect_module.tcp_shape(build_frame(replace(base, **same))) == shape, same
@@ -254,3 +255,36 @@ def test_tcp_shape_leaves_out_only_per_packet_fields() -> None:
                   dict(ip_options=bytes(4))):
         assert inspect_module.tcp_shape(build_frame(replace(base, **other))) != shape, other
     assert inspect_module.tcp_shape(build_frame(replace(base, udp=True))) is None
+
+
+@st.composite
+def shaped_captures(draw: st.DrawFn) -> list[bytes]:
+    """Super-packets of a few shapes, each frame with its own per-packet fields, some bytes anywhere in
+    its headers (or its last byte) changed, or cut short: what a shape seen before counts must be what
+    the per-frame reference counts, whatever the bytes."""
+    shapes = [SuperPacketSpec(ipv6=draw(st.booleans()), payload=payload(draw(st.sampled_from((3000, 9000))), k),
+                              tcp_options=draw(st.sampled_from((b"", bytes.fromhex("0101080a") + bytes(8)))),
+                              vlan_tags=draw(st.sampled_from(((), ((0x8100, 7),), ((0x88A8, 3), (0x8100, 7))))),
+                              partial_checksum=draw(st.booleans()))
+              for k in range(draw(st.integers(1, 3)))]
+    frames = []
+    for index in range(draw(st.integers(2, 40))):
+        spec = replace(draw(st.sampled_from(shapes)), seq=draw(st.integers(0, 2**32 - 1)), ip_id=index,
+                       tcp_flags=draw(st.sampled_from((0x10, 0x18, 0x19, 0x98, 0x30, 0x12))),
+                       window=draw(st.integers(0, 65535)))
+        frame = bytearray(build_frame(spec))
+        for _ in range(draw(st.sampled_from((0, 0, 0, 1, 2)))):
+            at = draw(st.one_of(st.integers(0, 80), st.just(len(frame) - 1)))
+            frame[at] ^= draw(st.integers(1, 255))
+        if draw(st.integers(0, 15)) == 0:
+            frame = frame[: draw(st.integers(0, len(frame)))]
+        frames.append(bytes(frame))
+    return frames
+
+
+@needs_compiled
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shaped_captures())
+def test_shapes_with_any_bytes_same_report(tmp_path: Path, frames: list[bytes]) -> None:
+    capture = write_capture(tmp_path, "pcapng", frames)
+    assert _inspect(capture, "auto", "--json") == _inspect(capture, "scalar", "--json")

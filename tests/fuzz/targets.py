@@ -559,7 +559,8 @@ def _read_through_fifo(fifo: Path, data: bytes) -> tuple[list[bytes], tuple[str,
 
 
 def run_inspect(case: CaptureCase) -> None:
-    """inspect and diff read any file to a report or a documented exit status (0/1 diff, 3 unreadable)."""
+    """inspect and diff read any file to a report or a documented exit status (0/1 diff, 3 unreadable);
+    inspect's report and status are those of its per-frame reference (``--engine scalar``)."""
     from click.testing import CliRunner
 
     from softgso.cli.commands import main
@@ -567,13 +568,19 @@ def run_inspect(case: CaptureCase) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "in.cap"
         path.write_bytes(case.data)
-        for args, allowed in ((["inspect", str(path), "--json"], (0, 3)), (["diff", str(path), str(path)], (0, 1, 3))):
+        reports = []
+        for args, allowed in ((["inspect", str(path), "--json"], (0, 3)),
+                              (["inspect", str(path), "--json", "--engine", "scalar"], (0, 3)),
+                              (["diff", str(path), str(path)], (0, 1, 3))):
             result = CliRunner().invoke(main, args)
             if result.exception is not None and not isinstance(result.exception, SystemExit):
                 raise result.exception
             assert result.exit_code in allowed, f"{args[0]}: exit status {result.exit_code}"
+            if args[0] == "inspect":
+                reports.append((result.exit_code, result.output))
             if args[0] == "diff" and result.exit_code != 3:
                 assert result.exit_code == 0, "a file differs from itself"
+        assert reports[0] == reports[1], "inspect --engine auto and scalar differ"
 
 
 # --- target: the bulk engines (numpy, compiled) against the scalar reference, through the CLI -----
