@@ -43,16 +43,12 @@ FrameItem = tuple[int, bytes, bool]
 def ethernet_frames(reader: Any, skip: int = 0) -> Iterator[FrameItem]:
     """Every record of a reader (from record ``skip`` on) as an Ethernet frame (a Linux cooked or
     raw-IP record converted), or its bytes as they are when it has no Ethernet form."""
-    from ..io import to_ethernet
-    from ..io.record import UnknownLinkTypeError
+    from ..io import ethernet_view
 
     for record in reader:
         if record.index < skip:
             continue
-        try:
-            view = to_ethernet(record)
-        except UnknownLinkTypeError:
-            view = None
+        view = ethernet_view(record)
         if view is None:
             yield record.index, bytes(record.data), False
         else:

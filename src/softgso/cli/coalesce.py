@@ -126,8 +126,8 @@ class PollWriter:
         the writer's write/write_record, when given). A record with no Ethernet frame (snapped, another
         link type) is passed up at its place, as coalesce_frames has it."""
         from ..gro import GroPacket, coalesce_poll_at, gso_comment
-        from ..io import from_ethernet_parts, to_ethernet
-        from ..io.record import UnknownLinkTypeError, UnrepresentableFrameError
+        from ..io import ethernet_view, from_ethernet_parts
+        from ..io.record import UnrepresentableFrameError
 
         writer = sink if sink is not None else self.writer
         summary = self.summary
@@ -141,10 +141,7 @@ class PollWriter:
             if record.truncated:
                 passed_up[position] = "snapped record"
                 continue
-            try:
-                view = to_ethernet(record)
-            except UnknownLinkTypeError:
-                view = None
+            view = ethernet_view(record)
             if view is None:
                 passed_up[position] = "not an Ethernet frame (link type)"
                 continue

@@ -696,14 +696,10 @@ def verify(case_dirs: tuple[Path, ...], builtin: bool, as_json: bool) -> None:
 def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | memoryview | None]]:
     """(record, Ethernet frame or None when the record is not Ethernet) for every record of a reader; a
     frame may be a view of the reader's chunk (which it keeps alive: the reader never reuses one)."""
-    from ..io import to_ethernet
-    from ..io.record import UnknownLinkTypeError
+    from ..io import ethernet_view
 
     for record in reader:
-        try:
-            view = to_ethernet(record)
-        except UnknownLinkTypeError:
-            view = None
+        view = ethernet_view(record)
         yield record, None if view is None else view.frame
 
 

@@ -45,7 +45,14 @@ record before it has been yielded; a length no kernel frame has (over GSO_MAX_SI
 records (caplen < orig_len) are yielded, with ``record.truncated`` true.
 """
 
-from .cooked import EthernetView, from_ethernet, from_ethernet_parts, link_payload_length, to_ethernet
+from .cooked import (
+    EthernetView,
+    ethernet_view,
+    from_ethernet,
+    from_ethernet_parts,
+    link_payload_length,
+    to_ethernet,
+)
 from .reader import open_capture
 from .record import (
     LINKTYPE_C_HDLC,
@@ -102,4 +109,5 @@ __all__ = [
     "open_capture",
     "open_writer",
     "to_ethernet",
+    "ethernet_view",
 ]

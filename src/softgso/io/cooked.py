@@ -219,6 +219,15 @@ def to_ethernet(record: CaptureRecord) -> EthernetView | None:
     return EthernetView(b"".join((_ZERO_MAC, source, ethertype.to_bytes(2, "big"), data[header_len:])), linktype)
 
 
+def ethernet_view(record: CaptureRecord) -> EthernetView | None:
+    """:func:`to_ethernet` for readers that want a frame or nothing: a link type not converted at all
+    is None too."""
+    try:
+        return to_ethernet(record)
+    except UnknownLinkTypeError:
+        return None
+
+
 def _loopback_family_word(ethertype: int, like: CaptureRecord) -> bytes | memoryview:
     found = _loopback_family(like.data, like.linktype)
     if found is None:
