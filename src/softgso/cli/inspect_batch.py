@@ -1,0 +1,276 @@
+"""``softgso inspect``'s reading: the records of a capture fed to a :class:`CaptureInspector` and to
+coalesce's preview, through the bulk reader (softgso.bulk.frames) a walked chunk at a time where it
+takes the file, else through the general reader one record at a time.
+
+In a chunk, the short frames segment leaves untouched (the walk's codes 0-4, as segment's bulk
+stream classifies them) that softgso.bulk._records.inspect_rows describes (plain TCP/UDP/other IP
+over Ethernet and up to two VLAN tags, its lengths filling the frame or padding it; or a non-IP
+ethertype) are counted a run at a time: the same counters as :meth:`CaptureInspector.add` counts
+one by one, keys inserted in the order the frames first show them. Every other frame (a
+super-packet, a tunnel, a label stack, a snapped record, a fragment, a length that disagrees, a
+frame of another link type...) goes through :meth:`CaptureInspector.add` itself. ``inspect
+--engine scalar`` reads every record with the general reader and counts it one by one: the
+reference the tests hold this reading to.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..check.capdiff import IP_PROTO_NAMES, ethertype_name
+from ..gro import CoalescePreview
+from ..io import CaptureRecord, ethernet_view
+from ..io.record import LINKTYPE_ETHERNET, NS_PER_SECOND, ticks_to_ns
+from ..job import Outcome
+from ..prepare import L4Checksum
+from .inspect import CaptureInspector, FlowKey, _vlan_text
+
+if TYPE_CHECKING:
+    from ..bulk.frames import BulkFrames, FrameBatch
+
+# softgso.bulk._records.inspect_rows' row (InspectRow), in the machine's byte order
+ROW = np.dtype({
+    "names": ["ticks", "wire_len", "interface", "length", "l3_len", "kind", "ipv4_state", "l4_state", "padded",
+              "tags", "ethertype", "version", "proto", "flow", "tag"],
+    "formats": ["u8", "u4", "u4", "u4", "u2", "u1", "u1", "u1", "u1", "u1", "u2", "u1", "u1", "V40", ("u4", 2)],
+    "offsets": [0, 8, 12, 16, 20, 22, 23, 24, 25, 26, 28, 32, 33, 32, 72],
+    "itemsize": 80,
+})
+KIND_IP, KIND_NON_IP = 1, 2
+SPB_INTERFACE = 0xFFFFFFFF  # a row's interface for a Simple Packet Block (no timestamp: 0)
+IPV4_STATES = (None, "valid", "invalid")
+L4_STATES = (None, L4Checksum.ZERO.value, L4Checksum.COMPLETE.value, L4Checksum.PARTIAL.value,
+             L4Checksum.SEED_NOLEN.value, L4Checksum.INVALID.value)
+# the walk's codes of short frames left untouched: their input checksum state (softgso.bulk.fastpath.CODE_*)
+CODE_STATES = {0: L4Checksum.ZERO.value, 1: L4Checksum.COMPLETE.value, 2: L4Checksum.PARTIAL.value,
+               3: L4Checksum.INVALID.value}
+MIN_RUN = 16  # shorter runs of plain frames go one by one (a run's fixed cost is some 30 frames')
+PORT_MAP_LEN = 8192
+
+
+def port_map(ports: tuple[int, ...] | list[int] | set[int]) -> bytearray:
+    """A bit per UDP port (bit port & 7 of byte port >> 3), as _segment.scan and _records.inspect_rows read it."""
+    bits = bytearray(PORT_MAP_LEN)
+    for port in ports:
+        bits[port >> 3] |= 1 << (port & 7)
+    return bits
+
+
+def add_record(inspector: CaptureInspector, preview: CoalescePreview, record: CaptureRecord,
+               timestamp: bool = True) -> None:
+    """Count one record of the general reader (or one the bulk reader hands out as a record): its
+    Ethernet frame or, when it has none, the record itself."""
+    view = ethernet_view(record)
+    frame = None if view is None else view.frame
+    # orig_len counts the record's own link header (cooked: not the frame's Ethernet one)
+    wire_len = None if frame is None else len(frame) + record.orig_len - len(record.data)
+    inspector.add(record.index, frame, linktype=record.linktype,
+                  timestamp_ns=record.timestamp_ns if timestamp else None, wire_len=wire_len,
+                  record_len=len(record.data), record=record)
+    preview.add(None if frame is None or record.truncated else frame, record.index)
+
+
+def _in_order(values: np.ndarray) -> tuple[list[Any], list[int], np.ndarray]:
+    """(distinct values, their counts, each value's place among them), the values in order of first appearance."""
+    distinct, first, inverse, counts = np.unique(values, return_index=True, return_inverse=True, return_counts=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return distinct[order].tolist(), counts[order].tolist(), rank[inverse.reshape(-1)]
+
+
+class BatchReader:
+    """Feeds an inspector and coalesce's preview from a bulk reader, a chunk at a time (see the module)."""
+
+    def __init__(self, inspector: CaptureInspector, preview: CoalescePreview, frames: BulkFrames,
+                 tunnel_ports: tuple[int, ...] | list[int]) -> None:
+        from ..bulk.native import load_extension
+
+        self.inspector = inspector
+        self.preview = preview
+        self.frames = frames
+        self._records = load_extension("_records")
+        self._ports = port_map(tunnel_ports)
+        self._rows = bytearray(0)
+        self._flows: dict[bytes, FlowKey] = {}
+        self._vlans: dict[bytes, str] = {}
+        head = frames.head
+        if frames.pcapng:
+            self._linktypes = [interface.linktype for interface in head.interfaces]
+        else:
+            self._linktypes = [head.linktype]
+
+    def run(self, progress: Callable[[int], None]) -> None:
+        """Every frame the walk takes (the caller reads on from ``frames.next_index`` unless
+        ``frames.walked_to_end``)."""
+        while True:
+            self.preview.detach()  # its poll's views are of a buffer the next chunk but one reuses
+            batch = self.frames.next_batch()
+            if batch is None:
+                return
+            self._batch(batch)
+            progress(self.frames.bytes_read)
+
+    # -- one chunk --------------------------------------------------------------------------------
+
+    def _batch(self, batch: FrameBatch) -> None:
+        first, stop = batch.first, batch.stop
+        count = stop - first
+        if len(self._rows) < count * ROW.itemsize:
+            self._rows = bytearray(max(count, 1024) * ROW.itemsize)
+        codes = batch.codes[first:stop]
+        self._records.inspect_rows(batch.buffer, batch.heads[first:stop], batch.starts[first:stop],
+                                   batch.spans[first:stop], codes, count, self.frames.pcapng,
+                                   self.frames.big_endian, self._ports, self._rows)
+        rows = np.frombuffer(self._rows, ROW, count)
+        self._timestamps(rows)
+        data = memoryview(batch.buffer)
+        starts = batch.starts[first:stop].tolist()
+        spans = batch.spans[first:stop].tolist()
+        frames = [data[start : start + span] for start, span in zip(starts, spans, strict=True)]
+        odd = np.flatnonzero(rows["kind"] == 0).tolist()
+        at = 0
+        for stop_at in [*odd, count]:
+            if stop_at - at >= MIN_RUN:
+                self._run(rows[at:stop_at], frames[at:stop_at], np.frombuffer(codes, np.uint8)[at:stop_at])
+            else:
+                for number in range(at, stop_at):
+                    self._one(batch.index + number, frames[number], rows[number])
+            if stop_at < count:
+                self._one(batch.index + stop_at, frames[stop_at], rows[stop_at])
+            at = stop_at + 1
+
+    def _timestamps(self, rows: np.ndarray) -> None:
+        """The earliest and latest record timestamps of a chunk, as the general reader gives them."""
+        inspector = self.inspector
+        found: list[int] = []
+        ticks = rows["ticks"]
+        if not self.frames.pcapng:
+            per_tick = NS_PER_SECOND // self.frames.head.ticks_per_second
+            for value in (int(ticks.min()), int(ticks.max())):
+                found.append((value >> 32) * NS_PER_SECOND + (value & 0xFFFFFFFF) * per_tick)
+        else:
+            interfaces = rows["interface"]
+            if (interfaces == SPB_INTERFACE).any():
+                found.append(0)
+            for number in np.unique(interfaces).tolist():
+                if number == SPB_INTERFACE:
+                    continue
+                interface = self.frames.head.interfaces[number]
+                mine = ticks[interfaces == number]
+                for value in (int(mine.min()), int(mine.max())):
+                    found.append(ticks_to_ns(value, interface.ticks_per_second)
+                                 + interface.tsoffset_s * NS_PER_SECOND)
+        low, high = min(found), max(found)
+        inspector.first_ns = low if inspector.first_ns is None else min(inspector.first_ns, low)
+        inspector.last_ns = high if inspector.last_ns is None else max(inspector.last_ns, high)
+
+    def _one(self, index: int, frame: memoryview, row: Any) -> None:
+        """A frame the rows do not count: through CaptureInspector.add (its record's, for another link type)."""
+        interface = int(row["interface"])
+        linktype = self._linktypes[0 if interface == SPB_INTERFACE else interface]
+        wire_len = int(row["wire_len"])
+        if linktype != LINKTYPE_ETHERNET:
+            add_record(self.inspector, self.preview, CaptureRecord(index, 0, linktype, frame, wire_len), False)
+            return
+        self.inspector.add(index, frame, linktype=linktype, wire_len=wire_len, record_len=len(frame))
+        self.preview.add(None if wire_len > len(frame) else frame, index)
+
+    def _run(self, rows: np.ndarray, frames: list[memoryview], codes: np.ndarray) -> None:
+        """Count a run of frames the rows describe, as CaptureInspector.add would one by one."""
+        inspector = self.inspector
+        count = len(frames)
+        lengths = rows["length"]
+        nbytes = int(lengths.sum())
+        inspector.packets += count
+        inspector.bytes_in += nbytes
+        sizes, size_counts, _ = _in_order(lengths)
+        for size, times in zip(sizes, size_counts, strict=True):
+            inspector.sizes_in[size] += times
+        l3_lens = rows["l3_len"]
+        inspector.largest = max(inspector.largest, int(lengths.max()))
+        inspector.largest_l3 = max(inspector.largest_l3, int(l3_lens.max()))
+        inspector.over_mtu += int((l3_lens > inspector.mtu).sum())
+        tagged = rows[rows["tags"] > 0]
+        if tagged.size:
+            keys = np.zeros(tagged.size, np.dtype([("tags", "u4"), ("tag", "u4", 2)]))
+            keys["tags"], keys["tag"] = tagged["tags"], tagged["tag"]
+            tag_keys, tag_counts, _ = _in_order(keys.view("V12"))
+            for key, times in zip(tag_keys, tag_counts, strict=True):
+                inspector.vlan_tags[self._vlan_text(key)] += times
+        kinds = rows["kind"]
+        ip = rows[kinds == KIND_IP]
+        if ip.size:
+            self._count_ip(ip)
+        non_ip = rows[kinds == KIND_NON_IP]
+        if non_ip.size:
+            names, name_counts, _ = _in_order(non_ip["ethertype"])
+            for ethertype, times in zip(names, name_counts, strict=True):
+                inspector.non_ip[ethertype_name(ethertype)] += times
+        # segment: each frame written untouched, its input checksum state the walk's
+        states, state_counts, _ = _in_order(codes)
+        summary = inspector.summary
+        summary.records_in += count
+        summary.records_out += count
+        summary.bytes_in += nbytes
+        summary.bytes_out += nbytes
+        summary.outcomes[Outcome.UNCHANGED.value] += count
+        for code, times in zip(states, state_counts, strict=True):
+            if code in CODE_STATES:
+                summary.input_checksums[CODE_STATES[code]] += times
+        inspector.segments_out += count
+        inspector.bytes_out += nbytes
+        for size, times in zip(sizes, size_counts, strict=True):
+            inspector.sizes_out[size] += times
+        self.preview.add_frames(frames)
+
+    def _vlan_text(self, key: bytes) -> str:
+        """inspect's name of a row's tags (its tag count, then each tag's TPID << 16 | TCI)."""
+        text = self._vlans.get(key)
+        if text is None:
+            words = np.frombuffer(key, np.uint32).tolist()
+            text = self._vlans[key] = _vlan_text([(word >> 16, word & 0xFFFF) for word in words[1 : 1 + words[0]]])
+        return text
+
+    def _count_ip(self, ip: np.ndarray) -> None:
+        inspector = self.inspector
+        ipv4 = ip["ipv4_state"]
+        states, counts, _ = _in_order(ipv4[ipv4 > 0])
+        for state, times in zip(states, counts, strict=True):
+            inspector.ipv4_checksums[IPV4_STATES[state]] += times
+        inspector.ethernet_padding += int(ip["padded"].sum())
+        keys, counts, places = _in_order(ip["flow"])
+        flow_bytes = np.bincount(places, weights=ip["length"], minlength=len(keys)).tolist()
+        flows = self._flows
+        for raw, times, nbytes in zip(keys, counts, flow_bytes, strict=True):
+            key = flows.get(raw)
+            if key is None:
+                key = flows[raw] = self._flow_key(raw)
+            inspector.flows[key] += times
+            inspector.flow_bytes[key] += int(nbytes)
+        protos = ip["proto"]
+        others = protos[(protos != 6) & (protos != 17)]
+        if others.size:
+            names, counts, _ = _in_order(others)
+            for proto, times in zip(names, counts, strict=True):
+                inspector.other_ip[IP_PROTO_NAMES.get(proto, f"IP protocol {proto}")] += times
+        l4 = ip["l4_state"]
+        states, counts, _ = _in_order(l4[l4 > 0])
+        for state, times in zip(states, counts, strict=True):
+            inspector.l4_checksums[L4_STATES[state]] += times
+
+    @staticmethod
+    def _flow_key(raw: bytes) -> FlowKey:
+        """A row's flow (version, protocol, ports in the machine's order, addresses) as inspect names it."""
+        version, proto = raw[0], raw[1]
+        sport = int.from_bytes(raw[2:4], "little" if np.little_endian else "big")
+        dport = int.from_bytes(raw[4:6], "little" if np.little_endian else "big")
+        if version == 4:
+            src, dst = str(ipaddress.IPv4Address(raw[8:12])), str(ipaddress.IPv4Address(raw[24:28]))
+        else:
+            src, dst = str(ipaddress.IPv6Address(raw[8:24])), str(ipaddress.IPv6Address(raw[24:40]))
+        return IP_PROTO_NAMES.get(proto, f"IP protocol {proto}"), src, sport, dst, dport
