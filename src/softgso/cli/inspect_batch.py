@@ -48,7 +48,6 @@ L4_STATES = (None, L4Checksum.ZERO.value, L4Checksum.COMPLETE.value, L4Checksum.
 # the walk's codes of short frames left untouched: their input checksum state (softgso.bulk.fastpath.CODE_*)
 CODE_STATES = {0: L4Checksum.ZERO.value, 1: L4Checksum.COMPLETE.value, 2: L4Checksum.PARTIAL.value,
                3: L4Checksum.INVALID.value}
-MIN_RUN = 16  # shorter runs of plain frames go one by one (a run's fixed cost is some 30 frames')
 PORT_MAP_LEN = 8192
 
 
@@ -74,13 +73,14 @@ def add_record(inspector: CaptureInspector, preview: CoalescePreview, record: Ca
     preview.add(None if frame is None or record.truncated else frame, record.index)
 
 
-def _in_order(values: np.ndarray) -> tuple[list[Any], list[int], np.ndarray]:
-    """(distinct values, their counts, each value's place among them), the values in order of first appearance."""
+def _distinct(values: np.ndarray) -> tuple[list[Any], list[int], list[int], np.ndarray]:
+    """(distinct values, their counts, where each first shows, each value's place among them)."""
     distinct, first, inverse, counts = np.unique(values, return_index=True, return_inverse=True, return_counts=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    return distinct[order].tolist(), counts[order].tolist(), rank[inverse.reshape(-1)]
+    return distinct.tolist(), counts.tolist(), first.tolist(), inverse.reshape(-1)
+
+
+# a count to add: (the frame's place in its chunk that first shows the key, counter, key, count)
+Event = tuple[int, Any, Any, int]
 
 
 class BatchReader:
@@ -132,17 +132,27 @@ class BatchReader:
         starts = batch.starts[first:stop].tolist()
         spans = batch.spans[first:stop].tolist()
         frames = [data[start : start + span] for start, span in zip(starts, spans, strict=True)]
-        odd = np.flatnonzero(rows["kind"] == 0).tolist()
-        at = 0
-        for stop_at in [*odd, count]:
-            if stop_at - at >= MIN_RUN:
-                self._run(rows[at:stop_at], frames[at:stop_at], np.frombuffer(codes, np.uint8)[at:stop_at])
-            else:
-                for number in range(at, stop_at):
-                    self._one(batch.index + number, frames[number], rows[number])
-            if stop_at < count:
-                self._one(batch.index + stop_at, frames[stop_at], rows[stop_at])
-            at = stop_at + 1
+        kinds = rows["kind"]
+        plain = np.flatnonzero(kinds != 0)
+        events: list[Event] = []
+        if plain.size:
+            self._count(rows[plain], plain, np.frombuffer(codes, np.uint8)[plain], events)
+        # a counter's keys are inserted in the order the frames first show them, the per-frame
+        # path's frames among them: each count is added before the first odd frame behind its key
+        events.sort(key=_first_place)
+        preview = self.preview
+        odd = np.flatnonzero(kinds == 0).tolist()
+        at = taken = 0
+        for place in [*odd, count]:
+            while taken < len(events) and events[taken][0] < place:
+                _, counter, key, times = events[taken]
+                counter[key] += times
+                taken += 1
+            if at < place:
+                preview.add_frames(frames[at:place])
+            if place < count:
+                self._one(batch.index + place, frames[place], rows[place])
+            at = place + 1
 
     def _timestamps(self, rows: np.ndarray) -> None:
         """The earliest and latest record timestamps of a chunk, as the general reader gives them."""
@@ -180,53 +190,70 @@ class BatchReader:
         self.inspector.add(index, frame, linktype=linktype, wire_len=wire_len, record_len=len(frame))
         self.preview.add(None if wire_len > len(frame) else frame, index)
 
-    def _run(self, rows: np.ndarray, frames: list[memoryview], codes: np.ndarray) -> None:
-        """Count a run of frames the rows describe, as CaptureInspector.add would one by one."""
+    def _count(self, rows: np.ndarray, places: np.ndarray, codes: np.ndarray, events: list[Event]) -> None:
+        """Count the frames the rows describe (at ``places`` of their chunk), as CaptureInspector.add
+        would one by one: totals at once, each counter's keys as events."""
         inspector = self.inspector
-        count = len(frames)
+        count = len(rows)
         lengths = rows["length"]
         nbytes = int(lengths.sum())
         inspector.packets += count
         inspector.bytes_in += nbytes
-        sizes, size_counts, _ = _in_order(lengths)
-        for size, times in zip(sizes, size_counts, strict=True):
-            inspector.sizes_in[size] += times
         l3_lens = rows["l3_len"]
         inspector.largest = max(inspector.largest, int(lengths.max()))
         inspector.largest_l3 = max(inspector.largest_l3, int(l3_lens.max()))
         inspector.over_mtu += int((l3_lens > inspector.mtu).sum())
-        tagged = rows[rows["tags"] > 0]
-        if tagged.size:
-            keys = np.zeros(tagged.size, np.dtype([("tags", "u4"), ("tag", "u4", 2)]))
-            keys["tags"], keys["tag"] = tagged["tags"], tagged["tag"]
-            tag_keys, tag_counts, _ = _in_order(keys.view("V12"))
-            for key, times in zip(tag_keys, tag_counts, strict=True):
-                inspector.vlan_tags[self._vlan_text(key)] += times
-        kinds = rows["kind"]
-        ip = rows[kinds == KIND_IP]
-        if ip.size:
-            self._count_ip(ip)
-        non_ip = rows[kinds == KIND_NON_IP]
-        if non_ip.size:
-            names, name_counts, _ = _in_order(non_ip["ethertype"])
-            for ethertype, times in zip(names, name_counts, strict=True):
-                inspector.non_ip[ethertype_name(ethertype)] += times
         # segment: each frame written untouched, its input checksum state the walk's
-        states, state_counts, _ = _in_order(codes)
         summary = inspector.summary
         summary.records_in += count
         summary.records_out += count
         summary.bytes_in += nbytes
         summary.bytes_out += nbytes
         summary.outcomes[Outcome.UNCHANGED.value] += count
-        for code, times in zip(states, state_counts, strict=True):
-            if code in CODE_STATES:
-                summary.input_checksums[CODE_STATES[code]] += times
         inspector.segments_out += count
         inspector.bytes_out += nbytes
-        for size, times in zip(sizes, size_counts, strict=True):
-            inspector.sizes_out[size] += times
-        self.preview.add_frames(frames)
+
+        def add(counter: Any, values: np.ndarray, where: np.ndarray, name: Callable[[Any], Any] | None = None) -> None:
+            distinct, counts, firsts, _ = _distinct(values)
+            for value, times, first in zip(distinct, counts, firsts, strict=True):
+                events.append((int(where[first]), counter, value if name is None else name(value), times))
+
+        add(inspector.sizes_in, lengths, places)
+        add(inspector.sizes_out, lengths, places)
+        known = codes <= 3
+        add(summary.input_checksums, codes[known], places[known], CODE_STATES.__getitem__)
+        tagged = rows["tags"] > 0
+        if tagged.any():
+            keys = np.zeros(int(tagged.sum()), np.dtype([("tags", "u4"), ("tag", "u4", 2)]))
+            keys["tags"], keys["tag"] = rows["tags"][tagged], rows["tag"][tagged]
+            add(inspector.vlan_tags, keys.view("V12"), places[tagged], self._vlan_text)
+        kinds = rows["kind"]
+        non_ip = kinds == KIND_NON_IP
+        if non_ip.any():
+            add(inspector.non_ip, rows["ethertype"][non_ip], places[non_ip], ethertype_name)
+        is_ip = kinds == KIND_IP
+        if not is_ip.any():
+            return
+        ip, where = rows[is_ip], places[is_ip]
+        ipv4 = ip["ipv4_state"] > 0
+        add(inspector.ipv4_checksums, ip["ipv4_state"][ipv4], where[ipv4], IPV4_STATES.__getitem__)
+        inspector.ethernet_padding += int(ip["padded"].sum())
+        keys, counts, firsts, places_of = _distinct(ip["flow"])
+        flow_bytes = np.bincount(places_of, weights=ip["length"], minlength=len(keys)).tolist()
+        flows = self._flows
+        for raw, times, first, nbytes_of in zip(keys, counts, firsts, flow_bytes, strict=True):
+            key = flows.get(raw)
+            if key is None:
+                key = flows[raw] = self._flow_key(raw)
+            at = int(where[first])
+            events.append((at, inspector.flows, key, times))
+            events.append((at, inspector.flow_bytes, key, int(nbytes_of)))
+        protos = ip["proto"]
+        other = (protos != 6) & (protos != 17)
+        if other.any():
+            add(inspector.other_ip, protos[other], where[other], _protocol_name)
+        l4 = ip["l4_state"] > 0
+        add(inspector.l4_checksums, ip["l4_state"][l4], where[l4], L4_STATES.__getitem__)
 
     def _vlan_text(self, key: bytes) -> str:
         """inspect's name of a row's tags (its tag count, then each tag's TPID << 16 | TCI)."""
@@ -235,33 +262,6 @@ class BatchReader:
             words = np.frombuffer(key, np.uint32).tolist()
             text = self._vlans[key] = _vlan_text([(word >> 16, word & 0xFFFF) for word in words[1 : 1 + words[0]]])
         return text
-
-    def _count_ip(self, ip: np.ndarray) -> None:
-        inspector = self.inspector
-        ipv4 = ip["ipv4_state"]
-        states, counts, _ = _in_order(ipv4[ipv4 > 0])
-        for state, times in zip(states, counts, strict=True):
-            inspector.ipv4_checksums[IPV4_STATES[state]] += times
-        inspector.ethernet_padding += int(ip["padded"].sum())
-        keys, counts, places = _in_order(ip["flow"])
-        flow_bytes = np.bincount(places, weights=ip["length"], minlength=len(keys)).tolist()
-        flows = self._flows
-        for raw, times, nbytes in zip(keys, counts, flow_bytes, strict=True):
-            key = flows.get(raw)
-            if key is None:
-                key = flows[raw] = self._flow_key(raw)
-            inspector.flows[key] += times
-            inspector.flow_bytes[key] += int(nbytes)
-        protos = ip["proto"]
-        others = protos[(protos != 6) & (protos != 17)]
-        if others.size:
-            names, counts, _ = _in_order(others)
-            for proto, times in zip(names, counts, strict=True):
-                inspector.other_ip[IP_PROTO_NAMES.get(proto, f"IP protocol {proto}")] += times
-        l4 = ip["l4_state"]
-        states, counts, _ = _in_order(l4[l4 > 0])
-        for state, times in zip(states, counts, strict=True):
-            inspector.l4_checksums[L4_STATES[state]] += times
 
     @staticmethod
     def _flow_key(raw: bytes) -> FlowKey:
@@ -273,4 +273,12 @@ class BatchReader:
             src, dst = str(ipaddress.IPv4Address(raw[8:12])), str(ipaddress.IPv4Address(raw[24:28]))
         else:
             src, dst = str(ipaddress.IPv6Address(raw[8:24])), str(ipaddress.IPv6Address(raw[24:40]))
-        return IP_PROTO_NAMES.get(proto, f"IP protocol {proto}"), src, sport, dst, dport
+        return _protocol_name(proto), src, sport, dst, dport
+
+
+def _protocol_name(proto: int) -> str:
+    return IP_PROTO_NAMES.get(proto, f"IP protocol {proto}")
+
+
+def _first_place(event: Event) -> int:
+    return event[0]
