@@ -93,7 +93,9 @@ class BatchReader:
         self.inspector = inspector
         self.preview = preview
         self.frames = frames
-        self._records = load_extension("_records")
+        records = load_extension("_records")
+        assert records is not None  # (frames is a bulk reader: the module is built)
+        self._records = records
         self._ports = port_map(tunnel_ports)
         self._rows = bytearray(0)
         self._flows: dict[bytes, FlowKey] = {}
@@ -131,7 +133,7 @@ class BatchReader:
         data = memoryview(batch.buffer)
         starts = batch.starts[first:stop].tolist()
         spans = batch.spans[first:stop].tolist()
-        frames = [data[start : start + span] for start, span in zip(starts, spans, strict=True)]
+        frames: list[bytes | memoryview] = [data[start : start + span] for start, span in zip(starts, spans, strict=True)]
         kinds = rows["kind"]
         plain = np.flatnonzero(kinds != 0)
         events: list[Event] = []
@@ -179,7 +181,7 @@ class BatchReader:
         inspector.first_ns = low if inspector.first_ns is None else min(inspector.first_ns, low)
         inspector.last_ns = high if inspector.last_ns is None else max(inspector.last_ns, high)
 
-    def _one(self, index: int, frame: memoryview, row: Any) -> None:
+    def _one(self, index: int, frame: bytes | memoryview, row: Any) -> None:
         """A frame the rows do not count: through CaptureInspector.add (its record's, for another link type)."""
         interface = int(row["interface"])
         linktype = self._linktypes[0 if interface == SPB_INTERFACE else interface]
@@ -238,10 +240,11 @@ class BatchReader:
         ipv4 = ip["ipv4_state"] > 0
         add(inspector.ipv4_checksums, ip["ipv4_state"][ipv4], where[ipv4], IPV4_STATES.__getitem__)
         inspector.ethernet_padding += int(ip["padded"].sum())
-        keys, counts, firsts, places_of = _distinct(ip["flow"])
-        flow_bytes = np.bincount(places_of, weights=ip["length"], minlength=len(keys)).tolist()
+        raws, counts, firsts, places_of = _distinct(ip["flow"])
+        flow_bytes = np.bincount(places_of, weights=ip["length"], minlength=len(raws)).tolist()
         flows = self._flows
-        for raw, times, first, nbytes_of in zip(keys, counts, firsts, flow_bytes, strict=True):
+        raw: bytes
+        for raw, times, first, nbytes_of in zip(raws, counts, firsts, flow_bytes, strict=True):
             key = flows.get(raw)
             if key is None:
                 key = flows[raw] = self._flow_key(raw)
