@@ -25,7 +25,6 @@ from ..check.capdiff import IP_PROTO_NAMES, ethertype_name
 from ..gro import CoalescePreview
 from ..io import CaptureRecord, ethernet_view
 from ..io.record import LINKTYPE_ETHERNET, NS_PER_SECOND, ticks_to_ns
-from ..job import Outcome
 from ..prepare import L4Checksum
 from .inspect import CaptureInspector, FlowKey, _vlan_text
 
@@ -205,13 +204,9 @@ class BatchReader:
         inspector.largest = max(inspector.largest, int(lengths.max()))
         inspector.largest_l3 = max(inspector.largest_l3, int(l3_lens.max()))
         inspector.over_mtu += int((l3_lens > inspector.mtu).sum())
-        # segment: each frame written untouched, its input checksum state the walk's
+        # segment: each frame written untouched (its input checksum state, the walk's, below)
         summary = inspector.summary
-        summary.records_in += count
-        summary.records_out += count
-        summary.bytes_in += nbytes
-        summary.bytes_out += nbytes
-        summary.outcomes[Outcome.UNCHANGED.value] += count
+        summary.add_unchanged(count, nbytes, {})
         inspector.segments_out += count
         inspector.bytes_out += nbytes
 
