@@ -132,32 +132,38 @@ static void take(struct shared *sh, const unsigned char *frame, double t)
     sh->last = t;
 }
 
-static void receive_mmsg(int fd, struct shared *sh, uint64_t frames)
+/* one recvmmsg of up to 256 frames; its result */
+static int take_mmsg(int fd, struct shared *sh, int flags)
 {
     enum { VLEN = 256 };
     static unsigned char buffers[VLEN][2048];
-    struct mmsghdr msgs[VLEN];
-    struct iovec iov[VLEN];
+    static struct mmsghdr msgs[VLEN];
+    static struct iovec iov[VLEN];
+    for (int i = 0; i < VLEN; i++) {
+        iov[i] = (struct iovec){buffers[i], sizeof buffers[i]};
+        msgs[i].msg_hdr = (struct msghdr){.msg_iov = &iov[i], .msg_iovlen = 1};
+    }
+    int got = recvmmsg(fd, msgs, VLEN, flags, NULL);
+    sh->polls++;
+    double t = now();
+    for (int i = 0; i < got; i++)
+        take(sh, buffers[i], t);
+    return got;
+}
+
+static void receive_mmsg(int fd, struct shared *sh, uint64_t frames)
+{
     struct timeval timeout = {.tv_usec = 100000};
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0)
         die("SO_RCVTIMEO");
     while (sh->received < frames) {
-        for (int i = 0; i < VLEN; i++) {
-            iov[i] = (struct iovec){buffers[i], sizeof buffers[i]};
-            msgs[i].msg_hdr = (struct msghdr){.msg_iov = &iov[i], .msg_iovlen = 1};
-        }
-        int got = recvmmsg(fd, msgs, VLEN, MSG_WAITFORONE, NULL);
-        sh->polls++;
-        if (got < 0) {
+        if (take_mmsg(fd, sh, MSG_WAITFORONE) < 0) {
             if ((errno == EAGAIN || errno == EINTR) && !sh->tx_done)
                 continue;
             if (errno == EAGAIN)
                 return; /* the sender is done and nothing came for 100 ms */
             die("recvmmsg");
         }
-        double t = now();
-        for (int i = 0; i < got; i++)
-            take(sh, buffers[i], t);
     }
 }
 
@@ -177,24 +183,14 @@ static unsigned char *rx_ring(int fd)
     return ring;
 }
 
-static void receive_ring(int fd, unsigned char *ring, struct shared *sh, uint64_t frames)
+/* the blocks of a TPACKET_V3 ring the kernel has handed over, walked and given back; frames taken */
+static uint64_t take_blocks(unsigned char *ring, unsigned *block, struct shared *sh)
 {
-    struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLERR};
-    unsigned block = 0;
-    double idle_since = 0;
-    while (sh->received < frames) {
-        struct tpacket_block_desc *desc = (struct tpacket_block_desc *)(ring + (size_t)block * RX_BLOCK);
-        if (!(__atomic_load_n(&desc->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
-            sh->polls++;
-            if (poll(&pfd, 1, 100) == 0 && sh->tx_done) {
-                if (idle_since == 0)
-                    idle_since = now();
-                else if (now() - idle_since > 0.3)
-                    break;
-            }
-            continue;
-        }
-        idle_since = 0;
+    uint64_t taken = 0;
+    for (;;) {
+        struct tpacket_block_desc *desc = (struct tpacket_block_desc *)(ring + (size_t)*block * RX_BLOCK);
+        if (!(__atomic_load_n(&desc->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+            return taken;
         double t = now();
         unsigned char *at = (unsigned char *)desc + desc->hdr.bh1.offset_to_first_pkt;
         for (uint32_t i = 0; i < desc->hdr.bh1.num_pkts; i++) {
@@ -202,9 +198,46 @@ static void receive_ring(int fd, unsigned char *ring, struct shared *sh, uint64_
             take(sh, at + packet->tp_mac, t);
             at += packet->tp_next_offset;
         }
+        taken += desc->hdr.bh1.num_pkts;
         __atomic_store_n(&desc->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-        block = (block + 1) % RX_BLOCKS;
+        *block = (*block + 1) % RX_BLOCKS;
     }
+}
+
+static void receive_ring(int fd, unsigned char *ring, struct shared *sh, uint64_t frames)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLERR};
+    unsigned block = 0;
+    double idle_since = 0;
+    while (sh->received < frames) {
+        if (take_blocks(ring, &block, sh)) {
+            idle_since = 0;
+            continue;
+        }
+        sh->polls++;
+        if (poll(&pfd, 1, 100) == 0 && sh->tx_done) {
+            if (idle_since == 0)
+                idle_since = now();
+            else if (now() - idle_since > 0.3)
+                break;
+        }
+    }
+}
+
+/* one process (as the datapath's loop): the sender takes what arrived after each batch */
+static struct {
+    int fd;
+    unsigned char *ring;
+    unsigned block;
+} inline_rx = {.fd = -1};
+
+static void drain(struct shared *sh)
+{
+    if (inline_rx.ring)
+        take_blocks(inline_rx.ring, &inline_rx.block, sh);
+    else
+        while (take_mmsg(inline_rx.fd, sh, MSG_DONTWAIT) == 256)
+            ;
 }
 
 static void receiver(const char *netns, const char *ifname, const char *method, struct shared *sh,
@@ -235,9 +268,13 @@ static void receiver(const char *netns, const char *ifname, const char *method, 
 
 /* the sender must not run more than WINDOW frames ahead of the receiver (a full receive buffer
  * drops silently); waiting costs a sleep, counted */
-static uint64_t keep_window(const struct shared *sh, uint64_t sent)
+static uint64_t keep_window(struct shared *sh, uint64_t sent)
 {
     uint64_t waits = 0;
+    if (inline_rx.fd >= 0) {
+        drain(sh);
+        return 0;
+    }
     while (sent > sh->received + WINDOW && !(sh->received == 0 && waits > 20000)) {
         usleep(50);
         waits++;
@@ -245,7 +282,7 @@ static uint64_t keep_window(const struct shared *sh, uint64_t sent)
     return waits;
 }
 
-static uint64_t send_mmsg(int fd, const struct shared *sh, uint64_t frames, unsigned batch, uint64_t *calls,
+static uint64_t send_mmsg(int fd, struct shared *sh, uint64_t frames, unsigned batch, uint64_t *calls,
                           uint64_t *waits)
 {
     unsigned char (*buffers)[FRAME_LEN] = calloc(batch, FRAME_LEN);
@@ -296,7 +333,7 @@ static unsigned char *tx_ring(int fd)
     return ring;
 }
 
-static uint64_t send_ring(int fd, unsigned char *ring, const struct shared *sh, uint64_t frames, unsigned batch,
+static uint64_t send_ring(int fd, unsigned char *ring, struct shared *sh, uint64_t frames, unsigned batch,
                           uint64_t *calls, uint64_t *waits)
 {
     static unsigned char frame[FRAME_LEN];
@@ -339,11 +376,18 @@ static int run_link(char **argv)
     const char *tx_ns = argv[1], *tx_if = argv[2], *rx_ns = argv[3], *rx_if = argv[4];
     uint64_t frames = strtoull(argv[5], NULL, 10);
     unsigned batch = (unsigned)strtoul(argv[6], NULL, 10);
-    int ring = strncmp(method, "ring", 4) == 0;
-    int bypass = strcmp(method, "mmsg-bypass") == 0 || (ring && strcmp(method, "ring-nobypass") != 0);
-    if (strcmp(method, "ring-full") == 0)
+    char base[32];
+    snprintf(base, sizeof base, "%s", method);
+    size_t length = strlen(base);
+    int one_process = length > 3 && strcmp(base + length - 3, "-1p") == 0;
+    if (one_process)
+        base[length - 3] = 0;
+    int ring = strncmp(base, "ring", 4) == 0;
+    int bypass = strcmp(base, "mmsg-bypass") == 0 || (ring && strcmp(base, "ring-nobypass") != 0);
+    if (strcmp(base, "ring-full") == 0)
         batch = TX_SLOTS;
-    if (!ring && strcmp(method, "mmsg") != 0 && strcmp(method, "mmsg-bypass") != 0) {
+    if (strcmp(base, "mmsg") != 0 && strcmp(base, "mmsg-bypass") != 0 && strcmp(base, "ring") != 0 &&
+        strcmp(base, "ring-nobypass") != 0 && strcmp(base, "ring-full") != 0) {
         fprintf(stderr, "link_floor: unknown link method %s\n", method);
         return 2;
     }
@@ -354,11 +398,22 @@ static int run_link(char **argv)
     struct shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED)
         die("mmap shared");
-    pid_t child = fork();
-    if (child < 0)
-        die("fork");
-    if (child == 0)
-        receiver(rx_ns, rx_if, method, sh, frames);
+    pid_t child = 0;
+    if (one_process) {
+        enter_netns(rx_ns);
+        inline_rx.fd = packet_socket(rx_if);
+        int size = RCVBUF;
+        if (setsockopt(inline_rx.fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+            die("SO_RCVBUFFORCE");
+        inline_rx.ring = ring ? rx_ring(inline_rx.fd) : NULL;
+        sh->ready = 1;
+    } else {
+        child = fork();
+        if (child < 0)
+            die("fork");
+        if (child == 0)
+            receiver(rx_ns, rx_if, method, sh, frames);
+    }
     enter_netns(tx_ns);
     int fd = packet_socket(tx_if);
     if (bypass) {
@@ -381,10 +436,26 @@ static int run_link(char **argv)
     double start = now();
     lost = ring ? send_ring(fd, txr, sh, frames, batch, &calls, &waits) : send_mmsg(fd, sh, frames, batch, &calls, &waits);
     double sent_at = now();
+    if (one_process) { /* what is still on its way, until 0.3 s pass with nothing */
+        struct pollfd pfd = {.fd = inline_rx.fd, .events = POLLIN | POLLERR};
+        double idle_since = now();
+        while (sh->received < frames && now() - idle_since < 0.3) {
+            uint64_t before_drain = sh->received;
+            drain(sh);
+            if (sh->received != before_drain)
+                idle_since = now();
+            else
+                poll(&pfd, 1, 10);
+        }
+        struct tpacket_stats_v3 stats;
+        socklen_t len = sizeof stats;
+        if (getsockopt(inline_rx.fd, SOL_PACKET, PACKET_STATISTICS, &stats, &len) == 0)
+            sh->drops = stats.tp_drops;
+    }
     getrusage(RUSAGE_SELF, &after);
     sh->tx_done = 1;
     int status;
-    if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (!one_process && (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
         fprintf(stderr, "link_floor: the receiver failed\n");
         return 2;
     }

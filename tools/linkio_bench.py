@@ -193,7 +193,8 @@ def measure(name: str, run: Callable[[socket.socket, socket.socket, list[bytes],
 
 
 FLOOR_SOURCE = Path(__file__).resolve().parent.parent / "benchmarks" / "link_floor.c"
-FLOOR_LINK_METHODS = ("mmsg", "mmsg-bypass", "ring", "ring-nobypass", "ring-full")
+FLOOR_LINK_METHODS = ("mmsg", "mmsg-bypass", "ring", "ring-nobypass", "ring-full", "mmsg-1p", "mmsg-bypass-1p", "ring-1p",
+                      "ring-full-1p")
 FLOOR_TAP_MODES = ("no-gso", "sw-gso", "sw-gso-sum")
 TAP_MSS = 1460  # link_floor's peer announces it: one MTU frame carries 1460 bytes of TCP payload
 STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
