@@ -358,6 +358,32 @@ def print_floor(result: dict[str, Any]) -> None:
               f"{bound['sw_over_no_bound']}x ({bound['sw_over_no_without_link']}x with a free link)")
 
 
+def compare_from_python(args: argparse.Namespace, names: tuple[str, str],
+                        ends: tuple[str, str]) -> list[dict[str, Any]]:
+    """The link I/O methods driven from Python, one after the other, on the veth already made."""
+    frames = frames_for(args.frames)
+    methods: list[tuple[str, Callable[..., Result], bool]] = [
+        ("sendmmsg/recvmmsg" if batchio.COMPILED else "send/recv (no _batchio)", run_mmsg, False),
+        ("sendmmsg/recvmmsg + PACKET_QDISC_BYPASS", run_mmsg, True),
+        ("PACKET_TX_RING (V2) + TPACKET_V3 RX ring", run_rings, False),
+        ("PACKET_TX_RING + V3 RX ring + PACKET_QDISC_BYPASS", run_rings, True),
+        ("send/recv, one frame a call", run_each, False),
+    ]
+    results = []
+    for name, run, bypass in methods:
+        tx, rx = (open_link_socket(ns, end) for ns, end in zip(names, ends, strict=True))
+        try:
+            if bypass:
+                tx.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+            if run is run_rings:
+                tx.setblocking(True)
+            results.append(measure(name, run, (tx, rx), frames, args.batch))
+        finally:
+            tx.close()
+            rx.close()
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200_000)
@@ -375,43 +401,20 @@ def main() -> int:
     names = (f"sgso-lb1-{tag}", f"sgso-lb2-{tag}")
     ends = (f"sglba{tag}"[:15], f"sglbb{tag}"[:15])
     made: list[str] = []
-    results = []
-    if args.floor:
-        try:
-            result = floor(args, names, ends, f"sgso-lbt-{tag}", made)
-        finally:
-            for name in reversed(made):
-                netns.remove(name)
-        if args.json:
-            print(json.dumps(result, indent=2))
-        else:
-            print_floor(result)
-        return 0
     try:
-        make_veth(names, ends, made)
-        frames = frames_for(args.frames)
-        methods: list[tuple[str, Callable[..., Result], bool]] = [
-            ("sendmmsg/recvmmsg" if batchio.COMPILED else "send/recv (no _batchio)", run_mmsg, False),
-            ("sendmmsg/recvmmsg + PACKET_QDISC_BYPASS", run_mmsg, True),
-            ("PACKET_TX_RING (V2) + TPACKET_V3 RX ring", run_rings, False),
-            ("PACKET_TX_RING + V3 RX ring + PACKET_QDISC_BYPASS", run_rings, True),
-            ("send/recv, one frame a call", run_each, False),
-        ]
-        for name, run, bypass in methods:
-            tx, rx = (open_link_socket(ns, end) for ns, end in zip(names, ends, strict=True))
-            try:
-                if bypass:
-                    tx.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
-                if run is run_rings:
-                    tx.setblocking(True)
-                results.append(measure(name, run, (tx, rx), frames, args.batch))
-            finally:
-                tx.close()
-                rx.close()
+        if args.floor:
+            result = floor(args, names, ends, f"sgso-lbt-{tag}", made)
+        else:
+            make_veth(names, ends, made)
+            results = compare_from_python(args, names, ends)
     finally:
         for name in reversed(made):
             netns.remove(name)
-    if args.json:
+    if args.floor and args.json:
+        print(json.dumps(result, indent=2))
+    elif args.floor:
+        print_floor(result)
+    elif args.json:
         print(json.dumps(results, indent=2))
     else:
         for row in results:
@@ -419,7 +422,6 @@ def main() -> int:
                   f"{row['syscalls_per_batch']:>6} calls/batch  received {row['received']}/{row['frames']}"
                   f" (out of order {row['out_of_order']})")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
