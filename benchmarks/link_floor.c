@@ -4,7 +4,9 @@
  *         sending process on one end and a receiving process on the other, by the link I/O a label
  *         edge router can use: sendmmsg/recvmmsg batches (with or without PACKET_QDISC_BYPASS), or a
  *         PACKET_TX_RING (TPACKET_V2, PACKET_QDISC_BYPASS) sender flushed by one send() per batch or
- *         per whole ring, into a TPACKET_V3 RX ring, both walked here.
+ *         per whole ring, into a TPACKET_V3 RX ring, both walked here; or AF_XDP sockets in copy mode
+ *         at both ends (the receiver's veth running a redirect program, attached here without libbpf).
+ *         Each method also as METHOD-1p: one process sends a batch, then takes what arrived.
  *   tap:  a TCP stream from a plain socket inside a namespace through a TAP (IFF_VNET_HDR) read here
  *         as fast as it comes and discarded, this program playing the peer (the handshake and one
  *         cumulative ACK per 64 KB or per empty read): no-gso (no offloads: the sender's kernel
@@ -13,7 +15,7 @@
  *         checksum work a software segmenter does in userspace).
  *
  *   cc -O2 -o link_floor benchmarks/link_floor.c        (tools/linkio_bench.py builds and runs it)
- *   link_floor link mmsg|mmsg-bypass|ring|ring-nobypass|ring-full TX_NETNS TX_IF RX_NETNS RX_IF FRAMES BATCH
+ *   link_floor link mmsg|mmsg-bypass|ring|ring-nobypass|ring-full|xdp[-1p] TX_NETNS TX_IF RX_NETNS RX_IF FRAMES BATCH
  *   link_floor tap no-gso|sw-gso|sw-gso-sum NETNS BYTES
  *
  * NETNS names a file under /var/run/netns. Root only. It prints one JSON object: frames (or bytes)
@@ -23,9 +25,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/if_link.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <linux/if_xdp.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <netinet/in.h>
@@ -41,6 +48,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,9 +64,12 @@
 #define RCVBUF (64 << 20)
 #define WINDOW 16384 /* frames the sender may have ahead of the receiver: none lost to a full buffer */
 
+static void xdp_detach(void);
+
 static void die(const char *what)
 {
     fprintf(stderr, "link_floor: %s: %s\n", what, strerror(errno));
+    xdp_detach();
     exit(2);
 }
 
@@ -224,45 +235,306 @@ static void receive_ring(int fd, unsigned char *ring, struct shared *sh, uint64_
     }
 }
 
+/* ------------------------------------------------------------------ AF_XDP, copy mode */
+
+/* No libbpf: the XSKMAP, the 6-instruction program that redirects every frame of queue 0 to the
+ * socket (bpf_redirect_map(&map, 0, XDP_PASS)) and its attachment (RTM_SETLINK, IFLA_XDP) are
+ * made with bpf(2) and netlink here. The sender needs no program: an AF_XDP socket in copy mode
+ * transmits through xsk_generic_xmit (an skb per frame, dev_direct_xmit, at most 32 per call). */
+#define XSK_FRAMES 4096
+#define XSK_FRAME 2048
+#define XSK_RING 2048
+#define XSK_WINDOW 1536 /* below the RX ring: a full ring drops */
+
+struct xsk_ring {
+    uint32_t *producer, *consumer;
+    void *desc;
+    uint32_t size;
+};
+
+struct xsk {
+    int fd;
+    unsigned char *umem;
+    struct xsk_ring rx, tx, fill, comp;
+};
+
+static int xdp_netlink = -1, xdp_ifindex, xdp_flags;
+
+static void map_ring(int fd, uint64_t pgoff, const struct xdp_ring_offset *off, size_t entry, struct xsk_ring *r)
+{
+    unsigned char *m = mmap(NULL, off->desc + (size_t)XSK_RING * entry, PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_POPULATE, fd, (off_t)pgoff);
+    if (m == MAP_FAILED)
+        die("mmap AF_XDP ring");
+    r->producer = (uint32_t *)(m + off->producer);
+    r->consumer = (uint32_t *)(m + off->consumer);
+    r->desc = m + off->desc;
+    r->size = XSK_RING;
+}
+
+static void xsk_open(struct xsk *x, const char *ifname, int rx)
+{
+    x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (x->fd < 0)
+        die("socket(AF_XDP)");
+    x->umem = mmap(NULL, (size_t)XSK_FRAMES * XSK_FRAME, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (x->umem == MAP_FAILED)
+        die("mmap UMEM");
+    struct xdp_umem_reg reg = {.addr = (uintptr_t)x->umem, .len = (uint64_t)XSK_FRAMES * XSK_FRAME,
+                               .chunk_size = XSK_FRAME};
+    if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) != 0)
+        die("XDP_UMEM_REG");
+    int size = XSK_RING;
+    if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_FILL_RING, &size, sizeof size) != 0 ||
+        setsockopt(x->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &size, sizeof size) != 0 ||
+        setsockopt(x->fd, SOL_XDP, rx ? XDP_RX_RING : XDP_TX_RING, &size, sizeof size) != 0)
+        die("AF_XDP ring sizes");
+    struct xdp_mmap_offsets off;
+    socklen_t len = sizeof off;
+    if (getsockopt(x->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &len) != 0)
+        die("XDP_MMAP_OFFSETS");
+    map_ring(x->fd, XDP_UMEM_PGOFF_FILL_RING, &off.fr, sizeof(uint64_t), &x->fill);
+    map_ring(x->fd, XDP_UMEM_PGOFF_COMPLETION_RING, &off.cr, sizeof(uint64_t), &x->comp);
+    if (rx)
+        map_ring(x->fd, XDP_PGOFF_RX_RING, &off.rx, sizeof(struct xdp_desc), &x->rx);
+    else
+        map_ring(x->fd, XDP_PGOFF_TX_RING, &off.tx, sizeof(struct xdp_desc), &x->tx);
+    struct sockaddr_xdp addr = {.sxdp_family = AF_XDP, .sxdp_flags = XDP_COPY,
+                                .sxdp_ifindex = if_nametoindex(ifname), .sxdp_queue_id = 0};
+    if (addr.sxdp_ifindex == 0)
+        die(ifname);
+    if (bind(x->fd, (struct sockaddr *)&addr, sizeof addr) != 0)
+        die("bind(AF_XDP, XDP_COPY)");
+    if (rx) { /* every chunk the fill ring holds, handed to the kernel */
+        uint64_t *fill = x->fill.desc;
+        for (uint32_t i = 0; i < XSK_RING; i++)
+            fill[i] = (uint64_t)i * XSK_FRAME;
+        __atomic_store_n(x->fill.producer, XSK_RING, __ATOMIC_RELEASE);
+    }
+}
+
+static int bpf_call(int cmd, union bpf_attr *attr)
+{
+    return (int)syscall(SYS_bpf, cmd, attr, sizeof *attr);
+}
+
+static int xdp_set(int ifindex, int prog, uint32_t flags)
+{
+    struct {
+        struct nlmsghdr nh;
+        struct ifinfomsg ifi;
+        unsigned char attrs[64];
+    } req;
+    memset(&req, 0, sizeof req);
+    req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.ifi);
+    req.nh.nlmsg_type = RTM_SETLINK;
+    req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    req.ifi.ifi_family = AF_UNSPEC;
+    req.ifi.ifi_index = ifindex;
+    struct nlattr *nest = (struct nlattr *)((unsigned char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
+    nest->nla_type = NLA_F_NESTED | IFLA_XDP;
+    nest->nla_len = NLA_HDRLEN;
+    uint32_t values[2] = {(uint32_t)prog, flags};
+    unsigned short types[2] = {IFLA_XDP_FD, IFLA_XDP_FLAGS};
+    for (int i = 0; i < 2; i++) {
+        struct nlattr *a = (struct nlattr *)((unsigned char *)nest + nest->nla_len);
+        a->nla_type = types[i];
+        a->nla_len = NLA_HDRLEN + 4;
+        memcpy((unsigned char *)a + NLA_HDRLEN, &values[i], 4);
+        nest->nla_len = (unsigned short)(nest->nla_len + NLA_ALIGN(a->nla_len));
+    }
+    req.nh.nlmsg_len += NLA_ALIGN(nest->nla_len);
+    if (send(xdp_netlink, &req, req.nh.nlmsg_len, 0) < 0)
+        return -errno;
+    unsigned char reply[1024];
+    ssize_t n = recv(xdp_netlink, reply, sizeof reply, 0);
+    if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+        return -EIO;
+    struct nlmsgerr *err = NLMSG_DATA((struct nlmsghdr *)reply);
+    return err->error;
+}
+
+static void xdp_detach(void)
+{
+    if (xdp_ifindex) {
+        int ifindex = xdp_ifindex;
+        xdp_ifindex = 0;
+        xdp_set(ifindex, -1, (uint32_t)xdp_flags);
+    }
+}
+
+/* the XSKMAP holding the socket, the program, attached to the device (driver mode, else generic) */
+static const char *xdp_attach(const struct xsk *x, const char *ifname)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.map_type = BPF_MAP_TYPE_XSKMAP;
+    attr.key_size = 4;
+    attr.value_size = 4;
+    attr.max_entries = 1;
+    int map = bpf_call(BPF_MAP_CREATE, &attr);
+    if (map < 0)
+        die("BPF_MAP_CREATE (XSKMAP)");
+    uint32_t key = 0, value = (uint32_t)x->fd;
+    memset(&attr, 0, sizeof attr);
+    attr.map_fd = (uint32_t)map;
+    attr.key = (uintptr_t)&key;
+    attr.value = (uintptr_t)&value;
+    if (bpf_call(BPF_MAP_UPDATE_ELEM, &attr) != 0)
+        die("BPF_MAP_UPDATE_ELEM (XSKMAP)");
+    struct bpf_insn program[] = {
+        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2, .imm = 0},        /* key: queue 0 */
+        {.code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = BPF_REG_1, .src_reg = BPF_PSEUDO_MAP_FD, .imm = map},
+        {.code = 0},
+        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_3, .imm = XDP_PASS}, /* if no socket */
+        {.code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_redirect_map},
+        {.code = BPF_JMP | BPF_EXIT},
+    };
+    static char log[4096];
+    memset(&attr, 0, sizeof attr);
+    attr.prog_type = BPF_PROG_TYPE_XDP;
+    attr.insns = (uintptr_t)program;
+    attr.insn_cnt = sizeof program / sizeof program[0];
+    attr.license = (uintptr_t) "GPL";
+    attr.log_buf = (uintptr_t)log;
+    attr.log_size = sizeof log;
+    attr.log_level = 1;
+    int prog = bpf_call(BPF_PROG_LOAD, &attr);
+    if (prog < 0) {
+        fprintf(stderr, "%s\n", log);
+        die("BPF_PROG_LOAD (XDP)");
+    }
+    xdp_netlink = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (xdp_netlink < 0)
+        die("socket(AF_NETLINK)");
+    int ifindex = (int)if_nametoindex(ifname);
+    const char *mode = "driver";
+    xdp_flags = XDP_FLAGS_DRV_MODE;
+    int err = xdp_set(ifindex, prog, (uint32_t)xdp_flags);
+    if (err != 0) {
+        mode = "generic";
+        xdp_flags = XDP_FLAGS_SKB_MODE;
+        err = xdp_set(ifindex, prog, (uint32_t)xdp_flags);
+    }
+    if (err != 0) {
+        errno = -err;
+        die("attaching the XDP program (IFLA_XDP)");
+    }
+    xdp_ifindex = ifindex;
+    return mode;
+}
+
+/* the frames the RX ring holds, taken and their chunks handed back to the fill ring */
+static uint64_t xsk_take(struct xsk *x, struct shared *sh)
+{
+    uint32_t prod = __atomic_load_n(x->rx.producer, __ATOMIC_ACQUIRE), cons = *x->rx.consumer;
+    uint32_t n = prod - cons, fill = *x->fill.producer;
+    if (n == 0)
+        return 0;
+    double t = now();
+    const struct xdp_desc *descs = x->rx.desc;
+    uint64_t *chunks = x->fill.desc;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct xdp_desc *d = &descs[(cons + i) & (XSK_RING - 1)];
+        const unsigned char *frame = x->umem + d->addr;
+        if (frame[12] == 0x88 && frame[13] == 0x47) /* the program redirects every frame: ours only */
+            take(sh, frame, t);
+        chunks[(fill + i) & (XSK_RING - 1)] = d->addr;
+    }
+    __atomic_store_n(x->fill.producer, fill + n, __ATOMIC_RELEASE);
+    __atomic_store_n(x->rx.consumer, cons + n, __ATOMIC_RELEASE);
+    return n;
+}
+
+static void receive_xsk(struct xsk *x, struct shared *sh, uint64_t frames)
+{
+    struct pollfd pfd = {.fd = x->fd, .events = POLLIN};
+    double idle_since = 0;
+    while (sh->received < frames) {
+        if (xsk_take(x, sh)) {
+            idle_since = 0;
+            continue;
+        }
+        sh->polls++;
+        if (poll(&pfd, 1, 100) == 0 && sh->tx_done) {
+            if (idle_since == 0)
+                idle_since = now();
+            else if (now() - idle_since > 0.3)
+                break;
+        }
+    }
+}
+
+static uint64_t xsk_drops(const struct xsk *x)
+{
+    struct xdp_statistics stats;
+    socklen_t len = sizeof stats;
+    if (getsockopt(x->fd, SOL_XDP, XDP_STATISTICS, &stats, &len) != 0)
+        return 0;
+    return stats.rx_dropped + stats.rx_ring_full + stats.rx_fill_ring_empty_descs;
+}
+
 /* one process (as the datapath's loop): the sender takes what arrived after each batch */
 static struct {
     int fd;
     unsigned char *ring;
     unsigned block;
+    struct xsk *xsk;
 } inline_rx = {.fd = -1};
 
 static void drain(struct shared *sh)
 {
-    if (inline_rx.ring)
+    if (inline_rx.xsk)
+        xsk_take(inline_rx.xsk, sh);
+    else if (inline_rx.ring)
         take_blocks(inline_rx.ring, &inline_rx.block, sh);
     else
         while (take_mmsg(inline_rx.fd, sh, MSG_DONTWAIT) == 256)
             ;
 }
 
+static const char *xdp_mode = "none";
+static uint64_t window = WINDOW;
+
 static void receiver(const char *netns, const char *ifname, const char *method, struct shared *sh,
                      uint64_t frames)
 {
     enter_netns(netns);
-    int fd = packet_socket(ifname);
-    int size = RCVBUF;
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
-        die("SO_RCVBUFFORCE");
-    unsigned char *ring = strncmp(method, "ring", 4) == 0 ? rx_ring(fd) : NULL;
+    struct xsk x;
+    int fd = -1;
+    unsigned char *ring = NULL;
+    if (strncmp(method, "xdp", 3) == 0) {
+        xsk_open(&x, ifname, 1);
+        xdp_attach(&x, ifname);
+    } else {
+        fd = packet_socket(ifname);
+        int size = RCVBUF;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+            die("SO_RCVBUFFORCE");
+        ring = strncmp(method, "ring", 4) == 0 ? rx_ring(fd) : NULL;
+    }
     struct rusage before, after;
     getrusage(RUSAGE_SELF, &before);
     sh->ready = 1;
-    if (ring)
+    if (fd < 0)
+        receive_xsk(&x, sh, frames);
+    else if (ring)
         receive_ring(fd, ring, sh, frames);
     else
         receive_mmsg(fd, sh, frames);
     getrusage(RUSAGE_SELF, &after);
     sh->user = cpu_of(&after, 0) - cpu_of(&before, 0);
     sh->sys = cpu_of(&after, 1) - cpu_of(&before, 1);
-    struct tpacket_stats_v3 stats;
-    socklen_t len = sizeof stats;
-    if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &len) == 0)
-        sh->drops = stats.tp_drops;
+    if (fd < 0) {
+        sh->drops = xsk_drops(&x);
+        xdp_detach();
+    } else {
+        struct tpacket_stats_v3 stats;
+        socklen_t len = sizeof stats;
+        if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &len) == 0)
+            sh->drops = stats.tp_drops;
+    }
     _exit(0);
 }
 
@@ -275,7 +547,7 @@ static uint64_t keep_window(struct shared *sh, uint64_t sent)
         drain(sh);
         return 0;
     }
-    while (sent > sh->received + WINDOW && !(sh->received == 0 && waits > 20000)) {
+    while (sent > sh->received + window && !(sh->received == 0 && waits > 20000)) {
         usleep(50);
         waits++;
     }
@@ -370,6 +642,48 @@ static uint64_t send_ring(int fd, unsigned char *ring, struct shared *sh, uint64
     return lost;
 }
 
+static uint64_t send_xsk(struct xsk *x, struct shared *sh, uint64_t frames, unsigned batch, uint64_t *calls,
+                         uint64_t *waits)
+{
+    struct xdp_desc *descs = x->tx.desc;
+    uint64_t lost = 0, completed = 0;
+    for (uint64_t seq = 0; seq < frames;) {
+        unsigned count = (unsigned)(frames - seq < batch ? frames - seq : batch);
+        uint32_t prod = *x->tx.producer;
+        /* room in the TX ring, and chunks the kernel has finished with (its completion ring) */
+        for (;;) {
+            uint32_t cprod = __atomic_load_n(x->comp.producer, __ATOMIC_ACQUIRE), ccons = *x->comp.consumer;
+            completed += cprod - ccons;
+            __atomic_store_n(x->comp.consumer, cprod, __ATOMIC_RELEASE);
+            uint32_t in_ring = prod - __atomic_load_n(x->tx.consumer, __ATOMIC_ACQUIRE);
+            if (in_ring + count <= XSK_RING && seq - completed + count <= XSK_FRAMES)
+                break;
+            if (sendto(x->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno == EBUSY)
+                lost++;
+            ++*calls;
+        }
+        for (unsigned i = 0; i < count; i++) {
+            uint64_t addr = ((seq + i) % XSK_FRAMES) * XSK_FRAME;
+            fill_frame(x->umem + addr, (uint32_t)(seq + i));
+            descs[(prod + i) & (XSK_RING - 1)] = (struct xdp_desc){.addr = addr, .len = FRAME_LEN};
+        }
+        __atomic_store_n(x->tx.producer, prod + count, __ATOMIC_RELEASE);
+        /* copy mode sends at most 32 frames a call: call until the ring is empty */
+        while (__atomic_load_n(x->tx.consumer, __ATOMIC_ACQUIRE) != prod + count) {
+            if (sendto(x->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0) {
+                if (errno == EBUSY)
+                    lost++; /* the frame was dropped by the device */
+                else if (errno != EAGAIN && errno != ENOBUFS)
+                    die("sendto (AF_XDP)");
+            }
+            ++*calls;
+        }
+        seq += count;
+        *waits += keep_window(sh, seq);
+    }
+    return lost;
+}
+
 static int run_link(char **argv)
 {
     const char *method = argv[0];
@@ -382,12 +696,14 @@ static int run_link(char **argv)
     int one_process = length > 3 && strcmp(base + length - 3, "-1p") == 0;
     if (one_process)
         base[length - 3] = 0;
-    int ring = strncmp(base, "ring", 4) == 0;
+    int ring = strncmp(base, "ring", 4) == 0, xdp = strcmp(base, "xdp") == 0;
     int bypass = strcmp(base, "mmsg-bypass") == 0 || (ring && strcmp(base, "ring-nobypass") != 0);
+    if (xdp)
+        window = XSK_WINDOW;
     if (strcmp(base, "ring-full") == 0)
         batch = TX_SLOTS;
     if (strcmp(base, "mmsg") != 0 && strcmp(base, "mmsg-bypass") != 0 && strcmp(base, "ring") != 0 &&
-        strcmp(base, "ring-nobypass") != 0 && strcmp(base, "ring-full") != 0) {
+        strcmp(base, "ring-nobypass") != 0 && strcmp(base, "ring-full") != 0 && !xdp) {
         fprintf(stderr, "link_floor: unknown link method %s\n", method);
         return 2;
     }
@@ -399,13 +715,21 @@ static int run_link(char **argv)
     if (sh == MAP_FAILED)
         die("mmap shared");
     pid_t child = 0;
+    static struct xsk rx_xsk, tx_xsk;
     if (one_process) {
         enter_netns(rx_ns);
-        inline_rx.fd = packet_socket(rx_if);
-        int size = RCVBUF;
-        if (setsockopt(inline_rx.fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
-            die("SO_RCVBUFFORCE");
-        inline_rx.ring = ring ? rx_ring(inline_rx.fd) : NULL;
+        if (xdp) {
+            xsk_open(&rx_xsk, rx_if, 1);
+            xdp_mode = xdp_attach(&rx_xsk, rx_if);
+            inline_rx.xsk = &rx_xsk;
+            inline_rx.fd = rx_xsk.fd;
+        } else {
+            inline_rx.fd = packet_socket(rx_if);
+            int size = RCVBUF;
+            if (setsockopt(inline_rx.fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+                die("SO_RCVBUFFORCE");
+            inline_rx.ring = ring ? rx_ring(inline_rx.fd) : NULL;
+        }
         sh->ready = 1;
     } else {
         child = fork();
@@ -415,7 +739,11 @@ static int run_link(char **argv)
             receiver(rx_ns, rx_if, method, sh, frames);
     }
     enter_netns(tx_ns);
-    int fd = packet_socket(tx_if);
+    int fd = -1;
+    if (xdp)
+        xsk_open(&tx_xsk, tx_if, 0);
+    else
+        fd = packet_socket(tx_if);
     if (bypass) {
         int one = 1;
         if (setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) != 0)
@@ -434,7 +762,12 @@ static int run_link(char **argv)
     struct rusage before, after;
     getrusage(RUSAGE_SELF, &before);
     double start = now();
-    lost = ring ? send_ring(fd, txr, sh, frames, batch, &calls, &waits) : send_mmsg(fd, sh, frames, batch, &calls, &waits);
+    if (xdp)
+        lost = send_xsk(&tx_xsk, sh, frames, batch, &calls, &waits);
+    else if (ring)
+        lost = send_ring(fd, txr, sh, frames, batch, &calls, &waits);
+    else
+        lost = send_mmsg(fd, sh, frames, batch, &calls, &waits);
     double sent_at = now();
     if (one_process) { /* what is still on its way, until 0.3 s pass with nothing */
         struct pollfd pfd = {.fd = inline_rx.fd, .events = POLLIN | POLLERR};
@@ -447,10 +780,15 @@ static int run_link(char **argv)
             else
                 poll(&pfd, 1, 10);
         }
-        struct tpacket_stats_v3 stats;
-        socklen_t len = sizeof stats;
-        if (getsockopt(inline_rx.fd, SOL_PACKET, PACKET_STATISTICS, &stats, &len) == 0)
-            sh->drops = stats.tp_drops;
+        if (xdp) {
+            sh->drops = xsk_drops(&rx_xsk);
+            xdp_detach();
+        } else {
+            struct tpacket_stats_v3 stats;
+            socklen_t len = sizeof stats;
+            if (getsockopt(inline_rx.fd, SOL_PACKET, PACKET_STATISTICS, &stats, &len) == 0)
+                sh->drops = stats.tp_drops;
+        }
     }
     getrusage(RUSAGE_SELF, &after);
     sh->tx_done = 1;
@@ -463,11 +801,12 @@ static int run_link(char **argv)
     printf("{\"method\": \"%s\", \"batch\": %u, \"qdisc_bypass\": %s, \"frames\": %llu, \"received\": %llu, "
            "\"out_of_order\": %llu, \"tx_dropped\": %llu, \"rx_dropped\": %llu, \"wall_s\": %.6f, "
            "\"tx_wall_s\": %.6f, \"tx_user_s\": %.4f, \"tx_sys_s\": %.4f, \"rx_user_s\": %.4f, \"rx_sys_s\": %.4f, "
-           "\"tx_calls\": %llu, \"tx_window_waits\": %llu, \"rx_calls\": %llu}\n",
+           "\"tx_calls\": %llu, \"tx_window_waits\": %llu, \"rx_calls\": %llu, \"xdp\": \"%s\"}\n",
            method, batch, bypass ? "true" : "false", (unsigned long long)frames, (unsigned long long)sh->received,
            (unsigned long long)sh->out_of_order, (unsigned long long)lost, (unsigned long long)sh->drops, wall,
            sent_at - start, cpu_of(&after, 0) - cpu_of(&before, 0), cpu_of(&after, 1) - cpu_of(&before, 1), sh->user,
-           sh->sys, (unsigned long long)calls, (unsigned long long)waits, (unsigned long long)sh->polls);
+           sh->sys, (unsigned long long)calls, (unsigned long long)waits, (unsigned long long)sh->polls,
+           xdp && one_process ? xdp_mode : xdp ? "attached in the receiver" : "none");
     return 0;
 }
 
@@ -747,8 +1086,8 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[1], "tap") == 0)
         return run_tap(argv + 2);
     fprintf(stderr,
-            "usage: link_floor link mmsg|mmsg-bypass|ring|ring-nobypass|ring-full TX_NETNS TX_IF RX_NETNS RX_IF "
-            "FRAMES BATCH\n"
+            "usage: link_floor link mmsg|mmsg-bypass|ring|ring-nobypass|ring-full|xdp[-1p] TX_NETNS TX_IF RX_NETNS "
+            "RX_IF FRAMES BATCH\n"
             "       link_floor tap no-gso|sw-gso|sw-gso-sum NETNS BYTES\n");
     return 2;
 }

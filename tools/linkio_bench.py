@@ -11,7 +11,8 @@ arrives is checked (its sequence number); drops are counted. Everything it made 
 ``--floor`` measures the floor instead, with no Python on the path: ``benchmarks/link_floor.c``
 (built here with ``cc``) sends from one process on one end of the veth and receives in another on
 the other end, by each link I/O (sendmmsg/recvmmsg, with and without PACKET_QDISC_BYPASS; a
-PACKET_TX_RING flushed per batch or per whole ring into a TPACKET_V3 RX ring, both walked in C),
+PACKET_TX_RING flushed per batch or per whole ring into a TPACKET_V3 RX ring, both walked in C;
+AF_XDP sockets in copy mode; each also from one process, as the datapath's loop),
 then reads a TCP stream through a TAP in a third namespace as no-gso and sw-gso receive it (see the C
 file). Each run's CPU is the two processes' user+sys over the transfer plus what the ksoftirqd
 threads ran meanwhile (softirq work run inline in a process's context is in its system time); the
@@ -193,8 +194,8 @@ def measure(name: str, run: Callable[[socket.socket, socket.socket, list[bytes],
 
 
 FLOOR_SOURCE = Path(__file__).resolve().parent.parent / "benchmarks" / "link_floor.c"
-FLOOR_LINK_METHODS = ("mmsg", "mmsg-bypass", "ring", "ring-nobypass", "ring-full", "mmsg-1p", "mmsg-bypass-1p", "ring-1p",
-                      "ring-full-1p")
+FLOOR_LINK_METHODS = ("mmsg", "mmsg-bypass", "ring", "ring-nobypass", "ring-full", "xdp", "mmsg-1p", "mmsg-bypass-1p",
+                      "ring-1p", "ring-full-1p", "xdp-1p")
 FLOOR_TAP_MODES = ("no-gso", "sw-gso", "sw-gso-sum")
 TAP_MSS = 1460  # link_floor's peer announces it: one MTU frame carries 1460 bytes of TCP payload
 STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")

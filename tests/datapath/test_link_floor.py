@@ -27,8 +27,8 @@ def test_floor_moves_every_frame_and_byte_and_cleans_up() -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     methods = {row["method"] for row in result["link"]}
-    assert methods == {"mmsg", "mmsg-bypass", "ring", "ring-nobypass", "ring-full", "mmsg-1p", "mmsg-bypass-1p",
-                       "ring-1p", "ring-full-1p"}
+    assert methods == {"mmsg", "mmsg-bypass", "ring", "ring-nobypass", "ring-full", "xdp", "mmsg-1p", "mmsg-bypass-1p",
+                       "ring-1p", "ring-full-1p", "xdp-1p"}
     for row in result["link"]:
         # the receiver checks each frame's sequence number; the kernel's counters say nothing was dropped
         assert (row["received"], row["out_of_order"], row["tx_dropped"], row["rx_dropped"]) == (FRAMES, 0, 0, 0), row
