@@ -263,23 +263,25 @@ def test_the_forwarding_loop_over_a_link_of_socketpairs_survives_a_far_edge_that
         topology.link_sockets = link
         datapath = Datapath(topology, SW_LINK, (100,), (101,))
         east_edge = next(edge for edge, stats in datapath.far_edges.values() if stats is datapath.west_to_east)
-        forward = east_edge.forward
+        # the batch's way on: in C (forward_area) where the extension is built, else forward
+        name = "forward_area" if east_edge.area is not None else "forward"
+        forward = getattr(east_edge, name)
         calls = []
 
-        def buggy(frames: list[bytes], stats: DirectionStats) -> None:
-            calls.append(len(frames))
+        def buggy(*args: object) -> None:
+            calls.append(args)
             if len(calls) == 1:
                 raise IndexError("a bug")
-            forward(frames, stats)
+            forward(*args)
 
-        monkeypatch.setattr(east_edge, "forward", buggy)
+        monkeypatch.setattr(east_edge, name, buggy)
         west_kernel.send(tso_frame())
         received: list[bytes] = []
 
         def done() -> bool:
             if len(calls) == 1:
                 west_kernel.send(tso_frame())  # the next super-packet, once the first batch was lost
-                calls.append(0)
+                calls.append(())
             try:
                 received.append(east_kernel.recv(1 << 17))
             except BlockingIOError:

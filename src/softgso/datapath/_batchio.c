@@ -232,6 +232,215 @@ write_each(PyObject *self, PyObject *args)
     return Py_BuildValue("(ni)", written, failed);
 }
 
+
+/* -- the far edge: recvmmsg, the label pop, the TAP writes ---------------------------------------- */
+
+/* A frame's description in recv_pop's and write_packets' meta (softgso.gro._coalesce's coalesce_area
+   reads and writes the same): offset, length, segs, gso_size, gso_type, verified (int64 each). */
+#define META 6
+
+static inline unsigned be16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
+
+static PyObject *
+recv_pop(PyObject *self, PyObject *args)
+{
+    int fd;
+    Py_buffer area, meta, mask, value, prefix4, prefix6;
+    Py_ssize_t max_frames, frame_size, stack_end;
+    if (!PyArg_ParseTuple(args, "iw*w*nnny*y*y*y*:recv_pop", &fd, &area, &meta, &max_frames, &frame_size,
+                          &stack_end, &mask, &value, &prefix4, &prefix6))
+        return NULL;
+    PyObject *result = NULL;
+    struct mmsghdr *msgs = NULL;
+    struct iovec *iovs = NULL;
+    Py_ssize_t stack_len = stack_end - 14;
+    if (max_frames < 1 || max_frames > MAX_BATCH || frame_size < 1 || frame_size > (1 << 20)
+        || area.len / frame_size < max_frames || meta.len < (Py_ssize_t)sizeof(int64_t) * META * max_frames
+        || stack_len < 4 || stack_len % 4 || stack_end >= frame_size || mask.len != stack_len
+        || value.len != stack_len || prefix4.len != 14 || prefix6.len != 14) {
+        PyErr_SetString(PyExc_ValueError, "recv_pop: max_frames 1..1024, frame_size 1..1048576 (area and meta "
+                        "holding them), a stack of 4-byte entries after 14 bytes, 14-byte prefixes");
+        goto done;
+    }
+    msgs = PyMem_Calloc((size_t)max_frames, sizeof(struct mmsghdr));
+    iovs = PyMem_Calloc((size_t)max_frames, sizeof(struct iovec));
+    if (msgs == NULL || iovs == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    unsigned char *base = area.buf;
+    for (Py_ssize_t i = 0; i < max_frames; i++) {
+        iovs[i].iov_base = base + i * frame_size;
+        iovs[i].iov_len = (size_t)frame_size;
+        msgs[i].msg_hdr.msg_iov = &iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int got;
+    Py_BEGIN_ALLOW_THREADS
+    do {
+        got = recvmmsg(fd, msgs, (unsigned int)max_frames, MSG_DONTWAIT, NULL);
+    } while (got < 0 && errno == EINTR);
+    Py_END_ALLOW_THREADS
+    if (got < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            result = Py_BuildValue("(nnnn)", (Py_ssize_t)0, (Py_ssize_t)0, (Py_ssize_t)0, (Py_ssize_t)1);
+            goto done;
+        }
+        PyErr_SetFromErrno(PyExc_OSError);
+        goto done;
+    }
+    const unsigned char *m = mask.buf, *v = value.buf;
+    int64_t *out = meta.buf;
+    Py_ssize_t count = 0, refused = 0, truncated = 0;
+    for (int i = 0; i < got; i++) {
+        if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+            truncated++;
+            continue;
+        }
+        unsigned char *frame = base + i * frame_size;
+        Py_ssize_t len = (Py_ssize_t)msgs[i].msg_len;
+        int64_t *entry = out + META * count++;
+        /* link.FarEdge.pop: exactly the expected stack (labels and bottom-of-stack bits; TC and TTL
+           may be anything) over IPv4 or IPv6; the MACs are not looked at */
+        int usual = len > stack_end && be16(frame + 12) == 0x8847;
+        for (Py_ssize_t k = 0; usual && k < stack_len; k++)
+            usual = (frame[14 + k] & m[k]) == v[k];
+        const Py_buffer *prefix = !usual ? NULL : frame[stack_end] >> 4 == 4 ? &prefix4
+                                  : frame[stack_end] >> 4 == 6 ? &prefix6 : NULL;
+        entry[2] = 1;
+        entry[3] = entry[4] = entry[5] = 0;
+        if (prefix == NULL) { /* for the LER's own pop, which counts why */
+            entry[0] = i * frame_size;
+            entry[1] = len;
+            entry[2] = 0;
+            refused++;
+            continue;
+        }
+        /* the labels popped in place: the TAP's MACs and the ethertype just before the IP header */
+        memcpy(frame + stack_end - 14, prefix->buf, 14);
+        entry[0] = i * frame_size + stack_end - 14;
+        entry[1] = len - stack_end + 14;
+    }
+    /* (frames in meta, of which refused by the pop (segs 0), frames longer than frame_size, calls) */
+    result = Py_BuildValue("(nnnn)", count, refused, truncated, (Py_ssize_t)1);
+done:
+    PyMem_Free(msgs);
+    PyMem_Free(iovs);
+    PyBuffer_Release(&area);
+    PyBuffer_Release(&meta);
+    PyBuffer_Release(&mask);
+    PyBuffer_Release(&value);
+    PyBuffer_Release(&prefix4);
+    PyBuffer_Release(&prefix6);
+    return result;
+}
+
+static inline void put16(unsigned char *p, unsigned v, int little_endian)
+{
+    p[little_endian ? 0 : 1] = (unsigned char)v;
+    p[little_endian ? 1 : 0] = (unsigned char)(v >> 8);
+}
+
+/* Where the L4 header of an Ethernet + IPv4/IPv6 frame starts (link.transport_offset) */
+static Py_ssize_t transport_offset(const unsigned char *frame, Py_ssize_t len)
+{
+    if (len <= 14 + 6)
+        return 14;
+    if (frame[14] >> 4 == 4)
+        return 14 + (frame[14] & 0x0F) * 4;
+    Py_ssize_t offset = 14 + 40;
+    unsigned next = frame[14 + 6];
+    while ((next == 0 || next == 43 || next == 60) && offset + 2 <= len) {
+        next = frame[offset];
+        offset += (frame[offset + 1] + 1) * 8;
+    }
+    return offset;
+}
+
+/* The virtio_net_hdr of a packet GRO hands up (link.FarEdge.vnet_header: virtio_net_hdr_from_skb of
+   the skb it stands for); 0 when it has none (a GSO type other than TCP). */
+static int vnet_header(unsigned char *hdr, const unsigned char *frame, const int64_t *entry, int little_endian,
+                       int64_t tcpv4_bit, int64_t tcpv6_bit, int64_t ecn_bit)
+{
+    Py_ssize_t len = (Py_ssize_t)entry[1];
+    memset(hdr, 0, 12);
+    if (entry[2] > 1) {
+        int64_t type = entry[4];
+        unsigned gso = type & tcpv4_bit ? 1 : type & tcpv6_bit ? 4 : 0; /* VIRTIO_NET_HDR_GSO_TCPV4/TCPV6 */
+        if (!gso)
+            return 0;
+        if (type & ecn_bit)
+            gso |= 0x80;
+        Py_ssize_t csum_start = transport_offset(frame, len);
+        Py_ssize_t hdr_len = len;
+        if (hdr_len > 0xFFFF) /* skb_headlen of a GRO packet built of frags: its headers */
+            hdr_len = csum_start + (csum_start + 12 < len ? (frame[csum_start + 12] >> 4) * 4 : 0);
+        hdr[0] = 1; /* VIRTIO_NET_HDR_F_NEEDS_CSUM */
+        hdr[1] = (unsigned char)gso;
+        put16(hdr + 2, (unsigned)hdr_len, little_endian);
+        put16(hdr + 4, (unsigned)entry[3], little_endian);
+        put16(hdr + 6, (unsigned)csum_start, little_endian);
+        put16(hdr + 8, 16, little_endian); /* offsetof(struct tcphdr, check) */
+    } else if (entry[5]) {
+        hdr[0] = 2; /* VIRTIO_NET_HDR_F_DATA_VALID */
+    }
+    return 1;
+}
+
+static PyObject *
+write_packets(PyObject *self, PyObject *args)
+{
+    int fd, hdr_len, little_endian;
+    Py_buffer area, meta;
+    Py_ssize_t start, count;
+    long long tcpv4_bit, tcpv6_bit, ecn_bit;
+    if (!PyArg_ParseTuple(args, "iy*y*nnipLLL:write_packets", &fd, &area, &meta, &start, &count, &hdr_len,
+                          &little_endian, &tcpv4_bit, &tcpv6_bit, &ecn_bit))
+        return NULL;
+    PyObject *result = NULL;
+    if (start < 0 || count < start || meta.len < (Py_ssize_t)sizeof(int64_t) * META * count
+        || (hdr_len != 10 && hdr_len != 12)) {
+        PyErr_SetString(PyExc_ValueError, "write_packets: start..count beyond meta, or hdr_len not 10 or 12");
+        goto done;
+    }
+    const int64_t *m = meta.buf;
+    for (Py_ssize_t k = start; k < count; k++)
+        if (m[META * k] < 0 || m[META * k + 1] < 0 || m[META * k] > area.len || m[META * k + 1] > area.len - m[META * k]) {
+            PyErr_Format(PyExc_ValueError, "write_packets: packet %zd is not inside the area", k);
+            goto done;
+        }
+    Py_ssize_t written = start, bytes = 0;
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (; written < count; written++) {
+        const int64_t *entry = m + META * written;
+        unsigned char hdr[12];
+        const unsigned char *frame = (const unsigned char *)area.buf + entry[0];
+        if (!vnet_header(hdr, frame, entry, little_endian, tcpv4_bit, tcpv6_bit, ecn_bit)) {
+            failed = -1;
+            break;
+        }
+        struct iovec iov[2] = {{hdr, (size_t)hdr_len}, {(void *)frame, (size_t)entry[1]}};
+        ssize_t done_now;
+        do {
+            done_now = writev(fd, iov, 2);
+        } while (done_now < 0 && errno == EINTR);
+        if (done_now < 0) {
+            failed = errno;
+            break;
+        }
+        bytes += (Py_ssize_t)entry[1];
+    }
+    Py_END_ALLOW_THREADS
+    /* (index reached: packet `written` failed when errno is set (-1: it has no virtio_net_hdr), the
+       rest not tried; errno or 0; frame bytes written) */
+    result = Py_BuildValue("(nin)", written, failed, bytes);
+done:
+    PyBuffer_Release(&area);
+    PyBuffer_Release(&meta);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"send_batch", send_batch, METH_VARARGS,
      "send_batch(fd, frames) -> (sent, calls, errno): the frames on a socket by sendmmsg, up to 1024 a call"},
@@ -241,6 +450,12 @@ static PyMethodDef methods[] = {
      "read_batch(fd, max_reads, size) -> (frames, calls): read() until EAGAIN or max_reads frames"},
     {"write_each", write_each, METH_VARARGS,
      "write_each(fd, frames) -> (written, errno): one write() per frame, stopping at the first failure"},
+    {"recv_pop", recv_pop, METH_VARARGS,
+     "recv_pop(fd, area, meta, max_frames, frame_size, stack_end, mask, value, prefix4, prefix6) -> "
+     "(frames, refused, truncated, calls): one recvmmsg into area, the expected label stack popped in place"},
+    {"write_packets", write_packets, METH_VARARGS,
+     "write_packets(fd, area, meta, start, count, hdr_len, little_endian, tcpv4_bit, tcpv6_bit, ecn_bit) -> "
+     "(reached, errno, bytes): one writev (virtio_net_hdr, frame) per packet described in meta"},
     {NULL, NULL, 0, NULL},
 };
 

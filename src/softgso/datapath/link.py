@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from array import array
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -26,6 +27,8 @@ from ..constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_UC, MPLS_LS_L
 from ..errors import SoftGSOError
 from ..features import DeviceProfile, GsoType, IpSummed
 from ..gro import GroDevice, GroPacket, coalesce_poll
+from ..gro.coalesce import coalesce_poll_area, compiled_params
+from ..gro.dev import SKB_GSO_TCPV4, SKB_GSO_TCPV6
 from ..packet import Packet
 from ..virtio import virtio_net_hdr_from_skb
 from ..xmit import skb_checksum_help
@@ -176,9 +179,26 @@ class FarEdge:
             self.stack_mask = (self.stack_mask << 32) | 0xFFFFF100
             bottom = MPLS_LS_S_MASK if depth == len(labels) else 0
             self.stack_value = (self.stack_value << 32) | (label << MPLS_LS_LABEL_SHIFT) | bottom
+        # the compiled batch (batchio.recv_pop): each recvmmsg lands in one buffer, popped there, coalesced
+        # into another (softgso.gro.coalesce_poll_area) and written from it; no Python object per frame
+        self.area: bytearray | None = None
+        self.gro_params = compiled_params(self.device, LINK_BATCH) if gro else None
+        if batchio.recv_pop is not None and (self.gro_params is not None or not gro):
+            self.area = bytearray(LINK_BATCH * self.frame_size)
+            self.meta = array("q", bytes(8 * batchio.META * LINK_BATCH))
+            self.out = bytearray(LINK_BATCH * self.frame_size)
+            self.out_meta = array("q", bytes(8 * batchio.META * LINK_BATCH))
+            stack_len = self.stack_end - ETH_HLEN
+            self.pop_args = (self.stack_end, self.stack_mask.to_bytes(stack_len, "big"),
+                             self.stack_value.to_bytes(stack_len, "big"), self.tap_prefix[4], self.tap_prefix[6])
+            self.write_args = (ler.hdr_len, ler.little_endian, SKB_GSO_TCPV4, SKB_GSO_TCPV6,
+                               self.device.generation.gso_ecn_bit)
 
     def receive(self, stats: DirectionStats, budget: int = LINK_BUDGET) -> None:
         """Take what waits on the link (up to ``budget`` batches) to the TAP."""
+        if self.area is not None:
+            self.receive_compiled(stats, budget)
+            return
         fd = self.sock.fileno()
         for _ in range(budget):
             try:
@@ -199,6 +219,73 @@ class FarEdge:
             if len(frames) + truncated < LINK_BATCH:
                 return
 
+    def receive_compiled(self, stats: DirectionStats, budget: int) -> None:
+        """:meth:`receive` by batchio.recv_pop: the same frames popped, coalesced and written, with the same counts."""
+        fd = self.sock.fileno()
+        area, meta = self.area, self.meta
+        for _ in range(budget):
+            try:
+                count, refused, truncated, calls = batchio.recv_pop(fd, area, meta, LINK_BATCH, self.frame_size,
+                                                                    *self.pop_args)
+            except OSError as exc:
+                raise LinkGone(f"receiving from the link: {exc.strerror}") from exc
+            stats.syscalls["recvmmsg"] += calls
+            for _ in range(truncated):
+                stats.drop("longer than the link MTU allows")
+            if not count:
+                return
+            stats.link_received += count
+            try:
+                self.forward_area(count, refused, stats)
+            except Exception as exc:  # noqa: BLE001 - a bad frame must never stop the datapath: the batch is lost
+                stats.drop(f"internal error ({type(exc).__name__})",
+                           f"internal error at the far edge, please report: {exc!r}", count=count)
+            if count + truncated < LINK_BATCH:
+                return
+
+    def forward_area(self, count: int, refused: int, stats: DirectionStats) -> None:
+        """One batch recv_pop left in the area: coalesced in C and written from the GRO's buffer; a batch
+        with a frame the pop refused (or one the compiled GRO does not take) goes the way of :meth:`forward`."""
+        if not refused:
+            if not self.gro:
+                self.write_area(self.area, self.meta, count, stats)
+                return
+            assert self.gro_params is not None
+            packets = coalesce_poll_area(self.area, self.meta, count, self.gro_params, self.out, self.out_meta)
+            if packets is not None:
+                stats.gro_frames_in += count
+                stats.gro_packets_out += packets
+                self.write_area(self.out, self.out_meta, packets, stats)
+                return
+        view, meta, inner = memoryview(self.area), self.meta, []
+        for at in range(0, batchio.META * count, batchio.META):
+            frame = bytes(view[meta[at] : meta[at] + meta[at + 1]])
+            if meta[at + 2]:
+                inner.append(frame)  # popped by recv_pop
+            else:
+                popped = self.pop_slowly(frame, stats)
+                if popped is not None:
+                    inner.append(popped)
+        self.deliver(inner, stats)
+
+    def write_area(self, area: bytearray, meta: array, count: int, stats: DirectionStats) -> None:
+        """One writev (virtio_net_hdr built in C, frame) per packet ``meta`` describes; a failed one is a drop."""
+        fd = self.ler.tap.fd
+        start = 0
+        while start < count:
+            reached, failure, written_bytes = batchio.write_packets(fd, area, meta, start, count, *self.write_args)
+            stats.syscalls["write"] += reached - start + (1 if failure > 0 else 0)
+            stats.tx_frames += reached - start
+            stats.tx_bytes += written_bytes
+            start = reached
+            if failure < 0:
+                stats.drop("no virtio_net_hdr for a GRO packet", f"GSO type {meta[batchio.META * start + 4]:#x}")
+                start += 1
+            elif failure:
+                reason = errno.errorcode.get(failure, str(failure))
+                stats.drop(f"TAP write failed ({reason})", f"write to {self.ler.tap.name}: {reason}")
+                start += 1
+
     def forward(self, frames: Sequence[bytes], stats: DirectionStats) -> None:
         """One batch of link frames: popped, coalesced (with GRO on), written to the TAP."""
         inner = []
@@ -209,6 +296,10 @@ class FarEdge:
                 if popped is None:
                     continue
             inner.append(popped)
+        self.deliver(inner, stats)
+
+    def deliver(self, inner: list[bytes], stats: DirectionStats) -> None:
+        """Popped frames of one batch: coalesced (with GRO on), written to the TAP."""
         ler = self.ler
         writes: list[bytes]
         if self.gro:
