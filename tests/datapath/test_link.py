@@ -6,8 +6,11 @@ to the LER's own scalar receive.
 
 from __future__ import annotations
 
+import errno
+import random
 import socket
 import struct
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -16,9 +19,11 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
+from softgso.datapath import batchio
 from softgso.datapath.bulk import accelerate
 from softgso.datapath.ler import DirectionStats, MplsLink
 from softgso.datapath.link import FarEdge, VethLink, transport_offset
+from softgso.gro.coalesce import compiled_gro
 from softgso.packet import Packet
 
 from .test_forwarding import (
@@ -72,7 +77,7 @@ def veth_hop(make_hop: Callable[..., Hop]) -> Iterator[Callable[..., VethHop]]:
         for ler in (hop.ler1, hop.ler2):
             accelerate(ler, engine)
         return VethHop(hop, link, FarEdge(hop.ler2, ler2_end, SW_LINK.mtu, gro=gro),
-                       FarEdge(hop.ler1, ler1_end, SW_LINK.mtu, gro=gro), sockets)
+                       FarEdge(hop.ler1, ler1_end, SW_LINK.mtu, gro=gro), [ler1_end, ler2_end])
 
     yield build
     for sock in sockets:
@@ -335,3 +340,133 @@ def test_random_frames_from_the_link_are_each_popped_or_counted_and_never_stop_t
     assert popped + pop_drops == len(frames)
     assert stats.tx_frames == stats.gro_packets_out == len(hop.hop.received(hop.hop.east_kernel))
     assert popped > 500 and pop_drops > 500
+
+
+# -- the far edge's batch in C (batchio.recv_pop, gro.coalesce_poll_area, batchio.write_packets) -----
+
+needs_compiled_far_edge = pytest.mark.skipif(
+    batchio.recv_pop is None or compiled_gro is None,
+    reason="softgso.datapath._batchio or softgso.gro._coalesce not built (or SOFTGSO_NO_C set): no far edge in C")
+
+
+def flow_segments(rng: random.Random, count: int, v6: bool, port: int) -> list[bytes]:
+    """IP packets of one TCP flow: full segments, now and then a PSH, a short one, a gap or a pure ACK."""
+    ip = (IPv6(src="fd00:5e:1::1", dst="fd00:5e:2::1") if v6
+          else IP(src="10.200.1.1", dst="10.200.2.1", flags="DF"))
+    packets, seq = [], 1000
+    for index in range(count):
+        size = rng.choice((MSS, MSS, MSS, MSS, 0, rng.randrange(1, MSS)))
+        flags = "PA" if rng.random() < 0.05 else "A"
+        if not v6:
+            ip.id = index
+        packets.append(bytes(ip / TCP(sport=port, dport=5201, seq=seq, ack=7, flags=flags, window=500)
+                             / rng.randbytes(size)))
+        seq += size + (MSS if rng.random() < 0.02 else 0)
+    return packets
+
+
+def mixed_link_frames(seed: int, count: int) -> list[bytes]:
+    """Link frames as the far edge may meet them: flows interleaved, and now and then a frame it must refuse."""
+    rng = random.Random(seed)
+    flows = [iter(flow_segments(rng, count, v6, 40000 + n)) for n, v6 in enumerate((False, True, False))]
+    good = labelled(IPV4_TCP, [(100, 1)])
+    frames = []
+    while len(frames) < count:
+        kind = rng.randrange(40)
+        if kind == 0:
+            frames.append(rng.randbytes(rng.randrange(0, 120)))
+        elif kind == 1:
+            broken = bytearray(good)
+            broken[rng.randrange(len(broken))] ^= 1 << rng.randrange(8)
+            frames.append(bytes(broken))
+        elif kind == 2:
+            frames.append(labelled(IPV4_TCP, [(100, 1)], ttl=rng.randrange(256))[: rng.randrange(10, 40)])
+        else:
+            frames.append(labelled(next(rng.choice(flows)), [(100, 1)], ttl=rng.randrange(1, 256)))
+    return frames
+
+
+def far_edge_result(hop: VethHop, frames: list[bytes], batch: int) -> tuple[list[tuple[bytes, bytes]], dict]:
+    """Every TAP write and the direction's counters when ``frames`` reach the east far edge ``batch`` at a time."""
+    sender = hop.sockets[0]  # LER1's end: what it sends, the east far edge receives
+    writes = []
+    for start in range(0, len(frames), batch):
+        for frame in frames[start : start + batch]:
+            sender.send(frame)
+        hop.east_edge.receive(hop.hop.west_to_east)
+        writes += hop.hop.received(hop.hop.east_kernel)
+    return writes, hop.hop.west_to_east.as_dict()
+
+
+@needs_compiled_far_edge
+@pytest.mark.parametrize("name", sorted(LINK_FRAMES))
+def test_recv_pop_pops_as_the_ler_does(veth_hop: Callable[..., VethHop], name: str) -> None:
+    hop = veth_hop()
+    edge = hop.east_edge
+    frame = LINK_FRAMES[name]
+    hop.sockets[0].send(frame)
+    count, refused, truncated, calls = batchio.recv_pop(edge.sock.fileno(), edge.area, edge.meta, 4,
+                                                        edge.frame_size, *edge.pop_args)
+    assert (count, truncated, calls) == (1, 0, 1)
+    at, length, popped = edge.meta[:3]
+    expected, _ = scalar_receive(edge, frame)
+    # the frames popped in C are exactly the ones the LER forwards, with its bytes; the others go to its pop
+    assert (refused == 0) == bool(popped) == (expected is not None)
+    if popped:
+        assert bytes(edge.area[at : at + length]) == expected
+    else:
+        assert bytes(edge.area[at : at + length]) == frame
+
+
+@needs_compiled_far_edge
+@pytest.mark.parametrize(("gro", "seed", "batch"), [(True, 1, 256), (True, 2, 64), (True, 3, 7), (False, 4, 256)])
+def test_the_far_edge_in_c_writes_what_the_python_far_edge_writes(
+        veth_hop: Callable[..., VethHop], gro: bool, seed: int, batch: int) -> None:
+    frames = mixed_link_frames(seed, 1500)
+    compiled = veth_hop(gro=gro)
+    reference = veth_hop(gro=gro)
+    reference.east_edge.area = None  # the Python far edge: pop per frame, coalesce_poll, vnet_header, write_each
+    ours, our_stats = far_edge_result(compiled, frames, batch)
+    theirs, their_stats = far_edge_result(reference, frames, batch)
+    assert ours == theirs
+    assert our_stats == their_stats
+    # the run exercised what it is about: aggregates, single frames, refusals counted
+    if gro:
+        assert sum(header[1] != 0 for header, _ in ours) > 10
+    assert sum(their_stats["drops"].values()) > 20
+
+
+@needs_compiled_far_edge
+def test_an_aggregate_over_the_hdr_len_field_gets_the_header_length_there_in_c(
+        veth_hop: Callable[..., VethHop]) -> None:
+    hop = veth_hop(gro=True)
+    mss, count = 1284, 51
+    payload = bytes(range(256)) * (mss * count // 256 + 1)
+    frames = [labelled(bytes(IP(src="10.200.1.1", dst="10.200.2.1", flags="DF", id=index)
+                             / TCP(sport=40000, dport=5201, seq=1000 + index * mss, ack=1, flags="A", window=512)
+                             / payload[index * mss : (index + 1) * mss]), [(100, 1)]) for index in range(count)]
+    [(header, frame)], stats = far_edge_result(hop, frames, 256)
+    flags, gso_type, hdr_len, gso_size, csum_start, csum_offset = struct.unpack("<BBHHHH", header)
+    assert (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset) == (NEEDS_CSUM, GSO_TCPV4, 54, mss, 34, 16)
+    assert bytes(Ether(frame)[TCP].payload) == payload[: mss * count]
+    assert stats["drops"] == {} and stats["gro"]["frames_in"] == count
+
+
+@needs_compiled_far_edge
+def test_write_packets_stops_at_a_failed_write_and_names_the_error() -> None:
+    import os
+
+    reader, writer = os.pipe()
+    os.close(reader)
+    area = bytes(100)
+    meta = array("q", [0, 60, 1, 0, 0, 0] * 2)
+    import signal
+
+    previous = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        assert batchio.write_packets(writer, area, meta, 0, 2, 10, True, 1, 16, 0) == (0, errno.EPIPE, 0)
+    finally:
+        signal.signal(signal.SIGPIPE, previous)
+        os.close(writer)
+    with pytest.raises(ValueError, match="not inside the area"):
+        batchio.write_packets(1, bytes(10), meta, 0, 2, 10, True, 1, 16, 0)
