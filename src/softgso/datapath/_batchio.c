@@ -441,6 +441,321 @@ done:
     return result;
 }
 
+/* -- FrameQueue: the link frames of a burst in one buffer, for one sendmmsg -------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    unsigned char *area;
+    Py_ssize_t capacity, tail; /* bytes; the next frame goes at tail or after */
+    struct iovec *iovs; /* one per frame queued, pointing into area */
+    struct mmsghdr *msgs;
+    Py_ssize_t max_frames, count;
+} FrameQueue;
+
+static PyObject *
+queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t capacity, max_frames;
+    if (!PyArg_ParseTuple(args, "nn:FrameQueue", &capacity, &max_frames))
+        return NULL;
+    if (capacity < 1 || capacity > (1 << 30) || max_frames < 1 || max_frames > (1 << 20)) {
+        PyErr_SetString(PyExc_ValueError, "FrameQueue: capacity 1..2**30 bytes, max_frames 1..2**20");
+        return NULL;
+    }
+    FrameQueue *q = (FrameQueue *)type->tp_alloc(type, 0);
+    if (q == NULL)
+        return NULL;
+    q->area = PyMem_Malloc((size_t)capacity);
+    q->iovs = PyMem_Calloc((size_t)max_frames, sizeof(struct iovec));
+    q->msgs = PyMem_Calloc((size_t)max_frames, sizeof(struct mmsghdr));
+    if (q->area == NULL || q->iovs == NULL || q->msgs == NULL) {
+        Py_DECREF(q);
+        return PyErr_NoMemory();
+    }
+    q->capacity = capacity;
+    q->max_frames = max_frames;
+    for (Py_ssize_t i = 0; i < max_frames; i++) {
+        q->msgs[i].msg_hdr.msg_iov = &q->iovs[i];
+        q->msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    return (PyObject *)q;
+}
+
+static void
+queue_dealloc(FrameQueue *q)
+{
+    PyMem_Free(q->area);
+    PyMem_Free(q->iovs);
+    PyMem_Free(q->msgs);
+    Py_TYPE(q)->tp_free((PyObject *)q);
+}
+
+/* the area, writable, for a segmenter to write frames at tail (then add_segments); it never moves */
+static int
+queue_getbuffer(FrameQueue *q, Py_buffer *view, int flags)
+{
+    return PyBuffer_FillInfo(view, (PyObject *)q, q->area, q->capacity, 0, flags);
+}
+
+static Py_ssize_t
+queue_length(FrameQueue *q)
+{
+    return q->count;
+}
+
+static void
+queue_add(FrameQueue *q, unsigned char *frame, Py_ssize_t len)
+{
+    q->iovs[q->count].iov_base = frame;
+    q->iovs[q->count].iov_len = (size_t)len;
+    q->count++;
+    q->tail = frame + len - q->area;
+}
+
+static PyObject *
+queue_append(FrameQueue *q, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int fits = q->count < q->max_frames && view.len <= q->capacity - q->tail;
+    if (fits) {
+        memcpy(q->area + q->tail, view.buf, (size_t)view.len);
+        queue_add(q, q->area + q->tail, view.len);
+    }
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(fits);
+}
+
+static PyObject *
+queue_add_segments(FrameQueue *q, PyObject *args)
+{
+    Py_ssize_t at, full_len, last_len, segments;
+    if (!PyArg_ParseTuple(args, "nnnn:add_segments", &at, &full_len, &last_len, &segments))
+        return NULL;
+    if (at != q->tail || segments < 1 || full_len < 1 || last_len < 1 || segments > q->max_frames - q->count
+        || full_len > q->capacity || last_len > q->capacity - at
+        || (segments - 1) > (q->capacity - at - last_len) / full_len) {
+        PyErr_SetString(PyExc_ValueError, "add_segments: the segments must lie at tail, inside the area, "
+                        "within max_frames");
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < segments; k++)
+        queue_add(q, q->area + at + k * full_len, k == segments - 1 ? last_len : full_len);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+queue_clear(FrameQueue *q, PyObject *unused)
+{
+    q->count = q->tail = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+queue_frame_len(FrameQueue *q, PyObject *arg)
+{
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    if (i < 0 || i >= q->count) {
+        PyErr_SetString(PyExc_IndexError, "frame_len: no such frame queued");
+        return NULL;
+    }
+    return PyLong_FromSize_t(q->iovs[i].iov_len);
+}
+
+static PyObject *
+queue_frame(FrameQueue *q, PyObject *arg)
+{
+    PyObject *len = queue_frame_len(q, arg);
+    if (len == NULL)
+        return NULL;
+    Py_DECREF(len);
+    struct iovec *iov = &q->iovs[PyLong_AsSsize_t(arg)];
+    return PyBytes_FromStringAndSize(iov->iov_base, (Py_ssize_t)iov->iov_len);
+}
+
+/* send_batch for the frames queued from `start` on */
+static PyObject *
+queue_send(FrameQueue *q, PyObject *args)
+{
+    int fd;
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "in:send", &fd, &start))
+        return NULL;
+    if (start < 0 || start > q->count) {
+        PyErr_SetString(PyExc_ValueError, "send: start beyond the frames queued");
+        return NULL;
+    }
+    Py_ssize_t sent = 0, calls = 0, count = q->count - start;
+    int saved_errno = 0;
+    struct mmsghdr *msgs = q->msgs + start;
+    Py_BEGIN_ALLOW_THREADS
+    while (sent < count) {
+        unsigned int vlen = (unsigned int)(count - sent > MAX_BATCH ? MAX_BATCH : count - sent);
+        int done_now = sendmmsg(fd, msgs + sent, vlen, 0);
+        calls++;
+        if (done_now < 0) {
+            if (errno == EINTR)
+                continue;
+            saved_errno = errno;
+            break;
+        }
+        sent += done_now;
+    }
+    Py_END_ALLOW_THREADS
+    if (saved_errno && saved_errno != EAGAIN && saved_errno != EWOULDBLOCK && sent == 0) {
+        errno = saved_errno;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    /* (frames sent, system calls, errno that stopped it or 0) */
+    return Py_BuildValue("nni", sent, calls, saved_errno);
+}
+
+/* TAP reads straight into the area; each plain one (link.VethLink.push_reads says which) becomes its
+   link frame in place: the prefix (link MACs, MPLS ethertype, the label stack) written over its
+   virtio_net_hdr and Ethernet header. The first read that is not plain is handed back. */
+static PyObject *
+queue_read_push(FrameQueue *q, PyObject *args)
+{
+    int fd, hdr_len;
+    Py_ssize_t max_reads, read_size, mtu;
+    Py_buffer own_mac, prefix;
+    if (!PyArg_ParseTuple(args, "inniny*y*:read_push", &fd, &max_reads, &read_size, &hdr_len, &mtu, &own_mac, &prefix))
+        return NULL;
+    if (max_reads < 1 || read_size < 64 || read_size > (1 << 20) || hdr_len < 0 || hdr_len > 64
+        || own_mac.len != 6 || prefix.len < 18 || prefix.len > 14 + 4 * 16 || (prefix.len - 14) % 4) {
+        PyBuffer_Release(&own_mac);
+        PyBuffer_Release(&prefix);
+        PyErr_SetString(PyExc_ValueError, "read_push: max_reads >= 1, read_size 64..1048576, hdr_len 0..64, "
+                        "a 6-byte MAC, a prefix of 14 bytes and 1..16 labels");
+        return NULL;
+    }
+    const Py_ssize_t plen = prefix.len, stack = plen - 14;
+    /* where a read lands past tail: its link frame starts at tail or after */
+    const Py_ssize_t pad = plen > hdr_len + 14 ? plen - hdr_len - 14 : 0;
+    Py_ssize_t pushed = 0, calls = 0, rx_bytes = 0, link_bytes = 0;
+    int failed = 0, full = 0;
+    PyObject *leftover = NULL;
+    while (pushed < max_reads) {
+        if (q->count >= q->max_frames || q->capacity - q->tail < pad + read_size) {
+            full = 1;
+            break;
+        }
+        unsigned char *r = q->area + q->tail + pad;
+        ssize_t got;
+        Py_BEGIN_ALLOW_THREADS
+        got = read(fd, r, (size_t)read_size);
+        Py_END_ALLOW_THREADS
+        calls++;
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                failed = errno;
+            break;
+        }
+        /* plain: no virtio_net_hdr flags or GSO (all zero), for this LER's MAC, IPv4 or IPv6, and its one
+           link frame within the link MTU: what LabelEdgeRouter.receive_from_tap forwards as one frame
+           with the stack pushed and nothing else changed */
+        int plain = got >= hdr_len + 14;
+        for (int k = 0; plain && k < hdr_len; k++)
+            plain = r[k] == 0;
+        const unsigned char *eth = r + hdr_len;
+        if (plain) {
+            unsigned type = be16(eth + 12);
+            plain = !memcmp(eth, own_mac.buf, 6) && (type == 0x0800 || type == 0x86DD)
+                    && got - hdr_len - 14 + stack <= mtu;
+        }
+        if (!plain) {
+            leftover = PyBytes_FromStringAndSize((const char *)r, got);
+            if (leftover == NULL) {
+                PyBuffer_Release(&own_mac);
+                PyBuffer_Release(&prefix);
+                return NULL;
+            }
+            break;
+        }
+        unsigned char *frame = r + hdr_len + 14 - plen;
+        memcpy(frame, prefix.buf, (size_t)plen);
+        Py_ssize_t len = got - hdr_len - 14 + plen;
+        queue_add(q, frame, len);
+        pushed++;
+        rx_bytes += got - hdr_len;
+        link_bytes += len;
+    }
+    PyBuffer_Release(&own_mac);
+    PyBuffer_Release(&prefix);
+    if (failed && pushed == 0) {
+        errno = failed;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (leftover == NULL)
+        leftover = Py_NewRef(Py_None);
+    /* (frames pushed and queued, system calls, their bytes read (without the virtio_net_hdr), their
+       link bytes, the read that is not plain or None, 1 when the queue has no room for another read);
+       an error after some frames is met again by the next call */
+    return Py_BuildValue("(nnnnNi)", pushed, calls, rx_bytes, link_bytes, leftover, full);
+}
+
+static PyObject *
+queue_get_tail(FrameQueue *q, void *closure)
+{
+    return PyLong_FromSsize_t(q->tail);
+}
+
+static PyObject *
+queue_get_room(FrameQueue *q, void *closure)
+{
+    return PyLong_FromSsize_t(q->count < q->max_frames ? q->capacity - q->tail : 0);
+}
+
+static PyObject *
+queue_get_frames_free(FrameQueue *q, void *closure)
+{
+    return PyLong_FromSsize_t(q->max_frames - q->count);
+}
+
+static PyMethodDef queue_methods[] = {
+    {"append", (PyCFunction)queue_append, METH_O, "append(frame) -> bool: a copy of the frame queued; False: no room"},
+    {"add_segments", (PyCFunction)queue_add_segments, METH_VARARGS,
+     "add_segments(at, full_len, last_len, segments): queue the segments a segmenter wrote at tail"},
+    {"send", (PyCFunction)queue_send, METH_VARARGS,
+     "send(fd, start) -> (sent, calls, errno): the frames from start on by sendmmsg, up to 1024 a call"},
+    {"read_push", (PyCFunction)queue_read_push, METH_VARARGS,
+     "read_push(fd, max_reads, read_size, hdr_len, mtu, own_mac, prefix) -> (pushed, calls, rx_bytes, "
+     "link_bytes, leftover, full): TAP reads, each plain one queued with the prefix in place of its headers"},
+    {"frame_len", (PyCFunction)queue_frame_len, METH_O, "frame_len(i): the length of queued frame i"},
+    {"frame", (PyCFunction)queue_frame, METH_O, "frame(i): a copy of queued frame i"},
+    {"clear", (PyCFunction)queue_clear, METH_NOARGS, "clear(): nothing queued"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef queue_getset[] = {
+    {"tail", (getter)queue_get_tail, NULL, "where the next frame goes in the area", NULL},
+    {"room", (getter)queue_get_room, NULL, "bytes free after tail (0 when max_frames are queued)", NULL},
+    {"frames_free", (getter)queue_get_frames_free, NULL, "frames that can still be queued", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods queue_as_sequence = {.sq_length = (lenfunc)queue_length};
+static PyBufferProcs queue_as_buffer = {.bf_getbuffer = (getbufferproc)queue_getbuffer};
+
+static PyTypeObject FrameQueueType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "softgso.datapath._batchio.FrameQueue",
+    .tp_basicsize = sizeof(FrameQueue),
+    .tp_dealloc = (destructor)queue_dealloc,
+    .tp_as_sequence = &queue_as_sequence,
+    .tp_as_buffer = &queue_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "FrameQueue(capacity, max_frames): link frames in one buffer, sent by sendmmsg",
+    .tp_methods = queue_methods,
+    .tp_getset = queue_getset,
+    .tp_new = queue_new,
+};
+
 static PyMethodDef methods[] = {
     {"send_batch", send_batch, METH_VARARGS,
      "send_batch(fd, frames) -> (sent, calls, errno): the frames on a socket by sendmmsg, up to 1024 a call"},
@@ -467,5 +782,14 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__batchio(void)
 {
-    return PyModule_Create(&module);
+    if (PyType_Ready(&FrameQueueType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "FrameQueue", (PyObject *)&FrameQueueType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

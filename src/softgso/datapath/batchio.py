@@ -122,6 +122,8 @@ write_each = _native.write_each if _native is not None else py_write_each
 # place, and one writev per packet with its virtio_net_hdr built in C; None without the extension
 recv_pop: Any = getattr(_native, "recv_pop", None)
 write_packets: Any = getattr(_native, "write_packets", None)
+# the link frames of a burst in one buffer (link.VethLink's queues), compiled only; None without the extension
+FrameQueue: Any = getattr(_native, "FrameQueue", None)
 
-__all__ = ["COMPILED", "META", "py_read_batch", "py_recv_batch", "py_send_batch", "py_write_each", "read_batch", "recv_pop",
+__all__ = ["COMPILED", "FrameQueue", "META", "py_read_batch", "py_recv_batch", "py_send_batch", "py_write_each", "read_batch", "recv_pop",
            "recv_batch", "send_batch", "write_each", "write_packets"]
