@@ -7,6 +7,7 @@ to the LER's own scalar receive.
 from __future__ import annotations
 
 import errno
+import os
 import random
 import socket
 import struct
@@ -23,6 +24,7 @@ from softgso.datapath import batchio
 from softgso.datapath.bulk import accelerate
 from softgso.datapath.ler import DirectionStats, MplsLink
 from softgso.datapath.link import FarEdge, VethLink, transport_offset
+from softgso.datapath.tap import READ_SIZE
 from softgso.gro.coalesce import compiled_gro
 from softgso.packet import Packet
 
@@ -34,6 +36,8 @@ from .test_forwarding import (
     MSS,
     PAYLOAD,
     SW_LINK,
+    WEST_GW,
+    WEST_MAC,
     Hop,
     checksums_verify,
     ones_sum,
@@ -470,3 +474,130 @@ def test_write_packets_stops_at_a_failed_write_and_names_the_error() -> None:
         os.close(writer)
     with pytest.raises(ValueError, match="not inside the area"):
         batchio.write_packets(1, bytes(10), meta, 0, 2, 10, True, 1, 16, 0)
+
+
+# -- the near side's batch in C (batchio.FrameQueue: read_push, segments written in place) --------------
+
+needs_frame_queue = pytest.mark.skipif(
+    batchio.FrameQueue is None, reason="softgso.datapath._batchio not built (or SOFTGSO_NO_C set): no FrameQueue")
+
+
+def tap_reads(seed: int, count: int) -> list[bytes]:
+    """TAP reads as LER1 may meet them (vnet header + frame): mostly plain IPv4/IPv6 frames for it, and now and
+    then one for someone else, another ethertype, one over the link MTU, a runt, a checksum or GSO to do."""
+    rng = random.Random(seed)
+    gateway, host = WEST_GW, WEST_MAC  # LER1's MAC on the west TAP, and the west host's
+    reads = []
+    for index in range(count):
+        kind = rng.randrange(30)
+        size = rng.choice((0, 1, 100, MSS, MSS, MSS, 1500 - 40))
+        if kind < 20:
+            ip = (IPv6(src="fd00:5e:1::1", dst="fd00:5e:2::1") if kind % 2
+                  else IP(src="10.200.1.1", dst="10.200.2.1", id=index))
+            size = min(size, 1500 - (40 if kind % 2 else 20) - 20)
+            reads.append(bytes(10) + bytes(Ether(dst=gateway, src=host) / ip / TCP(sport=1, dport=2, seq=index)
+                                           / rng.randbytes(size)))
+        elif kind == 20:
+            reads.append(bytes(10) + bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=host) / IP() / TCP()))
+        elif kind == 21:
+            reads.append(bytes(10) + bytes(Ether(dst=gateway, src=host, type=0x0806) / rng.randbytes(28)))
+        elif kind == 22:  # one byte over the link MTU once labelled
+            reads.append(bytes(10) + bytes(Ether(dst=gateway, src=host) / IP(src="10.200.1.1", dst="10.200.2.1")
+                                           / TCP() / rng.randbytes(1501 - 40)))
+        elif kind == 23:
+            reads.append(rng.randbytes(rng.randrange(0, 30)))
+        elif kind == 24:  # a header that is not all zero
+            header = bytearray(10)
+            header[rng.randrange(10)] = 1 << rng.randrange(8)
+            reads.append(bytes(header) + bytes(Ether(dst=gateway, src=host) / IP(src="10.200.1.1", dst="10.200.2.1")
+                                               / TCP() / b"x"))
+        elif kind == 25:
+            reads.append(tso_frame(payload=rng.randbytes(rng.randrange(100, 20000))))
+        else:  # a plain frame with a random byte changed after the headers' MAC and ethertype
+            frame = bytearray(bytes(10) + bytes(Ether(dst=gateway, src=host) / IP(src="10.200.1.1", dst="10.200.2.1")
+                                                / TCP() / rng.randbytes(200)))
+            frame[rng.randrange(24, len(frame))] ^= 0xFF
+            reads.append(bytes(frame))
+    return reads
+
+
+def pushed_result(hop: VethHop, reads: list[bytes], compiled: bool) -> tuple[list[bytes], dict]:
+    """LER1's link frames (in order) and the direction's counters when ``reads`` come from its TAP, taken by
+    push_reads (``compiled``) or read by read one at a time and received by the scalar engine."""
+    ler = hop.hop.ler1
+    os.set_blocking(ler.tap.fd, False)  # as a TAP the datapath opens
+    hop.hop.west_kernel.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+    frames = []
+    for start in range(0, len(reads), 40):
+        for buf in reads[start : start + 40]:
+            hop.hop.west_kernel.send(buf)
+        if compiled:
+            hop.link.push_reads(ler, 1000, ler.receive_from_tap)
+        else:
+            for _ in reads[start : start + 40]:
+                ler.receive_from_tap(os.read(ler.tap.fd, READ_SIZE))
+        frames += hop.link.queued("LER2")
+        hop.link.flush()
+        while True:  # what reached the far end of the link, read away
+            try:
+                hop.sockets[1].recv(1 << 17, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+    stats = hop.hop.west_to_east.as_dict()
+    assert not any(reason.startswith("link send failed") for reason in stats["drops"])
+    stats.pop("syscalls")
+    stats.pop("link_sent", None)
+    return frames, stats
+
+
+@needs_frame_queue
+@pytest.mark.parametrize("seed", [1, 2])
+def test_read_push_puts_the_scalar_engines_frames_on_the_link(veth_hop: Callable[..., VethHop], seed: int) -> None:
+    reads = tap_reads(seed, 600)
+    ours, our_stats = pushed_result(veth_hop(), reads, compiled=True)
+    theirs, their_stats = pushed_result(veth_hop(engine="scalar"), reads, compiled=False)
+    assert ours == theirs
+    assert our_stats == their_stats
+    assert their_stats["rx_gso_packets"] > 5 and sum(their_stats["drops"].values()) > 20
+
+
+@needs_frame_queue
+def test_a_full_queue_is_sent_on_the_way_and_nothing_is_reordered(veth_hop: Callable[..., VethHop]) -> None:
+    reads = tap_reads(3, 300)
+    hop = veth_hop()
+    # room for two reads and a few frames: read_push and the segments find it full again and again
+    hop.link.queues["LER2"] = batchio.FrameQueue(2 * READ_SIZE + 4000, 40)
+    os.set_blocking(hop.hop.ler1.tap.fd, False)
+    hop.hop.west_kernel.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+    arrived = []
+    for start in range(0, len(reads), 40):
+        for buf in reads[start : start + 40]:
+            hop.hop.west_kernel.send(buf)
+        hop.link.push_reads(hop.hop.ler1, 1000, hop.hop.ler1.receive_from_tap)
+        hop.link.flush()
+        while True:
+            try:
+                arrived.append(hop.sockets[1].recv(1 << 17, socket.MSG_DONTWAIT))
+            except BlockingIOError:
+                break
+    expected, _ = pushed_result(veth_hop(engine="scalar"), reads, compiled=False)
+    assert arrived == expected
+    assert hop.hop.west_to_east.link_sent == len(expected)
+
+
+@needs_frame_queue
+def test_frame_queue_refuses_what_does_not_fit() -> None:
+    queue = batchio.FrameQueue(100, 3)
+    assert queue.append(b"a" * 60) and not queue.append(b"b" * 41) and queue.append(b"c" * 40)
+    assert len(queue) == 2 and queue.room == 0 and queue.frame(1) == b"c" * 40
+    with pytest.raises(ValueError):
+        queue.add_segments(0, 10, 10, 1)  # not at the tail
+    queue.clear()
+    assert (len(queue), queue.tail, queue.room) == (0, 0, 100)
+    memoryview(queue)[:30] = b"x" * 30
+    queue.add_segments(0, 12, 6, 3)
+    assert [queue.frame(i) for i in range(3)] == [b"x" * 12, b"x" * 12, b"x" * 6]
+    with pytest.raises(ValueError):
+        queue.add_segments(30, 40, 40, 2)  # past the area
+    with pytest.raises(IndexError):
+        queue.frame(3)
