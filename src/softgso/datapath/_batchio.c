@@ -19,6 +19,42 @@
 /* frames per sendmmsg / recvmmsg call (the kernel caps vlen at UIO_MAXIOV, 1024) */
 #define MAX_BATCH 1024
 
+/* sendmmsg(2) of msgs[0..count), up to MAX_BATCH a call, EINTR retried, without the GIL: frames sent;
+   *calls counts the calls, *saved_errno the error that stopped it (0: none) */
+static Py_ssize_t
+sendmmsg_all(int fd, struct mmsghdr *msgs, Py_ssize_t count, Py_ssize_t *calls, int *saved_errno)
+{
+    Py_ssize_t sent = 0;
+    *saved_errno = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (sent < count) {
+        unsigned int vlen = (unsigned int)(count - sent > MAX_BATCH ? MAX_BATCH : count - sent);
+        int done_now = sendmmsg(fd, msgs + sent, vlen, 0);
+        (*calls)++;
+        if (done_now < 0) {
+            if (errno == EINTR)
+                continue;
+            *saved_errno = errno;
+            break;
+        }
+        sent += done_now;
+    }
+    Py_END_ALLOW_THREADS
+    return sent;
+}
+
+/* send_batch's result: (frames sent, system calls, errno that stopped it or 0); OSError when the error
+   came before any frame and is not EAGAIN */
+static PyObject *
+sent_result(Py_ssize_t sent, Py_ssize_t calls, int saved_errno)
+{
+    if (saved_errno && saved_errno != EAGAIN && saved_errno != EWOULDBLOCK && sent == 0) {
+        errno = saved_errno;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return Py_BuildValue("nni", sent, calls, saved_errno);
+}
+
 static PyObject *
 send_batch(PyObject *self, PyObject *args)
 {
@@ -48,27 +84,8 @@ send_batch(PyObject *self, PyObject *args)
         msgs[held].msg_hdr.msg_iov = &iovs[held];
         msgs[held].msg_hdr.msg_iovlen = 1;
     }
-    Py_BEGIN_ALLOW_THREADS
-    while (sent < count) {
-        unsigned int vlen = (unsigned int)(count - sent > MAX_BATCH ? MAX_BATCH : count - sent);
-        int done_now = sendmmsg(fd, msgs + sent, vlen, 0);
-        calls++;
-        if (done_now < 0) {
-            if (errno == EINTR)
-                continue;
-            saved_errno = errno;
-            break;
-        }
-        sent += done_now;
-    }
-    Py_END_ALLOW_THREADS
-    if (saved_errno && saved_errno != EAGAIN && saved_errno != EWOULDBLOCK && sent == 0) {
-        errno = saved_errno;
-        PyErr_SetFromErrno(PyExc_OSError);
-        goto done;
-    }
-    /* (frames sent, system calls, errno that stopped it or 0) */
-    result = Py_BuildValue("nni", sent, calls, saved_errno);
+    sent = sendmmsg_all(fd, msgs, count, &calls, &saved_errno);
+    result = sent_result(sent, calls, saved_errno);
 done:
     for (Py_ssize_t i = 0; i < held; i++)
         PyBuffer_Release(&views[i]);
@@ -77,6 +94,27 @@ done:
     PyMem_Free(iovs);
     Py_DECREF(seq);
     return result;
+}
+
+/* one recvmmsg(MSG_DONTWAIT) of up to max_frames frames, frame i into area + i * frame_size, EINTR
+   retried, without the GIL: frames received, or -1 (errno set) */
+static int
+recv_slots(int fd, unsigned char *area, Py_ssize_t max_frames, Py_ssize_t frame_size, struct mmsghdr *msgs,
+           struct iovec *iovs)
+{
+    for (Py_ssize_t i = 0; i < max_frames; i++) {
+        iovs[i].iov_base = area + i * frame_size;
+        iovs[i].iov_len = (size_t)frame_size;
+        msgs[i].msg_hdr.msg_iov = &iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int got;
+    Py_BEGIN_ALLOW_THREADS
+    do {
+        got = recvmmsg(fd, msgs, (unsigned int)max_frames, MSG_DONTWAIT, NULL);
+    } while (got < 0 && errno == EINTR);
+    Py_END_ALLOW_THREADS
+    return got;
 }
 
 static PyObject *
@@ -98,18 +136,7 @@ recv_batch(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    for (Py_ssize_t i = 0; i < max_frames; i++) {
-        iovs[i].iov_base = area + i * frame_size;
-        iovs[i].iov_len = (size_t)frame_size;
-        msgs[i].msg_hdr.msg_iov = &iovs[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    int got;
-    Py_BEGIN_ALLOW_THREADS
-    do {
-        got = recvmmsg(fd, msgs, (unsigned int)max_frames, MSG_DONTWAIT, NULL);
-    } while (got < 0 && errno == EINTR);
-    Py_END_ALLOW_THREADS
+    int got = recv_slots(fd, (unsigned char *)area, max_frames, frame_size, msgs, iovs);
     if (got < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             result = Py_BuildValue("(Nnn)", PyList_New(0), (Py_ssize_t)0, (Py_ssize_t)1);
@@ -144,6 +171,27 @@ done:
     return result;
 }
 
+/* one read(2) without the GIL, EINTR retried: its length, or -1 to stop (*failed: its errno, left 0 for
+   EAGAIN); *calls counts the calls */
+static ssize_t
+read_once(int fd, void *buf, size_t size, Py_ssize_t *calls, int *failed)
+{
+    for (;;) {
+        ssize_t got;
+        Py_BEGIN_ALLOW_THREADS
+        got = read(fd, buf, size);
+        Py_END_ALLOW_THREADS
+        (*calls)++;
+        if (got >= 0)
+            return got;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            *failed = errno;
+        return -1;
+    }
+}
+
 static PyObject *
 read_batch(PyObject *self, PyObject *args)
 {
@@ -164,18 +212,9 @@ read_batch(PyObject *self, PyObject *args)
     if (frames == NULL)
         goto fail;
     while (PyList_GET_SIZE(frames) < max_reads) {
-        ssize_t got;
-        Py_BEGIN_ALLOW_THREADS
-        got = read(fd, buf, (size_t)size);
-        Py_END_ALLOW_THREADS
-        calls++;
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                failed = errno;
+        ssize_t got = read_once(fd, buf, (size_t)size, &calls, &failed);
+        if (got < 0)
             break;
-        }
         PyObject *frame = PyBytes_FromStringAndSize(buf, got);
         if (frame == NULL || PyList_Append(frames, frame) < 0) {
             Py_XDECREF(frame);
@@ -269,18 +308,7 @@ recv_pop(PyObject *self, PyObject *args)
         goto done;
     }
     unsigned char *base = area.buf;
-    for (Py_ssize_t i = 0; i < max_frames; i++) {
-        iovs[i].iov_base = base + i * frame_size;
-        iovs[i].iov_len = (size_t)frame_size;
-        msgs[i].msg_hdr.msg_iov = &iovs[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    int got;
-    Py_BEGIN_ALLOW_THREADS
-    do {
-        got = recvmmsg(fd, msgs, (unsigned int)max_frames, MSG_DONTWAIT, NULL);
-    } while (got < 0 && errno == EINTR);
-    Py_END_ALLOW_THREADS
+    int got = recv_slots(fd, base, max_frames, frame_size, msgs, iovs);
     if (got < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             result = Py_BuildValue("(nnnn)", (Py_ssize_t)0, (Py_ssize_t)0, (Py_ssize_t)0, (Py_ssize_t)1);
@@ -588,29 +616,10 @@ queue_send(FrameQueue *q, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "send: start beyond the frames queued");
         return NULL;
     }
-    Py_ssize_t sent = 0, calls = 0, count = q->count - start;
-    int saved_errno = 0;
-    struct mmsghdr *msgs = q->msgs + start;
-    Py_BEGIN_ALLOW_THREADS
-    while (sent < count) {
-        unsigned int vlen = (unsigned int)(count - sent > MAX_BATCH ? MAX_BATCH : count - sent);
-        int done_now = sendmmsg(fd, msgs + sent, vlen, 0);
-        calls++;
-        if (done_now < 0) {
-            if (errno == EINTR)
-                continue;
-            saved_errno = errno;
-            break;
-        }
-        sent += done_now;
-    }
-    Py_END_ALLOW_THREADS
-    if (saved_errno && saved_errno != EAGAIN && saved_errno != EWOULDBLOCK && sent == 0) {
-        errno = saved_errno;
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    /* (frames sent, system calls, errno that stopped it or 0) */
-    return Py_BuildValue("nni", sent, calls, saved_errno);
+    Py_ssize_t calls = 0;
+    int saved_errno;
+    Py_ssize_t sent = sendmmsg_all(fd, q->msgs + start, q->count - start, &calls, &saved_errno);
+    return sent_result(sent, calls, saved_errno);
 }
 
 /* TAP reads straight into the area; each plain one (link.VethLink.push_reads says which) becomes its
@@ -644,18 +653,9 @@ queue_read_push(FrameQueue *q, PyObject *args)
             break;
         }
         unsigned char *r = q->area + q->tail + pad;
-        ssize_t got;
-        Py_BEGIN_ALLOW_THREADS
-        got = read(fd, r, (size_t)read_size);
-        Py_END_ALLOW_THREADS
-        calls++;
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                failed = errno;
+        ssize_t got = read_once(fd, r, (size_t)read_size, &calls, &failed);
+        if (got < 0)
             break;
-        }
         /* plain: no virtio_net_hdr flags or GSO (all zero), for this LER's MAC, IPv4 or IPv6, and its one
            link frame within the link MTU: what LabelEdgeRouter.receive_from_tap forwards as one frame
            with the stack pushed and nothing else changed */
