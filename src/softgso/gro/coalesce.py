@@ -309,6 +309,22 @@ class CoalescePreview:
         if self._in_poll == self.batch:
             self._end_poll()
 
+    def add_frames(self, frames: list[bytes | memoryview]) -> None:
+        """:meth:`add` of each of ``frames`` (Ethernet frames all), in order."""
+        self.summary.frames_in += len(frames)
+        taken = 0
+        while taken < len(frames):
+            room = min(self.batch - self._in_poll, len(frames) - taken)
+            self._frames += frames[taken : taken + room]
+            self._in_poll += room
+            taken += room
+            if self._in_poll == self.batch:
+                self._end_poll()
+
+    def detach(self) -> None:
+        """Copy the frames of the poll under way, for views of a buffer about to be reused."""
+        self._frames = [bytes(frame) for frame in self._frames]
+
     def _end_poll(self) -> None:
         self._in_poll = 0
         self.summary.polls += 1
