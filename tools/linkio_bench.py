@@ -7,6 +7,17 @@ namespaces joined by a veth (MTU 1504), puts ``frames`` 1518-byte MPLS frames ac
 ``batch`` (one thread: send a batch, take what arrived, as the datapath's loop does), and prints
 frames/s, CPU seconds (user+sys) per million frames and system calls per batch. Every frame that
 arrives is checked (its sequence number); drops are counted. Everything it made is removed on exit.
+
+``--floor`` measures the floor instead, with no Python on the path: ``benchmarks/link_floor.c``
+(built here with ``cc``) sends from one process on one end of the veth and receives in another on
+the other end, by each link I/O (sendmmsg/recvmmsg, with and without PACKET_QDISC_BYPASS; a
+PACKET_TX_RING flushed per batch or per whole ring into a TPACKET_V3 RX ring, both walked in C;
+AF_XDP sockets in copy mode; each also from one process, as the datapath's loop),
+then reads a TCP stream through a TAP in a third namespace as no-gso and sw-gso receive it (see the C
+file). Each run's CPU is the two processes' user+sys over the transfer plus what the ksoftirqd
+threads ran meanwhile (softirq work run inline in a process's context is in its system time); the
+machine's softirq and busy time (/proc/stat) and the load are reported beside it. ``--rounds``
+alternates the methods. It ends with the bound those costs put on sw-gso / no-gso CPU per GB.
 """
 
 from __future__ import annotations
@@ -18,10 +29,14 @@ import os
 import resource
 import select
 import socket
+import statistics
 import struct
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from softgso.datapath import batchio
@@ -178,56 +193,229 @@ def measure(name: str, run: Callable[[socket.socket, socket.socket, list[bytes],
             "wall_s": round(wall, 3), "syscalls_per_batch": round(result.syscalls / (len(frames) / batch), 1)}
 
 
+FLOOR_SOURCE = Path(__file__).resolve().parent.parent / "benchmarks" / "link_floor.c"
+FLOOR_LINK_METHODS = ("mmsg", "mmsg-bypass", "ring", "ring-nobypass", "ring-full", "xdp", "mmsg-1p", "mmsg-bypass-1p",
+                      "ring-1p", "ring-full-1p", "xdp-1p")
+FLOOR_TAP_MODES = ("no-gso", "sw-gso", "sw-gso-sum")
+TAP_MSS = 1460  # link_floor's peer announces it: one MTU frame carries 1460 bytes of TCP payload
+STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def machine_cpu() -> dict[str, float]:
+    """Seconds the whole machine spent per /proc/stat class, and the ksoftirqd threads' CPU seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()[1 : 1 + len(STAT_FIELDS)]
+    result = {name: int(value) / tick for name, value in zip(STAT_FIELDS, fields, strict=True)}
+    ksoftirqd = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        if "(ksoftirqd/" in text:
+            after_name = text.rsplit(")", 1)[1].split()
+            ksoftirqd += int(after_name[11]) + int(after_name[12])  # utime, stime
+    result["ksoftirqd"] = ksoftirqd / tick
+    return result
+
+
+def build_floor(directory: str) -> str:
+    """Compile benchmarks/link_floor.c with the system's C compiler; the binary's path."""
+    binary = os.path.join(directory, "link_floor")
+    subprocess.run(["cc", "-O2", "-o", binary, str(FLOOR_SOURCE)], check=True)
+    return binary
+
+
+def run_floor(binary: str, arguments: list[str]) -> dict[str, Any]:
+    """One run of link_floor, with the machine's CPU deltas and load around it."""
+    load_before, before = os.getloadavg()[0], machine_cpu()
+    done = subprocess.run([binary, *arguments], capture_output=True, text=True, timeout=300)
+    after, load_after = machine_cpu(), os.getloadavg()[0]
+    if done.returncode != 0:
+        raise SystemExit(f"link_floor {' '.join(arguments)} failed ({done.returncode}): {done.stderr.strip()}")
+    row: dict[str, Any] = json.loads(done.stdout)
+    delta = {name: after[name] - before[name] for name in after}
+    row["ksoftirqd_s"] = round(delta["ksoftirqd"], 3)
+    row["machine_softirq_s"] = round(delta["softirq"], 3)
+    row["machine_busy_s"] = round(sum(delta[name] for name in STAT_FIELDS if name not in ("idle", "iowait")), 3)
+    row["load"] = [round(load_before, 2), round(load_after, 2)]
+    return row
+
+
+def link_row(row: dict[str, Any]) -> dict[str, Any]:
+    processes = row["tx_user_s"] + row["tx_sys_s"] + row["rx_user_s"] + row["rx_sys_s"]
+    row["frames_per_s"] = round(row["received"] / row["wall_s"])
+    row["cpu_s"] = round(processes + row["ksoftirqd_s"], 4)
+    row["cpu_us_per_frame"] = round(row["cpu_s"] / row["received"] * 1e6, 3)
+    row["tx_us_per_frame"] = round((row["tx_user_s"] + row["tx_sys_s"]) / row["received"] * 1e6, 3)
+    row["rx_us_per_frame"] = round((row["rx_user_s"] + row["rx_sys_s"]) / row["received"] * 1e6, 3)
+    return row
+
+
+def tap_row(row: dict[str, Any]) -> dict[str, Any]:
+    processes = row["reader_user_s"] + row["reader_sys_s"] + row["sender_user_s"] + row["sender_sys_s"]
+    row["gbit_per_s"] = round(row["received"] * 8 / row["wall_s"] / 1e9, 2)
+    row["cpu_s"] = round(processes + row["ksoftirqd_s"], 4)
+    row["cpu_s_per_gb"] = round(row["cpu_s"] / row["received"] * 1e9, 3)
+    row["reader_cpu_s_per_gb"] = round((row["reader_user_s"] + row["reader_sys_s"]) / row["received"] * 1e9, 3)
+    row["sender_cpu_s_per_gb"] = round((row["sender_user_s"] + row["sender_sys_s"]) / row["received"] * 1e9, 3)
+    return row
+
+
+def ratio_bound(link: list[dict[str, Any]], tap: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best sw-gso / no-gso CPU-per-GB ratio these parts allow: the link's cheapest per-frame
+    cost (median of its runs) times the MTU frames a GB needs, common to both modes, beside the
+    sending side each mode pays (median of the TAP runs; sw-gso with its payload sums). Everything
+    else both modes pay (the far edge's TAP write, the receiver's TCP stack, the LERs' own work)
+    would only lower it: it is an upper bound."""
+    frames_per_gb = 1e9 / TAP_MSS
+    per_method = {method: statistics.median(r["cpu_us_per_frame"] for r in link if r["method"] == method)
+                  for method in dict.fromkeys(r["method"] for r in link)}
+    best = min(per_method, key=per_method.__getitem__)
+    link_s_per_gb = per_method[best] * frames_per_gb / 1e6
+    sides = {mode: statistics.median(r["cpu_s_per_gb"] for r in tap if r["mode"] == mode)
+             for mode in dict.fromkeys(r["mode"] for r in tap)}
+    no_gso, sw_gso = sides.get("no-gso"), sides.get("sw-gso-sum", sides.get("sw-gso"))
+    bound: dict[str, Any] = {"link_us_per_frame_median": per_method, "best_link": best,
+                             "frames_per_gb": round(frames_per_gb), "link_cpu_s_per_gb": round(link_s_per_gb, 3),
+                             "sender_side_cpu_s_per_gb_median": sides}
+    if no_gso is not None and sw_gso is not None:
+        bound["no_gso_cpu_s_per_gb"] = round(link_s_per_gb + no_gso, 3)
+        bound["sw_gso_cpu_s_per_gb"] = round(link_s_per_gb + sw_gso, 3)
+        bound["sw_over_no_bound"] = round((link_s_per_gb + no_gso) / (link_s_per_gb + sw_gso), 2)
+        bound["sw_over_no_without_link"] = round(no_gso / sw_gso, 2)
+    return bound
+
+
+def make_veth(names: tuple[str, str], ends: tuple[str, str], made: list[str]) -> None:
+    """Two namespaces joined by a veth (MTU 1504, IPv6 off); ``made`` collects what to remove."""
+    from pyroute2 import IPRoute, netns
+
+    for name in names:
+        netns.create(name)
+        made.append(name)
+        with in_netns(name), open("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w") as knob:
+            knob.write("1")
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=ends[0], kind="veth", peer=ends[1])
+        for end, name in zip(ends, names, strict=True):
+            ipr.link("set", index=ipr.link_lookup(ifname=end)[0], net_ns_fd=name)
+    for end, name in zip(ends, names, strict=True):
+        with IPRoute(netns=name) as ipr:
+            index = ipr.link_lookup(ifname=end)[0]
+            ipr.link("set", index=index, mtu=1504, state="up")
+
+
+def floor(args: argparse.Namespace, names: tuple[str, str], ends: tuple[str, str], tap_netns: str,
+          made: list[str]) -> dict[str, Any]:
+    from pyroute2 import netns
+
+    link: list[dict[str, Any]] = []
+    tap: list[dict[str, Any]] = []
+    methods = [m for m in args.methods.split(",") if m]
+    modes = [m for m in args.modes.split(",") if m]
+    make_veth(names, ends, made)
+    with tempfile.TemporaryDirectory() as directory:
+        binary = build_floor(directory)
+        if modes:
+            netns.create(tap_netns)
+            made.append(tap_netns)
+        for _ in range(args.rounds):
+            for method in methods:
+                link.append(link_row(run_floor(binary, ["link", method, names[0], ends[0], names[1], ends[1],
+                                                        str(args.frames), str(args.batch)])))
+            for mode in modes:
+                tap.append(tap_row(run_floor(binary, ["tap", mode, tap_netns, str(args.bytes)])))
+    return {"uptime": uptime(), "link": link, "tap": tap, "bound": ratio_bound(link, tap) if link else {}}
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def print_floor(result: dict[str, Any]) -> None:
+    print(result["uptime"])
+    for row in result["link"]:
+        print(f"link {row['method']:14} batch {row['batch']:>4} {row['frames_per_s']:>9,} frames/s  "
+              f"{row['cpu_us_per_frame']:>6.3f} us CPU/frame (tx {row['tx_us_per_frame']:.3f} rx {row['rx_us_per_frame']:.3f}"
+              f" ksoftirqd {row['ksoftirqd_s']:.3f} s)  wall {row['wall_s']:.3f} s  machine softirq "
+              f"{row['machine_softirq_s']:.2f} s busy {row['machine_busy_s']:.2f} s  received {row['received']}/"
+              f"{row['frames']} lost {row['tx_dropped'] + row['rx_dropped']}  load {row['load'][0]}-{row['load'][1]}")
+    for row in result["tap"]:
+        print(f"tap  {row['mode']:11} {row['gbit_per_s']:>6.2f} Gbit/s  {row['cpu_s_per_gb']:>6.3f} CPU s/GB (reader "
+              f"{row['reader_cpu_s_per_gb']:.3f} sender {row['sender_cpu_s_per_gb']:.3f} ksoftirqd {row['ksoftirqd_s']:.3f} s)"
+              f"  reads {row['reads']} packets {row['packets']} acks {row['acks']}  wall {row['wall_s']:.3f} s  "
+              f"machine softirq {row['machine_softirq_s']:.2f} s busy {row['machine_busy_s']:.2f} s  "
+              f"load {row['load'][0]}-{row['load'][1]}")
+    bound = result["bound"]
+    if "sw_over_no_bound" in bound:
+        print(f"bound: link {bound['best_link']} {bound['link_us_per_frame_median'][bound['best_link']]} us/frame x "
+              f"{bound['frames_per_gb']:,} frames/GB = {bound['link_cpu_s_per_gb']} s/GB common; no-gso "
+              f"{bound['no_gso_cpu_s_per_gb']} s/GB, sw-gso {bound['sw_gso_cpu_s_per_gb']} s/GB: sw/no at most "
+              f"{bound['sw_over_no_bound']}x ({bound['sw_over_no_without_link']}x with a free link)")
+
+
+def compare_from_python(args: argparse.Namespace, names: tuple[str, str],
+                        ends: tuple[str, str]) -> list[dict[str, Any]]:
+    """The link I/O methods driven from Python, one after the other, on the veth already made."""
+    frames = frames_for(args.frames)
+    methods: list[tuple[str, Callable[..., Result], bool]] = [
+        ("sendmmsg/recvmmsg" if batchio.COMPILED else "send/recv (no _batchio)", run_mmsg, False),
+        ("sendmmsg/recvmmsg + PACKET_QDISC_BYPASS", run_mmsg, True),
+        ("PACKET_TX_RING (V2) + TPACKET_V3 RX ring", run_rings, False),
+        ("PACKET_TX_RING + V3 RX ring + PACKET_QDISC_BYPASS", run_rings, True),
+        ("send/recv, one frame a call", run_each, False),
+    ]
+    results = []
+    for name, run, bypass in methods:
+        tx, rx = (open_link_socket(ns, end) for ns, end in zip(names, ends, strict=True))
+        try:
+            if bypass:
+                tx.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+            if run is run_rings:
+                tx.setblocking(True)
+            results.append(measure(name, run, (tx, rx), frames, args.batch))
+        finally:
+            tx.close()
+            rx.close()
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--floor", action="store_true", help="the C floor (benchmarks/link_floor.c) instead")
+    parser.add_argument("--rounds", type=int, default=1, help="--floor: rounds, methods alternated in each")
+    parser.add_argument("--bytes", type=int, default=1 << 30, help="--floor: bytes per TAP run")
+    parser.add_argument("--methods", default=",".join(FLOOR_LINK_METHODS), help="--floor: link methods")
+    parser.add_argument("--modes", default=",".join(FLOOR_TAP_MODES), help="--floor: TAP modes ('' for none)")
     args = parser.parse_args()
-    from pyroute2 import IPRoute, netns
+    from pyroute2 import netns
 
     tag = str(os.getpid())
     names = (f"sgso-lb1-{tag}", f"sgso-lb2-{tag}")
     ends = (f"sglba{tag}"[:15], f"sglbb{tag}"[:15])
     made: list[str] = []
-    results = []
     try:
-        for name in names:
-            netns.create(name)
-            made.append(name)
-            with in_netns(name), open("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w") as knob:
-                knob.write("1")
-        with IPRoute() as ipr:
-            ipr.link("add", ifname=ends[0], kind="veth", peer=ends[1])
-            for end, name in zip(ends, names, strict=True):
-                ipr.link("set", index=ipr.link_lookup(ifname=end)[0], net_ns_fd=name)
-        for end, name in zip(ends, names, strict=True):
-            with IPRoute(netns=name) as ipr:
-                index = ipr.link_lookup(ifname=end)[0]
-                ipr.link("set", index=index, mtu=1504, state="up")
-        frames = frames_for(args.frames)
-        methods: list[tuple[str, Callable[..., Result], bool]] = [
-            ("sendmmsg/recvmmsg" if batchio.COMPILED else "send/recv (no _batchio)", run_mmsg, False),
-            ("sendmmsg/recvmmsg + PACKET_QDISC_BYPASS", run_mmsg, True),
-            ("PACKET_TX_RING (V2) + TPACKET_V3 RX ring", run_rings, False),
-            ("PACKET_TX_RING + V3 RX ring + PACKET_QDISC_BYPASS", run_rings, True),
-            ("send/recv, one frame a call", run_each, False),
-        ]
-        for name, run, bypass in methods:
-            tx, rx = (open_link_socket(ns, end) for ns, end in zip(names, ends, strict=True))
-            try:
-                if bypass:
-                    tx.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
-                if run is run_rings:
-                    tx.setblocking(True)
-                results.append(measure(name, run, (tx, rx), frames, args.batch))
-            finally:
-                tx.close()
-                rx.close()
+        if args.floor:
+            result = floor(args, names, ends, f"sgso-lbt-{tag}", made)
+        else:
+            make_veth(names, ends, made)
+            results = compare_from_python(args, names, ends)
     finally:
         for name in reversed(made):
             netns.remove(name)
-    if args.json:
+    if args.floor and args.json:
+        print(json.dumps(result, indent=2))
+    elif args.floor:
+        print_floor(result)
+    elif args.json:
         print(json.dumps(results, indent=2))
     else:
         for row in results:
@@ -235,7 +423,6 @@ def main() -> int:
                   f"{row['syscalls_per_batch']:>6} calls/batch  received {row['received']}/{row['frames']}"
                   f" (out of order {row['out_of_order']})")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,6 +20,7 @@ from __future__ import annotations
 import mmap
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,24 @@ MIN_RECORD = 16  # a pcap record header, or the least an SPB takes
 CODE_DROPPED = 7  # a pcapng block that holds no packet (_segment.scan_blocks)
 
 FrameItem = tuple[int, bytes, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class FrameBatch:
+    """The frames of one walked chunk handed out together (:meth:`BulkFrames.next_batch`): frames
+    ``first`` to ``stop`` of the arrays, record ``index`` the first of them. ``heads``: where each
+    one's record (pcap) or block (pcapng) starts in ``buffer``; ``starts``/``spans``: its frame;
+    ``codes``: its _segment.scan code (with short frames classified when the reader was opened so).
+    The arrays and the buffer are the reader's: valid until its next chunk but one."""
+
+    index: int
+    first: int
+    stop: int
+    buffer: mmap.mmap
+    heads: memoryview
+    starts: memoryview
+    spans: memoryview
+    codes: bytearray
 
 
 def ethernet_frames(reader: Any, skip: int = 0) -> Iterator[FrameItem]:
@@ -64,8 +83,13 @@ class BulkFrames:
     """A capture's frames read a chunk at a time (see the module); an iterator of FrameItem."""
 
     def __init__(self, path: Path, modules: tuple[ModuleType, ModuleType], walk: Callable[..., tuple[int, int, int]],
-                 start: int, pcapng: bool, big_endian: bool) -> None:
+                 start: int, pcapng: bool, big_endian: bool, reader: Any = None) -> None:
         self.path = path
+        self.pcapng = pcapng
+        self.big_endian = big_endian
+        # pcap: the file's header (linktype, ticks_per_second); pcapng: the general reader that read
+        # the first section's head (its interfaces)
+        self.head = reader
         self._records = modules[1]
         self._walk = walk  # (buffer, chunk_end, offsets, codes, lengths) -> (records, end of the last, stop)
         self._pcapng = pcapng
@@ -81,6 +105,7 @@ class BulkFrames:
         self._offsets, self._codes, self._lengths = bytearray(8 * capacity), bytearray(capacity), bytearray(4 * capacity)
         # per frame: where its record starts, where its frame starts, its length (int64)
         self._heads, self._starts, self._spans = (memoryview(bytearray(8 * capacity)).cast("q") for _ in range(3))
+        self._frame_codes = bytearray(capacity)  # per frame: its record's walk code
         self._view = memoryview(b"")
         self._count = 0  # frames in the buffer
         self._next = 0  # the next of them to hand out
@@ -108,7 +133,7 @@ class BulkFrames:
         self._stopped = bool(stop)
         self._count = self._records.frame_spans(self._buffer, self._offsets, self._codes, self._lengths, count,
                                                 self._pcapng, self._big_endian, self._heads, self._starts,
-                                                self._spans)
+                                                self._spans, self._frame_codes)
         self._next = 0
 
     @property
@@ -172,6 +197,30 @@ class BulkFrames:
             self._reader.close()
         os.close(self._fd)
 
+    # -- a chunk's frames at once ------------------------------------------------------------------
+
+    def next_batch(self) -> FrameBatch | None:
+        """The walked frames not handed out yet (the rest of the buffer, else the next chunk's), all
+        taken at once; None when the walk has no more: then :attr:`walked_to_end` says whether it
+        took every record, and :attr:`next_index` is the record the general reader must go on from."""
+        if self._general is not None or (self._next >= self._count and not self._advance()):
+            return None
+        batch = FrameBatch(self._index, self._next, self._count, self._buffer, self._heads, self._starts, self._spans,
+                           self._frame_codes)
+        self._index += self._count - self._next
+        self._next = self._count
+        return batch
+
+    @property
+    def walked_to_end(self) -> bool:
+        """The walk took every record of the file (else the general reader reads on from next_index)."""
+        return self._at_end
+
+    @property
+    def next_index(self) -> int:
+        """The record index of the next frame not handed out."""
+        return self._index
+
     # -- a run of frames at once ------------------------------------------------------------------
 
     def tcp_segments(self, a: Unit) -> list[int] | None:
@@ -200,42 +249,63 @@ class BulkFrames:
         return list(range(first, first + taken))
 
 
-def open_bulk_frames(path: Path) -> BulkFrames | None:
-    """The bulk reader of ``path`` (a regular file, a pcap or pcapng of Ethernet frames), else None."""
+def open_bulk_frames(path: Path, *, any_link: bool = False, small_limit: int = 0, bulk_small: bool = False,
+                     port_map: bytes | bytearray | None = None) -> BulkFrames | None:
+    """The bulk reader of ``path`` (a regular file, a pcap or pcapng of Ethernet frames), else None.
+
+    ``any_link``: of any link type the segment walk takes in a pcap, of any interfaces in a pcapng
+    (the frames of another link type than Ethernet are read as records by the caller). With
+    ``bulk_small`` the walk classifies short frames (up to ``small_limit``) of Ethernet as segment's
+    does (_segment.scan's codes 0-4: left untouched, with their checksum state); ``port_map``: the
+    UDP ports of --tunnel-port, as for segment's walk."""
     modules = _modules()
     if modules is None:
         return None
     scan = modules[0]
+    ports = () if port_map is None else (port_map,)
     found = pcap_header(path)
     if found is not None:
         (header, order, nanosecond, snaplen), linktype = found
-        if linktype != LINKTYPE_ETHERNET:
+        if linktype != LINKTYPE_ETHERNET and not any_link:
             return None
         big_endian = order != "little"
         ticks, snap_limit = record_limits(nanosecond, snaplen)
+        ethernet = linktype == LINKTYPE_ETHERNET
+        small, classify = (small_limit, bulk_small) if ethernet else (0, False)
+        extra = (1, *ports) if ethernet else (0,)
 
         def walk_records(data: memoryview, chunk_end: int, offsets: bytearray, codes: bytearray,
                          lengths: bytearray) -> tuple[int, int, int]:
             result: tuple[int, int, int] = scan.scan(data, 0, len(data), chunk_end, big_endian, ticks, snap_limit,
-                                                     0, False, offsets, codes)
+                                                     small, classify, offsets, codes, *extra)
             return result
 
-        return BulkFrames(path, modules, walk_records, len(header), False, big_endian)
+        return BulkFrames(path, modules, walk_records, len(header), False, big_endian,
+                          PcapHead(linktype, ticks, nanosecond))
     blocks = pcapng_header(path)
-    if blocks is None or not blocks.reader.interfaces or any(
-            interface.linktype != LINKTYPE_ETHERNET for interface in blocks.reader.interfaces):
+    if blocks is None or not blocks.reader.interfaces or (not any_link and any(
+            interface.linktype != LINKTYPE_ETHERNET for interface in blocks.reader.interfaces)):
         return None
-    kinds = bytes(1 for _ in blocks.reader.interfaces)
+    kinds = bytes(interface.linktype == LINKTYPE_ETHERNET for interface in blocks.reader.interfaces)
     spb_snaplen = blocks.spb_snaplen
 
     def walk_blocks(data: memoryview, chunk_end: int, offsets: bytearray, codes: bytearray,
                     lengths: bytearray) -> tuple[int, int, int]:
         result: tuple[int, int, int] = scan.scan_blocks(data, 0, len(data), chunk_end, blocks.big_endian, kinds,
-                                                        spb_snaplen, MAX_FAST_RECORD - 16, 0, False, offsets, codes,
-                                                        lengths)
+                                                        spb_snaplen, MAX_FAST_RECORD - 16, small_limit, bulk_small,
+                                                        offsets, codes, lengths, *ports)
         return result
 
-    return BulkFrames(path, modules, walk_blocks, blocks.start, True, blocks.big_endian)
+    return BulkFrames(path, modules, walk_blocks, blocks.start, True, blocks.big_endian, blocks.reader)
+
+
+@dataclass(frozen=True, slots=True)
+class PcapHead:
+    """What a classic pcap's file header says of its records."""
+
+    linktype: int
+    ticks_per_second: int
+    nanosecond: bool
 
 
 def count_records(path: Path) -> int | None:
@@ -258,4 +328,4 @@ def count_records(path: Path) -> int | None:
         frames.close()
 
 
-__all__ = ["BulkFrames", "count_records", "ethernet_frames", "open_bulk_frames"]
+__all__ = ["BulkFrames", "FrameBatch", "PcapHead", "count_records", "ethernet_frames", "open_bulk_frames"]

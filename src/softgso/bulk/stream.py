@@ -214,23 +214,9 @@ def split_points(path: Path, header_info: tuple[bytes, str, bool, int], parts: i
     """(byte offset, record index) where each of ``parts`` pieces of the file starts, at record boundaries."""
     size = os.path.getsize(path)
     prefix = "<" if header_info[1] == "little" else ">"
-    unpack_from = struct.Struct(prefix + "IIII").unpack_from
-    targets = [FILE_HEADER_LEN + (size - FILE_HEADER_LEN) * k // parts for k in range(1, parts)]
-    points = [(FILE_HEADER_LEN, 0)]
-    offset, index = FILE_HEADER_LEN, 0
-    with open(path, "rb") as handle:
-        while targets and offset + RECORD_HEADER_LEN <= size:
-            if offset >= targets[0]:
-                points.append((offset, index))
-                targets.pop(0)
-                continue
-            handle.seek(offset)
-            header = handle.read(RECORD_HEADER_LEN)
-            if len(header) < RECORD_HEADER_LEN:
-                break
-            offset += RECORD_HEADER_LEN + unpack_from(header)[2]
-            index += 1
-    return points
+    # a record's length is its header's third field: its data follows the 16 header bytes
+    return _walk_to_targets(path, FILE_HEADER_LEN, size, parts, struct.Struct(prefix + "8xI4x"), RECORD_HEADER_LEN,
+                            lambda length: RECORD_HEADER_LEN + length, lambda _: True)
 
 
 def block_split_points(path: Path, header: PcapngInput, parts: int) -> list[tuple[int, int]]:
@@ -239,23 +225,50 @@ def block_split_points(path: Path, header: PcapngInput, parts: int) -> list[tupl
     from ..io.pcapng import BT_EPB, BT_PB, BT_SPB
 
     size = os.path.getsize(path)
-    block_header = struct.Struct((">" if header.big_endian else "<") + "II").unpack
-    targets = [header.start + (size - header.start) * k // parts for k in range(1, parts)]
-    points = [(header.start, 0)]
-    offset, index = header.start, 0
-    with open(path, "rb") as handle:
-        while targets and offset + 8 <= size:
+    block_header = struct.Struct((">" if header.big_endian else "<") + "II")
+    records = (BT_EPB, BT_SPB, BT_PB)
+
+    def block_length(length: int) -> int | None:
+        return length if length >= 12 and not length % 4 else None
+
+    return _walk_to_targets(path, header.start, size, parts, block_header, 8, block_length,
+                            lambda block_type: block_type in records)
+
+
+def _walk_to_targets(path: Path, start: int, size: int, parts: int, header: struct.Struct, header_len: int,
+                     step: Callable[[int], int | None], is_record: Callable[[int], bool]) -> list[tuple[int, int]]:
+    """The record walk of split_points and block_split_points, a buffer (1 MiB) read at a time:
+    (offset, record index) at the first boundary at or past each of the ``parts - 1`` even cuts of
+    the file after ``start``. ``header`` unpacks a record's (type, length) or (length,) at its start,
+    ``step`` turns its length into the bytes to the next record (None: the walk stops there)."""
+    targets = [start + (size - start) * k // parts for k in range(1, parts)]
+    points = [(start, 0)]
+    offset, index = start, 0
+    unpack_from = header.unpack_from
+    with open(path, "rb", buffering=0) as handle:
+        buffer, base = b"", start  # the file's bytes from ``base`` on
+        while targets and offset + header_len <= size:
             if offset >= targets[0]:
                 points.append((offset, index))
                 targets.pop(0)
                 continue
-            handle.seek(offset)
-            block_type, length = block_header(handle.read(8))
-            if length < 12 or length % 4:
+            at = offset - base
+            if at + header_len > len(buffer):
+                handle.seek(offset)
+                buffer, base, at = handle.read(WALK_READ), offset, 0
+                if len(buffer) < header_len:
+                    break
+            fields = unpack_from(buffer, at)
+            length = step(fields[-1])
+            if length is None:
                 break
             offset += length
-            index += block_type in (BT_EPB, BT_SPB, BT_PB)
+            index += is_record(fields[0])
     return points
+
+
+# the split walk reads the file this much at a time
+WALK_READ = 1 << 20
 
 
 # --jobs: the bytes each part has read (a shared array the parent sets before forking its workers)
@@ -272,32 +285,52 @@ def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_i
     Returns counts, reports, the part's summary and whether it finished (False: an unusual record
     needs the general reader; the caller redoes the file in one job).
     """
+    if header_info is None:
+        from ..io.pcapng import PcapngRecordEncoder
+
+        blocks = pcapng_header(Path(in_path))
+        if blocks is None:
+            from ..job import Summary
+
+            return {}, [], Summary(), False
+        interfaces = blocks.reader.interfaces
+        encoder = PcapngRecordEncoder(b"", interfaces, blocks.reader.byte_order, interfaces_written=len(interfaces))
+        encoder.keeps_blocks = True  # the records' own blocks, as open_writer(like=IN) keeps them
+        with CaptureWriter(part_path, encoder, "pcapng", fsync=False) as writer:
+            return run_part(in_path, writer, options, header_info, span, engine, linktype, number, blocks)
+    _, order, nanosecond, _ = header_info
+    with CaptureWriter(part_path, PcapRecordEncoder(b"", order, nanosecond, linktype), "pcap", fsync=False) as writer:
+        return run_part(in_path, writer, options, header_info, span, engine, linktype, number)
+
+
+def run_part(in_path: str, writer: CaptureWriter, options: SegmentOptions,
+             header_info: tuple[bytes, str, bool, int] | None, span: tuple[int, int | None, int], engine: str = "auto",
+             linktype: int = LINKTYPE_ETHERNET, number: int = 0, blocks: PcapngInput | None = None,
+             progress: Callable[[int], None] | None = None,
+             ) -> tuple[dict[str, int], list[tuple[int, str]], Summary, bool]:
+    """The records of ``span`` through the bulk stream into ``writer`` (a part's file, or OUT itself
+    for the first part): segment_part's work, its bytes read so far in ``part_progress[number]``
+    (then ``progress()`` is called, for a bar in this process)."""
     from ..job import Summary, segment_per_frame
 
     summary = Summary()
     stream = make_bulk_stream(options, summary, segment_per_frame(options, summary), engine)
     shared = part_progress
 
-    def progress(position: int) -> None:
+    def read_so_far(position: int) -> None:
         if shared is not None and number < len(shared):
             shared[number] = position - span[0]
+        if progress is not None:
+            progress(position)
 
     if header_info is None:
-        from ..io.pcapng import PcapngRecordEncoder
-
-        blocks = pcapng_header(Path(in_path))
+        if blocks is None:
+            blocks = pcapng_header(Path(in_path))
         if blocks is None:
             return {}, [], summary, False
-        interfaces = blocks.reader.interfaces
-        encoder = PcapngRecordEncoder(b"", interfaces, blocks.reader.byte_order, interfaces_written=len(interfaces))
-        encoder.keeps_blocks = True  # the records' own blocks, as open_writer(like=IN) keeps them
-        with CaptureWriter(part_path, encoder, "pcapng", fsync=False) as writer:
-            result = stream.run_pcapng(Path(in_path), writer, blocks, progress, span=span)
+        result = stream.run_pcapng(Path(in_path), writer, blocks, read_so_far, span=span)
     else:
-        _, order, nanosecond, _ = header_info
-        writer = CaptureWriter(part_path, PcapRecordEncoder(b"", order, nanosecond, linktype), "pcap", fsync=False)
-        with writer:
-            result = stream.run(Path(in_path), writer, header_info, progress, span=span, linktype=linktype)
+        result = stream.run(Path(in_path), writer, header_info, read_so_far, span=span, linktype=linktype)
     return result.counts, result.reports, summary, result.resume_index is None
 
 
@@ -309,4 +342,4 @@ def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int],
 
 
 __all__ = ["KIND_LINKTYPE", "LINK_HEADER_LEN", "LINK_KINDS", "MAX_FAST_RECORD", "PcapngInput", "pcap_header", "StreamResult", "exact_timestamps", "pcapng_header", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
-           "block_split_points", "segment_part", "split_points"]
+           "block_split_points", "run_part", "segment_part", "split_points"]

@@ -624,9 +624,14 @@ def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs:
 def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int, engine: str = "auto",
                   output_format: str | None = None, quiet: bool = True,
                   ) -> tuple[Any, dict[str, int], list[tuple[int, str]]] | None:
-    """--jobs: parts in parallel processes, concatenated in order; None when one job must do it
-    (a file the bulk stream does not take, or -F to the other format: the parts are IN's). The
-    progress bar adds up the bytes each part has read (softgso.bulk.stream.part_progress)."""
+    """--jobs: parts in parallel, in order; None when one job must do it (a file the bulk stream does
+    not take, a part that cannot finish, or -F to the other format: the parts are IN's).
+
+    This process does the first part itself, straight into OUT when OUT is a file written atomically
+    (nothing of it is copied; discarded if another part cannot finish), while forked processes do
+    the others into files beside OUT, appended to it in order once all are done. The progress bar
+    adds up the bytes each part has read (softgso.bulk.stream.part_progress)."""
+    import copy
     import multiprocessing
     import tempfile
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -637,6 +642,7 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int, engine
         open_pcap_writer,
         pcap_header,
         pcapng_header,
+        run_part,
         segment_part,
         split_points,
     )
@@ -657,43 +663,69 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int, engine
     from ..io.outfile import output_target
 
     # the parts beside where OUT lands (one file system for the final copy); a device, FIFO or
-    # socket OUT has no such place: the system's temporary folder
+    # socket OUT has no such place: the system's temporary folder, and the first part goes there
+    # too (what is written to such an OUT cannot be taken back if a part cannot finish)
     target = None if is_dash(out_path) else output_target(str(out_path))
-    directory = os.path.dirname(target.location) if target is not None and target.atomic else None
+    in_place = target is not None and target.atomic
+    directory = os.path.dirname(target.location) if in_place and target is not None else None
     with tempfile.TemporaryDirectory(prefix=".softgso-jobs-", dir=directory) as scratch:
         paths = [os.path.join(scratch, f"part{k}") for k in range(len(spans))]
         context = multiprocessing.get_context("fork")
         # each part's bytes read so far, in memory the forked workers share with this process
         stream.part_progress = context.RawArray("q", len(spans))
-        with ProcessPoolExecutor(max_workers=len(spans), mp_context=context) as pool, \
-                progress_bar(quiet, os.path.getsize(in_path), "segment") as bar:
-            futures = [pool.submit(segment_part, str(in_path), path, options, header_info, span, engine, linktype,
-                                   number)
-                       for number, (path, span) in enumerate(zip(paths, spans, strict=True))]
-            while wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION).not_done:
+        whole: Any = None
+        # the pool's feeding thread pickles ``options`` for the workers while this process runs its
+        # part, which fills the options' cached properties: this process's part runs on a copy
+        own = copy.deepcopy(options)
+        try:
+            with ProcessPoolExecutor(max_workers=max(1, len(spans) - 1), mp_context=context) as pool, \
+                    progress_bar(quiet, os.path.getsize(in_path), "segment") as bar:
+                # the workers are forked here, before OUT is opened
+                futures = [pool.submit(segment_part, str(in_path), paths[number], options, header_info,
+                                       spans[number], engine, linktype, number)
+                           for number in range(1, len(spans))]
+                whole = (open_pcap_writer(out_path, header_info, linktype) if header_info is not None
+                         else open_writer(out_path, like=blocks.reader if blocks is not None else None))
+
+                def tell(_position: int) -> None:
+                    bar(sum(stream.part_progress))
+
+                first = (run_part(str(in_path), whole, own, header_info, spans[0], engine, linktype, 0, blocks,
+                                  tell) if in_place
+                         else segment_part(str(in_path), paths[0], own, header_info, spans[0], engine, linktype))
+                while wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION).not_done:
+                    bar(sum(stream.part_progress))
+                results = [first, *(future.result() for future in futures)]
                 bar(sum(stream.part_progress))
-            results = [future.result() for future in futures]
-            bar(sum(stream.part_progress))
-        if not all(finished for *_, finished in results):
-            return None
-        summary = Summary()
-        counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
-        reports: list[tuple[int, str]] = []
-        whole = (open_pcap_writer(out_path, header_info, linktype) if header_info is not None
-                 else open_writer(out_path, like=blocks.reader if blocks is not None else None))
-        with whole as writer:
-            fd = writer.fileno()
-            for path, (part_counts, part_reports, part_summary, _) in zip(paths, results, strict=True):
-                with open(path, "rb") as part:
-                    size = os.fstat(part.fileno()).st_size
-                    sent = 0
-                    while sent < size:
-                        sent += os.sendfile(fd, part.fileno(), sent, size - sent)
-                summary.merge(part_summary)
-                reports.extend(part_reports)
-                for key in counts:
-                    counts[key] += part_counts[key]
+            if not all(finished for *_, finished in results):
+                whole.abort()
+                return None
+            summary = Summary()
+            counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
+            reports: list[tuple[int, str]] = []
+            with whole as writer:
+                fd = writer.fileno()
+                for number, (part_counts, part_reports, part_summary, _) in enumerate(results):
+                    if number or not in_place:
+                        _append_file(fd, paths[number])
+                    summary.merge(part_summary)
+                    reports.extend(part_reports)
+                    for key in counts:
+                        counts[key] += part_counts[key]
+        except BaseException:
+            if whole is not None:
+                whole.abort()
+            raise
     return summary, counts, reports
+
+
+def _append_file(fd: int, path: str) -> None:
+    """The whole of the file at ``path`` written at ``fd``'s position (sendfile: no copy through Python)."""
+    with open(path, "rb") as part:
+        size = os.fstat(part.fileno()).st_size
+        sent = 0
+        while sent < size:
+            sent += os.sendfile(fd, part.fileno(), sent, size - sent)
 
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")

@@ -1,0 +1,78 @@
+"""--jobs cuts: split_points and block_split_points land on the first record (block) boundary at or
+past each even cut of the file, with the number of packet records before it, as the formats lay
+records out (pcap: a 24-byte file header, records of a 16-byte header whose third field is the
+captured length; pcapng: blocks of type, total length, body, where only EPB, SPB and PB are packets)."""
+
+from __future__ import annotations
+
+import random
+import struct
+from pathlib import Path
+
+import pytest
+
+from softgso.bulk.stream import block_split_points, pcap_header, pcapng_header, split_points
+
+
+def expected(boundaries: list[tuple[int, int]], start: int, size: int, parts: int) -> list[tuple[int, int]]:
+    """The first (offset, records before) at or past each cut, from a list of every boundary."""
+    points = [(start, 0)]
+    for k in range(1, parts):
+        cut = start + (size - start) * k // parts
+        later = [b for b in boundaries if b[0] >= cut]
+        if not later:
+            break
+        points.append(later[0])
+    return points
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("parts", [2, 3, 5])
+def test_pcap_cuts_at_record_boundaries(tmp_path: Path, order: str, parts: int) -> None:
+    draw = random.Random(parts)
+    header = struct.pack(order + "IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+    body, boundaries, offset = bytearray(), [], 24
+    for index in range(900):  # records of 60 B to 200 KB: the walk reads past many buffers
+        length = draw.choice([60, 1514, 9000, 200_000])
+        boundaries.append((offset, index))
+        body += struct.pack(order + "IIII", index, 0, length, length) + bytes(length)
+        offset += 16 + length
+    path = tmp_path / "in.pcap"
+    path.write_bytes(header + body)
+    found = pcap_header(path)
+    assert found is not None
+    assert split_points(path, found[0], parts) == expected(boundaries, 24, offset, parts)
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_pcapng_cuts_at_block_boundaries_counting_packet_blocks(tmp_path: Path, order: str) -> None:
+    draw = random.Random(7)
+    shb = struct.pack(order + "IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
+    idb = struct.pack(order + "IIHHII", 1, 20, 1, 0, 262144, 20)
+    content = bytearray(shb + idb)
+    boundaries, packets = [], 0
+    for _ in range(1200):
+        boundaries.append((len(content), packets))
+        kind = draw.choice(["epb", "spb", "isb"])
+        length = draw.choice([60, 1514, 70_000])
+        data = bytes(length + (-length % 4))
+        if kind == "epb":
+            total = 32 + len(data)
+            content += struct.pack(order + "IIIIIII", 6, total, 0, 0, 0, length, length) + data
+            packets += 1
+        elif kind == "spb":
+            total = 16 + len(data)
+            content += struct.pack(order + "III", 3, total, length) + data
+            packets += 1
+        else:  # an Interface Statistics Block: no packet
+            total = 24
+            content += struct.pack(order + "IIIII", 5, total, 0, 0, 0)
+        content += struct.pack(order + "I", total)
+    path = tmp_path / "in.pcapng"
+    path.write_bytes(bytes(content))
+    blocks = pcapng_header(path)
+    assert blocks is not None
+    start = len(shb + idb)
+    assert blocks.start == start
+    for parts in (2, 3, 4):
+        assert block_split_points(path, blocks, parts) == expected(boundaries, start, len(content), parts)
