@@ -210,6 +210,17 @@ def coalesce_poll(frames: Sequence[bytes], device: GroDevice | None = None, engi
     return [packet for _, packet in coalesce_poll_at(frames, device, engine)]
 
 
+def coalesce_poll_area(area: Any, meta: Any, count: int, params: tuple[Any, ...], out: Any, out_meta: Any) -> int | None:
+    """:func:`coalesce_poll` by the compiled GRO for ``count`` frames lying in one buffer (``area``,
+    described by ``meta``: int64 sextuples whose first two are a frame's offset and length), the packets
+    written back to back to ``out`` and described in ``out_meta`` (offset, length, segs, gso_size,
+    gso_type, verified): how many packets, no Python object per frame or packet. None: the poll is one
+    for the scalar engine (nothing written): call :func:`coalesce_poll`. ``params``: :func:`compiled_params`."""
+    assert compiled_gro is not None
+    packets = compiled_gro.coalesce_area(area, meta, count, params, out, out_meta)
+    return None if packets < 0 else int(packets)
+
+
 def coalesce_poll_at(frames: Sequence[bytes], device: GroDevice | None = None,
                      engine: str = "auto") -> list[tuple[int, GroPacket]]:
     """:func:`coalesce_poll`, each packet with the index of the frame whose arrival sent it up
