@@ -215,13 +215,14 @@ static uint64_t take_blocks(unsigned char *ring, unsigned *block, struct shared 
     }
 }
 
-static void receive_ring(int fd, unsigned char *ring, struct shared *sh, uint64_t frames)
+/* take what a ring holds, else wait in poll(); the sender done and 0.3 s without a frame: the end */
+static void receive_polled(int fd, uint64_t (*take_some)(void *, struct shared *), void *state, struct shared *sh,
+                           uint64_t frames)
 {
     struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLERR};
-    unsigned block = 0;
     double idle_since = 0;
     while (sh->received < frames) {
-        if (take_blocks(ring, &block, sh)) {
+        if (take_some(state, sh)) {
             idle_since = 0;
             continue;
         }
@@ -233,6 +234,17 @@ static void receive_ring(int fd, unsigned char *ring, struct shared *sh, uint64_
                 break;
         }
     }
+}
+
+struct rx_ring_state {
+    unsigned char *ring;
+    unsigned block;
+};
+
+static uint64_t take_from_ring(void *state, struct shared *sh)
+{
+    struct rx_ring_state *r = state;
+    return take_blocks(r->ring, &r->block, sh);
 }
 
 /* ------------------------------------------------------------------ AF_XDP, copy mode */
@@ -447,23 +459,9 @@ static uint64_t xsk_take(struct xsk *x, struct shared *sh)
     return n;
 }
 
-static void receive_xsk(struct xsk *x, struct shared *sh, uint64_t frames)
+static uint64_t take_from_xsk(void *state, struct shared *sh)
 {
-    struct pollfd pfd = {.fd = x->fd, .events = POLLIN};
-    double idle_since = 0;
-    while (sh->received < frames) {
-        if (xsk_take(x, sh)) {
-            idle_since = 0;
-            continue;
-        }
-        sh->polls++;
-        if (poll(&pfd, 1, 100) == 0 && sh->tx_done) {
-            if (idle_since == 0)
-                idle_since = now();
-            else if (now() - idle_since > 0.3)
-                break;
-        }
-    }
+    return xsk_take(state, sh);
 }
 
 static uint64_t xsk_drops(const struct xsk *x)
@@ -517,10 +515,11 @@ static void receiver(const char *netns, const char *ifname, const char *method, 
     struct rusage before, after;
     getrusage(RUSAGE_SELF, &before);
     sh->ready = 1;
+    struct rx_ring_state state = {ring, 0};
     if (fd < 0)
-        receive_xsk(&x, sh, frames);
+        receive_polled(x.fd, take_from_xsk, &x, sh, frames);
     else if (ring)
-        receive_ring(fd, ring, sh, frames);
+        receive_polled(fd, take_from_ring, &state, sh, frames);
     else
         receive_mmsg(fd, sh, frames);
     getrusage(RUSAGE_SELF, &after);
