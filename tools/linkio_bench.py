@@ -28,6 +28,7 @@ import mmap
 import os
 import resource
 import select
+import signal
 import socket
 import statistics
 import struct
@@ -233,7 +234,7 @@ def build_floor(directory: str) -> str:
 def run_floor(binary: str, arguments: list[str]) -> dict[str, Any]:
     """One run of link_floor, with the machine's CPU deltas and load around it."""
     load_before, before = os.getloadavg()[0], machine_cpu()
-    done = subprocess.run([binary, *arguments], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([binary, *arguments], capture_output=True, text=True, timeout=60)
     after, load_after = machine_cpu(), os.getloadavg()[0]
     if done.returncode != 0:
         raise SystemExit(f"link_floor {' '.join(arguments)} failed ({done.returncode}): {done.stderr.strip()}")
@@ -411,6 +412,7 @@ def main() -> int:
     names = (f"sgso-lb1-{tag}", f"sgso-lb2-{tag}")
     ends = (f"sglba{tag}"[:15], f"sglbb{tag}"[:15])
     made: list[str] = []
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # killed: still remove what was made
     try:
         if args.floor:
             result = floor(args, names, ends, f"sgso-lbt-{tag}", made)
