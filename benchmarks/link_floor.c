@@ -47,6 +47,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -86,6 +87,18 @@ static double cpu_of(const struct rusage *r, int system)
 {
     const struct timeval *t = system ? &r->ru_stime : &r->ru_utime;
     return (double)t->tv_sec + (double)t->tv_usec * 1e-6;
+}
+
+/* fork(), the child killed with its parent: nothing of a run outlives it (nor keeps a lock its
+ * parent inherited open) */
+static pid_t fork_tied(void)
+{
+    pid_t parent = getpid(), child = fork();
+    if (child < 0)
+        die("fork");
+    if (child == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
+        _exit(2);
+    return child;
 }
 
 static void enter_netns(const char *name)
@@ -733,9 +746,7 @@ static int run_link(char **argv)
         }
         sh->ready = 1;
     } else {
-        child = fork();
-        if (child < 0)
-            die("fork");
+        child = fork_tied();
         if (child == 0)
             receiver(rx_ns, rx_if, method, sh, frames);
     }
@@ -1017,9 +1028,7 @@ static int run_tap(char **argv)
     enter_netns(argv[1]);
     struct tcp_peer c = {.iss = 1000, .peer_port = htons(PEER_PORT)};
     tap_setup(&c, sw ? TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN : 0);
-    pid_t child = fork();
-    if (child < 0)
-        die("fork");
+    pid_t child = fork_tied();
     if (child == 0) {
         close(c.fd);
         tcp_sender(bytes);
@@ -1185,9 +1194,7 @@ static int run_tap_rx(char **argv)
     int ready[2];
     if (pipe(ready) != 0)
         die("pipe");
-    pid_t child = fork();
-    if (child < 0)
-        die("fork");
+    pid_t child = fork_tied();
     if (child == 0) {
         close(c.fd);
         tcp_listener(ready[1]);
