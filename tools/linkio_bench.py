@@ -412,7 +412,9 @@ def main() -> int:
     names = (f"sgso-lb1-{tag}", f"sgso-lb2-{tag}")
     ends = (f"sglba{tag}"[:15], f"sglbb{tag}"[:15])
     made: list[str] = []
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # killed: still remove what was made
+    # terminated: still remove what was made (only here: pyroute2's netns helpers are forked children)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
     try:
         if args.floor:
             result = floor(args, names, ends, f"sgso-lbt-{tag}", made)
