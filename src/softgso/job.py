@@ -573,6 +573,21 @@ class Summary:
             if not entry[0]:
                 del self.kinds[result.kind]
 
+    def checkpoint(self) -> tuple[Any, ...]:
+        """Everything counted so far, for :meth:`rewind` (a bulk stream that gives records back to the
+        general reader after counting them: IN cut short underneath it)."""
+        return (self.records_in, self.records_out, self.bytes_in, self.bytes_out, self.outcomes.copy(),
+                self.input_checksums.copy(), self.partial_out, self.over_mtu, len(self.reports),
+                self.reports_omitted, {kind: list(entry) for kind, entry in self.kinds.items()}, self.notes.copy(),
+                self.bulk_records)
+
+    def rewind(self, checkpoint: tuple[Any, ...]) -> None:
+        """Back to the counts of ``checkpoint()`` (reports only ever appended since are dropped)."""
+        (self.records_in, self.records_out, self.bytes_in, self.bytes_out, self.outcomes, self.input_checksums,
+         self.partial_out, self.over_mtu, reports, self.reports_omitted, self.kinds, self.notes,
+         self.bulk_records) = checkpoint
+        del self.reports[reports:]
+
     def add_passthrough(self, index: int, nbytes: int, kind: str, reason: str, over_mtu: bool) -> None:
         """Count a record no engine could read as a packet (snapped, of a link type not segmented):
         passed through unchanged and reported."""

@@ -12,7 +12,7 @@ import json
 import os
 import random
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -224,13 +224,17 @@ def stream_of(engine: str) -> tuple[Any, Any]:
     return (CompiledPrimitive if engine == "compiled" else NumpyPrimitive), SegmentStream
 
 
+@pytest.mark.parametrize("mode", ["read", "mapped"])
 @pytest.mark.parametrize("chunk", [4096, 70_001, 300_000])
-def test_records_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, engine: str,
+def test_records_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, engine: str, mode: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A bulk stream reads a chunk and the longest record a bulk stream takes beyond it: with small
-    chunks nearly every record crosses a chunk's end, some of them as long as the limit."""
+    """A bulk stream takes a chunk and the longest record a bulk stream takes beyond it: with small
+    chunks nearly every record crosses a chunk's end, some of them as long as the limit (mapped: and
+    windows of two chunks, so chunks cross windows' ends too)."""
     primitive, stream = stream_of(engine)
+    in_place = input_mode(engine, mode, monkeypatch, small_windows=True)
     monkeypatch.setattr(primitive, "CHUNK_SIZE", chunk)
+    monkeypatch.setattr(primitive, "MAPPED_CHUNK_SIZE", chunk)
     resumed = []
     run = stream.run
 
@@ -252,18 +256,40 @@ def test_records_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, en
     assert bulk_json == scalar_json
     assert bulk_json["records_in"] == len(frames)
     assert resumed == [None], "every record read by the bulk stream, none left to the general reader"
+    assert (len(in_place) > 3) == (mode == "mapped")
 
 
-def test_input_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
-        tmp: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """IN shorter than it was when the run started (truncated by another process): the bulk streams
-    read, never map, so what is there is segmented and the cut is reported, exit 3 (no SIGBUS)."""
-    capture = tmp / "in.pcap"
-    write_capture(capture, 3 << 20, frames=mixed_frames(11))
-    cut_while_read_like_reference(tmp, capture, engine, monkeypatch)
+# how a bulk stream takes IN: read into buffers, or mapped a window at a time (the compiled engine's
+# default for a regular file), the payloads written from the mapping
+READ, MAPPED = "read", "mapped"
 
 
-def cut_while_read_like_reference(tmp: Path, capture: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def input_mode(engine: str, mode: str, monkeypatch: pytest.MonkeyPatch, small_windows: bool = False) -> list[int]:
+    """Make the bulk stream of ``engine`` take IN as ``mode`` says (skipped where it cannot: numpy
+    reads); the offsets of the chunks then read in place from a mapping, as they come (``small_windows``:
+    windows of two chunks, the least the stream maps, so that a run maps many)."""
+    from softgso.bulk import chunks
+
+    primitive, _ = stream_of(engine)
+    if mode == READ:
+        monkeypatch.setattr(primitive, "WINDOW_SIZE", 0)
+    elif not primitive.WINDOW_SIZE:
+        pytest.skip(f"the {engine} engine reads its input, never maps it")
+    elif small_windows:
+        monkeypatch.setattr(primitive, "WINDOW_SIZE", 1)
+    in_place: list[int] = []
+    view = chunks.MappedInput.view
+
+    def view_and_tell(self: Any, pos: int, length: int) -> Any:
+        in_place.append(pos)
+        return view(self, pos, length)
+
+    monkeypatch.setattr(chunks.MappedInput, "view", view_and_tell)
+    return in_place
+
+
+def cut_while_read_like_reference(tmp: Path, capture: Path, engine: str, monkeypatch: pytest.MonkeyPatch,
+                                  mode: str = READ) -> None:
     """``capture`` cut short (in its last chunk, in its first) once a bulk stream has learnt its size:
     exit 3, the scalar path's message, and what came before the cut written as the scalar path writes it."""
     from softgso.bulk import pipeline
@@ -282,6 +308,7 @@ def cut_while_read_like_reference(tmp: Path, capture: Path, engine: str, monkeyp
             return found
 
         capture.write_bytes(whole)
+        input_mode(engine, mode, monkeypatch)
         monkeypatch.setattr(pipeline.os, "fstat", stat_before_the_cut)
         result = run_cli("segment", capture, tmp / f"out{suffix}", "--engine", engine, *USO)
         monkeypatch.undo()
@@ -291,37 +318,86 @@ def cut_while_read_like_reference(tmp: Path, capture: Path, engine: str, monkeyp
         assert (tmp / f"out{suffix}").read_bytes() == (tmp / f"reference{suffix}").read_bytes()
 
 
-def cut_during_the_run_like_reference(tmp: Path, capture: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``capture`` cut short by another writer while a bulk stream is under way (after its second chunk
-    is read; the chunks small, the payloads of segmented packets written from the read buffers as
-    iovecs): exit 3 and the scalar path's message, no crash; OUT holds every record the scalar path
-    writes from the file as it is left (the scalar output of the cut file is a prefix of it), and
-    nothing but what the scalar path writes from the whole file (it is a prefix of that: records read
-    before the cut may be there too, whole)."""
-    from softgso.bulk import pipeline
+# where another writer cuts IN during a run: after the stream read its second chunk (READ); after the
+# second chunk's window view is taken, before its walk and checksum sums touch it (MAPPED_SCAN: the
+# touches of pages past the cut raise SIGBUS, answered by the guard); after that chunk is walked and
+# summed, just before its writev copies the payloads out of the mapping (MAPPED_WRITE)
+MAPPED_SCAN, MAPPED_WRITE = "mapped, cut before the walk", "mapped, cut before the writev"
+
+
+def cut_at(mode: str, action: Callable[[], None], monkeypatch: pytest.MonkeyPatch, *,
+           after_write: bool = False) -> list[int]:
+    """Call ``action`` (cut IN) at the second chunk as ``mode`` says; the calls seen so far (a list
+    that grows with each chunk, so a test can tell the cut came mid-run). ``after_write``: with
+    MAPPED_WRITE, once the second chunk is written instead of before."""
+    from softgso.bulk import chunks, pipeline
+
+    calls: list[int] = []
+    if mode == READ:
+        fill = pipeline.fill
+
+        def fill_then_cut(*args: Any) -> int:
+            got = fill(*args)
+            calls.append(got)
+            if len(calls) == 2:
+                action()
+            return got
+
+        monkeypatch.setattr(pipeline, "fill", fill_then_cut)
+    elif mode == MAPPED_SCAN:
+        view = chunks.MappedInput.view
+
+        def view_then_cut(self: Any, pos: int, length: int) -> Any:
+            found = view(self, pos, length)
+            calls.append(pos)
+            if len(calls) == 2:
+                action()
+            return found
+
+        monkeypatch.setattr(chunks.MappedInput, "view", view_then_cut)
+    else:
+        write_parts = pipeline.write_parts
+
+        def cut_and_write(*args: Any) -> None:
+            calls.append(1)
+            if len(calls) == 2 and not after_write:
+                action()
+            write_parts(*args)
+            if len(calls) == 2 and after_write:
+                action()
+
+        monkeypatch.setattr(pipeline, "write_parts", cut_and_write)
+    return calls
+
+
+def cut_during_the_run_like_reference(tmp: Path, capture: Path, engine: str, monkeypatch: pytest.MonkeyPatch,
+                                      mode: str = READ) -> int:
+    """``capture`` cut short by another writer while a bulk stream is under way (at its second chunk, as
+    ``mode`` says; the chunks small, the payloads of segmented packets written from the read buffers
+    or the mapping as iovecs): exit 3 and the scalar path's message, no crash; OUT holds every record
+    the scalar path writes from the file as it is left (the scalar output of the cut file is a prefix
+    of it), and nothing but what the scalar path writes from the whole file (it is a prefix of that:
+    records read before the cut may be there too, whole). Returns how many pages of a mapping the
+    SIGBUS guard answered meanwhile."""
+    from softgso.bulk import compiled_primitive
 
     whole = capture.read_bytes()
     suffix = capture.suffix
     assert run_cli("segment", capture, tmp / f"whole{suffix}", "--engine", "scalar", *USO).exit_code == 0
     from_whole = (tmp / f"whole{suffix}").read_bytes()
     primitive, _ = stream_of(engine)
-    monkeypatch.setattr(primitive, "CHUNK_SIZE", 128 << 10)
-    fill = pipeline.fill
-    for cut in (len(whole) - 100_001, 300_001):
-        reads: list[int] = []
-
-        def fill_then_cut(*args: Any, cut: int = cut, reads: list[int] = reads) -> int:
-            got = fill(*args)
-            reads.append(got)
-            if len(reads) == 2:
-                os.truncate(capture, cut)  # as another process would, the stream's size already taken
-            return got
-
+    guard = compiled_primitive._SEGMENT
+    faults = guard.guard_faults() if guard is not None and hasattr(guard, "guard_faults") else 0
+    # (MAPPED_SCAN: in the second chunk's records, which its walk and sums then touch)
+    for cut in (len(whole) - 100_001, 200_001 if mode == MAPPED_SCAN else 300_001):
         capture.write_bytes(whole)
-        monkeypatch.setattr(pipeline, "fill", fill_then_cut)
+        input_mode(engine, READ if mode == READ else MAPPED, monkeypatch)
+        monkeypatch.setattr(primitive, "CHUNK_SIZE", 128 << 10)
+        monkeypatch.setattr(primitive, "MAPPED_CHUNK_SIZE", 128 << 10)
+        calls = cut_at(mode, lambda cut=cut: os.truncate(capture, cut), monkeypatch)  # type: ignore[misc]
         result = run_cli("segment", capture, tmp / f"out{suffix}", "--engine", engine, *USO)
-        monkeypatch.setattr(pipeline, "fill", fill)
-        assert len(reads) > 2, "the cut came while the stream was reading"
+        monkeypatch.undo()
+        assert len(calls) >= 2, "the cut came while the stream was under way"
         reference = run_cli("segment", capture, tmp / f"reference{suffix}", "--engine", "scalar", *USO)
         assert result.exit_code == reference.exit_code == 3
         # the scalar path's message, unless the cut fell behind records already written: then the first
@@ -330,44 +406,54 @@ def cut_during_the_run_like_reference(tmp: Path, capture: Path, engine: str, mon
         assert result.stderr == reference.stderr or "input changed underneath" in result.stderr
         out = (tmp / f"out{suffix}").read_bytes()
         from_cut = (tmp / f"reference{suffix}").read_bytes()
-        assert len(from_cut) > 300_001 // 2
+        assert len(from_cut) > min(cut, 200_001) // 2
         assert out.startswith(from_cut)
         assert from_whole.startswith(out)
+    return guard.guard_faults() - faults if guard is not None and hasattr(guard, "guard_faults") else 0
 
 
+CUT_MODES = [READ, MAPPED_SCAN, MAPPED_WRITE]
+
+
+@pytest.mark.parametrize("mode", CUT_MODES)
 def test_input_cut_short_during_a_bulk_run_keeps_every_record_before_the_cut(
-        tmp: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp: Path, engine: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     capture = tmp / "in.pcap"
     write_capture(capture, 3 << 20, frames=mixed_frames(12))
-    cut_during_the_run_like_reference(tmp, capture, engine, monkeypatch)
+    faults = cut_during_the_run_like_reference(tmp, capture, engine, monkeypatch, mode)
+    if mode == MAPPED_SCAN:
+        assert faults > 0, "pages past the cut were touched in the mapping and answered by the guard"
 
 
+@pytest.mark.parametrize("mode", [READ, MAPPED])
+def test_input_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
+        tmp: Path, engine: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IN shorter than it was when the run started (truncated by another process): what is there is
+    segmented and the cut is reported, exit 3 (no SIGBUS, read or mapped)."""
+    capture = tmp / "in.pcap"
+    write_capture(capture, 3 << 20, frames=mixed_frames(11))
+    cut_while_read_like_reference(tmp, capture, engine, monkeypatch, mode)
+
+
+@pytest.mark.parametrize("mode", [READ, MAPPED_WRITE])
 def test_input_cut_behind_a_bulk_run_names_the_first_record_not_written(
-        tmp: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp: Path, engine: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """IN cut short by another writer *behind* the records a bulk stream already read and wrote (to
-    100,001 bytes once two 128 KiB chunks are read): the report names the first record not written,
-    says IN changed underneath, and OUT is exactly the reference path's output of the records before it
-    (IN cut at that record's start, by hand)."""
-    from softgso.bulk import pipeline
-
+    100,001 bytes once two 128 KiB chunks are read, or, mapped, once two are written: a chunk whose
+    bytes vanished before its writev is given back to the general reader): the report names the first
+    record not written, says IN changed underneath, and OUT is exactly the reference path's output of
+    the records before it (IN cut at that record's start, by hand)."""
     capture = tmp / "in.pcap"
     write_capture(capture, 3 << 20, frames=mixed_frames(12))
     whole = capture.read_bytes()
     primitive, _ = stream_of(engine)
+    input_mode(engine, READ if mode == READ else MAPPED, monkeypatch)
     monkeypatch.setattr(primitive, "CHUNK_SIZE", 128 << 10)
-    fill = pipeline.fill
-    reads: list[int] = []
-
-    def fill_then_cut(*args: Any) -> int:
-        got = fill(*args)
-        reads.append(got)
-        if len(reads) == 2:
-            os.truncate(capture, 100_001)
-        return got
-
-    monkeypatch.setattr(pipeline, "fill", fill_then_cut)
+    monkeypatch.setattr(primitive, "MAPPED_CHUNK_SIZE", 128 << 10)
+    calls = cut_at(mode, lambda: os.truncate(capture, 100_001), monkeypatch, after_write=True)
     result = run_cli("segment", capture, tmp / "out.pcap", "--engine", engine, *USO)
-    monkeypatch.setattr(pipeline, "fill", fill)
+    monkeypatch.undo()
+    assert len(calls) >= 2
     assert result.exit_code == 3
     first_missing = int(result.stderr.split("softgso: frame ")[1].split(":")[0]) - 1
     assert "input changed underneath" in result.stderr and "cut short" in result.stderr

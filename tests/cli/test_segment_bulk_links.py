@@ -171,6 +171,7 @@ def test_super_packets_across_chunk_ends_on_sll2(tmp: Path, engine: str, monkeyp
 
     primitive, _ = stream_of(engine)
     monkeypatch.setattr(primitive, "CHUNK_SIZE", 70_001)
+    monkeypatch.setattr(primitive, "MAPPED_CHUNK_SIZE", 70_001)
     frames = [sll2(build_frame(SuperPacketSpec(payload=os.urandom(n), seq=n))) for n in range(30000, 30040)]
     capture = tmp / "in.pcap"
     capture.write_bytes(pcap(276, frames))

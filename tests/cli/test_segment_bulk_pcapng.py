@@ -186,13 +186,16 @@ def test_an_interface_described_late_is_taken_on_the_way(tmp: Path, engine: str,
     assert resumed == [None]
 
 
+@pytest.mark.parametrize("mode", ["read", "mapped"])
 @pytest.mark.parametrize("chunk", [4096, 70_001])
-def test_blocks_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, engine: str, resumed: list[Any],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from test_segment_bulk import stream_of
+def test_blocks_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, engine: str, mode: str,
+                                                      resumed: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_segment_bulk import input_mode, stream_of
 
     primitive, _ = stream_of(engine)
+    in_place = input_mode(engine, mode, monkeypatch, small_windows=True)
     monkeypatch.setattr(primitive, "CHUNK_SIZE", chunk)
+    monkeypatch.setattr(primitive, "MAPPED_CHUNK_SIZE", chunk)
     frames = list(itertools.islice(mixed_frames(9), 200))
     for at in (5, 77, 150):
         frames.insert(at, build_frame(SuperPacketSpec(payload=os.urandom(60000))))
@@ -204,32 +207,38 @@ def test_blocks_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, eng
     assert bulk_json == scalar_json
     assert bulk_json["records_in"] == len(frames)
     assert resumed == [None]
+    assert (len(in_place) > 3) == (mode == "mapped")
 
 
+@pytest.mark.parametrize("mode", ["read", "mapped"])
 def test_pcapng_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
-        tmp: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp: Path, engine: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """IN shorter than when the run started: every record before the cut is written, the cut is
-    reported as the scalar path reports it, exit 3 (no SIGBUS)."""
+    reported as the scalar path reports it, exit 3 (no SIGBUS, read or mapped)."""
     from test_segment_bulk import cut_while_read_like_reference
 
     capture = tmp / "in.pcapng"
     capture.write_bytes(pcapng_capture("<", 6, records=2500))
     assert capture.stat().st_size > 2 << 20
-    cut_while_read_like_reference(tmp, capture, engine, monkeypatch)
+    cut_while_read_like_reference(tmp, capture, engine, monkeypatch, mode)
     assert len(scapy_decode(tmp / "out.pcapng")) > 0
 
 
+@pytest.mark.parametrize("mode", ["read", "mapped, cut before the walk", "mapped, cut before the writev"])
 def test_pcapng_cut_short_during_a_bulk_run_keeps_every_record_before_the_cut(
-        tmp: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """IN cut by another writer after the stream read its first chunks: exit 3, what came before the
-    cut written as the scalar path writes it (no SIGBUS)."""
-    from test_segment_bulk import cut_during_the_run_like_reference
+        tmp: Path, engine: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IN cut by another writer while the stream is under way (after it read its second chunk; mapped:
+    before that chunk's walk and sums touch the mapping, or between its sums and its writev): exit 3,
+    what came before the cut written as the scalar path writes it (no SIGBUS)."""
+    from test_segment_bulk import MAPPED_SCAN, cut_during_the_run_like_reference
 
     capture = tmp / "in.pcapng"
     capture.write_bytes(pcapng_capture("<", 7, records=2500))
     assert capture.stat().st_size > 2 << 20
-    cut_during_the_run_like_reference(tmp, capture, engine, monkeypatch)
+    faults = cut_during_the_run_like_reference(tmp, capture, engine, monkeypatch, mode)
     assert len(scapy_decode(tmp / "out.pcapng")) > 0
+    if mode == MAPPED_SCAN:
+        assert faults > 0, "pages past the cut were touched in the mapping and answered by the guard"
 
 
 @pytest.mark.parametrize("damage", ["cut", "trailing length", "caplen", "interface"])

@@ -24,6 +24,20 @@
  *   first only (tcp_gso_segment). 0 when that is not so (or fewer than 2 frames): flowdiff's own
  *   code pairs A. -1 when the segments run on past frame count and more frames may follow (more):
  *   the caller reads on and asks again.
+ *
+ * inspect_rows(buffer, heads, starts, spans, codes, count, pcapng, big_endian, port_map, rows) -> None
+ *   What softgso inspect counts of each of count frames (frame_spans' heads, starts and spans; codes
+ *   frame_spans' frame codes, _segment.scan's with short frames classified), as a ROW_SIZE-byte row
+ *   each (softgso.cli.inspect_batch.ROW, native byte order): its record's timestamp (pcap: seconds
+ *   << 32 | fraction; an EPB: the 64-bit tick count; an SPB: 0), orig_len, interface (pcap 0, an SPB
+ *   0xFFFFFFFF), caplen; and, for a short frame segment leaves untouched (code 0-4), its class:
+ *   1 IP: Ethernet, up to two 802.1Q/802.1ad tags, IPv4 (no fragment, a valid header length) or
+ *   IPv6 (no extension header), its length fields filling the frame exactly or padding it to at
+ *   most 60 bytes, carrying TCP or UDP (headers whole within the IP packet; UDP to none of port_map's
+ *   ports, a bit per port) or another protocol that is no tunnel (not 4, 41, 47); with its IPv4
+ *   header checksum state, its L4 checksum state as prepare.classify_l4_checksum gives it over the IP
+ *   packet, its flow (version, protocol, ports, addresses) and tags; 2 non-IP: any other ethertype
+ *   but MPLS (its ethertype and tags). 0 for every other frame: inspect's per-frame code reads it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -60,16 +74,18 @@ static int64_t sum16(const unsigned char *p, Py_ssize_t length)
 
 static PyObject *frame_spans(PyObject *self, PyObject *args)
 {
-    Py_buffer buffer, offsets_buf, codes_buf, lengths_buf, heads_buf, starts_buf, spans_buf;
+    Py_buffer buffer, offsets_buf, codes_buf, lengths_buf, heads_buf, starts_buf, spans_buf, frame_codes_buf = {0};
     Py_ssize_t count;
     int pcapng, big_endian;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*nppw*w*w*", &buffer, &offsets_buf, &codes_buf, &lengths_buf, &count, &pcapng,
-                          &big_endian, &heads_buf, &starts_buf, &spans_buf))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*nppw*w*w*|w*", &buffer, &offsets_buf, &codes_buf, &lengths_buf, &count, &pcapng,
+                          &big_endian, &heads_buf, &starts_buf, &spans_buf, &frame_codes_buf))
         return NULL;
     PyObject *result = NULL;
+    signed char *frame_codes = (signed char *)frame_codes_buf.buf;
     if (count < 0 || count > offsets_buf.len / 8 || count > codes_buf.len || (pcapng && count > lengths_buf.len / 4) ||
-        count > heads_buf.len / 8 || count > starts_buf.len / 8 || count > spans_buf.len / 8) {
+        count > heads_buf.len / 8 || count > starts_buf.len / 8 || count > spans_buf.len / 8 ||
+        (frame_codes != NULL && count > frame_codes_buf.len)) {
         PyErr_SetString(PyExc_ValueError, "frame_spans: array sizes out of range");
         goto done;
     }
@@ -108,6 +124,8 @@ static PyObject *frame_spans(PyObject *self, PyObject *args)
         heads[n] = head;
         starts[n] = start;
         spans[n] = length;
+        if (frame_codes != NULL)
+            frame_codes[n] = codes[i];
         n++;
     }
     if (bad)
@@ -122,6 +140,8 @@ done:
     PyBuffer_Release(&heads_buf);
     PyBuffer_Release(&starts_buf);
     PyBuffer_Release(&spans_buf);
+    if (frame_codes_buf.obj != NULL)
+        PyBuffer_Release(&frame_codes_buf);
     return result;
 }
 
@@ -282,9 +302,201 @@ done:
     return result;
 }
 
+/* inspect_rows' row (softgso.cli.inspect_batch.ROW) */
+typedef struct {
+    uint64_t ticks;
+    uint32_t wire_len, interface, length;
+    uint16_t l3_len;
+    uint8_t kind, ipv4_state, l4_state, padded, tags, pad0;
+    uint16_t ethertype, pad1;
+    /* the flow, compared as 40 bytes */
+    uint8_t version, proto;
+    uint16_t sport, dport, pad2;
+    uint8_t src[16], dst[16];
+    uint32_t tag[2];
+} InspectRow;
+
+#define ROW_SIZE 80
+_Static_assert(sizeof(InspectRow) == ROW_SIZE, "inspect_rows: the row is ROW_SIZE bytes");
+#define ROW_IP 1
+#define ROW_NON_IP 2
+#define ETH_ZLEN 60
+/* L4 checksum states in prepare.classify_l4_checksum's order of tests */
+enum { L4_NONE, L4_ZERO, L4_COMPLETE, L4_PARTIAL, L4_SEED_NOLEN, L4_INVALID };
+
+/* prepare.classify_l4_checksum over p[transport:end] (addresses at address_at, address_len bytes) */
+static uint8_t l4_state(const unsigned char *p, Py_ssize_t address_at, Py_ssize_t address_len, Py_ssize_t transport,
+                        Py_ssize_t end, unsigned proto, int version)
+{
+    unsigned stored = be16(p + transport + (proto == 6 ? 16 : 6));
+    if (proto == 17 && version == 4 && stored == 0)
+        return L4_ZERO;
+    int64_t addresses = sum16(p + address_at, address_len), length = end - transport;
+    /* checksum.pseudo_header_sum: never 0 here (the protocol is not), 0xFFFF for a multiple of it */
+    int64_t pseudo = (addresses + proto + (length >> 16) + (length & 0xFFFF)) % ONES;
+    int64_t no_length = (addresses + proto) % ONES;
+    if ((sum16(p + transport, length) + pseudo) % ONES == 0)
+        return L4_COMPLETE;
+    if (stored == (unsigned)(pseudo ? pseudo : ONES))
+        return L4_PARTIAL;
+    if (stored == (unsigned)(no_length ? no_length : ONES))
+        return L4_SEED_NOLEN;
+    return stored == 0 ? L4_ZERO : L4_INVALID;
+}
+
+/* a frame's class and counts (see inspect_rows); the row's kind stays 0 for a frame it does not take */
+static void inspect_frame(const unsigned char *p, Py_ssize_t size, const unsigned char *port_map, InspectRow *row)
+{
+    if (size < 14 || size > 0xFFFF)
+        return;
+    Py_ssize_t at = 12;
+    unsigned ethertype = be16(p + 12), tags = 0;
+    while ((ethertype == 0x8100 || ethertype == 0x88A8 || ethertype == 0x9100) && at + 6 <= size) {
+        if (ethertype == 0x9100 || tags == 2)
+            return;
+        row->tag[tags++] = (uint32_t)ethertype << 16 | be16(p + at + 2);
+        at += 4;
+        ethertype = be16(p + at);
+    }
+    if (ethertype == 0x8100 || ethertype == 0x88A8 || ethertype == 0x9100 || ethertype == 0x8847 ||
+        ethertype == 0x8848)
+        return;
+    Py_ssize_t network = at + 2;
+    row->tags = (uint8_t)tags;
+    row->l3_len = (uint16_t)(size - 14 - 4 * (Py_ssize_t)tags);
+    if (ethertype != 0x0800 && ethertype != 0x86DD) {
+        row->ethertype = (uint16_t)ethertype;
+        row->kind = ROW_NON_IP;
+        return;
+    }
+    Py_ssize_t transport, ip_end, address_at, address_len;
+    unsigned proto;
+    int version;
+    if (ethertype == 0x0800) {
+        if (network + 20 > size || p[network] >> 4 != 4)
+            return;
+        Py_ssize_t ihl = (p[network] & 0x0F) * 4, total = be16(p + network + 2);
+        if (ihl < 20 || network + ihl > size || total < ihl || (be16(p + network + 6) & 0x3FFF))
+            return;
+        ip_end = network + total;
+        proto = p[network + 9];
+        transport = network + ihl;
+        version = 4;
+        address_at = network + 12;
+        address_len = 8;
+        row->ipv4_state = sum16(p + network, ihl) == 0 ? 1 : 2;
+    } else {
+        if (network + 40 > size || p[network] >> 4 != 6)
+            return;
+        Py_ssize_t payload = be16(p + network + 4);
+        proto = p[network + 6];
+        if (payload == 0 || proto == 0 || proto == 43 || proto == 44 || proto == 60)
+            return;
+        ip_end = network + 40 + payload;
+        transport = network + 40;
+        version = 6;
+        address_at = network + 8;
+        address_len = 32;
+    }
+    /* the IP packet fills the frame, or a short frame pads it (inspect's "padded") */
+    if (ip_end < size && size <= ETH_ZLEN)
+        row->padded = 1;
+    else if (ip_end != size)
+        return;
+    if (proto == 4 || proto == 41 || proto == 47)
+        return;
+    if (proto == 6) {
+        if (transport + 20 > ip_end)
+            return;
+        Py_ssize_t doff = (p[transport + 12] >> 4) * 4;
+        if (doff < 20 || transport + doff > ip_end)
+            return;
+    } else if (proto == 17) {
+        if (transport + 8 > ip_end)
+            return;
+        unsigned dport = be16(p + transport + 2);
+        if (port_map[dport >> 3] >> (dport & 7) & 1)
+            return;
+    }
+    if (proto == 6 || proto == 17) {
+        row->sport = (uint16_t)be16(p + transport);
+        row->dport = (uint16_t)be16(p + transport + 2);
+        row->l4_state = l4_state(p, address_at, address_len, transport, ip_end, proto, version);
+    }
+    row->version = (uint8_t)version;
+    row->proto = (uint8_t)proto;
+    memcpy(row->src, p + address_at, (size_t)address_len / 2);
+    memcpy(row->dst, p + address_at + address_len / 2, (size_t)address_len / 2);
+    row->kind = ROW_IP;
+}
+
+static PyObject *inspect_rows(PyObject *self, PyObject *args)
+{
+    Py_buffer buffer, heads_buf, starts_buf, spans_buf, codes_buf, port_map_buf, rows_buf;
+    Py_ssize_t count;
+    int pcapng, big_endian;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*nppy*w*", &buffer, &heads_buf, &starts_buf, &spans_buf, &codes_buf, &count,
+                          &pcapng, &big_endian, &port_map_buf, &rows_buf))
+        return NULL;
+    PyObject *result = NULL;
+    if (count < 0 || count > heads_buf.len / 8 || count > starts_buf.len / 8 || count > spans_buf.len / 8 ||
+        count > codes_buf.len || count > rows_buf.len / ROW_SIZE || port_map_buf.len < 8192) {
+        PyErr_SetString(PyExc_ValueError, "inspect_rows: array sizes out of range");
+        goto done;
+    }
+    const unsigned char *data = (const unsigned char *)buffer.buf, *port_map = (const unsigned char *)port_map_buf.buf;
+    const int64_t *heads = (const int64_t *)heads_buf.buf, *starts = (const int64_t *)starts_buf.buf;
+    const int64_t *spans = (const int64_t *)spans_buf.buf;
+    const signed char *codes = (const signed char *)codes_buf.buf;
+    InspectRow *rows = (InspectRow *)rows_buf.buf;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < count; i++) {
+        InspectRow *row = &rows[i];
+        memset(row, 0, sizeof *row);
+        int64_t head = heads[i], start = starts[i], span = spans[i];
+        if (head < 0 || head > buffer.len - 16 || start < 0 || span < 0 || start > buffer.len ||
+            span > buffer.len - start || (pcapng && get32(data + head, big_endian) == BT_EPB && head > buffer.len - 28)) {
+            bad = 1;
+            break;
+        }
+        const unsigned char *h = data + head;
+        if (!pcapng) {
+            row->ticks = (uint64_t)get32(h, big_endian) << 32 | get32(h + 4, big_endian);
+            row->wire_len = get32(h + 12, big_endian);
+        } else if (get32(h, big_endian) == BT_EPB) {
+            row->interface = get32(h + 8, big_endian);
+            row->ticks = (uint64_t)get32(h + 12, big_endian) << 32 | get32(h + 16, big_endian);
+            row->wire_len = get32(h + 24, big_endian);
+        } else { /* a Simple Packet Block: interface 0, no timestamp */
+            row->interface = 0xFFFFFFFFu;
+            row->wire_len = get32(h + 8, big_endian);
+        }
+        row->length = (uint32_t)span;
+        if (codes[i] >= 0 && codes[i] <= 4 && row->wire_len <= (uint64_t)span)
+            inspect_frame(data + start, span, port_map, row);
+    }
+    Py_END_ALLOW_THREADS
+    if (bad)
+        PyErr_SetString(PyExc_ValueError, "inspect_rows: a record beyond the buffer");
+    else
+        result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&heads_buf);
+    PyBuffer_Release(&starts_buf);
+    PyBuffer_Release(&spans_buf);
+    PyBuffer_Release(&codes_buf);
+    PyBuffer_Release(&port_map_buf);
+    PyBuffer_Release(&rows_buf);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"frame_spans", frame_spans, METH_VARARGS, "The frames of a walk's records: offsets and lengths."},
     {"tcp_segments", tcp_segments, METH_VARARGS, "How many frames of B are A's segments, judged intact and ok."},
+    {"inspect_rows", inspect_rows, METH_VARARGS, "What softgso inspect counts of each frame, a row each."},
     {NULL, NULL, 0, NULL},
 };
 

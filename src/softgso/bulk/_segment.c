@@ -55,6 +55,19 @@
  *   writev(2) of the first ``pairs`` (base, length) pairs of vectors, IOV_MAX at a time, to the
  *   end (short writes resumed), without the GIL.
  *
+ * guard_add(mapping) -> slot; guard_remove(slot); guard_faults() -> n
+ *   The SIGBUS guard of a mapped input (softgso.bulk.chunks.MappedInput). A page of a file mapping
+ *   that lies past the file's end (the file cut short while mapped) raises SIGBUS on the first touch,
+ *   whoever touches it: this module's sums and walks, or Python reading a record. While a mapping is
+ *   registered (guard_add takes any buffer: its first byte to its last), a SIGBUS at an address inside
+ *   it (si_code BUS_ADRERR) is answered by mapping a page of zeros there (mmap MAP_FIXED, a system
+ *   call the handler may make) and counting it in guard_faults; the touch is retried and reads zeros.
+ *   The stream compares guard_faults and the file's size after each chunk and hands a chunk that read
+ *   a vanished byte to the general reader, so no zero ever reaches an output. Any other SIGBUS goes to
+ *   the handler there was before (or the default action, as if no guard were installed). The handler
+ *   is installed with the first slot taken and the previous one restored with the last slot freed;
+ *   slots are read by the handler on any thread (atomics), added and removed under the GIL.
+ *
  * same_shape(buffer, offsets, walked, first, stop, chunk_stop, network, transport, payload, ipv4, tcp) -> n
  *   How many records after record first (of the walked offsets scan found, the last one ending at
  *   chunk_stop; first < stop <= walked) have its
@@ -75,7 +88,10 @@
 #include <string.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #include "../_wordsum.h"
 
 #ifndef IOV_MAX
@@ -961,6 +977,121 @@ static PyObject *writev_all(PyObject *self, PyObject *args)
     return PyLong_FromLongLong(total);
 }
 
+/* ---- the SIGBUS guard of a mapped input (see the module comment) ---- */
+
+#define GUARD_SLOTS 16
+static uintptr_t guard_low[GUARD_SLOTS], guard_high[GUARD_SLOTS]; /* [low, high), 0/0: free */
+static long guard_fault_count;
+static int guard_slots_taken;
+static uintptr_t guard_page_size;
+static struct sigaction guard_previous;
+
+static void guard_handler(int sig, siginfo_t *info, void *context)
+{
+    if (info && info->si_code == BUS_ADRERR) {
+        uintptr_t at = (uintptr_t)info->si_addr;
+        for (int slot = 0; slot < GUARD_SLOTS; slot++) {
+            uintptr_t low = __atomic_load_n(&guard_low[slot], __ATOMIC_ACQUIRE);
+            uintptr_t high = __atomic_load_n(&guard_high[slot], __ATOMIC_ACQUIRE);
+            if (low < high && low <= at && at < high) {
+                int saved = errno;
+                void *page = (void *)(at & ~(guard_page_size - 1));
+                void *got = mmap(page, guard_page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+                errno = saved;
+                if (got == page) {
+                    __atomic_add_fetch(&guard_fault_count, 1, __ATOMIC_SEQ_CST);
+                    return; /* the touch is retried: zeros */
+                }
+                break;
+            }
+        }
+    }
+    /* not a vanished page of a guarded mapping: what the handler before ours would have done */
+    if ((guard_previous.sa_flags & SA_SIGINFO) && guard_previous.sa_sigaction) {
+        guard_previous.sa_sigaction(sig, info, context);
+        return;
+    }
+    if (!(guard_previous.sa_flags & SA_SIGINFO) && guard_previous.sa_handler != SIG_DFL &&
+        guard_previous.sa_handler != SIG_IGN) {
+        guard_previous.sa_handler(sig);
+        return;
+    }
+    /* the default action (a SIGBUS from a fault cannot be ignored): on return the fault recurs */
+    struct sigaction fallback;
+    memset(&fallback, 0, sizeof fallback);
+    fallback.sa_handler = SIG_DFL;
+    sigemptyset(&fallback.sa_mask);
+    sigaction(SIGBUS, &fallback, NULL);
+}
+
+static PyObject *guard_add(PyObject *self, PyObject *args)
+{
+    Py_buffer mapping;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &mapping))
+        return NULL;
+    uintptr_t low = (uintptr_t)mapping.buf, high = low + (uintptr_t)mapping.len;
+    PyBuffer_Release(&mapping);
+    if (high <= low) {
+        PyErr_SetString(PyExc_ValueError, "guard_add: an empty mapping");
+        return NULL;
+    }
+    int slot = 0;
+    while (slot < GUARD_SLOTS && __atomic_load_n(&guard_high[slot], __ATOMIC_ACQUIRE))
+        slot++;
+    if (slot == GUARD_SLOTS) {
+        PyErr_SetString(PyExc_RuntimeError, "guard_add: every slot taken");
+        return NULL;
+    }
+    if (!guard_slots_taken) {
+        if (!guard_page_size) {
+            long size = sysconf(_SC_PAGESIZE);
+            guard_page_size = size > 0 ? (uintptr_t)size : 4096;
+        }
+        struct sigaction ours;
+        memset(&ours, 0, sizeof ours);
+        ours.sa_sigaction = guard_handler;
+        ours.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&ours.sa_mask);
+        if (sigaction(SIGBUS, &ours, &guard_previous) != 0)
+            return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    /* low first, then high: the handler takes a slot only once high is set (low < high) */
+    __atomic_store_n(&guard_low[slot], low, __ATOMIC_RELEASE);
+    __atomic_store_n(&guard_high[slot], high, __ATOMIC_RELEASE);
+    guard_slots_taken++;
+    return PyLong_FromLong(slot);
+}
+
+static PyObject *guard_remove(PyObject *self, PyObject *args)
+{
+    int slot;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "i", &slot))
+        return NULL;
+    if (slot < 0 || slot >= GUARD_SLOTS || !__atomic_load_n(&guard_high[slot], __ATOMIC_ACQUIRE)) {
+        PyErr_SetString(PyExc_ValueError, "guard_remove: not a slot taken");
+        return NULL;
+    }
+    __atomic_store_n(&guard_high[slot], 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&guard_low[slot], 0, __ATOMIC_RELEASE);
+    if (--guard_slots_taken == 0) {
+        /* the handler before ours, unless someone replaced ours meanwhile (theirs is then left) */
+        struct sigaction current;
+        if (sigaction(SIGBUS, NULL, &current) == 0 && (current.sa_flags & SA_SIGINFO) &&
+            current.sa_sigaction == guard_handler)
+            sigaction(SIGBUS, &guard_previous, NULL);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *guard_faults(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    return PyLong_FromLong(__atomic_load_n(&guard_fault_count, __ATOMIC_SEQ_CST));
+}
+
 static PyObject *segment(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -981,6 +1112,9 @@ static PyMethodDef methods[] = {
     {"scan_blocks", scan_blocks, METH_VARARGS, "scan for the blocks of a pcapng section."},
     {"segment", segment, METH_VARARGS, "Segment frames of one plan into contiguous output."},
     {"writev_all", writev_all, METH_VARARGS, "writev of (base, length) pairs, IOV_MAX at a time, to the end."},
+    {"guard_add", guard_add, METH_VARARGS, "Answer SIGBUS in a mapping with a page of zeros, counted; the slot."},
+    {"guard_remove", guard_remove, METH_VARARGS, "Stop guarding a slot's mapping (the last one restores the handler)."},
+    {"guard_faults", guard_faults, METH_NOARGS, "Pages of guarded mappings answered with zeros so far."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -4,6 +4,7 @@ the coalesce stream's start-up imports nothing else of the bulk path."""
 
 from __future__ import annotations
 
+import mmap
 import os
 import threading
 from collections.abc import Callable
@@ -15,7 +16,7 @@ def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], inp
                 failure: list[BaseException], reserve: Callable[[int, int], bool] | None = None) -> Callable[[], None]:
     """The writing thread: ``write(parts, records)`` for every item ``take()`` hands over.
 
-    An item is (parts, records, input offset done up to), None to stop; the input is
+    An item is (parts, records, input offset done up to[, what else ``write`` takes]), None to stop; the input is
     ``input_size`` bytes long. The first error goes to
     ``failure`` for the main thread; later items are then taken and dropped, so the producer never
     blocks. With ``reserve`` (a writer's reserve_ahead) the thread is taken by ``take(idle)``,
@@ -34,9 +35,9 @@ def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], inp
                 return
             if failure:
                 continue
-            parts, records, done_up_to = item
+            parts, records, done_up_to = item[:3]
             try:
-                write(parts, records)
+                write(parts, records, *item[3:])
             except BaseException as error:  # noqa: BLE001 - handed to the main thread
                 failure.append(error)
 
@@ -44,8 +45,7 @@ def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], inp
 
 
 def open_input(path: Path) -> int:
-    """A descriptor for reading IN front to back (the bulk stream reads, never maps: a file cut short
-    while it is read comes up short, where a mapping ends the process with SIGBUS)."""
+    """A descriptor for reading IN front to back (or mapping it: :class:`MappedInput`)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     if hasattr(os, "posix_fadvise"):
         try:
@@ -53,6 +53,72 @@ def open_input(path: Path) -> int:
         except OSError:  # a hint: refused, nothing lost
             pass
     return fd
+
+
+class MappedInput:
+    """IN mapped read-only a window at a time, for a stream whose primitive reads records in place:
+    the payload's one copy is then the kernel's, out of the mapping at writev.
+
+    Windows of ``window`` bytes (page-aligned starts; a chunk that does not fit in the current one
+    gets a new one from its own start) are unmapped once nothing points into them any more, so
+    memory stays bounded whatever the file's size. A file cut short while mapped raises SIGBUS on
+    the first touch of a page past its new end: ``guard`` (softgso.bulk._segment's guard_add,
+    guard_remove, guard_faults) answers it with a page of zeros, counted, and :meth:`changed` tells the
+    stream that what it read since ``mark`` can no longer be trusted (a zeroed page, or IN now
+    shorter than what was read), so that it hands those records to the general reader instead.
+    """
+
+    def __init__(self, fd: int, size: int, window: int, guard: Any) -> None:
+        self.fd = fd
+        self.size = size
+        self.window = window
+        self._guard = guard
+        # (MAP_POPULATE measured no better: faults map 16 pages at a time already)
+        self._flags = mmap.MAP_SHARED
+        self._faults = guard.guard_faults()
+        self._windows: list[tuple[int, mmap.mmap, int]] = []  # (file offset, mapping, guard slot), newest last
+
+    def view(self, pos: int, length: int) -> memoryview | None:
+        """IN's bytes [pos, pos + length) where they lie mapped; None when IN no longer holds them all."""
+        current = self._windows[-1] if self._windows else None
+        if current is None or pos < current[0] or pos + length > current[0] + len(current[1]):
+            size = os.fstat(self.fd).st_size  # shrunk already: not even mapped
+            if size < pos + length:
+                return None
+            start = pos - pos % mmap.ALLOCATIONGRANULARITY
+            span = min(max(self.window, pos + length - start), min(size, self.size) - start)
+            try:
+                mapping = mmap.mmap(self.fd, span, flags=self._flags, prot=mmap.PROT_READ, offset=start)
+            except (OSError, ValueError):  # (Python's mmap refuses a length past the file's end)
+                return None
+            if hasattr(mapping, "madvise"):
+                mapping.madvise(mmap.MADV_SEQUENTIAL)
+            current = (start, mapping, self._guard.guard_add(mapping))
+            self._windows.append(current)
+        if len(self._windows) > 1:
+            self.release()
+        start, mapping, _ = current
+        return memoryview(mapping)[pos - start : pos - start + length]
+
+    def changed(self, upto: int) -> bool:
+        """Whether bytes read from the mapping may not be IN's: a guarded page answered with zeros
+        (ever, in this stream), or IN now shorter than ``upto``."""
+        return self._guard.guard_faults() != self._faults or os.fstat(self.fd).st_size < upto
+
+    def release(self, every: bool = False) -> None:
+        """Unmap the windows before the newest that nothing points into any more; ``every``: the stream
+        is over, all of them unguarded (one still pointed into, by an error's traceback, is unmapped
+        when that goes)."""
+        kept = []
+        for entry in self._windows if every else self._windows[:-1]:
+            try:
+                entry[1].close()
+            except BufferError:  # a part still to be written points into it
+                if not every:
+                    kept.append(entry)
+                    continue
+            self._guard.guard_remove(entry[2])
+        self._windows[: len(self._windows) if every else -1] = kept
 
 
 def fill(fd: int, buffer: Any, carried: bytes | memoryview, pos: int, length: int) -> int:

@@ -67,6 +67,10 @@ class NumpyPrimitive:
     # a chunk's segment headers (with record headers): 8 MiB of 1448-byte segments need 0.6 MiB
     ARENA_SIZE = 2 << 20
     SWITCH_INTERVAL = 0.0002  # seconds; see pipeline._pipeline
+    # IN is read, never mapped (the SIGBUS guard of a mapping is softgso.bulk._segment's)
+    WINDOW_SIZE = 0
+    MAPPED_CHUNK_SIZE = CHUNK_SIZE
+    GUARD: Any = None
 
     def __init__(self, options: SegmentOptions) -> None:
         self.fast = FastSegmenter(options)

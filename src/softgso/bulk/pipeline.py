@@ -24,14 +24,24 @@ is built from the options and has:
   behind its pcap record header (or, ``pcapng``, as an EPB of its input's interface and timestamp), in
   input order; a classified packet's checksum state code in
   ``codes`` (one per packet of the runs);
-* its tuned constants: CHUNK_SIZE, QUEUE_DEPTH, ARENA_SIZE, SWITCH_INTERVAL.
+* its tuned constants: CHUNK_SIZE, QUEUE_DEPTH, ARENA_SIZE, SWITCH_INTERVAL; WINDOW_SIZE (0: IN is
+  read) with MAPPED_CHUNK_SIZE and GUARD (softgso.bulk._segment's SIGBUS guard) for a mapped input.
 
-This thread reads the input a chunk at a time into a few reused buffers, scans it, plans it
-(short frames left untouched pass through as views of the read buffer; runs of same-shape
-super-packets go to the primitive; the rest record by record through
-:func:`softgso.job.process_frame`); a writer thread hands each chunk's parts to ``writev``. The
-primitives' C calls and numpy's work release the GIL. Resident memory is bounded by the buffers and
-arenas, whatever the file size.
+This thread takes the input a chunk at a time, scans it, plans it (short frames left untouched pass
+through as views of the chunk; runs of same-shape super-packets go to the primitive; the rest record
+by record through :func:`softgso.job.process_frame`); a writer thread hands each chunk's parts to
+``writev``. The primitives' C calls and numpy's work release the GIL. A chunk is read in place from
+IN's mapping (:class:`softgso.bulk.chunks.MappedInput`) when the primitive has a SIGBUS guard, IN is a
+regular file and OUT can be cut back (atomic): the kernel's copy at writev is then the only copy of
+a payload byte; otherwise (and for the input's last chunk) it is read into one of a few reused
+buffers. Resident memory is bounded by the buffers, arenas and mapped windows, whatever the file size.
+
+IN cut short underneath a mapped run: a chunk read from it after the cut (the guard answered a
+touch with zeros, or IN is now shorter than the chunk) is not written, and one written from it
+after the cut (the writer finds IN shorter after its writev, or writev failed with EFAULT) is cut
+back out of OUT; the counts go back to before that chunk and the general reader takes over from
+there, as it does from a record the bulk stream does not take: what is left of IN before the cut is
+written, and the cut is reported as the read path reports it.
 
 Anything unusual (a record longer than the longest a bulk stream takes, a timestamp fraction beyond
 one second, a truncated file) is left to the general reader: from that record on, the scalar
@@ -40,9 +50,11 @@ stream takes over, so its output and its error messages are the scalar path's ow
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import re
+import stat
 import struct
 import sys
 import threading
@@ -56,7 +68,7 @@ from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from ..io.pcapng import BLOCK_OVERHEAD, BT_EPB
 from ..io.record import LINKTYPE_ETHERNET, MAX_SNAPLEN_STANDARD, NS_PER_SECOND, CaptureRecord
 from ..io.writer import CaptureWriter, record_parts
-from .chunks import Handoff, fill, open_input, write_stage
+from .chunks import Handoff, MappedInput, fill, open_input, write_stage
 from .fastpath import (
     CODE_CANDIDATE,
     CODE_INVALID,
@@ -104,6 +116,9 @@ class Primitive(Protocol):
     QUEUE_DEPTH: int
     ARENA_SIZE: int
     SWITCH_INTERVAL: float
+    WINDOW_SIZE: int
+    MAPPED_CHUNK_SIZE: int
+    GUARD: Any
     fast: FastSegmenter
 
     def scan(self, data: memoryview, chunk_end: int, big_endian: bool, ticks: int, snap_limit: int,
@@ -194,6 +209,21 @@ class _PartsSink:
         self.parts.extend(record_parts(self.encoder, record, data))
 
 
+class _Checkpoint:
+    """A stream's counts before one chunk (SegmentStream._checkpoint), and where the chunk lies."""
+
+    __slots__ = ("pos", "index", "counts", "reports", "summary", "kinds", "interfaces", "interfaces_written",
+                 "in_place", "upto")
+
+    def __init__(self, pos: int, index: int, counts: dict[str, int], reports: int, summary: tuple[Any, ...],
+                 kinds: int, interfaces: int, interfaces_written: int) -> None:
+        self.pos, self.index = pos, index  # the chunk's offset in IN, its first record's index
+        self.counts, self.reports, self.summary = counts, reports, summary
+        self.kinds, self.interfaces, self.interfaces_written = kinds, interfaces, interfaces_written
+        self.in_place = False  # read from IN's mapping (else into a buffer of its own)
+        self.upto = 0  # the end of IN's bytes read for it
+
+
 class SegmentStream:
     """Segment one classic pcap file into another; the caller finishes with the scalar stream if told."""
 
@@ -254,27 +284,57 @@ class SegmentStream:
 
     def _pipeline(self, fd: int, size: int, writer: CaptureWriter,
                   progress: Callable[[int], None] | None) -> StreamResult:
+        # IN mapped where it can be (a regular file, an output that can be cut back): the chunks are
+        # read in place and only the input's last chunk is read into a buffer; else read into buffers
+        mapped = self._mapped_input(fd, size, writer)
+        try:
+            return self._stream(fd, size, writer, progress, mapped)
+        finally:
+            if mapped is not None:
+                mapped.release(every=True)
+
+    def _stream(self, fd: int, size: int, writer: CaptureWriter, progress: Callable[[int], None] | None,
+                mapped: MappedInput | None) -> StreamResult:
         primitive = self.primitive
-        chunk_size = primitive.CHUNK_SIZE
-        # read (open_input), not mapped: a mapped input costs page faults to map it and
-        # MADV_DONTNEED to give it back, the latter on the writing thread and with TLB shootdowns to
-        # the segmenting one (measured 35 ms of a 0.36 s run with the file's inode lock idle); read()
-        # copies it, cache-warm for the checksums. A chunk's records start in its first chunk_size
-        # bytes; a buffer also holds the longest record a bulk stream takes beyond that, so only the
-        # input's end cuts one short.
+        chunk_size = primitive.MAPPED_CHUNK_SIZE if mapped is not None else primitive.CHUNK_SIZE
+        # A chunk's records start in its first chunk_size bytes; a chunk also holds the longest record
+        # a bulk stream takes beyond that, so only the input's end cuts one short.
         read_size = chunk_size + MAX_FAST_RECORD
+        blocks = self._blocks
+        # (a pcapng walk's offsets run BLOCK_SHIFT bytes past a block's start: room for the last one's end)
+        shift = BLOCK_SHIFT if blocks is not None else 0
         # segmenting, queued for writing, being written, spare: a buffer (and the arena its output
         # went to) is used again only once everything pointing into it is written. Anonymous
         # mappings: their pages come on first write (a bytearray is zeroed up front)
         turns = primitive.QUEUE_DEPTH + 3
-        # (a pcapng walk's offsets run BLOCK_SHIFT bytes past a block's start: room for the last one's end)
         buffers = [mmap.mmap(-1, read_size + BLOCK_SHIFT) for _ in range(turns)]
         arenas = [mmap.mmap(-1, primitive.ARENA_SIZE) for _ in range(turns)]
         writes = Handoff(primitive.QUEUE_DEPTH)
         failure: list[BaseException] = []
+        given_back: list[_Checkpoint] = []  # the first chunk the writer found read from a cut IN
+
+        def write_chunk(parts: list[Any], records: int, checkpoint: _Checkpoint | None = None) -> None:
+            if checkpoint is None:
+                write_parts(writer, parts, records)
+                return
+            if given_back:
+                return  # behind a chunk given back: the general reader writes it
+            writer.fileno()  # (everything queued written: the chunk starts at bytes_written)
+            before = writer.bytes_written, writer.records_written
+            try:
+                write_parts(writer, parts, records)
+            except OSError as error:
+                # the kernel's copy out of a page IN no longer has: EFAULT (after a short write)
+                if error.errno != errno.EFAULT and (mapped is None or not mapped.changed(checkpoint.upto)):
+                    raise
+            else:
+                if not checkpoint.in_place or mapped is None or not mapped.changed(checkpoint.upto):
+                    return
+            writer.rewind(*before)  # IN was cut under the chunk: its records go to the general reader
+            given_back.append(checkpoint)
+
         # while waiting for the next chunk, the writer reserves the output's next pages
-        write_out = write_stage(writes.get, lambda parts, records: write_parts(writer, parts, records), size,
-                                failure, reserve=writer.reserve_ahead)
+        write_out = write_stage(writes.get, write_chunk, size, failure, reserve=writer.reserve_ahead)
 
         thread = threading.Thread(target=write_out, daemon=True)
         # the writer gives the GIL back for every writev and needs it again right after: with the
@@ -286,36 +346,63 @@ class SegmentStream:
         result = StreamResult(self.counts, self.reports)
         pos, span_end, index = self._span
         end = size if span_end is None else min(span_end, size)
-        blocks = self._blocks
-        shift = BLOCK_SHIFT if blocks is not None else 0
         capacity = chunk_size // (BLOCK_OVERHEAD if blocks is not None else RECORD_HEADER_LEN) + 1
         offsets = bytearray(8 * capacity)
         codes = bytearray(capacity)
         lengths = bytearray(4 * capacity) if blocks is not None else None
         turn = 0
         carried: bytes | memoryview = b""  # the input from pos already read, past the last chunk's records
+        stopped: _Checkpoint | None = None  # the chunk this thread found read from a cut IN
         try:
-            while pos < end and not failure:
-                buffer = buffers[turn % turns]
-                got = fill(fd, buffer, carried, pos, min(read_size, end - pos))
-                data = memoryview(buffer)[:got]
-                if blocks is not None and lengths is not None:
-                    count, after, stop = primitive.scan_blocks(
-                        data, min(chunk_size, got), self._big_endian, self._kinds, blocks.spb_snaplen,
-                        self._snap_limit, self.small_limit, self.bulk_small, offsets, codes, lengths)
+            while pos < end and not failure and not given_back:
+                checkpoint = self._checkpoint(pos, index, writer) if mapped is not None else None
+                in_place = mapped is not None and pos + read_size + shift <= end
+                if in_place:
+                    assert mapped is not None and checkpoint is not None
+                    buffer: Any = mapped.view(pos, read_size + shift)
+                    if buffer is None:
+                        stopped = checkpoint
+                        break
+                    got = read_size
+                    checkpoint.in_place, checkpoint.upto = True, pos + read_size + shift
                 else:
-                    count, after, stop = primitive.scan(data, min(chunk_size, got), self._big_endian, self._ticks,
-                                                        self._snap_limit, self.small_limit, self.bulk_small, offsets,
-                                                        codes, self._link)
-                arena = arenas[turn % turns]
-                turn += 1
-                chunk_codes = bytes(codes[:count])
-                parts, records = self._plan_chunk(memoryview(buffer)[: got + shift], offsets, chunk_codes, index,
-                                                  after + shift, arena, lengths)
+                    buffer = buffers[turn % turns]
+                    got = fill(fd, buffer, carried, pos, min(read_size, end - pos))
+                    if got == 0:  # IN cut short before pos: the general reader says so
+                        result.resume_index = index
+                        result.resume_offset = pos
+                        break
+                try:
+                    data = memoryview(buffer)[:got]
+                    if blocks is not None and lengths is not None:
+                        count, after, stop = primitive.scan_blocks(
+                            data, min(chunk_size, got), self._big_endian, self._kinds, blocks.spb_snaplen,
+                            self._snap_limit, self.small_limit, self.bulk_small, offsets, codes, lengths)
+                    else:
+                        count, after, stop = primitive.scan(data, min(chunk_size, got), self._big_endian,
+                                                            self._ticks, self._snap_limit, self.small_limit,
+                                                            self.bulk_small, offsets, codes, self._link)
+                    arena = arenas[turn % turns]
+                    turn += 1
+                    chunk_codes = bytes(codes[:count])
+                    parts, records = self._plan_chunk(memoryview(buffer)[: got + shift], offsets, chunk_codes, index,
+                                                      after + shift, arena, lengths)
+                except Exception:
+                    # garbage read where IN was cut (zeros): the general reader's from this chunk on
+                    if checkpoint is None or not checkpoint.in_place or mapped is None or \
+                            not mapped.changed(checkpoint.upto):
+                        raise
+                    stopped = checkpoint
+                    break
+                if checkpoint is not None and checkpoint.in_place and mapped is not None and \
+                        mapped.changed(checkpoint.upto):
+                    stopped = checkpoint  # read (in part) after IN was cut: not written
+                    break
                 index += count - (chunk_codes.count(CODE_DROPPED) if blocks is not None else 0)
                 pos += after
-                carried = data[after:]
-                while not writes.put((parts, records, pos), timeout=0.1):
+                carried = data[after:] if mapped is None else b""
+                item = (parts, records, pos) if checkpoint is None else (parts, records, pos, checkpoint)
+                while not writes.put(item, timeout=0.1):
                     if failure or not thread.is_alive():
                         break
                 if progress is not None:
@@ -327,7 +414,7 @@ class SegmentStream:
                         pos += described
                         carried = b""
                         continue
-                if stop or got == 0:
+                if stop:
                     result.resume_index = index
                     result.resume_offset = pos
                     break
@@ -337,7 +424,44 @@ class SegmentStream:
             sys.setswitchinterval(switch_interval)
         if failure:
             raise failure[0]
+        # IN cut underneath: back to the counts before the first chunk not written, and the general
+        # reader from there (its records before the cut written as the scalar path writes them, the
+        # cut reported as it reports it)
+        back = given_back[0] if given_back else stopped
+        if back is not None:
+            self._rewind(back, writer)
+            result.resume_index = back.index
+            result.resume_offset = back.pos
         return result
+
+    def _mapped_input(self, fd: int, size: int, writer: CaptureWriter) -> MappedInput | None:
+        """IN mapped (chunks.MappedInput), when the primitive reads a mapping under its SIGBUS guard, IN
+        is a regular file and OUT can be cut back (an atomic output: its temporary file); else None."""
+        window = self.primitive.WINDOW_SIZE
+        if not window or not writer.atomic or not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunk_len = self.primitive.MAPPED_CHUNK_SIZE + MAX_FAST_RECORD + BLOCK_SHIFT
+        return MappedInput(fd, size, max(window, 2 * chunk_len), self.primitive.GUARD)
+
+    def _checkpoint(self, pos: int, index: int, writer: CaptureWriter) -> _Checkpoint:
+        """What this stream has counted before the chunk at ``pos`` (record ``index``)."""
+        blocks = self._blocks
+        return _Checkpoint(pos, index, dict(self.counts), len(self.reports), self.summary.checkpoint(),
+                           len(self._kinds), len(blocks.reader.interfaces) if blocks is not None else 0,
+                           getattr(writer.encoder, "interfaces_written", 0))
+
+    def _rewind(self, checkpoint: _Checkpoint, writer: CaptureWriter) -> None:
+        """Back to ``checkpoint``: the chunks from there on are the general reader's."""
+        self.counts.clear()
+        self.counts.update(checkpoint.counts)
+        del self.reports[checkpoint.reports :]
+        self.summary.rewind(checkpoint.summary)
+        del self._kinds[checkpoint.kinds :]
+        blocks = self._blocks
+        if blocks is not None:
+            del blocks.reader.interfaces[checkpoint.interfaces :]
+        if hasattr(writer.encoder, "interfaces_written"):
+            writer.encoder.interfaces_written = checkpoint.interfaces_written
 
     def _plan_chunk(self, data: memoryview, offsets_buffer: bytearray, codes: bytes, index: int,
                     chunk_stop: int, arena: mmap.mmap, lengths_buffer: bytearray | None = None,

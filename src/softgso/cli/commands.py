@@ -693,26 +693,33 @@ def verify(case_dirs: tuple[Path, ...], builtin: bool, as_json: bool) -> None:
 # --- inspect and diff ----------------------------------------------------------------------------
 
 
-def _records_as_ethernet(reader: Any) -> Iterator[tuple[Any, bytes | memoryview | None]]:
-    """(record, Ethernet frame or None when the record is not Ethernet) for every record of a reader; a
-    frame may be a view of the reader's chunk (which it keeps alive: the reader never reuses one)."""
-    from ..io import ethernet_view
-
-    for record in reader:
-        view = ethernet_view(record)
-        yield record, None if view is None else view.frame
-
-
-def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[tuple[Any, bytes | memoryview | None]]:
+def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[Any]:
     """The reader's records, with segment's progress bar on stderr when it is a terminal (drawn once
     the work has run for half a second: short runs never draw one)."""
     from .runner import progress_bar
 
     with progress_bar(quiet, int(getattr(reader, "file_size", 0) or 0), description) as bar:
-        for count, item in enumerate(_records_as_ethernet(reader)):
-            yield item
+        for count, record in enumerate(reader):
+            yield record
             if count % 64 == 0:
                 bar(int(getattr(reader, "bytes_read", 0) or 0))
+
+
+def _inspect_bulk_reader(in_path: Path, options: Any, inspector: Any) -> tuple[Any, tuple[int, ...]]:
+    """(the bulk reader inspect reads ``in_path`` with, or None where it does not take the file; the UDP
+    ports a tunnel may use): short frames classified as segment's bulk stream does, where it does."""
+    from ..bulk.fastpath import TUNNEL_PORTS, scalar_ports
+    from ..bulk.frames import open_bulk_frames
+    from ..bulk.stream import short_frames
+    from .inspect_batch import port_map
+
+    planner = inspector.planner
+    small_limit, classify = short_frames(options, planner is not None and planner.fast.enabled)
+    ports = scalar_ports(options)
+    extra = set(ports) - set(TUNNEL_PORTS)
+    frames = open_bulk_frames(in_path, any_link=True, small_limit=small_limit, bulk_small=classify,
+                              port_map=port_map(extra) if extra else None)
+    return frames, ports
 
 
 def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
@@ -757,10 +764,12 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
-              help="How what segment would write is worked out; both give the same report. auto: a super-packet "
-              "of a shape seen before from its shape's plan (the one segment's bulk stream uses, where the "
-              "compiled modules are built), and coalesce's preview counted by the compiled GRO without building "
-              "its packets; scalar: every frame through the engine, every preview packet built.")
+              help="How IN is read and what segment would write worked out; both give the same report. auto: a "
+              "file read by the bulk reader, the short frames segment leaves untouched counted a chunk at a "
+              "time, a super-packet of a shape seen before from its shape's plan (the one segment's bulk stream "
+              "uses, where the compiled modules are built), and coalesce's preview counted by the compiled GRO "
+              "without building its packets; scalar: every record read by the general reader and through the "
+              "engine, every preview packet built.")
 def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, top: int, plot_path: Path | None, as_json: bool,
@@ -801,16 +810,31 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
     # what `coalesce` (defaults) would do; scalar: each poll's packets built and counted one by one
     gro_preview = CoalescePreview(GroDevice(kernel=kernel), counting=engine == "auto")
     read_error: CaptureError | None = None
-    with open_capture(in_path) as reader:
-        try:
-            for record, frame in _with_progress(reader, quiet, "inspect"):
-                # orig_len counts the record's own link header (cooked: not the frame's Ethernet one)
-                wire_len = None if frame is None else len(frame) + record.orig_len - len(record.data)
-                inspector.add(record.index, frame, linktype=record.linktype, timestamp_ns=record.timestamp_ns,
-                              wire_len=wire_len, record_len=len(record.data), record=record)
-                gro_preview.add(None if frame is None or record.truncated else frame, record.index)
-        except CaptureError as error:
-            read_error = error
+    # auto: the bulk reader where it takes the file (short frames segment leaves untouched counted a
+    # run at a time), the general reader from where it stops; scalar: the general reader, record by record
+    frames, tunnel_ports_all = (None, ()) if engine != "auto" else _inspect_bulk_reader(in_path, options, inspector)
+    skip: int | None = 0
+    if frames is not None:
+        from .inspect_batch import BatchReader
+        from .runner import progress_bar
+
+        with progress_bar(quiet, frames.file_size, "inspect") as bar:
+            batches = BatchReader(inspector, gro_preview, frames, tunnel_ports_all)
+            try:
+                batches.run(bar)
+                skip = None if batches.frames.walked_to_end else batches.frames.next_index
+            finally:
+                batches.frames.close()
+    if skip is not None:
+        from .inspect_batch import add_record
+
+        with open_capture(in_path) as reader:
+            try:
+                for record in _with_progress(reader, quiet, "inspect"):
+                    if record.index >= skip:
+                        add_record(inspector, gro_preview, record)
+            except CaptureError as error:
+                read_error = error
     report = inspector.as_dict()
     report["coalesce"] = gro_preview.as_dict()
     report["file"] = str(in_path)

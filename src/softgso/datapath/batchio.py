@@ -15,6 +15,7 @@ import os
 import socket
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 Buffer = bytes | bytearray | memoryview
 _AGAIN = (errno.EAGAIN, errno.EWOULDBLOCK)
@@ -111,10 +112,18 @@ def py_write_each(fd: int, frames: Sequence[Buffer]) -> tuple[int, int]:
 
 _native = _load()
 COMPILED = _native is not None
+# int64 per frame in recv_pop's and write_packets' meta (offset, length, segs, gso_size, gso_type, verified)
+META = 6
 send_batch = _native.send_batch if _native is not None else py_send_batch
 recv_batch = _native.recv_batch if _native is not None else py_recv_batch
 read_batch = _native.read_batch if _native is not None else py_read_batch
 write_each = _native.write_each if _native is not None else py_write_each
+# the far edge's batch in C (link.FarEdge.receive_compiled), compiled only: recvmmsg with the label pop in
+# place, and one writev per packet with its virtio_net_hdr built in C; None without the extension
+recv_pop: Any = getattr(_native, "recv_pop", None)
+write_packets: Any = getattr(_native, "write_packets", None)
+# the link frames of a burst in one buffer (link.VethLink's queues), compiled only; None without the extension
+FrameQueue: Any = getattr(_native, "FrameQueue", None)
 
-__all__ = ["COMPILED", "py_read_batch", "py_recv_batch", "py_send_batch", "py_write_each", "read_batch",
-           "recv_batch", "send_batch", "write_each"]
+__all__ = ["COMPILED", "FrameQueue", "META", "py_read_batch", "py_recv_batch", "py_send_batch", "py_write_each", "read_batch", "recv_pop",
+           "recv_batch", "send_batch", "write_each", "write_packets"]

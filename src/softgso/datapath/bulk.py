@@ -31,6 +31,7 @@ connected LER its bulk paths with :func:`accelerate`.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -173,6 +174,8 @@ class BulkIngress:
         self._known = 0
         self._taught: PacketResult | None = None
         self._one_frame: dict[bytes, OneFramePlan | None] = {}
+        # the segmenter's input checksum state codes (a plan the datapath learns classifies nothing)
+        self._codes = bytearray(1)
         # how many super-packets each path took (for tests and curiosity; not part of the counters)
         self.planned = 0
         self.learnt = 0
@@ -282,9 +285,20 @@ class BulkIngress:
         stats.rx_bytes += len(frame)
         stats.rx_gso += 1
         self.planned += 1
-        if shape.complete and isinstance(self.link, VethLink):
+        link = self.link
+        if shape.complete and isinstance(link, VethLink):
             # a kernel link carries bytes only, and these need nothing more: no Packet per segment
-            self.link.send_data(self._pieces(table, shape.plan, frame), ler.peer, stats, gso=True)
+            segmenter = table.segmenter
+            if isinstance(segmenter, CompiledSegmenter) and link.takes_segments(ler.peer):
+                # and no bytes per segment either: segmented straight into the link's queue
+                plan = shape.plan
+
+                def segment_into(queue: Any, at: int) -> None:
+                    segmenter.segment_into(plan, frame, array("q", (0, at, 0)), queue, self._codes)
+
+                link.send_segments(segment_into, plan.segments, plan.segment_lengths(), ler.peer, stats)
+            else:
+                link.send_data(self._pieces(table, shape.plan, frame), ler.peer, stats, gso=True)
         else:
             self.link.send(self._frames(table, shape, buf, frame), ler.peer, stats, gso=True)
         return True

@@ -242,6 +242,10 @@ class LabelEdgeRouter:
         self.own_mac = own_mac
         self.macs_to_tap = tap_peer_mac + own_mac
         self.macs_to_link = link_peer_mac + link_mac
+        # what label_for_link puts in front of an IP packet: the link MACs, the MPLS ethertype, the stack
+        # top first (the last entry pushed is on top)
+        self.link_prefix = (self.macs_to_link + ETH_P_MPLS_UC.to_bytes(2, "big")
+                            + b"".join(lse.to_bytes(4, "big") for lse in reversed(self.push_entries)))
         self.tap_profile = tap_profile
         self.ttl = ttl
         self.hdr_len = tap.vnet_hdr_len

@@ -18,20 +18,24 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from collections.abc import Sequence
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_UC, MPLS_LS_LABEL_SHIFT
 from ..errors import SoftGSOError
 from ..features import DeviceProfile, GsoType, IpSummed
 from ..gro import GroDevice, GroPacket, coalesce_poll
+from ..gro.coalesce import coalesce_poll_area, compiled_params
+from ..gro.dev import SKB_GSO_TCPV4, SKB_GSO_TCPV6
 from ..packet import Packet
 from ..virtio import virtio_net_hdr_from_skb
 from ..xmit import skb_checksum_help
 from . import batchio
 from .ler import MPLS_LS_S_MASK, DirectionStats, MplsLink
 from .netns import in_netns
+from .tap import READ_SIZE
 
 if TYPE_CHECKING:
     from .ler import LabelEdgeRouter
@@ -47,6 +51,10 @@ LINK_SNDBUF = 8 << 20
 # frames per recvmmsg, and recvmmsg calls per readiness before the loop looks at the TAPs again
 LINK_BATCH = 256
 LINK_BUDGET = 8
+# a direction's queue towards the link (batchio.FrameQueue): room for a burst of TAP reads (READ_BUDGET
+# of them, up to 64 KB each, or their segments) before it must be sent
+QUEUE_BYTES = 8 << 20
+QUEUE_FRAMES = 4096
 # GRO's generation (softgso.gro.GENERATIONS): the newest one modelled
 GRO_KERNEL = "6.12"
 _MPLS_ETHERTYPE = ETH_P_MPLS_UC.to_bytes(2, "big")
@@ -88,15 +96,32 @@ class VethLink(MplsLink):
     """The link device is a veth: what ``frames_for`` decides leaves through the sending LER's packet socket.
 
     ``send`` only queues; :meth:`flush` puts a direction's queue on the link in one sendmmsg (more
-    where the queue is longer than a call takes).
+    where the queue is longer than a call takes). Where the extension is built, a direction's queue is
+    a batchio.FrameQueue: its frames lie in one buffer, where the compiled segmenter writes a
+    super-packet's segments (:meth:`send_segments`) and the plain TAP reads get their label stack in
+    place (:meth:`push_reads`); else a list of the frames' bytes.
     """
 
     def __init__(self, profile: DeviceProfile, sockets: dict[str, socket.socket]) -> None:
         super().__init__(profile)
         # the socket each receiving LER's frames leave by (the sender's end), by receiver name
         self.sockets = sockets
-        self.queues: dict[str, list[bytes | bytearray]] = {name: [] for name in sockets}
+        self.queues: dict[str, Any] = {
+            name: [] if batchio.FrameQueue is None else batchio.FrameQueue(QUEUE_BYTES, QUEUE_FRAMES)
+            for name in sockets}
         self.queue_stats: dict[str, DirectionStats] = {}
+
+    def _queue(self, receiver: LabelEdgeRouter, stats: DirectionStats) -> Any:
+        self.queue_stats[receiver.name] = stats
+        return self.queues[receiver.name]
+
+    def _put(self, name: str, queue: Any, data: bytes | bytearray) -> None:
+        if isinstance(queue, list):
+            queue.append(data)
+        elif not queue.append(data):
+            self.flush_queue(name)
+            if not queue.append(data):
+                raise ValueError(f"a {len(data)}-byte frame does not fit an empty link queue")
 
     def send(self, frames: Sequence[Packet], receiver: LabelEdgeRouter, stats: DirectionStats, *,
              gso: bool) -> None:
@@ -104,13 +129,12 @@ class VethLink(MplsLink):
         stats.link_frames += len(frames)
         if gso:
             stats.rx_gso_link_frames += len(frames)
-        queue = self.queues[receiver.name]
-        self.queue_stats[receiver.name] = stats
+        queue = self._queue(receiver, stats)
         for frame in frames:
             if frame.ip_summed == IpSummed.PARTIAL:
                 skb_checksum_help(frame)
             stats.link_bytes += len(frame.data)
-            queue.append(frame.data)
+            self._put(receiver.name, queue, frame.data)
 
     def send_data(self, frames: Sequence[bytearray], receiver: LabelEdgeRouter, stats: DirectionStats, *,
                   gso: bool) -> None:
@@ -119,38 +143,110 @@ class VethLink(MplsLink):
         if gso:
             stats.rx_gso_link_frames += len(frames)
         stats.link_bytes += sum(map(len, frames))
-        self.queue_stats[receiver.name] = stats
-        self.queues[receiver.name] += frames
+        queue = self._queue(receiver, stats)
+        if isinstance(queue, list):
+            queue += frames
+            return
+        for frame in frames:
+            self._put(receiver.name, queue, frame)
+
+    def takes_segments(self, receiver: LabelEdgeRouter) -> bool:
+        """Whether :meth:`send_segments` can queue for ``receiver`` (its queue is a FrameQueue)."""
+        return not isinstance(self.queues[receiver.name], list)
+
+    def send_segments(self, segment_into: Callable[[Any, int], None], segments: int, lengths: tuple[int, int],
+                      receiver: LabelEdgeRouter, stats: DirectionStats) -> None:
+        """``send_data`` for the frames of a GSO super-packet a segmenter writes itself:
+        ``segment_into(queue, at)`` writes ``segments`` frames back to back at ``at`` in the queue's buffer,
+        each ``lengths[0]`` bytes long but the last (``lengths[1]``); no Python object per frame."""
+        full_len, last_len = lengths
+        need = full_len * (segments - 1) + last_len
+        stats.link_frames += segments
+        stats.rx_gso_link_frames += segments
+        stats.link_bytes += need
+        queue = self._queue(receiver, stats)
+        if queue.room < need or queue.frames_free < segments:
+            self.flush_queue(receiver.name)
+        at = queue.tail
+        segment_into(queue, at)
+        queue.add_segments(at, full_len, last_len, segments)
+
+    def push_reads(self, ler: LabelEdgeRouter, budget: int, receive: Callable[[bytes], None]) -> None:
+        """Up to ``budget`` reads from ``ler``'s TAP. In C (batchio.FrameQueue.read_push) the plain ones (no
+        virtio_net_hdr flags or GSO, for the LER's MAC, IPv4 or IPv6, within the link MTU once labelled:
+        what ``receive_from_tap`` forwards as one frame with the label stack pushed and nothing else
+        changed) are labelled in place and queued; any other read goes to ``receive``, in its turn. An
+        error reading the TAP before any frame raises OSError."""
+        assert ler.peer is not None
+        stats = ler.ingress_stats
+        name = ler.peer.name
+        queue = self._queue(ler.peer, stats)
+        fd = ler.tap.fd
+        args = (READ_SIZE, ler.hdr_len, self.profile.mtu, ler.own_mac, ler.link_prefix)
+        while budget > 0:
+            pushed, calls, rx_bytes, link_bytes, leftover, full = queue.read_push(fd, budget, *args)
+            stats.syscalls["read"] += calls
+            if pushed:
+                # as receive_from_tap and send count a frame that is not GSO
+                stats.rx_packets += pushed
+                stats.rx_bytes += rx_bytes
+                stats.link_frames += pushed
+                stats.link_bytes += link_bytes
+                budget -= pushed
+            if leftover is not None:
+                budget -= 1
+                receive(leftover)
+                queue = self._queue(ler.peer, stats)
+            elif full:
+                self.flush_queue(name)
+            else:
+                return
+
+    def queued(self, name: str) -> list[bytes]:
+        """A copy of each frame queued towards the LER ``name`` (for tests and inspection)."""
+        queue = self.queues[name]
+        if isinstance(queue, list):
+            return [bytes(frame) for frame in queue]
+        return [queue.frame(index) for index in range(len(queue))]
 
     def flush(self) -> None:
         """Send every queued frame, one sendmmsg per batch; a frame the kernel refuses is counted as a drop."""
-        for name, queue in self.queues.items():
-            if not queue:
-                continue
-            stats = self.queue_stats[name]
-            fd = self.sockets[name].fileno()
-            start = delivered = 0
-            while start < len(queue):
-                try:
+        for name in self.queues:
+            self.flush_queue(name)
+
+    def flush_queue(self, name: str) -> None:
+        """:meth:`flush` for the frames queued towards one receiver."""
+        queue = self.queues[name]
+        if not len(queue):
+            return
+        stats = self.queue_stats[name]
+        fd = self.sockets[name].fileno()
+        start = delivered = 0
+        compiled = not isinstance(queue, list)
+        while start < len(queue):
+            try:
+                if compiled:
+                    sent, calls, failure = queue.send(fd, start)
+                else:
                     sent, calls, failure = batchio.send_batch(fd, queue[start:] if start else queue)
-                except OSError as exc:
-                    sent, calls, failure = 0, 1, exc.errno or 0
-                stats.syscalls["sendmmsg" if batchio.COMPILED else "send"] += calls
-                start += sent
-                delivered += sent
-                if failure in LINK_GONE_ERRNOS:
-                    queue.clear()
-                    raise LinkGone(f"sending on the link: {os.strerror(failure)}")
-                if failure:
-                    reason = errno.errorcode.get(failure, str(failure))
-                    if failure == errno.EMSGSIZE:
-                        stats.drop("too big for the link MTU (EMSGSIZE)",
-                                   f"{len(queue[start])}-byte frame, link MTU {self.profile.mtu}")
-                    else:
-                        stats.drop(f"link send failed ({reason})", f"sendmmsg: {reason}")
-                    start += 1
-            stats.link_sent += delivered
-            queue.clear()
+            except OSError as exc:
+                sent, calls, failure = 0, 1, exc.errno or 0
+            stats.syscalls["sendmmsg" if batchio.COMPILED else "send"] += calls
+            start += sent
+            delivered += sent
+            if failure in LINK_GONE_ERRNOS:
+                queue.clear()
+                raise LinkGone(f"sending on the link: {os.strerror(failure)}")
+            if failure:
+                reason = errno.errorcode.get(failure, str(failure))
+                if failure == errno.EMSGSIZE:
+                    size = queue.frame_len(start) if compiled else len(queue[start])
+                    stats.drop("too big for the link MTU (EMSGSIZE)", f"{size}-byte frame, link MTU {self.profile.mtu}")
+                else:
+                    stats.drop(f"link send failed ({reason})", f"sendmmsg: {reason}")
+                start += 1
+        stats.link_sent += delivered
+        queue.clear()
 
 
 class FarEdge:
@@ -176,9 +272,26 @@ class FarEdge:
             self.stack_mask = (self.stack_mask << 32) | 0xFFFFF100
             bottom = MPLS_LS_S_MASK if depth == len(labels) else 0
             self.stack_value = (self.stack_value << 32) | (label << MPLS_LS_LABEL_SHIFT) | bottom
+        # the compiled batch (batchio.recv_pop): each recvmmsg lands in one buffer, popped there, coalesced
+        # into another (softgso.gro.coalesce_poll_area) and written from it; no Python object per frame
+        self.area: bytearray | None = None
+        self.gro_params = compiled_params(self.device, LINK_BATCH) if gro else None
+        if batchio.recv_pop is not None and (self.gro_params is not None or not gro):
+            self.area = bytearray(LINK_BATCH * self.frame_size)
+            self.meta = array("q", bytes(8 * batchio.META * LINK_BATCH))
+            self.out = bytearray(LINK_BATCH * self.frame_size)
+            self.out_meta = array("q", bytes(8 * batchio.META * LINK_BATCH))
+            stack_len = self.stack_end - ETH_HLEN
+            self.pop_args = (self.stack_end, self.stack_mask.to_bytes(stack_len, "big"),
+                             self.stack_value.to_bytes(stack_len, "big"), self.tap_prefix[4], self.tap_prefix[6])
+            self.write_args = (ler.hdr_len, ler.little_endian, SKB_GSO_TCPV4, SKB_GSO_TCPV6,
+                               self.device.generation.gso_ecn_bit)
 
     def receive(self, stats: DirectionStats, budget: int = LINK_BUDGET) -> None:
         """Take what waits on the link (up to ``budget`` batches) to the TAP."""
+        if self.area is not None:
+            self.receive_compiled(stats, budget)
+            return
         fd = self.sock.fileno()
         for _ in range(budget):
             try:
@@ -199,6 +312,74 @@ class FarEdge:
             if len(frames) + truncated < LINK_BATCH:
                 return
 
+    def receive_compiled(self, stats: DirectionStats, budget: int) -> None:
+        """:meth:`receive` by batchio.recv_pop: the same frames popped, coalesced and written, with the same counts."""
+        fd = self.sock.fileno()
+        area, meta = self.area, self.meta
+        for _ in range(budget):
+            try:
+                count, refused, truncated, calls = batchio.recv_pop(fd, area, meta, LINK_BATCH, self.frame_size,
+                                                                    *self.pop_args)
+            except OSError as exc:
+                raise LinkGone(f"receiving from the link: {exc.strerror}") from exc
+            stats.syscalls["recvmmsg"] += calls
+            for _ in range(truncated):
+                stats.drop("longer than the link MTU allows")
+            if not count:
+                return
+            stats.link_received += count
+            try:
+                self.forward_area(count, refused, stats)
+            except Exception as exc:  # noqa: BLE001 - a bad frame must never stop the datapath: the batch is lost
+                stats.drop(f"internal error ({type(exc).__name__})",
+                           f"internal error at the far edge, please report: {exc!r}", count=count)
+            if count + truncated < LINK_BATCH:
+                return
+
+    def forward_area(self, count: int, refused: int, stats: DirectionStats) -> None:
+        """One batch recv_pop left in the area: coalesced in C and written from the GRO's buffer; a batch
+        with a frame the pop refused (or one the compiled GRO does not take) goes the way of :meth:`forward`."""
+        assert self.area is not None
+        if not refused:
+            if not self.gro:
+                self.write_area(self.area, self.meta, count, stats)
+                return
+            assert self.gro_params is not None
+            packets = coalesce_poll_area(self.area, self.meta, count, self.gro_params, self.out, self.out_meta)
+            if packets is not None:
+                stats.gro_frames_in += count
+                stats.gro_packets_out += packets
+                self.write_area(self.out, self.out_meta, packets, stats)
+                return
+        view, meta, inner = memoryview(self.area), self.meta, []
+        for at in range(0, batchio.META * count, batchio.META):
+            frame = bytes(view[meta[at] : meta[at] + meta[at + 1]])
+            if meta[at + 2]:
+                inner.append(frame)  # popped by recv_pop
+            else:
+                popped = self.pop_slowly(frame, stats)
+                if popped is not None:
+                    inner.append(popped)
+        self.deliver(inner, stats)
+
+    def write_area(self, area: bytearray, meta: array, count: int, stats: DirectionStats) -> None:
+        """One writev (virtio_net_hdr built in C, frame) per packet ``meta`` describes; a failed one is a drop."""
+        fd = self.ler.tap.fd
+        start = 0
+        while start < count:
+            reached, failure, written_bytes = batchio.write_packets(fd, area, meta, start, count, *self.write_args)
+            stats.syscalls["write"] += reached - start + (1 if failure > 0 else 0)
+            stats.tx_frames += reached - start
+            stats.tx_bytes += written_bytes
+            start = reached
+            if failure < 0:
+                stats.drop("no virtio_net_hdr for a GRO packet", f"GSO type {meta[batchio.META * start + 4]:#x}")
+                start += 1
+            elif failure:
+                reason = errno.errorcode.get(failure, str(failure))
+                stats.drop(f"TAP write failed ({reason})", f"write to {self.ler.tap.name}: {reason}")
+                start += 1
+
     def forward(self, frames: Sequence[bytes], stats: DirectionStats) -> None:
         """One batch of link frames: popped, coalesced (with GRO on), written to the TAP."""
         inner = []
@@ -209,6 +390,10 @@ class FarEdge:
                 if popped is None:
                     continue
             inner.append(popped)
+        self.deliver(inner, stats)
+
+    def deliver(self, inner: list[bytes], stats: DirectionStats) -> None:
+        """Popped frames of one batch: coalesced (with GRO on), written to the TAP."""
         ler = self.ler
         writes: list[bytes]
         if self.gro:

@@ -296,6 +296,11 @@ class Datapath:
         far_edges = self.far_edges
         veth = far_edges and isinstance(self.link, VethLink)
         capture_fd = self.capture_socket.fileno() if self.capture_socket is not None else -1
+        receivers = {fd: self.guarded_receive(router) for fd, router in routers.items()}
+        # the routers whose plain TAP reads are labelled in C (a veth link's FrameQueue; the scalar engine
+        # keeps every read on its reference path)
+        pushers = {fd for fd, router in routers.items()
+                   if veth and router.bulk is not None and self.link.takes_segments(router.peer)}  # type: ignore
         poller = select.epoll()
         # everything built so far lives as long as the loop: keep the collector from walking it again
         # and again as the loop allocates (a full collection walks every imported module's objects)
@@ -325,18 +330,20 @@ class Datapath:
                         self.read_capture()
                         continue
                     router = routers[fd]
-                    receive = router.receive_from_tap
+                    receive = receivers[fd]
                     try:
-                        reads, calls = read_batch(fd, READ_BUDGET, READ_SIZE)
+                        if fd in pushers:
+                            # the plain reads labelled and queued in C, any other one received in its turn
+                            self.link.push_reads(router, READ_BUDGET, receive)  # type: ignore[attr-defined]
+                        else:
+                            reads, calls = read_batch(fd, READ_BUDGET, READ_SIZE)
+                            router.ingress_stats.syscalls["read"] += calls
+                            for buf in reads:
+                                receive(buf)
                     except OSError as exc:
                         raise tap_error(router.tap.name, exc) from exc
-                    router.ingress_stats.syscalls["read"] += calls
-                    for buf in reads:
-                        try:
-                            receive(buf)
-                        except Exception as exc:  # a bad frame must never stop the datapath
-                            router.ingress_stats.drop(f"internal error ({type(exc).__name__})",
-                                                      f"internal error, please report: {exc!r}")
+                    except LinkGone as exc:  # a full queue sent on the way
+                        raise self.link_error(exc) from exc
                     if veth:
                         try:
                             self.link.flush()  # type: ignore[attr-defined]
@@ -358,6 +365,22 @@ class Datapath:
             if capture_fd >= 0:
                 self.read_capture()
             self.warnings.flush()
+
+    @staticmethod
+    def guarded_receive(router: LabelEdgeRouter) -> Callable[[bytes], None]:
+        """``router.receive_from_tap`` counting an exception that is not an engine refusal (a bug) as a drop."""
+        receive = router.receive_from_tap
+
+        def guarded(buf: bytes) -> None:
+            try:
+                receive(buf)
+            except LinkGone:
+                raise  # the link's queue was full and sending it failed for good: not this frame's doing
+            except Exception as exc:  # a bad frame must never stop the datapath
+                router.ingress_stats.drop(f"internal error ({type(exc).__name__})",
+                                          f"internal error, please report: {exc!r}")
+
+        return guarded
 
     def link_error(self, exc: LinkGone) -> DatapathError:
         """The error that ends the loop when the veth link fails."""

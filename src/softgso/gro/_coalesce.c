@@ -28,6 +28,9 @@
  *     held, number, verified, at) for one poll of Ethernet frames, or None when the poll is one for the
  *     scalar engine (number: what a reason naming one names; verified: the L4 checksum was; at: the
  *     frame whose arrival sent it up, the poll's length for the poll-end flush).
+ * coalesce_area(area, meta, count, params, out, out_meta) -> packets, or -1 when the poll is one for the
+ *     scalar engine: coalesce_frames for frames lying in one buffer, the packets written to another,
+ *     described by int64 sextuples (offset, length, segs, gso_size, gso_type, verified) both ways.
  * count_frames(frames, params, counters, first_index) -> bool: coalesce_frames' poll with its packets
  *     only counted (the same decisions and the same checksum validations; no packet built, nothing
  *     copied): the counts added to counters (as coalesce_pcap's, the poll's frames numbered from
@@ -134,7 +137,13 @@ typedef struct {
     PyObject *list;
     int at;
     int count_only; /* count_frames: packets counted, their bytes neither built nor copied */
+    int64_t *out_meta; /* coalesce_area: AREA_META int64 per packet out (see there), room for out_max */
+    Py_ssize_t n_out, out_max;
 } Poll;
+
+/* coalesce_area's description of a frame in and of a packet out: offset, length, segs, gso_size,
+ * gso_type, verified (int64 each) */
+#define AREA_META 6
 
 static inline unsigned be16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
 static inline uint32_t be32(const unsigned char *p)
@@ -467,6 +476,19 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
         put16(th + 16, fold(f->pseudo + (uint64_t)(tcp_len >> 16) + (uint64_t)(tcp_len & 0xFFFF)));
     }
     count_out(poll, segs, held, why, param, first, length);
+    if (poll->out_meta != NULL) {
+        if (poll->n_out >= poll->out_max) { /* cannot happen: no more packets out than frames in */
+            poll->bad = 1;
+            return;
+        }
+        int64_t *m = poll->out_meta + AREA_META * poll->n_out++;
+        m[0] = poll->out_pos;
+        m[1] = length;
+        m[2] = segs;
+        m[3] = segs > 1 ? gso_size : 0;
+        m[4] = segs > 1 ? gso_type : 0;
+        m[5] = f->verified;
+    }
     if (poll->list != NULL) {
         PyObject *entry = Py_BuildValue("(Niinniiiii)", bytes, first, segs, segs > 1 ? gso_size : 0,
                                         (Py_ssize_t)(segs > 1 ? gso_type : 0), why, held, param,
@@ -933,7 +955,78 @@ static PyObject *count_frames(PyObject *self, PyObject *args)
     return result;
 }
 
+/* One poll of Ethernet frames lying in one buffer (area, frames described by meta: AREA_META int64
+ * each, offset and length first), the packets out written back to back to out and described in
+ * out_meta (AREA_META int64 each: offset in out, length, segs, gso_size, gso_type, verified): the
+ * number of packets, or -1 when the poll is one for the scalar engine (nothing kept). No Python object
+ * per frame or per packet: the datapath's far edge hands each recvmmsg batch here. */
+static PyObject *coalesce_area(PyObject *self, PyObject *args)
+{
+    Py_buffer area, meta, out, out_meta;
+    Py_ssize_t count;
+    PyObject *params_tuple;
+    Params params;
+    if (!PyArg_ParseTuple(args, "y*y*nOw*w*", &area, &meta, &count, &params_tuple, &out, &out_meta))
+        return NULL;
+    PyObject *result = NULL;
+    Frame *frames = NULL;
+    if (!parse_params(params_tuple, &params))
+        goto done;
+    if (count < 0 || count > params.batch || meta.len < (Py_ssize_t)sizeof(int64_t) * AREA_META * count
+        || out_meta.len < (Py_ssize_t)sizeof(int64_t) * AREA_META * count) {
+        PyErr_SetString(PyExc_ValueError, "coalesce_area: count beyond the poll, meta or out_meta");
+        goto done;
+    }
+    const int64_t *m = meta.buf;
+    Py_ssize_t total = 0;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        int64_t at = m[AREA_META * k], len = m[AREA_META * k + 1];
+        if (at < 0 || len < 0 || at > area.len || len > area.len - at) {
+            PyErr_Format(PyExc_ValueError, "coalesce_area: frame %zd is not inside the area", k);
+            goto done;
+        }
+        total += len;
+    }
+    if (out.len < total) {
+        PyErr_SetString(PyExc_ValueError, "coalesce_area: out is smaller than the frames");
+        goto done;
+    }
+    frames = PyMem_Malloc(sizeof(Frame) * (size_t)(count ? count : 1));
+    if (frames == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Poll poll = {0};
+    poll.params = &params;
+    poll.frames = frames;
+    poll.out = out.buf;
+    poll.out_size = out.len;
+    poll.out_meta = out_meta.buf;
+    poll.out_max = count;
+    int taken = 1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < count && taken; k++) {
+        frames[k].frame = (const unsigned char *)area.buf + m[AREA_META * k];
+        frames[k].record = NULL;
+        frames[k].len = m[AREA_META * k + 1];
+        if (classify(&frames[k], &params) == KIND_SCALAR)
+            taken = 0;
+    }
+    if (taken)
+        taken = run_poll(&poll, (int)count);
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(taken ? poll.n_out : -1);
+done:
+    PyMem_Free(frames);
+    PyBuffer_Release(&area);
+    PyBuffer_Release(&meta);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&out_meta);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"coalesce_area", coalesce_area, METH_VARARGS, "GRO over one poll of Ethernet frames in one buffer, into one buffer."},
     {"coalesce_pcap", coalesce_pcap, METH_VARARGS, "GRO over classic pcap records, poll by poll."},
     {"coalesce_frames", coalesce_frames, METH_VARARGS, "GRO over one poll of Ethernet frames."},
     {"count_frames", count_frames, METH_VARARGS, "GRO over one poll of Ethernet frames, its packets counted only."},
@@ -948,6 +1041,7 @@ PyMODINIT_FUNC PyInit__coalesce(void)
     if (m == NULL)
         return NULL;
     if (PyModule_AddIntConstant(m, "COUNTERS", COUNTERS) < 0 || PyModule_AddIntConstant(m, "REASONS", R_COUNT) < 0
+        || PyModule_AddIntConstant(m, "AREA_META", AREA_META) < 0
         || PyModule_AddIntConstant(m, "DONE", STATUS_DONE) < 0 || PyModule_AddIntConstant(m, "MORE", STATUS_MORE) < 0
         || PyModule_AddIntConstant(m, "POLL", STATUS_POLL) < 0 || PyModule_AddIntConstant(m, "REST", STATUS_REST) < 0) {
         Py_DECREF(m);

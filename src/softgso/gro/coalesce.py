@@ -210,6 +210,17 @@ def coalesce_poll(frames: Sequence[bytes], device: GroDevice | None = None, engi
     return [packet for _, packet in coalesce_poll_at(frames, device, engine)]
 
 
+def coalesce_poll_area(area: Any, meta: Any, count: int, params: tuple[Any, ...], out: Any, out_meta: Any) -> int | None:
+    """:func:`coalesce_poll` by the compiled GRO for ``count`` frames lying in one buffer (``area``,
+    described by ``meta``: int64 sextuples whose first two are a frame's offset and length), the packets
+    written back to back to ``out`` and described in ``out_meta`` (offset, length, segs, gso_size,
+    gso_type, verified): how many packets, no Python object per frame or packet. None: the poll is one
+    for the scalar engine (nothing written): call :func:`coalesce_poll`. ``params``: :func:`compiled_params`."""
+    assert compiled_gro is not None
+    packets = compiled_gro.coalesce_area(area, meta, count, params, out, out_meta)
+    return None if packets < 0 else int(packets)
+
+
 def coalesce_poll_at(frames: Sequence[bytes], device: GroDevice | None = None,
                      engine: str = "auto") -> list[tuple[int, GroPacket]]:
     """:func:`coalesce_poll`, each packet with the index of the frame whose arrival sent it up
@@ -297,6 +308,22 @@ class CoalescePreview:
         self._in_poll += 1
         if self._in_poll == self.batch:
             self._end_poll()
+
+    def add_frames(self, frames: list[bytes | memoryview]) -> None:
+        """:meth:`add` of each of ``frames`` (Ethernet frames all), in order."""
+        self.summary.frames_in += len(frames)
+        taken = 0
+        while taken < len(frames):
+            room = min(self.batch - self._in_poll, len(frames) - taken)
+            self._frames += frames[taken : taken + room]
+            self._in_poll += room
+            taken += room
+            if self._in_poll == self.batch:
+                self._end_poll()
+
+    def detach(self) -> None:
+        """Copy the frames of the poll under way, for views of a buffer about to be reused."""
+        self._frames = [bytes(frame) for frame in self._frames]
 
     def _end_poll(self) -> None:
         self._in_poll = 0

@@ -441,6 +441,15 @@ class PcapngRecordEncoder:
             return self._new_interfaces(record.interface_id) + bytes(record.block)
         return record.block
 
+    @property
+    def interfaces_written(self) -> int:
+        """How many of ``interfaces`` have their IDB in the file (a writer rolled back sets it back)."""
+        return self._interfaces_written
+
+    @interfaces_written.setter
+    def interfaces_written(self, count: int) -> None:
+        self._interfaces_written = count
+
     def _new_interfaces(self, up_to: int) -> bytes:
         if up_to >= len(self.interfaces):
             raise CaptureError(f"no interface {up_to} to write a record on ({len(self.interfaces)} described)")

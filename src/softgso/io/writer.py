@@ -208,6 +208,22 @@ class CaptureWriter:
         """Count ``nbytes`` a bulk frontend wrote on :meth:`fileno` itself (the space reserved ahead follows them)."""
         self.bytes_written += nbytes
 
+    def rewind(self, nbytes: int, records: int) -> None:
+        """Take back everything written after the first ``nbytes`` bytes (``records`` records then):
+        the file is cut back there and written on from there. A bulk frontend whose input was cut
+        short underneath a write from it (softgso.bulk.pipeline's mapped input); atomic outputs only."""
+        if self._fd < 0 or not self.atomic:
+            raise CaptureError("rewind of a capture written straight through", where=self.path)
+        self._iov.clear()
+        self._pending = 0
+        if self._reservation is not None:
+            self._reservation.finish()  # no thread reserving any more: the file is this one's alone
+            self._reservation.reserved = min(self._reservation.reserved, nbytes)
+        os.ftruncate(self._fd, nbytes)
+        os.lseek(self._fd, nbytes, os.SEEK_SET)
+        self.bytes_written = nbytes
+        self.records_written = records
+
     @property
     def encoder(self) -> RecordEncoder:
         """The format's framing of this file's records (for bulk frontends that frame records themselves)."""
