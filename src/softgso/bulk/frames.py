@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import mmap
 import os
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ..errors import CaptureError
 from ..io.record import LINKTYPE_ETHERNET
 from .chunks import fill, open_input
 from .native import load_extension
@@ -83,13 +85,15 @@ class BulkFrames:
     """A capture's frames read a chunk at a time (see the module); an iterator of FrameItem."""
 
     def __init__(self, path: Path, modules: tuple[ModuleType, ModuleType], walk: Callable[..., tuple[int, int, int]],
-                 start: int, pcapng: bool, big_endian: bool, reader: Any = None) -> None:
+                 start: int, pcapng: bool, big_endian: bool, reader: Any = None, index: int = 0,
+                 walk_options: tuple[int, bool, tuple[bytes | bytearray, ...]] = (0, False, ())) -> None:
         self.path = path
         self.pcapng = pcapng
         self.big_endian = big_endian
         # pcap: the file's header (linktype, ticks_per_second); pcapng: the general reader that read
         # the first section's head (its interfaces)
         self.head = reader
+        self._modules = modules
         self._records = modules[1]
         self._walk = walk  # (buffer, chunk_end, offsets, codes, lengths) -> (records, end of the last, stop)
         self._pcapng = pcapng
@@ -109,7 +113,8 @@ class BulkFrames:
         self._view = memoryview(b"")
         self._count = 0  # frames in the buffer
         self._next = 0  # the next of them to hand out
-        self._index = 0  # its record index
+        self._index = index  # its record index
+        self._walk_options = walk_options  # (small_limit, bulk_small, port map) the walk was opened with
         self._after = 0  # the end of the buffer's last walked record
         self._stopped = False  # the walk ended at a record the general reader takes
         self._general: Iterator[FrameItem] | None = None
@@ -221,6 +226,38 @@ class BulkFrames:
         """The record index of the next frame not handed out."""
         return self._index
 
+    def next_section(self) -> BulkFrames | None:
+        """The bulk reader of the pcapng section whose header the walk stopped at (its records numbered
+        on from :attr:`next_index`); None when the walk stopped at anything else or the section's head
+        does not read (the general reader then says why)."""
+        if not self._pcapng or not self._stopped or self._next < self._count or self._general is not None:
+            return None
+        offset = self._pos + self._after
+        from ..io.pcapng import BT_SHB, PcapngReader
+
+        fd = open_input(self.path)
+        try:
+            head = os.pread(fd, 4, offset)
+            if len(head) < 4 or int.from_bytes(head, "little") != BT_SHB:
+                return None
+            os.lseek(fd, offset, os.SEEK_SET)
+            reader = PcapngReader(str(self.path), fd)
+            fd = -1  # the reader's now
+            with reader:
+                next(iter(reader), None)  # the interfaces described before its first packet
+            big_endian = reader.byte_order == "big"
+            start = _first_packet_block(self.path, offset, big_endian)
+        except (OSError, CaptureError):
+            return None
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        if start is None or not reader.interfaces:
+            return None
+        walk = _PcapngWalk(self._modules[0], big_endian, reader.interfaces, *self._walk_options)
+        return BulkFrames(self.path, self._modules, walk, start, True, big_endian, reader, self._index,
+                          self._walk_options)
+
     # -- a run of frames at once ------------------------------------------------------------------
 
     def tcp_segments(self, a: Unit) -> list[int] | None:
@@ -286,17 +323,49 @@ def open_bulk_frames(path: Path, *, any_link: bool = False, small_limit: int = 0
     if blocks is None or not blocks.reader.interfaces or (not any_link and any(
             interface.linktype != LINKTYPE_ETHERNET for interface in blocks.reader.interfaces)):
         return None
-    kinds = bytes(interface.linktype == LINKTYPE_ETHERNET for interface in blocks.reader.interfaces)
-    spb_snaplen = blocks.spb_snaplen
+    options = (small_limit, bulk_small, ports)
+    walk = _PcapngWalk(scan, blocks.big_endian, blocks.reader.interfaces, *options)
+    return BulkFrames(path, modules, walk, blocks.start, True, blocks.big_endian, blocks.reader,
+                      walk_options=options)
 
-    def walk_blocks(data: memoryview, chunk_end: int, offsets: bytearray, codes: bytearray,
-                    lengths: bytearray) -> tuple[int, int, int]:
-        result: tuple[int, int, int] = scan.scan_blocks(data, 0, len(data), chunk_end, blocks.big_endian, kinds,
-                                                        spb_snaplen, MAX_FAST_RECORD - 16, small_limit, bulk_small,
-                                                        offsets, codes, lengths, *ports)
+
+class _PcapngWalk:
+    """_segment.scan_blocks over the blocks of one section (its interfaces, byte order)."""
+
+    def __init__(self, scan: ModuleType, big_endian: bool, interfaces: list[Any], small_limit: int, bulk_small: bool,
+                 ports: tuple[bytes | bytearray, ...]) -> None:
+        self.scan = scan
+        self.big_endian = big_endian
+        self.kinds = bytes(interface.linktype == LINKTYPE_ETHERNET for interface in interfaces)
+        self.spb_snaplen = interfaces[0].snaplen
+        self.small_limit, self.bulk_small, self.ports = small_limit, bulk_small, ports
+
+    def __call__(self, data: memoryview, chunk_end: int, offsets: bytearray, codes: bytearray,
+                 lengths: bytearray) -> tuple[int, int, int]:
+        result: tuple[int, int, int] = self.scan.scan_blocks(
+            data, 0, len(data), chunk_end, self.big_endian, self.kinds, self.spb_snaplen, MAX_FAST_RECORD - 16,
+            self.small_limit, self.bulk_small, offsets, codes, lengths, *self.ports)
         return result
 
-    return BulkFrames(path, modules, walk_blocks, blocks.start, True, blocks.big_endian, blocks.reader)
+
+def _first_packet_block(path: Path, offset: int, big_endian: bool) -> int | None:
+    """The offset of the first block after the section header at ``offset`` and the blocks before its
+    first packet block (or of the file's end); None when a block length there is broken."""
+    from ..io.pcapng import BT_EPB, BT_PB, BT_SHB, BT_SPB
+
+    header = struct.Struct((">" if big_endian else "<") + "II")
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        at = offset
+        while at + 8 <= size:
+            handle.seek(at)
+            block_type, length = header.unpack(handle.read(8))
+            if at > offset and block_type in (BT_EPB, BT_SPB, BT_PB, BT_SHB):
+                return at
+            if length < 12 or length % 4:
+                return None
+            at += length
+    return at if at == size else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -764,10 +764,12 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
-              help="How what segment would write is worked out; both give the same report. auto: a super-packet "
-              "of a shape seen before from its shape's plan (the one segment's bulk stream uses, where the "
-              "compiled modules are built), and coalesce's preview counted by the compiled GRO without building "
-              "its packets; scalar: every frame through the engine, every preview packet built.")
+              help="How IN is read and what segment would write worked out; both give the same report. auto: a "
+              "file read by the bulk reader, the short frames segment leaves untouched counted a chunk at a "
+              "time, a super-packet of a shape seen before from its shape's plan (the one segment's bulk stream "
+              "uses, where the compiled modules are built), and coalesce's preview counted by the compiled GRO "
+              "without building its packets; scalar: every record read by the general reader and through the "
+              "engine, every preview packet built.")
 def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, top: int, plot_path: Path | None, as_json: bool,
@@ -817,11 +819,12 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
         from .runner import progress_bar
 
         with progress_bar(quiet, frames.file_size, "inspect") as bar:
+            batches = BatchReader(inspector, gro_preview, frames, tunnel_ports_all)
             try:
-                BatchReader(inspector, gro_preview, frames, tunnel_ports_all).run(bar)
-                skip = None if frames.walked_to_end else frames.next_index
+                batches.run(bar)
+                skip = None if batches.frames.walked_to_end else batches.frames.next_index
             finally:
-                frames.close()
+                batches.frames.close()
     if skip is not None:
         from .inspect_batch import add_record
 

@@ -106,13 +106,19 @@ class BatchReader:
             self._linktypes = [head.linktype]
 
     def run(self, progress: Callable[[int], None]) -> None:
-        """Every frame the walk takes (the caller reads on from ``frames.next_index`` unless
-        ``frames.walked_to_end``)."""
+        """Every frame the walk takes, section after section (the caller reads on from
+        ``frames.next_index`` unless ``frames.walked_to_end``, and closes ``frames``)."""
         while True:
             self.preview.detach()  # its poll's views are of a buffer the next chunk but one reuses
             batch = self.frames.next_batch()
             if batch is None:
-                return
+                section = self.frames.next_section()
+                if section is None:
+                    return
+                self.frames.close()
+                self.frames = section
+                self._linktypes = [interface.linktype for interface in section.head.interfaces]
+                continue
             self._batch(batch)
             progress(self.frames.bytes_read)
 
@@ -215,8 +221,11 @@ class BatchReader:
             for value, times, first in zip(distinct, counts, firsts, strict=True):
                 events.append((int(where[first]), counter, value if name is None else name(value), times))
 
-        add(inspector.sizes_in, lengths, places)
-        add(inspector.sizes_out, lengths, places)
+        sizes, counts, firsts, _ = _distinct(lengths)
+        for size, times, first in zip(sizes, counts, firsts, strict=True):
+            at = int(places[first])
+            events.append((at, inspector.sizes_in, size, times))
+            events.append((at, inspector.sizes_out, size, times))  # written untouched: the same sizes
         known = codes <= 3
         add(summary.input_checksums, codes[known], places[known], CODE_STATES.__getitem__)
         tagged = rows["tags"] > 0
