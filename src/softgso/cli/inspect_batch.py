@@ -16,10 +16,12 @@ reference the tests hold this reading to.
 from __future__ import annotations
 
 import ipaddress
+import os
+import struct
+import sys
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from ..check.capdiff import IP_PROTO_NAMES, ethertype_name
 from ..gro import CoalescePreview
@@ -29,16 +31,37 @@ from ..prepare import L4Checksum
 from .inspect import CaptureInspector, FlowKey, _vlan_text
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..bulk.frames import BulkFrames, FrameBatch
 
 # softgso.bulk._records.inspect_rows' row (InspectRow), in the machine's byte order
-ROW = np.dtype({
-    "names": ["ticks", "wire_len", "interface", "length", "l3_len", "kind", "ipv4_state", "l4_state", "padded",
-              "tags", "ethertype", "version", "proto", "flow", "tag"],
-    "formats": ["u8", "u4", "u4", "u4", "u2", "u1", "u1", "u1", "u1", "u1", "u2", "u1", "u1", "V40", ("u4", 2)],
-    "offsets": [0, 8, 12, 16, 20, 22, 23, 24, 25, 26, 28, 32, 33, 32, 72],
-    "itemsize": 80,
-})
+ROW_SIZE = 80
+ROW_KIND = 22  # the row's kind byte
+ROW_HEAD = struct.Struct("=QII")  # its ticks, orig_len, interface
+
+
+def _numpy() -> Any:
+    """numpy, imported when a chunk has rows to count (a capture of super-packets needs none)."""
+    # numpy's BLAS would start a thread per core at import, which spin for a while and take CPU
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    import numpy
+
+    return numpy
+
+
+@cache
+def _row_dtype() -> Any:
+    """The row as a numpy structured type."""
+    return _numpy().dtype({
+        "names": ["ticks", "wire_len", "interface", "length", "l3_len", "kind", "ipv4_state", "l4_state", "padded",
+                  "tags", "ethertype", "version", "proto", "flow", "tag"],
+        "formats": ["u8", "u4", "u4", "u4", "u2", "u1", "u1", "u1", "u1", "u1", "u2", "u1", "u1", "V40", ("u4", 2)],
+        "offsets": [0, 8, 12, 16, 20, 22, 23, 24, 25, 26, 28, 32, 33, 32, 72],
+        "itemsize": ROW_SIZE,
+    })
+
+
 KIND_IP, KIND_NON_IP = 1, 2
 SPB_INTERFACE = 0xFFFFFFFF  # a row's interface for a Simple Packet Block (no timestamp: 0)
 IPV4_STATES = (None, "valid", "invalid")
@@ -74,7 +97,7 @@ def add_record(inspector: CaptureInspector, preview: CoalescePreview, record: Ca
 
 def _distinct(values: np.ndarray) -> tuple[list[Any], list[int], list[int], np.ndarray]:
     """(distinct values, their counts, where each first shows, each value's place among them)."""
-    distinct, first, inverse, counts = np.unique(values, return_index=True, return_inverse=True, return_counts=True)
+    distinct, first, inverse, counts = _numpy().unique(values, return_index=True, return_inverse=True, return_counts=True)
     return distinct.tolist(), counts.tolist(), first.tolist(), inverse.reshape(-1)
 
 
@@ -128,28 +151,32 @@ class BatchReader:
     def _batch(self, batch: FrameBatch) -> None:
         first, stop = batch.first, batch.stop
         count = stop - first
-        if len(self._rows) < count * ROW.itemsize:
-            self._rows = bytearray(max(count, 1024) * ROW.itemsize)
+        if len(self._rows) < count * ROW_SIZE:
+            self._rows = bytearray(max(count, 1024) * ROW_SIZE)
         codes = batch.codes[first:stop]
         self._records.inspect_rows(batch.buffer, batch.heads[first:stop], batch.starts[first:stop],
                                    batch.spans[first:stop], codes, count, self.frames.pcapng,
                                    self.frames.big_endian, self._ports, self._rows)
-        rows = np.frombuffer(self._rows, ROW, count)
-        self._timestamps(rows)
+        heads = [ROW_HEAD.unpack_from(self._rows, number * ROW_SIZE) for number in range(count)]
+        self._timestamps(heads)
         data = memoryview(batch.buffer)
         starts = batch.starts[first:stop].tolist()
         spans = batch.spans[first:stop].tolist()
         frames: list[bytes | memoryview] = [data[start : start + span] for start, span in zip(starts, spans, strict=True)]
-        kinds = rows["kind"]
-        plain = np.flatnonzero(kinds != 0)
+        kinds = self._rows[ROW_KIND : count * ROW_SIZE : ROW_SIZE]
         events: list[Event] = []
-        if plain.size:
+        if kinds.count(0) == count:  # nothing the rows count (super-packets...): no numpy needed
+            odd: list[int] = list(range(count))
+        else:
+            np = _numpy()
+            rows = np.frombuffer(self._rows, _row_dtype(), count)
+            plain = np.flatnonzero(rows["kind"] != 0)
             self._count(rows[plain], plain, np.frombuffer(codes, np.uint8)[plain], events)
+            odd = np.flatnonzero(rows["kind"] == 0).tolist()
         # a counter's keys are inserted in the order the frames first show them, the per-frame
         # path's frames among them: each count is added before the first odd frame behind its key
         events.sort(key=_first_place)
         preview = self.preview
-        odd = np.flatnonzero(kinds == 0).tolist()
         at = taken = 0
         for place in [*odd, count]:
             while taken < len(events) and events[taken][0] < place:
@@ -159,39 +186,45 @@ class BatchReader:
             if at < place:
                 preview.add_frames(frames[at:place])
             if place < count:
-                self._one(batch.index + place, frames[place], rows[place])
+                _, wire_len, interface = heads[place]
+                self._one(batch.index + place, frames[place], interface, wire_len)
             at = place + 1
 
-    def _timestamps(self, rows: np.ndarray) -> None:
-        """The earliest and latest record timestamps of a chunk, as the general reader gives them."""
+    def _timestamps(self, heads: list[tuple[int, int, int]]) -> None:
+        """The earliest and latest record timestamps of a chunk (its rows' (ticks, orig_len, interface)),
+        as the general reader gives them."""
         inspector = self.inspector
         found: list[int] = []
-        ticks = rows["ticks"]
         if not self.frames.pcapng:
             per_tick = NS_PER_SECOND // self.frames.head.ticks_per_second
-            for value in (int(ticks.min()), int(ticks.max())):
+            ticks = [head[0] for head in heads]
+            for value in (min(ticks), max(ticks)):
                 found.append((value >> 32) * NS_PER_SECOND + (value & 0xFFFFFFFF) * per_tick)
         else:
-            interfaces = rows["interface"]
-            if (interfaces == SPB_INTERFACE).any():
-                found.append(0)
-            for number in np.unique(interfaces).tolist():
+            ranges: dict[int, list[int]] = {}
+            for value, _, number in heads:
+                seen = ranges.get(number)
+                if seen is None:
+                    ranges[number] = [value, value]
+                elif value < seen[0]:
+                    seen[0] = value
+                elif value > seen[1]:
+                    seen[1] = value
+            for number, (low, high) in ranges.items():
                 if number == SPB_INTERFACE:
+                    found.append(0)
                     continue
                 interface = self.frames.head.interfaces[number]
-                mine = ticks[interfaces == number]
-                for value in (int(mine.min()), int(mine.max())):
+                for value in (low, high):
                     found.append(ticks_to_ns(value, interface.ticks_per_second)
                                  + interface.tsoffset_s * NS_PER_SECOND)
         low, high = min(found), max(found)
         inspector.first_ns = low if inspector.first_ns is None else min(inspector.first_ns, low)
         inspector.last_ns = high if inspector.last_ns is None else max(inspector.last_ns, high)
 
-    def _one(self, index: int, frame: bytes | memoryview, row: Any) -> None:
+    def _one(self, index: int, frame: bytes | memoryview, interface: int, wire_len: int) -> None:
         """A frame the rows do not count: through CaptureInspector.add (its record's, for another link type)."""
-        interface = int(row["interface"])
         linktype = self._linktypes[0 if interface == SPB_INTERFACE else interface]
-        wire_len = int(row["wire_len"])
         if linktype != LINKTYPE_ETHERNET:
             add_record(self.inspector, self.preview, CaptureRecord(index, 0, linktype, frame, wire_len), False)
             return
@@ -201,6 +234,7 @@ class BatchReader:
     def _count(self, rows: np.ndarray, places: np.ndarray, codes: np.ndarray, events: list[Event]) -> None:
         """Count the frames the rows describe (at ``places`` of their chunk), as CaptureInspector.add
         would one by one: totals at once, each counter's keys as events."""
+        np = _numpy()
         inspector = self.inspector
         count = len(rows)
         lengths = rows["length"]
@@ -217,7 +251,7 @@ class BatchReader:
         inspector.segments_out += count
         inspector.bytes_out += nbytes
 
-        def add(counter: Any, values: np.ndarray, where: np.ndarray, name: Callable[[Any], Any] | None = None) -> None:
+        def add(counter: Any, values: Any, where: Any, name: Callable[[Any], Any] | None = None) -> None:
             distinct, counts, firsts, _ = _distinct(values)
             for value, times, first in zip(distinct, counts, firsts, strict=True):
                 events.append((int(where[first]), counter, value if name is None else name(value), times))
@@ -267,7 +301,7 @@ class BatchReader:
         """inspect's name of a row's tags (its tag count, then each tag's TPID << 16 | TCI)."""
         text = self._vlans.get(key)
         if text is None:
-            words = np.frombuffer(key, np.uint32).tolist()
+            words = list(struct.unpack(f"={len(key) // 4}I", key))
             text = self._vlans[key] = _vlan_text([(word >> 16, word & 0xFFFF) for word in words[1 : 1 + words[0]]])
         return text
 
@@ -275,8 +309,8 @@ class BatchReader:
     def _flow_key(raw: bytes) -> FlowKey:
         """A row's flow (version, protocol, ports in the machine's order, addresses) as inspect names it."""
         version, proto = raw[0], raw[1]
-        sport = int.from_bytes(raw[2:4], "little" if np.little_endian else "big")
-        dport = int.from_bytes(raw[4:6], "little" if np.little_endian else "big")
+        sport = int.from_bytes(raw[2:4], sys.byteorder)
+        dport = int.from_bytes(raw[4:6], sys.byteorder)
         if version == 4:
             src, dst = str(ipaddress.IPv4Address(raw[8:12])), str(ipaddress.IPv4Address(raw[24:28]))
         else:
