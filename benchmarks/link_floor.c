@@ -32,6 +32,7 @@
 #include <linux/if_tun.h>
 #include <linux/if_xdp.h>
 #include <linux/netlink.h>
+#include <linux/virtio_net.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -46,9 +47,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,6 +87,18 @@ static double cpu_of(const struct rusage *r, int system)
 {
     const struct timeval *t = system ? &r->ru_stime : &r->ru_utime;
     return (double)t->tv_sec + (double)t->tv_usec * 1e-6;
+}
+
+/* fork(), the child killed with its parent: nothing of a run outlives it (nor keeps a lock its
+ * parent inherited open) */
+static pid_t fork_tied(void)
+{
+    pid_t parent = getpid(), child = fork();
+    if (child < 0)
+        die("fork");
+    if (child == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
+        _exit(2);
+    return child;
 }
 
 static void enter_netns(const char *name)
@@ -215,13 +230,14 @@ static uint64_t take_blocks(unsigned char *ring, unsigned *block, struct shared 
     }
 }
 
-static void receive_ring(int fd, unsigned char *ring, struct shared *sh, uint64_t frames)
+/* take what a ring holds, else wait in poll(); the sender done and 0.3 s without a frame: the end */
+static void receive_polled(int fd, uint64_t (*take_some)(void *, struct shared *), void *state, struct shared *sh,
+                           uint64_t frames)
 {
     struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLERR};
-    unsigned block = 0;
     double idle_since = 0;
     while (sh->received < frames) {
-        if (take_blocks(ring, &block, sh)) {
+        if (take_some(state, sh)) {
             idle_since = 0;
             continue;
         }
@@ -233,6 +249,17 @@ static void receive_ring(int fd, unsigned char *ring, struct shared *sh, uint64_
                 break;
         }
     }
+}
+
+struct rx_ring_state {
+    unsigned char *ring;
+    unsigned block;
+};
+
+static uint64_t take_from_ring(void *state, struct shared *sh)
+{
+    struct rx_ring_state *r = state;
+    return take_blocks(r->ring, &r->block, sh);
 }
 
 /* ------------------------------------------------------------------ AF_XDP, copy mode */
@@ -447,23 +474,9 @@ static uint64_t xsk_take(struct xsk *x, struct shared *sh)
     return n;
 }
 
-static void receive_xsk(struct xsk *x, struct shared *sh, uint64_t frames)
+static uint64_t take_from_xsk(void *state, struct shared *sh)
 {
-    struct pollfd pfd = {.fd = x->fd, .events = POLLIN};
-    double idle_since = 0;
-    while (sh->received < frames) {
-        if (xsk_take(x, sh)) {
-            idle_since = 0;
-            continue;
-        }
-        sh->polls++;
-        if (poll(&pfd, 1, 100) == 0 && sh->tx_done) {
-            if (idle_since == 0)
-                idle_since = now();
-            else if (now() - idle_since > 0.3)
-                break;
-        }
-    }
+    return xsk_take(state, sh);
 }
 
 static uint64_t xsk_drops(const struct xsk *x)
@@ -517,10 +530,11 @@ static void receiver(const char *netns, const char *ifname, const char *method, 
     struct rusage before, after;
     getrusage(RUSAGE_SELF, &before);
     sh->ready = 1;
+    struct rx_ring_state state = {ring, 0};
     if (fd < 0)
-        receive_xsk(&x, sh, frames);
+        receive_polled(x.fd, take_from_xsk, &x, sh, frames);
     else if (ring)
-        receive_ring(fd, ring, sh, frames);
+        receive_polled(fd, take_from_ring, &state, sh, frames);
     else
         receive_mmsg(fd, sh, frames);
     getrusage(RUSAGE_SELF, &after);
@@ -732,9 +746,7 @@ static int run_link(char **argv)
         }
         sh->ready = 1;
     } else {
-        child = fork();
-        if (child < 0)
-            die("fork");
+        child = fork_tied();
         if (child == 0)
             receiver(rx_ns, rx_if, method, sh, frames);
     }
@@ -858,25 +870,36 @@ static uint64_t sum_payload(const unsigned char *p, size_t length)
 struct tcp_peer {
     int fd;
     unsigned char tap_mac[6];
-    uint32_t local, peer; /* network order */
-    uint16_t local_port;
+    uint32_t local, peer;          /* network order */
+    uint16_t local_port, peer_port; /* network order */
+    uint16_t ip_id;
     uint32_t iss, rcv_nxt, acked;
     int fin;
     uint64_t writes;
 };
 
-/* one frame from the peer to the sender: an ACK (with SYN for the handshake), window 65535 << 7 */
-static void tcp_reply(struct tcp_peer *c, int syn)
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+
+/* one frame from the peer to the TAP's host: virtio_net_hdr, Ethernet, IPv4, TCP (a SYN carries MSS
+ * 1460 and window scale 7), window 65535 (<< 7). Payload leaves with NEEDS_CSUM (the pseudo-header
+ * sum in the checksum field, as the kernel's CHECKSUM_PARTIAL) and, longer than the MSS, as a TCPV4
+ * GSO packet of MSS-sized segments: a GRO packet as the datapath's far edge writes it. */
+static void peer_send(struct tcp_peer *c, unsigned flags, uint32_t seq, uint32_t ack, const unsigned char *payload,
+                      size_t length)
 {
-    unsigned char frame[VNET + 14 + 20 + 28] = {0};
-    unsigned char *eth = frame + VNET, *ip = eth + 14, *tcp = ip + 20;
-    size_t tcp_len = syn ? 28 : 20; /* the SYN-ACK's options: MSS, NOP, window scale 7 */
+    unsigned char head[VNET + 14 + 20 + 28] = {0};
+    unsigned char *eth = head + VNET, *ip = eth + 14, *tcp = ip + 20;
+    size_t tcp_len = flags & TCP_SYN ? 28 : 20;
     memcpy(eth, c->tap_mac, 6);
     memcpy(eth + 6, PEER_MAC, 6);
     eth[12] = 0x08;
     ip[0] = 0x45;
-    uint16_t total = htons((uint16_t)(20 + tcp_len));
+    uint16_t total = htons((uint16_t)(20 + tcp_len + length)), id = htons(c->ip_id++);
     memcpy(ip + 2, &total, 2);
+    memcpy(ip + 4, &id, 2);
     ip[6] = 0x40; /* DF */
     ip[8] = 64;
     ip[9] = IPPROTO_TCP;
@@ -884,26 +907,41 @@ static void tcp_reply(struct tcp_peer *c, int syn)
     memcpy(ip + 16, &c->local, 4);
     uint16_t csum = htons((uint16_t)~fold(sum16(ip, 20, 0)));
     memcpy(ip + 10, &csum, 2);
-    uint16_t port = htons(PEER_PORT);
-    memcpy(tcp, &port, 2);
+    memcpy(tcp, &c->peer_port, 2);
     memcpy(tcp + 2, &c->local_port, 2);
-    uint32_t seq = htonl(syn ? c->iss : c->iss + 1), ack = htonl(c->rcv_nxt);
-    memcpy(tcp + 4, &seq, 4);
-    memcpy(tcp + 8, &ack, 4);
+    uint32_t seq_be = htonl(seq), ack_be = htonl(ack);
+    memcpy(tcp + 4, &seq_be, 4);
+    memcpy(tcp + 8, &ack_be, 4);
     tcp[12] = (unsigned char)((tcp_len / 4) << 4);
-    tcp[13] = syn ? 0x12 : 0x10;
+    tcp[13] = (unsigned char)flags;
     tcp[14] = 0xff;
     tcp[15] = 0xff;
-    if (syn) {
+    if (flags & TCP_SYN) {
         static const unsigned char options[8] = {2, 4, MSS >> 8, MSS & 0xff, 1, 3, 3, 7};
         memcpy(tcp + 20, options, sizeof options);
     }
-    uint64_t sum = sum16(ip + 12, 8, 0) + IPPROTO_TCP + tcp_len;
-    csum = htons((uint16_t)~fold(sum16(tcp, tcp_len, sum)));
-    memcpy(tcp + 16, &csum, 2);
-    if (write(c->fd, frame, VNET + 14 + 20 + tcp_len) < 0)
-        die("write ACK to the TAP");
+    uint64_t pseudo = sum16(ip + 12, 8, 0) + IPPROTO_TCP + tcp_len + length;
+    if (length) {
+        uint16_t partial = htons((uint16_t)fold(pseudo));
+        memcpy(tcp + 16, &partial, 2);
+        uint16_t vnet[5] = {0, (uint16_t)(20 + tcp_len + 14), length > MSS ? MSS : 0, 14 + 20, 16};
+        memcpy(head + 2, &vnet[1], 8);
+        head[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        head[1] = length > MSS ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE;
+    } else {
+        csum = htons((uint16_t)~fold(sum16(tcp, tcp_len, pseudo)));
+        memcpy(tcp + 16, &csum, 2);
+    }
+    struct iovec iov[2] = {{head, VNET + 14 + 20 + tcp_len}, {(void *)payload, length}};
+    if (writev(c->fd, iov, length ? 2 : 1) < 0)
+        die("write to the TAP");
     c->writes++;
+}
+
+/* the receiving peer's ACK (with SYN for the handshake) */
+static void tcp_reply(struct tcp_peer *c, int syn)
+{
+    peer_send(c, syn ? TCP_SYN | TCP_ACK : TCP_ACK, syn ? c->iss : c->iss + 1, c->rcv_nxt, NULL, 0);
     c->acked = c->rcv_nxt;
 }
 
@@ -988,11 +1026,9 @@ static int run_tap(char **argv)
         return 2;
     }
     enter_netns(argv[1]);
-    struct tcp_peer c = {.iss = 1000};
+    struct tcp_peer c = {.iss = 1000, .peer_port = htons(PEER_PORT)};
     tap_setup(&c, sw ? TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN : 0);
-    pid_t child = fork();
-    if (child < 0)
-        die("fork");
+    pid_t child = fork_tied();
     if (child == 0) {
         close(c.fd);
         tcp_sender(bytes);
@@ -1079,15 +1115,175 @@ static int run_tap(char **argv)
     return got == bytes ? 0 : 3;
 }
 
+/* the far edge: TCP data written into a TAP as GRO packets (64,240 bytes, 44 segments of 1460, with
+ * NEEDS_CSUM), to a plain socket that reads it in the namespace; this program is the sending peer
+ * (the handshake, the receiver's window respected, its ACKs read off the TAP). What both modes pay
+ * after the link, whatever the sending side did. */
+#define GRO_PAYLOAD (44 * MSS)
+
+static void tcp_listener(int ready)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons(PEER_PORT)};
+    inet_pton(AF_INET, LOCAL_IP, &at.sin_addr);
+    if (bind(s, (struct sockaddr *)&at, sizeof at) != 0 || listen(s, 1) != 0)
+        die("listen");
+    if (write(ready, "r", 1) != 1)
+        die("write (ready)");
+    int conn = accept(s, NULL, NULL);
+    if (conn < 0)
+        die("accept");
+    static unsigned char buf[1 << 18];
+    ssize_t n;
+    while ((n = recv(conn, buf, sizeof buf, 0)) > 0)
+        ;
+    if (n < 0)
+        die("recv");
+    _exit(0);
+}
+
+/* read what the TAP's host sent the peer: its ACKs (and the SYN-ACK); the window it opens */
+static int read_acks(struct tcp_peer *c, uint32_t *una, uint64_t *window, int *wscale, uint32_t *irs)
+{
+    static unsigned char buf[VNET + 65536 + 1024];
+    int got = 0;
+    for (;;) {
+        ssize_t n = read(c->fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EAGAIN)
+                return got;
+            die("read TAP");
+        }
+        unsigned char *ip = buf + VNET + 14, *tcp = ip + 20;
+        if (n < VNET + 14 + 40 || buf[VNET + 12] != 0x08 || ip[9] != IPPROTO_TCP || memcmp(ip + 16, &c->peer, 4) != 0)
+            continue;
+        uint32_t ack = (uint32_t)tcp[8] << 24 | (uint32_t)tcp[9] << 16 | (uint32_t)tcp[10] << 8 | tcp[11];
+        unsigned win = (unsigned)(tcp[14] << 8 | tcp[15]);
+        if ((tcp[13] & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
+            *irs = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
+            for (unsigned char *o = tcp + 20; o < tcp + (tcp[12] >> 4) * 4;) {
+                if (*o == 0)
+                    break;
+                if (*o == 1) {
+                    o++;
+                    continue;
+                }
+                if (*o == 3)
+                    *wscale = o[2];
+                o += o[1] ? o[1] : 1;
+            }
+            *window = win;
+        } else if (tcp[13] & TCP_ACK) {
+            if ((int32_t)(ack - *una) > 0)
+                *una = ack;
+            *window = (uint64_t)win << *wscale;
+        }
+        got++;
+    }
+}
+
+static int run_tap_rx(char **argv)
+{
+    uint64_t bytes = strtoull(argv[1], NULL, 10);
+    enter_netns(argv[0]);
+    /* a port of its own per run: an earlier run's connection may linger in the namespace */
+    struct tcp_peer c = {.iss = 1000, .peer_port = htons((uint16_t)(20000 + getpid() % 30000)),
+                         .local_port = htons(PEER_PORT)};
+    tap_setup(&c, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN);
+    int ready[2];
+    if (pipe(ready) != 0)
+        die("pipe");
+    pid_t child = fork_tied();
+    if (child == 0) {
+        close(c.fd);
+        tcp_listener(ready[1]);
+    }
+    char r;
+    if (read(ready[0], &r, 1) != 1) {
+        fprintf(stderr, "link_floor: the listener failed\n");
+        return 2;
+    }
+    if (fcntl(c.fd, F_SETFL, O_NONBLOCK) != 0)
+        die("O_NONBLOCK");
+    struct pollfd pfd = {.fd = c.fd, .events = POLLIN};
+    uint32_t una = c.iss, irs = 0;
+    uint64_t window = 0;
+    int wscale = 0;
+    peer_send(&c, TCP_SYN, c.iss, 0, NULL, 0);
+    while (window == 0) { /* the SYN-ACK */
+        if (poll(&pfd, 1, 5000) == 0) {
+            fprintf(stderr, "link_floor: no SYN-ACK\n");
+            return 2;
+        }
+        read_acks(&c, &una, &window, &wscale, &irs);
+    }
+    uint32_t nxt = c.iss + 1, end = nxt + (uint32_t)bytes;
+    una = nxt;
+    peer_send(&c, TCP_ACK, nxt, irs + 1, NULL, 0);
+    static unsigned char payload[GRO_PAYLOAD];
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (unsigned char)(i * 131 + 7);
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    double start = now();
+    uint64_t packets = 0, waits = 0;
+    while (una != end) {
+        size_t length = end - nxt < GRO_PAYLOAD ? end - nxt : GRO_PAYLOAD;
+        if (length && (uint64_t)(nxt - una) + length <= window) {
+            peer_send(&c, TCP_ACK | TCP_PSH, nxt, irs + 1, payload, length);
+            nxt += (uint32_t)length;
+            packets++;
+            read_acks(&c, &una, &window, &wscale, &irs);
+            continue;
+        }
+        waits++;
+        if (!read_acks(&c, &una, &window, &wscale, &irs) && poll(&pfd, 1, 5000) == 0) {
+            fprintf(stderr, "link_floor: the TCP stream stalled\n");
+            return 2;
+        }
+    }
+    double wall = now() - start;
+    getrusage(RUSAGE_SELF, &after);
+    uint32_t received = una - c.iss - 1;
+    /* the FIN, again every 20 ms until the listener has read it all and gone (a FIN that finds the
+     * window closed is dropped) */
+    struct rusage receiver;
+    int status;
+    pid_t gone = 0;
+    for (int tries = 0; gone == 0 && tries < 250; tries++) {
+        peer_send(&c, TCP_FIN | TCP_ACK, end, irs + 1, NULL, 0);
+        poll(&pfd, 1, 20);
+        read_acks(&c, &una, &window, &wscale, &irs);
+        gone = wait4(child, &status, WNOHANG, &receiver);
+    }
+    if (gone != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (gone == 0)
+            kill(child, SIGKILL);
+        fprintf(stderr, "link_floor: the listener did not finish\n");
+        return 2;
+    }
+    printf("{\"mode\": \"far-edge\", \"bytes\": %llu, \"received\": %llu, \"writes\": %llu, \"packets\": %llu, "
+           "\"window_waits\": %llu, \"wall_s\": %.6f, \"writer_user_s\": %.4f, \"writer_sys_s\": %.4f, "
+           "\"receiver_user_s\": %.4f, \"receiver_sys_s\": %.4f}\n",
+           (unsigned long long)bytes, (unsigned long long)received, (unsigned long long)c.writes,
+           (unsigned long long)packets, (unsigned long long)waits, wall, cpu_of(&after, 0) - cpu_of(&before, 0),
+           cpu_of(&after, 1) - cpu_of(&before, 1), cpu_of(&receiver, 0), cpu_of(&receiver, 1));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 9 && strcmp(argv[1], "link") == 0)
         return run_link(argv + 2);
     if (argc == 5 && strcmp(argv[1], "tap") == 0)
         return run_tap(argv + 2);
+    if (argc == 4 && strcmp(argv[1], "far-edge") == 0)
+        return run_tap_rx(argv + 2);
     fprintf(stderr,
             "usage: link_floor link mmsg|mmsg-bypass|ring|ring-nobypass|ring-full|xdp[-1p] TX_NETNS TX_IF RX_NETNS "
             "RX_IF FRAMES BATCH\n"
-            "       link_floor tap no-gso|sw-gso|sw-gso-sum NETNS BYTES\n");
+            "       link_floor tap no-gso|sw-gso|sw-gso-sum NETNS BYTES\n"
+            "       link_floor far-edge NETNS BYTES\n");
     return 2;
 }

@@ -13,8 +13,8 @@ arrives is checked (its sequence number); drops are counted. Everything it made 
 the other end, by each link I/O (sendmmsg/recvmmsg, with and without PACKET_QDISC_BYPASS; a
 PACKET_TX_RING flushed per batch or per whole ring into a TPACKET_V3 RX ring, both walked in C;
 AF_XDP sockets in copy mode; each also from one process, as the datapath's loop),
-then reads a TCP stream through a TAP in a third namespace as no-gso and sw-gso receive it (see the C
-file). Each run's CPU is the two processes' user+sys over the transfer plus what the ksoftirqd
+then reads a TCP stream through a TAP in a third namespace as no-gso and sw-gso receive it, and
+writes one into a TAP as GRO packets, as the far edge does (see the C file). Each run's CPU is the two processes' user+sys over the transfer plus what the ksoftirqd
 threads ran meanwhile (softirq work run inline in a process's context is in its system time); the
 machine's softirq and busy time (/proc/stat) and the load are reported beside it. ``--rounds``
 alternates the methods. It ends with the bound those costs put on sw-gso / no-gso CPU per GB.
@@ -28,6 +28,7 @@ import mmap
 import os
 import resource
 import select
+import signal
 import socket
 import statistics
 import struct
@@ -196,7 +197,7 @@ def measure(name: str, run: Callable[[socket.socket, socket.socket, list[bytes],
 FLOOR_SOURCE = Path(__file__).resolve().parent.parent / "benchmarks" / "link_floor.c"
 FLOOR_LINK_METHODS = ("mmsg", "mmsg-bypass", "ring", "ring-nobypass", "ring-full", "xdp", "mmsg-1p", "mmsg-bypass-1p",
                       "ring-1p", "ring-full-1p", "xdp-1p")
-FLOOR_TAP_MODES = ("no-gso", "sw-gso", "sw-gso-sum")
+FLOOR_TAP_MODES = ("no-gso", "sw-gso", "sw-gso-sum", "far-edge")
 TAP_MSS = 1460  # link_floor's peer announces it: one MTU frame carries 1460 bytes of TCP payload
 STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 
@@ -233,7 +234,7 @@ def build_floor(directory: str) -> str:
 def run_floor(binary: str, arguments: list[str]) -> dict[str, Any]:
     """One run of link_floor, with the machine's CPU deltas and load around it."""
     load_before, before = os.getloadavg()[0], machine_cpu()
-    done = subprocess.run([binary, *arguments], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([binary, *arguments], capture_output=True, text=True, timeout=60)
     after, load_after = machine_cpu(), os.getloadavg()[0]
     if done.returncode != 0:
         raise SystemExit(f"link_floor {' '.join(arguments)} failed ({done.returncode}): {done.stderr.strip()}")
@@ -257,21 +258,25 @@ def link_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def tap_row(row: dict[str, Any]) -> dict[str, Any]:
-    processes = row["reader_user_s"] + row["reader_sys_s"] + row["sender_user_s"] + row["sender_sys_s"]
+    """A TAP run's figures per GB: the sending host and the LER's reads, or (far-edge) the LER's writes
+    and the receiving host."""
+    first, second = ("writer", "receiver") if row["mode"] == "far-edge" else ("reader", "sender")
     row["gbit_per_s"] = round(row["received"] * 8 / row["wall_s"] / 1e9, 2)
+    for process in (first, second):
+        row[f"{process}_cpu_s_per_gb"] = round((row[f"{process}_user_s"] + row[f"{process}_sys_s"])
+                                               / row["received"] * 1e9, 3)
+    processes = sum(row[f"{process}_{kind}_s"] for process in (first, second) for kind in ("user", "sys"))
     row["cpu_s"] = round(processes + row["ksoftirqd_s"], 4)
     row["cpu_s_per_gb"] = round(row["cpu_s"] / row["received"] * 1e9, 3)
-    row["reader_cpu_s_per_gb"] = round((row["reader_user_s"] + row["reader_sys_s"]) / row["received"] * 1e9, 3)
-    row["sender_cpu_s_per_gb"] = round((row["sender_user_s"] + row["sender_sys_s"]) / row["received"] * 1e9, 3)
     return row
 
 
 def ratio_bound(link: list[dict[str, Any]], tap: list[dict[str, Any]]) -> dict[str, Any]:
-    """The best sw-gso / no-gso CPU-per-GB ratio these parts allow: the link's cheapest per-frame
-    cost (median of its runs) times the MTU frames a GB needs, common to both modes, beside the
-    sending side each mode pays (median of the TAP runs; sw-gso with its payload sums). Everything
-    else both modes pay (the far edge's TAP write, the receiver's TCP stack, the LERs' own work)
-    would only lower it: it is an upper bound."""
+    """The best sw-gso / no-gso CPU-per-GB ratio these parts allow. Common to both modes: the link's
+    cheapest per-frame cost (median of its runs) times the MTU frames a GB needs, and the far edge
+    (GRO packets written into a TAP, the receiving host's TCP); the sending side each mode pays
+    (median of the TAP runs; sw-gso with its payload sums). Everything else both modes pay (the LERs'
+    own per-frame work, GRO itself, ACKs crossing back, Python) would only lower it: an upper bound."""
     frames_per_gb = 1e9 / TAP_MSS
     per_method = {method: statistics.median(r["cpu_us_per_frame"] for r in link if r["method"] == method)
                   for method in dict.fromkeys(r["method"] for r in link)}
@@ -280,14 +285,17 @@ def ratio_bound(link: list[dict[str, Any]], tap: list[dict[str, Any]]) -> dict[s
     sides = {mode: statistics.median(r["cpu_s_per_gb"] for r in tap if r["mode"] == mode)
              for mode in dict.fromkeys(r["mode"] for r in tap)}
     no_gso, sw_gso = sides.get("no-gso"), sides.get("sw-gso-sum", sides.get("sw-gso"))
+    far_edge = sides.get("far-edge", 0.0)
     bound: dict[str, Any] = {"link_us_per_frame_median": per_method, "best_link": best,
                              "frames_per_gb": round(frames_per_gb), "link_cpu_s_per_gb": round(link_s_per_gb, 3),
-                             "sender_side_cpu_s_per_gb_median": sides}
+                             "tap_cpu_s_per_gb_median": sides, "far_edge_cpu_s_per_gb": far_edge}
     if no_gso is not None and sw_gso is not None:
-        bound["no_gso_cpu_s_per_gb"] = round(link_s_per_gb + no_gso, 3)
-        bound["sw_gso_cpu_s_per_gb"] = round(link_s_per_gb + sw_gso, 3)
-        bound["sw_over_no_bound"] = round((link_s_per_gb + no_gso) / (link_s_per_gb + sw_gso), 2)
-        bound["sw_over_no_without_link"] = round(no_gso / sw_gso, 2)
+        common = link_s_per_gb + far_edge
+        bound["common_cpu_s_per_gb"] = round(common, 3)
+        bound["no_gso_cpu_s_per_gb"] = round(common + no_gso, 3)
+        bound["sw_gso_cpu_s_per_gb"] = round(common + sw_gso, 3)
+        bound["sw_over_no_bound"] = round((common + no_gso) / (common + sw_gso), 2)
+        bound["sw_over_no_without_link"] = round((far_edge + no_gso) / (far_edge + sw_gso), 2)
     return bound
 
 
@@ -329,7 +337,8 @@ def floor(args: argparse.Namespace, names: tuple[str, str], ends: tuple[str, str
                 link.append(link_row(run_floor(binary, ["link", method, names[0], ends[0], names[1], ends[1],
                                                         str(args.frames), str(args.batch)])))
             for mode in modes:
-                tap.append(tap_row(run_floor(binary, ["tap", mode, tap_netns, str(args.bytes)])))
+                arguments = ["far-edge"] if mode == "far-edge" else ["tap", mode]
+                tap.append(tap_row(run_floor(binary, [*arguments, tap_netns, str(args.bytes)])))
     return {"uptime": uptime(), "link": link, "tap": tap, "bound": ratio_bound(link, tap) if link else {}}
 
 
@@ -346,15 +355,16 @@ def print_floor(result: dict[str, Any]) -> None:
               f"{row['machine_softirq_s']:.2f} s busy {row['machine_busy_s']:.2f} s  received {row['received']}/"
               f"{row['frames']} lost {row['tx_dropped'] + row['rx_dropped']}  load {row['load'][0]}-{row['load'][1]}")
     for row in result["tap"]:
-        print(f"tap  {row['mode']:11} {row['gbit_per_s']:>6.2f} Gbit/s  {row['cpu_s_per_gb']:>6.3f} CPU s/GB (reader "
-              f"{row['reader_cpu_s_per_gb']:.3f} sender {row['sender_cpu_s_per_gb']:.3f} ksoftirqd {row['ksoftirqd_s']:.3f} s)"
-              f"  reads {row['reads']} packets {row['packets']} acks {row['acks']}  wall {row['wall_s']:.3f} s  "
-              f"machine softirq {row['machine_softirq_s']:.2f} s busy {row['machine_busy_s']:.2f} s  "
-              f"load {row['load'][0]}-{row['load'][1]}")
+        first, second = ("writer", "receiver") if row["mode"] == "far-edge" else ("reader", "sender")
+        print(f"tap  {row['mode']:11} {row['gbit_per_s']:>6.2f} Gbit/s  {row['cpu_s_per_gb']:>6.3f} CPU s/GB ({first} "
+              f"{row[first + '_cpu_s_per_gb']:.3f} {second} {row[second + '_cpu_s_per_gb']:.3f} ksoftirqd "
+              f"{row['ksoftirqd_s']:.3f} s)  wall {row['wall_s']:.3f} s  machine softirq {row['machine_softirq_s']:.2f} s"
+              f" busy {row['machine_busy_s']:.2f} s  load {row['load'][0]}-{row['load'][1]}")
     bound = result["bound"]
     if "sw_over_no_bound" in bound:
         print(f"bound: link {bound['best_link']} {bound['link_us_per_frame_median'][bound['best_link']]} us/frame x "
-              f"{bound['frames_per_gb']:,} frames/GB = {bound['link_cpu_s_per_gb']} s/GB common; no-gso "
+              f"{bound['frames_per_gb']:,} frames/GB = {bound['link_cpu_s_per_gb']} s/GB, far edge "
+              f"{bound['far_edge_cpu_s_per_gb']} s/GB, common {bound['common_cpu_s_per_gb']}; no-gso "
               f"{bound['no_gso_cpu_s_per_gb']} s/GB, sw-gso {bound['sw_gso_cpu_s_per_gb']} s/GB: sw/no at most "
               f"{bound['sw_over_no_bound']}x ({bound['sw_over_no_without_link']}x with a free link)")
 
@@ -402,6 +412,9 @@ def main() -> int:
     names = (f"sgso-lb1-{tag}", f"sgso-lb2-{tag}")
     ends = (f"sglba{tag}"[:15], f"sglbb{tag}"[:15])
     made: list[str] = []
+    # terminated: still remove what was made (only here: pyroute2's netns helpers are forked children)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
     try:
         if args.floor:
             result = floor(args, names, ends, f"sgso-lbt-{tag}", made)

@@ -15,7 +15,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from cli_captures import real_captures, sll
+from cli_captures import payload, real_captures, sll, tcp6_jumbogram
 from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import softgso.cli.inspect_batch as inspect_batch
 from softgso.bulk import compiled_primitive
 from softgso.bulk.native import load_extension
+from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.checksum import csum_fold, ones_sum, pseudo_header_sum
 
 needs_compiled = pytest.mark.skipif(not compiled_primitive.available() or load_extension("_records") is None,
@@ -388,3 +389,23 @@ def test_later_sections_read_in_bulk_or_judged_by_the_general_reader(tmp_path: P
         broken = tmp_path / f"{name}.pcapng"
         broken.write_bytes(data)
         assert_same_inspect(broken, (OPTION_SETS[0],), text=False)
+
+
+@needs_compiled
+@pytest.mark.parametrize("name", ["le.pcap", "le.pcapng"])
+def test_polls_across_chunks_of_few_frames(name: str, tmp_path: Path) -> None:
+    """Chunks of fewer frames than a GRO poll (200 KB jumbograms among small TCP segments of one flow
+    GRO merges): a poll's frames come from several chunks of the bulk reader's two buffers, and are
+    counted as they were read."""
+    frames: list[bytes] = []
+    seq = 1000
+    for index in range(200):
+        frames.append(tcp6_jumbogram(200_000 + 8 * index, sport=41000 + index % 5, partial=index % 3 == 0))
+        for _ in range(index % 2):
+            frames.append(build_frame(SuperPacketSpec(payload=payload(1448, index), seq=seq, tcp_flags=0x10,
+                                                      partial_checksum=False)))
+            seq += 1448
+    capture = tmp_path / name
+    capture.write_bytes(containers(frames)[name])
+    assert capture.stat().st_size > 5 * (4 << 20)
+    assert_same_inspect(capture, (OPTION_SETS[0],), text=False)

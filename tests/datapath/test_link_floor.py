@@ -1,6 +1,7 @@
 """tools/linkio_bench.py --floor (benchmarks/link_floor.c): the frames it times really cross the veth,
 in order and all of them, and the TCP stream it times really reaches the TAP as each mode shapes it
-(MTU frames cut by the sender's kernel for no-gso, super-packets for sw-gso). Root and a C compiler.
+(MTU frames cut by the sender's kernel for no-gso, super-packets for sw-gso), and the far edge's GRO
+packets reach a TCP socket whole. Root and a C compiler.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def test_floor_moves_every_frame_and_byte_and_cleans_up() -> None:
         assert (row["received"], row["out_of_order"], row["tx_dropped"], row["rx_dropped"]) == (FRAMES, 0, 0, 0), row
         assert row["cpu_us_per_frame"] > 0
     modes = {row["mode"]: row for row in result["tap"]}
-    assert set(modes) == {"no-gso", "sw-gso", "sw-gso-sum"}
+    assert set(modes) == {"no-gso", "sw-gso", "sw-gso-sum", "far-edge"}
     for row in modes.values():
         assert row["received"] == BYTES, row
     # no offloads: the sender's kernel cut the stream into MSS-sized frames, none bigger
@@ -44,6 +45,8 @@ def test_floor_moves_every_frame_and_byte_and_cleans_up() -> None:
     for mode in ("sw-gso", "sw-gso-sum"):
         assert modes[mode]["super_packets"] > 0
         assert modes[mode]["reads"] * 4 < BYTES // MSS
+    # the far edge: the receiving host's TCP took every byte, written as GRO packets of 44 segments
+    assert modes["far-edge"]["packets"] >= BYTES // (44 * MSS)
     bound = result["bound"]
     assert bound["frames_per_gb"] == round(1e9 / MSS)
     assert bound["sw_over_no_bound"] == round(bound["no_gso_cpu_s_per_gb"] / bound["sw_gso_cpu_s_per_gb"], 2)

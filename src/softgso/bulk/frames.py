@@ -105,6 +105,8 @@ class BulkFrames:
         # (anonymous mappings: their pages come on first write, where a bytearray is zeroed up front)
         self._buffers = [mmap.mmap(-1, CHUNK_SIZE + MAX_FAST_RECORD + BLOCK_SHIFT) for _ in range(2)]
         self._buffer = self._buffers[0]
+        # called with a buffer about to be filled again (a caller's views of its frames then change)
+        self.on_reuse: Callable[[mmap.mmap], None] | None = None
         capacity = CHUNK_SIZE // MIN_RECORD + 1
         self._offsets, self._codes, self._lengths = bytearray(8 * capacity), bytearray(capacity), bytearray(4 * capacity)
         # per frame: where its record starts, where its frame starts, its length (int64)
@@ -126,6 +128,8 @@ class BulkFrames:
     def _load(self, carried: bytes | memoryview) -> None:
         """Fill the next buffer from ``self._pos`` (its first bytes ``carried`` over) and walk it."""
         self._buffer = self._buffers[self._buffers[0] is self._buffer]
+        if self.on_reuse is not None:
+            self.on_reuse(self._buffer)
         got = fill(self._fd, self._buffer, carried, self._pos,
                    min(len(self._buffer) - BLOCK_SHIFT, self.file_size - self._pos))
         view = memoryview(self._buffer)[:got]

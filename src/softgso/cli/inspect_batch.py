@@ -109,7 +109,8 @@ class BatchReader:
         """Every frame the walk takes, section after section (the caller reads on from
         ``frames.next_index`` unless ``frames.walked_to_end``, and closes ``frames``)."""
         while True:
-            self.preview.detach()  # its poll's views are of a buffer the next chunk but one reuses
+            # the preview's poll under way may hold views of a buffer the next chunk is read into
+            self.frames.on_reuse = self.preview.detach
             batch = self.frames.next_batch()
             if batch is None:
                 section = self.frames.next_section()

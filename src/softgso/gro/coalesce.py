@@ -321,9 +321,10 @@ class CoalescePreview:
             if self._in_poll == self.batch:
                 self._end_poll()
 
-    def detach(self) -> None:
-        """Copy the frames of the poll under way, for views of a buffer about to be reused."""
-        self._frames = [bytes(frame) for frame in self._frames]
+    def detach(self, buffer: object) -> None:
+        """Copy the frames of the poll under way that are views of ``buffer``, about to be reused."""
+        self._frames = [bytes(frame) if isinstance(frame, memoryview) and frame.obj is buffer else frame
+                        for frame in self._frames]
 
     def _end_poll(self) -> None:
         self._in_poll = 0
