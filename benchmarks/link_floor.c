@@ -1247,13 +1247,16 @@ static int run_tap_rx(char **argv)
     getrusage(RUSAGE_SELF, &after);
     uint32_t received = una - c.iss - 1;
     /* the FIN, again every 20 ms until the listener has read it all and gone (a FIN that finds the
-     * window closed is dropped) */
+     * window closed is dropped), for up to 30 s of clock: each FIN's answer wakes the poll at once,
+     * so a count of tries would give a listener that a loaded machine has not run yet a few ms */
     struct rusage receiver;
     int status;
     pid_t gone = 0;
-    for (int tries = 0; gone == 0 && tries < 250; tries++) {
+    double deadline = now() + 30.0;
+    while (gone == 0 && now() < deadline) {
         peer_send(&c, TCP_FIN | TCP_ACK, end, irs + 1, NULL, 0);
-        poll(&pfd, 1, 20);
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
         read_acks(&c, &una, &window, &wscale, &irs);
         gone = wait4(child, &status, WNOHANG, &receiver);
     }
