@@ -144,10 +144,13 @@ def process_frame(frame: bytes, options: SegmentOptions) -> PacketResult:
             result = _with_virtio_header(original, options)
         else:
             result = _from_capture(original, options)
+    # the error is kept for its text, without its traceback: that would hold this frame and its
+    # callers' (a bulk stream's chunk, IN's mapped window among them) in a cycle until a collection
     except NotSegmented as error:
-        result = PacketResult(Outcome.NOT_SEGMENTED, [original], error, kind=error.kind)
+        result = PacketResult(Outcome.NOT_SEGMENTED, [original], error.with_traceback(None), kind=error.kind)
     except SoftGSOError as error:
-        result = PacketResult(Outcome.REFUSED, [original], error, kind="refused by the kernel's checks")
+        result = PacketResult(Outcome.REFUSED, [original], error.with_traceback(None),
+                              kind="refused by the kernel's checks")
     if result.outcome not in (Outcome.SEGMENTED, Outcome.WHOLE):
         mtu = options.device.mtu
         result.over_mtu = any(mtu_bytes(f) > mtu for f in result.frames)

@@ -615,3 +615,65 @@ def test_bulk_segment_equals_scalar_segment_on_the_bench_fou_mix(tmp: Path, engi
     report = json.loads(run_cli("segment", capture, tmp / "again.pcap", "--json", "--engine", engine,
                                 *udp_gso_args("fou")).stdout)
     assert report["engine"] == {"name": engine, "records_in_bulk": report["records_in"], "records_one_by_one": 0}
+
+
+def test_records_passed_through_one_by_one_never_hold_mapped_windows(tmp: Path, engine: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """UDP datagrams over the MTU without --udp-gso go one by one to the scalar path, which passes each
+    through and reports it: a long run of them maps many windows (here of two 128 KiB chunks), and
+    none may stay held by what the scalar path keeps of a record (its reason), or the stream runs
+    out of guarded windows (the cyclic collector is kept off for the run: what a collection that does
+    not come round in time leaves). The same bytes and summary as the scalar path."""
+    import gc
+
+    primitive, _ = stream_of(engine)
+    in_place = input_mode(engine, MAPPED, monkeypatch, small_windows=True)
+    monkeypatch.setattr(primitive, "MAPPED_CHUNK_SIZE", 128 << 10)
+    frames = [build_frame(SuperPacketSpec(udp=True, payload=os.urandom(60000), sport=4000 + n)) for n in range(120)]
+    for capture_format in ("pcap", "pcapng"):
+        in_place.clear()
+        capture = tmp / f"in.{capture_format}"
+        write_capture(capture, sum(len(f) for f in frames), frames=itertools.cycle(frames),
+                      capture_format=capture_format)
+        gc.disable()
+        try:
+            bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
+        finally:
+            gc.enable()
+        assert bulk == scalar
+        assert bulk_json == scalar_json
+        assert bulk_json["outcomes"]["not_segmented"] == bulk_json["records_in"] > 100
+        assert len(in_place) > 20, "many windows mapped"
+
+
+def test_a_stream_whose_guarded_windows_are_all_held_goes_on_reading(tmp: Path, engine: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """When every guarded slot is still held (the guard has a few), the next chunk is not mapped:
+    the general reader takes the rest of IN from there, and OUT and the summary are the scalar path's."""
+    primitive, _ = stream_of(engine)
+    in_place = input_mode(engine, MAPPED, monkeypatch, small_windows=True)
+    monkeypatch.setattr(primitive, "MAPPED_CHUNK_SIZE", 128 << 10)
+    real = primitive.GUARD
+
+    class FewSlots:
+        """The real guard, refusing a fourth slot as one with every slot taken does."""
+
+        def __init__(self) -> None:
+            self.added = 0
+
+        def guard_add(self, buffer: Any) -> int:
+            self.added += 1
+            if self.added > 3:
+                raise RuntimeError("guard_add: every slot taken")
+            return int(real.guard_add(buffer))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    monkeypatch.setattr(primitive, "GUARD", FewSlots())
+    capture = tmp / "in.pcap"
+    write_capture(capture, 3 << 20, frames=mixed_frames(4))
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine, *USO)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert len(in_place) >= 4, "mapped until the slots ran out"

@@ -55,6 +55,11 @@ def open_input(path: Path) -> int:
     return fd
 
 
+# windows still mapped (older ones held by chunks not yet written) past which a new one first collects
+# garbage; the guard has 16 slots, the writer's queue holds a few chunks of a window or two
+HELD_WINDOWS = 6
+
+
 class MappedInput:
     """IN mapped read-only a window at a time, for a stream whose primitive reads records in place:
     the payload's one copy is then the kernel's, out of the mapping at writev.
@@ -93,7 +98,19 @@ class MappedInput:
                 return None
             if hasattr(mapping, "madvise"):
                 mapping.madvise(mmap.MADV_SEQUENTIAL)
-            current = (start, mapping, self._guard.guard_add(mapping))
+            if len(self._windows) >= HELD_WINDOWS:
+                # more windows held than the writer's queue explains: garbage (a cycle through a frame
+                # that read a record) may still point into them; collected, they are unmapped
+                import gc
+
+                gc.collect()
+                self.release()
+            try:
+                slot = self._guard.guard_add(mapping)
+            except RuntimeError:  # every guarded slot still held: this chunk is read, not mapped
+                mapping.close()
+                return None
+            current = (start, mapping, slot)
             self._windows.append(current)
         if len(self._windows) > 1:
             self.release()
