@@ -134,7 +134,9 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
               "scalar: the reference path, one packet at a time.")
 @click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Processes for one capture: cut into N parts at record boundaries, output in order, "
-              "identical to one job (classic pcap, or a pcapng's first section; anything else runs as one job).")
+              "identical to one job (classic pcap, or a pcapng's first section; anything else runs as one job). "
+              "Pays on CPU-bound captures (records taken one by one) with a core free per part; not on "
+              "super-packets the bulk stream segments, which one job writes at about cp's speed.")
 @click.option("--dask-scheduler", metavar="ADDRESS",
               help="Segment many captures (IN a directory or a glob, OUT a directory) on a dask.distributed "
               "cluster, one task per capture.")
