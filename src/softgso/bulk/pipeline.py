@@ -313,6 +313,12 @@ class SegmentStream:
         failure: list[BaseException] = []
         given_back: list[_Checkpoint] = []  # the first chunk the writer found read from a cut IN
 
+        def cut_under(checkpoint: _Checkpoint | None) -> bool:
+            """Whether the chunk of ``checkpoint`` was read in place from IN's mapping and IN has since
+            been cut (or a guarded page answered): its bytes cannot be trusted."""
+            return (checkpoint is not None and checkpoint.in_place and mapped is not None
+                    and mapped.changed(checkpoint.upto))
+
         def write_chunk(parts: list[Any], records: int, checkpoint: _Checkpoint | None = None) -> None:
             if checkpoint is None:
                 write_parts(writer, parts, records)
@@ -328,7 +334,7 @@ class SegmentStream:
                 if error.errno != errno.EFAULT and (mapped is None or not mapped.changed(checkpoint.upto)):
                     raise
             else:
-                if not checkpoint.in_place or mapped is None or not mapped.changed(checkpoint.upto):
+                if not cut_under(checkpoint):
                     return
             writer.rewind(*before)  # IN was cut under the chunk: its records go to the general reader
             given_back.append(checkpoint)
@@ -389,13 +395,11 @@ class SegmentStream:
                                                       after + shift, arena, lengths)
                 except Exception:
                     # garbage read where IN was cut (zeros): the general reader's from this chunk on
-                    if checkpoint is None or not checkpoint.in_place or mapped is None or \
-                            not mapped.changed(checkpoint.upto):
+                    if not cut_under(checkpoint):
                         raise
                     stopped = checkpoint
                     break
-                if checkpoint is not None and checkpoint.in_place and mapped is not None and \
-                        mapped.changed(checkpoint.upto):
+                if cut_under(checkpoint):
                     stopped = checkpoint  # read (in part) after IN was cut: not written
                     break
                 index += count - (chunk_codes.count(CODE_DROPPED) if blocks is not None else 0)

@@ -784,12 +784,7 @@ static PyObject *coalesce_pcap(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    Poll poll = {0};
-    poll.params = &params;
-    poll.frames = frames;
-    poll.out = out.buf;
-    poll.out_size = out.len;
-    poll.big_endian = big_endian;
+    Poll poll = {.params = &params, .frames = frames, .out = out.buf, .out_size = out.len, .big_endian = big_endian};
     memcpy(poll.counts.c, counters.buf, sizeof(poll.counts.c));
     poll.first_index = first_index;
     const unsigned char *buf = data.buf;
@@ -898,9 +893,7 @@ static PyObject *frames_poll(PyObject *sequence, PyObject *params_tuple, Py_buff
         result = counters != NULL ? Py_NewRef(Py_False) : Py_NewRef(Py_None);
         goto done;
     }
-    Poll poll = {0};
-    poll.params = &params;
-    poll.frames = frames;
+    Poll poll = {.params = &params, .frames = frames};
     if (counters != NULL) {
         poll.count_only = 1;
         poll.first_index = first_index;
@@ -996,13 +989,8 @@ static PyObject *coalesce_area(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    Poll poll = {0};
-    poll.params = &params;
-    poll.frames = frames;
-    poll.out = out.buf;
-    poll.out_size = out.len;
-    poll.out_meta = out_meta.buf;
-    poll.out_max = count;
+    Poll poll = {.params = &params, .frames = frames, .out = out.buf, .out_size = out.len, .out_meta = out_meta.buf,
+                 .out_max = count};
     int taken = 1;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t k = 0; k < count && taken; k++) {
