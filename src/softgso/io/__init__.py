@@ -47,12 +47,10 @@ records (caplen < orig_len) are yielded, with ``record.truncated`` true.
 
 from __future__ import annotations
 
-from importlib import import_module
+from .. import names_on_first_use
 
 TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
 if TYPE_CHECKING:
-    from typing import Any
-
     from .cooked import (
         EthernetView,
         ethernet_view,
@@ -107,17 +105,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'softgso.io' has no attribute {name!r}")
-    value = getattr(import_module(f".{home}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = names_on_first_use(__name__, _HOMES, globals())
 
 
 __all__ = [
