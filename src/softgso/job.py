@@ -525,6 +525,7 @@ class Summary:
     # bulk code took itself (segmented by a plan, or copied through in a run); the rest went one by one
     engine: str = "scalar"
     bulk_records: int = 0
+    bulk_bytes: int = 0  # the bytes of those records (--jobs weighs them: softgso.bulk.stream.bulk_share)
 
     def report(self, index: int, kind: str, reason: str) -> None:
         """Keep one record's report: counted by kind, listed while fewer than REPORT_LIMIT are."""
@@ -582,13 +583,13 @@ class Summary:
         return (self.records_in, self.records_out, self.bytes_in, self.bytes_out, self.outcomes.copy(),
                 self.input_checksums.copy(), self.partial_out, self.over_mtu, len(self.reports),
                 self.reports_omitted, {kind: list(entry) for kind, entry in self.kinds.items()}, self.notes.copy(),
-                self.bulk_records)
+                self.bulk_records, self.bulk_bytes)
 
     def rewind(self, checkpoint: tuple[Any, ...]) -> None:
         """Back to the counts of ``checkpoint()`` (reports only ever appended since are dropped)."""
         (self.records_in, self.records_out, self.bytes_in, self.bytes_out, self.outcomes, self.input_checksums,
          self.partial_out, self.over_mtu, reports, self.reports_omitted, self.kinds, self.notes,
-         self.bulk_records) = checkpoint
+         self.bulk_records, self.bulk_bytes) = checkpoint
         del self.reports[reports:]
 
     def add_passthrough(self, index: int, nbytes: int, kind: str, reason: str, over_mtu: bool) -> None:
@@ -611,6 +612,7 @@ class Summary:
         self.bytes_out += packets * bytes_out
         self.outcomes[Outcome.SEGMENTED.value] += packets
         self.bulk_records += packets
+        self.bulk_bytes += packets * frame_len
         for state, count in states.items():
             self.input_checksums[state] += count
         if partial:
@@ -624,6 +626,7 @@ class Summary:
         self.bytes_out += nbytes
         self.outcomes[Outcome.UNCHANGED.value] += packets
         self.bulk_records += packets
+        self.bulk_bytes += nbytes
         for state, count in states.items():
             self.input_checksums[state] += count
 
@@ -639,6 +642,7 @@ class Summary:
         self.over_mtu += other.over_mtu
         self.notes.update(other.notes)
         self.bulk_records += other.bulk_records
+        self.bulk_bytes += other.bulk_bytes
         if other.engine != "scalar":
             self.engine = other.engine
         for kind, (count, first, reason) in other.kinds.items():

@@ -42,6 +42,8 @@ def test_pcap_cuts_at_record_boundaries(tmp_path: Path, order: str, parts: int) 
     found = pcap_header(path)
     assert found is not None
     assert split_points(path, found[0], parts) == expected(boundaries, 24, offset, parts)
+    # the cuts of the file's first third alone, at the file's boundaries (the --jobs sample's end)
+    assert split_points(path, found[0], parts, offset // 3) == expected(boundaries, 24, offset // 3, parts)
 
 
 @pytest.mark.parametrize("order", ["<", ">"])
@@ -76,3 +78,5 @@ def test_pcapng_cuts_at_block_boundaries_counting_packet_blocks(tmp_path: Path, 
     assert blocks.start == start
     for parts in (2, 3, 4):
         assert block_split_points(path, blocks, parts) == expected(boundaries, start, len(content), parts)
+        assert block_split_points(path, blocks, parts, len(content) // 5) == expected(boundaries, start,
+                                                                                      len(content) // 5, parts)

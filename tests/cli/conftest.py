@@ -26,3 +26,13 @@ def run_json(*args: str | Path) -> tuple[Result, dict]:
 def tmp(tmp_path: Path) -> Path:
     """A scratch folder."""
     return tmp_path
+
+
+@pytest.fixture
+def always_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--jobs cuts IN into parts whatever share of it the bulk stream takes (by default one job does a
+    capture the bulk stream takes well: softgso.bulk.stream.ONE_JOB_BULK_SHARE), so that a test of the
+    parts runs them on a small capture of super-packets too."""
+    from softgso.bulk import stream
+
+    monkeypatch.setattr(stream, "ONE_JOB_BULK_SHARE", float("inf"))

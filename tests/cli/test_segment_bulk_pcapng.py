@@ -261,6 +261,7 @@ def test_broken_pcapng_fails_alike(tmp: Path, engine: str, damage: str) -> None:
     assert bulk == scalar
 
 
+@pytest.mark.usefixtures("always_parts")
 @pytest.mark.parametrize("jobs", ["2", "3"])
 def test_jobs_on_pcapng_equal_one_job(tmp: Path, engine: str, jobs: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """--jobs cuts a pcapng's first section at block boundaries: the same bytes and summary as the

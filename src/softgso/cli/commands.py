@@ -135,8 +135,10 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Processes for one capture: cut into N parts at record boundaries, output in order, "
               "identical to one job (classic pcap, or a pcapng's first section; anything else runs as one job). "
-              "Pays on CPU-bound captures (records taken one by one) with a core free per part; not on "
-              "super-packets the bulk stream segments, which one job writes at about cp's speed.")
+              "Pays on CPU-bound captures (records that go one by one) with a core free per part; not on "
+              "what the bulk stream takes (super-packets it segments, short frames it copies through), which "
+              "one job writes at about cp's speed. So the first 2 MiB of records are tried in bulk first: when "
+              "the bulk stream takes two thirds of their bytes or more, one job does the whole capture.")
 @click.option("--dask-scheduler", metavar="ADDRESS",
               help="Segment many captures (IN a directory or a glob, OUT a directory) on a dask.distributed "
               "cluster, one task per capture.")
@@ -207,10 +209,12 @@ BENCH_TARGET_SIZE = 512 << 20  # the issue's targets are set on a 512 MiB captur
 @click.option("--no-peers", is_flag=True, help="Skip tcprewrite and Scapy.")
 @click.option("--format", "capture_format", type=click.Choice(["pcap", "pcapng"]), default="pcap", show_default=True,
               help="The main capture's format (segment vs cp; pcapng, SLL2 and raw IP have rows of their own).")
-@click.option("--only", type=click.Choice(["segment", "coalesce", "checkers", "command"]),
+@click.option("--only", type=click.Choice(["segment", "coalesce", "checkers", "command", "jobs"]),
               help="One measurement: segment (vs cp, the engine vs memcpy, passthrough, the peers), coalesce (vs cp), "
-                   "checkers (inspect and diff vs segment, pcapng), or command (the whole segment command vs cp "
-                   "alone, e.g. for a tunnel mix).")
+                   "checkers (inspect and diff vs segment, pcapng), command (the whole segment command vs cp "
+                   "alone, e.g. for a tunnel mix), or jobs (segment --jobs 1, 2, 3 on CPU-bound and bulk inputs, "
+                   "a model for 4 and 8 cores from each part timed alone, and the appending of parts; "
+                   "--format pcapng recommended; not part of a full run).")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write a PNG of the ratios against their targets.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
@@ -275,6 +279,10 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("  CPU s / segment CPU s", "inspect_cpu_over_segment", ""),
         ("diff IN OUT / segment (time), pcapng", "diff_over_segment", "<= 3"),
         ("  CPU s / segment CPU s", "diff_cpu_over_segment", ""),
+        *((f"segment --jobs, {text}: {run} s", f"jobs_{name}_{run.replace(' ', '')}_seconds",
+           "modelled from each part timed alone" if run.startswith("model") else "")
+          for name, text in (("datagrams", "UDP datagrams (CPU-bound)"), ("super_packets", "super-packets (bulk)"))
+          for run in ("cp", "jobs1", "jobs2", "jobs3", "model 1", "model 2", "model 4", "model 8")),
     ]
     from rich.markup import escape
     from rich.table import Table

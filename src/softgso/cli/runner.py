@@ -625,7 +625,8 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int, engine
                   output_format: str | None = None, quiet: bool = True,
                   ) -> tuple[Any, dict[str, int], list[tuple[int, str]]] | None:
     """--jobs: parts in parallel, in order; None when one job must do it (a file the bulk stream does
-    not take, a part that cannot finish, or -F to the other format: the parts are IN's).
+    not take, a part that cannot finish, or -F to the other format: the parts are IN's) or does it
+    faster (the bulk stream takes most of IN's first records: softgso.bulk.stream.bulk_share).
 
     This process does the first part itself, straight into OUT when OUT is a file written atomically
     (nothing of it is copied; discarded if another part cannot finish), while forked processes do
@@ -639,6 +640,7 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int, engine
     from ..bulk import stream
     from ..bulk.stream import (
         block_split_points,
+        bulk_share,
         open_pcap_writer,
         pcap_header,
         pcapng_header,
@@ -652,6 +654,9 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int, engine
     found = pcap_header(in_path) if output_format != "pcapng" else None
     blocks = pcapng_header(in_path) if found is None and output_format != "pcap" else None
     header_info, linktype = found if found is not None else (None, 1)
+    if (header_info is not None or blocks is not None) and \
+            bulk_share(in_path, options, header_info, blocks, engine, linktype) >= stream.ONE_JOB_BULK_SHARE:
+        return None  # records the bulk stream takes: parts would cost more than they save
     if header_info is not None:
         points = split_points(in_path, header_info, jobs)
     elif blocks is not None:
