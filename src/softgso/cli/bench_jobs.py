@@ -36,8 +36,12 @@ from typing import Any
 from .bench import _checked, run_child, softgso_command, write_capture
 
 # the inputs: name, the bench mix (segment's options are its defaults: without --udp-gso the uso mix's
-# datagrams over the MTU pass through unchanged, each reported, so OUT must equal IN byte for byte)
-JOBS_INPUTS = (("datagrams", "uso"), ("super_packets", "tcp4"))
+# datagrams over the MTU pass through unchanged, each reported, so OUT must equal IN byte for byte),
+# and whether one job does it (softgso.bulk.stream.bulk_share): then its parts are timed too, forced
+JOBS_INPUTS = (("datagrams", "uso", False), ("super_packets", "tcp4", True))
+# ``segment`` with its parts forced whatever the bulk stream takes (a measurement, not an option)
+FORCED_PARTS = ("import sys; from softgso.bulk import stream; stream.ONE_JOB_BULK_SHARE = float('inf'); "
+                "from softgso.cli.entry import main; main()")
 JOBS_REAL = (1, 2, 3)
 JOBS_MODEL = (1, 2, 4, 8)
 
@@ -147,18 +151,26 @@ def measure_jobs(work: Path, size: int, repeat: int, capture_format: str = "pcap
     """The real runs and the model for each of JOBS_INPUTS (keys ``jobs_{input}_...``), and the appends."""
     report: dict[str, Any] = {"jobs_format": capture_format, "jobs_real": list(real), "jobs_model": list(modelled),
                               "jobs_load_before": os.getloadavg()}
-    for name, mix in JOBS_INPUTS:
+    for name, mix, one_job in JOBS_INPUTS:
         capture = work / f"jobs-{name}.{capture_format}"
         write_capture(capture, size, mix, capture_format=capture_format)
         outs = {n: work / f"jobs-{name}-{n}.{capture_format}" for n in real}
         copy = work / f"jobs-{name}-cp.{capture_format}"
-        commands = {n: [*softgso_command(), "segment", str(capture), str(outs[n]), "-q", "--jobs", str(n)]
+        commands = {f"jobs{n}": [*softgso_command(), "segment", str(capture), str(outs[n]), "-q", "--jobs", str(n)]
                     for n in real}
-        runs: dict[str, list[list[float]]] = {"cp": [], **{f"jobs{n}": [] for n in real}}
+        if one_job:  # and its parts, forced
+            commands |= {f"parts{n}": [sys.executable, "-c", FORCED_PARTS, "segment", str(capture), str(outs[n]), "-q",
+                                       "--jobs", str(n)] for n in real if n > 1}
+        runs: dict[str, list[list[float]]] = {"cp": [], **{key: [] for key in commands}}
         for turn in range(repeat + 1):
             cp_run = run_child(["cp", str(capture), str(copy)])
             copy.unlink()
-            timed = {n: run_child(commands[n]) for n in real}
+            timed = {}
+            for key, command in commands.items():
+                timed[key] = run_child(command)
+                n = int(key.removeprefix("jobs").removeprefix("parts"))
+                if n != real[0] and not filecmp.cmp(outs[real[0]], outs[n], shallow=False):
+                    raise RuntimeError(f"segment {key} wrote other bytes than --jobs {real[0]} ({name})")
             if turn == 0:  # no time counts before every output is right
                 if mix == "uso":
                     if not filecmp.cmp(capture, outs[real[0]], shallow=False):
@@ -167,15 +179,12 @@ def measure_jobs(work: Path, size: int, repeat: int, capture_format: str = "pcap
                 else:
                     report[f"jobs_{name}_output_check"] = _checked(f"softgso segment ({name})", capture,
                                                                    outs[real[0]])
-                for n in real[1:]:
-                    if not filecmp.cmp(outs[real[0]], outs[n], shallow=False):
-                        raise RuntimeError(f"segment --jobs {n} wrote other bytes than --jobs {real[0]} ({name})")
                 report[f"jobs_{name}_outputs_identical"] = True
                 report[f"jobs_{name}_output_bytes"] = outs[real[0]].stat().st_size
             else:
                 runs["cp"].append([cp_run.seconds, cp_run.cpu_seconds])
-                for n in real:
-                    runs[f"jobs{n}"].append([timed[n].seconds, timed[n].cpu_seconds])
+                for key, run in timed.items():
+                    runs[key].append([run.seconds, run.cpu_seconds])
             for out in outs.values():
                 out.unlink()
         report[f"jobs_{name}_input_bytes"] = capture.stat().st_size
@@ -185,8 +194,8 @@ def measure_jobs(work: Path, size: int, repeat: int, capture_format: str = "pcap
             report[f"jobs_{name}_{key}_seconds"], report[f"jobs_{name}_{key}_cpu_seconds"] = fastest
         models = {n: model_parts(capture, work, n) for n in modelled}
         capture.unlink()
-        one_job = min(r[0] for r in runs["jobs1"]) if 1 in real else None
-        fixed = max(one_job - models[1]["parts"][0]["wall_s"], 0.0) if one_job is not None and 1 in models else 0.0
+        one_job_s = min(r[0] for r in runs["jobs1"]) if 1 in real else None
+        fixed = max(one_job_s - models[1]["parts"][0]["wall_s"], 0.0) if one_job_s is not None and 1 in models else 0.0
         report[f"jobs_{name}_model_fixed_s"] = fixed
         report[f"jobs_{name}_model"] = {str(n): {**models[n], "makespan_s": makespan(models[n], n, fixed)}
                                         for n in modelled}

@@ -282,7 +282,7 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         *((f"segment --jobs, {text}: {run} s", f"jobs_{name}_{run.replace(' ', '')}_seconds",
            "modelled from each part timed alone" if run.startswith("model") else "")
           for name, text in (("datagrams", "UDP datagrams (CPU-bound)"), ("super_packets", "super-packets (bulk)"))
-          for run in ("cp", "jobs1", "jobs2", "jobs3", "model 1", "model 2", "model 4", "model 8")),
+          for run in ("cp", "jobs1", "jobs2", "jobs3", "parts2", "parts3", "model 1", "model 2", "model 4", "model 8")),
     ]
     from rich.markup import escape
     from rich.table import Table
