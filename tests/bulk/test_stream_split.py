@@ -14,15 +14,18 @@ import pytest
 from softgso.bulk.stream import block_split_points, pcap_header, pcapng_header, split_points
 
 
-def expected(boundaries: list[tuple[int, int]], start: int, size: int, parts: int) -> list[tuple[int, int]]:
-    """The first (offset, records before) at or past each cut, from a list of every boundary."""
+def expected(boundaries: list[tuple[int, int]], start: int, size: int, parts: int,
+             align: int = 1) -> list[tuple[int, int]]:
+    """The first (offset, records before) at or past each cut, from a list of every boundary (records
+    before it a multiple of ``align``; a boundary past two cuts starts one part)."""
     points = [(start, 0)]
     for k in range(1, parts):
         cut = start + (size - start) * k // parts
-        later = [b for b in boundaries if b[0] >= cut]
+        later = [b for b in boundaries if b[0] >= cut and not b[1] % align]
         if not later:
             break
-        points.append(later[0])
+        if later[0] != points[-1]:
+            points.append(later[0])
     return points
 
 
@@ -44,6 +47,8 @@ def test_pcap_cuts_at_record_boundaries(tmp_path: Path, order: str, parts: int) 
     assert split_points(path, found[0], parts) == expected(boundaries, 24, offset, parts)
     # the cuts of the file's first third alone, at the file's boundaries (the --jobs sample's end)
     assert split_points(path, found[0], parts, offset // 3) == expected(boundaries, 24, offset // 3, parts)
+    # inspect's cuts: after a multiple of 64 records (coalesce's polls)
+    assert split_points(path, found[0], parts, align=64) == expected(boundaries, 24, offset, parts, 64)
 
 
 @pytest.mark.parametrize("order", ["<", ">"])
@@ -76,7 +81,9 @@ def test_pcapng_cuts_at_block_boundaries_counting_packet_blocks(tmp_path: Path, 
     assert blocks is not None
     start = len(shb + idb)
     assert blocks.start == start
-    for parts in (2, 3, 4):
+    for parts in (2, 3, 4, 9):
         assert block_split_points(path, blocks, parts) == expected(boundaries, start, len(content), parts)
         assert block_split_points(path, blocks, parts, len(content) // 5) == expected(boundaries, start,
                                                                                       len(content) // 5, parts)
+        assert block_split_points(path, blocks, parts, align=64) == expected(boundaries, start, len(content),
+                                                                             parts, 64)

@@ -211,37 +211,43 @@ def make_bulk_stream(options: SegmentOptions, summary: Summary,
 
 
 def split_points(path: Path, header_info: tuple[bytes, str, bool, int], parts: int,
-                 size: int | None = None) -> list[tuple[int, int]]:
+                 size: int | None = None, align: int = 1) -> list[tuple[int, int]]:
     """(byte offset, record index) where each of ``parts`` pieces of the file (or of its first ``size``
-    bytes: the cuts are theirs, the boundaries the file's) starts, at record boundaries."""
+    bytes: the cuts are theirs, the boundaries the file's) starts, at record boundaries (whose
+    index is a multiple of ``align``)."""
     prefix = "<" if header_info[1] == "little" else ">"
     # a record's length is its header's third field: its data follows the 16 header bytes
     return _walk_to_targets(path, FILE_HEADER_LEN, size, parts, struct.Struct(prefix + "8xI4x"), RECORD_HEADER_LEN,
-                            lambda length: RECORD_HEADER_LEN + length, lambda _: True)
+                            lambda fields: RECORD_HEADER_LEN + fields[-1], lambda _: True, align)
 
 
-def block_split_points(path: Path, header: PcapngInput, parts: int, size: int | None = None) -> list[tuple[int, int]]:
+def block_split_points(path: Path, header: PcapngInput, parts: int, size: int | None = None,
+                       align: int = 1) -> list[tuple[int, int]]:
     """split_points for a pcapng file's first section: (byte offset, packet record index) at block
-    boundaries from ``header.start`` (blocks the bulk stream does not take end the walk there)."""
-    from ..io.pcapng import BT_EPB, BT_PB, BT_SPB
+    boundaries from ``header.start`` (a broken block length or the next section's header ends the
+    walk there: no part starts in another section)."""
+    from ..io.pcapng import BT_EPB, BT_PB, BT_SHB, BT_SPB
 
     block_header = struct.Struct((">" if header.big_endian else "<") + "II")
     records = (BT_EPB, BT_SPB, BT_PB)
 
-    def block_length(length: int) -> int | None:
-        return length if length >= 12 and not length % 4 else None
+    def block_length(fields: tuple[int, ...]) -> int | None:
+        block_type, length = fields
+        return length if length >= 12 and not length % 4 and block_type != BT_SHB else None
 
     return _walk_to_targets(path, header.start, size, parts, block_header, 8, block_length,
-                            lambda block_type: block_type in records)
+                            lambda block_type: block_type in records, align)
 
 
 def _walk_to_targets(path: Path, start: int, size: int | None, parts: int, header: struct.Struct, header_len: int,
-                     step: Callable[[int], int | None], is_record: Callable[[int], bool]) -> list[tuple[int, int]]:
+                     step: Callable[[tuple[int, ...]], int | None], is_record: Callable[[int], bool],
+                     align: int = 1) -> list[tuple[int, int]]:
     """The record walk of split_points and block_split_points, a buffer (1 MiB) read at a time (after a
     record of 16 KiB or more, only the next record's header):
     (offset, record index) at the first boundary at or past each of the ``parts - 1`` even cuts of
-    the file after ``start`` (or of its first ``size`` bytes). ``header`` unpacks a record's (type, length) or (length,) at its start,
-    ``step`` turns its length into the bytes to the next record (None: the walk stops there)."""
+    the file after ``start`` (or of its first ``size`` bytes) whose record index is a multiple of
+    ``align``. ``header`` unpacks a record's (type, length) or (length,) at its start, ``step``
+    turns them into the bytes to the next record (None: the walk stops there)."""
     file_size = os.path.getsize(path)
     size = file_size if size is None else min(size, file_size)
     targets = [start + (size - start) * k // parts for k in range(1, parts)]
@@ -251,8 +257,9 @@ def _walk_to_targets(path: Path, start: int, size: int | None, parts: int, heade
     with open(path, "rb", buffering=0) as handle:
         buffer, base = b"", start  # the file's bytes from ``base`` on
         while targets and offset + header_len <= file_size:
-            if offset >= targets[0]:
-                points.append((offset, index))
+            if offset >= targets[0] and not index % align:
+                if offset > points[-1][0]:  # (a record over two cuts: one part, not an empty one)
+                    points.append((offset, index))
                 targets.pop(0)
                 continue
             at = offset - base
@@ -263,7 +270,7 @@ def _walk_to_targets(path: Path, start: int, size: int | None, parts: int, heade
                 if len(buffer) < header_len:
                     break
             fields = unpack_from(buffer, at)
-            found = step(fields[-1])
+            found = step(fields)
             if found is None:
                 break
             length = found

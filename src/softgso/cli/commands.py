@@ -715,23 +715,6 @@ def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[Any]:
                 bar(int(getattr(reader, "bytes_read", 0) or 0))
 
 
-def _inspect_bulk_reader(in_path: Path, options: Any, inspector: Any) -> tuple[Any, tuple[int, ...]]:
-    """(the bulk reader inspect reads ``in_path`` with, or None where it does not take the file; the UDP
-    ports a tunnel may use): short frames classified as segment's bulk stream does, where it does."""
-    from ..bulk.fastpath import TUNNEL_PORTS, scalar_ports
-    from ..bulk.frames import open_bulk_frames
-    from ..bulk.stream import short_frames
-    from .inspect_batch import port_map
-
-    planner = inspector.planner
-    small_limit, classify = short_frames(options, planner is not None and planner.fast.enabled)
-    ports = scalar_ports(options)
-    extra = set(ports) - set(TUNNEL_PORTS)
-    frames = open_bulk_frames(in_path, any_link=True, small_limit=small_limit, bulk_small=classify,
-                              port_map=port_map(extra) if extra else None)
-    return frames, ports
-
-
 def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
     """The options of ``segment`` that decide what it would write (for ``inspect``)."""
     options = [
@@ -780,10 +763,16 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
               "uses, where the compiled modules are built), and coalesce's preview counted by the compiled GRO "
               "without building its packets; scalar: every record read by the general reader and through the "
               "engine, every preview packet built.")
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Processes for one capture (--engine auto): cut into N parts as segment --jobs cuts it (each cut "
+              "after a multiple of 64 records, coalesce's poll), their counts added up in order: the same report "
+              "as one job. Pays with a core free per part, most on records counted one by one; anything the "
+              "bulk reader does not take to its end is inspected in one job.")
 def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, top: int, plot_path: Path | None, as_json: bool,
-            quiet: bool, udp_gso: str = "off", tunnel_ports: tuple[str, ...] = (), engine: str = "auto") -> None:
+            quiet: bool, udp_gso: str = "off", tunnel_ports: tuple[str, ...] = (), engine: str = "auto",
+            jobs: int = 1) -> None:
     """Report what IN holds and what `softgso segment` (same options) would make of it.
 
     Packets, super-packets over the MTU, label stacks and VLAN tags seen, flows, tunnels (kind,
@@ -807,6 +796,13 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
         from .plot import check_plot_path
 
         check_plot_path(plot_path)  # a directory, a block device, an unknown format: refused before the work
+    if engine == "auto" and jobs > 1:
+        from .inspect_jobs import inspect_in_parts
+
+        done = inspect_in_parts(in_path, options, kernel, top, jobs, quiet)
+        if done is not None:
+            _inspect_report(in_path, options, plot_path, as_json, *done)
+            return
     inspector = CaptureInspector(options, top=top)
     if engine == "auto":
         from ..bulk import compiled_primitive
@@ -822,7 +818,9 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
     read_error: CaptureError | None = None
     # auto: the bulk reader where it takes the file (short frames segment leaves untouched counted a
     # run at a time), the general reader from where it stops; scalar: the general reader, record by record
-    frames, tunnel_ports_all = (None, ()) if engine != "auto" else _inspect_bulk_reader(in_path, options, inspector)
+    from .inspect_batch import inspect_bulk_reader
+
+    frames, tunnel_ports_all = (None, ()) if engine != "auto" else inspect_bulk_reader(in_path, options, inspector)
     skip: int | None = 0
     if frames is not None:
         from .inspect_batch import BatchReader
@@ -845,8 +843,14 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
                         add_record(inspector, gro_preview, record)
             except CaptureError as error:
                 read_error = error
+    _inspect_report(in_path, options, plot_path, as_json, inspector, gro_preview.as_dict(), read_error)
+
+
+def _inspect_report(in_path: Path, options: Any, plot_path: Path | None, as_json: bool, inspector: Any,
+                    preview: dict[str, Any], read_error: CaptureError | None = None) -> None:
+    """inspect's report of ``inspector`` and coalesce's ``preview``: JSON or tables, the plot, the exit status."""
     report = inspector.as_dict()
-    report["coalesce"] = gro_preview.as_dict()
+    report["coalesce"] = preview
     report["file"] = str(in_path)
     if read_error is not None:
         report["read_error"] = str(read_error)
