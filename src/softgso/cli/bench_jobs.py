@@ -1,4 +1,4 @@
-"""``softgso bench --only jobs``: what ``segment --jobs N`` gains, measured for 1 and 2 (and 3)
+"""``softgso bench --only jobs``: what ``segment --jobs N`` and ``inspect --jobs N`` gain, measured for 1 and 2 (and 3)
 processes on the machine, and modelled from measured parts for more processes than it has cores.
 
 Two 64 KB pcapng inputs: UDP datagrams segment passes through one by one without ``--udp-gso`` (the
@@ -16,6 +16,9 @@ reference path: CPU-bound) and TCP super-packets the bulk stream segments (near 
   headers, summary). The N-core makespan is fixed cost + split walk + max(slowest part's wall, the
   parts' CPU seconds / N) + appending: every part on a core of its own, memory bandwidth and the
   pool's start assumed free (the real 2-job run against the model's 2 says what they cost here).
+* **inspect --jobs N** on the same inputs, alike: real runs for JOBS_REAL (their JSON reports first
+  checked identical) and the model for JOBS_MODEL, where merging the parts' results (pickled back,
+  merged: timed in the part's process) takes the place of appending.
 * **Appending** a part file to OUT: sendfile (what the command does), copy_file_range and
   read()+write(), on tmpfs (/dev/shm) and on /tmp (a disk file system), wall and CPU seconds.
 """
@@ -81,6 +84,44 @@ def time_part(in_path: str, part_path: str, parts: int, number: int) -> dict[str
             "cpu_s": part_cpu, "bytes_out": os.path.getsize(part_path)}
 
 
+def time_inspect_part(in_path: str, parts: int, number: int) -> dict[str, Any]:
+    """One part of ``inspect --jobs parts`` as a worker inspects it (inspect's default options), timed in
+    this process: the split walk's, the part's and its result's way back (pickled, unpickled and merged
+    into an empty inspector: the parent's share) wall and CPU seconds."""
+    import pickle
+
+    from ..bulk.stream import block_split_points, pcap_header, pcapng_header, split_points
+    from ..gro.dev import NAPI_POLL_WEIGHT
+    from .inspect import CaptureInspector
+    from .inspect_jobs import inspect_part, merge_previews
+    from .runner import SegmentRequest, segment_options_from
+
+    options = segment_options_from(**SegmentRequest(Path(in_path), Path(in_path)).option_args())
+    started, cpu = time.perf_counter(), _usage_seconds()
+    found = pcap_header(Path(in_path))
+    blocks = pcapng_header(Path(in_path)) if found is None else None
+    if found is not None:
+        points = split_points(Path(in_path), found[0], parts, align=NAPI_POLL_WEIGHT)
+    elif blocks is not None:
+        points = block_split_points(Path(in_path), blocks, parts, align=NAPI_POLL_WEIGHT)
+    else:
+        raise RuntimeError(f"{in_path}: not a capture --jobs splits")
+    split_s, split_cpu = time.perf_counter() - started, _usage_seconds() - cpu
+    spans = [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
+             for k, (offset, index) in enumerate(points)]
+    started, cpu = time.perf_counter(), _usage_seconds()
+    inspector, preview, finished = inspect_part(in_path, options, "6.1", 10, spans[number], number)
+    part_s, part_cpu = time.perf_counter() - started, _usage_seconds() - cpu
+    if not finished:
+        raise RuntimeError(f"{in_path}: part {number} of {parts} could not be read to its end in bulk")
+    started, cpu = time.perf_counter(), _usage_seconds()
+    back, back_preview, _ = pickle.loads(pickle.dumps((inspector, preview, finished)))
+    CaptureInspector(options).merge(back)
+    merge_previews([back_preview, back_preview])
+    return {"parts": len(spans), "split_walk_s": split_s, "split_walk_cpu_s": split_cpu, "wall_s": part_s,
+            "cpu_s": part_cpu, "merge_s": time.perf_counter() - started, "merge_cpu_s": _usage_seconds() - cpu}
+
+
 def time_appends(out_path: str, part_paths: list[str], method: str = "sendfile") -> dict[str, float]:
     """The part files appended in order to a new file ``out_path`` (``method``: sendfile as the command
     does, copy_file_range, or read()+write() through a 1 MiB buffer), timed in this process."""
@@ -139,6 +180,16 @@ def model_parts(capture: Path, work: Path, parts: int) -> dict[str, Any]:
             "appended_bytes": sum(t["bytes_out"] for t in timed[1:])}
 
 
+def model_inspect_parts(capture: Path, parts: int) -> dict[str, Any]:
+    """Each part of ``inspect --jobs parts`` timed alone, one after another (their results' merging: serial)."""
+    timed = [_in_child("time_inspect_part", str(capture), parts, 0)]
+    # (fewer parts than asked where the file holds too few polls of records for them)
+    timed += [_in_child("time_inspect_part", str(capture), parts, k) for k in range(1, timed[0]["parts"])]
+    return {"parts": [{k: t[k] for k in ("wall_s", "cpu_s")} for t in timed],
+            "split_walk_s": timed[0]["split_walk_s"], "split_walk_cpu_s": timed[0]["split_walk_cpu_s"],
+            "append_s": sum(t["merge_s"] for t in timed[1:]), "append_cpu_s": sum(t["merge_cpu_s"] for t in timed[1:])}
+
+
 def makespan(model: dict[str, Any], cores: int, fixed_s: float) -> float:
     """The N-core makespan the measured parts give (see the module's docstring)."""
     parts = model["parts"]
@@ -193,7 +244,6 @@ def measure_jobs(work: Path, size: int, repeat: int, capture_format: str = "pcap
             fastest = min(timed_runs)
             report[f"jobs_{name}_{key}_seconds"], report[f"jobs_{name}_{key}_cpu_seconds"] = fastest
         models = {n: model_parts(capture, work, n) for n in modelled}
-        capture.unlink()
         one_job_s = min(r[0] for r in runs["jobs1"]) if 1 in real else None
         fixed = max(one_job_s - models[1]["parts"][0]["wall_s"], 0.0) if one_job_s is not None and 1 in models else 0.0
         report[f"jobs_{name}_model_fixed_s"] = fixed
@@ -201,7 +251,35 @@ def measure_jobs(work: Path, size: int, repeat: int, capture_format: str = "pcap
                                         for n in modelled}
         for n in modelled:
             report[f"jobs_{name}_model{n}_seconds"] = report[f"jobs_{name}_model"][str(n)]["makespan_s"]
+        report.update(measure_inspect_jobs(name, capture, real, modelled, repeat))
+        capture.unlink()
     report["jobs_load_after"] = os.getloadavg()
+    return report
+
+
+def measure_inspect_jobs(name: str, capture: Path, real: tuple[int, ...], modelled: tuple[int, ...],
+                         repeat: int) -> dict[str, Any]:
+    """``inspect IN -q --jobs N`` for N in ``real``, alternated, after a first turn whose JSON reports
+    must be identical, and the model of N parts (``append_s``: the merging of the parts' results)."""
+    commands = {n: [*softgso_command(), "inspect", str(capture), "-q", "--jobs", str(n)] for n in real}
+    reports = {n: subprocess.run([*commands[n], "--json"], check=True, capture_output=True).stdout for n in real}
+    if any(reports[n] != reports[real[0]] for n in real):
+        raise RuntimeError(f"inspect --jobs N gave other reports than --jobs {real[0]} ({name})")
+    runs: dict[str, list[list[float]]] = {f"inspect{n}": [] for n in real}
+    for _ in range(repeat):
+        for n in real:
+            timed = run_child(commands[n])
+            runs[f"inspect{n}"].append([timed.seconds, timed.cpu_seconds])
+    report: dict[str, Any] = {f"jobs_{name}_inspect_reports_identical": True, f"jobs_{name}_inspect_runs": runs}
+    for key, timed_runs in runs.items():
+        report[f"jobs_{name}_{key}_seconds"], report[f"jobs_{name}_{key}_cpu_seconds"] = min(timed_runs)
+    models = {n: model_inspect_parts(capture, n) for n in modelled}
+    fixed = max(min(r[0] for r in runs["inspect1"]) - models[1]["parts"][0]["wall_s"], 0.0) if 1 in models else 0.0
+    report[f"jobs_{name}_inspect_model_fixed_s"] = fixed
+    report[f"jobs_{name}_inspect_model"] = {str(n): {**models[n], "makespan_s": makespan(models[n], n, fixed)}
+                                            for n in modelled}
+    for n in modelled:
+        report[f"jobs_{name}_inspect_model{n}_seconds"] = report[f"jobs_{name}_inspect_model"][str(n)]["makespan_s"]
     return report
 
 

@@ -279,10 +279,14 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("  CPU s / segment CPU s", "inspect_cpu_over_segment", ""),
         ("diff IN OUT / segment (time), pcapng", "diff_over_segment", "<= 3"),
         ("  CPU s / segment CPU s", "diff_cpu_over_segment", ""),
-        *((f"segment --jobs, {text}: {run} s", f"jobs_{name}_{run.replace(' ', '')}_seconds",
-           "modelled from each part timed alone" if run.startswith("model") else "")
+        # bench --only jobs: (row, key) per input, then what the value is
+        *((f"{text}: {row}", f"jobs_{name}_{key}_seconds", "model: each part timed alone" if "model" in key else "")
           for name, text in (("datagrams", "UDP datagrams (CPU-bound)"), ("super_packets", "super-packets (bulk)"))
-          for run in ("cp", "jobs1", "jobs2", "jobs3", "parts2", "parts3", "model 1", "model 2", "model 4", "model 8")),
+          for row, key in (("cp s", "cp"), *((f"segment --jobs {n} s", f"jobs{n}") for n in (1, 2, 3)),
+                           *((f"segment, {n} parts forced, s", f"parts{n}") for n in (2, 3)),
+                           *((f"segment, {n} cores, s", f"model{n}") for n in (1, 2, 4, 8)),
+                           *((f"inspect --jobs {n} s", f"inspect{n}") for n in (1, 2, 3)),
+                           *((f"inspect, {n} cores, s", f"inspect_model{n}") for n in (1, 2, 4, 8)))),
     ]
     from rich.markup import escape
     from rich.table import Table
