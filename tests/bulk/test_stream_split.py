@@ -87,3 +87,17 @@ def test_pcapng_cuts_at_block_boundaries_counting_packet_blocks(tmp_path: Path, 
                                                                                       len(content) // 5, parts)
         assert block_split_points(path, blocks, parts, align=64) == expected(boundaries, start, len(content),
                                                                              parts, 64)
+
+
+def test_pcapng_cuts_stay_in_the_first_section(tmp_path: Path) -> None:
+    """A second section's header ends the walk: no part starts in it (its interfaces are its own)."""
+    shb = struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
+    idb = struct.pack("<IIHHII", 1, 20, 1, 0, 262144, 20)
+    epb = struct.pack("<IIIIIII", 6, 32 + 1500, 0, 0, 0, 1500, 1500) + bytes(1500) + struct.pack("<I", 32 + 1500)
+    first = shb + idb + epb * 10
+    path = tmp_path / "two.pcapng"
+    path.write_bytes(first + shb + idb + epb * 1000)
+    blocks = pcapng_header(path)
+    assert blocks is not None
+    # the first section's records are a hundredth of the file: every cut falls in the second one
+    assert block_split_points(path, blocks, 4) == [(len(shb + idb), 0)]
