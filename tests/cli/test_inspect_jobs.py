@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cli_captures import mixed_capture, write_pcapng
-from conftest import run_cli
+from conftest import recorded_progress, run_cli, spy_on_parts
 from test_segment_bulk import mixed_frames, tunnel_frames
 
 from softgso.bulk import compiled_primitive
@@ -27,16 +26,7 @@ def in_parts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Whether each inspect --jobs run was done in parts (softgso.cli.inspect_jobs answered) or in one job."""
     from softgso.cli import inspect_jobs
 
-    seen: list[bool] = []
-    original = inspect_jobs.inspect_in_parts
-
-    def tell(*args: Any) -> Any:
-        done = original(*args)
-        seen.append(done is not None)
-        return done
-
-    monkeypatch.setattr(inspect_jobs, "inspect_in_parts", tell)
-    return seen
+    return spy_on_parts(monkeypatch, inspect_jobs, "inspect_in_parts")
 
 
 def reports(capture: Path, *options: str) -> tuple[tuple[int, str, str], ...]:
@@ -109,24 +99,7 @@ def test_a_part_the_bulk_reader_stops_in_makes_one_job(tmp_path: Path, monkeypat
 
 def test_parts_keep_the_progress_bar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The bar is told the bytes all parts have read, up to every byte after the file header."""
-    from softgso.cli import runner
-
-    told: list[int] = []
-
-    class Bar:
-        def __init__(self, quiet: bool, total: int, description: str) -> None:
-            pass
-
-        def __enter__(self) -> Any:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            pass
-
-        def __call__(self, done: int) -> None:
-            told.append(done)
-
-    monkeypatch.setattr(runner, "progress_bar", Bar)
+    told = recorded_progress(monkeypatch)
     capture = tmp_path / "in.pcap"
     write_capture(capture, 2 << 20, frames=mixed_frames(3))
     assert run_cli("inspect", capture, "--jobs", "3").exit_code == 0

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
+from conftest import recorded_progress, run_cli, spy_on_parts
 
 from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.cli.bench import MIXES, _frames, small_frames, write_capture
@@ -491,24 +491,7 @@ def test_jobs_output_equals_one_job(tmp: Path, jobs: str, engine: str) -> None:
 @pytest.mark.usefixtures("always_parts")
 def test_jobs_keep_the_progress_bar(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--jobs: the bar is told the bytes all parts have read, up to every byte after the file header."""
-    from softgso.cli import runner
-
-    told: list[int] = []
-
-    class Bar:
-        def __init__(self, quiet: bool, total: int, description: str) -> None:
-            self.total = total
-
-        def __enter__(self) -> Any:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            pass
-
-        def __call__(self, done: int) -> None:
-            told.append(done)
-
-    monkeypatch.setattr(runner, "progress_bar", Bar)
+    told = recorded_progress(monkeypatch)
     capture = tmp / "in.pcap"
     write_capture(capture, 2 << 20, frames=mixed_frames(5))
     result = run_cli("segment", capture, tmp / "out.pcap", "--jobs", "2", *USO)
@@ -521,16 +504,7 @@ def _jobs_in_parts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Whether each --jobs run was done in parts (softgso.cli.runner._segment_jobs answered) or in one job."""
     from softgso.cli import runner
 
-    in_parts: list[bool] = []
-    segment_jobs = runner._segment_jobs
-
-    def jobs_and_tell(*args: Any) -> Any:
-        done = segment_jobs(*args)
-        in_parts.append(done is not None)
-        return done
-
-    monkeypatch.setattr(runner, "_segment_jobs", jobs_and_tell)
-    return in_parts
+    return spy_on_parts(monkeypatch, runner, "_segment_jobs")
 
 
 @pytest.mark.parametrize("capture_format", ["pcap", "pcapng"])

@@ -239,6 +239,21 @@ def block_split_points(path: Path, header: PcapngInput, parts: int, size: int | 
                             lambda block_type: block_type in records, align)
 
 
+def part_spans(path: Path, parts: int, header_info: tuple[bytes, str, bool, int] | None,
+               blocks: PcapngInput | None, align: int = 1) -> list[tuple[int, int | None, int]] | None:
+    """The --jobs parts of ``path``: (from offset, to offset or None for the file's end, index of its
+    first record) each, by split_points for a classic pcap (``header_info``) or block_split_points for
+    a pcapng (``blocks``); None for neither."""
+    if header_info is not None:
+        points = split_points(path, header_info, parts, align=align)
+    elif blocks is not None:
+        points = block_split_points(path, blocks, parts, align=align)
+    else:
+        return None
+    return [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
+            for k, (offset, index) in enumerate(points)]
+
+
 def _walk_to_targets(path: Path, start: int, size: int | None, parts: int, header: struct.Struct, header_len: int,
                      step: Callable[[tuple[int, ...]], int | None], is_record: Callable[[int], bool],
                      align: int = 1) -> list[tuple[int, int]]:
@@ -382,4 +397,4 @@ def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int],
 
 
 __all__ = ["KIND_LINKTYPE", "LINK_HEADER_LEN", "LINK_KINDS", "MAX_FAST_RECORD", "PcapngInput", "pcap_header", "StreamResult", "exact_timestamps", "pcapng_header", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
-           "block_split_points", "bulk_share", "run_part", "segment_part", "split_points"]
+           "block_split_points", "bulk_share", "part_spans", "run_part", "segment_part", "split_points"]

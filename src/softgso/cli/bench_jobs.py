@@ -55,26 +55,34 @@ def _usage_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def time_part(in_path: str, part_path: str, parts: int, number: int) -> dict[str, Any]:
-    """One part of ``--jobs parts`` as a worker runs it (segment's default options), timed in this
-    process: the split walk's and the part's wall and CPU seconds, the bytes it wrote."""
-    from ..bulk.stream import block_split_points, pcap_header, pcapng_header, segment_part, split_points
+def _options(in_path: str) -> Any:
+    """segment's (and inspect's) options by default."""
     from .runner import SegmentRequest, segment_options_from
 
-    options = segment_options_from(**SegmentRequest(Path(in_path), Path(part_path)).option_args())
+    return segment_options_from(**SegmentRequest(Path(in_path), Path(in_path)).option_args())
+
+
+def _cut(in_path: str, parts: int, align: int = 1) -> tuple[Any, int, list[tuple[int, int | None, int]], float, float]:
+    """(pcap header or None, link type, the parts' spans, the walk's wall and CPU seconds) of ``--jobs parts``."""
+    from ..bulk.stream import part_spans, pcap_header, pcapng_header
+
     started, cpu = time.perf_counter(), _usage_seconds()
     found = pcap_header(Path(in_path))
     blocks = pcapng_header(Path(in_path)) if found is None else None
     header_info, linktype = found if found is not None else (None, 1)
-    if header_info is not None:
-        points = split_points(Path(in_path), header_info, parts)
-    elif blocks is not None:
-        points = block_split_points(Path(in_path), blocks, parts)
-    else:
-        raise RuntimeError(f"{in_path}: not a capture --jobs splits")
-    split_s, split_cpu = time.perf_counter() - started, _usage_seconds() - cpu
-    spans = [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
-             for k, (offset, index) in enumerate(points)]
+    spans = part_spans(Path(in_path), parts, header_info, blocks, align)
+    if spans is None:
+        raise RuntimeError(f"{in_path}: not a capture --jobs cuts")
+    return header_info, linktype, spans, time.perf_counter() - started, _usage_seconds() - cpu
+
+
+def time_part(in_path: str, part_path: str, parts: int, number: int) -> dict[str, Any]:
+    """One part of ``--jobs parts`` as a worker runs it (segment's default options), timed in this
+    process: the split walk's and the part's wall and CPU seconds, the bytes it wrote."""
+    from ..bulk.stream import segment_part
+
+    header_info, linktype, spans, split_s, split_cpu = _cut(in_path, parts)
+    options = _options(in_path)
     started, cpu = time.perf_counter(), _usage_seconds()
     _, _, _, finished = segment_part(in_path, part_path, options, header_info, spans[number], "auto", linktype, number)
     part_s, part_cpu = time.perf_counter() - started, _usage_seconds() - cpu
@@ -90,25 +98,12 @@ def time_inspect_part(in_path: str, parts: int, number: int) -> dict[str, Any]:
     into an empty inspector: the parent's share) wall and CPU seconds."""
     import pickle
 
-    from ..bulk.stream import block_split_points, pcap_header, pcapng_header, split_points
     from ..gro.dev import NAPI_POLL_WEIGHT
     from .inspect import CaptureInspector
     from .inspect_jobs import inspect_part, merge_previews
-    from .runner import SegmentRequest, segment_options_from
 
-    options = segment_options_from(**SegmentRequest(Path(in_path), Path(in_path)).option_args())
-    started, cpu = time.perf_counter(), _usage_seconds()
-    found = pcap_header(Path(in_path))
-    blocks = pcapng_header(Path(in_path)) if found is None else None
-    if found is not None:
-        points = split_points(Path(in_path), found[0], parts, align=NAPI_POLL_WEIGHT)
-    elif blocks is not None:
-        points = block_split_points(Path(in_path), blocks, parts, align=NAPI_POLL_WEIGHT)
-    else:
-        raise RuntimeError(f"{in_path}: not a capture --jobs splits")
-    split_s, split_cpu = time.perf_counter() - started, _usage_seconds() - cpu
-    spans = [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
-             for k, (offset, index) in enumerate(points)]
+    _, _, spans, split_s, split_cpu = _cut(in_path, parts, NAPI_POLL_WEIGHT)
+    options = _options(in_path)
     started, cpu = time.perf_counter(), _usage_seconds()
     inspector, preview, finished = inspect_part(in_path, options, "6.1", 10, spans[number], number)
     part_s, part_cpu = time.perf_counter() - started, _usage_seconds() - cpu

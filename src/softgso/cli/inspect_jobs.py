@@ -89,22 +89,15 @@ def inspect_in_parts(in_path: Path, options: SegmentOptions, kernel: str, top: i
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
     from ..bulk import stream
-    from ..bulk.stream import block_split_points, pcap_header, pcapng_header, split_points
+    from ..bulk.stream import part_spans, pcap_header, pcapng_header
     from ..gro.dev import NAPI_POLL_WEIGHT
     from .runner import progress_bar
 
     found = pcap_header(in_path)
     blocks = pcapng_header(in_path) if found is None else None
-    if found is not None:
-        points = split_points(in_path, found[0], jobs, align=NAPI_POLL_WEIGHT)
-    elif blocks is not None:
-        points = block_split_points(in_path, blocks, jobs, align=NAPI_POLL_WEIGHT)
-    else:
+    spans = part_spans(in_path, jobs, found[0] if found is not None else None, blocks, align=NAPI_POLL_WEIGHT)
+    if spans is None or len(spans) < 2:
         return None
-    if len(points) < 2:
-        return None
-    spans = [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
-             for k, (offset, index) in enumerate(points)]
     context = multiprocessing.get_context("fork")
     stream.part_progress = context.RawArray("q", len(spans))
     try:

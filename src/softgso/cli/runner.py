@@ -639,14 +639,13 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int, engine
 
     from ..bulk import stream
     from ..bulk.stream import (
-        block_split_points,
         bulk_share,
         open_pcap_writer,
+        part_spans,
         pcap_header,
         pcapng_header,
         run_part,
         segment_part,
-        split_points,
     )
     from ..io import open_writer
     from ..job import Summary
@@ -657,14 +656,9 @@ def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int, engine
     if (header_info is not None or blocks is not None) and \
             bulk_share(in_path, options, header_info, blocks, engine, linktype) >= stream.ONE_JOB_BULK_SHARE:
         return None  # records the bulk stream takes: parts would cost more than they save
-    if header_info is not None:
-        points = split_points(in_path, header_info, jobs)
-    elif blocks is not None:
-        points = block_split_points(in_path, blocks, jobs)
-    else:
+    spans = part_spans(in_path, jobs, header_info, blocks)
+    if spans is None:
         return None
-    spans = [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
-             for k, (offset, index) in enumerate(points)]
     from ..io.outfile import output_target
 
     # the parts beside where OUT lands (one file system for the final copy); a device, FIFO or
