@@ -25,6 +25,7 @@ def test_jobs_measurement_on_small_captures(tmp_path: Path) -> None:
             assert 0 < head <= 256
             assert model["appended_bytes"] == sum(part["bytes_out"] for part in model["parts"][1:])
             assert model["makespan_s"] >= max(part["wall_s"] for part in model["parts"])
+            assert model["makespan_cpu_s"] >= max(part["cpu_s"] for part in model["parts"])
             # (6 MiB: 96 records of 64 KB, two polls of 64 records at most: inspect cuts after 64)
             assert len(report[f"jobs_{name}_inspect_model"][n]["parts"]) == int(n)
     assert "parts2" in report["jobs_super_packets_runs"]  # one job does them as typed: their parts forced too

@@ -12,10 +12,13 @@ reference path: CPU-bound) and TCP super-packets the bulk stream segments (near 
   its own, one part at a time in a fresh process, so that no part competes with another for the two
   cores: its wall and CPU seconds. Beside them the serial pieces: the split walk (timed in the
   part's process), the appending of parts 1..N-1 to OUT (timed alone, as the command appends them)
-  and the command's fixed cost (one job's real wall time less its one part's wall time: start-up,
+  and the command's fixed cost (one job's fastest real wall time less its one part's wall time: start-up,
   headers, summary). The N-core makespan is fixed cost + split walk + max(slowest part's wall, the
   parts' CPU seconds / N) + appending: every part on a core of its own, memory bandwidth and the
   pool's start assumed free (the real 2-job run against the model's 2 says what they cost here).
+  The same from CPU seconds alone (``makespan_cpu_s``: every piece as long as its CPU time, the
+  fixed cost one job's CPU seconds less its part's) holds better where other work on the machine
+  stretches every wall time.
 * **inspect --jobs N** on the same inputs, alike: real runs for JOBS_REAL (their JSON reports first
   checked identical) and the model for JOBS_MODEL, where merging the parts' results (pickled back,
   merged: timed in the part's process) takes the place of appending.
@@ -185,11 +188,27 @@ def model_inspect_parts(capture: Path, parts: int) -> dict[str, Any]:
             "append_s": sum(t["merge_s"] for t in timed[1:]), "append_cpu_s": sum(t["merge_cpu_s"] for t in timed[1:])}
 
 
-def makespan(model: dict[str, Any], cores: int, fixed_s: float) -> float:
-    """The N-core makespan the measured parts give (see the module's docstring)."""
+def makespan(model: dict[str, Any], cores: int, fixed_s: float, measure: str = "wall") -> float:
+    """The N-core makespan the measured parts give (see the module's docstring); ``measure`` "cpu": from
+    CPU seconds alone (each piece as long as its CPU time: what a quiet core would take where a loaded
+    machine stretched the walls), with ``fixed_s`` the one job's CPU seconds less its part's."""
     parts = model["parts"]
-    work = max(max(p["wall_s"] for p in parts), sum(p["cpu_s"] for p in parts) / cores)
-    return fixed_s + model["split_walk_s"] + work + model["append_s"]
+    key = "wall_s" if measure == "wall" else "cpu_s"
+    work = max(max(p[key] for p in parts), sum(p["cpu_s"] for p in parts) / cores)
+    serial = model["split_walk_s"] + model["append_s"] if measure == "wall" else \
+        model["split_walk_cpu_s"] + model["append_cpu_s"]
+    return fixed_s + serial + work
+
+
+def with_makespans(models: dict[int, dict[str, Any]], runs: list[list[float]]) -> dict[str, Any]:
+    """The models of N parts with their makespans from walls and from CPU seconds; the fixed costs from
+    the fastest one-job run (``runs``: (wall, CPU) each) less its one part's."""
+    one_wall, one_cpu = min(runs)
+    whole = models[1]["parts"][0]
+    fixed = {"wall": max(one_wall - whole["wall_s"], 0.0), "cpu": max(one_cpu - whole["cpu_s"], 0.0)}
+    return {"fixed_s": fixed["wall"], "fixed_cpu_s": fixed["cpu"],
+            **{str(n): {**model, "makespan_s": makespan(model, n, fixed["wall"]),
+                        "makespan_cpu_s": makespan(model, n, fixed["cpu"], "cpu")} for n, model in models.items()}}
 
 
 def measure_jobs(work: Path, size: int, repeat: int, capture_format: str = "pcapng",
@@ -239,13 +258,10 @@ def measure_jobs(work: Path, size: int, repeat: int, capture_format: str = "pcap
             fastest = min(timed_runs)
             report[f"jobs_{name}_{key}_seconds"], report[f"jobs_{name}_{key}_cpu_seconds"] = fastest
         models = {n: model_parts(capture, work, n) for n in modelled}
-        one_job_s = min(r[0] for r in runs["jobs1"]) if 1 in real else None
-        fixed = max(one_job_s - models[1]["parts"][0]["wall_s"], 0.0) if one_job_s is not None and 1 in models else 0.0
-        report[f"jobs_{name}_model_fixed_s"] = fixed
-        report[f"jobs_{name}_model"] = {str(n): {**models[n], "makespan_s": makespan(models[n], n, fixed)}
-                                        for n in modelled}
+        report[f"jobs_{name}_model"] = with_makespans(models, runs["jobs1"])
         for n in modelled:
             report[f"jobs_{name}_model{n}_seconds"] = report[f"jobs_{name}_model"][str(n)]["makespan_s"]
+            report[f"jobs_{name}_model{n}_cpu_seconds"] = report[f"jobs_{name}_model"][str(n)]["makespan_cpu_s"]
         report.update(measure_inspect_jobs(name, capture, real, modelled, repeat))
         capture.unlink()
     report["jobs_load_after"] = os.getloadavg()
@@ -269,12 +285,11 @@ def measure_inspect_jobs(name: str, capture: Path, real: tuple[int, ...], modell
     for key, timed_runs in runs.items():
         report[f"jobs_{name}_{key}_seconds"], report[f"jobs_{name}_{key}_cpu_seconds"] = min(timed_runs)
     models = {n: model_inspect_parts(capture, n) for n in modelled}
-    fixed = max(min(r[0] for r in runs["inspect1"]) - models[1]["parts"][0]["wall_s"], 0.0) if 1 in models else 0.0
-    report[f"jobs_{name}_inspect_model_fixed_s"] = fixed
-    report[f"jobs_{name}_inspect_model"] = {str(n): {**models[n], "makespan_s": makespan(models[n], n, fixed)}
-                                            for n in modelled}
+    report[f"jobs_{name}_inspect_model"] = with_makespans(models, runs["inspect1"])
     for n in modelled:
         report[f"jobs_{name}_inspect_model{n}_seconds"] = report[f"jobs_{name}_inspect_model"][str(n)]["makespan_s"]
+        report[f"jobs_{name}_inspect_model{n}_cpu_seconds"] = \
+            report[f"jobs_{name}_inspect_model"][str(n)]["makespan_cpu_s"]
     return report
 
 
