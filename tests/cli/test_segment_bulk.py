@@ -124,6 +124,23 @@ def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+# how a bulk stream takes IN: read into buffers, or mapped a window at a time (the compiled engine's
+# default for a regular file), the payloads written from the mapping
+READ, MAPPED = "read", "mapped"
+
+
+def mapping_engines() -> list[str]:
+    """The bulk engines that map their input (the compiled one, where built); the numpy engine reads."""
+    return [engine for engine in _bulk_engines() if stream_of(engine)[0].WINDOW_SIZE]
+
+
+def engine_modes(*modes: str) -> list[tuple[str, str]]:
+    """(engine, mode) for every bulk engine and each of ``modes`` it has: every engine reads (READ),
+    only mapping_engines() map (any other mode is one of the mapped input's)."""
+    mapping = mapping_engines()
+    return [(engine, mode) for engine in _bulk_engines() for mode in modes if mode == READ or engine in mapping]
+
+
 def _summary(result_stdout: str) -> dict:
     payload = json.loads(result_stdout)
     payload.pop("seconds")
@@ -224,7 +241,29 @@ def stream_of(engine: str) -> tuple[Any, Any]:
     return (CompiledPrimitive if engine == "compiled" else NumpyPrimitive), SegmentStream
 
 
-@pytest.mark.parametrize("mode", ["read", "mapped"])
+def test_the_numpy_engine_reads_its_input_and_never_maps_it(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The numpy engine has no mapped input (engine_modes gives it the read mode alone): a run over a
+    regular file takes no chunk from a mapping and writes what the scalar path writes."""
+    from softgso.bulk import chunks
+
+    in_place: list[int] = []
+    view = chunks.MappedInput.view
+
+    def view_and_tell(self: Any, pos: int, length: int) -> Any:
+        in_place.append(pos)
+        return view(self, pos, length)
+
+    monkeypatch.setattr(chunks.MappedInput, "view", view_and_tell)
+    capture = tmp / "in.pcap"
+    write_capture(capture, 3 << 20, frames=mixed_frames(4))
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, "numpy", *USO)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert in_place == []
+    assert ("numpy", MAPPED) not in engine_modes(READ, MAPPED)
+
+
+@pytest.mark.parametrize(("engine", "mode"), engine_modes("read", "mapped"))
 @pytest.mark.parametrize("chunk", [4096, 70_001, 300_000])
 def test_records_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, engine: str, mode: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -259,14 +298,11 @@ def test_records_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, en
     assert (len(in_place) > 3) == (mode == "mapped")
 
 
-# how a bulk stream takes IN: read into buffers, or mapped a window at a time (the compiled engine's
-# default for a regular file), the payloads written from the mapping
-READ, MAPPED = "read", "mapped"
 
 
 def input_mode(engine: str, mode: str, monkeypatch: pytest.MonkeyPatch, small_windows: bool = False) -> list[int]:
-    """Make the bulk stream of ``engine`` take IN as ``mode`` says (skipped where it cannot: numpy
-    reads); the offsets of the chunks then read in place from a mapping, as they come (``small_windows``:
+    """Make the bulk stream of ``engine`` take IN as ``mode`` says (only the modes engine_modes gives
+    it: the numpy engine reads); the offsets of the chunks then read in place from a mapping, as they come (``small_windows``:
     windows of two chunks, the least the stream maps, so that a run maps many)."""
     from softgso.bulk import chunks
 
@@ -274,7 +310,7 @@ def input_mode(engine: str, mode: str, monkeypatch: pytest.MonkeyPatch, small_wi
     if mode == READ:
         monkeypatch.setattr(primitive, "WINDOW_SIZE", 0)
     elif not primitive.WINDOW_SIZE:
-        pytest.skip(f"the {engine} engine reads its input, never maps it")
+        raise ValueError(f"the {engine} engine reads its input, never maps it: no {mode} mode")
     elif small_windows:
         monkeypatch.setattr(primitive, "WINDOW_SIZE", 1)
     in_place: list[int] = []
@@ -415,7 +451,7 @@ def cut_during_the_run_like_reference(tmp: Path, capture: Path, engine: str, mon
 CUT_MODES = [READ, MAPPED_SCAN, MAPPED_WRITE]
 
 
-@pytest.mark.parametrize("mode", CUT_MODES)
+@pytest.mark.parametrize(("engine", "mode"), engine_modes(*CUT_MODES))
 def test_input_cut_short_during_a_bulk_run_keeps_every_record_before_the_cut(
         tmp: Path, engine: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     capture = tmp / "in.pcap"
@@ -425,7 +461,7 @@ def test_input_cut_short_during_a_bulk_run_keeps_every_record_before_the_cut(
         assert faults > 0, "pages past the cut were touched in the mapping and answered by the guard"
 
 
-@pytest.mark.parametrize("mode", [READ, MAPPED])
+@pytest.mark.parametrize(("engine", "mode"), engine_modes(READ, MAPPED))
 def test_input_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
         tmp: Path, engine: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """IN shorter than it was when the run started (truncated by another process): what is there is
@@ -435,7 +471,7 @@ def test_input_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
     cut_while_read_like_reference(tmp, capture, engine, monkeypatch, mode)
 
 
-@pytest.mark.parametrize("mode", [READ, MAPPED_WRITE])
+@pytest.mark.parametrize(("engine", "mode"), engine_modes(READ, MAPPED_WRITE))
 def test_input_cut_behind_a_bulk_run_names_the_first_record_not_written(
         tmp: Path, engine: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """IN cut short by another writer *behind* the records a bulk stream already read and wrote (to
@@ -639,6 +675,7 @@ def test_bulk_segment_equals_scalar_segment_on_the_bench_fou_mix(tmp: Path, engi
     assert report["engine"] == {"name": engine, "records_in_bulk": report["records_in"], "records_one_by_one": 0}
 
 
+@pytest.mark.parametrize("engine", mapping_engines())
 def test_records_passed_through_one_by_one_never_hold_mapped_windows(tmp: Path, engine: str,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """UDP datagrams over the MTU without --udp-gso go one by one to the scalar path, which passes each
@@ -668,6 +705,7 @@ def test_records_passed_through_one_by_one_never_hold_mapped_windows(tmp: Path, 
         assert len(in_place) > 20, "many windows mapped"
 
 
+@pytest.mark.parametrize("engine", mapping_engines())
 def test_a_stream_whose_guarded_windows_are_all_held_goes_on_reading(tmp: Path, engine: str,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """When every guarded slot is still held (the guard has a few), the next chunk is not mapped:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from capture_helpers import png_block, png_epb, png_idb, png_isb, png_option, png_shb, png_spb, scapy_decode
 from conftest import run_cli, spy_on_parts
-from test_segment_bulk import USO, _bulk_engines, _summary, mixed_frames
+from test_segment_bulk import USO, _bulk_engines, _summary, engine_modes, mixed_frames
 
 from softgso.check.synth import SuperPacketSpec, build_frame
 
@@ -186,7 +186,7 @@ def test_an_interface_described_late_is_taken_on_the_way(tmp: Path, engine: str,
     assert resumed == [None]
 
 
-@pytest.mark.parametrize("mode", ["read", "mapped"])
+@pytest.mark.parametrize(("engine", "mode"), engine_modes("read", "mapped"))
 @pytest.mark.parametrize("chunk", [4096, 70_001])
 def test_blocks_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, engine: str, mode: str,
                                                       resumed: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,7 +210,7 @@ def test_blocks_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, eng
     assert (len(in_place) > 3) == (mode == "mapped")
 
 
-@pytest.mark.parametrize("mode", ["read", "mapped"])
+@pytest.mark.parametrize(("engine", "mode"), engine_modes("read", "mapped"))
 def test_pcapng_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
         tmp: Path, engine: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """IN shorter than when the run started: every record before the cut is written, the cut is
@@ -224,7 +224,8 @@ def test_pcapng_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
     assert len(scapy_decode(tmp / "out.pcapng")) > 0
 
 
-@pytest.mark.parametrize("mode", ["read", "mapped, cut before the walk", "mapped, cut before the writev"])
+@pytest.mark.parametrize(("engine", "mode"), engine_modes("read", "mapped, cut before the walk",
+                                                          "mapped, cut before the writev"))
 def test_pcapng_cut_short_during_a_bulk_run_keeps_every_record_before_the_cut(
         tmp: Path, engine: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """IN cut by another writer while the stream is under way (after it read its second chunk; mapped:

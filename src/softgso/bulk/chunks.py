@@ -8,8 +8,10 @@ import mmap
 import os
 import threading
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], input_size: int,
@@ -44,7 +46,7 @@ def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], inp
     return run
 
 
-def open_input(path: Path) -> int:
+def open_input(path: str | os.PathLike[str]) -> int:
     """A descriptor for reading IN front to back (or mapping it: :class:`MappedInput`)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     if hasattr(os, "posix_fadvise"):

@@ -53,15 +53,13 @@ from __future__ import annotations
 import errno
 import mmap
 import os
-import re
 import stat
 import struct
 import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from functools import cache
 
 from ..constants import IPPROTO_TCP
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
@@ -95,13 +93,26 @@ from .stream import (
 
 LINK_ETHERNET = LINK_KINDS[LINKTYPE_ETHERNET]
 
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
 if TYPE_CHECKING:
+    from typing import Any, Literal, Protocol
+
     from ..job import SegmentOptions, Summary
     from ..prepare import FrameLayout
+else:
+    Protocol = object  # Primitive is a typing.Protocol for mypy, a plain class at run time
 
-# a run of codes the planner takes as one: frames left untouched, records for the scalar path,
-# candidates, pcapng blocks the general reader skips
-_RUNS = re.compile(rb"[\x00-\x04]+|\x05+|\x06+|\x07+")
+
+@cache
+def code_runs() -> Any:
+    """The pattern of a run of codes the planner takes as one (frames left untouched, records for the
+    scalar path, candidates, pcapng blocks the general reader skips), compiled on first use: re is not
+    on the start-up path of an empty capture."""
+    import re
+
+    return re.compile(rb"[\x00-\x04]+|\x05+|\x06+|\x07+")
+
+
 CODE_DROPPED = 7  # _segment.c's C_DROPPED
 # pcapng: a block's offset in the walk is its start + 12, where an EPB's timestamp, caplen and
 # orig_len lie as a pcap record header does (_segment.scan_blocks)
@@ -246,7 +257,7 @@ class SegmentStream:
         self._link_plans: dict[tuple[bytes, bytes], tuple[SegmentPlan | None, LinkShape | None]] = {}
         self._ethernet_plans: dict[SegmentPlan, SegmentPlan] = {}
 
-    def run(self, in_path: Path, writer: CaptureWriter, header_info: tuple[bytes, str, bool, int],
+    def run(self, in_path: str | os.PathLike[str], writer: CaptureWriter, header_info: tuple[bytes, str, bool, int],
             progress: Callable[[int], None] | None = None, *, span: tuple[int, int | None, int] | None = None,
             linktype: int = LINKTYPE_ETHERNET) -> StreamResult:
         """Stream IN (a classic pcap of ``linktype``, one of LINK_KINDS) through the engine into
@@ -264,7 +275,7 @@ class SegmentStream:
         finally:
             os.close(fd)
 
-    def run_pcapng(self, in_path: Path, writer: CaptureWriter, header: PcapngInput,
+    def run_pcapng(self, in_path: str | os.PathLike[str], writer: CaptureWriter, header: PcapngInput,
                    progress: Callable[[int], None] | None = None, *,
                    span: tuple[int, int | None, int] | None = None) -> StreamResult:
         """Stream a pcapng file's first section (or ``span``: from offset, to offset, first record
@@ -500,7 +511,7 @@ class SegmentStream:
                 pending.clear()
 
         try:
-            for run in _RUNS.finditer(codes):
+            for run in code_runs().finditer(codes):
                 first, stop = run.span()
                 kind = codes[first]
                 if kind == CODE_DROPPED:

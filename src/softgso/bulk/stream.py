@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from ..errors import CaptureError
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
@@ -35,7 +33,10 @@ from ..io.record import (
 )
 from ..io.writer import CaptureWriter
 
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..job import SegmentOptions, Summary
 
 # the longest record taken in bulk; a longer one hands the file to the general reader
@@ -86,14 +87,14 @@ KIND_LINKTYPE = (0, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, 
                  LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6)
 
 
-def pcap_ethernet_header(path: Path) -> tuple[bytes, str, bool, int] | None:
+def pcap_ethernet_header(path: str | os.PathLike[str]) -> tuple[bytes, str, bool, int] | None:
     """(file header, byte order, nanosecond, snaplen) of a classic pcap of Ethernet, else None (the
     --jobs split takes Ethernet alone)."""
     found = pcap_header(path)
     return found[0] if found is not None and found[1] == LINKTYPE_ETHERNET else None
 
 
-def pcap_header(path: Path) -> tuple[tuple[bytes, str, bool, int], int] | None:
+def pcap_header(path: str | os.PathLike[str]) -> tuple[tuple[bytes, str, bool, int], int] | None:
     """((file header, byte order, nanosecond, snaplen), link type) of a classic pcap of a link type
     in LINK_KINDS, else None.
 
@@ -144,7 +145,7 @@ def exact_timestamps(ticks_per_second: int) -> bool:
     return ticks_per_second <= NS_PER_SECOND and NS_PER_SECOND % ticks_per_second == 0
 
 
-def pcapng_header(path: Path) -> PcapngInput | None:
+def pcapng_header(path: str | os.PathLike[str]) -> PcapngInput | None:
     """The bulk stream's view of a pcapng file (a regular file, not compressed), else None.
 
     Its first section's header and the interfaces described before the first packet are read by the
@@ -210,7 +211,7 @@ def make_bulk_stream(options: SegmentOptions, summary: Summary,
     return SegmentStream(options, summary, per_frame, primitive)
 
 
-def split_points(path: Path, header_info: tuple[bytes, str, bool, int], parts: int,
+def split_points(path: str | os.PathLike[str], header_info: tuple[bytes, str, bool, int], parts: int,
                  size: int | None = None, align: int = 1) -> list[tuple[int, int]]:
     """(byte offset, record index) where each of ``parts`` pieces of the file (or of its first ``size``
     bytes: the cuts are theirs, the boundaries the file's) starts, at record boundaries (whose
@@ -221,7 +222,7 @@ def split_points(path: Path, header_info: tuple[bytes, str, bool, int], parts: i
                             lambda fields: RECORD_HEADER_LEN + fields[-1], lambda _: True, align)
 
 
-def block_split_points(path: Path, header: PcapngInput, parts: int, size: int | None = None,
+def block_split_points(path: str | os.PathLike[str], header: PcapngInput, parts: int, size: int | None = None,
                        align: int = 1) -> list[tuple[int, int]]:
     """split_points for a pcapng file's first section: (byte offset, packet record index) at block
     boundaries from ``header.start`` (a broken block length or the next section's header ends the
@@ -239,7 +240,7 @@ def block_split_points(path: Path, header: PcapngInput, parts: int, size: int | 
                             lambda block_type: block_type in records, align)
 
 
-def part_spans(path: Path, parts: int, header_info: tuple[bytes, str, bool, int] | None,
+def part_spans(path: str | os.PathLike[str], parts: int, header_info: tuple[bytes, str, bool, int] | None,
                blocks: PcapngInput | None, align: int = 1) -> list[tuple[int, int | None, int]] | None:
     """The --jobs parts of ``path``: (from offset, to offset or None for the file's end, index of its
     first record) each, by split_points for a classic pcap (``header_info``) or block_split_points for
@@ -254,7 +255,8 @@ def part_spans(path: Path, parts: int, header_info: tuple[bytes, str, bool, int]
             for k, (offset, index) in enumerate(points)]
 
 
-def _walk_to_targets(path: Path, start: int, size: int | None, parts: int, header: struct.Struct, header_len: int,
+def _walk_to_targets(path: str | os.PathLike[str], start: int, size: int | None, parts: int, header: struct.Struct,
+                     header_len: int,
                      step: Callable[[tuple[int, ...]], int | None], is_record: Callable[[int], bool],
                      align: int = 1) -> list[tuple[int, int]]:
     """The record walk of split_points and block_split_points, a buffer (1 MiB) read at a time (after a
@@ -307,7 +309,7 @@ JOBS_SAMPLE = 2 << 20
 ONE_JOB_BULK_SHARE = 2 / 3
 
 
-def bulk_share(in_path: Path, options: SegmentOptions, header_info: tuple[bytes, str, bool, int] | None,
+def bulk_share(in_path: str | os.PathLike[str], options: SegmentOptions, header_info: tuple[bytes, str, bool, int] | None,
                blocks: PcapngInput | None, engine: str = "auto", linktype: int = LINKTYPE_ETHERNET) -> float:
     """The share of the bytes of IN's first JOBS_SAMPLE bytes of records that the bulk stream takes
     itself (segmented by a plan or copied through in a run), from a trial run of them into the null
@@ -340,6 +342,8 @@ def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_i
     Returns counts, reports, the part's summary and whether it finished (False: an unusual record
     needs the general reader; the caller redoes the file in one job).
     """
+    from pathlib import Path  # here: a plain run (one job) needs no pathlib
+
     if header_info is None:
         from ..io.pcapng import PcapngRecordEncoder
 
@@ -366,6 +370,8 @@ def run_part(in_path: str, writer: CaptureWriter, options: SegmentOptions,
     """The records of ``span`` through the bulk stream into ``writer`` (a part's file, or OUT itself
     for the first part): segment_part's work, its bytes read so far in ``part_progress[number]``
     (then ``progress()`` is called, for a bar in this process)."""
+    from pathlib import Path  # here: a plain run (one job) needs no pathlib
+
     from ..job import Summary, segment_per_frame
 
     summary = Summary()
@@ -389,7 +395,7 @@ def run_part(in_path: str, writer: CaptureWriter, options: SegmentOptions,
     return result.counts, result.reports, summary, result.resume_index is None
 
 
-def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int],
+def open_pcap_writer(out_path: str | os.PathLike[str], header_info: tuple[bytes, str, bool, int],
                      linktype: int = LINKTYPE_ETHERNET) -> CaptureWriter:
     """An atomic writer whose file header is IN's, byte for byte (as ``open_writer(like=IN)`` makes it)."""
     header, order, nanosecond, _ = header_info
