@@ -36,7 +36,6 @@ from .prepare import (
     set_checksum_state,
 )
 from .valueclass import FrozenValueClass, ValueClass, init_fields
-from .virtio import VirtioNetHdr, virtio_net_hdr_to_skb
 from .xmit import transmit
 
 TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .actions import Action
+    from .virtio import VirtioNetHdr
 
 
 class Outcome(Enum):
@@ -193,6 +193,8 @@ def _run_actions(skb: Packet, actions: tuple[Action, ...]) -> None:
 
 def _with_virtio_header(frame: bytes, options: SegmentOptions) -> PacketResult:
     assert options.vnet_hdr is not None
+    from .virtio import virtio_net_hdr_to_skb  # here: virtio is not on the path of a run without --vnet-hdr
+
     skb = virtio_net_hdr_to_skb(frame, options.vnet_hdr, kernel=options.kernel)
     skb.ip6_frag_id = options.ipv6_frag_id
     _run_actions(skb, options.actions)  # as tc on the egress device: after the socket built the skb

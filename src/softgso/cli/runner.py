@@ -14,8 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from ..errors import CaptureError, UsageError
 from ..valueclass import FrozenValueClass, init_fields
@@ -57,21 +56,24 @@ def error_status(error: BaseException) -> tuple[str, int]:
     return "softgso: interrupted; no output written", EXIT_INTERRUPTED
 
 
-@contextmanager
-def sigterm_unwinds() -> Iterator[None]:
+class sigterm_unwinds:  # noqa: N801 - used as a context manager, named like one
     """SIGTERM unwinds like Ctrl-C while a command runs, so an atomic writer removes its temporary
-    file; the caller's handler is back afterwards (the CLI also runs in-process)."""
-    import signal
+    file; the caller's handler is back afterwards (the CLI also runs in-process). A class rather than
+    a contextlib.contextmanager: contextlib is not on the start-up path of a plain run."""
 
-    try:
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    except ValueError:  # not the main thread: leave signals to whoever runs us
-        previous = None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    def __enter__(self) -> None:
+        import signal
+
+        try:
+            self.previous: Any = signal.signal(signal.SIGTERM, _terminate)
+        except ValueError:  # not the main thread: leave signals to whoever runs us
+            self.previous = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def run_guarded(function: Callable[[], None]) -> None:
@@ -877,8 +879,6 @@ def segment_options_from(device: str, mtu: int | None, output_csum: str | None, 
                           tunnel_under_labels: bool = False) -> Any:
     """The SegmentOptions ``segment`` would build from the same options."""
     from ..job import SegmentOptions
-    from ..virtio import VirtioNetHdr
-
     if vnet_hdr and (gso_size or gso_type != "auto" or tcp_ecn or input_csum != "auto"):
         raise UsageError("--vnet-hdr replaces --gso-size, --gso-type, --tcp-ecn and --input-csum: give one or the other")
     try:
@@ -893,11 +893,20 @@ def segment_options_from(device: str, mtu: int | None, output_csum: str | None, 
         raise UsageError(str(error)) from None
     return SegmentOptions(
         device=_device(device, mtu, output_csum), gso_size=gso_size, gso_type=gso_type, tcp_ecn=tcp_ecn,
-        input_csum=input_csum, vnet_hdr=VirtioNetHdr.from_hex(vnet_hdr) if vnet_hdr else None,
+        input_csum=input_csum, vnet_hdr=_virtio_header(vnet_hdr),
         actions=_parse_actions(actions), ipv6_frag_id=frag_id,
         fixed_id=ip_id in ("fixed", "fixed-both"), fixed_outer_id=ip_id in ("fixed-outer", "fixed-both"),
         kernel=kernel, tunnel_ports=ports, udp_gso=udp_gso, tunnel_in_labels=tunnel_under_labels,
     )
+
+
+def _virtio_header(text: str | None) -> Any:
+    """--vnet-hdr's header (softgso.virtio is loaded only when it is given), or None."""
+    if not text:
+        return None
+    from ..virtio import VirtioNetHdr
+
+    return VirtioNetHdr.from_hex(text)
 
 
 def _parse_actions(specs: tuple[str, ...]) -> tuple[Any, ...]:
