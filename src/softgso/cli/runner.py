@@ -14,8 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from ..errors import CaptureError, UsageError
 from ..valueclass import FrozenValueClass, init_fields
@@ -57,21 +56,24 @@ def error_status(error: BaseException) -> tuple[str, int]:
     return "softgso: interrupted; no output written", EXIT_INTERRUPTED
 
 
-@contextmanager
-def sigterm_unwinds() -> Iterator[None]:
+class sigterm_unwinds:  # noqa: N801 - used as a context manager, named like one
     """SIGTERM unwinds like Ctrl-C while a command runs, so an atomic writer removes its temporary
-    file; the caller's handler is back afterwards (the CLI also runs in-process)."""
-    import signal
+    file; the caller's handler is back afterwards (the CLI also runs in-process). A class rather than
+    a contextlib.contextmanager: contextlib is not on the start-up path of a plain run."""
 
-    try:
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    except ValueError:  # not the main thread: leave signals to whoever runs us
-        previous = None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    def __enter__(self) -> None:
+        import signal
+
+        try:
+            self.previous: Any = signal.signal(signal.SIGTERM, _terminate)
+        except ValueError:  # not the main thread: leave signals to whoever runs us
+            self.previous = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def run_guarded(function: Callable[[], None]) -> None:
@@ -640,7 +642,8 @@ def _segment_jobs(in_path: str | os.PathLike[str], out_path: str | os.PathLike[s
                   output_format: str | None = None, quiet: bool = True,
                   ) -> tuple[Any, dict[str, int], list[tuple[int, str]]] | None:
     """--jobs: parts in parallel, in order; None when one job must do it (a file the bulk stream does
-    not take, a part that cannot finish, or -F to the other format: the parts are IN's).
+    not take, a part that cannot finish, or -F to the other format: the parts are IN's) or does it
+    faster (the bulk stream takes most of IN's first records: softgso.bulk.stream.bulk_share).
 
     This process does the first part itself, straight into OUT when OUT is a file written atomically
     (nothing of it is copied; discarded if another part cannot finish), while forked processes do
@@ -653,13 +656,13 @@ def _segment_jobs(in_path: str | os.PathLike[str], out_path: str | os.PathLike[s
 
     from ..bulk import stream
     from ..bulk.stream import (
-        block_split_points,
+        bulk_share,
         open_pcap_writer,
+        part_spans,
         pcap_header,
         pcapng_header,
         run_part,
         segment_part,
-        split_points,
     )
     from ..io import open_writer
     from ..job import Summary
@@ -667,14 +670,12 @@ def _segment_jobs(in_path: str | os.PathLike[str], out_path: str | os.PathLike[s
     found = pcap_header(in_path) if output_format != "pcapng" else None
     blocks = pcapng_header(in_path) if found is None and output_format != "pcap" else None
     header_info, linktype = found if found is not None else (None, 1)
-    if header_info is not None:
-        points = split_points(in_path, header_info, jobs)
-    elif blocks is not None:
-        points = block_split_points(in_path, blocks, jobs)
-    else:
+    if (header_info is not None or blocks is not None) and \
+            bulk_share(in_path, options, header_info, blocks, engine, linktype) >= stream.ONE_JOB_BULK_SHARE:
+        return None  # records the bulk stream takes: parts would cost more than they save
+    spans = part_spans(in_path, jobs, header_info, blocks)
+    if spans is None:
         return None
-    spans = [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
-             for k, (offset, index) in enumerate(points)]
     from ..io.outfile import output_target
 
     # the parts beside where OUT lands (one file system for the final copy); a device, FIFO or
@@ -878,8 +879,6 @@ def segment_options_from(device: str, mtu: int | None, output_csum: str | None, 
                           tunnel_under_labels: bool = False) -> Any:
     """The SegmentOptions ``segment`` would build from the same options."""
     from ..job import SegmentOptions
-    from ..virtio import VirtioNetHdr
-
     if vnet_hdr and (gso_size or gso_type != "auto" or tcp_ecn or input_csum != "auto"):
         raise UsageError("--vnet-hdr replaces --gso-size, --gso-type, --tcp-ecn and --input-csum: give one or the other")
     try:
@@ -894,11 +893,20 @@ def segment_options_from(device: str, mtu: int | None, output_csum: str | None, 
         raise UsageError(str(error)) from None
     return SegmentOptions(
         device=_device(device, mtu, output_csum), gso_size=gso_size, gso_type=gso_type, tcp_ecn=tcp_ecn,
-        input_csum=input_csum, vnet_hdr=VirtioNetHdr.from_hex(vnet_hdr) if vnet_hdr else None,
+        input_csum=input_csum, vnet_hdr=_virtio_header(vnet_hdr),
         actions=_parse_actions(actions), ipv6_frag_id=frag_id,
         fixed_id=ip_id in ("fixed", "fixed-both"), fixed_outer_id=ip_id in ("fixed-outer", "fixed-both"),
         kernel=kernel, tunnel_ports=ports, udp_gso=udp_gso, tunnel_in_labels=tunnel_under_labels,
     )
+
+
+def _virtio_header(text: str | None) -> Any:
+    """--vnet-hdr's header (softgso.virtio is loaded only when it is given), or None."""
+    if not text:
+        return None
+    from ..virtio import VirtioNetHdr
+
+    return VirtioNetHdr.from_hex(text)
 
 
 def _parse_actions(specs: tuple[str, ...]) -> tuple[Any, ...]:
