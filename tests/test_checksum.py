@@ -74,6 +74,24 @@ def test_chunk_sums_match_one_sum_per_chunk() -> None:
     assert ones_sums_of_chunks(b"", 8) == []
 
 
+def test_chunk_sums_at_every_alignment_and_around_the_wide_loop() -> None:
+    """The compiled word sum (its AVX2 loop from 64 words on, where the CPU has it; the plain loop
+    below and for the tail) against the definition, at 32 alignments and lengths either side of
+    the loops' boundaries: 255-261 bytes, a 64-byte step of the wide loop plus 0-7 bytes."""
+    rng = random.Random(22)
+    base = bytearray(rng.randbytes(4200))
+    base[1000:1400] = b"\xff" * 400  # carries in every lane
+    lengths = [*range(248, 264), *(length + tail for length in (320, 1024, 1448, 4096) for tail in range(8))]
+    view = memoryview(base)
+    for offset in range(32):
+        for length in lengths:
+            data = bytes(view[offset : offset + length])
+            padded = data + b"\0" if length % 2 else data
+            value = int.from_bytes(padded, "big")
+            expected = 0 if value == 0 else (value % 0xFFFF) or 0xFFFF
+            assert ones_sums_of_chunks(view[offset : offset + length], length) == [expected], (offset, length)
+
+
 @given(st.binary(min_size=500, max_size=3000), st.integers(0, 0x3FFFF))
 def test_ones_sum_of_a_long_buffer_is_the_big_numbers_remainder(data: bytes, initial: int) -> None:
     """ones_sum (softgso._checksum for long buffers where built) against the definition: the big-endian

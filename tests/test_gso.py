@@ -6,10 +6,14 @@ segment per payload byte (the kernel's answer), in memory linear in the number o
 
 from __future__ import annotations
 
+import pkgutil
 import tracemalloc
+from pathlib import Path
 
+import softgso
 from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.features import PROFILES, GsoType, IpSummed
+from softgso.gso import module_names
 from softgso.packet import Packet
 from softgso.xmit import transmit
 
@@ -42,3 +46,21 @@ def test_segmenting_memory_is_linear_in_the_number_of_segments() -> None:
     assert len(segments) == payload_len
     # measured ~620 bytes per 55-byte segment (bytes + the skb-like object); 2 KiB each is the bound
     assert peak < 2048 * len(segments), f"{peak} bytes for {len(segments)} segments"
+
+
+def test_the_offload_table_finds_the_modules_pkgutil_finds(tmp_path: Path) -> None:
+    # load_offloads lists softgso.offload's modules without pkgutil: the same names, for every kind of entry
+    (tmp_path / "plain.py").write_text("")
+    (tmp_path / "compiled.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
+    (tmp_path / "bytecode.pyc").write_bytes(b"")
+    (tmp_path / "package").mkdir()
+    (tmp_path / "package" / "__init__.py").write_text("")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "not.a.module.py").write_text("")
+    (tmp_path / "notes.txt").write_text("")
+    (tmp_path / "__init__.py").write_text("")
+    for folders in ([str(tmp_path)], softgso.__path__, [*softgso.__path__, str(tmp_path)]):
+        assert module_names(folders) == [module.name for module in pkgutil.iter_modules(folders)]
+    from softgso import offload
+
+    assert "tcp" in module_names(offload.__path__)

@@ -9,7 +9,10 @@ host-order sums are the byte-swap of these, which folds to the same wire bytes.
 from __future__ import annotations
 
 import os
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def ones_sum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:

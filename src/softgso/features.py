@@ -6,10 +6,10 @@ is what makes :func:`net_gso_ok` a shift and a mask.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from enum import IntEnum, IntFlag
 
 from .errors import UsageError
+from .valueclass import FrozenValueClass, init_fields
 
 
 class GsoType(IntFlag):
@@ -191,28 +191,35 @@ def feature_names(features: NetdevFeature) -> list[str]:
     return [m.name for m in NetdevFeature if m.value and (features & m) == m and m.name]
 
 
-@dataclass(frozen=True)
-class DeviceProfile:
+class DeviceProfile(FrozenValueClass):
     """What the egress device can do, as net_device keeps it."""
 
     name: str
     features: NetdevFeature
     mpls_features: NetdevFeature
     vlan_features: NetdevFeature
-    hw_enc_features: NetdevFeature = NetdevFeature.NONE
-    gso_partial_features: NetdevFeature = NetdevFeature.NONE
-    mtu: int = 1500
-    gso_max_size: int = 65536
-    gso_max_segs: int = 65535
-    description: str = field(default="", compare=False)
+    hw_enc_features: NetdevFeature
+    gso_partial_features: NetdevFeature
+    mtu: int
+    gso_max_size: int
+    gso_max_segs: int
+    description: str  # not compared (COMPARE_EXCLUDED)
     # ndo_features_check: "" (dflt_features_check) or "vxlan-port" (a driver that offloads only VXLAN
     # to its configured UDP port, as be2net's be_features_check does)
-    features_check: str = ""
-    vxlan_port: int = 4789
+    features_check: str
+    vxlan_port: int
+    COMPARE_EXCLUDED = frozenset({"description"})
+
+    def __init__(self, name: str, features: NetdevFeature, mpls_features: NetdevFeature,
+                 vlan_features: NetdevFeature, hw_enc_features: NetdevFeature = NetdevFeature.NONE,
+                 gso_partial_features: NetdevFeature = NetdevFeature.NONE, mtu: int = 1500,
+                 gso_max_size: int = 65536, gso_max_segs: int = 65535, description: str = "",
+                 features_check: str = "", vxlan_port: int = 4789) -> None:
+        init_fields(self, locals())
 
     def with_overrides(self, **changes: object) -> DeviceProfile:
         """A copy with some fields replaced (e.g. mtu from --mtu)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return self.replace(**changes)
 
 
 # veth (drivers/net/veth.c): the device the kernel vectors were captured on.

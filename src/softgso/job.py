@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
 
 from .checksum import ipv4_header_checksum, ones_sum, pseudo_header_sum
 from .constants import ETH_P_IP, ETH_P_IPV6, IPPROTO_TCP, IPPROTO_UDP, TCP_MIN_HLEN, eth_p_mpls
@@ -38,11 +36,15 @@ from .prepare import (
     set_checksum_state,
     tcp_signature,
 )
-from .virtio import VirtioNetHdr, virtio_net_hdr_to_skb
+from .valueclass import FrozenValueClass, ValueClass, init_fields
 from .xmit import transmit
 
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
 if TYPE_CHECKING:
+    from typing import Any
+
     from .actions import Action
+    from .virtio import VirtioNetHdr
 
 
 class Outcome(Enum):
@@ -60,28 +62,33 @@ class Outcome(Enum):
 PASSED_THROUGH = (Outcome.UNCHANGED, Outcome.REFUSED, Outcome.NOT_SEGMENTED)
 
 
-@dataclass(frozen=True)
-class SegmentOptions:
+class SegmentOptions(FrozenValueClass):
     """The user's choices for ``segment`` (see the CLI for their meaning)."""
 
     device: DeviceProfile
-    gso_size: int | None = None
-    gso_type: str = "auto"
-    tcp_ecn: bool = False
-    input_csum: str = "auto"
-    vnet_hdr: VirtioNetHdr | None = None
-    actions: tuple[Action, ...] = ()
-    ipv6_frag_id: int = 0
-    fixed_id: bool = False  # SKB_GSO_TCP_FIXEDID: the IPv4 ID of the inner (or only) header stays fixed
-    fixed_outer_id: bool = False  # mainline only: the outer IPv4 header's too (SKB_GSO_TCP_FIXEDID from 6.18)
-    kernel: str = "6.1"
-    tunnel_ports: tuple[tuple[int, str], ...] = ()  # --tunnel-port KIND:PORT, as (port, kind)
-    udp_gso: str = "off"  # --udp-gso: UDP datagrams over the MTU are GSO super-packets of this type (udp_l4, udp)
+    gso_size: int | None
+    gso_type: str
+    tcp_ecn: bool
+    input_csum: str
+    vnet_hdr: VirtioNetHdr | None
+    actions: tuple[Action, ...]
+    ipv6_frag_id: int
+    fixed_id: bool  # SKB_GSO_TCP_FIXEDID: the IPv4 ID of the inner (or only) header stays fixed
+    fixed_outer_id: bool  # mainline only: the outer IPv4 header's too (SKB_GSO_TCP_FIXEDID from 6.18)
+    kernel: str
+    tunnel_ports: tuple[tuple[int, str], ...]  # --tunnel-port KIND:PORT, as (port, kind)
+    udp_gso: str  # --udp-gso: UDP datagrams over the MTU are GSO super-packets of this type (udp_l4, udp)
     # beyond the kernel: a tunnel super-packet under a label stack is segmented (Linux drops it),
     # the labels copied with the outer headers onto every segment
-    tunnel_in_labels: bool = False
+    tunnel_in_labels: bool
 
-    def __post_init__(self) -> None:
+    def __init__(self, device: DeviceProfile, gso_size: int | None = None, gso_type: str = "auto",
+                 tcp_ecn: bool = False, input_csum: str = "auto", vnet_hdr: VirtioNetHdr | None = None,
+                 actions: tuple[Action, ...] = (), ipv6_frag_id: int = 0, fixed_id: bool = False,
+                 fixed_outer_id: bool = False, kernel: str = "6.1",
+                 tunnel_ports: tuple[tuple[int, str], ...] = (), udp_gso: str = "off",
+                 tunnel_in_labels: bool = False) -> None:
+        init_fields(self, locals())
         if self.fixed_outer_id and self.kernel != "mainline":
             raise UsageError(f"a fixed outer IPv4 ID needs --kernel mainline: {self.kernel} never fixes an outer "
                              "ID (its one FIXEDID bit is read at the inner level only)")
@@ -108,20 +115,34 @@ class SegmentOptions:
         return None if self.udp_gso == "off" else self.udp_gso
 
 
-@dataclass
-class PacketResult:
+class PacketResult(ValueClass):
     """The frames that leave the device for one input packet, and why."""
 
     outcome: Outcome
     frames: list[bytes]
-    error: SoftGSOError | None = None
-    input_csum: L4Checksum | None = None
-    gso_size: int = 0
-    labels: int = 0
-    packets: list[Packet] = field(default_factory=list)
-    kind: str = ""  # the report's short reason (refused and not_segmented)
-    over_mtu: bool = False  # an output frame over the MTU that the device did not take whole
-    note: str = ""  # a remark on a packet that was handled (segmented) but whose rules no kernel vector proves
+    error: SoftGSOError | None
+    input_csum: L4Checksum | None
+    gso_size: int
+    labels: int
+    packets: list[Packet]
+    kind: str  # the report's short reason (refused and not_segmented)
+    over_mtu: bool  # an output frame over the MTU that the device did not take whole
+    note: str  # a remark on a packet that was handled (segmented) but whose rules no kernel vector proves
+
+    def __init__(self, outcome: Outcome, frames: list[bytes], error: SoftGSOError | None = None,
+                 input_csum: L4Checksum | None = None, gso_size: int = 0, labels: int = 0,
+                 packets: list[Packet] | None = None, kind: str = "", over_mtu: bool = False,
+                 note: str = "") -> None:
+        self.outcome = outcome
+        self.frames = frames
+        self.error = error
+        self.input_csum = input_csum
+        self.gso_size = gso_size
+        self.labels = labels
+        self.packets = [] if packets is None else packets
+        self.kind = kind
+        self.over_mtu = over_mtu
+        self.note = note
 
     @property
     def reason(self) -> str:
@@ -173,6 +194,8 @@ def _run_actions(skb: Packet, actions: tuple[Action, ...]) -> None:
 
 def _with_virtio_header(frame: bytes, options: SegmentOptions) -> PacketResult:
     assert options.vnet_hdr is not None
+    from .virtio import virtio_net_hdr_to_skb  # here: virtio is not on the path of a run without --vnet-hdr
+
     skb = virtio_net_hdr_to_skb(frame, options.vnet_hdr, kernel=options.kernel)
     skb.ip6_frag_id = options.ipv6_frag_id
     _run_actions(skb, options.actions)  # as tc on the egress device: after the socket built the skb
@@ -412,18 +435,20 @@ def _after_tunnel_actions(original: bytes, options: SegmentOptions) -> PacketRes
     _run_actions(skb, options.actions)
     wire = _wire_bytes(skb)
     ports = options.tunnel_ports + tunnel_ports(options.actions)
-    result = _from_capture(wire, replace(options, actions=(), tunnel_ports=ports))
+    result = _from_capture(wire, options.replace(actions=(), tunnel_ports=ports))
     if result.outcome == Outcome.UNCHANGED and result.frames != [original]:
         result.outcome = Outcome.CHANGED  # the actions' frame, sent as it is
     return result
 
 
-@dataclass(frozen=True)
-class _InnerView:
+class _InnerView(FrozenValueClass):
     """The inner packet as a frame of its own (a synthetic Ethernet header in front) and its layout."""
 
     sub: bytes
     layout: FrameLayout
+
+    def __init__(self, sub: bytes, layout: FrameLayout) -> None:
+        init_fields(self, locals())
 
 
 def _inner_layout(frame: bytes, tunnel: TunnelLayout) -> _InnerView:
@@ -518,29 +543,48 @@ def snapped_report(frame: bytes | memoryview, caplen: int, orig_len: int, mtu: i
 REPORT_LIMIT = 10_000
 
 
-@dataclass
-class Summary:
+class Summary(ValueClass):
     """Counts for the closing table: every input record lands in exactly one outcome."""
 
-    records_in: int = 0
-    records_out: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
-    input_checksums: Counter[str] = field(default_factory=Counter)
-    partial_out: int = 0
-    over_mtu: int = 0  # records passed through with a frame over the MTU (each one reported)
+    records_in: int
+    records_out: int
+    bytes_in: int
+    bytes_out: int
+    outcomes: Counter[str]
+    input_checksums: Counter[str]
+    partial_out: int
+    over_mtu: int  # records passed through with a frame over the MTU (each one reported)
     # the first REPORT_LIMIT reports, (0-based index, kind, reason); every one counted by kind
-    reports: list[tuple[int, str, str]] = field(default_factory=list)
-    reports_omitted: int = 0
+    reports: list[tuple[int, str, str]]
+    reports_omitted: int
     # kind -> [count, first 0-based index, first reason], in order of first appearance
-    kinds: dict[str, list[Any]] = field(default_factory=dict)
+    kinds: dict[str, list[Any]]
     # remarks on records that were handled, by text (e.g. BIG TCP inside a tunnel: no kernel vector)
-    notes: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str]
     # which engine ran (softgso.bulk.stream.make_bulk_stream names a bulk one) and how many records its
     # bulk code took itself (segmented by a plan, or copied through in a run); the rest went one by one
-    engine: str = "scalar"
-    bulk_records: int = 0
+    engine: str
+    bulk_records: int
+
+    def __init__(self, records_in: int = 0, records_out: int = 0, bytes_in: int = 0, bytes_out: int = 0,
+                 outcomes: Counter[str] | None = None, input_checksums: Counter[str] | None = None,
+                 partial_out: int = 0, over_mtu: int = 0, reports: list[tuple[int, str, str]] | None = None,
+                 reports_omitted: int = 0, kinds: dict[str, list[Any]] | None = None,
+                 notes: Counter[str] | None = None, engine: str = "scalar", bulk_records: int = 0) -> None:
+        self.records_in = records_in
+        self.records_out = records_out
+        self.bytes_in = bytes_in
+        self.bytes_out = bytes_out
+        self.outcomes = Counter() if outcomes is None else outcomes
+        self.input_checksums = Counter() if input_checksums is None else input_checksums
+        self.partial_out = partial_out
+        self.over_mtu = over_mtu
+        self.reports = [] if reports is None else reports
+        self.reports_omitted = reports_omitted
+        self.kinds = {} if kinds is None else kinds
+        self.notes = Counter() if notes is None else notes
+        self.engine = engine
+        self.bulk_records = bulk_records
 
     def report(self, index: int, kind: str, reason: str) -> None:
         """Keep one record's report: counted by kind, listed while fewer than REPORT_LIMIT are."""
@@ -743,7 +787,7 @@ def options_from_gso_comment(options: SegmentOptions, comment: str) -> SegmentOp
     if options.kernel == "mainline" and flags & {"ipxip4", "ipxip6", "gre"}:
         # mainline GRO marks each header of a tunnel aggregate: fixedid the outer, fixedid_inner the inner
         fixed_id, fixed_outer_id = "fixedid_inner" in flags, "fixedid" in flags
-    return replace(options, gso_size=options.gso_size or meta["gso_size"],
+    return options.replace(gso_size=options.gso_size or meta["gso_size"],
                    gso_type=meta["gso_type"] if options.gso_type == "auto" else options.gso_type,
                    tcp_ecn=options.tcp_ecn or "ecn" in flags, fixed_id=options.fixed_id or fixed_id,
                    fixed_outer_id=options.fixed_outer_id or fixed_outer_id)

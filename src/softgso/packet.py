@@ -13,45 +13,85 @@ FOU/GUE carrying IP-in-IP), and the two flags a tunnel handler sets while segmen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .constants import ETH_HLEN
 from .features import GsoType, IpSummed
+from .valueclass import FieldsClass
 
 # skb->inner_protocol_type (include/linux/skbuff.h)
 ENCAP_TYPE_ETHER = 0
 ENCAP_TYPE_IPPROTO = 1
 
 
-@dataclass(eq=False, slots=True)
-class Packet:
+class Packet(FieldsClass):
     """One packet as an skb sees it."""
 
+    __slots__ = (
+        "data", "protocol", "inner_protocol", "mac_header", "network_header", "transport_header",
+        "inner_mac_header", "inner_network_header", "inner_transport_header", "mac_len", "vlan_tci",
+        "vlan_proto", "gso_size", "gso_type", "gso_segs", "ip_summed", "csum_start", "csum_offset",
+        "encapsulation", "ip6_frag_id", "extras", "inner_protocol_type", "inner_ipproto", "encap_hdr_csum",
+        "remcsum_offload",
+    )
+
     data: bytearray
-    protocol: int = 0
-    inner_protocol: int = 0
-    mac_header: int = 0
-    network_header: int | None = None
-    transport_header: int | None = None
-    inner_mac_header: int = 0
-    inner_network_header: int = 0
-    inner_transport_header: int = 0
-    mac_len: int = 0
-    vlan_tci: int | None = None
-    vlan_proto: int = 0
-    gso_size: int = 0
-    gso_type: GsoType = GsoType.NONE
-    gso_segs: int = 0
-    ip_summed: IpSummed = IpSummed.NONE
-    csum_start: int = 0
-    csum_offset: int = 0
-    encapsulation: bool = False
-    ip6_frag_id: int = 0
-    extras: dict[str, object] = field(default_factory=dict)
-    inner_protocol_type: int = ENCAP_TYPE_ETHER
-    inner_ipproto: int = 0
-    encap_hdr_csum: bool = False
-    remcsum_offload: bool = False
+    protocol: int
+    inner_protocol: int
+    mac_header: int
+    network_header: int | None
+    transport_header: int | None
+    inner_mac_header: int
+    inner_network_header: int
+    inner_transport_header: int
+    mac_len: int
+    vlan_tci: int | None
+    vlan_proto: int
+    gso_size: int
+    gso_type: GsoType
+    gso_segs: int
+    ip_summed: IpSummed
+    csum_start: int
+    csum_offset: int
+    encapsulation: bool
+    ip6_frag_id: int
+    extras: dict[str, object]
+    inner_protocol_type: int
+    inner_ipproto: int
+    encap_hdr_csum: bool
+    remcsum_offload: bool
+
+    def __init__(self, data: bytearray, protocol: int = 0, inner_protocol: int = 0, mac_header: int = 0,
+                 network_header: int | None = None, transport_header: int | None = None,
+                 inner_mac_header: int = 0, inner_network_header: int = 0, inner_transport_header: int = 0,
+                 mac_len: int = 0, vlan_tci: int | None = None, vlan_proto: int = 0, gso_size: int = 0,
+                 gso_type: GsoType = GsoType.NONE, gso_segs: int = 0, ip_summed: IpSummed = IpSummed.NONE,
+                 csum_start: int = 0, csum_offset: int = 0, encapsulation: bool = False, ip6_frag_id: int = 0,
+                 extras: dict[str, object] | None = None, inner_protocol_type: int = ENCAP_TYPE_ETHER,
+                 inner_ipproto: int = 0, encap_hdr_csum: bool = False, remcsum_offload: bool = False) -> None:
+        self.data = data
+        self.protocol = protocol
+        self.inner_protocol = inner_protocol
+        self.mac_header = mac_header
+        self.network_header = network_header
+        self.transport_header = transport_header
+        self.inner_mac_header = inner_mac_header
+        self.inner_network_header = inner_network_header
+        self.inner_transport_header = inner_transport_header
+        self.mac_len = mac_len
+        self.vlan_tci = vlan_tci
+        self.vlan_proto = vlan_proto
+        self.gso_size = gso_size
+        self.gso_type = gso_type
+        self.gso_segs = gso_segs
+        self.ip_summed = ip_summed
+        self.csum_start = csum_start
+        self.csum_offset = csum_offset
+        self.encapsulation = encapsulation
+        self.ip6_frag_id = ip6_frag_id
+        self.extras = {} if extras is None else extras
+        self.inner_protocol_type = inner_protocol_type
+        self.inner_ipproto = inner_ipproto
+        self.encap_hdr_csum = encap_hdr_csum
+        self.remcsum_offload = remcsum_offload
 
     @classmethod
     def from_ethernet(cls, frame: bytes | bytearray | memoryview, protocol: int | None = None) -> Packet:

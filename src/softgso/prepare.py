@@ -10,7 +10,6 @@ that is the engine's job (:func:`softgso.xmit.transmit`).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, replace
 from enum import Enum
 
 from .checksum import ones_sum, pseudo_header_sum
@@ -38,6 +37,7 @@ from .constants import (
 )
 from .features import GsoType, IpSummed
 from .packet import Packet
+from .valueclass import FrozenValueClass, init_fields
 
 
 class L4Checksum(Enum):
@@ -50,8 +50,7 @@ class L4Checksum(Enum):
     INVALID = "invalid"  # none of these: a bad checksum
 
 
-@dataclass(frozen=True)
-class FrameLayout:
+class FrameLayout(FrozenValueClass):
     """Where each header of an Ethernet frame starts (offsets from the frame start)."""
 
     vlan_tags: int
@@ -63,10 +62,15 @@ class FrameLayout:
     transport: int
     l4_hdr_len: int
     frame_len: int
-    jumbo: bool = False  # IPv6 BIG TCP hop-by-hop jumbo option
-    fragment: bool = False  # an IP fragment: no L4 header to speak of
-    ip_end: int = -1  # where the IP packet ends by its length fields (-1: at the frame's end)
-    length_problem: str | None = None  # length fields the frame contradicts (a capture-sanity check)
+    jumbo: bool  # IPv6 BIG TCP hop-by-hop jumbo option
+    fragment: bool  # an IP fragment: no L4 header to speak of
+    ip_end: int  # where the IP packet ends by its length fields (-1: at the frame's end)
+    length_problem: str | None  # length fields the frame contradicts (a capture-sanity check)
+
+    def __init__(self, vlan_tags: int, labels: int, network: int, ip_version: int, l3_len: int,
+                 l4_proto: int, transport: int, l4_hdr_len: int, frame_len: int, jumbo: bool = False,
+                 fragment: bool = False, ip_end: int = -1, length_problem: str | None = None) -> None:
+        init_fields(self, locals())
 
     @property
     def trailer_len(self) -> int:
@@ -288,7 +292,7 @@ def set_checksum_state(skb: Packet, layout: FrameLayout, state: L4Checksum) -> N
     network = len(skb.data) - (tail - layout.network)
     at = len(skb.data) - (tail - check_offset(layout))
     if state != L4Checksum.PARTIAL:
-        moved = replace(layout, network=network, transport=transport, frame_len=len(skb.data))
+        moved = layout.replace(network=network, transport=transport, frame_len=len(skb.data))
         struct.pack_into("!H", skb.data, at, pseudo_seed(skb.data, moved))
     skb.ip_summed = IpSummed.PARTIAL
     skb.csum_start = transport

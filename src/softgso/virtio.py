@@ -12,7 +12,6 @@ minimum L3 header) or "mainline" (the current upstream rules read from source; t
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
 from .constants import (
@@ -41,6 +40,7 @@ from .errors import UsageError, VirtioHeaderError
 from .features import GsoType, IpSummed
 from .gso import skb_network_protocol
 from .packet import Packet
+from .valueclass import FrozenValueClass, init_fields
 
 KERNELS = ("6.1", "6.12", "mainline")
 
@@ -93,17 +93,20 @@ def udp_max_segments(kernel: str) -> int:
     return 64 if kernel == "6.1" else 128
 
 
-@dataclass(frozen=True)
-class VirtioNetHdr:
+class VirtioNetHdr(FrozenValueClass):
     """The 10-byte header (12 with num_buffers)."""
 
-    flags: int = 0
-    gso_type: int = 0
-    hdr_len: int = 0
-    gso_size: int = 0
-    csum_start: int = 0
-    csum_offset: int = 0
-    num_buffers: int | None = None
+    flags: int
+    gso_type: int
+    hdr_len: int
+    gso_size: int
+    csum_start: int
+    csum_offset: int
+    num_buffers: int | None
+
+    def __init__(self, flags: int = 0, gso_type: int = 0, hdr_len: int = 0, gso_size: int = 0, csum_start: int = 0,
+                 csum_offset: int = 0, num_buffers: int | None = None) -> None:
+        init_fields(self, locals())
 
     @classmethod
     def unpack(cls, raw: bytes | bytearray | memoryview, *, little_endian: bool = True) -> VirtioNetHdr:

@@ -158,3 +158,21 @@ def test_guard_arguments_are_checked() -> None:
         SEGMENT.guard_remove(slot)
     with pytest.raises(ValueError, match="not a slot"):
         SEGMENT.guard_remove(slots[0])
+
+
+def test_no_core_free_when_the_load_reaches_the_cores_plus_the_margin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """no_core_free: the 1-minute load average against the CPUs this process may use (two here) plus
+    BUSY_MARGIN; a system without a load average counts as one with cores to spare."""
+    from softgso.bulk import chunks
+
+    monkeypatch.setattr(chunks.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    for load, expected in ((0.0, False), (2.0, False), (2 + chunks.BUSY_MARGIN - 0.01, False),
+                           (2 + chunks.BUSY_MARGIN, True), (7.5, True)):
+        monkeypatch.setattr(chunks.os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert chunks.no_core_free() is expected, load
+
+    def no_load_average() -> tuple[float, float, float]:
+        raise OSError("no load average")
+
+    monkeypatch.setattr(chunks.os, "getloadavg", no_load_average)
+    assert chunks.no_core_free() is False

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -125,8 +126,10 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 
 # how a bulk stream takes IN: read into buffers, or mapped a window at a time (the compiled engine's
-# default for a regular file), the payloads written from the mapping
+# default for a regular file), the payloads written from the mapping, by the writing thread or
+# (MAPPED_INLINE: what a machine with no core to spare gets, chunks.no_core_free) by the segmenting one
 READ, MAPPED = "read", "mapped"
+MAPPED_INLINE = "mapped, written by the segmenting thread"
 
 
 def mapping_engines() -> list[str]:
@@ -263,7 +266,7 @@ def test_the_numpy_engine_reads_its_input_and_never_maps_it(tmp: Path, monkeypat
     assert ("numpy", MAPPED) not in engine_modes(READ, MAPPED)
 
 
-@pytest.mark.parametrize(("engine", "mode"), engine_modes("read", "mapped"))
+@pytest.mark.parametrize(("engine", "mode"), engine_modes(READ, MAPPED, MAPPED_INLINE))
 @pytest.mark.parametrize("chunk", [4096, 70_001, 300_000])
 def test_records_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, engine: str, mode: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -295,18 +298,21 @@ def test_records_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, en
     assert bulk_json == scalar_json
     assert bulk_json["records_in"] == len(frames)
     assert resumed == [None], "every record read by the bulk stream, none left to the general reader"
-    assert (len(in_place) > 3) == (mode == "mapped")
+    assert (len(in_place) > 3) == (mode != READ)
 
 
 
 
 def input_mode(engine: str, mode: str, monkeypatch: pytest.MonkeyPatch, small_windows: bool = False) -> list[int]:
     """Make the bulk stream of ``engine`` take IN as ``mode`` says (only the modes engine_modes gives
-    it: the numpy engine reads); the offsets of the chunks then read in place from a mapping, as they come (``small_windows``:
-    windows of two chunks, the least the stream maps, so that a run maps many)."""
-    from softgso.bulk import chunks
+    it: the numpy engine reads; a mode that names the segmenting thread has it write the chunks, any
+    other the writing thread, whatever the machine's load); the offsets of the chunks then read in
+    place from a mapping, as they come (``small_windows``: windows of two chunks, the least the stream
+    maps, so that a run maps many)."""
+    from softgso.bulk import chunks, pipeline
 
     primitive, _ = stream_of(engine)
+    monkeypatch.setattr(pipeline, "no_core_free", lambda: "segmenting thread" in mode)
     if mode == READ:
         monkeypatch.setattr(primitive, "WINDOW_SIZE", 0)
     elif not primitive.WINDOW_SIZE:
@@ -359,13 +365,15 @@ def cut_while_read_like_reference(tmp: Path, capture: Path, engine: str, monkeyp
 # touches of pages past the cut raise SIGBUS, answered by the guard); after that chunk is walked and
 # summed, just before its writev copies the payloads out of the mapping (MAPPED_WRITE)
 MAPPED_SCAN, MAPPED_WRITE = "mapped, cut before the walk", "mapped, cut before the writev"
+MAPPED_WRITE_INLINE = "mapped, cut before the writev of the segmenting thread"
 
 
 def cut_at(mode: str, action: Callable[[], None], monkeypatch: pytest.MonkeyPatch, *,
            after_write: bool = False) -> list[int]:
     """Call ``action`` (cut IN) at the second chunk as ``mode`` says; the calls seen so far (a list
     that grows with each chunk, so a test can tell the cut came mid-run). ``after_write``: with
-    MAPPED_WRITE, once the second chunk is written instead of before."""
+    MAPPED_WRITE, once the second chunk is written instead of before. Written chunks are told by the
+    thread that wrote them."""
     from softgso.bulk import chunks, pipeline
 
     calls: list[int] = []
@@ -395,7 +403,7 @@ def cut_at(mode: str, action: Callable[[], None], monkeypatch: pytest.MonkeyPatc
         write_parts = pipeline.write_parts
 
         def cut_and_write(*args: Any) -> None:
-            calls.append(1)
+            calls.append(threading.get_ident())
             if len(calls) == 2 and not after_write:
                 action()
             write_parts(*args)
@@ -427,13 +435,15 @@ def cut_during_the_run_like_reference(tmp: Path, capture: Path, engine: str, mon
     # (MAPPED_SCAN: in the second chunk's records, which its walk and sums then touch)
     for cut in (len(whole) - 100_001, 200_001 if mode == MAPPED_SCAN else 300_001):
         capture.write_bytes(whole)
-        input_mode(engine, READ if mode == READ else MAPPED, monkeypatch)
+        input_mode(engine, mode, monkeypatch)
         monkeypatch.setattr(primitive, "CHUNK_SIZE", 128 << 10)
         monkeypatch.setattr(primitive, "MAPPED_CHUNK_SIZE", 128 << 10)
         calls = cut_at(mode, lambda cut=cut: os.truncate(capture, cut), monkeypatch)  # type: ignore[misc]
         result = run_cli("segment", capture, tmp / f"out{suffix}", "--engine", engine, *USO)
         monkeypatch.undo()
         assert len(calls) >= 2, "the cut came while the stream was under way"
+        written_here = {threading.get_ident()} == set(calls)
+        assert written_here == (mode == MAPPED_WRITE_INLINE) or mode in (READ, MAPPED_SCAN)
         reference = run_cli("segment", capture, tmp / f"reference{suffix}", "--engine", "scalar", *USO)
         assert result.exit_code == reference.exit_code == 3
         # the scalar path's message, unless the cut fell behind records already written: then the first
@@ -448,7 +458,7 @@ def cut_during_the_run_like_reference(tmp: Path, capture: Path, engine: str, mon
     return guard.guard_faults() - faults if guard is not None and hasattr(guard, "guard_faults") else 0
 
 
-CUT_MODES = [READ, MAPPED_SCAN, MAPPED_WRITE]
+CUT_MODES = [READ, MAPPED_SCAN, MAPPED_WRITE, MAPPED_WRITE_INLINE]
 
 
 @pytest.mark.parametrize(("engine", "mode"), engine_modes(*CUT_MODES))
@@ -471,7 +481,7 @@ def test_input_cut_short_while_a_bulk_stream_reads_it_is_a_truncated_capture(
     cut_while_read_like_reference(tmp, capture, engine, monkeypatch, mode)
 
 
-@pytest.mark.parametrize(("engine", "mode"), engine_modes(READ, MAPPED_WRITE))
+@pytest.mark.parametrize(("engine", "mode"), engine_modes(READ, MAPPED_WRITE, MAPPED_WRITE_INLINE))
 def test_input_cut_behind_a_bulk_run_names_the_first_record_not_written(
         tmp: Path, engine: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """IN cut short by another writer *behind* the records a bulk stream already read and wrote (to
@@ -483,13 +493,14 @@ def test_input_cut_behind_a_bulk_run_names_the_first_record_not_written(
     write_capture(capture, 3 << 20, frames=mixed_frames(12))
     whole = capture.read_bytes()
     primitive, _ = stream_of(engine)
-    input_mode(engine, READ if mode == READ else MAPPED, monkeypatch)
+    input_mode(engine, mode, monkeypatch)
     monkeypatch.setattr(primitive, "CHUNK_SIZE", 128 << 10)
     monkeypatch.setattr(primitive, "MAPPED_CHUNK_SIZE", 128 << 10)
     calls = cut_at(mode, lambda: os.truncate(capture, 100_001), monkeypatch, after_write=True)
     result = run_cli("segment", capture, tmp / "out.pcap", "--engine", engine, *USO)
     monkeypatch.undo()
     assert len(calls) >= 2
+    assert ({threading.get_ident()} == set(calls)) == (mode == MAPPED_WRITE_INLINE)
     assert result.exit_code == 3
     first_missing = int(result.stderr.split("softgso: frame ")[1].split(":")[0]) - 1
     assert "input changed underneath" in result.stderr and "cut short" in result.stderr

@@ -8,8 +8,10 @@ import mmap
 import os
 import threading
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], input_size: int,
@@ -44,7 +46,23 @@ def write_stage(take: Callable[..., Any], write: Callable[[Any, int], None], inp
     return run
 
 
-def open_input(path: Path) -> int:
+# a machine has no core to spare when its load average reaches the CPUs this process may use plus this
+BUSY_MARGIN = 1.0
+
+
+def no_core_free() -> bool:
+    """Whether every core this process may use is taken by other work already (the 1-minute load
+    average at least their number plus BUSY_MARGIN): a second thread of ours would then only wait
+    for a core."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # (no load average here)
+        return False
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return load >= cores + BUSY_MARGIN
+
+
+def open_input(path: str | os.PathLike[str]) -> int:
     """A descriptor for reading IN front to back (or mapping it: :class:`MappedInput`)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     if hasattr(os, "posix_fadvise"):

@@ -16,7 +16,6 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable
 from itertools import chain
-from typing import TYPE_CHECKING, Any
 
 from ..constants import IPPROTO_TCP
 from ..io.pcap import RECORD_HEADER_LEN
@@ -24,8 +23,10 @@ from ..io.pcapng import BLOCK_OVERHEAD, EPB_FIXED_LEN
 from .fastpath import TUNNEL_PORTS, FastSegmenter, LinkShape, TunnelShape, scalar_ports
 from .native import load_extension
 
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
 if TYPE_CHECKING:
     import mmap
+    from typing import Any
 
     from ..job import PacketResult, SegmentOptions
     from ..prepare import FrameLayout

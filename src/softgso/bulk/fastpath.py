@@ -32,9 +32,7 @@ numpy is imported lazily: ``import softgso`` does not import it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
 
 from ..checksum import ones_sum
 from ..constants import (
@@ -58,9 +56,13 @@ from ..constants import (
 from ..features import GsoType, IpSummed
 from ..offload.tunnels import GTP_U_PORT, UDP_TUNNEL_PORTS, TunnelLayout, TunnelNotSegmented, parse_tunnel
 from ..prepare import FrameLayout, L4Checksum, classify_l4_checksum, parse_layout, pseudo_seed, tcp_signature
+from ..valueclass import FrozenFieldsClass, FrozenValueClass, ValueClass, init_fields
 from .native import load_extension
 
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
 if TYPE_CHECKING:
+    from typing import Any
+
     import numpy as np
 
     from ..job import PacketResult, SegmentOptions
@@ -229,8 +231,7 @@ def _csum16_add(a: Any, b: Any) -> Any:
     return (value + (value < b)) & 0xFFFF
 
 
-@dataclass(frozen=True, eq=False)
-class SegmentPlan:
+class SegmentPlan(FrozenFieldsClass):
     """What the scalar path made of one shape, in the form the bulk computation needs."""
 
     frame_len: int
@@ -266,17 +267,29 @@ class SegmentPlan:
     # covers the segment from csum_at to its end (outer UDP with UDP_TUNNEL_CSUM, GRE with its C
     # bit): its field's offset, the constant added (the outer pseudo-header for UDP, 0 for GRE) of a
     # full and of the last segment, and whether a computed 0 goes out as 0xFFFF (UDP)
-    outer_ipv4_at: int | None = None
-    outer_ipv4_in: int = 0
-    outer_base_full: int = 0
-    outer_base_last: int = 0
-    outer_fixed_id: bool = False
-    csum_at: int | None = None
-    csum_field: int = 0
-    csum_const_full: int = 0
-    csum_const_last: int = 0
-    csum_mangle: bool = False
-    outer_left: bool = False  # the outer UDP checksum left to the device (its seed in the templates)
+    outer_ipv4_at: int | None
+    outer_ipv4_in: int
+    outer_base_full: int
+    outer_base_last: int
+    outer_fixed_id: bool
+    csum_at: int | None
+    csum_field: int
+    csum_const_full: int
+    csum_const_last: int
+    csum_mangle: bool
+    outer_left: bool  # the outer UDP checksum left to the device (its seed in the templates)
+
+    def __init__(self, frame_len: int, payload_at: int, header_len: int, mss: int, segments: int,
+                 last_len: int, template_full: bytes, template_last: bytes, udp: bool, ipv4_at: int | None,
+                 ipv4_in: int, ipv4_base_full: int, ipv4_base_last: int, fixed_id: bool, l4_in: int,
+                 l4_out: int, l4_hdr_len: int, partial: bool, seed: int | None, l4_const_full: int,
+                 l4_const_last: int, udp_len_out: int, udp_sport_dport: int, classify: bool,
+                 forced_state: L4Checksum | None, ipv4: bool, outer_ipv4_at: int | None = None,
+                 outer_ipv4_in: int = 0, outer_base_full: int = 0, outer_base_last: int = 0,
+                 outer_fixed_id: bool = False, csum_at: int | None = None, csum_field: int = 0,
+                 csum_const_full: int = 0, csum_const_last: int = 0, csum_mangle: bool = False,
+                 outer_left: bool = False) -> None:
+        init_fields(self, locals())
 
     @property
     def need_sums(self) -> bool:
@@ -337,13 +350,17 @@ class SegmentPlan:
         return self.header_len + self.mss, self.header_len + self.last_len
 
 
-@dataclass
-class RunResult:
+class RunResult(ValueClass):
     """What one run produced, for the summary: input checksum states counted (and per packet)."""
 
     packets: int
     states: dict[str, int]
-    codes: Any = None  # per packet: index into CODE_STATES, when the states were counted
+    codes: Any  # per packet: index into CODE_STATES, when the states were counted
+
+    def __init__(self, packets: int, states: dict[str, int], codes: Any = None) -> None:
+        self.packets = packets
+        self.states = states
+        self.codes = codes
 
 
 def states_in_order(codes: np.ndarray) -> dict[str, int]:
@@ -396,8 +413,7 @@ def shape_key(frame: bytes | memoryview, layout: FrameLayout) -> bytes:
     return bytes(head)
 
 
-@dataclass(frozen=True)
-class TunnelShape:
+class TunnelShape(FrozenValueClass):
     """The layout of a tunnelled frame for the bulk path: the tunnel's, the inner packet's (in frame
     offsets), and the header bytes a frame of the same shape has equal (``ranges``, (from, to) pairs;
     the rest are per-packet fields) beside ``nonzero_at``, a 16-bit field (the outer UDP checksum)
@@ -408,15 +424,21 @@ class TunnelShape:
     ranges: tuple[tuple[int, int], ...]
     nonzero_at: int
 
+    def __init__(self, tunnel: TunnelLayout, inner: FrameLayout, ranges: tuple[tuple[int, int], ...],
+                 nonzero_at: int) -> None:
+        init_fields(self, locals())
 
-@dataclass(frozen=True)
-class LinkShape:
+
+class LinkShape(FrozenValueClass):
     """The shape of a frame of another link type than Ethernet for the bulk path: the header bytes a
     frame of the same shape has equal (``ranges``, (from, to) pairs of the record's own frame, its
     link header included) and ``nonzero_at`` as TunnelShape has them."""
 
     ranges: tuple[tuple[int, int], ...]
     nonzero_at: int
+
+    def __init__(self, ranges: tuple[tuple[int, int], ...], nonzero_at: int) -> None:
+        init_fields(self, locals())
 
 
 def link_shape(layout: FrameLayout | TunnelShape, header_len: int) -> LinkShape:
@@ -445,8 +467,8 @@ def link_plan(plan: SegmentPlan, header: bytes, ethernet: bytes) -> SegmentPlan 
 
     outer = plan.outer_ipv4_at is not None
     checksum = plan.csum_at is not None
-    return replace(
-        plan, frame_len=plan.frame_len + shift, payload_at=plan.payload_at + shift,
+    return plan.replace(
+        frame_len=plan.frame_len + shift, payload_at=plan.payload_at + shift,
         header_len=plan.header_len + shift, template_full=header + plan.template_full[ETH_HLEN:],
         template_last=header + plan.template_last[ETH_HLEN:], ipv4_at=moved(plan.ipv4_at),
         ipv4_in=plan.ipv4_in + shift if plan.ipv4_at is not None else plan.ipv4_in,
@@ -724,19 +746,19 @@ class FastSegmenter:
         )
         at = out.outer_l4
         if outer_left:
-            return [replace(plan, outer_left=True)]
+            return [plan.replace(outer_left=True)]
         if out.tunnel_bits & (GsoType.UDP_TUNNEL | GsoType.UDP_TUNNEL_CSUM):
             if first[at + 6 : at + 8] == b"\0\0":
                 return [plan]  # UDP_TUNNEL: 0 on every segment, as the template has it
             n = out.outer_network
             addresses = first[n + 12 : n + 20] if out.outer_version == 4 else first[n + 8 : n + 40]
             pseudo = ones_sum(addresses) + IPPROTO_UDP
-            computed = replace(plan, csum_at=at, csum_field=at + 6, csum_mangle=True,
+            computed = plan.replace(csum_at=at, csum_field=at + 6, csum_mangle=True,
                                csum_const_full=(pseudo + header_len - at + mss) % ONES,
                                csum_const_last=(pseudo + header_len - at + last_len) % ONES)
             return [computed, plan]
         if out.gre_csum:
-            return [replace(plan, csum_at=at, csum_field=at + 4), plan]
+            return [plan.replace(csum_at=at, csum_field=at + 4), plan]
         return [plan]
 
     def _seed(self, frame: bytes, layout: FrameLayout, result: PacketResult) -> int | None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from ..errors import CaptureError
 from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
@@ -35,7 +33,10 @@ from ..io.record import (
 )
 from ..io.writer import CaptureWriter
 
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..job import SegmentOptions, Summary
 
 # the longest record taken in bulk; a longer one hands the file to the general reader
@@ -86,14 +87,14 @@ KIND_LINKTYPE = (0, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, 
                  LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6)
 
 
-def pcap_ethernet_header(path: Path) -> tuple[bytes, str, bool, int] | None:
+def pcap_ethernet_header(path: str | os.PathLike[str]) -> tuple[bytes, str, bool, int] | None:
     """(file header, byte order, nanosecond, snaplen) of a classic pcap of Ethernet, else None (the
     --jobs split takes Ethernet alone)."""
     found = pcap_header(path)
     return found[0] if found is not None and found[1] == LINKTYPE_ETHERNET else None
 
 
-def pcap_header(path: Path) -> tuple[tuple[bytes, str, bool, int], int] | None:
+def pcap_header(path: str | os.PathLike[str]) -> tuple[tuple[bytes, str, bool, int], int] | None:
     """((file header, byte order, nanosecond, snaplen), link type) of a classic pcap of a link type
     in LINK_KINDS, else None.
 
@@ -144,7 +145,7 @@ def exact_timestamps(ticks_per_second: int) -> bool:
     return ticks_per_second <= NS_PER_SECOND and NS_PER_SECOND % ticks_per_second == 0
 
 
-def pcapng_header(path: Path) -> PcapngInput | None:
+def pcapng_header(path: str | os.PathLike[str]) -> PcapngInput | None:
     """The bulk stream's view of a pcapng file (a regular file, not compressed), else None.
 
     Its first section's header and the interfaces described before the first packet are read by the
@@ -210,7 +211,7 @@ def make_bulk_stream(options: SegmentOptions, summary: Summary,
     return SegmentStream(options, summary, per_frame, primitive)
 
 
-def split_points(path: Path, header_info: tuple[bytes, str, bool, int], parts: int) -> list[tuple[int, int]]:
+def split_points(path: str | os.PathLike[str], header_info: tuple[bytes, str, bool, int], parts: int) -> list[tuple[int, int]]:
     """(byte offset, record index) where each of ``parts`` pieces of the file starts, at record boundaries."""
     size = os.path.getsize(path)
     prefix = "<" if header_info[1] == "little" else ">"
@@ -219,7 +220,7 @@ def split_points(path: Path, header_info: tuple[bytes, str, bool, int], parts: i
                             lambda length: RECORD_HEADER_LEN + length, lambda _: True)
 
 
-def block_split_points(path: Path, header: PcapngInput, parts: int) -> list[tuple[int, int]]:
+def block_split_points(path: str | os.PathLike[str], header: PcapngInput, parts: int) -> list[tuple[int, int]]:
     """split_points for a pcapng file's first section: (byte offset, packet record index) at block
     boundaries from ``header.start`` (blocks the bulk stream does not take end the walk there)."""
     from ..io.pcapng import BT_EPB, BT_PB, BT_SPB
@@ -235,7 +236,7 @@ def block_split_points(path: Path, header: PcapngInput, parts: int) -> list[tupl
                             lambda block_type: block_type in records)
 
 
-def _walk_to_targets(path: Path, start: int, size: int, parts: int, header: struct.Struct, header_len: int,
+def _walk_to_targets(path: str | os.PathLike[str], start: int, size: int, parts: int, header: struct.Struct, header_len: int,
                      step: Callable[[int], int | None], is_record: Callable[[int], bool]) -> list[tuple[int, int]]:
     """The record walk of split_points and block_split_points, a buffer (1 MiB) read at a time:
     (offset, record index) at the first boundary at or past each of the ``parts - 1`` even cuts of
@@ -285,6 +286,8 @@ def segment_part(in_path: str, part_path: str, options: SegmentOptions, header_i
     Returns counts, reports, the part's summary and whether it finished (False: an unusual record
     needs the general reader; the caller redoes the file in one job).
     """
+    from pathlib import Path  # here: a plain run (one job) needs no pathlib
+
     if header_info is None:
         from ..io.pcapng import PcapngRecordEncoder
 
@@ -311,6 +314,8 @@ def run_part(in_path: str, writer: CaptureWriter, options: SegmentOptions,
     """The records of ``span`` through the bulk stream into ``writer`` (a part's file, or OUT itself
     for the first part): segment_part's work, its bytes read so far in ``part_progress[number]``
     (then ``progress()`` is called, for a bar in this process)."""
+    from pathlib import Path  # here: a plain run (one job) needs no pathlib
+
     from ..job import Summary, segment_per_frame
 
     summary = Summary()
@@ -334,7 +339,7 @@ def run_part(in_path: str, writer: CaptureWriter, options: SegmentOptions,
     return result.counts, result.reports, summary, result.resume_index is None
 
 
-def open_pcap_writer(out_path: Path, header_info: tuple[bytes, str, bool, int],
+def open_pcap_writer(out_path: str | os.PathLike[str], header_info: tuple[bytes, str, bool, int],
                      linktype: int = LINKTYPE_ETHERNET) -> CaptureWriter:
     """An atomic writer whose file header is IN's, byte for byte (as ``open_writer(like=IN)`` makes it)."""
     header, order, nanosecond, _ = header_info

@@ -114,9 +114,18 @@ def parse_segment(args: list[str]) -> dict[str, Any] | None:
     if len(positional) != 2 or "-" in positional:
         return None
     params.update({parameter: tuple(values) for parameter, values in repeated.items()})
-    # as given: main() makes them Paths (as click does) after the head start (pathlib costs milliseconds)
+    # as given: main() gives them pathlib's normal form (as click's Paths have it) after the head start
     params["in_path"], params["out_path"] = positional
     return params
+
+
+def path_text(text: str) -> str:
+    """``str(pathlib.PurePosixPath(text))``, the text of the Path click makes of IN or OUT, without
+    importing pathlib (milliseconds of start-up, with urllib.parse and ipaddress): empty and ``.``
+    parts dropped, a leading ``//`` kept as two slashes (three or more are one), ``.`` for nothing."""
+    stripped = text.lstrip("/")
+    root = "" if stripped == text else "//" if len(text) - len(stripped) == 2 else "/"
+    return root + "/".join(part for part in stripped.split("/") if part and part != ".") or "."
 
 
 # coalesce's options that take a value; every other option of it is a flag (the tests hold both sets to
@@ -188,11 +197,10 @@ def main() -> None:
     """``softgso``: a plain segment run straight away, anything else through the click command line."""
     params = parse_segment(sys.argv[1:])
     if params is not None and head_start(params["in_path"], params["out_path"]):
-        from pathlib import Path
-
         from .runner import SegmentRequest, run_guarded, run_segment
 
-        params["in_path"], params["out_path"] = Path(params["in_path"]), Path(params["out_path"])
+        # the text click's Paths have: every message and the JSON summary name IN and OUT as click gives them
+        params["in_path"], params["out_path"] = path_text(params["in_path"]), path_text(params["out_path"])
         request = SegmentRequest(**params)
         try:
             run_guarded(lambda: run_segment(request))
@@ -212,4 +220,4 @@ def main() -> None:
 
 
 __all__ = ["COALESCE_FLAGS", "COALESCE_VALUE_OPTIONS", "RESERVE_FACTOR", "SEGMENT_DEFAULTS", "SEGMENT_OPTIONS",
-           "coalesce_paths", "exit_now", "head_start", "main", "parse_segment"]
+           "coalesce_paths", "exit_now", "head_start", "main", "parse_segment", "path_text"]

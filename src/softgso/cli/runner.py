@@ -14,13 +14,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 from ..errors import CaptureError, UsageError
+from ..valueclass import FrozenValueClass, init_fields
+
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
 # 128 + the signal, as a shell reports a process the signal ended; SIGPIPE's: the reader of our
@@ -54,21 +56,24 @@ def error_status(error: BaseException) -> tuple[str, int]:
     return "softgso: interrupted; no output written", EXIT_INTERRUPTED
 
 
-@contextmanager
-def sigterm_unwinds() -> Iterator[None]:
+class sigterm_unwinds:  # noqa: N801 - used as a context manager, named like one
     """SIGTERM unwinds like Ctrl-C while a command runs, so an atomic writer removes its temporary
-    file; the caller's handler is back afterwards (the CLI also runs in-process)."""
-    import signal
+    file; the caller's handler is back afterwards (the CLI also runs in-process). A class rather than
+    a contextlib.contextmanager: contextlib is not on the start-up path of a plain run."""
 
-    try:
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    except ValueError:  # not the main thread: leave signals to whoever runs us
-        previous = None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    def __enter__(self) -> None:
+        import signal
+
+        try:
+            self.previous: Any = signal.signal(signal.SIGTERM, _terminate)
+        except ValueError:  # not the main thread: leave signals to whoever runs us
+            self.previous = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def run_guarded(function: Callable[[], None]) -> None:
@@ -178,7 +183,7 @@ Passthrough = Callable[[int, int, str, str, bool], None]
 
 
 def stream_records(
-    in_path: Path, out_path: Path, quiet: bool, per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]],
+    in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], quiet: bool, per_frame: Callable[[int, bytes], tuple[list[bytes], str | None]],
     description: str, bulk: Any = None, passthrough: Passthrough | None = None, mtu: int = 1500,
     output_format: str | None = None,
 ) -> tuple[dict[str, int], list[tuple[int, str]], float]:
@@ -493,36 +498,46 @@ def run_action(in_path: Path, out_path: Path, spec: str, quiet: bool, strict: bo
 
 # --- segment ---
 
-@dataclass(frozen=True)
-class SegmentRequest:
+class SegmentRequest(FrozenValueClass):
     """``softgso segment``'s command line, parsed (by softgso.cli.commands's click command, or by
     softgso.cli.entry for a plain run); the defaults are the command's. ``output_format`` (-F):
-    "pcap" or "pcapng" for OUT, None for IN's format."""
+    "pcap" or "pcapng" for OUT, None for IN's format. IN and OUT are click's Paths, or their text
+    (softgso.cli.entry.path_text, for a plain run: it does not import pathlib)."""
 
-    in_path: Path
-    out_path: Path
-    gso_size: int | None = None
-    gso_type: str = "auto"
-    tcp_ecn: bool = False
-    input_csum: str = "auto"
-    vnet_hdr: str | None = None
-    actions: tuple[str, ...] = ()
-    device: str = "no-offload"
-    mtu: int | None = None
-    output_csum: str | None = None
-    ip_id: str = "increment"
-    ipv6_frag_id: str = "0"
-    kernel: str = "6.1"
-    strict: bool = False
-    as_json: bool = False
-    quiet: bool = False
-    engine: str = "auto"
-    jobs: int = 1
-    dask_scheduler: str | None = None
-    udp_gso: str = "off"
-    tunnel_ports: tuple[str, ...] = ()
-    tunnel_under_labels: bool = False
-    output_format: str | None = None
+    in_path: str | os.PathLike[str]
+    out_path: str | os.PathLike[str]
+    gso_size: int | None
+    gso_type: str
+    tcp_ecn: bool
+    input_csum: str
+    vnet_hdr: str | None
+    actions: tuple[str, ...]
+    device: str
+    mtu: int | None
+    output_csum: str | None
+    ip_id: str
+    ipv6_frag_id: str
+    kernel: str
+    strict: bool
+    as_json: bool
+    quiet: bool
+    engine: str
+    jobs: int
+    dask_scheduler: str | None
+    udp_gso: str
+    tunnel_ports: tuple[str, ...]
+    tunnel_under_labels: bool
+    output_format: str | None
+
+    def __init__(self, in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
+                 gso_size: int | None = None, gso_type: str = "auto", tcp_ecn: bool = False, input_csum: str = "auto", vnet_hdr: str | None = None,
+                 actions: tuple[str, ...] = (), device: str = "no-offload", mtu: int | None = None,
+                 output_csum: str | None = None, ip_id: str = "increment", ipv6_frag_id: str = "0",
+                 kernel: str = "6.1", strict: bool = False, as_json: bool = False, quiet: bool = False,
+                 engine: str = "auto", jobs: int = 1, dask_scheduler: str | None = None,
+                 udp_gso: str = "off", tunnel_ports: tuple[str, ...] = (),
+                 tunnel_under_labels: bool = False, output_format: str | None = None) -> None:
+        init_fields(self, locals())
 
     def option_args(self) -> dict[str, Any]:
         """segment_options_from's arguments: what decides each packet's fate (each capture of many is given them)."""
@@ -540,7 +555,9 @@ def run_segment(request: SegmentRequest) -> None:
     options = segment_options_from(**option_args)
     inputs = _many_captures(in_path)
     if inputs is not None:
-        _segment_many(inputs, out_path, option_args, request.engine, request.jobs, request.dask_scheduler,
+        from pathlib import Path
+
+        _segment_many(inputs, Path(out_path), option_args, request.engine, request.jobs, request.dask_scheduler,
                       request.strict, request.as_json, request.quiet, request.output_format)
         return
     if request.dask_scheduler:
@@ -584,17 +601,17 @@ def segment_payload(summary: Any, counts: dict[str, int], reports: list[tuple[in
     return payload
 
 
-def is_dash(path: Path) -> bool:
+def is_dash(path: str | os.PathLike[str]) -> bool:
     """IN or OUT given as ``-``: standard input or output (softgso.io opens it as such)."""
-    return str(path) == "-"
+    return os.fspath(path) == "-"
 
 
-def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs: int, quiet: bool,
+def _segment_one(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], options: Any, engine: str, jobs: int, quiet: bool,
                  output_format: str | None = None) -> tuple[Any, dict[str, int], list[tuple[int, str]], float]:
     """Segment one capture: (summary, counts, reports, seconds)."""
     from ..job import Summary, segment_per_frame
 
-    if in_path.is_dir():
+    if os.path.isdir(in_path):
         raise UsageError(f"{in_path} is a directory: give a capture file (or a directory for many captures and "
                          "a directory as OUT)")
     started = time.perf_counter()
@@ -621,7 +638,7 @@ def _segment_one(in_path: Path, out_path: Path, options: Any, engine: str, jobs:
     return summary, counts, reports, elapsed
 
 
-def _segment_jobs(in_path: Path, out_path: Path, options: Any, jobs: int, engine: str = "auto",
+def _segment_jobs(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], options: Any, jobs: int, engine: str = "auto",
                   output_format: str | None = None, quiet: bool = True,
                   ) -> tuple[Any, dict[str, int], list[tuple[int, str]]] | None:
     """--jobs: parts in parallel, in order; None when one job must do it (a file the bulk stream does
@@ -754,17 +771,18 @@ def output_name(name: str, output_format: str | None) -> str:
     return f"{name}.{output_format}"
 
 
-def _many_captures(in_path: Path) -> list[Path] | None:
+def _many_captures(in_path: str | os.PathLike[str]) -> list[Path] | None:
     """The captures IN names when it is a directory or a glob, else None (one capture)."""
-    import glob
-
-    text = str(in_path)
-    if in_path.is_dir():
-        found = sorted(p for p in in_path.iterdir() if p.is_file() and _is_capture_name(p.name))
-    elif any(char in text for char in "*?["):
-        found = sorted(Path(p) for p in glob.glob(text) if os.path.isfile(p))
-    else:
+    text = os.fspath(in_path)
+    if not os.path.isdir(text) and not any(char in text for char in "*?["):
         return None
+    import glob
+    from pathlib import Path
+
+    if os.path.isdir(text):
+        found = sorted(p for p in Path(text).iterdir() if p.is_file() and _is_capture_name(p.name))
+    else:
+        found = sorted(Path(p) for p in glob.glob(text) if os.path.isfile(p))
     if not found:
         raise UsageError(f"no captures (.pcap, .pcapng, .cap, compressed or not) in {in_path}")
     return found
@@ -773,6 +791,8 @@ def _many_captures(in_path: Path) -> list[Path] | None:
 def segment_file(in_path: str, out_path: str, option_args: dict[str, Any], engine: str = "auto",
                  jobs: int = 1, output_format: str | None = None) -> dict[str, Any]:
     """Segment one capture as ``softgso segment`` would (a dask task); its JSON summary."""
+    from pathlib import Path
+
     options = segment_options_from(**option_args)
     summary, counts, reports, elapsed = _segment_one(Path(in_path), Path(out_path), options, engine, jobs, True,
                                                      output_format)
@@ -860,8 +880,6 @@ def segment_options_from(device: str, mtu: int | None, output_csum: str | None, 
                           tunnel_under_labels: bool = False) -> Any:
     """The SegmentOptions ``segment`` would build from the same options."""
     from ..job import SegmentOptions
-    from ..virtio import VirtioNetHdr
-
     if vnet_hdr and (gso_size or gso_type != "auto" or tcp_ecn or input_csum != "auto"):
         raise UsageError("--vnet-hdr replaces --gso-size, --gso-type, --tcp-ecn and --input-csum: give one or the other")
     try:
@@ -876,11 +894,20 @@ def segment_options_from(device: str, mtu: int | None, output_csum: str | None, 
         raise UsageError(str(error)) from None
     return SegmentOptions(
         device=_device(device, mtu, output_csum), gso_size=gso_size, gso_type=gso_type, tcp_ecn=tcp_ecn,
-        input_csum=input_csum, vnet_hdr=VirtioNetHdr.from_hex(vnet_hdr) if vnet_hdr else None,
+        input_csum=input_csum, vnet_hdr=_virtio_header(vnet_hdr),
         actions=_parse_actions(actions), ipv6_frag_id=frag_id,
         fixed_id=ip_id in ("fixed", "fixed-both"), fixed_outer_id=ip_id in ("fixed-outer", "fixed-both"),
         kernel=kernel, tunnel_ports=ports, udp_gso=udp_gso, tunnel_in_labels=tunnel_under_labels,
     )
+
+
+def _virtio_header(text: str | None) -> Any:
+    """--vnet-hdr's header (softgso.virtio is loaded only when it is given), or None."""
+    if not text:
+        return None
+    from ..virtio import VirtioNetHdr
+
+    return VirtioNetHdr.from_hex(text)
 
 
 def _parse_actions(specs: tuple[str, ...]) -> tuple[Any, ...]:

@@ -20,7 +20,6 @@ import os
 import socket
 from array import array
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..constants import ETH_HLEN, ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_UC, MPLS_LS_LABEL_SHIFT
@@ -458,7 +457,7 @@ class FarEdge:
         if header.hdr_len > 0xFFFF:
             # hdr_len is skb_headlen: for the kernel's GRO packet, built of page frags, the headers only; an
             # aggregate up to 64 KB of IP plus the Ethernet header can be longer than the 16-bit field
-            header = replace(header, hdr_len=skb.csum_start + (packet.data[skb.csum_start + 12] >> 4) * 4)
+            header = header.replace(hdr_len=skb.csum_start + (packet.data[skb.csum_start + 12] >> 4) * 4)
         return header.pack(little_endian=ler.little_endian) + ler.hdr_pad
 
     def write(self, writes: Sequence[bytes], stats: DirectionStats) -> None:

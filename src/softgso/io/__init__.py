@@ -45,39 +45,68 @@ record before it has been yielded; a length no kernel frame has (over GSO_MAX_SI
 records (caplen < orig_len) are yielded, with ``record.truncated`` true.
 """
 
-from .cooked import (
-    EthernetView,
-    ethernet_view,
-    from_ethernet,
-    from_ethernet_parts,
-    link_payload_length,
-    to_ethernet,
-)
-from .reader import open_capture
-from .record import (
-    LINKTYPE_C_HDLC,
-    LINKTYPE_ETHERNET,
-    LINKTYPE_IPV4,
-    LINKTYPE_IPV6,
-    LINKTYPE_LINUX_SLL,
-    LINKTYPE_LINUX_SLL2,
-    LINKTYPE_LOOP,
-    LINKTYPE_NAMES,
-    LINKTYPE_NFLOG,
-    LINKTYPE_NULL,
-    LINKTYPE_PPP,
-    LINKTYPE_PPP_HDLC,
-    LINKTYPE_RAW,
-    LINKTYPE_RAW_12,
-    LINKTYPE_RAW_14,
-    CaptureRecord,
-    Interface,
-    RecordError,
-    UnknownLinkTypeError,
-    UnrepresentableFrameError,
-)
-from .source import CaptureReader
-from .writer import CaptureWriter, open_writer
+from __future__ import annotations
+
+from .. import names_on_first_use
+
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
+if TYPE_CHECKING:
+    from .cooked import (
+        EthernetView,
+        ethernet_view,
+        from_ethernet,
+        from_ethernet_parts,
+        link_payload_length,
+        to_ethernet,
+    )
+    from .reader import open_capture
+    from .record import (
+        LINKTYPE_C_HDLC,
+        LINKTYPE_ETHERNET,
+        LINKTYPE_IPV4,
+        LINKTYPE_IPV6,
+        LINKTYPE_LINUX_SLL,
+        LINKTYPE_LINUX_SLL2,
+        LINKTYPE_LOOP,
+        LINKTYPE_NAMES,
+        LINKTYPE_NFLOG,
+        LINKTYPE_NULL,
+        LINKTYPE_PPP,
+        LINKTYPE_PPP_HDLC,
+        LINKTYPE_RAW,
+        LINKTYPE_RAW_12,
+        LINKTYPE_RAW_14,
+        CaptureRecord,
+        Interface,
+        RecordError,
+        UnknownLinkTypeError,
+        UnrepresentableFrameError,
+    )
+    from .source import CaptureReader
+    from .writer import CaptureWriter, open_writer
+
+# each public name and the module that defines it: loaded on first use (PEP 562), so that a plain
+# ``softgso segment`` imports only the modules it uses (softgso.io.outfile first, for its head start)
+_HOMES = {
+    **dict.fromkeys((
+        "EthernetView", "ethernet_view", "from_ethernet", "from_ethernet_parts",
+        "link_payload_length", "to_ethernet",
+    ), "cooked"),
+    "open_capture": "reader",
+    **dict.fromkeys((
+        "LINKTYPE_C_HDLC", "LINKTYPE_ETHERNET", "LINKTYPE_IPV4", "LINKTYPE_IPV6",
+        "LINKTYPE_LINUX_SLL", "LINKTYPE_LINUX_SLL2", "LINKTYPE_LOOP", "LINKTYPE_NAMES",
+        "LINKTYPE_NFLOG", "LINKTYPE_NULL", "LINKTYPE_PPP", "LINKTYPE_PPP_HDLC", "LINKTYPE_RAW",
+        "LINKTYPE_RAW_12", "LINKTYPE_RAW_14", "CaptureRecord", "Interface", "RecordError",
+        "UnknownLinkTypeError", "UnrepresentableFrameError",
+    ), "record"),
+    "CaptureReader": "source",
+    **dict.fromkeys(("CaptureWriter", "open_writer"), "writer"),
+}
+
+
+__getattr__, __dir__ = names_on_first_use(__name__, _HOMES, globals())
+
 
 __all__ = [
     "LINKTYPE_C_HDLC",

@@ -12,9 +12,12 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable
-from typing import IO, Any, cast
 
 from ..errors import CaptureError
+
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # RFC 8878 frame magic 0xFD2FB528, little-endian
@@ -68,6 +71,8 @@ def decompressing_read(fd: int, first_bytes: bytes, kind: str, path: str) -> Cal
         except ImportError:  # pragma: no cover - a dependency; missing only in a broken install
             raise CaptureError("zstd-compressed file: reading it needs the zstandard package "
                                "(pip install zstandard)", where=path) from None
+        from typing import cast  # here: typing is not on the start-up path of an uncompressed capture
+
         stream = zstandard.ZstdDecompressor().stream_reader(
             cast("IO[bytes]", source), read_across_frames=True, closefd=False)
         errors = (OSError, EOFError, zstandard.ZstdError)

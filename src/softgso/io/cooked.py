@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
 from ..constants import ETH_ALEN, ETH_HLEN, ETH_P_IP, ETH_P_IPV6
 from ..errors import CaptureError
+from ..valueclass import ValueClass
 from .record import (
     LINKTYPE_C_HDLC,
     LINKTYPE_ETHERNET,
@@ -102,17 +101,26 @@ _RAW_CARRIES: dict[int, tuple[tuple[int, ...], str]] = {
 
 # (ethertype, source MAC, link-layer header length) of a record, or None when it is not convertible
 _LinkHeader = tuple[int, bytes, int] | None
-_ByteOrder = Literal["little", "big"]
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
+if TYPE_CHECKING:
+    from typing import Literal, TypeAlias
+
+    _ByteOrder: TypeAlias = Literal["little", "big"]
 _EITHER_ORDER: tuple[_ByteOrder, ...] = ("little", "big")
 _NETWORK_ORDER: tuple[_ByteOrder, ...] = ("big",)
 
 
-@dataclass(slots=True)
-class EthernetView:
+class EthernetView(ValueClass):
     """A record as an Ethernet frame; ``frame`` is the record's own data for Ethernet captures."""
+
+    __slots__ = ("frame", "linktype")
 
     frame: bytes | memoryview
     linktype: int  # the record's link type, needed (with the record) to convert back
+
+    def __init__(self, frame: bytes | memoryview, linktype: int) -> None:
+        self.frame = frame
+        self.linktype = linktype
 
 
 def _cooked_header(hatype: int, halen: int, address: bytes, protocol: int, header_len: int) -> _LinkHeader:

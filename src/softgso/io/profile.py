@@ -7,8 +7,6 @@ module is the file side of it, shared by the command line (``--device``) and the
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..errors import UsageError
 from ..features import PROFILES, DeviceProfile, profile_from_mapping
 
@@ -17,6 +15,8 @@ def load_profile(spec: str) -> DeviceProfile:
     """A named profile, or one read from a JSON/TOML file (keys: the DeviceProfile fields)."""
     if spec in PROFILES:
         return PROFILES[spec]
+    from pathlib import Path  # here: a named profile (every plain run) needs no pathlib
+
     path = Path(spec)
     if not path.exists():
         raise UsageError(f"unknown device profile {spec!r}: use one of {', '.join(PROFILES)} or a .json/.toml file")

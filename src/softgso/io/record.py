@@ -9,9 +9,8 @@ resolution up to 1 ns and for 2^-k with k <= 29; finer resolutions are floored t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..errors import CaptureError
+from ..valueclass import ValueClass
 
 # Link types, named as in the tcpdump.org LINKTYPE_ list.
 LINKTYPE_NULL = 0  # BSD loopback: a 4-byte address family in the capturing host's byte order
@@ -53,24 +52,37 @@ MAX_SNAPLEN_STANDARD = 262144
 NS_PER_SECOND = 1_000_000_000
 
 
-@dataclass(slots=True)
-class CaptureRecord:
+class CaptureRecord(ValueClass):
     """One packet record as read from (or to be written to) a capture file.
 
     ``data`` may be a memoryview into the reader's buffer; it stays valid after the reader moves
     on (buffers are never reused), so it can be kept or handed to a writer without copying.
     """
 
+    __slots__ = ("index", "timestamp_ns", "linktype", "data", "orig_len", "interface_id", "comment", "block")
+
     index: int  # 0-based position among the file's packet records
     timestamp_ns: int  # nanoseconds since the epoch
     linktype: int
     data: bytes | memoryview  # the captured bytes (caplen of them)
     orig_len: int  # the packet's length on the wire; more than len(data) when snapped
-    interface_id: int = 0  # index into the reader's ``interfaces``
-    comment: str | None = None  # pcapng opt_comment
+    interface_id: int  # index into the reader's ``interfaces``
+    comment: str | None  # pcapng opt_comment
     # pcapng: the record's whole Enhanced or Simple Packet Block, options and padding byte for byte,
     # when a writer shaped like its reader may write it back as it is (the file's first section)
-    block: bytes | memoryview | None = None
+    block: bytes | memoryview | None
+
+    def __init__(self, index: int, timestamp_ns: int, linktype: int, data: bytes | memoryview,
+                 orig_len: int, interface_id: int = 0, comment: str | None = None,
+                 block: bytes | memoryview | None = None) -> None:
+        self.index = index
+        self.timestamp_ns = timestamp_ns
+        self.linktype = linktype
+        self.data = data
+        self.orig_len = orig_len
+        self.interface_id = interface_id
+        self.comment = comment
+        self.block = block
 
     @property
     def truncated(self) -> bool:
@@ -78,17 +90,28 @@ class CaptureRecord:
         return len(self.data) < self.orig_len
 
 
-@dataclass(slots=True)
-class Interface:
+class Interface(ValueClass):
     """A capture interface: the pcap file header, or one pcapng Interface Description Block."""
+
+    __slots__ = ("linktype", "snaplen", "ticks_per_second", "tsoffset_s", "name", "block", "byte_order")
 
     linktype: int
     snaplen: int
     ticks_per_second: int  # 10**6 for microseconds, 10**9 for nanoseconds, 2**k for if_tsresol 2^-k
-    tsoffset_s: int = 0  # pcapng if_tsoffset: seconds added to every timestamp
-    name: str | None = None  # pcapng if_name
-    block: bytes | None = None  # the original pcapng IDB, written back unchanged when byte orders match
-    byte_order: str = "little"  # of ``block``
+    tsoffset_s: int  # pcapng if_tsoffset: seconds added to every timestamp
+    name: str | None  # pcapng if_name
+    block: bytes | None  # the original pcapng IDB, written back unchanged when byte orders match
+    byte_order: str  # of ``block``
+
+    def __init__(self, linktype: int, snaplen: int, ticks_per_second: int, tsoffset_s: int = 0,
+                 name: str | None = None, block: bytes | None = None, byte_order: str = "little") -> None:
+        self.linktype = linktype
+        self.snaplen = snaplen
+        self.ticks_per_second = ticks_per_second
+        self.tsoffset_s = tsoffset_s
+        self.name = name
+        self.block = block
+        self.byte_order = byte_order
 
 
 def ticks_to_ns(ticks: int, ticks_per_second: int) -> int:

@@ -19,7 +19,6 @@ import os
 import weakref
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Protocol
 
 from ..errors import CaptureError
 from .outfile import Reservation, attach, claim, output_mode, output_target
@@ -38,6 +37,13 @@ FLUSH_BYTES = 4 << 20
 RESERVE_LEAD = 256 << 20
 STDOUT = "-"
 STDOUT_NAME = "<stdout>"
+
+
+TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # RecordEncoder is a typing.Protocol for mypy, a plain class at run time
 
 
 class RecordEncoder(Protocol):

@@ -16,8 +16,6 @@ a capture cannot tell with certainty (remote checksum offload) comes back with a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 from ..constants import (
     ETH_HLEN,
     ETH_P_IP,
@@ -37,6 +35,7 @@ from ..constants import (
     eth_type_vlan,
 )
 from ..features import GsoType
+from ..valueclass import FrozenValueClass, init_fields
 
 # IANA-assigned UDP ports of the encapsulations, and Linux's VXLAN default (IFLA_VXLAN_PORT unset)
 UDP_TUNNEL_PORTS: dict[int, str] = {
@@ -93,8 +92,7 @@ GUE_FLAG_PRIV = 0x0001  # the private flags word follows the header
 GUE_PFLAG_REMCSUM = 0x80000000  # remote checksum offload, in the private flags word
 
 
-@dataclass(frozen=True)
-class TunnelLayout:
+class TunnelLayout(FrozenValueClass):
     """Where a captured tunnel frame's headers are (frame offsets) and what the driver set for them."""
 
     kind: str
@@ -110,10 +108,16 @@ class TunnelLayout:
     inner_protocol: int  # ETHER type: 0x6558 for an inner Ethernet frame, else the inner L3 ethertype
     tunnel_bits: GsoType
     ip_end: int  # where the outer IP packet ends (a trailer behind it is no packet)
-    gre_csum: bool = False
+    gre_csum: bool
     # FOU/GUE carrying IP-in-IP: the IP protocol skb_set_inner_ipproto recorded (inner_protocol_type
     # ENCAP_TYPE_IPPROTO, 4 or 41); 0 for every other tunnel (ENCAP_TYPE_ETHER, inner_protocol)
-    inner_ipproto: int = 0
+    inner_ipproto: int
+
+    def __init__(self, kind: str, outer_network: int, outer_version: int, outer_l4: int, inner_mac: int,
+                 inner_network: int, inner_version: int, inner_l4_proto: int, inner_transport: int,
+                 inner_l4_hdr_len: int, inner_protocol: int, tunnel_bits: GsoType, ip_end: int,
+                 gre_csum: bool = False, inner_ipproto: int = 0) -> None:
+        init_fields(self, locals())
 
     @property
     def payload(self) -> int:
@@ -301,14 +305,14 @@ def _fou(frame: bytes, kind: str, network: int, version: int, udp: int, header: 
         return None
     if carried == IPPROTO_GRE:
         layout = _gre(frame, network, version, at, ip_end, any_inner, encap=kind)
-        return None if layout is None else replace(layout, kind=kind, outer_l4=udp, tunnel_bits=bits | layout.tunnel_bits)
+        return None if layout is None else layout.replace(kind=kind, outer_l4=udp, tunnel_bits=bits | layout.tunnel_bits)
     if carried not in (IPPROTO_IPIP, IPPROTO_IPV6_IN_IP) or at >= ip_end or \
             frame[at] >> 4 != (4 if carried == IPPROTO_IPIP else 6):
         return None
     inner_type = ETH_P_IP if carried == IPPROTO_IPIP else ETH_P_IPV6
     bits |= GsoType.IPXIP4 if version == 4 else GsoType.IPXIP6
     layout = _inner(frame, kind, network, version, udp, at, at, inner_type, ip_end, bits, any_inner)
-    return None if layout is None else replace(layout, inner_ipproto=carried)
+    return None if layout is None else layout.replace(inner_ipproto=carried)
 
 
 def _gre(frame: bytes, network: int, version: int, gre: int, ip_end: int, any_inner: bool = False,
@@ -350,7 +354,7 @@ def _gre(frame: bytes, network: int, version: int, gre: int, ip_end: int, any_in
 
 
 def _with_gre_csum(layout: TunnelLayout, csum: bool) -> TunnelLayout:
-    return replace(layout, gre_csum=csum)
+    return layout.replace(gre_csum=csum)
 
 
 def _labels(frame: bytes, kind: str, network: int, version: int, l4: int, first_label: int, ip_end: int,
