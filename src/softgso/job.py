@@ -565,12 +565,14 @@ class Summary(ValueClass):
     # bulk code took itself (segmented by a plan, or copied through in a run); the rest went one by one
     engine: str
     bulk_records: int
+    bulk_bytes: int  # the bytes of those records (--jobs weighs them: softgso.bulk.stream.bulk_share)
 
     def __init__(self, records_in: int = 0, records_out: int = 0, bytes_in: int = 0, bytes_out: int = 0,
                  outcomes: Counter[str] | None = None, input_checksums: Counter[str] | None = None,
                  partial_out: int = 0, over_mtu: int = 0, reports: list[tuple[int, str, str]] | None = None,
                  reports_omitted: int = 0, kinds: dict[str, list[Any]] | None = None,
-                 notes: Counter[str] | None = None, engine: str = "scalar", bulk_records: int = 0) -> None:
+                 notes: Counter[str] | None = None, engine: str = "scalar", bulk_records: int = 0,
+                 bulk_bytes: int = 0) -> None:
         self.records_in = records_in
         self.records_out = records_out
         self.bytes_in = bytes_in
@@ -585,6 +587,7 @@ class Summary(ValueClass):
         self.notes = Counter() if notes is None else notes
         self.engine = engine
         self.bulk_records = bulk_records
+        self.bulk_bytes = bulk_bytes
 
     def report(self, index: int, kind: str, reason: str) -> None:
         """Keep one record's report: counted by kind, listed while fewer than REPORT_LIMIT are."""
@@ -642,13 +645,13 @@ class Summary(ValueClass):
         return (self.records_in, self.records_out, self.bytes_in, self.bytes_out, self.outcomes.copy(),
                 self.input_checksums.copy(), self.partial_out, self.over_mtu, len(self.reports),
                 self.reports_omitted, {kind: list(entry) for kind, entry in self.kinds.items()}, self.notes.copy(),
-                self.bulk_records)
+                self.bulk_records, self.bulk_bytes)
 
     def rewind(self, checkpoint: tuple[Any, ...]) -> None:
         """Back to the counts of ``checkpoint()`` (reports only ever appended since are dropped)."""
         (self.records_in, self.records_out, self.bytes_in, self.bytes_out, self.outcomes, self.input_checksums,
          self.partial_out, self.over_mtu, reports, self.reports_omitted, self.kinds, self.notes,
-         self.bulk_records) = checkpoint
+         self.bulk_records, self.bulk_bytes) = checkpoint
         del self.reports[reports:]
 
     def add_passthrough(self, index: int, nbytes: int, kind: str, reason: str, over_mtu: bool) -> None:
@@ -671,6 +674,7 @@ class Summary(ValueClass):
         self.bytes_out += packets * bytes_out
         self.outcomes[Outcome.SEGMENTED.value] += packets
         self.bulk_records += packets
+        self.bulk_bytes += packets * frame_len
         for state, count in states.items():
             self.input_checksums[state] += count
         if partial:
@@ -684,6 +688,7 @@ class Summary(ValueClass):
         self.bytes_out += nbytes
         self.outcomes[Outcome.UNCHANGED.value] += packets
         self.bulk_records += packets
+        self.bulk_bytes += nbytes
         for state, count in states.items():
             self.input_checksums[state] += count
 
@@ -699,6 +704,7 @@ class Summary(ValueClass):
         self.over_mtu += other.over_mtu
         self.notes.update(other.notes)
         self.bulk_records += other.bulk_records
+        self.bulk_bytes += other.bulk_bytes
         if other.engine != "scalar":
             self.engine = other.engine
         for kind, (count, first, reason) in other.kinds.items():

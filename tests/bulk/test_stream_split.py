@@ -14,15 +14,18 @@ import pytest
 from softgso.bulk.stream import block_split_points, pcap_header, pcapng_header, split_points
 
 
-def expected(boundaries: list[tuple[int, int]], start: int, size: int, parts: int) -> list[tuple[int, int]]:
-    """The first (offset, records before) at or past each cut, from a list of every boundary."""
+def expected(boundaries: list[tuple[int, int]], start: int, size: int, parts: int,
+             align: int = 1) -> list[tuple[int, int]]:
+    """The first (offset, records before) at or past each cut, from a list of every boundary (records
+    before it a multiple of ``align``; a boundary past two cuts starts one part)."""
     points = [(start, 0)]
     for k in range(1, parts):
         cut = start + (size - start) * k // parts
-        later = [b for b in boundaries if b[0] >= cut]
+        later = [b for b in boundaries if b[0] >= cut and not b[1] % align]
         if not later:
             break
-        points.append(later[0])
+        if later[0] != points[-1]:
+            points.append(later[0])
     return points
 
 
@@ -42,6 +45,10 @@ def test_pcap_cuts_at_record_boundaries(tmp_path: Path, order: str, parts: int) 
     found = pcap_header(path)
     assert found is not None
     assert split_points(path, found[0], parts) == expected(boundaries, 24, offset, parts)
+    # the cuts of the file's first third alone, at the file's boundaries (the --jobs sample's end)
+    assert split_points(path, found[0], parts, offset // 3) == expected(boundaries, 24, offset // 3, parts)
+    # inspect's cuts: after a multiple of 64 records (coalesce's polls)
+    assert split_points(path, found[0], parts, align=64) == expected(boundaries, 24, offset, parts, 64)
 
 
 @pytest.mark.parametrize("order", ["<", ">"])
@@ -74,5 +81,23 @@ def test_pcapng_cuts_at_block_boundaries_counting_packet_blocks(tmp_path: Path, 
     assert blocks is not None
     start = len(shb + idb)
     assert blocks.start == start
-    for parts in (2, 3, 4):
+    for parts in (2, 3, 4, 9):
         assert block_split_points(path, blocks, parts) == expected(boundaries, start, len(content), parts)
+        assert block_split_points(path, blocks, parts, len(content) // 5) == expected(boundaries, start,
+                                                                                      len(content) // 5, parts)
+        assert block_split_points(path, blocks, parts, align=64) == expected(boundaries, start, len(content),
+                                                                             parts, 64)
+
+
+def test_pcapng_cuts_stay_in_the_first_section(tmp_path: Path) -> None:
+    """A second section's header ends the walk: no part starts in it (its interfaces are its own)."""
+    shb = struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
+    idb = struct.pack("<IIHHII", 1, 20, 1, 0, 262144, 20)
+    epb = struct.pack("<IIIIIII", 6, 32 + 1500, 0, 0, 0, 1500, 1500) + bytes(1500) + struct.pack("<I", 32 + 1500)
+    first = shb + idb + epb * 10
+    path = tmp_path / "two.pcapng"
+    path.write_bytes(first + shb + idb + epb * 1000)
+    blocks = pcapng_header(path)
+    assert blocks is not None
+    # the first section's records are a hundredth of the file: every cut falls in the second one
+    assert block_split_points(path, blocks, 4) == [(len(shb + idb), 0)]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
+from conftest import recorded_progress, run_cli, spy_on_parts
 
 from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.cli.bench import MIXES, _frames, small_frames, write_capture
@@ -525,6 +525,7 @@ def test_truncated_capture_fails_alike(tmp: Path, engine: str) -> None:
     assert (tmp / "bulk.pcap").read_bytes() == (tmp / "scalar.pcap").read_bytes()
 
 
+@pytest.mark.usefixtures("always_parts")
 @pytest.mark.parametrize("jobs", ["2", "3"])
 def test_jobs_output_equals_one_job(tmp: Path, jobs: str, engine: str) -> None:
     capture = tmp / "in.pcap"
@@ -534,32 +535,53 @@ def test_jobs_output_equals_one_job(tmp: Path, jobs: str, engine: str) -> None:
     assert bulk_json == scalar_json
 
 
+@pytest.mark.usefixtures("always_parts")
 def test_jobs_keep_the_progress_bar(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--jobs: the bar is told the bytes all parts have read, up to every byte after the file header."""
-    from softgso.cli import runner
-
-    told: list[int] = []
-
-    class Bar:
-        def __init__(self, quiet: bool, total: int, description: str) -> None:
-            self.total = total
-
-        def __enter__(self) -> Any:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            pass
-
-        def __call__(self, done: int) -> None:
-            told.append(done)
-
-    monkeypatch.setattr(runner, "progress_bar", Bar)
+    told = recorded_progress(monkeypatch)
     capture = tmp / "in.pcap"
     write_capture(capture, 2 << 20, frames=mixed_frames(5))
     result = run_cli("segment", capture, tmp / "out.pcap", "--jobs", "2", *USO)
     assert result.exit_code == 0, result.stderr
     assert told and told[-1] == capture.stat().st_size - 24
     assert told == sorted(told)
+
+
+def _jobs_in_parts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each --jobs run was done in parts (softgso.cli.runner._segment_jobs answered) or in one job."""
+    from softgso.cli import runner
+
+    return spy_on_parts(monkeypatch, runner, "_segment_jobs")
+
+
+@pytest.mark.parametrize("capture_format", ["pcap", "pcapng"])
+def test_jobs_do_super_packets_in_one_job(tmp: Path, engine: str, capture_format: str,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Super-packets the bulk stream segments: --jobs 2 runs as one job (parts would be slower), and
+    writes what the scalar path writes."""
+    in_parts = _jobs_in_parts(monkeypatch)
+    capture = tmp / f"in.{capture_format}"
+    write_capture(capture, 6 << 20, "issue", capture_format=capture_format)
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine, "--jobs", "2")
+    assert in_parts == [False]
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert bulk_json["outcomes"]["segmented"] == bulk_json["records_in"]
+
+
+@pytest.mark.parametrize("capture_format", ["pcap", "pcapng"])
+def test_jobs_cut_datagrams_that_go_one_by_one(tmp: Path, engine: str, capture_format: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """UDP datagrams over the MTU without --udp-gso go one by one (each passed through unchanged and
+    reported): --jobs 3 cuts the file into parts, and OUT is IN, as the scalar path writes it."""
+    in_parts = _jobs_in_parts(monkeypatch)
+    capture = tmp / f"in.{capture_format}"
+    write_capture(capture, 6 << 20, "uso", capture_format=capture_format)
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine, "--jobs", "3")
+    assert in_parts == [True]
+    assert bulk == scalar == capture.read_bytes()
+    assert bulk_json == scalar_json
+    assert bulk_json["outcomes"]["not_segmented"] == bulk_json["records_in"] > 0
 
 
 def test_many_captures_on_a_local_dask_cluster(tmp: Path) -> None:

@@ -181,6 +181,7 @@ def test_super_packets_across_chunk_ends_on_sll2(tmp: Path, engine: str, monkeyp
     assert bulk_json["outcomes"]["segmented"] == len(frames)
 
 
+@pytest.mark.usefixtures("always_parts")
 @pytest.mark.parametrize("name", ["sll2", "raw"])
 def test_jobs_on_other_link_types_equal_one_job(tmp: Path, engine: str, name: str) -> None:
     capture = tmp / "in.pcap"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from capture_helpers import png_block, png_epb, png_idb, png_isb, png_option, png_shb, png_spb, scapy_decode
-from conftest import run_cli
+from conftest import run_cli, spy_on_parts
 from test_segment_bulk import USO, _bulk_engines, _summary, engine_modes, mixed_frames
 
 from softgso.check.synth import SuperPacketSpec, build_frame
@@ -263,21 +263,14 @@ def test_broken_pcapng_fails_alike(tmp: Path, engine: str, damage: str) -> None:
     assert bulk == scalar
 
 
+@pytest.mark.usefixtures("always_parts")
 @pytest.mark.parametrize("jobs", ["2", "3"])
 def test_jobs_on_pcapng_equal_one_job(tmp: Path, engine: str, jobs: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """--jobs cuts a pcapng's first section at block boundaries: the same bytes and summary as the
     scalar path; with a late interface (a part cannot finish) the file is done in one job, the same."""
     from softgso.cli import runner
 
-    in_parts: list[bool] = []
-    segment_jobs = runner._segment_jobs
-
-    def jobs_and_tell(*args: Any) -> Any:
-        done = segment_jobs(*args)
-        in_parts.append(done is not None)
-        return done
-
-    monkeypatch.setattr(runner, "_segment_jobs", jobs_and_tell)
+    in_parts = spy_on_parts(monkeypatch, runner, "_segment_jobs")
     for content, whole in ((pcapng_capture("<", 9, records=1500), True),
                            (pcapng_capture(">", 9, records=600) + png_idb(">", 1) + pcapng_capture(">", 10, 20)[-2000:],
                             False)):

@@ -86,7 +86,8 @@ class BulkFrames:
 
     def __init__(self, path: Path, modules: tuple[ModuleType, ModuleType], walk: Callable[..., tuple[int, int, int]],
                  start: int, pcapng: bool, big_endian: bool, reader: Any = None, index: int = 0,
-                 walk_options: tuple[int, bool, tuple[bytes | bytearray, ...]] = (0, False, ())) -> None:
+                 walk_options: tuple[int, bool, tuple[bytes | bytearray, ...]] = (0, False, ()),
+                 end: int | None = None) -> None:
         self.path = path
         self.pcapng = pcapng
         self.big_endian = big_endian
@@ -99,7 +100,8 @@ class BulkFrames:
         self._pcapng = pcapng
         self._big_endian = big_endian
         self._fd = open_input(path)
-        self.file_size = os.fstat(self._fd).st_size
+        # the end of what is read: the file's, or ``end`` (a record boundary: a part of --jobs)
+        self.file_size = os.fstat(self._fd).st_size if end is None else min(end, os.fstat(self._fd).st_size)
         self._pos = start  # the file offset of the buffer's first byte
         # two buffers, taken in turn: the bytes carried over to the next come from the other one
         # (anonymous mappings: their pages come on first write, where a bytearray is zeroed up front)
@@ -291,14 +293,16 @@ class BulkFrames:
 
 
 def open_bulk_frames(path: Path, *, any_link: bool = False, small_limit: int = 0, bulk_small: bool = False,
-                     port_map: bytes | bytearray | None = None) -> BulkFrames | None:
+                     port_map: bytes | bytearray | None = None,
+                     span: tuple[int, int | None, int] | None = None) -> BulkFrames | None:
     """The bulk reader of ``path`` (a regular file, a pcap or pcapng of Ethernet frames), else None.
 
     ``any_link``: of any link type the segment walk takes in a pcap, of any interfaces in a pcapng
     (the frames of another link type than Ethernet are read as records by the caller). With
     ``bulk_small`` the walk classifies short frames (up to ``small_limit``) of Ethernet as segment's
     does (_segment.scan's codes 0-4: left untouched, with their checksum state); ``port_map``: the
-    UDP ports of --tunnel-port, as for segment's walk."""
+    UDP ports of --tunnel-port, as for segment's walk. ``span`` (from offset, to offset or None,
+    index of the first record): a part of the file (softgso.bulk.stream.split_points)."""
     modules = _modules()
     if modules is None:
         return None
@@ -321,16 +325,18 @@ def open_bulk_frames(path: Path, *, any_link: bool = False, small_limit: int = 0
                                                      small, classify, offsets, codes, *extra)
             return result
 
-        return BulkFrames(path, modules, walk_records, len(header), False, big_endian,
-                          PcapHead(linktype, ticks, nanosecond))
+        start, end, index = span if span is not None else (len(header), None, 0)
+        return BulkFrames(path, modules, walk_records, start, False, big_endian,
+                          PcapHead(linktype, ticks, nanosecond), index, end=end)
     blocks = pcapng_header(path)
     if blocks is None or not blocks.reader.interfaces or (not any_link and any(
             interface.linktype != LINKTYPE_ETHERNET for interface in blocks.reader.interfaces)):
         return None
     options = (small_limit, bulk_small, ports)
     walk = _PcapngWalk(scan, blocks.big_endian, blocks.reader.interfaces, *options)
-    return BulkFrames(path, modules, walk, blocks.start, True, blocks.big_endian, blocks.reader,
-                      walk_options=options)
+    start, end, index = span if span is not None else (blocks.start, None, 0)
+    return BulkFrames(path, modules, walk, start, True, blocks.big_endian, blocks.reader, index,
+                      walk_options=options, end=end)
 
 
 class _PcapngWalk:

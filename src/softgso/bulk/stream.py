@@ -211,65 +211,121 @@ def make_bulk_stream(options: SegmentOptions, summary: Summary,
     return SegmentStream(options, summary, per_frame, primitive)
 
 
-def split_points(path: str | os.PathLike[str], header_info: tuple[bytes, str, bool, int], parts: int) -> list[tuple[int, int]]:
-    """(byte offset, record index) where each of ``parts`` pieces of the file starts, at record boundaries."""
-    size = os.path.getsize(path)
+def split_points(path: str | os.PathLike[str], header_info: tuple[bytes, str, bool, int], parts: int,
+                 size: int | None = None, align: int = 1) -> list[tuple[int, int]]:
+    """(byte offset, record index) where each of ``parts`` pieces of the file (or of its first ``size``
+    bytes: the cuts are theirs, the boundaries the file's) starts, at record boundaries (whose
+    index is a multiple of ``align``)."""
     prefix = "<" if header_info[1] == "little" else ">"
     # a record's length is its header's third field: its data follows the 16 header bytes
     return _walk_to_targets(path, FILE_HEADER_LEN, size, parts, struct.Struct(prefix + "8xI4x"), RECORD_HEADER_LEN,
-                            lambda length: RECORD_HEADER_LEN + length, lambda _: True)
+                            lambda fields: RECORD_HEADER_LEN + fields[-1], lambda _: True, align)
 
 
-def block_split_points(path: str | os.PathLike[str], header: PcapngInput, parts: int) -> list[tuple[int, int]]:
+def block_split_points(path: str | os.PathLike[str], header: PcapngInput, parts: int, size: int | None = None,
+                       align: int = 1) -> list[tuple[int, int]]:
     """split_points for a pcapng file's first section: (byte offset, packet record index) at block
-    boundaries from ``header.start`` (blocks the bulk stream does not take end the walk there)."""
-    from ..io.pcapng import BT_EPB, BT_PB, BT_SPB
+    boundaries from ``header.start`` (a broken block length or the next section's header ends the
+    walk there: no part starts in another section)."""
+    from ..io.pcapng import BT_EPB, BT_PB, BT_SHB, BT_SPB
 
-    size = os.path.getsize(path)
     block_header = struct.Struct((">" if header.big_endian else "<") + "II")
     records = (BT_EPB, BT_SPB, BT_PB)
 
-    def block_length(length: int) -> int | None:
-        return length if length >= 12 and not length % 4 else None
+    def block_length(fields: tuple[int, ...]) -> int | None:
+        block_type, length = fields
+        return length if length >= 12 and not length % 4 and block_type != BT_SHB else None
 
     return _walk_to_targets(path, header.start, size, parts, block_header, 8, block_length,
-                            lambda block_type: block_type in records)
+                            lambda block_type: block_type in records, align)
 
 
-def _walk_to_targets(path: str | os.PathLike[str], start: int, size: int, parts: int, header: struct.Struct, header_len: int,
-                     step: Callable[[int], int | None], is_record: Callable[[int], bool]) -> list[tuple[int, int]]:
-    """The record walk of split_points and block_split_points, a buffer (1 MiB) read at a time:
+def part_spans(path: str | os.PathLike[str], parts: int, header_info: tuple[bytes, str, bool, int] | None,
+               blocks: PcapngInput | None, align: int = 1) -> list[tuple[int, int | None, int]] | None:
+    """The --jobs parts of ``path``: (from offset, to offset or None for the file's end, index of its
+    first record) each, by split_points for a classic pcap (``header_info``) or block_split_points for
+    a pcapng (``blocks``); None for neither."""
+    if header_info is not None:
+        points = split_points(path, header_info, parts, align=align)
+    elif blocks is not None:
+        points = block_split_points(path, blocks, parts, align=align)
+    else:
+        return None
+    return [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
+            for k, (offset, index) in enumerate(points)]
+
+
+def _walk_to_targets(path: str | os.PathLike[str], start: int, size: int | None, parts: int, header: struct.Struct,
+                     header_len: int,
+                     step: Callable[[tuple[int, ...]], int | None], is_record: Callable[[int], bool],
+                     align: int = 1) -> list[tuple[int, int]]:
+    """The record walk of split_points and block_split_points, a buffer (1 MiB) read at a time (after a
+    record of 16 KiB or more, only the next record's header):
     (offset, record index) at the first boundary at or past each of the ``parts - 1`` even cuts of
-    the file after ``start``. ``header`` unpacks a record's (type, length) or (length,) at its start,
-    ``step`` turns its length into the bytes to the next record (None: the walk stops there)."""
+    the file after ``start`` (or of its first ``size`` bytes) whose record index is a multiple of
+    ``align``. ``header`` unpacks a record's (type, length) or (length,) at its start, ``step``
+    turns them into the bytes to the next record (None: the walk stops there)."""
+    file_size = os.path.getsize(path)
+    size = file_size if size is None else min(size, file_size)
     targets = [start + (size - start) * k // parts for k in range(1, parts)]
     points = [(start, 0)]
-    offset, index = start, 0
+    offset, index, length = start, 0, 0
     unpack_from = header.unpack_from
     with open(path, "rb", buffering=0) as handle:
         buffer, base = b"", start  # the file's bytes from ``base`` on
-        while targets and offset + header_len <= size:
-            if offset >= targets[0]:
-                points.append((offset, index))
+        while targets and offset + header_len <= file_size:
+            if offset >= targets[0] and not index % align:
+                if offset > points[-1][0]:  # (a record over two cuts: one part, not an empty one)
+                    points.append((offset, index))
                 targets.pop(0)
                 continue
             at = offset - base
             if at + header_len > len(buffer):
+                # after a long record, its successor's header alone (no reading of the payloads between)
                 handle.seek(offset)
-                buffer, base, at = handle.read(WALK_READ), offset, 0
+                buffer, base, at = handle.read(header_len if length >= WALK_LONG else WALK_READ), offset, 0
                 if len(buffer) < header_len:
                     break
             fields = unpack_from(buffer, at)
-            length = step(fields[-1])
-            if length is None:
+            found = step(fields)
+            if found is None:
                 break
+            length = found
             offset += length
             index += is_record(fields[0])
     return points
 
 
-# the split walk reads the file this much at a time
+# the split walk reads the file this much at a time, or a record's header alone after a record this long
 WALK_READ = 1 << 20
+WALK_LONG = 16 << 10
+
+
+# --jobs: the bytes of IN's first records tried in bulk before it is cut (up to the first record
+# boundary at or past this many bytes after the file's or the section's header)
+JOBS_SAMPLE = 2 << 20
+# --jobs: one job does IN when the bulk stream takes at least this share of the sample's bytes (measured
+# on 2 cores, README: parts pay for records that go one by one, never for what the bulk stream takes)
+ONE_JOB_BULK_SHARE = 2 / 3
+
+
+def bulk_share(in_path: str | os.PathLike[str], options: SegmentOptions, header_info: tuple[bytes, str, bool, int] | None,
+               blocks: PcapngInput | None, engine: str = "auto", linktype: int = LINKTYPE_ETHERNET) -> float:
+    """The share of the bytes of IN's first JOBS_SAMPLE bytes of records that the bulk stream takes
+    itself (segmented by a plan or copied through in a run), from a trial run of them into the null
+    device (``options`` is not changed); 1.0 when there is no record. The rest go one by one."""
+    import copy
+
+    start = FILE_HEADER_LEN if header_info is not None else blocks.start if blocks is not None else 0
+    # the first record boundary at or past JOBS_SAMPLE bytes of records (none: the whole file)
+    points = (split_points(in_path, header_info, 2, start + 2 * JOBS_SAMPLE) if header_info is not None
+              else block_split_points(in_path, blocks, 2, start + 2 * JOBS_SAMPLE) if blocks is not None else [])
+    if not points:
+        return 1.0
+    span = (start, points[1][0] if len(points) > 1 else None, 0)
+    _, _, summary, _ = segment_part(str(in_path), os.devnull, copy.deepcopy(options), header_info, span, engine,
+                                    linktype)
+    return summary.bulk_bytes / summary.bytes_in if summary.bytes_in else 1.0
 
 
 # --jobs: the bytes each part has read (a shared array the parent sets before forking its workers)
@@ -347,4 +403,4 @@ def open_pcap_writer(out_path: str | os.PathLike[str], header_info: tuple[bytes,
 
 
 __all__ = ["KIND_LINKTYPE", "LINK_HEADER_LEN", "LINK_KINDS", "MAX_FAST_RECORD", "PcapngInput", "pcap_header", "StreamResult", "exact_timestamps", "pcapng_header", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
-           "block_split_points", "run_part", "segment_part", "split_points"]
+           "block_split_points", "bulk_share", "part_spans", "run_part", "segment_part", "split_points"]

@@ -711,8 +711,9 @@ def measure_scapy(work: Path, size: int, repeat: int, softgso_bytes_per_s: float
 
 def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, progress: Callable[[str], None] | None = None,
         keep: bool = False, only: str | None = None, capture_format: str = "pcap") -> dict[str, Any]:
-    """Every measurement (``only``: "segment", "coalesce" or "checkers" and what goes with it, or
-    "command": the whole segment command against cp alone; ``capture_format``: the main capture's); a
+    """Every measurement (``only``: "segment", "coalesce" or "checkers" and what goes with it,
+    "command": the whole segment command against cp alone, or "jobs": segment --jobs, real and
+    modelled, softgso.cli.bench_jobs, which no full run includes; ``capture_format``: the main capture's); a
     dict of numbers and ratios (the JSON of ``softgso bench``)."""
     say = progress or (lambda _text: None)
     work = scratch_dir()
@@ -748,6 +749,13 @@ def run(size: int, repeat: int = 3, mix: str = "issue", peers: bool = True, prog
         if only in (None, "checkers"):
             say(f"inspect and diff vs segment ({size >> 20} MiB of TCP/IPv4 super-packets, pcapng)")
             report.update(measure_checkers(work, size, repeat))
+        if only == "jobs":
+            from .bench_jobs import measure_appends, measure_jobs
+
+            say(f"segment --jobs 1, 2, 3 and the model for 1, 2, 4, 8 ({size >> 20} MiB, {capture_format})")
+            report.update(measure_jobs(work, size, repeat, capture_format))
+            say(f"appending a part of {size >> 21} MiB: sendfile, copy_file_range, read+write")
+            report.update(measure_appends(size // 2, repeat=repeat))
         if peers and only in (None, "segment"):
             say(f"tcprewrite --fragroute ({size >> 20} MiB IPv4)")
             report.update(measure_tcprewrite(work, size, repeat))

@@ -135,8 +135,10 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Processes for one capture: cut into N parts at record boundaries, output in order, "
               "identical to one job (classic pcap, or a pcapng's first section; anything else runs as one job). "
-              "Pays on CPU-bound captures (records taken one by one) with a core free per part; not on "
-              "super-packets the bulk stream segments, which one job writes at about cp's speed.")
+              "Pays on CPU-bound captures (records that go one by one) with a core free per part; not on "
+              "what the bulk stream takes (super-packets it segments, short frames it copies through), which "
+              "one job writes at about cp's speed. So the first 2 MiB of records are tried in bulk first: when "
+              "the bulk stream takes two thirds of their bytes or more, one job does the whole capture.")
 @click.option("--dask-scheduler", metavar="ADDRESS",
               help="Segment many captures (IN a directory or a glob, OUT a directory) on a dask.distributed "
               "cluster, one task per capture.")
@@ -207,10 +209,12 @@ BENCH_TARGET_SIZE = 512 << 20  # the issue's targets are set on a 512 MiB captur
 @click.option("--no-peers", is_flag=True, help="Skip tcprewrite and Scapy.")
 @click.option("--format", "capture_format", type=click.Choice(["pcap", "pcapng"]), default="pcap", show_default=True,
               help="The main capture's format (segment vs cp; pcapng, SLL2 and raw IP have rows of their own).")
-@click.option("--only", type=click.Choice(["segment", "coalesce", "checkers", "command"]),
+@click.option("--only", type=click.Choice(["segment", "coalesce", "checkers", "command", "jobs"]),
               help="One measurement: segment (vs cp, the engine vs memcpy, passthrough, the peers), coalesce (vs cp), "
-                   "checkers (inspect and diff vs segment, pcapng), or command (the whole segment command vs cp "
-                   "alone, e.g. for a tunnel mix).")
+                   "checkers (inspect and diff vs segment, pcapng), command (the whole segment command vs cp "
+                   "alone, e.g. for a tunnel mix), or jobs (segment --jobs 1, 2, 3 on CPU-bound and bulk inputs, "
+                   "a model for 4 and 8 cores from each part timed alone, and the appending of parts; "
+                   "--format pcapng recommended; not part of a full run).")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write a PNG of the ratios against their targets.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
@@ -275,6 +279,14 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("  CPU s / segment CPU s", "inspect_cpu_over_segment", ""),
         ("diff IN OUT / segment (time), pcapng", "diff_over_segment", "<= 3"),
         ("  CPU s / segment CPU s", "diff_cpu_over_segment", ""),
+        # bench --only jobs: (row, key) per input, then what the value is
+        *((f"{text}: {row}", f"jobs_{name}_{key}_seconds", "model: each part timed alone" if "model" in key else "")
+          for name, text in (("datagrams", "UDP datagrams (CPU-bound)"), ("super_packets", "super-packets (bulk)"))
+          for row, key in (("cp s", "cp"), *((f"segment --jobs {n} s", f"jobs{n}") for n in (1, 2, 3)),
+                           *((f"segment, {n} parts forced, s", f"parts{n}") for n in (2, 3)),
+                           *((f"segment, {n} cores, s", f"model{n}") for n in (1, 2, 4, 8)),
+                           *((f"inspect --jobs {n} s", f"inspect{n}") for n in (1, 2, 3)),
+                           *((f"inspect, {n} cores, s", f"inspect_model{n}") for n in (1, 2, 4, 8)))),
     ]
     from rich.markup import escape
     from rich.table import Table
@@ -707,23 +719,6 @@ def _with_progress(reader: Any, quiet: bool, description: str) -> Iterator[Any]:
                 bar(int(getattr(reader, "bytes_read", 0) or 0))
 
 
-def _inspect_bulk_reader(in_path: Path, options: Any, inspector: Any) -> tuple[Any, tuple[int, ...]]:
-    """(the bulk reader inspect reads ``in_path`` with, or None where it does not take the file; the UDP
-    ports a tunnel may use): short frames classified as segment's bulk stream does, where it does."""
-    from ..bulk.fastpath import TUNNEL_PORTS, scalar_ports
-    from ..bulk.frames import open_bulk_frames
-    from ..bulk.stream import short_frames
-    from .inspect_batch import port_map
-
-    planner = inspector.planner
-    small_limit, classify = short_frames(options, planner is not None and planner.fast.enabled)
-    ports = scalar_ports(options)
-    extra = set(ports) - set(TUNNEL_PORTS)
-    frames = open_bulk_frames(in_path, any_link=True, small_limit=small_limit, bulk_small=classify,
-                              port_map=port_map(extra) if extra else None)
-    return frames, ports
-
-
 def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
     """The options of ``segment`` that decide what it would write (for ``inspect``)."""
     options = [
@@ -772,10 +767,16 @@ def _segment_like_options(function: Callable[..., None]) -> Callable[..., None]:
               "uses, where the compiled modules are built), and coalesce's preview counted by the compiled GRO "
               "without building its packets; scalar: every record read by the general reader and through the "
               "engine, every preview packet built.")
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Processes for one capture (--engine auto): cut into N parts as segment --jobs cuts it (each cut "
+              "after a multiple of 64 records, coalesce's poll), their counts added up in order: the same report "
+              "as one job. Pays with a core free per part, most on records counted one by one; anything the "
+              "bulk reader does not take to its end is inspected in one job.")
 def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, input_csum: str,
             vnet_hdr: str | None, actions: tuple[str, ...], device: str, mtu: int | None, output_csum: str | None,
             ip_id: str, ipv6_frag_id: str, kernel: str, top: int, plot_path: Path | None, as_json: bool,
-            quiet: bool, udp_gso: str = "off", tunnel_ports: tuple[str, ...] = (), engine: str = "auto") -> None:
+            quiet: bool, udp_gso: str = "off", tunnel_ports: tuple[str, ...] = (), engine: str = "auto",
+            jobs: int = 1) -> None:
     """Report what IN holds and what `softgso segment` (same options) would make of it.
 
     Packets, super-packets over the MTU, label stacks and VLAN tags seen, flows, tunnels (kind,
@@ -799,6 +800,13 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
         from .plot import check_plot_path
 
         check_plot_path(plot_path)  # a directory, a block device, an unknown format: refused before the work
+    if engine == "auto" and jobs > 1:
+        from .inspect_jobs import inspect_in_parts
+
+        done = inspect_in_parts(in_path, options, kernel, top, jobs, quiet)
+        if done is not None:
+            _inspect_report(in_path, options, plot_path, as_json, *done)
+            return
     inspector = CaptureInspector(options, top=top)
     if engine == "auto":
         from ..bulk import compiled_primitive
@@ -814,7 +822,9 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
     read_error: CaptureError | None = None
     # auto: the bulk reader where it takes the file (short frames segment leaves untouched counted a
     # run at a time), the general reader from where it stops; scalar: the general reader, record by record
-    frames, tunnel_ports_all = (None, ()) if engine != "auto" else _inspect_bulk_reader(in_path, options, inspector)
+    from .inspect_batch import inspect_bulk_reader
+
+    frames, tunnel_ports_all = (None, ()) if engine != "auto" else inspect_bulk_reader(in_path, options, inspector)
     skip: int | None = 0
     if frames is not None:
         from .inspect_batch import BatchReader
@@ -837,8 +847,14 @@ def inspect(in_path: Path, gso_size: int | None, gso_type: str, tcp_ecn: bool, i
                         add_record(inspector, gro_preview, record)
             except CaptureError as error:
                 read_error = error
+    _inspect_report(in_path, options, plot_path, as_json, inspector, gro_preview.as_dict(), read_error)
+
+
+def _inspect_report(in_path: Path, options: Any, plot_path: Path | None, as_json: bool, inspector: Any,
+                    preview: dict[str, Any], read_error: CaptureError | None = None) -> None:
+    """inspect's report of ``inspector`` and coalesce's ``preview``: JSON or tables, the plot, the exit status."""
     report = inspector.as_dict()
-    report["coalesce"] = gro_preview.as_dict()
+    report["coalesce"] = preview
     report["file"] = str(in_path)
     if read_error is not None:
         report["read_error"] = str(read_error)

@@ -495,6 +495,31 @@ class CaptureInspector:
         if ip_end == len(frame):
             self.frame_state = state
 
+    # what merge() adds up (Counters: a later part's keys after this one's, as one pass inserts them)
+    SUMMED = ("packets", "bytes_in", "over_mtu", "ipv4_tot_len_zero", "ipv4_tot_len_mismatch", "ethernet_padding",
+              "ipv6_jumbograms", "ipv6_payload_len_zero", "ip_fragments", "undecodable", "segments_out", "bytes_out",
+              "report_count", "not_ethernet", "non_ip", "other_ip", "label_stacks", "vlan_tags", "flows",
+              "flow_bytes", "tunnels", "tunnel_bytes", "tunnel_super", "ipv4_checksums", "l4_checksums", "sizes_in",
+              "sizes_out")
+
+    def merge(self, other: CaptureInspector) -> None:
+        """Add the counts of the records after this inspector's (a later part of ``inspect --jobs``), as if
+        they had been added here one by one, in order (the plans and shapes seen are not carried over:
+        a part learns its own, to the same counts)."""
+        for name in self.SUMMED:
+            mine = getattr(self, name)
+            if isinstance(mine, Counter):
+                mine.update(getattr(other, name))
+            else:
+                setattr(self, name, mine + getattr(other, name))
+        self.largest = max(self.largest, other.largest)
+        self.largest_l3 = max(self.largest_l3, other.largest_l3)
+        for name, pick in (("first_ns", min), ("last_ns", max)):
+            found = [value for value in (getattr(self, name), getattr(other, name)) if value is not None]
+            setattr(self, name, pick(found) if found else None)
+        self.reports.extend(other.reports[: max(MAX_REPORTS - len(self.reports), 0)])
+        self.summary.merge(other.summary)
+
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready report."""
         top = self.flows.most_common(self.top)

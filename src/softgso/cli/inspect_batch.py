@@ -31,9 +31,12 @@ from ..prepare import L4Checksum
 from .inspect import CaptureInspector, FlowKey, _vlan_text
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
 
     from ..bulk.frames import BulkFrames, FrameBatch
+    from ..job import SegmentOptions
 
 # softgso.bulk._records.inspect_rows' row (InspectRow), in the machine's byte order
 ROW_SIZE = 80
@@ -79,6 +82,24 @@ def port_map(ports: tuple[int, ...] | list[int] | set[int]) -> bytearray:
     for port in ports:
         bits[port >> 3] |= 1 << (port & 7)
     return bits
+
+
+def inspect_bulk_reader(in_path: Path, options: SegmentOptions, inspector: CaptureInspector,
+                        span: tuple[int, int | None, int] | None = None) -> tuple[BulkFrames | None, tuple[int, ...]]:
+    """(the bulk reader inspect reads ``in_path`` with, or None where it does not take the file; the UDP
+    ports a tunnel may use): short frames classified as segment's bulk stream does, where it does.
+    ``span``: a part of the file (``inspect --jobs``, softgso.cli.inspect_jobs)."""
+    from ..bulk.fastpath import TUNNEL_PORTS, scalar_ports
+    from ..bulk.frames import open_bulk_frames
+    from ..bulk.stream import short_frames
+
+    planner = inspector.planner
+    small_limit, classify = short_frames(options, planner is not None and planner.fast.enabled)
+    ports = scalar_ports(options)
+    extra = set(ports) - set(TUNNEL_PORTS)
+    frames = open_bulk_frames(in_path, any_link=True, small_limit=small_limit, bulk_small=classify,
+                              port_map=port_map(extra) if extra else None, span=span)
+    return frames, ports
 
 
 def add_record(inspector: CaptureInspector, preview: CoalescePreview, record: CaptureRecord,

@@ -642,7 +642,8 @@ def _segment_jobs(in_path: str | os.PathLike[str], out_path: str | os.PathLike[s
                   output_format: str | None = None, quiet: bool = True,
                   ) -> tuple[Any, dict[str, int], list[tuple[int, str]]] | None:
     """--jobs: parts in parallel, in order; None when one job must do it (a file the bulk stream does
-    not take, a part that cannot finish, or -F to the other format: the parts are IN's).
+    not take, a part that cannot finish, or -F to the other format: the parts are IN's) or does it
+    faster (the bulk stream takes most of IN's first records: softgso.bulk.stream.bulk_share).
 
     This process does the first part itself, straight into OUT when OUT is a file written atomically
     (nothing of it is copied; discarded if another part cannot finish), while forked processes do
@@ -655,13 +656,13 @@ def _segment_jobs(in_path: str | os.PathLike[str], out_path: str | os.PathLike[s
 
     from ..bulk import stream
     from ..bulk.stream import (
-        block_split_points,
+        bulk_share,
         open_pcap_writer,
+        part_spans,
         pcap_header,
         pcapng_header,
         run_part,
         segment_part,
-        split_points,
     )
     from ..io import open_writer
     from ..job import Summary
@@ -669,14 +670,12 @@ def _segment_jobs(in_path: str | os.PathLike[str], out_path: str | os.PathLike[s
     found = pcap_header(in_path) if output_format != "pcapng" else None
     blocks = pcapng_header(in_path) if found is None and output_format != "pcap" else None
     header_info, linktype = found if found is not None else (None, 1)
-    if header_info is not None:
-        points = split_points(in_path, header_info, jobs)
-    elif blocks is not None:
-        points = block_split_points(in_path, blocks, jobs)
-    else:
+    if (header_info is not None or blocks is not None) and \
+            bulk_share(in_path, options, header_info, blocks, engine, linktype) >= stream.ONE_JOB_BULK_SHARE:
+        return None  # records the bulk stream takes: parts would cost more than they save
+    spans = part_spans(in_path, jobs, header_info, blocks)
+    if spans is None:
         return None
-    spans = [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
-             for k, (offset, index) in enumerate(points)]
     from ..io.outfile import output_target
 
     # the parts beside where OUT lands (one file system for the final copy); a device, FIFO or
