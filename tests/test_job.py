@@ -154,3 +154,59 @@ def test_beyond_the_kernel_a_tunnel_inside_labels_keeps_labels_and_outer_headers
         assert segment[:22] == frame[:22]  # Ethernet and both labels, byte for byte
         assert len(segment) - 14 <= 1500 and checksums_verify(segment)
     assert b"".join(bytes(Ether(f)[TCP].payload) for f in result.frames) == bytes(Ether(frame)[TCP].payload)
+
+
+# Signed TCP (RFC 2385 MD5, RFC 5925 AO): Linux turns GSO off on a socket with a signing key
+# (tcp_md5_do_add, tcp_ao's key setup: sk_gso_disable), so no signed super-packet leaves a Linux
+# host, and one signature covers a whole segment. The rule: passed through unchanged and reported.
+NOPS = [("NOP", None)] * 2
+MD5 = (19, b"\x5a" * 16)  # kind 19, length 18 (tcp_parse_md5sig_option wants exactly 18)
+
+
+def _plain_tcp(options, payload: bytes = b"s" * 4000) -> bytes:
+    return _complete(ETH / IP(src="192.0.2.1", dst="192.0.2.2") /
+                     TCP(sport=179, dport=40000, flags="A", seq=1000, options=options) / Raw(payload))
+
+
+def test_a_tcp_super_packet_signed_with_md5_is_passed_through_and_reported() -> None:
+    frame = _plain_tcp(NOPS + [MD5])
+    assert bytes(Ether(frame)[TCP].options[2][1]) == b"\x5a" * 16  # Scapy reads the option back
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.NOT_SEGMENTED and "MD5" in result.kind
+    assert result.frames == [frame] and result.over_mtu
+
+
+def test_the_same_super_packet_unsigned_is_segmented() -> None:
+    """The control: options of the same length without a signature (timestamps), cut as the kernel cuts."""
+    frame = _plain_tcp([("Timestamp", (1, 2))] + [("NOP", None)] * 10)
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.SEGMENTED
+    assert b"".join(bytes(Ether(f)[TCP].payload) for f in result.frames) == b"s" * 4000
+
+
+def test_a_tcp_ao_super_packet_is_passed_through_and_reported() -> None:
+    frame = _plain_tcp([(29, b"\x01\x01" + b"\xa0" * 12)] + NOPS)  # kind 29: key ids and a 12-byte MAC
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.NOT_SEGMENTED and "TCP-AO" in result.kind
+    assert result.frames == [frame]
+
+
+def test_an_md5_kind_of_the_wrong_length_is_no_signature() -> None:
+    """tcp_parse_md5sig_option takes kind 19 only with length 18: anything else is an unknown option."""
+    frame = _plain_tcp(NOPS + [(19, b"\x5a" * 8)] + NOPS * 4)
+    assert process_frame(frame, OPTIONS).outcome == Outcome.SEGMENTED
+
+
+def test_a_signature_behind_an_end_of_options_is_not_read() -> None:
+    frame = _plain_tcp([("EOL", None), ("NOP", None), MD5, ("NOP", None)])
+    assert raw(Ether(frame)[TCP])[20] == 0  # the option list ends at its first byte
+    assert process_frame(frame, OPTIONS).outcome == Outcome.SEGMENTED
+
+
+def test_a_signed_tcp_super_packet_inside_a_tunnel_is_passed_through_and_reported() -> None:
+    inner = IP(src="10.1.0.1", dst="10.1.0.2") / TCP(sport=179, dport=40000, flags="A", options=NOPS + [MD5]) / \
+        Raw(b"t" * 4000)
+    frame = _vxlan(inner)
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.NOT_SEGMENTED and "MD5" in result.kind
+    assert result.frames == [frame]

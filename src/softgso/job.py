@@ -14,7 +14,7 @@ from enum import Enum
 from functools import cached_property
 
 from .checksum import ipv4_header_checksum, ones_sum, pseudo_header_sum
-from .constants import ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, eth_p_mpls
+from .constants import ETH_P_IP, ETH_P_IPV6, IPPROTO_TCP, IPPROTO_UDP, TCP_MIN_HLEN, eth_p_mpls
 from .errors import SoftGSOError, UsageError
 from .features import DeviceProfile, GsoType, IpSummed
 from .offload.tunnels import TunnelLayout, TunnelNotSegmented, parse_tunnel, tunnel_of
@@ -34,6 +34,7 @@ from .prepare import (
     parse_layout,
     pseudo_seed,
     set_checksum_state,
+    tcp_signature,
 )
 from .valueclass import FrozenValueClass, ValueClass, init_fields
 from .xmit import transmit
@@ -272,6 +273,8 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
         raise NotSegmented("UDP datagram over the MTU without GSO metadata",
                            "a UDP datagram over the MTU without GSO metadata (--udp-gso udp_l4 or --vnet-hdr "
                            "to segment it)")
+    if payload > gso_size and layout.l4_proto == IPPROTO_TCP:
+        _refuse_signed(frame[layout.transport + TCP_MIN_HLEN : layout.payload])
     if payload > gso_size:
         set_checksum_state(skb, layout, state)
         skb.gso_size = gso_size
@@ -293,6 +296,17 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
     if trailer and result.outcome == Outcome.CHANGED:
         result.frames = [result.frames[0] + trailer]  # sent as one frame: its trailer stays
     return result
+
+
+def _refuse_signed(tcp_options: bytes | bytearray | memoryview) -> None:
+    """A signed TCP segment is never cut: Linux never builds one as a super-packet (sk_gso_disable on
+    a socket with an MD5 or AO key), and its signature covers it whole."""
+    signature = tcp_signature(tcp_options)
+    if signature is not None:
+        raise NotSegmented(f"{signature.split(' (')[0]} option: not segmented",
+                           f"a TCP segment over the MTU signed with the {signature} option: Linux never "
+                           "segments one (a socket with a signing key has GSO off) and no piece would "
+                           "match its signature")
 
 
 def fixed_id_bits(options: SegmentOptions, *, tunnel: bool) -> GsoType:
@@ -344,6 +358,8 @@ def _tunnel_from_capture(original: bytes, tunnel: TunnelLayout, options: Segment
                                  "metadata (--udp-gso udp_l4 to segment it)")
     if gso_size <= 0:
         raise SoftGSOError(f"MTU {options.device.mtu} leaves no room for payload behind the tunnel headers")
+    if not udp_inner:
+        _refuse_signed(inner.sub[inner.layout.transport + TCP_MIN_HLEN : inner.layout.payload])
     if inner.layout.length_problem is not None or inner.layout.trailer_len:
         # GSO never reads these fields, but bytes behind the inner packet would be cut as its payload
         raise NotSegmented("lengths contradict (capture check, not the kernel's)",

@@ -331,6 +331,40 @@ def gso_size_for_mtu(layout: FrameLayout, mtu: int, gso_type: GsoType) -> int:
     return mtu - labels - l3_len - layout.l4_hdr_len
 
 
+# TCP options that sign a segment: Linux turns GSO off on a socket that uses one (tcp_md5_do_add and
+# tcp_ao's key setup: sk_gso_disable), so no Linux sender builds a signed super-packet, and a signature
+# covers one whole segment: pieces cut from it would carry a signature none of them matches
+TCPOPT_EOL, TCPOPT_NOP, TCPOPT_MD5SIG, TCPOPT_AO = 0, 1, 19, 29
+TCPOLEN_MD5SIG, TCPOLEN_AO_MIN = 18, 4
+
+
+def tcp_signature(options: bytes | bytearray | memoryview) -> str | None:
+    """The signature option among a TCP header's ``options`` (the bytes behind its fixed 20), by name,
+    or None: walked as the kernel walks them (tcp_parse_md5sig_option, tcp_parse_auth_options)."""
+    options = bytes(options)
+    if TCPOPT_MD5SIG not in options and TCPOPT_AO not in options:
+        return None
+    at, end = 0, len(options)
+    while at < end:
+        kind = options[at]
+        if kind == TCPOPT_EOL:
+            break
+        if kind == TCPOPT_NOP:
+            at += 1
+            continue
+        if at + 2 > end:
+            break
+        size = options[at + 1]
+        if size < 2 or at + size > end:
+            break
+        if kind == TCPOPT_MD5SIG and size == TCPOLEN_MD5SIG:
+            return "TCP MD5 signature (RFC 2385)"
+        if kind == TCPOPT_AO and size >= TCPOLEN_AO_MIN:
+            return "TCP-AO (RFC 5925)"
+        at += size
+    return None
+
+
 def link_header_len(frame: bytes | bytearray | memoryview) -> int:
     """The Ethernet header and VLAN tags: what does not count toward the MTU (labels do)."""
     offset = 12

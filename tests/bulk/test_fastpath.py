@@ -332,3 +332,54 @@ def test_bulk_classification_equals_parse_layout_and_classify_l4_checksum() -> N
             assert code == CODE_NO_LAYOUT
         else:
             assert CODE_STATES[code] == classify_l4_checksum(frame, layout)
+
+
+def _signed_run_frames() -> tuple[list[bytes], set[int]]:
+    """30 TCP super-packets of one shape (20 bytes of options each, 4000 bytes of payload): most carry
+    timestamps, three (positions 1, 11 and 12, i.e. inside runs) an MD5 signature behind two NOPs."""
+    from scapy.all import IP, TCP, Ether, Raw, raw  # type: ignore[attr-defined]
+
+    signed_at = {1, 11, 12}
+    frames = []
+    for index in range(30):
+        if index in signed_at:
+            options = [("NOP", None), ("NOP", None), (19, bytes([index]) * 16)]
+        else:
+            options = [("Timestamp", (index, 7))] + [("NOP", None)] * 10
+        frames.append(raw(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") /
+                          IP(src="192.0.2.1", dst="192.0.2.2", id=index) /
+                          TCP(sport=179, dport=40000, flags="A", seq=1000 + 4000 * index, options=options) /
+                          Raw(bytes([index]) * 4000)))
+    return frames, signed_at
+
+
+@pytest.mark.parametrize("engine", ["scalar", "numpy", "compiled"])
+def test_a_signed_super_packet_inside_a_run_of_its_shape_is_passed_through(engine: str, tmp_path: Path) -> None:
+    """Shapes leave TCP options out (timestamps change per packet): a run of one shape must still end
+    at a signed segment, which Linux never segments (sk_gso_disable on a socket with a signing key)."""
+    from click.testing import CliRunner
+    from scapy.all import TCP, Ether  # type: ignore[attr-defined]
+
+    from softgso.check.golden import read_pcap_frames
+    from softgso.cli.commands import main as softgso_main
+
+    if engine == "compiled" and not compiled_primitive.available():
+        pytest.skip("the compiled engine is not built (no C compiler at install)")
+    frames, signed_at = _signed_run_frames()
+    source, target = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    with open(source, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for index, frame in enumerate(frames):
+            out.write(struct.pack("<IIII", 1700000000 + index, 0, len(frame), len(frame)) + frame)
+    result = CliRunner().invoke(softgso_main, ["segment", str(source), str(target), "--engine", engine, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["outcomes"]["not_segmented"] == 3 and summary["outcomes"]["segmented"] == 27
+    assert [report["frame"] for report in summary["reports"]] == sorted(n + 1 for n in signed_at)
+    out = read_pcap_frames(target)
+    # judged by Scapy: each signed frame once, as it came; every other frame a piece of an unsigned one
+    signed_out = [f for f in out if any(kind == "MD5" for kind, _ in Ether(f)[TCP].options)]
+    assert signed_out == [frames[n] for n in sorted(signed_at)]
+    unsigned_out = [f for f in out if f not in signed_out]
+    assert all(len(f) - 14 <= 1500 for f in unsigned_out)
+    assert sum(len(Ether(f)[TCP].payload) for f in unsigned_out) == 27 * 4000

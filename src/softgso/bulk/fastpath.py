@@ -51,10 +51,11 @@ from ..constants import (
     TCP_FLAG_CWR,
     TCP_FLAG_FIN,
     TCP_FLAG_PSH,
+    TCP_MIN_HLEN,
 )
 from ..features import GsoType, IpSummed
 from ..offload.tunnels import GTP_U_PORT, UDP_TUNNEL_PORTS, TunnelLayout, TunnelNotSegmented, parse_tunnel
-from ..prepare import FrameLayout, L4Checksum, classify_l4_checksum, parse_layout, pseudo_seed
+from ..prepare import FrameLayout, L4Checksum, classify_l4_checksum, parse_layout, pseudo_seed, tcp_signature
 from ..valueclass import FrozenFieldsClass, FrozenValueClass, ValueClass, init_fields
 from .native import load_extension
 
@@ -373,6 +374,28 @@ def states_in_order(codes: np.ndarray) -> dict[str, int]:
     return {CODE_STATES[code].value: int(counts[code]) for code in present}
 
 
+def signed(frame: bytes | memoryview, layout: FrameLayout) -> bool:
+    """Whether a frame's TCP header (``layout``'s, in frame offsets) carries a signature option
+    (prepare.tcp_signature): the scalar path passes such a super-packet through."""
+    return layout.l4_proto == IPPROTO_TCP and layout.payload > layout.transport + TCP_MIN_HLEN and \
+        tcp_signature(frame[layout.transport + TCP_MIN_HLEN : layout.payload]) is not None
+
+
+def signed_in_run(data: memoryview, offsets: memoryview, first: int, count: int, frame_at: int,
+                  plan: SegmentPlan) -> int:
+    """How many of the ``count`` records after ``first`` (at ``offsets``, their frames ``frame_at``
+    bytes further) come before the first whose TCP options carry a signature: a run of one shape
+    ends there, as shapes leave TCP options out (they change per packet)."""
+    start, end = plan.l4_in + TCP_MIN_HLEN, plan.payload_at
+    if plan.udp or end <= start:
+        return count
+    for number in range(first + 1, first + 1 + count):
+        at = offsets[number] + frame_at
+        if tcp_signature(data[at + start : at + end]) is not None:
+            return number - first - 1
+    return count
+
+
 def shape_key(frame: bytes | memoryview, layout: FrameLayout) -> bytes:
     """The shape of a frame: its length and header bytes with the per-packet fields zeroed."""
     head = bytearray(frame[: layout.payload])
@@ -549,10 +572,15 @@ class FastSegmenter:
             except TunnelNotSegmented:
                 return None
             if tunnel is not None:
-                return tunnel_key(frame, tunnel)
+                found = tunnel_key(frame, tunnel)
+                if found is not None and signed(frame, found[1].inner):
+                    return None
+                return found
         layout = parse_layout(frame)
         if layout is None or layout.fragment or layout.jumbo or layout.length_problem or layout.trailer_len:
             return None
+        if signed(frame, layout):
+            return None  # the scalar path reports it: the shape leaves TCP options out, a signature is no shape
         return shape_key(frame, layout), layout
 
     def plan_for(self, frame: bytes | memoryview, key: bytes | None = None,

@@ -79,6 +79,7 @@ from .fastpath import (
     link_plan,
     link_shape,
     name_invalid,
+    signed_in_run,
 )
 from .stream import (
     KIND_LINKTYPE,
@@ -567,6 +568,8 @@ class SegmentStream:
                         if plan is not None and shape is not None:
                             # the packets that follow with this one's shape (a burst of one flow) share its plan
                             same = alike(data, offsets_buffer, count, number, stop, chunk_stop, shape)
+                            if same:
+                                same = signed_in_run(data, offsets, number, same, RECORD_HEADER_LEN, plan)
                             pending.append((plan, number, 1 + same))
                             number += 1 + same
                             continue
