@@ -10,7 +10,7 @@
  * sum_words of WORDSUM_WIDE words or more takes the AVX2 loop when __builtin_cpu_supports("avx2")
  * says so (checked once per module): 512 MiB summed in 64000-byte pieces from a buffer in L2 took
  * 0.019 s of CPU with the plain loop and 0.007 s with AVX2; from memory (a mapped 512 MiB file,
- * 1448-byte pieces) 0.038-0.042 s and 0.033-0.037 s (README, performance). The plain loop stays
+ * 1448-byte pieces) 0.037-0.044 s and 0.033-0.038 s (README, performance). The plain loop stays
  * for every other CPU and for short ranges (headers).
  */
 #ifndef SOFTGSO_WORDSUM_H

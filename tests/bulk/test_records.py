@@ -95,6 +95,21 @@ def test_declines_whatever_flowdiff_would_not_judge_intact(data: st.DataObject) 
 
 
 @compiled_only
+@pytest.mark.parametrize("at", range(4))
+@pytest.mark.parametrize("value", [2**63 - 1, 2**63 - 20, -(2**63)])
+def test_a_layout_offset_at_the_integer_limits_is_refused(at: int, value: int) -> None:
+    """tcp_segments with one of A's layout offsets (network, transport, payload start, payload end) at
+    the ends of Py_ssize_t: no run (0), never a read through an overflowed bound (a transport of
+    2**63 - 1 passed ``transport + 20 > payload_at`` and crashed the process)."""
+    assert RECORDS is not None
+    a = _super()
+    buffer, starts, spans = _pcap_records(process_frame(a, NO_OFFLOAD).frames[:3])
+    layout = [14, 34, 66, len(a)]
+    layout[at] = value
+    assert RECORDS.tcp_segments(a, *layout, 4, 1_000_000, buffer, starts, spans, 0, len(starts), False) == 0
+
+
+@compiled_only
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_hostile_arguments_refused_or_kept_inside_the_buffers(data: st.DataObject) -> None:

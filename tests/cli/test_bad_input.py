@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from cli_captures import mixed_capture, write_pcap, write_pcapng
+from cli_captures import mixed_capture, tcp4_super, write_pcap, write_pcapng
 from conftest import run_cli, run_json
 from scapy_check import read_packets
 
@@ -147,3 +147,22 @@ def test_snapped_records_are_passed_through_and_reported(tmp_path: Path) -> None
             f"{len(frames[1])} bytes)") in result.stderr
     assert [bytes(p) for p in read_packets(out)] == snapped
     assert run_cli("segment", source, out, "--strict", "-q").exit_code == 1
+
+
+def test_a_pcap_of_another_major_version_is_refused_by_every_engine(tmp_path: Path) -> None:
+    """A version-1.4 header (libpcap refuses any major but 2, as the pcap draft says a new major is
+    a layout an old reader cannot read): exit 3 naming the version, never the header written back."""
+    source = write_pcap(tmp_path / "in.pcap", mixed_capture() + [tcp4_super()])
+    content = bytearray(source.read_bytes())
+    struct.pack_into("<HH", content, 4, 1, 4)
+    odd = tmp_path / "odd.pcap"
+    odd.write_bytes(bytes(content))
+    for engine in ("auto", "numpy", "scalar"):
+        out = tmp_path / f"out-{engine}.pcap"
+        result = run_cli("segment", odd, out, "-q", "--engine", engine)
+        assert result.exit_code == 3
+        assert "unsupported pcap version 1.4" in result.stderr and str(odd) in result.stderr
+        assert not out.exists()
+    for command in (("inspect", odd), ("coalesce", odd, tmp_path / "c.pcap"), ("diff", odd, source)):
+        result = run_cli(*command)
+        assert result.exit_code == 3 and "unsupported pcap version 1.4" in result.stderr

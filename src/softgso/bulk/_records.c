@@ -253,8 +253,10 @@ static PyObject *tcp_segments(PyObject *self, PyObject *args)
     }
     Py_ssize_t n = 0;
     /* A as flowdiff found it: TCP with payload, its headers short enough to compare here */
+    /* (payload_at bounded first, then transport > payload_at - 20, not transport + 20 > payload_at:
+     * a transport near the largest Py_ssize_t would overflow that sum and pass) */
     if ((version != 4 && version != 6) || network < 0 || transport < network || payload_at > MAX_HEADER ||
-        transport + 20 > payload_at || payload_at >= payload_end || payload_end > a_buf.len) {
+        payload_at < 20 || transport > payload_at - 20 || payload_at >= payload_end || payload_end > a_buf.len) {
         result = PyLong_FromSsize_t(0);
         goto done;
     }

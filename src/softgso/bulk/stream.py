@@ -15,7 +15,7 @@ import struct
 from collections.abc import Callable
 
 from ..errors import CaptureError
-from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
+from ..io.pcap import FILE_HEADER_LEN, PCAP_VERSION_MAJOR, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
 from ..io.record import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV4,
@@ -115,10 +115,10 @@ def pcap_header(path: str | os.PathLike[str]) -> tuple[tuple[bytes, str, bool, i
         return None
     order, nanosecond = found
     prefix = "<" if order == "little" else ">"
-    _, _, _, _, _, snaplen, linktype_field = struct.unpack(prefix + "IHHiIII", header)
+    _, major, _, _, _, snaplen, linktype_field = struct.unpack(prefix + "IHHiIII", header)
     linktype = linktype_field & 0xFFFF
-    if linktype not in LINK_KINDS:
-        return None
+    if linktype not in LINK_KINDS or major != PCAP_VERSION_MAJOR:
+        return None  # the general reader's: it says what it refuses
     return (header, order, nanosecond, snaplen), linktype
 
 

@@ -27,6 +27,8 @@ TCPDUMP_MAGIC = 0xA1B2C3D4  # microsecond timestamps
 NSEC_TCPDUMP_MAGIC = 0xA1B23C4D  # nanosecond timestamps
 KUZNETZOV_TCPDUMP_MAGIC = 0xA1B2CD34  # the old "modified pcap" with 24-byte record headers
 PCAP_VERSION = (2, 4)
+# the major version libpcap (sf-pcap.c) and Wireshark read: 1.x or 3.x is another layout, or none
+PCAP_VERSION_MAJOR = 2
 
 FILE_HEADER_LEN = 24
 RECORD_HEADER_LEN = 16
@@ -83,6 +85,8 @@ class PcapReader(CaptureReader):
         _, major, minor, self.thiszone, self.sigfigs, self.snaplen, self.linktype_field = struct.unpack(
             prefix + "IHHiIII", header
         )
+        if major != PCAP_VERSION_MAJOR:
+            raise CaptureError(f"unsupported pcap version {major}.{minor}: pcap files are version 2.x", where=path)
         self.version = (major, minor)
         self.header = header  # written back unchanged by a writer made ``like`` this reader
         self._record_header = struct.Struct(prefix + "IIII")

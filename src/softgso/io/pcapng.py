@@ -42,6 +42,8 @@ BT_SPB = 0x00000003
 BT_EPB = 0x00000006
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 PCAPNG_VERSION_MAJOR = 1
+# the versions libpcap (sf-pcapng.c) and Wireshark read: 1.0, and 1.2 that some writers put
+PCAPNG_VERSIONS = ((1, 0), (1, 2))
 
 OPT_ENDOFOPT = 0
 OPT_COMMENT = 1
@@ -359,7 +361,7 @@ class PcapngReader(CaptureReader):
         """Start a new section (``_slow_block`` already switched the byte order)."""
         section = self._section
         _magic, major, minor, _section_length = struct.unpack_from(section.prefix + "IHHq", body)
-        if major != PCAPNG_VERSION_MAJOR:
+        if (major, minor) not in PCAPNG_VERSIONS:
             raise self._error(f"unsupported pcapng version {major}.{minor}", offset)
         if self.section_header:
             return
