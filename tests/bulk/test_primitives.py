@@ -25,7 +25,7 @@ from softgso.bulk import compiled_primitive
 from softgso.bulk.compiled_primitive import PLAN_FIELDS, CompiledPrimitive, CompiledSegmenter
 from softgso.bulk.fastpath import CODE_CANDIDATE, CODE_NO_LAYOUT, CODE_SCALAR, CODE_STATES
 from softgso.bulk.numpy_primitive import NumpyPrimitive
-from softgso.bulk.pipeline import NO_CODE, Iovecs
+from softgso.bulk.pipeline import NO_CODE, Iovecs, code_spans
 from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.features import PROFILES
 from softgso.job import SegmentOptions, process_frame
@@ -447,3 +447,15 @@ def test_tunnel_plan_fields_are_read_in_the_c_enum_order() -> None:
                                 "csum_mangle")
     with pytest.raises(ValueError, match="wrong number of fields"):
         SEGMENT.segment(bytes(8 * 23), b"", b"", bytes(100), b"", bytearray(10), bytearray(1))
+
+
+@compiled_only
+@given(st.binary(max_size=64) | st.lists(st.sampled_from([0, 1, 4, 5, 6, 7, 8, NO_CODE]), max_size=64).map(bytes))
+def test_the_planner_s_runs_are_the_pattern_s(codes: bytes) -> None:
+    # _segment.code_runs against re on the pattern it stands for: codes 0-4 together, 5, 6, 7 alone, others in none
+    import re
+
+    pattern = re.compile(rb"[\x00-\x04]+|\x05+|\x06+|\x07+")
+    expected = [run.span() for run in pattern.finditer(codes)]
+    assert SEGMENT.code_runs(codes) == SEGMENT.code_runs(bytearray(codes)) == expected
+    assert code_spans(bytearray(codes)) == expected

@@ -913,6 +913,37 @@ static PyObject *same_bytes(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(same);
 }
 
+/* The runs of a chunk's codes the planner takes as one (softgso.bulk.pipeline.code_spans): codes 0-4
+ * (frames left untouched with a checksum state, or without a layout) together, and 5, 6 and 7 each
+ * on their own; any other value is in no run. (start, stop) pairs, as the spans of
+ * re.finditer(rb"[\x00-\x04]+|\x05+|\x06+|\x07+", codes): the planner's runs without importing re. */
+static PyObject *code_runs(PyObject *self, PyObject *args)
+{
+    Py_buffer codes_buf;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &codes_buf))
+        return NULL;
+    const unsigned char *codes = (const unsigned char *)codes_buf.buf;
+    Py_ssize_t length = codes_buf.len, at = 0;
+    PyObject *runs = PyList_New(0);
+    while (runs && at < length) {
+        unsigned char kind = codes[at] <= 4 ? 0 : codes[at];
+        if (kind > 7) {
+            at++;
+            continue;
+        }
+        Py_ssize_t start = at;
+        while (at < length && (codes[at] <= 4 ? 0 : codes[at]) == kind)
+            at++;
+        PyObject *span = Py_BuildValue("(nn)", start, at);
+        if (!span || PyList_Append(runs, span) < 0)
+            Py_CLEAR(runs);
+        Py_XDECREF(span);
+    }
+    PyBuffer_Release(&codes_buf);
+    return runs;
+}
+
 /* writev(2) of ``pairs`` (base, length) pairs (struct iovec's layout) from ``vectors``, IOV_MAX at a
  * time, resuming after short writes; the bytes written. The GIL is released: the caller keeps the
  * buffers the pairs point into alive and unchanged until this returns. */
@@ -1111,6 +1142,7 @@ static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "The pcap record walk and short-frame classification of one chunk."},
     {"scan_blocks", scan_blocks, METH_VARARGS, "scan for the blocks of a pcapng section."},
     {"segment", segment, METH_VARARGS, "Segment frames of one plan into contiguous output."},
+    {"code_runs", code_runs, METH_VARARGS, "The (start, stop) runs of a chunk's codes the planner takes as one."},
     {"writev_all", writev_all, METH_VARARGS, "writev of (base, length) pairs, IOV_MAX at a time, to the end."},
     {"guard_add", guard_add, METH_VARARGS, "Answer SIGBUS in a mapping with a page of zeros, counted; the slot."},
     {"guard_remove", guard_remove, METH_VARARGS, "Stop guarding a slot's mapping (the last one restores the handler)."},

@@ -81,6 +81,7 @@ from .fastpath import (
     name_invalid,
     signed_in_run,
 )
+from .native import load_extension
 from .stream import (
     KIND_LINKTYPE,
     LINK_HEADER_LEN,
@@ -104,11 +105,24 @@ else:
     Protocol = object  # Primitive is a typing.Protocol for mypy, a plain class at run time
 
 
+def code_spans(codes: bytes | bytearray) -> list[tuple[int, int]]:
+    """The (start, stop) runs of codes the planner takes as one: frames left untouched (codes 0-4),
+    records for the scalar path, candidates, pcapng blocks the general reader skips (5, 6, 7 each on
+    their own). _segment.code_runs where it is built (re is then not on the start-up path), else the
+    pattern's spans."""
+    runs = _code_runs()
+    if runs is not None:
+        return runs(codes)
+    return [run.span() for run in _code_pattern().finditer(codes)]
+
+
 @cache
-def code_runs() -> Any:
-    """The pattern of a run of codes the planner takes as one (frames left untouched, records for the
-    scalar path, candidates, pcapng blocks the general reader skips), compiled on first use: re is not
-    on the start-up path of an empty capture."""
+def _code_runs() -> Any:
+    return getattr(load_extension("_segment"), "code_runs", None)
+
+
+@cache
+def _code_pattern() -> Any:
     import re
 
     return re.compile(rb"[\x00-\x04]+|\x05+|\x06+|\x07+")
@@ -522,8 +536,7 @@ class SegmentStream:
                 pending.clear()
 
         try:
-            for run in code_runs().finditer(codes):
-                first, stop = run.span()
+            for first, stop in code_spans(codes):
                 kind = codes[first]
                 if kind == CODE_DROPPED:
                     continue  # blocks the general reader skips: not written
