@@ -247,16 +247,7 @@ def stream_of(engine: str) -> tuple[Any, Any]:
 def test_the_numpy_engine_reads_its_input_and_never_maps_it(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The numpy engine has no mapped input (engine_modes gives it the read mode alone): a run over a
     regular file takes no chunk from a mapping and writes what the scalar path writes."""
-    from softgso.bulk import chunks
-
-    in_place: list[int] = []
-    view = chunks.MappedInput.view
-
-    def view_and_tell(self: Any, pos: int, length: int) -> Any:
-        in_place.append(pos)
-        return view(self, pos, length)
-
-    monkeypatch.setattr(chunks.MappedInput, "view", view_and_tell)
+    in_place = mapped_views(monkeypatch)
     capture = tmp / "in.pcap"
     write_capture(capture, 3 << 20, frames=mixed_frames(4))
     bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, "numpy", *USO)
@@ -309,7 +300,7 @@ def input_mode(engine: str, mode: str, monkeypatch: pytest.MonkeyPatch, small_wi
     other the writing thread, whatever the machine's load); the offsets of the chunks then read in
     place from a mapping, as they come (``small_windows``: windows of two chunks, the least the stream
     maps, so that a run maps many)."""
-    from softgso.bulk import chunks, pipeline
+    from softgso.bulk import pipeline
 
     primitive, _ = stream_of(engine)
     monkeypatch.setattr(pipeline, "no_core_free", lambda: "segmenting thread" in mode)
@@ -319,6 +310,13 @@ def input_mode(engine: str, mode: str, monkeypatch: pytest.MonkeyPatch, small_wi
         raise ValueError(f"the {engine} engine reads its input, never maps it: no {mode} mode")
     elif small_windows:
         monkeypatch.setattr(primitive, "WINDOW_SIZE", 1)
+    return mapped_views(monkeypatch)
+
+
+def mapped_views(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The offsets of the chunks a bulk stream then takes in place from IN's mapping, as they come."""
+    from softgso.bulk import chunks
+
     in_place: list[int] = []
     view = chunks.MappedInput.view
 
