@@ -241,14 +241,15 @@ def block_split_points(path: str | os.PathLike[str], header: PcapngInput, parts:
 
 
 def part_spans(path: str | os.PathLike[str], parts: int, header_info: tuple[bytes, str, bool, int] | None,
-               blocks: PcapngInput | None, align: int = 1) -> list[tuple[int, int | None, int]] | None:
-    """The --jobs parts of ``path``: (from offset, to offset or None for the file's end, index of its
-    first record) each, by split_points for a classic pcap (``header_info``) or block_split_points for
-    a pcapng (``blocks``); None for neither."""
+               blocks: PcapngInput | None, align: int = 1, size: int | None = None,
+               ) -> list[tuple[int, int | None, int]] | None:
+    """The --jobs parts of ``path`` (or of its first ``size`` bytes: the cuts are theirs): (from offset,
+    to offset or None for the file's end, index of its first record) each, by split_points for a
+    classic pcap (``header_info``) or block_split_points for a pcapng (``blocks``); None for neither."""
     if header_info is not None:
-        points = split_points(path, header_info, parts, align=align)
+        points = split_points(path, header_info, parts, size, align)
     elif blocks is not None:
-        points = block_split_points(path, blocks, parts, align=align)
+        points = block_split_points(path, blocks, parts, size, align)
     else:
         return None
     return [(offset, points[k + 1][0] if k + 1 < len(points) else None, index)
@@ -317,14 +318,12 @@ def bulk_share(in_path: str | os.PathLike[str], options: SegmentOptions, header_
     import copy
 
     start = FILE_HEADER_LEN if header_info is not None else blocks.start if blocks is not None else 0
-    # the first record boundary at or past JOBS_SAMPLE bytes of records (none: the whole file)
-    points = (split_points(in_path, header_info, 2, start + 2 * JOBS_SAMPLE) if header_info is not None
-              else block_split_points(in_path, blocks, 2, start + 2 * JOBS_SAMPLE) if blocks is not None else [])
-    if not points:
+    # up to the first record boundary at or past JOBS_SAMPLE bytes of records (none: the whole file)
+    spans = part_spans(in_path, 2, header_info, blocks, size=start + 2 * JOBS_SAMPLE)
+    if not spans:
         return 1.0
-    span = (start, points[1][0] if len(points) > 1 else None, 0)
-    _, _, summary, _ = segment_part(str(in_path), os.devnull, copy.deepcopy(options), header_info, span, engine,
-                                    linktype)
+    _, _, summary, _ = segment_part(str(in_path), os.devnull, copy.deepcopy(options), header_info, spans[0],
+                                    engine, linktype)
     return summary.bulk_bytes / summary.bytes_in if summary.bytes_in else 1.0
 
 

@@ -85,39 +85,21 @@ def inspect_in_parts(in_path: Path, options: SegmentOptions, kernel: str, top: i
     """(the merged inspector, coalesce's preview) of ``jobs`` parts of ``in_path``; None when one job
     must inspect it (a file the cut does not take, too few records for two parts, a part the bulk
     reader cannot take to its end)."""
-    import multiprocessing
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-
-    from ..bulk import stream
     from ..bulk.stream import part_spans, pcap_header, pcapng_header
     from ..gro.dev import NAPI_POLL_WEIGHT
-    from .runner import progress_bar
+    from .runner import run_in_parts
 
     found = pcap_header(in_path)
     blocks = pcapng_header(in_path) if found is None else None
     spans = part_spans(in_path, jobs, found[0] if found is not None else None, blocks, align=NAPI_POLL_WEIGHT)
     if spans is None or len(spans) < 2:
         return None
-    context = multiprocessing.get_context("fork")
-    stream.part_progress = context.RawArray("q", len(spans))
-    try:
-        # the pool's feeding thread pickles ``options`` while this process inspects its part: a copy here
-        own = copy.deepcopy(options)
-        with ProcessPoolExecutor(max_workers=len(spans) - 1, mp_context=context) as pool, \
-                progress_bar(quiet, os.path.getsize(in_path), "inspect") as bar:
-            futures = [pool.submit(inspect_part, str(in_path), options, kernel, top, spans[number], number)
-                       for number in range(1, len(spans))]
-
-            def tell(_position: int) -> None:
-                bar(sum(stream.part_progress))
-
-            first = inspect_part(str(in_path), own, kernel, top, spans[0], 0, tell)
-            while wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION).not_done:
-                bar(sum(stream.part_progress))
-            results = [first, *(future.result() for future in futures)]
-            bar(sum(stream.part_progress))
-    finally:
-        stream.part_progress = None
+    # the pool's feeding thread pickles ``options`` while this process inspects its part: a copy here
+    own = copy.deepcopy(options)
+    results = run_in_parts(len(spans), lambda number: (
+        inspect_part, str(in_path), options, kernel, top, spans[number], number),
+        lambda tell: inspect_part(str(in_path), own, kernel, top, spans[0], 0, tell), quiet,
+        os.path.getsize(in_path), "inspect")
     if not all(finished for *_, finished in results):
         return None
     inspector = results[0][0]

@@ -650,9 +650,7 @@ def _segment_jobs(in_path: str | os.PathLike[str], out_path: str | os.PathLike[s
     the others into files beside OUT, appended to it in order once all are done. The progress bar
     adds up the bytes each part has read (softgso.bulk.stream.part_progress)."""
     import copy
-    import multiprocessing
     import tempfile
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
     from ..bulk import stream
     from ..bulk.stream import (
@@ -686,33 +684,24 @@ def _segment_jobs(in_path: str | os.PathLike[str], out_path: str | os.PathLike[s
     directory = os.path.dirname(target.location) if in_place and target is not None else None
     with tempfile.TemporaryDirectory(prefix=".softgso-jobs-", dir=directory) as scratch:
         paths = [os.path.join(scratch, f"part{k}") for k in range(len(spans))]
-        context = multiprocessing.get_context("fork")
-        # each part's bytes read so far, in memory the forked workers share with this process
-        stream.part_progress = context.RawArray("q", len(spans))
         whole: Any = None
         # the pool's feeding thread pickles ``options`` for the workers while this process runs its
         # part, which fills the options' cached properties: this process's part runs on a copy
         own = copy.deepcopy(options)
+
+        def first_part(tell: Callable[[int], None]) -> Any:
+            nonlocal whole
+            # (the workers are forked by now, before OUT is opened)
+            whole = (open_pcap_writer(out_path, header_info, linktype) if header_info is not None
+                     else open_writer(out_path, like=blocks.reader if blocks is not None else None))
+            if in_place:
+                return run_part(str(in_path), whole, own, header_info, spans[0], engine, linktype, 0, blocks, tell)
+            return segment_part(str(in_path), paths[0], own, header_info, spans[0], engine, linktype)
+
         try:
-            with ProcessPoolExecutor(max_workers=max(1, len(spans) - 1), mp_context=context) as pool, \
-                    progress_bar(quiet, os.path.getsize(in_path), "segment") as bar:
-                # the workers are forked here, before OUT is opened
-                futures = [pool.submit(segment_part, str(in_path), paths[number], options, header_info,
-                                       spans[number], engine, linktype, number)
-                           for number in range(1, len(spans))]
-                whole = (open_pcap_writer(out_path, header_info, linktype) if header_info is not None
-                         else open_writer(out_path, like=blocks.reader if blocks is not None else None))
-
-                def tell(_position: int) -> None:
-                    bar(sum(stream.part_progress))
-
-                first = (run_part(str(in_path), whole, own, header_info, spans[0], engine, linktype, 0, blocks,
-                                  tell) if in_place
-                         else segment_part(str(in_path), paths[0], own, header_info, spans[0], engine, linktype))
-                while wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION).not_done:
-                    bar(sum(stream.part_progress))
-                results = [first, *(future.result() for future in futures)]
-                bar(sum(stream.part_progress))
+            results = run_in_parts(len(spans), lambda number: (
+                segment_part, str(in_path), paths[number], options, header_info, spans[number], engine, linktype,
+                number), first_part, quiet, os.path.getsize(in_path), "segment")
             if not all(finished for *_, finished in results):
                 whole.abort()
                 return None
@@ -733,6 +722,37 @@ def _segment_jobs(in_path: str | os.PathLike[str], out_path: str | os.PathLike[s
                 whole.abort()
             raise
     return summary, counts, reports
+
+
+def run_in_parts(parts: int, other_part: Callable[[int], tuple[Any, ...]],
+                 first_part: Callable[[Callable[[int], None]], Any], quiet: bool, total: int, label: str) -> list[Any]:
+    """--jobs: parts 1 to ``parts - 1`` each in a forked process (``other_part(number)``: the function
+    it runs and its arguments), part 0 in this one once they are forked (``first_part(tell)``, ``tell``
+    updating the bar); the progress bar adds up the bytes each part has read
+    (softgso.bulk.stream.part_progress, memory the workers share with this process). Their results, in order."""
+    import multiprocessing
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    from ..bulk import stream
+
+    context = multiprocessing.get_context("fork")
+    stream.part_progress = context.RawArray("q", parts)
+    try:
+        with ProcessPoolExecutor(max_workers=max(1, parts - 1), mp_context=context) as pool, \
+                progress_bar(quiet, total, label) as bar:
+            futures = [pool.submit(*other_part(number)) for number in range(1, parts)]
+
+            def tell(_position: int) -> None:
+                bar(sum(stream.part_progress))
+
+            first = first_part(tell)
+            while wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION).not_done:
+                bar(sum(stream.part_progress))
+            results = [first, *(future.result() for future in futures)]
+            bar(sum(stream.part_progress))
+    finally:
+        stream.part_progress = None
+    return results
 
 
 def _append_file(fd: int, path: str) -> None:
