@@ -383,3 +383,45 @@ def test_a_signed_super_packet_inside_a_run_of_its_shape_is_passed_through(engin
     unsigned_out = [f for f in out if f not in signed_out]
     assert all(len(f) - 14 <= 1500 for f in unsigned_out)
     assert sum(len(Ether(f)[TCP].payload) for f in unsigned_out) == 27 * 4000
+
+
+# options bytes that often hold a signature option, whole or cut, behind NOPs, EOLs or other options
+_option_bytes = st.lists(st.one_of(
+    st.sampled_from([b"\x01", b"\x00", b"\x13\x12" + bytes(16), b"\x1d\x04\x00\x00", b"\x1d\x03\x00",
+                     b"\x13\x11" + bytes(15), b"\x08\x0a" + bytes(8), b"\x13", b"\x1d"]),
+    st.binary(max_size=6)), max_size=8).map(b"".join)
+
+
+@given(options=st.lists(_option_bytes.map(lambda raw: raw[:40]), min_size=1, max_size=12))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_unsigned_run_walks_the_options_as_tcp_signature(options: list[bytes]) -> None:
+    """_segment.unsigned_run (signed_in_run's walk in C) stops a run where softgso.prepare.tcp_signature,
+    the kernel's walk in Python, first finds a signature; with no signature it takes the whole run."""
+    from array import array
+
+    from softgso.prepare import tcp_signature
+
+    unsigned_run = getattr(compiled_primitive._SEGMENT, "unsigned_run", None)
+    if unsigned_run is None:
+        pytest.skip("the compiled engine is not built (no C compiler at install)")
+    width = 40  # options area of every record (its TCP header's end), padded with EOL
+    frame_at, start = 16, 54 + 20
+    buffer, offsets = bytearray(), array("q")
+    for raw in options:
+        offsets.append(len(buffer))
+        buffer += bytes(frame_at + start) + raw.ljust(width, b"\x00") + bytes(3)
+    expected = next((n - 1 for n in range(1, len(options)) if tcp_signature(options[n].ljust(width, b"\x00"))),
+                    len(options) - 1)
+    assert unsigned_run(bytes(buffer), offsets, 0, len(options) - 1, frame_at, start, start + width) == expected
+
+
+def test_unsigned_run_refuses_records_outside_its_buffer() -> None:
+    from array import array
+
+    unsigned_run = getattr(compiled_primitive._SEGMENT, "unsigned_run", None)
+    if unsigned_run is None:
+        pytest.skip("the compiled engine is not built (no C compiler at install)")
+    with pytest.raises(ValueError, match="outside the buffer"):
+        unsigned_run(bytes(100), array("q", [0, 90]), 0, 1, 16, 74, 94)
+    with pytest.raises(ValueError, match="out of bounds"):
+        unsigned_run(bytes(100), array("q", [0]), 0, 1, 16, 74, 94)

@@ -76,6 +76,11 @@
  *   pointer, options; UDP checksum). The layout of record first is given (prepare.parse_layout,
  *   which reads no per-packet field, so such records share its layout, key and plan).
  *
+ * unsigned_run(buffer, offsets, first, count, frame_at, start, end) -> n
+ *   How many of the count records after record first come before the first whose TCP options (frame
+ *   bytes [start, end), the frame frame_at bytes past its record's offset) carry an MD5 or TCP-AO
+ *   signature (softgso.bulk.fastpath.signed_in_run: a run of one shape ends there).
+ *
  * same_bytes(buffer, offsets, walked, first, stop, chunk_stop, ranges, nonzero_at) -> n
  *   same_shape for a shape given as the header bytes that must be equal (ranges: int64 (from, to)
  *   pairs of frame offsets, up to 64 KiB) and a 16-bit field whose being 0 or not must agree
@@ -944,6 +949,73 @@ static PyObject *code_runs(PyObject *self, PyObject *args)
     return runs;
 }
 
+/* Whether TCP options (the bytes behind a header's fixed 20) carry a signature, walked as the kernel
+ * walks them (tcp_parse_md5sig_option, tcp_parse_auth_options): MD5 (kind 19, length 18) or TCP-AO
+ * (kind 29, length 4 or more); softgso.prepare.tcp_signature in Python. */
+static int tcp_signed(const unsigned char *options, Py_ssize_t end)
+{
+    Py_ssize_t at = 0;
+    while (at < end) {
+        unsigned kind = options[at];
+        if (kind == 0)
+            break;
+        if (kind == 1) {
+            at++;
+            continue;
+        }
+        if (at + 2 > end)
+            break;
+        unsigned size = options[at + 1];
+        if (size < 2 || at + (Py_ssize_t)size > end)
+            break;
+        if ((kind == 19 && size == 18) || (kind == 29 && size >= 4))
+            return 1;
+        at += size;
+    }
+    return 0;
+}
+
+/* unsigned_run(buffer, offsets, first, count, frame_at, start, end) -> n: how many of the ``count``
+ * records after record ``first`` come before the first whose TCP options (frame bytes [start, end),
+ * the frame ``frame_at`` bytes after its record's offset) carry a signature (softgso.bulk.fastpath.signed_in_run) */
+static PyObject *unsigned_run(PyObject *self, PyObject *args)
+{
+    Py_buffer buffer, offsets_buf;
+    Py_ssize_t first, count, frame_at, start, end;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nnnnn", &buffer, &offsets_buf, &first, &count, &frame_at, &start, &end))
+        return NULL;
+    const int64_t *offsets = (const int64_t *)offsets_buf.buf;
+    const unsigned char *data = (const unsigned char *)buffer.buf;
+    const char *problem = NULL;
+    if (first < 0 || count < 0 || first >= offsets_buf.len / 8 || count > offsets_buf.len / 8 - first - 1)
+        problem = "unsigned_run: record range out of bounds";
+    else if (frame_at < 0 || start < 0 || end < start || end > 0x10000 || frame_at > 0x10000)
+        problem = "unsigned_run: inconsistent offsets";
+    for (Py_ssize_t k = first + 1; k <= first + count && !problem; k++)
+        if (offsets[k] < 0 || offsets[k] > buffer.len - frame_at - end)
+            problem = "unsigned_run: a record lies outside the buffer";
+    Py_ssize_t n = count;
+    if (!problem) {
+        for (Py_ssize_t k = first + 1; k <= first + count; k++) {
+            const unsigned char *options = data + offsets[k] + frame_at + start;
+            /* (no option byte of either kind: no walk) */
+            if ((memchr(options, 19, (size_t)(end - start)) || memchr(options, 29, (size_t)(end - start))) &&
+                tcp_signed(options, end - start)) {
+                n = k - first - 1;
+                break;
+            }
+        }
+    }
+    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&offsets_buf);
+    if (problem) {
+        PyErr_SetString(PyExc_ValueError, problem);
+        return NULL;
+    }
+    return PyLong_FromSsize_t(n);
+}
+
 /* writev(2) of ``pairs`` (base, length) pairs (struct iovec's layout) from ``vectors``, IOV_MAX at a
  * time, resuming after short writes; the bytes written. The GIL is released: the caller keeps the
  * buffers the pairs point into alive and unchanged until this returns. */
@@ -1143,6 +1215,7 @@ static PyMethodDef methods[] = {
     {"scan_blocks", scan_blocks, METH_VARARGS, "scan for the blocks of a pcapng section."},
     {"segment", segment, METH_VARARGS, "Segment frames of one plan into contiguous output."},
     {"code_runs", code_runs, METH_VARARGS, "The (start, stop) runs of a chunk's codes the planner takes as one."},
+    {"unsigned_run", unsigned_run, METH_VARARGS, "How many records of a run come before the first with a TCP signature."},
     {"writev_all", writev_all, METH_VARARGS, "writev of (base, length) pairs, IOV_MAX at a time, to the end."},
     {"guard_add", guard_add, METH_VARARGS, "Answer SIGBUS in a mapping with a page of zeros, counted; the slot."},
     {"guard_remove", guard_remove, METH_VARARGS, "Stop guarding a slot's mapping (the last one restores the handler)."},

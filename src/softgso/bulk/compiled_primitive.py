@@ -163,6 +163,9 @@ class CompiledPrimitive:
     # to a buffer of its own)
     ARENA_SIZE = MAPPED_CHUNK_SIZE // 2 if SCATTER else 2 * CHUNK_SIZE
     SWITCH_INTERVAL = 0.0002  # seconds; see pipeline._pipeline
+    # the payloads summed by the thread that writes them, right before (segment_runs' ``later``): see
+    # pipeline.LateRuns
+    LATE_SUMS = SCATTER
 
     def __init__(self, options: SegmentOptions) -> None:
         self.compiled = CompiledSegmenter(options)
@@ -208,10 +211,12 @@ class CompiledPrimitive:
 
     def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
                      big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
-                     pcapng: bool = False) -> memoryview | Iovecs:
+                     pcapng: bool = False, later: bool = False) -> memoryview | Iovecs | Callable[[], Iovecs]:
         """The runs' segments, each behind its record header (each an EPB with ``pcapng``), in input
         order: with SCATTER iovecs (headers in ``arena``, payloads in ``data``), else contiguous in
-        ``arena`` (or a new buffer when it is full)."""
+        ``arena`` (or a new buffer when it is full). ``later`` (SCATTER only): everything that needs
+        ``offsets`` done now, and a function returned that segments (sums the payloads, fills the
+        headers and ``codes``) and gives the iovecs, for the thread that writes them."""
         scatter = self.SCATTER
         size = sum(count * packet_out_len(plan, pcapng, not scatter) for plan, _, count in runs)
         target: mmap.mmap | bytearray = arena
@@ -223,25 +228,31 @@ class CompiledPrimitive:
         number = 0
         segment_records = self.compiled.segment_records
         vectors = bytearray(16 * sum(2 * plan.segments * count + 1 for plan, _, count in runs)) if scatter else None
-        pairs = 0
+        work: list[tuple[SegmentPlan, array]] = []
         for plan, first, count in runs:
             per_packet = packet_out_len(plan, pcapng, not scatter)
             # (record offset, output offset, packet number) triples, built by C iterators
             jobs = array("q", chain.from_iterable(zip(offsets[first : first + count],
                                                       range(at, at + count * per_packet, per_packet),
                                                       range(number, number + count), strict=True)))
-            if vectors is not None:
-                with memoryview(vectors) as rest:
-                    pairs += segment_records(plan, data, jobs, big_endian, target, codes, pcapng, rest[16 * pairs :])
-            else:
+            if vectors is None:
                 segment_records(plan, data, jobs, big_endian, target, codes, pcapng)
+            work.append((plan, jobs))
             at += count * per_packet
             number += count
-        if vectors is not None:
+        if vectors is None:
+            return memoryview(target)[at - size : at]
+
+        def segment() -> Iovecs:
             from .pipeline import Iovecs
 
+            pairs = 0
+            with memoryview(vectors) as rest:
+                for plan, jobs in work:
+                    pairs += segment_records(plan, data, jobs, big_endian, target, codes, pcapng, rest[16 * pairs :])
             return Iovecs(vectors, (target, data), _SEGMENT.writev_all, pairs)
-        return memoryview(target)[at - size : at]
+
+        return segment if later else segment()
 
 
 __all__ = ["CompiledPrimitive", "CompiledSegmenter", "PLAN_FIELDS", "available", "packet_out_len", "plan_vector"]

@@ -112,6 +112,7 @@ def word_sums(pieces: np.ndarray, native: np.ndarray | None = None) -> np.ndarra
 
 # softgso.bulk._csum: the optional C word summer (numpy alone without it)
 _CSUM: Any = load_extension("_csum")
+_UNSIGNED_RUN: Any = getattr(load_extension("_segment"), "unsigned_run", None)
 
 
 def _accelerated_sums(pieces: np.ndarray, main: int) -> np.ndarray:
@@ -389,6 +390,8 @@ def signed_in_run(data: memoryview, offsets: memoryview, first: int, count: int,
     start, end = plan.l4_in + TCP_MIN_HLEN, plan.payload_at
     if plan.udp or end <= start:
         return count
+    if _UNSIGNED_RUN is not None:  # the same walk in C, one call a run
+        return int(_UNSIGNED_RUN(data, offsets, first, count, frame_at, start, end))
     for number in range(first + 1, first + 1 + count):
         at = offsets[number] + frame_at
         if tcp_signature(data[at + start : at + end]) is not None:

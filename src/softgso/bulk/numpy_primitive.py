@@ -67,6 +67,7 @@ class NumpyPrimitive:
     # a chunk's segment headers (with record headers): 8 MiB of 1448-byte segments need 0.6 MiB
     ARENA_SIZE = 2 << 20
     SWITCH_INTERVAL = 0.0002  # seconds; see pipeline._pipeline
+    LATE_SUMS = False  # (its input read into buffers: segmented by the planning thread)
     # IN is read, never mapped (the SIGBUS guard of a mapping is softgso.bulk._segment's)
     WINDOW_SIZE = 0
     MAPPED_CHUNK_SIZE = CHUNK_SIZE
@@ -241,7 +242,7 @@ class NumpyPrimitive:
 
     def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
                      big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
-                     pcapng: bool = False) -> Iovecs:
+                     pcapng: bool = False, later: bool = False) -> Iovecs:
         """The runs' segments as iovecs in input order: headers (behind their record headers, or
         pcapng EPB headers) built in ``arena`` (or a new array when it is full), payloads pointing
         into ``data`` (each EPB's padding and trailing length after it); one segment_scattered call
