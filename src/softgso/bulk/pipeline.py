@@ -504,14 +504,16 @@ class SegmentStream:
         # reader from there (its records before the cut written as the scalar path writes them, the
         # cut reported as it reports it)
         back = given_back[0] if given_back else stopped
-        late, self._late_states[:] = list(self._late_states), []
-        for chunk_pos, states in late:
-            if back is None or chunk_pos < back.pos:
-                self.summary.input_checksums.update(states)
         if back is not None:
             self._rewind(back, writer)
             result.resume_index = back.index
             result.resume_offset = back.pos
+        # the states the writing thread counted (the summary's checkpoints never held them): those of
+        # the chunks written
+        late, self._late_states[:] = list(self._late_states), []
+        for chunk_pos, states in late:
+            if back is None or chunk_pos < back.pos:
+                self.summary.input_checksums.update(states)
         return result
 
     def _mapped_input(self, fd: int, size: int, writer: CaptureWriter) -> MappedInput | None:
