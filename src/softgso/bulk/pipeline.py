@@ -391,6 +391,10 @@ class SegmentStream:
                 # the kernel's copy out of a page IN no longer has: EFAULT (after a short write)
                 if error.errno != errno.EFAULT and (mapped is None or not mapped.changed(checkpoint.upto)):
                     raise
+            except Exception:
+                # runs segmented here (LateRuns) from garbage read where IN was cut (zeros)
+                if not cut_under(checkpoint):
+                    raise
             else:
                 if not cut_under(checkpoint):
                     return
