@@ -228,11 +228,15 @@ def test_scan_leaves_short_tunnelled_frames_to_the_scalar_path(primitive: Any) -
                                                                 partial_checksum=False))]))[1] == [1]
 
 
+@pytest.mark.parametrize("later", [False, True])
 @pytest.mark.parametrize("big_endian", [False, True])
-def test_segment_runs_write_the_scalar_segments_behind_their_record_headers(primitive: Any, big_endian: bool) -> None:
+def test_segment_runs_write_the_scalar_segments_behind_their_record_headers(primitive: Any, big_endian: bool,
+                                                                            later: bool) -> None:
     """Runs of two shapes, interleaved: every segment of every packet, in input order, each behind a
     record header with its packet's timestamp and its own length; the input checksum state of
-    every packet (a broken checksum: INVALID, for the pipeline to have named)."""
+    every packet (a broken checksum: INVALID, for the pipeline to have named). ``later`` (where the
+    primitive has LATE_SUMS): the function it returns does the segmenting, after the chunk's offsets
+    are gone."""
     first = [build_frame(SuperPacketSpec(payload=os.urandom(4000), seq=n, partial_checksum=n % 2 == 1))
              for n in range(4)]
     second = [build_frame(SuperPacketSpec(udp=True, payload=os.urandom(3100), partial_checksum=False))
@@ -249,7 +253,14 @@ def test_segment_runs_write_the_scalar_segments_behind_their_record_headers(prim
     runs = [(plans[0], 0, 2), (plans[2], 2, 2), (plans[4], 4, 3), (plans[7], 7, 1)]
     codes = bytearray([NO_CODE]) * len(frames)
     arena = mmap.mmap(-1, 1 << 20)
-    part = tool.segment_runs(runs, memoryview(data), memoryview(buffer).cast("q"), big_endian, arena, [0], codes)
+    later = later and tool.LATE_SUMS
+    part = tool.segment_runs(runs, memoryview(data), memoryview(buffer).cast("q"), big_endian, arena, [0], codes,
+                             later=later)
+    if later:
+        if tool.SCATTER:
+            assert codes == bytearray([NO_CODE]) * len(frames)  # nothing segmented yet
+        buffer[:] = bytes(len(buffer))  # (the planner's offsets, reused for the next chunk)
+        part = part()
     order = ">" if big_endian else "<"
     expected = b""
     for number, frame in enumerate(frames):

@@ -746,3 +746,49 @@ def test_a_stream_whose_guarded_windows_are_all_held_goes_on_reading(tmp: Path, 
     assert bulk == scalar
     assert bulk_json == scalar_json
     assert len(in_place) >= 4, "mapped until the slots ran out"
+
+
+def odd_checksum_frames() -> Iterator[bytes]:
+    """TCP super-packets of one shape (bursts of a flow) whose checksum field holds what the bulk code
+    calls invalid and the scalar path names: the seed without the length, zero, a wrong sum; between
+    them good ones (complete, partial)."""
+    from softgso.checksum import pseudo_header_sum
+    from softgso.prepare import check_offset, parse_layout
+
+    rng = random.Random(5)
+    payload = os.urandom(9000)
+    seq = 1
+    while True:
+        frame = bytearray(build_frame(SuperPacketSpec(payload=payload, seq=seq, partial_checksum=rng.random() < 0.5)))
+        seq += len(payload)
+        layout = parse_layout(frame)
+        assert layout is not None
+        at = check_offset(layout)
+        src, dst = bytes(frame[layout.network + 12 : layout.network + 16]), bytes(frame[layout.network + 16 : layout.network + 20])
+        mode = rng.choice(("as built", "as built", "seed-nolen", "zero", "wrong"))
+        if mode == "seed-nolen":
+            frame[at : at + 2] = pseudo_header_sum(src, dst, 6, 0).to_bytes(2, "big")
+        elif mode == "zero":
+            frame[at : at + 2] = b"\0\0"
+        elif mode == "wrong":
+            frame[at] ^= 0x5A
+        yield bytes(frame)
+
+
+@pytest.mark.parametrize(("engine", "mode"), engine_modes(READ, MAPPED, MAPPED_INLINE))
+def test_checksums_the_bulk_code_calls_invalid_are_named_as_the_scalar_path_names_them(
+        tmp: Path, engine: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of one shape segmented in bulk (on the writing thread, from a mapped input): each packet's
+    input checksum state in the summary is the scalar path's (seed-nolen, zero, invalid, complete,
+    partial), counted once, whichever thread segmented it."""
+    input_mode(engine, mode, monkeypatch)
+    primitive, _ = stream_of(engine)
+    monkeypatch.setattr(primitive, "MAPPED_CHUNK_SIZE", 128 << 10)
+    capture = tmp / "in.pcap"
+    write_capture(capture, 2 << 20, frames=odd_checksum_frames())
+    taken = run_cli("segment", capture, tmp / "taken.pcap", "--json", "--engine", engine)
+    assert json.loads(taken.stdout)["engine"]["records_in_bulk"] > 100
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert {"seed-nolen", "zero", "invalid", "complete", "partial"} <= set(scalar_json["input_checksums"])

@@ -214,9 +214,10 @@ class CompiledPrimitive:
                      pcapng: bool = False, later: bool = False) -> memoryview | Iovecs | Callable[[], Iovecs]:
         """The runs' segments, each behind its record header (each an EPB with ``pcapng``), in input
         order: with SCATTER iovecs (headers in ``arena``, payloads in ``data``), else contiguous in
-        ``arena`` (or a new buffer when it is full). ``later`` (SCATTER only): everything that needs
-        ``offsets`` done now, and a function returned that segments (sums the payloads, fills the
-        headers and ``codes``) and gives the iovecs, for the thread that writes them."""
+        ``arena`` (or a new buffer when it is full). ``later``: everything that needs ``offsets``
+        done now, and a function returned that segments (sums the payloads, fills the headers and
+        ``codes``) and gives the iovecs, for the thread that writes them (without SCATTER it gives
+        the segments copied already)."""
         scatter = self.SCATTER
         size = sum(count * packet_out_len(plan, pcapng, not scatter) for plan, _, count in runs)
         target: mmap.mmap | bytearray = arena
@@ -241,7 +242,8 @@ class CompiledPrimitive:
             at += count * per_packet
             number += count
         if vectors is None:
-            return memoryview(target)[at - size : at]
+            done = memoryview(target)[at - size : at]
+            return (lambda: done) if later else done  # (segmented already: copies and sums in one pass)
 
         def segment() -> Iovecs:
             from .pipeline import Iovecs

@@ -660,7 +660,7 @@ class SegmentStream:
         counted = False
         number = 0
         counts = self.counts
-        for plan, first, count in runs:
+        for plan, _, count in runs:
             if plan.classify:
                 counted = True
             elif plan.forced_state is not None:
@@ -690,10 +690,10 @@ class SegmentStream:
         # offsets are the next chunk's by then), the counts handed back by chunk (_late_states)
         low, high = runs[0][1], runs[-1][1] + runs[-1][2]
         starts = memoryview(offsets[low:high].tobytes()).cast("q")
-        chunk_pos, late_states = self._chunk_pos, self._late_states
+        chunk_pos, late_states, taken = self._chunk_pos, self._late_states, list(runs)  # (runs: the planner's, reused)
 
         def account() -> None:
-            late_states.append((chunk_pos, self._states(runs, codes, starts, low, data)))
+            late_states.append((chunk_pos, self._states(taken, codes, starts, low, data)))
 
         return LateRuns(part, account), segments_total
 
