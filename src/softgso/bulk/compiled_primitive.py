@@ -211,7 +211,7 @@ class CompiledPrimitive:
 
     def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
                      big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
-                     pcapng: bool = False, later: bool = False) -> memoryview | Iovecs | Callable[[], Iovecs]:
+                     pcapng: bool = False, later: bool = False) -> memoryview | Iovecs | Callable[[], memoryview | Iovecs]:
         """The runs' segments, each behind its record header (each an EPB with ``pcapng``), in input
         order: with SCATTER iovecs (headers in ``arena``, payloads in ``data``), else contiguous in
         ``arena`` (or a new buffer when it is full). ``later``: everything that needs ``offsets``
