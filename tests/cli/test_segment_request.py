@@ -69,7 +69,7 @@ def test_a_plain_run_and_click_report_out_by_the_same_name(tmp_path: Path) -> No
 # what a plain run must not import: each is milliseconds of start-up, for what only other paths need
 # (the dataclasses module brings inspect, ast, dis and tokenize; pathlib brings urllib.parse and ipaddress)
 START_UP_FREE = ("click", "rich", "json", "dataclasses", "inspect", "typing", "pathlib", "urllib.parse",
-                 "ipaddress", "pkgutil", "glob", "contextlib", "re", "softgso.io.cooked", "softgso.virtio")
+                 "ipaddress", "pkgutil", "glob", "contextlib", "re", "signal", "softgso.io.cooked", "softgso.virtio")
 
 
 @pytest.mark.skipif(load_extension("_segment") is None,

@@ -62,18 +62,19 @@ class sigterm_unwinds:  # noqa: N801 - used as a context manager, named like one
     a contextlib.contextmanager: contextlib is not on the start-up path of a plain run."""
 
     def __enter__(self) -> None:
-        import signal
+        # _signal, signal's C half: signal itself builds its enums at import (~0.6 ms of start-up)
+        import _signal
 
         try:
-            self.previous: Any = signal.signal(signal.SIGTERM, _terminate)
+            self.previous: Any = _signal.signal(_signal.SIGTERM, _terminate)
         except ValueError:  # not the main thread: leave signals to whoever runs us
             self.previous = None
 
     def __exit__(self, *exc: object) -> None:
         if self.previous is not None:
-            import signal
+            import _signal
 
-            signal.signal(signal.SIGTERM, self.previous)
+            _signal.signal(_signal.SIGTERM, self.previous)
 
 
 def run_guarded(function: Callable[[], None]) -> None:
