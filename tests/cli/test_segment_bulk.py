@@ -792,3 +792,35 @@ def test_checksums_the_bulk_code_calls_invalid_are_named_as_the_scalar_path_name
     assert bulk == scalar
     assert bulk_json == scalar_json
     assert {"seed-nolen", "zero", "invalid", "complete", "partial"} <= set(scalar_json["input_checksums"])
+
+
+@pytest.mark.parametrize(("engine", "mode"), engine_modes(MAPPED, MAPPED_INLINE))
+def test_the_thread_that_writes_a_run_segments_it(tmp: Path, engine: str, mode: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The payload sums and the kernel's copy of a run on one core (pipeline.LateRuns): the compiled
+    engine's runs are segmented by the thread that writes them, the writing thread unless the machine
+    has no core to spare (then the segmenting thread does both); the planning thread segments none."""
+    from softgso.bulk import compiled_primitive, pipeline
+
+    input_mode(engine, mode, monkeypatch)
+    planner = threading.get_ident()
+    segmenting, writing = [], []
+    segment_records = compiled_primitive.CompiledSegmenter.segment_records
+    write_parts = pipeline.write_parts
+
+    def segment_and_tell(*args: Any, **kwargs: Any) -> int:
+        segmenting.append(threading.get_ident())
+        return int(segment_records(*args, **kwargs))
+
+    def write_and_tell(*args: Any) -> None:
+        writing.append(threading.get_ident())
+        write_parts(*args)
+
+    monkeypatch.setattr(compiled_primitive.CompiledSegmenter, "segment_records", segment_and_tell)
+    monkeypatch.setattr(pipeline, "write_parts", write_and_tell)
+    capture = tmp / "in.pcap"
+    write_capture(capture, 3 << 20, frames=_frames(MIXES["tcp4"], 20000))
+    assert run_cli("segment", capture, tmp / "out.pcap", "-q", "--engine", engine).exit_code == 0
+    assert segmenting and writing
+    expected = {planner} if mode == MAPPED_INLINE else set(writing) - {planner}
+    assert len(expected) == 1 and set(segmenting) == expected
