@@ -824,3 +824,33 @@ def test_the_thread_that_writes_a_run_segments_it(tmp: Path, engine: str, mode: 
     assert segmenting and writing
     expected = {planner} if mode == MAPPED_INLINE else set(writing) - {planner}
     assert len(expected) == 1 and set(segmenting) == expected
+
+
+@pytest.mark.parametrize("engine", ["scalar", *_bulk_engines()])
+@pytest.mark.parametrize("capture_format", ["pcap", "pcapng"])
+def test_frames_that_end_in_an_fcs_are_refused_by_every_engine(tmp: Path, engine: str, capture_format: str) -> None:
+    """A pcap whose link-type field declares an FCS, a pcapng packet on an interface with if_fcslen:
+    exit 3 and the reason, whichever engine; nothing of those frames in OUT (softgso.io.pcap.fcs_length)."""
+    import zlib
+
+    frames = list(itertools.islice(_frames(MIXES["tcp4"], 20000), 40))
+    capture = tmp / f"fcs.{capture_format}"
+    with_fcs = [frame + struct.pack("<I", zlib.crc32(frame)) for frame in frames]
+    if capture_format == "pcap":
+        capture.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1 | 1 << 26 | 2 << 28) + b"".join(
+            struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame for frame in with_fcs))
+    else:
+        def block(kind: int, body: bytes) -> bytes:
+            body += bytes(-len(body) % 4)
+            return struct.pack("<II", kind, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+        fcslen = struct.pack("<HH", 13, 1) + b"\x04\0\0\0" + bytes(4)  # if_fcslen 4, opt_endofopt
+        capture.write_bytes(block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+                            + block(1, struct.pack("<HHI", 1, 0, 262144) + fcslen) + b"".join(
+                                block(6, struct.pack("<IIIII", 0, 0, n, len(frame), len(frame)) + frame)
+                                for n, frame in enumerate(with_fcs)))
+    result = run_cli("segment", capture, tmp / f"out.{capture_format}", "--engine", engine, "--json")
+    assert result.exit_code == 3
+    assert "every frame ends in a 4-byte FCS: not read" in result.stderr
+    out = tmp / f"out.{capture_format}"
+    assert not out.exists() or b"".join(with_fcs[:1])[:200] not in out.read_bytes()

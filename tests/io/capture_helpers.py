@@ -81,10 +81,12 @@ def png_shb(prefix: str, comment: str | None = None) -> bytes:
 
 
 def png_idb(prefix: str, linktype: int, snaplen: int = 262144, tsresol: int | None = None,
-            tsoffset: int | None = None, name: str | None = None) -> bytes:
+            tsoffset: int | None = None, name: str | None = None, fcslen: int | None = None) -> bytes:
     options = []
     if name:
         options.append(png_option(prefix, 2, name.encode()))
+    if fcslen is not None:
+        options.append(png_option(prefix, 13, bytes([fcslen])))
     if tsresol is not None:
         options.append(png_option(prefix, 9, bytes([tsresol])))
     if tsoffset is not None:

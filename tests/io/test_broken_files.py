@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
+import zlib
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,49 @@ def test_pcapng_sections_of_versions_1_0_and_1_2_are_read_and_others_refused(tmp
     else:
         with pytest.raises(CaptureError, match=rf"unsupported pcapng version 1\.{minor}"), open_capture(path) as reader:
             list(reader)
+
+
+# Frames that end in an FCS: a pcap link-type field with the P bit (1 << 26) and an FCS length in
+# 16-bit words from bit 28 (pcap spec, "LinkType and additional information"), a pcapng interface
+# with if_fcslen (option 13). softgso reads frames as the stack has them, without an FCS: such
+# frames are refused by name (taken as payload, the FCS would be a trailer; the output's header
+# would declare an FCS its segments lack), never read as if they had none.
+def _with_fcs(frame: bytes) -> bytes:
+    return frame + struct.pack("<I", zlib.crc32(frame))
+
+
+@pytest.mark.parametrize(("field", "fcs_len"), [(1 | 1 << 26 | 2 << 28, 4), (1 | 1 << 26 | 1 << 28, 2)])
+def test_a_pcap_whose_frames_end_in_an_fcs_is_refused_by_name(tmp_path: Path, field: int, fcs_len: int) -> None:
+    path = tmp_path / "fcs.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, field) + b"".join(
+        struct.pack("<IIII", 1, 0, len(frame) + fcs_len, len(frame) + fcs_len) + _with_fcs(frame)[: len(frame) + fcs_len]
+        for frame in FRAMES))
+    if TSHARK and fcs_len == 4:  # the independent reader finds an FCS on every frame
+        fields = subprocess.run([TSHARK, "-r", str(path), "-T", "fields", "-e", "eth.fcs"], capture_output=True,
+                                text=True, check=True).stdout.split()
+        assert fields == ["0x" + _with_fcs(frame)[-4:].hex() for frame in FRAMES]
+    with pytest.raises(CaptureError, match=rf"every frame ends in a {fcs_len}-byte FCS: not read"):
+        open_capture(path)
+
+
+def test_a_pcap_whose_fcs_bit_gives_no_length_is_read(tmp_path: Path) -> None:
+    content = bytearray(pcap_bytes(tmp_path))
+    struct.pack_into("<I", content, 20, 1 | 1 << 26)  # FCS length 0: no FCS
+    path = tmp_path / "no-fcs.pcap"
+    path.write_bytes(content)
+    with open_capture(path) as reader:
+        assert [bytes(record.data) for record in reader] == FRAMES
+
+
+def test_a_pcapng_packet_on_an_interface_with_an_fcs_is_refused_where_it_lies(tmp_path: Path) -> None:
+    """The packets before it are read; the first on the FCS interface stops the read, by name."""
+    path = tmp_path / "fcs.pcapng"
+    path.write_bytes(png_shb("<") + png_idb("<", 1) + png_idb("<", 1, fcslen=4) + png_epb("<", 0, 0, FRAMES[0])
+                     + png_epb("<", 1, 0, _with_fcs(FRAMES[1])) + png_epb("<", 0, 0, FRAMES[2]))
+    if TSHARK:
+        fields = subprocess.run([TSHARK, "-r", str(path), "-T", "fields", "-e", "eth.fcs"], capture_output=True,
+                                text=True, check=True).stdout.split("\n")
+        assert fields[:3] == ["", "0x" + _with_fcs(FRAMES[1])[-4:].hex(), ""]
+    seen, error = read_until_error(path)
+    assert seen == [0]
+    assert "interface 1 (if_fcslen 4): every frame ends in a 4-byte FCS: not read" in str(error)

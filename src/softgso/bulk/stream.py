@@ -15,7 +15,7 @@ import struct
 from collections.abc import Callable
 
 from ..errors import CaptureError
-from ..io.pcap import FILE_HEADER_LEN, PCAP_VERSION_MAJOR, RECORD_HEADER_LEN, PcapRecordEncoder, pcap_magic
+from ..io.pcap import FILE_HEADER_LEN, PCAP_VERSION_MAJOR, RECORD_HEADER_LEN, PcapRecordEncoder, fcs_length, pcap_magic
 from ..io.record import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV4,
@@ -117,7 +117,7 @@ def pcap_header(path: str | os.PathLike[str]) -> tuple[tuple[bytes, str, bool, i
     prefix = "<" if order == "little" else ">"
     _, major, _, _, _, snaplen, linktype_field = struct.unpack(prefix + "IHHiIII", header)
     linktype = linktype_field & 0xFFFF
-    if linktype not in LINK_KINDS or major != PCAP_VERSION_MAJOR:
+    if linktype not in LINK_KINDS or major != PCAP_VERSION_MAJOR or fcs_length(linktype_field):
         return None  # the general reader's: it says what it refuses
     return (header, order, nanosecond, snaplen), linktype
 
@@ -166,8 +166,8 @@ def pcapng_header(path: str | os.PathLike[str]) -> PcapngInput | None:
             start = _first_packet_block(handle, reader.byte_order)
     except (OSError, CaptureError):
         return None
-    if start is None or not getattr(reader, "section_header", b""):
-        return None
+    if start is None or not getattr(reader, "section_header", b"") or any(i.fcs_len for i in reader.interfaces):
+        return None  # (frames that end in an FCS: the general reader refuses them)
     kinds = bytes(LINK_KINDS.get(i.linktype, 0) if exact_timestamps(i.ticks_per_second) else 0
                   for i in reader.interfaces)
     return PcapngInput(reader, start, kinds)

@@ -35,6 +35,18 @@ RECORD_HEADER_LEN = 16
 # The link-type field's upper bits carry FCS information (pcap spec, "LinkType and additional
 # information"); the link type itself is the low 16 bits.
 LINKTYPE_MASK = 0xFFFF
+LINKTYPE_FCS_PRESENT = 1 << 26  # the P bit: the 4 bits from bit 28 give the FCS length, in 16-bit words
+
+
+def fcs_length(linktype_field: int) -> int:
+    """Bytes of FCS at the end of every frame a pcap link-type field declares (0: none)."""
+    return 2 * (linktype_field >> 28 & 0xF) if linktype_field & LINKTYPE_FCS_PRESENT else 0
+
+
+def fcs_refusal(fcs_len: int) -> str:
+    """Why frames that end in an FCS are not read: the reason an error gives."""
+    return (f"every frame ends in a {fcs_len}-byte FCS: not read (softgso reads frames without one, the "
+            "frames the stack sees; its segments would carry none, and the FCS would be taken for payload)")
 
 _ORDER_PREFIX = {"little": "<", "big": ">"}
 
@@ -87,6 +99,9 @@ class PcapReader(CaptureReader):
         )
         if major != PCAP_VERSION_MAJOR:
             raise CaptureError(f"unsupported pcap version {major}.{minor}: pcap files are version 2.x", where=path)
+        if fcs_length(self.linktype_field):
+            raise CaptureError(f"link-type field 0x{self.linktype_field:08x}: {fcs_refusal(fcs_length(self.linktype_field))}",
+                               where=path)
         self.version = (major, minor)
         self.header = header  # written back unchanged by a writer made ``like`` this reader
         self._record_header = struct.Struct(prefix + "IIII")

@@ -50,6 +50,7 @@ OPT_COMMENT = 1
 IF_NAME = 2
 IF_TSRESOL = 9
 IF_TSOFFSET = 14
+IF_FCSLEN = 13  # bytes of FCS at the end of every frame of the interface (one byte)
 
 BLOCK_OVERHEAD = 12  # type, leading length, trailing length
 EPB_FIXED_LEN = 20  # interface id, timestamp high/low, caplen, orig_len
@@ -349,7 +350,13 @@ class PcapngReader(CaptureReader):
                 "interface(s) before it",
                 offset,
             )
-        return self.interfaces[section.first_interface + local_id]
+        interface = self.interfaces[section.first_interface + local_id]
+        if interface.fcs_len:
+            from .pcap import fcs_refusal
+
+            raise self._error(f"interface {local_id} (if_fcslen {interface.fcs_len}): {fcs_refusal(interface.fcs_len)}",
+                              offset)
+        return interface
 
     def _interface(self, block: bytes, body: memoryview) -> None:
         """Record an Interface Description Block."""
@@ -388,6 +395,8 @@ def interface_of(block: bytes, body: memoryview, byte_order: str) -> Interface:
             interface.tsoffset_s = struct.unpack_from(prefix + "q", value)[0]
         elif code == IF_NAME:
             interface.name = bytes(value).decode("utf-8", "replace")
+        elif code == IF_FCSLEN and len(value) >= 1:
+            interface.fcs_len = value[0]
     return interface
 
 

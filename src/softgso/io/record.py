@@ -93,7 +93,7 @@ class CaptureRecord(ValueClass):
 class Interface(ValueClass):
     """A capture interface: the pcap file header, or one pcapng Interface Description Block."""
 
-    __slots__ = ("linktype", "snaplen", "ticks_per_second", "tsoffset_s", "name", "block", "byte_order")
+    __slots__ = ("linktype", "snaplen", "ticks_per_second", "tsoffset_s", "name", "block", "byte_order", "fcs_len")
 
     linktype: int
     snaplen: int
@@ -102,9 +102,11 @@ class Interface(ValueClass):
     name: str | None  # pcapng if_name
     block: bytes | None  # the original pcapng IDB, written back unchanged when byte orders match
     byte_order: str  # of ``block``
+    fcs_len: int  # bytes of FCS at the end of every frame (pcap link-type field, pcapng if_fcslen): 0, none
 
     def __init__(self, linktype: int, snaplen: int, ticks_per_second: int, tsoffset_s: int = 0,
-                 name: str | None = None, block: bytes | None = None, byte_order: str = "little") -> None:
+                 name: str | None = None, block: bytes | None = None, byte_order: str = "little",
+                 fcs_len: int = 0) -> None:
         self.linktype = linktype
         self.snaplen = snaplen
         self.ticks_per_second = ticks_per_second
@@ -112,6 +114,7 @@ class Interface(ValueClass):
         self.name = name
         self.block = block
         self.byte_order = byte_order
+        self.fcs_len = fcs_len
 
 
 def ticks_to_ns(ticks: int, ticks_per_second: int) -> int:
