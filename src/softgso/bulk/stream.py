@@ -15,7 +15,14 @@ import struct
 from collections.abc import Callable
 
 from ..errors import CaptureError
-from ..io.pcap import FILE_HEADER_LEN, PCAP_VERSION_MAJOR, RECORD_HEADER_LEN, PcapRecordEncoder, fcs_length, pcap_magic
+from ..io.pcap import (
+    FILE_HEADER_LEN,
+    PCAP_VERSION_MAJOR,
+    RECORD_HEADER_LEN,
+    PcapRecordEncoder,
+    fcs_length,
+    pcap_magic,
+)
 from ..io.record import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV4,
