@@ -854,3 +854,36 @@ def test_frames_that_end_in_an_fcs_are_refused_by_every_engine(tmp: Path, engine
     assert "every frame ends in a 4-byte FCS: not read" in result.stderr
     out = tmp / f"out.{capture_format}"
     assert not out.exists() or b"".join(with_fcs[:1])[:200] not in out.read_bytes()
+
+
+@pytest.mark.parametrize("engine", ["scalar", *_bulk_engines()])
+def test_a_pcapng_packet_whose_epb_flags_give_an_fcs_stops_every_engine_there(tmp: Path, engine: str) -> None:
+    """epb_flags with an FCS length (bits 5-8) on one packet amid super-packets: the records before it
+    written as the scalar path writes them, then exit 3 and the reason at that frame, whichever engine."""
+    import zlib
+
+    frames = list(itertools.islice(_frames(MIXES["tcp4"], 20000), 60))
+
+    def block(kind: int, body: bytes) -> bytes:
+        body += bytes(-len(body) % 4)
+        return struct.pack("<II", kind, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    def epb(number: int, frame: bytes, flags: int = 0) -> bytes:
+        options = struct.pack("<HHI", 2, 4, flags) + bytes(4) if flags else b""
+        return block(6, struct.pack("<IIIII", 0, 0, number, len(frame), len(frame)) + frame + bytes(-len(frame) % 4)
+                     + options)
+
+    fcs_at = 45
+    capture = tmp / "flags.pcapng"
+    capture.write_bytes(block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+                        + block(1, struct.pack("<HHI", 1, 0, 262144)) + b"".join(
+                            epb(n, frame + struct.pack("<I", zlib.crc32(frame)), 4 << 5) if n == fcs_at else epb(n, frame)
+                            for n, frame in enumerate(frames)))
+    before = tmp / "before.pcapng"
+    before.write_bytes(capture.read_bytes()[: capture.read_bytes().index(epb(fcs_at, frames[fcs_at] + struct.pack(
+        "<I", zlib.crc32(frames[fcs_at])), 4 << 5))])
+    assert run_cli("segment", before, tmp / "expected.pcapng", "--engine", "scalar").exit_code == 0
+    result = run_cli("segment", capture, tmp / "out.pcapng", "--engine", engine)
+    assert result.exit_code == 3
+    assert f"frame {fcs_at + 1}" in result.stderr and "epb_flags: the frame ends in a 4-byte FCS: not read" in result.stderr
+    assert (tmp / "out.pcapng").read_bytes() == (tmp / "expected.pcapng").read_bytes()

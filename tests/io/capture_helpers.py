@@ -95,10 +95,13 @@ def png_idb(prefix: str, linktype: int, snaplen: int = 262144, tsresol: int | No
 
 
 def png_epb(prefix: str, interface_id: int, ticks: int, data: bytes, orig_len: int | None = None,
-            comment: str | None = None) -> bytes:
+            comment: str | None = None, flags: int | None = None) -> bytes:
     header = struct.pack(prefix + "IIIII", interface_id, ticks >> 32, ticks & 0xFFFFFFFF, len(data),
                          len(data) if orig_len is None else orig_len)
-    options = [png_option(prefix, 1, comment.encode())] if comment else None
+    options = [png_option(prefix, 1, comment.encode())] if comment else []
+    if flags is not None:
+        options.append(png_option(prefix, 2, struct.pack(prefix + "I", flags)))
+    options = options or None
     return png_block(prefix, 6, header + data, options)
 
 

@@ -249,3 +249,20 @@ def test_a_pcapng_packet_on_an_interface_with_an_fcs_is_refused_where_it_lies(tm
     seen, error = read_until_error(path)
     assert seen == [0]
     assert "interface 1 (if_fcslen 4): every frame ends in a 4-byte FCS: not read" in str(error)
+
+
+@pytest.mark.parametrize("prefix", ["<", ">"])
+def test_a_pcapng_packet_whose_epb_flags_give_an_fcs_is_refused_where_it_lies(tmp_path: Path, prefix: str) -> None:
+    """epb_flags bits 5-8: the packet's FCS length (pcapng spec); other flags (inbound, unicast) read as ever."""
+    path = tmp_path / "flags.pcapng"
+    inbound_unicast = 1 | 1 << 2
+    path.write_bytes(png_shb(prefix) + png_idb(prefix, 1) + png_epb(prefix, 0, 0, FRAMES[0], flags=inbound_unicast)
+                     + png_epb(prefix, 0, 0, _with_fcs(FRAMES[1]), flags=inbound_unicast | 4 << 5)
+                     + png_epb(prefix, 0, 0, FRAMES[2]))
+    if TSHARK:
+        fields = subprocess.run([TSHARK, "-r", str(path), "-T", "fields", "-e", "eth.fcs"], capture_output=True,
+                                text=True, check=True).stdout.split("\n")
+        assert fields[:3] == ["", "0x" + _with_fcs(FRAMES[1])[-4:].hex(), ""]
+    seen, error = read_until_error(path)
+    assert seen == [0]
+    assert "epb_flags: the frame ends in a 4-byte FCS: not read" in str(error)

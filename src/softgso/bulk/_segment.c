@@ -37,8 +37,8 @@
  *   may be segmented in bulk (Ethernet, timestamps written back exactly), 0 for one whose records all
  *   go to the scalar path; an EPB with an opt_comment goes there too (GSO metadata). Blocks the
  *   general reader skips (statistics, name resolution, ...) get code 7 (dropped); a section header,
- *   an interface description, an obsolete Packet Block, a broken or cut block, an unknown interface
- *   or a length beyond snap_limit stop the walk there.
+ *   an interface description, an obsolete Packet Block, a broken or cut block, an unknown interface,
+ *   a length beyond snap_limit or epb_flags that give the frame an FCS stop the walk there.
  *
  * segment_records(plan, template_full, template_last, buffer, jobs, big_endian, out, codes[, pcapng[, vectors]])
  *   segment for frames in pcap records (a job's first offset is its record's), each segment
@@ -399,19 +399,25 @@ static PyObject *scan(PyObject *self, PyObject *args)
 #define BT_SPB 3u
 #define BT_EPB 6u
 
-/* whether an EPB's options (from p to end) hold an opt_comment, read as PcapngReader reads them */
-static int has_comment(const unsigned char *p, const unsigned char *end, int big_endian)
+/* what an EPB's options (from p to end) hold, read as PcapngReader reads them: EPB_COMMENT for an
+ * opt_comment, EPB_FCS for epb_flags that give the packet an FCS length (bits 5-8) */
+#define EPB_COMMENT 1
+#define EPB_FCS 2
+static int epb_options(const unsigned char *p, const unsigned char *end, int big_endian)
 {
+    int found = 0;
     while (end - p >= 4) {
         unsigned code = big_endian ? be16(p) : (unsigned)(p[1] << 8 | p[0]);
         unsigned length = big_endian ? be16(p + 2) : (unsigned)(p[3] << 8 | p[2]);
         if (code == 0)
-            return 0;
+            break;
         if (code == 1)
-            return 1;
+            found |= EPB_COMMENT;
+        else if (code == 2 && length >= 4 && end - p >= 8 && (get32(p + 4, big_endian) >> 5 & 0xF))
+            found |= EPB_FCS;
         p += 4 + length + (-length & 3);
     }
-    return 0;
+    return found;
 }
 
 static PyObject *scan_blocks(PyObject *self, PyObject *args)
@@ -474,7 +480,13 @@ static PyObject *scan_blocks(PyObject *self, PyObject *args)
             }
             frame_len = caplen;
             const unsigned char *options = block + 28 + caplen + (-caplen & 3);
-            code = has_comment(options, block + length - 4, big_endian)
+            int held = epb_options(options, block + length - 4, big_endian);
+            if (held & EPB_FCS) {
+                /* a frame that ends in an FCS: the general reader refuses it, by name */
+                stop = 1;
+                break;
+            }
+            code = held & EPB_COMMENT
                        ? C_SCALAR
                        : record_code(data, limit, pos + 28, caplen, orig_len, kinds[interface], small_limit, bulk_small,
                                      port_map);

@@ -27,6 +27,7 @@ from ..io.pcapng import (
     EPB_FIXED_LEN,
     OPT_COMMENT,
     iter_options,
+    packet_fcs_length,
     simple_packet_caplen,
 )
 from .fastpath import (
@@ -169,6 +170,9 @@ class NumpyPrimitive:
                 at = pos + 28
                 body = data[pos + 8 : pos + length - 4]
                 options_at = EPB_FIXED_LEN + frame_len + -frame_len % 4
+                if packet_fcs_length(body, options_at, prefix):
+                    stop = True  # a frame that ends in an FCS: the general reader refuses it, by name
+                    break
                 comment = any(option == OPT_COMMENT for option, _ in iter_options(body, options_at, prefix))
                 link = 0 if comment else kinds[interface]
             elif block_type == BT_SPB:

@@ -43,9 +43,9 @@ def fcs_length(linktype_field: int) -> int:
     return 2 * (linktype_field >> 28 & 0xF) if linktype_field & LINKTYPE_FCS_PRESENT else 0
 
 
-def fcs_refusal(fcs_len: int) -> str:
-    """Why frames that end in an FCS are not read: the reason an error gives."""
-    return (f"every frame ends in a {fcs_len}-byte FCS: not read (softgso reads frames without one, the "
+def fcs_refusal(fcs_len: int, what: str = "every frame") -> str:
+    """Why frames that end in an FCS are not read (``what``: which frames): the reason an error gives."""
+    return (f"{what} ends in a {fcs_len}-byte FCS: not read (softgso reads frames without one, the "
             "frames the stack sees; its segments would carry none, and the FCS would be taken for payload)")
 
 _ORDER_PREFIX = {"little": "<", "big": ">"}

@@ -51,6 +51,7 @@ IF_NAME = 2
 IF_TSRESOL = 9
 IF_TSOFFSET = 14
 IF_FCSLEN = 13  # bytes of FCS at the end of every frame of the interface (one byte)
+EPB_FLAGS = 2  # epb_flags (and an obsolete PB's pack_flags): bits 5-8 the packet's FCS length (0: not known)
 
 BLOCK_OVERHEAD = 12  # type, leading length, trailing length
 EPB_FIXED_LEN = 20  # interface id, timestamp high/low, caplen, orig_len
@@ -324,6 +325,13 @@ class PcapngReader(CaptureReader):
             )
         if caplen > MAX_SNAPLEN_STANDARD:
             self._check_length(caplen, interface.snaplen, offset)
+        options_start = fixed_len + caplen + _pad4(caplen)
+        if options_start < len(body):
+            fcs_len = packet_fcs_length(body, options_start, self._section.prefix)
+            if fcs_len:
+                from .pcap import fcs_refusal
+
+                raise self._error(f"epb_flags: {fcs_refusal(fcs_len, 'the frame')}", offset)
         record = packet_record(self._index, interface, self._section.first_interface + local_id, body, fields,
                                fixed_len, self._section.prefix, block)
         self._index += 1
@@ -398,6 +406,14 @@ def interface_of(block: bytes, body: memoryview, byte_order: str) -> Interface:
         elif code == IF_FCSLEN and len(value) >= 1:
             interface.fcs_len = value[0]
     return interface
+
+
+def packet_fcs_length(body: memoryview, options_start: int, prefix: str) -> int:
+    """The FCS length a packet block's epb_flags (options from ``options_start``) give its frame; 0: none said."""
+    for code, value in iter_options(body, options_start, prefix):
+        if code == EPB_FLAGS and len(value) >= 4:
+            return int(struct.unpack_from(prefix + "I", value)[0]) >> 5 & 0xF
+    return 0
 
 
 def simple_packet_caplen(orig_len: int, body_len: int, snaplen: int) -> int:
