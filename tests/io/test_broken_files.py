@@ -242,13 +242,7 @@ def test_a_pcapng_packet_on_an_interface_with_an_fcs_is_refused_where_it_lies(tm
     path = tmp_path / "fcs.pcapng"
     path.write_bytes(png_shb("<") + png_idb("<", 1) + png_idb("<", 1, fcslen=4) + png_epb("<", 0, 0, FRAMES[0])
                      + png_epb("<", 1, 0, _with_fcs(FRAMES[1])) + png_epb("<", 0, 0, FRAMES[2]))
-    if TSHARK:
-        fields = subprocess.run([TSHARK, "-r", str(path), "-T", "fields", "-e", "eth.fcs"], capture_output=True,
-                                text=True, check=True).stdout.split("\n")
-        assert fields[:3] == ["", "0x" + _with_fcs(FRAMES[1])[-4:].hex(), ""]
-    seen, error = read_until_error(path)
-    assert seen == [0]
-    assert "interface 1 (if_fcslen 4): every frame ends in a 4-byte FCS: not read" in str(error)
+    _refused_at_the_second_frame(path, "interface 1 (if_fcslen 4): every frame ends in a 4-byte FCS: not read")
 
 
 @pytest.mark.parametrize("prefix", ["<", ">"])
@@ -259,10 +253,16 @@ def test_a_pcapng_packet_whose_epb_flags_give_an_fcs_is_refused_where_it_lies(tm
     path.write_bytes(png_shb(prefix) + png_idb(prefix, 1) + png_epb(prefix, 0, 0, FRAMES[0], flags=inbound_unicast)
                      + png_epb(prefix, 0, 0, _with_fcs(FRAMES[1]), flags=inbound_unicast | 4 << 5)
                      + png_epb(prefix, 0, 0, FRAMES[2]))
+    _refused_at_the_second_frame(path, "epb_flags: the frame ends in a 4-byte FCS: not read")
+
+
+def _refused_at_the_second_frame(path: Path, reason: str) -> None:
+    """The independent reader finds an FCS on the second frame alone; softgso reads the first, then
+    stops at the second for ``reason``."""
     if TSHARK:
         fields = subprocess.run([TSHARK, "-r", str(path), "-T", "fields", "-e", "eth.fcs"], capture_output=True,
                                 text=True, check=True).stdout.split("\n")
         assert fields[:3] == ["", "0x" + _with_fcs(FRAMES[1])[-4:].hex(), ""]
     seen, error = read_until_error(path)
     assert seen == [0]
-    assert "epb_flags: the frame ends in a 4-byte FCS: not read" in str(error)
+    assert reason in str(error)
