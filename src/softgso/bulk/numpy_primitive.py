@@ -25,9 +25,7 @@ from ..io.pcapng import (
     BT_SHB,
     BT_SPB,
     EPB_FIXED_LEN,
-    OPT_COMMENT,
-    iter_options,
-    packet_fcs_length,
+    packet_options,
     simple_packet_caplen,
 )
 from .fastpath import (
@@ -170,11 +168,11 @@ class NumpyPrimitive:
                 at = pos + 28
                 body = data[pos + 8 : pos + length - 4]
                 options_at = EPB_FIXED_LEN + frame_len + -frame_len % 4
-                if packet_fcs_length(body, options_at, prefix):
+                comment, fcs_len = packet_options(body, options_at, prefix)
+                if fcs_len:
                     stop = True  # a frame that ends in an FCS: the general reader refuses it, by name
                     break
-                comment = any(option == OPT_COMMENT for option, _ in iter_options(body, options_at, prefix))
-                link = 0 if comment else kinds[interface]
+                link = 0 if comment is not None else kinds[interface]
             elif block_type == BT_SPB:
                 if length < 16 or not kinds:
                     stop = True

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from ..errors import CaptureError
 from ..io.pcap import (
     FILE_HEADER_LEN,
-    PCAP_VERSION_MAJOR,
+    LINKTYPE_MASK,
     RECORD_HEADER_LEN,
     PcapRecordEncoder,
-    fcs_length,
+    header_refusal,
     pcap_magic,
 )
 from ..io.record import (
@@ -122,9 +122,9 @@ def pcap_header(path: str | os.PathLike[str]) -> tuple[tuple[bytes, str, bool, i
         return None
     order, nanosecond = found
     prefix = "<" if order == "little" else ">"
-    _, major, _, _, _, snaplen, linktype_field = struct.unpack(prefix + "IHHiIII", header)
-    linktype = linktype_field & 0xFFFF
-    if linktype not in LINK_KINDS or major != PCAP_VERSION_MAJOR or fcs_length(linktype_field):
+    _, major, minor, _, _, snaplen, linktype_field = struct.unpack(prefix + "IHHiIII", header)
+    linktype = linktype_field & LINKTYPE_MASK
+    if linktype not in LINK_KINDS or header_refusal(major, minor, linktype_field) is not None:
         return None  # the general reader's: it says what it refuses
     return (header, order, nanosecond, snaplen), linktype
 

@@ -48,6 +48,16 @@ def fcs_refusal(fcs_len: int, what: str = "every frame") -> str:
     return (f"{what} ends in a {fcs_len}-byte FCS: not read (softgso reads frames without one, the "
             "frames the stack sees; its segments would carry none, and the FCS would be taken for payload)")
 
+
+def header_refusal(major: int, minor: int, linktype_field: int) -> str | None:
+    """Why a pcap file header of this version and link-type field is not read (None: it is): the
+    reader's error, and what sends the bulk walk to the reader."""
+    if major != PCAP_VERSION_MAJOR:
+        return f"unsupported pcap version {major}.{minor}: pcap files are version 2.x"
+    if fcs_length(linktype_field):
+        return f"link-type field 0x{linktype_field:08x}: {fcs_refusal(fcs_length(linktype_field))}"
+    return None
+
 _ORDER_PREFIX = {"little": "<", "big": ">"}
 
 
@@ -97,11 +107,9 @@ class PcapReader(CaptureReader):
         _, major, minor, self.thiszone, self.sigfigs, self.snaplen, self.linktype_field = struct.unpack(
             prefix + "IHHiIII", header
         )
-        if major != PCAP_VERSION_MAJOR:
-            raise CaptureError(f"unsupported pcap version {major}.{minor}: pcap files are version 2.x", where=path)
-        if fcs_length(self.linktype_field):
-            raise CaptureError(f"link-type field 0x{self.linktype_field:08x}: {fcs_refusal(fcs_length(self.linktype_field))}",
-                               where=path)
+        refusal = header_refusal(major, minor, self.linktype_field)
+        if refusal is not None:
+            raise CaptureError(refusal, where=path)
         self.version = (major, minor)
         self.header = header  # written back unchanged by a writer made ``like`` this reader
         self._record_header = struct.Struct(prefix + "IIII")

@@ -325,15 +325,13 @@ class PcapngReader(CaptureReader):
             )
         if caplen > MAX_SNAPLEN_STANDARD:
             self._check_length(caplen, interface.snaplen, offset)
-        options_start = fixed_len + caplen + _pad4(caplen)
-        if options_start < len(body):
-            fcs_len = packet_fcs_length(body, options_start, self._section.prefix)
-            if fcs_len:
-                from .pcap import fcs_refusal
+        options = packet_options(body, fixed_len + caplen + _pad4(caplen), self._section.prefix)
+        if options[1]:
+            from .pcap import fcs_refusal
 
-                raise self._error(f"epb_flags: {fcs_refusal(fcs_len, 'the frame')}", offset)
+            raise self._error(f"epb_flags: {fcs_refusal(options[1], 'the frame')}", offset)
         record = packet_record(self._index, interface, self._section.first_interface + local_id, body, fields,
-                               fixed_len, self._section.prefix, block)
+                               fixed_len, self._section.prefix, block, options)
         self._index += 1
         return record
 
@@ -408,12 +406,18 @@ def interface_of(block: bytes, body: memoryview, byte_order: str) -> Interface:
     return interface
 
 
-def packet_fcs_length(body: memoryview, options_start: int, prefix: str) -> int:
-    """The FCS length a packet block's epb_flags (options from ``options_start``) give its frame; 0: none said."""
+def packet_options(body: memoryview, options_start: int, prefix: str) -> tuple[str | None, int]:
+    """What a packet block's options (from ``options_start``) say, in one walk: its first opt_comment
+    (or None) and the FCS length its epb_flags give its frame (0: none said)."""
+    comment, fcs_len = None, 0
+    if options_start >= len(body):  # (most packets have no options)
+        return comment, fcs_len
     for code, value in iter_options(body, options_start, prefix):
-        if code == EPB_FLAGS and len(value) >= 4:
-            return int(struct.unpack_from(prefix + "I", value)[0]) >> 5 & 0xF
-    return 0
+        if code == OPT_COMMENT and comment is None:
+            comment = bytes(value).decode("utf-8", "replace")
+        elif code == EPB_FLAGS and len(value) >= 4:
+            fcs_len = int(struct.unpack_from(prefix + "I", value)[0]) >> 5 & 0xF
+    return comment, fcs_len
 
 
 def simple_packet_caplen(orig_len: int, body_len: int, snaplen: int) -> int:
@@ -424,18 +428,14 @@ def simple_packet_caplen(orig_len: int, body_len: int, snaplen: int) -> int:
 
 def packet_record(index: int, interface: Interface, interface_id: int, body: memoryview,
                   fields: tuple[int, int, int, int, int], fixed_len: int, prefix: str,
-                  block: bytes | memoryview | None = None) -> CaptureRecord:
+                  block: bytes | memoryview | None = None,
+                  options: tuple[str | None, int] | None = None) -> CaptureRecord:
     """The record of an EPB (or obsolete PB) body already checked: its (local id, timestamp high,
-    low, caplen, orig_len) ``fields``, its comment read from its options."""
+    low, caplen, orig_len) ``fields``, its comment read from its options (``options``: their
+    packet_options, when the caller has read them)."""
     _, high, low, caplen, orig_len = fields
     data_end = fixed_len + caplen
-    options_start = data_end + _pad4(caplen)
-    comment = None
-    if options_start < len(body):
-        for code, value in iter_options(body, options_start, prefix):
-            if code == OPT_COMMENT:
-                comment = bytes(value).decode("utf-8", "replace")
-                break
+    comment = (options or packet_options(body, data_end + _pad4(caplen), prefix))[0]
     timestamp_ns = ticks_to_ns(high << 32 | low, interface.ticks_per_second)
     if interface.tsoffset_s:
         timestamp_ns += interface.tsoffset_s * NS_PER_SECOND

@@ -102,7 +102,7 @@ class Interface(ValueClass):
     name: str | None  # pcapng if_name
     block: bytes | None  # the original pcapng IDB, written back unchanged when byte orders match
     byte_order: str  # of ``block``
-    fcs_len: int  # bytes of FCS at the end of every frame (pcap link-type field, pcapng if_fcslen): 0, none
+    fcs_len: int  # pcapng if_fcslen: bytes of FCS at the end of every frame (0: none)
 
     def __init__(self, linktype: int, snaplen: int, ticks_per_second: int, tsoffset_s: int = 0,
                  name: str | None = None, block: bytes | None = None, byte_order: str = "little",
