@@ -10,9 +10,11 @@ this file.
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import struct
+import tempfile
 from array import array
 from pathlib import Path
 from typing import Any
@@ -76,11 +78,16 @@ def scan(primitive: Any, data: bytes, *, small_limit: int = 1514, bulk_small: bo
 
 
 def materialize(part: Any) -> bytes:
-    """The bytes a part of the pipeline's output stands for (a buffer, or iovecs pointing into buffers)."""
+    """The bytes a part of the pipeline's output stands for (a buffer, or iovecs pointing into buffers,
+    or iovecs its own writev fills as it writes: written to a file, as the writing thread does)."""
     if isinstance(part, Iovecs):
-        if part.writev is not None:  # a buffer of (base, length) uint64 pairs, ``pairs`` long
-            flat = array("Q", bytes(part.vectors)[: 16 * part.pairs])
-            return b"".join(ctypes.string_at(base, length) for base, length in zip(flat[::2], flat[1::2], strict=True))
+        if part.writev is not None:
+            with tempfile.TemporaryFile() as handle:
+                written = part.writev(handle.fileno(), part.vectors, part.pairs)
+                handle.seek(0)
+                data = handle.read()
+            assert written == len(data)
+            return data
         return b"".join(ctypes.string_at(int(base), int(length)) for base, length in part.vectors)
     return bytes(part)
 
@@ -330,6 +337,71 @@ def test_segment_records_refuse_jobs_outside_their_buffers() -> None:
     with pytest.raises(ValueError, match="vectors must be room"):
         compiled.segment_records(plan, data, array("q", [0, 0, 0]), False, bytearray(headers), bytearray(1),
                                  vectors=bytearray(16 * pairs - 16))
+
+
+@compiled_only
+@pytest.mark.parametrize("pcapng", [False, True])
+@pytest.mark.parametrize("piece", [1, 20000, 1 << 30])
+def test_segment_records_given_a_descriptor_write_each_piece_of_packets_as_they_segment_it(
+        tmp_path: Path, piece: int, pcapng: bool) -> None:
+    """With a descriptor, the segments go out by writev every ``piece`` payload bytes (a write per
+    packet, every few packets, one at the end): the scalar path's segments behind their record
+    headers, in order, every byte counted; the checksum states as without one."""
+    compiled = CompiledSegmenter(NO_OFFLOAD)
+    frames = [build_frame(SuperPacketSpec(payload=os.urandom(9000), seq=n, partial_checksum=n % 2 == 1))
+              for n in range(7)]
+    frames[3] = frames[3][:-1] + bytes([frames[3][-1] ^ 0x55])  # an invalid checksum among them
+    plan = compiled.fast.plan_for(frames[0])
+    assert plan is not None and all(compiled.fast.plan_for(frame) is plan for frame in frames)
+    data = records(frames)
+    per_packet = plan.out_len(28 if pcapng else 16) - (plan.frame_len - plan.payload_at)
+    if pcapng:
+        per_packet += sum(-(plan.header_len + length) % 4 + 4 for length in
+                          [plan.mss] * (plan.segments - 1) + [plan.last_len])
+    at = [sum(16 + len(frame) for frame in frames[:n]) for n in range(len(frames))]
+    jobs = array("q", [value for n in range(len(frames)) for value in (at[n] + (12 if pcapng else 0), n * per_packet, n)])
+    if pcapng:  # EPB-like records: 12 bytes of block head (interface, timestamp high) in front of each
+        data = b"".join(bytes(12) + data[at[n] : at[n] + 16 + len(frames[n])] for n in range(len(frames)))
+        jobs = array("q", [value for n in range(len(frames)) for value in (at[n] + 12 * (n + 1), n * per_packet, n)])
+    codes = bytearray([NO_CODE]) * len(frames)
+    out = tmp_path / "out"
+    with open(out, "wb") as handle:
+        written = compiled.segment_records(plan, data, jobs, False, bytearray(per_packet * len(frames)), codes, pcapng,
+                                           bytearray(16 * (2 * plan.segments * len(frames) + 1)), handle.fileno(),
+                                           piece)
+    got = out.read_bytes()
+    assert written == len(got)
+    segments = [segment for frame in frames for segment in process_frame(frame, NO_OFFLOAD).frames]
+    assert len(segments) == plan.segments * len(frames)
+    if pcapng:
+        pieces, at_byte = [], 0
+        for segment in segments:
+            kind, length = struct.unpack_from("<II", got, at_byte)
+            assert kind == 6 and struct.unpack_from("<I", got, at_byte + 20)[0] == len(segment)
+            pieces.append(got[at_byte + 28 : at_byte + 28 + len(segment)])
+            at_byte += length
+        assert at_byte == len(got) and pieces == segments
+    else:
+        expected = b"".join(struct.pack("<IIII", 1000 + n, n, len(segment), len(segment)) + segment
+                            for n, frame in enumerate(frames) for segment in process_frame(frame, NO_OFFLOAD).frames)
+        assert got == expected
+    assert [CODE_STATES[code] for code in codes] == [process_frame(frame, NO_OFFLOAD).input_csum for frame in frames]
+
+
+@compiled_only
+def test_segment_records_report_a_write_that_fails(tmp_path: Path) -> None:
+    """A descriptor that takes no writes: the write's own error, as OSError."""
+    compiled = CompiledSegmenter(NO_OFFLOAD)
+    frame = build_frame(SuperPacketSpec(payload=os.urandom(4000)))
+    plan = compiled.fast.plan_for(frame)
+    assert plan is not None
+    data = records([frame])
+    headers = plan.out_len(16) - (plan.frame_len - plan.payload_at)
+    (tmp_path / "in").write_bytes(b"x")
+    with open(tmp_path / "in", "rb") as handle, pytest.raises(OSError) as failed:
+        compiled.segment_records(plan, data, array("q", [0, 0, 0]), False, bytearray(headers), bytearray(1),
+                                 vectors=bytearray(16 * (2 * plan.segments + 1)), fd=handle.fileno(), piece=1)
+    assert failed.value.errno == errno.EBADF
 
 
 @compiled_only

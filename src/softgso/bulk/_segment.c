@@ -51,6 +51,11 @@
  *   ...); returns how many pairs it wrote. A writev of them puts each payload byte in the output
  *   with the one copy the kernel makes.
  *
+ * segment_records(..., pcapng, vectors, fd, piece)
+ *   The same, the pairs written to fd (writev, as writev_all) each time the packets segmented since
+ *   the last write hold piece payload bytes, and after the last packet: the kernel's copy then reads
+ *   payloads summed a moment before, from the core's cache. Returns the bytes written.
+ *
  * writev_all(fd, vectors, pairs) -> bytes written
  *   writev(2) of the first ``pairs`` (base, length) pairs of vectors, IOV_MAX at a time, to the
  *   end (short writes resumed), without the GIL.
@@ -537,13 +542,16 @@ static inline int64_t epb_tail(int64_t length) { return (-length & 3) + 4; }
 /* segment (records 0) and segment_records (records 1: a job's frame 16 bytes into its record, each
  * segment written behind a record header; with pcapng, a job's record is the timestamp of an EPB
  * (scan_blocks' offset), each segment written as an EPB of the same interface and timestamp) */
+static int write_vectors(int fd, struct iovec *iov, Py_ssize_t pairs, long long *total);
+
 static PyObject *segment_jobs(PyObject *args, int records)
 {
     Py_buffer plan_buf, full_buf, last_buf, buffer, jobs_buf, out_buf, codes_buf;
     Py_buffer vectors_buf = {0};
-    int big_endian = 0, pcapng = 0;
-    if (records ? !PyArg_ParseTuple(args, "y*y*y*y*y*pw*w*|pw*", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
-                                    &big_endian, &out_buf, &codes_buf, &pcapng, &vectors_buf)
+    int big_endian = 0, pcapng = 0, fd = -1;
+    Py_ssize_t piece = 0;
+    if (records ? !PyArg_ParseTuple(args, "y*y*y*y*y*pw*w*|pw*in", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
+                                    &big_endian, &out_buf, &codes_buf, &pcapng, &vectors_buf, &fd, &piece)
                 : !PyArg_ParseTuple(args, "y*y*y*y*y*w*w*", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
                                     &out_buf, &codes_buf))
         return NULL;
@@ -557,6 +565,8 @@ static PyObject *segment_jobs(PyObject *args, int records)
     Py_ssize_t count = jobs_buf.len / 24;
     if (plan_buf.len != P_COUNT * 8) {
         problem = "segment: the plan has the wrong number of fields";
+    } else if (fd >= 0 && sizeof(struct iovec) != 16) {
+        problem = "segment: iovecs are no (base, length) uint64 pairs here";
     } else if (jobs_buf.len % 24) {
         problem = "segment: jobs must be int64 triples";
     }
@@ -638,8 +648,12 @@ static PyObject *segment_jobs(PyObject *args, int records)
     Py_ssize_t pairs = 0;
     /* the framing and header bytes of out not yet in an iovec: [span, span_end) */
     const unsigned char *span = NULL, *span_end = NULL;
+    /* with fd: the payload bytes summed since the last writev, and what the writes gave */
+    int64_t unwritten = 0;
+    long long written = 0;
+    int error = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t k = 0; k < count; k++) {
+    for (Py_ssize_t k = 0; k < count && !error; k++) {
         const unsigned char *record = data + jobs[3 * k];
         const unsigned char *frame = record + head;
         const unsigned char *l4 = frame + l4_in;
@@ -786,6 +800,19 @@ static PyObject *segment_jobs(PyObject *args, int records)
                 code = C_INVALID;
             codes[jobs[3 * k + 2]] = (signed char)code;
         }
+        unwritten += frame_len - payload_at;
+        if (fd >= 0 && (unwritten >= piece || k == count - 1)) {
+            /* the packets so far written while their payloads, just summed, are in this core's
+             * cache: the kernel's copy then reads them from there, not from memory */
+            if (span_end != span) {
+                vectors[2 * pairs] = (uint64_t)(uintptr_t)span;
+                vectors[2 * pairs++ + 1] = (uint64_t)(span_end - span);
+            }
+            error = write_vectors(fd, (struct iovec *)vectors, pairs, &written);
+            pairs = 0;
+            span = span_end = NULL;
+            unwritten = 0;
+        }
     }
     if (scatter && span_end != span) {
         vectors[2 * pairs] = (uint64_t)(uintptr_t)span;
@@ -797,6 +824,12 @@ static PyObject *segment_jobs(PyObject *args, int records)
     PyBuffer_Release(&codes_buf);
     if (scatter) {
         PyBuffer_Release(&vectors_buf);
+        if (error) {
+            errno = error;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        if (fd >= 0)
+            return PyLong_FromLongLong(written);
         return PyLong_FromSsize_t(pairs);
     }
     Py_RETURN_NONE;
@@ -1028,6 +1061,39 @@ static PyObject *unsigned_run(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(n);
 }
 
+/* writev(2) of iov[0, pairs) to the end: IOV_MAX at a time, short writes resumed (the vector a
+ * write stopped in trimmed in place), EINTR retried. 0 or an errno; ``*total`` counts the bytes
+ * written. Called without the GIL. */
+static int write_vectors(int fd, struct iovec *iov, Py_ssize_t pairs, long long *total)
+{
+    Py_ssize_t at = 0;
+    while (at < pairs) {
+        if (iov[at].iov_len == 0) {
+            at++;
+            continue;
+        }
+        int batch = pairs - at < IOV_MAX ? (int)(pairs - at) : IOV_MAX;
+        ssize_t done = writev(fd, iov + at, batch);
+        if (done < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (done == 0)
+            return EIO;
+        *total += done;
+        while (at < pairs && (size_t)done >= iov[at].iov_len) {
+            done -= (ssize_t)iov[at].iov_len;
+            at++;
+        }
+        if (done > 0) {
+            iov[at].iov_base = (char *)iov[at].iov_base + done;
+            iov[at].iov_len -= (size_t)done;
+        }
+    }
+    return 0;
+}
+
 /* writev(2) of ``pairs`` (base, length) pairs (struct iovec's layout) from ``vectors``, IOV_MAX at a
  * time, resuming after short writes; the bytes written. The GIL is released: the caller keeps the
  * buffers the pairs point into alive and unchanged until this returns. */
@@ -1053,36 +1119,9 @@ static PyObject *writev_all(PyObject *self, PyObject *args)
     memcpy(iov, vectors_buf.buf, (size_t)pairs * sizeof(struct iovec));
     PyBuffer_Release(&vectors_buf);
     long long total = 0;
-    int error = 0;
-    Py_ssize_t at = 0;
+    int error;
     Py_BEGIN_ALLOW_THREADS
-    while (at < pairs) {
-        if (iov[at].iov_len == 0) {
-            at++;
-            continue;
-        }
-        int batch = pairs - at < IOV_MAX ? (int)(pairs - at) : IOV_MAX;
-        ssize_t done = writev(fd, iov + at, batch);
-        if (done < 0) {
-            if (errno == EINTR)
-                continue;
-            error = errno;
-            break;
-        }
-        if (done == 0) {
-            error = EIO;
-            break;
-        }
-        total += done;
-        while (at < pairs && (size_t)done >= iov[at].iov_len) {
-            done -= (ssize_t)iov[at].iov_len;
-            at++;
-        }
-        if (done > 0) {
-            iov[at].iov_base = (char *)iov[at].iov_base + done;
-            iov[at].iov_len -= (size_t)done;
-        }
-    }
+    error = write_vectors(fd, iov, pairs, &total);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(iov);
     if (error) {

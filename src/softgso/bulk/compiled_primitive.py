@@ -107,17 +107,20 @@ class CompiledSegmenter:
         _SEGMENT.segment(vector, full, last, buffer, jobs, out, codes)
 
     def segment_records(self, plan: SegmentPlan, buffer: Any, jobs: array, big_endian: bool, out: Any,
-                        codes: bytearray, pcapng: bool = False, vectors: Any = None) -> int:
+                        codes: bytearray, pcapng: bool = False, vectors: Any = None, fd: int = -1,
+                        piece: int = 0) -> int:
         """segment_into for frames in pcap records (a job's first offset is its record's): each
         segment written behind its own record header (the record's timestamp, its own length), as
         the file stream writes them. ``pcapng``: the records are EPBs (a job's offset is
         _segment.scan_blocks'), each segment written as an EPB of the record's interface and timestamp.
         With ``vectors``, ``out`` gets the framing and headers alone and ``vectors`` the iovecs that
-        write the segments, payloads pointing into ``buffer``: returns how many (base, length) pairs."""
+        write the segments, payloads pointing into ``buffer``: returns how many (base, length) pairs;
+        with ``fd`` too, the pairs are written there (writev) each time the packets segmented since
+        the last write hold ``piece`` payload bytes, and at the end: returns the bytes written."""
         vector, full, last = self.vector(plan)
         if vectors is not None:
             return int(_SEGMENT.segment_records(vector, full, last, buffer, jobs, big_endian, out, codes, pcapng,
-                                                vectors))
+                                                vectors, *((fd, piece) if fd >= 0 else ())))
         # (the pcapng flag given only when set: a module built before it takes pcap's arguments alone)
         _SEGMENT.segment_records(vector, full, last, buffer, jobs, big_endian, out, codes, *((True,) if pcapng else ()))
         return 0
@@ -166,6 +169,11 @@ class CompiledPrimitive:
     # the payloads summed by the thread that writes them, right before (segment_runs' ``later``): see
     # pipeline.LateRuns
     LATE_SUMS = SCATTER
+    # with LATE_SUMS, the payload bytes summed before each writev, so that the kernel's copy finds them
+    # in the core's cache (L2: 1 MiB here). Measured on 512 MiB against one writev a 4 MiB chunk
+    # (alternated, medians of 15): 0.39 s CPU against 0.43 s for 256 and 512 KiB, 0.40 s for 64 and
+    # 128 KiB (more writes)
+    PIECE = 256 << 10
 
     def __init__(self, options: SegmentOptions) -> None:
         self.compiled = CompiledSegmenter(options)
@@ -254,7 +262,20 @@ class CompiledPrimitive:
                     pairs += segment_records(plan, data, jobs, big_endian, target, codes, pcapng, rest[16 * pairs :])
             return Iovecs(vectors, (target, data), _SEGMENT.writev_all, pairs)
 
-        return segment if later else segment()
+        if not later:
+            return segment()
+
+        def segment_and_write(fd: int, _vectors: Any, _pairs: int) -> int:
+            return sum(segment_records(plan, data, jobs, big_endian, target, codes, pcapng, vectors, fd, self.PIECE)
+                       for plan, jobs in work)
+
+        def segmented_as_written() -> Iovecs:
+            from .pipeline import Iovecs
+
+            # the Iovecs' writev sums each piece's payloads and writes them at once
+            return Iovecs(vectors, (target, data), segment_and_write)
+
+        return segmented_as_written
 
 
 __all__ = ["CompiledPrimitive", "CompiledSegmenter", "PLAN_FIELDS", "available", "packet_out_len", "plan_vector"]

@@ -196,8 +196,10 @@ def layout_ranges(layout: FrameLayout | TunnelShape | LinkShape) -> tuple[tuple[
 class Iovecs:
     """A part to write as (base, length) pairs in order, and what they point into.
 
-    ``vectors`` is a numpy uint64 array of pairs, or (``writev`` given: a function that writes them,
-    returning the bytes written) any buffer of them, ``pairs`` long."""
+    ``vectors`` is a numpy uint64 array of pairs, or (``writev`` given: a function of the descriptor,
+    ``vectors`` and ``pairs`` that writes them, returning the bytes written) any buffer of them,
+    ``pairs`` long; or room for them, filled and written piece by piece by a ``writev`` that segments
+    as it writes (a compiled primitive's ``later`` runs)."""
 
     __slots__ = ("vectors", "keep", "writev", "pairs")
 
@@ -210,12 +212,13 @@ class Iovecs:
 
 
 class LateRuns:
-    """Runs of super-packets planned by the segmenting thread and segmented by the writing one, right
-    before it writes them: each payload byte is summed and then copied by the kernel (writev) on one
-    core, while it is still in that core's cache. The kernel's copy out of a payload another core had
-    just summed measured 0.04 s more CPU on 512 MiB (copy_folio_from_iter_atomic 27 % of the run
-    against 21 %). ``segment()`` gives the part to write (a primitive's segment_runs with ``later``),
-    ``account()`` then counts the checksum states it found."""
+    """Runs of super-packets planned by the segmenting thread and segmented by the writing one as it
+    writes them: each payload byte is summed and then copied by the kernel (writev) on one core, while
+    it is still in that core's cache. The kernel's copy out of a payload another core had just summed
+    measured 0.04 s more CPU on 512 MiB (copy_folio_from_iter_atomic 27 % of the run against 21 %).
+    ``segment()`` gives the part to write (a primitive's segment_runs with ``later``: an
+    :class:`Iovecs` whose ``writev`` may do the segmenting too), ``account()`` counts the checksum
+    states found once it is written."""
 
     __slots__ = ("segment", "account")
 
@@ -223,21 +226,15 @@ class LateRuns:
         self.segment = segment
         self.account = account
 
-    def finish(self) -> Any:
-        """The part to write, its states counted."""
-        part = self.segment()
-        if self.account is not None:
-            self.account()
-        return part
-
 
 def write_parts(writer: CaptureWriter, parts: list[Any], records: int) -> None:
     """Write a chunk's parts in order: buffers through the writer, :class:`Iovecs` by writev of their
-    array, :class:`LateRuns` segmented first (and written at once, while their payloads are in cache)."""
+    array, :class:`LateRuns` segmented as they are written (their states counted then)."""
     start = 0
     for at, part in enumerate(parts):
-        if type(part) is LateRuns:
-            part = parts[at] = part.finish()
+        late = part if type(part) is LateRuns else None
+        if late is not None:
+            part = parts[at] = late.segment()
         if type(part) is Iovecs:
             if at > start:
                 writer.write_framed(parts[start:at], 0)
@@ -248,6 +245,8 @@ def write_parts(writer: CaptureWriter, parts: list[Any], records: int) -> None:
 
                 writev_array(writer.fileno(), part.vectors)
             start = at + 1
+        if late is not None and late.account is not None:
+            late.account()
     writer.write_framed(parts[start:] if start else parts, records)
 
 
