@@ -405,6 +405,90 @@ def test_segment_records_report_a_write_that_fails(tmp_path: Path) -> None:
 
 
 @compiled_only
+@pytest.mark.parametrize("pcapng", [False, True])
+def test_match_shapes_finds_each_candidate_among_earlier_shapes_as_keyed_by_the_scalar_parse(pcapng: bool) -> None:
+    """Templates of two shapes (pipeline.ShapeTable); records of three shapes interleaved: a record gets
+    the template whose fastpath key (prepare.parse_layout's header bytes but the per-packet fields) it
+    shares, none for the third shape, for a signed copy of a known shape, for one of another length,
+    or (pcapng) for a known shape on another interface; other codes are left as they were."""
+    from softgso.bulk.pipeline import ShapeTable
+    from softgso.cli.bench import TIMESTAMPS
+
+    tool = CompiledPrimitive(NO_OFFLOAD)
+    fast = tool.fast
+
+    def frame(flow: int, seq: int, options: bytes = TIMESTAMPS, payload: int = 6000) -> bytes:
+        return build_frame(SuperPacketSpec(ipv6=flow == 1, sport=30000 + flow, seq=seq, payload=os.urandom(payload),
+                                           tcp_options=options, partial_checksum=seq % 2 == 1))
+
+    signed = bytes([29, 12]) + bytes(10)  # TCP-AO where the others carry timestamps
+    frames = [frame(0, 0), frame(1, 0), frame(2, 0), frame(0, 1), frame(1, 1), frame(0, 2, signed), frame(1, 2),
+              frame(0, 3, payload=6001), frame(2, 1), frame(0, 4)]
+    interfaces = [0, 0, 0, 0, 0, 0, 0, 0, 0, 1] if pcapng else [0] * len(frames)
+    data = b""
+    offsets = []
+    for number, (one, interface) in enumerate(zip(frames, interfaces, strict=True)):
+        head = struct.pack("<I", interface) if pcapng else b""
+        offsets.append(len(data) + len(head))
+        data += head + struct.pack("<IIII", number, 0, len(one), len(one)) + one
+    offsets_buffer = array("q", offsets).tobytes()
+    codes = bytearray([CODE_CANDIDATE]) * len(frames)
+    codes[4] = CODE_SCALAR
+    table = ShapeTable(tool.match_shapes, pcapng)
+    for number in (0, 1):
+        key, layout = fast.key_of(frames[number])
+        plan = fast.plan_for(frames[number], key, layout)
+        assert plan is not None
+        # (a record's length in a walk: to the next one's offset)
+        table.add(memoryview(data), offsets[number], offsets[number + 1] - offsets[number], plan, layout)
+    ids = bytearray([ShapeTable.NONE]) * len(frames)
+    ids[4] = 77
+    view = memoryview(data)
+    matched = table.match(view, bytearray(offsets_buffer), len(frames), 0, len(frames), len(data), codes, ids)
+    keys = [fast.key_of(one)[0] for one in frames[:2]]
+    expected = []
+    for number, one in enumerate(frames):
+        found = fast.key_of(one)
+        same = [index for index, key in enumerate(keys) if found is not None and found[0] == key]
+        expected.append(same[0] if same and interfaces[number] == 0 else ShapeTable.NONE)
+    expected[4] = 77  # not a candidate: left as it was
+    assert fast.key_of(frames[5]) is None  # (the scalar path's: signed)
+    assert list(ids) == expected
+    assert matched == sum(1 for number, code in enumerate(expected) if code != ShapeTable.NONE and number != 4)
+    assert expected[:4] == [0, 1, ShapeTable.NONE, 0] and expected[7:] == [ShapeTable.NONE, ShapeTable.NONE,
+                                                                        ShapeTable.NONE if pcapng else 0]
+    # one record alone: [first, stop)
+    ids = bytearray([ShapeTable.NONE]) * len(frames)
+    assert table.match(view, bytearray(offsets_buffer), len(frames), 6, 7, len(data), codes, ids) == 1
+    assert list(ids) == [ShapeTable.NONE] * 6 + [1] + [ShapeTable.NONE] * 3
+
+
+@compiled_only
+def test_match_shapes_refuses_ranges_and_templates_that_do_not_fit() -> None:
+    records_bytes = records([build_frame(SuperPacketSpec(payload=os.urandom(3000)))])
+    offsets, codes, ids = array("q", [0]).tobytes(), bytearray([CODE_CANDIDATE]), bytearray(1)
+
+    def template(record_len: int, ranges: list[int], prefix: bytes, nonzero_at: int = -1) -> bytes:
+        fields = array("q", [0, record_len, nonzero_at, 0, 0, 0, len(ranges) // 2, len(prefix), *ranges]).tobytes()
+        body = fields + prefix + bytes(-len(prefix) % 8)
+        return len(body).to_bytes(8, "little") + body[8:]
+
+    good = template(len(records_bytes), [0, 20], records_bytes[:36])
+    assert SEGMENT.match_shapes(records_bytes, offsets, 1, 0, 1, len(records_bytes), codes, ids, good, False) == 1
+    for bad in (template(len(records_bytes), [0, 21], records_bytes[:36]),  # a range beyond the prefix
+                template(len(records_bytes), [5, 4], records_bytes[:36]),  # a range backwards
+                template(20, [0, 20], records_bytes[:36]),  # a prefix beyond the record
+                template(len(records_bytes), [0, 20], records_bytes[:36], nonzero_at=19),  # the field beyond it
+                good[:-8], good[:40], good * 256):
+        with pytest.raises(ValueError, match="inconsistent template|not int64s|too many templates"):
+            SEGMENT.match_shapes(records_bytes, offsets, 1, 0, 1, len(records_bytes), codes, ids, bad, False)
+    with pytest.raises(ValueError, match="out of bounds"):
+        SEGMENT.match_shapes(records_bytes, offsets, 2, 0, 1, len(records_bytes), codes, ids, good, False)
+    with pytest.raises(ValueError, match="out of bounds"):
+        SEGMENT.match_shapes(records_bytes, offsets, 1, 1, 0, len(records_bytes), codes, ids, good, False)
+
+
+@compiled_only
 def test_writev_all_writes_every_pair_in_order_and_refuses_a_count_beyond_its_vectors(tmp_path: Path) -> None:
     pieces = [os.urandom(n) for n in (5000, 1, 0, 70000, 3)] * 300  # more pairs than IOV_MAX
     keep = [ctypes.create_string_buffer(piece, len(piece)) for piece in pieces]

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from conftest import recorded_progress, run_cli, spy_on_parts
 
+from softgso.bulk.pipeline import ShapeTable
 from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.cli.bench import MIXES, _frames, small_frames, write_capture
 
@@ -97,6 +98,59 @@ def test_bulk_segment_equals_scalar_segment_on_tunnelled_captures(tmp: Path, see
     assert bulk == scalar
     assert bulk_json == scalar_json
     assert bulk_json["outcomes"]["segmented"] > 100 and bulk_json["outcomes"]["unchanged"] > 0
+
+
+# TCP-AO (kind 29) in the 12 bytes of options where the others carry timestamps: the same shape
+# but for the signature, which the scalar path passes through
+TCP_AO = bytes([29, 12]) + os.urandom(10)
+
+
+def interleaved_flows(flows: int, signed_every: int = 0, payload_len: int = 6000) -> Iterator[bytes]:
+    """One super-packet of each of ``flows`` TCP flows in turn (IPv4, every third IPv6; its own port,
+    partial seeds on every other), the ``signed_every``-th packet with a TCP-AO option."""
+    from softgso.cli.bench import TIMESTAMPS
+
+    payload = os.urandom(payload_len)
+    seqs = [1000 * flow for flow in range(flows)]
+    number = 0
+    while True:
+        for flow in range(flows):
+            number += 1
+            signed = signed_every and number % signed_every == 0
+            yield build_frame(SuperPacketSpec(ipv6=flow % 3 == 2, payload=payload, sport=20000 + flow, seq=seqs[flow],
+                                              tcp_options=TCP_AO if signed else TIMESTAMPS,
+                                              partial_checksum=flow % 2 == 1))
+            seqs[flow] += payload_len
+
+
+@pytest.mark.parametrize("capture_format", ["pcap", "pcapng"])
+@pytest.mark.parametrize("flows", [3, 40, 300])
+def test_bulk_segment_equals_scalar_segment_on_interleaved_flows(tmp: Path, engine: str, capture_format: str,
+                                                                 flows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flows taking turns packet by packet (runs of one), over several chunks, more flows than the
+    compiled walk keeps shapes of (pipeline.ShapeTable), a signed packet now and then: what the scalar
+    path writes, every signed packet passed through as it does. The compiled engine finds most
+    packets' shapes among the templates (all but a few, with fewer flows than it keeps)."""
+    from softgso.bulk import compiled_primitive
+
+    matched: list[int] = []
+    if engine == "compiled":
+        match_shapes = compiled_primitive.CompiledPrimitive.match_shapes
+
+        def match_and_count(self: Any, *args: Any) -> int:
+            matched.append(match_shapes(self, *args))
+            return matched[-1]
+
+        monkeypatch.setattr(compiled_primitive.CompiledPrimitive, "match_shapes", match_and_count)
+    capture = tmp / f"in.{capture_format}"
+    write_capture(capture, 9 << 20, frames=interleaved_flows(flows, signed_every=41), capture_format=capture_format)
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    records = bulk_json["records_in"]
+    assert bulk_json["outcomes"]["segmented"] == records - records // 41 > 1000
+    if engine == "compiled" and flows < ShapeTable.LIMIT:
+        assert sum(matched) > records * 0.9
 
 
 @pytest.mark.parametrize("options", [("--device", "csum"), ("--device", "nic-vxlan-tso"), ("--device", "tso"),

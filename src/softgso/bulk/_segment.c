@@ -56,6 +56,10 @@
  *   the last write hold piece payload bytes, and after the last packet: the kernel's copy then reads
  *   payloads summed a moment before, from the core's cache. Returns the bytes written.
  *
+ * match_shapes(buffer, offsets, walked, first, stop, chunk_stop, codes, ids, table, pcapng) -> matched
+ *   Each super-packet candidate's shape among a few of earlier runs (softgso.bulk.pipeline.ShapeTable),
+ *   so that the planner parses the headers of a packet of a new shape only (see the function).
+ *
  * writev_all(fd, vectors, pairs) -> bytes written
  *   writev(2) of the first ``pairs`` (base, length) pairs of vectors, IOV_MAX at a time, to the
  *   end (short writes resumed), without the GIL.
@@ -1061,6 +1065,139 @@ static PyObject *unsigned_run(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(n);
 }
 
+/* match_shapes(buffer, offsets, walked, first, stop, chunk_stop, codes, ids, table, pcapng) -> matched
+ *   For every super-packet candidate (codes[j] == C_CANDIDATE) among records [first, stop) of the
+ *   walked ones, the number of the first template in ``table`` whose shape it has, into ids[j] (255:
+ *   none; other records' ids left as they are). A template (softgso.bulk.pipeline.ShapeTable) is a
+ *   record of an earlier run and its shape as same_shape and same_bytes compare a run's records: the
+ *   record's length, caplen and orig_len; the bytes of each [from, to) range (frame offsets); whether
+ *   the 16-bit field at nonzero_at is 0 (unless it is -1); with ``pcapng``, the same interface (the 4
+ *   bytes before the record's offset). A record whose TCP options in [sig_start, sig_end) (frame
+ *   offsets) carry a signature has no shape (fastpath.signed_in_run). ``table`` is int64s, template
+ *   after template: its length in bytes, record_len, nonzero_at, nonzero, sig_start, sig_end, pairs,
+ *   prefix_len; the ranges (pairs of int64); the record's first prefix_len bytes (from 4 before its
+ *   offset with pcapng), padded to 8. Returns how many matched. */
+#define SHAPES_MAX 255 /* ids are bytes, 255 is none */
+#define SHAPE_FIELDS 8
+struct shape {
+    const unsigned char *prefix;
+    const int64_t *ranges;
+    int64_t record_len, nonzero_at, sig_start, sig_end, pairs;
+    int nonzero;
+};
+
+static PyObject *match_shapes(PyObject *self, PyObject *args)
+{
+    Py_buffer buffer, offsets_buf, codes_buf, ids_buf, table_buf;
+    Py_ssize_t walked, first, stop, chunk_stop;
+    int pcapng;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nnnny*w*y*p", &buffer, &offsets_buf, &walked, &first, &stop, &chunk_stop,
+                          &codes_buf, &ids_buf, &table_buf, &pcapng))
+        return NULL;
+    const char *problem = NULL;
+    struct shape shapes[SHAPES_MAX];
+    Py_ssize_t count = 0;
+    const int64_t lead = pcapng ? 4 : 0; /* the prefix's bytes before the record's offset */
+    if (walked < 0 || walked > offsets_buf.len / 8 || first < 0 || stop > walked || first > stop ||
+        chunk_stop > buffer.len || codes_buf.len < walked || ids_buf.len < walked)
+        problem = "match_shapes: record range out of bounds";
+    else if (table_buf.len % 8)
+        problem = "match_shapes: the table is not int64s";
+    const unsigned char *table = (const unsigned char *)table_buf.buf;
+    Py_ssize_t at = 0;
+    while (!problem && at < table_buf.len) {
+        const int64_t *fields = (const int64_t *)(table + at);
+        if (count == SHAPES_MAX) {
+            problem = "match_shapes: too many templates";
+            break;
+        }
+        if (table_buf.len - at < SHAPE_FIELDS * 8) {
+            problem = "match_shapes: an inconsistent template";
+            break;
+        }
+        struct shape *shape = &shapes[count];
+        int64_t size = fields[0], prefix_len = fields[7];
+        shape->record_len = fields[1];
+        shape->nonzero_at = fields[2];
+        shape->nonzero = fields[3] != 0;
+        shape->sig_start = fields[4];
+        shape->sig_end = fields[5];
+        shape->pairs = fields[6];
+        /* the template's parts lie in it, and every byte compared in its prefix and in a record of its length */
+        int fine = shape->pairs >= 0 && shape->pairs <= 0x1000 && prefix_len >= lead + 16 && prefix_len <= 0x20000 &&
+                   size == 8 * (SHAPE_FIELDS + 2 * shape->pairs) + ((prefix_len + 7) & ~(int64_t)7) &&
+                   size <= table_buf.len - at && shape->record_len >= 16 && shape->record_len <= 0x10000000 &&
+                   prefix_len <= lead + shape->record_len;
+        shape->ranges = fields + SHAPE_FIELDS;
+        shape->prefix = (const unsigned char *)(fields + SHAPE_FIELDS + 2 * (fine ? shape->pairs : 0));
+        for (int64_t k = 0; k < shape->pairs && fine; k++)
+            fine = shape->ranges[2 * k] >= 0 && shape->ranges[2 * k + 1] >= shape->ranges[2 * k] &&
+                   lead + 16 + shape->ranges[2 * k + 1] <= prefix_len;
+        if (fine && shape->nonzero_at >= 0)
+            fine = lead + 16 + shape->nonzero_at + 2 <= prefix_len;
+        if (fine && shape->sig_end > shape->sig_start)
+            fine = shape->sig_start >= 0 && 16 + shape->sig_end <= shape->record_len;
+        if (!fine) {
+            problem = "match_shapes: an inconsistent template";
+            break;
+        }
+        at += (Py_ssize_t)size;
+        count++;
+    }
+    const int64_t *offsets = (const int64_t *)offsets_buf.buf;
+    const unsigned char *data = (const unsigned char *)buffer.buf;
+    const signed char *codes = (const signed char *)codes_buf.buf;
+    unsigned char *ids = (unsigned char *)ids_buf.buf;
+    Py_ssize_t matched = 0;
+    if (!problem) {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t j = first; j < stop; j++) {
+            if (codes[j] != C_CANDIDATE)
+                continue;
+            ids[j] = 255;
+            Py_ssize_t here = offsets[j], end = j + 1 < walked ? offsets[j + 1] : chunk_stop;
+            if (here < lead || here > buffer.len || end < here || end > buffer.len)
+                continue;
+            const unsigned char *record = data + here;
+            for (Py_ssize_t t = 0; t < count; t++) {
+                const struct shape *shape = &shapes[t];
+                const unsigned char *model = shape->prefix + lead;
+                if (end - here != shape->record_len || memcmp(model + 8, record + 8, 8) ||
+                    (lead && memcmp(shape->prefix, record - lead, (size_t)lead)))
+                    continue;
+                int equal = shape->nonzero_at < 0 || (be16(record + 16 + shape->nonzero_at) != 0) == shape->nonzero;
+                for (int64_t k = 0; k < shape->pairs && equal; k++)
+                    equal = !memcmp(model + 16 + shape->ranges[2 * k], record + 16 + shape->ranges[2 * k],
+                                    (size_t)(shape->ranges[2 * k + 1] - shape->ranges[2 * k]));
+                if (!equal)
+                    continue;
+                if (shape->sig_end > shape->sig_start) {
+                    const unsigned char *options = record + 16 + shape->sig_start;
+                    Py_ssize_t span = (Py_ssize_t)(shape->sig_end - shape->sig_start);
+                    if ((memchr(options, 19, (size_t)span) || memchr(options, 29, (size_t)span)) &&
+                        tcp_signed(options, span))
+                        break; /* signed: no shape (the scalar path reports it) */
+                }
+                ids[j] = (unsigned char)t;
+                matched++;
+                break;
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&offsets_buf);
+    PyBuffer_Release(&codes_buf);
+    PyBuffer_Release(&ids_buf);
+    PyBuffer_Release(&table_buf);
+    if (problem) {
+        PyErr_SetString(PyExc_ValueError, problem);
+        return NULL;
+    }
+    return PyLong_FromSsize_t(matched);
+}
+
 /* writev(2) of iov[0, pairs) to the end: IOV_MAX at a time, short writes resumed (the vector a
  * write stopped in trimmed in place), EINTR retried. 0 or an errno; ``*total`` counts the bytes
  * written. Called without the GIL. */
@@ -1266,6 +1403,7 @@ static PyMethodDef methods[] = {
     {"scan_blocks", scan_blocks, METH_VARARGS, "scan for the blocks of a pcapng section."},
     {"segment", segment, METH_VARARGS, "Segment frames of one plan into contiguous output."},
     {"code_runs", code_runs, METH_VARARGS, "The (start, stop) runs of a chunk's codes the planner takes as one."},
+    {"match_shapes", match_shapes, METH_VARARGS, "Each super-packet candidate's shape among a few templates."},
     {"unsigned_run", unsigned_run, METH_VARARGS, "How many records of a run come before the first with a TCP signature."},
     {"writev_all", writev_all, METH_VARARGS, "writev of (base, length) pairs, IOV_MAX at a time, to the end."},
     {"guard_add", guard_add, METH_VARARGS, "Answer SIGBUS in a mapping with a page of zeros, counted; the slot."},

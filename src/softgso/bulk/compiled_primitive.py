@@ -174,6 +174,8 @@ class CompiledPrimitive:
     # (alternated, medians of 15): 0.39 s CPU against 0.43 s for 256 and 512 KiB, 0.40 s for 64 and
     # 128 KiB (more writes)
     PIECE = 256 << 10
+    # the planner finds a super-packet's shape among those it has seen by match_shapes (pipeline.ShapeTable)
+    SHAPES = hasattr(_SEGMENT, "match_shapes")
 
     def __init__(self, options: SegmentOptions) -> None:
         self.compiled = CompiledSegmenter(options)
@@ -216,6 +218,11 @@ class CompiledPrimitive:
         return int(_SEGMENT.same_shape(data, offsets, records, first, stop, chunk_stop, layout.network,
                                        layout.transport, layout.payload, layout.ip_version == 4,
                                        layout.l4_proto == IPPROTO_TCP))
+
+    def match_shapes(self, data: memoryview, offsets: bytearray, records: int, first: int, stop: int,
+                     chunk_stop: int, codes: bytes | bytearray, ids: bytearray, table: bytes, pcapng: bool) -> int:
+        """Each super-packet candidate's template (pipeline.ShapeTable) into ``ids`` (_segment.match_shapes)."""
+        return int(_SEGMENT.match_shapes(data, offsets, records, first, stop, chunk_stop, codes, ids, table, pcapng))
 
     def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
                      big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
