@@ -234,7 +234,8 @@ class CompiledPrimitive:
         ``codes``) and gives the iovecs, for the thread that writes them (without SCATTER it gives
         the segments copied already)."""
         scatter = self.SCATTER
-        size = sum(count * packet_out_len(plan, pcapng, not scatter) for plan, _, count in runs)
+        per_packets = [packet_out_len(plan, pcapng, not scatter) for plan, _, _ in runs]
+        size = sum(per_packet * count for per_packet, (_, _, count) in zip(per_packets, runs, strict=True))
         target: mmap.mmap | bytearray = arena
         at = arena_state[0]
         if at + size > len(arena):
@@ -245,12 +246,12 @@ class CompiledPrimitive:
         segment_records = self.compiled.segment_records
         vectors = bytearray(16 * sum(2 * plan.segments * count + 1 for plan, _, count in runs)) if scatter else None
         work: list[tuple[SegmentPlan, array]] = []
-        for plan, first, count in runs:
-            per_packet = packet_out_len(plan, pcapng, not scatter)
-            # (record offset, output offset, packet number) triples, built by C iterators
-            jobs = array("q", chain.from_iterable(zip(offsets[first : first + count],
-                                                      range(at, at + count * per_packet, per_packet),
-                                                      range(number, number + count), strict=True)))
+        for per_packet, (plan, first, count) in zip(per_packets, runs, strict=True):
+            # (record offset, output offset, packet number) triples, built by C iterators (a run of one,
+            # as interleaved flows make them, directly)
+            jobs = array("q", (offsets[first], at, number) if count == 1 else chain.from_iterable(zip(
+                offsets[first : first + count], range(at, at + count * per_packet, per_packet),
+                range(number, number + count), strict=True)))
             if vectors is None:
                 segment_records(plan, data, jobs, big_endian, target, codes, pcapng)
             work.append((plan, jobs))

@@ -777,12 +777,17 @@ class SegmentStream:
         counted = False
         number = 0
         counts = self.counts
+        # counted by plan: interleaved flows make runs of one packet
+        packets_of: dict[SegmentPlan, int] = {}
         for plan, _, count in runs:
+            packets_of[plan] = packets_of.get(plan, 0) + count
             if plan.classify:
                 counted = True
             elif plan.forced_state is not None:
                 counted = True
                 codes[number : number + count] = bytes([CODE_STATES.index(plan.forced_state)]) * count
+            number += count
+        for plan, count in packets_of.items():
             segs = plan.segments
             full_len, last_len = plan.segment_lengths()
             bytes_out = full_len * (segs - 1) + last_len
@@ -796,7 +801,6 @@ class SegmentStream:
             counts["bytes_in"] += count * plan.frame_len
             counts["bytes_out"] += count * bytes_out
             segments_total += count * segs
-            number += count
         if not later:
             if counted:
                 self.summary.input_checksums.update(self._states(runs, codes, offsets, 0, data))
