@@ -99,14 +99,14 @@ def parse_size(text: str) -> int:
     return int(float(text[:-1] if scale > 1 else text) * scale)
 
 
-def _frames(mix: list[dict[str, Any]], payload_len: int, partial: bool = False) -> Iterator[bytes]:
-    """Super-packets flow by flow, BURST consecutive packets per flow (seq and IP ID advancing)."""
+def _frames(mix: list[dict[str, Any]], payload_len: int, partial: bool = False, burst: int = BURST) -> Iterator[bytes]:
+    """Super-packets flow by flow, ``burst`` consecutive packets per flow (seq and IP ID advancing)."""
     payloads = [os.urandom(payload_len) for _ in mix]
     seqs = [1_000_000 * (i + 1) for i in range(len(mix))]
     ids = [0x1000 * (i + 1) for i in range(len(mix))]
     while True:
         for flow, shape in enumerate(mix):
-            for _ in range(BURST):
+            for _ in range(burst):
                 spec = SuperPacketSpec(
                     ipv6=bool(shape.get("ipv6")), udp=bool(shape.get("udp")), payload=payloads[flow],
                     tcp_options=b"" if shape.get("udp") else TIMESTAMPS, seq=seqs[flow], ip_id=ids[flow],
@@ -534,18 +534,23 @@ def measure_coalesce(work: Path, size: int, repeat: int) -> dict[str, Any]:
 
 
 # the inputs of measure_formats: name, format, link type (LINK_TYPES); 64 KB TCP/IPv4 super-packets
-FORMAT_ROWS = (("pcapng", "pcapng", "ethernet"), ("sll2", "pcap", "sll2"), ("raw", "pcap", "raw"))
+# (name, format, link type, mix, packets a flow sends in a row): pcapng, other link types, and the issue
+# mix's four flows taking turns packet by packet (as in most captures: runs of one packet each)
+FORMAT_ROWS = (("pcapng", "pcapng", "ethernet", "tcp4", BURST), ("sll2", "pcap", "sll2", "tcp4", BURST),
+               ("raw", "pcap", "raw", "tcp4", BURST), ("interleaved", "pcap", "ethernet", "issue", 1))
 
 
 def measure_formats(work: Path, size: int, repeat: int) -> dict[str, Any]:
     """``softgso segment`` against ``cp`` on the same super-packets in pcapng and in other link types
-    (SLL2, raw IP), wall and CPU seconds (user + system) of each, alternated; each output checked by
-    softgso.check.segcheck before any time counts. Keys ``{name}_over_cp`` (wall, cp's time over
-    softgso's), ``{name}_cpu_over_cp`` (CPU, softgso's over cp's) and their seconds."""
+    (SLL2, raw IP), and on flows that take turns packet by packet, wall and CPU seconds (user +
+    system) of each, alternated; each output checked by softgso.check.segcheck before any time
+    counts. Keys ``{name}_over_cp`` (wall, cp's time over softgso's), ``{name}_cpu_over_cp`` (CPU,
+    softgso's over cp's) and their seconds."""
     report: dict[str, Any] = {}
-    for name, capture_format, link in FORMAT_ROWS:
+    for name, capture_format, link, mix, burst in FORMAT_ROWS:
         capture, out = (work / f"{name}{suffix}.{capture_format}" for suffix in ("", "-out"))
-        write_capture(capture, size, "tcp4", capture_format=capture_format, link=link)
+        write_capture(capture, size, mix, capture_format=capture_format, link=link,
+                      frames=_frames(MIXES[mix], PAYLOAD, burst=burst) if link == "ethernet" else None)
         cp_runs, runs, verdict = alternate_with_cp(
             capture, out, [*softgso_command(), "segment", str(capture), str(out)], repeat,
             functools.partial(_checked, f"softgso segment ({name})", capture, out))

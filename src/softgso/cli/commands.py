@@ -262,6 +262,8 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("  CPU s / cp CPU s", "pcapng_cpu_over_cp", "<= 1.5"),
         ("segment / cp, SLL2", "sll2_over_cp", ">= 0.75"),
         ("segment / cp, raw IP", "raw_over_cp", ">= 0.75"),
+        ("segment / cp, flows interleaved", "interleaved_over_cp", ""),
+        ("  CPU s / cp CPU s", "interleaved_cpu_over_cp", ""),
         ("segment --engine numpy / cp", "numpy_stream_over_cp", ""),
         ("engine / memcpy", "engine_over_memcpy", ">= 0.25"),
         ("vs tcprewrite", "softgso_over_tcprewrite", ">= 10"),
