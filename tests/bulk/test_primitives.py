@@ -235,15 +235,19 @@ def test_scan_leaves_short_tunnelled_frames_to_the_scalar_path(primitive: Any) -
                                                                 partial_checksum=False))]))[1] == [1]
 
 
+@pytest.mark.parametrize("piece", [None, 1])
 @pytest.mark.parametrize("later", [False, True])
 @pytest.mark.parametrize("big_endian", [False, True])
 def test_segment_runs_write_the_scalar_segments_behind_their_record_headers(primitive: Any, big_endian: bool,
-                                                                            later: bool) -> None:
+                                                                            later: bool, piece: int | None,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs of two shapes, interleaved: every segment of every packet, in input order, each behind a
     record header with its packet's timestamp and its own length; the input checksum state of
     every packet (a broken checksum: INVALID, for the pipeline to have named). ``later`` (where the
     primitive has LATE_SUMS): the function it returns does the segmenting, after the chunk's offsets
-    are gone."""
+    are gone, and the compiled one as it writes (``piece``: a write after every packet, across runs)."""
+    if piece is not None and hasattr(primitive, "PIECE"):  # (the others segment whole parts: piece is moot)
+        monkeypatch.setattr(type(primitive), "PIECE", piece)
     first = [build_frame(SuperPacketSpec(payload=os.urandom(4000), seq=n, partial_checksum=n % 2 == 1))
              for n in range(4)]
     second = [build_frame(SuperPacketSpec(udp=True, payload=os.urandom(3100), partial_checksum=False))
@@ -386,6 +390,39 @@ def test_segment_records_given_a_descriptor_write_each_piece_of_packets_as_they_
                             for n, frame in enumerate(frames) for segment in process_frame(frame, NO_OFFLOAD).frames)
         assert got == expected
     assert [CODE_STATES[code] for code in codes] == [process_frame(frame, NO_OFFLOAD).input_csum for frame in frames]
+
+
+@compiled_only
+def test_segment_runs_refuse_what_segment_records_refuses_and_runs_that_are_not_runs(tmp_path: Path) -> None:
+    """_segment.segment_runs: a descriptor and room for every run's iovecs, each run (plan, templates,
+    jobs) checked as segment_records checks one."""
+    compiled = CompiledSegmenter(NO_OFFLOAD)
+    frame = build_frame(SuperPacketSpec(payload=os.urandom(4000)))
+    plan = compiled.fast.plan_for(frame)
+    assert plan is not None
+    data = records([frame, frame])
+    vector, full, last = compiled.vector(plan)
+    headers = plan.out_len(16) - (plan.frame_len - plan.payload_at)
+    jobs = [array("q", [0, 0, 0]), array("q", [16 + len(frame), headers, 1])]
+    room = bytearray(16 * (4 * plan.segments + 1))
+    with open(tmp_path / "out", "wb") as handle:
+        fd = handle.fileno()
+        runs = tuple((vector, full, last, job) for job in jobs)
+        written = SEGMENT.segment_runs(runs, data, False, bytearray(2 * headers), bytearray(2), False, room, fd, 1)
+        with pytest.raises(ValueError, match="vectors must be room"):
+            SEGMENT.segment_runs(runs, data, False, bytearray(2 * headers), bytearray(2), False, room[:-16], fd, 1)
+        with pytest.raises(ValueError, match="a descriptor"):
+            SEGMENT.segment_runs(runs, data, False, bytearray(2 * headers), bytearray(2), False, room, -1, 1)
+        with pytest.raises(ValueError, match="is not"):
+            SEGMENT.segment_runs(((vector, full, last),), data, False, bytearray(2 * headers), bytearray(2), False,
+                                 room, fd, 1)
+        with pytest.raises(ValueError, match="inconsistent plan"):
+            SEGMENT.segment_runs(((vector, full[:-1], last, jobs[0]),), data, False, bytearray(2 * headers),
+                                 bytearray(2), False, room, fd, 1)
+        with pytest.raises(ValueError, match="outside the output buffer"):
+            SEGMENT.segment_runs(runs, data, False, bytearray(2 * headers - 1), bytearray(2), False, room, fd, 1)
+    segments = process_frame(frame, NO_OFFLOAD).frames * 2
+    assert written == (tmp_path / "out").stat().st_size == sum(16 + len(segment) for segment in segments)
 
 
 @compiled_only

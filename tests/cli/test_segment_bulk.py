@@ -859,18 +859,31 @@ def test_the_thread_that_writes_a_run_segments_it(tmp: Path, engine: str, mode: 
     input_mode(engine, mode, monkeypatch)
     planner = threading.get_ident()
     segmenting, writing = [], []
-    segment_records = compiled_primitive.CompiledSegmenter.segment_records
     write_parts = pipeline.write_parts
 
-    def segment_and_tell(*args: Any, **kwargs: Any) -> int:
-        segmenting.append(threading.get_ident())
-        return int(segment_records(*args, **kwargs))
+    class Telling:
+        """The compiled module, telling which thread calls its entries that segment a file's runs
+        (not ``segment``, by which a plan is checked on the planning thread)."""
+
+        def __init__(self, module: Any) -> None:
+            self.module = module
+
+        def __getattr__(self, name: str) -> Any:
+            found = getattr(self.module, name)
+            if name not in ("segment_runs", "segment_records"):
+                return found
+
+            def segment_and_tell(*args: Any) -> Any:
+                segmenting.append(threading.get_ident())
+                return found(*args)
+
+            return segment_and_tell
 
     def write_and_tell(*args: Any) -> None:
         writing.append(threading.get_ident())
         write_parts(*args)
 
-    monkeypatch.setattr(compiled_primitive.CompiledSegmenter, "segment_records", segment_and_tell)
+    monkeypatch.setattr(compiled_primitive, "_SEGMENT", Telling(compiled_primitive._SEGMENT))
     monkeypatch.setattr(pipeline, "write_parts", write_and_tell)
     capture = tmp / "in.pcap"
     write_capture(capture, 3 << 20, frames=_frames(MIXES["tcp4"], 20000))

@@ -548,120 +548,116 @@ static inline int64_t epb_tail(int64_t length) { return (-length & 3) + 4; }
  * (scan_blocks' offset), each segment written as an EPB of the same interface and timestamp) */
 static int write_vectors(int fd, struct iovec *iov, Py_ssize_t pairs, long long *total);
 
-static PyObject *segment_jobs(PyObject *args, int records)
+/* One run to segment: a plan, its two header templates, and its jobs (frame or record offset in the
+ * buffer, offset in out, packet number: int64 triples), with the plan's lengths once checked. */
+struct run {
+    const int64_t *plan;
+    const unsigned char *template_full, *template_last;
+    const int64_t *jobs;
+    Py_ssize_t count;
+    int64_t hlen, segs, frame_len, mss, last_len;
+};
+
+/* What segmenting with vectors carries from packet to packet (and run to run): the iovecs so far,
+ * the framing and header bytes of out not yet in one ([span, span_end)), and with fd >= 0 the
+ * payload bytes summed since the last writev, what the writes gave, the first error. */
+struct scatter {
+    uint64_t *vectors;
+    Py_ssize_t pairs;
+    const unsigned char *span, *span_end;
+    int fd;
+    int64_t piece, unwritten;
+    long long written;
+    int error;
+};
+
+/* Checks a run's plan, templates and jobs against the buffers (lengths in bytes), fills its lengths,
+ * and gives the bytes of out one packet of it takes; NULL or the problem. Every length and offset is
+ * bounded first (by the buffer, or 64 KiB of headers), so that the sums in segment_run cannot
+ * overflow; the one product is checked. */
+static const char *check_run(struct run *run, Py_ssize_t plan_len, Py_ssize_t full_len, Py_ssize_t last_len_bytes,
+                             Py_ssize_t jobs_len, Py_ssize_t buffer_len, Py_ssize_t out_len, Py_ssize_t codes_len,
+                             int records, int pcapng, int scatter, int64_t *packet_out_len)
 {
-    Py_buffer plan_buf, full_buf, last_buf, buffer, jobs_buf, out_buf, codes_buf;
-    Py_buffer vectors_buf = {0};
-    int big_endian = 0, pcapng = 0, fd = -1;
-    Py_ssize_t piece = 0;
-    if (records ? !PyArg_ParseTuple(args, "y*y*y*y*y*pw*w*|pw*in", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
-                                    &big_endian, &out_buf, &codes_buf, &pcapng, &vectors_buf, &fd, &piece)
-                : !PyArg_ParseTuple(args, "y*y*y*y*y*w*w*", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
-                                    &out_buf, &codes_buf))
-        return NULL;
-    /* with vectors: out gets the framing and headers alone, the payload stays where it is (iovecs) */
-    const int scatter = vectors_buf.obj != NULL;
-    /* the record header in front of a frame, and in front of every segment (an EPB's 28 bytes) */
+    const int64_t *plan = run->plan;
     const Py_ssize_t head = records ? 16 : 0, out_head = pcapng ? 28 : head;
-    const char *problem = NULL;
-    const int64_t *plan = (const int64_t *)plan_buf.buf;
-    const int64_t *jobs = (const int64_t *)jobs_buf.buf;
-    Py_ssize_t count = jobs_buf.len / 24;
-    if (plan_buf.len != P_COUNT * 8) {
-        problem = "segment: the plan has the wrong number of fields";
-    } else if (fd >= 0 && sizeof(struct iovec) != 16) {
-        problem = "segment: iovecs are no (base, length) uint64 pairs here";
-    } else if (jobs_buf.len % 24) {
-        problem = "segment: jobs must be int64 triples";
+    if (plan_len != P_COUNT * 8)
+        return "segment: the plan has the wrong number of fields";
+    if (jobs_len % 24)
+        return "segment: jobs must be int64 triples";
+    run->count = jobs_len / 24;
+    int64_t hlen = run->hlen = plan[P_HEADER_LEN], segs = run->segs = plan[P_SEGMENTS];
+    int64_t frame_len = run->frame_len = plan[P_FRAME_LEN], mss = run->mss = plan[P_MSS];
+    int64_t last_len = run->last_len = plan[P_LAST_LEN];
+    int64_t pieces_len = 0;
+    const int64_t offsets[] = {plan[P_PAYLOAD_AT], plan[P_L4_IN], plan[P_L4_OUT], plan[P_L4_HDR_LEN],
+                               plan[P_IPV4_IN], plan[P_IPV4_AT] >= 0 ? plan[P_IPV4_AT] : 0,
+                               plan[P_OUTER_IPV4_IN], plan[P_OUTER_IPV4_AT] >= 0 ? plan[P_OUTER_IPV4_AT] : 0};
+    /* sums kept as residues */
+    const int64_t residues[] = {plan[P_OUTER_BASE_FULL], plan[P_OUTER_BASE_LAST], plan[P_CSUM_CONST_FULL],
+                                plan[P_CSUM_CONST_LAST]};
+    int bounded = frame_len >= 1 && frame_len <= buffer_len && hlen >= 0 && hlen <= 0x10000 &&
+                  segs >= 2 && segs <= frame_len && mss >= 1 && mss <= frame_len && last_len >= 1 && last_len <= mss;
+    for (size_t k = 0; k < sizeof offsets / sizeof offsets[0] && bounded; k++)
+        bounded = offsets[k] >= 0 && offsets[k] <= frame_len;
+    for (size_t k = 0; k < sizeof residues / sizeof residues[0] && bounded; k++)
+        bounded = residues[k] >= 0 && residues[k] <= ONES;
+    /* the outer checksum's offsets (output headers, at most 64 KiB) */
+    if (bounded && plan[P_CSUM_AT] >= 0)
+        bounded = plan[P_CSUM_AT] <= 0x10000 && plan[P_CSUM_FIELD] >= 0 && plan[P_CSUM_FIELD] <= 0x10000;
+    if (!bounded || __builtin_mul_overflow(segs - 1, mss, &pieces_len) ||
+        full_len != hlen || last_len_bytes != hlen ||
+        plan[P_PAYLOAD_AT] + pieces_len + last_len != frame_len || plan[P_L4_IN] + plan[P_L4_HDR_LEN] > frame_len ||
+        plan[P_L4_OUT] + (plan[P_UDP] ? 8 : 18) > hlen || plan[P_L4_OUT] + plan[P_L4_HDR_LEN] > hlen ||
+        plan[P_L4_HDR_LEN] < (plan[P_UDP] ? 8 : 20) ||
+        (plan[P_IPV4_AT] >= 0 && (plan[P_IPV4_AT] + 12 > hlen || plan[P_IPV4_IN] + 6 > frame_len)) ||
+        (plan[P_OUTER_IPV4_AT] >= 0 && (plan[P_OUTER_IPV4_AT] + 12 > hlen || plan[P_OUTER_IPV4_IN] + 6 > frame_len)) ||
+        (plan[P_CSUM_AT] >= 0 && (plan[P_CSUM_AT] > hlen || plan[P_CSUM_FIELD] < plan[P_CSUM_AT] ||
+                                  plan[P_CSUM_FIELD] + 2 > hlen || plan[P_L4_OUT] < plan[P_CSUM_AT])))
+        return "segment: inconsistent plan";
+    /* a packet's output: every segment's record header (if any) and protocol headers, and its payload */
+    int64_t packet_out = segs * (out_head + hlen) + (scatter ? 0 : frame_len - plan[P_PAYLOAD_AT]);
+    if (pcapng)
+        packet_out += (segs - 1) * epb_tail(hlen + mss) + epb_tail(hlen + last_len);
+    *packet_out_len = packet_out;
+    if (scatter && segs > (PY_SSIZE_T_MAX / 32 - 1) / (run->count ? run->count : 1))
+        return "segment: vectors must be room for two (base, length) pairs a segment, and one";
+    const int64_t *jobs = run->jobs;
+    for (Py_ssize_t k = 0; k < run->count; k++) {
+        int64_t at = jobs[3 * k], to = jobs[3 * k + 1], number = jobs[3 * k + 2];
+        if (at < (pcapng ? 12 : 0) || at > buffer_len - head - frame_len)
+            return records ? "segment: a record lies outside the buffer" : "segment: a frame lies outside the buffer";
+        if (to < 0 || to > out_len - packet_out)
+            return "segment: a packet's output lies outside the output buffer";
+        if (plan[P_CLASSIFY] && (number < 0 || number >= codes_len))
+            return "segment: a packet number lies outside the codes buffer";
     }
-    int64_t hlen = 0, segs = 0, frame_len = 0, mss = 0, last_len = 0, packet_out = 0;
-    if (!problem) {
-        hlen = plan[P_HEADER_LEN];
-        segs = plan[P_SEGMENTS];
-        frame_len = plan[P_FRAME_LEN];
-        mss = plan[P_MSS];
-        last_len = plan[P_LAST_LEN];
-        /* every length and offset bounded first (by the buffer, or 64 KiB of headers), so that the
-         * sums below cannot overflow; the one product is checked */
-        int64_t pieces_len = 0;
-        const int64_t offsets[] = {plan[P_PAYLOAD_AT], plan[P_L4_IN], plan[P_L4_OUT], plan[P_L4_HDR_LEN],
-                                   plan[P_IPV4_IN], plan[P_IPV4_AT] >= 0 ? plan[P_IPV4_AT] : 0,
-                                   plan[P_OUTER_IPV4_IN], plan[P_OUTER_IPV4_AT] >= 0 ? plan[P_OUTER_IPV4_AT] : 0};
-        /* sums kept as residues */
-        const int64_t residues[] = {plan[P_OUTER_BASE_FULL], plan[P_OUTER_BASE_LAST], plan[P_CSUM_CONST_FULL],
-                                    plan[P_CSUM_CONST_LAST]};
-        int bounded = frame_len >= 1 && frame_len <= buffer.len && hlen >= 0 && hlen <= 0x10000 &&
-                      segs >= 2 && segs <= frame_len && mss >= 1 && mss <= frame_len && last_len >= 1 && last_len <= mss;
-        for (size_t k = 0; k < sizeof offsets / sizeof offsets[0] && bounded; k++)
-            bounded = offsets[k] >= 0 && offsets[k] <= frame_len;
-        for (size_t k = 0; k < sizeof residues / sizeof residues[0] && bounded; k++)
-            bounded = residues[k] >= 0 && residues[k] <= ONES;
-        /* the outer checksum's offsets (output headers, at most 64 KiB) */
-        if (bounded && plan[P_CSUM_AT] >= 0)
-            bounded = plan[P_CSUM_AT] <= 0x10000 && plan[P_CSUM_FIELD] >= 0 && plan[P_CSUM_FIELD] <= 0x10000;
-        if (!bounded || __builtin_mul_overflow(segs - 1, mss, &pieces_len) ||
-            full_buf.len != hlen || last_buf.len != hlen ||
-            plan[P_PAYLOAD_AT] + pieces_len + last_len != frame_len || plan[P_L4_IN] + plan[P_L4_HDR_LEN] > frame_len ||
-            plan[P_L4_OUT] + (plan[P_UDP] ? 8 : 18) > hlen || plan[P_L4_OUT] + plan[P_L4_HDR_LEN] > hlen ||
-            plan[P_L4_HDR_LEN] < (plan[P_UDP] ? 8 : 20) ||
-            (plan[P_IPV4_AT] >= 0 && (plan[P_IPV4_AT] + 12 > hlen || plan[P_IPV4_IN] + 6 > frame_len)) ||
-            (plan[P_OUTER_IPV4_AT] >= 0 && (plan[P_OUTER_IPV4_AT] + 12 > hlen || plan[P_OUTER_IPV4_IN] + 6 > frame_len)) ||
-            (plan[P_CSUM_AT] >= 0 && (plan[P_CSUM_AT] > hlen || plan[P_CSUM_FIELD] < plan[P_CSUM_AT] ||
-                                      plan[P_CSUM_FIELD] + 2 > hlen || plan[P_L4_OUT] < plan[P_CSUM_AT])))
-            problem = "segment: inconsistent plan";
-    }
-    if (!problem) {
-        /* a packet's output: every segment's record header (if any) and protocol headers, and its payload */
-        packet_out = segs * (out_head + hlen) + (scatter ? 0 : frame_len - plan[P_PAYLOAD_AT]);
-        if (pcapng)
-            packet_out += (segs - 1) * epb_tail(hlen + mss) + epb_tail(hlen + last_len);
-        /* at most two iovecs a segment (framing and headers, payload; an EPB's tail joins the next
-         * segment's framing), and the last tail */
-        if (scatter && (vectors_buf.len % 16 || segs > (PY_SSIZE_T_MAX / 32 - 1) / (count ? count : 1) ||
-                        vectors_buf.len / 16 < 2 * segs * count + 1))
-            problem = "segment: vectors must be room for two (base, length) pairs a segment, and one";
-        for (Py_ssize_t k = 0; k < count && !problem; k++) {
-            int64_t at = jobs[3 * k], to = jobs[3 * k + 1], number = jobs[3 * k + 2];
-            if (at < (pcapng ? 12 : 0) || at > buffer.len - head - frame_len)
-                problem = records ? "segment: a record lies outside the buffer" : "segment: a frame lies outside the buffer";
-            else if (to < 0 || to > out_buf.len - packet_out)
-                problem = "segment: a packet's output lies outside the output buffer";
-            else if (plan[P_CLASSIFY] && (number < 0 || number >= codes_buf.len))
-                problem = "segment: a packet number lies outside the codes buffer";
-        }
-    }
-    if (problem) {
-        PyBuffer_Release(&plan_buf); PyBuffer_Release(&full_buf); PyBuffer_Release(&last_buf);
-        PyBuffer_Release(&buffer); PyBuffer_Release(&jobs_buf); PyBuffer_Release(&out_buf);
-        PyBuffer_Release(&codes_buf);
-        if (scatter)
-            PyBuffer_Release(&vectors_buf);
-        PyErr_SetString(PyExc_ValueError, problem);
-        return NULL;
-    }
-    const unsigned char *data = (const unsigned char *)buffer.buf;
-    const unsigned char *template_full = (const unsigned char *)full_buf.buf;
-    const unsigned char *template_last = (const unsigned char *)last_buf.buf;
-    signed char *codes = (signed char *)codes_buf.buf;
+    return NULL;
+}
+
+/* Segments one checked run: every packet's segments, behind their record headers (records) or EPB
+ * heads (pcapng), in out at the packet's offset; with ``sc`` (scatter) the payload pieces are summed
+ * where they lie and left there, and the iovecs that write the segments in order go to sc->vectors,
+ * written to sc->fd (if >= 0) every sc->piece payload bytes. Called without the GIL. */
+static void segment_run(const struct run *run, const unsigned char *data, unsigned char *out_base, signed char *codes,
+                        int records, int pcapng, int big_endian, struct scatter *sc)
+{
+    const int64_t *plan = run->plan, *jobs = run->jobs;
+    const int64_t hlen = run->hlen, segs = run->segs, frame_len = run->frame_len, mss = run->mss;
+    const int64_t last_len = run->last_len;
+    const Py_ssize_t head = records ? 16 : 0, out_head = pcapng ? 28 : head;
+    const unsigned char *template_full = run->template_full, *template_last = run->template_last;
     const int udp = (int)plan[P_UDP], partial = (int)plan[P_PARTIAL], classify = (int)plan[P_CLASSIFY];
     const int64_t ipv4_at = plan[P_IPV4_AT], l4_in = plan[P_L4_IN], l4_out = plan[P_L4_OUT];
     const int64_t l4_hdr_len = plan[P_L4_HDR_LEN], payload_at = plan[P_PAYLOAD_AT];
     const int64_t outer_ipv4_at = plan[P_OUTER_IPV4_AT], csum_at = plan[P_CSUM_AT];
     const int need_sums = !partial || classify;
-    uint64_t *vectors = scatter ? (uint64_t *)vectors_buf.buf : NULL;
-    Py_ssize_t pairs = 0;
-    /* the framing and header bytes of out not yet in an iovec: [span, span_end) */
-    const unsigned char *span = NULL, *span_end = NULL;
-    /* with fd: the payload bytes summed since the last writev, and what the writes gave */
-    int64_t unwritten = 0;
-    long long written = 0;
-    int error = 0;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t k = 0; k < count && !error; k++) {
+    const int scatter = sc != NULL;
+    for (Py_ssize_t k = 0; k < run->count && !(scatter && sc->error); k++) {
         const unsigned char *record = data + jobs[3 * k];
         const unsigned char *frame = record + head;
         const unsigned char *l4 = frame + l4_in;
-        unsigned char *out = (unsigned char *)out_buf.buf + jobs[3 * k + 1];
+        unsigned char *out = out_base + jobs[3 * k + 1];
         int64_t seed = plan[P_SEED] >= 0 ? plan[P_SEED] : (int64_t)be16(l4 + (udp ? 6 : 16));
         unsigned ip_id = ipv4_at >= 0 ? be16(frame + plan[P_IPV4_IN] + 4) : 0;
         unsigned outer_id = outer_ipv4_at >= 0 ? be16(frame + plan[P_OUTER_IPV4_IN] + 4) : 0;
@@ -680,20 +676,21 @@ static PyObject *segment_jobs(PyObject *args, int records)
             int64_t sum = 0;
             if (scatter) {
                 /* the payload left in buffer, summed there; out's bytes so far and the payload as iovecs */
+                uint64_t *vectors = sc->vectors;
                 if (need_sums)
                     sum = word_sum(piece, piece_len);
-                if (span_end != out) {
-                    if (span_end != span) {
-                        vectors[2 * pairs] = (uint64_t)(uintptr_t)span;
-                        vectors[2 * pairs++ + 1] = (uint64_t)(span_end - span);
+                if (sc->span_end != out) {
+                    if (sc->span_end != sc->span) {
+                        vectors[2 * sc->pairs] = (uint64_t)(uintptr_t)sc->span;
+                        vectors[2 * sc->pairs++ + 1] = (uint64_t)(sc->span_end - sc->span);
                     }
-                    span = out;
+                    sc->span = out;
                 }
-                vectors[2 * pairs] = (uint64_t)(uintptr_t)span;
-                vectors[2 * pairs++ + 1] = (uint64_t)(hdr + hlen - span);
-                vectors[2 * pairs] = (uint64_t)(uintptr_t)piece;
-                vectors[2 * pairs++ + 1] = (uint64_t)piece_len;
-                span = span_end = tail;
+                vectors[2 * sc->pairs] = (uint64_t)(uintptr_t)sc->span;
+                vectors[2 * sc->pairs++ + 1] = (uint64_t)(hdr + hlen - sc->span);
+                vectors[2 * sc->pairs] = (uint64_t)(uintptr_t)piece;
+                vectors[2 * sc->pairs++ + 1] = (uint64_t)piece_len;
+                sc->span = sc->span_end = tail;
             } else if (need_sums) {
                 sum = copy_word_sum(hdr + hlen, piece, piece_len);
             } else {
@@ -786,7 +783,7 @@ static PyObject *segment_jobs(PyObject *args, int records)
             }
             out = tail + (pcapng ? epb_tail(seg_len) : 0);
             if (scatter)
-                span_end = out;
+                sc->span_end = out;
         }
         if (classify) {
             /* classify_l4_checksum from the sums already taken */
@@ -804,39 +801,173 @@ static PyObject *segment_jobs(PyObject *args, int records)
                 code = C_INVALID;
             codes[jobs[3 * k + 2]] = (signed char)code;
         }
-        unwritten += frame_len - payload_at;
-        if (fd >= 0 && (unwritten >= piece || k == count - 1)) {
-            /* the packets so far written while their payloads, just summed, are in this core's
-             * cache: the kernel's copy then reads them from there, not from memory */
-            if (span_end != span) {
-                vectors[2 * pairs] = (uint64_t)(uintptr_t)span;
-                vectors[2 * pairs++ + 1] = (uint64_t)(span_end - span);
+        if (scatter) {
+            sc->unwritten += frame_len - payload_at;
+            if (sc->fd >= 0 && sc->unwritten >= sc->piece) {
+                /* the packets so far written while their payloads, just summed, are in this core's
+                 * cache: the kernel's copy then reads them from there, not from memory */
+                if (sc->span_end != sc->span) {
+                    sc->vectors[2 * sc->pairs] = (uint64_t)(uintptr_t)sc->span;
+                    sc->vectors[2 * sc->pairs++ + 1] = (uint64_t)(sc->span_end - sc->span);
+                }
+                sc->error = write_vectors(sc->fd, (struct iovec *)sc->vectors, sc->pairs, &sc->written);
+                sc->pairs = 0;
+                sc->span = sc->span_end = NULL;
+                sc->unwritten = 0;
             }
-            error = write_vectors(fd, (struct iovec *)vectors, pairs, &written);
-            pairs = 0;
-            span = span_end = NULL;
-            unwritten = 0;
         }
     }
-    if (scatter && span_end != span) {
-        vectors[2 * pairs] = (uint64_t)(uintptr_t)span;
-        vectors[2 * pairs++ + 1] = (uint64_t)(span_end - span);
+}
+
+/* The last framing bytes into an iovec, and with fd >= 0 everything written. */
+static void finish_scatter(struct scatter *sc)
+{
+    if (sc->span_end != sc->span) {
+        sc->vectors[2 * sc->pairs] = (uint64_t)(uintptr_t)sc->span;
+        sc->vectors[2 * sc->pairs++ + 1] = (uint64_t)(sc->span_end - sc->span);
+        sc->span = sc->span_end;
     }
+    if (sc->fd >= 0 && !sc->error && sc->pairs) {
+        sc->error = write_vectors(sc->fd, (struct iovec *)sc->vectors, sc->pairs, &sc->written);
+        sc->pairs = 0;
+    }
+}
+
+static PyObject *segment_jobs(PyObject *args, int records)
+{
+    Py_buffer plan_buf, full_buf, last_buf, buffer, jobs_buf, out_buf, codes_buf;
+    Py_buffer vectors_buf = {0};
+    int big_endian = 0, pcapng = 0, fd = -1;
+    Py_ssize_t piece = 0;
+    if (records ? !PyArg_ParseTuple(args, "y*y*y*y*y*pw*w*|pw*in", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
+                                    &big_endian, &out_buf, &codes_buf, &pcapng, &vectors_buf, &fd, &piece)
+                : !PyArg_ParseTuple(args, "y*y*y*y*y*w*w*", &plan_buf, &full_buf, &last_buf, &buffer, &jobs_buf,
+                                    &out_buf, &codes_buf))
+        return NULL;
+    /* with vectors: out gets the framing and headers alone, the payload stays where it is (iovecs) */
+    const int scatter = vectors_buf.obj != NULL;
+    struct run run = {(const int64_t *)plan_buf.buf, (const unsigned char *)full_buf.buf,
+                      (const unsigned char *)last_buf.buf, (const int64_t *)jobs_buf.buf, 0, 0, 0, 0, 0, 0};
+    int64_t packet_out = 0;
+    const char *problem = NULL;
+    if (fd >= 0 && sizeof(struct iovec) != 16)
+        problem = "segment: iovecs are no (base, length) uint64 pairs here";
+    else
+        problem = check_run(&run, plan_buf.len, full_buf.len, last_buf.len, jobs_buf.len, buffer.len, out_buf.len,
+                            codes_buf.len, records, pcapng, scatter, &packet_out);
+    /* at most two iovecs a segment (framing and headers, payload; an EPB's tail joins the next
+     * segment's framing), and the last tail */
+    if (!problem && scatter && (vectors_buf.len % 16 || vectors_buf.len / 16 < 2 * run.segs * run.count + 1))
+        problem = "segment: vectors must be room for two (base, length) pairs a segment, and one";
+    if (problem) {
+        PyBuffer_Release(&plan_buf); PyBuffer_Release(&full_buf); PyBuffer_Release(&last_buf);
+        PyBuffer_Release(&buffer); PyBuffer_Release(&jobs_buf); PyBuffer_Release(&out_buf);
+        PyBuffer_Release(&codes_buf);
+        if (scatter)
+            PyBuffer_Release(&vectors_buf);
+        PyErr_SetString(PyExc_ValueError, problem);
+        return NULL;
+    }
+    struct scatter sc = {scatter ? (uint64_t *)vectors_buf.buf : NULL, 0, NULL, NULL, fd, piece, 0, 0, 0};
+    Py_BEGIN_ALLOW_THREADS
+    segment_run(&run, (const unsigned char *)buffer.buf, (unsigned char *)out_buf.buf, (signed char *)codes_buf.buf,
+                records, pcapng, big_endian, scatter ? &sc : NULL);
+    if (scatter)
+        finish_scatter(&sc);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&plan_buf); PyBuffer_Release(&full_buf); PyBuffer_Release(&last_buf);
     PyBuffer_Release(&buffer); PyBuffer_Release(&jobs_buf); PyBuffer_Release(&out_buf);
     PyBuffer_Release(&codes_buf);
     if (scatter) {
         PyBuffer_Release(&vectors_buf);
-        if (error) {
-            errno = error;
+        if (sc.error) {
+            errno = sc.error;
             return PyErr_SetFromErrno(PyExc_OSError);
         }
         if (fd >= 0)
-            return PyLong_FromLongLong(written);
-        return PyLong_FromSsize_t(pairs);
+            return PyLong_FromLongLong(sc.written);
+        return PyLong_FromSsize_t(sc.pairs);
     }
     Py_RETURN_NONE;
+}
+
+/* segment_runs(runs, buffer, big_endian, out, codes, pcapng, vectors, fd, piece) -> bytes written
+ *   segment_records with vectors and fd for several runs in order, each (plan, template_full,
+ *   template_last, jobs): the iovecs carried from run to run, so that interleaved flows (runs of one
+ *   packet) make one call and a write every piece payload bytes, not one of each a run. */
+static PyObject *segment_runs(PyObject *self, PyObject *args)
+{
+    PyObject *runs_tuple;
+    Py_buffer buffer, out_buf, codes_buf, vectors_buf;
+    int big_endian, pcapng, fd;
+    Py_ssize_t piece;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!y*pw*w*pw*in", &PyTuple_Type, &runs_tuple, &buffer, &big_endian, &out_buf,
+                          &codes_buf, &pcapng, &vectors_buf, &fd, &piece))
+        return NULL;
+    Py_ssize_t count = PyTuple_GET_SIZE(runs_tuple);
+    /* four buffers a run (plan, templates, jobs), held until the runs are done */
+    Py_buffer *held = PyMem_Calloc((size_t)(count ? count : 1) * 4, sizeof(Py_buffer));
+    struct run *runs = PyMem_Calloc((size_t)(count ? count : 1), sizeof(struct run));
+    const char *problem = NULL;
+    Py_ssize_t taken = 0;
+    int64_t room = 1;
+    if (!held || !runs) {
+        PyMem_Free(held);
+        PyMem_Free(runs);
+        PyBuffer_Release(&buffer); PyBuffer_Release(&out_buf); PyBuffer_Release(&codes_buf);
+        PyBuffer_Release(&vectors_buf);
+        return PyErr_NoMemory();
+    }
+    if (fd < 0 || sizeof(struct iovec) != 16 || vectors_buf.len % 16)
+        problem = "segment_runs: a descriptor, and vectors of (base, length) uint64 pairs";
+    for (Py_ssize_t r = 0; r < count && !problem; r++) {
+        PyObject *item = PyTuple_GET_ITEM(runs_tuple, r);
+        Py_buffer *b = held + 4 * r;
+        if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "y*y*y*y*", b, b + 1, b + 2, b + 3)) {
+            if (PyErr_Occurred())
+                PyErr_Clear();
+            problem = "segment_runs: a run is not (plan, template_full, template_last, jobs)";
+            break;
+        }
+        taken = r + 1;
+        runs[r].plan = (const int64_t *)b[0].buf;
+        runs[r].template_full = (const unsigned char *)b[1].buf;
+        runs[r].template_last = (const unsigned char *)b[2].buf;
+        runs[r].jobs = (const int64_t *)b[3].buf;
+        int64_t packet_out = 0;
+        problem = check_run(&runs[r], b[0].len, b[1].len, b[2].len, b[3].len, buffer.len, out_buf.len, codes_buf.len, 1,
+                            pcapng, 1, &packet_out);
+        if (!problem)
+            room += 2 * runs[r].segs * runs[r].count; /* (each bounded by check_run: no overflow) */
+        if (!problem && room > vectors_buf.len / 16)
+            problem = "segment: vectors must be room for two (base, length) pairs a segment, and one";
+    }
+    struct scatter sc = {(uint64_t *)vectors_buf.buf, 0, NULL, NULL, fd, piece, 0, 0, 0};
+    if (!problem) {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t r = 0; r < count && !sc.error; r++)
+            segment_run(&runs[r], (const unsigned char *)buffer.buf, (unsigned char *)out_buf.buf,
+                        (signed char *)codes_buf.buf, 1, pcapng, big_endian, &sc);
+        if (!sc.error)
+            finish_scatter(&sc);
+        Py_END_ALLOW_THREADS
+    }
+    for (Py_ssize_t k = 0; k < 4 * taken; k++)
+        PyBuffer_Release(&held[k]);
+    PyMem_Free(held);
+    PyMem_Free(runs);
+    PyBuffer_Release(&buffer); PyBuffer_Release(&out_buf); PyBuffer_Release(&codes_buf);
+    PyBuffer_Release(&vectors_buf);
+    if (problem) {
+        PyErr_SetString(PyExc_ValueError, problem);
+        return NULL;
+    }
+    if (sc.error) {
+        errno = sc.error;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromLongLong(sc.written);
 }
 
 /* How many records after ``first`` (up to ``stop``) have the first one's length and its bytes in
@@ -1398,6 +1529,7 @@ static PyObject *segment_records(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"same_shape", same_shape, METH_VARARGS, "How many following records share a record's shape."},
     {"same_bytes", same_bytes, METH_VARARGS, "How many following records have a record's bytes in the given ranges."},
+    {"segment_runs", segment_runs, METH_VARARGS, "segment_records with a descriptor for several runs in order."},
     {"segment_records", segment_records, METH_VARARGS, "segment for frames in pcap records, each segment behind its own."},
     {"scan", scan, METH_VARARGS, "The pcap record walk and short-frame classification of one chunk."},
     {"scan_blocks", scan_blocks, METH_VARARGS, "scan for the blocks of a pcapng section."},

@@ -273,9 +273,17 @@ class CompiledPrimitive:
         if not later:
             return segment()
 
-        def segment_and_write(fd: int, _vectors: Any, _pairs: int) -> int:
-            return sum(segment_records(plan, data, jobs, big_endian, target, codes, pcapng, vectors, fd, self.PIECE)
-                       for plan, jobs in work)
+        if hasattr(_SEGMENT, "segment_runs"):  # (every run in one call: a module built before it, one a run)
+            vector = self.compiled.vector
+            runs_given = tuple((*vector(plan), jobs) for plan, jobs in work)
+
+            def segment_and_write(fd: int, _vectors: Any, _pairs: int) -> int:
+                return int(_SEGMENT.segment_runs(runs_given, data, big_endian, target, codes, pcapng, vectors, fd,
+                                                 self.PIECE))
+        else:
+            def segment_and_write(fd: int, _vectors: Any, _pairs: int) -> int:
+                return sum(segment_records(plan, data, jobs, big_endian, target, codes, pcapng, vectors, fd,
+                                           self.PIECE) for plan, jobs in work)
 
         def segmented_as_written() -> Iovecs:
             from .pipeline import Iovecs
