@@ -1155,6 +1155,12 @@ static int tcp_signed(const unsigned char *options, Py_ssize_t end)
     return 0;
 }
 
+/* tcp_signed, the walk skipped when no option byte of either kind is there */
+static int options_signed(const unsigned char *options, Py_ssize_t end)
+{
+    return (memchr(options, 19, (size_t)end) || memchr(options, 29, (size_t)end)) && tcp_signed(options, end);
+}
+
 /* unsigned_run(buffer, offsets, first, count, frame_at, start, end) -> n: how many of the ``count``
  * records after record ``first`` come before the first whose TCP options (frame bytes [start, end),
  * the frame ``frame_at`` bytes after its record's offset) carry a signature (softgso.bulk.fastpath.signed_in_run) */
@@ -1179,9 +1185,7 @@ static PyObject *unsigned_run(PyObject *self, PyObject *args)
     if (!problem) {
         for (Py_ssize_t k = first + 1; k <= first + count; k++) {
             const unsigned char *options = data + offsets[k] + frame_at + start;
-            /* (no option byte of either kind: no walk) */
-            if ((memchr(options, 19, (size_t)(end - start)) || memchr(options, 29, (size_t)(end - start))) &&
-                tcp_signed(options, end - start)) {
+            if (options_signed(options, end - start)) {
                 n = k - first - 1;
                 break;
             }
@@ -1306,8 +1310,7 @@ static PyObject *match_shapes(PyObject *self, PyObject *args)
                 if (shape->sig_end > shape->sig_start) {
                     const unsigned char *options = record + 16 + shape->sig_start;
                     Py_ssize_t span = (Py_ssize_t)(shape->sig_end - shape->sig_start);
-                    if ((memchr(options, 19, (size_t)span) || memchr(options, 29, (size_t)span)) &&
-                        tcp_signed(options, span))
+                    if (options_signed(options, span))
                         break; /* signed: no shape (the scalar path reports it) */
                 }
                 ids[j] = (unsigned char)t;
