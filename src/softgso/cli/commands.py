@@ -208,7 +208,7 @@ BENCH_TARGET_SIZE = 512 << 20  # the issue's targets are set on a 512 MiB captur
               help="Runs of each measurement; the fastest counts.")
 @click.option("--no-peers", is_flag=True, help="Skip tcprewrite and Scapy.")
 @click.option("--format", "capture_format", type=click.Choice(["pcap", "pcapng"]), default="pcap", show_default=True,
-              help="The main capture's format (segment vs cp; pcapng, SLL2 and raw IP have rows of their own).")
+              help="The main capture's format (segment vs cp; pcapng, SLL2, raw IP and flows taking turns packet by packet have rows of their own).")
 @click.option("--only", type=click.Choice(["segment", "coalesce", "checkers", "command", "jobs"]),
               help="One measurement: segment (vs cp, the engine vs memcpy, passthrough, the peers), coalesce (vs cp), "
                    "checkers (inspect and diff vs segment, pcapng), command (the whole segment command vs cp "
