@@ -123,10 +123,12 @@ def interleaved_flows(flows: int, signed_every: int = 0, payload_len: int = 6000
             seqs[flow] += payload_len
 
 
-@pytest.mark.parametrize("capture_format", ["pcap", "pcapng"])
+@pytest.mark.parametrize(("capture_format", "link"), [("pcap", "ethernet"), ("pcapng", "ethernet"), ("pcap", "sll2"),
+                                                     ("pcap", "raw")])
 @pytest.mark.parametrize("flows", [3, 40, 300])
 def test_bulk_segment_equals_scalar_segment_on_interleaved_flows(tmp: Path, engine: str, capture_format: str,
-                                                                 flows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                 link: str, flows: int,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Flows taking turns packet by packet (runs of one), over several chunks, more flows than the
     compiled walk keeps shapes of (pipeline.ShapeTable), a signed packet now and then: what the scalar
     path writes, every signed packet passed through as it does. The compiled engine finds most
@@ -143,7 +145,8 @@ def test_bulk_segment_equals_scalar_segment_on_interleaved_flows(tmp: Path, engi
 
         monkeypatch.setattr(compiled_primitive.CompiledPrimitive, "match_shapes", match_and_count)
     capture = tmp / f"in.{capture_format}"
-    write_capture(capture, 9 << 20, frames=interleaved_flows(flows, signed_every=41), capture_format=capture_format)
+    write_capture(capture, 9 << 20, frames=interleaved_flows(flows, signed_every=41), capture_format=capture_format,
+                  link=link)
     bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
     assert bulk == scalar
     assert bulk_json == scalar_json
