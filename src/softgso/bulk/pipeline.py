@@ -742,10 +742,17 @@ class SegmentStream:
                             if plan is not None and shape is not None and shapes is not None:
                                 shapes.add(data, pos, following - pos, plan, shape)  # (counted there)
                         if plan is not None and shape is not None:
-                            # the packets that follow with this one's shape (a burst of one flow) share its plan
-                            same = alike(data, offsets_buffer, count, number, stop, chunk_stop, shape)
-                            if same:
-                                same = signed_in_run(data, offsets, number, same, RECORD_HEADER_LEN, plan)
+                            # the packets that follow with this one's shape (a burst of one flow) share its plan:
+                            # where the walk matched them all (no template added since), those of this one's
+                            # template (each has its shape and no signature, as alike and signed_in_run find)
+                            if (known != ShapeTable.NONE and shapes is not None and ids is not None
+                                    and ids_of == shapes.generation):
+                                following_ids = ids[number + 1 : stop]
+                                same = len(following_ids) - len(following_ids.lstrip(ids[number : number + 1]))
+                            else:
+                                same = alike(data, offsets_buffer, count, number, stop, chunk_stop, shape)
+                                if same:
+                                    same = signed_in_run(data, offsets, number, same, RECORD_HEADER_LEN, plan)
                             pending.append((plan, number, 1 + same))
                             number += 1 + same
                             continue
