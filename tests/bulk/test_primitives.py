@@ -283,6 +283,37 @@ def test_segment_runs_write_the_scalar_segments_behind_their_record_headers(prim
     assert states[6] is not None and states[6].value == "invalid"
 
 
+@compiled_only
+def test_a_module_built_before_segment_runs_still_writes_later_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compiled module from before segment_runs (an in-place build a pull did not rebuild): the runs
+    are segmented whole on the writing thread and written by writev_all, the same bytes."""
+
+    class Before:
+        def __init__(self, module: Any) -> None:
+            self.module = module
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "segment_runs":
+                raise AttributeError(name)
+            return getattr(self.module, name)
+
+    monkeypatch.setattr(compiled_primitive, "_SEGMENT", Before(SEGMENT))
+    tool = CompiledPrimitive(NO_OFFLOAD)
+    frames = [build_frame(SuperPacketSpec(payload=os.urandom(4000), seq=n)) for n in range(3)]
+    frames.insert(1, build_frame(SuperPacketSpec(ipv6=True, payload=os.urandom(3000))))
+    data = records(frames)
+    offsets, _, _, _, buffer = scan(tool, data)
+    plans = [tool.fast.plan_for(frame) for frame in frames]
+    runs = [(plans[0], 0, 1), (plans[1], 1, 1), (plans[2], 2, 2)]
+    codes = bytearray([NO_CODE]) * len(frames)
+    part = tool.segment_runs(runs, memoryview(data), memoryview(buffer).cast("q"), False, mmap.mmap(-1, 1 << 20), [0],
+                             codes, later=True)()
+    assert isinstance(part, Iovecs) and part.writev is SEGMENT.writev_all and part.pairs > 0
+    expected = b"".join(struct.pack("<IIII", 1000 + number, number, len(segment), len(segment)) + segment
+                        for number, frame in enumerate(frames) for segment in process_frame(frame, NO_OFFLOAD).frames)
+    assert materialize(part) == expected
+
+
 # -- the compiled module's own checks: out-of-range arguments are refused before a byte is touched --
 
 

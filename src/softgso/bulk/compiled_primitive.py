@@ -170,9 +170,8 @@ class CompiledPrimitive:
     # pipeline.LateRuns
     LATE_SUMS = SCATTER
     # with LATE_SUMS, the payload bytes summed before each writev, so that the kernel's copy finds them
-    # in the core's cache (L2: 1 MiB here). Measured on 512 MiB against one writev a 4 MiB chunk
-    # (alternated, medians of 15): 0.39 s CPU against 0.43 s for 256 and 512 KiB, 0.40 s for 64 and
-    # 128 KiB (more writes)
+    # in the core's cache (L2: 1 MiB here). Measured on 512 MiB (alternated, medians of 15): one writev
+    # a 4 MiB chunk 0.43 s CPU; pieces of 256 and 512 KiB 0.39 s; of 64 and 128 KiB 0.40 s (more writes)
     PIECE = 256 << 10
     # the planner finds a super-packet's shape among those it has seen by match_shapes (pipeline.ShapeTable)
     SHAPES = hasattr(_SEGMENT, "match_shapes")
@@ -230,9 +229,10 @@ class CompiledPrimitive:
         """The runs' segments, each behind its record header (each an EPB with ``pcapng``), in input
         order: with SCATTER iovecs (headers in ``arena``, payloads in ``data``), else contiguous in
         ``arena`` (or a new buffer when it is full). ``later``: everything that needs ``offsets``
-        done now, and a function returned that segments (sums the payloads, fills the headers and
-        ``codes``) and gives the iovecs, for the thread that writes them (without SCATTER it gives
-        the segments copied already)."""
+        done now, and a function returned for the thread that writes them: it gives an Iovecs whose
+        writev segments the runs as it writes them (sums the payloads, fills the headers and
+        ``codes``, writes every PIECE payload bytes; with a module built before segment_runs, the
+        iovecs segmented whole, then written), or without SCATTER the segments copied already."""
         scatter = self.SCATTER
         per_packets = [packet_out_len(plan, pcapng, not scatter) for plan, _, _ in runs]
         size = sum(per_packet * count for per_packet, (_, _, count) in zip(per_packets, runs, strict=True))
@@ -272,18 +272,13 @@ class CompiledPrimitive:
 
         if not later:
             return segment()
+        if not hasattr(_SEGMENT, "segment_runs"):
+            return segment  # (a module built before it: segmented whole, then written)
+        runs_given = tuple((*self.compiled.vector(plan), jobs) for plan, jobs in work)
 
-        if hasattr(_SEGMENT, "segment_runs"):  # (every run in one call: a module built before it, one a run)
-            vector = self.compiled.vector
-            runs_given = tuple((*vector(plan), jobs) for plan, jobs in work)
-
-            def segment_and_write(fd: int, _vectors: Any, _pairs: int) -> int:
-                return int(_SEGMENT.segment_runs(runs_given, data, big_endian, target, codes, pcapng, vectors, fd,
-                                                 self.PIECE))
-        else:
-            def segment_and_write(fd: int, _vectors: Any, _pairs: int) -> int:
-                return sum(segment_records(plan, data, jobs, big_endian, target, codes, pcapng, vectors, fd,
-                                           self.PIECE) for plan, jobs in work)
+        def segment_and_write(fd: int, _vectors: Any, _pairs: int) -> int:
+            return int(_SEGMENT.segment_runs(runs_given, data, big_endian, target, codes, pcapng, vectors, fd,
+                                             self.PIECE))
 
         def segmented_as_written() -> Iovecs:
             from .pipeline import Iovecs
