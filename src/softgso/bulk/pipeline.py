@@ -219,7 +219,7 @@ class ShapeTable:
     CHURN = 32
     REST = 8
 
-    __slots__ = ("match_shapes", "pcapng", "entries", "table", "generation", "found", "added", "_templates", "_keys",
+    __slots__ = ("match_shapes", "pcapng", "entries", "table", "generation", "found", "added", "_templates", "_held",
                  "_oldest", "_resting")
 
     def __init__(self, match_shapes: Callable[..., int], pcapng: bool = False) -> None:
@@ -230,7 +230,7 @@ class ShapeTable:
         self.generation = 0
         self.found = self.added = 0  # in the current chunk: records of a held shape, templates added
         self._templates: list[bytes] = []
-        self._keys: dict[bytes, int] = {}  # a template's bytes (plan aside) -> its number
+        self._held: set[bytes] = set()  # the templates' bytes (plans aside)
         self._oldest = 0
         self._resting = 0
 
@@ -262,11 +262,12 @@ class ShapeTable:
         if plan.udp or sig_end <= sig_start:
             sig_start = sig_end = 0
         nonzero = nonzero_at >= 0 and prefix[lead + RECORD_HEADER_LEN + nonzero_at :][:2] != b"\0\0"
-        fields = array("q", [0, record_len, nonzero_at, int(nonzero), sig_start, sig_end, len(ranges), len(prefix),
-                             *(edge for pair in ranges for edge in pair)])
-        template = fields.tobytes() + prefix + bytes(-len(prefix) % 8)
-        template = (len(template)).to_bytes(8, sys.byteorder) + template[8:]
-        if template in self._keys:
+        padded = prefix + bytes(-len(prefix) % 8)
+        # _segment.match_shapes' layout: the template's length in bytes and 7 fields, the ranges, the prefix
+        fields = [8 * (8 + 2 * len(ranges)) + len(padded), record_len, nonzero_at, int(nonzero), sig_start, sig_end,
+                  len(ranges), len(prefix), *(edge for pair in ranges for edge in pair)]
+        template = array("q", fields).tobytes() + padded
+        if template in self._held:
             return
         if len(self._templates) < self.LIMIT:
             number = len(self._templates)
@@ -274,10 +275,10 @@ class ShapeTable:
             self.entries.append((plan, shape))
         else:
             number, self._oldest = self._oldest, (self._oldest + 1) % self.LIMIT
-            del self._keys[self._templates[number]]
+            self._held.discard(self._templates[number])
             self._templates[number] = template
             self.entries[number] = (plan, shape)
-        self._keys[template] = number
+        self._held.add(template)
         self.table = b"".join(self._templates)
         self.generation += 1
         self.added += 1
@@ -390,8 +391,8 @@ class SegmentStream:
         self._link_plans: dict[tuple[bytes, bytes], tuple[SegmentPlan | None, LinkShape | None]] = {}
         self._ethernet_plans: dict[SegmentPlan, SegmentPlan] = {}
         # the shapes of earlier runs, for the compiled walk (a primitive with match_shapes)
-        match = getattr(primitive, "match_shapes", None) if getattr(primitive, "SHAPES", False) else None
-        self._shapes = ShapeTable(match) if match is not None and self.fast.enabled else None
+        self._shapes = (ShapeTable(primitive.match_shapes)  # type: ignore[attr-defined]
+                        if getattr(primitive, "SHAPES", False) and self.fast.enabled else None)
         # checksum states counted by the writing thread (LateRuns), by the offset of their chunk in IN
         self._late_states: list[tuple[int, Counter[str]]] = []
         self._chunk_pos = 0
@@ -670,11 +671,11 @@ class SegmentStream:
         # chunk at once, then (a template added since: ids_of, the generation ids are of, is old)
         # record by record
         shapes = self._shapes if self._shapes is not None and self._shapes.begin_chunk() else None
-        ids: bytearray | None = None
+        ids = bytearray([ShapeTable.NONE]) * count if shapes is not None else bytearray()
         ids_of = -1
-        if shapes is not None and shapes.entries:
-            ids = bytearray([ShapeTable.NONE]) * count
-            shapes.match(data, offsets_buffer, count, 0, count, chunk_stop, codes, ids)
+        if shapes is not None:
+            if shapes.entries:
+                shapes.match(data, offsets_buffer, count, 0, count, chunk_stop, codes, ids)
             ids_of = shapes.generation
 
         def flush_pending() -> None:
@@ -719,17 +720,16 @@ class SegmentStream:
                     else:
                         frame = data[pos + RECORD_HEADER_LEN : following]
                     if kind == CODE_CANDIDATE:
+                        plan: SegmentPlan | None
                         shape: FrameLayout | TunnelShape | LinkShape | None
                         known = ShapeTable.NONE
-                        if shapes is not None and shapes.entries:
-                            if ids is None:
-                                ids = bytearray([ShapeTable.NONE]) * count
+                        if shapes is not None:
                             if ids_of != shapes.generation:
                                 shapes.match(data, offsets_buffer, count, number, number + 1, chunk_stop, codes, ids)
                             known = ids[number]
                             shapes.found += known != ShapeTable.NONE
-                        if known != ShapeTable.NONE:
-                            plan, shape = shapes.entries[known]  # type: ignore[union-attr]
+                        if shapes is not None and known != ShapeTable.NONE:
+                            plan, shape = shapes.entries[known]
                         else:
                             link = self._link if self._blocks is None else self._kinds[
                                 int.from_bytes(data[pos - 4 : pos], "big" if self._big_endian else "little")]
@@ -745,8 +745,7 @@ class SegmentStream:
                             # the packets that follow with this one's shape (a burst of one flow) share its plan:
                             # where the walk matched them all (no template added since), those of this one's
                             # template (each has its shape and no signature, as alike and signed_in_run find)
-                            if (known != ShapeTable.NONE and shapes is not None and ids is not None
-                                    and ids_of == shapes.generation):
+                            if known != ShapeTable.NONE and shapes is not None and ids_of == shapes.generation:
                                 following_ids = ids[number + 1 : stop]
                                 same = len(following_ids) - len(following_ids.lstrip(ids[number : number + 1]))
                             else:

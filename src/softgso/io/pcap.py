@@ -54,8 +54,9 @@ def header_refusal(major: int, minor: int, linktype_field: int) -> str | None:
     reader's error, and what sends the bulk walk to the reader."""
     if major != PCAP_VERSION_MAJOR:
         return f"unsupported pcap version {major}.{minor}: pcap files are version 2.x"
-    if fcs_length(linktype_field):
-        return f"link-type field 0x{linktype_field:08x}: {fcs_refusal(fcs_length(linktype_field))}"
+    fcs_len = fcs_length(linktype_field)
+    if fcs_len:
+        return f"link-type field 0x{linktype_field:08x}: {fcs_refusal(fcs_len)}"
     return None
 
 _ORDER_PREFIX = {"little": "<", "big": ">"}
