@@ -692,6 +692,19 @@ class Summary(ValueClass):
         for state, count in states.items():
             self.input_checksums[state] += count
 
+    def add_completed(self, packets: int, nbytes: int, left: int) -> None:
+        """Count ``packets`` short frames whose partial seed was completed in bulk (``left`` of them left
+        for the device instead), as ``add`` would one by one: each sent as one changed frame."""
+        self.records_in += packets
+        self.bytes_in += nbytes
+        self.records_out += packets
+        self.bytes_out += nbytes
+        self.outcomes[Outcome.CHANGED.value] += packets
+        self.input_checksums[L4Checksum.PARTIAL.value] += packets
+        self.partial_out += left
+        self.bulk_records += packets
+        self.bulk_bytes += nbytes
+
     def merge(self, other: Summary) -> None:
         """Add a later part's counts (as if its packets had been added here one by one, in order)."""
         self.records_in += other.records_in

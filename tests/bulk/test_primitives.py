@@ -685,12 +685,12 @@ def test_tunnel_plan_fields_are_read_in_the_c_enum_order() -> None:
 
 
 @compiled_only
-@given(st.binary(max_size=64) | st.lists(st.sampled_from([0, 1, 4, 5, 6, 7, 8, NO_CODE]), max_size=64).map(bytes))
+@given(st.binary(max_size=64) | st.lists(st.sampled_from([0, 1, 4, 5, 6, 7, 8, 9, NO_CODE]), max_size=64).map(bytes))
 def test_the_planner_s_runs_are_the_pattern_s(codes: bytes) -> None:
-    # _segment.code_runs against re on the pattern it stands for: codes 0-4 together, 5, 6, 7 alone, others in none
+    # _segment.code_runs against re on the pattern it stands for: codes 0-4 together, 5, 6, 7, 8 alone, others in none
     import re
 
-    pattern = re.compile(rb"[\x00-\x04]+|\x05+|\x06+|\x07+")
+    pattern = re.compile(rb"[\x00-\x04]+|\x05+|\x06+|\x07+|\x08+")
     expected = [run.span() for run in pattern.finditer(codes)]
     assert SEGMENT.code_runs(codes) == SEGMENT.code_runs(bytearray(codes)) == expected
     assert code_spans(bytearray(codes)) == expected

@@ -957,3 +957,151 @@ def test_a_pcapng_packet_whose_epb_flags_give_an_fcs_stops_every_engine_there(tm
     assert result.exit_code == 3
     assert f"frame {fcs_at + 1}" in result.stderr and "epb_flags: the frame ends in a 4-byte FCS: not read" in result.stderr
     assert (tmp / "out.pcapng").read_bytes() == (tmp / "expected.pcapng").read_bytes()
+
+
+# -- short frames whose checksum is a partial seed ----------------------------------------------------
+
+
+def _ones(data: bytes) -> int:
+    """RFC 1071: the folded 16-bit ones' complement sum of ``data`` (odd length zero-padded)."""
+    data += b"\0" * (len(data) & 1)
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+def _l4_of(frame: bytes) -> tuple[int, int, int, bytes]:
+    """(L4 offset, L4 end, protocol, pseudo-header bytes) of a plain Ethernet (one tag at most) IP frame."""
+    network = 18 if frame[12:14] == b"\x81\x00" else 14
+    if frame[network] >> 4 == 4:
+        ihl = (frame[network] & 15) * 4
+        end = network + int.from_bytes(frame[network + 2 : network + 4], "big")
+        proto = frame[network + 9]
+        pseudo = frame[network + 12 : network + 20] + struct.pack("!HH", proto, end - network - ihl)
+        return network + ihl, end, proto, pseudo
+    end = network + 40 + int.from_bytes(frame[network + 4 : network + 6], "big")
+    proto = frame[network + 6]
+    return network + 40, end, proto, frame[network + 8 : network + 40] + struct.pack("!IxxxB", end - network - 40, proto)
+
+
+def _sums_to_zero(spec: SuperPacketSpec) -> bytes:
+    """The frame of ``spec`` (a partial seed) with its first two payload bytes chosen so that its L4
+    bytes, the seed in the checksum field, sum to 0xFFFF: the checksum the device computes is 0."""
+    frame = bytearray(build_frame(spec))
+    start, end, _, _ = _l4_of(bytes(frame))
+    at = start + (8 if spec.udp else 20 + len(spec.tcp_options))
+    frame[at : at + 2] = b"\0\0"
+    frame[at : at + 2] = struct.pack("!H", 0xFFFF - _ones(bytes(frame[start:end])))
+    return bytes(frame)
+
+
+def seeded_frames(seed: int) -> Iterator[bytes]:
+    """Short frames a host sends with checksum offload (their L4 checksum the pseudo-header seed):
+    TCP ACKs and small segments, UDP datagrams, over IPv4 and IPv6, with and without a VLAN tag, some
+    padded to Ethernet's 60 bytes, some whose checksum comes out 0; among super-packets and short
+    frames with full checksums."""
+    from softgso.cli.bench import TIMESTAMPS
+
+    rng = random.Random(seed)
+    big = _frames(MIXES["tcp4"] + MIXES["tcp6"], 4000, burst=1)
+    while True:
+        roll = rng.random()
+        if roll < 0.2:
+            yield next(big)
+            continue
+        spec = SuperPacketSpec(ipv6=rng.random() < 0.4, udp=rng.random() < 0.3,
+                               payload=os.urandom(rng.choice((0, 0, 1, 6, 99, 512, 1400))),
+                               tcp_options=TIMESTAMPS if rng.random() < 0.5 else b"", seq=rng.randrange(1 << 32),
+                               ip_id=rng.randrange(1 << 16), partial_checksum=roll > 0.3,
+                               vlan_tags=((0x8100, 7),) if rng.random() < 0.3 else ())
+        if roll > 0.95 and len(spec.payload) >= 2:
+            yield _sums_to_zero(spec)
+        else:
+            frame = build_frame(spec)
+            yield frame + bytes(max(0, 60 - len(frame)))  # Ethernet's padding: a trailer, never payload
+
+
+def _pcapng_of(frames: Iterator[bytes], count: int, seed: int) -> bytes:
+    """The frames in EPBs (now and then one with a comment option or an epb_flags direction, or an SPB)."""
+    rng = random.Random(seed)
+    order = "<"
+
+    def block(kind: int, body: bytes) -> bytes:
+        body += bytes(-len(body) % 4)
+        return struct.pack(order + "II", kind, 12 + len(body)) + body + struct.pack(order + "I", 12 + len(body))
+
+    out = block(0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out += block(1, struct.pack(order + "HHI", 1, 0, 262144))
+    for number in range(count):
+        frame = next(frames)
+        roll = rng.random()
+        if roll < 0.05:
+            out += block(3, struct.pack(order + "I", len(frame)) + frame)
+            continue
+        options = b""
+        if roll > 0.9:
+            options = struct.pack(order + "HHI", 2, 4, 1) + struct.pack(order + "HH", 0, 0)  # epb_flags: inbound
+        ticks = 1_700_000_000_000_000 + number
+        out += block(6, struct.pack(order + "IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(frame), len(frame))
+                     + frame + bytes(-len(frame) % 4) + options)
+    return out
+
+
+# a device that checksums IPv4 (IP_CSUM) and not IPv6, and nothing under a VLAN tag: each class of
+# short frame its own action
+IPV4_CSUM_PROFILE = {"base": "no-offload", "name": "ipv4-csum", "features": "SG,IP_CSUM,HIGHDMA",
+                     "vlan_features": "SG,HIGHDMA"}
+
+
+@pytest.mark.parametrize("capture_format", ["pcap", "pcapng"])
+@pytest.mark.parametrize("device", ["no-offload", "csum", "ipv4-csum.json"])
+def test_short_frames_with_partial_seeds_are_sent_as_the_scalar_path_sends_them(
+        tmp: Path, engine: str, capture_format: str, device: str) -> None:
+    """A short frame whose checksum is a partial seed is sent as one frame: its seed completed where
+    the device cannot checksum its class (skb_checksum_help, a computed 0 sent as 0xFFFF), left where
+    it can. The bulk engines write what the scalar path writes; the compiled one without taking such
+    frames one by one (a frame of each class teaches it the class's action)."""
+    if device.endswith(".json"):
+        (tmp / device).write_text(json.dumps(IPV4_CSUM_PROFILE))
+        device = str(tmp / device)
+    capture = tmp / f"in.{capture_format}"
+    if capture_format == "pcap":
+        write_capture(capture, 2 << 20, frames=seeded_frames(3))
+    else:
+        capture.write_bytes(_pcapng_of(seeded_frames(4), 3000, 5))
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine, "--device", device)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert bulk_json["outcomes"]["changed"] > 500 and bulk_json["input_checksums"]["partial"] > 500
+    if engine == "compiled":
+        engine_json = json.loads(run_cli("segment", capture, tmp / "again.pcap", "--json", "--engine", engine,
+                                         "--device", device).stdout)["engine"]
+        # one frame of each class (one VLAN tag, IPv6, UDP: 8), and in pcapng the blocks with options and the SPBs
+        limit = 8 if capture_format == "pcap" else 8 + bulk_json["records_in"] // 5
+        assert engine_json["records_one_by_one"] <= limit
+
+
+def test_completed_seeds_make_checksums_that_verify_and_a_zero_is_sent_as_0xffff(tmp: Path, engine: str) -> None:
+    """On a device without checksum offload every seed is completed: each short frame's L4 checksum
+    verifies (RFC 1071 over the pseudo-header and the L4 bytes), and one that computes to 0 goes out
+    as 0xFFFF (skb_checksum_help's CSUM_MANGLED_0), TCP and UDP alike."""
+    frames = [_sums_to_zero(SuperPacketSpec(udp=udp, ipv6=ipv6, payload=os.urandom(40)))
+              for udp in (False, True) for ipv6 in (False, True)] * 3
+    frames += [build_frame(SuperPacketSpec(payload=os.urandom(n), ipv6=n % 2 == 1)) for n in range(0, 300, 7)]
+    capture = tmp / "in.pcap"
+    capture.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1) + b"".join(
+        struct.pack("<IIII", 1_700_000_000, number, len(frame), len(frame)) + frame
+        for number, frame in enumerate(frames * 4)))
+    assert run_cli("segment", capture, tmp / "out.pcap", "--engine", engine, "-q").exit_code == 0
+    data = (tmp / "out.pcap").read_bytes()
+    pos, fields = 24, []
+    while pos < len(data):
+        caplen = struct.unpack_from("<I", data, pos + 8)[0]
+        frame = data[pos + 16 : pos + 16 + caplen]
+        start, end, proto, pseudo = _l4_of(frame)
+        assert _ones(pseudo + frame[start:end]) == 0xFFFF, f"record at {pos}: the checksum does not verify"
+        fields.append(frame[start + (6 if proto == 17 else 16) : start + (8 if proto == 17 else 18)])
+        pos += 16 + caplen
+    assert len(fields) == len(frames) * 4 > 100
+    assert fields[:12] == [b"\xff\xff"] * 12

@@ -187,7 +187,8 @@ static int64_t copy_word_sum(unsigned char *q, const unsigned char *p, Py_ssize_
 /* fastpath.classify_frames for one frame of buffer (data + start, length bytes; limit the last
  * readable offset of the buffer: reads past the frame are clamped there, as numpy's are). */
 /* fastpath.CODE_*: a checksum state, no layout, the scalar path's, a super-packet candidate (scan) */
-enum { C_ZERO, C_COMPLETE, C_PARTIAL, C_INVALID, C_NO_LAYOUT, C_SCALAR, C_CANDIDATE, C_DROPPED };
+/* C_SEED: a short Ethernet frame whose checksum is a partial seed, for complete_seeds (SMALL_SEEDS) */
+enum { C_ZERO, C_COMPLETE, C_PARTIAL, C_INVALID, C_NO_LAYOUT, C_SCALAR, C_CANDIDATE, C_DROPPED, C_SEED };
 
 #define PORT_MAP_LEN 8192 /* a bit per UDP port: scan's port_map */
 
@@ -196,8 +197,16 @@ static inline int port_in(const unsigned char *port_map, unsigned port)
     return port_map != NULL && (port_map[port >> 3] >> (port & 7) & 1);
 }
 
+/* where a frame's L4 checksum lies, as classify_frame found it: its L4 bytes [transport, end), the
+ * field at transport + 16 (TCP) or + 6 (UDP), and the frame's class for complete_seeds (one VLAN tag:
+ * 4, IPv6: 2, UDP: 1) */
+struct l4_at {
+    Py_ssize_t transport, end;
+    int udp, class;
+};
+
 static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_t start, Py_ssize_t length,
-                          int link_ethertype, const unsigned char *port_map)
+                          int link_ethertype, const unsigned char *port_map, struct l4_at *at)
 {
 #define BYTE(off) ((unsigned)data[(start + (off)) < limit ? start + (off) : limit])
 #define BE16(off) (BYTE(off) << 8 | BYTE((off) + 1))
@@ -272,6 +281,12 @@ static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_
         return C_NO_LAYOUT;
     }
     /* the pseudo-header: addresses, protocol, L4 length; then the L4 bytes up to the packet's end */
+    if (at) {
+        at->transport = transport;
+        at->end = end;
+        at->udp = udp;
+        at->class = vlan * 4 + !v4 * 2 + udp;
+    }
     const unsigned char *frame = data + start;
     int64_t addresses = v4 ? word_sum(frame + network + 12, 8) : word_sum(frame + network + 8, 32);
     int64_t pseudo = ((int64_t)next_header + (end - transport) + addresses) % ONES;
@@ -322,6 +337,10 @@ static unsigned link_ethertype(const unsigned char *frame, Py_ssize_t length, in
     return found >= 0x0600 ? found : 0; /* a cooked header's own codes are no ethertype */
 }
 
+/* scan's bulk_small: bit 0 classifies short frames; SMALL_SEEDS gives a short Ethernet frame whose
+ * checksum is a partial seed C_SEED (complete_seeds' to finish) instead of C_SCALAR */
+#define SMALL_SEEDS 2
+
 /* a record's code (C_*) in a walk: its frame at data + start, of link kind ``link`` */
 static int record_code(const unsigned char *data, Py_ssize_t limit, Py_ssize_t start, Py_ssize_t caplen,
                        Py_ssize_t orig_len, int link, Py_ssize_t small_limit, int bulk_small,
@@ -342,9 +361,13 @@ static int record_code(const unsigned char *data, Py_ssize_t limit, Py_ssize_t s
         return C_CANDIDATE;
     if (!bulk_small || orig_len != caplen)
         return C_SCALAR;
-    int code = classify_frame(data, limit, start + head - (link == L_ETHERNET ? head : 14), length, ethertype, port_map);
-    /* a partial seed is completed by the scalar path; so is a frame of no layout on another link type */
-    return code == C_PARTIAL || (code == C_NO_LAYOUT && link != L_ETHERNET) ? C_SCALAR : code;
+    int code = classify_frame(data, limit, start + head - (link == L_ETHERNET ? head : 14), length, ethertype, port_map,
+                              NULL);
+    /* a partial seed is completed by the scalar path (or, an Ethernet frame with SMALL_SEEDS asked, by
+     * complete_seeds); so is a frame of no layout on another link type */
+    if (code == C_PARTIAL)
+        return bulk_small & SMALL_SEEDS && link == L_ETHERNET ? C_SEED : C_SCALAR;
+    return code == C_NO_LAYOUT && link != L_ETHERNET ? C_SCALAR : code;
 }
 
 static PyObject *scan(PyObject *self, PyObject *args)
@@ -353,7 +376,7 @@ static PyObject *scan(PyObject *self, PyObject *args)
     Py_ssize_t pos, end, chunk_end, ticks, snap_limit, small_limit;
     int big_endian, bulk_small, link = L_ETHERNET;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnnpnnnpw*w*|iy*", &buffer, &pos, &end, &chunk_end, &big_endian, &ticks,
+    if (!PyArg_ParseTuple(args, "y*nnnpnnniw*w*|iy*", &buffer, &pos, &end, &chunk_end, &big_endian, &ticks,
                           &snap_limit, &small_limit, &bulk_small, &offsets_buf, &codes_buf, &link, &ports_buf))
         return NULL;
     if (pos < 0 || end > buffer.len || chunk_end > end || pos > end || offsets_buf.len % 8 ||
@@ -435,7 +458,7 @@ static PyObject *scan_blocks(PyObject *self, PyObject *args)
     Py_ssize_t pos, end, chunk_end, spb_snaplen, snap_limit, small_limit;
     int big_endian, bulk_small;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnnpy*nnnpw*w*w*|y*", &buffer, &pos, &end, &chunk_end, &big_endian, &kinds_buf,
+    if (!PyArg_ParseTuple(args, "y*nnnpy*nnniw*w*w*|y*", &buffer, &pos, &end, &chunk_end, &big_endian, &kinds_buf,
                           &spb_snaplen, &snap_limit, &small_limit, &bulk_small, &offsets_buf, &codes_buf,
                           &lengths_buf, &ports_buf))
         return NULL;
@@ -499,6 +522,10 @@ static PyObject *scan_blocks(PyObject *self, PyObject *args)
                        ? C_SCALAR
                        : record_code(data, limit, pos + 28, caplen, orig_len, kinds[interface], small_limit, bulk_small,
                                      port_map);
+            /* complete_seeds patches a block whose bytes are its frame's alone: one with options is the
+             * scalar path's (its writer's way with them) */
+            if (code == C_SEED && length != 32 + caplen + (-caplen & 3))
+                code = C_SCALAR;
         } else if (type == BT_SPB) {
             if (length < 16 || interfaces < 1) {
                 stop = 1;
@@ -513,9 +540,10 @@ static PyObject *scan_blocks(PyObject *self, PyObject *args)
                 break;
             }
             frame_len = caplen;
-            /* never a candidate: a segment of it would need a timestamp it does not have */
+            /* never a candidate: a segment of it would need a timestamp it does not have (nor a seed to
+             * complete in bulk) */
             code = record_code(data, limit, pos + 12, caplen, orig_len, kinds[0], small_limit, bulk_small, port_map);
-            if (code == C_CANDIDATE)
+            if (code == C_CANDIDATE || code == C_SEED)
                 code = C_SCALAR;
         } else if (type == BT_SHB || type == BT_IDB || type == BT_PB) {
             stop = 1;
@@ -1099,9 +1127,9 @@ static PyObject *same_bytes(PyObject *self, PyObject *args)
 }
 
 /* The runs of a chunk's codes the planner takes as one (softgso.bulk.pipeline.code_spans): codes 0-4
- * (frames left untouched with a checksum state, or without a layout) together, and 5, 6 and 7 each
+ * (frames left untouched with a checksum state, or without a layout) together, and 5, 6, 7 and 8 each
  * on their own; any other value is in no run. (start, stop) pairs, as the spans of
- * re.finditer(rb"[\x00-\x04]+|\x05+|\x06+|\x07+", codes): the planner's runs without importing re. */
+ * re.finditer(rb"[\x00-\x04]+|\x05+|\x06+|\x07+|\x08+", codes): the planner's runs without importing re. */
 static PyObject *code_runs(PyObject *self, PyObject *args)
 {
     Py_buffer codes_buf;
@@ -1113,7 +1141,7 @@ static PyObject *code_runs(PyObject *self, PyObject *args)
     PyObject *runs = PyList_New(0);
     while (runs && at < length) {
         unsigned char kind = codes[at] <= 4 ? 0 : codes[at];
-        if (kind > 7) {
+        if (kind > C_SEED) {
             at++;
             continue;
         }
@@ -1198,6 +1226,93 @@ static PyObject *unsigned_run(PyObject *self, PyObject *args)
         return NULL;
     }
     return PyLong_FromSsize_t(n);
+}
+
+/* complete_seeds: short Ethernet frames whose L4 checksum is a partial seed (scan's C_SEED with
+ * SMALL_SEEDS), sent as one frame each: the device completes the seed or leaves it, as
+ * skb_csum_hwoffload_help decides for the frame's class (one VLAN tag, IPv6, UDP: struct l4_at), the
+ * same for every frame of a class. actions[class]: SEED_COMPLETE (skb_checksum_help: the ones'
+ * complement of the L4 bytes' sum, the seed in the field, 0 sent as 0xFFFF), SEED_LEAVE (the bytes
+ * as they came), 0 (not known yet: the walk stops there). */
+enum { SEED_UNKNOWN, SEED_COMPLETE, SEED_LEAVE };
+
+static PyObject *complete_seeds(PyObject *self, PyObject *args)
+{
+    Py_buffer buffer, offsets_buf, actions_buf, lengths_buf = {0};
+    Py_ssize_t walked, first, stop, chunk_stop, shift;
+    PyObject *lengths_obj;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nnnnnOy*", &buffer, &offsets_buf, &walked, &first, &stop, &chunk_stop, &shift,
+                          &lengths_obj, &actions_buf))
+        return NULL;
+    const char *problem = NULL;
+    if (lengths_obj != Py_None && PyObject_GetBuffer(lengths_obj, &lengths_buf, PyBUF_SIMPLE) < 0)
+        problem = "";
+    else if (walked < 0 || walked > offsets_buf.len / 8 || first < 0 || stop > walked || first > stop ||
+             chunk_stop > buffer.len || shift < 0 || actions_buf.len != 8 ||
+             (lengths_buf.obj && lengths_buf.len < 4 * walked))
+        problem = "complete_seeds: record range, actions or lengths out of bounds";
+    const int64_t *offsets = (const int64_t *)offsets_buf.buf;
+    const uint32_t *lengths = lengths_buf.obj ? (const uint32_t *)lengths_buf.buf : NULL;
+    const unsigned char *data = (const unsigned char *)buffer.buf, *actions = (const unsigned char *)actions_buf.buf;
+    Py_ssize_t done = first, left = 0, frame_bytes = 0, limit = buffer.len - 1;
+    int next_class = -1; /* the class of the record the walk stopped at (-1: none; 8: not a seed) */
+    PyObject *out = NULL;
+    /* the records taken: those of known classes from first on, their bytes one stretch of buffer */
+    for (; !problem && done < stop; done++) {
+        Py_ssize_t at = (Py_ssize_t)offsets[done];
+        Py_ssize_t next = (done + 1 < walked ? (Py_ssize_t)offsets[done + 1] : chunk_stop);
+        Py_ssize_t caplen = lengths ? (Py_ssize_t)lengths[done] : next - at - 16;
+        if (at - shift < 0 || at + 16 + caplen > next || next - shift > buffer.len || caplen < 0) {
+            problem = "complete_seeds: a record out of bounds";
+            break;
+        }
+        struct l4_at l4;
+        if (classify_frame(data, limit, at + 16, caplen, -1, NULL, &l4) != C_PARTIAL) {
+            next_class = 8;
+            break;
+        }
+        if (actions[l4.class] != SEED_COMPLETE && actions[l4.class] != SEED_LEAVE) {
+            next_class = l4.class;
+            break;
+        }
+        left += actions[l4.class] == SEED_LEAVE;
+        frame_bytes += caplen;
+    }
+    if (!problem) {
+        Py_ssize_t start = first < done ? (Py_ssize_t)offsets[first] - shift : 0;
+        Py_ssize_t finish = first < done ? (done < walked ? (Py_ssize_t)offsets[done] : chunk_stop) - shift : 0;
+        out = PyBytes_FromStringAndSize(NULL, finish - start);
+        if (out) {
+            unsigned char *q = (unsigned char *)PyBytes_AS_STRING(out);
+            memcpy(q, data + start, (size_t)(finish - start));
+            for (Py_ssize_t n = first; n < done; n++) {
+                Py_ssize_t at = (Py_ssize_t)offsets[n];
+                Py_ssize_t next = n + 1 < walked ? (Py_ssize_t)offsets[n + 1] : chunk_stop;
+                struct l4_at l4;
+                classify_frame(data, limit, at + 16, lengths ? (Py_ssize_t)lengths[n] : next - at - 16, -1, NULL, &l4);
+                if (actions[l4.class] != SEED_COMPLETE)
+                    continue;
+                const unsigned char *frame = data + at + 16;
+                int64_t total = word_sum(frame + l4.transport, l4.end - l4.transport);
+                /* skb_checksum_help: csum_fold of the sum, 0 sent as CSUM_MANGLED_0 */
+                put16(q + (at + 16 - start) + l4.transport + (l4.udp ? 6 : 16), (unsigned)(ONES - total % ONES));
+            }
+        }
+    }
+    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&offsets_buf);
+    PyBuffer_Release(&actions_buf);
+    if (lengths_buf.obj)
+        PyBuffer_Release(&lengths_buf);
+    if (problem) {
+        if (*problem)
+            PyErr_SetString(PyExc_ValueError, problem);
+        return NULL;
+    }
+    if (!out)
+        return NULL;
+    return Py_BuildValue("Nnnni", out, done - first, left, frame_bytes, next_class);
 }
 
 /* match_shapes(buffer, offsets, walked, first, stop, chunk_stop, codes, ids, table, pcapng) -> matched
@@ -1538,6 +1653,7 @@ static PyMethodDef methods[] = {
     {"scan_blocks", scan_blocks, METH_VARARGS, "scan for the blocks of a pcapng section."},
     {"segment", segment, METH_VARARGS, "Segment frames of one plan into contiguous output."},
     {"code_runs", code_runs, METH_VARARGS, "The (start, stop) runs of a chunk's codes the planner takes as one."},
+    {"complete_seeds", complete_seeds, METH_VARARGS, "Short frames of partial seeds, completed or left as their class asks."},
     {"match_shapes", match_shapes, METH_VARARGS, "Each super-packet candidate's shape among a few templates."},
     {"unsigned_run", unsigned_run, METH_VARARGS, "How many records of a run come before the first with a TCP signature."},
     {"writev_all", writev_all, METH_VARARGS, "writev of (base, length) pairs, IOV_MAX at a time, to the end."},

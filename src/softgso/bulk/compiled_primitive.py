@@ -175,6 +175,8 @@ class CompiledPrimitive:
     PIECE = 256 << 10
     # the planner finds a super-packet's shape among those it has seen by match_shapes (pipeline.ShapeTable)
     SHAPES = hasattr(_SEGMENT, "match_shapes")
+    # short frames whose checksum is a partial seed are completed (or left) in bulk by complete_seeds
+    SEEDS = hasattr(_SEGMENT, "complete_seeds")
 
     def __init__(self, options: SegmentOptions) -> None:
         self.compiled = CompiledSegmenter(options)
@@ -190,7 +192,7 @@ class CompiledPrimitive:
             self._port_map = (port_map,)
 
     def scan(self, data: memoryview, chunk_end: int, big_endian: bool, ticks: int, snap_limit: int,
-             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+             small_limit: int, bulk_small: int, offsets: bytearray, codes: bytearray,
              link: int = 1) -> tuple[int, int, bool]:
         """The pcap record walk and short-frame codes of one chunk of link kind ``link`` (_segment.scan)."""
         extra = (link, *self._port_map) if link != 1 or self._port_map else ()
@@ -199,7 +201,7 @@ class CompiledPrimitive:
         return count, after, bool(stop)
 
     def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes | bytearray, spb_snaplen: int,
-                    snap_limit: int, small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+                    snap_limit: int, small_limit: int, bulk_small: int, offsets: bytearray, codes: bytearray,
                     lengths: bytearray) -> tuple[int, int, bool]:
         """The pcapng block walk and short-frame codes of one chunk (_segment.scan_blocks)."""
         count, after, stop = _SEGMENT.scan_blocks(data, 0, len(data), chunk_end, big_endian, kinds, spb_snaplen,
@@ -217,6 +219,15 @@ class CompiledPrimitive:
         return int(_SEGMENT.same_shape(data, offsets, records, first, stop, chunk_stop, layout.network,
                                        layout.transport, layout.payload, layout.ip_version == 4,
                                        layout.l4_proto == IPPROTO_TCP))
+
+    def complete_seeds(self, data: memoryview, offsets: bytearray, records: int, first: int, stop: int,
+                       chunk_stop: int, shift: int, lengths: bytearray | None,
+                       actions: bytes | bytearray) -> tuple[bytes, int, int, int, int]:
+        """Records ``first`` on of short frames whose checksum is a partial seed, as their class's action
+        says (_segment.complete_seeds): (their bytes, how many, how many left partial, frame bytes,
+        the class of the record it stopped at: -1 none, 8 not a seed)."""
+        return _SEGMENT.complete_seeds(data, offsets, records, first, stop, chunk_stop, shift, lengths,
+                                       actions)
 
     def match_shapes(self, data: memoryview, offsets: bytearray, records: int, first: int, stop: int,
                      chunk_stop: int, codes: bytes | bytearray, ids: bytearray, table: bytes, pcapng: bool) -> int:

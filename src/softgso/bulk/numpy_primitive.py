@@ -78,7 +78,7 @@ class NumpyPrimitive:
         self._ranges: dict[Any, tuple[tuple[tuple[int, int], ...], int]] = {}
 
     def scan(self, data: memoryview, chunk_end: int, big_endian: bool, ticks: int, snap_limit: int,
-             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+             small_limit: int, bulk_small: int, offsets: bytearray, codes: bytearray,
              link: int = 1) -> tuple[int, int, bool]:
         """The pcap record walk and short-frame codes of one chunk, as _segment.scan gives them.
 
@@ -129,7 +129,7 @@ class NumpyPrimitive:
         return count, at, cut
 
     def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes | bytearray, spb_snaplen: int,
-                    snap_limit: int, small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+                    snap_limit: int, small_limit: int, bulk_small: int, offsets: bytearray, codes: bytearray,
                     lengths: bytearray) -> tuple[int, int, bool]:
         """The pcapng block walk and short-frame codes of one chunk, as _segment.scan_blocks gives them
         (one Python step per block; short frames classified in bulk afterwards)."""

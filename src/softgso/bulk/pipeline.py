@@ -114,8 +114,8 @@ else:
 
 def code_spans(codes: bytes | bytearray) -> list[tuple[int, int]]:
     """The (start, stop) runs of codes the planner takes as one: frames left untouched (codes 0-4),
-    records for the scalar path, candidates, pcapng blocks the general reader skips (5, 6, 7 each on
-    their own). _segment.code_runs where it is built (re is then not on the start-up path), else the
+    records for the scalar path, candidates, pcapng blocks the general reader skips, short frames of
+    partial seeds (5, 6, 7, 8 each on their own). _segment.code_runs where it is built (re is then not on the start-up path), else the
     pattern's spans."""
     runs = _code_runs()
     if runs is not None:
@@ -132,14 +132,21 @@ def _code_runs() -> Any:
 def _code_pattern() -> Any:
     import re
 
-    return re.compile(rb"[\x00-\x04]+|\x05+|\x06+|\x07+")
+    return re.compile(rb"[\x00-\x04]+|\x05+|\x06+|\x07+|\x08+")
 
 
 CODE_DROPPED = 7  # _segment.c's C_DROPPED
+CODE_SEED = 8  # _segment.c's C_SEED: a short Ethernet frame whose checksum is a partial seed (SMALL_SEEDS)
 # pcapng: a block's offset in the walk is its start + 12, where an EPB's timestamp, caplen and
 # orig_len lie as a pcap record header does (_segment.scan_blocks)
 BLOCK_SHIFT = 12
 NO_CODE = 0xFF  # a packet of a run whose checksum state is not counted
+# scan's bulk_small bits: short frames classified; short Ethernet frames whose checksum is a partial
+# seed given CODE_SEED (_segment.c's SMALL_SEEDS) for complete_seeds
+SMALL_CLASSIFY, SMALL_SEEDS = 1, 2
+# complete_seeds' actions, one per class of frame (one VLAN tag 4, IPv6 2, UDP 1): not known yet,
+# the seed completed (skb_checksum_help), left for the device, the scalar path's (no action fits)
+SEED_UNKNOWN, SEED_COMPLETE, SEED_LEAVE, SEED_SCALAR = range(4)
 
 
 class Primitive(Protocol):
@@ -156,7 +163,7 @@ class Primitive(Protocol):
     fast: FastSegmenter
 
     def scan(self, data: memoryview, chunk_end: int, big_endian: bool, ticks: int, snap_limit: int,
-             small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+             small_limit: int, bulk_small: int, offsets: bytearray, codes: bytearray,
              link: int = 1) -> tuple[int, int, bool]: ...
 
     def alike(self, data: memoryview, offsets: bytearray, records: int, first: int, stop: int, chunk_stop: int,
@@ -167,7 +174,7 @@ class Primitive(Protocol):
                      pcapng: bool = False, later: bool = False) -> Any: ...
 
     def scan_blocks(self, data: memoryview, chunk_end: int, big_endian: bool, kinds: bytes | bytearray, spb_snaplen: int,
-                    snap_limit: int, small_limit: int, bulk_small: bool, offsets: bytearray, codes: bytearray,
+                    snap_limit: int, small_limit: int, bulk_small: int, offsets: bytearray, codes: bytearray,
                     lengths: bytearray) -> tuple[int, int, bool]: ...
 
 
@@ -381,7 +388,13 @@ class SegmentStream:
         self.fast = primitive.fast
         self.counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
         self.reports: list[tuple[int, str]] = []
-        self.small_limit, self.bulk_small = short_frames(options, self.fast.enabled)
+        self.small_limit, classify_small = short_frames(options, self.fast.enabled)
+        # short frames whose checksum is a partial seed (every frame a host sends with checksum offload)
+        # completed or left in bulk, by a primitive with complete_seeds; each class's action is learnt
+        # from the scalar path on its first frame (_learn_seed)
+        self._seeds = classify_small and bool(getattr(primitive, "SEEDS", False))
+        self.bulk_small = (SMALL_CLASSIFY if classify_small else 0) | (SMALL_SEEDS if self._seeds else 0)
+        self._seed_actions = bytearray(8)
         self._record_header = struct.Struct("<IIII")  # the input's byte order, set by run()
         self._blocks: PcapngInput | None = None  # a pcapng input (run_pcapng)
         self._kinds = bytearray()  # its interfaces' link kinds (LINK_KINDS, 0: the scalar path's)
@@ -691,6 +704,11 @@ class SegmentStream:
                 kind = codes[first]
                 if kind == CODE_DROPPED:
                     continue  # blocks the general reader skips: not written
+                if kind == CODE_SEED:
+                    flush_pending()
+                    written += self._complete_seeds(index, data, offsets_buffer, count, first, stop, chunk_stop,
+                                                    lengths_buffer, codes, parts)
+                    continue
                 if kind <= CODE_NO_LAYOUT:
                     # short frames left untouched: their records (blocks), byte for byte, in one piece
                     flush_pending()
@@ -850,6 +868,82 @@ class SegmentStream:
         states = Counter(state_counts(codes))
         states.update(renamed)
         return states
+
+    def _complete_seeds(self, index: int, data: memoryview, offsets_buffer: bytearray, count: int, first: int,
+                        stop: int, chunk_stop: int, lengths_buffer: bytearray | None, codes: bytes,
+                        parts: list[Any]) -> int:
+        """Records ``first`` to ``stop`` of the chunk: short Ethernet frames whose checksum is a partial
+        seed, sent as one frame each. The primitive completes (or leaves) the seeds of the classes whose
+        action is known; a frame of a class not known yet goes to the scalar path, which teaches its
+        class (:meth:`_learn_seed`), as does one no action fits. Records out."""
+        shift = BLOCK_SHIFT if lengths_buffer is not None else 0
+        offsets = memoryview(offsets_buffer).cast("q")
+        written = 0
+        number = first
+        try:
+            while number < stop:
+                out, done, left, nbytes, stopped = self.primitive.complete_seeds(  # type: ignore[attr-defined]
+                    data, offsets_buffer, count, number, stop, chunk_stop, shift, lengths_buffer, self._seed_actions)
+                if done:
+                    parts.append(out)
+                    self.summary.add_completed(done, nbytes, left)
+                    counts = self.counts
+                    counts["in"] += done
+                    counts["out"] += done
+                    counts["bytes_in"] += nbytes
+                    counts["bytes_out"] += nbytes
+                    written += done
+                    number += done
+                if number == stop:
+                    break
+                pos = offsets[number]
+                following = offsets[number + 1] if number + 1 < count else chunk_stop
+                if lengths_buffer is not None:
+                    caplen = memoryview(lengths_buffer).cast("I")[number]
+                    if 0 <= stopped < 8 and self._seed_actions[stopped] == SEED_UNKNOWN:
+                        self._learn_seed(stopped, data, offsets_buffer, count, number, chunk_stop, lengths_buffer)
+                    skipped = codes.count(CODE_DROPPED, 0, number)
+                    written += self._one_block(index + number - skipped, data, pos - shift, parts)
+                else:
+                    caplen = following - pos - RECORD_HEADER_LEN
+                    if 0 <= stopped < 8 and self._seed_actions[stopped] == SEED_UNKNOWN:
+                        self._learn_seed(stopped, data, offsets_buffer, count, number, chunk_stop, None)
+                    frame = data[pos + RECORD_HEADER_LEN : pos + RECORD_HEADER_LEN + caplen]
+                    written += self._one_record(index + number, data, pos, following, frame, parts)
+                number += 1
+        finally:
+            offsets.release()
+        return written
+
+    def _learn_seed(self, kind: int, data: memoryview, offsets_buffer: bytearray, count: int, number: int,
+                    chunk_stop: int, lengths_buffer: bytearray | None) -> None:
+        """The action of frame class ``kind`` (see SEED_*), from what the scalar path makes of record
+        ``number``, its first frame: sent as one frame, counted as a changed packet whose input seed is
+        partial and nothing else, and the very bytes complete_seeds writes with the seed completed (the
+        device left none pending) or left (the device completes it). Anything else: SEED_SCALAR."""
+        from ..features import IpSummed
+        from ..job import Outcome
+        from ..prepare import L4Checksum
+
+        shift = BLOCK_SHIFT if lengths_buffer is not None else 0
+        at = memoryview(offsets_buffer).cast("q")[number] + RECORD_HEADER_LEN
+        caplen = (memoryview(lengths_buffer).cast("I")[number] if lengths_buffer is not None else
+                  (memoryview(offsets_buffer).cast("q")[number + 1] if number + 1 < count else chunk_stop) - at)
+        frame = bytes(data[at : at + caplen])
+        result = self.fast.oracle(frame)
+        action = SEED_SCALAR
+        if (result.outcome == Outcome.CHANGED and len(result.frames) == 1 and len(result.packets) == 1
+                and result.input_csum == L4Checksum.PARTIAL and not result.kind and not result.note
+                and not result.over_mtu):
+            fits = SEED_LEAVE if result.packets[0].ip_summed == IpSummed.PARTIAL else SEED_COMPLETE
+            trial = bytearray(8)
+            trial[kind] = fits
+            out, done, _, _, _ = self.primitive.complete_seeds(  # type: ignore[attr-defined]
+                data, offsets_buffer, count, number, number + 1, chunk_stop, shift, lengths_buffer, trial)
+            frame_at = RECORD_HEADER_LEN + shift
+            if done == 1 and out[frame_at : frame_at + caplen] == result.frames[0]:
+                action = fits
+        self._seed_actions[kind] = action
 
     def _one_record(self, index: int, view: memoryview, pos: int, following: int, frame: memoryview,
                     parts: list[Any]) -> int:
