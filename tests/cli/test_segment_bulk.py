@@ -679,12 +679,13 @@ def test_bench_quick_mode_emits_its_json_keys() -> None:
     # every time reported was of an output that passed its check
     assert report["cp_output_identical"] is True
     for key in ("softgso_output_check", "engine_output_check", "passthrough_output_check", "pcapng_output_check",
-                "sll2_output_check", "raw_output_check", "interleaved_output_check"):
+                "sll2_output_check", "raw_output_check", "interleaved_output_check", "host_output_check"):
         assert report[key]["ok"] and report[key]["packets_out"] == report[key]["expected_out"] > 0, key
     assert report["softgso_output_check"]["packets_out"] == report["segments_out"]
     # CPU beside wall, the other formats and link types, start-up on its own
     for key in ("softgso_cpu_over_cp", "pcapng_over_cp", "pcapng_cpu_over_cp", "sll2_over_cp", "raw_over_cp",
-                "interleaved_over_cp", "interleaved_cpu_over_cp", "startup_empty_seconds", "startup_one_packet_seconds"):
+                "interleaved_over_cp", "interleaved_cpu_over_cp", "host_over_cp", "host_cpu_over_cp",
+                "startup_empty_seconds", "startup_one_packet_seconds"):
         assert report[key] > 0, key
 
 

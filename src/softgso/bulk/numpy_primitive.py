@@ -124,7 +124,7 @@ class NumpyPrimitive:
                 cut = True
                 starts, caplen, orig_len, code = starts[:count], caplen[:count], orig_len[:count], code[:count]
             code = record_codes(buffer, starts + RECORD_HEADER_LEN, caplen, orig_len, np.full(count, link),
-                                small_limit, bulk_small, self._ports)
+                                small_limit, bool(bulk_small), self._ports)
             np.frombuffer(codes, dtype=np.int8, count=count)[:] = code
         return count, at, cut
 
@@ -197,8 +197,8 @@ class NumpyPrimitive:
         lens = np.array(frame_lens, dtype=np.int64)
         link_kinds = np.array(links, dtype=np.int64)
         block_codes = record_codes(np.frombuffer(data, dtype=np.uint8), np.array(frame_at, dtype=np.int64), lens,
-                                   np.array(orig_lens, dtype=np.int64), link_kinds & ~SIMPLE, small_limit, bulk_small,
-                                   self._ports)
+                                   np.array(orig_lens, dtype=np.int64), link_kinds & ~SIMPLE, small_limit,
+                                   bool(bulk_small), self._ports)
         block_codes[(block_codes == CODE_CANDIDATE) & (link_kinds & SIMPLE != 0)] = CODE_SCALAR
         block_codes[np.array(dropped, dtype=bool)] = CODE_DROPPED
         np.frombuffer(offsets, dtype=np.int64, count=count)[:] = starts

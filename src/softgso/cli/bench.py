@@ -533,24 +533,55 @@ def measure_coalesce(work: Path, size: int, repeat: int) -> dict[str, Any]:
     return report
 
 
-# the inputs of measure_formats: name, format, link type (LINK_TYPES); 64 KB TCP/IPv4 super-packets
-# (name, format, link type, mix, packets a flow sends in a row): pcapng, other link types, and the issue
-# mix's four flows taking turns packet by packet (as in most captures: runs of one packet each)
-FORMAT_ROWS = (("pcapng", "pcapng", "ethernet", "tcp4", BURST), ("sll2", "pcap", "sll2", "tcp4", BURST),
-               ("raw", "pcap", "raw", "tcp4", BURST), ("interleaved", "pcap", "ethernet", "issue", 1))
+MSS = 1448  # a TCP segment's payload behind timestamps on a 1500-byte MTU
+
+
+def host_frames(flows: int = 4, seed: int = 1) -> Iterator[bytes]:
+    """What tcpdump sees on a host that sends bulk TCP with TSO and checksum offload: each flow's
+    super-packets of 1 to 44 segments (a tenth ending in a part segment, as a write's tail does), each
+    followed by up to two short frames whose checksum is the pseudo-header seed (the host's own ACKs
+    and small segments), the flows taking turns at random."""
+    import random
+
+    rng = random.Random(seed)
+    payload = os.urandom(44 * MSS)
+    seqs = [1_000_000 * (flow + 1) for flow in range(flows)]
+    ids = [0x1000 * (flow + 1) for flow in range(flows)]
+    while True:
+        flow = rng.randrange(flows)
+        size = rng.randint(1, 44) * MSS if rng.random() > 0.1 else rng.randint(1, 44 * MSS)
+        yield build_frame(SuperPacketSpec(payload=payload[:size], tcp_options=TIMESTAMPS, seq=seqs[flow],
+                                          ip_id=ids[flow], sport=40000 + flow))
+        seqs[flow] = (seqs[flow] + size) & 0xFFFFFFFF
+        ids[flow] = (ids[flow] + 1) & 0xFFFF
+        for _ in range(rng.randint(0, 2)):
+            yield build_frame(SuperPacketSpec(payload=payload[: rng.choice((0, 0, 0, 100))], tcp_options=TIMESTAMPS,
+                                              seq=5000, ip_id=ids[flow], sport=5201, dport=40000 + flow))
+            ids[flow] = (ids[flow] + 1) & 0xFFFF
+
+
+# the inputs of measure_formats (name, format, link type, the frames): 64 KB TCP/IPv4 super-packets in
+# pcapng and other link types (LINK_TYPES), the issue mix's four flows taking turns packet by packet
+# (as in most captures: runs of one packet each), and a sending host's capture (host_frames)
+FORMAT_ROWS: tuple[tuple[str, str, str, Callable[[], Iterator[bytes]]], ...] = (
+    ("pcapng", "pcapng", "ethernet", lambda: _frames(MIXES["tcp4"], PAYLOAD)),
+    ("sll2", "pcap", "sll2", lambda: _frames(MIXES["tcp4"], PAYLOAD)),
+    ("raw", "pcap", "raw", lambda: _frames(MIXES["tcp4"], PAYLOAD)),
+    ("interleaved", "pcap", "ethernet", lambda: _frames(MIXES["issue"], PAYLOAD, burst=1)),
+    ("host", "pcapng", "ethernet", host_frames),
+)
 
 
 def measure_formats(work: Path, size: int, repeat: int) -> dict[str, Any]:
     """``softgso segment`` against ``cp`` on the same super-packets in pcapng and in other link types
-    (SLL2, raw IP), and on flows that take turns packet by packet, wall and CPU seconds (user +
+    (SLL2, raw IP), on flows that take turns packet by packet and on a sending host's capture, wall and CPU seconds (user +
     system) of each, alternated; each output checked by softgso.check.segcheck before any time
     counts. Keys ``{name}_over_cp`` (wall, cp's time over softgso's), ``{name}_cpu_over_cp`` (CPU,
     softgso's over cp's) and their seconds."""
     report: dict[str, Any] = {}
-    for name, capture_format, link, mix, burst in FORMAT_ROWS:
+    for name, capture_format, link, frames in FORMAT_ROWS:
         capture, out = (work / f"{name}{suffix}.{capture_format}" for suffix in ("", "-out"))
-        write_capture(capture, size, mix, capture_format=capture_format, link=link,
-                      frames=_frames(MIXES[mix], PAYLOAD, burst=burst) if link == "ethernet" else None)
+        write_capture(capture, size, capture_format=capture_format, link=link, frames=frames())
         cp_runs, runs, verdict = alternate_with_cp(
             capture, out, [*softgso_command(), "segment", str(capture), str(out)], repeat,
             functools.partial(_checked, f"softgso segment ({name})", capture, out))

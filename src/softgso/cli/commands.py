@@ -264,6 +264,8 @@ def bench(size: str, mix: str, repeat: int, no_peers: bool, plot_path: Path | No
         ("segment / cp, raw IP", "raw_over_cp", ">= 0.75"),
         ("segment / cp, flows interleaved", "interleaved_over_cp", ""),
         ("  CPU s / cp CPU s", "interleaved_cpu_over_cp", ""),
+        ("segment / cp, a sending host's capture", "host_over_cp", ""),
+        ("  CPU s / cp CPU s", "host_cpu_over_cp", ""),
         ("segment --engine numpy / cp", "numpy_stream_over_cp", ""),
         ("engine / memcpy", "engine_over_memcpy", ">= 0.25"),
         ("vs tcprewrite", "softgso_over_tcprewrite", ">= 10"),
