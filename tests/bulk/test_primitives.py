@@ -477,8 +477,10 @@ def test_segment_records_report_a_write_that_fails(tmp_path: Path) -> None:
 def test_match_shapes_finds_each_candidate_among_earlier_shapes_as_keyed_by_the_scalar_parse(pcapng: bool) -> None:
     """Templates of two shapes (pipeline.ShapeTable); records of three shapes interleaved: a record gets
     the template whose fastpath key (prepare.parse_layout's header bytes but the per-packet fields) it
-    shares, none for the third shape, for a signed copy of a known shape, for one of another length,
-    or (pcapng) for a known shape on another interface; other codes are left as they were."""
+    shares but for the length (a TCP flow's template takes its packets of any length, the IP length
+    field saying the frame's), none for the third shape, for a signed copy of a known shape, for one
+    whose IP packet ends before its frame (a trailer), or (pcapng) for a known shape on another
+    interface; other codes are left as they were."""
     from softgso.bulk.pipeline import ShapeTable
     from softgso.cli.bench import TIMESTAMPS
 
@@ -491,14 +493,14 @@ def test_match_shapes_finds_each_candidate_among_earlier_shapes_as_keyed_by_the_
 
     signed = bytes([29, 12]) + bytes(10)  # TCP-AO where the others carry timestamps
     frames = [frame(0, 0), frame(1, 0), frame(2, 0), frame(0, 1), frame(1, 1), frame(0, 2, signed), frame(1, 2),
-              frame(0, 3, payload=6001), frame(2, 1), frame(0, 4)]
-    interfaces = [0, 0, 0, 0, 0, 0, 0, 0, 0, 1] if pcapng else [0] * len(frames)
+              frame(0, 3, payload=6001), frame(2, 1), frame(0, 4), frame(1, 3, payload=2999), frame(0, 5) + bytes(4)]
+    interfaces = [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0] if pcapng else [0] * len(frames)
     data = b""
     offsets = []
     for number, (one, interface) in enumerate(zip(frames, interfaces, strict=True)):
         head = struct.pack("<I", interface) if pcapng else b""
         offsets.append(len(data) + len(head))
-        data += head + struct.pack("<IIII", number, 0, len(one), len(one)) + one
+        data += head + struct.pack("<IIII", number, 0, len(one), len(one)) + one + (bytes(-len(one) % 4) if pcapng else b"")
     offsets_buffer = array("q", offsets).tobytes()
     codes = bytearray([CODE_CANDIDATE]) * len(frames)
     codes[4] = CODE_SCALAR
@@ -508,27 +510,40 @@ def test_match_shapes_finds_each_candidate_among_earlier_shapes_as_keyed_by_the_
         plan = fast.plan_for(frames[number], key, layout)
         assert plan is not None
         # (a record's length in a walk: to the next one's offset)
-        table.add(memoryview(data), offsets[number], offsets[number + 1] - offsets[number], plan, layout)
+        table.add(memoryview(data), offsets[number], offsets[number + 1] - offsets[number], plan, layout,
+                  len(frames[number]))
     ids = bytearray([ShapeTable.NONE]) * len(frames)
     ids[4] = 77
     view = memoryview(data)
     matched = table.match(view, bytearray(offsets_buffer), len(frames), 0, len(frames), len(data), codes, ids)
-    keys = [fast.key_of(one)[0] for one in frames[:2]]
+
+    def any_length(found: tuple[bytes, Any]) -> bytes:
+        """A key without the frame's length and the IP length field that says it."""
+        key, layout = found
+        at = layout.network + (2 if layout.ip_version == 4 else 4)
+        return key[:at] + b"\0\0" + key[at + 2 : -4]
+
+    keys = [any_length(fast.key_of(one)) for one in frames[:2]]
     expected = []
     for number, one in enumerate(frames):
         found = fast.key_of(one)
-        same = [index for index, key in enumerate(keys) if found is not None and found[0] == key]
+        same = [index for index, key in enumerate(keys) if found is not None and any_length(found) == key]
         expected.append(same[0] if same and interfaces[number] == 0 else ShapeTable.NONE)
     expected[4] = 77  # not a candidate: left as it was
     assert fast.key_of(frames[5]) is None  # (the scalar path's: signed)
+    assert fast.key_of(frames[11]) is None  # (the scalar path's: a trailer)
     assert list(ids) == expected
     assert matched == sum(1 for number, code in enumerate(expected) if code != ShapeTable.NONE and number != 4)
-    assert expected[:4] == [0, 1, ShapeTable.NONE, 0] and expected[7:] == [ShapeTable.NONE, ShapeTable.NONE,
-                                                                        ShapeTable.NONE if pcapng else 0]
+    assert expected[:4] == [0, 1, ShapeTable.NONE, 0] and expected[7:] == [0, ShapeTable.NONE,
+                                                                        ShapeTable.NONE if pcapng else 0, 1,
+                                                                        ShapeTable.NONE]
     # one record alone: [first, stop)
     ids = bytearray([ShapeTable.NONE]) * len(frames)
     assert table.match(view, bytearray(offsets_buffer), len(frames), 6, 7, len(data), codes, ids) == 1
-    assert list(ids) == [ShapeTable.NONE] * 6 + [1] + [ShapeTable.NONE] * 3
+    assert list(ids) == [ShapeTable.NONE] * 6 + [1] + [ShapeTable.NONE] * 5
+    # the plans are the table's by length: the lengths planned (the templates' own) and no other
+    assert table.entries[0][0] is None and set(table.by_length[0]) == {len(frames[0])}
+    assert table.by_length[1][len(frames[1])] is fast.plan_for(frames[1])
 
 
 @compiled_only
@@ -536,17 +551,29 @@ def test_match_shapes_refuses_ranges_and_templates_that_do_not_fit() -> None:
     records_bytes = records([build_frame(SuperPacketSpec(payload=os.urandom(3000)))])
     offsets, codes, ids = array("q", [0]).tobytes(), bytearray([CODE_CANDIDATE]), bytearray(1)
 
-    def template(record_len: int, ranges: list[int], prefix: bytes, nonzero_at: int = -1) -> bytes:
-        fields = array("q", [0, record_len, nonzero_at, 0, 0, 0, len(ranges) // 2, len(prefix), *ranges]).tobytes()
+    def template(record_len: int, ranges: list[int], prefix: bytes, nonzero_at: int = -1, length_at: int = -1,
+                 length_less: int = -1) -> bytes:
+        fields = array("q", [0, record_len, nonzero_at, 0, 0, 0, len(ranges) // 2, len(prefix), length_at, length_less,
+                             0, *ranges]).tobytes()
         body = fields + prefix + bytes(-len(prefix) % 8)
         return len(body).to_bytes(8, "little") + body[8:]
 
     good = template(len(records_bytes), [0, 20], records_bytes[:36])
     assert SEGMENT.match_shapes(records_bytes, offsets, 1, 0, 1, len(records_bytes), codes, ids, good, False) == 1
+    # of any length: the IPv4 total length (frame offset 16) is the frame's length less 14
+    any_length = template(16, [0, 16], records_bytes[:36], length_at=16, length_less=14)
+    assert SEGMENT.match_shapes(records_bytes, offsets, 1, 0, 1, len(records_bytes), codes, ids, any_length, False) == 1
+    for wrong in (template(16, [0, 16], records_bytes[:36], length_at=16, length_less=13),  # the length field disagrees
+                  template(17, [0, 16], records_bytes[:36], length_at=16, length_less=14)):  # other framing
+        ids[0] = 0
+        assert SEGMENT.match_shapes(records_bytes, offsets, 1, 0, 1, len(records_bytes), codes, ids, wrong, False) == 0
+        assert ids[0] == 255
     for bad in (template(len(records_bytes), [0, 21], records_bytes[:36]),  # a range beyond the prefix
                 template(len(records_bytes), [5, 4], records_bytes[:36]),  # a range backwards
                 template(20, [0, 20], records_bytes[:36]),  # a prefix beyond the record
                 template(len(records_bytes), [0, 20], records_bytes[:36], nonzero_at=19),  # the field beyond it
+                template(16, [0, 16], records_bytes[:36], length_at=16),  # of any length, no length_less
+                template(16, [0, 16], records_bytes[:36], length_at=-2),  # no such length_at
                 good[:-8], good[:40], good * 256):
         with pytest.raises(ValueError, match="inconsistent template|not int64s|too many templates"):
             SEGMENT.match_shapes(records_bytes, offsets, 1, 0, 1, len(records_bytes), codes, ids, bad, False)

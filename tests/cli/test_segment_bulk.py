@@ -156,6 +156,34 @@ def test_bulk_segment_equals_scalar_segment_on_interleaved_flows(tmp: Path, engi
         assert sum(matched) > records * 0.9
 
 
+@pytest.mark.parametrize("capture_format", ["pcap", "pcapng"])
+def test_bulk_segment_equals_scalar_segment_on_flows_of_many_lengths(tmp: Path, engine: str, capture_format: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sending host's capture (bench.host_frames): each flow's super-packets of 1 to 44 segments and
+    part tails, seeded ACKs between them. What the scalar path writes; the compiled engine keeps a
+    template a flow (pipeline.ShapeTable: of any length), not one a flow and length."""
+    from softgso.bulk import compiled_primitive
+    from softgso.cli.bench import host_frames
+
+    added: list[int] = []
+    if engine == "compiled":
+        add = ShapeTable.add
+
+        def add_and_count(self: ShapeTable, *args: Any) -> None:
+            add(self, *args)
+            added.append(len(self.entries))
+
+        monkeypatch.setattr(ShapeTable, "add", add_and_count)
+    capture = tmp / f"in.{capture_format}"
+    write_capture(capture, 24 << 20, frames=host_frames(flows=6, seed=2), capture_format=capture_format)
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert bulk_json["outcomes"]["segmented"] > 500
+    if engine == "compiled":
+        assert compiled_primitive.CompiledPrimitive.SHAPES and max(added) == 6
+
+
 @pytest.mark.parametrize("options", [("--device", "csum"), ("--device", "nic-vxlan-tso"), ("--device", "tso"),
                                      ("--gso-size", "1000"), ("--ip-id", "fixed"), ("--input-csum", "partial"),
                                      ("--input-csum", "complete"), ("--output-csum", "partial"), ("--mtu", "9000"),

@@ -1323,17 +1323,23 @@ static PyObject *complete_seeds(PyObject *self, PyObject *args)
  *   record's length, caplen and orig_len; the bytes of each [from, to) range (frame offsets); whether
  *   the 16-bit field at nonzero_at is 0 (unless it is -1); with ``pcapng``, the same interface (the 4
  *   bytes before the record's offset). A record whose TCP options in [sig_start, sig_end) (frame
- *   offsets) carry a signature has no shape (fastpath.signed_in_run). ``table`` is int64s, template
- *   after template: its length in bytes, record_len, nonzero_at, nonzero, sig_start, sig_end, pairs,
- *   prefix_len; the ranges (pairs of int64); the record's first prefix_len bytes (from 4 before its
- *   offset with pcapng), padded to 8. Returns how many matched. */
+ *   offsets) carry a signature has no shape (fastpath.signed_in_run). A template of any length
+ *   (length_at >= 0: a TCP packet's, its IP length field left out of the ranges) takes a record of
+ *   any whole frame (caplen equal to orig_len) whose IP length field, at frame offset length_at
+ *   (read big-endian), is the frame's length less length_less, and whose record is the frame and
+ *   record_len bytes of framing (pcap: its 16-byte header; pcapng: the EPB's 32 bytes and options,
+ *   the frame padded to 4): the shape of a record of its flow of that length. ``table`` is int64s,
+ *   template after template: its length in bytes, record_len, nonzero_at, nonzero, sig_start,
+ *   sig_end, pairs, prefix_len, length_at (-1: of its record's length only), length_less,
+ *   big_endian (the record headers' byte order); the ranges (pairs of int64); the record's first
+ *   prefix_len bytes (from 4 before its offset with pcapng), padded to 8. Returns how many matched. */
 #define SHAPES_MAX 255 /* ids are bytes, 255 is none */
-#define SHAPE_FIELDS 8
+#define SHAPE_FIELDS 11
 struct shape {
     const unsigned char *prefix;
     const int64_t *ranges;
-    int64_t record_len, nonzero_at, sig_start, sig_end, pairs;
-    int nonzero;
+    int64_t record_len, nonzero_at, sig_start, sig_end, pairs, prefix_len, length_at, length_less;
+    int nonzero, big_endian;
 };
 
 static PyObject *match_shapes(PyObject *self, PyObject *args)
@@ -1374,11 +1380,17 @@ static PyObject *match_shapes(PyObject *self, PyObject *args)
         shape->sig_start = fields[4];
         shape->sig_end = fields[5];
         shape->pairs = fields[6];
-        /* the template's parts lie in it, and every byte compared in its prefix and in a record of its length */
+        shape->prefix_len = prefix_len;
+        shape->length_at = fields[8];
+        shape->length_less = fields[9];
+        shape->big_endian = fields[10] != 0;
+        /* the template's parts lie in it, and every byte compared in its prefix and in a record of its
+         * length (one of any length: checked record by record) */
         int fine = shape->pairs >= 0 && shape->pairs <= 0x1000 && prefix_len >= lead + 16 && prefix_len <= 0x20000 &&
                    size == 8 * (SHAPE_FIELDS + 2 * shape->pairs) + ((prefix_len + 7) & ~(int64_t)7) &&
                    size <= table_buf.len - at && shape->record_len >= 16 && shape->record_len <= 0x10000000 &&
-                   prefix_len <= lead + shape->record_len;
+                   (shape->length_at >= 0 ? shape->length_less >= 0 && shape->length_at <= 0x10000
+                                          : shape->length_at == -1 && prefix_len <= lead + shape->record_len);
         shape->ranges = fields + SHAPE_FIELDS;
         shape->prefix = (const unsigned char *)(fields + SHAPE_FIELDS + 2 * (fine ? shape->pairs : 0));
         for (int64_t k = 0; k < shape->pairs && fine; k++)
@@ -1387,7 +1399,7 @@ static PyObject *match_shapes(PyObject *self, PyObject *args)
         if (fine && shape->nonzero_at >= 0)
             fine = lead + 16 + shape->nonzero_at + 2 <= prefix_len;
         if (fine && shape->sig_end > shape->sig_start)
-            fine = shape->sig_start >= 0 && 16 + shape->sig_end <= shape->record_len;
+            fine = shape->sig_start >= 0 && (shape->length_at >= 0 || 16 + shape->sig_end <= shape->record_len);
         if (!fine) {
             problem = "match_shapes: an inconsistent template";
             break;
@@ -1413,8 +1425,20 @@ static PyObject *match_shapes(PyObject *self, PyObject *args)
             for (Py_ssize_t t = 0; t < count; t++) {
                 const struct shape *shape = &shapes[t];
                 const unsigned char *model = shape->prefix + lead;
-                if (end - here != shape->record_len || memcmp(model + 8, record + 8, 8) ||
-                    (lead && memcmp(shape->prefix, record - lead, (size_t)lead)))
+                if (shape->length_at >= 0) {
+                    /* a template of any length: a whole frame (caplen, orig_len equal) that the record
+                     * holds with the template's framing, long enough for every byte compared, whose IP
+                     * length field says the frame's length (no trailer) */
+                    uint32_t caplen = get32(record + 8, shape->big_endian);
+                    Py_ssize_t framed = pcapng ? (Py_ssize_t)((caplen + 3) & ~3u) : (Py_ssize_t)caplen;
+                    if (memcmp(record + 8, record + 12, 4) || end - here != shape->record_len + framed ||
+                        (int64_t)caplen < shape->prefix_len - lead - 16 || (int64_t)caplen < shape->length_at + 2 ||
+                        (int64_t)caplen < shape->sig_end ||
+                        (int64_t)be16(record + 16 + shape->length_at) + shape->length_less != (int64_t)caplen ||
+                        (lead && memcmp(shape->prefix, record - lead, (size_t)lead)))
+                        continue;
+                } else if (end - here != shape->record_len || memcmp(model + 8, record + 8, 8) ||
+                           (lead && memcmp(shape->prefix, record - lead, (size_t)lead)))
                     continue;
                 int equal = shape->nonzero_at < 0 || (be16(record + 16 + shape->nonzero_at) != 0) == shape->nonzero;
                 for (int64_t k = 0; k < shape->pairs && equal; k++)

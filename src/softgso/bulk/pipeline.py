@@ -213,8 +213,14 @@ class ShapeTable:
 
     A template is a record of an earlier run, compared as a run's records are (:func:`layout_ranges`,
     the record's length and its caplen and orig_len, pcapng: its interface), with its plan and shape:
-    a record that has its shape would have been planned in its run. Once LIMIT are held, a new one
-    takes the number of the oldest; ``generation`` counts the templates added."""
+    a record that has its shape would have been planned in its run. A TCP packet of a plain layout
+    (no tunnel, Ethernet) makes a template of any length: its IP length field is left out of the
+    compared bytes and must say the record's frame length instead (a whole frame, no trailer), so
+    that one template holds a flow whose super-packets come in many lengths (a sending host's: 1 to
+    44 segments, and a write's part tail), with a plan for each length planned so far
+    (``by_length``; a length not planned yet is planned by the caller as any new shape is). Once
+    LIMIT are held, a new one takes the number of the oldest; ``generation`` counts the templates
+    added (a length added to a template is none)."""
 
     # templates held: the walk compares a record with each in turn (a miss measured 1.7 us at 64, with
     # flows of one length: every template's first bytes compared)
@@ -226,18 +232,22 @@ class ShapeTable:
     CHURN = 32
     REST = 8
 
-    __slots__ = ("match_shapes", "pcapng", "entries", "table", "generation", "found", "added", "_templates", "_held",
-                 "_oldest", "_resting")
+    __slots__ = ("match_shapes", "pcapng", "big_endian", "entries", "by_length", "table", "generation", "found",
+                 "added", "_templates", "_held", "_oldest", "_resting")
 
     def __init__(self, match_shapes: Callable[..., int], pcapng: bool = False) -> None:
         self.match_shapes = match_shapes
         self.pcapng = pcapng
-        self.entries: list[tuple[SegmentPlan, FrameLayout | TunnelShape | LinkShape]] = []  # by template number
+        self.big_endian = False  # the byte order of the record headers (set by the stream)
+        # by template number: a plan and its shape; a template of any length (a TCP flow's) has None
+        # for plan and the plans of the frame lengths planned so far in ``by_length``
+        self.entries: list[tuple[SegmentPlan | None, FrameLayout | TunnelShape | LinkShape]] = []
+        self.by_length: list[dict[int, SegmentPlan]] = []
         self.table = b""  # every template, as _segment.match_shapes takes them
         self.generation = 0
         self.found = self.added = 0  # in the current chunk: records of a held shape, templates added
         self._templates: list[bytes] = []
-        self._held: set[bytes] = set()  # the templates' bytes (plans aside)
+        self._held: dict[bytes, int] = {}  # the templates' bytes (plans aside), and their numbers
         self._oldest = 0
         self._resting = 0
 
@@ -259,33 +269,60 @@ class ShapeTable:
         return self.match_shapes(data, offsets, walked, first, stop, chunk_stop, codes, ids, self.table, self.pcapng)
 
     def add(self, data: memoryview, pos: int, record_len: int, plan: SegmentPlan,
-            shape: FrameLayout | TunnelShape | LinkShape) -> None:
-        """Remember the shape of the record at ``pos`` (``record_len`` bytes to the next one's offset)."""
+            shape: FrameLayout | TunnelShape | LinkShape, frame_len: int) -> None:
+        """Remember the shape of the record at ``pos`` (``record_len`` bytes to the next one's offset,
+        its frame ``frame_len`` bytes): a TCP packet's of a plain layout as a template of any length
+        (its flow's packets of every length find it; a length not planned yet is planned by the caller
+        and added here as another of the template's plans), any other's as a template of its length."""
         ranges, nonzero_at = layout_ranges(shape)
         lead = 4 if self.pcapng else 0
-        prefix = bytes(data[pos - lead : pos + RECORD_HEADER_LEN + max([end for _, end in ranges] + [nonzero_at + 2])])
+        length_at = length_less = -1
+        if not isinstance(shape, TunnelShape | LinkShape) and not plan.udp:
+            # the IP length field left out of the compared bytes: match_shapes checks it says the length
+            length_at = shape.network + (2 if shape.ip_version == 4 else 4)
+            length_less = shape.network + (0 if shape.ip_version == 4 else 40)
+            ranges = tuple(piece for start, end in ranges
+                           for piece in ((start, min(end, length_at)), (max(start, length_at + 2), end))
+                           if piece[0] < piece[1])
+            record_len -= (frame_len + 3) & ~3 if self.pcapng else frame_len
+        record = data[pos - lead : pos + RECORD_HEADER_LEN + max([end for _, end in ranges] + [nonzero_at + 2])]
+        # the bytes compared and nothing else (the same for every record of the shape): the interface
+        # (pcapng), caplen and orig_len (a template of its record's length), the ranges
+        prefix = bytearray(len(record))
+        kept = [(0, lead), *(((lead + 8, lead + 16),) if length_at < 0 else ()),
+                *((lead + RECORD_HEADER_LEN + start, lead + RECORD_HEADER_LEN + end) for start, end in ranges)]
+        for start, end in kept:
+            prefix[start:end] = record[start:end]
         # as fastpath.signed_in_run: TCP options with a signature end a run of one shape
         sig_start, sig_end = plan.l4_in + TCP_MIN_HLEN, plan.payload_at
         if plan.udp or sig_end <= sig_start:
             sig_start = sig_end = 0
-        nonzero = nonzero_at >= 0 and prefix[lead + RECORD_HEADER_LEN + nonzero_at :][:2] != b"\0\0"
-        padded = prefix + bytes(-len(prefix) % 8)
-        # _segment.match_shapes' layout: the template's length in bytes and 7 fields, the ranges, the prefix
-        fields = [8 * (8 + 2 * len(ranges)) + len(padded), record_len, nonzero_at, int(nonzero), sig_start, sig_end,
-                  len(ranges), len(prefix), *(edge for pair in ranges for edge in pair)]
+        nonzero = nonzero_at >= 0 and record[lead + RECORD_HEADER_LEN + nonzero_at :][:2] != b"\0\0"
+        padded = bytes(prefix + bytes(-len(prefix) % 8))
+        # _segment.match_shapes' layout: the template's length in bytes and 10 fields, the ranges, the prefix
+        fields = [8 * (11 + 2 * len(ranges)) + len(padded), record_len, nonzero_at, int(nonzero), sig_start, sig_end,
+                  len(ranges), len(prefix), length_at, length_less, int(self.big_endian),
+                  *(edge for pair in ranges for edge in pair)]
         template = array("q", fields).tobytes() + padded
-        if template in self._held:
+        number = self._held.get(template)
+        if number is not None:
+            if length_at >= 0:
+                self.by_length[number][frame_len] = plan
             return
+        entry = (None if length_at >= 0 else plan, shape)
+        lengths = {frame_len: plan} if length_at >= 0 else {}
         if len(self._templates) < self.LIMIT:
             number = len(self._templates)
             self._templates.append(template)
-            self.entries.append((plan, shape))
+            self.entries.append(entry)
+            self.by_length.append(lengths)
         else:
             number, self._oldest = self._oldest, (self._oldest + 1) % self.LIMIT
-            self._held.discard(self._templates[number])
+            del self._held[self._templates[number]]
             self._templates[number] = template
-            self.entries[number] = (plan, shape)
-        self._held.add(template)
+            self.entries[number] = entry
+            self.by_length[number] = lengths
+        self._held[template] = number
         self.table = b"".join(self._templates)
         self.generation += 1
         self.added += 1
@@ -419,6 +456,8 @@ class SegmentStream:
         self._link, self._linktype = LINK_KINDS[linktype], linktype
         self._encoder = writer.encoder
         self._big_endian = order != "little"
+        if self._shapes is not None:
+            self._shapes.big_endian = self._big_endian
         self._record_header = struct.Struct((">" if self._big_endian else "<") + "IIII")
         self._ticks, self._snap_limit = record_limits(nanosecond, snaplen)
         self._span = span or (FILE_HEADER_LEN, None, 0)
@@ -435,10 +474,11 @@ class SegmentStream:
         index) through the engine into ``writer`` (open_writer shaped like ``header.reader``);
         returns counts, reports and where the scalar stream resumes."""
         self._blocks = header
-        if self._shapes is not None:
-            self._shapes.pcapng = True  # (templates compare the interface too)
         self._kinds = bytearray(header.kinds)  # interfaces described later are added (_interface_block)
         self._big_endian = header.big_endian
+        if self._shapes is not None:
+            self._shapes.pcapng = True  # (templates compare the interface too)
+            self._shapes.big_endian = header.big_endian
         self._snap_limit = MAX_SNAPLEN_STANDARD
         self._span = span or (header.start, None, 0)
         self._encoder = writer.encoder
@@ -748,7 +788,11 @@ class SegmentStream:
                             shapes.found += known != ShapeTable.NONE
                         if shapes is not None and known != ShapeTable.NONE:
                             plan, shape = shapes.entries[known]
-                        else:
+                            if plan is None:  # a template of any length: the plan of this frame's, if planned
+                                plan = shapes.by_length[known].get(len(frame))
+                                if plan is None:
+                                    known = ShapeTable.NONE
+                        if known == ShapeTable.NONE:
                             link = self._link if self._blocks is None else self._kinds[
                                 int.from_bytes(data[pos - 4 : pos], "big" if self._big_endian else "little")]
                             if link == LINK_ETHERNET:
@@ -758,12 +802,13 @@ class SegmentStream:
                             else:
                                 plan, shape = self._link_plan(frame, link)
                             if plan is not None and shape is not None and shapes is not None:
-                                shapes.add(data, pos, following - pos, plan, shape)  # (counted there)
+                                shapes.add(data, pos, following - pos, plan, shape, len(frame))  # (counted there)
                         if plan is not None and shape is not None:
                             # the packets that follow with this one's shape (a burst of one flow) share its plan:
                             # where the walk matched them all (no template added since), those of this one's
                             # template (each has its shape and no signature, as alike and signed_in_run find)
-                            if known != ShapeTable.NONE and shapes is not None and ids_of == shapes.generation:
+                            if (known != ShapeTable.NONE and shapes is not None and ids_of == shapes.generation
+                                    and shapes.entries[known][0] is not None):
                                 following_ids = ids[number + 1 : stop]
                                 same = len(following_ids) - len(following_ids.lstrip(ids[number : number + 1]))
                             else:
