@@ -739,7 +739,8 @@ class Summary(ValueClass):
             "bytes_out": self.bytes_out,
             "outcomes": {o.value: self.outcomes.get(o.value, 0) for o in Outcome},
             "over_mtu_not_segmented": self.over_mtu,
-            "input_checksums": dict(self.input_checksums),
+            # by name, as the table lists them: the same whichever engine counted them first
+            "input_checksums": dict(sorted((state, count) for state, count in self.input_checksums.items() if count)),
             "partial_checksums_out": self.partial_out,
             "reports": [{"frame": i + 1, "kind": k, "reason": r} for i, k, r in self.reports],
             "reports_omitted": self.reports_omitted,

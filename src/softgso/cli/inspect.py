@@ -565,7 +565,8 @@ class CaptureInspector:
                 "bytes_out": self.bytes_out,
                 "outcomes": {o.value: self.summary.outcomes.get(o.value, 0) for o in Outcome},
                 "over_mtu_not_segmented": self.summary.over_mtu,
-                "input_checksums": dict(self.summary.input_checksums),
+                "input_checksums": dict(sorted((state, count) for state, count in self.summary.input_checksums.items()
+                                               if count)),
                 "report_kinds": [{"kind": k, "count": c, "first_frame": i + 1, "first_reason": r}
                                  for k, c, i, r in self.summary.reports_by_kind()],
             },
