@@ -457,6 +457,38 @@ def test_segment_runs_refuse_what_segment_records_refuses_and_runs_that_are_not_
 
 
 @compiled_only
+@pytest.mark.parametrize("piece", [1, 1 << 30])
+def test_segment_runs_write_runs_of_bytes_in_their_place(tmp_path: Path, piece: int) -> None:
+    """A run (buffer,) between runs (the records a planner passed through or completed meanwhile) is
+    written as it is, where it stands: OUT is the first packet's segments, the bytes, the second's,
+    the bytes again (written at once or a piece at a time); a run of bytes that is no buffer is refused."""
+    compiled = CompiledSegmenter(NO_OFFLOAD)
+    frame = build_frame(SuperPacketSpec(payload=os.urandom(4000)))
+    plan = compiled.fast.plan_for(frame)
+    assert plan is not None
+    data = records([frame, frame])
+    vector, full, last = compiled.vector(plan)
+    headers = plan.out_len(16) - (plan.frame_len - plan.payload_at)
+    jobs = [array("q", [0, 0, 0]), array("q", [16 + len(frame), headers, 1])]
+    between, after = os.urandom(70), memoryview(os.urandom(33))
+    runs = ((vector, full, last, jobs[0]), (between,), (vector, full, last, jobs[1]), (after,), (b"",))
+    room = bytearray(16 * (4 * plan.segments + 1 + 2 * 3))
+    with open(tmp_path / "out", "wb") as handle:
+        written = SEGMENT.segment_runs(runs, data, False, bytearray(2 * headers), bytearray(2), False, room,
+                                       handle.fileno(), piece)
+        with pytest.raises(ValueError, match="run of bytes"):
+            SEGMENT.segment_runs(((42,),), data, False, bytearray(2 * headers), bytearray(2), False, room,
+                                 handle.fileno(), piece)
+        with pytest.raises(ValueError, match="vectors must be room"):
+            SEGMENT.segment_runs(runs, data, False, bytearray(2 * headers), bytearray(2), False, room[:-16 * 4],
+                                 handle.fileno(), piece)
+    one, two = (b"".join(struct.pack("<IIII", 1000 + n, n, len(segment), len(segment)) + segment
+                         for segment in process_frame(frame, NO_OFFLOAD).frames) for n in (0, 1))
+    assert (tmp_path / "out").read_bytes() == one + between + two + bytes(after)
+    assert written == len(one) + len(between) + len(two) + len(after)
+
+
+@compiled_only
 def test_segment_records_report_a_write_that_fails(tmp_path: Path) -> None:
     """A descriptor that takes no writes: the write's own error, as OSError."""
     compiled = CompiledSegmenter(NO_OFFLOAD)

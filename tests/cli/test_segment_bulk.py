@@ -161,11 +161,13 @@ def test_bulk_segment_equals_scalar_segment_on_flows_of_many_lengths(tmp: Path, 
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A sending host's capture (bench.host_frames): each flow's super-packets of 1 to 44 segments and
     part tails, seeded ACKs between them. What the scalar path writes; the compiled engine keeps a
-    template a flow (pipeline.ShapeTable: of any length), not one a flow and length."""
-    from softgso.bulk import compiled_primitive
+    template a flow (pipeline.ShapeTable: of any length), not one a flow and length, and hands a
+    chunk's runs to the primitive in a few calls, the ACKs between them written in their place."""
+    from softgso.bulk import compiled_primitive, pipeline
     from softgso.cli.bench import host_frames
 
     added: list[int] = []
+    calls: list[int] = []
     if engine == "compiled":
         add = ShapeTable.add
 
@@ -174,6 +176,13 @@ def test_bulk_segment_equals_scalar_segment_on_flows_of_many_lengths(tmp: Path, 
             added.append(len(self.entries))
 
         monkeypatch.setattr(ShapeTable, "add", add_and_count)
+        bulk_of = pipeline.SegmentStream._bulk
+
+        def bulk_and_count(self: Any, pending: list[Any], *args: Any) -> Any:
+            calls.append(len(pending))
+            return bulk_of(self, pending, *args)
+
+        monkeypatch.setattr(pipeline.SegmentStream, "_bulk", bulk_and_count)
     capture = tmp / f"in.{capture_format}"
     write_capture(capture, 24 << 20, frames=host_frames(flows=6, seed=2), capture_format=capture_format)
     bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
@@ -182,6 +191,7 @@ def test_bulk_segment_equals_scalar_segment_on_flows_of_many_lengths(tmp: Path, 
     assert bulk_json["outcomes"]["segmented"] > 500
     if engine == "compiled":
         assert compiled_primitive.CompiledPrimitive.SHAPES and max(added) == 6
+        assert compiled_primitive.CompiledPrimitive.RAW_RUNS and 0 < len(calls) * 20 < bulk_json["outcomes"]["segmented"]
 
 
 @pytest.mark.parametrize("options", [("--device", "csum"), ("--device", "nic-vxlan-tso"), ("--device", "tso"),

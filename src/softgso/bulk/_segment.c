@@ -584,6 +584,11 @@ struct run {
     const int64_t *jobs;
     Py_ssize_t count;
     int64_t hlen, segs, frame_len, mss, last_len;
+    /* a run of bytes written as they are (segment_runs: records between the runs, short frames passed
+     * through or completed): no plan */
+    int is_raw;
+    const unsigned char *raw;
+    Py_ssize_t raw_len;
 };
 
 /* What segmenting with vectors carries from packet to packet (and run to run): the iovecs so far,
@@ -847,6 +852,27 @@ static void segment_run(const struct run *run, const unsigned char *data, unsign
     }
 }
 
+/* Bytes written as they are, in order between the segments (sc's span closed first): counted as
+ * payload towards the next write, which they join. */
+static void scatter_raw(struct scatter *sc, const unsigned char *bytes, Py_ssize_t length)
+{
+    if (length <= 0)
+        return;
+    if (sc->span_end != sc->span) {
+        sc->vectors[2 * sc->pairs] = (uint64_t)(uintptr_t)sc->span;
+        sc->vectors[2 * sc->pairs++ + 1] = (uint64_t)(sc->span_end - sc->span);
+    }
+    sc->span = sc->span_end = NULL;
+    sc->vectors[2 * sc->pairs] = (uint64_t)(uintptr_t)bytes;
+    sc->vectors[2 * sc->pairs++ + 1] = (uint64_t)length;
+    sc->unwritten += length;
+    if (sc->fd >= 0 && sc->unwritten >= sc->piece) {
+        sc->error = write_vectors(sc->fd, (struct iovec *)sc->vectors, sc->pairs, &sc->written);
+        sc->pairs = 0;
+        sc->unwritten = 0;
+    }
+}
+
 /* The last framing bytes into an iovec, and with fd >= 0 everything written. */
 static void finish_scatter(struct scatter *sc)
 {
@@ -922,7 +948,9 @@ static PyObject *segment_jobs(PyObject *args, int records)
 /* segment_runs(runs, buffer, big_endian, out, codes, pcapng, vectors, fd, piece) -> bytes written
  *   segment_records with vectors and fd for several runs in order, each (plan, template_full,
  *   template_last, jobs): the iovecs carried from run to run, so that interleaved flows (runs of one
- *   packet) make one call and a write every piece payload bytes, not one of each a run. */
+ *   packet) make one call and a write every piece payload bytes, not one of each a run. A run may
+ *   also be (buffer,): bytes written as they are in their place (records the planner passed through
+ *   or completed between the runs; module constant RAW_RUNS), counted as payload towards a write. */
 static PyObject *segment_runs(PyObject *self, PyObject *args)
 {
     PyObject *runs_tuple;
@@ -952,6 +980,22 @@ static PyObject *segment_runs(PyObject *self, PyObject *args)
     for (Py_ssize_t r = 0; r < count && !problem; r++) {
         PyObject *item = PyTuple_GET_ITEM(runs_tuple, r);
         Py_buffer *b = held + 4 * r;
+        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 1) {
+            /* (bytes,): written as they are between the runs */
+            if (!PyArg_ParseTuple(item, "y*", b)) {
+                PyErr_Clear();
+                problem = "segment_runs: a run of bytes is not (buffer,)";
+                break;
+            }
+            taken = r + 1;
+            runs[r].is_raw = 1;
+            runs[r].raw = (const unsigned char *)b[0].buf;
+            runs[r].raw_len = b[0].len;
+            room += 2;
+            if (room > vectors_buf.len / 16)
+                problem = "segment: vectors must be room for two (base, length) pairs a segment, and one";
+            continue;
+        }
         if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "y*y*y*y*", b, b + 1, b + 2, b + 3)) {
             if (PyErr_Occurred())
                 PyErr_Clear();
@@ -974,9 +1018,13 @@ static PyObject *segment_runs(PyObject *self, PyObject *args)
     struct scatter sc = {(uint64_t *)vectors_buf.buf, 0, NULL, NULL, fd, piece, 0, 0, 0};
     if (!problem) {
         Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t r = 0; r < count && !sc.error; r++)
-            segment_run(&runs[r], (const unsigned char *)buffer.buf, (unsigned char *)out_buf.buf,
-                        (signed char *)codes_buf.buf, 1, pcapng, big_endian, &sc);
+        for (Py_ssize_t r = 0; r < count && !sc.error; r++) {
+            if (runs[r].is_raw)
+                scatter_raw(&sc, runs[r].raw, runs[r].raw_len);
+            else
+                segment_run(&runs[r], (const unsigned char *)buffer.buf, (unsigned char *)out_buf.buf,
+                            (signed char *)codes_buf.buf, 1, pcapng, big_endian, &sc);
+        }
         if (!sc.error)
             finish_scatter(&sc);
         Py_END_ALLOW_THREADS
@@ -1691,5 +1739,9 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_segment", NULL, -1,
 
 PyMODINIT_FUNC PyInit__segment(void)
 {
-    return PyModule_Create(&module);
+    PyObject *made = PyModule_Create(&module);
+    /* segment_runs takes runs of bytes, (buffer,), between its runs */
+    if (made && PyModule_AddIntConstant(made, "RAW_RUNS", 1) < 0)
+        Py_CLEAR(made);
+    return made;
 }

@@ -177,6 +177,9 @@ class CompiledPrimitive:
     SHAPES = hasattr(_SEGMENT, "match_shapes")
     # short frames whose checksum is a partial seed are completed (or left) in bulk by complete_seeds
     SEEDS = hasattr(_SEGMENT, "complete_seeds")
+    # a later segment_runs call writes bytes between its runs ((None, buffer, 0) in runs): the planner
+    # then keeps a chunk's runs together across the records it passes through or completes
+    RAW_RUNS = bool(getattr(_SEGMENT, "RAW_RUNS", 0))
 
     def __init__(self, options: SegmentOptions) -> None:
         self.compiled = CompiledSegmenter(options)
@@ -234,7 +237,7 @@ class CompiledPrimitive:
         """Each super-packet candidate's template (pipeline.ShapeTable) into ``ids`` (_segment.match_shapes)."""
         return int(_SEGMENT.match_shapes(data, offsets, records, first, stop, chunk_stop, codes, ids, table, pcapng))
 
-    def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
+    def segment_runs(self, runs: list[tuple[SegmentPlan | None, Any, int]], data: memoryview, offsets: memoryview,
                      big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
                      pcapng: bool = False, later: bool = False) -> memoryview | Iovecs | Callable[[], memoryview | Iovecs]:
         """The runs' segments, each behind its record header (each an EPB with ``pcapng``), in input
@@ -243,9 +246,10 @@ class CompiledPrimitive:
         done now, and a function returned for the thread that writes them: it gives an Iovecs whose
         writev segments the runs as it writes them (sums the payloads, fills the headers and
         ``codes``, writes every PIECE payload bytes; with a module built before segment_runs, the
-        iovecs segmented whole, then written), or without SCATTER the segments copied already."""
+        iovecs segmented whole, then written), or without SCATTER the segments copied already. A run
+        (None, buffer, 0) (RAW_RUNS, ``later`` and SCATTER only) is bytes written as they are in its place."""
         scatter = self.SCATTER
-        per_packets = [packet_out_len(plan, pcapng, not scatter) for plan, _, _ in runs]
+        per_packets = [packet_out_len(plan, pcapng, not scatter) if plan is not None else 0 for plan, _, _ in runs]
         size = sum(per_packet * count for per_packet, (_, _, count) in zip(per_packets, runs, strict=True))
         target: mmap.mmap | bytearray = arena
         at = arena_state[0]
@@ -255,9 +259,14 @@ class CompiledPrimitive:
             arena_state[0] = at + size
         number = 0
         segment_records = self.compiled.segment_records
-        vectors = bytearray(16 * sum(2 * plan.segments * count + 1 for plan, _, count in runs)) if scatter else None
+        vectors = bytearray(16 * sum(2 * plan.segments * count + 1 if plan is not None else 2
+                                     for plan, _, count in runs)) if scatter else None
         work: list[tuple[SegmentPlan, array]] = []
+        raw: dict[int, Any] = {}  # runs of bytes, by their place among the runs
         for per_packet, (plan, first, count) in zip(per_packets, runs, strict=True):
+            if plan is None:
+                raw[len(work) + len(raw)] = first
+                continue
             # (record offset, output offset, packet number) triples, built by C iterators (a run of one,
             # as interleaved flows make them, directly)
             jobs = array("q", (offsets[first], at, number) if count == 1 else chain.from_iterable(zip(
@@ -281,11 +290,14 @@ class CompiledPrimitive:
                     pairs += segment_records(plan, data, jobs, big_endian, target, codes, pcapng, rest[16 * pairs :])
             return Iovecs(vectors, (target, data), _SEGMENT.writev_all, pairs)
 
+        if raw and not (later and scatter and self.RAW_RUNS):
+            raise ValueError("segment_runs: runs of bytes are a later call's, with SCATTER and RAW_RUNS")
         if not later:
             return segment()
         if not hasattr(_SEGMENT, "segment_runs"):
             return segment  # (a module built before it: segmented whole, then written)
-        runs_given = tuple((*self.compiled.vector(plan), jobs) for plan, jobs in work)
+        given = iter([(*self.compiled.vector(plan), jobs) for plan, jobs in work])
+        runs_given = tuple((raw[place],) if place in raw else next(given) for place in range(len(work) + len(raw)))
 
         def segment_and_write(fd: int, _vectors: Any, _pairs: int) -> int:
             return int(_SEGMENT.segment_runs(runs_given, data, big_endian, target, codes, pcapng, vectors, fd,

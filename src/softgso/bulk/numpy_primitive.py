@@ -242,14 +242,17 @@ class NumpyPrimitive:
         finally:
             at.release()
 
-    def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
+    def segment_runs(self, runs: list[tuple[SegmentPlan | None, Any, int]], data: memoryview, offsets: memoryview,
                      big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
                      pcapng: bool = False, later: bool = False) -> Iovecs:
         """The runs' segments as iovecs in input order: headers (behind their record headers, or
         pcapng EPB headers) built in ``arena`` (or a new array when it is full), payloads pointing
         into ``data`` (each EPB's padding and trailing length after it); one segment_scattered call
-        per plan, wherever its packets lie in the chunk."""
+        per plan, wherever its packets lie in the chunk. (It takes no runs of bytes: no RAW_RUNS.)"""
         import numpy as np
+
+        if any(plan is None for plan, _, _ in runs):
+            raise ValueError("segment_runs: the numpy primitive takes no runs of bytes")
 
         buffer = np.frombuffer(data, dtype=np.uint8)
         space_all = np.frombuffer(arena, dtype=np.uint8)
@@ -257,7 +260,7 @@ class NumpyPrimitive:
         prefix = ">" if big_endian else "<"
         by_plan: dict[SegmentPlan, list[int]] = {}  # the runs of each plan, by position in ``runs``
         for position, (plan, _, _) in enumerate(runs):
-            by_plan.setdefault(plan, []).append(position)
+            by_plan.setdefault(plan, []).append(position)  # type: ignore[arg-type]
         numbers = np.cumsum([0] + [count for _, _, count in runs])
         blocks: list[Any] = [None] * len(runs)
         code_view = np.frombuffer(codes, dtype=np.uint8)

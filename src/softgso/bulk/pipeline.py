@@ -169,7 +169,7 @@ class Primitive(Protocol):
     def alike(self, data: memoryview, offsets: bytearray, records: int, first: int, stop: int, chunk_stop: int,
               layout: FrameLayout | TunnelShape | LinkShape) -> int: ...
 
-    def segment_runs(self, runs: list[tuple[SegmentPlan, int, int]], data: memoryview, offsets: memoryview,
+    def segment_runs(self, runs: list[tuple[SegmentPlan | None, Any, int]], data: memoryview, offsets: memoryview,
                      big_endian: bool, arena: mmap.mmap, arena_state: list[int], codes: bytearray,
                      pcapng: bool = False, later: bool = False) -> Any: ...
 
@@ -718,7 +718,12 @@ class SegmentStream:
         written = 0
         fast = self.fast
         alike = self.primitive.alike
-        pending: list[tuple[SegmentPlan, int, int]] = []
+        pending: list[tuple[SegmentPlan | None, Any, int]] = []
+        # records passed through or completed while runs are pending join them as runs of bytes, written in
+        # their place by the same call (a primitive whose later segment_runs takes them): flows whose
+        # super-packets alternate with short frames (ACKs) make one call a chunk, not one a packet
+        raw_runs = (getattr(self.primitive, "RAW_RUNS", False) and self.primitive.LATE_SUMS
+                    and getattr(self.primitive, "SCATTER", False))
         arena_state = [0]
         # each candidate's shape among those of earlier runs, found by the compiled walk: the whole
         # chunk at once, then (a template added since: ids_of, the generation ids are of, is old)
@@ -745,20 +750,34 @@ class SegmentStream:
                 if kind == CODE_DROPPED:
                     continue  # blocks the general reader skips: not written
                 if kind == CODE_SEED:
+                    if raw_runs and pending:
+                        done: list[Any] = []
+                        written += self._complete_seeds(index, data, offsets_buffer, count, first, stop, chunk_stop,
+                                                        lengths_buffer, codes, done)
+                        if all(type(part) in (bytes, bytearray, memoryview) for part in done):
+                            pending.extend((None, part, 0) for part in done)
+                            continue
+                        flush_pending()
+                        parts.extend(done)
+                        continue
                     flush_pending()
                     written += self._complete_seeds(index, data, offsets_buffer, count, first, stop, chunk_stop,
                                                     lengths_buffer, codes, parts)
                     continue
                 if kind <= CODE_NO_LAYOUT:
                     # short frames left untouched: their records (blocks), byte for byte, in one piece
-                    flush_pending()
+                    if not (raw_runs and pending):
+                        flush_pending()
                     start = offsets[first] - shift
                     finish = (offsets[stop] if stop < count else chunk_stop) - shift
                     if lengths is not None:
                         nbytes = sum(lengths[first:stop])
                     else:
                         nbytes = finish - start - RECORD_HEADER_LEN * (stop - first)
-                    parts.append(data[start:finish])
+                    if raw_runs and pending:
+                        pending.append((None, data[start:finish], 0))
+                    else:
+                        parts.append(data[start:finish])
                     self._count_untouched(stop - first, nbytes, state_counts(codes[first:stop]),
                                           nbytes + self._link_framing(data, offsets, first, stop))
                     written += stop - first
@@ -834,13 +853,16 @@ class SegmentStream:
                 lengths.release()
         return parts, written
 
-    def _bulk(self, runs: list[tuple[SegmentPlan, int, int]], offsets: memoryview, data: memoryview,
+    def _bulk(self, pending: list[tuple[SegmentPlan | None, Any, int]], offsets: memoryview, data: memoryview,
               arena: mmap.mmap, arena_state: list[int], pcapng: bool = False) -> tuple[Any, int]:
-        """Segment runs of same-plan super-packets by the primitive, counted; (the part to write, segments)."""
+        """Segment runs of same-plan super-packets by the primitive, counted; (the part to write, segments).
+        ``pending`` may hold runs of bytes to write in their place, (None, buffer, 0), counted already
+        (the planner's raw runs)."""
+        runs: list[tuple[SegmentPlan, int, int]] = [run for run in pending if run[0] is not None]  # type: ignore[misc]
         packets = sum(count for _, _, count in runs)
         codes = bytearray([NO_CODE]) * packets
         later = self.primitive.LATE_SUMS
-        part = self.primitive.segment_runs(runs, data, offsets, self._big_endian, arena, arena_state, codes,
+        part = self.primitive.segment_runs(pending, data, offsets, self._big_endian, arena, arena_state, codes,
                                            pcapng, later=later)
         segments_total = 0
         counted = False
