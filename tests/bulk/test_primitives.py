@@ -423,18 +423,23 @@ def test_segment_records_given_a_descriptor_write_each_piece_of_packets_as_they_
     assert [CODE_STATES[code] for code in codes] == [process_frame(frame, NO_OFFLOAD).input_csum for frame in frames]
 
 
-@compiled_only
-def test_segment_runs_refuse_what_segment_records_refuses_and_runs_that_are_not_runs(tmp_path: Path) -> None:
-    """_segment.segment_runs: a descriptor and room for every run's iovecs, each run (plan, templates,
-    jobs) checked as segment_records checks one."""
+def two_packet_run() -> tuple[bytes, Any, bytes, tuple[bytes, bytes, bytes], int, list[array]]:
+    """A TCP/IPv4 super-packet twice in pcap records: the frame, its plan, the records, the plan's
+    vector and templates, the output bytes of one packet's headers, and a job for each packet."""
     compiled = CompiledSegmenter(NO_OFFLOAD)
     frame = build_frame(SuperPacketSpec(payload=os.urandom(4000)))
     plan = compiled.fast.plan_for(frame)
     assert plan is not None
-    data = records([frame, frame])
-    vector, full, last = compiled.vector(plan)
     headers = plan.out_len(16) - (plan.frame_len - plan.payload_at)
     jobs = [array("q", [0, 0, 0]), array("q", [16 + len(frame), headers, 1])]
+    return frame, plan, records([frame, frame]), compiled.vector(plan), headers, jobs
+
+
+@compiled_only
+def test_segment_runs_refuse_what_segment_records_refuses_and_runs_that_are_not_runs(tmp_path: Path) -> None:
+    """_segment.segment_runs: a descriptor and room for every run's iovecs, each run (plan, templates,
+    jobs) checked as segment_records checks one."""
+    frame, plan, data, (vector, full, last), headers, jobs = two_packet_run()
     room = bytearray(16 * (4 * plan.segments + 1))
     with open(tmp_path / "out", "wb") as handle:
         fd = handle.fileno()
@@ -462,14 +467,7 @@ def test_segment_runs_write_runs_of_bytes_in_their_place(tmp_path: Path, piece: 
     """A run (buffer,) between runs (the records a planner passed through or completed meanwhile) is
     written as it is, where it stands: OUT is the first packet's segments, the bytes, the second's,
     the bytes again (written at once or a piece at a time); a run of bytes that is no buffer is refused."""
-    compiled = CompiledSegmenter(NO_OFFLOAD)
-    frame = build_frame(SuperPacketSpec(payload=os.urandom(4000)))
-    plan = compiled.fast.plan_for(frame)
-    assert plan is not None
-    data = records([frame, frame])
-    vector, full, last = compiled.vector(plan)
-    headers = plan.out_len(16) - (plan.frame_len - plan.payload_at)
-    jobs = [array("q", [0, 0, 0]), array("q", [16 + len(frame), headers, 1])]
+    frame, plan, data, (vector, full, last), headers, jobs = two_packet_run()
     between, after = os.urandom(70), memoryview(os.urandom(33))
     runs = ((vector, full, last, jobs[0]), (between,), (vector, full, last, jobs[1]), (after,), (b"",))
     room = bytearray(16 * (4 * plan.segments + 1 + 2 * 3))
