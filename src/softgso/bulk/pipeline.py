@@ -904,7 +904,9 @@ class SegmentStream:
         general reader does (softgso.io.pcapng.interface_of, into the interfaces the output's encoder
         writes IDBs from, when a record first needs them); its length, or 0 (not one, or broken: the
         general reader takes over there). Its records go to the scalar path (kind 0): their IDB is
-        written where the scalar stream writes it."""
+        written where the scalar stream writes it. An interface whose frames end in an FCS (if_fcslen)
+        is not taken either: the general reader refuses its frames, by name (as pcapng_header leaves a
+        file that describes one before its first packet to it)."""
         from ..io.pcapng import BT_IDB, MAX_BLOCK_LEN, interface_of
 
         blocks = self._blocks
@@ -919,7 +921,10 @@ class SegmentStream:
         block = os.pread(fd, length, offset)
         if len(block) < length or int.from_bytes(block[-4:], order) != length:
             return 0
-        blocks.reader.interfaces.append(interface_of(block, memoryview(block)[8:-4], order))
+        interface = interface_of(block, memoryview(block)[8:-4], order)
+        if interface.fcs_len:
+            return 0
+        blocks.reader.interfaces.append(interface)
         self._kinds.append(0)
         return length
 
