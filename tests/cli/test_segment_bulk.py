@@ -100,6 +100,31 @@ def test_bulk_segment_equals_scalar_segment_on_tunnelled_captures(tmp: Path, see
     assert bulk_json["outcomes"]["segmented"] > 100 and bulk_json["outcomes"]["unchanged"] > 0
 
 
+@pytest.mark.parametrize("kind", ["vxlan", "geneve", "gretap", "gre", "ipip"])
+def test_a_tunnelled_super_packets_checksum_state_is_its_inner_packets(tmp: Path, engine: str, kind: str) -> None:
+    """A tunnelled super-packet whose inner TCP checksum does not add up (a payload byte changed after
+    it was computed), in a run the bulk path segments: counted as the scalar path counts it, by its
+    inner packet's checksum (not the outer UDP checksum's 0 of VXLAN or Geneve; GRE and IP-in-IP
+    carry no outer one to read)."""
+    from softgso.check.synth import TunnelSpec, encapsulate
+
+    frames = []
+    for k in range(6):
+        payload = random.Random(k).randbytes(5000)  # (fixed: a random one's broken checksum may be a seed)
+        inner = bytearray(build_frame(SuperPacketSpec(payload=payload, seq=5000 * k, partial_checksum=False)))
+        if k % 2:
+            inner[-1] ^= 0x5A  # the inner checksum no longer matches
+        frames.append(encapsulate(bytes(inner), TunnelSpec(kind)))
+    capture = tmp / "in.pcap"
+    capture.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1) + b"".join(
+        struct.pack("<IIII", 1_700_000_000, k, len(frame), len(frame)) + frame for k, frame in enumerate(frames)))
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert bulk_json["outcomes"]["segmented"] == len(frames)
+    assert bulk_json["input_checksums"] == {"complete": 3, "invalid": 3}
+
+
 # TCP-AO (kind 29) in the 12 bytes of options where the others carry timestamps: the same shape
 # but for the signature, which the scalar path passes through
 TCP_AO = bytes([29, 12]) + os.urandom(10)

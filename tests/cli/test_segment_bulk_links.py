@@ -213,3 +213,24 @@ def test_invalid_checksums_are_named_as_the_scalar_path_names_them(tmp: Path, en
     assert bulk_json["outcomes"]["segmented"] == len(frames)
     assert sum(bulk_json["input_checksums"].values()) == len(frames)
     assert len(bulk_json["input_checksums"]) == 2  # complete, and the scalar path's name for the others
+
+
+def test_the_same_bytes_on_interfaces_of_two_link_types_are_two_packets(tmp: Path, engine: str) -> None:
+    """A pcapng's interfaces of two link types, the same record bytes on each in turn: each record is
+    what its own interface's link type makes of it, as the scalar path reads it. A raw IPv6
+    super-packet's bytes are segmented on the raw-IP interface and passed through on the Ethernet one
+    (read as Ethernet: ethertype 0); an Ethernet super-packet's (a destination MAC that reads as an
+    IPv6 version nibble) segmented on the Ethernet interface and passed through on the raw-IP one
+    (read as IPv6: lengths that contradict it). A run of one shape ends where the link type changes."""
+    raw_ip = build_frame(SuperPacketSpec(ipv6=True, payload=random.Random(1).randbytes(4000)))[14:]
+    ethernet = bytes.fromhex("600000000001") + build_frame(SuperPacketSpec(payload=random.Random(2).randbytes(4000)))[6:]
+    blocks = [png_shb("<"), png_idb("<", 101), png_idb("<", 1)]  # interface 0 raw IP, interface 1 Ethernet
+    for number, (interface, frame) in enumerate([(0, raw_ip), (1, raw_ip), (0, raw_ip), (1, raw_ip),
+                                                 (1, ethernet), (0, ethernet), (1, ethernet), (0, ethernet)]):
+        blocks.append(png_epb("<", interface, 1_700_000_000_000_000 + number, frame))
+    capture = tmp / "in.pcapng"
+    capture.write_bytes(b"".join(blocks))
+    bulk, scalar, bulk_json, scalar_json = both(capture, tmp, engine)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert scalar_json["outcomes"]["segmented"] == 4  # the records on their own link type's interface

@@ -186,6 +186,22 @@ def test_an_interface_described_late_is_taken_on_the_way(tmp: Path, engine: str,
     assert resumed == [None]
 
 
+def test_an_interface_described_late_whose_frames_end_in_an_fcs_is_refused_alike(tmp: Path, engine: str,
+                                                                                 resumed: list[Any]) -> None:
+    """An IDB after the first packet with if_fcslen 4: a super-packet on it is refused as the scalar
+    path refuses it (input broken, the frame named; what came before written), never segmented with
+    its FCS taken for payload: the general reader takes over at that IDB."""
+    first = pcapng_capture("<", 14, records=60)
+    frame = build_frame(SuperPacketSpec(payload=random.Random(3).randbytes(4000))) + bytes.fromhex("deadbeef")
+    capture = tmp / "in.pcapng"
+    capture.write_bytes(first + png_idb("<", 1, fcslen=4) + png_epb("<", 3, TICKS, frame))
+    bulk, scalar, bulk_json, scalar_json = both(capture, tmp, engine, *USO)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert "(if_fcslen 4): every frame ends in a 4-byte FCS" in scalar_json["input_errors"][0]["reason"]
+    assert resumed and resumed[0] is not None
+
+
 @pytest.mark.parametrize(("engine", "mode"), engine_modes("read", "mapped", "mapped, written by the segmenting thread"))
 @pytest.mark.parametrize("chunk", [4096, 70_001])
 def test_blocks_across_chunk_ends_are_segmented_alike(tmp: Path, chunk: int, engine: str, mode: str,

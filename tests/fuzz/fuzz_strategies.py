@@ -26,6 +26,7 @@ from targets import (
     CaptureCase,
     EngineCase,
     FrameCase,
+    MixCase,
     ProfileCase,
     SkbCase,
     VirtioCase,
@@ -381,3 +382,10 @@ def damaged_pcaps(draw: st.DrawFn) -> CaptureCase:
     if cut is not None:
         del data[cut:]
     return CaptureCase(bytes(data))
+
+
+@st.composite
+def mix_cases(draw: st.DrawFn) -> MixCase:
+    """Captures of interleaved flows in every container and link type (mixed_captures), segment
+    options, and the bulk code's constants made small."""
+    return MixCase.build(lambda low, high: draw(st.integers(low, high)))

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -638,13 +639,26 @@ def run_engines_on_file(case: CaptureCase) -> None:
     _compare_engines(case.data, EngineCase())
 
 
-def _compare_engines(data: bytes, case: EngineCase) -> None:
+def _summary(stdout: str) -> dict[str, Any]:
+    """segment's JSON summary (exit 0, or 1 under --strict); whatever else it printed, as it is."""
+    if not stdout.strip():
+        return {}
+    try:
+        summary = json.loads(stdout)
+    except ValueError:
+        return {"stdout": stdout}
+    return summary if isinstance(summary, dict) else {"stdout": stdout}
+
+
+def _compare_engines(data: bytes, case: EngineCase | MixCase, suffix: str = "pcap") -> None:
+    """``softgso segment`` of ``data`` (a file named ``in.SUFFIX``) by the scalar engine and each bulk
+    one: the same exit status, output bytes, JSON summary and messages."""
     from click.testing import CliRunner
 
     from softgso.cli.commands import main
 
     with tempfile.TemporaryDirectory() as folder:
-        source = Path(folder) / "in.pcap"
+        source = Path(folder) / f"in.{suffix}"
         source.write_bytes(data)
         options = ["--device", case.device, "-q", "--json"]
         if case.gso_size is not None:
@@ -657,26 +671,136 @@ def _compare_engines(data: bytes, case: EngineCase) -> None:
             options += ["--ip-id", "fixed"]
         if case.udp_gso != "off":
             options += ["--udp-gso", case.udp_gso]
+        if isinstance(case, MixCase):
+            if case.input_csum != "auto":
+                options += ["--input-csum", case.input_csum]
+            if case.tcp_ecn:
+                options += ["--tcp-ecn"]
+            if case.kernel != "6.1":
+                options += ["--kernel", case.kernel]
+            if case.strict:
+                options += ["--strict"]
         from softgso.bulk import compiled_primitive
 
         # the reference first, then the bulk stream with each primitive (the compiled one where softgso.bulk._segment is built)
         engines = ["scalar", "numpy", *(["compiled"] if compiled_primitive.available() else [])]
         answers = []
         for engine in engines:
-            target = Path(folder) / f"{engine}.pcap"
+            target = Path(folder) / f"{engine}.{suffix}"
             result = CliRunner().invoke(main, ["segment", str(source), str(target), "--engine", engine, *options])
             if result.exception is not None and not isinstance(result.exception, SystemExit):
                 raise result.exception
-            summary = json.loads(result.stdout) if result.exit_code == 0 and result.stdout.strip() else {}
+            summary = _summary(result.stdout)
             for volatile in ("seconds", "output", "engine"):
                 summary.pop(volatile, None)
-            answers.append((result.exit_code, target.read_bytes() if target.exists() else None, summary))
+            answers.append((result.exit_code, target.read_bytes() if target.exists() else None, summary,
+                            result.stderr.replace(str(target), "OUT")))
         leftovers = sorted(p.name for p in Path(folder).iterdir() if p.name.endswith(".tmp"))
         assert not leftovers, f"temporary files left behind: {leftovers}"
         for engine, answer in zip(engines[1:], answers[1:], strict=True):
             assert answers[0][0] == answer[0], f"exit status: scalar {answers[0][0]}, {engine} {answer[0]}"
             assert answers[0][1] == answer[1], f"the {engine} engine's output differs from the scalar engine's"
             assert answers[0][2] == answer[2], f"the {engine} engine's summary differs from the scalar engine's"
+            assert answers[0][3] == answer[3], f"the {engine} engine's messages differ from the scalar engine's"
+
+
+# --- target: interleaved flows of many shapes, every container and link type, small bulk constants ---
+
+
+@dataclass
+class MixCase(Case):
+    """A capture of interleaved flows (mixed_captures.build_capture), segmented by ``softgso segment``
+    with --engine scalar, numpy and compiled, the bulk code's tuned constants made small so that the
+    capture spans many chunks and the shape table (pipeline.ShapeTable) fills, churns and rests."""
+
+    target = "engines_mix"
+    data: bytes = b""
+    suffix: str = "pcap"  # the input's file name: in.pcap or in.pcapng
+    # the primitives' CHUNK_SIZE and MAPPED_CHUNK_SIZE, ARENA_SIZE, CompiledPrimitive.PIECE (0: as tuned)
+    chunk: int = 0
+    arena: int = 0
+    piece: int = 0
+    # CompiledPrimitive.WINDOW_SIZE: -1 as tuned, 0 IN read into buffers, 1 mapped windows of two chunks
+    window: int = -1
+    inline: int = -1  # pipeline.no_core_free: -1 the machine's load, 0 a writing thread, 1 the segmenting one
+    # CompiledPrimitive (SCATTER, LATE_SUMS): -1 as built, 0 (off, off), 1 (on, off), 2 (off, on)
+    scatter: int = -1
+    # ShapeTable's LIMIT, CHURN and REST (0: as tuned)
+    limit: int = 0
+    churn: int = 0
+    rest: int = 0
+    device: str = "no-offload"
+    gso_size: int | None = None
+    mtu: int | None = None
+    output_csum: str | None = None
+    fixed_id: bool = False
+    udp_gso: str = "off"
+    input_csum: str = "auto"
+    tcp_ecn: bool = False
+    kernel: str = "6.1"
+    strict: bool = False
+
+    @classmethod
+    def build(cls, pick: Callable[[int, int], int]) -> MixCase:
+        """The case a fuzzer's choices make (``pick(low, high)``: an integer, ``low`` the plainest)."""
+        from mixed_captures import build_capture, bulk_tuning, segment_options
+
+        tuning = bulk_tuning(pick)
+        options = segment_options(pick)
+        data, suffix = build_capture(pick)
+        return cls(data=data, suffix=suffix, **tuning, **options)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> MixCase:
+        """Decode fuzzer bytes: each choice from the next 4 bytes."""
+        r = ByteReader(data)
+        return cls.build(lambda low, high: low + r.u(4) % (high - low + 1))
+
+
+@contextmanager
+def bulk_constants(case: MixCase) -> Iterator[None]:
+    """The bulk code's tuned constants as ``case`` sets them, put back afterwards."""
+    from softgso.bulk import pipeline
+    from softgso.bulk.compiled_primitive import CompiledPrimitive
+    from softgso.bulk.numpy_primitive import NumpyPrimitive
+
+    saved: list[tuple[Any, str, Any]] = []
+
+    def put(owner: Any, name: str, value: Any) -> None:
+        saved.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, value)
+
+    try:
+        for primitive in (CompiledPrimitive, NumpyPrimitive):
+            if case.chunk:
+                put(primitive, "CHUNK_SIZE", case.chunk)
+                put(primitive, "MAPPED_CHUNK_SIZE", case.chunk)
+            if case.arena:
+                put(primitive, "ARENA_SIZE", case.arena)
+        if case.piece:
+            put(CompiledPrimitive, "PIECE", case.piece)
+        if case.window >= 0 and CompiledPrimitive.WINDOW_SIZE:
+            put(CompiledPrimitive, "WINDOW_SIZE", case.window)
+        if case.scatter >= 0 and CompiledPrimitive.SCATTER:
+            put(CompiledPrimitive, "SCATTER", case.scatter == 1)
+            put(CompiledPrimitive, "LATE_SUMS", case.scatter == 2)
+        if case.inline >= 0:
+            busy = bool(case.inline)
+            put(pipeline, "no_core_free", lambda: busy)
+        for name in ("limit", "churn", "rest"):
+            if getattr(case, name):
+                put(pipeline.ShapeTable, name.upper(), getattr(case, name))
+        yield
+    finally:
+        for owner, name, value in reversed(saved):
+            setattr(owner, name, value)
+
+
+def run_engines_mix(case: MixCase) -> None:
+    """On interleaved flows, over many small chunks, whatever the shape table holds: the bulk engines
+    write the very bytes the scalar engine writes, with the same summary, messages and exit status."""
+    with bulk_constants(case):
+        _compare_engines(case.data, case, case.suffix)
 
 
 # --- the registry, and the corpus ----------------------------------------------------------------
@@ -692,6 +816,7 @@ TARGETS: dict[str, tuple[type[Case], Callable[[Any], None]]] = {
     "engines": (EngineCase, run_engines),
     "inspect": (CaptureCase, run_inspect),
     "engines_file": (CaptureCase, run_engines_on_file),
+    "engines_mix": (MixCase, run_engines_mix),
 }
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -16,6 +16,7 @@ from fuzz_strategies import (
     engine_cases,
     frame_cases,
     fuzz_settings,
+    mix_cases,
     profile_cases,
     skb_cases,
     virtio_cases,
@@ -27,6 +28,7 @@ from targets import (
     CaptureCase,
     EngineCase,
     FrameCase,
+    MixCase,
     ProfileCase,
     SkbCase,
     VirtioCase,
@@ -34,6 +36,7 @@ from targets import (
     run_actions,
     run_capture,
     run_engines,
+    run_engines_mix,
     run_engines_on_file,
     run_inspect,
     run_process_frame,
@@ -110,3 +113,12 @@ def test_inspect_and_diff_answer_any_file_with_a_report_or_a_documented_exit_sta
 @given(damaged_pcaps())
 def test_bulk_and_scalar_engines_agree_on_damaged_files(case: CaptureCase) -> None:
     run_engines_on_file(case)
+
+
+@pytest.mark.skipif(not io_available(), reason="softgso.io (capture reader/writer) is not there yet")
+@fuzz_settings(weight=1.0)
+@given(mix_cases())
+def test_bulk_engines_write_what_the_scalar_engine_writes_on_interleaved_flows(case: MixCase) -> None:
+    """Many flows taking turns, in pcap and pcapng of every link type the bulk stream takes, over
+    small chunks and a small shape table: byte for byte what the scalar engine writes."""
+    run_engines_mix(case)

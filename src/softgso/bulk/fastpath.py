@@ -1070,10 +1070,12 @@ CODE_ZERO, CODE_COMPLETE, CODE_PARTIAL, CODE_INVALID, CODE_NO_LAYOUT, CODE_SCALA
 CODE_STATES = (L4Checksum.ZERO, L4Checksum.COMPLETE, L4Checksum.PARTIAL, L4Checksum.INVALID)
 
 
-def name_invalid(frame: bytes | memoryview) -> str:
+def name_invalid(frame: bytes | memoryview, shape: FrameLayout | TunnelShape | None = None) -> str:
     """The scalar path's name for a checksum the bulk code calls invalid (a seed without the length,
-    zero or invalid): rare, so asked of classify_l4_checksum frame by frame."""
-    layout = parse_layout(frame)
+    zero or invalid): rare, so asked of classify_l4_checksum frame by frame. ``shape``: the frame's
+    (FastSegmenter.key_of; None: parse_layout's). A tunnelled frame's is its inner packet's checksum,
+    as the scalar path classifies it (not the outer UDP checksum, nor none at all for GRE or IP-in-IP)."""
+    layout = shape.inner if isinstance(shape, TunnelShape) else shape if shape is not None else parse_layout(frame)
     assert layout is not None
     return classify_l4_checksum(frame, layout).value
 

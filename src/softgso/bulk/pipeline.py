@@ -730,6 +730,9 @@ class SegmentStream:
         # record by record
         shapes = self._shapes if self._shapes is not None and self._shapes.begin_chunk() else None
         ids = bytearray([ShapeTable.NONE]) * count if shapes is not None else bytearray()
+        # interfaces of several link kinds: alike compares bytes alone, and the same bytes on an
+        # interface of another link kind are another packet (a template compares the interface too)
+        mixed_links = pcapng and len(set(self._kinds) - {0}) > 1
         ids_of = -1
         if shapes is not None:
             if shapes.entries:
@@ -834,6 +837,8 @@ class SegmentStream:
                                 same = alike(data, offsets_buffer, count, number, stop, chunk_stop, shape)
                                 if same:
                                     same = signed_in_run(data, offsets, number, same, RECORD_HEADER_LEN, plan)
+                                if same and mixed_links:
+                                    same = self._same_link(data, offsets, number, same)
                             pending.append((plan, number, 1 + same))
                             number += 1 + same
                             continue
@@ -852,6 +857,22 @@ class SegmentStream:
             if lengths is not None:
                 lengths.release()
         return parts, written
+
+    def _same_link(self, data: memoryview, offsets: memoryview, first: int, count: int) -> int:
+        """How many of the ``count`` pcapng records after ``first`` come before the first on an
+        interface of another link kind than its own (an EPB's interface: the 4 bytes before its offset)."""
+        order: Literal["big", "little"] = "big" if self._big_endian else "little"
+        kinds = self._kinds
+
+        def kind(number: int) -> int:
+            at = offsets[number]
+            return kinds[int.from_bytes(data[at - 4 : at], order)]
+
+        own = kind(first)
+        for number in range(first + 1, first + 1 + count):
+            if kind(number) != own:
+                return number - first - 1
+        return count
 
     def _bulk(self, pending: list[tuple[SegmentPlan | None, Any, int]], offsets: memoryview, data: memoryview,
               arena: mmap.mmap, arena_state: list[int], pcapng: bool = False) -> tuple[Any, int]:
@@ -927,7 +948,8 @@ class SegmentStream:
                     # another link type: named as the Ethernet frame the scalar path sees (its header
                     # the Ethernet plan's, the link header's length the plans' difference)
                     frame = seen.template_full[:14] + frame[plan.frame_len - seen.frame_len + 14 :]
-                renamed[name_invalid(frame)] += 1
+                found = self.fast.key_of(frame)  # (a tunnelled packet's state is its inner packet's)
+                renamed[name_invalid(frame, found[1] if found is not None else None)] += 1
                 codes[offset] = NO_CODE
                 offset = codes.find(CODE_INVALID, offset + 1, number + count)
             number += count
@@ -1043,7 +1065,9 @@ class SegmentStream:
         general reader does (softgso.io.pcapng.interface_of, into the interfaces the output's encoder
         writes IDBs from, when a record first needs them); its length, or 0 (not one, or broken: the
         general reader takes over there). Its records go to the scalar path (kind 0): their IDB is
-        written where the scalar stream writes it."""
+        written where the scalar stream writes it. An interface whose frames end in an FCS (if_fcslen)
+        is not taken either: the general reader refuses its frames, by name (as pcapng_header leaves a
+        file that describes one before its first packet to it)."""
         from ..io.pcapng import BT_IDB, MAX_BLOCK_LEN, interface_of
 
         blocks = self._blocks
@@ -1058,7 +1082,10 @@ class SegmentStream:
         block = os.pread(fd, length, offset)
         if len(block) < length or int.from_bytes(block[-4:], order) != length:
             return 0
-        blocks.reader.interfaces.append(interface_of(block, memoryview(block)[8:-4], order))
+        interface = interface_of(block, memoryview(block)[8:-4], order)
+        if interface.fcs_len:
+            return 0
+        blocks.reader.interfaces.append(interface)
         self._kinds.append(0)
         return length
 
