@@ -409,3 +409,20 @@ def test_polls_across_chunks_of_few_frames(name: str, tmp_path: Path) -> None:
     capture.write_bytes(containers(frames)[name])
     assert capture.stat().st_size > 5 * (4 << 20)
     assert_same_inspect(capture, (OPTION_SETS[0],), text=False)
+
+
+@needs_compiled
+@pytest.mark.parametrize("capture_format", ["pcap", "pcapng"])
+def test_a_sending_hosts_capture_same_report(capture_format: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sending host's capture (bench.host_frames: super-packets of many lengths, the host's ACKs with
+    partial seeds between them): the scalar engine's report under devices that complete the seeds
+    and that leave them; the seeded short frames counted from the rows (each class's action learnt
+    from its first frame, as segment learns it)."""
+    from softgso.cli.bench import host_frames, write_capture
+
+    capture = tmp_path / f"host.{capture_format}"
+    records = write_capture(capture, 6 << 20, frames=host_frames(flows=3, seed=4), capture_format=capture_format)
+    counted = spy_on_rows(monkeypatch)
+    option_sets = ([], ["--device", "csum"], ["--device", "tso"])
+    assert_same_inspect(capture, option_sets, text=False)
+    assert sum(counted) > 0.3 * records * len(option_sets), (sum(counted), records)

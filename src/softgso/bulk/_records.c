@@ -30,7 +30,8 @@
  *   frame_spans' frame codes, _segment.scan's with short frames classified), as a ROW_SIZE-byte row
  *   each (softgso.cli.inspect_batch.ROW, native byte order): its record's timestamp (pcap: seconds
  *   << 32 | fraction; an EPB: the 64-bit tick count; an SPB: 0), orig_len, interface (pcap 0, an SPB
- *   0xFFFFFFFF), caplen; and, for a short frame segment leaves untouched (code 0-4), its class:
+ *   0xFFFFFFFF), caplen; and, for a short frame segment leaves untouched (code 0-4) or sends as one
+ *   frame with its partial seed completed or left (code 8, _segment.scan's C_SEED), its class:
  *   1 IP: Ethernet, up to two 802.1Q/802.1ad tags, IPv4 (no fragment, a valid header length) or
  *   IPv6 (no extension header), its length fields filling the frame exactly or padding it to at
  *   most 60 bytes, carrying TCP or UDP (headers whole within the IP packet; UDP to none of port_map's
@@ -476,7 +477,9 @@ static PyObject *inspect_rows(PyObject *self, PyObject *args)
             row->wire_len = get32(h + 8, big_endian);
         }
         row->length = (uint32_t)span;
-        if (codes[i] >= 0 && codes[i] <= 4 && row->wire_len <= (uint64_t)span)
+        /* (code 8: a short frame whose checksum is a partial seed, sent as one frame: segment completes or
+         * leaves the seed, and inspect counts it as such) */
+        if (((codes[i] >= 0 && codes[i] <= 4) || codes[i] == 8) && row->wire_len <= (uint64_t)span)
             inspect_frame(data + start, span, port_map, row);
     }
     Py_END_ALLOW_THREADS

@@ -86,7 +86,7 @@ class BulkFrames:
 
     def __init__(self, path: Path, modules: tuple[ModuleType, ModuleType], walk: Callable[..., tuple[int, int, int]],
                  start: int, pcapng: bool, big_endian: bool, reader: Any = None, index: int = 0,
-                 walk_options: tuple[int, bool, tuple[bytes | bytearray, ...]] = (0, False, ()),
+                 walk_options: tuple[int, int, tuple[bytes | bytearray, ...]] = (0, 0, ()),
                  end: int | None = None) -> None:
         self.path = path
         self.pcapng = pcapng
@@ -292,7 +292,7 @@ class BulkFrames:
         return list(range(first, first + taken))
 
 
-def open_bulk_frames(path: Path, *, any_link: bool = False, small_limit: int = 0, bulk_small: bool = False,
+def open_bulk_frames(path: Path, *, any_link: bool = False, small_limit: int = 0, bulk_small: int = 0,
                      port_map: bytes | bytearray | None = None,
                      span: tuple[int, int | None, int] | None = None) -> BulkFrames | None:
     """The bulk reader of ``path`` (a regular file, a pcap or pcapng of Ethernet frames), else None.
@@ -300,7 +300,8 @@ def open_bulk_frames(path: Path, *, any_link: bool = False, small_limit: int = 0
     ``any_link``: of any link type the segment walk takes in a pcap, of any interfaces in a pcapng
     (the frames of another link type than Ethernet are read as records by the caller). With
     ``bulk_small`` the walk classifies short frames (up to ``small_limit``) of Ethernet as segment's
-    does (_segment.scan's codes 0-4: left untouched, with their checksum state); ``port_map``: the
+    does (_segment.scan's codes 0-4: left untouched, with their checksum state; with the bit
+    pipeline.SMALL_SEEDS code 8 for one whose checksum is a partial seed); ``port_map``: the
     UDP ports of --tunnel-port, as for segment's walk. ``span`` (from offset, to offset or None,
     index of the first record): a part of the file (softgso.bulk.stream.split_points)."""
     modules = _modules()
@@ -342,7 +343,7 @@ def open_bulk_frames(path: Path, *, any_link: bool = False, small_limit: int = 0
 class _PcapngWalk:
     """_segment.scan_blocks over the blocks of one section (its interfaces, byte order)."""
 
-    def __init__(self, scan: ModuleType, big_endian: bool, interfaces: list[Any], small_limit: int, bulk_small: bool,
+    def __init__(self, scan: ModuleType, big_endian: bool, interfaces: list[Any], small_limit: int, bulk_small: int,
                  ports: tuple[bytes | bytearray, ...]) -> None:
         self.scan = scan
         self.big_endian = big_endian

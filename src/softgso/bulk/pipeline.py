@@ -94,9 +94,14 @@ from .stream import (
     LINK_HEADER_LEN,
     LINK_KINDS,
     MAX_FAST_RECORD,
+    SEED_SCALAR,
+    SEED_UNKNOWN,
+    SMALL_CLASSIFY,
+    SMALL_SEEDS,
     PcapngInput,
     StreamResult,
     record_limits,
+    seed_action,
     short_frames,
 )
 
@@ -141,12 +146,6 @@ CODE_SEED = 8  # _segment.c's C_SEED: a short Ethernet frame whose checksum is a
 # orig_len lie as a pcap record header does (_segment.scan_blocks)
 BLOCK_SHIFT = 12
 NO_CODE = 0xFF  # a packet of a run whose checksum state is not counted
-# scan's bulk_small bits: short frames classified; short Ethernet frames whose checksum is a partial
-# seed given CODE_SEED (_segment.c's SMALL_SEEDS) for complete_seeds
-SMALL_CLASSIFY, SMALL_SEEDS = 1, 2
-# complete_seeds' actions, one per class of frame (one VLAN tag 4, IPv6 2, UDP 1): not known yet,
-# the seed completed (skb_checksum_help), left for the device, the scalar path's (no action fits)
-SEED_UNKNOWN, SEED_COMPLETE, SEED_LEAVE, SEED_SCALAR = range(4)
 
 
 class Primitive(Protocol):
@@ -1007,31 +1006,23 @@ class SegmentStream:
     def _learn_seed(self, kind: int, data: memoryview, offsets_buffer: bytearray, count: int, number: int,
                     chunk_stop: int, lengths_buffer: bytearray | None) -> None:
         """The action of frame class ``kind`` (see SEED_*), from what the scalar path makes of record
-        ``number``, its first frame: sent as one frame, counted as a changed packet whose input seed is
-        partial and nothing else, and the very bytes complete_seeds writes with the seed completed (the
-        device left none pending) or left (the device completes it). Anything else: SEED_SCALAR."""
-        from ..features import IpSummed
-        from ..job import Outcome
-        from ..prepare import L4Checksum
-
+        ``number``, its first frame (stream.seed_action), if complete_seeds then writes those very bytes
+        with it. Anything else: SEED_SCALAR."""
         shift = BLOCK_SHIFT if lengths_buffer is not None else 0
         at = memoryview(offsets_buffer).cast("q")[number] + RECORD_HEADER_LEN
         caplen = (memoryview(lengths_buffer).cast("I")[number] if lengths_buffer is not None else
                   (memoryview(offsets_buffer).cast("q")[number + 1] if number + 1 < count else chunk_stop) - at)
         frame = bytes(data[at : at + caplen])
         result = self.fast.oracle(frame)
-        action = SEED_SCALAR
-        if (result.outcome == Outcome.CHANGED and len(result.frames) == 1 and len(result.packets) == 1
-                and result.input_csum == L4Checksum.PARTIAL and not result.kind and not result.note
-                and not result.over_mtu):
-            fits = SEED_LEAVE if result.packets[0].ip_summed == IpSummed.PARTIAL else SEED_COMPLETE
+        action = seed_action(result, caplen)
+        if action != SEED_SCALAR:
             trial = bytearray(8)
-            trial[kind] = fits
+            trial[kind] = action
             out, done, _, _, _ = self.primitive.complete_seeds(  # type: ignore[attr-defined]
                 data, offsets_buffer, count, number, number + 1, chunk_stop, shift, lengths_buffer, trial)
             frame_at = RECORD_HEADER_LEN + shift
-            if done == 1 and out[frame_at : frame_at + caplen] == result.frames[0]:
-                action = fits
+            if done != 1 or out[frame_at : frame_at + caplen] != result.frames[0]:
+                action = SEED_SCALAR
         self._seed_actions[kind] = action
 
     def _one_record(self, index: int, view: memoryview, pos: int, following: int, frame: memoryview,

@@ -44,10 +44,36 @@ TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this nam
 if TYPE_CHECKING:
     from typing import Any
 
-    from ..job import SegmentOptions, Summary
+    from ..job import PacketResult, SegmentOptions, Summary
 
 # the longest record taken in bulk; a longer one hands the file to the general reader
 MAX_FAST_RECORD = MAX_SNAPLEN_STANDARD + RECORD_HEADER_LEN
+
+
+# the walk's bulk_small bits (_segment.scan, scan_blocks): short frames classified; short Ethernet frames
+# whose checksum is a partial seed given code 8 (_segment.c's C_SEED: SMALL_SEEDS) rather than the
+# scalar path's, for segment's complete_seeds and inspect's rows
+SMALL_CLASSIFY, SMALL_SEEDS = 1, 2
+# what the device does with such a frame's seed, one per class of frame (one VLAN tag 4, IPv6 2, UDP 1:
+# _segment.complete_seeds' actions): not known yet, completed (skb_checksum_help), left for the device,
+# the scalar path's (no action fits what it does)
+SEED_UNKNOWN, SEED_COMPLETE, SEED_LEAVE, SEED_SCALAR = range(4)
+
+
+def seed_action(result: PacketResult, frame_len: int) -> int:
+    """The action of a seeded short frame's class, from what the scalar path made of its first frame
+    (``result``, of a ``frame_len``-byte frame): sent as one frame of its length, counted as a changed
+    packet whose input seed is partial and nothing else; the seed left (the device completes it) or
+    completed. Anything else: SEED_SCALAR."""
+    from ..features import IpSummed
+    from ..job import Outcome
+    from ..prepare import L4Checksum
+
+    if (result.outcome != Outcome.CHANGED or len(result.frames) != 1 or len(result.packets) != 1
+            or len(result.frames[0]) != frame_len or result.input_csum != L4Checksum.PARTIAL or result.kind
+            or result.note or result.over_mtu):
+        return SEED_SCALAR
+    return SEED_LEAVE if result.packets[0].ip_summed == IpSummed.PARTIAL else SEED_COMPLETE
 
 
 def short_frames(options: SegmentOptions, bulk: bool) -> tuple[int, bool]:

@@ -73,6 +73,7 @@ L4_STATES = (None, L4Checksum.ZERO.value, L4Checksum.COMPLETE.value, L4Checksum.
 # the walk's codes of short frames left untouched: their input checksum state (softgso.bulk.fastpath.CODE_*)
 CODE_STATES = {0: L4Checksum.ZERO.value, 1: L4Checksum.COMPLETE.value, 2: L4Checksum.PARTIAL.value,
                3: L4Checksum.INVALID.value}
+CODE_SEED = 8  # the walk's code of a short frame whose checksum is a partial seed (_segment.c's C_SEED)
 PORT_MAP_LEN = 8192
 
 
@@ -91,13 +92,17 @@ def inspect_bulk_reader(in_path: Path, options: SegmentOptions, inspector: Captu
     ``span``: a part of the file (``inspect --jobs``, softgso.cli.inspect_jobs)."""
     from ..bulk.fastpath import TUNNEL_PORTS, scalar_ports
     from ..bulk.frames import open_bulk_frames
-    from ..bulk.stream import short_frames
+    from ..bulk.native import load_extension
+    from ..bulk.stream import SMALL_CLASSIFY, SMALL_SEEDS, short_frames
 
     planner = inspector.planner
     small_limit, classify = short_frames(options, planner is not None and planner.fast.enabled)
     ports = scalar_ports(options)
     extra = set(ports) - set(TUNNEL_PORTS)
-    frames = open_bulk_frames(in_path, any_link=True, small_limit=small_limit, bulk_small=classify,
+    # short frames whose checksum is a partial seed too, where the walk tells them (as segment's does)
+    seeds = classify and hasattr(load_extension("_segment"), "complete_seeds")
+    frames = open_bulk_frames(in_path, any_link=True, small_limit=small_limit,
+                              bulk_small=(SMALL_CLASSIFY if classify else 0) | (SMALL_SEEDS if seeds else 0),
                               port_map=port_map(extra) if extra else None, span=span)
     return frames, ports
 
@@ -143,6 +148,7 @@ class BatchReader:
         self._rows = bytearray(0)
         self._flows: dict[bytes, FlowKey] = {}
         self._vlans: dict[bytes, str] = {}
+        self._seed_actions = bytearray(8)  # by class of a seeded short frame (_seeds)
         head = frames.head
         if frames.pcapng:
             self._linktypes = [interface.linktype for interface in head.interfaces]
@@ -191,8 +197,13 @@ class BatchReader:
         else:
             np = _numpy()
             rows = np.frombuffer(self._rows, _row_dtype(), count)
+            walk_codes = np.frombuffer(codes, np.uint8)
+            left = np.zeros(count, bool)
+            seeded = (walk_codes == CODE_SEED) & (rows["kind"] != 0)
+            if seeded.any():
+                left = self._seeds(rows, seeded, frames)
             plain = np.flatnonzero(rows["kind"] != 0)
-            self._count(rows[plain], plain, np.frombuffer(codes, np.uint8)[plain], events)
+            self._count(rows[plain], plain, walk_codes[plain], left[plain], events)
             odd = np.flatnonzero(rows["kind"] == 0).tolist()
         # a counter's keys are inserted in the order the frames first show them, the per-frame
         # path's frames among them: each count is added before the first odd frame behind its key
@@ -252,9 +263,31 @@ class BatchReader:
         self.inspector.add(index, frame, linktype=linktype, wire_len=wire_len, record_len=len(frame))
         self.preview.add(None if wire_len > len(frame) else frame, index)
 
-    def _count(self, rows: np.ndarray, places: np.ndarray, codes: np.ndarray, events: list[Event]) -> None:
+    def _seeds(self, rows: np.ndarray, seeded: np.ndarray, frames: list[bytes | memoryview]) -> np.ndarray:
+        """The rows of short frames whose checksum is a partial seed (``seeded``): each class's action
+        learnt from what the scalar path makes of its first frame (stream.seed_action), as segment's
+        stream learns it; a row of a class no action fits is given to the per-frame code (its kind
+        set to 0). Which rows' seeds segment leaves for the device."""
+        from ..bulk.stream import SEED_LEAVE, SEED_SCALAR, SEED_UNKNOWN, seed_action
+        from ..job import process_frame
+
+        np = _numpy()
+        classes = (rows["tags"] > 0) * 4 + (rows["version"] == 6) * 2 + (rows["proto"] == 17)
+        actions = self._seed_actions
+        for kind in np.unique(classes[seeded]).tolist():
+            if actions[kind] == SEED_UNKNOWN:
+                first = frames[int(np.flatnonzero(seeded & (classes == kind))[0])]
+                actions[kind] = seed_action(process_frame(bytes(first), self.inspector.options), len(first))
+        action = np.frombuffer(bytes(actions), np.uint8)[classes]
+        rows["kind"][seeded & (action == SEED_SCALAR)] = 0
+        return seeded & (action == SEED_LEAVE)
+
+    def _count(self, rows: np.ndarray, places: np.ndarray, codes: np.ndarray, left: np.ndarray,
+               events: list[Event]) -> None:
         """Count the frames the rows describe (at ``places`` of their chunk), as CaptureInspector.add
-        would one by one: totals at once, each counter's keys as events."""
+        would one by one: totals at once, each counter's keys as events. ``left``: the frames of
+        partial seeds that segment leaves for the device (every other one of code CODE_SEED it
+        completes)."""
         np = _numpy()
         inspector = self.inspector
         count = len(rows)
@@ -266,9 +299,15 @@ class BatchReader:
         inspector.largest = max(inspector.largest, int(lengths.max()))
         inspector.largest_l3 = max(inspector.largest_l3, int(l3_lens.max()))
         inspector.over_mtu += int((l3_lens > inspector.mtu).sum())
-        # segment: each frame written untouched (its input checksum state, the walk's, below)
+        # segment: each frame written untouched (its input checksum state, the walk's, below), or sent
+        # as one frame with its partial seed completed or left
         summary = inspector.summary
-        summary.add_unchanged(count, nbytes, {})
+        seeded = codes == CODE_SEED
+        seeds = int(seeded.sum())
+        seed_bytes = int(lengths[seeded].sum()) if seeds else 0
+        summary.add_unchanged(count - seeds, nbytes - seed_bytes, {})
+        if seeds:
+            summary.add_completed(seeds, seed_bytes, int(left.sum()))
         inspector.segments_out += count
         inspector.bytes_out += nbytes
 
