@@ -1087,7 +1087,8 @@ def seeded_frames(seed: int) -> Iterator[bytes]:
 
 
 def _pcapng_of(frames: Iterator[bytes], count: int, seed: int) -> bytes:
-    """The frames in EPBs (now and then one with a comment option or an epb_flags direction, or an SPB)."""
+    """The frames in EPBs (now and then one with a comment option or an epb_flags direction, or an SPB;
+    half of them padded with bytes that are not zeros, as a writer may leave them)."""
     rng = random.Random(seed)
     order = "<"
 
@@ -1107,8 +1108,9 @@ def _pcapng_of(frames: Iterator[bytes], count: int, seed: int) -> bytes:
         if roll > 0.9:
             options = struct.pack(order + "HHI", 2, 4, 1) + struct.pack(order + "HH", 0, 0)  # epb_flags: inbound
         ticks = 1_700_000_000_000_000 + number
+        padding = (b"\xee" if roll < 0.5 else b"\0") * (-len(frame) % 4)
         out += block(6, struct.pack(order + "IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(frame), len(frame))
-                     + frame + bytes(-len(frame) % 4) + options)
+                     + frame + padding + options)
     return out
 
 

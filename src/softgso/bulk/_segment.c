@@ -1337,10 +1337,14 @@ static PyObject *complete_seeds(PyObject *self, PyObject *args)
             for (Py_ssize_t n = first; n < done; n++) {
                 Py_ssize_t at = (Py_ssize_t)offsets[n];
                 Py_ssize_t next = n + 1 < walked ? (Py_ssize_t)offsets[n + 1] : chunk_stop;
+                Py_ssize_t caplen = lengths ? (Py_ssize_t)lengths[n] : next - at - 16;
                 struct l4_at l4;
-                classify_frame(data, limit, at + 16, lengths ? (Py_ssize_t)lengths[n] : next - at - 16, -1, NULL, &l4);
+                classify_frame(data, limit, at + 16, caplen, -1, NULL, &l4);
                 if (actions[l4.class] != SEED_COMPLETE)
-                    continue;
+                    continue; /* the frame's bytes as they came: its record as it came, as the writer keeps it */
+                /* an EPB of a frame that changed is written anew: its padding zeros, whatever IN's held */
+                if (lengths)
+                    memset(q + (at + 16 - start) + caplen, 0, (size_t)(-caplen & 3));
                 const unsigned char *frame = data + at + 16;
                 int64_t total = word_sum(frame + l4.transport, l4.end - l4.transport);
                 /* skb_checksum_help: csum_fold of the sum, 0 sent as CSUM_MANGLED_0 */
