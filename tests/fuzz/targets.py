@@ -588,17 +588,23 @@ def run_inspect(case: CaptureCase) -> None:
 
 
 @dataclass
-class EngineCase(Case):
-    """A classic pcap of frames, segmented by ``softgso segment`` with --engine scalar, numpy and compiled."""
+class SegmentOptionsCase(Case):
+    """The ``softgso segment`` options a case of the engine targets runs with (_compare_engines)."""
 
-    target = "engines"
-    frames: tuple[str, ...] = ()  # hex, one per record
     device: str = "no-offload"
     gso_size: int | None = None
     mtu: int | None = None
     output_csum: str | None = None
     fixed_id: bool = False
     udp_gso: str = "off"
+
+
+@dataclass
+class EngineCase(SegmentOptionsCase):
+    """A classic pcap of frames, segmented by ``softgso segment`` with --engine scalar, numpy and compiled."""
+
+    target = "engines"
+    frames: tuple[str, ...] = ()  # hex, one per record
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EngineCase:
@@ -708,7 +714,7 @@ def _compare_engines(data: bytes, case: EngineCase | MixCase, suffix: str = "pca
 
 
 @dataclass
-class MixCase(Case):
+class MixCase(SegmentOptionsCase):
     """A capture of interleaved flows (mixed_captures.build_capture), segmented by ``softgso segment``
     with --engine scalar, numpy and compiled, the bulk code's tuned constants made small so that the
     capture spans many chunks and the shape table (pipeline.ShapeTable) fills, churns and rests."""
@@ -729,12 +735,6 @@ class MixCase(Case):
     limit: int = 0
     churn: int = 0
     rest: int = 0
-    device: str = "no-offload"
-    gso_size: int | None = None
-    mtu: int | None = None
-    output_csum: str | None = None
-    fixed_id: bool = False
-    udp_gso: str = "off"
     input_csum: str = "auto"
     tcp_ecn: bool = False
     kernel: str = "6.1"
