@@ -682,26 +682,24 @@ class Summary(ValueClass):
 
     def add_unchanged(self, packets: int, nbytes: int, states: dict[str, int]) -> None:
         """Count ``packets`` frames passed through unchanged in bulk, as ``add`` would one by one."""
-        self.records_in += packets
-        self.bytes_in += nbytes
-        self.records_out += packets
-        self.bytes_out += nbytes
-        self.outcomes[Outcome.UNCHANGED.value] += packets
-        self.bulk_records += packets
-        self.bulk_bytes += nbytes
+        self._add_one_to_one(packets, nbytes, Outcome.UNCHANGED)
         for state, count in states.items():
             self.input_checksums[state] += count
 
     def add_completed(self, packets: int, nbytes: int, left: int) -> None:
         """Count ``packets`` short frames whose partial seed was completed in bulk (``left`` of them left
         for the device instead), as ``add`` would one by one: each sent as one changed frame."""
+        self._add_one_to_one(packets, nbytes, Outcome.CHANGED)
+        self.input_checksums[L4Checksum.PARTIAL.value] += packets
+        self.partial_out += left
+
+    def _add_one_to_one(self, packets: int, nbytes: int, outcome: Outcome) -> None:
+        """``packets`` records taken in bulk, each sent as one frame of its length (``nbytes`` in all)."""
         self.records_in += packets
         self.bytes_in += nbytes
         self.records_out += packets
         self.bytes_out += nbytes
-        self.outcomes[Outcome.CHANGED.value] += packets
-        self.input_checksums[L4Checksum.PARTIAL.value] += packets
-        self.partial_out += left
+        self.outcomes[outcome.value] += packets
         self.bulk_records += packets
         self.bulk_bytes += nbytes
 

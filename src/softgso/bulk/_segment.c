@@ -197,11 +197,12 @@ static inline int port_in(const unsigned char *port_map, unsigned port)
     return port_map != NULL && (port_map[port >> 3] >> (port & 7) & 1);
 }
 
-/* where a frame's L4 checksum lies, as classify_frame found it: its L4 bytes [transport, end), the
- * field at transport + 16 (TCP) or + 6 (UDP), and the frame's class for complete_seeds (one VLAN tag:
- * 4, IPv6: 2, UDP: 1) */
+/* where a frame's L4 checksum lies, as classify_frame found it: its L4 bytes [transport, end), their
+ * word_sum (the field's bytes among them), the field at transport + 16 (TCP) or + 6 (UDP), and the
+ * frame's class for complete_seeds (one VLAN tag: 4, IPv6: 2, UDP: 1) */
 struct l4_at {
     Py_ssize_t transport, end;
+    int64_t sum;
     int udp, class;
 };
 
@@ -281,19 +282,21 @@ static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_
         return C_NO_LAYOUT;
     }
     /* the pseudo-header: addresses, protocol, L4 length; then the L4 bytes up to the packet's end */
-    if (at) {
-        at->transport = transport;
-        at->end = end;
-        at->udp = udp;
-        at->class = vlan * 4 + !v4 * 2 + udp;
-    }
     const unsigned char *frame = data + start;
     int64_t addresses = v4 ? word_sum(frame + network + 12, 8) : word_sum(frame + network + 8, 32);
     int64_t pseudo = ((int64_t)next_header + (end - transport) + addresses) % ONES;
     if (pseudo == 0)
         pseudo = ONES;
     unsigned stored = be16(frame + transport + (udp ? 6 : 16));
-    int64_t total = (word_sum(frame + transport, end - transport) + pseudo) % ONES;
+    int64_t l4_sum = word_sum(frame + transport, end - transport);
+    if (at) {
+        at->transport = transport;
+        at->end = end;
+        at->sum = l4_sum;
+        at->udp = udp;
+        at->class = vlan * 4 + !v4 * 2 + udp;
+    }
+    int64_t total = (l4_sum + pseudo) % ONES;
     if (udp && v4 && stored == 0)
         return C_ZERO;
     if (total == 0)
@@ -668,6 +671,27 @@ static const char *check_run(struct run *run, Py_ssize_t plan_len, Py_ssize_t fu
     return NULL;
 }
 
+/* sc's framing and header bytes not yet in an iovec, into one */
+static void close_span(struct scatter *sc)
+{
+    if (sc->span_end != sc->span) {
+        sc->vectors[2 * sc->pairs] = (uint64_t)(uintptr_t)sc->span;
+        sc->vectors[2 * sc->pairs++ + 1] = (uint64_t)(sc->span_end - sc->span);
+    }
+    sc->span = sc->span_end = NULL;
+}
+
+/* With fd >= 0, once piece payload bytes are in sc's iovecs: all of them written (writev), sc empty */
+static void write_piece(struct scatter *sc)
+{
+    if (sc->fd < 0 || sc->unwritten < sc->piece)
+        return;
+    close_span(sc);
+    sc->error = write_vectors(sc->fd, (struct iovec *)sc->vectors, sc->pairs, &sc->written);
+    sc->pairs = 0;
+    sc->unwritten = 0;
+}
+
 /* Segments one checked run: every packet's segments, behind their record headers (records) or EPB
  * heads (pcapng), in out at the packet's offset; with ``sc`` (scatter) the payload pieces are summed
  * where they lie and left there, and the iovecs that write the segments in order go to sc->vectors,
@@ -835,19 +859,10 @@ static void segment_run(const struct run *run, const unsigned char *data, unsign
             codes[jobs[3 * k + 2]] = (signed char)code;
         }
         if (scatter) {
+            /* the packets so far written while their payloads, just summed, are in this core's
+             * cache: the kernel's copy then reads them from there, not from memory */
             sc->unwritten += frame_len - payload_at;
-            if (sc->fd >= 0 && sc->unwritten >= sc->piece) {
-                /* the packets so far written while their payloads, just summed, are in this core's
-                 * cache: the kernel's copy then reads them from there, not from memory */
-                if (sc->span_end != sc->span) {
-                    sc->vectors[2 * sc->pairs] = (uint64_t)(uintptr_t)sc->span;
-                    sc->vectors[2 * sc->pairs++ + 1] = (uint64_t)(sc->span_end - sc->span);
-                }
-                sc->error = write_vectors(sc->fd, (struct iovec *)sc->vectors, sc->pairs, &sc->written);
-                sc->pairs = 0;
-                sc->span = sc->span_end = NULL;
-                sc->unwritten = 0;
-            }
+            write_piece(sc);
         }
     }
 }
@@ -858,29 +873,17 @@ static void scatter_raw(struct scatter *sc, const unsigned char *bytes, Py_ssize
 {
     if (length <= 0)
         return;
-    if (sc->span_end != sc->span) {
-        sc->vectors[2 * sc->pairs] = (uint64_t)(uintptr_t)sc->span;
-        sc->vectors[2 * sc->pairs++ + 1] = (uint64_t)(sc->span_end - sc->span);
-    }
-    sc->span = sc->span_end = NULL;
+    close_span(sc);
     sc->vectors[2 * sc->pairs] = (uint64_t)(uintptr_t)bytes;
     sc->vectors[2 * sc->pairs++ + 1] = (uint64_t)length;
     sc->unwritten += length;
-    if (sc->fd >= 0 && sc->unwritten >= sc->piece) {
-        sc->error = write_vectors(sc->fd, (struct iovec *)sc->vectors, sc->pairs, &sc->written);
-        sc->pairs = 0;
-        sc->unwritten = 0;
-    }
+    write_piece(sc);
 }
 
 /* The last framing bytes into an iovec, and with fd >= 0 everything written. */
 static void finish_scatter(struct scatter *sc)
 {
-    if (sc->span_end != sc->span) {
-        sc->vectors[2 * sc->pairs] = (uint64_t)(uintptr_t)sc->span;
-        sc->vectors[2 * sc->pairs++ + 1] = (uint64_t)(sc->span_end - sc->span);
-        sc->span = sc->span_end;
-    }
+    close_span(sc);
     if (sc->fd >= 0 && !sc->error && sc->pairs) {
         sc->error = write_vectors(sc->fd, (struct iovec *)sc->vectors, sc->pairs, &sc->written);
         sc->pairs = 0;
@@ -1306,12 +1309,23 @@ static PyObject *complete_seeds(PyObject *self, PyObject *args)
     Py_ssize_t done = first, left = 0, frame_bytes = 0, limit = buffer.len - 1;
     int next_class = -1; /* the class of the record the walk stopped at (-1: none; 8: not a seed) */
     PyObject *out = NULL;
-    /* the records taken: those of known classes from first on, their bytes one stretch of buffer */
+    /* the records' bytes are one stretch of buffer: room for all of them, trimmed to those taken */
+    Py_ssize_t start = 0, finish = 0;
+    if (!problem && first < stop) {
+        start = (Py_ssize_t)offsets[first] - shift;
+        finish = (stop < walked ? (Py_ssize_t)offsets[stop] : chunk_stop) - shift;
+        if (start < 0 || finish < start || finish > buffer.len)
+            problem = "complete_seeds: a record out of bounds";
+    }
+    if (!problem && !(out = PyBytes_FromStringAndSize(NULL, finish - start)))
+        problem = "";
+    unsigned char *q = out ? (unsigned char *)PyBytes_AS_STRING(out) : NULL;
+    Py_ssize_t taken = start; /* the end of the records taken so far */
     for (; !problem && done < stop; done++) {
         Py_ssize_t at = (Py_ssize_t)offsets[done];
         Py_ssize_t next = (done + 1 < walked ? (Py_ssize_t)offsets[done + 1] : chunk_stop);
         Py_ssize_t caplen = lengths ? (Py_ssize_t)lengths[done] : next - at - 16;
-        if (at - shift < 0 || at + 16 + caplen > next || next - shift > buffer.len || caplen < 0) {
+        if (at - shift != taken || at + 16 + caplen > next || next - shift > finish || caplen < 0) {
             problem = "complete_seeds: a record out of bounds";
             break;
         }
@@ -1324,46 +1338,34 @@ static PyObject *complete_seeds(PyObject *self, PyObject *args)
             next_class = l4.class;
             break;
         }
-        left += actions[l4.class] == SEED_LEAVE;
+        memcpy(q + (taken - start), data + taken, (size_t)(next - shift - taken));
+        taken = next - shift;
         frame_bytes += caplen;
-    }
-    if (!problem) {
-        Py_ssize_t start = first < done ? (Py_ssize_t)offsets[first] - shift : 0;
-        Py_ssize_t finish = first < done ? (done < walked ? (Py_ssize_t)offsets[done] : chunk_stop) - shift : 0;
-        out = PyBytes_FromStringAndSize(NULL, finish - start);
-        if (out) {
-            unsigned char *q = (unsigned char *)PyBytes_AS_STRING(out);
-            memcpy(q, data + start, (size_t)(finish - start));
-            for (Py_ssize_t n = first; n < done; n++) {
-                Py_ssize_t at = (Py_ssize_t)offsets[n];
-                Py_ssize_t next = n + 1 < walked ? (Py_ssize_t)offsets[n + 1] : chunk_stop;
-                Py_ssize_t caplen = lengths ? (Py_ssize_t)lengths[n] : next - at - 16;
-                struct l4_at l4;
-                classify_frame(data, limit, at + 16, caplen, -1, NULL, &l4);
-                if (actions[l4.class] != SEED_COMPLETE)
-                    continue; /* the frame's bytes as they came: its record as it came, as the writer keeps it */
-                /* an EPB of a frame that changed is written anew: its padding zeros, whatever IN's held */
-                if (lengths)
-                    memset(q + (at + 16 - start) + caplen, 0, (size_t)(-caplen & 3));
-                const unsigned char *frame = data + at + 16;
-                int64_t total = word_sum(frame + l4.transport, l4.end - l4.transport);
-                /* skb_checksum_help: csum_fold of the sum, 0 sent as CSUM_MANGLED_0 */
-                put16(q + (at + 16 - start) + l4.transport + (l4.udp ? 6 : 16), (unsigned)(ONES - total % ONES));
-            }
+        if (actions[l4.class] == SEED_LEAVE) {
+            left++; /* the frame's bytes as they came: its record as it came, as the writer keeps it */
+            continue;
         }
+        unsigned char *frame = q + (at + 16 - start);
+        /* an EPB of a frame that changed is written anew: its padding zeros, whatever IN's held */
+        if (lengths)
+            memset(frame + caplen, 0, (size_t)(-caplen & 3));
+        /* skb_checksum_help: csum_fold of the L4 bytes' sum (the seed in the field), 0 sent as
+         * CSUM_MANGLED_0 */
+        put16(frame + l4.transport + (l4.udp ? 6 : 16), (unsigned)(ONES - l4.sum % ONES));
     }
+    if (!problem && _PyBytes_Resize(&out, taken - start) < 0)
+        problem = "";
     PyBuffer_Release(&buffer);
     PyBuffer_Release(&offsets_buf);
     PyBuffer_Release(&actions_buf);
     if (lengths_buf.obj)
         PyBuffer_Release(&lengths_buf);
     if (problem) {
+        Py_XDECREF(out);
         if (*problem)
             PyErr_SetString(PyExc_ValueError, problem);
         return NULL;
     }
-    if (!out)
-        return NULL;
     return Py_BuildValue("Nnnni", out, done - first, left, frame_bytes, next_class);
 }
 

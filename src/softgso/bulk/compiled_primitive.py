@@ -262,10 +262,10 @@ class CompiledPrimitive:
         vectors = bytearray(16 * sum(2 * plan.segments * count + 1 if plan is not None else 2
                                      for plan, _, count in runs)) if scatter else None
         work: list[tuple[SegmentPlan, array]] = []
-        raw: dict[int, Any] = {}  # runs of bytes, by their place among the runs
+        ordered: list[tuple[SegmentPlan, array] | tuple[Any]] = []  # work and the runs of bytes, in order
         for per_packet, (plan, first, count) in zip(per_packets, runs, strict=True):
             if plan is None:
-                raw[len(work) + len(raw)] = first
+                ordered.append((first,))
                 continue
             # (record offset, output offset, packet number) triples, built by C iterators (a run of one,
             # as interleaved flows make them, directly)
@@ -275,6 +275,7 @@ class CompiledPrimitive:
             if vectors is None:
                 segment_records(plan, data, jobs, big_endian, target, codes, pcapng)
             work.append((plan, jobs))
+            ordered.append((plan, jobs))
             at += count * per_packet
             number += count
         if vectors is None:
@@ -290,14 +291,13 @@ class CompiledPrimitive:
                     pairs += segment_records(plan, data, jobs, big_endian, target, codes, pcapng, rest[16 * pairs :])
             return Iovecs(vectors, (target, data), _SEGMENT.writev_all, pairs)
 
-        if raw and not (later and scatter and self.RAW_RUNS):
+        if len(ordered) > len(work) and not (later and scatter and self.RAW_RUNS):
             raise ValueError("segment_runs: runs of bytes are a later call's, with SCATTER and RAW_RUNS")
         if not later:
             return segment()
         if not hasattr(_SEGMENT, "segment_runs"):
             return segment  # (a module built before it: segmented whole, then written)
-        given = iter([(*self.compiled.vector(plan), jobs) for plan, jobs in work])
-        runs_given = tuple((raw[place],) if place in raw else next(given) for place in range(len(work) + len(raw)))
+        runs_given = tuple(run if len(run) == 1 else (*self.compiled.vector(run[0]), run[1]) for run in ordered)
 
         def segment_and_write(fd: int, _vectors: Any, _pairs: int) -> int:
             return int(_SEGMENT.segment_runs(runs_given, data, big_endian, target, codes, pcapng, vectors, fd,

@@ -428,8 +428,8 @@ class SegmentStream:
         # short frames whose checksum is a partial seed (every frame a host sends with checksum offload)
         # completed or left in bulk, by a primitive with complete_seeds; each class's action is learnt
         # from the scalar path on its first frame (_learn_seed)
-        self._seeds = classify_small and bool(getattr(primitive, "SEEDS", False))
-        self.bulk_small = (SMALL_CLASSIFY if classify_small else 0) | (SMALL_SEEDS if self._seeds else 0)
+        seeds = classify_small and bool(getattr(primitive, "SEEDS", False))
+        self.bulk_small = (SMALL_CLASSIFY if classify_small else 0) | (SMALL_SEEDS if seeds else 0)
         self._seed_actions = bytearray(8)
         self._record_header = struct.Struct("<IIII")  # the input's byte order, set by run()
         self._blocks: PcapngInput | None = None  # a pcapng input (run_pcapng)
@@ -752,19 +752,14 @@ class SegmentStream:
                 if kind == CODE_DROPPED:
                     continue  # blocks the general reader skips: not written
                 if kind == CODE_SEED:
-                    if raw_runs and pending:
-                        done: list[Any] = []
-                        written += self._complete_seeds(index, data, offsets_buffer, count, first, stop, chunk_stop,
-                                                        lengths_buffer, codes, done)
-                        if all(type(part) in (bytes, bytearray, memoryview) for part in done):
-                            pending.extend((None, part, 0) for part in done)
-                            continue
+                    # (their parts are bytes: runs of bytes among the pending runs, where there are any)
+                    done: list[Any] = [] if raw_runs and pending else parts
+                    if done is parts:
                         flush_pending()
-                        parts.extend(done)
-                        continue
-                    flush_pending()
                     written += self._complete_seeds(index, data, offsets_buffer, count, first, stop, chunk_stop,
-                                                    lengths_buffer, codes, parts)
+                                                    lengths_buffer, codes, done)
+                    if done is not parts:
+                        pending.extend((None, part, 0) for part in done)
                     continue
                 if kind <= CODE_NO_LAYOUT:
                     # short frames left untouched: their records (blocks), byte for byte, in one piece
@@ -975,29 +970,21 @@ class SegmentStream:
                 if done:
                     parts.append(out)
                     self.summary.add_completed(done, nbytes, left)
-                    counts = self.counts
-                    counts["in"] += done
-                    counts["out"] += done
-                    counts["bytes_in"] += nbytes
-                    counts["bytes_out"] += nbytes
+                    self._count_through(done, nbytes)
                     written += done
                     number += done
                 if number == stop:
                     break
+                if 0 <= stopped < 8 and self._seed_actions[stopped] == SEED_UNKNOWN:
+                    self._learn_seed(stopped, data, offsets_buffer, count, number, chunk_stop, lengths_buffer)
                 pos = offsets[number]
-                following = offsets[number + 1] if number + 1 < count else chunk_stop
                 if lengths_buffer is not None:
-                    caplen = memoryview(lengths_buffer).cast("I")[number]
-                    if 0 <= stopped < 8 and self._seed_actions[stopped] == SEED_UNKNOWN:
-                        self._learn_seed(stopped, data, offsets_buffer, count, number, chunk_stop, lengths_buffer)
                     skipped = codes.count(CODE_DROPPED, 0, number)
                     written += self._one_block(index + number - skipped, data, pos - shift, parts)
                 else:
-                    caplen = following - pos - RECORD_HEADER_LEN
-                    if 0 <= stopped < 8 and self._seed_actions[stopped] == SEED_UNKNOWN:
-                        self._learn_seed(stopped, data, offsets_buffer, count, number, chunk_stop, None)
-                    frame = data[pos + RECORD_HEADER_LEN : pos + RECORD_HEADER_LEN + caplen]
-                    written += self._one_record(index + number, data, pos, following, frame, parts)
+                    following = offsets[number + 1] if number + 1 < count else chunk_stop
+                    written += self._one_record(index + number, data, pos, following,
+                                                data[pos + RECORD_HEADER_LEN : following], parts)
                 number += 1
         finally:
             offsets.release()
@@ -1181,6 +1168,10 @@ class SegmentStream:
         """Summary and counters for ``packets`` records copied through (``nbytes`` of frames; the
         summary counts ``seen_bytes``, the Ethernet frames the engine sees, when they differ)."""
         self.summary.add_unchanged(packets, nbytes if seen_bytes is None else seen_bytes, states)
+        self._count_through(packets, nbytes)
+
+    def _count_through(self, packets: int, nbytes: int) -> None:
+        """The stream's counters for ``packets`` records of ``nbytes`` of frames sent as one frame each."""
         counts = self.counts
         counts["in"] += packets
         counts["out"] += packets
