@@ -12,7 +12,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from softgso.bulk import compiled_primitive
@@ -106,6 +106,56 @@ def test_bulk_output_equals_scalar_output_packet_by_packet(engine: str, case: Gs
     ours = fast.reproduce(frames, plan)
     for index, (mine, reference) in enumerate(zip(ours, scalar, strict=True)):
         assert mine == reference.frames, f"packet {index} differs from the scalar path"
+
+
+def counting(options: SegmentOptions) -> tuple[list[bytes], object]:
+    """The scalar path as an oracle that notes each frame it is asked about."""
+    asked: list[bytes] = []
+
+    def oracle(frame: bytes) -> PacketResult:
+        asked.append(frame)
+        return process_frame(frame, options)
+
+    return asked, oracle
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@SETTINGS
+@given(gso_cases(udp=False), st.sampled_from(["no-offload", "csum", "nic-tso-no-mpls-gso"]), st.data())
+def test_another_length_of_a_tcp_shape_segments_as_the_scalar_path(engine: str, case: GsoCase, profile: str,
+                                                                  data: st.DataObject) -> None:
+    """A TCP flow's packets of other lengths (a write's tail, a smaller burst) leave as the scalar path
+    sends each of them; on a device without TSO their plans come from the first one's, never from a
+    guess on a device that may take a packet whole by its length."""
+    options = SegmentOptions(device=PROFILES[profile], gso_size=case.gso_size, tcp_ecn=case.ecn,
+                             fixed_id=case.fixed_id)
+    asked, oracle = counting(options)
+    fast = make_segmenter(engine, options, oracle)
+    if fast.plan_for(capture_frame(case)) is None:
+        return
+    for _ in range(3):
+        headers = len(capture_frame(case)) - len(case.spec.payload)
+        length = data.draw(st.integers(1, min(case.gso_size * 45, 0xFFFF - headers)), label="payload length")
+        payload = bytes((i * 13 + length) & 0xFF for i in range(length))
+        frames = []
+        for _variant in range(2):
+            spec = dataclasses.replace(case.spec, payload=payload, seq=data.draw(st.integers(0, 2**32 - 1)),
+                                       ip_id=data.draw(st.integers(0, 0xFFFF)),
+                                       tcp_flags=data.draw(st.integers(0, 255)) | 0x10,
+                                       partial_checksum=data.draw(st.booleans()))
+            frames.append(capture_frame(case, spec))
+        before = len(asked)
+        plan = fast.plan_for(frames[0])
+        scalar = [process_frame(frame, options) for frame in frames]
+        if plan is None:
+            assert scalar[0].outcome != Outcome.SEGMENTED or len(scalar[0].frames) < 2
+            continue
+        if profile != "nic-tso-no-mpls-gso" and length > case.gso_size:
+            assert len(asked) == before, "a plan of another length of a known shape asked the scalar path again"
+            event("derived")
+        assert fast.plan_for(frames[1]) is plan
+        for index, (mine, reference) in enumerate(zip(fast.reproduce(frames, plan), scalar, strict=True)):
+            assert mine == reference.frames, f"payload {length}, packet {index}: not what the scalar path sends"
 
 
 @SETTINGS

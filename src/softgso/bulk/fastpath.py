@@ -48,12 +48,13 @@ from ..constants import (
     IPPROTO_ROUTING,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    IPV6_HLEN,
     TCP_FLAG_CWR,
     TCP_FLAG_FIN,
     TCP_FLAG_PSH,
     TCP_MIN_HLEN,
 )
-from ..features import GsoType, IpSummed
+from ..features import NETIF_F_ALL_TSO, GsoType, IpSummed
 from ..offload.tunnels import GTP_U_PORT, UDP_TUNNEL_PORTS, TunnelLayout, TunnelNotSegmented, parse_tunnel
 from ..prepare import FrameLayout, L4Checksum, classify_l4_checksum, parse_layout, pseudo_seed, tcp_signature
 from ..valueclass import FrozenFieldsClass, FrozenValueClass, ValueClass, init_fields
@@ -536,6 +537,47 @@ def tunnel_key(frame: bytes | memoryview, tunnel: TunnelLayout) -> tuple[bytes, 
     return key, TunnelShape(tunnel, inner, tuple(ranges), nonzero_at)
 
 
+def length_family(key: bytes, layout: FrameLayout) -> bytes:
+    """What a TCP frame's shape key says but its length: the key without the frame's length and
+    with the IP length field zeroed (frames of one flow whose sizes differ share it)."""
+    at = layout.network + (2 if layout.ip_version == 4 else 4)
+    return key[:at] + b"\0\0" + key[at + 2 : -4]
+
+
+def derive_plan(base: SegmentPlan, frame: bytes | memoryview, layout: FrameLayout) -> SegmentPlan | None:
+    """The plan of ``frame``, a TCP frame of ``base``'s length family (same headers, another length),
+    from ``base`` by tcp_gso_segment's length rules; None when the frame is not cut in two or more
+    segments (tcp_gso_segment sends a packet of at most one MSS as it is).
+
+    What a length changes: the segment count and the last segment's payload; the last segment's IP
+    length field (inet_gso_segment: tot_len; ipv6_gso_segment: payload_len) and its header sum; the
+    seed of the input's pseudo-header (its L4 length) and tcp_gso_segment's checksum delta (the old
+    length out, each segment's L4 length in). Every other byte of a segment's headers is the
+    template's or the packet's own, as for any packet of the base's length."""
+    payload = layout.frame_len - layout.payload
+    if layout.payload != base.payload_at or payload <= base.mss:
+        return None
+    segments = -(-payload // base.mss)
+    last_len = payload - base.mss * (segments - 1)
+    network_out = layout.network + base.l4_out - base.l4_in
+    template_last = bytearray(base.template_last)
+    base_last = base.ipv4_base_last
+    if base.ipv4_at is not None:
+        template_last[network_out + 2 : network_out + 4] = (base.header_len - network_out + last_len).to_bytes(2, "big")
+        head = bytearray(template_last[base.ipv4_at : base.l4_out])
+        head[4:6] = head[10:12] = b"\0\0"
+        base_last = ones_sum(head) % ONES
+    else:
+        template_last[network_out + 4 : network_out + 6] = (
+            base.header_len - network_out - IPV6_HLEN + last_len).to_bytes(2, "big")
+    old_len = layout.frame_len - layout.transport
+    l4_header = base.header_len - base.l4_out
+    return base.replace(
+        frame_len=layout.frame_len, segments=segments, last_len=last_len, template_last=bytes(template_last),
+        ipv4_base_last=base_last, seed=pseudo_seed(frame, layout),
+        l4_const_full=(~old_len & 0xFFFF) + l4_header + base.mss, l4_const_last=(~old_len & 0xFFFF) + l4_header + last_len)
+
+
 class FastSegmenter:
     """Bulk segmentation of runs of same-shape frames, byte-identical to :func:`process_frame`."""
 
@@ -550,6 +592,14 @@ class FastSegmenter:
         self.reproduce = reproduce or self.segment_frames
         self.enabled = options.gso_type != "udp" and options.udp_gso != "udp"  # UFO: IP fragments, scalar
         self._plans: dict[bytes, SegmentPlan | None] = {}
+        # a TCP shape's other lengths are planned from its first plan (derive_plan) where a length
+        # decides nothing else: a capture without actions, the seed recomputed from the addresses
+        # (_seed), and a device without TSO, which segments every TCP GSO packet in software
+        # (netif_needs_gso whatever gso_max_size and gso_max_segs say). By length family: the base
+        # plan, or None where derive_plan does not give the base back from its own frame
+        self.derives = (options.vnet_hdr is None and not options.actions and not options.tunnel_actions
+                        and options.input_csum != "partial" and not options.device.features & NETIF_F_ALL_TSO)
+        self._families: dict[bytes, SegmentPlan | None] = {}
         # tunnelled frames are recognised as the scalar path recognises them: from a capture, no actions
         self.tunnels = options.vnet_hdr is None and not options.actions
         self._tunnel_ports = options.tunnel_port_kinds
@@ -596,8 +646,22 @@ class FastSegmenter:
             key, layout = found
         if key in self._plans:
             return self._plans[key]
+        family = None
+        if self.derives and isinstance(layout, FrameLayout) and layout.l4_proto == IPPROTO_TCP:
+            family = length_family(key, layout)
+            base = self._families.get(family)
+            if base is not None:
+                plan = derive_plan(base, frame, layout)
+                if plan is not None:
+                    self._plans[key] = plan
+                    return plan
         plan = self._build(bytes(frame), layout)
         self._plans[key] = plan
+        if family is not None and plan is not None and family not in self._families:
+            assert isinstance(layout, FrameLayout)
+            derived = derive_plan(plan, frame, layout)
+            same = derived is not None and derived._compared(derived) == plan._compared(plan)
+            self._families[family] = plan if same else None
         return plan
 
     def _build(self, frame: bytes, layout: FrameLayout | TunnelShape) -> SegmentPlan | None:
