@@ -796,7 +796,7 @@ class SegmentStream:
                     if kind == CODE_CANDIDATE:
                         plan: SegmentPlan | None
                         shape: FrameLayout | TunnelShape | LinkShape | None
-                        known = ShapeTable.NONE
+                        known = unplanned = ShapeTable.NONE
                         if shapes is not None:
                             if ids_of != shapes.generation:
                                 shapes.match(data, offsets_buffer, count, number, number + 1, chunk_stop, codes, ids)
@@ -807,7 +807,7 @@ class SegmentStream:
                             if plan is None:  # a template of any length: the plan of this frame's, if planned
                                 plan = shapes.by_length[known].get(len(frame))
                                 if plan is None:
-                                    known = ShapeTable.NONE
+                                    known, unplanned = ShapeTable.NONE, known
                         if known == ShapeTable.NONE:
                             link = self._link if self._blocks is None else self._kinds[
                                 int.from_bytes(data[pos - 4 : pos], "big" if self._big_endian else "little")]
@@ -817,7 +817,10 @@ class SegmentStream:
                                 shape = key_found[1] if key_found is not None else None
                             else:
                                 plan, shape = self._link_plan(frame, link)
-                            if plan is not None and shape is not None and shapes is not None:
+                            if plan is not None and unplanned != ShapeTable.NONE:
+                                # the frame matched that template: its shape's template is that one
+                                shapes.by_length[unplanned][len(frame)] = plan  # type: ignore[union-attr]
+                            elif plan is not None and shape is not None and shapes is not None:
                                 shapes.add(data, pos, following - pos, plan, shape, len(frame))  # (counted there)
                         if plan is not None and shape is not None:
                             # the packets that follow with this one's shape (a burst of one flow) share its plan:
