@@ -600,6 +600,7 @@ class FastSegmenter:
         self.derives = (options.vnet_hdr is None and not options.actions and not options.tunnel_actions
                         and options.input_csum != "partial" and not options.device.features & NETIF_F_ALL_TSO)
         self._families: dict[bytes, SegmentPlan | None] = {}
+        self.bases: dict[int, SegmentPlan] = {}  # by id of a derived plan: the plan it was derived from
         # tunnelled frames are recognised as the scalar path recognises them: from a capture, no actions
         self.tunnels = options.vnet_hdr is None and not options.actions
         self._tunnel_ports = options.tunnel_port_kinds
@@ -654,6 +655,7 @@ class FastSegmenter:
                 plan = derive_plan(base, frame, layout)
                 if plan is not None:
                     self._plans[key] = plan
+                    self.bases[id(plan)] = base
                     return plan
         plan = self._build(bytes(frame), layout)
         self._plans[key] = plan

@@ -205,10 +205,14 @@ class SegmentPlanner:
         state = self._input_state(plan, frame, found[1], inspector.frame_state)
         usable = self._usable.get(id(plan))
         if usable is None:
-            if not self._learnt:  # a plan learnt elsewhere: not used here
+            base = self.fast.bases.get(id(plan))
+            if base is not None:  # another length of a shape: usable where the shape's first plan is
+                usable = self._usable[id(plan)] = self._usable.get(id(base), False)
+            elif not self._learnt:  # a plan learnt elsewhere: not used here
                 self._usable[id(plan)] = False
                 return False
-            usable = self._usable[id(plan)] = self._agrees(plan, self._learnt[-1], state)
+            else:
+                usable = self._usable[id(plan)] = self._agrees(plan, self._learnt[-1], state)
         if not usable:
             return False
         self.count(inspector, frame, plan, found[1])
