@@ -234,6 +234,12 @@ def pseudo_seed(frame: bytes | bytearray | memoryview, layout: FrameLayout) -> i
     return pseudo_header_sum(src, dst, layout.l4_proto, layout.frame_len - layout.transport)
 
 
+def seed_without_length(frame: bytes | bytearray | memoryview, layout: FrameLayout) -> int:
+    """The seed of a stack that leaves the L4 length out of the pseudo-header sum (SEED_NOLEN)."""
+    src, dst = _addresses(frame, layout)
+    return pseudo_header_sum(src, dst, layout.l4_proto, 0)
+
+
 def classify_l4_checksum(frame: bytes | bytearray | memoryview, layout: FrameLayout) -> L4Checksum:
     """Tell a full checksum from a partial seed (or neither)."""
     at = check_offset(layout)
@@ -248,7 +254,12 @@ def classify_l4_checksum(frame: bytes | bytearray | memoryview, layout: FrameLay
         return L4Checksum.COMPLETE
     if stored == pseudo_header_sum(src, dst, layout.l4_proto, l4_len):
         return L4Checksum.PARTIAL
-    if stored == pseudo_header_sum(src, dst, layout.l4_proto, 0):
+    return name_neither(stored, seed_without_length(frame, layout))
+
+
+def name_neither(stored: int, seed_nolen: int) -> L4Checksum:
+    """classify_l4_checksum's word on a field that is neither a full checksum nor the seed."""
+    if stored == seed_nolen:
         return L4Checksum.SEED_NOLEN
     if stored == 0:
         return L4Checksum.ZERO

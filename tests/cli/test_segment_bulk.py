@@ -915,6 +915,21 @@ def test_checksums_the_bulk_code_calls_invalid_are_named_as_the_scalar_path_name
     assert {"seed-nolen", "zero", "invalid", "complete", "partial"} <= set(scalar_json["input_checksums"])
 
 
+@pytest.mark.parametrize("link", ["sll2", "raw"])
+def test_checksums_the_bulk_code_calls_invalid_are_named_as_the_scalar_path_names_them_under_other_link_types(
+        tmp: Path, link: str, engine: str) -> None:
+    """The same names on link types other than Ethernet: the field read behind the record's own link
+    header, the seed without the length from the packet's addresses."""
+    capture = tmp / "in.pcap"
+    write_capture(capture, 2 << 20, frames=odd_checksum_frames(), link=link)
+    taken = run_cli("segment", capture, tmp / "taken.pcap", "--json", "--engine", engine)
+    assert json.loads(taken.stdout)["engine"]["records_in_bulk"] > 100
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    assert {"seed-nolen", "zero", "invalid", "complete", "partial"} <= set(scalar_json["input_checksums"])
+
+
 @pytest.mark.parametrize(("engine", "mode"), engine_modes(MAPPED, MAPPED_INLINE))
 def test_the_thread_that_writes_a_run_segments_it(tmp: Path, engine: str, mode: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,7 +56,15 @@ from ..constants import (
 )
 from ..features import NETIF_F_ALL_TSO, GsoType, IpSummed
 from ..offload.tunnels import GTP_U_PORT, UDP_TUNNEL_PORTS, TunnelLayout, TunnelNotSegmented, parse_tunnel
-from ..prepare import FrameLayout, L4Checksum, classify_l4_checksum, parse_layout, pseudo_seed, tcp_signature
+from ..prepare import (
+    FrameLayout,
+    L4Checksum,
+    check_offset,
+    parse_layout,
+    pseudo_seed,
+    seed_without_length,
+    tcp_signature,
+)
 from ..valueclass import FrozenFieldsClass, FrozenValueClass, ValueClass, init_fields
 from .native import load_extension
 
@@ -1136,14 +1144,15 @@ CODE_ZERO, CODE_COMPLETE, CODE_PARTIAL, CODE_INVALID, CODE_NO_LAYOUT, CODE_SCALA
 CODE_STATES = (L4Checksum.ZERO, L4Checksum.COMPLETE, L4Checksum.PARTIAL, L4Checksum.INVALID)
 
 
-def name_invalid(frame: bytes | memoryview, shape: FrameLayout | TunnelShape | None = None) -> str:
-    """The scalar path's name for a checksum the bulk code calls invalid (a seed without the length,
-    zero or invalid): rare, so asked of classify_l4_checksum frame by frame. ``shape``: the frame's
-    (FastSegmenter.key_of; None: parse_layout's). A tunnelled frame's is its inner packet's checksum,
-    as the scalar path classifies it (not the outer UDP checksum, nor none at all for GRE or IP-in-IP)."""
+def invalid_field(frame: bytes | memoryview, shape: FrameLayout | TunnelShape | None = None) -> tuple[int, int]:
+    """Where a frame of this shape keeps its L4 checksum, and its addresses' seed without the length:
+    what the scalar path tells a checksum the bulk code calls invalid by (the sum not 0, the field not
+    the seed: prepare.name_neither). ``shape``: the frame's (FastSegmenter.key_of; None: parse_layout's).
+    A tunnelled frame's checksum is its inner packet's, as the scalar path classifies it (not the
+    outer UDP checksum, nor none at all for GRE or IP-in-IP)."""
     layout = shape.inner if isinstance(shape, TunnelShape) else shape if shape is not None else parse_layout(frame)
     assert layout is not None
-    return classify_l4_checksum(frame, layout).value
+    return check_offset(layout), seed_without_length(frame, layout)
 
 
 def classify_frames(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray,

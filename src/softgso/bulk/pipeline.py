@@ -73,6 +73,7 @@ from ..io.pcap import FILE_HEADER_LEN, RECORD_HEADER_LEN
 from ..io.pcapng import BLOCK_OVERHEAD, BT_EPB
 from ..io.record import LINKTYPE_ETHERNET, MAX_SNAPLEN_STANDARD, NS_PER_SECOND, CaptureRecord
 from ..io.writer import CaptureWriter, record_parts
+from ..prepare import name_neither
 from .chunks import Handoff, MappedInput, fill, no_core_free, open_input, write_stage
 from .fastpath import (
     CODE_CANDIDATE,
@@ -83,9 +84,9 @@ from .fastpath import (
     LinkShape,
     SegmentPlan,
     TunnelShape,
+    invalid_field,
     link_plan,
     link_shape,
-    name_invalid,
     signed_in_run,
 )
 from .native import load_extension
@@ -439,6 +440,8 @@ class SegmentStream:
         # link plans by (Ethernet shape key, link header), and the Ethernet plan each one moves
         self._link_plans: dict[tuple[bytes, bytes], tuple[SegmentPlan | None, LinkShape | None]] = {}
         self._ethernet_plans: dict[SegmentPlan, SegmentPlan] = {}
+        # by plan: where its packets' L4 checksum lies and their seed without the length (_invalid_field)
+        self._invalid_fields: dict[SegmentPlan, tuple[int, int]] = {}
         # the shapes of earlier runs, for the compiled walk (a primitive with match_shapes)
         self._shapes = (ShapeTable(primitive.match_shapes)  # type: ignore[attr-defined]
                         if getattr(primitive, "SHAPES", False) and self.fast.enabled else None)
@@ -937,16 +940,16 @@ class SegmentStream:
             # a checksum the bulk code calls invalid is named by the scalar path: rare, so found by
             # bytearray.find (C) rather than a Python loop over every packet of the run
             offset = codes.find(CODE_INVALID, number, number + count)
-            seen = self._ethernet_plans.get(plan)
+            field = None
             while offset != -1:
                 at_frame = starts[first + offset - number - low] + RECORD_HEADER_LEN
-                frame: bytes | memoryview = data[at_frame : at_frame + plan.frame_len]
-                if seen is not None:
-                    # another link type: named as the Ethernet frame the scalar path sees (its header
-                    # the Ethernet plan's, the link header's length the plans' difference)
-                    frame = seen.template_full[:14] + frame[plan.frame_len - seen.frame_len + 14 :]
-                found = self.fast.key_of(frame)  # (a tunnelled packet's state is its inner packet's)
-                renamed[name_invalid(frame, found[1] if found is not None else None)] += 1
+                if field is None:
+                    field = self._invalid_fields.get(plan)
+                    if field is None:
+                        field = self._invalid_field(plan, data[at_frame : at_frame + plan.frame_len])
+                check_at, seed_nolen = field
+                renamed[name_neither(int.from_bytes(data[at_frame + check_at : at_frame + check_at + 2], "big"),
+                                     seed_nolen).value] += 1
                 codes[offset] = NO_CODE
                 offset = codes.find(CODE_INVALID, offset + 1, number + count)
             number += count
@@ -954,6 +957,25 @@ class SegmentStream:
         states = Counter(state_counts(codes))
         states.update(renamed)
         return states
+
+    def _invalid_field(self, plan: SegmentPlan, frame: memoryview) -> tuple[int, int]:
+        """Where the packets of ``plan`` keep the L4 checksum the scalar path names (in the record's
+        frame), and the seed without the length of their addresses (the plan's shape holds them),
+        from ``frame``, one of them (fastpath.invalid_field)."""
+        seen = self._ethernet_plans.get(plan)
+        ethernet: bytes | memoryview = frame
+        if seen is not None:
+            # another link type: read as the Ethernet frame the scalar path sees (its header the
+            # Ethernet plan's, the link header's length the plans' difference)
+            ethernet = seen.template_full[:14] + frame[plan.frame_len - seen.frame_len + 14 :]
+        found = self.fast.key_of(ethernet)  # (a tunnelled packet's state is its inner packet's)
+        check_at, seed_nolen = invalid_field(ethernet, found[1] if found is not None else None)
+        if seen is not None:
+            check_at += plan.frame_len - seen.frame_len
+        if len(self._invalid_fields) > 4096:
+            self._invalid_fields.clear()
+        field = self._invalid_fields[plan] = (check_at, seed_nolen)
+        return field
 
     def _complete_seeds(self, index: int, data: memoryview, offsets_buffer: bytearray, count: int, first: int,
                         stop: int, chunk_stop: int, lengths_buffer: bytearray | None, codes: bytes,
