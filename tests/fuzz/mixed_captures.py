@@ -3,7 +3,7 @@
 A capture is several flows of super-packets of different shapes (TCP/IPv4, TCP/IPv6, UDP, VLAN
 tags, label stacks, a tunnel now and then; TCP options: none, timestamps, timestamps padded to 20
 bytes, an MD5 signature (kind 19) or TCP-AO (kind 29) in those 20 bytes on some packets; payload
-lengths of their own), short frames, odd frames, and packets damaged on the way (bytes overwritten,
+lengths of their own, some packets of a flow shorter, as a write's tail is), short frames, odd frames, and packets damaged on the way (bytes overwritten,
 cut short, a trailer, a checksum that does not add up, a record header that lies); the flows take
 turns in bursts (of one, often), in a classic pcap (either byte order, µs or ns) or a pcapng
 (either byte order; interfaces of several link types, snaplens and resolutions; EPBs with and
@@ -64,6 +64,7 @@ class Flow:
     link: bytes = b""  # the link header's bytes this flow's records carry (see link_record)
     family_order: str = "little"
     partial_share: float = 0.5
+    tail_share: float = 0.0  # packets of another length than the flow's (a write's tail, a short burst)
     seq: int = 1_000_000
     ip_id: int = 1
     number: int = 0
@@ -158,6 +159,8 @@ def packet(flow: Flow, rng: random.Random) -> bytes:
     and payload bytes its own."""
     flow.number += 1
     length = flow.payload_len
+    if flow.tail_share and length > 1 and rng.random() < flow.tail_share:
+        length = rng.randint(1, length)
     start = rng.randrange(256)
     flags = rng.choice((0x18, 0x18, 0x18, 0x10, 0x19, 0x98, 0x38, 0x11, 0x58))
     spec = SuperPacketSpec(
@@ -329,6 +332,7 @@ def build_capture(pick: Pick) -> tuple[bytes, str]:
     lengths = pick(0, 4)  # the flows' payload lengths: 0 one, 1 a few, 2 any, 3 mostly short, 4 big
     signed_share = choose(pick, (0.0, 0.05, 0.3))
     tunnels = bool(pick(0, 1))
+    tail_share = choose(pick, (0.0, 0.1, 0.5))  # a flow's packets of other lengths than its own
     rng = random.Random(pick(0, (1 << 32) - 1))
 
     # the link types: one for a pcap; for a pcapng, a few interfaces of one or several
@@ -360,6 +364,7 @@ def build_capture(pick: Pick) -> tuple[bytes, str]:
         interface = rng.randrange(len(interfaces))
         length = shared if lengths == 0 else rng.choice((shared, payload_len())) if lengths == 1 else payload_len()
         flows.append(_flow(rng, number, interface, interfaces[interface].linktype, length, signed_share, tunnels))
+        flows[-1].tail_share = tail_share
     favourites = flows[: max(1, len(flows) // 5)]
 
     # the records, in order: (interface, frame, orig_len or None, the flow's or None)
