@@ -405,6 +405,55 @@ def _one_sided(fields: list[Field], side: str) -> list[FieldDifference]:
     return out
 
 
+def _checksum_fields(data: bytes) -> tuple[tuple[str, int], ...] | None:
+    """The checksum fields of a plain TCP frame (Ethernet, VLAN tags, IPv4 not a fragment or IPv6 without
+    extension headers), as (name, offset) in wire order, found on decode_fields' own walk; None for any
+    other frame. The walk reads none of them, so a frame that differs from this one in them alone
+    decodes to the same fields but these."""
+    length = len(data)
+    if length < ETH_HLEN:
+        return None
+    ethertype = int.from_bytes(data[12:14], "big")
+    offset = ETH_HLEN
+    while ethertype in (ETH_P_8021Q, ETH_P_8021AD, ETH_P_QINQ_LEGACY) and offset + 4 <= length:
+        ethertype = int.from_bytes(data[offset + 2 : offset + 4], "big")
+        offset += 4
+    if ethertype == ETH_P_IP:
+        ihl = (data[offset] & 0x0F) * 4 if offset < length else 0
+        if (ihl < 20 or offset + ihl > length or data[offset + 9] != IPPROTO_TCP
+                or int.from_bytes(data[offset + 6 : offset + 8], "big") & 0x3FFF):
+            return None
+        fields: tuple[tuple[str, int], ...] = (("IPv4 checksum", offset + 10),)
+        transport = offset + ihl
+    elif ethertype == ETH_P_IPV6:
+        if offset + 40 > length or data[offset + 6] != IPPROTO_TCP:
+            return None
+        fields, transport = (), offset + 40
+    else:
+        return None
+    if transport + 20 > length or data[transport + 12] >> 4 < 5 or transport + (data[transport + 12] >> 4) * 4 > length:
+        return None
+    return (*fields, ("TCP checksum", transport + 16))
+
+
+def _checksums_alone(a: bytes, b: bytes, fields: tuple[tuple[str, int], ...]) -> list[FieldDifference] | None:
+    """compare_frames' answer for two frames of one length that differ in these checksum fields alone
+    (each 2 bytes, in wire order); None where another byte differs."""
+    at = 0
+    for _, field_at in fields:
+        if a[at:field_at] != b[at:field_at]:
+            return None
+        at = field_at + 2
+    if a[at:] != b[at:]:
+        return None
+    differences = []
+    for name, field_at in fields:
+        left, right = int.from_bytes(a[field_at : field_at + 2], "big"), int.from_bytes(b[field_at : field_at + 2], "big")
+        if left != right:
+            differences.append(FieldDifference(name, Field(name, left).text(), Field(name, right).text()))
+    return differences
+
+
 def compare_frames(a: bytes | bytearray | memoryview, b: bytes | bytearray | memoryview,
                    tunnel_ports: dict[int, str] | None = None) -> list[FieldDifference]:
     """The fields that differ between two frames, in wire order (empty when the bytes are equal).
@@ -415,6 +464,17 @@ def compare_frames(a: bytes | bytearray | memoryview, b: bytes | bytearray | mem
     a_bytes, b_bytes = bytes(a), bytes(b)
     if a_bytes == b_bytes:
         return []
+    if len(a_bytes) == len(b_bytes):
+        at = _checksum_fields(a_bytes)
+        if at is not None:
+            checksums = _checksums_alone(a_bytes, b_bytes, at)
+            if checksums is not None:
+                return checksums
+    return decoded_differences(a_bytes, b_bytes, tunnel_ports)
+
+
+def decoded_differences(a_bytes: bytes, b_bytes: bytes, tunnel_ports: dict[int, str] | None = None) -> list[FieldDifference]:
+    """compare_frames of two frames whose bytes differ, each decoded whole."""
     left, right = decode_fields(a_bytes, tunnel_ports), decode_fields(b_bytes, tunnel_ports)
     differences = header_differences(left, right)
     payload_a, payload_b = a_bytes[left.payload_offset :], b_bytes[right.payload_offset :]
