@@ -15,7 +15,10 @@
  *
  * Checksums are validated as GRO does for a device without receive checksum offload
  * (skb_gro_checksum_validate): the TCP sum is taken while each payload is copied out, and a poll with
- * a bad one is given back to the scalar engine (which passes that frame up, naming it).
+ * a bad one is given back to the scalar engine (which passes that frame up, naming it). count_frames,
+ * which copies nothing, validates each TCP frame as it classifies it, where tcp4/tcp6_gro_receive
+ * does (before the header is pulled): a bad one is passed up at once, "bad TCP checksum", its poll
+ * still counted here (a sender's capture: every checksum a CHECKSUM_PARTIAL seed).
  *
  * coalesce_pcap(data, start, end, big_endian, ticks, max_caplen, final, params, out, counters, first_index)
  *     -> (status, position, out_length, records): classic pcap records from data[start:end], poll by poll
@@ -33,8 +36,9 @@
  *     described by int64 sextuples (offset, length, segs, gso_size, gso_type, verified) both ways.
  * count_frames(frames, params, counters, first_index) -> bool: coalesce_frames' poll with its packets
  *     only counted (the same decisions and the same checksum validations; no packet built, nothing
- *     copied): the counts added to counters (as coalesce_pcap's, the poll's frames numbered from
- *     first_index), True; False, counters untouched, when the poll is one for the scalar engine.
+ *     copied), and a frame whose TCP checksum is bad passed up as the scalar engine passes it: the
+ *     counts added to counters (as coalesce_pcap's, the poll's frames numbered from first_index),
+ *     True; False, counters untouched, when the poll is one for the scalar engine.
  *
  * params: (batch, limit_v4, limit_v6, fixedid_needs_df, fixedid_bit, tcpv4_bit, tcpv6_bit,
  * udp_gro_forwarding, inet protocols (256 bytes, 1 where GRO has a handler), inet6 protocols, the
@@ -65,7 +69,7 @@ enum reason {
     /* frames passed up at once without touching the flow table (never held, nothing completed) */
     R_SHORTER_THAN_ETH, R_TRUNC_IPV4, R_IPV4_OPTIONS, R_NOT_IPV4, R_IPV4_FRAGMENT, R_BAD_IPV4_CSUM, R_IPV4_TOTLEN,
     R_IPV4_RESERVED, R_TRUNC_IPV6, R_IPV6_PAYLOAD_LEN, R_IPV6_FRAGMENT, R_TRUNC_UDP, R_BAD_UDP_CSUM, R_UDP_NO_FWD,
-    R_TRUNC_VLAN,
+    R_TRUNC_VLAN, R_BAD_TCP_CSUM,
     /* reasons naming a number (TCP flags, an ethertype...): counted per (reason, number) in the
      * counters' table; the first one is a held packet's, the others passes */
     R_LAST_FLAGS, R_FINAL_FLAGS, R_NO_GRO_ETHERTYPE, R_NO_GRO_IPPROTO, R_NO_GRO_IPV6, R_NO_GRO_INSIDE_VLAN,
@@ -136,7 +140,8 @@ typedef struct {
     /* coalesce_frames: one entry per packet out; the frame being received (the poll's length at its end) */
     PyObject *list;
     int at;
-    int count_only; /* count_frames: packets counted, their bytes neither built nor copied */
+    int count_only; /* count_frames: packets counted, their bytes neither built nor copied (every TCP
+                     * frame's checksum validated by classify) */
     int64_t *out_meta; /* coalesce_area: AREA_META int64 per packet out (see there), room for out_max */
     Py_ssize_t n_out, out_max;
 } Poll;
@@ -227,11 +232,23 @@ static int classify_flushed_tcp(Frame *f, int flushed)
     return KIND_TCP;
 }
 
+/* skb_gro_checksum_validate (CHECKSUM_NONE) of a TCP frame whose l4 and pseudo are set: its whole
+ * segment and pseudo-header fold to 0xFFFF (tcp_sum_valid's sum, taken in one pass) */
+static int tcp_segment_valid(const Frame *f)
+{
+    const unsigned char *th = f->frame + f->l4;
+    Py_ssize_t tcp_len = f->len - f->l4;
+    uint64_t sum = f->pseudo + (uint64_t)(tcp_len >> 16) + (uint64_t)(tcp_len & 0xFFFF);
+    sum += (uint64_t)fold_with_tail(sum_words(th, tcp_len / 4), th, tcp_len);
+    return sum % 0xFFFF == 0;
+}
+
 /* What the compiled GRO does with a frame: KIND_TCP (the common shape: l4, payload, v6, pseudo set),
  * KIND_PASS (passed up at once for a reason that leaves the flow table as it was: pass, param,
  * verified set), or KIND_SCALAR (its poll is the scalar engine's). Each check in the scalar engine's
- * order (softgso.gro.dev, inet, ipv6, udp, tcp). */
-static int classify(Frame *f, const Params *params)
+ * order (softgso.gro.dev, inet, ipv6, udp, tcp). `validate` (count_frames): a TCP frame's checksum is
+ * validated here, a bad one passed up; else it is validated as its bytes are copied out. */
+static int classify(Frame *f, const Params *params, int validate)
 {
     const unsigned char *d = f->frame;
     Py_ssize_t len = f->len;
@@ -311,7 +328,14 @@ static int classify(Frame *f, const Params *params)
         return pass(f, R_NO_GRO_ETHERTYPE, (int)type);
     }
     const unsigned char *th = d + f->l4;
-    if (len < f->l4 + 20 || len - ETH_HLEN > 0xFFFF)
+    if (len - ETH_HLEN > 0xFFFF)
+        return KIND_SCALAR;
+    /* tcp4/tcp6_gro_receive: a frame the network layer did not flush has its checksum validated before
+     * tcp_gro_pull_header; a bad one is flushed (NAPI_GRO_CB(skb)->flush = 1, no held packet named):
+     * passed up at once, the flow table as it was */
+    if (validate && !tcp_segment_valid(f))
+        return pass(f, R_BAD_TCP_CSUM, 0);
+    if (len < f->l4 + 20)
         return KIND_SCALAR;
     int thlen = (th[12] >> 4) * 4;
     if (thlen < 20 || len < f->l4 + thlen)
@@ -391,21 +415,6 @@ static int copy_checked(Poll *poll, unsigned char *q, const Frame *f, int from)
     return tcp_sum_valid(poll, f, copy_sum_words(target, d + f->payload, f->len - f->payload));
 }
 
-/* count_frames' emit: each frame's TCP checksum validated as copy_checked does, nothing copied */
-static int frames_checked(Poll *poll, const Frame *f, int segs)
-{
-    const Frame *frames = poll->frames;
-    if (f->pass < 0 && f->flushed < 0
-        && !tcp_sum_valid(poll, f, sum_words(f->frame + f->payload, (f->len - f->payload) / 4)))
-        return 0;
-    for (int k = f->next; segs > 1 && k >= 0; k = frames[k].next) {
-        const Frame *g = &frames[k];
-        if (!tcp_sum_valid(poll, g, sum_words(g->frame + g->payload, (g->len - g->payload) / 4)))
-            return 0;
-    }
-    return 1;
-}
-
 /* Emit one packet: the frames from `first` along next (one frame when segs == 1), completed as
  * gro_complete does when segs > 1. */
 static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t gso_size, int fixedid,
@@ -417,9 +426,8 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
     Frame *frames = poll->frames;
     const Frame *f = &frames[first];
     Py_ssize_t length = skb_len + ETH_HLEN;
-    if (poll->count_only) {
-        if (frames_checked(poll, f, segs))
-            count_out(poll, segs, held, why, param, first, length);
+    if (poll->count_only) { /* (its frames' checksums validated by classify) */
+        count_out(poll, segs, held, why, param, first, length);
         return;
     }
     Py_ssize_t header = f->record != NULL ? 16 : 0;
@@ -816,7 +824,7 @@ static PyObject *coalesce_pcap(PyObject *self, PyObject *args)
             f->record = h;
             f->frame = h + 16;
             f->len = caplen;
-            if (caplen != orig_len || fraction >= ticks || classify(f, &params) == KIND_SCALAR)
+            if (caplen != orig_len || fraction >= ticks || classify(f, &params, 0) == KIND_SCALAR)
                 odd = odd ? odd : 1;
             at += 16 + (Py_ssize_t)caplen;
             count++;
@@ -886,7 +894,7 @@ static PyObject *frames_poll(PyObject *sequence, PyObject *params_tuple, Py_buff
         frames[got].frame = views[got].buf;
         frames[got].record = NULL;
         frames[got].len = views[got].len;
-        if (classify(&frames[got], &params) == KIND_SCALAR)
+        if (classify(&frames[got], &params, counters != NULL) == KIND_SCALAR)
             odd = 1;
     }
     if (odd) {
@@ -997,7 +1005,7 @@ static PyObject *coalesce_area(PyObject *self, PyObject *args)
         frames[k].frame = (const unsigned char *)area.buf + m[AREA_META * k];
         frames[k].record = NULL;
         frames[k].len = m[AREA_META * k + 1];
-        if (classify(&frames[k], &params) == KIND_SCALAR)
+        if (classify(&frames[k], &params, 0) == KIND_SCALAR)
             taken = 0;
     }
     if (taken)

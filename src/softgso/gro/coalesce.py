@@ -51,7 +51,7 @@ COMPILED_REASONS = (
     "shorter than an Ethernet header", "truncated IPv4 header", "IPv4 options", "not IPv4 (version)", "IPv4 fragment",
     "bad IPv4 header checksum", "IPv4 total length is not the frame's", "IPv4 reserved flag", "truncated IPv6 header",
     "IPv6 payload length is not the frame's", "IPv6 fragment header", "truncated UDP header", "bad UDP checksum",
-    "UDP (no GRO: UDP GRO forwarding is off)", "truncated VLAN tag",
+    "UDP (no GRO: UDP GRO forwarding is off)", "truncated VLAN tag", "bad TCP checksum",
     # naming a number: the TCP flags that ended a held packet (URG/PSH/RST/SYN/FIN), or a passed frame's
     "last segment ({})", "{}", "no GRO for ethertype {:#06x}", "no GRO for IP protocol {}",
     "no GRO for IPv6 next header {}", "no GRO for ethertype {:#06x} inside the VLAN tag",
