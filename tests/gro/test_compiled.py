@@ -208,15 +208,43 @@ def test_compiled_gro_keeps_vlans_apart() -> None:
 
 
 def test_compiled_gro_hands_other_shapes_back() -> None:
-    """A bad TCP checksum, two VLAN tags, CWR: the poll is the scalar engine's (auto gives its result)."""
+    """A bad TCP checksum, two VLAN tags: the poll is the scalar engine's (auto gives its result)."""
     good = tcp_frame(False, 0, 1, 1, b"x" * 100)
     bad = tcp_frame(False, 0, 101, 2, b"y" * 100, bad_checksum=True)
     tagged = good[:12] + b"\x88\xa8\x00\x05\x81\x00\x00\x05" + good[12:]
-    cwr = tcp_frame(False, 0, 101, 2, b"y" * 100, flags=0x90)
-    for frames in ([good, bad], [good, tagged], [good, cwr]):
+    for frames in ([good, bad], [good, tagged]):
         with pytest.raises(ValueError):
             coalesce_poll(frames, GroDevice(), engine="compiled")
         assert fields(coalesce_poll(frames, GroDevice())) == fields(coalesce_poll(frames, GroDevice(), engine="scalar"))
+
+
+def test_compiled_gro_takes_cwr_by_the_kernel_generation() -> None:
+    """tcp_gro_receive up to 6.19: a new frame with CWR never merges (it completes its flow's held packet,
+    "TCP CWR", and is held itself; segments without CWR merge behind it); from the AccECN GRO change CWR
+    has to equal the held header's like the other flags, so two CWR segments merge. tcp_gro_complete
+    marks an aggregate whose first header has CWR (ECN up to 6.19, AccECN after)."""
+    def stream(cwr_at: tuple[int, ...]) -> list[bytes]:
+        return [tcp_frame(v6, 0, 1000 + 400 * k, k, bytes([k]) * 400, flags=0x90 if k in cwr_at else 0x10)
+                for k in range(6) for v6 in (False, True)]
+
+    def both(*packets: tuple[int, str, tuple[str, ...]]) -> list[tuple[int, str, tuple[str, ...]]]:
+        """The two flows' packets (their frames take turns): IPv4's then IPv6's at each step."""
+        return [packet for pair in zip(packets, packets, strict=True) for packet in pair]
+
+    expected = {
+        ("6.1", (2,)): both((2, "TCP CWR", ()), (4, "poll end", ("ecn",))),
+        ("6.1", (2, 3)): both((2, "TCP CWR", ()), (1, "TCP CWR", ()), (3, "poll end", ("ecn",))),
+        ("mainline", (2,)): both((2, "TCP flags differ", ()), (1, "TCP flags differ", ()), (3, "poll end", ())),
+        ("mainline", (2, 3)): both((2, "TCP flags differ", ()), (2, "TCP flags differ", ("accecn",)),
+                                   (2, "poll end", ())),
+    }
+    for (kernel, cwr_at), packets in expected.items():
+        device = GroDevice(kernel=kernel)
+        frames = stream(cwr_at)
+        compiled = coalesce_poll(frames, device, engine="compiled")
+        assert [(p.segs, p.reason, p.gso_flags) for p in compiled] == packets, (kernel, cwr_at)
+        assert fields(compiled) == fields(coalesce_poll(frames, device, engine="scalar"))
+        assert counted(frames, device) == built(frames, device, "scalar")
 
 
 @st.composite

@@ -1,6 +1,6 @@
 /* The compiled GRO of softgso.gro.coalesce_poll and softgso.bulk.coalesce_stream: one NAPI poll
  * at a time, for the common shape (Ethernet, one VLAN tag or none, IPv4 without options or IPv6 without extension headers,
- * TCP without CWR, checksums valid, nothing snapped) and the frames GRO passes
+ * TCP, checksums valid, nothing snapped) and the frames GRO passes
  * up at once without touching its flow table (another ethertype or IP protocol, UDP without UDP GRO
  * forwarding, a bad IPv4 header...); a poll holding anything else is handed back whole to the scalar
  * engine (softgso.gro), which is proven on kernel vectors. Each step mirrors that engine, which mirrors
@@ -42,7 +42,7 @@
  *
  * params: (batch, limit_v4, limit_v6, fixedid_needs_df, fixedid_bit, tcpv4_bit, tcpv6_bit,
  * udp_gro_forwarding, inet protocols (256 bytes, 1 where GRO has a handler), inet6 protocols, the
- * other ethertypes with a handler).
+ * other ethertypes with a handler, cwr_always_flushes, ecn_bit).
  * Safe by construction: buffers are Python buffer objects, every offset is checked before a byte is
  * touched; the GIL is released while a pcap chunk is worked.
  */
@@ -65,7 +65,7 @@ enum status { STATUS_DONE, STATUS_MORE, STATUS_POLL, STATUS_REST };
 /* why a packet left GRO: the scalar engine's words (softgso.gro.coalesce.COMPILED_REASONS, same order) */
 enum reason {
     R_POLL_END, R_TABLE_FULL, R_WINDOW, R_THLEN, R_FLAGS, R_ACK, R_OPTIONS, R_TTL, R_TOS, R_DF, R_ID,
-    R_TCLASS, R_HOPLIMIT, R_LARGER, R_NO_PAYLOAD, R_SEQ_GAP, R_SIZE_LIMIT, R_LAST_SHORT, R_SHORT,
+    R_TCLASS, R_HOPLIMIT, R_LARGER, R_NO_PAYLOAD, R_SEQ_GAP, R_SIZE_LIMIT, R_LAST_SHORT, R_SHORT, R_CWR,
     /* frames passed up at once without touching the flow table (never held, nothing completed) */
     R_SHORTER_THAN_ETH, R_TRUNC_IPV4, R_IPV4_OPTIONS, R_NOT_IPV4, R_IPV4_FRAGMENT, R_BAD_IPV4_CSUM, R_IPV4_TOTLEN,
     R_IPV4_RESERVED, R_TRUNC_IPV6, R_IPV6_PAYLOAD_LEN, R_IPV6_FRAGMENT, R_TRUNC_UDP, R_BAD_UDP_CSUM, R_UDP_NO_FWD,
@@ -97,6 +97,8 @@ typedef struct {
     unsigned char inet_protocols[256], inet6_protocols[256]; /* 1: a GRO handler is registered */
     unsigned scalar_ethertypes[16]; /* ethertypes other than IPv4 and IPv6 with a GRO handler */
     int n_scalar_ethertypes;
+    int cwr_always_flushes; /* tcp_gro_receive up to 6.19: a new frame with CWR never merges */
+    int64_t ecn_bit; /* tcp_gro_complete: the gso_type bit of an aggregate whose first header has CWR */
 } Params;
 
 typedef struct {
@@ -340,8 +342,6 @@ static int classify(Frame *f, const Params *params, int validate)
     int thlen = (th[12] >> 4) * 4;
     if (thlen < 20 || len < f->l4 + thlen)
         return KIND_SCALAR;
-    if (th[13] & 0x80) /* CWR: its rules differ by kernel generation; the scalar engine */
-        return KIND_SCALAR;
     f->payload = f->l4 + thlen;
     f->verified = 1; /* validated as it is copied out (a bad sum sends the poll to the scalar engine) */
     return KIND_TCP;
@@ -480,6 +480,8 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
             gso_type = params->tcpv6_bit;
         }
         th[13] |= or_flags;
+        if (th[13] & 0x80) /* tcp_gro_complete: CWR on the first segment */
+            gso_type |= params->ecn_bit;
         /* tcp4/6_gro_complete: the check field becomes the pseudo-header seed */
         put16(th + 16, fold(f->pseudo + (uint64_t)(tcp_len >> 16) + (uint64_t)(tcp_len & 0xFFFF)));
     }
@@ -551,8 +553,13 @@ static int flush_reason(Poll *poll, Held *p, const Frame *f)
 {
     const Frame *pf = &poll->frames[p->first];
     const unsigned char *th = f->frame + f->l4, *th2 = pf->frame + pf->l4;
-    /* flags word: CWR (6.1/6.12), FIN and PSH ignored; no CWR ever reaches here */
-    uint32_t differs = (be32(th + 12) ^ be32(th2 + 12)) & ~(uint32_t)0x00890000;
+    /* up to 6.19 a new frame with CWR flushes, and CWR is ignored with FIN and PSH in the flags word;
+     * from the AccECN GRO change CWR has to equal the held header's, like the other flags */
+    int cwr_flushes = poll->params->cwr_always_flushes;
+    if (cwr_flushes && (th[13] & 0x80))
+        return R_CWR;
+    uint32_t ignored = cwr_flushes ? 0x00890000 : 0x00090000;
+    uint32_t differs = (be32(th + 12) ^ be32(th2 + 12)) & ~ignored;
     if (differs) {
         if (differs & 0xFFFF)
             return R_WINDOW;
@@ -704,12 +711,13 @@ static int run_poll(Poll *poll, int count)
 
 static int parse_params(PyObject *tuple, Params *params)
 {
-    int needs_df, udp_forwarding;
-    long long fixedid_bit, v4_bit, v6_bit;
+    int needs_df, udp_forwarding, cwr_flushes;
+    long long fixedid_bit, v4_bit, v6_bit, ecn_bit;
     Py_buffer inet, inet6;
     PyObject *ethertypes;
-    if (!PyArg_ParseTuple(tuple, "nnnpLLLpy*y*O", &params->batch, &params->limit_v4, &params->limit_v6, &needs_df,
-                          &fixedid_bit, &v4_bit, &v6_bit, &udp_forwarding, &inet, &inet6, &ethertypes))
+    if (!PyArg_ParseTuple(tuple, "nnnpLLLpy*y*OpL", &params->batch, &params->limit_v4, &params->limit_v6, &needs_df,
+                          &fixedid_bit, &v4_bit, &v6_bit, &udp_forwarding, &inet, &inet6, &ethertypes, &cwr_flushes,
+                          &ecn_bit))
         return 0;
     int sizes_ok = inet.len == 256 && inet6.len == 256;
     if (sizes_ok) {
@@ -754,6 +762,8 @@ static int parse_params(PyObject *tuple, Params *params)
     params->fixedid_bit = fixedid_bit;
     params->tcpv4_bit = v4_bit;
     params->tcpv6_bit = v6_bit;
+    params->cwr_always_flushes = cwr_flushes;
+    params->ecn_bit = ecn_bit;
     return 1;
 }
 

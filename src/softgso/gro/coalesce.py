@@ -46,7 +46,7 @@ COMPILED_REASONS = (
     "TCP flags differ", "TCP ACK number differs", "TCP options differ", "IPv4 TTL differs", "IPv4 TOS/ECN differs",
     "IPv4 DF differs", "IPv4 ID neither fixed nor incrementing", "IPv6 traffic class differs",
     "IPv6 hop limit differs", "segment larger than the first", "no payload", "TCP sequence gap",
-    "size limit (gro_max_size)", "last segment (short)", "short",
+    "size limit (gro_max_size)", "last segment (short)", "short", "TCP CWR",
     # passed up at once
     "shorter than an Ethernet header", "truncated IPv4 header", "IPv4 options", "not IPv4 (version)", "IPv4 fragment",
     "bad IPv4 header checksum", "IPv4 total length is not the frame's", "IPv4 reserved flag", "truncated IPv6 header",
@@ -159,7 +159,8 @@ def compiled_params(device: GroDevice, batch: int) -> tuple[Any, ...] | None:
     others = tuple(ethertype for ethertype in packet_offloads if ethertype not in (ETH_P_IP, ETH_P_IPV6)
                    and gro_offload(ethertype, device) is not None)
     return (batch, limit_v4, device.gro_max_size, generation.fixedid_needs_df, generation.gso_fixedid_bit,
-            SKB_GSO_TCPV4, SKB_GSO_TCPV6, device.udp_gro_forwarding, inet, inet6, others)
+            SKB_GSO_TCPV4, SKB_GSO_TCPV6, device.udp_gro_forwarding, inet, inet6, others,
+            generation.cwr_always_flushes, generation.gso_ecn_bit)
 
 
 def new_counters() -> array:
