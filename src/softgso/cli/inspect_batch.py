@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 ROW_SIZE = 80
 ROW_KIND = 22  # the row's kind byte
 ROW_HEAD = struct.Struct("=QII")  # its ticks, orig_len, interface
+ROW_WORDS = ROW_SIZE // 8  # the row in 64-bit words: its ticks the first
+ROW_INTERFACE_WORD = 3  # the row in 32-bit words (2 * ROW_WORDS of them): its interface the fourth
 
 
 def _numpy() -> Any:
@@ -184,8 +186,7 @@ class BatchReader:
         self._records.inspect_rows(batch.buffer, batch.heads[first:stop], batch.starts[first:stop],
                                    batch.spans[first:stop], codes, count, self.frames.pcapng,
                                    self.frames.big_endian, self._ports, self._rows)
-        heads = [ROW_HEAD.unpack_from(self._rows, number * ROW_SIZE) for number in range(count)]
-        self._timestamps(heads)
+        self._timestamps(count)
         data = memoryview(batch.buffer)
         starts = batch.starts[first:stop].tolist()
         spans = batch.spans[first:stop].tolist()
@@ -218,30 +219,35 @@ class BatchReader:
             if at < place:
                 preview.add_frames(frames[at:place])
             if place < count:
-                _, wire_len, interface = heads[place]
+                _, wire_len, interface = ROW_HEAD.unpack_from(self._rows, place * ROW_SIZE)
                 self._one(batch.index + place, frames[place], interface, wire_len)
             at = place + 1
 
-    def _timestamps(self, heads: list[tuple[int, int, int]]) -> None:
-        """The earliest and latest record timestamps of a chunk (its rows' (ticks, orig_len, interface)),
+    def _timestamps(self, count: int) -> None:
+        """The earliest and latest record timestamps of a chunk (its ``count`` rows' ticks and interfaces),
         as the general reader gives them."""
         inspector = self.inspector
         found: list[int] = []
+        rows = memoryview(self._rows)[: count * ROW_SIZE]
+        ticks = rows.cast("Q")[::ROW_WORDS]
         if not self.frames.pcapng:
             per_tick = NS_PER_SECOND // self.frames.head.ticks_per_second
-            ticks = [head[0] for head in heads]
             for value in (min(ticks), max(ticks)):
                 found.append((value >> 32) * NS_PER_SECOND + (value & 0xFFFFFFFF) * per_tick)
         else:
+            numbers = rows.cast("I")[ROW_INTERFACE_WORD :: 2 * ROW_WORDS]
             ranges: dict[int, list[int]] = {}
-            for value, _, number in heads:
-                seen = ranges.get(number)
-                if seen is None:
-                    ranges[number] = [value, value]
-                elif value < seen[0]:
-                    seen[0] = value
-                elif value > seen[1]:
-                    seen[1] = value
+            if min(numbers) == max(numbers):  # one interface (the usual capture): its range at once
+                ranges[numbers[0]] = [min(ticks), max(ticks)]
+            else:
+                for value, number in zip(ticks, numbers, strict=True):
+                    seen = ranges.get(number)
+                    if seen is None:
+                        ranges[number] = [value, value]
+                    elif value < seen[0]:
+                        seen[0] = value
+                    elif value > seen[1]:
+                        seen[1] = value
             for number, (low, high) in ranges.items():
                 if number == SPB_INTERFACE:
                     found.append(0)
