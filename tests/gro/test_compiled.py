@@ -7,6 +7,7 @@ TOS, DF, IDs, window, ACK, options, PSH, sequence gaps, short and empty segments
 from __future__ import annotations
 
 import struct
+from array import array
 
 import pytest
 from hypothesis import given, settings
@@ -440,6 +441,60 @@ def test_preview_counting_equals_the_preview_building(parts: list[tuple[list[byt
         building.add(frame, index)
     assert counting.as_dict() == building.as_dict()
     assert counting.as_dict()["frames_in"] == len(records)
+    # the same records laid in buffers (each frame after a few other bytes), fed a run at a time
+    area_fed = CoalescePreview(device, batch)
+    at = 0
+    while at < len(records):
+        if records[at] is None:
+            area_fed.add(None, at)
+            at += 1
+            continue
+        stop = at + data.draw(st.integers(1, 200))
+        run = [frame for frame in records[at:stop] if frame is not None]
+        run = run[: next((k for k, frame in enumerate(records[at:stop]) if frame is None), len(run))]
+        area, starts, spans = bytearray(), array("q"), array("q")
+        for frame in run:
+            area += b"\xa5" * data.draw(st.integers(0, 3))
+            starts.append(len(area))
+            spans.append(len(frame))
+            area += frame
+        area_fed.add_area(area, memoryview(starts), memoryview(spans))
+        at += len(run)
+    assert area_fed.as_dict() == building.as_dict()
+
+
+@settings(max_examples=300, deadline=None)
+@given(streams(), st.integers(0, 7))
+def test_count_area_is_count_frames(stream: tuple[list[bytes], GroDevice], gap: int) -> None:
+    """count_area (frames lying in one buffer, no object per frame) takes a poll exactly when count_frames
+    does, and counts it alike."""
+    from softgso.gro.coalesce import compiled_gro
+
+    frames, device = stream
+    area, starts, spans = bytearray(), array("q"), array("q")
+    for frame in frames:
+        area += b"\xa5" * gap
+        starts.append(len(area))
+        spans.append(len(frame))
+        area += frame
+    params = compiled_params(device, 64)
+    by_list, by_area = new_counters(), new_counters()
+    assert compiled_gro.count_frames(frames, params, by_list, 5) == \
+        compiled_gro.count_area(area, starts, spans, len(frames), params, by_area, 5)
+    assert by_list == by_area
+
+
+def test_count_area_refuses_frames_outside_its_area() -> None:
+    from softgso.gro.coalesce import compiled_gro
+
+    params = compiled_params(GroDevice(), 64)
+    for start, span in ((0, 101), (-1, 10), (90, 11), (0, -1)):
+        with pytest.raises(ValueError):
+            compiled_gro.count_area(bytes(100), array("q", [start]), array("q", [span]), 1, params, new_counters(), 0)
+    with pytest.raises(ValueError):  # more frames than the poll holds, or than starts and spans describe
+        compiled_gro.count_area(bytes(100), array("q", [0] * 65), array("q", [10] * 65), 65, params, new_counters(), 0)
+    with pytest.raises(ValueError):
+        compiled_gro.count_area(bytes(100), array("q", [0]), array("q", [10]), 2, params, new_counters(), 0)
 
 
 def test_compiled_gro_over_one_buffer_equals_the_scalar_engine() -> None:

@@ -188,9 +188,10 @@ class BatchReader:
                                    self.frames.big_endian, self._ports, self._rows)
         self._timestamps(count)
         data = memoryview(batch.buffer)
-        starts = batch.starts[first:stop].tolist()
-        spans = batch.spans[first:stop].tolist()
-        frames: list[bytes | memoryview] = [data[start : start + span] for start, span in zip(starts, spans, strict=True)]
+        starts, spans = batch.starts[first:stop], batch.spans[first:stop]
+
+        def frame(place: int) -> memoryview:
+            return data[starts[place] : starts[place] + spans[place]]
         kinds = self._rows[ROW_KIND : count * ROW_SIZE : ROW_SIZE]
         events: list[Event] = []
         if kinds.count(0) == count:  # nothing the rows count (super-packets...): no numpy needed
@@ -202,7 +203,7 @@ class BatchReader:
             left = np.zeros(count, bool)
             seeded = (walk_codes == CODE_SEED) & (rows["kind"] != 0)
             if seeded.any():
-                left = self._seeds(rows, seeded, frames)
+                left = self._seeds(rows, seeded, frame)
             plain = np.flatnonzero(rows["kind"] != 0)
             self._count(rows[plain], plain, walk_codes[plain], left[plain], events)
             odd = np.flatnonzero(rows["kind"] == 0).tolist()
@@ -217,10 +218,10 @@ class BatchReader:
                 counter[key] += times
                 taken += 1
             if at < place:
-                preview.add_frames(frames[at:place])
+                preview.add_area(batch.buffer, starts[at:place], spans[at:place])
             if place < count:
                 _, wire_len, interface = ROW_HEAD.unpack_from(self._rows, place * ROW_SIZE)
-                self._one(batch.index + place, frames[place], interface, wire_len)
+                self._one(batch.index + place, frame(place), interface, wire_len)
             at = place + 1
 
     def _timestamps(self, count: int) -> None:
@@ -269,7 +270,7 @@ class BatchReader:
         self.inspector.add(index, frame, linktype=linktype, wire_len=wire_len, record_len=len(frame))
         self.preview.add(None if wire_len > len(frame) else frame, index)
 
-    def _seeds(self, rows: np.ndarray, seeded: np.ndarray, frames: list[bytes | memoryview]) -> np.ndarray:
+    def _seeds(self, rows: np.ndarray, seeded: np.ndarray, frame: Callable[[int], memoryview]) -> np.ndarray:
         """The rows of short frames whose checksum is a partial seed (``seeded``): each class's action
         learnt from what the scalar path makes of its first frame (stream.seed_action), as segment's
         stream learns it; a row of a class no action fits is given to the per-frame code (its kind
@@ -282,7 +283,7 @@ class BatchReader:
         actions = self._seed_actions
         for kind in np.unique(classes[seeded]).tolist():
             if actions[kind] == SEED_UNKNOWN:
-                first = frames[int(np.flatnonzero(seeded & (classes == kind))[0])]
+                first = frame(int(np.flatnonzero(seeded & (classes == kind))[0]))
                 actions[kind] = seed_action(process_frame(bytes(first), self.inspector.options), len(first))
         action = np.frombuffer(bytes(actions), np.uint8)[classes]
         rows["kind"][seeded & (action == SEED_SCALAR)] = 0

@@ -31,6 +31,8 @@
  *     held, number, verified, at) for one poll of Ethernet frames, or None when the poll is one for the
  *     scalar engine (number: what a reason naming one names; verified: the L4 checksum was; at: the
  *     frame whose arrival sent it up, the poll's length for the poll-end flush).
+ * count_area(area, starts, spans, count, params, counters, first_index) -> bool: count_frames for frames
+ *     lying in one buffer (frame k: spans[k] bytes at starts[k], int64 each), no Python object per frame.
  * coalesce_area(area, meta, count, params, out, out_meta) -> packets, or -1 when the poll is one for the
  *     scalar engine: coalesce_frames for frames lying in one buffer, the packets written to another,
  *     described by int64 sextuples (offset, length, segs, gso_size, gso_type, verified) both ways.
@@ -1031,7 +1033,66 @@ done:
     return result;
 }
 
+/* count_frames for `count` frames lying in one buffer: frame k is spans[k] bytes at starts[k] (int64
+ * each); inspect's preview hands each whole poll of a chunk here */
+static PyObject *count_area(PyObject *self, PyObject *args)
+{
+    Py_buffer area, starts, spans, counters;
+    Py_ssize_t count;
+    long long first_index;
+    PyObject *params_tuple;
+    Params params;
+    if (!PyArg_ParseTuple(args, "y*y*y*nOw*L", &area, &starts, &spans, &count, &params_tuple, &counters,
+                          &first_index))
+        return NULL;
+    PyObject *result = NULL;
+    Frame *frames = NULL;
+    if (!parse_params(params_tuple, &params))
+        goto done;
+    if (count < 0 || count > params.batch || starts.len < (Py_ssize_t)sizeof(int64_t) * count
+        || spans.len < (Py_ssize_t)sizeof(int64_t) * count || counters.len < (Py_ssize_t)sizeof(int64_t) * COUNTERS) {
+        PyErr_SetString(PyExc_ValueError, "count_area: count beyond the poll, starts, spans or counters");
+        goto done;
+    }
+    frames = PyMem_Malloc(sizeof(Frame) * (size_t)(count ? count : 1));
+    if (frames == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < count; k++) {
+        int64_t at, len;
+        memcpy(&at, (const char *)starts.buf + sizeof(int64_t) * k, sizeof(int64_t));
+        memcpy(&len, (const char *)spans.buf + sizeof(int64_t) * k, sizeof(int64_t));
+        if (at < 0 || len < 0 || at > area.len || len > area.len - at) {
+            PyErr_Format(PyExc_ValueError, "count_area: frame %zd is not inside the area", k);
+            goto done;
+        }
+        frames[k].frame = (const unsigned char *)area.buf + at;
+        frames[k].record = NULL;
+        frames[k].len = (Py_ssize_t)len;
+    }
+    Poll poll = {.params = &params, .frames = frames, .count_only = 1, .first_index = first_index};
+    memcpy(poll.counts.c, counters.buf, sizeof(poll.counts.c));
+    int taken = 1;
+    for (Py_ssize_t k = 0; k < count && taken; k++)
+        if (classify(&frames[k], &params, 1) == KIND_SCALAR)
+            taken = 0;
+    if (taken)
+        taken = run_poll(&poll, (int)count);
+    if (taken)
+        memcpy(counters.buf, poll.counts.c, sizeof(poll.counts.c));
+    result = Py_NewRef(taken ? Py_True : Py_False);
+done:
+    PyMem_Free(frames);
+    PyBuffer_Release(&area);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&spans);
+    PyBuffer_Release(&counters);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"count_area", count_area, METH_VARARGS, "GRO over one poll of Ethernet frames in one buffer, its packets counted only."},
     {"coalesce_area", coalesce_area, METH_VARARGS, "GRO over one poll of Ethernet frames in one buffer, into one buffer."},
     {"coalesce_pcap", coalesce_pcap, METH_VARARGS, "GRO over classic pcap records, poll by poll."},
     {"coalesce_frames", coalesce_frames, METH_VARARGS, "GRO over one poll of Ethernet frames."},

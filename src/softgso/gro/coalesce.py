@@ -285,8 +285,9 @@ class CoalescePreview:
     """What ``coalesce`` would make of frames fed one at a time (for ``inspect``): the same polls, the
     summary only (no packet kept). ``counting`` (where the compiled GRO is built and takes the device):
     a poll the compiled GRO takes is counted by it without building its packets
-    (``_coalesce.count_frames``: the same decisions and checksum validations); else, and for the polls
-    it does not take, each poll is run by :func:`coalesce_poll` and its packets counted here."""
+    (``_coalesce.count_frames``, or ``count_area`` for a whole poll of frames lying in one buffer: the
+    same decisions and checksum validations); else, and for the polls it does not take, each poll is
+    run by :func:`coalesce_poll` and its packets counted here."""
 
     def __init__(self, device: GroDevice | None = None, batch: int = NAPI_POLL_WEIGHT, counting: bool = True) -> None:
         self.device = device or GroDevice()
@@ -321,6 +322,32 @@ class CoalescePreview:
             taken += room
             if self._in_poll == self.batch:
                 self._end_poll()
+
+    def add_area(self, area: Any, starts: memoryview, spans: memoryview) -> None:
+        """:meth:`add_frames` of frames lying in ``area``: frame k is ``spans[k]`` bytes at ``starts[k]``
+        (memoryviews of int64). Each whole poll among them that the compiled GRO takes is counted straight
+        from ``area`` (``_coalesce.count_area``: no object per frame); the others, and the frames of a poll
+        begun before them or left under way, as :meth:`add_frames` takes them."""
+        count = len(starts)
+        view = memoryview(area)
+
+        def frames(first: int, stop: int) -> list[bytes | memoryview]:
+            return [view[at : at + span] for at, span in zip(starts[first:stop], spans[first:stop], strict=True)]
+
+        taken = min(self.batch - self._in_poll, count) if self._in_poll else 0
+        if taken:
+            self.add_frames(frames(0, taken))
+        while self._counters is not None and count - taken >= self.batch:
+            stop = taken + self.batch
+            if compiled_gro.count_area(area, starts[taken:stop], spans[taken:stop], self.batch, self._params,
+                                       self._counters, 0):
+                self.summary.frames_in += self.batch
+                self.summary.polls += 1
+            else:  # a poll for the scalar engine: built as add_frames builds it
+                self.add_frames(frames(taken, stop))
+            taken = stop
+        if taken < count:
+            self.add_frames(frames(taken, count))
 
     def detach(self, buffer: object) -> None:
         """Copy the frames of the poll under way that are views of ``buffer``, about to be reused."""
