@@ -7,6 +7,7 @@ TOS, DF, IDs, window, ACK, options, PSH, sequence gaps, short and empty segments
 from __future__ import annotations
 
 import struct
+from array import array
 
 import pytest
 from hypothesis import given, settings
@@ -208,15 +209,43 @@ def test_compiled_gro_keeps_vlans_apart() -> None:
 
 
 def test_compiled_gro_hands_other_shapes_back() -> None:
-    """A bad TCP checksum, two VLAN tags, CWR: the poll is the scalar engine's (auto gives its result)."""
+    """A bad TCP checksum, two VLAN tags: the poll is the scalar engine's (auto gives its result)."""
     good = tcp_frame(False, 0, 1, 1, b"x" * 100)
     bad = tcp_frame(False, 0, 101, 2, b"y" * 100, bad_checksum=True)
     tagged = good[:12] + b"\x88\xa8\x00\x05\x81\x00\x00\x05" + good[12:]
-    cwr = tcp_frame(False, 0, 101, 2, b"y" * 100, flags=0x90)
-    for frames in ([good, bad], [good, tagged], [good, cwr]):
+    for frames in ([good, bad], [good, tagged]):
         with pytest.raises(ValueError):
             coalesce_poll(frames, GroDevice(), engine="compiled")
         assert fields(coalesce_poll(frames, GroDevice())) == fields(coalesce_poll(frames, GroDevice(), engine="scalar"))
+
+
+def test_compiled_gro_takes_cwr_by_the_kernel_generation() -> None:
+    """tcp_gro_receive up to 6.19: a new frame with CWR never merges (it completes its flow's held packet,
+    "TCP CWR", and is held itself; segments without CWR merge behind it); from the AccECN GRO change CWR
+    has to equal the held header's like the other flags, so two CWR segments merge. tcp_gro_complete
+    marks an aggregate whose first header has CWR (ECN up to 6.19, AccECN after)."""
+    def stream(cwr_at: tuple[int, ...]) -> list[bytes]:
+        return [tcp_frame(v6, 0, 1000 + 400 * k, k, bytes([k]) * 400, flags=0x90 if k in cwr_at else 0x10)
+                for k in range(6) for v6 in (False, True)]
+
+    def both(*packets: tuple[int, str, tuple[str, ...]]) -> list[tuple[int, str, tuple[str, ...]]]:
+        """The two flows' packets (their frames take turns): IPv4's then IPv6's at each step."""
+        return [packet for pair in zip(packets, packets, strict=True) for packet in pair]
+
+    expected = {
+        ("6.1", (2,)): both((2, "TCP CWR", ()), (4, "poll end", ("ecn",))),
+        ("6.1", (2, 3)): both((2, "TCP CWR", ()), (1, "TCP CWR", ()), (3, "poll end", ("ecn",))),
+        ("mainline", (2,)): both((2, "TCP flags differ", ()), (1, "TCP flags differ", ()), (3, "poll end", ())),
+        ("mainline", (2, 3)): both((2, "TCP flags differ", ()), (2, "TCP flags differ", ("accecn",)),
+                                   (2, "poll end", ())),
+    }
+    for (kernel, cwr_at), packets in expected.items():
+        device = GroDevice(kernel=kernel)
+        frames = stream(cwr_at)
+        compiled = coalesce_poll(frames, device, engine="compiled")
+        assert [(p.segs, p.reason, p.gso_flags) for p in compiled] == packets, (kernel, cwr_at)
+        assert fields(compiled) == fields(coalesce_poll(frames, device, engine="scalar"))
+        assert counted(frames, device) == built(frames, device, "scalar")
 
 
 @st.composite
@@ -300,15 +329,18 @@ def built(frames: list[bytes], device: GroDevice, engine: str) -> CoalesceSummar
 
 
 def assert_counts_are_the_built_packets(frames: list[bytes], device: GroDevice) -> bool:
-    """count_frames takes a poll exactly when coalesce_frames does, and counts what it builds (and what the
-    scalar engine builds); True when it took the poll."""
+    """count_frames takes every poll coalesce_frames takes and counts what it builds; it also takes polls
+    with bad TCP checksums, which coalesce_frames hands back; whatever it takes, it counts what the
+    scalar engine builds. True when it took the poll."""
     summary = counted(frames, device)
     try:
         full = built(frames, device, "compiled")
     except ValueError:
-        assert summary is None
-        return False
-    assert summary == full == built(frames, device, "scalar")
+        if summary is None:
+            return False
+    else:
+        assert summary == full
+    assert summary == built(frames, device, "scalar")
     return True
 
 
@@ -330,14 +362,64 @@ def test_counted_damaged_polls_are_the_built_ones(frames: list[bytes], kernel: s
     assert_counts_are_the_built_packets(frames, GroDevice(kernel=kernel))
 
 
-def test_counting_validates_every_checksum() -> None:
-    """A bad TCP checksum in the middle of an aggregate hands the poll back as coalesce_frames does (the
-    count-only run sums each segment though it copies nothing)."""
+def test_counting_passes_a_bad_tcp_checksum_up() -> None:
+    """tcp4_gro_receive: a frame whose checksum fails skb_gro_checksum_validate is flushed, naming no held
+    packet: passed up at once, its flow's held packet left as it was. Ten segments, the sixth's checksum
+    off: the first five are one aggregate, which the seventh completes (its IP ID, like its sequence
+    number, jumps over the sixth's: inet_gro_flush, the first rule tcp_gro_receive finds broken, names
+    it); the last four another, completed at the poll's end."""
     frames = [tcp_frame(False, 0, 1000 + 500 * k, k, bytes([k]) * 500, bad_checksum=k == 5) for k in range(10)]
-    assert counted(frames, GroDevice()) is None
+    summary = counted(frames, GroDevice())
+    assert summary is not None
+    assert (summary.packets_out, summary.coalesced, summary.frames_merged) == (3, 2, 9)
+    assert summary.flushes == {"IPv4 ID neither fixed nor incrementing": 1, "poll end": 1}
+    assert summary.passed == {"bad TCP checksum": 1}
+    assert summary == built(frames, GroDevice(), "scalar")
     frames[5] = tcp_frame(False, 0, 1000 + 500 * 5, 5, bytes([5]) * 500)
     summary = counted(frames, GroDevice())
     assert summary is not None and (summary.packets_out, summary.coalesced, summary.frames_merged) == (1, 1, 10)
+
+
+def test_counting_validates_the_checksum_before_the_tcp_header() -> None:
+    """tcp4/tcp6_gro_receive validate the checksum before tcp_gro_pull_header and before tcp_gro_receive's
+    rules (CWR among them): a bad checksum names the frame whatever its TCP header holds, and such a
+    frame leaves the poll to the compiled GRO's counting."""
+    good = [tcp_frame(v6, 0, 1000 + 300 * k, k, bytes(300)) for v6 in (False, True) for k in range(3)]
+    cwr = tcp_frame(False, 0, 1900, 3, bytes(300), flags=0x90, bad_checksum=True)
+    cut = bytearray(tcp_frame(True, 0, 1900, 3, b"", options=bytes(8)))
+    cut = cut[:-4]  # 4 of its 8 option bytes gone; the IPv6 payload length says so
+    cut[18:20] = (len(cut) - 54).to_bytes(2, "big")
+    for device in (GroDevice(), GroDevice(kernel="mainline")):
+        for odd in (cwr, bytes(cut)):
+            frames = [*good[:3], odd, *good[3:]]
+            summary = counted(frames, device)
+            assert summary is not None and summary.passed == {"bad TCP checksum": 1}
+            assert summary == built(frames, device, "scalar")
+
+
+def test_counting_leaves_the_checksum_of_a_flushed_frame() -> None:
+    """tcp4_gro_receive validates no checksum of a frame the network layer flushed (bytes behind its IP
+    packet): its checksum is not what names it."""
+    frames = [tcp_frame(False, 5, 77, k, b"", trailer=bytes(6), bad_checksum=k % 2 == 1) for k in range(4)]
+    summary = counted(frames, GroDevice())
+    assert summary is not None and summary.passed == {"IPv4 total length is not the frame's": 4}
+    assert summary == built(frames, GroDevice(), "scalar")
+
+
+def test_counting_takes_a_senders_seeded_super_packets() -> None:
+    """A sender's capture (TSO and checksum offload): super-packets whose checksum is the pseudo-header
+    seed, with short seeded ACKs among them. None validates: each is passed up at once, and the compiled
+    GRO counts the poll."""
+    from softgso.check.synth import SuperPacketSpec, build_frame
+
+    frames = []
+    for k in range(20):
+        frames.append(build_frame(SuperPacketSpec(payload=bytes([k]) * (1448 * (1 + k % 5)), seq=1000 + 20000 * k,
+                                                  ip_id=k, ipv6=k % 3 == 0, vlan_tags=((0x8100, 7),) * (k % 2))))
+        frames.append(build_frame(SuperPacketSpec(payload=b"", seq=5000, ip_id=100 + k, sport=5201, dport=40000)))
+    summary = counted(frames, GroDevice())
+    assert summary is not None and summary.passed == {"bad TCP checksum": 40}
+    assert summary == built(frames, GroDevice(), "scalar")
 
 
 @settings(max_examples=150, deadline=None)
@@ -359,6 +441,60 @@ def test_preview_counting_equals_the_preview_building(parts: list[tuple[list[byt
         building.add(frame, index)
     assert counting.as_dict() == building.as_dict()
     assert counting.as_dict()["frames_in"] == len(records)
+    # the same records laid in buffers (each frame after a few other bytes), fed a run at a time
+    area_fed = CoalescePreview(device, batch)
+    at = 0
+    while at < len(records):
+        if records[at] is None:
+            area_fed.add(None, at)
+            at += 1
+            continue
+        stop = at + data.draw(st.integers(1, 200))
+        run = [frame for frame in records[at:stop] if frame is not None]
+        run = run[: next((k for k, frame in enumerate(records[at:stop]) if frame is None), len(run))]
+        area, starts, spans = bytearray(), array("q"), array("q")
+        for frame in run:
+            area += b"\xa5" * data.draw(st.integers(0, 3))
+            starts.append(len(area))
+            spans.append(len(frame))
+            area += frame
+        area_fed.add_area(area, memoryview(starts), memoryview(spans))
+        at += len(run)
+    assert area_fed.as_dict() == building.as_dict()
+
+
+@settings(max_examples=300, deadline=None)
+@given(streams(), st.integers(0, 7))
+def test_count_area_is_count_frames(stream: tuple[list[bytes], GroDevice], gap: int) -> None:
+    """count_area (frames lying in one buffer, no object per frame) takes a poll exactly when count_frames
+    does, and counts it alike."""
+    from softgso.gro.coalesce import compiled_gro
+
+    frames, device = stream
+    area, starts, spans = bytearray(), array("q"), array("q")
+    for frame in frames:
+        area += b"\xa5" * gap
+        starts.append(len(area))
+        spans.append(len(frame))
+        area += frame
+    params = compiled_params(device, 64)
+    by_list, by_area = new_counters(), new_counters()
+    assert compiled_gro.count_frames(frames, params, by_list, 5) == \
+        compiled_gro.count_area(area, starts, spans, len(frames), params, by_area, 5)
+    assert by_list == by_area
+
+
+def test_count_area_refuses_frames_outside_its_area() -> None:
+    from softgso.gro.coalesce import compiled_gro
+
+    params = compiled_params(GroDevice(), 64)
+    for start, span in ((0, 101), (-1, 10), (90, 11), (0, -1)):
+        with pytest.raises(ValueError):
+            compiled_gro.count_area(bytes(100), array("q", [start]), array("q", [span]), 1, params, new_counters(), 0)
+    with pytest.raises(ValueError):  # more frames than the poll holds, or than starts and spans describe
+        compiled_gro.count_area(bytes(100), array("q", [0] * 65), array("q", [10] * 65), 65, params, new_counters(), 0)
+    with pytest.raises(ValueError):
+        compiled_gro.count_area(bytes(100), array("q", [0]), array("q", [10]), 2, params, new_counters(), 0)
 
 
 def test_compiled_gro_over_one_buffer_equals_the_scalar_engine() -> None:

@@ -165,8 +165,9 @@ def test_vectors_coalesce() -> None:
 
 def test_compiled_counts_of_vectors() -> None:
     """inspect's preview counts a poll without building it (_coalesce.count_frames): on every kernel poll it
-    takes, the counts are those of the packets the scalar engine builds (held to the kernel above), and it
-    takes the polls coalesce_frames takes."""
+    takes, the counts are those of the packets the scalar engine builds (held to the kernel above); it
+    takes the polls coalesce_frames takes, and those it hands back for a bad TCP checksum alone (the
+    selftest's csum cases: counted, each such frame passed up)."""
     if not CASES:
         pytest.skip("no GRO kernel vectors recorded")
     if compiled_params(GroDevice(), 64) is None:
@@ -174,7 +175,7 @@ def test_compiled_counts_of_vectors() -> None:
     from softgso.gro import CoalesceSummary
     from softgso.gro.coalesce import add_counted, compiled_gro, new_counters
 
-    took = aggregates = 0
+    took = aggregates = bad_checksums = 0
     for case in CASES:
         device = device_of(json.loads((case / "meta.json").read_text()))
         params = compiled_params(device, 64)
@@ -185,7 +186,7 @@ def test_compiled_counts_of_vectors() -> None:
                 coalesce_poll(frames, device, engine="compiled")
                 assert taken, case
             except ValueError:
-                assert not taken, case
+                pass
             if not taken:
                 continue
             expected = CoalesceSummary(frames_in=len(frames), polls=1)
@@ -196,4 +197,5 @@ def test_compiled_counts_of_vectors() -> None:
             assert summary == expected, case
             took += 1
             aggregates += summary.coalesced
-    assert took >= 40 and aggregates >= 40, (took, aggregates)
+            bad_checksums += summary.passed["bad TCP checksum"]
+    assert took >= 40 and aggregates >= 40 and bad_checksums >= 1, (took, aggregates, bad_checksums)

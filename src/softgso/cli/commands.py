@@ -996,7 +996,7 @@ def _inspect_tables(report: dict[str, Any]) -> None:
               "(truncated, bad checksum, not Ethernet).")
 @click.option("--engine", type=click.Choice(["auto", "scalar"]), default="auto", show_default=True,
               help="How a classic pcap of Ethernet is read; both write the same bytes. auto: in bulk, each poll of "
-              "the common shape (IPv4/IPv6 TCP without CWR, checksums valid; ARP, UDP and the like passed up) through the compiled GRO "
+              "the common shape (IPv4/IPv6 TCP, checksums valid; ARP, UDP and the like passed up) through the compiled GRO "
               "(softgso.gro._coalesce, built at install where a C compiler exists), every other poll through the "
               "scalar engine; scalar: every record through the scalar engine.")
 @_output_format_option

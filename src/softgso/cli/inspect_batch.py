@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 ROW_SIZE = 80
 ROW_KIND = 22  # the row's kind byte
 ROW_HEAD = struct.Struct("=QII")  # its ticks, orig_len, interface
+ROW_WORDS = ROW_SIZE // 8  # the row in 64-bit words: its ticks the first
+ROW_INTERFACE_WORD = 3  # the row in 32-bit words (2 * ROW_WORDS of them): its interface the fourth
 
 
 def _numpy() -> Any:
@@ -184,12 +186,12 @@ class BatchReader:
         self._records.inspect_rows(batch.buffer, batch.heads[first:stop], batch.starts[first:stop],
                                    batch.spans[first:stop], codes, count, self.frames.pcapng,
                                    self.frames.big_endian, self._ports, self._rows)
-        heads = [ROW_HEAD.unpack_from(self._rows, number * ROW_SIZE) for number in range(count)]
-        self._timestamps(heads)
+        self._timestamps(count)
         data = memoryview(batch.buffer)
-        starts = batch.starts[first:stop].tolist()
-        spans = batch.spans[first:stop].tolist()
-        frames: list[bytes | memoryview] = [data[start : start + span] for start, span in zip(starts, spans, strict=True)]
+        starts, spans = batch.starts[first:stop], batch.spans[first:stop]
+
+        def frame(place: int) -> memoryview:
+            return data[starts[place] : starts[place] + spans[place]]
         kinds = self._rows[ROW_KIND : count * ROW_SIZE : ROW_SIZE]
         events: list[Event] = []
         if kinds.count(0) == count:  # nothing the rows count (super-packets...): no numpy needed
@@ -201,7 +203,7 @@ class BatchReader:
             left = np.zeros(count, bool)
             seeded = (walk_codes == CODE_SEED) & (rows["kind"] != 0)
             if seeded.any():
-                left = self._seeds(rows, seeded, frames)
+                left = self._seeds(rows, seeded, frame)
             plain = np.flatnonzero(rows["kind"] != 0)
             self._count(rows[plain], plain, walk_codes[plain], left[plain], events)
             odd = np.flatnonzero(rows["kind"] == 0).tolist()
@@ -216,32 +218,37 @@ class BatchReader:
                 counter[key] += times
                 taken += 1
             if at < place:
-                preview.add_frames(frames[at:place])
+                preview.add_area(batch.buffer, starts[at:place], spans[at:place])
             if place < count:
-                _, wire_len, interface = heads[place]
-                self._one(batch.index + place, frames[place], interface, wire_len)
+                _, wire_len, interface = ROW_HEAD.unpack_from(self._rows, place * ROW_SIZE)
+                self._one(batch.index + place, frame(place), interface, wire_len)
             at = place + 1
 
-    def _timestamps(self, heads: list[tuple[int, int, int]]) -> None:
-        """The earliest and latest record timestamps of a chunk (its rows' (ticks, orig_len, interface)),
+    def _timestamps(self, count: int) -> None:
+        """The earliest and latest record timestamps of a chunk (its ``count`` rows' ticks and interfaces),
         as the general reader gives them."""
         inspector = self.inspector
         found: list[int] = []
+        rows = memoryview(self._rows)[: count * ROW_SIZE]
+        ticks = rows.cast("Q")[::ROW_WORDS]
         if not self.frames.pcapng:
             per_tick = NS_PER_SECOND // self.frames.head.ticks_per_second
-            ticks = [head[0] for head in heads]
             for value in (min(ticks), max(ticks)):
                 found.append((value >> 32) * NS_PER_SECOND + (value & 0xFFFFFFFF) * per_tick)
         else:
+            numbers = rows.cast("I")[ROW_INTERFACE_WORD :: 2 * ROW_WORDS]
             ranges: dict[int, list[int]] = {}
-            for value, _, number in heads:
-                seen = ranges.get(number)
-                if seen is None:
-                    ranges[number] = [value, value]
-                elif value < seen[0]:
-                    seen[0] = value
-                elif value > seen[1]:
-                    seen[1] = value
+            if min(numbers) == max(numbers):  # one interface (the usual capture): its range at once
+                ranges[numbers[0]] = [min(ticks), max(ticks)]
+            else:
+                for value, number in zip(ticks, numbers, strict=True):
+                    seen = ranges.get(number)
+                    if seen is None:
+                        ranges[number] = [value, value]
+                    elif value < seen[0]:
+                        seen[0] = value
+                    elif value > seen[1]:
+                        seen[1] = value
             for number, (low, high) in ranges.items():
                 if number == SPB_INTERFACE:
                     found.append(0)
@@ -263,7 +270,7 @@ class BatchReader:
         self.inspector.add(index, frame, linktype=linktype, wire_len=wire_len, record_len=len(frame))
         self.preview.add(None if wire_len > len(frame) else frame, index)
 
-    def _seeds(self, rows: np.ndarray, seeded: np.ndarray, frames: list[bytes | memoryview]) -> np.ndarray:
+    def _seeds(self, rows: np.ndarray, seeded: np.ndarray, frame: Callable[[int], memoryview]) -> np.ndarray:
         """The rows of short frames whose checksum is a partial seed (``seeded``): each class's action
         learnt from what the scalar path makes of its first frame (stream.seed_action), as segment's
         stream learns it; a row of a class no action fits is given to the per-frame code (its kind
@@ -276,7 +283,7 @@ class BatchReader:
         actions = self._seed_actions
         for kind in np.unique(classes[seeded]).tolist():
             if actions[kind] == SEED_UNKNOWN:
-                first = frames[int(np.flatnonzero(seeded & (classes == kind))[0])]
+                first = frame(int(np.flatnonzero(seeded & (classes == kind))[0]))
                 actions[kind] = seed_action(process_frame(bytes(first), self.inspector.options), len(first))
         action = np.frombuffer(bytes(actions), np.uint8)[classes]
         rows["kind"][seeded & (action == SEED_SCALAR)] = 0

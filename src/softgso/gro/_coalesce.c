@@ -1,6 +1,6 @@
 /* The compiled GRO of softgso.gro.coalesce_poll and softgso.bulk.coalesce_stream: one NAPI poll
  * at a time, for the common shape (Ethernet, one VLAN tag or none, IPv4 without options or IPv6 without extension headers,
- * TCP without CWR, checksums valid, nothing snapped) and the frames GRO passes
+ * TCP, checksums valid, nothing snapped) and the frames GRO passes
  * up at once without touching its flow table (another ethertype or IP protocol, UDP without UDP GRO
  * forwarding, a bad IPv4 header...); a poll holding anything else is handed back whole to the scalar
  * engine (softgso.gro), which is proven on kernel vectors. Each step mirrors that engine, which mirrors
@@ -15,7 +15,10 @@
  *
  * Checksums are validated as GRO does for a device without receive checksum offload
  * (skb_gro_checksum_validate): the TCP sum is taken while each payload is copied out, and a poll with
- * a bad one is given back to the scalar engine (which passes that frame up, naming it).
+ * a bad one is given back to the scalar engine (which passes that frame up, naming it). count_frames,
+ * which copies nothing, validates each TCP frame as it classifies it, where tcp4/tcp6_gro_receive
+ * does (before the header is pulled): a bad one is passed up at once, "bad TCP checksum", its poll
+ * still counted here (a sender's capture: every checksum a CHECKSUM_PARTIAL seed).
  *
  * coalesce_pcap(data, start, end, big_endian, ticks, max_caplen, final, params, out, counters, first_index)
  *     -> (status, position, out_length, records): classic pcap records from data[start:end], poll by poll
@@ -28,17 +31,20 @@
  *     held, number, verified, at) for one poll of Ethernet frames, or None when the poll is one for the
  *     scalar engine (number: what a reason naming one names; verified: the L4 checksum was; at: the
  *     frame whose arrival sent it up, the poll's length for the poll-end flush).
+ * count_area(area, starts, spans, count, params, counters, first_index) -> bool: count_frames for frames
+ *     lying in one buffer (frame k: spans[k] bytes at starts[k], int64 each), no Python object per frame.
  * coalesce_area(area, meta, count, params, out, out_meta) -> packets, or -1 when the poll is one for the
  *     scalar engine: coalesce_frames for frames lying in one buffer, the packets written to another,
  *     described by int64 sextuples (offset, length, segs, gso_size, gso_type, verified) both ways.
  * count_frames(frames, params, counters, first_index) -> bool: coalesce_frames' poll with its packets
  *     only counted (the same decisions and the same checksum validations; no packet built, nothing
- *     copied): the counts added to counters (as coalesce_pcap's, the poll's frames numbered from
- *     first_index), True; False, counters untouched, when the poll is one for the scalar engine.
+ *     copied), and a frame whose TCP checksum is bad passed up as the scalar engine passes it: the
+ *     counts added to counters (as coalesce_pcap's, the poll's frames numbered from first_index),
+ *     True; False, counters untouched, when the poll is one for the scalar engine.
  *
  * params: (batch, limit_v4, limit_v6, fixedid_needs_df, fixedid_bit, tcpv4_bit, tcpv6_bit,
  * udp_gro_forwarding, inet protocols (256 bytes, 1 where GRO has a handler), inet6 protocols, the
- * other ethertypes with a handler).
+ * other ethertypes with a handler, cwr_always_flushes, ecn_bit).
  * Safe by construction: buffers are Python buffer objects, every offset is checked before a byte is
  * touched; the GIL is released while a pcap chunk is worked.
  */
@@ -61,11 +67,11 @@ enum status { STATUS_DONE, STATUS_MORE, STATUS_POLL, STATUS_REST };
 /* why a packet left GRO: the scalar engine's words (softgso.gro.coalesce.COMPILED_REASONS, same order) */
 enum reason {
     R_POLL_END, R_TABLE_FULL, R_WINDOW, R_THLEN, R_FLAGS, R_ACK, R_OPTIONS, R_TTL, R_TOS, R_DF, R_ID,
-    R_TCLASS, R_HOPLIMIT, R_LARGER, R_NO_PAYLOAD, R_SEQ_GAP, R_SIZE_LIMIT, R_LAST_SHORT, R_SHORT,
+    R_TCLASS, R_HOPLIMIT, R_LARGER, R_NO_PAYLOAD, R_SEQ_GAP, R_SIZE_LIMIT, R_LAST_SHORT, R_SHORT, R_CWR,
     /* frames passed up at once without touching the flow table (never held, nothing completed) */
     R_SHORTER_THAN_ETH, R_TRUNC_IPV4, R_IPV4_OPTIONS, R_NOT_IPV4, R_IPV4_FRAGMENT, R_BAD_IPV4_CSUM, R_IPV4_TOTLEN,
     R_IPV4_RESERVED, R_TRUNC_IPV6, R_IPV6_PAYLOAD_LEN, R_IPV6_FRAGMENT, R_TRUNC_UDP, R_BAD_UDP_CSUM, R_UDP_NO_FWD,
-    R_TRUNC_VLAN,
+    R_TRUNC_VLAN, R_BAD_TCP_CSUM,
     /* reasons naming a number (TCP flags, an ethertype...): counted per (reason, number) in the
      * counters' table; the first one is a held packet's, the others passes */
     R_LAST_FLAGS, R_FINAL_FLAGS, R_NO_GRO_ETHERTYPE, R_NO_GRO_IPPROTO, R_NO_GRO_IPV6, R_NO_GRO_INSIDE_VLAN,
@@ -93,6 +99,8 @@ typedef struct {
     unsigned char inet_protocols[256], inet6_protocols[256]; /* 1: a GRO handler is registered */
     unsigned scalar_ethertypes[16]; /* ethertypes other than IPv4 and IPv6 with a GRO handler */
     int n_scalar_ethertypes;
+    int cwr_always_flushes; /* tcp_gro_receive up to 6.19: a new frame with CWR never merges */
+    int64_t ecn_bit; /* tcp_gro_complete: the gso_type bit of an aggregate whose first header has CWR */
 } Params;
 
 typedef struct {
@@ -136,7 +144,8 @@ typedef struct {
     /* coalesce_frames: one entry per packet out; the frame being received (the poll's length at its end) */
     PyObject *list;
     int at;
-    int count_only; /* count_frames: packets counted, their bytes neither built nor copied */
+    int count_only; /* count_frames: packets counted, their bytes neither built nor copied (every TCP
+                     * frame's checksum validated by classify) */
     int64_t *out_meta; /* coalesce_area: AREA_META int64 per packet out (see there), room for out_max */
     Py_ssize_t n_out, out_max;
 } Poll;
@@ -227,11 +236,23 @@ static int classify_flushed_tcp(Frame *f, int flushed)
     return KIND_TCP;
 }
 
+/* skb_gro_checksum_validate (CHECKSUM_NONE) of a TCP frame whose l4 and pseudo are set: its whole
+ * segment and pseudo-header fold to 0xFFFF (tcp_sum_valid's sum, taken in one pass) */
+static int tcp_segment_valid(const Frame *f)
+{
+    const unsigned char *th = f->frame + f->l4;
+    Py_ssize_t tcp_len = f->len - f->l4;
+    uint64_t sum = f->pseudo + (uint64_t)(tcp_len >> 16) + (uint64_t)(tcp_len & 0xFFFF);
+    sum += (uint64_t)fold_with_tail(sum_words(th, tcp_len / 4), th, tcp_len);
+    return sum % 0xFFFF == 0;
+}
+
 /* What the compiled GRO does with a frame: KIND_TCP (the common shape: l4, payload, v6, pseudo set),
  * KIND_PASS (passed up at once for a reason that leaves the flow table as it was: pass, param,
  * verified set), or KIND_SCALAR (its poll is the scalar engine's). Each check in the scalar engine's
- * order (softgso.gro.dev, inet, ipv6, udp, tcp). */
-static int classify(Frame *f, const Params *params)
+ * order (softgso.gro.dev, inet, ipv6, udp, tcp). `validate` (count_frames): a TCP frame's checksum is
+ * validated here, a bad one passed up; else it is validated as its bytes are copied out. */
+static int classify(Frame *f, const Params *params, int validate)
 {
     const unsigned char *d = f->frame;
     Py_ssize_t len = f->len;
@@ -311,12 +332,17 @@ static int classify(Frame *f, const Params *params)
         return pass(f, R_NO_GRO_ETHERTYPE, (int)type);
     }
     const unsigned char *th = d + f->l4;
-    if (len < f->l4 + 20 || len - ETH_HLEN > 0xFFFF)
+    if (len - ETH_HLEN > 0xFFFF)
+        return KIND_SCALAR;
+    /* tcp4/tcp6_gro_receive: a frame the network layer did not flush has its checksum validated before
+     * tcp_gro_pull_header; a bad one is flushed (NAPI_GRO_CB(skb)->flush = 1, no held packet named):
+     * passed up at once, the flow table as it was */
+    if (validate && !tcp_segment_valid(f))
+        return pass(f, R_BAD_TCP_CSUM, 0);
+    if (len < f->l4 + 20)
         return KIND_SCALAR;
     int thlen = (th[12] >> 4) * 4;
     if (thlen < 20 || len < f->l4 + thlen)
-        return KIND_SCALAR;
-    if (th[13] & 0x80) /* CWR: its rules differ by kernel generation; the scalar engine */
         return KIND_SCALAR;
     f->payload = f->l4 + thlen;
     f->verified = 1; /* validated as it is copied out (a bad sum sends the poll to the scalar engine) */
@@ -391,21 +417,6 @@ static int copy_checked(Poll *poll, unsigned char *q, const Frame *f, int from)
     return tcp_sum_valid(poll, f, copy_sum_words(target, d + f->payload, f->len - f->payload));
 }
 
-/* count_frames' emit: each frame's TCP checksum validated as copy_checked does, nothing copied */
-static int frames_checked(Poll *poll, const Frame *f, int segs)
-{
-    const Frame *frames = poll->frames;
-    if (f->pass < 0 && f->flushed < 0
-        && !tcp_sum_valid(poll, f, sum_words(f->frame + f->payload, (f->len - f->payload) / 4)))
-        return 0;
-    for (int k = f->next; segs > 1 && k >= 0; k = frames[k].next) {
-        const Frame *g = &frames[k];
-        if (!tcp_sum_valid(poll, g, sum_words(g->frame + g->payload, (g->len - g->payload) / 4)))
-            return 0;
-    }
-    return 1;
-}
-
 /* Emit one packet: the frames from `first` along next (one frame when segs == 1), completed as
  * gro_complete does when segs > 1. */
 static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t gso_size, int fixedid,
@@ -417,9 +428,8 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
     Frame *frames = poll->frames;
     const Frame *f = &frames[first];
     Py_ssize_t length = skb_len + ETH_HLEN;
-    if (poll->count_only) {
-        if (frames_checked(poll, f, segs))
-            count_out(poll, segs, held, why, param, first, length);
+    if (poll->count_only) { /* (its frames' checksums validated by classify) */
+        count_out(poll, segs, held, why, param, first, length);
         return;
     }
     Py_ssize_t header = f->record != NULL ? 16 : 0;
@@ -472,6 +482,8 @@ static void emit(Poll *poll, int first, int segs, Py_ssize_t skb_len, Py_ssize_t
             gso_type = params->tcpv6_bit;
         }
         th[13] |= or_flags;
+        if (th[13] & 0x80) /* tcp_gro_complete: CWR on the first segment */
+            gso_type |= params->ecn_bit;
         /* tcp4/6_gro_complete: the check field becomes the pseudo-header seed */
         put16(th + 16, fold(f->pseudo + (uint64_t)(tcp_len >> 16) + (uint64_t)(tcp_len & 0xFFFF)));
     }
@@ -543,8 +555,13 @@ static int flush_reason(Poll *poll, Held *p, const Frame *f)
 {
     const Frame *pf = &poll->frames[p->first];
     const unsigned char *th = f->frame + f->l4, *th2 = pf->frame + pf->l4;
-    /* flags word: CWR (6.1/6.12), FIN and PSH ignored; no CWR ever reaches here */
-    uint32_t differs = (be32(th + 12) ^ be32(th2 + 12)) & ~(uint32_t)0x00890000;
+    /* up to 6.19 a new frame with CWR flushes, and CWR is ignored with FIN and PSH in the flags word;
+     * from the AccECN GRO change CWR has to equal the held header's, like the other flags */
+    int cwr_flushes = poll->params->cwr_always_flushes;
+    if (cwr_flushes && (th[13] & 0x80))
+        return R_CWR;
+    uint32_t ignored = cwr_flushes ? 0x00890000 : 0x00090000;
+    uint32_t differs = (be32(th + 12) ^ be32(th2 + 12)) & ~ignored;
     if (differs) {
         if (differs & 0xFFFF)
             return R_WINDOW;
@@ -696,12 +713,13 @@ static int run_poll(Poll *poll, int count)
 
 static int parse_params(PyObject *tuple, Params *params)
 {
-    int needs_df, udp_forwarding;
-    long long fixedid_bit, v4_bit, v6_bit;
+    int needs_df, udp_forwarding, cwr_flushes;
+    long long fixedid_bit, v4_bit, v6_bit, ecn_bit;
     Py_buffer inet, inet6;
     PyObject *ethertypes;
-    if (!PyArg_ParseTuple(tuple, "nnnpLLLpy*y*O", &params->batch, &params->limit_v4, &params->limit_v6, &needs_df,
-                          &fixedid_bit, &v4_bit, &v6_bit, &udp_forwarding, &inet, &inet6, &ethertypes))
+    if (!PyArg_ParseTuple(tuple, "nnnpLLLpy*y*OpL", &params->batch, &params->limit_v4, &params->limit_v6, &needs_df,
+                          &fixedid_bit, &v4_bit, &v6_bit, &udp_forwarding, &inet, &inet6, &ethertypes, &cwr_flushes,
+                          &ecn_bit))
         return 0;
     int sizes_ok = inet.len == 256 && inet6.len == 256;
     if (sizes_ok) {
@@ -746,6 +764,8 @@ static int parse_params(PyObject *tuple, Params *params)
     params->fixedid_bit = fixedid_bit;
     params->tcpv4_bit = v4_bit;
     params->tcpv6_bit = v6_bit;
+    params->cwr_always_flushes = cwr_flushes;
+    params->ecn_bit = ecn_bit;
     return 1;
 }
 
@@ -816,7 +836,7 @@ static PyObject *coalesce_pcap(PyObject *self, PyObject *args)
             f->record = h;
             f->frame = h + 16;
             f->len = caplen;
-            if (caplen != orig_len || fraction >= ticks || classify(f, &params) == KIND_SCALAR)
+            if (caplen != orig_len || fraction >= ticks || classify(f, &params, 0) == KIND_SCALAR)
                 odd = odd ? odd : 1;
             at += 16 + (Py_ssize_t)caplen;
             count++;
@@ -886,7 +906,7 @@ static PyObject *frames_poll(PyObject *sequence, PyObject *params_tuple, Py_buff
         frames[got].frame = views[got].buf;
         frames[got].record = NULL;
         frames[got].len = views[got].len;
-        if (classify(&frames[got], &params) == KIND_SCALAR)
+        if (classify(&frames[got], &params, counters != NULL) == KIND_SCALAR)
             odd = 1;
     }
     if (odd) {
@@ -997,7 +1017,7 @@ static PyObject *coalesce_area(PyObject *self, PyObject *args)
         frames[k].frame = (const unsigned char *)area.buf + m[AREA_META * k];
         frames[k].record = NULL;
         frames[k].len = m[AREA_META * k + 1];
-        if (classify(&frames[k], &params) == KIND_SCALAR)
+        if (classify(&frames[k], &params, 0) == KIND_SCALAR)
             taken = 0;
     }
     if (taken)
@@ -1013,7 +1033,66 @@ done:
     return result;
 }
 
+/* count_frames for `count` frames lying in one buffer: frame k is spans[k] bytes at starts[k] (int64
+ * each); inspect's preview hands each whole poll of a chunk here */
+static PyObject *count_area(PyObject *self, PyObject *args)
+{
+    Py_buffer area, starts, spans, counters;
+    Py_ssize_t count;
+    long long first_index;
+    PyObject *params_tuple;
+    Params params;
+    if (!PyArg_ParseTuple(args, "y*y*y*nOw*L", &area, &starts, &spans, &count, &params_tuple, &counters,
+                          &first_index))
+        return NULL;
+    PyObject *result = NULL;
+    Frame *frames = NULL;
+    if (!parse_params(params_tuple, &params))
+        goto done;
+    if (count < 0 || count > params.batch || starts.len < (Py_ssize_t)sizeof(int64_t) * count
+        || spans.len < (Py_ssize_t)sizeof(int64_t) * count || counters.len < (Py_ssize_t)sizeof(int64_t) * COUNTERS) {
+        PyErr_SetString(PyExc_ValueError, "count_area: count beyond the poll, starts, spans or counters");
+        goto done;
+    }
+    frames = PyMem_Malloc(sizeof(Frame) * (size_t)(count ? count : 1));
+    if (frames == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < count; k++) {
+        int64_t at, len;
+        memcpy(&at, (const char *)starts.buf + sizeof(int64_t) * k, sizeof(int64_t));
+        memcpy(&len, (const char *)spans.buf + sizeof(int64_t) * k, sizeof(int64_t));
+        if (at < 0 || len < 0 || at > area.len || len > area.len - at) {
+            PyErr_Format(PyExc_ValueError, "count_area: frame %zd is not inside the area", k);
+            goto done;
+        }
+        frames[k].frame = (const unsigned char *)area.buf + at;
+        frames[k].record = NULL;
+        frames[k].len = (Py_ssize_t)len;
+    }
+    Poll poll = {.params = &params, .frames = frames, .count_only = 1, .first_index = first_index};
+    memcpy(poll.counts.c, counters.buf, sizeof(poll.counts.c));
+    int taken = 1;
+    for (Py_ssize_t k = 0; k < count && taken; k++)
+        if (classify(&frames[k], &params, 1) == KIND_SCALAR)
+            taken = 0;
+    if (taken)
+        taken = run_poll(&poll, (int)count);
+    if (taken)
+        memcpy(counters.buf, poll.counts.c, sizeof(poll.counts.c));
+    result = Py_NewRef(taken ? Py_True : Py_False);
+done:
+    PyMem_Free(frames);
+    PyBuffer_Release(&area);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&spans);
+    PyBuffer_Release(&counters);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"count_area", count_area, METH_VARARGS, "GRO over one poll of Ethernet frames in one buffer, its packets counted only."},
     {"coalesce_area", coalesce_area, METH_VARARGS, "GRO over one poll of Ethernet frames in one buffer, into one buffer."},
     {"coalesce_pcap", coalesce_pcap, METH_VARARGS, "GRO over classic pcap records, poll by poll."},
     {"coalesce_frames", coalesce_frames, METH_VARARGS, "GRO over one poll of Ethernet frames."},

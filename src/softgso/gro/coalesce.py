@@ -46,12 +46,12 @@ COMPILED_REASONS = (
     "TCP flags differ", "TCP ACK number differs", "TCP options differ", "IPv4 TTL differs", "IPv4 TOS/ECN differs",
     "IPv4 DF differs", "IPv4 ID neither fixed nor incrementing", "IPv6 traffic class differs",
     "IPv6 hop limit differs", "segment larger than the first", "no payload", "TCP sequence gap",
-    "size limit (gro_max_size)", "last segment (short)", "short",
+    "size limit (gro_max_size)", "last segment (short)", "short", "TCP CWR",
     # passed up at once
     "shorter than an Ethernet header", "truncated IPv4 header", "IPv4 options", "not IPv4 (version)", "IPv4 fragment",
     "bad IPv4 header checksum", "IPv4 total length is not the frame's", "IPv4 reserved flag", "truncated IPv6 header",
     "IPv6 payload length is not the frame's", "IPv6 fragment header", "truncated UDP header", "bad UDP checksum",
-    "UDP (no GRO: UDP GRO forwarding is off)", "truncated VLAN tag",
+    "UDP (no GRO: UDP GRO forwarding is off)", "truncated VLAN tag", "bad TCP checksum",
     # naming a number: the TCP flags that ended a held packet (URG/PSH/RST/SYN/FIN), or a passed frame's
     "last segment ({})", "{}", "no GRO for ethertype {:#06x}", "no GRO for IP protocol {}",
     "no GRO for IPv6 next header {}", "no GRO for ethertype {:#06x} inside the VLAN tag",
@@ -159,7 +159,8 @@ def compiled_params(device: GroDevice, batch: int) -> tuple[Any, ...] | None:
     others = tuple(ethertype for ethertype in packet_offloads if ethertype not in (ETH_P_IP, ETH_P_IPV6)
                    and gro_offload(ethertype, device) is not None)
     return (batch, limit_v4, device.gro_max_size, generation.fixedid_needs_df, generation.gso_fixedid_bit,
-            SKB_GSO_TCPV4, SKB_GSO_TCPV6, device.udp_gro_forwarding, inet, inet6, others)
+            SKB_GSO_TCPV4, SKB_GSO_TCPV6, device.udp_gro_forwarding, inet, inet6, others,
+            generation.cwr_always_flushes, generation.gso_ecn_bit)
 
 
 def new_counters() -> array:
@@ -284,8 +285,9 @@ class CoalescePreview:
     """What ``coalesce`` would make of frames fed one at a time (for ``inspect``): the same polls, the
     summary only (no packet kept). ``counting`` (where the compiled GRO is built and takes the device):
     a poll the compiled GRO takes is counted by it without building its packets
-    (``_coalesce.count_frames``: the same decisions and checksum validations); else, and for the polls
-    it does not take, each poll is run by :func:`coalesce_poll` and its packets counted here."""
+    (``_coalesce.count_frames``, or ``count_area`` for a whole poll of frames lying in one buffer: the
+    same decisions and checksum validations); else, and for the polls it does not take, each poll is
+    run by :func:`coalesce_poll` and its packets counted here."""
 
     def __init__(self, device: GroDevice | None = None, batch: int = NAPI_POLL_WEIGHT, counting: bool = True) -> None:
         self.device = device or GroDevice()
@@ -320,6 +322,32 @@ class CoalescePreview:
             taken += room
             if self._in_poll == self.batch:
                 self._end_poll()
+
+    def add_area(self, area: Any, starts: memoryview, spans: memoryview) -> None:
+        """:meth:`add_frames` of frames lying in ``area``: frame k is ``spans[k]`` bytes at ``starts[k]``
+        (memoryviews of int64). Each whole poll among them that the compiled GRO takes is counted straight
+        from ``area`` (``_coalesce.count_area``: no object per frame); the others, and the frames of a poll
+        begun before them or left under way, as :meth:`add_frames` takes them."""
+        count = len(starts)
+        view = memoryview(area)
+
+        def frames(first: int, stop: int) -> list[bytes | memoryview]:
+            return [view[at : at + span] for at, span in zip(starts[first:stop], spans[first:stop], strict=True)]
+
+        taken = min(self.batch - self._in_poll, count) if self._in_poll else 0
+        if taken:
+            self.add_frames(frames(0, taken))
+        while self._counters is not None and count - taken >= self.batch:
+            stop = taken + self.batch
+            if compiled_gro.count_area(area, starts[taken:stop], spans[taken:stop], self.batch, self._params,
+                                       self._counters, 0):
+                self.summary.frames_in += self.batch
+                self.summary.polls += 1
+            else:  # a poll for the scalar engine: built as add_frames builds it
+                self.add_frames(frames(taken, stop))
+            taken = stop
+        if taken < count:
+            self.add_frames(frames(taken, count))
 
     def detach(self, buffer: object) -> None:
         """Copy the frames of the poll under way that are views of ``buffer``, about to be reused."""
