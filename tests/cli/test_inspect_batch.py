@@ -412,6 +412,32 @@ def test_polls_across_chunks_of_few_frames(name: str, tmp_path: Path) -> None:
 
 
 @needs_compiled
+def test_a_flows_super_packets_of_every_length_are_counted_from_its_shape(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sending host's flows put out super-packets of many lengths: after a flow's first, each one is
+    counted from the flow's shape (its length's plan, derived or learnt), not decoded field by field,
+    and the report is the scalar engine's under devices with and without TSO, another MTU and GSO size."""
+    from softgso.cli.bench import host_frames, write_capture
+    from softgso.cli.inspect import CaptureInspector
+
+    capture = tmp_path / "host.pcapng"
+    write_capture(capture, 4 << 20, frames=host_frames(flows=2, seed=9), capture_format="pcapng")
+    shaped: list[int] = []
+    original = CaptureInspector._add_shaped
+
+    def add_shaped(self: CaptureInspector, frame: bytes, *args: object) -> None:
+        shaped.append(len(frame))
+        original(self, frame, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CaptureInspector, "_add_shaped", add_shaped)
+    assert run_cli("inspect", capture, "--json").exit_code == 0
+    lengths = len(set(shaped))
+    assert len(shaped) > 120 and lengths > 40, (len(shaped), lengths)  # many lengths, each through the shape
+    assert_same_inspect(capture, ([], ["--device", "csum"], ["--device", "tso"], ["--mtu", "1400"],
+                                  ["--gso-size", "1000"]), text=False)
+
+
+@needs_compiled
 @pytest.mark.parametrize("capture_format", ["pcap", "pcapng"])
 def test_a_sending_hosts_capture_same_report(capture_format: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A sending host's capture (bench.host_frames: super-packets of many lengths, the host's ACKs with

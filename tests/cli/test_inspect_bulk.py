@@ -242,19 +242,25 @@ def test_shapes_seen_before_same_report(container: str, tmp_path: Path, monkeypa
 
 
 def test_tcp_shape_leaves_out_only_per_packet_fields() -> None:
-    """Two frames share a shape exactly when they differ in nothing but the IPv4 ID and header checksum
-    and the TCP sequence/ACK numbers, flags, window, checksum, urgent pointer and options."""
+    """Two frames share a shape exactly when they differ in nothing but the IPv4 ID and header checksum,
+    the TCP sequence/ACK numbers, flags, window, checksum, urgent pointer and options, and their length
+    (the IP length field saying it: a frame with bytes behind its IP packet has no shape)."""
     base = SuperPacketSpec(payload=payload(3000), tcp_options=bytes(12), vlan_tags=((0x8100, 5),))
     shape = inspect_module.tcp_shape(build_frame(base))
     assert shape is not None
     for same in (dict(ip_id=9), dict(seq=5), dict(ack=5), dict(tcp_flags=0x11), dict(window=3),
-                 dict(urg_ptr=1), dict(tcp_options=bytes(11) + b"\x01"), dict(partial_checksum=False)):
+                 dict(urg_ptr=1), dict(tcp_options=bytes(11) + b"\x01"), dict(partial_checksum=False),
+                 dict(payload=payload(3001)), dict(payload=payload(40))):
         assert inspect_module.tcp_shape(build_frame(replace(base, **same))) == shape, same
     for other in (dict(ttl=3), dict(tos=4), dict(df=False), dict(sport=1), dict(dport=1), dict(tcp_options=bytes(8)),
-                  dict(payload=payload(3001)), dict(vlan_tags=((0x8100, 6),)), dict(vlan_tags=()),
+                  dict(vlan_tags=((0x8100, 6),)), dict(vlan_tags=()),
                   dict(ip_options=bytes(4))):
         assert inspect_module.tcp_shape(build_frame(replace(base, **other))) != shape, other
     assert inspect_module.tcp_shape(build_frame(replace(base, udp=True))) is None
+    assert inspect_module.tcp_shape(build_frame(base) + bytes(4)) is None  # a trailer
+    assert inspect_module.tcp_shape(build_frame(replace(base, ipv6=True)) + bytes(4)) is None
+    assert inspect_module.tcp_shape(build_frame(replace(base, ipv6=True, payload=payload(99)))) == \
+        inspect_module.tcp_shape(build_frame(replace(base, ipv6=True)))
 
 
 @st.composite

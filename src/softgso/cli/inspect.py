@@ -115,12 +115,13 @@ def ipv4_header_state(frame: bytes | memoryview, network: int) -> str:
 
 
 def tcp_shape(frame: bytes | memoryview) -> bytes | None:
-    """The bytes that decide everything inspect counts of a plain TCP frame but its checksums: its
-    length and headers (Ethernet, 802.1Q/802.1ad tags, IPv4 or IPv6 with TCP right behind, TCP) with
+    """The bytes that decide everything inspect counts of a plain TCP frame but its checksums and its
+    length: its headers (Ethernet, 802.1Q/802.1ad tags, IPv4 or IPv6 with TCP right behind, TCP) with
     the per-packet fields left out as segment's plans leave them (softgso.bulk.fastpath.shape_key: the
     IPv4 ID and header checksum, the TCP sequence and ACK numbers, flags, window, checksum, urgent
-    pointer and options); None for any other frame. The parts are read in order, each one's place
-    given by the bytes before it, so frames of different headers never share a shape."""
+    pointer and options) and the IP length field, which must say the frame's length (no padding, no
+    trailer); None for any other frame. The parts are read in order, each one's place given by the
+    bytes before it, so frames of different headers never share a shape."""
     length = len(frame)
     if length < ETH_HLEN:
         return None
@@ -134,17 +135,21 @@ def tcp_shape(frame: bytes | memoryview) -> bytes | None:
         if network + 20 > length or frame[network + 9] != 6:
             return None
         transport = network + (frame[network] & 0x0F) * 4
-        parts = [frame[: network + 4], frame[network + 6 : network + 10], frame[network + 12 : transport]]
+        if frame[network + 2] << 8 | frame[network + 3] != length - network:
+            return None
+        parts = [frame[: network + 2], frame[network + 6 : network + 10], frame[network + 12 : transport]]
     elif ethertype == 0x86DD:
         if network + IPV6_HLEN > length or frame[network + 6] != 6:
             return None
         transport = network + IPV6_HLEN
-        parts = [frame[:transport]]
+        if frame[network + 4] << 8 | frame[network + 5] != length - transport:
+            return None
+        parts = [frame[: network + 4], frame[network + 6 : transport]]
     else:
         return None
     if transport < network + 20 or transport + 20 > length:
         return None
-    parts += (frame[transport : transport + 4], frame[transport + 12 : transport + 13], length.to_bytes(4, "big"))
+    parts += (frame[transport : transport + 4], frame[transport + 12 : transport + 13])
     return b"".join(parts)
 
 
@@ -153,13 +158,12 @@ class TcpShape:
     """What a frame of a seen :func:`tcp_shape` counts as the first frame of the shape did (see
     CaptureInspector.add): everything but its checksum states."""
 
-    l3_len: int
+    link_len: int  # the bytes in front of the IP header that do not count toward the MTU (14, VLAN tags)
     label_stack: str | None
     vlan_tags: str | None
     ipv4_network: int | None  # the IPv4 header, whose checksum each frame has its own; None: IPv6
     flow: FlowKey
-    layout: FrameLayout
-    plan: SegmentPlan
+    by_length: dict[int, tuple[SegmentPlan, FrameLayout]]  # the usable plans of the lengths seen, and layouts
 
 
 MAX_SHAPES = 4096  # shapes kept; frames of other shapes are counted one by one
@@ -195,14 +199,23 @@ class SegmentPlanner:
     def predict(self, inspector: CaptureInspector, frame: bytes) -> bool:
         """Count ``frame`` as segment would write it, from its shape's plan; False when it has none
         (the caller asks process_frame). ``last_plan``: the plan it was counted from."""
+        planned = self.usable_plan(frame, inspector.frame_state)
+        if planned is None:
+            return False
+        self.count(inspector, frame, *planned)
+        self.last_plan = planned[0]
+        return True
+
+    def usable_plan(self, frame: bytes | memoryview, known: str | None = None) -> tuple[SegmentPlan, FrameLayout] | None:
+        """The plan of ``frame``'s shape and its layout, where the plan tells what segment writes of it;
+        ``known``: the frame's input checksum state, where classified already."""
         found = self.fast.key_of(frame)
         if found is None or not isinstance(found[1], FrameLayout):
-            return False
+            return None
         self._learnt.clear()
         plan = self.fast.plan_for(frame, *found)
         if plan is None:
-            return False
-        state = self._input_state(plan, frame, found[1], inspector.frame_state)
+            return None
         usable = self._usable.get(id(plan))
         if usable is None:
             base = self.fast.bases.get(id(plan))
@@ -210,14 +223,11 @@ class SegmentPlanner:
                 usable = self._usable[id(plan)] = self._usable.get(id(base), False)
             elif not self._learnt:  # a plan learnt elsewhere: not used here
                 self._usable[id(plan)] = False
-                return False
+                return None
             else:
+                state = self._input_state(plan, frame, found[1], known)
                 usable = self._usable[id(plan)] = self._agrees(plan, self._learnt[-1], state)
-        if not usable:
-            return False
-        self.count(inspector, frame, plan, found[1])
-        self.last_plan = plan
-        return True
+        return (plan, found[1]) if usable else None
 
     def count(self, inspector: CaptureInspector, frame: bytes | memoryview, plan: SegmentPlan,
               layout: FrameLayout) -> None:
@@ -353,8 +363,15 @@ class CaptureInspector:
             if shape_key is not None:
                 shape = self.shapes.get(shape_key)
                 if shape is not None:
-                    self._add_shaped(frame, shape, self.planner)
-                    return
+                    planned = shape.by_length.get(len(frame))
+                    if planned is None and len(frame) > self.planner.small_limit:
+                        # another length of the shape: counted alike where its plan is usable
+                        planned = self.planner.usable_plan(frame)
+                        if planned is not None:
+                            shape.by_length[len(frame)] = planned
+                    if planned is not None:
+                        self._add_shaped(frame, shape, *planned)
+                        return
                 watched = self._watched()
         frame = bytes(frame)  # (a view of the reader's chunk is copied for the per-frame code)
         decoded = decode_fields(frame)
@@ -382,12 +399,16 @@ class CaptureInspector:
                     and len(self.shapes) < MAX_SHAPES and self.planner.last_plan is not None):
                 layout = parse_layout(frame)
                 assert layout is not None  # (the frame's L4 checksum state was classified on it)
-                self.shapes[shape_key] = TcpShape(
-                    l3_len, _stack_text(decoded.labels) if decoded.labels else None,
-                    _vlan_text(decoded.vlan_tags) if decoded.vlan_tags else None,
-                    decoded.network if decoded.ip_version == 4 else None,
-                    (IP_PROTO_NAMES[6], decoded.ip_src, decoded.sport, decoded.ip_dst, decoded.dport), layout,
-                    self.planner.last_plan)
+                known = self.shapes.get(shape_key)
+                if known is not None:  # a length of the shape whose plan was not usable before
+                    known.by_length[len(frame)] = (self.planner.last_plan, layout)
+                else:
+                    self.shapes[shape_key] = TcpShape(
+                        len(frame) - l3_len, _stack_text(decoded.labels) if decoded.labels else None,
+                        _vlan_text(decoded.vlan_tags) if decoded.vlan_tags else None,
+                        decoded.network if decoded.ip_version == 4 else None,
+                        (IP_PROTO_NAMES[6], decoded.ip_src, decoded.sport, decoded.ip_dst, decoded.dport),
+                        {len(frame): (self.planner.last_plan, layout)})
             return
         result = process_frame(frame, self.options)
         self.summary.add(index, len(frame), result)
@@ -405,10 +426,10 @@ class CaptureInspector:
         return (self.ipv4_tot_len_zero, self.ipv4_tot_len_mismatch, self.ethernet_padding, self.ipv6_jumbograms,
                 self.ipv6_payload_len_zero, self.ip_fragments, self.undecodable, self.report_count)
 
-    def _add_shaped(self, frame: bytes | memoryview, shape: TcpShape, planner: SegmentPlanner) -> None:
+    def _add_shaped(self, frame: bytes | memoryview, shape: TcpShape, plan: SegmentPlan, layout: FrameLayout) -> None:
         """:meth:`add`'s counts of a frame of a shape seen before (the same counts, in the same order, as
-        its first frame's; its own checksum states)."""
-        self._count_size(shape.l3_len, len(frame))
+        its first frame's; its own length, checksum states and ``plan``, its length's, ``layout`` its)."""
+        self._count_size(max(len(frame) - shape.link_len, 0), len(frame))
         if shape.label_stack is not None:
             self.label_stacks[shape.label_stack] += 1
         if shape.vlan_tags is not None:
@@ -417,9 +438,10 @@ class CaptureInspector:
             self.ipv4_checksums[ipv4_header_state(frame, shape.ipv4_network)] += 1
         self.flows[shape.flow] += 1
         self.flow_bytes[shape.flow] += len(frame)
-        state = self.frame_state = classify_l4_checksum(frame, shape.layout).value
+        state = self.frame_state = classify_l4_checksum(frame, layout).value
         self.l4_checksums[state] += 1
-        planner.count(self, frame, shape.plan, shape.layout)
+        assert self.planner is not None
+        self.planner.count(self, frame, plan, layout)
 
     def _count_tunnel(self, frame: bytes, over_mtu: bool) -> bool:
         """Count a tunnel frame under its kind, outer flow, VNI or key and inner flow; False: no tunnel."""
