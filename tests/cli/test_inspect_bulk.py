@@ -7,6 +7,7 @@ segment writes."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -239,6 +240,23 @@ def test_shapes_seen_before_same_report(container: str, tmp_path: Path, monkeypa
     assert_same_inspect(capture, (*OPTION_SETS, ["--tcp-ecn"], ["--kernel", "6.12"]))
     runs = 2 * (len(OPTION_SETS) + 2)
     assert len(shaped) > runs * 40, len(shaped) / runs  # of 60 super-packets a run
+
+
+@pytest.mark.parametrize("container", ["pcap", "pcapng"])
+def test_a_signed_super_packet_of_a_shape_seen_before_is_reported_as_segment_reports_it(container: str,
+                                                                                      tmp_path: Path) -> None:
+    """A shape leaves the TCP options out: a super-packet of a flow seen before whose options carry an MD5
+    signature (or TCP-AO) in the place of its timestamps is one segment passes through and reports, not
+    one counted from the shape (of any length)."""
+    md5 = bytes([19, 18]) + bytes(16) + b"\x01\x01"
+    ao = bytes([29, 16]) + bytes(14) + b"\x01\x01\x01\x01"
+    stamps = b"\x01\x01\x08\x0a" + bytes(8) + b"\x01" * 8
+    frames = [build_frame(SuperPacketSpec(payload=payload(5000 + 700 * (index % 3)), seq=1000 + 6000 * index,
+                                          tcp_options=(stamps, md5, stamps, ao)[index % 4])) for index in range(12)]
+    capture = write_capture(tmp_path, container, frames)
+    assert_same_inspect(capture, ([], ["--device", "tso"]))
+    report = json.loads(run_cli("inspect", capture, "--json").stdout)
+    assert report["segment"]["outcomes"]["not_segmented"] == 6, report["segment"]["outcomes"]
 
 
 def test_tcp_shape_leaves_out_only_per_packet_fields() -> None:

@@ -182,11 +182,13 @@ class SegmentPlanner:
 
     def __init__(self, options: SegmentOptions) -> None:
         from ..bulk.compiled_primitive import CompiledSegmenter
+        from ..bulk.fastpath import signed
         from ..bulk.stream import short_frames
 
         self.options = options
         self._learnt: list[PacketResult] = []
         self.fast = CompiledSegmenter(options, self._oracle).fast
+        self.signed = signed
         self.small_limit = short_frames(options, self.fast.enabled)[0]
         self._usable: dict[int, bool] = {}  # id of a plan -> its first frame's result agreed with it
         self.last_plan: SegmentPlan | None = None
@@ -369,7 +371,9 @@ class CaptureInspector:
                         planned = self.planner.usable_plan(frame)
                         if planned is not None:
                             shape.by_length[len(frame)] = planned
-                    if planned is not None:
+                    # (a shape leaves TCP options out: one whose options carry a signature is a frame
+                    # segment passes through, as it is one key_of refuses)
+                    if planned is not None and not self.planner.signed(frame, planned[1]):
                         self._add_shaped(frame, shape, *planned)
                         return
                 watched = self._watched()
