@@ -741,13 +741,14 @@ class MixCase(SegmentOptionsCase):
     strict: bool = False
 
     @classmethod
-    def build(cls, pick: Callable[[int, int], int]) -> MixCase:
-        """The case a fuzzer's choices make (``pick(low, high)``: an integer, ``low`` the plainest)."""
+    def build(cls, pick: Callable[[int, int], int], host: bool = False) -> MixCase:
+        """The case a fuzzer's choices make (``pick(low, high)``: an integer, ``low`` the plainest);
+        ``host``: a sending host's capture (mixed_captures.build_capture)."""
         from mixed_captures import build_capture, bulk_tuning, segment_options
 
         tuning = bulk_tuning(pick)
         options = segment_options(pick)
-        data, suffix = build_capture(pick)
+        data, suffix = build_capture(pick, host)
         return cls(data=data, suffix=suffix, **tuning, **options)
 
     @classmethod
