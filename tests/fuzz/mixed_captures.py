@@ -73,6 +73,7 @@ class Flow:
     fixed: dict[str, Any] = field(default_factory=dict)  # SuperPacketSpec fields of every packet
     labels: int = 0
     tunnel: TunnelSpec | None = None
+    tunnel_dport: int = 0  # a UDP tunnel's port other than its own (0: its own), as --tunnel-port names one
     macs: bytes = b""
     link: bytes = b""  # the link header's bytes this flow's records carry (see link_record)
     family_order: str = "little"
@@ -140,6 +141,8 @@ def _flow(rng: random.Random, number: int, interface: int, linktype: int, payloa
         outer6 = linktype == 229 or (linktype != 228 and rng.random() < 0.3)
         flow.tunnel = TunnelSpec(kind, outer_ipv6=outer6, udp_csum=rng.random() < 0.3,
                                  gre_key=rng.choice((None, 7)), gre_csum=kind in ("gre", "gretap") and rng.random() < 0.3)
+        if kind in ("vxlan", "geneve") and rng.random() < 0.4:
+            flow.tunnel_dport = rng.choice((9000, 5201, 80, 9003))
     if rng.random() < 0.5:
         flow.macs = bytes([2, 0, 0, 0, number >> 8, number & 0xFF, 2, 0, 0, 0, 0, rng.randrange(256)])
     flow.link = _link_header(rng, linktype)
@@ -221,6 +224,10 @@ def packet(flow: Flow, rng: random.Random) -> bytes:
         # (UDP_TUNNEL_CSUM) where the flow's others leave it 0: another shape
         csum = flow.tunnel.udp_csum != (rng.random() < 0.1)
         frame = encapsulate(frame, replace(flow.tunnel, ip_id=flow.ip_id ^ 0x5555, udp_csum=csum))
+        if flow.tunnel_dport:
+            # (the outer UDP checksum is 0 or a partial seed: neither covers the port)
+            at = 14 + (40 if flow.tunnel.outer_ipv6 else 20) + 2
+            frame = frame[:at] + flow.tunnel_dport.to_bytes(2, "big") + frame[at + 2 :]
     if flow.macs:
         frame = flow.macs + frame[12:]
     if flow.pad and len(frame) < 60:
@@ -590,6 +597,10 @@ def segment_options(pick: Pick) -> dict[str, Any]:
         tcp_ecn=not pick(0, 3),
         kernel=choose(pick, ("6.1", "6.1", "6.12", "mainline")),
         strict=not pick(0, 3),
+        # UDP ports of the flows (TCP's too: a tunnel port names UDP alone) said to be tunnels
+        tunnel_ports=choose(pick, ((), (), ("vxlan:9000",), ("geneve:5201", "fou:9001"), ("gue:443", "mpls-in-udp:9002"),
+                                   ("vxlan-gpe:9003", "vxlan:80"))),
+        tunnel_under_labels=not pick(0, 3),
     )
     return options
 
