@@ -8,6 +8,7 @@ segment writes."""
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import replace
 from pathlib import Path
 
@@ -181,6 +182,23 @@ def test_truncated_capture_same_report_and_error(tmp_path: Path) -> None:
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(raw[: len(raw) // 2 + 5])
     auto, scalar = _inspect(cut, "auto", "--json"), _inspect(cut, "scalar", "--json")
+    assert auto == scalar and auto[0] == 3
+
+
+def test_pcapng_broken_before_its_first_packet_same_report_and_error(tmp_path: Path) -> None:
+    """A block before the first packet whose trailing length is not its length: reported before any
+    row by both (the bulk walk, starting after such a block, used to count every record)."""
+    capture = write_pcapng(tmp_path / "in.pcapng", [(1, "eth0")], [(0, frame, None) for frame in _supers()])
+    raw = bytearray(capture.read_bytes())
+    order = "<" if raw[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+    shb_len = struct.unpack_from(order + "I", raw, 4)[0]
+    idb_end = shb_len + struct.unpack_from(order + "I", raw, shb_len + 4)[0]
+    # interface statistics between the IDB and the first packet, its trailing length not its length
+    statistics = struct.pack(order + "IIIII", 5, 24, 0, 0, 0) + struct.pack(order + "I", 28)
+    raw[idb_end:idb_end] = statistics
+    broken = tmp_path / "broken.pcapng"
+    broken.write_bytes(bytes(raw))
+    auto, scalar = _inspect(broken, "auto", "--json"), _inspect(broken, "scalar", "--json")
     assert auto == scalar and auto[0] == 3
 
 

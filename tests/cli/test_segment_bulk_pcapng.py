@@ -279,6 +279,34 @@ def test_broken_pcapng_fails_alike(tmp: Path, engine: str, damage: str) -> None:
     assert bulk == scalar
 
 
+@pytest.mark.parametrize("broken", ["skipped block", "interface"])
+def test_a_broken_block_before_the_first_packet_fails_alike(tmp: Path, engine: str, broken: str) -> None:
+    """A block the general reader reads before the first packet (an IDB, or one it skips) whose trailing
+    length is not its length: the scalar path reports it before any record (exit status 3); the bulk walk,
+    which starts after those blocks, used to write every record and exit 0 (found by engines_mix)."""
+    content = bytearray(pcapng_capture("<", 8, records=60))
+    first_packet = content.index(png_idb("<", 113, name="any")) + len(png_idb("<", 113, name="any"))
+    if broken == "skipped block":
+        block = bytearray(png_isb("<", 0))
+        block[-4:] = struct.pack("<I", len(block) + 12)
+        content[first_packet:first_packet] = block
+    else:  # the last IDB's trailing length
+        struct.pack_into("<I", content, first_packet - 4, 40)
+    capture = tmp / "broken.pcapng"
+    capture.write_bytes(bytes(content))
+    from softgso.bulk.stream import pcapng_header
+
+    assert pcapng_header(capture) is None  # the general reader's, from its first block
+    answers = []
+    for name in (engine, "scalar"):
+        result = run_cli("segment", capture, tmp / f"{name}.pcapng", "--json", "--engine", name, *USO)
+        written = tmp / f"{name}.pcapng"
+        answers.append((result.exit_code, result.stderr.replace(str(written), "OUT"),
+                        written.read_bytes() if written.exists() else None))
+    assert answers[0] == answers[1]
+    assert answers[1][0] == 3
+
+
 @pytest.mark.usefixtures("always_parts")
 @pytest.mark.parametrize("jobs", ["2", "3"])
 def test_jobs_on_pcapng_equal_one_job(tmp: Path, engine: str, jobs: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -385,7 +385,7 @@ def damaged_pcaps(draw: st.DrawFn) -> CaptureCase:
 
 
 @st.composite
-def mix_cases(draw: st.DrawFn) -> MixCase:
+def mix_cases(draw: st.DrawFn, host: bool = False) -> MixCase:
     """Captures of interleaved flows in every container and link type (mixed_captures), segment
-    options, and the bulk code's constants made small."""
-    return MixCase.build(lambda low, high: draw(st.integers(low, high)))
+    options, and the bulk code's constants made small; ``host``: a sending host's flows alone."""
+    return MixCase.build(lambda low, high: draw(st.integers(low, high)), host)

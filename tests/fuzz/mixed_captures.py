@@ -7,8 +7,11 @@ lengths of their own, some packets of a flow shorter, as a write's tail is), sho
 cut short, a trailer, a checksum that does not add up, a record header that lies); the flows take
 turns in bursts (of one, often), in a classic pcap (either byte order, µs or ns) or a pcapng
 (either byte order; interfaces of several link types, snaplens and resolutions; EPBs with and
-without options, SPBs, blocks the reader skips, an interface described late, a second section),
-in any link type the bulk stream takes (Ethernet, SLL, SLL2, NULL, LOOP, raw IP).
+without options, SPBs, blocks the reader skips, an interface described late, a second section,
+maybe of the other byte order, now and then a broken block), in any link type the bulk stream takes
+(Ethernet, SLL, SLL2, NULL, LOOP, raw IP). Some flows are a sending host's (Flow.host): super-packets
+of 1 to 44 segments and part tails with ACKs between them, padding, an FCS, checksums in every
+state; ``build_capture(pick, host=True)`` makes a capture of such flows alone.
 
 ``pick(low, high)`` is the fuzzer's choice of an integer in [low, high]: hypothesis' draw (it
 shrinks towards ``low``, so ``low`` is always the plainest choice) or bytes of atheris' input. The
@@ -25,7 +28,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from softgso.check.synth import SuperPacketSpec, TunnelSpec, build_frame, encapsulate
+from softgso.check.synth import (
+    IPV4_DST,
+    IPV4_SRC,
+    IPV6_DST,
+    IPV6_SRC,
+    SuperPacketSpec,
+    TunnelSpec,
+    build_frame,
+    encapsulate,
+)
+from softgso.checksum import pseudo_header_sum
 
 Pick = Callable[[int, int], int]
 
@@ -60,6 +73,7 @@ class Flow:
     fixed: dict[str, Any] = field(default_factory=dict)  # SuperPacketSpec fields of every packet
     labels: int = 0
     tunnel: TunnelSpec | None = None
+    tunnel_dport: int = 0  # a UDP tunnel's port other than its own (0: its own), as --tunnel-port names one
     macs: bytes = b""
     link: bytes = b""  # the link header's bytes this flow's records carry (see link_record)
     family_order: str = "little"
@@ -68,6 +82,17 @@ class Flow:
     seq: int = 1_000_000
     ip_id: int = 1
     number: int = 0
+    # a sending host's flow (see _host): super-packets of 1 to 44 segments and part tails, pure ACKs
+    # between them (SACK blocks now and then: another option length), padded to 60 bytes as a
+    # receiver captures them, an FCS on every frame, the L4 checksum in any state a capture shows
+    host: bool = False
+    mss: int = 1448
+    ack_share: float = 0.0
+    sack_share: float = 0.0
+    pad: int = 0  # frames under 60 bytes: 0 as they are, 1 padded with zeros, 2 with other bytes
+    trailer: int = 0  # bytes behind every frame (an FCS: 4)
+    states: tuple[float, ...] = (1.0,)  # weights of seed, complete, zero, seed without the length, invalid
+    header_csum_zero: float = 0.0  # IPv4 header checksums left 0 (a sender's offload)
 
 
 def _options(flow: Flow, rng: random.Random) -> bytes:
@@ -100,9 +125,13 @@ def _flow(rng: random.Random, number: int, interface: int, linktype: int, payloa
     if udp and fixed["dport"] in (4789, 6081, 2152):
         fixed["dport"] = 9000 + number  # (a tunnel's port: the scalar path's alone)
     if not ipv6 and rng.random() < 0.1:
-        fixed["ip_options"] = b"\x01\x01\x01\x00"
+        # NOPs; record route; router alert
+        fixed["ip_options"] = rng.choice((b"\x01\x01\x01\x00", b"\x07\x07\x04" + rng.randbytes(4) + b"\x00",
+                                          b"\x94\x04\x00\x00"))
     if ipv6 and rng.random() < 0.08:
-        fixed["ipv6_exthdrs"] = ((rng.choice((0, 60)), bytes([1, 4]) + bytes(4)),)
+        # hop-by-hop or destination options (PadN), a routing header with no segment left, or two of them
+        chain = ((0, bytes([1, 4]) + bytes(4)), (43, bytes([4, 0]) + bytes(4)), (60, bytes([1, 4]) + bytes(4)))
+        fixed["ipv6_exthdrs"] = rng.choice((chain[:1], chain[2:], chain[1:2], chain, chain[1:]))
     if not ip_only and rng.random() < 0.25:
         fixed["vlan_tags"] = tuple((rng.choice((0x8100, 0x88A8)), rng.randrange(4096))
                                    for _ in range(rng.choice((1, 1, 2))))
@@ -113,6 +142,8 @@ def _flow(rng: random.Random, number: int, interface: int, linktype: int, payloa
         outer6 = linktype == 229 or (linktype != 228 and rng.random() < 0.3)
         flow.tunnel = TunnelSpec(kind, outer_ipv6=outer6, udp_csum=rng.random() < 0.3,
                                  gre_key=rng.choice((None, 7)), gre_csum=kind in ("gre", "gretap") and rng.random() < 0.3)
+        if kind in ("vxlan", "geneve") and rng.random() < 0.4:
+            flow.tunnel_dport = rng.choice((9000, 5201, 80, 9003))
     if rng.random() < 0.5:
         flow.macs = bytes([2, 0, 0, 0, number >> 8, number & 0xFF, 2, 0, 0, 0, 0, rng.randrange(256)])
     flow.link = _link_header(rng, linktype)
@@ -163,14 +194,29 @@ def packet(flow: Flow, rng: random.Random) -> bytes:
         length = rng.randint(1, length)
     start = rng.randrange(256)
     flags = rng.choice((0x18, 0x18, 0x18, 0x10, 0x19, 0x98, 0x38, 0x11, 0x58))
+    options = _options(flow, rng)
+    state = 0 if rng.random() < flow.partial_share else 1
+    if flow.host:
+        if rng.random() < flow.ack_share:
+            length, flags = 0, rng.choice((0x10, 0x10, 0x10, 0x11, 0x14, 0x90))
+        else:
+            most = min(44, 64000 // flow.mss)
+            segments = min(most, rng.choice((1, 1, 2, 2, 3, 4, 10, most, rng.randint(1, most))))
+            length = flow.mss * segments - (rng.randrange(flow.mss) if rng.random() < 0.3 else 0)
+        if not flow.udp and rng.random() < flow.sack_share and len(options) <= 20:
+            blocks = rng.choice((1, 2))
+            options += b"\x01\x01\x05" + bytes([2 + 8 * blocks]) + rng.randbytes(8 * blocks)
+        state = rng.choices(range(5), flow.states)[0]
     spec = SuperPacketSpec(
-        ipv6=flow.ipv6, udp=flow.udp, payload=_PAYLOAD[start : start + length], tcp_options=_options(flow, rng),
+        ipv6=flow.ipv6, udp=flow.udp, payload=_PAYLOAD[start : start + length], tcp_options=options,
         tcp_flags=flags, seq=flow.seq, ack=rng.randrange(1 << 32), window=rng.choice((64240, 502, 0xFFFF)),
         urg_ptr=rng.randrange(1 << 16) if flags & 0x20 else 0, ip_id=flow.ip_id,
-        partial_checksum=rng.random() < flow.partial_share, **flow.fixed)
+        partial_checksum=state != 1, **flow.fixed)
     flow.seq = (flow.seq + length) & 0xFFFFFFFF
     flow.ip_id = (flow.ip_id + 1) & 0xFFFF
     frame = build_frame(spec)
+    if flow.host:
+        frame = _host_touches(flow, spec, frame, state, rng)
     if flow.labels:
         split = 12 + 4 * len(spec.vlan_tags)
         stack = b"".join(struct.pack("!I", ((100 + i) << 12) | (0x100 if i == flow.labels - 1 else 0) | 64)
@@ -181,9 +227,53 @@ def packet(flow: Flow, rng: random.Random) -> bytes:
         # (UDP_TUNNEL_CSUM) where the flow's others leave it 0: another shape
         csum = flow.tunnel.udp_csum != (rng.random() < 0.1)
         frame = encapsulate(frame, replace(flow.tunnel, ip_id=flow.ip_id ^ 0x5555, udp_csum=csum))
+        if flow.tunnel_dport:
+            # (the outer UDP checksum is 0 or a partial seed: neither covers the port)
+            at = 14 + (40 if flow.tunnel.outer_ipv6 else 20) + 2
+            frame = frame[:at] + flow.tunnel_dport.to_bytes(2, "big") + frame[at + 2 :]
     if flow.macs:
         frame = flow.macs + frame[12:]
+    if flow.pad and len(frame) < 60:
+        frame += bytes(60 - len(frame)) if flow.pad == 1 else rng.randbytes(60 - len(frame))
+    if flow.trailer:
+        frame += rng.randbytes(flow.trailer)
     return frame
+
+
+def _host_touches(flow: Flow, spec: SuperPacketSpec, frame: bytes, state: int, rng: random.Random) -> bytes:
+    """A host flow's packet with its L4 checksum in ``state`` (0 seed, 1 complete: as built; 2 zero, 3 the
+    seed without the length, 4 anything else) and, now and then, its IPv4 header checksum left 0."""
+    data = bytearray(frame)
+    network = 14 + 4 * len(spec.vlan_tags)
+    if spec.ipv6:
+        transport = network + 40 + sum(len(body) + 2 for _, body in spec.ipv6_exthdrs)
+        src, dst = IPV6_SRC, IPV6_DST
+    else:
+        transport = network + 20 + len(spec.ip_options)
+        src, dst = IPV4_SRC, IPV4_DST
+    at = transport + (6 if spec.udp else 16)
+    if state == 2:
+        data[at : at + 2] = bytes(2)
+    elif state == 3:
+        data[at : at + 2] = pseudo_header_sum(src, dst, 17 if spec.udp else 6, 0).to_bytes(2, "big")
+    elif state == 4:
+        data[at : at + 2] = rng.randbytes(2)
+    if not spec.ipv6 and rng.random() < flow.header_csum_zero:
+        data[network + 10 : network + 12] = bytes(2)
+    return bytes(data)
+
+
+def _host(flow: Flow, rng: random.Random) -> None:
+    """Make ``flow`` a sending (or receiving) host's: see Flow.host."""
+    flow.host = True
+    flow.mss = rng.choice((1448, 1460, 1440, 1428, 536, 8948))
+    flow.ack_share = rng.choice((0.0, 0.3, 0.5, 0.8, 0.8))
+    flow.sack_share = rng.choice((0.0, 0.0, 0.1, 0.5))
+    flow.pad = rng.choice((0, 0, 1, 1, 2))
+    flow.trailer = 4 if rng.random() < 0.1 else 0
+    flow.states = rng.choice(((1, 0, 0, 0, 0), (1, 0, 0, 0, 0), (0, 1, 0, 0, 0), (1, 1, 0, 0, 0), (8, 4, 1, 1, 1),
+                              (1, 1, 1, 1, 1), (0, 0, 1, 0, 0), (0, 0, 0, 1, 0)))
+    flow.header_csum_zero = rng.choice((0.0, 0.0, 0.1, 1.0))
 
 
 def odd_frame(rng: random.Random) -> bytes:
@@ -316,15 +406,18 @@ def ticks_per_second(tsresol: int | None) -> int:
 # --- the capture -------------------------------------------------------------------------------
 
 
-def build_capture(pick: Pick) -> tuple[bytes, str]:
-    """A capture of interleaved flows (see the module docstring) and its suffix (pcap or pcapng)."""
+def build_capture(pick: Pick, host: bool = False) -> tuple[bytes, str]:
+    """A capture of interleaved flows (see the module docstring) and its suffix (pcap or pcapng);
+    ``host``: a sending host's capture, mostly Ethernet, every flow a host's (Flow.host: super-packets of
+    many lengths, ACKs between them, seeds, padding), many records."""
     pcapng = bool(pick(0, 1))
     # how many flows, how many packets (in bytes too), how they take turns, how much goes wrong
     flows_count = choose(pick, (1, 2, 3, 5, 12, 40, 100))
     flows_count = max(1, min(100, flows_count + pick(0, 8) - 4))
     size_class = pick(0, 9)
     budget = (60_000, 60_000, 100_000, 100_000, 150_000, 150_000, 250_000, 400_000, 600_000, 900_000)[size_class]
-    records = pick(1, 600)
+    records = pick(1, 600) if not host else pick(50, 3000)
+    budget *= 3 if host else 1
     burst_mode = pick(0, 3)  # 0 bursts of one, 1 short bursts, 2 longer ones, 3 strict turns
     order_mode = pick(0, 2)  # 0 any flow, 1 a few flows most of the time, 2 round robin
     damage_share = choose(pick, (0.0, 0.0, 0.02, 0.1, 0.3))
@@ -334,6 +427,8 @@ def build_capture(pick: Pick) -> tuple[bytes, str]:
     tunnels = bool(pick(0, 1))
     tail_share = choose(pick, (0.0, 0.1, 0.5))  # a flow's packets of other lengths than its own
     rng = random.Random(pick(0, (1 << 32) - 1))
+    host_share = 1.0 if host else choose(pick, (0.0, 0.3, 1.0, 0.7))  # flows of a sending host (Flow.host)
+    ethernet_share = 0.9 if host else 0.6
 
     # the link types: one for a pcap; for a pcapng, a few interfaces of one or several
     big_endian = rng.random() < 0.4
@@ -341,14 +436,15 @@ def build_capture(pick: Pick) -> tuple[bytes, str]:
     if pcapng:
         interfaces = []
         for number in range(rng.choice((1, 1, 2, 3, 4))):
-            linktype = 1 if rng.random() < (0.6 if number == 0 else 0.3) else rng.choice(LINKTYPES)
+            linktype = 1 if rng.random() < (ethernet_share if number == 0 else ethernet_share / 2) else rng.choice(LINKTYPES)
             interfaces.append(Interface(
                 linktype, snaplen=rng.choice((262144, 262144, 0, 65535, 1 << 20, 9000)),
                 tsresol=rng.choice((None, None, 6, 9, 3, 0x80 | 20, 0x80 | 30, 0x7F)),
                 tsoffset=rng.choice((None, None, None, 1_600_000_000, -5)), name=rng.choice((None, "eth0")),
                 fcslen=0 if rng.random() < 0.05 else (4 if rng.random() < 0.01 else None)))
     else:
-        interfaces = [Interface(choose(pick, LINKTYPES) if pick(0, 2) else 1,
+        linktype = choose(pick, LINKTYPES) if pick(0, 2) else 1
+        interfaces = [Interface(1 if host and rng.random() < ethernet_share else linktype,
                                 snaplen=rng.choice((262144, 262144, 65535, 0, 1 << 30, 9000)))]
 
     def payload_len() -> int:
@@ -365,6 +461,8 @@ def build_capture(pick: Pick) -> tuple[bytes, str]:
         length = shared if lengths == 0 else rng.choice((shared, payload_len())) if lengths == 1 else payload_len()
         flows.append(_flow(rng, number, interface, interfaces[interface].linktype, length, signed_share, tunnels))
         flows[-1].tail_share = tail_share
+        if host_share and rng.random() < host_share:
+            _host(flows[-1], rng)
     favourites = flows[: max(1, len(flows) // 5)]
 
     # the records, in order: (interface, frame, orig_len or None, the flow's or None)
@@ -438,6 +536,8 @@ def _pcapng(records: list[tuple[int, bytes, int | None]], interfaces: list[Inter
             parts.append(idb(prefix, interfaces[-1]))
             described += 1
         if number == second_section:
+            if rng.random() < 0.5:
+                prefix = "<" if prefix == ">" else ">"  # a section of the other byte order
             parts.append(shb(prefix, False))
             parts.extend(idb(prefix, i) for i in interfaces[:described])
         if interface >= described:
@@ -454,7 +554,32 @@ def _pcapng(records: list[tuple[int, bytes, int | None]], interfaces: list[Inter
             parts.append(epb(prefix, interface, stamps[interface], frame, length, options, junk_padding=roll > 0.995))
         if rng.random() < 0.02:
             parts.append(skipped_block(prefix, rng, described))
+    if rng.random() < BREAK_SHARE:
+        _break_a_block(parts, prefix, rng, described)
     return b"".join(parts)
+
+
+BREAK_SHARE = 0.03  # pcapng files with a broken block (_break_a_block)
+
+
+def _break_a_block(parts: list[bytes], prefix: str, rng: random.Random, interfaces: int) -> None:
+    """One packet block broken as files break (the general reader reports it; every block before it
+    is written): the file cut inside it, its trailing length not its length, an interface no IDB
+    described, a caplen beyond the block."""
+    at = rng.randrange(len(parts))
+    block = bytearray(parts[at])
+    roll = rng.randrange(4)
+    if roll == 0:
+        del parts[at + 1 :]
+        del block[rng.randrange(len(block)) :]
+    elif roll == 1:
+        block[-4:] = struct.pack(prefix + "I", len(block) + 4 * rng.randint(-3, 3) or 8)
+    elif struct.unpack_from(prefix + "I", block)[0] == 6 and len(block) >= 32:
+        if roll == 2:
+            block[8:12] = struct.pack(prefix + "I", interfaces + rng.choice((0, 1, 1000)))
+        else:
+            block[20:24] = struct.pack(prefix + "I", len(block) - 28 + rng.choice((1, 4, 100)))
+    parts[at] = bytes(block)
 
 
 # --- the segment options ----------------------------------------------------------------------
@@ -469,14 +594,18 @@ def segment_options(pick: Pick) -> dict[str, Any]:
     options.update(
         device=choose(pick, ("no-offload", "no-offload", "no-offload", "csum", "tso", "nic-tso-no-mpls-gso",
                              "nic-mpls-tso", "nic-vxlan-tso")),
-        gso_size=choose(pick, (None, None, None, 536, 1000, 1448, 9000)),
-        mtu=choose(pick, (None, None, None, 1500, 576, 9000, 1280, 4000)),
+        gso_size=choose(pick, (None, None, None, 536, 1000, 1448, 9000, 200)),
+        mtu=choose(pick, (None, None, None, 1500, 576, 9000, 1280, 4000, 121, 120, 200, 68)),
         output_csum=choose(pick, (None, None, "complete", "partial")),
         fixed_id=not pick(0, 3),
         input_csum=choose(pick, ("auto", "auto", "auto", "partial", "complete")),
         tcp_ecn=not pick(0, 3),
         kernel=choose(pick, ("6.1", "6.1", "6.12", "mainline")),
         strict=not pick(0, 3),
+        # UDP ports of the flows (TCP's too: a tunnel port names UDP alone) said to be tunnels
+        tunnel_ports=choose(pick, ((), (), ("vxlan:9000",), ("geneve:5201", "fou:9001"), ("gue:443", "mpls-in-udp:9002"),
+                                   ("vxlan-gpe:9003", "vxlan:80"))),
+        tunnel_under_labels=not pick(0, 3),
     )
     return options
 

@@ -686,6 +686,10 @@ def _compare_engines(data: bytes, case: EngineCase | MixCase, suffix: str = "pca
                 options += ["--kernel", case.kernel]
             if case.strict:
                 options += ["--strict"]
+            for tunnel_port in case.tunnel_ports:
+                options += ["--tunnel-port", tunnel_port]
+            if case.tunnel_under_labels:
+                options += ["--tunnel-under-labels"]
         from softgso.bulk import compiled_primitive
 
         # the reference first, then the bulk stream with each primitive (the compiled one where softgso.bulk._segment is built)
@@ -739,15 +743,18 @@ class MixCase(SegmentOptionsCase):
     tcp_ecn: bool = False
     kernel: str = "6.1"
     strict: bool = False
+    tunnel_ports: tuple[str, ...] = ()  # --tunnel-port KIND:PORT, each
+    tunnel_under_labels: bool = False
 
     @classmethod
-    def build(cls, pick: Callable[[int, int], int]) -> MixCase:
-        """The case a fuzzer's choices make (``pick(low, high)``: an integer, ``low`` the plainest)."""
+    def build(cls, pick: Callable[[int, int], int], host: bool = False) -> MixCase:
+        """The case a fuzzer's choices make (``pick(low, high)``: an integer, ``low`` the plainest);
+        ``host``: a sending host's capture (mixed_captures.build_capture)."""
         from mixed_captures import build_capture, bulk_tuning, segment_options
 
         tuning = bulk_tuning(pick)
         options = segment_options(pick)
-        data, suffix = build_capture(pick)
+        data, suffix = build_capture(pick, host)
         return cls(data=data, suffix=suffix, **tuning, **options)
 
     @classmethod

@@ -122,3 +122,13 @@ def test_bulk_engines_write_what_the_scalar_engine_writes_on_interleaved_flows(c
     """Many flows taking turns, in pcap and pcapng of every link type the bulk stream takes, over
     small chunks and a small shape table: byte for byte what the scalar engine writes."""
     run_engines_mix(case)
+
+
+@pytest.mark.skipif(not io_available(), reason="softgso.io (capture reader/writer) is not there yet")
+@fuzz_settings(weight=0.5)
+@given(mix_cases(host=True))
+def test_bulk_engines_write_what_the_scalar_engine_writes_on_a_hosts_flows(case: MixCase) -> None:
+    """A sending host's capture: super-packets of many lengths with ACKs between them (seeds completed
+    in bulk, runs of bytes among the runs, templates of any length), padding, FCS, checksums in every
+    state: byte for byte what the scalar engine writes."""
+    run_engines_mix(case)

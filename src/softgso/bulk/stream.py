@@ -201,6 +201,10 @@ def pcapng_header(path: str | os.PathLike[str]) -> PcapngInput | None:
         return None
     if start is None or not getattr(reader, "section_header", b"") or any(i.fcs_len for i in reader.interfaces):
         return None  # (frames that end in an FCS: the general reader refuses them)
+    if getattr(reader, "head_error", None) is not None:
+        # a broken block before the first packet (an IDB, a block it skips): the general reader reports
+        # it before any record, where the bulk walk, starting after those blocks, would never see it
+        return None
     kinds = bytes(LINK_KINDS.get(i.linktype, 0) if exact_timestamps(i.ticks_per_second) else 0
                   for i in reader.interfaces)
     return PcapngInput(reader, start, kinds)

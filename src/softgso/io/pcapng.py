@@ -181,6 +181,12 @@ class PcapngReader(CaptureReader):
                 raise
             self._deferred = error
 
+    @property
+    def head_error(self) -> RecordError | None:
+        """The error met reading up to the first packet (a broken block among the interfaces and
+        the blocks before it), which the iteration raises first; None when there was none."""
+        return self._deferred
+
     def __iter__(self) -> Iterator[CaptureRecord]:
         if self._deferred is not None:
             raise self._deferred
