@@ -810,6 +810,44 @@ def run_engines_mix(case: MixCase) -> None:
         _compare_engines(case.data, case, case.suffix)
 
 
+def run_inspect_mix(case: MixCase) -> None:
+    """On interleaved flows, over many small chunks: ``inspect --engine auto`` (the batch reader, the
+    shapes, the plans, the compiled GRO preview) reports what ``--engine scalar`` reports, frame by
+    frame, under the case's device, MTU, GSO size and other segment options (the JSON and the status)."""
+    from click.testing import CliRunner
+
+    from softgso.cli.commands import main
+
+    options = ["--device", case.device, "--json", "-q"]
+    for flag, value in (("--gso-size", case.gso_size), ("--mtu", case.mtu), ("--output-csum", case.output_csum)):
+        if value is not None:
+            options += [flag, str(value)]
+    if case.fixed_id:
+        options += ["--ip-id", "fixed"]
+    if case.udp_gso != "off":
+        options += ["--udp-gso", case.udp_gso]
+    if case.input_csum != "auto":
+        options += ["--input-csum", case.input_csum]
+    if case.tcp_ecn:
+        options += ["--tcp-ecn"]
+    if case.kernel != "6.1":
+        options += ["--kernel", case.kernel]
+    for tunnel_port in case.tunnel_ports:
+        options += ["--tunnel-port", tunnel_port]
+    with bulk_constants(case), tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / f"in.{case.suffix}"
+        source.write_bytes(case.data)
+        reports = []
+        for engine in ("scalar", "auto"):
+            result = CliRunner().invoke(main, ["inspect", str(source), "--engine", engine, *options])
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                raise result.exception
+            reports.append((result.exit_code, result.stdout, result.stderr))
+        assert reports[0][0] == reports[1][0], f"exit status: scalar {reports[0][0]}, auto {reports[1][0]}"
+        assert reports[0][1] == reports[1][1], "inspect --engine auto's report differs from --engine scalar's"
+        assert reports[0][2] == reports[1][2], "inspect --engine auto's messages differ from --engine scalar's"
+
+
 # --- the registry, and the corpus ----------------------------------------------------------------
 
 
@@ -824,6 +862,7 @@ TARGETS: dict[str, tuple[type[Case], Callable[[Any], None]]] = {
     "inspect": (CaptureCase, run_inspect),
     "engines_file": (CaptureCase, run_engines_on_file),
     "engines_mix": (MixCase, run_engines_mix),
+    "inspect_mix": (MixCase, run_inspect_mix),
 }
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -39,6 +39,7 @@ from targets import (
     run_engines_mix,
     run_engines_on_file,
     run_inspect,
+    run_inspect_mix,
     run_process_frame,
     run_profile,
     run_transmit,
@@ -122,6 +123,16 @@ def test_bulk_engines_write_what_the_scalar_engine_writes_on_interleaved_flows(c
     """Many flows taking turns, in pcap and pcapng of every link type the bulk stream takes, over
     small chunks and a small shape table: byte for byte what the scalar engine writes."""
     run_engines_mix(case)
+
+
+@pytest.mark.skipif(not io_available(), reason="softgso.io (capture reader/writer) is not there yet")
+@fuzz_settings(weight=0.5)
+@given(st.one_of(mix_cases(), mix_cases(host=True)))
+def test_inspect_reports_what_its_scalar_engine_reports_on_interleaved_flows(case: MixCase) -> None:
+    """Many flows taking turns, a sending host's flows among them (shapes of every length, signed
+    packets in a flow, seeds, padding, checksums in every state): inspect's report is the one its
+    per-frame reference gives."""
+    run_inspect_mix(case)
 
 
 @pytest.mark.skipif(not io_available(), reason="softgso.io (capture reader/writer) is not there yet")
