@@ -8,7 +8,7 @@ Usage::
     python tests/fuzz/atheris_main.py --to-corpus TARGET CRASH_FILE NAME   # keep a crasher as a regression
 
 TARGET is one of targets.TARGETS (`--list`: transmit, process_frame, virtio, actions, profile, capture,
-engines, inspect, engines_file, engines_mix).
+engines, inspect, engines_file, engines_mix, inspect_mix).
 Fuzzer bytes are decoded into the target's case (``Case.from_bytes``); any exception other than a
 SoftGSOError is a crash, which libFuzzer saves as ``crash-<sha1>`` in the working directory.
 ``--to-corpus`` turns such a file into ``tests/fuzz/corpus/NAME.json``, replayed by test_corpus.py.
