@@ -249,12 +249,12 @@ def classify_l4_checksum(frame: bytes | bytearray | memoryview, layout: FrameLay
     src, dst = _addresses(frame, layout)
     end = layout.frame_len if layout.ip_end < 0 else layout.ip_end  # a trailer is no checksummed byte
     l4_len = end - layout.transport
-    total = ones_sum(memoryview(frame)[layout.transport : end], pseudo_header_sum(src, dst, layout.l4_proto, l4_len))
-    if total == 0xFFFF:
+    seed = pseudo_header_sum(src, dst, layout.l4_proto, l4_len)
+    if ones_sum(memoryview(frame)[layout.transport : end], seed) == 0xFFFF:
         return L4Checksum.COMPLETE
-    if stored == pseudo_header_sum(src, dst, layout.l4_proto, l4_len):
+    if stored == seed:
         return L4Checksum.PARTIAL
-    return name_neither(stored, seed_without_length(frame, layout))
+    return name_neither(stored, pseudo_header_sum(src, dst, layout.l4_proto, 0))
 
 
 def name_neither(stored: int, seed_nolen: int) -> L4Checksum:

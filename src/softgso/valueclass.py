@@ -124,4 +124,10 @@ class FrozenFieldsClass(_ReadOnly, FieldsClass):
     __slots__ = ()
 
 
-__all__ = ["FieldsClass", "FrozenFieldsClass", "FrozenValueClass", "ValueClass", "init_fields"]
+def same_fields(a: FieldsClass, b: FieldsClass) -> bool:
+    """Whether ``a`` and ``b`` are of one class with equal fields (what a ValueClass's ``==`` says, for
+    classes whose ``==`` is identity)."""
+    return a._compared(a) == b._compared(b)
+
+
+__all__ = ["FieldsClass", "FrozenFieldsClass", "FrozenValueClass", "ValueClass", "init_fields", "same_fields"]

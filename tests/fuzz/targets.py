@@ -656,6 +656,28 @@ def _summary(stdout: str) -> dict[str, Any]:
     return summary if isinstance(summary, dict) else {"stdout": stdout}
 
 
+def _option_args(case: EngineCase | MixCase) -> list[str]:
+    """The case's options that ``segment`` and ``inspect`` both take, as arguments."""
+    options = ["--device", case.device]
+    for flag, value in (("--gso-size", case.gso_size), ("--mtu", case.mtu), ("--output-csum", case.output_csum)):
+        if value is not None:
+            options += [flag, str(value)]
+    if case.fixed_id:
+        options += ["--ip-id", "fixed"]
+    if case.udp_gso != "off":
+        options += ["--udp-gso", case.udp_gso]
+    if isinstance(case, MixCase):
+        if case.input_csum != "auto":
+            options += ["--input-csum", case.input_csum]
+        if case.tcp_ecn:
+            options += ["--tcp-ecn"]
+        if case.kernel != "6.1":
+            options += ["--kernel", case.kernel]
+        for tunnel_port in case.tunnel_ports:
+            options += ["--tunnel-port", tunnel_port]
+    return options
+
+
 def _compare_engines(data: bytes, case: EngineCase | MixCase, suffix: str = "pcap") -> None:
     """``softgso segment`` of ``data`` (a file named ``in.SUFFIX``) by the scalar engine and each bulk
     one: the same exit status, output bytes, JSON summary and messages."""
@@ -666,28 +688,10 @@ def _compare_engines(data: bytes, case: EngineCase | MixCase, suffix: str = "pca
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / f"in.{suffix}"
         source.write_bytes(data)
-        options = ["--device", case.device, "-q", "--json"]
-        if case.gso_size is not None:
-            options += ["--gso-size", str(case.gso_size)]
-        if case.mtu is not None:
-            options += ["--mtu", str(case.mtu)]
-        if case.output_csum is not None:
-            options += ["--output-csum", case.output_csum]
-        if case.fixed_id:
-            options += ["--ip-id", "fixed"]
-        if case.udp_gso != "off":
-            options += ["--udp-gso", case.udp_gso]
+        options = ["-q", "--json", *_option_args(case)]
         if isinstance(case, MixCase):
-            if case.input_csum != "auto":
-                options += ["--input-csum", case.input_csum]
-            if case.tcp_ecn:
-                options += ["--tcp-ecn"]
-            if case.kernel != "6.1":
-                options += ["--kernel", case.kernel]
             if case.strict:
                 options += ["--strict"]
-            for tunnel_port in case.tunnel_ports:
-                options += ["--tunnel-port", tunnel_port]
             if case.tunnel_under_labels:
                 options += ["--tunnel-under-labels"]
         from softgso.bulk import compiled_primitive
@@ -818,22 +822,7 @@ def run_inspect_mix(case: MixCase) -> None:
 
     from softgso.cli.commands import main
 
-    options = ["--device", case.device, "--json", "-q"]
-    for flag, value in (("--gso-size", case.gso_size), ("--mtu", case.mtu), ("--output-csum", case.output_csum)):
-        if value is not None:
-            options += [flag, str(value)]
-    if case.fixed_id:
-        options += ["--ip-id", "fixed"]
-    if case.udp_gso != "off":
-        options += ["--udp-gso", case.udp_gso]
-    if case.input_csum != "auto":
-        options += ["--input-csum", case.input_csum]
-    if case.tcp_ecn:
-        options += ["--tcp-ecn"]
-    if case.kernel != "6.1":
-        options += ["--kernel", case.kernel]
-    for tunnel_port in case.tunnel_ports:
-        options += ["--tunnel-port", tunnel_port]
+    options = ["--json", "-q", *_option_args(case)]
     with bulk_constants(case), tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / f"in.{case.suffix}"
         source.write_bytes(case.data)

@@ -65,7 +65,7 @@ from ..prepare import (
     seed_without_length,
     tcp_signature,
 )
-from ..valueclass import FrozenFieldsClass, FrozenValueClass, ValueClass, init_fields
+from ..valueclass import FrozenFieldsClass, FrozenValueClass, ValueClass, init_fields, same_fields
 from .native import load_extension
 
 TYPE_CHECKING = False  # typing costs start-up milliseconds; mypy reads this name as typing's
@@ -670,8 +670,7 @@ class FastSegmenter:
         if family is not None and plan is not None and family not in self._families:
             assert isinstance(layout, FrameLayout)
             derived = derive_plan(plan, frame, layout)
-            same = derived is not None and derived._compared(derived) == plan._compared(plan)
-            self._families[family] = plan if same else None
+            self._families[family] = plan if derived is not None and same_fields(derived, plan) else None
         return plan
 
     def _build(self, frame: bytes, layout: FrameLayout | TunnelShape) -> SegmentPlan | None:

@@ -301,7 +301,7 @@ def open_bulk_frames(path: Path, *, any_link: bool = False, small_limit: int = 0
     (the frames of another link type than Ethernet are read as records by the caller). With
     ``bulk_small`` the walk classifies short frames (up to ``small_limit``) of Ethernet as segment's
     does (_segment.scan's codes 0-4: left untouched, with their checksum state; with the bit
-    pipeline.SMALL_SEEDS code 8 for one whose checksum is a partial seed); ``port_map``: the
+    stream.SMALL_SEEDS code 8 (stream.CODE_SEED) for one whose checksum is a partial seed); ``port_map``: the
     UDP ports of --tunnel-port, as for segment's walk. ``span`` (from offset, to offset or None,
     index of the first record): a part of the file (softgso.bulk.stream.split_points)."""
     modules = _modules()

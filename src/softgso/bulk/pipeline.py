@@ -91,6 +91,7 @@ from .fastpath import (
 )
 from .native import load_extension
 from .stream import (
+    CODE_SEED,
     KIND_LINKTYPE,
     LINK_HEADER_LEN,
     LINK_KINDS,
@@ -142,7 +143,6 @@ def _code_pattern() -> Any:
 
 
 CODE_DROPPED = 7  # _segment.c's C_DROPPED
-CODE_SEED = 8  # _segment.c's C_SEED: a short Ethernet frame whose checksum is a partial seed (SMALL_SEEDS)
 # pcapng: a block's offset in the walk is its start + 12, where an EPB's timestamp, caplen and
 # orig_len lie as a pcap record header does (_segment.scan_blocks)
 BLOCK_SHIFT = 12
@@ -944,9 +944,7 @@ class SegmentStream:
             while offset != -1:
                 at_frame = starts[first + offset - number - low] + RECORD_HEADER_LEN
                 if field is None:
-                    field = self._invalid_fields.get(plan)
-                    if field is None:
-                        field = self._invalid_field(plan, data[at_frame : at_frame + plan.frame_len])
+                    field = self._invalid_field(plan, data[at_frame : at_frame + plan.frame_len])
                 check_at, seed_nolen = field
                 renamed[name_neither(int.from_bytes(data[at_frame + check_at : at_frame + check_at + 2], "big"),
                                      seed_nolen).value] += 1
@@ -961,7 +959,10 @@ class SegmentStream:
     def _invalid_field(self, plan: SegmentPlan, frame: memoryview) -> tuple[int, int]:
         """Where the packets of ``plan`` keep the L4 checksum the scalar path names (in the record's
         frame), and the seed without the length of their addresses (the plan's shape holds them),
-        from ``frame``, one of them (fastpath.invalid_field)."""
+        from ``frame``, one of them (fastpath.invalid_field), found once a plan."""
+        field = self._invalid_fields.get(plan)
+        if field is not None:
+            return field
         seen = self._ethernet_plans.get(plan)
         ethernet: bytes | memoryview = frame
         if seen is not None:

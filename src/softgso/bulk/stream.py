@@ -54,6 +54,7 @@ MAX_FAST_RECORD = MAX_SNAPLEN_STANDARD + RECORD_HEADER_LEN
 # whose checksum is a partial seed given code 8 (_segment.c's C_SEED: SMALL_SEEDS) rather than the
 # scalar path's, for segment's complete_seeds and inspect's rows
 SMALL_CLASSIFY, SMALL_SEEDS = 1, 2
+CODE_SEED = 8  # _segment.c's C_SEED: a short Ethernet frame whose checksum is a partial seed (SMALL_SEEDS)
 # what the device does with such a frame's seed, one per class of frame (one VLAN tag 4, IPv6 2, UDP 1:
 # _segment.complete_seeds' actions): not known yet, completed (skb_checksum_help), left for the device,
 # the scalar path's (no action fits what it does)
@@ -438,5 +439,5 @@ def open_pcap_writer(out_path: str | os.PathLike[str], header_info: tuple[bytes,
     return CaptureWriter(out_path, PcapRecordEncoder(header, order, nanosecond, linktype), "pcap")
 
 
-__all__ = ["KIND_LINKTYPE", "LINK_HEADER_LEN", "LINK_KINDS", "MAX_FAST_RECORD", "PcapngInput", "pcap_header", "StreamResult", "exact_timestamps", "pcapng_header", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
+__all__ = ["CODE_SEED", "KIND_LINKTYPE", "LINK_HEADER_LEN", "LINK_KINDS", "MAX_FAST_RECORD", "PcapngInput", "pcap_header", "StreamResult", "exact_timestamps", "pcapng_header", "record_limits", "short_frames", "make_bulk_stream", "open_pcap_writer", "pcap_ethernet_header",
            "block_split_points", "bulk_share", "part_spans", "run_part", "segment_part", "split_points"]

@@ -431,7 +431,7 @@ def _checksum_fields(data: bytes) -> tuple[tuple[str, int], ...] | None:
         fields, transport = (), offset + 40
     else:
         return None
-    if transport + 20 > length or data[transport + 12] >> 4 < 5 or transport + (data[transport + 12] >> 4) * 4 > length:
+    if transport + 20 > length or not 20 <= (data[transport + 12] >> 4) * 4 <= length - transport:
         return None
     return (*fields, ("TCP checksum", transport + 16))
 

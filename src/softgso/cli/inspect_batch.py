@@ -23,6 +23,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from ..bulk.stream import CODE_SEED
 from ..check.capdiff import IP_PROTO_NAMES, ethertype_name
 from ..gro import CoalescePreview
 from ..io import CaptureRecord, ethernet_view
@@ -75,7 +76,6 @@ L4_STATES = (None, L4Checksum.ZERO.value, L4Checksum.COMPLETE.value, L4Checksum.
 # the walk's codes of short frames left untouched: their input checksum state (softgso.bulk.fastpath.CODE_*)
 CODE_STATES = {0: L4Checksum.ZERO.value, 1: L4Checksum.COMPLETE.value, 2: L4Checksum.PARTIAL.value,
                3: L4Checksum.INVALID.value}
-CODE_SEED = 8  # the walk's code of a short frame whose checksum is a partial seed (_segment.c's C_SEED)
 PORT_MAP_LEN = 8192
 
 
