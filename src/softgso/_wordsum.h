@@ -12,6 +12,11 @@
  * 0.019 s of CPU with the plain loop and 0.007 s with AVX2; from memory (a mapped 512 MiB file,
  * 1448-byte pieces) 0.037-0.044 s and 0.033-0.038 s (README, performance). The plain loop stays
  * for every other CPU and for short ranges (headers).
+ * The AVX2 loop asks for the bytes WORDSUM_AHEAD ahead of it (a prefetch never faults, past a range's
+ * or a mapping's end included): a payload is summed at its first touch since it left memory, and
+ * the hardware's own prefetch stops at each 4 KiB page. A mapped 512 MiB file in 1448-byte pieces
+ * summed in 0.049-0.051 s of CPU with it, 0.060-0.065 s without; `segment` of 512 MiB of
+ * super-packets (pcapng) 0.342 s against 0.369 s (README, performance).
  */
 #ifndef SOFTGSO_WORDSUM_H
 #define SOFTGSO_WORDSUM_H
@@ -23,6 +28,7 @@
 #include <immintrin.h>
 #define WORDSUM_AVX2 1
 #define WORDSUM_WIDE 64
+#define WORDSUM_AHEAD 2048 /* bytes: 1-8 KiB measured alike, 1 KiB or less gained less */
 
 /* sum_words 16 words at a time: each 32-bit word widened to 64 bits (unpacked against zeros),
  * four accumulators of four lanes */
@@ -32,6 +38,7 @@ __attribute__((target("avx2"))) static uint64_t sum_words_avx2(const unsigned ch
     __m256i a = zero, b = zero, c = zero, d = zero;
     Py_ssize_t i = 0;
     for (; i + 16 <= words; i += 16) {
+        _mm_prefetch((const char *)(p + 4 * i + WORDSUM_AHEAD), _MM_HINT_T0);
         __m256i x = _mm256_loadu_si256((const __m256i *)(p + 4 * i));
         __m256i y = _mm256_loadu_si256((const __m256i *)(p + 4 * i + 32));
         a = _mm256_add_epi64(a, _mm256_unpacklo_epi32(x, zero));
