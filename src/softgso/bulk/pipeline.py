@@ -833,6 +833,11 @@ class SegmentStream:
                                     and shapes.entries[known][0] is not None):
                                 following_ids = ids[number + 1 : stop]
                                 same = len(following_ids) - len(following_ids.lstrip(ids[number : number + 1]))
+                            elif (known != ShapeTable.NONE and shapes is not None and ids_of == shapes.generation
+                                    and (number + 1 == stop or ids[number + 1] != known)):
+                                # the next record has another template or none (flows taking turns): a record
+                                # of this one's shape would have matched its template, whatever its length
+                                same = 0
                             else:
                                 same = alike(data, offsets_buffer, count, number, stop, chunk_stop, shape)
                                 if same:
