@@ -242,7 +242,7 @@ class SegmentPlanner:
         inspector.summary.add_run(1, len(frame), segments, bytes_out, {} if state is None else {state: 1},
                                   plan.partial or plan.outer_left)
         inspector.segments_out += segments
-        inspector.bytes_out += bytes_out
+        inspector.bytes_out += bytes_out + segments * inspector.link_delta
         inspector.sizes_out[full_len] += segments - 1
         inspector.sizes_out[last_len] += 1
 
@@ -300,6 +300,9 @@ class CaptureInspector:
     summary: Summary = field(default_factory=Summary)  # segment's accounting of the same records
     segments_out: int = 0
     bytes_out: int = 0
+    # the record's link header less the Ethernet header of the frame counted (a cooked, NULL or raw-IP
+    # record): bytes_in and bytes_out are the records' bytes, as segment counts them
+    link_delta: int = 0
     sizes_in: Counter[int] = field(default_factory=Counter)
     sizes_out: Counter[int] = field(default_factory=Counter)
     reports: list[tuple[int, str]] = field(default_factory=list)  # the first MAX_REPORTS
@@ -358,7 +361,8 @@ class CaptureInspector:
             self.bytes_out += record_len
             self._report(index, f"{reason}: segment passes it through")
             return
-        self.bytes_in += len(frame)
+        self.link_delta = record_len - len(frame) if record_len else 0
+        self.bytes_in += len(frame) + self.link_delta
         self.sizes_in[len(frame)] += 1
         self.frame_state = None
         snapped = wire_len is not None and wire_len > len(frame)
@@ -398,7 +402,7 @@ class CaptureInspector:
             assert wire_len is not None
             self.summary.add_passthrough(index, len(frame), *snapped_report(frame, len(frame), wire_len, self.mtu))
             self.segments_out += 1
-            self.bytes_out += len(frame)
+            self.bytes_out += len(frame) + self.link_delta
             self.sizes_out[len(frame)] += 1
             self._report(index, f"snapped record ({len(frame)} of {wire_len} bytes): segment passes it through")
             return
@@ -424,7 +428,7 @@ class CaptureInspector:
         self.summary.add(index, len(frame), result)
         self.segments_out += len(result.frames)
         for out in result.frames:
-            self.bytes_out += len(out)
+            self.bytes_out += len(out) + self.link_delta
             self.sizes_out[len(out)] += 1
         if result.outcome == Outcome.REFUSED:
             self._report(index, f"segment would refuse it (passed through unchanged): {result.error}")
