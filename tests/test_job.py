@@ -210,3 +210,14 @@ def test_a_signed_tcp_super_packet_inside_a_tunnel_is_passed_through_and_reporte
     result = process_frame(frame, OPTIONS)
     assert result.outcome == Outcome.NOT_SEGMENTED and "MD5" in result.kind
     assert result.frames == [frame]
+
+
+def test_an_mtu_too_small_for_the_headers_is_reported_never_a_kernel_refusal() -> None:
+    # no kernel check refuses it: a device of that MTU cannot carry the headers (softgso's own limit)
+    frame = _complete(ETH / IP(src="192.0.2.1", dst="192.0.2.2") / TCP(options=[("NOP", None)] * 40) / Raw(bytes(3000)))
+    for options, packet in ((OPTIONS.replace(device=PROFILES["no-offload"].replace(mtu=68)), frame),
+                            (OPTIONS.replace(device=PROFILES["no-offload"].replace(mtu=80)), _vxlan(inner_tcp()))):
+        result = process_frame(packet, options)
+        assert result.outcome == Outcome.NOT_SEGMENTED
+        assert result.kind == "MTU too small for the headers (not the kernel's check)"
+        assert result.frames == [packet]

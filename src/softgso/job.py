@@ -150,6 +150,9 @@ class PacketResult(ValueClass):
         return str(self.error) if self.error is not None else self.kind
 
 
+MTU_NO_ROOM = "MTU too small for the headers (not the kernel's check)"
+
+
 class NotSegmented(SoftGSOError):
     """A packet softgso passes through and reports: not a kernel refusal, a limit of the capture or of softgso."""
 
@@ -264,7 +267,8 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
     gso_size = options.gso_size or gso_size_for_mtu(after, options.device.mtu, gso_type)
     payload = after.frame_len - after.transport if gso_type & gso_type.UDP else after.payload_len
     if gso_size <= 0:
-        raise SoftGSOError(f"MTU {options.device.mtu} leaves no room for payload behind the headers")
+        # no kernel check: a device of this MTU cannot carry the packet's headers at all (softgso's limit)
+        raise NotSegmented(MTU_NO_ROOM, f"MTU {options.device.mtu} leaves no room for payload behind the headers")
     if payload > gso_size and udp and options.udp_gso_type is None and not over:
         payload = 0  # not over the MTU: a datagram like any other (--gso-size alone says nothing of UDP)
     if payload > gso_size and udp and options.udp_gso_type is None:
@@ -357,7 +361,8 @@ def _tunnel_from_capture(original: bytes, tunnel: TunnelLayout, options: Segment
         raise NotSegmented(kind, f"a UDP datagram inside a {tunnel.kind} tunnel over the MTU without GSO "
                                  "metadata (--udp-gso udp_l4 to segment it)")
     if gso_size <= 0:
-        raise SoftGSOError(f"MTU {options.device.mtu} leaves no room for payload behind the tunnel headers")
+        raise NotSegmented(MTU_NO_ROOM,
+                           f"MTU {options.device.mtu} leaves no room for payload behind the tunnel headers")
     if not udp_inner:
         _refuse_signed(inner.sub[inner.layout.transport + TCP_MIN_HLEN : inner.layout.payload])
     if inner.layout.length_problem is not None or inner.layout.trailer_len:

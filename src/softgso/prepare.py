@@ -17,6 +17,7 @@ from .constants import (
     ETH_HLEN,
     ETH_P_IP,
     ETH_P_IPV6,
+    GRO_LEGACY_MAX_SIZE,
     IP_MF,
     IP_OFFSET,
     IPPROTO_DSTOPTS,
@@ -66,10 +67,12 @@ class FrameLayout(FrozenValueClass):
     fragment: bool  # an IP fragment: no L4 header to speak of
     ip_end: int  # where the IP packet ends by its length fields (-1: at the frame's end)
     length_problem: str | None  # length fields the frame contradicts (a capture-sanity check)
+    jumbo_dropped: bool  # ipv6_gso_segment takes the jumbo header off: the segments' headers are 8 bytes shorter
 
     def __init__(self, vlan_tags: int, labels: int, network: int, ip_version: int, l3_len: int,
                  l4_proto: int, transport: int, l4_hdr_len: int, frame_len: int, jumbo: bool = False,
-                 fragment: bool = False, ip_end: int = -1, length_problem: str | None = None) -> None:
+                 fragment: bool = False, ip_end: int = -1, length_problem: str | None = None,
+                 jumbo_dropped: bool = False) -> None:
         init_fields(self, locals())
 
     @property
@@ -180,7 +183,23 @@ def parse_layout(frame: bytes | bytearray | memoryview) -> FrameLayout | None:
     if problem is None and ip_end >= 0 and ip_end < transport + l4_hdr_len:
         problem = f"the IP length ends the packet inside its {'TCP' if proto == IPPROTO_TCP else 'UDP'} header"
     return FrameLayout(tags, labels, network, version, l3_len, proto, transport, l4_hdr_len, length, jumbo, fragment,
-                       -1 if ip_end == length else ip_end, problem)
+                       -1 if ip_end == length else ip_end, problem,
+                       jumbo and _jumbo_header_dropped(frame, tags, labels, network, ip_end))
+
+
+def _jumbo_header_dropped(frame: bytes | bytearray | memoryview, tags: int, labels: int, network: int,
+                          ip_end: int) -> bool:
+    """Whether ipv6_gso_segment removes the packet's jumbo hop-by-hop header (ipv6_has_hopopt_jumbo).
+
+    Only a header right after the IPv6 header, of 8 bytes, before TCP, on a packet over
+    GRO_LEGACY_MAX_SIZE; and only with the Ethernet header alone before the IPv6 header once the outer
+    tag is out of band (the removal moves ETH_HLEN + 40 bytes: offload/ipv6.py leaves the header on
+    every segment otherwise). The segments' room for payload follows from it (gso_size_for_mtu).
+    """
+    hbh = network + IPV6_HLEN
+    out_of_band = VLAN_HLEN if tags else 0
+    return (labels == 0 and network - out_of_band == ETH_HLEN and frame[hbh] == IPPROTO_TCP and frame[hbh + 1] == 0
+            and ip_end - out_of_band > GRO_LEGACY_MAX_SIZE)
 
 
 def _ip_end(frame: bytes | bytearray | memoryview, network: int, version: int, l3_len: int,
@@ -334,8 +353,9 @@ def gso_size_for_mtu(layout: FrameLayout, mtu: int, gso_type: GsoType) -> int:
     (and for IPv6 the Fragment header inserted counts as header).
     """
     labels = layout.labels * MPLS_HLEN
-    # a BIG TCP jumbo hop-by-hop header is the sender's, never on a segment (ipv6_hopbyhop_jumbo_remove)
-    l3_len = layout.l3_len - (8 if layout.jumbo else 0)
+    # a BIG TCP jumbo hop-by-hop header is the sender's, never on a segment (ipv6_hopbyhop_jumbo_remove),
+    # where the kernel removes it; where it does not, every segment carries it
+    l3_len = layout.l3_len - (8 if layout.jumbo_dropped else 0)
     if gso_type & GsoType.UDP:
         room = mtu - labels - l3_len - (8 if layout.ip_version == 6 else 0)
         return max(room // 8 * 8, 8)

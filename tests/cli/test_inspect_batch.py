@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from cli_captures import payload, real_captures, sll, tcp6_jumbogram
-from conftest import run_cli
+from conftest import run_cli, run_json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -452,3 +452,65 @@ def test_a_sending_hosts_capture_same_report(capture_format: str, tmp_path: Path
     option_sets = ([], ["--device", "csum"], ["--device", "tso"])
     assert_same_inspect(capture, option_sets, text=False)
     assert sum(counted) > 0.3 * records * len(option_sets), (sum(counted), records)
+
+
+@pytest.mark.parametrize("engine", ["auto", "scalar"])
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_gso_metadata_comments_are_read_as_segment_reads_them(tmp_path: Path, engine: str, jobs: str) -> None:
+    """A packet whose EPB comment carries GSO metadata (as ``coalesce`` writes it) is cut by that
+    gso_size and gso_type in inspect's preview as in segment (options_from_gso_comment), never counted
+    from the shape a plain packet of its flow taught, on the bulk reader's path and the general one's."""
+    from capture_helpers import png_epb, png_idb, png_shb
+
+    tcp = build_frame(SuperPacketSpec(payload=payload(5000, 1), partial_checksum=False))
+    short = build_frame(SuperPacketSpec(payload=payload(1400, 2), partial_checksum=False))
+    udp = build_frame(SuperPacketSpec(udp=True, payload=payload(3000, 3), partial_checksum=False))
+    records = [
+        (0, tcp, None),  # 5000 bytes by the MTU: 4 segments, and the flow's shape learnt
+        (0, tcp, "gso_size=1000 gso_type=tcpv4 segs=5"),  # 5
+        (0, short, "gso_size=500 gso_type=tcpv4 segs=3"),  # under the MTU, cut by its metadata: 3
+        (0, tcp, "gso_size=1000 gso_type=tcpv6 segs=5"),  # TCPV6 on IPv4: refused, passed through
+        (0, udp, "gso_size=1200 gso_type=udp_l4 segs=3"),  # USO: 3
+        (1, sll(tcp), "gso_size=1000 gso_type=tcpv4 segs=5"),  # a cooked record: 5
+    ]
+    capture = tmp_path / "in.pcapng"
+    capture.write_bytes(png_shb("<") + png_idb("<", 1) + png_idb("<", 113)
+                        + b"".join(png_epb("<", interface, 1000 + k, frame, comment=comment)
+                                   for k, (interface, frame, comment) in enumerate(records)))
+    result, segmented = run_json("segment", capture, tmp_path / "out.pcapng")
+    assert result.exit_code == 0
+    assert segmented["records_out"] == 4 + 5 + 3 + 1 + 3 + 5
+    assert segmented["outcomes"]["segmented"] == 5 and segmented["outcomes"]["refused"] == 1
+    result, report = run_json("inspect", capture, "--engine", engine, "--jobs", jobs)
+    assert result.exit_code == 0
+    assert report["segment"]["records_out"] == segmented["records_out"]
+    assert report["segment"]["outcomes"] == segmented["outcomes"]
+    assert report["segment"]["report_kinds"][0]["count"] == 1  # the refusal
+
+
+def _null(frame: bytes) -> bytes:
+    return struct.pack("<I", 2 if frame[12:14] == b"\x08\x00" else 24) + frame[14:]
+
+
+@pytest.mark.parametrize(("linktype", "link"), [(113, sll), (276, None), (0, _null), (101, lambda f: f[14:])])
+@pytest.mark.parametrize("engine", ["auto", "scalar"])
+def test_bytes_are_the_records_bytes_on_every_link_type(tmp_path: Path, linktype: int, link, engine: str) -> None:
+    """inspect's bytes in and 'segment would write' bytes are the records' (a cooked, NULL or raw-IP
+    record's own link header, not the Ethernet header of the frame it reads): what the capture holds and
+    what segment writes, measured here by Scapy on the files."""
+    from cli_captures import sll2, write_pcap
+    from scapy.utils import rdpcap
+
+    link = link or sll2
+    rng = random.Random(linktype)
+    frames = [link(build_frame(SuperPacketSpec(payload=payload(rng.choice((40, 600, 5000, 20000)), k),
+                                               partial_checksum=bool(k % 2), seq=1000 + 30000 * k)))
+              for k in range(12)]
+    capture = write_pcap(tmp_path / "in.pcap", frames, linktype=linktype)
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", capture, out, "-q").exit_code == 0
+    result, report = run_json("inspect", capture, "--engine", engine)
+    assert result.exit_code == 0
+    assert report["bytes"] == sum(len(p) for p in rdpcap(str(capture)))
+    assert report["segment"]["bytes_out"] == sum(len(p) for p in rdpcap(str(out)))
+    assert report["segment"]["records_out"] == len(rdpcap(str(out)))

@@ -138,6 +138,40 @@ def test_derived_gso_size_ignores_the_jumbo_hop_by_hop_header(tmp_path: Path) ->
     assert len(sizes) == -(-70000 // (MTU - 40 - 20))
 
 
+def _label(frame: bytes) -> bytes:
+    return frame[:12] + b"\x88\x47" + struct.pack("!I", (100 << 12) | 0x100 | 64) + frame[14:]
+
+
+def _qinq(frame: bytes) -> bytes:
+    return frame[:12] + b"\x88\xa8\x00\x05\x81\x00\x00\x06" + frame[12:]
+
+
+@pytest.mark.parametrize(("name", "size", "wrap", "ip6", "labels"), [
+    ("no longer than GRO_LEGACY_MAX_SIZE", 30000, lambda f: f, 14, 0),
+    ("under a label", 70000, _label, 18, 4),
+    ("behind a second in-band tag", 70000, _qinq, 22, 0),
+])
+def test_a_jumbo_header_the_segments_keep_counts_in_the_derived_gso_size(
+        tmp_path: Path, name: str, size: int, wrap, ip6: int, labels: int) -> None:
+    # ipv6_has_hopopt_jumbo: the header is removed only from a packet over 65536 bytes whose IPv6
+    # header follows the Ethernet header alone; elsewhere every segment carries it (8 bytes of header)
+    # and the segments must still fit the MTU
+    from cli_captures import tcp6_jumbogram
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
+
+    source = write_pcap(tmp_path / "in.pcap", [wrap(tcp6_jumbogram(size))])
+    out = tmp_path / "out.pcap"
+    result, summary = run_json("segment", source, out)
+    assert result.exit_code == 0 and summary["outcomes"]["segmented"] == 1, name
+    packets = read_packets(out)
+    sizes = [len(p) for p in packets]
+    assert sizes[:-1] == [ip6 - labels + MTU] * (len(sizes) - 1)  # the MTU counts labels, not tags
+    assert len(sizes) == -(-size // (MTU - labels - 40 - 8 - 20))
+    for packet in packets:
+        assert IPv6ExtHdrHopByHop in packet
+        assert packet[IPv6].plen == len(packet) - ip6 - 40
+
+
 def test_inspect_counts_ipv4_tot_len_not_matching_the_frame(tmp_path: Path) -> None:
     from cli_captures import tcp4_super, with_ipv4_tot_len
 

@@ -58,6 +58,18 @@ def test_bad_magic_is_refused_by_name(tmp_path: Path) -> None:
         open_capture(path)
 
 
+@pytest.mark.parametrize(("content", "name"), [
+    (b"GMBU\x02\x02" + bytes(40), "Microsoft Network Monitor 2.x"),  # Windows' netmon / Message Analyzer .cap
+    (b"RTSS\x01\x01" + bytes(40), "Microsoft Network Monitor 1.x"),
+    (b"snoop\0\0\0\0\0\0\x02\0\0\0\x04" + bytes(40), "Solaris snoop"),
+])
+def test_another_capture_format_is_named_with_its_conversion(tmp_path: Path, content: bytes, name: str) -> None:
+    path = tmp_path / "x.cap"
+    path.write_bytes(content)
+    with pytest.raises(CaptureError, match=f"{name} capture, neither pcap nor pcapng: convert it with editcap"):
+        open_capture(path)
+
+
 @pytest.mark.parametrize(("content", "reason"), [(b"", "empty"), (b"\x1f\x8b\x08\x00", "gzip")])
 def test_not_a_capture_says_what_it_is(tmp_path: Path, content: bytes, reason: str) -> None:
     path = tmp_path / "x.pcap"

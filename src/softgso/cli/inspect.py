@@ -32,6 +32,7 @@ from ..job import (
     SegmentOptions,
     Summary,
     link_type_report,
+    options_from_gso_comment,
     process_frame,
     snapped_report,
 )
@@ -241,7 +242,7 @@ class SegmentPlanner:
         inspector.summary.add_run(1, len(frame), segments, bytes_out, {} if state is None else {state: 1},
                                   plan.partial or plan.outer_left)
         inspector.segments_out += segments
-        inspector.bytes_out += bytes_out
+        inspector.bytes_out += bytes_out + segments * inspector.link_delta
         inspector.sizes_out[full_len] += segments - 1
         inspector.sizes_out[last_len] += 1
 
@@ -299,6 +300,9 @@ class CaptureInspector:
     summary: Summary = field(default_factory=Summary)  # segment's accounting of the same records
     segments_out: int = 0
     bytes_out: int = 0
+    # the record's link header less the Ethernet header of the frame counted (a cooked, NULL or raw-IP
+    # record): bytes_in and bytes_out are the records' bytes, as segment counts them
+    link_delta: int = 0
     sizes_in: Counter[int] = field(default_factory=Counter)
     sizes_out: Counter[int] = field(default_factory=Counter)
     reports: list[tuple[int, str]] = field(default_factory=list)  # the first MAX_REPORTS
@@ -329,12 +333,14 @@ class CaptureInspector:
             self.over_mtu += 1
 
     def add(self, index: int, frame: bytes | memoryview | None, *, linktype: int = 1, timestamp_ns: int | None = None,
-            wire_len: int | None = None, record_len: int = 0, record: CaptureRecord | None = None) -> None:
+            wire_len: int | None = None, record_len: int = 0, record: CaptureRecord | None = None,
+            comment: str | None = None) -> None:
         """Count one record; ``frame`` is its Ethernet frame, or None when it is not Ethernet.
 
         ``record_len`` is the captured length of a record that is not Ethernet; ``wire_len`` the
         packet's original length (more than the frame when the capture snapped it); ``record``
-        the record itself, which gives the L3 size of link types that are not converted (PPP...).
+        the record itself, which gives the L3 size of link types that are not converted (PPP...);
+        ``comment`` its pcapng comment, whose GSO metadata segment reads (options_from_gso_comment).
         """
         self.packets += 1
         if timestamp_ns is not None:
@@ -355,25 +361,29 @@ class CaptureInspector:
             self.bytes_out += record_len
             self._report(index, f"{reason}: segment passes it through")
             return
-        self.bytes_in += len(frame)
+        self.link_delta = record_len - len(frame) if record_len else 0
+        self.bytes_in += len(frame) + self.link_delta
         self.sizes_in[len(frame)] += 1
         self.frame_state = None
         snapped = wire_len is not None and wire_len > len(frame)
+        # a packet with GSO metadata is segmented by it, as segment does: never counted from a shape's plan
+        options = self.options if comment is None else options_from_gso_comment(self.options, comment)
+        planner = self.planner if options is self.options else None
         shape_key = None
-        if self.planner is not None and not snapped:
+        if planner is not None and not snapped:
             shape_key = tcp_shape(frame)
             if shape_key is not None:
                 shape = self.shapes.get(shape_key)
                 if shape is not None:
                     planned = shape.by_length.get(len(frame))
-                    if planned is None and len(frame) > self.planner.small_limit:
+                    if planned is None and len(frame) > planner.small_limit:
                         # another length of the shape: counted alike where its plan is usable
-                        planned = self.planner.usable_plan(frame)
+                        planned = planner.usable_plan(frame)
                         if planned is not None:
                             shape.by_length[len(frame)] = planned
                     # (a shape leaves TCP options out: one whose options carry a signature is a frame
                     # segment passes through, as it is one key_of refuses)
-                    if planned is not None and not self.planner.signed(frame, planned[1]):
+                    if planned is not None and not planner.signed(frame, planned[1]):
                         self._add_shaped(frame, shape, *planned)
                         return
                 watched = self._watched()
@@ -392,33 +402,33 @@ class CaptureInspector:
             assert wire_len is not None
             self.summary.add_passthrough(index, len(frame), *snapped_report(frame, len(frame), wire_len, self.mtu))
             self.segments_out += 1
-            self.bytes_out += len(frame)
+            self.bytes_out += len(frame) + self.link_delta
             self.sizes_out[len(frame)] += 1
             self._report(index, f"snapped record ({len(frame)} of {wire_len} bytes): segment passes it through")
             return
-        if self.planner is not None and len(frame) > self.planner.small_limit and self.planner.predict(self, frame):
+        if planner is not None and len(frame) > planner.small_limit and planner.predict(self, frame):
             # the first frame of a plain TCP shape: its like are counted from what it counted
             if (shape_key is not None and not tunnelled and self.frame_state is not None and not decoded.labels
                     and decoded.l4_proto == 6 and decoded.network is not None and self._watched() == watched
-                    and len(self.shapes) < MAX_SHAPES and self.planner.last_plan is not None):
+                    and len(self.shapes) < MAX_SHAPES and planner.last_plan is not None):
                 layout = parse_layout(frame)
                 assert layout is not None  # (the frame's L4 checksum state was classified on it)
                 known = self.shapes.get(shape_key)
                 if known is not None:  # a length of the shape whose plan was not usable before
-                    known.by_length[len(frame)] = (self.planner.last_plan, layout)
+                    known.by_length[len(frame)] = (planner.last_plan, layout)
                 else:
                     self.shapes[shape_key] = TcpShape(
                         len(frame) - l3_len, _stack_text(decoded.labels) if decoded.labels else None,
                         _vlan_text(decoded.vlan_tags) if decoded.vlan_tags else None,
                         decoded.network if decoded.ip_version == 4 else None,
                         (IP_PROTO_NAMES[6], decoded.ip_src, decoded.sport, decoded.ip_dst, decoded.dport),
-                        {len(frame): (self.planner.last_plan, layout)})
+                        {len(frame): (planner.last_plan, layout)})
             return
-        result = process_frame(frame, self.options)
+        result = process_frame(frame, options)
         self.summary.add(index, len(frame), result)
         self.segments_out += len(result.frames)
         for out in result.frames:
-            self.bytes_out += len(out)
+            self.bytes_out += len(out) + self.link_delta
             self.sizes_out[len(out)] += 1
         if result.outcome == Outcome.REFUSED:
             self._report(index, f"segment would refuse it (passed through unchanged): {result.error}")

@@ -27,6 +27,7 @@ from ..bulk.stream import CODE_SEED
 from ..check.capdiff import IP_PROTO_NAMES, ethertype_name
 from ..gro import CoalescePreview
 from ..io import CaptureRecord, ethernet_view
+from ..io.pcapng import BT_EPB, packet_options
 from ..io.record import LINKTYPE_ETHERNET, NS_PER_SECOND, ticks_to_ns
 from ..prepare import L4Checksum
 from .inspect import CaptureInspector, FlowKey, _vlan_text
@@ -70,6 +71,7 @@ def _row_dtype() -> Any:
 
 KIND_IP, KIND_NON_IP = 1, 2
 SPB_INTERFACE = 0xFFFFFFFF  # a row's interface for a Simple Packet Block (no timestamp: 0)
+CODE_SCALAR = 5  # _segment.c's C_SCALAR: a record segment's scalar path takes (an EPB with a comment among them)
 IPV4_STATES = (None, "valid", "invalid")
 L4_STATES = (None, L4Checksum.ZERO.value, L4Checksum.COMPLETE.value, L4Checksum.PARTIAL.value,
              L4Checksum.SEED_NOLEN.value, L4Checksum.INVALID.value)
@@ -119,8 +121,19 @@ def add_record(inspector: CaptureInspector, preview: CoalescePreview, record: Ca
     wire_len = None if frame is None else len(frame) + record.orig_len - len(record.data)
     inspector.add(record.index, frame, linktype=record.linktype,
                   timestamp_ns=record.timestamp_ns if timestamp else None, wire_len=wire_len,
-                  record_len=len(record.data), record=record)
+                  record_len=len(record.data), record=record, comment=record.comment)
     preview.add(None if frame is None or record.truncated else frame, record.index)
+
+
+def _epb_comment(buffer: Any, head: int, big_endian: bool) -> str | None:
+    """The opt_comment of the Enhanced Packet Block at ``head`` of ``buffer`` (None for another block)."""
+    prefix = ">" if big_endian else "<"
+    block_type, length = struct.unpack_from(prefix + "II", buffer, head)
+    if block_type != BT_EPB:
+        return None
+    body = memoryview(buffer)[head + 8 : head + length - 4]
+    caplen = struct.unpack_from(prefix + "I", body, 12)[0]  # after interface id and timestamp
+    return packet_options(body, 20 + caplen + (-caplen & 3), prefix)[0]
 
 
 def _distinct(values: np.ndarray) -> tuple[list[Any], list[int], list[int], np.ndarray]:
@@ -221,7 +234,9 @@ class BatchReader:
                 preview.add_area(batch.buffer, starts[at:place], spans[at:place])
             if place < count:
                 _, wire_len, interface = ROW_HEAD.unpack_from(self._rows, place * ROW_SIZE)
-                self._one(batch.index + place, frame(place), interface, wire_len)
+                comment = (_epb_comment(batch.buffer, batch.heads[first + place], self.frames.big_endian)
+                           if self.frames.pcapng and codes[place] == CODE_SCALAR else None)
+                self._one(batch.index + place, frame(place), interface, wire_len, comment)
             at = place + 1
 
     def _timestamps(self, count: int) -> None:
@@ -261,13 +276,16 @@ class BatchReader:
         inspector.first_ns = low if inspector.first_ns is None else min(inspector.first_ns, low)
         inspector.last_ns = high if inspector.last_ns is None else max(inspector.last_ns, high)
 
-    def _one(self, index: int, frame: bytes | memoryview, interface: int, wire_len: int) -> None:
-        """A frame the rows do not count: through CaptureInspector.add (its record's, for another link type)."""
+    def _one(self, index: int, frame: bytes | memoryview, interface: int, wire_len: int,
+             comment: str | None = None) -> None:
+        """A frame the rows do not count: through CaptureInspector.add (its record's, for another link type);
+        ``comment``: its EPB's, whose GSO metadata segment reads."""
         linktype = self._linktypes[0 if interface == SPB_INTERFACE else interface]
         if linktype != LINKTYPE_ETHERNET:
-            add_record(self.inspector, self.preview, CaptureRecord(index, 0, linktype, frame, wire_len), False)
+            record = CaptureRecord(index, 0, linktype, frame, wire_len, comment=comment)
+            add_record(self.inspector, self.preview, record, False)
             return
-        self.inspector.add(index, frame, linktype=linktype, wire_len=wire_len, record_len=len(frame))
+        self.inspector.add(index, frame, linktype=linktype, wire_len=wire_len, record_len=len(frame), comment=comment)
         self.preview.add(None if wire_len > len(frame) else frame, index)
 
     def _seeds(self, rows: np.ndarray, seeded: np.ndarray, frame: Callable[[int], memoryview]) -> np.ndarray:

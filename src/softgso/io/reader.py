@@ -61,6 +61,18 @@ def _read_magic(read: Callable[[int], bytes]) -> bytes:
     return magic
 
 
+# other capture formats, by their first 4 bytes (as Wireshark's wiretap tells them): named, so that the
+# user learns what the file is and how to convert it, rather than a bad magic number
+OTHER_FORMATS = {
+    b"RTSS": "a Microsoft Network Monitor 1.x capture",
+    b"GMBU": "a Microsoft Network Monitor 2.x capture",
+    b"snoo": "a Solaris snoop capture",
+    b"XCP\0": "a NetXRay / Windows Sniffer capture",
+    b"TRSN": "a Sniffer (DOS) capture",
+    b"iptr": "an AIX iptrace capture",
+}
+
+
 def _bad_magic(magic: bytes) -> str:
     if not magic:
         return "empty file: not a capture"
@@ -68,4 +80,7 @@ def _bad_magic(magic: bytes) -> str:
         return f"file of {len(magic)} bytes: too short for a capture file header"
     if KUZNETZOV_TCPDUMP_MAGIC in (int.from_bytes(magic, "little"), int.from_bytes(magic, "big")):
         return "modified (Kuznetzov) pcap format is not supported: convert it with editcap -F pcap"
+    other = OTHER_FORMATS.get(magic)
+    if other is not None:
+        return f"{other}, neither pcap nor pcapng: convert it with editcap -F pcapng (Wireshark reads it)"
     return f"bad magic 0x{magic.hex()}: neither pcap nor pcapng"
