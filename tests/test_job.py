@@ -13,7 +13,7 @@ from scapy.layers.vxlan import VXLAN
 from tunnel_frames import checksums_verify, inner_tcp
 
 from softgso.features import PROFILES
-from softgso.job import Outcome, SegmentOptions, process_frame
+from softgso.job import SEGMENTS_OVER_MTU, Outcome, SegmentOptions, process_frame
 
 OPTIONS = SegmentOptions(device=PROFILES["no-offload"])
 ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
@@ -221,3 +221,18 @@ def test_an_mtu_too_small_for_the_headers_is_reported_never_a_kernel_refusal() -
         assert result.outcome == Outcome.NOT_SEGMENTED
         assert result.kind == "MTU too small for the headers (not the kernel's check)"
         assert result.frames == [packet]
+
+
+def test_segments_cut_at_a_given_gso_size_over_the_mtu_are_written_as_cut_and_noted() -> None:
+    # tcp_gso_segment cuts at gso_size and skb_gso_segment never reads the MTU: the kernel's segments
+    # are written, and the record carries the note that they are over it (no silent frame over the MTU)
+    frame = _complete(ETH / IP(src="192.0.2.1", dst="192.0.2.2") / TCP(sport=1, dport=2, flags="A") / Raw(bytes(5000)))
+    result = process_frame(frame, OPTIONS.replace(gso_size=2000))
+    assert result.outcome == Outcome.SEGMENTED
+    assert [len(Ether(f)[TCP].payload) for f in result.frames] == [2000, 2000, 1000]
+    assert all(checksums_verify(f) for f in result.frames)
+    assert result.note == SEGMENTS_OVER_MTU
+    fitting = process_frame(frame, OPTIONS.replace(gso_size=1000))
+    assert fitting.outcome == Outcome.SEGMENTED and len(fitting.frames) == 5 and not fitting.note
+    derived = process_frame(frame, OPTIONS)  # the gso_size derived from the MTU fits it
+    assert derived.outcome == Outcome.SEGMENTED and not derived.note

@@ -127,7 +127,7 @@ class PacketResult(ValueClass):
     packets: list[Packet]
     kind: str  # the report's short reason (refused and not_segmented)
     over_mtu: bool  # an output frame over the MTU that the device did not take whole
-    note: str  # a remark on a packet that was handled (segmented) but whose rules no kernel vector proves
+    note: str  # a remark on a packet that was handled (segmented): rules no kernel vector proves, segments over the MTU
 
     def __init__(self, outcome: Outcome, frames: list[bytes], error: SoftGSOError | None = None,
                  input_csum: L4Checksum | None = None, gso_size: int = 0, labels: int = 0,
@@ -161,6 +161,11 @@ class NotSegmented(SoftGSOError):
         super().__init__(detail)
 
 
+# the note on a record whose segments are over the MTU, cut at a gso_size given to softgso
+SEGMENTS_OVER_MTU = ("segments over the MTU, cut at the gso_size given (--gso-size, a packet's comment or --vnet-hdr)"
+                     " as the kernel cuts them")
+
+
 def process_frame(frame: bytes, options: SegmentOptions) -> PacketResult:
     """Run one Ethernet frame through the actions and the device, as the kernel would."""
     original = bytes(frame)
@@ -181,6 +186,14 @@ def process_frame(frame: bytes, options: SegmentOptions) -> PacketResult:
         result.over_mtu = any(mtu_bytes(f) > mtu for f in result.frames)
         if result.over_mtu and not result.kind:
             result.kind = "over the MTU after the actions"
+    elif (result.outcome == Outcome.SEGMENTED and not result.note
+          and (options.gso_size or options.vnet_hdr is not None)):
+        # a gso_size softgso did not derive from the MTU is the kernel's to cut at, fit or not
+        # (skb_gso_segment never looks at the MTU): the segments are written as cut, and said to be
+        # over it, so that no frame over the MTU is in OUT without a word
+        mtu = options.device.mtu
+        if any(mtu_bytes(f) > mtu for f in result.frames):
+            result.note = SEGMENTS_OVER_MTU
     return result
 
 

@@ -307,3 +307,23 @@ def test_a_long_sending_host_capture_is_valid_on_the_wire(tmp_path: Path) -> Non
     assert len(packets) == summary["records_out"]
     for packet in packets[::7]:
         assert_on_the_wire(packet, MTU)
+
+
+@pytest.mark.parametrize("engine", ["compiled", "scalar"])
+def test_segments_over_the_mtu_at_a_given_gso_size_are_noted_in_the_summary(tmp: Path, engine: str) -> None:
+    # --gso-size 2000 at MTU 1500: the kernel cuts 2000-byte segments; each record so cut is noted
+    from scapy.all import IP, TCP, Ether, Raw  # type: ignore[attr-defined]
+
+    from softgso.job import SEGMENTS_OVER_MTU
+
+    frames = [bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="192.0.2.1", dst="192.0.2.2") / TCP(sport=1, dport=2, seq=5000 * n, flags="A")
+                    / Raw(bytes(5000))) for n in range(3)]
+    source, out = tmp / "in.pcap", tmp / "out.pcap"
+    write_pcap(source, frames)
+    result, summary = run_json("segment", source, out, "--gso-size", "2000", "--engine", engine)
+    assert result.exit_code == 0
+    assert summary["notes"] == {SEGMENTS_OVER_MTU: 3}
+    assert summary["outcomes"]["segmented"] == 3 and summary["records_out"] == 9
+    assert sorted(len(p[TCP].payload) for p in read_packets(out)) == [1000] * 3 + [2000] * 6
+    result = run_cli("segment", source, out, "--gso-size", "2000", "--engine", engine)
+    assert f"note: {SEGMENTS_OVER_MTU}: 3 records" in result.stderr

@@ -677,8 +677,8 @@ class FastSegmenter:
         from ..job import Outcome
 
         result = self.oracle(frame)
-        if result.outcome != Outcome.SEGMENTED or len(result.frames) < 2:
-            return None
+        if result.outcome != Outcome.SEGMENTED or len(result.frames) < 2 or result.note:
+            return None  # (a note is counted a record at a time, by the scalar path)
         if isinstance(layout, TunnelShape):
             candidates = self._tunnel_plans(frame, layout, result)
         else:

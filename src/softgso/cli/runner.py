@@ -399,7 +399,7 @@ def print_reports(reports: list[tuple[int, str]], limit: int = 20) -> None:
 
 def print_report_kinds(summary: Any) -> None:
     """segment's reports, a line per kind: how many records, the first one's frame number and reason;
-    then its notes (what was done beyond what a kernel vector proves), a line each."""
+    then its notes (what was done beyond what a kernel vector proves, segments over the MTU), a line each."""
     for kind, count, first, reason in summary.reports_by_kind():
         records = "record" if count == 1 else "records"
         echo(f"softgso: {kind}: {count:,} {records} passed through unchanged (first: frame {first + 1}: {reason})",
