@@ -1,0 +1,92 @@
+"""The GRO oracle's random cases, without a VM: every change kind is drawn, and the frames hold what the
+change says (checked with Scapy, an independent decoder), so that a GRO rule is what the kernel judges."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tools.kernel_oracle import gro_cases  # noqa: E402
+
+scapy_layers = pytest.importorskip("scapy.layers.l2")
+from scapy.layers.inet import IP, TCP  # noqa: E402
+from scapy.layers.inet6 import IPv6  # noqa: E402
+
+SEED, COUNT = 11, 150
+
+
+def _changes(case: gro_cases.GroCase) -> list[str]:
+    return case.note.split("changes per flow: ")[1].split(", ")
+
+
+def _checksums_verify(frame: bytes) -> tuple[bool, bool]:
+    """(IPv4 header checksum verifies or IPv6, TCP checksum verifies) as Scapy recomputes them."""
+    packet = scapy_layers.Ether(frame)
+    layer = IP if IP in packet else IPv6
+    ip = packet[layer]
+    tcp = packet[TCP]
+    ip_ok = True
+    if layer is IP:
+        ip_ok = IP(bytes(ip)[: ip.ihl * 4]).chksum == IP(bytes(IP(bytes(ip)[: ip.ihl * 4], chksum=None))).chksum
+    original = tcp.chksum
+    tcp_bytes = bytes(ip)[: (ip.len if layer is IP else 40 + ip.plen)]
+    recomputed = (IP if layer is IP else IPv6)(tcp_bytes)
+    del recomputed[TCP].chksum
+    return ip_ok, original == (IP if layer is IP else IPv6)(bytes(recomputed))[TCP].chksum
+
+
+def test_a_longer_plan_keeps_the_cases_of_a_shorter_one() -> None:
+    short = gro_cases.random_cases(SEED, 10)
+    assert [c.bursts for c in short] == [c.bursts for c in gro_cases.random_cases(SEED, 10)]
+    assert [c.bursts for c in short] != [c.bursts for c in gro_cases.random_cases(SEED + 1, 10)]
+
+
+def test_every_change_kind_is_drawn() -> None:
+    drawn = Counter(kind for case in gro_cases.random_cases(SEED, COUNT) for kind in _changes(case))
+    assert set(gro_cases.MORE_CHANGES) <= set(drawn), drawn
+    assert {"window", "psh", "ttl", "gap", "short", "none"} <= set(drawn)
+
+
+def test_checksums_verify_except_where_the_change_breaks_them() -> None:
+    """A changed field is re-summed (else GRO would bail on the checksum, not judge the field); only bad_csum
+    leaves a TCP checksum wrong, and only trailer leaves bytes behind the IP packet."""
+    bad_tcp = trailers = 0
+    for case in gro_cases.random_cases(SEED, COUNT):
+        changes = _changes(case)
+        for burst in case.bursts:
+            for frame in burst:
+                packet = scapy_layers.Ether(frame)
+                ip = packet[IP] if IP in packet else packet[IPv6]
+                ip_len = ip.len if IP in packet else 40 + ip.plen
+                behind = len(bytes(ip)) - ip_len
+                ip_ok, tcp_ok = _checksums_verify(frame)
+                assert ip_ok, case.name
+                if behind:
+                    assert "trailer" in changes, case.name
+                    trailers += 1
+                elif not tcp_ok:
+                    assert "bad_csum" in changes, case.name
+                    bad_tcp += 1
+    assert bad_tcp and trailers
+
+
+def test_fixed_id_gives_one_ipv4_id_to_every_segment_of_a_flow() -> None:
+    for case in gro_cases.random_cases(SEED, COUNT):
+        if "fixed_id" not in _changes(case):
+            continue
+        ids: dict[tuple[int, int], list[int]] = {}  # a flow: its burst and source port
+        for number, burst in enumerate(case.bursts):
+            for frame in burst:
+                packet = scapy_layers.Ether(frame)
+                if IP in packet:
+                    ids.setdefault((number, packet[TCP].sport), []).append(packet[IP].id)
+        assert any(len(values) > 1 and len(set(values)) == 1 for values in ids.values()), case.name
+        return
+    pytest.fail("no fixed_id case drawn")
