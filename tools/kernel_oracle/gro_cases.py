@@ -271,15 +271,17 @@ def random_cases(seed: int, count: int) -> list[GroCase]:
 
 
 MORE_CHANGES = ("tos", "df", "ack", "flag", "tsval", "fixed_id", "id_jump", "flow_label", "retransmit", "bad_csum",
-                "trailer", "pure_ack")
+                "trailer", "pure_ack", "ip_reserved_bit", "bad_ip_csum", "fragment")
+IPV4_ONLY = ("df", "fixed_id", "id_jump", "ip_reserved_bit", "bad_ip_csum", "fragment")
 
 
 def _more_change(rng: random.Random, frames: list[bytearray], ip: int, v6: bool,
                  timestamps: bool) -> tuple[list[bytearray], str]:
     """One more change where a GRO rule looks (spec gro.md 5.3-5.5): the TOS/traffic class, DF, the ACK number,
     a flag (URG, ECE, CWR, FIN, RST, SYN), TSval, the IPv4 ID (one fixed ID, or a jump), the IPv6 flow label
-    (another flow), a retransmitted segment, a bad TCP checksum, bytes behind the IP packet, a pure ACK."""
-    kinds = [k for k in MORE_CHANGES if not (v6 and k in ("df", "fixed_id", "id_jump"))
+    (another flow), a retransmitted segment, a bad TCP checksum, bytes behind the IP packet, a pure ACK; the
+    IPv4 reserved flag bit, a bad IPv4 header checksum, MF (a first fragment)."""
+    kinds = [k for k in MORE_CHANGES if not (v6 and k in IPV4_ONLY)
              and not (not v6 and k == "flow_label") and not (not timestamps and k == "tsval")]
     kind = rng.choice(kinds)
     at = rng.randrange(len(frames))
@@ -309,6 +311,11 @@ def _more_change(rng: random.Random, frames: list[bytearray], ip: int, v6: bool,
     elif kind == "id_jump":
         frame[ip + 4 : ip + 6] = struct.pack("!H", (int.from_bytes(frame[ip + 4 : ip + 6], "big") + rng.randint(2, 9))
                                              & 0xFFFF)
+    elif kind in ("ip_reserved_bit", "fragment"):
+        frame[ip + 6] |= 0x80 if kind == "ip_reserved_bit" else 0x20
+    elif kind == "bad_ip_csum":
+        frame[ip + 10] ^= 0x33
+        return frames, kind  # inet_gro_receive verifies it
     elif kind == "flow_label":
         frame[ip + 3] ^= 0x5A
     elif kind == "retransmit":
