@@ -94,3 +94,34 @@ def test_fixed_id_gives_one_ipv4_id_to_every_segment_of_a_flow() -> None:
         assert any(len(values) > 1 and len(set(values)) == 1 for values in ids.values()), case.name
         return
     pytest.fail("no fixed_id case drawn")
+
+
+def test_a_diff_run_compares_only_its_own_cases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`--diff` records into a folder named by kernel and seed, emptied first: a case left there by an earlier
+    run (or kept in a shared folder by the other generation) is not compared and counted again."""
+    monkeypatch.chdir(tmp_path)
+    stale = tmp_path / "out" / "kernel-diff" / "gro-6.12-seed7" / "6.12" / "random_s6_000"
+    stale.mkdir(parents=True)
+    (stale / "meta.json").write_text("{}")
+    other = tmp_path / "out" / "kernel-diff" / "gro" / "6.1" / "random_s7_000"
+    other.mkdir(parents=True)
+    (other / "meta.json").write_text("{}")
+    compared: list[str] = []
+
+    def fake_record(out: Path, kernel: str | None, only: str | None, cases: list[gro_cases.GroCase] | None) -> int:
+        assert cases is not None
+        for case in cases:
+            (out / "6.12" / case.name).mkdir(parents=True)
+            (out / "6.12" / case.name / "meta.json").write_text("{}")
+        return len(cases)
+
+    def fake_compare(folder: Path) -> str | None:
+        compared.append(folder.name)
+        return None
+
+    monkeypatch.setattr(gro_cases, "record", fake_record)
+    monkeypatch.setattr(gro_cases, "compare", fake_compare)
+    assert gro_cases.main(["--diff", "--random", "2", "--seed", "7", "--kernel", "6.12"]) == 0
+    assert compared == ["random_s7_000", "random_s7_001"]
+    assert "2 of 2 cases agree" in capsys.readouterr().out

@@ -433,7 +433,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare softgso with the kernel on each case recorded (exit 1 on a disagreement)")
     args = parser.parse_args(argv)
     cases = random_cases(args.seed, args.random) if args.random else None
-    out = Path("out/kernel-diff/gro") if args.diff and args.out == Path("tests/vectors/kernel/gro") else args.out
+    out = args.out
+    if args.diff and args.out == Path("tests/vectors/kernel/gro"):
+        # a folder of this run's own, emptied first: the comparison below reads every case under it, and
+        # another run's (an earlier seed, the other generation) would be counted again
+        out = Path("out/kernel-diff") / f"gro-{args.kernel or '6.1'}-seed{args.seed}{'' if args.random else '-designed'}"
+        shutil.rmtree(out, ignore_errors=True)
     written = record(out, args.kernel, args.only, cases)
     print(f"{written} cases written under {out}")
     if not args.diff:
