@@ -370,3 +370,19 @@ def test_a_vanished_pin_falls_back_to_the_newest_image_of_its_generation(monkeyp
 
     monkeypatch.setattr(install.subprocess, "run", fake_run)
     assert install.newest_offered(install.GENERATIONS["6.12"]) == "linux-image-6.12.117+deb12-amd64"
+
+
+@pytest.mark.skipif(ENGINE_MISSING is not None, reason=ENGINE_MISSING or "")
+def test_ipv6_fragment_id_is_read_from_the_bytes_where_the_decode_stopped_at_an_s_bit() -> None:
+    """s3314_129: a push after a pop to IPv6 sets S on a label with one more below, so the capture's decoder
+    records no frag6; the identification the kernel drew is then read from its first frame."""
+    from softgso.check.golden import ipv6_frag_id_of, load_case
+
+    case = load_case(GENERATED / "s3314_129_label_ops")
+    assert not any("frag6" in segment for segment in case.meta["segments"])
+    frame = case.kernel_frames[0]
+    # 14 Ethernet + 4 tag + 8 two labels + 40 IPv6: the Fragment header, its identification 4 bytes in
+    assert frame[26] >> 4 == 6 and frame[26 + 6] == 44
+    assert ipv6_frag_id_of(case) == int.from_bytes(frame[70:74], "big") != 0
+    without = load_case(GOLDEN_CASES / "ipv4_tcp_2labels")
+    assert ipv6_frag_id_of(without) == 0
