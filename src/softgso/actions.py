@@ -124,6 +124,13 @@ def pop_mpls(skb: Packet, next_proto: int) -> None:
         if eth_p_mpls(int.from_bytes(skb.data[type_at : type_at + 2], "big")):
             struct.pack_into("!H", skb.data, type_at, next_proto)
     skb.protocol = next_proto
+    if not eth_p_mpls(next_proto):
+        # Not MPLS any more: the next skb_mpls_push records the inner packet afresh, at the network header
+        # and as next_proto, whatever lies there (labels left below, a header of the other family), and
+        # mpls_gso_segment then cuts that. No line of skb_mpls_pop/tcf_mpls_act read here says so; 6.1 and
+        # 6.12 both do it (vectors generated/s3312_*_label_ops: pop to IP with labels left, or to the other
+        # family, then push: validate_xmit_skb drops the packet, ENOMEM)
+        skb.inner_protocol = 0
 
 
 def _top_lse_offset(skb: Packet, where: str) -> int:

@@ -7,6 +7,7 @@ are checked against the parameters they were drawn from.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import struct
@@ -129,6 +130,45 @@ def test_tc_actions_push_in_drawn_order() -> None:
                                           " action mpls push protocol mpls_mc label 17 tc 3 ttl 4")
 
 
+def test_label_operations_follow_the_pushes_in_tc_spelling() -> None:
+    spec = cases.CaseSpec(name="x", category="label_ops", labels=[[16, 1, 2, "uc"]],
+                          label_ops=["mpls dec_ttl", "mpls pop protocol ip"])
+    assert cases.tc_action_text(spec) == ("action mpls push protocol mpls_uc label 16 tc 1 ttl 2"
+                                          " action mpls dec_ttl action mpls pop protocol ip")
+
+
+def test_opt_in_categories_leave_the_cycles_plans_alone_and_draw_every_label_operation() -> None:
+    """label_ops is drawn only when named: a cycle's plan never shows it, and a plan of it shows pops to the
+    right and to a wrong next protocol, modify, dec_ttl at TTL 1, a push after pops and a VLAN pop."""
+    assert not any(s.category in generate.OPT_IN for s in generate.plan(5, 3 * len(generate.CYCLE_6_12),
+                                                                         generation="6.12"))
+    specs = generate.plan(5, 200, categories={"label_ops"})
+    assert {s.category for s in specs} == {"label_ops"}
+    assert [s.to_json() for s in specs[:20]] == [s.to_json() for s in generate.plan(5, 20, categories={"label_ops"})]
+    ops = [op for s in specs for op in s.label_ops]
+    for wanted in ("mpls pop protocol mpls_uc", "mpls pop protocol ip", "mpls pop protocol ipv6", "mpls dec_ttl",
+                   "vlan pop"):
+        assert wanted in ops, wanted
+    assert any(op.startswith("mpls modify label") for op in ops)
+    assert any(s.label_ops[-1] == "mpls pop protocol " + ("ipv6" if s.ip_version == 4 else "ip") for s in specs)
+    assert any(s.labels[-1][2] == 1 and s.label_ops[0] == "mpls dec_ttl" for s in specs)
+    assert any("mpls pop" in " ".join(s.label_ops).split("mpls push")[0] and "mpls push" in " ".join(s.label_ops)
+               for s in specs)
+    for spec in specs:
+        assert all(op != "vlan pop" for op in spec.label_ops) or spec.vlan_pushes or spec.tx_vlan, spec.name
+
+
+def test_csum_start_shift_moves_the_checksum_start_off_the_transport_header_both_ways() -> None:
+    shifts = set()
+    for spec in generate.plan(6, 120, categories={"csum_start_shift"}):
+        transport = cases.build_frame(dataclasses.replace(spec, csum_start=None))[1]["csum_start"]
+        frame, vnet = cases.build_frame(spec)
+        assert vnet["csum_start"] == spec.csum_start != transport, spec.name
+        assert vnet["csum_offset"] == (16 if spec.l4 == "tcp" else 6), spec.name
+        shifts.add(spec.csum_start - transport)
+    assert min(shifts) < 0 < max(shifts)
+
+
 # -- comparison and minimisation --------------------------------------------------------------------
 @pytest.mark.skipif(ENGINE_MISSING is not None, reason=ENGINE_MISSING or "")
 def test_comparison_agrees_on_a_golden_case_and_catches_one_changed_byte(tmp_path: Path) -> None:
@@ -199,6 +239,8 @@ def test_recorded_vectors_lost_nothing_in_capture_and_kept_the_label_stack() -> 
         if meta["sendto_error"]:
             continue  # refused in validate_xmit_skb, which also counts the drop on veth0
         assert meta["veth0_tx_dropped"] == 0, folder.name
+        if spec.label_ops:
+            continue  # the stack as the operations left it: the vector itself holds what the kernel sent
         expected = [{"label": label, "tc": tc, "s": 0, "ttl": ttl} for label, tc, ttl, _ in reversed(spec.labels)]
         if expected:
             expected[-1]["s"] = 1
@@ -328,3 +370,19 @@ def test_a_vanished_pin_falls_back_to_the_newest_image_of_its_generation(monkeyp
 
     monkeypatch.setattr(install.subprocess, "run", fake_run)
     assert install.newest_offered(install.GENERATIONS["6.12"]) == "linux-image-6.12.117+deb12-amd64"
+
+
+@pytest.mark.skipif(ENGINE_MISSING is not None, reason=ENGINE_MISSING or "")
+def test_ipv6_fragment_id_is_read_from_the_bytes_where_the_decode_stopped_at_an_s_bit() -> None:
+    """s3314_129: a push after a pop to IPv6 sets S on a label with one more below, so the capture's decoder
+    records no frag6; the identification the kernel drew is then read from its first frame."""
+    from softgso.check.golden import ipv6_frag_id_of, load_case
+
+    case = load_case(GENERATED / "s3314_129_label_ops")
+    assert not any("frag6" in segment for segment in case.meta["segments"])
+    frame = case.kernel_frames[0]
+    # 14 Ethernet + 4 tag + 8 two labels + 40 IPv6: the Fragment header, its identification 4 bytes in
+    assert frame[26] >> 4 == 6 and frame[26 + 6] == 44
+    assert ipv6_frag_id_of(case) == int.from_bytes(frame[70:74], "big") != 0
+    without = load_case(GOLDEN_CASES / "ipv4_tcp_2labels")
+    assert ipv6_frag_id_of(without) == 0

@@ -78,6 +78,7 @@ class CaseSpec:
     vlan_pushes: list[list] = field(default_factory=list)  # [id, priority, "802.1Q"|"802.1ad"]
     vlan_after_mpls: bool = True       # tc order: MPLS pushes first, then VLAN pushes (tag outside)
     tx_vlan: list | None = None        # [id, "802.1Q"|"802.1ad"]: sent through a VLAN device
+    label_ops: list[str] = field(default_factory=list)  # tc actions after the pushes: "mpls pop protocol ip", ...
     ethtool_veth0: str = DEFAULT_ETHTOOL_VETH0
     veth_mtu: int = 1500
     description: str = ""
@@ -172,7 +173,8 @@ def tc_action_text(spec: CaseSpec) -> str:
             for label, tc, ttl, cast in spec.labels]
     vlan = [f"action vlan push{'' if proto == '802.1Q' else ' protocol ' + proto} id {vid} priority {prio}"
             for vid, prio, proto in spec.vlan_pushes]
-    return " ".join(mpls + vlan if spec.vlan_after_mpls else vlan + mpls)
+    ops = [f"action {op}" for op in spec.label_ops]
+    return " ".join((mpls + vlan if spec.vlan_after_mpls else vlan + mpls) + ops)
 
 
 def to_guest_case(spec: CaseSpec) -> dict:

@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--seed", type=int, default=1)
         sub.add_argument("--count", type=int, default=100)
         sub.add_argument("--kernel", help=kernel_help)
-        sub.add_argument("--categories", help="comma-separated: keep only these categories (or prefixes: invalid, odd)")
+        sub.add_argument("--categories", help="comma-separated: keep only these categories (or prefixes: invalid, "
+                                                  "odd); opt-in ones (label_ops) alone make a plan of their own")
         if name == "plan":
             continue
         sub.add_argument("--accel", choices=("auto", "tcg", "kvm"), default="auto")

@@ -104,6 +104,8 @@ def shrink_candidates(spec: CaseSpec) -> list[CaseSpec]:
             variant(labels=[label])
     for index in range(len(spec.labels)):
         variant(labels=spec.labels[:index] + spec.labels[index + 1:])
+    for index in range(len(spec.label_ops)):
+        variant(label_ops=spec.label_ops[:index] + spec.label_ops[index + 1:])
     for index in range(len(spec.vlan_pushes)):
         variant(vlan_pushes=spec.vlan_pushes[:index] + spec.vlan_pushes[index + 1:])
     if spec.tx_vlan:

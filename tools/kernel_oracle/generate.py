@@ -485,6 +485,76 @@ def cat_invalid_udp_l4(rng: random.Random, name: str, index: int) -> CaseSpec:
     return spec
 
 
+def cat_label_ops(rng: random.Random, name: str) -> CaseSpec:
+    """1-4 labels pushed, then 1-4 act_mpls / act_vlan operations: pop (naming the right next protocol
+    mostly, sometimes a wrong one: an IP protocol with labels left, MPLS or the other family after the last),
+    modify, dec_ttl (sometimes at TTL 1: act_mpls drops the packet), another push after pops, and a VLAN
+    pop of a tag pushed by tc or by a VLAN device; a third of them on a device with checksum offload or TSO."""
+    l4 = "udp" if rng.random() < 0.25 else "tcp"
+    spec = base_spec(rng, name, "label_ops", family(rng), l4)
+    if l4 == "udp":
+        ufo_sizes(rng, spec)
+    spec.labels = draw_labels(rng, rng.choice((1, 2, 2, 3, 4)))
+    if rng.random() < 0.3:
+        spec.labels[-1][2] = rng.choice((1, 2))  # the top label's TTL, for dec_ttl
+    tagged = rng.random() < 0.3
+    if tagged and rng.random() < 0.5:
+        spec.vlan_pushes = [draw_vlan(rng)]
+        spec.vlan_after_mpls = rng.random() < 0.5
+    elif tagged:
+        spec.tx_vlan = [rng.randint(1, 4094), rng.choice(("802.1Q", "802.1ad"))]
+    own = "ip" if spec.ip_version == 4 else "ipv6"
+    other = "ipv6" if own == "ip" else "ip"
+    left, mpls = len(spec.labels), True
+    for _ in range(rng.randint(1, 4)):
+        op = rng.choice(("pop", "pop", "modify", "dec_ttl", "push", "vlan_pop" if tagged else "pop"))
+        if op == "vlan_pop":
+            spec.label_ops.append("vlan pop")
+            tagged = False
+        elif op == "push" or not mpls:
+            label = draw_label(rng)
+            spec.label_ops.append(f"mpls push protocol mpls_{rng.choice(('uc', 'uc', 'mc'))} label {label} "
+                                  f"tc {rng.randint(0, 7)} ttl {rng.randint(1, 255)}")
+            left, mpls = left + 1, True
+        elif op == "pop":
+            left -= 1
+            if left:
+                proto = rng.choice(("mpls_uc", "mpls_uc", "mpls_mc", own))
+            else:
+                proto = rng.choice((own, own, own, "mpls_uc", other))
+            spec.label_ops.append(f"mpls pop protocol {proto}")
+            mpls = proto.startswith("mpls")
+            if not mpls:
+                left = 0  # no longer MPLS to act_mpls, whatever the bytes hold
+        elif op == "modify":
+            fields = [f"label {draw_label(rng)}", f"tc {rng.randint(0, 7)}", f"ttl {rng.randint(1, 255)}"]
+            chosen = [f for f in fields if rng.random() < 0.5] or [rng.choice(fields)]
+            spec.label_ops.append("mpls modify " + " ".join(chosen))
+        else:
+            spec.label_ops.append("mpls dec_ttl")
+    if rng.random() < 0.3:
+        spec.ethtool_veth0 = rng.choice((ETHTOOL_CSUM, ETHTOOL_TSO))
+    return spec
+
+
+def cat_csum_start_shift(rng: random.Random, name: str) -> CaseSpec:
+    """NEEDS_CSUM with csum_start off the transport header by a few bytes (behind it, inside the TCP header
+    or the payload; or before it, inside the IP header), csum_offset the protocol's own: the virtio header
+    takes it, GSO finds the transport header from the IP header (tcp_gso_segment compares the two)."""
+    l4 = "udp" if rng.random() < 0.3 else "tcp"
+    spec = base_spec(rng, name, "csum_start_shift", family(rng), l4)
+    if l4 == "udp":
+        ufo_sizes(rng, spec)
+    spec.labels = draw_labels(rng, rng.choice((0, 0, 1, 2)))
+    spec.ethtool_veth0 = rng.choice((ETHTOOL_NO_OFFLOAD, ETHTOOL_NO_OFFLOAD, ETHTOOL_CSUM, ETHTOOL_TSO))
+    frame, vnet = build_frame(spec)
+    spec.csum_start = vnet["csum_start"] + rng.choice((1, 2, 4, 8, 12, 20, -2, -4, -8))
+    return spec
+
+
+# drawn only when asked for by name (plan's categories): a plan of the cycle never changes
+OPT_IN: dict[str, Category] = {"label_ops": cat_label_ops, "csum_start_shift": cat_csum_start_shift}
+
 THIN_IN_GOLDEN = ("ipv6_tcp_exthdr", "deep_stack", "vlan_ufo", "jumbo", "csum_offload", "ipv6_udp_ufo_exthdr")
 CYCLE: tuple[str, ...] = (*CATEGORIES, "invalid", "odd_metadata", *THIN_IN_GOLDEN, "invalid", "odd_metadata",
                           "odd_metadata")
@@ -505,7 +575,8 @@ def fit_mtu(spec: CaseSpec) -> None:
     if spec.gso_size == 0 or spec.gso_size >= GSO_BY_FRAGS or spec.paylen <= spec.gso_size:
         segment = max(segment, len(frame))
     tags = len(spec.vlan_pushes) + (1 if spec.tx_vlan else 0)
-    need = segment + 4 * len(spec.labels) + 4 * tags - 18
+    labels = len(spec.labels) + sum(op.startswith("mpls push") for op in spec.label_ops)
+    need = segment + 4 * labels + 4 * tags - 18
     for mtu in (spec.veth_mtu, 9000, 16000, 32000, VETH_MAX_MTU):
         if need <= mtu and mtu >= spec.veth_mtu:
             spec.veth_mtu = mtu
@@ -521,13 +592,17 @@ def clamp_to_ip_limit(spec: CaseSpec) -> None:
         spec.paylen -= l3_len - (MAX_IP_PACKET - 64)
 
 
-def draw_case(seed: int, index: int, prefix: str = "", generation: str = "6.1") -> CaseSpec:
-    """Case ``index`` of the plan for ``seed`` on a kernel generation."""
+def draw_case(seed: int, index: int, prefix: str = "", generation: str = "6.1",
+              opt_in: tuple[str, ...] = ()) -> CaseSpec:
+    """Case ``index`` of the plan for ``seed`` on a kernel generation (of the ``opt_in`` categories, in turn,
+    when given)."""
     rng = random.Random(f"{seed}/{index}")
-    cycle = CYCLES[generation]
+    cycle = opt_in or CYCLES[generation]
     category = cycle[index % len(cycle)]
     name = f"{prefix}s{seed}_{index:03d}_"
-    if category == "udp_l4":
+    if category in OPT_IN:
+        spec = OPT_IN[category](rng, name)
+    elif category == "udp_l4":
         spec = cat_udp_l4(rng, name)
     elif category == "invalid_udp_l4":
         spec = cat_invalid_udp_l4(rng, name, index)
@@ -545,7 +620,11 @@ def draw_case(seed: int, index: int, prefix: str = "", generation: str = "6.1") 
 
 def plan(seed: int, count: int, prefix: str = "", categories: set[str] | None = None,
          generation: str = "6.1") -> list[CaseSpec]:
-    """The first ``count`` cases for ``seed`` (only those of ``categories`` when given, by name or prefix)."""
+    """The first ``count`` cases for ``seed`` (only those of ``categories`` when given, by name or prefix;
+    categories that are all :data:`OPT_IN` make a plan of their own, ``count`` cases of them in turn)."""
+    if categories and categories <= set(OPT_IN):
+        opt_in = tuple(sorted(categories))
+        return [draw_case(seed, index, prefix, generation, opt_in) for index in range(count)]
     specs = [draw_case(seed, index, prefix, generation) for index in range(count)]
     if categories:
         specs = [s for s in specs if s.category in categories or s.category.split("_")[0] in categories]

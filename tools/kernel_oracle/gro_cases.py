@@ -208,11 +208,14 @@ def decode_vnet(text: str | None) -> dict[str, Any] | None:
 def random_cases(seed: int, count: int) -> list[GroCase]:
     """``count`` random cases of ``seed``: 1-2 bursts, each 1-4 TCP flows (IPv4 or IPv6, a VLAN tag or none,
     timestamps or no options, MSS 200-1448, 1-12 segments) interleaved at random, one flow in three changed
-    where a flush rule looks (window, PSH, TTL/hop limit, a segment left out, a short last one)."""
+    where a flush rule looks (window, PSH, TTL/hop limit, a segment left out, a short last one), and of the
+    others three in five changed by :func:`_more_change` (drawn from a stream of their own). The note names
+    each flow's change."""
     rng = random.Random(seed)
     cases = []
     for number in range(count):
         bursts = []
+        changes: list[str] = []
         for _ in range(rng.randint(1, 2)):
             flows = []
             for flow in range(rng.randint(1, 4)):
@@ -228,6 +231,7 @@ def random_cases(seed: int, count: int) -> list[GroCase]:
                 ip = 18 if tagged else 14
                 change = rng.choice(("none", "none", "none", "window", "psh", "ttl", "gap", "short"))
                 at = rng.randrange(len(frames))
+                done = change
                 if change == "gap" and len(frames) > 2:
                     del frames[at]
                 elif change == "short" and len(frames) > 1:
@@ -249,13 +253,94 @@ def random_cases(seed: int, count: int) -> list[GroCase]:
                     frames[at][ip + (7 if spec["ipv6"] else 8)] -= 1
                     if not spec["ipv6"]:
                         _fix_ipv4(frames[at], ip)
+                else:
+                    # a stream of its own, so that every draw above stays what it was for the seed
+                    more = random.Random(f"{seed}/{number}/{len(bursts)}/{flow}/more")
+                    done = "none"
+                    if more.random() < 0.6:
+                        frames, done = _more_change(more, frames, ip, spec["ipv6"], "tcp_options" in spec)
+                changes.append(done)
                 flows.append([bytes(f) for f in frames])
             burst: list[bytes] = []
             while any(flows):
                 burst.append(rng.choice([f for f in flows if f]).pop(0))
             bursts.append(burst)
-        cases.append(GroCase(f"random_s{seed}_{number:03d}", bursts, f"random case {number} of seed {seed}"))
+        cases.append(GroCase(f"random_s{seed}_{number:03d}", bursts,
+                             f"random case {number} of seed {seed}; changes per flow: {', '.join(changes)}"))
     return cases
+
+
+MORE_CHANGES = ("tos", "df", "ack", "flag", "tsval", "fixed_id", "id_jump", "flow_label", "retransmit", "bad_csum",
+                "trailer", "pure_ack", "ip_reserved_bit", "bad_ip_csum", "fragment")
+IPV4_ONLY = ("df", "fixed_id", "id_jump", "ip_reserved_bit", "bad_ip_csum", "fragment")
+
+
+def _more_change(rng: random.Random, frames: list[bytearray], ip: int, v6: bool,
+                 timestamps: bool) -> tuple[list[bytearray], str]:
+    """One more change where a GRO rule looks (spec gro.md 5.3-5.5): the TOS/traffic class, DF, the ACK number,
+    a flag (URG, ECE, CWR, FIN, RST, SYN), TSval, the IPv4 ID (one fixed ID, or a jump), the IPv6 flow label
+    (another flow), a retransmitted segment, a bad TCP checksum, bytes behind the IP packet, a pure ACK; the
+    IPv4 reserved flag bit, a bad IPv4 header checksum, MF (a first fragment)."""
+    kinds = [k for k in MORE_CHANGES if not (v6 and k in IPV4_ONLY)
+             and not (not v6 and k == "flow_label") and not (not timestamps and k == "tsval")]
+    kind = rng.choice(kinds)
+    at = rng.randrange(len(frames))
+    tcp = ip + (40 if v6 else 20)
+    frame = frames[at]
+    if kind == "tos":
+        if v6:
+            frame[ip + 1] ^= rng.choice((0x10, 0x20, 0x30, 0x40))  # the traffic class's low nibble: ECN, DSCP
+        else:
+            frame[ip + 1] ^= rng.choice((0x01, 0x02, 0x03, 0x04))
+    elif kind == "df":
+        frame[ip + 6] ^= 0x40
+    elif kind == "ack":
+        frame[tcp + 8 : tcp + 12] = struct.pack("!I", (int.from_bytes(frame[tcp + 8 : tcp + 12], "big") + 1) & 0xFFFFFFFF)
+    elif kind == "flag":
+        flag = rng.choice((0x20, 0x40, 0x80, 0x01, 0x04, 0x02))
+        frame[tcp + 13] |= flag
+        if flag == 0x20:
+            frame[tcp + 18 : tcp + 20] = struct.pack("!H", rng.randint(1, 2000))
+    elif kind == "tsval":
+        frame[tcp + 24 : tcp + 28] = struct.pack("!I", (int.from_bytes(frame[tcp + 24 : tcp + 28], "big") + 1)
+                                                 & 0xFFFFFFFF)
+    elif kind == "fixed_id":
+        for other in frames:
+            other[ip + 4 : ip + 6] = frames[0][ip + 4 : ip + 6]
+            _fix_ipv4(other, ip)
+    elif kind == "id_jump":
+        frame[ip + 4 : ip + 6] = struct.pack("!H", (int.from_bytes(frame[ip + 4 : ip + 6], "big") + rng.randint(2, 9))
+                                             & 0xFFFF)
+    elif kind in ("ip_reserved_bit", "fragment"):
+        frame[ip + 6] |= 0x80 if kind == "ip_reserved_bit" else 0x20
+    elif kind == "bad_ip_csum":
+        frame[ip + 10] ^= 0x33
+        return frames, kind  # inet_gro_receive verifies it
+    elif kind == "flow_label":
+        frame[ip + 3] ^= 0x5A
+    elif kind == "retransmit":
+        frames.insert(at + 1, bytearray(frame))
+    elif kind == "bad_csum":
+        frame[tcp + 16] ^= 0x55
+        return frames, kind  # not fixed: GRO validates the checksum (CHECKSUM_NONE from a packet socket)
+    elif kind == "trailer":
+        frame += bytes(rng.randint(1, 24))
+        return frames, kind  # lengths and checksum left as they were: the bytes lie behind the IP packet
+    elif kind == "pure_ack":
+        header_end = tcp + (frame[tcp + 12] >> 4) * 4
+        ack_only = bytearray(frame[:header_end])
+        if v6:
+            ack_only[ip + 4 : ip + 6] = struct.pack("!H", header_end - ip - 40)
+        else:
+            ack_only[ip + 2 : ip + 4] = struct.pack("!H", header_end - ip)
+            _fix_ipv4(ack_only, ip)
+        _fix_tcp(ack_only, ip)
+        frames.insert(at, ack_only)
+        return frames, kind
+    if not v6:
+        _fix_ipv4(frame, ip)
+    _fix_tcp(frame, ip)
+    return frames, kind
 
 
 def compare(folder: Path) -> str | None:
@@ -348,7 +433,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare softgso with the kernel on each case recorded (exit 1 on a disagreement)")
     args = parser.parse_args(argv)
     cases = random_cases(args.seed, args.random) if args.random else None
-    out = Path("out/kernel-diff/gro") if args.diff and args.out == Path("tests/vectors/kernel/gro") else args.out
+    out = args.out
+    if args.diff and args.out == Path("tests/vectors/kernel/gro"):
+        # a folder of this run's own, emptied first: the comparison below reads every case under it, and
+        # another run's (an earlier seed, the other generation) would be counted again
+        out = Path("out/kernel-diff") / f"gro-{args.kernel or '6.1'}-seed{args.seed}{'' if args.random else '-designed'}"
+        shutil.rmtree(out, ignore_errors=True)
     written = record(out, args.kernel, args.only, cases)
     print(f"{written} cases written under {out}")
     if not args.diff:

@@ -15,6 +15,14 @@ from pathlib import Path
 
 from ..actions import Action, apply_action
 from ..cli.action_grammar import parse_action, parse_tc_action
+from ..constants import (
+    ETH_HLEN,
+    IPPROTO_DSTOPTS,
+    IPPROTO_FRAGMENT,
+    IPPROTO_HOPOPTS,
+    IPPROTO_ROUTING,
+    IPV6_HLEN,
+)
 from ..errors import SoftGSOError, UsageError
 from ..features import NETIF_F_CSUM_MASK, PROFILES, DeviceProfile, GsoType, IpSummed, NetdevFeature
 from ..packet import Packet
@@ -148,7 +156,27 @@ def ipv6_frag_id_of(case: KernelCase) -> int:
             if isinstance(frag6, dict) and "id" in frag6:
                 return int(str(frag6["id"]), 0)
             return int(text[-8:], 16)
+    # the capture's decoder stops at the first label with the S bit; a label pushed after a pop to IP
+    # carries S with more labels below (tcf_mpls_act sets it from skb->protocol), so look in the bytes
+    for frame in case.kernel_frames[:1]:
+        found = _fragment_id_in(frame)
+        if found is not None:
+            return found
     return 0
+
+
+def _fragment_id_in(frame: bytes) -> int | None:
+    """The identification of the first IPv6 Fragment header found behind Ethernet, VLAN tags and labels."""
+    for network in range(ETH_HLEN, min(len(frame) - IPV6_HLEN, ETH_HLEN + 4 * 16) + 1, 4):
+        if frame[network] >> 4 != 6 or int.from_bytes(frame[network + 4 : network + 6], "big") != \
+                len(frame) - network - IPV6_HLEN:
+            continue  # not an IPv6 header whose payload length fits the frame
+        next_header, at = frame[network + 6], network + IPV6_HLEN
+        while next_header in (IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS) and at + 8 <= len(frame):
+            next_header, at = frame[at], at + (frame[at + 1] + 1) * 8
+        if next_header == IPPROTO_FRAGMENT and at + 8 <= len(frame):
+            return int.from_bytes(frame[at + 4 : at + 8], "big")
+    return None
 
 
 def build_packet(case: KernelCase) -> Packet:

@@ -1,0 +1,127 @@
+"""The GRO oracle's random cases, without a VM: every change kind is drawn, and the frames hold what the
+change says (checked with Scapy, an independent decoder), so that a GRO rule is what the kernel judges."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tools.kernel_oracle import gro_cases  # noqa: E402
+
+scapy_layers = pytest.importorskip("scapy.layers.l2")
+from scapy.layers.inet import IP, TCP  # noqa: E402
+from scapy.layers.inet6 import IPv6  # noqa: E402
+from scapy.utils import checksum  # noqa: E402
+
+SEED, COUNT = 11, 150
+
+
+def _changes(case: gro_cases.GroCase) -> list[str]:
+    return case.note.split("changes per flow: ")[1].split(", ")
+
+
+def _checksums_verify(frame: bytes) -> tuple[bool, bool]:
+    """(IPv4 header checksum verifies or IPv6, TCP checksum verifies) as Scapy recomputes them."""
+    packet = scapy_layers.Ether(frame)
+    layer = IP if IP in packet else IPv6
+    ip = packet[layer]
+    tcp = packet[TCP]
+    ip_ok = True
+    if layer is IP:
+        ip_ok = checksum(bytes(ip)[: ip.ihl * 4]) == 0  # a header with its checksum sums to 0xFFFF
+    original = tcp.chksum
+    tcp_bytes = bytes(ip)[: (ip.len if layer is IP else 40 + ip.plen)]
+    recomputed = (IP if layer is IP else IPv6)(tcp_bytes)
+    del recomputed[TCP].chksum
+    return ip_ok, original == (IP if layer is IP else IPv6)(bytes(recomputed))[TCP].chksum
+
+
+def test_a_longer_plan_keeps_the_cases_of_a_shorter_one() -> None:
+    short = gro_cases.random_cases(SEED, 10)
+    assert [c.bursts for c in short] == [c.bursts for c in gro_cases.random_cases(SEED, 10)]
+    assert [c.bursts for c in short] != [c.bursts for c in gro_cases.random_cases(SEED + 1, 10)]
+
+
+def test_every_change_kind_is_drawn() -> None:
+    drawn = Counter(kind for case in gro_cases.random_cases(SEED, COUNT) for kind in _changes(case))
+    assert set(gro_cases.MORE_CHANGES) <= set(drawn), drawn
+    assert {"window", "psh", "ttl", "gap", "short", "none"} <= set(drawn)
+
+
+def test_checksums_verify_except_where_the_change_breaks_them() -> None:
+    """A changed field is re-summed (else GRO would bail on the checksum, not judge the field); only bad_csum
+    leaves a TCP checksum wrong, bad_ip_csum an IPv4 header checksum, and only trailer bytes behind the packet."""
+    bad_tcp = trailers = bad_ip = 0
+    for case in gro_cases.random_cases(SEED, COUNT):
+        changes = _changes(case)
+        for burst in case.bursts:
+            for frame in burst:
+                packet = scapy_layers.Ether(frame)
+                ip = packet[IP] if IP in packet else packet[IPv6]
+                ip_len = ip.len if IP in packet else 40 + ip.plen
+                behind = len(bytes(ip)) - ip_len
+                ip_ok, tcp_ok = _checksums_verify(frame)
+                if not ip_ok:
+                    assert "bad_ip_csum" in changes, case.name
+                    bad_ip += 1
+                    continue
+                if behind:
+                    assert "trailer" in changes, case.name
+                    trailers += 1
+                elif not tcp_ok:
+                    assert "bad_csum" in changes, case.name
+                    bad_tcp += 1
+    assert bad_tcp and trailers and bad_ip
+
+
+def test_fixed_id_gives_one_ipv4_id_to_every_segment_of_a_flow() -> None:
+    for case in gro_cases.random_cases(SEED, COUNT):
+        if "fixed_id" not in _changes(case):
+            continue
+        ids: dict[tuple[int, int], list[int]] = {}  # a flow: its burst and source port
+        for number, burst in enumerate(case.bursts):
+            for frame in burst:
+                packet = scapy_layers.Ether(frame)
+                if IP in packet:
+                    ids.setdefault((number, packet[TCP].sport), []).append(packet[IP].id)
+        assert any(len(values) > 1 and len(set(values)) == 1 for values in ids.values()), case.name
+        return
+    pytest.fail("no fixed_id case drawn")
+
+
+def test_a_diff_run_compares_only_its_own_cases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`--diff` records into a folder named by kernel and seed, emptied first: a case left there by an earlier
+    run (or kept in a shared folder by the other generation) is not compared and counted again."""
+    monkeypatch.chdir(tmp_path)
+    stale = tmp_path / "out" / "kernel-diff" / "gro-6.12-seed7" / "6.12" / "random_s6_000"
+    stale.mkdir(parents=True)
+    (stale / "meta.json").write_text("{}")
+    other = tmp_path / "out" / "kernel-diff" / "gro" / "6.1" / "random_s7_000"
+    other.mkdir(parents=True)
+    (other / "meta.json").write_text("{}")
+    compared: list[str] = []
+
+    def fake_record(out: Path, kernel: str | None, only: str | None, cases: list[gro_cases.GroCase] | None) -> int:
+        assert cases is not None
+        for case in cases:
+            (out / "6.12" / case.name).mkdir(parents=True)
+            (out / "6.12" / case.name / "meta.json").write_text("{}")
+        return len(cases)
+
+    def fake_compare(folder: Path) -> str | None:
+        compared.append(folder.name)
+        return None
+
+    monkeypatch.setattr(gro_cases, "record", fake_record)
+    monkeypatch.setattr(gro_cases, "compare", fake_compare)
+    assert gro_cases.main(["--diff", "--random", "2", "--seed", "7", "--kernel", "6.12"]) == 0
+    assert compared == ["random_s7_000", "random_s7_001"]
+    assert "2 of 2 cases agree" in capsys.readouterr().out
