@@ -38,12 +38,27 @@ def _recomputed(layer: scapy_all.Packet) -> int:
     return int(clone.__class__(bytes(clone)).chksum)
 
 
+def _past_early_bottom(packet: scapy_all.Packet) -> scapy_all.Packet:
+    """``packet``, or where a label with the bottom-of-stack bit set sits above more labels (a push
+    after a pop to IP sets it: act_mpls takes the stack's end from the protocol), what follows its
+    labels: Scapy reads past such a label as an IP header or an Ethernet frame; the labels end where
+    an IP header of the version its first nibble names begins, 4 bytes at a time."""
+    if IP in packet or IPv6 in packet or MPLS not in packet:
+        return packet
+    rest = bytes(packet[MPLS].payload)
+    while len(rest) >= 4 and rest[0] >> 4 not in (4, 6):
+        rest = rest[4:]
+    if len(rest) < 20:
+        return packet
+    return IP(rest) if rest[0] >> 4 == 4 else IPv6(rest)
+
+
 def assert_scapy_agrees(frame: bytes, l4_checksum_valid: bool = True) -> None:
     """Scapy decodes the frame: IP lengths match its size, every checksum is what Scapy computes.
 
     ``l4_checksum_valid=False`` expects the L4 checksum to be wrong (a kernel case with a bad seed).
     """
-    packet = Ether(frame)
+    packet = _past_early_bottom(Ether(frame))
     if IP in packet:
         ip = packet[IP]
         assert ip.len == len(bytes(ip)), "IPv4 total length"
