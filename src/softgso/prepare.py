@@ -17,7 +17,6 @@ from .constants import (
     ETH_HLEN,
     ETH_P_IP,
     ETH_P_IPV6,
-    GRO_LEGACY_MAX_SIZE,
     IP_MF,
     IP_OFFSET,
     IPPROTO_DSTOPTS,
@@ -184,22 +183,16 @@ def parse_layout(frame: bytes | bytearray | memoryview) -> FrameLayout | None:
         problem = f"the IP length ends the packet inside its {'TCP' if proto == IPPROTO_TCP else 'UDP'} header"
     return FrameLayout(tags, labels, network, version, l3_len, proto, transport, l4_hdr_len, length, jumbo, fragment,
                        -1 if ip_end == length else ip_end, problem,
-                       jumbo and _jumbo_header_dropped(frame, tags, labels, network, ip_end))
+                       jumbo and _jumbo_header_dropped(frame, tags, network, ip_end))
 
 
-def _jumbo_header_dropped(frame: bytes | bytearray | memoryview, tags: int, labels: int, network: int,
-                          ip_end: int) -> bool:
-    """Whether ipv6_gso_segment removes the packet's jumbo hop-by-hop header (ipv6_has_hopopt_jumbo).
+def _jumbo_header_dropped(frame: bytes | bytearray | memoryview, tags: int, network: int, ip_end: int) -> bool:
+    """Whether ipv6_gso_segment removes the packet's jumbo hop-by-hop header: the engine's own rule
+    (offload.ipv6.ipv6_has_hopopt_jumbo) on the frame as the engine gets it, its outer tag out of band
+    and no trailer. Where it stays, every segment carries it (gso_size_for_mtu counts it)."""
+    from .offload.ipv6 import ipv6_has_hopopt_jumbo  # (loaded with the engine; a jumbo frame alone asks here)
 
-    Only a header right after the IPv6 header, of 8 bytes, before TCP, on a packet over
-    GRO_LEGACY_MAX_SIZE; and only with the Ethernet header alone before the IPv6 header once the outer
-    tag is out of band (the removal moves ETH_HLEN + 40 bytes: offload/ipv6.py leaves the header on
-    every segment otherwise). The segments' room for payload follows from it (gso_size_for_mtu).
-    """
-    hbh = network + IPV6_HLEN
-    out_of_band = VLAN_HLEN if tags else 0
-    return (labels == 0 and network - out_of_band == ETH_HLEN and frame[hbh] == IPPROTO_TCP and frame[hbh + 1] == 0
-            and ip_end - out_of_band > GRO_LEGACY_MAX_SIZE)
+    return ipv6_has_hopopt_jumbo(memoryview(frame)[:ip_end], VLAN_HLEN if tags else 0, network)
 
 
 def _ip_end(frame: bytes | bytearray | memoryview, network: int, version: int, l3_len: int,

@@ -155,23 +155,30 @@ def _has_tlv(frame: bytearray | bytes, header: int, tlv_type: int) -> bool:
     return False
 
 
+def ipv6_has_hopopt_jumbo(frame: bytes | bytearray | memoryview, mac: int, ip6: int) -> bool:
+    """Whether ipv6_hopbyhop_jumbo_remove takes the BIG TCP jumbo header off the IPv6 packet at ``ip6``
+    of ``frame`` (its MAC header at ``mac``): ipv6_has_hopopt_jumbo's conditions (over
+    GRO_LEGACY_MAX_SIZE, payload length 0, an 8-byte hop-by-hop header with the jumbo option before
+    TCP), and the Ethernet header alone before the IPv6 header (the kernel moves those ETH_HLEN + 40
+    bytes over the 8; with anything else between, the header stays on every segment)."""
+    if len(frame) - mac <= GRO_LEGACY_MAX_SIZE or len(frame) < ip6 + IPV6_HLEN + 8:
+        return False
+    if frame[ip6 + 4 : ip6 + 6] != b"\0\0" or frame[ip6 + 6] != IPPROTO_HOPOPTS:
+        return False
+    hbh = ip6 + IPV6_HLEN
+    return (frame[hbh + 2] == IPV6_TLV_JUMBO and frame[hbh + 1] == 0 and frame[hbh] == IPPROTO_TCP
+            and ip6 - mac == ETH_HLEN)
+
+
 def _hopbyhop_jumbo_remove(skb: Packet, ip6: int) -> None:
     """Drop a BIG TCP hop-by-hop jumbo header before segmenting (ipv6_hopbyhop_jumbo_remove)."""
     frame = skb.data
-    if len(frame) - skb.mac_header <= GRO_LEGACY_MAX_SIZE or skb.protocol != ETH_P_IPV6:
-        return
-    if len(frame) < ip6 + IPV6_HLEN + 8:
-        return
-    if frame[ip6 + 4 : ip6 + 6] != b"\0\0" or frame[ip6 + 6] != IPPROTO_HOPOPTS:
-        return
-    hbh = ip6 + IPV6_HLEN
-    if frame[hbh + 2] != IPV6_TLV_JUMBO or frame[hbh + 1] != 0 or frame[hbh] != IPPROTO_TCP:
+    if skb.protocol != ETH_P_IPV6 or not ipv6_has_hopopt_jumbo(frame, skb.mac_header, ip6):
         return
     # the kernel moves Ethernet + IPv6 header forward over the 8 bytes; same bytes as removing them
-    if ip6 - skb.mac_header != ETH_HLEN:
-        return
+    hbh = ip6 + IPV6_HLEN
     frame[ip6 + 6] = frame[hbh]
     skb.remove(hbh, 8)
 
 
-__all__ = ["ipv6_gso_segment", "ipv6_gso_pull_exthdrs", "ip6_find_1stfragopt", "IPPROTO_FRAGMENT"]
+__all__ = ["ipv6_gso_segment", "ipv6_gso_pull_exthdrs", "ipv6_has_hopopt_jumbo", "ip6_find_1stfragopt", "IPPROTO_FRAGMENT"]
