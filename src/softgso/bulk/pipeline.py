@@ -829,12 +829,11 @@ class SegmentStream:
                             # the packets that follow with this one's shape (a burst of one flow) share its plan:
                             # where the walk matched them all (no template added since), those of this one's
                             # template (each has its shape and no signature, as alike and signed_in_run find)
-                            if (known != ShapeTable.NONE and shapes is not None and ids_of == shapes.generation
-                                    and shapes.entries[known][0] is not None):
+                            walked = known != ShapeTable.NONE and shapes is not None and ids_of == shapes.generation
+                            if walked and shapes.entries[known][0] is not None:  # type: ignore[union-attr]
                                 following_ids = ids[number + 1 : stop]
                                 same = len(following_ids) - len(following_ids.lstrip(ids[number : number + 1]))
-                            elif (known != ShapeTable.NONE and shapes is not None and ids_of == shapes.generation
-                                    and (number + 1 == stop or ids[number + 1] != known)):
+                            elif walked and (number + 1 == stop or ids[number + 1] != known):
                                 # the next record has another template or none (flows taking turns): a record
                                 # of this one's shape would have matched its template, whatever its length
                                 same = 0
