@@ -802,11 +802,13 @@ class SegmentPerFrame:
         self._last = (index, len(frame), result)
         return result.frames, None
 
-    def unwritable(self, index: int, nbytes: int, reason: str) -> None:
-        """The record's output cannot be written in its link type: it passes through instead, reported."""
+    def unwritable(self, index: int, nbytes: int, reason: str, kind: str = "result not expressible in the link type",
+                   over_mtu: bool = False) -> None:
+        """The record's output cannot be written as it is (in its link type, with an FCS that is right):
+        it passes through instead, reported under ``kind``."""
         if self._last is not None and self._last[0] == index:
             self.summary.retract(*self._last)
-        self.summary.add_passthrough(index, nbytes, "result not expressible in the link type", reason, False)
+        self.summary.add_passthrough(index, nbytes, kind, reason, over_mtu)
 
 
 def options_from_gso_comment(options: SegmentOptions, comment: str) -> SegmentOptions:

@@ -974,66 +974,136 @@ def test_the_thread_that_writes_a_run_segments_it(tmp: Path, engine: str, mode: 
     assert len(expected) == 1 and set(segmenting) == expected
 
 
+def _pcapng_block(kind: int, body: bytes) -> bytes:
+    body += bytes(-len(body) % 4)
+    return struct.pack("<II", kind, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+
+def _fcs_capture(path: Path, frames: list[bytes], capture_format: str, flags: dict[int, int] | None = None,
+                 if_fcslen: int | None = 32) -> None:
+    """``frames`` (each already ending in its FCS, or not) as a pcap whose link-type field declares a
+    4-byte FCS, or a pcapng whose interface has ``if_fcslen`` (bits) and whose packets n have
+    epb_flags ``flags[n]``."""
+    if capture_format == "pcap":
+        path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1 | 1 << 26 | 2 << 28) + b"".join(
+            struct.pack("<IIII", 1, n, len(frame), len(frame)) + frame for n, frame in enumerate(frames)))
+        return
+    idb_options = struct.pack("<HHI", 13, 1, if_fcslen) + bytes(4) if if_fcslen is not None else b""
+    path.write_bytes(_pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+                     + _pcapng_block(1, struct.pack("<HHI", 1, 0, 262144) + idb_options) + b"".join(
+                         _pcapng_block(6, struct.pack("<IIIII", 0, 0, n, len(frame), len(frame)) + frame
+                                       + bytes(-len(frame) % 4)
+                                       + (struct.pack("<HHI", 2, 4, flags[n]) + bytes(4) if flags and n in flags else b""))
+                         for n, frame in enumerate(frames)))
+
+
+def _fcs_of(frame: bytes) -> bytes:
+    import zlib
+
+    return struct.pack("<I", zlib.crc32(frame))  # IEEE 802.3's CRC-32, least significant byte first
+
+
+def _tshark_fcs_status(path: Path) -> list[str]:
+    """tshark's verdict on every frame's FCS (1 good, 0 bad: its eth.fcs.status), an independent decoder's."""
+    import shutil
+    import subprocess
+
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        return []
+    return subprocess.run([tshark, "-r", str(path), "-o", "eth.check_fcs:TRUE", "-T", "fields", "-e", "eth.fcs.status"],
+                          capture_output=True, text=True, check=True).stdout.split()
+
+
 @pytest.mark.parametrize("engine", ["scalar", *_bulk_engines()])
 @pytest.mark.parametrize("capture_format", ["pcap", "pcapng"])
-def test_frames_that_end_in_an_fcs_are_refused_by_every_engine(tmp: Path, engine: str, capture_format: str) -> None:
-    """A pcap whose link-type field declares an FCS, a pcapng packet on an interface with if_fcslen:
-    exit 3 and the reason, whichever engine; nothing of those frames in OUT (softgso.io.pcap.fcs_length)."""
-    import zlib
-
-    frames = list(itertools.islice(_frames(MIXES["tcp4"], 20000), 40))
-    capture = tmp / f"fcs.{capture_format}"
-    with_fcs = [frame + struct.pack("<I", zlib.crc32(frame)) for frame in frames]
-    if capture_format == "pcap":
-        capture.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1 | 1 << 26 | 2 << 28) + b"".join(
-            struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame for frame in with_fcs))
-    else:
-        def block(kind: int, body: bytes) -> bytes:
-            body += bytes(-len(body) % 4)
-            return struct.pack("<II", kind, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
-
-        fcslen = struct.pack("<HH", 13, 1) + b"\x04\0\0\0" + bytes(4)  # if_fcslen 4, opt_endofopt
-        capture.write_bytes(block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-                            + block(1, struct.pack("<HHI", 1, 0, 262144) + fcslen) + b"".join(
-                                block(6, struct.pack("<IIIII", 0, 0, n, len(frame), len(frame)) + frame)
-                                for n, frame in enumerate(with_fcs)))
-    result = run_cli("segment", capture, tmp / f"out.{capture_format}", "--engine", engine, "--json")
-    assert result.exit_code == 3
-    assert "every frame ends in a 4-byte FCS: not read" in result.stderr
+def test_frames_that_end_in_an_fcs_are_segmented_without_it_and_each_segment_gets_its_own(
+        tmp: Path, engine: str, capture_format: str) -> None:
+    """A pcap whose link-type field declares an FCS, a pcapng interface with if_fcslen 32 (bits): the
+    stack never holds an FCS, so each frame is segmented without its own, and every segment ends in
+    the CRC-32 of its bytes, as OUT's header (IN's) says every frame does; a frame that needs nothing
+    keeps its record. Whichever engine: the segments are those of the same frames without an FCS."""
+    frames = list(itertools.islice(_frames(MIXES["tcp4"], 20000), 40)) + [build_frame(SuperPacketSpec(payload=bytes(300), partial_checksum=False))]
+    plain, capture = tmp / "plain.pcapng", tmp / f"fcs.{capture_format}"
+    _fcs_capture(plain, frames, "pcapng", if_fcslen=None)
+    _fcs_capture(capture, [frame + _fcs_of(frame) for frame in frames], capture_format)
     out = tmp / f"out.{capture_format}"
-    assert not out.exists() or b"".join(with_fcs[:1])[:200] not in out.read_bytes()
+    result = run_cli("segment", capture, out, "--engine", engine, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert run_cli("segment", plain, tmp / "plain-out.pcapng", "--engine", "scalar").exit_code == 0
+    from softgso.io import open_capture
+
+    with open_capture(tmp / "plain-out.pcapng") as reader:
+        expected = [bytes(record.data) + _fcs_of(bytes(record.data)) for record in reader]
+    with open_capture(out) as reader:
+        written = [bytes(record.data) for record in reader]
+        assert {record.fcs_len for record in reader} <= {4}
+    assert written == expected
+    assert len(written) > len(frames)
+    summary = json.loads(result.stdout)
+    assert (summary["records_in"], summary["records_out"]) == (len(frames), len(written))
+    assert summary["outcomes"]["segmented"] == 40 and summary["outcomes"]["unchanged"] == 1
+    status = _tshark_fcs_status(out)
+    assert status in ([], ["1"] * len(written))
+
+
+@pytest.mark.parametrize(("capture_format", "other"), [("pcap", "pcapng"), ("pcapng", "pcap")])
+def test_an_fcs_declaration_survives_a_change_of_format(tmp: Path, capture_format: str, other: str) -> None:
+    """-F to the other format: OUT declares the FCS IN declares (an IDB's if_fcslen in bits, the
+    link-type field's FCS bits), so the FCS every written frame ends in is read as one."""
+    from softgso.io import open_capture
+
+    frames = list(itertools.islice(_frames(MIXES["tcp4"], 5000), 4))
+    capture, out = tmp / f"fcs.{capture_format}", tmp / f"out.{other}"
+    _fcs_capture(capture, [frame + _fcs_of(frame) for frame in frames], capture_format)
+    assert run_cli("segment", capture, out, "-F", other, "-q").exit_code == 0
+    with open_capture(out) as reader:
+        records = list(reader)
+        assert reader.interfaces[0].fcs_len == 4
+    assert len(records) == 4 * 4
+    assert all(bytes(r.data)[-4:] == _fcs_of(bytes(r.data)[:-4]) and r.fcs_len == 4 for r in records)
+    assert _tshark_fcs_status(out) in ([], ["1"] * len(records))
 
 
 @pytest.mark.parametrize("engine", ["scalar", *_bulk_engines()])
-def test_a_pcapng_packet_whose_epb_flags_give_an_fcs_stops_every_engine_there(tmp: Path, engine: str) -> None:
-    """epb_flags with an FCS length (bits 5-8) on one packet amid super-packets: the records before it
-    written as the scalar path writes them, then exit 3 and the reason at that frame, whichever engine."""
-    import zlib
+def test_a_frame_whose_fcs_does_not_check_passes_through_reported(tmp: Path, engine: str) -> None:
+    """A super-packet whose FCS is not its CRC-32 (a frame damaged on the wire): segmenting it would
+    put right FCSs on damaged bytes, so it passes through unchanged, reported under its kind and
+    counted over the MTU; the frames around it are segmented."""
+    frames = list(itertools.islice(_frames(MIXES["tcp4"], 20000), 3))
+    with_fcs = [frame + _fcs_of(frame) for frame in frames]
+    with_fcs[1] = with_fcs[1][:-1] + bytes([with_fcs[1][-1] ^ 0x80])
+    capture = tmp / "damaged.pcap"
+    _fcs_capture(capture, with_fcs, "pcap")
+    result = run_cli("segment", capture, tmp / "out.pcap", "--engine", engine, "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert [(k["kind"], k["count"], k["first_frame"]) for k in summary["report_kinds"]] == [("FCS not made", 1, 2)]
+    assert "is not the frame's CRC-32" in summary["report_kinds"][0]["first_reason"]
+    assert summary["over_mtu_not_segmented"] == 1
+    from softgso.io import open_capture
 
+    with open_capture(tmp / "out.pcap") as reader:
+        written = [bytes(record.data) for record in reader]
+    assert with_fcs[1] in written
+    assert summary["records_out"] == len(written) == 2 * 14 + 1
+    assert _tshark_fcs_status(tmp / "out.pcap") in ([], ["1"] * 14 + ["0"] + ["1"] * 14)
+
+
+@pytest.mark.parametrize("engine", ["scalar", *_bulk_engines()])
+def test_a_pcapng_packet_whose_epb_flags_give_an_fcs_is_segmented_without_one(tmp: Path, engine: str) -> None:
+    """epb_flags with an FCS length (bits 5-8) on one packet amid super-packets of an interface without
+    one: its segments are written as the stack has them, without an FCS (their blocks carry no
+    epb_flags, their interface declares none), whichever engine, as for the same packet without it."""
     frames = list(itertools.islice(_frames(MIXES["tcp4"], 20000), 60))
-
-    def block(kind: int, body: bytes) -> bytes:
-        body += bytes(-len(body) % 4)
-        return struct.pack("<II", kind, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
-
-    def epb(number: int, frame: bytes, flags: int = 0) -> bytes:
-        options = struct.pack("<HHI", 2, 4, flags) + bytes(4) if flags else b""
-        return block(6, struct.pack("<IIIII", 0, 0, number, len(frame), len(frame)) + frame + bytes(-len(frame) % 4)
-                     + options)
-
     fcs_at = 45
-    capture = tmp / "flags.pcapng"
-    capture.write_bytes(block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-                        + block(1, struct.pack("<HHI", 1, 0, 262144)) + b"".join(
-                            epb(n, frame + struct.pack("<I", zlib.crc32(frame)), 4 << 5) if n == fcs_at else epb(n, frame)
-                            for n, frame in enumerate(frames)))
-    before = tmp / "before.pcapng"
-    before.write_bytes(capture.read_bytes()[: capture.read_bytes().index(epb(fcs_at, frames[fcs_at] + struct.pack(
-        "<I", zlib.crc32(frames[fcs_at])), 4 << 5))])
-    assert run_cli("segment", before, tmp / "expected.pcapng", "--engine", "scalar").exit_code == 0
+    capture, plain = tmp / "flags.pcapng", tmp / "plain.pcapng"
+    _fcs_capture(capture, [frame + _fcs_of(frame) if n == fcs_at else frame for n, frame in enumerate(frames)],
+                 "pcapng", flags={fcs_at: 4 << 5}, if_fcslen=None)
+    _fcs_capture(plain, frames, "pcapng", if_fcslen=None)
+    assert run_cli("segment", plain, tmp / "expected.pcapng", "--engine", "scalar").exit_code == 0
     result = run_cli("segment", capture, tmp / "out.pcapng", "--engine", engine)
-    assert result.exit_code == 3
-    assert f"frame {fcs_at + 1}" in result.stderr and "epb_flags: the frame ends in a 4-byte FCS: not read" in result.stderr
+    assert result.exit_code == 0, result.stderr
     assert (tmp / "out.pcapng").read_bytes() == (tmp / "expected.pcapng").read_bytes()
 
 

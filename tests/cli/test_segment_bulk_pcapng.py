@@ -186,19 +186,25 @@ def test_an_interface_described_late_is_taken_on_the_way(tmp: Path, engine: str,
     assert resumed == [None]
 
 
-def test_an_interface_described_late_whose_frames_end_in_an_fcs_is_refused_alike(tmp: Path, engine: str,
-                                                                                 resumed: list[Any]) -> None:
-    """An IDB after the first packet with if_fcslen 4: a super-packet on it is refused as the scalar
-    path refuses it (input broken, the frame named; what came before written), never segmented with
-    its FCS taken for payload: the general reader takes over at that IDB."""
+def test_an_interface_described_late_whose_frames_end_in_an_fcs_is_taken_alike(tmp: Path, engine: str,
+                                                                               resumed: list[Any]) -> None:
+    """An IDB after the first packet with if_fcslen 32 (bits): the general reader takes over at that
+    IDB, as the scalar path does; a super-packet on it is segmented without its FCS and each segment
+    gets its own, and one whose FCS does not check passes through unchanged, reported; never
+    segmented with its FCS taken for payload."""
+    import zlib
+
     first = pcapng_capture("<", 14, records=60)
-    frame = build_frame(SuperPacketSpec(payload=random.Random(3).randbytes(4000))) + bytes.fromhex("deadbeef")
+    frame = build_frame(SuperPacketSpec(payload=random.Random(3).randbytes(4000)))
+    good, damaged = frame + struct.pack("<I", zlib.crc32(frame)), frame + bytes.fromhex("deadbeef")
     capture = tmp / "in.pcapng"
-    capture.write_bytes(first + png_idb("<", 1, fcslen=4) + png_epb("<", 3, TICKS, frame))
+    capture.write_bytes(first + png_idb("<", 1, fcslen=32) + png_epb("<", 3, TICKS, good) + png_epb("<", 3, TICKS, damaged))
     bulk, scalar, bulk_json, scalar_json = both(capture, tmp, engine, *USO)
     assert bulk == scalar
     assert bulk_json == scalar_json
-    assert "(if_fcslen 4): every frame ends in a 4-byte FCS" in scalar_json["input_errors"][0]["reason"]
+    assert [(k["kind"], k["first_frame"]) for k in scalar_json["report_kinds"]] == [("FCS not made", 62)]
+    assert damaged in bulk
+    assert scalar_json["outcomes"]["segmented"] >= 1 and good not in bulk
     assert resumed and resumed[0] is not None
 
 

@@ -15,6 +15,7 @@ from scapy.utils import wrpcap
 
 from softgso.errors import CaptureError
 from softgso.io import RecordError, open_capture
+from softgso.io.record import FCS_LEN_UNKNOWN
 
 FRAMES = tcp_frames(4)
 
@@ -219,15 +220,17 @@ def test_pcapng_sections_of_versions_1_0_and_1_2_are_read_and_others_refused(tmp
 
 # Frames that end in an FCS: a pcap link-type field with the P bit (1 << 26) and an FCS length in
 # 16-bit words from bit 28 (pcap spec, "LinkType and additional information"), a pcapng interface
-# with if_fcslen (option 13). softgso reads frames as the stack has them, without an FCS: such
-# frames are refused by name (taken as payload, the FCS would be a trailer; the output's header
-# would declare an FCS its segments lack), never read as if they had none.
+# with if_fcslen (option 13, in bits; 2 and 4 are the bytes older writers meant), a packet's
+# epb_flags (bits 5-8, in bytes). Each record is read whole, its data as the file holds it, and says
+# how many of its last bytes are the FCS (record.fcs_len): what takes it off and makes it anew is
+# softgso.io.fcs.
 def _with_fcs(frame: bytes) -> bytes:
     return frame + struct.pack("<I", zlib.crc32(frame))
 
 
 @pytest.mark.parametrize(("field", "fcs_len"), [(1 | 1 << 26 | 2 << 28, 4), (1 | 1 << 26 | 1 << 28, 2)])
-def test_a_pcap_whose_frames_end_in_an_fcs_is_refused_by_name(tmp_path: Path, field: int, fcs_len: int) -> None:
+def test_a_pcap_whose_frames_end_in_an_fcs_reads_them_whole_with_their_fcs_length(tmp_path: Path, field: int,
+                                                                                   fcs_len: int) -> None:
     path = tmp_path / "fcs.pcap"
     path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, field) + b"".join(
         struct.pack("<IIII", 1, 0, len(frame) + fcs_len, len(frame) + fcs_len) + _with_fcs(frame)[: len(frame) + fcs_len]
@@ -236,8 +239,11 @@ def test_a_pcap_whose_frames_end_in_an_fcs_is_refused_by_name(tmp_path: Path, fi
         fields = subprocess.run([TSHARK, "-r", str(path), "-T", "fields", "-e", "eth.fcs"], capture_output=True,
                                 text=True, check=True).stdout.split()
         assert fields == ["0x" + _with_fcs(frame)[-4:].hex() for frame in FRAMES]
-    with pytest.raises(CaptureError, match=rf"every frame ends in a {fcs_len}-byte FCS: not read"):
-        open_capture(path)
+    with open_capture(path) as reader:
+        records = list(reader)
+        assert reader.interfaces[0].fcs_len == fcs_len
+    assert [bytes(record.data) for record in records] == [_with_fcs(frame)[: len(frame) + fcs_len] for frame in FRAMES]
+    assert [record.fcs_len for record in records] == [fcs_len] * len(FRAMES)
 
 
 def test_a_pcap_whose_fcs_bit_gives_no_length_is_read(tmp_path: Path) -> None:
@@ -246,35 +252,47 @@ def test_a_pcap_whose_fcs_bit_gives_no_length_is_read(tmp_path: Path) -> None:
     path = tmp_path / "no-fcs.pcap"
     path.write_bytes(content)
     with open_capture(path) as reader:
-        assert [bytes(record.data) for record in reader] == FRAMES
+        records = list(reader)
+    assert [bytes(record.data) for record in records] == FRAMES
+    assert {record.fcs_len for record in records} == {0}
 
 
-def test_a_pcapng_packet_on_an_interface_with_an_fcs_is_refused_where_it_lies(tmp_path: Path) -> None:
-    """The packets before it are read; the first on the FCS interface stops the read, by name."""
+@pytest.mark.parametrize(("if_fcslen", "fcs_len"), [(32, 4), (16, 2), (4, 4), (2, 2), (12, FCS_LEN_UNKNOWN)])
+def test_a_pcapng_packet_on_an_interface_with_an_fcs_has_the_length_if_fcslen_gives(tmp_path: Path, if_fcslen: int,
+                                                                                    fcs_len: int) -> None:
+    """if_fcslen counts bits; 2 and 4 (no FCS is 2 or 4 bits long) are bytes, as Wireshark 4.0 reads
+    them (below); another length not in whole bytes is said to be unknown."""
     path = tmp_path / "fcs.pcapng"
-    path.write_bytes(png_shb("<") + png_idb("<", 1) + png_idb("<", 1, fcslen=4) + png_epb("<", 0, 0, FRAMES[0])
+    path.write_bytes(png_shb("<") + png_idb("<", 1) + png_idb("<", 1, fcslen=if_fcslen) + png_epb("<", 0, 0, FRAMES[0])
                      + png_epb("<", 1, 0, _with_fcs(FRAMES[1])) + png_epb("<", 0, 0, FRAMES[2]))
-    _refused_at_the_second_frame(path, "interface 1 (if_fcslen 4): every frame ends in a 4-byte FCS: not read")
+    if if_fcslen == 4:
+        _fcs_on_the_second_frame_alone(path)
+    with open_capture(path) as reader:
+        records = list(reader)
+    assert [bytes(record.data) for record in records] == [FRAMES[0], _with_fcs(FRAMES[1]), FRAMES[2]]
+    assert [record.fcs_len for record in records] == [0, fcs_len, 0]
 
 
 @pytest.mark.parametrize("prefix", ["<", ">"])
-def test_a_pcapng_packet_whose_epb_flags_give_an_fcs_is_refused_where_it_lies(tmp_path: Path, prefix: str) -> None:
+def test_a_pcapng_packet_whose_epb_flags_give_an_fcs_has_that_length(tmp_path: Path, prefix: str) -> None:
     """epb_flags bits 5-8: the packet's FCS length (pcapng spec); other flags (inbound, unicast) read as ever."""
     path = tmp_path / "flags.pcapng"
     inbound_unicast = 1 | 1 << 2
     path.write_bytes(png_shb(prefix) + png_idb(prefix, 1) + png_epb(prefix, 0, 0, FRAMES[0], flags=inbound_unicast)
                      + png_epb(prefix, 0, 0, _with_fcs(FRAMES[1]), flags=inbound_unicast | 4 << 5)
                      + png_epb(prefix, 0, 0, FRAMES[2]))
-    _refused_at_the_second_frame(path, "epb_flags: the frame ends in a 4-byte FCS: not read")
+    _fcs_on_the_second_frame_alone(path)
+    with open_capture(path) as reader:
+        records = list(reader)
+    assert [bytes(record.data) for record in records] == [FRAMES[0], _with_fcs(FRAMES[1]), FRAMES[2]]
+    assert [record.fcs_len for record in records] == [0, 4, 0]
 
 
-def _refused_at_the_second_frame(path: Path, reason: str) -> None:
-    """The independent reader finds an FCS on the second frame alone; softgso reads the first, then
-    stops at the second for ``reason``."""
+def _fcs_on_the_second_frame_alone(path: Path) -> None:
+    """The independent reader finds an FCS on the second frame alone, the one it ends."""
     if TSHARK:
         fields = subprocess.run([TSHARK, "-r", str(path), "-T", "fields", "-e", "eth.fcs"], capture_output=True,
                                 text=True, check=True).stdout.split("\n")
         assert fields[:3] == ["", "0x" + _with_fcs(FRAMES[1])[-4:].hex(), ""]
-    seen, error = read_until_error(path)
-    assert seen == [0]
-    assert reason in str(error)
+
+

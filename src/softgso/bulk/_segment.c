@@ -517,7 +517,7 @@ static PyObject *scan_blocks(PyObject *self, PyObject *args)
             const unsigned char *options = block + 28 + caplen + (-caplen & 3);
             int held = epb_options(options, block + length - 4, big_endian);
             if (held & EPB_FCS) {
-                /* a frame that ends in an FCS: the general reader refuses it, by name */
+                /* a frame that ends in an FCS: the general reader takes it (its FCS off, then made anew) */
                 stop = 1;
                 break;
             }

@@ -170,7 +170,7 @@ class NumpyPrimitive:
                 options_at = EPB_FIXED_LEN + frame_len + -frame_len % 4
                 comment, fcs_len = packet_options(body, options_at, prefix)
                 if fcs_len:
-                    stop = True  # a frame that ends in an FCS: the general reader refuses it, by name
+                    stop = True  # a frame that ends in an FCS: the general reader takes it (its FCS off, then made anew)
                     break
                 link = 0 if comment is not None else kinds[interface]
             elif block_type == BT_SPB:

@@ -1074,8 +1074,8 @@ class SegmentStream:
         writes IDBs from, when a record first needs them); its length, or 0 (not one, or broken: the
         general reader takes over there). Its records go to the scalar path (kind 0): their IDB is
         written where the scalar stream writes it. An interface whose frames end in an FCS (if_fcslen)
-        is not taken either: the general reader refuses its frames, by name (as pcapng_header leaves a
-        file that describes one before its first packet to it)."""
+        is not taken either: the general reader takes the FCS off its frames and makes it anew on what
+        it writes (as pcapng_header leaves a file that describes one before its first packet to it)."""
         from ..io.pcapng import BT_IDB, MAX_BLOCK_LEN, interface_of
 
         blocks = self._blocks

@@ -20,6 +20,7 @@ from ..io.pcap import (
     LINKTYPE_MASK,
     RECORD_HEADER_LEN,
     PcapRecordEncoder,
+    fcs_length,
     header_refusal,
     pcap_magic,
 )
@@ -153,6 +154,8 @@ def pcap_header(path: str | os.PathLike[str]) -> tuple[tuple[bytes, str, bool, i
     linktype = linktype_field & LINKTYPE_MASK
     if linktype not in LINK_KINDS or header_refusal(major, minor, linktype_field) is not None:
         return None  # the general reader's: it says what it refuses
+    if fcs_length(linktype_field):
+        return None  # frames that end in an FCS: the general reader takes it off (and makes it anew)
     return (header, order, nanosecond, snaplen), linktype
 
 
@@ -201,7 +204,7 @@ def pcapng_header(path: str | os.PathLike[str]) -> PcapngInput | None:
     except (OSError, CaptureError):
         return None
     if start is None or not getattr(reader, "section_header", b"") or any(i.fcs_len for i in reader.interfaces):
-        return None  # (frames that end in an FCS: the general reader refuses them)
+        return None  # (frames that end in an FCS: the general reader takes it off and makes it anew)
     if getattr(reader, "head_error", None) is not None:
         # a broken block before the first packet (an IDB, a block it skips): the general reader reports
         # it before any record, where the bulk walk, starting after those blocks, would never see it

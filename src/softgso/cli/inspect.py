@@ -334,13 +334,15 @@ class CaptureInspector:
 
     def add(self, index: int, frame: bytes | memoryview | None, *, linktype: int = 1, timestamp_ns: int | None = None,
             wire_len: int | None = None, record_len: int = 0, record: CaptureRecord | None = None,
-            comment: str | None = None) -> None:
+            comment: str | None = None, fcs_problem: str | None = None) -> None:
         """Count one record; ``frame`` is its Ethernet frame, or None when it is not Ethernet.
 
         ``record_len`` is the captured length of a record that is not Ethernet; ``wire_len`` the
         packet's original length (more than the frame when the capture snapped it); ``record``
         the record itself, which gives the L3 size of link types that are not converted (PPP...);
-        ``comment`` its pcapng comment, whose GSO metadata segment reads (options_from_gso_comment).
+        ``comment`` its pcapng comment, whose GSO metadata segment reads (options_from_gso_comment);
+        ``fcs_problem`` why no FCS can be made for frames in place of ``frame`` (softgso.io.fcs), which
+        is then written unchanged if it would not be as it came.
         """
         self.packets += 1
         if timestamp_ns is not None:
@@ -368,7 +370,7 @@ class CaptureInspector:
         snapped = wire_len is not None and wire_len > len(frame)
         # a packet with GSO metadata is segmented by it, as segment does: never counted from a shape's plan
         options = self.options if comment is None else options_from_gso_comment(self.options, comment)
-        planner = self.planner if options is self.options else None
+        planner = self.planner if options is self.options and fcs_problem is None else None
         shape_key = None
         if planner is not None and not snapped:
             shape_key = tcp_shape(frame)
@@ -425,6 +427,14 @@ class CaptureInspector:
                         {len(frame): (planner.last_plan, layout)})
             return
         result = process_frame(frame, options)
+        if fcs_problem is not None and result.frames != [frame]:
+            # segment's _fcs_frames: passed through, reported
+            self.summary.add_passthrough(index, len(frame), "FCS not made", fcs_problem, len(result.frames) > 1)
+            self.segments_out += 1
+            self.bytes_out += len(frame) + self.link_delta
+            self.sizes_out[len(frame)] += 1
+            self._report(index, f"{fcs_problem}: segment passes it through")
+            return
         self.summary.add(index, len(frame), result)
         self.segments_out += len(result.frames)
         for out in result.frames:

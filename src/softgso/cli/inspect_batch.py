@@ -115,13 +115,19 @@ def add_record(inspector: CaptureInspector, preview: CoalescePreview, record: Ca
                timestamp: bool = True) -> None:
     """Count one record of the general reader (or one the bulk reader hands out as a record): its
     Ethernet frame or, when it has none, the record itself."""
+    problem = None
+    original = record
+    if record.fcs_len:  # as segment has it: the frame without its FCS, each segment with its own
+        from ..io.fcs import fcs_problem, without_fcs
+
+        problem, record = fcs_problem(record, record.fcs_len), without_fcs(record)
     view = ethernet_view(record)
     frame = None if view is None else view.frame
     # orig_len counts the record's own link header (cooked: not the frame's Ethernet one)
     wire_len = None if frame is None else len(frame) + record.orig_len - len(record.data)
     inspector.add(record.index, frame, linktype=record.linktype,
                   timestamp_ns=record.timestamp_ns if timestamp else None, wire_len=wire_len,
-                  record_len=len(record.data), record=record, comment=record.comment)
+                  record_len=len(original.data), record=original, comment=record.comment, fcs_problem=problem)
     preview.add(None if frame is None or record.truncated else frame, record.index)
 
 

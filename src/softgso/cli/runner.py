@@ -335,22 +335,37 @@ def segment_record(record: Any, writer: Any, per_frame: Callable[[int, bytes], t
 
     A record that is not read as a packet (a link type not segmented, a snapped record) is copied
     through and told to ``passthrough`` (else added to ``reports``); one that comes out as it came
-    is written as the record itself (a pcapng record keeps its block, options included).
+    is written as the record itself (a pcapng record keeps its block, options included). A frame
+    that ends in an FCS goes to ``per_frame`` without it, and each frame written in its place gets
+    one of its own (softgso.io.fcs); where none can be made right, the record passes through.
     """
     from ..io import UnknownLinkTypeError, UnrepresentableFrameError, from_ethernet, to_ethernet
     from ..job import link_type_report, snapped_report
 
+    original = record
+
     def pass_through(kind: str, reason: str, over: bool) -> None:
         if passthrough is not None:
-            passthrough(record.index, len(record.data), kind, reason, over)
+            passthrough(record.index, len(original.data), kind, reason, over)
         else:
             reports.append((record.index, f"{reason}: passed through"))
-        writer.write(record)
+        writer.write(original)
         counts["out"] += 1
-        counts["bytes_out"] += len(record.data)
+        counts["bytes_out"] += len(original.data)
+
+    def unwritable(kind: str, reason: str, over_mtu: bool = False) -> None:
+        report = getattr(per_frame, "unwritable", None)
+        if report is not None:
+            report(record.index, len(original.data), reason, kind, over_mtu)
+        else:
+            reports.append((record.index, f"{reason}: passed through"))
 
     counts["in"] += 1
-    counts["bytes_in"] += len(record.data)
+    counts["bytes_in"] += len(original.data)
+    if original.fcs_len:
+        from ..io.fcs import without_fcs
+
+        record = without_fcs(original)
     try:
         view = to_ethernet(record)
     except UnknownLinkTypeError:
@@ -370,23 +385,41 @@ def segment_record(record: Any, writer: Any, per_frame: Callable[[int, bytes], t
         converted = [from_ethernet(out, record) for out in frames]
     except UnrepresentableFrameError as error:
         # e.g. a label pushed on a raw-IP record: the link type has no ethertype to say so
-        unwritable = getattr(per_frame, "unwritable", None)
-        if unwritable is not None:
-            unwritable(record.index, len(record.data), error.reason)
-        else:
-            reports.append((record.index, f"{error.reason}: passed through"))
+        unwritable("result not expressible in the link type", error.reason)
         converted, reason = [bytes(record.data)], None
     if reason:
         reports.append((record.index, reason))
-    if record.block is not None and len(converted) == 1 and converted[0] == record.data:
-        writer.write(record)  # unchanged: its own block
+    written = _fcs_frames(original, record, converted, writer, unwritable) if original.fcs_len else converted
+    if written is None or record.block is not None and len(written) == 1 and written[0] == record.data:
+        writer.write(original)  # as it came: its own block, its own FCS
         counts["out"] += 1
-        counts["bytes_out"] += len(record.data)
+        counts["bytes_out"] += len(original.data)
         return
-    for data in converted:
+    for data in written:
         writer.write(record, data)
         counts["out"] += 1
         counts["bytes_out"] += len(data)
+
+
+def _fcs_frames(original: Any, record: Any, converted: list[bytes], writer: Any,
+                unwritable: Callable[[str, str, bool], None]) -> list[bytes] | None:
+    """What to write for ``original``, a record whose frame ends in an FCS, given ``converted``, the
+    frames made of ``record`` (the same without its FCS): each with the FCS its interface in OUT says
+    every frame ends in, or None for the record as it came (unchanged, or no FCS can be made right)."""
+    from ..io.fcs import fcs_problem, with_fcs
+
+    out_fcs = writer.fcs_len(record.interface_id)
+    if len(converted) == 1 and converted[0] == record.data:
+        # a kept block says its FCS in its own epb_flags where its interface says none
+        if out_fcs == original.fcs_len or original.block is not None and getattr(writer.encoder, "keeps_blocks", False):
+            return None
+    if not out_fcs:
+        return converted  # OUT says its frames end in none: as the stack has them
+    problem = fcs_problem(original, out_fcs)
+    if problem is not None:
+        unwritable("FCS not made", problem, len(converted) > 1)  # (more than one: it was cut at the MTU)
+        return None
+    return [with_fcs(frame) for frame in converted]
 
 
 def print_reports(reports: list[tuple[int, str]], limit: int = 20) -> None:
@@ -441,8 +474,9 @@ class ActionPerFrame:
         self.outcomes[outcome] += 1
         self._last = (index, outcome)
 
-    def unwritable(self, index: int, nbytes: int, reason: str) -> None:
-        """The frame's result cannot be written in its record's link type: passed through instead, reported."""
+    def unwritable(self, index: int, nbytes: int, reason: str, kind: str = "", over_mtu: bool = False) -> None:
+        """The frame's result cannot be written as it is (in its record's link type, with an FCS that is
+        right): passed through instead, reported."""
         if self._last is not None and self._last[0] == index:
             self.outcomes[self._last[1]] -= 1
         self._count(index, "refused")

@@ -43,10 +43,9 @@ def fcs_length(linktype_field: int) -> int:
     return 2 * (linktype_field >> 28 & 0xF) if linktype_field & LINKTYPE_FCS_PRESENT else 0
 
 
-def fcs_refusal(fcs_len: int, what: str = "every frame") -> str:
-    """Why frames that end in an FCS are not read (``what``: which frames): the reason an error gives."""
-    return (f"{what} ends in a {fcs_len}-byte FCS: not read (softgso reads frames without one, the "
-            "frames the stack sees; its segments would carry none, and the FCS would be taken for payload)")
+def fcs_bits(fcs_len: int) -> int:
+    """The link-type field's upper bits that declare ``fcs_len`` bytes of FCS (0 where none can)."""
+    return LINKTYPE_FCS_PRESENT | (fcs_len // 2) << 28 if 0 < fcs_len <= 30 and fcs_len % 2 == 0 else 0
 
 
 def header_refusal(major: int, minor: int, linktype_field: int) -> str | None:
@@ -54,9 +53,6 @@ def header_refusal(major: int, minor: int, linktype_field: int) -> str | None:
     reader's error, and what sends the bulk walk to the reader."""
     if major != PCAP_VERSION_MAJOR:
         return f"unsupported pcap version {major}.{minor}: pcap files are version 2.x"
-    fcs_len = fcs_length(linktype_field)
-    if fcs_len:
-        return f"link-type field 0x{linktype_field:08x}: {fcs_refusal(fcs_len)}"
     return None
 
 _ORDER_PREFIX = {"little": "<", "big": ">"}
@@ -115,12 +111,14 @@ class PcapReader(CaptureReader):
         self.header = header  # written back unchanged by a writer made ``like`` this reader
         self._record_header = struct.Struct(prefix + "IIII")
         self.interfaces = [
-            Interface(self.linktype_field & LINKTYPE_MASK, self.snaplen, NS_PER_SECOND if nanosecond else 1_000_000)
+            Interface(self.linktype_field & LINKTYPE_MASK, self.snaplen, NS_PER_SECOND if nanosecond else 1_000_000,
+                      fcs_len=fcs_length(self.linktype_field))
         ]
 
     def __iter__(self) -> Iterator[CaptureRecord]:
         unpack_from = self._record_header.unpack_from
         linktype = self.interfaces[0].linktype
+        fcs_len = self.interfaces[0].fcs_len
         snaplen = self.snaplen
         ns_per_tick = NS_PER_SECOND // self.interfaces[0].ticks_per_second
         # Anything up to this length needs no further check (see CaptureReader._check_length).
@@ -136,7 +134,7 @@ class PcapReader(CaptureReader):
                     self._pos = end
                     yield record_type(
                         self._index, seconds * NS_PER_SECOND + fraction * ns_per_tick, linktype,
-                        self._view[pos + RECORD_HEADER_LEN : end], orig_len,
+                        self._view[pos + RECORD_HEADER_LEN : end], orig_len, 0, None, None, fcs_len,
                     )
                     self._index += 1
                     continue
@@ -157,7 +155,8 @@ class PcapReader(CaptureReader):
                 raise self._error(
                     f"record data cut short: {len(data)} of {caplen} captured bytes before end of file", offset
                 )
-            yield record_type(self._index, seconds * NS_PER_SECOND + fraction * ns_per_tick, linktype, data, orig_len)
+            yield record_type(self._index, seconds * NS_PER_SECOND + fraction * ns_per_tick, linktype, data, orig_len,
+                              0, None, None, fcs_len)
             self._index += 1
 
 
@@ -169,6 +168,11 @@ class PcapRecordEncoder:
         self.linktype = linktype
         self.ticks_per_second = NS_PER_SECOND if nanosecond else 1_000_000
         self._pack = struct.Struct(_ORDER_PREFIX[byte_order] + "IIII").pack
+        self._fcs_len = fcs_length(struct.unpack_from(_ORDER_PREFIX[byte_order] + "I", header, 20)[0])
+
+    def fcs_len(self, interface_id: int) -> int:
+        """Bytes of FCS the file header says end every frame."""
+        return self._fcs_len
 
     @property
     def default_linktype(self) -> int:

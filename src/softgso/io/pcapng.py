@@ -24,6 +24,7 @@ from itertools import chain
 
 from ..errors import CaptureError
 from .record import (
+    FCS_LEN_UNKNOWN,
     MAX_RECORD_LEN,
     MAX_SNAPLEN_STANDARD,
     NS_PER_SECOND,
@@ -50,7 +51,7 @@ OPT_COMMENT = 1
 IF_NAME = 2
 IF_TSRESOL = 9
 IF_TSOFFSET = 14
-IF_FCSLEN = 13  # bytes of FCS at the end of every frame of the interface (one byte)
+IF_FCSLEN = 13  # bits of FCS at the end of every frame of the interface (one byte)
 EPB_FLAGS = 2  # epb_flags (and an obsolete PB's pack_flags): bits 5-8 the packet's FCS length (0: not known)
 
 BLOCK_OVERHEAD = 12  # type, leading length, trailing length
@@ -122,6 +123,8 @@ def encode_idb(interface: Interface, byte_order: str) -> bytes:
         options.append(encode_option(IF_TSRESOL, bytes([_tsresol_byte(interface.ticks_per_second)]), prefix))
     if interface.tsoffset_s:
         options.append(encode_option(IF_TSOFFSET, struct.pack(prefix + "q", interface.tsoffset_s), prefix))
+    if 0 < interface.fcs_len < 32:
+        options.append(encode_option(IF_FCSLEN, bytes([interface.fcs_len * 8]), prefix))
     body = struct.pack(prefix + "HHI", interface.linktype, 0, interface.snaplen)
     return _encode_block(BT_IDB, body + _encode_options(options, prefix), prefix)
 
@@ -332,10 +335,6 @@ class PcapngReader(CaptureReader):
         if caplen > MAX_SNAPLEN_STANDARD:
             self._check_length(caplen, interface.snaplen, offset)
         options = packet_options(body, fixed_len + caplen + _pad4(caplen), self._section.prefix)
-        if options[1]:
-            from .pcap import fcs_refusal
-
-            raise self._error(f"epb_flags: {fcs_refusal(options[1], 'the frame')}", offset)
         record = packet_record(self._index, interface, self._section.first_interface + local_id, body, fields,
                                fixed_len, self._section.prefix, block, options)
         self._index += 1
@@ -349,7 +348,7 @@ class PcapngReader(CaptureReader):
         self._check_length(caplen, interface.snaplen, offset)
         record = CaptureRecord(
             self._index, 0, interface.linktype, body[4 : 4 + caplen], orig_len, self._section.first_interface,
-            block=block,
+            block=block, fcs_len=interface.fcs_len,
         )
         self._index += 1
         return record
@@ -362,13 +361,7 @@ class PcapngReader(CaptureReader):
                 "interface(s) before it",
                 offset,
             )
-        interface = self.interfaces[section.first_interface + local_id]
-        if interface.fcs_len:
-            from .pcap import fcs_refusal
-
-            raise self._error(f"interface {local_id} (if_fcslen {interface.fcs_len}): {fcs_refusal(interface.fcs_len)}",
-                              offset)
-        return interface
+        return self.interfaces[section.first_interface + local_id]
 
     def _interface(self, block: bytes, body: memoryview) -> None:
         """Record an Interface Description Block."""
@@ -408,8 +401,17 @@ def interface_of(block: bytes, body: memoryview, byte_order: str) -> Interface:
         elif code == IF_NAME:
             interface.name = bytes(value).decode("utf-8", "replace")
         elif code == IF_FCSLEN and len(value) >= 1:
-            interface.fcs_len = value[0]
+            interface.fcs_len = if_fcslen_bytes(value[0])
     return interface
+
+
+def if_fcslen_bytes(value: int) -> int:
+    """The bytes of FCS an if_fcslen of ``value`` gives. The pcapng spec counts it in bits (epb_flags
+    count bytes); readers that took it in bytes (Wireshark 4.0's) made writers put 2 or 4, values
+    that no FCS has in bits: those are bytes. Anything else not whole bytes is FCS_LEN_UNKNOWN."""
+    if value in (2, 4):
+        return value
+    return value // 8 if value % 8 == 0 else FCS_LEN_UNKNOWN
 
 
 def packet_options(body: memoryview, options_start: int, prefix: str) -> tuple[str | None, int]:
@@ -441,12 +443,15 @@ def packet_record(index: int, interface: Interface, interface_id: int, body: mem
     packet_options, when the caller has read them)."""
     _, high, low, caplen, orig_len = fields
     data_end = fixed_len + caplen
-    comment = (options or packet_options(body, data_end + _pad4(caplen), prefix))[0]
+    options = options or packet_options(body, data_end + _pad4(caplen), prefix)
+    comment = options[0]
     timestamp_ns = ticks_to_ns(high << 32 | low, interface.ticks_per_second)
     if interface.tsoffset_s:
         timestamp_ns += interface.tsoffset_s * NS_PER_SECOND
+    # the packet's own FCS length (epb_flags) where it gives one, else its interface's
+    fcs_len = options[1] or interface.fcs_len
     return CaptureRecord(index, timestamp_ns, interface.linktype, body[fixed_len:data_end], orig_len, interface_id,
-                         comment, block)
+                         comment, block, fcs_len)
 
 
 class PcapngRecordEncoder:
@@ -464,6 +469,10 @@ class PcapngRecordEncoder:
         self._interfaces_written = interfaces_written
         # records' own blocks are written back as they are (open_writer: shaped like their reader)
         self.keeps_blocks = False
+
+    def fcs_len(self, interface_id: int) -> int:
+        """Bytes of FCS the file says end every frame of the interface (Interface.fcs_len)."""
+        return self.interfaces[interface_id].fcs_len if interface_id < len(self.interfaces) else 0
 
     def kept_block(self, record: CaptureRecord) -> bytes | memoryview | None:
         """The record's own packet block (after the IDBs it needs, if not yet written), when this

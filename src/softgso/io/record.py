@@ -51,6 +51,10 @@ MAX_SNAPLEN_STANDARD = 262144
 
 NS_PER_SECOND = 1_000_000_000
 
+# a record's or interface's fcs_len when the file says frames end in an FCS but not in whole bytes
+# (a pcapng if_fcslen, in bits, that is no multiple of 8)
+FCS_LEN_UNKNOWN = -1
+
 
 class CaptureRecord(ValueClass):
     """One packet record as read from (or to be written to) a capture file.
@@ -59,7 +63,7 @@ class CaptureRecord(ValueClass):
     on (buffers are never reused), so it can be kept or handed to a writer without copying.
     """
 
-    __slots__ = ("index", "timestamp_ns", "linktype", "data", "orig_len", "interface_id", "comment", "block")
+    __slots__ = ("index", "timestamp_ns", "linktype", "data", "orig_len", "interface_id", "comment", "block", "fcs_len")
 
     index: int  # 0-based position among the file's packet records
     timestamp_ns: int  # nanoseconds since the epoch
@@ -71,10 +75,13 @@ class CaptureRecord(ValueClass):
     # pcapng: the record's whole Enhanced or Simple Packet Block, options and padding byte for byte,
     # when a writer shaped like its reader may write it back as it is (the file's first section)
     block: bytes | memoryview | None
+    # bytes of Frame Check Sequence that end ``data`` (and orig_len) on the wire, as the file declares
+    # them (0: none; FCS_LEN_UNKNOWN: an FCS of a length the file does not give in whole bytes)
+    fcs_len: int
 
     def __init__(self, index: int, timestamp_ns: int, linktype: int, data: bytes | memoryview,
                  orig_len: int, interface_id: int = 0, comment: str | None = None,
-                 block: bytes | memoryview | None = None) -> None:
+                 block: bytes | memoryview | None = None, fcs_len: int = 0) -> None:
         self.index = index
         self.timestamp_ns = timestamp_ns
         self.linktype = linktype
@@ -83,6 +90,7 @@ class CaptureRecord(ValueClass):
         self.interface_id = interface_id
         self.comment = comment
         self.block = block
+        self.fcs_len = fcs_len
 
     @property
     def truncated(self) -> bool:
@@ -102,7 +110,7 @@ class Interface(ValueClass):
     name: str | None  # pcapng if_name
     block: bytes | None  # the original pcapng IDB, written back unchanged when byte orders match
     byte_order: str  # of ``block``
-    fcs_len: int  # pcapng if_fcslen: bytes of FCS at the end of every frame (0: none)
+    fcs_len: int  # bytes of FCS at the end of every frame (0: none; FCS_LEN_UNKNOWN: not whole bytes)
 
     def __init__(self, linktype: int, snaplen: int, ticks_per_second: int, tsoffset_s: int = 0,
                  name: str | None = None, block: bytes | None = None, byte_order: str = "little",

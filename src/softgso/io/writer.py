@@ -22,7 +22,7 @@ from types import TracebackType
 
 from ..errors import CaptureError
 from .outfile import Reservation, attach, claim, output_mode, output_target
-from .pcap import PcapReader, PcapRecordEncoder, pcap_file_header
+from .pcap import PcapReader, PcapRecordEncoder, fcs_bits, pcap_file_header
 from .pcapng import PcapngReader, PcapngRecordEncoder, encode_shb
 from .record import LINKTYPE_ETHERNET, MAX_SNAPLEN_STANDARD, CaptureRecord, Interface
 from .source import CaptureReader
@@ -172,6 +172,12 @@ class CaptureWriter:
                 record.timestamp_ns, (data,), None, interface_id=record.interface_id, comment=record.comment,
                 linktype=record.linktype,
             )
+
+    def fcs_len(self, interface_id: int) -> int:
+        """Bytes of FCS the file says end every frame of interface ``interface_id`` (0: none;
+        FCS_LEN_UNKNOWN: not in whole bytes): what a frame written on it must end in."""
+        fcs_len = getattr(self._encoder, "fcs_len", None)
+        return fcs_len(interface_id) if fcs_len is not None else 0
 
     def write_record(
         self, timestamp_ns: int, parts: Sequence[bytes | memoryview], orig_len: int | None = None, *,
@@ -389,7 +395,7 @@ def open_writer(
                 interface.linktype if linktype is None else linktype,
                 interface.snaplen if snaplen is None else snaplen,
                 interface.ticks_per_second if nanosecond is None else (10**9 if nanosecond else 10**6),
-                interface.tsoffset_s, interface.name,
+                interface.tsoffset_s, interface.name, fcs_len=interface.fcs_len,
             )
             for interface in interfaces
         ]
@@ -399,7 +405,7 @@ def open_writer(
         if isinstance(like, PcapReader) and not overridden and order == like.byte_order:
             header = like.header
         else:
-            field = interfaces[0].linktype
+            field = interfaces[0].linktype | fcs_bits(interfaces[0].fcs_len)
             if isinstance(like, PcapReader) and linktype is None:
                 field = like.linktype_field
             header = pcap_file_header(order, ns, max(i.snaplen for i in interfaces) or MAX_SNAPLEN_STANDARD, field)
