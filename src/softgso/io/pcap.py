@@ -168,7 +168,9 @@ class PcapRecordEncoder:
         self.linktype = linktype
         self.ticks_per_second = NS_PER_SECOND if nanosecond else 1_000_000
         self._pack = struct.Struct(_ORDER_PREFIX[byte_order] + "IIII").pack
-        self._fcs_len = fcs_length(struct.unpack_from(_ORDER_PREFIX[byte_order] + "I", header, 20)[0])
+        # (a part of a file written elsewhere has no header of its own: its frames are as the part's)
+        self._fcs_len = (fcs_length(struct.unpack_from(_ORDER_PREFIX[byte_order] + "I", header, 20)[0])
+                         if len(header) >= FILE_HEADER_LEN else 0)
 
     def fcs_len(self, interface_id: int) -> int:
         """Bytes of FCS the file header says end every frame."""
