@@ -484,6 +484,9 @@ class SegmentStream:
         self._snap_limit = MAX_SNAPLEN_STANDARD
         self._span = span or (header.start, None, 0)
         self._encoder = writer.encoder
+        if self._span[0] == header.start:  # (a part of a cut file after the first: they are the first's)
+            for _, block in header.reader.head_blocks:
+                writer.write_block(block)
         fd = open_input(in_path)
         try:
             return self._pipeline(fd, os.fstat(fd).st_size, writer, progress)
@@ -753,7 +756,9 @@ class SegmentStream:
             for first, stop in code_spans(codes):
                 kind = codes[first]
                 if kind == CODE_DROPPED:
-                    continue  # blocks the general reader skips: not written
+                    # blocks that hold no packet: those about the capture written as they are, in place
+                    self._other_blocks(data, offsets, first, stop, shift, parts, flush_pending)
+                    continue
                 if kind == CODE_SEED:
                     # (their parts are bytes: runs of bytes among the pending runs, where there are any)
                     done: list[Any] = [] if raw_runs and pending else parts
@@ -1168,6 +1173,22 @@ class SegmentStream:
         segment_record(record, _PartsSink(self._encoder, parts), self.per_frame, self.counts, self.reports,
                        self.summary.add_passthrough, self.options.device.mtu)
         return self.counts["out"] - before
+
+    def _other_blocks(self, data: memoryview, offsets: memoryview, first: int, stop: int, shift: int,
+                      parts: list[Any], flush_pending: Callable[[], None]) -> None:
+        """Blocks ``first`` to ``stop`` of a chunk, none a packet, as the scalar stream writes them
+        (softgso.io.pcapng.OTHER_BLOCKS_KEPT, where the output keeps its input's blocks; others not)."""
+        from ..io.pcapng import OTHER_BLOCKS_KEPT
+
+        header = struct.Struct((">" if self._big_endian else "<") + "II")
+        for number in range(first, stop):
+            start = offsets[number] - shift
+            block_type, length = header.unpack_from(data, start)
+            if block_type in OTHER_BLOCKS_KEPT:
+                kept = self._encoder.other_block(data[start : start + length])
+                if kept is not None:
+                    flush_pending()
+                    parts.append(kept)
 
     def _one_block(self, index: int, view: memoryview, start: int, parts: list[Any]) -> int:
         """A pcapng packet block (at ``start``) for the scalar path, as the general reader reads it and

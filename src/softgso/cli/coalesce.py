@@ -57,6 +57,8 @@ def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: i
     with open_capture(in_path) as reader, open_writer(out_path, like=reader, format=output_format) as writer, \
             progress_bar(quiet, int(getattr(reader, "file_size", 0) or 0), "coalesce") as bar:
         polls = PollWriter(device, summary, writer, engine)
+        if hasattr(reader, "keep_blocks"):  # blocks about the capture, written with the poll they came in
+            reader.keep_blocks(lambda offset, block: polls.blocks.append((reader.records_read, block)))
         header_info = pcap_ethernet_header(in_path) if reader.format == "pcap" and engine == "auto" else None
         if stream_applies(device, batch, header_info, writer.format):
             assert header_info is not None
@@ -106,6 +108,10 @@ class PollWriter:
         self.pcapng = writer.format == "pcapng"
         self.bytes_in = 0
         self.bytes_out = 0
+        # pcapng blocks about the capture (softgso.io.pcapng.OTHER_BLOCKS_KEPT) not written yet, each with
+        # the records read before it: written before the packets of the poll that holds the record after
+        # it (GRO reorders within a poll), or at the end
+        self.blocks: list[tuple[int, bytes]] = []
 
     def run(self, records: Iterable[CaptureRecord], batch: int, progress: Callable[[], None]) -> None:
         """Every record, ``batch`` to a poll (the last may hold fewer)."""
@@ -118,7 +124,16 @@ class PollWriter:
                 progress()
         if poll:
             self.poll(poll)
+        self._write_blocks(self.writer)  # (those after the last record)
         progress()
+
+    def _write_blocks(self, writer: Any, before: int | None = None) -> None:
+        """The blocks read before record ``before`` (every one: None)."""
+        kept = [(read, block) for read, block in self.blocks if before is not None and read > before]
+        for read, block in self.blocks:
+            if before is None or read <= before:
+                writer.write_block(block)
+        self.blocks[:] = kept
 
     def poll(self, records: list[CaptureRecord], sink: Any = None) -> None:
         """One poll: GRO over the records' Ethernet frames (softgso.gro.coalesce_poll_at: the compiled GRO
@@ -148,6 +163,8 @@ class PollWriter:
             frames.append(bytes(view.frame))
             owners.append(record)
         left = coalesce_poll_at(frames, self.device, self.engine)
+        if self.blocks and records:
+            self._write_blocks(writer, records[-1].index)
 
         def write(packet: GroPacket) -> None:
             record = owners[packet.meta]

@@ -220,6 +220,7 @@ def stream_records(
                 if result.resume_index is not None:
                     with open_capture(in_path) as reader:
                         writer.encoder.interfaces = reader.interfaces  # type: ignore[attr-defined]
+                        keep_blocks(reader, writer, result.resume_offset)
                         _scalar_records(reader, writer, per_frame, result.counts, result.reports, bar,
                                         skip=result.resume_index, passthrough=passthrough, mtu=mtu)
             return result.counts, result.reports, time.perf_counter() - started
@@ -239,6 +240,7 @@ def stream_records(
     with open_capture(in_path) as reader:
         _check_output_format(reader, output_format)
         with open_writer(out_path, like=reader, format=output_format) as writer:
+            keep_blocks(reader, writer)
             total = int(getattr(reader, "file_size", 0) or 0)
             with progress_bar(quiet, total, description) as bar:
                 try:
@@ -248,6 +250,13 @@ def stream_records(
                     _check_output_format(reader, output_format)  # an interface described late, in pcapng
                     raise
     return counts, reports, time.perf_counter() - started
+
+
+def keep_blocks(reader: Any, writer: Any, from_offset: int = 0) -> None:
+    """Have ``writer`` write the blocks about the capture that ``reader`` (a pcapng one) passes, from
+    file offset ``from_offset`` on (those before are written already), where they lie among the records."""
+    if hasattr(reader, "keep_blocks"):
+        reader.keep_blocks(lambda offset, block: offset >= from_offset and writer.write_block(block))
 
 
 def _check_output_format(reader: Any, output_format: str | None) -> None:

@@ -7,8 +7,10 @@ writer writes native byte order, microseconds and interface 0 only. It is also s
 ``benchmarks/io_readers.py`` (read, 200 MB of 64 KiB records on tmpfs, best of 9 interleaved
 runs, two invocations): dpkt 3236 / 2844 MB/s, softgso 6632 / 6353 MB/s (2x).
 
-Blocks other than SHB, IDB and the three packet blocks (name resolution, interface statistics,
-decryption secrets, custom) are skipped; a writer does not reproduce them. A record written back
+Blocks other than SHB, IDB and the three packet blocks are skipped by the reader; name resolution,
+interface statistics, journal export, decryption secrets and copyable custom blocks of the first
+section are handed to a callback (:meth:`PcapngReader.keep_blocks`: a writer that keeps blocks writes
+them back where they lie, :meth:`PcapngRecordEncoder.other_block`). A record written back
 unchanged by a writer shaped like its reader keeps its Enhanced or Simple Packet Block byte for byte
 (options: comments, flags, hashes...; padding), when it lies in the file's first section; a new or
 changed record is written as an EPB with its comment alone.
@@ -41,6 +43,17 @@ BT_IDB = 0x00000001
 BT_PB = 0x00000002  # the obsolete Packet Block
 BT_SPB = 0x00000003
 BT_EPB = 0x00000006
+BT_NRB = 0x00000004  # name resolution
+BT_ISB = 0x00000005  # interface statistics (its body starts with the interface id)
+BT_SJE = 0x00000009  # systemd journal export
+BT_DSB = 0x0000000A  # decryption secrets
+BT_CB_COPY = 0x00000BAD  # a custom block that may be copied into a changed file (0x40000BAD: may not)
+# Blocks about the capture rather than a packet, written to OUT as they are where they lie among the
+# packets, when OUT keeps IN's blocks (the same byte order, the file's first section)
+OTHER_BLOCKS_KEPT = (BT_NRB, BT_ISB, BT_SJE, BT_DSB, BT_CB_COPY)
+# such blocks before the first packet are held until a writer asks for them: past this many bytes of
+# them (a file of nothing else), the rest are not kept (memory stays bounded)
+HEAD_BLOCKS_LIMIT = 8 << 20
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 PCAPNG_VERSION_MAJOR = 1
 # the versions libpcap (sf-pcapng.c) and Wireshark read: 1.0, and 1.2 that some writers put
@@ -172,17 +185,33 @@ class PcapngReader(CaptureReader):
             raise CaptureError(f"bad section byte-order magic 0x{start[8:12].hex()}: not a pcapng file", where=path)
         self._section = _Section(byte_order, 0)
         self.section_header = b""  # the first SHB, section length made "unspecified"
+        # blocks of OTHER_BLOCKS_KEPT read with the head, before the first packet, (file offset, block):
+        # handed to keep_blocks' callback first (at most HEAD_BLOCKS_LIMIT bytes of them)
+        self.head_blocks: list[tuple[int, bytes]] = []
+        self._head_bytes = 0
+        self._on_block: Callable[[int, bytes], None] | None = None
         self._deferred: RecordError | None = None
         self._records = self._parse()
         self._first: CaptureRecord | None = None
         # Read up to the first packet so that ``interfaces`` is known before iteration starts;
         # a broken block there is raised by the iteration, like any other.
+        self._reading_head = True
         try:
             self._first = next(self._records, None)
         except RecordError as error:
             if not self.section_header:
                 raise
             self._deferred = error
+        finally:
+            self._reading_head = False
+
+    def keep_blocks(self, on_block: Callable[[int, bytes], None]) -> None:
+        """Hand ``on_block`` (file offset, block) every block of OTHER_BLOCKS_KEPT of the first section
+        (in this reader's byte order): those read with the head now, the others as the iteration passes
+        them, before the record that follows each is handed out."""
+        for offset, block in self.head_blocks:
+            on_block(offset, block)
+        self._on_block = on_block
 
     @property
     def head_error(self) -> RecordError | None:
@@ -316,6 +345,15 @@ class PcapngReader(CaptureReader):
             elif block_type == BT_SHB:
                 self._need(body, 16, "section header", offset)
                 self._section_header(section.block_header.pack(block_type, length) + bytes(rest), body, offset)
+            elif block_type in OTHER_BLOCKS_KEPT and section.byte_order == self.byte_order and not section.first_interface:
+                self._other_block(offset, section.block_header.pack(block_type, length) + bytes(rest))
+
+    def _other_block(self, offset: int, block: bytes) -> None:
+        if self._on_block is not None:
+            self._on_block(offset, block)
+        elif self._reading_head and self._head_bytes + len(block) <= HEAD_BLOCKS_LIMIT:
+            self.head_blocks.append((offset, block))
+            self._head_bytes += len(block)
 
     def _need(self, body: memoryview, size: int, what: str, offset: int) -> None:
         if len(body) < size:
@@ -473,6 +511,21 @@ class PcapngRecordEncoder:
     def fcs_len(self, interface_id: int) -> int:
         """Bytes of FCS the file says end every frame of the interface (Interface.fcs_len)."""
         return self.interfaces[interface_id].fcs_len if interface_id < len(self.interfaces) else 0
+
+    def other_block(self, block: bytes | memoryview) -> bytes | memoryview | None:
+        """What writes ``block`` (one of OTHER_BLOCKS_KEPT, in this file's byte order) as it is, after
+        the IDB its statistics are of when not written yet; None where this encoder does not keep
+        blocks, or the block is of an interface never described."""
+        if not self.keeps_blocks:
+            return None
+        block_type, length = struct.unpack_from(self._prefix + "II", block)
+        if block_type == BT_ISB and length >= 16:
+            (interface_id,) = struct.unpack_from(self._prefix + "I", block, 8)
+            if interface_id >= len(self.interfaces):
+                return None
+            if interface_id >= self._interfaces_written:
+                return self._new_interfaces(interface_id) + bytes(block)
+        return block
 
     def kept_block(self, record: CaptureRecord) -> bytes | memoryview | None:
         """The record's own packet block (after the IDBs it needs, if not yet written), when this

@@ -76,6 +76,11 @@ class CaptureReader:
         return self._chunk_offset + self._pos
 
     @property
+    def records_read(self) -> int:
+        """Packet records read so far (the index of the next one)."""
+        return self._index
+
+    @property
     def linktypes(self) -> tuple[int, ...]:
         """The link type of each interface, in interface-id order."""
         return tuple(interface.linktype for interface in self.interfaces)

@@ -173,6 +173,20 @@ class CaptureWriter:
                 linktype=record.linktype,
             )
 
+    def write_block(self, block: bytes | memoryview) -> bool:
+        """Write a pcapng block about the capture (softgso.io.pcapng.OTHER_BLOCKS_KEPT) as it is, where
+        this file keeps its input's blocks; whether it was written."""
+        other_block = getattr(self._encoder, "other_block", None)
+        written = other_block(block) if other_block is not None else None
+        if written is None:
+            return False
+        if self._fd < 0:
+            raise CaptureError("write to a closed capture writer", where=self.path)
+        self._queue(written)
+        if self._pending >= FLUSH_BYTES or len(self._iov) >= IOV_MAX:
+            self._flush()
+        return True
+
     def fcs_len(self, interface_id: int) -> int:
         """Bytes of FCS the file says end every frame of interface ``interface_id`` (0: none;
         FCS_LEN_UNKNOWN: not in whole bytes): what a frame written on it must end in."""
