@@ -450,3 +450,51 @@ def test_any_frames_pair_with_themselves_and_never_break_the_pairing(items: list
     other = list(frames)
     rnd.shuffle(other)
     flow_fates(frames, other[: len(other) // 2])  # whatever it says, it says it without an exception
+
+
+# -- frames that end in an FCS ---------------------------------------------------------------------
+
+
+def _fcs_pcap(path: Path, frames: list[bytes]) -> Path:
+    """A pcap whose link-type field declares a 4-byte FCS (its frames end in one)."""
+    import zlib
+
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1 | 1 << 26 | 2 << 28) + b"".join(
+        struct.pack("<IIII", 1, n, len(frame) + 4, len(frame) + 4) + frame + struct.pack("<I", zlib.crc32(frame))
+        for n, frame in enumerate(frames)))
+    return path
+
+
+def _damage_last_byte(path: Path, record: int) -> None:
+    header, items = records(path)
+    head, data = items[record]
+    items[record] = (head, data[:-1] + bytes([data[-1] ^ 0x5A]))
+    write_records(path, header, items)
+
+
+def test_an_fcs_wrong_in_b_is_named_and_b_is_not_what_a_becomes(tmp_path: Path) -> None:
+    """Frames are paired without their FCS; a segment whose FCS is not its CRC-32 still makes B
+    wrong (its payload and headers are intact), where the pairing alone would call B right."""
+    frames = [build_frame(SuperPacketSpec(payload=bytes(range(256)) * 20, partial_checksum=False)),
+              build_frame(SuperPacketSpec(payload=b"ack", partial_checksum=False))]
+    capture = _fcs_pcap(tmp_path / "in.pcap", frames)
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", capture, out, "-q").exit_code == 0
+    assert run_cli("diff", capture, out).exit_code == 0
+    _damage_last_byte(out, 2)
+    result = run_cli("diff", capture, out, "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["fcs_wrong_in_b"] == [3] and report["fcs_wrong_in_b_count"] == 1
+    assert report["accounted"]  # (the pairing of the frames without their FCS holds)
+
+
+def test_a_frame_damaged_on_the_wire_passed_through_is_no_fault_of_b(tmp_path: Path) -> None:
+    frames = [build_frame(SuperPacketSpec(payload=bytes(4000), partial_checksum=False))] * 2
+    capture = _fcs_pcap(tmp_path / "in.pcap", frames)
+    _damage_last_byte(capture, 1)  # its FCS no longer checks: segment passes it through, reported
+    out = tmp_path / "out.pcap"
+    assert run_cli("segment", capture, out, "-q").exit_code == 0
+    result = run_cli("diff", capture, out, "--json")
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout)["fcs_wrong_in_b_count"] == 0

@@ -61,14 +61,23 @@ class FrameBatch:
     codes: bytearray
 
 
-def ethernet_frames(reader: Any, skip: int = 0) -> Iterator[FrameItem]:
+def ethernet_frames(reader: Any, skip: int = 0, fcs_problems: list[tuple[int, bytes]] | None = None,
+                    ) -> Iterator[FrameItem]:
     """Every record of a reader (from record ``skip`` on) as an Ethernet frame (a Linux cooked or
-    raw-IP record converted), or its bytes as they are when it has no Ethernet form."""
+    raw-IP record converted), or its bytes as they are when it has no Ethernet form. With
+    ``fcs_problems``, a frame that ends in an FCS comes without it, as the stack has it, and one whose
+    FCS is not right (softgso.io.fcs.fcs_problem) is also added there, (record index, record bytes)."""
     from ..io import ethernet_view
 
     for record in reader:
         if record.index < skip:
             continue
+        if record.fcs_len and fcs_problems is not None:
+            from ..io.fcs import fcs_problem, without_fcs
+
+            if fcs_problem(record, record.fcs_len) is not None:
+                fcs_problems.append((record.index, bytes(record.data)))
+            record = without_fcs(record)
         view = ethernet_view(record)
         if view is None:
             yield record.index, bytes(record.data), False
@@ -109,6 +118,9 @@ class BulkFrames:
         self._buffer = self._buffers[0]
         # called with a buffer about to be filled again (a caller's views of its frames then change)
         self.on_reuse: Callable[[mmap.mmap], None] | None = None
+        # given: the general reader, where it takes over, takes the FCS off frames that end in one and
+        # adds those whose FCS is not right here (ethernet_frames)
+        self.fcs_problems: list[tuple[int, bytes]] | None = None
         capacity = CHUNK_SIZE // MIN_RECORD + 1
         self._offsets, self._codes, self._lengths = bytearray(8 * capacity), bytearray(capacity), bytearray(4 * capacity)
         # per frame: where its record starts, where its frame starts, its length (int64)
@@ -193,7 +205,7 @@ class BulkFrames:
         from ..io import open_capture
 
         self._reader = open_capture(self.path)
-        return ethernet_frames(self._reader, skip=self._index)
+        return ethernet_frames(self._reader, skip=self._index, fcs_problems=self.fcs_problems)
 
     @property
     def bytes_read(self) -> int:

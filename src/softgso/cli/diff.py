@@ -32,6 +32,9 @@ class Capture:
         self.stream = is_dash(path) or not path.is_file()
         self.bulk = bulk and not self.stream
         self.kept: list[FrameItem] | None = None
+        # records whose frame ends in an FCS that is not right, (index, record bytes): their frames are
+        # compared without it, as every other FCS
+        self.fcs_problems: list[tuple[int, bytes]] = []
 
     def count(self) -> int:
         """Its records (a FIFO or standard input is kept in memory for the pairing that follows)."""
@@ -40,7 +43,7 @@ class Capture:
 
         if self.stream:
             with open_capture(self.path) as reader:
-                self.kept = list(ethernet_frames(reader))
+                self.kept = list(ethernet_frames(reader, fcs_problems=self.fcs_problems))
             return len(self.kept)
         counted = count_records(self.path) if self.bulk else None
         if counted is not None:
@@ -57,15 +60,17 @@ class Capture:
         if self.kept is not None:
             yield iter(self.kept), lambda: 0, 0
             return
+        self.fcs_problems.clear()
         bulk = open_bulk_frames(self.path) if self.bulk else None
         if bulk is not None:
+            bulk.fcs_problems = self.fcs_problems
             try:
                 yield bulk, lambda: bulk.bytes_read, bulk.file_size
             finally:
                 bulk.close()
             return
         with open_capture(self.path) as reader:
-            yield (ethernet_frames(reader), lambda: int(getattr(reader, "bytes_read", 0) or 0),
+            yield (ethernet_frames(reader, fcs_problems=self.fcs_problems), lambda: int(getattr(reader, "bytes_read", 0) or 0),
                    int(getattr(reader, "file_size", 0) or 0))
 
 
@@ -104,6 +109,7 @@ def run_diff(a_path: Path, b_path: Path, max_shown: int = 10, as_json: bool = Fa
         pair = _by_position if pair_by == "position" else _by_flow
         report, fates, only_in_b, same = pair(frames_a, frames_b, max_shown, map_path is not None, progress, ports)
     report.update({"a": str(a_path), "b": str(b_path)})
+    same = _check_fcs(a, b, report, max_shown) and same
     if map_path is not None:
         _write_map(map_path, report, fates, only_in_b)
         report["map"] = str(map_path)
@@ -114,6 +120,26 @@ def run_diff(a_path: Path, b_path: Path, max_shown: int = 10, as_json: bool = Fa
             echo(line)
     if not same:
         sys.exit(EXIT_REFUSED)
+
+
+def _check_fcs(a: Capture, b: Capture, report: dict[str, Any], max_shown: int) -> bool:
+    """Whether every frame of B that ends in an FCS has it right, but for frames of A passed through
+    as they came (a frame damaged on the wire keeps its FCS): the frames were compared without it."""
+    damaged_in_a = {data for _, data in a.fcs_problems}
+    wrong = [index + 1 for index, data in b.fcs_problems if data not in damaged_in_a]
+    report["fcs_wrong_in_b"] = wrong[:max_shown]
+    report["fcs_wrong_in_b_count"] = len(wrong)
+    if wrong:
+        lines = report["lines"]
+        # (the verdict the pairing gave, that B is A or what A becomes, no longer holds)
+        if lines and lines[-1].startswith(("B is what A becomes", "identical:")):
+            lines.pop()
+        more = f" ... ({len(wrong)} frames)" if len(wrong) > max_shown else ""
+        lines.append(f"FCS not the frame's CRC-32 in B: frame{'' if len(wrong) == 1 else 's'} "
+                     f"{_ranges(wrong[:max_shown])}{more}")
+        lines.append(f"{len(wrong)} frame{' of B ends' if len(wrong) == 1 else 's of B end'} in an FCS that is not "
+                     f"right: B is not what A becomes ({NUMBERING})")
+    return not wrong
 
 
 def _by_position(frames_a: Iterator[FrameItem], frames_b: Iterator[FrameItem], max_shown: int, keep_all: bool,
