@@ -10,6 +10,7 @@ Device nodes are made here, in tmp_path, and nowhere else.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import stat
@@ -347,3 +348,36 @@ def test_many_captures_go_into_a_directory_out(tmp_path: Path) -> None:
     result = run_cli("segment", captures, tmp_path / "segmented", "-q")
     assert result.exit_code == 0, result.stderr
     assert pcap_records((tmp_path / "segmented" / "a.pcap").read_bytes()) > 0
+
+
+def whole_records(data: bytes) -> int:
+    """How many records of a little-endian microsecond pcap lie whole in ``data`` (the rest cut short)."""
+    offset, count = 24, 0
+    while offset + 16 <= len(data):
+        (caplen,) = struct.unpack_from("<I", data, offset + 8)
+        if offset + 16 + caplen > len(data):
+            break
+        offset += 16 + caplen
+        count += 1
+    return count
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_many_captures_say_which_one_is_broken_and_exit_3(tmp_path: Path, as_json: bool) -> None:
+    """One capture of many cut short in a record is that capture's input error, as it is alone: its
+    records before the break are written, the break is named, and the run ends with exit status 3."""
+    captures = tmp_path / "captures"
+    captures.mkdir()
+    (captures / "a.pcap").write_bytes(SAMPLE.read_bytes())
+    cut = SAMPLE.read_bytes()[:30000]
+    (captures / "b.pcap").write_bytes(cut)
+    broken_frame = whole_records(cut) + 1
+    result = run_cli("segment", captures, tmp_path / "segmented", *(["--json"] if as_json else []))
+    assert result.exit_code == 3, result.stderr
+    assert pcap_records((tmp_path / "segmented" / "a.pcap").read_bytes()) > 0
+    assert pcap_records((tmp_path / "segmented" / "b.pcap").read_bytes()) > 0  # the records before the break
+    if as_json:
+        (broken,) = [c for c in json.loads(result.stdout)["captures"] if c["input_errors"]]
+        assert broken["input"].endswith("b.pcap") and broken["input_errors"][0]["frame"] == broken_frame
+    else:
+        assert f"frame {broken_frame}: input broken" in result.stderr and "b.pcap" in result.stderr

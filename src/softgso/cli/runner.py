@@ -901,6 +901,14 @@ def _segment_many(inputs: list[Path], out_dir: Path, option_args: dict[str, Any]
         for r in results:
             echo(f"{r['input']} -> {r['output']}: {r['records_in']:,} records in, {r['records_out']:,} out, "
                  f"{len(r['reports']) + r['reports_omitted']:,} reported ({r['seconds']:.3f} s)")
+    # a capture broken at a record is one capture's input error, as alone: said (its message names the
+    # file), its records before the break written, and the I/O status once every capture is done
+    broken = [error for r in results for error in r["input_errors"]]
+    if not as_json:
+        for error in broken:
+            echo(f"softgso: frame {error['frame']}: {error['reason']}", err=True)
+    if broken:
+        sys.exit(EXIT_IO)
     if strict and reported:
         sys.exit(EXIT_REFUSED)
 
