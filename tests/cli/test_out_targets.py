@@ -4,7 +4,8 @@ The rule (softgso.io.outfile.output_target): a regular file or a name that does 
 written atomically (a temporary file beside it, renamed onto it); a symbolic link is resolved and
 its target treated by the same rule (the link stays a link); a character device, a FIFO or a
 socket is written straight through as it is; a directory or a block device is refused (exit 2); a
-folder that does not exist is an output error (exit 3) naming the user's path, never the temporary.
+folder that does not exist is an output error (exit 3) naming the user's path, never the temporary;
+a regular file that is a capture the command reads, under any name, is refused (exit 2).
 Device nodes are made here, in tmp_path, and nowhere else.
 """
 
@@ -381,3 +382,63 @@ def test_many_captures_say_which_one_is_broken_and_exit_3(tmp_path: Path, as_jso
         assert broken["input"].endswith("b.pcap") and broken["input_errors"][0]["frame"] == broken_frame
     else:
         assert f"frame {broken_frame}: input broken" in result.stderr and "b.pcap" in result.stderr
+
+
+# --- OUT is never a capture the command reads -----------------------------------------------------
+
+IN_PLACE_COMMANDS: dict[str, Callable[[Path, Path], list[str | Path]]] = {
+    "segment": lambda source, out: ["segment", source, out, "-q"],
+    "segment-scalar": lambda source, out: ["segment", source, out, "-q", "--engine", "scalar"],
+    "push-mpls": lambda source, out: ["push-mpls", source, out, "--label", "100", "-q"],
+    "pop-vlan": lambda source, out: ["pop-vlan", source, out, "-q"],
+    "coalesce": lambda source, out: ["coalesce", source, out, "-q"],
+    "diff --map": lambda source, out: ["diff", source, SAMPLE, "--map", out],
+}
+
+
+def same_file_spellings(source: Path) -> list[Path]:
+    """The capture's own name, a symbolic link to it and a hard link to it."""
+    link, hard = source.with_name("link.pcap"), source.with_name("hard.pcap")
+    link.symlink_to(source.name)
+    os.link(source, hard)
+    return [source, link, hard]
+
+
+@pytest.mark.parametrize("command", IN_PLACE_COMMANDS)
+def test_out_that_is_in_is_refused_and_in_is_left_as_it_was(tmp_path: Path, command: str) -> None:
+    """OUT naming the capture being read (as is, through a link, by a hard link) is a usage error:
+    the output's rename would replace the only copy of the capture with what was made of it."""
+    source = tmp_path / "capture.pcap"
+    source.write_bytes(SAMPLE.read_bytes())
+    for out in same_file_spellings(source):
+        result = run_cli(*IN_PLACE_COMMANDS[command](source, out))
+        assert result.exit_code == 2, (out, result.stderr)
+        assert "it is the capture being read" in result.stderr
+        assert source.read_bytes() == SAMPLE.read_bytes()
+    assert sorted(os.listdir(tmp_path)) == ["capture.pcap", "hard.pcap", "link.pcap"]  # no temporary left
+
+
+def test_the_plain_run_refuses_out_that_is_in(tmp_path: Path) -> None:
+    source = tmp_path / "capture.pcap"
+    source.write_bytes(SAMPLE.read_bytes())
+    done = run_softgso("segment", source, tmp_path / "." / "capture.pcap")
+    assert done.returncode == 2 and "it is the capture being read" in done.stderr
+    assert source.read_bytes() == SAMPLE.read_bytes() and os.listdir(tmp_path) == ["capture.pcap"]
+
+
+def test_many_captures_refuse_out_that_is_their_own_folder(tmp_path: Path) -> None:
+    captures = tmp_path / "captures"
+    captures.mkdir()
+    (captures / "a.pcap").write_bytes(SAMPLE.read_bytes())
+    result = run_cli("segment", captures, captures, "-q")
+    assert result.exit_code == 2 and "it is the capture being read" in result.stderr
+    assert os.listdir(captures) == ["a.pcap"] and (captures / "a.pcap").read_bytes() == SAMPLE.read_bytes()
+
+
+def test_a_new_name_a_device_and_another_file_are_no_input(tmp_path: Path) -> None:
+    source = tmp_path / "capture.pcap"
+    source.write_bytes(SAMPLE.read_bytes())
+    other = tmp_path / "other.pcap"
+    other.write_bytes(SAMPLE.read_bytes())
+    for out in (tmp_path / "new.pcap", other, Path(os.devnull), Path("-")):
+        assert outfile.refuse_an_input(str(out), str(source), "-") is None

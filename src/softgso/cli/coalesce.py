@@ -41,7 +41,9 @@ def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: i
     from ..bulk.stream import pcap_ethernet_header
     from ..gro import GRO_MAX_SIZE, KERNELS, CoalesceSummary, GroDevice
     from ..io import open_capture, open_writer
+    from ..io.outfile import refuse_an_input
 
+    refuse_an_input(str(out_path), str(in_path))
     if kernel not in KERNELS:
         raise UsageError(f"--kernel {kernel}: one of {', '.join(KERNELS)}")
     if not 1 <= batch <= 1 << 20:

@@ -503,8 +503,9 @@ def run_action(in_path: Path, out_path: Path, spec: str, quiet: bool, strict: bo
 
     The summary (a line, or JSON with --json) goes to stdout, to stderr when OUT is where stdout
     goes; the exit statuses are segment's."""
-    from ..io.outfile import output_target
+    from ..io.outfile import output_target, refuse_an_input
 
+    refuse_an_input(str(out_path), str(in_path))
     per_frame = ActionPerFrame(spec)
     # how OUT is written (softgso.io.outfile's rule, as the writer applies it): a directory or a block
     # device is refused here, before IN is read
@@ -606,8 +607,9 @@ def run_segment(request: SegmentRequest) -> None:
         return
     if request.dask_scheduler:
         raise UsageError("--dask-scheduler segments many captures: give a directory or a glob as IN")
-    from ..io.outfile import output_target
+    from ..io.outfile import output_target, refuse_an_input
 
+    refuse_an_input(str(out_path), str(in_path))
     # what OUT is decides how it is written (a directory or a block device is refused before IN is read)
     target = None if is_dash(out_path) else output_target(str(out_path))
     summary, counts, reports, elapsed = _segment_one(in_path, out_path, options, request.engine, request.jobs,
@@ -879,6 +881,10 @@ def _segment_many(inputs: list[Path], out_dir: Path, option_args: dict[str, Any]
     names = [str(out_dir / output_name(p.name, output_format)) for p in inputs]
     if len(set(names)) != len(names):
         raise UsageError("two captures of IN have the same file name: OUT would hold only one")
+    from ..io.outfile import refuse_an_input
+
+    for name in names:  # OUT the folder IN names: a plain capture's output is the capture itself
+        refuse_an_input(name, *map(str, inputs))
     if scheduler:
         try:
             from dask.distributed import Client

@@ -19,7 +19,7 @@ Which outputs are written that way at all is decided here too, once for every fi
 (:func:`output_target`): atomically only a regular file or a name that does not exist yet; through
 a symbolic link, the file it points to (replaced where it is, the link stays a link); a character
 device, a FIFO or a socket straight through, as it comes, like ``-``; a directory or a block device
-is refused.
+is refused, and so is a regular file the command reads (:func:`refuse_an_input`).
 
 Kept light (os and _thread): it runs before the interpreter has loaded anything else.
 """
@@ -195,6 +195,33 @@ def output_target(path: str) -> OutputTarget:
         raise UsageError(f"cannot write {path}: it is a block device, and a capture written over a disk is never "
                          "what is wanted; give a file name as OUT")
     raise UsageError(f"cannot write {path}: not a file softgso can write to")
+
+
+def refuse_an_input(path: str, *inputs: str) -> None:
+    """Refuse (softgso.errors.UsageError) an OUT ``path`` that is one of the ``inputs`` the command reads,
+    under any name (a link, a hard link, another spelling): the rename at the end would replace the
+    capture being read with what was made of it, and a capture cannot be taken again. ``-`` and
+    names that do not exist yet are never an input here."""
+    if path == STDOUT:
+        return
+    try:
+        found = os.stat(path)
+    except OSError:
+        return  # a new name; anything else is output_target's to say
+    if not stat.S_ISREG(found.st_mode):
+        return  # a device, a FIFO or a socket is written through, never renamed over anything
+    for source in inputs:
+        if source == STDOUT:
+            continue
+        try:
+            same = os.path.samestat(found, os.stat(source))
+        except OSError:
+            continue
+        if same:
+            from ..errors import UsageError
+
+            raise UsageError(f"cannot write {path}: it is the capture being read ({source}), and writing it would "
+                             "replace that capture; give another name")
 
 
 def write_file(path: str, fill: Callable[[BinaryIO], None]) -> OutputTarget:
