@@ -147,6 +147,35 @@ def test_compiled_stream_hands_a_cut_file_to_the_reader(tmp_path: Path) -> None:
     assert results[0][2] == results[1][2] and "cut short" in results[0][2]
 
 
+@pytest.mark.parametrize("engine", ["auto", "scalar"])
+def test_a_file_cut_short_keeps_what_came_before_the_break(tmp_path: Path, engine: str) -> None:
+    """A capture cut inside a record is read up to it, as segment reads it: the frames before it are
+    coalesced (the poll ends there) and written, the break is named with its frame number, exit 3."""
+    segments = stream(4)
+    ack = build_frame(SuperPacketSpec(tcp_flags=0x10, partial_checksum=False, seq=5))
+    write_pcap(tmp_path / "in.pcap", [*segments, ack])
+    (tmp_path / "cut.pcap").write_bytes((tmp_path / "in.pcap").read_bytes()[:-10])  # inside frame 5
+    code, out, err = invoke(str(tmp_path / "cut.pcap"), str(tmp_path / "out.pcap"), "--json", "--engine", engine)
+    assert code == 3
+    summary = json.loads(out)
+    assert summary["frames_in"] == 4 and summary["packets_out"] == 1
+    assert [e["frame"] for e in summary["input_errors"]] == [5] and "cut short" in summary["input_errors"][0]["reason"]
+    assert "frame 5: input broken, reading stopped" in err
+    with open_capture(tmp_path / "out.pcap") as reader:
+        (record,) = list(reader)
+    assert bytes(record.data)[54:] == b"".join(f[54:] for f in segments)
+
+
+def test_out_written_straight_through_is_said(tmp_path: Path) -> None:
+    """A character device as OUT is written as it comes, not atomically, and the summary says so, as segment's."""
+    write_pcap(tmp_path / "in.pcap", stream(3))
+    code, out, _ = invoke(str(tmp_path / "in.pcap"), "/dev/null", "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["atomic"] is False and "character device" in summary["output_written"]
+    code, out, _ = invoke(str(tmp_path / "in.pcap"), str(tmp_path / "out.pcap"), "--json")
+    assert code == 0 and json.loads(out)["atomic"] is True and json.loads(out)["output_written"] is None
+
+
 @needs_compiled_gro
 def test_compiled_stream_reads_on_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks smaller than a poll (the buffer grows) and polls cut by a chunk's end (carried over): the

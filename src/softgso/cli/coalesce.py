@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CaptureError, UsageError
-from .runner import EXIT_REFUSED, echo, is_dash, json_dumps, progress_bar
+from .runner import EXIT_IO, EXIT_REFUSED, echo, is_dash, json_dumps, progress_bar
 
 if TYPE_CHECKING:
     from ..gro import CoalesceSummary, GroDevice
@@ -41,9 +41,11 @@ def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: i
     from ..bulk.stream import pcap_ethernet_header
     from ..gro import GRO_MAX_SIZE, KERNELS, CoalesceSummary, GroDevice
     from ..io import open_capture, open_writer
-    from ..io.outfile import refuse_an_input
+    from ..io.outfile import output_target, refuse_an_input
 
     refuse_an_input(str(out_path), str(in_path))
+    # how OUT is written (a directory or a block device refused here, before IN is read)
+    target = None if is_dash(out_path) else output_target(str(out_path))
     if kernel not in KERNELS:
         raise UsageError(f"--kernel {kernel}: one of {', '.join(KERNELS)}")
     if not 1 <= batch <= 1 << 20:
@@ -85,14 +87,23 @@ def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: i
                "reports": {reason: {"frames": count, "first_frame": first + 1}
                            for reason, (count, first) in reports.items()},
                "elapsed_s": round(elapsed, 6), "out": str(out_path)}
-    to_stderr = is_dash(out_path)
+    note = "written to standard output as it came (not atomic)" if target is None else target.note()
+    input_errors = [{"frame": index + 1, "reason": reason} for index, reason in polls.input_errors]
+    payload.update({"input_errors": input_errors, "atomic": note is None, "output_written": note})
+    to_stderr = is_dash(out_path) or (target is not None and target.shares_stdout())
     for reason, (count, first) in sorted(reports.items()):
         frames_word = "frame" if count == 1 else "frames"
         echo(f"softgso: {reason}: {count:,} {frames_word} passed up unchanged (first: frame {first + 1})", err=True)
+    for error in input_errors:
+        echo(f"softgso: frame {error['frame']}: {error['reason']}", err=True)
     if as_json:
         echo(json_dumps(payload, indent=2), err=to_stderr)
     elif not quiet:
         _print_summary(payload, to_stderr)
+        if note and target is not None:
+            echo(f"softgso: {note}", err=to_stderr)
+    if input_errors:
+        sys.exit(EXIT_IO)
     if strict and reports:
         sys.exit(EXIT_REFUSED)
 
@@ -114,11 +125,26 @@ class PollWriter:
         # the records read before it: written before the packets of the poll that holds the record after
         # it (GRO reorders within a poll), or at the end
         self.blocks: list[tuple[int, bytes]] = []
+        self.input_errors: list[tuple[int, str]] = []  # (index, reason): where the reading stopped
 
     def run(self, records: Iterable[CaptureRecord], batch: int, progress: Callable[[], None]) -> None:
-        """Every record, ``batch`` to a poll (the last may hold fewer)."""
+        """Every record, ``batch`` to a poll (the last may hold fewer). A record the reader cannot read
+        ends the reading, not the run (as segment's): the records before it are coalesced and written
+        (the last poll ends there), and the break is kept in ``input_errors``."""
         poll: list[CaptureRecord] = []
-        for record in records:
+        iterator = iter(records)
+        read = -1  # the index of the last record read
+        while True:
+            try:
+                record = next(iterator)
+            except StopIteration:
+                break
+            except CaptureError as error:
+                index = getattr(error, "index", None)
+                self.input_errors.append((read + 1 if index is None else index,
+                                          f"input broken, reading stopped: {error}"))
+                break
+            read = record.index
             poll.append(record)
             if len(poll) == batch:
                 self.poll(poll)
