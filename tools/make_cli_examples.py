@@ -152,7 +152,7 @@ written, the break is reported with its frame number, and the exit status is 3.
 add(run(f"head -c 30000 {S} > out/cut.pcap; softgso segment out/cut.pcap out/cut_out.pcap -q"))
 add(run("softgso inspect out/cut_out.pcap --top 0 | head -3"))
 add(run("softgso diff out/cut.pcap " + S))
-add("""A length field no packet can have (here record 3's captured length patched to 4 GB) is refused
+add("""A length field no packet can have (here frame 4's captured length patched to 4 GB) is refused
 before anything is read or allocated for it: no record is longer than the longest packet the
 kernel builds (GSO_MAX_SIZE, plus a little link-layer framing). The records before it are kept,
 as for a truncated file.
