@@ -215,6 +215,26 @@ def test_inspect_judges_non_ethernet_links_on_their_l3_size(tmp_path: Path, link
     assert report["segment"]["outcomes"]["segmented"] == 1
 
 
+@pytest.mark.parametrize(("linktype", "header"), [(1, None), (228, b""), (0, b"\x02\x00\x00\x00"),
+                                                  (113, b"\x00\x04\x00\x01\x00\x06" + bytes(8) + b"\x08\x00"),
+                                                  (9, b"\xff\x03\x00\x21"), (147, b"")])
+@pytest.mark.parametrize("engine", ["auto", "scalar"])
+def test_inspect_s_largest_frame_is_the_largest_record_as_captured(tmp_path: Path, linktype: int,
+                                                                    header: bytes | None, engine: str) -> None:
+    """"largest frame" measures what "records (N bytes)" measures and tshark shows as the frame's
+    length: the record with its own link header (4 bytes for NULL, 16 for SLL, none for raw IP), not
+    the Ethernet frame it is read as; records of link types that are not segmented count too."""
+    from cli_captures import ack4
+
+    # a flow's super-packets (the later ones counted from their shape's first), the largest last
+    frames = [*(tcp4_super(8000 + 100 * n, partial=False, seq=1_000_000 + 9000 * n) for n in range(4)), ack4()]
+    records = frames if header is None else [header + frame[14:] for frame in frames]
+    source = write_pcap(tmp_path / "in.pcap", records, linktype=linktype)
+    _, report = run_json("inspect", source, "--engine", engine)
+    assert report["largest_frame"] == max(len(record) for record in records)
+    assert report["bytes"] == sum(len(record) for record in records)
+
+
 def test_inspect_judges_unconverted_link_types_on_their_l3_size() -> None:
     from softgso.cli.inspect import CaptureInspector
     from softgso.io import CaptureRecord

@@ -278,7 +278,7 @@ class CaptureInspector:
     non_ip: Counter[str] = field(default_factory=Counter)  # protocol name -> packets
     other_ip: Counter[str] = field(default_factory=Counter)  # IP protocol other than TCP/UDP -> packets
     over_mtu: int = 0
-    largest: int = 0  # the largest frame as the engine sees it (L3 size + 14 for link types it does not)
+    largest: int = 0  # the largest record as captured, link header and all (as tshark's frame length)
     largest_l3: int = 0
     label_stacks: Counter[str] = field(default_factory=Counter)
     vlan_tags: Counter[str] = field(default_factory=Counter)
@@ -326,8 +326,8 @@ class CaptureInspector:
         if len(self.reports) < MAX_REPORTS:
             self.reports.append((index, reason))
 
-    def _count_size(self, l3_len: int, frame_len: int) -> None:
-        self.largest = max(self.largest, frame_len)
+    def _count_size(self, l3_len: int, record_len: int) -> None:
+        self.largest = max(self.largest, record_len)
         self.largest_l3 = max(self.largest_l3, l3_len)
         if l3_len > self.mtu:
             self.over_mtu += 1
@@ -351,7 +351,9 @@ class CaptureInspector:
         if frame is None:
             l3_len = None if record is None else link_payload_length(record)
             if l3_len is not None:
-                self._count_size(l3_len, l3_len + ETH_HLEN)
+                self._count_size(l3_len, record_len)
+            else:
+                self.largest = max(self.largest, record_len)
             self.not_ethernet[f"link type {linktype}"] += 1
             self.bytes_in += record_len
             if record is not None:  # segment's own account of it (softgso.job.link_type_report)
@@ -393,7 +395,7 @@ class CaptureInspector:
         decoded = decode_fields(frame)
         # VLAN tags do not count toward the MTU
         l3_len = max(len(frame) - ETH_HLEN - 4 * len(decoded.vlan_tags), 0)
-        self._count_size(l3_len, len(frame))
+        self._count_size(l3_len, len(frame) + self.link_delta)
         tunnelled = self._count_tunnel(bytes(frame), l3_len > self.mtu)
         if decoded.labels:
             self.label_stacks[_stack_text(decoded.labels)] += 1
@@ -453,7 +455,7 @@ class CaptureInspector:
     def _add_shaped(self, frame: bytes | memoryview, shape: TcpShape, plan: SegmentPlan, layout: FrameLayout) -> None:
         """:meth:`add`'s counts of a frame of a shape seen before (the same counts, in the same order, as
         its first frame's; its own length, checksum states and ``plan``, its length's, ``layout`` its)."""
-        self._count_size(max(len(frame) - shape.link_len, 0), len(frame))
+        self._count_size(max(len(frame) - shape.link_len, 0), len(frame) + self.link_delta)
         if shape.label_stack is not None:
             self.label_stacks[shape.label_stack] += 1
         if shape.vlan_tags is not None:
