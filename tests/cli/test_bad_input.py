@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import pytest
 from cli_captures import mixed_capture, tcp4_super, write_pcap, write_pcapng
 from conftest import run_cli, run_json
 from scapy_check import read_packets
@@ -56,6 +57,20 @@ def test_inspect_reports_what_it_read_before_a_truncation(tmp_path: Path) -> Non
     result, report = run_json("inspect", cut)
     assert result.exit_code == 3
     assert report["records"] == 3 and "frame 4" in report["read_error"]
+
+
+@pytest.mark.parametrize("engine", ["auto", "scalar"])
+def test_inspect_s_json_names_the_break_as_segment_s_does(tmp_path: Path, engine: str) -> None:
+    """input_errors, as in segment's and the actions' JSON: the frame the reading stopped at, from 1."""
+    source = write_pcap(tmp_path / "in.pcap", mixed_capture())
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(source.read_bytes()[: _record_offsets(source)[3] + 1000])
+    _, whole = run_json("inspect", source, "--engine", engine)
+    assert whole["input_errors"] == []
+    result, report = run_json("inspect", cut, "--engine", engine)
+    _, segmented = run_json("segment", cut, tmp_path / "out.pcap", "--engine", engine)
+    assert result.exit_code == 3 and [e["frame"] for e in report["input_errors"]] == [4]
+    assert report["input_errors"] == segmented["input_errors"]
 
 
 def test_not_a_capture_is_an_input_error(tmp_path: Path) -> None:

@@ -860,8 +860,13 @@ def _inspect_report(in_path: Path, options: Any, plot_path: Path | None, as_json
     report = inspector.as_dict()
     report["coalesce"] = preview
     report["file"] = str(in_path)
+    # a broken file as every command's JSON has it (frame from 1), read_error its text alone
+    report["input_errors"] = []
     if read_error is not None:
         report["read_error"] = str(read_error)
+        index = getattr(read_error, "index", None)
+        report["input_errors"] = [{"frame": (inspector.packets if index is None else index) + 1,
+                                   "reason": f"input broken, reading stopped: {read_error}"}]
     if plot_path is not None:
         from .plot import plot_size_distribution
 
