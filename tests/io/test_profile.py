@@ -28,6 +28,9 @@ def test_a_file_is_its_table_named_after_the_file(tmp_path: Path) -> None:
     assert load_profile(str(toml)) == load_profile(str(path))
 
 
-def test_a_missing_file_is_an_unknown_profile(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="unknown device profile"):
-        load_profile(str(tmp_path / "nowhere.json"))
+def test_a_missing_file_is_said_to_be_missing_and_an_unknown_name_unknown(tmp_path: Path) -> None:
+    for spec in (str(tmp_path / "nowhere.json"), "nowhere.toml", str(tmp_path / "nowhere")):
+        with pytest.raises(UsageError, match=f"device profile {spec}: no such file"):
+            load_profile(spec)
+    with pytest.raises(UsageError, match="unknown device profile 'nic-tso-mpls'"):
+        load_profile("nic-tso-mpls")

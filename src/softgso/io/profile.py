@@ -19,6 +19,8 @@ def load_profile(spec: str) -> DeviceProfile:
 
     path = Path(spec)
     if not path.exists():
+        if path.suffix in (".json", ".toml") or "/" in spec:  # meant as a file: say that one is missing
+            raise UsageError(f"device profile {spec}: no such file")
         raise UsageError(f"unknown device profile {spec!r}: use one of {', '.join(PROFILES)} or a .json/.toml file")
     try:
         if path.suffix == ".toml":
