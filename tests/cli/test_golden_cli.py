@@ -67,3 +67,14 @@ def test_segment_then_diff_matches_the_kernel(case: Path, tmp_path: Path) -> Non
     compared = run_cli("diff", out, case / "kernel_out.pcap")
     assert compared.exit_code == 0, compared.stdout
     assert "identical" in compared.stdout
+
+
+def test_verify_refuses_a_folder_that_holds_no_case(tmp_path: Path) -> None:
+    """A folder with no case in it (a typo, the wrong level) is a usage error naming it, alone or among
+    folders that do hold cases: it would otherwise add nothing to the count and say nothing."""
+    (tmp_path / "empty").mkdir()
+    for folders in ([tmp_path / "empty"], [CASES[0], tmp_path / "empty"]):
+        result = run_cli("verify", *folders)
+        assert result.exit_code == 2 and f"{tmp_path / 'empty'}: no kernel cases there" in result.stderr
+    result = run_cli("verify", CASES[0])
+    assert result.exit_code == 0 and result.stdout == "1 of 1 kernel cases reproduced byte for byte\n"

@@ -684,6 +684,10 @@ def verify(case_dirs: tuple[Path, ...], builtin: bool, as_json: bool) -> None:
 
     if not case_dirs and not builtin:
         raise UsageError("give folders of kernel cases, or --builtin for those installed with softgso")
+    for given in case_dirs:  # a folder holding no case would add nothing, and say nothing of it
+        if not case_folders([given]):
+            raise UsageError(f"{given}: no kernel cases there (folders holding input_meta.json, input.pcap and "
+                             "kernel_out.pcap)")
     folders = case_folders([*case_dirs, *([BUILTIN_VECTORS] if builtin else [])])
     results = []
     for folder in folders:
