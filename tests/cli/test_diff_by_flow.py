@@ -498,3 +498,13 @@ def test_a_frame_damaged_on_the_wire_passed_through_is_no_fault_of_b(tmp_path: P
     result = run_cli("diff", capture, out, "--json")
     assert result.exit_code == 0, result.stdout
     assert json.loads(result.stdout)["fcs_wrong_in_b_count"] == 0
+def test_a_missing_ipv6_frame_is_named_with_its_addresses_in_brackets(tmp_path: Path) -> None:
+    """An IPv6 address and its port as inspect writes them, [fd00::1]:40000: fd00::1:40000 would read
+    as the address fd00::1:40000 with no port."""
+    packet = (Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(sport=40000, dport=5201, seq=77)
+              / (b"x" * 100))
+    a = write_pcap(tmp_path / "a.pcap", [bytes(packet)])
+    b = write_pcap(tmp_path / "b.pcap", [])
+    result = run_cli("diff", a, b, "--pair-by", "flow")
+    assert result.exit_code == 1
+    assert "missing (TCP [2001:db8::1]:40000 > [2001:db8::2]:5201 seq 77, 100 bytes of payload)" in result.stdout

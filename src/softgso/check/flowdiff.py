@@ -142,7 +142,7 @@ class Unit:
 
     def _describe_packet(self) -> str:
         if self.kind in ("TCP", "UDP"):
-            ends = f"{_address(self.src)}:{self.sport} > {_address(self.dst)}:{self.dport}"
+            ends = f"{_endpoint(self.src, self.sport)} > {_endpoint(self.dst, self.dport)}"
             seq = f" seq {self.seq}" if self.kind == "TCP" else ""
             return f"{self.kind} {ends}{seq}, {self.payload_len} bytes of payload"
         if self.kind == "IP":
@@ -154,6 +154,12 @@ class Unit:
 
 def _address(raw: bytes) -> str:
     return str(ipaddress.ip_address(raw)) if len(raw) in (4, 16) else raw.hex()
+
+
+def _endpoint(raw: bytes, port: int) -> str:
+    """An address and port as inspect writes them: an IPv6 address in brackets, so the port is not
+    read as its last group (``[fd00::1]:40000``, not ``fd00::1:40000``)."""
+    return f"[{_address(raw)}]:{port}" if len(raw) == 16 else f"{_address(raw)}:{port}"
 
 
 def _tunnel_unit(index: int, frame: bytes, tunnel_ports: dict[int, str] | None = None) -> Unit | None:
