@@ -196,3 +196,34 @@ def test_a_broken_capture_on_stdin_keeps_every_record_before_the_break(tmp_path:
     assert done.returncode == 3
     assert b"<stdin>: frame 4" in done.stderr and b"cut short" in done.stderr
     assert done.stdout == expected
+
+
+@pytest.mark.parametrize("command", [["segment"], ["push-mpls", "--label", "100"], ["coalesce"]])
+def test_out_dash_on_a_terminal_is_refused_and_nothing_is_written_there(command: list[str]) -> None:
+    """A capture is binary: OUT - with standard output a terminal is a usage error (as gzip's), said on
+    stderr; piped or redirected, the same command writes the capture."""
+    main, terminal = os.openpty()
+    shown = bytearray()
+
+    def drain() -> None:  # what reaches the terminal (read on, so that a writer never blocks on it)
+        try:
+            while chunk := os.read(main, 1 << 16):
+                shown.extend(chunk)
+        except OSError:  # the terminal's other end closed
+            pass
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        code = "import sys; from softgso.cli.entry import main; sys.argv[0] = 'softgso'; main()"
+        done = subprocess.run([sys.executable, "-c", code, command[0], str(SAMPLE), "-", *command[1:], "-q"],
+                              stdout=terminal, stderr=subprocess.PIPE, timeout=120,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    finally:
+        os.close(terminal)
+        reader.join(timeout=10)
+        os.close(main)
+    assert done.returncode == 2 and b"standard output is a terminal" in done.stderr
+    assert bytes(shown) == b""
+    piped = softgso(command[0], SAMPLE, "-", *command[1:], "-q")
+    assert piped.returncode == 0 and piped.stdout[:4] == SAMPLE.read_bytes()[:4]

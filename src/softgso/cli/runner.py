@@ -506,6 +506,7 @@ def run_action(in_path: Path, out_path: Path, spec: str, quiet: bool, strict: bo
     from ..io.outfile import output_target, refuse_an_input
 
     refuse_an_input(str(out_path), str(in_path))
+    refuse_a_terminal(out_path)
     per_frame = ActionPerFrame(spec)
     # how OUT is written (softgso.io.outfile's rule, as the writer applies it): a directory or a block
     # device is refused here, before IN is read
@@ -610,6 +611,7 @@ def run_segment(request: SegmentRequest) -> None:
     from ..io.outfile import output_target, refuse_an_input
 
     refuse_an_input(str(out_path), str(in_path))
+    refuse_a_terminal(out_path)
     # what OUT is decides how it is written (a directory or a block device is refused before IN is read)
     target = None if is_dash(out_path) else output_target(str(out_path))
     summary, counts, reports, elapsed = _segment_one(in_path, out_path, options, request.engine, request.jobs,
@@ -650,6 +652,20 @@ def segment_payload(summary: Any, counts: dict[str, int], reports: list[tuple[in
 def is_dash(path: str | os.PathLike[str]) -> bool:
     """IN or OUT given as ``-``: standard input or output (softgso.io opens it as such)."""
     return os.fspath(path) == "-"
+
+
+def refuse_a_terminal(out_path: str | os.PathLike[str]) -> None:
+    """OUT ``-`` when standard output is a terminal: a usage error, as gzip and zstd refuse it. A capture
+    is binary: on a terminal it is garbage that can leave the terminal in a bad state, never what was meant."""
+    if not is_dash(out_path):
+        return
+    try:
+        terminal = os.isatty(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # a stand-in stdout (tests, an embedding program)
+        return
+    if terminal:
+        raise UsageError("OUT -: standard output is a terminal, and a capture is binary; pipe it on (| tshark -r -) "
+                         "or redirect it (> out.pcap)")
 
 
 def _segment_one(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], options: Any, engine: str, jobs: int, quiet: bool,
