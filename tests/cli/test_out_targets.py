@@ -384,6 +384,19 @@ def test_many_captures_say_which_one_is_broken_and_exit_3(tmp_path: Path, as_jso
         assert f"frame {broken_frame}: input broken" in result.stderr and "b.pcap" in result.stderr
 
 
+def test_many_captures_say_each_one_as_it_is_done(tmp_path: Path) -> None:
+    """Each capture's line comes once it is segmented, not all at the end: a capture that cannot be read
+    at all stops the run (exit 3), and the captures done before it have been said."""
+    captures = tmp_path / "captures"
+    captures.mkdir()
+    (captures / "a.pcap").write_bytes(SAMPLE.read_bytes())
+    (captures / "b.pcap").write_bytes(b"not a capture at all")
+    result = run_cli("segment", captures, tmp_path / "segmented")
+    assert result.exit_code == 3 and "b.pcap" in result.stderr
+    assert f"{captures / 'a.pcap'} -> {tmp_path / 'segmented' / 'a.pcap'}: 9 records in" in result.stdout
+    assert pcap_records((tmp_path / "segmented" / "a.pcap").read_bytes()) > 0
+
+
 # --- OUT is never a capture the command reads -----------------------------------------------------
 
 IN_PLACE_COMMANDS: dict[str, Callable[[Path, Path], list[str | Path]]] = {

@@ -870,12 +870,12 @@ def _many_captures(in_path: str | os.PathLike[str]) -> list[Path] | None:
 
 
 def segment_file(in_path: str, out_path: str, option_args: dict[str, Any], engine: str = "auto",
-                 jobs: int = 1, output_format: str | None = None) -> dict[str, Any]:
-    """Segment one capture as ``softgso segment`` would (a dask task); its JSON summary."""
+                 jobs: int = 1, output_format: str | None = None, quiet: bool = True) -> dict[str, Any]:
+    """Segment one capture as ``softgso segment`` would (a dask task: ``quiet``, no progress bar); its JSON summary."""
     from pathlib import Path
 
     options = segment_options_from(**option_args)
-    summary, counts, reports, elapsed = _segment_one(Path(in_path), Path(out_path), options, engine, jobs, True,
+    summary, counts, reports, elapsed = _segment_one(Path(in_path), Path(out_path), options, engine, jobs, quiet,
                                                      output_format)
     counts.pop("read_error", None)
     payload = segment_payload(summary, counts, reports, elapsed, options, out_path)
@@ -911,28 +911,39 @@ def _segment_many(inputs: list[Path], out_dir: Path, option_args: dict[str, Any]
                                  [engine] * len(inputs), [jobs] * len(inputs), [output_format] * len(inputs),
                                  pure=False)
             results = client.gather(futures)
+        if not as_json:
+            for result in results:
+                _say_capture_done(result, quiet)
     else:
-        results = [segment_file(str(p), name, option_args, engine, jobs, output_format)
-                   for p, name in zip(inputs, names, strict=True)]
+        results = []
+        # one at a time, each with its progress bar and said once done: a long run shows how far it is,
+        # and a capture that stops it (one that cannot be read) leaves those before it said
+        for path, name in zip(inputs, names, strict=True):
+            results.append(segment_file(str(path), name, option_args, engine, jobs, output_format,
+                                        quiet=quiet or as_json))
+            if not as_json:
+                _say_capture_done(results[-1], quiet)
     refused = sum(int(r["outcomes"].get("refused", 0)) for r in results)
     reported = sum(len(r["reports"]) + r["reports_omitted"] + len(r["input_errors"]) for r in results)
     if as_json:
         echo(json_dumps({"captures": results, "refused": refused, "reported": reported},
                               indent=2))
-    elif not quiet:
-        for r in results:
-            echo(f"{r['input']} -> {r['output']}: {r['records_in']:,} records in, {r['records_out']:,} out, "
-                 f"{len(r['reports']) + r['reports_omitted']:,} reported ({r['seconds']:.3f} s)")
-    # a capture broken at a record is one capture's input error, as alone: said (its message names the
-    # file), its records before the break written, and the I/O status once every capture is done
-    broken = [error for r in results for error in r["input_errors"]]
-    if not as_json:
-        for error in broken:
-            echo(f"softgso: frame {error['frame']}: {error['reason']}", err=True)
-    if broken:
+    # a capture broken at a record is one capture's input error, as alone: said with it (its message
+    # names the file), its records before the break written, and the I/O status once every capture is done
+    if any(r["input_errors"] for r in results):
         sys.exit(EXIT_IO)
     if strict and reported:
         sys.exit(EXIT_REFUSED)
+
+
+def _say_capture_done(result: dict[str, Any], quiet: bool) -> None:
+    """A capture of many, once it is segmented: its line (unless ``quiet``) and where its reading broke."""
+    if not quiet:
+        echo(f"{result['input']} -> {result['output']}: {result['records_in']:,} records in, "
+             f"{result['records_out']:,} out, {len(result['reports']) + result['reports_omitted']:,} reported "
+             f"({result['seconds']:.3f} s)")
+    for error in result["input_errors"]:
+        echo(f"softgso: frame {error['frame']}: {error['reason']}", err=True)
 
 
 # segment's summary: drawn by softgso.cli.texttable (rich's look without rich's 35 ms import, after the work)
