@@ -181,3 +181,17 @@ def test_a_pcap_of_another_major_version_is_refused_by_every_engine(tmp_path: Pa
     for command in (("inspect", odd), ("coalesce", odd, tmp_path / "c.pcap"), ("diff", odd, source)):
         result = run_cli(*command)
         assert result.exit_code == 3 and "unsupported pcap version 1.4" in result.stderr
+
+
+def test_strict_exits_1_on_a_record_not_segmented_as_its_help_says(tmp_path: Path) -> None:
+    """--strict is about every reported record, not only those the kernel's checks refuse: a UDP datagram
+    over the MTU without GSO metadata, passed through and reported, is exit status 1 too."""
+    from cli_captures import udp4
+
+    source = write_pcap(tmp_path / "in.pcap", [udp4(3000)])
+    result, report = run_json("segment", source, tmp_path / "out.pcap")
+    assert result.exit_code == 0 and report["outcomes"]["not_segmented"] == 1 and report["outcomes"]["refused"] == 0
+    assert run_cli("segment", source, tmp_path / "out.pcap", "-q", "--strict").exit_code == 1
+    options = run_cli("segment", "--help").stdout.split("\nOptions:", 1)[1]
+    strict_help = " ".join(options.split("--strict", 1)[1].split("--json")[0].split())
+    assert "any record is reported" in strict_help and "not segmented" in strict_help

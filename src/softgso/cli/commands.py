@@ -123,7 +123,8 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
               "picks one at random).")
 @click.option("--kernel", type=click.Choice(["6.1", "6.12", "mainline"]), default="6.1", show_default=True,
               help="Kernel generation whose virtio rules apply.")
-@click.option("--strict", is_flag=True, help="Exit with status 1 if any packet is refused.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 if any record is reported (refused by the kernel's "
+              "checks, or not segmented and passed through).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (stderr with OUT -).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary table.")
 @click.option("--engine", type=click.Choice(["auto", "compiled", "numpy", "scalar"]), default="auto",
