@@ -455,3 +455,20 @@ def test_a_new_name_a_device_and_another_file_are_no_input(tmp_path: Path) -> No
     other.write_bytes(SAMPLE.read_bytes())
     for out in (tmp_path / "new.pcap", other, Path(os.devnull), Path("-")):
         assert outfile.refuse_an_input(str(out), str(source), "-") is None
+
+
+@pytest.mark.parametrize("option", ["--map", "--plot"])
+def test_a_map_or_plot_to_dev_stdout_redirected_to_a_file_is_refused(tmp_path: Path, option: str) -> None:
+    """With standard output redirected to a file, /dev/stdout names that file: the map or figure would be
+    renamed over it and the report written there lost. Refused (exit 2) before the work, the file untouched."""
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+    args = (["diff", SAMPLE, SAMPLE, "--map", "/dev/stdout"] if option == "--map"
+            else ["inspect", SAMPLE, "--plot", "/dev/stdout"])
+    report = tmp_path / "report.txt"
+    code = "import sys; from softgso.cli.entry import main; sys.argv[0] = 'softgso'; main()"
+    with report.open("wb") as stdout:
+        done = subprocess.run([sys.executable, "-c", code, *map(str, args)], stdout=stdout, stderr=subprocess.PIPE,
+                              timeout=120)
+    assert done.returncode == 2 and b"standard output carries the report" in done.stderr
+    assert report.read_bytes() == b"" and sorted(os.listdir(tmp_path)) == ["report.txt"]

@@ -93,10 +93,12 @@ def run_diff(a_path: Path, b_path: Path, max_shown: int = 10, as_json: bool = Fa
     if map_path is not None:
         if is_dash(map_path):
             raise UsageError("--map -: give a file name (standard output carries the report)")
-        from ..io.outfile import output_target, refuse_an_input
+        from ..io.outfile import names_stdout, output_target, refuse_an_input
 
         refuse_an_input(str(map_path), str(a_path), str(b_path))
         output_target(str(map_path))  # a directory or a block device is refused before the work
+        if names_stdout(str(map_path)):  # /dev/stdout: the map would be mixed into the report, or replace it
+            raise UsageError(f"--map {map_path}: standard output carries the report; give a file name")
     if engine not in ("auto", "scalar"):
         raise UsageError(f"--engine {engine}: one of auto, scalar")
     a, b = Capture(a_path, engine == "auto"), Capture(b_path, engine == "auto")

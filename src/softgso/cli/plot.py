@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..io.outfile import output_target, write_file
+from ..io.outfile import names_stdout, output_target, write_file
 
 MATPLOTLIB_MISSING = "--plot needs matplotlib: pip install 'softgso[plot]'"
 
@@ -57,7 +57,7 @@ def check_plot_path(path: str | os.PathLike[str]) -> None:
         raise UsageError("a plot needs a file name: standard output carries the report")
     _image_format(text)
     target = output_target(text)
-    if target.shares_stdout():  # /dev/stdout, or the terminal or pipe stdout is
+    if target.shares_stdout() or names_stdout(text):  # /dev/stdout: the terminal, pipe or file stdout is
         raise UsageError(f"cannot write a plot to {text}: standard output carries the report; give a file name")
     if target.atomic and not os.path.isdir(os.path.dirname(target.location)):
         raise target.error(FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)))

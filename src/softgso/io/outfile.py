@@ -197,6 +197,17 @@ def output_target(path: str) -> OutputTarget:
     raise UsageError(f"cannot write {path}: not a file softgso can write to")
 
 
+def names_stdout(path: str) -> bool:
+    """True when ``path`` is where standard output goes, whatever that is (``-``, ``/dev/stdout``, the
+    terminal, the pipe, or the regular file it was redirected to, which an atomic write would replace)."""
+    if path == STDOUT:
+        return True
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(1))
+    except (OSError, ValueError):
+        return False
+
+
 def refuse_an_input(path: str, *inputs: str) -> None:
     """Refuse (softgso.errors.UsageError) an OUT ``path`` that is one of the ``inputs`` the command reads,
     under any name (a link, a hard link, another spelling): the rename at the end would replace the
