@@ -47,8 +47,9 @@ CHECKSUM_PARTIAL seed, an IPv6 one under a label, pure ACKs, an ARP request, a D
 files made from it. Output is shown as printed when stdout is not a terminal (80 columns, no
 progress bar); `--json` gives the same facts for scripts.
 
-Exit status, for every command: 0 success; 1 differences found (`diff`) or packets refused under
-`--strict`; 2 usage error; 3 input or output file error.
+Exit status, for every command: 0 success; 1 differences found (`diff`, `verify`) or records reported
+(refused or not segmented) under `--strict`; 2 usage error; 3 input or output file error; 130
+interrupted (Ctrl-C); 141 the reader of standard output went away; 143 terminated (SIGTERM).
 """)
 add("## `softgso inspect`: what is in a capture, and what `segment` would make of it\n")
 add(run(f"softgso inspect {S}"))
