@@ -300,6 +300,19 @@ def test_a_compressed_capture_never_takes_the_bulk_streams(tmp_path: Path, kind:
     assert pcap_ethernet_header(compress(capture, kind)) is None
 
 
+@pytest.mark.parametrize("how", ["gzip", "zstd", "-F pcapng"])
+def test_the_summary_names_the_scalar_engine_when_no_bulk_code_ran(tmp_path: Path, how: str) -> None:
+    """A compressed IN (read as a stream) or -F to the other format goes record by record through the
+    reference path whatever --engine says: the summary names that engine, not the bulk one that never ran."""
+    capture = write_pcap(tmp_path / "in.pcap", mixed_capture())
+    source, options = (capture, ["-F", "pcapng"]) if how.startswith("-F") else (compress(capture, how), [])
+    result, report = _json(run_cli("segment", source, tmp_path / "out", *options, "--json"))
+    assert result.exit_code == 0
+    assert report["engine"] == {"name": "scalar", "records_in_bulk": 0, "records_one_by_one": len(mixed_capture())}
+    table = run_cli("segment", source, tmp_path / "out", *options).stdout
+    assert "taken in bulk (scalar engine)" in table
+
+
 @pytest.mark.parametrize("kind", COMPRESSIONS)
 def test_a_compressed_capture_on_standard_input(tmp_path: Path, kind: str) -> None:
     capture = write_pcap(tmp_path / "in.pcap", mixed_capture())

@@ -235,6 +235,8 @@ def stream_records(
                                     skip=result.resume_index, passthrough=passthrough, mtu=mtu)
         return result.counts, result.reports, time.perf_counter() - started
 
+    if bulk is not None:  # (IN streamed, or -F to the other format: no bulk code runs, the summary says so)
+        bulk.summary.engine = "scalar"
     counts = {"in": 0, "out": 0, "bytes_in": 0, "bytes_out": 0}
     reports: list[tuple[int, str]] = []
     with open_capture(in_path) as reader:
