@@ -221,9 +221,9 @@ def test_inspect_judges_non_ethernet_links_on_their_l3_size(tmp_path: Path, link
 @pytest.mark.parametrize("engine", ["auto", "scalar"])
 def test_inspect_s_largest_frame_is_the_largest_record_as_captured(tmp_path: Path, linktype: int,
                                                                     header: bytes | None, engine: str) -> None:
-    """"largest frame" measures what "records (N bytes)" measures and tshark shows as the frame's
-    length: the record with its own link header (4 bytes for NULL, 16 for SLL, none for raw IP), not
-    the Ethernet frame it is read as; records of link types that are not segmented count too."""
+    """"largest frame" (and each flow's bytes) measures what "records (N bytes)" measures and tshark shows
+    as the frame's length: the record with its own link header (4 bytes for NULL, 16 for SLL, none for raw
+    IP), not the Ethernet frame it is read as; records of link types that are not segmented count too."""
     from cli_captures import ack4
 
     # a flow's super-packets (the later ones counted from their shape's first), the largest last
@@ -233,6 +233,8 @@ def test_inspect_s_largest_frame_is_the_largest_record_as_captured(tmp_path: Pat
     _, report = run_json("inspect", source, "--engine", engine)
     assert report["largest_frame"] == max(len(record) for record in records)
     assert report["bytes"] == sum(len(record) for record in records)
+    if linktype not in (9, 147):  # (records of a link type not segmented are no flow)
+        assert sum(flow["bytes"] for flow in report["flows_top"]) == report["bytes"]  # the flows' bytes too
 
 
 def test_inspect_judges_unconverted_link_types_on_their_l3_size() -> None:

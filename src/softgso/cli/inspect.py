@@ -463,7 +463,7 @@ class CaptureInspector:
         if shape.ipv4_network is not None:
             self.ipv4_checksums[ipv4_header_state(frame, shape.ipv4_network)] += 1
         self.flows[shape.flow] += 1
-        self.flow_bytes[shape.flow] += len(frame)
+        self.flow_bytes[shape.flow] += len(frame) + self.link_delta  # the record's bytes, as "records" counts
         state = self.frame_state = classify_l4_checksum(frame, layout).value
         self.l4_checksums[state] += 1
         assert self.planner is not None
@@ -479,7 +479,7 @@ class CaptureInspector:
             return False
         key = tunnel_key(frame, layout)
         self.tunnels[key] += 1
-        self.tunnel_bytes[key] += len(frame)
+        self.tunnel_bytes[key] += len(frame) + self.link_delta
         self.tunnel_super[key] += over_mtu
         return True
 
@@ -530,7 +530,7 @@ class CaptureInspector:
         name = IP_PROTO_NAMES.get(proto, f"IP protocol {proto}")
         key: FlowKey = (name, decoded.ip_src, decoded.sport, decoded.ip_dst, decoded.dport)
         self.flows[key] += 1
-        self.flow_bytes[key] += len(frame)
+        self.flow_bytes[key] += len(frame) + self.link_delta
         if proto not in (6, 17):
             self.other_ip[name] += 1
             return
