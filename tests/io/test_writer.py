@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 from pathlib import Path
@@ -37,6 +38,35 @@ def test_failed_run_leaves_existing_output_untouched(tmp_path: Path) -> None:
         writer.write_record(1, [b"x" * 60])
         raise RuntimeError
     assert out.read_bytes() == b"previous result" and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("where", ["while writing", "at close"])
+def test_a_full_file_system_is_an_error_naming_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    where: str) -> None:
+    """ENOSPC (or a quota, or a file size limit) is said with OUT's name, as a folder that refuses the
+    file is: "No space left on device" alone names no file, and IN and OUT may be on different file
+    systems. OUT is left as it was, with no temporary file."""
+    out = tmp_path / "out.pcap"
+    out.write_bytes(b"previous result")
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def no_room(*_args: object) -> int:
+        raise full
+
+    with pytest.raises(CaptureError) as caught, open_writer(out) as writer:
+        writer.write_record(1, [b"x" * 60])
+        if where == "while writing":
+            raise full  # as a writing thread or the compiled stream hands it on
+        monkeypatch.setattr(writer_module.os, "writev", no_room)
+    assert str(caught.value) == f"cannot write {out}: {os.strerror(errno.ENOSPC)}"
+    assert caught.value.__cause__ is full
+    assert out.read_bytes() == b"previous result" and leftovers(tmp_path) == []
+
+
+def test_an_error_of_reading_passes_through_the_writer_as_it_is(tmp_path: Path) -> None:
+    with pytest.raises(OSError) as caught, open_writer(tmp_path / "out.pcap"):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+    assert not isinstance(caught.value, CaptureError) and caught.value.errno == errno.EIO
 
 
 def test_abort_discards_and_close_commits(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ softgso.io.outfile.output_target's; the writer says which applied (``atomic``, `
 
 from __future__ import annotations
 
+import errno
 import os
 import weakref
 from collections.abc import Sequence
@@ -82,6 +83,18 @@ def record_parts(encoder: RecordEncoder, record: CaptureRecord,
     head, tail = encoder.frame(record.timestamp_ns, caplen, max(orig_len, caplen), record.interface_id,
                                record.comment, record.linktype)
     return [head, data, tail] if tail else [head, data]
+
+
+# errors only writing can meet: said with OUT's name (a bare "No space left on device" names no file,
+# and IN and OUT may be on different file systems)
+OUT_OF_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _out_of_room(error: BaseException | None) -> OSError | None:
+    """``error`` when it is one of OUT_OF_ROOM, about no named file; else None."""
+    if isinstance(error, OSError) and error.filename is None and error.errno in OUT_OF_ROOM:
+        return error
+    return None
 
 
 def _remove_quietly(path: str) -> None:
@@ -337,8 +350,11 @@ class CaptureWriter:
             self._fd = -1
             if self.atomic:
                 self._target.commit(self._temp_path)
-        except BaseException:
+        except BaseException as error:
             self.abort()
+            full = _out_of_room(error)
+            if full is not None:
+                raise self._target.error(full, creating=False) from error
             raise
         self._cleanup.detach()
         if self.fsync:
@@ -378,6 +394,9 @@ class CaptureWriter:
             self.close()
         else:
             self.abort()
+            full = _out_of_room(exc)  # (wherever the writing was: a thread, the compiled stream)
+            if full is not None:
+                raise self._target.error(full, creating=False) from exc
 
 
 def open_writer(
