@@ -68,3 +68,20 @@ def test_an_unknown_action_names_every_accepted_form() -> None:
     with pytest.raises(UsageError) as refused:
         parse_action("frobnicate:1")
     assert str(refused.value) == f"unknown action 'frobnicate:1'; accepted: {accepted_forms()}"
+
+
+@pytest.mark.parametrize("spelling", ["push-vlan:4095", "push-vlan:4095:0:8021ad", "push-vlan:4095:0:0x8100",
+                                      "vlan push id 4095", "vlan push protocol 802.1ad id 4095 priority 1"])
+def test_vlan_id_4095_is_refused_in_every_spelling_as_tc_refuses_it(spelling: str) -> None:
+    """act_vlan's init refuses a push of VLAN_VID_MASK (4095, reserved) with -ERANGE: tc never pushes it."""
+    with pytest.raises(UsageError, match="VLAN id 4095 is reserved"):
+        parse_action(spelling)
+    assert parse_action(spelling.replace("4095", "4094"))[0] == PushVlan(
+        4094, 1 if "priority 1" in spelling else 0, ETH_P_8021AD if "ad" in spelling else 0x8100)
+
+
+def test_push_vlan_command_refuses_vid_4095() -> None:
+    from conftest import run_cli
+
+    result = run_cli("push-vlan", "in.pcap", "out.pcap", "--vid", "4095")
+    assert result.exit_code == 2 and "4095 is not in the range 0<=x<=4094" in result.stderr

@@ -217,6 +217,11 @@ def _ovs_ip_dec_ttl(spec: str, fields: list[str]) -> tuple[Action, ...]:
                      "(softgso), dec_mpls_ttl (Open vSwitch) or 'mpls dec_ttl' (tc)")
 
 
+# VLAN_VID_MASK: tcf_vlan_init refuses a push of it (push_vid >= VLAN_VID_MASK), so tc never writes one
+VLAN_VID_RESERVED = 4095
+VLAN_VID_REFUSED = "VLAN id 4095 is reserved, and tc refuses to push it (act_vlan: -ERANGE); ids are 0..4094"
+
+
 def _push_vlan(spec: str, fields: list[str]) -> tuple[Action, ...]:
     if not 1 <= len(fields) <= 3:
         raise UsageError(f"action {spec!r}: expected {ACTION_SYNTAX['push-vlan']}")
@@ -228,8 +233,10 @@ def _push_vlan(spec: str, fields: list[str]) -> tuple[Action, ...]:
     proto = vlan_protocol(fields[2]) if len(fields) > 2 else ETH_P_8021Q
     if proto is None:
         raise UsageError(f"action {spec!r}: VLAN protocol must be {VLAN_PROTOCOL_FORMS}")
-    if not 0 <= vid <= 4095 or not 0 <= pcp <= 7:
-        raise UsageError(f"action {spec!r}: VLAN id 0..4095 and priority 0..7")
+    if vid == VLAN_VID_RESERVED:
+        raise UsageError(f"action {spec!r}: {VLAN_VID_REFUSED}")
+    if not 0 <= vid <= 4094 or not 0 <= pcp <= 7:
+        raise UsageError(f"action {spec!r}: VLAN id 0..4094 and priority 0..7")
     return (PushVlan(vid, pcp, proto),)
 
 
@@ -349,6 +356,8 @@ def parse_tc_action(spec: str) -> Action:
             vid = number("id", "VLAN id", 0, 4095)
             if vid is None:
                 raise _tc_error(spec, "id is required for vlan push")
+            if vid == VLAN_VID_RESERVED:
+                raise _tc_error(spec, VLAN_VID_REFUSED)
             proto = vlan_protocol(params.get("protocol", "802.1Q"))
             if proto is None:
                 raise _tc_error(spec, f"VLAN protocol must be {VLAN_PROTOCOL_FORMS}")

@@ -447,7 +447,8 @@ def dec_ttl_command(in_path: Path, out_path: Path, quiet: bool, strict: bool) ->
 
 @main.command("push-vlan", cls=SoftGSOCommand, context_settings=CONTEXT)
 @_io_arguments
-@click.option("--vid", type=click.IntRange(0, 4095), required=True)
+@click.option("--vid", type=click.IntRange(0, 4094), required=True,
+              help="VLAN id (4095 is reserved: tc refuses to push it).")
 @click.option("--pcp", type=click.IntRange(0, 7), default=0, show_default=True)
 @click.option("--proto", "--protocol", "proto", type=click.Choice(["8021q", "8021ad", "802.1Q", "802.1ad", "0x8100",
               "0x88a8"], case_sensitive=False), default="8021q", show_default=True,
