@@ -102,7 +102,7 @@ def _engines(tmp_path: Path, frames: list[bytes], *options: str) -> tuple[dict, 
         code, out, err = invoke(str(tmp_path / "in.pcap"), str(tmp_path / f"{engine}.pcap"), "--json", "--engine", engine,
                                 *options)
         assert code == 0, err
-        summaries.append({key: value for key, value in json.loads(out).items() if key not in ("elapsed_s", "out")})
+        summaries.append({key: value for key, value in json.loads(out).items() if key not in ("elapsed_s", "out", "seconds", "output")})
     assert (tmp_path / "auto.pcap").read_bytes() == (tmp_path / "scalar.pcap").read_bytes()
     return summaries[0], summaries[1]
 
@@ -164,6 +164,23 @@ def test_a_file_cut_short_keeps_what_came_before_the_break(tmp_path: Path, engin
     with open_capture(tmp_path / "out.pcap") as reader:
         (record,) = list(reader)
     assert bytes(record.data)[54:] == b"".join(f[54:] for f in segments)
+
+
+def test_json_has_the_facts_of_every_command_that_writes_a_capture(tmp_path: Path) -> None:
+    """records_in, records_out, bytes_in, bytes_out, seconds, output, input_errors, atomic and
+    output_written, under the names segment's and the actions' JSON give them."""
+    write_pcap(tmp_path / "in.pcap", stream(3))
+    out = tmp_path / "out.pcap"
+    code, text, _ = invoke(str(tmp_path / "in.pcap"), str(out), "--json")
+    summary = json.loads(text)
+    segment_text = CliRunner().invoke(main, ["segment", str(tmp_path / "in.pcap"), str(tmp_path / "seg.pcap"),
+                                             "--json"]).stdout
+    shared = {"records_in", "records_out", "bytes_in", "bytes_out", "seconds", "output", "input_errors", "atomic",
+              "output_written"}
+    assert code == 0 and shared <= set(summary) and shared <= set(json.loads(segment_text))
+    assert (summary["records_in"], summary["records_out"]) == (3, 1)  # three segments, one packet up
+    assert summary["bytes_in"] == sum(len(f) for f in stream(3)) and summary["output"] == str(out)
+    assert summary["bytes_out"] == out.stat().st_size - 24 - 16  # the file less its header and one record header
 
 
 def test_out_written_straight_through_is_said(tmp_path: Path) -> None:

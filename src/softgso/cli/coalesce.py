@@ -90,7 +90,11 @@ def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: i
                "elapsed_s": round(elapsed, 6), "out": str(out_path)}
     note = "written to standard output as it came (not atomic)" if target is None else target.note()
     input_errors = [{"frame": index + 1, "reason": reason} for index, reason in polls.input_errors]
-    payload.update({"input_errors": input_errors, "atomic": note is None, "output_written": note})
+    # the facts every command that writes a capture has, under segment's names (frames_in, packets_out,
+    # elapsed_s and out stay: GRO's own words)
+    payload.update({"records_in": payload["frames_in"], "records_out": payload["packets_out"],
+                    "seconds": payload["elapsed_s"], "output": str(out_path), "input_errors": input_errors,
+                    "atomic": note is None, "output_written": note})
     to_stderr = is_dash(out_path) or (target is not None and target.shares_stdout())
     for reason, (count, first) in sorted(reports.items()):
         frames_word = "frame" if count == 1 else "frames"
