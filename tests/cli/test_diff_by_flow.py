@@ -508,3 +508,14 @@ def test_a_missing_ipv6_frame_is_named_with_its_addresses_in_brackets(tmp_path: 
     result = run_cli("diff", a, b, "--pair-by", "flow")
     assert result.exit_code == 1
     assert "missing (TCP [2001:db8::1]:40000 > [2001:db8::2]:5201 seq 77, 100 bytes of payload)" in result.stdout
+
+
+@pytest.mark.parametrize("pair_by", ["position", "flow"])
+def test_both_pairings_count_the_frames_of_a_and_b_under_one_name(tmp_path: Path, pair_by: str) -> None:
+    """frames_a and frames_b in --json whichever the pairing, so a script reads the counts alike."""
+    frames = mixed_capture()
+    a = write_pcap(tmp_path / "a.pcap", frames)
+    b = write_pcap(tmp_path / "b.pcap", frames[:-2])
+    _, report = run_json("diff", a, b, "--pair-by", pair_by)
+    assert report["pair_by"] == pair_by
+    assert (report["frames_a"], report["frames_b"]) == (len(frames), len(frames) - 2)

@@ -165,7 +165,9 @@ def _by_position(frames_a: Iterator[FrameItem], frames_b: Iterator[FrameItem], m
                               "ok": fate == "unchanged"})
         if count % 64 == 0:
             progress()
-    report: dict[str, Any] = {"pair_by": "position", **result.as_dict(), "numbering": NUMBERING}
+    # frames_a and frames_b as --pair-by flow names them, beside capdiff's packets_a and packets_b
+    report: dict[str, Any] = {"pair_by": "position", **result.as_dict(), "frames_a": result.packets_a,
+                              "frames_b": result.packets_b, "numbering": NUMBERING}
     lines = [difference.text() for difference in result.differences]
     if result.differing > len(result.differences):
         lines.append(f"... and {result.differing - len(result.differences)} more differing frames (--max)")
