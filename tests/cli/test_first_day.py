@@ -313,6 +313,18 @@ def test_the_summary_names_the_scalar_engine_when_no_bulk_code_ran(tmp_path: Pat
     assert "taken in bulk (scalar engine)" in table
 
 
+@pytest.mark.parametrize("command", [["segment"], ["push-mpls", "--label", "100"], ["coalesce"]])
+@pytest.mark.parametrize("name", ["out.pcap.gz", "out.pcapng.zst", "OUT.PCAP.GZ"])
+def test_out_named_compressed_is_refused_for_a_plain_capture_would_be_written(tmp_path: Path, command: list[str],
+                                                                               name: str) -> None:
+    """softgso writes captures plain: under a .gz or .zst name gzip -d and zstd -d would refuse the file.
+    A usage error naming the way that works (OUT - through the compressor), and nothing written."""
+    capture = write_pcap(tmp_path / "in.pcap", mixed_capture())
+    result = run_cli(command[0], capture, tmp_path / name, *command[1:], "-q")
+    assert result.exit_code == 2 and "writes captures uncompressed" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.pcap"]
+
+
 @pytest.mark.parametrize("kind", COMPRESSIONS)
 def test_a_compressed_capture_on_standard_input(tmp_path: Path, kind: str) -> None:
     capture = write_pcap(tmp_path / "in.pcap", mixed_capture())

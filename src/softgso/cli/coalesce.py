@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CaptureError, UsageError
-from .runner import EXIT_IO, EXIT_REFUSED, echo, is_dash, json_dumps, progress_bar, refuse_a_terminal
+from .runner import (
+    EXIT_IO,
+    EXIT_REFUSED,
+    echo,
+    is_dash,
+    json_dumps,
+    progress_bar,
+    refuse_a_compressed_name,
+    refuse_a_terminal,
+)
 
 if TYPE_CHECKING:
     from ..gro import CoalesceSummary, GroDevice
@@ -45,6 +54,7 @@ def run_coalesce(in_path: Path, out_path: Path, batch: int = 64, gro_max_size: i
 
     refuse_an_input(str(out_path), str(in_path))
     refuse_a_terminal(out_path)
+    refuse_a_compressed_name(out_path)
     # how OUT is written (a directory or a block device refused here, before IN is read)
     target = None if is_dash(out_path) else output_target(str(out_path))
     if kernel not in KERNELS:

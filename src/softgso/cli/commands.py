@@ -171,7 +171,8 @@ def segment(in_path: Path, out_path: Path, gso_size: int | None, gso_type: str, 
     tshark tells it): it is then read as a stream, front to back, by the scalar engine (--engine
     and --jobs then make no difference). OUT - writes the capture to standard output as it goes:
     not atomic, and the summary goes to standard error; a reader that stops early (| head) ends
-    the run quietly with status 141, as cat's.
+    the run quietly with status 141, as cat's. OUT is written uncompressed: a file named .gz or
+    .zst is refused (OUT - | gzip > out.pcap.gz writes one).
 
     Many captures: IN a directory (its .pcap, .pcapng and .cap files, compressed or not) or a
     quoted glob, OUT a directory (made if missing) that receives one output per capture under the

@@ -509,6 +509,7 @@ def run_action(in_path: Path, out_path: Path, spec: str, quiet: bool, strict: bo
 
     refuse_an_input(str(out_path), str(in_path))
     refuse_a_terminal(out_path)
+    refuse_a_compressed_name(out_path)
     per_frame = ActionPerFrame(spec)
     # how OUT is written (softgso.io.outfile's rule, as the writer applies it): a directory or a block
     # device is refused here, before IN is read
@@ -614,6 +615,7 @@ def run_segment(request: SegmentRequest) -> None:
 
     refuse_an_input(str(out_path), str(in_path))
     refuse_a_terminal(out_path)
+    refuse_a_compressed_name(out_path)
     # what OUT is decides how it is written (a directory or a block device is refused before IN is read)
     target = None if is_dash(out_path) else output_target(str(out_path))
     summary, counts, reports, elapsed = _segment_one(in_path, out_path, options, request.engine, request.jobs,
@@ -654,6 +656,19 @@ def segment_payload(summary: Any, counts: dict[str, int], reports: list[tuple[in
 def is_dash(path: str | os.PathLike[str]) -> bool:
     """IN or OUT given as ``-``: standard input or output (softgso.io opens it as such)."""
     return os.fspath(path) == "-"
+
+
+def refuse_a_compressed_name(out_path: str | os.PathLike[str]) -> None:
+    """OUT a file named .gz or .zst: a usage error. softgso writes captures plain, and a plain capture under
+    a compressed name is a file gzip -d and zstd -d refuse (IN is read by its magic, whatever its name).
+    A device, a FIFO or a socket is what it is, whatever its name."""
+    text = os.fspath(out_path)
+    suffix = next((s for s in COMPRESSED_SUFFIXES if text.lower().endswith(s)), None)
+    if suffix is None or (os.path.exists(text) and not os.path.isfile(text)):
+        return
+    tool = "gzip" if suffix == ".gz" else "zstd"
+    raise UsageError(f"cannot write {text}: softgso writes captures uncompressed, and the name says {suffix}; give "
+                     f"a name without {suffix}, or compress standard output (OUT - | {tool} > {text})")
 
 
 def refuse_a_terminal(out_path: str | os.PathLike[str]) -> None:
