@@ -439,6 +439,22 @@ def test_the_plain_run_refuses_out_that_is_in(tmp_path: Path) -> None:
     assert source.read_bytes() == SAMPLE.read_bytes() and os.listdir(tmp_path) == ["capture.pcap"]
 
 
+def test_out_that_standard_input_was_redirected_from_is_refused(tmp_path: Path) -> None:
+    """segment - OUT < OUT: IN is standard input, and standard input is that file."""
+    source = tmp_path / "capture.pcap"
+    source.write_bytes(SAMPLE.read_bytes())
+    code = "import sys; from softgso.cli.entry import main; sys.argv[0] = 'softgso'; main()"
+    with source.open("rb") as stdin:
+        done = subprocess.run([sys.executable, "-c", code, "segment", "-", str(source), "-q"], stdin=stdin,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "it is the capture being read (standard input)" in done.stderr
+    assert source.read_bytes() == SAMPLE.read_bytes() and os.listdir(tmp_path) == ["capture.pcap"]
+    with SAMPLE.open("rb") as stdin:  # another file on standard input: written as asked
+        done = subprocess.run([sys.executable, "-c", code, "segment", "-", str(source), "-q"], stdin=stdin,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 def test_many_captures_refuse_out_that_is_their_own_folder(tmp_path: Path) -> None:
     captures = tmp_path / "captures"
     captures.mkdir()

@@ -211,8 +211,8 @@ def names_stdout(path: str) -> bool:
 def refuse_an_input(path: str, *inputs: str) -> None:
     """Refuse (softgso.errors.UsageError) an OUT ``path`` that is one of the ``inputs`` the command reads,
     under any name (a link, a hard link, another spelling): the rename at the end would replace the
-    capture being read with what was made of it, and a capture cannot be taken again. ``-`` and
-    names that do not exist yet are never an input here."""
+    capture being read with what was made of it, and a capture cannot be taken again. An input ``-`` is
+    standard input, whatever file it was redirected from; names that do not exist yet are never an input."""
     if path == STDOUT:
         return
     try:
@@ -222,16 +222,15 @@ def refuse_an_input(path: str, *inputs: str) -> None:
     if not stat.S_ISREG(found.st_mode):
         return  # a device, a FIFO or a socket is written through, never renamed over anything
     for source in inputs:
-        if source == STDOUT:
-            continue
-        try:
-            same = os.path.samestat(found, os.stat(source))
-        except OSError:
+        try:  # ``-``: standard input, which may be that very file (< OUT)
+            same = os.path.samestat(found, os.fstat(0) if source == STDOUT else os.stat(source))
+        except (OSError, ValueError):
             continue
         if same:
             from ..errors import UsageError
 
-            raise UsageError(f"cannot write {path}: it is the capture being read ({source}), and writing it would "
+            name = "standard input" if source == STDOUT else source
+            raise UsageError(f"cannot write {path}: it is the capture being read ({name}), and writing it would "
                              "replace that capture; give another name")
 
 
