@@ -4,6 +4,7 @@ spelling is a UsageError (the messages themselves are held by tests/cli/test_pus
 from __future__ import annotations
 
 import pytest
+from conftest import run_cli
 
 from softgso.actions import DecTtl, PopMpls, PopVlan, PushMpls, PushVlan, SetMpls, TunnelPop, TunnelPush
 from softgso.cli.action_grammar import ACTION_SYNTAX, accepted_forms, parse_action, parse_tc_action
@@ -81,7 +82,5 @@ def test_vlan_id_4095_is_refused_in_every_spelling_as_tc_refuses_it(spelling: st
 
 
 def test_push_vlan_command_refuses_vid_4095() -> None:
-    from conftest import run_cli
-
     result = run_cli("push-vlan", "in.pcap", "out.pcap", "--vid", "4095")
     assert result.exit_code == 2 and "4095 is not in the range 0<=x<=4094" in result.stderr
