@@ -435,6 +435,25 @@ def test_any_byte_of_b_changed_is_a_difference(case: tuple[list[bytes], list[byt
     assert not all(fate.ok for fate in fates) or only_in_b, (victim + 1, at)
 
 
+@pytest.mark.parametrize(("at", "bits"), [(1, 0x01), (1, 0x80), (3, 0x02), (3, 0x04)])
+def test_reserved_bits_of_an_ipv6_fragment_header_set_in_b_are_a_difference(at: int, bits: int) -> None:
+    """UFO over IPv6: each fragment's header (RFC 8200 4.5: a reserved byte, then the offset, two
+    reserved bits and M) carries 0 in the reserved ones; B with one set is not what A becomes."""
+    from softgso.features import PROFILES
+    from softgso.job import SegmentOptions, process_frame
+
+    frame = build_frame(SuperPacketSpec(ipv6=True, udp=True, payload=bytes(range(256)) * 12))
+    out = process_frame(frame, SegmentOptions(device=PROFILES["no-offload"], udp_gso="udp")).frames
+    assert len(out) > 1 and all(segment[20] == 44 for segment in out)  # (a fragment header behind IPv6's)
+    fates, only_in_b = flow_fates([frame], out)
+    assert fates[0].ok and only_in_b == []
+    damaged = list(out)
+    header = 14 + 40  # the fragment header, behind Ethernet and IPv6
+    damaged[1] = out[1][: header + at] + bytes([out[1][header + at] ^ bits]) + out[1][header + at + 1 :]
+    fates, _ = flow_fates([frame], damaged)
+    assert not fates[0].ok and "frame 2: IPv6 fragment header reserved bits set" in fates[0].problems
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from([b"\x08\x00\x45", b"\x08\x00\x46", b"\x86\xdd\x60", b"\x88\x47\x00",
                                            b"\x81\x00\x00", b"\x08\x06\x00", b""]), st.binary(max_size=120)),

@@ -802,6 +802,10 @@ class FlowDiff:
         a_fields = decode_fields(a.frame, self._ports)
         changes: dict[tuple[str, str | None, str | None], FieldDifference] = {}
         for part in parts:
+            # the fragment header's reserved byte and bits, which ipv6_gso_segment's fragments carry as 0
+            # (the header as a whole is one of FRAGMENT_FIELDS: A has none)
+            if part.ip_version == 6 and (part.frame[part.payload_at - 7] or part.frame[part.payload_at - 5] & 0x06):
+                problems.append(f"frame {part.index + 1}: IPv6 fragment header reserved bits set")
             for change in header_differences(a_fields, decode_fields(part.frame, self._ports)):
                 if not (change.name in SEGMENT_FIELDS or change.name in FRAGMENT_FIELDS
                         or (a.jumbo and change.name in JUMBO_FIELDS)):
