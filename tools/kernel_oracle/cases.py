@@ -72,7 +72,10 @@ class CaseSpec:
     tclass: int = 0
     flow_label: int = 0x12345
     hop_limit: int = 64
-    ext_headers: list[str] = field(default_factory=list)  # "hop:<units>", "rt:<addresses>", "dst:<units>"
+    ext_headers: list[str] = field(default_factory=list)  # "hop:<units>", "rt:<addresses>", "dst:<units>", ...
+    # the IPv4 total length / IPv6 payload length field: "exact" (the true length, its low 16 bits when
+    # longer than the field holds) or "zero" (as BIG TCP leaves it behind its jumbo hop-by-hop header)
+    l3_len_field: str = "exact"
     # path
     labels: list[list] = field(default_factory=list)      # [label, tc, ttl, "uc"|"mc"], bottom first
     vlan_pushes: list[list] = field(default_factory=list)  # [id, priority, "802.1Q"|"802.1ad"]
@@ -94,10 +97,32 @@ class CaseSpec:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+JUMBO_LENGTH_AT = 4  # the jumbo header's Jumbo Payload Length field, filled in by build_frame
+
+
 def ipv6_extension_header(kind: str, next_header: int) -> tuple[int, bytes]:
-    """(protocol number, bytes) of one extension header described as ``kind:size``."""
-    name, size = kind.split(":")
+    """(protocol number, bytes) of one extension header described as ``kind:size`` (or ``kind`` alone).
+
+    Besides PadN-filled hop-by-hop / destination options and type-0 routing headers: ``jumbo`` (the
+    8-byte hop-by-hop header with the RFC 2675 Jumbo Payload option, as BIG TCP builds it; its length
+    field is filled in by build_frame), ``hao:<units>`` (destination options holding a Home Address
+    option, RFC 6275 6.3, after a PadN), ``frag`` (a Fragment header, offset 0, M clear) and
+    ``other:<protocol>`` (8 bytes of an extension header GSO does not walk, e.g. 253 or 51).
+    """
+    name, _, size = kind.partition(":")
+    if name == "jumbo":
+        return wire.IPPROTO_HOPOPTS, bytes([next_header, 0, 0xC2, 4]) + b"\0" * 4
+    if name == "frag":
+        return wire.IPPROTO_FRAGMENT, bytes([next_header, 0, 0, 0]) + struct.pack("!I", 0x5EED0001)
+    if name == "other":
+        return int(size), bytes([next_header, 0]) + b"\0" * 6
     units = int(size)
+    if name == "hao":
+        # PadN(2) puts the option at 8n+6 (its address 8-aligned); units >= 2, a PadN fills the rest
+        body = b"\x01\x02\0\0" + bytes([0xC9, 16]) + bytes.fromhex("20010db8eeee0000000000000000abcd")
+        extra = 8 * (units + 1) - 2 - len(body)
+        body += b"\x01" + bytes([extra - 2]) + b"\0" * (extra - 2) if extra else b""
+        return wire.IPPROTO_DSTOPTS, bytes([next_header, units]) + body
     if name in ("hop", "dst"):
         # one PadN option filling the header (RFC 8200 section 4.2)
         body_len = 6 + 8 * units
@@ -133,19 +158,27 @@ def build_frame(spec: CaseSpec) -> tuple[bytes, dict[str, int]]:
         for kind in reversed(spec.ext_headers):
             number, data = ipv6_extension_header(kind, next_header)
             ext, next_header = data + ext, number
+        if "jumbo" in spec.ext_headers:
+            at = sum(len(ipv6_extension_header(k, 0)[1]) for k in spec.ext_headers[: spec.ext_headers.index("jumbo")])
+            ext = ext[: at + JUMBO_LENGTH_AT] + struct.pack("!I", len(ext) + l4_len) + ext[at + JUMBO_LENGTH_AT + 4 :]
         first_word = 0x60000000 | (spec.tclass << 20) | spec.flow_label
-        l3 = struct.pack("!IHBB", first_word, len(ext) + l4_len, next_header, spec.hop_limit) + IPV6_SRC + IPV6_DST + ext
+        payload_len = (len(ext) + l4_len) & 0xFFFF if spec.l3_len_field == "exact" else 0
+        l3 = struct.pack("!IHBB", first_word, payload_len, next_header, spec.hop_limit) + IPV6_SRC + IPV6_DST + ext
         pseudo = wire.pseudo_header(True, IPV6_SRC, IPV6_DST, proto, l4_len)
         ethertype = wire.ETH_P_IPV6
     else:
         options = bytes.fromhex(spec.ip_options)
         ihl = (20 + len(options)) // 4
         frag_off = 0x4000 if spec.df else 0
-        header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, spec.tos, ihl * 4 + l4_len, spec.ip_id, frag_off,
+        tot_len = (ihl * 4 + l4_len) & 0xFFFF if spec.l3_len_field == "exact" else 0
+        header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, spec.tos, tot_len, spec.ip_id, frag_off,
                                        spec.ttl, proto, 0, IPV4_SRC, IPV4_DST) + options)
         struct.pack_into("!H", header, 10, wire.internet_checksum(bytes(header)))
         l3 = bytes(header)
-        pseudo = wire.pseudo_header(False, IPV4_SRC, IPV4_DST, proto, l4_len)
+        # the 16-bit pseudo-header length; a longer segment (BIG TCP) counts as a 32-bit word, as
+        # csum_tcpudp_magic adds skb->len
+        pseudo = wire.pseudo_header(False, IPV4_SRC, IPV4_DST, proto, l4_len) if l4_len <= 0xFFFF else \
+            IPV4_SRC + IPV4_DST + struct.pack("!xBI", proto, l4_len)
         ethertype = wire.ETH_P_IP
     check_offset = TCP_CHECK_OFFSET if spec.l4 == "tcp" else UDP_CHECK_OFFSET
     if spec.l4_seed == "pseudo":

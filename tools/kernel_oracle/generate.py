@@ -552,8 +552,79 @@ def cat_csum_start_shift(rng: random.Random, name: str) -> CaseSpec:
     return spec
 
 
+PACKET_SOCKET_MAX_PAYLOAD = 17 * 4096  # packet_alloc_skb: all but hdr_len in MAX_SKB_FRAGS order-0 pages
+GRO_LEGACY_MAX_SIZE = 65536
+
+
+def cat_big_packets(rng: random.Random, name: str) -> CaseSpec:
+    """Super-packets near and past 64 KB of L3 (the packet socket takes up to 17 pages behind hdr_len):
+    IPv6 TCP with the BIG TCP jumbo hop-by-hop header (payload length 0 mostly, sometimes the true length's
+    low 16 bits), sometimes more extension headers behind it; IPv6 and IPv4 TCP or UFO with length fields
+    that wrap (or are 0); L3 lengths on both sides of GRO_LEGACY_MAX_SIZE, the length ipv6_gso_segment
+    judges the jumbo header by; 0-2 labels, a VLAN sometimes, every device profile."""
+    ip_version = 6 if rng.random() < 0.7 else 4
+    l4 = "udp" if rng.random() < 0.15 else "tcp"
+    spec = base_spec(rng, name, "big_packets", ip_version, l4)
+    spec.gso_size = rng.choice((1448, 8948, rng.randint(1000, 8900), rng.randint(500, 1400)))
+    if l4 == "udp":
+        spec.gso_size = spec.gso_size // 8 * 8
+    if ip_version == 6 and l4 == "tcp" and rng.random() < 0.75:
+        spec.ext_headers = ["jumbo"] + (["dst:0"] if rng.random() < 0.15 else [])
+        spec.l3_len_field = "zero" if rng.random() < 0.8 else "exact"
+    elif rng.random() < 0.3:
+        spec.l3_len_field = "zero"
+    band = rng.choice(("edge", "edge", "over", "below"))
+    target = {"edge": GRO_LEGACY_MAX_SIZE + rng.randint(-24, 24), "over": rng.randint(65561, 69400),
+              "below": rng.randint(20000, 65500)}[band]
+    spec.paylen = 0
+    _, vnet = build_frame(spec)
+    spec.paylen = max(1, min(target - (vnet["hdr_len"] - 14), PACKET_SOCKET_MAX_PAYLOAD))
+    spec.labels = draw_labels(rng, rng.choice((0, 0, 0, 1, 2)))
+    roll = rng.random()
+    if roll < 0.2:
+        spec.vlan_pushes = [draw_vlan(rng)]
+        spec.vlan_after_mpls = rng.random() < 0.5
+    elif roll < 0.3:
+        spec.tx_vlan = [rng.randint(1, 4094), rng.choice(("802.1Q", "802.1ad"))]
+    spec.ethtool_veth0 = rng.choice((ETHTOOL_NO_OFFLOAD, ETHTOOL_NO_OFFLOAD, ETHTOOL_CSUM, ETHTOOL_TSO))
+    if roll < 0.2 and rng.random() < 0.5:
+        spec.ethtool_veth0 = spec.ethtool_veth0.replace("txvlan on", "txvlan off")
+    return spec
+
+
+def draw_unusual_ext_headers(rng: random.Random) -> list[str]:
+    """1-4 extension headers in any order: hop-by-hop anywhere, destination options with a Home Address
+    option (after a routing header, where ip6_find_1stfragopt keeps it in the unfragmentable part),
+    sometimes a Fragment header or one GSO does not walk (253, AH's 51)."""
+    pool = ["hop:0", "hop:1", "dst:0", "dst:1", "rt:1", "rt:2", "hao:2", "hao:3", "hao:2"]
+    chain = [rng.choice(pool) for _ in range(rng.randint(1, 4))]
+    if rng.random() < 0.5:
+        chain[rng.randrange(len(chain)):0] = ["rt:1"]
+        chain.append(rng.choice(("hao:2", "hao:3", "dst:0")))
+    if rng.random() < 0.12:
+        chain.insert(rng.randrange(len(chain) + 1), rng.choice(("frag", "other:253", "other:51")))
+    return chain[:5]
+
+
+def cat_exthdr_more(rng: random.Random, name: str) -> CaseSpec:
+    """IPv6 TCP or UFO behind extension headers the cycle never draws (draw_unusual_ext_headers); NEEDS_CSUM
+    or not (the flow dissector's walk), 0-2 labels, every device profile."""
+    l4 = "udp" if rng.random() < 0.5 else "tcp"
+    spec = base_spec(rng, name, "exthdr_more", 6, l4)
+    if l4 == "udp":
+        ufo_sizes(rng, spec)
+    spec.ext_headers = draw_unusual_ext_headers(rng)
+    spec.labels = draw_labels(rng, rng.choice((0, 0, 1, 2)))
+    if rng.random() < 0.2:
+        spec.vnet_flags = 0
+    spec.ethtool_veth0 = rng.choice((ETHTOOL_NO_OFFLOAD, ETHTOOL_NO_OFFLOAD, ETHTOOL_CSUM, ETHTOOL_TSO))
+    return spec
+
+
 # drawn only when asked for by name (plan's categories): a plan of the cycle never changes
-OPT_IN: dict[str, Category] = {"label_ops": cat_label_ops, "csum_start_shift": cat_csum_start_shift}
+OPT_IN: dict[str, Category] = {"label_ops": cat_label_ops, "csum_start_shift": cat_csum_start_shift,
+                               "big_packets": cat_big_packets, "exthdr_more": cat_exthdr_more}
+UNCLAMPED = frozenset({"big_packets"})  # categories whose packets may pass the 16-bit IP length on purpose
 
 THIN_IN_GOLDEN = ("ipv6_tcp_exthdr", "deep_stack", "vlan_ufo", "jumbo", "csum_offload", "ipv6_udp_ufo_exthdr")
 CYCLE: tuple[str, ...] = (*CATEGORIES, "invalid", "odd_metadata", *THIN_IN_GOLDEN, "invalid", "odd_metadata",
@@ -613,7 +684,8 @@ def draw_case(seed: int, index: int, prefix: str = "", generation: str = "6.1",
     else:
         spec = CATEGORIES[category](rng, name)
     spec.name = name + spec.category
-    clamp_to_ip_limit(spec)
+    if spec.category not in UNCLAMPED:
+        clamp_to_ip_limit(spec)
     fit_mtu(spec)
     return spec
 
