@@ -162,7 +162,7 @@ def run_replay(kernel: str | None, out_dir: Path, sources: list[Path], accel: st
     """Replay recorded vectors on one kernel: (kernel vs recording, softgso vs this kernel, not expressible)."""
     release = pick_kernel(kernel)
     generation = generation_of(release)
-    folders = [f for root in sources for f in replay.vector_folders(root)]
+    folders = [f.resolve() for root in sources for f in replay.vector_folders(root)]  # a relative --vectors too
     folders = [f for f in folders if out_dir.resolve() not in f.resolve().parents]  # never replay a replay
     guest_cases, origin, skipped = [], {}, []
     for folder in folders:
