@@ -65,6 +65,12 @@ def gso_features_check(skb: Packet, device: DeviceProfile, features: int) -> int
     gso_type = int(skb.gso_type)
     if skb.gso_segs > device.gso_max_segs or not gso_type:
         return features & _WITHOUT_GSO
+    # skb->len >= dev->gso_max_size: the whole frame from the MAC header, an out-of-band tag not
+    # counted (24ab059d2ebd "net: check dev->gso_max_size in gso_features_check()", in 6.1.y and
+    # 6.12; from 6.9 netif_get_gso_max_size reads gso_ipv4_max_size for a packet whose protocol is
+    # not IPv6, which a profile's one gso_max_size stands for: both are 65536 unless set)
+    if len(skb.data) >= device.gso_max_size:
+        return features & _WITHOUT_GSO
     if not gso_type & _GSO_TYPE_PARTIAL:
         features &= int(~device.gso_partial_features)
     if gso_type & _GSO_TYPE_TCPV4:
