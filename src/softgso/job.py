@@ -240,7 +240,7 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
     layout = parse_layout(original)
     if layout is None or layout.fragment:
         if options.actions:
-            skb = packet_from_capture(original, layout)
+            skb = packet_from_capture(original, layout, options.kernel)
             skb.encapsulation = _left_encapsulated(original, options, over)
             _run_actions(skb, options.actions)
             return _transmit(skb, options, input_csum=None)
@@ -268,7 +268,7 @@ def _from_capture(original: bytes, options: SegmentOptions) -> PacketResult:
             raise NotSegmented(f"{tunnel} payload not TCP/UDP over IP: not segmented",
                                f"a {tunnel} packet over the MTU whose payload is not TCP or UDP over IP")
         return PacketResult(Outcome.UNCHANGED, [original], input_csum=state, labels=layout.labels)
-    skb = packet_from_capture(frame, layout)
+    skb = packet_from_capture(frame, layout, options.kernel)
     skb.ip6_frag_id = options.ipv6_frag_id
     if options.actions:
         skb.encapsulation = _left_encapsulated(frame, options, over)
@@ -382,7 +382,7 @@ def _tunnel_from_capture(original: bytes, tunnel: TunnelLayout, options: Segment
         # GSO never reads these fields, but bytes behind the inner packet would be cut as its payload
         raise NotSegmented("lengths contradict (capture check, not the kernel's)",
                            f"inside the {tunnel.kind} tunnel: {inner.layout.length_problem or 'bytes behind the packet'}")
-    skb = packet_from_capture(frame, None)
+    skb = packet_from_capture(frame, None, options.kernel)
     shift = len(skb.data) - len(frame)  # an outer tag moved out of band
     if eth_p_mpls(skb.protocol):
         # beyond the kernel (tunnel_in_labels): the labels are outer L2 bytes, copied onto every segment
@@ -449,7 +449,7 @@ def _after_tunnel_actions(original: bytes, options: SegmentOptions) -> PacketRes
     """
     from .actions import tunnel_ports
 
-    skb = packet_from_capture(original, parse_layout(original))
+    skb = packet_from_capture(original, parse_layout(original), options.kernel)
     _run_actions(skb, options.actions)
     wire = _wire_bytes(skb)
     ports = options.tunnel_ports + tunnel_ports(options.actions)

@@ -191,4 +191,13 @@ class Packet(FieldsClass):
         self.vlan_proto = 0
 
 
-__all__ = ["ENCAP_TYPE_ETHER", "ENCAP_TYPE_IPPROTO", "Packet"]
+KERNEL_KEY = "kernel"  # Packet.extras: the generation whose rules the packet's later steps follow
+
+
+def kernel_of(skb: Packet) -> str:
+    """The kernel generation a packet was built under (virtio_net_hdr_to_skb and a capture's
+    packet_from_capture record it; default 6.1)."""
+    return str(skb.extras.get(KERNEL_KEY, "6.1"))
+
+
+__all__ = ["ENCAP_TYPE_ETHER", "ENCAP_TYPE_IPPROTO", "KERNEL_KEY", "Packet", "kernel_of"]

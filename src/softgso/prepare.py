@@ -36,7 +36,7 @@ from .constants import (
     eth_type_vlan,
 )
 from .features import GsoType, IpSummed
-from .packet import Packet
+from .packet import KERNEL_KEY, Packet
 from .valueclass import FrozenValueClass, init_fields
 
 
@@ -187,12 +187,14 @@ def parse_layout(frame: bytes | bytearray | memoryview) -> FrameLayout | None:
 
 
 def _jumbo_header_dropped(frame: bytes | bytearray | memoryview, tags: int, network: int, ip_end: int) -> bool:
-    """Whether ipv6_gso_segment removes the packet's jumbo hop-by-hop header: the engine's own rule
-    (offload.ipv6.ipv6_has_hopopt_jumbo) on the frame as the engine gets it, its outer tag out of band
-    and no trailer. Where it stays, every segment carries it (gso_size_for_mtu counts it)."""
-    from .offload.ipv6 import ipv6_has_hopopt_jumbo  # (loaded with the engine; a jumbo frame alone asks here)
+    """Whether the segments come out without the packet's jumbo hop-by-hop header: the engine's own rule
+    (offload.ipv6.jumbo_header_leaves_segments) on the frame as the engine gets it, its outer tag out of
+    band and no trailer. Otherwise every segment carries as many header bytes (gso_size_for_mtu counts
+    them)."""
+    # (loaded with the engine; a jumbo frame alone asks here)
+    from .offload.ipv6 import jumbo_header_leaves_segments
 
-    return ipv6_has_hopopt_jumbo(memoryview(frame)[:ip_end], VLAN_HLEN if tags else 0, network)
+    return jumbo_header_leaves_segments(memoryview(frame)[:ip_end], VLAN_HLEN if tags else 0, network)
 
 
 def _ip_end(frame: bytes | bytearray | memoryview, network: int, version: int, l3_len: int,
@@ -278,13 +280,15 @@ def name_neither(stored: int, seed_nolen: int) -> L4Checksum:
     return L4Checksum.INVALID
 
 
-def packet_from_capture(frame: bytes | bytearray, layout: FrameLayout | None) -> Packet:
+def packet_from_capture(frame: bytes | bytearray, layout: FrameLayout | None, kernel: str = "6.1") -> Packet:
     """The packet as the sending host's stack had it: outer tag out of band, labels recorded.
 
     The outermost VLAN tag goes out of band as a receive path's skb_vlan_untag leaves it; a label
-    stack gets inner_protocol / inner_network_header as skb_mpls_push would have set them.
+    stack gets inner_protocol / inner_network_header as skb_mpls_push would have set them. ``kernel``
+    is the generation whose rules the actions and GSO then follow (virtio.kernel_of).
     """
     skb = Packet.from_ethernet(frame)
+    skb.extras[KERNEL_KEY] = kernel
     if eth_type_vlan(skb.protocol) and len(skb.data) >= ETH_HLEN + VLAN_HLEN:
         tci = int.from_bytes(skb.data[14:16], "big")
         proto = skb.protocol

@@ -39,7 +39,7 @@ from .constants import (
 from .errors import UsageError, VirtioHeaderError
 from .features import GsoType, IpSummed
 from .gso import skb_network_protocol
-from .packet import Packet
+from .packet import KERNEL_KEY, Packet, kernel_of
 from .valueclass import FrozenValueClass, init_fields
 
 KERNELS = ("6.1", "6.12", "mainline")
@@ -78,14 +78,6 @@ ETH_P_ALL = 0x0003
 # virtio header as 8 (observed on the kernel: gso_size 1..7 gives 8-byte segments, and a payload of
 # 8 bytes or less is not GSO at all; vectors x_tcp_gso_7, x_tcp_gso_1_pay9, s5_*_odd_tiny_gso_size*)
 TCP_MIN_GSO_SIZE = 8
-
-
-KERNEL_KEY = "kernel"  # Packet.extras: the generation whose rules the packet's later steps follow
-
-
-def kernel_of(skb: Packet) -> str:
-    """The kernel generation a packet was built under (virtio_net_hdr_to_skb records it; default 6.1)."""
-    return str(skb.extras.get(KERNEL_KEY, "6.1"))
 
 
 def udp_max_segments(kernel: str) -> int:

@@ -111,7 +111,10 @@ def test_a_list_is_top_first_and_successive_pushes_put_the_last_on_top(tmp_path:
     assert run_cli("segment", source, as_steps, "--action", "push-mpls:200", "--action", "push-mpls:100",
                    "-q").exit_code == 0
     assert as_list.read_bytes() == as_steps.read_bytes()
-    assert {tuple(e[0] for e in label_stack(f)[1]) for f in pcap_frames(as_list)} == {(100, 200)}
+    # (the BIG TCP jumbogram is refused under labels on 6.1, as the kernel refuses it: it leaves as it
+    # came, docs/kernel-notes.md difference 4)
+    stacks = {tuple(e[0] for e in label_stack(f)[1]) for f in pcap_frames(as_list)}
+    assert stacks - {()} == {(100, 200)}
 
 
 def test_one_tc_and_ttl_apply_to_every_label(tmp_path: Path) -> None:

@@ -148,14 +148,13 @@ def _qinq(frame: bytes) -> bytes:
 
 @pytest.mark.parametrize(("name", "size", "wrap", "ip6", "labels"), [
     ("no longer than GRO_LEGACY_MAX_SIZE", 30000, lambda f: f, 14, 0),
-    ("under a label", 70000, _label, 18, 4),
     ("behind a second in-band tag", 70000, _qinq, 22, 0),
 ])
 def test_a_jumbo_header_the_segments_keep_counts_in_the_derived_gso_size(
         tmp_path: Path, name: str, size: int, wrap, ip6: int, labels: int) -> None:
-    # ipv6_has_hopopt_jumbo: the header is removed only from a packet over 65536 bytes whose IPv6
-    # header follows the Ethernet header alone; elsewhere every segment carries it (8 bytes of header)
-    # and the segments must still fit the MTU
+    # ipv6_has_hopopt_jumbo: the header is removed only from an IPv6 packet over 65536 bytes whose
+    # skb->protocol is IPv6 (not under an in-band tag); elsewhere every segment carries it (8 bytes of
+    # header) and the segments must still fit the MTU
     from cli_captures import tcp6_jumbogram
     from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
 
@@ -170,6 +169,37 @@ def test_a_jumbo_header_the_segments_keep_counts_in_the_derived_gso_size(
     for packet in packets:
         assert IPv6ExtHdrHopByHop in packet
         assert packet[IPv6].plen == len(packet) - ip6 - 40
+
+
+def test_a_jumbogram_under_a_label_loses_its_jumbo_header_the_kernels_way(tmp_path: Path) -> None:
+    # under labels the kernel removes the jumbo header too, moving bytes from the MAC header that
+    # mpls_gso_segment has put on the IPv6 header (kernel vectors s3410_008/_052_big_packets). 6.1
+    # moves ETH_HLEN + 40 bytes: the jumbo header and the first 6 bytes of TCP land over the TCP
+    # header, whose data offset is now the old sequence number's top byte (0 here): refused, as the
+    # 6.1 kernel refuses s3411_006_big_packets
+    from cli_captures import tcp6_jumbogram
+    from scapy.layers.inet import TCP
+    from scapy.layers.inet6 import IPv6
+
+    frame = _label(tcp6_jumbogram(70000))
+    source = write_pcap(tmp_path / "in.pcap", [frame])
+    result, summary = run_json("segment", source, tmp_path / "out61.pcap")
+    assert summary["outcomes"]["refused"] == 1
+    assert "data offset 0" in summary["reports"][0]["reason"]
+    # 6.2 on move the MAC header to the IPv6 header's end: the IPv6 and TCP headers come out whole,
+    # but each segment starts 8 bytes into the frame (the Ethernet header's last 6 bytes, the label,
+    # then the first 8 bytes of the original IPv6 header)
+    out = tmp_path / "out612.pcap"
+    result, summary = run_json("segment", source, out, "--kernel", "6.12")
+    assert result.exit_code == 0 and summary["outcomes"]["segmented"] == 1
+    raw = [bytes(p) for p in read_packets(out)]
+    mss = MTU - 4 - 40 - 8 - 20  # the derived gso_size still counts the jumbo header
+    assert len(raw) == -(-70000 // mss)
+    for index, segment in enumerate(raw):
+        assert segment[:18] == frame[8:26]  # Ethernet tail, label, the old IPv6 header's first 8 bytes
+        packet = IPv6(segment[18:])
+        assert packet.nh == 6 and packet.plen == len(segment) - 18 - 40
+        assert packet[TCP].seq == 5000 + index * mss
 
 
 def test_inspect_counts_ipv4_tot_len_not_matching_the_frame(tmp_path: Path) -> None:

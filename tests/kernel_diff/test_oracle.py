@@ -229,6 +229,15 @@ def test_recorded_vectors_have_the_golden_files_and_keys() -> None:
         assert len(wire.read_pcap(folder / "kernel_out.pcap")) == meta["n_segments"]
 
 
+def jumbo_header_removed_under_labels(spec: cases.CaseSpec) -> bool:
+    """A BIG TCP jumbo header the kernel takes off under labels (pushed on veth0, over 64 KB of IPv6):
+    its segments start 8 bytes into the frame (docs/kernel-notes.md), the stack and the TCP header
+    are not where a decoder looks for them. Through a VLAN device the packet is segmented before the
+    labels are pushed."""
+    frame, _ = cases.build_frame(spec)
+    return spec.ext_headers[:1] == ["jumbo"] and bool(spec.labels) and not spec.tx_vlan and len(frame) - 14 > 65536
+
+
 @pytest.mark.skipif(not GENERATED_CASES, reason="no recorded vectors under tests/vectors/kernel/generated")
 def test_recorded_vectors_lost_nothing_in_capture_and_kept_the_label_stack() -> None:
     """Every frame veth0 sent reached the capture, and every segment carries the drawn stack, top first."""
@@ -239,7 +248,7 @@ def test_recorded_vectors_lost_nothing_in_capture_and_kept_the_label_stack() -> 
         if meta["sendto_error"]:
             continue  # refused in validate_xmit_skb, which also counts the drop on veth0
         assert meta["veth0_tx_dropped"] == 0, folder.name
-        if spec.label_ops:
+        if spec.label_ops or jumbo_header_removed_under_labels(spec):
             continue  # the stack as the operations left it: the vector itself holds what the kernel sent
         expected = [{"label": label, "tc": tc, "s": 0, "ttl": ttl} for label, tc, ttl, _ in reversed(spec.labels)]
         if expected:
@@ -259,6 +268,8 @@ def test_recorded_software_segments_carry_the_whole_payload_with_valid_checksums
             continue
         if spec.l4_seed != "pseudo" and spec.vnet_flags & 1:
             continue  # the kernel updates a wrong seed incrementally: wrong checksums, on purpose
+        if jumbo_header_removed_under_labels(spec):
+            continue
         segments = meta["segments"]
         assert all(s["l4_csum_ok"] for s in segments), folder.name
         assert all(s.get("ip_csum_ok", True) for s in segments), folder.name

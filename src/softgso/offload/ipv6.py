@@ -3,8 +3,9 @@
 Walks hop-by-hop, routing and destination-options headers to the L4 protocol, hands the packet to
 its handler, then sets every segment's payload_len (extension headers count as payload). For
 legacy UFO the UDP handler has inserted a Fragment header; here each fragment gets its offset and
-M flag. A BIG TCP jumbogram (payload_len 0 + hop-by-hop jumbo option) loses that option first:
-segments are never jumbograms.
+M flag. A BIG TCP jumbogram (a hop-by-hop jumbo option before TCP, over 64 KB) loses that header
+first, the kernel's way: bytes moved forward from the MAC header, which is not always where the
+Ethernet header is (see _hopbyhop_jumbo_remove).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ..constants import (
 from ..errors import InvalidPacketError, ProtocolNotSupportedError
 from ..features import GsoType, NetdevFeature
 from ..gso import INET6_OFFLOADS, GsoContext, register_ethertype, register_ipv6_exthdr
-from ..packet import Packet
+from ..packet import Packet, kernel_of
 
 register_ipv6_exthdr(IPPROTO_ROUTING)
 register_ipv6_exthdr(IPPROTO_DSTOPTS)
@@ -41,7 +42,7 @@ IPV6_MAXPLEN = 65535
 def ipv6_gso_segment(skb: Packet, data: int, features: NetdevFeature, ctx: GsoContext) -> list[Packet] | None:
     """Segment an IPv6 packet whose header starts at ``data``."""
     skb.network_header = data
-    _hopbyhop_jumbo_remove(skb, data)
+    _hopbyhop_jumbo_remove(skb, data, ctx)
     frame = skb.data
     nhoff = data - skb.mac_header
     if len(frame) - data < IPV6_HLEN:
@@ -155,30 +156,52 @@ def _has_tlv(frame: bytearray | bytes, header: int, tlv_type: int) -> bool:
     return False
 
 
-def ipv6_has_hopopt_jumbo(frame: bytes | bytearray | memoryview, mac: int, ip6: int) -> bool:
-    """Whether ipv6_hopbyhop_jumbo_remove takes the BIG TCP jumbo header off the IPv6 packet at ``ip6``
-    of ``frame`` (its MAC header at ``mac``): ipv6_has_hopopt_jumbo's conditions (over
-    GRO_LEGACY_MAX_SIZE, payload length 0, an 8-byte hop-by-hop header with the jumbo option before
-    TCP), and the Ethernet header alone before the IPv6 header (the kernel moves those ETH_HLEN + 40
-    bytes over the 8; with anything else between, the header stays on every segment)."""
-    if len(frame) - mac <= GRO_LEGACY_MAX_SIZE or len(frame) < ip6 + IPV6_HLEN + 8:
+def ipv6_has_hopopt_jumbo(frame: bytes | bytearray | memoryview, ip6: int, protocol: int = ETH_P_IPV6) -> bool:
+    """Whether ipv6_gso_segment takes a BIG TCP jumbo header off the IPv6 packet at ``ip6`` of ``frame``
+    (ipv6_has_hopopt_jumbo, include/net/ipv6.h): skb->len, counted from the IPv6 header, over
+    GRO_LEGACY_MAX_SIZE; skb->protocol IPv6 (not under an in-band VLAN tag; under labels it is, as
+    mpls_gso_segment sets the inner protocol); an 8-byte hop-by-hop header right after the IPv6
+    header, its first option the jumbo one, before TCP. The payload length field is not looked at
+    (kernel vectors s3410_052_big_packets: a nonzero one is removed too)."""
+    if protocol != ETH_P_IPV6 or len(frame) - ip6 <= GRO_LEGACY_MAX_SIZE or len(frame) < ip6 + IPV6_HLEN + 8:
         return False
-    if frame[ip6 + 4 : ip6 + 6] != b"\0\0" or frame[ip6 + 6] != IPPROTO_HOPOPTS:
+    if frame[ip6 + 6] != IPPROTO_HOPOPTS:
         return False
     hbh = ip6 + IPV6_HLEN
-    return (frame[hbh + 2] == IPV6_TLV_JUMBO and frame[hbh + 1] == 0 and frame[hbh] == IPPROTO_TCP
-            and ip6 - mac == ETH_HLEN)
+    return frame[hbh + 2] == IPV6_TLV_JUMBO and frame[hbh + 1] == 0 and frame[hbh] == IPPROTO_TCP
 
 
-def _hopbyhop_jumbo_remove(skb: Packet, ip6: int) -> None:
-    """Drop a BIG TCP hop-by-hop jumbo header before segmenting (ipv6_hopbyhop_jumbo_remove)."""
+def jumbo_header_leaves_segments(frame: bytes | bytearray | memoryview, mac: int, ip6: int) -> bool:
+    """Whether the segments come out 8 bytes of header shorter: the jumbo header is removed and the
+    Ethernet header alone precedes the IPv6 header (the MAC header the removal moves from). Under
+    labels the kernel removes it too, but every segment keeps as many bytes (_hopbyhop_jumbo_remove)."""
+    return ip6 - mac == ETH_HLEN and ipv6_has_hopopt_jumbo(frame, ip6)
+
+
+def _hopbyhop_jumbo_remove(skb: Packet, ip6: int, ctx: GsoContext) -> None:
+    """Drop a BIG TCP hop-by-hop jumbo header before segmenting, as the kernel does it.
+
+    6.1 (09f3d1a3a52c "ipv6/gso: remove temporary HBH/jumbo header") moves ETH_HLEN + 40 bytes
+    from the MAC header 8 bytes forward; 6.2 and later (ipv6_hopopt_jumbo_remove) the bytes from the
+    MAC header to the end of the IPv6 header. Both then pull 8 bytes and move the MAC and network
+    headers on by 8. skb_segment still copies every header byte from the outermost MAC header
+    (SKB_GSO_CB's mac_offset), and each level pushes back only what it pulled, so every segment
+    starts 8 bytes into the frame. With the Ethernet header right before the IPv6 header that is
+    just the header gone. Under labels mpls_gso_segment has made the MAC header the IPv6 header:
+    the segments lose the first 8 bytes of the Ethernet header and keep the first 8 of the IPv6
+    header behind the labels; on 6.1 the 54 bytes moved also carry the jumbo header and the first
+    6 bytes of TCP over the TCP header (kernel vectors s3410_008/_052_big_packets, on both).
+    """
     frame = skb.data
-    if skb.protocol != ETH_P_IPV6 or not ipv6_has_hopopt_jumbo(frame, skb.mac_header, ip6):
+    if not ipv6_has_hopopt_jumbo(frame, ip6, skb.protocol):
         return
-    # the kernel moves Ethernet + IPv6 header forward over the 8 bytes; same bytes as removing them
-    hbh = ip6 + IPV6_HLEN
-    frame[ip6 + 6] = frame[hbh]
-    skb.remove(hbh, 8)
+    mac = skb.mac_header
+    moved = (ETH_HLEN if kernel_of(skb) == "6.1" else ip6 - mac) + IPV6_HLEN
+    frame[mac + 8 : mac + 8 + moved] = frame[mac : mac + moved]
+    frame[ip6 + 8 + 6] = IPPROTO_TCP  # ipv6h->nexthdr of the header now 8 bytes on
+    skb.network_header = ip6 + 8
+    skb.remove(ctx.mac_offset, 8)  # headers past the first 8 bytes move back: the IPv6 header is at ip6 again
 
 
-__all__ = ["ipv6_gso_segment", "ipv6_gso_pull_exthdrs", "ipv6_has_hopopt_jumbo", "ip6_find_1stfragopt", "IPPROTO_FRAGMENT"]
+__all__ = ["ipv6_gso_segment", "ipv6_gso_pull_exthdrs", "ipv6_has_hopopt_jumbo", "ip6_find_1stfragopt",
+           "jumbo_header_leaves_segments", "IPPROTO_FRAGMENT"]
