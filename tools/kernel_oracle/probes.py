@@ -48,6 +48,14 @@ def probes() -> list[CaseSpec]:
         CaseSpec("x_tcp_sll_8021q", "probe", paylen=3000, sll_protocol=0x8100),
         # a whole 64 KB super-packet
         CaseSpec("x_big_64k", "probe", gso_size=1448, paylen=65000, labels=LABEL),
+        # BIG TCP through a VLAN device with checksum offload: at least its gso_max_size (65536), so
+        # the VLAN device segments it (jumbo header off cleanly), and veth0's tc labels each segment
+        CaseSpec("x_big_jumbo_vlandev_label", "probe", ip_version=6, gso_type=4, gso_size=8948, paylen=68000,
+                 ext_headers=["jumbo"], l3_len_field="zero", tx_vlan=[7, "802.1Q"], labels=LABEL,
+                 ethtool_veth0=ETHTOOL_CSUM),
+        CaseSpec("x_big_jumbo_vlandev_label_tso", "probe", ip_version=6, gso_type=4, gso_size=8948, paylen=68000,
+                 ext_headers=["jumbo"], l3_len_field="zero", tx_vlan=[7, "802.1Q"], labels=LABEL,
+                 ethtool_veth0=ETHTOOL_TSO),
         # generations (g_*): tc VLAN pushes that move a tag into the bytes after an MPLS push, then
         # MPLS GSO (6.12's skb_vlan_push moves the network header onto the tag: segments start late)
         CaseSpec("g_mpls_2vlan", "probe", labels=LABEL, vlan_pushes=[QTAG, STAG], paylen=3000, gso_size=1000),

@@ -206,12 +206,15 @@ def run_case(case: KernelCase, device: DeviceProfile | None = None) -> CaseResul
     device = device or case.device
     try:
         skb = build_packet(case)
-        if case.through_vlan_device and not device.features & NETIF_F_CSUM_MASK:
+        if case.through_vlan_device and (not device.features & NETIF_F_CSUM_MASK
+                                         or len(skb.data) >= device.gso_max_size):
             # the VLAN device transmits first. It keeps GSO_SOFTWARE from its lower device only with
             # a checksum feature (vlan_dev_fix_features, netdev_fix_features: no checksum, no TSO):
             # under `tx off` it segments the super-packet itself, then vlan_dev_hard_start_xmit tags
             # each segment and veth0's tc actions run on it (6.12 vector g_vlandev_csum_mpls_vlan
-            # shows the other side: with `tx on` the super-packet reaches veth0's tc whole)
+            # shows the other side: with `tx on` the super-packet reaches veth0's tc whole). It does
+            # the same with a packet of at least its gso_max_size (gso_features_check; the VLAN
+            # device's is veth0's default, 65536)
             packets = []
             for packet in validate_xmit(skb, device):
                 for action in case.actions:
