@@ -94,9 +94,15 @@ def test_scapy_agrees_on_random_segments(case: GsoCase) -> None:
 
 
 def _sent_with_full_checksums(case_dir: Path) -> bool:
-    """The kernel sent segments (no refusal) and finished their checksums (not a checksumming veth)."""
+    """The kernel sent segments (no refusal) and finished their checksums (not a checksumming veth),
+    and its segments start at the Ethernet header: not so where it took a BIG TCP jumbo header off
+    under labels pushed on veth0 (every segment starts 8 bytes into the frame, docs/kernel-notes.md
+    difference 4)."""
     case = load_case(case_dir)
-    return not case.refused and not case.device.name.startswith("veth[tx on")
+    params = case.meta.get("random_params")
+    jumbo_under_labels = isinstance(params, dict) and (params.get("ext_headers") or [])[:1] == ["jumbo"] \
+        and bool(params.get("labels")) and not params.get("tx_vlan") and len(case.frame) - 14 > 65536
+    return not case.refused and not case.device.name.startswith("veth[tx on") and not jumbo_under_labels
 
 
 # refusals have no frames to decode (tests/vectors/test_kernel_vectors.py holds them to the kernel's)
