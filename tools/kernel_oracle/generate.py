@@ -621,9 +621,41 @@ def cat_exthdr_more(rng: random.Random, name: str) -> CaseSpec:
     return spec
 
 
+TSO_KNOBS = ("tx-tcp-segmentation", "tx-tcp6-segmentation", "tx-tcp-ecn-segmentation", "tx-tcp-mangleid-segmentation")
+
+
+def cat_ethtool_knobs(rng: random.Random, name: str) -> CaseSpec:
+    """veth0's offloads set one by one rather than by the `tso` group: each TCP segmentation feature on
+    or off (IPv4, IPv6, ECN, IPv4 ID mangling), scatter-gather off sometimes, `tx-udp-segmentation`
+    named or left as `tx` and `tso` leave it; TCP (the ECN bit half the time), UFO, or USO (gso_type 5:
+    6.1 refuses it); 0-2 labels, a tc VLAN push sometimes."""
+    l4 = "udp" if rng.random() < 0.3 else "tcp"
+    spec = base_spec(rng, name, "ethtool_knobs", family(rng), l4)
+    if l4 == "udp" and rng.random() < 0.5:
+        spec.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4
+        spec.gso_size = rng.randint(64, 1400)
+        spec.paylen = payload_for(rng, spec.gso_size, max_segments=8)
+    elif l4 == "udp":
+        ufo_sizes(rng, spec)
+    elif rng.random() < 0.5:
+        spec.gso_type |= VIRTIO_NET_HDR_GSO_ECN
+    spec.labels = draw_labels(rng, rng.choice((0, 0, 1, 2)))
+    if rng.random() < 0.15:
+        spec.vlan_pushes = [draw_vlan(rng)]
+    parts = ["tx on" if rng.random() < 0.85 else "tx off", "gso on", "txvlan on"]
+    parts += [f"{knob} {rng.choice(('on', 'off'))}" for knob in TSO_KNOBS]
+    if rng.random() < 0.5:
+        parts.append(f"tx-udp-segmentation {rng.choice(('on', 'off'))}")
+    if rng.random() < 0.2:
+        parts.append("sg off")
+    spec.ethtool_veth0 = " ".join(parts)
+    return spec
+
+
 # drawn only when asked for by name (plan's categories): a plan of the cycle never changes
 OPT_IN: dict[str, Category] = {"label_ops": cat_label_ops, "csum_start_shift": cat_csum_start_shift,
-                               "big_packets": cat_big_packets, "exthdr_more": cat_exthdr_more}
+                               "big_packets": cat_big_packets, "exthdr_more": cat_exthdr_more,
+                               "ethtool_knobs": cat_ethtool_knobs}
 UNCLAMPED = frozenset({"big_packets"})  # categories whose packets may pass the 16-bit IP length on purpose
 
 THIN_IN_GOLDEN = ("ipv6_tcp_exthdr", "deep_stack", "vlan_ufo", "jumbo", "csum_offload", "ipv6_udp_ufo_exthdr")
