@@ -81,6 +81,9 @@ def probes() -> list[CaseSpec]:
         CaseSpec("g_uso_virtio_129_segments", "probe", l4="udp", gso_type=5, gso_size=100, paylen=12801),
         CaseSpec("g_uso_virtio_v6_exthdr", "probe", ip_version=6, l4="udp", gso_type=5, gso_size=700, paylen=2500,
                  ext_headers=["hop:0", "dst:1"]),
+        # ethtool's `tso` group is tx-tcp*-segmentation: `tso off` leaves tx-udp-segmentation on
+        CaseSpec("g_uso_tso_group_off", "probe", l4="udp", gso_type=5, gso_size=1000, paylen=3000,
+                 ethtool_veth0=ETHTOOL_CSUM),
         # csum_start below the minimum network header (virtio_net_hdr_to_skb's nh_min_len check)
         CaseSpec("g_csum_start_in_ip_header", "probe", csum_start=20, paylen=3000),
         # evidence for the exclusions

@@ -24,7 +24,15 @@ from ..constants import (
     IPV6_HLEN,
 )
 from ..errors import SoftGSOError, UsageError
-from ..features import NETIF_F_CSUM_MASK, PROFILES, DeviceProfile, GsoType, IpSummed, NetdevFeature
+from ..features import (
+    NETIF_F_ALL_TSO,
+    NETIF_F_CSUM_MASK,
+    PROFILES,
+    DeviceProfile,
+    GsoType,
+    IpSummed,
+    NetdevFeature,
+)
 from ..packet import Packet
 from ..virtio import VirtioNetHdr, kernel_generation_of_release, packet_socket_skb
 from ..xmit import transmit, validate_xmit
@@ -89,23 +97,54 @@ class CaseResult:
     error: SoftGSOError | None = None
 
 
+# `ethtool -K` names (and the groups `tx`, `tso`) for the features veth lets a user change
+_ETHTOOL_FEATURES = {
+    "tx": NetdevFeature.HW_CSUM | NetdevFeature.SCTP_CRC,  # tx-checksum-*: veth has the generic one
+    "tx-checksum-ip-generic": NetdevFeature.HW_CSUM,
+    "tx-checksum-sctp": NetdevFeature.SCTP_CRC,
+    "sg": NetdevFeature.SG,
+    "tx-scatter-gather": NetdevFeature.SG,
+    "tx-scatter-gather-fraglist": NetdevFeature.FRAGLIST,
+    "tso": NETIF_F_ALL_TSO,  # tx-tcp*-segmentation
+    "tx-tcp-segmentation": NetdevFeature.TSO,
+    "tx-tcp-ecn-segmentation": NetdevFeature.TSO_ECN,
+    "tx-tcp-mangleid-segmentation": NetdevFeature.TSO_MANGLEID,
+    "tx-tcp6-segmentation": NetdevFeature.TSO6,
+    "tx-udp-segmentation": NetdevFeature.GSO_UDP_L4,
+    "gso": NetdevFeature.GSO,
+    "txvlan": NetdevFeature.HW_VLAN_CTAG_TX,
+    "tx-vlan-hw-insert": NetdevFeature.HW_VLAN_CTAG_TX,
+    "tx-vlan-stag-hw-insert": NetdevFeature.HW_VLAN_STAG_TX,
+}
+
+
+def netdev_fix_features(features: NetdevFeature) -> NetdevFeature:
+    """The dependencies netdev_fix_features (net/core/dev.c) enforces among the features softgso models."""
+    if features & NETIF_F_ALL_TSO and not features & NetdevFeature.SG:
+        features &= ~NETIF_F_ALL_TSO  # TSO requires SG
+    if features & NetdevFeature.TSO and not features & (NetdevFeature.HW_CSUM | NetdevFeature.IP_CSUM):
+        features &= ~(NetdevFeature.TSO | NetdevFeature.TSO_ECN)
+    if features & NetdevFeature.TSO6 and not features & (NetdevFeature.HW_CSUM | NetdevFeature.IPV6_CSUM):
+        features &= ~(NetdevFeature.TSO6 | NetdevFeature.TSO_ECN)
+    if features & NetdevFeature.TSO_MANGLEID and not features & NetdevFeature.TSO:
+        features &= ~NetdevFeature.TSO_MANGLEID  # IPv4 ID mangling requires IPv4 TSO
+    if features & NETIF_F_ALL_TSO == NetdevFeature.TSO_ECN:
+        features &= ~NetdevFeature.TSO_ECN  # TSO ECN requires TSO
+    return features
+
+
 def device_from_ethtool(settings: str) -> DeviceProfile:
-    """The profile an ``ethtool -K veth0 ...`` line gives veth."""
-    tokens = settings.split()
-    pairs = dict(zip(tokens[0::2], tokens[1::2], strict=False))
-    tx_on = pairs.get("tx", "on") == "on"
-    tso_on = pairs.get("tso", "on") == "on"
-    base = PROFILES["tso" if tx_on and tso_on else "csum" if tx_on else "no-offload"]
+    """The profile an ``ethtool -K veth0 ...`` line gives veth: its default features (the ``tso``
+    profile), each name of the line turned on or off in order (a group, ``tx`` or ``tso``, as ethtool
+    expands it: ``tso`` is tx-tcp*-segmentation and leaves tx-udp-segmentation alone, kernel probe
+    g_uso_tso_group_off), then netdev_fix_features' dependencies."""
+    base = PROFILES["tso"]
     features = base.features
-    if pairs.get("txvlan") == "off":
-        features &= ~NetdevFeature.HW_VLAN_CTAG_TX
-    if pairs.get("tx-vlan-stag-hw-insert") == "off":
-        features &= ~NetdevFeature.HW_VLAN_STAG_TX
-    if pairs.get("tx-udp-segmentation") == "off":
-        features &= ~NetdevFeature.GSO_UDP_L4
-    if pairs.get("tx-udp-segmentation") == "on" and tx_on:
-        features |= NetdevFeature.GSO_UDP_L4
-    return base.with_overrides(name=f"veth[{settings}]", features=features)
+    tokens = settings.split()
+    for name, value in zip(tokens[0::2], tokens[1::2], strict=False):
+        bits = _ETHTOOL_FEATURES.get(name, NetdevFeature.NONE)
+        features = features | bits if value == "on" else features & ~bits
+    return base.with_overrides(name=f"veth[{settings}]", features=netdev_fix_features(features))
 
 
 def actions_from_tc(tc_action: str) -> list[Action]:
