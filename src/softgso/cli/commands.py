@@ -122,7 +122,7 @@ def _output_format_option(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("--ipv6-frag-id", type=str, default="0", help="IPv6 fragment identification for UFO (the kernel "
               "picks one at random).")
 @click.option("--kernel", type=click.Choice(["6.1", "6.12", "mainline"]), default="6.1", show_default=True,
-              help="Kernel generation whose virtio rules apply.")
+              help="Kernel generation whose rules apply (the virtio header, tc actions, GSO).")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any record is reported (refused by the kernel's "
               "checks, or not segmented and passed through).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (stderr with OUT -).")
