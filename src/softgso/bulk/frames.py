@@ -73,11 +73,12 @@ def ethernet_frames(reader: Any, skip: int = 0, fcs_problems: list[tuple[int, by
         if record.index < skip:
             continue
         if record.fcs_len and fcs_problems is not None:
-            from ..io.fcs import fcs_problem, without_fcs
+            from ..io.fcs import stack_record
 
-            if fcs_problem(record, record.fcs_len) is not None:
+            stack, problem = stack_record(record)
+            if problem is not None:
                 fcs_problems.append((record.index, bytes(record.data)))
-            record = without_fcs(record)
+            record = stack
         view = ethernet_view(record)
         if view is None:
             yield record.index, bytes(record.data), False

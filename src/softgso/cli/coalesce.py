@@ -172,10 +172,12 @@ class PollWriter:
 
     def _write_blocks(self, writer: Any, before: int | None = None) -> None:
         """The blocks read before record ``before`` (every one: None)."""
-        kept = [(read, block) for read, block in self.blocks if before is not None and read > before]
+        kept = []
         for read, block in self.blocks:
             if before is None or read <= before:
                 writer.write_block(block)
+            else:
+                kept.append((read, block))
         self.blocks[:] = kept
 
     def poll(self, records: list[CaptureRecord], sink: Any = None) -> None:

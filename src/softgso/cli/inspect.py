@@ -404,11 +404,9 @@ class CaptureInspector:
         self._count_ip(index, frame, decoded, wire_len if snapped and wire_len is not None else len(frame))
         if snapped:
             assert wire_len is not None
-            self.summary.add_passthrough(index, len(frame), *snapped_report(frame, len(frame), wire_len, self.mtu))
-            self.segments_out += 1
-            self.bytes_out += len(frame) + self.link_delta
-            self.sizes_out[len(frame)] += 1
-            self._report(index, f"snapped record ({len(frame)} of {wire_len} bytes): segment passes it through")
+            kind, reason, over = snapped_report(frame, len(frame), wire_len, self.mtu)
+            self._passed_through(index, frame, kind, reason, over,
+                                 f"snapped record ({len(frame)} of {wire_len} bytes)")
             return
         if planner is not None and len(frame) > planner.small_limit and planner.predict(self, frame):
             # the first frame of a plain TCP shape: its like are counted from what it counted
@@ -431,11 +429,9 @@ class CaptureInspector:
         result = process_frame(frame, options)
         if fcs_problem is not None and result.frames != [frame]:
             # segment's _fcs_frames: passed through, reported
-            self.summary.add_passthrough(index, len(frame), "FCS not made", fcs_problem, len(result.frames) > 1)
-            self.segments_out += 1
-            self.bytes_out += len(frame) + self.link_delta
-            self.sizes_out[len(frame)] += 1
-            self._report(index, f"{fcs_problem}: segment passes it through")
+            from ..io.fcs import FCS_NOT_MADE
+
+            self._passed_through(index, frame, FCS_NOT_MADE, fcs_problem, len(result.frames) > 1, fcs_problem)
             return
         self.summary.add(index, len(frame), result)
         self.segments_out += len(result.frames)
@@ -446,6 +442,15 @@ class CaptureInspector:
             self._report(index, f"segment would refuse it (passed through unchanged): {result.error}")
         elif result.kind:
             self._report(index, f"segment would pass it through unchanged: {result.reason}")
+
+    def _passed_through(self, index: int, frame: bytes | memoryview, kind: str, reason: str, over_mtu: bool,
+                        said: str) -> None:
+        """A record segment writes as it came, reported under ``kind`` (``said``: the line of the report)."""
+        self.summary.add_passthrough(index, len(frame), kind, reason, over_mtu)
+        self.segments_out += 1
+        self.bytes_out += len(frame) + self.link_delta
+        self.sizes_out[len(frame)] += 1
+        self._report(index, f"{said}: segment passes it through")
 
     def _watched(self) -> tuple[int, ...]:
         """The counts a frame of a :class:`TcpShape` leaves as they are (its first frame must, too)."""

@@ -118,9 +118,9 @@ def add_record(inspector: CaptureInspector, preview: CoalescePreview, record: Ca
     problem = None
     original = record
     if record.fcs_len:  # as segment has it: the frame without its FCS, each segment with its own
-        from ..io.fcs import fcs_problem, without_fcs
+        from ..io.fcs import stack_record
 
-        problem, record = fcs_problem(record, record.fcs_len), without_fcs(record)
+        record, problem = stack_record(record)
     view = ethernet_view(record)
     frame = None if view is None else view.frame
     # orig_len counts the record's own link header (cooked: not the frame's Ethernet one)

@@ -417,7 +417,7 @@ def _fcs_frames(original: Any, record: Any, converted: list[bytes], writer: Any,
     """What to write for ``original``, a record whose frame ends in an FCS, given ``converted``, the
     frames made of ``record`` (the same without its FCS): each with the FCS its interface in OUT says
     every frame ends in, or None for the record as it came (unchanged, or no FCS can be made right)."""
-    from ..io.fcs import fcs_problem, with_fcs
+    from ..io.fcs import FCS_NOT_MADE, fcs_problem, with_fcs
 
     out_fcs = writer.fcs_len(record.interface_id)
     if len(converted) == 1 and converted[0] == record.data:
@@ -428,7 +428,7 @@ def _fcs_frames(original: Any, record: Any, converted: list[bytes], writer: Any,
         return converted  # OUT says its frames end in none: as the stack has them
     problem = fcs_problem(original, out_fcs)
     if problem is not None:
-        unwritable("FCS not made", problem, len(converted) > 1)  # (more than one: it was cut at the MTU)
+        unwritable(FCS_NOT_MADE, problem, len(converted) > 1)  # (more than one: it was cut at the MTU)
         return None
     return [with_fcs(frame) for frame in converted]
 

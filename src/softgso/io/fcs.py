@@ -14,6 +14,9 @@ import zlib
 
 from .record import FCS_LEN_UNKNOWN, LINKTYPE_ETHERNET, CaptureRecord
 
+# the report kind of a record passed through because no FCS could be made right for what it became
+FCS_NOT_MADE = "FCS not made"
+
 # IEEE 802.3 clause 3.2.9: the CRC-32 of the frame from the destination address on, sent least
 # significant byte first (the bytes a capture that keeps the FCS holds)
 ETHERNET_FCS_LEN = 4
@@ -48,6 +51,12 @@ def fcs_problem(record: CaptureRecord, out_fcs_len: int) -> str | None:
     if stored != computed:
         return (f"its FCS 0x{stored:08x} is not the frame's CRC-32 (0x{computed:08x}): a frame damaged on the wire")
     return None
+
+
+def stack_record(record: CaptureRecord) -> tuple[CaptureRecord, str | None]:
+    """(the record without its FCS, :func:`fcs_problem` of its own FCS): what a reader that only
+    looks (inspect, diff) takes of a record whose frame ends in an FCS."""
+    return without_fcs(record), fcs_problem(record, record.fcs_len)
 
 
 def with_fcs(frame: bytes | bytearray | memoryview) -> bytes:

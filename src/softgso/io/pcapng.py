@@ -523,8 +523,7 @@ class PcapngRecordEncoder:
             (interface_id,) = struct.unpack_from(self._prefix + "I", block, 8)
             if interface_id >= len(self.interfaces):
                 return None
-            if interface_id >= self._interfaces_written:
-                return self._new_interfaces(interface_id) + bytes(block)
+            return self._after_interface(interface_id, block)
         return block
 
     def kept_block(self, record: CaptureRecord) -> bytes | memoryview | None:
@@ -532,9 +531,13 @@ class PcapngRecordEncoder:
         encoder writes blocks back as they are and the record has one; else None."""
         if record.block is None or not self.keeps_blocks:
             return None
-        if record.interface_id >= self._interfaces_written:
-            return self._new_interfaces(record.interface_id) + bytes(record.block)
-        return record.block
+        return self._after_interface(record.interface_id, record.block)
+
+    def _after_interface(self, interface_id: int, block: bytes | memoryview) -> bytes | memoryview:
+        """``block``, after the IDBs up to interface ``interface_id`` when they are not written yet."""
+        if interface_id >= self._interfaces_written:
+            return self._new_interfaces(interface_id) + bytes(block)
+        return block
 
     @property
     def interfaces_written(self) -> int:

@@ -169,12 +169,8 @@ class CaptureWriter:
         allows (PcapngRecordEncoder.kept_block)."""
         block = kept_block(self._encoder, record, data)
         if block is not None:
-            if self._fd < 0:
-                raise CaptureError("write to a closed capture writer", where=self.path)
-            self._queue(block)
+            self._queue_whole(block)
             self.records_written += 1
-            if self._pending >= FLUSH_BYTES or len(self._iov) >= IOV_MAX:
-                self._flush()
         elif data is None:
             self.write_record(
                 record.timestamp_ns, (record.data,), record.orig_len, interface_id=record.interface_id,
@@ -193,12 +189,16 @@ class CaptureWriter:
         written = other_block(block) if other_block is not None else None
         if written is None:
             return False
+        self._queue_whole(written)
+        return True
+
+    def _queue_whole(self, block: bytes | memoryview) -> None:
+        """Queue bytes that already are whole blocks of this file (flushed once enough are queued)."""
         if self._fd < 0:
             raise CaptureError("write to a closed capture writer", where=self.path)
-        self._queue(written)
+        self._queue(block)
         if self._pending >= FLUSH_BYTES or len(self._iov) >= IOV_MAX:
             self._flush()
-        return True
 
     def fcs_len(self, interface_id: int) -> int:
         """Bytes of FCS the file says end every frame of interface ``interface_id`` (0: none;
