@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tools.kernel_oracle import cases, compare, generate, wire  # noqa: E402
+from tools.kernel_oracle import cases, compare, generate, tunnel_cases, wire  # noqa: E402
 from tools.kernel_oracle.initramfs import CpioWriter  # noqa: E402
 
 GOLDEN_CASES = REPO / "tests" / "vectors" / "kernel" / "cases"
@@ -167,6 +167,51 @@ def test_csum_start_shift_moves_the_checksum_start_off_the_transport_header_both
         assert vnet["csum_offset"] == (16 if spec.l4 == "tcp" else 6), spec.name
         shifts.add(spec.csum_start - transport)
     assert min(shifts) < 0 < max(shifts)
+
+
+def test_no_gso_draws_single_packets_that_fit_the_mtu_with_checksums_placed_anywhere() -> None:
+    """gso_type NONE, every virtio flag, csum_start/csum_offset off the transport's own, and UDP payloads whose
+    checksum Scapy computes as 0 (the frame leaves with CSUM_MANGLED_0 when the kernel completes it)."""
+    scapy = scapy_layers()
+    specs = generate.plan(3500, 200, categories={"no_gso"})
+    assert {s.gso_type for s in specs} == {0} and {s.vnet_flags for s in specs} == {0, 1, 2, 3}
+    own = 0
+    for spec in specs:
+        frame, vnet = cases.build_frame(spec)
+        tags = len(spec.labels) + len(spec.vlan_pushes) + bool(spec.tx_vlan)
+        assert len(frame) - 14 + 4 * tags <= spec.veth_mtu, spec.name
+        assert vnet["csum_start"] + vnet["csum_offset"] + 2 <= len(frame), spec.name
+        own += spec.csum_start is None and spec.csum_offset is None
+        if spec.payload_fix == "udp_zero":
+            packet = scapy.Ether(frame)
+            del packet[scapy.UDP].chksum
+            assert scapy.Ether(bytes(packet))[scapy.UDP].chksum == 0xFFFF, spec.name  # Scapy sends a computed 0 as 0xFFFF too
+    assert 0 < own < len(specs) and any(s.payload_fix for s in specs) and any(s.veth_mtu == 9000 for s in specs)
+
+
+def test_vlan_offload_puts_vlan_devices_and_tc_tags_on_devices_that_offload() -> None:
+    specs = generate.plan(3520, 160, categories={"vlan_offload"})
+    assert all(s.ethtool_veth0.startswith("tx on") for s in specs)
+    assert any(s.tx_vlan and s.vlan_pushes and s.l4 == "udp" for s in specs)
+    assert any(s.tx_vlan and not s.vlan_pushes for s in specs) and any(s.vlan_pushes and not s.tx_vlan for s in specs)
+    assert any("txvlan off" in s.ethtool_veth0 for s in specs)
+
+
+def test_tunnel_headers_variant_puts_extension_headers_and_options_in_the_inner_packet() -> None:
+    """The inner packet Scapy decodes carries the drawn IPv6 extension headers or IPv4 options and TCP options,
+    and the virtio header's csum_start is its TCP header; the plain plan of the seed is unchanged."""
+    scapy = scapy_layers()
+    plain = [c.name for c in tunnel_cases.random_cases(3510, 30)]
+    assert plain == [c.name for c in tunnel_cases.random_cases(3510, 30)]
+    drawn = tunnel_cases.random_cases(3510, 30, "headers")
+    assert all(c.name.startswith("hdrs_") and c.bpf is None for c in drawn)
+    for case in drawn:
+        packet = (scapy.IPv6 if case.inner_v6 else scapy.IP)(case.inner_packet())
+        tcp_at = case.vnet()["csum_start"] - (14 if case.l2 else 0)
+        assert bytes(packet[scapy.TCP]) == case.inner_packet()[tcp_at:], case.name
+        if case.tcp_options is not None:
+            assert bytes(packet[scapy.TCP])[20 : 20 + len(bytes.fromhex(case.tcp_options))].hex() == case.tcp_options
+    assert any(c.inner_ext_headers for c in drawn) and any(c.inner_ip_options for c in drawn)
 
 
 # -- comparison and minimisation --------------------------------------------------------------------

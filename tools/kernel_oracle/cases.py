@@ -76,6 +76,8 @@ class CaseSpec:
     # the IPv4 total length / IPv6 payload length field: "exact" (the true length, its low 16 bits when
     # longer than the field holds) or "zero" (as BIG TCP leaves it behind its jumbo hop-by-hop header)
     l3_len_field: str = "exact"
+    # "udp_zero": the last even-placed payload word chosen so that the UDP checksum folds to 0
+    payload_fix: str = ""
     # path
     labels: list[list] = field(default_factory=list)      # [label, tc, ttl, "uc"|"mc"], bottom first
     vlan_pushes: list[list] = field(default_factory=list)  # [id, priority, "802.1Q"|"802.1ad"]
@@ -180,6 +182,13 @@ def build_frame(spec: CaseSpec) -> tuple[bytes, dict[str, int]]:
         pseudo = wire.pseudo_header(False, IPV4_SRC, IPV4_DST, proto, l4_len) if l4_len <= 0xFFFF else \
             IPV4_SRC + IPV4_DST + struct.pack("!xBI", proto, l4_len)
         ethertype = wire.ETH_P_IP
+    if spec.payload_fix == "udp_zero" and spec.l4 == "udp" and len(payload) >= 2:
+        # payload word at an even L4 offset (UDP header 8 bytes: an even payload index) makes the whole sum
+        # 0xFFFF, so the computed checksum is 0 (sent as CSUM_MANGLED_0, RFC 768)
+        at = (len(payload) - 2) & ~1
+        payload = payload[:at] + b"\0\0" + payload[at + 2 :]
+        rest = wire.ones_complement_sum(pseudo + bytes(l4) + payload)
+        payload = payload[:at] + struct.pack("!H", 0xFFFF - rest if rest != 0xFFFF else 0) + payload[at + 2 :]
     check_offset = TCP_CHECK_OFFSET if spec.l4 == "tcp" else UDP_CHECK_OFFSET
     if spec.l4_seed == "pseudo":
         # what a Linux sender leaves for CHECKSUM_PARTIAL: the folded pseudo-header sum, not complemented

@@ -652,10 +652,96 @@ def cat_ethtool_knobs(rng: random.Random, name: str) -> CaseSpec:
     return spec
 
 
+NO_GSO_CSUM_KINDS = ("own", "own", "own", "other_l4_offset", "ip_header", "payload", "last_bytes", "l4_zero")
+
+
+def cat_no_gso(rng: random.Random, name: str) -> CaseSpec:
+    """gso_type NONE: one packet that fits the MTU, which no GSO handler sees. NEEDS_CSUM (the protocol's own
+    checksum, or csum_start/csum_offset elsewhere: the other transport's offset, the IPv4 header checksum from
+    the network header, inside the payload, the last two bytes), no flag, DATA_VALID or both; a gso_size the
+    virtio header ignores; sometimes a UDP payload whose checksum folds to 0 (skb_checksum_help sends
+    CSUM_MANGLED_0); TCP or UDP, IPv6 extension headers sometimes, 0-3 labels, label operations or a VLAN
+    sometimes, every device profile, MTU 1500 or 9000 (a frame longer than a page is not linear behind
+    hdr_len)."""
+    l4 = "udp" if rng.random() < 0.4 else "tcp"
+    spec = base_spec(rng, name, "no_gso", family(rng), l4)
+    spec.gso_type = 0
+    spec.gso_size = rng.choice((0, 0, rng.randint(1, 1400)))
+    if spec.ip_version == 6 and rng.random() < 0.25:
+        spec.ext_headers = draw_ext_headers(rng)
+    spec.labels = draw_labels(rng, rng.choice((0, 0, 1, 1, 2, 3)))
+    roll = rng.random()
+    if roll < 0.15:
+        spec.vlan_pushes = [draw_vlan(rng) for _ in range(rng.choice((1, 1, 2)))]
+        spec.vlan_after_mpls = rng.random() < 0.5
+    elif roll < 0.25:
+        spec.tx_vlan = [rng.randint(1, 4094), rng.choice(("802.1Q", "802.1ad"))]
+    elif roll < 0.35 and spec.labels:
+        own = "ip" if spec.ip_version == 4 else "ipv6"
+        spec.label_ops = rng.choice((["mpls dec_ttl"], [f"mpls modify label {draw_label(rng)}"],
+                                     [f"mpls pop protocol {own if len(spec.labels) == 1 else 'mpls_uc'}"]))
+    spec.ethtool_veth0 = rng.choice((ETHTOOL_NO_OFFLOAD, ETHTOOL_NO_OFFLOAD, ETHTOOL_CSUM, ETHTOOL_TSO))
+    if (spec.vlan_pushes or spec.tx_vlan) and rng.random() < 0.4:
+        spec.ethtool_veth0 = spec.ethtool_veth0.replace("txvlan on", "txvlan off")
+    spec.veth_mtu = 9000 if rng.random() < 0.2 else 1500
+    spec.paylen = 0
+    frame, vnet = build_frame(spec)
+    room = spec.veth_mtu - (len(frame) - 14) - 4 * (len(spec.labels) + len(spec.vlan_pushes) + bool(spec.tx_vlan))
+    spec.paylen = rng.choice((rng.randint(1, max(1, room)), max(1, room), rng.randint(1, 64)))
+    flags_roll = rng.random()
+    spec.vnet_flags = (VIRTIO_NET_HDR_F_NEEDS_CSUM if flags_roll < 0.6 else 0 if flags_roll < 0.8
+                       else VIRTIO_NET_HDR_F_DATA_VALID if flags_roll < 0.9
+                       else VIRTIO_NET_HDR_F_DATA_VALID | VIRTIO_NET_HDR_F_NEEDS_CSUM)
+    frame, vnet = build_frame(spec)
+    kind = rng.choice(NO_GSO_CSUM_KINDS)
+    network = 14
+    if kind == "other_l4_offset":
+        spec.csum_offset = 6 if l4 == "tcp" else 16
+        if vnet["csum_start"] + 18 > len(frame):
+            spec.csum_offset = None
+    elif kind == "ip_header" and spec.ip_version == 4:
+        spec.csum_start, spec.csum_offset, spec.l4_seed = network, 10, "full"
+    elif kind == "payload" and spec.paylen > 8:
+        payload_at = len(frame) - spec.paylen
+        spec.csum_start = payload_at + rng.randint(0, spec.paylen - 4)
+        spec.csum_offset = rng.randint(0, len(frame) - spec.csum_start - 2)
+    elif kind == "last_bytes":
+        spec.csum_start = rng.randint(network, len(frame) - 2)
+        spec.csum_offset = len(frame) - 2 - spec.csum_start
+    elif kind == "l4_zero" and l4 == "udp" and spec.paylen >= 2:
+        spec.payload_fix = "udp_zero"
+    return spec
+
+
+def cat_vlan_offload(rng: random.Random, name: str) -> CaseSpec:
+    """VLAN tags on a device that offloads: a VLAN device (802.1Q or 802.1ad) or 1-2 tc VLAN pushes (before or
+    after the labels), or both, on veth0 with checksum offload or TSO (the cycle's VLAN categories use a
+    device without offloads), txvlan on or off; 0-2 labels, TCP (the ECN bit sometimes) or UFO, either family,
+    IPv6 extension headers sometimes."""
+    l4 = "udp" if rng.random() < 0.25 else "tcp"
+    spec = base_spec(rng, name, "vlan_offload", family(rng), l4)
+    if l4 == "udp":
+        ufo_sizes(rng, spec)
+    if spec.ip_version == 6 and rng.random() < 0.2:
+        spec.ext_headers = draw_ext_headers(rng)
+    spec.labels = draw_labels(rng, rng.choice((0, 1, 1, 2)))
+    roll = rng.random()
+    if roll < 0.4 or roll >= 0.75:
+        spec.tx_vlan = [rng.randint(1, 4094), rng.choice(("802.1Q", "802.1ad"))]
+    if roll >= 0.4:
+        spec.vlan_pushes = [draw_vlan(rng) for _ in range(rng.choice((1, 1, 2)))]
+        spec.vlan_after_mpls = rng.random() < 0.6
+    spec.ethtool_veth0 = rng.choice((ETHTOOL_CSUM, ETHTOOL_TSO, ETHTOOL_TSO))
+    if rng.random() < 0.4:
+        spec.ethtool_veth0 = spec.ethtool_veth0.replace("txvlan on", "txvlan off")
+    return spec
+
+
 # drawn only when asked for by name (plan's categories): a plan of the cycle never changes
 OPT_IN: dict[str, Category] = {"label_ops": cat_label_ops, "csum_start_shift": cat_csum_start_shift,
                                "big_packets": cat_big_packets, "exthdr_more": cat_exthdr_more,
-                               "ethtool_knobs": cat_ethtool_knobs}
+                               "ethtool_knobs": cat_ethtool_knobs,
+                               "no_gso": cat_no_gso, "vlan_offload": cat_vlan_offload}
 UNCLAMPED = frozenset({"big_packets"})  # categories whose packets may pass the 16-bit IP length on purpose
 
 THIN_IN_GOLDEN = ("ipv6_tcp_exthdr", "deep_stack", "vlan_ufo", "jumbo", "csum_offload", "ipv6_udp_ufo_exthdr")

@@ -41,6 +41,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cases import ipv6_extension_header
 from .vm import KernelVM
 
 V4_LOCAL, V4_REMOTE = "192.0.2.1", "192.0.2.2"
@@ -94,6 +95,9 @@ class TunnelCase:
     also_capture: tuple[str, ...] = ()  # more devices whose outgoing frames are recorded (dum1: what tnl0's egress saw)
     after: tuple[str, ...] = ()  # commands whose output is recorded once the frames are in (tc -s, counters, dmesg)
     no_gso: bool = False  # one packet, no GSO type in the virtio header (payload = remainder)
+    inner_ext_headers: tuple[str, ...] = ()  # inner IPv6 extension headers, cases.ipv6_extension_header's kinds
+    inner_ip_options: str = ""  # inner IPv4 options (hex, a multiple of 4 bytes)
+    tcp_options: str | None = None  # inner TCP options (hex, a multiple of 4 bytes); None: timestamps or none
     complete_csum: bool = False  # with no_gso: the inner checksum complete, virtio flags 0 (else NEEDS_CSUM and the seed)
 
     @property
@@ -105,7 +109,7 @@ class TunnelCase:
         """The inner IP packet: TCP with the CHECKSUM_PARTIAL seed in its checksum field."""
         payload_len = self.gso_size * self.segments + self.remainder
         payload = bytes((i * 7 + 3) & 0xFF for i in range(payload_len))
-        options = (b"\x01\x01\x08\x0a" + struct.pack("!II", 0x01020304, 0x0A0B0C0D)) if self.timestamps else b""
+        options = self._tcp_options()
         doff = (20 + len(options)) // 4
         proto, check_at = (17, 6) if self.ufo else (6, 16)
         if self.ufo:
@@ -116,12 +120,18 @@ class TunnelCase:
         l4_len = len(l4) + payload_len
         if self.inner_v6:
             src, dst = INNER_V6
-            ip = struct.pack("!IHBB", 0x60012345, l4_len, proto, 64) + src + dst
+            ext, next_header = b"", proto
+            for kind in reversed(self.inner_ext_headers):
+                number, data = ipv6_extension_header(kind, next_header)
+                ext, next_header = data + ext, number
+            ip = struct.pack("!IHBB", 0x60012345, len(ext) + l4_len, next_header, 64) + src + dst + ext
             pseudo = src + dst + struct.pack("!IxxxB", l4_len, proto)
         else:
             src, dst = INNER_V4
-            ip = struct.pack("!BBHHHBBH", 0x45, 0x02 if self.ecn else 0, 20 + l4_len, self.ip_id,
-                             0x4000 if self.df else 0, 64, proto, 0) + src + dst
+            ip_options = bytes.fromhex(self.inner_ip_options)
+            ip = struct.pack("!BBHHHBBH", 0x45 + len(ip_options) // 4, 0x02 if self.ecn else 0,
+                             20 + len(ip_options) + l4_len, self.ip_id, 0x4000 if self.df else 0, 64, proto, 0) \
+                + src + dst + ip_options
             ip = ip[:10] + struct.pack("!H", _fold_complement(_ones(ip))) + ip[12:]
             pseudo = src + dst + struct.pack("!BBH", 0, proto, l4_len)
         seed = _fold(_ones(pseudo))
@@ -129,6 +139,16 @@ class TunnelCase:
             seed = _fold_complement(_ones(pseudo + l4 + payload))
         l4 = l4[:check_at] + struct.pack("!H", seed) + l4[check_at + 2 :]
         return ip + l4 + payload
+
+    def _tcp_options(self) -> bytes:
+        if self.tcp_options is not None:
+            return bytes.fromhex(self.tcp_options)
+        return (b"\x01\x01\x08\x0a" + struct.pack("!II", 0x01020304, 0x0A0B0C0D)) if self.timestamps else b""
+
+    def _inner_l3_len(self) -> int:
+        if self.inner_v6:
+            return 40 + sum(len(ipv6_extension_header(kind, 0)[1]) for kind in self.inner_ext_headers)
+        return 20 + len(bytes.fromhex(self.inner_ip_options))
 
     def frame(self) -> bytes:
         """What the packet socket on tnl0 sends: an Ethernet frame (L2 tunnels) or the IP packet."""
@@ -140,11 +160,11 @@ class TunnelCase:
     def vnet(self) -> dict[str, int]:
         """The virtio_net_hdr: NEEDS_CSUM at the inner TCP header, the inner TCP gso type."""
         l2 = 14 if self.l2 else 0
-        l3 = 40 if self.inner_v6 else 20
+        l3 = self._inner_l3_len()
         if self.ufo:
             return {"flags": VIRTIO_NET_HDR_F_NEEDS_CSUM, "gso_type": VIRTIO_GSO_UDP, "hdr_len": l2 + l3 + 8,
                     "gso_size": self.gso_size, "csum_start": l2 + l3, "csum_offset": 6}
-        doff = 32 if self.timestamps else 20
+        doff = 20 + len(self._tcp_options())
         if self.no_gso:
             return {"flags": 0 if self.complete_csum else VIRTIO_NET_HDR_F_NEEDS_CSUM, "gso_type": 0, "hdr_len": 0,
                     "gso_size": 0, "csum_start": 0 if self.complete_csum else l2 + l3,
@@ -757,16 +777,48 @@ def designed_cases() -> list[TunnelCase]:
 FLAG_CHOICES = (0x10, 0x18, 0x11, 0x19, 0x90, 0x98, 0x30, 0x38)  # ACK, PSH, FIN, CWR, URG combinations
 
 
-def random_cases(seed: int, count: int) -> list[TunnelCase]:
+INNER_HEADER_KINDS = ("hop:0", "hop:1", "dst:0", "dst:2", "rt:1", "rt:2", "hao:2")
+
+
+def draw_inner_headers(case: TunnelCase, rng: random.Random) -> TunnelCase:
+    """The ``headers`` variant (drawn only when asked for): the inner packet gets 1-3 IPv6 extension headers
+    (hop-by-hop first when drawn, destination options, routing, a Home Address option), or IPv4 options, and
+    a random TCP option list; gso_size shrinks so that every segment still fits veth0's MTU."""
+    from .generate import draw_ip_options, draw_tcp_options
+
+    extra = 0
+    if case.inner_v6:
+        chain = [rng.choice(INNER_HEADER_KINDS[1:]) for _ in range(rng.randint(1, 3))]
+        if rng.random() < 0.4:
+            chain.insert(0, "hop:0")
+        case.inner_ext_headers = tuple(chain[:3])
+        extra = case._inner_l3_len() - 40
+    elif rng.random() < 0.8:
+        case.inner_ip_options = draw_ip_options(rng)
+        extra = len(bytes.fromhex(case.inner_ip_options))
+    if not case.ufo and rng.random() < 0.7:
+        case.tcp_options = draw_tcp_options(rng)
+    extra += 40  # the longest TCP option list, against the 12 bytes of timestamps the base room assumes
+    case.gso_size = max(64, min(case.gso_size, 1500 - 70 - (40 if case.inner_v6 else 20) - 32 - extra))
+    case.remainder = min(case.remainder, case.gso_size - 1)
+    if case.segments == 1 and case.remainder == 0:
+        case.remainder = 1
+    case.name = case.name.replace("random_", "hdrs_", 1)
+    return case
+
+
+def random_cases(seed: int, count: int, variant: str = "") -> list[TunnelCase]:
     """``count`` cases drawn from ``seed``: a designed device (or a BPF MPLS variant) with a random
     inner packet (family, gso_size, segment count, last-segment size, flags, ECN, DF, ID, options)
     and a random software-GSO checksum mode; about one in five takes the GRO route
-    (:func:`gro_forward_variant`). Case i depends only on (seed, i)."""
+    (:func:`gro_forward_variant`). Case i depends only on (seed, i). The ``headers`` variant (opt-in, so
+    no plan of a seed moves) draws device cases only and gives each inner packet the headers of
+    :func:`draw_inner_headers`."""
     shapes = tcp_shapes()
     cases = []
     for index in range(count):
         rng = random.Random(f"{seed}/{index}")
-        if rng.random() < 0.2:
+        if rng.random() < 0.2 and variant != "headers":
             v6, gre, labels = rng.randint(0, 1), rng.randint(0, 1), rng.randint(1, 3)
             shape = dict(name=f"bpf_{'gre' if gre else 'udp'}{6 if v6 else 4}_{labels}", device="(none: tc bpf)",
                          outer_v6=bool(v6), l2=True, inner_v6=bool(v6),
@@ -793,6 +845,9 @@ def random_cases(seed: int, count: int) -> list[TunnelCase]:
                              "note": f"random case {index} of seed {seed}"})
         if case.segments == 1 and case.remainder == 0:
             case.remainder = 1  # at least two segments: a payload of one gso_size is no GSO packet
+        if variant == "headers":
+            cases.append(draw_inner_headers(case, random.Random(f"{seed}/{index}/headers")))
+            continue
         cases.append(gro_forward_variant(case, random.Random(f"{seed}/{index}/gro")))
     return cases
 
@@ -894,10 +949,10 @@ class TunnelVM(KernelVM):
 
 
 def record(out_dir: Path, kernel: str | None, only: str | None, random_seed: int | None = None,
-           random_count: int = 0, underlay_route: str | None = None) -> int:
+           random_count: int = 0, underlay_route: str | None = None, variant: str = "") -> int:
     """Boot the kernel, run every case (designed, or ``random_count`` drawn from ``random_seed``, or
     the one underlay-route case named), write the vectors; the number written."""
-    drawn = designed_cases() if random_seed is None else random_cases(random_seed, random_count)
+    drawn = designed_cases() if random_seed is None else random_cases(random_seed, random_count, variant)
     if underlay_route is not None:
         drawn = [c for c in mpls_underlay_route_cases() if c.name == underlay_route]
         if not drawn:
@@ -1032,15 +1087,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--underlay-route", default=None, metavar="NAME",
                         help="instead: the one spec 7.4 underlay-route case NAME, in a boot of its own")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--variant", choices=("", "headers"), default="",
+                        help="with --random: 'headers' gives the inner packets IPv6 extension headers or IPv4 options "
+                             "and random TCP options (opt-in: the plain plan of a seed never moves)")
     parser.add_argument("--diff", action="store_true",
                         help="the differential run: record into out/kernel-diff/tunnels-<kernel>-seed<SEED>/ and "
                              "compare softgso with every case (exit 1 on a disagreement; the case folder is kept)")
     args = parser.parse_args(argv)
     out = args.out
     if args.diff:
-        out = Path("out/kernel-diff") / f"tunnels-{args.kernel or '6.1'}-seed{args.seed}"
+        out = Path("out/kernel-diff") / f"tunnels-{args.kernel or '6.1'}-seed{args.seed}{args.variant and '-' + args.variant}"
         shutil.rmtree(out, ignore_errors=True)
-    count = record(out, args.kernel, args.only, args.seed if args.random else None, args.random, args.underlay_route)
+    count = record(out, args.kernel, args.only, args.seed if args.random else None, args.random, args.underlay_route,
+                   args.variant)
     print(f"{count} cases written to {out}")
     if not args.diff:
         return 0
