@@ -737,11 +737,27 @@ def cat_vlan_offload(rng: random.Random, name: str) -> CaseSpec:
     return spec
 
 
+def cat_vlan_dev_knobs(rng: random.Random, name: str) -> CaseSpec:
+    """:func:`cat_ethtool_knobs`' packet and veth0 settings (each TCP segmentation feature, scatter-gather, USO,
+    the checksum) sent through a VLAN device, whose own features derive from veth0's (vlan_dev_fix_features,
+    then netdev_fix_features: no SG, no TSO), a tc VLAN push before or after the labels sometimes."""
+    spec = cat_ethtool_knobs(rng, name)
+    spec.category = "vlan_dev_knobs"
+    spec.tx_vlan = [rng.randint(1, 4094), rng.choice(("802.1Q", "802.1ad"))]
+    if rng.random() < 0.4:
+        spec.vlan_pushes = [draw_vlan(rng)]
+        spec.vlan_after_mpls = rng.random() < 0.5
+    if rng.random() < 0.3:
+        spec.ethtool_veth0 = spec.ethtool_veth0.replace("txvlan on", "txvlan off")
+    return spec
+
+
 # drawn only when asked for by name (plan's categories): a plan of the cycle never changes
 OPT_IN: dict[str, Category] = {"label_ops": cat_label_ops, "csum_start_shift": cat_csum_start_shift,
                                "big_packets": cat_big_packets, "exthdr_more": cat_exthdr_more,
                                "ethtool_knobs": cat_ethtool_knobs,
-                               "no_gso": cat_no_gso, "vlan_offload": cat_vlan_offload}
+                               "no_gso": cat_no_gso, "vlan_offload": cat_vlan_offload,
+                               "vlan_dev_knobs": cat_vlan_dev_knobs}
 UNCLAMPED = frozenset({"big_packets"})  # categories whose packets may pass the 16-bit IP length on purpose
 
 THIN_IN_GOLDEN = ("ipv6_tcp_exthdr", "deep_stack", "vlan_ufo", "jumbo", "csum_offload", "ipv6_udp_ufo_exthdr")
