@@ -125,3 +125,22 @@ def test_a_diff_run_compares_only_its_own_cases(tmp_path: Path, monkeypatch: pyt
     assert gro_cases.main(["--diff", "--random", "2", "--seed", "7", "--kernel", "6.12"]) == 0
     assert compared == ["random_s7_000", "random_s7_001"]
     assert "2 of 2 cases agree" in capsys.readouterr().out
+
+
+def test_headers_variant_draws_every_header_kind_with_verifying_checksums() -> None:
+    """The opt-in headers variant: IPv4 options, IPv6 extension headers, TCP option lists and 802.1ad tags,
+    Scapy sees them, every checksum verifies, and some flows have one segment whose header differs."""
+    drawn = gro_cases.header_cases(SEED, 40)
+    assert [c.bursts for c in drawn[:10]] == [c.bursts for c in gro_cases.header_cases(SEED, 10)]
+    notes = " ".join(c.note for c in drawn)
+    assert all(kind in notes for kind in gro_cases.HEADER_KINDS) and "differs" in notes
+    seen = Counter()
+    for case in drawn:
+        for frame in (f for burst in case.bursts for f in burst):
+            packet = scapy_layers.Ether(frame)
+            seen["ip_options"] += IP in packet and packet[IP].ihl > 5
+            seen["ext_headers"] += IPv6 in packet and packet[IPv6].nh in (0, 60)
+            seen["tcp_options"] += packet[TCP].dataofs > 5
+            seen["stag"] += packet.type == 0x88A8
+            assert _checksums_verify(frame) == (True, True), case.name
+    assert all(seen[kind] for kind in ("ip_options", "ext_headers", "tcp_options", "stag")), seen

@@ -270,6 +270,93 @@ def random_cases(seed: int, count: int) -> list[GroCase]:
     return cases
 
 
+HEADER_KINDS = ("plain", "ip_options", "ext_headers", "tcp_options", "tcp_options", "qinq", "stag")
+
+
+def _pad_option_body(units: int, option_type: int, fill: int) -> bytes:
+    """An extension header body of 8 * units + 6 bytes: one option of ``option_type`` (PadN is 1; 0x1e is an
+    unknown one to skip) whose data bytes are ``fill``."""
+    size = 8 * units + 6
+    return bytes([option_type, size - 2]) + bytes([fill]) * (size - 2)
+
+
+def _option_data_at(options: bytes) -> int | None:
+    """Where the last data byte of the first TCP option with data lies (None: only NOP/EOL)."""
+    at = 0
+    while at < len(options) and options[at] != 0:
+        if options[at] == 1:
+            at += 1
+            continue
+        length = options[at + 1]
+        if length > 2:
+            return at + length - 1
+        at += max(length, 2)
+    return None
+
+
+def header_cases(seed: int, count: int) -> list[GroCase]:
+    """The ``headers`` variant (opt-in: the plain plan of a seed never moves): 1-2 bursts of 1-4 interleaved TCP
+    flows, each with headers the random cases never carry: IPv4 options (inet_gro_receive takes only a
+    20-byte header), IPv6 destination options / hop-by-hop headers (ipv6_gro_receive walks them and compares
+    their bytes), a random TCP option list (MSS, window scale, SACK, timestamps, NOPs: tcp_gro_receive compares
+    the option bytes), two tags (802.1ad + 802.1Q) or one 802.1ad tag. In one flow of three, one segment is
+    swapped for the same segment built with one header byte different (an option's data, a SACK block), so a
+    flush rule that compares headers sees it."""
+    from .generate import draw_ip_options, draw_tcp_options
+
+    rng = random.Random(f"{seed}/headers")
+    cases = []
+    for number in range(count):
+        bursts, notes = [], []
+        for _ in range(rng.randint(1, 2)):
+            flows = []
+            for flow in range(rng.randint(1, 4)):
+                kind = rng.choice(HEADER_KINDS)
+                v6 = kind == "ext_headers" or (kind != "ip_options" and rng.random() < 0.35)
+                spec: dict[str, Any] = {"ipv6": v6, "sport": 41000 + flow, "seq": rng.randrange(1 << 31),
+                                        "ip_id": rng.randrange(1 << 16), "df": rng.random() < 0.9}
+                alternative: dict[str, Any] = {}
+                if kind == "ip_options":
+                    options = bytes.fromhex(draw_ip_options(rng))
+                    spec["ip_options"] = options
+                    alternative["ip_options"] = options[:-1] + bytes([options[-1] ^ 0x01])
+                elif kind == "ext_headers":
+                    chain = [(rng.choice((0, 60)), rng.randint(0, 1)) for _ in range(rng.randint(1, 2))]
+                    spec["ipv6_exthdrs"] = tuple((t, _pad_option_body(u, 1, 0)) for t, u in chain)
+                    alternative["ipv6_exthdrs"] = tuple((t, _pad_option_body(u, 0x1E, 0x5A)) for t, u in chain)
+                elif kind == "tcp_options":
+                    options = b""
+                    while _option_data_at(options) is None:
+                        options = bytes.fromhex(draw_tcp_options(rng))
+                    spec["tcp_options"] = options
+                    changed = bytearray(options)
+                    changed[_option_data_at(options) or 0] ^= 0x10  # the last data byte of an option: still valid
+                    alternative["tcp_options"] = bytes(changed)
+                elif kind == "qinq":
+                    spec["vlan_tags"] = ((0x88A8, rng.randint(1, 20)), (0x8100, rng.randint(1, 20)))
+                    alternative["vlan_tags"] = (spec["vlan_tags"][0], (0x8100, spec["vlan_tags"][1][1] + 1))
+                elif kind == "stag":
+                    spec["vlan_tags"] = ((0x88A8, rng.randint(1, 20)),)
+                    alternative["vlan_tags"] = ((0x88A8, spec["vlan_tags"][0][1] + 1),)
+                mss = rng.choice((200, 536, 1000, 1448))
+                segments = rng.randint(1, 12)
+                frames = _stream(segments, mss, **spec)
+                swapped = ""
+                if alternative and segments > 1 and rng.random() < 0.33:
+                    at = rng.randrange(segments)
+                    frames[at] = _stream(segments, mss, **{**spec, **alternative})[at]
+                    swapped = f" (segment {at} differs)"
+                notes.append(kind + swapped)
+                flows.append(frames)
+            burst: list[bytes] = []
+            while any(flows):
+                burst.append(rng.choice([f for f in flows if f]).pop(0))
+            bursts.append(burst)
+        cases.append(GroCase(f"hdrs_s{seed}_{number:03d}", bursts,
+                             f"headers case {number} of seed {seed}; per flow: {', '.join(notes)}"))
+    return cases
+
+
 MORE_CHANGES = ("tos", "df", "ack", "flag", "tsval", "fixed_id", "id_jump", "flow_label", "retransmit", "bad_csum",
                 "trailer", "pure_ack", "ip_reserved_bit", "bad_ip_csum", "fragment")
 IPV4_ONLY = ("df", "fixed_id", "id_jump", "ip_reserved_bit", "bad_ip_csum", "fragment")
@@ -431,13 +518,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--diff", action="store_true",
                         help="compare softgso with the kernel on each case recorded (exit 1 on a disagreement)")
+    parser.add_argument("--variant", choices=("", "headers"), default="",
+                        help="with --random: 'headers' draws header_cases (IPv4 options, IPv6 extension headers, TCP "
+                             "option lists, two tags or an 802.1ad one) instead (opt-in: a seed's plain plan never moves)")
     args = parser.parse_args(argv)
-    cases = random_cases(args.seed, args.random) if args.random else None
+    draw = header_cases if args.variant == "headers" else random_cases
+    cases = draw(args.seed, args.random) if args.random else None
     out = args.out
     if args.diff and args.out == Path("tests/vectors/kernel/gro"):
         # a folder of this run's own, emptied first: the comparison below reads every case under it, and
         # another run's (an earlier seed, the other generation) would be counted again
-        out = Path("out/kernel-diff") / f"gro-{args.kernel or '6.1'}-seed{args.seed}{'' if args.random else '-designed'}"
+        out = Path("out/kernel-diff") / (f"gro-{args.kernel or '6.1'}-seed{args.seed}{'' if args.random else '-designed'}"
+                                         f"{args.variant and '-' + args.variant}")
         shutil.rmtree(out, ignore_errors=True)
     written = record(out, args.kernel, args.only, cases)
     print(f"{written} cases written under {out}")
