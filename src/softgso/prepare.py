@@ -415,10 +415,27 @@ def not_segmentable(frame: bytes | bytearray | memoryview) -> tuple[str, str]:
     """
     length = len(frame)
     offset, ethertype = _network_start(frame)
+    l2_end = link_header_len(frame)
+    if length >= ETH_HLEN and eth_p_mpls(int.from_bytes(frame[l2_end - 2 : l2_end], "big")) \
+            and ethertype not in (ETH_P_IP, ETH_P_IPV6):
+        return "not IP", _not_ip_under_labels(frame, l2_end)
+    version = frame[offset] >> 4 if offset < length else 0
+    if ethertype in (ETH_P_IP, ETH_P_IPV6) and offset < length and version != (4 if ethertype == ETH_P_IP else 6):
+        # ip_rcv and ipv6_rcv drop such a packet; no stack sends one: the header is no IP header to cut
+        return ("IP version contradicts the ethertype (capture check, not the kernel's)",
+                f"ethertype 0x{ethertype:04x} ({'IPv4' if ethertype == ETH_P_IP else 'IPv6'}) but IP version "
+                f"{version} in the header")
     if ethertype == ETH_P_IP and offset + IPV4_MIN_HLEN <= length:
+        ihl = (frame[offset] & 0x0F) * 4
+        if ihl < IPV4_MIN_HLEN:
+            # inet_gso_segment refuses it (ihl < sizeof(struct iphdr): -EINVAL)
+            return "lengths contradict", f"IPv4 header length {ihl} is shorter than the {IPV4_MIN_HLEN}-byte header"
+        if offset + ihl > length:
+            return "lengths contradict", f"IPv4 header length {ihl} runs past the end of the frame"
         if int.from_bytes(frame[offset + 6 : offset + 8], "big") & (IP_MF | IP_OFFSET):
             return "IP fragment", "an IPv4 fragment is sent as it is"
         proto = frame[offset + 9]
+        at = offset + ihl
     elif ethertype == ETH_P_IPV6 and offset + IPV6_HLEN <= length:
         proto = frame[offset + 6]
         at = offset + IPV6_HLEN
@@ -438,9 +455,29 @@ def not_segmentable(frame: bytes | bytearray | memoryview) -> tuple[str, str]:
         return (f"{name} payload not TCP/UDP over IP: not segmented",
                 f"a {name} packet over the MTU whose payload is not TCP or UDP over IP (or a GRE version or "
                 "flag Linux has no GSO for)")
+    if proto == IPPROTO_TCP and at + TCP_MIN_HLEN <= length:
+        doff = (frame[at + 12] >> 4) * 4
+        if doff < TCP_MIN_HLEN:
+            # tcp_gso_segment refuses it (thlen < sizeof(*th))
+            return "lengths contradict", f"TCP data offset {doff} is shorter than the {TCP_MIN_HLEN}-byte header"
+        return "lengths contradict", f"the {doff}-byte TCP header runs past the end of the frame"
     if proto in (IPPROTO_TCP, IPPROTO_UDP):
         return "lengths contradict", f"the {'TCP' if proto == IPPROTO_TCP else 'UDP'} header is cut short"
     return f"{name}: no software GSO", f"{name} over IP has no software GSO"
+
+
+def _not_ip_under_labels(frame: bytes | bytearray | memoryview, first_label: int) -> str:
+    """Why a labelled frame has nothing under its stack that software GSO cuts: no bottom of stack in the
+    frame, or no IP header below it (mpls_gso_segment segments the IPv4 or IPv6 packet the stack carries)."""
+    at = first_label
+    while at + MPLS_HLEN <= len(frame):
+        at += MPLS_HLEN
+        if frame[at - 2] & 0x01:
+            if at >= len(frame):
+                return "nothing under the MPLS label stack: no software GSO"
+            return (f"no IPv4 or IPv6 header under the MPLS label stack (first nibble {frame[at] >> 4}, as a "
+                    "pseudowire's control word or Ethernet frame has): no software GSO")
+    return "the MPLS label stack has no bottom-of-stack label within the frame: no software GSO"
 
 
 def _network_start(frame: bytes | bytearray | memoryview) -> tuple[int, int]:
@@ -463,6 +500,8 @@ def network_end(frame: bytes | bytearray | memoryview) -> int:
     field cannot be trusted (0, the BIG TCP and large-send marker, or more than the frame holds)."""
     length = len(frame)
     offset, ethertype = _network_start(frame)
+    if offset < length and frame[offset] >> 4 != (4 if ethertype == ETH_P_IP else 6):
+        return length  # no IP header of the ethertype's version: its length fields say nothing
     if ethertype == ETH_P_IP and offset + IPV4_MIN_HLEN <= length:
         total = int.from_bytes(frame[offset + 2 : offset + 4], "big")
         end = offset + total if total >= IPV4_MIN_HLEN else length
