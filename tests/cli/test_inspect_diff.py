@@ -42,6 +42,20 @@ def test_inspect_predicts_exactly_what_segment_writes(tmp_path: Path) -> None:
         assert report["segment"]["outcomes"] == summary["outcomes"], args
 
 
+def test_inspect_counts_an_ethernet_pseudowire_under_labels_as_mpls_not_undecodable(tmp_path: Path) -> None:
+    # label 16 with S set, then a pseudowire control word (first nibble 0, RFC 4385) and an Ethernet frame
+    inner = bytes(6) + bytes.fromhex("020000000001") + b"\x08\x06" + bytes(28)
+    frame = bytes.fromhex("020000000002" "020000000001" "8847") + struct.pack("!I", 16 << 12 | 1 << 8 | 64) + \
+        bytes(4) + inner
+    path = write_pcap(tmp_path / "pw.pcap", [frame])
+    for engine in ("auto", "scalar"):
+        result, report = run_json("inspect", path, "--engine", engine)
+        assert result.exit_code == 0
+        assert report["label_stacks"] == {"16": 1}
+        assert report["non_ip"] == {"MPLS (payload neither IPv4 nor IPv6)": 1}
+        assert report["undecodable"] == 0 and report["reports"] == []
+
+
 def test_inspect_counts_vlan_tags_and_flows(tmp_path: Path) -> None:
     tagged = tmp_path / "tagged.pcap"
     assert run_cli("push-vlan", SAMPLE, tagged, "--vid", "42", "-q").exit_code == 0

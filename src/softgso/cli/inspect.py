@@ -491,11 +491,13 @@ class CaptureInspector:
     def _count_ip(self, index: int, frame: bytes, decoded: Decoded, wire_len: int) -> None:
         """IP-level counts; ``wire_len`` is the frame's length on the wire (more than ``frame`` when snapped)."""
         if decoded.ip_version == 0:
-            if decoded.ethertype is None:
+            # a whole label stack over something else (a pseudowire's control word, an Ethernet frame) is
+            # decoded as far as it goes, MPLS; decode_fields names no ethertype below the stack
+            if decoded.labels and not decoded.notes:
+                self.non_ip["MPLS (payload neither IPv4 nor IPv6)"] += 1
+            elif decoded.ethertype is None:
                 self.undecodable += 1
                 self._report(index, "; ".join(decoded.notes) or "not decodable")
-            elif decoded.labels:
-                self.non_ip["MPLS (payload neither IPv4 nor IPv6)"] += 1
             else:
                 self.non_ip[ethertype_name(decoded.ethertype)] += 1
             return
