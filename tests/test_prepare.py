@@ -1,4 +1,5 @@
-"""prepare.not_segmentable: a frame over the MTU that software GSO has nothing to cut in is reported
+"""prepare: the pseudo-header a sender summed (the final destination behind an IPv6 Routing header), and
+not_segmentable: a frame over the MTU that software GSO has nothing to cut in is reported
 with the reason its headers give, never a reason they do not (issue 14: "a clear error naming the
 packet and the reason").
 
@@ -8,7 +9,16 @@ IHL, the data offset, the label stack's S bit), as tshark decodes them.
 
 from __future__ import annotations
 
-from scapy.all import IP, TCP, Ether, IPv6, IPv6ExtHdrFragment, raw  # type: ignore[attr-defined]
+from scapy.all import (  # type: ignore[attr-defined]
+    IP,
+    TCP,
+    Ether,
+    IPv6,
+    IPv6ExtHdrFragment,
+    IPv6ExtHdrRouting,
+    IPv6ExtHdrSegmentRouting,
+    raw,
+)
 from scapy.contrib.mpls import MPLS
 
 from softgso.features import PROFILES
@@ -71,3 +81,46 @@ def test_an_ipv6_frame_with_its_own_version_keeps_the_fragment_reason() -> None:
     frame = raw(ETH / IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrFragment(m=1) /
                 TCP(sport=1, dport=2) / PAYLOAD)
     assert _reported(frame) == ("IP fragment", "an IPv6 fragment is sent as it is")
+
+
+# --- the pseudo-header's destination behind a Routing header ---------------------------------------
+
+
+def _checksums_verify_by_scapy(frame: bytes) -> bool:
+    """Scapy's own checksum of the segment (in6_chksum: the final destination a Routing header names)."""
+    packet = Ether(frame)
+    stored = packet[TCP].chksum
+    del packet[TCP].chksum
+    return Ether(raw(packet))[TCP].chksum == stored
+
+
+def _routed_super_packet(routing) -> bytes:
+    # a full checksum, as Scapy (and the sending stack) sums it: over the final destination
+    return raw(ETH / IPv6(src="2001:db8::1", dst="2001:db8::a") / routing /
+               TCP(sport=40000, dport=5201, flags="PA") / PAYLOAD)
+
+
+def test_segments_behind_a_segment_routing_header_sum_the_final_destination() -> None:
+    # Segment List[0] is the last segment (RFC 8754), the IPv6 destination the active one
+    srh = IPv6ExtHdrSegmentRouting(addresses=["2001:db8::f", "2001:db8::b", "2001:db8::a"], segleft=2)
+    frame = _routed_super_packet(srh)
+    assert _checksums_verify_by_scapy(frame)
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.SEGMENTED and len(result.frames) == 3
+    assert all(_checksums_verify_by_scapy(f) for f in result.frames)
+
+
+def test_segments_behind_a_type_0_routing_header_sum_its_last_address() -> None:
+    frame = _routed_super_packet(IPv6ExtHdrRouting(addresses=["2001:db8::b", "2001:db8::f"], segleft=2))
+    assert _checksums_verify_by_scapy(frame)
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.SEGMENTED
+    assert all(_checksums_verify_by_scapy(f) for f in result.frames)
+
+
+def test_a_routing_header_with_no_segments_left_leaves_the_header_destination() -> None:
+    frame = _routed_super_packet(IPv6ExtHdrRouting(addresses=["2001:db8::f"], segleft=0))
+    assert _checksums_verify_by_scapy(frame)
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.SEGMENTED
+    assert all(_checksums_verify_by_scapy(f) for f in result.frames)

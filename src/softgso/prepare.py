@@ -231,10 +231,36 @@ def _ip_end(frame: bytes | bytearray | memoryview, network: int, version: int, l
 
 
 def _addresses(frame: bytes | bytearray | memoryview, layout: FrameLayout) -> tuple[bytes, bytes]:
+    """The pseudo-header's addresses as the sending stack summed them (its CHECKSUM_PARTIAL seed, a full
+    checksum): for IPv6, the final destination a Routing header names (RFC 8200 8.1)."""
     n = layout.network
     if layout.ip_version == 6:
-        return bytes(frame[n + 8 : n + 24]), bytes(frame[n + 24 : n + 40])
+        return bytes(frame[n + 8 : n + 24]), ipv6_final_destination(frame, n, n + layout.l3_len)
     return bytes(frame[n + 12 : n + 16]), bytes(frame[n + 16 : n + 20])
+
+
+# Routing types whose last hop's address the header carries: type 0 (RFC 2460, deprecated) and type 2
+# (Mobile IPv6, RFC 6275) at the end of the list, the Segment Routing Header (type 4, RFC 8754) as
+# Segment List[0]
+IPV6_RT_TYPE0, IPV6_RT_TYPE2, IPV6_SRCRT_TYPE_4 = 0, 2, 4
+
+
+def ipv6_final_destination(frame: bytes | bytearray | memoryview, network: int, transport: int) -> bytes:
+    """The destination an upper-layer checksum covers: the IPv6 header's, or, behind a Routing header
+    with segments left, the final one it names (RFC 8200 8.1). Linux's sender sums the socket's peer,
+    which is that address (an SRH pushed inline keeps the original destination as Segment List[0])."""
+    destination = bytes(frame[network + 24 : network + 40])
+    proto, at = frame[network + 6], network + IPV6_HLEN
+    while proto in (IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS) and at + 8 <= transport:
+        size = (frame[at + 1] + 1) * 8
+        if proto == IPPROTO_ROUTING and frame[at + 3] and at + size <= transport:
+            routing_type, addresses = frame[at + 2], (size - 8) // 16
+            if routing_type in (IPV6_RT_TYPE0, IPV6_RT_TYPE2) and addresses:
+                destination = bytes(frame[at + 8 + 16 * (addresses - 1) : at + 8 + 16 * addresses])
+            elif routing_type == IPV6_SRCRT_TYPE_4 and addresses:
+                destination = bytes(frame[at + 8 : at + 24])
+        proto, at = frame[at], at + size
+    return destination
 
 
 def check_offset(layout: FrameLayout) -> int:

@@ -26,7 +26,7 @@ from softgso.check.synth import SuperPacketSpec, build_frame
 scapy_all = pytest.importorskip("scapy.all")
 from scapy.contrib.mpls import MPLS  # noqa: E402
 from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
-from scapy.layers.inet6 import IPv6  # noqa: E402
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrSegmentRouting  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "mpls_tcp_super.pcap"
@@ -163,6 +163,31 @@ def test_a_capture_from_a_sending_host_with_big_tcp(tmp_path: Path) -> None:
     result, report, document = diff_map(tmp_path, source, out)
     assert result.exit_code == 0, result.stdout
     assert report["fates"]["segmented"] == 4 and sum(report["fates"].values()) == 10
+
+
+def test_checksums_behind_a_segment_routing_header_verify_over_the_final_destination(tmp_path: Path) -> None:
+    """RFC 8200 8.1: the pseudo-header holds the last segment (Segment List[0]), not the IPv6 destination;
+    Scapy sums it so, and B's segments summed over the header's destination do not verify."""
+    def packet(seq: int, payload: bytes, flags: str, *, header_dst: bool = False) -> bytes:
+        srh = IPv6ExtHdrSegmentRouting(addresses=["2001:db8::f", "2001:db8::b", "2001:db8::a"], segleft=2)
+        built = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / \
+            IPv6(src="2001:db8::1", dst="2001:db8::a") / srh / TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload
+        if header_dst:  # the checksum of the same segment without its Routing header: over 2001:db8::a
+            plain = Ether(bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::a") /
+                                TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload))
+            built[TCP].chksum = plain[TCP].chksum
+        return bytes(built)
+
+    data = bytes(range(256)) * 12
+    a = write_pcap(tmp_path / "a.pcap", [packet(1000, data, "PA")])
+    cuts = [(0, 1400, "A"), (1400, 2800, "A"), (2800, len(data), "PA")]
+    good = write_pcap(tmp_path / "good.pcap", [packet(1000 + lo, data[lo:hi], f) for lo, hi, f in cuts])
+    bad = write_pcap(tmp_path / "bad.pcap", [packet(1000 + lo, data[lo:hi], f, header_dst=True) for lo, hi, f in cuts])
+    result, report = run_json("diff", a, good, "--pair-by", "flow")
+    assert result.exit_code == 0 and report["fates"] == {"segmented": 1}
+    result, report = run_json("diff", a, bad, "--pair-by", "flow")
+    assert result.exit_code == 1
+    assert all("does not verify" in p for p in report["frames"][0]["problems"])
 
 
 def test_ufo_fragments_are_put_together_for_the_datagram(tmp_path: Path) -> None:

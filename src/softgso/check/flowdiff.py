@@ -119,6 +119,7 @@ class Unit:
     outer_l4: int = -1  # the outer UDP or GRE header (IP-in-IP: the inner IP header)
     outer_version: int = 0
     tunnel_id: str = ""  # "VNI 42", "key 7"
+    final_dst: bytes = b""  # the destination a Routing header names, the pseudo-header's (b"": dst)
 
     @property
     def payload_len(self) -> int:
@@ -246,6 +247,7 @@ def _ipv6_unit(index: int, frame: bytes, at: int) -> Unit:
     end = min(size, at + 40 + payload_len) if payload_len else size  # 0: a jumbogram, to the end of the frame
     l4 = at + 40
     jumbo = False
+    final_dst = b""
     while next_header in (IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS, IPPROTO_FRAGMENT):
         if l4 + 8 > end:
             break
@@ -256,8 +258,27 @@ def _ipv6_unit(index: int, frame: bytes, at: int) -> Unit:
                         frag_offset=word & 0xFFF8, more_fragments=bool(word & 1))
         if next_header == IPPROTO_HOPOPTS and frame[l4 + 2] == IPV6_TLV_JUMBO and frame[l4 + 3] == 4:
             jumbo = True
+        if next_header == IPPROTO_ROUTING and frame[l4 + 3]:
+            final_dst = _routed_destination(frame, l4, end) or final_dst
         next_header, l4 = frame[l4], l4 + (frame[l4 + 1] + 1) * 8
-    return _l4_unit(index, frame, 6, at, l4, end, next_header, src, dst, jumbo)
+    unit = _l4_unit(index, frame, 6, at, l4, end, next_header, src, dst, jumbo)
+    unit.final_dst = final_dst
+    return unit
+
+
+def _routed_destination(frame: bytes, header: int, end: int) -> bytes:
+    """The last hop a Routing header with segments left names (RFC 8200 8.1: the upper-layer checksum's
+    destination): the last address of type 0 and type 2 (Mobile IPv6), Segment List[0] of an SRH
+    (type 4, RFC 8754); b"" for a type whose addresses are not read here."""
+    size = (frame[header + 1] + 1) * 8
+    count = (size - 8) // 16
+    if header + size > end or not count:
+        return b""
+    if frame[header + 2] in (0, 2):
+        return frame[header + 8 + 16 * (count - 1) : header + 8 + 16 * count]
+    if frame[header + 2] == 4:
+        return frame[header + 8 : header + 24]
+    return b""
 
 
 def _l4_unit(index: int, frame: bytes, version: int, network: int, l4: int, end: int, proto: int, src: bytes,
@@ -308,16 +329,17 @@ def l4_checksum_state(unit: Unit) -> str:
     if unit.kind == "UDP" and unit.ip_version == 4 and value == 0:
         return "none"
     length = len(segment)
+    dst = unit.final_dst or unit.dst
     if unit.ip_version == 4:
-        pseudo = unit.src + unit.dst + bytes((0, unit.proto)) + length.to_bytes(2, "big")
+        pseudo = unit.src + dst + bytes((0, unit.proto)) + length.to_bytes(2, "big")
     else:
-        pseudo = unit.src + unit.dst + length.to_bytes(4, "big") + bytes((0, 0, 0, unit.proto))
+        pseudo = unit.src + dst + length.to_bytes(4, "big") + bytes((0, 0, 0, unit.proto))
     seed = _sum16(pseudo)
     if (seed + _sum16(segment)) % 0xFFFF == 0:
         return "complete"
     if value == (seed or 0xFFFF):
         return "partial"
-    without_length = _sum16(unit.src + unit.dst + bytes((0, unit.proto)))
+    without_length = _sum16(unit.src + dst + bytes((0, unit.proto)))
     return "partial-nolen" if value == (without_length or 0xFFFF) else "invalid"
 
 
