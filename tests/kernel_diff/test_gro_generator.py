@@ -144,3 +144,40 @@ def test_headers_variant_draws_every_header_kind_with_verifying_checksums() -> N
             seen["stag"] += packet.type == 0x88A8
             assert _checksums_verify(frame) == (True, True), case.name
     assert all(seen[kind] for kind in ("ip_options", "ext_headers", "tcp_options", "stag")), seen
+
+
+# -- real captures' frames as cases ------------------------------------------------------------------
+def test_a_capture_becomes_bursts_of_its_injectable_frames(tmp_path: Path) -> None:
+    """Each injectable record becomes one frame addressed to the receiver, in bursts of one NAPI poll (64);
+    a record that cannot go on a veth as it was captured is counted by its reason, never changed."""
+    sys.path.insert(0, str(REPO / "tests" / "io"))
+    from capture_helpers import png_epb, png_idb, png_shb, tcp_frames
+
+    frames = tcp_frames(70, payload_step=3)
+    oversize = frames[1][:14] + bytes(9001)
+    raw_ip = frames[2][14:]
+    blocks = [png_shb("<"), png_idb("<", 1), png_idb("<", 1, fcslen=4), png_idb("<", 9), png_idb("<", 101)]
+    blocks += [png_epb("<", 0, i, frame) for i, frame in enumerate(frames[:3])]
+    blocks += [png_epb("<", 0, 3, frames[3][:40], orig_len=len(frames[3])),  # cut by the snap length
+               png_epb("<", 1, 4, frames[4] + bytes(4)),  # ends in an FCS
+               png_epb("<", 2, 5, b"\xff\x03\x00\x21" + raw_ip),  # PPP
+               png_epb("<", 0, 6, oversize),
+               png_epb("<", 3, 7, raw_ip)]
+    blocks += [png_epb("<", 0, 8 + i, frame) for i, frame in enumerate(frames[5:])]
+    path = tmp_path / "mixed.pcapng"
+    path.write_bytes(b"".join(blocks))
+
+    cases, skipped = gro_cases.capture_cases([path])
+    receiver = bytes.fromhex(gro_cases.DST_MAC.replace(":", ""))
+    assert skipped == {"cut by the snap length": 1, "ends in an FCS": 1, "link type with no Ethernet form": 1,
+                       "over the veths' MTU": 1}
+    (case,) = cases
+    injected = [frame for burst in case.bursts for frame in burst]
+    assert [len(burst) for burst in case.bursts] == [64, 5]
+    assert injected[:3] == [receiver + frame[6:] for frame in frames[:3]]
+    # raw IP gets an Ethernet header (zero source, IPv4's ethertype) as softgso reads it
+    assert injected[3] == receiver + bytes(6) + b"\x08\x00" + raw_ip
+    assert injected[4:] == [receiver + frame[6:] for frame in frames[5:]]
+
+    cases, _ = gro_cases.capture_cases([path], max_frames=10)
+    assert [len(burst) for burst in cases[0].bursts] == [10]

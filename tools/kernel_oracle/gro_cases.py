@@ -456,6 +456,61 @@ def compare(folder: Path) -> str | None:
     return None
 
 
+# -- real captures' frames -----------------------------------------------------------------------------
+BURST = 64  # one NAPI poll of veth (its weight): the burst the guest sends is polled as one batch
+VETH_MTU = 9000
+
+
+def capture_cases(paths: list[Path], max_frames: int = 1024) -> tuple[list[GroCase], dict[str, int]]:
+    """The frames of real captures as GRO cases, one case per capture (its first ``max_frames`` frames
+    that can be injected, in bursts of 64): what the kernel's GRO makes of traffic nobody designed.
+
+    A record becomes an Ethernet frame as softgso sees it (softgso.io.cooked.to_ethernet: a cooked,
+    NULL or raw-IP record gets a synthetic Ethernet header) with the destination MAC the receiver's, so
+    that veth1 takes it as its own. Not injected, and counted by reason: records cut by the snap length
+    (the packet is not all there), frames ending in an FCS, frames over the veths' MTU (veth drops
+    them), link types with no Ethernet form. Returns the cases and those counts."""
+    from softgso.errors import CaptureError
+    from softgso.io.cooked import to_ethernet
+    from softgso.io.reader import open_capture
+
+    destination = bytes.fromhex(DST_MAC.replace(":", ""))
+    skipped: dict[str, int] = {}
+    cases = []
+    for path in paths:
+        frames: list[bytes] = []
+        try:
+            with open_capture(path) as reader:
+                for record in reader:
+                    reason = None
+                    try:
+                        view = None if record.truncated or record.fcs_len else to_ethernet(record)
+                    except CaptureError:
+                        view = None
+                    if record.truncated:
+                        reason = "cut by the snap length"
+                    elif record.fcs_len:
+                        reason = "ends in an FCS"
+                    elif view is None:
+                        reason = "link type with no Ethernet form"
+                    elif not 14 <= len(view.frame) <= VETH_MTU + 14:
+                        reason = "over the veths' MTU"
+                    if reason is not None:
+                        skipped[reason] = skipped.get(reason, 0) + 1
+                        continue
+                    assert view is not None
+                    frames.append(destination + bytes(view.frame[6:]))
+                    if len(frames) == max_frames:
+                        break
+        except CaptureError as error:  # the frames before a broken record are kept
+            skipped[f"the rest of a broken capture ({error})"] = 1
+        if frames:
+            name = "capture_" + "".join(c if c.isalnum() else "_" for c in path.stem)
+            bursts = [frames[start : start + BURST] for start in range(0, len(frames), BURST)]
+            cases.append(GroCase(name, bursts, f"the frames of {path.name}"))
+    return cases, skipped
+
+
 def _read_pcap(path: Path) -> list[tuple[int, bytes]]:
     data = path.read_bytes()
     out, offset = [], 24
@@ -516,6 +571,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="only the cases whose name contains this")
     parser.add_argument("--random", type=int, default=0, metavar="N", help="N random cases of --seed instead")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--captures", type=Path, nargs="+", metavar="FILE",
+                        help="real captures' frames instead (one case per capture, --max-frames of each)")
+    parser.add_argument("--max-frames", type=int, default=1024)
     parser.add_argument("--diff", action="store_true",
                         help="compare softgso with the kernel on each case recorded (exit 1 on a disagreement)")
     parser.add_argument("--variant", choices=("", "headers"), default="",
@@ -524,12 +582,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     draw = header_cases if args.variant == "headers" else random_cases
     cases = draw(args.seed, args.random) if args.random else None
+    if args.captures:
+        cases, skipped = capture_cases(args.captures, args.max_frames)
+        for reason, count in sorted(skipped.items()):
+            print(f"not injected: {count} records, {reason}")
     out = args.out
     if args.diff and args.out == Path("tests/vectors/kernel/gro"):
         # a folder of this run's own, emptied first: the comparison below reads every case under it, and
         # another run's (an earlier seed, the other generation) would be counted again
-        out = Path("out/kernel-diff") / (f"gro-{args.kernel or '6.1'}-seed{args.seed}{'' if args.random else '-designed'}"
-                                         f"{args.variant and '-' + args.variant}")
+        kind = "-captures" if args.captures else f"-seed{args.seed}{'' if args.random else '-designed'}"
+        out = Path("out/kernel-diff") / f"gro-{args.kernel or '6.1'}{kind}{args.variant and '-' + args.variant}"
         shutil.rmtree(out, ignore_errors=True)
     written = record(out, args.kernel, args.only, cases)
     print(f"{written} cases written under {out}")
