@@ -181,3 +181,5 @@ def test_a_capture_becomes_bursts_of_its_injectable_frames(tmp_path: Path) -> No
 
     cases, _ = gro_cases.capture_cases([path], max_frames=10)
     assert [len(burst) for burst in cases[0].bursts] == [10]
+    twice, _ = gro_cases.capture_cases([path, path], max_frames=10)
+    assert [case.name for case in twice] == ["capture_mixed", "capture_mixed__2"]

@@ -506,6 +506,8 @@ def capture_cases(paths: list[Path], max_frames: int = 1024) -> tuple[list[GroCa
             skipped[f"the rest of a broken capture ({error})"] = 1
         if frames:
             name = "capture_" + "".join(c if c.isalnum() else "_" for c in path.stem)
+            taken = sum(case.name == name or case.name.startswith(name + "__") for case in cases)
+            name += f"__{taken + 1}" if taken else ""  # two captures of one name: a folder each
             bursts = [frames[start : start + BURST] for start in range(0, len(frames), BURST)]
             cases.append(GroCase(name, bursts, f"the frames of {path.name}"))
     return cases, skipped
