@@ -107,6 +107,9 @@ kernel-diff-tunnels: $(STAMP)
 	$(PY) -m tools.kernel_oracle.tunnel_cases --diff --random $(N) --seed $(SEED) --kernel $(KERNEL)
 
 # GRO in the loop (root): N random receive-path cases of SEED (interleaved TCP flows, IPv4/IPv6, tags,
-# changes where the flush rules look) injected into a veth with GRO on under KERNEL, compared with softgso.
+# changes where the flush rules look) injected into a veth with GRO on under KERNEL, compared with softgso;
+# with CAPTURES="a.pcap b.pcapng ...", the frames of those captures instead (MAX_FRAMES of each).
+MAX_FRAMES ?= 1024
 kernel-diff-gro: $(STAMP)
-	$(PY) -m tools.kernel_oracle.gro_cases --diff --random $(N) --seed $(SEED) --kernel $(KERNEL)
+	$(PY) -m tools.kernel_oracle.gro_cases --diff --kernel $(KERNEL) \
+	  $(if $(CAPTURES),--captures $(CAPTURES) --max-frames $(MAX_FRAMES),--random $(N) --seed $(SEED))
