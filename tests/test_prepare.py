@@ -13,6 +13,7 @@ from scapy.all import (  # type: ignore[attr-defined]
     IP,
     TCP,
     Ether,
+    IPOption_LSRR,
     IPv6,
     IPv6ExtHdrFragment,
     IPv6ExtHdrRouting,
@@ -120,6 +121,27 @@ def test_segments_behind_a_type_0_routing_header_sum_its_last_address() -> None:
 
 def test_a_routing_header_with_no_segments_left_leaves_the_header_destination() -> None:
     frame = _routed_super_packet(IPv6ExtHdrRouting(addresses=["2001:db8::f"], segleft=0))
+    assert _checksums_verify_by_scapy(frame)
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.SEGMENTED
+    assert all(_checksums_verify_by_scapy(f) for f in result.frames)
+
+
+def test_segments_of_a_loose_source_routed_packet_sum_the_routes_last_address() -> None:
+    # the header holds the next hop (10.0.0.5); Scapy, tshark and the sender sum the final one (10.0.0.9)
+    route = IPOption_LSRR(routers=["10.0.0.6", "10.0.0.9"], pointer=4)
+    frame = raw(ETH / IP(src="10.0.0.1", dst="10.0.0.5", options=[route]) /
+                TCP(sport=40000, dport=5201, flags="PA") / PAYLOAD)
+    assert _checksums_verify_by_scapy(frame)
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.SEGMENTED and len(result.frames) == 3
+    assert all(_checksums_verify_by_scapy(f) for f in result.frames)
+
+
+def test_a_source_route_with_no_hops_left_leaves_the_header_destination() -> None:
+    route = IPOption_LSRR(routers=["10.0.0.6", "10.0.0.9"], pointer=12)  # past the route: arrived
+    frame = raw(ETH / IP(src="10.0.0.1", dst="10.0.0.9", options=[route]) /
+                TCP(sport=40000, dport=5201, flags="PA") / PAYLOAD)
     assert _checksums_verify_by_scapy(frame)
     result = process_frame(frame, OPTIONS)
     assert result.outcome == Outcome.SEGMENTED

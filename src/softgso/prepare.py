@@ -232,11 +232,35 @@ def _ip_end(frame: bytes | bytearray | memoryview, network: int, version: int, l
 
 def _addresses(frame: bytes | bytearray | memoryview, layout: FrameLayout) -> tuple[bytes, bytes]:
     """The pseudo-header's addresses as the sending stack summed them (its CHECKSUM_PARTIAL seed, a full
-    checksum): for IPv6, the final destination a Routing header names (RFC 8200 8.1)."""
+    checksum): the final destination a source route (IPv4) or a Routing header (IPv6, RFC 8200 8.1) names."""
     n = layout.network
     if layout.ip_version == 6:
         return bytes(frame[n + 8 : n + 24]), ipv6_final_destination(frame, n, n + layout.l3_len)
-    return bytes(frame[n + 12 : n + 16]), bytes(frame[n + 16 : n + 20])
+    return bytes(frame[n + 12 : n + 16]), ipv4_final_destination(frame, n, n + layout.l3_len)
+
+
+IPOPT_END, IPOPT_NOOP, IPOPT_LSRR, IPOPT_SSRR = 0, 1, 0x83, 0x89
+
+
+def ipv4_final_destination(frame: bytes | bytearray | memoryview, network: int, transport: int) -> bytes:
+    """The destination an upper-layer checksum covers: the IPv4 header's, or, under a loose or strict
+    source route with hops left, the route's last address: Linux's sender sums its peer (inet_daddr, as
+    __tcp_v4_send_check) while the header holds the route's first hop (opt.faddr, as tcp_v4_connect
+    routes), and Wireshark verifies it so."""
+    destination = bytes(frame[network + 16 : network + 20])
+    at = network + IPV4_MIN_HLEN
+    while at < transport and frame[at] != IPOPT_END:
+        if frame[at] == IPOPT_NOOP:
+            at += 1
+            continue
+        if at + 2 > transport or frame[at + 1] < 2 or at + frame[at + 1] > transport:
+            break
+        size = frame[at + 1]
+        # the pointer (1-based, at least 4) names the next address; past the route, none is left
+        if frame[at] in (IPOPT_LSRR, IPOPT_SSRR) and size >= 7 and frame[at + 2] + 3 <= size:
+            destination = bytes(frame[at + size - 4 : at + size])
+        at += size
+    return destination
 
 
 # Routing types whose last hop's address the header carries: type 0 (RFC 2460, deprecated) and type 2

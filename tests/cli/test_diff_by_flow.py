@@ -25,7 +25,7 @@ from softgso.check.synth import SuperPacketSpec, build_frame
 
 scapy_all = pytest.importorskip("scapy.all")
 from scapy.contrib.mpls import MPLS  # noqa: E402
-from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
+from scapy.layers.inet import IP, TCP, UDP, IPOption_LSRR  # noqa: E402
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrSegmentRouting  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 
@@ -188,6 +188,32 @@ def test_checksums_behind_a_segment_routing_header_verify_over_the_final_destina
     result, report = run_json("diff", a, bad, "--pair-by", "flow")
     assert result.exit_code == 1
     assert all("does not verify" in p for p in report["frames"][0]["problems"])
+
+
+def test_checksums_under_a_loose_source_route_verify_over_its_last_address(tmp_path: Path) -> None:
+    """The header holds the next hop; the sender (and Scapy) sums the route's last address: segments so
+    summed are A's, segments summed over the header's destination do not verify (compiled run or not)."""
+    def packet(seq: int, payload: bytes, flags: str, *, header_dst: bool = False) -> bytes:
+        route = IPOption_LSRR(routers=["10.0.0.6", "10.0.0.9"], pointer=4)
+        built = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / \
+            IP(src="10.0.0.1", dst="10.0.0.5", options=[route]) / TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload
+        if header_dst:
+            plain = Ether(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.5") /
+                                TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload))
+            built[TCP].chksum = plain[TCP].chksum
+        return bytes(built)
+
+    data = bytes(range(256)) * 12
+    a = write_pcap(tmp_path / "a.pcap", [packet(1000, data, "PA")])
+    cuts = [(0, 1400, "A"), (1400, 2800, "A"), (2800, len(data), "PA")]
+    good = write_pcap(tmp_path / "good.pcap", [packet(1000 + lo, data[lo:hi], f) for lo, hi, f in cuts])
+    bad = write_pcap(tmp_path / "bad.pcap", [packet(1000 + lo, data[lo:hi], f, header_dst=True) for lo, hi, f in cuts])
+    for engine in ("auto", "scalar"):
+        result, report = run_json("diff", a, good, "--pair-by", "flow", "--engine", engine)
+        assert result.exit_code == 0 and report["fates"] == {"segmented": 1}, engine
+        result, report = run_json("diff", a, bad, "--pair-by", "flow", "--engine", engine)
+        assert result.exit_code == 1, engine
+        assert all("does not verify" in p for p in report["frames"][0]["problems"]), engine
 
 
 def test_ufo_fragments_are_put_together_for_the_datagram(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ from cli_captures import mixed_capture, tcp4_super, write_pcap
 from conftest import run_cli, run_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scapy.layers.inet import IP, TCP, IPOption_LSRR
+from scapy.layers.l2 import Ether
 from scapy_check import read_packets
 
 from softgso.check.capdiff import compare_frames, decode_fields
@@ -54,6 +56,15 @@ def test_inspect_counts_an_ethernet_pseudowire_under_labels_as_mpls_not_undecoda
         assert report["label_stacks"] == {"16": 1}
         assert report["non_ip"] == {"MPLS (payload neither IPv4 nor IPv6)": 1}
         assert report["undecodable"] == 0 and report["reports"] == []
+
+
+def test_inspect_sums_a_source_routed_frames_checksum_over_the_routes_last_address(tmp_path: Path) -> None:
+    frames = [bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.5", options=[IPOption_LSRR(routers=["10.0.0.9"])]) /
+                    TCP(sport=1, dport=2, seq=100 * n, flags="A") / (b"x" * 100)) for n in range(4)]
+    path = write_pcap(tmp_path / "lsrr.pcap", frames)
+    for engine in ("auto", "scalar"):  # Scapy summed each over 10.0.0.9, the route's end
+        _, report = run_json("inspect", path, "--engine", engine)
+        assert report["l4_checksums"]["complete"] == 4, engine
 
 
 def test_inspect_counts_vlan_tags_and_flows(tmp_path: Path) -> None:

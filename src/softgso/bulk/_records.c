@@ -68,6 +68,26 @@ static inline uint32_t get32(const unsigned char *p, int big_endian)
 }
 
 /* flowdiff._sum16: the big-endian 16-bit word sum of p[0:length] (odd length zero-padded), modulo 0xFFFF */
+/* an IPv4 loose or strict source route with hops left among the options p[20:ihl]: the upper-layer
+ * checksum then covers the route's last address, not the header's (prepare.ipv4_final_destination);
+ * such a frame is the per-frame code's */
+static int ipv4_source_routed(const unsigned char *p, Py_ssize_t ihl)
+{
+    Py_ssize_t at = 20;
+    while (at < ihl && p[at] != 0) {
+        if (p[at] == 1) {
+            at++;
+            continue;
+        }
+        if (at + 2 > ihl || p[at + 1] < 2 || at + p[at + 1] > ihl)
+            return 0;
+        if ((p[at] == 0x83 || p[at] == 0x89) && p[at + 1] >= 7 && p[at + 2] + 3 <= p[at + 1])
+            return 1;
+        at += p[at + 1];
+    }
+    return 0;
+}
+
 static int64_t sum16(const unsigned char *p, Py_ssize_t length)
 {
     return fold_with_tail(sum_words(p, length / 4), p, length);
@@ -185,7 +205,7 @@ static Py_ssize_t segment_of(const SegmentOf *of, const unsigned char *p, Py_ssi
         if (ihl < 20 || network + ihl > end || (be16(p + network + 6) & 0x3FFF) || p[network + 9] != 6)
             return 0;
         /* flowdiff: the header checksum verifies; tot_len claims no more than the frame holds */
-        if (sum16(p + network, ihl) != 0 || tot_len > size - network)
+        if (sum16(p + network, ihl) != 0 || tot_len > size - network || ipv4_source_routed(p + network, ihl))
             return 0;
         transport = network + ihl;
     } else if (ethertype == 0x86DD && of->version == 6 && network + 40 <= size && p[network] >> 4 == 6) {
@@ -379,7 +399,8 @@ static void inspect_frame(const unsigned char *p, Py_ssize_t size, const unsigne
         if (network + 20 > size || p[network] >> 4 != 4)
             return;
         Py_ssize_t ihl = (p[network] & 0x0F) * 4, total = be16(p + network + 2);
-        if (ihl < 20 || network + ihl > size || total < ihl || (be16(p + network + 6) & 0x3FFF))
+        if (ihl < 20 || network + ihl > size || total < ihl || (be16(p + network + 6) & 0x3FFF) ||
+            ipv4_source_routed(p + network, ihl))
             return;
         ip_end = network + total;
         proto = p[network + 9];

@@ -236,7 +236,26 @@ def _ipv4_unit(index: int, frame: bytes, at: int) -> Unit:
         return Unit(index, frame, "IP", ("fragment", 4, src, dst, proto, frame[at + 4 : at + 6]), network=at,
                     payload_at=at + ihl, payload_end=end, ip_version=4, src=src, dst=dst, proto=proto,
                     frag_offset=(frag & 0x1FFF) * 8, more_fragments=bool(frag & 0x2000))
-    return _l4_unit(index, frame, 4, at, at + ihl, end, proto, src, dst, False)
+    unit = _l4_unit(index, frame, 4, at, at + ihl, end, proto, src, dst, False)
+    unit.final_dst = _source_routed_destination(frame, at + 20, at + ihl)
+    return unit
+
+
+def _source_routed_destination(frame: bytes, options: int, end: int) -> bytes:
+    """The last address of a loose or strict source route with hops left (RFC 791): the upper-layer
+    checksum's destination, the sender's peer; b"" when there is none."""
+    at, final = options, b""
+    while at < end and frame[at] != 0:  # EOL ends the list
+        if frame[at] == 1:  # NOP
+            at += 1
+            continue
+        if at + 2 > end or frame[at + 1] < 2 or at + frame[at + 1] > end:
+            break
+        size = frame[at + 1]
+        if frame[at] in (0x83, 0x89) and size >= 7 and frame[at + 2] + 3 <= size:
+            final = frame[at + size - 4 : at + size]
+        at += size
+    return final
 
 
 def _ipv6_unit(index: int, frame: bytes, at: int) -> Unit:
