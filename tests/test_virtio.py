@@ -112,6 +112,20 @@ def test_6_1_has_no_minimum_transport_offset_check_but_mainline_does() -> None:
         virtio_net_hdr_to_skb(frame, header, kernel="mainline")
 
 
+@pytest.mark.parametrize("frame", [UDP4[:600], TCP6[:600]], ids=["ipv4", "ipv6"])
+def test_6_12_checks_the_minimum_transport_offset_without_gso_too(frame: bytes) -> None:
+    """gso_type NONE, NEEDS_CSUM at the IPv4 header (14, offset 10): 6.1 takes it, 6.12 refuses it (EINVAL) for
+    either family, the minimum being IPv4's 20 (kernel vectors generated/s3500_064_no_gso and
+    6.12/generated/s3501_045_no_gso, IPv4; the IPv6 row from virtio_net_hdr_to_skb, where nh_min_len starts at
+    sizeof(struct iphdr) and only TCPV6 raises it)."""
+    header = hdr(gso_type=0, gso_size=0, hdr_len=0, csum_start=14, csum_offset=10)
+    assert virtio_net_hdr_to_skb(frame, header, kernel="6.1").ip_summed == IpSummed.PARTIAL
+    with pytest.raises(VirtioHeaderError, match="minimum L3 header of 20"):
+        virtio_net_hdr_to_skb(frame, header, kernel="6.12")
+    assert virtio_net_hdr_to_skb(frame, hdr(gso_type=0, gso_size=0, hdr_len=0, csum_start=20, csum_offset=0),
+                                 kernel="6.12").csum_start == 20
+
+
 def test_from_skb_reports_tcpv6_gso_and_needs_csum() -> None:
     skb = virtio_net_hdr_to_skb(TCP6, hdr(gso_type=4, csum_start=54, hdr_len=74))
     out = virtio_net_hdr_from_skb(skb)
