@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import gro_guest
 from .vm import KernelVM
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -551,11 +552,11 @@ def record(out_dir: Path, kernel: str | None, only: str | None, cases: list[GroC
                 "outputs": [decode_vnet(r["vnet"]) for r in result["received"]],
                 "receiver": {"sysfs": result["sysfs"], "ethtool": result["ethtool_veth1"],
                              "setup": ["ethtool -K veth0 tso off", "ethtool -K veth1 gro on",
-                                       "gro_flush_timeout 10 ms", "napi_defer_hard_irqs 1", *case.extra_setup]},
+                                       f"gro_flush_timeout {gro_guest.GRO_FLUSH_TIMEOUT_NS // 1_000_000} ms", "napi_defer_hard_irqs 1", *case.extra_setup]},
                 "send_errors": result["send_errors"], "guest_log": result["log"],
                 "capture": "AF_PACKET on veth1 (rx), frames; a second one with PACKET_VNET_HDR, their headers (an error "
                            "where virtio_net_hdr_from_skb refuses the gso_type); each burst led by a frame of ethertype "
-                           "0x88b5 (dropped from the capture) and followed by 80 ms of quiet",
+                           f"0x88b5 (dropped from the capture) and followed by {gro_guest.BURST_GAP_SECONDS * 1000:.0f} ms of quiet",
             }
             (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
             print(f"{case.name}: {sum(len(b) for b in case.bursts)} frames in, {len(outputs)} out"
