@@ -206,6 +206,14 @@ def decode_vnet(text: str | None) -> dict[str, Any] | None:
             "csum_start": csum_start, "csum_offset": csum_offset}
 
 
+def _interleaved(rng: random.Random, flows: list[list[bytes]]) -> list[bytes]:
+    """One burst: the flows' frames interleaved at random, each flow's in its order (the flows are emptied)."""
+    burst: list[bytes] = []
+    while any(flows):
+        burst.append(rng.choice([f for f in flows if f]).pop(0))
+    return burst
+
+
 def random_cases(seed: int, count: int) -> list[GroCase]:
     """``count`` random cases of ``seed``: 1-2 bursts, each 1-4 TCP flows (IPv4 or IPv6, a VLAN tag or none,
     timestamps or no options, MSS 200-1448, 1-12 segments) interleaved at random, one flow in three changed
@@ -262,10 +270,7 @@ def random_cases(seed: int, count: int) -> list[GroCase]:
                         frames, done = _more_change(more, frames, ip, spec["ipv6"], "tcp_options" in spec)
                 changes.append(done)
                 flows.append([bytes(f) for f in frames])
-            burst: list[bytes] = []
-            while any(flows):
-                burst.append(rng.choice([f for f in flows if f]).pop(0))
-            bursts.append(burst)
+            bursts.append(_interleaved(rng, flows))
         cases.append(GroCase(f"random_s{seed}_{number:03d}", bursts,
                              f"random case {number} of seed {seed}; changes per flow: {', '.join(changes)}"))
     return cases
@@ -349,10 +354,7 @@ def header_cases(seed: int, count: int) -> list[GroCase]:
                     swapped = f" (segment {at} differs)"
                 notes.append(kind + swapped)
                 flows.append(frames)
-            burst: list[bytes] = []
-            while any(flows):
-                burst.append(rng.choice([f for f in flows if f]).pop(0))
-            bursts.append(burst)
+            bursts.append(_interleaved(rng, flows))
         cases.append(GroCase(f"hdrs_s{seed}_{number:03d}", bursts,
                              f"headers case {number} of seed {seed}; per flow: {', '.join(notes)}"))
     return cases
