@@ -3,7 +3,8 @@
 Per case: a fresh veth0 -> veth1 pair; veth0 with TSO off (else veth skips NAPI), veth1 with GRO on
 (creates its NAPI), gro_flush_timeout and napi_defer_hard_irqs so that a burst is polled as one
 batch; one AF_PACKET socket sends each burst on veth0, led by a frame of an ethertype GRO passes
-straight up (its poll is the immediate one, the burst then waits for the timer poll), then sleeps.
+straight up (its poll is the immediate one, read back before the burst goes; the burst, one sendmmsg,
+then waits for the timer poll), then sleeps; an end frame closes the case's reading.
 An AF_PACKET socket with PACKET_VNET_HDR on veth1 records what GRO handed to the stack, in order,
 with its virtio_net_hdr (gso_type, gso_size, flags, csum_start/offset).
 
