@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,17 @@ def test_a_capture_from_a_sending_host_with_big_tcp(tmp_path: Path) -> None:
     assert report["fates"]["segmented"] == 4 and sum(report["fates"].values()) == 10
 
 
+def _cut_in_three(tmp_path: Path, packet: Callable[..., bytes]) -> tuple[Path, Path, Path]:
+    """A: one super-packet of ``packet``; good: its three segments as ``packet`` sums them; bad: the same
+    segments summed over the header's destination (``header_dst``)."""
+    data = bytes(range(256)) * 12
+    a = write_pcap(tmp_path / "a.pcap", [packet(1000, data, "PA")])
+    cuts = [(0, 1400, "A"), (1400, 2800, "A"), (2800, len(data), "PA")]
+    good = write_pcap(tmp_path / "good.pcap", [packet(1000 + lo, data[lo:hi], f) for lo, hi, f in cuts])
+    bad = write_pcap(tmp_path / "bad.pcap", [packet(1000 + lo, data[lo:hi], f, header_dst=True) for lo, hi, f in cuts])
+    return a, good, bad
+
+
 def test_checksums_behind_a_segment_routing_header_verify_over_the_final_destination(tmp_path: Path) -> None:
     """RFC 8200 8.1: the pseudo-header holds the last segment (Segment List[0]), not the IPv6 destination;
     Scapy sums it so, and B's segments summed over the header's destination do not verify."""
@@ -178,11 +190,7 @@ def test_checksums_behind_a_segment_routing_header_verify_over_the_final_destina
             built[TCP].chksum = plain[TCP].chksum
         return bytes(built)
 
-    data = bytes(range(256)) * 12
-    a = write_pcap(tmp_path / "a.pcap", [packet(1000, data, "PA")])
-    cuts = [(0, 1400, "A"), (1400, 2800, "A"), (2800, len(data), "PA")]
-    good = write_pcap(tmp_path / "good.pcap", [packet(1000 + lo, data[lo:hi], f) for lo, hi, f in cuts])
-    bad = write_pcap(tmp_path / "bad.pcap", [packet(1000 + lo, data[lo:hi], f, header_dst=True) for lo, hi, f in cuts])
+    a, good, bad = _cut_in_three(tmp_path, packet)
     result, report = run_json("diff", a, good, "--pair-by", "flow")
     assert result.exit_code == 0 and report["fates"] == {"segmented": 1}
     result, report = run_json("diff", a, bad, "--pair-by", "flow")
@@ -203,11 +211,7 @@ def test_checksums_under_a_loose_source_route_verify_over_its_last_address(tmp_p
             built[TCP].chksum = plain[TCP].chksum
         return bytes(built)
 
-    data = bytes(range(256)) * 12
-    a = write_pcap(tmp_path / "a.pcap", [packet(1000, data, "PA")])
-    cuts = [(0, 1400, "A"), (1400, 2800, "A"), (2800, len(data), "PA")]
-    good = write_pcap(tmp_path / "good.pcap", [packet(1000 + lo, data[lo:hi], f) for lo, hi, f in cuts])
-    bad = write_pcap(tmp_path / "bad.pcap", [packet(1000 + lo, data[lo:hi], f, header_dst=True) for lo, hi, f in cuts])
+    a, good, bad = _cut_in_three(tmp_path, packet)
     for engine in ("auto", "scalar"):
         result, report = run_json("diff", a, good, "--pair-by", "flow", "--engine", engine)
         assert result.exit_code == 0 and report["fates"] == {"segmented": 1}, engine
