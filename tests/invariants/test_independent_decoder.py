@@ -53,16 +53,18 @@ def _past_early_bottom(packet: scapy_all.Packet) -> scapy_all.Packet:
     return IP(rest) if rest[0] >> 4 == 4 else IPv6(rest)
 
 
-def assert_scapy_agrees(frame: bytes, l4_checksum_valid: bool = True) -> None:
+def assert_scapy_agrees(frame: bytes, l4_checksum_valid: bool = True, ip_checksum_valid: bool = True) -> None:
     """Scapy decodes the frame: IP lengths match its size, every checksum is what Scapy computes.
 
-    ``l4_checksum_valid=False`` expects the L4 checksum to be wrong (a kernel case with a bad seed).
+    ``l4_checksum_valid=False`` expects the L4 checksum to be wrong (a kernel case with a bad seed);
+    ``ip_checksum_valid=False`` the IPv4 header's (a kernel case whose csum_start/csum_offset put the
+    checksum it completes over the IPv4 header's own field).
     """
     packet = _past_early_bottom(Ether(frame))
     if IP in packet:
         ip = packet[IP]
         assert ip.len == len(bytes(ip)), "IPv4 total length"
-        assert ip.chksum == _recomputed(ip), "IPv4 header checksum"
+        assert (ip.chksum == _recomputed(ip)) == ip_checksum_valid, "IPv4 header checksum"
         upper = ip
     elif IPv6 in packet:
         ip6 = packet[IPv6]
@@ -117,5 +119,7 @@ def test_scapy_agrees_on_kernel_case_outputs(case_dir: Path) -> None:
     decoded = case.meta.get("segments") or []
     assert isinstance(decoded, list)
     for index, frame in enumerate(result.frames):
-        kernel_says = decoded[index].get("l4_csum_ok", True) if index < len(decoded) else True
-        assert_scapy_agrees(frame, l4_checksum_valid=bool(kernel_says))
+        # what the kernel's own frame holds, as the recording's decoder (tools/kernel_oracle/wire.py) read it
+        kernel_says = decoded[index] if index < len(decoded) else {}
+        assert_scapy_agrees(frame, l4_checksum_valid=bool(kernel_says.get("l4_csum_ok", True)),
+                            ip_checksum_valid=bool(kernel_says.get("ip_csum_ok", True)))
