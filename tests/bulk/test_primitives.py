@@ -31,7 +31,7 @@ from softgso.bulk.pipeline import NO_CODE, Iovecs, code_spans
 from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.features import PROFILES
 from softgso.job import SegmentOptions, process_frame
-from softgso.prepare import classify_l4_checksum, parse_layout
+from softgso.prepare import L4Checksum, classify_l4_checksum, parse_layout
 from strategies import small_frames
 
 TICKS = 1_000_000
@@ -254,6 +254,12 @@ def test_segment_runs_write_the_scalar_segments_behind_their_record_headers(prim
               for _ in range(3)]
     broken = bytearray(first[0])
     broken[-1] ^= 0x55
+    while classify_l4_checksum(broken, parse_layout(bytes(broken))) != L4Checksum.INVALID:
+        # the field is 0 or the seed without the length (a random payload's complete checksum is, once
+        # in 65,536), which the scalar path names otherwise: another payload
+        first[0] = build_frame(SuperPacketSpec(payload=os.urandom(4000), seq=0, partial_checksum=False))
+        broken = bytearray(first[0])
+        broken[-1] ^= 0x55
     frames = [*first[:2], *second[:2], *first[2:], bytes(broken), second[2]]
     options = SegmentOptions(device=PROFILES["no-offload"], udp_gso="udp_l4")
     tool = type(primitive)(options)
