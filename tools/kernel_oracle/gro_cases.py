@@ -464,6 +464,26 @@ BURST = 64  # one NAPI poll of veth (its weight): the burst the guest sends is p
 VETH_MTU = 9000
 
 
+def _injectable(record: Any) -> bytes | str:
+    """The record as an Ethernet frame a veth takes, or why it cannot go on one as it was captured."""
+    from softgso.errors import CaptureError
+    from softgso.io.cooked import to_ethernet
+
+    if record.truncated:
+        return "cut by the snap length"
+    if record.fcs_len:
+        return "ends in an FCS"
+    try:
+        view = to_ethernet(record)
+    except CaptureError:
+        view = None
+    if view is None:
+        return "link type with no Ethernet form"
+    if not 14 <= len(view.frame) <= VETH_MTU + 14:
+        return "over the veths' MTU"
+    return bytes(view.frame)
+
+
 def capture_cases(paths: list[Path], max_frames: int = 1024) -> tuple[list[GroCase], dict[str, int]]:
     """The frames of real captures as GRO cases, one case per capture (its first ``max_frames`` frames
     that can be injected, in bursts of 64): what the kernel's GRO makes of traffic nobody designed.
@@ -474,7 +494,6 @@ def capture_cases(paths: list[Path], max_frames: int = 1024) -> tuple[list[GroCa
     (the packet is not all there), frames ending in an FCS, frames over the veths' MTU (veth drops
     them), link types with no Ethernet form. Returns the cases and those counts."""
     from softgso.errors import CaptureError
-    from softgso.io.cooked import to_ethernet
     from softgso.io.reader import open_capture
 
     destination = bytes.fromhex(DST_MAC.replace(":", ""))
@@ -485,24 +504,11 @@ def capture_cases(paths: list[Path], max_frames: int = 1024) -> tuple[list[GroCa
         try:
             with open_capture(path) as reader:
                 for record in reader:
-                    reason = None
-                    try:
-                        view = None if record.truncated or record.fcs_len else to_ethernet(record)
-                    except CaptureError:
-                        view = None
-                    if record.truncated:
-                        reason = "cut by the snap length"
-                    elif record.fcs_len:
-                        reason = "ends in an FCS"
-                    elif view is None:
-                        reason = "link type with no Ethernet form"
-                    elif not 14 <= len(view.frame) <= VETH_MTU + 14:
-                        reason = "over the veths' MTU"
-                    if reason is not None:
-                        skipped[reason] = skipped.get(reason, 0) + 1
+                    frame = _injectable(record)
+                    if isinstance(frame, str):
+                        skipped[frame] = skipped.get(frame, 0) + 1
                         continue
-                    assert view is not None
-                    frames.append(destination + bytes(view.frame[6:]))
+                    frames.append(destination + frame[6:])
                     if len(frames) == max_frames:
                         break
         except CaptureError as error:  # the frames before a broken record are kept
