@@ -10,18 +10,18 @@ where they cannot be built, softgso installs without them and runs on Python and
 
 from setuptools import Extension, setup
 
-WORDSUM = ["src/softgso/_wordsum.h"]
+HEADERS = ["src/softgso/_wordsum.h", "src/softgso/_ipv4_options.h"]
 
 setup(ext_modules=[
-    Extension("softgso._checksum", ["src/softgso/_checksum.c"], depends=WORDSUM, optional=True,
+    Extension("softgso._checksum", ["src/softgso/_checksum.c"], depends=HEADERS, optional=True,
               extra_compile_args=["-O3"]),
-    Extension("softgso.bulk._csum", ["src/softgso/bulk/_csum.c"], depends=WORDSUM, optional=True,
+    Extension("softgso.bulk._csum", ["src/softgso/bulk/_csum.c"], depends=HEADERS, optional=True,
               extra_compile_args=["-O3"]),
-    Extension("softgso.bulk._segment", ["src/softgso/bulk/_segment.c"], depends=WORDSUM, optional=True,
+    Extension("softgso.bulk._segment", ["src/softgso/bulk/_segment.c"], depends=HEADERS, optional=True,
               extra_compile_args=["-O3"]),
-    Extension("softgso.bulk._records", ["src/softgso/bulk/_records.c"], depends=WORDSUM, optional=True,
+    Extension("softgso.bulk._records", ["src/softgso/bulk/_records.c"], depends=HEADERS, optional=True,
               extra_compile_args=["-O3"]),
-    Extension("softgso.gro._coalesce", ["src/softgso/gro/_coalesce.c"], depends=WORDSUM, optional=True,
+    Extension("softgso.gro._coalesce", ["src/softgso/gro/_coalesce.c"], depends=HEADERS, optional=True,
               extra_compile_args=["-O3"]),
     Extension("softgso.io._reserve", ["src/softgso/io/_reserve.c"], optional=True, extra_compile_args=["-O3"]),
     Extension("softgso.datapath._batchio", ["src/softgso/datapath/_batchio.c"], optional=True,

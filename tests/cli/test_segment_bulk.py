@@ -1255,3 +1255,47 @@ def test_completed_seeds_make_checksums_that_verify_and_a_zero_is_sent_as_0xffff
         pos += 16 + caplen
     assert len(fields) == len(frames) * 4 > 100
     assert fields[:12] == [b"\xff\xff"] * 12
+
+
+def _source_routed_flow(option_bytes: bytes, destination: str) -> Iterator[bytes]:
+    """An endless flow of TCP/IPv4 super-packets with a full checksum (Scapy's: over the route's last address when
+    hops are left) under the raw IPv4 options ``option_bytes``."""
+    from scapy.all import IP, TCP, Ether, IPOption, raw  # type: ignore[attr-defined]
+
+    for number in itertools.count():
+        yield raw(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                  / IP(src="10.0.0.1", dst=destination, options=[IPOption(option_bytes)], id=number)
+                  / TCP(sport=40000, dport=5201, seq=(1000 + number * 6000) & 0xFFFFFFFF, flags="PA") / bytes(6000))
+
+
+# (options, the header's destination): a loose route with a hop left (pointer 4 of 11), the same behind a
+# No Operation, a strict route with a hop left, a route with none left (pointer past it: the header's
+# destination is the final one), a route after End of Options (not an option: the header's destination)
+SOURCE_ROUTES = {
+    "lsrr": (b"\x83\x0b\x04\x0a\x00\x00\x06\x0a\x00\x00\x09\x00", "10.0.0.5"),
+    "nop lsrr": (b"\x01\x83\x0b\x04\x0a\x00\x00\x06\x0a\x00\x00\x09", "10.0.0.5"),
+    "ssrr": (b"\x89\x0b\x08\x0a\x00\x00\x06\x0a\x00\x00\x09\x00", "10.0.0.6"),
+    "lsrr done": (b"\x83\x0b\x0c\x0a\x00\x00\x06\x0a\x00\x00\x09\x00", "10.0.0.9"),
+    "after end": (b"\x00\x83\x0b\x04\x0a\x00\x00\x06\x0a\x00\x00\x09", "10.0.0.9"),
+}
+
+
+@pytest.mark.parametrize("route", sorted(SOURCE_ROUTES))
+def test_source_routed_super_packets_sum_as_the_sender_did_in_bulk(tmp: Path, engine: str, route: str) -> None:
+    # RFC 791: with hops left, the upper-layer checksum covers the route's last address; Scapy (an
+    # independent decoder) verifies every segment, and the bulk engines write what the scalar one does
+    from scapy.all import TCP, Ether, raw  # type: ignore[attr-defined]
+    from scapy.utils import rdpcap
+
+    options, destination = SOURCE_ROUTES[route]
+    capture = tmp / "in.pcap"
+    write_capture(capture, 1 << 16, frames=_source_routed_flow(options, destination))
+    bulk, scalar, bulk_json, scalar_json = _both(capture, tmp, engine)
+    assert bulk == scalar
+    assert bulk_json == scalar_json
+    segments = rdpcap(str(tmp / "bulk.pcap"))
+    assert len(segments) > 6
+    for segment in segments:
+        stored = segment[TCP].chksum
+        del segment[TCP].chksum
+        assert Ether(raw(segment))[TCP].chksum == stored

@@ -45,6 +45,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "../_wordsum.h"
+#include "../_ipv4_options.h"
 
 #define ONES 0xFFFF
 #define DROPPED 7 /* fastpath.CODE_DROPPED: a pcapng block that holds no packet */
@@ -68,26 +69,6 @@ static inline uint32_t get32(const unsigned char *p, int big_endian)
 }
 
 /* flowdiff._sum16: the big-endian 16-bit word sum of p[0:length] (odd length zero-padded), modulo 0xFFFF */
-/* an IPv4 loose or strict source route with hops left among the options p[20:ihl]: the upper-layer
- * checksum then covers the route's last address, not the header's (prepare.ipv4_final_destination);
- * such a frame is the per-frame code's */
-static int ipv4_source_routed(const unsigned char *p, Py_ssize_t ihl)
-{
-    Py_ssize_t at = 20;
-    while (at < ihl && p[at] != 0) {
-        if (p[at] == 1) {
-            at++;
-            continue;
-        }
-        if (at + 2 > ihl || p[at + 1] < 2 || at + p[at + 1] > ihl)
-            return 0;
-        if ((p[at] == 0x83 || p[at] == 0x89) && p[at + 1] >= 7 && p[at + 2] + 3 <= p[at + 1])
-            return 1;
-        at += p[at + 1];
-    }
-    return 0;
-}
-
 static int64_t sum16(const unsigned char *p, Py_ssize_t length)
 {
     return fold_with_tail(sum_words(p, length / 4), p, length);

@@ -107,6 +107,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include "../_wordsum.h"
+#include "../_ipv4_options.h"
 
 #ifndef IOV_MAX
 #define IOV_MAX 1024
@@ -243,19 +244,10 @@ static int classify_frame(const unsigned char *data, Py_ssize_t limit, Py_ssize_
         if (total_len < ihl || network + total_len > length || BE16(network + 10) == 0)
             return C_SCALAR;
         /* a loose or strict source route with hops left: the checksum covers the route's last
-         * address (prepare.ipv4_final_destination), the scalar path's to read */
-        for (Py_ssize_t opt = 20; opt < ihl && BYTE(network + opt) != 0;) {
-            unsigned kind = BYTE(network + opt), size = BYTE(network + opt + 1);
-            if (kind == 1) {
-                opt++;
-                continue;
-            }
-            if (opt + 2 > ihl || size < 2 || opt + (Py_ssize_t)size > ihl)
-                break;
-            if ((kind == 0x83 || kind == 0x89) && size >= 7 && BYTE(network + opt + 2) + 3 <= size)
-                return C_SCALAR;
-            opt += size;
-        }
+         * address (prepare.ipv4_final_destination), the scalar path's to read (as is a header the
+         * buffer does not hold whole) */
+        if (ihl > 20 && (start + network + ihl > limit + 1 || ipv4_source_routed(data + start + network, ihl)))
+            return C_SCALAR;
         end = network + total_len;
     } else if (ethertype == 0x86DD && network + 40 <= length && first >> 4 == 6) {
         next_header = BYTE(network + 6);
