@@ -21,6 +21,7 @@ from scapy.all import (  # type: ignore[attr-defined]
     raw,
 )
 from scapy.contrib.mpls import MPLS
+from scapy.layers.inet6 import HAO, IPv6ExtHdrDestOpt
 
 from softgso.features import PROFILES
 from softgso.job import Outcome, SegmentOptions, process_frame
@@ -88,7 +89,8 @@ def test_an_ipv6_frame_with_its_own_version_keeps_the_fragment_reason() -> None:
 
 
 def _checksums_verify_by_scapy(frame: bytes) -> bool:
-    """Scapy's own checksum of the segment (in6_chksum: the final destination a Routing header names)."""
+    """Scapy's own checksum of the segment (in6_chksum: the final destination a Routing header names, the
+    home address a Home Address option names)."""
     packet = Ether(frame)
     stored = packet[TCP].chksum
     del packet[TCP].chksum
@@ -113,6 +115,37 @@ def test_segments_behind_a_segment_routing_header_sum_the_final_destination() ->
 
 def test_segments_behind_a_type_0_routing_header_sum_its_last_address() -> None:
     frame = _routed_super_packet(IPv6ExtHdrRouting(addresses=["2001:db8::b", "2001:db8::f"], segleft=2))
+    assert _checksums_verify_by_scapy(frame)
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.SEGMENTED
+    assert all(_checksums_verify_by_scapy(f) for f in result.frames)
+
+
+def _checksum_verifies_from(frame: bytes, source: str) -> bool:
+    """Scapy's checksum of the frame's TCP segment in a plain IPv6 packet from ``source`` (Scapy's
+    in6_chksum reads a Home Address option it built, not one it parsed behind padding; tshark verifies
+    such frames over the home address)."""
+    packet = Ether(frame)
+    segment = packet[TCP].copy()
+    stored = segment.chksum
+    del segment.chksum
+    return Ether(raw(ETH / IPv6(src=source, dst=packet[IPv6].dst) / segment))[TCP].chksum == stored
+
+
+def test_segments_of_a_mobile_nodes_packet_sum_its_home_address() -> None:
+    # RFC 6275 6.3: the header's source is the care-of address, the checksum's the Home Address option's
+    frame = raw(ETH / IPv6(src="2001:db8:c0a::1", dst="2001:db8::a") /
+                IPv6ExtHdrDestOpt(options=[HAO(hoa="2001:db8::1")]) /
+                TCP(sport=40000, dport=5201, flags="PA") / PAYLOAD)
+    assert _checksum_verifies_from(frame, "2001:db8::1")
+    result = process_frame(frame, OPTIONS)
+    assert result.outcome == Outcome.SEGMENTED and len(result.frames) == 3
+    assert all(_checksum_verifies_from(f, "2001:db8::1") for f in result.frames)
+
+
+def test_a_destination_option_other_than_a_home_address_leaves_the_header_source() -> None:
+    frame = raw(ETH / IPv6(src="2001:db8:c0a::1", dst="2001:db8::a") / IPv6ExtHdrDestOpt() /
+                TCP(sport=40000, dport=5201, flags="PA") / PAYLOAD)
     assert _checksums_verify_by_scapy(frame)
     result = process_frame(frame, OPTIONS)
     assert result.outcome == Outcome.SEGMENTED

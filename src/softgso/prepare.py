@@ -232,10 +232,12 @@ def _ip_end(frame: bytes | bytearray | memoryview, network: int, version: int, l
 
 def _addresses(frame: bytes | bytearray | memoryview, layout: FrameLayout) -> tuple[bytes, bytes]:
     """The pseudo-header's addresses as the sending stack summed them (its CHECKSUM_PARTIAL seed, a full
-    checksum): the final destination a source route (IPv4) or a Routing header (IPv6, RFC 8200 8.1) names."""
+    checksum): the final destination a source route (IPv4) or a Routing header (IPv6, RFC 8200 8.1) names,
+    and a mobile node's home address (IPv6's Home Address option, RFC 6275 6.3) as the source."""
     n = layout.network
     if layout.ip_version == 6:
-        return bytes(frame[n + 8 : n + 24]), ipv6_final_destination(frame, n, n + layout.l3_len)
+        source = ipv6_home_address(frame, n, n + layout.l3_len) or bytes(frame[n + 8 : n + 24])
+        return source, ipv6_final_destination(frame, n, n + layout.l3_len)
     return bytes(frame[n + 12 : n + 16]), ipv4_final_destination(frame, n, n + layout.l3_len)
 
 
@@ -285,6 +287,31 @@ def ipv6_final_destination(frame: bytes | bytearray | memoryview, network: int, 
                 destination = bytes(frame[at + 8 : at + 24])
         proto, at = frame[at], at + size
     return destination
+
+
+IPV6_TLV_PAD1, IPV6_TLV_HAO = 0, 0xC9
+
+
+def ipv6_home_address(frame: bytes | bytearray | memoryview, network: int, transport: int) -> bytes | None:
+    """The home address a Destination Options header's Home Address option carries (RFC 6275 6.3: a mobile
+    node sums its upper-layer checksum over it, the header's source being its care-of address; Linux's
+    mip6_destopt_output swaps the two after the transport layer summed), or None."""
+    proto, at = frame[network + 6], network + IPV6_HLEN
+    while proto in (IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS) and at + 8 <= transport:
+        size = (frame[at + 1] + 1) * 8
+        if proto == IPPROTO_DSTOPTS and at + size <= transport:
+            option, end = at + 2, at + size
+            while option < end:
+                if frame[option] == IPV6_TLV_PAD1:
+                    option += 1
+                    continue
+                if option + 2 > end or option + 2 + frame[option + 1] > end:
+                    break
+                if frame[option] == IPV6_TLV_HAO and frame[option + 1] == 16:
+                    return bytes(frame[option + 2 : option + 18])
+                option += 2 + frame[option + 1]
+        proto, at = frame[at], at + size
+    return None
 
 
 def check_offset(layout: FrameLayout) -> int:

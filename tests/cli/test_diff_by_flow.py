@@ -27,7 +27,7 @@ from softgso.check.synth import SuperPacketSpec, build_frame
 scapy_all = pytest.importorskip("scapy.all")
 from scapy.contrib.mpls import MPLS  # noqa: E402
 from scapy.layers.inet import IP, TCP, UDP, IPOption_LSRR  # noqa: E402
-from scapy.layers.inet6 import IPv6, IPv6ExtHdrSegmentRouting  # noqa: E402
+from scapy.layers.inet6 import HAO, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrSegmentRouting  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "mpls_tcp_super.pcap"
@@ -218,6 +218,28 @@ def test_checksums_under_a_loose_source_route_verify_over_its_last_address(tmp_p
         result, report = run_json("diff", a, bad, "--pair-by", "flow", "--engine", engine)
         assert result.exit_code == 1, engine
         assert all("does not verify" in p for p in report["frames"][0]["problems"]), engine
+
+
+def test_checksums_behind_a_home_address_option_verify_over_the_home_address(tmp_path: Path) -> None:
+    """RFC 6275 6.3: a mobile node's header holds its care-of address and its checksum the home address
+    the Home Address option names (Scapy sums it so); segments summed over the header's source do not
+    verify."""
+    def packet(seq: int, payload: bytes, flags: str, *, header_dst: bool = False) -> bytes:
+        built = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / \
+            IPv6(src="2001:db8:c0a::1", dst="2001:db8::a") / IPv6ExtHdrDestOpt(options=[HAO(hoa="2001:db8::1")]) / \
+            TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload
+        if header_dst:  # the checksum of the same segment summed over the care-of address
+            plain = Ether(bytes(Ether() / IPv6(src="2001:db8:c0a::1", dst="2001:db8::a") /
+                                TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload))
+            built[TCP].chksum = plain[TCP].chksum
+        return bytes(built)
+
+    a, good, bad = _cut_in_three(tmp_path, packet)
+    result, report = run_json("diff", a, good, "--pair-by", "flow")
+    assert result.exit_code == 0 and report["fates"] == {"segmented": 1}
+    result, report = run_json("diff", a, bad, "--pair-by", "flow")
+    assert result.exit_code == 1
+    assert all("does not verify" in p for p in report["frames"][0]["problems"])
 
 
 def test_ufo_fragments_are_put_together_for_the_datagram(tmp_path: Path) -> None:

@@ -120,6 +120,7 @@ class Unit:
     outer_version: int = 0
     tunnel_id: str = ""  # "VNI 42", "key 7"
     final_dst: bytes = b""  # the destination a Routing header names, the pseudo-header's (b"": dst)
+    home_src: bytes = b""  # the home address a Home Address option names, the pseudo-header's (b"": src)
 
     @property
     def payload_len(self) -> int:
@@ -266,7 +267,7 @@ def _ipv6_unit(index: int, frame: bytes, at: int) -> Unit:
     end = min(size, at + 40 + payload_len) if payload_len else size  # 0: a jumbogram, to the end of the frame
     l4 = at + 40
     jumbo = False
-    final_dst = b""
+    final_dst = home_src = b""
     while next_header in (IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS, IPPROTO_FRAGMENT):
         if l4 + 8 > end:
             break
@@ -279,10 +280,30 @@ def _ipv6_unit(index: int, frame: bytes, at: int) -> Unit:
             jumbo = True
         if next_header == IPPROTO_ROUTING and frame[l4 + 3]:
             final_dst = _routed_destination(frame, l4, end) or final_dst
+        if next_header == IPPROTO_DSTOPTS:
+            home_src = _home_address(frame, l4, end) or home_src
         next_header, l4 = frame[l4], l4 + (frame[l4 + 1] + 1) * 8
     unit = _l4_unit(index, frame, 6, at, l4, end, next_header, src, dst, jumbo)
     unit.final_dst = final_dst
+    unit.home_src = home_src
     return unit
+
+
+def _home_address(frame: bytes, header: int, end: int) -> bytes:
+    """The home address of a Destination Options header's Home Address option (type 0xC9, 16 bytes; RFC
+    6275 6.3: the upper-layer checksum's source), b"" where it has none."""
+    stop = min(end, header + (frame[header + 1] + 1) * 8)
+    at = header + 2
+    while at < stop:
+        if frame[at] == 0:  # Pad1
+            at += 1
+            continue
+        if at + 2 > stop or at + 2 + frame[at + 1] > stop:
+            return b""
+        if frame[at] == 0xC9 and frame[at + 1] == 16:
+            return frame[at + 2 : at + 18]
+        at += 2 + frame[at + 1]
+    return b""
 
 
 def _routed_destination(frame: bytes, header: int, end: int) -> bytes:
@@ -347,19 +368,22 @@ def l4_checksum_state(unit: Unit) -> str:
     value = int.from_bytes(unit.frame[check_at : check_at + 2], "big")
     if unit.kind == "UDP" and unit.ip_version == 4 and value == 0:
         return "none"
-    length = len(segment)
-    dst = unit.final_dst or unit.dst
-    if unit.ip_version == 4:
-        pseudo = unit.src + dst + bytes((0, unit.proto)) + length.to_bytes(2, "big")
-    else:
-        pseudo = unit.src + dst + length.to_bytes(4, "big") + bytes((0, 0, 0, unit.proto))
-    seed = _sum16(pseudo)
+    seed = _pseudo_sum(unit, len(segment))
     if (seed + _sum16(segment)) % 0xFFFF == 0:
         return "complete"
     if value == (seed or 0xFFFF):
         return "partial"
-    without_length = _sum16(unit.src + dst + bytes((0, unit.proto)))
+    without_length = _pseudo_sum(unit, 0)
     return "partial-nolen" if value == (without_length or 0xFFFF) else "invalid"
+
+
+def _pseudo_sum(unit: Unit, length: int) -> int:
+    """The pseudo-header's sum for ``length`` L4 bytes over the addresses the sender summed: the final
+    destination a source route or Routing header names, the home address a Home Address option names."""
+    src, dst = unit.home_src or unit.src, unit.final_dst or unit.dst
+    if unit.ip_version == 4:
+        return _sum16(src + dst + bytes((0, unit.proto)) + length.to_bytes(2, "big"))
+    return _sum16(src + dst + length.to_bytes(4, "big") + bytes((0, 0, 0, unit.proto)))
 
 
 def masked_header(unit: Unit) -> bytes:
@@ -456,12 +480,8 @@ def _inner_checksum_completed(unit: Unit) -> bytes:
     check_at = unit.transport + (16 if unit.kind == "TCP" else 6)
     frame = bytearray(unit.frame)
     frame[check_at : check_at + 2] = b"\0\0"
-    length = unit.payload_end - unit.transport
-    if unit.ip_version == 4:
-        pseudo = unit.src + unit.dst + bytes((0, unit.proto)) + length.to_bytes(2, "big")
-    else:
-        pseudo = unit.src + unit.dst + length.to_bytes(4, "big") + bytes((0, 0, 0, unit.proto))
-    total = (_sum16(pseudo) + _sum16(bytes(frame[unit.transport : unit.payload_end]))) % 0xFFFF
+    total = (_pseudo_sum(unit, unit.payload_end - unit.transport)
+             + _sum16(bytes(frame[unit.transport : unit.payload_end]))) % 0xFFFF
     frame[check_at : check_at + 2] = (0xFFFF - total).to_bytes(2, "big")
     return bytes(frame)
 
