@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SAMPLE := samples/mpls_tcp_super.pcap
 
-.PHONY: all setup sysdeps demo test lint typecheck unit fuzz fuzz-long kernel-diff kernel-diff-tunnels kernel-diff-gro bench clean
+.PHONY: all setup sysdeps demo test lint typecheck unit fuzz fuzz-long kernel-diff kernel-diff-tunnels kernel-diff-gro kernel-diff-captures bench clean
 
 all: test
 
@@ -113,3 +113,11 @@ MAX_FRAMES ?= 1024
 kernel-diff-gro: $(STAMP)
 	$(PY) -m tools.kernel_oracle.gro_cases --diff --kernel $(KERNEL) \
 	  $(if $(CAPTURES),--captures $(CAPTURES) --max-frames $(MAX_FRAMES),--random $(N) --seed $(SEED))
+
+# Segment in the loop on real captures (root): every TCP packet over the MTU of CAPTURES (and as many short
+# frames holding a checksum seed; PER_CAPTURE of each per capture) injected as its sender's stack hands it
+# to a device without offloads, under KERNEL, compared with `softgso segment --device no-offload`.
+PER_CAPTURE ?= 16
+kernel-diff-captures: $(STAMP)
+	$(PY) -m tools.kernel_oracle.capture_gso --kernel $(KERNEL) --per-capture $(PER_CAPTURE) \
+	  --captures $(or $(CAPTURES),$(sort $(wildcard ../shared/captures/*/*.pcap*)))

@@ -1,0 +1,348 @@
+"""Real captures' super-packets through the kernel's software GSO, beside ``softgso segment``.
+
+The random generator (generate.py) draws the super-packets the kernel-diff runs give Linux; this
+module takes them from captures other projects made instead: every TCP packet over the MTU that a
+capture holds (the super-packets tcpdump sees on a sending host with TSO, or on a receiver with GRO),
+and every short frame whose checksum is a sender's seed. Each is injected as its sender's stack
+handed it to the device: through AF_PACKET with a virtio_net_hdr (NEEDS_CSUM at the TCP checksum,
+GSO TCPV4 or TCPV6, gso_size the MSS the MTU leaves, the checksum field the pseudo-header seed) on a
+veth of MTU 1500 without checksum offload or TSO (software GSO, checksums completed in software).
+What the kernel sends is compared, byte for byte, with what ``softgso segment --device no-offload``
+(the command as a user types it, on the frame as captured: a full checksum or the seed) writes for
+that record.
+
+The decisions made here from the frame alone (where the headers end, whether the checksum is full
+or a seed, the MSS) are this module's own reading (wire.py, standard library), not softgso's. Not
+injected, and counted by reason: MPLS (a label stack is pushed by an action, not injected: the
+kernel needs the inner protocol), tunnels and UDP (their GSO metadata is not in a capture), IP
+fragments, trailers, checksums that are neither full nor a seed, short frames whose IPv4 header
+checksum was left to the NIC (by another system: Linux sums it), source routes and Home Address
+options (the seed's addresses are not the header's), signed TCP, records cut by the snap length or
+ending in an FCS.
+
+    python -m tools.kernel_oracle.capture_gso --kernel 6.12 --captures A.pcap B.pcapng ... [--per-capture N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import wire
+from .cases import DEFAULT_ETHTOOL_VETH0, DEFAULT_ETHTOOL_VETH1
+
+REPO = Path(__file__).resolve().parents[2]
+MTU = 1500
+DEVICE = "no-offload"  # softgso's profile of DEFAULT_ETHTOOL_VETH0: tx off, tso off, gso on
+BATCH_SIZE = 40
+MAX_FRAME = 65535 + 14 + 8  # an IP packet of 64 KB behind Ethernet and two VLAN tags
+TCPOPT_MD5SIG, TCPOPT_AO = 19, 29
+VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
+VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6 = 1, 4
+
+
+@dataclass
+class CaptureCase:
+    """One record of a capture: the frame as captured (what softgso reads) and its injection."""
+
+    name: str
+    source: str  # "capture.pcap #N" (records numbered from 1, as tshark numbers them)
+    frame: bytes  # the record as an Ethernet frame
+    injected: bytes  # the frame with the checksum field holding the seed
+    vnet: dict[str, int]
+    super_packet: bool
+
+    def guest_case(self) -> dict[str, Any]:
+        """The case as guest.run_case takes it."""
+        return {
+            "name": self.name, "frame_hex": self.injected.hex(), "virtio_net_hdr": self.vnet, "tc_action": "",
+            "ethtool_veth0": DEFAULT_ETHTOOL_VETH0, "ethtool_veth1": DEFAULT_ETHTOOL_VETH1, "veth_mtu": MTU,
+            "sll_protocol": hex(int.from_bytes(self.frame[12:14], "big")),
+            "description": f"{self.source}: {'a super-packet' if self.super_packet else 'a seeded frame'} of a real capture",
+            "extra_meta": {"category": "capture", "capture_record": self.source},
+        }
+
+
+def _tcp_signed(frame: bytes, l4: int, hdr_end: int) -> bool:
+    at = l4 + 20
+    while at < hdr_end:
+        kind = frame[at]
+        if kind == 0:
+            return False
+        if kind == 1:
+            at += 1
+            continue
+        if at + 1 >= hdr_end or frame[at + 1] < 2:
+            return False
+        if kind in (TCPOPT_MD5SIG, TCPOPT_AO):
+            return True
+        at += frame[at + 1]
+    return False
+
+
+def _ipv4_source_routed(frame: bytes, l3: int, l4: int) -> bool:
+    at = l3 + 20
+    while at < l4 and frame[at] != 0:
+        if frame[at] == 1:
+            at += 1
+            continue
+        if at + 2 > l4 or frame[at + 1] < 2:
+            return False
+        if frame[at] in (0x83, 0x89) and frame[at + 2] + 3 <= frame[at + 1]:
+            return True
+        at += frame[at + 1]
+    return False
+
+
+def _ipv6_other_addresses(frame: bytes, l3: int, l4: int) -> bool:
+    """A Routing header with segments left or a Home Address option: the checksum's addresses are not
+    the header's (RFC 8200 8.1, RFC 6275 6.3)."""
+    proto, at = frame[l3 + 6], l3 + 40
+    while at < l4:
+        size = (frame[at + 1] + 1) * 8
+        if proto == wire.IPPROTO_ROUTING and frame[at + 3]:
+            return True
+        if proto == wire.IPPROTO_DSTOPTS and b"\xc9\x10" in frame[at + 2 : at + size]:
+            return True
+        proto, at = frame[at], at + size
+    return False
+
+
+def injection(frame: bytes) -> tuple[bytes, dict[str, int], bool] | str:
+    """(the frame as its sender handed it to the device, its virtio_net_hdr, whether it is a
+    super-packet) for a TCP packet over the MTU or a short TCP frame whose checksum is a seed; else
+    the reason it is not a case."""
+    if len(frame) < 14 + 20:
+        return "not TCP over IP"
+    outer = int.from_bytes(frame[12:14], "big")
+    try:
+        ethertype, l3 = wire.l2_layout(frame)
+    except struct.error:
+        return "not TCP over IP"
+    if ethertype in wire.MPLS_ETHERTYPES:
+        return "MPLS (labels are pushed by an action, not injected)"
+    if l3 - 14 > 8 or (outer in wire.VLAN_TPIDS and l3 - 14 == 0):
+        return "more than two VLAN tags"
+    if ethertype == wire.ETH_P_IP:
+        if len(frame) < l3 + 20 or frame[l3] >> 4 != 4:
+            return "not TCP over IP"
+        ihl, end = (frame[l3] & 0x0F) * 4, l3 + int.from_bytes(frame[l3 + 2 : l3 + 4], "big")
+        if ihl < 20 or end < l3 + ihl:
+            return "a broken IPv4 header"
+        if int.from_bytes(frame[l3 + 6 : l3 + 8], "big") & 0x3FFF:
+            return "an IP fragment"
+        proto, l4 = frame[l3 + 9], l3 + ihl
+        if end <= len(frame) and _ipv4_source_routed(frame, l3, l4):
+            return "a source route (the checksum's addresses are not the header's)"
+    elif ethertype == wire.ETH_P_IPV6:
+        if len(frame) < l3 + 40 or frame[l3] >> 4 != 6:
+            return "not TCP over IP"
+        payload_len = int.from_bytes(frame[l3 + 4 : l3 + 6], "big")
+        if payload_len == 0:
+            return "an IPv6 jumbogram or BIG TCP packet"
+        end = l3 + 40 + payload_len
+        if end > len(frame):
+            return "an IP length beyond the frame"
+        try:
+            proto, l4, fragment = wire.ipv6_upper_layer(frame, l3)
+        except IndexError:
+            return "a broken IPv6 extension header"
+        if fragment is not None:
+            return "an IP fragment"
+        if l4 > end or _ipv6_other_addresses(frame, l3, l4):
+            return "a Routing header or Home Address option (the checksum's addresses are not the header's)"
+    else:
+        return "not TCP over IP"
+    if end > len(frame):
+        return "an IP length beyond the frame"
+    if end < len(frame) and (len(frame) > 60 or frame[end:].strip(b"\0")):
+        return "a trailer behind the IP packet"  # (a short frame's zero padding is sent as it is)
+    if proto != wire.IPPROTO_TCP:
+        return "not TCP (UDP and tunnels need GSO metadata a capture does not hold)"
+    if l4 + 20 > end or (frame[l4 + 12] >> 4) < 5 or l4 + (frame[l4 + 12] >> 4) * 4 > end:
+        return "a broken TCP header"
+    hdr_end = l4 + (frame[l4 + 12] >> 4) * 4
+    if _tcp_signed(frame, l4, hdr_end):
+        return "signed TCP (MD5 or AO)"
+    kind = wire.l4_seed_kind(frame[:end])
+    if kind not in ("pseudo", "full"):
+        return "a checksum neither full nor a seed"
+    mss = MTU - (hdr_end - l3)
+    super_packet = end - l3 > MTU
+    if super_packet and end - hdr_end <= mss:
+        return "over the MTU with one MSS of payload or less"
+    if not super_packet and kind != "pseudo":
+        return "a frame within the MTU with a full checksum (nothing to do)"
+    if not super_packet and ethertype == wire.ETH_P_IP and wire.ones_complement_sum(frame[l3:l4]) != 0xFFFF:
+        # another system's IP checksum offload: the kernel sends such a frame as it is given (it sums IPv4
+        # headers itself), softgso as the capture's NIC would (filled); the kernel recomputes a segment's
+        return "a frame within the MTU with its IPv4 header checksum left to the NIC"
+    src, dst = ((frame[l3 + 12 : l3 + 16], frame[l3 + 16 : l3 + 20]) if ethertype == wire.ETH_P_IP
+                else (frame[l3 + 8 : l3 + 24], frame[l3 + 24 : l3 + 40]))
+    seed = wire.ones_complement_sum(wire.pseudo_header(ethertype == wire.ETH_P_IPV6, src, dst, proto, end - l4))
+    injected = frame[: l4 + 16] + seed.to_bytes(2, "big") + frame[l4 + 18 :]  # (with its padding)
+    gso_type = (VIRTIO_NET_HDR_GSO_TCPV4 if ethertype == wire.ETH_P_IP else VIRTIO_NET_HDR_GSO_TCPV6) if super_packet else 0
+    vnet = {"flags": VIRTIO_NET_HDR_F_NEEDS_CSUM, "gso_type": gso_type, "hdr_len": hdr_end if super_packet else 0,
+            "gso_size": mss if super_packet else 0, "csum_start": l4, "csum_offset": 16}
+    return injected, vnet, super_packet
+
+
+def capture_cases(paths: list[Path], per_capture: int) -> tuple[list[CaptureCase], dict[str, int]]:
+    """The cases of ``paths`` (at most ``per_capture`` super-packets and as many seeded frames each)
+    and the count of records not taken, by reason."""
+    from softgso.errors import CaptureError
+    from softgso.io.cooked import to_ethernet
+    from softgso.io.reader import open_capture
+
+    cases: list[CaptureCase] = []
+    skipped: dict[str, int] = {}
+    names: set[str] = set()
+    for path in paths:
+        stem = "cap_" + "".join(c if c.isalnum() else "_" for c in path.stem)[:60]
+        taken = {True: 0, False: 0}
+        try:
+            with open_capture(path) as reader:
+                for number, record in enumerate(reader, start=1):
+                    if record.truncated:
+                        reason: str | None = "cut by the snap length"
+                    elif record.fcs_len:
+                        reason = "ends in an FCS"
+                    else:
+                        try:
+                            view = to_ethernet(record)
+                        except CaptureError:
+                            view = None
+                        reason = "a link type with no Ethernet form" if view is None else None
+                    if reason is None:
+                        frame = bytes(view.frame)  # type: ignore[union-attr]
+                        found = injection(frame) if len(frame) <= MAX_FRAME else "over 64 KB"
+                        if isinstance(found, str):
+                            reason = found
+                        elif taken[found[2]] >= per_capture:
+                            reason = "over --per-capture"
+                        else:
+                            taken[found[2]] += 1
+                            name = f"{stem}_{number}"
+                            while name in names:
+                                name += "_"
+                            names.add(name)
+                            cases.append(CaptureCase(name, f"{path.name} #{number}", frame, found[0], found[1],
+                                                     found[2]))
+                    if reason is not None:
+                        skipped[reason] = skipped.get(reason, 0) + 1
+        except CaptureError as error:  # the records before a broken one are kept
+            skipped[f"the rest of a broken capture ({error.__class__.__name__})"] = (
+                skipped.get(f"the rest of a broken capture ({error.__class__.__name__})", 0) + 1)
+    return cases, skipped
+
+
+def softgso_frames(frame: bytes, scratch: Path) -> tuple[list[bytes], dict[str, Any]]:
+    """What ``softgso segment --device no-offload`` writes for a capture of this one frame, and its
+    JSON summary."""
+    source, target = scratch / "in.pcap", scratch / "out.pcap"
+    wire.write_pcap(source, [frame])
+    target.unlink(missing_ok=True)
+    run = subprocess.run([sys.executable, "-m", "softgso", "segment", str(source), str(target), "--device", DEVICE,
+                          "--mtu", str(MTU), "--json"], capture_output=True, text=True, cwd=REPO)
+    if run.returncode not in (0, 1):
+        raise RuntimeError(f"softgso segment exited {run.returncode}: {run.stderr.strip()}")
+    return wire.read_pcap(target), json.loads(run.stdout)
+
+
+def verdict(case: CaptureCase, folder: Path, scratch: Path) -> tuple[bool, str]:
+    """Whether softgso writes for the captured frame what the kernel sent for its injection."""
+    meta = json.loads((folder / "meta.json").read_text())
+    kernel = wire.read_pcap(folder / "kernel_out.pcap") if (folder / "kernel_out.pcap").exists() else []
+    ours, summary = softgso_frames(case.frame, scratch)
+    if meta.get("sendto_error") or not kernel:
+        # the kernel refused the packet: softgso passes it through unchanged, and says why
+        refused = ours == [case.frame] and bool(summary.get("reports"))
+        return refused, f"the kernel refused ({meta.get('sendto_error') or 'nothing sent'}); softgso " + (
+            "reported it" if refused else f"wrote {len(ours)} frame(s)")
+    if ours == kernel:
+        return True, f"same {len(kernel)} frame(s)"
+    if len(ours) != len(kernel):
+        return False, f"the kernel sent {len(kernel)} frame(s), softgso wrote {len(ours)}"
+    index = next(i for i, (a, b) in enumerate(zip(ours, kernel, strict=True)) if a != b)
+    a, b = ours[index], kernel[index]
+    at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return False, f"frame {index} differs at byte {at} ({len(a)} B softgso, {len(b)} B kernel)"
+
+
+def record(cases: list[CaptureCase], kernel: str | None, work: Path) -> Path:
+    """Inject every case into the kernel (one boot); the folder of their recorded case folders."""
+    from .vm import KernelVM
+
+    shutil.rmtree(work, ignore_errors=True)
+    recorded = work / "cases"
+    with KernelVM(kernel, console_log=work / "console.log") as vm:
+        print(f"capture-gso: {vm.kernel} ({vm.accel}), booted in {vm.boot_seconds:.1f} s", flush=True)
+        for start in range(0, len(cases), BATCH_SIZE):
+            vm.run_batch([case.guest_case() for case in cases[start : start + BATCH_SIZE]], recorded)
+            print(f"  kernel: {min(start + BATCH_SIZE, len(cases))}/{len(cases)} cases", flush=True)
+    return recorded
+
+
+def disagreements(cases: list[CaptureCase], recorded: Path) -> list[tuple[CaptureCase, str]]:
+    """The cases where softgso does not write what the kernel sent, each with how they differ."""
+    found = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for case in cases:
+            agree, detail = verdict(case, recorded / case.name, Path(scratch))
+            if not agree:
+                found.append((case, detail))
+    return found
+
+
+def run(paths: list[Path], kernel: str | None, per_capture: int, work: Path, save: Path | None) -> int:
+    cases, skipped = capture_cases(paths, per_capture)
+    print(f"capture-gso: {len(cases)} cases from {len(paths)} capture(s) "
+          f"({sum(c.super_packet for c in cases)} super-packets); not taken: "
+          + (", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items(), key=lambda i: -i[1])) or "none"),
+          flush=True)
+    if not cases:
+        return 0
+    recorded = record(cases, kernel, work)
+    differing = disagreements(cases, recorded)
+    for case, detail in differing:
+        print(f"DIFFER {case.name} ({case.source}): {detail}", flush=True)
+        if save is not None:
+            target = save / case.name
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(recorded / case.name, target)
+            wire.write_pcap(target / "captured.pcap", [case.frame])
+    print(f"capture-gso: {len(cases) - len(differing)}/{len(cases)} agree", flush=True)
+    return 1 if differing else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.kernel_oracle.capture_gso", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--captures", type=Path, nargs="+", required=True)
+    parser.add_argument("--kernel", default=None, help="6.1 (default), 6.12 or an installed release")
+    parser.add_argument("--per-capture", type=int, default=16,
+                        help="at most this many super-packets, and as many seeded frames, of each capture")
+    parser.add_argument("--work", type=Path, default=REPO / "out" / "kernel-oracle-capture-gso")
+    parser.add_argument("--save", type=Path, default=None,
+                        help="copy each disagreeing case here (with captured.pcap, the record as captured)")
+    parser.add_argument("--list", action="store_true", help="print the cases and the counts, no VM")
+    args = parser.parse_args(argv)
+    if args.list:
+        cases, skipped = capture_cases(args.captures, args.per_capture)
+        for case in cases:
+            print(case.name, case.source, "super-packet" if case.super_packet else "seeded", case.vnet)
+        print(json.dumps(skipped, indent=1))
+        return 0
+    return run(args.captures, args.kernel, args.per_capture, args.work, args.save)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
