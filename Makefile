@@ -117,7 +117,9 @@ kernel-diff-gro: $(STAMP)
 # Segment in the loop on real captures (root): every TCP packet over the MTU of CAPTURES (and as many short
 # frames holding a checksum seed; PER_CAPTURE of each per capture) injected as its sender's stack hands it
 # to a device without offloads, under KERNEL, compared with `softgso segment --device no-offload`.
+# DEVICE=csum or tso: veth0 with checksum offload (segments leave with their seeds) or TSO (whole).
 PER_CAPTURE ?= 16
+DEVICE ?= no-offload
 kernel-diff-captures: $(STAMP)
-	$(PY) -m tools.kernel_oracle.capture_gso --kernel $(KERNEL) --per-capture $(PER_CAPTURE) \
+	$(PY) -m tools.kernel_oracle.capture_gso --kernel $(KERNEL) --per-capture $(PER_CAPTURE) --device $(DEVICE) \
 	  --captures $(or $(CAPTURES),$(sort $(wildcard ../shared/captures/*/*.pcap*)))

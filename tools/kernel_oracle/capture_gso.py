@@ -9,7 +9,8 @@ GSO TCPV4 or TCPV6, gso_size the MSS the MTU leaves, the checksum field the pseu
 veth of MTU 1500 without checksum offload or TSO (software GSO, checksums completed in software).
 What the kernel sends is compared, byte for byte, with what ``softgso segment --device no-offload``
 (the command as a user types it, on the frame as captured: a full checksum or the seed) writes for
-that record.
+that record; ``--device csum`` and ``--device tso`` do the same with veth0's checksum offload on
+(segments leave with their seeds) and with TSO on (the super-packet leaves whole).
 
 The decisions made here from the frame alone (where the headers end, whether the checksum is full
 or a seed, the MSS) are this module's own reading (wire.py, standard library), not softgso's. Not
@@ -41,7 +42,12 @@ from .cases import DEFAULT_ETHTOOL_VETH0, DEFAULT_ETHTOOL_VETH1
 
 REPO = Path(__file__).resolve().parents[2]
 MTU = 1500
-DEVICE = "no-offload"  # softgso's profile of DEFAULT_ETHTOOL_VETH0: tx off, tso off, gso on
+# softgso's device profiles and the ethtool settings of veth0 that give the kernel the same TCP features:
+# software GSO with checksums completed in software (DEFAULT_ETHTOOL_VETH0), software GSO with the L4
+# checksums left partial (what a receiver then sees: each segment's seed), and TSO (veth's defaults: the
+# super-packet leaves whole)
+DEVICES = {"no-offload": DEFAULT_ETHTOOL_VETH0, "csum": "tx on tso off gso on txvlan on",
+           "tso": "tx on tso on gso on txvlan on"}
 BATCH_SIZE = 40
 MAX_FRAME = 65535 + 14 + 8  # an IP packet of 64 KB behind Ethernet and two VLAN tags
 TCPOPT_MD5SIG, TCPOPT_AO = 19, 29
@@ -59,15 +65,16 @@ class CaptureCase:
     injected: bytes  # the frame with the checksum field holding the seed
     vnet: dict[str, int]
     super_packet: bool
+    device: str = "no-offload"
 
     def guest_case(self) -> dict[str, Any]:
         """The case as guest.run_case takes it."""
         return {
             "name": self.name, "frame_hex": self.injected.hex(), "virtio_net_hdr": self.vnet, "tc_action": "",
-            "ethtool_veth0": DEFAULT_ETHTOOL_VETH0, "ethtool_veth1": DEFAULT_ETHTOOL_VETH1, "veth_mtu": MTU,
+            "ethtool_veth0": DEVICES[self.device], "ethtool_veth1": DEFAULT_ETHTOOL_VETH1, "veth_mtu": MTU,
             "sll_protocol": hex(int.from_bytes(self.frame[12:14], "big")),
             "description": f"{self.source}: {'a super-packet' if self.super_packet else 'a seeded frame'} of a real capture",
-            "extra_meta": {"category": "capture", "capture_record": self.source},
+            "extra_meta": {"category": "capture", "capture_record": self.source, "softgso_device": self.device},
         }
 
 
@@ -195,9 +202,10 @@ def injection(frame: bytes) -> tuple[bytes, dict[str, int], bool] | str:
     return injected, vnet, super_packet
 
 
-def capture_cases(paths: list[Path], per_capture: int) -> tuple[list[CaptureCase], dict[str, int]]:
+def capture_cases(paths: list[Path], per_capture: int, device: str = "no-offload",
+                  ) -> tuple[list[CaptureCase], dict[str, int]]:
     """The cases of ``paths`` (at most ``per_capture`` super-packets and as many seeded frames each)
-    and the count of records not taken, by reason."""
+    on ``device`` (a key of DEVICES) and the count of records not taken, by reason."""
     from softgso.errors import CaptureError
     from softgso.io.cooked import to_ethernet
     from softgso.io.reader import open_capture
@@ -235,7 +243,7 @@ def capture_cases(paths: list[Path], per_capture: int) -> tuple[list[CaptureCase
                                 name += "_"
                             names.add(name)
                             cases.append(CaptureCase(name, f"{path.name} #{number}", frame, found[0], found[1],
-                                                     found[2]))
+                                                     found[2], device))
                     if reason is not None:
                         skipped[reason] = skipped.get(reason, 0) + 1
         except CaptureError as error:  # the records before a broken one are kept
@@ -244,13 +252,13 @@ def capture_cases(paths: list[Path], per_capture: int) -> tuple[list[CaptureCase
     return cases, skipped
 
 
-def softgso_frames(frame: bytes, scratch: Path) -> tuple[list[bytes], dict[str, Any]]:
-    """What ``softgso segment --device no-offload`` writes for a capture of this one frame, and its
-    JSON summary."""
+def softgso_frames(frame: bytes, device: str, scratch: Path) -> tuple[list[bytes], dict[str, Any]]:
+    """What ``softgso segment --device DEVICE`` writes for a capture of this one frame, and its JSON
+    summary."""
     source, target = scratch / "in.pcap", scratch / "out.pcap"
     wire.write_pcap(source, [frame])
     target.unlink(missing_ok=True)
-    run = subprocess.run([sys.executable, "-m", "softgso", "segment", str(source), str(target), "--device", DEVICE,
+    run = subprocess.run([sys.executable, "-m", "softgso", "segment", str(source), str(target), "--device", device,
                           "--mtu", str(MTU), "--json"], capture_output=True, text=True, cwd=REPO)
     if run.returncode not in (0, 1):
         raise RuntimeError(f"softgso segment exited {run.returncode}: {run.stderr.strip()}")
@@ -261,7 +269,7 @@ def verdict(case: CaptureCase, folder: Path, scratch: Path) -> tuple[bool, str]:
     """Whether softgso writes for the captured frame what the kernel sent for its injection."""
     meta = json.loads((folder / "meta.json").read_text())
     kernel = wire.read_pcap(folder / "kernel_out.pcap") if (folder / "kernel_out.pcap").exists() else []
-    ours, summary = softgso_frames(case.frame, scratch)
+    ours, summary = softgso_frames(case.frame, case.device, scratch)
     if meta.get("sendto_error") or not kernel:
         # the kernel refused the packet: softgso passes it through unchanged, and says why
         refused = ours == [case.frame] and bool(summary.get("reports"))
@@ -302,8 +310,9 @@ def disagreements(cases: list[CaptureCase], recorded: Path) -> list[tuple[Captur
     return found
 
 
-def run(paths: list[Path], kernel: str | None, per_capture: int, work: Path, save: Path | None) -> int:
-    cases, skipped = capture_cases(paths, per_capture)
+def run(paths: list[Path], kernel: str | None, per_capture: int, work: Path, save: Path | None,
+        device: str = "no-offload") -> int:
+    cases, skipped = capture_cases(paths, per_capture, device)
     print(f"capture-gso: {len(cases)} cases from {len(paths)} capture(s) "
           f"({sum(c.super_packet for c in cases)} super-packets); not taken: "
           + (", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items(), key=lambda i: -i[1])) or "none"),
@@ -333,15 +342,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / "out" / "kernel-oracle-capture-gso")
     parser.add_argument("--save", type=Path, default=None,
                         help="copy each disagreeing case here (with captured.pcap, the record as captured)")
+    parser.add_argument("--device", choices=sorted(DEVICES), default="no-offload",
+                        help="softgso's device profile, and veth0's ethtool settings that match it")
     parser.add_argument("--list", action="store_true", help="print the cases and the counts, no VM")
     args = parser.parse_args(argv)
     if args.list:
-        cases, skipped = capture_cases(args.captures, args.per_capture)
+        cases, skipped = capture_cases(args.captures, args.per_capture, args.device)
         for case in cases:
             print(case.name, case.source, "super-packet" if case.super_packet else "seeded", case.vnet)
         print(json.dumps(skipped, indent=1))
         return 0
-    return run(args.captures, args.kernel, args.per_capture, args.work, args.save)
+    return run(args.captures, args.kernel, args.per_capture, args.work, args.save, args.device)
 
 
 if __name__ == "__main__":
