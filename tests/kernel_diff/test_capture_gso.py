@@ -114,3 +114,16 @@ def test_softgso_segment_agrees_with_the_kernel_on_real_captures(generation: str
     differing = capture_gso.disagreements(cases, recorded)
     assert not differing, f"softgso segment disagrees with {generation} (cases kept in {recorded}):\n" + \
         "\n".join(f"{case.name} ({case.source}): {detail}" for case, detail in differing)
+
+
+def test_a_home_address_option_or_a_route_with_segments_left_is_not_injected() -> None:
+    from scapy.layers.inet6 import HAO, IPv6ExtHdrDestOpt, IPv6ExtHdrRouting
+
+    base = ETH / IPv6(src="2001:db8::c0a", dst="2001:db8::2")
+    for extension in (IPv6ExtHdrDestOpt(options=[HAO(hoa="2001:db8::1")]),
+                      IPv6ExtHdrRouting(addresses=["2001:db8::9"], segleft=1)):
+        found = capture_gso.injection(bytes(base / extension / TCP() / bytes(3000)))
+        assert isinstance(found, str) and "the checksum's addresses are not the header's" in found
+    # a Destination Options header without one is injected
+    found = capture_gso.injection(bytes(base / IPv6ExtHdrDestOpt() / TCP() / bytes(3000)))
+    assert not isinstance(found, str) and found[1]["csum_start"] == 14 + 40 + 8

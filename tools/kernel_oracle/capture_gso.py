@@ -109,6 +109,21 @@ def _ipv4_source_routed(frame: bytes, l3: int, l4: int) -> bool:
     return False
 
 
+def _home_address_option(options: bytes) -> bool:
+    """Whether a Destination Options header's options (type-length-value, Pad1 alone) hold a Home Address."""
+    at = 0
+    while at < len(options):
+        if options[at] == 0:
+            at += 1
+            continue
+        if at + 1 >= len(options):
+            return False
+        if options[at] == 0xC9:
+            return True
+        at += 2 + options[at + 1]
+    return False
+
+
 def _ipv6_other_addresses(frame: bytes, l3: int, l4: int) -> bool:
     """A Routing header with segments left or a Home Address option: the checksum's addresses are not
     the header's (RFC 8200 8.1, RFC 6275 6.3)."""
@@ -117,7 +132,7 @@ def _ipv6_other_addresses(frame: bytes, l3: int, l4: int) -> bool:
         size = (frame[at + 1] + 1) * 8
         if proto == wire.IPPROTO_ROUTING and frame[at + 3]:
             return True
-        if proto == wire.IPPROTO_DSTOPTS and b"\xc9\x10" in frame[at + 2 : at + size]:
+        if proto == wire.IPPROTO_DSTOPTS and _home_address_option(frame[at + 2 : at + size]):
             return True
         proto, at = frame[at], at + size
     return False
