@@ -119,7 +119,10 @@ kernel-diff-gro: $(STAMP)
 # to a device without offloads, under KERNEL, compared with `softgso segment --device no-offload`.
 # DEVICE=csum or tso: veth0 with checksum offload (segments leave with their seeds) or TSO (whole).
 PER_CAPTURE ?= 16
+# PUSH_MPLS=1..3: that many labels pushed on every packet (tc act_mpls / softgso --action push-mpls).
 DEVICE ?= no-offload
+PUSH_MPLS ?= 0
 kernel-diff-captures: $(STAMP)
 	$(PY) -m tools.kernel_oracle.capture_gso --kernel $(KERNEL) --per-capture $(PER_CAPTURE) --device $(DEVICE) \
+	  --push-mpls $(PUSH_MPLS) \
 	  --captures $(or $(CAPTURES),$(sort $(wildcard ../shared/captures/*/*.pcap*)))

@@ -7,7 +7,9 @@ and every short frame whose checksum is a sender's seed. Each is injected as its
 handed it to the device: through AF_PACKET with a virtio_net_hdr (NEEDS_CSUM at the TCP checksum,
 GSO TCPV4 or TCPV6, gso_size the MSS the MTU leaves, the checksum field the pseudo-header seed) on a
 veth of MTU 1500 without checksum offload or TSO (software GSO, checksums completed in software).
-What the kernel sends is compared, byte for byte, with what ``softgso segment --device no-offload``
+An MPLS frame goes in as the IP frame under its labels, and tc's act_mpls pushes the labels back on
+veth0's egress, as an MPLS datapath (OVS push_mpls, tc) labels a host's packets before GSO. What the
+kernel sends is compared, byte for byte, with what ``softgso segment --device no-offload``
 (the command as a user types it, on the frame as captured: a full checksum or the seed) writes for
 that record; ``--device csum`` and ``--device tso`` do the same with veth0's checksum offload on
 (segments leave with their seeds) and with TSO on (the super-packet leaves whole).
@@ -66,13 +68,15 @@ class CaptureCase:
     vnet: dict[str, int]
     super_packet: bool
     device: str = "no-offload"
+    tc_action: str = ""  # labels pushed on veth0's egress (an MPLS frame's own, or --push-mpls's)
+    actions: tuple[str, ...] = ()  # softgso's --action for --push-mpls's labels
 
     def guest_case(self) -> dict[str, Any]:
         """The case as guest.run_case takes it."""
         return {
-            "name": self.name, "frame_hex": self.injected.hex(), "virtio_net_hdr": self.vnet, "tc_action": "",
+            "name": self.name, "frame_hex": self.injected.hex(), "virtio_net_hdr": self.vnet, "tc_action": self.tc_action,
             "ethtool_veth0": DEVICES[self.device], "ethtool_veth1": DEFAULT_ETHTOOL_VETH1, "veth_mtu": MTU,
-            "sll_protocol": hex(int.from_bytes(self.frame[12:14], "big")),
+            "sll_protocol": hex(int.from_bytes(self.injected[12:14], "big")),
             "description": f"{self.source}: {'a super-packet' if self.super_packet else 'a seeded frame'} of a real capture",
             "extra_meta": {"category": "capture", "capture_record": self.source, "softgso_device": self.device},
         }
@@ -138,7 +142,7 @@ def _ipv6_other_addresses(frame: bytes, l3: int, l4: int) -> bool:
     return False
 
 
-def injection(frame: bytes) -> tuple[bytes, dict[str, int], bool] | str:
+def injection(frame: bytes, mtu: int = MTU) -> tuple[bytes, dict[str, int], bool] | str:
     """(the frame as its sender handed it to the device, its virtio_net_hdr, whether it is a
     super-packet) for a TCP packet over the MTU or a short TCP frame whose checksum is a seed; else
     the reason it is not a case."""
@@ -150,7 +154,7 @@ def injection(frame: bytes) -> tuple[bytes, dict[str, int], bool] | str:
     except struct.error:
         return "not TCP over IP"
     if ethertype in wire.MPLS_ETHERTYPES:
-        return "MPLS (labels are pushed by an action, not injected)"
+        return "MPLS behind a VLAN tag (labels are pushed by an action, on an untagged frame here)"
     if l3 - 14 > 8 or (outer in wire.VLAN_TPIDS and l3 - 14 == 0):
         return "more than two VLAN tags"
     if ethertype == wire.ETH_P_IP:
@@ -197,8 +201,8 @@ def injection(frame: bytes) -> tuple[bytes, dict[str, int], bool] | str:
     kind = wire.l4_seed_kind(frame[:end])
     if kind not in ("pseudo", "full"):
         return "a checksum neither full nor a seed"
-    mss = MTU - (hdr_end - l3)
-    super_packet = end - l3 > MTU
+    mss = mtu - (hdr_end - l3)
+    super_packet = end - l3 > mtu
     if super_packet and end - hdr_end <= mss:
         return "over the MTU with one MSS of payload or less"
     if not super_packet and kind != "pseudo":
@@ -217,10 +221,66 @@ def injection(frame: bytes) -> tuple[bytes, dict[str, int], bool] | str:
     return injected, vnet, super_packet
 
 
-def capture_cases(paths: list[Path], per_capture: int, device: str = "no-offload",
+def labelled_injection(frame: bytes) -> tuple[bytes, dict[str, int], bool, str] | str:
+    """:func:`injection` for any frame, with the tc actions it needs: an MPLS frame (untagged, its stack
+    over IP) is injected as the IP frame under its labels, each label pushed back on egress by tc's
+    act_mpls, bottom first (the first push sets the bottom of stack, as skb_mpls_push does for a packet
+    not MPLS yet), and its super-packets cut at the MTU less the labels (softgso counts them)."""
+    ethertype = int.from_bytes(frame[12:14], "big") if len(frame) >= 14 else 0
+    if ethertype not in wire.MPLS_ETHERTYPES:
+        found = injection(frame)
+        return found if isinstance(found, str) else (*found, "")
+    labels, at = [], 14
+    while at + 4 <= len(frame) and len(labels) < 8:
+        entry = int.from_bytes(frame[at : at + 4], "big")
+        labels.append((entry >> 12, entry >> 9 & 7, entry & 0xFF))
+        at += 4
+        if entry >> 8 & 1:
+            break
+    else:
+        return "an MPLS stack without its bottom within 8 labels"
+    version = frame[at] >> 4 if at < len(frame) else 0
+    if version not in (4, 6):
+        return "MPLS over something other than IP (a pseudowire)"
+    inner = frame[:12] + (wire.ETH_P_IP if version == 4 else wire.ETH_P_IPV6).to_bytes(2, "big") + frame[at:]
+    found = injection(inner, MTU - 4 * len(labels))
+    if isinstance(found, str):
+        return found
+    cast = "mc" if ethertype == wire.ETH_P_MPLS_MC else "uc"
+    actions = " ".join(f"action mpls push protocol mpls_{cast} label {label} tc {tc} ttl {ttl}"
+                       for label, tc, ttl in reversed(labels))
+    return (*found, actions)
+
+
+# --push-mpls's labels (label, tc, ttl), the first pushed first (it ends at the bottom of the stack)
+PUSHED_LABELS = ((100, 0, 64), (200, 5, 33), (300, 7, 1))
+
+
+def push_actions(count: int) -> tuple[str, ...]:
+    """softgso's --action values for the first ``count`` PUSHED_LABELS, in pushing order."""
+    return tuple(f"push-mpls:{label}:{tc}:{ttl}:uc" for label, tc, ttl in PUSHED_LABELS[:count])
+
+
+def pushed_injection(frame: bytes, count: int) -> tuple[bytes, dict[str, int], bool, str] | str:
+    """:func:`injection` of an IP frame that ``count`` labels of PUSHED_LABELS are pushed on, with the tc
+    actions that push them (its super-packets cut at the MTU less the labels)."""
+    if int.from_bytes(frame[12:14], "big") not in (wire.ETH_P_IP, wire.ETH_P_IPV6):
+        return "not an untagged IP frame (--push-mpls takes those)"
+    found = injection(frame, MTU - 4 * count)
+    if isinstance(found, str):
+        return found
+    actions = " ".join(f"action mpls push protocol mpls_uc label {label} tc {tc} ttl {ttl}"
+                       for label, tc, ttl in PUSHED_LABELS[:count])
+    return (*found, actions)
+
+
+def capture_cases(paths: list[Path], per_capture: int, device: str = "no-offload", push_mpls: int = 0,
                   ) -> tuple[list[CaptureCase], dict[str, int]]:
     """The cases of ``paths`` (at most ``per_capture`` super-packets and as many seeded frames each)
-    on ``device`` (a key of DEVICES) and the count of records not taken, by reason."""
+    on ``device`` (a key of DEVICES), with ``push_mpls`` labels of PUSHED_LABELS pushed on each (tc's
+    act_mpls for the kernel, ``--action push-mpls`` for softgso, as OVS push_mpls labels a host's
+    packets before GSO; the injection's gso_size the MSS the MTU leaves under them), and the count of
+    records not taken, by reason."""
     from softgso.errors import CaptureError
     from softgso.io.cooked import to_ethernet
     from softgso.io.reader import open_capture
@@ -246,7 +306,8 @@ def capture_cases(paths: list[Path], per_capture: int, device: str = "no-offload
                         reason = "a link type with no Ethernet form" if view is None else None
                     if reason is None:
                         frame = bytes(view.frame)  # type: ignore[union-attr]
-                        found = injection(frame) if len(frame) <= MAX_FRAME else "over 64 KB"
+                        found = ("over 64 KB" if len(frame) > MAX_FRAME else
+                                 labelled_injection(frame) if not push_mpls else pushed_injection(frame, push_mpls))
                         if isinstance(found, str):
                             reason = found
                         elif taken[found[2]] >= per_capture:
@@ -258,7 +319,7 @@ def capture_cases(paths: list[Path], per_capture: int, device: str = "no-offload
                                 name += "_"
                             names.add(name)
                             cases.append(CaptureCase(name, f"{path.name} #{number}", frame, found[0], found[1],
-                                                     found[2], device))
+                                                     found[2], device, found[3], push_actions(push_mpls)))
                     if reason is not None:
                         skipped[reason] = skipped.get(reason, 0) + 1
         except CaptureError as error:  # the records before a broken one are kept
@@ -267,14 +328,15 @@ def capture_cases(paths: list[Path], per_capture: int, device: str = "no-offload
     return cases, skipped
 
 
-def softgso_frames(frame: bytes, device: str, scratch: Path) -> tuple[list[bytes], dict[str, Any]]:
+def softgso_frames(frame: bytes, device: str, scratch: Path, actions: tuple[str, ...] = (),
+                   ) -> tuple[list[bytes], dict[str, Any]]:
     """What ``softgso segment --device DEVICE`` writes for a capture of this one frame, and its JSON
     summary."""
     source, target = scratch / "in.pcap", scratch / "out.pcap"
     wire.write_pcap(source, [frame])
     target.unlink(missing_ok=True)
     run = subprocess.run([sys.executable, "-m", "softgso", "segment", str(source), str(target), "--device", device,
-                          "--mtu", str(MTU), "--json"], capture_output=True, text=True, cwd=REPO)
+                          "--mtu", str(MTU), "--json", *(f"--action={action}" for action in actions)], capture_output=True, text=True, cwd=REPO)
     if run.returncode not in (0, 1):
         raise RuntimeError(f"softgso segment exited {run.returncode}: {run.stderr.strip()}")
     return wire.read_pcap(target), json.loads(run.stdout)
@@ -284,7 +346,7 @@ def verdict(case: CaptureCase, folder: Path, scratch: Path) -> tuple[bool, str]:
     """Whether softgso writes for the captured frame what the kernel sent for its injection."""
     meta = json.loads((folder / "meta.json").read_text())
     kernel = wire.read_pcap(folder / "kernel_out.pcap") if (folder / "kernel_out.pcap").exists() else []
-    ours, summary = softgso_frames(case.frame, case.device, scratch)
+    ours, summary = softgso_frames(case.frame, case.device, scratch, case.actions)
     if meta.get("sendto_error") or not kernel:
         # the kernel refused the packet: softgso passes it through unchanged, and says why
         refused = ours == [case.frame] and bool(summary.get("reports"))
@@ -326,8 +388,8 @@ def disagreements(cases: list[CaptureCase], recorded: Path) -> list[tuple[Captur
 
 
 def run(paths: list[Path], kernel: str | None, per_capture: int, work: Path, save: Path | None,
-        device: str = "no-offload") -> int:
-    cases, skipped = capture_cases(paths, per_capture, device)
+        device: str = "no-offload", push_mpls: int = 0) -> int:
+    cases, skipped = capture_cases(paths, per_capture, device, push_mpls)
     print(f"capture-gso: {len(cases)} cases from {len(paths)} capture(s) "
           f"({sum(c.super_packet for c in cases)} super-packets); not taken: "
           + (", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items(), key=lambda i: -i[1])) or "none"),
@@ -359,15 +421,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="copy each disagreeing case here (with captured.pcap, the record as captured)")
     parser.add_argument("--device", choices=sorted(DEVICES), default="no-offload",
                         help="softgso's device profile, and veth0's ethtool settings that match it")
+    parser.add_argument("--push-mpls", type=int, choices=range(len(PUSHED_LABELS) + 1), default=0,
+                        help="push this many labels on every packet (tc act_mpls / softgso --action push-mpls)")
     parser.add_argument("--list", action="store_true", help="print the cases and the counts, no VM")
     args = parser.parse_args(argv)
     if args.list:
-        cases, skipped = capture_cases(args.captures, args.per_capture, args.device)
+        cases, skipped = capture_cases(args.captures, args.per_capture, args.device, args.push_mpls)
         for case in cases:
-            print(case.name, case.source, "super-packet" if case.super_packet else "seeded", case.vnet)
+            print(case.name, case.source, "super-packet" if case.super_packet else "seeded", case.vnet, case.tc_action)
         print(json.dumps(skipped, indent=1))
         return 0
-    return run(args.captures, args.kernel, args.per_capture, args.work, args.save, args.device)
+    return run(args.captures, args.kernel, args.per_capture, args.work, args.save, args.device, args.push_mpls)
 
 
 if __name__ == "__main__":
