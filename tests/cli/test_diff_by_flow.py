@@ -15,6 +15,7 @@ import math
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_captures import mixed_capture, write_pcap
@@ -177,42 +178,22 @@ def _cut_in_three(tmp_path: Path, packet: Callable[..., bytes]) -> tuple[Path, P
     return a, good, bad
 
 
-def test_checksums_behind_a_segment_routing_header_verify_over_the_final_destination(tmp_path: Path) -> None:
-    """RFC 8200 8.1: the pseudo-header holds the last segment (Segment List[0]), not the IPv6 destination;
-    Scapy sums it so, and B's segments summed over the header's destination do not verify."""
+def _checked_over_the_senders_addresses(tmp_path: Path, sent: Callable[[], Any], header_only: Callable[[], Any],
+                                        engines: tuple[str, ...] = ("auto",)) -> None:
+    """A cut in three of a packet whose IP layers are ``sent()``, its checksums as Scapy sums them (over
+    the addresses the sender summed), is A's: diff passes it; the same segments summed over the
+    header's own addresses (``header_only()``, the IP header without what names the others) do not
+    verify."""
     def packet(seq: int, payload: bytes, flags: str, *, header_dst: bool = False) -> bytes:
-        srh = IPv6ExtHdrSegmentRouting(addresses=["2001:db8::f", "2001:db8::b", "2001:db8::a"], segleft=2)
-        built = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / \
-            IPv6(src="2001:db8::1", dst="2001:db8::a") / srh / TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload
-        if header_dst:  # the checksum of the same segment without its Routing header: over 2001:db8::a
-            plain = Ether(bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::a") /
-                                TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload))
-            built[TCP].chksum = plain[TCP].chksum
-        return bytes(built)
-
-    a, good, bad = _cut_in_three(tmp_path, packet)
-    result, report = run_json("diff", a, good, "--pair-by", "flow")
-    assert result.exit_code == 0 and report["fates"] == {"segmented": 1}
-    result, report = run_json("diff", a, bad, "--pair-by", "flow")
-    assert result.exit_code == 1
-    assert all("does not verify" in p for p in report["frames"][0]["problems"])
-
-
-def test_checksums_under_a_loose_source_route_verify_over_its_last_address(tmp_path: Path) -> None:
-    """The header holds the next hop; the sender (and Scapy) sums the route's last address: segments so
-    summed are A's, segments summed over the header's destination do not verify (compiled run or not)."""
-    def packet(seq: int, payload: bytes, flags: str, *, header_dst: bool = False) -> bytes:
-        route = IPOption_LSRR(routers=["10.0.0.6", "10.0.0.9"], pointer=4)
-        built = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / \
-            IP(src="10.0.0.1", dst="10.0.0.5", options=[route]) / TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload
+        built = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / sent() / \
+            TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload
         if header_dst:
-            plain = Ether(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.5") /
-                                TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload))
+            plain = Ether(bytes(Ether() / header_only() / TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload))
             built[TCP].chksum = plain[TCP].chksum
         return bytes(built)
 
     a, good, bad = _cut_in_three(tmp_path, packet)
-    for engine in ("auto", "scalar"):
+    for engine in engines:
         result, report = run_json("diff", a, good, "--pair-by", "flow", "--engine", engine)
         assert result.exit_code == 0 and report["fates"] == {"segmented": 1}, engine
         result, report = run_json("diff", a, bad, "--pair-by", "flow", "--engine", engine)
@@ -220,26 +201,31 @@ def test_checksums_under_a_loose_source_route_verify_over_its_last_address(tmp_p
         assert all("does not verify" in p for p in report["frames"][0]["problems"]), engine
 
 
+def test_checksums_behind_a_segment_routing_header_verify_over_the_final_destination(tmp_path: Path) -> None:
+    """RFC 8200 8.1: the pseudo-header holds the last segment (Segment List[0]), not the IPv6 destination."""
+    _checked_over_the_senders_addresses(
+        tmp_path,
+        lambda: IPv6(src="2001:db8::1", dst="2001:db8::a") / IPv6ExtHdrSegmentRouting(
+            addresses=["2001:db8::f", "2001:db8::b", "2001:db8::a"], segleft=2),
+        lambda: IPv6(src="2001:db8::1", dst="2001:db8::a"))
+
+
+def test_checksums_under_a_loose_source_route_verify_over_its_last_address(tmp_path: Path) -> None:
+    """The header holds the next hop; the sender (and Scapy) sums the route's last address (compiled
+    run or not)."""
+    _checked_over_the_senders_addresses(
+        tmp_path,
+        lambda: IP(src="10.0.0.1", dst="10.0.0.5", options=[IPOption_LSRR(routers=["10.0.0.6", "10.0.0.9"], pointer=4)]),
+        lambda: IP(src="10.0.0.1", dst="10.0.0.5"), engines=("auto", "scalar"))
+
+
 def test_checksums_behind_a_home_address_option_verify_over_the_home_address(tmp_path: Path) -> None:
     """RFC 6275 6.3: a mobile node's header holds its care-of address and its checksum the home address
-    the Home Address option names (Scapy sums it so); segments summed over the header's source do not
-    verify."""
-    def packet(seq: int, payload: bytes, flags: str, *, header_dst: bool = False) -> bytes:
-        built = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / \
-            IPv6(src="2001:db8:c0a::1", dst="2001:db8::a") / IPv6ExtHdrDestOpt(options=[HAO(hoa="2001:db8::1")]) / \
-            TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload
-        if header_dst:  # the checksum of the same segment summed over the care-of address
-            plain = Ether(bytes(Ether() / IPv6(src="2001:db8:c0a::1", dst="2001:db8::a") /
-                                TCP(sport=40000, dport=5201, seq=seq, flags=flags) / payload))
-            built[TCP].chksum = plain[TCP].chksum
-        return bytes(built)
-
-    a, good, bad = _cut_in_three(tmp_path, packet)
-    result, report = run_json("diff", a, good, "--pair-by", "flow")
-    assert result.exit_code == 0 and report["fates"] == {"segmented": 1}
-    result, report = run_json("diff", a, bad, "--pair-by", "flow")
-    assert result.exit_code == 1
-    assert all("does not verify" in p for p in report["frames"][0]["problems"])
+    the Home Address option names (Scapy sums it so, and tshark verifies it so)."""
+    _checked_over_the_senders_addresses(
+        tmp_path,
+        lambda: IPv6(src="2001:db8:c0a::1", dst="2001:db8::a") / IPv6ExtHdrDestOpt(options=[HAO(hoa="2001:db8::1")]),
+        lambda: IPv6(src="2001:db8:c0a::1", dst="2001:db8::a"))
 
 
 def test_ufo_fragments_are_put_together_for_the_datagram(tmp_path: Path) -> None:
