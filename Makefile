@@ -120,9 +120,10 @@ kernel-diff-gro: $(STAMP)
 # DEVICE=csum or tso: veth0 with checksum offload (segments leave with their seeds) or TSO (whole).
 PER_CAPTURE ?= 16
 # PUSH_MPLS=1..3: that many labels pushed on every packet (tc act_mpls / softgso --action push-mpls).
+# UDP_GSO=1 (KERNEL=6.12): UDP datagrams too, as USO (virtio UDP_L4 / softgso --udp-gso udp_l4).
 DEVICE ?= no-offload
 PUSH_MPLS ?= 0
 kernel-diff-captures: $(STAMP)
 	$(PY) -m tools.kernel_oracle.capture_gso --kernel $(KERNEL) --per-capture $(PER_CAPTURE) --device $(DEVICE) \
-	  --push-mpls $(PUSH_MPLS) \
+	  --push-mpls $(PUSH_MPLS) $(if $(UDP_GSO),--udp-gso) \
 	  --captures $(or $(CAPTURES),$(sort $(wildcard ../shared/captures/*/*.pcap*)))

@@ -132,3 +132,16 @@ def test_a_home_address_option_or_a_route_with_segments_left_is_not_injected() -
     # a Destination Options header without one is injected
     found = capture_gso.injection(bytes(base / IPv6ExtHdrDestOpt() / TCP() / bytes(3000)))
     assert not isinstance(found, str) and found[1]["csum_start"] == 14 + 40 + 8
+
+
+def test_with_udp_gso_a_datagram_over_the_mtu_is_injected_as_uso() -> None:
+    frame = bytes(ETH / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=5000, dport=443) / bytes(3000))
+    assert "--udp-gso" in capture_gso.injection(frame)  # type: ignore[operator]
+    injected, vnet, super_packet = capture_gso.injection(frame, udp=True)  # type: ignore[misc]
+    assert super_packet
+    assert vnet == {"flags": 1, "gso_type": 5, "hdr_len": 42, "gso_size": 1500 - 20 - 8, "csum_start": 34,
+                    "csum_offset": 6}
+    assert injected[40:42] == _seed(bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]), 17, 3008, ipv6=False).to_bytes(2, "big")
+    # a tunnel's port, and a datagram without a checksum, are not USO a capture can show
+    for other in (bytes(ETH / IP() / UDP(dport=4789) / bytes(3000)), bytes(ETH / IP() / UDP(chksum=0) / bytes(3000))):
+        assert isinstance(capture_gso.injection(other, udp=True), str)

@@ -54,7 +54,10 @@ BATCH_SIZE = 40
 MAX_FRAME = 65535 + 14 + 8  # an IP packet of 64 KB behind Ethernet and two VLAN tags
 TCPOPT_MD5SIG, TCPOPT_AO = 19, 29
 VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
-VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6 = 1, 4
+VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4 = 1, 4, 5
+# the UDP ports softgso takes for tunnels by default (VXLAN, Linux's VXLAN, VXLAN-GPE, Geneve, MPLS-in-UDP,
+# GTP-U): a datagram to or from one is a tunnel's, whose GSO a capture does not show
+TUNNEL_PORTS = {4789, 8472, 4790, 6081, 6635, 2152}
 
 
 @dataclass
@@ -69,7 +72,7 @@ class CaptureCase:
     super_packet: bool
     device: str = "no-offload"
     tc_action: str = ""  # labels pushed on veth0's egress (an MPLS frame's own, or --push-mpls's)
-    actions: tuple[str, ...] = ()  # softgso's --action for --push-mpls's labels
+    options: tuple[str, ...] = ()  # softgso segment's options beside --device and --mtu
 
     def guest_case(self) -> dict[str, Any]:
         """The case as guest.run_case takes it."""
@@ -142,10 +145,11 @@ def _ipv6_other_addresses(frame: bytes, l3: int, l4: int) -> bool:
     return False
 
 
-def injection(frame: bytes, mtu: int = MTU) -> tuple[bytes, dict[str, int], bool] | str:
+def injection(frame: bytes, mtu: int = MTU, udp: bool = False) -> tuple[bytes, dict[str, int], bool] | str:
     """(the frame as its sender handed it to the device, its virtio_net_hdr, whether it is a
-    super-packet) for a TCP packet over the MTU or a short TCP frame whose checksum is a seed; else
-    the reason it is not a case."""
+    super-packet) for a TCP packet over the MTU or a short TCP frame whose checksum is a seed (with
+    ``udp``, the same of UDP datagrams: USO, as a UDP_SEGMENT socket hands them over); else the reason
+    it is not a case."""
     if len(frame) < 14 + 20:
         return "not TCP over IP"
     outer = int.from_bytes(frame[12:14], "big")
@@ -191,13 +195,23 @@ def injection(frame: bytes, mtu: int = MTU) -> tuple[bytes, dict[str, int], bool
         return "an IP length beyond the frame"
     if end < len(frame) and (len(frame) > 60 or frame[end:].strip(b"\0")):
         return "a trailer behind the IP packet"  # (a short frame's zero padding is sent as it is)
-    if proto != wire.IPPROTO_TCP:
-        return "not TCP (UDP and tunnels need GSO metadata a capture does not hold)"
-    if l4 + 20 > end or (frame[l4 + 12] >> 4) < 5 or l4 + (frame[l4 + 12] >> 4) * 4 > end:
-        return "a broken TCP header"
-    hdr_end = l4 + (frame[l4 + 12] >> 4) * 4
-    if _tcp_signed(frame, l4, hdr_end):
-        return "signed TCP (MD5 or AO)"
+    if proto == wire.IPPROTO_UDP and udp:
+        if l4 + 8 > end or int.from_bytes(frame[l4 + 4 : l4 + 6], "big") != end - l4:
+            return "a UDP length that is not the datagram's"
+        if {int.from_bytes(frame[l4 : l4 + 2], "big"), int.from_bytes(frame[l4 + 2 : l4 + 4], "big")} & TUNNEL_PORTS:
+            return "a UDP tunnel's port"
+        if ethertype == wire.ETH_P_IP and frame[l4 + 6 : l4 + 8] == b"\0\0":
+            return "UDP without a checksum (a USO sender always sums)"
+        hdr_end, check_offset = l4 + 8, 6
+    elif proto != wire.IPPROTO_TCP:
+        return ("not TCP or UDP" if udp else
+                "not TCP (UDP and tunnels need GSO metadata a capture does not hold: --udp-gso for USO)")
+    else:
+        if l4 + 20 > end or (frame[l4 + 12] >> 4) < 5 or l4 + (frame[l4 + 12] >> 4) * 4 > end:
+            return "a broken TCP header"
+        hdr_end, check_offset = l4 + (frame[l4 + 12] >> 4) * 4, 16
+        if _tcp_signed(frame, l4, hdr_end):
+            return "signed TCP (MD5 or AO)"
     kind = wire.l4_seed_kind(frame[:end])
     if kind not in ("pseudo", "full"):
         return "a checksum neither full nor a seed"
@@ -214,21 +228,23 @@ def injection(frame: bytes, mtu: int = MTU) -> tuple[bytes, dict[str, int], bool
     src, dst = ((frame[l3 + 12 : l3 + 16], frame[l3 + 16 : l3 + 20]) if ethertype == wire.ETH_P_IP
                 else (frame[l3 + 8 : l3 + 24], frame[l3 + 24 : l3 + 40]))
     seed = wire.ones_complement_sum(wire.pseudo_header(ethertype == wire.ETH_P_IPV6, src, dst, proto, end - l4))
-    injected = frame[: l4 + 16] + seed.to_bytes(2, "big") + frame[l4 + 18 :]  # (with its padding)
-    gso_type = (VIRTIO_NET_HDR_GSO_TCPV4 if ethertype == wire.ETH_P_IP else VIRTIO_NET_HDR_GSO_TCPV6) if super_packet else 0
-    vnet = {"flags": VIRTIO_NET_HDR_F_NEEDS_CSUM, "gso_type": gso_type, "hdr_len": hdr_end if super_packet else 0,
-            "gso_size": mss if super_packet else 0, "csum_start": l4, "csum_offset": 16}
+    injected = frame[: l4 + check_offset] + seed.to_bytes(2, "big") + frame[l4 + check_offset + 2 :]  # (padding kept)
+    gso_type = (VIRTIO_NET_HDR_GSO_UDP_L4 if proto == wire.IPPROTO_UDP else
+                VIRTIO_NET_HDR_GSO_TCPV4 if ethertype == wire.ETH_P_IP else VIRTIO_NET_HDR_GSO_TCPV6)
+    vnet = {"flags": VIRTIO_NET_HDR_F_NEEDS_CSUM, "gso_type": gso_type if super_packet else 0,
+            "hdr_len": hdr_end if super_packet else 0, "gso_size": mss if super_packet else 0, "csum_start": l4,
+            "csum_offset": check_offset}
     return injected, vnet, super_packet
 
 
-def labelled_injection(frame: bytes) -> tuple[bytes, dict[str, int], bool, str] | str:
+def labelled_injection(frame: bytes, udp: bool = False) -> tuple[bytes, dict[str, int], bool, str] | str:
     """:func:`injection` for any frame, with the tc actions it needs: an MPLS frame (untagged, its stack
     over IP) is injected as the IP frame under its labels, each label pushed back on egress by tc's
     act_mpls, bottom first (the first push sets the bottom of stack, as skb_mpls_push does for a packet
     not MPLS yet), and its super-packets cut at the MTU less the labels (softgso counts them)."""
     ethertype = int.from_bytes(frame[12:14], "big") if len(frame) >= 14 else 0
     if ethertype not in wire.MPLS_ETHERTYPES:
-        found = injection(frame)
+        found = injection(frame, udp=udp)
         return found if isinstance(found, str) else (*found, "")
     labels, at = [], 14
     while at + 4 <= len(frame) and len(labels) < 8:
@@ -243,7 +259,7 @@ def labelled_injection(frame: bytes) -> tuple[bytes, dict[str, int], bool, str] 
     if version not in (4, 6):
         return "MPLS over something other than IP (a pseudowire)"
     inner = frame[:12] + (wire.ETH_P_IP if version == 4 else wire.ETH_P_IPV6).to_bytes(2, "big") + frame[at:]
-    found = injection(inner, MTU - 4 * len(labels))
+    found = injection(inner, MTU - 4 * len(labels), udp)
     if isinstance(found, str):
         return found
     cast = "mc" if ethertype == wire.ETH_P_MPLS_MC else "uc"
@@ -261,12 +277,12 @@ def push_actions(count: int) -> tuple[str, ...]:
     return tuple(f"push-mpls:{label}:{tc}:{ttl}:uc" for label, tc, ttl in PUSHED_LABELS[:count])
 
 
-def pushed_injection(frame: bytes, count: int) -> tuple[bytes, dict[str, int], bool, str] | str:
+def pushed_injection(frame: bytes, count: int, udp: bool = False) -> tuple[bytes, dict[str, int], bool, str] | str:
     """:func:`injection` of an IP frame that ``count`` labels of PUSHED_LABELS are pushed on, with the tc
     actions that push them (its super-packets cut at the MTU less the labels)."""
     if int.from_bytes(frame[12:14], "big") not in (wire.ETH_P_IP, wire.ETH_P_IPV6):
         return "not an untagged IP frame (--push-mpls takes those)"
-    found = injection(frame, MTU - 4 * count)
+    found = injection(frame, MTU - 4 * count, udp)
     if isinstance(found, str):
         return found
     actions = " ".join(f"action mpls push protocol mpls_uc label {label} tc {tc} ttl {ttl}"
@@ -275,12 +291,14 @@ def pushed_injection(frame: bytes, count: int) -> tuple[bytes, dict[str, int], b
 
 
 def capture_cases(paths: list[Path], per_capture: int, device: str = "no-offload", push_mpls: int = 0,
-                  ) -> tuple[list[CaptureCase], dict[str, int]]:
+                  udp_gso: bool = False) -> tuple[list[CaptureCase], dict[str, int]]:
     """The cases of ``paths`` (at most ``per_capture`` super-packets and as many seeded frames each)
     on ``device`` (a key of DEVICES), with ``push_mpls`` labels of PUSHED_LABELS pushed on each (tc's
     act_mpls for the kernel, ``--action push-mpls`` for softgso, as OVS push_mpls labels a host's
-    packets before GSO; the injection's gso_size the MSS the MTU leaves under them), and the count of
-    records not taken, by reason."""
+    packets before GSO; the injection's gso_size the MSS the MTU leaves under them), with ``udp_gso``
+    UDP datagrams too (USO: ``--udp-gso udp_l4`` for softgso, the virtio header's UDP_L4, which 6.12
+    takes and 6.1 does not), and the count of records not taken, by reason."""
+    options = (*(f"--action={action}" for action in push_actions(push_mpls)), *(("--udp-gso", "udp_l4") if udp_gso else ()))
     from softgso.errors import CaptureError
     from softgso.io.cooked import to_ethernet
     from softgso.io.reader import open_capture
@@ -307,7 +325,8 @@ def capture_cases(paths: list[Path], per_capture: int, device: str = "no-offload
                     if reason is None:
                         frame = bytes(view.frame)  # type: ignore[union-attr]
                         found = ("over 64 KB" if len(frame) > MAX_FRAME else
-                                 labelled_injection(frame) if not push_mpls else pushed_injection(frame, push_mpls))
+                                 labelled_injection(frame, udp_gso) if not push_mpls else
+                                 pushed_injection(frame, push_mpls, udp_gso))
                         if isinstance(found, str):
                             reason = found
                         elif taken[found[2]] >= per_capture:
@@ -319,7 +338,7 @@ def capture_cases(paths: list[Path], per_capture: int, device: str = "no-offload
                                 name += "_"
                             names.add(name)
                             cases.append(CaptureCase(name, f"{path.name} #{number}", frame, found[0], found[1],
-                                                     found[2], device, found[3], push_actions(push_mpls)))
+                                                     found[2], device, found[3], options))
                     if reason is not None:
                         skipped[reason] = skipped.get(reason, 0) + 1
         except CaptureError as error:  # the records before a broken one are kept
@@ -328,7 +347,7 @@ def capture_cases(paths: list[Path], per_capture: int, device: str = "no-offload
     return cases, skipped
 
 
-def softgso_frames(frame: bytes, device: str, scratch: Path, actions: tuple[str, ...] = (),
+def softgso_frames(frame: bytes, device: str, scratch: Path, options: tuple[str, ...] = (),
                    ) -> tuple[list[bytes], dict[str, Any]]:
     """What ``softgso segment --device DEVICE`` writes for a capture of this one frame, and its JSON
     summary."""
@@ -336,7 +355,7 @@ def softgso_frames(frame: bytes, device: str, scratch: Path, actions: tuple[str,
     wire.write_pcap(source, [frame])
     target.unlink(missing_ok=True)
     run = subprocess.run([sys.executable, "-m", "softgso", "segment", str(source), str(target), "--device", device,
-                          "--mtu", str(MTU), "--json", *(f"--action={action}" for action in actions)], capture_output=True, text=True, cwd=REPO)
+                          "--mtu", str(MTU), "--json", *options], capture_output=True, text=True, cwd=REPO)
     if run.returncode not in (0, 1):
         raise RuntimeError(f"softgso segment exited {run.returncode}: {run.stderr.strip()}")
     return wire.read_pcap(target), json.loads(run.stdout)
@@ -346,7 +365,7 @@ def verdict(case: CaptureCase, folder: Path, scratch: Path) -> tuple[bool, str]:
     """Whether softgso writes for the captured frame what the kernel sent for its injection."""
     meta = json.loads((folder / "meta.json").read_text())
     kernel = wire.read_pcap(folder / "kernel_out.pcap") if (folder / "kernel_out.pcap").exists() else []
-    ours, summary = softgso_frames(case.frame, case.device, scratch, case.actions)
+    ours, summary = softgso_frames(case.frame, case.device, scratch, case.options)
     if meta.get("sendto_error") or not kernel:
         # the kernel refused the packet: softgso passes it through unchanged, and says why
         refused = ours == [case.frame] and bool(summary.get("reports"))
@@ -388,8 +407,8 @@ def disagreements(cases: list[CaptureCase], recorded: Path) -> list[tuple[Captur
 
 
 def run(paths: list[Path], kernel: str | None, per_capture: int, work: Path, save: Path | None,
-        device: str = "no-offload", push_mpls: int = 0) -> int:
-    cases, skipped = capture_cases(paths, per_capture, device, push_mpls)
+        device: str = "no-offload", push_mpls: int = 0, udp_gso: bool = False) -> int:
+    cases, skipped = capture_cases(paths, per_capture, device, push_mpls, udp_gso)
     print(f"capture-gso: {len(cases)} cases from {len(paths)} capture(s) "
           f"({sum(c.super_packet for c in cases)} super-packets); not taken: "
           + (", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items(), key=lambda i: -i[1])) or "none"),
@@ -423,15 +442,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="softgso's device profile, and veth0's ethtool settings that match it")
     parser.add_argument("--push-mpls", type=int, choices=range(len(PUSHED_LABELS) + 1), default=0,
                         help="push this many labels on every packet (tc act_mpls / softgso --action push-mpls)")
+    parser.add_argument("--udp-gso", action="store_true",
+                        help="UDP datagrams too, as USO (virtio UDP_L4: 6.12 and later; softgso --udp-gso udp_l4)")
     parser.add_argument("--list", action="store_true", help="print the cases and the counts, no VM")
     args = parser.parse_args(argv)
     if args.list:
-        cases, skipped = capture_cases(args.captures, args.per_capture, args.device, args.push_mpls)
+        cases, skipped = capture_cases(args.captures, args.per_capture, args.device, args.push_mpls, args.udp_gso)
         for case in cases:
             print(case.name, case.source, "super-packet" if case.super_packet else "seeded", case.vnet, case.tc_action)
         print(json.dumps(skipped, indent=1))
         return 0
-    return run(args.captures, args.kernel, args.per_capture, args.work, args.save, args.device, args.push_mpls)
+    if args.udp_gso and not str(args.kernel or "").startswith("6.12"):
+        parser.error("--udp-gso needs --kernel 6.12 (6.1's virtio header has no UDP_L4)")
+    return run(args.captures, args.kernel, args.per_capture, args.work, args.save, args.device, args.push_mpls,
+               args.udp_gso)
 
 
 if __name__ == "__main__":
