@@ -752,12 +752,118 @@ def cat_vlan_dev_knobs(rng: random.Random, name: str) -> CaseSpec:
     return spec
 
 
+MIX_METADATA = ("hdr_len_short", "hdr_len_long", "data_valid", "needs_csum_data_valid", "sll_protocol_zero",
+                "sll_protocol_all", "seed_zero", "seed_full", "csum_start_shift", "no_needs_csum")
+MIX_ETHTOOL = (ETHTOOL_NO_OFFLOAD, ETHTOOL_NO_OFFLOAD, ETHTOOL_CSUM, ETHTOOL_TSO, "knobs")
+
+
+def _mix_path_and_metadata(rng: random.Random, spec: CaseSpec) -> None:
+    """The path and metadata half of :func:`cat_mix`: labels, label operations, VLANs (tc, device, STAG
+    insertion off), device knobs, jumbo MTU, and one unusual metadata kind a third of the time."""
+    if spec.ip_version == 6 and rng.random() < 0.4:
+        spec.ext_headers = draw_unusual_ext_headers(rng) if rng.random() < 0.4 else draw_ext_headers(rng)
+    if spec.ip_version == 4 and rng.random() < 0.4:
+        spec.ip_options = draw_ip_options(rng)
+    spec.labels = draw_labels(rng, rng.choice((0, 0, 1, 1, 2, 3, 5)))
+    if spec.labels and rng.random() < 0.2:
+        own = "ip" if spec.ip_version == 4 else "ipv6"
+        spec.label_ops = rng.choice((["mpls dec_ttl"], [f"mpls modify label {draw_label(rng)}"],
+                                     [f"mpls pop protocol {own if len(spec.labels) == 1 else 'mpls_uc'}"],
+                                     ["mpls pop protocol mpls_uc" if len(spec.labels) > 1 else f"mpls pop protocol {own}",
+                                      f"mpls push protocol mpls_uc label {draw_label(rng)} tc 1 ttl 9"],
+                                     [f"mpls push protocol mpls_{rng.choice(('uc', 'mc'))} label {draw_label(rng)} tc 2 "
+                                      f"ttl {rng.randint(1, 255)}"]))
+    roll = rng.random()
+    if roll < 0.25:
+        spec.vlan_pushes = [draw_vlan(rng) for _ in range(rng.choice((1, 1, 2)))]
+        spec.vlan_after_mpls = rng.random() < 0.5
+    elif roll < 0.4:
+        spec.tx_vlan = [rng.randint(1, 4094), rng.choice(("802.1Q", "802.1ad"))]
+        if rng.random() < 0.3:
+            spec.vlan_pushes = [draw_vlan(rng)]
+    ethtool = rng.choice(MIX_ETHTOOL)
+    if ethtool == "knobs":
+        ethtool = cat_ethtool_knobs(random.Random(rng.random()), "knobs").ethtool_veth0
+    if spec.vlan_pushes or spec.tx_vlan:
+        if rng.random() < 0.3:
+            ethtool = ethtool.replace("txvlan on", "txvlan off")
+        if rng.random() < 0.3:
+            ethtool += " tx-vlan-stag-hw-insert off"
+    spec.ethtool_veth0 = ethtool
+    if rng.random() < 0.15:
+        spec.veth_mtu = 9000
+    if rng.random() < 0.35:
+        kind = rng.choice(MIX_METADATA)
+        frame, vnet = build_frame(spec)
+        if kind == "hdr_len_short":
+            spec.hdr_len = rng.randint(0, vnet["hdr_len"] - 1)
+        elif kind == "hdr_len_long":
+            spec.hdr_len = rng.randint(vnet["hdr_len"] + 1, len(frame))
+        elif kind == "data_valid":
+            spec.vnet_flags = VIRTIO_NET_HDR_F_DATA_VALID
+        elif kind == "needs_csum_data_valid":
+            spec.vnet_flags = VIRTIO_NET_HDR_F_DATA_VALID | VIRTIO_NET_HDR_F_NEEDS_CSUM
+        elif kind == "sll_protocol_zero":
+            spec.sll_protocol = 0
+        elif kind == "sll_protocol_all":
+            spec.sll_protocol = ETH_P_ALL
+        elif kind in ("seed_zero", "seed_full"):
+            spec.l4_seed = kind[len("seed_"):]
+        elif kind == "csum_start_shift":
+            spec.csum_start = vnet["csum_start"] + rng.choice((1, 2, 4, 8, -2, -4, -8))
+        else:
+            spec.vnet_flags = 0
+        spec.description = f"mix: {kind}"
+
+
+def _mix_sizes(rng: random.Random, spec: CaseSpec, *, ufo: bool) -> None:
+    """gso_size tiny, small, usual or jumbo; a payload of 2-40 segments or at an edge of one."""
+    gso = rng.choice((rng.randint(1, 16), rng.randint(17, 400), rng.randint(400, 1448), 1448, rng.randint(1500, 8900)))
+    if ufo and rng.random() < 0.75:
+        gso = max(8, gso // 8 * 8)
+    spec.gso_size = gso
+    if rng.random() < 0.2:
+        header = 8 if spec.l4 == "udp" else 0
+        spec.paylen = max(1, rng.choice((gso - header, gso - header + 1, gso + 1, 2 * gso, 2 * gso - 1)))
+    else:
+        spec.paylen = payload_for(rng, gso, max_segments=rng.choice((4, 12, 40)))
+    spec.paylen = min(spec.paylen, 60000)
+
+
+def cat_mix(rng: random.Random, name: str) -> CaseSpec:
+    """Every dimension the other categories keep apart, drawn independently: TCP or UFO, either family,
+    IPv4 options, usual or unusual IPv6 extension headers, tiny to jumbo gso_size, payload edges, 0-5 labels
+    and a label operation, tc VLAN pushes and a VLAN device (CTAG or STAG insertion off), every device
+    profile or a random knob line, MTU 9000, and one unusual metadata kind (hdr_len, DATA_VALID, sll_protocol
+    0 or ETH_P_ALL, checksum seed, csum_start off, no NEEDS_CSUM) a third of the time."""
+    l4 = "udp" if rng.random() < 0.3 else "tcp"
+    spec = base_spec(rng, name, "mix", family(rng), l4)
+    _mix_sizes(rng, spec, ufo=l4 == "udp")
+    _mix_path_and_metadata(rng, spec)
+    return spec
+
+
+def cat_uso_mix(rng: random.Random, name: str) -> CaseSpec:
+    """:func:`cat_mix` for USO (gso_type 5, which only 6.2 and later accept): up to 128 datagrams."""
+    spec = base_spec(rng, name, "uso_mix", family(rng), "udp")
+    spec.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4
+    _mix_sizes(rng, spec, ufo=False)
+    if rng.random() < 0.15:
+        spec.gso_size = rng.randint(8, 400)
+        spec.paylen = spec.gso_size * rng.choice((UDP_MAX_SEGMENTS_6_12 - 1, UDP_MAX_SEGMENTS_6_12)) \
+            + rng.choice((0, 1, -1))
+    if rng.random() < 0.1:
+        spec.payload_fix = "udp_zero"
+    _mix_path_and_metadata(rng, spec)
+    return spec
+
+
 # drawn only when asked for by name (plan's categories): a plan of the cycle never changes
 OPT_IN: dict[str, Category] = {"label_ops": cat_label_ops, "csum_start_shift": cat_csum_start_shift,
                                "big_packets": cat_big_packets, "exthdr_more": cat_exthdr_more,
                                "ethtool_knobs": cat_ethtool_knobs,
                                "no_gso": cat_no_gso, "vlan_offload": cat_vlan_offload,
-                               "vlan_dev_knobs": cat_vlan_dev_knobs}
+                               "vlan_dev_knobs": cat_vlan_dev_knobs, "mix": cat_mix, "uso_mix": cat_uso_mix}
 UNCLAMPED = frozenset({"big_packets"})  # categories whose packets may pass the 16-bit IP length on purpose
 
 THIN_IN_GOLDEN = ("ipv6_tcp_exthdr", "deep_stack", "vlan_ufo", "jumbo", "csum_offload", "ipv6_udp_ufo_exthdr")
