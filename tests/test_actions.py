@@ -25,7 +25,7 @@ from softgso.actions import (
 from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.constants import ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_MPLS_MC, ETH_P_MPLS_UC
 from softgso.errors import ActionError, UsageError
-from softgso.packet import Packet
+from softgso.packet import KERNEL_KEY, Packet
 from softgso.prepare import packet_from_capture
 
 FRAME = build_frame(SuperPacketSpec(payload=bytes(100)))
@@ -164,3 +164,28 @@ def test_push_mpls_action_on_a_runt_record_is_refused_not_crashed() -> None:
     frame, error = apply_actions(b"\x00\x06A@", (PushMpls(100),))
     assert frame == b"\x00\x06A@" and isinstance(error, ActionError)
     assert "skb_mpls_push" in str(error)
+
+
+@pytest.mark.parametrize("kernel", ["6.1", "6.12"])
+def test_push_behind_a_tag_moved_into_the_bytes_reads_the_protocol_behind_the_tags(kernel: str) -> None:
+    # tcf_mpls_act sets S unless skb_protocol(skb, true) is MPLS: a second tc vlan push made the protocol
+    # the tag's, the labels lie behind it (kernel vectors x_mpls_2vlan_mpls, s50_023_uso_mix: S clear)
+    skb = Packet.from_ethernet(FRAME)
+    skb.extras[KERNEL_KEY] = kernel
+    push_mpls(skb, 100, 0, 64)
+    push_vlan(skb, 42, 5)
+    push_vlan(skb, 1000, 3, ETH_P_8021AD)
+    assert skb.protocol == ETH_P_8021Q
+    push_mpls(skb, 300, 2, 7)
+    top = skb.network_header or 0
+    word = int.from_bytes(skb.data[top : top + 4], "big")
+    assert (word >> 12, (word >> 8) & 1) == (300, 0)
+
+
+def test_first_push_behind_two_tags_sets_the_s_bit() -> None:
+    skb = Packet.from_ethernet(FRAME)
+    push_vlan(skb, 42, 5)
+    push_vlan(skb, 1000, 3, ETH_P_8021AD)
+    push_mpls(skb, 100, 0, 64)
+    top = skb.network_header or 0
+    assert (int.from_bytes(skb.data[top : top + 4], "big") >> 8) & 1 == 1

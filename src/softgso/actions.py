@@ -42,6 +42,7 @@ from .constants import (
 )
 from .errors import ActionError, SoftGSOError, UsageError
 from .features import GsoType, IpSummed
+from .gso import vlan_get_protocol
 from .packet import ENCAP_TYPE_ETHER, Packet
 from .virtio import kernel_of
 
@@ -102,7 +103,11 @@ def skb_mpls_push(skb: Packet, lse: int, mpls_proto: int, mac_len: int, ethernet
 def push_mpls(skb: Packet, label: int, tc: int = 0, ttl: int = 64, ethertype: int = ETH_P_MPLS_UC) -> None:
     """tc act_mpls push / OVS push_mpls: S bit set only on the first label of a stack."""
     check_label_values(label, tc, ttl)
-    bos = not eth_p_mpls(skb.protocol)
+    # tcf_mpls_act: S unless skb_protocol(skb, true) is MPLS, i.e. vlan_get_protocol: with a VLAN protocol
+    # (a tag moved into the bytes by a second tc vlan push) the type behind the in-band tags, read from
+    # mac_len - 4 on; so a push after a pop that did nothing there (skb_mpls_pop reads skb->protocol
+    # alone) still sees the labels (vector 6.12/generated/s50_023_uso_mix)
+    bos = not eth_p_mpls(vlan_get_protocol(skb, skb.protocol)[0])
     lse = LabelStackEntry(label, tc, bos, ttl).encode()
     mac_len = (skb.network_header or 0) - skb.mac_header
     skb_mpls_push(skb, lse, ethertype, mac_len, ethernet=True)

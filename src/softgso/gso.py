@@ -146,13 +146,19 @@ def skb_network_protocol(skb: Packet) -> tuple[int, int]:
     Tags are looked for ``mac_len`` bytes into the MAC header (at 14 when mac_len is 0), whatever
     the bytes there are: the protocol field is trusted, as in the kernel.
     """
-    data = skb.data
-    start = skb.mac_header
     ethertype = skb.protocol
     if ethertype == ETH_P_TEB:
-        if len(data) - start < ETH_HLEN:
+        if len(skb.data) - skb.mac_header < ETH_HLEN:
             return 0, 0
-        ethertype = int.from_bytes(data[start + 12 : start + 14], "big")
+        ethertype = int.from_bytes(skb.data[skb.mac_header + 12 : skb.mac_header + 14], "big")
+    return vlan_get_protocol(skb, ethertype)
+
+
+def vlan_get_protocol(skb: Packet, ethertype: int) -> tuple[int, int]:
+    """(ethertype, L2 depth) behind the VLAN tags in the bytes when ``ethertype`` is a VLAN one, or (0, 0)
+    (__vlan_get_protocol: the first tag is read at ``mac_len - VLAN_HLEN``, or at 14 when mac_len is 0)."""
+    data = skb.data
+    start = skb.mac_header
     depth = skb.mac_len
     if eth_type_vlan(ethertype):
         if depth:

@@ -86,6 +86,16 @@ def probes() -> list[CaseSpec]:
                  ethtool_veth0=ETHTOOL_CSUM),
         # csum_start below the minimum network header (virtio_net_hdr_to_skb's nh_min_len check)
         CaseSpec("g_csum_start_in_ip_header", "probe", csum_start=20, paylen=3000),
+        # act_mpls push's S bit reads skb_protocol(skb, true) (vlan_get_protocol): after a second tc vlan
+        # push the protocol is the tag's and the labels lie behind the tag moved into the bytes (S clear)
+        CaseSpec("x_mpls_2vlan_mpls", "probe", labels=LABEL, vlan_pushes=[QTAG, STAG],
+                 label_ops=["mpls push protocol mpls_uc label 300 tc 2 ttl 7"], paylen=500, gso_size=1000),
+        CaseSpec("x_mpls_2vlan_mpls_gso", "probe", labels=LABEL, vlan_pushes=[QTAG, STAG],
+                 label_ops=["mpls push protocol mpls_uc label 300 tc 2 ttl 7"], paylen=3000, gso_size=1000),
+        CaseSpec("x_vlandev_mpls_vlan_mpls", "probe", labels=LABEL, vlan_pushes=[QTAG], tx_vlan=[7, "802.1ad"],
+                 label_ops=["mpls push protocol mpls_mc label 301 tc 0 ttl 5"], paylen=500, gso_size=1000),
+        CaseSpec("x_2vlan_mpls_mpls", "probe", labels=[*LABEL, [200, 1, 9, "uc"]], vlan_pushes=[QTAG, STAG],
+                 vlan_after_mpls=False, paylen=500, gso_size=1000),
         # evidence for the exclusions
         CaseSpec("evidence_label_3", "evidence", labels=[[3, 0, 64, "uc"]], paylen=3000),
         CaseSpec("evidence_ttl_0", "evidence", labels=[[100, 0, 0, "uc"]], paylen=3000),
