@@ -68,6 +68,7 @@ class CaseSpec:
     tos: int = 0
     ttl: int = 64
     ip_options: str = ""               # hex
+    ip_frag_bits: int = 0              # OR'ed into frag_off besides DF: the reserved bit 0x8000, MF 0x2000, an offset
     # IPv6
     tclass: int = 0
     flow_label: int = 0x12345
@@ -78,6 +79,7 @@ class CaseSpec:
     l3_len_field: str = "exact"
     # "udp_zero": the last even-placed payload word chosen so that the UDP checksum folds to 0
     payload_fix: str = ""
+    udp_len_delta: int = 0             # added to the UDP length field (USO adjusts the checksum by the field)
     # path
     labels: list[list] = field(default_factory=list)      # [label, tc, ttl, "uc"|"mc"], bottom first
     vlan_pushes: list[list] = field(default_factory=list)  # [id, priority, "802.1Q"|"802.1ad"]
@@ -144,7 +146,7 @@ def l4_header(spec: CaseSpec, l4_len: int) -> bytes:
         data_offset = (20 + len(options)) // 4
         return struct.pack("!HHIIBBHHH", TCP_SRC_PORT, TCP_DST_PORT, spec.seq, spec.ack, data_offset << 4,
                            spec.tcp_flags, spec.window, 0, spec.urg_ptr) + options
-    return struct.pack("!HHHH", TCP_SRC_PORT, TCP_DST_PORT, l4_len & 0xFFFF, 0)
+    return struct.pack("!HHHH", TCP_SRC_PORT, TCP_DST_PORT, (l4_len + spec.udp_len_delta) & 0xFFFF, 0)
 
 
 def build_frame(spec: CaseSpec) -> tuple[bytes, dict[str, int]]:
@@ -171,7 +173,7 @@ def build_frame(spec: CaseSpec) -> tuple[bytes, dict[str, int]]:
     else:
         options = bytes.fromhex(spec.ip_options)
         ihl = (20 + len(options)) // 4
-        frag_off = 0x4000 if spec.df else 0
+        frag_off = (0x4000 if spec.df else 0) | spec.ip_frag_bits
         tot_len = (ihl * 4 + l4_len) & 0xFFFF if spec.l3_len_field == "exact" else 0
         header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, spec.tos, tot_len, spec.ip_id, frag_off,
                                        spec.ttl, proto, 0, IPV4_SRC, IPV4_DST) + options)

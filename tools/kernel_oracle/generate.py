@@ -764,6 +764,10 @@ def _mix_path_and_metadata(rng: random.Random, spec: CaseSpec) -> None:
         spec.ext_headers = draw_unusual_ext_headers(rng) if rng.random() < 0.4 else draw_ext_headers(rng)
     if spec.ip_version == 4 and rng.random() < 0.4:
         spec.ip_options = draw_ip_options(rng)
+    if spec.ip_version == 4 and rng.random() < 0.15:
+        spec.ip_frag_bits = rng.choice((0x8000, 0x2000, 0x2000 | rng.randint(1, 0x1FFF), rng.randint(1, 0x1FFF)))
+    if spec.l4 == "udp" and rng.random() < 0.15:
+        spec.udp_len_delta = rng.choice((-1, 1, -8, 100, rng.randint(-200, 200)))
     spec.labels = draw_labels(rng, rng.choice((0, 0, 1, 1, 2, 3, 5)))
     if spec.labels and rng.random() < 0.2:
         own = "ip" if spec.ip_version == 4 else "ipv6"
