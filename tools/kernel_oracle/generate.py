@@ -785,6 +785,14 @@ def _mix_path_and_metadata(rng: random.Random, spec: CaseSpec) -> None:
         spec.tx_vlan = [rng.randint(1, 4094), rng.choice(("802.1Q", "802.1ad"))]
         if rng.random() < 0.3:
             spec.vlan_pushes = [draw_vlan(rng)]
+    if (spec.vlan_pushes or spec.tx_vlan) and rng.random() < 0.35:
+        # a run of tc actions behind the pushes: VLAN pops (an in-band tag pulled out of band again), pushes
+        # and pops of labels, another VLAN push
+        own = "ip" if spec.ip_version == 4 else "ipv6"
+        spec.label_ops = [rng.choice(("vlan pop", "vlan pop", f"mpls push protocol mpls_uc label {draw_label(rng)} tc 3 "
+                                      "ttl 17", "mpls pop protocol mpls_uc", f"mpls pop protocol {own}",
+                                      f"vlan push id {rng.randint(1, 4094)} priority 2", "mpls dec_ttl"))
+                          for _ in range(rng.randint(1, 3))]
     ethtool = rng.choice(MIX_ETHTOOL)
     if ethtool == "knobs":
         ethtool = cat_ethtool_knobs(random.Random(rng.random()), "knobs").ethtool_veth0
@@ -862,12 +870,58 @@ def cat_uso_mix(rng: random.Random, name: str) -> CaseSpec:
     return spec
 
 
+def cat_tc_sequence(rng: random.Random, name: str) -> CaseSpec:
+    """2-6 tc actions in any order (``label_ops`` alone): MPLS pushes (uc or mc), 802.1Q and 802.1ad pushes,
+    VLAN pops, MPLS pops naming MPLS, the packet's family or the other, modify and dec_ttl; through a VLAN device
+    sometimes; TCP or UFO (USO a fifth of the time: 6.1 refuses it), every device profile, txvlan or STAG
+    insertion off sometimes."""
+    l4 = "udp" if rng.random() < 0.3 else "tcp"
+    spec = base_spec(rng, name, "tc_sequence", family(rng), l4)
+    if l4 == "udp" and rng.random() < 0.3:
+        spec.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4
+        spec.gso_size = rng.randint(64, 1400)
+        spec.paylen = payload_for(rng, spec.gso_size, max_segments=8)
+    elif l4 == "udp":
+        ufo_sizes(rng, spec)
+    spec.labels = []
+    own = "ip" if spec.ip_version == 4 else "ipv6"
+    other = "ipv6" if own == "ip" else "ip"
+    ops: list[str] = []
+    for _ in range(rng.randint(2, 6)):
+        kind = rng.choice(("mpls_push", "mpls_push", "mpls_push", "vlan_push", "vlan_push", "vlan_pop", "mpls_pop",
+                           "mpls_pop", "modify", "dec_ttl"))
+        if kind == "mpls_push":
+            label, tc, ttl, cast = draw_labels(rng, 1)[0]
+            ops.append(f"mpls push protocol mpls_{cast} label {label} tc {tc} ttl {ttl}")
+        elif kind == "vlan_push":
+            vid, prio, proto = draw_vlan(rng)
+            ops.append(f"vlan push{'' if proto == '802.1Q' else ' protocol ' + proto} id {vid} priority {prio}")
+        elif kind == "vlan_pop":
+            ops.append("vlan pop")
+        elif kind == "mpls_pop":
+            ops.append(f"mpls pop protocol {rng.choice(('mpls_uc', 'mpls_uc', own, own, other))}")
+        elif kind == "modify":
+            ops.append(f"mpls modify label {draw_label(rng)} ttl {rng.randint(1, 255)}")
+        else:
+            ops.append("mpls dec_ttl")
+    spec.label_ops = ops
+    if rng.random() < 0.3:
+        spec.tx_vlan = [rng.randint(1, 4094), rng.choice(("802.1Q", "802.1ad"))]
+    spec.ethtool_veth0 = rng.choice((ETHTOOL_NO_OFFLOAD, ETHTOOL_NO_OFFLOAD, ETHTOOL_CSUM, ETHTOOL_TSO))
+    if rng.random() < 0.25:
+        spec.ethtool_veth0 = spec.ethtool_veth0.replace("txvlan on", "txvlan off")
+    if rng.random() < 0.25:
+        spec.ethtool_veth0 += " tx-vlan-stag-hw-insert off"
+    return spec
+
+
 # drawn only when asked for by name (plan's categories): a plan of the cycle never changes
 OPT_IN: dict[str, Category] = {"label_ops": cat_label_ops, "csum_start_shift": cat_csum_start_shift,
                                "big_packets": cat_big_packets, "exthdr_more": cat_exthdr_more,
                                "ethtool_knobs": cat_ethtool_knobs,
                                "no_gso": cat_no_gso, "vlan_offload": cat_vlan_offload,
-                               "vlan_dev_knobs": cat_vlan_dev_knobs, "mix": cat_mix, "uso_mix": cat_uso_mix}
+                               "vlan_dev_knobs": cat_vlan_dev_knobs, "mix": cat_mix, "uso_mix": cat_uso_mix,
+                               "tc_sequence": cat_tc_sequence}
 UNCLAMPED = frozenset({"big_packets"})  # categories whose packets may pass the 16-bit IP length on purpose
 
 THIN_IN_GOLDEN = ("ipv6_tcp_exthdr", "deep_stack", "vlan_ufo", "jumbo", "csum_offload", "ipv6_udp_ufo_exthdr")
@@ -889,7 +943,7 @@ def fit_mtu(spec: CaseSpec) -> None:
         segment = headers + max(0, min(spec.gso_size, spec.paylen))
     if spec.gso_size == 0 or spec.gso_size >= GSO_BY_FRAGS or spec.paylen <= spec.gso_size:
         segment = max(segment, len(frame))
-    tags = len(spec.vlan_pushes) + (1 if spec.tx_vlan else 0)
+    tags = len(spec.vlan_pushes) + (1 if spec.tx_vlan else 0) + sum(op.startswith("vlan push") for op in spec.label_ops)
     labels = len(spec.labels) + sum(op.startswith("mpls push") for op in spec.label_ops)
     need = segment + 4 * labels + 4 * tags - 18
     for mtu in (spec.veth_mtu, 9000, 16000, 32000, VETH_MAX_MTU):
