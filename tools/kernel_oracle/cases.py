@@ -86,6 +86,7 @@ class CaseSpec:
     vlan_after_mpls: bool = True       # tc order: MPLS pushes first, then VLAN pushes (tag outside)
     tx_vlan: list | None = None        # [id, "802.1Q"|"802.1ad"]: sent through a VLAN device
     label_ops: list[str] = field(default_factory=list)  # tc actions after the pushes: "mpls pop protocol ip", ...
+    inband_vlans: list[list] = field(default_factory=list)  # [id, priority, "802.1Q"|"802.1ad"] in the frame, outer first
     ethtool_veth0: str = DEFAULT_ETHTOOL_VETH0
     veth_mtu: int = 1500
     description: str = ""
@@ -197,7 +198,9 @@ def build_frame(spec: CaseSpec) -> tuple[bytes, dict[str, int]]:
         struct.pack_into("!H", l4, check_offset, wire.ones_complement_sum(pseudo))
     elif spec.l4_seed == "full":
         struct.pack_into("!H", l4, check_offset, wire.internet_checksum(pseudo + bytes(l4) + payload))
-    eth = MAC_DST + MAC_SRC + struct.pack("!H", ethertype)
+    tags = b"".join(struct.pack("!HH", 0x8100 if proto == "802.1Q" else 0x88A8, (prio << 13) | vid)
+                    for vid, prio, proto in spec.inband_vlans)
+    eth = MAC_DST + MAC_SRC + tags + struct.pack("!H", ethertype)
     frame = eth + l3 + bytes(l4) + payload
     l4_offset = len(eth) + len(l3)
     vnet = {
@@ -233,7 +236,7 @@ def to_guest_case(spec: CaseSpec) -> dict:
         "ethtool_veth1": DEFAULT_ETHTOOL_VETH1,
         "veth_mtu": spec.veth_mtu,
         "sll_protocol": hex(spec.sll_protocol if spec.sll_protocol is not None
-                            else wire.ETH_P_IPV6 if spec.ip_version == 6 else wire.ETH_P_IP),
+                            else int.from_bytes(frame[12:14], "big")),
         "description": spec.description or spec.category,
         "extra_meta": {"category": spec.category, "random_params": spec.to_json(),
                        "negative": spec.category.startswith("invalid")},

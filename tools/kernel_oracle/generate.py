@@ -915,13 +915,48 @@ def cat_tc_sequence(rng: random.Random, name: str) -> CaseSpec:
     return spec
 
 
+def cat_inband_vlan(rng: random.Random, name: str) -> CaseSpec:
+    """1-2 VLAN tags (802.1Q or 802.1ad) in the injected frame itself, sent with sll_protocol the outer tag's
+    TPID mostly (packet_parse_headers puts the network header behind the tags), 0 or ETH_P_ALL (the frame's
+    type), or the IP ethertype (the packet is set up from it); NEEDS_CSUM or not (the flow dissector), TCP,
+    UFO or USO (6.1 refuses it), 0-2 labels and a tc VLAN push or a VLAN device sometimes, every device
+    profile."""
+    l4 = "udp" if rng.random() < 0.3 else "tcp"
+    spec = base_spec(rng, name, "inband_vlan", family(rng), l4)
+    if l4 == "udp" and rng.random() < 0.3:
+        spec.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4
+        spec.gso_size = rng.randint(64, 1400)
+        spec.paylen = payload_for(rng, spec.gso_size, max_segments=8)
+    elif l4 == "udp":
+        ufo_sizes(rng, spec)
+    spec.inband_vlans = [draw_vlan(rng) for _ in range(rng.choice((1, 1, 2)))]
+    roll = rng.random()
+    if roll < 0.15:
+        spec.sll_protocol = 0
+    elif roll < 0.25:
+        spec.sll_protocol = ETH_P_ALL
+    elif roll < 0.4:
+        spec.sll_protocol = 0x86DD if spec.ip_version == 6 else 0x0800
+    spec.labels = draw_labels(rng, rng.choice((0, 0, 1, 2)))
+    roll = rng.random()
+    if roll < 0.2:
+        spec.vlan_pushes = [draw_vlan(rng)]
+        spec.vlan_after_mpls = rng.random() < 0.5
+    elif roll < 0.3:
+        spec.tx_vlan = [rng.randint(1, 4094), rng.choice(("802.1Q", "802.1ad"))]
+    if rng.random() < 0.2:
+        spec.vnet_flags = 0
+    spec.ethtool_veth0 = rng.choice((ETHTOOL_NO_OFFLOAD, ETHTOOL_NO_OFFLOAD, ETHTOOL_CSUM, ETHTOOL_TSO))
+    return spec
+
+
 # drawn only when asked for by name (plan's categories): a plan of the cycle never changes
 OPT_IN: dict[str, Category] = {"label_ops": cat_label_ops, "csum_start_shift": cat_csum_start_shift,
                                "big_packets": cat_big_packets, "exthdr_more": cat_exthdr_more,
                                "ethtool_knobs": cat_ethtool_knobs,
                                "no_gso": cat_no_gso, "vlan_offload": cat_vlan_offload,
                                "vlan_dev_knobs": cat_vlan_dev_knobs, "mix": cat_mix, "uso_mix": cat_uso_mix,
-                               "tc_sequence": cat_tc_sequence}
+                               "tc_sequence": cat_tc_sequence, "inband_vlan": cat_inband_vlan}
 UNCLAMPED = frozenset({"big_packets"})  # categories whose packets may pass the 16-bit IP length on purpose
 
 THIN_IN_GOLDEN = ("ipv6_tcp_exthdr", "deep_stack", "vlan_ufo", "jumbo", "csum_offload", "ipv6_udp_ufo_exthdr")
