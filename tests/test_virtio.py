@@ -7,7 +7,7 @@ import pytest
 from softgso.check.synth import SuperPacketSpec, build_frame
 from softgso.errors import VirtioHeaderError
 from softgso.features import GsoType, IpSummed
-from softgso.virtio import VirtioNetHdr, virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
+from softgso.virtio import VirtioNetHdr, packet_socket_skb, virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
 
 TCP4 = build_frame(SuperPacketSpec(payload=bytes(3000)))
 UDP4 = build_frame(SuperPacketSpec(udp=True, payload=bytes(3000)))
@@ -152,3 +152,13 @@ def test_virtio_uso_with_gso_size_1_is_refused_for_too_many_segments() -> None:
     frame = build_frame(SuperPacketSpec(udp=True, payload=bytes(60000)))
     with pytest.raises(VirtioHeaderError, match="more than 128 segments"):
         virtio_net_hdr_to_skb(frame, VirtioNetHdr(1, 5, 42, 1, 34, 6), kernel="mainline")
+
+
+def test_a_vlan_device_parses_protocol_0_behind_the_in_band_tags() -> None:
+    # vlan_parse_protocol: sll_protocol 0 on a VLAN device gives the type behind the tags, so the network
+    # header stays on the tag (kernel vectors generated/s57_055_inband_vlan, _083, _144: GSO fails)
+    frame = bytes(12) + bytes.fromhex("8100000a0800") + bytes(60)
+    on_vlan_device = packet_socket_skb(frame, None, 0, vlan_device=True)
+    on_veth = packet_socket_skb(frame, None, 0)
+    assert (on_vlan_device.protocol, on_vlan_device.network_header) == (0x0800, 14)
+    assert (on_veth.protocol, on_veth.network_header) == (0x8100, 18)

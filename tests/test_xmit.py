@@ -62,3 +62,26 @@ def test_feature_bits_match_the_enum_arithmetic_beyond_the_named_bits() -> None:
                            NetdevFeature.NONE)
     features = netif_skb_features(gso_packet(), device)
     assert isinstance(features, NetdevFeature) and int(features) >> 48 == 0
+
+
+def _qinq_gso_packet() -> Packet:
+    """A TCP super-packet with two VLAN tags in the bytes (protocol the outer TPID)."""
+    skb = gso_packet(labels=0)
+    skb.vlan_tci, skb.vlan_proto = 7, 0x8100
+    skb.vlan_push_inside()
+    skb.vlan_tci, skb.vlan_proto = 8, 0x88A8
+    skb.vlan_push_inside()
+    skb.network_header = 22
+    return skb
+
+
+def test_two_tags_leave_no_gso_feature_where_vlan_features_check_runs() -> None:
+    # dflt_features_check (a VLAN device; vector generated/s57_099_inband_vlan): segmented in software
+    out = transmit(_qinq_gso_packet(), PROFILES["tso"].with_overrides(features_check=""))
+    assert len(out) == 4 and not any(p.is_gso for p in out)
+
+
+def test_veth_passes_a_two_tag_super_packet_whole() -> None:
+    # passthru_features_check: veth runs no multi-tag check (vector generated/g_mpls_2vlan_tso)
+    out = transmit(_qinq_gso_packet(), PROFILES["tso"])
+    assert len(out) == 1 and out[0].is_gso

@@ -204,8 +204,9 @@ class DeviceProfile(FrozenValueClass):
     gso_max_size: int
     gso_max_segs: int
     description: str  # not compared (COMPARE_EXCLUDED)
-    # ndo_features_check: "" (dflt_features_check) or "vxlan-port" (a driver that offloads only VXLAN
-    # to its configured UDP port, as be2net's be_features_check does)
+    # ndo_features_check: "" (dflt_features_check: vlan_features_check), "passthru" (passthru_features_check,
+    # veth's: no check at all) or "vxlan-port" (a driver that offloads only VXLAN to its configured UDP port,
+    # as be2net's be_features_check does)
     features_check: str
     vxlan_port: int
     COMPARE_EXCLUDED = frozenset({"description"})
@@ -244,6 +245,7 @@ PROFILES: dict[str, DeviceProfile] = {
             mpls_features=_VETH_MPLS,
             vlan_features=_VETH_FEATURES,
             hw_enc_features=_VETH_FEATURES,
+            features_check="passthru",
             description="no checksum offload, no TSO (ethtool tx off tso off): software GSO, full checksums",
         ),
         DeviceProfile(
@@ -252,6 +254,7 @@ PROFILES: dict[str, DeviceProfile] = {
             mpls_features=_VETH_MPLS,
             vlan_features=_VETH_FEATURES,
             hw_enc_features=_VETH_FEATURES,
+            features_check="passthru",
             description="checksum offload, no TSO (tx on tso off): software GSO, L4 checksums left partial",
         ),
         DeviceProfile(
@@ -260,6 +263,7 @@ PROFILES: dict[str, DeviceProfile] = {
             mpls_features=_VETH_MPLS,
             vlan_features=_VETH_FEATURES,
             hw_enc_features=_VETH_FEATURES,
+            features_check="passthru",
             description="checksum offload and TSO/USO, also under MPLS (veth defaults): GSO packets leave whole",
         ),
         DeviceProfile(

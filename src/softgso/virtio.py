@@ -254,7 +254,8 @@ def virtio_net_hdr_to_skb(
 
 
 def packet_socket_skb(
-    frame: bytes | bytearray, hdr: VirtioNetHdr | None, sll_protocol: int, *, kernel: str = "6.1"
+    frame: bytes | bytearray, hdr: VirtioNetHdr | None, sll_protocol: int, *, kernel: str = "6.1",
+    vlan_device: bool = False,
 ) -> Packet:
     """The packet AF_PACKET's packet_snd builds from a SOCK_RAW send with PACKET_VNET_HDR.
 
@@ -263,11 +264,19 @@ def packet_socket_skb(
     (so an untagged frame sent as 0x8100 gets a network header the GSO dispatcher cannot use, and
     is dropped, as the kernel drops it: vector x_tcp_sll_8021q). Then the virtio header rules apply;
     a protocol still 0 is taken from the GSO type (virtio_net_hdr_set_proto). mac_len stays 0:
-    nothing on this path computes it before GSO does.
+    nothing on this path computes it before GSO does. ``vlan_device``: sent on a VLAN device, whose
+    parse_protocol (for a protocol of 0 or ETH_P_ALL) reads the type behind the frame's in-band tags.
     """
     protocol = sll_protocol
     if protocol in (0, ETH_P_ALL):
         protocol = int.from_bytes(frame[12:14], "big") if len(frame) >= ETH_HLEN else 0
+        if vlan_device and eth_type_vlan(protocol):
+            # a VLAN device's header_ops parse_protocol (vlan_parse_protocol): the type behind every in-band
+            # tag, so the network header stays at 14, on the tag (kernel vectors s57_055/083/144_inband_vlan:
+            # GSO then fails, ENOMEM)
+            probe = Packet.from_ethernet(frame, protocol)
+            probe.mac_len = 0
+            protocol, _ = skb_network_protocol(probe)
     network_header = ETH_HLEN
     if eth_type_vlan(protocol):
         # packet_parse_headers moves the network header behind the VLAN tags it finds, reading

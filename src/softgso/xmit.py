@@ -29,7 +29,6 @@ from .errors import InvalidPacketError
 from .features import (
     NETIF_F_CSUM_MASK,
     NETIF_F_GSO_MASK,
-    NETIF_F_GSO_SOFTWARE,
     DeviceProfile,
     GsoType,
     IpSummed,
@@ -52,9 +51,10 @@ _HW_CSUM = int(F.HW_CSUM)
 _IP_CSUM_OR_IPV6_CSUM = int(F.IP_CSUM | F.IPV6_CSUM)
 _VLAN_CTAG_TX = int(F.HW_VLAN_CTAG_TX)
 _VLAN_STAG_TX = int(F.HW_VLAN_STAG_TX)
-# vlan_features_check: only HW_CSUM can checksum under two tags
+# vlan_features_check: under two tags only HW_CSUM checksums, and no GSO feature is left (the packet is
+# segmented in software: a VLAN device under a QinQ frame, kernel vectors generated/s57_099_inband_vlan, _120)
 _VLAN_MULTI_FEATURES = int(
-    F.SG | F.HIGHDMA | F.HW_CSUM | F.FRAGLIST | NETIF_F_GSO_SOFTWARE | F.HW_VLAN_CTAG_TX | F.HW_VLAN_STAG_TX
+    F.SG | F.HIGHDMA | F.HW_CSUM | F.FRAGLIST | F.HW_VLAN_CTAG_TX | F.HW_VLAN_STAG_TX
 )
 _GSO_TYPE_PARTIAL = int(GsoType.PARTIAL)
 _GSO_TYPE_TCPV4 = int(GsoType.TCPV4)
@@ -111,9 +111,11 @@ def _skb_feature_bits(skb: Packet, device: DeviceProfile) -> int:
         features &= int(device.hw_enc_features)
     if skb_vlan_tagged(skb):
         features = intersect_feature_bits(features, int(device.vlan_features) | _VLAN_CTAG_TX | _VLAN_STAG_TX)
-    if device.features_check:
+    if device.features_check == "passthru":
+        pass  # passthru_features_check (veth): no multi-tag check, a QinQ super-packet keeps TSO (g_mpls_2vlan_tso)
+    elif device.features_check:
         features = ndo_features_check(skb, device, features)
-    elif skb_vlan_tagged_multi(skb):
+    elif skb_vlan_tagged_multi(skb):  # dflt_features_check
         features &= _VLAN_MULTI_FEATURES
     ethertype, _ = skb_network_protocol(skb)
     if eth_p_mpls(ethertype):

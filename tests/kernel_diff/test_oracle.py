@@ -287,6 +287,8 @@ def mpls_type_over_inband_tag(spec: cases.CaseSpec) -> bool:
     """Labels pushed while a tag sits in the bytes (a VLAN device's tag or a first tc tag moved in by a tc push
     before the labels): skb_mpls_push writes the MPLS ethertype at the Ethernet header's type, the tag's TPID,
     so a decoder reads the tag's TCI and type as a label (vectors s3520_076, x_2vlan_mpls_mpls)."""
+    if spec.inband_vlans and spec.labels:
+        return True  # the frame's own tags (s57_099_inband_vlan)
     tags = len(spec.vlan_pushes) + bool(spec.tx_vlan)
     return bool(tags >= 2 and spec.vlan_pushes and not spec.vlan_after_mpls and spec.labels)
 

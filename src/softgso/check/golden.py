@@ -226,7 +226,7 @@ def build_packet(case: KernelCase) -> Packet:
     protocol = int(str(sll), 16) if sll is not None else frame_type
     if case.uses_virtio_header:
         hdr = VirtioNetHdr.unpack(bytes.fromhex(str(case.input_meta["virtio_net_hdr_bytes_le"])))
-        skb = packet_socket_skb(case.frame, hdr, protocol, kernel=case.kernel)
+        skb = packet_socket_skb(case.frame, hdr, protocol, kernel=case.kernel, vlan_device=case.through_vlan_device)
     else:
         fields = case.input_meta["virtio_net_hdr_equivalent"]
         assert isinstance(fields, dict)
@@ -257,7 +257,8 @@ def vlan_device_profile(lower: DeviceProfile) -> DeviceProfile:
     if lower_features & (NetdevFeature.IP_CSUM | NetdevFeature.IPV6_CSUM):
         lower_features |= NetdevFeature.HW_CSUM
     features = netdev_intersect_features(_VLAN_DEV_HW_FEATURES, lower_features) | _VLAN_DEV_KEPT
-    return lower.with_overrides(name=f"vlan[{lower.name}]", features=netdev_fix_features(features))
+    # vlan_netdev_ops has no ndo_features_check: dflt_features_check (vlan_features_check) applies
+    return lower.with_overrides(name=f"vlan[{lower.name}]", features=netdev_fix_features(features), features_check="")
 
 
 def run_case(case: KernelCase, device: DeviceProfile | None = None) -> CaseResult:
