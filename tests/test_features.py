@@ -82,3 +82,13 @@ def test_a_valid_device_profile_file_still_loads(tmp_path: Path) -> None:
     path.write_text('{"base": "tso", "mtu": 9000, "features": "SG|HW_CSUM|TSO", "gso_max_segs": "64"}')
     profile = load_profile(str(path))
     assert (profile.name, profile.mtu, profile.gso_max_segs) == ("jumbo", 9000, 64)
+
+
+def test_a_profile_file_names_its_features_check(tmp_path: Path) -> None:
+    # the veth profiles run passthru_features_check; a NIC's file based on one asks for dflt_features_check
+    path = tmp_path / "nic.json"
+    path.write_text('{"base": "tso", "name": "my-nic", "features_check": ""}')
+    assert load_profile(str(path)).features_check == ""
+    path.write_text('{"base": "tso", "features_check": "magic"}')
+    with pytest.raises(UsageError, match="features_check"):
+        load_profile(str(path))

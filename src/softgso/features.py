@@ -322,11 +322,18 @@ def profile_from_mapping(fields: object, source: str, name: str) -> DeviceProfil
             changes[key] = value
         elif key == "description":
             changes[key] = str(value)
+        elif key == "features_check":
+            if value not in FEATURES_CHECKS:
+                raise UsageError(f"device profile {source}: features_check must be one of "
+                                 f"{', '.join(repr(c) for c in FEATURES_CHECKS)}, not {value!r}")
+            changes[key] = value
         else:
             raise UsageError(f"device profile {source}: unknown key {key!r}")
     return base.with_overrides(**changes)
 
 
+# ndo_features_check kinds (DeviceProfile.features_check): dflt_features_check, veth's passthru, be2net's
+FEATURES_CHECKS = ("", "passthru", "vxlan-port")
 # what the kernel lets a net_device have (dev_validate_mtu for Ethernet; netif_set_tso_max_size;
 # GSO_MAX_SEGS), the ranges a profile file may set
 _PROFILE_LIMITS = {"mtu": (68, 65535), "gso_max_size": (1, 524280), "gso_max_segs": (1, 65535)}
