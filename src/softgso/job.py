@@ -790,6 +790,7 @@ class SegmentPerFrame:
         self.options = options
         self.summary = summary
         self._last: tuple[int, int, Any] | None = None
+        self._last_frame: bytes = b""  # the last frame, as it came
         self.comment: str | None = None  # the record's pcapng comment, set by the record loop
 
     def __call__(self, index: int, frame: bytes) -> tuple[list[bytes], str | None]:
@@ -800,14 +801,18 @@ class SegmentPerFrame:
         result = process_frame(frame, options)
         self.summary.add(index, len(frame), result)  # with its report, if any
         self._last = (index, len(frame), result)
+        self._last_frame = frame
         return result.frames, None
 
     def unwritable(self, index: int, nbytes: int, reason: str, kind: str = "result not expressible in the link type",
                    over_mtu: bool = False) -> None:
         """The record's output cannot be written as it is (in its link type, with an FCS that is right):
-        it passes through instead, reported under ``kind``."""
+        it passes through instead, reported under ``kind``, and counted over the MTU when the frame it
+        holds is (it would have been cut, or was over it already): no frame over the MTU is written
+        without that count."""
         if self._last is not None and self._last[0] == index:
             self.summary.retract(*self._last)
+            over_mtu = over_mtu or mtu_bytes(self._last_frame) > self.options.device.mtu
         self.summary.add_passthrough(index, nbytes, kind, reason, over_mtu)
 
 

@@ -24,8 +24,8 @@ from ..check.capdiff import IP_PROTO_NAMES, Decoded, decode_fields, ethertype_na
 from ..checksum import csum_fold, ones_sum
 from ..constants import ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_QINQ1, IPPROTO_HOPOPTS, IPV6_TLV_JUMBO
 from ..features import IpSummed
-from ..io import CaptureRecord, link_payload_length
-from ..io.cooked import CONVERTED_LINKTYPES
+from ..io import CaptureRecord, UnrepresentableFrameError, link_payload_length
+from ..io.cooked import CONVERTED_LINKTYPES, LINKTYPE_ETHERNET, from_ethernet_parts
 from ..job import (
     Outcome,
     PacketResult,
@@ -37,7 +37,7 @@ from ..job import (
     snapped_report,
 )
 from ..offload.tunnels import TunnelLayout, TunnelNotSegmented, parse_tunnel, tunnel_id
-from ..prepare import FrameLayout, L4Checksum, classify_l4_checksum, parse_layout
+from ..prepare import FrameLayout, L4Checksum, classify_l4_checksum, mtu_bytes, parse_layout
 
 if TYPE_CHECKING:
     from ..bulk.fastpath import SegmentPlan
@@ -152,6 +152,17 @@ def tcp_shape(frame: bytes | memoryview) -> bytes | None:
         return None
     parts += (frame[transport : transport + 4], frame[transport + 12 : transport + 13])
     return b"".join(parts)
+
+
+def _unrepresentable(frames: list[bytes], record: CaptureRecord) -> str | None:
+    """Why ``frames``, made of ``record``, cannot be written in its link type (as segment_record finds
+    it: an ethertype a raw-IP or NULL record cannot carry), or None."""
+    try:
+        for out in frames:
+            from_ethernet_parts(out, record)
+    except UnrepresentableFrameError as error:
+        return error.problem
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,7 +383,9 @@ class CaptureInspector:
         snapped = wire_len is not None and wire_len > len(frame)
         # a packet with GSO metadata is segmented by it, as segment does: never counted from a shape's plan
         options = self.options if comment is None else options_from_gso_comment(self.options, comment)
-        planner = self.planner if options is self.options and fcs_problem is None else None
+        # (an action on a record of another link type may make what it cannot carry: process_frame)
+        planner = (self.planner if options is self.options and fcs_problem is None
+                   and (linktype == LINKTYPE_ETHERNET or not options.actions) else None)
         shape_key = None
         if planner is not None and not snapped:
             shape_key = tcp_shape(frame)
@@ -427,6 +440,14 @@ class CaptureInspector:
                         {len(frame): (planner.last_plan, layout)})
             return
         result = process_frame(frame, options)
+        if record is not None and record.linktype != LINKTYPE_ETHERNET and result.frames != [frame]:
+            unwritable = _unrepresentable(result.frames, record)
+            if unwritable is not None:
+                # segment's segment_record: the result has no form in the record's link type (a label
+                # pushed on raw IP), so the record passes through as it came, reported
+                self._passed_through(index, frame, "result not expressible in the link type", unwritable,
+                                     mtu_bytes(frame) > self.mtu, unwritable)
+                return
         if fcs_problem is not None and result.frames != [frame]:
             # segment's _fcs_frames: passed through, reported
             from ..io.fcs import FCS_NOT_MADE

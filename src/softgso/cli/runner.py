@@ -396,7 +396,7 @@ def segment_record(record: Any, writer: Any, per_frame: Callable[[int, bytes], t
         converted = [from_ethernet(out, record) for out in frames]
     except UnrepresentableFrameError as error:
         # e.g. a label pushed on a raw-IP record: the link type has no ethertype to say so
-        unwritable("result not expressible in the link type", error.reason)
+        unwritable("result not expressible in the link type", error.problem)
         converted, reason = [bytes(record.data)], None
     if reason:
         reports.append((record.index, reason))

@@ -182,7 +182,7 @@ class UnrepresentableFrameError(CaptureError):
         self.record = record
         self.ethertype = ethertype
         name = LINKTYPE_NAMES.get(record.linktype, str(record.linktype))
-        super().__init__(
-            f"frame {record.index + 1}: the {name} link type ({record.linktype}) cannot carry "
-            f"ethertype 0x{ethertype:04x} (it carries {carries} only)"
-        )
+        # what is wrong, without the frame: a report that names the frame already says it with this
+        self.problem = (f"the {name} link type ({record.linktype}) cannot carry ethertype 0x{ethertype:04x} "
+                        f"(it carries {carries} only)")
+        super().__init__(f"frame {record.index + 1}: {self.problem}")
