@@ -64,3 +64,30 @@ def test_inspect_predicts_what_segment_writes_when_the_link_type_cannot_carry_th
     assert preview["records_out"] == 3 and preview["bytes_out"] == sum(map(len, records))
     assert preview["outcomes"]["not_segmented"] == 3 and sum(preview["outcomes"].values()) == 3
     assert preview["over_mtu_not_segmented"] == 1
+
+
+def _damaged_fcs_pcap(path: Path, frame: bytes) -> Path:
+    """``frame`` ending in an FCS that is not its CRC-32, in a pcap whose link-type field declares a 4-byte FCS."""
+    import struct
+    import zlib
+
+    record = frame + struct.pack("<I", zlib.crc32(frame) ^ 1)
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1 | 1 << 26 | 2 << 28)
+                     + struct.pack("<IIII", 1, 0, len(record), len(record)) + record)
+    return path
+
+
+@pytest.mark.parametrize("engine", ["auto", "scalar"])
+def test_a_frame_over_the_mtu_passed_through_for_its_fcs_is_counted_over_the_mtu(tmp: Path, engine: str) -> None:
+    """A super-packet the tso device takes whole, changed by an action, whose FCS is damaged: no right FCS
+    can be made for the changed frame, so it goes out as it came, 3054 bytes over an MTU of 1500:
+    reported ("FCS not made") and counted over the MTU, by segment and in inspect's preview."""
+    path = _damaged_fcs_pcap(tmp / "in.pcap", tcp4_super(3000, partial=False))
+    args = ("--engine", engine, "--device", "tso", "--action", "push-vlan:7:0:8021q")
+    _, summary = run_json("segment", *args, path, tmp / "out.pcap")
+    assert _scapy_records(tmp / "out.pcap") == _scapy_records(path)
+    assert [report["kind"] for report in summary["reports"]] == ["FCS not made"]
+    assert summary["outcomes"]["not_segmented"] == 1 and summary["over_mtu_not_segmented"] == 1
+    _, report = run_json("inspect", *args, path)
+    assert report["segment"]["outcomes"] == summary["outcomes"]
+    assert report["segment"]["over_mtu_not_segmented"] == 1

@@ -452,7 +452,8 @@ class CaptureInspector:
             # segment's _fcs_frames: passed through, reported
             from ..io.fcs import FCS_NOT_MADE
 
-            self._passed_through(index, frame, FCS_NOT_MADE, fcs_problem, len(result.frames) > 1, fcs_problem)
+            self._passed_through(index, frame, FCS_NOT_MADE, fcs_problem,
+                                 len(result.frames) > 1 or mtu_bytes(frame) > self.mtu, fcs_problem)
             return
         self.summary.add(index, len(frame), result)
         self.segments_out += len(result.frames)
