@@ -213,6 +213,17 @@ def ufo_sizes(rng: random.Random, spec: CaseSpec) -> None:
     spec.paylen = payload_for(rng, spec.gso_size, max_segments=8)
 
 
+def udp_gso_sizes(rng: random.Random, spec: CaseSpec, uso_share: float) -> None:
+    """A UDP spec's GSO: USO (gso_type 5: 6.1 refuses it, 6.12 takes it) ``uso_share`` of the time,
+    datagrams of 64-1400 bytes, else UFO (:func:`ufo_sizes`)."""
+    if rng.random() < uso_share:
+        spec.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4
+        spec.gso_size = rng.randint(64, 1400)
+        spec.paylen = payload_for(rng, spec.gso_size, max_segments=8)
+    else:
+        ufo_sizes(rng, spec)
+
+
 def cat_deep_stack(rng: random.Random, name: str) -> CaseSpec:
     l4 = "udp" if rng.random() < 0.25 else "tcp"
     spec = base_spec(rng, name, "deep_stack", family(rng), l4)
@@ -376,17 +387,9 @@ VIRTIO_NET_HDR_F_DATA_VALID = 2
 ETH_P_ALL = 0x0003
 
 
-def cat_odd_metadata(rng: random.Random, name: str, index: int, cycle: tuple[str, ...] | None = None) -> CaseSpec:
-    """Unusual but possibly valid metadata: hdr_len off, other virtio flags, sll_protocol, checksum seeds."""
-    cycle = cycle or CYCLE
-    slots = [position for position, category in enumerate(cycle) if category == "odd_metadata"]
-    kind = ODD_KINDS[((index // len(cycle)) * len(slots) + slots.index(index % len(cycle))) % len(ODD_KINDS)]
-    l4 = "udp" if kind == "ecn_on_ufo" or (kind != "tiny_gso_size" and rng.random() < 0.3) else "tcp"
-    ip_version = 6 if kind.endswith("exthdr") or kind == "sll_protocol_other_family" and rng.random() < 0.5 \
-        else family(rng)
-    spec = base_spec(rng, name, "odd_" + kind, ip_version, l4)
-    if l4 == "udp":
-        ufo_sizes(rng, spec)
+def apply_metadata(rng: random.Random, spec: CaseSpec, kind: str) -> None:
+    """Give ``spec`` the unusual metadata ``kind`` names (ODD_KINDS, MIX_METADATA), drawn from ``rng``
+    against the frame and virtio header the spec builds so far."""
     frame, vnet = build_frame(spec)
     if kind == "hdr_len_short":
         spec.hdr_len = rng.randint(0, vnet["hdr_len"] - 1)
@@ -417,6 +420,26 @@ def cat_odd_metadata(rng: random.Random, name: str, index: int, cycle: tuple[str
         spec.ext_headers, spec.ethtool_veth0 = draw_ext_headers(rng), rng.choice((ETHTOOL_CSUM, ETHTOOL_TSO))
     elif kind in ("seed_zero", "seed_full"):
         spec.l4_seed = kind[len("seed_"):]
+    elif kind == "csum_start_shift":
+        spec.csum_start = vnet["csum_start"] + rng.choice((1, 2, 4, 8, -2, -4, -8))
+    elif kind == "no_needs_csum":
+        spec.vnet_flags = 0
+    else:
+        raise ValueError(f"unknown metadata kind {kind!r}")
+
+
+def cat_odd_metadata(rng: random.Random, name: str, index: int, cycle: tuple[str, ...] | None = None) -> CaseSpec:
+    """Unusual but possibly valid metadata: hdr_len off, other virtio flags, sll_protocol, checksum seeds."""
+    cycle = cycle or CYCLE
+    slots = [position for position, category in enumerate(cycle) if category == "odd_metadata"]
+    kind = ODD_KINDS[((index // len(cycle)) * len(slots) + slots.index(index % len(cycle))) % len(ODD_KINDS)]
+    l4 = "udp" if kind == "ecn_on_ufo" or (kind != "tiny_gso_size" and rng.random() < 0.3) else "tcp"
+    ip_version = 6 if kind.endswith("exthdr") or kind == "sll_protocol_other_family" and rng.random() < 0.5 \
+        else family(rng)
+    spec = base_spec(rng, name, "odd_" + kind, ip_version, l4)
+    if l4 == "udp":
+        ufo_sizes(rng, spec)
+    apply_metadata(rng, spec, kind)
     return spec
 
 
@@ -631,12 +654,8 @@ def cat_ethtool_knobs(rng: random.Random, name: str) -> CaseSpec:
     6.1 refuses it); 0-2 labels, a tc VLAN push sometimes."""
     l4 = "udp" if rng.random() < 0.3 else "tcp"
     spec = base_spec(rng, name, "ethtool_knobs", family(rng), l4)
-    if l4 == "udp" and rng.random() < 0.5:
-        spec.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4
-        spec.gso_size = rng.randint(64, 1400)
-        spec.paylen = payload_for(rng, spec.gso_size, max_segments=8)
-    elif l4 == "udp":
-        ufo_sizes(rng, spec)
+    if l4 == "udp":
+        udp_gso_sizes(rng, spec, 0.5)
     elif rng.random() < 0.5:
         spec.gso_type |= VIRTIO_NET_HDR_GSO_ECN
     spec.labels = draw_labels(rng, rng.choice((0, 0, 1, 2)))
@@ -752,7 +771,7 @@ def cat_vlan_dev_knobs(rng: random.Random, name: str) -> CaseSpec:
     return spec
 
 
-MIX_METADATA = ("hdr_len_short", "hdr_len_long", "data_valid", "needs_csum_data_valid", "sll_protocol_zero",
+MIX_METADATA = ("hdr_len_short", "hdr_len_long", "flags_data_valid", "flags_needs_csum_data_valid", "sll_protocol_zero",
                 "sll_protocol_all", "seed_zero", "seed_full", "csum_start_shift", "no_needs_csum")
 MIX_ETHTOOL = (ETHTOOL_NO_OFFLOAD, ETHTOOL_NO_OFFLOAD, ETHTOOL_CSUM, ETHTOOL_TSO, "knobs")
 
@@ -806,25 +825,7 @@ def _mix_path_and_metadata(rng: random.Random, spec: CaseSpec) -> None:
         spec.veth_mtu = 9000
     if rng.random() < 0.35:
         kind = rng.choice(MIX_METADATA)
-        frame, vnet = build_frame(spec)
-        if kind == "hdr_len_short":
-            spec.hdr_len = rng.randint(0, vnet["hdr_len"] - 1)
-        elif kind == "hdr_len_long":
-            spec.hdr_len = rng.randint(vnet["hdr_len"] + 1, len(frame))
-        elif kind == "data_valid":
-            spec.vnet_flags = VIRTIO_NET_HDR_F_DATA_VALID
-        elif kind == "needs_csum_data_valid":
-            spec.vnet_flags = VIRTIO_NET_HDR_F_DATA_VALID | VIRTIO_NET_HDR_F_NEEDS_CSUM
-        elif kind == "sll_protocol_zero":
-            spec.sll_protocol = 0
-        elif kind == "sll_protocol_all":
-            spec.sll_protocol = ETH_P_ALL
-        elif kind in ("seed_zero", "seed_full"):
-            spec.l4_seed = kind[len("seed_"):]
-        elif kind == "csum_start_shift":
-            spec.csum_start = vnet["csum_start"] + rng.choice((1, 2, 4, 8, -2, -4, -8))
-        else:
-            spec.vnet_flags = 0
+        apply_metadata(rng, spec, kind)
         spec.description = f"mix: {kind}"
 
 
@@ -877,12 +878,8 @@ def cat_tc_sequence(rng: random.Random, name: str) -> CaseSpec:
     insertion off sometimes."""
     l4 = "udp" if rng.random() < 0.3 else "tcp"
     spec = base_spec(rng, name, "tc_sequence", family(rng), l4)
-    if l4 == "udp" and rng.random() < 0.3:
-        spec.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4
-        spec.gso_size = rng.randint(64, 1400)
-        spec.paylen = payload_for(rng, spec.gso_size, max_segments=8)
-    elif l4 == "udp":
-        ufo_sizes(rng, spec)
+    if l4 == "udp":
+        udp_gso_sizes(rng, spec, 0.3)
     spec.labels = []
     own = "ip" if spec.ip_version == 4 else "ipv6"
     other = "ipv6" if own == "ip" else "ip"
@@ -923,12 +920,8 @@ def cat_inband_vlan(rng: random.Random, name: str) -> CaseSpec:
     profile."""
     l4 = "udp" if rng.random() < 0.3 else "tcp"
     spec = base_spec(rng, name, "inband_vlan", family(rng), l4)
-    if l4 == "udp" and rng.random() < 0.3:
-        spec.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4
-        spec.gso_size = rng.randint(64, 1400)
-        spec.paylen = payload_for(rng, spec.gso_size, max_segments=8)
-    elif l4 == "udp":
-        ufo_sizes(rng, spec)
+    if l4 == "udp":
+        udp_gso_sizes(rng, spec, 0.3)
     spec.inband_vlans = [draw_vlan(rng) for _ in range(rng.choice((1, 1, 2)))]
     roll = rng.random()
     if roll < 0.15:
