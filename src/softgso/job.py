@@ -789,8 +789,7 @@ class SegmentPerFrame:
     def __init__(self, options: SegmentOptions, summary: Summary) -> None:
         self.options = options
         self.summary = summary
-        self._last: tuple[int, int, Any] | None = None
-        self._last_frame: bytes = b""  # the last frame, as it came
+        self._last: tuple[int, bytes, Any] | None = None  # (index, the frame as it came, its result)
         self.comment: str | None = None  # the record's pcapng comment, set by the record loop
 
     def __call__(self, index: int, frame: bytes) -> tuple[list[bytes], str | None]:
@@ -800,8 +799,7 @@ class SegmentPerFrame:
             self.comment = None
         result = process_frame(frame, options)
         self.summary.add(index, len(frame), result)  # with its report, if any
-        self._last = (index, len(frame), result)
-        self._last_frame = frame
+        self._last = (index, frame, result)
         return result.frames, None
 
     def unwritable(self, index: int, nbytes: int, reason: str, kind: str = "result not expressible in the link type",
@@ -811,8 +809,9 @@ class SegmentPerFrame:
         holds is (it would have been cut, or was over it already): no frame over the MTU is written
         without that count."""
         if self._last is not None and self._last[0] == index:
-            self.summary.retract(*self._last)
-            over_mtu = over_mtu or mtu_bytes(self._last_frame) > self.options.device.mtu
+            _, frame, result = self._last
+            self.summary.retract(index, len(frame), result)
+            over_mtu = over_mtu or mtu_bytes(frame) > self.options.device.mtu
         self.summary.add_passthrough(index, nbytes, kind, reason, over_mtu)
 
 
