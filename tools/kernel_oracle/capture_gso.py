@@ -41,6 +41,7 @@ from typing import Any
 
 from . import wire
 from .cases import DEFAULT_ETHTOOL_VETH0, DEFAULT_ETHTOOL_VETH1
+from .gro_cases import _injectable
 
 REPO = Path(__file__).resolve().parents[2]
 MTU = 1500
@@ -300,7 +301,6 @@ def capture_cases(paths: list[Path], per_capture: int, device: str = "no-offload
     takes and 6.1 does not), and the count of records not taken, by reason."""
     options = (*(f"--action={action}" for action in push_actions(push_mpls)), *(("--udp-gso", "udp_l4") if udp_gso else ()))
     from softgso.errors import CaptureError
-    from softgso.io.cooked import to_ethernet
     from softgso.io.reader import open_capture
 
     cases: list[CaptureCase] = []
@@ -312,24 +312,13 @@ def capture_cases(paths: list[Path], per_capture: int, device: str = "no-offload
         try:
             with open_capture(path) as reader:
                 for number, record in enumerate(reader, start=1):
-                    if record.truncated:
-                        reason: str | None = "cut by the snap length"
-                    elif record.fcs_len:
-                        reason = "ends in an FCS"
-                    else:
-                        try:
-                            view = to_ethernet(record)
-                        except CaptureError:
-                            view = None
-                        reason = "a link type with no Ethernet form" if view is None else None
-                    if reason is None:
-                        frame = bytes(view.frame)  # type: ignore[union-attr]
-                        found = ("over 64 KB" if len(frame) > MAX_FRAME else
-                                 labelled_injection(frame, udp_gso) if not push_mpls else
-                                 pushed_injection(frame, push_mpls, udp_gso))
-                        if isinstance(found, str):
-                            reason = found
-                        elif taken[found[2]] >= per_capture:
+                    frame = _injectable(record, MAX_FRAME, "over 64 KB")
+                    found = (frame if isinstance(frame, str) else
+                             labelled_injection(frame, udp_gso) if not push_mpls else
+                             pushed_injection(frame, push_mpls, udp_gso))
+                    reason = found if isinstance(found, str) else None
+                    if isinstance(frame, bytes) and not isinstance(found, str):
+                        if taken[found[2]] >= per_capture:
                             reason = "over --per-capture"
                         else:
                             taken[found[2]] += 1
@@ -342,8 +331,8 @@ def capture_cases(paths: list[Path], per_capture: int, device: str = "no-offload
                     if reason is not None:
                         skipped[reason] = skipped.get(reason, 0) + 1
         except CaptureError as error:  # the records before a broken one are kept
-            skipped[f"the rest of a broken capture ({error.__class__.__name__})"] = (
-                skipped.get(f"the rest of a broken capture ({error.__class__.__name__})", 0) + 1)
+            reason = f"the rest of a broken capture ({error.__class__.__name__})"
+            skipped[reason] = skipped.get(reason, 0) + 1
     return cases, skipped
 
 

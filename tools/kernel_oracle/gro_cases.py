@@ -464,8 +464,9 @@ BURST = 64  # one NAPI poll of veth (its weight): the burst the guest sends is p
 VETH_MTU = 9000
 
 
-def _injectable(record: Any) -> bytes | str:
-    """The record as an Ethernet frame a veth takes, or why it cannot go on one as it was captured."""
+def _injectable(record: Any, limit: int = VETH_MTU + 14, too_long: str = "over the veths' MTU") -> bytes | str:
+    """The record as an Ethernet frame a veth takes (at most ``limit`` bytes), or why it cannot go on one
+    as it was captured (``too_long`` for a longer frame)."""
     from softgso.errors import CaptureError
     from softgso.io.cooked import to_ethernet
 
@@ -479,8 +480,10 @@ def _injectable(record: Any) -> bytes | str:
         view = None
     if view is None:
         return "link type with no Ethernet form"
-    if not 14 <= len(view.frame) <= VETH_MTU + 14:
-        return "over the veths' MTU"
+    if len(view.frame) < 14:
+        return "shorter than an Ethernet header"
+    if len(view.frame) > limit:
+        return too_long
     return bytes(view.frame)
 
 
